@@ -1,0 +1,228 @@
+//! Privileged x86-64 instructions, one small safe or unsafe function each.
+//! Nothing outside `arch::x86_64` contains inline assembly.
+
+use core::arch::asm;
+
+pub const MSR_EFER: u32 = 0xc000_0080;
+pub const MSR_GS_BASE: u32 = 0xc000_0101;
+pub const EFER_NXE: u64 = 1 << 11;
+
+pub const CR0_WP: u64 = 1 << 16;
+pub const CR4_PGE: u64 = 1 << 7;
+pub const CR4_SMEP: u64 = 1 << 20;
+pub const CR4_SMAP: u64 = 1 << 21;
+
+#[derive(Clone, Copy, Debug)]
+pub struct CpuidResult {
+    pub eax: u32,
+    pub ebx: u32,
+    pub ecx: u32,
+    pub edx: u32,
+}
+
+pub fn cpuid(leaf: u32, subleaf: u32) -> CpuidResult {
+    let r = core::arch::x86_64::__cpuid_count(leaf, subleaf);
+    CpuidResult { eax: r.eax, ebx: r.ebx, ecx: r.ecx, edx: r.edx }
+}
+
+/// CPU features the kernel cares about.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Features {
+    pub nx: bool,
+    pub gbpages: bool,
+    pub pge: bool,
+    pub smep: bool,
+    pub smap: bool,
+}
+
+pub fn features() -> Features {
+    let max_basic = cpuid(0, 0).eax;
+    let max_ext = cpuid(0x8000_0000, 0).eax;
+    let basic = cpuid(1, 0);
+    let ext = if max_ext >= 0x8000_0001 { cpuid(0x8000_0001, 0) } else { CpuidResult { eax: 0, ebx: 0, ecx: 0, edx: 0 } };
+    let leaf7 = if max_basic >= 7 { cpuid(7, 0).ebx } else { 0 };
+    Features {
+        nx: ext.edx & (1 << 20) != 0,
+        gbpages: ext.edx & (1 << 26) != 0,
+        pge: basic.edx & (1 << 13) != 0,
+        smep: leaf7 & (1 << 7) != 0,
+        smap: leaf7 & (1 << 20) != 0,
+    }
+}
+
+pub fn rdtsc() -> u64 {
+    // SAFETY: RDTSC only reads the time-stamp counter.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+pub fn read_cr0() -> u64 {
+    let v;
+    // SAFETY: reading CR0 has no side effects.
+    unsafe { asm!("mov {}, cr0", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+pub fn read_cr2() -> u64 {
+    let v;
+    // SAFETY: reading CR2 has no side effects.
+    unsafe { asm!("mov {}, cr2", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+pub fn read_cr3() -> u64 {
+    let v;
+    // SAFETY: reading CR3 has no side effects.
+    unsafe { asm!("mov {}, cr3", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+pub fn read_cr4() -> u64 {
+    let v;
+    // SAFETY: reading CR4 has no side effects.
+    unsafe { asm!("mov {}, cr4", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// # Safety
+/// The new CR0 must keep paging and protection on and the kernel's memory
+/// model intact (the kernel only ever sets WP).
+pub unsafe fn write_cr0(v: u64) {
+    // SAFETY: the caller upholds the contract above.
+    unsafe { asm!("mov cr0, {}", in(reg) v, options(nostack, preserves_flags)) };
+}
+
+/// # Safety
+/// Only feature bits the CPU supports may be set, and none that change the
+/// paging mode.
+pub unsafe fn write_cr4(v: u64) {
+    // SAFETY: the caller upholds the contract above.
+    unsafe { asm!("mov cr4, {}", in(reg) v, options(nostack, preserves_flags)) };
+}
+
+/// Switches address space (and flushes non-global TLB entries).
+///
+/// # Safety
+/// `pml4` must be the physical address of a valid PML4 that maps the
+/// running code, its stack and every object the kernel will touch next.
+pub unsafe fn write_cr3(pml4: u64) {
+    // SAFETY: the caller upholds the contract above.
+    unsafe { asm!("mov cr3, {}", in(reg) pml4, options(nostack, preserves_flags)) };
+}
+
+pub fn rdmsr(msr: u32) -> u64 {
+    let (lo, hi): (u32, u32);
+    // SAFETY: the kernel reads only architectural MSRs that exist on x86-64.
+    unsafe { asm!("rdmsr", in("ecx") msr, out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags)) };
+    ((hi as u64) << 32) | lo as u64
+}
+
+/// # Safety
+/// Writing an MSR can change any CPU behaviour; the caller must know the
+/// value is valid and consistent with the kernel's state.
+pub unsafe fn wrmsr(msr: u32, value: u64) {
+    // SAFETY: the caller upholds the contract above.
+    unsafe {
+        asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack, preserves_flags))
+    };
+}
+
+/// Invalidates the TLB entry for `va` on this CPU.
+pub fn invlpg(va: u64) {
+    // SAFETY: INVLPG only drops a cached translation.
+    unsafe { asm!("invlpg [{}]", in(reg) va, options(nostack, preserves_flags)) };
+}
+
+/// Flushes every TLB entry, global ones included (toggling CR4.PGE).
+pub fn flush_tlb_all() {
+    let cr4 = read_cr4();
+    // SAFETY: clearing and restoring PGE is the architectural way to flush
+    // global entries; it changes nothing else.
+    unsafe {
+        write_cr4(cr4 & !CR4_PGE);
+        write_cr4(cr4);
+    }
+}
+
+pub fn outb(port: u16, value: u8) {
+    // SAFETY: the kernel's ports are the VMM's devices; writing them has no
+    // memory effects.
+    unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags)) };
+}
+
+pub fn inb(port: u16) -> u8 {
+    let v;
+    // SAFETY: as for `outb`.
+    unsafe { asm!("in al, dx", in("dx") port, out("al") v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+pub fn outl(port: u16, value: u32) {
+    // SAFETY: as for `outb`.
+    unsafe { asm!("out dx, eax", in("dx") port, in("eax") value, options(nomem, nostack, preserves_flags)) };
+}
+
+/// Zeroes one 4 KiB page with `rep stosq` (the byte form is several times
+/// slower where ring 0 is emulated).
+///
+/// # Safety
+/// `page` must be a writable, 8-byte aligned, 4 KiB region that nothing else
+/// is using.
+pub unsafe fn clear_page(page: *mut u8) {
+    // SAFETY: the caller upholds the contract above.
+    unsafe {
+        asm!("rep stosq", inout("rdi") page => _, inout("rcx") 512usize => _, in("rax") 0u64, options(nostack, preserves_flags))
+    };
+}
+
+/// Stops this CPU for good.
+pub fn halt_forever() -> ! {
+    loop {
+        // SAFETY: disabling interrupts and halting only stops this CPU.
+        unsafe { asm!("cli; hlt", options(nomem, nostack)) };
+    }
+}
+
+/// Resets the CPU the hard way: an exception with an empty IDT is a triple
+/// fault. Used by `test=triple-fault` to prove the VMM reports it.
+pub fn triple_fault() -> ! {
+    #[repr(C, packed)]
+    struct Idtr {
+        limit: u16,
+        base: u64,
+    }
+    let empty = Idtr { limit: 0, base: 0 };
+    // SAFETY: deliberately fatal: the CPU shuts down at `ud2`.
+    unsafe { asm!("lidt [{}]", "ud2", in(reg) &empty, options(noreturn)) }
+}
+
+/// Disables interrupts and returns the previous RFLAGS (Linux
+/// `local_irq_save`).
+pub fn local_irq_save() -> u64 {
+    let flags;
+    // SAFETY: saving RFLAGS and clearing IF only defers interrupts.
+    unsafe { asm!("pushfq", "pop {}", "cli", out(reg) flags, options(nomem)) };
+    flags
+}
+
+/// Re-enables interrupts if `flags` (from `local_irq_save`) had IF set.
+pub fn local_irq_restore(flags: u64) {
+    if flags & (1 << 9) != 0 {
+        // SAFETY: interrupts were enabled when the matching save ran.
+        unsafe { asm!("sti", options(nomem, nostack)) };
+    }
+}
+
+/// The current instruction and stack pointers, for reports.
+pub fn current_rip_rsp() -> (u64, u64) {
+    let (rip, rsp): (u64, u64);
+    // SAFETY: only reads RIP (via a RIP-relative LEA) and RSP.
+    unsafe { asm!("lea {}, [rip]", "mov {}, rsp", out(reg) rip, out(reg) rsp, options(nomem, nostack, preserves_flags)) };
+    (rip, rsp)
+}
+
+pub fn read_rflags() -> u64 {
+    let flags;
+    // SAFETY: reading RFLAGS has no side effects.
+    unsafe { asm!("pushfq", "pop {}", out(reg) flags, options(nomem, preserves_flags)) };
+    flags
+}

@@ -1,0 +1,38 @@
+//! x86-64.
+//!
+//! - `pgtable`: the 4-level page-table entry format (plain data, host-testable).
+//! - `cpu`: the privileged instructions (control registers, MSRs, TLB, port
+//!   I/O, CPUID, TSC), one small function each.
+//! - `entry`, `gdt`, `traps`: boot entry, segments and TSS, exceptions.
+
+pub mod pgtable;
+
+#[cfg(target_os = "none")]
+pub mod cpu;
+#[cfg(target_os = "none")]
+mod entry;
+#[cfg(target_os = "none")]
+pub mod gdt;
+#[cfg(target_os = "none")]
+pub mod traps;
+
+/// Sets up the CPU's own tables (GDT with TSS, IDT): after this an
+/// exception is reported instead of resetting the machine.
+#[cfg(target_os = "none")]
+pub fn cpu_init() {
+    gdt::init();
+    traps::init();
+}
+
+/// Powers the machine off with `code` as the VMM's exit status.
+#[cfg(target_os = "none")]
+pub fn machine_power_off(code: u32) -> ! {
+    cpu::outl(shared::ports::PORT_EXIT, code);
+    cpu::halt_forever()
+}
+
+/// Tells the VMM's boot timer that memory management is up.
+#[cfg(target_os = "none")]
+pub fn boot_timer_mm_ready() {
+    cpu::outl(shared::ports::PORT_BOOT_TIMER, shared::ports::BOOT_TIMER_MM_READY);
+}

@@ -1,0 +1,96 @@
+//! `start_kernel`: the boot sequence, from the entry stub to power-off.
+
+use core::ptr::addr_of_mut;
+
+use shared::boot::BootInfo;
+use shared::layout::{CMDLINE_MAX, START_KERNEL_MAP};
+
+use crate::arch;
+use crate::cmdline::Cmdline;
+use crate::time::TscSource;
+
+/// The kernel's own copy of the boot info: the VMM's copy sits in low
+/// memory that is only reachable through the boot page tables.
+static mut BOOT_INFO: BootInfo = BootInfo::empty();
+static mut CMDLINE: [u8; CMDLINE_MAX] = [0; CMDLINE_MAX];
+
+/// Called by the entry stub with the physical address of the boot info.
+pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
+    crate::time::mark_boot();
+    arch::cpu_init();
+    crate::printk::console_init();
+    let (tsc_khz, source) = crate::time::calibrate();
+
+    let (info, cmdline) = copy_boot_info(boot_info_phys);
+    printk!("Linux version 6.1.0-rvmm ({} {}) #1 SMP", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+    printk!("Command line: {}", cmdline.as_str());
+    let how = match source {
+        TscSource::Hypervisor => "from the hypervisor timing leaf",
+        TscSource::Cpuid15 => "from CPUID 0x15",
+        TscSource::Cpuid16 => "from CPUID 0x16",
+        TscSource::Guess => "UNCALIBRATED, timestamps are approximate",
+    };
+    printk!("tsc: Detected {}.{:03} MHz processor ({how})", tsc_khz / 1000, tsc_khz % 1000);
+
+    let test = cmdline.get("test");
+    if test == Some("triple-fault") {
+        printk!("test: triple fault planted by test=triple-fault");
+        arch::cpu::triple_fault();
+    }
+
+    let mm = crate::mm::init::setup_memory(info, &cmdline);
+    arch::boot_timer_mm_ready();
+    printk!("mm: ready: max_pfn {:#x}, page tables at {:#x}", mm.max_pfn, mm.pgd.as_u64());
+
+    match test {
+        None => {}
+        Some("panic") => panic!("test=panic: planted kernel panic"),
+        Some("oops") => {
+            printk!("test: kernel NULL pointer dereference planted by test=oops");
+            // SAFETY: deliberately faulting: nothing is mapped at 0, so this
+            // read raises #PF, which the oops path reports.
+            let v = unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) };
+            panic!("read from NULL returned {v:#x}");
+        }
+        Some(other) => printk!("test: unknown test '{other}', ignored"),
+    }
+
+    let args = cmdline.init_args().count();
+    if args > 0 {
+        printk!("init: no init program support yet; {args} argument(s) after -- ignored");
+    }
+    printk!("reboot: Power down");
+    arch::machine_power_off(0)
+}
+
+/// Validates the VMM's boot info and copies it and the command line into
+/// the kernel image.
+fn copy_boot_info(phys: u64) -> (&'static BootInfo, Cmdline<'static>) {
+    let size = core::mem::size_of::<BootInfo>() as u64;
+    if phys.checked_add(size).is_none_or(|end| end > 1 << 30) {
+        panic!("boot info at {phys:#x} is outside the boot mapping");
+    }
+    // SAFETY: runs once, before anything else reads these statics; the
+    // VMM's boot info lies in the first 1 GiB, mapped at START_KERNEL_MAP by
+    // the boot page tables, and is plain data (any bit pattern is valid).
+    let info = unsafe {
+        let info = &mut *addr_of_mut!(BOOT_INFO);
+        *info = core::ptr::read_unaligned((START_KERNEL_MAP + phys) as *const BootInfo);
+        &*info
+    };
+    if let Err(e) = info.validate() {
+        panic!("{e}");
+    }
+    let len = (info.cmdline_len as usize).min(CMDLINE_MAX);
+    if info.cmdline_addr.checked_add(len as u64).is_none_or(|end| end > 1 << 30) {
+        panic!("command line at {:#x} is outside the boot mapping", info.cmdline_addr);
+    }
+    // SAFETY: as above; the command line is `len` bytes in the first 1 GiB.
+    let line = unsafe {
+        let buf = &mut *addr_of_mut!(CMDLINE);
+        core::ptr::copy_nonoverlapping((START_KERNEL_MAP + info.cmdline_addr) as *const u8, buf.as_mut_ptr(), len);
+        &buf[..len]
+    };
+    let line = core::str::from_utf8(line).unwrap_or_else(|_| panic!("kernel command line is not UTF-8"));
+    (info, Cmdline::parse(line))
+}

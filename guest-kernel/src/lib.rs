@@ -1,0 +1,24 @@
+//! The guest kernel as a library.
+//!
+//! Built for `x86_64-unknown-none` it is the kernel; built for the host
+//! (`cargo test`) it is the kernel's algorithms under unit and property
+//! tests. Only the boot path, the console and the parts of `arch` that
+//! execute privileged instructions are limited to the real target.
+#![cfg_attr(target_os = "none", no_std)]
+
+#[cfg(target_os = "none")]
+#[macro_use]
+pub mod printk;
+
+pub mod arch;
+pub mod cmdline;
+pub mod mm;
+#[cfg(target_os = "none")]
+pub mod drivers;
+#[cfg(target_os = "none")]
+pub mod init;
+#[cfg(target_os = "none")]
+pub mod panic;
+pub mod sync;
+#[cfg(target_os = "none")]
+pub mod time;

@@ -1,0 +1,136 @@
+//! Typed addresses and Linux's conversions between them.
+//!
+//! ```text
+//! kernel virtual                              what
+//! 0x0000_0000_0000_0000 .. 0x0000_7fff_ffff_ffff   user space (not yet)
+//! 0xffff_8880_0000_0000 .. + RAM                  direct map of all RAM (PAGE_OFFSET)
+//! 0xffff_ffff_8000_0000 .. + 1 GiB                kernel image (__START_KERNEL_map + phys)
+//! ```
+
+use core::fmt;
+
+pub use shared::layout::{PAGE_OFFSET, START_KERNEL_MAP};
+
+pub const PAGE_SHIFT: u32 = 12;
+pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
+pub const PAGE_MASK: u64 = !(PAGE_SIZE - 1);
+
+/// A guest-physical address.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct PhysAddr(pub u64);
+
+/// A kernel-virtual address.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct VirtAddr(pub u64);
+
+/// A page frame number: a physical address divided by [`PAGE_SIZE`].
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+#[repr(transparent)]
+pub struct Pfn(pub u64);
+
+impl PhysAddr {
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+    pub const fn pfn(self) -> Pfn {
+        Pfn(self.0 >> PAGE_SHIFT)
+    }
+    pub const fn is_aligned(self, align: u64) -> bool {
+        self.0 & (align - 1) == 0
+    }
+    pub const fn add(self, offset: u64) -> Self {
+        Self(self.0 + offset)
+    }
+}
+
+impl VirtAddr {
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+    pub const fn is_aligned(self, align: u64) -> bool {
+        self.0 & (align - 1) == 0
+    }
+    pub const fn add(self, offset: u64) -> Self {
+        Self(self.0.wrapping_add(offset))
+    }
+    pub fn as_ptr<T>(self) -> *const T {
+        self.0 as *const T
+    }
+    pub fn as_mut_ptr<T>(self) -> *mut T {
+        self.0 as *mut T
+    }
+}
+
+impl Pfn {
+    pub const fn phys(self) -> PhysAddr {
+        PhysAddr(self.0 << PAGE_SHIFT)
+    }
+}
+
+impl fmt::Debug for PhysAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PhysAddr({:#x})", self.0)
+    }
+}
+
+impl fmt::Debug for VirtAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VirtAddr({:#x})", self.0)
+    }
+}
+
+pub const fn page_align_up(x: u64) -> u64 {
+    (x + PAGE_SIZE - 1) & PAGE_MASK
+}
+
+pub const fn page_align_down(x: u64) -> u64 {
+    x & PAGE_MASK
+}
+
+/// The direct-map address of `pa` (Linux `__va`). Valid once the direct
+/// map is up, for lowmem.
+pub const fn __va(pa: PhysAddr) -> VirtAddr {
+    VirtAddr(pa.0 + PAGE_OFFSET)
+}
+
+/// The physical address behind a direct-map or kernel-image address
+/// (Linux `__pa`, which on x86-64 accepts both).
+pub const fn __pa(va: VirtAddr) -> PhysAddr {
+    if va.0 >= START_KERNEL_MAP {
+        PhysAddr(va.0 - START_KERNEL_MAP)
+    } else {
+        PhysAddr(va.0 - PAGE_OFFSET)
+    }
+}
+
+/// Physical address of a kernel-image object (Linux `__pa_symbol`).
+pub fn __pa_symbol<T>(sym: *const T) -> PhysAddr {
+    PhysAddr(sym as u64 - START_KERNEL_MAP)
+}
+
+pub const fn phys_to_virt(pa: PhysAddr) -> VirtAddr {
+    __va(pa)
+}
+
+pub const fn virt_to_phys(va: VirtAddr) -> PhysAddr {
+    __pa(va)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions_round_trip() {
+        let pa = PhysAddr(0x1234_5000);
+        assert_eq!(__va(pa), VirtAddr(0xffff_8880_1234_5000));
+        assert_eq!(__pa(__va(pa)), pa);
+        assert_eq!(__pa(VirtAddr(START_KERNEL_MAP + 0x100_0000)), PhysAddr(0x100_0000));
+        assert_eq!(pa.pfn(), Pfn(0x12345));
+        assert_eq!(Pfn(0x12345).phys(), pa);
+        assert_eq!(page_align_up(0x1001), 0x2000);
+        assert_eq!(page_align_down(0x1fff), 0x1000);
+    }
+}

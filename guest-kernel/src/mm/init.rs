@@ -1,0 +1,258 @@
+//! Boot-time memory setup, in Linux's order (`setup_arch` ->
+//! `e820__memory_setup`, `e820__memblock_setup`, `init_mem_mapping`):
+//!
+//! 1. sanitize and print the firmware's E820 map, find `max_pfn`;
+//! 2. give its RAM to memblock and reserve what is in use (the first 1 MiB
+//!    with the boot structures, the kernel image);
+//! 3. build the kernel's own page tables from memblock pages: the direct map
+//!    of all RAM at `PAGE_OFFSET` (1 GiB / 2 MiB pages where aligned) and the
+//!    kernel image at `__START_KERNEL_map` with per-section permissions;
+//! 4. switch CR3 to them and turn on the protection features (NX, WP,
+//!    SMEP/SMAP when the CPU has them).
+
+use core::ptr::addr_of;
+
+use shared::boot::BootInfo;
+
+use crate::arch::cpu::{self, Features};
+use crate::arch::pgtable::{PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_RX};
+use crate::cmdline::Cmdline;
+use crate::mm::addr::{__pa_symbol, __va, page_align_down, page_align_up, PhysAddr, VirtAddr, PAGE_SIZE, START_KERNEL_MAP};
+use crate::mm::e820::{E820Table, E820_RAM, MAX_ARCH_PFN};
+use crate::mm::memblock::Memblock;
+use crate::mm::pgtable::{map_range, MapStats, PageSizes, PageTableMemory, Table};
+use crate::printk::with_console;
+use crate::sync::SpinLock;
+
+/// The early allocator, until the page allocator takes over.
+pub static MEMBLOCK: SpinLock<Memblock> = SpinLock::new(Memblock::new());
+
+/// The boot page tables map physical `[0, 1 GiB)` at `__START_KERNEL_map`:
+/// page tables built before the switch must come from there.
+const BOOT_MAPPED_LIMIT: u64 = 1 << 30;
+/// Linux reserves the first 1 MiB (real-mode area, BIOS data, here also the
+/// VMM's boot structures).
+const LOW_RESERVE: u64 = 1 << 20;
+
+extern "C" {
+    static _text: u8;
+    static _etext: u8;
+    static _erodata: u8;
+    static _sdata: u8;
+    static _edata: u8;
+    static __bss_start: u8;
+    static __bss_stop: u8;
+    static _end: u8;
+}
+
+/// Kernel image section boundaries as kernel-virtual addresses.
+struct Sections {
+    text: u64,
+    etext: u64,
+    erodata: u64,
+    sdata: u64,
+    edata: u64,
+    bss_start: u64,
+    bss_stop: u64,
+    end: u64,
+}
+
+fn sections() -> Sections {
+    // Linker-script symbols: only their addresses are taken.
+    {
+        Sections {
+            text: addr_of!(_text) as u64,
+            etext: addr_of!(_etext) as u64,
+            erodata: addr_of!(_erodata) as u64,
+            sdata: addr_of!(_sdata) as u64,
+            edata: addr_of!(_edata) as u64,
+            bss_start: addr_of!(__bss_start) as u64,
+            bss_stop: addr_of!(__bss_stop) as u64,
+            end: addr_of!(_end) as u64,
+        }
+    }
+}
+
+/// What memory setup found and built.
+pub struct MemorySetup {
+    pub max_pfn: u64,
+    pub max_low_pfn: u64,
+    pub pgd: PhysAddr,
+    pub direct_map: MapStats,
+}
+
+/// Page-table pages before the switch: from memblock below 1 GiB, reached
+/// through the boot tables' `__START_KERNEL_map` window.
+struct BootPageTables<'a> {
+    memblock: &'a mut Memblock,
+}
+
+impl PageTableMemory for BootPageTables<'_> {
+    fn alloc_table(&mut self) -> Option<PhysAddr> {
+        let pa = self.memblock.phys_alloc(PAGE_SIZE, PAGE_SIZE)?;
+        debug_assert!(pa < BOOT_MAPPED_LIMIT);
+        // SAFETY: memblock just handed out this page, below the 1 GiB the
+        // boot tables map at START_KERNEL_MAP; nobody else uses it.
+        unsafe { cpu::clear_page((START_KERNEL_MAP + pa) as *mut u8) };
+        Some(PhysAddr(pa))
+    }
+
+    fn table(&mut self, pa: PhysAddr) -> &mut Table {
+        // SAFETY: `pa` is a page-table page allocated above (or the root),
+        // mapped through the boot window; the builder holds the only
+        // reference while it runs.
+        unsafe { &mut *((START_KERNEL_MAP + pa.0) as *mut Table) }
+    }
+}
+
+pub fn setup_memory(info: &BootInfo, cmdline: &Cmdline) -> MemorySetup {
+    // 1. The firmware map.
+    let mut e820 = E820Table::from_entries(info.e820_entries());
+    e820.sanitize();
+    with_console(|w| {
+        let _ = writeln!(w, "BIOS-provided physical RAM map:");
+        let _ = e820.print("BIOS-e820", &mut { w });
+    });
+    let max_pfn = e820.end_of_ram_pfn();
+    let max_low_pfn = e820.end_of_low_ram_pfn();
+    printk!("last_pfn = {:#x} max_arch_pfn = {:#x}", max_pfn, MAX_ARCH_PFN);
+    printk!("max_pfn = {:#x} max_low_pfn = {:#x}", max_pfn, max_low_pfn);
+    if max_pfn == 0 {
+        panic!("no usable RAM in the E820 map");
+    }
+
+    // 2. memblock.
+    let s = sections();
+    let mut memblock = MEMBLOCK.lock();
+    for e in e820.entries().iter().filter(|e| e.typ == E820_RAM) {
+        let (start, end) = (page_align_up(e.addr), page_align_down(e.end()));
+        if start < end {
+            memblock.add(start, end - start).unwrap_or_else(|err| panic!("memblock_add: {err}"));
+        }
+    }
+    let kernel_start = __pa_symbol(s.text as *const u8).as_u64();
+    let kernel_end = __pa_symbol(s.end as *const u8).as_u64();
+    let reservations = [
+        (0, LOW_RESERVE),
+        (kernel_start, kernel_end - kernel_start),
+        (info.boot_pgtable_start, info.boot_pgtable_end.saturating_sub(info.boot_pgtable_start)),
+        (info.cmdline_addr, info.cmdline_len),
+    ];
+    for (base, size) in reservations.into_iter().filter(|&(_, size)| size > 0) {
+        memblock.reserve(base, size).unwrap_or_else(|err| panic!("memblock_reserve: {err}"));
+    }
+    memblock.set_current_limit(BOOT_MAPPED_LIMIT);
+
+    // 3. The kernel's page tables.
+    let features = cpu::features();
+    let sizes = PageSizes { gbpages: features.gbpages, mbpages: true };
+    let mut tables = BootPageTables { memblock: &mut memblock };
+    let pgd = tables.alloc_table().expect("no memory below 1 GiB for the kernel's page tables");
+    let mut ranges = [(0u64, 0u64); crate::mm::memblock::MEMBLOCK_REGIONS];
+    let nr = {
+        let regions = tables.memblock.memory.regions();
+        for (slot, r) in ranges.iter_mut().zip(regions) {
+            *slot = (r.base, r.end());
+        }
+        regions.len()
+    };
+    let mut direct_map = MapStats::default();
+    for &(start, end) in &ranges[..nr] {
+        printk!("init_memory_mapping: [mem {:#010x}-{:#010x}]", start, end - 1);
+        let stats = map_range(&mut tables, pgd, __va(PhysAddr(start)), PhysAddr(start), end - start, PAGE_KERNEL, sizes)
+            .unwrap_or_else(|err| panic!("direct map of [{start:#x}, {end:#x}): {err}"));
+        direct_map.add(stats);
+    }
+    let image = [(s.text, s.etext, PAGE_KERNEL_RX), (s.etext, s.erodata, PAGE_KERNEL_RO), (s.sdata, s.end, PAGE_KERNEL)];
+    for (start, end, prot) in image {
+        let pa = __pa_symbol(start as *const u8);
+        map_range(&mut tables, pgd, VirtAddr(start), pa, page_align_up(end) - start, prot, sizes)
+            .unwrap_or_else(|err| panic!("kernel image mapping at {start:#x}: {err}"));
+    }
+
+    // 4. Switch.
+    enable_protection(&features);
+    // SAFETY: `pgd` maps the kernel image (code, stack, statics) at the
+    // addresses it runs at and all RAM in the direct map.
+    unsafe { cpu::write_cr3(pgd.0) };
+    memblock.set_current_limit(max_low_pfn << 12);
+    printk!(
+        "mm: switched to kernel page tables at {:#x} (WP{}{}{})",
+        pgd.0,
+        if features.nx { " NX" } else { "" },
+        if features.smep { " SMEP" } else { "" },
+        if features.smap { " SMAP" } else { "" },
+    );
+    check_direct_map(&memblock);
+
+    if cmdline.get("memblock") == Some("debug") {
+        with_console(|w| {
+            let _ = memblock.dump(&mut { w });
+        });
+    }
+    with_console(|w| {
+        let _ = writeln!(w, "DirectMap4k: {:>8} kB", direct_map.pages_4k * 4);
+        let _ = writeln!(w, "DirectMap2M: {:>8} kB", direct_map.pages_2m * 2048);
+        let _ = writeln!(w, "DirectMap1G: {:>8} kB", direct_map.pages_1g * 1024 * 1024);
+    });
+    let total = memblock.phys_mem_size();
+    let available: u64 = memblock.free_ranges().map(|(s, e)| e - s).sum();
+    printk!(
+        "Memory: {}K/{}K available ({}K kernel code, {}K rwdata, {}K rodata, 0K init, {}K bss, {}K reserved, 0K cma-reserved)",
+        available >> 10,
+        total >> 10,
+        (s.etext - s.text) >> 10,
+        (s.edata - s.sdata) >> 10,
+        (s.erodata - s.etext) >> 10,
+        (s.bss_stop - s.bss_start) >> 10,
+        (total - available) >> 10,
+    );
+    MemorySetup { max_pfn, max_low_pfn, pgd, direct_map }
+}
+
+fn enable_protection(features: &Features) {
+    let mut cr4 = cpu::read_cr4();
+    if features.pge {
+        cr4 |= cpu::CR4_PGE;
+    }
+    if features.smep {
+        cr4 |= cpu::CR4_SMEP;
+    }
+    if features.smap {
+        cr4 |= cpu::CR4_SMAP;
+    }
+    // SAFETY: only bits the CPU reports are set; none changes the paging
+    // mode, and the kernel does not touch user pages.
+    unsafe { cpu::write_cr4(cr4) };
+    // SAFETY: WP only makes read-only pages read-only for the kernel too.
+    unsafe { cpu::write_cr0(cpu::read_cr0() | cpu::CR0_WP) };
+    if features.nx {
+        // SAFETY: NX is supported; the new tables use the NX bit.
+        unsafe { cpu::wrmsr(cpu::MSR_EFER, cpu::rdmsr(cpu::MSR_EFER) | cpu::EFER_NXE) };
+    }
+}
+
+/// Proves the direct map reaches every RAM range: writes and reads back a
+/// word at both ends of each free range (free, so nothing is disturbed).
+fn check_direct_map(memblock: &Memblock) {
+    let mut checked = 0;
+    for (start, end) in memblock.free_ranges() {
+        for pa in [start, end - 8] {
+            let p = __va(PhysAddr(pa)).as_mut_ptr::<u64>();
+            let pattern = 0x5a5a_0000_0000_0000 | pa;
+            // SAFETY: `pa` lies in free RAM that memblock owns and nobody
+            // uses yet; the direct map now covers it.
+            let back = unsafe {
+                p.write_volatile(pattern);
+                let v = p.read_volatile();
+                p.write_volatile(0);
+                v
+            };
+            if back != pattern {
+                panic!("direct map broken at {pa:#x}: wrote {pattern:#x}, read {back:#x}");
+            }
+        }
+        checked += 1;
+    }
+    printk!("mm: direct map verified over {} free ranges", checked);
+}

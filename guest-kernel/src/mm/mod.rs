@@ -1,0 +1,14 @@
+//! Memory management.
+//!
+//! Boot order, as in Linux's `setup_arch`: the firmware map ([`e820`]) is
+//! sanitized and fed to the early allocator ([`memblock`]); the kernel then
+//! builds its own page tables ([`pgtable`]) with the direct map of all RAM
+//! at `PAGE_OFFSET` and the kernel image at `__START_KERNEL_map`, and
+//! switches to them ([`init`]). See [`addr`] for the virtual layout.
+
+pub mod addr;
+pub mod e820;
+#[cfg(target_os = "none")]
+pub mod init;
+pub mod memblock;
+pub mod pgtable;

@@ -1,0 +1,56 @@
+//! Guest-physical and kernel-virtual memory layout.
+//!
+//! ```text
+//! guest physical                           what
+//! 0x0000_0000 ..  0x0000_0500              real-mode IVT/BDA area (reserved by the kernel)
+//! 0x0000_0500 ..  0x0000_0520              boot GDT (BOOT_GDT_ADDR)
+//! 0x0000_7000 ..  0x0000_8000              BootInfo (BOOT_INFO_ADDR)
+//! 0x0000_9000 ..  0x0000_c000              boot page tables: PML4, PDPT, PD (BOOT_PGTABLE_*)
+//! 0x0002_0000 ..  0x0002_1000              kernel command line (CMDLINE_ADDR)
+//! 0x000a_0000 ..  0x0010_0000              legacy hole (VGA, option ROMs, BIOS): E820 reserved
+//! 0x0100_0000 ..  kernel end               kernel image, loaded at 16 MiB (KERNEL_PHYS_START)
+//!             ..  min(RAM, 3 GiB)          RAM
+//! 0xc000_0000 ..  0x1_0000_0000            MMIO hole (devices), E820 reserved, when RAM > 3 GiB
+//! 0x1_0000_0000 ..                         the rest of RAM
+//! ```
+//!
+//! The VMM's boot page tables map the first 1 GiB of physical memory at
+//! [`START_KERNEL_MAP`] with 2 MiB pages, nothing else. The kernel builds its
+//! own tables (direct map at [`PAGE_OFFSET`], the kernel image at
+//! `START_KERNEL_MAP + phys`) and leaves the boot tables behind.
+
+/// Boot GDT: null, 64-bit code (selector 0x08), data (selector 0x10).
+pub const BOOT_GDT_ADDR: u64 = 0x500;
+/// Where the VMM writes the [`crate::boot::BootInfo`].
+pub const BOOT_INFO_ADDR: u64 = 0x7000;
+/// Boot page tables: PML4, PDPT and one PD (1 GiB of 2 MiB pages).
+pub const BOOT_PGTABLE_START: u64 = 0x9000;
+pub const BOOT_PGTABLE_END: u64 = 0xc000;
+/// Kernel command line and its capacity.
+pub const CMDLINE_ADDR: u64 = 0x2_0000;
+pub const CMDLINE_MAX: usize = 4096;
+
+/// End of conventional low memory (640 KiB) and start of extended memory.
+pub const LOW_RAM_END: u64 = 0xa_0000;
+pub const HIGH_RAM_START: u64 = 0x10_0000;
+
+/// The kernel image is loaded here (16 MiB), above ZONE_DMA's interesting part.
+pub const KERNEL_PHYS_START: u64 = 0x100_0000;
+
+/// The MMIO hole below 4 GiB where devices live.
+pub const MMIO_HOLE_START: u64 = 0xc000_0000;
+pub const MMIO_HOLE_END: u64 = 0x1_0000_0000;
+
+/// Smallest guest RAM the kernel boots in.
+pub const MIN_RAM_SIZE: u64 = 32 << 20;
+/// Largest guest RAM the VMM will create (the direct map covers 64 TiB).
+pub const MAX_RAM_SIZE: u64 = 1 << 40;
+
+/// Kernel-virtual address of physical 0 in the kernel-image mapping
+/// (Linux: `__START_KERNEL_map`).
+pub const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
+/// Kernel-virtual address of physical 0 in the direct map (Linux x86-64:
+/// `PAGE_OFFSET` without KASLR).
+pub const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
+
+pub const PAGE_SIZE: u64 = 4096;

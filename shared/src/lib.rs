@@ -1,0 +1,12 @@
+//! The interface between the host VMM and the guest kernel.
+//!
+//! Everything that both sides must agree on lives here and nowhere else:
+//! the boot protocol ([`boot`]), the guest-physical memory layout
+//! ([`layout`]) and the I/O ports of the VMM's devices ([`ports`]).
+//! All wire structures are `#[repr(C)]` plain data; a change to any of them
+//! bumps [`boot::BOOT_PROTOCOL_VERSION`], which the kernel checks at boot.
+#![no_std]
+
+pub mod boot;
+pub mod layout;
+pub mod ports;

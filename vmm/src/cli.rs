@@ -1,0 +1,220 @@
+//! The command line: `vmm run [--mem SIZE] [--cmdline ...] [--kernel PATH]
+//! [--timeout SECS] [--mem-hole START:SIZE]... [-- ARGS...]`.
+//!
+//! [`main_with_args`] is the whole program minus the process: the binary
+//! calls it with the real arguments and streams, tests call it with their
+//! own, so both see exactly the same behaviour.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::report::exit_code;
+use crate::vm::{MemHole, VmConfig};
+
+#[derive(Debug, Parser)]
+#[command(name = "vmm", version, about = "Boot the guest kernel in a KVM virtual machine")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Boot the guest kernel and run it until it powers off.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Guest RAM size: a number with an optional K, M, G or T suffix (binary units), e.g. 64M, 1536M, 5G.
+    #[arg(long, value_name = "SIZE", default_value = "128M", value_parser = parse_mem_size)]
+    pub mem: u64,
+
+    /// Kernel command line, as space-separated `key=value` words.
+    #[arg(long, value_name = "\"k=v ...\"", default_value = "")]
+    pub cmdline: String,
+
+    /// Kernel ELF to boot [default: the guest kernel built with this vmm].
+    #[arg(long, value_name = "PATH")]
+    pub kernel: Option<PathBuf>,
+
+    /// Stop the guest after this many seconds of wall time (exit code 124).
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    pub timeout: Option<Duration>,
+
+    /// Mark START..START+SIZE of guest RAM reserved in the E820 map (repeatable), giving the kernel discontiguous memory.
+    #[arg(long = "mem-hole", value_name = "START:SIZE", value_parser = parse_mem_hole)]
+    pub mem_holes: Vec<MemHole>,
+
+    /// Print VMM events (boot time, exits) on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Arguments for the guest's init, passed after `--` on the kernel command line.
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+impl RunArgs {
+    pub fn to_config(&self) -> VmConfig {
+        VmConfig {
+            mem_size: self.mem,
+            cmdline: self.cmdline.clone(),
+            kernel: self.kernel.clone().unwrap_or_else(|| PathBuf::from(crate::DEFAULT_KERNEL)),
+            timeout: self.timeout,
+            mem_holes: self.mem_holes.clone(),
+            init_args: self.args.clone(),
+        }
+    }
+}
+
+/// Runs `vmm` with `args` (including the program name): guest console to
+/// `stdout`, VMM messages to `stderr`. Returns the process exit code.
+pub fn main_with_args<I, T>(args: I, stdout: Box<dyn Write + Send>, stderr: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = write!(stderr, "{}", e.render().ansi());
+            return e.exit_code();
+        }
+    };
+    match cli.command {
+        Command::Run(run_args) => run_command(&run_args, stdout, stderr),
+    }
+}
+
+fn run_command(args: &RunArgs, stdout: Box<dyn Write + Send>, stderr: &mut dyn Write) -> i32 {
+    let config = args.to_config();
+    match crate::vm::run(&config, stdout) {
+        Ok(report) => {
+            if args.verbose {
+                if let Some(t) = report.boot_time {
+                    let _ = writeln!(stderr, "vmm: boot time (VMM start to mm ready): {:.3} ms", t.as_secs_f64() * 1e3);
+                }
+                let _ = writeln!(stderr, "vmm: guest ran for {:.3} ms", report.run_time.as_secs_f64() * 1e3);
+            }
+            if let Some(dump) = report.dump() {
+                let _ = write!(stderr, "{dump}");
+            }
+            report.exit_code()
+        }
+        Err(e) => {
+            let _ = writeln!(stderr, "vmm: error: {e}");
+            exit_code::VMM_ERROR
+        }
+    }
+}
+
+/// Parses `64M`, `1G`, `1536M`, `0x4000000`, `65536`: decimal or `0x` hex,
+/// with an optional K/M/G/T suffix (powers of 1024; a trailing `B` or `iB`
+/// is accepted).
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let bad = || format!("'{s}' is not a size: expected a number with an optional K, M, G or T suffix, e.g. 64M or 5G");
+    let t = s.trim();
+    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix("B")).unwrap_or(t);
+    let (digits, shift) = match t.chars().last() {
+        Some(c @ ('k' | 'K' | 'm' | 'M' | 'g' | 'G' | 't' | 'T')) => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                _ => 40,
+            };
+            (&t[..t.len() - 1], shift)
+        }
+        _ => (t, 0),
+    };
+    let value = if let Some(hex) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16).map_err(|_| bad())?
+    } else {
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        digits.parse::<u64>().map_err(|_| bad())?
+    };
+    value.checked_mul(1u64 << shift).ok_or_else(|| format!("'{s}' is too large"))
+}
+
+/// A guest RAM size: a [`parse_size`] within the limits the kernel and the
+/// VMM support, in whole pages.
+pub fn parse_mem_size(s: &str) -> Result<u64, String> {
+    use shared::layout::{MAX_RAM_SIZE, MIN_RAM_SIZE, PAGE_SIZE};
+    let size = parse_size(s)?;
+    if size < MIN_RAM_SIZE {
+        return Err(format!("{s} is below the minimum guest RAM of {}M", MIN_RAM_SIZE >> 20));
+    }
+    if size > MAX_RAM_SIZE {
+        return Err(format!("{s} is above the maximum guest RAM of {}G", MAX_RAM_SIZE >> 30));
+    }
+    if size % PAGE_SIZE != 0 {
+        return Err(format!("{s} is not a multiple of the 4K page size"));
+    }
+    Ok(size)
+}
+
+/// `START:SIZE`, both in [`parse_size`] syntax.
+pub fn parse_mem_hole(s: &str) -> Result<MemHole, String> {
+    let (start, size) = s.split_once(':').ok_or_else(|| format!("'{s}' is not START:SIZE, e.g. 256M:64M"))?;
+    let hole = MemHole { start: parse_size(start)?, size: parse_size(size)? };
+    if hole.size == 0 {
+        return Err(format!("'{s}' has size zero"));
+    }
+    Ok(hole)
+}
+
+/// Seconds, whole or fractional, greater than zero.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s.trim().parse().map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if !(secs > 0.0 && secs.is_finite() && secs < 1e9) {
+        return Err(format!("'{s}' must be a positive number of seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("5G"), Ok(5 << 30));
+        assert_eq!(parse_size("1536M"), Ok(1536 << 20));
+        assert_eq!(parse_size("1536MiB"), Ok(1536 << 20));
+        assert_eq!(parse_size("4k"), Ok(4096));
+        assert_eq!(parse_size("0x1000"), Ok(4096));
+        assert_eq!(parse_size("123"), Ok(123));
+        for bad in ["banana", "", "M", "-1M", "1.5G", "0xZZ", "12Q", "99999999999T"] {
+            assert!(parse_size(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn mem_limits() {
+        assert!(parse_mem_size("0").unwrap_err().contains("minimum"));
+        assert!(parse_mem_size("1M").unwrap_err().contains("minimum"));
+        assert!(parse_mem_size("2T").unwrap_err().contains("maximum"));
+        assert!(parse_mem_size("67108865").unwrap_err().contains("page"));
+        assert_eq!(parse_mem_size("32M"), Ok(32 << 20));
+    }
+
+    #[test]
+    fn holes_and_timeouts() {
+        assert_eq!(parse_mem_hole("256M:64M"), Ok(MemHole { start: 256 << 20, size: 64 << 20 }));
+        assert!(parse_mem_hole("256M").is_err());
+        assert!(parse_mem_hole("256M:0").is_err());
+        assert!(parse_mem_hole("x:1M").is_err());
+        assert_eq!(parse_timeout("1.5"), Ok(Duration::from_millis(1500)));
+        for bad in ["0", "-3", "nan", "inf", "soon"] {
+            assert!(parse_timeout(bad).is_err(), "{bad} accepted");
+        }
+    }
+}

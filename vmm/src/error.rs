@@ -1,0 +1,52 @@
+//! Errors of the VMM. Each message says what is wrong and, where there is
+//! one, what to do about it.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("/dev/kvm does not exist: this host has no KVM (load the kvm module, e.g. `modprobe kvm_intel`, or enable virtualization)")]
+    KvmMissing,
+    #[error("/dev/kvm is not accessible ({0}): add your user to the `kvm` group or run as root")]
+    KvmAccess(std::io::Error),
+    #[error("cannot open /dev/kvm: {0}")]
+    KvmOpen(std::io::Error),
+    #[error("KVM API version {0} is not supported (need 12)")]
+    KvmApiVersion(i32),
+    #[error("KVM {what} failed: {source}")]
+    Kvm { what: &'static str, source: vmm_sys_util::errno::Error },
+    #[error("cannot build the guest CPUID: {0}")]
+    Cpuid(String),
+    #[error("invalid memory size: {0}")]
+    MemSize(String),
+    #[error("invalid memory hole {hole}: {reason}")]
+    MemHole { hole: String, reason: String },
+    #[error("cannot allocate guest memory: {0}")]
+    GuestMemory(String),
+    #[error("cannot read kernel {path}: {source}")]
+    KernelRead { path: PathBuf, source: std::io::Error },
+    #[error("kernel {path} is not an x86-64 ELF executable: {reason}")]
+    KernelFormat { path: PathBuf, reason: String },
+    #[error("cannot load kernel {path}: {reason}")]
+    KernelLoad { path: PathBuf, reason: String },
+    #[error("kernel command line is {0} bytes, the limit is {1}")]
+    CmdlineTooLong(usize, usize),
+    #[error("writing guest memory at {addr:#x} failed: {reason}")]
+    GuestWrite { addr: u64, reason: String },
+    #[error("cannot create an eventfd: {0}")]
+    EventFd(std::io::Error),
+    #[error("cannot start the vCPU thread: {0}")]
+    Thread(std::io::Error),
+    #[error("the vCPU thread died unexpectedly")]
+    VcpuThread,
+    #[error("guest stopped in an unexpected way: {0}")]
+    UnexpectedExit(String),
+}
+
+impl Error {
+    pub(crate) fn kvm(what: &'static str) -> impl FnOnce(vmm_sys_util::errno::Error) -> Error {
+        move |source| Error::Kvm { what, source }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,23 @@
+//! A small KVM virtual machine monitor for the guest kernel of this workspace.
+//!
+//! [`vm::run`] is the whole life of a VM: guest memory with an E820 map,
+//! the kernel ELF, long mode, the devices, one vCPU, and a [`RunReport`] of
+//! what the guest did. The `vmm` binary is a clap front end over it
+//! ([`cli`]); the integration tests call it in-process.
+
+pub mod arch;
+pub mod cli;
+pub mod devices;
+pub mod e820;
+pub mod error;
+pub mod loader;
+pub mod memory;
+pub mod report;
+pub mod vm;
+
+pub use error::Error;
+pub use report::{exit_code, CpuState, GuestPanic, Outcome, RunReport};
+pub use vm::{run, MemHole, VmConfig};
+
+/// The guest kernel built alongside this VMM (by `build.rs`).
+pub const DEFAULT_KERNEL: &str = env!("GUEST_KERNEL_PATH");

@@ -1,0 +1,305 @@
+//! One VM from start to finish: [`run`].
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Once};
+use std::time::{Duration, Instant};
+
+use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
+use shared::boot::{BootInfo, PanicReport, E820_MAX_ENTRIES, PANIC_KIND_EXCEPTION, PANIC_REPORT_MAGIC};
+use shared::layout::{
+    BOOT_INFO_ADDR, BOOT_PGTABLE_END, BOOT_PGTABLE_START, CMDLINE_ADDR, HIGH_RAM_START, MMIO_HOLE_START,
+};
+use shared::ports::{BOOT_TIMER_MM_READY, PORT_BOOT_TIMER, PORT_EXIT, PORT_PANIC, SERIAL_COM1, SERIAL_COM1_IRQ};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
+use vmm_sys_util::signal::{register_signal_handler, Killable, SIGRTMIN};
+use zerocopy::FromBytes;
+
+use crate::devices::{Console, SerialDevice};
+use crate::e820::{self, Protected};
+use crate::error::{Error, Result};
+use crate::loader;
+use crate::report::{GuestPanic, Outcome, RunReport};
+
+/// A reserved range punched into guest RAM (`--mem-hole START:SIZE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemHole {
+    pub start: u64,
+    pub size: u64,
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct VmConfig {
+    pub mem_size: u64,
+    pub cmdline: String,
+    pub kernel: PathBuf,
+    pub timeout: Option<Duration>,
+    pub mem_holes: Vec<MemHole>,
+    /// Arguments for init, appended to the command line after `--`.
+    pub init_args: Vec<String>,
+}
+
+impl VmConfig {
+    /// The default configuration: 128 MiB and the kernel built with this VMM.
+    pub fn new() -> Self {
+        Self {
+            mem_size: 128 << 20,
+            cmdline: String::new(),
+            kernel: PathBuf::from(crate::DEFAULT_KERNEL),
+            timeout: None,
+            mem_holes: Vec::new(),
+            init_args: Vec::new(),
+        }
+    }
+
+    fn full_cmdline(&self) -> String {
+        let mut line = self.cmdline.trim().to_string();
+        if !self.init_args.is_empty() {
+            line.push_str(" -- ");
+            line.push_str(&self.init_args.join(" "));
+        }
+        line
+    }
+}
+
+impl Default for VmConfig {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Boots the guest described by `config`, with its console on
+/// `console_out`, and runs it until it exits, fails or times out. `Err` means
+/// the VMM could not run the guest at all; everything the guest did,
+/// however it ended, is an `Ok(RunReport)`.
+pub fn run(config: &VmConfig, console_out: Box<dyn Write + Send>) -> Result<RunReport> {
+    let start = Instant::now();
+
+    // Everything the user gave us is checked before KVM is touched.
+    let kernel_bytes =
+        std::fs::read(&config.kernel).map_err(|source| Error::KernelRead { path: config.kernel.clone(), source })?;
+    let image = loader::inspect_elf(&kernel_bytes)
+        .map_err(|reason| Error::KernelFormat { path: config.kernel.clone(), reason })?;
+    let protected = [
+        Protected { start: 0, end: HIGH_RAM_START, what: "the boot structures and legacy area below 1M" },
+        Protected { start: image.phys_start, end: image.phys_end, what: "the kernel image" },
+    ];
+    let e820 = e820::build(config.mem_size, &config.mem_holes, &protected).map_err(|(hole, reason)| Error::MemHole {
+        hole: format!("{:#x}:{:#x}", hole.start, hole.size),
+        reason,
+    })?;
+    let cmdline = config.full_cmdline();
+
+    let kvm = open_kvm()?;
+    let vm = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
+    setup_platform(&vm)?;
+    let mem = crate::memory::create_guest_memory(config.mem_size)?;
+    crate::memory::register_with_kvm(&vm, &mem)?;
+
+    let image = loader::load_kernel_bytes(&mem, &config.kernel, &kernel_bytes, config.mem_size.min(MMIO_HOLE_START))?;
+    let mut info = BootInfo::empty();
+    info.ram_size = config.mem_size;
+    info.cmdline_addr = CMDLINE_ADDR;
+    info.cmdline_len = loader::write_cmdline(&mem, &cmdline)?;
+    info.boot_pgtable_start = BOOT_PGTABLE_START;
+    info.boot_pgtable_end = BOOT_PGTABLE_END;
+    info.e820_nr = e820.len().min(E820_MAX_ENTRIES) as u32;
+    info.e820[..e820.len()].copy_from_slice(&e820);
+    loader::write_boot_info(&mem, &info)?;
+    let cr3 = crate::arch::write_boot_page_tables(&mem)
+        .map_err(|e| Error::GuestWrite { addr: BOOT_PGTABLE_START, reason: e.to_string() })?;
+
+    let vcpu = vm.create_vcpu(0).map_err(Error::kvm("KVM_CREATE_VCPU"))?;
+    crate::arch::setup_cpuid(&kvm, &vcpu)?;
+    crate::arch::setup_long_mode(&vcpu, &mem, image.entry, BOOT_INFO_ADDR, cr3)?;
+
+    let serial_irq = EventFd::new(EFD_NONBLOCK).map_err(Error::EventFd)?;
+    vm.register_irqfd(&serial_irq, SERIAL_COM1_IRQ).map_err(Error::kvm("KVM_IRQFD"))?;
+    let serial = SerialDevice::new(serial_irq, Console::new(console_out));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let runner = VcpuRunner { vcpu, mem, serial, start, boot_time: None, stop: stop.clone() };
+    let (done_tx, done_rx) = mpsc::channel();
+    install_kick_handler();
+    let handle = std::thread::Builder::new()
+        .name("vcpu0".into())
+        .spawn(move || {
+            let result = runner.run();
+            let _ = done_tx.send(());
+            result
+        })
+        .map_err(Error::Thread)?;
+
+    let finished = match config.timeout {
+        Some(timeout) => done_rx.recv_timeout(timeout).is_ok(),
+        None => done_rx.recv().is_ok(),
+    };
+    if !finished {
+        // Kick the vCPU out of KVM_RUN until it notices `stop`; repeated,
+        // because a kick that lands between the check and KVM_RUN is lost.
+        stop.store(true, Ordering::SeqCst);
+        while done_rx.recv_timeout(Duration::from_millis(10)).is_err() {
+            if handle.kill(kick_signal()).is_err() {
+                break;
+            }
+        }
+    }
+    let (outcome, boot_time, serial) = handle.join().map_err(|_| Error::VcpuThread)??;
+    drop(vm);
+    Ok(RunReport { outcome, boot_time, run_time: start.elapsed(), console: serial.into_console().into_captured() })
+}
+
+fn open_kvm() -> Result<Kvm> {
+    let kvm = Kvm::new().map_err(|e| {
+        let io = std::io::Error::from_raw_os_error(e.errno());
+        match e.errno() {
+            libc::ENOENT => Error::KvmMissing,
+            libc::EACCES | libc::EPERM => Error::KvmAccess(io),
+            _ => Error::KvmOpen(io),
+        }
+    })?;
+    let version = kvm.get_api_version();
+    if version != kvm_bindings::KVM_API_VERSION as i32 {
+        return Err(Error::KvmApiVersion(version));
+    }
+    Ok(kvm)
+}
+
+/// The PC platform pieces KVM provides: the TSS area Intel VMX needs, and
+/// the in-kernel interrupt controllers (PIC, IOAPIC, LAPIC).
+fn setup_platform(vm: &VmFd) -> Result<()> {
+    const KVM_TSS_ADDRESS: usize = 0xfffb_d000;
+    vm.set_tss_address(KVM_TSS_ADDRESS).map_err(Error::kvm("KVM_SET_TSS_ADDR"))?;
+    vm.create_irq_chip().map_err(Error::kvm("KVM_CREATE_IRQCHIP"))
+}
+
+fn kick_signal() -> i32 {
+    SIGRTMIN()
+}
+
+extern "C" fn kick_handler(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // Nothing to do: the signal only makes KVM_RUN return EINTR.
+}
+
+fn install_kick_handler() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Without a handler the kick would kill the process. If installing
+        // it fails, timeouts cannot interrupt a spinning guest, which is
+        // the only loss.
+        let _ = register_signal_handler(kick_signal(), kick_handler);
+    });
+}
+
+/// The vCPU thread: runs the guest and serves its exits.
+struct VcpuRunner {
+    vcpu: VcpuFd,
+    mem: GuestMemoryMmap,
+    serial: SerialDevice,
+    start: Instant,
+    boot_time: Option<Duration>,
+    stop: Arc<AtomicBool>,
+}
+
+impl VcpuRunner {
+    fn run(mut self) -> Result<(Outcome, Option<Duration>, SerialDevice)> {
+        let outcome = self.run_loop()?;
+        Ok((outcome, self.boot_time, self.serial))
+    }
+
+    fn run_loop(&mut self) -> Result<Outcome> {
+        let serial_ports = SERIAL_COM1..SERIAL_COM1 + SerialDevice::PORTS;
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                return Ok(Outcome::TimedOut(crate::arch::cpu_state(&self.vcpu)));
+            }
+            let exit = match self.vcpu.run() {
+                Ok(exit) => exit,
+                Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
+                Err(source) => return Err(Error::Kvm { what: "KVM_RUN", source }),
+            };
+            match exit {
+                VcpuExit::IoOut(port, data) if serial_ports.contains(&port) => {
+                    self.serial.write(port - SERIAL_COM1, data.first().copied().unwrap_or(0));
+                }
+                VcpuExit::IoOut(PORT_EXIT, data) => return Ok(Outcome::Exited(le_value(data))),
+                VcpuExit::IoOut(PORT_BOOT_TIMER, data) => {
+                    if le_value(data) == BOOT_TIMER_MM_READY && self.boot_time.is_none() {
+                        self.boot_time = Some(self.start.elapsed());
+                    }
+                }
+                VcpuExit::IoOut(PORT_PANIC, data) => {
+                    let addr = le_value(data) as u64;
+                    return Ok(Outcome::Panicked(read_panic_report(&self.mem, addr)));
+                }
+                // Nothing else is on the I/O bus: writes vanish, reads float high.
+                VcpuExit::IoOut(..) => {}
+                VcpuExit::IoIn(port, data) if serial_ports.contains(&port) => {
+                    let value = self.serial.read(port - SERIAL_COM1);
+                    data.fill(0);
+                    if let Some(b) = data.first_mut() {
+                        *b = value;
+                    }
+                }
+                VcpuExit::IoIn(_, data) | VcpuExit::MmioRead(_, data) => data.fill(0xff),
+                VcpuExit::MmioWrite(..) => {}
+                VcpuExit::Shutdown => return Ok(Outcome::TripleFault(crate::arch::cpu_state(&self.vcpu))),
+                VcpuExit::InternalError => {
+                    // SAFETY: KVM filled the `internal` member of the exit
+                    // union for KVM_EXIT_INTERNAL_ERROR.
+                    let suberror = unsafe { self.vcpu.get_kvm_run().__bindgen_anon_1.internal.suberror };
+                    return Ok(Outcome::EmulationFailure { suberror, cpu: crate::arch::cpu_state(&self.vcpu) });
+                }
+                VcpuExit::FailEntry(reason, _) => {
+                    return Err(Error::UnexpectedExit(format!("VM entry failed, hardware reason {reason:#x}")))
+                }
+                VcpuExit::Hlt => return Err(Error::UnexpectedExit("the guest halted with nothing to wake it".into())),
+                VcpuExit::SystemEvent(kind, _) => {
+                    return Err(Error::UnexpectedExit(format!("system event {kind} (reset or shutdown request)")))
+                }
+                other => return Err(Error::UnexpectedExit(format!("{other:?}"))),
+            }
+        }
+    }
+}
+
+/// An I/O port value of 1, 2 or 4 bytes, little-endian.
+fn le_value(data: &[u8]) -> u32 {
+    data.iter().take(4).rev().fold(0, |acc, &b| (acc << 8) | b as u32)
+}
+
+/// Reads the guest's panic report; a report that cannot be read still ends
+/// the run as a panic, with the reason in the message.
+fn read_panic_report(mem: &GuestMemoryMmap, addr: u64) -> GuestPanic {
+    let mut buf = vec![0u8; std::mem::size_of::<PanicReport>()];
+    let unreadable = |why: String| GuestPanic {
+        message: format!("(panic report at {addr:#x} unreadable: {why})"),
+        exception: None,
+        rip: 0,
+        rsp: 0,
+        rflags: 0,
+        cr2: 0,
+        cr3: 0,
+    };
+    if let Err(e) = mem.read_slice(&mut buf, GuestAddress(addr)) {
+        return unreadable(e.to_string());
+    }
+    let Ok(report) = PanicReport::read_from_bytes(&buf) else {
+        return unreadable("size mismatch".into());
+    };
+    if report.magic != PANIC_REPORT_MAGIC {
+        return unreadable(format!("bad magic {:#x}", report.magic));
+    }
+    GuestPanic {
+        message: String::from_utf8_lossy(report.message()).into_owned(),
+        exception: (report.kind == PANIC_KIND_EXCEPTION).then_some((report.vector, report.error_code)),
+        rip: report.rip,
+        rsp: report.rsp,
+        rflags: report.rflags,
+        cr2: report.cr2,
+        cr3: report.cr3,
+    }
+}
