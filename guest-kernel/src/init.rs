@@ -52,6 +52,12 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
             let v = unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) };
             panic!("read from NULL returned {v:#x}");
         }
+        Some("hang") => {
+            printk!("test: spinning forever, planted by test=hang");
+            loop {
+                core::hint::spin_loop();
+            }
+        }
         Some(other) => printk!("test: unknown test '{other}', ignored"),
     }
 

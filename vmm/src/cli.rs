@@ -67,6 +67,7 @@ impl RunArgs {
             timeout: self.timeout,
             mem_holes: self.mem_holes.clone(),
             init_args: self.args.clone(),
+            kvm_device: PathBuf::from(crate::vm::KVM_DEVICE),
         }
     }
 }

@@ -5,12 +5,12 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("/dev/kvm does not exist: this host has no KVM (load the kvm module, e.g. `modprobe kvm_intel`, or enable virtualization)")]
-    KvmMissing,
-    #[error("/dev/kvm is not accessible ({0}): add your user to the `kvm` group or run as root")]
-    KvmAccess(std::io::Error),
-    #[error("cannot open /dev/kvm: {0}")]
-    KvmOpen(std::io::Error),
+    #[error("{} does not exist: this host has no KVM (load the kvm module, e.g. `modprobe kvm_intel`, or enable virtualization in the firmware)", .0.display())]
+    KvmMissing(PathBuf),
+    #[error("{path} is not accessible ({err}): add your user to the `kvm` group or run as root", path = .0.display(), err = .1)]
+    KvmAccess(PathBuf, std::io::Error),
+    #[error("cannot open {path}: {err}", path = .0.display(), err = .1)]
+    KvmOpen(PathBuf, std::io::Error),
     #[error("KVM API version {0} is not supported (need 12)")]
     KvmApiVersion(i32),
     #[error("KVM {what} failed: {source}")]

@@ -23,6 +23,9 @@ use crate::error::{Error, Result};
 use crate::loader;
 use crate::report::{GuestPanic, Outcome, RunReport};
 
+/// Where KVM lives on Linux.
+pub const KVM_DEVICE: &str = "/dev/kvm";
+
 /// A reserved range punched into guest RAM (`--mem-hole START:SIZE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemHole {
@@ -40,6 +43,8 @@ pub struct VmConfig {
     pub mem_holes: Vec<MemHole>,
     /// Arguments for init, appended to the command line after `--`.
     pub init_args: Vec<String>,
+    /// The KVM device node.
+    pub kvm_device: PathBuf,
 }
 
 impl VmConfig {
@@ -52,6 +57,7 @@ impl VmConfig {
             timeout: None,
             mem_holes: Vec::new(),
             init_args: Vec::new(),
+            kvm_device: PathBuf::from(KVM_DEVICE),
         }
     }
 
@@ -93,7 +99,7 @@ pub fn run(config: &VmConfig, console_out: Box<dyn Write + Send>) -> Result<RunR
     })?;
     let cmdline = config.full_cmdline();
 
-    let kvm = open_kvm()?;
+    let kvm = open_kvm(&config.kvm_device)?;
     let vm = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
     setup_platform(&vm)?;
     let mem = crate::memory::create_guest_memory(config.mem_size)?;
@@ -152,13 +158,15 @@ pub fn run(config: &VmConfig, console_out: Box<dyn Write + Send>) -> Result<RunR
     Ok(RunReport { outcome, boot_time, run_time: start.elapsed(), console: serial.into_console().into_captured() })
 }
 
-fn open_kvm() -> Result<Kvm> {
-    let kvm = Kvm::new().map_err(|e| {
+fn open_kvm(device: &std::path::Path) -> Result<Kvm> {
+    let path = std::ffi::CString::new(device.as_os_str().as_encoded_bytes())
+        .map_err(|_| Error::KvmMissing(device.to_owned()))?;
+    let kvm = Kvm::new_with_path(&path).map_err(|e| {
         let io = std::io::Error::from_raw_os_error(e.errno());
         match e.errno() {
-            libc::ENOENT => Error::KvmMissing,
-            libc::EACCES | libc::EPERM => Error::KvmAccess(io),
-            _ => Error::KvmOpen(io),
+            libc::ENOENT => Error::KvmMissing(device.to_owned()),
+            libc::EACCES | libc::EPERM => Error::KvmAccess(device.to_owned(), io),
+            _ => Error::KvmOpen(device.to_owned(), io),
         }
     })?;
     let version = kvm.get_api_version();
