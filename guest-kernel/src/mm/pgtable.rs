@@ -82,33 +82,51 @@ pub fn map_range<M: PageTableMemory>(
     let mut stats = MapStats::default();
     let mut off = 0;
     while off < size {
-        let (v, p, left) = (va.0.wrapping_add(off), pa.0 + off, size - off);
-        let fits = |level: u32| {
-            let page = 1u64 << level_shift(level);
-            (v | p) & (page - 1) == 0 && left >= page
-        };
-        let level = if sizes.gbpages && fits(3) {
-            3
-        } else if sizes.mbpages && fits(2) {
-            2
-        } else {
-            1
-        };
-        let table = walk_create(mem, pgd, v, level, &mut stats)?;
-        let entry = &mut mem.table(table)[table_index(v, level)];
-        if *entry & flags::PRESENT != 0 {
-            return Err(MapError::AlreadyMapped(VirtAddr(v)));
-        }
+        let level = leaf_level(va.0.wrapping_add(off), pa.0 + off, size - off, sizes);
+        let table = walk_create(mem, pgd, va.0.wrapping_add(off), level, &mut stats)?;
+        // Fill consecutive entries of this table while the same page size
+        // still fits: one walk per table, not per page.
+        let entries = mem.table(table);
+        let page = 1u64 << level_shift(level);
         let huge = if level > 1 { flags::PSE } else { 0 };
-        *entry = p | prot | huge;
-        match level {
-            3 => stats.pages_1g += 1,
-            2 => stats.pages_2m += 1,
-            _ => stats.pages_4k += 1,
+        let mut index = table_index(va.0.wrapping_add(off), level);
+        loop {
+            if entries[index] & flags::PRESENT != 0 {
+                return Err(MapError::AlreadyMapped(VirtAddr(va.0.wrapping_add(off))));
+            }
+            entries[index] = (pa.0 + off) | prot | huge;
+            match level {
+                3 => stats.pages_1g += 1,
+                2 => stats.pages_2m += 1,
+                _ => stats.pages_4k += 1,
+            }
+            off += page;
+            index += 1;
+            if index == entries.len()
+                || off >= size
+                || leaf_level(va.0.wrapping_add(off), pa.0 + off, size - off, sizes) != level
+            {
+                break;
+            }
         }
-        off += 1 << level_shift(level);
     }
     Ok(stats)
+}
+
+/// The level of the largest page that maps `v` -> `p` with `left` bytes to
+/// go: 3 (1 GiB), 2 (2 MiB) or 1 (4 KiB).
+fn leaf_level(v: u64, p: u64, left: u64, sizes: PageSizes) -> u32 {
+    let fits = |level: u32| {
+        let page = 1u64 << level_shift(level);
+        (v | p) & (page - 1) == 0 && left >= page
+    };
+    if sizes.gbpages && fits(3) {
+        3
+    } else if sizes.mbpages && fits(2) {
+        2
+    } else {
+        1
+    }
 }
 
 /// Returns the table at `target_level` covering `va`, creating the tables
