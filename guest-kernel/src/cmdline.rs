@@ -25,7 +25,7 @@ impl<'a> Cmdline<'a> {
 
     /// The value of the last `key=value` word for `key`.
     pub fn get(&self, key: &str) -> Option<&'a str> {
-        self.kernel.split_ascii_whitespace().filter_map(|w| w.split_once('=')).filter(|(k, _)| *k == key).map(|(_, v)| v).last()
+        self.kernel.split_ascii_whitespace().filter_map(|w| w.split_once('=')).filter(|(k, _)| *k == key).map(|(_, v)| v).next_back()
     }
 
     /// Whether `flag` appears as a bare word or as `flag=...`.

@@ -76,7 +76,7 @@ pub fn map_range<M: PageTableMemory>(
     prot: u64,
     sizes: PageSizes,
 ) -> Result<MapStats, MapError> {
-    if !va.is_aligned(PAGE_SIZE) || !pa.is_aligned(PAGE_SIZE) || size % PAGE_SIZE != 0 {
+    if !va.is_aligned(PAGE_SIZE) || !pa.is_aligned(PAGE_SIZE) || !size.is_multiple_of(PAGE_SIZE) {
         return Err(MapError::Misaligned);
     }
     let mut stats = MapStats::default();

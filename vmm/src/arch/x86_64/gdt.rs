@@ -31,7 +31,7 @@ pub const BOOT_GDT: [u64; 4] = [
 /// The KVM view of GDT entry `index` loaded with `selector`.
 pub fn segment(index: usize, selector: u16) -> kvm_segment {
     let e = BOOT_GDT[index];
-    let base = (((e >> 16) & 0x00ff_ffff) | ((e >> 32) & 0xff00_0000)) as u64;
+    let base = ((e >> 16) & 0x00ff_ffff) | ((e >> 32) & 0xff00_0000);
     let raw_limit = ((e & 0xffff) | ((e >> 32) & 0xf_0000)) as u32;
     let g = ((e >> 55) & 1) as u8;
     kvm_segment {
