@@ -25,7 +25,7 @@ pub const BOOT_GDT: [u64; 4] = [
     0,
     gdt_entry(0xa09b, 0, 0xfffff), // G, L, P, DPL0, S, code execute/read accessed
     gdt_entry(0xc093, 0, 0xfffff), // G, D/B, P, DPL0, S, data read/write accessed
-    gdt_entry(0x808b, 0, 0x67),    // G, P, 64-bit busy TSS
+    gdt_entry(0x008b, 0, 0x67),    // P, 64-bit busy TSS, byte granular
 ];
 
 /// The KVM view of GDT entry `index` loaded with `selector`.
