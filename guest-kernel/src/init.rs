@@ -42,23 +42,8 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
     arch::boot_timer_mm_ready();
     printk!("mm: ready: max_pfn {:#x}, page tables at {:#x}", mm.max_pfn, mm.pgd.as_u64());
 
-    match test {
-        None => {}
-        Some("panic") => panic!("test=panic: planted kernel panic"),
-        Some("oops") => {
-            printk!("test: kernel NULL pointer dereference planted by test=oops");
-            // SAFETY: deliberately faulting: nothing is mapped at 0, so this
-            // read raises #PF, which the oops path reports.
-            let v = unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) };
-            panic!("read from NULL returned {v:#x}");
-        }
-        Some("hang") => {
-            printk!("test: spinning forever, planted by test=hang");
-            loop {
-                core::hint::spin_loop();
-            }
-        }
-        Some(other) => printk!("test: unknown test '{other}', ignored"),
+    if let Some(name) = test {
+        crate::selftest::run(name);
     }
 
     let args = cmdline.init_args().count();

@@ -19,6 +19,8 @@ pub mod drivers;
 pub mod init;
 #[cfg(target_os = "none")]
 pub mod panic;
+#[cfg(target_os = "none")]
+pub mod selftest;
 pub mod sync;
 #[cfg(target_os = "none")]
 pub mod time;

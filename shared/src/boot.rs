@@ -199,3 +199,26 @@ impl PanicReport {
         &self.msg[..(self.msg_len as usize).min(PANIC_MSG_MAX)]
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot_info_validation_names_the_mismatch() {
+        let mut info = BootInfo::empty();
+        assert_eq!(info.validate(), Ok(()));
+        info.version = BOOT_PROTOCOL_VERSION + 1;
+        assert_eq!(info.validate(), Err(BootInfoError::VersionMismatch { vmm: BOOT_PROTOCOL_VERSION + 1, kernel: BOOT_PROTOCOL_VERSION }));
+        info = BootInfo::empty();
+        info.magic = 0;
+        assert!(matches!(info.validate(), Err(BootInfoError::BadMagic(0))));
+        info = BootInfo::empty();
+        info.size -= 8;
+        assert!(matches!(info.validate(), Err(BootInfoError::SizeMismatch { .. })));
+        // A count from the other side never reads past the table.
+        info = BootInfo::empty();
+        info.e820_nr = u32::MAX;
+        assert_eq!(info.e820_entries().len(), E820_MAX_ENTRIES);
+    }
+}

@@ -11,7 +11,7 @@ fn planted_panic_is_reported_with_registers_and_console_tail() {
     let run = vmm_cli(&["run", "--mem", "64M", "--timeout", "60", "--cmdline", "test=panic"]);
     assert_eq!(run.code, exit_code::GUEST_PANIC, "{}", run.stderr);
     let err = &run.stderr;
-    assert!(err.contains("vmm: guest kernel panic: test=panic: planted kernel panic at guest-kernel/src/init.rs:"), "{err}");
+    assert!(err.contains("vmm: guest kernel panic: test=panic: planted kernel panic at guest-kernel/src/selftest.rs:"), "{err}");
     for field in ["RIP: 0xffffffff8", "RSP: 0xffffffff8", "CR2: ", "CR3: 0x"] {
         assert!(err.contains(field), "dump lacks {field}:\n{err}");
     }
@@ -65,4 +65,59 @@ fn timeout_stops_a_spinning_guest() {
     assert_eq!(run.code, exit_code::TIMEOUT, "{}", run.stderr);
     assert!(run.stderr.contains("vmm: guest timed out after"), "{}", run.stderr);
     assert!(run.stderr.contains("test: spinning forever"), "{}", run.stderr);
+}
+
+/// Runs `test=NAME` and returns the kernel's panic report, which must be a
+/// page fault.
+fn planted_page_fault(name: &str) -> (vmm::GuestPanic, String) {
+    let report = boot(&config(64 * M, &format!("test={name}")));
+    let console = report.console_text();
+    match report.outcome {
+        Outcome::Panicked(p) if p.exception.is_some_and(|(vector, _)| vector == 14) => (p, console),
+        other => panic!("test={name}: expected a #PF panic, got {other:?}\n{console}"),
+    }
+}
+
+#[test]
+fn kernel_rodata_is_read_only() {
+    if !kvm_available() {
+        return;
+    }
+    let (p, console) = planted_page_fault("wp");
+    // Present + write: a protection violation, not a missing page.
+    assert_eq!(p.exception, Some((14, 0x3)), "{console}");
+    assert!(p.cr2 >= 0xffff_ffff_8100_0000, "CR2 {:#x} is not in the kernel image", p.cr2);
+    assert_line(&console, "#PF: supervisor write access in kernel mode");
+}
+
+#[test]
+fn kernel_data_is_not_executable() {
+    if !kvm_available() {
+        return;
+    }
+    let (p, console) = planted_page_fault("nx");
+    // Present + instruction fetch.
+    assert_eq!(p.exception, Some((14, 0x11)), "{console}");
+    assert_eq!(p.cr2, p.rip, "the fault is the fetch at the called address");
+    assert_line(&console, "#PF: supervisor instruction fetch access in kernel mode");
+}
+
+#[test]
+fn ring0_int3_is_an_emulation_failure_here_and_a_breakpoint_trap_elsewhere() {
+    if !kvm_available() {
+        return;
+    }
+    let run = vmm_cli(&["run", "--mem", "64M", "--timeout", "60", "--cmdline", "test=int3"]);
+    let err = &run.stderr;
+    match run.code {
+        // kvm_pvm: the hypervisor cannot emulate int3 at ring 0.
+        exit_code::EMULATION_FAILURE => {
+            assert!(err.contains("KVM_EXIT_INTERNAL_ERROR"), "{err}");
+            assert!(err.contains("RIP: 0xffffffff8"), "{err}");
+        }
+        // VMX/SVM: int3 reaches the kernel's #BP handler.
+        exit_code::GUEST_PANIC => assert!(err.contains("exception 3 (#BP)"), "{err}"),
+        code => panic!("unexpected exit code {code}:\n{err}"),
+    }
+    assert!(err.contains("test: int3 at ring 0 planted by test=int3"), "console tail missing:\n{err}");
 }

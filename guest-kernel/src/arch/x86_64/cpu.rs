@@ -226,3 +226,10 @@ pub fn read_rflags() -> u64 {
     unsafe { asm!("pushfq", "pop {}", out(reg) flags, options(nomem, preserves_flags)) };
     flags
 }
+
+/// A breakpoint trap (`int3`). Only `test=int3` uses it: on kvm_pvm an
+/// `int3` at ring 0 stops the VM with an emulation failure.
+pub fn breakpoint() {
+    // SAFETY: int3 raises #BP, which the IDT handles (fatally).
+    unsafe { asm!("int3", options(nomem, nostack)) };
+}

@@ -1,0 +1,66 @@
+//! Planted failures, chosen with `test=` on the command line, that prove
+//! the kernel's protections and the VMM's reports work end to end. Each
+//! one ends the machine; the integration tests check how.
+//!
+//! | `test=`        | what happens                                   | VMM outcome |
+//! | -------------- | ---------------------------------------------- | ----------- |
+//! | `panic`        | `panic!`                                       | panic |
+//! | `oops`         | read from NULL: nothing is mapped at 0         | panic, #PF |
+//! | `wp`           | write to `.rodata`: read-only, CR0.WP          | panic, #PF (protection, write) |
+//! | `nx`           | call into `.bss`: NX                           | panic, #PF (instruction fetch) |
+//! | `int3`         | `int3` at ring 0                               | emulation failure on kvm_pvm, #BP panic on VMX/SVM |
+//! | `hang`         | spin forever                                   | `--timeout` |
+//! | `triple-fault` | exception with an empty IDT (run before mm)    | triple fault |
+
+use core::ptr::{addr_of, addr_of_mut};
+
+/// A value in `.rodata` for `test=wp` to write to.
+static READ_ONLY: u64 = 0x0123_4567_89ab_cdef;
+/// A buffer in `.bss` for `test=nx` to put code in.
+static mut NOT_EXECUTABLE: [u8; 16] = [0; 16];
+
+/// Runs the planted failure `name` after memory setup; returns only for
+/// an unknown name.
+pub fn run(name: &str) {
+    match name {
+        "panic" => panic!("test=panic: planted kernel panic"),
+        "oops" => {
+            printk!("test: kernel NULL pointer dereference planted by test=oops");
+            // SAFETY: deliberately faulting: nothing is mapped at 0, so this
+            // read raises #PF, which the oops path reports.
+            let v = unsafe { core::ptr::read_volatile(core::ptr::null::<u64>()) };
+            panic!("read from NULL returned {v:#x}");
+        }
+        "wp" => {
+            printk!("test: write to read-only kernel data planted by test=wp");
+            // SAFETY: deliberately faulting: the page is mapped read-only and
+            // CR0.WP makes that binding at ring 0, so the write raises #PF.
+            unsafe { core::ptr::write_volatile(addr_of!(READ_ONLY) as *mut u64, 0) };
+            panic!("write to .rodata succeeded: {:#x}", READ_ONLY);
+        }
+        "nx" => {
+            printk!("test: execution of kernel data planted by test=nx");
+            // SAFETY: deliberately faulting: `ret` written into a .bss buffer
+            // mapped NX; the call's instruction fetch raises #PF.
+            unsafe {
+                let code = addr_of_mut!(NOT_EXECUTABLE);
+                (*code)[0] = 0xc3;
+                let f: extern "C" fn() = core::mem::transmute(code as *const u8);
+                f();
+            }
+            panic!("execution from .bss succeeded");
+        }
+        "int3" => {
+            printk!("test: int3 at ring 0 planted by test=int3");
+            crate::arch::cpu::breakpoint();
+            panic!("int3 returned");
+        }
+        "hang" => {
+            printk!("test: spinning forever, planted by test=hang");
+            loop {
+                core::hint::spin_loop();
+            }
+        }
+        other => printk!("test: unknown test '{other}', ignored"),
+    }
+}
