@@ -4,7 +4,7 @@
 //! The kernel uses this at boot for its own tables (direct map, kernel
 //! image); the unit tests run it over a `Vec` of fake pages.
 
-use crate::arch::pgtable::{flags, level_shift, table_index, ADDR_MASK, PAGE_TABLE};
+use crate::arch::pgtable::{flags, level_shift, table_index, ADDR_MASK, ENTRIES_PER_TABLE, PAGE_TABLE};
 use crate::mm::addr::{PhysAddr, VirtAddr, PAGE_SIZE};
 
 /// One page-table page.
@@ -84,31 +84,29 @@ pub fn map_range<M: PageTableMemory>(
     while off < size {
         let level = leaf_level(va.0.wrapping_add(off), pa.0 + off, size - off, sizes);
         let table = walk_create(mem, pgd, va.0.wrapping_add(off), level, &mut stats)?;
-        // Fill consecutive entries of this table while the same page size
-        // still fits: one walk per table, not per page.
-        let entries = mem.table(table);
+        // Fill the run of entries of this table in one tight loop: within
+        // one table the page size cannot grow (the next larger alignment is
+        // the table's own boundary), so only the size left can end the run.
+        // This loop is most of the cost of mapping large memory.
         let page = 1u64 << level_shift(level);
-        let huge = if level > 1 { flags::PSE } else { 0 };
-        let mut index = table_index(va.0.wrapping_add(off), level);
-        loop {
-            if entries[index] & flags::PRESENT != 0 {
-                return Err(MapError::AlreadyMapped(VirtAddr(va.0.wrapping_add(off))));
+        let first = table_index(va.0.wrapping_add(off), level);
+        let run = ((ENTRIES_PER_TABLE - first) as u64).min((size - off) / page) as usize;
+        let leaf = if level > 1 { prot | flags::PSE } else { prot };
+        let entries = &mut mem.table(table)[first..first + run];
+        let mut value = (pa.0 + off) | leaf;
+        for (i, entry) in entries.iter_mut().enumerate() {
+            if *entry & flags::PRESENT != 0 {
+                return Err(MapError::AlreadyMapped(VirtAddr(va.0.wrapping_add(off + i as u64 * page))));
             }
-            entries[index] = (pa.0 + off) | prot | huge;
-            match level {
-                3 => stats.pages_1g += 1,
-                2 => stats.pages_2m += 1,
-                _ => stats.pages_4k += 1,
-            }
-            off += page;
-            index += 1;
-            if index == entries.len()
-                || off >= size
-                || leaf_level(va.0.wrapping_add(off), pa.0 + off, size - off, sizes) != level
-            {
-                break;
-            }
+            *entry = value;
+            value += page;
         }
+        match level {
+            3 => stats.pages_1g += run as u64,
+            2 => stats.pages_2m += run as u64,
+            _ => stats.pages_4k += run as u64,
+        }
+        off += run as u64 * page;
     }
     Ok(stats)
 }
