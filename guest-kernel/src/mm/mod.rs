@@ -8,7 +8,13 @@
 
 pub mod addr;
 pub mod e820;
+#[cfg(not(target_os = "none"))]
+pub mod fake;
 #[cfg(target_os = "none")]
 pub mod init;
 pub mod memblock;
+pub mod gfp;
+pub mod page;
+pub mod page_alloc;
 pub mod pgtable;
+pub mod zone;

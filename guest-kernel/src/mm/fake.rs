@@ -1,0 +1,53 @@
+//! A `Vec`-backed fake of physical memory, for the host: unit tests,
+//! property tests and benchmarks run the real allocator code over it.
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::mm::page::{Page, PhysMem, PAGE_POISON};
+
+/// `npages` page frames starting at PFN 0, with their memory map. Frame
+/// contents are kept only when asked for (`with_frames`), as 64-bit words.
+pub struct FakeRam {
+    pages: Vec<Page>,
+    frames: Vec<AtomicU64>,
+}
+
+const WORDS: usize = 4096 / 8;
+const POISON_WORD: u64 = u64::from_ne_bytes([PAGE_POISON; 8]);
+
+impl FakeRam {
+    pub fn new(npages: u64, with_frames: bool) -> Self {
+        let pages = (0..npages).map(|_| Page::default()).collect();
+        let frames = if with_frames { (0..npages as usize * WORDS).map(|_| AtomicU64::new(0)).collect() } else { Vec::new() };
+        Self { pages, frames }
+    }
+
+    fn frame(&self, pfn: u64) -> &[AtomicU64] {
+        let start = pfn as usize * WORDS;
+        self.frames.get(start..start + WORDS).unwrap_or(&[])
+    }
+
+    /// Writes `value` into every word of the frame (a page "in use").
+    pub fn scribble(&self, pfn: u64, value: u64) {
+        self.frame(pfn).iter().for_each(|w| w.store(value, Relaxed));
+    }
+
+    pub fn is_zero(&self, pfn: u64) -> bool {
+        self.frame(pfn).iter().all(|w| w.load(Relaxed) == 0)
+    }
+}
+
+impl PhysMem for FakeRam {
+    fn page(&self, pfn: u64) -> &Page {
+        &self.pages[pfn as usize]
+    }
+    fn clear_page(&self, pfn: u64) {
+        self.scribble(pfn, 0);
+    }
+    fn poison_page(&self, pfn: u64) {
+        self.scribble(pfn, POISON_WORD);
+    }
+    fn check_poison(&self, pfn: u64) -> Option<usize> {
+        self.frame(pfn).iter().position(|w| w.load(Relaxed) != POISON_WORD).map(|i| i * 8)
+    }
+}

@@ -1,0 +1,253 @@
+//! `struct page`: one 32-byte descriptor per physical page frame, and the
+//! memory they describe, behind the [`PhysMem`] trait.
+//!
+//! The descriptors form one virtually contiguous array indexed by PFN (Linux
+//! `vmemmap`), backed only where RAM exists. A descriptor of all zeroes is
+//! valid and means "not initialised yet": the memory map is initialised
+//! lazily, a block at a time, when the buddy allocator first puts a block on
+//! a free list or hands it out (Linux `DEFERRED_STRUCT_PAGE_INIT`).
+//!
+//! Fields use relaxed atomics: on x86-64 they compile to plain moves, and
+//! they let every CPU work through shared references.
+
+use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
+
+/// "No page" in the PFN-linked lists.
+pub const NIL: u32 = u32::MAX;
+
+/// Page flags (Linux `PG_*`), with the zone in the top bits as Linux keeps
+/// it in `page->flags`.
+pub mod pg {
+    /// The descriptor has been initialised (lazy memory map).
+    pub const INIT: u32 = 1 << 0;
+    /// Head of a free block in the buddy allocator (`PageBuddy`).
+    pub const BUDDY: u32 = 1 << 1;
+    /// Free and known to read as zero (FreeBSD's `PG_ZERO`): memory the host
+    /// never handed out, not yet used. On a free block it holds for the
+    /// whole block.
+    pub const ZERO: u32 = 1 << 2;
+    pub const RESERVED: u32 = 1 << 3;
+    pub const LRU: u32 = 1 << 4;
+    pub const SLAB: u32 = 1 << 5;
+    /// First page of a compound allocation (`__GFP_COMP`).
+    pub const HEAD: u32 = 1 << 6;
+    /// Other pages of a compound allocation; `private` holds the head PFN.
+    pub const TAIL: u32 = 1 << 7;
+    /// Filled with `PAGE_POISON` when freed (`page_debug=1 page_poison=1`).
+    pub const POISONED: u32 = 1 << 8;
+    /// On a per-CPU free list.
+    pub const PCP: u32 = 1 << 9;
+
+    pub const ZONE_SHIFT: u32 = 28;
+    pub const ZONE_MASK: u32 = 0x3 << ZONE_SHIFT;
+
+    /// Flags that must be clear on a page being freed (Linux
+    /// `PAGE_FLAGS_CHECK_AT_FREE`).
+    pub const CHECK_AT_FREE: u32 = BUDDY | PCP | SLAB | LRU | RESERVED;
+
+    /// Names for dumps, in bit order.
+    pub const NAMES: [(u32, &str); 10] = [
+        (INIT, "init"),
+        (BUDDY, "buddy"),
+        (ZERO, "zero"),
+        (RESERVED, "reserved"),
+        (LRU, "lru"),
+        (SLAB, "slab"),
+        (HEAD, "head"),
+        (TAIL, "tail"),
+        (POISONED, "poisoned"),
+        (PCP, "pcp"),
+    ];
+}
+
+/// The byte freed pages are filled with under `page_poison=1` (Linux
+/// `PAGE_POISON`).
+pub const PAGE_POISON: u8 = 0xaa;
+
+#[repr(C)]
+#[derive(Default)]
+pub struct Page {
+    pub flags: AtomicU32,
+    /// References; 0 while free.
+    pub _refcount: AtomicI32,
+    /// Page-table mappings minus one (Linux's encoding: -1 = unmapped).
+    pub _mapcount: AtomicI32,
+    /// Reserved for a page type (slab, page table, ...).
+    pub page_type: AtomicU32,
+    /// List links by PFN ([`NIL`] for none): the buddy free lists, the
+    /// per-CPU lists, later the LRU.
+    pub lru_prev: AtomicU32,
+    pub lru_next: AtomicU32,
+    /// Owner's word: the order of a free buddy block, the head PFN of a
+    /// compound tail.
+    pub private: AtomicU64,
+}
+
+// Linux's struct page is 64 bytes; ours fits in half.
+const _: () = assert!(core::mem::size_of::<Page>() == 32);
+
+impl Page {
+    pub fn flags(&self) -> u32 {
+        self.flags.load(Relaxed)
+    }
+    pub fn test(&self, flag: u32) -> bool {
+        self.flags() & flag != 0
+    }
+    pub fn set(&self, flag: u32) {
+        self.flags.fetch_or(flag, Relaxed);
+    }
+    pub fn clear(&self, flag: u32) {
+        self.flags.fetch_and(!flag, Relaxed);
+    }
+    pub fn is_initialised(&self) -> bool {
+        self.test(pg::INIT)
+    }
+    pub fn zone_idx(&self) -> usize {
+        ((self.flags() & pg::ZONE_MASK) >> pg::ZONE_SHIFT) as usize
+    }
+    pub fn refcount(&self) -> i32 {
+        self._refcount.load(Relaxed)
+    }
+    /// Number of page-table mappings (Linux `page_mapcount`).
+    pub fn mapcount(&self) -> i32 {
+        self._mapcount.load(Relaxed) + 1
+    }
+    pub fn private(&self) -> u64 {
+        self.private.load(Relaxed)
+    }
+    /// Order of the free block this page heads (valid with `pg::BUDDY`).
+    pub fn buddy_order(&self) -> u32 {
+        self.private() as u32
+    }
+
+    /// Initialises the descriptor of an in-use page of zone `zone` (Linux
+    /// `__init_single_page` plus `prep_new_page` for one page).
+    pub fn init_allocated(&self, zone: usize, refcount: i32, extra_flags: u32) {
+        self.flags.store(pg::INIT | ((zone as u32) << pg::ZONE_SHIFT) | extra_flags, Relaxed);
+        self._refcount.store(refcount, Relaxed);
+        self._mapcount.store(-1, Relaxed);
+        self.page_type.store(0, Relaxed);
+        self.lru_prev.store(NIL, Relaxed);
+        self.lru_next.store(NIL, Relaxed);
+        self.private.store(0, Relaxed);
+    }
+}
+
+/// Physical memory as the page allocator sees it: the memory map and the
+/// page frames. The kernel implements it over the vmemmap and the direct
+/// map (with a temporary mapping for HighMem); tests over a `Vec`.
+pub trait PhysMem: Sync {
+    /// The descriptor of `pfn`. Only called for PFNs inside a max-order
+    /// block that contains RAM, whose memory map must be backed.
+    fn page(&self, pfn: u64) -> &Page;
+    /// Zeroes the page frame.
+    fn clear_page(&self, pfn: u64);
+    /// Fills the page frame with [`PAGE_POISON`].
+    fn poison_page(&self, pfn: u64);
+    /// Offset of the first byte of the page frame that is not
+    /// [`PAGE_POISON`], if any.
+    fn check_poison(&self, pfn: u64) -> Option<usize>;
+}
+
+/// A doubly linked list of pages threaded through `lru_prev`/`lru_next`.
+#[derive(Clone, Copy, Debug)]
+pub struct PageList {
+    pub head: u32,
+    pub tail: u32,
+    pub len: u64,
+}
+
+impl PageList {
+    pub const fn new() -> Self {
+        Self { head: NIL, tail: NIL, len: 0 }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.head == NIL
+    }
+
+    pub fn push_front<M: PhysMem + ?Sized>(&mut self, mem: &M, pfn: u64) {
+        let page = mem.page(pfn);
+        page.lru_prev.store(NIL, Relaxed);
+        page.lru_next.store(self.head, Relaxed);
+        if self.head == NIL {
+            self.tail = pfn as u32;
+        } else {
+            mem.page(self.head as u64).lru_prev.store(pfn as u32, Relaxed);
+        }
+        self.head = pfn as u32;
+        self.len += 1;
+    }
+
+    pub fn push_back<M: PhysMem + ?Sized>(&mut self, mem: &M, pfn: u64) {
+        let page = mem.page(pfn);
+        page.lru_next.store(NIL, Relaxed);
+        page.lru_prev.store(self.tail, Relaxed);
+        if self.tail == NIL {
+            self.head = pfn as u32;
+        } else {
+            mem.page(self.tail as u64).lru_next.store(pfn as u32, Relaxed);
+        }
+        self.tail = pfn as u32;
+        self.len += 1;
+    }
+
+    /// Unlinks `pfn`, which must be on this list.
+    pub fn remove<M: PhysMem + ?Sized>(&mut self, mem: &M, pfn: u64) {
+        let page = mem.page(pfn);
+        let (prev, next) = (page.lru_prev.load(Relaxed), page.lru_next.load(Relaxed));
+        if prev == NIL {
+            self.head = next;
+        } else {
+            mem.page(prev as u64).lru_next.store(next, Relaxed);
+        }
+        if next == NIL {
+            self.tail = prev;
+        } else {
+            mem.page(next as u64).lru_prev.store(prev, Relaxed);
+        }
+        self.len -= 1;
+    }
+
+    pub fn pop_front<M: PhysMem + ?Sized>(&mut self, mem: &M) -> Option<u64> {
+        let pfn = self.head;
+        (pfn != NIL).then(|| {
+            self.remove(mem, pfn as u64);
+            pfn as u64
+        })
+    }
+
+    pub fn pop_back<M: PhysMem + ?Sized>(&mut self, mem: &M) -> Option<u64> {
+        let pfn = self.tail;
+        (pfn != NIL).then(|| {
+            self.remove(mem, pfn as u64);
+            pfn as u64
+        })
+    }
+}
+
+impl Default for PageList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Writes `flags` as Linux's `%pGp` does: `0x...(name|name)`.
+pub struct FlagNames(pub u32);
+
+impl core::fmt::Display for FlagNames {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{:#x}(", self.0)?;
+        let mut first = true;
+        for (bit, name) in pg::NAMES {
+            if self.0 & bit != 0 {
+                if !first {
+                    f.write_str("|")?;
+                }
+                f.write_str(name)?;
+                first = false;
+            }
+        }
+        write!(f, "|zone={})", (self.0 & pg::ZONE_MASK) >> pg::ZONE_SHIFT)
+    }
+}
