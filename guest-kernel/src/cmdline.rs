@@ -40,9 +40,36 @@ impl<'a> Cmdline<'a> {
     }
 }
 
+/// Linux `memparse`: a number (decimal or `0x` hex) with an optional
+/// K/M/G/T suffix (binary units).
+pub fn memparse(s: &str) -> Option<u64> {
+    let (digits, shift) = match s.as_bytes().last()? {
+        b'k' | b'K' => (&s[..s.len() - 1], 10),
+        b'm' | b'M' => (&s[..s.len() - 1], 20),
+        b'g' | b'G' => (&s[..s.len() - 1], 30),
+        b't' | b'T' => (&s[..s.len() - 1], 40),
+        _ => (s, 0),
+    };
+    let value = match digits.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+        None => digits.parse::<u64>().ok()?,
+    };
+    value.checked_mul(1 << shift)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memparse_like_linux() {
+        assert_eq!(memparse("1G"), Some(1 << 30));
+        assert_eq!(memparse("1536M"), Some(1536 << 20));
+        assert_eq!(memparse("0x1000"), Some(4096));
+        assert_eq!(memparse("64k"), Some(65536));
+        assert_eq!(memparse("lots"), None);
+        assert_eq!(memparse(""), None);
+    }
 
     #[test]
     fn keys_flags_and_init_args() {

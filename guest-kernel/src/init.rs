@@ -39,11 +39,20 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
     }
 
     let mm = crate::mm::init::setup_memory(info, &cmdline);
+    crate::mm::buddy::mem_init(&mut crate::mm::init::MEMBLOCK.lock(), &mm, &cmdline);
     arch::boot_timer_mm_ready();
     printk!("mm: ready: max_pfn {:#x}, page tables at {:#x}", mm.max_pfn, mm.pgd.as_u64());
 
+    if cmdline.get("selftest") == Some("buddy") {
+        crate::mm::buddy_selftest::run();
+    }
+
     if let Some(name) = test {
         crate::selftest::run(name);
+    }
+
+    if let Some(list) = cmdline.get("dump") {
+        dump_proc_files(list, &mm);
     }
 
     let args = cmdline.init_args().count();
@@ -84,4 +93,24 @@ fn copy_boot_info(phys: u64) -> (&'static BootInfo, Cmdline<'static>) {
     };
     let line = core::str::from_utf8(line).unwrap_or_else(|_| panic!("kernel command line is not UTF-8"));
     (info, Cmdline::parse(line))
+}
+
+/// `dump=meminfo,buddyinfo,zoneinfo,vmstat`: prints those /proc files.
+fn dump_proc_files(list: &str, mm: &crate::mm::init::MemorySetup) {
+    use crate::mm::vmstat;
+    let alloc = crate::mm::buddy::page_alloc();
+    let d = mm.direct_map;
+    let direct_map_kb = (d.pages_4k * 4, d.pages_2m * 2048, d.pages_1g * 1024 * 1024);
+    for name in list.split(',') {
+        crate::printk::with_console(|w| {
+            let _ = writeln!(w, "/proc/{name}:");
+            let _ = match name {
+                "meminfo" => vmstat::meminfo_with_directmap(alloc, direct_map_kb, &mut { w }),
+                "buddyinfo" => vmstat::buddyinfo(alloc, &mut { w }),
+                "zoneinfo" => vmstat::zoneinfo(alloc, &mut { w }),
+                "vmstat" => vmstat::vmstat(alloc, &mut { w }),
+                other => writeln!(w, "dump: unknown file '{other}'"),
+            };
+        });
+    }
 }

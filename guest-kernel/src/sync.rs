@@ -82,6 +82,51 @@ fn irq_save() -> u64 {
 #[cfg(not(target_os = "none"))]
 fn irq_restore(_: u64) {}
 
+/// A value set once at boot and read ever after (a minimal `OnceCell`).
+pub struct Once<T> {
+    ready: AtomicBool,
+    busy: AtomicBool,
+    value: UnsafeCell<Option<T>>,
+}
+
+// SAFETY: the value is written once, before `ready` is published with
+// Release ordering, and only read (shared) after `ready` is seen with
+// Acquire ordering.
+unsafe impl<T: Send + Sync> Sync for Once<T> {}
+
+impl<T> Once<T> {
+    pub const fn new() -> Self {
+        Self { ready: AtomicBool::new(false), busy: AtomicBool::new(false), value: UnsafeCell::new(None) }
+    }
+
+    /// Sets the value; `Err(value)` if it was already set.
+    pub fn set(&self, value: T) -> Result<&T, T> {
+        if self.busy.swap(true, Ordering::Acquire) {
+            return Err(value);
+        }
+        // SAFETY: `busy` admits one writer ever; no reader looks before
+        // `ready` is set below.
+        unsafe { *self.value.get() = Some(value) };
+        self.ready.store(true, Ordering::Release);
+        Ok(self.get().expect("just set"))
+    }
+
+    pub fn get(&self) -> Option<&T> {
+        if self.ready.load(Ordering::Acquire) {
+            // SAFETY: set exactly once before `ready`; never mutated after.
+            unsafe { (*self.value.get()).as_ref() }
+        } else {
+            None
+        }
+    }
+}
+
+impl<T> Default for Once<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

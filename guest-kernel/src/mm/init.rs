@@ -16,11 +16,14 @@ use shared::boot::BootInfo;
 
 use crate::arch::cpu::{self, Features};
 use crate::arch::pgtable::{PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_RX};
-use crate::cmdline::Cmdline;
-use crate::mm::addr::{__pa_symbol, __va, page_align_down, page_align_up, PhysAddr, VirtAddr, PAGE_SIZE, START_KERNEL_MAP};
+use crate::cmdline::{memparse, Cmdline};
+use crate::mm::addr::{__pa_symbol, __va, page_align_down, page_align_up, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE, START_KERNEL_MAP};
 use crate::mm::e820::{E820Table, E820_RAM, MAX_ARCH_PFN};
+use crate::mm::fixmap::{self, FIXADDR_START};
 use crate::mm::memblock::Memblock;
-use crate::mm::pgtable::{map_range, MapStats, PageSizes, PageTableMemory, Table};
+use crate::mm::memmap::{self, memmap_range};
+use crate::mm::pgtable::{map_range, populate_pte_table, MapStats, PageSizes, PageTableMemory, Table};
+use crate::mm::zone::MAX_ORDER_NR_PAGES;
 use crate::printk::with_console;
 use crate::sync::SpinLock;
 
@@ -33,6 +36,10 @@ const BOOT_MAPPED_LIMIT: u64 = 1 << 30;
 /// Linux reserves the first 1 MiB (real-mode area, BIOS data, here also the
 /// VMM's boot structures).
 const LOW_RESERVE: u64 = 1 << 20;
+/// `lowmem=` below this is raised to it: the kernel needs room for its
+/// page tables and memory map in the direct map.
+const MIN_LOWMEM: u64 = 64 << 20;
+const HUGE_2M: u64 = 2 << 20;
 
 extern "C" {
     static _text: u8;
@@ -46,18 +53,18 @@ extern "C" {
 }
 
 /// Kernel image section boundaries as kernel-virtual addresses.
-struct Sections {
-    text: u64,
-    etext: u64,
-    erodata: u64,
-    sdata: u64,
-    edata: u64,
-    bss_start: u64,
-    bss_stop: u64,
-    end: u64,
+pub struct Sections {
+    pub text: u64,
+    pub etext: u64,
+    pub erodata: u64,
+    pub sdata: u64,
+    pub edata: u64,
+    pub bss_start: u64,
+    pub bss_stop: u64,
+    pub end: u64,
 }
 
-fn sections() -> Sections {
+pub fn sections() -> Sections {
     // Linker-script symbols: only their addresses are taken.
     {
         Sections {
@@ -76,9 +83,14 @@ fn sections() -> Sections {
 /// What memory setup found and built.
 pub struct MemorySetup {
     pub max_pfn: u64,
+    /// End of RAM below 4 GiB (Linux x86-64 `max_low_pfn`).
     pub max_low_pfn: u64,
+    /// End of the direct map: `max_pfn`, or `lowmem=`; HighMem above.
+    pub lowmem_end_pfn: u64,
     pub pgd: PhysAddr,
     pub direct_map: MapStats,
+    /// Bytes of RAM backing the memory map.
+    pub memmap_bytes: u64,
 }
 
 /// Page-table pages before the switch: from memblock below 1 GiB, reached
@@ -120,6 +132,7 @@ pub fn setup_memory(info: &BootInfo, cmdline: &Cmdline) -> MemorySetup {
     if max_pfn == 0 {
         panic!("no usable RAM in the E820 map");
     }
+    let lowmem_end_pfn = lowmem_end(cmdline, max_pfn);
 
     // 2. memblock.
     let s = sections();
@@ -156,8 +169,13 @@ pub fn setup_memory(info: &BootInfo, cmdline: &Cmdline) -> MemorySetup {
         }
         regions.len()
     };
+    let lowmem_end = lowmem_end_pfn << PAGE_SHIFT;
     let mut direct_map = MapStats::default();
     for &(start, end) in &ranges[..nr] {
+        let end = end.min(lowmem_end);
+        if start >= end {
+            continue;
+        }
         printk!("init_memory_mapping: [mem {:#010x}-{:#010x}]", start, end - 1);
         let stats = map_range(&mut tables, pgd, __va(PhysAddr(start)), PhysAddr(start), end - start, PAGE_KERNEL, sizes)
             .unwrap_or_else(|err| panic!("direct map of [{start:#x}, {end:#x}): {err}"));
@@ -169,13 +187,18 @@ pub fn setup_memory(info: &BootInfo, cmdline: &Cmdline) -> MemorySetup {
         map_range(&mut tables, pgd, VirtAddr(start), pa, page_align_up(end) - start, prot, sizes)
             .unwrap_or_else(|err| panic!("kernel image mapping at {start:#x}: {err}"));
     }
+    let memmap_bytes = map_memmap(&mut tables, pgd, &ranges[..nr], sizes);
+    let fixmap_pte = populate_pte_table(&mut tables, pgd, VirtAddr(FIXADDR_START))
+        .unwrap_or_else(|err| panic!("fixmap page table: {err}"));
+    fixmap::init(fixmap_pte);
+    memmap::set_lowmem_end_pfn(lowmem_end_pfn);
 
     // 4. Switch.
     enable_protection(&features);
     // SAFETY: `pgd` maps the kernel image (code, stack, statics) at the
     // addresses it runs at and all RAM in the direct map.
     unsafe { cpu::write_cr3(pgd.0) };
-    memblock.set_current_limit(max_low_pfn << 12);
+    memblock.set_current_limit(lowmem_end);
     printk!(
         "mm: switched to kernel page tables at {:#x} (WP{}{}{})",
         pgd.0,
@@ -183,7 +206,7 @@ pub fn setup_memory(info: &BootInfo, cmdline: &Cmdline) -> MemorySetup {
         if features.smep { " SMEP" } else { "" },
         if features.smap { " SMAP" } else { "" },
     );
-    check_direct_map(&memblock);
+    check_direct_map(&memblock, lowmem_end);
 
     if cmdline.get("memblock") == Some("debug") {
         with_console(|w| {
@@ -195,19 +218,7 @@ pub fn setup_memory(info: &BootInfo, cmdline: &Cmdline) -> MemorySetup {
         let _ = writeln!(w, "DirectMap2M: {:>8} kB", direct_map.pages_2m * 2048);
         let _ = writeln!(w, "DirectMap1G: {:>8} kB", direct_map.pages_1g * 1024 * 1024);
     });
-    let total = memblock.phys_mem_size();
-    let available: u64 = memblock.free_ranges().map(|(s, e)| e - s).sum();
-    printk!(
-        "Memory: {}K/{}K available ({}K kernel code, {}K rwdata, {}K rodata, 0K init, {}K bss, {}K reserved, 0K cma-reserved)",
-        available >> 10,
-        total >> 10,
-        (s.etext - s.text) >> 10,
-        (s.edata - s.sdata) >> 10,
-        (s.erodata - s.etext) >> 10,
-        (s.bss_stop - s.bss_start) >> 10,
-        (total - available) >> 10,
-    );
-    MemorySetup { max_pfn, max_low_pfn, pgd, direct_map }
+    MemorySetup { max_pfn, max_low_pfn, lowmem_end_pfn, pgd, direct_map, memmap_bytes }
 }
 
 fn enable_protection(features: &Features) {
@@ -234,9 +245,9 @@ fn enable_protection(features: &Features) {
 
 /// Proves the direct map reaches every RAM range: writes and reads back a
 /// word at both ends of each free range (free, so nothing is disturbed).
-fn check_direct_map(memblock: &Memblock) {
+fn check_direct_map(memblock: &Memblock, lowmem_end: u64) {
     let mut checked = 0;
-    for (start, end) in memblock.free_ranges() {
+    for (start, end) in memblock.free_ranges().map(|(s, e)| (s, e.min(lowmem_end))).filter(|(s, e)| s < e) {
         for pa in [start, end - 8] {
             let p = __va(PhysAddr(pa)).as_mut_ptr::<u64>();
             let pattern = 0x5a5a_0000_0000_0000 | pa;
@@ -255,4 +266,62 @@ fn check_direct_map(memblock: &Memblock) {
         checked += 1;
     }
     printk!("mm: direct map verified over {} free ranges", checked);
+}
+
+/// The end of the direct map: all RAM, or `lowmem=` rounded down to a
+/// max-order block (so no buddy block straddles it).
+fn lowmem_end(cmdline: &Cmdline, max_pfn: u64) -> u64 {
+    let Some(arg) = cmdline.get("lowmem") else {
+        return max_pfn;
+    };
+    let Some(bytes) = memparse(arg) else {
+        printk!("lowmem={arg}: not a size, ignored");
+        return max_pfn;
+    };
+    let pfn = (bytes.max(MIN_LOWMEM) >> PAGE_SHIFT) / MAX_ORDER_NR_PAGES * MAX_ORDER_NR_PAGES;
+    if pfn >= max_pfn {
+        printk!("lowmem={arg}: covers all RAM, no HighMem");
+        return max_pfn;
+    }
+    printk!("lowmem={arg}: {}MB LOWMEM available, {}MB HIGHMEM above {:#x}", pfn >> 8, (max_pfn - pfn) >> 8, pfn << PAGE_SHIFT);
+    pfn
+}
+
+/// Backs and maps the memory map for the RAM `ranges` (see `memmap`):
+/// whole max-order blocks' worth of `struct page`s, 2 MiB pages where the
+/// range allows. Returns the bytes of RAM used.
+fn map_memmap(tables: &mut BootPageTables, pgd: PhysAddr, ranges: &[(u64, u64)], sizes: PageSizes) -> u64 {
+    let mut total = 0;
+    let mut i = 0;
+    while i < ranges.len() {
+        // Merge the memmap ranges of neighbouring RAM regions that overlap.
+        let (start, mut end) = memmap_range(ranges[i].0 >> PAGE_SHIFT, ranges[i].1 >> PAGE_SHIFT);
+        i += 1;
+        while i < ranges.len() {
+            let (s, e) = memmap_range(ranges[i].0 >> PAGE_SHIFT, ranges[i].1 >> PAGE_SHIFT);
+            if s > end {
+                break;
+            }
+            end = end.max(e);
+            i += 1;
+        }
+        let (start, end) = (page_align_down(start), page_align_up(end));
+        let size = end - start;
+        // Physical backing congruent to the virtual range modulo 2 MiB, so
+        // map_range can use 2 MiB pages; the skew in front goes back.
+        let pa = if size >= HUGE_2M {
+            let skew = start % HUGE_2M;
+            let base = tables.memblock.phys_alloc(size + skew, HUGE_2M).expect("no memory for the memory map");
+            if skew > 0 {
+                let _ = tables.memblock.free(base, skew);
+            }
+            base + skew
+        } else {
+            tables.memblock.phys_alloc(size, PAGE_SIZE).expect("no memory for the memory map")
+        };
+        map_range(tables, pgd, VirtAddr(start), PhysAddr(pa), size, PAGE_KERNEL, sizes)
+            .unwrap_or_else(|err| panic!("memory map at {start:#x}: {err}"));
+        total += size;
+    }
+    total
 }

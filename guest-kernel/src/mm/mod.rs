@@ -7,14 +7,23 @@
 //! switches to them ([`init`]). See [`addr`] for the virtual layout.
 
 pub mod addr;
+#[cfg(target_os = "none")]
+pub mod buddy;
+#[cfg(target_os = "none")]
+pub mod buddy_selftest;
 pub mod e820;
+#[cfg(target_os = "none")]
+pub mod fixmap;
 #[cfg(not(target_os = "none"))]
 pub mod fake;
 #[cfg(target_os = "none")]
 pub mod init;
 pub mod memblock;
+#[cfg(target_os = "none")]
+pub mod memmap;
 pub mod gfp;
 pub mod page;
 pub mod page_alloc;
 pub mod pgtable;
+pub mod vmstat;
 pub mod zone;

@@ -174,7 +174,7 @@ impl<M: PhysMem> PageAlloc<M> {
         let pages_min = min_kbytes / 4;
         for z in &self.zones {
             let managed = z.managed();
-            let tmp = if lowmem_pages > 0 { pages_min * managed / lowmem_pages } else { 0 };
+            let tmp = (pages_min * managed).checked_div(lowmem_pages).unwrap_or(0);
             let min = if z.is_highmem() { (managed / 1024).clamp(32, 128) } else { tmp };
             let delta = (tmp / 4).max(managed * 10 / 10_000);
             let min = if managed == 0 { 0 } else { min };
@@ -188,8 +188,7 @@ impl<M: PhysMem> PageAlloc<M> {
                 pcp.high = 6 * batch;
             }
         }
-        for i in 0..MAX_NR_ZONES {
-            let ratio = LOWMEM_RESERVE_RATIO[i];
+        for (i, &ratio) in LOWMEM_RESERVE_RATIO.iter().enumerate() {
             let clear = ratio == 0 || self.zones[i].managed() == 0;
             let mut upper = 0;
             for j in i + 1..MAX_NR_ZONES {

@@ -127,6 +127,12 @@ fn leaf_level(v: u64, p: u64, left: u64, sizes: PageSizes) -> u32 {
     }
 }
 
+/// The page table (level 1) that holds the PTE for `va`, created with the
+/// tables above it if needed: for slots the kernel remaps itself (fixmap).
+pub fn populate_pte_table<M: PageTableMemory>(mem: &mut M, pgd: PhysAddr, va: VirtAddr) -> Result<PhysAddr, MapError> {
+    walk_create(mem, pgd, va.0, 1, &mut MapStats::default())
+}
+
 /// Returns the table at `target_level` covering `va`, creating the tables
 /// above it as needed.
 fn walk_create<M: PageTableMemory>(

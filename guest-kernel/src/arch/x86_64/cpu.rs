@@ -168,9 +168,18 @@ pub fn outl(port: u16, value: u32) {
 /// `page` must be a writable, 8-byte aligned, 4 KiB region that nothing else
 /// is using.
 pub unsafe fn clear_page(page: *mut u8) {
+    // SAFETY: the caller upholds the contract of `fill_page`.
+    unsafe { fill_page(page, 0) }
+}
+
+/// Fills one 4 KiB page with the 64-bit `pattern` (`rep stosq`).
+///
+/// # Safety
+/// As for [`clear_page`].
+pub unsafe fn fill_page(page: *mut u8, pattern: u64) {
     // SAFETY: the caller upholds the contract above.
     unsafe {
-        asm!("rep stosq", inout("rdi") page => _, inout("rcx") 512usize => _, in("rax") 0u64, options(nostack, preserves_flags))
+        asm!("rep stosq", inout("rdi") page => _, inout("rcx") 512usize => _, in("rax") pattern, options(nostack, preserves_flags))
     };
 }
 
