@@ -125,3 +125,19 @@ fn boot_time_does_not_grow_with_ram() {
     eprintln!("boot to mm ready: 64M {small:?}, 4G {large:?}, ratio {ratio:.2}");
     assert!(ratio <= 1.5, "4 GiB boots {ratio:.2}x slower than 64 MiB ({large:?} vs {small:?})");
 }
+
+#[test]
+fn all_four_zones_when_lowmem_ends_above_4g() {
+    if !kvm_available() {
+        return;
+    }
+    let report = boot(&config(5 * G, "lowmem=4608M dump=buddyinfo,meminfo"));
+    let console = report.console_text();
+    assert_eq!(report.outcome, Outcome::Exited(0), "{console}");
+    assert_eq!(zones_in_buddyinfo(&proc_file(&console, "buddyinfo")), ["DMA", "DMA32", "Normal", "HighMem"]);
+    assert_line(&console, "  Normal   [mem 0x0000000100000000-0x000000011fffffff]");
+    assert_line(&console, "  HighMem  [mem 0x0000000120000000-0x000000017fffffff]");
+    // The direct map stops at lowmem's end.
+    assert_line(&console, "init_memory_mapping: [mem 0x100000000-0x11fffffff]");
+    assert_eq!(meminfo_kb(&proc_file(&console, "meminfo"), "HighTotal"), 1536 * 1024);
+}
