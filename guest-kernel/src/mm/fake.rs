@@ -6,7 +6,8 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::mm::page::{Page, PhysMem, PAGE_POISON};
 
 /// `npages` page frames starting at PFN 0, with their memory map. Frame
-/// contents are kept only when asked for (`with_frames`), as 64-bit words.
+/// contents are kept only when asked for (`with_frames`), as 64-bit words
+/// in one allocation (so frames are 8-byte but not page aligned).
 pub struct FakeRam {
     pages: Vec<Page>,
     frames: Vec<AtomicU64>,
@@ -49,5 +50,16 @@ impl PhysMem for FakeRam {
     }
     fn check_poison(&self, pfn: u64) -> Option<usize> {
         self.frame(pfn).iter().position(|w| w.load(Relaxed) != POISON_WORD).map(|i| i * 8)
+    }
+    fn frame_ptr(&self, pfn: u64) -> Option<*mut u8> {
+        let frame = self.frame(pfn);
+        // The words are atomics, so writing through this pointer from one
+        // thread at a time is sound (UnsafeCell inside).
+        (!frame.is_empty()).then(|| frame.as_ptr() as *mut u8)
+    }
+    fn ptr_to_pfn(&self, ptr: *const u8) -> Option<u64> {
+        let base = self.frames.as_ptr() as usize;
+        let offset = (ptr as usize).checked_sub(base)?;
+        (offset < self.frames.len() * 8).then_some((offset / 4096) as u64)
     }
 }

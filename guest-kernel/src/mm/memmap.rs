@@ -77,6 +77,16 @@ impl PhysMem for KernelPhysMem {
         with_frame(pfn, |p| unsafe { cpu::fill_page(p, u64::from_ne_bytes([PAGE_POISON; 8])) });
     }
 
+    fn frame_ptr(&self, pfn: u64) -> Option<*mut u8> {
+        is_lowmem(pfn).then(|| __va(PhysAddr(pfn << PAGE_SHIFT)).as_mut_ptr())
+    }
+
+    fn ptr_to_pfn(&self, ptr: *const u8) -> Option<u64> {
+        let offset = (ptr as u64).checked_sub(crate::mm::addr::PAGE_OFFSET)?;
+        let pfn = offset >> PAGE_SHIFT;
+        is_lowmem(pfn).then_some(pfn)
+    }
+
     fn check_poison(&self, pfn: u64) -> Option<usize> {
         let poison = u64::from_ne_bytes([PAGE_POISON; 8]);
         with_frame(pfn, |p| {

@@ -147,6 +147,12 @@ pub trait PhysMem: Sync {
     /// Offset of the first byte of the page frame that is not
     /// [`PAGE_POISON`], if any.
     fn check_poison(&self, pfn: u64) -> Option<usize>;
+    /// Where the frame is permanently mapped (the direct map); `None` for
+    /// frames outside it (HighMem), which need a temporary mapping.
+    fn frame_ptr(&self, pfn: u64) -> Option<*mut u8>;
+    /// The PFN behind a pointer into a permanently mapped frame (inverse of
+    /// `frame_ptr`); `None` for pointers outside the direct map.
+    fn ptr_to_pfn(&self, ptr: *const u8) -> Option<u64>;
 }
 
 /// A doubly linked list of pages threaded through `lru_prev`/`lru_next`.
