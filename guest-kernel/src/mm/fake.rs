@@ -6,12 +6,16 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::mm::page::{Page, PhysMem, PAGE_POISON};
 
 /// `npages` page frames starting at PFN 0, with their memory map. Frame
-/// contents are kept only when asked for (`with_frames`), as 64-bit words
-/// in one allocation (so frames are 8-byte but not page aligned).
+/// contents are kept only when asked for (`with_frames`), as page-aligned
+/// frames of 64-bit words.
 pub struct FakeRam {
     pages: Vec<Page>,
-    frames: Vec<AtomicU64>,
+    frames: Vec<Frame>,
 }
+
+/// One page frame, page aligned like the real thing.
+#[repr(C, align(4096))]
+struct Frame([AtomicU64; WORDS]);
 
 const WORDS: usize = 4096 / 8;
 const POISON_WORD: u64 = u64::from_ne_bytes([PAGE_POISON; 8]);
@@ -19,13 +23,16 @@ const POISON_WORD: u64 = u64::from_ne_bytes([PAGE_POISON; 8]);
 impl FakeRam {
     pub fn new(npages: u64, with_frames: bool) -> Self {
         let pages = (0..npages).map(|_| Page::default()).collect();
-        let frames = if with_frames { (0..npages as usize * WORDS).map(|_| AtomicU64::new(0)).collect() } else { Vec::new() };
+        let frames = if with_frames {
+            (0..npages).map(|_| Frame(core::array::from_fn(|_| AtomicU64::new(0)))).collect()
+        } else {
+            Vec::new()
+        };
         Self { pages, frames }
     }
 
     fn frame(&self, pfn: u64) -> &[AtomicU64] {
-        let start = pfn as usize * WORDS;
-        self.frames.get(start..start + WORDS).unwrap_or(&[])
+        self.frames.get(pfn as usize).map_or(&[], |f| &f.0[..])
     }
 
     /// Writes `value` into every word of the frame (a page "in use").
@@ -60,6 +67,6 @@ impl PhysMem for FakeRam {
     fn ptr_to_pfn(&self, ptr: *const u8) -> Option<u64> {
         let base = self.frames.as_ptr() as usize;
         let offset = (ptr as usize).checked_sub(base)?;
-        (offset < self.frames.len() * 8).then_some((offset / 4096) as u64)
+        (offset < self.frames.len() * 4096).then_some((offset / 4096) as u64)
     }
 }
