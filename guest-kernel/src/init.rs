@@ -43,8 +43,12 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
     arch::boot_timer_mm_ready();
     printk!("mm: ready: max_pfn {:#x}, page tables at {:#x}", mm.max_pfn, mm.pgd.as_u64());
 
-    if cmdline.get("selftest") == Some("buddy") {
-        crate::mm::buddy_selftest::run();
+    for test in cmdline.get("selftest").into_iter().flat_map(|list| list.split(',')) {
+        match test {
+            "buddy" => crate::mm::buddy_selftest::run(),
+            "kmap" => crate::mm::kmap_selftest::run(),
+            other => printk!("selftest {other}: unknown, skipped"),
+        }
     }
 
     if let Some(name) = test {
@@ -108,9 +112,20 @@ fn dump_proc_files(list: &str, mm: &crate::mm::init::MemorySetup) {
                 "meminfo" => vmstat::meminfo_with_directmap(alloc, direct_map_kb, &mut { w }),
                 "buddyinfo" => vmstat::buddyinfo(alloc, &mut { w }),
                 "zoneinfo" => vmstat::zoneinfo(alloc, &mut { w }),
-                "vmstat" => vmstat::vmstat(alloc, &mut { w }),
+                "vmstat" => vmstat::vmstat(alloc, &mut &mut *w).and_then(|()| kmap_counters(w)),
                 other => writeln!(w, "dump: unknown file '{other}'"),
             };
         });
     }
+}
+
+/// The kmap counters, appended to /proc/vmstat.
+fn kmap_counters(w: &mut dyn core::fmt::Write) -> core::fmt::Result {
+    use core::sync::atomic::Ordering::Relaxed;
+    let k = &crate::mm::highmem::KMAP_STATS;
+    writeln!(w, "kmap {}", k.kmap.load(Relaxed))?;
+    writeln!(w, "kmap_high {}", k.kmap_high.load(Relaxed))?;
+    writeln!(w, "kmap_atomic {}", k.kmap_atomic.load(Relaxed))?;
+    writeln!(w, "kmap_atomic_high {}", k.kmap_atomic_high.load(Relaxed))?;
+    writeln!(w, "pkmap_flushes {}", k.pkmap_flushes.load(Relaxed))
 }

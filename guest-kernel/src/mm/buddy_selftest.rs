@@ -9,9 +9,9 @@
 use core::fmt::Write;
 use core::sync::atomic::Ordering::Relaxed;
 
-use crate::mm::addr::{PhysAddr, PAGE_SHIFT};
+use crate::mm::addr::PAGE_SHIFT;
 use crate::mm::buddy::*;
-use crate::mm::fixmap::with_page_at_fixmap;
+use crate::mm::highmem::KmapLocal;
 use crate::mm::gfp::*;
 use crate::mm::memmap::is_lowmem;
 use crate::mm::page::{pg, Page};
@@ -57,7 +57,8 @@ fn frame_words(page: &Page, write: Option<u64>) -> (u64, u64) {
     if is_lowmem(pfn) {
         access(page_address(page).expect("lowmem").as_mut_ptr())
     } else {
-        with_page_at_fixmap(PhysAddr(pfn << PAGE_SHIFT), |va| access(va.as_mut_ptr()))
+        let map = KmapLocal::new(page);
+        access(map.as_mut_ptr() as *mut u64)
     }
 }
 

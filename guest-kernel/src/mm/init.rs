@@ -20,6 +20,7 @@ use crate::cmdline::{memparse, Cmdline};
 use crate::mm::addr::{__pa_symbol, __va, page_align_down, page_align_up, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE, START_KERNEL_MAP};
 use crate::mm::e820::{E820Table, E820_RAM, MAX_ARCH_PFN};
 use crate::mm::fixmap::{self, FIXADDR_START};
+use crate::mm::highmem;
 use crate::mm::memblock::Memblock;
 use crate::mm::memmap::{self, memmap_range};
 use crate::mm::pgtable::{map_range, populate_pte_table, MapStats, PageSizes, PageTableMemory, Table};
@@ -154,7 +155,9 @@ pub fn setup_memory(info: &BootInfo, cmdline: &Cmdline) -> MemorySetup {
     for (base, size) in reservations.into_iter().filter(|&(_, size)| size > 0) {
         memblock.reserve(base, size).unwrap_or_else(|err| panic!("memblock_reserve: {err}"));
     }
-    memblock.set_current_limit(BOOT_MAPPED_LIMIT);
+    // Early page tables and the memory map must be reachable both through
+    // the boot window now and through the direct map later.
+    memblock.set_current_limit(BOOT_MAPPED_LIMIT.min(lowmem_end_pfn << PAGE_SHIFT));
 
     // 3. The kernel's page tables.
     let features = cpu::features();
@@ -191,6 +194,9 @@ pub fn setup_memory(info: &BootInfo, cmdline: &Cmdline) -> MemorySetup {
     let fixmap_pte = populate_pte_table(&mut tables, pgd, VirtAddr(FIXADDR_START))
         .unwrap_or_else(|err| panic!("fixmap page table: {err}"));
     fixmap::init(fixmap_pte);
+    let pkmap_pte = populate_pte_table(&mut tables, pgd, VirtAddr(highmem::PKMAP_BASE))
+        .unwrap_or_else(|err| panic!("PKMAP page table: {err}"));
+    highmem::init(pkmap_pte);
     memmap::set_lowmem_end_pfn(lowmem_end_pfn);
 
     // 4. Switch.

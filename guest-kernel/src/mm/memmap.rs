@@ -15,7 +15,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::arch::cpu;
 use crate::mm::addr::{PhysAddr, __va, PAGE_SHIFT};
-use crate::mm::fixmap::with_page_at_fixmap;
+use crate::mm::highmem::KmapLocal;
 use crate::mm::page::{Page, PhysMem, PAGE_POISON};
 use crate::mm::zone::MAX_ORDER_NR_PAGES;
 
@@ -49,12 +49,15 @@ pub fn memmap_range(start_pfn: u64, end_pfn: u64) -> (u64, u64) {
 /// direct map or (HighMem) the fixmap.
 pub struct KernelPhysMem;
 
+/// Runs `f` on the frame: through the direct map, or (HighMem) a
+/// `kmap_local` mapping, so every write to a page the kernel did not map
+/// itself goes through kmap.
 fn with_frame<R>(pfn: u64, f: impl FnOnce(*mut u8) -> R) -> R {
-    let pa = PhysAddr(pfn << PAGE_SHIFT);
     if is_lowmem(pfn) {
-        f(__va(pa).as_mut_ptr())
+        f(__va(PhysAddr(pfn << PAGE_SHIFT)).as_mut_ptr())
     } else {
-        with_page_at_fixmap(pa, |va| f(va.as_mut_ptr()))
+        let map = KmapLocal::new(KernelPhysMem.page(pfn));
+        f(map.as_mut_ptr())
     }
 }
 

@@ -14,10 +14,14 @@ pub mod buddy_selftest;
 pub mod e820;
 #[cfg(target_os = "none")]
 pub mod fixmap;
+#[cfg(target_os = "none")]
+pub mod highmem;
 #[cfg(not(target_os = "none"))]
 pub mod fake;
 #[cfg(target_os = "none")]
 pub mod init;
+#[cfg(target_os = "none")]
+pub mod kmap_selftest;
 pub mod memblock;
 #[cfg(target_os = "none")]
 pub mod memmap;

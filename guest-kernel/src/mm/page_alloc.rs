@@ -293,7 +293,9 @@ impl<M: PhysMem> PageAlloc<M> {
             for _ in 0..pcp.batch {
                 let Some((pfn, zero)) = self.rmqueue_smallest(z, &mut area, 0) else { break };
                 let page = self.mem.page(pfn);
-                page.flags.store(pg::INIT | pg::PCP | zone_bits(z.idx) | if zero { pg::ZERO } else { 0 }, Relaxed);
+                // Keep POISONED: prep_new_page checks the poison by it.
+                let poisoned = page.flags() & pg::POISONED;
+                page.flags.store(pg::INIT | pg::PCP | zone_bits(z.idx) | poisoned | if zero { pg::ZERO } else { 0 }, Relaxed);
                 pcp.list.push_back(&self.mem, pfn);
             }
         }
@@ -336,7 +338,10 @@ impl<M: PhysMem> PageAlloc<M> {
 
     fn set_buddy(&self, zone: usize, pfn: u64, order: usize, zero: bool) {
         let page = self.mem.page(pfn);
-        page.flags.store(pg::INIT | pg::BUDDY | zone_bits(zone) | if zero { pg::ZERO } else { 0 }, Relaxed);
+        // Keep POISONED (freed and filled with PAGE_POISON): the check on
+        // allocation goes by it, whatever head this page becomes meanwhile.
+        let poisoned = page.flags() & pg::POISONED;
+        page.flags.store(pg::INIT | pg::BUDDY | zone_bits(zone) | poisoned | if zero { pg::ZERO } else { 0 }, Relaxed);
         page._refcount.store(0, Relaxed);
         page._mapcount.store(-1, Relaxed);
         page.private.store(order as u64, Relaxed);
