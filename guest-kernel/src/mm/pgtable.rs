@@ -160,6 +160,51 @@ fn walk_create<M: PageTableMemory>(
     Ok(table)
 }
 
+/// Clears the 4 KiB leaf entries of `[va, va + size)` in the tables rooted
+/// at `pgd` and calls `unmapped(va, pa)` for each page that was mapped.
+/// Table pages stay (the kernel ranges that use this keep their tables).
+/// Large pages inside the range are refused: they belong to the direct
+/// map, which is never unmapped this way.
+pub fn unmap_range<M: PageTableMemory>(
+    mem: &mut M,
+    pgd: PhysAddr,
+    va: VirtAddr,
+    size: u64,
+    mut unmapped: impl FnMut(VirtAddr, PhysAddr),
+) -> Result<u64, MapError> {
+    if !va.is_aligned(PAGE_SIZE) || !size.is_multiple_of(PAGE_SIZE) {
+        return Err(MapError::Misaligned);
+    }
+    let mut count = 0;
+    let mut off = 0;
+    'pages: while off < size {
+        let v = va.0.wrapping_add(off);
+        let mut table = pgd;
+        for level in (2..=4).rev() {
+            let entry = mem.table(table)[table_index(v, level)];
+            if entry & flags::PRESENT == 0 {
+                // Nothing mapped below this entry: skip to its end.
+                let span = 1u64 << level_shift(level);
+                off += span - (v & (span - 1));
+                continue 'pages;
+            }
+            if entry & flags::PSE != 0 {
+                return Err(MapError::AlreadyMapped(VirtAddr(v)));
+            }
+            table = PhysAddr(entry & ADDR_MASK);
+        }
+        let entry = &mut mem.table(table)[table_index(v, 1)];
+        if *entry & flags::PRESENT != 0 {
+            let pa = PhysAddr(*entry & ADDR_MASK);
+            *entry = 0;
+            count += 1;
+            unmapped(VirtAddr(v), pa);
+        }
+        off += PAGE_SIZE;
+    }
+    Ok(count)
+}
+
 /// A translation found by [`translate`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Translation {
@@ -267,6 +312,23 @@ mod tests {
         assert_eq!(map_range(&mut ram, root, VirtAddr(DIRECT + 1), PhysAddr(0), 4096, PAGE_KERNEL, ALL), Err(MapError::Misaligned));
         let (mut tiny, root) = FakeRam::new(2);
         assert_eq!(map_range(&mut tiny, root, VirtAddr(DIRECT), PhysAddr(0), 4096, PAGE_KERNEL, ALL), Err(MapError::OutOfMemory));
+    }
+
+    #[test]
+    fn unmap_clears_leaves_and_reports_them() {
+        let (mut ram, root) = FakeRam::new(64);
+        let none = PageSizes { gbpages: false, mbpages: false };
+        let base = 0xffff_c900_0000_0000;
+        map_range(&mut ram, root, VirtAddr(base), PhysAddr(0x1000_0000), 8 * 4096, PAGE_KERNEL, none).unwrap();
+        let mut seen = Vec::new();
+        // Unmap pages 2..8 and 4 GiB of unmapped space after them.
+        let n = unmap_range(&mut ram, root, VirtAddr(base + 2 * 4096), 6 * 4096 + 4 * G, |v, p| seen.push((v.0, p.0))).unwrap();
+        assert_eq!(n, 6);
+        assert_eq!(seen[0], (base + 2 * 4096, 0x1000_0000 + 2 * 4096));
+        assert!(translate(&mut ram, root, VirtAddr(base + 2 * 4096)).is_none());
+        assert!(translate(&mut ram, root, VirtAddr(base + 7 * 4096)).is_none());
+        assert!(translate(&mut ram, root, VirtAddr(base + 4096)).is_some());
+        assert_eq!(unmap_range(&mut ram, root, VirtAddr(base + 1), 4096, |_, _| {}), Err(MapError::Misaligned));
     }
 
     proptest! {
