@@ -130,7 +130,15 @@ fn leaf_level(v: u64, p: u64, left: u64, sizes: PageSizes) -> u32 {
 /// The page table (level 1) that holds the PTE for `va`, created with the
 /// tables above it if needed: for slots the kernel remaps itself (fixmap).
 pub fn populate_pte_table<M: PageTableMemory>(mem: &mut M, pgd: PhysAddr, va: VirtAddr) -> Result<PhysAddr, MapError> {
-    walk_create(mem, pgd, va.0, 1, &mut MapStats::default())
+    populate_table(mem, pgd, va, 1)
+}
+
+/// The table at `level` (1 = PTE .. 3 = PUD) covering `va`, created with
+/// the tables above it if needed. Populating the PUD level of a kernel
+/// range fixes its PGD entries for good, so every address space that
+/// copies the kernel half of the PGD sees later mappings there.
+pub fn populate_table<M: PageTableMemory>(mem: &mut M, pgd: PhysAddr, va: VirtAddr, level: u32) -> Result<PhysAddr, MapError> {
+    walk_create(mem, pgd, va.0, level, &mut MapStats::default())
 }
 
 /// Returns the table at `target_level` covering `va`, creating the tables
