@@ -26,8 +26,12 @@ pub mod memblock;
 #[cfg(target_os = "none")]
 pub mod memmap;
 pub mod gfp;
+pub mod kmalloc;
 pub mod page;
 pub mod page_alloc;
 pub mod pgtable;
+pub mod slab;
+pub mod slab_debug;
 pub mod vmstat;
+#[cfg(not(target_os = "none"))] pub mod vmap_area;
 pub mod zone;
