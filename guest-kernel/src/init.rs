@@ -40,6 +40,8 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
 
     let mm = crate::mm::init::setup_memory(info, &cmdline);
     crate::mm::buddy::mem_init(&mut crate::mm::init::MEMBLOCK.lock(), &mm, &cmdline);
+    crate::mm::kmem::kmem_cache_init(&cmdline);
+    crate::mm::vmalloc::vmalloc_init(mm.pgd);
     arch::boot_timer_mm_ready();
     printk!("mm: ready: max_pfn {:#x}, page tables at {:#x}", mm.max_pfn, mm.pgd.as_u64());
 
@@ -47,6 +49,8 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
         match test {
             "buddy" => crate::mm::buddy_selftest::run(),
             "kmap" => crate::mm::kmap_selftest::run(),
+            "slab" => crate::mm::slab_selftest::run(),
+            "vmalloc" => crate::mm::vmalloc_selftest::run(),
             other => printk!("selftest {other}: unknown, skipped"),
         }
     }
@@ -112,6 +116,8 @@ fn dump_proc_files(list: &str, mm: &crate::mm::init::MemorySetup) {
                 "meminfo" => vmstat::meminfo_with_directmap(alloc, direct_map_kb, &mut { w }),
                 "buddyinfo" => vmstat::buddyinfo(alloc, &mut { w }),
                 "zoneinfo" => vmstat::zoneinfo(alloc, &mut { w }),
+                "slabinfo" => crate::mm::kmem::SLAB.slabinfo(&mut &mut *w),
+                "vmallocinfo" => crate::mm::vmalloc::vmallocinfo(w),
                 "vmstat" => vmstat::vmstat(alloc, &mut &mut *w).and_then(|()| kmap_counters(w)),
                 other => writeln!(w, "dump: unknown file '{other}'"),
             };

@@ -6,6 +6,8 @@
 //! execute privileged instructions are limited to the real target.
 #![cfg_attr(target_os = "none", no_std)]
 
+extern crate alloc;
+
 #[cfg(target_os = "none")]
 #[macro_use]
 pub mod printk;

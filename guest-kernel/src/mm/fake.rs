@@ -62,7 +62,7 @@ impl PhysMem for FakeRam {
         let frame = self.frame(pfn);
         // The words are atomics, so writing through this pointer from one
         // thread at a time is sound (UnsafeCell inside).
-        (!frame.is_empty()).then(|| frame.as_ptr() as *mut u8)
+        (!frame.is_empty()).then_some(frame.as_ptr() as *mut u8)
     }
     fn ptr_to_pfn(&self, ptr: *const u8) -> Option<u64> {
         let base = self.frames.as_ptr() as usize;

@@ -33,5 +33,13 @@ pub mod pgtable;
 pub mod slab;
 pub mod slab_debug;
 pub mod vmstat;
-#[cfg(not(target_os = "none"))] pub mod vmap_area;
+pub mod vmap_area;
+#[cfg(target_os = "none")]
+pub mod vmalloc;
+#[cfg(target_os = "none")]
+pub mod kmem;
+#[cfg(target_os = "none")]
+pub mod slab_selftest;
+#[cfg(target_os = "none")]
+pub mod vmalloc_selftest;
 pub mod zone;
