@@ -105,7 +105,10 @@ fn zones_and_memtotal_on_5g_without_highmem() {
     // 32-byte struct pages: the memory map is 1/128 of RAM, plus slack.
     assert!(reserved < usable / 128 + 4096, "{reserved}K reserved of {usable}K: {memory_line}");
     assert_eq!(meminfo_kb(&meminfo, "HighTotal"), 0);
-    assert_eq!(meminfo_kb(&meminfo, "MemFree"), total, "nothing allocated yet");
+    // Boot allocated only the slab caches' first slabs and vmalloc's PUD
+    // tables from the buddy allocator.
+    let used = total - meminfo_kb(&meminfo, "MemFree");
+    assert!(used > 0 && used <= 1024, "{used} kB in use after boot");
 }
 
 /// Boot must not touch every struct page: 4 GiB boots within 1.5x of
