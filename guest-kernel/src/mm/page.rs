@@ -87,41 +87,52 @@ pub struct Page {
 const _: () = assert!(core::mem::size_of::<Page>() == 32);
 
 impl Page {
+    #[inline]
     pub fn flags(&self) -> u32 {
         self.flags.load(Relaxed)
     }
+    #[inline]
     pub fn test(&self, flag: u32) -> bool {
         self.flags() & flag != 0
     }
+    #[inline]
     pub fn set(&self, flag: u32) {
         self.flags.fetch_or(flag, Relaxed);
     }
+    #[inline]
     pub fn clear(&self, flag: u32) {
         self.flags.fetch_and(!flag, Relaxed);
     }
+    #[inline]
     pub fn is_initialised(&self) -> bool {
         self.test(pg::INIT)
     }
+    #[inline]
     pub fn zone_idx(&self) -> usize {
         ((self.flags() & pg::ZONE_MASK) >> pg::ZONE_SHIFT) as usize
     }
+    #[inline]
     pub fn refcount(&self) -> i32 {
         self._refcount.load(Relaxed)
     }
     /// Number of page-table mappings (Linux `page_mapcount`).
+    #[inline]
     pub fn mapcount(&self) -> i32 {
         self._mapcount.load(Relaxed) + 1
     }
+    #[inline]
     pub fn private(&self) -> u64 {
         self.private.load(Relaxed)
     }
     /// Order of the free block this page heads (valid with `pg::BUDDY`).
+    #[inline]
     pub fn buddy_order(&self) -> u32 {
         self.private() as u32
     }
 
     /// Initialises the descriptor of an in-use page of zone `zone` (Linux
     /// `__init_single_page` plus `prep_new_page` for one page).
+    #[inline]
     pub fn init_allocated(&self, zone: usize, refcount: i32, extra_flags: u32) {
         self.flags.store(pg::INIT | ((zone as u32) << pg::ZONE_SHIFT) | extra_flags, Relaxed);
         self._refcount.store(refcount, Relaxed);
@@ -164,14 +175,17 @@ pub struct PageList {
 }
 
 impl PageList {
+    #[inline]
     pub const fn new() -> Self {
         Self { head: NIL, tail: NIL, len: 0 }
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.head == NIL
     }
 
+    #[inline]
     pub fn push_front<M: PhysMem + ?Sized>(&mut self, mem: &M, pfn: u64) {
         let page = mem.page(pfn);
         page.lru_prev.store(NIL, Relaxed);
@@ -185,6 +199,7 @@ impl PageList {
         self.len += 1;
     }
 
+    #[inline]
     pub fn push_back<M: PhysMem + ?Sized>(&mut self, mem: &M, pfn: u64) {
         let page = mem.page(pfn);
         page.lru_next.store(NIL, Relaxed);
@@ -199,6 +214,7 @@ impl PageList {
     }
 
     /// Unlinks `pfn`, which must be on this list.
+    #[inline]
     pub fn remove<M: PhysMem + ?Sized>(&mut self, mem: &M, pfn: u64) {
         let page = mem.page(pfn);
         let (prev, next) = (page.lru_prev.load(Relaxed), page.lru_next.load(Relaxed));
@@ -215,6 +231,7 @@ impl PageList {
         self.len -= 1;
     }
 
+    #[inline]
     pub fn pop_front<M: PhysMem + ?Sized>(&mut self, mem: &M) -> Option<u64> {
         let pfn = self.head;
         (pfn != NIL).then(|| {
@@ -223,6 +240,7 @@ impl PageList {
         })
     }
 
+    #[inline]
     pub fn pop_back<M: PhysMem + ?Sized>(&mut self, mem: &M) -> Option<u64> {
         let pfn = self.tail;
         (pfn != NIL).then(|| {

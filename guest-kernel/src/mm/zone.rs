@@ -52,16 +52,19 @@ pub struct FreeArea {
 }
 
 impl FreeArea {
+    #[inline]
     pub const fn new() -> Self {
         Self { lists: [PageList::new(); MAX_ORDER], deferred: [(0, 0); MAX_DEFERRED_RANGES], nr_deferred: 0, deferred_blocks: 0 }
     }
 
     /// Free blocks of `order`, deferred ones included.
+    #[inline]
     pub fn nr_free(&self, order: usize) -> u64 {
         self.lists[order].len + if order == MAX_ORDER - 1 { self.deferred_blocks } else { 0 }
     }
 
     /// Takes the next deferred max-order block.
+    #[inline]
     pub fn take_deferred(&mut self) -> Option<u64> {
         let range = self.deferred[..self.nr_deferred].iter_mut().find(|(s, e)| s < e)?;
         let pfn = range.0;
@@ -87,6 +90,7 @@ pub struct PerCpuPages {
 }
 
 impl PerCpuPages {
+    #[inline]
     pub const fn new() -> Self {
         Self { list: PageList::new(), high: 0, batch: 1 }
     }
@@ -124,6 +128,7 @@ pub struct Zone {
 }
 
 impl Zone {
+    #[inline]
     pub fn new(idx: usize, start_pfn: u64, end_pfn: u64) -> Self {
         Self {
             idx,
@@ -142,31 +147,40 @@ impl Zone {
         }
     }
 
+    #[inline]
     pub fn end_pfn(&self) -> u64 {
         self.zone_start_pfn + self.spanned_pages
     }
+    #[inline]
     pub fn contains(&self, pfn: u64) -> bool {
         (self.zone_start_pfn..self.end_pfn()).contains(&pfn)
     }
+    #[inline]
     pub fn populated(&self) -> bool {
         self.present_pages > 0
     }
+    #[inline]
     pub fn is_highmem(&self) -> bool {
         self.idx == ZONE_HIGHMEM
     }
+    #[inline]
     pub fn managed(&self) -> u64 {
         self.managed_pages.load(Relaxed)
     }
+    #[inline]
     pub fn free_pages(&self) -> u64 {
         self.nr_free.load(Relaxed)
     }
+    #[inline]
     pub fn wmark(&self, which: usize) -> u64 {
         self.watermark[which].load(Relaxed)
     }
+    #[inline]
     pub fn reserve(&self, highest_zoneidx: usize) -> u64 {
         self.lowmem_reserve[highest_zoneidx].load(Relaxed)
     }
     /// Pages on the per-CPU lists of all CPUs.
+    #[inline]
     pub fn pcp_pages(&self) -> u64 {
         self.pcp.iter().map(|p| p.lock().list.len).sum()
     }
