@@ -3,6 +3,12 @@
 //! The VMM enters the kernel in 64-bit mode with `rdi` holding the
 //! guest-physical address of a [`BootInfo`] (see [`crate::layout`]).
 //!
+//! Guarantee: at entry, all guest RAM reads as zero except the kernel
+//! image's loaded segments and the boot structures below 1 MiB (fresh
+//! anonymous host memory). The kernel relies on it: its memory map starts
+//! all-zero ("uninitialised") without being written, and every free page
+//! starts out known-zero, so `__GFP_ZERO` need not clear it.
+//!
 //! The wire structures derive zerocopy's traits, which prove at compile time
 //! that they have no padding, so either side can view them as bytes.
 
