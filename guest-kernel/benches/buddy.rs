@@ -31,6 +31,9 @@ use std::time::{Duration, Instant};
 
 use buddy_system_allocator::{FrameAllocator, LockedFrameAllocator};
 use criterion::{criterion_group, Criterion};
+
+mod common;
+use common::{config, core_mhz, rdtsc, time};
 use kernel::mm::fake::FakeRam;
 use kernel::mm::gfp::GFP_KERNEL;
 use kernel::mm::page_alloc::{AllocConfig, PageAlloc};
@@ -135,43 +138,10 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-fn config() -> Criterion {
-    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3)).sample_size(50)
-}
-
 criterion_group! {
     name = benches;
     config = config();
     targets = bench
-}
-
-#[cfg(target_arch = "x86_64")]
-fn rdtsc() -> u64 {
-    // SAFETY: RDTSC has no preconditions; user mode may execute it unless
-    // CR4.TSD is set, which no mainstream OS does.
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn rdtsc() -> u64 {
-    0
-}
-
-/// ns and TSC ticks per call of `f`, over `n` calls, best of 5.
-fn time(n: u64, mut f: impl FnMut()) -> (f64, f64) {
-    let mut best = (f64::MAX, f64::MAX);
-    for _ in 0..5 {
-        let (t0, c0) = (Instant::now(), rdtsc());
-        for _ in 0..n {
-            f();
-        }
-        let (c1, t1) = (rdtsc(), Instant::now());
-        let ns = t1.duration_since(t0).as_nanos() as f64 / n as f64;
-        if ns < best.0 {
-            best = (ns, (c1 - c0) as f64 / n as f64);
-        }
-    }
-    best
 }
 
 /// Fixed-count loops timed with `Instant` and `rdtsc`, and the TSC
@@ -214,37 +184,6 @@ fn tsc_report() {
         let (ns, ticks) = time(N, &mut run);
         println!("{name:<40} {ns:>10.2} {ticks:>14.1}");
     }
-}
-
-/// The core clock in MHz: a loop of 8 dependent adds per iteration runs at
-/// one add per cycle (the loop counter runs alongside).
-#[cfg(target_arch = "x86_64")]
-fn core_mhz() -> Option<f64> {
-    const ITERS: u64 = 50_000_000;
-    let mut best = f64::MAX;
-    for _ in 0..3 {
-        let t0 = Instant::now();
-        // SAFETY: register arithmetic only; no memory, no stack.
-        unsafe {
-            core::arch::asm!(
-                "2:",
-                "add {x}, 1", "add {x}, 1", "add {x}, 1", "add {x}, 1",
-                "add {x}, 1", "add {x}, 1", "add {x}, 1", "add {x}, 1",
-                "dec {n}",
-                "jnz 2b",
-                n = inout(reg) ITERS => _,
-                x = inout(reg) 0u64 => _,
-                options(nomem, nostack),
-            );
-        }
-        best = best.min(t0.elapsed().as_nanos() as f64);
-    }
-    Some(8.0 * ITERS as f64 / best * 1000.0)
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn core_mhz() -> Option<f64> {
-    None
 }
 
 fn main() {
