@@ -78,9 +78,9 @@ fn copy_boot_info(phys: u64) -> (&'static BootInfo, Cmdline<'static>) {
     if phys.checked_add(size).is_none_or(|end| end > 1 << 30) {
         panic!("boot info at {phys:#x} is outside the boot mapping");
     }
-    // SAFETY: runs once, before anything else reads these statics; the
-    // VMM's boot info lies in the first 1 GiB, mapped at START_KERNEL_MAP by
-    // the boot page tables, and is plain data (any bit pattern is valid).
+    // Runs once, before anything else reads these statics. The boot tables
+    // map the first 1 GiB at START_KERNEL_MAP.
+    // SAFETY: the boot info lies in that window and is plain data (any bits).
     let info = unsafe {
         let info = &mut *addr_of_mut!(BOOT_INFO);
         *info = core::ptr::read_unaligned((START_KERNEL_MAP + phys) as *const BootInfo);

@@ -51,9 +51,8 @@ fn pte(slot: usize) -> *mut u64 {
 /// Points `slot` at physical page `pa` (Linux `__set_fixmap`). The caller
 /// owns the slot (per-CPU stack discipline).
 pub fn set_fixmap(slot: usize, pa: PhysAddr) {
-    // SAFETY: the PTE lies in the fixmap's own page table, reached through
-    // the direct map; nothing else maps through this slot while its owner
-    // holds it.
+    // SAFETY: the PTE is in the fixmap's page table (direct-mapped), and
+    // nothing else maps through this slot while its owner holds it.
     unsafe { pte(slot).write_volatile(pa.as_u64() | PAGE_KERNEL) };
 }
 

@@ -111,9 +111,8 @@ impl PageTableMemory for BootPageTables<'_> {
     }
 
     fn table(&mut self, pa: PhysAddr) -> &mut Table {
-        // SAFETY: `pa` is a page-table page allocated above (or the root),
-        // mapped through the boot window; the builder holds the only
-        // reference while it runs.
+        // SAFETY: `pa` is a table page from `alloc_table` (or the root), in
+        // the boot window; the builder holds the only reference meanwhile.
         unsafe { &mut *((START_KERNEL_MAP + pa.0) as *mut Table) }
     }
 }

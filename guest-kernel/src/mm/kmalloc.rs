@@ -280,9 +280,8 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
             return NonNull::new(ptr);
         }
         let new = self.kmalloc(new_size, gfp)?;
-        // SAFETY: the old block has `ks` usable bytes, the new one more; two
-        // live blocks never overlap. The old one is then freed (caller's
-        // contract).
+        // Two live blocks never overlap; the old one is freed after (caller's contract).
+        // SAFETY: the old block has `ks` usable bytes, the new one more.
         unsafe {
             core::ptr::copy_nonoverlapping(ptr, new.as_ptr(), ks);
             self.kfree(ptr);
@@ -352,9 +351,8 @@ unsafe impl<M: PhysMem> GlobalAlloc for SlabAllocator<'_, M> {
             return unsafe { self.krealloc(ptr, new_size, GFP_KERNEL) }.map_or(core::ptr::null_mut(), NonNull::as_ptr);
         }
         let Some(new) = self.kmalloc_align(new_size, layout.align(), GFP_KERNEL) else { return core::ptr::null_mut() };
-        // SAFETY: both blocks are live and distinct, each at least as large
-        // as what is copied; the old one is then freed (GlobalAlloc's
-        // contract).
+        // The old block is freed after the copy (GlobalAlloc's contract).
+        // SAFETY: both blocks are live, distinct, and as large as the copy.
         unsafe {
             core::ptr::copy_nonoverlapping(ptr, new.as_ptr(), layout.size().min(new_size));
             self.kfree(ptr);

@@ -63,9 +63,8 @@ fn with_frame<R>(pfn: u64, f: impl FnOnce(*mut u8) -> R) -> R {
 
 impl PhysMem for KernelPhysMem {
     fn page(&self, pfn: u64) -> &Page {
-        // SAFETY: the caller only asks for PFNs in max-order blocks that
-        // contain RAM, whose descriptors are backed (see the module doc);
-        // Page is plain atomics, valid for any bit pattern including zero.
+        // Callers only ask for PFNs in max-order blocks with RAM (module doc).
+        // SAFETY: those descriptors are backed; Page is atomics, any bits valid.
         unsafe { &*((VMEMMAP_START + pfn * STRUCT_PAGE_SIZE) as *const Page) }
     }
 

@@ -783,11 +783,9 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
 
     #[inline(always)]
     fn cpu_array<'g>(cache: &'g KmemCache, guard: &'g mut CpuGuard<'_>) -> &'g mut ArrayCache {
-        // SAFETY: a CpuGuard is the only one for its CPU (interrupts off on
-        // that CPU, or the host's owner thread, and the busy bit forbids
-        // nesting),
-        // and the array is reached only through it; borrowing the guard
-        // mutably keeps this the only reference made through it.
+        // A CpuGuard is unique for its CPU: irqs off (or the host owner
+        // thread), and the busy bit forbids nesting.
+        // SAFETY: the array is reached only through the guard, borrowed mutably.
         unsafe { &mut *cache.cpu[guard.cpu].get() }
     }
 

@@ -41,9 +41,8 @@ impl PageTableMemory for KernelPageTables {
         alloc_page(GFP_KERNEL | __GFP_ZERO).map(|page| page_to_pfn(page).phys())
     }
     fn table(&mut self, pa: PhysAddr) -> &mut Table {
-        // SAFETY: `pa` is a page-table page of the kernel's tables (lowmem,
-        // direct-mapped); callers hold the vmalloc lock, the only writer of
-        // the vmalloc range's tables.
+        // Callers hold the vmalloc lock, the only writer of these tables.
+        // SAFETY: `pa` is a kernel page-table page in lowmem (direct-mapped).
         unsafe { &mut *__va(pa).as_mut_ptr::<Table>() }
     }
 }
