@@ -69,4 +69,11 @@ impl PhysMem for FakeRam {
         let offset = (ptr as usize).checked_sub(base)?;
         (offset < self.frames.len() * 4096).then_some((offset / 4096) as u64)
     }
+    #[inline(always)]
+    fn virt_to_page(&self, ptr: *const u8) -> Option<(u64, &Page)> {
+        let pfn = self.ptr_to_pfn(ptr)? as usize;
+        // SAFETY: `frames` is empty or as long as `pages` (`new`), and
+        // `ptr_to_pfn` returned an index into `frames`.
+        Some((pfn as u64, unsafe { self.pages.get_unchecked(pfn) }))
+    }
 }

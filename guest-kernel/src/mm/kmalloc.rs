@@ -18,7 +18,7 @@ use core::sync::atomic::Ordering::{Relaxed, Release};
 use crate::mm::gfp::{Gfp, GFP_KERNEL, __GFP_COMP, __GFP_DMA, __GFP_HIGHMEM, __GFP_ZERO};
 use crate::mm::page::{pg, Page, PhysMem};
 use crate::mm::page_alloc::PageAlloc;
-use crate::mm::slab::{get_order, KmemCache, SlabAllocator, SlabError, PAGE_SIZE, SLAB_CACHE_DMA};
+use crate::mm::slab::{get_order, KmemCache, SlabAllocator, SlabError, PAGE_SIZE, SLAB_CACHE_DMA, NO_CACHE};
 use crate::mm::slab_debug::{SlabBug, SlabBugKind, SlabFix};
 use crate::mm::zone::MAX_ORDER;
 
@@ -124,7 +124,18 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
         } else {
             self.kmalloc[dma][kmalloc_index(size)?].load(Relaxed)
         };
-        self.cache_at_offset(off as usize)
+        self.kmalloc_at(off)
+    }
+
+    /// The cache at an offset from kmalloc's tables.
+    #[inline(always)]
+    fn kmalloc_at(&self, off: u32) -> Option<&KmemCache> {
+        if off == NO_CACHE {
+            return None;
+        }
+        // SAFETY: the tables hold only offsets of kmalloc's caches, written
+        // by `create_kmalloc_caches` from `offset_of_cache`.
+        Some(unsafe { &*self.caches_ptr().byte_add(off as usize) })
     }
 
     /// Allocates `size` bytes (Linux `kmalloc`). `kmalloc(0)` is
@@ -133,14 +144,19 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
     /// zeroes.
     #[inline(always)]
     pub fn kmalloc(&self, size: usize, gfp: Gfp) -> Option<NonNull<u8>> {
-        if size > KMALLOC_MAX_CACHE_SIZE {
-            return self.kmalloc_large(size, gfp);
+        // One comparison for the common case: 0 wraps to the top.
+        let granule = size.wrapping_sub(1) / 8;
+        if granule < KMALLOC_SMALL_GRANULES {
+            let off = self.kmalloc_small[gfp.contains(__GFP_DMA) as usize][granule].load(Relaxed);
+            return self.alloc_in(self.kmalloc_at(off)?, gfp);
         }
         if size == 0 {
             return Some(zero_size_ptr());
         }
-        let c = self.kmalloc_cache(size, gfp)?;
-        self.alloc_in(c, gfp)
+        if size > KMALLOC_MAX_CACHE_SIZE {
+            return self.kmalloc_large(size, gfp);
+        }
+        self.alloc_in(self.kmalloc_cache(size, gfp)?, gfp)
     }
 
     /// `kmalloc` with `__GFP_ZERO`.

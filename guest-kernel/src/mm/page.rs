@@ -164,6 +164,12 @@ pub trait PhysMem: Sync {
     /// The PFN behind a pointer into a permanently mapped frame (inverse of
     /// `frame_ptr`); `None` for pointers outside the direct map.
     fn ptr_to_pfn(&self, ptr: *const u8) -> Option<u64>;
+    /// The PFN and page behind a direct-map pointer (Linux `virt_to_page`).
+    #[inline(always)]
+    fn virt_to_page(&self, ptr: *const u8) -> Option<(u64, &Page)> {
+        let pfn = self.ptr_to_pfn(ptr)?;
+        Some((pfn, self.page(pfn)))
+    }
 }
 
 /// A doubly linked list of pages threaded through `lru_prev`/`lru_next`.

@@ -319,12 +319,54 @@ struct CacheNode {
     reaped: u64,
 }
 
-/// A CPU's stack of free objects (SLAB's `array_cache`).
+/// A CPU's stack of free objects (SLAB's `array_cache`). The objects are
+/// `slot[1..=avail]`; `slot[0]` is always 0, so the top (`slot[avail]`) can
+/// be compared with a freed pointer without testing for an empty stack.
 struct ArrayCache {
     avail: usize,
     /// The cache's `limit`, kept here for the fast path (0: debug cache).
     limit: usize,
-    entry: [usize; ARRAY_CACHE_MAX],
+    slot: [usize; ARRAY_CACHE_MAX + 1],
+}
+
+impl ArrayCache {
+    const EMPTY: Self = Self { avail: 0, limit: 0, slot: [0; ARRAY_CACHE_MAX + 1] };
+
+    fn objects(&self) -> &[usize] {
+        &self.slot[1..=self.avail]
+    }
+
+    /// The most recently pushed object; 0 when empty.
+    #[inline(always)]
+    fn top(&self) -> usize {
+        self.slot.get(self.avail).copied().unwrap_or(0)
+    }
+
+    #[inline(always)]
+    fn pop(&mut self) -> Option<usize> {
+        let n = self.avail.checked_sub(1)?;
+        let obj = *self.slot.get(n + 1)?;
+        self.avail = n;
+        Some(obj)
+    }
+
+    /// Pushes `obj` unless the stack is at its limit or `obj` is already
+    /// on top (an immediate double free: SLUB's freelist hardening check).
+    #[inline(always)]
+    fn try_push(&mut self, obj: usize) -> bool {
+        let n = self.avail;
+        if n >= self.limit {
+            return false;
+        }
+        match self.slot.get_mut(n..n + 2) {
+            Some([top, next]) if *top != obj => {
+                *next = obj;
+                self.avail = n + 1;
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 const SLOT_FREE: u8 = 0;
@@ -379,7 +421,7 @@ impl KmemCache {
                 grown: 0,
                 reaped: 0,
             }),
-            cpu: [const { UnsafeCell::new(ArrayCache { avail: 0, limit: 0, entry: [0; ARRAY_CACHE_MAX] }) }; NR_CPUS],
+            cpu: [const { UnsafeCell::new(ArrayCache::EMPTY) }; NR_CPUS],
         }
     }
 
@@ -661,6 +703,12 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
         (i < MAX_CACHES && off.is_multiple_of(size_of::<KmemCache>())).then_some(i)
     }
 
+    /// The start of the cache registry (kmalloc's table holds offsets).
+    #[inline(always)]
+    pub(crate) fn caches_ptr(&self) -> *const KmemCache {
+        self.caches.as_ptr()
+    }
+
     /// The cache whose address a slab page records.
     #[inline(always)]
     fn cache_at(&self, addr: u64) -> Option<&KmemCache> {
@@ -796,7 +844,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
         if ac.avail > 0 {
             let mut bugs = Pending::new();
             let mut node = cache.node.lock();
-            self.put_objects(pa, cache, p, &mut node, &ac.entry[..ac.avail], &mut bugs);
+            self.put_objects(pa, cache, p, &mut node, ac.objects(), &mut bugs);
             ac.avail = 0;
             drop(node);
             drop(g);
@@ -821,23 +869,18 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
     /// debug caches, no array) is out of line.
     #[inline(always)]
     pub(crate) fn alloc_in(&self, cache: &KmemCache, gfp: Gfp) -> Option<NonNull<u8>> {
-        let mut obj = 0;
+        let mut obj = None;
         if let Some(mut g) = self.get_cpu() {
-            let ac = Self::cpu_array(cache, &mut g);
-            if let Some(n) = ac.avail.checked_sub(1) {
-                if let Some(&o) = ac.entry.get(n) {
-                    ac.avail = n;
-                    obj = o;
-                }
-            }
+            obj = Self::cpu_array(cache, &mut g).pop().and_then(|o| NonNull::new(o as *mut u8));
         }
-        if obj == 0 {
-            obj = self.alloc_slow(cache, gfp)?;
-        }
+        let obj = match obj {
+            Some(o) => o,
+            None => NonNull::new(self.alloc_slow(cache, gfp)? as *mut u8)?,
+        };
         if gfp.contains(__GFP_ZERO) {
-            self.zero_object(cache, obj);
+            self.zero_object(cache, obj.as_ptr() as usize);
         }
-        NonNull::new(obj as *mut u8)
+        Some(obj)
     }
 
     #[cold]
@@ -861,18 +904,17 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
         let obj = match &mut g {
             Some(g) => {
                 let ac = Self::cpu_array(cache, g);
-                if let Some(n) = ac.avail.checked_sub(1) {
+                if let Some(obj) = ac.pop() {
                     // Refilled meanwhile (an interrupt between the fast
                     // path's guard and ours freed into the array).
-                    ac.avail = n;
-                    return Some(ac.entry[n]);
+                    return Some(obj);
                 }
                 let mut node = cache.node.lock();
                 let batch = p.layout.batchcount.clamp(1, ARRAY_CACHE_MAX);
-                let n = self.take_objects(pa, cache, p, &mut node, gfp, &mut ac.entry[..batch], &mut bugs);
+                let n = self.take_objects(pa, cache, p, &mut node, gfp, &mut ac.slot[1..=batch], &mut bugs);
                 drop(node);
-                ac.avail = n.saturating_sub(1);
-                n.checked_sub(1).map(|i| ac.entry[i])
+                ac.avail = n;
+                ac.pop()
             }
             None => {
                 let mut node = cache.node.lock();
@@ -934,8 +976,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
     /// The head page of the (compound) block holding `addr`.
     #[inline(always)]
     pub(crate) fn head_page<'p>(&self, pa: &'p PageAlloc<M>, addr: usize) -> Option<(u64, &'p Page)> {
-        let pfn = pa.mem.ptr_to_pfn(addr as *const u8)?;
-        let page = pa.mem.page(pfn);
+        let (pfn, page) = pa.mem.virt_to_page(addr as *const u8)?;
         if page.flags.load(Relaxed) & pg::TAIL != 0 {
             let head = page.private.load(Relaxed);
             Some((head, pa.mem.page(head)))
@@ -947,7 +988,14 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
     /// The cache a slab page belongs to.
     #[inline(always)]
     pub(crate) fn cache_of_slab(&self, head: &Page) -> Option<&KmemCache> {
-        self.cache_at(head.private.load(Relaxed))
+        let off = (head.private.load(Relaxed) as usize).wrapping_sub(self.caches.as_ptr() as usize);
+        // `grow` wrote the address of one of our caches into every slab
+        // page it marked PG_slab; only the range is checked on this path.
+        if off >= size_of_val(&self.caches) {
+            return None;
+        }
+        // SAFETY: `off` is an element boundary in `self.caches` (see above).
+        Some(unsafe { &*self.caches.as_ptr().byte_add(off) })
     }
 
     /// Frees `addr`, an object in the slab at `pfn` of `cache`: a push on
@@ -959,16 +1007,9 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
     #[inline(always)]
     pub(crate) unsafe fn free_obj(&self, cache: &KmemCache, addr: usize, pfn: u64) {
         if let Some(mut g) = self.get_cpu() {
-            let ac = Self::cpu_array(cache, &mut g);
-            let n = ac.avail;
-            // Debug caches have limit 0. Freeing the object just freed is
-            // a double free (SLUB's freelist hardening check).
-            if n < ac.limit && (n == 0 || ac.entry[n - 1] != addr) {
-                if let Some(slot) = ac.entry.get_mut(n) {
-                    *slot = addr;
-                    ac.avail = n + 1;
-                    return;
-                }
+            // Debug caches have limit 0: never pushed.
+            if Self::cpu_array(cache, &mut g).try_push(addr) {
+                return;
             }
         }
         self.free_slow(cache, addr, pfn);
@@ -986,20 +1027,20 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
         match &mut g {
             Some(g) => {
                 let ac = Self::cpu_array(cache, g);
-                if ac.avail > 0 && ac.entry[ac.avail - 1] == addr {
+                if ac.top() == addr {
                     let _node = cache.node.lock();
                     bugs.push(self.describe(pa, p, SlabBugKind::DoubleFree, addr, pfn, SlabFix::NotFreed));
                 } else {
                     if ac.avail >= ac.limit.min(ARRAY_CACHE_MAX) {
                         let batch = p.layout.batchcount.clamp(1, ac.avail);
                         let mut node = cache.node.lock();
-                        self.put_objects(pa, cache, p, &mut node, &ac.entry[..batch], &mut bugs);
+                        self.put_objects(pa, cache, p, &mut node, &ac.slot[1..=batch], &mut bugs);
                         drop(node);
-                        ac.entry.copy_within(batch..ac.avail, 0);
+                        ac.slot.copy_within(batch + 1..=ac.avail, 1);
                         ac.avail -= batch;
                     }
-                    ac.entry[ac.avail] = addr;
                     ac.avail += 1;
+                    ac.slot[ac.avail] = addr;
                 }
             }
             None => {
