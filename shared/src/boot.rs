@@ -15,7 +15,7 @@
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Bumped on every incompatible change to anything in this crate.
-pub const BOOT_PROTOCOL_VERSION: u32 = 1;
+pub const BOOT_PROTOCOL_VERSION: u32 = 2;
 
 /// `BootInfo::magic`: "RVMMBOOT" in little-endian byte order.
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RVMMBOOT");
@@ -78,6 +78,11 @@ pub struct BootInfo {
     /// Guest-physical range of the initial ramdisk; zero length when none.
     pub initramfs_addr: u64,
     pub initramfs_len: u64,
+    /// Guest-physical range of init's argument vector: NUL-terminated
+    /// strings back to back, `argv[0]` (init's path in the initramfs)
+    /// first; zero length when the kernel has no init to run.
+    pub init_argv_addr: u64,
+    pub init_argv_len: u64,
     /// Number of valid entries in `e820`.
     pub e820_nr: u32,
     pub _pad: u32,
@@ -97,6 +102,8 @@ impl BootInfo {
             boot_pgtable_end: 0,
             initramfs_addr: 0,
             initramfs_len: 0,
+            init_argv_addr: 0,
+            init_argv_len: 0,
             e820_nr: 0,
             _pad: 0,
             e820: [E820Entry::new(0, 0, 0); E820_MAX_ENTRIES],

@@ -15,3 +15,28 @@ pub const BOOT_TIMER_MM_READY: u32 = 0x6d6d_7264; // "mmrd"
 /// `outl` the guest-physical address (< 4 GiB) of a
 /// [`crate::boot::PanicReport`] here when the kernel panics.
 pub const PORT_PANIC: u16 = 0x508;
+
+/// `outl` the guest-physical address (< 4 GiB, 8-byte aligned) of a
+/// [`HostWrite`] here: the VMM copies the bytes it describes to its own
+/// stdout (`fd` 1) or stderr (`fd` 2). This is how a user program's output
+/// leaves the guest: one exit per `write`, not one per byte.
+pub const PORT_HOSTIO: u16 = 0x50c;
+
+/// Most bytes one [`HostWrite`] may carry.
+pub const HOSTIO_MAX_LEN: u64 = 64 << 10;
+
+/// A write request for [`PORT_HOSTIO`]. The VMM validates everything: a
+/// request outside guest RAM, longer than [`HOSTIO_MAX_LEN`] or for another
+/// `fd` is ignored (and logged once) and `written` is set to 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable, zerocopy::KnownLayout)]
+pub struct HostWrite {
+    /// 1: stdout, 2: stderr.
+    pub fd: u32,
+    pub _pad: u32,
+    /// Guest-physical address of the bytes.
+    pub addr: u64,
+    pub len: u64,
+    /// Set by the VMM: the bytes written.
+    pub written: u64,
+}

@@ -1,2 +1,3 @@
 //! Device drivers.
 pub mod serial;
+pub mod hostio;

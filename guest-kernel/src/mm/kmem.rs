@@ -50,3 +50,14 @@ pub fn kmem_cache_init(cmdline: &Cmdline) {
         printk!("slub: debugging (red zones, poisoning) on for all caches");
     }
 }
+
+/// Free pages (with the per-CPU lists and slab arrays drained first) and
+/// live slab objects over all caches: the baseline leak checks compare.
+pub fn usage_counts() -> (u64, u64) {
+    SLAB.shrink_all();
+    let a = crate::mm::buddy::page_alloc();
+    a.drain_all_pages();
+    let mut objects = 0;
+    SLAB.for_each_cache(|c| objects += c.stats().active_objs);
+    (a.nr_free_pages_all(), objects)
+}

@@ -43,3 +43,5 @@ pub mod slab_selftest;
 #[cfg(target_os = "none")]
 pub mod vmalloc_selftest;
 pub mod zone;
+#[cfg(target_os = "none")]
+pub mod uvm;

@@ -37,6 +37,8 @@ pub mod pg {
     pub const POISONED: u32 = 1 << 8;
     /// On a per-CPU free list.
     pub const PCP: u32 = 1 << 9;
+    /// Mapped anonymous memory of a process (Linux `PageAnon`).
+    pub const ANON: u32 = 1 << 10;
 
     pub const ZONE_SHIFT: u32 = 28;
     pub const ZONE_MASK: u32 = 0x3 << ZONE_SHIFT;
@@ -46,7 +48,7 @@ pub mod pg {
     pub const CHECK_AT_FREE: u32 = BUDDY | PCP | SLAB | LRU | RESERVED;
 
     /// Names for dumps, in bit order.
-    pub const NAMES: [(u32, &str); 10] = [
+    pub const NAMES: [(u32, &str); 11] = [
         (INIT, "init"),
         (BUDDY, "buddy"),
         (ZERO, "zero"),
@@ -57,6 +59,7 @@ pub mod pg {
         (TAIL, "tail"),
         (POISONED, "poisoned"),
         (PCP, "pcp"),
+        (ANON, "anon"),
     ];
 }
 

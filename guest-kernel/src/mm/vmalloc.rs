@@ -83,6 +83,12 @@ fn pgd() -> PhysAddr {
     PhysAddr(KERNEL_PGD.load(Relaxed))
 }
 
+/// The kernel's page tables (`init_mm.pgd`); every process PGD copies its
+/// kernel half.
+pub fn kernel_pgd() -> PhysAddr {
+    pgd()
+}
+
 /// Flushes the TLB for purged ranges: per page when few, else all of it.
 fn flush_purged(purged: Purged) {
     if purged.is_empty() {

@@ -117,3 +117,14 @@ pub fn init() {
         );
     }
 }
+
+/// Sets the stack the CPU switches to on an exception or interrupt from
+/// ring 3 (TSS.RSP0).
+///
+/// # Safety
+/// `rsp0` must be the 16-byte aligned end of memory that may take the
+/// next ring-3 trap frame; one CPU, interrupts off.
+pub unsafe fn set_rsp0(rsp0: u64) {
+    // SAFETY: the caller's contract; the TSS is packed, so write unaligned.
+    unsafe { core::ptr::addr_of_mut!(TSS.rsp).cast::<u64>().write_unaligned(rsp0) };
+}

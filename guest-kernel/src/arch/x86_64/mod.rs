@@ -15,6 +15,8 @@ mod entry;
 pub mod gdt;
 #[cfg(target_os = "none")]
 pub mod traps;
+#[cfg(target_os = "none")]
+pub mod user;
 
 /// Sets up the CPU's own tables (GDT with TSS, IDT): after this an
 /// exception is reported instead of resetting the machine.

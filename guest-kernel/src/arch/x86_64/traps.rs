@@ -12,9 +12,14 @@ use core::ptr::addr_of;
 
 use super::gdt::{DescriptorTablePointer, IST_DOUBLE_FAULT, KERNEL_CS};
 
-/// Registers as the entry stub leaves them on the stack, lowest address first.
-#[repr(C)]
-#[derive(Debug)]
+/// Exceptions (0..32) and the 16 legacy IRQ vectors (32..48).
+const NR_STUBS: usize = 48;
+
+/// Registers as the entry stub leaves them on the stack, lowest address
+/// first. Also a user thread's saved registers (`user::UserRegs`), which the
+/// CPU fills directly: 16-byte aligned, 22 words.
+#[repr(C, align(16))]
+#[derive(Clone, Debug, Default)]
 pub struct TrapFrame {
     pub r15: u64,
     pub r14: u64,
@@ -64,9 +69,15 @@ global_asm!(
     "isr_noerr 16", "isr_err 17", "isr_noerr 18", "isr_noerr 19", "isr_noerr 20", "isr_err 21", "isr_noerr 22",
     "isr_noerr 23", "isr_noerr 24", "isr_noerr 25", "isr_noerr 26", "isr_noerr 27", "isr_noerr 28", "isr_err 29",
     "isr_err 30", "isr_noerr 31",
+    ".irp v, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47",
+    "isr_noerr \\v",
+    ".endr",
     "isr_common:",
     "    push rax", "push rbx", "push rcx", "push rdx", "push rsi", "push rdi", "push rbp",
     "    push r8", "push r9", "push r10", "push r11", "push r12", "push r13", "push r14", "push r15",
+    // From ring 3 the frame is the thread's UserRegs: back to enter_user's caller.
+    "    test qword ptr [rsp + 18*8], 3",
+    "    jnz user_exit",
     "    mov rdi, rsp",
     "    cld",
     "    call {handler}",
@@ -79,7 +90,7 @@ global_asm!(
     ".balign 8",
     ".global isr_table",
     "isr_table:",
-    ".irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31",
+    ".irp v, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47",
     "    .quad isr_\\v",
     ".endr",
     ".popsection",
@@ -87,7 +98,7 @@ global_asm!(
 );
 
 extern "C" {
-    static isr_table: [u64; 32];
+    static isr_table: [u64; NR_STUBS];
 }
 
 #[repr(C, align(16))]
@@ -129,6 +140,9 @@ pub fn init() {
     }
 }
 
+/// Handles an external interrupt taken in the kernel (the idle loop).
+pub static KERNEL_IRQ: crate::sync::Once<fn(u64)> = crate::sync::Once::new();
+
 const NAMES: [&str; 32] = [
     "divide error", "debug", "NMI", "int3", "overflow", "bounds", "invalid opcode", "device not available",
     "double fault", "coprocessor segment overrun", "invalid TSS", "segment not present", "stack segment",
@@ -137,9 +151,36 @@ const NAMES: [&str; 32] = [
     "reserved", "reserved", "reserved", "hypervisor injection", "VMM communication", "security exception", "reserved",
 ];
 
+/// Resolves a page fault the kernel took on a user address inside a
+/// user-access routine (demand paging on behalf of a system call). Set by
+/// the process layer; returns whether the access may be retried.
+pub static KERNEL_USER_FAULT: crate::sync::Once<fn(u64, u64) -> bool> = crate::sync::Once::new();
+
 extern "C" fn do_exception(frame: &mut TrapFrame) {
     let cr2 = super::cpu::read_cr2();
     let cr3 = super::cpu::read_cr3();
+    if let Some(fixup) = super::user::uaccess_fixup_for(frame.rip) {
+        // Linux's exception table: a user access that faulted. Page faults
+        // on user addresses first get a chance to be resolved.
+        if frame.vector == X86_TRAP_PF
+            && cr2 < super::user::SYSCALL_TRAMPOLINE
+            && KERNEL_USER_FAULT.get().is_some_and(|f| f(cr2, frame.error_code))
+        {
+            return;
+        }
+        if frame.vector == X86_TRAP_PF || frame.vector == super::user::X86_TRAP_GP {
+            frame.rip = fixup;
+            return;
+        }
+    }
+    if frame.vector >= super::user::FIRST_EXTERNAL_VECTOR {
+        // Interrupts are only enabled while idle: the interrupt itself was
+        // the wakeup. The process layer acknowledges it.
+        if let Some(f) = KERNEL_IRQ.get() {
+            f(frame.vector);
+        }
+        return;
+    }
     let mut out = crate::printk::emergency_console();
     let _ = oops_report(&mut out, frame, cr2, cr3);
     let name = NAMES.get(frame.vector as usize).copied().unwrap_or("unknown exception");

@@ -1,0 +1,47 @@
+//! User output to the host: the VMM copies a described buffer to its own
+//! stdout or stderr (`shared::ports::PORT_HOSTIO`), one exit per write.
+
+use core::ptr::{addr_of, addr_of_mut};
+use core::sync::atomic::{compiler_fence, Ordering::SeqCst};
+
+use shared::ports::{HostWrite, HOSTIO_MAX_LEN, PORT_HOSTIO};
+
+use crate::mm::addr::__pa_symbol;
+
+const BUF_LEN: usize = 4096;
+
+#[repr(C, align(4096))]
+struct Bounce([u8; BUF_LEN]);
+
+// The bounce buffer and request live in the kernel image, so their
+// physical addresses are fixed and below 4 GiB.
+static mut BOUNCE: Bounce = Bounce([0; BUF_LEN]);
+static mut REQUEST: HostWrite = HostWrite { fd: 0, _pad: 0, addr: 0, len: 0, written: 0 };
+
+/// Writes `bytes` to the host's `fd` (1 or 2); returns the bytes written.
+pub fn write(fd: u32, bytes: &[u8]) -> usize {
+    const _: () = assert!(BUF_LEN as u64 <= HOSTIO_MAX_LEN);
+    let mut done = 0;
+    while done < bytes.len() {
+        let n = (bytes.len() - done).min(BUF_LEN);
+        // SAFETY: one CPU with interrupts off: nothing else uses the
+        // bounce buffer or request while we fill them and the VMM reads
+        // them during the port write.
+        let written = unsafe {
+            let buf = &mut *addr_of_mut!(BOUNCE);
+            buf.0[..n].copy_from_slice(&bytes[done..done + n]);
+            let req = &mut *addr_of_mut!(REQUEST);
+            *req = HostWrite { fd, _pad: 0, addr: __pa_symbol(addr_of!(BOUNCE)).as_u64(), len: n as u64, written: 0 };
+            // The VMM reads and writes these during the port write.
+            compiler_fence(SeqCst);
+            crate::arch::cpu::outl(PORT_HOSTIO, __pa_symbol(addr_of!(REQUEST)).as_u64() as u32);
+            compiler_fence(SeqCst);
+            core::ptr::read_volatile(addr_of!(REQUEST.written))
+        };
+        done += written as usize;
+        if written as usize != n {
+            break;
+        }
+    }
+    done
+}

@@ -1,0 +1,305 @@
+//! A process's page tables: its own PGD with the kernel half shared, the
+//! user half filled in by page faults, and the page reference counts and
+//! RSS counters that go with every PTE (Linux `mm/memory.c`'s PTE layer).
+//!
+//! Pages mapped in user space are of three kinds, told apart by their
+//! `struct page`: anonymous pages (`pg::ANON`, owned by the mappings that
+//! map them), the shared zero page (reserved, never freed), and file pages
+//! (owned by the file; a mapping holds a reference). Every PTE holds one
+//! reference (`_refcount`) and one map count (`_mapcount`) on its page.
+
+use core::sync::atomic::Ordering::Relaxed;
+
+use crate::arch::cpu::invlpg;
+use crate::arch::pgtable::{flags, table_index, ADDR_MASK, ENTRIES_PER_TABLE};
+use crate::arch::user::{SYSCALL_TRAMPOLINE, TRAMPOLINE_CODE};
+use crate::mm::addr::{Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
+use crate::mm::buddy::{__free_pages, alloc_page, page_to_pfn, pfn_to_page};
+use crate::mm::gfp::{GFP_KERNEL, __GFP_ZERO};
+use crate::mm::highmem::KmapLocal;
+use crate::mm::page::{pg, Page};
+use crate::mm::pgtable::{populate_pte_table, PageTableMemory, Table};
+use crate::mm::vmalloc::{kernel_pgd, KernelPageTables};
+use crate::sync::Once;
+
+/// First PGD slot of the kernel half.
+const KERNEL_PGD_FIRST: usize = ENTRIES_PER_TABLE / 2;
+
+/// RSS counters (Linux `MM_FILEPAGES`, `MM_ANONPAGES`, `MM_SHMEMPAGES`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rss {
+    pub file: u64,
+    pub anon: u64,
+    pub shmem: u64,
+}
+
+impl Rss {
+    pub fn total(&self) -> u64 {
+        self.file + self.anon + self.shmem
+    }
+}
+
+struct Special {
+    zero_pfn: u64,
+    trampoline_pfn: u64,
+}
+
+static SPECIAL: Once<Special> = Once::new();
+
+/// Allocates the shared zero page and the system-call trampoline page.
+pub fn init() {
+    let zero = alloc_page(GFP_KERNEL | __GFP_ZERO).expect("no memory for the zero page");
+    let tramp = alloc_page(GFP_KERNEL | __GFP_ZERO).expect("no memory for the syscall trampoline");
+    zero.set(pg::RESERVED);
+    tramp.set(pg::RESERVED);
+    {
+        let map = KmapLocal::new(tramp);
+        // SAFETY: a fresh page, mapped for the copy; the code is 5 bytes.
+        unsafe { core::ptr::copy_nonoverlapping(TRAMPOLINE_CODE.as_ptr(), map.as_mut_ptr(), TRAMPOLINE_CODE.len()) };
+    }
+    let _ = SPECIAL.set(Special { zero_pfn: page_to_pfn(zero).0, trampoline_pfn: page_to_pfn(tramp).0 });
+}
+
+/// The shared zero page (Linux `ZERO_PAGE(0)`).
+pub fn zero_pfn() -> u64 {
+    SPECIAL.get().expect("uvm::init ran").zero_pfn
+}
+
+/// Leaf protection for a user page.
+pub fn user_pte_flags(writable: bool, exec: bool) -> u64 {
+    let mut f = flags::PRESENT | flags::USER | flags::ACCESSED;
+    if writable {
+        f |= flags::RW | flags::DIRTY;
+    }
+    if !exec {
+        f |= flags::NX;
+    }
+    f
+}
+
+/// What kind of page a PTE maps.
+pub fn is_anon(page: &Page) -> bool {
+    page.test(pg::ANON)
+}
+
+/// Takes a reference and a map count for a new PTE.
+pub fn page_add_map(page: &Page) {
+    page._refcount.fetch_add(1, Relaxed);
+    page._mapcount.fetch_add(1, Relaxed);
+}
+
+/// Drops what [`page_add_map`] took (and frees a page that was only
+/// referenced by this mapping).
+pub fn page_remove_map(page: &Page) {
+    page._mapcount.fetch_sub(1, Relaxed);
+    if page.refcount() == 1 && is_anon(page) {
+        // The last user of an anonymous page: no longer anonymous once free.
+        page.clear(pg::ANON);
+    }
+    __free_pages(page, 0);
+}
+
+/// A user address space's page tables.
+pub struct UserPageTables {
+    pgd: PhysAddr,
+    /// Page-table pages below the PGD (for `VmPTE`).
+    pub nr_tables: u64,
+}
+
+impl UserPageTables {
+    /// A PGD sharing the kernel half of the kernel's (Linux `pgd_alloc`),
+    /// with the system-call trampoline mapped at the top of the user half.
+    pub fn new() -> Option<Self> {
+        let pgd_page = alloc_page(GFP_KERNEL | __GFP_ZERO)?;
+        let pgd = page_to_pfn(pgd_page).phys();
+        {
+            let kernel = kernel_pgd();
+            let mut mem = KernelPageTables;
+            let src: [u64; ENTRIES_PER_TABLE / 2] = mem.table(kernel)[KERNEL_PGD_FIRST..].try_into().ok()?;
+            mem.table(pgd)[KERNEL_PGD_FIRST..].copy_from_slice(&src);
+        }
+        let mut pt = Self { pgd, nr_tables: 0 };
+        let tramp = SPECIAL.get()?.trampoline_pfn;
+        let slot = pt.pte_slot(SYSCALL_TRAMPOLINE, true)?;
+        // Executable, read-only, user: not part of any VMA and never freed.
+        *slot = Pfn(tramp).phys().0 | user_pte_flags(false, true);
+        Some(pt)
+    }
+
+    pub fn pgd(&self) -> PhysAddr {
+        self.pgd
+    }
+
+    /// The PTE for `va`, creating the tables above it when `create`
+    /// (`None`: no table, or out of memory while creating one).
+    pub fn pte_slot(&mut self, va: u64, create: bool) -> Option<&'static mut u64> {
+        let table = if create {
+            let mut counting = CountingTables { n: 0 };
+            let t = populate_pte_table(&mut counting, self.pgd, VirtAddr(va)).ok()?;
+            self.nr_tables += counting.n;
+            t
+        } else {
+            self.walk(va)?
+        };
+        // SAFETY: `table` is one of this address space's lowmem page-table
+        // pages, reached through the direct map; one CPU with interrupts
+        // off is the only writer.
+        Some(unsafe { &mut (*crate::mm::addr::__va(table).as_mut_ptr::<Table>())[table_index(va, 1)] })
+    }
+
+    /// The PTE table covering `va`, if there is one.
+    fn walk(&self, va: u64) -> Option<PhysAddr> {
+        let mut table = self.pgd;
+        for level in (2..=4).rev() {
+            let entry = KernelPageTables.table(table)[table_index(va, level)];
+            if entry & flags::PRESENT == 0 || entry & flags::PSE != 0 {
+                return None;
+            }
+            table = PhysAddr(entry & ADDR_MASK);
+        }
+        Some(table)
+    }
+
+    /// The present PTE for `va`.
+    pub fn lookup(&self, va: u64) -> Option<u64> {
+        let table = self.walk(va)?;
+        let pte = KernelPageTables.table(table)[table_index(va, 1)];
+        (pte & flags::PRESENT != 0).then_some(pte)
+    }
+
+    /// Calls `f(va, pte)` for each present PTE in `[start, end)`, skipping
+    /// missing tables a whole table at a time.
+    pub fn for_each_present(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, &mut u64)) {
+        let mut va = start;
+        while va < end {
+            let Some(table) = self.walk(va) else {
+                va = (va | ((1 << 21) - 1)) + 1;
+                continue;
+            };
+            let mut mem = KernelPageTables;
+            let t = mem.table(table);
+            let stop = end.min((va | ((1 << 21) - 1)) + 1);
+            while va < stop {
+                let e = &mut t[table_index(va, 1)];
+                if *e & flags::PRESENT != 0 {
+                    f(va, e);
+                }
+                va += PAGE_SIZE;
+            }
+        }
+    }
+
+    /// Unmaps `[start, end)`: every page loses its map count and reference
+    /// and leaves the RSS (Linux `zap_page_range`).
+    pub fn unmap(&mut self, start: u64, end: u64, rss: &mut Rss) {
+        self.for_each_present(start, end, |va, e| {
+            let page = pfn_to_page(Pfn((*e & ADDR_MASK) >> 12));
+            *e = 0;
+            invlpg(va);
+            account_unmap(page, rss);
+            page_remove_map(page);
+        });
+    }
+
+    /// Changes the protection of what is mapped in `[start, end)`. Write
+    /// permission is only given to anonymous pages this mapping owns alone;
+    /// anything else stays read-only and is copied on the first write.
+    pub fn protect(&mut self, start: u64, end: u64, writable: bool, exec: bool) {
+        self.for_each_present(start, end, |va, e| {
+            let page = pfn_to_page(Pfn((*e & ADDR_MASK) >> 12));
+            let w = writable && is_anon(page) && page.mapcount() == 1;
+            *e = (*e & ADDR_MASK) | user_pte_flags(w, exec);
+            invlpg(va);
+        });
+    }
+
+    /// Moves the PTEs of `[old, old + len)` to `[new, new + len)` (mremap).
+    /// The destination must be unmapped. Returns false when out of memory
+    /// for page tables (what moved so far stays moved, as Linux does).
+    pub fn move_range(&mut self, old: u64, new: u64, len: u64) -> bool {
+        let mut off = 0;
+        while off < len {
+            if let Some(pte) = self.lookup(old + off) {
+                let Some(dst) = self.pte_slot(new + off, true) else { return false };
+                *dst = pte;
+                if let Some(src) = self.pte_slot(old + off, false) {
+                    *src = 0;
+                }
+                invlpg(old + off);
+            }
+            off += PAGE_SIZE;
+        }
+        true
+    }
+
+    /// Frees every user page and page table (Linux `exit_mmap` +
+    /// `free_pgtables`); the trampoline and kernel half are not ours.
+    pub fn destroy(mut self, rss: &mut Rss) {
+        self.unmap(0, SYSCALL_TRAMPOLINE, rss);
+        let mem = &mut KernelPageTables;
+        for i in 0..KERNEL_PGD_FIRST {
+            let e4 = mem.table(self.pgd)[i];
+            if e4 & flags::PRESENT == 0 {
+                continue;
+            }
+            let pud = PhysAddr(e4 & ADDR_MASK);
+            for j in 0..ENTRIES_PER_TABLE {
+                let e3 = mem.table(pud)[j];
+                if e3 & flags::PRESENT == 0 {
+                    continue;
+                }
+                let pmd = PhysAddr(e3 & ADDR_MASK);
+                for k in 0..ENTRIES_PER_TABLE {
+                    let e2 = mem.table(pmd)[k];
+                    if e2 & flags::PRESENT != 0 {
+                        free_table(PhysAddr(e2 & ADDR_MASK));
+                    }
+                }
+                free_table(pmd);
+            }
+            free_table(pud);
+        }
+        free_table(self.pgd);
+        self.nr_tables = 0;
+    }
+}
+
+fn free_table(pa: PhysAddr) {
+    __free_pages(pfn_to_page(pa.pfn()), 0);
+}
+
+/// RSS bookkeeping when a PTE for `page` goes away.
+pub fn account_unmap(page: &Page, rss: &mut Rss) {
+    if is_anon(page) {
+        rss.anon = rss.anon.saturating_sub(1);
+    } else if page_to_pfn(page).0 != zero_pfn() {
+        rss.file = rss.file.saturating_sub(1);
+    }
+}
+
+/// Copies one page's contents to another, either of which may be HighMem.
+pub fn copy_user_page(dst: &Page, src: &Page) {
+    let d = KmapLocal::new(dst);
+    let s = KmapLocal::new(src);
+    // SAFETY: both pages are mapped for the copy and distinct; `dst` is a
+    // fresh page nobody else sees yet.
+    unsafe { core::ptr::copy_nonoverlapping(s.as_mut_ptr() as *const u64, d.as_mut_ptr() as *mut u64, 512) };
+}
+
+/// Kernel page-table pages, counted as they are created.
+struct CountingTables {
+    n: u64,
+}
+
+impl PageTableMemory for CountingTables {
+    fn alloc_table(&mut self) -> Option<PhysAddr> {
+        let pa = KernelPageTables.alloc_table()?;
+        self.n += 1;
+        Some(pa)
+    }
+    fn table(&mut self, pa: PhysAddr) -> &mut Table {
+        // SAFETY: `pa` is a page-table page in lowmem (direct-mapped) that
+        // this address space's walk reached or just allocated.
+        unsafe { &mut *crate::mm::addr::__va(pa).as_mut_ptr::<Table>() }
+    }
+}
