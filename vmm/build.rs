@@ -33,6 +33,47 @@ fn main() {
         .stdout(Stdio::null());
     // The outer build's flags and target settings are for the host; the
     // kernel's come from .cargo/config.toml.
+    clear_outer_settings(&mut cmd);
+    let status = cmd.status().unwrap_or_else(|e| fail(&format!("cannot run {cargo:?} to build the guest kernel: {e}")));
+    if !status.success() {
+        fail("building the guest kernel failed (see the cargo output above)");
+    }
+
+    let kernel = target_dir.join(KERNEL_TARGET).join(KERNEL_PROFILE).join("guest-kernel");
+    println!("cargo:rustc-env=GUEST_KERNEL_PATH={}", kernel.display());
+
+    build_demo(&root, &cargo);
+}
+
+/// Builds the built-in init program (vmm/demo, its own workspace) as a
+/// static non-PIE x86-64 ELF and tells the VMM where it is
+/// (`DEMO_INIT_PATH`; the binary embeds it).
+fn build_demo(root: &Path, cargo: &std::ffi::OsStr) {
+    let dir = root.join("vmm").join("demo");
+    println!("cargo:rerun-if-changed={}", dir.join("src").display());
+    println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+    let target_dir = root.join("target").join("demo");
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&dir)
+        .args(["build", "--release", "--target", KERNEL_TARGET])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .stdout(Stdio::null());
+    clear_outer_settings(&mut cmd);
+    // A user program: linked at the default low address, not the kernel's
+    // code model (RUSTFLAGS replaces .cargo/config.toml's kernel flags).
+    cmd.env("RUSTFLAGS", "-C relocation-model=static");
+    let status = cmd.status().unwrap_or_else(|e| fail(&format!("cannot run {cargo:?} to build the demo program: {e}")));
+    if !status.success() {
+        fail("building the demo program (vmm/demo) failed (see the cargo output above)");
+    }
+    let demo = target_dir.join(KERNEL_TARGET).join("release").join("rvmm-demo");
+    println!("cargo:rustc-env=DEMO_INIT_PATH={}", demo.display());
+}
+
+/// Removes the outer build's host settings from a nested cargo's
+/// environment (the nested builds take theirs from their own config).
+fn clear_outer_settings(cmd: &mut Command) {
     for (key, _) in env::vars_os() {
         let key = key.to_string_lossy();
         let outer_setting = key.starts_with("CARGO_BUILD_")
@@ -43,13 +84,6 @@ fn main() {
             cmd.env_remove(&*key);
         }
     }
-    let status = cmd.status().unwrap_or_else(|e| fail(&format!("cannot run {cargo:?} to build the guest kernel: {e}")));
-    if !status.success() {
-        fail("building the guest kernel failed (see the cargo output above)");
-    }
-
-    let kernel = target_dir.join(KERNEL_TARGET).join(KERNEL_PROFILE).join("guest-kernel");
-    println!("cargo:rustc-env=GUEST_KERNEL_PATH={}", kernel.display());
 }
 
 /// The kernel needs the `x86_64-unknown-none` standard library. Install it

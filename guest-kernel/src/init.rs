@@ -63,12 +63,73 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
         dump_proc_files(list, &mm);
     }
 
-    let args = cmdline.init_args().count();
-    if args > 0 {
-        printk!("init: no init program support yet; {args} argument(s) after -- ignored");
-    }
+    let code = match init_argv(info) {
+        Some(argv) => run_init(info, &argv),
+        None => {
+            let args = cmdline.init_args().count();
+            if args > 0 {
+                printk!("init: no init program given (--init); {args} argument(s) after -- ignored");
+            }
+            0
+        }
+    };
     printk!("reboot: Power down");
-    arch::machine_power_off(0)
+    arch::machine_power_off(code)
+}
+
+/// Init's argument vector from the boot info (NUL-separated strings).
+fn init_argv(info: &BootInfo) -> Option<alloc::vec::Vec<alloc::string::String>> {
+    if info.init_argv_len == 0 {
+        return None;
+    }
+    let blob = phys_slice(info.init_argv_addr, info.init_argv_len)?;
+    let argv: alloc::vec::Vec<_> =
+        blob.split(|&b| b == 0).filter(|s| !s.is_empty()).map(|s| alloc::string::String::from_utf8_lossy(s).into_owned()).collect();
+    (!argv.is_empty()).then_some(argv)
+}
+
+/// Guest-physical memory the VMM filled before boot, through the direct map.
+fn phys_slice(addr: u64, len: u64) -> Option<&'static [u8]> {
+    let end = addr.checked_add(len)?;
+    if end > crate::mm::memmap::lowmem_end_pfn() << 12 {
+        printk!("init: boot data at {addr:#x}..{end:#x} is not in lowmem");
+        return None;
+    }
+    // SAFETY: memblock reserved this range at boot (never handed out), and
+    // the direct map covers lowmem.
+    Some(unsafe { core::slice::from_raw_parts(crate::mm::addr::__va(crate::mm::addr::PhysAddr(addr)).as_ptr::<u8>(), len as usize) })
+}
+
+/// Unpacks the initramfs, runs init to completion and returns the VMM
+/// exit code (init's exit status, or 128 + the signal that killed it).
+fn run_init(info: &BootInfo, argv: &[alloc::string::String]) -> u32 {
+    use crate::proc;
+    proc::init();
+    let archive = phys_slice(info.initramfs_addr, info.initramfs_len).unwrap_or(&[]);
+    if let Err(e) = proc::mount_rootfs(archive) {
+        printk!("initramfs: unpacking failed: {e}");
+        return 1;
+    }
+    let envp = [alloc::string::String::from("HOME=/"), alloc::string::String::from("TERM=linux")];
+    printk!("Run {} as init process", argv[0]);
+    let r = match proc::run_init(argv, &envp) {
+        Ok(r) => r,
+        Err(e) => {
+            printk!("Kernel panic - not syncing: {e}");
+            return 1;
+        }
+    };
+    let code = proc::status_to_exit_code(r.status);
+    let ((free_before, slab_before), (free_after, slab_after)) = (r.before, r.after);
+    printk!("init: exited with status {code}; free pages {free_before} -> {free_after}, slab objects {slab_before} -> {slab_after}");
+    if free_after != free_before || slab_after != slab_before {
+        printk!(
+            "init: LEAK: {} pages and {} slab objects not returned",
+            free_before as i64 - free_after as i64,
+            slab_after as i64 - slab_before as i64
+        );
+    }
+    code
 }
 
 /// Validates the VMM's boot info and copies it and the command line into

@@ -14,6 +14,7 @@ pub mod printk;
 
 pub mod arch;
 pub mod cmdline;
+pub mod fs;
 pub mod mm;
 #[cfg(target_os = "none")]
 pub mod drivers;
@@ -21,6 +22,8 @@ pub mod drivers;
 pub mod init;
 #[cfg(target_os = "none")]
 pub mod panic;
+#[cfg(target_os = "none")]
+pub mod proc;
 #[cfg(target_os = "none")]
 pub mod selftest;
 pub mod sync;

@@ -7,12 +7,20 @@
 //! 0x0000_7000 ..  0x0000_8000              BootInfo (BOOT_INFO_ADDR)
 //! 0x0000_9000 ..  0x0000_c000              boot page tables: PML4, PDPT, PD (BOOT_PGTABLE_*)
 //! 0x0002_0000 ..  0x0002_1000              kernel command line (CMDLINE_ADDR)
+//! 0x0002_1000 ..  0x0003_0000              init's argv, NUL-terminated strings (INIT_ARGV_ADDR, INIT_ARGV_MAX)
 //! 0x000a_0000 ..  0x0010_0000              legacy hole (VGA, option ROMs, BIOS): E820 reserved
 //! 0x0100_0000 ..  kernel end               kernel image, loaded at 16 MiB (KERNEL_PHYS_START)
+//! 2M-aligned  ..                           initramfs (cpio newc), only with an init program: the first
+//!   above the kernel end                   page-aligned spot at or above that which lies wholly inside
+//!                                          one E820 RAM range (BootInfo::initramfs_addr/len)
 //!             ..  min(RAM, 3 GiB)          RAM
 //! 0xc000_0000 ..  0x1_0000_0000            MMIO hole (devices), E820 reserved, when RAM > 3 GiB
 //! 0x1_0000_0000 ..                         the rest of RAM
 //! ```
+//!
+//! Everything below 1 MiB is reserved by the kernel at boot (memblock) and
+//! kept clear of `--mem-hole`s by the VMM; the initramfs is ordinary E820
+//! RAM that the kernel must reserve itself before it allocates.
 //!
 //! The VMM's boot page tables map the first 1 GiB of physical memory at
 //! [`START_KERNEL_MAP`] with 2 MiB pages, nothing else. The kernel builds its
@@ -29,6 +37,12 @@ pub const BOOT_PGTABLE_END: u64 = 0xc000;
 /// Kernel command line and its capacity.
 pub const CMDLINE_ADDR: u64 = 0x2_0000;
 pub const CMDLINE_MAX: usize = 4096;
+/// Init's argument vector (`BootInfo::init_argv_addr`): `argv[0]` (init's
+/// path in the initramfs) and its arguments, each NUL-terminated, back to
+/// back; at most [`INIT_ARGV_MAX`] bytes. Right after the command line page,
+/// in the low memory the kernel reserves, like the command line.
+pub const INIT_ARGV_ADDR: u64 = 0x2_1000;
+pub const INIT_ARGV_MAX: usize = 60 << 10;
 
 /// End of conventional low memory (640 KiB) and start of extended memory.
 pub const LOW_RAM_END: u64 = 0xa_0000;
@@ -54,3 +68,9 @@ pub const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
 pub const PAGE_OFFSET: u64 = 0xffff_8880_0000_0000;
 
 pub const PAGE_SIZE: u64 = 4096;
+
+// The argv area follows the command line and stays in conventional memory.
+const _: () = assert!(CMDLINE_ADDR + CMDLINE_MAX as u64 <= INIT_ARGV_ADDR);
+const _: () = assert!(BOOT_PGTABLE_END <= CMDLINE_ADDR);
+const _: () = assert!(INIT_ARGV_ADDR + INIT_ARGV_MAX as u64 <= LOW_RAM_END);
+const _: () = assert!(INIT_ARGV_ADDR.is_multiple_of(PAGE_SIZE) && (INIT_ARGV_MAX as u64).is_multiple_of(PAGE_SIZE));

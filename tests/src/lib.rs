@@ -4,7 +4,9 @@
 //! The kernel is built once, by the `vmm` crate's build script, and every
 //! test boots it with its own configuration.
 
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -70,6 +72,155 @@ pub fn vmm_cli(args: &[&str]) -> CliRun {
     CliRun { code, stdout: stdout.text(), stderr: String::from_utf8_lossy(&stderr).into_owned() }
 }
 
+/// What `vmm run --init ...` did, with each output apart.
+#[derive(Debug)]
+pub struct InitRun {
+    /// The `vmm` exit code: init's exit code once the kernel runs it.
+    pub code: i32,
+    /// The program's stdout: everything `vmm` wrote to its stdout.
+    pub stdout: String,
+    /// The program's stderr alone (from the run report).
+    pub stderr: String,
+    /// The kernel's console log alone (from the run report).
+    pub console: String,
+    /// Everything `vmm` wrote to its stderr, interleaved as it came: the
+    /// console, the program's stderr, the VMM's messages and errors.
+    pub vmm_stderr: String,
+    /// How the guest ended; `None` when `vmm` refused to start it (then
+    /// `vmm_stderr` says why).
+    pub outcome: Option<Outcome>,
+}
+
+/// Runs `vmm run --mem MEM --cmdline CMDLINE --timeout TEST_TIMEOUT --init
+/// PROGRAM [--file HOST:GUEST]... [-- ARGS...]` in-process through the real
+/// command line, with in-memory streams. The program goes to
+/// `/bin/<its file name>` in the guest.
+pub fn run_init(mem: u64, cmdline: &str, program: &Path, files: &[(&Path, &str)], args: &[&str]) -> InitRun {
+    let mut argv: Vec<OsString> = ["run", "--mem", &mem.to_string(), "--cmdline", cmdline, "--timeout"]
+        .iter()
+        .map(OsString::from)
+        .collect();
+    argv.push(TEST_TIMEOUT.as_secs().to_string().into());
+    argv.push("--init".into());
+    argv.push(init_spec(program));
+    for (host, guest) in files {
+        argv.push("--file".into());
+        argv.push(file_spec(host, guest));
+    }
+    if !args.is_empty() {
+        argv.push("--".into());
+        argv.extend(args.iter().map(OsString::from));
+    }
+    run_vmm(&argv)
+}
+
+/// Runs the `vmm` command line (after the program name) in-process and
+/// keeps every output apart; for `--init` runs beyond [`run_init`].
+pub fn run_vmm<S: AsRef<OsStr>>(args: &[S]) -> InitRun {
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let argv = std::iter::once(OsStr::new("vmm")).chain(args.iter().map(AsRef::as_ref));
+    let outcome = vmm::cli::run_with_args(argv, &mut stdout, &mut stderr);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    let report = outcome.report.as_ref();
+    InitRun {
+        code: outcome.code,
+        stdout: text(&stdout),
+        stderr: report.map(|r| text(&r.program_stderr)).unwrap_or_default(),
+        console: report.map(|r| text(&r.console)).unwrap_or_default(),
+        vmm_stderr: text(&stderr),
+        outcome: report.map(|r| r.outcome.clone()),
+    }
+}
+
+/// `--init` value for `program`: its plain path, or with an explicit
+/// `/bin/NAME` when the path itself has a `:` (the split is at the last one).
+fn init_spec(program: &Path) -> OsString {
+    let name = program.file_name().unwrap_or_else(|| panic!("{} has no file name", program.display()));
+    if program.as_os_str().as_encoded_bytes().contains(&b':') {
+        let mut spec = program.as_os_str().to_owned();
+        spec.push(":/bin/");
+        spec.push(name);
+        spec
+    } else {
+        program.as_os_str().to_owned()
+    }
+}
+
+fn file_spec(host: &Path, guest: &str) -> OsString {
+    let mut spec = host.as_os_str().to_owned();
+    spec.push(":");
+    spec.push(guest);
+    spec
+}
+
+/// A minimal static x86-64 Linux executable (`ET_EXEC`, one read+execute
+/// `PT_LOAD` segment at 0x400000) whose entry point runs `code`.
+pub fn static_elf(code: &[u8]) -> Vec<u8> {
+    const BASE: u64 = 0x40_0000;
+    const HEADERS: u64 = 64 + 56;
+    let mut b = vec![0u8; HEADERS as usize];
+    b[..4].copy_from_slice(b"\x7fELF");
+    b[4] = 2; // 64-bit
+    b[5] = 1; // little-endian
+    b[6] = 1; // ELF version
+    b[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    b[18..20].copy_from_slice(&62u16.to_le_bytes()); // x86-64
+    b[20..24].copy_from_slice(&1u32.to_le_bytes());
+    b[24..32].copy_from_slice(&(BASE + HEADERS).to_le_bytes()); // entry
+    b[32..40].copy_from_slice(&64u64.to_le_bytes()); // phoff
+    b[52..54].copy_from_slice(&64u16.to_le_bytes()); // ehsize
+    b[54..56].copy_from_slice(&56u16.to_le_bytes()); // phentsize
+    b[56..58].copy_from_slice(&1u16.to_le_bytes()); // phnum
+    let size = HEADERS + code.len() as u64;
+    let ph = &mut b[64..];
+    ph[..4].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    ph[4..8].copy_from_slice(&5u32.to_le_bytes()); // R + X
+    ph[16..24].copy_from_slice(&BASE.to_le_bytes()); // vaddr
+    ph[24..32].copy_from_slice(&BASE.to_le_bytes()); // paddr
+    ph[32..40].copy_from_slice(&size.to_le_bytes()); // filesz
+    ph[40..48].copy_from_slice(&size.to_le_bytes()); // memsz
+    ph[48..56].copy_from_slice(&0x1000u64.to_le_bytes()); // align
+    b.extend_from_slice(code);
+    b
+}
+
+/// A [`static_elf`] that calls `exit(code)`: `mov edi, code; mov eax, 60;
+/// syscall; jmp .` (the jump is never reached).
+pub fn exit_program(code: u8) -> Vec<u8> {
+    static_elf(&[0xbf, code, 0, 0, 0, 0xb8, 60, 0, 0, 0, 0x0f, 0x05, 0xeb, 0xfe])
+}
+
+/// A scratch directory for one test, removed when dropped.
+pub struct Scratch {
+    pub dir: PathBuf,
+}
+
+impl Scratch {
+    /// A fresh directory named after `name` and this process.
+    pub fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("vmm-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+        Self { dir }
+    }
+
+    /// Writes `bytes` to `name` in the directory with permission bits `mode`.
+    pub fn file(&self, name: &str, bytes: &[u8], mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.join(name);
+        std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Asserts that `console` contains `line` as a whole printk line (after the
 /// `[ seconds.micros] ` timestamp).
 pub fn assert_line(console: &str, line: &str) {
@@ -91,3 +242,4 @@ pub fn strip_timestamp(line: &str) -> Option<&str> {
 
 pub const M: u64 = 1 << 20;
 pub const G: u64 = 1 << 30;
+pub mod programs;

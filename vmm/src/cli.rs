@@ -1,9 +1,14 @@
 //! The command line: `vmm run [--mem SIZE] [--cmdline ...] [--kernel PATH]
-//! [--timeout SECS] [--mem-hole START:SIZE]... [-- ARGS...]`.
+//! [--timeout SECS] [--mem-hole START:SIZE]... [--init PROGRAM[:GUEST_PATH]
+//! [--file HOST_PATH[:GUEST_PATH]]...] [-- ARGS...]`.
 //!
 //! [`main_with_args`] is the whole program minus the process: the binary
 //! calls it with the real arguments and streams, tests call it with their
 //! own, so both see exactly the same behaviour.
+//!
+//! Streams: without `--init`, stdout carries the guest's console. With it,
+//! stdout carries only the program's stdout, and stderr the console, the
+//! program's stderr and the VMM's messages.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,8 +16,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::report::exit_code;
-use crate::vm::{MemHole, VmConfig};
+use crate::devices::console::Stream;
+use crate::error::Error;
+use crate::initramfs::{GuestFile, InitError, InitImage, InitSpec};
+use crate::report::{exit_code, RunReport};
+use crate::vm::{MemHole, Streams, VmConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "vmm", version, about = "Boot the guest kernel in a KVM virtual machine")]
@@ -53,28 +61,67 @@ pub struct RunArgs {
     #[arg(short, long)]
     pub verbose: bool,
 
-    /// Arguments for the guest's init, passed after `--` on the kernel command line.
+    /// Run PROGRAM, an x86-64 ELF executable on the host, as the guest's init: it goes into the initramfs at GUEST_PATH [default: /bin/NAME] and gets ARGS as its arguments. stdout then carries only its output; the console moves to stderr.
+    #[arg(long, value_name = "PROGRAM[:GUEST_PATH]", value_parser = parse_init)]
+    pub init: Option<GuestFile>,
+
+    /// Also put HOST_PATH, a regular file, into the initramfs at GUEST_PATH [default: /NAME], with its permission bits (repeatable; needs --init).
+    #[arg(long = "file", value_name = "HOST_PATH[:GUEST_PATH]", value_parser = parse_file, requires = "init")]
+    pub files: Vec<GuestFile>,
+
+    /// Arguments for init: the program's argv[1..] with --init, else passed after `--` on the kernel command line.
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
 }
 
 impl RunArgs {
-    pub fn to_config(&self) -> VmConfig {
-        VmConfig {
+    /// The VM to run. With `--init` this reads and checks the program and
+    /// files and packs them.
+    pub fn to_config(&self) -> Result<VmConfig, InitError> {
+        let init = match &self.init {
+            Some(program) => {
+                let spec = InitSpec { program: program.clone(), files: self.files.clone(), args: self.args.clone() };
+                Some(InitImage::build(&spec, self.mem)?)
+            }
+            None => None,
+        };
+        Ok(VmConfig {
             mem_size: self.mem,
             cmdline: self.cmdline.clone(),
             kernel: self.kernel.clone().unwrap_or_else(|| PathBuf::from(crate::DEFAULT_KERNEL)),
             timeout: self.timeout,
             mem_holes: self.mem_holes.clone(),
-            init_args: self.args.clone(),
+            // With an init program the arguments are its argv instead.
+            init_args: if init.is_some() { Vec::new() } else { self.args.clone() },
+            init,
             kvm_device: PathBuf::from(crate::vm::KVM_DEVICE),
-        }
+        })
     }
 }
 
-/// Runs `vmm` with `args` (including the program name): guest console to
-/// `stdout`, VMM messages to `stderr`. Returns the process exit code.
-pub fn main_with_args<I, T>(args: I, stdout: Box<dyn Write + Send>, stderr: &mut dyn Write) -> i32
+/// Runs `vmm` with `args` (including the program name), writing to
+/// `stdout` and `stderr` as the process does (see the module doc). Returns
+/// the process exit code.
+pub fn main_with_args<I, T>(args: I, mut stdout: Box<dyn Write + Send>, stderr: &mut dyn Write) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    run_with_args(args, &mut *stdout, stderr).code
+}
+
+/// What one `vmm` invocation did.
+#[derive(Debug)]
+pub struct CliOutcome {
+    /// The process exit code.
+    pub code: i32,
+    /// The guest's run, when one started.
+    pub report: Option<RunReport>,
+}
+
+/// [`main_with_args`], also returning the run report (for tests, which want
+/// the console apart from a program's stderr).
+pub fn run_with_args<I, T>(args: I, stdout: &mut dyn Write, stderr: &mut dyn Write) -> CliOutcome
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
@@ -83,7 +130,7 @@ where
         Ok(cli) => cli,
         Err(e) => {
             let _ = write!(stderr, "{}", e.render().ansi());
-            return e.exit_code();
+            return CliOutcome { code: e.exit_code(), report: None };
         }
     };
     match cli.command {
@@ -91,26 +138,47 @@ where
     }
 }
 
-fn run_command(args: &RunArgs, stdout: Box<dyn Write + Send>, stderr: &mut dyn Write) -> i32 {
-    let config = args.to_config();
-    match crate::vm::run(&config, stdout) {
+fn run_command(args: &RunArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> CliOutcome {
+    fn failed(stderr: &mut dyn Write, e: &dyn std::fmt::Display, code: i32) -> CliOutcome {
+        let _ = writeln!(stderr, "vmm: error: {e}");
+        CliOutcome { code, report: None }
+    }
+    let config = match args.to_config() {
+        Ok(config) => config,
+        Err(e) => return failed(stderr, &e, exit_code::USAGE),
+    };
+    // With a program, stdout is the program's alone.
+    let console = if config.init.is_some() { Stream::Stderr } else { Stream::Stdout };
+    match crate::vm::run_with_streams(&config, Streams { stdout, stderr: &mut *stderr, console }) {
         Ok(report) => {
             if args.verbose {
                 if let Some(t) = report.boot_time {
                     let _ = writeln!(stderr, "vmm: boot time (VMM start to mm ready): {:.3} ms", t.as_secs_f64() * 1e3);
                 }
                 let _ = writeln!(stderr, "vmm: guest ran for {:.3} ms", report.run_time.as_secs_f64() * 1e3);
+                if report.hostio_rejected > 0 {
+                    let _ = writeln!(stderr, "vmm: {} host I/O requests refused", report.hostio_rejected);
+                }
             }
             if let Some(dump) = report.dump() {
                 let _ = write!(stderr, "{dump}");
             }
-            report.exit_code()
+            CliOutcome { code: report.exit_code(), report: Some(report) }
         }
-        Err(e) => {
-            let _ = writeln!(stderr, "vmm: error: {e}");
-            exit_code::VMM_ERROR
-        }
+        // Only the initramfs not fitting the --mem given makes this one.
+        Err(e @ Error::MemSize(_)) => failed(stderr, &e, exit_code::USAGE),
+        Err(e) => failed(stderr, &e, exit_code::VMM_ERROR),
     }
+}
+
+/// `--init PROGRAM[:GUEST_PATH]`: the guest path defaults to `/bin/NAME`.
+pub fn parse_init(s: &str) -> Result<GuestFile, String> {
+    GuestFile::parse(s, "/bin")
+}
+
+/// `--file HOST_PATH[:GUEST_PATH]`: the guest path defaults to `/NAME`.
+pub fn parse_file(s: &str) -> Result<GuestFile, String> {
+    GuestFile::parse(s, "/")
 }
 
 /// Parses `64M`, `1G`, `1536M`, `0x4000000`, `65536`: decimal or `0x` hex,
@@ -205,6 +273,34 @@ mod tests {
         assert!(parse_mem_size("2T").unwrap_err().contains("maximum"));
         assert!(parse_mem_size("67108865").unwrap_err().contains("page"));
         assert_eq!(parse_mem_size("32M"), Ok(32 << 20));
+    }
+
+    #[test]
+    fn init_and_files() {
+        let Command::Run(args) =
+            Cli::try_parse_from(["vmm", "run", "--init", "/x/prog", "--file", "/y/data", "--file", "/y/f:/etc/f", "--", "a", "b c"])
+                .unwrap()
+                .command;
+        assert_eq!(args.init, Some(GuestFile { host: "/x/prog".into(), guest: "/bin/prog".into() }));
+        assert_eq!(
+            args.files,
+            [GuestFile { host: "/y/data".into(), guest: "/data".into() }, GuestFile { host: "/y/f".into(), guest: "/etc/f".into() }]
+        );
+        assert_eq!(args.args, ["a", "b c"]);
+        assert!(Cli::try_parse_from(["vmm", "run", "--file", "/y/data"]).is_err(), "--file without --init");
+        assert!(Cli::try_parse_from(["vmm", "run", "--init", "/x/prog:bin/prog"]).is_err());
+    }
+
+    #[test]
+    fn init_goes_on_the_command_line() {
+        let image = InitImage { path: "/bin/prog".into(), archive: vec![], argv: b"/bin/prog\0".to_vec() };
+        let mut config = VmConfig { cmdline: " page_debug=1 ".into(), init: Some(image), ..VmConfig::new() };
+        assert_eq!(config.full_cmdline(), "page_debug=1 init=/bin/prog");
+        config.cmdline.clear();
+        assert_eq!(config.full_cmdline(), "init=/bin/prog");
+        config.init = None;
+        config.init_args = vec!["a".into(), "b".into()];
+        assert_eq!(config.full_cmdline(), " -- a b");
     }
 
     #[test]

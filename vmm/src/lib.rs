@@ -10,6 +10,7 @@ pub mod cli;
 pub mod devices;
 pub mod e820;
 pub mod error;
+pub mod initramfs;
 pub mod loader;
 pub mod memory;
 pub mod report;
@@ -17,7 +18,9 @@ pub mod vm;
 
 pub use error::Error;
 pub use report::{exit_code, CpuState, GuestPanic, Outcome, RunReport};
-pub use vm::{run, MemHole, VmConfig};
+pub use devices::console::Stream;
+pub use initramfs::{GuestFile, InitImage, InitSpec};
+pub use vm::{run, run_with_streams, MemHole, Streams, VmConfig};
 
 /// The guest kernel built alongside this VMM (by `build.rs`).
 pub const DEFAULT_KERNEL: &str = env!("GUEST_KERNEL_PATH");

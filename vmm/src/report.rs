@@ -93,6 +93,13 @@ pub struct RunReport {
     pub run_time: Duration,
     /// Everything the guest wrote to its serial console.
     pub console: Vec<u8>,
+    /// What a user program wrote to its stdout and stderr through the host
+    /// I/O port (`shared::ports::PORT_HOSTIO`); bounded like `console`.
+    pub program_stdout: Vec<u8>,
+    pub program_stderr: Vec<u8>,
+    /// Host I/O requests the VMM refused as invalid (each kind is also
+    /// reported once on stderr while the guest runs).
+    pub hostio_rejected: u64,
 }
 
 impl RunReport {

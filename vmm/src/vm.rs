@@ -1,30 +1,41 @@
-//! One VM from start to finish: [`run`].
+//! One VM from start to finish: [`run_with_streams`].
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, Once};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use shared::boot::{BootInfo, PanicReport, E820_MAX_ENTRIES, PANIC_KIND_EXCEPTION, PANIC_REPORT_MAGIC};
 use shared::layout::{
-    BOOT_INFO_ADDR, BOOT_PGTABLE_END, BOOT_PGTABLE_START, CMDLINE_ADDR, HIGH_RAM_START, MMIO_HOLE_START,
+    BOOT_INFO_ADDR, BOOT_PGTABLE_END, BOOT_PGTABLE_START, CMDLINE_ADDR, HIGH_RAM_START, INIT_ARGV_ADDR, INIT_ARGV_MAX,
+    MMIO_HOLE_START,
 };
-use shared::ports::{BOOT_TIMER_MM_READY, PORT_BOOT_TIMER, PORT_EXIT, PORT_PANIC, SERIAL_COM1, SERIAL_COM1_IRQ};
+use shared::ports::{
+    BOOT_TIMER_MM_READY, PORT_BOOT_TIMER, PORT_EXIT, PORT_HOSTIO, PORT_PANIC, SERIAL_COM1, SERIAL_COM1_IRQ,
+};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use vmm_sys_util::signal::{register_signal_handler, Killable, SIGRTMIN};
 use zerocopy::FromBytes;
 
-use crate::devices::{Console, SerialDevice};
+use crate::devices::console::{Stream, StreamSender, VcpuEvent};
+use crate::devices::hostio::HostIoOutput;
+use crate::devices::{Console, HostIo, SerialDevice};
 use crate::e820::{self, Protected};
 use crate::error::{Error, Result};
+use crate::initramfs::{self, InitImage};
 use crate::loader;
 use crate::report::{GuestPanic, Outcome, RunReport};
 
 /// Where KVM lives on Linux.
 pub const KVM_DEVICE: &str = "/dev/kvm";
+
+/// Output messages in flight from the vCPU thread; beyond this the guest
+/// waits for the streams to drain.
+const OUTPUT_QUEUE: usize = 256;
 
 /// A reserved range punched into guest RAM (`--mem-hole START:SIZE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,8 +52,12 @@ pub struct VmConfig {
     pub kernel: PathBuf,
     pub timeout: Option<Duration>,
     pub mem_holes: Vec<MemHole>,
-    /// Arguments for init, appended to the command line after `--`.
+    /// Appended to the kernel command line after `--`. (An init program's
+    /// arguments are in its [`InitImage`] instead.)
     pub init_args: Vec<String>,
+    /// The user program to run as init, packed with its files and argv
+    /// ([`InitImage::build`]); adds `init=PATH` to the command line.
+    pub init: Option<InitImage>,
     /// The KVM device node.
     pub kvm_device: PathBuf,
 }
@@ -57,12 +72,21 @@ impl VmConfig {
             timeout: None,
             mem_holes: Vec::new(),
             init_args: Vec::new(),
+            init: None,
             kvm_device: PathBuf::from(KVM_DEVICE),
         }
     }
 
-    fn full_cmdline(&self) -> String {
+    /// The command line the kernel gets.
+    pub fn full_cmdline(&self) -> String {
         let mut line = self.cmdline.trim().to_string();
+        if let Some(init) = &self.init {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str("init=");
+            line.push_str(&init.path);
+        }
         if !self.init_args.is_empty() {
             line.push_str(" -- ");
             line.push_str(&self.init_args.join(" "));
@@ -77,11 +101,43 @@ impl Default for VmConfig {
     }
 }
 
-/// Boots the guest described by `config`, with its console on
-/// `console_out`, and runs it until it exits, fails or times out. `Err` means
+/// The VMM's output streams for one run. Only the thread that calls
+/// [`run_with_streams`] writes them, so they need not be `Send`.
+pub struct Streams<'a> {
+    /// A user program's stdout (`fd` 1 through [`PORT_HOSTIO`]).
+    pub stdout: &'a mut dyn Write,
+    /// A user program's stderr and the VMM's messages during the run.
+    pub stderr: &'a mut dyn Write,
+    /// Which of the two also carries the guest's serial console.
+    pub console: Stream,
+}
+
+impl Streams<'_> {
+    fn write(&mut self, stream: Stream, bytes: &[u8]) {
+        let out = match stream {
+            Stream::Stdout => &mut *self.stdout,
+            Stream::Stderr => &mut *self.stderr,
+        };
+        // A failing host stream (say, a closed pipe) loses only its own
+        // copy: the guest runs on and the report keeps everything.
+        let _ = out.write_all(bytes).and_then(|()| out.flush());
+    }
+}
+
+/// Boots the guest described by `config`, with its console and a user
+/// program's stdout on `console_out` (a program's stderr is only kept in
+/// the report), and runs it until it exits, fails or times out. See
+/// [`run_with_streams`].
+pub fn run(config: &VmConfig, mut console_out: Box<dyn Write + Send>) -> Result<RunReport> {
+    let streams = Streams { stdout: &mut *console_out, stderr: &mut std::io::sink(), console: Stream::Stdout };
+    run_with_streams(config, streams)
+}
+
+/// Boots the guest described by `config` and runs it until it exits, fails
+/// or times out, writing its output to `streams` as it comes. `Err` means
 /// the VMM could not run the guest at all; everything the guest did,
 /// however it ended, is an `Ok(RunReport)`.
-pub fn run(config: &VmConfig, console_out: Box<dyn Write + Send>) -> Result<RunReport> {
+pub fn run_with_streams(config: &VmConfig, mut streams: Streams) -> Result<RunReport> {
     let start = Instant::now();
 
     // Everything the user gave us is checked before KVM is touched.
@@ -90,7 +146,11 @@ pub fn run(config: &VmConfig, console_out: Box<dyn Write + Send>) -> Result<RunR
     let image = loader::inspect_elf(&kernel_bytes)
         .map_err(|reason| Error::KernelFormat { path: config.kernel.clone(), reason })?;
     let protected = [
-        Protected { start: 0, end: HIGH_RAM_START, what: "the boot structures and legacy area below 1M" },
+        Protected {
+            start: 0,
+            end: HIGH_RAM_START,
+            what: "the boot structures (boot info, page tables, command line, init's argv) and legacy area below 1M",
+        },
         Protected { start: image.phys_start, end: image.phys_end, what: "the kernel image" },
     ];
     let e820 = e820::build(config.mem_size, &config.mem_holes, &protected).map_err(|(hole, reason)| Error::MemHole {
@@ -98,6 +158,10 @@ pub fn run(config: &VmConfig, console_out: Box<dyn Write + Send>) -> Result<RunR
         reason,
     })?;
     let cmdline = config.full_cmdline();
+    let init = match &config.init {
+        Some(init) => Some((init, place_init(config.mem_size, &e820, image.phys_end, init)?)),
+        None => None,
+    };
 
     let kvm = open_kvm(&config.kvm_device)?;
     let vm = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
@@ -114,6 +178,12 @@ pub fn run(config: &VmConfig, console_out: Box<dyn Write + Send>) -> Result<RunR
     info.boot_pgtable_end = BOOT_PGTABLE_END;
     info.e820_nr = e820.len().min(E820_MAX_ENTRIES) as u32;
     info.e820[..e820.len()].copy_from_slice(&e820);
+    if let Some((init, addr)) = init {
+        write_guest(&mem, &init.archive, addr)?;
+        (info.initramfs_addr, info.initramfs_len) = (addr, init.archive.len() as u64);
+        write_guest(&mem, &init.argv, INIT_ARGV_ADDR)?;
+        (info.init_argv_addr, info.init_argv_len) = (INIT_ARGV_ADDR, init.argv.len() as u64);
+    }
     loader::write_boot_info(&mem, &info)?;
     let cr3 = crate::arch::write_boot_page_tables(&mem)
         .map_err(|e| Error::GuestWrite { addr: BOOT_PGTABLE_START, reason: e.to_string() })?;
@@ -122,40 +192,96 @@ pub fn run(config: &VmConfig, console_out: Box<dyn Write + Send>) -> Result<RunR
     crate::arch::setup_cpuid(&kvm, &vcpu)?;
     crate::arch::setup_long_mode(&vcpu, &mem, image.entry, BOOT_INFO_ADDR, cr3)?;
 
+    let (tx, rx) = mpsc::sync_channel(OUTPUT_QUEUE);
+    let to = |stream| Box::new(StreamSender::new(stream, tx.clone()));
     let serial_irq = EventFd::new(EFD_NONBLOCK).map_err(Error::EventFd)?;
     vm.register_irqfd(&serial_irq, SERIAL_COM1_IRQ).map_err(Error::kvm("KVM_IRQFD"))?;
-    let serial = SerialDevice::new(serial_irq, Console::new(console_out));
+    let serial = SerialDevice::new(serial_irq, Console::new(to(streams.console)));
+    let hostio = HostIo::new(Console::new(to(Stream::Stdout)), Console::new(to(Stream::Stderr)), to(Stream::Stderr));
 
     let stop = Arc::new(AtomicBool::new(false));
-    let runner = VcpuRunner { vcpu, mem, serial, start, boot_time: None, stop: stop.clone() };
-    let (done_tx, done_rx) = mpsc::channel();
+    let runner = VcpuRunner { vcpu, mem, serial, hostio, start, boot_time: None, stop: stop.clone() };
     install_kick_handler();
     let handle = std::thread::Builder::new()
         .name("vcpu0".into())
         .spawn(move || {
             let result = runner.run();
-            let _ = done_tx.send(());
+            // Every output message went before this one.
+            let _ = tx.send(VcpuEvent::Done);
             result
         })
         .map_err(Error::Thread)?;
 
-    let finished = match config.timeout {
-        Some(timeout) => done_rx.recv_timeout(timeout).is_ok(),
-        None => done_rx.recv().is_ok(),
+    // This thread owns the streams: it writes what the vCPU sends until the
+    // vCPU is done (or its thread died, dropping the sender) or time is up.
+    let deadline = config.timeout.map(|t| Instant::now() + t);
+    let finished = loop {
+        let event = match deadline {
+            Some(deadline) => rx.recv_timeout(deadline.saturating_duration_since(Instant::now())),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match event {
+            Ok(VcpuEvent::Output(stream, bytes)) => streams.write(stream, &bytes),
+            Ok(VcpuEvent::Done) | Err(RecvTimeoutError::Disconnected) => break true,
+            Err(RecvTimeoutError::Timeout) => break false,
+        }
     };
     if !finished {
         // Kick the vCPU out of KVM_RUN until it notices `stop`; repeated,
         // because a kick that lands between the check and KVM_RUN is lost.
+        // Output keeps flowing meanwhile: the vCPU may be waiting to send.
         stop.store(true, Ordering::SeqCst);
-        while done_rx.recv_timeout(Duration::from_millis(10)).is_err() {
-            if handle.kill(kick_signal()).is_err() {
+        let mut kick = true;
+        loop {
+            if kick && handle.kill(kick_signal()).is_err() {
                 break;
+            }
+            match rx.recv_timeout(Duration::from_millis(10)) {
+                Ok(VcpuEvent::Output(stream, bytes)) => {
+                    streams.write(stream, &bytes);
+                    kick = false;
+                }
+                Ok(VcpuEvent::Done) | Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => kick = true,
             }
         }
     }
-    let (outcome, boot_time, serial) = handle.join().map_err(|_| Error::VcpuThread)??;
+    // Anything sent after this fails at once instead of waiting for room.
+    drop(rx);
+    let done = handle.join().map_err(|_| Error::VcpuThread)??;
     drop(vm);
-    Ok(RunReport { outcome, boot_time, run_time: start.elapsed(), console: serial.into_console().into_captured() })
+    Ok(RunReport {
+        outcome: done.outcome,
+        boot_time: done.boot_time,
+        run_time: start.elapsed(),
+        console: done.console,
+        program_stdout: done.hostio.stdout,
+        program_stderr: done.hostio.stderr,
+        hostio_rejected: done.hostio.rejected,
+    })
+}
+
+/// Where the initramfs goes ([`initramfs::place`]); checks the argv too,
+/// since `InitImage`'s fields are public.
+fn place_init(mem_size: u64, e820: &[shared::boot::E820Entry], kernel_end: u64, init: &InitImage) -> Result<u64> {
+    if init.argv.len() > INIT_ARGV_MAX {
+        return Err(Error::GuestWrite {
+            addr: INIT_ARGV_ADDR,
+            reason: format!("init's argv is {} bytes, the limit is {INIT_ARGV_MAX}", init.argv.len()),
+        });
+    }
+    let len = init.archive.len() as u64;
+    initramfs::place(e820, kernel_end, len).ok_or_else(|| {
+        Error::MemSize(format!(
+            "{} MiB of guest RAM has no room for the {} KiB initramfs, which needs that much usable RAM in one piece above the kernel image (which ends at {kernel_end:#x}): give a larger --mem",
+            mem_size >> 20,
+            len.div_ceil(1024),
+        ))
+    })
+}
+
+fn write_guest(mem: &GuestMemoryMmap, bytes: &[u8], addr: u64) -> Result<()> {
+    mem.write_slice(bytes, GuestAddress(addr)).map_err(|e| Error::GuestWrite { addr, reason: e.to_string() })
 }
 
 fn open_kvm(device: &std::path::Path) -> Result<Kvm> {
@@ -207,15 +333,28 @@ struct VcpuRunner {
     vcpu: VcpuFd,
     mem: GuestMemoryMmap,
     serial: SerialDevice,
+    hostio: HostIo,
     start: Instant,
     boot_time: Option<Duration>,
     stop: Arc<AtomicBool>,
 }
 
+/// What the vCPU thread hands back.
+struct Finished {
+    outcome: Outcome,
+    boot_time: Option<Duration>,
+    console: Vec<u8>,
+    hostio: HostIoOutput,
+}
+
 impl VcpuRunner {
-    fn run(mut self) -> Result<(Outcome, Option<Duration>, SerialDevice)> {
-        let outcome = self.run_loop()?;
-        Ok((outcome, self.boot_time, self.serial))
+    fn run(mut self) -> Result<Finished> {
+        let outcome = self.run_loop();
+        // Send the last unfinished lines while the output thread listens.
+        let mut console = self.serial.into_console();
+        let _ = console.flush();
+        let hostio = self.hostio.finish();
+        Ok(Finished { outcome: outcome?, boot_time: self.boot_time, console: console.into_captured(), hostio })
     }
 
     fn run_loop(&mut self) -> Result<Outcome> {
@@ -239,6 +378,7 @@ impl VcpuRunner {
                         self.boot_time = Some(self.start.elapsed());
                     }
                 }
+                VcpuExit::IoOut(PORT_HOSTIO, data) => self.hostio.request(&self.mem, le_value(data) as u64),
                 VcpuExit::IoOut(PORT_PANIC, data) => {
                     let addr = le_value(data) as u64;
                     return Ok(Outcome::Panicked(read_panic_report(&self.mem, addr)));

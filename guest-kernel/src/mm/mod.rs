@@ -23,6 +23,13 @@ pub mod init;
 #[cfg(target_os = "none")]
 pub mod kmap_selftest;
 pub mod memblock;
+pub mod mmap;
+#[cfg(test)]
+mod mmap_proptest;
+#[cfg(test)]
+mod mmap_tests;
+pub mod mprotect;
+pub mod mremap;
 #[cfg(target_os = "none")]
 pub mod memmap;
 pub mod gfp;
@@ -32,6 +39,8 @@ pub mod page_alloc;
 pub mod pgtable;
 pub mod slab;
 pub mod slab_debug;
+pub mod task_mmu;
+pub mod vma;
 pub mod vmstat;
 pub mod vmap_area;
 #[cfg(target_os = "none")]

@@ -10,7 +10,6 @@ use alloc::vec::Vec;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::mm::buddy::page_alloc;
 use crate::mm::gfp::*;
 use crate::mm::kmem::SLAB;
 use crate::mm::slab::SLAB_HWCACHE_ALIGN;

@@ -149,15 +149,22 @@ impl UserPageTables {
 
     /// The PTE table covering `va`, if there is one.
     fn walk(&self, va: u64) -> Option<PhysAddr> {
+        self.walk_or_skip(va).ok()
+    }
+
+    /// The PTE table covering `va`, or where the next one could start: the
+    /// end of the region the missing upper-level entry covers.
+    fn walk_or_skip(&self, va: u64) -> Result<PhysAddr, u64> {
         let mut table = self.pgd;
         for level in (2..=4).rev() {
             let entry = KernelPageTables.table(table)[table_index(va, level)];
             if entry & flags::PRESENT == 0 || entry & flags::PSE != 0 {
-                return None;
+                let span = 1u64 << crate::arch::pgtable::level_shift(level);
+                return Err((va | (span - 1)).saturating_add(1));
             }
             table = PhysAddr(entry & ADDR_MASK);
         }
-        Some(table)
+        Ok(table)
     }
 
     /// The present PTE for `va`.
@@ -172,9 +179,12 @@ impl UserPageTables {
     pub fn for_each_present(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, &mut u64)) {
         let mut va = start;
         while va < end {
-            let Some(table) = self.walk(va) else {
-                va = (va | ((1 << 21) - 1)) + 1;
-                continue;
+            let table = match self.walk_or_skip(va) {
+                Ok(t) => t,
+                Err(next) => {
+                    va = next;
+                    continue;
+                }
             };
             let mut mem = KernelPageTables;
             let t = mem.table(table);

@@ -128,6 +128,7 @@ global_asm!(
     "    push r8", "push r9", "push r10", "push r11", "push r12", "push r13", "push r14", "push r15",
     "    jmp user_exit",
     // The probe's LSTAR: reached only if `syscall` really entered ring 0.
+    ".global syscall_probe_native",
     "syscall_probe_native:",
     "    mov byte ptr [rip + SYSCALL_PROBE_HIT], 1",
     "    sysretq",
@@ -218,7 +219,7 @@ fn program_syscall_msrs(entry: u64) {
 /// ring 3. Either way the thread ends in an exception at ring 3 and we
 /// learn which happened. Programs LSTAR for the path found.
 pub fn probe_syscall(run_probe: impl FnOnce() -> UserExit) -> Result<SyscallPath, UserExit> {
-    program_syscall_msrs(syscall_probe_native as usize as u64);
+    program_syscall_msrs(syscall_probe_native as *const () as u64);
     // SAFETY: single CPU, interrupts off; only the probe entry writes it.
     unsafe { *addr_of_mut!(SYSCALL_PROBE_HIT) = 0 };
     let exit = run_probe();
@@ -231,7 +232,7 @@ pub fn probe_syscall(run_probe: impl FnOnce() -> UserExit) -> Result<SyscallPath
     };
     SYSCALL_PATH.store(if path == SyscallPath::Native { 1 } else { 2 }, Relaxed);
     program_syscall_msrs(match path {
-        SyscallPath::Native => syscall_entry_native as usize as u64,
+        SyscallPath::Native => syscall_entry_native as *const () as u64,
         SyscallPath::GpTrampoline => SYSCALL_TRAMPOLINE,
     });
     Ok(path)
@@ -301,17 +302,19 @@ pub fn uaccess_fixup_for(rip: u64) -> Option<u64> {
 /// The kernel side of the copy must be valid for `len` bytes.
 pub unsafe fn copy_user(dst: *mut u8, src: *const u8, len: usize) -> Result<(), ()> {
     let smap = SMAP.load(Relaxed);
-    // SAFETY: `stac`/`clac` only toggle RFLAGS.AC (SMAP is on, so they
-    // exist). The copy faults only on the user side; a fault there is
-    // either resolved by the page-fault handler or sent to the fixup,
-    // which returns 1. The kernel side is the caller's promise.
+    // SAFETY: setting and clearing RFLAGS.AC only opens and closes the
+    // SMAP window. (Through `popfq`: kvm_pvm's ring-0 emulator does not
+    // know `stac`/`clac` and stops the VM on them.) The copy faults only on
+    // the user side; a fault there is either resolved by the page-fault
+    // handler or sent to the fixup, which returns 1. The kernel side is the
+    // caller's promise.
     let r = unsafe {
         if smap {
-            asm!("stac", options(nomem, nostack));
+            asm!("pushfq", "or qword ptr [rsp], {ac}", "popfq", ac = const X86_EFLAGS_AC, options(nomem));
         }
         let r = copy_user_asm(dst, src, len);
         if smap {
-            asm!("clac", options(nomem, nostack));
+            asm!("pushfq", "and qword ptr [rsp], {ac}", "popfq", ac = const !X86_EFLAGS_AC, options(nomem));
         }
         r
     };
@@ -365,6 +368,7 @@ global_asm!(
     "    pop r15", "pop r14", "pop r13", "pop r12", "pop rbp", "pop rbx",
     "    ret",
     // A new thread's first return lands here: r12 = entry, r13 = argument.
+    ".global thread_trampoline",
     "thread_trampoline:",
     "    mov rdi, r13",
     "    call r12",
@@ -386,7 +390,7 @@ extern "C" {
 pub unsafe fn init_thread_stack(top: u64, entry: extern "C" fn(u64) -> !, arg: u64) -> u64 {
     // Layout popped by switch_stack_asm: r15 r14 r13 r12 rbp rbx, then ret
     // (leaving RSP at `top`, so `entry` starts with the ABI's alignment).
-    let frame: [u64; 7] = [0, 0, arg, entry as usize as u64, 0, 0, thread_trampoline as usize as u64];
+    let frame: [u64; 7] = [0, 0, arg, entry as *const () as u64, 0, 0, thread_trampoline as *const () as u64];
     let rsp = top - 8 * frame.len() as u64;
     // SAFETY: the caller gives us the top of an unused writable stack.
     unsafe { core::ptr::copy_nonoverlapping(frame.as_ptr(), rsp as *mut u64, frame.len()) };

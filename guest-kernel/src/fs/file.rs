@@ -1,0 +1,364 @@
+//! Open file descriptions (Linux `struct file`) and `open` on the root
+//! filesystem: what `read`, `write`, `lseek`, `fstat` and friends act on.
+//!
+//! A [`File`] is shared as `Arc<File>` by every descriptor that refers to it
+//! (after `dup` or `fork`), and so is its offset, as in Linux. Kinds:
+//!
+//! | kind | read | write | lseek | fstat |
+//! | --- | --- | --- | --- | --- |
+//! | ramfs regular file | from the page frames | `EBADF` (read-only fs) | SET/CUR/END/DATA/HOLE | the inode |
+//! | ramfs directory | `EISDIR` | `EBADF` | SET/CUR | the inode |
+//! | `O_PATH` | `EBADF` | `EBADF` | `EBADF` | the inode |
+//! | snapshot (`/proc`) | bytes made at open | `EBADF` | SET/CUR | `S_IFREG` 0444, size 0 |
+//! | console | 0 (end of file) | the sink | `ESPIPE` | `S_IFCHR` 0600, rdev 5:1 |
+//!
+//! The root filesystem is read-only for now: opening a file for writing
+//! (`O_WRONLY`, `O_RDWR`, `O_TRUNC`) or creating one fails with `EROFS`.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::sync::SpinLock;
+
+use super::errno::*;
+use super::inode::Inode;
+use super::ramfs::{Ramfs, Walk};
+use super::stat::{Stat, CONSOLE_RDEV, DEVTMPFS_DEV, PROC_DEV, S_IFCHR, S_IFREG};
+
+pub use super::fdtable::{FdTable, RLIMIT_NOFILE_DEFAULT};
+
+// Open flags, Linux x86-64 values (`include/uapi/asm-generic/fcntl.h`).
+pub const O_RDONLY: u32 = 0;
+pub const O_WRONLY: u32 = 0o1;
+pub const O_RDWR: u32 = 0o2;
+pub const O_ACCMODE: u32 = 0o3;
+pub const O_CREAT: u32 = 0o100;
+pub const O_EXCL: u32 = 0o200;
+pub const O_NOCTTY: u32 = 0o400;
+pub const O_TRUNC: u32 = 0o1000;
+pub const O_APPEND: u32 = 0o2000;
+pub const O_NONBLOCK: u32 = 0o4000;
+pub const O_LARGEFILE: u32 = 0o100000;
+pub const O_DIRECTORY: u32 = 0o200000;
+pub const O_NOFOLLOW: u32 = 0o400000;
+pub const O_CLOEXEC: u32 = 0o2000000;
+pub const O_PATH: u32 = 0o10000000;
+pub const __O_TMPFILE: u32 = 0o20000000;
+pub const O_TMPFILE: u32 = __O_TMPFILE | O_DIRECTORY;
+
+// `lseek` whence.
+pub const SEEK_SET: u32 = 0;
+pub const SEEK_CUR: u32 = 1;
+pub const SEEK_END: u32 = 2;
+pub const SEEK_DATA: u32 = 3;
+pub const SEEK_HOLE: u32 = 4;
+
+/// The console's output: gets the stream the file was opened as (1 for
+/// stdout, 2 for stderr, ...) and the bytes; returns how many it took.
+pub type ConsoleWrite = fn(stream: u32, bytes: &[u8]) -> usize;
+
+/// `st_blksize` of `/proc` files (Linux reports 1024).
+const PROC_BLKSIZE: i64 = 1024;
+/// `st_ino` of the console.
+const CONSOLE_INO: u64 = 5;
+
+/// What an open file is.
+pub enum FileKind {
+    /// A regular file of the root filesystem.
+    Regular(Arc<Inode>),
+    /// A directory of the root filesystem (`getdents` will read it).
+    Directory(Arc<Inode>),
+    /// An `O_PATH` descriptor: a location only, for `fstat` and the `*at`
+    /// calls.
+    Path(Arc<Inode>),
+    /// Contents produced when opened (how `/proc` files are served: Linux's
+    /// `seq_file` shows a snapshot too).
+    Snapshot { data: Vec<u8>, ino: u64 },
+    /// `/dev/console`.
+    Console { stream: u32, write: ConsoleWrite },
+}
+
+/// An open file description.
+pub struct File {
+    /// Status flags as `fcntl(F_GETFL)` reports them.
+    flags: u32,
+    /// The file offset (`f_pos`), held across a read so that concurrent
+    /// reads through shared descriptors do not interleave (Linux
+    /// `f_pos_lock`).
+    pos: SpinLock<i64>,
+    kind: FileKind,
+}
+
+impl File {
+    fn new(kind: FileKind, flags: u32) -> Arc<Self> {
+        // What `open` keeps (Linux clears these in `do_dentry_open`), plus
+        // O_LARGEFILE, which every 64-bit open gets.
+        let flags = flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC) | O_LARGEFILE;
+        Arc::new(Self { flags, pos: SpinLock::new(0), kind })
+    }
+
+    /// The console as stream `stream` (what fds 0, 1 and 2 of init are:
+    /// `File::console(1, write)` for stdout), open for reading and writing.
+    pub fn console(stream: u32, write: ConsoleWrite) -> Arc<Self> {
+        Self::new(FileKind::Console { stream, write }, O_RDWR)
+    }
+
+    /// A read-only file with contents `data` (a `/proc` file), inode number
+    /// `ino`.
+    pub fn snapshot_ino(data: Vec<u8>, ino: u64) -> Arc<Self> {
+        Self::new(FileKind::Snapshot { data, ino }, O_RDONLY)
+    }
+
+    /// [`File::snapshot_ino`] with inode number 0.
+    pub fn snapshot(data: Vec<u8>) -> Arc<Self> {
+        Self::snapshot_ino(data, 0)
+    }
+
+    pub fn kind(&self) -> &FileKind {
+        &self.kind
+    }
+
+    /// Status flags (`fcntl(F_GETFL)`): access mode, `O_APPEND`,
+    /// `O_NONBLOCK`, `O_PATH`, `O_LARGEFILE`, ...
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
+
+    /// Opened for reading (`FMODE_READ`).
+    pub fn readable(&self) -> bool {
+        !self.is_path() && matches!(self.flags & O_ACCMODE, O_RDONLY | O_RDWR)
+    }
+
+    /// Opened for writing (`FMODE_WRITE`).
+    pub fn writable(&self) -> bool {
+        !self.is_path() && matches!(self.flags & O_ACCMODE, O_WRONLY | O_RDWR)
+    }
+
+    pub fn is_console(&self) -> bool {
+        matches!(self.kind, FileKind::Console { .. })
+    }
+
+    fn is_path(&self) -> bool {
+        matches!(self.kind, FileKind::Path(_))
+    }
+
+    /// The regular file behind this description, what `mmap` maps (its
+    /// pages are [`Inode::page`]); `None` for every other kind.
+    pub fn inode(&self) -> Option<Arc<Inode>> {
+        match &self.kind {
+            FileKind::Regular(inode) => Some(inode.clone()),
+            _ => None,
+        }
+    }
+
+    /// The root-filesystem inode of a regular file, directory or `O_PATH`
+    /// description.
+    pub fn ramfs_inode(&self) -> Option<&Arc<Inode>> {
+        match &self.kind {
+            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) => Some(inode),
+            _ => None,
+        }
+    }
+
+    /// The current offset.
+    pub fn pos(&self) -> i64 {
+        *self.pos.lock()
+    }
+
+    /// `read(2)`: reads at the offset and advances it.
+    pub fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
+        if !self.readable() {
+            return Err(EBADF);
+        }
+        let mut pos = self.pos.lock();
+        let n = self.read_from(buf, *pos)?;
+        *pos += n as i64;
+        Ok(n)
+    }
+
+    /// `pread64(2)`: reads at `offset`; the file offset stays.
+    pub fn pread(&self, buf: &mut [u8], offset: i64) -> Result<usize, Errno> {
+        if self.is_path() {
+            return Err(EBADF);
+        }
+        if offset < 0 {
+            return Err(EINVAL);
+        }
+        if self.is_console() {
+            return Err(ESPIPE);
+        }
+        if !self.readable() {
+            return Err(EBADF);
+        }
+        self.read_from(buf, offset)
+    }
+
+    fn read_from(&self, buf: &mut [u8], pos: i64) -> Result<usize, Errno> {
+        let pos = u64::try_from(pos).map_err(|_| EINVAL)?;
+        match &self.kind {
+            FileKind::Regular(inode) => Ok(inode.read_at(pos, buf)),
+            FileKind::Directory(_) => Err(EISDIR),
+            FileKind::Path(_) => Err(EBADF),
+            FileKind::Snapshot { data, .. } => {
+                let start = usize::try_from(pos).map_or(data.len(), |p| p.min(data.len()));
+                let n = buf.len().min(data.len() - start);
+                buf[..n].copy_from_slice(&data[start..start + n]);
+                Ok(n)
+            }
+            FileKind::Console { .. } => Ok(0),
+        }
+    }
+
+    /// `write(2)`.
+    pub fn write(&self, buf: &[u8]) -> Result<usize, Errno> {
+        if !self.writable() {
+            return Err(EBADF);
+        }
+        match &self.kind {
+            FileKind::Console { stream, write } => Ok(write(*stream, buf)),
+            // Nothing else can be open for writing yet.
+            _ => Err(EBADF),
+        }
+    }
+
+    /// `lseek(2)`: the new offset. `EINVAL` for an unknown `whence` or a
+    /// result that would be negative or overflow; `ESPIPE` on the console;
+    /// `ENXIO` for `SEEK_DATA`/`SEEK_HOLE` at or past the end of a file.
+    pub fn lseek(&self, offset: i64, whence: u32) -> Result<i64, Errno> {
+        if self.is_path() {
+            return Err(EBADF);
+        }
+        if whence > SEEK_HOLE {
+            return Err(EINVAL);
+        }
+        let mut pos = self.pos.lock();
+        let new = match &self.kind {
+            FileKind::Console { .. } => return Err(ESPIPE),
+            FileKind::Regular(inode) => {
+                let size = i64::try_from(inode.size()).map_err(|_| EINVAL)?;
+                match whence {
+                    SEEK_SET => Some(offset),
+                    SEEK_CUR => pos.checked_add(offset),
+                    SEEK_END => size.checked_add(offset),
+                    // Ramfs files have no holes: data up to the end.
+                    SEEK_DATA if (0..size).contains(&offset) => Some(offset),
+                    SEEK_HOLE if (0..size).contains(&offset) => Some(size),
+                    _ => return Err(ENXIO),
+                }
+            }
+            // Linux `dcache_dir_lseek` and `seq_lseek`: no SEEK_END.
+            FileKind::Directory(_) | FileKind::Snapshot { .. } | FileKind::Path(_) => match whence {
+                SEEK_SET => Some(offset),
+                SEEK_CUR => pos.checked_add(offset),
+                _ => return Err(EINVAL),
+            },
+        };
+        let new = new.filter(|&n| n >= 0).ok_or(EINVAL)?;
+        *pos = new;
+        Ok(new)
+    }
+
+    /// `fstat(2)`.
+    pub fn stat(&self) -> Stat {
+        match &self.kind {
+            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) => inode.stat(),
+            FileKind::Snapshot { ino, .. } => {
+                Stat { st_dev: PROC_DEV, st_ino: *ino, st_nlink: 1, st_mode: S_IFREG | 0o444, st_blksize: PROC_BLKSIZE, ..Stat::default() }
+            }
+            FileKind::Console { .. } => Stat {
+                st_dev: DEVTMPFS_DEV,
+                st_ino: CONSOLE_INO,
+                st_nlink: 1,
+                st_mode: S_IFCHR | 0o600,
+                st_rdev: CONSOLE_RDEV,
+                st_blksize: 4096,
+                ..Stat::default()
+            },
+        }
+    }
+}
+
+/// Whether `flags` ask for write access (`O_TRUNC` does, as in Linux).
+fn wants_write(flags: u32) -> bool {
+    flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
+}
+
+/// `open(2)` of `path` in the root filesystem, with Linux's errors:
+///
+/// - `EINVAL`: `O_CREAT | O_DIRECTORY`, or a malformed `O_TMPFILE`;
+/// - `ENOENT`, `ENOTDIR`, `ENAMETOOLONG`, `ELOOP` from the lookup;
+///   `ELOOP` also for a final symlink with `O_NOFOLLOW` (without `O_PATH`);
+/// - `EEXIST`: `O_CREAT | O_EXCL` and the path exists (symlinks not
+///   followed);
+/// - `EISDIR`: a directory with write access or `O_CREAT`, or `O_CREAT` of
+///   a missing path that ends in `/`;
+/// - `ENOTDIR`: `O_DIRECTORY` and not a directory;
+/// - `EROFS`: a regular file with write access or `O_TRUNC`, creating a
+///   file (the filesystem is read-only for now), `O_TMPFILE`;
+/// - `ENXIO`: device nodes, FIFOs and sockets (no drivers behind them).
+///
+/// `O_PATH` opens any inode, symlinks too with `O_NOFOLLOW`, and ignores
+/// the other flags but `O_DIRECTORY`. `O_CLOEXEC` belongs to the
+/// descriptor: pass it to [`FdTable::install`].
+pub fn open(fs: &Ramfs, path: &str, flags: u32) -> Result<Arc<File>, Errno> {
+    if flags & (O_CREAT | O_DIRECTORY) == O_CREAT | O_DIRECTORY {
+        return Err(EINVAL);
+    }
+    if flags & __O_TMPFILE != 0 {
+        if flags & (O_TMPFILE | O_CREAT) != O_TMPFILE || flags & O_ACCMODE == O_RDONLY {
+            return Err(EINVAL);
+        }
+        return match fs.walk(path, true)? {
+            Walk::Found(dir) if dir.is_dir() => Err(EROFS),
+            Walk::Found(_) => Err(ENOTDIR),
+            Walk::Missing { .. } => Err(ENOENT),
+        };
+    }
+    if flags & O_PATH != 0 {
+        let inode = match fs.walk(path, flags & O_NOFOLLOW == 0)? {
+            Walk::Found(inode) => inode,
+            Walk::Missing { .. } => return Err(ENOENT),
+        };
+        if flags & O_DIRECTORY != 0 && !inode.is_dir() {
+            return Err(ENOTDIR);
+        }
+        return Ok(File::new(FileKind::Path(inode), flags & (O_PATH | O_DIRECTORY | O_NOFOLLOW)));
+    }
+    let creat = flags & O_CREAT != 0;
+    let excl = creat && flags & O_EXCL != 0;
+    let follow = flags & O_NOFOLLOW == 0 && !excl;
+    let inode = match fs.walk(path, follow)? {
+        Walk::Found(_) if excl => return Err(EEXIST),
+        Walk::Found(inode) => inode,
+        Walk::Missing { trailing_slash: true } if creat => return Err(EISDIR),
+        Walk::Missing { .. } if creat => return Err(EROFS),
+        Walk::Missing { .. } => return Err(ENOENT),
+    };
+    if creat && inode.is_dir() {
+        return Err(EISDIR);
+    }
+    if flags & O_DIRECTORY != 0 && !inode.is_dir() {
+        return Err(ENOTDIR);
+    }
+    let kind = if inode.is_dir() {
+        if wants_write(flags) {
+            return Err(EISDIR);
+        }
+        FileKind::Directory(inode)
+    } else if inode.is_regular() {
+        if wants_write(flags) {
+            return Err(EROFS);
+        }
+        FileKind::Regular(inode)
+    } else if inode.is_symlink() {
+        // Only reached with O_NOFOLLOW.
+        return Err(ELOOP);
+    } else {
+        return Err(ENXIO);
+    };
+    Ok(File::new(kind, flags))
+}
+
+#[cfg(test)]
+#[path = "file_tests.rs"]
+mod tests;

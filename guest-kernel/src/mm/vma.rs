@@ -1,0 +1,561 @@
+//! The address space of a user process as bookkeeping: Linux's
+//! `struct mm_struct` and its set of `vm_area_struct`s (`mm/mmap.c`,
+//! `mm/vma.c`). This module owns the VMA set, the `mm_struct` layout and
+//! counters, and the primitives every operation is built from (insert,
+//! remove, split, merge, unmap a range, change flags on a range). The
+//! operations themselves are Linux's system calls: [`mmap`](super::mmap)
+//! (`mmap`, `munmap`, `brk`, stack growth), [`mprotect`](super::mprotect),
+//! [`mremap`](super::mremap); `/proc/PID/maps` and the `Vm*` lines of
+//! `/proc/PID/status` are in [`task_mmu`](super::task_mmu).
+//!
+//! No page tables here: every operation that takes addresses away or
+//! changes their access tells the caller's [`PageTables`] exactly which
+//! ranges, and the page-fault handler fills PTEs in from
+//! [`MmStruct::find_vma`].
+//!
+//! ```text
+//! user virtual (x86-64, 47 bits, no randomisation)
+//! 0x7fff_ffff_f000  TASK_SIZE (Linux TASK_SIZE_MAX)
+//!                   [stack]  VM_GROWSDOWN; faults below it grow it (expand_stack)
+//!                   stack_guard_gap (1 MiB): no mapping is placed here
+//! 0x7fff_f7ff_f000  mmap_base = TASK_SIZE - clamp(RLIMIT_STACK + gap, 128 MiB, 5/6 TASK_SIZE)
+//!                   mmap area: get_unmapped_area hands ranges out top down
+//!                   ...
+//! 0x2aaa_aaaa_b000  mmap_legacy_base (TASK_SIZE / 3): bottom-up fallback
+//!                   ...
+//!                   [heap]   start_brk .. brk, grows up (sys_brk)
+//!                   bss, data, text: the ELF loader's MAP_FIXED mappings
+//! 0x0000_0001_0000  mmap_min_addr: nothing is placed below unless MAP_FIXED
+//! ```
+//!
+//! VMAs are kept maximally merged: two neighbours with the same flags,
+//! file and special name and contiguous `pgoff` are always one VMA
+//! (Linux merges at the same places but does not promise it everywhere;
+//! here [`MmStruct::check_invariants`] does).
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::string::String;
+use core::fmt;
+use core::ops::Bound::{Excluded, Unbounded};
+
+use crate::mm::addr::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
+
+/// VMA flags (Linux `vm_flags_t`, the `VM_*` values of `include/linux/mm.h`).
+pub type VmFlags = u64;
+
+pub const VM_NONE: VmFlags = 0;
+pub const VM_READ: VmFlags = 0x0000_0001;
+pub const VM_WRITE: VmFlags = 0x0000_0002;
+pub const VM_EXEC: VmFlags = 0x0000_0004;
+pub const VM_SHARED: VmFlags = 0x0000_0008;
+/// `VM_MAY*`: what `mprotect` may turn on later (the `VM_*` bit << 4).
+pub const VM_MAYREAD: VmFlags = 0x0000_0010;
+pub const VM_MAYWRITE: VmFlags = 0x0000_0020;
+pub const VM_MAYEXEC: VmFlags = 0x0000_0040;
+pub const VM_MAYSHARE: VmFlags = 0x0000_0080;
+/// The VMA grows down on faults below it (a stack).
+pub const VM_GROWSDOWN: VmFlags = 0x0000_0100;
+/// `mlock`ed (`MAP_LOCKED`): counted in `locked_vm`.
+pub const VM_LOCKED: VmFlags = 0x0000_2000;
+pub const VM_LOCKONFAULT: VmFlags = 0x0008_0000;
+/// Charged to the overcommit accounting (private writable memory).
+pub const VM_ACCOUNT: VmFlags = 0x0010_0000;
+/// `MAP_NORESERVE`: not charged.
+pub const VM_NORESERVE: VmFlags = 0x0020_0000;
+pub const VM_HUGETLB: VmFlags = 0x0040_0000;
+
+/// The flags that make a stack (x86 has no `VM_GROWSUP`).
+pub const VM_STACK: VmFlags = VM_GROWSDOWN;
+pub const VM_ACCESS_FLAGS: VmFlags = VM_READ | VM_WRITE | VM_EXEC;
+pub const VM_LOCKED_MASK: VmFlags = VM_LOCKED | VM_LOCKONFAULT;
+/// Flags of the heap and of new stacks (x86-64 `VM_DATA_DEFAULT_FLAGS`).
+pub const VM_DATA_DEFAULT_FLAGS: VmFlags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+/// Flags of the exec-time stack (Linux `VM_STACK_FLAGS`).
+pub const VM_STACK_FLAGS: VmFlags = VM_STACK | VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT;
+
+/// The end of user addresses (Linux x86-64 `TASK_SIZE_MAX`, 4-level paging).
+pub const TASK_SIZE: u64 = (1 << 47) - PAGE_SIZE;
+/// Gap kept below a stack that nothing else may occupy (Linux
+/// `stack_guard_gap`, 256 pages).
+pub const STACK_GUARD_GAP: u64 = 256 << PAGE_SHIFT;
+/// The lowest address `get_unmapped_area` hands out (Linux
+/// `vm.mmap_min_addr`, default 64 KiB). `MAP_FIXED` may go lower, as for
+/// root (`CAP_SYS_RAWIO`).
+pub const MMAP_MIN_ADDR: u64 = 0x1_0000;
+/// Default limit on the number of VMAs (Linux `DEFAULT_MAX_MAP_COUNT`).
+pub const DEFAULT_MAX_MAP_COUNT: usize = 65530;
+/// Default `RLIMIT_STACK` (8 MiB), used for the default `mmap_base`.
+pub const DEFAULT_RLIMIT_STACK: u64 = 8 << 20;
+
+/// A Linux errno, positive (`Errno::EINVAL.0 == 22`); system calls return
+/// its negation.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    pub const EPERM: Self = Self(1);
+    pub const EBADF: Self = Self(9);
+    pub const EAGAIN: Self = Self(11);
+    pub const ENOMEM: Self = Self(12);
+    pub const EACCES: Self = Self(13);
+    pub const EFAULT: Self = Self(14);
+    pub const EEXIST: Self = Self(17);
+    pub const ENODEV: Self = Self(19);
+    pub const EINVAL: Self = Self(22);
+    pub const EOVERFLOW: Self = Self(75);
+    pub const EOPNOTSUPP: Self = Self(95);
+
+    /// The symbolic name (`"EINVAL"`).
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            1 => "EPERM",
+            9 => "EBADF",
+            11 => "EAGAIN",
+            12 => "ENOMEM",
+            13 => "EACCES",
+            14 => "EFAULT",
+            17 => "EEXIST",
+            19 => "ENODEV",
+            22 => "EINVAL",
+            75 => "EOVERFLOW",
+            95 => "EOPNOTSUPP",
+            _ => "E?",
+        }
+    }
+}
+
+impl fmt::Debug for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({})", self.name(), self.0)
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a file mapping refers to: an opaque handle the caller supplies
+/// (an inode reference), compared with `==` to decide whether two VMAs map
+/// the same file and may merge.
+pub trait VmFile: Clone + PartialEq + fmt::Debug {}
+impl<T: Clone + PartialEq + fmt::Debug> VmFile for T {}
+
+/// The name `/proc/PID/maps` shows for an anonymous VMA. Linux derives
+/// `[heap]` and `[stack]` from `start_brk`/`brk` and `start_stack`; here
+/// the VMA carries it (like Linux's `anon_vma_name`, VMAs with different
+/// names never merge, so the heap stays its own VMA next to the bss).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum VmaName {
+    /// No special name: the file's path, or nothing for anonymous memory.
+    #[default]
+    Plain,
+    /// `[heap]`: made by `brk`.
+    Heap,
+    /// `[stack]`: marked by [`MmStruct::mark_stack`].
+    Stack,
+}
+
+/// One mapped range with uniform attributes (Linux `vm_area_struct`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Vma<F> {
+    /// First address, page aligned (`vm_start`).
+    pub start: u64,
+    /// First address after the VMA, page aligned (`vm_end`).
+    pub end: u64,
+    pub flags: VmFlags,
+    /// Offset of `start` in the file, in pages (`vm_pgoff`); for private
+    /// anonymous memory `start >> PAGE_SHIFT` where it was first mapped.
+    pub pgoff: u64,
+    /// The mapped file (`vm_file`); `None` for anonymous memory.
+    pub file: Option<F>,
+    pub name: VmaName,
+}
+
+impl<F: VmFile> Vma<F> {
+    /// Number of pages (`vma_pages`).
+    pub fn pages(&self) -> u64 {
+        (self.end - self.start) >> PAGE_SHIFT
+    }
+
+    pub fn contains(&self, addr: u64) -> bool {
+        self.start <= addr && addr < self.end
+    }
+
+    pub fn is_anonymous(&self) -> bool {
+        self.file.is_none()
+    }
+
+    /// Any of read, write, execute (`vma_is_accessible`).
+    pub fn is_accessible(&self) -> bool {
+        self.flags & VM_ACCESS_FLAGS != 0
+    }
+
+    /// The file page (or anonymous page index) behind `addr`
+    /// (`linear_page_index`).
+    pub fn pgoff_at(&self, addr: u64) -> u64 {
+        self.pgoff + ((addr - self.start) >> PAGE_SHIFT)
+    }
+
+    /// The lowest address a new mapping below this one may end at: the
+    /// start, less the guard gap for a stack (`vm_start_gap`).
+    pub fn vm_start_gap(&self) -> u64 {
+        if self.flags & VM_GROWSDOWN != 0 {
+            self.start.saturating_sub(STACK_GUARD_GAP)
+        } else {
+            self.start
+        }
+    }
+
+    /// The part `[start, end)` of this VMA, as its own VMA.
+    pub(super) fn slice(&self, start: u64, end: u64) -> Self {
+        Self { start, end, pgoff: self.pgoff_at(start), ..self.clone() }
+    }
+}
+
+/// Whether `b` can be appended to `a` as one VMA (Linux `is_mergeable_vma`
+/// plus `can_vma_merge_after`; anonymous VMAs need contiguous `pgoff` too).
+fn can_merge<F: VmFile>(a: &Vma<F>, b: &Vma<F>) -> bool {
+    a.end == b.start
+        && a.flags == b.flags
+        && a.name == b.name
+        && a.file == b.file
+        && a.pgoff.checked_add(a.pages()) == Some(b.pgoff)
+}
+
+/// Keeps the caller's page tables in step with the VMA set. Each call names
+/// a page-aligned range of one VMA that was mapped before the call.
+pub trait PageTables {
+    /// The range is no longer mapped: drop its PTEs (and the pages' map
+    /// counts and RSS), free emptied page tables, flush the TLB.
+    fn unmap(&mut self, start: u64, end: u64);
+    /// The range's VMA flags changed to `flags`: rewrite its PTEs'
+    /// permissions (a write permission for private memory stays off until
+    /// the copy-on-write fault) and flush the TLB.
+    fn protect(&mut self, start: u64, end: u64, flags: VmFlags);
+    /// Move the PTEs of `[old_start, old_start + len)` to
+    /// `[new_start, new_start + len)` (the destination has none).
+    fn move_range(&mut self, old_start: u64, new_start: u64, len: u64);
+}
+
+/// A user address space (Linux `struct mm_struct`, the VMA half; the page
+/// tables and RSS counters belong to the caller). All sizes are bytes, all
+/// counters pages.
+///
+/// The VMAs are in a `BTreeMap` keyed by `end`, standing in for Linux's
+/// maple tree (older kernels: the `mm_rb` rbtree plus the `mmap` list), so
+/// `find_vma` is one ordered lookup.
+#[derive(Clone, Debug)]
+pub struct MmStruct<F> {
+    vmas: BTreeMap<u64, Vma<F>>,
+
+    // Set by the ELF loader, reported in /proc; the operations read
+    // `start_brk` and `brk` only.
+    pub start_code: u64,
+    pub end_code: u64,
+    pub start_data: u64,
+    pub end_data: u64,
+    pub start_brk: u64,
+    /// The program break as the program set it (not page aligned).
+    pub brk: u64,
+    pub start_stack: u64,
+    pub arg_start: u64,
+    pub arg_end: u64,
+    pub env_start: u64,
+    pub env_end: u64,
+
+    /// Top of the top-down mmap area.
+    pub mmap_base: u64,
+    /// Bottom of the bottom-up fallback area (`TASK_UNMAPPED_BASE`).
+    pub mmap_legacy_base: u64,
+    /// End of user addresses.
+    pub task_size: u64,
+    /// Limit on `map_count` (Linux `vm.max_map_count`).
+    pub max_map_count: usize,
+
+    // Maintained by the operations (Linux `vm_stat_account`); read them,
+    // do not write them.
+    /// Pages mapped (`VmSize`).
+    pub total_vm: u64,
+    /// Private writable non-stack pages (`VmData`).
+    pub data_vm: u64,
+    /// Executable non-writable non-stack pages (`VmExe` + `VmLib`).
+    pub exec_vm: u64,
+    /// Stack pages (`VmStk`).
+    pub stack_vm: u64,
+    /// `VM_LOCKED` pages (`VmLck`).
+    pub locked_vm: u64,
+    /// Number of VMAs.
+    pub map_count: usize,
+    /// Highest `total_vm` seen (`VmPeak`).
+    pub hiwater_vm: u64,
+}
+
+impl<F: VmFile> Default for MmStruct<F> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Linux x86 `mmap_base` without randomisation: below the stack, leaving
+/// room for `RLIMIT_STACK` plus the guard gap, at least 128 MiB and at most
+/// five sixths of the address space.
+pub const fn mmap_base(task_size: u64, rlimit_stack: u64) -> u64 {
+    let mut gap = rlimit_stack;
+    if let Some(g) = gap.checked_add(STACK_GUARD_GAP) {
+        gap = g;
+    }
+    let (gap_min, gap_max) = (128 << 20, task_size / 6 * 5);
+    if gap < gap_min {
+        gap = gap_min;
+    } else if gap > gap_max {
+        gap = gap_max;
+    }
+    (task_size - gap) & PAGE_MASK
+}
+
+impl<F: VmFile> MmStruct<F> {
+    /// An empty address space with the x86-64 default layout (8 MiB stack
+    /// limit).
+    pub fn new() -> Self {
+        Self::with_layout(TASK_SIZE, mmap_base(TASK_SIZE, DEFAULT_RLIMIT_STACK))
+    }
+
+    /// An empty address space ending at `task_size` with the top-down mmap
+    /// area below `mmap_base` (tests use small ones).
+    pub fn with_layout(task_size: u64, mmap_base: u64) -> Self {
+        Self {
+            vmas: BTreeMap::new(),
+            start_code: 0,
+            end_code: 0,
+            start_data: 0,
+            end_data: 0,
+            start_brk: 0,
+            brk: 0,
+            start_stack: 0,
+            arg_start: 0,
+            arg_end: 0,
+            env_start: 0,
+            env_end: 0,
+            mmap_base,
+            mmap_legacy_base: (task_size / 3 + PAGE_SIZE - 1) & PAGE_MASK,
+            task_size,
+            max_map_count: DEFAULT_MAX_MAP_COUNT,
+            total_vm: 0,
+            data_vm: 0,
+            exec_vm: 0,
+            stack_vm: 0,
+            locked_vm: 0,
+            map_count: 0,
+            hiwater_vm: 0,
+        }
+    }
+
+    /// Recomputes `mmap_base` for a stack limit (Linux
+    /// `arch_pick_mmap_layout`, at exec).
+    pub fn arch_pick_mmap_layout(&mut self, rlimit_stack: u64) {
+        self.mmap_base = mmap_base(self.task_size, rlimit_stack);
+    }
+
+    /// The first VMA that ends above `addr` (Linux `find_vma`): the VMA
+    /// containing `addr`, or else the next one above it.
+    pub fn find_vma(&self, addr: u64) -> Option<&Vma<F>> {
+        self.vmas.range((Excluded(addr), Unbounded)).next().map(|(_, v)| v)
+    }
+
+    /// The VMA containing `addr` (Linux `vma_lookup`).
+    pub fn vma_at(&self, addr: u64) -> Option<&Vma<F>> {
+        self.find_vma(addr).filter(|v| v.start <= addr)
+    }
+
+    /// The first VMA overlapping `[start, end)` (Linux
+    /// `find_vma_intersection`).
+    pub fn find_vma_intersection(&self, start: u64, end: u64) -> Option<&Vma<F>> {
+        self.find_vma(start).filter(|v| v.start < end)
+    }
+
+    /// The last VMA that ends at or below `addr` (Linux `vma_prev` from
+    /// `addr`).
+    pub fn vma_prev(&self, addr: u64) -> Option<&Vma<F>> {
+        self.vmas.range(..=addr).next_back().map(|(_, v)| v)
+    }
+
+    /// All VMAs in address order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Vma<F>> + '_ {
+        self.vmas.values()
+    }
+
+    /// Whether `[addr, addr + len)` lies in the user half (Linux
+    /// `access_ok`; says nothing about what is mapped there).
+    pub fn access_ok(&self, addr: u64, len: u64) -> bool {
+        addr.checked_add(len).is_some_and(|end| end <= self.task_size)
+    }
+
+    /// Names the VMA containing `addr` `[stack]` (the ELF loader calls it
+    /// for the stack it set up). Returns whether there was one.
+    pub fn mark_stack(&mut self, addr: u64) -> bool {
+        let Some(key) = self.vma_at(addr).map(|v| v.end) else { return false };
+        let mut v = self.remove_vma(key);
+        v.name = VmaName::Stack;
+        let (start, end) = (v.start, v.end);
+        self.insert_vma(v);
+        self.merge_range(start, end);
+        true
+    }
+
+    // --- Primitives. Each keeps the counters exact; all structural
+    // changes go through insert_vma and remove_vma. ---
+
+    /// Adds `npages` (negative: removes) of a VMA with `flags` to the
+    /// counters (Linux `vm_stat_account`, plus `locked_vm`).
+    fn vm_stat_account(&mut self, flags: VmFlags, npages: i64) {
+        self.total_vm = self.total_vm.wrapping_add_signed(npages);
+        if flags & (VM_EXEC | VM_WRITE | VM_STACK) == VM_EXEC {
+            self.exec_vm = self.exec_vm.wrapping_add_signed(npages);
+        } else if flags & VM_STACK == VM_STACK {
+            self.stack_vm = self.stack_vm.wrapping_add_signed(npages);
+        } else if flags & (VM_WRITE | VM_SHARED | VM_STACK) == VM_WRITE {
+            self.data_vm = self.data_vm.wrapping_add_signed(npages);
+        }
+        if flags & VM_LOCKED != 0 {
+            self.locked_vm = self.locked_vm.wrapping_add_signed(npages);
+        }
+    }
+
+    pub(super) fn insert_vma(&mut self, vma: Vma<F>) {
+        debug_assert!(vma.start < vma.end && self.find_vma_intersection(vma.start, vma.end).is_none());
+        self.vm_stat_account(vma.flags, vma.pages() as i64);
+        self.map_count += 1;
+        self.vmas.insert(vma.end, vma);
+    }
+
+    /// Removes the VMA that ends at `end`, which must exist.
+    pub(super) fn remove_vma(&mut self, end: u64) -> Vma<F> {
+        let vma = self.vmas.remove(&end).expect("remove_vma: no VMA ends there");
+        self.vm_stat_account(vma.flags, -(vma.pages() as i64));
+        self.map_count -= 1;
+        vma
+    }
+
+    /// Splits the VMA containing `addr` in two at `addr`, if `addr` is
+    /// strictly inside it (Linux `__split_vma`; callers check
+    /// `max_map_count`).
+    pub(super) fn split_vma(&mut self, addr: u64) {
+        let key = match self.vma_at(addr) {
+            Some(v) if v.start < addr => v.end,
+            _ => return,
+        };
+        let v = self.remove_vma(key);
+        self.insert_vma(v.slice(v.start, addr));
+        self.insert_vma(v.slice(addr, v.end));
+    }
+
+    /// Merges the VMA ending at `addr` with the one starting there, if they
+    /// are compatible.
+    fn try_merge_at(&mut self, addr: u64) {
+        let next_end = match (self.vmas.get(&addr), self.vma_at(addr)) {
+            (Some(a), Some(b)) if can_merge(a, b) => b.end,
+            _ => return,
+        };
+        let a = self.remove_vma(addr);
+        let b = self.remove_vma(next_end);
+        self.insert_vma(Vma { end: b.end, ..a });
+    }
+
+    /// Merges compatible neighbours at every VMA boundary in `[lo, hi]`
+    /// (Linux `vma_merge` at the edges of a changed range).
+    pub(super) fn merge_range(&mut self, lo: u64, hi: u64) {
+        let mut at = lo;
+        while at <= hi {
+            let Some(&end) = self.vmas.range(at..=hi).next().map(|(e, _)| e) else { break };
+            self.try_merge_at(end);
+            at = end + 1;
+        }
+    }
+
+    /// Unmaps `[start, end)` (page aligned), splitting VMAs at the edges and
+    /// calling [`PageTables::unmap`] for each removed piece (Linux
+    /// `do_vmi_align_munmap`). Nothing mapped there is success.
+    pub(super) fn unmap_range(&mut self, start: u64, end: u64, pt: &mut (impl PageTables + ?Sized)) -> Result<(), Errno> {
+        let Some(first) = self.find_vma_intersection(start, end) else { return Ok(()) };
+        // Punching a hole into one VMA adds one: refuse at the limit.
+        if first.start < start && end < first.end && self.map_count >= self.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        self.split_vma(start);
+        self.split_vma(end);
+        while let Some(key) = self.find_vma_intersection(start, end).map(|v| v.end) {
+            let v = self.remove_vma(key);
+            pt.unmap(v.start, v.end);
+        }
+        Ok(())
+    }
+
+    /// Sets the flags of `[start, end)`, which lies inside one VMA, to
+    /// `flags`, splitting it and re-merging around it (Linux
+    /// `vma_modify_flags`). No page-table call: the caller decides.
+    pub(super) fn vma_modify_flags(&mut self, start: u64, end: u64, flags: VmFlags) -> Result<(), Errno> {
+        let v = self.vma_at(start).expect("vma_modify_flags: not mapped");
+        debug_assert!(end <= v.end);
+        let splits = usize::from(v.start < start) + usize::from(end < v.end);
+        // Linux's split_vma refuses when map_count >= max_map_count.
+        if splits > 0 && self.map_count + splits > self.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        self.split_vma(start);
+        self.split_vma(end);
+        let mut v = self.remove_vma(end);
+        v.flags = flags;
+        self.insert_vma(v);
+        self.merge_range(start, end);
+        Ok(())
+    }
+
+    /// Raises `hiwater_vm` to `total_vm` (Linux `update_hiwater_vm`; done
+    /// after every operation, so `VmPeak` never sees the transient peak of
+    /// a move).
+    pub(super) fn update_hiwater_vm(&mut self) {
+        self.hiwater_vm = self.hiwater_vm.max(self.total_vm);
+    }
+
+    /// Checks the structure against its invariants: VMAs page aligned,
+    /// non-empty, inside `task_size`, sorted and disjoint, keyed by their
+    /// end, no two neighbours mergeable, and every counter equal to its
+    /// value recomputed from scratch. For tests and self-tests.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut fresh = Self::with_layout(self.task_size, self.mmap_base);
+        let mut prev: Option<&Vma<F>> = None;
+        for (&key, v) in &self.vmas {
+            if key != v.end {
+                return Err(format!("VMA {:#x}-{:#x} filed under {key:#x}", v.start, v.end));
+            }
+            if v.start & !PAGE_MASK != 0 || v.end & !PAGE_MASK != 0 || v.start >= v.end {
+                return Err(format!("VMA {:#x}-{:#x} unaligned or empty", v.start, v.end));
+            }
+            if v.end > self.task_size {
+                return Err(format!("VMA {:#x}-{:#x} beyond TASK_SIZE {:#x}", v.start, v.end, self.task_size));
+            }
+            if let Some(p) = prev {
+                if p.end > v.start {
+                    return Err(format!("VMAs {:#x}-{:#x} and {:#x}-{:#x} overlap", p.start, p.end, v.start, v.end));
+                }
+                if can_merge(p, v) {
+                    return Err(format!("VMAs {:#x}-{:#x} and {:#x}-{:#x} should be one", p.start, p.end, v.start, v.end));
+                }
+            }
+            fresh.vm_stat_account(v.flags, v.pages() as i64);
+            prev = Some(v);
+        }
+        let got = (self.total_vm, self.data_vm, self.exec_vm, self.stack_vm, self.locked_vm, self.map_count);
+        let want = (fresh.total_vm, fresh.data_vm, fresh.exec_vm, fresh.stack_vm, fresh.locked_vm, self.vmas.len());
+        if got != want {
+            return Err(format!("counters (total, data, exec, stack, locked, map_count) are {got:?}, recomputed {want:?}"));
+        }
+        if self.hiwater_vm < self.total_vm {
+            return Err(format!("hiwater_vm {} below total_vm {}", self.hiwater_vm, self.total_vm));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,361 @@
+//! `execve` for static ELF programs (Linux `fs/binfmt_elf.c`,
+//! `load_elf_binary`): map the PT_LOAD segments from the file (private,
+//! copied on write), the bss as anonymous memory, set up the heap start and
+//! a stack holding argv, envp and the auxiliary vector. Static-PIE
+//! programs (ET_DYN without an interpreter) load at `ELF_ET_DYN_BASE`.
+//!
+//! Also the boot-time probe of how `syscall` behaves, which needs a user
+//! address space to run in.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::arch::user::{self, SyscallPath, UserRegs};
+use crate::fs::errno::{EFAULT, EINVAL, ENOEXEC, ENOMEM};
+use crate::mm::addr::{page_align_down, page_align_up, PAGE_SIZE};
+use crate::mm::mmap::{MAP_ANONYMOUS, MAP_FIXED, MAP_GROWSDOWN, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE};
+
+use super::mm::{FileRef, Mm};
+use super::uaccess::{clear_user, copy_to_user, TASK_SIZE};
+use super::Task;
+
+/// Where static-PIE programs are loaded (Linux x86-64 `ELF_ET_DYN_BASE`
+/// without randomisation: two thirds of the user half).
+pub const ELF_ET_DYN_BASE: u64 = 0x5555_5555_4000;
+/// The top of the initial stack (Linux `STACK_TOP` without randomisation).
+pub const STACK_TOP: u64 = TASK_SIZE;
+/// The initial stack VMA (Linux expands it to 128 KiB at exec).
+const STACK_INITIAL: u64 = 128 << 10;
+
+const PT_LOAD: u32 = 1;
+const PT_INTERP: u32 = 3;
+const PF_X: u32 = 1;
+const PF_W: u32 = 2;
+const PF_R: u32 = 4;
+const ET_EXEC: u16 = 2;
+const ET_DYN: u16 = 3;
+const EM_X86_64: u16 = 62;
+
+// Auxiliary vector keys.
+const AT_NULL: u64 = 0;
+const AT_PHDR: u64 = 3;
+const AT_PHENT: u64 = 4;
+const AT_PHNUM: u64 = 5;
+const AT_PAGESZ: u64 = 6;
+const AT_BASE: u64 = 7;
+const AT_FLAGS: u64 = 8;
+const AT_ENTRY: u64 = 9;
+const AT_UID: u64 = 11;
+const AT_EUID: u64 = 12;
+const AT_GID: u64 = 13;
+const AT_EGID: u64 = 14;
+const AT_PLATFORM: u64 = 15;
+const AT_HWCAP: u64 = 16;
+const AT_CLKTCK: u64 = 17;
+const AT_SECURE: u64 = 23;
+const AT_RANDOM: u64 = 25;
+const AT_EXECFN: u64 = 31;
+
+/// One program header (`Elf64_Phdr`).
+#[derive(Clone, Copy, Debug)]
+struct Phdr {
+    p_type: u32,
+    p_flags: u32,
+    p_offset: u64,
+    p_vaddr: u64,
+    p_filesz: u64,
+    p_memsz: u64,
+}
+
+struct Elf {
+    e_type: u16,
+    entry: u64,
+    phoff: u64,
+    phnum: u16,
+    phdrs: Vec<Phdr>,
+}
+
+fn u16_at(b: &[u8], o: usize) -> u16 {
+    u16::from_le_bytes([b[o], b[o + 1]])
+}
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_le_bytes(b[o..o + 4].try_into().unwrap_or([0; 4]))
+}
+fn u64_at(b: &[u8], o: usize) -> u64 {
+    u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or([0; 8]))
+}
+
+/// Parses and checks the ELF header and program headers (`ENOEXEC` for
+/// anything that is not a static x86-64 executable we can load).
+fn parse_elf(read: &dyn Fn(u64, &mut [u8]) -> usize, size: u64) -> Result<Elf, i32> {
+    let mut h = [0u8; 64];
+    if read(0, &mut h) < 64 || &h[0..4] != b"\x7fELF" || h[4] != 2 || h[5] != 1 || h[6] != 1 {
+        return Err(ENOEXEC);
+    }
+    let e_type = u16_at(&h, 16);
+    if (e_type != ET_EXEC && e_type != ET_DYN) || u16_at(&h, 18) != EM_X86_64 {
+        return Err(ENOEXEC);
+    }
+    let (entry, phoff, phentsize, phnum) = (u64_at(&h, 24), u64_at(&h, 32), u16_at(&h, 54), u16_at(&h, 56));
+    if phentsize != 56 || phnum == 0 || phnum > 64 {
+        return Err(ENOEXEC);
+    }
+    let table = phnum as u64 * 56;
+    if phoff.checked_add(table).is_none_or(|end| end > size) {
+        return Err(ENOEXEC);
+    }
+    let mut raw = alloc::vec![0u8; table as usize];
+    if read(phoff, &mut raw) != raw.len() {
+        return Err(ENOEXEC);
+    }
+    let mut phdrs = Vec::new();
+    for p in raw.chunks_exact(56) {
+        let ph = Phdr {
+            p_type: u32_at(p, 0),
+            p_flags: u32_at(p, 4),
+            p_offset: u64_at(p, 8),
+            p_vaddr: u64_at(p, 16),
+            p_filesz: u64_at(p, 32),
+            p_memsz: u64_at(p, 40),
+        };
+        if ph.p_type == PT_INTERP {
+            // Dynamically linked: no interpreter support.
+            return Err(ENOEXEC);
+        }
+        if ph.p_type == PT_LOAD {
+            let bad = ph.p_filesz > ph.p_memsz
+                || ph.p_offset.checked_add(ph.p_filesz).is_none_or(|end| end > size)
+                || ph.p_vaddr.checked_add(ph.p_memsz).is_none_or(|end| end > TASK_SIZE)
+                || ph.p_vaddr % PAGE_SIZE != ph.p_offset % PAGE_SIZE;
+            if bad {
+                return Err(ENOEXEC);
+            }
+        }
+        phdrs.push(ph);
+    }
+    if !phdrs.iter().any(|p| p.p_type == PT_LOAD) {
+        return Err(ENOEXEC);
+    }
+    Ok(Elf { e_type, entry, phoff, phnum, phdrs })
+}
+
+/// Replaces `task`'s program with the file at `argv[0]` (the part of
+/// `execve` after the arguments were copied in).
+pub fn exec(task: &mut Task, argv: &[String], envp: &[String]) -> Result<(), i32> {
+    let path = argv.first().ok_or(EINVAL)?;
+    let inode = super::lookup(path)?;
+    if !inode.is_regular() {
+        return Err(crate::fs::errno::EACCES);
+    }
+    let size = inode.size();
+    let read = |off: u64, buf: &mut [u8]| inode.read_at(off, buf);
+    let elf = parse_elf(&read, size)?;
+    let file = FileRef(inode.clone());
+    let mm = Mm::new().ok_or(ENOMEM)?;
+    let bias = if elf.e_type == ET_DYN { ELF_ET_DYN_BASE } else { 0 };
+
+    // The new address space must be live for the copies below.
+    let old_mm = task.mm.take();
+    // SAFETY: the new PGD shares the kernel half, so the kernel keeps
+    // running; the old one is destroyed only after we leave it.
+    unsafe { crate::arch::cpu::write_cr3(mm.pt.pgd().as_u64()) };
+    if let Some(old) = old_mm {
+        old.destroy();
+    }
+    task.mm = Some(mm);
+    let r = load(task, &elf, &file, bias, argv, envp);
+    if r.is_err() {
+        // The old program is gone (Linux sends SIGKILL past the point of no
+        // return); the caller ends the task.
+        return r;
+    }
+    task.comm = super::Comm::from_path(path);
+    Ok(())
+}
+
+fn load(task: &mut Task, elf: &Elf, file: &FileRef, bias: u64, argv: &[String], envp: &[String]) -> Result<(), i32> {
+    let mm = task.mm.as_mut().ok_or(EFAULT)?;
+    let (mut start_code, mut end_code, mut start_data, mut end_data) = (u64::MAX, 0, 0, 0);
+    let mut elf_bss = 0;
+    let mut elf_brk = 0;
+    let mut phdr_addr = 0;
+    for ph in elf.phdrs.iter().filter(|p| p.p_type == PT_LOAD) {
+        let prot = if ph.p_flags & PF_R != 0 { PROT_READ } else { 0 }
+            | if ph.p_flags & PF_W != 0 { PROT_WRITE } else { 0 }
+            | if ph.p_flags & PF_X != 0 { PROT_EXEC } else { 0 };
+        let vaddr = bias + ph.p_vaddr;
+        let map_start = page_align_down(vaddr);
+        let file_end = vaddr + ph.p_filesz;
+        let mem_end = vaddr + ph.p_memsz;
+        if ph.p_filesz > 0 {
+            let len = page_align_up(file_end) - map_start;
+            let pgoff = page_align_down(ph.p_offset) / PAGE_SIZE;
+            let (vm, mut ptes) = mm.split();
+            vm.mmap(map_start, len, prot, MAP_PRIVATE | MAP_FIXED, Some(file.clone()), pgoff, false, &mut ptes).map_err(|e| e.0)?;
+        }
+        let anon_start = page_align_up(file_end).max(map_start);
+        if mem_end > anon_start {
+            let (vm, mut ptes) = mm.split();
+            let len = page_align_up(mem_end) - anon_start;
+            vm.mmap(anon_start, len, prot, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, None, 0, false, &mut ptes).map_err(|e| e.0)?;
+        }
+        if ph.p_offset <= elf.phoff && elf.phoff < ph.p_offset + ph.p_filesz {
+            phdr_addr = vaddr + (elf.phoff - ph.p_offset);
+        }
+        if ph.p_flags & PF_X != 0 {
+            start_code = start_code.min(vaddr);
+            end_code = end_code.max(file_end);
+        } else {
+            if start_data == 0 {
+                start_data = vaddr;
+            }
+            end_data = end_data.max(file_end);
+        }
+        if ph.p_memsz > ph.p_filesz && ph.p_flags & PF_W != 0 {
+            elf_bss = elf_bss.max(file_end);
+        }
+        elf_brk = elf_brk.max(mem_end);
+    }
+    if start_code == u64::MAX {
+        start_code = 0;
+    }
+    {
+        let vm = &mut mm.vm;
+        vm.start_code = start_code;
+        vm.end_code = end_code;
+        vm.start_data = start_data;
+        vm.end_data = end_data;
+        vm.start_brk = page_align_up(elf_brk);
+        vm.brk = vm.start_brk;
+    }
+    // The stack VMA, grown on demand below its initial size.
+    let stack_start = STACK_TOP - STACK_INITIAL;
+    {
+        let (vm, mut ptes) = mm.split();
+        vm.mmap(stack_start, STACK_INITIAL, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_GROWSDOWN, None, 0, false, &mut ptes)
+            .map_err(|e| e.0)?;
+        vm.mark_stack(stack_start);
+    }
+    // Linux's padzero: the bss part of the last file page reads as zero.
+    if elf_bss != 0 && elf_bss % PAGE_SIZE != 0 {
+        clear_user(elf_bss, (PAGE_SIZE - elf_bss % PAGE_SIZE) as usize)?;
+    }
+
+    // The stack (Linux create_elf_tables): strings at the top, then
+    // AT_RANDOM bytes, then auxv, envp, argv, argc (16-byte aligned).
+    let mut sp = STACK_TOP - 8;
+    let push_bytes = |sp: &mut u64, bytes: &[u8]| -> Result<u64, i32> {
+        *sp -= bytes.len() as u64;
+        copy_to_user(*sp, bytes)?;
+        Ok(*sp)
+    };
+    let execfn = push_bytes(&mut sp, &[argv[0].as_bytes(), b"\0"].concat())?;
+    let mut env_ptrs = Vec::new();
+    for e in envp.iter().rev() {
+        env_ptrs.push(push_bytes(&mut sp, &[e.as_bytes(), b"\0"].concat())?);
+    }
+    env_ptrs.reverse();
+    let env_end = STACK_TOP - 8 - (argv[0].len() as u64 + 1);
+    let env_start = env_ptrs.first().copied().unwrap_or(env_end);
+    let mut arg_ptrs = Vec::new();
+    for a in argv.iter().rev() {
+        arg_ptrs.push(push_bytes(&mut sp, &[a.as_bytes(), b"\0"].concat())?);
+    }
+    arg_ptrs.reverse();
+    let arg_start = arg_ptrs.first().copied().unwrap_or(sp);
+    let platform = push_bytes(&mut sp, b"x86_64\0")?;
+    let random = push_bytes(&mut sp, &random_bytes())?;
+    sp &= !15;
+    let auxv: [(u64, u64); 17] = [
+        (AT_HWCAP, 0x178b_fbff),
+        (AT_PAGESZ, PAGE_SIZE),
+        (AT_CLKTCK, 100),
+        (AT_PHDR, phdr_addr),
+        (AT_PHENT, 56),
+        (AT_PHNUM, elf.phnum as u64),
+        (AT_BASE, 0),
+        (AT_FLAGS, 0),
+        (AT_ENTRY, bias + elf.entry),
+        (AT_UID, 0),
+        (AT_EUID, 0),
+        (AT_GID, 0),
+        (AT_EGID, 0),
+        (AT_SECURE, 0),
+        (AT_RANDOM, random),
+        (AT_EXECFN, execfn),
+        (AT_PLATFORM, platform),
+    ];
+    let mut words: Vec<u64> = Vec::new();
+    words.push(argv.len() as u64);
+    words.extend(&arg_ptrs);
+    words.push(0);
+    words.extend(&env_ptrs);
+    words.push(0);
+    for (k, v) in auxv {
+        words.push(k);
+        words.push(v);
+    }
+    words.push(AT_NULL);
+    words.push(0);
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    sp -= bytes.len() as u64;
+    sp &= !15;
+    copy_to_user(sp, &bytes)?;
+
+    let mm = task.mm.as_mut().ok_or(EFAULT)?;
+    let vm = &mut mm.vm;
+    vm.start_stack = sp;
+    vm.arg_start = arg_start;
+    vm.arg_end = env_start;
+    vm.env_start = env_start;
+    vm.env_end = env_end;
+    mm.update_hiwater();
+
+    task.regs = UserRegs { rip: bias + elf.entry, rsp: sp, rflags: 0x202, ..UserRegs::default() };
+    task.fpu = user::FpuState::new();
+    task.fs_base = 0;
+    user::write_fs_base(0);
+    Ok(())
+}
+
+/// 16 bytes for AT_RANDOM (from the TSC: not secret, but different per run).
+fn random_bytes() -> [u8; 16] {
+    let a = crate::arch::cpu::rdtsc();
+    let b = a.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15;
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&a.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    out[8..].copy_from_slice(&b.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
+    out
+}
+
+/// Runs `syscall; ud2` at ring 3 in a throwaway address space to learn
+/// how system calls arrive here (see `arch::user::probe_syscall`).
+pub fn probe_syscall_path() -> SyscallPath {
+    const CODE_VA: u64 = 0x40_0000;
+    const CODE: [u8; 4] = [0x0f, 0x05, 0x0f, 0x0b]; // syscall; ud2
+    let mut mm = Mm::new().expect("no memory for the syscall probe");
+    let page = crate::mm::buddy::alloc_page(crate::mm::gfp::GFP_KERNEL | crate::mm::gfp::__GFP_ZERO).expect("no memory for the syscall probe");
+    {
+        let map = crate::mm::highmem::KmapLocal::new(page);
+        // SAFETY: a fresh page mapped for the copy.
+        unsafe { core::ptr::copy_nonoverlapping(CODE.as_ptr(), map.as_mut_ptr(), CODE.len()) };
+    }
+    page.set(crate::mm::page::pg::ANON);
+    page._mapcount.store(0, core::sync::atomic::Ordering::Relaxed);
+    let slot = mm.pt.pte_slot(CODE_VA, true).expect("no memory for the syscall probe");
+    *slot = crate::mm::buddy::page_to_pfn(page).phys().0 | crate::mm::uvm::user_pte_flags(false, true);
+    mm.rss.anon += 1;
+    let kernel = crate::mm::vmalloc::kernel_pgd();
+    // SAFETY: the probe's PGD shares the kernel half.
+    unsafe { crate::arch::cpu::write_cr3(mm.pt.pgd().as_u64()) };
+    let mut regs = UserRegs { rip: CODE_VA, rflags: 0x202, ..UserRegs::default() };
+    let result = user::probe_syscall(|| user::enter_user(&mut regs));
+    // SAFETY: back to the kernel's own tables before freeing the probe's.
+    unsafe { crate::arch::cpu::write_cr3(kernel.as_u64()) };
+    mm.destroy();
+    match result {
+        Ok(path) => path,
+        Err(exit) => panic!("syscall probe: unexpected {exit:?} at {:#x}", regs.rip),
+    }
+}
+

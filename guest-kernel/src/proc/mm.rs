@@ -1,0 +1,88 @@
+//! A process's memory: the VMA bookkeeping (`mm::vma`), its page tables
+//! (`mm::uvm`) and the RSS counters, together (Linux `struct mm_struct`).
+
+use alloc::sync::Arc;
+
+use crate::fs::ramfs::Inode;
+use crate::mm::uvm::{Rss, UserPageTables};
+use crate::mm::vma::{MmStruct, PageTables, VmFlags, VM_EXEC, VM_WRITE};
+
+/// A file a VMA maps: the in-memory filesystem's inode, compared by
+/// identity.
+#[derive(Clone)]
+pub struct FileRef(pub Arc<Inode>);
+
+impl FileRef {
+    /// The page-cache page holding bytes `index * 4096..` (`None` beyond
+    /// the end of the file).
+    pub fn page(&self, index: u64) -> Option<u64> {
+        self.0.page(index as usize)
+    }
+}
+
+impl PartialEq for FileRef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl core::fmt::Debug for FileRef {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "inode {}", self.0.ino())
+    }
+}
+
+/// Per-mm event counts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MmStats {
+    pub faults: u64,
+    pub cow_faults: u64,
+    pub zero_page_faults: u64,
+}
+
+pub struct Mm {
+    pub vm: MmStruct<FileRef>,
+    pub pt: UserPageTables,
+    pub rss: Rss,
+    pub hiwater_rss: u64,
+    pub stats: MmStats,
+}
+
+impl Mm {
+    pub fn new() -> Option<Self> {
+        Some(Self { vm: MmStruct::new(), pt: UserPageTables::new()?, rss: Rss::default(), hiwater_rss: 0, stats: MmStats::default() })
+    }
+
+    /// The page-table side of a VMA operation.
+    pub fn split(&mut self) -> (&mut MmStruct<FileRef>, Ptes<'_>) {
+        (&mut self.vm, Ptes { pt: &mut self.pt, rss: &mut self.rss })
+    }
+
+    pub fn update_hiwater(&mut self) {
+        self.hiwater_rss = self.hiwater_rss.max(self.rss.total());
+    }
+
+    /// Frees every page and table (Linux `exit_mmap`).
+    pub fn destroy(self) {
+        let Mm { pt, mut rss, .. } = self;
+        pt.destroy(&mut rss);
+    }
+}
+
+/// [`PageTables`] over a process's tables and RSS counters.
+pub struct Ptes<'a> {
+    pub pt: &'a mut UserPageTables,
+    pub rss: &'a mut Rss,
+}
+
+impl PageTables for Ptes<'_> {
+    fn unmap(&mut self, start: u64, end: u64) {
+        self.pt.unmap(start, end, self.rss);
+    }
+    fn protect(&mut self, start: u64, end: u64, flags: VmFlags) {
+        self.pt.protect(start, end, flags & VM_WRITE != 0, flags & VM_EXEC != 0);
+    }
+    fn move_range(&mut self, old_start: u64, new_start: u64, len: u64) {
+        self.pt.move_range(old_start, new_start, len);
+    }
+}

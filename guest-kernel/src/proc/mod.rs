@@ -1,0 +1,353 @@
+//! Processes: tasks, their kernel stacks, the user-mode loop that turns
+//! traps into system calls, page faults and signals, and init.
+//!
+//! A task runs on its own kernel stack (from vmalloc, as Linux's
+//! `VMAP_STACK`, with a guard page below it) in a loop: [`enter_user`] runs
+//! it at ring 3 until it traps, the trap is handled in plain Rust, and the
+//! loop goes round again until the task exits.
+//!
+//! [`enter_user`]: crate::arch::user::enter_user
+
+pub mod exec;
+pub mod fault;
+pub mod mm;
+pub mod procfs;
+pub mod syscall;
+pub mod uaccess;
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::cell::UnsafeCell;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::arch::user::{self, enter_user, FpuState, UserExit, UserRegs};
+use crate::fs::file::FdTable;
+use crate::fs::ramfs::Ramfs;
+use crate::mm::addr::VirtAddr;
+use crate::printk::with_console;
+
+use self::fault::FaultError;
+use self::mm::Mm;
+
+/// Kernel stack size (Linux `THREAD_SIZE` on x86-64).
+pub const THREAD_SIZE: u64 = 16 << 10;
+/// Default `RLIMIT_STACK`.
+pub const STACK_RLIMIT: u64 = 8 << 20;
+
+pub const SIGKILL: i32 = 9;
+pub const SIGBUS: i32 = 7;
+pub const SIGSEGV: i32 = 11;
+
+/// A task (Linux `task_struct`; one thread per process for now).
+pub struct Task {
+    pub pid: u32,
+    pub ppid: u32,
+    /// The program's name, at most 15 bytes (Linux `TASK_COMM_LEN`).
+    pub comm: Comm,
+    pub regs: UserRegs,
+    pub fpu: FpuState,
+    pub fs_base: u64,
+    pub mm: Option<Mm>,
+    pub files: FdTable,
+    pub clear_child_tid: u64,
+    pub kstack: VirtAddr,
+    /// The saved kernel stack pointer while switched away.
+    pub kernel_rsp: u64,
+    /// Set once the task has exited: its `wait` status.
+    pub exit_status: Option<i32>,
+    /// Syscall numbers already reported as unknown (bit per number < 512).
+    pub enosys_seen: [u64; 8],
+}
+
+/// A task's name in place (no allocation), as Linux's `char comm[16]`.
+#[derive(Clone, Copy, Default)]
+pub struct Comm {
+    len: u8,
+    bytes: [u8; 15],
+}
+
+impl Comm {
+    /// The last path component of `path`, cut to 15 bytes.
+    pub fn from_path(path: &str) -> Self {
+        let name = path.rsplit('/').next().unwrap_or(path).as_bytes();
+        let mut c = Comm::default();
+        let n = name.len().min(15);
+        c.bytes[..n].copy_from_slice(&name[..n]);
+        c.len = n as u8;
+        c
+    }
+    pub fn as_str(&self) -> &str {
+        let b = &self.bytes[..self.len as usize];
+        // A cut in the middle of a UTF-8 sequence: keep the valid prefix.
+        core::str::from_utf8(b).unwrap_or_else(|e| core::str::from_utf8(&b[..e.valid_up_to()]).unwrap_or(""))
+    }
+}
+
+impl core::fmt::Display for Comm {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The one CPU's running task and the boot context it came from.
+struct Cpu {
+    current: Option<Box<Task>>,
+    idle_rsp: u64,
+}
+
+struct CpuCell(UnsafeCell<Cpu>);
+// SAFETY: one CPU, and the kernel runs with interrupts off: accesses never
+// overlap (see `current`).
+unsafe impl Sync for CpuCell {}
+
+static CPU: CpuCell = CpuCell(UnsafeCell::new(Cpu { current: None, idle_rsp: 0 }));
+static NEXT_PID: AtomicU64 = AtomicU64::new(1);
+
+/// The in-memory root filesystem.
+pub static ROOTFS: crate::sync::Once<crate::sync::SpinLock<Ramfs>> = crate::sync::Once::new();
+
+/// The running task. The kernel is not preemptible and has one CPU, so the
+/// reference is unique while the caller uses it; callers must not hold it
+/// across a call that may reach `current()` again (the fault hook does).
+#[allow(clippy::mut_from_ref)]
+pub fn current() -> Option<&'static mut Task> {
+    // SAFETY: see above: single CPU, interrupts off, no overlapping borrows
+    // by construction of the callers.
+    unsafe { (*CPU.0.get()).current.as_deref_mut() }
+}
+
+/// Resolves a kernel-mode fault on a user address (a system call touching
+/// user memory that is not mapped yet).
+fn kernel_user_fault(addr: u64, err: u64) -> bool {
+    // A fault the handler calls resolved but that comes straight back (the
+    // PTE already allows the access) must not loop: give up the third time.
+    static LAST: AtomicU64 = AtomicU64::new(u64::MAX);
+    static REPEATS: AtomicU64 = AtomicU64::new(0);
+    if LAST.swap(addr, Relaxed) == addr {
+        if REPEATS.fetch_add(1, Relaxed) >= 2 {
+            REPEATS.store(0, Relaxed);
+            LAST.store(u64::MAX, Relaxed);
+            return false;
+        }
+    } else {
+        REPEATS.store(0, Relaxed);
+    }
+    let Some(task) = current() else { return false };
+    let Some(mm) = task.mm.as_mut() else { return false };
+    let ok = fault::handle_mm_fault(mm, addr, err, STACK_RLIMIT).is_ok();
+    mm.update_hiwater();
+    ok
+}
+
+/// Sets up what processes need: the zero page and trampoline, the fault
+/// hook, and the system-call path (probed).
+pub fn init() {
+    crate::mm::uvm::init();
+    if crate::arch::cpu::read_cr4() & crate::arch::cpu::CR4_SMAP != 0 {
+        user::note_smap_enabled();
+    }
+    let _ = crate::arch::traps::KERNEL_USER_FAULT.set(kernel_user_fault);
+    let path = exec::probe_syscall_path();
+    printk!("syscall: entry via {}", match path {
+        user::SyscallPath::Native => "syscall/LSTAR (ring 0 entered natively)",
+        user::SyscallPath::GpTrampoline => "#GP at the LSTAR trampoline (syscall stays at ring 3 on this hypervisor)",
+    });
+}
+
+/// What a finished init left behind.
+pub struct InitResult {
+    /// Its wait status.
+    pub status: i32,
+    /// Free pages and live slab objects before it was created and after its
+    /// address space and files were torn down (its task structure and
+    /// kernel stack, made before and freed after, are not counted).
+    pub before: (u64, u64),
+    pub after: (u64, u64),
+}
+
+/// Creates init from `argv` (argv[0] is its path in the root filesystem)
+/// and runs it to completion.
+pub fn run_init(argv: &[String], envp: &[String]) -> Result<InitResult, String> {
+    let kstack = crate::mm::vmalloc::__vmalloc(THREAD_SIZE, crate::mm::gfp::GFP_KERNEL, "init_task_stack")
+        .ok_or_else(|| String::from("no memory for init's kernel stack"))?;
+    let mut task = Box::new(Task {
+        pid: NEXT_PID.fetch_add(1, Relaxed) as u32,
+        ppid: 0,
+        comm: Comm::default(),
+        regs: UserRegs::default(),
+        fpu: FpuState::new(),
+        fs_base: 0,
+        mm: None,
+        files: FdTable::new(),
+        clear_child_tid: 0,
+        kstack,
+        kernel_rsp: 0,
+        exit_status: None,
+        enosys_seen: [0; 8],
+    });
+    syscall::install_console(&mut task.files);
+    let before = crate::mm::kmem::usage_counts();
+    let top = kstack.as_u64() + THREAD_SIZE;
+    // SAFETY: a fresh, unused stack from vmalloc; `task_entry` never returns.
+    task.kernel_rsp = unsafe { user::init_thread_stack(top, task_entry, 0) };
+    let rsp = task.kernel_rsp;
+    // SAFETY: one CPU, interrupts off; nothing else borrows CPU now.
+    let cpu = unsafe { &mut *CPU.0.get() };
+    // Current before exec: page faults while building its stack need it.
+    cpu.current = Some(task);
+    let task = current().ok_or_else(|| String::from("init vanished"))?;
+    if let Err(e) = exec::exec(task, argv, envp) {
+        let task = cpu.current.take();
+        // SAFETY: back to the kernel's tables before freeing the task's.
+        unsafe { crate::arch::cpu::write_cr3(crate::mm::vmalloc::kernel_pgd().as_u64()) };
+        if let Some(mut t) = task {
+            if let Some(mm) = t.mm.take() {
+                mm.destroy();
+            }
+            crate::mm::vmalloc::vfree(t.kstack);
+        }
+        return Err(alloc::format!("cannot execute {}: {}", argv[0], crate::fs::errno::name(e)));
+    }
+    // SAFETY: `rsp` was prepared by init_thread_stack; the idle context is
+    // saved in `cpu.idle_rsp` and resumed when the task exits.
+    unsafe { user::switch_stack(&mut cpu.idle_rsp, rsp) };
+    // Back on the boot stack: the task has exited.
+    let task = cpu.current.take().ok_or_else(|| String::from("init vanished"))?;
+    let status = task.exit_status.unwrap_or(0);
+    let after = crate::mm::kmem::usage_counts();
+    crate::mm::vmalloc::vfree(task.kstack);
+    drop(task);
+    Ok(InitResult { status, before, after })
+}
+
+/// The kernel side of a task, on its own stack.
+extern "C" fn task_entry(_: u64) -> ! {
+    loop {
+        let task = current().expect("a task is running");
+        if task.exit_status.is_some() {
+            break;
+        }
+        task.fpu.restore();
+        let exit = enter_user(&mut task.regs);
+        task.fpu.save();
+        match exit {
+            UserExit::Syscall => syscall::dispatch(),
+            UserExit::Exception { vector, error_code, cr2 } => user_exception(vector, error_code, cr2),
+            UserExit::Interrupt(v) => crate::arch::traps::KERNEL_IRQ.get().map_or((), |f| f(v)),
+        }
+    }
+    // Exit: tear the address space down and go back to the boot context.
+    let task = current().expect("a task is running");
+    // SAFETY: the kernel's own tables map everything the kernel uses; the
+    // task's are freed next, so they must not be live.
+    unsafe { crate::arch::cpu::write_cr3(crate::mm::vmalloc::kernel_pgd().as_u64()) };
+    if let Some(mm) = task.mm.take() {
+        mm.destroy();
+    }
+    // Everything it opened goes; the console files it started with stay
+    // until the task is freed (they are part of the baseline).
+    let open: alloc::vec::Vec<i32> = task.files.iter().map(|(fd, _)| fd).filter(|&fd| fd > 2).collect();
+    for fd in open {
+        let _ = task.files.close(fd);
+    }
+    // SAFETY: one CPU, interrupts off.
+    let cpu = unsafe { &mut *CPU.0.get() };
+    let mut dead = 0;
+    // SAFETY: the idle context was saved by `run_init`'s switch.
+    unsafe { user::switch_stack(&mut dead, cpu.idle_rsp) };
+    unreachable!("a dead task was resumed")
+}
+
+fn user_exception(vector: u64, error_code: u64, cr2: u64) {
+    let task = current().expect("a task is running");
+    if vector == user::X86_TRAP_PF {
+        let r = match task.mm.as_mut() {
+            Some(mm) => {
+                let r = fault::handle_mm_fault(mm, cr2, error_code, STACK_RLIMIT);
+                mm.update_hiwater();
+                r
+            }
+            None => Err(FaultError::MapErr),
+        };
+        match r {
+            Ok(()) => {}
+            Err(FaultError::Oom) => {
+                with_console(|w| {
+                    let _ = writeln!(w, "Out of memory: Killed process {} ({})", task.pid, task.comm);
+                });
+                do_exit(SIGKILL);
+            }
+            Err(FaultError::Bus) => force_sig_fault(SIGBUS, cr2, error_code),
+            Err(_) => force_sig_fault(SIGSEGV, cr2, error_code),
+        }
+        return;
+    }
+    // #GP, #UD, #DE, #BP and the rest: the default action of their signal.
+    let sig = match vector {
+        0 | 16 | 19 => 8, // SIGFPE
+        3 | 1 => 5,       // SIGTRAP
+        6 => 4,           // SIGILL
+        17 => SIGBUS,
+        _ => SIGSEGV,
+    };
+    if sig == SIGSEGV {
+        force_sig_fault(sig, 0, error_code);
+    } else {
+        do_exit(sig);
+    }
+}
+
+/// A fatal fault: Linux's `show_signal_msg` line, then the default action
+/// (terminate). Signal handlers are not delivered for faults yet.
+fn force_sig_fault(sig: i32, addr: u64, error_code: u64) {
+    let task = current().expect("a task is running");
+    if sig == SIGSEGV {
+        let r = &task.regs;
+        with_console(|w| {
+            let _ = writeln!(
+                w,
+                "{}[{}]: segfault at {:x} ip {:016x} sp {:016x} error {:x}",
+                task.comm, task.pid, addr, r.rip, r.rsp, error_code
+            );
+        });
+    }
+    do_exit(sig);
+}
+
+/// Ends the current task with a wait status: `sig` for a signal death,
+/// `code << 8` for `exit(code)` (see [`exit_code_status`]).
+pub fn do_exit(status: i32) {
+    if let Some(task) = current() {
+        task.exit_status = Some(status);
+    }
+}
+
+/// The wait status of `exit(code)`.
+pub fn exit_code_status(code: i32) -> i32 {
+    (code & 0xff) << 8
+}
+
+/// The VMM exit code for a wait status: the exit code, or 128 + signal.
+pub fn status_to_exit_code(status: i32) -> u32 {
+    if status & 0x7f == 0 {
+        ((status >> 8) & 0xff) as u32
+    } else {
+        128 + (status & 0x7f) as u32
+    }
+}
+
+/// Unpacks the initramfs into the root filesystem.
+pub fn mount_rootfs(archive: &[u8]) -> Result<(), String> {
+    let mut fs = Ramfs::new();
+    fs.unpack(archive, crate::mm::buddy::page_alloc()).map_err(|e| alloc::format!("{e:?}"))?;
+    let _ = ROOTFS.set(crate::sync::SpinLock::new(fs));
+    Ok(())
+}
+
+/// Shared handle to the root filesystem's inode for `path`.
+pub fn lookup(path: &str) -> Result<Arc<crate::fs::ramfs::Inode>, i32> {
+    let fs = ROOTFS.get().ok_or(crate::fs::errno::ENOENT)?;
+    fs.lock().lookup(path)
+}

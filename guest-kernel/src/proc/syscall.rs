@@ -1,0 +1,553 @@
+//! System calls by Linux x86-64 number (`arch/x86/entry/syscalls/syscall_64.tbl`):
+//! number in `rax`, arguments in `rdi rsi rdx r10 r8 r9`, result (or
+//! `-errno`) in `rax`; `rcx` and `r11` are clobbered as by `sysret`.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::fs::errno::*;
+use crate::fs::file::{self, FdTable, File};
+use crate::mm::addr::PAGE_SIZE;
+use crate::printk::with_console;
+
+use super::uaccess::{copy_from_user, copy_to_user, get_path, get_user, put_user};
+use super::{current, do_exit, exit_code_status, Task};
+
+type SysResult = Result<u64, i32>;
+
+/// Unknown system calls seen (`/proc/vmstat`-style counter).
+pub static NR_ENOSYS: AtomicU64 = AtomicU64::new(0);
+
+/// Opens fds 0, 1 and 2 on the console.
+pub fn install_console(files: &mut FdTable) {
+    for fd in 0..3 {
+        let _ = files.install(File::console(fd, host_write), false);
+    }
+}
+
+/// The console's write: to the VMM's stdout or stderr through the hostio
+/// port, bypassing the kernel log.
+fn host_write(stream: u32, bytes: &[u8]) -> usize {
+    crate::drivers::hostio::write(if stream == 2 { 2 } else { 1 }, bytes)
+}
+
+pub fn dispatch() {
+    let task = current().expect("a task is running");
+    let r = &task.regs;
+    let (nr, a0, a1, a2, a3, a4, a5) = (r.rax, r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9);
+    let result = match nr {
+        0 => sys_read(a0, a1, a2),
+        1 => sys_write(a0, a1, a2),
+        2 => sys_openat(AT_FDCWD, a0, a1, a2),
+        3 => sys_close(a0),
+        4 => sys_stat(a0, a1, 0),
+        5 => sys_fstat(a0, a1),
+        6 => sys_stat(a0, a1, AT_SYMLINK_NOFOLLOW),
+        8 => sys_lseek(a0, a1, a2),
+        9 => sys_mmap(a0, a1, a2, a3, a4, a5),
+        10 => sys_mprotect(a0, a1, a2),
+        11 => sys_munmap(a0, a1),
+        12 => sys_brk(a0),
+        13 => sys_rt_sigaction(a0, a1, a2, a3),
+        14 => sys_rt_sigprocmask(a0, a1, a2, a3),
+        15 => Err(ENOSYS), // rt_sigreturn: no handlers are ever delivered yet
+        16 => sys_ioctl(a0, a1, a2),
+        20 => sys_writev(a0, a1, a2),
+        24 => Ok(0), // sched_yield: one runnable task
+        25 => sys_mremap(a0, a1, a2, a3, a4),
+        28 => sys_madvise(a0, a1, a2),
+        35 => sys_nanosleep(a0, a1),
+        39 | 186 => Ok(task.pid as u64), // getpid, gettid
+        60 | 231 => {
+            do_exit(exit_code_status(a0 as i32));
+            Ok(0)
+        }
+        62 => sys_kill(a0, a1),
+        63 => sys_uname(a0),
+        96 => sys_gettimeofday(a0),
+        99 => sys_sysinfo(a0),
+        102 | 104 | 107 | 108 => Ok(0), // getuid, getgid, geteuid, getegid
+        110 => Ok(task.ppid as u64),
+        158 => sys_arch_prctl(a0, a1),
+        218 => {
+            task.clear_child_tid = a0;
+            Ok(task.pid as u64)
+        }
+        228 => sys_clock_gettime(a0, a1),
+        257 => sys_openat(a0, a1, a2, a3),
+        262 => sys_stat_at(a0, a1, a2, a3),
+        302 => sys_prlimit64(a0, a1, a2, a3),
+        318 => sys_getrandom(a0, a1, a2),
+        _ => Err(unknown(nr)),
+    };
+    let task = current().expect("a task is running");
+    task.regs.rax = match result {
+        Ok(v) => v,
+        Err(e) => (-(e as i64)) as u64,
+    };
+    // What sysret would leave.
+    task.regs.rcx = task.regs.rip;
+    task.regs.r11 = task.regs.rflags;
+    if !crate::arch::user::user_rip_ok(&task.regs) {
+        do_exit(super::SIGSEGV);
+    }
+}
+
+fn unknown(nr: u64) -> i32 {
+    NR_ENOSYS.fetch_add(1, Relaxed);
+    let task = current().expect("a task is running");
+    let (word, bit) = ((nr / 64) as usize, nr % 64);
+    let first = match task.enosys_seen.get_mut(word) {
+        Some(w) if *w & (1 << bit) == 0 => {
+            *w |= 1 << bit;
+            true
+        }
+        Some(_) => false,
+        None => true,
+    };
+    if first {
+        with_console(|w| {
+            let _ = writeln!(w, "{}[{}]: unknown system call {nr}, returning -ENOSYS", task.comm, task.pid);
+        });
+    }
+    ENOSYS
+}
+
+fn task() -> &'static mut Task {
+    current().expect("a task is running")
+}
+
+fn fd_file(fd: u64) -> Result<Arc<File>, i32> {
+    task().files.get(fd as i32).ok_or(EBADF)
+}
+
+// --- Files ---
+
+const IO_CHUNK: usize = 4096;
+
+fn sys_read(fd: u64, buf: u64, count: u64) -> SysResult {
+    let f = fd_file(fd)?;
+    let count = count.min(0x7fff_f000) as usize;
+    let mut done = 0;
+    let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count.max(1))];
+    while done < count {
+        let want = (count - done).min(kbuf.len());
+        let n = f.read(&mut kbuf[..want])?;
+        if n == 0 {
+            break;
+        }
+        if let Err(e) = copy_to_user(buf + done as u64, &kbuf[..n]) {
+            return if done > 0 { Ok(done as u64) } else { Err(e) };
+        }
+        done += n;
+        if n < want {
+            break;
+        }
+    }
+    Ok(done as u64)
+}
+
+fn sys_write(fd: u64, buf: u64, count: u64) -> SysResult {
+    let f = fd_file(fd)?;
+    let count = count.min(0x7fff_f000) as usize;
+    let mut done = 0;
+    let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count.max(1))];
+    while done < count {
+        let n = (count - done).min(kbuf.len());
+        if let Err(e) = copy_from_user(&mut kbuf[..n], buf + done as u64) {
+            return if done > 0 { Ok(done as u64) } else { Err(e) };
+        }
+        let w = f.write(&kbuf[..n])?;
+        done += w;
+        if w < n {
+            break;
+        }
+    }
+    Ok(done as u64)
+}
+
+fn sys_writev(fd: u64, iov: u64, iovcnt: u64) -> SysResult {
+    if iovcnt > 1024 {
+        return Err(EINVAL);
+    }
+    let mut total = 0u64;
+    for i in 0..iovcnt {
+        let base: u64 = get_user(iov + i * 16)?;
+        let len: u64 = get_user(iov + i * 16 + 8)?;
+        if len == 0 {
+            continue;
+        }
+        let n = sys_write(fd, base, len)?;
+        total += n;
+        if n < len {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+const AT_FDCWD: u64 = (-100i64) as u64;
+const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+const AT_EMPTY_PATH: u64 = 0x1000;
+
+/// Resolves a path argument relative to the root (the only directory a
+/// process can be in for now).
+fn resolve(dirfd: u64, path: &str) -> Result<String, i32> {
+    if path.is_empty() {
+        return Err(ENOENT);
+    }
+    if path.starts_with('/') || dirfd == AT_FDCWD {
+        Ok(if path.starts_with('/') { String::from(path) } else { alloc::format!("/{path}") })
+    } else {
+        fd_file(dirfd)?;
+        Err(ENOTDIR)
+    }
+}
+
+fn sys_openat(dirfd: u64, path: u64, flags: u64, _mode: u64) -> SysResult {
+    let path = resolve(dirfd, &get_path(path)?)?;
+    let f = if let Some(rest) = path.strip_prefix("/proc/") {
+        super::procfs::open(rest, flags as u32)?
+    } else {
+        let fs = super::ROOTFS.get().ok_or(ENOENT)?;
+        let fs = fs.lock();
+        file::open(&fs, &path, flags as u32)?
+    };
+    let fd = task().files.install(f, flags as u32 & file::O_CLOEXEC != 0)?;
+    Ok(fd as u64)
+}
+
+fn sys_close(fd: u64) -> SysResult {
+    task().files.close(fd as i32)?;
+    Ok(0)
+}
+
+fn sys_lseek(fd: u64, off: u64, whence: u64) -> SysResult {
+    let f = fd_file(fd)?;
+    Ok(f.lseek(off as i64, whence as u32)? as u64)
+}
+
+fn sys_fstat(fd: u64, statbuf: u64) -> SysResult {
+    let st = fd_file(fd)?.stat();
+    put_user(statbuf, &st)?;
+    Ok(0)
+}
+
+fn sys_stat(path: u64, statbuf: u64, _flags: u64) -> SysResult {
+    sys_stat_at(AT_FDCWD, path, statbuf, 0)
+}
+
+fn sys_stat_at(dirfd: u64, path: u64, statbuf: u64, flags: u64) -> SysResult {
+    let p = get_path(path)?;
+    if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        return sys_fstat(dirfd, statbuf);
+    }
+    let p = resolve(dirfd, &p)?;
+    let f = if let Some(rest) = p.strip_prefix("/proc/") {
+        super::procfs::open(rest, 0)?
+    } else {
+        let fs = super::ROOTFS.get().ok_or(ENOENT)?;
+        let fs = fs.lock();
+        file::open(&fs, &p, file::O_PATH)?
+    };
+    put_user(statbuf, &f.stat())?;
+    Ok(0)
+}
+
+const TIOCGWINSZ: u64 = 0x5413;
+
+fn sys_ioctl(fd: u64, cmd: u64, arg: u64) -> SysResult {
+    let f = fd_file(fd)?;
+    if !f.is_console() {
+        return Err(ENOTTY);
+    }
+    match cmd {
+        TIOCGWINSZ => {
+            // struct winsize { rows, cols, xpixel, ypixel }
+            let ws: [u16; 4] = [24, 80, 0, 0];
+            put_user(arg, &ws)?;
+            Ok(0)
+        }
+        _ => Err(ENOTTY),
+    }
+}
+
+// --- Memory ---
+
+fn mm() -> Result<&'static mut super::mm::Mm, i32> {
+    task().mm.as_mut().ok_or(EFAULT)
+}
+
+fn sys_brk(brk: u64) -> SysResult {
+    let mm = mm()?;
+    let (vm, mut ptes) = mm.split();
+    Ok(vm.brk(brk, &mut ptes))
+}
+
+fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> SysResult {
+    use crate::mm::mmap::{MAP_ANONYMOUS, MAP_POPULATE};
+    let flags = flags as u32;
+    let (file, writable) = if flags & MAP_ANONYMOUS == 0 {
+        let f = fd_file(fd)?;
+        let inode = f.inode().ok_or(ENODEV)?;
+        (Some(super::mm::FileRef(inode)), f.writable())
+    } else {
+        (None, false)
+    };
+    if off % PAGE_SIZE != 0 {
+        return Err(EINVAL);
+    }
+    let mm = mm()?;
+    let (vm, mut ptes) = mm.split();
+    let start = vm.mmap(addr, len, prot as u32, flags, file, off / PAGE_SIZE, writable, &mut ptes).map_err(|e| e.0)?;
+    if flags & MAP_POPULATE != 0 {
+        populate(start, len);
+    }
+    Ok(start)
+}
+
+/// MAP_POPULATE: fault every page in now (errors are ignored, as Linux).
+fn populate(start: u64, len: u64) {
+    let Ok(mm) = mm() else { return };
+    let write = mm.vm.vma_at(start).is_some_and(|v| v.flags & crate::mm::vma::VM_WRITE != 0);
+    let err = if write { super::fault::PF_WRITE } else { 0 } | super::fault::PF_USER;
+    let mut va = start;
+    while va < start + len {
+        if super::fault::handle_mm_fault(mm, va, err, super::STACK_RLIMIT).is_err() {
+            break;
+        }
+        va += PAGE_SIZE;
+    }
+    mm.update_hiwater();
+}
+
+fn sys_munmap(addr: u64, len: u64) -> SysResult {
+    let mm = mm()?;
+    let (vm, mut ptes) = mm.split();
+    vm.munmap(addr, len, &mut ptes).map_err(|e| e.0)?;
+    Ok(0)
+}
+
+fn sys_mprotect(addr: u64, len: u64, prot: u64) -> SysResult {
+    let mm = mm()?;
+    let (vm, mut ptes) = mm.split();
+    vm.mprotect(addr, len, prot as u32, &mut ptes).map_err(|e| e.0)?;
+    Ok(0)
+}
+
+fn sys_mremap(old: u64, old_len: u64, new_len: u64, flags: u64, new_addr: u64) -> SysResult {
+    let mm = mm()?;
+    let (vm, mut ptes) = mm.split();
+    vm.mremap(old, old_len, new_len, flags as u32, new_addr, &mut ptes).map_err(|e| e.0)
+}
+
+const MADV_DONTNEED: u64 = 4;
+
+fn sys_madvise(addr: u64, len: u64, advice: u64) -> SysResult {
+    if addr % PAGE_SIZE != 0 {
+        return Err(EINVAL);
+    }
+    let len = crate::mm::addr::page_align_up(len);
+    let mm = mm()?;
+    match advice {
+        MADV_DONTNEED => {
+            // Drop the pages; the next touch faults in zero (anonymous) or
+            // the file's contents (private file mappings).
+            let end = addr.checked_add(len).ok_or(EINVAL)?;
+            let mut va = addr;
+            while va < end {
+                let Some(v) = mm.vm.find_vma(va).cloned() else { break };
+                if v.start >= end {
+                    break;
+                }
+                let (s, e) = (v.start.max(va), v.end.min(end));
+                mm.pt.unmap(s, e, &mut mm.rss);
+                va = e;
+            }
+            Ok(0)
+        }
+        0..=3 | 8..=19 => Ok(0), // advisory: normal, random, sequential, willneed, ...
+        _ => Err(EINVAL),
+    }
+}
+
+// --- Process and signals ---
+
+fn sys_kill(pid: u64, sig: u64) -> SysResult {
+    let t = task();
+    let pid = pid as i64;
+    if sig > 64 {
+        return Err(EINVAL);
+    }
+    if pid != t.pid as i64 && pid != 0 && pid != -1 {
+        return Err(ESRCH);
+    }
+    if sig != 0 {
+        // Default actions only: every signal that is not ignored by default
+        // terminates (the stopping and ignored ones are left alone).
+        if !matches!(sig, 17 | 18 | 19 | 20 | 21 | 22 | 23 | 28) {
+            do_exit(sig as i32);
+        }
+    }
+    Ok(0)
+}
+
+fn sys_rt_sigaction(sig: u64, act: u64, oldact: u64, sigsetsize: u64) -> SysResult {
+    if sigsetsize != 8 || sig == 0 || sig > 64 || ((sig == 9 || sig == 19) && act != 0) {
+        return Err(EINVAL);
+    }
+    if oldact != 0 {
+        copy_to_user(oldact, &[0u8; 32])?;
+    }
+    if act != 0 {
+        let mut buf = [0u8; 32];
+        copy_from_user(&mut buf, act)?;
+    }
+    Ok(0)
+}
+
+fn sys_rt_sigprocmask(how: u64, set: u64, oldset: u64, sigsetsize: u64) -> SysResult {
+    if sigsetsize != 8 || how > 2 {
+        return Err(EINVAL);
+    }
+    if set != 0 {
+        let _: u64 = get_user(set)?;
+    }
+    if oldset != 0 {
+        put_user(oldset, &0u64)?;
+    }
+    Ok(0)
+}
+
+const ARCH_SET_FS: u64 = 0x1002;
+const ARCH_GET_FS: u64 = 0x1003;
+
+fn sys_arch_prctl(code: u64, addr: u64) -> SysResult {
+    let t = task();
+    match code {
+        ARCH_SET_FS => {
+            if addr >= super::uaccess::TASK_SIZE {
+                return Err(EPERM);
+            }
+            t.fs_base = addr;
+            crate::arch::user::write_fs_base(addr);
+            Ok(0)
+        }
+        ARCH_GET_FS => {
+            put_user(addr, &t.fs_base)?;
+            Ok(0)
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+// --- Time and system information ---
+
+fn now_ns() -> u64 {
+    crate::time::uptime_ns()
+}
+
+fn sys_clock_gettime(clock: u64, tp: u64) -> SysResult {
+    if clock > 11 {
+        return Err(EINVAL);
+    }
+    let ns = now_ns();
+    let ts: [u64; 2] = [ns / 1_000_000_000, ns % 1_000_000_000];
+    put_user(tp, &ts)?;
+    Ok(0)
+}
+
+fn sys_gettimeofday(tv: u64) -> SysResult {
+    if tv != 0 {
+        let ns = now_ns();
+        put_user(tv, &[ns / 1_000_000_000, (ns % 1_000_000_000) / 1000])?;
+    }
+    Ok(0)
+}
+
+fn sys_nanosleep(req: u64, _rem: u64) -> SysResult {
+    let ts: [u64; 2] = get_user(req)?;
+    if ts[1] >= 1_000_000_000 || (ts[0] as i64) < 0 {
+        return Err(EINVAL);
+    }
+    // One task and no timer interrupt yet: wait on the clock.
+    let until = now_ns().saturating_add(ts[0].saturating_mul(1_000_000_000)).saturating_add(ts[1]);
+    while now_ns() < until {
+        core::hint::spin_loop();
+    }
+    Ok(0)
+}
+
+fn sys_uname(buf: u64) -> SysResult {
+    let mut u = [0u8; 65 * 6];
+    let fields = ["Linux", "rvmm", "6.1.0-rvmm", "#1 SMP", "x86_64", "(none)"];
+    for (i, f) in fields.iter().enumerate() {
+        u[i * 65..i * 65 + f.len()].copy_from_slice(f.as_bytes());
+    }
+    copy_to_user(buf, &u)?;
+    Ok(0)
+}
+
+fn sys_sysinfo(info: u64) -> SysResult {
+    let alloc = crate::mm::buddy::page_alloc();
+    let total = alloc.totalram_pages() * PAGE_SIZE;
+    let free = alloc.nr_free_pages_all() * PAGE_SIZE;
+    // struct sysinfo (x86-64): uptime, loads[3], totalram, freeram,
+    // sharedram, bufferram, totalswap, freeswap, procs (u16) + pad,
+    // totalhigh, freehigh, mem_unit (u32), padding.
+    let mut w = [0u64; 14];
+    w[0] = now_ns() / 1_000_000_000;
+    w[4] = total;
+    w[5] = free;
+    w[10] = 1; // procs, in the low 16 bits
+    let mut bytes: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
+    bytes[104..108].copy_from_slice(&1u32.to_le_bytes()); // mem_unit
+    bytes.truncate(112);
+    copy_to_user(info, &bytes)?;
+    Ok(0)
+}
+
+fn sys_prlimit64(pid: u64, resource: u64, new: u64, old: u64) -> SysResult {
+    if pid != 0 && pid != task().pid as u64 {
+        return Err(ESRCH);
+    }
+    const INF: u64 = u64::MAX;
+    let lim: [u64; 2] = match resource {
+        3 => [super::STACK_RLIMIT, INF], // RLIMIT_STACK
+        7 => [1024, 4096],               // RLIMIT_NOFILE
+        0..=15 => [INF, INF],
+        _ => return Err(EINVAL),
+    };
+    if new != 0 {
+        let _: [u64; 2] = get_user(new)?;
+    }
+    if old != 0 {
+        put_user(old, &lim)?;
+    }
+    Ok(0)
+}
+
+fn sys_getrandom(buf: u64, len: u64, flags: u64) -> SysResult {
+    if flags & !7 != 0 {
+        return Err(EINVAL);
+    }
+    let len = len.min(1 << 20) as usize;
+    let mut state = crate::arch::cpu::rdtsc() | 1;
+    let mut done = 0;
+    while done < len {
+        let mut chunk = [0u8; 256];
+        for b in chunk.iter_mut() {
+            // xorshift64*: not cryptographic; this kernel has no entropy source.
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            *b = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8;
+        }
+        let n = (len - done).min(chunk.len());
+        copy_to_user(buf + done as u64, &chunk[..n])?;
+        done += n;
+    }
+    Ok(len as u64)
+}

@@ -1,0 +1,99 @@
+//! Copying to and from user memory (Linux `copy_{from,to}_user`,
+//! `strncpy_from_user`). Every user pointer is range-checked against the
+//! user half first; a page that is missing is faulted in on the spot by the
+//! page-fault handler, and one that cannot be (no VMA, wrong permission)
+//! makes the copy fail with `EFAULT` through the exception-table fixup.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::arch::user::copy_user;
+use crate::fs::errno::{EFAULT, ENAMETOOLONG};
+use crate::mm::addr::PAGE_SIZE;
+
+/// The end of user addresses (Linux `TASK_SIZE_MAX` on x86-64).
+pub const TASK_SIZE: u64 = crate::arch::user::SYSCALL_TRAMPOLINE;
+/// Linux `PATH_MAX`.
+pub const PATH_MAX: usize = 4096;
+
+/// Whether `[addr, addr + len)` lies in the user half (Linux `access_ok`).
+pub fn access_ok(addr: u64, len: usize) -> bool {
+    addr.checked_add(len as u64).is_some_and(|end| end <= TASK_SIZE)
+}
+
+pub fn copy_from_user(dst: &mut [u8], src: u64) -> Result<(), i32> {
+    if dst.is_empty() {
+        return Ok(());
+    }
+    if !access_ok(src, dst.len()) {
+        return Err(EFAULT);
+    }
+    // SAFETY: `dst` is a live kernel buffer of this length; the user side
+    // was checked to be in the user half.
+    unsafe { copy_user(dst.as_mut_ptr(), src as *const u8, dst.len()) }.map_err(|()| EFAULT)
+}
+
+pub fn copy_to_user(dst: u64, src: &[u8]) -> Result<(), i32> {
+    if src.is_empty() {
+        return Ok(());
+    }
+    if !access_ok(dst, src.len()) {
+        return Err(EFAULT);
+    }
+    // SAFETY: as for `copy_from_user`, the other way round.
+    unsafe { copy_user(dst as *mut u8, src.as_ptr(), src.len()) }.map_err(|()| EFAULT)
+}
+
+/// Writes `len` zero bytes at `dst` (Linux `clear_user`).
+pub fn clear_user(dst: u64, len: usize) -> Result<(), i32> {
+    const ZEROES: [u8; 512] = [0; 512];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(ZEROES.len());
+        copy_to_user(dst + done as u64, &ZEROES[..n])?;
+        done += n;
+    }
+    Ok(())
+}
+
+/// Reads a plain-data value.
+pub fn get_user<T: zerocopy::FromBytes + zerocopy::IntoBytes>(src: u64) -> Result<T, i32> {
+    let mut v = T::new_zeroed();
+    copy_from_user(v.as_mut_bytes(), src)?;
+    Ok(v)
+}
+
+/// Writes a plain-data value.
+pub fn put_user<T: zerocopy::IntoBytes + zerocopy::Immutable>(dst: u64, v: &T) -> Result<(), i32> {
+    copy_to_user(dst, v.as_bytes())
+}
+
+/// A NUL-terminated string of at most `max` bytes (without the NUL), read
+/// a page at a time so that a string ending just before an unmapped page
+/// is fine. `ENAMETOOLONG` when no NUL comes in time; invalid UTF-8 is
+/// kept as bytes.
+pub fn strncpy_from_user(src: u64, max: usize) -> Result<Vec<u8>, i32> {
+    let mut out = Vec::new();
+    let mut addr = src;
+    loop {
+        let chunk = (PAGE_SIZE - (addr & (PAGE_SIZE - 1))) as usize;
+        let mut buf = [0u8; 256];
+        let n = chunk.min(buf.len());
+        copy_from_user(&mut buf[..n], addr)?;
+        if let Some(end) = buf[..n].iter().position(|&b| b == 0) {
+            out.extend_from_slice(&buf[..end]);
+            return if out.len() > max { Err(ENAMETOOLONG) } else { Ok(out) };
+        }
+        out.extend_from_slice(&buf[..n]);
+        if out.len() > max {
+            return Err(ENAMETOOLONG);
+        }
+        addr += n as u64;
+    }
+}
+
+/// A path argument: at most `PATH_MAX - 1` bytes.
+pub fn get_path(src: u64) -> Result<String, i32> {
+    let bytes = strncpy_from_user(src, PATH_MAX - 1)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}

@@ -1,0 +1,80 @@
+//! The user test programs (`tests/guest/*.c`) run natively on this Linux
+//! host: this is what proves that their expectations are Linux's. The same
+//! binaries run as init in the guest (other tests).
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Output};
+use tests::programs;
+
+fn run(name: &str, args: &[&str]) -> Output {
+    let path = programs::path(name);
+    Command::new(&path).args(args).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()))
+}
+
+/// Runs a TAP program (argv[0] is its path, which mm_files and mm_errors
+/// open) and asserts exit 0 and `N passed, 0 failed` with N > 0.
+fn tap(name: &str) {
+    let out = run(name, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if let Err(e) = programs::check_tap(&stdout) {
+        panic!("{name}: {e}\n--- stdout:\n{stdout}--- stderr:\n{stderr}");
+    }
+    assert!(out.status.success(), "{name} exited with {:?}\n--- stdout:\n{stdout}--- stderr:\n{stderr}", out.status);
+    println!("{stdout}");
+}
+
+#[test]
+fn mm_malloc() {
+    tap("mm_malloc");
+}
+
+#[test]
+fn mm_brk() {
+    tap("mm_brk");
+}
+
+#[test]
+fn mm_demand() {
+    tap("mm_demand");
+}
+
+#[test]
+fn mm_ops() {
+    tap("mm_ops");
+}
+
+#[test]
+fn mm_errors() {
+    tap("mm_errors");
+}
+
+#[test]
+fn mm_files() {
+    tap("mm_files");
+}
+
+#[test]
+fn every_tap_program_is_tested() {
+    let mut all = programs::names();
+    all.retain(|n| *n != "fatal");
+    assert_eq!(all, programs::TAP);
+}
+
+#[test]
+fn fatal_cases_die_of_sigsegv() {
+    for case in programs::FATAL_CASES {
+        let out = run("fatal", &[case]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.signal(), Some(11), "fatal {case}: {:?}, want SIGSEGV\n{stdout}", out.status);
+        assert!(stdout.contains(&format!("fatal {case}: about to ")), "fatal {case} printed {stdout:?}");
+        assert!(!stdout.contains("survived"), "fatal {case}: {stdout}");
+    }
+}
+
+#[test]
+fn fatal_refuses_an_unknown_case() {
+    let out = run("fatal", &["bogus"]);
+    assert_eq!(out.status.code(), Some(2), "{:?}", out.status);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("usage: fatal "));
+}

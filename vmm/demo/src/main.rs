@@ -1,0 +1,217 @@
+//! The built-in init program (`vmm run` without `--init`): seed 001's walk
+//! through a process's heap, narrated. A static x86-64 Linux program with
+//! raw system calls and no libc, so it runs the same in the guest and on a
+//! Linux host.
+//!
+//! The allocations follow glibc's malloc policy that the seed describes:
+//! requests below the 128 KiB mmap threshold come from the brk heap, larger
+//! ones from their own mmap. They are made here explicitly (`brk`, `mmap`),
+//! so every step is one the kernel sees.
+
+#![no_std]
+#![no_main]
+
+use core::arch::{asm, global_asm};
+use core::fmt::{self, Write};
+
+const SYS_READ: u64 = 0;
+const SYS_WRITE: u64 = 1;
+const SYS_OPEN: u64 = 2;
+const SYS_CLOSE: u64 = 3;
+const SYS_MMAP: u64 = 9;
+const SYS_MUNMAP: u64 = 11;
+const SYS_BRK: u64 = 12;
+const SYS_EXIT_GROUP: u64 = 231;
+
+const PROT_READ: u64 = 1;
+const PROT_WRITE: u64 = 2;
+const MAP_PRIVATE: u64 = 2;
+const MAP_ANONYMOUS: u64 = 0x20;
+const PAGE: u64 = 4096;
+/// glibc's default `M_MMAP_THRESHOLD`.
+const MMAP_THRESHOLD: u64 = 128 << 10;
+
+fn syscall6(nr: u64, a: [u64; 6]) -> i64 {
+    let ret: i64;
+    // SAFETY: a Linux system call; the kernel preserves everything except
+    // rax, rcx and r11. The arguments are valid for each call made below.
+    unsafe {
+        asm!("syscall", inlateout("rax") nr as i64 => ret, in("rdi") a[0], in("rsi") a[1], in("rdx") a[2],
+             in("r10") a[3], in("r8") a[4], in("r9") a[5], lateout("rcx") _, lateout("r11") _, options(nostack));
+    }
+    ret
+}
+
+fn syscall3(nr: u64, a: u64, b: u64, c: u64) -> i64 {
+    syscall6(nr, [a, b, c, 0, 0, 0])
+}
+
+fn exit(code: i32) -> ! {
+    syscall3(SYS_EXIT_GROUP, code as u64, 0, 0);
+    loop {
+        core::hint::spin_loop();
+    }
+}
+
+struct Stdout;
+
+impl Write for Stdout {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut b = s.as_bytes();
+        while !b.is_empty() {
+            let n = syscall3(SYS_WRITE, 1, b.as_ptr() as u64, b.len() as u64);
+            if n <= 0 {
+                return Err(fmt::Error);
+            }
+            b = &b[n as usize..];
+        }
+        Ok(())
+    }
+}
+
+macro_rules! say {
+    ($($t:tt)*) => { let _ = writeln!(Stdout, $($t)*); };
+}
+
+/// A /proc file's contents (up to 8 KiB) in a static buffer.
+fn read_file(path: &[u8], buf: &mut [u8]) -> usize {
+    let fd = syscall3(SYS_OPEN, path.as_ptr() as u64, 0, 0);
+    if fd < 0 {
+        return 0;
+    }
+    let mut len = 0;
+    while len < buf.len() {
+        let n = syscall3(SYS_READ, fd as u64, buf[len..].as_mut_ptr() as u64, (buf.len() - len) as u64);
+        if n <= 0 {
+            break;
+        }
+        len += n as usize;
+    }
+    syscall3(SYS_CLOSE, fd as u64, 0, 0);
+    len
+}
+
+/// The value in kB of a `Key:   N kB` line.
+fn field_kb(text: &[u8], key: &str) -> u64 {
+    for line in text.split(|&b| b == b'\n') {
+        if line.starts_with(key.as_bytes()) && line.get(key.len()) == Some(&b':') {
+            return line[key.len() + 1..].iter().filter(|b| b.is_ascii_digit()).fold(0, |v, &d| v * 10 + (d - b'0') as u64);
+        }
+    }
+    0
+}
+
+struct Snapshot {
+    rss_kb: u64,
+    free_kb: u64,
+}
+
+fn snapshot() -> Snapshot {
+    let mut buf = [0u8; 8192];
+    let n = read_file(b"/proc/self/status\0", &mut buf);
+    let rss_kb = field_kb(&buf[..n], "VmRSS");
+    let n = read_file(b"/proc/meminfo\0", &mut buf);
+    Snapshot { rss_kb, free_kb: field_kb(&buf[..n], "MemFree") }
+}
+
+fn brk(addr: u64) -> u64 {
+    syscall3(SYS_BRK, addr, 0, 0) as u64
+}
+
+/// One allocation as glibc's malloc would make it.
+fn malloc(name: &str, size: u64) -> (u64, u64) {
+    if size < MMAP_THRESHOLD {
+        let old = brk(0);
+        let new = brk(old + size);
+        say!("{name} = malloc({} KiB): below the {} KiB mmap threshold, so the heap grows: brk {old:#x} -> {new:#x}", size >> 10, MMAP_THRESHOLD >> 10);
+        (old, size)
+    } else {
+        let addr = syscall6(SYS_MMAP, [0, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, u64::MAX, 0]) as u64;
+        say!("{name} = malloc({} KiB): at or above the threshold, so it gets its own mapping: mmap -> {addr:#x}..{:#x}", size >> 10, addr + size);
+        (addr, size)
+    }
+}
+
+/// Writes one byte per page, as a program filling its buffer would.
+fn touch(name: &str, (addr, size): (u64, u64)) {
+    let before = snapshot();
+    let mut p = addr;
+    while p < addr + size {
+        // SAFETY: [addr, addr + size) was just obtained from brk or mmap.
+        unsafe { (p as *mut u8).write_volatile(1) };
+        p += PAGE;
+    }
+    let after = snapshot();
+    say!(
+        "  writing {name}: {} pages faulted in on first touch; RSS {} -> {} kB, MemFree {} -> {} kB",
+        size.div_ceil(PAGE),
+        before.rss_kb,
+        after.rss_kb,
+        before.free_kb,
+        after.free_kb
+    );
+}
+
+fn show_maps() {
+    let mut buf = [0u8; 8192];
+    let n = read_file(b"/proc/self/maps\0", &mut buf);
+    say!("  /proc/self/maps:");
+    for line in buf[..n].split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+        say!("    {}", core::str::from_utf8(line).unwrap_or("?"));
+    }
+}
+
+fn main() -> i32 {
+    say!("rvmm demo: how the kernel hands memory to a process (seed 001's malloc walk-through)");
+    let start = snapshot();
+    say!("at start: brk {:#x}, RSS {} kB, MemFree {} kB", brk(0), start.rss_kb, start.free_kb);
+
+    let a = malloc("A", 30 << 10);
+    say!("  nothing is mapped yet: RSS {} kB (pages come on first touch: demand paging)", snapshot().rss_kb);
+    touch("A", a);
+    let b = malloc("B", 40 << 10);
+    touch("B", b);
+    let c = malloc("C", 200 << 10);
+    touch("C", c);
+    let d = malloc("D", 100 << 10);
+    touch("D", d);
+    show_maps();
+
+    let before = snapshot();
+    syscall3(SYS_MUNMAP, c.0, c.1, 0);
+    let after = snapshot();
+    say!("free(C): munmap returns its pages to the kernel at once: RSS {} -> {} kB, MemFree {} -> {} kB", before.rss_kb, after.rss_kb, before.free_kb, after.free_kb);
+
+    let before = snapshot();
+    let top = brk(0);
+    let new = brk(d.0);
+    let after = snapshot();
+    say!("free(D): D is the top of the heap, so brk shrinks {top:#x} -> {new:#x}: RSS {} -> {} kB", before.rss_kb, after.rss_kb);
+    say!("free(A), free(B): they stay in the heap for reuse (malloc keeps them on its free lists), so RSS stays {} kB", snapshot().rss_kb);
+    show_maps();
+    let end = snapshot();
+    say!("at end: RSS {} kB, MemFree {} kB (the rest returns when the process exits)", end.rss_kb, end.free_kb);
+    0
+}
+
+// The entry point: the stack holds argc, argv, envp, auxv; nothing of it is
+// needed. Align the stack as the ABI wants for a call.
+global_asm!(
+    ".globl _start",
+    "_start:",
+    "    xor ebp, ebp",
+    "    and rsp, -16",
+    "    call {main}",
+    "    ud2",
+    main = sym start,
+);
+
+extern "C" fn start() -> ! {
+    exit(main())
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    say!("rvmm demo: panic: {info}");
+    exit(101)
+}
