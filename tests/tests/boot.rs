@@ -96,7 +96,7 @@ fn boot_time_is_reported_for_tests_and_verbose_runs() {
     if !kvm_available() {
         return;
     }
-    let run = vmm_cli(&["run", "--mem", "64M", "--timeout", "60", "--verbose"]);
+    let run = vmm_cli(&["run", "--no-init", "--mem", "64M", "--timeout", "60", "--verbose"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stderr.contains("vmm: boot time (VMM start to mm ready): "), "{}", run.stderr);
     assert!(run.stdout.contains("reboot: Power down"), "console did not reach stdout:\n{}", run.stdout);

@@ -54,7 +54,7 @@ fn bad_timeouts_and_command_lines() {
     assert_refused(&["run", "--timeout", "0"], exit_code::USAGE, "positive number of seconds");
     assert_refused(&["run", "--timeout", "soon"], exit_code::USAGE, "not a number of seconds");
     let long = "x".repeat(5000);
-    assert_refused(&["run", "--cmdline", &long], exit_code::VMM_ERROR, "kernel command line is 5000 bytes, the limit is 4096");
+    assert_refused(&["run", "--no-init", "--cmdline", &long], exit_code::VMM_ERROR, "kernel command line is 5000 bytes, the limit is 4096");
     assert_refused(&["frobnicate"], exit_code::USAGE, "unrecognized subcommand");
 }
 
@@ -179,7 +179,7 @@ fn init_moves_the_console_to_stderr() {
     assert!(run.console.contains("Command line: init=/bin/exit0\n"), "{}", run.console);
     assert!(run.vmm_stderr.contains(&run.console), "the console is not on vmm's stderr:\n{}", run.vmm_stderr);
     // Without --init the console stays on stdout.
-    let plain = vmm_cli(&["run", "--mem", "64M", "--timeout", "60", "--", "one"]);
+    let plain = vmm_cli(&["run", "--no-init", "--mem", "64M", "--timeout", "60", "--", "one"]);
     assert_eq!(plain.code, 0, "{}", plain.stderr);
     assert!(plain.stdout.contains("reboot: Power down"), "{}", plain.stdout);
     assert_eq!(plain.stderr, "");

@@ -8,7 +8,7 @@ fn planted_panic_is_reported_with_registers_and_console_tail() {
     if !kvm_available() {
         return;
     }
-    let run = vmm_cli(&["run", "--mem", "64M", "--timeout", "60", "--cmdline", "test=panic"]);
+    let run = vmm_cli(&["run", "--no-init", "--mem", "64M", "--timeout", "60", "--cmdline", "test=panic"]);
     assert_eq!(run.code, exit_code::GUEST_PANIC, "{}", run.stderr);
     let err = &run.stderr;
     assert!(err.contains("vmm: guest kernel panic: test=panic: planted kernel panic at guest-kernel/src/selftest.rs:"), "{err}");
@@ -46,7 +46,7 @@ fn planted_triple_fault_is_reported() {
     if !kvm_available() {
         return;
     }
-    let run = vmm_cli(&["run", "--mem", "64M", "--timeout", "60", "--cmdline", "test=triple-fault"]);
+    let run = vmm_cli(&["run", "--no-init", "--mem", "64M", "--timeout", "60", "--cmdline", "test=triple-fault"]);
     assert_eq!(run.code, exit_code::TRIPLE_FAULT, "{}", run.stderr);
     let err = &run.stderr;
     assert!(err.contains("vmm: guest triple fault (KVM_EXIT_SHUTDOWN)"), "{err}");
@@ -61,7 +61,7 @@ fn timeout_stops_a_spinning_guest() {
     if !kvm_available() {
         return;
     }
-    let run = vmm_cli(&["run", "--mem", "64M", "--timeout", "1", "--cmdline", "test=hang"]);
+    let run = vmm_cli(&["run", "--no-init", "--mem", "64M", "--timeout", "1", "--cmdline", "test=hang"]);
     assert_eq!(run.code, exit_code::TIMEOUT, "{}", run.stderr);
     assert!(run.stderr.contains("vmm: guest timed out after"), "{}", run.stderr);
     assert!(run.stderr.contains("test: spinning forever"), "{}", run.stderr);
@@ -107,7 +107,7 @@ fn ring0_int3_is_an_emulation_failure_here_and_a_breakpoint_trap_elsewhere() {
     if !kvm_available() {
         return;
     }
-    let run = vmm_cli(&["run", "--mem", "64M", "--timeout", "60", "--cmdline", "test=int3"]);
+    let run = vmm_cli(&["run", "--no-init", "--mem", "64M", "--timeout", "60", "--cmdline", "test=int3"]);
     let err = &run.stderr;
     match run.code {
         // kvm_pvm: the hypervisor cannot emulate int3 at ring 0.

@@ -69,7 +69,11 @@ pub struct RunArgs {
     #[arg(long = "file", value_name = "HOST_PATH[:GUEST_PATH]", value_parser = parse_file, requires = "init")]
     pub files: Vec<GuestFile>,
 
-    /// Arguments for init: the program's argv[1..] with --init, else passed after `--` on the kernel command line.
+    /// Boot the kernel alone: no init program (not even the built-in demo); the kernel sets up memory, runs any selftest=/dump= and powers off.
+    #[arg(long, conflicts_with = "init")]
+    pub no_init: bool,
+
+    /// Arguments for init: the program's argv[1..] with --init (or for the built-in demo), else passed after `--` on the kernel command line.
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
 }
@@ -83,7 +87,8 @@ impl RunArgs {
                 let spec = InitSpec { program: program.clone(), files: self.files.clone(), args: self.args.clone() };
                 Some(InitImage::build(&spec, self.mem)?)
             }
-            None => None,
+            None if self.no_init => None,
+            None => Some(demo_image(self.mem, &self.args)?),
         };
         Ok(VmConfig {
             mem_size: self.mem,
@@ -97,6 +102,24 @@ impl RunArgs {
             kvm_device: PathBuf::from(crate::vm::KVM_DEVICE),
         })
     }
+}
+
+/// The built-in demo program (vmm/demo), carried inside this binary.
+const DEMO_INIT: &[u8] = include_bytes!(env!("DEMO_INIT_PATH"));
+
+/// The initramfs for `vmm run` without `--init`: the built-in demo as
+/// `/bin/rvmm-demo`. It is written to a private temporary file for the
+/// packer, which reads and checks programs from the host.
+fn demo_image(mem: u64, args: &[String]) -> Result<InitImage, InitError> {
+    let dir = std::env::temp_dir().join(format!("rvmm-demo-{}", std::process::id()));
+    let host = dir.join("rvmm-demo");
+    let io = |source| InitError::Read { what: "built-in demo", path: host.clone(), source };
+    std::fs::create_dir_all(&dir).map_err(io)?;
+    std::fs::write(&host, DEMO_INIT).map_err(io)?;
+    let spec = InitSpec { program: GuestFile { host: host.clone(), guest: "/bin/rvmm-demo".into() }, files: Vec::new(), args: args.to_vec() };
+    let image = InitImage::build(&spec, mem);
+    let _ = std::fs::remove_dir_all(&dir);
+    image
 }
 
 /// Runs `vmm` with `args` (including the program name), writing to

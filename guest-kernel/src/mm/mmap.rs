@@ -308,15 +308,13 @@ impl<F: VmFile> MmStruct<F> {
             vm_flags |= VM_NORESERVE;
         }
 
-        let name = VmaName::Plain;
-        let addr = self.mmap_region(file, addr, len, vm_flags, pgoff, name, pt)?;
+        let addr = self.mmap_region(file, addr, len, vm_flags, pgoff, pt)?;
         self.update_hiwater_vm();
         Ok(addr)
     }
 
     /// Installs a VMA over `[addr, addr + len)`, unmapping whatever was
     /// there, and merges it with its neighbours (Linux `mmap_region`).
-    #[allow(clippy::too_many_arguments)]
     fn mmap_region(
         &mut self,
         file: Option<F>,
@@ -324,7 +322,6 @@ impl<F: VmFile> MmStruct<F> {
         len: u64,
         mut vm_flags: VmFlags,
         pgoff: u64,
-        name: VmaName,
         pt: &mut (impl PageTables + ?Sized),
     ) -> Result<u64, Errno> {
         let end = addr + len;
@@ -333,7 +330,7 @@ impl<F: VmFile> MmStruct<F> {
         if vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE {
             vm_flags |= VM_ACCOUNT;
         }
-        self.insert_vma(Vma { start: addr, end, flags: vm_flags, pgoff, file, name });
+        self.insert_vma(Vma { start: addr, end, flags: vm_flags, pgoff, file, name: VmaName::Plain });
         self.merge_range(addr, end);
         Ok(addr)
     }

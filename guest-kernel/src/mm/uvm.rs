@@ -22,6 +22,15 @@ use crate::mm::pgtable::{populate_pte_table, PageTableMemory, Table};
 use crate::mm::vmalloc::{kernel_pgd, KernelPageTables};
 use crate::sync::Once;
 
+/// A software PTE bit (ignored by the CPU): a page kept but made
+/// inaccessible by `PROT_NONE`, with PRESENT clear (Linux `_PAGE_PROTNONE`).
+pub const PTE_PROTNONE: u64 = 1 << 9;
+
+/// Whether a PTE holds a page (accessible or `PROT_NONE`).
+pub fn pte_mapped(pte: u64) -> bool {
+    pte & (flags::PRESENT | PTE_PROTNONE) != 0
+}
+
 /// First PGD slot of the kernel half.
 const KERNEL_PGD_FIRST: usize = ENTRIES_PER_TABLE / 2;
 
@@ -167,15 +176,16 @@ impl UserPageTables {
         Ok(table)
     }
 
-    /// The present PTE for `va`.
+    /// The PTE for `va` if it holds a page (see [`pte_mapped`]).
     pub fn lookup(&self, va: u64) -> Option<u64> {
         let table = self.walk(va)?;
         let pte = KernelPageTables.table(table)[table_index(va, 1)];
-        (pte & flags::PRESENT != 0).then_some(pte)
+        pte_mapped(pte).then_some(pte)
     }
 
-    /// Calls `f(va, pte)` for each present PTE in `[start, end)`, skipping
-    /// missing tables a whole table at a time.
+    /// Calls `f(va, pte)` for each PTE in `[start, end)` that holds a page
+    /// (present or `PROT_NONE`), skipping missing tables a whole table at a
+    /// time.
     pub fn for_each_present(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, &mut u64)) {
         let mut va = start;
         while va < end {
@@ -191,7 +201,7 @@ impl UserPageTables {
             let stop = end.min((va | ((1 << 21) - 1)) + 1);
             while va < stop {
                 let e = &mut t[table_index(va, 1)];
-                if *e & flags::PRESENT != 0 {
+                if pte_mapped(*e) {
                     f(va, e);
                 }
                 va += PAGE_SIZE;
@@ -213,12 +223,13 @@ impl UserPageTables {
 
     /// Changes the protection of what is mapped in `[start, end)`. Write
     /// permission is only given to anonymous pages this mapping owns alone;
-    /// anything else stays read-only and is copied on the first write.
-    pub fn protect(&mut self, start: u64, end: u64, writable: bool, exec: bool) {
+    /// anything else stays read-only and is copied on the first write. With
+    /// no access at all the pages stay but become not-present.
+    pub fn protect(&mut self, start: u64, end: u64, access: bool, writable: bool, exec: bool) {
         self.for_each_present(start, end, |va, e| {
             let page = pfn_to_page(Pfn((*e & ADDR_MASK) >> 12));
             let w = writable && is_anon(page) && page.mapcount() == 1;
-            *e = (*e & ADDR_MASK) | user_pte_flags(w, exec);
+            *e = (*e & ADDR_MASK) | if access { user_pte_flags(w, exec) } else { PTE_PROTNONE };
             invlpg(va);
         });
     }

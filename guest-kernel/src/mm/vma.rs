@@ -131,6 +131,13 @@ impl fmt::Debug for Errno {
     }
 }
 
+/// So that `?` turns it into the plain `i32` errno of the system-call layer.
+impl From<Errno> for i32 {
+    fn from(e: Errno) -> i32 {
+        e.0
+    }
+}
+
 impl fmt::Display for Errno {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -62,6 +62,13 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
     mm.stats.faults += 1;
     PGFAULT.fetch_add(1, Relaxed);
 
+    if uvm::pte_mapped(*slot) && *slot & flags::PRESENT == 0 {
+        // PROT_NONE left over in an accessible VMA cannot happen (mprotect
+        // rewrites the PTEs); be safe and restore access.
+        *slot = (*slot & ADDR_MASK) | user_pte_flags(false, vm_exec);
+        crate::arch::cpu::invlpg(va);
+        return Ok(());
+    }
     if *slot & flags::PRESENT != 0 {
         if !write || *slot & flags::RW != 0 {
             // Spurious (another path mapped it); the TLB entry was stale.

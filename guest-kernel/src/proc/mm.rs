@@ -5,7 +5,7 @@ use alloc::sync::Arc;
 
 use crate::fs::ramfs::Inode;
 use crate::mm::uvm::{Rss, UserPageTables};
-use crate::mm::vma::{MmStruct, PageTables, VmFlags, VM_EXEC, VM_WRITE};
+use crate::mm::vma::{MmStruct, PageTables, VmFlags, VM_EXEC, VM_READ, VM_WRITE};
 
 /// A file a VMA maps: the in-memory filesystem's inode, compared by
 /// identity.
@@ -80,7 +80,8 @@ impl PageTables for Ptes<'_> {
         self.pt.unmap(start, end, self.rss);
     }
     fn protect(&mut self, start: u64, end: u64, flags: VmFlags) {
-        self.pt.protect(start, end, flags & VM_WRITE != 0, flags & VM_EXEC != 0);
+        let access = flags & (VM_READ | VM_WRITE | VM_EXEC) != 0;
+        self.pt.protect(start, end, access, flags & VM_WRITE != 0, flags & VM_EXEC != 0);
     }
     fn move_range(&mut self, old_start: u64, new_start: u64, len: u64) {
         self.pt.move_range(old_start, new_start, len);

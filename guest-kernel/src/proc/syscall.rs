@@ -54,6 +54,7 @@ pub fn dispatch() {
         14 => sys_rt_sigprocmask(a0, a1, a2, a3),
         15 => Err(ENOSYS), // rt_sigreturn: no handlers are ever delivered yet
         16 => sys_ioctl(a0, a1, a2),
+        17 => sys_pread64(a0, a1, a2, a3),
         20 => sys_writev(a0, a1, a2),
         24 => Ok(0), // sched_yield: one runnable task
         25 => sys_mremap(a0, a1, a2, a3, a4),
@@ -164,6 +165,28 @@ fn sys_write(fd: u64, buf: u64, count: u64) -> SysResult {
         if w < n {
             break;
         }
+    }
+    Ok(done as u64)
+}
+
+fn sys_pread64(fd: u64, buf: u64, count: u64, off: u64) -> SysResult {
+    let f = fd_file(fd)?;
+    if (off as i64) < 0 {
+        return Err(EINVAL);
+    }
+    let count = count.min(0x7fff_f000) as usize;
+    let mut done = 0;
+    let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count.max(1))];
+    while done < count {
+        let want = (count - done).min(kbuf.len());
+        let n = f.pread(&mut kbuf[..want], off as i64 + done as i64)?;
+        if n == 0 {
+            break;
+        }
+        if let Err(e) = copy_to_user(buf + done as u64, &kbuf[..n]) {
+            return if done > 0 { Ok(done as u64) } else { Err(e) };
+        }
+        done += n;
     }
     Ok(done as u64)
 }

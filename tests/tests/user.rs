@@ -1,0 +1,174 @@
+//! User programs as init in the guest: the C suite (`tests/guest/*.c`,
+//! musl, static) and the built-in demo. Each TAP program also runs natively
+//! in the same test, so the guest is held to what Linux does. After every
+//! program the kernel's free-page and slab-object counts must be back where
+//! they were before it started.
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::Command;
+
+use tests::{kvm_available, programs, run_init, InitRun, M};
+
+/// Guest RAM for the suite: small enough to boot fast, with room to spare.
+const MEM: u64 = 128 * M;
+
+fn guest(name: &str, args: &[&str]) -> InitRun {
+    run_init(MEM, "", &programs::path(name), &[], args)
+}
+
+/// The kernel's account of init's end: the exit line and no leak report.
+fn assert_clean_exit(name: &str, run: &InitRun, code: i32) {
+    let line = format!("init: exited with status {code};");
+    assert!(run.console.contains(&line), "{name}: no '{line}' in the console:\n{}", run.console);
+    assert!(!run.console.contains("LEAK"), "{name}: the kernel reports a leak:\n{}", run.console);
+    assert!(run.console.contains("reboot: Power down"), "{name}: the kernel did not shut down cleanly:\n{}", run.console);
+    assert_eq!(run.code, code, "{name}: vmm exit code\n--- console:\n{}", run.console);
+}
+
+fn tap(name: &str) {
+    if !kvm_available() {
+        return;
+    }
+    let native = Command::new(programs::path(name)).output().expect("run natively");
+    let native_out = String::from_utf8_lossy(&native.stdout);
+    programs::check_tap(&native_out).unwrap_or_else(|e| panic!("{name} natively: {e}\n{native_out}"));
+
+    let run = guest(name, &[]);
+    if let Err(e) = programs::check_tap(&run.stdout) {
+        panic!("{name} in the guest: {e}\n--- stdout:\n{}--- console:\n{}", run.stdout, run.console);
+    }
+    assert_clean_exit(name, &run, 0);
+    println!("{}", run.stdout);
+}
+
+#[test]
+fn mm_malloc() {
+    tap("mm_malloc");
+}
+
+#[test]
+fn mm_brk() {
+    tap("mm_brk");
+}
+
+#[test]
+fn mm_demand() {
+    tap("mm_demand");
+}
+
+#[test]
+fn mm_ops() {
+    tap("mm_ops");
+}
+
+#[test]
+fn mm_errors() {
+    tap("mm_errors");
+}
+
+#[test]
+fn mm_files() {
+    tap("mm_files");
+}
+
+/// Each fatal case kills init with SIGSEGV: natively signal 11, in the guest
+/// `vmm` exits 128 + 11 after Linux's segfault line, and the kernel goes
+/// on to shut down with nothing leaked.
+#[test]
+fn fatal_faults_kill_init_with_sigsegv() {
+    if !kvm_available() {
+        return;
+    }
+    for case in programs::FATAL_CASES {
+        let native = Command::new(programs::path("fatal")).arg(case).output().expect("run natively");
+        assert_eq!(native.status.signal(), Some(11), "fatal {case} natively: {native:?}");
+
+        let run = guest("fatal", &[case]);
+        assert!(run.stdout.contains(&format!("fatal {case}: about to")), "fatal {case}: {}", run.stdout);
+        assert!(!run.stdout.contains("survived"), "fatal {case} survived in the guest:\n{}", run.stdout);
+        let line = run.console.lines().find(|l| l.contains("fatal[1]: segfault at ")).unwrap_or_else(|| {
+            panic!("fatal {case}: no segfault line in the console:\n{}", run.console)
+        });
+        assert!(line.contains(" ip ") && line.contains(" sp ") && line.contains(" error "), "fatal {case}: {line}");
+        assert_clean_exit(case, &run, 139);
+    }
+}
+
+/// The segfault line names the faulting address and the x86 error code as
+/// Linux prints them.
+#[test]
+fn segfault_line_reports_address_and_error_code() {
+    if !kvm_available() {
+        return;
+    }
+    let run = guest("fatal", &["null"]);
+    assert!(run.console.contains("fatal[1]: segfault at 0 ip "), "{}", run.console);
+    assert!(run.console.contains(" error 4"), "a user read of a not-present page is error 4:\n{}", run.console);
+    let run = guest("fatal", &["rodata"]);
+    assert!(run.console.contains(" error 7"), "a user write to a read-only present page is error 7:\n{}", run.console);
+}
+
+/// Unknown system calls return -ENOSYS and are logged once per number.
+#[test]
+fn unknown_syscalls_are_logged_once() {
+    if !kvm_available() {
+        return;
+    }
+    let run = guest("mm_errors", &[]);
+    let lines = run.console.lines().filter(|l| l.contains("unknown system call 1000, returning -ENOSYS")).count();
+    assert_eq!(lines, 1, "{}", run.console);
+}
+
+/// The boot probe's decision is logged, and system calls work on the path
+/// it chose (every program above depends on it).
+#[test]
+fn syscall_path_is_probed_and_logged() {
+    if !kvm_available() {
+        return;
+    }
+    let run = guest("mm_brk", &[]);
+    let line = run.console.lines().find(|l| l.contains("syscall: entry via ")).expect("probe line");
+    assert!(line.contains("#GP at the LSTAR trampoline") || line.contains("syscall/LSTAR"), "{line}");
+    assert_eq!(run.code, 0);
+}
+
+/// With `lowmem=` user pages come from HighMem (GFP_HIGHUSER) and are
+/// cleared and copied through kmap: the suite's demand-paging program still
+/// passes, and HighMem's free count drops while it runs (checked by the
+/// kmap counters moving).
+#[test]
+fn user_pages_come_from_highmem() {
+    if !kvm_available() {
+        return;
+    }
+    let run = run_init(512 * M, "lowmem=64M", &programs::path("mm_demand"), &[], &[]);
+    programs::check_tap(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{}\n{}", run.stdout, run.console));
+    assert_clean_exit("mm_demand with lowmem=64M", &run, 0);
+}
+
+/// Programs get their arguments and can open files packed beside them.
+#[test]
+fn init_gets_its_arguments_and_files() {
+    if !kvm_available() {
+        return;
+    }
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
+    let run = run_init(MEM, "", &programs::path("mm_files"), &[(&readme, "/etc/some.toml")], &["extra", "args"]);
+    programs::check_tap(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{}\n{}", run.stdout, run.console));
+    assert_clean_exit("mm_files", &run, 0);
+}
+
+/// `vmm run` with no `--init` runs the built-in demo: seed 001's malloc
+/// walk-through, narrated, ending with exit 0.
+#[test]
+fn built_in_demo_narrates_seed_001() {
+    if !kvm_available() {
+        return;
+    }
+    let run = tests::run_vmm(&["run", "--timeout", "60"]);
+    for needle in ["A = malloc(30 KiB)", "C = malloc(200 KiB)", "its own mapping: mmap", "[heap]", "free(C): munmap"] {
+        assert!(run.stdout.contains(needle), "demo output lacks {needle:?}:\n{}\n{}", run.stdout, run.vmm_stderr);
+    }
+    assert_eq!(run.code, 0, "{}", run.vmm_stderr);
+}
