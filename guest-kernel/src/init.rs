@@ -59,6 +59,10 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
         crate::selftest::run(name);
     }
 
+    for what in cmdline.get("count").into_iter().flat_map(|list| list.split(',')) {
+        count_region(what);
+    }
+
     if let Some(list) = cmdline.get("dump") {
         dump_proc_files(list, &mm);
     }
@@ -195,4 +199,39 @@ fn kmap_counters(w: &mut dyn core::fmt::Write) -> core::fmt::Result {
     writeln!(w, "kmap_atomic {}", k.kmap_atomic.load(Relaxed))?;
     writeln!(w, "kmap_atomic_high {}", k.kmap_atomic_high.load(Relaxed))?;
     writeln!(w, "pkmap_flushes {}", k.pkmap_flushes.load(Relaxed))
+}
+
+/// `count=alloc_page,kmalloc64,fault`: marks one run of each for the VMM's
+/// instruction counter (`vmm run --count-instructions`), after one
+/// unmarked warm-up run so that caches and per-CPU lists are primed.
+fn count_region(what: &str) {
+    use shared::ports::{MARK_ALLOC_PAGE, MARK_KMALLOC64};
+    use crate::mm::gfp::GFP_KERNEL;
+    let alloc_pair = || {
+        if let Some(page) = crate::mm::buddy::alloc_page(GFP_KERNEL) {
+            crate::mm::buddy::__free_pages(page, 0);
+        }
+    };
+    let kmalloc_pair = || {
+        if let Some(p) = crate::mm::kmem::SLAB.kmalloc(core::hint::black_box(64), GFP_KERNEL) {
+            // SAFETY: just allocated, freed once.
+            unsafe { crate::mm::kmem::SLAB.kfree(p.as_ptr()) };
+        }
+    };
+    match what {
+        "alloc_page" => {
+            alloc_pair();
+            arch::mark_begin(MARK_ALLOC_PAGE);
+            alloc_pair();
+            arch::mark_end(MARK_ALLOC_PAGE);
+        }
+        "kmalloc64" => {
+            kmalloc_pair();
+            arch::mark_begin(MARK_KMALLOC64);
+            kmalloc_pair();
+            arch::mark_end(MARK_KMALLOC64);
+        }
+        "fault" => crate::proc::COUNT_FAULT.store(true, core::sync::atomic::Ordering::Relaxed),
+        other => printk!("count: unknown region '{other}' (alloc_page, kmalloc64, fault)"),
+    }
 }

@@ -40,3 +40,27 @@ pub struct HostWrite {
     /// Set by the VMM: the bytes written.
     pub written: u64,
 }
+
+/// `outl` here to mark a region of guest code for instruction counting
+/// (`vmm run --count-instructions`): [`MARK_BEGIN`] | id before it,
+/// [`MARK_END`] | id after it. The VMM single-steps the guest between the
+/// two and reports the count for `id` (see [`mark_name`]).
+pub const PORT_MARK: u16 = 0x510;
+pub const MARK_BEGIN: u32 = 0x1_0000;
+pub const MARK_END: u32 = 0x2_0000;
+/// Region ids.
+pub const MARK_ANON_WRITE_FAULT: u32 = 1;
+pub const MARK_ALLOC_PAGE: u32 = 2;
+pub const MARK_KMALLOC64: u32 = 3;
+pub const MARK_FILE_READ_FAULT: u32 = 4;
+
+/// The name of a marked region, as reports print it.
+pub const fn mark_name(id: u32) -> &'static str {
+    match id {
+        MARK_ANON_WRITE_FAULT => "anonymous write fault (do_anonymous_page, page from the allocator, PTE set)",
+        MARK_ALLOC_PAGE => "alloc_page(GFP_KERNEL) + __free_page",
+        MARK_KMALLOC64 => "kmalloc(64, GFP_KERNEL) + kfree",
+        MARK_FILE_READ_FAULT => "file read fault (page-cache page mapped read-only)",
+        _ => "unnamed region",
+    }
+}

@@ -72,6 +72,16 @@ pub fn vmm_cli(args: &[&str]) -> CliRun {
     CliRun { code, stdout: stdout.text(), stderr: String::from_utf8_lossy(&stderr).into_owned() }
 }
 
+/// [`vmm_cli`], also returning the run report (`None` when `vmm` refused
+/// to start the guest).
+pub fn vmm_cli_report(args: &[&str]) -> (CliRun, Option<RunReport>) {
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let argv = std::iter::once("vmm").chain(args.iter().copied());
+    let outcome = vmm::cli::run_with_args(argv, &mut stdout, &mut stderr);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (CliRun { code: outcome.code, stdout: text(&stdout), stderr: text(&stderr) }, outcome.report)
+}
+
 /// What `vmm run --init ...` did, with each output apart.
 #[derive(Debug)]
 pub struct InitRun {

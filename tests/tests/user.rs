@@ -72,6 +72,15 @@ fn mm_files() {
     tap("mm_files");
 }
 
+/// fork with copy-on-write both ways, 16 children touching pages and
+/// reaped, WNOHANG, a segfaulting and a killed child while the parent goes
+/// on, execve, a fork bomb stopped by EAGAIN, sleeping: and afterwards every
+/// page and slab object is back (the clean-exit check).
+#[test]
+fn proc_fork() {
+    tap("proc_fork");
+}
+
 /// Each fatal case kills init with SIGSEGV: natively signal 11, in the guest
 /// `vmm` exits 128 + 11 after Linux's segfault line, and the kernel goes
 /// on to shut down with nothing leaked.

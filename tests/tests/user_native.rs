@@ -55,6 +55,11 @@ fn mm_files() {
 }
 
 #[test]
+fn proc_fork() {
+    tap("proc_fork");
+}
+
+#[test]
 fn every_tap_program_is_tested() {
     let mut all = programs::names();
     all.retain(|n| *n != "fatal");

@@ -1,6 +1,7 @@
 //! The command line: `vmm run [--mem SIZE] [--cmdline ...] [--kernel PATH]
 //! [--timeout SECS] [--mem-hole START:SIZE]... [--init PROGRAM[:GUEST_PATH]
-//! [--file HOST_PATH[:GUEST_PATH]]...] [-- ARGS...]`.
+//! [--file HOST_PATH[:GUEST_PATH]]...] [--no-init] [--count-instructions]
+//! [--verbose] [-- ARGS...]`.
 //!
 //! [`main_with_args`] is the whole program minus the process: the binary
 //! calls it with the real arguments and streams, tests call it with their
@@ -73,6 +74,10 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "init")]
     pub no_init: bool,
 
+    /// Count the guest instructions of the kernel regions marked on the mark port (single-stepped; the kernel marks them for count=alloc_page,kmalloc64,fault on --cmdline) and print one line per region on stderr at exit.
+    #[arg(long)]
+    pub count_instructions: bool,
+
     /// Arguments for init: the program's argv[1..] with --init (or for the built-in demo), else passed after `--` on the kernel command line.
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,
@@ -100,6 +105,7 @@ impl RunArgs {
             init_args: if init.is_some() { Vec::new() } else { self.args.clone() },
             init,
             kvm_device: PathBuf::from(crate::vm::KVM_DEVICE),
+            count_instructions: self.count_instructions,
         })
     }
 }
@@ -111,7 +117,10 @@ const DEMO_INIT: &[u8] = include_bytes!(env!("DEMO_INIT_PATH"));
 /// `/bin/rvmm-demo`. It is written to a private temporary file for the
 /// packer, which reads and checks programs from the host.
 fn demo_image(mem: u64, args: &[String]) -> Result<InitImage, InitError> {
-    let dir = std::env::temp_dir().join(format!("rvmm-demo-{}", std::process::id()));
+    // Unique per call: tests run several VMs at once in one process.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("rvmm-demo-{}-{n}", std::process::id()));
     let host = dir.join("rvmm-demo");
     let io = |source| InitError::Read { what: "built-in demo", path: host.clone(), source };
     std::fs::create_dir_all(&dir).map_err(io)?;
@@ -181,6 +190,11 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -
                 let _ = writeln!(stderr, "vmm: guest ran for {:.3} ms", report.run_time.as_secs_f64() * 1e3);
                 if report.hostio_rejected > 0 {
                     let _ = writeln!(stderr, "vmm: {} host I/O requests refused", report.hostio_rejected);
+                }
+            }
+            if let Some(counts) = &report.counts {
+                for line in counts.lines() {
+                    let _ = writeln!(stderr, "vmm: {line}");
                 }
             }
             if let Some(dump) = report.dump() {

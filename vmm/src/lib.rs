@@ -7,6 +7,7 @@
 
 pub mod arch;
 pub mod cli;
+pub mod count;
 pub mod devices;
 pub mod e820;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod memory;
 pub mod report;
 pub mod vm;
 
+pub use count::{InstructionCounts, RegionCount};
 pub use error::Error;
 pub use report::{exit_code, CpuState, GuestPanic, Outcome, RunReport};
 pub use devices::console::Stream;

@@ -3,6 +3,8 @@
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 
+use crate::count::InstructionCounts;
+
 /// Exit codes of the `vmm` process besides the guest's own.
 pub mod exit_code {
     /// The VMM itself failed (no KVM, bad kernel file, ...).
@@ -100,6 +102,11 @@ pub struct RunReport {
     /// Host I/O requests the VMM refused as invalid (each kind is also
     /// reported once on stderr while the guest runs).
     pub hostio_rejected: u64,
+    /// With `--count-instructions` ([`VmConfig::count_instructions`]):
+    /// the instructions of each region the guest marked; `None` without.
+    ///
+    /// [`VmConfig::count_instructions`]: crate::vm::VmConfig::count_instructions
+    pub counts: Option<InstructionCounts>,
 }
 
 impl RunReport {

@@ -14,13 +14,15 @@ use shared::layout::{
     MMIO_HOLE_START,
 };
 use shared::ports::{
-    BOOT_TIMER_MM_READY, PORT_BOOT_TIMER, PORT_EXIT, PORT_HOSTIO, PORT_PANIC, SERIAL_COM1, SERIAL_COM1_IRQ,
+    BOOT_TIMER_MM_READY, PORT_BOOT_TIMER, PORT_EXIT, PORT_HOSTIO, PORT_MARK, PORT_PANIC, SERIAL_COM1,
+    SERIAL_COM1_IRQ,
 };
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use vmm_sys_util::signal::{register_signal_handler, Killable, SIGRTMIN};
 use zerocopy::FromBytes;
 
+use crate::count::{Counter, InstructionCounts, Step};
 use crate::devices::console::{Stream, StreamSender, VcpuEvent};
 use crate::devices::hostio::HostIoOutput;
 use crate::devices::{Console, HostIo, SerialDevice};
@@ -60,6 +62,10 @@ pub struct VmConfig {
     pub init: Option<InitImage>,
     /// The KVM device node.
     pub kvm_device: PathBuf,
+    /// Single-step the regions the guest marks on `PORT_MARK` and count
+    /// their instructions ([`crate::count`]); without it the marks are
+    /// ignored.
+    pub count_instructions: bool,
 }
 
 impl VmConfig {
@@ -74,6 +80,7 @@ impl VmConfig {
             init_args: Vec::new(),
             init: None,
             kvm_device: PathBuf::from(KVM_DEVICE),
+            count_instructions: false,
         }
     }
 
@@ -189,6 +196,7 @@ pub fn run_with_streams(config: &VmConfig, mut streams: Streams) -> Result<RunRe
         .map_err(|e| Error::GuestWrite { addr: BOOT_PGTABLE_START, reason: e.to_string() })?;
 
     let vcpu = vm.create_vcpu(0).map_err(Error::kvm("KVM_CREATE_VCPU"))?;
+    let counter = config.count_instructions.then(|| InstructionCounter::new(&kvm));
     crate::arch::setup_cpuid(&kvm, &vcpu)?;
     crate::arch::setup_long_mode(&vcpu, &mem, image.entry, BOOT_INFO_ADDR, cr3)?;
 
@@ -200,7 +208,7 @@ pub fn run_with_streams(config: &VmConfig, mut streams: Streams) -> Result<RunRe
     let hostio = HostIo::new(Console::new(to(Stream::Stdout)), Console::new(to(Stream::Stderr)), to(Stream::Stderr));
 
     let stop = Arc::new(AtomicBool::new(false));
-    let runner = VcpuRunner { vcpu, mem, serial, hostio, start, boot_time: None, stop: stop.clone() };
+    let runner = VcpuRunner { vcpu, mem, serial, hostio, start, boot_time: None, stop: stop.clone(), counter };
     install_kick_handler();
     let handle = std::thread::Builder::new()
         .name("vcpu0".into())
@@ -258,6 +266,7 @@ pub fn run_with_streams(config: &VmConfig, mut streams: Streams) -> Result<RunRe
         program_stdout: done.hostio.stdout,
         program_stderr: done.hostio.stderr,
         hostio_rejected: done.hostio.rejected,
+        counts: done.counts,
     })
 }
 
@@ -337,6 +346,37 @@ struct VcpuRunner {
     start: Instant,
     boot_time: Option<Duration>,
     stop: Arc<AtomicBool>,
+    /// With `--count-instructions`.
+    counter: Option<InstructionCounter>,
+}
+
+/// The instruction counter of a vCPU: [`Counter`] and how to step.
+struct InstructionCounter {
+    counter: Counter,
+    /// `KVM_SET_GUEST_DEBUG` control while a region is open.
+    step_control: u32,
+}
+
+impl InstructionCounter {
+    fn new(kvm: &Kvm) -> Self {
+        use kvm_bindings::{KVM_CAP_SET_GUEST_DEBUG2, KVM_GUESTDBG_BLOCKIRQ, KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP};
+        // Where KVM can, interrupts are held off while stepping, so that a
+        // count is the region's own instructions and not a handler's too.
+        let supported = kvm.check_extension_raw(KVM_CAP_SET_GUEST_DEBUG2.into()).max(0) as u32;
+        let block_irq = supported & KVM_GUESTDBG_BLOCKIRQ;
+        Self { counter: Counter::new(), step_control: KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | block_irq }
+    }
+
+    /// A write to the mark port: single-stepping on or off as it says.
+    fn mark(&mut self, vcpu: &VcpuFd, value: u32) -> Result<()> {
+        let control = match self.counter.mark(value) {
+            Step::Enable => self.step_control,
+            Step::Disable => 0,
+            Step::Keep => return Ok(()),
+        };
+        let debug = kvm_bindings::kvm_guest_debug { control, ..Default::default() };
+        vcpu.set_guest_debug(&debug).map_err(Error::kvm("KVM_SET_GUEST_DEBUG (single-step for --count-instructions)"))
+    }
 }
 
 /// What the vCPU thread hands back.
@@ -345,6 +385,7 @@ struct Finished {
     boot_time: Option<Duration>,
     console: Vec<u8>,
     hostio: HostIoOutput,
+    counts: Option<InstructionCounts>,
 }
 
 impl VcpuRunner {
@@ -354,7 +395,8 @@ impl VcpuRunner {
         let mut console = self.serial.into_console();
         let _ = console.flush();
         let hostio = self.hostio.finish();
-        Ok(Finished { outcome: outcome?, boot_time: self.boot_time, console: console.into_captured(), hostio })
+        let counts = self.counter.map(|c| c.counter.finish());
+        Ok(Finished { outcome: outcome?, boot_time: self.boot_time, console: console.into_captured(), hostio, counts })
     }
 
     fn run_loop(&mut self) -> Result<Outcome> {
@@ -368,7 +410,25 @@ impl VcpuRunner {
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
                 Err(source) => return Err(Error::Kvm { what: "KVM_RUN", source }),
             };
+            if let Some(counter) = &mut self.counter {
+                if counter.counter.counting() && !matches!(exit, VcpuExit::Debug(_) | VcpuExit::IoOut(PORT_MARK, _)) {
+                    counter.counter.other_exit();
+                }
+            }
             match exit {
+                VcpuExit::Debug(arch) => {
+                    // Only single steps are expected; anything else is
+                    // tallied by the counter and the guest goes on.
+                    if let Some(counter) = &mut self.counter {
+                        counter.counter.debug_exit(arch.dr6);
+                    }
+                }
+                VcpuExit::IoOut(PORT_MARK, data) => {
+                    let value = le_value(data);
+                    if let Some(counter) = &mut self.counter {
+                        counter.mark(&self.vcpu, value)?;
+                    }
+                }
                 VcpuExit::IoOut(port, data) if serial_ports.contains(&port) => {
                     self.serial.write(port - SERIAL_COM1, data.first().copied().unwrap_or(0));
                 }

@@ -53,11 +53,15 @@ pub fn kmem_cache_init(cmdline: &Cmdline) {
 
 /// Free pages (with the per-CPU lists and slab arrays drained first) and
 /// live slab objects over all caches: the baseline leak checks compare.
+/// Lazily freed vmalloc areas are purged first, and the kernel's own
+/// page-table pages (which only grow) count as free.
 pub fn usage_counts() -> (u64, u64) {
+    crate::mm::vmalloc::vm_unmap_aliases();
     SLAB.shrink_all();
     let a = crate::mm::buddy::page_alloc();
     a.drain_all_pages();
     let mut objects = 0;
     SLAB.for_each_cache(|c| objects += c.stats().active_objs);
-    (a.nr_free_pages_all(), objects)
+    let tables = crate::mm::vmalloc::NR_KERNEL_TABLES.load(core::sync::atomic::Ordering::Relaxed);
+    (a.nr_free_pages_all() + tables, objects)
 }

@@ -25,6 +25,8 @@ pub mod kmap_selftest;
 pub mod memblock;
 pub mod mmap;
 #[cfg(test)]
+mod mmap_model;
+#[cfg(test)]
 mod mmap_proptest;
 #[cfg(test)]
 mod mmap_tests;

@@ -314,7 +314,9 @@ struct CountingTables {
 
 impl PageTableMemory for CountingTables {
     fn alloc_table(&mut self) -> Option<PhysAddr> {
-        let pa = KernelPageTables.alloc_table()?;
+        // Not KernelPageTables::alloc_table: that counts kernel tables,
+        // which are never freed; these are.
+        let pa = page_to_pfn(alloc_page(GFP_KERNEL | __GFP_ZERO)?).phys();
         self.n += 1;
         Some(pa)
     }

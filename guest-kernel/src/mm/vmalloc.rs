@@ -36,9 +36,15 @@ static KERNEL_PGD: AtomicU64 = AtomicU64::new(0);
 /// allocator, reached through the direct map.
 pub struct KernelPageTables;
 
+/// Page-table pages allocated for kernel mappings after boot (vmalloc's
+/// page tables, never freed, as in Linux).
+pub static NR_KERNEL_TABLES: AtomicU64 = AtomicU64::new(0);
+
 impl PageTableMemory for KernelPageTables {
     fn alloc_table(&mut self) -> Option<PhysAddr> {
-        alloc_page(GFP_KERNEL | __GFP_ZERO).map(|page| page_to_pfn(page).phys())
+        let pa = alloc_page(GFP_KERNEL | __GFP_ZERO).map(|page| page_to_pfn(page).phys())?;
+        NR_KERNEL_TABLES.fetch_add(1, Relaxed);
+        Some(pa)
     }
     fn table(&mut self, pa: PhysAddr) -> &mut Table {
         // Callers hold the vmalloc lock, the only writer of these tables.

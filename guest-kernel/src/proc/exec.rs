@@ -139,10 +139,12 @@ fn parse_elf(read: &dyn Fn(u64, &mut [u8]) -> usize, size: u64) -> Result<Elf, i
     Ok(Elf { e_type, entry, phoff, phnum, phdrs })
 }
 
-/// Replaces `task`'s program with the file at `argv[0]` (the part of
+/// Replaces `task`'s program with the file at `path` (the part of
 /// `execve` after the arguments were copied in).
-pub fn exec(task: &mut Task, argv: &[String], envp: &[String]) -> Result<(), i32> {
-    let path = argv.first().ok_or(EINVAL)?;
+pub fn exec(task: &mut Task, path: &str, argv: &[String], envp: &[String]) -> Result<(), i32> {
+    if argv.is_empty() {
+        return Err(EINVAL);
+    }
     let inode = super::lookup(path)?;
     if !inode.is_regular() {
         return Err(crate::fs::errno::EACCES);
@@ -163,7 +165,7 @@ pub fn exec(task: &mut Task, argv: &[String], envp: &[String]) -> Result<(), i32
         old.destroy();
     }
     task.mm = Some(mm);
-    let r = load(task, &elf, &file, bias, argv, envp);
+    let r = load(task, &elf, &file, bias, path, argv, envp);
     if r.is_err() {
         // The old program is gone (Linux sends SIGKILL past the point of no
         // return); the caller ends the task.
@@ -173,7 +175,7 @@ pub fn exec(task: &mut Task, argv: &[String], envp: &[String]) -> Result<(), i32
     Ok(())
 }
 
-fn load(task: &mut Task, elf: &Elf, file: &FileRef, bias: u64, argv: &[String], envp: &[String]) -> Result<(), i32> {
+fn load(task: &mut Task, elf: &Elf, file: &FileRef, bias: u64, path: &str, argv: &[String], envp: &[String]) -> Result<(), i32> {
     let mm = task.mm.as_mut().ok_or(EFAULT)?;
     let (mut start_code, mut end_code, mut start_data, mut end_data) = (u64::MAX, 0, 0, 0);
     let mut elf_bss = 0;
@@ -249,13 +251,13 @@ fn load(task: &mut Task, elf: &Elf, file: &FileRef, bias: u64, argv: &[String], 
         copy_to_user(*sp, bytes)?;
         Ok(*sp)
     };
-    let execfn = push_bytes(&mut sp, &[argv[0].as_bytes(), b"\0"].concat())?;
+    let execfn = push_bytes(&mut sp, &[path.as_bytes(), b"\0"].concat())?;
     let mut env_ptrs = Vec::new();
     for e in envp.iter().rev() {
         env_ptrs.push(push_bytes(&mut sp, &[e.as_bytes(), b"\0"].concat())?);
     }
     env_ptrs.reverse();
-    let env_end = STACK_TOP - 8 - (argv[0].len() as u64 + 1);
+    let env_end = STACK_TOP - 8 - (path.len() as u64 + 1);
     let env_start = env_ptrs.first().copied().unwrap_or(env_end);
     let mut arg_ptrs = Vec::new();
     for a in argv.iter().rev() {

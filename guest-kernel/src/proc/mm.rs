@@ -62,6 +62,49 @@ impl Mm {
         self.hiwater_rss = self.hiwater_rss.max(self.rss.total());
     }
 
+    /// A copy for a child process (Linux `dup_mmap` + `copy_page_range`):
+    /// the same VMAs; every mapped page mapped in both, with one more
+    /// reference and map count; private writable pages write-protected in
+    /// both so that the first write copies (`do_wp_page`). The parent's TLB
+    /// is flushed once at the end. `None` when out of memory (nothing of
+    /// the child is left).
+    pub fn dup(&mut self) -> Option<Mm> {
+        use crate::arch::pgtable::{flags, ADDR_MASK};
+        use crate::mm::vma::{VM_MAYWRITE, VM_SHARED};
+        let mut child = Mm::new()?;
+        child.vm = self.vm.clone();
+        let mut ok = true;
+        let ranges: alloc::vec::Vec<(u64, u64, bool)> =
+            self.vm.iter().map(|v| (v.start, v.end, v.flags & VM_SHARED == 0 && v.flags & VM_MAYWRITE != 0)).collect();
+        for (start, end, cow) in ranges {
+            let child_pt = &mut child.pt;
+            self.pt.for_each_present(start, end, |va, e| {
+                if !ok {
+                    return;
+                }
+                let Some(slot) = child_pt.pte_slot(va, true) else {
+                    ok = false;
+                    return;
+                };
+                let page = crate::mm::buddy::pfn_to_page(crate::mm::addr::Pfn((*e & ADDR_MASK) >> 12));
+                crate::mm::uvm::page_add_map(page);
+                if cow {
+                    *e &= !flags::RW;
+                }
+                *slot = *e;
+            });
+        }
+        // One flush for the write protection (Linux flushes once per mm).
+        crate::arch::cpu::write_cr3_reload();
+        if !ok {
+            child.destroy();
+            return None;
+        }
+        child.rss = self.rss;
+        child.hiwater_rss = self.rss.total();
+        Some(child)
+    }
+
     /// Frees every page and table (Linux `exit_mmap`).
     pub fn destroy(self) {
         let Mm { pt, mut rss, .. } = self;

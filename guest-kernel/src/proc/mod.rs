@@ -12,6 +12,7 @@ pub mod exec;
 pub mod fault;
 pub mod mm;
 pub mod procfs;
+pub mod sched;
 pub mod syscall;
 pub mod uaccess;
 
@@ -33,6 +34,8 @@ use self::mm::Mm;
 
 /// Kernel stack size (Linux `THREAD_SIZE` on x86-64).
 pub const THREAD_SIZE: u64 = 16 << 10;
+/// Timer ticks per second (Linux `HZ`).
+pub const HZ: u64 = 100;
 /// Default `RLIMIT_STACK`.
 pub const STACK_RLIMIT: u64 = 8 << 20;
 
@@ -59,6 +62,10 @@ pub struct Task {
     pub exit_status: Option<i32>,
     /// Syscall numbers already reported as unknown (bit per number < 512).
     pub enosys_seen: [u64; 8],
+    pub state: sched::TaskState,
+    /// A fatal signal sent by `kill`, acted on before the task next
+    /// returns to user mode.
+    pub pending_kill: Option<i32>,
 }
 
 /// A task's name in place (no allocation), as Linux's `char comm[16]`.
@@ -91,32 +98,12 @@ impl core::fmt::Display for Comm {
     }
 }
 
-/// The one CPU's running task and the boot context it came from.
-struct Cpu {
-    current: Option<Box<Task>>,
-    idle_rsp: u64,
-}
-
-struct CpuCell(UnsafeCell<Cpu>);
-// SAFETY: one CPU, and the kernel runs with interrupts off: accesses never
-// overlap (see `current`).
-unsafe impl Sync for CpuCell {}
-
-static CPU: CpuCell = CpuCell(UnsafeCell::new(Cpu { current: None, idle_rsp: 0 }));
 static NEXT_PID: AtomicU64 = AtomicU64::new(1);
 
 /// The in-memory root filesystem.
 pub static ROOTFS: crate::sync::Once<crate::sync::SpinLock<Ramfs>> = crate::sync::Once::new();
 
-/// The running task. The kernel is not preemptible and has one CPU, so the
-/// reference is unique while the caller uses it; callers must not hold it
-/// across a call that may reach `current()` again (the fault hook does).
-#[allow(clippy::mut_from_ref)]
-pub fn current() -> Option<&'static mut Task> {
-    // SAFETY: see above: single CPU, interrupts off, no overlapping borrows
-    // by construction of the callers.
-    unsafe { (*CPU.0.get()).current.as_deref_mut() }
-}
+pub use sched::current;
 
 /// Resolves a kernel-mode fault on a user address (a system call touching
 /// user memory that is not mapped yet).
@@ -149,6 +136,13 @@ pub fn init() {
         user::note_smap_enabled();
     }
     let _ = crate::arch::traps::KERNEL_USER_FAULT.set(kernel_user_fault);
+    let _ = crate::arch::traps::KERNEL_IRQ.set(sched::interrupt);
+    if crate::arch::apic::start_timer(1000 / HZ) {
+        sched::TIMER.store(true, Relaxed);
+        printk!("sched: x2APIC timer at {HZ} Hz for preemption and sleeping");
+    } else {
+        printk!("sched: no x2APIC: no preemption, nanosleep spins");
+    }
     let path = exec::probe_syscall_path();
     printk!("syscall: entry via {}", match path {
         user::SyscallPath::Native => "syscall/LSTAR (ring 0 entered natively)",
@@ -170,11 +164,47 @@ pub struct InitResult {
 /// Creates init from `argv` (argv[0] is its path in the root filesystem)
 /// and runs it to completion.
 pub fn run_init(argv: &[String], envp: &[String]) -> Result<InitResult, String> {
-    let kstack = crate::mm::vmalloc::__vmalloc(THREAD_SIZE, crate::mm::gfp::GFP_KERNEL, "init_task_stack")
-        .ok_or_else(|| String::from("no memory for init's kernel stack"))?;
+    let mut task = new_task(0).ok_or_else(|| String::from("no memory for init's task"))?;
+    syscall::install_console(&mut task.files);
+    let before = crate::mm::kmem::usage_counts();
+    let pid = task.pid;
+    // Current before exec: page faults while building its stack need it.
+    sched::install_current(task);
+    let task = current().ok_or_else(|| String::from("init vanished"))?;
+    if let Err(e) = exec::exec(task, &argv[0], argv, envp) {
+        if let Some(t) = sched::take(pid) {
+            free_task(t);
+        }
+        return Err(alloc::format!("cannot execute {}: {}", argv[0], crate::fs::errno::name(e)));
+    }
+    sched::run_first(pid);
+    // Back on the boot stack: init has exited; anything else still alive
+    // dies with it.
+    let task = sched::take(pid).ok_or_else(|| String::from("init vanished"))?;
+    let status = task.exit_status.unwrap_or(0);
+    let others = sched::take_all();
+    if !others.is_empty() {
+        printk!("init: {} other task(s) killed as init exited", others.len());
+    }
+    for t in others {
+        free_task(t);
+    }
+    let after = crate::mm::kmem::usage_counts();
+    free_task(task);
+    Ok(InitResult { status, before, after })
+}
+
+/// Maximum number of tasks (a fork beyond it fails with EAGAIN, as
+/// Linux's `RLIMIT_NPROC`/`pid_max` would).
+pub const MAX_TASKS: usize = 64;
+
+/// A fresh task with a kernel stack ready to run `task_entry`, parent
+/// `ppid`, no address space and no files.
+pub fn new_task(ppid: u32) -> Option<Box<Task>> {
+    let kstack = crate::mm::vmalloc::__vmalloc(THREAD_SIZE, crate::mm::gfp::GFP_KERNEL, "kernel_stack")?;
     let mut task = Box::new(Task {
         pid: NEXT_PID.fetch_add(1, Relaxed) as u32,
-        ppid: 0,
+        ppid,
         comm: Comm::default(),
         regs: UserRegs::default(),
         fpu: FpuState::new(),
@@ -186,46 +216,36 @@ pub fn run_init(argv: &[String], envp: &[String]) -> Result<InitResult, String> 
         kernel_rsp: 0,
         exit_status: None,
         enosys_seen: [0; 8],
+        state: sched::TaskState::Runnable,
+        pending_kill: None,
     });
-    syscall::install_console(&mut task.files);
-    let before = crate::mm::kmem::usage_counts();
     let top = kstack.as_u64() + THREAD_SIZE;
     // SAFETY: a fresh, unused stack from vmalloc; `task_entry` never returns.
     task.kernel_rsp = unsafe { user::init_thread_stack(top, task_entry, 0) };
-    let rsp = task.kernel_rsp;
-    // SAFETY: one CPU, interrupts off; nothing else borrows CPU now.
-    let cpu = unsafe { &mut *CPU.0.get() };
-    // Current before exec: page faults while building its stack need it.
-    cpu.current = Some(task);
-    let task = current().ok_or_else(|| String::from("init vanished"))?;
-    if let Err(e) = exec::exec(task, argv, envp) {
-        let task = cpu.current.take();
-        // SAFETY: back to the kernel's tables before freeing the task's.
+    Some(task)
+}
+
+/// Frees what is left of a task that will never run again (not the one
+/// running): its address space, files and kernel stack.
+pub fn free_task(mut t: Box<Task>) {
+    if let Some(mm) = t.mm.take() {
+        // SAFETY: the kernel's tables map all the kernel uses; the task's
+        // are freed next and must not be live.
         unsafe { crate::arch::cpu::write_cr3(crate::mm::vmalloc::kernel_pgd().as_u64()) };
-        if let Some(mut t) = task {
-            if let Some(mm) = t.mm.take() {
-                mm.destroy();
-            }
-            crate::mm::vmalloc::vfree(t.kstack);
-        }
-        return Err(alloc::format!("cannot execute {}: {}", argv[0], crate::fs::errno::name(e)));
+        mm.destroy();
+        sched::reload_cr3();
     }
-    // SAFETY: `rsp` was prepared by init_thread_stack; the idle context is
-    // saved in `cpu.idle_rsp` and resumed when the task exits.
-    unsafe { user::switch_stack(&mut cpu.idle_rsp, rsp) };
-    // Back on the boot stack: the task has exited.
-    let task = cpu.current.take().ok_or_else(|| String::from("init vanished"))?;
-    let status = task.exit_status.unwrap_or(0);
-    let after = crate::mm::kmem::usage_counts();
-    crate::mm::vmalloc::vfree(task.kstack);
-    drop(task);
-    Ok(InitResult { status, before, after })
+    crate::mm::vmalloc::vfree(t.kstack);
+    drop(t);
 }
 
 /// The kernel side of a task, on its own stack.
 extern "C" fn task_entry(_: u64) -> ! {
     loop {
         let task = current().expect("a task is running");
+        if let Some(sig) = task.pending_kill.take() {
+            do_exit(sig);
+        }
         if task.exit_status.is_some() {
             break;
         }
@@ -235,10 +255,17 @@ extern "C" fn task_entry(_: u64) -> ! {
         match exit {
             UserExit::Syscall => syscall::dispatch(),
             UserExit::Exception { vector, error_code, cr2 } => user_exception(vector, error_code, cr2),
-            UserExit::Interrupt(v) => crate::arch::traps::KERNEL_IRQ.get().map_or((), |f| f(v)),
+            UserExit::Interrupt(v) => {
+                sched::interrupt(v);
+                // Preemption: the tick ends this task's turn.
+                if v == crate::arch::apic::TIMER_VECTOR {
+                    sched::schedule();
+                }
+            }
         }
     }
-    // Exit: tear the address space down and go back to the boot context.
+    // Exit: tear the address space down, close its files, become a zombie
+    // for the parent to reap (init: go back to the boot context).
     let task = current().expect("a task is running");
     // SAFETY: the kernel's own tables map everything the kernel uses; the
     // task's are freed next, so they must not be live.
@@ -246,21 +273,38 @@ extern "C" fn task_entry(_: u64) -> ! {
     if let Some(mm) = task.mm.take() {
         mm.destroy();
     }
-    // Everything it opened goes; the console files it started with stay
-    // until the task is freed (they are part of the baseline).
-    let open: alloc::vec::Vec<i32> = task.files.iter().map(|(fd, _)| fd).filter(|&fd| fd > 2).collect();
+    // Everything it opened goes; init's console files stay until it is
+    // freed (they are part of the leak baseline).
+    let open: alloc::vec::Vec<i32> = task.files.iter().map(|(fd, _)| fd).filter(|&fd| fd > 2 || task.pid != 1).collect();
     for fd in open {
         let _ = task.files.close(fd);
     }
-    // SAFETY: one CPU, interrupts off.
-    let cpu = unsafe { &mut *CPU.0.get() };
-    let mut dead = 0;
-    // SAFETY: the idle context was saved by `run_init`'s switch.
-    unsafe { user::switch_stack(&mut dead, cpu.idle_rsp) };
+    sched::exit_current();
     unreachable!("a dead task was resumed")
 }
 
+/// `count=fault`: the VMM counts the instructions of one anonymous write
+/// fault, the 16th write fault of the run (past the first-touch faults
+/// that also build page tables).
+pub static COUNT_FAULT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static WRITE_FAULTS: AtomicU64 = AtomicU64::new(0);
+const COUNTED_WRITE_FAULT: u64 = 16;
+
 fn user_exception(vector: u64, error_code: u64, cr2: u64) {
+    let marked = vector == user::X86_TRAP_PF
+        && error_code & fault::PF_WRITE != 0
+        && COUNT_FAULT.load(Relaxed)
+        && WRITE_FAULTS.fetch_add(1, Relaxed) + 1 == COUNTED_WRITE_FAULT;
+    if marked {
+        crate::arch::mark_begin(shared::ports::MARK_ANON_WRITE_FAULT);
+    }
+    handle_user_exception(vector, error_code, cr2);
+    if marked {
+        crate::arch::mark_end(shared::ports::MARK_ANON_WRITE_FAULT);
+    }
+}
+
+fn handle_user_exception(vector: u64, error_code: u64, cr2: u64) {
     let task = current().expect("a task is running");
     if vector == user::X86_TRAP_PF {
         let r = match task.mm.as_mut() {

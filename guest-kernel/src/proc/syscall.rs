@@ -56,10 +56,17 @@ pub fn dispatch() {
         16 => sys_ioctl(a0, a1, a2),
         17 => sys_pread64(a0, a1, a2, a3),
         20 => sys_writev(a0, a1, a2),
-        24 => Ok(0), // sched_yield: one runnable task
+        24 => {
+            super::sched::schedule();
+            Ok(0)
+        }
         25 => sys_mremap(a0, a1, a2, a3, a4),
         28 => sys_madvise(a0, a1, a2),
         35 => sys_nanosleep(a0, a1),
+        56 => sys_clone(a0, a1, a2, a3, a4),
+        57 | 58 => sys_fork(),
+        59 => sys_execve(a0, a1, a2),
+        61 => sys_wait4(a0, a1, a2, a3),
         39 | 186 => Ok(task.pid as u64), // getpid, gettid
         60 | 231 => {
             do_exit(exit_code_status(a0 as i32));
@@ -398,23 +405,194 @@ fn sys_madvise(addr: u64, len: u64, advice: u64) -> SysResult {
 
 // --- Process and signals ---
 
+/// `kill` with default actions only: every signal that does not default
+/// to "ignore" or "stop" terminates the target (no handlers are delivered
+/// yet). `pid` 0 and -1 mean the caller's group and everyone but init:
+/// with one session both are every task the caller may signal.
 fn sys_kill(pid: u64, sig: u64) -> SysResult {
-    let t = task();
-    let pid = pid as i64;
+    use super::sched;
     if sig > 64 {
         return Err(EINVAL);
     }
-    if pid != t.pid as i64 && pid != 0 && pid != -1 {
-        return Err(ESRCH);
+    let me = task().pid;
+    let pid = pid as i64;
+    let targets: Vec<u32> = match pid {
+        p if p > 0 => {
+            sched::task(p as u32).filter(|t| t.state != sched::TaskState::Zombie).ok_or(ESRCH)?;
+            alloc::vec![p as u32]
+        }
+        0 | -1 => {
+            sched::pids()
+                .into_iter()
+                .filter(|&p| sched::task(p).is_some_and(|t| t.state != sched::TaskState::Zombie) && (pid == 0 || p != 1 || me == 1))
+                .collect()
+        }
+        _ => {
+            let p = (-pid) as u32;
+            sched::task(p).ok_or(ESRCH)?;
+            alloc::vec![p]
+        }
+    };
+    let fatal = sig != 0 && !matches!(sig, 17 | 18 | 19 | 20 | 21 | 22 | 23 | 28);
+    if !fatal {
+        return Ok(0);
     }
-    if sig != 0 {
-        // Default actions only: every signal that is not ignored by default
-        // terminates (the stopping and ignored ones are left alone).
-        if !matches!(sig, 17 | 18 | 19 | 20 | 21 | 22 | 23 | 28) {
+    for p in targets {
+        if p == me {
             do_exit(sig as i32);
+        } else if let Some(t) = sched::task(p) {
+            t.pending_kill = Some(sig as i32);
+            sched::wake(p);
         }
     }
     Ok(0)
+}
+
+// --- Processes ---
+
+fn sys_fork() -> SysResult {
+    use super::sched;
+    if sched::nr_tasks() >= super::MAX_TASKS {
+        return Err(EAGAIN);
+    }
+    let parent = task();
+    let mm = match parent.mm.as_mut() {
+        Some(mm) => Some(mm.dup().ok_or(ENOMEM)?),
+        None => None,
+    };
+    let Some(mut child) = super::new_task(parent.pid) else {
+        if let Some(mm) = mm {
+            mm.destroy();
+        }
+        return Err(ENOMEM);
+    };
+    let parent = task();
+    child.comm = parent.comm;
+    child.regs = parent.regs.clone();
+    // The child returns 0 from the call, with what sysret leaves.
+    child.regs.rax = 0;
+    child.regs.rcx = child.regs.rip;
+    child.regs.r11 = child.regs.rflags;
+    child.fpu = parent.fpu.clone();
+    child.fs_base = parent.fs_base;
+    child.mm = mm;
+    child.files = parent.files.clone();
+    let pid = child.pid;
+    sched::add(child);
+    Ok(pid as u64)
+}
+
+const CLONE_VM: u64 = 0x100;
+const CLONE_VFORK: u64 = 0x4000;
+const CLONE_THREAD: u64 = 0x10000;
+const CSIGNAL: u64 = 0xff;
+const SIGCHLD: u64 = 17;
+
+/// `clone` for what `fork` and `posix_spawn` need: no shared address
+/// space or threads yet (CLONE_VM|CLONE_VFORK runs as a plain fork, as
+/// Linux allows vfork to).
+fn sys_clone(flags: u64, stack: u64, _ptid: u64, _ctid: u64, _tls: u64) -> SysResult {
+    if flags & CLONE_THREAD != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
+        return Err(EINVAL);
+    }
+    if flags & !(CLONE_VM | CLONE_VFORK | CSIGNAL) != 0 || flags & CSIGNAL != SIGCHLD && flags & CSIGNAL != 0 {
+        return Err(EINVAL);
+    }
+    if flags & CLONE_VM != 0 && stack != 0 {
+        // A vfork child on its own stack expects the parent's memory: not
+        // possible with a copy.
+        return Err(EINVAL);
+    }
+    let pid = sys_fork()?;
+    if stack != 0 {
+        if let Some(t) = super::sched::task(pid as u32) {
+            t.regs.rsp = stack;
+        }
+    }
+    Ok(pid)
+}
+
+const WNOHANG: u64 = 1;
+
+fn sys_wait4(pid: u64, wstatus: u64, options: u64, rusage: u64) -> SysResult {
+    use super::sched::{self, TaskState};
+    if options & !(WNOHANG | 2 | 8 | 0x4000_0000 | 0x8000_0000 | 0x2000_0000) != 0 {
+        return Err(EINVAL);
+    }
+    let pid = pid as i64;
+    loop {
+        let me = task().pid;
+        let children: Vec<u32> = sched::children(me)
+            .into_iter()
+            .filter(|&c| pid == -1 || pid == 0 || pid < -1 || c as i64 == pid)
+            .collect();
+        if children.is_empty() {
+            return Err(ECHILD);
+        }
+        if let Some(&z) = children.iter().find(|&&c| sched::task(c).is_some_and(|t| t.state == TaskState::Zombie)) {
+            let zombie = sched::take(z).ok_or(ECHILD)?;
+            let status = zombie.exit_status.unwrap_or(0);
+            super::free_task(zombie);
+            if wstatus != 0 {
+                put_user(wstatus, &(status as u32))?;
+            }
+            if rusage != 0 {
+                copy_to_user(rusage, &[0u8; 144])?;
+            }
+            return Ok(z as u64);
+        }
+        if options & WNOHANG != 0 {
+            return Ok(0);
+        }
+        if task().pending_kill.is_some() {
+            return Err(EINTR);
+        }
+        task().state = TaskState::WaitChild;
+        sched::schedule();
+    }
+}
+
+fn sys_execve(path: u64, argv: u64, envp: u64) -> SysResult {
+    let path = resolve(AT_FDCWD, &get_path(path)?)?;
+    let read_vec = |mut p: u64| -> Result<Vec<String>, i32> {
+        let mut out = Vec::new();
+        if p == 0 {
+            return Ok(out);
+        }
+        loop {
+            let s: u64 = get_user(p)?;
+            if s == 0 {
+                return Ok(out);
+            }
+            if out.len() >= 4096 {
+                return Err(E2BIG);
+            }
+            out.push(get_path(s)?);
+            p += 8;
+        }
+    };
+    let mut args = read_vec(argv)?;
+    let env = read_vec(envp)?;
+    // The file must be there and executable before the old image goes.
+    let inode = super::lookup(&path)?;
+    if !inode.is_regular() {
+        return Err(EACCES);
+    }
+    if args.is_empty() {
+        args.push(path.clone());
+    }
+    let t = task();
+    // Close O_CLOEXEC files (Linux do_close_on_exec).
+    t.files.close_on_exec();
+    match super::exec::exec(t, &path, &args, &env) {
+        Ok(()) => Ok(0),
+        Err(e) if t.mm.is_none() => {
+            // Past the point of no return: the old image is gone.
+            do_exit(super::SIGSEGV);
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn sys_rt_sigaction(sig: u64, act: u64, oldact: u64, sigsetsize: u64) -> SysResult {
@@ -495,10 +673,13 @@ fn sys_nanosleep(req: u64, _rem: u64) -> SysResult {
     if ts[1] >= 1_000_000_000 || (ts[0] as i64) < 0 {
         return Err(EINVAL);
     }
-    // One task and no timer interrupt yet: wait on the clock.
     let until = now_ns().saturating_add(ts[0].saturating_mul(1_000_000_000)).saturating_add(ts[1]);
     while now_ns() < until {
-        core::hint::spin_loop();
+        if task().pending_kill.is_some() {
+            return Err(EINTR);
+        }
+        task().state = super::sched::TaskState::SleepUntil(until);
+        super::sched::schedule();
     }
     Ok(0)
 }

@@ -109,6 +109,13 @@ pub unsafe fn write_cr3(pml4: u64) {
     unsafe { asm!("mov cr3, {}", in(reg) pml4, options(nostack, preserves_flags)) };
 }
 
+/// Reloads CR3 with its own value: flushes this address space's non-global
+/// TLB entries.
+pub fn write_cr3_reload() {
+    // SAFETY: the same page tables stay loaded.
+    unsafe { write_cr3(read_cr3()) };
+}
+
 pub fn rdmsr(msr: u32) -> u64 {
     let (lo, hi): (u32, u32);
     // SAFETY: the kernel reads only architectural MSRs that exist on x86-64.

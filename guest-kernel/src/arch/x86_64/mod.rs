@@ -8,6 +8,8 @@
 pub mod pgtable;
 
 #[cfg(target_os = "none")]
+pub mod apic;
+#[cfg(target_os = "none")]
 pub mod cpu;
 #[cfg(target_os = "none")]
 mod entry;
@@ -37,4 +39,17 @@ pub fn machine_power_off(code: u32) -> ! {
 #[cfg(target_os = "none")]
 pub fn boot_timer_mm_ready() {
     cpu::outl(shared::ports::PORT_BOOT_TIMER, shared::ports::BOOT_TIMER_MM_READY);
+}
+
+/// Marks the start of a region the VMM counts instructions of
+/// (`shared::ports::PORT_MARK`).
+#[cfg(target_os = "none")]
+pub fn mark_begin(id: u32) {
+    cpu::outl(shared::ports::PORT_MARK, shared::ports::MARK_BEGIN | id);
+}
+
+/// Marks the end of a counted region.
+#[cfg(target_os = "none")]
+pub fn mark_end(id: u32) {
+    cpu::outl(shared::ports::PORT_MARK, shared::ports::MARK_END | id);
 }

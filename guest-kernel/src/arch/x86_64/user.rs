@@ -330,6 +330,7 @@ pub unsafe fn copy_user(dst: *mut u8, src: *const u8, len: usize) -> Result<(), 
 /// The FPU/SSE state of a thread (`fxsave` area; the kernel itself never
 /// uses these registers, so it is switched only between threads).
 #[repr(C, align(16))]
+#[derive(Clone)]
 pub struct FpuState(pub [u8; 512]);
 
 impl FpuState {

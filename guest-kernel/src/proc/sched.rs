@@ -1,0 +1,262 @@
+//! The task table and a round-robin scheduler for the one CPU.
+//!
+//! Tasks switch on their own kernel stacks (`switch_stack`); the kernel
+//! itself is not preemptible and runs with interrupts off, so a task gives
+//! up the CPU only in [`schedule`]: when it blocks (`wait4`, `nanosleep`),
+//! exits, yields, or when the timer tick arrives while it runs in user
+//! mode. With nothing runnable the CPU halts with interrupts on until a tick
+//! wakes a sleeper. The boot context is where init is started from and
+//! where the machine returns when init exits.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+use super::Task;
+use crate::arch::user;
+
+/// What a task is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskState {
+    Runnable,
+    /// In `wait4`, until a child changes state.
+    WaitChild,
+    /// In `nanosleep`, until the uptime in ns.
+    SleepUntil(u64),
+    /// Exited, waiting for its parent to reap it.
+    Zombie,
+}
+
+struct Sched {
+    tasks: BTreeMap<u32, Box<Task>>,
+    runqueue: VecDeque<u32>,
+    /// The running task's pid; 0 in the boot context.
+    current: u32,
+    boot_rsp: u64,
+}
+
+struct SchedCell(UnsafeCell<Sched>);
+// SAFETY: one CPU; the kernel runs with interrupts off except in the idle
+// halt, where the interrupt handler is the only other user (see `idle`).
+unsafe impl Sync for SchedCell {}
+
+static SCHED: SchedCell =
+    SchedCell(UnsafeCell::new(Sched { tasks: BTreeMap::new(), runqueue: VecDeque::new(), current: 0, boot_rsp: 0 }));
+
+/// Timer ticks (interrupts of the LAPIC timer) seen.
+pub static TICKS: AtomicU64 = AtomicU64::new(0);
+/// Whether a periodic timer runs (x2APIC available).
+pub static TIMER: AtomicBool = AtomicBool::new(false);
+/// Context switches.
+pub static NR_SWITCHES: AtomicU64 = AtomicU64::new(0);
+
+#[allow(clippy::mut_from_ref)]
+fn sched() -> &'static mut Sched {
+    // SAFETY: see `SchedCell`: callers do not keep this across a switch or
+    // the idle halt.
+    unsafe { &mut *SCHED.0.get() }
+}
+
+/// The running task. The kernel is not preemptible and has one CPU, so the
+/// reference is unique while the caller uses it; callers must not hold it
+/// across a call that may reach `current()` again (the fault hook does) or
+/// across `schedule`.
+pub fn current() -> Option<&'static mut Task> {
+    let s = sched();
+    let pid = s.current;
+    s.tasks.get_mut(&pid).map(|b| &mut **b)
+}
+
+/// Any task by pid.
+pub fn task(pid: u32) -> Option<&'static mut Task> {
+    sched().tasks.get_mut(&pid).map(|b| &mut **b)
+}
+
+/// Every task's pid.
+pub fn pids() -> Vec<u32> {
+    sched().tasks.keys().copied().collect()
+}
+
+pub fn nr_tasks() -> usize {
+    sched().tasks.len()
+}
+
+/// The pids of `ppid`'s children.
+pub fn children(ppid: u32) -> Vec<u32> {
+    sched().tasks.values().filter(|t| t.ppid == ppid).map(|t| t.pid).collect()
+}
+
+/// Makes `task` the running task before it first runs (exec needs it
+/// current to fault in its stack).
+pub fn install_current(task: Box<Task>) {
+    let s = sched();
+    s.current = task.pid;
+    s.tasks.insert(task.pid, task);
+}
+
+/// Adds a new runnable task (fork).
+pub fn add(task: Box<Task>) {
+    let s = sched();
+    s.runqueue.push_back(task.pid);
+    s.tasks.insert(task.pid, task);
+}
+
+/// Removes a task from the table (it must not be running).
+pub fn take(pid: u32) -> Option<Box<Task>> {
+    let s = sched();
+    s.runqueue.retain(|&p| p != pid);
+    s.tasks.remove(&pid)
+}
+
+/// Removes every task (init has exited).
+pub fn take_all() -> Vec<Box<Task>> {
+    let s = sched();
+    // Drop the queue's buffer too: the leak check's baseline had none.
+    s.runqueue = VecDeque::new();
+    core::mem::take(&mut s.tasks).into_values().collect()
+}
+
+/// Starts the installed current task from the boot context and returns
+/// when it exits (init).
+pub fn run_first(pid: u32) {
+    if let Some(t) = task(pid) {
+        activate(t);
+        let rsp = t.kernel_rsp;
+        let s = sched();
+        // SAFETY: `rsp` was prepared by init_thread_stack; the boot context
+        // is saved in `boot_rsp` and resumed by `exit_current` for init.
+        unsafe { user::switch_stack(&mut s.boot_rsp, rsp) };
+    }
+    sched().current = 0;
+}
+
+/// Loads a task's address space and TLS base.
+fn activate(t: &Task) {
+    let pgd = t.mm.as_ref().map_or(crate::mm::vmalloc::kernel_pgd(), |mm| mm.pt.pgd());
+    // SAFETY: every PGD shares the kernel half, so the kernel keeps running.
+    unsafe { crate::arch::cpu::write_cr3(pgd.as_u64()) };
+    user::write_fs_base(t.fs_base);
+}
+
+/// Reloads the running task's page tables (after the kernel borrowed its
+/// own to free another task's).
+pub fn reload_cr3() {
+    if let Some(t) = current() {
+        activate(t);
+    }
+}
+
+/// Makes a sleeping task runnable.
+pub fn wake(pid: u32) {
+    let s = sched();
+    if let Some(t) = s.tasks.get_mut(&pid) {
+        if matches!(t.state, TaskState::WaitChild | TaskState::SleepUntil(_)) {
+            t.state = TaskState::Runnable;
+            s.runqueue.push_back(pid);
+        }
+    }
+}
+
+/// Wakes sleepers whose time has come.
+fn wake_sleepers() {
+    let now = crate::time::uptime_ns();
+    let due: Vec<u32> = sched()
+        .tasks
+        .values()
+        .filter(|t| matches!(t.state, TaskState::SleepUntil(until) if until <= now))
+        .map(|t| t.pid)
+        .collect();
+    for pid in due {
+        wake(pid);
+    }
+}
+
+/// An external interrupt (from user mode or the idle halt).
+pub fn interrupt(vector: u64) {
+    if vector == crate::arch::apic::TIMER_VECTOR {
+        TICKS.fetch_add(1, Relaxed);
+        crate::arch::apic::eoi();
+        wake_sleepers();
+    } else {
+        crate::arch::apic::eoi();
+    }
+}
+
+/// Gives the CPU to the next runnable task (round robin); returns when the
+/// current task is chosen again. A task that is not runnable (sleeping,
+/// zombie) is not queued again until woken.
+pub fn schedule() {
+    let s = sched();
+    let prev = s.current;
+    if s.tasks.get(&prev).is_some_and(|t| t.state == TaskState::Runnable) && !s.runqueue.contains(&prev) {
+        s.runqueue.push_back(prev);
+    }
+    let next = loop {
+        wake_sleepers();
+        let s = sched();
+        match s.runqueue.pop_front() {
+            Some(pid) if s.tasks.get(&pid).is_some_and(|t| t.state == TaskState::Runnable) => break pid,
+            Some(_) => continue,
+            None => idle(),
+        }
+    };
+    if next == prev {
+        return;
+    }
+    switch_to(prev, next);
+}
+
+/// Nothing to run: halt until an interrupt (the tick) arrives. Without a
+/// timer a sleeper can only be woken by time passing, so spin instead.
+fn idle() {
+    if TIMER.load(Relaxed) {
+        user::wait_for_interrupt();
+    } else {
+        core::hint::spin_loop();
+    }
+}
+
+fn switch_to(prev: u32, next: u32) {
+    NR_SWITCHES.fetch_add(1, Relaxed);
+    let s = sched();
+    s.current = next;
+    let Some(n) = s.tasks.get(&next) else { return };
+    activate(n);
+    let new_rsp = n.kernel_rsp;
+    let save: *mut u64 = match s.tasks.get_mut(&prev) {
+        Some(p) => &mut p.kernel_rsp,
+        None => &mut s.boot_rsp,
+    };
+    // SAFETY: `new_rsp` is a context saved by switch_stack or prepared by
+    // init_thread_stack, on a kernel stack that lives as long as its task;
+    // `save` points into the previous task's (boxed, so stable) Task.
+    unsafe { user::switch_stack(save, new_rsp) };
+}
+
+/// The current task has exited and released its memory: it becomes a
+/// zombie, its children go to init, its parent is woken; init instead
+/// returns to the boot context. Never returns.
+pub fn exit_current() -> ! {
+    let s = sched();
+    let pid = s.current;
+    let ppid = s.tasks.get(&pid).map_or(0, |t| t.ppid);
+    if pid == 1 || ppid == 0 {
+        let mut dead = 0;
+        // SAFETY: the boot context was saved by `run_first`.
+        unsafe { user::switch_stack(&mut dead, s.boot_rsp) };
+        unreachable!("init was resumed after exiting");
+    }
+    for child in s.tasks.values_mut().filter(|t| t.ppid == pid) {
+        child.ppid = 1;
+    }
+    if let Some(t) = s.tasks.get_mut(&pid) {
+        t.state = TaskState::Zombie;
+    }
+    wake(ppid);
+    // Orphaned zombies now belong to init, which may be waiting.
+    wake(1);
+    schedule();
+    unreachable!("a zombie was scheduled");
+}

@@ -1,0 +1,186 @@
+/* Processes: fork with copy-on-write, wait4, exit statuses, signals'
+ * default actions in children, a bounded fork bomb, execve.
+ * Runs natively and as init in the guest with the same expectations. */
+#include "tap.h"
+
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+
+static void nap_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* Forks; the child runs fn(arg) and _exits with its result. */
+static pid_t spawn(int (*fn)(long), long arg)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(fn(arg));
+    return pid;
+}
+
+static char *shared_before;   /* written before fork */
+
+static int child_reads_and_writes(long unused)
+{
+    (void)unused;
+    /* The child sees the parent's data as of the fork ... */
+    int saw = strcmp(shared_before, "written by the parent before fork") == 0;
+    /* ... and its writes stay its own. */
+    strcpy(shared_before, "written by the child");
+    return saw ? 7 : 1;
+}
+
+static int child_touches(long i)
+{
+    char *p = anon_pages(8);
+    for (int k = 0; k < 8; k++)
+        p[k * PAGE] = (char)i;
+    for (int k = 0; k < 8; k++)
+        if (p[k * PAGE] != (char)i)
+            return 255;
+    return (int)i;
+}
+
+static int child_segfaults(long unused)
+{
+    (void)unused;
+    volatile int *null = 0;
+    return *null;
+}
+
+static int child_sleeps(long ms)
+{
+    nap_ms(ms);
+    return 3;
+}
+
+static int child_exits(long code) { return (int)code; }
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "exec-child") == 0)
+        return argc > 2 ? atoi(argv[2]) : 42;
+    tap_init();
+    pid_t me = getpid();
+
+    /* fork basics and copy-on-write both ways. */
+    shared_before = anon_pages(1);
+    strcpy(shared_before, "written by the parent before fork");
+    pid_t c = spawn(child_reads_and_writes, 0);
+    check(c > 0, "fork returns the child's pid in the parent", "got %d", c);
+    strcpy(shared_before + 40, "parent after fork");
+    int st = 0;
+    pid_t w = waitpid(c, &st, 0);
+    check(w == c, "waitpid returns the child", "got %d, want %d", w, c);
+    check(WIFEXITED(st) && WEXITSTATUS(st) == 7, "the child saw the parent's data as of the fork", "status %#x", st);
+    check(strcmp(shared_before, "written by the parent before fork") == 0, "the child's write did not reach the parent",
+          "parent sees '%s'", shared_before);
+    check(strcmp(shared_before + 40, "parent after fork") == 0, "the parent's own write after fork stays", "'%s'",
+          shared_before + 40);
+
+    /* getppid in a child. */
+    c = fork();
+    if (c == 0)
+        _exit(getppid() == me ? 0 : 1);
+    waitpid(c, &st, 0);
+    check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "getppid in the child is the parent's pid", "status %#x", st);
+
+    /* 16 children, each touching 8 pages, reaped with their statuses. */
+    pid_t kids[16];
+    for (int i = 0; i < 16; i++)
+        kids[i] = spawn(child_touches, i + 10);
+    int good = 0;
+    for (int i = 0; i < 16; i++) {
+        pid_t got = waitpid(-1, &st, 0);
+        int which = -1;
+        for (int k = 0; k < 16; k++)
+            if (kids[k] == got)
+                which = k;
+        if (which >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == which + 10)
+            good++;
+    }
+    check(good == 16, "16 children touch their pages and are reaped with their exit codes", "%d good", good);
+    errno = 0;
+    check_err(waitpid(-1, &st, 0), ECHILD, "no children left: ECHILD");
+
+    /* WNOHANG on a running child. */
+    c = spawn(child_sleeps, 50);
+    w = waitpid(c, &st, WNOHANG);
+    check(w == 0, "WNOHANG on a sleeping child returns 0", "got %d", w);
+    w = waitpid(c, &st, 0);
+    check(w == c && WIFEXITED(st) && WEXITSTATUS(st) == 3, "then it is reaped after its sleep", "got %d status %#x", w, st);
+
+    /* A fatal signal in a child; the parent goes on. */
+    c = spawn(child_segfaults, 0);
+    waitpid(c, &st, 0);
+    check(WIFSIGNALED(st) && WTERMSIG(st) == SIGSEGV, "a segfaulting child dies of SIGSEGV", "status %#x", st);
+
+    /* kill of a sleeping child. */
+    c = spawn(child_sleeps, 10000);
+    nap_ms(20);
+    check_ok(kill(c, SIGKILL), "kill(child, SIGKILL)");
+    waitpid(c, &st, 0);
+    check(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the killed child dies of SIGKILL", "status %#x", st);
+    check_err(kill(c, 0), ESRCH, "a reaped child is gone: ESRCH");
+
+    /* execve of a program with arguments, in a child. */
+    c = fork();
+    if (c == 0) {
+        char *args[] = { argv[0], "exec-child", "42", NULL };
+        char *env[] = { "A=1", NULL };
+        execve(argv[0], args, env);
+        _exit(99);
+    }
+    waitpid(c, &st, 0);
+    check(WIFEXITED(st) && WEXITSTATUS(st) == 42, "execve in a child runs the program with its arguments", "status %#x", st);
+    c = fork();
+    if (c == 0) {
+        char *args[] = { "/no/such/program", NULL };
+        execve(args[0], args, NULL);
+        _exit(errno == ENOENT ? 5 : 6);
+    }
+    waitpid(c, &st, 0);
+    check(WIFEXITED(st) && WEXITSTATUS(st) == 5, "execve of a missing file fails with ENOENT and the caller goes on",
+          "status %#x", st);
+
+    /* A fork bomb bounded by a process limit: the guest kernel's task
+     * limit. (Natively RLIMIT_NPROC does the same for a normal user; root
+     * is exempt, so there the loop stops at 200 and that is accepted.) */
+    struct utsname u;
+    uname(&u);
+    int in_guest = strstr(u.release, "rvmm") != NULL;
+    struct rlimit rl = { 40, 40 };
+    setrlimit(RLIMIT_NPROC, &rl);
+    int forked = 0, eagain = 0;
+    for (int i = 0; i < 200; i++) {
+        pid_t p = spawn(child_exits, 0);
+        if (p < 0) {
+            eagain = errno == EAGAIN;
+            break;
+        }
+        forked++;
+    }
+    check(forked > 0 && (eagain || (!in_guest && forked == 200)), "a fork bomb stops with EAGAIN", "forked %d, eagain %d",
+          forked, eagain);
+    int reaped = 0;
+    while (waitpid(-1, &st, 0) > 0)
+        reaped++;
+    check(reaped == forked, "and every child it made is reaped", "forked %d, reaped %d", forked, reaped);
+
+    /* sched_yield and nanosleep. */
+    check_ok(sched_yield(), "sched_yield");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    nap_ms(30);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    check(ms >= 29, "nanosleep(30 ms) sleeps at least 30 ms", "slept %ld ms", ms);
+    return tap_done();
+}

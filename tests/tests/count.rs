@@ -1,0 +1,202 @@
+//! Guest instruction counting (`vmm run --count-instructions`): the kernel
+//! marks regions on `PORT_MARK` when its command line says `count=...`,
+//! and the VMM single-steps them.
+
+use shared::ports::{mark_name, MARK_ALLOC_PAGE, MARK_ANON_WRITE_FAULT, MARK_KMALLOC64};
+use tests::*;
+
+/// A sane instruction count for one of the kernel's marked regions.
+const SANE: std::ops::Range<u64> = 20..100_000;
+
+/// `vmm run --timeout 60 ARGS...` through the real command line.
+fn run(args: &[&str]) -> (CliRun, RunReport) {
+    let timeout = TEST_TIMEOUT.as_secs().to_string();
+    let argv: Vec<&str> = ["run", "--timeout", &timeout].into_iter().chain(args.iter().copied()).collect();
+    let (cli, report) = vmm_cli_report(&argv);
+    let report = report.unwrap_or_else(|| panic!("{args:?}: vmm did not run the guest:\n{}", cli.stderr));
+    assert!(!cli.stderr.contains("panicked"), "{args:?}: the VMM panicked:\n{}", cli.stderr);
+    (cli, report)
+}
+
+/// The one count of region `id`, checked for range and for its stderr line.
+fn one_count(cli: &CliRun, report: &RunReport, id: u32) -> u64 {
+    let counts = report.counts.as_ref().expect("--count-instructions gives counts");
+    let of = counts.of(id);
+    assert_eq!(of.len(), 1, "region {id} ({}) counted {of:?}:\n{}", mark_name(id), cli.stderr);
+    assert!(SANE.contains(&of[0]), "region {id} ({}): {} instructions is not in {SANE:?}", mark_name(id), of[0]);
+    let line = format!("vmm: counted {} guest instructions", of[0]);
+    assert!(
+        cli.stderr.lines().any(|l| l.starts_with(&line) && l.ends_with(&format!(": {}", mark_name(id)))),
+        "no line {line:?}...{:?} on stderr:\n{}",
+        mark_name(id),
+        cli.stderr
+    );
+    of[0]
+}
+
+#[test]
+fn counts_the_boot_regions_and_the_count_repeats() {
+    if !kvm_available() {
+        return;
+    }
+    let args = ["--no-init", "--count-instructions", "--cmdline", "count=alloc_page,kmalloc64"];
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let (cli, report) = run(&args);
+        assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, report.console_text());
+        let counts = report.counts.as_ref().unwrap();
+        assert_eq!(counts.regions.len(), 2, "{counts:?}");
+        assert_eq!((counts.protocol_errors, counts.stray_debug_exits), (0, 0), "{counts:?}");
+        seen.push((one_count(&cli, &report, MARK_ALLOC_PAGE), one_count(&cli, &report, MARK_KMALLOC64)));
+    }
+    // One vCPU, interrupts held off while stepping, the same boot: the
+    // same instructions.
+    assert_eq!(seen[0], seen[1], "instruction counts differ between two identical boots");
+}
+
+#[test]
+fn nothing_is_counted_without_the_flag() {
+    if !kvm_available() {
+        return;
+    }
+    let (cli, report) = run(&["--no-init", "--cmdline", "count=alloc_page,kmalloc64"]);
+    assert_eq!(cli.code, 0, "{}", cli.stderr);
+    assert_eq!(report.counts, None);
+    assert!(!cli.stderr.contains("counted"), "{}", cli.stderr);
+}
+
+#[test]
+fn counts_a_user_write_fault_of_the_demo() {
+    if !kvm_available() {
+        return;
+    }
+    let (cli, report) = run(&["--count-instructions", "--cmdline", "count=fault"]);
+    assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, report.console_text());
+    let counts = report.counts.as_ref().unwrap();
+    assert_eq!(counts.regions.len(), 1, "{counts:?}");
+    assert_eq!(counts.protocol_errors, 0, "{counts:?}");
+    one_count(&cli, &report, MARK_ANON_WRITE_FAULT);
+}
+
+#[test]
+fn the_flag_alone_is_fine_and_says_nothing_was_marked() {
+    if !kvm_available() {
+        return;
+    }
+    let (cli, report) = run(&["--no-init", "--count-instructions"]);
+    assert_eq!(cli.code, 0, "{}", cli.stderr);
+    assert_eq!(report.counts.as_ref().map(|c| c.regions.len()), Some(0));
+    assert!(cli.stderr.contains("vmm: --count-instructions: the guest marked no region"), "{}", cli.stderr);
+}
+
+#[test]
+fn the_flag_takes_no_value() {
+    let run = vmm_cli(&["run", "--count-instructions=yes"]);
+    assert_eq!(run.code, exit_code::USAGE, "{}", run.stderr);
+    // (clap colours the value and the option)
+    assert!(run.stderr.contains("unexpected value") && run.stderr.contains("--count-instructions"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "the guest ran:\n{}", run.stdout);
+}
+
+/// A minimal kernel ELF for the VMM (`ET_EXEC`, one segment at 16 MiB
+/// physical, mapped at `START_KERNEL_MAP` + 16 MiB) that runs `code` at
+/// ring 0 on the boot page tables.
+fn kernel_elf(code: &[u8]) -> Vec<u8> {
+    use shared::layout::{KERNEL_PHYS_START, START_KERNEL_MAP};
+    const HEADERS: u64 = 64 + 56;
+    let vaddr = START_KERNEL_MAP + KERNEL_PHYS_START;
+    let mut b = vec![0u8; HEADERS as usize];
+    b[..4].copy_from_slice(b"\x7fELF");
+    (b[4], b[5], b[6]) = (2, 1, 1); // 64-bit, little-endian, version 1
+    b[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    b[18..20].copy_from_slice(&62u16.to_le_bytes()); // x86-64
+    b[20..24].copy_from_slice(&1u32.to_le_bytes());
+    b[24..32].copy_from_slice(&(vaddr + HEADERS).to_le_bytes()); // entry
+    b[32..40].copy_from_slice(&64u64.to_le_bytes()); // phoff
+    b[52..54].copy_from_slice(&64u16.to_le_bytes()); // ehsize
+    b[54..56].copy_from_slice(&56u16.to_le_bytes()); // phentsize
+    b[56..58].copy_from_slice(&1u16.to_le_bytes()); // phnum
+    let size = HEADERS + code.len() as u64;
+    let ph = &mut b[64..];
+    ph[..4].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    ph[4..8].copy_from_slice(&5u32.to_le_bytes()); // R + X
+    ph[16..24].copy_from_slice(&vaddr.to_le_bytes());
+    ph[24..32].copy_from_slice(&KERNEL_PHYS_START.to_le_bytes());
+    ph[32..40].copy_from_slice(&size.to_le_bytes()); // filesz
+    ph[40..48].copy_from_slice(&size.to_le_bytes()); // memsz
+    ph[48..56].copy_from_slice(&0x20_0000u64.to_le_bytes()); // align
+    b.extend_from_slice(code);
+    b
+}
+
+/// `mov dx, port; mov eax, value; out dx, eax`: three instructions.
+fn outl(code: &mut Vec<u8>, port: u16, value: u32) {
+    code.extend_from_slice(&[0x66, 0xba]);
+    code.extend_from_slice(&port.to_le_bytes());
+    code.push(0xb8);
+    code.extend_from_slice(&value.to_le_bytes());
+    code.push(0xef);
+}
+
+fn nops(code: &mut Vec<u8>, n: usize) {
+    code.extend(std::iter::repeat_n(0x90, n));
+}
+
+/// A guest that breaks the mark protocol every way it can, around one
+/// region of known instructions, and stops inside another: the VMM
+/// counts what it can, reports the rest and does not fall over.
+#[test]
+fn a_guest_that_breaks_the_mark_protocol() {
+    use shared::ports::{MARK_BEGIN as B, MARK_END as E, PORT_EXIT, PORT_MARK, SERIAL_COM1};
+    if !kvm_available() {
+        return;
+    }
+    let mut code = Vec::new();
+    outl(&mut code, PORT_MARK, E | 2); // END without BEGIN
+    outl(&mut code, PORT_MARK, B | 2); // region 2 from here:
+    nops(&mut code, 5); //   5
+    outl(&mut code, PORT_MARK, B | 3); //   3, nested BEGIN: ignored, one exit
+    nops(&mut code, 3); //   3
+    code.extend_from_slice(&[0x66, 0xba, 0xf8, 0x03, 0xb0, b'x', 0xee]); //   3: 'x' to the serial port, one exit
+    outl(&mut code, PORT_MARK, E | 3); //   3, END of another region: ignored, one exit
+    outl(&mut code, PORT_MARK, E | 2); //   2 (the END's own `out` is not counted)
+    outl(&mut code, PORT_MARK, 0x1234); // neither BEGIN nor END
+    outl(&mut code, PORT_MARK, B | E | 1); // both
+    outl(&mut code, PORT_MARK, B | 1); // region 1 from here:
+    nops(&mut code, 1); //   1
+    outl(&mut code, PORT_EXIT, 7); //   2, then the guest stops inside the region
+    code.extend_from_slice(&[0xeb, 0xfe]);
+    assert_eq!(SERIAL_COM1, 0x3f8);
+
+    let scratch = Scratch::new("count-marks");
+    let kernel = scratch.file("marks.elf", &kernel_elf(&code), 0o644);
+    let (cli, report) = run(&["--kernel", kernel.to_str().unwrap(), "--no-init", "--count-instructions"]);
+    assert_eq!(cli.code, 7, "{}\n{:?}", cli.stderr, report.outcome);
+    assert_eq!(report.console_text(), "x");
+    let counts = report.counts.as_ref().unwrap();
+    assert_eq!(
+        counts.regions,
+        [
+            vmm::RegionCount { id: 2, instructions: 5 + 3 + 3 + 3 + 3 + 2, exits: 3, finished: true },
+            vmm::RegionCount { id: 1, instructions: 1 + 2, exits: 0, finished: false },
+        ],
+        "{}",
+        cli.stderr
+    );
+    assert_eq!(counts.protocol_errors, 6, "{counts:?}");
+    assert_eq!(counts.stray_debug_exits, 0, "{counts:?}");
+    for line in [
+        "vmm: counted 19 guest instructions (3 other VM exits: port I/O): alloc_page(GFP_KERNEL) + __free_page",
+        "vmm: counted 3 guest instructions: anonymous write fault",
+        "[unfinished: the guest stopped inside the region]",
+        "vmm: instruction counting: 6 protocol errors in the guest's marks:",
+        "  END of region 2 without a BEGIN: ignored",
+        "  BEGIN of region 3 while region 2 is open: ignored",
+        "  END of region 3 while region 2 is open: ignored",
+        "  mark value 0x1234 is neither",
+        "  mark value 0x31 is neither",
+        "  region 1 was still open when the guest stopped",
+    ] {
+        assert!(cli.stderr.contains(line), "no {line:?} in:\n{}", cli.stderr);
+    }
+}
