@@ -9,17 +9,23 @@
 //! wall time measures the emulator; the instruction count measures the
 //! kernel path.
 //!
-//! What a count includes: every guest instruction retired at ring 0 from
-//! the one after the BEGIN `out` up to and including the END `out` (KVM
-//! reports the step of an instruction when it completes; the BEGIN `out`
-//! completes before stepping is on, the END `out` completes after it has
-//! been turned off, and the instruction after the BEGIN is where the first
-//! step lands, so the two `out`s themselves are not in the count and every
-//! instruction between them is). Instructions the vCPU runs at ring 3 are
-//! not: single-step does not fire there on kvm_pvm. Exits other than the
-//! steps (port I/O such as the serial console, for instance a printk
-//! inside the region) are served as usual and counted apart, in
-//! [`RegionCount::exits`].
+//! What a count includes, as measured on kvm_pvm (the test
+//! `a_guest_that_breaks_the_mark_protocol` pins it down with known code):
+//! every guest instruction retired at ring 0 after the BEGIN `out` and
+//! before the END `out`. Neither `out` is in it (the BEGIN one has
+//! completed when stepping goes on, the END one turns it off), but the
+//! END's setup is: the kernel's `mark_end` is `mov dx, PORT_MARK; mov eax,
+//! value; out`, so its two loads are counted and the BEGIN's are not.
+//! An instruction that exits to the VMM inside the region (port I/O, such
+//! as the serial console under a printk) gets no single-step exit of its
+//! own on kvm_pvm: it is counted in [`RegionCount::exits`] instead, so the
+//! instructions executed are `instructions + exits`. (On a VMX/SVM host
+//! KVM may also step such an instruction, and the BEGIN `out`, when it
+//! completes it; counts there can be higher by those.) Instructions the
+//! vCPU runs at ring 3 are not counted: single-step does not fire there on
+//! kvm_pvm. Interrupts are held off while stepping where KVM offers it
+//! (`KVM_GUESTDBG_BLOCKIRQ`, which kvm_pvm does), so a count is the
+//! region's own path and repeats exactly from boot to boot.
 //!
 //! The protocol is strict and the guest cannot break the VMM with it:
 //!
@@ -60,8 +66,9 @@ pub struct RegionCount {
     /// Guest instructions single-stepped inside the region.
     pub instructions: u64,
     /// VM exits inside the region other than the single steps (port I/O,
-    /// MMIO), each served as usual; they are in `instructions` too, as the
-    /// instructions that caused them.
+    /// MMIO, marks that were ignored), each served as usual. On kvm_pvm
+    /// the instruction that caused one is not in `instructions` (see the
+    /// module doc).
     pub exits: u64,
     /// `false` when the guest stopped before the region's END.
     pub finished: bool,
@@ -298,7 +305,7 @@ mod tests {
         assert_eq!(
             counts.regions,
             [
-                RegionCount { id: 2, instructions: 2, exits: 0, finished: true },
+                RegionCount { id: 2, instructions: 2, exits: 4, finished: true },
                 RegionCount { id: 1, instructions: 1, exits: 0, finished: false },
             ]
         );

@@ -113,6 +113,10 @@ pub struct UserPageTables {
     pgd: PhysAddr,
     /// Page-table pages below the PGD (for `VmPTE`).
     pub nr_tables: u64,
+    /// Every table page below the PGD, so that teardown frees them without
+    /// scanning tables (each scanned entry costs microseconds where ring 0
+    /// is emulated).
+    tables: alloc::vec::Vec<PhysAddr>,
 }
 
 impl UserPageTables {
@@ -127,7 +131,7 @@ impl UserPageTables {
             let src: [u64; ENTRIES_PER_TABLE / 2] = mem.table(kernel)[KERNEL_PGD_FIRST..].try_into().ok()?;
             mem.table(pgd)[KERNEL_PGD_FIRST..].copy_from_slice(&src);
         }
-        let mut pt = Self { pgd, nr_tables: 0 };
+        let mut pt = Self { pgd, nr_tables: 0, tables: alloc::vec::Vec::new() };
         let tramp = SPECIAL.get()?.trampoline_pfn;
         let slot = pt.pte_slot(SYSCALL_TRAMPOLINE, true)?;
         // Executable, read-only, user: not part of any VMA and never freed.
@@ -143,9 +147,9 @@ impl UserPageTables {
     /// (`None`: no table, or out of memory while creating one).
     pub fn pte_slot(&mut self, va: u64, create: bool) -> Option<&'static mut u64> {
         let table = if create {
-            let mut counting = CountingTables { n: 0 };
+            let mut counting = CountingTables { tables: &mut self.tables };
             let t = populate_pte_table(&mut counting, self.pgd, VirtAddr(va)).ok()?;
-            self.nr_tables += counting.n;
+            self.nr_tables = self.tables.len() as u64;
             t
         } else {
             self.walk(va)?
@@ -253,35 +257,14 @@ impl UserPageTables {
         true
     }
 
-    /// Frees every user page and page table (Linux `exit_mmap` +
-    /// `free_pgtables`); the trampoline and kernel half are not ours.
-    pub fn destroy(mut self, rss: &mut Rss) {
-        self.unmap(0, SYSCALL_TRAMPOLINE, rss);
-        let mem = &mut KernelPageTables;
-        for i in 0..KERNEL_PGD_FIRST {
-            let e4 = mem.table(self.pgd)[i];
-            if e4 & flags::PRESENT == 0 {
-                continue;
-            }
-            let pud = PhysAddr(e4 & ADDR_MASK);
-            for j in 0..ENTRIES_PER_TABLE {
-                let e3 = mem.table(pud)[j];
-                if e3 & flags::PRESENT == 0 {
-                    continue;
-                }
-                let pmd = PhysAddr(e3 & ADDR_MASK);
-                for k in 0..ENTRIES_PER_TABLE {
-                    let e2 = mem.table(pmd)[k];
-                    if e2 & flags::PRESENT != 0 {
-                        free_table(PhysAddr(e2 & ADDR_MASK));
-                    }
-                }
-                free_table(pmd);
-            }
-            free_table(pud);
+    /// Frees the page tables (Linux `free_pgtables`); the caller has
+    /// unmapped every page (VMA by VMA, as `exit_mmap` does). The
+    /// trampoline and the kernel half are not ours.
+    pub fn destroy(self) {
+        for &t in &self.tables {
+            free_table(t);
         }
         free_table(self.pgd);
-        self.nr_tables = 0;
     }
 }
 
@@ -307,17 +290,18 @@ pub fn copy_user_page(dst: &Page, src: &Page) {
     unsafe { core::ptr::copy_nonoverlapping(s.as_mut_ptr() as *const u64, d.as_mut_ptr() as *mut u64, 512) };
 }
 
-/// Kernel page-table pages, counted as they are created.
-struct CountingTables {
-    n: u64,
+/// Page-table pages for a user address space, recorded as they are
+/// created.
+struct CountingTables<'a> {
+    tables: &'a mut alloc::vec::Vec<PhysAddr>,
 }
 
-impl PageTableMemory for CountingTables {
+impl PageTableMemory for CountingTables<'_> {
     fn alloc_table(&mut self) -> Option<PhysAddr> {
         // Not KernelPageTables::alloc_table: that counts kernel tables,
         // which are never freed; these are.
         let pa = page_to_pfn(alloc_page(GFP_KERNEL | __GFP_ZERO)?).phys();
-        self.n += 1;
+        self.tables.push(pa);
         Some(pa)
     }
     fn table(&mut self, pa: PhysAddr) -> &mut Table {

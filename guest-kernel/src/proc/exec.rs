@@ -354,6 +354,8 @@ pub fn probe_syscall_path() -> SyscallPath {
     let result = user::probe_syscall(|| user::enter_user(&mut regs));
     // SAFETY: back to the kernel's own tables before freeing the probe's.
     unsafe { crate::arch::cpu::write_cr3(kernel.as_u64()) };
+    // The code page is in no VMA: unmap it by hand.
+    mm.pt.unmap(CODE_VA, CODE_VA + PAGE_SIZE, &mut mm.rss);
     mm.destroy();
     match result {
         Ok(path) => path,

@@ -107,8 +107,11 @@ impl Mm {
 
     /// Frees every page and table (Linux `exit_mmap`).
     pub fn destroy(self) {
-        let Mm { pt, mut rss, .. } = self;
-        pt.destroy(&mut rss);
+        let Mm { vm, mut pt, mut rss, .. } = self;
+        for v in vm.iter() {
+            pt.unmap(v.start, v.end, &mut rss);
+        }
+        pt.destroy();
     }
 }
 

@@ -137,17 +137,18 @@ pub fn init() {
     }
     let _ = crate::arch::traps::KERNEL_USER_FAULT.set(kernel_user_fault);
     let _ = crate::arch::traps::KERNEL_IRQ.set(sched::interrupt);
+    let path = exec::probe_syscall_path();
+    printk!("syscall: entry via {}", match path {
+        user::SyscallPath::Native => "syscall/LSTAR (ring 0 entered natively)",
+        user::SyscallPath::GpTrampoline => "#GP at the LSTAR trampoline (syscall stays at ring 3 on this hypervisor)",
+    });
+    // The tick starts after the probe, which expects no interrupts.
     if crate::arch::apic::start_timer(1000 / HZ) {
         sched::TIMER.store(true, Relaxed);
         printk!("sched: x2APIC timer at {HZ} Hz for preemption and sleeping");
     } else {
         printk!("sched: no x2APIC: no preemption, nanosleep spins");
     }
-    let path = exec::probe_syscall_path();
-    printk!("syscall: entry via {}", match path {
-        user::SyscallPath::Native => "syscall/LSTAR (ring 0 entered natively)",
-        user::SyscallPath::GpTrampoline => "#GP at the LSTAR trampoline (syscall stays at ring 3 on this hypervisor)",
-    });
 }
 
 /// What a finished init left behind.

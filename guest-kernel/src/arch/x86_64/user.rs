@@ -218,11 +218,21 @@ fn program_syscall_msrs(entry: u64) {
 /// `ud2`; on kvm_pvm the fetch at LSTAR (a supervisor page) faults from
 /// ring 3. Either way the thread ends in an exception at ring 3 and we
 /// learn which happened. Programs LSTAR for the path found.
-pub fn probe_syscall(run_probe: impl FnOnce() -> UserExit) -> Result<SyscallPath, UserExit> {
+pub fn probe_syscall(mut run_probe: impl FnMut() -> UserExit) -> Result<SyscallPath, UserExit> {
     program_syscall_msrs(syscall_probe_native as *const () as u64);
     // SAFETY: single CPU, interrupts off; only the probe entry writes it.
     unsafe { *addr_of_mut!(SYSCALL_PROBE_HIT) = 0 };
-    let exit = run_probe();
+    let mut exit = run_probe();
+    // An interrupt that happened to arrive first is not the answer.
+    for _ in 0..8 {
+        match exit {
+            UserExit::Interrupt(_) => {
+                super::apic::eoi();
+                exit = run_probe();
+            }
+            _ => break,
+        }
+    }
     // SAFETY: as above.
     let hit = unsafe { *addr_of!(SYSCALL_PROBE_HIT) } != 0;
     let path = match exit {
