@@ -46,6 +46,18 @@ fn main() {
         writeln!(generated, "pub const {konst}: &str = {path:?};").unwrap();
         writeln!(table, "    ({name:?}, {konst}),").unwrap();
     }
+    // The same mm_malloc as a static-PIE (ET_DYN, no interpreter, relocating
+    // itself with musl's rcrt1): the loader must place it at a base.
+    for (name, from) in [("mm_malloc_pie", "mm_malloc")] {
+        let source = src.join(format!("{from}.c"));
+        let binary = bin_dir.join(name);
+        compile_static_pie(&cc, &src, &source, &binary, &out);
+        let konst = name.to_ascii_uppercase();
+        let path = binary.to_str().unwrap_or_else(|| fail(&format!("{} is not UTF-8", binary.display())));
+        writeln!(generated, "/// `tests/guest/{from}.c` as a static-PIE (musl rcrt1, `ld -static -pie`).").unwrap();
+        writeln!(generated, "pub const {konst}: &str = {path:?};").unwrap();
+        writeln!(table, "    ({name:?}, {konst}),").unwrap();
+    }
     writeln!(generated, "\n/// Every program: (name, path of the static binary).").unwrap();
     writeln!(generated, "pub const ALL: &[(&str, &str)] = &[\n{table}];").unwrap();
     let listing = out.join("programs.rs");
@@ -72,6 +84,66 @@ fn compile(cc: &str, include: &Path, source: &Path, binary: &Path) {
     }
     for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
         println!("cargo:warning={}: {line}", source.file_name().unwrap_or_default().to_string_lossy());
+    }
+}
+
+/// musl's library directory: where the compiler driver finds its start
+/// files for a static link (`cc -static -###` shows the link command).
+fn musl_lib_dir(cc: &str) -> PathBuf {
+    let out = Command::new(cc)
+        .args(["-static", "-###", "-x", "c", "/dev/null", "-o", "/dev/null"])
+        .output()
+        .unwrap_or_else(|e| fail(&format!("cannot run {cc}: {e}")));
+    let text = String::from_utf8_lossy(&out.stderr);
+    text.split_whitespace()
+        .map(|w| w.trim_matches(|c| c == '"' || c == '\''))
+        .filter(|w| w.ends_with("crt1.o") || w.ends_with("/crti.o"))
+        .filter_map(|w| Path::new(w).parent().map(Path::to_path_buf))
+        .find(|dir| dir.join("rcrt1.o").exists() && dir.join("libc.a").exists())
+        .unwrap_or_else(|| fail(&format!("cannot find musl's rcrt1.o and libc.a from `{cc} -static -###`")))
+}
+
+/// A static-PIE: compiled `-fPIE`, linked by `ld -static -pie
+/// --no-dynamic-linker` with musl's self-relocating `rcrt1.o` (Debian's
+/// musl-gcc specs have no `-static-pie`).
+fn compile_static_pie(cc: &str, include: &Path, source: &Path, binary: &Path, out: &Path) {
+    let object = out.join(format!("{}.pie.o", binary.file_name().unwrap_or_default().to_string_lossy()));
+    let status = Command::new(cc)
+        .args(["-fPIE", "-O2", "-c", "-I"])
+        .arg(include)
+        .arg("-o")
+        .arg(&object)
+        .arg(source)
+        .status()
+        .unwrap_or_else(|e| fail(&format!("cannot run {cc}: {e}")));
+    if !status.success() {
+        fail(&format!("{cc} failed to compile {} as PIE", source.display()));
+    }
+    let musl = musl_lib_dir(cc);
+    let gcc_file = |name: &str| -> PathBuf {
+        let o = Command::new(cc).arg(format!("-print-file-name={name}")).output();
+        o.ok().map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())).unwrap_or_else(|| PathBuf::from(name))
+    };
+    let libgcc = Command::new(cc)
+        .arg("-print-libgcc-file-name")
+        .output()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .unwrap_or_else(|e| fail(&format!("cannot run {cc}: {e}")));
+    let status = Command::new("ld")
+        .args(["-static", "-pie", "--no-dynamic-linker", "-z", "text", "-o"])
+        .arg(binary)
+        .arg(musl.join("rcrt1.o"))
+        .arg(musl.join("crti.o"))
+        .arg(gcc_file("crtbeginS.o"))
+        .arg(&object)
+        .arg(musl.join("libc.a"))
+        .arg(libgcc)
+        .arg(gcc_file("crtendS.o"))
+        .arg(musl.join("crtn.o"))
+        .status()
+        .unwrap_or_else(|e| fail(&format!("cannot run ld: {e}")));
+    if !status.success() {
+        fail(&format!("ld failed to link {} as a static-PIE", binary.display()));
     }
 }
 

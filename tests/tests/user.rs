@@ -72,6 +72,17 @@ fn mm_files() {
     tap("mm_files");
 }
 
+/// A static-PIE (ET_DYN without an interpreter) loads at ELF_ET_DYN_BASE
+/// and relocates itself.
+#[test]
+fn mm_malloc_static_pie() {
+    tap("mm_malloc_pie");
+    if kvm_available() {
+        let run = guest("mm_malloc_pie", &[]);
+        assert!(run.stdout.contains("555555554000-"), "not loaded at ELF_ET_DYN_BASE:\n{}", run.stdout);
+    }
+}
+
 /// fork with copy-on-write both ways, 16 children touching pages and
 /// reaped, WNOHANG, a segfaulting and a killed child while the parent goes
 /// on, execve, a fork bomb stopped by EAGAIN, sleeping: and afterwards every
