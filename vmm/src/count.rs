@@ -1,7 +1,7 @@
 //! Guest instruction counting (`vmm run --count-instructions`).
 //!
 //! The kernel brackets a region of its code with two writes to
-//! [`PORT_MARK`]: `MARK_BEGIN | id` before it and `MARK_END | id` after
+//! [`PORT_MARK`](shared::ports::PORT_MARK): `MARK_BEGIN | id` before it and `MARK_END | id` after
 //! it. On the BEGIN the VMM turns on KVM single-stepping for the vCPU
 //! (`KVM_SET_GUEST_DEBUG`, `KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP`),
 //! counts each single-step `KVM_EXIT_DEBUG` until the matching END, and
@@ -25,7 +25,10 @@
 //! vCPU runs at ring 3 are not counted: single-step does not fire there on
 //! kvm_pvm. Interrupts are held off while stepping where KVM offers it
 //! (`KVM_GUESTDBG_BLOCKIRQ`, which kvm_pvm does), so a count is the
-//! region's own path and repeats exactly from boot to boot.
+//! region's own path and repeats exactly from boot to boot. A `rep`
+//! string instruction is stepped a few chunks at a time on kvm_pvm, not
+//! per iteration (`rep stosq` over 4 KiB: 2 steps), so bulk clearing and
+//! copying hardly show in a count (see BENCHMARKS.md).
 //!
 //! The protocol is strict and the guest cannot break the VMM with it:
 //!
