@@ -85,6 +85,26 @@ int main(int argc, char **argv)
     check(strcmp(shared_before + 40, "parent after fork") == 0, "the parent's own write after fork stays", "'%s'",
           shared_before + 40);
 
+    /* MAP_SHARED | MAP_ANONYMOUS stays shared across fork, including
+     * pages first touched after the fork, in either process. */
+    char *shm = sys_mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    check(shm != MAP_FAILED, "mmap MAP_SHARED|MAP_ANONYMOUS", "errno %d", errno);
+    strcpy(shm, "before fork");
+    c = fork();
+    if (c == 0) {
+        int ok = strcmp(shm, "before fork") == 0;
+        strcpy(shm, "child wrote page 0");
+        strcpy(shm + 2 * PAGE, "child wrote page 2");
+        _exit(ok ? 0 : 1);
+    }
+    waitpid(c, &st, 0);
+    check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child sees shared memory written before fork", "status %#x", st);
+    check(strcmp(shm, "child wrote page 0") == 0, "the parent sees the child's write to a shared page", "'%s'", shm);
+    check(strcmp(shm + 2 * PAGE, "child wrote page 2") == 0, "and to a page first touched in the child", "'%s'",
+          shm + 2 * PAGE);
+    check(shm[PAGE] == 0 && shm[3 * PAGE] == 0, "untouched shared pages read zero", "%d %d", shm[PAGE], shm[3 * PAGE]);
+    sys_munmap(shm, 4 * PAGE);
+
     /* getppid in a child. */
     c = fork();
     if (c == 0)

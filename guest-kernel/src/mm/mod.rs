@@ -55,4 +55,6 @@ pub mod slab_selftest;
 pub mod vmalloc_selftest;
 pub mod zone;
 #[cfg(target_os = "none")]
+pub mod shmem;
+#[cfg(target_os = "none")]
 pub mod uvm;

@@ -39,6 +39,8 @@ pub mod pg {
     pub const PCP: u32 = 1 << 9;
     /// Mapped anonymous memory of a process (Linux `PageAnon`).
     pub const ANON: u32 = 1 << 10;
+    /// A page of a shared anonymous (shmem) object.
+    pub const SHMEM: u32 = 1 << 11;
 
     pub const ZONE_SHIFT: u32 = 28;
     pub const ZONE_MASK: u32 = 0x3 << ZONE_SHIFT;
@@ -48,7 +50,7 @@ pub mod pg {
     pub const CHECK_AT_FREE: u32 = BUDDY | PCP | SLAB | LRU | RESERVED;
 
     /// Names for dumps, in bit order.
-    pub const NAMES: [(u32, &str); 11] = [
+    pub const NAMES: [(u32, &str); 12] = [
         (INIT, "init"),
         (BUDDY, "buddy"),
         (ZERO, "zero"),
@@ -60,6 +62,7 @@ pub mod pg {
         (POISONED, "poisoned"),
         (PCP, "pcp"),
         (ANON, "anon"),
+        (SHMEM, "shmem"),
     ];
 }
 

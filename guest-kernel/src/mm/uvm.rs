@@ -276,6 +276,8 @@ fn free_table(pa: PhysAddr) {
 pub fn account_unmap(page: &Page, rss: &mut Rss) {
     if is_anon(page) {
         rss.anon = rss.anon.saturating_sub(1);
+    } else if page.test(pg::SHMEM) {
+        rss.shmem = rss.shmem.saturating_sub(1);
     } else if page_to_pfn(page).0 != zero_pfn() {
         rss.file = rss.file.saturating_sub(1);
     }

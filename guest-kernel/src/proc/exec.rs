@@ -152,7 +152,7 @@ pub fn exec(task: &mut Task, path: &str, argv: &[String], envp: &[String]) -> Re
     let size = inode.size();
     let read = |off: u64, buf: &mut [u8]| inode.read_at(off, buf);
     let elf = parse_elf(&read, size)?;
-    let file = FileRef(inode.clone());
+    let file = FileRef::File(inode.clone());
     let mm = Mm::new().ok_or(ENOMEM)?;
     let bias = if elf.e_type == ET_DYN { ELF_ET_DYN_BASE } else { 0 };
 

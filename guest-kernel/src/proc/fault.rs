@@ -82,6 +82,12 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
             crate::arch::cpu::invlpg(va);
             return Ok(());
         }
+        if f & crate::mm::vma::VM_SHARED != 0 {
+            // wp_page_shared: a shared mapping writes the page itself.
+            *slot |= flags::RW | flags::DIRTY;
+            crate::arch::cpu::invlpg(va);
+            return Ok(());
+        }
         let new = new_anon_page(page_to_pfn(old).0 == zero_pfn())?;
         if page_to_pfn(old).0 != zero_pfn() {
             copy_user_page(new, old);
@@ -109,11 +115,17 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
             mm.stats.cow_faults += 1;
         COW_FAULT.fetch_add(1, Relaxed);
         } else {
-            // do_read_fault: the page cache's page, read-only (the
-            // in-memory filesystem is read-only, so shared mappings are too).
+            // do_read_fault / do_shared_fault: the object's page, writable
+            // only in a shared writable mapping (the in-memory filesystem
+            // refuses those, so that is shmem).
             page_add_map(page);
-            *slot = Pfn(pfn).phys().0 | user_pte_flags(false, vm_exec);
-            mm.rss.file += 1;
+            let shared_write = f & crate::mm::vma::VM_SHARED != 0 && vm_write;
+            *slot = Pfn(pfn).phys().0 | user_pte_flags(shared_write, vm_exec);
+            if file.is_shmem() {
+                mm.rss.shmem += 1;
+            } else {
+                mm.rss.file += 1;
+            }
         }
         return Ok(());
     }

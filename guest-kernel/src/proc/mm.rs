@@ -4,31 +4,56 @@
 use alloc::sync::Arc;
 
 use crate::fs::ramfs::Inode;
+use crate::mm::shmem::Shmem;
 use crate::mm::uvm::{Rss, UserPageTables};
 use crate::mm::vma::{MmStruct, PageTables, VmFlags, VM_EXEC, VM_READ, VM_WRITE};
 
-/// A file a VMA maps: the in-memory filesystem's inode, compared by
-/// identity.
+/// What a VMA maps, compared by identity: a file of the in-memory
+/// filesystem, or the shmem object behind a shared anonymous mapping.
 #[derive(Clone)]
-pub struct FileRef(pub Arc<Inode>);
+pub enum FileRef {
+    File(Arc<Inode>),
+    Shmem(Arc<Shmem>),
+}
 
 impl FileRef {
-    /// The page-cache page holding bytes `index * 4096..` (`None` beyond
-    /// the end of the file).
+    /// The page holding bytes `index * 4096..` (`None` beyond the end).
     pub fn page(&self, index: u64) -> Option<u64> {
-        self.0.page(index as usize)
+        match self {
+            FileRef::File(inode) => inode.page(index as usize),
+            FileRef::Shmem(shm) => shm.page(index),
+        }
+    }
+
+    pub fn is_shmem(&self) -> bool {
+        matches!(self, FileRef::Shmem(_))
+    }
+
+    /// What `/proc/PID/maps` shows: (major, minor, inode, path).
+    pub fn maps_info(&self) -> (u32, u32, u64, alloc::string::String) {
+        match self {
+            FileRef::File(inode) => (0, 1, inode.ino(), inode.path()),
+            FileRef::Shmem(shm) => (0, 1, shm.ino(), alloc::string::String::from("/dev/zero (deleted)")),
+        }
     }
 }
 
 impl PartialEq for FileRef {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
+        match (self, other) {
+            (FileRef::File(a), FileRef::File(b)) => Arc::ptr_eq(a, b),
+            (FileRef::Shmem(a), FileRef::Shmem(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
     }
 }
 
 impl core::fmt::Debug for FileRef {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "inode {}", self.0.ino())
+        match self {
+            FileRef::File(inode) => write!(f, "inode {}", inode.ino()),
+            FileRef::Shmem(shm) => write!(f, "shmem {}", shm.ino()),
+        }
     }
 }
 

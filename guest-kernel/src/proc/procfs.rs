@@ -57,7 +57,7 @@ fn per_process(task: &super::Task, name: &str, w: &mut String) -> Result<(), i32
     let mm = task.mm.as_ref().ok_or(ENOENT)?;
     match name {
         "maps" => {
-            let _ = mm.vm.show_maps(w, &|f: &super::mm::FileRef| (0, 1, f.0.ino(), f.0.path()));
+            let _ = mm.vm.show_maps(w, &|f: &super::mm::FileRef| f.maps_info());
         }
         "status" => {
             let _ = writeln!(w, "Name:\t{}", task.comm);

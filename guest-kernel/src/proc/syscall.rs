@@ -318,11 +318,18 @@ fn sys_brk(brk: u64) -> SysResult {
 
 fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> SysResult {
     use crate::mm::mmap::{MAP_ANONYMOUS, MAP_POPULATE};
-    let flags = flags as u32;
+    use crate::mm::mmap::{MAP_SHARED, MAP_TYPE};
+    let mut flags = flags as u32;
     let (file, writable) = if flags & MAP_ANONYMOUS == 0 {
         let f = fd_file(fd)?;
         let inode = f.inode().ok_or(ENODEV)?;
-        (Some(super::mm::FileRef(inode)), f.writable())
+        (Some(super::mm::FileRef::File(inode)), f.writable())
+    } else if flags & MAP_TYPE == MAP_SHARED && len > 0 && len <= super::uaccess::TASK_SIZE {
+        // Shared anonymous memory is a shmem object shared across fork
+        // (Linux shmem_zero_setup).
+        flags &= !MAP_ANONYMOUS;
+        let shm = alloc::sync::Arc::new(crate::mm::shmem::Shmem::new(crate::mm::addr::page_align_up(len)));
+        (Some(super::mm::FileRef::Shmem(shm)), true)
     } else {
         (None, false)
     };

@@ -1,0 +1,66 @@
+//! Shared anonymous memory (Linux `shmem_zero_setup`: a `MAP_SHARED |
+//! MAP_ANONYMOUS` mapping is backed by an unnamed shmem file, so every
+//! process that inherits the mapping sees the same pages). Pages are
+//! allocated zeroed on first fault and owned by the object (one reference
+//! each); every PTE that maps one holds another.
+
+use alloc::collections::BTreeMap;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::mm::buddy::{__free_pages, alloc_page, page_to_pfn, pfn_to_page};
+use crate::mm::addr::Pfn;
+use crate::mm::gfp::{GFP_HIGHUSER, __GFP_ZERO};
+use crate::mm::page::pg;
+use crate::sync::SpinLock;
+
+static NEXT_INO: AtomicU64 = AtomicU64::new(1);
+/// Pages held by shmem objects (`/proc/meminfo` `Shmem`).
+pub static NR_SHMEM: AtomicU64 = AtomicU64::new(0);
+
+pub struct Shmem {
+    ino: u64,
+    /// Pages of the object.
+    size_pages: u64,
+    pages: SpinLock<BTreeMap<u64, u64>>,
+}
+
+impl Shmem {
+    pub fn new(size_bytes: u64) -> Self {
+        Self { ino: NEXT_INO.fetch_add(1, Relaxed), size_pages: size_bytes.div_ceil(4096), pages: SpinLock::new(BTreeMap::new()) }
+    }
+
+    pub fn ino(&self) -> u64 {
+        self.ino
+    }
+
+    /// The page at `index`, allocated (zeroed) on first use; `None` past
+    /// the end or when out of memory.
+    pub fn page(&self, index: u64) -> Option<u64> {
+        if index >= self.size_pages {
+            return None;
+        }
+        let mut pages = self.pages.lock();
+        if let Some(&pfn) = pages.get(&index) {
+            return Some(pfn);
+        }
+        let page = alloc_page(GFP_HIGHUSER | __GFP_ZERO)?;
+        page.set(pg::SHMEM);
+        let pfn = page_to_pfn(page).0;
+        pages.insert(index, pfn);
+        NR_SHMEM.fetch_add(1, Relaxed);
+        Some(pfn)
+    }
+}
+
+impl Drop for Shmem {
+    fn drop(&mut self) {
+        for (_, pfn) in core::mem::take(&mut *self.pages.lock()) {
+            let page = pfn_to_page(Pfn(pfn));
+            if page.refcount() == 1 {
+                page.clear(pg::SHMEM);
+            }
+            __free_pages(page, 0);
+            NR_SHMEM.fetch_sub(1, Relaxed);
+        }
+    }
+}
