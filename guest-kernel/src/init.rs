@@ -51,6 +51,8 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
             "kmap" => crate::mm::kmap_selftest::run(),
             "slab" => crate::mm::slab_selftest::run(),
             "vmalloc" => crate::mm::vmalloc_selftest::run(),
+            // Runs at every process exit; summarised when init exits.
+            "rmapcheck" => crate::proc::rmapcheck::ENABLED.store(true, core::sync::atomic::Ordering::Relaxed),
             other => printk!("selftest {other}: unknown, skipped"),
         }
     }
@@ -124,6 +126,16 @@ fn run_init(info: &BootInfo, argv: &[alloc::string::String]) -> u32 {
         }
     };
     let code = proc::status_to_exit_code(r.status);
+    if proc::rmapcheck::ENABLED.load(core::sync::atomic::Ordering::Relaxed) {
+        use core::sync::atomic::Ordering::Relaxed;
+        let (runs, fails) = (proc::rmapcheck::RUNS.load(Relaxed), proc::rmapcheck::FAILURES.load(Relaxed));
+        let pages = proc::rmapcheck::MAX_PAGES.load(Relaxed);
+        if fails == 0 {
+            printk!("selftest rmapcheck: ok ({runs} checks, up to {pages} mapped pages)");
+        } else {
+            printk!("selftest rmapcheck: FAILED in {fails} of {runs} checks");
+        }
+    }
     let ((free_before, slab_before), (free_after, slab_after)) = (r.before, r.after);
     printk!("init: exited with status {code}; free pages {free_before} -> {free_after}, slab objects {slab_before} -> {slab_after}");
     if free_after != free_before || slab_after != slab_before {

@@ -92,6 +92,26 @@ fn proc_fork() {
     tap("proc_fork");
 }
 
+/// A pseudo-random fork/COW/munmap/exit workload with smaps checks; with
+/// `selftest=rmapcheck` the kernel checks every mapped page's map and
+/// reference counts against all page tables at each exit.
+#[test]
+fn proc_rmap_counts_stay_exact() {
+    if !kvm_available() {
+        return;
+    }
+    let native = Command::new(programs::path("proc_rmap")).output().expect("run natively");
+    programs::check_tap(&String::from_utf8_lossy(&native.stdout)).expect("natively");
+    let run = run_init(MEM, "selftest=rmapcheck", &programs::path("proc_rmap"), &[], &[]);
+    programs::check_tap(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{}\n{}", run.stdout, run.console));
+    let line = run.console.lines().find(|l| l.contains("selftest rmapcheck: ")).unwrap_or_else(|| panic!("{}", run.console));
+    assert!(line.contains("selftest rmapcheck: ok ("), "{line}");
+    let checks: u64 = line.split("ok (").nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(checks >= 10, "only {checks} checks ran: {line}");
+    assert!(!run.console.contains("rmapcheck: FAILED"), "{}", run.console);
+    assert_clean_exit("proc_rmap", &run, 0);
+}
+
 /// Each fatal case kills init with SIGSEGV: natively signal 11, in the guest
 /// `vmm` exits 128 + 11 after Linux's segfault line, and the kernel goes
 /// on to shut down with nothing leaked.

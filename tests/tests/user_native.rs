@@ -60,6 +60,11 @@ fn mm_malloc_pie() {
 }
 
 #[test]
+fn proc_rmap() {
+    tap("proc_rmap");
+}
+
+#[test]
 fn proc_fork() {
     tap("proc_fork");
 }

@@ -12,6 +12,7 @@ pub mod exec;
 pub mod fault;
 pub mod mm;
 pub mod procfs;
+pub mod rmapcheck;
 pub mod sched;
 pub mod syscall;
 pub mod uaccess;
@@ -271,9 +272,11 @@ extern "C" fn task_entry(_: u64) -> ! {
     // SAFETY: the kernel's own tables map everything the kernel uses; the
     // task's are freed next, so they must not be live.
     unsafe { crate::arch::cpu::write_cr3(crate::mm::vmalloc::kernel_pgd().as_u64()) };
+    rmapcheck::run("before an exit");
     if let Some(mm) = task.mm.take() {
         mm.destroy();
     }
+    rmapcheck::run("after an exit");
     // Everything it opened goes; init's console files stay until it is
     // freed (they are part of the leak baseline).
     let open: alloc::vec::Vec<i32> = task.files.iter().map(|(fd, _)| fd).filter(|&fd| fd > 2 || task.pid != 1).collect();

@@ -24,10 +24,12 @@ pub fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
     match dir {
         None => global(name, &mut out)?,
         Some(d) => {
-            let task = current().ok_or(ENOENT)?;
-            if d != "self" && d.parse::<u32>().ok() != Some(task.pid) {
-                return Err(ENOENT);
-            }
+            let task = if d == "self" {
+                current().ok_or(ENOENT)?
+            } else {
+                let pid = d.parse::<u32>().map_err(|_| ENOENT)?;
+                super::sched::task(pid).filter(|t| t.state != super::sched::TaskState::Zombie).ok_or(ENOENT)?
+            };
             per_process(task, name, &mut out)?;
         }
     }
@@ -53,7 +55,12 @@ fn global(name: &str, w: &mut String) -> Result<(), i32> {
     Ok(())
 }
 
-fn per_process(task: &super::Task, name: &str, w: &mut String) -> Result<(), i32> {
+fn per_process(task: &mut super::Task, name: &str, w: &mut String) -> Result<(), i32> {
+    if name == "smaps" {
+        let mm = task.mm.as_mut().ok_or(ENOENT)?;
+        let _ = smaps(mm, w);
+        return Ok(());
+    }
     let mm = task.mm.as_ref().ok_or(ENOENT)?;
     match name {
         "maps" => {
@@ -78,3 +85,99 @@ fn per_process(task: &super::Task, name: &str, w: &mut String) -> Result<(), i32
     }
     Ok(())
 }
+
+/// What one VMA's pages add up to in `/proc/PID/smaps` (bytes).
+#[derive(Default)]
+struct MemSize {
+    rss: u64,
+    /// Proportional set size, in bytes << PSS_SHIFT (Linux's fixed point).
+    pss: u64,
+    shared_clean: u64,
+    shared_dirty: u64,
+    private_clean: u64,
+    private_dirty: u64,
+    anonymous: u64,
+}
+
+const PSS_SHIFT: u32 = 12;
+
+/// `/proc/PID/smaps` (Linux `show_smap`): each VMA's maps line, then what
+/// its present pages cost. A page mapped by several processes is shared
+/// and counts 1/mapcount towards each one's Pss; the shared zero page is
+/// not counted (Linux's `vm_normal_page` skips it).
+fn smaps(mm: &mut super::mm::Mm, w: &mut String) -> core::fmt::Result {
+    use crate::arch::pgtable::{flags, ADDR_MASK};
+    use crate::mm::addr::Pfn;
+    let vmas: alloc::vec::Vec<_> = mm.vm.iter().cloned().collect();
+    let zero = crate::mm::uvm::zero_pfn();
+    for vma in &vmas {
+        mm.vm.show_map_vma(w, vma, |f: &super::mm::FileRef| f.maps_info())?;
+        let mut m = MemSize::default();
+        mm.pt.for_each_present(vma.start, vma.end, |_, e| {
+            let pfn = (*e & ADDR_MASK) >> 12;
+            if pfn == zero || *e & flags::PRESENT == 0 {
+                return;
+            }
+            let page = crate::mm::buddy::pfn_to_page(Pfn(pfn));
+            let mapcount = page.mapcount().max(1) as u64;
+            let dirty = *e & flags::DIRTY != 0;
+            m.rss += PAGE_SIZE;
+            m.pss += (PAGE_SIZE << PSS_SHIFT) / mapcount;
+            match (mapcount > 1, dirty) {
+                (true, true) => m.shared_dirty += PAGE_SIZE,
+                (true, false) => m.shared_clean += PAGE_SIZE,
+                (false, true) => m.private_dirty += PAGE_SIZE,
+                (false, false) => m.private_clean += PAGE_SIZE,
+            }
+            if crate::mm::uvm::is_anon(page) {
+                m.anonymous += PAGE_SIZE;
+            }
+        });
+        let kb = |b: u64| b >> 10;
+        let line = |w: &mut String, name: &str, v: u64| writeln!(w, "{:<16}{:>8} kB", alloc::format!("{name}:"), v);
+        line(w, "Size", kb(vma.end - vma.start))?;
+        line(w, "KernelPageSize", 4)?;
+        line(w, "MMUPageSize", 4)?;
+        line(w, "Rss", kb(m.rss))?;
+        line(w, "Pss", kb(m.pss >> PSS_SHIFT))?;
+        line(w, "Shared_Clean", kb(m.shared_clean))?;
+        line(w, "Shared_Dirty", kb(m.shared_dirty))?;
+        line(w, "Private_Clean", kb(m.private_clean))?;
+        line(w, "Private_Dirty", kb(m.private_dirty))?;
+        line(w, "Referenced", kb(m.rss))?;
+        line(w, "Anonymous", kb(m.anonymous))?;
+        for name in ["LazyFree", "AnonHugePages", "ShmemPmdMapped", "FilePmdMapped", "Shared_Hugetlb", "Private_Hugetlb", "Swap", "SwapPss"] {
+            line(w, name, 0)?;
+        }
+        line(w, "Locked", if vma.flags & crate::mm::vma::VM_LOCKED != 0 { kb(m.pss >> PSS_SHIFT) } else { 0 })?;
+        writeln!(w, "THPeligible:    0")?;
+        w.push_str("VmFlags:");
+        for (bit, name) in VM_FLAG_NAMES {
+            if vma.flags & bit != 0 {
+                w.push(' ');
+                w.push_str(name);
+            }
+        }
+        w.push_str(" \n");
+    }
+    Ok(())
+}
+
+/// Linux's two-letter `VmFlags` mnemonics for the flags we have.
+const VM_FLAG_NAMES: [(u64, &str); 12] = {
+    use crate::mm::vma::*;
+    [
+        (VM_READ, "rd"),
+        (VM_WRITE, "wr"),
+        (VM_EXEC, "ex"),
+        (VM_SHARED, "sh"),
+        (VM_MAYREAD, "mr"),
+        (VM_MAYWRITE, "mw"),
+        (VM_MAYEXEC, "me"),
+        (VM_MAYSHARE, "ms"),
+        (VM_GROWSDOWN, "gd"),
+        (VM_LOCKED, "lo"),
+        (VM_ACCOUNT, "ac"),
+        (VM_NORESERVE, "nr"),
+    ]
+};

@@ -1,0 +1,71 @@
+//! `selftest=rmapcheck`: after every process exit (and before init's
+//! teardown) walk every address space's page tables and check that each
+//! mapped page's `_mapcount` is exactly the number of PTEs that map it and
+//! its `_refcount` is that plus the owner's reference (page cache or shmem
+//! object) for non-anonymous pages: the invariant fork, COW, munmap and
+//! exit must keep.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+use crate::arch::pgtable::ADDR_MASK;
+use crate::mm::addr::Pfn;
+
+pub static ENABLED: AtomicBool = AtomicBool::new(false);
+pub static RUNS: AtomicU64 = AtomicU64::new(0);
+pub static FAILURES: AtomicU64 = AtomicU64::new(0);
+/// Most pages any one check saw mapped.
+pub static MAX_PAGES: AtomicU64 = AtomicU64::new(0);
+
+/// Runs the check if enabled; prints what is wrong.
+pub fn run(when: &str) {
+    if !ENABLED.load(Relaxed) {
+        return;
+    }
+    RUNS.fetch_add(1, Relaxed);
+    if let Err(report) = check() {
+        FAILURES.fetch_add(1, Relaxed);
+        printk!("rmapcheck: FAILED {when}: {report}");
+    }
+}
+
+/// Counts PTEs per page over every task and compares with the counters.
+pub fn check() -> Result<u64, String> {
+    let mut maps: BTreeMap<u64, i32> = BTreeMap::new();
+    for pid in super::sched::pids() {
+        let Some(task) = super::sched::task(pid) else { continue };
+        let Some(mm) = task.mm.as_mut() else { continue };
+        let ranges: alloc::vec::Vec<(u64, u64)> = mm.vm.iter().map(|v| (v.start, v.end)).collect();
+        for (start, end) in ranges {
+            mm.pt.for_each_present(start, end, |_, e| {
+                *maps.entry((*e & ADDR_MASK) >> 12).or_insert(0) += 1;
+            });
+        }
+    }
+    MAX_PAGES.fetch_max(maps.len() as u64, Relaxed);
+    let mut report = String::new();
+    let mut bad = 0;
+    for (&pfn, &count) in &maps {
+        let page = crate::mm::buddy::pfn_to_page(Pfn(pfn));
+        let owner = if crate::mm::uvm::is_anon(page) { 0 } else { 1 };
+        if page.mapcount() != count || page.refcount() != count + owner {
+            bad += 1;
+            if bad <= 5 {
+                let _ = write!(
+                    report,
+                    "pfn {pfn:#x}: {count} PTEs, mapcount {}, refcount {} (want {}); ",
+                    page.mapcount(),
+                    page.refcount(),
+                    count + owner
+                );
+            }
+        }
+    }
+    if bad > 0 {
+        let _ = write!(report, "{bad} of {} mapped pages wrong", maps.len());
+        return Err(report);
+    }
+    Ok(maps.len() as u64)
+}
