@@ -112,6 +112,24 @@ fn proc_rmap_counts_stay_exact() {
     assert_clean_exit("proc_rmap", &run, 0);
 }
 
+/// A memory hog in a 32 MiB guest is chosen by the OOM killer (largest
+/// RSS), reported with Linux's line and killed; the small process beside it
+/// and the parent finish; nothing leaks.
+#[test]
+fn oom_killer_picks_the_hog() {
+    if !kvm_available() {
+        return;
+    }
+    let run = run_init(32 * M, "", &programs::path("oom"), &[], &[]);
+    programs::check_tap(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{}\n{}", run.stdout, run.console));
+    let line = run.console.lines().find(|l| l.contains("Out of memory: Killed process ")).unwrap_or_else(|| panic!("{}", run.console));
+    for field in ["(oom) total-vm:", "kB, anon-rss:", "kB, file-rss:", "kB, shmem-rss:", "kB, UID:0 pgtables:", "kB oom_score_adj:0"] {
+        assert!(line.contains(field), "{field:?} missing from: {line}");
+    }
+    assert!(!line.contains("Killed process 1 "), "init must never be chosen: {line}");
+    assert_clean_exit("oom", &run, 0);
+}
+
 /// Each fatal case kills init with SIGSEGV: natively signal 11, in the guest
 /// `vmm` exits 128 + 11 after Linux's segfault line, and the kernel goes
 /// on to shut down with nothing leaked.

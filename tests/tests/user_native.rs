@@ -65,6 +65,11 @@ fn proc_rmap() {
 }
 
 #[test]
+fn oom() {
+    tap("oom");
+}
+
+#[test]
 fn proc_fork() {
     tap("proc_fork");
 }

@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::mm::buddy::{__free_pages, alloc_page, page_to_pfn, pfn_to_page};
 use crate::mm::addr::Pfn;
-use crate::mm::gfp::{GFP_HIGHUSER, __GFP_ZERO};
+use crate::mm::gfp::{GFP_HIGHUSER, __GFP_NOWARN, __GFP_ZERO};
 use crate::mm::page::pg;
 use crate::sync::SpinLock;
 
@@ -43,7 +43,7 @@ impl Shmem {
         if let Some(&pfn) = pages.get(&index) {
             return Some(pfn);
         }
-        let page = alloc_page(GFP_HIGHUSER | __GFP_ZERO)?;
+        let page = alloc_page(GFP_HIGHUSER | __GFP_ZERO | __GFP_NOWARN)?;
         page.set(pg::SHMEM);
         let pfn = page_to_pfn(page).0;
         pages.insert(index, pfn);

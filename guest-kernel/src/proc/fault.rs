@@ -8,7 +8,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::arch::pgtable::{flags, ADDR_MASK};
 use crate::mm::addr::{Pfn, PAGE_SIZE};
 use crate::mm::buddy::{alloc_page, page_to_pfn, pfn_to_page};
-use crate::mm::gfp::{GFP_HIGHUSER, __GFP_ZERO};
+use crate::mm::gfp::{GFP_HIGHUSER, __GFP_NOWARN, __GFP_ZERO};
 use crate::mm::page::pg;
 use crate::mm::uvm::{self, copy_user_page, page_add_map, page_remove_map, user_pte_flags, zero_pfn};
 use crate::mm::vma::{VM_EXEC, VM_GROWSDOWN, VM_READ, VM_WRITE};
@@ -147,7 +147,9 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
 /// some), zeroed through kmap unless known to be zero when `zero`; its
 /// allocation reference becomes the mapping's.
 fn new_anon_page(zero: bool) -> Result<&'static crate::mm::page::Page, FaultError> {
-    let gfp = if zero { GFP_HIGHUSER | __GFP_ZERO } else { GFP_HIGHUSER };
+    // No allocation-failure report: running out is the OOM killer's
+    // business, which prints its own.
+    let gfp = if zero { GFP_HIGHUSER | __GFP_ZERO | __GFP_NOWARN } else { GFP_HIGHUSER | __GFP_NOWARN };
     let page = alloc_page(gfp).ok_or(FaultError::Oom)?;
     page.set(pg::ANON);
     page._mapcount.store(0, Relaxed);

@@ -11,6 +11,7 @@
 pub mod exec;
 pub mod fault;
 pub mod mm;
+pub mod oom;
 pub mod procfs;
 pub mod rmapcheck;
 pub mod sched;
@@ -322,10 +323,11 @@ fn handle_user_exception(vector: u64, error_code: u64, cr2: u64) {
         match r {
             Ok(()) => {}
             Err(FaultError::Oom) => {
-                with_console(|w| {
-                    let _ = writeln!(w, "Out of memory: Killed process {} ({})", task.pid, task.comm);
-                });
-                do_exit(SIGKILL);
+                // Another process's memory was reclaimed: retry the fault.
+                // Otherwise this one was chosen (or nothing else could be).
+                if !oom::out_of_memory() {
+                    do_exit(SIGKILL);
+                }
             }
             Err(FaultError::Bus) => force_sig_fault(SIGBUS, cr2, error_code),
             Err(_) => force_sig_fault(SIGSEGV, cr2, error_code),

@@ -1,0 +1,76 @@
+//! The OOM killer (Linux `mm/oom_kill.c`): when a user page cannot be
+//! allocated, pick the process whose death frees the most (RSS plus page
+//! tables, `oom_badness`), report it as Linux does, take its memory at once
+//! (as the OOM reaper would) and let it die of SIGKILL when it next runs.
+//! Init is never chosen.
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use super::sched::{self, TaskState};
+use super::{current, SIGKILL};
+use crate::printk::with_console;
+
+/// Processes killed (`/proc/vmstat` `oom_kill`).
+pub static OOM_KILLS: AtomicU64 = AtomicU64::new(0);
+
+/// Handles an allocation failure of the current task. Returns true when
+/// another process was killed and its memory reclaimed (the caller
+/// retries); false when the current task is the victim (the caller makes
+/// it exit).
+pub fn out_of_memory() -> bool {
+    let me = current().map_or(0, |t| t.pid);
+    let victim = sched::pids()
+        .into_iter()
+        .filter(|&p| p != 1)
+        .filter_map(|p| {
+            let t = sched::task(p)?;
+            if t.state == TaskState::Zombie || t.pending_kill == Some(SIGKILL) {
+                return None;
+            }
+            let mm = t.mm.as_ref()?;
+            Some((mm.rss.total() + mm.pt.nr_tables, p))
+        })
+        .max();
+    let Some((_, pid)) = victim else {
+        // Nothing but init (or nothing with memory): the faulting task goes.
+        report(me);
+        return false;
+    };
+    report(pid);
+    OOM_KILLS.fetch_add(1, Relaxed);
+    if pid == me {
+        return false;
+    }
+    if let Some(t) = sched::task(pid) {
+        t.pending_kill = Some(SIGKILL);
+        // The reaper's part: its memory comes back now, not when it runs.
+        if let Some(mm) = t.mm.take() {
+            mm.destroy();
+        }
+        sched::wake(pid);
+    }
+    true
+}
+
+/// Linux's line: "Out of memory: Killed process PID (NAME) total-vm:..kB,
+/// anon-rss:..kB, file-rss:..kB, shmem-rss:..kB, UID:0 pgtables:..kB
+/// oom_score_adj:0".
+fn report(pid: u32) {
+    let Some(t) = sched::task(pid) else { return };
+    let Some(mm) = t.mm.as_ref() else { return };
+    let kb = |pages: u64| pages * 4;
+    with_console(|w| {
+        let _ = writeln!(
+            w,
+            "Out of memory: Killed process {} ({}) total-vm:{}kB, anon-rss:{}kB, file-rss:{}kB, shmem-rss:{}kB, UID:0 pgtables:{}kB oom_score_adj:0",
+            t.pid,
+            t.comm,
+            kb(mm.vm.total_vm),
+            kb(mm.rss.anon),
+            kb(mm.rss.file),
+            kb(mm.rss.shmem),
+            kb(mm.pt.nr_tables)
+        );
+    });
+}
