@@ -19,10 +19,10 @@ pub static TASK_STRUCT_CACHEP: Once<&'static KmemCache> = Once::new();
 pub static MM_CACHEP: Once<&'static KmemCache> = Once::new();
 pub static VM_AREA_CACHEP: Once<&'static KmemCache> = Once::new();
 
-/// Object sizes reserved for the process layer's structures (they grow
-/// into them; the caches exist from boot as in Linux).
-const TASK_STRUCT_SIZE: usize = 1024;
-const MM_STRUCT_SIZE: usize = 256;
+/// Object sizes of the process layer's structures (`vm_area_struct` is
+/// reserved: VMAs live in the mm's tree nodes for now).
+const TASK_STRUCT_SIZE: usize = core::mem::size_of::<crate::proc::Task>();
+const MM_STRUCT_SIZE: usize = core::mem::size_of::<crate::proc::mm::Mm>();
 const VM_AREA_STRUCT_SIZE: usize = 160;
 
 fn report(bug: &SlabBug) {
@@ -64,4 +64,58 @@ pub fn usage_counts() -> (u64, u64) {
     SLAB.for_each_cache(|c| objects += c.stats().active_objs);
     let tables = crate::mm::vmalloc::NR_KERNEL_TABLES.load(core::sync::atomic::Ordering::Relaxed);
     (a.nr_free_pages_all() + tables, objects)
+}
+
+/// An object in a slab cache, owned like a `Box` (Linux code allocates
+/// `task_struct` and `mm_struct` from their caches the same way). The
+/// address is stable for the object's life.
+pub struct CacheBox<T> {
+    ptr: core::ptr::NonNull<T>,
+    cache: &'static KmemCache,
+}
+
+impl<T> CacheBox<T> {
+    /// Moves `value` into a new object of `cache`, which must be large and
+    /// aligned enough for `T` (checked); `None` when out of memory.
+    pub fn new(cache: &'static KmemCache, value: T) -> Option<Self> {
+        assert!(
+            cache.object_size() >= core::mem::size_of::<T>() && cache.align() >= core::mem::align_of::<T>(),
+            "cache {} ({} bytes, align {}) cannot hold a {}-byte object",
+            cache.name(),
+            cache.object_size(),
+            cache.align(),
+            core::mem::size_of::<T>()
+        );
+        let raw = SLAB.kmem_cache_alloc(cache, crate::mm::gfp::GFP_KERNEL)?.cast::<T>();
+        // SAFETY: a fresh object of at least size_of::<T>() bytes, aligned
+        // for T (checked above), owned by us.
+        unsafe { raw.as_ptr().write(value) };
+        Some(Self { ptr: raw, cache })
+    }
+}
+
+impl<T> core::ops::Deref for CacheBox<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: initialised in `new`, valid until drop; we own it.
+        unsafe { self.ptr.as_ref() }
+    }
+}
+
+impl<T> core::ops::DerefMut for CacheBox<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as for `deref`, and `&mut self` makes the access unique.
+        unsafe { self.ptr.as_mut() }
+    }
+}
+
+impl<T> Drop for CacheBox<T> {
+    fn drop(&mut self) {
+        // SAFETY: the object holds a live T that nothing else references;
+        // after dropping it the memory goes back to the cache it came from.
+        unsafe {
+            core::ptr::drop_in_place(self.ptr.as_ptr());
+            SLAB.kmem_cache_free(self.cache, self.ptr.cast());
+        }
+    }
 }

@@ -45,6 +45,9 @@ pub const SIGKILL: i32 = 9;
 pub const SIGBUS: i32 = 7;
 pub const SIGSEGV: i32 = 11;
 
+/// A task, in the `task_struct` slab cache.
+pub type TaskBox = crate::mm::kmem::CacheBox<Task>;
+
 /// A task (Linux `task_struct`; one thread per process for now).
 pub struct Task {
     pub pid: u32,
@@ -124,7 +127,9 @@ fn kernel_user_fault(addr: u64, err: u64) -> bool {
         REPEATS.store(0, Relaxed);
     }
     let Some(task) = current() else { return false };
-    let Some(mm) = task.mm.as_mut() else { return false };
+    let Some(mm) = task.mm.as_mut() else {
+        return false;
+    };
     let ok = fault::handle_mm_fault(mm, addr, err, STACK_RLIMIT).is_ok();
     mm.update_hiwater();
     ok
@@ -140,10 +145,13 @@ pub fn init() {
     let _ = crate::arch::traps::KERNEL_USER_FAULT.set(kernel_user_fault);
     let _ = crate::arch::traps::KERNEL_IRQ.set(sched::interrupt);
     let path = exec::probe_syscall_path();
-    printk!("syscall: entry via {}", match path {
-        user::SyscallPath::Native => "syscall/LSTAR (ring 0 entered natively)",
-        user::SyscallPath::GpTrampoline => "#GP at the LSTAR trampoline (syscall stays at ring 3 on this hypervisor)",
-    });
+    printk!(
+        "syscall: entry via {}",
+        match path {
+            user::SyscallPath::Native => "syscall/LSTAR (ring 0 entered natively)",
+            user::SyscallPath::GpTrampoline => "#GP at the LSTAR trampoline (syscall stays at ring 3 on this hypervisor)",
+        }
+    );
     // The tick starts after the probe, which expects no interrupts.
     if crate::arch::apic::start_timer(1000 / HZ) {
         sched::TIMER.store(true, Relaxed);
@@ -203,25 +211,33 @@ pub const MAX_TASKS: usize = 64;
 
 /// A fresh task with a kernel stack ready to run `task_entry`, parent
 /// `ppid`, no address space and no files.
-pub fn new_task(ppid: u32) -> Option<Box<Task>> {
+pub fn new_task(ppid: u32) -> Option<TaskBox> {
     let kstack = crate::mm::vmalloc::__vmalloc(THREAD_SIZE, crate::mm::gfp::GFP_KERNEL, "kernel_stack")?;
-    let mut task = Box::new(Task {
-        pid: NEXT_PID.fetch_add(1, Relaxed) as u32,
-        ppid,
-        comm: Comm::default(),
-        regs: UserRegs::default(),
-        fpu: FpuState::new(),
-        fs_base: 0,
-        mm: None,
-        files: FdTable::new(),
-        clear_child_tid: 0,
-        kstack,
-        kernel_rsp: 0,
-        exit_status: None,
-        enosys_seen: [0; 8],
-        state: sched::TaskState::Runnable,
-        pending_kill: None,
-    });
+    let cache = *crate::mm::kmem::TASK_STRUCT_CACHEP.get()?;
+    let task = crate::mm::kmem::CacheBox::new(
+        cache,
+        Task {
+            pid: NEXT_PID.fetch_add(1, Relaxed) as u32,
+            ppid,
+            comm: Comm::default(),
+            regs: UserRegs::default(),
+            fpu: FpuState::new(),
+            fs_base: 0,
+            mm: None,
+            files: FdTable::new(),
+            clear_child_tid: 0,
+            kstack,
+            kernel_rsp: 0,
+            exit_status: None,
+            enosys_seen: [0; 8],
+            state: sched::TaskState::Runnable,
+            pending_kill: None,
+        },
+    );
+    let Some(mut task) = task else {
+        crate::mm::vmalloc::vfree(kstack);
+        return None;
+    };
     let top = kstack.as_u64() + THREAD_SIZE;
     // SAFETY: a fresh, unused stack from vmalloc; `task_entry` never returns.
     task.kernel_rsp = unsafe { user::init_thread_stack(top, task_entry, 0) };
@@ -230,7 +246,7 @@ pub fn new_task(ppid: u32) -> Option<Box<Task>> {
 
 /// Frees what is left of a task that will never run again (not the one
 /// running): its address space, files and kernel stack.
-pub fn free_task(mut t: Box<Task>) {
+pub fn free_task(mut t: TaskBox) {
     if let Some(mm) = t.mm.take() {
         // SAFETY: the kernel's tables map all the kernel uses; the task's
         // are freed next and must not be live.

@@ -8,13 +8,12 @@
 //! wakes a sleeper. The boot context is where init is started from and
 //! where the machine returns when init exits.
 
-use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
-use super::Task;
+use super::{Task, TaskBox};
 use crate::arch::user;
 
 /// What a task is doing.
@@ -30,7 +29,7 @@ pub enum TaskState {
 }
 
 struct Sched {
-    tasks: BTreeMap<u32, Box<Task>>,
+    tasks: BTreeMap<u32, TaskBox>,
     runqueue: VecDeque<u32>,
     /// The running task's pid; 0 in the boot context.
     current: u32,
@@ -42,8 +41,7 @@ struct SchedCell(UnsafeCell<Sched>);
 // halt, where the interrupt handler is the only other user (see `idle`).
 unsafe impl Sync for SchedCell {}
 
-static SCHED: SchedCell =
-    SchedCell(UnsafeCell::new(Sched { tasks: BTreeMap::new(), runqueue: VecDeque::new(), current: 0, boot_rsp: 0 }));
+static SCHED: SchedCell = SchedCell(UnsafeCell::new(Sched { tasks: BTreeMap::new(), runqueue: VecDeque::new(), current: 0, boot_rsp: 0 }));
 
 /// Timer ticks (interrupts of the LAPIC timer) seen.
 pub static TICKS: AtomicU64 = AtomicU64::new(0);
@@ -90,28 +88,28 @@ pub fn children(ppid: u32) -> Vec<u32> {
 
 /// Makes `task` the running task before it first runs (exec needs it
 /// current to fault in its stack).
-pub fn install_current(task: Box<Task>) {
+pub fn install_current(task: TaskBox) {
     let s = sched();
     s.current = task.pid;
     s.tasks.insert(task.pid, task);
 }
 
 /// Adds a new runnable task (fork).
-pub fn add(task: Box<Task>) {
+pub fn add(task: TaskBox) {
     let s = sched();
     s.runqueue.push_back(task.pid);
     s.tasks.insert(task.pid, task);
 }
 
 /// Removes a task from the table (it must not be running).
-pub fn take(pid: u32) -> Option<Box<Task>> {
+pub fn take(pid: u32) -> Option<TaskBox> {
     let s = sched();
     s.runqueue.retain(|&p| p != pid);
     s.tasks.remove(&pid)
 }
 
 /// Removes every task (init has exited).
-pub fn take_all() -> Vec<Box<Task>> {
+pub fn take_all() -> Vec<TaskBox> {
     let s = sched();
     // Drop the queue's buffer too: the leak check's baseline had none.
     s.runqueue = VecDeque::new();
@@ -162,12 +160,8 @@ pub fn wake(pid: u32) {
 /// Wakes sleepers whose time has come.
 fn wake_sleepers() {
     let now = crate::time::uptime_ns();
-    let due: Vec<u32> = sched()
-        .tasks
-        .values()
-        .filter(|t| matches!(t.state, TaskState::SleepUntil(until) if until <= now))
-        .map(|t| t.pid)
-        .collect();
+    let due: Vec<u32> =
+        sched().tasks.values().filter(|t| matches!(t.state, TaskState::SleepUntil(until) if until <= now)).map(|t| t.pid).collect();
     for pid in due {
         wake(pid);
     }
