@@ -130,6 +130,20 @@ fn oom_killer_picks_the_hog() {
     assert_clean_exit("oom", &run, 0);
 }
 
+/// Every fatal case again, now as children of one program that execs
+/// `fatal` and goes on; and a program run twice shares its text pages.
+#[test]
+fn proc_exec_fatal_children_and_shared_text() {
+    if !kvm_available() {
+        return;
+    }
+    let fatal = programs::path("fatal");
+    let run = run_init(MEM, "", &programs::path("proc_exec"), &[(&fatal, "/bin/fatal")], &["/bin/fatal"]);
+    programs::check_tap(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{}\n{}", run.stdout, run.console));
+    assert_eq!(run.console.matches("fatal[").count(), 7, "one segfault line per case:\n{}", run.console);
+    assert_clean_exit("proc_exec", &run, 0);
+}
+
 /// Each fatal case kills init with SIGSEGV: natively signal 11, in the guest
 /// `vmm` exits 128 + 11 after Linux's segfault line, and the kernel goes
 /// on to shut down with nothing leaked.

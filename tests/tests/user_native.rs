@@ -70,6 +70,13 @@ fn oom() {
 }
 
 #[test]
+fn proc_exec() {
+    let out = run("proc_exec", &[programs::FATAL]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    programs::check_tap(&stdout).unwrap_or_else(|e| panic!("proc_exec: {e}\n{stdout}"));
+}
+
+#[test]
 fn proc_fork() {
     tap("proc_fork");
 }
@@ -77,7 +84,7 @@ fn proc_fork() {
 #[test]
 fn every_tap_program_is_tested() {
     let mut all = programs::names();
-    all.retain(|n| !matches!(*n, "fatal" | "bench_fault" | "mm_malloc_pie"));
+    all.retain(|n| !matches!(*n, "fatal" | "bench_fault" | "mm_malloc_pie" | "proc_exec"));
     assert_eq!(all, programs::TAP);
 }
 
