@@ -15,7 +15,7 @@
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Bumped on every incompatible change to anything in this crate.
-pub const BOOT_PROTOCOL_VERSION: u32 = 2;
+pub const BOOT_PROTOCOL_VERSION: u32 = 3;
 
 /// `BootInfo::magic`: "RVMMBOOT" in little-endian byte order.
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RVMMBOOT");
@@ -83,6 +83,12 @@ pub struct BootInfo {
     /// first; zero length when the kernel has no init to run.
     pub init_argv_addr: u64,
     pub init_argv_len: u64,
+    /// Guest-physical base of the stats channel's virtio-mmio registers
+    /// (`stats::STATS_MMIO_BASE`); 0 when the VMM has no such device.
+    pub stats_mmio_base: u64,
+    /// Its interrupt line (GSI).
+    pub stats_irq: u32,
+    pub _pad2: u32,
     /// Number of valid entries in `e820`.
     pub e820_nr: u32,
     pub _pad: u32,
@@ -104,6 +110,9 @@ impl BootInfo {
             initramfs_len: 0,
             init_argv_addr: 0,
             init_argv_len: 0,
+            stats_mmio_base: 0,
+            stats_irq: 0,
+            _pad2: 0,
             e820_nr: 0,
             _pad: 0,
             e820: [E820Entry::new(0, 0, 0); E820_MAX_ENTRIES],
