@@ -69,6 +69,10 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
         dump_proc_files(list, &mm);
     }
 
+    // Stats channel: set up before init, so its memory is in the leak
+    // check's baseline.
+    crate::drivers::stats::init(info, &cmdline);
+
     let code = match init_argv(info) {
         Some(argv) => run_init(info, &argv),
         None => {
@@ -79,6 +83,9 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
             0
         }
     };
+    // Stats channel: the last exits, what the host still asked, the final
+    // snapshot (sent synchronously); 0 after a host shutdown.
+    let code = crate::drivers::stats::power_off(code);
     printk!("reboot: Power down");
     arch::machine_power_off(code)
 }

@@ -253,3 +253,232 @@ pub fn strip_timestamp(line: &str) -> Option<&str> {
 pub const M: u64 = 1 << 20;
 pub const G: u64 = 1 << 30;
 pub mod programs;
+
+/// A little x86-64 machine-code writer for the tests' stand-in programs and
+/// kernels (no assembler needed): each method appends one instruction.
+#[derive(Clone, Debug, Default)]
+pub struct Code(pub Vec<u8>);
+
+impl Code {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        self.0.extend_from_slice(b);
+        self
+    }
+    fn imm32(&mut self, v: u32) -> &mut Self {
+        self.bytes(&v.to_le_bytes())
+    }
+    /// `mov eax, imm32`
+    pub fn mov_eax(&mut self, v: u32) -> &mut Self {
+        self.bytes(&[0xb8]).imm32(v)
+    }
+    /// `mov ecx, imm32`
+    pub fn mov_ecx(&mut self, v: u32) -> &mut Self {
+        self.bytes(&[0xb9]).imm32(v)
+    }
+    /// `mov edx, imm32`
+    pub fn mov_edx(&mut self, v: u32) -> &mut Self {
+        self.bytes(&[0xba]).imm32(v)
+    }
+    /// `mov esi, imm32`
+    pub fn mov_esi(&mut self, v: u32) -> &mut Self {
+        self.bytes(&[0xbe]).imm32(v)
+    }
+    /// `mov edi, imm32`
+    pub fn mov_edi(&mut self, v: u32) -> &mut Self {
+        self.bytes(&[0xbf]).imm32(v)
+    }
+    /// `mov r64, imm64` for rax (0), rcx (1), rdx (2), rbx (3), rsi (6), rdi (7).
+    pub fn mov_r64(&mut self, reg: u8, v: u64) -> &mut Self {
+        self.bytes(&[0x48, 0xb8 + reg]).bytes(&v.to_le_bytes())
+    }
+    /// `mov r10d, imm32`
+    pub fn mov_r10d(&mut self, v: u32) -> &mut Self {
+        self.bytes(&[0x41, 0xba]).imm32(v)
+    }
+    /// `mov r12d, imm32`
+    pub fn mov_r12d(&mut self, v: u32) -> &mut Self {
+        self.bytes(&[0x41, 0xbc]).imm32(v)
+    }
+    pub fn syscall(&mut self) -> &mut Self {
+        self.bytes(&[0x0f, 0x05])
+    }
+    /// `jnz` back to `target` (an earlier offset).
+    pub fn jnz_back(&mut self, target: usize) -> &mut Self {
+        let rel = target as i64 - (self.len() as i64 + 2);
+        if rel >= -128 {
+            self.bytes(&[0x75, rel as i8 as u8])
+        } else {
+            let rel = target as i64 - (self.len() as i64 + 6);
+            self.bytes(&[0x0f, 0x85]).imm32(rel as i32 as u32)
+        }
+    }
+    /// `jz` back to `target` (an earlier offset).
+    pub fn jz_back(&mut self, target: usize) -> &mut Self {
+        let rel = target as i64 - (self.len() as i64 + 2);
+        assert!(rel >= -128, "short jumps only");
+        self.bytes(&[0x74, rel as i8 as u8])
+    }
+    /// `jmp` back to `target` (an earlier offset).
+    pub fn jmp_back(&mut self, target: usize) -> &mut Self {
+        let rel = target as i64 - (self.len() as i64 + 2);
+        assert!(rel >= -128, "short jumps only");
+        self.bytes(&[0xeb, rel as i8 as u8])
+    }
+    /// `nanosleep(&{ms / 1000, ms % 1000 * 1e6}, NULL)` with the timespec on
+    /// the stack (popped again after).
+    pub fn sleep_ms(&mut self, ms: u32) -> &mut Self {
+        self.bytes(&[0x68]).imm32((ms % 1000) * 1_000_000); // push nsec
+        self.bytes(&[0x68]).imm32(ms / 1000); // push sec
+        self.bytes(&[0x48, 0x89, 0xe7]); // mov rdi, rsp
+        self.bytes(&[0x31, 0xf6]); // xor esi, esi
+        self.mov_eax(35).syscall();
+        self.bytes(&[0x48, 0x83, 0xc4, 0x10]) // add rsp, 16
+    }
+    /// `exit(code)`
+    pub fn exit(&mut self, code: u8) -> &mut Self {
+        self.mov_edi(code as u32).mov_eax(60).syscall()
+    }
+    /// `mmap(NULL, len, prot in edx, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)`;
+    /// the address ends in rax. Set edx first.
+    pub fn mmap_anon_edx(&mut self, len: u64) -> &mut Self {
+        self.mov_eax(9);
+        self.bytes(&[0x31, 0xff]); // xor edi, edi
+        self.mov_r64(6, len); // mov rsi, len
+        self.mov_r10d(0x22);
+        self.bytes(&[0x49, 0xc7, 0xc0, 0xff, 0xff, 0xff, 0xff]); // mov r8, -1
+        self.bytes(&[0x45, 0x31, 0xc9]); // xor r9d, r9d
+        self.syscall()
+    }
+}
+
+/// An init program that sleeps forever, one second at a time (for guests
+/// driven through the control queue).
+pub fn sleeper_program() -> Vec<u8> {
+    let mut c = Code::new();
+    let top = c.len();
+    c.sleep_ms(1000).jmp_back(top);
+    static_elf(&c.0)
+}
+
+/// A program that maps `pages` anonymous pages, writes one byte to each,
+/// sleeps `sleep_ms` and exits 0 (exit 1 if the mapping failed).
+pub fn toucher_program(pages: u32, sleep_ms: u32) -> Vec<u8> {
+    let mut c = Code::new();
+    c.mov_edx(3).mmap_anon_edx(pages as u64 * 4096);
+    // An error is -4095..-1: exit 1.
+    c.bytes(&[0x48, 0x3d]).bytes(&(-4095i32).to_le_bytes()); // cmp rax, -4095
+    c.bytes(&[0x72, 0x0c]); // jb +12 (unsigned below: a real address)
+    c.exit(1); // 12 bytes
+    c.mov_ecx(pages);
+    let top = c.len();
+    c.bytes(&[0xc6, 0x00, 0x01]); // mov byte [rax], 1
+    c.bytes(&[0x48, 0x05, 0x00, 0x10, 0x00, 0x00]); // add rax, 4096
+    c.bytes(&[0xff, 0xc9]); // dec ecx
+    c.jnz_back(top);
+    c.sleep_ms(sleep_ms).exit(0);
+    static_elf(&c.0)
+}
+
+/// A program that makes `regions` one-page anonymous mappings (alternately
+/// read-only and read-write, so that no two merge into one VMA), sleeps
+/// `sleep_ms`, unmaps them all, sleeps `sleep_ms` again and exits 0.
+pub fn mapper_program(regions: u32, sleep_ms: u32) -> Vec<u8> {
+    let mut c = Code::new();
+    c.mov_r12d(regions);
+    let map = c.len();
+    c.bytes(&[0x44, 0x89, 0xe2]); // mov edx, r12d
+    c.bytes(&[0x83, 0xe2, 0x01]); // and edx, 1
+    c.bytes(&[0xd1, 0xe2]); // shl edx, 1
+    c.bytes(&[0x83, 0xca, 0x01]); // or edx, 1: PROT_READ, or PROT_READ|PROT_WRITE
+    c.mmap_anon_edx(4096);
+    c.bytes(&[0x50]); // push rax
+    c.bytes(&[0x41, 0xff, 0xcc]); // dec r12d
+    c.jnz_back(map);
+    c.sleep_ms(sleep_ms);
+    c.mov_r12d(regions);
+    let unmap = c.len();
+    c.bytes(&[0x5f]); // pop rdi
+    c.mov_esi(4096).mov_eax(11).syscall(); // munmap(rdi, 4096)
+    c.bytes(&[0x41, 0xff, 0xcc]); // dec r12d
+    c.jnz_back(unmap);
+    c.sleep_ms(sleep_ms).exit(0);
+    static_elf(&c.0)
+}
+
+/// A kernel ELF for stand-in kernels: one read/write/execute `PT_LOAD`
+/// segment `seg` loaded at 16 MiB and linked in the boot mapping at
+/// `START_KERNEL_MAP + 16 MiB`, entered at its first byte.
+pub fn kernel_elf(seg: &[u8]) -> Vec<u8> {
+    const PHYS: u64 = 0x100_0000;
+    const VIRT: u64 = 0xffff_ffff_8000_0000 + PHYS;
+    let mut elf = vec![0u8; 0x1000];
+    elf[..4].copy_from_slice(b"\x7fELF");
+    elf[4] = 2;
+    elf[5] = 1;
+    elf[6] = 1;
+    elf[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
+    elf[18..20].copy_from_slice(&62u16.to_le_bytes());
+    elf[20..24].copy_from_slice(&1u32.to_le_bytes());
+    elf[24..32].copy_from_slice(&VIRT.to_le_bytes());
+    elf[32..40].copy_from_slice(&64u64.to_le_bytes());
+    elf[52..54].copy_from_slice(&64u16.to_le_bytes());
+    elf[54..56].copy_from_slice(&56u16.to_le_bytes());
+    elf[56..58].copy_from_slice(&1u16.to_le_bytes());
+    let ph = &mut elf[64..120];
+    ph[..4].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
+    ph[4..8].copy_from_slice(&7u32.to_le_bytes()); // RWX
+    ph[8..16].copy_from_slice(&0x1000u64.to_le_bytes());
+    ph[16..24].copy_from_slice(&VIRT.to_le_bytes());
+    ph[24..32].copy_from_slice(&PHYS.to_le_bytes());
+    ph[32..40].copy_from_slice(&(seg.len() as u64).to_le_bytes());
+    ph[40..48].copy_from_slice(&(seg.len() as u64).to_le_bytes());
+    ph[48..56].copy_from_slice(&0x1000u64.to_le_bytes());
+    elf.extend_from_slice(seg);
+    elf
+}
+
+/// An [`vmm::InitImage`] with `init` as `/bin/init` and each of `files`
+/// (guest path, bytes; executable) beside it, for `mem` bytes of RAM.
+pub fn init_image(mem: u64, init: &[u8], files: &[(&str, &[u8])]) -> vmm::InitImage {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let scratch = Scratch::new(&format!("init-image-{n}"));
+    let program = vmm::GuestFile { host: scratch.file("init", init, 0o755), guest: "/bin/init".into() };
+    let files = files
+        .iter()
+        .enumerate()
+        .map(|(i, (guest, bytes))| vmm::GuestFile { host: scratch.file(&format!("file{i}"), bytes, 0o755), guest: guest.to_string() })
+        .collect();
+    let spec = vmm::InitSpec { program, files, args: Vec::new() };
+    vmm::InitImage::build(&spec, mem).unwrap_or_else(|e| panic!("cannot pack the initramfs: {e}"))
+}
+
+/// What [`run_controlled`] gives back.
+pub struct ControlledRun<R> {
+    pub report: RunReport,
+    /// What the closure returned.
+    pub result: R,
+    /// Everything `vmm` wrote to its stdout and stderr (console, program
+    /// output, the VMM's messages).
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Boots `config` with [`vmm::run_with_control`], running `f` against the
+/// guest's control channel meanwhile; the console goes to `stderr`.
+pub fn run_controlled<R: Send>(config: &VmConfig, f: impl FnOnce(&vmm::Control) -> R + Send) -> ControlledRun<R> {
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let streams = vmm::Streams { stdout: &mut stdout, stderr: &mut stderr, console: vmm::Stream::Stderr, stats: None };
+    let (report, result) = vmm::run_with_control(config, streams, f).unwrap_or_else(|e| panic!("the VMM could not run the guest: {e}"));
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    ControlledRun { report, result, stdout: text(&stdout), stderr: text(&stderr) }
+}

@@ -72,6 +72,14 @@ fn mm_files() {
     tap("mm_files");
 }
 
+/// A writable filesystem: write/pwrite/O_APPEND/truncate/unlink, and
+/// MAP_SHARED mappings, write() and read() on the same page-cache pages,
+/// across fork too.
+#[test]
+fn fs_write() {
+    tap("fs_write");
+}
+
 /// A static-PIE (ET_DYN without an interpreter) loads at ELF_ET_DYN_BASE
 /// and relocates itself.
 #[test]
@@ -142,6 +150,27 @@ fn proc_exec_fatal_children_and_shared_text() {
     programs::check_tap(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{}\n{}", run.stdout, run.console));
     assert_eq!(run.console.matches("fatal[").count(), 7, "one segfault line per case:\n{}", run.console);
     assert_clean_exit("proc_exec", &run, 0);
+}
+
+/// Pipes (blocking, end of file, O_NONBLOCK, SIGPIPE, dup2 redirection of
+/// an exec'd child) and posix_spawn (musl's CLONE_VM|CLONE_VFORK clone and
+/// error pipe).
+#[test]
+fn proc_spawn() {
+    tap("proc_spawn");
+}
+
+/// Writable files, MAP_SHARED file mappings seen by read() and by other
+/// processes, with the page counts checked at every exit.
+#[test]
+fn fs_write_keeps_page_counts_exact() {
+    if !kvm_available() {
+        return;
+    }
+    let run = run_init(MEM, "selftest=rmapcheck", &programs::path("fs_write"), &[], &[]);
+    programs::check_tap(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{}\n{}", run.stdout, run.console));
+    assert!(run.console.contains("selftest rmapcheck: ok ("), "{}", run.console);
+    assert_clean_exit("fs_write", &run, 0);
 }
 
 /// Each fatal case kills init with SIGSEGV: natively signal 11, in the guest

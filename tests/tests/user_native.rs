@@ -54,6 +54,14 @@ fn mm_files() {
     tap("mm_files");
 }
 
+/// A writable filesystem: write/pwrite/O_APPEND/truncate/unlink, and
+/// MAP_SHARED mappings, write() and read() on the same page-cache pages,
+/// across fork too.
+#[test]
+fn fs_write() {
+    tap("fs_write");
+}
+
 #[test]
 fn mm_malloc_pie() {
     tap("mm_malloc_pie");
@@ -74,6 +82,11 @@ fn proc_exec() {
     let out = run("proc_exec", &[programs::FATAL]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     programs::check_tap(&stdout).unwrap_or_else(|e| panic!("proc_exec: {e}\n{stdout}"));
+}
+
+#[test]
+fn proc_spawn() {
+    tap("proc_spawn");
 }
 
 #[test]

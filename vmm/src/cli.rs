@@ -1,7 +1,11 @@
 //! The command line: `vmm run [--mem SIZE] [--cmdline ...] [--kernel PATH]
 //! [--timeout SECS] [--mem-hole START:SIZE]... [--init PROGRAM[:GUEST_PATH]
 //! [--file HOST_PATH[:GUEST_PATH]]...] [--no-init] [--count-instructions]
-//! [--verbose] [-- ARGS...]`.
+//! [--verbose] [--stats-out FILE] [--proc-out DIR [--proc-every]]
+//! [--stats table] [-- ARGS...]`.
+//!
+//! `vmm stats FILE.jsonl [--plot OUT.svg]` summarises (and draws) a run
+//! recorded with `vmm run --stats-out FILE.jsonl`.
 //!
 //! [`main_with_args`] is the whole program minus the process: the binary
 //! calls it with the real arguments and streams, tests call it with their
@@ -21,6 +25,9 @@ use crate::devices::console::Stream;
 use crate::error::Error;
 use crate::initramfs::{GuestFile, InitError, InitImage, InitSpec};
 use crate::report::{exit_code, RunReport};
+use crate::stats::summary::{self, Recording};
+use crate::stats::views::{self, ProcOut};
+use crate::stats::StatsMessage;
 use crate::vm::{MemHole, Streams, VmConfig};
 
 #[derive(Debug, Parser)]
@@ -34,6 +41,26 @@ pub struct Cli {
 pub enum Command {
     /// Boot the guest kernel and run it until it powers off.
     Run(RunArgs),
+    /// Summarise a run recorded with `vmm run --stats-out FILE`: snapshots, time span, free memory, peak RSS per process, faults.
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// A file written by `vmm run --stats-out` (one JSON object per line).
+    #[arg(value_name = "FILE.jsonl")]
+    pub file: PathBuf,
+
+    /// Also draw free pages per order and RSS per process over guest time into this SVG file.
+    #[arg(long, value_name = "OUT.svg")]
+    pub plot: Option<PathBuf>,
+}
+
+/// `--stats FORMAT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatsFormat {
+    /// Free memory per zone and order, top slab caches, per-process RSS and fault counts, on stderr at exit.
+    Table,
 }
 
 #[derive(Debug, Args)]
@@ -77,6 +104,22 @@ pub struct RunArgs {
     /// Count the guest instructions of the kernel regions marked on the mark port (single-stepped; the kernel marks them for count=alloc_page,kmalloc64,fault on --cmdline) and print one line per region on stderr at exit.
     #[arg(long)]
     pub count_instructions: bool,
+
+    /// Write every message of the guest's stats channel (snapshots and replies) to FILE as it arrives, one JSON object per line.
+    #[arg(long, value_name = "FILE")]
+    pub stats_out: Option<PathBuf>,
+
+    /// At exit, write the last snapshot's /proc files into DIR: meminfo, buddyinfo, zoneinfo, vmstat, slabinfo, vmallocinfo, and PID/status, PID/maps for each process in it.
+    #[arg(long, value_name = "DIR")]
+    pub proc_out: Option<PathBuf>,
+
+    /// With --proc-out: rewrite DIR after every snapshot, not only at exit.
+    #[arg(long, requires = "proc_out")]
+    pub proc_every: bool,
+
+    /// Print a summary of the stats channel on stderr at exit.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub stats: Option<StatsFormat>,
 
     /// Arguments for init: the program's argv[1..] with --init (or for the built-in demo), else passed after `--` on the kernel command line.
     #[arg(last = true, value_name = "ARGS")]
@@ -167,22 +210,97 @@ where
     };
     match cli.command {
         Command::Run(run_args) => run_command(&run_args, stdout, stderr),
+        Command::Stats(stats_args) => stats_command(&stats_args, stdout, stderr),
     }
 }
 
-fn run_command(args: &RunArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> CliOutcome {
-    fn failed(stderr: &mut dyn Write, e: &dyn std::fmt::Display, code: i32) -> CliOutcome {
-        let _ = writeln!(stderr, "vmm: error: {e}");
-        CliOutcome { code, report: None }
+fn failed(stderr: &mut dyn Write, e: &dyn std::fmt::Display, code: i32) -> CliOutcome {
+    let _ = writeln!(stderr, "vmm: error: {e}");
+    CliOutcome { code, report: None }
+}
+
+fn stats_command(args: &StatsArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> CliOutcome {
+    let path = args.file.display();
+    let rec = match Recording::read(&args.file) {
+        Ok(rec) => rec,
+        Err(e) => return failed(stderr, &format!("cannot read {path}: {e}"), exit_code::VMM_ERROR),
+    };
+    if let Some((line, why)) = rec.bad_lines.first() {
+        if rec.messages.is_empty() {
+            return failed(stderr, &format!("{path} has no stats records (line {line}: {why})"), exit_code::VMM_ERROR);
+        }
+        let _ = writeln!(stderr, "vmm: warning: {path}: {} unreadable lines skipped (line {line}: {why})", rec.bad_lines.len());
     }
+    let _ = write!(stdout, "{path}: {}", summary::summarize(&rec));
+    if let Some(out) = &args.plot {
+        if let Err(e) = summary::plot(&rec, out) {
+            return failed(stderr, &e, exit_code::VMM_ERROR);
+        }
+        let _ = writeln!(stdout, "plot: {}", out.display());
+    }
+    CliOutcome { code: 0, report: None }
+}
+
+fn run_command(args: &RunArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> CliOutcome {
     let config = match args.to_config() {
         Ok(config) => config,
         Err(e) => return failed(stderr, &e, exit_code::USAGE),
     };
+    // The stats outputs are opened before the guest starts.
+    let mut stats_out = match &args.stats_out {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(file) => Some(std::io::BufWriter::new(file)),
+            Err(e) => return failed(stderr, &format!("cannot create --stats-out file {}: {e}", path.display()), exit_code::VMM_ERROR),
+        },
+        None => None,
+    };
+    let mut proc_out = match &args.proc_out {
+        Some(dir) => match ProcOut::new(dir) {
+            Ok(out) => Some(out),
+            Err(e) => return failed(stderr, &format!("cannot create --proc-out directory {}: {e}", dir.display()), exit_code::VMM_ERROR),
+        },
+        None => None,
+    };
+    // Write failures during the run are reported after it, once per output.
+    let mut write_errors: Vec<String> = Vec::new();
+    let proc_every = args.proc_every;
+    let mut on_stats = |message: &StatsMessage| {
+        if let Some(out) = stats_out.as_mut() {
+            if let Err(e) = writeln!(out, "{}", message.to_json_line()).and_then(|()| out.flush()) {
+                note_once(&mut write_errors, format!("vmm: --stats-out: writing failed: {e}"));
+            }
+        }
+        if let (true, Some(out), Some(snap)) = (proc_every, proc_out.as_mut(), message.snapshot()) {
+            if let Err(e) = out.write(snap) {
+                note_once(&mut write_errors, format!("vmm: --proc-out {}: writing failed: {e}", out.dir().display()));
+            }
+        }
+    };
+    let wants_messages = args.stats_out.is_some() || (args.proc_out.is_some() && proc_every);
     // With a program, stdout is the program's alone.
     let console = if config.init.is_some() { Stream::Stderr } else { Stream::Stdout };
-    match crate::vm::run_with_streams(&config, Streams { stdout, stderr: &mut *stderr, console }) {
+    let hook: Option<&mut dyn FnMut(&StatsMessage)> = if wants_messages { Some(&mut on_stats) } else { None };
+    let run = crate::vm::run_with_streams(&config, Streams { stdout, stderr: &mut *stderr, console, stats: hook });
+    for line in &write_errors {
+        let _ = writeln!(stderr, "{line}");
+    }
+    match run {
         Ok(report) => {
+            if let Some(out) = proc_out.as_mut() {
+                match &report.stats.last_snapshot {
+                    Some((_, snap)) => {
+                        if let Err(e) = out.write(snap) {
+                            let _ = writeln!(stderr, "vmm: --proc-out {}: writing failed: {e}", out.dir().display());
+                        }
+                    }
+                    None => {
+                        let _ = writeln!(stderr, "vmm: --proc-out {}: no snapshot arrived from the guest; nothing written", out.dir().display());
+                    }
+                }
+            }
+            if args.stats == Some(StatsFormat::Table) {
+                let _ = write!(stderr, "{}", views::table(&report.stats));
+            }
             if args.verbose {
                 if let Some(t) = report.boot_time {
                     let _ = writeln!(stderr, "vmm: boot time (VMM start to mm ready): {:.3} ms", t.as_secs_f64() * 1e3);
@@ -191,6 +309,12 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -
                 if report.hostio_rejected > 0 {
                     let _ = writeln!(stderr, "vmm: {} host I/O requests refused", report.hostio_rejected);
                 }
+                let st = &report.stats;
+                let _ = writeln!(
+                    stderr,
+                    "vmm: stats channel: {} messages ({} snapshots, {} replies), {} lost, {} bad chains, {} driver errors",
+                    st.received, st.snapshots, st.replies, st.lost, st.rejected, st.driver_errors
+                );
             }
             if let Some(counts) = &report.counts {
                 for line in counts.lines() {
@@ -205,6 +329,12 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -
         // Only the initramfs not fitting the --mem given makes this one.
         Err(e @ Error::MemSize(_)) => failed(stderr, &e, exit_code::USAGE),
         Err(e) => failed(stderr, &e, exit_code::VMM_ERROR),
+    }
+}
+
+fn note_once(notes: &mut Vec<String>, line: String) {
+    if !notes.contains(&line) {
+        notes.push(line);
     }
 }
 
@@ -317,7 +447,10 @@ mod tests {
         let Command::Run(args) =
             Cli::try_parse_from(["vmm", "run", "--init", "/x/prog", "--file", "/y/data", "--file", "/y/f:/etc/f", "--", "a", "b c"])
                 .unwrap()
-                .command;
+                .command
+        else {
+            panic!("not run")
+        };
         assert_eq!(args.init, Some(GuestFile { host: "/x/prog".into(), guest: "/bin/prog".into() }));
         assert_eq!(
             args.files,
@@ -338,6 +471,25 @@ mod tests {
         config.init = None;
         config.init_args = vec!["a".into(), "b".into()];
         assert_eq!(config.full_cmdline(), " -- a b");
+    }
+
+    #[test]
+    fn stats_options() {
+        let Command::Run(args) =
+            Cli::try_parse_from(["vmm", "run", "--stats-out", "/t/s.jsonl", "--proc-out", "/t/p", "--proc-every", "--stats", "table"]).unwrap().command
+        else {
+            panic!("not run")
+        };
+        assert_eq!(args.stats_out, Some(PathBuf::from("/t/s.jsonl")));
+        assert_eq!(args.proc_out, Some(PathBuf::from("/t/p")));
+        assert!(args.proc_every);
+        assert_eq!(args.stats, Some(StatsFormat::Table));
+        assert!(Cli::try_parse_from(["vmm", "run", "--proc-every"]).is_err(), "--proc-every without --proc-out");
+        assert!(Cli::try_parse_from(["vmm", "run", "--stats", "graph"]).is_err());
+        let Command::Stats(args) = Cli::try_parse_from(["vmm", "stats", "r.jsonl", "--plot", "o.svg"]).unwrap().command else {
+            panic!("not stats")
+        };
+        assert_eq!((args.file, args.plot), (PathBuf::from("r.jsonl"), Some(PathBuf::from("o.svg"))));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod initramfs;
 pub mod loader;
 pub mod memory;
 pub mod report;
+pub mod stats;
 pub mod vm;
 
 pub use count::{InstructionCounts, RegionCount};
@@ -22,7 +23,8 @@ pub use error::Error;
 pub use report::{exit_code, CpuState, GuestPanic, Outcome, RunReport};
 pub use devices::console::Stream;
 pub use initramfs::{GuestFile, InitImage, InitSpec};
-pub use vm::{run, run_with_streams, MemHole, Streams, VmConfig};
+pub use stats::{Control, ControlError, SnapshotExt, StatsMessage, StatsReport};
+pub use vm::{run, run_with_control, run_with_streams, MemHole, Streams, VmConfig};
 
 /// The guest kernel built alongside this VMM (by `build.rs`).
 pub const DEFAULT_KERNEL: &str = env!("GUEST_KERNEL_PATH");

@@ -4,6 +4,7 @@ use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use crate::count::InstructionCounts;
+use crate::stats::StatsReport;
 
 /// Exit codes of the `vmm` process besides the guest's own.
 pub mod exit_code {
@@ -107,6 +108,9 @@ pub struct RunReport {
     ///
     /// [`VmConfig::count_instructions`]: crate::vm::VmConfig::count_instructions
     pub counts: Option<InstructionCounts>,
+    /// What the stats channel carried: counts, the last snapshot and the
+    /// most recent messages.
+    pub stats: StatsReport,
 }
 
 impl RunReport {

@@ -1,10 +1,14 @@
-//! One VM from start to finish: [`run_with_streams`].
+//! One VM from start to finish: [`run_with_streams`], and
+//! [`run_with_control`] to drive the guest through its stats channel
+//! while it runs.
 
 use std::io::Write;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Once};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex, Once};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
@@ -17,6 +21,7 @@ use shared::ports::{
     BOOT_TIMER_MM_READY, PORT_BOOT_TIMER, PORT_EXIT, PORT_HOSTIO, PORT_MARK, PORT_PANIC, SERIAL_COM1,
     SERIAL_COM1_IRQ,
 };
+use shared::stats::{STATS_IRQ, STATS_MMIO_BASE, STATS_MMIO_SIZE};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
 use vmm_sys_util::signal::{register_signal_handler, Killable, SIGRTMIN};
@@ -25,12 +30,14 @@ use zerocopy::FromBytes;
 use crate::count::{Counter, InstructionCounts, Step};
 use crate::devices::console::{Stream, StreamSender, VcpuEvent};
 use crate::devices::hostio::HostIoOutput;
+use crate::devices::stats::StatsDevice;
 use crate::devices::{Console, HostIo, SerialDevice};
 use crate::e820::{self, Protected};
 use crate::error::{Error, Result};
 use crate::initramfs::{self, InitImage};
 use crate::loader;
 use crate::report::{GuestPanic, Outcome, RunReport};
+use crate::stats::{Control, Hub, StatsMessage};
 
 /// Where KVM lives on Linux.
 pub const KVM_DEVICE: &str = "/dev/kvm";
@@ -38,6 +45,10 @@ pub const KVM_DEVICE: &str = "/dev/kvm";
 /// Output messages in flight from the vCPU thread; beyond this the guest
 /// waits for the streams to drain.
 const OUTPUT_QUEUE: usize = 256;
+
+/// How often the thread that owns the streams looks up from them (for the
+/// timeout and a failed control closure).
+const PUMP_TICK: Duration = Duration::from_millis(50);
 
 /// A reserved range punched into guest RAM (`--mem-hole START:SIZE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,6 +128,9 @@ pub struct Streams<'a> {
     pub stderr: &'a mut dyn Write,
     /// Which of the two also carries the guest's serial console.
     pub console: Stream,
+    /// Called with every message from the guest's stats channel, in order,
+    /// on the thread that writes the streams (`--stats-out`, `--proc-out`).
+    pub stats: Option<&'a mut dyn FnMut(&StatsMessage)>,
 }
 
 impl Streams<'_> {
@@ -136,7 +150,7 @@ impl Streams<'_> {
 /// the report), and runs it until it exits, fails or times out. See
 /// [`run_with_streams`].
 pub fn run(config: &VmConfig, mut console_out: Box<dyn Write + Send>) -> Result<RunReport> {
-    let streams = Streams { stdout: &mut *console_out, stderr: &mut std::io::sink(), console: Stream::Stdout };
+    let streams = Streams { stdout: &mut *console_out, stderr: &mut std::io::sink(), console: Stream::Stdout, stats: None };
     run_with_streams(config, streams)
 }
 
@@ -144,7 +158,22 @@ pub fn run(config: &VmConfig, mut console_out: Box<dyn Write + Send>) -> Result<
 /// or times out, writing its output to `streams` as it comes. `Err` means
 /// the VMM could not run the guest at all; everything the guest did,
 /// however it ended, is an `Ok(RunReport)`.
-pub fn run_with_streams(config: &VmConfig, mut streams: Streams) -> Result<RunReport> {
+pub fn run_with_streams(config: &VmConfig, streams: Streams) -> Result<RunReport> {
+    run_with_control(config, streams, |_| ()).map(|(report, ())| report)
+}
+
+/// [`run_with_streams`], with `f` running on its own thread while the guest
+/// runs, driving it through `Control` (see [`crate::stats::control`]).
+/// Returns the report and what `f` returned once both the guest and `f` are
+/// done. When `f` returns the guest runs on until it powers off (or the
+/// timeout): call [`Control::shutdown`] for an orderly end. If `f` panics,
+/// the guest is stopped at once and the panic goes on from here. When the
+/// guest cannot be started at all (`Err`), `f` does not run.
+pub fn run_with_control<F, R>(config: &VmConfig, mut streams: Streams, f: F) -> Result<(RunReport, R)>
+where
+    F: FnOnce(&Control) -> R + Send,
+    R: Send,
+{
     let start = Instant::now();
 
     // Everything the user gave us is checked before KVM is touched.
@@ -183,6 +212,8 @@ pub fn run_with_streams(config: &VmConfig, mut streams: Streams) -> Result<RunRe
     info.cmdline_len = loader::write_cmdline(&mem, &cmdline)?;
     info.boot_pgtable_start = BOOT_PGTABLE_START;
     info.boot_pgtable_end = BOOT_PGTABLE_END;
+    info.stats_mmio_base = STATS_MMIO_BASE;
+    info.stats_irq = STATS_IRQ;
     info.e820_nr = e820.len().min(E820_MAX_ENTRIES) as u32;
     info.e820[..e820.len()].copy_from_slice(&e820);
     if let Some((init, addr)) = init {
@@ -206,9 +237,19 @@ pub fn run_with_streams(config: &VmConfig, mut streams: Streams) -> Result<RunRe
     vm.register_irqfd(&serial_irq, SERIAL_COM1_IRQ).map_err(Error::kvm("KVM_IRQFD"))?;
     let serial = SerialDevice::new(serial_irq, Console::new(to(streams.console)));
     let hostio = HostIo::new(Console::new(to(Stream::Stdout)), Console::new(to(Stream::Stderr)), to(Stream::Stderr));
+    let stats_irq = EventFd::new(EFD_NONBLOCK).map_err(Error::EventFd)?;
+    vm.register_irqfd(&stats_irq, STATS_IRQ).map_err(Error::kvm("KVM_IRQFD"))?;
+    let hub = Arc::new(Hub::default());
+    let (command_tx, command_rx) = mpsc::channel();
+    let stats = StatsChannel {
+        device: StatsDevice::new(Some(stats_irq), to(Stream::Stderr)),
+        commands: command_rx,
+        hub: hub.clone(),
+        events: streams.stats.is_some().then(|| tx.clone()),
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
-    let runner = VcpuRunner { vcpu, mem, serial, hostio, start, boot_time: None, stop: stop.clone(), counter };
+    let runner = VcpuRunner { vcpu, mem, serial, hostio, stats, start, boot_time: None, stop: stop.clone(), counter };
     install_kick_handler();
     let handle = std::thread::Builder::new()
         .name("vcpu0".into())
@@ -219,55 +260,133 @@ pub fn run_with_streams(config: &VmConfig, mut streams: Streams) -> Result<RunRe
             result
         })
         .map_err(Error::Thread)?;
-
-    // This thread owns the streams: it writes what the vCPU sends until the
-    // vCPU is done (or its thread died, dropping the sender) or time is up.
-    let deadline = config.timeout.map(|t| Instant::now() + t);
-    let finished = loop {
-        let event = match deadline {
-            Some(deadline) => rx.recv_timeout(deadline.saturating_duration_since(Instant::now())),
-            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
-        };
-        match event {
-            Ok(VcpuEvent::Output(stream, bytes)) => streams.write(stream, &bytes),
-            Ok(VcpuEvent::Done) | Err(RecvTimeoutError::Disconnected) => break true,
-            Err(RecvTimeoutError::Timeout) => break false,
-        }
+    // Kicks go to the thread only while it is not joined: `join` takes the
+    // handle out under the lock.
+    let vcpu_thread: Arc<Mutex<Option<JoinHandle<Result<Finished>>>>> = Arc::new(Mutex::new(Some(handle)));
+    let kick: Arc<dyn Fn() + Send + Sync> = {
+        let thread = vcpu_thread.clone();
+        Arc::new(move || {
+            let _ = kick_vcpu(&thread);
+        })
     };
-    if !finished {
-        // Kick the vCPU out of KVM_RUN until it notices `stop`; repeated,
-        // because a kick that lands between the check and KVM_RUN is lost.
-        // Output keeps flowing meanwhile: the vCPU may be waiting to send.
-        stop.store(true, Ordering::SeqCst);
-        let mut kick = true;
-        loop {
-            if kick && handle.kill(kick_signal()).is_err() {
-                break;
-            }
-            match rx.recv_timeout(Duration::from_millis(10)) {
-                Ok(VcpuEvent::Output(stream, bytes)) => {
-                    streams.write(stream, &bytes);
-                    kick = false;
+    let control = Control::new(command_tx, hub.clone(), kick);
+    let abort = AtomicBool::new(false);
+
+    std::thread::scope(|scope| {
+        // However this closure is left, control calls stop waiting before
+        // the scope waits for the control thread.
+        let _finish = FinishOnDrop(&hub);
+        let user = std::thread::Builder::new()
+            .name("vmm-control".into())
+            .spawn_scoped(scope, || {
+                let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(&control)));
+                if result.is_err() {
+                    abort.store(true, Ordering::SeqCst);
                 }
-                Ok(VcpuEvent::Done) | Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => kick = true,
+                result
+            })
+            .map_err(Error::Thread)?;
+
+        // This thread owns the streams: it writes what the vCPU sends until
+        // the vCPU is done (or its thread died, dropping the sender), time
+        // is up, or the control closure failed.
+        let deadline = config.timeout.map(|t| Instant::now() + t);
+        let finished = loop {
+            let now = Instant::now();
+            if abort.load(Ordering::SeqCst) || deadline.is_some_and(|d| now >= d) {
+                break false;
+            }
+            let wait = deadline.map_or(PUMP_TICK, |d| (d - now).min(PUMP_TICK));
+            match rx.recv_timeout(wait) {
+                Ok(event) => {
+                    if !streams.handle(event) {
+                        break true;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break true,
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+        };
+        if !finished {
+            // Kick the vCPU out of KVM_RUN until it notices `stop`;
+            // repeated, because a kick that lands between the check and
+            // KVM_RUN is lost. Output keeps flowing meanwhile: the vCPU may
+            // be waiting to send.
+            stop.store(true, Ordering::SeqCst);
+            let mut kick = true;
+            loop {
+                if kick && !kick_vcpu(&vcpu_thread) {
+                    break;
+                }
+                match rx.recv_timeout(Duration::from_millis(10)) {
+                    Ok(event) => {
+                        if !streams.handle(event) {
+                            break;
+                        }
+                        kick = false;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Timeout) => kick = true,
+                }
             }
         }
-    }
-    // Anything sent after this fails at once instead of waiting for room.
-    drop(rx);
-    let done = handle.join().map_err(|_| Error::VcpuThread)??;
-    drop(vm);
-    Ok(RunReport {
-        outcome: done.outcome,
-        boot_time: done.boot_time,
-        run_time: start.elapsed(),
-        console: done.console,
-        program_stdout: done.hostio.stdout,
-        program_stderr: done.hostio.stderr,
-        hostio_rejected: done.hostio.rejected,
-        counts: done.counts,
+        // Anything sent after this fails at once instead of waiting for room.
+        drop(rx);
+        let handle = vcpu_thread.lock().unwrap_or_else(|e| e.into_inner()).take().ok_or(Error::VcpuThread)?;
+        let done = handle.join().map_err(|_| Error::VcpuThread)?;
+        if let Err(e) = &done {
+            hub.finish(format!("the VMM failed: {e}"), false);
+        }
+        let done = done?;
+        let result = match user.join() {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) | Err(panic) => std::panic::resume_unwind(panic),
+        };
+        let stats = hub.report(done.stats_rejected, done.stats_driver_errors);
+        let report = RunReport {
+            outcome: done.outcome,
+            boot_time: done.boot_time,
+            run_time: start.elapsed(),
+            console: done.console,
+            program_stdout: done.hostio.stdout,
+            program_stderr: done.hostio.stderr,
+            hostio_rejected: done.hostio.rejected,
+            counts: done.counts,
+            stats,
+        };
+        Ok((report, result))
     })
+}
+
+/// Ends the control API's waits when dropped.
+struct FinishOnDrop<'a>(&'a Hub);
+
+impl Drop for FinishOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.finish("the VMM stopped running the guest".into(), false);
+    }
+}
+
+/// Signals the vCPU thread out of `KVM_RUN`; false once it is gone.
+fn kick_vcpu<T>(thread: &Mutex<Option<JoinHandle<T>>>) -> bool {
+    let guard = thread.lock().unwrap_or_else(|e| e.into_inner());
+    guard.as_ref().is_some_and(|h| h.kill(kick_signal()).is_ok())
+}
+
+impl Streams<'_> {
+    /// Handles one event from the vCPU thread; false for `Done`.
+    fn handle(&mut self, event: VcpuEvent) -> bool {
+        match event {
+            VcpuEvent::Output(stream, bytes) => self.write(stream, &bytes),
+            VcpuEvent::Stats(message) => {
+                if let Some(hook) = self.stats.as_mut() {
+                    hook(&message);
+                }
+            }
+            VcpuEvent::Done => return false,
+        }
+        true
+    }
 }
 
 /// Where the initramfs goes ([`initramfs::place`]); checks the argv too,
@@ -337,12 +456,53 @@ fn install_kick_handler() {
     });
 }
 
+/// The stats device and what its messages and commands go through.
+struct StatsChannel {
+    device: StatsDevice,
+    /// Commands from [`Control`]: (id, encoded command).
+    commands: Receiver<(u64, Vec<u8>)>,
+    hub: Arc<Hub>,
+    /// Where messages are forwarded for the streams' `stats` hook, if any.
+    events: Option<SyncSender<VcpuEvent>>,
+}
+
+impl StatsChannel {
+    /// Moves the commands [`Control`] sent into the device.
+    fn take_commands(&mut self, mem: &GuestMemoryMmap) {
+        let mut any = false;
+        while let Ok((id, bytes)) = self.commands.try_recv() {
+            self.device.push_command(id, bytes, mem);
+            self.hub.taken(id);
+            any = true;
+        }
+        if any {
+            self.dispatch();
+        }
+    }
+
+    /// Hands what the device produced to the hub and the streams.
+    fn dispatch(&mut self) {
+        for event in self.device.take_events() {
+            self.hub.command_event(event);
+        }
+        for message in self.device.take_messages() {
+            let message = Arc::new(message);
+            self.hub.record(message.clone());
+            if let Some(tx) = &self.events {
+                // Only fails once the streams' thread stopped listening.
+                let _ = tx.send(VcpuEvent::Stats(message));
+            }
+        }
+    }
+}
+
 /// The vCPU thread: runs the guest and serves its exits.
 struct VcpuRunner {
     vcpu: VcpuFd,
     mem: GuestMemoryMmap,
     serial: SerialDevice,
     hostio: HostIo,
+    stats: StatsChannel,
     start: Instant,
     boot_time: Option<Duration>,
     stop: Arc<AtomicBool>,
@@ -386,25 +546,52 @@ struct Finished {
     console: Vec<u8>,
     hostio: HostIoOutput,
     counts: Option<InstructionCounts>,
+    stats_rejected: u64,
+    stats_driver_errors: u64,
 }
 
 impl VcpuRunner {
     fn run(mut self) -> Result<Finished> {
         let outcome = self.run_loop();
+        if outcome.is_ok() {
+            // Whatever the guest posted without notifying still counts.
+            self.stats.device.poll(&self.mem);
+            self.stats.dispatch();
+        }
+        let (reason, clean) = match &outcome {
+            Ok(Outcome::Exited(code)) => (format!("the guest powered off with exit code {code}"), true),
+            Ok(Outcome::Panicked(p)) => (format!("the guest kernel panicked: {}", p.message), false),
+            Ok(Outcome::TripleFault(_)) => ("the guest triple-faulted".to_string(), false),
+            Ok(Outcome::EmulationFailure { .. }) => ("KVM could not emulate a guest instruction".to_string(), false),
+            Ok(Outcome::TimedOut(_)) => ("the guest was stopped (timeout, or the control closure failed)".to_string(), false),
+            Err(e) => (format!("the VMM failed: {e}"), false),
+        };
+        self.stats.hub.finish(reason, clean);
+        let (stats_rejected, stats_driver_errors) = (self.stats.device.rejected(), self.stats.device.driver_errors());
         // Send the last unfinished lines while the output thread listens.
         let mut console = self.serial.into_console();
         let _ = console.flush();
         let hostio = self.hostio.finish();
         let counts = self.counter.map(|c| c.counter.finish());
-        Ok(Finished { outcome: outcome?, boot_time: self.boot_time, console: console.into_captured(), hostio, counts })
+        Ok(Finished {
+            outcome: outcome?,
+            boot_time: self.boot_time,
+            console: console.into_captured(),
+            hostio,
+            counts,
+            stats_rejected,
+            stats_driver_errors,
+        })
     }
 
     fn run_loop(&mut self) -> Result<Outcome> {
         let serial_ports = SERIAL_COM1..SERIAL_COM1 + SerialDevice::PORTS;
+        let stats_mmio = STATS_MMIO_BASE..STATS_MMIO_BASE + STATS_MMIO_SIZE;
         loop {
             if self.stop.load(Ordering::SeqCst) {
                 return Ok(Outcome::TimedOut(crate::arch::cpu_state(&self.vcpu)));
             }
+            self.stats.take_commands(&self.mem);
             let exit = match self.vcpu.run() {
                 Ok(exit) => exit,
                 Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
@@ -451,6 +638,13 @@ impl VcpuRunner {
                     if let Some(b) = data.first_mut() {
                         *b = value;
                     }
+                }
+                VcpuExit::MmioRead(addr, data) if stats_mmio.contains(&addr) => {
+                    self.stats.device.read(addr - STATS_MMIO_BASE, data);
+                }
+                VcpuExit::MmioWrite(addr, data) if stats_mmio.contains(&addr) => {
+                    self.stats.device.write(addr - STATS_MMIO_BASE, data, &self.mem);
+                    self.stats.dispatch();
                 }
                 VcpuExit::IoIn(_, data) | VcpuExit::MmioRead(_, data) => data.fill(0xff),
                 VcpuExit::MmioWrite(..) => {}

@@ -97,10 +97,29 @@ impl FdTable {
     pub fn close(&mut self, fd: i32) -> Result<(), Errno> {
         let i = self.index(fd).ok_or(EBADF)?;
         self.slots[i] = None;
+        self.trim();
+        Ok(())
+    }
+
+    /// Drops the free slots at the end, and gives back the memory of a
+    /// table that has become much smaller than it was (Linux keeps a grown
+    /// table until exit; here init's table outlives the check that every
+    /// page came back, so it returns to its size).
+    fn trim(&mut self) {
         while self.slots.last().is_some_and(Option::is_none) {
             self.slots.pop();
         }
-        Ok(())
+        let keep = self.slots.len().max(4);
+        if self.slots.capacity() >= 2 * keep {
+            // A new, smaller vector (`shrink_to` would `krealloc`, which
+            // keeps a block that shrinks, as Linux's does); if there is no
+            // memory for it, the old one stays.
+            let mut small = Vec::new();
+            if small.try_reserve_exact(keep).is_ok() {
+                small.append(&mut self.slots);
+                self.slots = small;
+            }
+        }
     }
 
     /// `dup(2)` (`min_fd` 0) and `fcntl(F_DUPFD[_CLOEXEC])`.
@@ -147,9 +166,7 @@ impl FdTable {
                 *slot = None;
             }
         }
-        while self.slots.last().is_some_and(Option::is_none) {
-            self.slots.pop();
-        }
+        self.trim();
     }
 
     /// Open descriptors.
@@ -261,6 +278,23 @@ mod tests {
         assert_eq!(Arc::strong_count(&other), 1);
         assert_eq!(t.cloexec(7), Ok(false));
         assert_eq!(t.install(file(), false), Ok(1));
+    }
+
+    #[test]
+    fn a_table_shrinks_back_when_high_descriptors_close() {
+        let mut t = FdTable::new();
+        for _ in 0..3 {
+            t.install(file(), false).unwrap();
+        }
+        let small = t.slots.capacity();
+        t.dup2(0, 60, false).unwrap();
+        assert!(t.slots.capacity() > 60);
+        t.close(60).unwrap();
+        assert_eq!(t.slots.len(), 3);
+        assert!(t.slots.capacity() <= small.max(4), "{} > {small}", t.slots.capacity());
+        t.install_at(40, file(), true).unwrap();
+        t.close_on_exec();
+        assert!(t.slots.capacity() <= small.max(4));
     }
 
     #[test]

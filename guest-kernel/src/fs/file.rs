@@ -6,24 +6,28 @@
 //!
 //! | kind | read | write | lseek | fstat |
 //! | --- | --- | --- | --- | --- |
-//! | ramfs regular file | from the page frames | `EBADF` (read-only fs) | SET/CUR/END/DATA/HOLE | the inode |
+//! | ramfs regular file | from the page frames | into the page frames | SET/CUR/END/DATA/HOLE | the inode |
 //! | ramfs directory | `EISDIR` | `EBADF` | SET/CUR | the inode |
 //! | `O_PATH` | `EBADF` | `EBADF` | `EBADF` | the inode |
 //! | snapshot (`/proc`) | bytes made at open | `EBADF` | SET/CUR | `S_IFREG` 0444, size 0 |
 //! | console | 0 (end of file) | the sink | `ESPIPE` | `S_IFCHR` 0600, rdev 5:1 |
 //!
-//! The root filesystem is read-only for now: opening a file for writing
-//! (`O_WRONLY`, `O_RDWR`, `O_TRUNC`) or creating one fails with `EROFS`.
+//! Regular files are read and written in their page frames, the page cache
+//! that `mmap` maps too (Linux ramfs), so `read`, `write` and `MAP_SHARED`
+//! mappings all see the same bytes. `O_CREAT` creates files, `O_TRUNC`
+//! truncates, `O_APPEND` writes at the end each time (`pwrite` too, as
+//! Linux does).
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
 
 use crate::sync::SpinLock;
 
 use super::errno::*;
 use super::inode::Inode;
-use super::ramfs::{Ramfs, Walk};
-use super::stat::{Stat, CONSOLE_RDEV, DEVTMPFS_DEV, PROC_DEV, S_IFCHR, S_IFREG};
+use super::ramfs::{join, Ramfs, Walk};
+use super::stat::{makedev, Stat, CONSOLE_RDEV, DEVTMPFS_DEV, PROC_DEV, S_IFCHR, S_IFIFO, S_IFREG};
 
 pub use super::fdtable::{FdTable, RLIMIT_NOFILE_DEFAULT};
 
@@ -57,10 +61,22 @@ pub const SEEK_HOLE: u32 = 4;
 /// stdout, 2 for stderr, ...) and the bytes; returns how many it took.
 pub type ConsoleWrite = fn(stream: u32, bytes: &[u8]) -> usize;
 
+/// The file creation mask of every process (there is no `umask` call
+/// yet): the system calls clear these bits from the mode of what they
+/// create.
+pub const UMASK: u32 = 0o022;
+
+/// Status flags `fcntl(F_SETFL)` may change (Linux `SETFL_MASK`, less the
+/// ones without meaning here).
+pub const SETFL_MASK: u32 = O_APPEND | O_NONBLOCK;
+
 /// `st_blksize` of `/proc` files (Linux reports 1024).
 const PROC_BLKSIZE: i64 = 1024;
 /// `st_ino` of the console.
 const CONSOLE_INO: u64 = 5;
+/// pipefs (an anonymous device, as Linux's) and the inode all pipes show.
+const PIPEFS_DEV: u64 = makedev(0, 13);
+const PIPE_INO: u64 = 1;
 
 /// What an open file is.
 pub enum FileKind {
@@ -76,12 +92,14 @@ pub enum FileKind {
     Snapshot { data: Vec<u8>, ino: u64 },
     /// `/dev/console`.
     Console { stream: u32, write: ConsoleWrite },
+    /// One end of a pipe.
+    Pipe(crate::fs::pipe::PipeEnd),
 }
 
 /// An open file description.
 pub struct File {
     /// Status flags as `fcntl(F_GETFL)` reports them.
-    flags: u32,
+    flags: AtomicU32,
     /// The file offset (`f_pos`), held across a read so that concurrent
     /// reads through shared descriptors do not interleave (Linux
     /// `f_pos_lock`).
@@ -94,7 +112,11 @@ impl File {
         // What `open` keeps (Linux clears these in `do_dentry_open`), plus
         // O_LARGEFILE, which every 64-bit open gets.
         let flags = flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC) | O_LARGEFILE;
-        Arc::new(Self { flags, pos: SpinLock::new(0), kind })
+        Arc::new(Self {
+            flags: AtomicU32::new(flags),
+            pos: SpinLock::new(0),
+            kind,
+        })
     }
 
     /// The console as stream `stream` (what fds 0, 1 and 2 of init are:
@@ -121,21 +143,48 @@ impl File {
     /// Status flags (`fcntl(F_GETFL)`): access mode, `O_APPEND`,
     /// `O_NONBLOCK`, `O_PATH`, `O_LARGEFILE`, ...
     pub fn flags(&self) -> u32 {
-        self.flags
+        self.flags.load(Relaxed)
+    }
+
+    /// `fcntl(F_SETFL)`: sets the flags of [`SETFL_MASK`] as in `flags`,
+    /// ignoring the others. `EBADF` on an `O_PATH` description.
+    pub fn set_flags(&self, flags: u32) -> Result<(), Errno> {
+        if self.is_path() {
+            return Err(EBADF);
+        }
+        let _ = self.flags.fetch_update(Relaxed, Relaxed, |old| Some(old & !SETFL_MASK | flags & SETFL_MASK));
+        Ok(())
     }
 
     /// Opened for reading (`FMODE_READ`).
     pub fn readable(&self) -> bool {
-        !self.is_path() && matches!(self.flags & O_ACCMODE, O_RDONLY | O_RDWR)
+        !self.is_path() && matches!(self.flags() & O_ACCMODE, O_RDONLY | O_RDWR)
     }
 
     /// Opened for writing (`FMODE_WRITE`).
     pub fn writable(&self) -> bool {
-        !self.is_path() && matches!(self.flags & O_ACCMODE, O_WRONLY | O_RDWR)
+        !self.is_path() && matches!(self.flags() & O_ACCMODE, O_WRONLY | O_RDWR)
+    }
+
+    fn appending(&self) -> bool {
+        self.flags() & O_APPEND != 0
     }
 
     pub fn is_console(&self) -> bool {
         matches!(self.kind, FileKind::Console { .. })
+    }
+
+    /// A pipe end: reads and writes may have to wait (`EAGAIN` from here).
+    pub fn is_pipe(&self) -> bool {
+        matches!(self.kind, FileKind::Pipe(_))
+    }
+
+    /// `pipe2(2)`: the read and write descriptions of a new pipe (`flags`:
+    /// `O_NONBLOCK` is kept as a status flag).
+    pub fn pipe(flags: u32) -> (Arc<Self>, Arc<Self>) {
+        let (r, w) = crate::fs::pipe::Pipe::new();
+        let keep = flags & O_NONBLOCK;
+        (Self::new(FileKind::Pipe(r), O_RDONLY | keep), Self::new(FileKind::Pipe(w), O_WRONLY | keep))
     }
 
     fn is_path(&self) -> bool {
@@ -155,7 +204,9 @@ impl File {
     /// description.
     pub fn ramfs_inode(&self) -> Option<&Arc<Inode>> {
         match &self.kind {
-            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) => Some(inode),
+            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) => {
+                Some(inode)
+            }
             _ => None,
         }
     }
@@ -169,6 +220,9 @@ impl File {
     pub fn read(&self, buf: &mut [u8]) -> Result<usize, Errno> {
         if !self.readable() {
             return Err(EBADF);
+        }
+        if let FileKind::Pipe(end) = &self.kind {
+            return end.read(buf);
         }
         let mut pos = self.pos.lock();
         let n = self.read_from(buf, *pos)?;
@@ -184,7 +238,7 @@ impl File {
         if offset < 0 {
             return Err(EINVAL);
         }
-        if self.is_console() {
+        if self.is_console() || self.is_pipe() {
             return Err(ESPIPE);
         }
         if !self.readable() {
@@ -206,18 +260,80 @@ impl File {
                 Ok(n)
             }
             FileKind::Console { .. } => Ok(0),
+            FileKind::Pipe(end) => end.read(buf),
         }
     }
 
-    /// `write(2)`.
+    /// `write(2)`: writes at the offset (at the end of the file with
+    /// `O_APPEND`) and advances it. A regular file grows as needed; the
+    /// count is short when memory runs out part-way (`ENOMEM` if nothing
+    /// was written), `EFBIG` at the largest file size, `EINVAL` if the
+    /// offset plus the count overflows (Linux `rw_verify_area`).
     pub fn write(&self, buf: &[u8]) -> Result<usize, Errno> {
         if !self.writable() {
             return Err(EBADF);
         }
         match &self.kind {
             FileKind::Console { stream, write } => Ok(write(*stream, buf)),
-            // Nothing else can be open for writing yet.
+            FileKind::Pipe(end) => end.write(buf),
+            FileKind::Regular(inode) => {
+                let mut pos = self.pos.lock();
+                let (at, n) = if self.appending() {
+                    inode.append(buf)?
+                } else {
+                    check_range(*pos, buf.len())?;
+                    (*pos as u64, inode.write_at(*pos as u64, buf)?)
+                };
+                *pos = (at + n as u64) as i64;
+                Ok(n)
+            }
+            // Nothing else can be open for writing.
             _ => Err(EBADF),
+        }
+    }
+
+    /// `pwrite64(2)`: writes at `offset`; the file offset stays. With
+    /// `O_APPEND` the data goes to the end of the file whatever `offset`
+    /// says (a Linux bug kept for compatibility, documented in its
+    /// `pwrite(2)`). Errors in Linux's order: `EINVAL` (negative offset),
+    /// `EBADF` (`O_PATH`), `ESPIPE` (the console), `EBADF` (not open for
+    /// writing), then those of [`File::write`].
+    pub fn pwrite(&self, buf: &[u8], offset: i64) -> Result<usize, Errno> {
+        if offset < 0 {
+            return Err(EINVAL);
+        }
+        if self.is_path() {
+            return Err(EBADF);
+        }
+        if self.is_console() || self.is_pipe() {
+            return Err(ESPIPE);
+        }
+        if !self.writable() {
+            return Err(EBADF);
+        }
+        match &self.kind {
+            FileKind::Regular(inode) if self.appending() => Ok(inode.append(buf)?.1),
+            FileKind::Regular(inode) => {
+                check_range(offset, buf.len())?;
+                inode.write_at(offset as u64, buf)
+            }
+            _ => Err(EBADF),
+        }
+    }
+
+    /// `ftruncate(2)`: `EBADF` for `O_PATH`; `EINVAL` for a negative size,
+    /// or a description that is not a regular file open for writing;
+    /// `EFBIG` past the largest file size.
+    pub fn truncate(&self, size: i64) -> Result<(), Errno> {
+        if self.is_path() {
+            return Err(EBADF);
+        }
+        if size < 0 {
+            return Err(EINVAL);
+        }
+        match &self.kind {
+            FileKind::Regular(inode) if self.writable() => inode.truncate(size as u64),
+            _ => Err(EINVAL),
         }
     }
 
@@ -233,25 +349,28 @@ impl File {
         }
         let mut pos = self.pos.lock();
         let new = match &self.kind {
-            FileKind::Console { .. } => return Err(ESPIPE),
+            FileKind::Console { .. } | FileKind::Pipe(_) => return Err(ESPIPE),
             FileKind::Regular(inode) => {
                 let size = i64::try_from(inode.size()).map_err(|_| EINVAL)?;
                 match whence {
                     SEEK_SET => Some(offset),
                     SEEK_CUR => pos.checked_add(offset),
                     SEEK_END => size.checked_add(offset),
-                    // Ramfs files have no holes: data up to the end.
+                    // As Linux ramfs (`generic_file_llseek`): the whole
+                    // file is data, holes included.
                     SEEK_DATA if (0..size).contains(&offset) => Some(offset),
                     SEEK_HOLE if (0..size).contains(&offset) => Some(size),
                     _ => return Err(ENXIO),
                 }
             }
             // Linux `dcache_dir_lseek` and `seq_lseek`: no SEEK_END.
-            FileKind::Directory(_) | FileKind::Snapshot { .. } | FileKind::Path(_) => match whence {
-                SEEK_SET => Some(offset),
-                SEEK_CUR => pos.checked_add(offset),
-                _ => return Err(EINVAL),
-            },
+            FileKind::Directory(_) | FileKind::Snapshot { .. } | FileKind::Path(_) => {
+                match whence {
+                    SEEK_SET => Some(offset),
+                    SEEK_CUR => pos.checked_add(offset),
+                    _ => return Err(EINVAL),
+                }
+            }
         };
         let new = new.filter(|&n| n >= 0).ok_or(EINVAL)?;
         *pos = new;
@@ -261,10 +380,25 @@ impl File {
     /// `fstat(2)`.
     pub fn stat(&self) -> Stat {
         match &self.kind {
-            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) => inode.stat(),
-            FileKind::Snapshot { ino, .. } => {
-                Stat { st_dev: PROC_DEV, st_ino: *ino, st_nlink: 1, st_mode: S_IFREG | 0o444, st_blksize: PROC_BLKSIZE, ..Stat::default() }
+            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) => {
+                inode.stat()
             }
+            FileKind::Snapshot { ino, .. } => Stat {
+                st_dev: PROC_DEV,
+                st_ino: *ino,
+                st_nlink: 1,
+                st_mode: S_IFREG | 0o444,
+                st_blksize: PROC_BLKSIZE,
+                ..Stat::default()
+            },
+            FileKind::Pipe(_) => Stat {
+                st_dev: PIPEFS_DEV,
+                st_ino: PIPE_INO,
+                st_nlink: 1,
+                st_mode: S_IFIFO | 0o600,
+                st_blksize: 4096,
+                ..Stat::default()
+            },
             FileKind::Console { .. } => Stat {
                 st_dev: DEVTMPFS_DEV,
                 st_ino: CONSOLE_INO,
@@ -278,6 +412,13 @@ impl File {
     }
 }
 
+/// `EINVAL` if a transfer of `len` bytes at `pos` would end past the
+/// largest offset (Linux `rw_verify_area`).
+fn check_range(pos: i64, len: usize) -> Result<(), Errno> {
+    let len = i64::try_from(len).map_err(|_| EINVAL)?;
+    pos.checked_add(len).map(|_| ()).ok_or(EINVAL)
+}
+
 /// Whether `flags` ask for write access (`O_TRUNC` does, as in Linux).
 fn wants_write(flags: u32) -> bool {
     flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
@@ -286,21 +427,28 @@ fn wants_write(flags: u32) -> bool {
 /// `open(2)` of `path` in the root filesystem, with Linux's errors:
 ///
 /// - `EINVAL`: `O_CREAT | O_DIRECTORY`, or a malformed `O_TMPFILE`;
-/// - `ENOENT`, `ENOTDIR`, `ENAMETOOLONG`, `ELOOP` from the lookup;
-///   `ELOOP` also for a final symlink with `O_NOFOLLOW` (without `O_PATH`);
+/// - `ENOENT`, `ENOTDIR`, `ENAMETOOLONG`, `ELOOP` from the lookup (of the
+///   parent directory, for a file to create); `ELOOP` also for a final
+///   symlink with `O_NOFOLLOW` (without `O_PATH`);
 /// - `EEXIST`: `O_CREAT | O_EXCL` and the path exists (symlinks not
 ///   followed);
 /// - `EISDIR`: a directory with write access or `O_CREAT`, or `O_CREAT` of
 ///   a missing path that ends in `/`;
 /// - `ENOTDIR`: `O_DIRECTORY` and not a directory;
-/// - `EROFS`: a regular file with write access or `O_TRUNC`, creating a
-///   file (the filesystem is read-only for now), `O_TMPFILE`;
-/// - `ENXIO`: device nodes, FIFOs and sockets (no drivers behind them).
+/// - `ENXIO`: device nodes, FIFOs and sockets (no drivers behind them);
+/// - `EROFS`: a filesystem without page frames for new files.
+///
+/// `O_CREAT` of a missing name creates an empty regular file with
+/// permissions `mode & 0o7777` (the caller has applied the umask; see
+/// [`UMASK`]), owned by root; a dangling symlink is followed to the name
+/// to create, as Linux does (unless `O_EXCL`). `O_TRUNC` empties an
+/// existing regular file, even opened read-only (as Linux). `O_TMPFILE`
+/// makes an unnamed file in the directory `path`, gone when closed.
 ///
 /// `O_PATH` opens any inode, symlinks too with `O_NOFOLLOW`, and ignores
 /// the other flags but `O_DIRECTORY`. `O_CLOEXEC` belongs to the
 /// descriptor: pass it to [`FdTable::install`].
-pub fn open(fs: &Ramfs, path: &str, flags: u32) -> Result<Arc<File>, Errno> {
+pub fn open(fs: &Ramfs, path: &str, flags: u32, mode: u32) -> Result<Arc<File>, Errno> {
     if flags & (O_CREAT | O_DIRECTORY) == O_CREAT | O_DIRECTORY {
         return Err(EINVAL);
     }
@@ -308,11 +456,13 @@ pub fn open(fs: &Ramfs, path: &str, flags: u32) -> Result<Arc<File>, Errno> {
         if flags & (O_TMPFILE | O_CREAT) != O_TMPFILE || flags & O_ACCMODE == O_RDONLY {
             return Err(EINVAL);
         }
-        return match fs.walk(path, true)? {
-            Walk::Found(dir) if dir.is_dir() => Err(EROFS),
-            Walk::Found(_) => Err(ENOTDIR),
-            Walk::Missing { .. } => Err(ENOENT),
+        let dir = match fs.walk(path, true)? {
+            Walk::Found(dir) if dir.is_dir() => dir,
+            Walk::Found(_) => return Err(ENOTDIR),
+            Walk::Missing { .. } => return Err(ENOENT),
         };
+        let file = fs.new_file(join(&dir.path(), "#tmpfile"), mode)?;
+        return Ok(File::new(FileKind::Regular(file), flags));
     }
     if flags & O_PATH != 0 {
         let inode = match fs.walk(path, flags & O_NOFOLLOW == 0)? {
@@ -322,16 +472,22 @@ pub fn open(fs: &Ramfs, path: &str, flags: u32) -> Result<Arc<File>, Errno> {
         if flags & O_DIRECTORY != 0 && !inode.is_dir() {
             return Err(ENOTDIR);
         }
-        return Ok(File::new(FileKind::Path(inode), flags & (O_PATH | O_DIRECTORY | O_NOFOLLOW)));
+        return Ok(File::new(
+            FileKind::Path(inode),
+            flags & (O_PATH | O_DIRECTORY | O_NOFOLLOW),
+        ));
     }
     let creat = flags & O_CREAT != 0;
     let excl = creat && flags & O_EXCL != 0;
     let follow = flags & O_NOFOLLOW == 0 && !excl;
-    let inode = match fs.walk(path, follow)? {
+    let (inode, created) = match fs.walk(path, follow)? {
         Walk::Found(_) if excl => return Err(EEXIST),
-        Walk::Found(inode) => inode,
-        Walk::Missing { trailing_slash: true } if creat => return Err(EISDIR),
-        Walk::Missing { .. } if creat => return Err(EROFS),
+        Walk::Found(inode) => (inode, false),
+        Walk::Missing {
+            trailing_slash: true,
+            ..
+        } if creat => return Err(EISDIR),
+        Walk::Missing { parent, name, .. } if creat => (fs.create(&parent, &name, mode)?, true),
         Walk::Missing { .. } => return Err(ENOENT),
     };
     if creat && inode.is_dir() {
@@ -346,8 +502,8 @@ pub fn open(fs: &Ramfs, path: &str, flags: u32) -> Result<Arc<File>, Errno> {
         }
         FileKind::Directory(inode)
     } else if inode.is_regular() {
-        if wants_write(flags) {
-            return Err(EROFS);
+        if flags & O_TRUNC != 0 && !created {
+            inode.truncate(0)?;
         }
         FileKind::Regular(inode)
     } else if inode.is_symlink() {

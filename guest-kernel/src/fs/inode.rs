@@ -3,9 +3,14 @@
 //! device/FIFO/socket nodes.
 //!
 //! Inodes are shared as `Arc<Inode>`: a directory holds its children that
-//! way, and so do open files and (later) memory mappings, so a file
+//! way, and so do open files and memory mappings, so a file unlinked or
 //! replaced in the tree lives on, with its pages, for as long as someone
 //! still uses it, as an unlinked file does in Linux.
+//!
+//! Times: the modification and change times are kept to the nanosecond
+//! from the kernel's clock ([`now_ns`]: the time since boot, which is also
+//! what `clock_gettime(CLOCK_REALTIME)` reports here); there is no access
+//! time (`st_atime` is the mtime, as for files from the archive).
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -15,11 +20,32 @@ use core::sync::atomic::{AtomicI64, AtomicU32, Ordering::Relaxed};
 
 use crate::sync::SpinLock;
 
+use super::errno::{Errno, EFBIG, EINVAL};
 use super::pages::FilePages;
 use super::stat::{Stat, RAMFS_DEV, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 
 /// Preferred I/O size, `st_blksize` (`PAGE_SIZE` on ramfs).
 const BLKSIZE: i64 = 4096;
+
+/// The largest file size (ramfs's `s_maxbytes`, `MAX_LFS_FILESIZE`):
+/// writing at or past it is `EFBIG`.
+pub const MAX_FILE_SIZE: u64 = i64::MAX as u64;
+
+const NSEC_PER_SEC: i64 = 1_000_000_000;
+
+/// The current time for inode timestamps, in nanoseconds.
+#[cfg(target_os = "none")]
+pub fn now_ns() -> i64 {
+    i64::try_from(crate::time::uptime_ns()).unwrap_or(i64::MAX)
+}
+
+/// On the host (tests): a clock that advances a second at every reading,
+/// so that each change is seen to update the times.
+#[cfg(not(target_os = "none"))]
+pub fn now_ns() -> i64 {
+    static CLOCK: AtomicI64 = AtomicI64::new(0);
+    CLOCK.fetch_add(NSEC_PER_SEC, Relaxed) + NSEC_PER_SEC
+}
 
 /// What `chmod`, `chown` and `utime` change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,9 +73,11 @@ pub struct Inode {
     mode: AtomicU32,
     uid: AtomicU32,
     gid: AtomicU32,
-    mtime: AtomicI64,
+    /// Modification and status change times, nanoseconds.
+    mtime_ns: AtomicI64,
+    ctime_ns: AtomicI64,
     nlink: AtomicU32,
-    path: String,
+    path: SpinLock<String>,
     data: InodeData,
 }
 
@@ -58,15 +86,20 @@ impl Inode {
     /// directory (its own `.`). The type bits of `meta.mode` must agree
     /// with `data`.
     pub(super) fn new(ino: u64, meta: Meta, path: String, data: InodeData) -> Arc<Self> {
-        let nlink = if matches!(data, InodeData::Dir(_)) { 1 } else { 0 };
+        let nlink = if matches!(data, InodeData::Dir(_)) {
+            1
+        } else {
+            0
+        };
         Arc::new(Self {
             ino,
             mode: AtomicU32::new(meta.mode),
             uid: AtomicU32::new(meta.uid),
             gid: AtomicU32::new(meta.gid),
-            mtime: AtomicI64::new(meta.mtime),
+            mtime_ns: AtomicI64::new(meta.mtime.saturating_mul(NSEC_PER_SEC)),
+            ctime_ns: AtomicI64::new(meta.mtime.saturating_mul(NSEC_PER_SEC)),
             nlink: AtomicU32::new(nlink),
-            path,
+            path: SpinLock::new(path),
             data,
         })
     }
@@ -79,7 +112,15 @@ impl Inode {
     }
 
     pub(super) fn new_dir(ino: u64, meta: Meta, path: String) -> Arc<Self> {
-        Self::new(ino, Meta { mode: S_IFDIR | meta.mode & !S_IFMT, ..meta }, path, InodeData::Dir(SpinLock::new(BTreeMap::new())))
+        Self::new(
+            ino,
+            Meta {
+                mode: S_IFDIR | meta.mode & !S_IFMT,
+                ..meta
+            },
+            path,
+            InodeData::Dir(SpinLock::new(BTreeMap::new())),
+        )
     }
 
     /// Inode number, unique within the filesystem (`st_ino`).
@@ -105,8 +146,32 @@ impl Inode {
         self.gid.load(Relaxed)
     }
 
+    /// Modification time, seconds.
     pub fn mtime(&self) -> i64 {
-        self.mtime.load(Relaxed)
+        self.mtime_ns().div_euclid(NSEC_PER_SEC)
+    }
+
+    /// Modification time, nanoseconds.
+    pub fn mtime_ns(&self) -> i64 {
+        self.mtime_ns.load(Relaxed)
+    }
+
+    /// Status change time, nanoseconds.
+    pub fn ctime_ns(&self) -> i64 {
+        self.ctime_ns.load(Relaxed)
+    }
+
+    /// The contents changed: mtime and ctime are now (Linux
+    /// `file_update_time`, and a directory gaining or losing an entry).
+    pub(super) fn touch(&self) {
+        let now = now_ns();
+        self.mtime_ns.store(now, Relaxed);
+        self.ctime_ns.store(now, Relaxed);
+    }
+
+    /// The inode itself changed (a link count, a name): ctime is now.
+    pub(super) fn touch_ctime(&self) {
+        self.ctime_ns.store(now_ns(), Relaxed);
     }
 
     /// Hard links: names for a file; 2 plus the subdirectories for a
@@ -145,13 +210,17 @@ impl Inode {
         }
     }
 
-    /// The absolute path the inode was created under (what
-    /// `/proc/PID/maps` shows for a mapping of it); a hard-linked file
-    /// keeps its first name. Owned, so that callers may keep it past the
-    /// borrow, and so that a tree with `rename` can compute it (Linux
-    /// `d_path`) without changing this signature.
+    /// The absolute path the inode was created under, or last renamed to
+    /// (what `/proc/PID/maps` shows for a mapping of it); a hard-linked
+    /// file keeps its first name, and the entries of a renamed directory
+    /// keep their old paths (Linux computes it from the dentries,
+    /// `d_path`, and adds " (deleted)" for an unlinked file: not done here).
     pub fn path(&self) -> String {
-        self.path.clone()
+        self.path.lock().clone()
+    }
+
+    pub(super) fn set_path(&self, path: String) {
+        *self.path.lock() = path;
     }
 
     /// A symlink's target.
@@ -171,9 +240,10 @@ impl Inode {
     }
 
     /// The page frame (PFN, in the direct map) holding bytes
-    /// `index * 4096 ..` of a regular file; `None` past its last page and
-    /// for other inodes. Bytes past the end of the file in the last page
-    /// are zero.
+    /// `index * 4096 ..` of a regular file, if it has one: `None` for a
+    /// hole, past its last page and for other inodes. Bytes past the end
+    /// of the file in the last page are zero (unless a shared mapping
+    /// wrote there).
     pub fn page(&self, index: usize) -> Option<u64> {
         match &self.data {
             InodeData::Regular(pages) => pages.lock().page(index),
@@ -181,14 +251,77 @@ impl Inode {
         }
     }
 
+    /// The page frame of page `index`, allocated (zeroed) if that part of
+    /// the file is a hole: what a fault on a mapping of the file maps
+    /// (Linux `filemap_fault` -> `find_or_create_page`). `None` at or past
+    /// the end of the file (the fault is SIGBUS), out of memory, and for
+    /// other inodes. The file keeps its reference on the page; the caller
+    /// takes its own for the mapping.
+    pub fn find_or_create_page(&self, index: usize) -> Option<u64> {
+        match &self.data {
+            InodeData::Regular(pages) => pages.lock().find_or_create_page(index),
+            _ => None,
+        }
+    }
+
     /// Copies a regular file's bytes from `offset` into `buf`: the count
     /// copied, short at the end of the file, 0 at or past it and for
-    /// other inodes.
+    /// other inodes. Holes read as zeroes.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> usize {
         match &self.data {
             InodeData::Regular(pages) => pages.lock().read_at(offset, buf),
             _ => 0,
         }
+    }
+
+    /// Writes `data` into a regular file at `offset` (`pwrite`), growing
+    /// it: the bytes written, short when page frames run out part-way or
+    /// at the largest file size. `EFBIG` at or past [`MAX_FILE_SIZE`],
+    /// `ENOMEM` when nothing could be written, `EINVAL` for other inodes.
+    /// A write of some bytes updates mtime and ctime.
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<usize, Errno> {
+        let InodeData::Regular(pages) = &self.data else {
+            return Err(EINVAL);
+        };
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let n = pages.lock().write_at(offset, clamp(offset, data)?)?;
+        self.touch();
+        Ok(n)
+    }
+
+    /// Appends `data` to a regular file (`O_APPEND`): the offset it went to
+    /// and the count written, as [`Inode::write_at`], with the end found
+    /// and written under one lock.
+    pub fn append(&self, data: &[u8]) -> Result<(u64, usize), Errno> {
+        let InodeData::Regular(pages) = &self.data else {
+            return Err(EINVAL);
+        };
+        let mut pages = pages.lock();
+        let at = pages.size();
+        if data.is_empty() {
+            return Ok((at, 0));
+        }
+        let n = pages.write_at(at, clamp(at, data)?)?;
+        drop(pages);
+        self.touch();
+        Ok((at, n))
+    }
+
+    /// Sets a regular file's size (`truncate`, `ftruncate`, `O_TRUNC`):
+    /// see [`FilePages::truncate`]. `EFBIG` past [`MAX_FILE_SIZE`],
+    /// `EINVAL` for other inodes. Updates mtime and ctime.
+    pub fn truncate(&self, size: u64) -> Result<(), Errno> {
+        let InodeData::Regular(pages) = &self.data else {
+            return Err(EINVAL);
+        };
+        if size > MAX_FILE_SIZE {
+            return Err(EFBIG);
+        }
+        pages.lock().truncate(size);
+        self.touch();
+        Ok(())
     }
 
     /// The entry `name` of a directory (not `.` or `..`).
@@ -203,15 +336,19 @@ impl Inode {
     /// other inodes.
     pub fn entries(&self) -> Vec<(String, Arc<Inode>)> {
         match &self.data {
-            InodeData::Dir(children) => children.lock().iter().map(|(n, i)| (n.clone(), i.clone())).collect(),
+            InodeData::Dir(children) => children
+                .lock()
+                .iter()
+                .map(|(n, i)| (n.clone(), i.clone()))
+                .collect(),
             _ => Vec::new(),
         }
     }
 
-    /// What `stat` reports. All three times are the mtime (the archive
-    /// gives no other).
+    /// What `stat` reports; the access time is the mtime.
     pub fn stat(&self) -> Stat {
-        let mtime = self.mtime();
+        let (mtime, ctime) = (self.mtime_ns(), self.ctime_ns());
+        let (sec, nsec) = (|t: i64| t.div_euclid(NSEC_PER_SEC), |t: i64| t.rem_euclid(NSEC_PER_SEC));
         Stat {
             st_dev: RAMFS_DEV,
             st_ino: self.ino,
@@ -223,23 +360,42 @@ impl Inode {
             st_size: self.size() as i64,
             st_blksize: BLKSIZE,
             st_blocks: self.nr_pages() as i64 * 8,
-            st_atime: mtime,
-            st_mtime: mtime,
-            st_ctime: mtime,
+            st_atime: sec(mtime),
+            st_atime_nsec: nsec(mtime),
+            st_mtime: sec(mtime),
+            st_mtime_nsec: nsec(mtime),
+            st_ctime: sec(ctime),
+            st_ctime_nsec: nsec(ctime),
             ..Stat::default()
         }
     }
 
     pub(super) fn meta(&self) -> Meta {
-        Meta { mode: self.mode(), uid: self.uid(), gid: self.gid(), mtime: self.mtime() }
+        Meta {
+            mode: self.mode(),
+            uid: self.uid(),
+            gid: self.gid(),
+            mtime: self.mtime(),
+        }
     }
 
-    /// Sets owner, times and permissions; the type bits stay.
+    /// Sets owner, times (mtime and ctime, to the second) and
+    /// permissions; the type bits stay.
     pub(super) fn set_meta(&self, meta: Meta) {
-        self.mode.store(self.mode() & S_IFMT | meta.mode & !S_IFMT, Relaxed);
+        self.mode
+            .store(self.mode() & S_IFMT | meta.mode & !S_IFMT, Relaxed);
         self.uid.store(meta.uid, Relaxed);
         self.gid.store(meta.gid, Relaxed);
-        self.mtime.store(meta.mtime, Relaxed);
+        let t = meta.mtime.saturating_mul(NSEC_PER_SEC);
+        self.mtime_ns.store(t, Relaxed);
+        self.ctime_ns.store(t, Relaxed);
+    }
+
+    /// A directory removed from the tree (`rmdir`, or replaced by
+    /// `rename`) has no links left, not even its own `.` (Linux
+    /// `clear_nlink`).
+    pub(super) fn clear_nlink(&self) {
+        self.nlink.store(0, Relaxed);
     }
 
     /// Whether this is a directory without entries.
@@ -254,7 +410,9 @@ impl Inode {
     /// entry it replaces, keeping link counts (Linux `d_instantiate` plus
     /// `inc_nlink`). `None` and no change if this is not a directory.
     pub(super) fn link_child(&self, name: &str, child: Arc<Inode>) -> Option<Arc<Inode>> {
-        let InodeData::Dir(children) = &self.data else { return None };
+        let InodeData::Dir(children) = &self.data else {
+            return None;
+        };
         child.nlink.fetch_add(1, Relaxed);
         if child.is_dir() {
             self.nlink.fetch_add(1, Relaxed);
@@ -268,7 +426,9 @@ impl Inode {
 
     /// Removes the entry `name` and returns it (Linux `unlink`/`rmdir`).
     pub(super) fn unlink_child(&self, name: &str) -> Option<Arc<Inode>> {
-        let InodeData::Dir(children) = &self.data else { return None };
+        let InodeData::Dir(children) = &self.data else {
+            return None;
+        };
         let old = children.lock().remove(name);
         if let Some(old) = &old {
             self.dropped_link(old);
@@ -277,7 +437,9 @@ impl Inode {
     }
 
     fn dropped_link(&self, old: &Inode) {
-        old.nlink.fetch_sub(1, Relaxed);
+        // Saturating: a directory whose links were cleared may be unlinked
+        // once more by a rollback.
+        let _ = old.nlink.fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_sub(1)));
         if old.is_dir() {
             self.nlink.fetch_sub(1, Relaxed);
         }
@@ -292,12 +454,23 @@ impl Inode {
     }
 }
 
+/// `data` cut to what fits below [`MAX_FILE_SIZE`] from `offset` (Linux
+/// `generic_write_check_limits`); `EFBIG` if nothing does.
+fn clamp(offset: u64, data: &[u8]) -> Result<&[u8], Errno> {
+    let room = MAX_FILE_SIZE.checked_sub(offset).filter(|&r| r > 0).ok_or(EFBIG)?;
+    Ok(&data[..data.len().min(usize::try_from(room).unwrap_or(usize::MAX))])
+}
+
 /// Tears directory trees down iteratively: a deep tree would otherwise
 /// recurse once per level, on a 16 KiB kernel stack.
 impl Drop for Inode {
     fn drop(&mut self) {
-        let InodeData::Dir(children) = &self.data else { return };
-        let mut work: Vec<Arc<Inode>> = core::mem::take(&mut *children.lock()).into_values().collect();
+        let InodeData::Dir(children) = &self.data else {
+            return;
+        };
+        let mut work: Vec<Arc<Inode>> = core::mem::take(&mut *children.lock())
+            .into_values()
+            .collect();
         while let Some(inode) = work.pop() {
             // Only the last reference empties a directory; one still in use
             // elsewhere keeps its entries.
@@ -313,11 +486,27 @@ impl Drop for Inode {
 /// Builds regular-file, symlink and special inodes.
 impl Inode {
     pub(super) fn new_file(ino: u64, meta: Meta, path: String, pages: FilePages) -> Arc<Self> {
-        Self::new(ino, Meta { mode: S_IFREG | meta.mode & !S_IFMT, ..meta }, path, InodeData::Regular(SpinLock::new(pages)))
+        Self::new(
+            ino,
+            Meta {
+                mode: S_IFREG | meta.mode & !S_IFMT,
+                ..meta
+            },
+            path,
+            InodeData::Regular(SpinLock::new(pages)),
+        )
     }
 
     pub(super) fn new_symlink(ino: u64, meta: Meta, path: String, target: String) -> Arc<Self> {
-        Self::new(ino, Meta { mode: S_IFLNK | meta.mode & !S_IFMT, ..meta }, path, InodeData::Symlink(target))
+        Self::new(
+            ino,
+            Meta {
+                mode: S_IFLNK | meta.mode & !S_IFMT,
+                ..meta
+            },
+            path,
+            InodeData::Symlink(target),
+        )
     }
 
     /// `meta.mode` carries the type (`S_IFCHR`, `S_IFBLK`, `S_IFIFO` or
@@ -333,7 +522,12 @@ mod tests {
     use crate::fs::testing::{free_pages, ram};
 
     fn meta(mode: u32) -> Meta {
-        Meta { mode, uid: 0, gid: 0, mtime: 0 }
+        Meta {
+            mode,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+        }
     }
 
     #[test]
@@ -366,11 +560,22 @@ mod tests {
             dir.link_child("d", sub.clone());
             dir = sub;
         }
-        dir.link_child("f", Inode::new_file(1, meta(0o644), String::new(), FilePages::from_bytes(pa, b"data").unwrap()));
+        dir.link_child(
+            "f",
+            Inode::new_file(
+                1,
+                meta(0o644),
+                String::new(),
+                FilePages::from_bytes(pa, b"data").unwrap(),
+            ),
+        );
         let kept = root.child("d").unwrap();
         drop(dir);
         drop(root);
-        assert!(kept.child("d").is_some(), "a directory still in use keeps its entries");
+        assert!(
+            kept.child("d").is_some(),
+            "a directory still in use keeps its entries"
+        );
         assert_eq!(free_pages(pa), free - 1);
         drop(kept);
         assert_eq!(free_pages(pa), free);
@@ -381,15 +586,35 @@ mod tests {
         let pa = ram(4);
         let f = Inode::new_file(
             9,
-            Meta { mode: 0o4755, uid: 5, gid: 6, mtime: 77 },
+            Meta {
+                mode: 0o4755,
+                uid: 5,
+                gid: 6,
+                mtime: 77,
+            },
             "/bin/x".into(),
             FilePages::from_bytes(pa, &[1; 4097]).unwrap(),
         );
         let st = f.stat();
-        assert_eq!((st.st_ino, st.st_mode, st.st_uid, st.st_gid), (9, S_IFREG | 0o4755, 5, 6));
-        assert_eq!((st.st_size, st.st_blocks, st.st_blksize, st.st_mtime, st.st_nlink), (4097, 16, 4096, 77, 0));
+        assert_eq!(
+            (st.st_ino, st.st_mode, st.st_uid, st.st_gid),
+            (9, S_IFREG | 0o4755, 5, 6)
+        );
+        assert_eq!(
+            (
+                st.st_size,
+                st.st_blocks,
+                st.st_blksize,
+                st.st_mtime,
+                st.st_nlink
+            ),
+            (4097, 16, 4096, 77, 0)
+        );
         let l = Inode::new_symlink(10, meta(0o777), "/l".into(), "target".into());
-        assert_eq!((l.stat().st_size, l.stat().st_mode, l.link_target()), (6, S_IFLNK | 0o777, Some("target")));
+        assert_eq!(
+            (l.stat().st_size, l.stat().st_mode, l.link_target()),
+            (6, S_IFLNK | 0o777, Some("target"))
+        );
         assert_eq!(l.read_at(0, &mut [0; 4]), 0);
         assert_eq!(l.page(0), None);
     }

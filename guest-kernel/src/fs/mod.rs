@@ -9,8 +9,12 @@
 //!  syscalls:  Task.files: FdTable ── fd ──> Arc<File> ──> FileKind::Regular(Arc<Inode>) ──> page(i)
 //!                                   0,1,2 ─> File::console        ::Directory, ::Path (O_PATH)
 //!                          /proc/... ──────> File::snapshot       ::Snapshot, ::Console
-//!  mmap (later):  Inode::page(i) ──> the same frames, mapped into user space (the page cache)
+//!  mmap:      fault ──> Inode::find_or_create_page(i) ──> the same frames, mapped into user
+//!             space (the page cache: read, write and MAP_SHARED mappings share them)
 //! ```
+//!
+//! The tree is writable: `open(O_CREAT)`, `write`, `truncate`, `mkdir`,
+//! `unlink`, `rmdir`, `rename` (see [`ramfs`] and [`file`]).
 //!
 //! - [`cpio`]: the archive parser (and a writer, for tests and tools);
 //! - [`ramfs`] ([`inode`], [`pages`], [`initramfs`]): the tree, lookup,
@@ -31,6 +35,7 @@ pub mod file;
 pub mod initramfs;
 pub mod inode;
 pub mod pages;
+pub mod pipe;
 pub mod ramfs;
 pub mod stat;
 

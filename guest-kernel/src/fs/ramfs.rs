@@ -15,16 +15,25 @@
 //! Errors are Linux's: `ENOENT`, `ENOTDIR`, `ENAMETOOLONG` (a component over
 //! [`NAME_MAX`] bytes, a path of [`PATH_MAX`] bytes or more), `ELOOP`.
 //!
-//! The tree is filled by [`Ramfs::unpack`] (`initramfs.rs`) and is
-//! read-only to user space for now.
+//! The tree is filled by [`Ramfs::unpack`] (`initramfs.rs`) and changed
+//! by the system calls: files are created by `open` (`file.rs`), and
+//! [`Ramfs::mkdir`], [`Ramfs::unlink`], [`Ramfs::rmdir`],
+//! [`Ramfs::rename`] and [`Ramfs::truncate`] do the rest, with Linux's
+//! errors. Every process is root with umask applied by the caller; there
+//! are no permission checks, hard links, symlinks or device nodes made at
+//! run time (only from the archive), and no mount points.
 
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::errno::{Errno, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR};
+use super::errno::{
+    Errno, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, ENOTEMPTY, EROFS,
+};
 use super::inode::Meta;
-use super::stat::S_IFDIR;
+use super::pages::FilePages;
+use super::stat::{S_IFDIR, S_IFREG};
 
 pub use super::initramfs::{UnpackError, UnpackStats};
 pub use super::inode::Inode;
@@ -41,18 +50,42 @@ pub const ROOT_INO: u64 = 1;
 
 pub struct Ramfs {
     root: Arc<Inode>,
-    next_ino: u64,
+    next_ino: AtomicU64,
+    /// Where new files' pages come from: the allocator of the last
+    /// [`Ramfs::unpack`] or [`Ramfs::with_frames`]; without one, creating
+    /// a file is `EROFS`.
+    frames: Option<&'static dyn PageFrames>,
 }
 
 /// How a walk ended.
 pub(super) enum Walk {
     Found(Arc<Inode>),
     /// Everything but the last component exists, and that is a directory
-    /// without the last component: what `O_CREAT` would create.
-    /// `trailing_slash`: the path ended in `/`.
+    /// (`parent`) without the last component (`name`): what `O_CREAT`
+    /// would create. `trailing_slash`: the path ended in `/`.
     Missing {
+        parent: Arc<Inode>,
+        name: String,
         trailing_slash: bool,
     },
+}
+
+/// The last component of a path, as Linux's `filename_parentat` tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Last {
+    Name(String),
+    Dot,
+    DotDot,
+    /// The path is `/` (or only slashes).
+    Root,
+}
+
+/// The absolute path of entry `name` of the directory at `dir`.
+pub(super) fn join(dir: &str, name: &str) -> String {
+    let mut path = String::from(dir.trim_end_matches('/'));
+    path.push('/');
+    path.push_str(name);
+    path
 }
 
 /// A path component still to walk.
@@ -107,7 +140,7 @@ pub(super) fn walk(root: &Arc<Inode>, path: &str, follow_last: bool, mut mkdir: 
             (Some(child), _) => child,
             (None, Some(mkdir)) => mkdir(&cur, &name)?,
             (None, None) if work.iter().all(|c| matches!(c, Comp::Slash)) => {
-                return Ok(Walk::Missing { trailing_slash: !work.is_empty() });
+                return Ok(Walk::Missing { parent: cur, name, trailing_slash: !work.is_empty() });
             }
             (None, None) => return Err(ENOENT),
         };
@@ -137,9 +170,18 @@ pub(super) fn walk(root: &Arc<Inode>, path: &str, follow_last: bool, mut mkdir: 
 
 impl Ramfs {
     /// An empty filesystem: the root directory, mode 0755, owned by root.
+    /// Files can be created once it has page frames ([`Ramfs::unpack`]
+    /// gives it its allocator).
     pub fn new() -> Self {
         let meta = Meta { mode: S_IFDIR | 0o755, uid: 0, gid: 0, mtime: 0 };
-        Self { root: Inode::new_root(ROOT_INO, meta), next_ino: ROOT_INO + 1 }
+        Self { root: Inode::new_root(ROOT_INO, meta), next_ino: AtomicU64::new(ROOT_INO + 1), frames: None }
+    }
+
+    /// An empty filesystem whose files take their pages from `frames`.
+    pub fn with_frames(frames: &'static dyn PageFrames) -> Self {
+        let mut fs = Self::new();
+        fs.frames = Some(frames);
+        fs
     }
 
     pub fn root(&self) -> &Arc<Inode> {
@@ -182,10 +224,220 @@ impl Ramfs {
         ino
     }
 
-    pub(super) fn parts(&mut self) -> (Arc<Inode>, &mut u64) {
-        (self.root.clone(), &mut self.next_ino)
+    /// For unpacking into the tree: its root and inode counter; `frames`
+    /// becomes where new files get their pages.
+    pub(super) fn parts(&mut self, frames: &'static dyn PageFrames) -> (Arc<Inode>, &mut u64) {
+        self.frames = Some(frames);
+        (self.root.clone(), self.next_ino.get_mut())
+    }
+
+    fn alloc_ino(&self) -> u64 {
+        self.next_ino.fetch_add(1, Relaxed)
+    }
+
+    /// The directory holding the last component of `path`, and that
+    /// component (Linux `filename_parentat`); `trailing_slash`: the path
+    /// ends in `/`. Errors: those of the lookup of the directory part.
+    pub(super) fn parent(&self, path: &str) -> Result<(Arc<Inode>, Last, bool), Errno> {
+        if path.is_empty() {
+            return Err(ENOENT);
+        }
+        if path.len() >= PATH_MAX {
+            return Err(ENAMETOOLONG);
+        }
+        let trimmed = path.trim_end_matches('/');
+        if trimmed.is_empty() {
+            return Ok((self.root.clone(), Last::Root, false));
+        }
+        let trailing_slash = trimmed.len() < path.len();
+        let (dir, last) = match trimmed.rfind('/') {
+            Some(i) => (if trimmed[..i].is_empty() { "/" } else { &trimmed[..i] }, &trimmed[i + 1..]),
+            None => (".", trimmed),
+        };
+        let dir = match self.walk(dir, true)? {
+            Walk::Found(d) if d.is_dir() => d,
+            Walk::Found(_) => return Err(ENOTDIR),
+            Walk::Missing { .. } => return Err(ENOENT),
+        };
+        let last = match last {
+            "." => Last::Dot,
+            ".." => Last::DotDot,
+            name if name.len() > NAME_MAX => return Err(ENAMETOOLONG),
+            name => Last::Name(String::from(name)),
+        };
+        Ok((dir, last, trailing_slash))
+    }
+
+    /// Creates the regular file `name` in `parent` (mode `mode`, the
+    /// umask already applied; owner root), empty (Linux `ramfs_create`).
+    /// `EEXIST` if the name is taken; `EROFS` without page frames.
+    pub(super) fn create(&self, parent: &Arc<Inode>, name: &str, mode: u32) -> Result<Arc<Inode>, Errno> {
+        if parent.child(name).is_some() {
+            return Err(EEXIST);
+        }
+        let file = self.new_file(join(&parent.path(), name), mode)?;
+        parent.link_child(name, file.clone());
+        parent.touch();
+        Ok(file)
+    }
+
+    /// A regular file linked nowhere (`O_TMPFILE`, or before `create`
+    /// links it).
+    pub(super) fn new_file(&self, path: String, mode: u32) -> Result<Arc<Inode>, Errno> {
+        let frames = self.frames.ok_or(EROFS)?;
+        let meta = Meta { mode: S_IFREG | mode & 0o7777, uid: 0, gid: 0, mtime: 0 };
+        let file = Inode::new_file(self.alloc_ino(), meta, path, FilePages::new(frames));
+        file.touch();
+        Ok(file)
+    }
+
+    /// `mkdir(2)`: a directory at `path`, mode `mode & 0o1777` (the umask
+    /// already applied). `EEXIST` when the name exists (a dangling
+    /// symlink too, and `/`, `.`, `..`); lookup errors for the parent.
+    pub fn mkdir(&self, path: &str, mode: u32) -> Result<Arc<Inode>, Errno> {
+        let (parent, last, _) = self.parent(path)?;
+        let Last::Name(name) = last else {
+            return Err(EEXIST);
+        };
+        if parent.child(&name).is_some() {
+            return Err(EEXIST);
+        }
+        let meta = Meta { mode: S_IFDIR | mode & 0o1777, uid: 0, gid: 0, mtime: 0 };
+        let dir = Inode::new_dir(self.alloc_ino(), meta, join(&parent.path(), &name));
+        dir.touch();
+        parent.link_child(&name, dir.clone());
+        parent.touch();
+        Ok(dir)
+    }
+
+    /// `unlink(2)`: removes the name `path` (not followed if a symlink).
+    /// The file lives on while it is open or mapped. `EISDIR` for a
+    /// directory (and `/`, `.`, `..`); `ENOTDIR` for a non-directory named
+    /// with a trailing slash; `ENOENT`.
+    pub fn unlink(&self, path: &str) -> Result<(), Errno> {
+        let (parent, last, trailing_slash) = self.parent(path)?;
+        let Last::Name(name) = last else {
+            return Err(EISDIR);
+        };
+        let child = parent.child(&name).ok_or(ENOENT)?;
+        if child.is_dir() {
+            return Err(EISDIR);
+        }
+        if trailing_slash {
+            return Err(ENOTDIR);
+        }
+        parent.unlink_child(&name);
+        parent.touch();
+        child.touch_ctime();
+        Ok(())
+    }
+
+    /// `rmdir(2)`: removes the empty directory `path`. `ENOTEMPTY`;
+    /// `ENOTDIR` for a non-directory; `EBUSY` for `/`, `EINVAL` for `.`,
+    /// `ENOTEMPTY` for `..`, as Linux.
+    pub fn rmdir(&self, path: &str) -> Result<(), Errno> {
+        let (parent, last, _) = self.parent(path)?;
+        let name = match last {
+            Last::Name(name) => name,
+            Last::Root => return Err(EBUSY),
+            Last::Dot => return Err(EINVAL),
+            Last::DotDot => return Err(ENOTEMPTY),
+        };
+        let child = parent.child(&name).ok_or(ENOENT)?;
+        if !child.is_dir() {
+            return Err(ENOTDIR);
+        }
+        if !child.is_empty_dir() {
+            return Err(ENOTEMPTY);
+        }
+        parent.unlink_child(&name);
+        child.clear_nlink();
+        parent.touch();
+        child.touch_ctime();
+        Ok(())
+    }
+
+    /// `rename(2)`: moves `old` to `new`, replacing what is there (a
+    /// non-directory by a non-directory, an empty directory by a
+    /// directory). Errors as Linux: `ENOENT`; `EBUSY` when either last
+    /// component is `/`, `.` or `..`; `ENOTDIR` (a directory over a
+    /// non-directory, or a trailing slash on a non-directory); `EISDIR` (a
+    /// non-directory over a directory); `ENOTEMPTY`; `EINVAL` (a directory
+    /// into itself or below). The same file under both names: nothing
+    /// happens. The moved inode's own path follows it; a moved
+    /// directory's entries keep their old paths (only `/proc/PID/maps`
+    /// shows them).
+    pub fn rename(&self, old: &str, new: &str) -> Result<(), Errno> {
+        let (old_dir, old_last, old_slash) = self.parent(old)?;
+        let (new_dir, new_last, new_slash) = self.parent(new)?;
+        let (Last::Name(old_name), Last::Name(new_name)) = (old_last, new_last) else {
+            return Err(EBUSY);
+        };
+        let src = old_dir.child(&old_name).ok_or(ENOENT)?;
+        if !src.is_dir() && (old_slash || new_slash) {
+            return Err(ENOTDIR);
+        }
+        let dst = new_dir.child(&new_name);
+        if let Some(dst) = &dst {
+            if Arc::ptr_eq(dst, &src) {
+                return Ok(());
+            }
+        }
+        if src.is_dir() {
+            if contains(&src, &new_dir) {
+                return Err(EINVAL);
+            }
+            match &dst {
+                Some(d) if !d.is_dir() => return Err(ENOTDIR),
+                Some(d) if !d.is_empty_dir() => return Err(ENOTEMPTY),
+                _ => {}
+            }
+        } else if dst.as_ref().is_some_and(|d| d.is_dir()) {
+            return Err(EISDIR);
+        }
+        let replaced = new_dir.link_child(&new_name, src.clone());
+        old_dir.unlink_child(&old_name);
+        if let Some(r) = replaced {
+            if r.is_dir() {
+                r.clear_nlink();
+            }
+            r.touch_ctime();
+        }
+        src.set_path(join(&new_dir.path(), &new_name));
+        src.touch_ctime();
+        old_dir.touch();
+        new_dir.touch();
+        Ok(())
+    }
+
+    /// `truncate(2)`: sets the size of the regular file at `path`
+    /// (followed). `EISDIR` for a directory, `EINVAL` for anything else
+    /// that is not a regular file, `EFBIG` past the largest file size.
+    pub fn truncate(&self, path: &str, size: u64) -> Result<(), Errno> {
+        let inode = self.lookup(path)?;
+        if inode.is_dir() {
+            return Err(EISDIR);
+        }
+        if !inode.is_regular() {
+            return Err(EINVAL);
+        }
+        inode.truncate(size)
     }
 }
+
+/// Whether `inode` is `dir` or somewhere below it. Iterative, over the
+/// directories of the subtree only.
+fn contains(dir: &Arc<Inode>, inode: &Arc<Inode>) -> bool {
+    let mut work = alloc::vec![dir.clone()];
+    while let Some(d) = work.pop() {
+        if Arc::ptr_eq(&d, inode) {
+            return true;
+        }
+        work.extend(d.entries().into_iter().map(|(_, i)| i).filter(|i| i.is_dir()));
+    }
+    false
+}
+
 
 impl Default for Ramfs {
     fn default() -> Self {
@@ -197,6 +449,7 @@ impl Default for Ramfs {
 mod tests {
     use super::*;
     use crate::fs::cpio::Builder;
+    use crate::fs::stat::S_IFDIR;
     use crate::fs::testing::ram;
 
     fn fs() -> Ramfs {
@@ -275,10 +528,153 @@ mod tests {
     #[test]
     fn walk_tells_what_o_creat_could_create() {
         let fs = fs();
-        assert!(matches!(fs.walk("/bin/new", true), Ok(Walk::Missing { trailing_slash: false })));
-        assert!(matches!(fs.walk("/bin/new/", true), Ok(Walk::Missing { trailing_slash: true })));
-        assert!(matches!(fs.walk("/dangling", true), Ok(Walk::Missing { .. })));
+        let bin = fs.lookup("/bin").unwrap();
+        let missing = |path: &str| match fs.walk(path, true) {
+            Ok(Walk::Missing { parent, name, trailing_slash }) => Some((parent, name, trailing_slash)),
+            _ => None,
+        };
+        let (parent, name, slash) = missing("/bin/new").unwrap();
+        assert!(Arc::ptr_eq(&parent, &bin) && name == "new" && !slash);
+        assert!(missing("/bin/new/").unwrap().2);
+        // A dangling symlink leads to its target's name.
+        let (parent, name, _) = missing("/dangling").unwrap();
+        assert!(Arc::ptr_eq(&parent, fs.root()) && name == "nowhere");
         assert!(matches!(fs.walk("/nope/new", true), Err(ENOENT)));
+    }
+
+    #[test]
+    fn parent_lookup_splits_off_the_last_component() {
+        let fs = fs();
+        let last = |p: &str| fs.parent(p).map(|(d, l, s)| (d.ino(), l, s));
+        let bin = ino(&fs, "/bin").unwrap();
+        assert_eq!(last("/bin/x"), Ok((bin, Last::Name("x".into()), false)));
+        assert_eq!(last("bin//x//"), Ok((bin, Last::Name("x".into()), true)));
+        assert_eq!(last("/sbin/x"), Ok((bin, Last::Name("x".into()), false)), "symlinks in the directory part");
+        assert_eq!(last("x"), Ok((ROOT_INO, Last::Name("x".into()), false)));
+        assert_eq!(last("/x"), Ok((ROOT_INO, Last::Name("x".into()), false)));
+        assert_eq!(last("/"), Ok((ROOT_INO, Last::Root, false)));
+        assert_eq!(last("/bin/."), Ok((bin, Last::Dot, false)));
+        assert_eq!(last("/bin/.."), Ok((bin, Last::DotDot, false)));
+        assert_eq!(last("/nope/x"), Err(ENOENT));
+        assert_eq!(last("/bin/busybox/x"), Err(ENOTDIR));
+        assert_eq!(last(""), Err(ENOENT));
+        assert_eq!(last(&format!("/{}", "x".repeat(NAME_MAX + 1))), Err(ENAMETOOLONG));
+    }
+
+    #[test]
+    fn mkdir_rmdir_and_unlink_follow_linux() {
+        let fs = fs();
+        let root_links = fs.root().nlink();
+        let d = fs.mkdir("/d", 0o755).unwrap();
+        assert_eq!((d.mode(), d.nlink(), fs.root().nlink()), (S_IFDIR | 0o755, 2, root_links + 1));
+        assert_eq!(d.path(), "/d");
+        assert_eq!(fs.mkdir("/d", 0o755).err(), Some(EEXIST));
+        assert_eq!(fs.mkdir("/d/", 0o755).err(), Some(EEXIST));
+        assert_eq!(fs.mkdir("/dangling", 0o755).err(), Some(EEXIST));
+        assert_eq!(fs.mkdir("/", 0o755).err(), Some(EEXIST));
+        assert_eq!(fs.mkdir("/d/..", 0o755).err(), Some(EEXIST));
+        assert_eq!(fs.mkdir("/nope/x", 0o755).err(), Some(ENOENT));
+        assert_eq!(fs.mkdir("/bin/busybox/x", 0o755).err(), Some(ENOTDIR));
+        assert_eq!(fs.mkdir("/d/sub/", 0o7777).unwrap().mode(), S_IFDIR | 0o1777);
+        assert_eq!(d.nlink(), 3);
+        assert_eq!(fs.rmdir("/d").err(), Some(ENOTEMPTY));
+        assert_eq!(fs.rmdir("/d/sub/.").err(), Some(EINVAL));
+        assert_eq!(fs.rmdir("/d/sub/..").err(), Some(ENOTEMPTY));
+        assert_eq!(fs.rmdir("/").err(), Some(EBUSY));
+        assert_eq!(fs.rmdir("/bin/busybox").err(), Some(ENOTDIR));
+        assert_eq!(fs.rmdir("/d/nope").err(), Some(ENOENT));
+        let sub = fs.lookup("/d/sub").unwrap();
+        fs.rmdir("/d/sub/").unwrap();
+        assert_eq!((sub.nlink(), d.nlink()), (0, 2));
+        fs.rmdir("/d").unwrap();
+        assert_eq!(fs.root().nlink(), root_links);
+        assert_eq!(fs.lookup("/d").err(), Some(ENOENT));
+        // unlink
+        assert_eq!(fs.unlink("/bin").err(), Some(EISDIR));
+        assert_eq!(fs.unlink("/bin/").err(), Some(EISDIR));
+        assert_eq!(fs.unlink("/").err(), Some(EISDIR));
+        assert_eq!(fs.unlink("/bin/..").err(), Some(EISDIR));
+        assert_eq!(fs.unlink("/etc/passwd/").err(), Some(ENOTDIR));
+        assert_eq!(fs.unlink("/etc/nope").err(), Some(ENOENT));
+        let sh = fs.lookup_nofollow("/bin/sh").unwrap();
+        fs.unlink("/bin/sh").unwrap();
+        assert!(sh.is_symlink() && sh.nlink() == 0, "the link itself goes");
+        assert!(fs.lookup("/bin/busybox").is_ok());
+        let passwd = fs.lookup("/etc/passwd").unwrap();
+        let etc = fs.lookup("/etc").unwrap();
+        let before = etc.mtime_ns();
+        fs.unlink("/etc/passwd").unwrap();
+        assert_eq!(passwd.nlink(), 0);
+        assert!(etc.mtime_ns() > before, "the directory's mtime");
+        let mut buf = [0u8; 4];
+        assert_eq!(passwd.read_at(0, &mut buf), 4, "still readable while held");
+        assert_eq!(&buf, b"root");
+    }
+
+    #[test]
+    fn rename_moves_and_replaces_like_linux() {
+        let fs = fs();
+        let passwd = fs.lookup("/etc/passwd").unwrap();
+        fs.rename("/etc/passwd", "/bin/pw").unwrap();
+        assert!(Arc::ptr_eq(&fs.lookup("/bin/pw").unwrap(), &passwd));
+        assert_eq!(fs.lookup("/etc/passwd").err(), Some(ENOENT));
+        assert_eq!((passwd.nlink(), passwd.path()), (1, String::from("/bin/pw")));
+        // Over an existing file: it loses its name.
+        let busybox = fs.lookup("/bin/busybox").unwrap();
+        fs.rename("/bin/pw", "/bin/busybox").unwrap();
+        assert_eq!(busybox.nlink(), 0);
+        assert!(Arc::ptr_eq(&fs.lookup("/bin/busybox").unwrap(), &passwd));
+        // Same file under both names: nothing happens.
+        fs.rename("/bin/busybox", "/bin/busybox").unwrap();
+        assert_eq!(passwd.nlink(), 1);
+        // Directories.
+        let root_links = fs.root().nlink();
+        fs.mkdir("/a", 0o755).unwrap();
+        fs.mkdir("/a/b", 0o755).unwrap();
+        fs.mkdir("/e", 0o755).unwrap();
+        assert_eq!(fs.rename("/a", "/a/b/c").err(), Some(EINVAL), "into itself");
+        assert_eq!(fs.rename("/a", "/a").err(), None);
+        assert_eq!(fs.rename("/a", "/bin").err(), Some(ENOTEMPTY));
+        assert_eq!(fs.rename("/a", "/bin/busybox").err(), Some(ENOTDIR));
+        assert_eq!(fs.rename("/bin/busybox", "/a").err(), Some(EISDIR));
+        assert_eq!(fs.rename("/bin/busybox/", "/x").err(), Some(ENOTDIR));
+        assert_eq!(fs.rename("/bin/busybox", "/x/").err(), Some(ENOTDIR));
+        assert_eq!(fs.rename("/nope", "/x").err(), Some(ENOENT));
+        assert_eq!(fs.rename("/a/.", "/x").err(), Some(EBUSY));
+        assert_eq!(fs.rename("/a", "/").err(), Some(EBUSY));
+        let e = fs.lookup("/e").unwrap();
+        fs.rename("/a", "/e/").unwrap();
+        assert_eq!(e.nlink(), 0, "the empty directory it replaced");
+        assert_eq!(fs.root().nlink(), root_links + 1);
+        let a = fs.lookup("/e").unwrap();
+        assert_eq!(a.nlink(), 3);
+        fs.rename("/e/b", "/b").unwrap();
+        assert_eq!((a.nlink(), fs.root().nlink()), (2, root_links + 2));
+    }
+
+    #[test]
+    fn create_needs_page_frames_and_a_free_name() {
+        let fs = Ramfs::new();
+        assert_eq!(fs.create(fs.root(), "f", 0o644).err(), Some(EROFS));
+        let pa = ram(4);
+        let fs = Ramfs::with_frames(pa);
+        let f = fs.create(fs.root(), "f", 0o7777 | S_IFDIR).unwrap();
+        assert_eq!((f.mode(), f.nlink(), f.size(), f.path()), (S_IFREG | 0o7777, 1, 0, String::from("/f")));
+        assert_eq!(fs.create(fs.root(), "f", 0o644).err(), Some(EEXIST));
+        let g = fs.create(fs.root(), "g", 0o600).unwrap();
+        assert!(g.ino() > f.ino());
+    }
+
+    #[test]
+    fn truncate_by_path() {
+        let fs = fs();
+        assert_eq!(fs.truncate("/bin", 0).err(), Some(EISDIR));
+        assert_eq!(fs.truncate("/nope", 0).err(), Some(ENOENT));
+        assert_eq!(fs.truncate("/etc/passwd", u64::MAX).err(), Some(crate::fs::errno::EFBIG));
+        fs.truncate("/etc/passwd", 4).unwrap();
+        assert_eq!(fs.lookup("/etc/passwd").unwrap().size(), 4);
+        fs.truncate("/sbin/busybox", 100_000).unwrap();
+        assert_eq!(fs.lookup("/bin/busybox").unwrap().size(), 100_000);
     }
 
     #[test]

@@ -205,6 +205,38 @@ pub fn vmap(pages: &[&Page]) -> Option<VirtAddr> {
     Some(VirtAddr(area.va_start))
 }
 
+/// Maps `size` bytes of device memory at physical `phys` (page aligned;
+/// outside RAM, e.g. the MMIO hole) into the vmalloc space, uncached
+/// (Linux `ioremap`: PCD|PWT, which the power-on PAT makes UC). The area is
+/// named `caller` in /proc/vmallocinfo; `vunmap` removes it.
+pub fn ioremap(phys: PhysAddr, size: u64, caller: &'static str) -> Option<VirtAddr> {
+    use crate::arch::pgtable::flags::{PCD, PWT};
+    if !phys.is_aligned(PAGE_SIZE) || size == 0 {
+        return None;
+    }
+    let size = size.div_ceil(PAGE_SIZE) * PAGE_SIZE;
+    let mut guard = VMALLOC.lock();
+    let vm = guard.as_mut()?;
+    let area = vm.space.alloc(size, PAGE_SIZE, caller, VmKind::Ioremap, flush_purged).ok()?;
+    let nr_pages = (size / PAGE_SIZE) as usize;
+    if map_range(&mut KernelPageTables, pgd(), VirtAddr(area.va_start), phys, size, PAGE_KERNEL | PCD | PWT, SMALL).is_err() {
+        unmap_pages(area.va_start, nr_pages);
+        let _ = vm.space.free(area.va_start);
+        return None;
+    }
+    vm.areas.insert(area.va_start, VmStruct { nr_pages, pages: Vec::new() });
+    Some(VirtAddr(area.va_start))
+}
+
+/// The busy vmalloc/vmap/ioremap areas, in address order (a copy, for
+/// statistics).
+pub fn busy_areas() -> Vec<crate::mm::vmap_area::VmapArea> {
+    match VMALLOC.lock().as_ref() {
+        Some(vm) => vm.space.areas().copied().collect(),
+        None => Vec::new(),
+    }
+}
+
 /// Unmaps a `vmap` area (Linux `vunmap`).
 pub fn vunmap(addr: VirtAddr) {
     release(addr, false, "vunmap");

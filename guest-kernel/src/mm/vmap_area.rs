@@ -73,6 +73,8 @@ pub enum VmKind {
     Vmalloc,
     /// Caller-supplied pages mapped by vmap.
     Vmap,
+    /// Device memory mapped by ioremap (uncached).
+    Ioremap,
 }
 
 impl VmKind {
@@ -81,6 +83,7 @@ impl VmKind {
         match self {
             VmKind::Vmalloc => "vmalloc",
             VmKind::Vmap => "vmap",
+            VmKind::Ioremap => "ioremap",
         }
     }
 }

@@ -17,10 +17,12 @@ pub enum FileRef {
 }
 
 impl FileRef {
-    /// The page holding bytes `index * 4096..` (`None` beyond the end).
+    /// The page holding bytes `index * 4096..`, allocated (zeroed) for a
+    /// hole inside the file (`None` at or beyond the end: SIGBUS, or out of
+    /// memory).
     pub fn page(&self, index: u64) -> Option<u64> {
         match self {
-            FileRef::File(inode) => inode.page(index as usize),
+            FileRef::File(inode) => inode.find_or_create_page(usize::try_from(index).ok()?),
             FileRef::Shmem(shm) => shm.page(index),
         }
     }

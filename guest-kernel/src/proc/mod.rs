@@ -280,6 +280,8 @@ extern "C" fn task_entry(_: u64) -> ! {
                 if v == crate::arch::apic::TIMER_VECTOR {
                     sched::schedule();
                 }
+                // Stats channel: a safe point, before user mode again.
+                crate::drivers::stats::poll();
             }
         }
     }
@@ -300,6 +302,9 @@ extern "C" fn task_entry(_: u64) -> ! {
     for fd in open {
         let _ = task.files.close(fd);
     }
+    // Stats channel: a ProcessExit snapshot (and the reply for a process it
+    // started) at the next safe point.
+    crate::drivers::stats::note_exit(task.pid, task.exit_status.unwrap_or(0));
     sched::exit_current();
     unreachable!("a dead task was resumed")
 }

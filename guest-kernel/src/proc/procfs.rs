@@ -36,7 +36,7 @@ pub fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
     Ok(File::snapshot(out.into_bytes()))
 }
 
-fn global(name: &str, w: &mut String) -> Result<(), i32> {
+pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
     use crate::mm::vmstat;
     let alloc = crate::mm::buddy::page_alloc();
     let _ = match name {
@@ -55,7 +55,7 @@ fn global(name: &str, w: &mut String) -> Result<(), i32> {
     Ok(())
 }
 
-fn per_process(task: &mut super::Task, name: &str, w: &mut String) -> Result<(), i32> {
+pub(crate) fn per_process(task: &mut super::Task, name: &str, w: &mut String) -> Result<(), i32> {
     if name == "smaps" {
         let mm = task.mm.as_mut().ok_or(ENOENT)?;
         let _ = smaps(mm, w);

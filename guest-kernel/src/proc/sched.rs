@@ -146,6 +146,27 @@ pub fn reload_cr3() {
     }
 }
 
+/// Runs `f` with task `pid` as the current task and its address space
+/// loaded, then makes the previous current task current again (with its
+/// address space). For the kernel preparing a task from outside it (exec
+/// of a process the stats channel starts: page faults while building its
+/// stack resolve against the current task).
+pub fn with_current<R>(pid: u32, f: impl FnOnce() -> R) -> R {
+    let prev = sched().current;
+    sched().current = pid;
+    if let Some(t) = task(pid) {
+        activate(t);
+    }
+    let r = f();
+    sched().current = prev;
+    match task(prev) {
+        Some(t) => activate(t),
+        // SAFETY: the kernel's own tables map everything the kernel uses.
+        None => unsafe { crate::arch::cpu::write_cr3(crate::mm::vmalloc::kernel_pgd().as_u64()) },
+    }
+    r
+}
+
 /// Makes a sleeping task runnable.
 pub fn wake(pid: u32) {
     let s = sched();
@@ -173,6 +194,9 @@ pub fn interrupt(vector: u64) {
         TICKS.fetch_add(1, Relaxed);
         crate::arch::apic::eoi();
         wake_sleepers();
+        // Stats channel: only flags due work (periodic snapshot, host
+        // command); it is done at the next safe point, never here.
+        crate::drivers::stats::tick();
     } else {
         crate::arch::apic::eoi();
     }
@@ -205,6 +229,13 @@ pub fn schedule() {
 /// Nothing to run: halt until an interrupt (the tick) arrives. Without a
 /// timer a sleeper can only be woken by time passing, so spin instead.
 fn idle() {
+    // Stats channel: a safe point (not in an interrupt handler); after
+    // doing its work, go round the scheduler loop again (it may have
+    // started a process) instead of halting.
+    if crate::drivers::stats::pending() {
+        crate::drivers::stats::run_pending();
+        return;
+    }
     if TIMER.load(Relaxed) {
         user::wait_for_interrupt();
     } else {
@@ -231,12 +262,14 @@ fn switch_to(prev: u32, next: u32) {
 
 /// The current task has exited and released its memory: it becomes a
 /// zombie, its children go to init, its parent is woken; init instead
-/// returns to the boot context. Never returns.
+/// returns to the boot context. A process the kernel started itself
+/// (parent pid 0: the stats channel's `Run`) also becomes a zombie, which
+/// the kernel reaps (`drivers::stats`). Never returns.
 pub fn exit_current() -> ! {
     let s = sched();
     let pid = s.current;
     let ppid = s.tasks.get(&pid).map_or(0, |t| t.ppid);
-    if pid == 1 || ppid == 0 {
+    if pid == 1 {
         let mut dead = 0;
         // SAFETY: the boot context was saved by `run_first`.
         unsafe { user::switch_stack(&mut dead, s.boot_rsp) };

@@ -52,16 +52,26 @@ pub fn dispatch() {
         12 => sys_brk(a0),
         13 => sys_rt_sigaction(a0, a1, a2, a3),
         14 => sys_rt_sigprocmask(a0, a1, a2, a3),
-        15 => Err(ENOSYS), // rt_sigreturn: no handlers are ever delivered yet
+        15 => {
+            // rt_sigreturn: no handler frame can be on the stack (handlers
+            // are not delivered yet), so this is Linux's "bad frame" case.
+            do_exit(super::SIGSEGV);
+            Ok(0)
+        }
         16 => sys_ioctl(a0, a1, a2),
         17 => sys_pread64(a0, a1, a2, a3),
+        18 => sys_pwrite64(a0, a1, a2, a3),
         20 => sys_writev(a0, a1, a2),
+        22 => sys_pipe2(a0, 0),
+        293 => sys_pipe2(a0, a1),
         24 => {
             super::sched::schedule();
             Ok(0)
         }
         25 => sys_mremap(a0, a1, a2, a3, a4),
         28 => sys_madvise(a0, a1, a2),
+        32 => sys_dup(a0),
+        33 => sys_dup2(a0, a1),
         35 => sys_nanosleep(a0, a1),
         56 => sys_clone(a0, a1, a2, a3, a4),
         57 | 58 => sys_fork(),
@@ -74,6 +84,15 @@ pub fn dispatch() {
         }
         62 => sys_kill(a0, a1),
         63 => sys_uname(a0),
+        72 => sys_fcntl(a0, a1, a2),
+        74 | 75 => sys_fsync(a0), // fsync, fdatasync
+        76 => sys_truncate(a0, a1),
+        77 => sys_ftruncate(a0, a1),
+        79 => sys_getcwd(a0, a1),
+        82 => sys_rename(a0, a1),
+        83 => sys_mkdirat(AT_FDCWD, a0, a1),
+        84 => sys_unlinkat(AT_FDCWD, a0, AT_REMOVEDIR), // rmdir
+        87 => sys_unlinkat(AT_FDCWD, a0, 0),
         96 => sys_gettimeofday(a0),
         99 => sys_sysinfo(a0),
         102 | 104 | 107 | 108 => Ok(0), // getuid, getgid, geteuid, getegid
@@ -85,7 +104,10 @@ pub fn dispatch() {
         }
         228 => sys_clock_gettime(a0, a1),
         257 => sys_openat(a0, a1, a2, a3),
+        258 => sys_mkdirat(a0, a1, a2),
         262 => sys_stat_at(a0, a1, a2, a3),
+        263 => sys_unlinkat(a0, a1, a2),
+        292 => sys_dup3(a0, a1, a2),
         302 => sys_prlimit64(a0, a1, a2, a3),
         318 => sys_getrandom(a0, a1, a2),
         _ => Err(unknown(nr)),
@@ -135,6 +157,26 @@ fn fd_file(fd: u64) -> Result<Arc<File>, i32> {
 
 const IO_CHUNK: usize = 4096;
 
+/// Runs `op` on a file, sleeping and retrying while it would block (a
+/// pipe that is empty or full) unless the description is `O_NONBLOCK`.
+/// A fatal signal ends the wait with `EINTR`.
+fn blocking<T>(f: &File, mut op: impl FnMut() -> Result<T, i32>) -> Result<T, i32> {
+    loop {
+        match op() {
+            Err(EAGAIN) if f.is_pipe() && f.flags() & file::O_NONBLOCK == 0 => {
+                if task().pending_kill.is_some() {
+                    return Err(EINTR);
+                }
+                // No wait queues yet: sleep a tick and look again.
+                let until = now_ns() + 1_000_000;
+                task().state = super::sched::TaskState::SleepUntil(until);
+                super::sched::schedule();
+            }
+            r => return r,
+        }
+    }
+}
+
 fn sys_read(fd: u64, buf: u64, count: u64) -> SysResult {
     let f = fd_file(fd)?;
     let count = count.min(0x7fff_f000) as usize;
@@ -142,7 +184,13 @@ fn sys_read(fd: u64, buf: u64, count: u64) -> SysResult {
     let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count.max(1))];
     while done < count {
         let want = (count - done).min(kbuf.len());
-        let n = f.read(&mut kbuf[..want])?;
+        // Only the first chunk waits: a pipe read returns what is there.
+        let r = if done == 0 { blocking(&f, || f.read(&mut kbuf[..want])) } else { f.read(&mut kbuf[..want]) };
+        let n = match r {
+            Ok(n) => n,
+            Err(EAGAIN) if done > 0 => break,
+            Err(e) => return Err(e),
+        };
         if n == 0 {
             break;
         }
@@ -160,6 +208,10 @@ fn sys_read(fd: u64, buf: u64, count: u64) -> SysResult {
 fn sys_write(fd: u64, buf: u64, count: u64) -> SysResult {
     let f = fd_file(fd)?;
     let count = count.min(0x7fff_f000) as usize;
+    if count == 0 {
+        // The checks still apply (Linux: EBADF for a zero count).
+        return Ok(f.write(&[])? as u64);
+    }
     let mut done = 0;
     let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count.max(1))];
     while done < count {
@@ -167,7 +219,85 @@ fn sys_write(fd: u64, buf: u64, count: u64) -> SysResult {
         if let Err(e) = copy_from_user(&mut kbuf[..n], buf + done as u64) {
             return if done > 0 { Ok(done as u64) } else { Err(e) };
         }
-        let w = f.write(&kbuf[..n])?;
+        if f.is_pipe() {
+            // A blocking pipe write waits until all of it is in.
+            let mut off = 0;
+            while off < n {
+                match blocking(&f, || f.write(&kbuf[off..n])) {
+                    Ok(w) => off += w,
+                    Err(EPIPE) => {
+                        // SIGPIPE's default action.
+                        do_exit(13);
+                        return if done + off > 0 { Ok((done + off) as u64) } else { Err(EPIPE) };
+                    }
+                    Err(_) if done + off > 0 => return Ok((done + off) as u64),
+                    Err(e) => return Err(e),
+                }
+            }
+            done += n;
+            continue;
+        }
+        let w = match f.write(&kbuf[..n]) {
+            Ok(w) => w,
+            // What was written counts (a file that fills memory part-way).
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e),
+        };
+        done += w;
+        if w < n {
+            break;
+        }
+    }
+    Ok(done as u64)
+}
+
+/// `pipe2(2)` (and `pipe(2)`, flags 0): `O_CLOEXEC` and `O_NONBLOCK`.
+fn sys_pipe2(fds: u64, flags: u64) -> SysResult {
+    let flags = flags as u32;
+    if flags & !(file::O_CLOEXEC | file::O_NONBLOCK) != 0 {
+        return Err(EINVAL);
+    }
+    let (r, w) = File::pipe(flags);
+    let cloexec = flags & file::O_CLOEXEC != 0;
+    let t = task();
+    let rfd = t.files.install(r, cloexec)?;
+    let wfd = match t.files.install(w, cloexec) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = t.files.close(rfd);
+            return Err(e);
+        }
+    };
+    if let Err(e) = put_user(fds, &[rfd, wfd]) {
+        let _ = t.files.close(rfd);
+        let _ = t.files.close(wfd);
+        return Err(e);
+    }
+    Ok(0)
+}
+
+fn sys_pwrite64(fd: u64, buf: u64, count: u64, off: u64) -> SysResult {
+    let f = fd_file(fd)?;
+    if (off as i64) < 0 {
+        return Err(EINVAL);
+    }
+    let count = count.min(0x7fff_f000) as usize;
+    if count == 0 {
+        // The checks still apply (Linux: EBADF, ESPIPE for a zero count).
+        return Ok(f.pwrite(&[], off as i64)? as u64);
+    }
+    let mut done = 0;
+    let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count)];
+    while done < count {
+        let n = (count - done).min(kbuf.len());
+        if let Err(e) = copy_from_user(&mut kbuf[..n], buf + done as u64) {
+            return if done > 0 { Ok(done as u64) } else { Err(e) };
+        }
+        let w = match f.pwrite(&kbuf[..n], off as i64 + done as i64) {
+            Ok(w) => w,
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e),
+        };
         done += w;
         if w < n {
             break;
@@ -220,6 +350,7 @@ fn sys_writev(fd: u64, iov: u64, iovcnt: u64) -> SysResult {
 
 const AT_FDCWD: u64 = (-100i64) as u64;
 const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+const AT_REMOVEDIR: u64 = 0x200;
 const AT_EMPTY_PATH: u64 = 0x1000;
 
 /// Resolves a path argument relative to the root (the only directory a
@@ -236,14 +367,14 @@ fn resolve(dirfd: u64, path: &str) -> Result<String, i32> {
     }
 }
 
-fn sys_openat(dirfd: u64, path: u64, flags: u64, _mode: u64) -> SysResult {
+fn sys_openat(dirfd: u64, path: u64, flags: u64, mode: u64) -> SysResult {
     let path = resolve(dirfd, &get_path(path)?)?;
     let f = if let Some(rest) = path.strip_prefix("/proc/") {
         super::procfs::open(rest, flags as u32)?
     } else {
         let fs = super::ROOTFS.get().ok_or(ENOENT)?;
         let fs = fs.lock();
-        file::open(&fs, &path, flags as u32)?
+        file::open(&fs, &path, flags as u32, mode as u32 & !file::UMASK)?
     };
     let fd = task().files.install(f, flags as u32 & file::O_CLOEXEC != 0)?;
     Ok(fd as u64)
@@ -252,6 +383,117 @@ fn sys_openat(dirfd: u64, path: u64, flags: u64, _mode: u64) -> SysResult {
 fn sys_close(fd: u64) -> SysResult {
     task().files.close(fd as i32)?;
     Ok(0)
+}
+
+/// The root filesystem, locked.
+fn rootfs() -> Result<crate::sync::SpinLockGuard<'static, crate::fs::ramfs::Ramfs>, i32> {
+    Ok(super::ROOTFS.get().ok_or(ENOENT)?.lock())
+}
+
+fn sys_mkdirat(dirfd: u64, path: u64, mode: u64) -> SysResult {
+    let path = resolve(dirfd, &get_path(path)?)?;
+    rootfs()?.mkdir(&path, mode as u32 & !file::UMASK)?;
+    Ok(0)
+}
+
+/// `unlinkat`, and `unlink` and `rmdir` (flags 0 and `AT_REMOVEDIR`).
+fn sys_unlinkat(dirfd: u64, path: u64, flags: u64) -> SysResult {
+    if flags & !AT_REMOVEDIR != 0 {
+        return Err(EINVAL);
+    }
+    let path = resolve(dirfd, &get_path(path)?)?;
+    let fs = rootfs()?;
+    if flags & AT_REMOVEDIR != 0 {
+        fs.rmdir(&path)?;
+    } else {
+        fs.unlink(&path)?;
+    }
+    Ok(0)
+}
+
+fn sys_rename(old: u64, new: u64) -> SysResult {
+    let old = resolve(AT_FDCWD, &get_path(old)?)?;
+    let new = resolve(AT_FDCWD, &get_path(new)?)?;
+    rootfs()?.rename(&old, &new)?;
+    Ok(0)
+}
+
+fn sys_truncate(path: u64, len: u64) -> SysResult {
+    if (len as i64) < 0 {
+        return Err(EINVAL);
+    }
+    let path = resolve(AT_FDCWD, &get_path(path)?)?;
+    rootfs()?.truncate(&path, len)?;
+    Ok(0)
+}
+
+fn sys_ftruncate(fd: u64, len: u64) -> SysResult {
+    if (len as i64) < 0 {
+        return Err(EINVAL);
+    }
+    fd_file(fd)?.truncate(len as i64)?;
+    Ok(0)
+}
+
+/// `fsync` and `fdatasync`: the files live in memory, nothing to write
+/// back.
+fn sys_fsync(fd: u64) -> SysResult {
+    fd_file(fd)?;
+    Ok(0)
+}
+
+fn sys_dup(fd: u64) -> SysResult {
+    Ok(task().files.dup(fd as i32, 0, false)? as u64)
+}
+
+fn sys_dup2(old: u64, new: u64) -> SysResult {
+    Ok(task().files.dup2(old as i32, new as i32, false)? as u64)
+}
+
+fn sys_dup3(old: u64, new: u64, flags: u64) -> SysResult {
+    if flags & !(file::O_CLOEXEC as u64) != 0 || old == new {
+        return Err(EINVAL);
+    }
+    Ok(task().files.dup2(old as i32, new as i32, flags != 0)? as u64)
+}
+
+const F_DUPFD: u64 = 0;
+const F_GETFD: u64 = 1;
+const F_SETFD: u64 = 2;
+const F_GETFL: u64 = 3;
+const F_SETFL: u64 = 4;
+const F_DUPFD_CLOEXEC: u64 = 1030;
+const FD_CLOEXEC: u64 = 1;
+
+fn sys_fcntl(fd: u64, cmd: u64, arg: u64) -> SysResult {
+    let files = &mut task().files;
+    let fd = fd as i32;
+    let f = files.get(fd).ok_or(EBADF)?;
+    match cmd {
+        // The lowest descriptor at or above `arg` (`int`, as Linux reads
+        // it): EINVAL when negative or not below RLIMIT_NOFILE.
+        F_DUPFD | F_DUPFD_CLOEXEC => Ok(files.dup(fd, arg as i32, cmd == F_DUPFD_CLOEXEC)? as u64),
+        F_GETFD => Ok(if files.cloexec(fd)? { FD_CLOEXEC } else { 0 }),
+        F_SETFD => {
+            files.set_cloexec(fd, arg & FD_CLOEXEC != 0)?;
+            Ok(0)
+        }
+        F_GETFL => Ok(f.flags() as u64),
+        F_SETFL => {
+            f.set_flags(arg as u32)?;
+            Ok(0)
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+/// `getcwd`: every process is in `/` (there is no `chdir`).
+fn sys_getcwd(buf: u64, size: u64) -> SysResult {
+    if size < 2 {
+        return Err(ERANGE);
+    }
+    copy_to_user(buf, b"/\0")?;
+    Ok(2)
 }
 
 fn sys_lseek(fd: u64, off: u64, whence: u64) -> SysResult {
@@ -280,7 +522,7 @@ fn sys_stat_at(dirfd: u64, path: u64, statbuf: u64, flags: u64) -> SysResult {
     } else {
         let fs = super::ROOTFS.get().ok_or(ENOENT)?;
         let fs = fs.lock();
-        file::open(&fs, &p, file::O_PATH)?
+        file::open(&fs, &p, file::O_PATH, 0)?
     };
     put_user(statbuf, &f.stat())?;
     Ok(0)
@@ -323,6 +565,10 @@ fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> Sy
     let (file, writable) = if flags & MAP_ANONYMOUS == 0 {
         let f = fd_file(fd)?;
         let inode = f.inode().ok_or(ENODEV)?;
+        if !f.readable() {
+            // Every file mapping needs read access (Linux do_mmap).
+            return Err(EACCES);
+        }
         (Some(super::mm::FileRef::File(inode)), f.writable())
     } else if flags & MAP_TYPE == MAP_SHARED && len > 0 && len <= super::uaccess::TASK_SIZE {
         // Shared anonymous memory is a shmem object shared across fork
@@ -505,11 +751,10 @@ fn sys_clone(flags: u64, stack: u64, _ptid: u64, _ctid: u64, _tls: u64) -> SysRe
     if flags & !(CLONE_VM | CLONE_VFORK | CSIGNAL) != 0 || flags & CSIGNAL != SIGCHLD && flags & CSIGNAL != 0 {
         return Err(EINVAL);
     }
-    if flags & CLONE_VM != 0 && stack != 0 {
-        // A vfork child on its own stack expects the parent's memory: not
-        // possible with a copy.
-        return Err(EINVAL);
-    }
+    // CLONE_VM|CLONE_VFORK (musl's posix_spawn): the child gets a copy,
+    // not the parent's memory itself. That is enough for a vfork child
+    // that only sets up and execs (what posix_spawn's child does: it
+    // reports failure through a pipe), and the parent need not wait.
     let pid = sys_fork()?;
     if stack != 0 {
         if let Some(t) = super::sched::task(pid as u32) {

@@ -33,6 +33,8 @@ pub enum Stream {
 pub enum VcpuEvent {
     /// Bytes for a stream.
     Output(Stream, Vec<u8>),
+    /// A message from the guest's stats channel.
+    Stats(std::sync::Arc<crate::stats::StatsMessage>),
     /// The vCPU thread is done; nothing follows.
     Done,
 }
@@ -124,7 +126,7 @@ mod tests {
         rx.try_iter()
             .map(|e| match e {
                 VcpuEvent::Output(s, b) => (s, b),
-                VcpuEvent::Done => panic!("unexpected Done"),
+                other => panic!("unexpected {other:?}"),
             })
             .collect()
     }

@@ -182,7 +182,7 @@ mod tests {
         rx.try_iter()
             .map(|e| match e {
                 VcpuEvent::Output(s, b) => (s, String::from_utf8(b).unwrap()),
-                VcpuEvent::Done => panic!("unexpected Done"),
+                other => panic!("unexpected {other:?}"),
             })
             .collect()
     }

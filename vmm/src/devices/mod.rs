@@ -2,7 +2,9 @@
 pub mod console;
 pub mod hostio;
 pub mod serial;
+pub mod stats;
 
 pub use console::Console;
 pub use hostio::HostIo;
 pub use serial::SerialDevice;
+pub use stats::StatsDevice;

@@ -1,0 +1,811 @@
+//! The stats channel's driver: the guest side of the virtio-mmio device
+//! described by `BootInfo::stats_mmio_base` (wire format and registers in
+//! `shared::stats`).
+//!
+//! - Queue 0 (`stats`, guest -> host): every message is one buffer holding
+//!   one `shared::stats::encode` message, sent synchronously: the VMM
+//!   serves the notify during the MMIO exit, so the buffer normally comes
+//!   back before the write completes; the wait is bounded and failures are
+//!   counted.
+//! - Queue 1 (`control`, host -> guest): page-sized device-writable
+//!   buffers stay posted; the host returns one with a command in it, the
+//!   guest answers on queue 0 (`Payload::Reply`) and posts it again.
+//!
+//! Work happens only at safe points, never in an interrupt handler: the
+//! timer tick ([`tick`]) just raises a flag when a periodic snapshot is due
+//! or the control queue has something; the task loop (before returning to
+//! user mode after an interrupt) and the idle loop call [`poll`] /
+//! [`run_pending`]. Process exits ([`note_exit`]) are reported the same way.
+//! The final snapshot is sent from the boot context right before power-off
+//! ([`power_off`]).
+//!
+//! Processes started by the host (`Op::Run`) have parent pid 0: the kernel
+//! reaps them itself and answers `Exited`.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+use shared::boot::BootInfo;
+use shared::stats::{self as wire, Command, CommandResult, Op, Payload, Reason, Reply, CONTROL_QUEUE, STATS_QUEUE};
+
+use super::stats_text::{interval_ticks, meminfo_pairs, parse_interval_ms, vmstat_pairs, DEFAULT_INTERVAL_MS, NR_VMSTAT};
+use super::stats_wire::{self, FilesView, ProcessView, SlabView, SnapshotView, VmallocView, ZoneView};
+use super::virtio_mmio::{choose_queue_size, Buf, Mmio, Virtqueue, MAX_QUEUE_SIZE};
+use crate::arch::cpu::rdtsc;
+use crate::cmdline::Cmdline;
+use crate::mm::addr::{PhysAddr, PAGE_OFFSET, PAGE_SIZE};
+use crate::sync::SpinLock;
+
+/// Entries of the stats queue (one message is in flight at a time; the
+/// rest absorb messages a device failed to return).
+const STATS_QUEUE_SIZE: u16 = 16;
+/// Entries of the control queue, each with one posted buffer.
+const CONTROL_QUEUE_SIZE: u16 = 8;
+/// Bytes of each control buffer (one page): the largest command.
+const CONTROL_BUF_LEN: usize = PAGE_SIZE as usize;
+/// How long a sent message may stay with the device.
+const SEND_TIMEOUT_NS: u64 = 200_000_000;
+/// Exits remembered between two safe points (more are counted, and
+/// their ProcessExit snapshots skipped).
+const EXIT_LOG: usize = 64;
+/// Linux errno for a command refused because the guest is going down.
+const ESHUTDOWN: i32 = 108;
+
+struct Channel {
+    mmio: Mmio,
+    stats: Virtqueue,
+    control: Virtqueue,
+    /// Messages the device holds, by head descriptor, until it returns them.
+    out: [Option<Vec<u8>>; MAX_QUEUE_SIZE as usize],
+    /// Physical addresses of the control buffers, by token.
+    control_bufs: [u64; CONTROL_QUEUE_SIZE as usize],
+}
+
+static CHANNEL: SpinLock<Option<Channel>> = SpinLock::new(None);
+
+/// A process the host started.
+#[derive(Clone, Copy)]
+struct Spawned {
+    pid: u32,
+    /// The `Run` command's id.
+    id: u64,
+    /// Its wait status, once it exited.
+    status: Option<i32>,
+}
+
+struct State {
+    exits: [u32; EXIT_LOG],
+    nr_exits: usize,
+    spawned: [Option<Spawned>; crate::proc::MAX_TASKS],
+}
+
+static STATE: SpinLock<State> = SpinLock::new(State { exits: [0; EXIT_LOG], nr_exits: 0, spawned: [None; crate::proc::MAX_TASKS] });
+
+/// A device was found and set up, and has not failed since.
+static PRESENT: AtomicBool = AtomicBool::new(false);
+/// Host-started processes may exist (they are reaped even after the
+/// device failed).
+static SPAWNED_ANY: AtomicBool = AtomicBool::new(false);
+/// Work is due at the next safe point.
+static PENDING: AtomicBool = AtomicBool::new(false);
+/// A safe point is running (no recursion).
+static BUSY: AtomicBool = AtomicBool::new(false);
+/// TSC value at which the next periodic snapshot is due (`u64::MAX`: off).
+static NEXT_TSC: AtomicU64 = AtomicU64::new(u64::MAX);
+/// `stats_interval` in TSC cycles (0: off).
+static INTERVAL_TSC: AtomicU64 = AtomicU64::new(0);
+/// The control queue's used index (kernel address), and the index the
+/// driver has read up to: the tick compares them.
+static CONTROL_USED_IDX: AtomicU64 = AtomicU64::new(0);
+static CONTROL_SEEN: AtomicU64 = AtomicU64::new(0);
+/// A host-started process exited but could not be reaped yet (the CPU was
+/// on its kernel stack).
+static REAP_DEFERRED: AtomicBool = AtomicBool::new(false);
+/// The host asked for a shutdown.
+static SHUTDOWN: AtomicBool = AtomicBool::new(false);
+/// `stats_debug=1`: a console line per snapshot with its cost.
+static DEBUG: AtomicBool = AtomicBool::new(false);
+
+/// Message counter (the header's `seq`).
+static SEQ: AtomicU64 = AtomicU64::new(0);
+/// Counters, reported at power-off and in every snapshot's vmstat.
+static SENT: AtomicU64 = AtomicU64::new(0);
+static SENT_BYTES: AtomicU64 = AtomicU64::new(0);
+static SEND_FAILURES: AtomicU64 = AtomicU64::new(0);
+static BAD_USED: AtomicU64 = AtomicU64::new(0);
+static BAD_COMMANDS: AtomicU64 = AtomicU64::new(0);
+static EXITS_DROPPED: AtomicU64 = AtomicU64::new(0);
+static SNAPSHOTS: AtomicU64 = AtomicU64::new(0);
+/// Total time spent building, encoding and sending snapshots.
+static SNAPSHOT_NS: AtomicU64 = AtomicU64::new(0);
+
+/// Finds and sets up the device (before init runs, so that its memory is
+/// part of the leak check's baseline). Without one (`stats_mmio_base` 0,
+/// or a device that does not answer as expected) the kernel runs on
+/// without statistics.
+pub fn init(info: &BootInfo, cmdline: &Cmdline) {
+    let base = info.stats_mmio_base;
+    if base == 0 {
+        printk!("stats: no stats device");
+        return;
+    }
+    let interval_ms = match cmdline.get("stats_interval") {
+        None => DEFAULT_INTERVAL_MS,
+        Some(v) => parse_interval_ms(v).unwrap_or_else(|| {
+            printk!("stats: bad stats_interval={v:?}, using {DEFAULT_INTERVAL_MS} ms");
+            DEFAULT_INTERVAL_MS
+        }),
+    };
+    DEBUG.store(cmdline.get("stats_debug") == Some("1"), Relaxed);
+    ALWAYS_FULL.store(cmdline.get("stats_full") == Some("1"), Relaxed);
+    let channel = match setup(base) {
+        Ok(ch) => ch,
+        Err(e) => {
+            printk!("stats: device at {base:#x} not used: {e}");
+            return;
+        }
+    };
+    let (nstats, ncontrol) = (channel.stats.size(), channel.control.size());
+    CONTROL_USED_IDX.store(channel.control.used_idx_ptr() as u64, Relaxed);
+    *CHANNEL.lock() = Some(channel);
+    PRESENT.store(true, Relaxed);
+    // The timer ticks at HZ; the interval is measured on the TSC.
+    let (tsc_khz, _) = crate::time::calibrate();
+    if interval_ticks(interval_ms, crate::proc::HZ).is_some() {
+        let cycles = interval_ms.saturating_mul(tsc_khz).max(1);
+        INTERVAL_TSC.store(cycles, Relaxed);
+        NEXT_TSC.store(rdtsc().saturating_add(cycles), Relaxed);
+    }
+    let every = if interval_ms == 0 { String::from("no periodic snapshots") } else { alloc::format!("a snapshot every {interval_ms} ms") };
+    printk!("stats: virtio-mmio device at {base:#x} irq {} (polled), queues {nstats}+{ncontrol}, {every}", info.stats_irq);
+}
+
+/// The device's registers mapped, identity checked, features negotiated,
+/// both queues live and the control buffers posted.
+fn setup(base: u64) -> Result<Channel, String> {
+    use crate::mm::buddy::{alloc_page, page_address, page_to_pfn};
+    use crate::mm::gfp::{GFP_KERNEL, __GFP_ZERO};
+    let va = crate::mm::vmalloc::ioremap(PhysAddr(base), wire::STATS_MMIO_SIZE, "stats_channel")
+        .ok_or_else(|| String::from("cannot map its registers"))?;
+    // SAFETY: an uncached mapping of the device's register page, kept for
+    // the life of the kernel (never unmapped).
+    let mmio = unsafe { Mmio::new(va.as_mut_ptr::<u8>()) };
+    mmio.probe(wire::STATS_DEVICE_ID, wire::STATS_VENDOR_ID).map_err(|e| alloc::format!("{e}"))?;
+    // Ring memory: one zeroed lowmem page per queue (physically
+    // contiguous, reachable through the direct map), never freed.
+    let queue = |index: u16, want: u16| -> Result<Virtqueue, String> {
+        let max = mmio.queue_max(index).map_err(|e| alloc::format!("{e}"))?;
+        let size = choose_queue_size(max, want);
+        if size == 0 {
+            return Err(alloc::format!("queue {index} has no entries"));
+        }
+        let page = alloc_page(GFP_KERNEL | __GFP_ZERO).ok_or_else(|| String::from("no memory for a ring"))?;
+        let ring = page_address(page).ok_or_else(|| String::from("ring page not in lowmem"))?;
+        // SAFETY: a fresh zeroed page (4 KiB covers a 16-entry ring),
+        // page aligned, owned by this queue from now on.
+        let q = unsafe { Virtqueue::new(ring.as_mut_ptr::<u8>(), page_to_pfn(page).phys().as_u64(), size) };
+        mmio.enable_queue(index, &q);
+        Ok(q)
+    };
+    let stats = queue(STATS_QUEUE, STATS_QUEUE_SIZE);
+    let control = queue(CONTROL_QUEUE, CONTROL_QUEUE_SIZE);
+    let (stats, mut control) = match (stats, control) {
+        (Ok(s), Ok(c)) => (s, c),
+        (Err(e), _) | (_, Err(e)) => {
+            mmio.fail();
+            return Err(e);
+        }
+    };
+    mmio.driver_ok();
+    let mut control_bufs = [0u64; CONTROL_QUEUE_SIZE as usize];
+    for (i, slot) in control_bufs.iter_mut().enumerate().take(control.size() as usize) {
+        let Some(page) = alloc_page(GFP_KERNEL) else { break };
+        if page_address(page).is_none() {
+            break;
+        }
+        *slot = page_to_pfn(page).phys().as_u64();
+        control.add(&[Buf { addr: *slot, len: CONTROL_BUF_LEN as u32, device_writes: true }], i as u32);
+    }
+    mmio.notify(CONTROL_QUEUE);
+    Ok(Channel { mmio, stats, control, out: [const { None }; MAX_QUEUE_SIZE as usize], control_bufs })
+}
+
+/// From the timer interrupt: flags work for the next safe point. Cheap: a
+/// few loads and `rdtsc`.
+#[inline]
+pub fn tick() {
+    if REAP_DEFERRED.load(Relaxed) {
+        PENDING.store(true, Relaxed);
+    }
+    if !PRESENT.load(Relaxed) {
+        return;
+    }
+    let used = CONTROL_USED_IDX.load(Relaxed);
+    // SAFETY: the control queue's used index, in its ring page (lowmem,
+    // never freed); the device writes it, hence volatile.
+    let control = used != 0 && unsafe { core::ptr::read_volatile(used as *const u16) } as u64 != CONTROL_SEEN.load(Relaxed);
+    if control || rdtsc() >= NEXT_TSC.load(Relaxed) {
+        PENDING.store(true, Relaxed);
+    }
+}
+
+/// Whether a safe point has work to do.
+#[inline]
+pub fn pending() -> bool {
+    PENDING.load(Relaxed)
+}
+
+/// A safe point: does the pending work, if any.
+#[inline]
+pub fn poll() {
+    if pending() {
+        run_pending();
+    }
+}
+
+/// A process is exiting (its memory already released): report it at the
+/// next safe point.
+pub fn note_exit(pid: u32, status: i32) {
+    if !PRESENT.load(Relaxed) {
+        if SPAWNED_ANY.load(Relaxed) {
+            // Still reap the host's processes.
+            PENDING.store(true, Relaxed);
+        }
+        return;
+    }
+    let mut st = STATE.lock();
+    if let Some(s) = st.spawned.iter_mut().flatten().find(|s| s.pid == pid) {
+        s.status = Some(status);
+    }
+    if st.nr_exits < EXIT_LOG {
+        let n = st.nr_exits;
+        st.exits[n] = pid;
+        st.nr_exits += 1;
+    } else {
+        EXITS_DROPPED.fetch_add(1, Relaxed);
+    }
+    drop(st);
+    PENDING.store(true, Relaxed);
+}
+
+/// The work of a safe point: reap the host's exited processes, report
+/// exits, serve commands, send the periodic snapshot when due.
+pub fn run_pending() {
+    PENDING.store(false, Relaxed);
+    if BUSY.swap(true, Relaxed) {
+        return;
+    }
+    REAP_DEFERRED.store(false, Relaxed);
+    if SPAWNED_ANY.load(Relaxed) {
+        reap();
+    }
+    if !PRESENT.load(Relaxed) {
+        BUSY.store(false, Relaxed);
+        return;
+    }
+    report_exits();
+    poll_control(false);
+    if rdtsc() >= NEXT_TSC.load(Relaxed) {
+        send_snapshot(Reason::Interval);
+        // From the end of this one: snapshots never take all the CPU.
+        let interval = INTERVAL_TSC.load(Relaxed);
+        NEXT_TSC.store(if interval == 0 { u64::MAX } else { rdtsc().saturating_add(interval) }, Relaxed);
+    }
+    BUSY.store(false, Relaxed);
+}
+
+/// Right before power-off, from the boot context (init has exited, or
+/// there was none): answers what the host still asked, reports the last
+/// exits, sends the final snapshot. Returns the exit code to power off
+/// with (0 after a host `Shutdown`).
+pub fn power_off(code: u32) -> u32 {
+    let code = if SHUTDOWN.load(Relaxed) { 0 } else { code };
+    if !PRESENT.load(Relaxed) {
+        if SEND_FAILURES.load(Relaxed) > 0 {
+            printk!("stats: no final snapshot: the device failed");
+        }
+        return code;
+    }
+    BUSY.store(true, Relaxed);
+    poll_control(true);
+    report_exits();
+    // Processes the host started that died with init (or were never
+    // reaped): their status, or SIGKILL.
+    let left: Vec<Spawned> = STATE.lock().spawned.iter_mut().filter_map(Option::take).collect();
+    for s in left {
+        reply(s.id, CommandResult::Exited { pid: s.pid, status: s.status.unwrap_or(crate::proc::SIGKILL) });
+    }
+    send_snapshot(Reason::Final);
+    let snapshots = SNAPSHOTS.load(Relaxed);
+    let avg_us = SNAPSHOT_NS.load(Relaxed) / snapshots.max(1) / 1000;
+    printk!(
+        "stats: {} messages ({} bytes) sent, {} failed; {snapshots} snapshots, {avg_us} us each on average",
+        SENT.load(Relaxed),
+        SENT_BYTES.load(Relaxed),
+        SEND_FAILURES.load(Relaxed)
+    );
+    code
+}
+
+// --- Processes the host starts. ---
+
+/// Frees host-started processes that have exited (parent pid 0, zombie),
+/// except the one whose kernel stack the CPU is on.
+fn reap() {
+    use crate::proc::sched::{self, TaskState};
+    let me = crate::proc::current().map(|t| t.pid);
+    for pid in sched::pids() {
+        let zombie = sched::task(pid).is_some_and(|t| t.ppid == 0 && t.pid != 1 && t.state == TaskState::Zombie);
+        if !zombie {
+            continue;
+        }
+        if Some(pid) == me {
+            REAP_DEFERRED.store(true, Relaxed);
+            continue;
+        }
+        if let Some(t) = sched::take(pid) {
+            crate::proc::free_task(t);
+        }
+    }
+}
+
+/// Starts `argv[0]` from the root filesystem as a new process with parent
+/// pid 0; returns its pid or an errno.
+fn spawn(argv: &[String]) -> Result<u32, i32> {
+    use crate::fs::errno::{EAGAIN, EINVAL, ENOENT, ENOMEM, ESRCH};
+    use crate::proc::{self, sched};
+    let path = argv.first().filter(|p| !p.is_empty()).ok_or(EINVAL)?;
+    if proc::ROOTFS.get().is_none() {
+        return Err(ENOENT);
+    }
+    if sched::nr_tasks() >= proc::MAX_TASKS {
+        return Err(EAGAIN);
+    }
+    let mut task = proc::new_task(0).ok_or(ENOMEM)?;
+    proc::syscall::install_console(&mut task.files);
+    let pid = task.pid;
+    sched::add(task);
+    let envp = [String::from("HOME=/"), String::from("TERM=linux")];
+    let r = sched::with_current(pid, || match sched::task(pid) {
+        Some(t) => proc::exec::exec(t, path, argv, &envp),
+        None => Err(ESRCH),
+    });
+    if let Err(e) = r {
+        if let Some(t) = sched::take(pid) {
+            proc::free_task(t);
+        }
+        return Err(e);
+    }
+    Ok(pid)
+}
+
+/// Kills init (and with it everything else) for a host `Shutdown`; the
+/// boot context then powers off (see [`power_off`]).
+fn request_shutdown() {
+    SHUTDOWN.store(true, Relaxed);
+    printk!("stats: shutdown requested by the host");
+    if let Some(init) = crate::proc::sched::task(1) {
+        if init.state != crate::proc::sched::TaskState::Zombie {
+            init.pending_kill = Some(crate::proc::SIGKILL);
+            crate::proc::sched::wake(1);
+        }
+    }
+}
+
+/// ProcessExit snapshots for the exits noted since the last safe point,
+/// each followed by the `Exited` reply when the host started it.
+fn report_exits() {
+    let (pids, n) = {
+        let mut st = STATE.lock();
+        let n = core::mem::take(&mut st.nr_exits);
+        (st.exits, n)
+    };
+    for &pid in &pids[..n] {
+        send_snapshot(Reason::ProcessExit { pid });
+        reply_exited(Some(pid));
+    }
+    // Host processes whose exit did not fit the log.
+    reply_exited(None);
+}
+
+/// `Exited` for the host's processes that exited (`pid`: only that one).
+fn reply_exited(pid: Option<u32>) {
+    loop {
+        let done = {
+            let mut st = STATE.lock();
+            st.spawned.iter_mut().find(|s| s.is_some_and(|s| s.status.is_some() && pid.is_none_or(|p| p == s.pid))).and_then(Option::take)
+        };
+        let Some(s) = done else { return };
+        reply(s.id, CommandResult::Exited { pid: s.pid, status: s.status.unwrap_or(0) });
+    }
+}
+
+// --- The control queue. ---
+
+/// Serves every command the host has returned on the control queue,
+/// posting each buffer again. `final_pass`: the guest is powering off, a
+/// `Run` is refused.
+fn poll_control(final_pass: bool) {
+    loop {
+        let cmd = {
+            let mut guard = CHANNEL.lock();
+            let Some(ch) = guard.as_mut() else { return };
+            let Some(used) = ch.control.pop_used() else {
+                CONTROL_SEEN.store(ch.control.last_used() as u64, Relaxed);
+                return;
+            };
+            let Ok(used) = used else {
+                BAD_USED.fetch_add(1, Relaxed);
+                continue;
+            };
+            let Some(&pa) = ch.control_bufs.get(used.token as usize) else {
+                BAD_USED.fetch_add(1, Relaxed);
+                continue;
+            };
+            let len = (used.len as usize).min(CONTROL_BUF_LEN);
+            let cmd = if len == 0 {
+                // The host found the chain bad and returned it unused.
+                None
+            } else {
+                // SAFETY: the buffer is a lowmem page of ours that the
+                // device returned (it no longer writes it); `len` is
+                // bounded by its size.
+                let bytes = unsafe { core::slice::from_raw_parts(crate::mm::addr::__va(PhysAddr(pa)).as_ptr::<u8>(), len) };
+                wire::decode_command(bytes).ok()
+            };
+            if len != 0 && cmd.is_none() {
+                BAD_COMMANDS.fetch_add(1, Relaxed);
+                printk!("stats: a control message of {len} bytes does not decode; ignored");
+            }
+            ch.control.add(&[Buf { addr: pa, len: CONTROL_BUF_LEN as u32, device_writes: true }], used.token);
+            ch.mmio.notify(CONTROL_QUEUE);
+            cmd
+        };
+        if let Some(cmd) = cmd {
+            serve(cmd, final_pass);
+        }
+    }
+}
+
+fn serve(cmd: Command, final_pass: bool) {
+    let id = cmd.id;
+    match cmd.op {
+        Op::Snapshot => {
+            send_snapshot(Reason::Request);
+            reply(id, CommandResult::Done);
+        }
+        Op::Run { argv } if final_pass => {
+            let _ = argv;
+            reply(id, CommandResult::Failed { errno: ESHUTDOWN });
+        }
+        Op::Run { argv } => match spawn(&argv) {
+            Ok(pid) => {
+                SPAWNED_ANY.store(true, Relaxed);
+                {
+                    let mut st = STATE.lock();
+                    if let Some(slot) = st.spawned.iter_mut().find(|s| s.is_none()) {
+                        *slot = Some(Spawned { pid, id, status: None });
+                    }
+                }
+                printk!("stats: started {} as pid {pid} for the host", argv[0]);
+                reply(id, CommandResult::Started { pid });
+            }
+            Err(errno) => {
+                printk!("stats: cannot start {} for the host: {}", argv.first().map_or("(no argv)", String::as_str), crate::fs::errno::name(errno));
+                reply(id, CommandResult::Failed { errno });
+            }
+        },
+        // Nothing is droppable yet: the page cache is the in-memory fs.
+        Op::DropCaches => reply(id, CommandResult::Done),
+        Op::Shutdown => {
+            reply(id, CommandResult::Done);
+            if !final_pass && !SHUTDOWN.load(Relaxed) {
+                request_shutdown();
+            }
+        }
+    }
+}
+
+// --- The stats queue. ---
+
+fn reply(id: u64, result: CommandResult) {
+    send(&Payload::Reply(Reply { id, result }));
+}
+
+fn send(payload: &Payload) -> bool {
+    let seq = SEQ.fetch_add(1, Relaxed);
+    match wire::encode(seq, crate::time::uptime_ns(), payload) {
+        Ok(bytes) => send_message(bytes),
+        Err(e) => {
+            printk!("stats: message {seq} does not encode: {e}");
+            SEND_FAILURES.fetch_add(1, Relaxed);
+            false
+        }
+    }
+}
+
+/// Puts one message on the stats queue and waits (bounded) until the
+/// device returns it. kmalloc memory is physically contiguous in the
+/// direct map, so the message goes out from where it is, without a copy.
+fn send_message(bytes: Vec<u8>) -> bool {
+    let len = bytes.len();
+    let va = bytes.as_ptr() as u64;
+    let lowmem_end = PAGE_OFFSET + (crate::mm::memmap::lowmem_end_pfn() << 12);
+    if len > wire::MESSAGE_MAX || va < PAGE_OFFSET || va + len as u64 > lowmem_end {
+        SEND_FAILURES.fetch_add(1, Relaxed);
+        printk!("stats: message of {len} bytes not sent (larger than {} or not in the direct map)", wire::MESSAGE_MAX);
+        return false;
+    }
+    if !PRESENT.load(Relaxed) {
+        SEND_FAILURES.fetch_add(1, Relaxed);
+        return false;
+    }
+    let mut guard = CHANNEL.lock();
+    let Some(ch) = guard.as_mut() else { return false };
+    ch.reclaim();
+    let buf = Buf { addr: va - PAGE_OFFSET, len: len as u32, device_writes: false };
+    let Some(head) = ch.stats.add(&[buf], 0) else {
+        SEND_FAILURES.fetch_add(1, Relaxed);
+        return false;
+    };
+    ch.out[head as usize] = Some(bytes);
+    ch.mmio.notify(STATS_QUEUE);
+    let mut deadline = None;
+    let mut spins = 0u32;
+    loop {
+        ch.reclaim();
+        if ch.out[head as usize].is_none() {
+            SENT.fetch_add(1, Relaxed);
+            SENT_BYTES.fetch_add(len as u64, Relaxed);
+            return true;
+        }
+        spins = spins.wrapping_add(1);
+        if spins.is_multiple_of(64) {
+            let now = crate::time::uptime_ns();
+            if now >= *deadline.get_or_insert(now + SEND_TIMEOUT_NS) {
+                // The device is broken: reset it, which ends its use of the
+                // rings (virtio 1.2 §2.4), take every buffer back, and stop
+                // using it, rather than stall every send.
+                SEND_FAILURES.fetch_add(1, Relaxed);
+                ch.mmio.write(wire::regs::STATUS, 0);
+                ch.out.iter_mut().for_each(|b| drop(b.take()));
+                PRESENT.store(false, Relaxed);
+                NEXT_TSC.store(u64::MAX, Relaxed);
+                CONTROL_USED_IDX.store(0, Relaxed);
+                printk!("stats: the device did not return a {len}-byte message within {} ms: device reset, statistics off", SEND_TIMEOUT_NS / 1_000_000);
+                return false;
+            }
+        }
+        core::hint::spin_loop();
+    }
+}
+
+impl Channel {
+    /// Frees the messages the device has returned.
+    fn reclaim(&mut self) {
+        while let Some(used) = self.stats.pop_used() {
+            match used {
+                Ok(u) => drop(self.out[u.head as usize].take()),
+                Err(_) => {
+                    BAD_USED.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+}
+
+// --- Snapshots. ---
+
+/// How much a snapshot carries. Where ring 0 is emulated the /proc text
+/// formatters dominate (slabinfo alone takes ~130 ms there), so periodic
+/// snapshots carry the records only.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Detail {
+    /// The records: meminfo, zones, vmstat, slabs, vmalloc areas,
+    /// processes; no texts (`files` and the per-process texts empty).
+    Records,
+    /// The records and each live process's `status` and `maps` texts.
+    Processes,
+    /// Everything: also the six /proc files.
+    Full,
+}
+
+/// `stats_full=1`: every snapshot is full (for a host that wants the
+/// texts every time, at their cost).
+static ALWAYS_FULL: AtomicBool = AtomicBool::new(false);
+
+fn detail_for(reason: Reason) -> Detail {
+    if ALWAYS_FULL.load(Relaxed) {
+        return Detail::Full;
+    }
+    match reason {
+        // Per exit, the texts would cost ~30 ms per live process here.
+        Reason::Interval | Reason::ProcessExit { .. } => Detail::Records,
+        Reason::Request | Reason::Final => Detail::Full,
+    }
+}
+
+/// Builds, encodes and sends one snapshot, timing it.
+fn send_snapshot(reason: Reason) {
+    let t0 = crate::time::uptime_ns();
+    let mut detail = detail_for(reason);
+    let seq = SEQ.fetch_add(1, Relaxed);
+    let mut bytes = encode_snapshot(seq, t0, reason, detail);
+    while bytes.len() > wire::MESSAGE_MAX && detail != Detail::Records {
+        // Too many processes for their texts: fewer texts.
+        detail = if detail == Detail::Full { Detail::Processes } else { Detail::Records };
+        bytes = encode_snapshot(seq, t0, reason, detail);
+    }
+    let t1 = crate::time::uptime_ns();
+    let len = bytes.len();
+    send_message(bytes);
+    let t2 = crate::time::uptime_ns();
+    SNAPSHOTS.fetch_add(1, Relaxed);
+    SNAPSHOT_NS.fetch_add(t2 - t0, Relaxed);
+    if DEBUG.load(Relaxed) {
+        printk!("stats: snapshot {seq} {reason:?} {detail:?}: {len} bytes, built in {} us, sent in {} us", (t1 - t0) / 1000, (t2 - t1) / 1000);
+    }
+}
+
+/// One of the global /proc files, as the kernel prints it.
+fn proc_text(name: &str) -> String {
+    let mut s = String::new();
+    let _ = crate::proc::procfs::global(name, &mut s);
+    s
+}
+
+/// Gathers the statistics and encodes them as a snapshot message (no
+/// owned `Snapshot`: names are borrowed, see `stats_wire`).
+fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail) -> Vec<u8> {
+    use crate::mm::zone::{MAX_ORDER, WMARK_HIGH, WMARK_LOW, WMARK_MIN};
+    use crate::proc::sched::{self, TaskState};
+    let alloc = crate::mm::buddy::page_alloc();
+
+    let meminfo = meminfo_pairs(alloc);
+    let mut vmstat: Vec<(&str, u64)> = Vec::with_capacity(NR_VMSTAT + 2 + NR_EXTRAS);
+    vmstat.extend_from_slice(&vmstat_pairs(alloc));
+    // What /proc/vmstat adds after the page allocator's counters.
+    vmstat.push(("pgfault", crate::proc::fault::PGFAULT.load(Relaxed)));
+    vmstat.push(("cow_fault", crate::proc::fault::COW_FAULT.load(Relaxed)));
+    vmstat.extend_from_slice(&vmstat_extras());
+
+    // Free blocks per order, copied under each zone's lock.
+    let free: Vec<(&crate::mm::zone::Zone, [u64; MAX_ORDER])> = alloc
+        .zones
+        .iter()
+        .filter(|z| z.populated())
+        .map(|z| {
+            let area = z.free_area.lock();
+            (z, core::array::from_fn(|o| area.nr_free(o)))
+        })
+        .collect();
+    let zones: Vec<ZoneView> = free
+        .iter()
+        .map(|(z, counts)| ZoneView {
+            name: z.name,
+            managed: z.managed(),
+            free: z.free_pages(),
+            free_per_order: counts,
+            min: z.wmark(WMARK_MIN),
+            low: z.wmark(WMARK_LOW),
+            high: z.wmark(WMARK_HIGH),
+        })
+        .collect();
+
+    let mut slabs: Vec<SlabView> = Vec::with_capacity(48);
+    crate::mm::kmem::SLAB.for_each_cache(|c| {
+        let st = c.stats();
+        slabs.push(SlabView { name: c.name(), object_size: c.object_size() as u64, active_objs: st.active_objs, num_objs: st.num_objs, slabs: st.num_slabs });
+    });
+
+    let areas = crate::mm::vmalloc::busy_areas();
+    let vmalloc: Vec<VmallocView> = areas.iter().map(|a| VmallocView { start: a.va_start, end: a.va_end, pages: a.nr_pages, caller: a.caller }).collect();
+
+    // The kernel does not switch tasks while this runs: the table and
+    // every task's memory stay as they are.
+    let pids = sched::pids();
+    let texts: Vec<(String, String)> = pids
+        .iter()
+        .map(|&pid| {
+            let (mut status, mut maps) = (String::new(), String::new());
+            if detail != Detail::Records {
+                if let Some(t) = sched::task(pid).filter(|t| t.mm.is_some()) {
+                    let _ = crate::proc::procfs::per_process(t, "status", &mut status);
+                    let _ = crate::proc::procfs::per_process(t, "maps", &mut maps);
+                }
+            }
+            (status, maps)
+        })
+        .collect();
+    let kb = |pages: u64| pages * (PAGE_SIZE >> 10);
+    let processes: Vec<ProcessView> = pids
+        .iter()
+        .zip(&texts)
+        .filter_map(|(&pid, (status, maps))| {
+            let t: &crate::proc::Task = sched::task(pid)?;
+            let state = match t.state {
+                TaskState::Runnable => 'R',
+                TaskState::Zombie => 'Z',
+                TaskState::WaitChild | TaskState::SleepUntil(_) => 'S',
+            };
+            let mut p = ProcessView {
+                pid,
+                ppid: t.ppid,
+                comm: t.comm.as_str(),
+                state,
+                vm_size_kb: 0,
+                vm_rss_kb: 0,
+                rss_anon_kb: 0,
+                rss_file_kb: 0,
+                rss_shmem_kb: 0,
+                vma_count: 0,
+                page_faults: 0,
+                status,
+                maps,
+            };
+            if let Some(mm) = t.mm.as_ref() {
+                p.vm_size_kb = kb(mm.vm.total_vm);
+                p.vm_rss_kb = kb(mm.rss.total());
+                p.rss_anon_kb = kb(mm.rss.anon);
+                p.rss_file_kb = kb(mm.rss.file);
+                p.rss_shmem_kb = kb(mm.rss.shmem);
+                p.vma_count = mm.vm.map_count as u64;
+                p.page_faults = mm.stats.faults;
+            }
+            Some(p)
+        })
+        .collect();
+
+    let files: [String; 6] = if detail == Detail::Full {
+        ["meminfo", "buddyinfo", "zoneinfo", "vmstat", "slabinfo", "vmallocinfo"].map(proc_text)
+    } else {
+        Default::default()
+    };
+    let view = SnapshotView {
+        reason,
+        meminfo: &meminfo,
+        zones: &zones,
+        vmstat: &vmstat,
+        slabs: &slabs,
+        vmalloc: &vmalloc,
+        processes: &processes,
+        files: FilesView {
+            meminfo: &files[0],
+            buddyinfo: &files[1],
+            zoneinfo: &files[2],
+            vmstat: &files[3],
+            slabinfo: &files[4],
+            vmallocinfo: &files[5],
+        },
+    };
+    stats_wire::encode_snapshot(seq, guest_ns, &view)
+}
+
+/// Number of [`vmstat_extras`].
+const NR_EXTRAS: usize = 15;
+
+/// Counters /proc/vmstat does not print.
+fn vmstat_extras() -> [(&'static str, u64); NR_EXTRAS] {
+    use crate::mm::highmem::KMAP_STATS;
+    let k = &KMAP_STATS;
+    [
+        // No swap or block I/O: every fault is minor.
+        ("pgmajfault", 0),
+        ("kmap", k.kmap.load(Relaxed)),
+        ("kmap_high", k.kmap_high.load(Relaxed)),
+        ("kmap_atomic", k.kmap_atomic.load(Relaxed)),
+        ("kmap_atomic_high", k.kmap_atomic_high.load(Relaxed)),
+        // The TLB flushes the kernel counts: PKMAP wraps, vmalloc purges.
+        ("pkmap_flushes", k.pkmap_flushes.load(Relaxed)),
+        ("vmalloc_purges", crate::mm::vmalloc::NR_PURGES.load(Relaxed)),
+        ("oom_kill", crate::proc::oom::OOM_KILLS.load(Relaxed)),
+        ("nr_switches", crate::proc::sched::NR_SWITCHES.load(Relaxed)),
+        ("timer_ticks", crate::proc::sched::TICKS.load(Relaxed)),
+        ("stats_messages", SENT.load(Relaxed)),
+        ("stats_send_failures", SEND_FAILURES.load(Relaxed)),
+        ("stats_bad_used", BAD_USED.load(Relaxed)),
+        ("stats_bad_commands", BAD_COMMANDS.load(Relaxed)),
+        ("stats_exits_dropped", EXITS_DROPPED.load(Relaxed)),
+    ]
+}

@@ -1,0 +1,107 @@
+//! Pipes (Linux `fs/pipe.c`, reduced): a bounded byte queue with a read
+//! end and a write end. Reading an empty pipe whose write end is still
+//! open, or writing a full one, would block: the operations here return
+//! `EAGAIN` and the system-call layer sleeps and retries (unless the
+//! descriptor is `O_NONBLOCK`). Reading an empty pipe with no writers is
+//! end of file; writing with no readers is `EPIPE` (and SIGPIPE).
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+use crate::fs::errno::{Errno, EAGAIN, EPIPE};
+use crate::sync::SpinLock;
+
+/// Linux's default pipe capacity (16 pages).
+pub const PIPE_CAPACITY: usize = 64 * 1024;
+
+pub struct Pipe {
+    buf: SpinLock<VecDeque<u8>>,
+    readers: AtomicU32,
+    writers: AtomicU32,
+}
+
+/// One end of a pipe; dropping it closes that end.
+pub struct PipeEnd {
+    pipe: Arc<Pipe>,
+    write: bool,
+}
+
+impl Pipe {
+    /// A new pipe's read and write ends.
+    pub fn new() -> (PipeEnd, PipeEnd) {
+        let pipe = Arc::new(Pipe { buf: SpinLock::new(VecDeque::new()), readers: AtomicU32::new(1), writers: AtomicU32::new(1) });
+        (PipeEnd { pipe: pipe.clone(), write: false }, PipeEnd { pipe, write: true })
+    }
+}
+
+impl PipeEnd {
+    pub fn is_write_end(&self) -> bool {
+        self.write
+    }
+
+    /// Bytes read; 0 at end of file; `EAGAIN` when empty with writers.
+    pub fn read(&self, out: &mut [u8]) -> Result<usize, Errno> {
+        let mut buf = self.pipe.buf.lock();
+        if buf.is_empty() {
+            return if self.pipe.writers.load(Relaxed) == 0 || out.is_empty() { Ok(0) } else { Err(EAGAIN) };
+        }
+        let n = out.len().min(buf.len());
+        for (o, b) in out.iter_mut().zip(buf.drain(..n)) {
+            *o = b;
+        }
+        Ok(n)
+    }
+
+    /// Bytes written (as many as fit); `EAGAIN` when full; `EPIPE` with no
+    /// readers.
+    pub fn write(&self, data: &[u8]) -> Result<usize, Errno> {
+        if self.pipe.readers.load(Relaxed) == 0 {
+            return Err(EPIPE);
+        }
+        let mut buf = self.pipe.buf.lock();
+        let room = PIPE_CAPACITY - buf.len();
+        if room == 0 && !data.is_empty() {
+            return Err(EAGAIN);
+        }
+        let n = room.min(data.len());
+        buf.extend(&data[..n]);
+        Ok(n)
+    }
+}
+
+impl Drop for PipeEnd {
+    fn drop(&mut self) {
+        if self.write {
+            self.pipe.writers.fetch_sub(1, Relaxed);
+        } else {
+            self.pipe.readers.fetch_sub(1, Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_flow_and_ends_close() {
+        let (r, w) = Pipe::new();
+        let mut out = [0u8; 8];
+        assert_eq!(r.read(&mut out), Err(EAGAIN));
+        assert_eq!(w.write(b"hello"), Ok(5));
+        assert_eq!(r.read(&mut out[..3]), Ok(3));
+        assert_eq!(&out[..3], b"hel");
+        assert_eq!(r.read(&mut out), Ok(2));
+        let big = alloc::vec![7u8; PIPE_CAPACITY + 10];
+        assert_eq!(w.write(&big), Ok(PIPE_CAPACITY));
+        assert_eq!(w.write(b"x"), Err(EAGAIN));
+        drop(w);
+        let mut sink = alloc::vec![0u8; PIPE_CAPACITY];
+        assert_eq!(r.read(&mut sink), Ok(PIPE_CAPACITY));
+        assert_eq!(r.read(&mut out), Ok(0), "no writers and empty: end of file");
+        let (r, w) = Pipe::new();
+        drop(r);
+        assert_eq!(w.write(b"x"), Err(EPIPE));
+    }
+}

@@ -1,0 +1,1085 @@
+//! The stats channel's device: virtio-mmio (version 2 registers) at
+//! [`shared::stats::STATS_MMIO_BASE`] with two split virtqueues, `stats` (queue 0: the
+//! guest's messages, device-readable buffers) and `control` (queue 1: the
+//! host's commands, device-writable buffers). See `shared::stats` for the
+//! registers and the wire format.
+//!
+//! The rings are walked with the rust-vmm `virtio-queue` crate over guest
+//! memory. Everything in them is guest-controlled, so every chain is
+//! checked before a byte of it is used ([`walk_chain`]): the head and every
+//! `next` index inside the queue, no descriptor visited twice (a loop), no
+//! indirect descriptors (not negotiated), at most [`QUEUE_SIZE_MAX`]
+//! descriptors and [`MESSAGE_MAX`] bytes, every buffer inside guest RAM and
+//! in the queue's direction; a stats message must then decode. A bad chain
+//! is returned used with length 0, counted, and reported on the VMM's
+//! stderr the first time each reason shows up on each queue; the device
+//! never panics and the other queue keeps working. Mistakes that are not
+//! about one chain (a misaligned ring, a bad register access, an available
+//! index that jumps) are reported the same way and counted apart.
+//!
+//! The used-buffer interrupt is an irqfd on [`shared::stats::STATS_IRQ`],
+//! signalled when buffers are returned on a queue whose driver did not set
+//! `VRING_AVAIL_F_NO_INTERRUPT`; a driver may as well poll the used rings.
+
+use std::collections::{HashSet, VecDeque};
+use std::io::Write;
+use std::ops::Deref;
+
+use shared::stats::{regs, CONTROL_QUEUE, MESSAGE_MAX, QUEUE_SIZE_MAX, STATS_DEVICE_ID, STATS_QUEUE, STATS_VENDOR_ID};
+use virtio_queue::desc::split::Descriptor;
+use virtio_queue::{DescriptorChain, Queue, QueueOwnedT, QueueT};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+use vmm_sys_util::eventfd::EventFd;
+
+use crate::stats::StatsMessage;
+
+/// The features the device offers: `VIRTIO_F_VERSION_1` only.
+pub const DEVICE_FEATURES: u64 = (regs::FEATURE_VERSION_1_WORD1 as u64) << 32;
+
+/// `InterruptStatus` bit: a used buffer was returned.
+pub const INTERRUPT_USED_BUFFER: u32 = 1;
+
+/// Device status bit: the device hit an error it cannot recover from
+/// without a reset (virtio 1.2, 2.1).
+pub const STATUS_DEVICE_NEEDS_RESET: u32 = 64;
+
+/// Registers end here; the (empty) device configuration space follows.
+const CONFIG_SPACE: u64 = 0x100;
+
+const NUM_QUEUES: usize = 2;
+
+/// `VRING_DESC_F_*` and `VRING_AVAIL_F_NO_INTERRUPT`.
+pub const VRING_DESC_F_NEXT: u16 = 1;
+pub const VRING_DESC_F_WRITE: u16 = 2;
+pub const VRING_DESC_F_INDIRECT: u16 = 4;
+pub const VRING_AVAIL_F_NO_INTERRUPT: u16 = 1;
+
+/// Why a descriptor chain was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("head index {index} is outside the queue of {size} descriptors")]
+    BadHead { index: u16, size: u16 },
+    #[error("descriptor {index}'s next index {next} is outside the queue of {size} descriptors")]
+    BadNext { index: u16, next: u16, size: u16 },
+    #[error("the chain loops: descriptor {index} comes round again")]
+    Loop { index: u16 },
+    #[error("the chain has more than {QUEUE_SIZE_MAX} descriptors")]
+    TooLong,
+    #[error("descriptor {index} is indirect, but VIRTIO_F_INDIRECT_DESC was not negotiated")]
+    Indirect { index: u16 },
+    #[error("descriptor {index} cannot be read from the descriptor table")]
+    Unreadable { index: u16 },
+    #[error("descriptor {index}'s buffer [{addr:#x}, +{len:#x}) is not inside guest RAM")]
+    OutsideRam { index: u16, addr: u64, len: u32 },
+    #[error("descriptor {index} is device-{found}, but this queue takes only device-{want} buffers")]
+    Direction { index: u16, found: &'static str, want: &'static str },
+    #[error("the chain holds at least {len} bytes, above the {MESSAGE_MAX}-byte limit")]
+    TooBig { len: u64 },
+    #[error("the message does not decode: {0}")]
+    Decode(String),
+    #[error("the buffer holds {len} bytes, too few for command #{id} of {need} bytes (the command is dropped)")]
+    TooSmall { len: u64, need: usize, id: u64 },
+}
+
+impl ChainError {
+    /// One name per reason, for "log once per reason".
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::BadHead { .. } => "bad-head",
+            Self::BadNext { .. } => "bad-next",
+            Self::Loop { .. } => "loop",
+            Self::TooLong => "too-long",
+            Self::Indirect { .. } => "indirect",
+            Self::Unreadable { .. } => "unreadable",
+            Self::OutsideRam { .. } => "outside-ram",
+            Self::Direction { .. } => "direction",
+            Self::TooBig { .. } => "too-big",
+            Self::Decode(_) => "decode",
+            Self::TooSmall { .. } => "too-small",
+        }
+    }
+}
+
+/// One buffer of a checked chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Segment {
+    pub addr: GuestAddress,
+    pub len: u32,
+}
+
+/// Walks `chain` (from a queue of `size` entries whose descriptor table is
+/// at `table`) with the virtio-queue iterator and checks every descriptor;
+/// `writable` is the direction the queue takes (device-writable buffers on
+/// the control queue, device-readable on the stats queue). Returns the
+/// buffers in order, whose lengths add up to at most [`MESSAGE_MAX`].
+///
+/// The crate's iterator ends a chain quietly where it cannot go on (a
+/// `next` outside the table, a loop that used up the queue size); the last
+/// descriptor then still has `NEXT` set, and this says why it stopped.
+pub fn walk_chain<M>(chain: DescriptorChain<M>, table: GuestAddress, size: u16, writable: bool) -> Result<Vec<Segment>, ChainError>
+where
+    M: Deref<Target = GuestMemoryMmap> + Clone,
+{
+    let head = chain.head_index();
+    if head >= size {
+        return Err(ChainError::BadHead { index: head, size });
+    }
+    let mem: &GuestMemoryMmap = chain.memory();
+    // The entry in the queue's own table: the crate follows an indirect
+    // descriptor by itself, and this tells whether it just did.
+    let check_direct = |index: u16| -> Result<(), ChainError> {
+        let entry = table
+            .0
+            .checked_add(index as u64 * 16)
+            .and_then(|at| mem.read_obj::<Descriptor>(GuestAddress(at)).ok())
+            .ok_or(ChainError::Unreadable { index })?;
+        if entry.refers_to_indirect_table() {
+            return Err(ChainError::Indirect { index });
+        }
+        Ok(())
+    };
+    let mut seen = vec![false; size as usize];
+    let mut segments = Vec::new();
+    let mut total = 0u64;
+    let mut index = head;
+    let mut ended = false;
+    for desc in chain.clone() {
+        check_direct(index)?;
+        match seen.get_mut(index as usize) {
+            Some(true) => return Err(ChainError::Loop { index }),
+            Some(slot) => *slot = true,
+            None => return Err(ChainError::BadNext { index, next: index, size }),
+        }
+        if segments.len() >= QUEUE_SIZE_MAX as usize {
+            return Err(ChainError::TooLong);
+        }
+        if desc.is_write_only() != writable {
+            let name = |w: bool| if w { "writable" } else { "readable" };
+            return Err(ChainError::Direction { index, found: name(desc.is_write_only()), want: name(writable) });
+        }
+        total += desc.len() as u64;
+        if total > MESSAGE_MAX as u64 {
+            return Err(ChainError::TooBig { len: total });
+        }
+        let addr = desc.addr();
+        let inside = addr.0.checked_add(desc.len() as u64).is_some()
+            && mem.address_in_range(addr)
+            && GuestMemoryBackend::check_range(mem, addr, desc.len() as usize);
+        if !inside {
+            return Err(ChainError::OutsideRam { index, addr: addr.0, len: desc.len() });
+        }
+        segments.push(Segment { addr, len: desc.len() });
+        if desc.has_next() {
+            let next = desc.next();
+            if next >= size {
+                return Err(ChainError::BadNext { index, next, size });
+            }
+            index = next;
+        } else {
+            ended = true;
+        }
+    }
+    if !ended {
+        // The iterator stopped with NEXT still set (or at the head): the
+        // queue size ran out, which only a loop does here, or the entry
+        // could not be read or followed.
+        check_direct(index)?;
+        return Err(match seen.get(index as usize) {
+            Some(true) => ChainError::Loop { index },
+            _ => ChainError::Unreadable { index },
+        });
+    }
+    Ok(segments)
+}
+
+/// Reads the bytes of checked `segments`.
+pub fn read_segments(mem: &GuestMemoryMmap, segments: &[Segment]) -> Result<Vec<u8>, ChainError> {
+    let total: usize = segments.iter().map(|s| s.len as usize).sum();
+    let mut bytes = vec![0u8; total];
+    let mut at = 0;
+    for (i, s) in segments.iter().enumerate() {
+        let end = at + s.len as usize;
+        mem.read_slice(&mut bytes[at..end], s.addr)
+            .map_err(|_| ChainError::OutsideRam { index: i as u16, addr: s.addr.0, len: s.len })?;
+        at = end;
+    }
+    Ok(bytes)
+}
+
+/// Writes `bytes` across checked `segments` (which hold at least that many).
+fn write_segments(mem: &GuestMemoryMmap, segments: &[Segment], bytes: &[u8]) -> Result<(), ChainError> {
+    let mut rest = bytes;
+    for (i, s) in segments.iter().enumerate() {
+        if rest.is_empty() {
+            break;
+        }
+        let n = rest.len().min(s.len as usize);
+        mem.write_slice(&rest[..n], s.addr)
+            .map_err(|_| ChainError::OutsideRam { index: i as u16, addr: s.addr.0, len: s.len })?;
+        rest = &rest[n..];
+    }
+    Ok(())
+}
+
+/// What happened to a host command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CommandEvent {
+    /// Written into a control buffer and returned to the guest.
+    Delivered(u64),
+    /// Dropped: no guest buffer can ever take it.
+    Undeliverable(u64, String),
+}
+
+/// The guest-physical addresses a driver wrote for one queue.
+#[derive(Clone, Copy, Debug, Default)]
+struct QueueAddrs {
+    desc: u64,
+    driver: u64,
+    device: u64,
+    /// `QueueNum` as written (0: not written, the maximum applies).
+    num: u32,
+}
+
+/// The device.
+pub struct StatsDevice {
+    queues: [Queue; NUM_QUEUES],
+    addrs: [QueueAddrs; NUM_QUEUES],
+    /// A queue the driver broke (its available index jumped): not used
+    /// again until the device is reset.
+    broken: [bool; NUM_QUEUES],
+    device_features_sel: u32,
+    driver_features_sel: u32,
+    driver_features: u64,
+    queue_sel: u32,
+    status: u32,
+    interrupt_status: u32,
+    config_generation: u32,
+    irq: Option<EventFd>,
+    /// The VMM's stderr.
+    log: Box<dyn Write + Send>,
+    logged: HashSet<(Option<u16>, &'static str)>,
+    rejected: u64,
+    driver_errors: u64,
+    /// Host commands not yet in a guest buffer: (id, encoded command).
+    pending: VecDeque<(u64, Vec<u8>)>,
+    messages: Vec<StatsMessage>,
+    events: Vec<CommandEvent>,
+}
+
+impl StatsDevice {
+    /// A device in its reset state; `irq` is signalled for used-buffer
+    /// interrupts, `log` gets the one-line reports of guest mistakes.
+    pub fn new(irq: Option<EventFd>, log: Box<dyn Write + Send>) -> Self {
+        let queue = || Queue::new(QUEUE_SIZE_MAX).expect("QUEUE_SIZE_MAX is a power of two no larger than 32768");
+        Self {
+            queues: [queue(), queue()],
+            addrs: [QueueAddrs::default(); NUM_QUEUES],
+            broken: [false; NUM_QUEUES],
+            device_features_sel: 0,
+            driver_features_sel: 0,
+            driver_features: 0,
+            queue_sel: 0,
+            status: 0,
+            interrupt_status: 0,
+            config_generation: 0,
+            irq,
+            log,
+            logged: HashSet::new(),
+            rejected: 0,
+            driver_errors: 0,
+            pending: VecDeque::new(),
+            messages: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Bad chains returned so far.
+    pub fn rejected(&self) -> u64 {
+        self.rejected
+    }
+
+    /// Other driver mistakes (register misuse, broken rings).
+    pub fn driver_errors(&self) -> u64 {
+        self.driver_errors
+    }
+
+    /// The device status register.
+    pub fn status(&self) -> u32 {
+        self.status
+    }
+
+    /// Messages received since the last call, in order.
+    pub fn take_messages(&mut self) -> Vec<StatsMessage> {
+        std::mem::take(&mut self.messages)
+    }
+
+    /// What happened to commands since the last call.
+    pub fn take_events(&mut self) -> Vec<CommandEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Commands waiting for a control buffer.
+    pub fn pending_commands(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// A guest read of `data.len()` bytes at `offset` in the register window.
+    pub fn read(&mut self, offset: u64, data: &mut [u8]) {
+        data.fill(0);
+        if offset >= CONFIG_SPACE {
+            return; // no configuration space: reads as zero
+        }
+        if data.len() != 4 || !offset.is_multiple_of(4) {
+            self.driver_error(None, "access-size", format_args!("{}-byte read at register offset {offset:#x}; registers take aligned 4-byte accesses (read as 0)", data.len()));
+            return;
+        }
+        let q = self.selected();
+        let value: u32 = match offset {
+            regs::MAGIC_VALUE => regs::MAGIC,
+            regs::VERSION => 2,
+            regs::DEVICE_ID => STATS_DEVICE_ID,
+            regs::VENDOR_ID => STATS_VENDOR_ID,
+            regs::DEVICE_FEATURES => match self.device_features_sel {
+                0 => DEVICE_FEATURES as u32,
+                1 => (DEVICE_FEATURES >> 32) as u32,
+                _ => 0,
+            },
+            regs::QUEUE_NUM_MAX => q.map_or(0, |_| QUEUE_SIZE_MAX as u32),
+            regs::QUEUE_NUM => q.map_or(0, |q| self.queues[q].size() as u32),
+            regs::QUEUE_READY => q.map_or(0, |q| self.queues[q].ready() as u32),
+            regs::INTERRUPT_STATUS => self.interrupt_status,
+            regs::STATUS => self.status,
+            regs::CONFIG_GENERATION => self.config_generation,
+            regs::QUEUE_DESC_LOW => q.map_or(0, |q| self.addrs[q].desc as u32),
+            regs::QUEUE_DESC_HIGH => q.map_or(0, |q| (self.addrs[q].desc >> 32) as u32),
+            regs::QUEUE_DRIVER_LOW => q.map_or(0, |q| self.addrs[q].driver as u32),
+            regs::QUEUE_DRIVER_HIGH => q.map_or(0, |q| (self.addrs[q].driver >> 32) as u32),
+            regs::QUEUE_DEVICE_LOW => q.map_or(0, |q| self.addrs[q].device as u32),
+            regs::QUEUE_DEVICE_HIGH => q.map_or(0, |q| (self.addrs[q].device >> 32) as u32),
+            _ => 0,
+        };
+        data.copy_from_slice(&value.to_le_bytes());
+    }
+
+    /// A guest write of `data` at `offset` in the register window.
+    pub fn write(&mut self, offset: u64, data: &[u8], mem: &GuestMemoryMmap) {
+        if offset >= CONFIG_SPACE {
+            return; // no configuration space: writes vanish
+        }
+        let Ok(bytes) = <[u8; 4]>::try_from(data) else {
+            self.driver_error(None, "access-size", format_args!("{}-byte write at register offset {offset:#x}; registers take aligned 4-byte accesses (ignored)", data.len()));
+            return;
+        };
+        if !offset.is_multiple_of(4) {
+            self.driver_error(None, "access-size", format_args!("misaligned write at register offset {offset:#x} (ignored)"));
+            return;
+        }
+        let value = u32::from_le_bytes(bytes);
+        match offset {
+            regs::DEVICE_FEATURES_SEL => self.device_features_sel = value,
+            regs::DRIVER_FEATURES_SEL => self.driver_features_sel = value,
+            regs::DRIVER_FEATURES => match self.driver_features_sel {
+                0 => self.driver_features = (self.driver_features & !0xffff_ffff) | value as u64,
+                1 => self.driver_features = (self.driver_features & 0xffff_ffff) | ((value as u64) << 32),
+                _ => {}
+            },
+            regs::QUEUE_SEL => self.queue_sel = value,
+            regs::QUEUE_NUM => self.set_queue_field(|a| a.num = value),
+            regs::QUEUE_DESC_LOW => self.set_queue_field(|a| a.desc = (a.desc & !0xffff_ffff) | value as u64),
+            regs::QUEUE_DESC_HIGH => self.set_queue_field(|a| a.desc = (a.desc & 0xffff_ffff) | ((value as u64) << 32)),
+            regs::QUEUE_DRIVER_LOW => self.set_queue_field(|a| a.driver = (a.driver & !0xffff_ffff) | value as u64),
+            regs::QUEUE_DRIVER_HIGH => self.set_queue_field(|a| a.driver = (a.driver & 0xffff_ffff) | ((value as u64) << 32)),
+            regs::QUEUE_DEVICE_LOW => self.set_queue_field(|a| a.device = (a.device & !0xffff_ffff) | value as u64),
+            regs::QUEUE_DEVICE_HIGH => self.set_queue_field(|a| a.device = (a.device & 0xffff_ffff) | ((value as u64) << 32)),
+            regs::QUEUE_READY => self.set_queue_ready(value == 1, mem),
+            regs::QUEUE_NOTIFY => match value as u16 {
+                _ if value > u16::MAX as u32 => self.driver_error(None, "notify", format_args!("QueueNotify for queue {value}, which does not exist")),
+                STATS_QUEUE => {
+                    self.process_stats(mem);
+                    self.deliver(mem);
+                }
+                CONTROL_QUEUE => self.deliver(mem),
+                n => self.driver_error(None, "notify", format_args!("QueueNotify for queue {n}, which does not exist")),
+            },
+            regs::INTERRUPT_ACK => self.interrupt_status &= !value,
+            regs::STATUS => self.set_status(value, mem),
+            _ => self.driver_error(None, "read-only", format_args!("write of {value:#x} to read-only or unknown register {offset:#x} (ignored)")),
+        }
+    }
+
+    /// Queues a host command (postcard-encoded `shared::stats::Command`
+    /// with this `id`) and puts it in a control buffer if the guest has one
+    /// posted; otherwise it waits for one.
+    pub fn push_command(&mut self, id: u64, bytes: Vec<u8>, mem: &GuestMemoryMmap) {
+        self.pending.push_back((id, bytes));
+        self.deliver(mem);
+    }
+
+    /// Takes whatever the guest left in the rings without notifying (at
+    /// shutdown, so that nothing posted is lost).
+    pub fn poll(&mut self, mem: &GuestMemoryMmap) {
+        self.process_stats(mem);
+        self.deliver(mem);
+    }
+
+    fn selected(&self) -> Option<usize> {
+        let q = self.queue_sel as usize;
+        (q < NUM_QUEUES).then_some(q)
+    }
+
+    fn set_queue_field(&mut self, f: impl FnOnce(&mut QueueAddrs)) {
+        let Some(q) = self.selected() else {
+            let sel = self.queue_sel;
+            self.driver_error(None, "queue-sel", format_args!("queue register written with QueueSel {sel}, which does not exist (ignored)"));
+            return;
+        };
+        if self.queues[q].ready() {
+            self.driver_error(Some(q as u16), "ready-change", format_args!("queue size or address written while the queue is ready (ignored)"));
+            return;
+        }
+        f(&mut self.addrs[q]);
+    }
+
+    fn set_queue_ready(&mut self, ready: bool, mem: &GuestMemoryMmap) {
+        let Some(q) = self.selected() else {
+            let sel = self.queue_sel;
+            self.driver_error(None, "queue-sel", format_args!("QueueReady written with QueueSel {sel}, which does not exist (ignored)"));
+            return;
+        };
+        if !ready {
+            self.queues[q].set_ready(false);
+            return;
+        }
+        if self.queues[q].ready() {
+            return;
+        }
+        let a = self.addrs[q];
+        let queue = &mut self.queues[q];
+        let num = if a.num == 0 { QUEUE_SIZE_MAX as u32 } else { a.num };
+        let why = if num > QUEUE_SIZE_MAX as u32 || queue.try_set_size(num as u16).is_err() {
+            Some(format!("QueueNum {num} is not a power of two from 1 to {QUEUE_SIZE_MAX}"))
+        } else if queue.try_set_desc_table_address(GuestAddress(a.desc)).is_err() {
+            Some(format!("descriptor table at {:#x} is not 16-byte aligned", a.desc))
+        } else if queue.try_set_avail_ring_address(GuestAddress(a.driver)).is_err() {
+            Some(format!("available ring at {:#x} is not 2-byte aligned", a.driver))
+        } else if queue.try_set_used_ring_address(GuestAddress(a.device)).is_err() {
+            Some(format!("used ring at {:#x} is not 4-byte aligned", a.device))
+        } else {
+            queue.set_ready(true);
+            if queue.is_valid(mem) {
+                None
+            } else {
+                queue.set_ready(false);
+                Some(format!(
+                    "its rings (descriptors {:#x}, available {:#x}, used {:#x}, {num} entries) are not all inside guest RAM",
+                    a.desc, a.driver, a.device
+                ))
+            }
+        };
+        if let Some(why) = why {
+            self.driver_error(Some(q as u16), "bad-queue", format_args!("{why}; the queue stays not ready"));
+            return;
+        }
+        // A fresh start on this queue.
+        self.queues[q].set_next_avail(0);
+        self.queues[q].set_next_used(0);
+        self.broken[q] = false;
+    }
+
+    fn set_status(&mut self, value: u32, mem: &GuestMemoryMmap) {
+        if value == 0 {
+            self.reset();
+            return;
+        }
+        let mut value = value;
+        let features_ok = value & regs::STATUS_FEATURES_OK != 0 && self.status & regs::STATUS_FEATURES_OK == 0;
+        if features_ok {
+            let unknown = self.driver_features & !DEVICE_FEATURES;
+            if unknown != 0 || self.driver_features & DEVICE_FEATURES == 0 {
+                let f = self.driver_features;
+                self.driver_error(
+                    None,
+                    "features",
+                    format_args!("driver features {f:#x} are not VIRTIO_F_VERSION_1 ({DEVICE_FEATURES:#x}) alone; FEATURES_OK refused"),
+                );
+                value &= !regs::STATUS_FEATURES_OK;
+            }
+        }
+        let driver_ok = value & regs::STATUS_DRIVER_OK != 0 && self.status & regs::STATUS_DRIVER_OK == 0;
+        self.status = value | (self.status & STATUS_DEVICE_NEEDS_RESET);
+        if driver_ok {
+            // Whatever was posted before DRIVER_OK is served now.
+            self.poll(mem);
+        }
+    }
+
+    fn reset(&mut self) {
+        for q in &mut self.queues {
+            q.reset();
+        }
+        self.addrs = [QueueAddrs::default(); NUM_QUEUES];
+        self.broken = [false; NUM_QUEUES];
+        self.device_features_sel = 0;
+        self.driver_features_sel = 0;
+        self.driver_features = 0;
+        self.queue_sel = 0;
+        self.status = 0;
+        self.interrupt_status = 0;
+    }
+
+    /// Whether queue `q` may be used now.
+    fn live(&self, q: usize) -> bool {
+        self.status & regs::STATUS_DRIVER_OK != 0 && self.queues[q].ready() && !self.broken[q]
+    }
+
+    /// The next chain the driver made available on queue `q`, or why the
+    /// queue cannot be read (then it is marked broken).
+    fn pop(&mut self, q: usize, mem: &GuestMemoryMmap) -> Option<(u16, Result<Vec<Segment>, ChainError>)> {
+        let writable = q == CONTROL_QUEUE as usize;
+        let queue = &mut self.queues[q];
+        let table = GuestAddress(queue.desc_table());
+        let size = queue.size();
+        let next_avail = queue.next_avail();
+        let avail = queue.avail_idx(mem, std::sync::atomic::Ordering::Acquire).map(|w| w.0).unwrap_or(0);
+        let popped = queue.iter(mem).map(|mut iter| iter.next());
+        let chain = match popped {
+            Ok(chain) => chain,
+            Err(e) => {
+                self.broken[q] = true;
+                self.status |= STATUS_DEVICE_NEEDS_RESET;
+                self.driver_error(
+                    Some(q as u16),
+                    "avail-index",
+                    format_args!("available ring unusable ({e}: index {avail}, device at {next_avail}, queue of {size}); the queue is stopped until the device is reset"),
+                );
+                return None;
+            }
+        }?;
+        let head = chain.head_index();
+        Some((head, walk_chain(chain, table, size, writable)))
+    }
+
+    /// Returns chain `head` on queue `q` with `len` bytes written.
+    fn put_used(&mut self, q: usize, head: u16, len: u32, mem: &GuestMemoryMmap) -> bool {
+        if head >= self.queues[q].size() {
+            return false; // no such descriptor to return; already reported
+        }
+        match self.queues[q].add_used(mem, head, len) {
+            Ok(()) => true,
+            Err(e) => {
+                self.driver_error(Some(q as u16), "used-ring", format_args!("cannot return chain {head} on the used ring: {e}"));
+                false
+            }
+        }
+    }
+
+    fn process_stats(&mut self, mem: &GuestMemoryMmap) {
+        let q = STATS_QUEUE as usize;
+        if !self.live(q) {
+            return;
+        }
+        let mut returned = false;
+        // Each pop consumes one available entry, and there are at most
+        // `size` of them (the iterator refuses more).
+        for _ in 0..QUEUE_SIZE_MAX {
+            let Some((head, walked)) = self.pop(q, mem) else { break };
+            let message = walked.and_then(|segments| {
+                let bytes = read_segments(mem, &segments)?;
+                shared::stats::decode(&bytes)
+                    .map(|(header, payload)| StatsMessage { header, payload })
+                    .map_err(|e| ChainError::Decode(e.to_string()))
+            });
+            match message {
+                Ok(m) => self.messages.push(m),
+                Err(why) => self.reject(q, head, &why),
+            }
+            returned |= self.put_used(q, head, 0, mem);
+        }
+        if returned {
+            self.notify_used(q, mem);
+        }
+    }
+
+    fn deliver(&mut self, mem: &GuestMemoryMmap) {
+        let q = CONTROL_QUEUE as usize;
+        if !self.live(q) {
+            return;
+        }
+        let mut returned = false;
+        while !self.pending.is_empty() {
+            let Some((head, walked)) = self.pop(q, mem) else { break };
+            let mut used = 0;
+            match walked {
+                Ok(segments) => {
+                    let (id, bytes) = self.pending.pop_front().expect("checked non-empty");
+                    let room: u64 = segments.iter().map(|s| s.len as u64).sum();
+                    let result = if room < bytes.len() as u64 {
+                        Err(ChainError::TooSmall { len: room, need: bytes.len(), id })
+                    } else {
+                        write_segments(mem, &segments, &bytes)
+                    };
+                    match result {
+                        Ok(()) => {
+                            used = bytes.len() as u32;
+                            self.events.push(CommandEvent::Delivered(id));
+                        }
+                        Err(why) => {
+                            self.reject(q, head, &why);
+                            self.events.push(CommandEvent::Undeliverable(id, why.to_string()));
+                        }
+                    }
+                }
+                Err(why) => self.reject(q, head, &why),
+            }
+            returned |= self.put_used(q, head, used, mem);
+        }
+        if returned {
+            self.notify_used(q, mem);
+        }
+    }
+
+    /// Raises the used-buffer interrupt unless the driver asked not to.
+    fn notify_used(&mut self, q: usize, mem: &GuestMemoryMmap) {
+        // The available ring's flags (virtio-queue leaves this to us when
+        // VIRTIO_F_EVENT_IDX is off).
+        let flags: u16 = mem.read_obj(GuestAddress(self.queues[q].avail_ring())).unwrap_or(0);
+        if flags & VRING_AVAIL_F_NO_INTERRUPT != 0 {
+            return;
+        }
+        self.interrupt_status |= INTERRUPT_USED_BUFFER;
+        if let Some(irq) = &self.irq {
+            // A lost interrupt only delays a driver that waits for it; it
+            // polls the used ring as well.
+            let _ = irq.write(1);
+        }
+    }
+
+    fn reject(&mut self, q: usize, head: u16, why: &ChainError) {
+        self.rejected += 1;
+        if self.logged.insert((Some(q as u16), why.kind())) {
+            let line = format!(
+                "vmm: stats device: {} queue: bad descriptor chain (head {head}): {why}; returned unused (later chains refused for this reason are only counted)\n",
+                queue_name(q)
+            );
+            let _ = self.log.write_all(line.as_bytes());
+        }
+    }
+
+    fn driver_error(&mut self, q: Option<u16>, kind: &'static str, what: std::fmt::Arguments) {
+        self.driver_errors += 1;
+        if self.logged.insert((q, kind)) {
+            let place = q.map(|q| format!("{} queue: ", queue_name(q as usize))).unwrap_or_default();
+            let line = format!("vmm: stats device: {place}{what} (reported once)\n");
+            let _ = self.log.write_all(line.as_bytes());
+        }
+    }
+}
+
+fn queue_name(q: usize) -> &'static str {
+    if q == STATS_QUEUE as usize {
+        "stats"
+    } else {
+        "control"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::stats::{encode, CommandResult, Payload, ProcFiles, Reason, Reply, Snapshot};
+    use std::sync::{Arc, Mutex};
+    use virtio_queue::desc::RawDescriptor;
+    use virtio_queue::mock::MockSplitQueue;
+
+    const RAM: u64 = 0x10_0000;
+    const HIGH: u64 = 0x20_0000;
+    const STATS_RING: u64 = 0x1000;
+    const CONTROL_RING: u64 = 0x3000;
+    const BUF: u64 = 0x8000;
+
+    /// Two 1 MiB RAM ranges with a 1 MiB gap between them.
+    fn mem() -> GuestMemoryMmap {
+        GuestMemoryMmap::from_ranges(&[(GuestAddress(0), RAM as usize), (GuestAddress(HIGH), RAM as usize)]).unwrap()
+    }
+
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+    impl Write for Log {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl Log {
+        fn lines(&self) -> Vec<String> {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap().lines().map(str::to_string).collect()
+        }
+    }
+
+    fn reg(dev: &mut StatsDevice, offset: u64) -> u32 {
+        let mut b = [0u8; 4];
+        dev.read(offset, &mut b);
+        u32::from_le_bytes(b)
+    }
+
+    fn set(dev: &mut StatsDevice, mem: &GuestMemoryMmap, offset: u64, value: u32) {
+        dev.write(offset, &value.to_le_bytes(), mem);
+    }
+
+    /// What a driver does: reset, ACK, DRIVER, features, FEATURES_OK, both
+    /// queues at `mocks`' addresses, DRIVER_OK.
+    fn init(dev: &mut StatsDevice, mem: &GuestMemoryMmap, stats: &MockSplitQueue<GuestMemoryMmap>, control: &MockSplitQueue<GuestMemoryMmap>, size: u16) {
+        use regs::*;
+        set(dev, mem, STATUS, 0);
+        set(dev, mem, STATUS, STATUS_ACKNOWLEDGE);
+        set(dev, mem, STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER);
+        set(dev, mem, DEVICE_FEATURES_SEL, 1);
+        assert_eq!(reg(dev, DEVICE_FEATURES), FEATURE_VERSION_1_WORD1);
+        set(dev, mem, DRIVER_FEATURES_SEL, 1);
+        set(dev, mem, DRIVER_FEATURES, FEATURE_VERSION_1_WORD1);
+        set(dev, mem, STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK);
+        assert_ne!(reg(dev, STATUS) & STATUS_FEATURES_OK, 0);
+        for (q, mock) in [(0, stats), (1, control)] {
+            set(dev, mem, QUEUE_SEL, q);
+            assert_eq!(reg(dev, QUEUE_NUM_MAX), QUEUE_SIZE_MAX as u32);
+            set(dev, mem, QUEUE_NUM, size as u32);
+            let split = |a: GuestAddress| (a.0 as u32, (a.0 >> 32) as u32);
+            for (low, addr) in [(QUEUE_DESC_LOW, mock.desc_table_addr()), (QUEUE_DRIVER_LOW, mock.avail_addr()), (QUEUE_DEVICE_LOW, mock.used_addr())] {
+                let (l, h) = split(addr);
+                set(dev, mem, low, l);
+                set(dev, mem, low + 4, h);
+            }
+            set(dev, mem, QUEUE_READY, 1);
+            assert_eq!(reg(dev, QUEUE_READY), 1, "queue {q} not ready");
+        }
+        set(dev, mem, STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK | STATUS_DRIVER_OK);
+    }
+
+    struct Rig {
+        mem: GuestMemoryMmap,
+        log: Log,
+        dev: StatsDevice,
+    }
+
+    fn rig() -> Rig {
+        let log = Log::default();
+        Rig { mem: mem(), dev: StatsDevice::new(None, Box::new(log.clone())), log }
+    }
+
+    fn desc(addr: u64, len: u32, flags: u16, next: u16) -> RawDescriptor {
+        RawDescriptor::from(Descriptor::new(addr, len, flags, next))
+    }
+
+    fn snapshot(reason: Reason) -> Payload {
+        Payload::Snapshot(Snapshot {
+            reason,
+            meminfo: vec![("MemTotal".into(), 131_072), ("MemFree".into(), 100_000)],
+            zones: vec![],
+            vmstat: vec![("pgfault".into(), 5)],
+            slabs: vec![],
+            vmalloc: vec![],
+            processes: vec![],
+            files: ProcFiles { meminfo: "MemTotal: 131072 kB\n".into(), ..ProcFiles::default() },
+        })
+    }
+
+    fn used(mock: &MockSplitQueue<GuestMemoryMmap>) -> Vec<(u32, u32)> {
+        let n = mock.used().idx().load();
+        (0..n as usize).map(|i| {
+            let e = mock.used().ring().ref_at(i).unwrap().load();
+            (e.id(), e.len())
+        }).collect()
+    }
+
+    #[test]
+    fn registers_identify_the_device() {
+        let mut r = rig();
+        assert_eq!(reg(&mut r.dev, regs::MAGIC_VALUE), regs::MAGIC);
+        assert_eq!(reg(&mut r.dev, regs::VERSION), 2);
+        assert_eq!(reg(&mut r.dev, regs::DEVICE_ID), STATS_DEVICE_ID);
+        assert_eq!(reg(&mut r.dev, regs::VENDOR_ID), STATS_VENDOR_ID);
+        assert_eq!(reg(&mut r.dev, regs::DEVICE_FEATURES), 0);
+        set(&mut r.dev, &r.mem, regs::QUEUE_SEL, 2);
+        assert_eq!(reg(&mut r.dev, regs::QUEUE_NUM_MAX), 0, "queue 2 does not exist");
+        assert_eq!(reg(&mut r.dev, regs::CONFIG_GENERATION), 0);
+        assert_eq!(reg(&mut r.dev, 0x100), 0);
+        // A 1-byte read is refused (reads 0) and reported once.
+        let mut b = [0xffu8; 1];
+        r.dev.read(regs::MAGIC_VALUE, &mut b);
+        r.dev.read(regs::MAGIC_VALUE, &mut b);
+        assert_eq!(b, [0]);
+        assert_eq!(r.log.lines().len(), 1, "{:?}", r.log.lines());
+        // Features other than VERSION_1 make FEATURES_OK fail.
+        set(&mut r.dev, &r.mem, regs::DRIVER_FEATURES_SEL, 0);
+        set(&mut r.dev, &r.mem, regs::DRIVER_FEATURES, 1 << 28);
+        set(&mut r.dev, &r.mem, regs::STATUS, regs::STATUS_ACKNOWLEDGE | regs::STATUS_DRIVER | regs::STATUS_FEATURES_OK);
+        assert_eq!(reg(&mut r.dev, regs::STATUS) & regs::STATUS_FEATURES_OK, 0);
+        assert!(r.log.lines()[1].contains("FEATURES_OK refused"), "{:?}", r.log.lines());
+        // Reset clears the status.
+        set(&mut r.dev, &r.mem, regs::STATUS, 0);
+        assert_eq!(reg(&mut r.dev, regs::STATUS), 0);
+    }
+
+    #[test]
+    fn messages_arrive_and_buffers_come_back() {
+        let mut r = rig();
+        let stats = MockSplitQueue::create(&r.mem, GuestAddress(STATS_RING), 16);
+        let control = MockSplitQueue::create(&r.mem, GuestAddress(CONTROL_RING), 16);
+        init(&mut r.dev, &r.mem, &stats, &control, 16);
+        let one = encode(1, 10, &snapshot(Reason::Interval)).unwrap();
+        let two = encode(2, 20, &Payload::Reply(Reply { id: 9, result: CommandResult::Done })).unwrap();
+        r.mem.write_slice(&one, GuestAddress(BUF)).unwrap();
+        // The second message split over two descriptors, one in high RAM.
+        r.mem.write_slice(&two[..10], GuestAddress(BUF + 0x1000)).unwrap();
+        r.mem.write_slice(&two[10..], GuestAddress(HIGH + 0x100)).unwrap();
+        stats
+            .add_desc_chains(
+                &[
+                    desc(BUF, one.len() as u32, 0, 0),
+                    desc(BUF + 0x1000, 10, VRING_DESC_F_NEXT, 2),
+                    desc(HIGH + 0x100, (two.len() - 10) as u32, 0, 0),
+                ],
+                0,
+            )
+            .unwrap();
+        set(&mut r.dev, &r.mem, regs::QUEUE_NOTIFY, 0);
+        let got = r.dev.take_messages();
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].header.seq, got[0].header.guest_ns), (1, 10));
+        assert_eq!(got[0].payload, snapshot(Reason::Interval));
+        assert_eq!(got[1].payload, Payload::Reply(Reply { id: 9, result: CommandResult::Done }));
+        assert_eq!(used(&stats), [(0, 0), (1, 0)]);
+        assert_eq!(r.dev.rejected(), 0);
+        assert!(r.log.lines().is_empty(), "{:?}", r.log.lines());
+    }
+
+    #[test]
+    fn commands_wait_for_a_buffer_and_raise_the_interrupt() {
+        let log = Log::default();
+        let irq = EventFd::new(vmm_sys_util::eventfd::EFD_NONBLOCK).unwrap();
+        let mut dev = StatsDevice::new(Some(irq.try_clone().unwrap()), Box::new(log.clone()));
+        let mem = mem();
+        let stats = MockSplitQueue::create(&mem, GuestAddress(STATS_RING), 16);
+        let control = MockSplitQueue::create(&mem, GuestAddress(CONTROL_RING), 16);
+        init(&mut dev, &mem, &stats, &control, 16);
+        // No buffer posted yet: the command waits.
+        dev.push_command(1, vec![1, 2, 3], &mem);
+        assert_eq!(dev.pending_commands(), 1);
+        assert!(dev.take_events().is_empty());
+        assert!(irq.read().is_err(), "no interrupt yet");
+        control.add_desc_chains(&[desc(BUF, 64, VRING_DESC_F_WRITE, 0), desc(BUF + 64, 64, VRING_DESC_F_WRITE, 0)], 0).unwrap();
+        set(&mut dev, &mem, regs::QUEUE_NOTIFY, 1);
+        assert_eq!(dev.take_events(), [CommandEvent::Delivered(1)]);
+        assert_eq!(used(&control), [(0, 3)]);
+        let mut b = [0u8; 3];
+        mem.read_slice(&mut b, GuestAddress(BUF)).unwrap();
+        assert_eq!(b, [1, 2, 3]);
+        assert_eq!(irq.read().unwrap(), 1);
+        assert_eq!(reg(&mut dev, regs::INTERRUPT_STATUS), INTERRUPT_USED_BUFFER);
+        set(&mut dev, &mem, regs::INTERRUPT_ACK, INTERRUPT_USED_BUFFER);
+        assert_eq!(reg(&mut dev, regs::INTERRUPT_STATUS), 0);
+        // A buffer is already posted: the next command goes at once; one
+        // too large for any buffer is dropped with a reason.
+        dev.push_command(2, vec![7; 64], &mem);
+        assert_eq!(dev.take_events(), [CommandEvent::Delivered(2)]);
+        control.add_desc_chains(&[desc(BUF + 0x100, 16, VRING_DESC_F_WRITE, 0)], 2).unwrap();
+        dev.push_command(3, vec![7; 65], &mem);
+        let events = dev.take_events();
+        assert!(matches!(&events[..], [CommandEvent::Undeliverable(3, why)] if why.contains("too few for command #3")), "{events:?}");
+        assert_eq!(used(&control), [(0, 3), (1, 64), (2, 0)]);
+        assert_eq!(dev.rejected(), 1);
+    }
+
+    /// Each bad chain is refused with its reason, logged once per reason,
+    /// returned with length 0, and the good chains around it still count.
+    #[test]
+    fn bad_chains_are_refused_and_the_queues_go_on() {
+        let mut r = rig();
+        let stats = MockSplitQueue::create(&r.mem, GuestAddress(STATS_RING), 64);
+        let control = MockSplitQueue::create(&r.mem, GuestAddress(CONTROL_RING), 64);
+        init(&mut r.dev, &r.mem, &stats, &control, 64);
+        let good = encode(1, 1, &snapshot(Reason::Request)).unwrap();
+        r.mem.write_slice(&good, GuestAddress(BUF)).unwrap();
+        r.mem.write_slice(b"garbage garbage garbage garbage", GuestAddress(BUF + 0x4000)).unwrap();
+        let g = good.len() as u32;
+        let f = VRING_DESC_F_NEXT;
+        let cases: Vec<(Vec<RawDescriptor>, &str)> = vec![
+            (vec![desc(BUF, g, 0, 0)], ""),
+            // Out of RAM, straddling the end of a range, in the gap, wrapping.
+            (vec![desc(RAM * 8, 16, 0, 0)], "is not inside guest RAM"),
+            (vec![desc(RAM - 8, 16, 0, 0)], "is not inside guest RAM"),
+            (vec![desc(RAM + 0x100, 16, 0, 0)], "is not inside guest RAM"),
+            (vec![desc(u64::MAX - 4, 16, 0, 0)], "is not inside guest RAM"),
+            // A loop of two, and one descriptor pointing at itself.
+            (vec![desc(BUF, 8, f, 1), desc(BUF, 8, f, 0)], "the chain loops"),
+            (vec![desc(BUF, 8, f, 0)], "the chain loops"),
+            // Next outside the queue.
+            (vec![desc(BUF, 8, f, 200)], "next index 200 is outside the queue of 64"),
+            // Longer than MESSAGE_MAX.
+            (vec![desc(BUF, MESSAGE_MAX as u32 + 1, 0, 0)], "above the 262144-byte limit"),
+            (vec![desc(BUF, MESSAGE_MAX as u32, f, 1), desc(BUF, 1, 0, 0)], "above the 262144-byte limit"),
+            // Wrong direction.
+            (vec![desc(BUF, g, VRING_DESC_F_WRITE, 0)], "is device-writable, but this queue takes only device-readable"),
+            // Indirect.
+            (vec![desc(BUF, 32, VRING_DESC_F_INDIRECT, 0)], "is indirect"),
+            // Does not decode.
+            // (Decode failures are one reason: only the first is logged.)
+            (vec![desc(BUF + 0x4000, 30, 0, 0)], "does not decode: bad magic"),
+            (vec![desc(BUF, 10, 0, 0)], "~message of 10 bytes is shorter"),
+            (vec![desc(BUF, g - 1, 0, 0)], "~payload does not decode"),
+            (vec![desc(BUF, g, 0, 0)], ""),
+        ];
+        // Chains go at increasing table offsets, each one's `next`s
+        // relative to its start.
+        let mut at = 0u16;
+        for (descs, _) in &cases {
+            let moved: Vec<RawDescriptor> = descs
+                .iter()
+                .map(|d| {
+                    let d = Descriptor::from(*d);
+                    let next = if d.next() < 64 && d.flags() & VRING_DESC_F_NEXT != 0 { d.next() + at } else { d.next() };
+                    desc(d.addr().0, d.len(), d.flags(), next)
+                })
+                .collect();
+            stats.add_desc_chains(&moved, at).unwrap();
+            at += descs.len() as u16;
+        }
+        set(&mut r.dev, &r.mem, regs::QUEUE_NOTIFY, 0);
+        assert_eq!(r.dev.take_messages().len(), 2, "the two good chains");
+        let bad = cases.iter().filter(|(_, why)| !why.is_empty()).count() as u64;
+        assert_eq!(r.dev.rejected(), bad);
+        assert_eq!(used(&stats).len(), cases.len(), "every chain comes back");
+        assert!(used(&stats).iter().all(|&(_, len)| len == 0));
+        let log = r.log.lines();
+        for (_, why) in cases.iter().filter(|(_, why)| !why.is_empty() && !why.starts_with('~')) {
+            assert!(log.iter().any(|l| l.contains(why) && l.starts_with("vmm: stats device: stats queue: bad descriptor chain")), "no {why:?} in {log:#?}");
+        }
+        // Once per reason: four out-of-RAM chains, one line; three that
+        // do not decode, one line.
+        assert_eq!(log.iter().filter(|l| l.contains("not inside guest RAM")).count(), 1, "{log:#?}");
+        assert_eq!(log.iter().filter(|l| l.contains("does not decode")).count(), 1, "{log:#?}");
+        assert!(!log.iter().any(|l| l.contains("panicked")));
+
+        // The control queue still works, and checks its own direction.
+        control.add_desc_chains(&[desc(BUF, 16, 0, 0), desc(BUF, 16, VRING_DESC_F_WRITE, 0)], 0).unwrap();
+        r.dev.push_command(5, vec![9; 4], &r.mem);
+        assert_eq!(r.dev.take_events(), [CommandEvent::Delivered(5)]);
+        assert_eq!(used(&control), [(0, 0), (1, 4)]);
+        assert!(r.log.lines().iter().any(|l| l.starts_with("vmm: stats device: control queue: bad descriptor chain (head 0): descriptor 0 is device-readable")));
+    }
+
+    #[test]
+    fn a_head_outside_the_queue_is_refused_and_skipped() {
+        let mut r = rig();
+        let stats = MockSplitQueue::create(&r.mem, GuestAddress(STATS_RING), 16);
+        let control = MockSplitQueue::create(&r.mem, GuestAddress(CONTROL_RING), 16);
+        init(&mut r.dev, &r.mem, &stats, &control, 16);
+        let good = encode(1, 1, &snapshot(Reason::Interval)).unwrap();
+        r.mem.write_slice(&good, GuestAddress(BUF)).unwrap();
+        stats.add_desc_chains(&[desc(BUF, good.len() as u32, 0, 0)], 0).unwrap();
+        // Available entries: 0 (good), 200 (no such descriptor), 0 again.
+        stats.avail().ring().ref_at(1).unwrap().store(200);
+        stats.avail().ring().ref_at(2).unwrap().store(0);
+        stats.avail().idx().store(3);
+        set(&mut r.dev, &r.mem, regs::QUEUE_NOTIFY, 0);
+        assert_eq!(r.dev.take_messages().len(), 2);
+        assert_eq!(r.dev.rejected(), 1);
+        // Descriptor 200 cannot be returned; the others are.
+        assert_eq!(used(&stats), [(0, 0), (0, 0)]);
+        assert!(r.log.lines()[0].contains("(head 200): head index 200 is outside the queue of 16 descriptors"), "{:?}", r.log.lines());
+    }
+
+    #[test]
+    fn a_chain_longer_than_the_limit_or_a_full_loop_is_refused() {
+        let mem = mem();
+        let mock = MockSplitQueue::create(&mem, GuestAddress(STATS_RING), 64);
+        // 64 descriptors, each pointing to the next, the last back to 0:
+        // the crate's walk stops after the queue size; this is a loop.
+        let descs: Vec<RawDescriptor> = (0..64).map(|i| desc(BUF, 1, VRING_DESC_F_NEXT, (i + 1) % 64)).collect();
+        mock.add_desc_chains(&descs, 0).unwrap();
+        let mut q: Queue = mock.create_queue().unwrap();
+        let chain = q.iter(&mem).unwrap().next().unwrap();
+        assert_eq!(walk_chain(chain, mock.desc_table_addr(), 64, false), Err(ChainError::Loop { index: 0 }));
+        // A proper chain of 64 short buffers is fine.
+        let mock = MockSplitQueue::create(&mem, GuestAddress(STATS_RING), 64);
+        let mut descs: Vec<RawDescriptor> = (0..63).map(|i| desc(BUF, 1, VRING_DESC_F_NEXT, i + 1)).collect();
+        descs.push(desc(BUF, 1, 0, 0));
+        mock.add_desc_chains(&descs, 0).unwrap();
+        let mut q: Queue = mock.create_queue().unwrap();
+        let chain = q.iter(&mem).unwrap().next().unwrap();
+        assert_eq!(walk_chain(chain, mock.desc_table_addr(), 64, false).map(|s| s.len()), Ok(64));
+    }
+
+    #[test]
+    fn broken_rings_are_reported_and_the_other_queue_keeps_working() {
+        let mut r = rig();
+        let stats = MockSplitQueue::create(&r.mem, GuestAddress(STATS_RING), 16);
+        let control = MockSplitQueue::create(&r.mem, GuestAddress(CONTROL_RING), 16);
+        init(&mut r.dev, &r.mem, &stats, &control, 16);
+        // The driver claims 100 new entries on a queue of 16.
+        stats.avail().idx().store(100);
+        set(&mut r.dev, &r.mem, regs::QUEUE_NOTIFY, 0);
+        set(&mut r.dev, &r.mem, regs::QUEUE_NOTIFY, 0);
+        let log = r.log.lines();
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert!(log[0].contains("stats queue: available ring unusable"), "{log:?}");
+        assert_ne!(reg(&mut r.dev, regs::STATUS) & STATUS_DEVICE_NEEDS_RESET, 0);
+        control.add_desc_chains(&[desc(BUF, 16, VRING_DESC_F_WRITE, 0)], 0).unwrap();
+        r.dev.push_command(1, vec![1], &r.mem);
+        assert_eq!(r.dev.take_events(), [CommandEvent::Delivered(1)]);
+
+        // Rings outside RAM, misaligned, or a size that is not a power of two.
+        let mut r = rig();
+        for (num, desc_addr, why) in [(16, RAM * 4, "not all inside guest RAM"), (16, 0x1008, "not 16-byte aligned"), (12, 0x1000, "not a power of two"), (128, 0x1000, "not a power of two")] {
+            set(&mut r.dev, &r.mem, regs::QUEUE_SEL, 0);
+            set(&mut r.dev, &r.mem, regs::QUEUE_NUM, num);
+            set(&mut r.dev, &r.mem, regs::QUEUE_DESC_LOW, desc_addr as u32);
+            set(&mut r.dev, &r.mem, regs::QUEUE_DESC_HIGH, (desc_addr >> 32) as u32);
+            set(&mut r.dev, &r.mem, regs::QUEUE_DRIVER_LOW, 0x2000);
+            set(&mut r.dev, &r.mem, regs::QUEUE_DEVICE_LOW, 0x2400);
+            set(&mut r.dev, &r.mem, regs::QUEUE_READY, 1);
+            assert_eq!(reg(&mut r.dev, regs::QUEUE_READY), 0, "{why}");
+            assert!(r.log.lines().iter().any(|l| l.contains(why)), "{why}: {:?}", r.log.lines());
+            r.log.0.lock().unwrap().clear();
+            r.dev.logged.clear();
+        }
+    }
+
+    #[test]
+    fn random_rings_never_panic() {
+        // A cheap fuzz: random bytes for the descriptor table and rings,
+        // random register writes; the device must only refuse.
+        let mut seed = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for _ in 0..200 {
+            let mut r = rig();
+            let stats = MockSplitQueue::create(&r.mem, GuestAddress(STATS_RING), 8);
+            let control = MockSplitQueue::create(&r.mem, GuestAddress(CONTROL_RING), 8);
+            init(&mut r.dev, &r.mem, &stats, &control, 8);
+            let junk: Vec<u8> = (0..0x4000).map(|_| next() as u8).collect();
+            r.mem.write_slice(&junk, GuestAddress(STATS_RING)).unwrap();
+            // Keep some addresses plausible.
+            for i in 0..16u64 {
+                let addr = if next() % 2 == 0 { BUF + (next() % 0x1000) } else { next() };
+                r.mem.write_obj(addr, GuestAddress(STATS_RING + i * 16)).unwrap();
+                r.mem.write_obj((next() % 64) as u32, GuestAddress(STATS_RING + i * 16 + 8)).unwrap();
+            }
+            for _ in 0..4 {
+                set(&mut r.dev, &r.mem, regs::QUEUE_NOTIFY, (next() % 3) as u32);
+                r.dev.push_command(next(), vec![0; (next() % 300) as usize], &r.mem);
+                let offset = (next() % 0x110) & !3;
+                if offset != regs::STATUS {
+                    set(&mut r.dev, &r.mem, offset, next() as u32);
+                }
+            }
+        }
+    }
+}
