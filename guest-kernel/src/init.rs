@@ -65,13 +65,14 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
         count_region(what);
     }
 
+    // Stats channel: set up after the self-tests (their vmalloc addresses
+    // stay as they were) and before init (its memory is in the leak
+    // check's baseline).
+    crate::drivers::stats::init(info, &cmdline);
+
     if let Some(list) = cmdline.get("dump") {
         dump_proc_files(list, &mm);
     }
-
-    // Stats channel: set up before init, so its memory is in the leak
-    // check's baseline.
-    crate::drivers::stats::init(info, &cmdline);
 
     let code = match init_argv(info) {
         Some(argv) => run_init(info, &argv),

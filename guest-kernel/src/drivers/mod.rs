@@ -1,11 +1,12 @@
-//! Device drivers.
+//! Device drivers. The plain parts (virtqueue ring logic, the stats
+//! channel's records and encoder) build for the host too, for tests.
 #[cfg(target_os = "none")]
 pub mod serial;
 #[cfg(target_os = "none")]
 pub mod hostio;
-/// The stats channel (virtio-mmio device, shared::stats wire format).
+/// The stats channel (virtio-mmio device, `shared::stats` wire format).
 #[cfg(target_os = "none")]
 pub mod stats;
 pub mod stats_text;
-pub mod virtio_mmio;
 pub mod stats_wire;
+pub mod virtio_mmio;

@@ -233,6 +233,19 @@ impl Virtqueue {
         Some(head)
     }
 
+    /// A planted bad chain for tests of the device's checks: two
+    /// descriptors for `buf` whose `next` fields point at each other. The
+    /// device must refuse it and return it used; [`pop_used`](Self::pop_used)
+    /// then frees both descriptors as for any chain.
+    pub fn add_looping_chain(&mut self, buf: Buf, token: u32) -> Option<u16> {
+        let head = self.add(&[buf, buf], token)?;
+        let second = self.desc_next(head);
+        let off = self.layout.desc + 16 * second as usize;
+        self.write_u16(off + 12, VIRTQ_DESC_F_NEXT | if buf.device_writes { VIRTQ_DESC_F_WRITE } else { 0 });
+        self.write_u16(off + 14, head);
+        Some(head)
+    }
+
     /// Whether the device has returned chains the driver has not read.
     pub fn has_used(&self) -> bool {
         self.read_u16(self.layout.used + 2) != self.last_used
@@ -610,6 +623,25 @@ mod tests {
         let three = [b(1)[0], b(2)[0], b(3)[0]];
         assert!(q.add(&three, 7).is_some());
         assert_eq!(q.add(&[b(1)[0]; 5], 8), None);
+    }
+
+    #[test]
+    fn a_planted_looping_chain_loops_and_comes_back_whole() {
+        let mut p = page();
+        let (mut q, dev) = setup(&mut p, 4);
+        let buf = Buf { addr: 0x5000, len: 8, device_writes: false };
+        let head = q.add_looping_chain(buf, 5).unwrap();
+        let (_, _, f1, n1) = dev.desc(head);
+        let (_, _, f2, n2) = dev.desc(n1);
+        assert_eq!((f1 & VIRTQ_DESC_F_NEXT, f2 & VIRTQ_DESC_F_NEXT, n2), (VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_NEXT, head));
+        assert_eq!(q.num_free(), 2);
+        let mut dev = dev;
+        dev.put_used(head as u32, 0);
+        assert_eq!(q.pop_used(), Some(Ok(Used { head, token: 5, len: 0 })));
+        assert_eq!(q.num_free(), 4);
+        // All four descriptors are usable again.
+        let bufs = [buf; 4];
+        assert!(q.add(&bufs, 6).is_some());
     }
 
     #[test]
