@@ -131,7 +131,7 @@ fn oom_killer_picks_the_hog() {
     let run = run_init(32 * M, "", &programs::path("oom"), &[], &[]);
     programs::check_tap(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{}\n{}", run.stdout, run.console));
     let line = run.console.lines().find(|l| l.contains("Out of memory: Killed process ")).unwrap_or_else(|| panic!("{}", run.console));
-    for field in ["(oom) total-vm:", "kB, anon-rss:", "kB, file-rss:", "kB, shmem-rss:", "kB, UID:0 pgtables:", "kB oom_score_adj:0"] {
+    for field in ["(oom) total-vm:", "kB, anon-rss:", "kB, file-rss:", "kB, shmem-rss:", "kB, UID:0 pgtables:", "kB oom_score_adj:500"] {
         assert!(line.contains(field), "{field:?} missing from: {line}");
     }
     assert!(!line.contains("Killed process 1 "), "init must never be chosen: {line}");

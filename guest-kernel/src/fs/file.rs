@@ -94,7 +94,13 @@ pub enum FileKind {
     Console { stream: u32, write: ConsoleWrite },
     /// One end of a pipe.
     Pipe(crate::fs::pipe::PipeEnd),
+    /// A writable `/proc` file: each write is handed to `store` with the
+    /// key given at open (a pid), as Linux's `proc_write` handlers do.
+    ProcWrite { key: u32, store: ProcStore },
 }
+
+/// Applies a write to a `/proc` file (`key`: what the file is about).
+pub type ProcStore = fn(key: u32, bytes: &[u8]) -> Result<usize, Errno>;
 
 /// An open file description.
 pub struct File {
@@ -134,6 +140,11 @@ impl File {
     /// [`File::snapshot_ino`] with inode number 0.
     pub fn snapshot(data: Vec<u8>) -> Arc<Self> {
         Self::snapshot_ino(data, 0)
+    }
+
+    /// A `/proc` file opened for writing.
+    pub fn proc_write(key: u32, store: ProcStore) -> Arc<Self> {
+        Self::new(FileKind::ProcWrite { key, store }, O_WRONLY)
     }
 
     pub fn kind(&self) -> &FileKind {
@@ -261,6 +272,7 @@ impl File {
             }
             FileKind::Console { .. } => Ok(0),
             FileKind::Pipe(end) => end.read(buf),
+            FileKind::ProcWrite { .. } => Err(EBADF),
         }
     }
 
@@ -276,6 +288,7 @@ impl File {
         match &self.kind {
             FileKind::Console { stream, write } => Ok(write(*stream, buf)),
             FileKind::Pipe(end) => end.write(buf),
+            FileKind::ProcWrite { key, store } => store(*key, buf),
             FileKind::Regular(inode) => {
                 let mut pos = self.pos.lock();
                 let (at, n) = if self.appending() {
@@ -350,6 +363,7 @@ impl File {
         let mut pos = self.pos.lock();
         let new = match &self.kind {
             FileKind::Console { .. } | FileKind::Pipe(_) => return Err(ESPIPE),
+            FileKind::ProcWrite { .. } => Some(0),
             FileKind::Regular(inode) => {
                 let size = i64::try_from(inode.size()).map_err(|_| EINVAL)?;
                 match whence {
@@ -388,6 +402,14 @@ impl File {
                 st_ino: *ino,
                 st_nlink: 1,
                 st_mode: S_IFREG | 0o444,
+                st_blksize: PROC_BLKSIZE,
+                ..Stat::default()
+            },
+            FileKind::ProcWrite { key, .. } => Stat {
+                st_dev: PROC_DEV,
+                st_ino: u64::from(*key),
+                st_nlink: 1,
+                st_mode: S_IFREG | 0o644,
                 st_blksize: PROC_BLKSIZE,
                 ..Stat::default()
             },

@@ -71,6 +71,8 @@ pub struct Task {
     /// A fatal signal sent by `kill`, acted on before the task next
     /// returns to user mode.
     pub pending_kill: Option<i32>,
+    /// `/proc/PID/oom_score_adj`: -1000 (never chosen) to 1000; inherited.
+    pub oom_score_adj: i32,
 }
 
 /// A task's name in place (no allocation), as Linux's `char comm[16]`.
@@ -232,6 +234,7 @@ pub fn new_task(ppid: u32) -> Option<TaskBox> {
             enosys_seen: [0; 8],
             state: sched::TaskState::Runnable,
             pending_kill: None,
+            oom_score_adj: 0,
         },
     );
     let Some(mut task) = task else {

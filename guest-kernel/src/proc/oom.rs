@@ -1,8 +1,9 @@
 //! The OOM killer (Linux `mm/oom_kill.c`): when a user page cannot be
-//! allocated, pick the process whose death frees the most (RSS plus page
-//! tables, `oom_badness`), report it as Linux does, take its memory at once
-//! (as the OOM reaper would) and let it die of SIGKILL when it next runs.
-//! Init is never chosen.
+//! allocated, pick the process whose death frees the most (`oom_badness`:
+//! RSS plus page tables, plus `oom_score_adj` thousandths of all memory;
+//! -1000 exempts), report it as Linux does, take its memory at once (as the
+//! OOM reaper would) and let it die of SIGKILL when it next runs. Init is
+//! never chosen.
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -29,7 +30,12 @@ pub fn out_of_memory() -> bool {
                 return None;
             }
             let mm = t.mm.as_ref()?;
-            Some((mm.rss.total() + mm.pt.nr_tables, p))
+            if t.oom_score_adj == -1000 {
+                return None;
+            }
+            let total = crate::mm::buddy::page_alloc().totalram_pages() as i64;
+            let points = (mm.rss.total() + mm.pt.nr_tables) as i64 + i64::from(t.oom_score_adj) * total / 1000;
+            Some((points.max(1), p))
         })
         .max();
     let Some((_, pid)) = victim else {
@@ -63,14 +69,15 @@ fn report(pid: u32) {
     with_console(|w| {
         let _ = writeln!(
             w,
-            "Out of memory: Killed process {} ({}) total-vm:{}kB, anon-rss:{}kB, file-rss:{}kB, shmem-rss:{}kB, UID:0 pgtables:{}kB oom_score_adj:0",
+            "Out of memory: Killed process {} ({}) total-vm:{}kB, anon-rss:{}kB, file-rss:{}kB, shmem-rss:{}kB, UID:0 pgtables:{}kB oom_score_adj:{}",
             t.pid,
             t.comm,
             kb(mm.vm.total_vm),
             kb(mm.rss.anon),
             kb(mm.rss.file),
             kb(mm.rss.shmem),
-            kb(mm.pt.nr_tables)
+            kb(mm.pt.nr_tables),
+            t.oom_score_adj
         );
     });
 }

@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use core::fmt::Write;
 
-use crate::fs::errno::{EACCES, ENOENT};
+use crate::fs::errno::{EACCES, EINVAL, ENOENT, ESRCH};
 use crate::fs::file::{File, O_ACCMODE, O_RDONLY};
 use crate::mm::addr::PAGE_SIZE;
 
@@ -13,6 +13,12 @@ use super::current;
 
 pub fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
     if flags & O_ACCMODE != O_RDONLY {
+        // The one writable file: /proc/PID/oom_score_adj.
+        if let Some((dir, "oom_score_adj")) = path.trim_end_matches('/').split_once('/') {
+            let pid = if dir == "self" { current().ok_or(ENOENT)?.pid } else { dir.parse::<u32>().map_err(|_| ENOENT)? };
+            super::sched::task(pid).ok_or(ENOENT)?;
+            return Ok(File::proc_write(pid, store_oom_score_adj));
+        }
         return Err(EACCES);
     }
     let mut out = String::new();
@@ -55,6 +61,18 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
     Ok(())
 }
 
+/// Writes `/proc/PID/oom_score_adj`: an integer in -1000..=1000 (Linux
+/// `oom_score_adj_write`; -1000 exempts the process from the OOM killer).
+fn store_oom_score_adj(pid: u32, bytes: &[u8]) -> Result<usize, i32> {
+    let text = core::str::from_utf8(bytes).map_err(|_| EINVAL)?.trim();
+    let v: i32 = text.parse().map_err(|_| EINVAL)?;
+    if !(-1000..=1000).contains(&v) {
+        return Err(EINVAL);
+    }
+    super::sched::task(pid).ok_or(ESRCH)?.oom_score_adj = v;
+    Ok(bytes.len())
+}
+
 pub(crate) fn per_process(task: &mut super::Task, name: &str, w: &mut String) -> Result<(), i32> {
     if name == "smaps" {
         let mm = task.mm.as_mut().ok_or(ENOENT)?;
@@ -77,6 +95,9 @@ pub(crate) fn per_process(task: &mut super::Task, name: &str, w: &mut String) ->
             let rss = mm.rss;
             let _ = mm.vm.show_status(w, rss.anon, rss.file, rss.shmem, mm.hiwater_rss, mm.pt.nr_tables * PAGE_SIZE);
             let _ = writeln!(w, "Threads:\t1");
+        }
+        "oom_score_adj" => {
+            let _ = writeln!(w, "{}", task.oom_score_adj);
         }
         "statm" => {
             let _ = writeln!(w, "{} {} {} 0 0 0 0", mm.vm.total_vm, mm.rss.total(), mm.rss.file);

@@ -728,6 +728,7 @@ fn sys_fork() -> SysResult {
     child.regs.r11 = child.regs.rflags;
     child.fpu = parent.fpu.clone();
     child.fs_base = parent.fs_base;
+    child.oom_score_adj = parent.oom_score_adj;
     child.mm = mm;
     child.files = parent.files.clone();
     let pid = child.pid;
