@@ -24,9 +24,8 @@ pub fn write(fd: u32, bytes: &[u8]) -> usize {
     let mut done = 0;
     while done < bytes.len() {
         let n = (bytes.len() - done).min(BUF_LEN);
-        // SAFETY: one CPU with interrupts off: nothing else uses the
-        // bounce buffer or request while we fill them and the VMM reads
-        // them during the port write.
+        // SAFETY: one CPU with interrupts off: nothing else uses the bounce buffer or request while we fill them and the VMM reads them during the
+        // port write.
         let written = unsafe {
             let buf = &mut *addr_of_mut!(BOUNCE);
             buf.0[..n].copy_from_slice(&bytes[done..done + n]);

@@ -502,9 +502,7 @@ fn poll_control(final_pass: bool) {
                 // The host found the chain bad and returned it unused.
                 None
             } else {
-                // SAFETY: the buffer is a lowmem page of ours that the
-                // device returned (it no longer writes it); `len` is
-                // bounded by its size.
+                // SAFETY: the buffer is a lowmem page of ours that the device returned (it no longer writes it); `len` is bounded by its size.
                 let bytes = unsafe { core::slice::from_raw_parts(crate::mm::addr::__va(PhysAddr(pa)).as_ptr::<u8>(), len) };
                 wire::decode_command(bytes).ok()
             };

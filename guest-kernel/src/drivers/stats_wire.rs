@@ -113,9 +113,8 @@ impl Cursor<'_> {
     #[inline]
     fn bytes(&mut self, b: &[u8]) {
         let dst = &mut self.out[self.n..self.n + b.len()];
-        // SAFETY: `dst` is `b.len()` bytes of our buffer (bounds checked
-        // above), `b` is another allocation; u8 and MaybeUninit<u8> have
-        // the same layout.
+        // SAFETY: `dst` is `b.len()` bytes of our buffer (bounds checked above), `b` is another allocation; u8 and MaybeUninit<u8> have the same
+        // layout.
         unsafe { core::ptr::copy_nonoverlapping(b.as_ptr(), dst.as_mut_ptr().cast::<u8>(), b.len()) };
         self.n += b.len();
     }

@@ -106,12 +106,10 @@ fn copy_from_frame(frames: &dyn PageFrames, pfn: u64, off: usize, buf: &mut [u8]
     if off > PAGE_SIZE || buf.len() > PAGE_SIZE - off {
         return false;
     }
-    // SAFETY: `frame_ptr` points at the frame's 4096 mapped bytes, and
-    // `off + buf.len() <= 4096` was checked above. The frame belongs to a
-    // `FilePages` the caller borrows, so it is allocated. No Rust reference
-    // to the frame exists (kernel code reaches it only through these raw
-    // copies, under the file's lock; user space through its mappings, not
-    // while this CPU runs the kernel), and any bytes are valid `u8`s.
+    // `frame_ptr` points at the frame's 4096 mapped bytes, and `off + buf.len() <= 4096` was checked above. The frame belongs to a `FilePages` the
+    // caller borrows, so it is allocated. No Rust reference to the frame exists (kernel code reaches it only through these raw copies, under the
+    // file's lock; user space through its mappings, not while this CPU runs the kernel), and any bytes are valid `u8`s.
+    // SAFETY: the reasons just above.
     unsafe { core::ptr::copy_nonoverlapping(ptr.add(off), buf.as_mut_ptr(), buf.len()) };
     true
 }
@@ -125,9 +123,8 @@ fn copy_to_frame(frames: &dyn PageFrames, pfn: u64, off: usize, src: &[u8]) -> b
     if off > PAGE_SIZE || src.len() > PAGE_SIZE - off {
         return false;
     }
-    // SAFETY: as in `copy_from_frame`; the caller holds `&mut FilePages`,
-    // so no other kernel copy touches the frame meanwhile, and `src` is a
-    // kernel buffer, never the frame itself.
+    // SAFETY: as in `copy_from_frame`; the caller holds `&mut FilePages`, so no other kernel copy touches the frame meanwhile, and `src` is a kernel
+    // buffer, never the frame itself.
     unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), ptr.add(off), src.len()) };
     true
 }
@@ -141,9 +138,7 @@ fn zero_frame_from(frames: &dyn PageFrames, pfn: u64, off: usize) -> bool {
     if off > PAGE_SIZE {
         return false;
     }
-    // SAFETY: as in `copy_to_frame`: `off..4096` lies inside the frame's
-    // mapped bytes, which the caller's `&mut FilePages` owns on the kernel
-    // side.
+    // SAFETY: as in `copy_to_frame`: `off..4096` lies inside the frame's mapped bytes, which the caller's `&mut FilePages` owns on the kernel side.
     unsafe { core::ptr::write_bytes(ptr.add(off), 0, PAGE_SIZE - off) };
     true
 }

@@ -154,9 +154,8 @@ impl UserPageTables {
         } else {
             self.walk(va)?
         };
-        // SAFETY: `table` is one of this address space's lowmem page-table
-        // pages, reached through the direct map; one CPU with interrupts
-        // off is the only writer.
+        // SAFETY: `table` is one of this address space's lowmem page-table pages, reached through the direct map; one CPU with interrupts off is the
+        // only writer.
         Some(unsafe { &mut (*crate::mm::addr::__va(table).as_mut_ptr::<Table>())[table_index(va, 1)] })
     }
 

@@ -115,9 +115,8 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
             mm.stats.cow_faults += 1;
         COW_FAULT.fetch_add(1, Relaxed);
         } else {
-            // do_read_fault / do_shared_fault: the object's page, writable
-            // only in a shared writable mapping (the in-memory filesystem
-            // refuses those, so that is shmem).
+            // do_read_fault / do_shared_fault: the object's page (page
+            // cache or shmem), writable only in a shared writable mapping.
             page_add_map(page);
             let shared_write = f & crate::mm::vma::VM_SHARED != 0 && vm_write;
             *slot = Pfn(pfn).phys().0 | user_pte_flags(shared_write, vm_exec);

@@ -254,9 +254,8 @@ fn switch_to(prev: u32, next: u32) {
         Some(p) => &mut p.kernel_rsp,
         None => &mut s.boot_rsp,
     };
-    // SAFETY: `new_rsp` is a context saved by switch_stack or prepared by
-    // init_thread_stack, on a kernel stack that lives as long as its task;
-    // `save` points into the previous task's (boxed, so stable) Task.
+    // SAFETY: `new_rsp` is a context saved by switch_stack or prepared by init_thread_stack, on a kernel stack that lives as long as its task; `save`
+    // points into the previous task's (boxed, so stable) Task.
     unsafe { user::switch_stack(save, new_rsp) };
 }
 

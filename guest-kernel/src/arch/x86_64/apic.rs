@@ -32,8 +32,7 @@ pub fn start_timer(period_ms: u64) -> bool {
     if !has_x2apic() {
         return false;
     }
-    // SAFETY: the architectural way to enable the x2APIC (EN, then EXTD),
-    // software-enable it with a spurious vector, and program its timer;
+    // SAFETY: the architectural way to enable the x2APIC (EN, then EXTD), software-enable it with a spurious vector, and program its timer;
     // interrupts stay masked by RFLAGS.IF until user mode or idle.
     unsafe {
         let base = rdmsr(MSR_APIC_BASE);

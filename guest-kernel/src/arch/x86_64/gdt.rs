@@ -91,9 +91,8 @@ pub fn init() {
         gdt[9] = base >> 32;
     }
     let ptr = DescriptorTablePointer { limit: (core::mem::size_of::<[u64; 10]>() - 1) as u16, base: addr_of!(GDT) as u64 };
-    // SAFETY: the GDT above is valid and static; the far return reloads CS
-    // with the kernel code selector it describes, the data selectors are
-    // valid, and the TSS descriptor points at a static TSS.
+    // SAFETY: the GDT above is valid and static; the far return reloads CS with the kernel code selector it describes, the data selectors are valid,
+    // and the TSS descriptor points at a static TSS.
     unsafe {
         asm!(
             "lgdt [{ptr}]",

@@ -163,11 +163,9 @@ pub fn enter_user(regs: &mut UserRegs) -> UserExit {
     regs.ss = USER_DS as u64 | 3;
     regs.rflags = (regs.rflags & USER_CHANGEABLE_FLAGS) | X86_EFLAGS_FIXED | X86_EFLAGS_IF;
     let end = regs as *mut UserRegs as u64 + core::mem::size_of::<UserRegs>() as u64;
-    // SAFETY: one CPU with interrupts off: nothing else reads these while
-    // we write them. The CPU stores the next ring-3 frame just below `end`,
-    // that is, into `*regs`, which we borrow mutably for the whole call;
-    // `UserRegs` is 16-byte aligned so the CPU's own alignment of RSP0 does
-    // not move the frame.
+    // One CPU with interrupts off: nothing else reads these while we write them. The CPU stores the next ring-3 frame just below `end`, that is, into
+    // `*regs`, which we borrow mutably for the whole call; `UserRegs` is 16-byte aligned so the CPU's own alignment of RSP0 does not move the frame.
+    // SAFETY: the reasons just above.
     unsafe {
         *addr_of_mut!(USER_REGS_END) = end;
         super::gdt::set_rsp0(end);
@@ -197,9 +195,8 @@ pub fn user_rip_ok(regs: &UserRegs) -> bool {
 /// Enables `syscall` (EFER.SCE) with the kernel/user selectors in STAR and
 /// IF/TF/DF/AC/NT masked on entry, LSTAR pointing at `entry`.
 fn program_syscall_msrs(entry: u64) {
-    // SAFETY: STAR's selectors are this GDT's (sysret: CS = base+16 = 0x33,
-    // SS = base+8 = 0x2b); LSTAR points at kernel code that handles
-    // whatever `syscall` leaves; SCE only enables the instruction.
+    // SAFETY: STAR's selectors are this GDT's (sysret: CS = base+16 = 0x33, SS = base+8 = 0x2b); LSTAR points at kernel code that handles whatever
+    // `syscall` leaves; SCE only enables the instruction.
     unsafe {
         super::cpu::wrmsr(super::cpu::MSR_EFER, super::cpu::rdmsr(super::cpu::MSR_EFER) | EFER_SCE);
         super::cpu::wrmsr(MSR_STAR, ((USER_DS as u64 - 8) << 48) | ((KERNEL_CS as u64) << 32));
@@ -312,12 +309,10 @@ pub fn uaccess_fixup_for(rip: u64) -> Option<u64> {
 /// The kernel side of the copy must be valid for `len` bytes.
 pub unsafe fn copy_user(dst: *mut u8, src: *const u8, len: usize) -> Result<(), ()> {
     let smap = SMAP.load(Relaxed);
-    // SAFETY: setting and clearing RFLAGS.AC only opens and closes the
-    // SMAP window. (Through `popfq`: kvm_pvm's ring-0 emulator does not
-    // know `stac`/`clac` and stops the VM on them.) The copy faults only on
-    // the user side; a fault there is either resolved by the page-fault
-    // handler or sent to the fixup, which returns 1. The kernel side is the
-    // caller's promise.
+    // Setting and clearing RFLAGS.AC only opens and closes the SMAP window. (Through `popfq`: kvm_pvm's ring-0 emulator does not know `stac`/`clac`
+    // and stops the VM on them.) The copy faults only on the user side; a fault there is either resolved by the page-fault handler or sent to the
+    // fixup, which returns 1. The kernel side is the caller's promise.
+    // SAFETY: the reasons just above.
     let r = unsafe {
         if smap {
             asm!("pushfq", "or qword ptr [rsp], {ac}", "popfq", ac = const X86_EFLAGS_AC, options(nomem));
