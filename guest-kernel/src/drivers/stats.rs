@@ -720,6 +720,7 @@ fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail) -> V
     // What /proc/vmstat adds after the page allocator's counters.
     vmstat.push(("pgfault", crate::proc::fault::PGFAULT.load(Relaxed)));
     vmstat.push(("cow_fault", crate::proc::fault::COW_FAULT.load(Relaxed)));
+    vmstat.push(("zero_page_fault", crate::proc::fault::ZERO_PAGE_FAULT.load(Relaxed)));
     vmstat.extend_from_slice(&vmstat_extras());
 
     // Free blocks per order, copied under each zone's lock.

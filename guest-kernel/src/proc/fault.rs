@@ -25,6 +25,8 @@ pub const PF_INSTR: u64 = 1 << 4;
 /// faults among them.
 pub static PGFAULT: AtomicU64 = AtomicU64::new(0);
 pub static COW_FAULT: AtomicU64 = AtomicU64::new(0);
+/// Read faults answered with the shared zero page.
+pub static ZERO_PAGE_FAULT: AtomicU64 = AtomicU64::new(0);
 
 /// Why a fault could not be resolved, as the signal it becomes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,6 +136,7 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
         page_add_map(pfn_to_page(Pfn(zero_pfn())));
         *slot = Pfn(zero_pfn()).phys().0 | user_pte_flags(false, vm_exec);
         mm.stats.zero_page_faults += 1;
+        ZERO_PAGE_FAULT.fetch_add(1, Relaxed);
         return Ok(());
     }
     let new = new_anon_page(true)?;

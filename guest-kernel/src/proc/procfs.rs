@@ -52,7 +52,8 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
         "vmstat" => vmstat::vmstat(alloc, w).and_then(|()| {
             use core::sync::atomic::Ordering::Relaxed;
             writeln!(w, "pgfault {}", super::fault::PGFAULT.load(Relaxed))?;
-            writeln!(w, "cow_fault {}", super::fault::COW_FAULT.load(Relaxed))
+            writeln!(w, "cow_fault {}", super::fault::COW_FAULT.load(Relaxed))?;
+            writeln!(w, "zero_page_fault {}", super::fault::ZERO_PAGE_FAULT.load(Relaxed))
         }),
         "slabinfo" => crate::mm::kmem::SLAB.slabinfo(w),
         "vmallocinfo" => crate::mm::vmalloc::vmallocinfo(w),
