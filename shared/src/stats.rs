@@ -150,6 +150,8 @@ pub struct ZoneStats {
 pub struct SlabStats {
     pub name: String,
     pub object_size: u64,
+    /// Objects in use (not counting free objects cached per CPU, which
+    /// `/proc/slabinfo` counts as active).
     pub active_objs: u64,
     pub num_objs: u64,
     pub slabs: u64,

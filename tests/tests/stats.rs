@@ -630,3 +630,28 @@ fn bad_descriptors_from_the_guest_are_refused() {
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     assert!(report.stats.final_snapshot().is_some(), "the channel kept working:\n{}", run.stderr);
 }
+
+#[test]
+fn vm_area_struct_objects_follow_mmap_and_munmap() {
+    if !kvm_available() {
+        return;
+    }
+    const REGIONS: u64 = 40;
+    let mapper = mapper_program(REGIONS as u32, 3000);
+    let run = controlled(&[("/bin/mapper", &mapper)], |ctl| {
+        let vmas = |s: &Snapshot| s.slab("vm_area_struct").expect("vm_area_struct").active_objs;
+        let before = ctl.snapshot().expect("snapshot before");
+        let pid = ctl.run(&["/bin/mapper"]).expect("run /bin/mapper");
+        let mapped = snapshot_until(ctl, "the mappings", |s| s.process(pid).is_some_and(|p| p.vma_count >= REGIONS));
+        assert!(vmas(&mapped) >= vmas(&before) + REGIONS, "{} -> {}", vmas(&before), vmas(&mapped));
+        let mapped_vmas = mapped.process(pid).map_or(REGIONS, |p| p.vma_count);
+        let unmapped = snapshot_until(ctl, "the munmaps", |s| s.process(pid).is_some_and(|p| p.vma_count + REGIONS <= mapped_vmas));
+        // (slack of 2: another VMA may come or go between the snapshots)
+        assert!(vmas(&unmapped) + REGIONS <= vmas(&mapped) + 2, "{} -> {}", vmas(&mapped), vmas(&unmapped));
+        assert_eq!(ctl.wait(pid).expect("wait"), 0);
+        let after = ctl.snapshot().expect("snapshot after");
+        assert!(vmas(&after) <= vmas(&before) + 2, "{} before, {} after", vmas(&before), vmas(&after));
+        ctl.shutdown().expect("shutdown");
+    });
+    assert_clean(&run);
+}

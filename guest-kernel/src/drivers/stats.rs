@@ -749,7 +749,7 @@ fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail) -> V
     let mut slabs: Vec<SlabView> = Vec::with_capacity(48);
     crate::mm::kmem::SLAB.for_each_cache(|c| {
         let st = c.stats();
-        slabs.push(SlabView { name: c.name(), object_size: c.object_size() as u64, active_objs: st.active_objs, num_objs: st.num_objs, slabs: st.num_slabs });
+        slabs.push(SlabView { name: c.name(), object_size: c.object_size() as u64, active_objs: crate::mm::kmem::SLAB.objects_in_use(c), num_objs: st.num_objs, slabs: st.num_slabs });
     });
 
     let areas = crate::mm::vmalloc::busy_areas();

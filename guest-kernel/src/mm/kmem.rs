@@ -19,11 +19,10 @@ pub static TASK_STRUCT_CACHEP: Once<&'static KmemCache> = Once::new();
 pub static MM_CACHEP: Once<&'static KmemCache> = Once::new();
 pub static VM_AREA_CACHEP: Once<&'static KmemCache> = Once::new();
 
-/// Object sizes of the process layer's structures (`vm_area_struct` is
-/// reserved: VMAs live in the mm's tree nodes for now).
+/// Object sizes of the process layer's structures.
 const TASK_STRUCT_SIZE: usize = core::mem::size_of::<crate::proc::Task>();
 const MM_STRUCT_SIZE: usize = core::mem::size_of::<crate::proc::mm::Mm>();
-const VM_AREA_STRUCT_SIZE: usize = 160;
+const VM_AREA_STRUCT_SIZE: usize = core::mem::size_of::<crate::mm::vma::Vma<crate::proc::mm::FileRef>>();
 
 fn report(bug: &SlabBug) {
     with_console(|w| {
@@ -91,6 +90,30 @@ impl<T> CacheBox<T> {
         // for T (checked above), owned by us.
         unsafe { raw.as_ptr().write(value) };
         Some(Self { ptr: raw, cache })
+    }
+}
+
+impl<T> CacheBox<T> {
+    /// Like [`CacheBox::new`], but gives `value` back when the cache has no
+    /// object to spare.
+    pub fn new_or(cache: &'static KmemCache, value: T) -> Result<Self, T> {
+        assert!(cache.object_size() >= core::mem::size_of::<T>() && cache.align() >= core::mem::align_of::<T>());
+        let Some(raw) = SLAB.kmem_cache_alloc(cache, crate::mm::gfp::GFP_KERNEL) else { return Err(value) };
+        let raw = raw.cast::<T>();
+        // SAFETY: a fresh object of at least size_of::<T>() bytes, aligned for T (checked above), owned by us.
+        unsafe { raw.as_ptr().write(value) };
+        Ok(Self { ptr: raw, cache })
+    }
+
+    /// Moves the value out and gives the object back to its cache.
+    pub fn into_inner(self) -> T {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: the object holds a live T that we own; it is read once and the memory freed without dropping it again.
+        unsafe {
+            let value = this.ptr.as_ptr().read();
+            SLAB.kmem_cache_free(this.cache, this.ptr.cast());
+            value
+        }
     }
 }
 

@@ -837,6 +837,18 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
         unsafe { &mut *cache.cpu[guard.cpu].get() }
     }
 
+    /// Objects of `cache` really in use: its active objects less those
+    /// waiting in this CPU's array (which `/proc/slabinfo`, like Linux's,
+    /// counts as active).
+    pub fn objects_in_use(&self, cache: &KmemCache) -> u64 {
+        let active = cache.stats().active_objs;
+        let cached = match self.get_cpu() {
+            Some(mut g) => Self::cpu_array(cache, &mut g).avail as u64,
+            None => 0,
+        };
+        active.saturating_sub(cached)
+    }
+
     /// Gives this CPU's cached objects of `cache` back to the slabs.
     fn drain_local(&self, pa: &PageAlloc<M>, cache: &KmemCache, p: &CacheParams) {
         let Some(mut g) = self.get_cpu() else { return };

@@ -247,6 +247,64 @@ pub trait PageTables {
     fn move_range(&mut self, old_start: u64, new_start: u64, len: u64);
 }
 
+/// Where one VMA lives: on the kernel, an object of the `vm_area_struct`
+/// slab cache (as Linux's `vm_area_alloc`), so `/proc/slabinfo` follows
+/// mmap and munmap; a `Box` on the host (and should the cache ever be
+/// missing or empty-handed, a kmalloc'd one).
+pub struct VmaBox<F>(VmaStore<F>);
+
+enum VmaStore<F> {
+    #[cfg(target_os = "none")]
+    Cache(crate::mm::kmem::CacheBox<Vma<F>>),
+    Heap(alloc::boxed::Box<Vma<F>>),
+}
+
+impl<F> VmaBox<F> {
+    pub fn new(vma: Vma<F>) -> Self {
+        #[cfg(target_os = "none")]
+        if let Some(&cache) = crate::mm::kmem::VM_AREA_CACHEP.get() {
+            // The cache object is large enough (checked by CacheBox); on
+            // failure the VMA comes back to us through `new_or`.
+            match crate::mm::kmem::CacheBox::new_or(cache, vma) {
+                Ok(b) => return Self(VmaStore::Cache(b)),
+                Err(vma) => return Self(VmaStore::Heap(alloc::boxed::Box::new(vma))),
+            }
+        }
+        Self(VmaStore::Heap(alloc::boxed::Box::new(vma)))
+    }
+
+    pub fn into_inner(self) -> Vma<F> {
+        match self.0 {
+            #[cfg(target_os = "none")]
+            VmaStore::Cache(b) => b.into_inner(),
+            VmaStore::Heap(b) => *b,
+        }
+    }
+}
+
+impl<F> core::ops::Deref for VmaBox<F> {
+    type Target = Vma<F>;
+    fn deref(&self) -> &Vma<F> {
+        match &self.0 {
+            #[cfg(target_os = "none")]
+            VmaStore::Cache(b) => b,
+            VmaStore::Heap(b) => b,
+        }
+    }
+}
+
+impl<F: Clone> Clone for VmaBox<F> {
+    fn clone(&self) -> Self {
+        Self::new((**self).clone())
+    }
+}
+
+impl<F: fmt::Debug> fmt::Debug for VmaBox<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
 /// A user address space (Linux `struct mm_struct`, the VMA half; the page
 /// tables and RSS counters belong to the caller). All sizes are bytes, all
 /// counters pages.
@@ -256,7 +314,7 @@ pub trait PageTables {
 /// `find_vma` is one ordered lookup.
 #[derive(Clone, Debug)]
 pub struct MmStruct<F> {
-    vmas: BTreeMap<u64, Vma<F>>,
+    vmas: BTreeMap<u64, VmaBox<F>>,
 
     // Set by the ELF loader, reported in /proc; the operations read
     // `start_brk` and `brk` only.
@@ -369,7 +427,7 @@ impl<F: VmFile> MmStruct<F> {
     /// The first VMA that ends above `addr` (Linux `find_vma`): the VMA
     /// containing `addr`, or else the next one above it.
     pub fn find_vma(&self, addr: u64) -> Option<&Vma<F>> {
-        self.vmas.range((Excluded(addr), Unbounded)).next().map(|(_, v)| v)
+        self.vmas.range((Excluded(addr), Unbounded)).next().map(|(_, v)| &**v)
     }
 
     /// The VMA containing `addr` (Linux `vma_lookup`).
@@ -386,12 +444,12 @@ impl<F: VmFile> MmStruct<F> {
     /// The last VMA that ends at or below `addr` (Linux `vma_prev` from
     /// `addr`).
     pub fn vma_prev(&self, addr: u64) -> Option<&Vma<F>> {
-        self.vmas.range(..=addr).next_back().map(|(_, v)| v)
+        self.vmas.range(..=addr).next_back().map(|(_, v)| &**v)
     }
 
     /// All VMAs in address order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Vma<F>> + '_ {
-        self.vmas.values()
+        self.vmas.values().map(|v| &**v)
     }
 
     /// Whether `[addr, addr + len)` lies in the user half (Linux
@@ -435,12 +493,12 @@ impl<F: VmFile> MmStruct<F> {
         debug_assert!(vma.start < vma.end && self.find_vma_intersection(vma.start, vma.end).is_none());
         self.vm_stat_account(vma.flags, vma.pages() as i64);
         self.map_count += 1;
-        self.vmas.insert(vma.end, vma);
+        self.vmas.insert(vma.end, VmaBox::new(vma));
     }
 
     /// Removes the VMA that ends at `end`, which must exist.
     pub(super) fn remove_vma(&mut self, end: u64) -> Vma<F> {
-        let vma = self.vmas.remove(&end).expect("remove_vma: no VMA ends there");
+        let vma = self.vmas.remove(&end).expect("remove_vma: no VMA ends there").into_inner();
         self.vm_stat_account(vma.flags, -(vma.pages() as i64));
         self.map_count -= 1;
         vma
@@ -534,7 +592,7 @@ impl<F: VmFile> MmStruct<F> {
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut fresh = Self::with_layout(self.task_size, self.mmap_base);
         let mut prev: Option<&Vma<F>> = None;
-        for (&key, v) in &self.vmas {
+        for (&key, v) in self.vmas.iter().map(|(k, v)| (k, &**v)) {
             if key != v.end {
                 return Err(format!("VMA {:#x}-{:#x} filed under {key:#x}", v.start, v.end));
             }
