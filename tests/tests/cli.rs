@@ -190,8 +190,8 @@ fn init_moves_the_console_to_stderr() {
 /// then it exits with the sum of the three `written` fields. Loaded at
 /// 16 MiB and entered at its first byte through the boot mapping.
 fn host_io_kernel() -> Vec<u8> {
+    // Where tests::kernel_elf loads the segment.
     const PHYS: u64 = 0x100_0000;
-    const VIRT: u64 = 0xffff_ffff_8000_0000 + PHYS;
     const REQS: usize = 0x100;
     const MSGS: usize = 0x180;
     let messages: [&[u8]; 2] = [b"hello out\n", b"hello err\n"];
@@ -230,29 +230,7 @@ fn host_io_kernel() -> Vec<u8> {
     assert!(code.len() < REQS);
     seg[..code.len()].copy_from_slice(&code);
 
-    let mut elf = vec![0u8; 0x1000];
-    elf[..4].copy_from_slice(b"\x7fELF");
-    elf[4] = 2;
-    elf[5] = 1;
-    elf[6] = 1;
-    elf[16..18].copy_from_slice(&2u16.to_le_bytes()); // ET_EXEC
-    elf[18..20].copy_from_slice(&62u16.to_le_bytes());
-    elf[24..32].copy_from_slice(&VIRT.to_le_bytes());
-    elf[32..40].copy_from_slice(&64u64.to_le_bytes());
-    elf[52..54].copy_from_slice(&64u16.to_le_bytes());
-    elf[54..56].copy_from_slice(&56u16.to_le_bytes());
-    elf[56..58].copy_from_slice(&1u16.to_le_bytes());
-    let ph = &mut elf[64..120];
-    ph[..4].copy_from_slice(&1u32.to_le_bytes()); // PT_LOAD
-    ph[4..8].copy_from_slice(&7u32.to_le_bytes()); // RWX
-    ph[8..16].copy_from_slice(&0x1000u64.to_le_bytes());
-    ph[16..24].copy_from_slice(&VIRT.to_le_bytes());
-    ph[24..32].copy_from_slice(&PHYS.to_le_bytes());
-    ph[32..40].copy_from_slice(&(seg.len() as u64).to_le_bytes());
-    ph[40..48].copy_from_slice(&(seg.len() as u64).to_le_bytes());
-    ph[48..56].copy_from_slice(&0x1000u64.to_le_bytes());
-    elf.extend_from_slice(&seg);
-    elf
+    tests::kernel_elf(&seg)
 }
 
 #[test]
