@@ -105,6 +105,14 @@ pub struct RunArgs {
     #[arg(long)]
     pub count_instructions: bool,
 
+    /// Serve the GDB remote protocol on ADDR (HOST:PORT, or a bare PORT for 127.0.0.1:PORT; port 0 picks a free one, printed on stderr): `gdb KERNEL -ex 'target remote ADDR'` debugs the guest kernel (see the README).
+    #[arg(long, value_name = "ADDR", value_parser = parse_gdb_addr)]
+    pub gdb: Option<std::net::SocketAddr>,
+
+    /// With --gdb: stop the guest before its first instruction until gdb attaches (and again when a gdb drops its connection without detaching).
+    #[arg(long, requires = "gdb")]
+    pub gdb_wait: bool,
+
     /// Write every message of the guest's stats channel (snapshots and replies) to FILE as it arrives, one JSON object per line.
     #[arg(long, value_name = "FILE")]
     pub stats_out: Option<PathBuf>,
@@ -149,8 +157,17 @@ impl RunArgs {
             init,
             kvm_device: PathBuf::from(crate::vm::KVM_DEVICE),
             count_instructions: self.count_instructions,
+            gdb: self.gdb.map(|addr| crate::gdb::GdbConfig { addr, wait: self.gdb_wait }),
         })
     }
+}
+
+/// `--gdb`: `HOST:PORT` (IPv4 or `[IPv6]`), or a bare port on 127.0.0.1.
+fn parse_gdb_addr(text: &str) -> Result<std::net::SocketAddr, String> {
+    if let Ok(port) = text.parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| format!("{text:?} is not HOST:PORT (e.g. 127.0.0.1:1234) or a port number"))
 }
 
 /// The built-in demo program (vmm/demo), carried inside this binary.

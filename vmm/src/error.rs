@@ -39,6 +39,8 @@ pub enum Error {
     Thread(std::io::Error),
     #[error("the vCPU thread died unexpectedly")]
     VcpuThread,
+    #[error("cannot serve gdb on {addr}: {source} (pick another address, e.g. --gdb 127.0.0.1:0 for any free port)")]
+    GdbListen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("guest stopped in an unexpected way: {0}")]
     UnexpectedExit(String),
 }

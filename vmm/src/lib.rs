@@ -11,6 +11,7 @@ pub mod count;
 pub mod devices;
 pub mod e820;
 pub mod error;
+pub mod gdb;
 pub mod initramfs;
 pub mod loader;
 pub mod memory;

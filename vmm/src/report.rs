@@ -20,6 +20,8 @@ pub mod exit_code {
     pub const EMULATION_FAILURE: i32 = 114;
     /// `--timeout` expired (as `timeout(1)`).
     pub const TIMEOUT: i32 = 124;
+    /// gdb killed the guest (`kill`): 128 + SIGKILL, as a shell reports it.
+    pub const KILLED: i32 = 137;
 }
 
 /// How many console lines a crash dump repeats.
@@ -84,6 +86,8 @@ pub enum Outcome {
     EmulationFailure { suberror: u32, cpu: Option<CpuState> },
     /// `--timeout` expired.
     TimedOut(Option<CpuState>),
+    /// gdb's `kill` ended the guest.
+    Killed(Option<CpuState>),
 }
 
 /// Everything a run produced.
@@ -126,6 +130,7 @@ impl RunReport {
             Outcome::TripleFault(_) => exit_code::TRIPLE_FAULT,
             Outcome::EmulationFailure { .. } => exit_code::EMULATION_FAILURE,
             Outcome::TimedOut(_) => exit_code::TIMEOUT,
+            Outcome::Killed(_) => exit_code::KILLED,
         }
     }
 
@@ -156,6 +161,10 @@ impl RunReport {
             }
             Outcome::TimedOut(cpu) => {
                 let _ = writeln!(out, "vmm: guest timed out after {:.1} s", self.run_time.as_secs_f64());
+                write_cpu(&mut out, cpu);
+            }
+            Outcome::Killed(cpu) => {
+                let _ = writeln!(out, "vmm: gdb killed the guest");
                 write_cpu(&mut out, cpu);
             }
         }

@@ -28,12 +28,14 @@ use vmm_sys_util::signal::{register_signal_handler, Killable, SIGRTMIN};
 use zerocopy::FromBytes;
 
 use crate::count::{Counter, InstructionCounts, Step};
+use crate::gdb::DebugSettings;
 use crate::devices::console::{Stream, StreamSender, VcpuEvent};
 use crate::devices::hostio::HostIoOutput;
 use crate::devices::stats::StatsDevice;
 use crate::devices::{Console, HostIo, SerialDevice};
 use crate::e820::{self, Protected};
 use crate::error::{Error, Result};
+use crate::gdb::{self, GdbConfig, GuestEnd, KvmVcpu, Resumed, StopEvent, VcpuLink};
 use crate::initramfs::{self, InitImage};
 use crate::loader;
 use crate::report::{GuestPanic, Outcome, RunReport};
@@ -77,6 +79,8 @@ pub struct VmConfig {
     /// their instructions ([`crate::count`]); without it the marks are
     /// ignored.
     pub count_instructions: bool,
+    /// Serve gdb on this address while the guest runs ([`crate::gdb`]).
+    pub gdb: Option<GdbConfig>,
 }
 
 impl VmConfig {
@@ -92,6 +96,7 @@ impl VmConfig {
             init: None,
             kvm_device: PathBuf::from(KVM_DEVICE),
             count_instructions: false,
+            gdb: None,
         }
     }
 
@@ -199,6 +204,8 @@ where
         None => None,
     };
 
+    let gdb_listener = config.gdb.as_ref().map(|g| gdb::server::bind(g.addr)).transpose()?;
+
     let kvm = open_kvm(&config.kvm_device)?;
     let vm = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
     setup_platform(&vm)?;
@@ -227,7 +234,8 @@ where
         .map_err(|e| Error::GuestWrite { addr: BOOT_PGTABLE_START, reason: e.to_string() })?;
 
     let vcpu = vm.create_vcpu(0).map_err(Error::kvm("KVM_CREATE_VCPU"))?;
-    let counter = config.count_instructions.then(|| InstructionCounter::new(&kvm));
+    let counter = config.count_instructions.then(Counter::new);
+    let block_irq = block_irq_control(&kvm);
     crate::arch::setup_cpuid(&kvm, &vcpu)?;
     crate::arch::setup_long_mode(&vcpu, &mem, image.entry, BOOT_INFO_ADDR, cr3)?;
 
@@ -249,7 +257,28 @@ where
     };
 
     let stop = Arc::new(AtomicBool::new(false));
-    let runner = VcpuRunner { vcpu, mem, serial, hostio, stats, start, boot_time: None, stop: stop.clone(), counter };
+    let (gdb_link, gdb_server_link) = match &config.gdb {
+        Some(g) => {
+            let (vcpu_end, server_end) = gdb::link(g.wait);
+            (Some(vcpu_end), Some(server_end))
+        }
+        None => (None, None),
+    };
+    let gdb_log = gdb::server::Log::new(to(Stream::Stderr));
+    let runner = VcpuRunner {
+        vcpu,
+        mem,
+        serial,
+        hostio,
+        stats,
+        start,
+        boot_time: None,
+        stop: stop.clone(),
+        counter,
+        gdb: gdb_link,
+        block_irq,
+        gdb_step_pending: false,
+    };
     install_kick_handler();
     let handle = std::thread::Builder::new()
         .name("vcpu0".into())
@@ -268,6 +297,10 @@ where
         Arc::new(move || {
             let _ = kick_vcpu(&thread);
         })
+    };
+    let gdb_server = match (gdb_listener, gdb_server_link, &config.gdb) {
+        (Some(listener), Some(link), Some(g)) => Some(gdb::server::start(listener, g.wait, &config.kernel, link, kick.clone(), hub.clone(), gdb_log)?),
+        _ => None,
     };
     let control = Control::new(command_tx, hub.clone(), kick);
     let abort = AtomicBool::new(false);
@@ -334,6 +367,9 @@ where
         drop(rx);
         let handle = vcpu_thread.lock().unwrap_or_else(|e| e.into_inner()).take().ok_or(Error::VcpuThread)?;
         let done = handle.join().map_err(|_| Error::VcpuThread)?;
+        if let Some(server) = gdb_server {
+            server.stop();
+        }
         if let Err(e) = &done {
             hub.finish(format!("the VMM failed: {e}"), false);
         }
@@ -507,36 +543,22 @@ struct VcpuRunner {
     boot_time: Option<Duration>,
     stop: Arc<AtomicBool>,
     /// With `--count-instructions`.
-    counter: Option<InstructionCounter>,
+    counter: Option<Counter>,
+    /// With `--gdb`.
+    gdb: Option<VcpuLink>,
+    /// `KVM_GUESTDBG_BLOCKIRQ` where KVM has it, else 0.
+    block_irq: u32,
+    /// gdb asked for one step and no debug exit ended it yet.
+    gdb_step_pending: bool,
 }
 
-/// The instruction counter of a vCPU: [`Counter`] and how to step.
-struct InstructionCounter {
-    counter: Counter,
-    /// `KVM_SET_GUEST_DEBUG` control while a region is open.
-    step_control: u32,
-}
-
-impl InstructionCounter {
-    fn new(kvm: &Kvm) -> Self {
-        use kvm_bindings::{KVM_CAP_SET_GUEST_DEBUG2, KVM_GUESTDBG_BLOCKIRQ, KVM_GUESTDBG_ENABLE, KVM_GUESTDBG_SINGLESTEP};
-        // Where KVM can, interrupts are held off while stepping, so that a
-        // count is the region's own instructions and not a handler's too.
-        let supported = kvm.check_extension_raw(KVM_CAP_SET_GUEST_DEBUG2.into()).max(0) as u32;
-        let block_irq = supported & KVM_GUESTDBG_BLOCKIRQ;
-        Self { counter: Counter::new(), step_control: KVM_GUESTDBG_ENABLE | KVM_GUESTDBG_SINGLESTEP | block_irq }
-    }
-
-    /// A write to the mark port: single-stepping on or off as it says.
-    fn mark(&mut self, vcpu: &VcpuFd, value: u32) -> Result<()> {
-        let control = match self.counter.mark(value) {
-            Step::Enable => self.step_control,
-            Step::Disable => 0,
-            Step::Keep => return Ok(()),
-        };
-        let debug = kvm_bindings::kvm_guest_debug { control, ..Default::default() };
-        vcpu.set_guest_debug(&debug).map_err(Error::kvm("KVM_SET_GUEST_DEBUG (single-step for --count-instructions)"))
-    }
+/// `KVM_GUESTDBG_BLOCKIRQ` if KVM offers it: interrupts are held off while
+/// single-stepping, so that a step (or an instruction count) is the code's
+/// own and not an interrupt handler's.
+fn block_irq_control(kvm: &Kvm) -> u32 {
+    use kvm_bindings::{KVM_CAP_SET_GUEST_DEBUG2, KVM_GUESTDBG_BLOCKIRQ};
+    let supported = kvm.check_extension_raw(KVM_CAP_SET_GUEST_DEBUG2.into()).max(0) as u32;
+    supported & KVM_GUESTDBG_BLOCKIRQ
 }
 
 /// What the vCPU thread hands back.
@@ -564,15 +586,26 @@ impl VcpuRunner {
             Ok(Outcome::TripleFault(_)) => ("the guest triple-faulted".to_string(), false),
             Ok(Outcome::EmulationFailure { .. }) => ("KVM could not emulate a guest instruction".to_string(), false),
             Ok(Outcome::TimedOut(_)) => ("the guest was stopped (timeout, or the control closure failed)".to_string(), false),
+            Ok(Outcome::Killed(_)) => ("gdb killed the guest".to_string(), false),
             Err(e) => (format!("the VMM failed: {e}"), false),
         };
         self.stats.hub.finish(reason, clean);
+        if let Some(link) = &self.gdb {
+            // gdb hears how the guest ended before the VMM exits.
+            link.ended(match &outcome {
+                Ok(Outcome::Exited(code)) => GuestEnd::Exited(*code as u8),
+                Ok(Outcome::Panicked(_)) => GuestEnd::Signal(6),   // SIGABRT
+                Ok(Outcome::TripleFault(_)) => GuestEnd::Signal(11), // SIGSEGV
+                Ok(Outcome::EmulationFailure { .. }) => GuestEnd::Signal(4), // SIGILL
+                Ok(Outcome::TimedOut(_) | Outcome::Killed(_)) | Err(_) => GuestEnd::Signal(9), // SIGKILL
+            });
+        }
         let (stats_rejected, stats_driver_errors) = (self.stats.device.rejected(), self.stats.device.driver_errors());
         // Send the last unfinished lines while the output thread listens.
         let mut console = self.serial.into_console();
         let _ = console.flush();
         let hostio = self.hostio.finish();
-        let counts = self.counter.map(|c| c.counter.finish());
+        let counts = self.counter.map(Counter::finish);
         Ok(Finished {
             outcome: outcome?,
             boot_time: self.boot_time,
@@ -591,6 +624,11 @@ impl VcpuRunner {
             if self.stop.load(Ordering::SeqCst) {
                 return Ok(Outcome::TimedOut(crate::arch::cpu_state(&self.vcpu)));
             }
+            if self.gdb.as_ref().is_some_and(VcpuLink::take_pause) {
+                if let Some(end) = self.debug_stop(StopEvent::Paused)? {
+                    return Ok(end);
+                }
+            }
             self.stats.take_commands(&self.mem);
             let exit = match self.vcpu.run() {
                 Ok(exit) => exit,
@@ -598,22 +636,25 @@ impl VcpuRunner {
                 Err(source) => return Err(Error::Kvm { what: "KVM_RUN", source }),
             };
             if let Some(counter) = &mut self.counter {
-                if counter.counter.counting() && !matches!(exit, VcpuExit::Debug(_) | VcpuExit::IoOut(PORT_MARK, _)) {
-                    counter.counter.other_exit();
+                if counter.counting() && !matches!(exit, VcpuExit::Debug(_) | VcpuExit::IoOut(PORT_MARK, _)) {
+                    counter.other_exit();
                 }
             }
+            // An exit to the VMM ends a gdb step over the instruction that
+            // caused it (kvm_pvm gives no debug exit for it).
+            let mut device_exit = true;
             match exit {
                 VcpuExit::Debug(arch) => {
-                    // Only single steps are expected; anything else is
-                    // tallied by the counter and the guest goes on.
-                    if let Some(counter) = &mut self.counter {
-                        counter.counter.debug_exit(arch.dr6);
+                    device_exit = false;
+                    if let Some(end) = self.debug_exit(arch)? {
+                        return Ok(end);
                     }
                 }
                 VcpuExit::IoOut(PORT_MARK, data) => {
                     let value = le_value(data);
-                    if let Some(counter) = &mut self.counter {
-                        counter.mark(&self.vcpu, value)?;
+                    let step = self.counter.as_mut().map(|c| c.mark(value));
+                    if matches!(step, Some(Step::Enable | Step::Disable)) {
+                        self.apply_guest_debug()?;
                     }
                 }
                 VcpuExit::IoOut(port, data) if serial_ports.contains(&port) => {
@@ -653,6 +694,17 @@ impl VcpuRunner {
                     // SAFETY: KVM filled the `internal` member of the exit
                     // union for KVM_EXIT_INTERNAL_ERROR.
                     let suberror = unsafe { self.vcpu.get_kvm_run().__bindgen_anon_1.internal.suberror };
+                    let rip = self.vcpu.get_regs().map(|r| r.rip).ok();
+                    // kvm_pvm cannot emulate `int3` at ring 0: at one the
+                    // stub inserted, this is the breakpoint.
+                    if let (Some(rip), Some(link)) = (rip, &self.gdb) {
+                        if link.is_sw_breakpoint(rip) {
+                            if let Some(end) = self.debug_stop(StopEvent::SwBreakpoint { rip })? {
+                                return Ok(end);
+                            }
+                            continue;
+                        }
+                    }
                     return Ok(Outcome::EmulationFailure { suberror, cpu: crate::arch::cpu_state(&self.vcpu) });
                 }
                 VcpuExit::FailEntry(reason, _) => {
@@ -664,7 +716,95 @@ impl VcpuRunner {
                 }
                 other => return Err(Error::UnexpectedExit(format!("{other:?}"))),
             }
+            if device_exit {
+                if let Some(end) = self.after_device_exit()? {
+                    return Ok(end);
+                }
+            }
         }
+    }
+
+    /// `KVM_EXIT_DEBUG`: a step of the instruction counter, of gdb, or of a
+    /// step over a breakpoint; or a breakpoint or watchpoint.
+    fn debug_exit(&mut self, arch: kvm_bindings::kvm_debug_exit_arch) -> Result<Option<Outcome>> {
+        let for_gdb = self.gdb.as_ref().is_some_and(|l| l.stepping_over || l.wants(arch.exception, arch.dr6, arch.pc));
+        if let Some(counter) = &mut self.counter {
+            // gdb's own stops are not the counter's business unless a
+            // region is open (then each is an instruction of it).
+            if counter.counting() || !for_gdb {
+                counter.debug_exit(arch.dr6);
+            }
+        }
+        if self.end_step_over()? {
+            // The instruction under the breakpoint ran; it is armed again.
+            return Ok(None);
+        }
+        if self.gdb.as_ref().is_some_and(|l| l.wants(arch.exception, arch.dr6, arch.pc)) {
+            self.gdb_step_pending = false;
+            return self.debug_stop(StopEvent::Debug { exception: arch.exception, dr6: arch.dr6, pc: arch.pc });
+        }
+        Ok(None)
+    }
+
+    /// After an exit the VMM served (port I/O, MMIO): that instruction is
+    /// done, which ends a gdb step or a step over a breakpoint.
+    fn after_device_exit(&mut self) -> Result<Option<Outcome>> {
+        self.end_step_over()?;
+        if self.gdb_step_pending {
+            self.gdb_step_pending = false;
+            return self.debug_stop(StopEvent::Stepped);
+        }
+        Ok(None)
+    }
+
+    /// Ends a step over a breakpoint, arming it again; false if none was
+    /// under way.
+    fn end_step_over(&mut self) -> Result<bool> {
+        match &mut self.gdb {
+            Some(link) if link.stepping_over => {
+                link.stepping_over = false;
+                self.apply_guest_debug()?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Stops for gdb until it resumes the guest; `Some` if the guest must
+    /// end instead (gdb `kill`, or the VMM's stop flag).
+    fn debug_stop(&mut self, event: StopEvent) -> Result<Option<Outcome>> {
+        let Some(link) = &mut self.gdb else { return Ok(None) };
+        let mut target = KvmVcpu { vcpu: &self.vcpu, mem: &self.mem };
+        match link.stopped(event, &mut target, &self.stop) {
+            Resumed::Kill => return Ok(Some(Outcome::Killed(crate::arch::cpu_state(&self.vcpu)))),
+            Resumed::Stop => return Ok(Some(Outcome::TimedOut(crate::arch::cpu_state(&self.vcpu)))),
+            Resumed::Run => {}
+        }
+        self.gdb_step_pending = link.settings.single_step;
+        // Resuming on an armed execution breakpoint would hit it again at
+        // once (on kvm_pvm even with RFLAGS.RF): step past it unarmed first.
+        if !link.settings.single_step {
+            let rip = self.vcpu.get_regs().map_err(Error::kvm("KVM_GET_REGS"))?.rip;
+            link.stepping_over = link.settings.without_execute_at(rip).is_some();
+        }
+        self.apply_guest_debug()?;
+        Ok(None)
+    }
+
+    /// `KVM_SET_GUEST_DEBUG` for what gdb armed and the instruction counter
+    /// needs.
+    fn apply_guest_debug(&self) -> Result<()> {
+        let counting = self.counter.as_ref().is_some_and(Counter::counting);
+        let debug = match &self.gdb {
+            Some(link) if link.stepping_over => {
+                let rip = self.vcpu.get_regs().map_err(Error::kvm("KVM_GET_REGS"))?.rip;
+                let less = link.settings.without_execute_at(rip).unwrap_or_else(|| link.settings.clone());
+                less.to_kvm(true, self.block_irq)
+            }
+            Some(link) => link.settings.to_kvm(counting, self.block_irq),
+            None => DebugSettings::default().to_kvm(counting, self.block_irq),
+        };
+        self.vcpu.set_guest_debug(&debug).map_err(Error::kvm("KVM_SET_GUEST_DEBUG"))
     }
 }
 
