@@ -103,8 +103,10 @@ fn gdb_debugs_the_kernel_and_a_running_program() {
             // A kernel static: the free pages of ZONE_DMA32.
             "print kernel::mm::buddy::PAGE_ALLOC.value.value.0.zones[1].nr_free.v.value".into(),
             "delete".into(),
-            // The program's first write(v): the vCPU is in its address space.
-            "hbreak kernel::proc::syscall::sys_writev".into(),
+            // The program's first write(v), with a software breakpoint (an
+            // int3; on kvm_pvm the VMM turns the emulation failure it causes
+            // into the stop): the vCPU is in the program's address space.
+            "break kernel::proc::syscall::sys_writev".into(),
             "continue".into(),
             "info registers cr3".into(),
             format!("x/16xb {entry:#x}"),
@@ -113,6 +115,8 @@ fn gdb_debugs_the_kernel_and_a_running_program() {
             "info registers rip".into(),
             "monitor meminfo".into(),
             "monitor buddyinfo".into(),
+            "monitor ps".into(),
+            "monitor slabinfo".into(),
             "delete".into(),
             "continue".into(),
         ],
@@ -147,6 +151,8 @@ fn gdb_debugs_the_kernel_and_a_running_program() {
     // The stats views inside gdb.
     assert!(output.contains("MemTotal:"), "{context}");
     assert!(output.contains("Node 0, zone    DMA32"), "{context}");
+    assert!(output.contains("  PID  PPID S"), "{context}");
+    assert!(output.contains("kmalloc-64"), "{context}");
     // Run to the end: gdb hears the exit, the program did its work.
     assert!(output.contains("[Inferior 1 (process 1) exited normally]"), "{context}");
     assert_eq!(run.code, 0, "{context}");
@@ -326,4 +332,23 @@ fn assert_same_layout(records: &str, text: &str) {
         let words = |l: &str| l.split_whitespace().filter(|w| w.parse::<u64>().is_err()).map(String::from).collect::<Vec<_>>();
         assert_eq!(words(x), words(y), "{x:?} vs {y:?}");
     }
+}
+
+#[test]
+fn gdb_kill_ends_the_run() {
+    if !kvm_available() {
+        return;
+    }
+    let program = programs::path("mm_malloc");
+    let addr = free_addr();
+    let vmm = start_vmm(addr, &["--gdb-wait", "--init", program.to_str().unwrap()]);
+    let mut c = Client::connect(addr);
+    c.send("?");
+    c.reply();
+    c.send("k");
+    let run = vmm.join().unwrap();
+    assert_eq!(run.code, 137, "{}", run.vmm_stderr);
+    assert!(matches!(run.outcome, Some(vmm::Outcome::Killed(_))), "{:?}\n{}", run.outcome, run.vmm_stderr);
+    assert!(run.vmm_stderr.contains("gdb killed the guest"), "{}", run.vmm_stderr);
+    assert!(run.stdout.is_empty(), "the program never ran: {}", run.stdout);
 }
