@@ -160,6 +160,13 @@ fn gdb_debugs_the_kernel_and_a_running_program() {
     assert!(run.vmm_stderr.contains("the guest ended (Exited(0)); telling gdb"), "{context}");
 }
 
+/// `mm_malloc` as init under `--gdb-wait` on a free port.
+fn start_waiting_mm_malloc() -> (SocketAddr, std::thread::JoinHandle<InitRun>) {
+    let program = programs::path("mm_malloc");
+    let addr = free_addr();
+    (addr, start_vmm(addr, &["--gdb-wait", "--init", program.to_str().unwrap()]))
+}
+
 /// A raw protocol client.
 struct Client {
     stream: TcpStream,
@@ -235,9 +242,7 @@ fn garbage_truncated_packets_and_dropped_connections_leave_the_guest_running() {
     if !kvm_available() {
         return;
     }
-    let program = programs::path("mm_malloc");
-    let addr = free_addr();
-    let vmm = start_vmm(addr, &["--gdb-wait", "--init", program.to_str().unwrap()]);
+    let (addr, vmm) = start_waiting_mm_malloc();
 
     // 1: noise, a bad checksum (answered with a retransmission request),
     // then a packet with a valid checksum that is no valid command: that
@@ -339,9 +344,7 @@ fn gdb_kill_ends_the_run() {
     if !kvm_available() {
         return;
     }
-    let program = programs::path("mm_malloc");
-    let addr = free_addr();
-    let vmm = start_vmm(addr, &["--gdb-wait", "--init", program.to_str().unwrap()]);
+    let (addr, vmm) = start_waiting_mm_malloc();
     let mut c = Client::connect(addr);
     c.send("?");
     c.reply();

@@ -165,7 +165,10 @@ impl Server {
             match self.link.events.recv_timeout(POLL) {
                 Ok(ServerEvent::Vcpu(event)) => break Some(event),
                 Ok(ServerEvent::Data(from, bytes)) if from == id => pending.extend(bytes),
-                Ok(_) | Err(RecvTimeoutError::Timeout) => {}
+                Ok(_) => {}
+                // The run is over without the vCPU saying so (its thread died).
+                Err(RecvTimeoutError::Timeout) if self.shutdown.load(Ordering::SeqCst) => break None,
+                Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break None,
             }
         };
@@ -276,11 +279,13 @@ impl Server {
                     let reason = if target.running {
                         target.running = false;
                         match self.pause_vcpu(id, &mut more) {
-                            Some(StopEvent::Ended { end, ack }) => {
-                                ended = Some(ack);
-                                Some(target.stop_reason(StopEvent::Ended { end, ack: std::sync::mpsc::channel().0 }))
+                            Some(event) => {
+                                let reason = target.stop_reason(&event);
+                                if let StopEvent::Ended { ack, .. } = event {
+                                    ended = Some(ack);
+                                }
+                                Some(reason)
                             }
-                            Some(event) => Some(target.stop_reason(event)),
                             None => Some(SingleThreadStopReason::Terminated(Signal::SIGKILL)),
                         }
                     } else {
@@ -337,7 +342,7 @@ impl Server {
                         Incoming::Stop(event) => {
                             target.running = false;
                             self.vcpu_stopped = true;
-                            let reason = target.stop_reason(event);
+                            let reason = target.stop_reason(&event);
                             gdb.report_stop(target, reason)
                         }
                     },
@@ -353,12 +358,17 @@ impl Server {
     /// The next thing that happens for session `id`.
     fn next_event(&mut self, id: u64) -> Incoming {
         loop {
-            match self.link.events.recv() {
+            match self.link.events.recv_timeout(POLL) {
                 Ok(ServerEvent::Data(from, data)) if from == id => return Incoming::Bytes(data),
                 Ok(ServerEvent::Eof(from)) if from == id => return Incoming::Closed,
                 Ok(ServerEvent::Vcpu(event)) => return Incoming::Stop(event),
                 Ok(_) => {}
-                Err(_) => return Incoming::Closed,
+                Err(RecvTimeoutError::Timeout) if self.shutdown.load(Ordering::SeqCst) => {
+                    self.vm_over = true;
+                    return Incoming::Closed;
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return Incoming::Closed,
             }
         }
     }
@@ -608,16 +618,16 @@ impl GdbTarget {
     }
 
     /// What gdb is told about a stop.
-    fn stop_reason(&self, event: StopEvent) -> SingleThreadStopReason<u64> {
+    fn stop_reason(&self, event: &StopEvent) -> SingleThreadStopReason<u64> {
         const BP_VECTOR: u32 = 3;
         const DR6_BS: u64 = 1 << 14;
         match event {
             StopEvent::Paused => SingleThreadStopReason::Signal(Signal::SIGINT),
             StopEvent::SwBreakpoint { .. } => SingleThreadStopReason::SwBreak(()),
             StopEvent::Stepped => SingleThreadStopReason::DoneStep,
-            StopEvent::Ended { end: GuestEnd::Exited(code), .. } => SingleThreadStopReason::Exited(code),
-            StopEvent::Ended { end: GuestEnd::Signal(sig), .. } => SingleThreadStopReason::Terminated(Signal(sig)),
-            StopEvent::Debug { exception, dr6, pc } => {
+            StopEvent::Ended { end: GuestEnd::Exited(code), .. } => SingleThreadStopReason::Exited(*code),
+            StopEvent::Ended { end: GuestEnd::Signal(sig), .. } => SingleThreadStopReason::Terminated(Signal(*sig)),
+            &StopEvent::Debug { exception, dr6, pc } => {
                 if exception == BP_VECTOR || self.sw.contains_key(&pc) && dr6 & DR6_BS == 0 {
                     return SingleThreadStopReason::SwBreak(());
                 }
