@@ -355,3 +355,27 @@ fn gdb_kill_ends_the_run() {
     assert!(run.vmm_stderr.contains("gdb killed the guest"), "{}", run.vmm_stderr);
     assert!(run.stdout.is_empty(), "the program never ran: {}", run.stdout);
 }
+
+/// `monitor maps PID` and `monitor ps` at the moment init exits, with every
+/// snapshot carrying the process texts (`stats_full=1`).
+#[test]
+fn monitor_maps_shows_the_program() {
+    if !kvm_available() {
+        return;
+    }
+    let program = programs::path("mm_malloc");
+    let addr = free_addr();
+    let vmm = start_vmm(addr, &["--gdb-wait", "--cmdline", "stats_full=1", "--init", program.to_str().unwrap()]);
+    let output = gdb_batch(
+        addr,
+        &["break kernel::proc::do_exit".into(), "continue".into(), "monitor ps".into(), "monitor maps 1".into(), "monitor maps 999".into(), "delete".into(), "continue".into()],
+    );
+    let run = vmm.join().unwrap();
+    let context = format!("--- gdb:\n{output}\n--- vmm stderr:\n{}", run.vmm_stderr);
+    assert!(output.contains("kernel::proc::do_exit"), "{context}");
+    assert!(output.lines().any(|l| l.trim_start().starts_with("1     0 ") && l.ends_with("mm_malloc")), "{context}");
+    // The program's text mapping, as /proc/PID/maps prints it.
+    assert!(output.lines().any(|l| l.starts_with("00400000-") && l.ends_with("/bin/mm_malloc")), "{context}");
+    assert!(output.contains("no process 999 in the latest snapshot"), "{context}");
+    assert_eq!(run.code, 0, "{context}");
+}
