@@ -96,12 +96,23 @@ fn gdb_debugs_the_kernel_and_a_running_program() {
         addr,
         &[
             "info registers rip cr0 cr3 efer".into(),
+            // Registers and memory are writable (put back before going on).
+            "set $saved = $r15".into(),
+            "set $r15 = 0x1234abcd".into(),
+            "printf \"r15 %#x\\n\", $r15".into(),
+            "set $r15 = $saved".into(),
+            "set $cr2 = 0x5555000".into(),
+            "printf \"cr2 %#x\\n\", $cr2".into(),
+            "set $saved = kernel::mm::vmalloc::NR_PURGES.v.value".into(),
+            "set var kernel::mm::vmalloc::NR_PURGES.v.value = 4242".into(),
+            "printf \"purges %d\\n\", kernel::mm::vmalloc::NR_PURGES.v.value".into(),
+            "set var kernel::mm::vmalloc::NR_PURGES.v.value = $saved".into(),
             // The buddy allocator's entry, in debug registers.
             "hbreak kernel::mm::buddy::alloc_pages".into(),
             "continue".into(),
             "bt 3".into(),
             // A kernel static: the free pages of ZONE_DMA32.
-            "print kernel::mm::buddy::PAGE_ALLOC.value.value.0.zones[1].nr_free.v.value".into(),
+            "printf \"free pages %d\\n\", kernel::mm::buddy::PAGE_ALLOC.value.value.0.zones[1].nr_free.v.value".into(),
             "delete".into(),
             // The program's first write(v), with a software breakpoint (an
             // int3; on kvm_pvm the VMM turns the emulation failure it causes
@@ -126,6 +137,9 @@ fn gdb_debugs_the_kernel_and_a_running_program() {
 
     // Stopped before the first instruction: at the kernel's entry, paging on.
     assert!(output.contains("rip            0xffffffff81000000"), "{context}");
+    assert!(output.contains("r15 0x1234abcd\n"), "{context}");
+    assert!(output.contains("purges 4242\n"), "{context}");
+    assert!(output.contains("cr2 0x5555000\n"), "{context}");
     // The breakpoint on the allocator, its caller in the backtrace.
     let hit = output.lines().find(|l| l.starts_with("Breakpoint 1")).unwrap_or_else(|| panic!("breakpoint 1 not hit:\n{context}"));
     assert!(hit.contains(", kernel::mm::buddy::alloc_pages ("), "{context}");
@@ -134,7 +148,7 @@ fn gdb_debugs_the_kernel_and_a_running_program() {
     // The free page count, a plausible number for 128 MiB.
     let free: u64 = output
         .lines()
-        .find_map(|l| l.strip_prefix("$1 = "))
+        .find_map(|l| l.strip_prefix("free pages "))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no free page count printed:\n{context}"));
     assert!((1000..32768).contains(&free), "{free} free pages\n{context}");
