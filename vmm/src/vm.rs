@@ -28,14 +28,13 @@ use vmm_sys_util::signal::{register_signal_handler, Killable, SIGRTMIN};
 use zerocopy::FromBytes;
 
 use crate::count::{Counter, InstructionCounts, Step};
-use crate::gdb::DebugSettings;
 use crate::devices::console::{Stream, StreamSender, VcpuEvent};
 use crate::devices::hostio::HostIoOutput;
 use crate::devices::stats::StatsDevice;
 use crate::devices::{Console, HostIo, SerialDevice};
 use crate::e820::{self, Protected};
 use crate::error::{Error, Result};
-use crate::gdb::{self, GdbConfig, GuestEnd, KvmVcpu, Resumed, StopEvent, VcpuLink};
+use crate::gdb::{self, DebugSettings, GdbConfig, GuestEnd, KvmVcpu, Resumed, StopEvent, VcpuLink};
 use crate::initramfs::{self, InitImage};
 use crate::loader;
 use crate::report::{GuestPanic, Outcome, RunReport};
@@ -260,11 +259,10 @@ where
     let (gdb_link, gdb_server_link) = match &config.gdb {
         Some(g) => {
             let (vcpu_end, server_end) = gdb::link(g.wait);
-            (Some(vcpu_end), Some(server_end))
+            (Some(vcpu_end), Some((server_end, gdb::server::Log::new(to(Stream::Stderr)))))
         }
         None => (None, None),
     };
-    let gdb_log = gdb::server::Log::new(to(Stream::Stderr));
     let runner = VcpuRunner {
         vcpu,
         mem,
@@ -299,7 +297,9 @@ where
         })
     };
     let gdb_server = match (gdb_listener, gdb_server_link, &config.gdb) {
-        (Some(listener), Some(link), Some(g)) => Some(gdb::server::start(listener, g.wait, &config.kernel, link, kick.clone(), hub.clone(), gdb_log)?),
+        (Some(listener), Some((link, log)), Some(g)) => {
+            Some(gdb::server::start(listener, g.wait, &config.kernel, link, kick.clone(), hub.clone(), log)?)
+        }
         _ => None,
     };
     let control = Control::new(command_tx, hub.clone(), kick);
