@@ -393,3 +393,58 @@ fn monitor_maps_shows_the_program() {
     assert!(output.contains("no process 999 in the latest snapshot"), "{context}");
     assert_eq!(run.code, 0, "{context}");
 }
+
+/// The stub's breakpoint bookkeeping over the raw protocol: four debug
+/// registers and no more, refusals gdb shows as errors, and an inserted
+/// `int3` invisible to memory reads.
+#[test]
+fn breakpoint_limits_and_refusals() {
+    if !kvm_available() {
+        return;
+    }
+    let (addr, vmm) = start_waiting_mm_malloc();
+    let mut c = Client::connect(addr);
+    c.send("?");
+    c.reply();
+    let text = 0xffff_ffff_8100_1000u64;
+    for i in 0..4 {
+        c.send(&format!("Z1,{:x},1", text + i));
+        assert_eq!(c.reply(), "OK", "hardware breakpoint {i}");
+    }
+    c.send(&format!("Z1,{:x},1", text + 4));
+    assert!(c.reply().starts_with('E'), "a fifth hardware breakpoint");
+    c.send(&format!("Z2,{:x},8", text + 0x100));
+    assert!(c.reply().starts_with('E'), "no debug register left for a watchpoint");
+    c.send(&format!("z1,{:x},1", text + 3));
+    assert_eq!(c.reply(), "OK");
+    c.send(&format!("Z3,{:x},8", text + 0x100));
+    assert!(c.reply().starts_with('E'), "x86 has no read-only watchpoint");
+    c.send(&format!("Z2,{:x},3", text + 0x100));
+    assert!(c.reply().starts_with('E'), "3 bytes is no watchpoint size");
+    c.send(&format!("Z2,{:x},8", text + 0x101));
+    assert!(c.reply().starts_with('E'), "a misaligned watchpoint");
+    c.send(&format!("Z2,{:x},8", text + 0x100));
+    assert_eq!(c.reply(), "OK");
+
+    // A software breakpoint in the kernel: memory reads still show the
+    // original byte; in user text it is refused.
+    c.send(&format!("m{text:x},4"));
+    let before = c.reply();
+    c.send(&format!("Z0,{text:x},1"));
+    assert_eq!(c.reply(), "OK");
+    c.send(&format!("m{text:x},4"));
+    assert_eq!(c.reply(), before, "the int3 is hidden from memory reads");
+    c.send(&format!("z0,{text:x},1"));
+    assert_eq!(c.reply(), "OK");
+    c.send("Z0,401000,1");
+    assert!(c.reply().starts_with('E'), "no int3 in user text");
+    // Unmapped memory is an error, not a crash.
+    c.send("m400000000000,8");
+    assert!(c.reply().starts_with('E'));
+    c.send("k");
+    let run = vmm.join().unwrap();
+    assert_eq!(run.code, 137, "{}", run.vmm_stderr);
+    for message in ["all four debug registers are in use", "no read-only watchpoint", "not 3 at", "no software breakpoint at user address 0x401000"] {
+        assert!(run.vmm_stderr.contains(message), "{message:?} not in:\n{}", run.vmm_stderr);
+    }
+}
