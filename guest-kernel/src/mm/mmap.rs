@@ -294,8 +294,10 @@ impl<F: VmFile> MmStruct<F> {
                     if vm_flags & VM_GROWSDOWN != 0 {
                         return Err(Errno::EINVAL);
                     }
-                    // Linux backs it with a shmem file (/dev/zero); here
-                    // it stays anonymous and shared.
+                    // Linux backs it with a shmem file (/dev/zero), and so
+                    // does the kernel's mmap before it gets here (it passes
+                    // the object as a file); only the host tests of this
+                    // bookkeeping make a shared VMA without one.
                     pgoff = 0;
                     vm_flags |= VM_SHARED | VM_MAYSHARE;
                 }

@@ -36,6 +36,7 @@ pub mod mremap;
 pub mod memmap;
 pub mod gfp;
 pub mod kmalloc;
+pub mod memory;
 pub mod page;
 pub mod page_alloc;
 pub mod pgtable;

@@ -17,6 +17,7 @@ use crate::mm::addr::{Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::mm::buddy::{__free_pages, alloc_page, page_to_pfn, pfn_to_page};
 use crate::mm::gfp::{GFP_KERNEL, __GFP_ZERO};
 use crate::mm::highmem::KmapLocal;
+use crate::mm::memory::{protect_writable, PageKind};
 use crate::mm::page::{pg, Page};
 use crate::mm::pgtable::{populate_pte_table, PageTableMemory, Table};
 use crate::mm::vmalloc::{kernel_pgd, KernelPageTables};
@@ -86,9 +87,33 @@ pub fn user_pte_flags(writable: bool, exec: bool) -> u64 {
     f
 }
 
-/// What kind of page a PTE maps.
+/// Whether a mapped page is anonymous (owned by the mappings that map it).
 pub fn is_anon(page: &Page) -> bool {
     page.test(pg::ANON)
+}
+
+/// What a present PTE maps, for `mm::memory`'s decisions.
+pub fn page_kind(page: &Page) -> PageKind {
+    if page_to_pfn(page).0 == zero_pfn() {
+        PageKind::Zero
+    } else if is_anon(page) {
+        PageKind::Anon { exclusive: page.mapcount() == 1 && page.refcount() == 1 }
+    } else {
+        PageKind::Object
+    }
+}
+
+/// Writes a user PTE. Every path that makes or changes a user PTE comes
+/// here, so this is where the rule the isolation of processes rests on is
+/// enforced: the shared zero page is never mapped writable (a write
+/// through such a PTE would show up in every process's fresh anonymous
+/// memory). Breaking it is a kernel bug, and the kernel stops rather than
+/// let the write through.
+pub fn set_pte(slot: &mut u64, pte: u64) {
+    if pte & flags::RW != 0 && pte & flags::PRESENT != 0 && (pte & ADDR_MASK) >> 12 == zero_pfn() {
+        panic!("BUG: a writable PTE for the zero page ({pte:#x})");
+    }
+    *slot = pte;
 }
 
 /// Takes a reference and a map count for a new PTE.
@@ -135,7 +160,7 @@ impl UserPageTables {
         let tramp = SPECIAL.get()?.trampoline_pfn;
         let slot = pt.pte_slot(SYSCALL_TRAMPOLINE, true)?;
         // Executable, read-only, user: not part of any VMA and never freed.
-        *slot = Pfn(tramp).phys().0 | user_pte_flags(false, true);
+        set_pte(slot, Pfn(tramp).phys().0 | user_pte_flags(false, true));
         Some(pt)
     }
 
@@ -167,16 +192,7 @@ impl UserPageTables {
     /// The PTE table covering `va`, or where the next one could start: the
     /// end of the region the missing upper-level entry covers.
     fn walk_or_skip(&self, va: u64) -> Result<PhysAddr, u64> {
-        let mut table = self.pgd;
-        for level in (2..=4).rev() {
-            let entry = KernelPageTables.table(table)[table_index(va, level)];
-            if entry & flags::PRESENT == 0 || entry & flags::PSE != 0 {
-                let span = 1u64 << crate::arch::pgtable::level_shift(level);
-                return Err((va | (span - 1)).saturating_add(1));
-            }
-            table = PhysAddr(entry & ADDR_MASK);
-        }
-        Ok(table)
+        self.walk_level(va, 1)
     }
 
     /// The PTE for `va` if it holds a page (see [`pte_mapped`]).
@@ -231,29 +247,90 @@ impl UserPageTables {
     pub fn protect(&mut self, start: u64, end: u64, access: bool, writable: bool, exec: bool) {
         self.for_each_present(start, end, |va, e| {
             let page = pfn_to_page(Pfn((*e & ADDR_MASK) >> 12));
-            let w = writable && is_anon(page) && page.mapcount() == 1;
-            *e = (*e & ADDR_MASK) | if access { user_pte_flags(w, exec) } else { PTE_PROTNONE };
+            let w = protect_writable(writable, page_kind(page));
+            set_pte(e, (*e & ADDR_MASK) | if access { user_pte_flags(w, exec) } else { PTE_PROTNONE });
             invlpg(va);
         });
     }
 
-    /// Moves the PTEs of `[old, old + len)` to `[new, new + len)` (mremap).
-    /// The destination must be unmapped. Returns false when out of memory
+    /// Moves the PTEs of `[old, old + len)` to `[new, new + len)` (mremap,
+    /// Linux `move_page_tables`). The destination must be unmapped. The
+    /// walk visits only populated tables, so the cost follows what is
+    /// mapped, not the size of the range: missing upper-level entries are
+    /// skipped whole, and where source and destination are both 2 MiB
+    /// aligned over a whole PTE table the table itself moves, as one PMD
+    /// entry (Linux `move_normal_pmd`). Returns false when out of memory
     /// for page tables (what moved so far stays moved, as Linux does).
     pub fn move_range(&mut self, old: u64, new: u64, len: u64) -> bool {
-        let mut off = 0;
-        while off < len {
-            if let Some(pte) = self.lookup(old + off) {
-                let Some(dst) = self.pte_slot(new + off, true) else { return false };
-                *dst = pte;
-                if let Some(src) = self.pte_slot(old + off, false) {
-                    *src = 0;
+        const PMD_SIZE: u64 = 1 << 21;
+        let end = old + len;
+        let mut va = old;
+        let mut moved_tables = false;
+        while va < end {
+            let src_table = match self.walk_or_skip(va) {
+                Ok(t) => t,
+                Err(next) => {
+                    va = next;
+                    continue;
                 }
-                invlpg(old + off);
+            };
+            let dst_va = new + (va - old);
+            let whole = va % PMD_SIZE == 0 && dst_va % PMD_SIZE == 0 && end - va >= PMD_SIZE;
+            if whole && self.move_pte_table(va, dst_va, src_table) {
+                moved_tables = true;
+                va += PMD_SIZE;
+                continue;
             }
-            off += PAGE_SIZE;
+            let stop = end.min((va | (PMD_SIZE - 1)) + 1);
+            while va < stop {
+                let pte = KernelPageTables.table(src_table)[table_index(va, 1)];
+                if pte_mapped(pte) {
+                    let Some(dst) = self.pte_slot(new + (va - old), true) else { return false };
+                    set_pte(dst, pte);
+                    KernelPageTables.table(src_table)[table_index(va, 1)] = 0;
+                    invlpg(va);
+                }
+                va += PAGE_SIZE;
+            }
+        }
+        if moved_tables {
+            // The old addresses of a whole table's pages: one flush.
+            crate::arch::cpu::write_cr3_reload();
         }
         true
+    }
+
+    /// Moves the PTE table `table` (mapping the 2 MiB at `old`) to map the
+    /// 2 MiB at `new`, if no table is there yet. Returns whether it moved.
+    fn move_pte_table(&mut self, old: u64, new: u64, table: PhysAddr) -> bool {
+        let mut counting = CountingTables { tables: &mut self.tables };
+        let Ok(dst_pmd) = crate::mm::pgtable::populate_table(&mut counting, self.pgd, VirtAddr(new), 2) else { return false };
+        self.nr_tables = self.tables.len() as u64;
+        let Ok(src_pmd) = self.walk_level(old, 2) else { return false };
+        let mut mem = KernelPageTables;
+        if mem.table(dst_pmd)[table_index(new, 2)] & flags::PRESENT != 0 {
+            return false;
+        }
+        let entry = mem.table(src_pmd)[table_index(old, 2)];
+        debug_assert_eq!(entry & ADDR_MASK, table.0);
+        mem.table(dst_pmd)[table_index(new, 2)] = entry;
+        mem.table(src_pmd)[table_index(old, 2)] = 0;
+        true
+    }
+
+    /// The table at `level` (2: PMD, 3: PUD) covering `va`, or where the
+    /// next one could start.
+    fn walk_level(&self, va: u64, level: u32) -> Result<PhysAddr, u64> {
+        let mut table = self.pgd;
+        for l in (level + 1..=4).rev() {
+            let entry = KernelPageTables.table(table)[table_index(va, l)];
+            if entry & flags::PRESENT == 0 || entry & flags::PSE != 0 {
+                let span = 1u64 << crate::arch::pgtable::level_shift(l);
+                return Err((va | (span - 1)).saturating_add(1));
+            }
+            table = PhysAddr(entry & ADDR_MASK);
+        }
+        Ok(table)
     }
 
     /// Frees the page tables (Linux `free_pgtables`); the caller has

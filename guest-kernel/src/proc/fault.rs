@@ -1,7 +1,8 @@
 //! User page faults (Linux `do_user_addr_fault` -> `handle_mm_fault`):
-//! find the VMA, check the access, then fill the PTE: the shared zero page
-//! for a read of anonymous memory, a fresh page for a write, the file's page
-//! for a file mapping (copied on the first write to a private one).
+//! find the VMA, then do what `mm::memory::handle_pte_fault` decides: the
+//! shared zero page for a read of anonymous memory, a fresh page for a
+//! write, the object's page for a file or shmem mapping (copied on the
+//! first write to a private one).
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -9,9 +10,10 @@ use crate::arch::pgtable::{flags, ADDR_MASK};
 use crate::mm::addr::{Pfn, PAGE_SIZE};
 use crate::mm::buddy::{alloc_page, page_to_pfn, pfn_to_page};
 use crate::mm::gfp::{GFP_HIGHUSER, __GFP_NOWARN, __GFP_ZERO};
-use crate::mm::page::pg;
-use crate::mm::uvm::{self, copy_user_page, page_add_map, page_remove_map, user_pte_flags, zero_pfn};
-use crate::mm::vma::{VM_EXEC, VM_GROWSDOWN, VM_READ, VM_WRITE};
+use crate::mm::memory::{handle_pte_fault, Fault, Pte, VmaAccess};
+use crate::mm::page::{pg, Page};
+use crate::mm::uvm::{self, copy_user_page, page_add_map, page_remove_map, set_pte, user_pte_flags, zero_pfn};
+use crate::mm::vma::{VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE};
 
 use super::mm::Mm;
 
@@ -41,7 +43,8 @@ pub enum FaultError {
     Oom,
 }
 
-/// Resolves a fault at `addr` with x86 error code `err` in `mm`.
+/// Resolves a fault at `addr` with x86 error code `err` in `mm`: finds the
+/// VMA (growing the stack), asks [`handle_pte_fault`] what to do, does it.
 pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> Result<(), FaultError> {
     let write = err & PF_WRITE != 0;
     let exec = err & PF_INSTR != 0;
@@ -54,94 +57,98 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
         _ => return Err(FaultError::MapErr),
     };
     let f = vma.flags;
-    if (write && f & VM_WRITE == 0) || (exec && f & VM_EXEC == 0) || f & (VM_READ | VM_WRITE | VM_EXEC) == 0 {
+    let access = VmaAccess {
+        read: f & VM_READ != 0,
+        write: f & VM_WRITE != 0,
+        exec: f & VM_EXEC != 0,
+        shared: f & VM_SHARED != 0,
+        object: vma.file.is_some(),
+    };
+    let va = addr & !(PAGE_SIZE - 1);
+    let slot = mm.pt.pte_slot(va, true).ok_or(FaultError::Oom)?;
+    let pte = if *slot & flags::PRESENT != 0 {
+        let page = pfn_to_page(Pfn((*slot & ADDR_MASK) >> 12));
+        Pte::Present { writable: *slot & flags::RW != 0, page: uvm::page_kind(page) }
+    } else if uvm::pte_mapped(*slot) {
+        Pte::ProtNone
+    } else {
+        Pte::None
+    };
+    let action = handle_pte_fault(access, pte, write, exec);
+    if action == Fault::AccessError {
         return Err(FaultError::AccErr);
     }
-    let va = addr & !(PAGE_SIZE - 1);
-    let vm_exec = f & VM_EXEC != 0;
-    let vm_write = f & VM_WRITE != 0;
-    let slot = mm.pt.pte_slot(va, true).ok_or(FaultError::Oom)?;
     mm.stats.faults += 1;
     PGFAULT.fetch_add(1, Relaxed);
-
-    if uvm::pte_mapped(*slot) && *slot & flags::PRESENT == 0 {
-        // PROT_NONE left over in an accessible VMA cannot happen (mprotect
-        // rewrites the PTEs); be safe and restore access.
-        *slot = (*slot & ADDR_MASK) | user_pte_flags(false, vm_exec);
-        crate::arch::cpu::invlpg(va);
-        return Ok(());
-    }
-    if *slot & flags::PRESENT != 0 {
-        if !write || *slot & flags::RW != 0 {
-            // Spurious (another path mapped it); the TLB entry was stale.
-            crate::arch::cpu::invlpg(va);
-            return Ok(());
-        }
-        // do_wp_page: a write to a present read-only page of a writable VMA.
-        let old = pfn_to_page(Pfn((*slot & ADDR_MASK) >> 12));
-        if uvm::is_anon(old) && old.mapcount() == 1 && old.refcount() == 1 {
-            *slot |= flags::RW | flags::DIRTY;
-            crate::arch::cpu::invlpg(va);
-            return Ok(());
-        }
-        if f & crate::mm::vma::VM_SHARED != 0 {
-            // wp_page_shared: a shared mapping writes the page itself.
-            *slot |= flags::RW | flags::DIRTY;
-            crate::arch::cpu::invlpg(va);
-            return Ok(());
-        }
-        let new = new_anon_page(page_to_pfn(old).0 == zero_pfn())?;
-        if page_to_pfn(old).0 != zero_pfn() {
-            copy_user_page(new, old);
-        }
-        mm.stats.cow_faults += 1;
-        COW_FAULT.fetch_add(1, Relaxed);
-        uvm::account_unmap(old, &mut mm.rss);
-        *slot = page_to_pfn(new).phys().0 | user_pte_flags(true, vm_exec);
-        crate::arch::cpu::invlpg(va);
-        page_remove_map(old);
-        mm.rss.anon += 1;
-        return Ok(());
-    }
-
-    if let Some(file) = &vma.file {
-        let index = vma.pgoff + (va - vma.start) / PAGE_SIZE;
-        let pfn = file.page(index).ok_or(FaultError::Bus)?;
-        let page = pfn_to_page(Pfn(pfn));
-        if write && f & crate::mm::vma::VM_SHARED == 0 {
-            // do_cow_fault: a private copy of the file's page.
-            let new = new_anon_page(false)?;
-            copy_user_page(new, page);
-            *slot = page_to_pfn(new).phys().0 | user_pte_flags(true, vm_exec);
-            mm.rss.anon += 1;
+    let old = (*slot & ADDR_MASK) >> 12;
+    let file_page = |index_of: &dyn Fn() -> u64| -> Result<&'static Page, FaultError> {
+        let file = vma.file.as_ref().ok_or(FaultError::Bus)?;
+        let pfn = file.page(index_of()).ok_or(FaultError::Bus)?;
+        Ok(pfn_to_page(Pfn(pfn)))
+    };
+    let index = || vma.pgoff + (va - vma.start) / PAGE_SIZE;
+    match action {
+        Fault::AccessError => unreachable!("handled above"),
+        Fault::NoObject => return Err(FaultError::Bus),
+        Fault::RestoreAccess => set_pte(slot, (*slot & ADDR_MASK) | user_pte_flags(false, access.exec)),
+        Fault::Spurious => {}
+        Fault::ReuseAnon | Fault::MakeWritable => set_pte(slot, *slot | flags::RW | flags::DIRTY),
+        Fault::Copy { from_zero } => {
+            // wp_page_copy: a private copy replaces the shared page.
+            let old = pfn_to_page(Pfn(old));
+            let new = new_anon_page(from_zero)?;
+            if !from_zero {
+                copy_user_page(new, old);
+            }
             mm.stats.cow_faults += 1;
-        COW_FAULT.fetch_add(1, Relaxed);
-        } else {
-            // do_read_fault / do_shared_fault: the object's page (page
-            // cache or shmem), writable only in a shared writable mapping.
+            COW_FAULT.fetch_add(1, Relaxed);
+            uvm::account_unmap(old, &mut mm.rss);
+            set_pte(slot, page_to_pfn(new).phys().0 | user_pte_flags(true, access.exec));
+            page_remove_map(old);
+            mm.rss.anon += 1;
+        }
+        Fault::MapZeroPage => {
+            page_add_map(pfn_to_page(Pfn(zero_pfn())));
+            set_pte(slot, Pfn(zero_pfn()).phys().0 | user_pte_flags(false, access.exec));
+            mm.stats.zero_page_faults += 1;
+            ZERO_PAGE_FAULT.fetch_add(1, Relaxed);
+        }
+        Fault::NewAnonPage => {
+            let new = new_anon_page(true)?;
+            set_pte(slot, page_to_pfn(new).phys().0 | user_pte_flags(true, access.exec));
+            mm.rss.anon += 1;
+        }
+        Fault::MapObjectPage { writable } => {
+            // do_read_fault / do_shared_fault: the object's page (page cache
+            // or shmem); a zero page that was there goes first.
+            let page = file_page(&index)?;
+            if pte != Pte::None {
+                let old = pfn_to_page(Pfn(old));
+                uvm::account_unmap(old, &mut mm.rss);
+                *slot = 0;
+                page_remove_map(old);
+            }
             page_add_map(page);
-            let shared_write = f & crate::mm::vma::VM_SHARED != 0 && vm_write;
-            *slot = Pfn(pfn).phys().0 | user_pte_flags(shared_write, vm_exec);
-            if file.is_shmem() {
+            set_pte(slot, page_to_pfn(page).phys().0 | user_pte_flags(writable, access.exec));
+            if page.test(pg::SHMEM) {
                 mm.rss.shmem += 1;
             } else {
                 mm.rss.file += 1;
             }
         }
-        return Ok(());
+        Fault::CopyObjectPage => {
+            // do_cow_fault: a private copy of the object's page.
+            let page = file_page(&index)?;
+            let new = new_anon_page(false)?;
+            copy_user_page(new, page);
+            set_pte(slot, page_to_pfn(new).phys().0 | user_pte_flags(true, access.exec));
+            mm.rss.anon += 1;
+            mm.stats.cow_faults += 1;
+            COW_FAULT.fetch_add(1, Relaxed);
+        }
     }
-
-    // do_anonymous_page.
-    if !write {
-        page_add_map(pfn_to_page(Pfn(zero_pfn())));
-        *slot = Pfn(zero_pfn()).phys().0 | user_pte_flags(false, vm_exec);
-        mm.stats.zero_page_faults += 1;
-        ZERO_PAGE_FAULT.fetch_add(1, Relaxed);
-        return Ok(());
-    }
-    let new = new_anon_page(true)?;
-    *slot = page_to_pfn(new).phys().0 | user_pte_flags(vm_write, vm_exec);
-    mm.rss.anon += 1;
+    // The PTE changed or was stale in the TLB.
+    crate::arch::cpu::invlpg(va);
     Ok(())
 }
 

@@ -97,12 +97,13 @@ impl Mm {
     /// the child is left).
     pub fn dup(&mut self) -> Option<Mm> {
         use crate::arch::pgtable::{flags, ADDR_MASK};
+        use crate::mm::memory::fork_write_protect;
         use crate::mm::vma::{VM_MAYWRITE, VM_SHARED};
         let mut child = Mm::new()?;
         child.vm = self.vm.clone();
         let mut ok = true;
         let ranges: alloc::vec::Vec<(u64, u64, bool)> =
-            self.vm.iter().map(|v| (v.start, v.end, v.flags & VM_SHARED == 0 && v.flags & VM_MAYWRITE != 0)).collect();
+            self.vm.iter().map(|v| (v.start, v.end, fork_write_protect(v.flags & VM_SHARED != 0, v.flags & VM_MAYWRITE != 0))).collect();
         for (start, end, cow) in ranges {
             let child_pt = &mut child.pt;
             self.pt.for_each_present(start, end, |va, e| {
@@ -118,7 +119,7 @@ impl Mm {
                 if cow {
                     *e &= !flags::RW;
                 }
-                *slot = *e;
+                crate::mm::uvm::set_pte(slot, *e);
             });
         }
         // One flush for the write protection (Linux flushes once per mm).
