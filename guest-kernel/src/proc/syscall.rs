@@ -33,83 +33,128 @@ fn host_write(stream: u32, bytes: &[u8]) -> usize {
     crate::drivers::hostio::write(if stream == 2 { 2 } else { 1 }, bytes)
 }
 
+/// The six argument registers, read by each argument's C type the way
+/// Linux's `SYSCALL_DEFINE` wrappers cast them: `int`-sized types (`int`,
+/// `unsigned int`, `pid_t`, `clockid_t`, file descriptors, `int` flags)
+/// use the low 32 bits, sign-extended when signed, and `umode_t` the low
+/// 16; pointers, `size_t`, `long` and `unsigned long` use all 64. User
+/// code may leave anything in the upper halves (glibc loads `AT_FDCWD`
+/// with a 32-bit `mov`).
+#[derive(Clone, Copy)]
+struct Args([u64; 6]);
+
+impl Args {
+    /// `int`, `pid_t`, `clockid_t`, a signed fd (`int dfd`).
+    fn int(&self, i: usize) -> i32 {
+        self.0[i] as u32 as i32
+    }
+    /// `unsigned int` (most fds are `unsigned int fd` in Linux).
+    fn uint(&self, i: usize) -> u32 {
+        self.0[i] as u32
+    }
+    /// A file descriptor, whichever of `int` and `unsigned int` Linux
+    /// declares it as: both name the same table slot, and a negative
+    /// `int` is as invalid as an `unsigned int` beyond the table.
+    fn fd(&self, i: usize) -> i32 {
+        self.int(i)
+    }
+    /// `umode_t`.
+    fn mode(&self, i: usize) -> u32 {
+        self.0[i] as u16 as u32
+    }
+    /// `unsigned long`, `size_t` and user pointers.
+    fn ulong(&self, i: usize) -> u64 {
+        self.0[i]
+    }
+    /// `long`, `off_t`, `loff_t`.
+    fn long(&self, i: usize) -> i64 {
+        self.0[i] as i64
+    }
+}
+
 pub fn dispatch() {
     let task = current().expect("a task is running");
     let r = &task.regs;
-    let (nr, a0, a1, a2, a3, a4, a5) = (r.rax, r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9);
+    let nr = r.rax;
+    let a = Args([r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9]);
     let result = match nr {
-        0 => sys_read(a0, a1, a2),
-        1 => sys_write(a0, a1, a2),
-        2 => sys_openat(AT_FDCWD, a0, a1, a2),
-        3 => sys_close(a0),
-        4 => sys_stat(a0, a1, 0),
-        5 => sys_fstat(a0, a1),
-        6 => sys_stat(a0, a1, AT_SYMLINK_NOFOLLOW),
-        8 => sys_lseek(a0, a1, a2),
-        9 => sys_mmap(a0, a1, a2, a3, a4, a5),
-        10 => sys_mprotect(a0, a1, a2),
-        11 => sys_munmap(a0, a1),
-        12 => sys_brk(a0),
-        13 => sys_rt_sigaction(a0, a1, a2, a3),
-        14 => sys_rt_sigprocmask(a0, a1, a2, a3),
+        0 => sys_read(a.fd(0), a.ulong(1), a.ulong(2)),
+        1 => sys_write(a.fd(0), a.ulong(1), a.ulong(2)),
+        2 => sys_openat(AT_FDCWD, a.ulong(0), a.int(1), a.mode(2)),
+        3 => sys_close(a.fd(0)),
+        4 => sys_stat_at(AT_FDCWD, a.ulong(0), a.ulong(1), 0),
+        5 => sys_fstat(a.fd(0), a.ulong(1)),
+        6 => sys_stat_at(AT_FDCWD, a.ulong(0), a.ulong(1), AT_SYMLINK_NOFOLLOW),
+        8 => sys_lseek(a.fd(0), a.long(1), a.uint(2)),
+        // mmap's flags and prot are `unsigned long`: unknown bits there are
+        // ignored or refused by the flag checks, as in Linux; its fd is
+        // truncated by fget.
+        9 => sys_mmap(a.ulong(0), a.ulong(1), a.ulong(2), a.ulong(3), a.fd(4), a.ulong(5)),
+        10 => sys_mprotect(a.ulong(0), a.ulong(1), a.ulong(2)),
+        11 => sys_munmap(a.ulong(0), a.ulong(1)),
+        12 => sys_brk(a.ulong(0)),
+        13 => sys_rt_sigaction(a.int(0), a.ulong(1), a.ulong(2), a.ulong(3)),
+        14 => sys_rt_sigprocmask(a.int(0), a.ulong(1), a.ulong(2), a.ulong(3)),
         15 => {
             // rt_sigreturn: no handler frame can be on the stack (handlers
             // are not delivered yet), so this is Linux's "bad frame" case.
             do_exit(super::SIGSEGV);
             Ok(0)
         }
-        16 => sys_ioctl(a0, a1, a2),
-        17 => sys_pread64(a0, a1, a2, a3),
-        18 => sys_pwrite64(a0, a1, a2, a3),
-        20 => sys_writev(a0, a1, a2),
-        22 => sys_pipe2(a0, 0),
-        293 => sys_pipe2(a0, a1),
+        16 => sys_ioctl(a.fd(0), a.uint(1), a.ulong(2)),
+        17 => sys_pread64(a.fd(0), a.ulong(1), a.ulong(2), a.long(3)),
+        18 => sys_pwrite64(a.fd(0), a.ulong(1), a.ulong(2), a.long(3)),
+        20 => sys_writev(a.fd(0), a.ulong(1), a.ulong(2)),
+        22 => sys_pipe2(a.ulong(0), 0),
+        293 => sys_pipe2(a.ulong(0), a.int(1)),
         24 => {
             super::sched::schedule();
             Ok(0)
         }
-        25 => sys_mremap(a0, a1, a2, a3, a4),
-        28 => sys_madvise(a0, a1, a2),
-        32 => sys_dup(a0),
-        33 => sys_dup2(a0, a1),
-        35 => sys_nanosleep(a0, a1),
-        56 => sys_clone(a0, a1, a2, a3, a4),
+        25 => sys_mremap(a.ulong(0), a.ulong(1), a.ulong(2), a.ulong(3), a.ulong(4)),
+        28 => sys_madvise(a.ulong(0), a.ulong(1), a.int(2)),
+        32 => sys_dup(a.fd(0)),
+        33 => sys_dup2(a.fd(0), a.fd(1)),
+        35 => sys_nanosleep(a.ulong(0), a.ulong(1)),
+        // clone's flags are `unsigned long`, but Linux reads only their
+        // low 32 bits (`lower_32_bits(clone_flags)`).
+        56 => sys_clone(a.uint(0), a.ulong(1), a.ulong(2), a.ulong(3), a.ulong(4)),
         57 | 58 => sys_fork(),
-        59 => sys_execve(a0, a1, a2),
-        61 => sys_wait4(a0, a1, a2, a3),
+        59 => sys_execve(a.ulong(0), a.ulong(1), a.ulong(2)),
+        61 => sys_wait4(a.int(0), a.ulong(1), a.int(2), a.ulong(3)),
         39 | 186 => Ok(task.pid as u64), // getpid, gettid
         60 | 231 => {
-            do_exit(exit_code_status(a0 as i32));
+            do_exit(exit_code_status(a.int(0)));
             Ok(0)
         }
-        62 => sys_kill(a0, a1),
-        63 => sys_uname(a0),
-        72 => sys_fcntl(a0, a1, a2),
-        74 | 75 => sys_fsync(a0), // fsync, fdatasync
-        76 => sys_truncate(a0, a1),
-        77 => sys_ftruncate(a0, a1),
-        79 => sys_getcwd(a0, a1),
-        82 => sys_rename(a0, a1),
-        83 => sys_mkdirat(AT_FDCWD, a0, a1),
-        84 => sys_unlinkat(AT_FDCWD, a0, AT_REMOVEDIR), // rmdir
-        87 => sys_unlinkat(AT_FDCWD, a0, 0),
-        96 => sys_gettimeofday(a0),
-        99 => sys_sysinfo(a0),
+        62 => sys_kill(a.int(0), a.int(1)),
+        63 => sys_uname(a.ulong(0)),
+        72 => sys_fcntl(a.fd(0), a.uint(1), a.ulong(2)),
+        74 | 75 => sys_fsync(a.fd(0)), // fsync, fdatasync
+        76 => sys_truncate(a.ulong(0), a.long(1)),
+        77 => sys_ftruncate(a.fd(0), a.long(1)),
+        79 => sys_getcwd(a.ulong(0), a.ulong(1)),
+        82 => sys_rename(a.ulong(0), a.ulong(1)),
+        83 => sys_mkdirat(AT_FDCWD, a.ulong(0), a.mode(1)),
+        84 => sys_unlinkat(AT_FDCWD, a.ulong(0), AT_REMOVEDIR), // rmdir
+        87 => sys_unlinkat(AT_FDCWD, a.ulong(0), 0),
+        96 => sys_gettimeofday(a.ulong(0)),
+        99 => sys_sysinfo(a.ulong(0)),
         102 | 104 | 107 | 108 => Ok(0), // getuid, getgid, geteuid, getegid
         110 => Ok(task.ppid as u64),
-        158 => sys_arch_prctl(a0, a1),
+        158 => sys_arch_prctl(a.int(0), a.ulong(1)),
         218 => {
-            task.clear_child_tid = a0;
+            task.clear_child_tid = a.ulong(0);
             Ok(task.pid as u64)
         }
-        228 => sys_clock_gettime(a0, a1),
-        257 => sys_openat(a0, a1, a2, a3),
-        258 => sys_mkdirat(a0, a1, a2),
-        262 => sys_stat_at(a0, a1, a2, a3),
-        263 => sys_unlinkat(a0, a1, a2),
-        292 => sys_dup3(a0, a1, a2),
-        302 => sys_prlimit64(a0, a1, a2, a3),
-        318 => sys_getrandom(a0, a1, a2),
+        228 => sys_clock_gettime(a.int(0), a.ulong(1)),
+        257 => sys_openat(a.fd(0), a.ulong(1), a.int(2), a.mode(3)),
+        258 => sys_mkdirat(a.fd(0), a.ulong(1), a.mode(2)),
+        262 => sys_stat_at(a.fd(0), a.ulong(1), a.ulong(2), a.int(3)),
+        263 => sys_unlinkat(a.fd(0), a.ulong(1), a.int(2)),
+        292 => sys_dup3(a.fd(0), a.fd(1), a.int(2)),
+        302 => sys_prlimit64(a.int(0), a.uint(1), a.ulong(2), a.ulong(3)),
+        318 => sys_getrandom(a.ulong(0), a.ulong(1), a.uint(2)),
         _ => Err(unknown(nr)),
     };
     let task = current().expect("a task is running");
@@ -149,8 +194,8 @@ fn task() -> &'static mut Task {
     current().expect("a task is running")
 }
 
-fn fd_file(fd: u64) -> Result<Arc<File>, i32> {
-    task().files.get(fd as i32).ok_or(EBADF)
+fn fd_file(fd: i32) -> Result<Arc<File>, i32> {
+    task().files.get(fd).ok_or(EBADF)
 }
 
 // --- Files ---
@@ -177,7 +222,7 @@ fn blocking<T>(f: &File, mut op: impl FnMut() -> Result<T, i32>) -> Result<T, i3
     }
 }
 
-fn sys_read(fd: u64, buf: u64, count: u64) -> SysResult {
+fn sys_read(fd: i32, buf: u64, count: u64) -> SysResult {
     let f = fd_file(fd)?;
     let count = count.min(0x7fff_f000) as usize;
     let mut done = 0;
@@ -205,7 +250,7 @@ fn sys_read(fd: u64, buf: u64, count: u64) -> SysResult {
     Ok(done as u64)
 }
 
-fn sys_write(fd: u64, buf: u64, count: u64) -> SysResult {
+fn sys_write(fd: i32, buf: u64, count: u64) -> SysResult {
     let f = fd_file(fd)?;
     let count = count.min(0x7fff_f000) as usize;
     if count == 0 {
@@ -252,7 +297,7 @@ fn sys_write(fd: u64, buf: u64, count: u64) -> SysResult {
 }
 
 /// `pipe2(2)` (and `pipe(2)`, flags 0): `O_CLOEXEC` and `O_NONBLOCK`.
-fn sys_pipe2(fds: u64, flags: u64) -> SysResult {
+fn sys_pipe2(fds: u64, flags: i32) -> SysResult {
     let flags = flags as u32;
     if flags & !(file::O_CLOEXEC | file::O_NONBLOCK) != 0 {
         return Err(EINVAL);
@@ -276,15 +321,15 @@ fn sys_pipe2(fds: u64, flags: u64) -> SysResult {
     Ok(0)
 }
 
-fn sys_pwrite64(fd: u64, buf: u64, count: u64, off: u64) -> SysResult {
+fn sys_pwrite64(fd: i32, buf: u64, count: u64, off: i64) -> SysResult {
     let f = fd_file(fd)?;
-    if (off as i64) < 0 {
+    if off < 0 {
         return Err(EINVAL);
     }
     let count = count.min(0x7fff_f000) as usize;
     if count == 0 {
         // The checks still apply (Linux: EBADF, ESPIPE for a zero count).
-        return Ok(f.pwrite(&[], off as i64)? as u64);
+        return Ok(f.pwrite(&[], off)? as u64);
     }
     let mut done = 0;
     let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count)];
@@ -293,7 +338,7 @@ fn sys_pwrite64(fd: u64, buf: u64, count: u64, off: u64) -> SysResult {
         if let Err(e) = copy_from_user(&mut kbuf[..n], buf + done as u64) {
             return if done > 0 { Ok(done as u64) } else { Err(e) };
         }
-        let w = match f.pwrite(&kbuf[..n], off as i64 + done as i64) {
+        let w = match f.pwrite(&kbuf[..n], off + done as i64) {
             Ok(w) => w,
             Err(_) if done > 0 => break,
             Err(e) => return Err(e),
@@ -306,9 +351,9 @@ fn sys_pwrite64(fd: u64, buf: u64, count: u64, off: u64) -> SysResult {
     Ok(done as u64)
 }
 
-fn sys_pread64(fd: u64, buf: u64, count: u64, off: u64) -> SysResult {
+fn sys_pread64(fd: i32, buf: u64, count: u64, off: i64) -> SysResult {
     let f = fd_file(fd)?;
-    if (off as i64) < 0 {
+    if off < 0 {
         return Err(EINVAL);
     }
     let count = count.min(0x7fff_f000) as usize;
@@ -316,7 +361,7 @@ fn sys_pread64(fd: u64, buf: u64, count: u64, off: u64) -> SysResult {
     let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count.max(1))];
     while done < count {
         let want = (count - done).min(kbuf.len());
-        let n = f.pread(&mut kbuf[..want], off as i64 + done as i64)?;
+        let n = f.pread(&mut kbuf[..want], off + done as i64)?;
         if n == 0 {
             break;
         }
@@ -328,7 +373,7 @@ fn sys_pread64(fd: u64, buf: u64, count: u64, off: u64) -> SysResult {
     Ok(done as u64)
 }
 
-fn sys_writev(fd: u64, iov: u64, iovcnt: u64) -> SysResult {
+fn sys_writev(fd: i32, iov: u64, iovcnt: u64) -> SysResult {
     if iovcnt > 1024 {
         return Err(EINVAL);
     }
@@ -348,14 +393,14 @@ fn sys_writev(fd: u64, iov: u64, iovcnt: u64) -> SysResult {
     Ok(total)
 }
 
-const AT_FDCWD: u64 = (-100i64) as u64;
-const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
-const AT_REMOVEDIR: u64 = 0x200;
-const AT_EMPTY_PATH: u64 = 0x1000;
+const AT_FDCWD: i32 = -100;
+const AT_SYMLINK_NOFOLLOW: i32 = 0x100;
+const AT_REMOVEDIR: i32 = 0x200;
+const AT_EMPTY_PATH: i32 = 0x1000;
 
 /// Resolves a path argument relative to the root (the only directory a
 /// process can be in for now).
-fn resolve(dirfd: u64, path: &str) -> Result<String, i32> {
+fn resolve(dirfd: i32, path: &str) -> Result<String, i32> {
     if path.is_empty() {
         return Err(ENOENT);
     }
@@ -367,21 +412,22 @@ fn resolve(dirfd: u64, path: &str) -> Result<String, i32> {
     }
 }
 
-fn sys_openat(dirfd: u64, path: u64, flags: u64, mode: u64) -> SysResult {
+fn sys_openat(dirfd: i32, path: u64, flags: i32, mode: u32) -> SysResult {
+    let flags = flags as u32;
     let path = resolve(dirfd, &get_path(path)?)?;
     let f = if let Some(rest) = path.strip_prefix("/proc/") {
-        super::procfs::open(rest, flags as u32)?
+        super::procfs::open(rest, flags)?
     } else {
         let fs = super::ROOTFS.get().ok_or(ENOENT)?;
         let fs = fs.lock();
-        file::open(&fs, &path, flags as u32, mode as u32 & !file::UMASK)?
+        file::open(&fs, &path, flags, mode & !file::UMASK)?
     };
-    let fd = task().files.install(f, flags as u32 & file::O_CLOEXEC != 0)?;
+    let fd = task().files.install(f, flags & file::O_CLOEXEC != 0)?;
     Ok(fd as u64)
 }
 
-fn sys_close(fd: u64) -> SysResult {
-    task().files.close(fd as i32)?;
+fn sys_close(fd: i32) -> SysResult {
+    task().files.close(fd)?;
     Ok(0)
 }
 
@@ -390,14 +436,14 @@ fn rootfs() -> Result<crate::sync::SpinLockGuard<'static, crate::fs::ramfs::Ramf
     Ok(super::ROOTFS.get().ok_or(ENOENT)?.lock())
 }
 
-fn sys_mkdirat(dirfd: u64, path: u64, mode: u64) -> SysResult {
+fn sys_mkdirat(dirfd: i32, path: u64, mode: u32) -> SysResult {
     let path = resolve(dirfd, &get_path(path)?)?;
-    rootfs()?.mkdir(&path, mode as u32 & !file::UMASK)?;
+    rootfs()?.mkdir(&path, mode & !file::UMASK)?;
     Ok(0)
 }
 
 /// `unlinkat`, and `unlink` and `rmdir` (flags 0 and `AT_REMOVEDIR`).
-fn sys_unlinkat(dirfd: u64, path: u64, flags: u64) -> SysResult {
+fn sys_unlinkat(dirfd: i32, path: u64, flags: i32) -> SysResult {
     if flags & !AT_REMOVEDIR != 0 {
         return Err(EINVAL);
     }
@@ -418,56 +464,55 @@ fn sys_rename(old: u64, new: u64) -> SysResult {
     Ok(0)
 }
 
-fn sys_truncate(path: u64, len: u64) -> SysResult {
-    if (len as i64) < 0 {
+fn sys_truncate(path: u64, len: i64) -> SysResult {
+    if len < 0 {
         return Err(EINVAL);
     }
     let path = resolve(AT_FDCWD, &get_path(path)?)?;
-    rootfs()?.truncate(&path, len)?;
+    rootfs()?.truncate(&path, len as u64)?;
     Ok(0)
 }
 
-fn sys_ftruncate(fd: u64, len: u64) -> SysResult {
-    if (len as i64) < 0 {
+fn sys_ftruncate(fd: i32, len: i64) -> SysResult {
+    if len < 0 {
         return Err(EINVAL);
     }
-    fd_file(fd)?.truncate(len as i64)?;
+    fd_file(fd)?.truncate(len)?;
     Ok(0)
 }
 
 /// `fsync` and `fdatasync`: the files live in memory, nothing to write
 /// back.
-fn sys_fsync(fd: u64) -> SysResult {
+fn sys_fsync(fd: i32) -> SysResult {
     fd_file(fd)?;
     Ok(0)
 }
 
-fn sys_dup(fd: u64) -> SysResult {
-    Ok(task().files.dup(fd as i32, 0, false)? as u64)
+fn sys_dup(fd: i32) -> SysResult {
+    Ok(task().files.dup(fd, 0, false)? as u64)
 }
 
-fn sys_dup2(old: u64, new: u64) -> SysResult {
-    Ok(task().files.dup2(old as i32, new as i32, false)? as u64)
+fn sys_dup2(old: i32, new: i32) -> SysResult {
+    Ok(task().files.dup2(old, new, false)? as u64)
 }
 
-fn sys_dup3(old: u64, new: u64, flags: u64) -> SysResult {
-    if flags & !(file::O_CLOEXEC as u64) != 0 || old == new {
+fn sys_dup3(old: i32, new: i32, flags: i32) -> SysResult {
+    if flags as u32 & !file::O_CLOEXEC != 0 || old == new {
         return Err(EINVAL);
     }
-    Ok(task().files.dup2(old as i32, new as i32, flags != 0)? as u64)
+    Ok(task().files.dup2(old, new, flags != 0)? as u64)
 }
 
-const F_DUPFD: u64 = 0;
-const F_GETFD: u64 = 1;
-const F_SETFD: u64 = 2;
-const F_GETFL: u64 = 3;
-const F_SETFL: u64 = 4;
-const F_DUPFD_CLOEXEC: u64 = 1030;
+const F_DUPFD: u32 = 0;
+const F_GETFD: u32 = 1;
+const F_SETFD: u32 = 2;
+const F_GETFL: u32 = 3;
+const F_SETFL: u32 = 4;
+const F_DUPFD_CLOEXEC: u32 = 1030;
 const FD_CLOEXEC: u64 = 1;
 
-fn sys_fcntl(fd: u64, cmd: u64, arg: u64) -> SysResult {
+fn sys_fcntl(fd: i32, cmd: u32, arg: u64) -> SysResult {
     let files = &mut task().files;
-    let fd = fd as i32;
     let f = files.get(fd).ok_or(EBADF)?;
     match cmd {
         // The lowest descriptor at or above `arg` (`int`, as Linux reads
@@ -496,22 +541,18 @@ fn sys_getcwd(buf: u64, size: u64) -> SysResult {
     Ok(2)
 }
 
-fn sys_lseek(fd: u64, off: u64, whence: u64) -> SysResult {
+fn sys_lseek(fd: i32, off: i64, whence: u32) -> SysResult {
     let f = fd_file(fd)?;
-    Ok(f.lseek(off as i64, whence as u32)? as u64)
+    Ok(f.lseek(off, whence)? as u64)
 }
 
-fn sys_fstat(fd: u64, statbuf: u64) -> SysResult {
+fn sys_fstat(fd: i32, statbuf: u64) -> SysResult {
     let st = fd_file(fd)?.stat();
     put_user(statbuf, &st)?;
     Ok(0)
 }
 
-fn sys_stat(path: u64, statbuf: u64, _flags: u64) -> SysResult {
-    sys_stat_at(AT_FDCWD, path, statbuf, 0)
-}
-
-fn sys_stat_at(dirfd: u64, path: u64, statbuf: u64, flags: u64) -> SysResult {
+fn sys_stat_at(dirfd: i32, path: u64, statbuf: u64, flags: i32) -> SysResult {
     let p = get_path(path)?;
     if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
         return sys_fstat(dirfd, statbuf);
@@ -528,9 +569,9 @@ fn sys_stat_at(dirfd: u64, path: u64, statbuf: u64, flags: u64) -> SysResult {
     Ok(0)
 }
 
-const TIOCGWINSZ: u64 = 0x5413;
+const TIOCGWINSZ: u32 = 0x5413;
 
-fn sys_ioctl(fd: u64, cmd: u64, arg: u64) -> SysResult {
+fn sys_ioctl(fd: i32, cmd: u32, arg: u64) -> SysResult {
     let f = fd_file(fd)?;
     if !f.is_console() {
         return Err(ENOTTY);
@@ -558,9 +599,9 @@ fn sys_brk(brk: u64) -> SysResult {
     Ok(vm.brk(brk, &mut ptes))
 }
 
-fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> SysResult {
+fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i32, off: u64) -> SysResult {
     use crate::mm::mmap::{MAP_ANONYMOUS, MAP_POPULATE};
-    use crate::mm::mmap::{MAP_SHARED, MAP_TYPE};
+    use crate::mm::mmap::{MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE};
     let mut flags = flags as u32;
     let (file, writable) = if flags & MAP_ANONYMOUS == 0 {
         let f = fd_file(fd)?;
@@ -570,9 +611,10 @@ fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: u64, off: u64) -> Sy
             return Err(EACCES);
         }
         (Some(super::mm::FileRef::File(inode)), f.writable())
-    } else if flags & MAP_TYPE == MAP_SHARED && len > 0 && len <= super::uaccess::TASK_SIZE {
-        // Shared anonymous memory is a shmem object shared across fork
-        // (Linux shmem_zero_setup).
+    } else if matches!(flags & MAP_TYPE, MAP_SHARED | MAP_SHARED_VALIDATE) && len > 0 && len <= super::uaccess::TASK_SIZE {
+        // Shared anonymous memory, however spelled, is a shmem object
+        // shared across fork (Linux shmem_zero_setup): never anonymous
+        // pages in a shared VMA, which the fault path cannot share.
         flags &= !MAP_ANONYMOUS;
         let shm = alloc::sync::Arc::new(crate::mm::shmem::Shmem::new(crate::mm::addr::page_align_up(len)));
         (Some(super::mm::FileRef::Shmem(shm)), true)
@@ -626,33 +668,55 @@ fn sys_mremap(old: u64, old_len: u64, new_len: u64, flags: u64, new_addr: u64) -
     vm.mremap(old, old_len, new_len, flags as u32, new_addr, &mut ptes).map_err(|e| e.0)
 }
 
-const MADV_DONTNEED: u64 = 4;
+const MADV_DONTNEED: i32 = 4;
 
-fn sys_madvise(addr: u64, len: u64, advice: u64) -> SysResult {
-    if addr % PAGE_SIZE != 0 {
+/// `madvise` (Linux `mm/madvise.c`). Unknown advice and an unaligned start
+/// are `EINVAL`; a length that wraps when rounded up is `EINVAL`, an empty
+/// range is success. The advice applies to every mapped part of the range;
+/// if part of it (or all of it) is not mapped the result is `ENOMEM`, after
+/// the mapped parts were advised, as Linux does.
+fn sys_madvise(addr: u64, len: u64, advice: i32) -> SysResult {
+    const ADVISORY: [i32; 16] = [
+        0, 1, 2, 3, // normal, random, sequential, willneed
+        8, // free: the pages may go or stay; keeping them is allowed
+        10, 11, 12, 13, 14, 15, 16, 17, // dontfork .. dodump: no effect here
+        19, 20, 21, // keeponfork, cold, pageout: hints
+    ];
+    if addr % PAGE_SIZE != 0 || !(advice == MADV_DONTNEED || ADVISORY.contains(&advice)) {
         return Err(EINVAL);
     }
-    let len = crate::mm::addr::page_align_up(len);
+    let aligned = len.checked_add(PAGE_SIZE - 1).ok_or(EINVAL)? & !(PAGE_SIZE - 1);
+    let end = addr.checked_add(aligned).ok_or(EINVAL)?;
+    if end == addr {
+        return Ok(0);
+    }
     let mm = mm()?;
-    match advice {
-        MADV_DONTNEED => {
-            // Drop the pages; the next touch faults in zero (anonymous) or
-            // the file's contents (private file mappings).
-            let end = addr.checked_add(len).ok_or(EINVAL)?;
-            let mut va = addr;
-            while va < end {
-                let Some(v) = mm.vm.find_vma(va).cloned() else { break };
-                if v.start >= end {
-                    break;
-                }
-                let (s, e) = (v.start.max(va), v.end.min(end));
-                mm.pt.unmap(s, e, &mut mm.rss);
-                va = e;
-            }
-            Ok(0)
+    let mut unmapped = false;
+    let mut va = addr;
+    while va < end {
+        let Some((start, stop)) = mm.vm.find_vma(va).map(|v| (v.start, v.end)) else {
+            unmapped = true;
+            break;
+        };
+        if start >= end {
+            unmapped = true;
+            break;
         }
-        0..=3 | 8..=19 => Ok(0), // advisory: normal, random, sequential, willneed, ...
-        _ => Err(EINVAL),
+        if start > va {
+            unmapped = true;
+        }
+        let (s, e) = (start.max(va), stop.min(end));
+        if advice == MADV_DONTNEED {
+            // Drop the pages; the next touch faults in zero (anonymous) or
+            // the object's contents (file and shmem mappings).
+            mm.pt.unmap(s, e, &mut mm.rss);
+        }
+        va = e;
+    }
+    if unmapped {
+        Err(ENOMEM)
+    } else {
+        Ok(0)
     }
 }
 
@@ -662,10 +726,14 @@ fn sys_madvise(addr: u64, len: u64, advice: u64) -> SysResult {
 /// to "ignore" or "stop" terminates the target (no handlers are delivered
 /// yet). `pid` 0 and -1 mean the caller's group and everyone but init:
 /// with one session both are every task the caller may signal.
-fn sys_kill(pid: u64, sig: u64) -> SysResult {
+fn sys_kill(pid: i32, sig: i32) -> SysResult {
     use super::sched;
-    if sig > 64 {
+    if !(0..=64).contains(&sig) {
         return Err(EINVAL);
+    }
+    // -INT_MIN does not exist (Linux: ESRCH).
+    if pid == i32::MIN {
+        return Err(ESRCH);
     }
     let me = task().pid;
     let pid = pid as i64;
@@ -692,9 +760,9 @@ fn sys_kill(pid: u64, sig: u64) -> SysResult {
     }
     for p in targets {
         if p == me {
-            do_exit(sig as i32);
+            do_exit(sig);
         } else if let Some(t) = sched::task(p) {
-            t.pending_kill = Some(sig as i32);
+            t.pending_kill = Some(sig);
             sched::wake(p);
         }
     }
@@ -736,16 +804,16 @@ fn sys_fork() -> SysResult {
     Ok(pid as u64)
 }
 
-const CLONE_VM: u64 = 0x100;
-const CLONE_VFORK: u64 = 0x4000;
-const CLONE_THREAD: u64 = 0x10000;
-const CSIGNAL: u64 = 0xff;
-const SIGCHLD: u64 = 17;
+const CLONE_VM: u32 = 0x100;
+const CLONE_VFORK: u32 = 0x4000;
+const CLONE_THREAD: u32 = 0x10000;
+const CSIGNAL: u32 = 0xff;
+const SIGCHLD: u32 = 17;
 
 /// `clone` for what `fork` and `posix_spawn` need: no shared address
 /// space or threads yet (CLONE_VM|CLONE_VFORK runs as a plain fork, as
 /// Linux allows vfork to).
-fn sys_clone(flags: u64, stack: u64, _ptid: u64, _ctid: u64, _tls: u64) -> SysResult {
+fn sys_clone(flags: u32, stack: u64, _ptid: u64, _ctid: u64, _tls: u64) -> SysResult {
     if flags & CLONE_THREAD != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
         return Err(EINVAL);
     }
@@ -765,12 +833,17 @@ fn sys_clone(flags: u64, stack: u64, _ptid: u64, _ctid: u64, _tls: u64) -> SysRe
     Ok(pid)
 }
 
-const WNOHANG: u64 = 1;
+const WNOHANG: u32 = 1;
 
-fn sys_wait4(pid: u64, wstatus: u64, options: u64, rusage: u64) -> SysResult {
+fn sys_wait4(pid: i32, wstatus: u64, options: i32, rusage: u64) -> SysResult {
     use super::sched::{self, TaskState};
+    let options = options as u32;
     if options & !(WNOHANG | 2 | 8 | 0x4000_0000 | 0x8000_0000 | 0x2000_0000) != 0 {
         return Err(EINVAL);
+    }
+    // INT_MIN has no process group to name (Linux: ESRCH).
+    if pid == i32::MIN {
+        return Err(ESRCH);
     }
     let pid = pid as i64;
     loop {
@@ -848,7 +921,7 @@ fn sys_execve(path: u64, argv: u64, envp: u64) -> SysResult {
     }
 }
 
-fn sys_rt_sigaction(sig: u64, act: u64, oldact: u64, sigsetsize: u64) -> SysResult {
+fn sys_rt_sigaction(sig: i32, act: u64, oldact: u64, sigsetsize: u64) -> SysResult {
     if sigsetsize != 8 || sig == 0 || sig > 64 || ((sig == 9 || sig == 19) && act != 0) {
         return Err(EINVAL);
     }
@@ -862,8 +935,8 @@ fn sys_rt_sigaction(sig: u64, act: u64, oldact: u64, sigsetsize: u64) -> SysResu
     Ok(0)
 }
 
-fn sys_rt_sigprocmask(how: u64, set: u64, oldset: u64, sigsetsize: u64) -> SysResult {
-    if sigsetsize != 8 || how > 2 {
+fn sys_rt_sigprocmask(how: i32, set: u64, oldset: u64, sigsetsize: u64) -> SysResult {
+    if sigsetsize != 8 || !(0..=2).contains(&how) {
         return Err(EINVAL);
     }
     if set != 0 {
@@ -875,10 +948,10 @@ fn sys_rt_sigprocmask(how: u64, set: u64, oldset: u64, sigsetsize: u64) -> SysRe
     Ok(0)
 }
 
-const ARCH_SET_FS: u64 = 0x1002;
-const ARCH_GET_FS: u64 = 0x1003;
+const ARCH_SET_FS: i32 = 0x1002;
+const ARCH_GET_FS: i32 = 0x1003;
 
-fn sys_arch_prctl(code: u64, addr: u64) -> SysResult {
+fn sys_arch_prctl(code: i32, addr: u64) -> SysResult {
     let t = task();
     match code {
         ARCH_SET_FS => {
@@ -903,8 +976,8 @@ fn now_ns() -> u64 {
     crate::time::uptime_ns()
 }
 
-fn sys_clock_gettime(clock: u64, tp: u64) -> SysResult {
-    if clock > 11 {
+fn sys_clock_gettime(clock: i32, tp: u64) -> SysResult {
+    if !(0..=11).contains(&clock) {
         return Err(EINVAL);
     }
     let ns = now_ns();
@@ -966,8 +1039,8 @@ fn sys_sysinfo(info: u64) -> SysResult {
     Ok(0)
 }
 
-fn sys_prlimit64(pid: u64, resource: u64, new: u64, old: u64) -> SysResult {
-    if pid != 0 && pid != task().pid as u64 {
+fn sys_prlimit64(pid: i32, resource: u32, new: u64, old: u64) -> SysResult {
+    if pid != 0 && pid as i64 != task().pid as i64 {
         return Err(ESRCH);
     }
     const INF: u64 = u64::MAX;
@@ -986,7 +1059,7 @@ fn sys_prlimit64(pid: u64, resource: u64, new: u64, old: u64) -> SysResult {
     Ok(0)
 }
 
-fn sys_getrandom(buf: u64, len: u64, flags: u64) -> SysResult {
+fn sys_getrandom(buf: u64, len: u64, flags: u32) -> SysResult {
     if flags & !7 != 0 {
         return Err(EINVAL);
     }
