@@ -119,21 +119,34 @@ fn phys_slice(addr: u64, len: u64) -> Option<&'static [u8]> {
 fn run_init(info: &BootInfo, argv: &[alloc::string::String]) -> u32 {
     use crate::proc;
     proc::init();
+    // The leak check's baseline: before init exists and before the
+    // initramfs is unpacked into the (empty) root filesystem. It is
+    // compared after init, every other task and the root filesystem's
+    // files are gone, so it is exact whatever init did with its
+    // descriptors, its children and the files it left behind.
+    proc::init_rootfs();
+    let before = crate::mm::kmem::usage();
     let archive = phys_slice(info.initramfs_addr, info.initramfs_len).unwrap_or(&[]);
     if let Err(e) = proc::mount_rootfs(archive) {
         printk!("initramfs: unpacking failed: {e}");
         return 1;
     }
-    let envp = [alloc::string::String::from("HOME=/"), alloc::string::String::from("TERM=linux")];
     printk!("Run {} as init process", argv[0]);
-    let r = match proc::run_init(argv, &envp) {
-        Ok(r) => r,
-        Err(e) => {
-            printk!("Kernel panic - not syncing: {e}");
-            return 1;
+    let envp = [alloc::string::String::from("HOME=/"), alloc::string::String::from("TERM=linux")];
+    let status = proc::run_init(argv, &envp);
+    // Gone before the leak check, which counts them otherwise.
+    drop(envp);
+    let status = match status {
+        Ok(status) => status,
+        Err(proc::InitError::NotExecutable(why)) => {
+            // Linux panics here ("No working init found"); the VMM's user
+            // is better served by the reason and an exit code of its own.
+            printk!("init: cannot execute {}: {why}", argv[0]);
+            return shared::ports::EXIT_INIT_NOT_EXECUTABLE;
         }
+        Err(proc::InitError::NoMemory(what)) => panic!("{what}"),
     };
-    let code = proc::status_to_exit_code(r.status);
+    let code = proc::status_to_exit_code(status);
     if proc::rmapcheck::ENABLED.load(core::sync::atomic::Ordering::Relaxed) {
         use core::sync::atomic::Ordering::Relaxed;
         let (runs, fails) = (proc::rmapcheck::RUNS.load(Relaxed), proc::rmapcheck::FAILURES.load(Relaxed));
@@ -144,13 +157,18 @@ fn run_init(info: &BootInfo, argv: &[alloc::string::String]) -> u32 {
             printk!("selftest rmapcheck: FAILED in {fails} of {runs} checks");
         }
     }
-    let ((free_before, slab_before), (free_after, slab_after)) = (r.before, r.after);
+    proc::unmount_rootfs();
+    crate::selftest::plant_leak();
+    let after = crate::mm::kmem::usage();
+    let (free_before, free_after) = (before.free_pages, after.free_pages);
+    let (slab_before, slab_after) = (before.objects(), after.objects());
     printk!("init: exited with status {code}; free pages {free_before} -> {free_after}, slab objects {slab_before} -> {slab_after}");
     if free_after != free_before || slab_after != slab_before {
         printk!(
-            "init: LEAK: {} pages and {} slab objects not returned",
+            "init: LEAK: {} pages and {} slab objects not returned ({})",
             free_before as i64 - free_after as i64,
-            slab_after as i64 - slab_before as i64
+            slab_after as i64 - slab_before as i64,
+            after.diff(&before)
         );
     }
     code

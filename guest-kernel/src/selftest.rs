@@ -11,6 +11,8 @@
 //! | `int3`         | `int3` at ring 0                               | emulation failure on kvm_pvm, #BP panic on VMX/SVM |
 //! | `slab-redzone` | write past a kmalloc-64 object (with `slub_debug=1`) | reported, boot goes on |
 //! | `hang`         | spin forever                                   | `--timeout` |
+//! | `leak-page`    | one page never freed, while init runs          | `init: LEAK: 1 pages ...` |
+//! | `leak-slab`    | one kmalloc-64 object never freed, while init runs | `init: LEAK: ... 1 slab objects` |
 //! | `triple-fault` | exception with an empty IDT (run before mm)    | triple fault |
 
 use core::ptr::{addr_of, addr_of_mut};
@@ -19,6 +21,22 @@ use core::ptr::{addr_of, addr_of_mut};
 static READ_ONLY: u64 = 0x0123_4567_89ab_cdef;
 /// A buffer in `.bss` for `test=nx` to put code in.
 static mut NOT_EXECUTABLE: [u8; 16] = [0; 16];
+
+const LEAK_PAGE: u8 = 1;
+const LEAK_SLAB: u8 = 2;
+static PLANTED_LEAK: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+
+/// `test=leak-page` / `test=leak-slab`: loses one page or one kmalloc-64
+/// object for good, so that the tests can show the leak check reports a
+/// real leak (called between the check's two measurements).
+pub fn plant_leak() {
+    let what = PLANTED_LEAK.load(core::sync::atomic::Ordering::Relaxed);
+    if what == LEAK_PAGE && crate::mm::buddy::alloc_page(crate::mm::gfp::GFP_KERNEL).is_some() {
+        printk!("test: one page leaked, planted by test=leak-page");
+    } else if what == LEAK_SLAB && crate::mm::kmem::SLAB.kmalloc(64, crate::mm::gfp::GFP_KERNEL).is_some() {
+        printk!("test: one kmalloc-64 object leaked, planted by test=leak-slab");
+    }
+}
 
 /// Runs the planted failure `name` after memory setup; returns only for
 /// an unknown name.
@@ -65,6 +83,9 @@ pub fn run(name: &str) {
         }
         // Planted by the stats channel's driver once its device is up.
         "virtio-bad-desc" => {}
+        // Planted while init runs, after the leak check's baseline.
+        "leak-page" => PLANTED_LEAK.store(LEAK_PAGE, core::sync::atomic::Ordering::Relaxed),
+        "leak-slab" => PLANTED_LEAK.store(LEAK_SLAB, core::sync::atomic::Ordering::Relaxed),
         other => printk!("test: unknown test '{other}', ignored"),
     }
 }

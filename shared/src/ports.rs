@@ -7,6 +7,12 @@ pub const SERIAL_COM1_IRQ: u32 = 4;
 /// `outl` the guest's exit code here: the VMM stops and exits with it.
 pub const PORT_EXIT: u16 = 0x500;
 
+/// The exit code the kernel powers off with when init cannot be executed
+/// at all (not an ELF file, dynamically linked, malformed, not
+/// executable): what a shell reports for a command it found but cannot
+/// execute. The console says why.
+pub const EXIT_INIT_NOT_EXECUTABLE: u32 = 126;
+
 /// `outl` [`BOOT_TIMER_MM_READY`] here once memory management is up: the VMM
 /// records the time since it started.
 pub const PORT_BOOT_TIMER: u16 = 0x504;

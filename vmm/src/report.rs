@@ -18,6 +18,9 @@ pub mod exit_code {
     pub const TRIPLE_FAULT: i32 = 113;
     /// KVM could not emulate a guest instruction (`KVM_EXIT_INTERNAL_ERROR`).
     pub const EMULATION_FAILURE: i32 = 114;
+    /// The guest kernel could not execute init (the console says why), as a
+    /// shell reports a command it cannot execute.
+    pub const INIT_NOT_EXECUTABLE: i32 = shared::ports::EXIT_INIT_NOT_EXECUTABLE as i32;
     /// `--timeout` expired (as `timeout(1)`).
     pub const TIMEOUT: i32 = 124;
     /// gdb killed the guest (`kill`): 128 + SIGKILL, as a shell reports it.

@@ -53,16 +53,71 @@ pub fn kmem_cache_init(cmdline: &Cmdline) {
 /// Free pages (with the per-CPU lists and slab arrays drained first) and
 /// live slab objects over all caches: the baseline leak checks compare.
 /// Lazily freed vmalloc areas are purged first, and the kernel's own
-/// page-table pages (which only grow) count as free.
+/// page-table pages (which only grow) count as free. So do the pages of
+/// slab caches: slab memory is checked by its objects, and the same
+/// objects can sit in more slabs after a run (objects freed in one slab,
+/// allocated again in another), which is fragmentation, not a leak.
 pub fn usage_counts() -> (u64, u64) {
+    let u = usage();
+    (u.free_pages, u.objects())
+}
+
+/// Slab caches [`Usage`] tells apart (more are added up in the last).
+const USAGE_CACHES: usize = 64;
+
+/// What [`usage_counts`] adds up: free pages and live objects per cache.
+/// A fixed array, not a `Vec`: a measurement must not allocate what the
+/// next one counts.
+pub struct Usage {
+    pub free_pages: u64,
+    objects: [(&'static str, u64); USAGE_CACHES],
+    nr: usize,
+}
+
+/// Free pages and live objects per slab cache, measured as
+/// [`usage_counts`] does.
+pub fn usage() -> Usage {
     crate::mm::vmalloc::vm_unmap_aliases();
     SLAB.shrink_all();
     let a = crate::mm::buddy::page_alloc();
     a.drain_all_pages();
-    let mut objects = 0;
-    SLAB.for_each_cache(|c| objects += c.stats().active_objs);
+    let mut u = Usage { free_pages: 0, objects: [("", 0); USAGE_CACHES], nr: 0 };
+    let mut slab_pages = 0;
+    SLAB.for_each_cache(|c| {
+        slab_pages += c.stats().num_slabs << c.layout().map_or(0, |l| l.order);
+        let i = u.nr.min(USAGE_CACHES - 1);
+        if u.nr < USAGE_CACHES {
+            u.objects[i].0 = c.name();
+            u.nr += 1;
+        } else {
+            u.objects[i].0 = "(other caches)";
+        }
+        u.objects[i].1 += c.stats().active_objs;
+    });
     let tables = crate::mm::vmalloc::NR_KERNEL_TABLES.load(core::sync::atomic::Ordering::Relaxed);
-    (a.nr_free_pages_all() + tables, objects)
+    u.free_pages = a.nr_free_pages_all() + tables + slab_pages;
+    u
+}
+
+impl Usage {
+    /// Live objects over all caches.
+    pub fn objects(&self) -> u64 {
+        self.objects[..self.nr].iter().map(|(_, n)| n).sum()
+    }
+
+    /// The caches whose live objects differ from `before`'s, as
+    /// `name +N` / `name -N`.
+    pub fn diff(&self, before: &Usage) -> alloc::string::String {
+        use core::fmt::Write;
+        let mut out = alloc::string::String::new();
+        for &(name, n) in &self.objects[..self.nr] {
+            let was = before.objects[..before.nr].iter().find(|(b, _)| *b == name).map_or(0, |&(_, n)| n);
+            if n != was {
+                let _ = write!(out, "{}{name} {:+}", if out.is_empty() { "" } else { ", " }, n as i64 - was as i64);
+            }
+        }
+        out
+    }
 }
 
 /// An object in a slab cache, owned like a `Box` (Linux code allocates

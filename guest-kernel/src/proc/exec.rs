@@ -88,25 +88,33 @@ fn u64_at(b: &[u8], o: usize) -> u64 {
 /// Parses and checks the ELF header and program headers (`ENOEXEC` for
 /// anything that is not a static x86-64 executable we can load).
 fn parse_elf(read: &dyn Fn(u64, &mut [u8]) -> usize, size: u64) -> Result<Elf, i32> {
+    check_elf(read, size).map_err(|_| ENOEXEC)
+}
+
+/// [`parse_elf`], saying what is wrong.
+fn check_elf(read: &dyn Fn(u64, &mut [u8]) -> usize, size: u64) -> Result<Elf, String> {
     let mut h = [0u8; 64];
-    if read(0, &mut h) < 64 || &h[0..4] != b"\x7fELF" || h[4] != 2 || h[5] != 1 || h[6] != 1 {
-        return Err(ENOEXEC);
+    if read(0, &mut h) < 64 || &h[0..4] != b"\x7fELF" {
+        return Err(if h.starts_with(b"#!") { "a script (#! is not supported yet)".into() } else { "not an ELF file".into() });
+    }
+    if h[4] != 2 || h[5] != 1 || h[6] != 1 {
+        return Err("not a 64-bit little-endian ELF file".into());
     }
     let e_type = u16_at(&h, 16);
-    if (e_type != ET_EXEC && e_type != ET_DYN) || u16_at(&h, 18) != EM_X86_64 {
-        return Err(ENOEXEC);
+    if e_type != ET_EXEC && e_type != ET_DYN {
+        return Err(alloc::format!("ELF type {e_type} is not an executable"));
+    }
+    if u16_at(&h, 18) != EM_X86_64 {
+        return Err(alloc::format!("ELF machine {} is not x86-64", u16_at(&h, 18)));
     }
     let (entry, phoff, phentsize, phnum) = (u64_at(&h, 24), u64_at(&h, 32), u16_at(&h, 54), u16_at(&h, 56));
     if phentsize != 56 || phnum == 0 || phnum > 64 {
-        return Err(ENOEXEC);
+        return Err(alloc::format!("bad program header table ({phnum} entries of {phentsize} bytes)"));
     }
     let table = phnum as u64 * 56;
-    if phoff.checked_add(table).is_none_or(|end| end > size) {
-        return Err(ENOEXEC);
-    }
     let mut raw = alloc::vec![0u8; table as usize];
-    if read(phoff, &mut raw) != raw.len() {
-        return Err(ENOEXEC);
+    if phoff.checked_add(table).is_none_or(|end| end > size) || read(phoff, &mut raw) != raw.len() {
+        return Err("the program headers lie beyond the end of the file".into());
     }
     let mut phdrs = Vec::new();
     for p in raw.chunks_exact(56) {
@@ -119,8 +127,13 @@ fn parse_elf(read: &dyn Fn(u64, &mut [u8]) -> usize, size: u64) -> Result<Elf, i
             p_memsz: u64_at(p, 40),
         };
         if ph.p_type == PT_INTERP {
-            // Dynamically linked: no interpreter support.
-            return Err(ENOEXEC);
+            let mut name = alloc::vec![0u8; ph.p_filesz.min(256) as usize];
+            let n = read(ph.p_offset, &mut name);
+            let name = String::from_utf8_lossy(&name[..n]);
+            return Err(alloc::format!(
+                "dynamically linked (program interpreter {}), and this kernel runs only static programs",
+                name.trim_end_matches('\0')
+            ));
         }
         if ph.p_type == PT_LOAD {
             let bad = ph.p_filesz > ph.p_memsz
@@ -128,15 +141,29 @@ fn parse_elf(read: &dyn Fn(u64, &mut [u8]) -> usize, size: u64) -> Result<Elf, i
                 || ph.p_vaddr.checked_add(ph.p_memsz).is_none_or(|end| end > TASK_SIZE)
                 || ph.p_vaddr % PAGE_SIZE != ph.p_offset % PAGE_SIZE;
             if bad {
-                return Err(ENOEXEC);
+                return Err(alloc::format!("a bad PT_LOAD segment (vaddr {:#x}, offset {:#x})", ph.p_vaddr, ph.p_offset));
             }
         }
         phdrs.push(ph);
     }
     if !phdrs.iter().any(|p| p.p_type == PT_LOAD) {
-        return Err(ENOEXEC);
+        return Err("no PT_LOAD segment".into());
     }
     Ok(Elf { e_type, entry, phoff, phnum, phdrs })
+}
+
+/// Why the file at `path` cannot be executed, for a console message (the
+/// errno alone says little: `ENOEXEC` covers every malformed file).
+pub fn why_not_executable(path: &str, errno: i32) -> String {
+    let detail = match super::lookup(path) {
+        Err(e) => alloc::format!("{} ({})", crate::fs::errno::name(e), if e == crate::fs::errno::ENOENT { "no such file" } else { "lookup failed" }),
+        Ok(inode) if !inode.is_regular() => String::from("not a regular file"),
+        Ok(inode) => match check_elf(&|off, buf| inode.read_at(off, buf), inode.size()) {
+            Err(why) => why,
+            Ok(_) => String::from("loading it failed"),
+        },
+    };
+    alloc::format!("{}: {detail}", crate::fs::errno::name(errno))
 }
 
 /// Replaces `task`'s program with the file at `path` (the part of

@@ -18,11 +18,8 @@ pub mod sched;
 pub mod syscall;
 pub mod uaccess;
 
-use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
-use core::cell::UnsafeCell;
-use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::arch::user::{self, enter_user, FpuState, UserExit, UserRegs};
@@ -163,48 +160,41 @@ pub fn init() {
     }
 }
 
-/// What a finished init left behind.
-pub struct InitResult {
-    /// Its wait status.
-    pub status: i32,
-    /// Free pages and live slab objects before it was created and after its
-    /// address space and files were torn down (its task structure and
-    /// kernel stack, made before and freed after, are not counted).
-    pub before: (u64, u64),
-    pub after: (u64, u64),
+/// Why init could not be started.
+pub enum InitError {
+    /// The program cannot be executed; the reason, for the console.
+    NotExecutable(String),
+    /// No memory for init's task.
+    NoMemory(&'static str),
 }
 
-/// Creates init from `argv` (argv[0] is its path in the root filesystem)
-/// and runs it to completion.
-pub fn run_init(argv: &[String], envp: &[String]) -> Result<InitResult, String> {
-    let mut task = new_task(0).ok_or_else(|| String::from("no memory for init's task"))?;
+/// Creates init from `argv` (argv[0] is its path in the root filesystem),
+/// runs it to completion and returns its wait status, once it and every
+/// other task are gone.
+pub fn run_init(argv: &[String], envp: &[String]) -> Result<i32, InitError> {
+    let mut task = new_task(0).ok_or(InitError::NoMemory("no memory for init's task"))?;
     syscall::install_console(&mut task.files);
-    let before = crate::mm::kmem::usage_counts();
     let pid = task.pid;
     // Current before exec: page faults while building its stack need it.
     sched::install_current(task);
-    let task = current().ok_or_else(|| String::from("init vanished"))?;
+    let task = current().ok_or(InitError::NoMemory("init vanished"))?;
     if let Err(e) = exec::exec(task, &argv[0], argv, envp) {
         if let Some(t) = sched::take(pid) {
             free_task(t);
         }
-        return Err(alloc::format!("cannot execute {}: {}", argv[0], crate::fs::errno::name(e)));
+        sched::forget_current();
+        return Err(InitError::NotExecutable(exec::why_not_executable(&argv[0], e)));
     }
     sched::run_first(pid);
-    // Back on the boot stack: init has exited; anything else still alive
-    // dies with it.
-    let task = sched::take(pid).ok_or_else(|| String::from("init vanished"))?;
+    // Back on the boot stack: init has exited after every other task was
+    // killed and became a zombie (`sched::exit_current`); reap them all.
+    let task = sched::take(pid).ok_or(InitError::NoMemory("init vanished"))?;
     let status = task.exit_status.unwrap_or(0);
-    let others = sched::take_all();
-    if !others.is_empty() {
-        printk!("init: {} other task(s) killed as init exited", others.len());
-    }
-    for t in others {
+    for t in sched::take_all() {
         free_task(t);
     }
-    let after = crate::mm::kmem::usage_counts();
     free_task(task);
-    Ok(InitResult { status, before, after })
+    Ok(status)
 }
 
 /// Maximum number of tasks (a fork beyond it fails with EAGAIN, as
@@ -308,8 +298,7 @@ extern "C" fn task_entry(_: u64) -> ! {
     // Stats channel: a ProcessExit snapshot (and the reply for a process it
     // started) at the next safe point.
     crate::drivers::stats::note_exit(task.pid, task.exit_status.unwrap_or(0));
-    sched::exit_current();
-    unreachable!("a dead task was resumed")
+    sched::exit_current()
 }
 
 /// `count=fault`: the VMM counts the instructions of one anonymous write
@@ -412,12 +401,24 @@ pub fn status_to_exit_code(status: i32) -> u32 {
     }
 }
 
+/// Creates the root filesystem, empty.
+pub fn init_rootfs() {
+    let _ = ROOTFS.set(crate::sync::SpinLock::new(Ramfs::new()));
+}
+
 /// Unpacks the initramfs into the root filesystem.
 pub fn mount_rootfs(archive: &[u8]) -> Result<(), String> {
-    let mut fs = Ramfs::new();
-    fs.unpack(archive, crate::mm::buddy::page_alloc()).map_err(|e| alloc::format!("{e:?}"))?;
-    let _ = ROOTFS.set(crate::sync::SpinLock::new(fs));
-    Ok(())
+    let fs = ROOTFS.get().ok_or_else(|| String::from("no root filesystem"))?;
+    fs.lock().unpack(archive, crate::mm::buddy::page_alloc()).map(|_| ()).map_err(|e| alloc::format!("{e:?}"))
+}
+
+/// Empties the root filesystem (at power off, so that the leak check sees
+/// what its files held come back).
+pub fn unmount_rootfs() {
+    if let Some(fs) = ROOTFS.get() {
+        let old = core::mem::replace(&mut *fs.lock(), Ramfs::new());
+        drop(old);
+    }
 }
 
 /// Shared handle to the root filesystem's inode for `path`.

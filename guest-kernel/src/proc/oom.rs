@@ -5,7 +5,6 @@
 //! OOM reaper would) and let it die of SIGKILL when it next runs. Init is
 //! never chosen.
 
-use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::sched::{self, TaskState};

@@ -94,6 +94,12 @@ pub fn install_current(task: TaskBox) {
     s.tasks.insert(task.pid, task);
 }
 
+/// Back to the boot context as the current one (init's exec failed and
+/// its task is gone).
+pub fn forget_current() {
+    sched().current = 0;
+}
+
 /// Adds a new runnable task (fork).
 pub fn add(task: TaskBox) {
     let s = sched();
@@ -259,6 +265,36 @@ fn switch_to(prev: u32, next: u32) {
     unsafe { user::switch_stack(save, new_rsp) };
 }
 
+/// Init is exiting: every other task is killed and runs to its own exit
+/// (it may be asleep in a system call holding files and buffers, which
+/// only its own exit path releases), so that all of them are zombies
+/// before init goes back to the boot context, which reaps them.
+fn reap_others_for_init() {
+    loop {
+        let alive: Vec<u32> = sched().tasks.values().filter(|t| t.pid != 1 && t.state != TaskState::Zombie).map(|t| t.pid).collect();
+        if alive.is_empty() {
+            return;
+        }
+        printk!("init: killing {} remaining task(s) as init exits", alive.len());
+        for &pid in &alive {
+            if let Some(t) = task(pid) {
+                t.pending_kill = Some(super::SIGKILL);
+                t.ppid = 1;
+            }
+            wake(pid);
+            let s = sched();
+            if !s.runqueue.contains(&pid) {
+                s.runqueue.push_back(pid);
+            }
+        }
+        // Init waits as a parent would; each exit wakes it.
+        if let Some(me) = current() {
+            me.state = TaskState::WaitChild;
+        }
+        schedule();
+    }
+}
+
 /// The current task has exited and released its memory: it becomes a
 /// zombie, its children go to init, its parent is woken; init instead
 /// returns to the boot context. A process the kernel started itself
@@ -269,6 +305,8 @@ pub fn exit_current() -> ! {
     let pid = s.current;
     let ppid = s.tasks.get(&pid).map_or(0, |t| t.ppid);
     if pid == 1 {
+        reap_others_for_init();
+        let s = sched();
         let mut dead = 0;
         // SAFETY: the boot context was saved by `run_first`.
         unsafe { user::switch_stack(&mut dead, s.boot_rsp) };
