@@ -289,8 +289,10 @@ impl<F: VmFile> MmStruct<F> {
                 _ => return Err(Errno::EINVAL),
             }
         } else {
+            // Anonymous memory knows only MAP_SHARED and MAP_PRIVATE:
+            // MAP_SHARED_VALIDATE is EINVAL, as in Linux's do_mmap.
             match flags & MAP_TYPE {
-                MAP_SHARED | MAP_SHARED_VALIDATE => {
+                MAP_SHARED => {
                     if vm_flags & VM_GROWSDOWN != 0 {
                         return Err(Errno::EINVAL);
                     }

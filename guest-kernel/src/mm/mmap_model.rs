@@ -240,7 +240,7 @@ impl Model {
                 }
             }
             (true, MAP_PRIVATE) if !growsdown => {}
-            (false, MAP_SHARED | MAP_SHARED_VALIDATE) if !growsdown => {
+            (false, MAP_SHARED) if !growsdown => {
                 pgoff = 0;
                 vm |= VM_SHARED | VM_MAYSHARE;
             }

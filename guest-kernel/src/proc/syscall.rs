@@ -601,7 +601,7 @@ fn sys_brk(brk: u64) -> SysResult {
 
 fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i32, off: u64) -> SysResult {
     use crate::mm::mmap::{MAP_ANONYMOUS, MAP_POPULATE};
-    use crate::mm::mmap::{MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE};
+    use crate::mm::mmap::{MAP_SHARED, MAP_TYPE};
     let mut flags = flags as u32;
     let (file, writable) = if flags & MAP_ANONYMOUS == 0 {
         let f = fd_file(fd)?;
@@ -611,10 +611,11 @@ fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i32, off: u64) -> Sy
             return Err(EACCES);
         }
         (Some(super::mm::FileRef::File(inode)), f.writable())
-    } else if matches!(flags & MAP_TYPE, MAP_SHARED | MAP_SHARED_VALIDATE) && len > 0 && len <= super::uaccess::TASK_SIZE {
-        // Shared anonymous memory, however spelled, is a shmem object
-        // shared across fork (Linux shmem_zero_setup): never anonymous
-        // pages in a shared VMA, which the fault path cannot share.
+    } else if flags & MAP_TYPE == MAP_SHARED && len > 0 && len <= super::uaccess::TASK_SIZE {
+        // Shared anonymous memory is a shmem object shared across fork
+        // (Linux shmem_zero_setup): never anonymous pages in a shared VMA,
+        // which the fault path cannot share. (MAP_SHARED_VALIDATE is
+        // EINVAL for anonymous memory, as in Linux.)
         flags &= !MAP_ANONYMOUS;
         let shm = alloc::sync::Arc::new(crate::mm::shmem::Shmem::new(crate::mm::addr::page_align_up(len)));
         (Some(super::mm::FileRef::Shmem(shm)), true)
