@@ -202,22 +202,50 @@ impl UserPageTables {
         pte_mapped(pte).then_some(pte)
     }
 
+    /// Calls `f(va, table)` for each PTE table under `[start, end)`, in
+    /// address order: `va` is where the range enters the 2 MiB the table
+    /// maps. Missing entries are skipped at every level (Linux's
+    /// `p?d_none_or_clear_bad` loops), so the cost follows the populated
+    /// tables, not the size of the range.
+    fn for_each_pte_table(&self, start: u64, end: u64, f: &mut impl FnMut(u64, PhysAddr)) {
+        let end = end.min(1 << 47);
+        if start < end {
+            Self::walk_range(self.pgd, 4, start, end, f);
+        }
+    }
+
+    /// The entries of `table` (at `level`) under `[start, end)`, which lies
+    /// inside the span the table maps: a tight scan over the slice, since
+    /// where ring 0 is emulated each instruction of it is paid per entry.
+    fn walk_range(table: PhysAddr, level: u32, start: u64, end: u64, f: &mut impl FnMut(u64, PhysAddr)) {
+        let shift = crate::arch::pgtable::level_shift(level);
+        let base = start & !((1u64 << (shift + 9)) - 1);
+        let (first, last) = (table_index(start, level), table_index(end - 1, level));
+        let mut mem = KernelPageTables;
+        let entries: &Table = mem.table(table);
+        for (i, &entry) in entries.iter().enumerate().take(last + 1).skip(first) {
+            if entry & flags::PRESENT == 0 || entry & flags::PSE != 0 {
+                continue;
+            }
+            let lo = start.max(base + ((i as u64) << shift));
+            let hi = end.min(base + ((i as u64 + 1) << shift));
+            let below = PhysAddr(entry & ADDR_MASK);
+            if level == 2 {
+                f(lo, below);
+            } else {
+                Self::walk_range(below, level - 1, lo, hi, f);
+            }
+        }
+    }
+
     /// Calls `f(va, pte)` for each PTE in `[start, end)` that holds a page
-    /// (present or `PROT_NONE`), skipping missing tables a whole table at a
-    /// time.
+    /// (present or `PROT_NONE`), visiting only populated tables.
     pub fn for_each_present(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, &mut u64)) {
-        let mut va = start;
-        while va < end {
-            let table = match self.walk_or_skip(va) {
-                Ok(t) => t,
-                Err(next) => {
-                    va = next;
-                    continue;
-                }
-            };
+        self.for_each_pte_table(start, end, &mut |va, table| {
             let mut mem = KernelPageTables;
             let t = mem.table(table);
             let stop = end.min((va | ((1 << 21) - 1)) + 1);
+            let mut va = va;
             while va < stop {
                 let e = &mut t[table_index(va, 1)];
                 if pte_mapped(*e) {
@@ -225,7 +253,7 @@ impl UserPageTables {
                 }
                 va += PAGE_SIZE;
             }
-        }
+        });
     }
 
     /// Unmaps `[start, end)`: every page loses its map count and reference
@@ -264,24 +292,19 @@ impl UserPageTables {
     pub fn move_range(&mut self, old: u64, new: u64, len: u64) -> bool {
         const PMD_SIZE: u64 = 1 << 21;
         let end = old + len;
-        let mut va = old;
+        // The populated tables first: moving creates tables on the way.
+        let mut tables = alloc::vec::Vec::new();
+        self.for_each_pte_table(old, end, &mut |va, table| tables.push((va, table)));
         let mut moved_tables = false;
-        while va < end {
-            let src_table = match self.walk_or_skip(va) {
-                Ok(t) => t,
-                Err(next) => {
-                    va = next;
-                    continue;
-                }
-            };
-            let dst_va = new + (va - old);
-            let whole = va % PMD_SIZE == 0 && dst_va % PMD_SIZE == 0 && end - va >= PMD_SIZE;
-            if whole && self.move_pte_table(va, dst_va, src_table) {
+        for (start, src_table) in tables {
+            let dst_va = new + (start - old);
+            let whole = start % PMD_SIZE == 0 && dst_va % PMD_SIZE == 0 && end - start >= PMD_SIZE;
+            if whole && self.move_pte_table(start, dst_va, src_table) {
                 moved_tables = true;
-                va += PMD_SIZE;
                 continue;
             }
-            let stop = end.min((va | (PMD_SIZE - 1)) + 1);
+            let stop = end.min((start | (PMD_SIZE - 1)) + 1);
+            let mut va = start;
             while va < stop {
                 let pte = KernelPageTables.table(src_table)[table_index(va, 1)];
                 if pte_mapped(pte) {
