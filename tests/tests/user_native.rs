@@ -95,9 +95,14 @@ fn proc_fork() {
 }
 
 #[test]
+fn isolation() {
+    tap("isolation");
+}
+
+#[test]
 fn every_tap_program_is_tested() {
     let mut all = programs::names();
-    all.retain(|n| !matches!(*n, "fatal" | "bench_fault" | "mm_malloc_pie" | "proc_exec"));
+    all.retain(|n| !matches!(*n, "fatal" | "bench_fault" | "mm_malloc_pie" | "proc_exec" | "fuzz" | "leave_behind" | "hello_dyn"));
     assert_eq!(all, programs::TAP);
 }
 

@@ -1,0 +1,90 @@
+//! Isolation, crash and data-loss bugs (each found by fuzzing or by real
+//! programs), as regression tests: the zero page, int-typed arguments with
+//! garbage above, madvise's errors, a sparse mremap (`isolation.c`, also
+//! run natively), an exact leak check, and an init that cannot be executed.
+
+use std::process::Command;
+
+use tests::{exit_program, kvm_available, programs, run_init, InitRun, Scratch, M};
+
+const MEM: u64 = 128 * M;
+
+fn assert_no_leak(what: &str, run: &InitRun) {
+    assert!(run.console.contains("init: exited with status"), "{what}: no exit line:\n{}", run.console);
+    assert!(!run.console.contains("LEAK"), "{what}: the kernel reports a leak:\n{}", run.console);
+}
+
+#[test]
+fn isolation_bugs_stay_fixed() {
+    if !kvm_available() {
+        return;
+    }
+    let name = "isolation";
+    let native = Command::new(programs::path(name)).current_dir(std::env::temp_dir()).output().expect("run natively");
+    let native_out = String::from_utf8_lossy(&native.stdout);
+    programs::check_tap(&native_out).unwrap_or_else(|e| panic!("{name} natively: {e}\n{native_out}"));
+    let run = run_init(MEM, "page_debug=1 selftest=rmapcheck", &programs::path(name), &[], &[]);
+    if let Err(e) = programs::check_tap(&run.stdout) {
+        panic!("{name} in the guest: {e}\n--- stdout:\n{}--- console:\n{}", run.stdout, run.console);
+    }
+    assert_eq!(run.code, 0, "{}", run.console);
+    assert!(run.console.contains("selftest rmapcheck: ok"), "{}", run.console);
+    assert_no_leak(name, &run);
+}
+
+/// Children asleep in system calls and running in user mode, files left
+/// in the root filesystem, console descriptors closed or replaced: none of
+/// it is a leak, and the children are killed and reaped.
+#[test]
+fn what_init_leaves_behind_is_not_a_leak() {
+    if !kvm_available() {
+        return;
+    }
+    let run = run_init(MEM, "", &programs::path("leave_behind"), &[], &[]);
+    assert_eq!(run.code, 0, "{}", run.console);
+    assert!(run.stderr.contains("leave_behind: done"), "{}", run.vmm_stderr);
+    assert!(run.console.contains("init: killing 3 remaining task(s) as init exits"), "{}", run.console);
+    assert_no_leak("leave_behind", &run);
+}
+
+/// A leak planted while init runs is still reported, by the cache it is in.
+#[test]
+fn planted_leaks_are_reported() {
+    if !kvm_available() {
+        return;
+    }
+    let dir = Scratch::new("planted-leak");
+    let prog = dir.file("exit0", &exit_program(0), 0o755);
+    let page = run_init(MEM, "test=leak-page", &prog, &[], &[]);
+    assert!(page.console.contains("init: LEAK: 1 pages and 0 slab objects not returned"), "{}", page.console);
+    let slab = run_init(MEM, "test=leak-slab", &prog, &[], &[]);
+    assert!(slab.console.contains("init: LEAK: 0 pages and 1 slab objects not returned (kmalloc-64 +1)"), "{}", slab.console);
+    let clean = run_init(MEM, "", &prog, &[], &[]);
+    assert_no_leak("exit0", &clean);
+}
+
+/// An init the kernel cannot execute: the reason on the console, exit
+/// code 126, no kernel panic.
+#[test]
+fn an_init_that_cannot_be_executed_is_reported() {
+    if !kvm_available() {
+        return;
+    }
+    let run = run_init(MEM, "", &programs::path("hello_dyn"), &[], &[]);
+    assert_eq!(run.code, 126, "{}", run.vmm_stderr);
+    assert!(
+        run.console.contains("init: cannot execute /bin/hello_dyn: ENOEXEC: dynamically linked (program interpreter /lib/ld-musl-x86_64.so.1)"),
+        "{}",
+        run.console
+    );
+    assert!(!run.console.contains("panic"), "{}", run.console);
+
+    // A valid ELF header whose program headers lie past the end.
+    let dir = Scratch::new("bad-init");
+    let mut elf = exit_program(0);
+    elf[32..40].copy_from_slice(&0x10_0000u64.to_le_bytes()); // e_phoff
+    let prog = dir.file("truncated", &elf, 0o755);
+    let run = run_init(MEM, "", &prog, &[], &[]);
+    assert_eq!(run.code, 126, "{}", run.vmm_stderr);
+    assert!(run.console.contains("init: cannot execute /bin/truncated: ENOEXEC: the program headers lie beyond the end of the file"), "{}", run.console);
+}
