@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Every program: `tests/guest/NAME.c` becomes `OUT_DIR/guest/NAME`.
-const PROGRAMS: &[&str] = &["mm_malloc", "mm_brk", "mm_demand", "mm_ops", "mm_errors", "mm_files", "fs_write", "proc_fork", "proc_rmap", "proc_exec", "proc_spawn", "oom", "bench_fault", "fatal"];
+const PROGRAMS: &[&str] = &["mm_malloc", "mm_brk", "mm_demand", "mm_ops", "mm_errors", "mm_files", "fs_write", "proc_fork", "proc_rmap", "proc_exec", "proc_spawn", "oom", "bench_fault", "fatal", "fuzz", "isolation", "leave_behind"];
 
 /// The compiler; `MUSL_GCC` may name another musl-gcc wrapper.
 const DEFAULT_CC: &str = "musl-gcc";
@@ -43,6 +43,17 @@ fn main() {
         let konst = name.to_ascii_uppercase();
         let path = binary.to_str().unwrap_or_else(|| fail(&format!("{} is not UTF-8", binary.display())));
         writeln!(generated, "/// `tests/guest/{name}.c`, built with `musl-gcc -static -O2`.").unwrap();
+        writeln!(generated, "pub const {konst}: &str = {path:?};").unwrap();
+        writeln!(table, "    ({name:?}, {konst}),").unwrap();
+    }
+    // A dynamically linked program (PT_INTERP: musl's ld.so), which the
+    // kernel cannot execute: the tests check it says so.
+    for (name, from) in [("hello_dyn", "hello")] {
+        let binary = bin_dir.join(name);
+        compile_dynamic(&cc, &src.join(format!("{from}.c")), &binary);
+        let konst = name.to_ascii_uppercase();
+        let path = binary.to_str().unwrap_or_else(|| fail(&format!("{} is not UTF-8", binary.display())));
+        writeln!(generated, "/// `tests/guest/{from}.c`, dynamically linked (`musl-gcc -O2`).").unwrap();
         writeln!(generated, "pub const {konst}: &str = {path:?};").unwrap();
         writeln!(table, "    ({name:?}, {konst}),").unwrap();
     }
@@ -84,6 +95,20 @@ fn compile(cc: &str, include: &Path, source: &Path, binary: &Path) {
     }
     for line in stderr.lines().filter(|l| !l.trim().is_empty()) {
         println!("cargo:warning={}: {line}", source.file_name().unwrap_or_default().to_string_lossy());
+    }
+}
+
+/// A dynamically linked executable (musl's default without `-static`).
+fn compile_dynamic(cc: &str, source: &Path, binary: &Path) {
+    println!("cargo:rerun-if-changed={}", source.display());
+    let status = Command::new(cc)
+        .args(["-O2", "-o"])
+        .arg(binary)
+        .arg(source)
+        .status()
+        .unwrap_or_else(|e| fail(&format!("cannot run {cc}: {e}")));
+    if !status.success() {
+        fail(&format!("{cc} failed to build {} dynamically linked", source.display()));
     }
 }
 

@@ -319,6 +319,14 @@ impl Inode {
         if size > MAX_FILE_SIZE {
             return Err(EFBIG);
         }
+        if size < self.size() {
+            // Linux truncate_pagecache: no process may keep a page past the
+            // new end, not even a private copy; a later access there is
+            // SIGBUS (or, once the file grows again, reads the new data).
+            if let Some(unmap) = UNMAP_MAPPING_RANGE.get() {
+                unmap(self, size.div_ceil(4096));
+            }
+        }
         pages.lock().truncate(size);
         self.touch();
         Ok(())
@@ -460,6 +468,12 @@ fn clamp(offset: u64, data: &[u8]) -> Result<&[u8], Errno> {
     let room = MAX_FILE_SIZE.checked_sub(offset).filter(|&r| r > 0).ok_or(EFBIG)?;
     Ok(&data[..data.len().min(usize::try_from(room).unwrap_or(usize::MAX))])
 }
+
+/// Set by the process layer: removes every user mapping of `inode`'s
+/// pages from page index `from` on, private copies included (Linux
+/// `unmap_mapping_range(mapping, from, 0, 1)`). Files know nothing of
+/// processes; truncation calls this before the pages leave the file.
+pub static UNMAP_MAPPING_RANGE: crate::sync::Once<fn(&Inode, u64)> = crate::sync::Once::new();
 
 /// Tears directory trees down iteratively: a deep tree would otherwise
 /// recurse once per level, on a 16 KiB kernel stack.

@@ -30,11 +30,12 @@
 //!   `put_page`), which frees the frames that no user mapping (each PTE
 //!   holds a reference of its own) still uses.
 //!
-//! Shrinking a file takes the pages past its new end out of the file. A
-//! page that a process still maps stays alive: Linux would unmap it from
-//! every process (`unmap_mapping_range`) and a later access past the end
-//! would be SIGBUS; here the mapping keeps the old page, now detached from
-//! the file (writes to it reach no file, and the file does not see them).
+//! Shrinking a file takes the pages past its new end out of the file. In
+//! the kernel every process mapping of them is gone first (the inode's
+//! truncation calls the process layer's `unmap_mapping_range`, as Linux
+//! does), so a later access past the end is SIGBUS. Should a page still be
+//! mapped (on the host, where no process layer exists), it stays alive,
+//! detached from the file (writes to it reach no file).
 //! So that the reference rule above stays exact for every mapped page
 //! (`refcount == mapcount + 1`, what `selftest=rmapcheck` checks), the
 //! file keeps its reference on such a detached page until no mapping is

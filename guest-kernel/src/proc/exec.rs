@@ -199,6 +199,7 @@ pub fn exec(task: &mut Task, path: &str, argv: &[String], envp: &[String]) -> Re
         return r;
     }
     task.comm = super::Comm::from_path(path);
+    task.signals.exec();
     Ok(())
 }
 

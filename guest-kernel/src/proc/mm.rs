@@ -161,3 +161,28 @@ impl PageTables for Ptes<'_> {
         self.pt.move_range(old_start, new_start, len);
     }
 }
+
+/// Linux `unmap_mapping_range(mapping, from, 0, even_cows = 1)`, for a
+/// file being truncated: every PTE, in every process, that maps page
+/// `from` or later of `inode` through a mapping of it goes (shared pages
+/// and private copies alike).
+pub fn unmap_mapping_range(inode: &Inode, from: u64) {
+    use crate::mm::addr::PAGE_SIZE;
+    for pid in super::sched::pids() {
+        let Some(task) = super::sched::task(pid) else { continue };
+        let Some(mm) = task.mm.as_mut() else { continue };
+        let ranges: alloc::vec::Vec<(u64, u64)> = mm
+            .vm
+            .iter()
+            .filter(|v| matches!(&v.file, Some(FileRef::File(i)) if core::ptr::eq(Arc::as_ptr(i), inode)))
+            .filter_map(|v| {
+                let skip = from.saturating_sub(v.pgoff).checked_mul(PAGE_SIZE)?;
+                let start = v.start.checked_add(skip)?;
+                (start < v.end).then_some((start, v.end))
+            })
+            .collect();
+        for (start, end) in ranges {
+            mm.pt.unmap(start, end, &mut mm.rss);
+        }
+    }
+}

@@ -15,6 +15,7 @@ pub mod oom;
 pub mod procfs;
 pub mod rmapcheck;
 pub mod sched;
+pub mod signal;
 pub mod syscall;
 pub mod uaccess;
 
@@ -70,6 +71,8 @@ pub struct Task {
     pub pending_kill: Option<i32>,
     /// `/proc/PID/oom_score_adj`: -1000 (never chosen) to 1000; inherited.
     pub oom_score_adj: i32,
+    /// Signal dispositions and the blocked mask; inherited.
+    pub signals: signal::SignalState,
 }
 
 /// A task's name in place (no allocation), as Linux's `char comm[16]`.
@@ -142,6 +145,7 @@ pub fn init() {
         user::note_smap_enabled();
     }
     let _ = crate::arch::traps::KERNEL_USER_FAULT.set(kernel_user_fault);
+    let _ = crate::fs::inode::UNMAP_MAPPING_RANGE.set(mm::unmap_mapping_range);
     let _ = crate::arch::traps::KERNEL_IRQ.set(sched::interrupt);
     let path = exec::probe_syscall_path();
     printk!(
@@ -225,6 +229,7 @@ pub fn new_task(ppid: u32) -> Option<TaskBox> {
             state: sched::TaskState::Runnable,
             pending_kill: None,
             oom_score_adj: 0,
+            signals: signal::SignalState::new(),
         },
     );
     let Some(mut task) = task else {

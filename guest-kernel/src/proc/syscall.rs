@@ -740,7 +740,12 @@ fn sys_kill(pid: i32, sig: i32) -> SysResult {
     let pid = pid as i64;
     let targets: Vec<u32> = match pid {
         p if p > 0 => {
-            sched::task(p as u32).filter(|t| t.state != sched::TaskState::Zombie).ok_or(ESRCH)?;
+            // A zombie still exists until reaped: the call succeeds and the
+            // signal does nothing (Linux).
+            let t = sched::task(p as u32).ok_or(ESRCH)?;
+            if t.state == sched::TaskState::Zombie {
+                return Ok(0);
+            }
             alloc::vec![p as u32]
         }
         0 | -1 => {
@@ -755,11 +760,15 @@ fn sys_kill(pid: i32, sig: i32) -> SysResult {
             alloc::vec![p]
         }
     };
-    let fatal = sig != 0 && !matches!(sig, 17 | 18 | 19 | 20 | 21 | 22 | 23 | 28);
-    if !fatal {
+    // Stop signals do nothing here (no job control yet); ignored signals
+    // are discarded; everything else takes its default action.
+    if sig == 0 || matches!(sig, 19..=22) {
         return Ok(0);
     }
     for p in targets {
+        if sched::task(p).is_some_and(|t| t.signals.ignores(sig as usize)) {
+            continue;
+        }
         if p == me {
             do_exit(sig);
         } else if let Some(t) = sched::task(p) {
@@ -798,6 +807,7 @@ fn sys_fork() -> SysResult {
     child.fpu = parent.fpu.clone();
     child.fs_base = parent.fs_base;
     child.oom_score_adj = parent.oom_score_adj;
+    child.signals = parent.signals.clone();
     child.mm = mm;
     child.files = parent.files.clone();
     let pid = child.pid;
@@ -923,28 +933,45 @@ fn sys_execve(path: u64, argv: u64, envp: u64) -> SysResult {
 }
 
 fn sys_rt_sigaction(sig: i32, act: u64, oldact: u64, sigsetsize: u64) -> SysResult {
-    if sigsetsize != 8 || sig == 0 || sig > 64 || ((sig == 9 || sig == 19) && act != 0) {
+    use super::signal::{KSigaction, NSIG};
+    if sigsetsize != 8 || !(1..=NSIG as i32).contains(&sig) || ((sig == 9 || sig == 19) && act != 0) {
         return Err(EINVAL);
     }
-    if oldact != 0 {
-        copy_to_user(oldact, &[0u8; 32])?;
+    let sig = sig as usize;
+    // As Linux: the new action is read first, the old one written after.
+    let new: Option<KSigaction> = if act != 0 { Some(get_user(act)?) } else { None };
+    let old = task().signals.action(sig);
+    if let Some(new) = new {
+        task().signals.set_action(sig, new);
     }
-    if act != 0 {
-        let mut buf = [0u8; 32];
-        copy_from_user(&mut buf, act)?;
+    if oldact != 0 {
+        put_user(oldact, &old)?;
     }
     Ok(0)
 }
 
+const SIG_BLOCK: i32 = 0;
+const SIG_UNBLOCK: i32 = 1;
+const SIG_SETMASK: i32 = 2;
+
 fn sys_rt_sigprocmask(how: i32, set: u64, oldset: u64, sigsetsize: u64) -> SysResult {
-    if sigsetsize != 8 || !(0..=2).contains(&how) {
+    use super::signal::UNBLOCKABLE;
+    if sigsetsize != 8 {
         return Err(EINVAL);
     }
+    let old = task().signals.blocked;
     if set != 0 {
-        let _: u64 = get_user(set)?;
+        let new = get_user::<u64>(set)? & !UNBLOCKABLE;
+        let blocked = &mut task().signals.blocked;
+        *blocked = match how {
+            SIG_BLOCK => old | new,
+            SIG_UNBLOCK => old & !new,
+            SIG_SETMASK => new,
+            _ => return Err(EINVAL),
+        };
     }
     if oldset != 0 {
-        put_user(oldset, &0u64)?;
+        put_user(oldset, &old)?;
     }
     Ok(0)
 }
