@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Every program: `tests/guest/NAME.c` becomes `OUT_DIR/guest/NAME`.
-const PROGRAMS: &[&str] = &["mm_malloc", "mm_brk", "mm_demand", "mm_ops", "mm_errors", "mm_files", "fs_write", "proc_fork", "proc_rmap", "proc_exec", "proc_spawn", "oom", "bench_fault", "fatal", "fuzz", "isolation", "leave_behind"];
+const PROGRAMS: &[&str] = &["mm_malloc", "mm_brk", "mm_demand", "mm_ops", "mm_errors", "mm_files", "fs_write", "proc_fork", "proc_rmap", "proc_exec", "proc_spawn", "oom", "bench_fault", "fatal", "fuzz", "isolation", "leave_behind", "run_then_cat"];
 
 /// The compiler; `MUSL_GCC` may name another musl-gcc wrapper.
 const DEFAULT_CC: &str = "musl-gcc";

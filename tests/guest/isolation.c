@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/ioctl.h>
 #include <time.h>
 
 #ifndef MAP_SHARED_VALIDATE
@@ -161,6 +162,10 @@ static void int_arguments(void)
     check(syscall(SYS_dup3, HI(fd), HI(d), HI(O_CLOEXEC)) == d, "dup3(all with garbage above)", "%s", strerror(errno));
     check(syscall(SYS_fcntl, HI(d), HI(F_GETFD)) == FD_CLOEXEC, "fcntl(fd and cmd with garbage above)", "%s",
           strerror(errno));
+    long d2 = syscall(SYS_fcntl, HI(fd), HI(F_DUPFD), HI(20));
+    check(d2 >= 20, "fcntl(F_DUPFD, int argument with garbage above)", "%ld: %s", d2, strerror(errno));
+    if (d2 >= 0)
+        close(d2);
     check_ok(syscall(SYS_close, HI(d)), "close(fd with garbage above)");
     check_err(syscall(SYS_close, d), EBADF, "... which closed that descriptor");
     char *m = (char *)syscall(SYS_mmap, NULL, PAGE, PROT_READ, MAP_SHARED, HI(fd), 0);
@@ -172,6 +177,30 @@ static void int_arguments(void)
     check_ok(syscall(SYS_unlinkat, HI(AT_FDCWD), "isolation-dir/sub", HI(AT_REMOVEDIR)),
              "unlinkat(AT_REMOVEDIR with garbage above)");
     syscall(SYS_rmdir, dir);
+
+    long o = syscall(SYS_open, ".", HI(O_RDONLY | O_DIRECTORY), HI(0));
+    check(o >= 0, "open(flags and mode with garbage above)", "%s", strerror(errno));
+    if (o >= 0)
+        close(o);
+    check_ok(syscall(SYS_mkdir, "isolation-dir2", HI(0700)), "mkdir(mode with garbage above)");
+    struct stat ds;
+    check(stat("isolation-dir2", &ds) == 0 && (ds.st_mode & 0777) == 0700, "... with the mode's low bits", "%o",
+          ds.st_mode);
+    syscall(SYS_rmdir, "isolation-dir2");
+
+    /* Calls whose clean result depends on the host (a tty or not): the
+     * same result either way. */
+    unsigned short ws[4];
+    long clean = syscall(SYS_ioctl, 1, TIOCGWINSZ, ws);
+    int clean_errno = clean < 0 ? errno : 0;
+    long dirty = syscall(SYS_ioctl, HI(1), HI(TIOCGWINSZ), ws);
+    check(clean == dirty && (dirty >= 0 || errno == clean_errno), "ioctl(fd and cmd with garbage above)",
+          "clean %ld, with garbage %ld (%s)", clean, dirty, strerror(errno));
+    unsigned long fs1 = 1, fs2 = 2;
+    check(syscall(SYS_arch_prctl, 0x1003, &fs1) == 0 && syscall(SYS_arch_prctl, HI(0x1003), &fs2) == 0 && fs1 == fs2,
+          "arch_prctl(ARCH_GET_FS with garbage above)", "%#lx %#lx", fs1, fs2);
+    unsigned long act[4];
+    check_ok(syscall(SYS_rt_sigaction, HI(SIGUSR1), NULL, act, 8), "rt_sigaction(signal with garbage above)");
 
     int pfd[2];
     check(syscall(SYS_pipe2, pfd, HI(O_CLOEXEC)) == 0 && syscall(SYS_fcntl, pfd[0], F_GETFD) == FD_CLOEXEC,
@@ -218,6 +247,12 @@ static void int_arguments(void)
     char *p = anon_pages(1);
     check_ok(syscall(SYS_madvise, p, PAGE, HI(MADV_DONTNEED)), "madvise(advice with garbage above)");
     sys_munmap(p, PAGE);
+    pid = fork();
+    if (pid == 0)
+        syscall(SYS_exit, HI(3));
+    st = -1;
+    waitpid(pid, &st, 0);
+    check(WIFEXITED(st) && WEXITSTATUS(st) == 3, "exit(code with garbage above)", "status %#x", st);
     pid = syscall(SYS_clone, HI(SIGCHLD), 0, NULL, NULL, 0);
     if (pid == 0)
         _exit(5);

@@ -88,3 +88,33 @@ fn an_init_that_cannot_be_executed_is_reported() {
     assert_eq!(run.code, 126, "{}", run.vmm_stderr);
     assert!(run.console.contains("init: cannot execute /bin/truncated: ENOEXEC: the program headers lie beyond the end of the file"), "{}", run.console);
 }
+
+/// Debian's busybox-static (glibc, which passes `AT_FDCWD` with a 32-bit
+/// `mov`): `tar xf` over an existing file must replace it, not lose it.
+/// Before int arguments were read as `int`, the relative `openat` failed
+/// with EBADF after tar had unlinked the old file.
+#[test]
+fn busybox_tar_over_an_existing_file_keeps_its_data() {
+    if !kvm_available() {
+        return;
+    }
+    let busybox = std::path::Path::new("/bin/busybox");
+    assert!(busybox.exists(), "/bin/busybox is missing: install Debian's busybox-static (.ci/run does)");
+    let dir = Scratch::new("busybox-tar");
+    std::fs::create_dir_all(dir.dir.join("tree/etc")).expect("mkdir");
+    std::fs::write(dir.dir.join("tree/etc/data.txt"), "new contents from the archive\n").expect("write");
+    let archive = dir.dir.join("data.tar");
+    let tar = Command::new("tar").arg("cf").arg(&archive).arg("-C").arg(dir.dir.join("tree")).arg("etc/data.txt").status().expect("run tar");
+    assert!(tar.success(), "host tar failed");
+    let old = dir.file("old.txt", b"old contents\n", 0o644);
+    let run = run_init(
+        MEM,
+        "",
+        &programs::path("run_then_cat"),
+        &[(busybox, "/bin/busybox"), (&archive, "/data.tar"), (&old, "/etc/data.txt")],
+        &["/etc/data.txt", "/bin/busybox", "tar", "xf", "/data.tar"],
+    );
+    assert_eq!(run.stdout, "status 0\nnew contents from the archive\n", "{}", run.vmm_stderr);
+    assert_eq!(run.code, 0, "{}", run.console);
+    assert_no_leak("busybox tar", &run);
+}
