@@ -15,15 +15,16 @@ use super::file::File;
 /// The default soft `RLIMIT_NOFILE` (Linux `INR_OPEN_CUR`).
 pub const RLIMIT_NOFILE_DEFAULT: usize = 1024;
 
-#[derive(Clone)]
-struct Slot {
-    file: Arc<File>,
-    cloexec: bool,
-}
-
+/// The table, as Linux's `struct fdtable`: an array of open-file pointers
+/// indexed by descriptor, and a close-on-exec bitmap beside it. An empty
+/// slot is `None`, which `Option<Arc<File>>` stores as a null pointer (the
+/// pointer's own niche): a slot is either no file or a live file, and a
+/// zeroed slot reads as closed, never as a file at address 0.
 #[derive(Clone)]
 pub struct FdTable {
-    slots: Vec<Option<Slot>>,
+    fd: Vec<Option<Arc<File>>>,
+    /// Bit `fd % 64` of word `fd / 64`: close `fd` at `execve`.
+    close_on_exec: Vec<u64>,
     limit: usize,
 }
 
@@ -34,7 +35,7 @@ impl FdTable {
     }
 
     pub fn with_limit(limit: usize) -> Self {
-        Self { slots: Vec::new(), limit }
+        Self { fd: Vec::new(), close_on_exec: Vec::new(), limit }
     }
 
     /// The `RLIMIT_NOFILE` in force: descriptors are below it.
@@ -49,7 +50,30 @@ impl FdTable {
     }
 
     fn index(&self, fd: i32) -> Option<usize> {
-        usize::try_from(fd).ok().filter(|&i| self.slots.get(i).is_some_and(Option::is_some))
+        usize::try_from(fd).ok().filter(|&i| self.fd.get(i).is_some_and(Option::is_some))
+    }
+
+    fn set_cloexec_bit(&mut self, i: usize, on: bool) {
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        if on {
+            if word >= self.close_on_exec.len() {
+                self.close_on_exec.resize(word + 1, 0);
+            }
+            self.close_on_exec[word] |= bit;
+        } else if let Some(w) = self.close_on_exec.get_mut(word) {
+            *w &= !bit;
+        }
+    }
+
+    fn cloexec_bit(&self, i: usize) -> bool {
+        self.close_on_exec.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    /// Puts `file` in slot `i` (which the caller made exist), returning
+    /// what was there (Linux `fd_install`, plus the flag).
+    fn put(&mut self, i: usize, file: Arc<File>, cloexec: bool) -> Option<Arc<File>> {
+        self.set_cloexec_bit(i, cloexec);
+        self.fd[i].replace(file)
     }
 
     /// Installs `file` at the lowest free descriptor (Linux
@@ -67,12 +91,12 @@ impl FdTable {
         if min >= self.limit {
             return Err(EINVAL);
         }
-        let fd = (min..self.limit).find(|&i| self.slots.get(i).is_none_or(Option::is_none)).ok_or(EMFILE)?;
+        let fd = (min..self.limit).find(|&i| self.fd.get(i).is_none_or(Option::is_none)).ok_or(EMFILE)?;
         let fd_i32 = i32::try_from(fd).map_err(|_| EMFILE)?;
-        if fd >= self.slots.len() {
-            self.slots.resize(fd + 1, None);
+        if fd >= self.fd.len() {
+            self.fd.resize(fd + 1, None);
         }
-        self.slots[fd] = Some(Slot { file, cloexec });
+        self.put(fd, file, cloexec);
         Ok(fd_i32)
     }
 
@@ -81,22 +105,23 @@ impl FdTable {
     /// negative or not below the limit.
     pub fn install_at(&mut self, fd: i32, file: Arc<File>, cloexec: bool) -> Result<Option<Arc<File>>, Errno> {
         let i = usize::try_from(fd).ok().filter(|&i| i < self.limit).ok_or(EBADF)?;
-        if i >= self.slots.len() {
-            self.slots.resize(i + 1, None);
+        if i >= self.fd.len() {
+            self.fd.resize(i + 1, None);
         }
-        Ok(self.slots[i].replace(Slot { file, cloexec }).map(|s| s.file))
+        Ok(self.put(i, file, cloexec))
     }
 
     /// The file at `fd` (`None`: `EBADF` for the caller).
     pub fn get(&self, fd: i32) -> Option<Arc<File>> {
-        self.index(fd).and_then(|i| self.slots[i].as_ref()).map(|s| s.file.clone())
+        usize::try_from(fd).ok().and_then(|i| self.fd.get(i)).and_then(Option::clone)
     }
 
     /// `close(2)`: `EBADF` when `fd` is not open. The description goes
     /// when its last descriptor does.
     pub fn close(&mut self, fd: i32) -> Result<(), Errno> {
         let i = self.index(fd).ok_or(EBADF)?;
-        self.slots[i] = None;
+        self.fd[i] = None;
+        self.set_cloexec_bit(i, false);
         self.trim();
         Ok(())
     }
@@ -106,18 +131,27 @@ impl FdTable {
     /// table until exit; here init's table outlives the check that every
     /// page came back, so it returns to its size).
     fn trim(&mut self) {
-        while self.slots.last().is_some_and(Option::is_none) {
-            self.slots.pop();
+        while self.fd.last().is_some_and(Option::is_none) {
+            self.fd.pop();
         }
-        let keep = self.slots.len().max(4);
-        if self.slots.capacity() >= 2 * keep {
+        let words = self.fd.len().div_ceil(64);
+        self.close_on_exec.truncate(words);
+        let keep = self.fd.len().max(4);
+        if self.fd.capacity() >= 2 * keep {
             // A new, smaller vector (`shrink_to` would `krealloc`, which
             // keeps a block that shrinks, as Linux's does); if there is no
             // memory for it, the old one stays.
             let mut small = Vec::new();
             if small.try_reserve_exact(keep).is_ok() {
-                small.append(&mut self.slots);
-                self.slots = small;
+                small.append(&mut self.fd);
+                self.fd = small;
+            }
+        }
+        if self.close_on_exec.capacity() >= 2 * words.max(1) {
+            let mut small = Vec::new();
+            if small.try_reserve_exact(words).is_ok() {
+                small.append(&mut self.close_on_exec);
+                self.close_on_exec = small;
             }
         }
     }
@@ -146,24 +180,26 @@ impl FdTable {
     /// The close-on-exec flag (`fcntl(F_GETFD)`).
     pub fn cloexec(&self, fd: i32) -> Result<bool, Errno> {
         let i = self.index(fd).ok_or(EBADF)?;
-        Ok(self.slots[i].as_ref().is_some_and(|s| s.cloexec))
+        Ok(self.cloexec_bit(i))
     }
 
     /// `fcntl(F_SETFD)`.
     pub fn set_cloexec(&mut self, fd: i32, cloexec: bool) -> Result<(), Errno> {
         let i = self.index(fd).ok_or(EBADF)?;
-        if let Some(slot) = self.slots[i].as_mut() {
-            slot.cloexec = cloexec;
-        }
+        self.set_cloexec_bit(i, cloexec);
         Ok(())
     }
 
     /// Closes every close-on-exec descriptor (Linux `do_close_on_exec`, at
     /// `execve`).
     pub fn close_on_exec(&mut self) {
-        for slot in &mut self.slots {
-            if slot.as_ref().is_some_and(|s| s.cloexec) {
-                *slot = None;
+        for (word, bits) in core::mem::take(&mut self.close_on_exec).into_iter().enumerate() {
+            for bit in 0..64 {
+                if bits & (1 << bit) != 0 {
+                    if let Some(slot) = self.fd.get_mut(word * 64 + bit) {
+                        *slot = None;
+                    }
+                }
             }
         }
         self.trim();
@@ -171,12 +207,12 @@ impl FdTable {
 
     /// Open descriptors.
     pub fn count(&self) -> usize {
-        self.slots.iter().filter(|s| s.is_some()).count()
+        self.fd.iter().filter(|s| s.is_some()).count()
     }
 
     /// The open descriptors in increasing order, with their files.
     pub fn iter(&self) -> impl Iterator<Item = (i32, &Arc<File>)> {
-        self.slots.iter().enumerate().filter_map(|(i, s)| Some((i32::try_from(i).ok()?, &s.as_ref()?.file)))
+        self.fd.iter().enumerate().filter_map(|(i, s)| Some((i32::try_from(i).ok()?, s.as_ref()?)))
     }
 }
 
@@ -286,15 +322,70 @@ mod tests {
         for _ in 0..3 {
             t.install(file(), false).unwrap();
         }
-        let small = t.slots.capacity();
+        let small = t.fd.capacity();
         t.dup2(0, 60, false).unwrap();
-        assert!(t.slots.capacity() > 60);
+        assert!(t.fd.capacity() > 60);
         t.close(60).unwrap();
-        assert_eq!(t.slots.len(), 3);
-        assert!(t.slots.capacity() <= small.max(4), "{} > {small}", t.slots.capacity());
+        assert_eq!(t.fd.len(), 3);
+        assert!(t.fd.capacity() <= small.max(4), "{} > {small}", t.fd.capacity());
         t.install_at(40, file(), true).unwrap();
+        t.install_at(100, file(), true).unwrap();
+        assert_eq!(t.close_on_exec.len(), 2);
         t.close_on_exec();
-        assert!(t.slots.capacity() <= small.max(4));
+        assert!(t.fd.capacity() <= small.max(4));
+        assert!(t.close_on_exec.iter().all(|&w| w == 0));
+    }
+
+    /// A slot is a pointer whose null is "closed": the type leaves no room
+    /// for a file at address 0 (what a zeroed slot used to read as).
+    #[test]
+    fn an_empty_slot_is_a_null_pointer() {
+        // One pointer wide: `None` is the null pointer (the niche of
+        // `Arc`'s non-null pointer, which the language guarantees).
+        assert_eq!(core::mem::size_of::<Option<Arc<File>>>(), core::mem::size_of::<usize>());
+    }
+
+    /// Random install/close/dup2/cloexec/exec sequences against a plain
+    /// model: the same descriptors, the same files, the same flags.
+    #[test]
+    fn random_operations_match_a_model() {
+        use proptest::prelude::*;
+        proptest!(|(ops in proptest::collection::vec((0..6u8, 0..80i32, 0..80i32, any::<bool>()), 1..200))| {
+            let mut t = FdTable::with_limit(70);
+            let mut model: alloc::collections::BTreeMap<i32, (usize, bool)> = alloc::collections::BTreeMap::new();
+            let files: Vec<Arc<File>> = (0..4).map(|_| file()).collect();
+            for (op, a, b, flag) in ops {
+                match op {
+                    0 => {
+                        let r = t.install(files[a as usize % 4].clone(), flag);
+                        let want = (0..70).find(|fd| !model.contains_key(fd));
+                        prop_assert_eq!(r.ok(), want);
+                        if let Some(fd) = want { model.insert(fd, (a as usize % 4, flag)); }
+                    }
+                    1 => { prop_assert_eq!(t.close(a).is_ok(), model.remove(&a).is_some()); }
+                    2 => {
+                        let r = t.dup2(a, b, flag);
+                        match model.get(&a).copied() {
+                            Some((f, _)) if b < 70 => { prop_assert_eq!(r, Ok(b)); if a != b { model.insert(b, (f, flag)); } }
+                            Some(_) => prop_assert_eq!(r, Err(EBADF)),
+                            None => prop_assert_eq!(r, Err(EBADF)),
+                        }
+                    }
+                    3 => {
+                        let r = t.set_cloexec(a, flag);
+                        match model.get_mut(&a) { Some(e) => { prop_assert!(r.is_ok()); e.1 = flag; } None => prop_assert_eq!(r, Err(EBADF)) }
+                    }
+                    4 => { t.close_on_exec(); model.retain(|_, e| !e.1); }
+                    _ => {}
+                }
+                let got: Vec<(i32, bool)> = t.iter().map(|(fd, _)| (fd, t.cloexec(fd).unwrap())).collect();
+                let want: Vec<(i32, bool)> = model.iter().map(|(&fd, &(_, c))| (fd, c)).collect();
+                prop_assert_eq!(got, want);
+                for (&fd, &(f, _)) in &model {
+                    prop_assert!(Arc::ptr_eq(&t.get(fd).unwrap(), &files[f]));
+                }
+            }
+        });
     }
 
     #[test]
