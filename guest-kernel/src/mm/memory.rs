@@ -89,6 +89,7 @@ pub enum Fault {
 
 /// Decides a user fault: an access (`write`, `exec`; a read otherwise) at
 /// a PTE in a VMA (Linux `handle_pte_fault`, after `access_error`).
+#[inline]
 pub fn handle_pte_fault(vma: VmaAccess, pte: Pte, write: bool, exec: bool) -> Fault {
     if (write && !vma.write) || (exec && !vma.exec) || !(vma.read || vma.write || vma.exec) {
         return Fault::AccessError;
@@ -105,6 +106,7 @@ pub fn handle_pte_fault(vma: VmaAccess, pte: Pte, write: bool, exec: bool) -> Fa
 }
 
 /// A write to a present, read-only PTE in a writable VMA.
+#[inline]
 fn do_wp_page(vma: VmaAccess, page: PageKind) -> Fault {
     match page {
         // The zero page is never written: a shared mapping goes to its
@@ -127,6 +129,7 @@ fn do_wp_page(vma: VmaAccess, page: PageKind) -> Fault {
 }
 
 /// A fault on an empty PTE of a VMA backed by an object.
+#[inline]
 fn do_fault(vma: VmaAccess, write: bool) -> Fault {
     if write && !vma.shared {
         Fault::CopyObjectPage

@@ -50,7 +50,6 @@ impl Rss {
 }
 
 struct Special {
-    zero_pfn: u64,
     trampoline_pfn: u64,
 }
 
@@ -67,12 +66,18 @@ pub fn init() {
         // SAFETY: a fresh page, mapped for the copy; the code is 5 bytes.
         unsafe { core::ptr::copy_nonoverlapping(TRAMPOLINE_CODE.as_ptr(), map.as_mut_ptr(), TRAMPOLINE_CODE.len()) };
     }
-    let _ = SPECIAL.set(Special { zero_pfn: page_to_pfn(zero).0, trampoline_pfn: page_to_pfn(tramp).0 });
+    ZERO_PFN.store(page_to_pfn(zero).0, Relaxed);
+    let _ = SPECIAL.set(Special { trampoline_pfn: page_to_pfn(tramp).0 });
 }
 
+/// The zero page's PFN once [`init`] ran (0 before: no user PTE exists
+/// yet). A plain load: [`set_pte`] checks against it on every PTE write.
+static ZERO_PFN: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
 /// The shared zero page (Linux `ZERO_PAGE(0)`).
+#[inline]
 pub fn zero_pfn() -> u64 {
-    SPECIAL.get().expect("uvm::init ran").zero_pfn
+    ZERO_PFN.load(Relaxed)
 }
 
 /// Leaf protection for a user page.
@@ -109,6 +114,7 @@ pub fn page_kind(page: &Page) -> PageKind {
 /// through such a PTE would show up in every process's fresh anonymous
 /// memory). Breaking it is a kernel bug, and the kernel stops rather than
 /// let the write through.
+#[inline]
 pub fn set_pte(slot: &mut u64, pte: u64) {
     if pte & flags::RW != 0 && pte & flags::PRESENT != 0 && (pte & ADDR_MASK) >> 12 == zero_pfn() {
         panic!("BUG: a writable PTE for the zero page ({pte:#x})");

@@ -147,8 +147,11 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
             COW_FAULT.fetch_add(1, Relaxed);
         }
     }
-    // The PTE changed or was stale in the TLB.
-    crate::arch::cpu::invlpg(va);
+    // The PTE changed or was stale in the TLB (a PTE that was empty cannot
+    // be cached: nothing to flush).
+    if pte != Pte::None {
+        crate::arch::cpu::invlpg(va);
+    }
     Ok(())
 }
 
