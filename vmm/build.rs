@@ -54,11 +54,7 @@ fn build_demo(root: &Path, cargo: &std::ffi::OsStr) {
     println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
     let target_dir = root.join("target").join("demo");
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&dir)
-        .args(["build", "--release", "--target", KERNEL_TARGET])
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .stdout(Stdio::null());
+    cmd.current_dir(&dir).args(["build", "--release", "--target", KERNEL_TARGET]).arg("--target-dir").arg(&target_dir).stdout(Stdio::null());
     clear_outer_settings(&mut cmd);
     // A user program: linked at the default low address, not the kernel's
     // code model (RUSTFLAGS replaces .cargo/config.toml's kernel flags).
@@ -96,22 +92,19 @@ fn ensure_target_installed(rustc: &Path) {
             .output()
             .ok()
             .filter(|out| out.status.success())
-            .map(|out| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("libcore.rlib").exists()
-                || std::fs::read_dir(String::from_utf8_lossy(&out.stdout).trim())
-                    .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libcore-")))
-                    .unwrap_or(false))
+            .map(|out| {
+                PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("libcore.rlib").exists()
+                    || std::fs::read_dir(String::from_utf8_lossy(&out.stdout).trim())
+                        .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libcore-")))
+                        .unwrap_or(false)
+            })
             .unwrap_or(false)
     };
     if installed() {
         return;
     }
     println!("cargo:warning=installing the {KERNEL_TARGET} target with rustup (needed for the guest kernel)");
-    let added = Command::new("rustup")
-        .args(["target", "add", KERNEL_TARGET])
-        .stdout(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
+    let added = Command::new("rustup").args(["target", "add", KERNEL_TARGET]).stdout(Stdio::null()).status().map(|s| s.success()).unwrap_or(false);
     if !added || !installed() {
         fail(&format!("the {KERNEL_TARGET} target is missing: run `rustup target add {KERNEL_TARGET}`"));
     }

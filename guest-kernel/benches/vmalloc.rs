@@ -10,7 +10,7 @@ use criterion::{criterion_group, Criterion};
 use kernel::arch::pgtable::PAGE_KERNEL;
 use kernel::mm::addr::{PhysAddr, VirtAddr};
 use kernel::mm::fake::FakeRam;
-use kernel::mm::gfp::{GFP_KERNEL, __GFP_HIGHMEM};
+use kernel::mm::gfp::{__GFP_HIGHMEM, GFP_KERNEL};
 use kernel::mm::page_alloc::{AllocConfig, PageAlloc};
 use kernel::mm::pgtable::{map_range, unmap_range, PageSizes, PageTableMemory, Table};
 use kernel::mm::vmap_area::{VmKind, VmapAreaAllocator};

@@ -97,8 +97,7 @@ fn init_argv(info: &BootInfo) -> Option<alloc::vec::Vec<alloc::string::String>> 
         return None;
     }
     let blob = phys_slice(info.init_argv_addr, info.init_argv_len)?;
-    let argv: alloc::vec::Vec<_> =
-        blob.split(|&b| b == 0).filter(|s| !s.is_empty()).map(|s| alloc::string::String::from_utf8_lossy(s).into_owned()).collect();
+    let argv: alloc::vec::Vec<_> = blob.split(|&b| b == 0).filter(|s| !s.is_empty()).map(|s| alloc::string::String::from_utf8_lossy(s).into_owned()).collect();
     (!argv.is_empty()).then_some(argv)
 }
 
@@ -243,8 +242,8 @@ fn kmap_counters(w: &mut dyn core::fmt::Write) -> core::fmt::Result {
 /// instruction counter (`vmm run --count-instructions`), after one
 /// unmarked warm-up run so that caches and per-CPU lists are primed.
 fn count_region(what: &str) {
-    use shared::ports::{MARK_ALLOC_PAGE, MARK_KMALLOC64};
     use crate::mm::gfp::GFP_KERNEL;
+    use shared::ports::{MARK_ALLOC_PAGE, MARK_KMALLOC64};
     let alloc_pair = || {
         if let Some(page) = crate::mm::buddy::alloc_page(GFP_KERNEL) {
             crate::mm::buddy::__free_pages(page, 0);

@@ -32,15 +32,7 @@ pub struct ExceptionInfo {
 fn panic(info: &core::panic::PanicInfo) -> ! {
     let (rip, rsp) = cpu::current_rip_rsp();
     let msg = PanicMessage(info);
-    let regs = ExceptionInfo {
-        vector: 0,
-        error_code: 0,
-        rip,
-        rsp,
-        rflags: cpu::read_rflags(),
-        cr2: cpu::read_cr2(),
-        cr3: cpu::read_cr3(),
-    };
+    let regs = ExceptionInfo { vector: 0, error_code: 0, rip, rsp, rflags: cpu::read_rflags(), cr2: cpu::read_cr2(), cr3: cpu::read_cr3() };
     die(PANIC_KIND_PANIC, format_args!("{msg}"), &regs)
 }
 

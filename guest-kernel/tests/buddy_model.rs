@@ -243,10 +243,16 @@ fn order() -> impl Strategy<Value = usize> {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Alloc { order: usize, gfp: Gfp },
+    Alloc {
+        order: usize,
+        gfp: Gfp,
+    },
     Free(Index),
     /// Allocates until the allocator says no (at most `FILL_MAX` times).
-    Fill { order: usize, gfp: Gfp },
+    Fill {
+        order: usize,
+        gfp: Gfp,
+    },
     /// Frees about `percent` % of the held blocks, from a random one on.
     FreeSome(Index, u8),
     Drain,
@@ -473,16 +479,7 @@ fn alloc(a: &Alloc, m: &mut Model, gfp: Gfp, order: usize) -> Result<Option<u64>
         prop_assert!(!stalled, "{gfp:?}: direct reclaim without __GFP_DIRECT_RECLAIM");
         (if nofail { pick(&before, order, highest, None) } else { None }, before, None)
     };
-    prop_assert_eq!(
-        zone,
-        expected,
-        "{:?} order {}: got pfn {:?}; zones before {:#?}; after {:#?}",
-        gfp,
-        order,
-        got,
-        before,
-        after
-    );
+    prop_assert_eq!(zone, expected, "{:?} order {}: got pfn {:?}; zones before {:#?}; after {:#?}", gfp, order, got, before, after);
     let Some(pfn) = got else {
         return Ok(None);
     };
@@ -513,10 +510,7 @@ fn alloc(a: &Alloc, m: &mut Model, gfp: Gfp, order: usize) -> Result<Option<u64>
     prop_assert!(z <= highest, "{gfp:?}: zone {z} above gfp_zone {highest}");
     prop_assert_eq!(pfn % n, 0, "pfn {:#x} not aligned to order {}", pfn, order);
     prop_assert!(a.zones[z].contains(pfn + n - 1), "block {pfn:#x}+{n} crosses the end of zone {z}");
-    prop_assert!(
-        m.free_ram.iter().any(|&(s, e)| s <= pfn && pfn + n <= e),
-        "block {pfn:#x}+{n} not inside the free RAM given at boot"
-    );
+    prop_assert!(m.free_ram.iter().any(|&(s, e)| s <= pfn && pfn + n <= e), "block {pfn:#x}+{n} not inside the free RAM given at boot");
     if let Some((&p, h)) = m.held.range(..pfn + n).next_back() {
         prop_assert!(p + (1 << h.order) <= pfn, "block {pfn:#x}+{n} overlaps held {p:#x} order {}", h.order);
     }
@@ -696,7 +690,11 @@ fn check_setup(a: &Alloc) -> Result<(), TestCaseError> {
         let (mut lo, mut hi) = (0u64, 1 << 32);
         while lo + 1 < hi {
             let mid = (lo + hi) / 2;
-            if mid * mid <= x { lo = mid } else { hi = mid }
+            if mid * mid <= x {
+                lo = mid
+            } else {
+                hi = mid
+            }
         }
         lo
     };

@@ -247,11 +247,18 @@ pub struct Reply {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CommandResult {
     Done,
-    Started { pid: u32 },
+    Started {
+        pid: u32,
+    },
     /// A wait status, as `wait4` gives it.
-    Exited { pid: u32, status: i32 },
+    Exited {
+        pid: u32,
+        status: i32,
+    },
     /// A Linux errno (e.g. ENOENT for a missing program).
-    Failed { errno: i32 },
+    Failed {
+        errno: i32,
+    },
 }
 
 /// A stats-queue message body.

@@ -106,10 +106,7 @@ pub struct InitRun {
 /// command line, with in-memory streams. The program goes to
 /// `/bin/<its file name>` in the guest.
 pub fn run_init(mem: u64, cmdline: &str, program: &Path, files: &[(&Path, &str)], args: &[&str]) -> InitRun {
-    let mut argv: Vec<OsString> = ["run", "--mem", &mem.to_string(), "--cmdline", cmdline, "--timeout"]
-        .iter()
-        .map(OsString::from)
-        .collect();
+    let mut argv: Vec<OsString> = ["run", "--mem", &mem.to_string(), "--cmdline", cmdline, "--timeout"].iter().map(OsString::from).collect();
     argv.push(TEST_TIMEOUT.as_secs().to_string().into());
     argv.push("--init".into());
     argv.push(init_spec(program));
@@ -234,10 +231,7 @@ impl Drop for Scratch {
 /// Asserts that `console` contains `line` as a whole printk line (after the
 /// `[ seconds.micros] ` timestamp).
 pub fn assert_line(console: &str, line: &str) {
-    assert!(
-        console.lines().any(|l| strip_timestamp(l) == Some(line)),
-        "console has no line {line:?}:\n{console}"
-    );
+    assert!(console.lines().any(|l| strip_timestamp(l) == Some(line)), "console has no line {line:?}:\n{console}");
 }
 
 /// The text of a printk line without its timestamp, or `None` when the

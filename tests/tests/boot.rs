@@ -53,10 +53,7 @@ fn boots_5g_across_the_mmio_hole_with_extra_holes() {
         return;
     }
     let mut cfg = config(5 * G, "memblock=debug");
-    cfg.mem_holes = vec![
-        vmm::MemHole { start: 256 * M, size: 64 * M },
-        vmm::MemHole { start: 4 * G + 512 * M, size: 2 * M },
-    ];
+    cfg.mem_holes = vec![vmm::MemHole { start: 256 * M, size: 64 * M }, vmm::MemHole { start: 4 * G + 512 * M, size: 2 * M }];
     let report = boot(&cfg);
     let console = report.console_text();
     assert_eq!(report.outcome, Outcome::Exited(0), "{console}");

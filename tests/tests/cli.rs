@@ -128,11 +128,7 @@ fn bad_guest_paths() {
     assert_refused(&["run", "--init", prog, "--file", &file_at("/etc/")], usage, "'/etc/' has an empty component");
     assert_refused(&["run", "--init", prog, "--file", &file_at("/")], usage, "'/' has an empty component");
     assert_refused(&["run", "--init", prog, "--file", &file_at("/bin/prog")], usage, "guest path '/bin/prog' is given twice");
-    assert_refused(
-        &["run", "--init", prog, "--file", &file_at("/d"), "--file", &file_at("/d")],
-        usage,
-        "guest path '/d' is given twice",
-    );
+    assert_refused(&["run", "--init", prog, "--file", &file_at("/d"), "--file", &file_at("/d")], usage, "guest path '/d' is given twice");
     assert_refused(&["run", "--init", prog, "--file", &file_at("/bin")], usage, "'/bin' is a file, but '/bin/prog' needs it to be a directory");
     assert_refused(&["run", "--init", &init_at("/bin/my prog")], usage, "whitespace");
 }
@@ -249,10 +245,6 @@ fn host_io_port_carries_program_output() {
     assert_eq!(run.stdout, "hello out\n");
     assert_eq!(run.stderr, "hello err\n");
     assert!(run.vmm_stderr.contains("hello err\n"), "{}", run.vmm_stderr);
-    assert!(
-        run.vmm_stderr.contains("vmm: PORT_HOSTIO (0x50c): fd 7 is neither stdout (1) nor stderr (2); request ignored"),
-        "{}",
-        run.vmm_stderr
-    );
+    assert!(run.vmm_stderr.contains("vmm: PORT_HOSTIO (0x50c): fd 7 is neither stdout (1) nor stderr (2); request ignored"), "{}", run.vmm_stderr);
     assert_eq!(run.console, "");
 }

@@ -153,9 +153,9 @@ fn a_guest_that_breaks_the_mark_protocol() {
     }
     let mut code = Vec::new();
     outl(&mut code, PORT_MARK, E | 2); // END without BEGIN
-    // Counted: each instruction, except one that exits to the VMM (an
-    // `out`), which is one of the region's exits instead (kvm_pvm gives it
-    // no single-step exit of its own).
+                                       // Counted: each instruction, except one that exits to the VMM (an
+                                       // `out`), which is one of the region's exits instead (kvm_pvm gives it
+                                       // no single-step exit of its own).
     outl(&mut code, PORT_MARK, B | 2); // region 2 from here:
     nops(&mut code, 5); //   5
     outl(&mut code, PORT_MARK, B | 3); //   2 + an exit: nested BEGIN, ignored

@@ -57,11 +57,7 @@ fn fuzz_seed_3() {
 fn fuzz_natively_finds_nothing_and_is_deterministic() {
     let dir = std::env::temp_dir();
     let run = || {
-        let out = Command::new(programs::path("fuzz"))
-            .args(["--seed", "7", "--calls", "3000", "--dir"])
-            .arg(&dir)
-            .output()
-            .expect("run the fuzzer natively");
+        let out = Command::new(programs::path("fuzz")).args(["--seed", "7", "--calls", "3000", "--dir"]).arg(&dir).output().expect("run the fuzzer natively");
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let first = run();

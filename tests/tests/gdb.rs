@@ -382,7 +382,15 @@ fn monitor_maps_shows_the_program() {
     let vmm = start_vmm(addr, &["--gdb-wait", "--cmdline", "stats_full=1", "--init", program.to_str().unwrap()]);
     let output = gdb_batch(
         addr,
-        &["break kernel::proc::do_exit".into(), "continue".into(), "monitor ps".into(), "monitor maps 1".into(), "monitor maps 999".into(), "delete".into(), "continue".into()],
+        &[
+            "break kernel::proc::do_exit".into(),
+            "continue".into(),
+            "monitor ps".into(),
+            "monitor maps 1".into(),
+            "monitor maps 999".into(),
+            "delete".into(),
+            "continue".into(),
+        ],
     );
     let run = vmm.join().unwrap();
     let context = format!("--- gdb:\n{output}\n--- vmm stderr:\n{}", run.vmm_stderr);

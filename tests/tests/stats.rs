@@ -11,8 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use shared::stats::{
-    encode, encode_command, regs, Command, CommandResult, Op, Payload, ProcFiles, ProcessStats, Reason, Reply, SlabStats,
-    Snapshot, VmallocArea, ZoneStats,
+    encode, encode_command, regs, Command, CommandResult, Op, Payload, ProcFiles, ProcessStats, Reason, Reply, SlabStats, Snapshot, VmallocArea, ZoneStats,
 };
 use tests::*;
 use vmm::{ControlError, SnapshotExt, StatsMessage};
@@ -453,12 +452,7 @@ fn snapshot_until(ctl: &vmm::Control, what: &str, pred: impl Fn(&Snapshot) -> bo
         if pred(&s) {
             return s;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not seen; last snapshot: {} free pages, processes {:#?}",
-            s.free_pages(),
-            s.processes
-        );
+        assert!(Instant::now() < deadline, "{what}: not seen; last snapshot: {} free pages, processes {:#?}", s.free_pages(), s.processes);
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -528,7 +522,6 @@ fn touching_pages_shows_in_faults_and_rss_and_the_memory_comes_back() {
     assert_clean(&run);
 }
 
-
 #[test]
 fn failed_runs_and_drop_caches_are_answered() {
     if !kvm_available() {
@@ -589,11 +582,7 @@ fn the_real_guest_fills_the_host_views() {
     let report = report.unwrap_or_else(|| panic!("no run: {}", run.stderr));
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(report.stats.final_snapshot().is_some(), "no final snapshot:\n{}", run.stderr);
-    assert!(
-        report.stats.snapshots().any(|(_, s)| s.reason == Reason::ProcessExit { pid: 1 }),
-        "no snapshot at init's exit:\n{}",
-        run.stderr
-    );
+    assert!(report.stats.snapshots().any(|(_, s)| s.reason == Reason::ProcessExit { pid: 1 }), "no snapshot at init's exit:\n{}", run.stderr);
     assert_eq!(report.stats.rejected, 0, "{}", run.stderr);
     let text = std::fs::read_to_string(&jsonl).unwrap();
     let messages: Vec<StatsMessage> = text.lines().map(|l| StatsMessage::from_json_line(l).unwrap()).collect();
@@ -620,11 +609,7 @@ fn bad_descriptors_from_the_guest_are_refused() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     for why in ["is not inside guest RAM", "the chain loops", "above the 262144-byte limit"] {
         let line = run.stderr.lines().find(|l| l.contains(why));
-        assert!(
-            line.is_some_and(|l| l.starts_with("vmm: stats device: stats queue: bad descriptor chain")),
-            "no line for {why:?}:\n{}",
-            run.stderr
-        );
+        assert!(line.is_some_and(|l| l.starts_with("vmm: stats device: stats queue: bad descriptor chain")), "no line for {why:?}:\n{}", run.stderr);
     }
     assert!(report.stats.rejected >= 3, "{}", report.stats.rejected);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);

@@ -188,9 +188,11 @@ fn fatal_faults_kill_init_with_sigsegv() {
         let run = guest("fatal", &[case]);
         assert!(run.stdout.contains(&format!("fatal {case}: about to")), "fatal {case}: {}", run.stdout);
         assert!(!run.stdout.contains("survived"), "fatal {case} survived in the guest:\n{}", run.stdout);
-        let line = run.console.lines().find(|l| l.contains("fatal[1]: segfault at ")).unwrap_or_else(|| {
-            panic!("fatal {case}: no segfault line in the console:\n{}", run.console)
-        });
+        let line = run
+            .console
+            .lines()
+            .find(|l| l.contains("fatal[1]: segfault at "))
+            .unwrap_or_else(|| panic!("fatal {case}: no segfault line in the console:\n{}", run.console));
         assert!(line.contains(" ip ") && line.contains(" sp ") && line.contains(" error "), "fatal {case}: {line}");
         assert_clean_exit(case, &run, 139);
     }

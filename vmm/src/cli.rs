@@ -462,17 +462,12 @@ mod tests {
     #[test]
     fn init_and_files() {
         let Command::Run(args) =
-            Cli::try_parse_from(["vmm", "run", "--init", "/x/prog", "--file", "/y/data", "--file", "/y/f:/etc/f", "--", "a", "b c"])
-                .unwrap()
-                .command
+            Cli::try_parse_from(["vmm", "run", "--init", "/x/prog", "--file", "/y/data", "--file", "/y/f:/etc/f", "--", "a", "b c"]).unwrap().command
         else {
             panic!("not run")
         };
         assert_eq!(args.init, Some(GuestFile { host: "/x/prog".into(), guest: "/bin/prog".into() }));
-        assert_eq!(
-            args.files,
-            [GuestFile { host: "/y/data".into(), guest: "/data".into() }, GuestFile { host: "/y/f".into(), guest: "/etc/f".into() }]
-        );
+        assert_eq!(args.files, [GuestFile { host: "/y/data".into(), guest: "/data".into() }, GuestFile { host: "/y/f".into(), guest: "/etc/f".into() }]);
         assert_eq!(args.args, ["a", "b c"]);
         assert!(Cli::try_parse_from(["vmm", "run", "--file", "/y/data"]).is_err(), "--file without --init");
         assert!(Cli::try_parse_from(["vmm", "run", "--init", "/x/prog:bin/prog"]).is_err());
@@ -503,9 +498,7 @@ mod tests {
         assert_eq!(args.stats, Some(StatsFormat::Table));
         assert!(Cli::try_parse_from(["vmm", "run", "--proc-every"]).is_err(), "--proc-every without --proc-out");
         assert!(Cli::try_parse_from(["vmm", "run", "--stats", "graph"]).is_err());
-        let Command::Stats(args) = Cli::try_parse_from(["vmm", "stats", "r.jsonl", "--plot", "o.svg"]).unwrap().command else {
-            panic!("not stats")
-        };
+        let Command::Stats(args) = Cli::try_parse_from(["vmm", "stats", "r.jsonl", "--plot", "o.svg"]).unwrap().command else { panic!("not stats") };
         assert_eq!((args.file, args.plot), (PathBuf::from("r.jsonl"), Some(PathBuf::from("o.svg"))));
     }
 

@@ -125,10 +125,7 @@ impl InstructionCounts {
     pub fn lines(&self) -> Vec<String> {
         let mut lines: Vec<String> = self.regions.iter().map(|r| r.to_string()).collect();
         if self.regions.is_empty() && self.protocol_errors == 0 {
-            lines.push(
-                "--count-instructions: the guest marked no region (the kernel marks them for count=alloc_page,kmalloc64,fault on --cmdline)"
-                    .into(),
-            );
+            lines.push("--count-instructions: the guest marked no region (the kernel marks them for count=alloc_page,kmalloc64,fault on --cmdline)".into());
         }
         if self.protocol_errors > 0 {
             lines.push(format!("instruction counting: {} protocol errors in the guest's marks:", self.protocol_errors));
@@ -283,10 +280,7 @@ mod tests {
         assert_eq!(counts.of(3), [10]);
         assert_eq!(counts.protocol_errors, 0);
         assert_eq!(counts.stray_debug_exits, 1);
-        assert_eq!(
-            counts.lines()[0],
-            "counted 10 guest instructions (1 other VM exit: port I/O): kmalloc(64, GFP_KERNEL) + kfree"
-        );
+        assert_eq!(counts.lines()[0], "counted 10 guest instructions (1 other VM exit: port I/O): kmalloc(64, GFP_KERNEL) + kfree");
     }
 
     #[test]
@@ -307,10 +301,7 @@ mod tests {
         let counts = c.finish();
         assert_eq!(
             counts.regions,
-            [
-                RegionCount { id: 2, instructions: 2, exits: 4, finished: true },
-                RegionCount { id: 1, instructions: 1, exits: 0, finished: false },
-            ]
+            [RegionCount { id: 2, instructions: 2, exits: 4, finished: true }, RegionCount { id: 1, instructions: 1, exits: 0, finished: false },]
         );
         assert_eq!(counts.of(1), Vec::<u64>::new());
         assert_eq!(counts.protocol_errors, 6);

@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 use shared::boot::{E820Entry, E820_RAM};
 use shared::layout::{INIT_ARGV_MAX, PAGE_SIZE};
 
-pub use cpio::{build_archive, ArchiveFile, DIR_MODE};
 use cpio::parents;
+pub use cpio::{build_archive, ArchiveFile, DIR_MODE};
 
 /// The archive's search starts at the kernel end rounded up to this, so the
 /// kernel's last 2 MiB page of its image mapping never covers it.
@@ -129,15 +129,10 @@ impl InitImage {
     /// refused before they are read.
     pub fn build(spec: &InitSpec, ram_size: u64) -> Result<Self, InitError> {
         let program = (&spec.program, "init program");
-        let entries: Vec<(&GuestFile, &'static str)> =
-            std::iter::once(program).chain(spec.files.iter().map(|f| (f, "file"))).collect();
+        let entries: Vec<(&GuestFile, &'static str)> = std::iter::once(program).chain(spec.files.iter().map(|f| (f, "file"))).collect();
 
         // Paths first: they cost nothing to check.
-        check_init_path(&spec.program).map_err(|reason| InitError::GuestPath {
-            what: "init program",
-            path: spec.program.host.clone(),
-            reason,
-        })?;
+        check_init_path(&spec.program).map_err(|reason| InitError::GuestPath { what: "init program", path: spec.program.host.clone(), reason })?;
         for &(file, what) in &entries {
             check_guest_path(&file.guest).map_err(|reason| InitError::GuestPath { what, path: file.host.clone(), reason })?;
         }
@@ -148,8 +143,7 @@ impl InitImage {
         let mut modes = Vec::with_capacity(entries.len());
         let mut total = 0u64;
         for &(file, what) in &entries {
-            let meta = std::fs::metadata(&file.host)
-                .map_err(|source| InitError::Read { what, path: file.host.clone(), source })?;
+            let meta = std::fs::metadata(&file.host).map_err(|source| InitError::Read { what, path: file.host.clone(), source })?;
             if !meta.is_file() {
                 return Err(InitError::NotRegular { what, path: file.host.clone() });
             }
@@ -173,15 +167,10 @@ impl InitImage {
             }
             contents.push(data);
         }
-        check_executable(&contents[0])
-            .map_err(|reason| InitError::NotElf { path: spec.program.host.clone(), reason })?;
+        check_executable(&contents[0]).map_err(|reason| InitError::NotElf { path: spec.program.host.clone(), reason })?;
 
-        let files: Vec<ArchiveFile> = entries
-            .iter()
-            .zip(&modes)
-            .zip(&contents)
-            .map(|((&(file, _), &mode), data)| ArchiveFile { path: &file.guest, mode, data })
-            .collect();
+        let files: Vec<ArchiveFile> =
+            entries.iter().zip(&modes).zip(&contents).map(|((&(file, _), &mode), data)| ArchiveFile { path: &file.guest, mode, data }).collect();
         Ok(Self { path: spec.program.guest.clone(), archive: build_archive(&files), argv })
     }
 }
@@ -443,20 +432,13 @@ mod tests {
         let elf = elf_header(2, 1, 2, 62);
         let prog = dir.write("prog", &elf, 0o700);
         let data = dir.write("data", b"some data", 0o640);
-        let spec = InitSpec {
-            program: guest(&prog, "/bin/prog"),
-            files: vec![guest(&data, "/etc/conf/data")],
-            args: vec!["-v".into(), "x".into()],
-        };
+        let spec = InitSpec { program: guest(&prog, "/bin/prog"), files: vec![guest(&data, "/etc/conf/data")], args: vec!["-v".into(), "x".into()] };
         let image = InitImage::build(&spec, 64 * M).unwrap();
         assert_eq!(image.path, "/bin/prog");
         assert_eq!(image.argv, b"/bin/prog\0-v\0x\0");
         let entries = parse(&image.archive);
         let summary: Vec<(&str, u32)> = entries.iter().map(|e| (e.name.as_str(), e.mode)).collect();
-        assert_eq!(
-            summary,
-            [("bin", DIR_MODE), ("etc", DIR_MODE), ("etc/conf", DIR_MODE), ("bin/prog", INIT_MODE), ("etc/conf/data", 0o100_640)]
-        );
+        assert_eq!(summary, [("bin", DIR_MODE), ("etc", DIR_MODE), ("etc/conf", DIR_MODE), ("bin/prog", INIT_MODE), ("etc/conf/data", 0o100_640)]);
         assert_eq!(entries[3].data, elf);
         assert_eq!(entries[4].data, b"some data");
     }

@@ -20,10 +20,10 @@ pub mod stats;
 pub mod vm;
 
 pub use count::{InstructionCounts, RegionCount};
-pub use error::Error;
-pub use report::{exit_code, CpuState, GuestPanic, Outcome, RunReport};
 pub use devices::console::Stream;
+pub use error::Error;
 pub use initramfs::{GuestFile, InitImage, InitSpec};
+pub use report::{exit_code, CpuState, GuestPanic, Outcome, RunReport};
 pub use stats::{Control, ControlError, SnapshotExt, StatsMessage, StatsReport};
 pub use vm::{run, run_with_control, run_with_streams, MemHole, Streams, VmConfig};
 

@@ -41,11 +41,7 @@ pub fn load_kernel_bytes(mem: &GuestMemoryMmap, path: &Path, bytes: &[u8], ram_b
 }
 
 fn field<const N: usize>(bytes: &[u8], offset: usize) -> std::result::Result<[u8; N], String> {
-    offset
-        .checked_add(N)
-        .and_then(|end| bytes.get(offset..end))
-        .and_then(|s| s.try_into().ok())
-        .ok_or_else(|| format!("truncated at offset {offset:#x}"))
+    offset.checked_add(N).and_then(|end| bytes.get(offset..end)).and_then(|s| s.try_into().ok()).ok_or_else(|| format!("truncated at offset {offset:#x}"))
 }
 
 fn u16_at(b: &[u8], o: usize) -> std::result::Result<u16, String> {
@@ -124,14 +120,12 @@ pub fn write_cmdline(mem: &GuestMemoryMmap, cmdline: &str) -> Result<u64> {
     if cmdline.len() > CMDLINE_MAX {
         return Err(Error::CmdlineTooLong(cmdline.len(), CMDLINE_MAX));
     }
-    mem.write_slice(cmdline.as_bytes(), GuestAddress(CMDLINE_ADDR))
-        .map_err(|e| Error::GuestWrite { addr: CMDLINE_ADDR, reason: e.to_string() })?;
+    mem.write_slice(cmdline.as_bytes(), GuestAddress(CMDLINE_ADDR)).map_err(|e| Error::GuestWrite { addr: CMDLINE_ADDR, reason: e.to_string() })?;
     Ok(cmdline.len() as u64)
 }
 
 pub fn write_boot_info(mem: &GuestMemoryMmap, info: &BootInfo) -> Result<()> {
-    mem.write_slice(info.as_bytes(), GuestAddress(BOOT_INFO_ADDR))
-        .map_err(|e| Error::GuestWrite { addr: BOOT_INFO_ADDR, reason: e.to_string() })
+    mem.write_slice(info.as_bytes(), GuestAddress(BOOT_INFO_ADDR)).map_err(|e| Error::GuestWrite { addr: BOOT_INFO_ADDR, reason: e.to_string() })
 }
 
 #[cfg(test)]

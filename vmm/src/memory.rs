@@ -12,8 +12,7 @@ use crate::e820::ram_ranges;
 use crate::error::{Error, Result};
 
 pub fn create_guest_memory(mem_size: u64) -> Result<GuestMemoryMmap> {
-    let ranges: Vec<(GuestAddress, usize)> =
-        ram_ranges(mem_size).into_iter().map(|(start, len)| (GuestAddress(start), len as usize)).collect();
+    let ranges: Vec<(GuestAddress, usize)> = ram_ranges(mem_size).into_iter().map(|(start, len)| (GuestAddress(start), len as usize)).collect();
     GuestMemoryMmap::from_ranges(&ranges).map_err(|e| Error::GuestMemory(e.to_string()))
 }
 

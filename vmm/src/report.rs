@@ -48,8 +48,7 @@ pub struct CpuState {
 
 impl fmt::Display for CpuState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMES: [&str; 15] =
-            ["RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP", "R8", "R9", "R10", "R11", "R12", "R13", "R14", "R15"];
+        const NAMES: [&str; 15] = ["RAX", "RBX", "RCX", "RDX", "RSI", "RDI", "RBP", "R8", "R9", "R10", "R11", "R12", "R13", "R14", "R15"];
         writeln!(f, "  RIP: {:#018x}  RSP: {:#018x}  RFLAGS: {:#010x}  CS: {:#06x}", self.rip, self.rsp, self.rflags, self.cs)?;
         writeln!(f, "  CR0: {:#018x}  CR2: {:#018x}  CR3: {:#018x}", self.cr0, self.cr2, self.cr3)?;
         writeln!(f, "  CR4: {:#018x}  EFER: {:#018x}", self.cr4, self.efer)?;
@@ -195,9 +194,8 @@ fn write_cpu(out: &mut String, cpu: &Option<CpuState>) {
 /// Mnemonic of an x86 exception vector.
 pub fn exception_name(vector: u32) -> &'static str {
     const NAMES: [&str; 32] = [
-        "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS", "#GP", "#PF", "reserved",
-        "#MF", "#AC", "#MC", "#XM", "#VE", "#CP", "reserved", "reserved", "reserved", "reserved", "reserved", "reserved",
-        "#HV", "#VC", "#SX", "reserved",
+        "#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "CSO", "#TS", "#NP", "#SS", "#GP", "#PF", "reserved", "#MF", "#AC", "#MC", "#XM", "#VE",
+        "#CP", "reserved", "reserved", "reserved", "reserved", "reserved", "reserved", "#HV", "#VC", "#SX", "reserved",
     ];
     NAMES.get(vector as usize).copied().unwrap_or("interrupt")
 }

@@ -13,14 +13,8 @@ use std::time::{Duration, Instant};
 
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd, VmFd};
 use shared::boot::{BootInfo, PanicReport, E820_MAX_ENTRIES, PANIC_KIND_EXCEPTION, PANIC_REPORT_MAGIC};
-use shared::layout::{
-    BOOT_INFO_ADDR, BOOT_PGTABLE_END, BOOT_PGTABLE_START, CMDLINE_ADDR, HIGH_RAM_START, INIT_ARGV_ADDR, INIT_ARGV_MAX,
-    MMIO_HOLE_START,
-};
-use shared::ports::{
-    BOOT_TIMER_MM_READY, PORT_BOOT_TIMER, PORT_EXIT, PORT_HOSTIO, PORT_MARK, PORT_PANIC, SERIAL_COM1,
-    SERIAL_COM1_IRQ,
-};
+use shared::layout::{BOOT_INFO_ADDR, BOOT_PGTABLE_END, BOOT_PGTABLE_START, CMDLINE_ADDR, HIGH_RAM_START, INIT_ARGV_ADDR, INIT_ARGV_MAX, MMIO_HOLE_START};
+use shared::ports::{BOOT_TIMER_MM_READY, PORT_BOOT_TIMER, PORT_EXIT, PORT_HOSTIO, PORT_MARK, PORT_PANIC, SERIAL_COM1, SERIAL_COM1_IRQ};
 use shared::stats::{STATS_IRQ, STATS_MMIO_BASE, STATS_MMIO_SIZE};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use vmm_sys_util::eventfd::{EventFd, EFD_NONBLOCK};
@@ -181,22 +175,14 @@ where
     let start = Instant::now();
 
     // Everything the user gave us is checked before KVM is touched.
-    let kernel_bytes =
-        std::fs::read(&config.kernel).map_err(|source| Error::KernelRead { path: config.kernel.clone(), source })?;
-    let image = loader::inspect_elf(&kernel_bytes)
-        .map_err(|reason| Error::KernelFormat { path: config.kernel.clone(), reason })?;
+    let kernel_bytes = std::fs::read(&config.kernel).map_err(|source| Error::KernelRead { path: config.kernel.clone(), source })?;
+    let image = loader::inspect_elf(&kernel_bytes).map_err(|reason| Error::KernelFormat { path: config.kernel.clone(), reason })?;
     let protected = [
-        Protected {
-            start: 0,
-            end: HIGH_RAM_START,
-            what: "the boot structures (boot info, page tables, command line, init's argv) and legacy area below 1M",
-        },
+        Protected { start: 0, end: HIGH_RAM_START, what: "the boot structures (boot info, page tables, command line, init's argv) and legacy area below 1M" },
         Protected { start: image.phys_start, end: image.phys_end, what: "the kernel image" },
     ];
-    let e820 = e820::build(config.mem_size, &config.mem_holes, &protected).map_err(|(hole, reason)| Error::MemHole {
-        hole: format!("{:#x}:{:#x}", hole.start, hole.size),
-        reason,
-    })?;
+    let e820 = e820::build(config.mem_size, &config.mem_holes, &protected)
+        .map_err(|(hole, reason)| Error::MemHole { hole: format!("{:#x}:{:#x}", hole.start, hole.size), reason })?;
     let cmdline = config.full_cmdline();
     let init = match &config.init {
         Some(init) => Some((init, place_init(config.mem_size, &e820, image.phys_end, init)?)),
@@ -229,8 +215,7 @@ where
         (info.init_argv_addr, info.init_argv_len) = (INIT_ARGV_ADDR, init.argv.len() as u64);
     }
     loader::write_boot_info(&mem, &info)?;
-    let cr3 = crate::arch::write_boot_page_tables(&mem)
-        .map_err(|e| Error::GuestWrite { addr: BOOT_PGTABLE_START, reason: e.to_string() })?;
+    let cr3 = crate::arch::write_boot_page_tables(&mem).map_err(|e| Error::GuestWrite { addr: BOOT_PGTABLE_START, reason: e.to_string() })?;
 
     let vcpu = vm.create_vcpu(0).map_err(Error::kvm("KVM_CREATE_VCPU"))?;
     let counter = config.count_instructions.then(Counter::new);
@@ -263,20 +248,8 @@ where
         }
         None => (None, None),
     };
-    let runner = VcpuRunner {
-        vcpu,
-        mem,
-        serial,
-        hostio,
-        stats,
-        start,
-        boot_time: None,
-        stop: stop.clone(),
-        counter,
-        gdb: gdb_link,
-        block_irq,
-        gdb_step_pending: false,
-    };
+    let runner =
+        VcpuRunner { vcpu, mem, serial, hostio, stats, start, boot_time: None, stop: stop.clone(), counter, gdb: gdb_link, block_irq, gdb_step_pending: false };
     install_kick_handler();
     let handle = std::thread::Builder::new()
         .name("vcpu0".into())
@@ -297,9 +270,7 @@ where
         })
     };
     let gdb_server = match (gdb_listener, gdb_server_link, &config.gdb) {
-        (Some(listener), Some((link, log)), Some(g)) => {
-            Some(gdb::server::start(listener, g.wait, &config.kernel, link, kick.clone(), hub.clone(), log)?)
-        }
+        (Some(listener), Some((link, log)), Some(g)) => Some(gdb::server::start(listener, g.wait, &config.kernel, link, kick.clone(), hub.clone(), log)?),
         _ => None,
     };
     let control = Control::new(command_tx, hub.clone(), kick);
@@ -429,10 +400,7 @@ impl Streams<'_> {
 /// since `InitImage`'s fields are public.
 fn place_init(mem_size: u64, e820: &[shared::boot::E820Entry], kernel_end: u64, init: &InitImage) -> Result<u64> {
     if init.argv.len() > INIT_ARGV_MAX {
-        return Err(Error::GuestWrite {
-            addr: INIT_ARGV_ADDR,
-            reason: format!("init's argv is {} bytes, the limit is {INIT_ARGV_MAX}", init.argv.len()),
-        });
+        return Err(Error::GuestWrite { addr: INIT_ARGV_ADDR, reason: format!("init's argv is {} bytes, the limit is {INIT_ARGV_MAX}", init.argv.len()) });
     }
     let len = init.archive.len() as u64;
     initramfs::place(e820, kernel_end, len).ok_or_else(|| {
@@ -449,8 +417,7 @@ fn write_guest(mem: &GuestMemoryMmap, bytes: &[u8], addr: u64) -> Result<()> {
 }
 
 fn open_kvm(device: &std::path::Path) -> Result<Kvm> {
-    let path = std::ffi::CString::new(device.as_os_str().as_encoded_bytes())
-        .map_err(|_| Error::KvmMissing(device.to_owned()))?;
+    let path = std::ffi::CString::new(device.as_os_str().as_encoded_bytes()).map_err(|_| Error::KvmMissing(device.to_owned()))?;
     let kvm = Kvm::new_with_path(&path).map_err(|e| {
         let io = std::io::Error::from_raw_os_error(e.errno());
         match e.errno() {
@@ -594,9 +561,9 @@ impl VcpuRunner {
             // gdb hears how the guest ended before the VMM exits.
             link.ended(match &outcome {
                 Ok(Outcome::Exited(code)) => GuestEnd::Exited(*code as u8),
-                Ok(Outcome::Panicked(_)) => GuestEnd::Signal(6),   // SIGABRT
-                Ok(Outcome::TripleFault(_)) => GuestEnd::Signal(11), // SIGSEGV
-                Ok(Outcome::EmulationFailure { .. }) => GuestEnd::Signal(4), // SIGILL
+                Ok(Outcome::Panicked(_)) => GuestEnd::Signal(6),                               // SIGABRT
+                Ok(Outcome::TripleFault(_)) => GuestEnd::Signal(11),                           // SIGSEGV
+                Ok(Outcome::EmulationFailure { .. }) => GuestEnd::Signal(4),                   // SIGILL
                 Ok(Outcome::TimedOut(_) | Outcome::Killed(_)) | Err(_) => GuestEnd::Signal(9), // SIGKILL
             });
         }
@@ -606,15 +573,7 @@ impl VcpuRunner {
         let _ = console.flush();
         let hostio = self.hostio.finish();
         let counts = self.counter.map(Counter::finish);
-        Ok(Finished {
-            outcome: outcome?,
-            boot_time: self.boot_time,
-            console: console.into_captured(),
-            hostio,
-            counts,
-            stats_rejected,
-            stats_driver_errors,
-        })
+        Ok(Finished { outcome: outcome?, boot_time: self.boot_time, console: console.into_captured(), hostio, counts, stats_rejected, stats_driver_errors })
     }
 
     fn run_loop(&mut self) -> Result<Outcome> {
@@ -707,13 +666,9 @@ impl VcpuRunner {
                     }
                     return Ok(Outcome::EmulationFailure { suberror, cpu: crate::arch::cpu_state(&self.vcpu) });
                 }
-                VcpuExit::FailEntry(reason, _) => {
-                    return Err(Error::UnexpectedExit(format!("VM entry failed, hardware reason {reason:#x}")))
-                }
+                VcpuExit::FailEntry(reason, _) => return Err(Error::UnexpectedExit(format!("VM entry failed, hardware reason {reason:#x}"))),
                 VcpuExit::Hlt => return Err(Error::UnexpectedExit("the guest halted with nothing to wake it".into())),
-                VcpuExit::SystemEvent(kind, _) => {
-                    return Err(Error::UnexpectedExit(format!("system event {kind} (reset or shutdown request)")))
-                }
+                VcpuExit::SystemEvent(kind, _) => return Err(Error::UnexpectedExit(format!("system event {kind} (reset or shutdown request)"))),
                 other => return Err(Error::UnexpectedExit(format!("{other:?}"))),
             }
             if device_exit {

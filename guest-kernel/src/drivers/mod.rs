@@ -1,9 +1,9 @@
 //! Device drivers. The plain parts (virtqueue ring logic, the stats
 //! channel's records and encoder) build for the host too, for tests.
 #[cfg(target_os = "none")]
-pub mod serial;
-#[cfg(target_os = "none")]
 pub mod hostio;
+#[cfg(target_os = "none")]
+pub mod serial;
 /// The stats channel (virtio-mmio device, `shared::stats` wire format).
 #[cfg(target_os = "none")]
 pub mod stats;

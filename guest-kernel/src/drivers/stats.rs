@@ -178,9 +178,8 @@ pub fn init(info: &BootInfo, cmdline: &Cmdline) {
 /// both queues live and the control buffers posted.
 fn setup(base: u64) -> Result<Channel, String> {
     use crate::mm::buddy::{alloc_page, page_address, page_to_pfn};
-    use crate::mm::gfp::{GFP_KERNEL, __GFP_ZERO};
-    let va = crate::mm::vmalloc::ioremap(PhysAddr(base), wire::STATS_MMIO_SIZE, "stats_channel")
-        .ok_or_else(|| String::from("cannot map its registers"))?;
+    use crate::mm::gfp::{__GFP_ZERO, GFP_KERNEL};
+    let va = crate::mm::vmalloc::ioremap(PhysAddr(base), wire::STATS_MMIO_SIZE, "stats_channel").ok_or_else(|| String::from("cannot map its registers"))?;
     // SAFETY: an uncached mapping of the device's register page, kept for
     // the life of the kernel (never unmapped).
     let mmio = unsafe { Mmio::new(va.as_mut_ptr::<u8>()) };
@@ -749,7 +748,13 @@ fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail) -> V
     let mut slabs: Vec<SlabView> = Vec::with_capacity(48);
     crate::mm::kmem::SLAB.for_each_cache(|c| {
         let st = c.stats();
-        slabs.push(SlabView { name: c.name(), object_size: c.object_size() as u64, active_objs: crate::mm::kmem::SLAB.objects_in_use(c), num_objs: st.num_objs, slabs: st.num_slabs });
+        slabs.push(SlabView {
+            name: c.name(),
+            object_size: c.object_size() as u64,
+            active_objs: crate::mm::kmem::SLAB.objects_in_use(c),
+            num_objs: st.num_objs,
+            slabs: st.num_slabs,
+        });
     });
 
     let areas = crate::mm::vmalloc::busy_areas();
@@ -810,11 +815,8 @@ fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail) -> V
         })
         .collect();
 
-    let files: [String; 6] = if detail == Detail::Full {
-        ["meminfo", "buddyinfo", "zoneinfo", "vmstat", "slabinfo", "vmallocinfo"].map(proc_text)
-    } else {
-        Default::default()
-    };
+    let files: [String; 6] =
+        if detail == Detail::Full { ["meminfo", "buddyinfo", "zoneinfo", "vmstat", "slabinfo", "vmallocinfo"].map(proc_text) } else { Default::default() };
     let view = SnapshotView {
         reason,
         meminfo: &meminfo,
@@ -823,14 +825,7 @@ fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail) -> V
         slabs: &slabs,
         vmalloc: &vmalloc,
         processes: &processes,
-        files: FilesView {
-            meminfo: &files[0],
-            buddyinfo: &files[1],
-            zoneinfo: &files[2],
-            vmstat: &files[3],
-            slabinfo: &files[4],
-            vmallocinfo: &files[5],
-        },
+        files: FilesView { meminfo: &files[0], buddyinfo: &files[1], zoneinfo: &files[2], vmstat: &files[3], slabinfo: &files[4], vmallocinfo: &files[5] },
     };
     stats_wire::encode_snapshot(seq, guest_ns, &view)
 }

@@ -297,7 +297,15 @@ mod tests {
             reason: Reason::ProcessExit { pid: 300 },
             meminfo: pairs(&[("MemTotal", 131_072), ("MemFree", 0), ("LowFree", u64::MAX)]),
             zones: vec![
-                ZoneStats { name: "DMA".into(), managed: 3977, free: 3900, free_per_order: vec![0, 1, 127, 128, 16383, 16384, 1 << 40, 0, 0, 1, 3], min: 7, low: 8, high: 10 },
+                ZoneStats {
+                    name: "DMA".into(),
+                    managed: 3977,
+                    free: 3900,
+                    free_per_order: vec![0, 1, 127, 128, 16383, 16384, 1 << 40, 0, 0, 1, 3],
+                    min: 7,
+                    low: 8,
+                    high: 10,
+                },
                 ZoneStats { name: "DMA32".into(), managed: 1 << 20, free: 0, free_per_order: vec![], min: 0, low: 0, high: 0 },
             ],
             vmstat: pairs(&[("nr_free_pages", 27_880), ("pgfault", 1 << 33), ("cow_fault", 0)]),

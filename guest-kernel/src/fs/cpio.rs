@@ -29,8 +29,7 @@ pub const HEADER_LEN: usize = 110;
 /// The name of the entry that ends an archive.
 pub const TRAILER: &[u8] = b"TRAILER!!!";
 
-const FIELDS: [&str; 13] =
-    ["ino", "mode", "uid", "gid", "nlink", "mtime", "filesize", "devmajor", "devminor", "rdevmajor", "rdevminor", "namesize", "check"];
+const FIELDS: [&str; 13] = ["ino", "mode", "uid", "gid", "nlink", "mtime", "filesize", "devmajor", "devminor", "rdevmajor", "rdevminor", "namesize", "check"];
 
 /// One archive member. `name` and `data` borrow from the archive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -231,8 +230,7 @@ fn parse_entry(data: &[u8], pos: usize) -> Result<(Entry<'_>, usize), CpioError>
     // Missing padding at the very end (after a trailer) is tolerated, as by
     // Linux; anything else then fails as a missing trailer.
     let next = align4(data_end).ok_or(fail(data_end, SizeOverflow))?.min(data.len());
-    let entry =
-        Entry { offset: pos, name, ino, mode, uid, gid, nlink, mtime, dev_major, dev_minor, rdev_major, rdev_minor, check, data: body };
+    let entry = Entry { offset: pos, name, ino, mode, uid, gid, nlink, mtime, dev_major, dev_minor, rdev_major, rdev_minor, check, data: body };
     Ok((entry, next))
 }
 

@@ -118,11 +118,7 @@ impl File {
         // What `open` keeps (Linux clears these in `do_dentry_open`), plus
         // O_LARGEFILE, which every 64-bit open gets.
         let flags = flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC) | O_LARGEFILE;
-        Arc::new(Self {
-            flags: AtomicU32::new(flags),
-            pos: SpinLock::new(0),
-            kind,
-        })
+        Arc::new(Self { flags: AtomicU32::new(flags), pos: SpinLock::new(0), kind })
     }
 
     /// The console as stream `stream` (what fds 0, 1 and 2 of init are:
@@ -215,9 +211,7 @@ impl File {
     /// description.
     pub fn ramfs_inode(&self) -> Option<&Arc<Inode>> {
         match &self.kind {
-            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) => {
-                Some(inode)
-            }
+            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) => Some(inode),
             _ => None,
         }
     }
@@ -378,13 +372,11 @@ impl File {
                 }
             }
             // Linux `dcache_dir_lseek` and `seq_lseek`: no SEEK_END.
-            FileKind::Directory(_) | FileKind::Snapshot { .. } | FileKind::Path(_) => {
-                match whence {
-                    SEEK_SET => Some(offset),
-                    SEEK_CUR => pos.checked_add(offset),
-                    _ => return Err(EINVAL),
-                }
-            }
+            FileKind::Directory(_) | FileKind::Snapshot { .. } | FileKind::Path(_) => match whence {
+                SEEK_SET => Some(offset),
+                SEEK_CUR => pos.checked_add(offset),
+                _ => return Err(EINVAL),
+            },
         };
         let new = new.filter(|&n| n >= 0).ok_or(EINVAL)?;
         *pos = new;
@@ -394,33 +386,14 @@ impl File {
     /// `fstat(2)`.
     pub fn stat(&self) -> Stat {
         match &self.kind {
-            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) => {
-                inode.stat()
+            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) => inode.stat(),
+            FileKind::Snapshot { ino, .. } => {
+                Stat { st_dev: PROC_DEV, st_ino: *ino, st_nlink: 1, st_mode: S_IFREG | 0o444, st_blksize: PROC_BLKSIZE, ..Stat::default() }
             }
-            FileKind::Snapshot { ino, .. } => Stat {
-                st_dev: PROC_DEV,
-                st_ino: *ino,
-                st_nlink: 1,
-                st_mode: S_IFREG | 0o444,
-                st_blksize: PROC_BLKSIZE,
-                ..Stat::default()
-            },
-            FileKind::ProcWrite { key, .. } => Stat {
-                st_dev: PROC_DEV,
-                st_ino: u64::from(*key),
-                st_nlink: 1,
-                st_mode: S_IFREG | 0o644,
-                st_blksize: PROC_BLKSIZE,
-                ..Stat::default()
-            },
-            FileKind::Pipe(_) => Stat {
-                st_dev: PIPEFS_DEV,
-                st_ino: PIPE_INO,
-                st_nlink: 1,
-                st_mode: S_IFIFO | 0o600,
-                st_blksize: 4096,
-                ..Stat::default()
-            },
+            FileKind::ProcWrite { key, .. } => {
+                Stat { st_dev: PROC_DEV, st_ino: u64::from(*key), st_nlink: 1, st_mode: S_IFREG | 0o644, st_blksize: PROC_BLKSIZE, ..Stat::default() }
+            }
+            FileKind::Pipe(_) => Stat { st_dev: PIPEFS_DEV, st_ino: PIPE_INO, st_nlink: 1, st_mode: S_IFIFO | 0o600, st_blksize: 4096, ..Stat::default() },
             FileKind::Console { .. } => Stat {
                 st_dev: DEVTMPFS_DEV,
                 st_ino: CONSOLE_INO,
@@ -494,10 +467,7 @@ pub fn open(fs: &Ramfs, path: &str, flags: u32, mode: u32) -> Result<Arc<File>, 
         if flags & O_DIRECTORY != 0 && !inode.is_dir() {
             return Err(ENOTDIR);
         }
-        return Ok(File::new(
-            FileKind::Path(inode),
-            flags & (O_PATH | O_DIRECTORY | O_NOFOLLOW),
-        ));
+        return Ok(File::new(FileKind::Path(inode), flags & (O_PATH | O_DIRECTORY | O_NOFOLLOW)));
     }
     let creat = flags & O_CREAT != 0;
     let excl = creat && flags & O_EXCL != 0;
@@ -505,10 +475,7 @@ pub fn open(fs: &Ramfs, path: &str, flags: u32, mode: u32) -> Result<Arc<File>, 
     let (inode, created) = match fs.walk(path, follow)? {
         Walk::Found(_) if excl => return Err(EEXIST),
         Walk::Found(inode) => (inode, false),
-        Walk::Missing {
-            trailing_slash: true,
-            ..
-        } if creat => return Err(EISDIR),
+        Walk::Missing { trailing_slash: true, .. } if creat => return Err(EISDIR),
         Walk::Missing { parent, name, .. } if creat => (fs.create(&parent, &name, mode)?, true),
         Walk::Missing { .. } => return Err(ENOENT),
     };

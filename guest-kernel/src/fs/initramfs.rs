@@ -33,9 +33,7 @@ use super::errno::{self, Errno, EEXIST, EINVAL, ENAMETOOLONG, ENOENT, ENOTDIR, E
 use super::inode::{Inode, Meta};
 use super::pages::{FilePages, PageFrames};
 use super::ramfs::{join, walk, Ramfs, Walk, NAME_MAX, PATH_MAX};
-use super::stat::{
-    makedev, S_IALLUGO, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
-};
+use super::stat::{makedev, S_IALLUGO, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK};
 
 /// What an unpack created.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,11 +59,7 @@ pub enum UnpackError {
     Archive(CpioError),
     /// The entry `name` (its header at `offset`) could not be created:
     /// `errno`, `ENOMEM` when page frames ran out.
-    Entry {
-        offset: usize,
-        name: String,
-        errno: Errno,
-    },
+    Entry { offset: usize, name: String, errno: Errno },
 }
 
 impl UnpackError {
@@ -82,16 +76,8 @@ impl fmt::Display for UnpackError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Archive(e) => write!(f, "initramfs: {e}"),
-            Self::Entry {
-                offset,
-                name,
-                errno,
-            } => {
-                write!(
-                    f,
-                    "initramfs: cannot unpack {name:?} (entry at offset {offset:#x}): {}",
-                    errno::name(*errno)
-                )
+            Self::Entry { offset, name, errno } => {
+                write!(f, "initramfs: cannot unpack {name:?} (entry at offset {offset:#x}): {}", errno::name(*errno))
             }
         }
     }
@@ -102,28 +88,13 @@ impl Ramfs {
     /// tree, file contents into page frames from `frames` (the buddy
     /// allocator: `unpack(archive, page_alloc())`). On error nothing has
     /// changed and no frames are held.
-    pub fn unpack(
-        &mut self,
-        archive: &[u8],
-        frames: &'static dyn PageFrames,
-    ) -> Result<UnpackStats, UnpackError> {
+    pub fn unpack(&mut self, archive: &[u8], frames: &'static dyn PageFrames) -> Result<UnpackStats, UnpackError> {
         let (root, next_ino) = self.parts(frames);
-        let mut u = Unpacker {
-            root,
-            next_ino,
-            frames,
-            undo: Vec::new(),
-            links: BTreeMap::new(),
-            stats: UnpackStats::default(),
-        };
+        let mut u = Unpacker { root, next_ino, frames, undo: Vec::new(), links: BTreeMap::new(), stats: UnpackStats::default() };
         for item in Cpio::new(archive) {
             let r = match item {
                 Err(e) => Err(UnpackError::Archive(e)),
-                Ok(e) => u.entry(&e).map_err(|errno| UnpackError::Entry {
-                    offset: e.offset,
-                    name: String::from_utf8_lossy(e.name).into_owned(),
-                    errno,
-                }),
+                Ok(e) => u.entry(&e).map_err(|errno| UnpackError::Entry { offset: e.offset, name: String::from_utf8_lossy(e.name).into_owned(), errno }),
             };
             if let Err(e) = r {
                 u.rollback();
@@ -138,11 +109,7 @@ impl Ramfs {
 /// A change to undo if the unpack fails.
 enum Change {
     /// `dir`'s entry `name` was set; it was `previous`.
-    Linked {
-        dir: Arc<Inode>,
-        name: String,
-        previous: Option<Arc<Inode>>,
-    },
+    Linked { dir: Arc<Inode>, name: String, previous: Option<Arc<Inode>> },
     /// `inode`'s metadata was `meta`.
     Meta { inode: Arc<Inode>, meta: Meta },
 }
@@ -165,12 +132,7 @@ impl Unpacker<'_> {
         if name.len() >= PATH_MAX {
             return Err(ENAMETOOLONG);
         }
-        let meta = Meta {
-            mode: e.mode & (S_IFMT | S_IALLUGO),
-            uid: e.uid,
-            gid: e.gid,
-            mtime: e.mtime as i64,
-        };
+        let meta = Meta { mode: e.mode & (S_IFMT | S_IALLUGO), uid: e.uid, gid: e.gid, mtime: e.mtime as i64 };
         let ftype = e.mode & S_IFMT;
         let name = name.trim_end_matches('/');
         let (dir_path, last) = name.rsplit_once('/').unwrap_or(("", name));
@@ -213,12 +175,7 @@ impl Unpacker<'_> {
                     Inode::new_file(Ramfs::next_ino(self.next_ino), meta, path, pages)
                 } else {
                     self.stats.nodes += 1;
-                    Inode::new_special(
-                        Ramfs::next_ino(self.next_ino),
-                        meta,
-                        path,
-                        makedev(e.rdev_major, e.rdev_minor),
-                    )
+                    Inode::new_special(Ramfs::next_ino(self.next_ino), meta, path, makedev(e.rdev_major, e.rdev_minor))
                 };
                 self.place(&parent, last, inode.clone())?;
                 if e.nlink >= 2 {
@@ -233,12 +190,7 @@ impl Unpacker<'_> {
                 if target.len() >= PATH_MAX {
                     return Err(ENAMETOOLONG);
                 }
-                let link = Inode::new_symlink(
-                    Ramfs::next_ino(self.next_ino),
-                    meta,
-                    path,
-                    String::from(target),
-                );
+                let link = Inode::new_symlink(Ramfs::next_ino(self.next_ino), meta, path, String::from(target));
                 self.place(&parent, last, link)?;
                 self.stats.symlinks += 1;
             }
@@ -250,14 +202,7 @@ impl Unpacker<'_> {
     /// Another name for `target`; a regular file's data, if this entry
     /// carries any, replaces its contents (Linux opens the link and
     /// truncates it to the entry's size).
-    fn hard_link(
-        &mut self,
-        e: &Entry<'_>,
-        parent: &Arc<Inode>,
-        name: &str,
-        target: Arc<Inode>,
-        meta: Meta,
-    ) -> Result<(), Errno> {
+    fn hard_link(&mut self, e: &Entry<'_>, parent: &Arc<Inode>, name: &str, target: Arc<Inode>, meta: Meta) -> Result<(), Errno> {
         if !parent.child(name).is_some_and(|c| Arc::ptr_eq(&c, &target)) {
             self.place(parent, name, target.clone())?;
         }
@@ -284,17 +229,8 @@ impl Unpacker<'_> {
         }
         let root = self.root.clone();
         let mut mkdir = |parent: &Arc<Inode>, name: &str| -> Result<Arc<Inode>, Errno> {
-            let meta = Meta {
-                mode: S_IFDIR | 0o755,
-                uid: 0,
-                gid: 0,
-                mtime: 0,
-            };
-            let dir = Inode::new_dir(
-                Ramfs::next_ino(self.next_ino),
-                meta,
-                join(&parent.path(), name),
-            );
+            let meta = Meta { mode: S_IFDIR | 0o755, uid: 0, gid: 0, mtime: 0 };
+            let dir = Inode::new_dir(Ramfs::next_ino(self.next_ino), meta, join(&parent.path(), name));
             self.place(parent, name, dir.clone())?;
             Ok(dir)
         };
@@ -308,37 +244,23 @@ impl Unpacker<'_> {
     /// Makes `inode` the entry `name` of `parent`, replacing what is there
     /// unless that is a directory with entries.
     fn place(&mut self, parent: &Arc<Inode>, name: &str, inode: Arc<Inode>) -> Result<(), Errno> {
-        if parent
-            .child(name)
-            .is_some_and(|old| old.is_dir() && !old.is_empty_dir())
-        {
+        if parent.child(name).is_some_and(|old| old.is_dir() && !old.is_empty_dir()) {
             return Err(ENOTEMPTY);
         }
         let previous = parent.link_child(name, inode);
-        self.undo.push(Change::Linked {
-            dir: parent.clone(),
-            name: String::from(name),
-            previous,
-        });
+        self.undo.push(Change::Linked { dir: parent.clone(), name: String::from(name), previous });
         Ok(())
     }
 
     fn set_meta(&mut self, inode: &Arc<Inode>, meta: Meta) {
-        self.undo.push(Change::Meta {
-            inode: inode.clone(),
-            meta: inode.meta(),
-        });
+        self.undo.push(Change::Meta { inode: inode.clone(), meta: inode.meta() });
         inode.set_meta(meta);
     }
 
     fn rollback(&mut self) {
         while let Some(change) = self.undo.pop() {
             match change {
-                Change::Linked {
-                    dir,
-                    name,
-                    previous,
-                } => {
+                Change::Linked { dir, name, previous } => {
                     dir.unlink_child(&name);
                     if let Some(previous) = previous {
                         dir.link_child(&name, previous);

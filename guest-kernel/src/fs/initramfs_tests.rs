@@ -96,10 +96,8 @@ fn metadata_comes_from_the_archive() {
     assert_eq!((console.file_type(), console.rdev(), console.path()), (S_IFCHR, 0x501, "/dev/console".to_string()));
     assert!(fs.lookup("/etc").unwrap().is_dir());
     assert_eq!(root.nlink(), 5, "2 + home, dev, etc");
-    let mut inos: Vec<u64> = ["/", "/home", "/home/user", "/home/user/suid", "/dev", "/dev/console", "/etc"]
-        .iter()
-        .map(|p| fs.lookup(p).unwrap().ino())
-        .collect();
+    let mut inos: Vec<u64> =
+        ["/", "/home", "/home/user", "/home/user/suid", "/dev", "/dev/console", "/etc"].iter().map(|p| fs.lookup(p).unwrap().ino()).collect();
     inos.sort();
     inos.dedup();
     assert_eq!(inos.len(), 7, "inode numbers are unique");

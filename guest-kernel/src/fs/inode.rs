@@ -86,11 +86,7 @@ impl Inode {
     /// directory (its own `.`). The type bits of `meta.mode` must agree
     /// with `data`.
     pub(super) fn new(ino: u64, meta: Meta, path: String, data: InodeData) -> Arc<Self> {
-        let nlink = if matches!(data, InodeData::Dir(_)) {
-            1
-        } else {
-            0
-        };
+        let nlink = if matches!(data, InodeData::Dir(_)) { 1 } else { 0 };
         Arc::new(Self {
             ino,
             mode: AtomicU32::new(meta.mode),
@@ -112,15 +108,7 @@ impl Inode {
     }
 
     pub(super) fn new_dir(ino: u64, meta: Meta, path: String) -> Arc<Self> {
-        Self::new(
-            ino,
-            Meta {
-                mode: S_IFDIR | meta.mode & !S_IFMT,
-                ..meta
-            },
-            path,
-            InodeData::Dir(SpinLock::new(BTreeMap::new())),
-        )
+        Self::new(ino, Meta { mode: S_IFDIR | meta.mode & !S_IFMT, ..meta }, path, InodeData::Dir(SpinLock::new(BTreeMap::new())))
     }
 
     /// Inode number, unique within the filesystem (`st_ino`).
@@ -344,11 +332,7 @@ impl Inode {
     /// other inodes.
     pub fn entries(&self) -> Vec<(String, Arc<Inode>)> {
         match &self.data {
-            InodeData::Dir(children) => children
-                .lock()
-                .iter()
-                .map(|(n, i)| (n.clone(), i.clone()))
-                .collect(),
+            InodeData::Dir(children) => children.lock().iter().map(|(n, i)| (n.clone(), i.clone())).collect(),
             _ => Vec::new(),
         }
     }
@@ -379,19 +363,13 @@ impl Inode {
     }
 
     pub(super) fn meta(&self) -> Meta {
-        Meta {
-            mode: self.mode(),
-            uid: self.uid(),
-            gid: self.gid(),
-            mtime: self.mtime(),
-        }
+        Meta { mode: self.mode(), uid: self.uid(), gid: self.gid(), mtime: self.mtime() }
     }
 
     /// Sets owner, times (mtime and ctime, to the second) and
     /// permissions; the type bits stay.
     pub(super) fn set_meta(&self, meta: Meta) {
-        self.mode
-            .store(self.mode() & S_IFMT | meta.mode & !S_IFMT, Relaxed);
+        self.mode.store(self.mode() & S_IFMT | meta.mode & !S_IFMT, Relaxed);
         self.uid.store(meta.uid, Relaxed);
         self.gid.store(meta.gid, Relaxed);
         let t = meta.mtime.saturating_mul(NSEC_PER_SEC);
@@ -482,9 +460,7 @@ impl Drop for Inode {
         let InodeData::Dir(children) = &self.data else {
             return;
         };
-        let mut work: Vec<Arc<Inode>> = core::mem::take(&mut *children.lock())
-            .into_values()
-            .collect();
+        let mut work: Vec<Arc<Inode>> = core::mem::take(&mut *children.lock()).into_values().collect();
         while let Some(inode) = work.pop() {
             // Only the last reference empties a directory; one still in use
             // elsewhere keeps its entries.
@@ -500,27 +476,11 @@ impl Drop for Inode {
 /// Builds regular-file, symlink and special inodes.
 impl Inode {
     pub(super) fn new_file(ino: u64, meta: Meta, path: String, pages: FilePages) -> Arc<Self> {
-        Self::new(
-            ino,
-            Meta {
-                mode: S_IFREG | meta.mode & !S_IFMT,
-                ..meta
-            },
-            path,
-            InodeData::Regular(SpinLock::new(pages)),
-        )
+        Self::new(ino, Meta { mode: S_IFREG | meta.mode & !S_IFMT, ..meta }, path, InodeData::Regular(SpinLock::new(pages)))
     }
 
     pub(super) fn new_symlink(ino: u64, meta: Meta, path: String, target: String) -> Arc<Self> {
-        Self::new(
-            ino,
-            Meta {
-                mode: S_IFLNK | meta.mode & !S_IFMT,
-                ..meta
-            },
-            path,
-            InodeData::Symlink(target),
-        )
+        Self::new(ino, Meta { mode: S_IFLNK | meta.mode & !S_IFMT, ..meta }, path, InodeData::Symlink(target))
     }
 
     /// `meta.mode` carries the type (`S_IFCHR`, `S_IFBLK`, `S_IFIFO` or
@@ -536,12 +496,7 @@ mod tests {
     use crate::fs::testing::{free_pages, ram};
 
     fn meta(mode: u32) -> Meta {
-        Meta {
-            mode,
-            uid: 0,
-            gid: 0,
-            mtime: 0,
-        }
+        Meta { mode, uid: 0, gid: 0, mtime: 0 }
     }
 
     #[test]
@@ -574,22 +529,11 @@ mod tests {
             dir.link_child("d", sub.clone());
             dir = sub;
         }
-        dir.link_child(
-            "f",
-            Inode::new_file(
-                1,
-                meta(0o644),
-                String::new(),
-                FilePages::from_bytes(pa, b"data").unwrap(),
-            ),
-        );
+        dir.link_child("f", Inode::new_file(1, meta(0o644), String::new(), FilePages::from_bytes(pa, b"data").unwrap()));
         let kept = root.child("d").unwrap();
         drop(dir);
         drop(root);
-        assert!(
-            kept.child("d").is_some(),
-            "a directory still in use keeps its entries"
-        );
+        assert!(kept.child("d").is_some(), "a directory still in use keeps its entries");
         assert_eq!(free_pages(pa), free - 1);
         drop(kept);
         assert_eq!(free_pages(pa), free);
@@ -598,37 +542,12 @@ mod tests {
     #[test]
     fn stat_reports_the_inode() {
         let pa = ram(4);
-        let f = Inode::new_file(
-            9,
-            Meta {
-                mode: 0o4755,
-                uid: 5,
-                gid: 6,
-                mtime: 77,
-            },
-            "/bin/x".into(),
-            FilePages::from_bytes(pa, &[1; 4097]).unwrap(),
-        );
+        let f = Inode::new_file(9, Meta { mode: 0o4755, uid: 5, gid: 6, mtime: 77 }, "/bin/x".into(), FilePages::from_bytes(pa, &[1; 4097]).unwrap());
         let st = f.stat();
-        assert_eq!(
-            (st.st_ino, st.st_mode, st.st_uid, st.st_gid),
-            (9, S_IFREG | 0o4755, 5, 6)
-        );
-        assert_eq!(
-            (
-                st.st_size,
-                st.st_blocks,
-                st.st_blksize,
-                st.st_mtime,
-                st.st_nlink
-            ),
-            (4097, 16, 4096, 77, 0)
-        );
+        assert_eq!((st.st_ino, st.st_mode, st.st_uid, st.st_gid), (9, S_IFREG | 0o4755, 5, 6));
+        assert_eq!((st.st_size, st.st_blocks, st.st_blksize, st.st_mtime, st.st_nlink), (4097, 16, 4096, 77, 0));
         let l = Inode::new_symlink(10, meta(0o777), "/l".into(), "target".into());
-        assert_eq!(
-            (l.stat().st_size, l.stat().st_mode, l.link_target()),
-            (6, S_IFLNK | 0o777, Some("target"))
-        );
+        assert_eq!((l.stat().st_size, l.stat().st_mode, l.link_target()), (6, S_IFLNK | 0o777, Some("target")));
         assert_eq!(l.read_at(0, &mut [0; 4]), 0);
         assert_eq!(l.page(0), None);
     }

@@ -148,10 +148,7 @@ fn zero_frame_from(frames: &dyn PageFrames, pfn: u64, off: usize) -> bool {
 #[cfg(test)]
 pub(crate) fn frame_bytes(frames: &dyn PageFrames, pfn: u64) -> Vec<u8> {
     let mut buf = alloc::vec![0u8; PAGE_SIZE];
-    assert!(
-        copy_from_frame(frames, pfn, 0, &mut buf),
-        "frame {pfn:#x} not mapped"
-    );
+    assert!(copy_from_frame(frames, pfn, 0, &mut buf), "frame {pfn:#x} not mapped");
     buf
 }
 
@@ -184,13 +181,7 @@ fn split(pos: u64) -> (usize, usize) {
 
 impl FilePages {
     pub fn new(frames: &'static dyn PageFrames) -> Self {
-        Self {
-            frames,
-            pages: Vec::new(),
-            nr: 0,
-            size: 0,
-            detached: Vec::new(),
-        }
+        Self { frames, pages: Vec::new(), nr: 0, size: 0, detached: Vec::new() }
     }
 
     /// A file holding `data`; `ENOMEM` (having freed what it took) when
@@ -411,10 +402,7 @@ mod tests {
             assert!(copy_from_frame(pa, pfn, 0, &mut frame));
             let want = &data[i * PAGE_SIZE..data.len().min((i + 1) * PAGE_SIZE)];
             assert_eq!(&frame[..want.len()], want);
-            assert!(
-                frame[want.len()..].iter().all(|&b| b == 0),
-                "tail of page {i} not zero"
-            );
+            assert!(frame[want.len()..].iter().all(|&b| b == 0), "tail of page {i} not zero");
         }
         assert_eq!(f.page(3), None);
         let mut buf = vec![0u8; 10000];
@@ -606,8 +594,7 @@ mod tests {
     fn op() -> impl proptest::strategy::Strategy<Value = Op> {
         use proptest::prelude::*;
         // Offsets cluster around page boundaries.
-        let pos = (0u64..6, prop_oneof![Just(0i64), Just(1), Just(-1), -3000i64..3000])
-            .prop_map(|(p, d)| (p as i64 * PAGE as i64 + d).max(0) as u64);
+        let pos = (0u64..6, prop_oneof![Just(0i64), Just(1), Just(-1), -3000i64..3000]).prop_map(|(p, d)| (p as i64 * PAGE as i64 + d).max(0) as u64);
         prop_oneof![
             (pos.clone(), 0usize..9000, any::<u8>()).prop_map(|(p, n, b)| Op::Write(p, n, b)),
             pos.clone().prop_map(Op::Truncate),

@@ -28,9 +28,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::errno::{
-    Errno, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, ENOTEMPTY, EROFS,
-};
+use super::errno::{Errno, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, ENOTEMPTY, EROFS};
 use super::inode::Meta;
 use super::pages::FilePages;
 use super::stat::{S_IFDIR, S_IFREG};
@@ -438,7 +436,6 @@ fn contains(dir: &Arc<Inode>, inode: &Arc<Inode>) -> bool {
     false
 }
 
-
 impl Default for Ramfs {
     fn default() -> Self {
         Self::new()
@@ -470,15 +467,7 @@ mod tests {
     fn lookup_normalises_like_linux() {
         let fs = fs();
         let busybox = ino(&fs, "/bin/busybox").unwrap();
-        for p in [
-            "/bin/busybox",
-            "bin/busybox",
-            "//bin///busybox",
-            "/./bin/./busybox",
-            "/../bin/busybox",
-            "/etc/../bin/busybox",
-            "/bin/../../../bin/busybox",
-        ] {
+        for p in ["/bin/busybox", "bin/busybox", "//bin///busybox", "/./bin/./busybox", "/../bin/busybox", "/etc/../bin/busybox", "/bin/../../../bin/busybox"] {
             assert_eq!(ino(&fs, p), Ok(busybox), "{p}");
         }
         assert_eq!(ino(&fs, "/"), Ok(ROOT_INO));

@@ -3,9 +3,8 @@
 //! on top (`alloc_pages`, `__get_free_pages`, `free_pages`, ...), which
 //! prints Linux's reports when something goes wrong.
 
-
 use crate::cmdline::Cmdline;
-use crate::mm::addr::{VirtAddr, __pa, __va, page_align_down, page_align_up, Pfn, PAGE_SHIFT};
+use crate::mm::addr::{__pa, __va, page_align_down, page_align_up, Pfn, VirtAddr, PAGE_SHIFT};
 use crate::mm::gfp::*;
 use crate::mm::init::{sections, MemorySetup};
 use crate::mm::memblock::Memblock;
@@ -30,12 +29,7 @@ pub fn zone_spans(max_pfn: u64, lowmem_end: u64) -> [(u64, u64); MAX_NR_ZONES] {
     const DMA_END: u64 = (16 << 20) >> PAGE_SHIFT;
     const DMA32_END: u64 = (4u64 << 30) >> PAGE_SHIFT;
     let clip = |s: u64, e: u64| if s < e { (s, e) } else { (0, 0) };
-    [
-        clip(0, DMA_END.min(lowmem_end)),
-        clip(DMA_END, DMA32_END.min(lowmem_end)),
-        clip(DMA32_END, lowmem_end),
-        clip(lowmem_end, max_pfn),
-    ]
+    [clip(0, DMA_END.min(lowmem_end)), clip(DMA_END, DMA32_END.min(lowmem_end)), clip(DMA32_END, lowmem_end), clip(lowmem_end, max_pfn)]
 }
 
 /// Builds the zones and hands all free memblock memory to the buddy
@@ -43,10 +37,7 @@ pub fn zone_spans(max_pfn: u64, lowmem_end: u64) -> [(u64, u64); MAX_NR_ZONES] {
 /// memblock allocates nothing.
 pub fn mem_init(memblock: &mut Memblock, setup: &MemorySetup, cmdline: &Cmdline) {
     let spans = zone_spans(setup.max_pfn, setup.lowmem_end_pfn);
-    let config = AllocConfig {
-        page_debug: cmdline.get("page_debug") == Some("1"),
-        page_poison: cmdline.get("page_poison") == Some("1"),
-    };
+    let config = AllocConfig { page_debug: cmdline.get("page_debug") == Some("1"), page_poison: cmdline.get("page_poison") == Some("1") };
     let mut alloc = PageAlloc::new(KernelPhysMem, spans, config);
     with_console(|w| {
         let _ = writeln!(w, "Zone ranges:");

@@ -11,8 +11,8 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use crate::mm::addr::PAGE_SHIFT;
 use crate::mm::buddy::*;
-use crate::mm::highmem::KmapLocal;
 use crate::mm::gfp::*;
+use crate::mm::highmem::KmapLocal;
 use crate::mm::memmap::is_lowmem;
 use crate::mm::page::{pg, Page};
 use crate::mm::zone::*;

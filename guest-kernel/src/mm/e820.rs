@@ -9,9 +9,7 @@
 
 use core::fmt;
 
-pub use shared::boot::{
-    E820Entry, E820_ACPI, E820_MAX_ENTRIES, E820_NVS, E820_PMEM, E820_RAM, E820_RESERVED, E820_UNUSABLE,
-};
+pub use shared::boot::{E820Entry, E820_ACPI, E820_MAX_ENTRIES, E820_NVS, E820_PMEM, E820_RAM, E820_RESERVED, E820_UNUSABLE};
 
 /// Legacy persistent memory (Linux `E820_TYPE_PRAM`), printed like [`E820_PMEM`].
 pub const E820_PRAM: u32 = 12;
@@ -352,8 +350,7 @@ mod tests {
 
     #[test]
     fn sanitize_sorts() {
-        let got =
-            sanitized(&[e(0x100000, 0x1000, E820_RAM), e(0xf0000, 0x10000, E820_RESERVED), e(0, 0x1000, E820_RAM)]);
+        let got = sanitized(&[e(0x100000, 0x1000, E820_RAM), e(0xf0000, 0x10000, E820_RESERVED), e(0, 0x1000, E820_RAM)]);
         assert_eq!(got, [e(0, 0x1000, E820_RAM), e(0xf0000, 0x10000, E820_RESERVED), e(0x100000, 0x1000, E820_RAM)]);
     }
 
@@ -463,8 +460,7 @@ mod tests {
 
         // A partial last page is not counted; more RAM than the direct map covers is capped.
         // RAM starting above it is ignored.
-        let t =
-            E820Table::from_entries(&[e(0, 0x1fff, E820_RAM), e(1 << 45, 1 << 46, E820_RAM), e(1 << 47, 1, E820_RAM)]);
+        let t = E820Table::from_entries(&[e(0, 0x1fff, E820_RAM), e(1 << 45, 1 << 46, E820_RAM), e(1 << 47, 1, E820_RAM)]);
         assert_eq!(t.end_pfn(1, E820_RAM), 1);
         assert_eq!(t.end_of_ram_pfn(), MAX_ARCH_PFN);
         assert_eq!(t.end_pfn(u64::MAX, E820_RAM), MAX_ARCH_PFN);
@@ -499,16 +495,7 @@ mod tests {
     }
 
     fn arb_entry() -> impl Strategy<Value = E820Entry> {
-        let typ = prop::sample::select(vec![
-            0,
-            E820_RAM,
-            E820_RAM,
-            E820_RESERVED,
-            E820_ACPI,
-            E820_NVS,
-            E820_UNUSABLE,
-            E820_PMEM,
-        ]);
+        let typ = prop::sample::select(vec![0, E820_RAM, E820_RAM, E820_RESERVED, E820_ACPI, E820_NVS, E820_UNUSABLE, E820_PMEM]);
         // Mostly a small space (many overlaps), sometimes near the top (overflow).
         let small = (0u64..0x400, 0u64..0x100).prop_map(|(a, s)| (a * 0x40, s * 0x40));
         let top = (0u64..0x1000, any::<u64>()).prop_map(|(a, s)| (u64::MAX - a, s));

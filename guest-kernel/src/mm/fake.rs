@@ -23,11 +23,7 @@ const POISON_WORD: u64 = u64::from_ne_bytes([PAGE_POISON; 8]);
 impl FakeRam {
     pub fn new(npages: u64, with_frames: bool) -> Self {
         let pages = (0..npages).map(|_| Page::default()).collect();
-        let frames = if with_frames {
-            (0..npages).map(|_| Frame(core::array::from_fn(|_| AtomicU64::new(0)))).collect()
-        } else {
-            Vec::new()
-        };
+        let frames = if with_frames { (0..npages).map(|_| Frame(core::array::from_fn(|_| AtomicU64::new(0)))).collect() } else { Vec::new() };
         Self { pages, frames }
     }
 

@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::arch::cpu::invlpg;
 use crate::arch::pgtable::{table_index, PAGE_KERNEL};
-use crate::mm::addr::{PhysAddr, VirtAddr, __va};
+use crate::mm::addr::{__va, PhysAddr, VirtAddr};
 use crate::mm::zone::NR_CPUS;
 
 pub const FIXADDR_START: u64 = 0xffff_ffff_ff40_0000;

@@ -18,7 +18,7 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crate::arch::cpu::{flush_tlb_all, invlpg};
 use crate::arch::pgtable::{table_index, PAGE_KERNEL};
-use crate::mm::addr::{PhysAddr, Pfn, VirtAddr, __va};
+use crate::mm::addr::{__va, Pfn, PhysAddr, VirtAddr};
 use crate::mm::buddy::{page_address, page_to_pfn};
 use crate::mm::fixmap::{clear_fixmap, fix_to_virt, set_fixmap, virt_to_fix, FIX_KMAP_BEGIN, KM_MAX_IDX};
 use crate::mm::page::Page;
@@ -59,13 +59,7 @@ struct Pkmap {
     last_pkmap_nr: usize,
 }
 
-static PKMAP: SpinLock<Pkmap> = SpinLock::new(Pkmap {
-    pte_table: 0,
-    count: [0; LAST_PKMAP],
-    pfn: [0; LAST_PKMAP],
-    hash: [EMPTY; HASH_SIZE],
-    last_pkmap_nr: 0,
-});
+static PKMAP: SpinLock<Pkmap> = SpinLock::new(Pkmap { pte_table: 0, count: [0; LAST_PKMAP], pfn: [0; LAST_PKMAP], hash: [EMPTY; HASH_SIZE], last_pkmap_nr: 0 });
 
 /// Records the page table that covers the PKMAP window.
 pub fn init(pte_table: PhysAddr) {

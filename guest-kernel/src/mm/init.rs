@@ -192,11 +192,9 @@ pub fn setup_memory(info: &BootInfo, cmdline: &Cmdline) -> MemorySetup {
             .unwrap_or_else(|err| panic!("kernel image mapping at {start:#x}: {err}"));
     }
     let memmap_bytes = map_memmap(&mut tables, pgd, &ranges[..nr], sizes);
-    let fixmap_pte = populate_pte_table(&mut tables, pgd, VirtAddr(FIXADDR_START))
-        .unwrap_or_else(|err| panic!("fixmap page table: {err}"));
+    let fixmap_pte = populate_pte_table(&mut tables, pgd, VirtAddr(FIXADDR_START)).unwrap_or_else(|err| panic!("fixmap page table: {err}"));
     fixmap::init(fixmap_pte);
-    let pkmap_pte = populate_pte_table(&mut tables, pgd, VirtAddr(highmem::PKMAP_BASE))
-        .unwrap_or_else(|err| panic!("PKMAP page table: {err}"));
+    let pkmap_pte = populate_pte_table(&mut tables, pgd, VirtAddr(highmem::PKMAP_BASE)).unwrap_or_else(|err| panic!("PKMAP page table: {err}"));
     highmem::init(pkmap_pte);
     memmap::set_lowmem_end_pfn(lowmem_end_pfn);
 
@@ -326,8 +324,7 @@ fn map_memmap(tables: &mut BootPageTables, pgd: PhysAddr, ranges: &[(u64, u64)],
         } else {
             tables.memblock.phys_alloc(size, PAGE_SIZE).expect("no memory for the memory map")
         };
-        map_range(tables, pgd, VirtAddr(start), PhysAddr(pa), size, PAGE_KERNEL, sizes)
-            .unwrap_or_else(|err| panic!("memory map at {start:#x}: {err}"));
+        map_range(tables, pgd, VirtAddr(start), PhysAddr(pa), size, PAGE_KERNEL, sizes).unwrap_or_else(|err| panic!("memory map at {start:#x}: {err}"));
         total += size;
     }
     total

@@ -15,10 +15,10 @@ use core::fmt;
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering::{Relaxed, Release};
 
-use crate::mm::gfp::{Gfp, GFP_KERNEL, __GFP_COMP, __GFP_DMA, __GFP_HIGHMEM, __GFP_ZERO};
+use crate::mm::gfp::{Gfp, __GFP_COMP, __GFP_DMA, __GFP_HIGHMEM, __GFP_ZERO, GFP_KERNEL};
 use crate::mm::page::{pg, Page, PhysMem};
 use crate::mm::page_alloc::PageAlloc;
-use crate::mm::slab::{get_order, KmemCache, SlabAllocator, SlabError, PAGE_SIZE, SLAB_CACHE_DMA, NO_CACHE};
+use crate::mm::slab::{get_order, KmemCache, SlabAllocator, SlabError, NO_CACHE, PAGE_SIZE, SLAB_CACHE_DMA};
 use crate::mm::slab_debug::{SlabBug, SlabBugKind, SlabFix};
 use crate::mm::zone::MAX_ORDER;
 

@@ -138,10 +138,8 @@ impl MemblockType {
             return Ok(());
         }
         // What survives at either side of the hole.
-        let head = (self.regions[first].base < base)
-            .then(|| MemblockRegion { base: self.regions[first].base, size: base - self.regions[first].base });
-        let tail = (self.regions[last - 1].end() > end)
-            .then(|| MemblockRegion { base: end, size: self.regions[last - 1].end() - end });
+        let head = (self.regions[first].base < base).then(|| MemblockRegion { base: self.regions[first].base, size: base - self.regions[first].base });
+        let tail = (self.regions[last - 1].end() > end).then(|| MemblockRegion { base: end, size: self.regions[last - 1].end() - end });
         let kept = usize::from(head.is_some()) + usize::from(tail.is_some());
         // Only punching a hole inside one region grows the list.
         let new_cnt = self.cnt - (last - first) + kept;
@@ -176,16 +174,7 @@ impl MemblockType {
         writeln!(w, " {}.cnt  = {:#x}", self.name, self.cnt)?;
         for (i, r) in self.regions().iter().enumerate() {
             // Flags are always 0 here: no hotplug, mirror or nomap regions.
-            writeln!(
-                w,
-                " {}[{:#x}]\t[{:#018x}-{:#018x}], {:#018x} bytes flags: {:#x}",
-                self.name,
-                i,
-                r.base,
-                r.end() - 1,
-                r.size,
-                0
-            )?;
+            writeln!(w, " {}[{:#x}]\t[{:#018x}-{:#018x}], {:#018x} bytes flags: {:#x}", self.name, i, r.base, r.end() - 1, r.size, 0)?;
         }
         Ok(())
     }
@@ -201,11 +190,7 @@ impl Eq for MemblockType {}
 
 impl fmt::Debug for MemblockType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemblockType")
-            .field("name", &self.name)
-            .field("total_size", &self.total_size)
-            .field("regions", &self.regions())
-            .finish()
+        f.debug_struct("MemblockType").field("name", &self.name).field("total_size", &self.total_size).field("regions", &self.regions()).finish()
     }
 }
 
@@ -220,11 +205,7 @@ pub struct Memblock {
 impl Memblock {
     /// No memory, nothing reserved, no allocation limit.
     pub const fn new() -> Self {
-        Self {
-            memory: MemblockType::new("memory"),
-            reserved: MemblockType::new("reserved"),
-            current_limit: MEMBLOCK_ALLOC_ANYWHERE,
-        }
+        Self { memory: MemblockType::new("memory"), reserved: MemblockType::new("reserved"), current_limit: MEMBLOCK_ALLOC_ANYWHERE }
     }
 
     /// Registers `[base, base + size)` as memory (Linux `memblock_add`).
@@ -331,12 +312,7 @@ impl Memblock {
     /// Writes both lists in Linux's `__memblock_dump_all` format.
     pub fn dump(&self, w: &mut impl fmt::Write) -> fmt::Result {
         writeln!(w, "MEMBLOCK configuration:")?;
-        writeln!(
-            w,
-            " memory size = {:#018x} reserved size = {:#018x}",
-            self.memory.total_size(),
-            self.reserved.total_size()
-        )?;
+        writeln!(w, " memory size = {:#018x} reserved size = {:#018x}", self.memory.total_size(), self.reserved.total_size())?;
         self.memory.dump(w)?;
         self.reserved.dump(w)
     }

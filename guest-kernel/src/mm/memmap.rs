@@ -14,7 +14,7 @@
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::arch::cpu;
-use crate::mm::addr::{PhysAddr, __va, PAGE_SHIFT};
+use crate::mm::addr::{__va, PhysAddr, PAGE_SHIFT};
 use crate::mm::highmem::KmapLocal;
 use crate::mm::page::{Page, PhysMem, PAGE_POISON};
 use crate::mm::zone::MAX_ORDER_NR_PAGES;

@@ -294,7 +294,11 @@ mod tests {
 
     impl World {
         fn new() -> Self {
-            Self { pages: alloc::vec![PageState { byte: 0, anon: false, maps: 0, refs: 1 }], objects: Vec::new(), procs: alloc::vec![Proc { regions: Vec::new() }] }
+            Self {
+                pages: alloc::vec![PageState { byte: 0, anon: false, maps: 0, refs: 1 }],
+                objects: Vec::new(),
+                procs: alloc::vec![Proc { regions: Vec::new() }],
+            }
         }
 
         fn new_page(&mut self, byte: u8, anon: bool) -> usize {

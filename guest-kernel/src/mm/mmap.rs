@@ -142,9 +142,7 @@ impl<F: VmFile> MmStruct<F> {
     /// below `end` and `task_size`, and ending below the next VMA's start
     /// gap.
     fn hint_is_free(&self, addr: u64, len: u64, end: u64) -> bool {
-        addr <= self.task_size - len
-            && end - len >= addr
-            && self.find_vma(addr).is_none_or(|next| addr + len <= next.vm_start_gap())
+        addr <= self.task_size - len && end - len >= addr && self.find_vma(addr).is_none_or(|next| addr + len <= next.vm_start_gap())
     }
 
     /// The highest (top down) or lowest (bottom up) `len` bytes inside
@@ -219,11 +217,7 @@ impl<F: VmFile> MmStruct<F> {
         pt: &mut (impl PageTables + ?Sized),
     ) -> Result<u64, Errno> {
         // ksys_mmap_pgoff.
-        let file = if flags & MAP_ANONYMOUS != 0 {
-            None
-        } else {
-            Some(file.ok_or(Errno::EBADF)?)
-        };
+        let file = if flags & MAP_ANONYMOUS != 0 { None } else { Some(file.ok_or(Errno::EBADF)?) };
         if file.is_none() && flags & MAP_HUGETLB != 0 {
             // hugetlbfs with no huge pages reserved (vm.nr_hugepages = 0).
             return Err(Errno::ENOMEM);

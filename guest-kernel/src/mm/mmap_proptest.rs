@@ -83,8 +83,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(MAP_LOCKED),
         1 => Just(MAP_SYNC),
     ];
-    let mmap = (addr(), len(), prot(), map_type, prop::bool::weighted(0.7), placement, extra, 1u32..3, 0u64..16, any::<bool>())
-        .prop_map(|(addr, len, prot, ty, anon, place, extra, file, pgoff, writable)| Op::Mmap {
+    let mmap = (addr(), len(), prot(), map_type, prop::bool::weighted(0.7), placement, extra, 1u32..3, 0u64..16, any::<bool>()).prop_map(
+        |(addr, len, prot, ty, anon, place, extra, file, pgoff, writable)| Op::Mmap {
             addr,
             len,
             prot: prot & 7,
@@ -92,7 +92,8 @@ fn op() -> impl Strategy<Value = Op> {
             file,
             pgoff,
             writable,
-        });
+        },
+    );
     let remap_flags = prop_oneof![
         3 => Just(0u32),
         4 => Just(MREMAP_MAYMOVE),
@@ -117,10 +118,7 @@ fn apply(mm: &mut MmStruct<u32>, pt: &mut FakePt, model: &mut Model, op: &Op) ->
     match *op {
         Op::Mmap { addr, len, prot, flags, file, pgoff, writable } => {
             let addr = addr.resolve(mm);
-            (
-            mm.mmap(addr, len, prot, flags, Some(file), pgoff, writable, pt),
-            model.mmap(addr, len, prot, flags, Some(file), pgoff, writable),
-            )
+            (mm.mmap(addr, len, prot, flags, Some(file), pgoff, writable, pt), model.mmap(addr, len, prot, flags, Some(file), pgoff, writable))
         }
         Op::Munmap { addr, len } => {
             let addr = addr.resolve(mm);
@@ -163,11 +161,7 @@ fn check(mm: &MmStruct<u32>, pt: &FakePt, model: &Model) -> Result<(), TestCaseE
         (model.pages.len() as u64, count(exec), count(stack), count(data), count(|f| f & VM_LOCKED != 0))
     );
     prop_assert_eq!(&pt.unmapped, &model.dropped, "PageTables::unmap must cover exactly the dropped pages");
-    let want_ptes: BTreeMap<u64, (u64, VmFlags)> = model
-        .pages
-        .iter()
-        .filter_map(|(&p, g)| g.content.map(|c| (p, (c, g.flags & VM_ACCESS_FLAGS))))
-        .collect();
+    let want_ptes: BTreeMap<u64, (u64, VmFlags)> = model.pages.iter().filter_map(|(&p, g)| g.content.map(|c| (p, (c, g.flags & VM_ACCESS_FLAGS)))).collect();
     prop_assert_eq!(&pt.ptes, &want_ptes, "page tables out of step (contents or protection)");
     for &(s, e, f) in &pt.protected {
         for p in pages(s, e) {

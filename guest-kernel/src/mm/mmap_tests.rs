@@ -397,10 +397,7 @@ fn mremap_fixed_dontunmap_and_duplicate() {
     let y = anon(&mut mm, 0x2000_0000, 4 * P, PROT_READ, MAP_FIXED, &mut log).unwrap();
     // MREMAP_FIXED over part of another mapping, shrinking on the way.
     assert_eq!(mm.mremap(x, 2 * P, P, MREMAP_MAYMOVE | MREMAP_FIXED, y + P, &mut log), Ok(y + P));
-    assert_eq!(
-        log.take(),
-        [Call::Unmap(y + P, y + 2 * P), Call::Unmap(x + P, x + 2 * P), Call::Move(x, y + P, P), Call::Unmap(x, x + P)]
-    );
+    assert_eq!(log.take(), [Call::Unmap(y + P, y + 2 * P), Call::Unmap(x + P, x + 2 * P), Call::Move(x, y + P, P), Call::Unmap(x, x + P)]);
     assert_eq!(spans(&mm), [(y, y + P, VM_READ | MAY), (y + P, y + 2 * P, ANON_RW), (y + 2 * P, y + 4 * P, VM_READ | MAY)]);
     // MREMAP_DONTUNMAP: the pages move, the old VMA stays, uncharged.
     let z = mm.mremap(y + P, P, P, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, 0, &mut log).unwrap();

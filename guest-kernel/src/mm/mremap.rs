@@ -34,15 +34,7 @@ impl<F: VmFile> MmStruct<F> {
     /// nothing is mapped at `old_addr` or the old range crosses the end of
     /// its VMA (growing or moving); `ENOMEM` when the mapping cannot grow
     /// in place and may not move, or no room is found.
-    pub fn mremap(
-        &mut self,
-        old_addr: u64,
-        old_len: u64,
-        new_len: u64,
-        flags: u32,
-        new_addr: u64,
-        pt: &mut (impl PageTables + ?Sized),
-    ) -> Result<u64, Errno> {
+    pub fn mremap(&mut self, old_addr: u64, old_len: u64, new_len: u64, flags: u32, new_addr: u64, pt: &mut (impl PageTables + ?Sized)) -> Result<u64, Errno> {
         // check_mremap_params.
         if flags & !(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP) != 0 {
             return Err(Errno::EINVAL);
@@ -178,14 +170,8 @@ impl<F: VmFile> MmStruct<F> {
             return Err(Errno::ENOMEM);
         }
         let vma = self.vma_at(r.addr).ok_or(Errno::EFAULT)?;
-        let new_vma = Vma {
-            start: r.new_addr,
-            end: r.new_addr + r.new_len,
-            flags: vma.flags,
-            pgoff: vma.pgoff_at(r.addr),
-            file: vma.file.clone(),
-            name: vma.name,
-        };
+        let new_vma =
+            Vma { start: r.new_addr, end: r.new_addr + r.new_len, flags: vma.flags, pgoff: vma.pgoff_at(r.addr), file: vma.file.clone(), name: vma.name };
         self.insert_vma(new_vma);
         if r.old_len != 0 {
             pt.move_range(r.addr, r.new_addr, r.old_len);

@@ -14,7 +14,9 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
-use crate::mm::gfp::{Gfp, __GFP_COLD, __GFP_COMP, __GFP_DMA, __GFP_DMA32, __GFP_HIGH, __GFP_HIGHMEM, __GFP_NOFAIL, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_ZERO};
+use crate::mm::gfp::{
+    Gfp, __GFP_COLD, __GFP_COMP, __GFP_DMA, __GFP_DMA32, __GFP_HIGH, __GFP_HIGHMEM, __GFP_NOFAIL, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_ZERO,
+};
 use crate::mm::page::{pg, Page, PhysMem};
 use crate::mm::zone::*;
 

@@ -143,13 +143,7 @@ pub fn populate_table<M: PageTableMemory>(mem: &mut M, pgd: PhysAddr, va: VirtAd
 
 /// Returns the table at `target_level` covering `va`, creating the tables
 /// above it as needed.
-fn walk_create<M: PageTableMemory>(
-    mem: &mut M,
-    pgd: PhysAddr,
-    va: u64,
-    target_level: u32,
-    stats: &mut MapStats,
-) -> Result<PhysAddr, MapError> {
+fn walk_create<M: PageTableMemory>(mem: &mut M, pgd: PhysAddr, va: u64, target_level: u32, stats: &mut MapStats) -> Result<PhysAddr, MapError> {
     let mut table = pgd;
     for level in (target_level + 1..=4).rev() {
         let index = table_index(va, level);
@@ -233,11 +227,7 @@ pub fn translate<M: PageTableMemory>(mem: &mut M, pgd: PhysAddr, va: VirtAddr) -
         if level == 1 || (level <= 3 && entry & flags::PSE != 0) {
             let page_size = 1u64 << level_shift(level);
             let base = entry & ADDR_MASK & !(page_size - 1);
-            return Some(Translation {
-                pa: PhysAddr(base + (va.0 & (page_size - 1))),
-                flags: entry & !ADDR_MASK,
-                page_size,
-            });
+            return Some(Translation { pa: PhysAddr(base + (va.0 & (page_size - 1))), flags: entry & !ADDR_MASK, page_size });
         }
         table = PhysAddr(entry & ADDR_MASK);
     }

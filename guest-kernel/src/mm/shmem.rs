@@ -7,9 +7,9 @@
 use alloc::collections::BTreeMap;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::mm::buddy::{__free_pages, alloc_page, page_to_pfn, pfn_to_page};
 use crate::mm::addr::Pfn;
-use crate::mm::gfp::{GFP_HIGHUSER, __GFP_NOWARN, __GFP_ZERO};
+use crate::mm::buddy::{__free_pages, alloc_page, page_to_pfn, pfn_to_page};
+use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
 use crate::mm::page::pg;
 use crate::sync::SpinLock;
 

@@ -49,9 +49,7 @@ use crate::mm::gfp::{Gfp, __GFP_COMP, __GFP_DMA, __GFP_DMA32, __GFP_HIGHMEM, __G
 use crate::mm::kmalloc::{KMALLOC_SMALL_GRANULES, NR_KMALLOC_CACHES};
 use crate::mm::page::{pg, Page, PageList, PhysMem, NIL};
 use crate::mm::page_alloc::PageAlloc;
-use crate::mm::slab_debug::{
-    fill, poison_object, BugLog, Pending, SlabBug, SlabBugKind, SlabFix, SLUB_RED_INACTIVE,
-};
+use crate::mm::slab_debug::{fill, poison_object, BugLog, Pending, SlabBug, SlabBugKind, SlabFix, SLUB_RED_INACTIVE};
 use crate::mm::zone::NR_CPUS;
 use crate::sync::{Once, SpinLock};
 
@@ -108,7 +106,10 @@ pub enum SlabError {
     InvalidAlign(usize),
     InvalidFlags(u32),
     /// `kmem_cache_destroy` of a cache with objects still allocated.
-    Busy { name: &'static str, live: u64 },
+    Busy {
+        name: &'static str,
+        live: u64,
+    },
     /// The cache was destroyed, or is not one of this allocator's.
     NotActive,
     /// kmalloc's caches are permanent.
@@ -268,20 +269,7 @@ pub fn calculate_layout(object_size: usize, align: usize, flags: u32, has_ctor: 
     let colours = (slab_bytes - objects * size) / colour_off + 1;
     let debug = flags & SLAB_DEBUG_FLAGS != 0;
     let limit = if debug { 0 } else { array_limit(size) };
-    Some(CacheLayout {
-        object_size,
-        size,
-        align,
-        red_zone_end,
-        fp_offset,
-        poison,
-        order,
-        objects,
-        colour_off,
-        colours,
-        limit,
-        batchcount: limit.div_ceil(2),
-    })
+    Some(CacheLayout { object_size, size, align, red_zone_end, fp_offset, poison, order, objects, colour_off, colours, limit, batchcount: limit.div_ceil(2) })
 }
 
 /// What a cache is; set once when its slot is first used, never changed.
@@ -297,10 +285,7 @@ pub(crate) struct CacheParams {
 
 impl CacheParams {
     fn same_as(&self, other: &CacheParams) -> bool {
-        self.name == other.name
-            && self.flags == other.flags
-            && self.layout == other.layout
-            && self.ctor.map(|f| f as usize) == other.ctor.map(|f| f as usize)
+        self.name == other.name && self.flags == other.flags && self.layout == other.layout && self.ctor.map(|f| f as usize) == other.ctor.map(|f| f as usize)
     }
 }
 
@@ -634,14 +619,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
     /// slab is created (objects must be freed in their constructed state),
     /// under the cache lock: it must not allocate from the same cache.
     /// With `SLAB_PANIC`, failure panics.
-    pub fn kmem_cache_create(
-        &self,
-        name: &'static str,
-        size: usize,
-        align: usize,
-        flags: u32,
-        ctor: Option<fn(*mut u8)>,
-    ) -> Result<&KmemCache, SlabError> {
+    pub fn kmem_cache_create(&self, name: &'static str, size: usize, align: usize, flags: u32, ctor: Option<fn(*mut u8)>) -> Result<&KmemCache, SlabError> {
         let r = self.create(name, size, align, flags, ctor);
         if let Err(e) = r {
             if flags & SLAB_PANIC != 0 {
@@ -651,14 +629,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
         r
     }
 
-    fn create(
-        &self,
-        name: &'static str,
-        size: usize,
-        align: usize,
-        flags: u32,
-        ctor: Option<fn(*mut u8)>,
-    ) -> Result<&KmemCache, SlabError> {
+    fn create(&self, name: &'static str, size: usize, align: usize, flags: u32, ctor: Option<fn(*mut u8)>) -> Result<&KmemCache, SlabError> {
         if self.page_alloc().is_none() {
             return Err(SlabError::NotInitialised);
         }
@@ -732,7 +703,6 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
     pub(crate) fn offset_of_cache(&self, cache: &KmemCache) -> Option<u32> {
         self.slot_of(cache).map(|i| (i * size_of::<KmemCache>()) as u32)
     }
-
 
     /// Destroys an empty cache (Linux `kmem_cache_destroy`): drains this
     /// CPU's array, gives every slab back and retires the slot. Refuses,
@@ -1143,15 +1113,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
 
     /// Links objects back into their slabs (Linux `free_block`), giving
     /// empty slabs beyond [`MAX_EMPTY_SLABS`] back.
-    fn put_objects(
-        &self,
-        pa: &PageAlloc<M>,
-        cache: &KmemCache,
-        p: &CacheParams,
-        node: &mut CacheNode,
-        objs: &[usize],
-        bugs: &mut Pending,
-    ) {
+    fn put_objects(&self, pa: &PageAlloc<M>, cache: &KmemCache, p: &CacheParams, node: &mut CacheNode, objs: &[usize], bugs: &mut Pending) {
         let l = &p.layout;
         for &obj in objs {
             let Some((pfn, page)) = self.slab_head(obj) else {
@@ -1367,7 +1329,8 @@ pub(crate) mod tests {
     #[test]
     fn layouts_follow_slub() {
         // (size, order, objects) as Linux shows them on a one-CPU machine.
-        for (size, order, objects) in [(8, 0, 512), (64, 0, 64), (96, 0, 42), (192, 0, 21), (512, 0, 8), (1024, 1, 8), (2048, 2, 8), (4096, 3, 8), (8192, 3, 4)] {
+        for (size, order, objects) in [(8, 0, 512), (64, 0, 64), (96, 0, 42), (192, 0, 21), (512, 0, 8), (1024, 1, 8), (2048, 2, 8), (4096, 3, 8), (8192, 3, 4)]
+        {
             let l = calculate_layout(size, 0, 0, false).unwrap();
             assert_eq!((l.order, l.objects), (order, objects), "size {size}");
             assert_eq!(l.fp_offset, 0);
@@ -1549,10 +1512,7 @@ pub(crate) mod tests {
     }
 
     fn ops() -> impl Strategy<Value = Vec<Op>> {
-        prop::collection::vec(
-            prop_oneof![6 => (0usize..4).prop_map(Op::Alloc), 5 => any::<usize>().prop_map(Op::Free), 1 => Just(Op::Shrink)],
-            1..400,
-        )
+        prop::collection::vec(prop_oneof![6 => (0usize..4).prop_map(Op::Alloc), 5 => any::<usize>().prop_map(Op::Free), 1 => Just(Op::Shrink)], 1..400)
     }
 
     proptest! {

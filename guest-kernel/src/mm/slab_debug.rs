@@ -123,21 +123,7 @@ pub struct SlabBug {
 
 impl SlabBug {
     pub(crate) fn new(cache: &'static str, kind: SlabBugKind, object: usize, fix: SlabFix) -> Self {
-        Self {
-            cache,
-            kind,
-            object,
-            offset: 0,
-            fp: 0,
-            slab: 0,
-            objects: 0,
-            inuse: 0,
-            slab_fp: 0,
-            page_flags: 0,
-            corrupt: None,
-            fix,
-            other_cache: "",
-        }
+        Self { cache, kind, object, offset: 0, fp: 0, slab: 0, objects: 0, inuse: 0, slab_fp: 0, page_flags: 0, corrupt: None, fix, other_cache: "" }
     }
 }
 
@@ -261,9 +247,8 @@ impl<M: PhysMem> SlabAllocator<'_, M> {
         // ours; the checks read and write only its slot.
         unsafe {
             let damage = if l.poison { check_poison(obj, l.object_size).map(|c| (SlabBugKind::PoisonOverwritten, c)) } else { None };
-            let damage = damage.or_else(|| {
-                check_bytes(obj + l.object_size, obj + l.red_zone_end, SLUB_RED_INACTIVE).map(|c| (SlabBugKind::RedzoneOverwritten, c))
-            });
+            let damage =
+                damage.or_else(|| check_bytes(obj + l.object_size, obj + l.red_zone_end, SLUB_RED_INACTIVE).map(|c| (SlabBugKind::RedzoneOverwritten, c)));
             if let Some((kind, c)) = damage {
                 if let Some((pfn, _)) = self.head_page(pa, obj) {
                     let mut bug = self.describe(pa, p, kind, obj, pfn, SlabFix::Leaked);
@@ -352,7 +337,13 @@ impl<M: PhysMem> SlabAllocator<'_, M> {
         if slot_ok {
             // SAFETY: the word lies inside the slab (checked just above).
             let fp = unsafe { read_word(obj + l.fp_offset) };
-            bug.fp = if fp == NIL as u64 { 0 } else if fp_valid(l, s_mem, fp, true) { base + fp as usize } else { fp as usize };
+            bug.fp = if fp == NIL as u64 {
+                0
+            } else if fp_valid(l, s_mem, fp, true) {
+                base + fp as usize
+            } else {
+                fp as usize
+            };
         }
         bug
     }

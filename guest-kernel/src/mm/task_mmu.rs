@@ -29,12 +29,7 @@ impl<F: VmFile> MmStruct<F> {
     }
 
     /// One line of `/proc/PID/maps` (Linux `show_map_vma`).
-    pub fn show_map_vma<P: fmt::Display>(
-        &self,
-        w: &mut (impl Write + ?Sized),
-        vma: &Vma<F>,
-        file_info: impl Fn(&F) -> FileInfo<P>,
-    ) -> fmt::Result {
+    pub fn show_map_vma<P: fmt::Display>(&self, w: &mut (impl Write + ?Sized), vma: &Vma<F>, file_info: impl Fn(&F) -> FileInfo<P>) -> fmt::Result {
         let mut line = LineWriter { w, col: 0 };
         let flags = vma.flags;
         let perms = [

@@ -15,7 +15,7 @@ use crate::arch::pgtable::{flags, table_index, ADDR_MASK, ENTRIES_PER_TABLE};
 use crate::arch::user::{SYSCALL_TRAMPOLINE, TRAMPOLINE_CODE};
 use crate::mm::addr::{Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::mm::buddy::{__free_pages, alloc_page, page_to_pfn, pfn_to_page};
-use crate::mm::gfp::{GFP_KERNEL, __GFP_ZERO};
+use crate::mm::gfp::{__GFP_ZERO, GFP_KERNEL};
 use crate::mm::highmem::KmapLocal;
 use crate::mm::memory::{protect_writable, PageKind};
 use crate::mm::page::{pg, Page};

@@ -225,11 +225,7 @@ impl<F: VmFile> Vma<F> {
 /// Whether `b` can be appended to `a` as one VMA (Linux `is_mergeable_vma`
 /// plus `can_vma_merge_after`; anonymous VMAs need contiguous `pgoff` too).
 fn can_merge<F: VmFile>(a: &Vma<F>, b: &Vma<F>) -> bool {
-    a.end == b.start
-        && a.flags == b.flags
-        && a.name == b.name
-        && a.file == b.file
-        && a.pgoff.checked_add(a.pages()) == Some(b.pgoff)
+    a.end == b.start && a.flags == b.flags && a.name == b.name && a.file == b.file && a.pgoff.checked_add(a.pages()) == Some(b.pgoff)
 }
 
 /// Keeps the caller's page tables in step with the VMA set. Each call names

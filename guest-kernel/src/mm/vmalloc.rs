@@ -21,7 +21,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::arch::cpu::{flush_tlb_all, invlpg};
 use crate::arch::pgtable::PAGE_KERNEL;
-use crate::mm::addr::{PhysAddr, Pfn, VirtAddr, __va, PAGE_SIZE};
+use crate::mm::addr::{__va, Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::mm::buddy::{__free_pages, alloc_page, page_to_pfn, pfn_to_page};
 use crate::mm::gfp::*;
 use crate::mm::page::Page;

@@ -148,10 +148,7 @@ impl fmt::Display for VmapError {
         match *self {
             VmapError::BadSize { size } => write!(f, "invalid vmap size {size:#x}"),
             VmapError::BadAlign { align } => write!(f, "invalid vmap alignment {align:#x}: not a power of two"),
-            VmapError::NoSpace { size, align } => write!(
-                f,
-                "vmap allocation for size {size} (align {align:#x}) failed: use vmalloc=<size> to increase size"
-            ),
+            VmapError::NoSpace { size, align } => write!(f, "vmap allocation for size {size} (align {align:#x}) failed: use vmalloc=<size> to increase size"),
             VmapError::NotFound { addr } => write!(f, "Trying to vfree() nonexistent vm area ({addr:#x})"),
             VmapError::NotAreaStart { addr, va_start } => {
                 write!(f, "Trying to vfree() bad address ({addr:#x}) inside the vm area at {va_start:#x}")
@@ -495,22 +492,10 @@ impl VmapAreaAllocator {
     /// An allocator over `[start, end)`, all free. Panics unless both are
     /// page aligned and `start < end`.
     pub fn new(start: u64, end: u64) -> Self {
-        assert!(
-            start < end && start & !PAGE_MASK == 0 && end & !PAGE_MASK == 0,
-            "bad vmap range {start:#x}-{end:#x}"
-        );
+        assert!(start < end && start & !PAGE_MASK == 0 && end & !PAGE_MASK == 0, "bad vmap range {start:#x}-{end:#x}");
         let mut free = FreeTree::new();
         free.insert(start, end);
-        VmapAreaAllocator {
-            start,
-            end,
-            busy: BTreeMap::new(),
-            busy_bytes: 0,
-            lazy: BTreeMap::new(),
-            lazy_bytes: 0,
-            free,
-            lazy_max_pages: LAZY_MAX_PAGES,
-        }
+        VmapAreaAllocator { start, end, busy: BTreeMap::new(), busy_bytes: 0, lazy: BTreeMap::new(), lazy_bytes: 0, free, lazy_max_pages: LAZY_MAX_PAGES }
     }
 
     /// The allocator of the whole vmalloc space.
@@ -544,14 +529,7 @@ impl VmapAreaAllocator {
     /// ranges, exactly once, before this returns (also when the retry
     /// fails), and must flush them from the TLB. It is not called when no
     /// purge happens.
-    pub fn alloc(
-        &mut self,
-        size: u64,
-        align: u64,
-        caller: &'static str,
-        kind: VmKind,
-        flush: impl FnOnce(Purged),
-    ) -> Result<VmapArea, VmapError> {
+    pub fn alloc(&mut self, size: u64, align: u64, caller: &'static str, kind: VmKind, flush: impl FnOnce(Purged)) -> Result<VmapArea, VmapError> {
         if !align.is_power_of_two() {
             return Err(VmapError::BadAlign { align });
         }
@@ -866,10 +844,7 @@ mod tests {
         let mut v = VmapAreaAllocator::new(VMALLOC_START, VMALLOC_START + (1 << 20));
         assert_eq!(v.alloc(0, P, "x", VmKind::Vmalloc, no_flush), Err(VmapError::BadSize { size: 0 }));
         assert_eq!(v.alloc(u64::MAX, P, "x", VmKind::Vmalloc, no_flush), Err(VmapError::BadSize { size: u64::MAX }));
-        assert_eq!(
-            v.alloc(u64::MAX - P + 1, P, "x", VmKind::Vmalloc, no_flush),
-            Err(VmapError::BadSize { size: u64::MAX - P + 1 })
-        );
+        assert_eq!(v.alloc(u64::MAX - P + 1, P, "x", VmKind::Vmalloc, no_flush), Err(VmapError::BadSize { size: u64::MAX - P + 1 }));
         assert_eq!(v.alloc(P, 0, "x", VmKind::Vmalloc, no_flush), Err(VmapError::BadAlign { align: 0 }));
         assert_eq!(v.alloc(P, 3 * P, "x", VmKind::Vmalloc, no_flush), Err(VmapError::BadAlign { align: 3 * P }));
         assert_eq!(v.alloc(1 << 20, P, "x", VmKind::Vmalloc, no_flush), Err(VmapError::NoSpace { size: 1 << 20, align: P }));
@@ -1163,9 +1138,7 @@ mod tests {
 
         /// Lowest start page, aligned, with `n` free pages from it.
         fn lowest_fit(&self, n: u64, align_pages: u64) -> Option<u64> {
-            (0..NPAGES)
-                .step_by(align_pages as usize)
-                .find(|&s| s + n <= NPAGES && (s..s + n).all(|p| self.pages[p as usize] == PageState::Free))
+            (0..NPAGES).step_by(align_pages as usize).find(|&s| s + n <= NPAGES && (s..s + n).all(|p| self.pages[p as usize] == PageState::Free))
         }
 
         fn runs(&self, state: PageState) -> Vec<Range<u64>> {
@@ -1216,12 +1189,10 @@ mod tests {
         assert_eq!(lazy.len(), v.nr_lazy());
         let mut lazy_pages: Vec<u64> = lazy.iter().flat_map(|r| (r.start..r.end).step_by(P as usize)).collect();
         lazy_pages.sort_unstable();
-        let model_lazy: Vec<u64> =
-            (0..NPAGES).filter(|&p| m.pages[p as usize] == PageState::Lazy).map(Model::addr).collect();
+        let model_lazy: Vec<u64> = (0..NPAGES).filter(|&p| m.pages[p as usize] == PageState::Lazy).map(Model::addr).collect();
         assert_eq!(lazy_pages, model_lazy, "lazily freed pages");
         let areas: Vec<(u64, u64, u64, VmKind)> = v.areas().map(|a| (a.va_start, a.va_end, a.nr_pages, a.kind)).collect();
-        let model_areas: Vec<(u64, u64, u64, VmKind)> =
-            m.areas.iter().map(|(&s, &(e, n, k))| (Model::addr(s), Model::addr(e), n, k)).collect();
+        let model_areas: Vec<(u64, u64, u64, VmKind)> = m.areas.iter().map(|(&s, &(e, n, k))| (Model::addr(s), Model::addr(e), n, k)).collect();
         assert_eq!(areas, model_areas);
         assert_eq!(v.needs_purge(), v.lazy_pages() > v.lazy_max_pages());
     }

@@ -303,10 +303,7 @@ mod tests {
         // (DMA's per-CPU batch is one page, the one handed out).
         a.alloc_pages(GFP_DMA, 0).unwrap();
         let t = text(|w| buddyinfo(&a, w));
-        assert_eq!(
-            t.lines().next().unwrap(),
-            "Node 0, zone      DMA      1      1      1      1      1      1      1      1      0      1      3 "
-        );
+        assert_eq!(t.lines().next().unwrap(), "Node 0, zone      DMA      1      1      1      1      1      1      1      1      0      1      3 ");
     }
 
     #[test]

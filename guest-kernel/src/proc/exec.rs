@@ -130,10 +130,7 @@ fn check_elf(read: &dyn Fn(u64, &mut [u8]) -> usize, size: u64) -> Result<Elf, S
             let mut name = alloc::vec![0u8; ph.p_filesz.min(256) as usize];
             let n = read(ph.p_offset, &mut name);
             let name = String::from_utf8_lossy(&name[..n]);
-            return Err(alloc::format!(
-                "dynamically linked (program interpreter {}), and this kernel runs only static programs",
-                name.trim_end_matches('\0')
-            ));
+            return Err(alloc::format!("dynamically linked (program interpreter {}), and this kernel runs only static programs", name.trim_end_matches('\0')));
         }
         if ph.p_type == PT_LOAD {
             let bad = ph.p_filesz > ph.p_memsz
@@ -390,4 +387,3 @@ pub fn probe_syscall_path() -> SyscallPath {
         Err(exit) => panic!("syscall probe: unexpected {exit:?} at {:#x}", regs.rip),
     }
 }
-

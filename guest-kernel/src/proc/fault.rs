@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::arch::pgtable::{flags, ADDR_MASK};
 use crate::mm::addr::{Pfn, PAGE_SIZE};
 use crate::mm::buddy::{alloc_page, page_to_pfn, pfn_to_page};
-use crate::mm::gfp::{GFP_HIGHUSER, __GFP_NOWARN, __GFP_ZERO};
+use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
 use crate::mm::memory::{handle_pte_fault, Fault, Pte, VmaAccess};
 use crate::mm::page::{pg, Page};
 use crate::mm::uvm::{self, copy_user_page, page_add_map, page_remove_map, set_pte, user_pte_flags, zero_pfn};
@@ -57,13 +57,7 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
         _ => return Err(FaultError::MapErr),
     };
     let f = vma.flags;
-    let access = VmaAccess {
-        read: f & VM_READ != 0,
-        write: f & VM_WRITE != 0,
-        exec: f & VM_EXEC != 0,
-        shared: f & VM_SHARED != 0,
-        object: vma.file.is_some(),
-    };
+    let access = VmaAccess { read: f & VM_READ != 0, write: f & VM_WRITE != 0, exec: f & VM_EXEC != 0, shared: f & VM_SHARED != 0, object: vma.file.is_some() };
     let va = addr & !(PAGE_SIZE - 1);
     let slot = mm.pt.pte_slot(va, true).ok_or(FaultError::Oom)?;
     let pte = if *slot & flags::PRESENT != 0 {

@@ -374,11 +374,7 @@ fn force_sig_fault(sig: i32, addr: u64, error_code: u64) {
     if sig == SIGSEGV {
         let r = &task.regs;
         with_console(|w| {
-            let _ = writeln!(
-                w,
-                "{}[{}]: segfault at {:x} ip {:016x} sp {:016x} error {:x}",
-                task.comm, task.pid, addr, r.rip, r.rsp, error_code
-            );
+            let _ = writeln!(w, "{}[{}]: segfault at {:x} ip {:016x} sp {:016x} error {:x}", task.comm, task.pid, addr, r.rip, r.rsp, error_code);
         });
     }
     do_exit(sig);

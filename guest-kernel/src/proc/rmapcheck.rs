@@ -53,13 +53,7 @@ pub fn check() -> Result<u64, String> {
         if page.mapcount() != count || page.refcount() != count + owner {
             bad += 1;
             if bad <= 5 {
-                let _ = write!(
-                    report,
-                    "pfn {pfn:#x}: {count} PTEs, mapcount {}, refcount {} (want {}); ",
-                    page.mapcount(),
-                    page.refcount(),
-                    count + owner
-                );
+                let _ = write!(report, "pfn {pfn:#x}: {count} PTEs, mapcount {}, refcount {} (want {}); ", page.mapcount(), page.refcount(), count + owner);
             }
         }
     }

@@ -187,8 +187,7 @@ pub fn wake(pid: u32) {
 /// Wakes sleepers whose time has come.
 fn wake_sleepers() {
     let now = crate::time::uptime_ns();
-    let due: Vec<u32> =
-        sched().tasks.values().filter(|t| matches!(t.state, TaskState::SleepUntil(until) if until <= now)).map(|t| t.pid).collect();
+    let due: Vec<u32> = sched().tasks.values().filter(|t| matches!(t.state, TaskState::SleepUntil(until) if until <= now)).map(|t| t.pid).collect();
     for pid in due {
         wake(pid);
     }

@@ -748,12 +748,10 @@ fn sys_kill(pid: i32, sig: i32) -> SysResult {
             }
             alloc::vec![p as u32]
         }
-        0 | -1 => {
-            sched::pids()
-                .into_iter()
-                .filter(|&p| sched::task(p).is_some_and(|t| t.state != sched::TaskState::Zombie) && (pid == 0 || p != 1 || me == 1))
-                .collect()
-        }
+        0 | -1 => sched::pids()
+            .into_iter()
+            .filter(|&p| sched::task(p).is_some_and(|t| t.state != sched::TaskState::Zombie) && (pid == 0 || p != 1 || me == 1))
+            .collect(),
         _ => {
             let p = (-pid) as u32;
             sched::task(p).ok_or(ESRCH)?;
@@ -859,10 +857,7 @@ fn sys_wait4(pid: i32, wstatus: u64, options: i32, rusage: u64) -> SysResult {
     let pid = pid as i64;
     loop {
         let me = task().pid;
-        let children: Vec<u32> = sched::children(me)
-            .into_iter()
-            .filter(|&c| pid == -1 || pid == 0 || pid < -1 || c as i64 == pid)
-            .collect();
+        let children: Vec<u32> = sched::children(me).into_iter().filter(|&c| pid == -1 || pid == 0 || pid < -1 || c as i64 == pid).collect();
         if children.is_empty() {
             return Err(ECHILD);
         }

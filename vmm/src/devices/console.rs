@@ -55,9 +55,7 @@ impl StreamSender {
 impl Write for StreamSender {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if !buf.is_empty() {
-            self.tx
-                .send(VcpuEvent::Output(self.stream, buf.to_vec()))
-                .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the output thread is gone"))?;
+            self.tx.send(VcpuEvent::Output(self.stream, buf.to_vec())).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the output thread is gone"))?;
         }
         Ok(buf.len())
     }

@@ -114,9 +114,8 @@ impl HostIo {
                 self.rejected += 1;
                 if !std::mem::replace(&mut self.logged[why.kind()], true) {
                     // One write, so the line travels as one message.
-                    let line = format!(
-                        "vmm: PORT_HOSTIO ({PORT_HOSTIO:#x}): {why}; request ignored (later requests refused for this reason are only counted)\n"
-                    );
+                    let line =
+                        format!("vmm: PORT_HOSTIO ({PORT_HOSTIO:#x}): {why}; request ignored (later requests refused for this reason are only counted)\n");
                     let _ = self.log.write_all(line.as_bytes());
                 }
                 if let Rejected::RequestOutsideRam(_) = why {

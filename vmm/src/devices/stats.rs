@@ -128,11 +128,8 @@ where
     // The entry in the queue's own table: the crate follows an indirect
     // descriptor by itself, and this tells whether it just did.
     let check_direct = |index: u16| -> Result<(), ChainError> {
-        let entry = table
-            .0
-            .checked_add(index as u64 * 16)
-            .and_then(|at| mem.read_obj::<Descriptor>(GuestAddress(at)).ok())
-            .ok_or(ChainError::Unreadable { index })?;
+        let entry =
+            table.0.checked_add(index as u64 * 16).and_then(|at| mem.read_obj::<Descriptor>(GuestAddress(at)).ok()).ok_or(ChainError::Unreadable { index })?;
         if entry.refers_to_indirect_table() {
             return Err(ChainError::Indirect { index });
         }
@@ -162,9 +159,8 @@ where
             return Err(ChainError::TooBig { len: total });
         }
         let addr = desc.addr();
-        let inside = addr.0.checked_add(desc.len() as u64).is_some()
-            && mem.address_in_range(addr)
-            && GuestMemoryBackend::check_range(mem, addr, desc.len() as usize);
+        let inside =
+            addr.0.checked_add(desc.len() as u64).is_some() && mem.address_in_range(addr) && GuestMemoryBackend::check_range(mem, addr, desc.len() as usize);
         if !inside {
             return Err(ChainError::OutsideRam { index, addr: addr.0, len: desc.len() });
         }
@@ -199,8 +195,7 @@ pub fn read_segments(mem: &GuestMemoryMmap, segments: &[Segment]) -> Result<Vec<
     let mut at = 0;
     for (i, s) in segments.iter().enumerate() {
         let end = at + s.len as usize;
-        mem.read_slice(&mut bytes[at..end], s.addr)
-            .map_err(|_| ChainError::OutsideRam { index: i as u16, addr: s.addr.0, len: s.len })?;
+        mem.read_slice(&mut bytes[at..end], s.addr).map_err(|_| ChainError::OutsideRam { index: i as u16, addr: s.addr.0, len: s.len })?;
         at = end;
     }
     Ok(bytes)
@@ -214,8 +209,7 @@ fn write_segments(mem: &GuestMemoryMmap, segments: &[Segment], bytes: &[u8]) -> 
             break;
         }
         let n = rest.len().min(s.len as usize);
-        mem.write_slice(&rest[..n], s.addr)
-            .map_err(|_| ChainError::OutsideRam { index: i as u16, addr: s.addr.0, len: s.len })?;
+        mem.write_slice(&rest[..n], s.addr).map_err(|_| ChainError::OutsideRam { index: i as u16, addr: s.addr.0, len: s.len })?;
         rest = &rest[n..];
     }
     Ok(())
@@ -330,7 +324,11 @@ impl StatsDevice {
             return; // no configuration space: reads as zero
         }
         if data.len() != 4 || !offset.is_multiple_of(4) {
-            self.driver_error(None, "access-size", format_args!("{}-byte read at register offset {offset:#x}; registers take aligned 4-byte accesses (read as 0)", data.len()));
+            self.driver_error(
+                None,
+                "access-size",
+                format_args!("{}-byte read at register offset {offset:#x}; registers take aligned 4-byte accesses (read as 0)", data.len()),
+            );
             return;
         }
         let q = self.selected();
@@ -367,7 +365,11 @@ impl StatsDevice {
             return; // no configuration space: writes vanish
         }
         let Ok(bytes) = <[u8; 4]>::try_from(data) else {
-            self.driver_error(None, "access-size", format_args!("{}-byte write at register offset {offset:#x}; registers take aligned 4-byte accesses (ignored)", data.len()));
+            self.driver_error(
+                None,
+                "access-size",
+                format_args!("{}-byte write at register offset {offset:#x}; registers take aligned 4-byte accesses (ignored)", data.len()),
+            );
             return;
         };
         if !offset.is_multiple_of(4) {
@@ -550,7 +552,9 @@ impl StatsDevice {
                 self.driver_error(
                     Some(q as u16),
                     "avail-index",
-                    format_args!("available ring unusable ({e}: index {avail}, device at {next_avail}, queue of {size}); the queue is stopped until the device is reset"),
+                    format_args!(
+                        "available ring unusable ({e}: index {avail}, device at {next_avail}, queue of {size}); the queue is stopped until the device is reset"
+                    ),
                 );
                 return None;
             }
@@ -585,9 +589,7 @@ impl StatsDevice {
             let Some((head, walked)) = self.pop(q, mem) else { break };
             let message = walked.and_then(|segments| {
                 let bytes = read_segments(mem, &segments)?;
-                shared::stats::decode(&bytes)
-                    .map(|(header, payload)| StatsMessage { header, payload })
-                    .map_err(|e| ChainError::Decode(e.to_string()))
+                shared::stats::decode(&bytes).map(|(header, payload)| StatsMessage { header, payload }).map_err(|e| ChainError::Decode(e.to_string()))
             });
             match message {
                 Ok(m) => self.messages.push(m),
@@ -788,10 +790,12 @@ mod tests {
 
     fn used(mock: &MockSplitQueue<GuestMemoryMmap>) -> Vec<(u32, u32)> {
         let n = mock.used().idx().load();
-        (0..n as usize).map(|i| {
-            let e = mock.used().ring().ref_at(i).unwrap().load();
-            (e.id(), e.len())
-        }).collect()
+        (0..n as usize)
+            .map(|i| {
+                let e = mock.used().ring().ref_at(i).unwrap().load();
+                (e.id(), e.len())
+            })
+            .collect()
     }
 
     #[test]
@@ -837,11 +841,7 @@ mod tests {
         r.mem.write_slice(&two[10..], GuestAddress(HIGH + 0x100)).unwrap();
         stats
             .add_desc_chains(
-                &[
-                    desc(BUF, one.len() as u32, 0, 0),
-                    desc(BUF + 0x1000, 10, VRING_DESC_F_NEXT, 2),
-                    desc(HIGH + 0x100, (two.len() - 10) as u32, 0, 0),
-                ],
+                &[desc(BUF, one.len() as u32, 0, 0), desc(BUF + 0x1000, 10, VRING_DESC_F_NEXT, 2), desc(HIGH + 0x100, (two.len() - 10) as u32, 0, 0)],
                 0,
             )
             .unwrap();
@@ -968,7 +968,11 @@ mod tests {
         r.dev.push_command(5, vec![9; 4], &r.mem);
         assert_eq!(r.dev.take_events(), [CommandEvent::Delivered(5)]);
         assert_eq!(used(&control), [(0, 0), (1, 4)]);
-        assert!(r.log.lines().iter().any(|l| l.starts_with("vmm: stats device: control queue: bad descriptor chain (head 0): descriptor 0 is device-readable")));
+        assert!(r
+            .log
+            .lines()
+            .iter()
+            .any(|l| l.starts_with("vmm: stats device: control queue: bad descriptor chain (head 0): descriptor 0 is device-readable")));
     }
 
     #[test]
@@ -1033,7 +1037,12 @@ mod tests {
 
         // Rings outside RAM, misaligned, or a size that is not a power of two.
         let mut r = rig();
-        for (num, desc_addr, why) in [(16, RAM * 4, "not all inside guest RAM"), (16, 0x1008, "not 16-byte aligned"), (12, 0x1000, "not a power of two"), (128, 0x1000, "not a power of two")] {
+        for (num, desc_addr, why) in [
+            (16, RAM * 4, "not all inside guest RAM"),
+            (16, 0x1008, "not 16-byte aligned"),
+            (12, 0x1000, "not a power of two"),
+            (128, 0x1000, "not a power of two"),
+        ] {
             set(&mut r.dev, &r.mem, regs::QUEUE_SEL, 0);
             set(&mut r.dev, &r.mem, regs::QUEUE_NUM, num);
             set(&mut r.dev, &r.mem, regs::QUEUE_DESC_LOW, desc_addr as u32);

@@ -285,11 +285,7 @@ mod tests {
     /// mxcsr 56, fs_base 57, k_gs_base 59, efer 65.
     #[test]
     fn the_description_matches_the_serializer() {
-        let names: Vec<&str> = TARGET_XML
-            .lines()
-            .filter_map(|l| l.trim().strip_prefix("<reg name=\""))
-            .map(|l| l.split('"').next().unwrap())
-            .collect();
+        let names: Vec<&str> = TARGET_XML.lines().filter_map(|l| l.trim().strip_prefix("<reg name=\"")).map(|l| l.split('"').next().unwrap()).collect();
         assert_eq!(names.len(), 66);
         assert_eq!(names.iter().position(|&n| n == "xmm0"), Some(40));
         assert_eq!(names.iter().position(|&n| n == "mxcsr"), Some(56));

@@ -186,17 +186,7 @@ pub fn from_kvm(r: &kvm_regs, s: &kvm_sregs, f: &kvm_fpu, k_gs_base: u64) -> Ker
         *xmm = u128::from_le_bytes(*bytes);
     }
     c.mxcsr = f.mxcsr;
-    regs.sys = SystemRegs {
-        fs_base: s.fs.base,
-        gs_base: s.gs.base,
-        k_gs_base,
-        cr0: s.cr0,
-        cr2: s.cr2,
-        cr3: s.cr3,
-        cr4: s.cr4,
-        cr8: s.cr8,
-        efer: s.efer,
-    };
+    regs.sys = SystemRegs { fs_base: s.fs.base, gs_base: s.gs.base, k_gs_base, cr0: s.cr0, cr2: s.cr2, cr3: s.cr3, cr4: s.cr4, cr8: s.cr8, efer: s.efer };
     regs
 }
 

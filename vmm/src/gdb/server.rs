@@ -16,7 +16,9 @@ use gdbstub::common::Signal;
 use gdbstub::conn::Connection;
 use gdbstub::stub::state_machine::GdbStubStateMachine;
 use gdbstub::stub::{DisconnectReason, GdbStub, SingleThreadStopReason};
-use gdbstub::target::ext::base::singlethread::{SingleThreadBase, SingleThreadResume, SingleThreadResumeOps, SingleThreadSingleStep, SingleThreadSingleStepOps};
+use gdbstub::target::ext::base::singlethread::{
+    SingleThreadBase, SingleThreadResume, SingleThreadResumeOps, SingleThreadSingleStep, SingleThreadSingleStepOps,
+};
 use gdbstub::target::ext::base::BaseOps;
 use gdbstub::target::ext::breakpoints::{
     Breakpoints, BreakpointsOps, HwBreakpoint, HwBreakpointOps, HwWatchpoint, HwWatchpointOps, SwBreakpoint, SwBreakpointOps, WatchKind,
@@ -424,23 +426,25 @@ enum Incoming {
 /// Starts the thread that reads connection `id` into the gdb thread's
 /// events; false if it could not start.
 fn spawn_reader(id: u64, mut stream: TcpStream, tx: Sender<ServerEvent>) -> bool {
-    std::thread::Builder::new().name("vmm-gdb-read".into()).spawn(move || {
-        let mut buf = [0u8; 4096];
-        loop {
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => {
-                    let _ = tx.send(ServerEvent::Eof(id));
-                    return;
-                }
-                Ok(n) => {
-                    if tx.send(ServerEvent::Data(id, buf[..n].to_vec())).is_err() {
+    std::thread::Builder::new()
+        .name("vmm-gdb-read".into())
+        .spawn(move || {
+            let mut buf = [0u8; 4096];
+            loop {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => {
+                        let _ = tx.send(ServerEvent::Eof(id));
                         return;
+                    }
+                    Ok(n) => {
+                        if tx.send(ServerEvent::Data(id, buf[..n].to_vec())).is_err() {
+                            return;
+                        }
                     }
                 }
             }
-        }
-    })
-    .is_ok()
+        })
+        .is_ok()
 }
 
 /// The connection as `gdbstub` writes it: bytes gather until a flush (one

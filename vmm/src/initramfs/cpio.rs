@@ -195,10 +195,7 @@ pub(super) mod tests {
         ];
         let entries = parse(&build_archive(&files));
         let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(
-            names,
-            ["bin", "usr", "usr/share", "usr/share/doc", "bin/init", "usr/share/doc/readme", "data", "usr/share/other", "bin/tool"]
-        );
+        assert_eq!(names, ["bin", "usr", "usr/share", "usr/share/doc", "bin/init", "usr/share/doc/readme", "data", "usr/share/other", "bin/tool"]);
         for dir in &entries[..4] {
             assert_eq!((dir.mode, dir.nlink, dir.data.len()), (DIR_MODE, 2, 0), "{dir:?}");
         }
@@ -207,5 +204,4 @@ pub(super) mod tests {
         let inos: BTreeSet<u32> = entries.iter().map(|e| e.ino).collect();
         assert_eq!(inos.len(), entries.len(), "inode numbers are not unique");
     }
-
 }

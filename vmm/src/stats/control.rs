@@ -162,10 +162,7 @@ impl Control {
     /// next one to arrive (e.g. the next `Reason::Interval` one).
     pub fn wait_for_snapshot(&self, pred: impl Fn(&Header, &Snapshot) -> bool) -> Result<(Header, Snapshot), ControlError> {
         self.wait_for("wait for a snapshot", None, |st| {
-            st.recent
-                .iter()
-                .rev()
-                .find_map(|m| m.snapshot().filter(|s| pred(&m.header, s)).map(|s| Ok((m.header, s.clone()))))
+            st.recent.iter().rev().find_map(|m| m.snapshot().filter(|s| pred(&m.header, s)).map(|s| Ok((m.header, s.clone()))))
         })
     }
 
@@ -211,9 +208,9 @@ impl Control {
             if now >= deadline {
                 let state = match id {
                     Some(id) if st.delivered.contains(&id) => format!("command #{id} was given to the guest, which has not answered"),
-                    Some(id) if st.taken.contains(&id) => format!(
-                        "command #{id} is waiting for the guest to post a control-queue buffer; is its stats driver running?"
-                    ),
+                    Some(id) if st.taken.contains(&id) => {
+                        format!("command #{id} is waiting for the guest to post a control-queue buffer; is its stats driver running?")
+                    }
                     Some(id) => format!("command #{id} was not picked up by the vCPU thread"),
                     None => "nothing arrived".into(),
                 };

@@ -13,10 +13,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
-use shared::stats::{
-    CommandResult, Header, Payload, ProcessStats, Reason, SlabStats, Snapshot, KIND_REPLY, KIND_SNAPSHOT, STATS_MAGIC,
-    STATS_VERSION,
-};
+use shared::stats::{CommandResult, Header, Payload, ProcessStats, Reason, SlabStats, Snapshot, KIND_REPLY, KIND_SNAPSHOT, STATS_MAGIC, STATS_VERSION};
 
 pub use control::{Control, ControlError};
 
@@ -62,12 +59,7 @@ impl StatsMessage {
 
     /// The message as one JSON line (no newline).
     pub fn to_json_line(&self) -> String {
-        let record = JsonRecord {
-            seq: self.header.seq,
-            guest_ns: self.header.guest_ns,
-            kind: self.kind_name().to_string(),
-            payload: self.payload.clone(),
-        };
+        let record = JsonRecord { seq: self.header.seq, guest_ns: self.header.guest_ns, kind: self.kind_name().to_string(), payload: self.payload.clone() };
         serde_json::to_string(&record).unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()))
     }
 

@@ -80,7 +80,13 @@ pub fn summarize(rec: &Recording) -> String {
         let seqs = last.header.seq.saturating_sub(first.header.seq) + 1;
         let missing = seqs.saturating_sub(rec.messages.len() as u64);
         let (t0, t1) = (first.header.guest_ns as f64 / 1e9, last.header.guest_ns as f64 / 1e9);
-        let _ = writeln!(out, "time span: {t0:.3} s to {t1:.3} s guest time ({:.3} s); seq {} to {}, {missing} missing", t1 - t0, first.header.seq, last.header.seq);
+        let _ = writeln!(
+            out,
+            "time span: {t0:.3} s to {t1:.3} s guest time ({:.3} s); seq {} to {}, {missing} missing",
+            t1 - t0,
+            first.header.seq,
+            last.header.seq
+        );
     }
     if snaps.is_empty() {
         return out;
@@ -136,12 +142,7 @@ pub fn plot(rec: &Recording, out: &Path) -> Result<(), String> {
     }
     let orders = snaps.iter().flat_map(|(_, s)| s.zones.iter().map(|z| z.free_per_order.len())).max().unwrap_or(0);
     let free: Vec<Vec<(f64, f64)>> = (0..orders)
-        .map(|o| {
-            snaps
-                .iter()
-                .map(|(t, s)| (*t, s.zones.iter().map(|z| z.free_per_order.get(o).copied().unwrap_or(0) << o).sum::<u64>() as f64))
-                .collect()
-        })
+        .map(|o| snaps.iter().map(|(t, s)| (*t, s.zones.iter().map(|z| z.free_per_order.get(o).copied().unwrap_or(0) << o).sum::<u64>() as f64)).collect())
         .collect();
     let mut rss: BTreeMap<u32, (String, Vec<(f64, f64)>)> = BTreeMap::new();
     for (t, s) in &snaps {
@@ -204,7 +205,7 @@ pub fn plot(rec: &Recording, out: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::stats::{Header, Payload, ProcFiles, ProcessStats, Reply, CommandResult, ZoneStats, KIND_REPLY, KIND_SNAPSHOT, STATS_MAGIC, STATS_VERSION};
+    use shared::stats::{CommandResult, Header, Payload, ProcFiles, ProcessStats, Reply, ZoneStats, KIND_REPLY, KIND_SNAPSHOT, STATS_MAGIC, STATS_VERSION};
 
     fn snap(t: u64, seq: u64, free: u64, rss: u64, faults: u64, reason: Reason) -> StatsMessage {
         let proc_ = |pid: u32, rss: u64| ProcessStats {
@@ -227,7 +228,15 @@ mod tests {
             payload: Payload::Snapshot(Snapshot {
                 reason,
                 meminfo: vec![("MemFree".into(), free)],
-                zones: vec![ZoneStats { name: "DMA32".into(), managed: 1000, free: free / 4, free_per_order: vec![free / 8, free / 32], min: 0, low: 0, high: 0 }],
+                zones: vec![ZoneStats {
+                    name: "DMA32".into(),
+                    managed: 1000,
+                    free: free / 4,
+                    free_per_order: vec![free / 8, free / 32],
+                    min: 0,
+                    low: 0,
+                    high: 0,
+                }],
                 vmstat: vec![("pgfault".into(), faults), ("pgmajfault".into(), 0)],
                 slabs: vec![],
                 vmalloc: vec![],

@@ -134,10 +134,7 @@ pub fn table(report: &StatsReport) -> String {
         out.push_str("  (no processes)\n");
     }
 
-    let faults: Vec<String> = ["pgfault", "pgmajfault", "cow_fault"]
-        .iter()
-        .filter_map(|name| snap.vmstat(name).map(|v| format!("{name} {v}")))
-        .collect();
+    let faults: Vec<String> = ["pgfault", "pgmajfault", "cow_fault"].iter().filter_map(|name| snap.vmstat(name).map(|v| format!("{name} {v}"))).collect();
     let _ = writeln!(out, "faults: {}", if faults.is_empty() { "(no counters)".into() } else { faults.join(", ") });
     out
 }
@@ -153,9 +150,7 @@ mod tests {
             meminfo: vec![("MemTotal".into(), 131_072), ("MemFree".into(), 100_000)],
             zones: vec![ZoneStats { name: "DMA32".into(), managed: 30000, free: 25000, free_per_order: vec![1, 2, 3], min: 1, low: 2, high: 3 }],
             vmstat: vec![("pgfault".into(), 1234), ("cow_fault".into(), 5)],
-            slabs: (0..12)
-                .map(|i| SlabStats { name: format!("cache-{i}"), object_size: 64, active_objs: i * 10, num_objs: 200, slabs: 3 })
-                .collect(),
+            slabs: (0..12).map(|i| SlabStats { name: format!("cache-{i}"), object_size: 64, active_objs: i * 10, num_objs: 200, slabs: 3 }).collect(),
             vmalloc: vec![],
             processes: pids
                 .iter()

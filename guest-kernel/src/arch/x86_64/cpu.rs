@@ -128,9 +128,7 @@ pub fn rdmsr(msr: u32) -> u64 {
 /// value is valid and consistent with the kernel's state.
 pub unsafe fn wrmsr(msr: u32, value: u64) {
     // SAFETY: the caller upholds the contract above.
-    unsafe {
-        asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack, preserves_flags))
-    };
+    unsafe { asm!("wrmsr", in("ecx") msr, in("eax") value as u32, in("edx") (value >> 32) as u32, options(nostack, preserves_flags)) };
 }
 
 /// Invalidates the TLB entry for `va` on this CPU.
@@ -185,9 +183,7 @@ pub unsafe fn clear_page(page: *mut u8) {
 /// As for [`clear_page`].
 pub unsafe fn fill_page(page: *mut u8, pattern: u64) {
     // SAFETY: the caller upholds the contract above.
-    unsafe {
-        asm!("rep stosq", inout("rdi") page => _, inout("rcx") 512usize => _, in("rax") pattern, options(nostack, preserves_flags))
-    };
+    unsafe { asm!("rep stosq", inout("rdi") page => _, inout("rcx") 512usize => _, in("rax") pattern, options(nostack, preserves_flags)) };
 }
 
 /// Stops this CPU for good.

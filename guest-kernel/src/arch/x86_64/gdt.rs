@@ -39,15 +39,8 @@ struct IstStack([u8; IST_STACK_SIZE]);
 
 static mut DOUBLE_FAULT_STACK: IstStack = IstStack([0; IST_STACK_SIZE]);
 
-static mut TSS: Tss = Tss {
-    _reserved0: 0,
-    rsp: [0; 3],
-    _reserved1: 0,
-    ist: [0; 7],
-    _reserved2: 0,
-    _reserved3: 0,
-    iomap_base: core::mem::size_of::<Tss>() as u16,
-};
+static mut TSS: Tss =
+    Tss { _reserved0: 0, rsp: [0; 3], _reserved1: 0, ist: [0; 7], _reserved2: 0, _reserved3: 0, iomap_base: core::mem::size_of::<Tss>() as u16 };
 
 const fn segment(flags: u64) -> u64 {
     // Base 0, limit 0xfffff; `flags` are bits 40..55 of the descriptor.

@@ -114,8 +114,7 @@ struct IdtEntry {
 }
 
 const IDT_SIZE: usize = 256;
-static mut IDT: [IdtEntry; IDT_SIZE] =
-    [IdtEntry { offset_low: 0, selector: 0, ist: 0, type_attr: 0, offset_mid: 0, offset_high: 0, _zero: 0 }; IDT_SIZE];
+static mut IDT: [IdtEntry; IDT_SIZE] = [IdtEntry { offset_low: 0, selector: 0, ist: 0, type_attr: 0, offset_mid: 0, offset_high: 0, _zero: 0 }; IDT_SIZE];
 
 /// Installs interrupt gates for the 32 exception vectors and loads the IDT.
 pub fn init() {
@@ -144,11 +143,38 @@ pub fn init() {
 pub static KERNEL_IRQ: crate::sync::Once<fn(u64)> = crate::sync::Once::new();
 
 const NAMES: [&str; 32] = [
-    "divide error", "debug", "NMI", "int3", "overflow", "bounds", "invalid opcode", "device not available",
-    "double fault", "coprocessor segment overrun", "invalid TSS", "segment not present", "stack segment",
-    "general protection fault", "page fault", "reserved", "x87 FPU error", "alignment check", "machine check",
-    "SIMD exception", "virtualization exception", "control protection", "reserved", "reserved", "reserved",
-    "reserved", "reserved", "reserved", "hypervisor injection", "VMM communication", "security exception", "reserved",
+    "divide error",
+    "debug",
+    "NMI",
+    "int3",
+    "overflow",
+    "bounds",
+    "invalid opcode",
+    "device not available",
+    "double fault",
+    "coprocessor segment overrun",
+    "invalid TSS",
+    "segment not present",
+    "stack segment",
+    "general protection fault",
+    "page fault",
+    "reserved",
+    "x87 FPU error",
+    "alignment check",
+    "machine check",
+    "SIMD exception",
+    "virtualization exception",
+    "control protection",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "reserved",
+    "hypervisor injection",
+    "VMM communication",
+    "security exception",
+    "reserved",
 ];
 
 /// Resolves a page fault the kernel took on a user address inside a
@@ -162,10 +188,7 @@ extern "C" fn do_exception(frame: &mut TrapFrame) {
     if let Some(fixup) = super::user::uaccess_fixup_for(frame.rip) {
         // Linux's exception table: a user access that faulted. Page faults
         // on user addresses first get a chance to be resolved.
-        if frame.vector == X86_TRAP_PF
-            && cr2 < super::user::SYSCALL_TRAMPOLINE
-            && KERNEL_USER_FAULT.get().is_some_and(|f| f(cr2, frame.error_code))
-        {
+        if frame.vector == X86_TRAP_PF && cr2 < super::user::SYSCALL_TRAMPOLINE && KERNEL_USER_FAULT.get().is_some_and(|f| f(cr2, frame.error_code)) {
             return;
         }
         if frame.vector == X86_TRAP_PF || frame.vector == super::user::X86_TRAP_GP {
@@ -208,7 +231,13 @@ fn oops_report(w: &mut impl Write, f: &TrapFrame, cr2: u64, cr3: u64) -> core::f
             w,
             "#PF: {} {} access in {} mode",
             if e & 4 != 0 { "user" } else { "supervisor" },
-            if e & 16 != 0 { "instruction fetch" } else if e & 2 != 0 { "write" } else { "read" },
+            if e & 16 != 0 {
+                "instruction fetch"
+            } else if e & 2 != 0 {
+                "write"
+            } else {
+                "read"
+            },
             if f.cs & 3 == 3 { "user" } else { "kernel" },
         )?;
         writeln!(w, "#PF: error_code({e:#06x}) - {}", if e & 1 != 0 { "permissions violation" } else { "not-present page" })?;

@@ -200,10 +200,7 @@ fn program_syscall_msrs(entry: u64) {
     unsafe {
         super::cpu::wrmsr(super::cpu::MSR_EFER, super::cpu::rdmsr(super::cpu::MSR_EFER) | EFER_SCE);
         super::cpu::wrmsr(MSR_STAR, ((USER_DS as u64 - 8) << 48) | ((KERNEL_CS as u64) << 32));
-        super::cpu::wrmsr(
-            MSR_SYSCALL_MASK,
-            X86_EFLAGS_TF | X86_EFLAGS_DF | X86_EFLAGS_IF | X86_EFLAGS_AC | X86_EFLAGS_NT,
-        );
+        super::cpu::wrmsr(MSR_SYSCALL_MASK, X86_EFLAGS_TF | X86_EFLAGS_DF | X86_EFLAGS_IF | X86_EFLAGS_AC | X86_EFLAGS_NT);
         super::cpu::wrmsr(MSR_LSTAR, entry);
     }
 }
@@ -368,10 +365,20 @@ global_asm!(
     // fn switch_stack(save_rsp: *mut u64, new_rsp: u64)
     ".global switch_stack_asm",
     "switch_stack_asm:",
-    "    push rbx", "push rbp", "push r12", "push r13", "push r14", "push r15",
+    "    push rbx",
+    "push rbp",
+    "push r12",
+    "push r13",
+    "push r14",
+    "push r15",
     "    mov [rdi], rsp",
     "    mov rsp, rsi",
-    "    pop r15", "pop r14", "pop r13", "pop r12", "pop rbp", "pop rbx",
+    "    pop r15",
+    "pop r14",
+    "pop r13",
+    "pop r12",
+    "pop rbp",
+    "pop rbx",
     "    ret",
     // A new thread's first return lands here: r12 = entry, r13 = argument.
     ".global thread_trampoline",

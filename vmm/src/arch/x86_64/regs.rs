@@ -28,8 +28,7 @@ const EFER_NXE: u64 = 1 << 11;
 /// triple fault, which the VMM reports), and `rdi` = `boot_info`.
 pub fn setup_long_mode(vcpu: &VcpuFd, mem: &GuestMemoryMmap, entry: u64, boot_info: u64, cr3: u64) -> Result<()> {
     let gdt: Vec<u8> = BOOT_GDT.iter().flat_map(|e| e.to_le_bytes()).collect();
-    mem.write_slice(&gdt, GuestAddress(BOOT_GDT_ADDR))
-        .map_err(|e| Error::GuestWrite { addr: BOOT_GDT_ADDR, reason: e.to_string() })?;
+    mem.write_slice(&gdt, GuestAddress(BOOT_GDT_ADDR)).map_err(|e| Error::GuestWrite { addr: BOOT_GDT_ADDR, reason: e.to_string() })?;
 
     let mut sregs = vcpu.get_sregs().map_err(Error::kvm("KVM_GET_SREGS"))?;
     sregs.gdt.base = BOOT_GDT_ADDR;
