@@ -65,7 +65,8 @@ fn main() {
     }
     // A dynamically linked program (PT_INTERP: musl's ld.so), which the
     // kernel cannot execute: the tests check it says so.
-    for (name, from) in [("hello_dyn", "hello")] {
+    {
+        let (name, from) = ("hello_dyn", "hello");
         let binary = bin_dir.join(name);
         compile_dynamic(&cc, &src.join(format!("{from}.c")), &binary);
         let konst = name.to_ascii_uppercase();
@@ -76,7 +77,8 @@ fn main() {
     }
     // The same mm_malloc as a static-PIE (ET_DYN, no interpreter, relocating
     // itself with musl's rcrt1): the loader must place it at a base.
-    for (name, from) in [("mm_malloc_pie", "mm_malloc")] {
+    {
+        let (name, from) = ("mm_malloc_pie", "mm_malloc");
         let source = src.join(format!("{from}.c"));
         let binary = bin_dir.join(name);
         compile_static_pie(&cc, &src, &source, &binary, &out);

@@ -189,7 +189,7 @@ impl File {
     /// `pipe2(2)`: the read and write descriptions of a new pipe (`flags`:
     /// `O_NONBLOCK` is kept as a status flag).
     pub fn pipe(flags: u32) -> (Arc<Self>, Arc<Self>) {
-        let (r, w) = crate::fs::pipe::Pipe::new();
+        let (r, w) = crate::fs::pipe::Pipe::pair();
         let keep = flags & O_NONBLOCK;
         (Self::new(FileKind::Pipe(r), O_RDONLY | keep), Self::new(FileKind::Pipe(w), O_WRONLY | keep))
     }

@@ -480,7 +480,7 @@ mod tests {
         assert_eq!(free_pages(pa), free - 2);
         assert!(frame_bytes(pa, f.page(1).unwrap())[5000 - 4096..].iter().all(|&b| b == 0), "the tail is zeroed");
         // Growing adds a hole: zeroes, no frames.
-        f.truncate(5 * PAGE as u64);
+        f.truncate(5 * PAGE);
         assert_eq!((f.size(), f.nr_pages()), (5 * PAGE, 2));
         let mut buf = vec![1u8; 5 * PAGE_SIZE];
         assert_eq!(f.read_at(0, &mut buf), 5 * PAGE_SIZE);
@@ -531,7 +531,7 @@ mod tests {
         assert_eq!((page.refcount(), page.mapcount()), (2, 1), "mapcount + 1: the file still holds it");
         assert_eq!(frame_bytes(pa, pfn)[0], 1, "the mapping keeps the old bytes");
         // Growing again gives the file a new, zeroed page, not the old one.
-        assert_eq!(f.write_at(PAGE as u64, b"x"), Ok(1));
+        assert_eq!(f.write_at(PAGE, b"x"), Ok(1));
         assert_ne!(f.page(1), Some(pfn));
         // Still mapped: kept.
         f.truncate(10);
@@ -573,7 +573,7 @@ mod tests {
         // exactly what was written.
         let mut f = FilePages::new(pa);
         let n = f.write_at(0, &big).unwrap();
-        assert!(n > 0 && n < big.len() && n % PAGE_SIZE == 0, "{n}");
+        assert!(n > 0 && n < big.len() && n.is_multiple_of(PAGE_SIZE), "{n}");
         assert_eq!(f.size(), n as u64);
         assert_eq!(f.nr_pages(), n / PAGE_SIZE);
         assert_eq!(f.write_at(n as u64, b"more"), Err(ENOMEM));

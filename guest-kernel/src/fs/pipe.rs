@@ -29,7 +29,7 @@ pub struct PipeEnd {
 
 impl Pipe {
     /// A new pipe's read and write ends.
-    pub fn new() -> (PipeEnd, PipeEnd) {
+    pub fn pair() -> (PipeEnd, PipeEnd) {
         let pipe = Arc::new(Pipe { buf: SpinLock::new(VecDeque::new()), readers: AtomicU32::new(1), writers: AtomicU32::new(1) });
         (PipeEnd { pipe: pipe.clone(), write: false }, PipeEnd { pipe, write: true })
     }
@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn bytes_flow_and_ends_close() {
-        let (r, w) = Pipe::new();
+        let (r, w) = Pipe::pair();
         let mut out = [0u8; 8];
         assert_eq!(r.read(&mut out), Err(EAGAIN));
         assert_eq!(w.write(b"hello"), Ok(5));
@@ -100,7 +100,7 @@ mod tests {
         let mut sink = alloc::vec![0u8; PIPE_CAPACITY];
         assert_eq!(r.read(&mut sink), Ok(PIPE_CAPACITY));
         assert_eq!(r.read(&mut out), Ok(0), "no writers and empty: end of file");
-        let (r, w) = Pipe::new();
+        let (r, w) = Pipe::pair();
         drop(r);
         assert_eq!(w.write(b"x"), Err(EPIPE));
     }

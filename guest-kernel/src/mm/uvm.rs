@@ -304,7 +304,7 @@ impl UserPageTables {
         let mut moved_tables = false;
         for (start, src_table) in tables {
             let dst_va = new + (start - old);
-            let whole = start % PMD_SIZE == 0 && dst_va % PMD_SIZE == 0 && end - start >= PMD_SIZE;
+            let whole = start % PMD_SIZE == 0 && dst_va.is_multiple_of(PMD_SIZE) && end - start >= PMD_SIZE;
             if whole && self.move_pte_table(start, dst_va, src_table) {
                 moved_tables = true;
                 continue;

@@ -189,12 +189,9 @@ pub fn exec(task: &mut Task, path: &str, argv: &[String], envp: &[String]) -> Re
         old.destroy();
     }
     task.mm = Some(mm);
-    let r = load(task, &elf, &file, bias, path, argv, envp);
-    if r.is_err() {
-        // The old program is gone (Linux sends SIGKILL past the point of no
-        // return); the caller ends the task.
-        return r;
-    }
+    // On failure the old program is gone (Linux sends SIGKILL past the
+    // point of no return); the caller ends the task.
+    load(task, &elf, &file, bias, path, argv, envp)?;
     task.comm = super::Comm::from_path(path);
     task.signals.exec();
     Ok(())

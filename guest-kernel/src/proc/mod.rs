@@ -417,7 +417,7 @@ pub fn mount_rootfs(archive: &[u8]) -> Result<(), String> {
 /// what its files held come back).
 pub fn unmount_rootfs() {
     if let Some(fs) = ROOTFS.get() {
-        let old = core::mem::replace(&mut *fs.lock(), Ramfs::new());
+        let old = core::mem::take(&mut *fs.lock());
         drop(old);
     }
 }

@@ -83,7 +83,7 @@ pub(crate) fn per_process(task: &mut super::Task, name: &str, w: &mut String) ->
     let mm = task.mm.as_ref().ok_or(ENOENT)?;
     match name {
         "maps" => {
-            let _ = mm.vm.show_maps(w, &|f: &super::mm::FileRef| f.maps_info());
+            let _ = mm.vm.show_maps(w, |f: &super::mm::FileRef| f.maps_info());
         }
         "status" => {
             let _ = writeln!(w, "Name:\t{}", task.comm);

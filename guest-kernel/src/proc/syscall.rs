@@ -622,7 +622,7 @@ fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i32, off: u64) -> Sy
     } else {
         (None, false)
     };
-    if off % PAGE_SIZE != 0 {
+    if !off.is_multiple_of(PAGE_SIZE) {
         return Err(EINVAL);
     }
     let mm = mm()?;
@@ -683,7 +683,7 @@ fn sys_madvise(addr: u64, len: u64, advice: i32) -> SysResult {
         10, 11, 12, 13, 14, 15, 16, 17, // dontfork .. dodump: no effect here
         19, 20, 21, // keeponfork, cold, pageout: hints
     ];
-    if addr % PAGE_SIZE != 0 || !(advice == MADV_DONTNEED || ADVISORY.contains(&advice)) {
+    if !addr.is_multiple_of(PAGE_SIZE) || !(advice == MADV_DONTNEED || ADVISORY.contains(&advice)) {
         return Err(EINVAL);
     }
     let aligned = len.checked_add(PAGE_SIZE - 1).ok_or(EINVAL)? & !(PAGE_SIZE - 1);

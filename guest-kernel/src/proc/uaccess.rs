@@ -30,7 +30,7 @@ pub fn copy_from_user(dst: &mut [u8], src: u64) -> Result<(), i32> {
     }
     // SAFETY: `dst` is a live kernel buffer of this length; the user side
     // was checked to be in the user half.
-    unsafe { copy_user(dst.as_mut_ptr(), src as *const u8, dst.len()) }.map_err(|()| EFAULT)
+    unsafe { copy_user(dst.as_mut_ptr(), src as *const u8, dst.len()) }.map_err(|_| EFAULT)
 }
 
 pub fn copy_to_user(dst: u64, src: &[u8]) -> Result<(), i32> {
@@ -41,7 +41,7 @@ pub fn copy_to_user(dst: u64, src: &[u8]) -> Result<(), i32> {
         return Err(EFAULT);
     }
     // SAFETY: as for `copy_from_user`, the other way round.
-    unsafe { copy_user(dst as *mut u8, src.as_ptr(), src.len()) }.map_err(|()| EFAULT)
+    unsafe { copy_user(dst as *mut u8, src.as_ptr(), src.len()) }.map_err(|_| EFAULT)
 }
 
 /// Writes `len` zero bytes at `dst` (Linux `clear_user`).

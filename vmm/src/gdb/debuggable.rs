@@ -354,7 +354,7 @@ mod tests {
     #[test]
     fn registers_round_trip_through_kvm_structures() {
         let r = kvm_regs { rax: 1, rbx: 2, rcx: 3, rdx: 4, rsi: 5, rdi: 6, rsp: 7, rbp: 8, r8: 9, r15: 16, rip: 0x1234, rflags: 0x246, ..Default::default() };
-        let mut s = kvm_sregs { cr0: 0x8005_0033, cr3: 0x7fff_000, cr4: 0x6a0, efer: 0xd01, ..Default::default() };
+        let mut s = kvm_sregs { cr0: 0x8005_0033, cr3: 0x07ff_f000, cr4: 0x6a0, efer: 0xd01, ..Default::default() };
         s.cs.selector = 0x10;
         s.ss.selector = 0x18;
         s.gs.base = 0xffff_8880_0000_1000;
@@ -365,7 +365,7 @@ mod tests {
         // gdb's order puts rbp before rsp; KVM's struct the other way round.
         assert_eq!(regs.core.regs[6..8], [8, 7]);
         assert_eq!((regs.core.rip, regs.core.eflags, regs.core.segments.cs), (0x1234, 0x246, 0x10));
-        assert_eq!((regs.sys.cr3, regs.sys.gs_base, regs.sys.k_gs_base), (0x7fff_000, 0xffff_8880_0000_1000, 0x42));
+        assert_eq!((regs.sys.cr3, regs.sys.gs_base, regs.sys.k_gs_base), (0x07ff_f000, 0xffff_8880_0000_1000, 0x42));
         assert_eq!(regs.core.fpu.ftag, 0xfffc, "st0 in use, the rest empty");
         assert_eq!(regs.core.xmm[2], u128::from_le_bytes([0xab; 16]));
 

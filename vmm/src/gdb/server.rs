@@ -389,10 +389,8 @@ impl Server {
             }
         }
         target.remove_all_sw_breakpoints();
-        if resume {
-            if self.link.requests.send(Request::Resume(DebugSettings::default())).is_ok() {
-                self.vcpu_stopped = false;
-            }
+        if resume && self.link.requests.send(Request::Resume(DebugSettings::default())).is_ok() {
+            self.vcpu_stopped = false;
         }
     }
 
@@ -894,7 +892,7 @@ impl HwWatchpoint for GdbTarget {
                 return Ok(false);
             }
         };
-        if !matches!(len, 1 | 2 | 4 | 8) || addr % len != 0 {
+        if !matches!(len, 1 | 2 | 4 | 8) || !addr.is_multiple_of(len) {
             self.log.say(format!("a watchpoint covers 1, 2, 4 or 8 bytes at an address aligned to its size, not {len} at {addr:#x}"));
             return Ok(false);
         }

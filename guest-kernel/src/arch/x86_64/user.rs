@@ -298,13 +298,17 @@ pub fn uaccess_fixup_for(rip: u64) -> Option<u64> {
     (start..end).contains(&rip).then_some(fixup)
 }
 
-/// Copies `len` bytes between kernel and user memory; `Err(())` if a user
+/// A user page the copy needed could not be made accessible.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserFault;
+
+/// Copies `len` bytes between kernel and user memory; `Err(UserFault)` if a user
 /// page could not be made accessible (the caller returns `EFAULT`). The
 /// user range must already be checked to lie below the user limit.
 ///
 /// # Safety
 /// The kernel side of the copy must be valid for `len` bytes.
-pub unsafe fn copy_user(dst: *mut u8, src: *const u8, len: usize) -> Result<(), ()> {
+pub unsafe fn copy_user(dst: *mut u8, src: *const u8, len: usize) -> Result<(), UserFault> {
     let smap = SMAP.load(Relaxed);
     // Setting and clearing RFLAGS.AC only opens and closes the SMAP window. (Through `popfq`: kvm_pvm's ring-0 emulator does not know `stac`/`clac`
     // and stops the VM on them.) The copy faults only on the user side; a fault there is either resolved by the page-fault handler or sent to the
@@ -323,7 +327,7 @@ pub unsafe fn copy_user(dst: *mut u8, src: *const u8, len: usize) -> Result<(), 
     if r == 0 {
         Ok(())
     } else {
-        Err(())
+        Err(UserFault)
     }
 }
 
