@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! kernel virtual                              what
-//! 0x0000_0000_0000_0000 .. 0x0000_7fff_ffff_ffff   user space (not yet)
+//! 0x0000_0000_0000_0000 .. 0x0000_7fff_ffff_ffff   user space (see `mm` for the whole map)
 //! 0xffff_8880_0000_0000 .. + RAM                  direct map of all RAM (PAGE_OFFSET)
 //! 0xffff_ffff_8000_0000 .. + 1 GiB                kernel image (__START_KERNEL_map + phys)
 //! ```

@@ -4,7 +4,31 @@
 //! sanitized and fed to the early allocator ([`memblock`]); the kernel then
 //! builds its own page tables ([`pgtable`]) with the direct map of all RAM
 //! at `PAGE_OFFSET` and the kernel image at `__START_KERNEL_map`, and
-//! switches to them ([`init`]). See [`addr`] for the virtual layout.
+//! switches to them ([`init`]).
+//!
+//! The virtual address space (x86-64, 4-level paging; Linux's layout):
+//!
+//! ```text
+//! 0x0000_0000_0040_0000  static programs' text (ET_EXEC), then brk's [heap]
+//! 0x0000_5555_5555_4000  static-PIE programs (ELF_ET_DYN_BASE)
+//!        ...             mmap area, growing down from below the stack
+//! 0x0000_7fff_ffff_f000  [stack] top (STACK_TOP = TASK_SIZE), growing down
+//! 0x0000_7fff_ffff_f000  the syscall trampoline page (user, read-only, in no VMA)
+//! 0x0000_8000_0000_0000  -- non-canonical hole --
+//! 0xffff_8880_0000_0000  direct map of lowmem (PAGE_OFFSET; `lowmem=` ends it)
+//! 0xffff_c900_0000_0000  vmalloc area, 32 TiB (VMALLOC_START..VMALLOC_END):
+//!                        vmalloc, kernel stacks
+//! 0xffff_ea00_0000_0000  vmemmap: the `struct page` array (VMEMMAP_START)
+//! 0xffff_ffff_8000_0000  kernel image (__START_KERNEL_map + physical)
+//! 0xffff_ffff_ff00_0000  PKMAP: permanent kmap slots for HighMem (PKMAP_BASE)
+//! 0xffff_ffff_ff40_0000  fixmap: kmap_local/kmap_atomic slots (FIXADDR_START)
+//! ```
+//!
+//! Layers, the rule being worked towards: `mm` imports nothing from `fs`,
+//! `proc` or `drivers`; where it must reach a higher layer it calls a hook
+//! that layer registers (the user-fault hook in `arch::x86_64::traps` and
+//! the truncation hook in `fs::inode` are the models). Not yet true of
+//! `kmem`, which sizes the task and VMA caches from `proc`'s types.
 
 pub mod addr;
 #[cfg(target_os = "none")]
