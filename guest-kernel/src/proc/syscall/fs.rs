@@ -1,0 +1,391 @@
+//! File system calls: read, write, open, close, the *at() calls, dup,
+//! fcntl, pipes, stat, truncate, ioctl.
+
+use super::*;
+
+pub(super) const IO_CHUNK: usize = 4096;
+
+/// Runs `op` on a file, sleeping and retrying while it would block (a
+/// pipe that is empty or full) unless the description is `O_NONBLOCK`.
+/// A fatal signal ends the wait with `EINTR`.
+pub(super) fn blocking<T>(f: &File, mut op: impl FnMut() -> Result<T, i32>) -> Result<T, i32> {
+    loop {
+        match op() {
+            Err(EAGAIN) if f.is_pipe() && f.flags() & file::O_NONBLOCK == 0 => {
+                if task().pending_kill.is_some() {
+                    return Err(EINTR);
+                }
+                // No wait queues yet: sleep a tick and look again.
+                let until = now_ns() + 1_000_000;
+                task().state = crate::proc::sched::TaskState::SleepUntil(until);
+                crate::proc::sched::schedule();
+            }
+            r => return r,
+        }
+    }
+}
+
+pub(super) fn sys_read(fd: i32, buf: u64, count: u64) -> SysResult {
+    let f = fd_file(fd)?;
+    let count = count.min(0x7fff_f000) as usize;
+    let mut done = 0;
+    let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count.max(1))];
+    while done < count {
+        let want = (count - done).min(kbuf.len());
+        // Only the first chunk waits: a pipe read returns what is there.
+        let r = if done == 0 { blocking(&f, || f.read(&mut kbuf[..want])) } else { f.read(&mut kbuf[..want]) };
+        let n = match r {
+            Ok(n) => n,
+            Err(EAGAIN) if done > 0 => break,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            break;
+        }
+        if let Err(e) = copy_to_user(buf + done as u64, &kbuf[..n]) {
+            return if done > 0 { Ok(done as u64) } else { Err(e) };
+        }
+        done += n;
+        if n < want {
+            break;
+        }
+    }
+    Ok(done as u64)
+}
+
+pub(super) fn sys_write(fd: i32, buf: u64, count: u64) -> SysResult {
+    let f = fd_file(fd)?;
+    let count = count.min(0x7fff_f000) as usize;
+    if count == 0 {
+        // The checks still apply (Linux: EBADF for a zero count).
+        return Ok(f.write(&[])? as u64);
+    }
+    let mut done = 0;
+    let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count.max(1))];
+    while done < count {
+        let n = (count - done).min(kbuf.len());
+        if let Err(e) = copy_from_user(&mut kbuf[..n], buf + done as u64) {
+            return if done > 0 { Ok(done as u64) } else { Err(e) };
+        }
+        if f.is_pipe() {
+            // A blocking pipe write waits until all of it is in.
+            let mut off = 0;
+            while off < n {
+                match blocking(&f, || f.write(&kbuf[off..n])) {
+                    Ok(w) => off += w,
+                    Err(EPIPE) => {
+                        // SIGPIPE's default action.
+                        do_exit(13);
+                        return if done + off > 0 { Ok((done + off) as u64) } else { Err(EPIPE) };
+                    }
+                    Err(_) if done + off > 0 => return Ok((done + off) as u64),
+                    Err(e) => return Err(e),
+                }
+            }
+            done += n;
+            continue;
+        }
+        let w = match f.write(&kbuf[..n]) {
+            Ok(w) => w,
+            // What was written counts (a file that fills memory part-way).
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e),
+        };
+        done += w;
+        if w < n {
+            break;
+        }
+    }
+    Ok(done as u64)
+}
+
+/// `pipe2(2)` (and `pipe(2)`, flags 0): `O_CLOEXEC` and `O_NONBLOCK`.
+pub(super) fn sys_pipe2(fds: u64, flags: i32) -> SysResult {
+    let flags = flags as u32;
+    if flags & !(file::O_CLOEXEC | file::O_NONBLOCK) != 0 {
+        return Err(EINVAL);
+    }
+    let (r, w) = File::pipe(flags);
+    let cloexec = flags & file::O_CLOEXEC != 0;
+    let t = task();
+    let rfd = t.files.install(r, cloexec)?;
+    let wfd = match t.files.install(w, cloexec) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = t.files.close(rfd);
+            return Err(e);
+        }
+    };
+    if let Err(e) = put_user(fds, &[rfd, wfd]) {
+        let _ = t.files.close(rfd);
+        let _ = t.files.close(wfd);
+        return Err(e);
+    }
+    Ok(0)
+}
+
+pub(super) fn sys_pwrite64(fd: i32, buf: u64, count: u64, off: i64) -> SysResult {
+    let f = fd_file(fd)?;
+    if off < 0 {
+        return Err(EINVAL);
+    }
+    let count = count.min(0x7fff_f000) as usize;
+    if count == 0 {
+        // The checks still apply (Linux: EBADF, ESPIPE for a zero count).
+        return Ok(f.pwrite(&[], off)? as u64);
+    }
+    let mut done = 0;
+    let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count)];
+    while done < count {
+        let n = (count - done).min(kbuf.len());
+        if let Err(e) = copy_from_user(&mut kbuf[..n], buf + done as u64) {
+            return if done > 0 { Ok(done as u64) } else { Err(e) };
+        }
+        let w = match f.pwrite(&kbuf[..n], off + done as i64) {
+            Ok(w) => w,
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e),
+        };
+        done += w;
+        if w < n {
+            break;
+        }
+    }
+    Ok(done as u64)
+}
+
+pub(super) fn sys_pread64(fd: i32, buf: u64, count: u64, off: i64) -> SysResult {
+    let f = fd_file(fd)?;
+    if off < 0 {
+        return Err(EINVAL);
+    }
+    let count = count.min(0x7fff_f000) as usize;
+    let mut done = 0;
+    let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count.max(1))];
+    while done < count {
+        let want = (count - done).min(kbuf.len());
+        let n = f.pread(&mut kbuf[..want], off + done as i64)?;
+        if n == 0 {
+            break;
+        }
+        if let Err(e) = copy_to_user(buf + done as u64, &kbuf[..n]) {
+            return if done > 0 { Ok(done as u64) } else { Err(e) };
+        }
+        done += n;
+    }
+    Ok(done as u64)
+}
+
+pub(super) fn sys_writev(fd: i32, iov: u64, iovcnt: u64) -> SysResult {
+    if iovcnt > 1024 {
+        return Err(EINVAL);
+    }
+    let mut total = 0u64;
+    for i in 0..iovcnt {
+        let base: u64 = get_user(iov + i * 16)?;
+        let len: u64 = get_user(iov + i * 16 + 8)?;
+        if len == 0 {
+            continue;
+        }
+        let n = sys_write(fd, base, len)?;
+        total += n;
+        if n < len {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+pub(super) const AT_FDCWD: i32 = -100;
+pub(super) const AT_SYMLINK_NOFOLLOW: i32 = 0x100;
+pub(super) const AT_REMOVEDIR: i32 = 0x200;
+pub(super) const AT_EMPTY_PATH: i32 = 0x1000;
+
+/// Resolves a path argument relative to the root (the only directory a
+/// process can be in for now).
+pub(super) fn resolve(dirfd: i32, path: &str) -> Result<String, i32> {
+    if path.is_empty() {
+        return Err(ENOENT);
+    }
+    if path.starts_with('/') || dirfd == AT_FDCWD {
+        Ok(if path.starts_with('/') { String::from(path) } else { alloc::format!("/{path}") })
+    } else {
+        fd_file(dirfd)?;
+        Err(ENOTDIR)
+    }
+}
+
+pub(super) fn sys_openat(dirfd: i32, path: u64, flags: i32, mode: u32) -> SysResult {
+    let flags = flags as u32;
+    let path = resolve(dirfd, &get_path(path)?)?;
+    let f = if let Some(rest) = path.strip_prefix("/proc/") {
+        crate::proc::procfs::open(rest, flags)?
+    } else {
+        let fs = crate::proc::ROOTFS.get().ok_or(ENOENT)?;
+        let fs = fs.lock();
+        file::open(&fs, &path, flags, mode & !file::UMASK)?
+    };
+    let fd = task().files.install(f, flags & file::O_CLOEXEC != 0)?;
+    Ok(fd as u64)
+}
+
+pub(super) fn sys_close(fd: i32) -> SysResult {
+    task().files.close(fd)?;
+    Ok(0)
+}
+
+/// The root filesystem, locked.
+pub(super) fn rootfs() -> Result<crate::sync::SpinLockGuard<'static, crate::fs::ramfs::Ramfs>, i32> {
+    Ok(crate::proc::ROOTFS.get().ok_or(ENOENT)?.lock())
+}
+
+pub(super) fn sys_mkdirat(dirfd: i32, path: u64, mode: u32) -> SysResult {
+    let path = resolve(dirfd, &get_path(path)?)?;
+    rootfs()?.mkdir(&path, mode & !file::UMASK)?;
+    Ok(0)
+}
+
+/// `unlinkat`, and `unlink` and `rmdir` (flags 0 and `AT_REMOVEDIR`).
+pub(super) fn sys_unlinkat(dirfd: i32, path: u64, flags: i32) -> SysResult {
+    if flags & !AT_REMOVEDIR != 0 {
+        return Err(EINVAL);
+    }
+    let path = resolve(dirfd, &get_path(path)?)?;
+    let fs = rootfs()?;
+    if flags & AT_REMOVEDIR != 0 {
+        fs.rmdir(&path)?;
+    } else {
+        fs.unlink(&path)?;
+    }
+    Ok(0)
+}
+
+pub(super) fn sys_rename(old: u64, new: u64) -> SysResult {
+    let old = resolve(AT_FDCWD, &get_path(old)?)?;
+    let new = resolve(AT_FDCWD, &get_path(new)?)?;
+    rootfs()?.rename(&old, &new)?;
+    Ok(0)
+}
+
+pub(super) fn sys_truncate(path: u64, len: i64) -> SysResult {
+    if len < 0 {
+        return Err(EINVAL);
+    }
+    let path = resolve(AT_FDCWD, &get_path(path)?)?;
+    rootfs()?.truncate(&path, len as u64)?;
+    Ok(0)
+}
+
+pub(super) fn sys_ftruncate(fd: i32, len: i64) -> SysResult {
+    if len < 0 {
+        return Err(EINVAL);
+    }
+    fd_file(fd)?.truncate(len)?;
+    Ok(0)
+}
+
+/// `fsync` and `fdatasync`: the files live in memory, nothing to write
+/// back.
+pub(super) fn sys_fsync(fd: i32) -> SysResult {
+    fd_file(fd)?;
+    Ok(0)
+}
+
+pub(super) fn sys_dup(fd: i32) -> SysResult {
+    Ok(task().files.dup(fd, 0, false)? as u64)
+}
+
+pub(super) fn sys_dup2(old: i32, new: i32) -> SysResult {
+    Ok(task().files.dup2(old, new, false)? as u64)
+}
+
+pub(super) fn sys_dup3(old: i32, new: i32, flags: i32) -> SysResult {
+    if flags as u32 & !file::O_CLOEXEC != 0 || old == new {
+        return Err(EINVAL);
+    }
+    Ok(task().files.dup2(old, new, flags != 0)? as u64)
+}
+
+pub(super) const F_DUPFD: u32 = 0;
+pub(super) const F_GETFD: u32 = 1;
+pub(super) const F_SETFD: u32 = 2;
+pub(super) const F_GETFL: u32 = 3;
+pub(super) const F_SETFL: u32 = 4;
+pub(super) const F_DUPFD_CLOEXEC: u32 = 1030;
+pub(super) const FD_CLOEXEC: u64 = 1;
+
+pub(super) fn sys_fcntl(fd: i32, cmd: u32, arg: u64) -> SysResult {
+    let files = &mut task().files;
+    let f = files.get(fd).ok_or(EBADF)?;
+    match cmd {
+        // The lowest descriptor at or above `arg` (`int`, as Linux reads
+        // it): EINVAL when negative or not below RLIMIT_NOFILE.
+        F_DUPFD | F_DUPFD_CLOEXEC => Ok(files.dup(fd, arg as i32, cmd == F_DUPFD_CLOEXEC)? as u64),
+        F_GETFD => Ok(if files.cloexec(fd)? { FD_CLOEXEC } else { 0 }),
+        F_SETFD => {
+            files.set_cloexec(fd, arg & FD_CLOEXEC != 0)?;
+            Ok(0)
+        }
+        F_GETFL => Ok(f.flags() as u64),
+        F_SETFL => {
+            f.set_flags(arg as u32)?;
+            Ok(0)
+        }
+        _ => Err(EINVAL),
+    }
+}
+
+/// `getcwd`: every process is in `/` (there is no `chdir`).
+pub(super) fn sys_getcwd(buf: u64, size: u64) -> SysResult {
+    if size < 2 {
+        return Err(ERANGE);
+    }
+    copy_to_user(buf, b"/\0")?;
+    Ok(2)
+}
+
+pub(super) fn sys_lseek(fd: i32, off: i64, whence: u32) -> SysResult {
+    let f = fd_file(fd)?;
+    Ok(f.lseek(off, whence)? as u64)
+}
+
+pub(super) fn sys_fstat(fd: i32, statbuf: u64) -> SysResult {
+    let st = fd_file(fd)?.stat();
+    put_user(statbuf, &st)?;
+    Ok(0)
+}
+
+pub(super) fn sys_stat_at(dirfd: i32, path: u64, statbuf: u64, flags: i32) -> SysResult {
+    let p = get_path(path)?;
+    if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        return sys_fstat(dirfd, statbuf);
+    }
+    let p = resolve(dirfd, &p)?;
+    let f = if let Some(rest) = p.strip_prefix("/proc/") {
+        crate::proc::procfs::open(rest, 0)?
+    } else {
+        let fs = crate::proc::ROOTFS.get().ok_or(ENOENT)?;
+        let fs = fs.lock();
+        file::open(&fs, &p, file::O_PATH, 0)?
+    };
+    put_user(statbuf, &f.stat())?;
+    Ok(0)
+}
+
+pub(super) const TIOCGWINSZ: u32 = 0x5413;
+
+pub(super) fn sys_ioctl(fd: i32, cmd: u32, arg: u64) -> SysResult {
+    let f = fd_file(fd)?;
+    if !f.is_console() {
+        return Err(ENOTTY);
+    }
+    match cmd {
+        TIOCGWINSZ => {
+            // struct winsize { rows, cols, xpixel, ypixel }
+            let ws: [u16; 4] = [24, 80, 0, 0];
+            put_user(arg, &ws)?;
+            Ok(0)
+        }
+        _ => Err(ENOTTY),
+    }
+}

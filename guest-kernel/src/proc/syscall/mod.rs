@@ -1,0 +1,211 @@
+//! System calls by Linux x86-64 number (`arch/x86/entry/syscalls/syscall_64.tbl`):
+//! number in `rax`, arguments in `rdi rsi rdx r10 r8 r9`, result (or
+//! `-errno`) in `rax`; `rcx` and `r11` are clobbered as by `sysret`.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::fs::errno::*;
+use crate::fs::file::{self, FdTable, File};
+use crate::mm::addr::PAGE_SIZE;
+use crate::printk::with_console;
+
+use super::uaccess::{copy_from_user, copy_to_user, get_path, get_user, put_user};
+use super::{current, do_exit, exit_code_status, Task};
+
+mod fs;
+mod mm;
+mod process;
+mod signal;
+mod sys;
+
+use self::fs::*;
+use self::mm::*;
+use self::process::*;
+use self::signal::*;
+use self::sys::*;
+
+type SysResult = Result<u64, i32>;
+
+/// Unknown system calls seen (`/proc/vmstat`-style counter).
+pub static NR_ENOSYS: AtomicU64 = AtomicU64::new(0);
+
+/// Opens fds 0, 1 and 2 on the console.
+pub fn install_console(files: &mut FdTable) {
+    for fd in 0..3 {
+        let _ = files.install(File::console(fd, host_write), false);
+    }
+}
+
+/// The console's write: to the VMM's stdout or stderr through the hostio
+/// port, bypassing the kernel log.
+fn host_write(stream: u32, bytes: &[u8]) -> usize {
+    crate::drivers::hostio::write(if stream == 2 { 2 } else { 1 }, bytes)
+}
+
+/// The six argument registers, read by each argument's C type the way
+/// Linux's `SYSCALL_DEFINE` wrappers cast them: `int`-sized types (`int`,
+/// `unsigned int`, `pid_t`, `clockid_t`, file descriptors, `int` flags)
+/// use the low 32 bits, sign-extended when signed, and `umode_t` the low
+/// 16; pointers, `size_t`, `long` and `unsigned long` use all 64. User
+/// code may leave anything in the upper halves (glibc loads `AT_FDCWD`
+/// with a 32-bit `mov`).
+#[derive(Clone, Copy)]
+struct Args([u64; 6]);
+
+impl Args {
+    /// `int`, `pid_t`, `clockid_t`, a signed fd (`int dfd`).
+    fn int(&self, i: usize) -> i32 {
+        self.0[i] as u32 as i32
+    }
+    /// `unsigned int` (most fds are `unsigned int fd` in Linux).
+    fn uint(&self, i: usize) -> u32 {
+        self.0[i] as u32
+    }
+    /// A file descriptor, whichever of `int` and `unsigned int` Linux
+    /// declares it as: both name the same table slot, and a negative
+    /// `int` is as invalid as an `unsigned int` beyond the table.
+    fn fd(&self, i: usize) -> i32 {
+        self.int(i)
+    }
+    /// `umode_t`.
+    fn mode(&self, i: usize) -> u32 {
+        self.0[i] as u16 as u32
+    }
+    /// `unsigned long`, `size_t` and user pointers.
+    fn ulong(&self, i: usize) -> u64 {
+        self.0[i]
+    }
+    /// `long`, `off_t`, `loff_t`.
+    fn long(&self, i: usize) -> i64 {
+        self.0[i] as i64
+    }
+}
+
+pub fn dispatch() {
+    let task = current().expect("a task is running");
+    let r = &task.regs;
+    let nr = r.rax;
+    let a = Args([r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9]);
+    let result = match nr {
+        0 => sys_read(a.fd(0), a.ulong(1), a.ulong(2)),
+        1 => sys_write(a.fd(0), a.ulong(1), a.ulong(2)),
+        2 => sys_openat(AT_FDCWD, a.ulong(0), a.int(1), a.mode(2)),
+        3 => sys_close(a.fd(0)),
+        4 => sys_stat_at(AT_FDCWD, a.ulong(0), a.ulong(1), 0),
+        5 => sys_fstat(a.fd(0), a.ulong(1)),
+        6 => sys_stat_at(AT_FDCWD, a.ulong(0), a.ulong(1), AT_SYMLINK_NOFOLLOW),
+        8 => sys_lseek(a.fd(0), a.long(1), a.uint(2)),
+        // mmap's flags and prot are `unsigned long`: unknown bits there are
+        // ignored or refused by the flag checks, as in Linux; its fd is
+        // truncated by fget.
+        9 => sys_mmap(a.ulong(0), a.ulong(1), a.ulong(2), a.ulong(3), a.fd(4), a.ulong(5)),
+        10 => sys_mprotect(a.ulong(0), a.ulong(1), a.ulong(2)),
+        11 => sys_munmap(a.ulong(0), a.ulong(1)),
+        12 => sys_brk(a.ulong(0)),
+        13 => sys_rt_sigaction(a.int(0), a.ulong(1), a.ulong(2), a.ulong(3)),
+        14 => sys_rt_sigprocmask(a.int(0), a.ulong(1), a.ulong(2), a.ulong(3)),
+        15 => {
+            // rt_sigreturn: no handler frame can be on the stack (handlers
+            // are not delivered yet), so this is Linux's "bad frame" case.
+            do_exit(super::SIGSEGV);
+            Ok(0)
+        }
+        16 => sys_ioctl(a.fd(0), a.uint(1), a.ulong(2)),
+        17 => sys_pread64(a.fd(0), a.ulong(1), a.ulong(2), a.long(3)),
+        18 => sys_pwrite64(a.fd(0), a.ulong(1), a.ulong(2), a.long(3)),
+        20 => sys_writev(a.fd(0), a.ulong(1), a.ulong(2)),
+        22 => sys_pipe2(a.ulong(0), 0),
+        293 => sys_pipe2(a.ulong(0), a.int(1)),
+        24 => {
+            super::sched::schedule();
+            Ok(0)
+        }
+        25 => sys_mremap(a.ulong(0), a.ulong(1), a.ulong(2), a.ulong(3), a.ulong(4)),
+        28 => sys_madvise(a.ulong(0), a.ulong(1), a.int(2)),
+        32 => sys_dup(a.fd(0)),
+        33 => sys_dup2(a.fd(0), a.fd(1)),
+        35 => sys_nanosleep(a.ulong(0), a.ulong(1)),
+        // clone's flags are `unsigned long`, but Linux reads only their
+        // low 32 bits (`lower_32_bits(clone_flags)`).
+        56 => sys_clone(a.uint(0), a.ulong(1), a.ulong(2), a.ulong(3), a.ulong(4)),
+        57 | 58 => sys_fork(),
+        59 => sys_execve(a.ulong(0), a.ulong(1), a.ulong(2)),
+        61 => sys_wait4(a.int(0), a.ulong(1), a.int(2), a.ulong(3)),
+        39 | 186 => Ok(task.pid as u64), // getpid, gettid
+        60 | 231 => {
+            do_exit(exit_code_status(a.int(0)));
+            Ok(0)
+        }
+        62 => sys_kill(a.int(0), a.int(1)),
+        63 => sys_uname(a.ulong(0)),
+        72 => sys_fcntl(a.fd(0), a.uint(1), a.ulong(2)),
+        74 | 75 => sys_fsync(a.fd(0)), // fsync, fdatasync
+        76 => sys_truncate(a.ulong(0), a.long(1)),
+        77 => sys_ftruncate(a.fd(0), a.long(1)),
+        79 => sys_getcwd(a.ulong(0), a.ulong(1)),
+        82 => sys_rename(a.ulong(0), a.ulong(1)),
+        83 => sys_mkdirat(AT_FDCWD, a.ulong(0), a.mode(1)),
+        84 => sys_unlinkat(AT_FDCWD, a.ulong(0), AT_REMOVEDIR), // rmdir
+        87 => sys_unlinkat(AT_FDCWD, a.ulong(0), 0),
+        96 => sys_gettimeofday(a.ulong(0)),
+        99 => sys_sysinfo(a.ulong(0)),
+        102 | 104 | 107 | 108 => Ok(0), // getuid, getgid, geteuid, getegid
+        110 => Ok(task.ppid as u64),
+        158 => sys_arch_prctl(a.int(0), a.ulong(1)),
+        218 => {
+            task.clear_child_tid = a.ulong(0);
+            Ok(task.pid as u64)
+        }
+        228 => sys_clock_gettime(a.int(0), a.ulong(1)),
+        257 => sys_openat(a.fd(0), a.ulong(1), a.int(2), a.mode(3)),
+        258 => sys_mkdirat(a.fd(0), a.ulong(1), a.mode(2)),
+        262 => sys_stat_at(a.fd(0), a.ulong(1), a.ulong(2), a.int(3)),
+        263 => sys_unlinkat(a.fd(0), a.ulong(1), a.int(2)),
+        292 => sys_dup3(a.fd(0), a.fd(1), a.int(2)),
+        302 => sys_prlimit64(a.int(0), a.uint(1), a.ulong(2), a.ulong(3)),
+        318 => sys_getrandom(a.ulong(0), a.ulong(1), a.uint(2)),
+        _ => Err(unknown(nr)),
+    };
+    let task = current().expect("a task is running");
+    task.regs.rax = match result {
+        Ok(v) => v,
+        Err(e) => (-(e as i64)) as u64,
+    };
+    // What sysret would leave.
+    task.regs.rcx = task.regs.rip;
+    task.regs.r11 = task.regs.rflags;
+    if !crate::arch::user::user_rip_ok(&task.regs) {
+        do_exit(super::SIGSEGV);
+    }
+}
+
+fn unknown(nr: u64) -> i32 {
+    NR_ENOSYS.fetch_add(1, Relaxed);
+    let task = current().expect("a task is running");
+    let (word, bit) = ((nr / 64) as usize, nr % 64);
+    let first = match task.enosys_seen.get_mut(word) {
+        Some(w) if *w & (1 << bit) == 0 => {
+            *w |= 1 << bit;
+            true
+        }
+        Some(_) => false,
+        None => true,
+    };
+    if first {
+        with_console(|w| {
+            let _ = writeln!(w, "{}[{}]: unknown system call {nr}, returning -ENOSYS", task.comm, task.pid);
+        });
+    }
+    ENOSYS
+}
+
+pub(super) fn task() -> &'static mut Task {
+    current().expect("a task is running")
+}
+
+fn fd_file(fd: i32) -> Result<Arc<File>, i32> {
+    task().files.get(fd).ok_or(EBADF)
+}

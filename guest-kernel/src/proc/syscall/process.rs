@@ -1,0 +1,231 @@
+//! Process system calls (Linux `kernel/fork.c`, `kernel/exit.c`,
+//! `kernel/signal.c`'s kill, `fs/exec.c`): kill, fork, clone, wait4,
+//! execve, arch_prctl.
+
+use super::*;
+
+/// `kill` with default actions only: every signal that does not default
+/// to "ignore" or "stop" terminates the target (no handlers are delivered
+/// yet). `pid` 0 and -1 mean the caller's group and everyone but init:
+/// with one session both are every task the caller may signal.
+pub(super) fn sys_kill(pid: i32, sig: i32) -> SysResult {
+    use crate::proc::sched;
+    if !(0..=64).contains(&sig) {
+        return Err(EINVAL);
+    }
+    // -INT_MIN does not exist (Linux: ESRCH).
+    if pid == i32::MIN {
+        return Err(ESRCH);
+    }
+    let me = task().pid;
+    let pid = pid as i64;
+    let targets: Vec<u32> = match pid {
+        p if p > 0 => {
+            // A zombie still exists until reaped: the call succeeds and the
+            // signal does nothing (Linux).
+            let t = sched::task(p as u32).ok_or(ESRCH)?;
+            if t.state == sched::TaskState::Zombie {
+                return Ok(0);
+            }
+            alloc::vec![p as u32]
+        }
+        0 | -1 => sched::pids()
+            .into_iter()
+            .filter(|&p| sched::task(p).is_some_and(|t| t.state != sched::TaskState::Zombie) && (pid == 0 || p != 1 || me == 1))
+            .collect(),
+        _ => {
+            let p = (-pid) as u32;
+            sched::task(p).ok_or(ESRCH)?;
+            alloc::vec![p]
+        }
+    };
+    // Stop signals do nothing here (no job control yet); ignored signals
+    // are discarded; everything else takes its default action.
+    if sig == 0 || matches!(sig, 19..=22) {
+        return Ok(0);
+    }
+    for p in targets {
+        if sched::task(p).is_some_and(|t| t.signals.ignores(sig as usize)) {
+            continue;
+        }
+        if p == me {
+            do_exit(sig);
+        } else if let Some(t) = sched::task(p) {
+            t.pending_kill = Some(sig);
+            sched::wake(p);
+        }
+    }
+    Ok(0)
+}
+
+// --- Processes ---
+
+pub(super) fn sys_fork() -> SysResult {
+    use crate::proc::sched;
+    if sched::nr_tasks() >= crate::proc::MAX_TASKS {
+        return Err(EAGAIN);
+    }
+    let parent = task();
+    let mm = match parent.mm.as_mut() {
+        Some(mm) => Some(mm.dup().ok_or(ENOMEM)?),
+        None => None,
+    };
+    let Some(mut child) = crate::proc::new_task(parent.pid) else {
+        if let Some(mm) = mm {
+            mm.destroy();
+        }
+        return Err(ENOMEM);
+    };
+    let parent = task();
+    child.comm = parent.comm;
+    child.regs = parent.regs.clone();
+    // The child returns 0 from the call, with what sysret leaves.
+    child.regs.rax = 0;
+    child.regs.rcx = child.regs.rip;
+    child.regs.r11 = child.regs.rflags;
+    child.fpu = parent.fpu.clone();
+    child.fs_base = parent.fs_base;
+    child.oom_score_adj = parent.oom_score_adj;
+    child.signals = parent.signals.clone();
+    child.mm = mm;
+    child.files = parent.files.clone();
+    let pid = child.pid;
+    sched::add(child);
+    Ok(pid as u64)
+}
+
+pub(super) const CLONE_VM: u32 = 0x100;
+pub(super) const CLONE_VFORK: u32 = 0x4000;
+pub(super) const CLONE_THREAD: u32 = 0x10000;
+pub(super) const CSIGNAL: u32 = 0xff;
+pub(super) const SIGCHLD: u32 = 17;
+
+/// `clone` for what `fork` and `posix_spawn` need: no shared address
+/// space or threads yet (CLONE_VM|CLONE_VFORK runs as a plain fork, as
+/// Linux allows vfork to).
+pub(super) fn sys_clone(flags: u32, stack: u64, _ptid: u64, _ctid: u64, _tls: u64) -> SysResult {
+    if flags & CLONE_THREAD != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
+        return Err(EINVAL);
+    }
+    if flags & !(CLONE_VM | CLONE_VFORK | CSIGNAL) != 0 || flags & CSIGNAL != SIGCHLD && flags & CSIGNAL != 0 {
+        return Err(EINVAL);
+    }
+    // CLONE_VM|CLONE_VFORK (musl's posix_spawn): the child gets a copy,
+    // not the parent's memory itself. That is enough for a vfork child
+    // that only sets up and execs (what posix_spawn's child does: it
+    // reports failure through a pipe), and the parent need not wait.
+    let pid = sys_fork()?;
+    if stack != 0 {
+        if let Some(t) = crate::proc::sched::task(pid as u32) {
+            t.regs.rsp = stack;
+        }
+    }
+    Ok(pid)
+}
+
+pub(super) const WNOHANG: u32 = 1;
+
+pub(super) fn sys_wait4(pid: i32, wstatus: u64, options: i32, rusage: u64) -> SysResult {
+    use crate::proc::sched::{self, TaskState};
+    let options = options as u32;
+    if options & !(WNOHANG | 2 | 8 | 0x4000_0000 | 0x8000_0000 | 0x2000_0000) != 0 {
+        return Err(EINVAL);
+    }
+    // INT_MIN has no process group to name (Linux: ESRCH).
+    if pid == i32::MIN {
+        return Err(ESRCH);
+    }
+    let pid = pid as i64;
+    loop {
+        let me = task().pid;
+        let children: Vec<u32> = sched::children(me).into_iter().filter(|&c| pid == -1 || pid == 0 || pid < -1 || c as i64 == pid).collect();
+        if children.is_empty() {
+            return Err(ECHILD);
+        }
+        if let Some(&z) = children.iter().find(|&&c| sched::task(c).is_some_and(|t| t.state == TaskState::Zombie)) {
+            let zombie = sched::take(z).ok_or(ECHILD)?;
+            let status = zombie.exit_status.unwrap_or(0);
+            crate::proc::free_task(zombie);
+            if wstatus != 0 {
+                put_user(wstatus, &(status as u32))?;
+            }
+            if rusage != 0 {
+                copy_to_user(rusage, &[0u8; 144])?;
+            }
+            return Ok(z as u64);
+        }
+        if options & WNOHANG != 0 {
+            return Ok(0);
+        }
+        if task().pending_kill.is_some() {
+            return Err(EINTR);
+        }
+        task().state = TaskState::WaitChild;
+        sched::schedule();
+    }
+}
+
+pub(super) fn sys_execve(path: u64, argv: u64, envp: u64) -> SysResult {
+    let path = resolve(AT_FDCWD, &get_path(path)?)?;
+    let read_vec = |mut p: u64| -> Result<Vec<String>, i32> {
+        let mut out = Vec::new();
+        if p == 0 {
+            return Ok(out);
+        }
+        loop {
+            let s: u64 = get_user(p)?;
+            if s == 0 {
+                return Ok(out);
+            }
+            if out.len() >= 4096 {
+                return Err(E2BIG);
+            }
+            out.push(get_path(s)?);
+            p += 8;
+        }
+    };
+    let mut args = read_vec(argv)?;
+    let env = read_vec(envp)?;
+    // The file must be there and executable before the old image goes.
+    let inode = crate::proc::lookup(&path)?;
+    if !inode.is_regular() {
+        return Err(EACCES);
+    }
+    if args.is_empty() {
+        args.push(path.clone());
+    }
+    let t = task();
+    // Close O_CLOEXEC files (Linux do_close_on_exec).
+    t.files.close_on_exec();
+    match crate::proc::exec::exec(t, &path, &args, &env) {
+        Ok(()) => Ok(0),
+        Err(e) if t.mm.is_none() => {
+            // Past the point of no return: the old image is gone.
+            do_exit(crate::proc::SIGSEGV);
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub(super) const ARCH_SET_FS: i32 = 0x1002;
+pub(super) const ARCH_GET_FS: i32 = 0x1003;
+
+pub(super) fn sys_arch_prctl(code: i32, addr: u64) -> SysResult {
+    let t = task();
+    match code {
+        ARCH_SET_FS => {
+            if addr >= crate::proc::uaccess::TASK_SIZE {
+                return Err(EPERM);
+            }
+            t.fs_base = addr;
+            crate::arch::user::write_fs_base(addr);
+            Ok(0)
+        }
+        ARCH_GET_FS => {
+            put_user(addr, &t.fs_base)?;
+            Ok(0)
+        }
+        _ => Err(EINVAL),
+    }
+}

@@ -1,0 +1,114 @@
+//! Time and system information: clock_gettime, gettimeofday, nanosleep,
+//! uname, sysinfo, prlimit64, getrandom.
+
+use super::*;
+
+pub(super) fn now_ns() -> u64 {
+    crate::time::uptime_ns()
+}
+
+pub(super) fn sys_clock_gettime(clock: i32, tp: u64) -> SysResult {
+    if !(0..=11).contains(&clock) {
+        return Err(EINVAL);
+    }
+    let ns = now_ns();
+    let ts: [u64; 2] = [ns / 1_000_000_000, ns % 1_000_000_000];
+    put_user(tp, &ts)?;
+    Ok(0)
+}
+
+pub(super) fn sys_gettimeofday(tv: u64) -> SysResult {
+    if tv != 0 {
+        let ns = now_ns();
+        put_user(tv, &[ns / 1_000_000_000, (ns % 1_000_000_000) / 1000])?;
+    }
+    Ok(0)
+}
+
+pub(super) fn sys_nanosleep(req: u64, _rem: u64) -> SysResult {
+    let ts: [u64; 2] = get_user(req)?;
+    if ts[1] >= 1_000_000_000 || (ts[0] as i64) < 0 {
+        return Err(EINVAL);
+    }
+    let until = now_ns().saturating_add(ts[0].saturating_mul(1_000_000_000)).saturating_add(ts[1]);
+    while now_ns() < until {
+        if task().pending_kill.is_some() {
+            return Err(EINTR);
+        }
+        task().state = crate::proc::sched::TaskState::SleepUntil(until);
+        crate::proc::sched::schedule();
+    }
+    Ok(0)
+}
+
+pub(super) fn sys_uname(buf: u64) -> SysResult {
+    let mut u = [0u8; 65 * 6];
+    let fields = ["Linux", "rvmm", "6.1.0-rvmm", "#1 SMP", "x86_64", "(none)"];
+    for (i, f) in fields.iter().enumerate() {
+        u[i * 65..i * 65 + f.len()].copy_from_slice(f.as_bytes());
+    }
+    copy_to_user(buf, &u)?;
+    Ok(0)
+}
+
+pub(super) fn sys_sysinfo(info: u64) -> SysResult {
+    let alloc = crate::mm::buddy::page_alloc();
+    let total = alloc.totalram_pages() * PAGE_SIZE;
+    let free = alloc.nr_free_pages_all() * PAGE_SIZE;
+    // struct sysinfo (x86-64): uptime, loads[3], totalram, freeram,
+    // sharedram, bufferram, totalswap, freeswap, procs (u16) + pad,
+    // totalhigh, freehigh, mem_unit (u32), padding.
+    let mut w = [0u64; 14];
+    w[0] = now_ns() / 1_000_000_000;
+    w[4] = total;
+    w[5] = free;
+    w[10] = 1; // procs, in the low 16 bits
+    let mut bytes: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
+    bytes[104..108].copy_from_slice(&1u32.to_le_bytes()); // mem_unit
+    bytes.truncate(112);
+    copy_to_user(info, &bytes)?;
+    Ok(0)
+}
+
+pub(super) fn sys_prlimit64(pid: i32, resource: u32, new: u64, old: u64) -> SysResult {
+    if pid != 0 && pid as i64 != task().pid as i64 {
+        return Err(ESRCH);
+    }
+    const INF: u64 = u64::MAX;
+    let lim: [u64; 2] = match resource {
+        3 => [crate::proc::STACK_RLIMIT, INF], // RLIMIT_STACK
+        7 => [1024, 4096],                     // RLIMIT_NOFILE
+        0..=15 => [INF, INF],
+        _ => return Err(EINVAL),
+    };
+    if new != 0 {
+        let _: [u64; 2] = get_user(new)?;
+    }
+    if old != 0 {
+        put_user(old, &lim)?;
+    }
+    Ok(0)
+}
+
+pub(super) fn sys_getrandom(buf: u64, len: u64, flags: u32) -> SysResult {
+    if flags & !7 != 0 {
+        return Err(EINVAL);
+    }
+    let len = len.min(1 << 20) as usize;
+    let mut state = crate::arch::cpu::rdtsc() | 1;
+    let mut done = 0;
+    while done < len {
+        let mut chunk = [0u8; 256];
+        for b in chunk.iter_mut() {
+            // xorshift64*: not cryptographic; this kernel has no entropy source.
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            *b = (state.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8;
+        }
+        let n = (len - done).min(chunk.len());
+        copy_to_user(buf + done as u64, &chunk[..n])?;
+        done += n;
+    }
+    Ok(len as u64)
+}
