@@ -41,6 +41,7 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
     let mm = crate::mm::init::setup_memory(info, &cmdline);
     crate::mm::buddy::mem_init(&mut crate::mm::init::MEMBLOCK.lock(), &mm, &cmdline);
     crate::mm::kmem::kmem_cache_init(&cmdline);
+    crate::proc::proc_caches_init();
     crate::mm::vmalloc::vmalloc_init(mm.pgd);
     arch::boot_timer_mm_ready();
     printk!("mm: ready: max_pfn {:#x}, page tables at {:#x}", mm.max_pfn, mm.pgd.as_u64());

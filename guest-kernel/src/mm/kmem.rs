@@ -1,7 +1,7 @@
 //! The kernel's slab allocator instance: the `#[global_allocator]` (so
 //! `Box`, `Vec` and `BTreeMap` in the kernel are kmalloc), its boot-time
-//! setup, the report hook that prints slab bugs, and the caches the process
-//! layer will use (as Linux's `fork_init` and `proc_caches_init` create).
+//! setup and the report hook that prints slab bugs. Each subsystem creates
+//! its own caches (the process layer's in `proc::proc_caches_init`).
 
 use crate::cmdline::Cmdline;
 use crate::mm::buddy::page_alloc;
@@ -14,15 +14,10 @@ use crate::sync::Once;
 #[global_allocator]
 pub static SLAB: SlabAllocator<'static, KernelPhysMem> = SlabAllocator::new();
 
-/// `task_struct`, `mm_struct`, `vm_area_struct` caches.
-pub static TASK_STRUCT_CACHEP: Once<&'static KmemCache> = Once::new();
-pub static MM_CACHEP: Once<&'static KmemCache> = Once::new();
+/// The `vm_area_struct` cache, where [`VmaBox`](crate::mm::vma::VmaBox)
+/// keeps VMAs: created by the layer that knows what VMAs map (its size
+/// depends on the file type), `proc::proc_caches_init`.
 pub static VM_AREA_CACHEP: Once<&'static KmemCache> = Once::new();
-
-/// Object sizes of the process layer's structures.
-const TASK_STRUCT_SIZE: usize = core::mem::size_of::<crate::proc::Task>();
-const MM_STRUCT_SIZE: usize = core::mem::size_of::<crate::proc::mm::Mm>();
-const VM_AREA_STRUCT_SIZE: usize = core::mem::size_of::<crate::mm::vma::Vma<crate::proc::mm::FileRef>>();
 
 fn report(bug: &SlabBug) {
     with_console(|w| {
@@ -30,21 +25,14 @@ fn report(bug: &SlabBug) {
     });
 }
 
-/// Linux `kmem_cache_init` + `fork_init`: the kmalloc caches, then the
-/// process layer's. `slub_debug=1` turns on red zones and poisoning for all.
+/// Linux `kmem_cache_init`: the kmalloc caches. `slub_debug=1` turns on
+/// red zones and poisoning for all caches, later ones included.
 pub fn kmem_cache_init(cmdline: &Cmdline) {
     let slub_debug = cmdline.get("slub_debug") == Some("1");
     SLAB.set_report_hook(report);
     if let Err(e) = SLAB.init(page_alloc(), SlabConfig { slub_debug }) {
         panic!("kmem_cache_init: {e}");
     }
-    let create = |name, size| match SLAB.kmem_cache_create(name, size, 0, SLAB_HWCACHE_ALIGN | SLAB_PANIC, None) {
-        Ok(cache) => cache,
-        Err(e) => panic!("kmem_cache_create {name}: {e}"),
-    };
-    let _ = TASK_STRUCT_CACHEP.set(create("task_struct", TASK_STRUCT_SIZE));
-    let _ = MM_CACHEP.set(create("mm_struct", MM_STRUCT_SIZE));
-    let _ = VM_AREA_CACHEP.set(create("vm_area_struct", VM_AREA_STRUCT_SIZE));
     if slub_debug {
         printk!("slub: debugging (red zones, poisoning) on for all caches");
     }
@@ -117,6 +105,15 @@ impl Usage {
             }
         }
         out
+    }
+}
+
+/// Creates a cache for `size`-byte objects that the kernel cannot run
+/// without (Linux `SLAB_PANIC`).
+pub fn create_cache(name: &'static str, size: usize) -> &'static KmemCache {
+    match SLAB.kmem_cache_create(name, size, 0, SLAB_HWCACHE_ALIGN | SLAB_PANIC, None) {
+        Ok(cache) => cache,
+        Err(e) => panic!("kmem_cache_create {name}: {e}"),
     }
 }
 

@@ -24,11 +24,11 @@
 //! 0xffff_ffff_ff40_0000  fixmap: kmap_local/kmap_atomic slots (FIXADDR_START)
 //! ```
 //!
-//! Layers, the rule being worked towards: `mm` imports nothing from `fs`,
+//! Layers: `mm` imports nothing from `fs`,
 //! `proc` or `drivers`; where it must reach a higher layer it calls a hook
 //! that layer registers (the user-fault hook in `arch::x86_64::traps` and
-//! the truncation hook in `fs::inode` are the models). Not yet true of
-//! `kmem`, which sizes the task and VMA caches from `proc`'s types.
+//! the truncation hook in `fs::inode` are the models), and each layer
+//! creates its own slab caches.
 
 pub mod addr;
 #[cfg(target_os = "none")]

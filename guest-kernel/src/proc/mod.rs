@@ -201,6 +201,21 @@ pub fn run_init(argv: &[String], envp: &[String]) -> Result<i32, InitError> {
     Ok(status)
 }
 
+/// The `task_struct` and `mm_struct` caches.
+pub static TASK_STRUCT_CACHEP: crate::sync::Once<&'static crate::mm::slab::KmemCache> = crate::sync::Once::new();
+pub static MM_CACHEP: crate::sync::Once<&'static crate::mm::slab::KmemCache> = crate::sync::Once::new();
+
+/// Linux `fork_init` + `proc_caches_init`: the process layer's caches,
+/// `task_struct`, `mm_struct` and `vm_area_struct` (kept by `mm::vma`,
+/// sized here from what a VMA maps), right after the kmalloc caches.
+pub fn proc_caches_init() {
+    use crate::mm::kmem::create_cache;
+    let _ = TASK_STRUCT_CACHEP.set(create_cache("task_struct", core::mem::size_of::<Task>()));
+    let _ = MM_CACHEP.set(create_cache("mm_struct", core::mem::size_of::<mm::Mm>()));
+    let vma = create_cache("vm_area_struct", core::mem::size_of::<crate::mm::vma::Vma<mm::FileRef>>());
+    let _ = crate::mm::kmem::VM_AREA_CACHEP.set(vma);
+}
+
 /// Maximum number of tasks (a fork beyond it fails with EAGAIN, as
 /// Linux's `RLIMIT_NPROC`/`pid_max` would).
 pub const MAX_TASKS: usize = 64;
@@ -209,7 +224,7 @@ pub const MAX_TASKS: usize = 64;
 /// `ppid`, no address space and no files.
 pub fn new_task(ppid: u32) -> Option<TaskBox> {
     let kstack = crate::mm::vmalloc::__vmalloc(THREAD_SIZE, crate::mm::gfp::GFP_KERNEL, "kernel_stack")?;
-    let cache = *crate::mm::kmem::TASK_STRUCT_CACHEP.get()?;
+    let cache = *TASK_STRUCT_CACHEP.get()?;
     let task = crate::mm::kmem::CacheBox::new(
         cache,
         Task {
