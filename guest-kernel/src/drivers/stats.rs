@@ -135,6 +135,7 @@ static SNAPSHOT_NS: AtomicU64 = AtomicU64::new(0);
 /// or a device that does not answer as expected) the kernel runs on
 /// without statistics.
 pub fn init(info: &BootInfo, cmdline: &Cmdline) {
+    crate::proc::notify::register_observer(crate::proc::notify::Observer { tick, poll, pending, run_pending, task_exit: note_exit });
     let base = info.stats_mmio_base;
     if base == 0 {
         printk!("stats: no stats device");

@@ -11,6 +11,7 @@
 pub mod exec;
 pub mod fault;
 pub mod mm;
+pub mod notify;
 pub mod oom;
 pub mod procfs;
 pub mod rmapcheck;
@@ -294,7 +295,7 @@ extern "C" fn task_entry(_: u64) -> ! {
                     sched::schedule();
                 }
                 // Stats channel: a safe point, before user mode again.
-                crate::drivers::stats::poll();
+                notify::poll();
             }
         }
     }
@@ -317,7 +318,7 @@ extern "C" fn task_entry(_: u64) -> ! {
     }
     // Stats channel: a ProcessExit snapshot (and the reply for a process it
     // started) at the next safe point.
-    crate::drivers::stats::note_exit(task.pid, task.exit_status.unwrap_or(0));
+    notify::task_exit(task.pid, task.exit_status.unwrap_or(0));
     sched::exit_current()
 }
 

@@ -201,7 +201,7 @@ pub fn interrupt(vector: u64) {
         wake_sleepers();
         // Stats channel: only flags due work (periodic snapshot, host
         // command); it is done at the next safe point, never here.
-        crate::drivers::stats::tick();
+        super::notify::tick();
     } else {
         crate::arch::apic::eoi();
     }
@@ -237,8 +237,8 @@ fn idle() {
     // Stats channel: a safe point (not in an interrupt handler); after
     // doing its work, go round the scheduler loop again (it may have
     // started a process) instead of halting.
-    if crate::drivers::stats::pending() {
-        crate::drivers::stats::run_pending();
+    if super::notify::pending() {
+        super::notify::run_pending();
         return;
     }
     if TIMER.load(Relaxed) {

@@ -35,14 +35,8 @@ pub static NR_ENOSYS: AtomicU64 = AtomicU64::new(0);
 /// Opens fds 0, 1 and 2 on the console.
 pub fn install_console(files: &mut FdTable) {
     for fd in 0..3 {
-        let _ = files.install(File::console(fd, host_write), false);
+        let _ = files.install(File::console(fd, super::notify::console_write), false);
     }
-}
-
-/// The console's write: to the VMM's stdout or stderr through the hostio
-/// port, bypassing the kernel log.
-fn host_write(stream: u32, bytes: &[u8]) -> usize {
-    crate::drivers::hostio::write(if stream == 2 { 2 } else { 1 }, bytes)
 }
 
 /// The six argument registers, read by each argument's C type the way

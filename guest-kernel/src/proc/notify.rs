@@ -1,0 +1,79 @@
+//! What the process layer tells the layers above it, through hooks they
+//! register (Linux's notifier chains and `console_drivers`, in miniature):
+//! the process layer imports nothing from `drivers`.
+//!
+//! - the stats driver observes ticks, safe points and exits
+//!   ([`register_observer`]);
+//! - the console device writes what processes write to fds 0..2
+//!   ([`register_console`]).
+
+use crate::sync::Once;
+
+/// Hooks of a layer that watches processes (the stats channel's driver).
+pub struct Observer {
+    /// A timer tick, in the interrupt handler: only flag work.
+    pub tick: fn(),
+    /// A safe point before a task returns to user mode.
+    pub poll: fn(),
+    /// Whether flagged work waits (the idle loop runs it instead of halting).
+    pub pending: fn() -> bool,
+    /// Runs the flagged work (from the idle loop).
+    pub run_pending: fn(),
+    /// A task exited with this wait status.
+    pub task_exit: fn(u32, i32),
+}
+
+static OBSERVER: Once<Observer> = Once::new();
+
+/// Registers the observer (once, at boot).
+pub fn register_observer(o: Observer) {
+    let _ = OBSERVER.set(o);
+}
+
+pub(crate) fn tick() {
+    if let Some(o) = OBSERVER.get() {
+        (o.tick)();
+    }
+}
+
+pub(crate) fn poll() {
+    if let Some(o) = OBSERVER.get() {
+        (o.poll)();
+    }
+}
+
+pub(crate) fn pending() -> bool {
+    OBSERVER.get().is_some_and(|o| (o.pending)())
+}
+
+pub(crate) fn run_pending() {
+    if let Some(o) = OBSERVER.get() {
+        (o.run_pending)();
+    }
+}
+
+pub(crate) fn task_exit(pid: u32, status: i32) {
+    if let Some(o) = OBSERVER.get() {
+        (o.task_exit)(pid, status);
+    }
+}
+
+/// Writes bytes to the console's stream 1 (stdout) or 2 (stderr); returns
+/// how many were taken.
+pub type ConsoleWrite = fn(u32, &[u8]) -> usize;
+
+static CONSOLE: Once<ConsoleWrite> = Once::new();
+
+/// Registers the console device (once, at boot).
+pub fn register_console(write: ConsoleWrite) {
+    let _ = CONSOLE.set(write);
+}
+
+/// The console's write: the registered device, or nowhere (every byte
+/// taken) before one is registered.
+pub(crate) fn console_write(stream: u32, bytes: &[u8]) -> usize {
+    match CONSOLE.get() {
+        Some(write) => write(stream, bytes),
+        None => bytes.len(),
+    }
+}
