@@ -141,7 +141,9 @@ fn ensure_installed(needs: &[(&str, &str)]) {
     };
     let mut install = vec!["install", "-y", "-q"];
     install.extend(&missing);
-    if !apt(&install) && !(apt(&["update", "-q"]) && apt(&install)) {
+    // A fresh machine may have no package lists yet: update and retry once.
+    let installed = apt(&install) || (apt(&["update", "-q"]) && apt(&install));
+    if !installed {
         println!("cargo:warning=apt-get install {list} failed; the tests that need them will fail");
     }
 }

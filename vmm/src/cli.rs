@@ -22,13 +22,14 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::devices::console::Stream;
+use crate::e820::MemHole;
 use crate::error::Error;
 use crate::initramfs::{GuestFile, InitError, InitImage, InitSpec};
 use crate::report::{exit_code, RunReport};
 use crate::stats::summary::{self, Recording};
 use crate::stats::views::{self, ProcOut};
 use crate::stats::StatsMessage;
-use crate::vm::{MemHole, Streams, VmConfig};
+use crate::vm::{Streams, VmConfig};
 
 #[derive(Debug, Parser)]
 #[command(name = "vmm", version, about = "Boot the guest kernel in a KVM virtual machine")]

@@ -12,8 +12,6 @@
 use shared::boot::{E820Entry, E820_MAX_ENTRIES, E820_RAM, E820_RESERVED};
 use shared::layout::{HIGH_RAM_START, LOW_RAM_END, MMIO_HOLE_END, MMIO_HOLE_START, PAGE_SIZE};
 
-use crate::vm::MemHole;
-
 /// Guest-physical RAM ranges `(start, len)` for `mem_size` bytes of RAM:
 /// what is backed by host memory and registered with KVM.
 pub fn ram_ranges(mem_size: u64) -> Vec<(u64, u64)> {
@@ -34,6 +32,13 @@ pub struct Protected {
 
 /// Builds the sorted, non-overlapping E820 map for `mem_size` bytes of RAM
 /// with `holes` punched into it. A hole must be page aligned, lie inside
+/// A reserved range punched into guest RAM (`--mem-hole START:SIZE`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemHole {
+    pub start: u64,
+    pub size: u64,
+}
+
 /// usable RAM and stay clear of `protected` ranges.
 pub fn build(mem_size: u64, holes: &[MemHole], protected: &[Protected]) -> Result<Vec<E820Entry>, (MemHole, String)> {
     let ram = ram_ranges(mem_size);

@@ -21,11 +21,12 @@ pub mod vm;
 
 pub use count::{InstructionCounts, RegionCount};
 pub use devices::console::Stream;
+pub use e820::MemHole;
 pub use error::Error;
 pub use initramfs::{GuestFile, InitImage, InitSpec};
 pub use report::{exit_code, CpuState, GuestPanic, Outcome, RunReport};
 pub use stats::{Control, ControlError, SnapshotExt, StatsMessage, StatsReport};
-pub use vm::{run, run_with_control, run_with_streams, MemHole, Streams, VmConfig};
+pub use vm::{run, run_with_control, run_with_streams, Streams, VmConfig};
 
 /// The guest kernel built alongside this VMM (by `build.rs`).
 pub const DEFAULT_KERNEL: &str = env!("GUEST_KERNEL_PATH");

@@ -26,7 +26,7 @@ use crate::devices::console::{Stream, StreamSender, VcpuEvent};
 use crate::devices::hostio::HostIoOutput;
 use crate::devices::stats::StatsDevice;
 use crate::devices::{Console, HostIo, SerialDevice};
-use crate::e820::{self, Protected};
+use crate::e820::{self, MemHole, Protected};
 use crate::error::{Error, Result};
 use crate::gdb::{self, DebugSettings, GdbConfig, GuestEnd, KvmVcpu, Resumed, StopEvent, VcpuLink};
 use crate::initramfs::{self, InitImage};
@@ -44,13 +44,6 @@ const OUTPUT_QUEUE: usize = 256;
 /// How often the thread that owns the streams looks up from them (for the
 /// timeout and a failed control closure).
 const PUMP_TICK: Duration = Duration::from_millis(50);
-
-/// A reserved range punched into guest RAM (`--mem-hole START:SIZE`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MemHole {
-    pub start: u64,
-    pub size: u64,
-}
 
 /// What to run.
 #[derive(Clone, Debug)]

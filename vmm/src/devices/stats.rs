@@ -31,8 +31,6 @@ use virtio_queue::{DescriptorChain, Queue, QueueOwnedT, QueueT};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use vmm_sys_util::eventfd::EventFd;
 
-use crate::stats::StatsMessage;
-
 /// The features the device offers: `VIRTIO_F_VERSION_1` only.
 pub const DEVICE_FEATURES: u64 = (regs::FEATURE_VERSION_1_WORD1 as u64) << 32;
 
@@ -213,6 +211,13 @@ fn write_segments(mem: &GuestMemoryMmap, segments: &[Segment], bytes: &[u8]) -> 
         rest = &rest[n..];
     }
     Ok(())
+}
+
+/// One message from the guest's stats queue, decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatsMessage {
+    pub header: shared::stats::Header,
+    pub payload: shared::stats::Payload,
 }
 
 /// What happened to a host command.

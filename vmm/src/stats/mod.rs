@@ -18,17 +18,11 @@ use shared::stats::{CommandResult, Header, Payload, ProcessStats, Reason, SlabSt
 pub use control::{Control, ControlError};
 
 use crate::devices::stats::CommandEvent;
+pub use crate::devices::stats::StatsMessage;
 
 /// How many of the most recent messages a run keeps in memory (the
 /// `--stats-out` file gets every one).
 pub const MESSAGES_KEPT: usize = 1024;
-
-/// One message from the guest's stats queue.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatsMessage {
-    pub header: Header,
-    pub payload: Payload,
-}
 
 /// A [`StatsMessage`] as one line of `--stats-out`: the header's fields
 /// and the payload (serde's externally tagged enums: `{"Snapshot":
