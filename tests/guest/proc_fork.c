@@ -202,5 +202,21 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
     check(ms >= 29, "nanosleep(30 ms) sleeps at least 30 ms", "slept %ld ms", ms);
+
+    /* glibc's fork: clone with the thread-id flags and no new stack. */
+    {
+        pid_t ptid = 0, ctid = 0;
+        long flags = CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | CLONE_PARENT_SETTID | SIGCHLD;
+        long pid = syscall(SYS_clone, flags, 0, &ptid, &ctid, 0);
+        if (pid == 0)
+            _exit(ctid == syscall(SYS_getpid) && ptid == 0 ? 0 : 1); /* the parent's ptid write is not in our copy */
+        int st = -1;
+        waitpid((pid_t)pid, &st, 0);
+        check(pid > 0 && ptid == pid && ctid == 0, "clone(CHILD_SETTID|CHILD_CLEARTID|PARENT_SETTID|SIGCHLD) forks (glibc's fork)",
+              "pid %ld, ptid %d, ctid %d", pid, ptid, ctid);
+        check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child finds its tid at ctid", "status %#x", st);
+        check_err(syscall(SYS_clone, CLONE_SETTLS | SIGCHLD, 0, NULL, NULL, 0xffff800000000000UL), EPERM,
+                  "clone(CLONE_SETTLS) with a kernel address -> EPERM");
+    }
     return tap_done();
 }

@@ -98,27 +98,50 @@ pub(super) const CLONE_VM: u32 = 0x100;
 pub(super) const CLONE_VFORK: u32 = 0x4000;
 pub(super) const CLONE_THREAD: u32 = 0x10000;
 pub(super) const CSIGNAL: u32 = 0xff;
+pub(super) const CLONE_SETTLS: u32 = 0x0008_0000;
+pub(super) const CLONE_PARENT_SETTID: u32 = 0x0010_0000;
+pub(super) const CLONE_CHILD_CLEARTID: u32 = 0x0020_0000;
+pub(super) const CLONE_CHILD_SETTID: u32 = 0x0100_0000;
 pub(super) const SIGCHLD: u32 = 17;
 
 /// `clone` for what `fork` and `posix_spawn` need: no shared address
 /// space or threads yet (CLONE_VM|CLONE_VFORK runs as a plain fork, as
 /// Linux allows vfork to).
-pub(super) fn sys_clone(flags: u32, stack: u64, _ptid: u64, _ctid: u64, _tls: u64) -> SysResult {
+pub(super) fn sys_clone(flags: u32, stack: u64, ptid: u64, ctid: u64, tls: u64) -> SysResult {
+    const KNOWN: u32 = CLONE_VM | CLONE_VFORK | CSIGNAL | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID;
     if flags & CLONE_THREAD != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
         return Err(EINVAL);
     }
-    if flags & !(CLONE_VM | CLONE_VFORK | CSIGNAL) != 0 || flags & CSIGNAL != SIGCHLD && flags & CSIGNAL != 0 {
+    if flags & !KNOWN != 0 || flags & CSIGNAL != SIGCHLD && flags & CSIGNAL != 0 {
         return Err(EINVAL);
+    }
+    if flags & CLONE_SETTLS != 0 && tls >= crate::proc::uaccess::TASK_SIZE {
+        return Err(EPERM);
     }
     // CLONE_VM|CLONE_VFORK (musl's posix_spawn): the child gets a copy,
     // not the parent's memory itself. That is enough for a vfork child
     // that only sets up and execs (what posix_spawn's child does: it
     // reports failure through a pipe), and the parent need not wait.
     let pid = sys_fork()?;
+    let Some(child) = crate::proc::sched::task(pid as u32) else { return Ok(pid) };
     if stack != 0 {
-        if let Some(t) = crate::proc::sched::task(pid as u32) {
-            t.regs.rsp = stack;
-        }
+        child.regs.rsp = stack;
+    }
+    if flags & CLONE_SETTLS != 0 {
+        child.fs_base = tls;
+    }
+    if flags & CLONE_CHILD_CLEARTID != 0 {
+        // Cleared (and futex-woken) at exit only when another task shares
+        // the memory, as in Linux's mm_release; no thread does yet.
+        child.clear_child_tid = ctid;
+    }
+    if flags & CLONE_CHILD_SETTID != 0 {
+        // In the child's memory (glibc's fork reads its own tid there);
+        // a bad pointer is the child's problem, as in Linux, not an error.
+        let _ = crate::proc::sched::with_current(pid as u32, || put_user(ctid, &(pid as u32)));
+    }
+    if flags & CLONE_PARENT_SETTID != 0 {
+        let _ = put_user(ptid, &(pid as u32));
     }
     Ok(pid)
 }

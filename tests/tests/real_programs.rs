@@ -1,0 +1,27 @@
+//! Programs nobody here wrote, as init: Debian's busybox-static (glibc).
+//! What works today is held here; what does not yet is in the issues.
+
+use tests::{kvm_available, run_init, M};
+
+const MEM: u64 = 128 * M;
+
+fn busybox() -> &'static std::path::Path {
+    let path = std::path::Path::new("/bin/busybox");
+    assert!(path.exists(), "/bin/busybox is missing: install Debian's busybox-static (the tests' build script tries to)");
+    path
+}
+
+/// busybox sh forks with glibc's clone flags (CLONE_CHILD_SETTID |
+/// CLONE_CHILD_CLEARTID | SIGCHLD) for subshells and command
+/// substitution, and waits for them.
+#[test]
+fn busybox_sh_forks_subshells() {
+    if !kvm_available() {
+        return;
+    }
+    let script = "echo hello from sh; echo $((6*7)); x=$(echo sub); echo got $x; (exit 3); echo status $?";
+    let run = run_init(MEM, "", busybox(), &[], &["sh", "-c", script]);
+    assert_eq!(run.stdout, "hello from sh\n42\ngot sub\nstatus 3\n", "{}", run.vmm_stderr);
+    assert_eq!(run.code, 0, "{}", run.console);
+    assert!(!run.console.contains("LEAK"), "{}", run.console);
+}
