@@ -308,6 +308,45 @@ static void sparse_mremap(void)
     check_ok(sys_munmap(q, len), "munmap of all of it");
 }
 
+/* A long write() must not keep every other process off the CPU: a child
+ * counting in shared memory gets to run while the parent writes 8 MiB. */
+static void long_calls_let_others_run(void)
+{
+    volatile unsigned long *shared = sys_mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    const size_t len = 8UL << 20;
+    char *buf = sys_mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!check(shared != MAP_FAILED && buf != MAP_FAILED, "buffers for the long write", "%s", strerror(errno)))
+        return;
+    memset(buf, 'w', len);
+    int fd = open("isolation-long", O_RDWR | O_CREAT | O_TRUNC, 0600);
+    shared[0] = 0; /* go */
+    shared[1] = 0; /* count */
+    shared[2] = 0; /* stop */
+    pid_t pid = fork();
+    if (pid == 0) {
+        while (!shared[0])
+            ;
+        while (!shared[2])
+            shared[1]++;
+        _exit(0);
+    }
+    /* Let the child reach its first loop, then start. */
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    shared[0] = 1;
+    unsigned long before = shared[1];
+    long w = write(fd, buf, len);
+    unsigned long during = shared[1] - before;
+    shared[2] = 1;
+    waitpid(pid, NULL, 0);
+    check(w == (long)len, "an 8 MiB write", "%ld: %s", w, strerror(errno));
+    check(during > 0, "another process ran during it", "the child counted %lu", during);
+    close(fd);
+    unlink("isolation-long");
+    sys_munmap(buf, len);
+    sys_munmap((void *)shared, PAGE);
+}
+
 int main(void)
 {
     tap_init();
@@ -315,5 +354,6 @@ int main(void)
     int_arguments();
     madvise_errors();
     sparse_mremap();
+    long_calls_let_others_run();
     return tap_done();
 }

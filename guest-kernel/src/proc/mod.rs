@@ -397,7 +397,9 @@ fn force_sig_fault(sig: i32, addr: u64, error_code: u64) {
 }
 
 /// Ends the current task with a wait status: `sig` for a signal death,
-/// `code << 8` for `exit(code)` (see [`exit_code_status`]).
+/// `code << 8` for `exit(code)` (see [`exit_code_status`]). Never inlined:
+/// one place to put a breakpoint on every exit, as in Linux.
+#[inline(never)]
 pub fn do_exit(status: i32) {
     if let Some(task) = current() {
         task.exit_status = Some(status);

@@ -197,6 +197,7 @@ fn wake_sleepers() {
 pub fn interrupt(vector: u64) {
     if vector == crate::arch::apic::TIMER_VECTOR {
         TICKS.fetch_add(1, Relaxed);
+        NEED_RESCHED.store(true, Relaxed);
         crate::arch::apic::eoi();
         wake_sleepers();
         // Stats channel: only flags due work (periodic snapshot, host
@@ -207,10 +208,37 @@ pub fn interrupt(vector: u64) {
     }
 }
 
+/// Set by the timer tick: the running task's turn is over.
+static NEED_RESCHED: AtomicBool = AtomicBool::new(false);
+/// When the running task's turn began (uptime, ns).
+static SLICE_START: AtomicU64 = AtomicU64::new(0);
+
+/// A preemption point for kernel loops whose length the user chooses
+/// (Linux `cond_resched`): lets a pending tick in and, if the task's turn
+/// is over, gives the CPU to the next task. The caller holds no lock.
+/// Returns whether a fatal signal now waits for the task (Linux
+/// `fatal_signal_pending`): the loop should stop early.
+pub fn cond_resched() -> bool {
+    if !TIMER.load(Relaxed) {
+        return false;
+    }
+    // A tick that is due is taken here where the platform delivers it in
+    // so short a window; the clock decides either way (kvm_pvm's emulated
+    // ring 0 may not deliver it there).
+    crate::arch::cpu::irq_window();
+    let slice_over = crate::time::uptime_ns().saturating_sub(SLICE_START.load(Relaxed)) >= 1_000_000_000 / super::HZ;
+    if (NEED_RESCHED.load(Relaxed) || slice_over) && current().is_some() {
+        schedule();
+    }
+    current().is_some_and(|t| t.pending_kill.is_some())
+}
+
 /// Gives the CPU to the next runnable task (round robin); returns when the
 /// current task is chosen again. A task that is not runnable (sleeping,
 /// zombie) is not queued again until woken.
 pub fn schedule() {
+    NEED_RESCHED.store(false, Relaxed);
+    SLICE_START.store(crate::time::uptime_ns(), Relaxed);
     let s = sched();
     let prev = s.current;
     if s.tasks.get(&prev).is_some_and(|t| t.state == TaskState::Runnable) && !s.runqueue.contains(&prev) {

@@ -216,6 +216,16 @@ pub fn local_irq_save() -> u64 {
     flags
 }
 
+/// Lets pending interrupts in for one instruction, then disables them
+/// again: a preemption point in a long kernel loop (the kernel otherwise
+/// runs with interrupts off).
+pub fn irq_window() {
+    // SAFETY: `sti` takes effect after the next instruction, so the
+    // interrupts pending are taken at the `nop`; the kernel's interrupt
+    // entry saves every register, and callers hold no lock.
+    unsafe { asm!("sti", "nop", "cli", options(nomem, nostack)) };
+}
+
 /// Re-enables interrupts if `flags` (from `local_irq_save`) had IF set.
 pub fn local_irq_restore(flags: u64) {
     if flags & (1 << 9) != 0 {

@@ -197,8 +197,9 @@ extern "C" fn do_exception(frame: &mut TrapFrame) {
         }
     }
     if frame.vector >= super::user::FIRST_EXTERNAL_VECTOR {
-        // Interrupts are only enabled while idle: the interrupt itself was
-        // the wakeup. The process layer acknowledges it.
+        // Interrupts are only enabled while idle (the interrupt itself was
+        // the wakeup) and at the preemption points of long loops. The
+        // process layer acknowledges it.
         if let Some(f) = KERNEL_IRQ.get() {
             f(frame.vector);
         }

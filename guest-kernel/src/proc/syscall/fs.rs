@@ -31,6 +31,9 @@ pub(super) fn sys_read(fd: i32, buf: u64, count: u64) -> SysResult {
     let mut done = 0;
     let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count.max(1))];
     while done < count {
+        if done > 0 && crate::proc::sched::cond_resched() {
+            break;
+        }
         let want = (count - done).min(kbuf.len());
         // Only the first chunk waits: a pipe read returns what is there.
         let r = if done == 0 { blocking(&f, || f.read(&mut kbuf[..want])) } else { f.read(&mut kbuf[..want]) };
@@ -63,6 +66,9 @@ pub(super) fn sys_write(fd: i32, buf: u64, count: u64) -> SysResult {
     let mut done = 0;
     let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count.max(1))];
     while done < count {
+        if done > 0 && crate::proc::sched::cond_resched() {
+            break;
+        }
         let n = (count - done).min(kbuf.len());
         if let Err(e) = copy_from_user(&mut kbuf[..n], buf + done as u64) {
             return if done > 0 { Ok(done as u64) } else { Err(e) };
@@ -137,6 +143,9 @@ pub(super) fn sys_pwrite64(fd: i32, buf: u64, count: u64, off: i64) -> SysResult
     let mut done = 0;
     let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count)];
     while done < count {
+        if done > 0 && crate::proc::sched::cond_resched() {
+            break;
+        }
         let n = (count - done).min(kbuf.len());
         if let Err(e) = copy_from_user(&mut kbuf[..n], buf + done as u64) {
             return if done > 0 { Ok(done as u64) } else { Err(e) };
@@ -163,6 +172,9 @@ pub(super) fn sys_pread64(fd: i32, buf: u64, count: u64, off: i64) -> SysResult 
     let mut done = 0;
     let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count.max(1))];
     while done < count {
+        if done > 0 && crate::proc::sched::cond_resched() {
+            break;
+        }
         let want = (count - done).min(kbuf.len());
         let n = f.pread(&mut kbuf[..want], off + done as i64)?;
         if n == 0 {

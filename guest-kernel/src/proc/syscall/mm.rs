@@ -51,17 +51,23 @@ pub(super) fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i32, off:
 
 /// MAP_POPULATE: fault every page in now (errors are ignored, as Linux).
 pub(super) fn populate(start: u64, len: u64) {
-    let Ok(mm) = mm() else { return };
-    let write = mm.vm.vma_at(start).is_some_and(|v| v.flags & crate::mm::vma::VM_WRITE != 0);
+    let Ok(first) = mm() else { return };
+    let write = first.vm.vma_at(start).is_some_and(|v| v.flags & crate::mm::vma::VM_WRITE != 0);
     let err = if write { crate::proc::fault::PF_WRITE } else { 0 } | crate::proc::fault::PF_USER;
     let mut va = start;
     while va < start + len {
+        // Other tasks may run here (and the OOM killer take this one's
+        // memory): the address space is looked up again after.
+        if va > start && crate::proc::sched::cond_resched() {
+            break;
+        }
+        let Ok(mm) = mm() else { return };
         if crate::proc::fault::handle_mm_fault(mm, va, err, crate::proc::STACK_RLIMIT).is_err() {
             break;
         }
+        mm.update_hiwater();
         va += PAGE_SIZE;
     }
-    mm.update_hiwater();
 }
 
 pub(super) fn sys_munmap(addr: u64, len: u64) -> SysResult {

@@ -98,6 +98,9 @@ pub(super) fn sys_getrandom(buf: u64, len: u64, flags: u32) -> SysResult {
     let mut state = crate::arch::cpu::rdtsc() | 1;
     let mut done = 0;
     while done < len {
+        if done > 0 && crate::proc::sched::cond_resched() {
+            break;
+        }
         let mut chunk = [0u8; 256];
         for b in chunk.iter_mut() {
             // xorshift64*: not cryptographic; this kernel has no entropy source.
@@ -110,5 +113,5 @@ pub(super) fn sys_getrandom(buf: u64, len: u64, flags: u32) -> SysResult {
         copy_to_user(buf + done as u64, &chunk[..n])?;
         done += n;
     }
-    Ok(len as u64)
+    Ok(done as u64)
 }
