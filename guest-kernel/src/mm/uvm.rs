@@ -176,7 +176,9 @@ impl UserPageTables {
 
     /// The PTE for `va`, creating the tables above it when `create`
     /// (`None`: no table, or out of memory while creating one).
-    pub fn pte_slot(&mut self, va: u64, create: bool) -> Option<&'static mut u64> {
+    /// The slot is borrowed from the tables: nothing else can change them
+    /// (or free them) while it is held.
+    pub fn pte_slot(&mut self, va: u64, create: bool) -> Option<&mut u64> {
         let table = if create {
             let mut counting = CountingTables { tables: &mut self.tables };
             let t = populate_pte_table(&mut counting, self.pgd, VirtAddr(va)).ok()?;

@@ -290,9 +290,11 @@ extern "C" fn task_entry(_: u64) -> ! {
             UserExit::Exception { vector, error_code, cr2 } => user_exception(vector, error_code, cr2),
             UserExit::Interrupt(v) => {
                 sched::interrupt(v);
-                // Preemption: the tick ends this task's turn.
+                // Preemption: the tick ends this task's turn, unless the
+                // turn has just begun (a tick left pending while the
+                // kernel ran with interrupts off belongs to the task before).
                 if v == crate::arch::apic::TIMER_VECTOR {
-                    sched::schedule();
+                    sched::preempt_tick();
                 }
                 // Stats channel: a safe point, before user mode again.
                 notify::poll();

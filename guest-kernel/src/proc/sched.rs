@@ -213,6 +213,25 @@ static NEED_RESCHED: AtomicBool = AtomicBool::new(false);
 /// When the running task's turn began (uptime, ns).
 static SLICE_START: AtomicU64 = AtomicU64::new(0);
 
+/// A task's turn: one tick.
+const SLICE_NS: u64 = 1_000_000_000 / super::HZ;
+
+/// How long the running task has had the CPU.
+fn slice_used() -> u64 {
+    crate::time::uptime_ns().saturating_sub(SLICE_START.load(Relaxed))
+}
+
+/// The tick arrived while the task ran in user mode: its turn is over,
+/// unless the turn began less than half a tick ago (the tick was left
+/// pending while the kernel ran with interrupts off, and belongs to the
+/// task before). Without this, a task switched to from a long system call
+/// would lose its turn to that stale tick the moment it entered user mode.
+pub fn preempt_tick() {
+    if slice_used() >= SLICE_NS / 2 {
+        schedule();
+    }
+}
+
 /// A preemption point for kernel loops whose length the user chooses
 /// (Linux `cond_resched`): lets a pending tick in and, if the task's turn
 /// is over, gives the CPU to the next task. The caller holds no lock.
@@ -226,8 +245,7 @@ pub fn cond_resched() -> bool {
     // so short a window; the clock decides either way (kvm_pvm's emulated
     // ring 0 may not deliver it there).
     crate::arch::cpu::irq_window();
-    let slice_over = crate::time::uptime_ns().saturating_sub(SLICE_START.load(Relaxed)) >= 1_000_000_000 / super::HZ;
-    if (NEED_RESCHED.load(Relaxed) || slice_over) && current().is_some() {
+    if (NEED_RESCHED.load(Relaxed) || slice_used() >= SLICE_NS) && current().is_some() {
         schedule();
     }
     current().is_some_and(|t| t.pending_kill.is_some())
