@@ -87,6 +87,16 @@ fn an_init_that_cannot_be_executed_is_reported() {
     let run = run_init(MEM, "", &prog, &[], &[]);
     assert_eq!(run.code, 126, "{}", run.vmm_stderr);
     assert!(run.console.contains("init: cannot execute /bin/truncated: ENOEXEC: the program headers lie beyond the end of the file"), "{}", run.console);
+
+    // A static-PIE whose segment, at the base it is loaded at, would reach
+    // past the user half (the check used to leave the base out).
+    let mut elf = exit_program(0);
+    elf[16..18].copy_from_slice(&3u16.to_le_bytes()); // ET_DYN
+    elf[64 + 16..64 + 24].copy_from_slice(&0x7fff_0000_0000u64.to_le_bytes()); // p_vaddr
+    let prog = dir.file("far_pie", &elf, 0o755);
+    let run = run_init(MEM, "", &prog, &[], &[]);
+    assert_eq!(run.code, 126, "{}", run.vmm_stderr);
+    assert!(run.console.contains("init: cannot execute /bin/far_pie: ENOEXEC: a bad PT_LOAD segment (vaddr 0x7fff00000000"), "{}", run.console);
 }
 
 /// Debian's busybox-static (glibc, which passes `AT_FDCWD` with a 32-bit

@@ -133,9 +133,11 @@ fn check_elf(read: &dyn Fn(u64, &mut [u8]) -> usize, size: u64) -> Result<Elf, S
             return Err(alloc::format!("dynamically linked (program interpreter {}), and this kernel runs only static programs", name.trim_end_matches('\0')));
         }
         if ph.p_type == PT_LOAD {
+            // Where the segment lands: a static-PIE is loaded at a base.
+            let bias = if e_type == ET_DYN { ELF_ET_DYN_BASE } else { 0 };
             let bad = ph.p_filesz > ph.p_memsz
                 || ph.p_offset.checked_add(ph.p_filesz).is_none_or(|end| end > size)
-                || ph.p_vaddr.checked_add(ph.p_memsz).is_none_or(|end| end > TASK_SIZE)
+                || bias.checked_add(ph.p_vaddr).and_then(|v| v.checked_add(ph.p_memsz)).is_none_or(|end| end > TASK_SIZE)
                 || ph.p_vaddr % PAGE_SIZE != ph.p_offset % PAGE_SIZE;
             if bad {
                 return Err(alloc::format!("a bad PT_LOAD segment (vaddr {:#x}, offset {:#x})", ph.p_vaddr, ph.p_offset));
@@ -299,7 +301,7 @@ fn load(task: &mut Task, elf: &Elf, file: &FileRef, bias: u64, path: &str, argv:
         (AT_PHNUM, elf.phnum as u64),
         (AT_BASE, 0),
         (AT_FLAGS, 0),
-        (AT_ENTRY, bias + elf.entry),
+        (AT_ENTRY, bias.wrapping_add(elf.entry)),
         (AT_UID, 0),
         (AT_EUID, 0),
         (AT_GID, 0),
@@ -335,7 +337,7 @@ fn load(task: &mut Task, elf: &Elf, file: &FileRef, bias: u64, path: &str, argv:
     vm.env_end = env_end;
     mm.update_hiwater();
 
-    task.regs = UserRegs { rip: bias + elf.entry, rsp: sp, rflags: 0x202, ..UserRegs::default() };
+    task.regs = UserRegs { rip: bias.wrapping_add(elf.entry), rsp: sp, rflags: 0x202, ..UserRegs::default() };
     task.fpu = user::FpuState::new();
     task.fs_base = 0;
     user::write_fs_base(0);
