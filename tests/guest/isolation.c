@@ -334,9 +334,19 @@ static void long_calls_let_others_run(void)
     struct timespec ts = {0, 50 * 1000 * 1000};
     nanosleep(&ts, NULL);
     shared[0] = 1;
-    unsigned long before = shared[1];
-    long w = write(fd, buf, len);
-    unsigned long during = shared[1] - before;
+    /* Natively the write takes a millisecond or two and the child may be
+     * waiting for a core: try a few times. In the guest one write takes
+     * over a second of emulated kernel time. */
+    unsigned long during = 0;
+    long w = 0;
+    for (int tries = 0; tries < 50 && during == 0; tries++) {
+        lseek(fd, 0, SEEK_SET);
+        unsigned long before = shared[1];
+        w = write(fd, buf, len);
+        during = shared[1] - before;
+        if (w != (long)len)
+            break;
+    }
     shared[2] = 1;
     waitpid(pid, NULL, 0);
     check(w == (long)len, "an 8 MiB write", "%ld: %s", w, strerror(errno));

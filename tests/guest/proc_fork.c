@@ -218,5 +218,30 @@ int main(int argc, char **argv)
         check_err(syscall(SYS_clone, CLONE_SETTLS | SIGCHLD, 0, NULL, NULL, 0xffff800000000000UL), EPERM,
                   "clone(CLONE_SETTLS) with a kernel address -> EPERM");
     }
+
+    /* raise and abort: tgkill to oneself. */
+    {
+        int st = -1;
+        pid_t pid = fork();
+        if (pid == 0) {
+            signal(SIGUSR1, SIG_IGN);
+            raise(SIGUSR1); /* ignored */
+            _exit(7);
+        }
+        waitpid(pid, &st, 0);
+        check(WIFEXITED(st) && WEXITSTATUS(st) == 7, "raise of an ignored signal does nothing", "status %#x", st);
+        pid = fork();
+        if (pid == 0) {
+            abort();
+            _exit(1);
+        }
+        waitpid(pid, &st, 0);
+        check(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "abort() dies of SIGABRT", "status %#x", st);
+        long me = syscall(SYS_getpid);
+        check_ok(syscall(SYS_tgkill, me, me, 0), "tgkill(self, self, 0)");
+        check_err(syscall(SYS_tgkill, me + 100000, me, 0), ESRCH, "tgkill with the wrong thread group -> ESRCH");
+        check_err(syscall(SYS_tgkill, me, 0, 0), EINVAL, "tgkill of tid 0 -> EINVAL");
+        check_ok(syscall(SYS_tkill, me, 0), "tkill(self, 0)");
+    }
     return tap_done();
 }

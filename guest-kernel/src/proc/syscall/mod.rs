@@ -134,6 +134,8 @@ pub fn dispatch() {
             Ok(0)
         }
         62 => sys_kill(a.int(0), a.int(1)),
+        200 => sys_tgkill(-1, a.int(0), a.int(1)), // tkill
+        234 => sys_tgkill(a.int(0), a.int(1), a.int(2)),
         63 => sys_uname(a.ulong(0)),
         72 => sys_fcntl(a.fd(0), a.uint(1), a.ulong(2)),
         74 | 75 => sys_fsync(a.fd(0)), // fsync, fdatasync

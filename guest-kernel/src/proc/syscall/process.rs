@@ -39,21 +39,47 @@ pub(super) fn sys_kill(pid: i32, sig: i32) -> SysResult {
             alloc::vec![p]
         }
     };
-    // Stop signals do nothing here (no job control yet); ignored signals
-    // are discarded; everything else takes its default action.
-    if sig == 0 || matches!(sig, 19..=22) {
-        return Ok(0);
-    }
     for p in targets {
-        if sched::task(p).is_some_and(|t| t.signals.ignores(sig as usize)) {
-            continue;
-        }
-        if p == me {
-            do_exit(sig);
-        } else if let Some(t) = sched::task(p) {
-            t.pending_kill = Some(sig);
-            sched::wake(p);
-        }
+        send_signal(p, sig);
+    }
+    Ok(0)
+}
+
+/// Delivers `sig` (1..=64; 0 only checks) to task `pid` with default
+/// actions: stop signals do nothing here (no job control yet), ignored
+/// signals are discarded, everything else ends the task (now, for the
+/// caller itself; at its next return to user mode otherwise).
+fn send_signal(pid: u32, sig: i32) {
+    use crate::proc::sched;
+    if sig == 0 || matches!(sig, 19..=22) {
+        return;
+    }
+    if sched::task(pid).is_some_and(|t| t.signals.ignores(sig as usize)) {
+        return;
+    }
+    if pid == task().pid {
+        do_exit(sig);
+    } else if let Some(t) = sched::task(pid) {
+        t.pending_kill = Some(sig);
+        sched::wake(pid);
+    }
+}
+
+/// `tgkill(tgid, tid, sig)` and `tkill(tid, sig)` (`tgid` -1): a signal
+/// to one thread; every process is one thread here, whose tid is its pid
+/// (what `raise` and `abort` use).
+pub(super) fn sys_tgkill(tgid: i32, tid: i32, sig: i32) -> SysResult {
+    use crate::proc::sched;
+    if !(0..=64).contains(&sig) || tid <= 0 || tgid == 0 || tgid < -1 {
+        return Err(EINVAL);
+    }
+    let t = sched::task(tid as u32).ok_or(ESRCH)?;
+    if tgid != -1 && tgid != tid {
+        return Err(ESRCH);
+    }
+    // A zombie is still there; the signal does nothing.
+    if t.state != sched::TaskState::Zombie {
+        send_signal(tid as u32, sig);
     }
     Ok(0)
 }
