@@ -25,3 +25,17 @@ fn busybox_sh_forks_subshells() {
     assert_eq!(run.code, 0, "{}", run.console);
     assert!(!run.console.contains("LEAK"), "{}", run.console);
 }
+
+/// busybox ls reads directories with getdents64 (and stats each entry).
+#[test]
+fn busybox_ls_lists_a_directory() {
+    if !kvm_available() {
+        return;
+    }
+    let dir = tests::Scratch::new("busybox-ls");
+    let a = dir.file("a.txt", b"12345", 0o644);
+    let b = dir.file("b.txt", b"x", 0o600);
+    let run = run_init(MEM, "", busybox(), &[(&a, "/etc/a.txt"), (&b, "/etc/b.txt")], &["ls", "-a", "/etc"]);
+    assert_eq!(run.stdout, ".\n..\na.txt\nb.txt\n", "{}", run.vmm_stderr);
+    assert_eq!(run.code, 0, "{}", run.console);
+}

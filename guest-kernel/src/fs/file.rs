@@ -216,6 +216,51 @@ impl File {
         }
     }
 
+    /// `getdents64(2)`: the directory's entries from the offset on, as
+    /// `struct linux_dirent64` records (8-byte aligned: inode, offset of
+    /// the next, record length, `DT_*` type, NUL-terminated name), as many
+    /// as fit in `count` bytes; the offset counts entries (`.` is 0, `..`
+    /// 1, then the names in order). An empty result is the end; a buffer
+    /// too small for the next record is `EINVAL`, a file that is not a
+    /// directory `ENOTDIR`.
+    pub fn getdents64(&self, count: usize) -> Result<Vec<u8>, Errno> {
+        let FileKind::Directory(dir) = &self.kind else {
+            return Err(if self.inode().is_some() || self.is_pipe() || self.is_console() { ENOTDIR } else { EBADF });
+        };
+        let mut pos = self.pos.lock();
+        let entries = dir.entries();
+        let mut out = Vec::new();
+        let mut at = usize::try_from(*pos).unwrap_or(usize::MAX);
+        loop {
+            let (name, ino, mode) = match at {
+                0 => (".", dir.ino(), dir.mode()),
+                // The parent is not recorded; a directory's own inode
+                // stands in for it (only the root is its own parent).
+                1 => ("..", dir.ino(), dir.mode()),
+                i => match entries.get(i - 2) {
+                    Some((n, inode)) => (n.as_str(), inode.ino(), inode.mode()),
+                    None => break,
+                },
+            };
+            let reclen = (8 + 8 + 2 + 1 + name.len() + 1).next_multiple_of(8);
+            if out.len() + reclen > count {
+                if out.is_empty() {
+                    return Err(EINVAL);
+                }
+                break;
+            }
+            out.extend_from_slice(&ino.to_le_bytes());
+            out.extend_from_slice(&(at as i64 + 1).to_le_bytes());
+            out.extend_from_slice(&(reclen as u16).to_le_bytes());
+            out.push(((mode & super::stat::S_IFMT) >> 12) as u8);
+            out.extend_from_slice(name.as_bytes());
+            out.resize(out.len() + reclen - (19 + name.len()), 0);
+            at += 1;
+        }
+        *pos = at as i64;
+        Ok(out)
+    }
+
     /// The current offset.
     pub fn pos(&self) -> i64 {
         *self.pos.lock()

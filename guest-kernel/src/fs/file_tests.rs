@@ -467,3 +467,47 @@ fn everything_is_freed_after_a_mixed_workload() {
     drop(t);
     assert_eq!(free_pages(pa), baseline);
 }
+
+/// Parses `struct linux_dirent64` records: (name, d_type, d_off).
+fn dirents(buf: &[u8]) -> Vec<(String, u8, i64)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < buf.len() {
+        let off = i64::from_le_bytes(buf[at + 8..at + 16].try_into().unwrap());
+        let reclen = u16::from_le_bytes(buf[at + 16..at + 18].try_into().unwrap()) as usize;
+        assert_eq!(reclen % 8, 0, "records are 8-byte aligned");
+        let name = &buf[at + 19..at + reclen];
+        let name = String::from_utf8(name[..name.iter().position(|&b| b == 0).unwrap()].to_vec()).unwrap();
+        out.push((name, buf[at + 18], off));
+        at += reclen;
+    }
+    out
+}
+
+#[test]
+fn getdents64_lists_dot_dotdot_and_entries_in_pieces() {
+    let fs = fs();
+    let root = open(&fs, "/", O_RDONLY | O_DIRECTORY).unwrap();
+    let all = dirents(&root.getdents64(4096).unwrap());
+    let names: Vec<&str> = all.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, [".", "..", "bin", "dev", "dir-link", "empty", "fifo"]);
+    let types: Vec<u8> = all.iter().map(|e| e.1).collect();
+    assert_eq!(types, [4, 4, 4, 4, 10, 8, 1], "DT_DIR, DT_LNK, DT_REG, DT_FIFO");
+    assert_eq!(all.iter().map(|e| e.2).collect::<Vec<_>>(), [1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!(root.getdents64(4096), Ok(Vec::new()), "the end");
+    // In pieces: a buffer with room for two records at a time.
+    root.lseek(0, SEEK_SET).unwrap();
+    let mut pieces = Vec::new();
+    loop {
+        let part = root.getdents64(48).unwrap();
+        if part.is_empty() {
+            break;
+        }
+        pieces.extend(dirents(&part).into_iter().map(|e| e.0));
+    }
+    assert_eq!(pieces, names);
+    root.lseek(0, SEEK_SET).unwrap();
+    assert_eq!(root.getdents64(8), Err(EINVAL), "no room for one record");
+    let file = open(&fs, "/bin/prog", O_RDONLY).unwrap();
+    assert_eq!(file.getdents64(4096), Err(ENOTDIR));
+}

@@ -384,6 +384,15 @@ pub(super) fn sys_stat_at(dirfd: i32, path: u64, statbuf: u64, flags: i32) -> Sy
     Ok(0)
 }
 
+/// `getdents64(2)`.
+pub(super) fn sys_getdents64(fd: i32, dirp: u64, count: u32) -> SysResult {
+    let f = fd_file(fd)?;
+    let count = (count as usize).min(1 << 20);
+    let records = f.getdents64(count)?;
+    copy_to_user(dirp, &records)?;
+    Ok(records.len() as u64)
+}
+
 pub(super) const TIOCGWINSZ: u32 = 0x5413;
 
 pub(super) fn sys_ioctl(fd: i32, cmd: u32, arg: u64) -> SysResult {

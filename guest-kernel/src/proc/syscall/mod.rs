@@ -134,6 +134,7 @@ pub fn dispatch() {
             Ok(0)
         }
         62 => sys_kill(a.int(0), a.int(1)),
+        217 => sys_getdents64(a.fd(0), a.ulong(1), a.uint(2)),
         200 => sys_tgkill(-1, a.int(0), a.int(1)), // tkill
         234 => sys_tgkill(a.int(0), a.int(1), a.int(2)),
         63 => sys_uname(a.ulong(0)),
