@@ -49,7 +49,8 @@ fn main() {
     // What the tests need from the system: installed here when missing, so
     // that `cargo test --workspace` is the whole set-up on a fresh Debian
     // machine (the compiler first: the build needs it now).
-    let needs: &[(&str, &str)] = &[(&cc, "musl-tools"), ("ld", "binutils"), ("gdb", "gdb"), ("/bin/busybox", "busybox-static"), ("tar", "tar")];
+    let needs: &[(&str, &str)] =
+        &[(&cc, "musl-tools"), ("ld", "binutils"), ("gdb", "gdb"), ("/bin/busybox", "busybox-static"), ("/bin/bash-static", "bash-static"), ("tar", "tar")];
     ensure_installed(needs);
     if !compiler_present(&cc) {
         fail(&format!("`{cc}` not found: the user test programs need musl-gcc; install it with `apt-get install musl-tools`"));

@@ -1,4 +1,4 @@
-//! Programs nobody here wrote, as init: Debian's busybox-static (glibc).
+//! Programs nobody here wrote, as init: Debian's busybox-static and bash-static (glibc).
 //! What works today is held here; what does not yet is in the issues.
 
 use tests::{kvm_available, run_init, M};
@@ -38,4 +38,19 @@ fn busybox_ls_lists_a_directory() {
     let run = run_init(MEM, "", busybox(), &[(&a, "/etc/a.txt"), (&b, "/etc/b.txt")], &["ls", "-a", "/etc"]);
     assert_eq!(run.stdout, ".\n..\na.txt\nb.txt\n", "{}", run.vmm_stderr);
     assert_eq!(run.code, 0, "{}", run.console);
+}
+
+/// Debian's bash-static (glibc): `-c` with command substitution (a fork)
+/// and arithmetic.
+#[test]
+fn bash_static_runs_a_script() {
+    if !kvm_available() {
+        return;
+    }
+    let bash = std::path::Path::new("/bin/bash-static");
+    assert!(bash.exists(), "/bin/bash-static is missing: install Debian's bash-static (the tests' build script tries to)");
+    let run = run_init(MEM, "", bash, &[], &["-c", "echo hello from bash; x=$(echo sub); echo $x; echo $((2**10))"]);
+    assert_eq!(run.stdout, "hello from bash\nsub\n1024\n", "{}", run.vmm_stderr);
+    assert_eq!(run.code, 0, "{}", run.console);
+    assert!(!run.console.contains("LEAK"), "{}", run.console);
 }
