@@ -203,3 +203,36 @@ fn a_guest_that_breaks_the_mark_protocol() {
         assert!(cli.stderr.contains(line), "no {line:?} in:\n{}", cli.stderr);
     }
 }
+
+#[test]
+fn a_trace_gives_the_address_of_every_counted_instruction() {
+    if !kvm_available() {
+        return;
+    }
+    let path = std::env::temp_dir().join(format!("vmm-count-trace-{}.txt", std::process::id()));
+    let path_arg = path.to_str().unwrap();
+    let (cli, report) = run(&["--count-instructions", "--count-trace", path_arg, "--cmdline", "count=fault"]);
+    assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, report.console_text());
+    let counted = one_count(&cli, &report, MARK_ANON_WRITE_FAULT);
+    let text = std::fs::read_to_string(&path).expect("the trace file was written");
+    let _ = std::fs::remove_file(&path);
+    let pcs: Vec<u64> = text
+        .lines()
+        .map(|line| {
+            let (pc, region) = line.split_once(' ').unwrap_or_else(|| panic!("bad trace line {line:?}"));
+            assert_eq!(region, "0", "one region, the first: {line:?}");
+            u64::from_str_radix(pc.trim_start_matches("0x"), 16).unwrap_or_else(|e| panic!("bad address in {line:?}: {e}"))
+        })
+        .collect();
+    assert_eq!(pcs.len() as u64, counted, "one line per counted instruction");
+    // The fault handler runs in the kernel image, in the top 2 GiB.
+    assert!(pcs.iter().all(|&pc| pc >= 0xffff_ffff_8000_0000), "an address outside the kernel image: {text}");
+    assert!(pcs.windows(2).any(|w| w[1] < w[0]), "the path has calls and returns, not one straight run");
+}
+
+#[test]
+fn a_trace_needs_counting() {
+    let (cli, _) = vmm_cli_report(&["run", "--count-trace", "/tmp/never-written"]);
+    assert_ne!(cli.code, 0);
+    assert!(cli.stderr.contains("--count-instructions"), "{}", cli.stderr);
+}

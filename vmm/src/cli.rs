@@ -108,6 +108,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub count_instructions: bool,
 
+    /// With --count-instructions: write the guest address of every counted instruction to FILE, one per line with the index of its region among the `counted` lines (`0xffffffff8012abcd 0`); `cut -d' ' -f1 FILE | addr2line -f -e KERNEL` names the functions.
+    #[arg(long, value_name = "FILE", requires = "count_instructions")]
+    pub count_trace: Option<PathBuf>,
+
     /// Serve the GDB remote protocol on ADDR (HOST:PORT, or a bare PORT for 127.0.0.1:PORT; port 0 picks a free one, printed on stderr): `gdb KERNEL -ex 'target remote ADDR'` debugs the guest kernel (see the README).
     #[arg(long, value_name = "ADDR", value_parser = parse_gdb_addr)]
     pub gdb: Option<std::net::SocketAddr>,
@@ -160,6 +164,7 @@ impl RunArgs {
             init,
             kvm_device: PathBuf::from(crate::vm::KVM_DEVICE),
             count_instructions: self.count_instructions,
+            count_trace: self.count_trace.is_some(),
             gdb: self.gdb.map(|addr| crate::gdb::GdbConfig { addr, wait: self.gdb_wait }),
         })
     }
@@ -266,7 +271,14 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -
         Ok(config) => config,
         Err(e) => return failed(stderr, &e, exit_code::USAGE),
     };
-    // The stats outputs are opened before the guest starts.
+    // The outputs are opened before the guest starts.
+    let mut count_trace = match &args.count_trace {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(file) => Some(file),
+            Err(e) => return failed(stderr, &format!("cannot create --count-trace file {}: {e}", path.display()), exit_code::VMM_ERROR),
+        },
+        None => None,
+    };
     let mut stats_out = match &args.stats_out {
         Some(path) => match std::fs::File::create(path) {
             Ok(file) => Some(std::io::BufWriter::new(file)),
@@ -339,6 +351,15 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -
             if let Some(counts) = &report.counts {
                 for line in counts.lines() {
                     let _ = writeln!(stderr, "vmm: {line}");
+                }
+                if let (Some(file), Some(path)) = (count_trace.as_mut(), &args.count_trace) {
+                    if let Err(e) = file.write_all(counts.trace_text().as_bytes()) {
+                        let _ = writeln!(stderr, "vmm: --count-trace {}: writing failed: {e}", path.display());
+                    }
+                    if counts.trace_dropped > 0 {
+                        let _ =
+                            writeln!(stderr, "vmm: --count-trace: {} instructions past the first {} not traced", counts.trace_dropped, crate::count::MAX_TRACE);
+                    }
                 }
             }
             if let Some(dump) = report.dump() {

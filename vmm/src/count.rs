@@ -55,6 +55,10 @@ pub const MAX_REGIONS: usize = 4096;
 /// Most protocol-error messages one run keeps (all are counted).
 pub const MAX_ERROR_MESSAGES: usize = 16;
 
+/// Most instruction addresses a traced run keeps (16 MiB of them); the
+/// rest are counted but not traced ([`InstructionCounts::trace_dropped`]).
+pub const MAX_TRACE: usize = 1 << 20;
+
 /// DR6.BS: the debug exception was a single step.
 const DR6_BS: u64 = 1 << 14;
 
@@ -112,12 +116,39 @@ pub struct InstructionCounts {
     pub error_messages: Vec<String>,
     /// `KVM_EXIT_DEBUG`s that were not single steps inside a region.
     pub stray_debug_exits: u64,
+    /// With tracing on ([`Counter::with_trace`]): the address of every
+    /// counted instruction, in order, with the index of its region in
+    /// [`InstructionCounts::regions`] (at most [`MAX_TRACE`]).
+    pub trace: Vec<TracedStep>,
+    /// Counted instructions left out of `trace` once it was full.
+    pub trace_dropped: u64,
+}
+
+/// One counted instruction of a traced run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TracedStep {
+    /// Index of the region in [`InstructionCounts::regions`].
+    pub region: usize,
+    /// The guest RIP of the instruction.
+    pub pc: u64,
 }
 
 impl InstructionCounts {
     /// The instruction counts of the finished regions with `id`, in order.
     pub fn of(&self, id: u32) -> Vec<u64> {
         self.regions.iter().filter(|r| r.id == id && r.finished).map(|r| r.instructions).collect()
+    }
+
+    /// The trace as text, one counted instruction per line: its guest
+    /// address and the index of its region among the `counted` lines
+    /// (`0xffffffff8012abcd 3`), so that `cut -d' ' -f1 | addr2line -f -e
+    /// KERNEL` names the functions.
+    pub fn trace_text(&self) -> String {
+        let mut out = String::with_capacity(self.trace.len() * 24);
+        for step in &self.trace {
+            out.push_str(&format!("{:#x} {}\n", step.pc, step.region));
+        }
+        out
     }
 
     /// The lines `vmm` prints on stderr at exit, without the `vmm: `
@@ -161,11 +192,18 @@ pub enum Step {
 pub struct Counter {
     counts: InstructionCounts,
     open: Option<RegionCount>,
+    tracing: bool,
 }
 
 impl Counter {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A counter that also records the address of every counted
+    /// instruction ([`InstructionCounts::trace`]).
+    pub fn with_trace() -> Self {
+        Self { tracing: true, ..Self::default() }
     }
 
     /// Whether a region is open (single-stepping is on).
@@ -223,10 +261,21 @@ impl Counter {
         }
     }
 
-    /// A `KVM_EXIT_DEBUG` with this DR6.
-    pub fn debug_exit(&mut self, dr6: u64) {
+    /// A `KVM_EXIT_DEBUG` with this DR6 at guest address `pc`.
+    pub fn debug_exit(&mut self, dr6: u64, pc: u64) {
         match &mut self.open {
-            Some(open) if dr6 & DR6_BS != 0 => open.instructions += 1,
+            Some(open) if dr6 & DR6_BS != 0 => {
+                open.instructions += 1;
+                if self.tracing {
+                    // The open region is pushed next, at this index.
+                    let region = self.counts.regions.len();
+                    if self.counts.trace.len() < MAX_TRACE {
+                        self.counts.trace.push(TracedStep { region, pc });
+                    } else {
+                        self.counts.trace_dropped += 1;
+                    }
+                }
+            }
             _ => self.counts.stray_debug_exits += 1,
         }
     }
@@ -268,13 +317,13 @@ mod tests {
         assert_eq!(c.mark(MARK_BEGIN | 3), Step::Enable);
         assert!(c.counting());
         for _ in 0..10 {
-            c.debug_exit(STEP);
+            c.debug_exit(STEP, 0);
         }
         c.other_exit();
         assert_eq!(c.mark(MARK_END | 3), Step::Disable);
         assert!(!c.counting());
         c.other_exit();
-        c.debug_exit(STEP);
+        c.debug_exit(STEP, 0);
         let counts = c.finish();
         assert_eq!(counts.regions, [RegionCount { id: 3, instructions: 10, exits: 1, finished: true }]);
         assert_eq!(counts.of(3), [10]);
@@ -288,16 +337,16 @@ mod tests {
         let mut c = Counter::new();
         assert_eq!(c.mark(MARK_END | 2), Step::Keep);
         assert_eq!(c.mark(MARK_BEGIN | 2), Step::Enable);
-        c.debug_exit(STEP);
+        c.debug_exit(STEP, 0);
         assert_eq!(c.mark(MARK_BEGIN | 3), Step::Keep);
-        c.debug_exit(STEP);
+        c.debug_exit(STEP, 0);
         assert_eq!(c.mark(MARK_END | 3), Step::Keep);
-        c.debug_exit(0); // not a single step
+        c.debug_exit(0, 0); // not a single step
         assert_eq!(c.mark(0x1234), Step::Keep);
         assert_eq!(c.mark(MARK_BEGIN | MARK_END | 2), Step::Keep);
         assert_eq!(c.mark(MARK_END | 2), Step::Disable);
         assert_eq!(c.mark(MARK_BEGIN | 1), Step::Enable);
-        c.debug_exit(STEP);
+        c.debug_exit(STEP, 0);
         let counts = c.finish();
         assert_eq!(
             counts.regions,
@@ -328,6 +377,26 @@ mod tests {
         assert_eq!(counts.protocol_errors, 20);
         assert_eq!(counts.error_messages.len(), MAX_ERROR_MESSAGES);
         assert!(counts.lines().iter().any(|l| l.contains("and 4 more")));
+    }
+
+    #[test]
+    fn a_trace_names_each_counted_instruction_and_its_region() {
+        let mut c = Counter::with_trace();
+        c.debug_exit(STEP, 0x10); // outside a region: stray, not traced
+        c.mark(MARK_BEGIN | 3);
+        c.debug_exit(STEP, 0xffff_ffff_8000_1000);
+        c.debug_exit(0, 0x20); // not a single step
+        c.debug_exit(STEP, 0xffff_ffff_8000_1003);
+        c.mark(MARK_END | 3);
+        c.mark(MARK_BEGIN | 1);
+        c.debug_exit(STEP, 0xffff_ffff_8000_2000);
+        let counts = c.finish();
+        let pcs: Vec<(usize, u64)> = counts.trace.iter().map(|s| (s.region, s.pc)).collect();
+        assert_eq!(pcs, [(0, 0xffff_ffff_8000_1000), (0, 0xffff_ffff_8000_1003), (1, 0xffff_ffff_8000_2000)]);
+        let text = counts.trace_text();
+        assert_eq!(text.lines().next(), Some("0xffffffff80001000 0"), "{text}");
+        assert_eq!(text.lines().count(), 3);
+        assert_eq!(Counter::new().finish().trace, [], "no trace unless asked for");
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub struct VmConfig {
     /// their instructions ([`crate::count`]); without it the marks are
     /// ignored.
     pub count_instructions: bool,
+    /// With `count_instructions`: also record the address of every counted
+    /// instruction ([`crate::count::InstructionCounts::trace`]).
+    pub count_trace: bool,
     /// Serve gdb on this address while the guest runs ([`crate::gdb`]).
     pub gdb: Option<GdbConfig>,
 }
@@ -82,6 +85,7 @@ impl VmConfig {
             init: None,
             kvm_device: PathBuf::from(KVM_DEVICE),
             count_instructions: false,
+            count_trace: false,
             gdb: None,
         }
     }
@@ -211,7 +215,7 @@ where
     let cr3 = crate::arch::write_boot_page_tables(&mem).map_err(|e| Error::GuestWrite { addr: BOOT_PGTABLE_START, reason: e.to_string() })?;
 
     let vcpu = vm.create_vcpu(0).map_err(Error::kvm("KVM_CREATE_VCPU"))?;
-    let counter = config.count_instructions.then(Counter::new);
+    let counter = config.count_instructions.then(|| if config.count_trace { Counter::with_trace() } else { Counter::new() });
     let block_irq = block_irq_control(&kvm);
     crate::arch::setup_cpuid(&kvm, &vcpu)?;
     crate::arch::setup_long_mode(&vcpu, &mem, image.entry, BOOT_INFO_ADDR, cr3)?;
@@ -680,7 +684,7 @@ impl VcpuRunner {
             // gdb's own stops are not the counter's business unless a
             // region is open (then each is an instruction of it).
             if counter.counting() || !for_gdb {
-                counter.debug_exit(arch.dr6);
+                counter.debug_exit(arch.dr6, arch.pc);
             }
         }
         if self.end_step_over()? {
