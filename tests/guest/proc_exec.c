@@ -37,9 +37,14 @@ static long text_shared_clean(const char *smaps_path)
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "sleep") == 0) {
-        struct timespec ts = { 0, 300 * 1000000L };
-        nanosleep(&ts, NULL);
+    if (argc > 1 && strcmp(argv[1], "hold") == 0) {
+        /* Running (text mapped and touched): say so on fd 3, then stay
+         * until the parent closes fd 4's other end. */
+        char b = 'r';
+        if (write(3, &b, 1) != 1)
+            return 1;
+        while (read(4, &b, 1) > 0)
+            ;
         return 0;
     }
     tap_init();
@@ -67,15 +72,26 @@ int main(int argc, char **argv)
     check(sigsegv == 7, "every fatal case dies of SIGSEGV as a child, and the parent goes on", "%d of 7", sigsegv);
 
     long alone = text_shared_clean("/proc/self/smaps");
+    /* The child holds on until the parent has looked: no timing. */
+    int ready[2], hold[2];
+    if (pipe(ready) || pipe(hold))
+        return 1;
     pid_t c = fork();
     if (c == 0) {
-        char *args[] = { argv[0], "sleep", NULL };
+        dup2(ready[1], 3);
+        dup2(hold[0], 4);
+        close(hold[1]);
+        char *args[] = { argv[0], "hold", NULL };
         execve(argv[0], args, NULL);
         _exit(100);
     }
-    struct timespec ts = { 0, 100 * 1000000L };
-    nanosleep(&ts, NULL);
+    close(ready[1]);
+    close(hold[0]);
+    char b;
+    if (read(ready[0], &b, 1) != 1)
+        printf("# the child did not report running\n");
     long both = text_shared_clean("/proc/self/smaps");
+    close(hold[1]);
     int st;
     waitpid(c, &st, 0);
     check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the same program runs again in a child", "status %#x", st);

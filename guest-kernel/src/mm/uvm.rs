@@ -116,10 +116,18 @@ pub fn page_kind(page: &Page) -> PageKind {
 /// let the write through.
 #[inline]
 pub fn set_pte(slot: &mut u64, pte: u64) {
-    if pte & flags::RW != 0 && pte & flags::PRESENT != 0 && (pte & ADDR_MASK) >> 12 == zero_pfn() {
-        panic!("BUG: a writable PTE for the zero page ({pte:#x})");
+    if pte & (flags::RW | flags::PRESENT) == flags::RW | flags::PRESENT && (pte & ADDR_MASK) >> 12 == zero_pfn() {
+        writable_zero_page_pte(pte);
     }
     *slot = pte;
+}
+
+/// Out of line, so that the check in [`set_pte`] stays a few instructions
+/// on the fault path.
+#[cold]
+#[inline(never)]
+fn writable_zero_page_pte(pte: u64) -> ! {
+    panic!("BUG: a writable PTE for the zero page ({pte:#x})");
 }
 
 /// Takes a reference and a map count for a new PTE.

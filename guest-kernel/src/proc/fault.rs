@@ -48,16 +48,18 @@ pub enum FaultError {
 pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> Result<(), FaultError> {
     let write = err & PF_WRITE != 0;
     let exec = err & PF_INSTR != 0;
-    let vma = match mm.vm.find_vma(addr) {
-        Some(v) if v.start <= addr => v.clone(),
+    // Only what the fault needs is copied out of the VMA (its file only
+    // when it has one): the fault path is hot and a whole VMA is not small.
+    let (start, f, pgoff, file) = match mm.vm.find_vma(addr) {
+        Some(v) if v.start <= addr => (v.start, v.flags, v.pgoff, v.file.clone()),
         Some(v) if v.flags & VM_GROWSDOWN != 0 => {
             mm.vm.expand_stack(addr, stack_rlimit).map_err(|_| FaultError::MapErr)?;
-            mm.vm.find_vma(addr).filter(|v| v.start <= addr).ok_or(FaultError::MapErr)?.clone()
+            let v = mm.vm.vma_at(addr).ok_or(FaultError::MapErr)?;
+            (v.start, v.flags, v.pgoff, v.file.clone())
         }
         _ => return Err(FaultError::MapErr),
     };
-    let f = vma.flags;
-    let access = VmaAccess { read: f & VM_READ != 0, write: f & VM_WRITE != 0, exec: f & VM_EXEC != 0, shared: f & VM_SHARED != 0, object: vma.file.is_some() };
+    let access = VmaAccess { read: f & VM_READ != 0, write: f & VM_WRITE != 0, exec: f & VM_EXEC != 0, shared: f & VM_SHARED != 0, object: file.is_some() };
     let va = addr & !(PAGE_SIZE - 1);
     let slot = mm.pt.pte_slot(va, true).ok_or(FaultError::Oom)?;
     let pte = if *slot & flags::PRESENT != 0 {
@@ -75,12 +77,11 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
     mm.stats.faults += 1;
     PGFAULT.fetch_add(1, Relaxed);
     let old = (*slot & ADDR_MASK) >> 12;
-    let file_page = |index_of: &dyn Fn() -> u64| -> Result<&'static Page, FaultError> {
-        let file = vma.file.as_ref().ok_or(FaultError::Bus)?;
-        let pfn = file.page(index_of()).ok_or(FaultError::Bus)?;
+    let file_page = || -> Result<&'static Page, FaultError> {
+        let file = file.as_ref().ok_or(FaultError::Bus)?;
+        let pfn = file.page(pgoff + (va - start) / PAGE_SIZE).ok_or(FaultError::Bus)?;
         Ok(pfn_to_page(Pfn(pfn)))
     };
-    let index = || vma.pgoff + (va - vma.start) / PAGE_SIZE;
     match action {
         Fault::AccessError => unreachable!("handled above"),
         Fault::NoObject => return Err(FaultError::Bus),
@@ -115,7 +116,7 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
         Fault::MapObjectPage { writable } => {
             // do_read_fault / do_shared_fault: the object's page (page cache
             // or shmem); a zero page that was there goes first.
-            let page = file_page(&index)?;
+            let page = file_page()?;
             if pte != Pte::None {
                 let old = pfn_to_page(Pfn(old));
                 uvm::account_unmap(old, &mut mm.rss);
@@ -132,7 +133,7 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
         }
         Fault::CopyObjectPage => {
             // do_cow_fault: a private copy of the object's page.
-            let page = file_page(&index)?;
+            let page = file_page()?;
             let new = new_anon_page(false)?;
             copy_user_page(new, page);
             set_pte(slot, page_to_pfn(new).phys().0 | user_pte_flags(true, access.exec));

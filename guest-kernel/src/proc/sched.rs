@@ -11,6 +11,7 @@
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use super::{Task, TaskBox};
@@ -33,7 +34,20 @@ struct Sched {
     runqueue: VecDeque<u32>,
     /// The running task's pid; 0 in the boot context.
     current: u32,
+    /// The running task itself (its box in `tasks`, which does not move),
+    /// so that `current()` costs a load instead of a tree search on every
+    /// system call and fault, as Linux's per-CPU `current` does. Kept in
+    /// step with `current` and `tasks` by [`Sched::set_current`] and the
+    /// removals.
+    current_task: Option<NonNull<Task>>,
     boot_rsp: u64,
+}
+
+impl Sched {
+    fn set_current(&mut self, pid: u32) {
+        self.current = pid;
+        self.current_task = self.tasks.get_mut(&pid).map(|b| NonNull::from(&mut **b));
+    }
 }
 
 struct SchedCell(UnsafeCell<Sched>);
@@ -41,7 +55,7 @@ struct SchedCell(UnsafeCell<Sched>);
 // halt, where the interrupt handler is the only other user (see `idle`).
 unsafe impl Sync for SchedCell {}
 
-static SCHED: SchedCell = SchedCell(UnsafeCell::new(Sched { tasks: BTreeMap::new(), runqueue: VecDeque::new(), current: 0, boot_rsp: 0 }));
+static SCHED: SchedCell = SchedCell(UnsafeCell::new(Sched { tasks: BTreeMap::new(), runqueue: VecDeque::new(), current: 0, current_task: None, boot_rsp: 0 }));
 
 /// Timer ticks (interrupts of the LAPIC timer) seen.
 pub static TICKS: AtomicU64 = AtomicU64::new(0);
@@ -62,9 +76,9 @@ fn sched() -> &'static mut Sched {
 /// across a call that may reach `current()` again (the fault hook does) or
 /// across `schedule`.
 pub fn current() -> Option<&'static mut Task> {
-    let s = sched();
-    let pid = s.current;
-    s.tasks.get_mut(&pid).map(|b| &mut **b)
+    // SAFETY: `current_task` points into the box of a task in the table
+    // (cleared when that task leaves it); uniqueness as for `sched()`.
+    sched().current_task.map(|mut t| unsafe { t.as_mut() })
 }
 
 /// Any task by pid.
@@ -90,27 +104,35 @@ pub fn children(ppid: u32) -> Vec<u32> {
 /// current to fault in its stack).
 pub fn install_current(task: TaskBox) {
     let s = sched();
-    s.current = task.pid;
-    s.tasks.insert(task.pid, task);
+    let pid = task.pid;
+    s.tasks.insert(pid, task);
+    s.set_current(pid);
 }
 
 /// Back to the boot context as the current one (init's exec failed and
 /// its task is gone).
 pub fn forget_current() {
-    sched().current = 0;
+    sched().set_current(0);
 }
 
 /// Adds a new runnable task (fork).
 pub fn add(task: TaskBox) {
     let s = sched();
-    s.runqueue.push_back(task.pid);
-    s.tasks.insert(task.pid, task);
+    let pid = task.pid;
+    s.runqueue.push_back(pid);
+    s.tasks.insert(pid, task);
+    if pid == s.current {
+        s.set_current(pid);
+    }
 }
 
 /// Removes a task from the table (it must not be running).
 pub fn take(pid: u32) -> Option<TaskBox> {
     let s = sched();
     s.runqueue.retain(|&p| p != pid);
+    if pid == s.current {
+        s.current_task = None;
+    }
     s.tasks.remove(&pid)
 }
 
@@ -119,6 +141,7 @@ pub fn take_all() -> Vec<TaskBox> {
     let s = sched();
     // Drop the queue's buffer too: the leak check's baseline had none.
     s.runqueue = VecDeque::new();
+    s.current_task = None;
     core::mem::take(&mut s.tasks).into_values().collect()
 }
 
@@ -133,7 +156,7 @@ pub fn run_first(pid: u32) {
         // is saved in `boot_rsp` and resumed by `exit_current` for init.
         unsafe { user::switch_stack(&mut s.boot_rsp, rsp) };
     }
-    sched().current = 0;
+    sched().set_current(0);
 }
 
 /// Loads a task's address space and TLS base.
@@ -159,12 +182,12 @@ pub fn reload_cr3() {
 /// stack resolve against the current task).
 pub fn with_current<R>(pid: u32, f: impl FnOnce() -> R) -> R {
     let prev = sched().current;
-    sched().current = pid;
+    sched().set_current(pid);
     if let Some(t) = task(pid) {
         activate(t);
     }
     let r = f();
-    sched().current = prev;
+    sched().set_current(prev);
     match task(prev) {
         Some(t) => activate(t),
         // SAFETY: the kernel's own tables map everything the kernel uses.
@@ -297,7 +320,7 @@ fn idle() {
 fn switch_to(prev: u32, next: u32) {
     NR_SWITCHES.fetch_add(1, Relaxed);
     let s = sched();
-    s.current = next;
+    s.set_current(next);
     let Some(n) = s.tasks.get(&next) else { return };
     activate(n);
     let new_rsp = n.kernel_rsp;
