@@ -39,7 +39,8 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
     }
 
     let mm = crate::mm::init::setup_memory(info, &cmdline);
-    crate::mm::buddy::mem_init(&mut crate::mm::init::MEMBLOCK.lock(), &mm, &cmdline);
+    let layout = crate::mm::buddy::MemoryLayout { max_pfn: mm.max_pfn, lowmem_end_pfn: mm.lowmem_end_pfn, memmap_bytes: mm.memmap_bytes };
+    crate::mm::buddy::mem_init(&mut crate::mm::init::MEMBLOCK.lock(), &layout, &cmdline);
     crate::mm::kmem::kmem_cache_init(&cmdline);
     crate::proc::proc_caches_init();
     crate::mm::vmalloc::vmalloc_init(mm.pgd);

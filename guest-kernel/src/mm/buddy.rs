@@ -4,13 +4,15 @@
 //! prints Linux's reports when something goes wrong.
 
 use crate::cmdline::Cmdline;
-use crate::mm::addr::{__pa, __va, page_align_down, page_align_up, Pfn, VirtAddr, PAGE_SHIFT};
+use crate::mm::addr::{page_align_down, page_align_up, Pfn, VirtAddr, PAGE_SHIFT};
 use crate::mm::gfp::*;
-use crate::mm::init::{sections, MemorySetup};
 use crate::mm::memblock::Memblock;
-use crate::mm::memmap::{is_lowmem, KernelPhysMem, STRUCT_PAGE_SIZE, VMEMMAP_START};
+pub use crate::mm::memmap::{page_address, page_to_pfn, pfn_to_page, virt_to_page};
+use crate::mm::memmap::{STRUCT_PAGE_SIZE, VMEMMAP_START};
 use crate::mm::page::{FlagNames, Page};
 use crate::mm::page_alloc::{AllocConfig, BadPage, PageAlloc};
+use crate::mm::physmem::KernelPhysMem;
+use crate::mm::sections::sections;
 use crate::mm::zone::*;
 use crate::printk::with_console;
 use crate::sync::Once;
@@ -32,11 +34,20 @@ pub fn zone_spans(max_pfn: u64, lowmem_end: u64) -> [(u64, u64); MAX_NR_ZONES] {
     [clip(0, DMA_END.min(lowmem_end)), clip(DMA_END, DMA32_END.min(lowmem_end)), clip(DMA32_END, lowmem_end), clip(lowmem_end, max_pfn)]
 }
 
+/// What boot memory setup found, as the page allocator needs it.
+pub struct MemoryLayout {
+    pub max_pfn: u64,
+    /// End of the direct map; HighMem above.
+    pub lowmem_end_pfn: u64,
+    /// Bytes of RAM backing the memory map (for the boot report).
+    pub memmap_bytes: u64,
+}
+
 /// Builds the zones and hands all free memblock memory to the buddy
 /// allocator (Linux `free_area_init` + `memblock_free_all`), after which
 /// memblock allocates nothing.
-pub fn mem_init(memblock: &mut Memblock, setup: &MemorySetup, cmdline: &Cmdline) {
-    let spans = zone_spans(setup.max_pfn, setup.lowmem_end_pfn);
+pub fn mem_init(memblock: &mut Memblock, layout: &MemoryLayout, cmdline: &Cmdline) {
+    let spans = zone_spans(layout.max_pfn, layout.lowmem_end_pfn);
     let config = AllocConfig { page_debug: cmdline.get("page_debug") == Some("1"), page_poison: cmdline.get("page_poison") == Some("1") };
     let mut alloc = PageAlloc::new(KernelPhysMem, spans, config);
     with_console(|w| {
@@ -89,8 +100,8 @@ pub fn mem_init(memblock: &mut Memblock, setup: &MemorySetup, cmdline: &Cmdline)
     );
     printk!(
         "mm: memory map: {}K for {} struct pages of {} bytes (lazily initialised); min_free_kbytes {}",
-        setup.memmap_bytes >> 10,
-        setup.memmap_bytes / STRUCT_PAGE_SIZE,
+        layout.memmap_bytes >> 10,
+        layout.memmap_bytes / STRUCT_PAGE_SIZE,
         STRUCT_PAGE_SIZE,
         alloc.min_free_kbytes.load(core::sync::atomic::Ordering::Relaxed),
     );
@@ -100,37 +111,6 @@ pub fn mem_init(memblock: &mut Memblock, setup: &MemorySetup, cmdline: &Cmdline)
 }
 
 // --- struct page <-> PFN <-> address (Linux `pfn_to_page` and friends). ---
-
-pub fn pfn_to_page(pfn: Pfn) -> &'static Page {
-    use crate::mm::page::PhysMem;
-    KernelPhysMem.page(pfn.0).as_static()
-}
-
-pub fn page_to_pfn(page: &Page) -> Pfn {
-    Pfn((page as *const Page as u64 - VMEMMAP_START) / STRUCT_PAGE_SIZE)
-}
-
-/// The direct-map address of a lowmem page; `None` for HighMem (use kmap).
-pub fn page_address(page: &Page) -> Option<VirtAddr> {
-    let pfn = page_to_pfn(page);
-    is_lowmem(pfn.0).then(|| __va(pfn.phys()))
-}
-
-/// The page behind a direct-map or kernel-image address.
-pub fn virt_to_page(addr: VirtAddr) -> &'static Page {
-    pfn_to_page(__pa(addr).pfn())
-}
-
-trait AsStatic {
-    fn as_static(&self) -> &'static Page;
-}
-
-impl AsStatic for Page {
-    fn as_static(&self) -> &'static Page {
-        // SAFETY: descriptors live in the vmemmap, which is never unmapped.
-        unsafe { &*(self as *const Page) }
-    }
-}
 
 // --- The allocation API. ---
 

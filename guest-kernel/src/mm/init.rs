@@ -10,8 +10,6 @@
 //! 4. switch CR3 to them and turn on the protection features (NX, WP,
 //!    SMEP/SMAP when the CPU has them).
 
-use core::ptr::addr_of;
-
 use shared::boot::BootInfo;
 
 use crate::arch::cpu::{self, Features};
@@ -24,6 +22,7 @@ use crate::mm::highmem;
 use crate::mm::memblock::Memblock;
 use crate::mm::memmap::{self, memmap_range};
 use crate::mm::pgtable::{map_range, populate_pte_table, MapStats, PageSizes, PageTableMemory, Table};
+use crate::mm::sections::sections;
 use crate::mm::zone::MAX_ORDER_NR_PAGES;
 use crate::printk::with_console;
 use crate::sync::SpinLock;
@@ -41,45 +40,6 @@ const LOW_RESERVE: u64 = 1 << 20;
 /// page tables and memory map in the direct map.
 const MIN_LOWMEM: u64 = 64 << 20;
 const HUGE_2M: u64 = 2 << 20;
-
-extern "C" {
-    static _text: u8;
-    static _etext: u8;
-    static _erodata: u8;
-    static _sdata: u8;
-    static _edata: u8;
-    static __bss_start: u8;
-    static __bss_stop: u8;
-    static _end: u8;
-}
-
-/// Kernel image section boundaries as kernel-virtual addresses.
-pub struct Sections {
-    pub text: u64,
-    pub etext: u64,
-    pub erodata: u64,
-    pub sdata: u64,
-    pub edata: u64,
-    pub bss_start: u64,
-    pub bss_stop: u64,
-    pub end: u64,
-}
-
-pub fn sections() -> Sections {
-    // Linker-script symbols: only their addresses are taken.
-    {
-        Sections {
-            text: addr_of!(_text) as u64,
-            etext: addr_of!(_etext) as u64,
-            erodata: addr_of!(_erodata) as u64,
-            sdata: addr_of!(_sdata) as u64,
-            edata: addr_of!(_edata) as u64,
-            bss_start: addr_of!(__bss_start) as u64,
-            bss_stop: addr_of!(__bss_stop) as u64,
-            end: addr_of!(_end) as u64,
-        }
-    }
-}
 
 /// What memory setup found and built.
 pub struct MemorySetup {

@@ -5,7 +5,7 @@
 
 use crate::cmdline::Cmdline;
 use crate::mm::buddy::page_alloc;
-use crate::mm::memmap::KernelPhysMem;
+use crate::mm::physmem::KernelPhysMem;
 use crate::mm::slab::{KmemCache, SlabAllocator, SlabConfig, SLAB_HWCACHE_ALIGN, SLAB_PANIC};
 use crate::mm::slab_debug::SlabBug;
 use crate::printk::with_console;

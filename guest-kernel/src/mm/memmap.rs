@@ -1,6 +1,6 @@
 //! The memory map in the kernel: `struct page`s in a virtually contiguous
-//! array at `VMEMMAP_START` (Linux's vmemmap), and the kernel's
-//! [`PhysMem`] over it.
+//! array at `VMEMMAP_START` (Linux's vmemmap), and the conversions between
+//! a page, its PFN and its direct-map address (Linux's memory model).
 //!
 //! ```text
 //! VMEMMAP_START 0xffff_ea00_0000_0000 + pfn * 32  ->  struct page of pfn
@@ -13,10 +13,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::arch::cpu;
-use crate::mm::addr::{__va, PhysAddr, PAGE_SHIFT};
-use crate::mm::highmem::KmapLocal;
-use crate::mm::page::{Page, PhysMem, PAGE_POISON};
+use crate::mm::addr::{__pa, __va, Pfn, VirtAddr};
+use crate::mm::page::Page;
 use crate::mm::zone::MAX_ORDER_NR_PAGES;
 
 pub const VMEMMAP_START: u64 = 0xffff_ea00_0000_0000;
@@ -45,57 +43,26 @@ pub fn memmap_range(start_pfn: u64, end_pfn: u64) -> (u64, u64) {
     (VMEMMAP_START + s * STRUCT_PAGE_SIZE, VMEMMAP_START + e * STRUCT_PAGE_SIZE)
 }
 
-/// The kernel's physical memory: vmemmap descriptors, frames through the
-/// direct map or (HighMem) the fixmap.
-pub struct KernelPhysMem;
-
-/// Runs `f` on the frame: through the direct map, or (HighMem) a
-/// `kmap_local` mapping, so every write to a page the kernel did not map
-/// itself goes through kmap.
-fn with_frame<R>(pfn: u64, f: impl FnOnce(*mut u8) -> R) -> R {
-    if is_lowmem(pfn) {
-        f(__va(PhysAddr(pfn << PAGE_SHIFT)).as_mut_ptr())
-    } else {
-        let map = KmapLocal::new(KernelPhysMem.page(pfn));
-        f(map.as_mut_ptr())
-    }
+/// The descriptor of `pfn` (Linux `pfn_to_page`). Only PFNs in max-order
+/// blocks with RAM have one (module doc).
+pub fn pfn_to_page(pfn: Pfn) -> &'static Page {
+    // SAFETY: those descriptors are backed and the vmemmap is never
+    // unmapped; `Page` is atomics, any bits are valid.
+    unsafe { &*((VMEMMAP_START + pfn.0 * STRUCT_PAGE_SIZE) as *const Page) }
 }
 
-impl PhysMem for KernelPhysMem {
-    fn page(&self, pfn: u64) -> &Page {
-        // Callers only ask for PFNs in max-order blocks with RAM (module doc).
-        // SAFETY: those descriptors are backed; Page is atomics, any bits valid.
-        unsafe { &*((VMEMMAP_START + pfn * STRUCT_PAGE_SIZE) as *const Page) }
-    }
+/// The PFN a descriptor stands for (Linux `page_to_pfn`).
+pub fn page_to_pfn(page: &Page) -> Pfn {
+    Pfn((page as *const Page as u64 - VMEMMAP_START) / STRUCT_PAGE_SIZE)
+}
 
-    fn clear_page(&self, pfn: u64) {
-        // SAFETY: the frame is mapped for the duration of the closure and
-        // belongs to the allocation being prepared.
-        with_frame(pfn, |p| unsafe { cpu::clear_page(p) });
-    }
+/// The direct-map address of a lowmem page; `None` for HighMem (use kmap).
+pub fn page_address(page: &Page) -> Option<VirtAddr> {
+    let pfn = page_to_pfn(page);
+    is_lowmem(pfn.0).then(|| __va(pfn.phys()))
+}
 
-    fn poison_page(&self, pfn: u64) {
-        // SAFETY: the frame is being freed; nobody else uses it.
-        with_frame(pfn, |p| unsafe { cpu::fill_page(p, u64::from_ne_bytes([PAGE_POISON; 8])) });
-    }
-
-    fn frame_ptr(&self, pfn: u64) -> Option<*mut u8> {
-        is_lowmem(pfn).then(|| __va(PhysAddr(pfn << PAGE_SHIFT)).as_mut_ptr())
-    }
-
-    fn ptr_to_pfn(&self, ptr: *const u8) -> Option<u64> {
-        let offset = (ptr as u64).checked_sub(crate::mm::addr::PAGE_OFFSET)?;
-        let pfn = offset >> PAGE_SHIFT;
-        is_lowmem(pfn).then_some(pfn)
-    }
-
-    fn check_poison(&self, pfn: u64) -> Option<usize> {
-        let poison = u64::from_ne_bytes([PAGE_POISON; 8]);
-        with_frame(pfn, |p| {
-            let words = p as *const u64;
-            // SAFETY: the frame is mapped (4 KiB, 8-byte aligned) for the
-            // closure; reading it has no side effects.
-            (0..512).find(|&i| unsafe { words.add(i).read_volatile() } != poison).map(|i| i * 8)
-        })
-    }
+/// The page behind a direct-map or kernel-image address.
+pub fn virt_to_page(addr: VirtAddr) -> &'static Page {
+    pfn_to_page(__pa(addr).pfn())
 }

@@ -67,6 +67,10 @@ pub mod page;
 pub mod page_alloc;
 pub mod pgtable;
 #[cfg(target_os = "none")]
+pub mod physmem;
+#[cfg(target_os = "none")]
+pub mod sections;
+#[cfg(target_os = "none")]
 pub mod shmem;
 pub mod slab;
 pub mod slab_debug;

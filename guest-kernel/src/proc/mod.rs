@@ -143,7 +143,7 @@ fn kernel_user_fault(addr: u64, err: u64) -> bool {
 pub fn init() {
     crate::mm::uvm::init();
     if crate::arch::cpu::read_cr4() & crate::arch::cpu::CR4_SMAP != 0 {
-        user::note_smap_enabled();
+        crate::arch::uaccess::note_smap_enabled();
     }
     let _ = crate::arch::traps::KERNEL_USER_FAULT.set(kernel_user_fault);
     let _ = crate::fs::inode::UNMAP_MAPPING_RANGE.set(mm::unmap_mapping_range);

@@ -7,41 +7,22 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::arch::user::copy_user;
 use crate::fs::errno::{EFAULT, ENAMETOOLONG};
 use crate::mm::addr::PAGE_SIZE;
 
 /// The end of user addresses (Linux `TASK_SIZE_MAX` on x86-64).
-pub const TASK_SIZE: u64 = crate::arch::user::SYSCALL_TRAMPOLINE;
+pub const TASK_SIZE: u64 = crate::arch::uaccess::TASK_SIZE_MAX;
 /// Linux `PATH_MAX`.
 pub const PATH_MAX: usize = 4096;
 
-/// Whether `[addr, addr + len)` lies in the user half (Linux `access_ok`).
-pub fn access_ok(addr: u64, len: usize) -> bool {
-    addr.checked_add(len as u64).is_some_and(|end| end <= TASK_SIZE)
-}
+pub use crate::arch::uaccess::access_ok;
 
 pub fn copy_from_user(dst: &mut [u8], src: u64) -> Result<(), i32> {
-    if dst.is_empty() {
-        return Ok(());
-    }
-    if !access_ok(src, dst.len()) {
-        return Err(EFAULT);
-    }
-    // SAFETY: `dst` is a live kernel buffer of this length; the user side
-    // was checked to be in the user half.
-    unsafe { copy_user(dst.as_mut_ptr(), src as *const u8, dst.len()) }.map_err(|_| EFAULT)
+    crate::arch::uaccess::copy_from_user(dst, src).map_err(|_| EFAULT)
 }
 
 pub fn copy_to_user(dst: u64, src: &[u8]) -> Result<(), i32> {
-    if src.is_empty() {
-        return Ok(());
-    }
-    if !access_ok(dst, src.len()) {
-        return Err(EFAULT);
-    }
-    // SAFETY: as for `copy_from_user`, the other way round.
-    unsafe { copy_user(dst as *mut u8, src.as_ptr(), src.len()) }.map_err(|_| EFAULT)
+    crate::arch::uaccess::copy_to_user(dst, src).map_err(|_| EFAULT)
 }
 
 /// Writes `len` zero bytes at `dst` (Linux `clear_user`).

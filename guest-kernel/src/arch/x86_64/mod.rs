@@ -4,6 +4,9 @@
 //! - `cpu`: the privileged instructions (control registers, MSRs, TLB, port
 //!   I/O, CPUID, TSC), one small function each.
 //! - `entry`, `gdt`, `traps`: boot entry, segments and TSS, exceptions.
+//! - `uaccess`: the kernel's copies to and from user memory.
+//! - `user`: user mode (entry and return, the system-call trampoline, FPU
+//!   state, the kernel context switch).
 
 pub mod pgtable;
 
@@ -17,6 +20,8 @@ mod entry;
 pub mod gdt;
 #[cfg(target_os = "none")]
 pub mod traps;
+#[cfg(target_os = "none")]
+pub mod uaccess;
 #[cfg(target_os = "none")]
 pub mod user;
 

@@ -48,6 +48,10 @@ pub struct TrapFrame {
 
 pub const X86_TRAP_DF: u64 = 8;
 pub const X86_TRAP_PF: u64 = 14;
+pub const X86_TRAP_UD: u64 = 6;
+pub const X86_TRAP_GP: u64 = 13;
+/// The first vector of external interrupts.
+pub const FIRST_EXTERNAL_VECTOR: u64 = 32;
 
 // One stub per vector. Vectors where the CPU pushes an error code skip the
 // dummy push so the frame is the same for all.
@@ -185,18 +189,18 @@ pub static KERNEL_USER_FAULT: crate::sync::Once<fn(u64, u64) -> bool> = crate::s
 extern "C" fn do_exception(frame: &mut TrapFrame) {
     let cr2 = super::cpu::read_cr2();
     let cr3 = super::cpu::read_cr3();
-    if let Some(fixup) = super::user::uaccess_fixup_for(frame.rip) {
+    if let Some(fixup) = super::uaccess::uaccess_fixup_for(frame.rip) {
         // Linux's exception table: a user access that faulted. Page faults
         // on user addresses first get a chance to be resolved.
-        if frame.vector == X86_TRAP_PF && cr2 < super::user::SYSCALL_TRAMPOLINE && KERNEL_USER_FAULT.get().is_some_and(|f| f(cr2, frame.error_code)) {
+        if frame.vector == X86_TRAP_PF && cr2 < super::uaccess::TASK_SIZE_MAX && KERNEL_USER_FAULT.get().is_some_and(|f| f(cr2, frame.error_code)) {
             return;
         }
-        if frame.vector == X86_TRAP_PF || frame.vector == super::user::X86_TRAP_GP {
+        if frame.vector == X86_TRAP_PF || frame.vector == X86_TRAP_GP {
             frame.rip = fixup;
             return;
         }
     }
-    if frame.vector >= super::user::FIRST_EXTERNAL_VECTOR {
+    if frame.vector >= FIRST_EXTERNAL_VECTOR {
         // Interrupts are only enabled while idle (the interrupt itself was
         // the wakeup) and at the preemption points of long loops. The
         // process layer acknowledges it.

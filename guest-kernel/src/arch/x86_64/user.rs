@@ -18,7 +18,7 @@
 
 use core::arch::{asm, global_asm};
 use core::ptr::{addr_of, addr_of_mut};
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
 
 use super::gdt::{KERNEL_CS, USER_CS, USER_DS};
 use super::traps::TrapFrame;
@@ -29,11 +29,7 @@ pub type UserRegs = TrapFrame;
 /// `vector` of a frame built by the native `syscall` entry (not a real
 /// vector).
 pub const SYSCALL_VECTOR: u64 = 0x100;
-pub const X86_TRAP_UD: u64 = 6;
-pub const X86_TRAP_GP: u64 = 13;
-pub const X86_TRAP_PF: u64 = 14;
-/// The first vector of external interrupts.
-pub const FIRST_EXTERNAL_VECTOR: u64 = 32;
+pub use super::traps::{FIRST_EXTERNAL_VECTOR, X86_TRAP_GP, X86_TRAP_PF, X86_TRAP_UD};
 
 const MSR_STAR: u32 = 0xc000_0081;
 const MSR_LSTAR: u32 = 0xc000_0082;
@@ -56,7 +52,7 @@ const USER_CHANGEABLE_FLAGS: u64 = 0x0025_0fd5;
 /// The page at the top of the user half that Linux leaves unmapped
 /// (`TASK_SIZE_MAX` ends below it): on the trampoline path, LSTAR points
 /// here, mapped user-executable in every address space.
-pub const SYSCALL_TRAMPOLINE: u64 = 0x7fff_ffff_f000;
+pub const SYSCALL_TRAMPOLINE: u64 = super::uaccess::TASK_SIZE_MAX;
 /// The trampoline page's bytes: `swapgs` (privileged: #GP at ring 3), then
 /// `ud2` should anything execute past it.
 pub const TRAMPOLINE_CODE: [u8; 5] = [0x0f, 0x01, 0xf8, 0x0f, 0x0b];
@@ -247,88 +243,6 @@ pub fn write_fs_base(base: u64) {
     // SAFETY: FS.base only affects user code's %fs accesses; the kernel
     // never uses %fs.
     unsafe { super::cpu::wrmsr(MSR_FS_BASE, base) };
-}
-
-// --- User memory access (Linux uaccess) ---
-
-static SMAP: AtomicBool = AtomicBool::new(false);
-
-/// Called once SMAP is switched on in CR4: user copies then open the
-/// window with `stac`/`clac`.
-pub fn note_smap_enabled() {
-    SMAP.store(true, Relaxed);
-}
-
-global_asm!(
-    ".pushsection .text",
-    // fn copy_user_asm(dst, src, len) -> u64: 0 on success, 1 on a fault
-    // (the fixup below).
-    ".global copy_user_asm",
-    "copy_user_asm:",
-    "    mov rcx, rdx",
-    "    shr rcx, 3",
-    ".global uaccess_start",
-    "uaccess_start:",
-    "    rep movsq",
-    "    mov rcx, rdx",
-    "    and rcx, 7",
-    "    rep movsb",
-    ".global uaccess_end",
-    "uaccess_end:",
-    "    xor eax, eax",
-    "    ret",
-    ".global uaccess_fixup",
-    "uaccess_fixup:",
-    "    mov eax, 1",
-    "    ret",
-    ".popsection",
-);
-
-extern "C" {
-    fn copy_user_asm(dst: *mut u8, src: *const u8, len: usize) -> u64;
-    static uaccess_start: u8;
-    static uaccess_end: u8;
-    static uaccess_fixup: u8;
-}
-
-/// Whether `rip` is a user-access instruction whose fault has a fixup
-/// (Linux's exception table, with a single entry), and where to go.
-pub fn uaccess_fixup_for(rip: u64) -> Option<u64> {
-    let (start, end, fixup) = (addr_of!(uaccess_start) as u64, addr_of!(uaccess_end) as u64, addr_of!(uaccess_fixup) as u64);
-    (start..end).contains(&rip).then_some(fixup)
-}
-
-/// A user page the copy needed could not be made accessible.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UserFault;
-
-/// Copies `len` bytes between kernel and user memory; `Err(UserFault)` if a user
-/// page could not be made accessible (the caller returns `EFAULT`). The
-/// user range must already be checked to lie below the user limit.
-///
-/// # Safety
-/// The kernel side of the copy must be valid for `len` bytes.
-pub unsafe fn copy_user(dst: *mut u8, src: *const u8, len: usize) -> Result<(), UserFault> {
-    let smap = SMAP.load(Relaxed);
-    // Setting and clearing RFLAGS.AC only opens and closes the SMAP window. (Through `popfq`: kvm_pvm's ring-0 emulator does not know `stac`/`clac`
-    // and stops the VM on them.) The copy faults only on the user side; a fault there is either resolved by the page-fault handler or sent to the
-    // fixup, which returns 1. The kernel side is the caller's promise.
-    // SAFETY: the reasons just above.
-    let r = unsafe {
-        if smap {
-            asm!("pushfq", "or qword ptr [rsp], {ac}", "popfq", ac = const X86_EFLAGS_AC, options(nomem));
-        }
-        let r = copy_user_asm(dst, src, len);
-        if smap {
-            asm!("pushfq", "and qword ptr [rsp], {ac}", "popfq", ac = const !X86_EFLAGS_AC, options(nomem));
-        }
-        r
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(UserFault)
-    }
 }
 
 // --- FPU/SSE state and the kernel context switch ---
