@@ -22,7 +22,7 @@ use crate::mm::slab::{get_order, KmemCache, SlabAllocator, SlabError, NO_CACHE, 
 use crate::mm::slab_debug::{SlabBug, SlabBugKind, SlabFix};
 use crate::mm::zone::MAX_ORDER;
 
-pub const NR_KMALLOC_CACHES: usize = 13;
+pub use crate::mm::slab::layout::{KMALLOC_SMALL_GRANULES, NR_KMALLOC_CACHES};
 /// The size classes, in index order.
 pub const KMALLOC_SIZES: [usize; NR_KMALLOC_CACHES] = [8, 16, 32, 64, 96, 128, 192, 256, 512, 1024, 2048, 4096, 8192];
 pub const KMALLOC_NAMES: [&str; NR_KMALLOC_CACHES] = [
@@ -65,10 +65,6 @@ pub const KMALLOC_MAX_SIZE: usize = PAGE_SIZE << (MAX_ORDER - 1);
 pub const ZERO_SIZE_PTR: usize = 16;
 /// `page_type` of a large kmalloc's head page (Linux `PGTY_large_kmalloc`).
 pub const PAGE_TYPE_LARGE_KMALLOC: u32 = 0xf600_0000;
-
-/// Sizes up to this many 8-byte granules (192 bytes) find their class by
-/// table.
-pub const KMALLOC_SMALL_GRANULES: usize = 24;
 
 /// Size classes for 1..=192 bytes by `(size - 1) / 8` (Linux
 /// `kmalloc_size_index`): 96 and 192 sit between the powers of two.

@@ -27,10 +27,12 @@ pub fn set_lowmem_end_pfn(pfn: u64) {
     LOWMEM_END_PFN.store(pfn, Relaxed);
 }
 
+#[inline]
 pub fn lowmem_end_pfn() -> u64 {
     LOWMEM_END_PFN.load(Relaxed)
 }
 
+#[inline]
 pub fn is_lowmem(pfn: u64) -> bool {
     pfn < lowmem_end_pfn()
 }
@@ -45,6 +47,7 @@ pub fn memmap_range(start_pfn: u64, end_pfn: u64) -> (u64, u64) {
 
 /// The descriptor of `pfn` (Linux `pfn_to_page`). Only PFNs in max-order
 /// blocks with RAM have one (module doc).
+#[inline]
 pub fn pfn_to_page(pfn: Pfn) -> &'static Page {
     // SAFETY: those descriptors are backed and the vmemmap is never
     // unmapped; `Page` is atomics, any bits are valid.
@@ -52,17 +55,20 @@ pub fn pfn_to_page(pfn: Pfn) -> &'static Page {
 }
 
 /// The PFN a descriptor stands for (Linux `page_to_pfn`).
+#[inline]
 pub fn page_to_pfn(page: &Page) -> Pfn {
     Pfn((page as *const Page as u64 - VMEMMAP_START) / STRUCT_PAGE_SIZE)
 }
 
 /// The direct-map address of a lowmem page; `None` for HighMem (use kmap).
+#[inline]
 pub fn page_address(page: &Page) -> Option<VirtAddr> {
     let pfn = page_to_pfn(page);
     is_lowmem(pfn.0).then(|| __va(pfn.phys()))
 }
 
 /// The page behind a direct-map or kernel-image address.
+#[inline]
 pub fn virt_to_page(addr: VirtAddr) -> &'static Page {
     pfn_to_page(__pa(addr).pfn())
 }

@@ -145,7 +145,9 @@ pub fn populate_table<M: PageTableMemory>(mem: &mut M, pgd: PhysAddr, va: VirtAd
 /// above it as needed.
 fn walk_create<M: PageTableMemory>(mem: &mut M, pgd: PhysAddr, va: u64, target_level: u32, stats: &mut MapStats) -> Result<PhysAddr, MapError> {
     let mut table = pgd;
-    for level in (target_level + 1..=4).rev() {
+    // An exclusive range: `RangeInclusive` iterates with an extra flag, and
+    // this loop runs on every page fault.
+    for level in (target_level + 1..5).rev() {
         let index = table_index(va, level);
         let entry = mem.table(table)[index];
         table = if entry & flags::PRESENT == 0 {

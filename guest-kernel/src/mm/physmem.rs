@@ -26,6 +26,7 @@ fn with_frame<R>(pfn: u64, f: impl FnOnce(*mut u8) -> R) -> R {
 }
 
 impl PhysMem for KernelPhysMem {
+    #[inline]
     fn page(&self, pfn: u64) -> &Page {
         // Callers only ask for PFNs in max-order blocks with RAM.
         pfn_to_page(Pfn(pfn))

@@ -25,7 +25,8 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use crate::mm::page::{FlagNames, Page, PhysMem, NIL};
 use crate::mm::page_alloc::PageAlloc;
-use crate::mm::slab::{fp_valid, read_word, slab_counters, CacheLayout, CacheParams, SlabAllocator};
+use crate::mm::slab::layout::{CacheLayout, CacheParams};
+use crate::mm::slab::page::{fp_valid, head_page, read_word, slab_counters};
 
 /// Red zone of a free object (Linux `SLUB_RED_INACTIVE`).
 pub const SLUB_RED_INACTIVE: u8 = 0xbb;
@@ -236,117 +237,115 @@ impl Pending {
     }
 }
 
-/// The checks, under the cache lock.
-impl<M: PhysMem> SlabAllocator<'_, M> {
-    /// Checks a free object about to be handed out: poison intact, red zone
-    /// inactive. A damaged object is reported and kept out of use (the
-    /// caller counts it leaked); a good one gets its red zone marked active.
-    pub(crate) fn check_alloc(&self, pa: &PageAlloc<M>, p: &CacheParams, obj: usize, bugs: &mut Pending) -> bool {
-        let l = &p.layout;
-        // SAFETY: `obj` is a free object of one of the cache's slabs, now
-        // ours; the checks read and write only its slot.
-        unsafe {
-            let damage = if l.poison { check_poison(obj, l.object_size).map(|c| (SlabBugKind::PoisonOverwritten, c)) } else { None };
-            let damage =
-                damage.or_else(|| check_bytes(obj + l.object_size, obj + l.red_zone_end, SLUB_RED_INACTIVE).map(|c| (SlabBugKind::RedzoneOverwritten, c)));
-            if let Some((kind, c)) = damage {
-                if let Some((pfn, _)) = self.head_page(pa, obj) {
-                    let mut bug = self.describe(pa, p, kind, obj, pfn, SlabFix::Leaked);
-                    bug.corrupt = Some(c);
-                    bugs.push(bug);
-                }
-                return false;
-            }
-            fill(obj + l.object_size, obj + l.red_zone_end, SLUB_RED_ACTIVE);
-        }
-        true
-    }
+// --- The checks, under the cache lock. ---
 
-    /// Checks an object being freed: a valid object of the slab, not free
-    /// already, red zone intact (restored if not). Poisons it and marks its
-    /// red zone inactive. `false`: refused (reported; left alone).
-    pub(crate) fn check_free(&self, pa: &PageAlloc<M>, p: &CacheParams, obj: usize, pfn: u64, bugs: &mut Pending) -> bool {
-        let l = &p.layout;
-        let page = pa.mem.page(pfn);
-        let Some(base) = pa.mem.frame_ptr(pfn) else { return false };
-        let base = base as usize;
-        let (inuse, s_mem) = slab_counters(page);
-        let off = obj.wrapping_sub(base);
-        if off < s_mem || !(off - s_mem).is_multiple_of(l.size) || (off - s_mem) / l.size >= l.objects {
-            bugs.push(self.describe(pa, p, SlabBugKind::InvalidPointer, obj, pfn, SlabFix::NotFreed));
-            return false;
-        }
-        if inuse == 0 || self.on_freelist(page, base, l, s_mem, obj) {
-            bugs.push(self.describe(pa, p, SlabBugKind::DoubleFree, obj, pfn, SlabFix::NotFreed));
-            return false;
-        }
-        // SAFETY: `obj` is an allocated object of this slab being freed by
-        // its owner; only its slot is read and written.
-        unsafe {
-            if let Some(c) = check_bytes(obj + l.object_size, obj + l.red_zone_end, SLUB_RED_ACTIVE) {
-                let mut bug = self.describe(pa, p, SlabBugKind::RedzoneOverwritten, obj, pfn, SlabFix::RestoredRedzone);
+/// Checks a free object about to be handed out: poison intact, red zone
+/// inactive. A damaged object is reported and kept out of use (the
+/// caller counts it leaked); a good one gets its red zone marked active.
+pub(crate) fn check_alloc<M: PhysMem>(pa: &PageAlloc<M>, p: &CacheParams, obj: usize, bugs: &mut Pending) -> bool {
+    let l = &p.layout;
+    // SAFETY: `obj` is a free object of one of the cache's slabs, now
+    // ours; the checks read and write only its slot.
+    unsafe {
+        let damage = if l.poison { check_poison(obj, l.object_size).map(|c| (SlabBugKind::PoisonOverwritten, c)) } else { None };
+        let damage = damage.or_else(|| check_bytes(obj + l.object_size, obj + l.red_zone_end, SLUB_RED_INACTIVE).map(|c| (SlabBugKind::RedzoneOverwritten, c)));
+        if let Some((kind, c)) = damage {
+            if let Some((pfn, _)) = head_page(pa, obj) {
+                let mut bug = describe(pa, p, kind, obj, pfn, SlabFix::Leaked);
                 bug.corrupt = Some(c);
                 bugs.push(bug);
             }
-            if l.poison {
-                poison_object(obj, l.object_size);
-            }
-            fill(obj + l.object_size, obj + l.red_zone_end, SLUB_RED_INACTIVE);
+            return false;
         }
-        true
+        fill(obj + l.object_size, obj + l.red_zone_end, SLUB_RED_ACTIVE);
     }
+    true
+}
 
-    /// Whether `obj` is on the slab's freelist (Linux `on_freelist`).
-    fn on_freelist(&self, page: &Page, base: usize, l: &CacheLayout, s_mem: usize, obj: usize) -> bool {
-        let mut cur = page.page_type.load(Relaxed);
-        for _ in 0..l.objects {
-            if cur == NIL {
-                return false;
-            }
-            let o = base + cur as usize;
-            if o == obj {
-                return true;
-            }
-            // SAFETY: `cur` was checked to be an object of this slab when it
-            // was linked or read; its free pointer lies inside its slot.
-            let next = unsafe { read_word(o + l.fp_offset) };
-            if next != NIL as u64 && !fp_valid(l, s_mem, next, true) {
-                return false;
-            }
-            cur = next as u32;
-        }
-        false
+/// Checks an object being freed: a valid object of the slab, not free
+/// already, red zone intact (restored if not). Poisons it and marks its
+/// red zone inactive. `false`: refused (reported; left alone).
+pub(crate) fn check_free<M: PhysMem>(pa: &PageAlloc<M>, p: &CacheParams, obj: usize, pfn: u64, bugs: &mut Pending) -> bool {
+    let l = &p.layout;
+    let page = pa.mem.page(pfn);
+    let Some(base) = pa.mem.frame_ptr(pfn) else { return false };
+    let base = base as usize;
+    let (inuse, s_mem) = slab_counters(page);
+    let off = obj.wrapping_sub(base);
+    if off < s_mem || !(off - s_mem).is_multiple_of(l.size) || (off - s_mem) / l.size >= l.objects {
+        bugs.push(describe(pa, p, SlabBugKind::InvalidPointer, obj, pfn, SlabFix::NotFreed));
+        return false;
     }
+    if inuse == 0 || on_freelist(page, base, l, s_mem, obj) {
+        bugs.push(describe(pa, p, SlabBugKind::DoubleFree, obj, pfn, SlabFix::NotFreed));
+        return false;
+    }
+    // SAFETY: `obj` is an allocated object of this slab being freed by
+    // its owner; only its slot is read and written.
+    unsafe {
+        if let Some(c) = check_bytes(obj + l.object_size, obj + l.red_zone_end, SLUB_RED_ACTIVE) {
+            let mut bug = describe(pa, p, SlabBugKind::RedzoneOverwritten, obj, pfn, SlabFix::RestoredRedzone);
+            bug.corrupt = Some(c);
+            bugs.push(bug);
+        }
+        if l.poison {
+            poison_object(obj, l.object_size);
+        }
+        fill(obj + l.object_size, obj + l.red_zone_end, SLUB_RED_INACTIVE);
+    }
+    true
+}
 
-    /// A report about `obj` in the slab at `pfn`, with the slab's state.
-    pub(crate) fn describe(&self, pa: &PageAlloc<M>, p: &CacheParams, kind: SlabBugKind, obj: usize, pfn: u64, fix: SlabFix) -> SlabBug {
-        let mut bug = SlabBug::new(p.name, kind, obj, fix);
-        let page = pa.mem.page(pfn);
-        let Some(base) = pa.mem.frame_ptr(pfn) else { return bug };
-        let base = base as usize;
-        let l = &p.layout;
-        let (inuse, s_mem) = slab_counters(page);
-        bug.slab = base;
-        bug.offset = obj.wrapping_sub(base);
-        bug.objects = l.objects as u32;
-        bug.inuse = inuse as u32;
-        bug.page_flags = page.flags();
-        let head = page.page_type.load(Relaxed);
-        bug.slab_fp = if head == NIL { 0 } else { base + head as usize };
-        let slot_ok = bug.offset >= s_mem && bug.offset + l.fp_offset + 8 <= l.slab_bytes() && obj.is_multiple_of(8);
-        if slot_ok {
-            // SAFETY: the word lies inside the slab (checked just above).
-            let fp = unsafe { read_word(obj + l.fp_offset) };
-            bug.fp = if fp == NIL as u64 {
-                0
-            } else if fp_valid(l, s_mem, fp, true) {
-                base + fp as usize
-            } else {
-                fp as usize
-            };
+/// Whether `obj` is on the slab's freelist (Linux `on_freelist`).
+fn on_freelist(page: &Page, base: usize, l: &CacheLayout, s_mem: usize, obj: usize) -> bool {
+    let mut cur = page.page_type.load(Relaxed);
+    for _ in 0..l.objects {
+        if cur == NIL {
+            return false;
         }
-        bug
+        let o = base + cur as usize;
+        if o == obj {
+            return true;
+        }
+        // SAFETY: `cur` was checked to be an object of this slab when it
+        // was linked or read; its free pointer lies inside its slot.
+        let next = unsafe { read_word(o + l.fp_offset) };
+        if next != NIL as u64 && !fp_valid(l, s_mem, next, true) {
+            return false;
+        }
+        cur = next as u32;
     }
+    false
+}
+
+/// A report about `obj` in the slab at `pfn`, with the slab's state.
+pub(crate) fn describe<M: PhysMem>(pa: &PageAlloc<M>, p: &CacheParams, kind: SlabBugKind, obj: usize, pfn: u64, fix: SlabFix) -> SlabBug {
+    let mut bug = SlabBug::new(p.name, kind, obj, fix);
+    let page = pa.mem.page(pfn);
+    let Some(base) = pa.mem.frame_ptr(pfn) else { return bug };
+    let base = base as usize;
+    let l = &p.layout;
+    let (inuse, s_mem) = slab_counters(page);
+    bug.slab = base;
+    bug.offset = obj.wrapping_sub(base);
+    bug.objects = l.objects as u32;
+    bug.inuse = inuse as u32;
+    bug.page_flags = page.flags();
+    let head = page.page_type.load(Relaxed);
+    bug.slab_fp = if head == NIL { 0 } else { base + head as usize };
+    let slot_ok = bug.offset >= s_mem && bug.offset + l.fp_offset + 8 <= l.slab_bytes() && obj.is_multiple_of(8);
+    if slot_ok {
+        // SAFETY: the word lies inside the slab (checked just above).
+        let fp = unsafe { read_word(obj + l.fp_offset) };
+        bug.fp = if fp == NIL as u64 {
+            0
+        } else if fp_valid(l, s_mem, fp, true) {
+            base + fp as usize
+        } else {
+            fp as usize
+        };
+    }
+    bug
 }
 
 /// The first and last byte in `[start, end)` that is not `value`.
