@@ -7,6 +7,10 @@ pub mod serial;
 /// The stats channel (virtio-mmio device, `shared::stats` wire format).
 #[cfg(target_os = "none")]
 pub mod stats;
+#[cfg(target_os = "none")]
+pub mod stats_channel;
+#[cfg(target_os = "none")]
+pub mod stats_collect;
 pub mod stats_text;
 pub mod stats_wire;
 pub mod virtio_mmio;

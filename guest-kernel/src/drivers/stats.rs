@@ -39,21 +39,15 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use shared::boot::BootInfo;
 use shared::stats::{self as wire, Command, CommandResult, Op, Payload, Reason, Reply, CONTROL_QUEUE, STATS_QUEUE};
 
-use super::stats_text::{interval_ticks, meminfo_pairs, parse_interval_ms, vmstat_pairs, DEFAULT_INTERVAL_MS, NR_VMSTAT};
-use super::stats_wire::{self, FilesView, ProcessView, SlabView, SnapshotView, VmallocView, ZoneView};
-use super::virtio_mmio::{choose_queue_size, Buf, Mmio, Virtqueue, MAX_QUEUE_SIZE};
+use super::stats_channel::{setup, Channel, CONTROL_BUF_LEN};
+use super::stats_collect::{encode_snapshot, Detail};
+use super::stats_text::{interval_ticks, parse_interval_ms, DEFAULT_INTERVAL_MS};
+use super::virtio_mmio::Buf;
 use crate::arch::cpu::rdtsc;
 use crate::cmdline::Cmdline;
 use crate::mm::addr::{PhysAddr, PAGE_OFFSET, PAGE_SIZE};
 use crate::sync::SpinLock;
 
-/// Entries of the stats queue (one message is in flight at a time; the
-/// rest absorb messages a device failed to return).
-const STATS_QUEUE_SIZE: u16 = 16;
-/// Entries of the control queue, each with one posted buffer.
-const CONTROL_QUEUE_SIZE: u16 = 8;
-/// Bytes of each control buffer (one page): the largest command.
-const CONTROL_BUF_LEN: usize = PAGE_SIZE as usize;
 /// How long a sent message may stay with the device.
 const SEND_TIMEOUT_NS: u64 = 200_000_000;
 /// Exits remembered between two safe points (more are counted, and
@@ -61,16 +55,6 @@ const SEND_TIMEOUT_NS: u64 = 200_000_000;
 const EXIT_LOG: usize = 64;
 /// Linux errno for a command refused because the guest is going down.
 const ESHUTDOWN: i32 = 108;
-
-struct Channel {
-    mmio: Mmio,
-    stats: Virtqueue,
-    control: Virtqueue,
-    /// Messages the device holds, by head descriptor, until it returns them.
-    out: [Option<Vec<u8>>; MAX_QUEUE_SIZE as usize],
-    /// Physical addresses of the control buffers, by token.
-    control_bufs: [u64; CONTROL_QUEUE_SIZE as usize],
-}
 
 static CHANNEL: SpinLock<Option<Channel>> = SpinLock::new(None);
 
@@ -173,55 +157,6 @@ pub fn init(info: &BootInfo, cmdline: &Cmdline) {
     }
     let every = if interval_ms == 0 { String::from("no periodic snapshots") } else { alloc::format!("a snapshot every {interval_ms} ms") };
     printk!("stats: virtio-mmio device at {base:#x} irq {} (polled), queues {nstats}+{ncontrol}, {every}", info.stats_irq);
-}
-
-/// The device's registers mapped, identity checked, features negotiated,
-/// both queues live and the control buffers posted.
-fn setup(base: u64) -> Result<Channel, String> {
-    use crate::mm::buddy::{alloc_page, page_address, page_to_pfn};
-    use crate::mm::gfp::{__GFP_ZERO, GFP_KERNEL};
-    let va = crate::mm::vmalloc::ioremap(PhysAddr(base), wire::STATS_MMIO_SIZE, "stats_channel").ok_or_else(|| String::from("cannot map its registers"))?;
-    // SAFETY: an uncached mapping of the device's register page, kept for
-    // the life of the kernel (never unmapped).
-    let mmio = unsafe { Mmio::new(va.as_mut_ptr::<u8>()) };
-    mmio.probe(wire::STATS_DEVICE_ID, wire::STATS_VENDOR_ID).map_err(|e| alloc::format!("{e}"))?;
-    // Ring memory: one zeroed lowmem page per queue (physically
-    // contiguous, reachable through the direct map), never freed.
-    let queue = |index: u16, want: u16| -> Result<Virtqueue, String> {
-        let max = mmio.queue_max(index).map_err(|e| alloc::format!("{e}"))?;
-        let size = choose_queue_size(max, want);
-        if size == 0 {
-            return Err(alloc::format!("queue {index} has no entries"));
-        }
-        let page = alloc_page(GFP_KERNEL | __GFP_ZERO).ok_or_else(|| String::from("no memory for a ring"))?;
-        let ring = page_address(page).ok_or_else(|| String::from("ring page not in lowmem"))?;
-        // SAFETY: a fresh zeroed page (4 KiB covers a 16-entry ring),
-        // page aligned, owned by this queue from now on.
-        let q = unsafe { Virtqueue::new(ring.as_mut_ptr::<u8>(), page_to_pfn(page).phys().as_u64(), size) };
-        mmio.enable_queue(index, &q);
-        Ok(q)
-    };
-    let stats = queue(STATS_QUEUE, STATS_QUEUE_SIZE);
-    let control = queue(CONTROL_QUEUE, CONTROL_QUEUE_SIZE);
-    let (stats, mut control) = match (stats, control) {
-        (Ok(s), Ok(c)) => (s, c),
-        (Err(e), _) | (_, Err(e)) => {
-            mmio.fail();
-            return Err(e);
-        }
-    };
-    mmio.driver_ok();
-    let mut control_bufs = [0u64; CONTROL_QUEUE_SIZE as usize];
-    for (i, slot) in control_bufs.iter_mut().enumerate().take(control.size() as usize) {
-        let Some(page) = alloc_page(GFP_KERNEL) else { break };
-        if page_address(page).is_none() {
-            break;
-        }
-        *slot = page_to_pfn(page).phys().as_u64();
-        control.add(&[Buf { addr: *slot, len: CONTROL_BUF_LEN as u32, device_writes: true }], i as u32);
-    }
-    mmio.notify(CONTROL_QUEUE);
-    Ok(Channel { mmio, stats, control, out: [const { None }; MAX_QUEUE_SIZE as usize], control_bufs })
 }
 
 /// `test=virtio-bad-desc`: posts chains the device must refuse (a buffer
@@ -595,7 +530,7 @@ fn send_message(bytes: Vec<u8>) -> bool {
     }
     let mut guard = CHANNEL.lock();
     let Some(ch) = guard.as_mut() else { return false };
-    ch.reclaim();
+    BAD_USED.fetch_add(ch.reclaim(), Relaxed);
     let buf = Buf { addr: va - PAGE_OFFSET, len: len as u32, device_writes: false };
     let Some(head) = ch.stats.add(&[buf], 0) else {
         SEND_FAILURES.fetch_add(1, Relaxed);
@@ -606,7 +541,7 @@ fn send_message(bytes: Vec<u8>) -> bool {
     let mut deadline = None;
     let mut spins = 0u32;
     loop {
-        ch.reclaim();
+        BAD_USED.fetch_add(ch.reclaim(), Relaxed);
         if ch.out[head as usize].is_none() {
             SENT.fetch_add(1, Relaxed);
             SENT_BYTES.fetch_add(len as u64, Relaxed);
@@ -633,35 +568,7 @@ fn send_message(bytes: Vec<u8>) -> bool {
     }
 }
 
-impl Channel {
-    /// Frees the messages the device has returned.
-    fn reclaim(&mut self) {
-        while let Some(used) = self.stats.pop_used() {
-            match used {
-                Ok(u) => drop(self.out[u.head as usize].take()),
-                Err(_) => {
-                    BAD_USED.fetch_add(1, Relaxed);
-                }
-            }
-        }
-    }
-}
-
 // --- Snapshots. ---
-
-/// How much a snapshot carries. Where ring 0 is emulated the /proc text
-/// formatters dominate (slabinfo alone takes ~130 ms there), so periodic
-/// snapshots carry the records only.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Detail {
-    /// The records: meminfo, zones, vmstat, slabs, vmalloc areas,
-    /// processes; no texts (`files` and the per-process texts empty).
-    Records,
-    /// The records and each live process's `status` and `maps` texts.
-    Processes,
-    /// Everything: also the six /proc files.
-    Full,
-}
 
 /// `stats_full=1`: every snapshot is full (for a host that wants the
 /// texts every time, at their cost).
@@ -683,11 +590,12 @@ fn send_snapshot(reason: Reason) {
     let t0 = crate::time::uptime_ns();
     let mut detail = detail_for(reason);
     let seq = SEQ.fetch_add(1, Relaxed);
-    let mut bytes = encode_snapshot(seq, t0, reason, detail);
+    let driver = driver_counters();
+    let mut bytes = encode_snapshot(seq, t0, reason, detail, &driver);
     while bytes.len() > wire::MESSAGE_MAX && detail != Detail::Records {
         // Too many processes for their texts: fewer texts.
         detail = if detail == Detail::Full { Detail::Processes } else { Detail::Records };
-        bytes = encode_snapshot(seq, t0, reason, detail);
+        bytes = encode_snapshot(seq, t0, reason, detail, &driver);
     }
     let t1 = crate::time::uptime_ns();
     let len = bytes.len();
@@ -700,157 +608,9 @@ fn send_snapshot(reason: Reason) {
     }
 }
 
-/// One of the global /proc files, as the kernel prints it.
-fn proc_text(name: &str) -> String {
-    let mut s = String::new();
-    let _ = crate::proc::procfs::global(name, &mut s);
-    s
-}
-
-/// Gathers the statistics and encodes them as a snapshot message (no
-/// owned `Snapshot`: names are borrowed, see `stats_wire`).
-fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail) -> Vec<u8> {
-    use crate::mm::zone::{MAX_ORDER, WMARK_HIGH, WMARK_LOW, WMARK_MIN};
-    use crate::proc::sched::{self, TaskState};
-    let alloc = crate::mm::buddy::page_alloc();
-
-    let meminfo = meminfo_pairs(alloc);
-    let mut vmstat: Vec<(&str, u64)> = Vec::with_capacity(NR_VMSTAT + 2 + NR_EXTRAS);
-    vmstat.extend_from_slice(&vmstat_pairs(alloc));
-    // What /proc/vmstat adds after the page allocator's counters.
-    vmstat.push(("pgfault", crate::proc::fault::PGFAULT.load(Relaxed)));
-    vmstat.push(("cow_fault", crate::proc::fault::COW_FAULT.load(Relaxed)));
-    vmstat.push(("zero_page_fault", crate::proc::fault::ZERO_PAGE_FAULT.load(Relaxed)));
-    vmstat.extend_from_slice(&vmstat_extras());
-
-    // Free blocks per order, copied under each zone's lock.
-    let free: Vec<(&crate::mm::zone::Zone, [u64; MAX_ORDER])> = alloc
-        .zones
-        .iter()
-        .filter(|z| z.populated())
-        .map(|z| {
-            let area = z.free_area.lock();
-            (z, core::array::from_fn(|o| area.nr_free(o)))
-        })
-        .collect();
-    let zones: Vec<ZoneView> = free
-        .iter()
-        .map(|(z, counts)| ZoneView {
-            name: z.name,
-            managed: z.managed(),
-            free: z.free_pages(),
-            free_per_order: counts,
-            min: z.wmark(WMARK_MIN),
-            low: z.wmark(WMARK_LOW),
-            high: z.wmark(WMARK_HIGH),
-        })
-        .collect();
-
-    let mut slabs: Vec<SlabView> = Vec::with_capacity(48);
-    crate::mm::kmem::SLAB.for_each_cache(|c| {
-        let st = c.stats();
-        slabs.push(SlabView {
-            name: c.name(),
-            object_size: c.object_size() as u64,
-            active_objs: crate::mm::kmem::SLAB.objects_in_use(c),
-            num_objs: st.num_objs,
-            slabs: st.num_slabs,
-        });
-    });
-
-    let areas = crate::mm::vmalloc::busy_areas();
-    let vmalloc: Vec<VmallocView> = areas.iter().map(|a| VmallocView { start: a.va_start, end: a.va_end, pages: a.nr_pages, caller: a.caller }).collect();
-
-    // The kernel does not switch tasks while this runs: the table and
-    // every task's memory stay as they are.
-    let pids = sched::pids();
-    let texts: Vec<(String, String)> = pids
-        .iter()
-        .map(|&pid| {
-            let (mut status, mut maps) = (String::new(), String::new());
-            if detail != Detail::Records {
-                if let Some(t) = sched::task(pid).filter(|t| t.mm.is_some()) {
-                    let _ = crate::proc::procfs::per_process(t, "status", &mut status);
-                    let _ = crate::proc::procfs::per_process(t, "maps", &mut maps);
-                }
-            }
-            (status, maps)
-        })
-        .collect();
-    let kb = |pages: u64| pages * (PAGE_SIZE >> 10);
-    let processes: Vec<ProcessView> = pids
-        .iter()
-        .zip(&texts)
-        .filter_map(|(&pid, (status, maps))| {
-            let t: &crate::proc::Task = sched::task(pid)?;
-            let state = match t.state {
-                TaskState::Runnable => 'R',
-                TaskState::Zombie => 'Z',
-                TaskState::WaitChild | TaskState::SleepUntil(_) => 'S',
-            };
-            let mut p = ProcessView {
-                pid,
-                ppid: t.ppid,
-                comm: t.comm.as_str(),
-                state,
-                vm_size_kb: 0,
-                vm_rss_kb: 0,
-                rss_anon_kb: 0,
-                rss_file_kb: 0,
-                rss_shmem_kb: 0,
-                vma_count: 0,
-                page_faults: 0,
-                status,
-                maps,
-            };
-            if let Some(mm) = t.mm.as_ref() {
-                p.vm_size_kb = kb(mm.vm.total_vm);
-                p.vm_rss_kb = kb(mm.rss.total());
-                p.rss_anon_kb = kb(mm.rss.anon);
-                p.rss_file_kb = kb(mm.rss.file);
-                p.rss_shmem_kb = kb(mm.rss.shmem);
-                p.vma_count = mm.vm.map_count as u64;
-                p.page_faults = mm.stats.faults;
-            }
-            Some(p)
-        })
-        .collect();
-
-    let files: [String; 6] =
-        if detail == Detail::Full { ["meminfo", "buddyinfo", "zoneinfo", "vmstat", "slabinfo", "vmallocinfo"].map(proc_text) } else { Default::default() };
-    let view = SnapshotView {
-        reason,
-        meminfo: &meminfo,
-        zones: &zones,
-        vmstat: &vmstat,
-        slabs: &slabs,
-        vmalloc: &vmalloc,
-        processes: &processes,
-        files: FilesView { meminfo: &files[0], buddyinfo: &files[1], zoneinfo: &files[2], vmstat: &files[3], slabinfo: &files[4], vmallocinfo: &files[5] },
-    };
-    stats_wire::encode_snapshot(seq, guest_ns, &view)
-}
-
-/// Number of [`vmstat_extras`].
-const NR_EXTRAS: usize = 15;
-
-/// Counters /proc/vmstat does not print.
-fn vmstat_extras() -> [(&'static str, u64); NR_EXTRAS] {
-    use crate::mm::highmem::KMAP_STATS;
-    let k = &KMAP_STATS;
+/// The driver's own counters, for the snapshot's vmstat records.
+fn driver_counters() -> [(&'static str, u64); 5] {
     [
-        // No swap or block I/O: every fault is minor.
-        ("pgmajfault", 0),
-        ("kmap", k.kmap.load(Relaxed)),
-        ("kmap_high", k.kmap_high.load(Relaxed)),
-        ("kmap_atomic", k.kmap_atomic.load(Relaxed)),
-        ("kmap_atomic_high", k.kmap_atomic_high.load(Relaxed)),
-        // The TLB flushes the kernel counts: PKMAP wraps, vmalloc purges.
-        ("pkmap_flushes", k.pkmap_flushes.load(Relaxed)),
-        ("vmalloc_purges", crate::mm::vmalloc::NR_PURGES.load(Relaxed)),
-        ("oom_kill", crate::proc::oom::OOM_KILLS.load(Relaxed)),
-        ("nr_switches", crate::proc::sched::NR_SWITCHES.load(Relaxed)),
-        ("timer_ticks", crate::proc::sched::TICKS.load(Relaxed)),
         ("stats_messages", SENT.load(Relaxed)),
         ("stats_send_failures", SEND_FAILURES.load(Relaxed)),
         ("stats_bad_used", BAD_USED.load(Relaxed)),
