@@ -37,9 +37,12 @@
 
 pub mod arch;
 pub mod debuggable;
+pub mod log;
 pub mod monitor;
+pub mod packet;
 pub mod paging;
 pub mod server;
+pub mod target;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
