@@ -17,6 +17,7 @@ pub mod loader;
 pub mod memory;
 pub mod report;
 pub mod stats;
+mod vcpu;
 pub mod vm;
 
 pub use count::{InstructionCounts, RegionCount};
