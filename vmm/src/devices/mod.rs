@@ -3,6 +3,7 @@ pub mod console;
 pub mod hostio;
 pub mod serial;
 pub mod stats;
+pub mod virtio_chain;
 
 pub use console::Console;
 pub use hostio::HostIo;

@@ -6,7 +6,8 @@
 //!
 //! The rings are walked with the rust-vmm `virtio-queue` crate over guest
 //! memory. Everything in them is guest-controlled, so every chain is
-//! checked before a byte of it is used ([`walk_chain`]): the head and every
+//! checked before a byte of it is used ([`walk_chain`] in
+//! [`super::virtio_chain`]): the head and every
 //! `next` index inside the queue, no descriptor visited twice (a loop), no
 //! indirect descriptors (not negotiated), at most [`QUEUE_SIZE_MAX`]
 //! descriptors and [`MESSAGE_MAX`] bytes, every buffer inside guest RAM and
@@ -23,13 +24,16 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::io::Write;
-use std::ops::Deref;
 
-use shared::stats::{regs, CONTROL_QUEUE, MESSAGE_MAX, QUEUE_SIZE_MAX, STATS_DEVICE_ID, STATS_QUEUE, STATS_VENDOR_ID};
-use virtio_queue::desc::split::Descriptor;
-use virtio_queue::{DescriptorChain, Queue, QueueOwnedT, QueueT};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
+use shared::stats::{regs, CONTROL_QUEUE, QUEUE_SIZE_MAX, STATS_DEVICE_ID, STATS_QUEUE, STATS_VENDOR_ID};
+use virtio_queue::{Queue, QueueOwnedT, QueueT};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use vmm_sys_util::eventfd::EventFd;
+
+use super::virtio_chain::write_segments;
+pub use super::virtio_chain::{
+    read_segments, walk_chain, ChainError, Segment, VRING_AVAIL_F_NO_INTERRUPT, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
+};
 
 /// The features the device offers: `VIRTIO_F_VERSION_1` only.
 pub const DEVICE_FEATURES: u64 = (regs::FEATURE_VERSION_1_WORD1 as u64) << 32;
@@ -45,173 +49,6 @@ pub const STATUS_DEVICE_NEEDS_RESET: u32 = 64;
 const CONFIG_SPACE: u64 = 0x100;
 
 const NUM_QUEUES: usize = 2;
-
-/// `VRING_DESC_F_*` and `VRING_AVAIL_F_NO_INTERRUPT`.
-pub const VRING_DESC_F_NEXT: u16 = 1;
-pub const VRING_DESC_F_WRITE: u16 = 2;
-pub const VRING_DESC_F_INDIRECT: u16 = 4;
-pub const VRING_AVAIL_F_NO_INTERRUPT: u16 = 1;
-
-/// Why a descriptor chain was refused.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ChainError {
-    #[error("head index {index} is outside the queue of {size} descriptors")]
-    BadHead { index: u16, size: u16 },
-    #[error("descriptor {index}'s next index {next} is outside the queue of {size} descriptors")]
-    BadNext { index: u16, next: u16, size: u16 },
-    #[error("the chain loops: descriptor {index} comes round again")]
-    Loop { index: u16 },
-    #[error("the chain has more than {QUEUE_SIZE_MAX} descriptors")]
-    TooLong,
-    #[error("descriptor {index} is indirect, but VIRTIO_F_INDIRECT_DESC was not negotiated")]
-    Indirect { index: u16 },
-    #[error("descriptor {index} cannot be read from the descriptor table")]
-    Unreadable { index: u16 },
-    #[error("descriptor {index}'s buffer [{addr:#x}, +{len:#x}) is not inside guest RAM")]
-    OutsideRam { index: u16, addr: u64, len: u32 },
-    #[error("descriptor {index} is device-{found}, but this queue takes only device-{want} buffers")]
-    Direction { index: u16, found: &'static str, want: &'static str },
-    #[error("the chain holds at least {len} bytes, above the {MESSAGE_MAX}-byte limit")]
-    TooBig { len: u64 },
-    #[error("the message does not decode: {0}")]
-    Decode(String),
-    #[error("the buffer holds {len} bytes, too few for command #{id} of {need} bytes (the command is dropped)")]
-    TooSmall { len: u64, need: usize, id: u64 },
-}
-
-impl ChainError {
-    /// One name per reason, for "log once per reason".
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::BadHead { .. } => "bad-head",
-            Self::BadNext { .. } => "bad-next",
-            Self::Loop { .. } => "loop",
-            Self::TooLong => "too-long",
-            Self::Indirect { .. } => "indirect",
-            Self::Unreadable { .. } => "unreadable",
-            Self::OutsideRam { .. } => "outside-ram",
-            Self::Direction { .. } => "direction",
-            Self::TooBig { .. } => "too-big",
-            Self::Decode(_) => "decode",
-            Self::TooSmall { .. } => "too-small",
-        }
-    }
-}
-
-/// One buffer of a checked chain.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Segment {
-    pub addr: GuestAddress,
-    pub len: u32,
-}
-
-/// Walks `chain` (from a queue of `size` entries whose descriptor table is
-/// at `table`) with the virtio-queue iterator and checks every descriptor;
-/// `writable` is the direction the queue takes (device-writable buffers on
-/// the control queue, device-readable on the stats queue). Returns the
-/// buffers in order, whose lengths add up to at most [`MESSAGE_MAX`].
-///
-/// The crate's iterator ends a chain quietly where it cannot go on (a
-/// `next` outside the table, a loop that used up the queue size); the last
-/// descriptor then still has `NEXT` set, and this says why it stopped.
-pub fn walk_chain<M>(chain: DescriptorChain<M>, table: GuestAddress, size: u16, writable: bool) -> Result<Vec<Segment>, ChainError>
-where
-    M: Deref<Target = GuestMemoryMmap> + Clone,
-{
-    let head = chain.head_index();
-    if head >= size {
-        return Err(ChainError::BadHead { index: head, size });
-    }
-    let mem: &GuestMemoryMmap = chain.memory();
-    // The entry in the queue's own table: the crate follows an indirect
-    // descriptor by itself, and this tells whether it just did.
-    let check_direct = |index: u16| -> Result<(), ChainError> {
-        let entry =
-            table.0.checked_add(index as u64 * 16).and_then(|at| mem.read_obj::<Descriptor>(GuestAddress(at)).ok()).ok_or(ChainError::Unreadable { index })?;
-        if entry.refers_to_indirect_table() {
-            return Err(ChainError::Indirect { index });
-        }
-        Ok(())
-    };
-    let mut seen = vec![false; size as usize];
-    let mut segments = Vec::new();
-    let mut total = 0u64;
-    let mut index = head;
-    let mut ended = false;
-    for desc in chain.clone() {
-        check_direct(index)?;
-        match seen.get_mut(index as usize) {
-            Some(true) => return Err(ChainError::Loop { index }),
-            Some(slot) => *slot = true,
-            None => return Err(ChainError::BadNext { index, next: index, size }),
-        }
-        if segments.len() >= QUEUE_SIZE_MAX as usize {
-            return Err(ChainError::TooLong);
-        }
-        if desc.is_write_only() != writable {
-            let name = |w: bool| if w { "writable" } else { "readable" };
-            return Err(ChainError::Direction { index, found: name(desc.is_write_only()), want: name(writable) });
-        }
-        total += desc.len() as u64;
-        if total > MESSAGE_MAX as u64 {
-            return Err(ChainError::TooBig { len: total });
-        }
-        let addr = desc.addr();
-        let inside =
-            addr.0.checked_add(desc.len() as u64).is_some() && mem.address_in_range(addr) && GuestMemoryBackend::check_range(mem, addr, desc.len() as usize);
-        if !inside {
-            return Err(ChainError::OutsideRam { index, addr: addr.0, len: desc.len() });
-        }
-        segments.push(Segment { addr, len: desc.len() });
-        if desc.has_next() {
-            let next = desc.next();
-            if next >= size {
-                return Err(ChainError::BadNext { index, next, size });
-            }
-            index = next;
-        } else {
-            ended = true;
-        }
-    }
-    if !ended {
-        // The iterator stopped with NEXT still set (or at the head): the
-        // queue size ran out, which only a loop does here, or the entry
-        // could not be read or followed.
-        check_direct(index)?;
-        return Err(match seen.get(index as usize) {
-            Some(true) => ChainError::Loop { index },
-            _ => ChainError::Unreadable { index },
-        });
-    }
-    Ok(segments)
-}
-
-/// Reads the bytes of checked `segments`.
-pub fn read_segments(mem: &GuestMemoryMmap, segments: &[Segment]) -> Result<Vec<u8>, ChainError> {
-    let total: usize = segments.iter().map(|s| s.len as usize).sum();
-    let mut bytes = vec![0u8; total];
-    let mut at = 0;
-    for (i, s) in segments.iter().enumerate() {
-        let end = at + s.len as usize;
-        mem.read_slice(&mut bytes[at..end], s.addr).map_err(|_| ChainError::OutsideRam { index: i as u16, addr: s.addr.0, len: s.len })?;
-        at = end;
-    }
-    Ok(bytes)
-}
-
-/// Writes `bytes` across checked `segments` (which hold at least that many).
-fn write_segments(mem: &GuestMemoryMmap, segments: &[Segment], bytes: &[u8]) -> Result<(), ChainError> {
-    let mut rest = bytes;
-    for (i, s) in segments.iter().enumerate() {
-        if rest.is_empty() {
-            break;
-        }
-        let n = rest.len().min(s.len as usize);
-        mem.write_slice(&rest[..n], s.addr).map_err(|_| ChainError::OutsideRam { index: i as u16, addr: s.addr.0, len: s.len })?;
-        rest = &rest[n..];
-    }
-    Ok(())
-}
 
 /// One message from the guest's stats queue, decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -693,8 +530,10 @@ fn queue_name(q: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::stats::MESSAGE_MAX;
     use shared::stats::{encode, CommandResult, Payload, ProcFiles, Reason, Reply, Snapshot};
     use std::sync::{Arc, Mutex};
+    use virtio_queue::desc::split::Descriptor;
     use virtio_queue::desc::RawDescriptor;
     use virtio_queue::mock::MockSplitQueue;
 
