@@ -85,5 +85,6 @@ pub mod vmalloc;
 #[cfg(target_os = "none")]
 pub mod vmalloc_selftest;
 pub mod vmap_area;
+mod vmap_tree;
 pub mod vmstat;
 pub mod zone;
