@@ -251,6 +251,14 @@ impl KmapLocal {
     pub fn as_mut_ptr(&self) -> *mut u8 {
         self.addr.as_mut_ptr()
     }
+
+    /// Copies `bytes` into the page at `offset` (panics past its end).
+    pub fn write(&self, offset: usize, bytes: &[u8]) {
+        assert!(offset.checked_add(bytes.len()).is_some_and(|end| end <= crate::mm::addr::PAGE_SIZE as usize), "write past the page");
+        // SAFETY: the page is mapped at `addr` while `self` lives, and the
+        // range lies inside it (checked above).
+        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), self.as_mut_ptr().add(offset), bytes.len()) };
+    }
 }
 
 impl Drop for KmapLocal {

@@ -372,10 +372,22 @@ impl UserPageTables {
         Ok(table)
     }
 
+    /// Loads these tables into CR3 (Linux `switch_mm`).
+    pub fn activate(&self) {
+        // SAFETY: every user PGD shares the kernel half (see `new`), so the
+        // kernel keeps running; the tables cannot be freed while loaded
+        // (`destroy` switches to the kernel's own first).
+        unsafe { crate::arch::cpu::write_cr3(self.pgd.as_u64()) };
+    }
+
     /// Frees the page tables (Linux `free_pgtables`); the caller has
     /// unmapped every page (VMA by VMA, as `exit_mmap` does). The
-    /// trampoline and the kernel half are not ours.
+    /// trampoline and the kernel half are not ours. Tables still loaded are
+    /// left for the kernel's own first.
     pub fn destroy(self) {
+        if crate::arch::cpu::read_cr3() & ADDR_MASK == self.pgd.as_u64() {
+            activate_kernel_tables();
+        }
         for &t in &self.tables {
             free_table(t);
         }
@@ -385,6 +397,14 @@ impl UserPageTables {
 
 fn free_table(pa: PhysAddr) {
     __free_pages(pfn_to_page(pa.pfn()), 0);
+}
+
+/// Loads the kernel's own page tables (before an address space is torn
+/// down, or when no task's is wanted).
+pub fn activate_kernel_tables() {
+    // SAFETY: the kernel's tables map everything the kernel uses and are
+    // never freed.
+    unsafe { crate::arch::cpu::write_cr3(kernel_pgd().as_u64()) };
 }
 
 /// RSS bookkeeping when a PTE for `page` goes away.

@@ -184,9 +184,8 @@ pub fn exec(task: &mut Task, path: &str, argv: &[String], envp: &[String]) -> Re
 
     // The new address space must be live for the copies below.
     let old_mm = task.mm.take();
-    // SAFETY: the new PGD shares the kernel half, so the kernel keeps
-    // running; the old one is destroyed only after we leave it.
-    unsafe { crate::arch::cpu::write_cr3(mm.pt.pgd().as_u64()) };
+    // The old tables are destroyed only after we leave them.
+    mm.pt.activate();
     if let Some(old) = old_mm {
         old.destroy();
     }
@@ -362,22 +361,17 @@ pub fn probe_syscall_path() -> SyscallPath {
     let mut mm = Mm::new().expect("no memory for the syscall probe");
     let page = crate::mm::buddy::alloc_page(crate::mm::gfp::GFP_KERNEL | crate::mm::gfp::__GFP_ZERO).expect("no memory for the syscall probe");
     {
-        let map = crate::mm::highmem::KmapLocal::new(page);
-        // SAFETY: a fresh page mapped for the copy.
-        unsafe { core::ptr::copy_nonoverlapping(CODE.as_ptr(), map.as_mut_ptr(), CODE.len()) };
+        crate::mm::highmem::KmapLocal::new(page).write(0, &CODE);
     }
     page.set(crate::mm::page::pg::ANON);
     page._mapcount.store(0, core::sync::atomic::Ordering::Relaxed);
     let slot = mm.pt.pte_slot(CODE_VA, true).expect("no memory for the syscall probe");
     *slot = crate::mm::buddy::page_to_pfn(page).phys().0 | crate::mm::uvm::user_pte_flags(false, true);
     mm.rss.anon += 1;
-    let kernel = crate::mm::vmalloc::kernel_pgd();
-    // SAFETY: the probe's PGD shares the kernel half.
-    unsafe { crate::arch::cpu::write_cr3(mm.pt.pgd().as_u64()) };
+    mm.pt.activate();
     let mut regs = UserRegs { rip: CODE_VA, rflags: 0x202, ..UserRegs::default() };
     let result = user::probe_syscall(|| user::enter_user(&mut regs));
-    // SAFETY: back to the kernel's own tables before freeing the probe's.
-    unsafe { crate::arch::cpu::write_cr3(kernel.as_u64()) };
+    crate::mm::uvm::activate_kernel_tables();
     // The code page is in no VMA: unmap it by hand.
     mm.pt.unmap(CODE_VA, CODE_VA + PAGE_SIZE, &mut mm.rss);
     mm.destroy();

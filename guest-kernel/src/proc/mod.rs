@@ -7,6 +7,10 @@
 //! loop goes round again until the task exits.
 //!
 //! [`enter_user`]: crate::arch::user::enter_user
+//!
+//! No `unsafe` here but in the scheduler core (`sched`: the task table's
+//! cell, `current`, and the context switch), which says why.
+#![deny(unsafe_code)]
 
 pub mod exec;
 pub mod fault;
@@ -27,7 +31,6 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::arch::user::{self, enter_user, FpuState, UserExit, UserRegs};
 use crate::fs::file::FdTable;
 use crate::fs::ramfs::Ramfs;
-use crate::mm::addr::VirtAddr;
 use crate::printk::with_console;
 
 use self::fault::FaultError;
@@ -59,7 +62,7 @@ pub struct Task {
     pub mm: Option<Mm>,
     pub files: FdTable,
     pub clear_child_tid: u64,
-    pub kstack: VirtAddr,
+    pub kstack: sched::KernelStack,
     /// The saved kernel stack pointer while switched away.
     pub kernel_rsp: u64,
     /// Set once the task has exited: its `wait` status.
@@ -224,7 +227,7 @@ pub const MAX_TASKS: usize = 64;
 /// A fresh task with a kernel stack ready to run `task_entry`, parent
 /// `ppid`, no address space and no files.
 pub fn new_task(ppid: u32) -> Option<TaskBox> {
-    let kstack = crate::mm::vmalloc::__vmalloc(THREAD_SIZE, crate::mm::gfp::GFP_KERNEL, "kernel_stack")?;
+    let (kstack, kernel_rsp) = sched::KernelStack::new(task_entry)?;
     let cache = *TASK_STRUCT_CACHEP.get()?;
     let task = crate::mm::kmem::CacheBox::new(
         cache,
@@ -239,7 +242,7 @@ pub fn new_task(ppid: u32) -> Option<TaskBox> {
             files: FdTable::new(),
             clear_child_tid: 0,
             kstack,
-            kernel_rsp: 0,
+            kernel_rsp,
             exit_status: None,
             enosys_seen: [0; 8],
             state: sched::TaskState::Runnable,
@@ -248,27 +251,20 @@ pub fn new_task(ppid: u32) -> Option<TaskBox> {
             signals: signal::SignalState::new(),
         },
     );
-    let Some(mut task) = task else {
-        crate::mm::vmalloc::vfree(kstack);
-        return None;
-    };
-    let top = kstack.as_u64() + THREAD_SIZE;
-    // SAFETY: a fresh, unused stack from vmalloc; `task_entry` never returns.
-    task.kernel_rsp = unsafe { user::init_thread_stack(top, task_entry, 0) };
-    Some(task)
+    // Out of memory: the stack went with the task value.
+    task
 }
 
 /// Frees what is left of a task that will never run again (not the one
 /// running): its address space, files and kernel stack.
 pub fn free_task(mut t: TaskBox) {
     if let Some(mm) = t.mm.take() {
-        // SAFETY: the kernel's tables map all the kernel uses; the task's
-        // are freed next and must not be live.
-        unsafe { crate::arch::cpu::write_cr3(crate::mm::vmalloc::kernel_pgd().as_u64()) };
+        // The task's tables are freed next and must not be live.
+        crate::mm::uvm::activate_kernel_tables();
         mm.destroy();
         sched::reload_cr3();
     }
-    crate::mm::vmalloc::vfree(t.kstack);
+    // The kernel stack goes with the task.
     drop(t);
 }
 
@@ -304,9 +300,8 @@ extern "C" fn task_entry(_: u64) -> ! {
     // Exit: tear the address space down, close its files, become a zombie
     // for the parent to reap (init: go back to the boot context).
     let task = current().expect("a task is running");
-    // SAFETY: the kernel's own tables map everything the kernel uses; the
-    // task's are freed next, so they must not be live.
-    unsafe { crate::arch::cpu::write_cr3(crate::mm::vmalloc::kernel_pgd().as_u64()) };
+    // The task's tables are freed next, so they must not be live.
+    crate::mm::uvm::activate_kernel_tables();
     rmapcheck::run("before an exit");
     if let Some(mm) = task.mm.take() {
         mm.destroy();

@@ -7,6 +7,13 @@
 //! mode. With nothing runnable the CPU halts with interrupts on until a tick
 //! wakes a sleeper. The boot context is where init is started from and
 //! where the machine returns when init exits.
+//!
+//! The one file of `proc` with `unsafe` code: the task table lives in a
+//! cell that only this CPU, with interrupts off, touches; `current()` hands
+//! out the running task from a pointer kept beside it; and a context switch
+//! moves the stack pointer to another task's kernel stack. Each block says
+//! why it holds.
+#![allow(unsafe_code)]
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
@@ -145,6 +152,31 @@ pub fn take_all() -> Vec<TaskBox> {
     core::mem::take(&mut s.tasks).into_values().collect()
 }
 
+/// A task's kernel stack (from vmalloc, as Linux's `VMAP_STACK`, with a
+/// guard page below it), freed when dropped.
+pub struct KernelStack {
+    base: crate::mm::addr::VirtAddr,
+}
+
+impl KernelStack {
+    /// A fresh stack, and the saved context its task's first switch
+    /// resumes: a call of `entry`, which never returns.
+    pub fn new(entry: extern "C" fn(u64) -> !) -> Option<(Self, u64)> {
+        let base = crate::mm::vmalloc::__vmalloc(super::THREAD_SIZE, crate::mm::gfp::GFP_KERNEL, "kernel_stack")?;
+        // SAFETY: a fresh stack nothing else uses, owned by the returned
+        // value (so as long-lived as the task that holds it); the context
+        // is only ever resumed by `switch_to` or `run_first`.
+        let context = unsafe { user::init_thread_stack(base.as_u64() + super::THREAD_SIZE, entry, 0) };
+        Some((Self { base }, context))
+    }
+}
+
+impl Drop for KernelStack {
+    fn drop(&mut self) {
+        crate::mm::vmalloc::vfree(self.base);
+    }
+}
+
 /// Starts the installed current task from the boot context and returns
 /// when it exits (init).
 pub fn run_first(pid: u32) {
@@ -161,9 +193,10 @@ pub fn run_first(pid: u32) {
 
 /// Loads a task's address space and TLS base.
 fn activate(t: &Task) {
-    let pgd = t.mm.as_ref().map_or(crate::mm::vmalloc::kernel_pgd(), |mm| mm.pt.pgd());
-    // SAFETY: every PGD shares the kernel half, so the kernel keeps running.
-    unsafe { crate::arch::cpu::write_cr3(pgd.as_u64()) };
+    match &t.mm {
+        Some(mm) => mm.pt.activate(),
+        None => crate::mm::uvm::activate_kernel_tables(),
+    }
     user::write_fs_base(t.fs_base);
 }
 
@@ -190,8 +223,7 @@ pub fn with_current<R>(pid: u32, f: impl FnOnce() -> R) -> R {
     sched().set_current(prev);
     match task(prev) {
         Some(t) => activate(t),
-        // SAFETY: the kernel's own tables map everything the kernel uses.
-        None => unsafe { crate::arch::cpu::write_cr3(crate::mm::vmalloc::kernel_pgd().as_u64()) },
+        None => crate::mm::uvm::activate_kernel_tables(),
     }
     r
 }
