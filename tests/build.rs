@@ -23,6 +23,7 @@ const PROGRAMS: &[&str] = &[
     "proc_rmap",
     "proc_exec",
     "proc_spawn",
+    "proc_signal",
     "oom",
     "bench_fault",
     "fatal",

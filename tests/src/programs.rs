@@ -14,8 +14,21 @@ use std::path::PathBuf;
 include!(concat!(env!("OUT_DIR"), "/programs.rs"));
 
 /// The TAP-style programs (every program except `fatal`).
-pub const TAP: &[&str] =
-    &["mm_malloc", "mm_brk", "mm_demand", "mm_ops", "mm_errors", "mm_files", "fs_write", "proc_fork", "proc_rmap", "proc_spawn", "oom", "isolation"];
+pub const TAP: &[&str] = &[
+    "mm_malloc",
+    "mm_brk",
+    "mm_demand",
+    "mm_ops",
+    "mm_errors",
+    "mm_files",
+    "fs_write",
+    "proc_fork",
+    "proc_rmap",
+    "proc_spawn",
+    "proc_signal",
+    "oom",
+    "isolation",
+];
 
 /// The cases `fatal` takes as argv[1]; each must end in SIGSEGV.
 pub const FATAL_CASES: &[&str] = &["null", "rodata", "protread", "protnone", "kernel-direct", "kernel-text", "nx"];

@@ -152,6 +152,16 @@ fn proc_exec_fatal_children_and_shared_text() {
     assert_clean_exit("proc_exec", &run, 0);
 }
 
+/// Signals delivered to handlers: siginfo and ucontext, SIGSEGV recovery
+/// with mprotect, SA_RESTART against EINTR, SIGCHLD with sigsuspend,
+/// alarm and pause, the alternate stack, masks, SIG_IGN, SA_RESETHAND,
+/// SIGPIPE, the FPU state across a handler, abort (natively and in the
+/// guest, the same results).
+#[test]
+fn proc_signal() {
+    tap("proc_signal");
+}
+
 /// Pipes (blocking, end of file, O_NONBLOCK, SIGPIPE, dup2 redirection of
 /// an exec'd child) and posix_spawn (musl's CLONE_VM|CLONE_VFORK clone and
 /// error pipe).

@@ -95,6 +95,11 @@ fn proc_fork() {
 }
 
 #[test]
+fn proc_signal() {
+    tap("proc_signal");
+}
+
+#[test]
 fn isolation() {
     tap("isolation");
 }

@@ -75,8 +75,16 @@ pub struct Task {
     pub pending_kill: Option<i32>,
     /// `/proc/PID/oom_score_adj`: -1000 (never chosen) to 1000; inherited.
     pub oom_score_adj: i32,
-    /// Signal dispositions and the blocked mask; inherited.
+    /// Signal dispositions, the blocked mask, pending signals; inherited
+    /// (less what is pending) by fork.
     pub signals: signal::SignalState,
+    /// A system call that ended early for a signal and asks to be
+    /// restarted: its number and `ERESTARTSYS` or `ERESTARTNOHAND`.
+    pub syscall_restart: Option<(u64, i32)>,
+    /// `alarm`/`setitimer(ITIMER_REAL)`: when SIGALRM is due (uptime ns;
+    /// 0: none) and its period (0: once).
+    pub alarm_at: u64,
+    pub alarm_every: u64,
 }
 
 /// A task's name in place (no allocation), as Linux's `char comm[16]`.
@@ -249,6 +257,9 @@ pub fn new_task(ppid: u32) -> Option<TaskBox> {
             pending_kill: None,
             oom_score_adj: 0,
             signals: signal::SignalState::new(),
+            syscall_restart: None,
+            alarm_at: 0,
+            alarm_every: 0,
         },
     );
     // Out of memory: the stack went with the task value.
@@ -277,6 +288,14 @@ extern "C" fn task_entry(_: u64) -> ! {
         }
         if task.exit_status.is_some() {
             break;
+        }
+        // Signals are delivered on the way back to user mode.
+        let restart = task.syscall_restart.take();
+        if restart.is_some() || task.signals.deliverable() != 0 || task.signals.saved_mask.is_some() {
+            signal::frame::do_signal(task, restart);
+            if task.exit_status.is_some() {
+                break;
+            }
         }
         task.fpu.restore();
         let exit = enter_user(&mut task.regs);
@@ -341,7 +360,9 @@ fn user_exception(vector: u64, error_code: u64, cr2: u64) {
 }
 
 fn handle_user_exception(vector: u64, error_code: u64, cr2: u64) {
+    use signal::{SigInfo, BUS_ADRERR, FPE_INTDIV, ILL_ILLOPN, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL};
     let task = current().expect("a task is running");
+    let fault = |code: i32, addr: u64| SigInfo { code, addr, trapno: vector, err: error_code, ..SigInfo::default() };
     if vector == user::X86_TRAP_PF {
         let r = match task.mm.as_mut() {
             Some(mm) => {
@@ -360,34 +381,38 @@ fn handle_user_exception(vector: u64, error_code: u64, cr2: u64) {
                     do_exit(SIGKILL);
                 }
             }
-            Err(FaultError::Bus) => force_sig_fault(SIGBUS, cr2, error_code),
-            Err(_) => force_sig_fault(SIGSEGV, cr2, error_code),
+            Err(FaultError::Bus) => force_sig_fault(SIGBUS, fault(BUS_ADRERR, cr2)),
+            Err(FaultError::AccErr) => force_sig_fault(SIGSEGV, fault(SEGV_ACCERR, cr2)),
+            Err(FaultError::MapErr) => force_sig_fault(SIGSEGV, fault(SEGV_MAPERR, cr2)),
         }
         return;
     }
-    // #GP, #UD, #DE, #BP and the rest: the default action of their signal.
-    let sig = match vector {
-        0 | 16 | 19 => 8, // SIGFPE
-        3 | 1 => 5,       // SIGTRAP
-        6 => 4,           // SIGILL
-        17 => SIGBUS,
-        _ => SIGSEGV,
+    // #GP, #UD, #DE, #BP and the rest, as Linux's traps.c sends them.
+    let rip = task.regs.rip;
+    let (sig, info) = match vector {
+        0 => (8, fault(FPE_INTDIV, rip)),    // SIGFPE
+        16 | 19 => (8, fault(0, rip)),       // SIGFPE (x87, SIMD)
+        3 | 1 => (5, fault(SI_KERNEL, 0)),   // SIGTRAP
+        6 => (4, fault(ILL_ILLOPN, rip)),    // SIGILL
+        17 => (SIGBUS, fault(SI_KERNEL, 0)), // alignment check
+        _ => (SIGSEGV, fault(SI_KERNEL, 0)), // #GP and the rest
     };
-    if sig == SIGSEGV {
-        force_sig_fault(sig, 0, error_code);
-    } else {
-        do_exit(sig);
-    }
+    force_sig_fault(sig, info);
 }
 
-/// A fatal fault: Linux's `show_signal_msg` line, then the default action
-/// (terminate). Signal handlers are not delivered for faults yet.
-fn force_sig_fault(sig: i32, addr: u64, error_code: u64) {
+/// A fault's signal (Linux `force_sig_fault`): to the handler if the task
+/// has one (a blocked or ignored one is unblocked and reset, so the fault
+/// kills); otherwise Linux's `show_signal_msg` line for SIGSEGV, then the
+/// default action.
+fn force_sig_fault(sig: i32, info: signal::SigInfo) {
     let task = current().expect("a task is running");
+    if task.signals.force(sig as usize, info) {
+        return;
+    }
     if sig == SIGSEGV {
         let r = &task.regs;
         with_console(|w| {
-            let _ = writeln!(w, "{}[{}]: segfault at {:x} ip {:016x} sp {:016x} error {:x}", task.comm, task.pid, addr, r.rip, r.rsp, error_code);
+            let _ = writeln!(w, "{}[{}]: segfault at {:x} ip {:016x} sp {:016x} error {:x}", task.comm, task.pid, info.addr, r.rip, r.rsp, info.err);
         });
     }
     do_exit(sig);

@@ -242,11 +242,22 @@ pub fn wake(pid: u32) {
 /// Wakes sleepers whose time has come.
 fn wake_sleepers() {
     let now = crate::time::uptime_ns();
-    let due: Vec<u32> = sched().tasks.values().filter(|t| matches!(t.state, TaskState::SleepUntil(until) if until <= now)).map(|t| t.pid).collect();
+    let mut due: Vec<u32> = sched().tasks.values().filter(|t| matches!(t.state, TaskState::SleepUntil(until) if until <= now)).map(|t| t.pid).collect();
+    // Real-time timers (`alarm`, `setitimer`): SIGALRM when due, then
+    // again every period.
+    for t in sched().tasks.values_mut().filter(|t| t.alarm_at != 0 && t.alarm_at <= now && t.state != TaskState::Zombie) {
+        t.alarm_at = if t.alarm_every == 0 { 0 } else { now.max(t.alarm_at.saturating_add(t.alarm_every)) };
+        let info = super::signal::SigInfo { code: super::signal::SI_KERNEL, ..Default::default() };
+        if t.signals.send(SIGALRM, info) {
+            due.push(t.pid);
+        }
+    }
     for pid in due {
         wake(pid);
     }
 }
+
+const SIGALRM: usize = 14;
 
 /// An external interrupt (from user mode or the idle halt).
 pub fn interrupt(vector: u64) {
@@ -415,8 +426,17 @@ pub fn exit_current() -> ! {
     for child in s.tasks.values_mut().filter(|t| t.ppid == pid) {
         child.ppid = 1;
     }
+    let mut status = 0;
     if let Some(t) = s.tasks.get_mut(&pid) {
         t.state = TaskState::Zombie;
+        status = t.exit_status.unwrap_or(0);
+    }
+    // SIGCHLD to the parent (Linux `do_notify_parent`), which ignores it
+    // unless it has a handler.
+    let (code, value) = if status & 0x7f == 0 { (super::signal::CLD_EXITED, (status >> 8) & 0xff) } else { (super::signal::CLD_KILLED, status & 0x7f) };
+    if let Some(parent) = s.tasks.get_mut(&ppid) {
+        let info = super::signal::SigInfo { code, pid, status: value, ..Default::default() };
+        parent.signals.send(super::signal::SIGCHLD, info);
     }
     wake(ppid);
     // Orphaned zombies now belong to init, which may be waiting.

@@ -262,12 +262,28 @@ impl FpuState {
         s[28..32].copy_from_slice(&0xffffu32.to_le_bytes()); // MXCSR_MASK
         FpuState(s)
     }
+    /// A state user code supplied (a signal frame's): `fxrstor` faults on
+    /// MXCSR bits the CPU does not support, so those are cleared (Linux
+    /// sanitizes with `mxcsr_feature_mask` the same way).
+    pub fn from_user(mut bytes: [u8; 512]) -> Self {
+        let mut probe = FpuState::new();
+        probe.save();
+        let mask = match u32::from_le_bytes([probe.0[28], probe.0[29], probe.0[30], probe.0[31]]) {
+            0 => 0xffbf, // the architectural default MXCSR_MASK
+            m => m,
+        };
+        let mxcsr = u32::from_le_bytes([bytes[24], bytes[25], bytes[26], bytes[27]]) & mask;
+        bytes[24..28].copy_from_slice(&mxcsr.to_le_bytes());
+        FpuState(bytes)
+    }
+
     pub fn save(&mut self) {
         // SAFETY: fxsave64 writes 512 bytes to a 16-byte aligned area we own.
         unsafe { asm!("fxsave64 [{}]", in(reg) self.0.as_mut_ptr(), options(nostack, preserves_flags)) };
     }
     pub fn restore(&self) {
-        // SAFETY: the area holds a state produced by `new` or `fxsave64`.
+        // SAFETY: the area holds a state produced by `new`, `fxsave64` or
+        // `from_user` (MXCSR within the CPU's mask), which fxrstor accepts.
         unsafe { asm!("fxrstor64 [{}]", in(reg) self.0.as_ptr(), options(nostack, preserves_flags)) };
     }
 }

@@ -7,13 +7,14 @@ pub(super) const IO_CHUNK: usize = 4096;
 
 /// Runs `op` on a file, sleeping and retrying while it would block (a
 /// pipe that is empty or full) unless the description is `O_NONBLOCK`.
-/// A fatal signal ends the wait with `EINTR`.
+/// A signal ends the wait (`EINTR`, or a restart after a handler with
+/// `SA_RESTART`).
 pub(super) fn blocking<T>(f: &File, mut op: impl FnMut() -> Result<T, i32>) -> Result<T, i32> {
     loop {
         match op() {
             Err(EAGAIN) if f.is_pipe() && f.flags() & file::O_NONBLOCK == 0 => {
-                if task().pending_kill.is_some() {
-                    return Err(EINTR);
+                if crate::proc::signal::frame::signal_pending() {
+                    return Err(crate::proc::signal::frame::ERESTARTSYS);
                 }
                 // No wait queues yet: sleep a tick and look again.
                 let until = now_ns() + 1_000_000;
@@ -80,8 +81,10 @@ pub(super) fn sys_write(fd: i32, buf: u64, count: u64) -> SysResult {
                 match blocking(&f, || f.write(&kbuf[off..n])) {
                     Ok(w) => off += w,
                     Err(EPIPE) => {
-                        // SIGPIPE's default action.
-                        do_exit(13);
+                        // SIGPIPE to the writer (which may ignore or catch
+                        // it); the call says EPIPE.
+                        let me = task().pid;
+                        send_signal(me, 13, crate::proc::signal::SigInfo { code: crate::proc::signal::SI_USER, pid: me, ..Default::default() });
                         return if done + off > 0 { Ok((done + off) as u64) } else { Err(EPIPE) };
                     }
                     Err(_) if done + off > 0 => return Ok((done + off) as u64),

@@ -12,6 +12,7 @@ use crate::fs::file::{self, FdTable, File};
 use crate::mm::addr::PAGE_SIZE;
 use crate::printk::with_console;
 
+use super::signal::frame::{ERESTARTNOHAND, ERESTARTSYS};
 use super::uaccess::{copy_from_user, copy_to_user, get_path, get_user, put_user};
 use super::{current, do_exit, exit_code_status, Task};
 
@@ -82,6 +83,11 @@ pub fn dispatch() {
     let task = current().expect("a task is running");
     let r = &task.regs;
     let nr = r.rax;
+    if nr == 15 {
+        // rt_sigreturn restores every register: no result, no sysret.
+        super::signal::frame::sys_rt_sigreturn();
+        return;
+    }
     let a = Args([r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9]);
     let result = match nr {
         0 => sys_read(a.fd(0), a.ulong(1), a.ulong(2)),
@@ -101,12 +107,6 @@ pub fn dispatch() {
         12 => sys_brk(a.ulong(0)),
         13 => sys_rt_sigaction(a.int(0), a.ulong(1), a.ulong(2), a.ulong(3)),
         14 => sys_rt_sigprocmask(a.int(0), a.ulong(1), a.ulong(2), a.ulong(3)),
-        15 => {
-            // rt_sigreturn: no handler frame can be on the stack (handlers
-            // are not delivered yet), so this is Linux's "bad frame" case.
-            do_exit(super::SIGSEGV);
-            Ok(0)
-        }
         16 => sys_ioctl(a.fd(0), a.uint(1), a.ulong(2)),
         17 => sys_pread64(a.fd(0), a.ulong(1), a.ulong(2), a.long(3)),
         18 => sys_pwrite64(a.fd(0), a.ulong(1), a.ulong(2), a.long(3)),
@@ -121,7 +121,11 @@ pub fn dispatch() {
         28 => sys_madvise(a.ulong(0), a.ulong(1), a.int(2)),
         32 => sys_dup(a.fd(0)),
         33 => sys_dup2(a.fd(0), a.fd(1)),
+        34 => sys_pause(),
         35 => sys_nanosleep(a.ulong(0), a.ulong(1)),
+        36 => sys_getitimer(a.int(0), a.ulong(1)),
+        37 => sys_alarm(a.uint(0)),
+        38 => sys_setitimer(a.int(0), a.ulong(1), a.ulong(2)),
         // clone's flags are `unsigned long`, but Linux reads only their
         // low 32 bits (`lower_32_bits(clone_flags)`).
         56 => sys_clone(a.uint(0), a.ulong(1), a.ulong(2), a.ulong(3), a.ulong(4)),
@@ -151,6 +155,9 @@ pub fn dispatch() {
         99 => sys_sysinfo(a.ulong(0)),
         102 | 104 | 107 | 108 => Ok(0), // getuid, getgid, geteuid, getegid
         110 => Ok(task.ppid as u64),
+        127 => sys_rt_sigpending(a.ulong(0), a.ulong(1)),
+        130 => sys_rt_sigsuspend(a.ulong(0), a.ulong(1)),
+        131 => sys_sigaltstack(a.ulong(0), a.ulong(1)),
         158 => sys_arch_prctl(a.int(0), a.ulong(1)),
         218 => {
             task.clear_child_tid = a.ulong(0);
@@ -169,6 +176,11 @@ pub fn dispatch() {
     let task = current().expect("a task is running");
     task.regs.rax = match result {
         Ok(v) => v,
+        Err(e @ (ERESTARTSYS | ERESTARTNOHAND)) => {
+            // Settled when the signal is delivered: restarted, or EINTR.
+            task.syscall_restart = Some((nr, e));
+            (-(EINTR as i64)) as u64
+        }
         Err(e) => (-(e as i64)) as u64,
     };
     // What sysret would leave.

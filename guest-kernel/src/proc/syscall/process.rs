@@ -3,10 +3,10 @@
 //! execve, arch_prctl.
 
 use super::*;
+use crate::proc::signal::frame::{signal_pending, ERESTARTSYS};
+use crate::proc::signal::{SigInfo, SI_TKILL, SI_USER};
 
-/// `kill` with default actions only: every signal that does not default
-/// to "ignore" or "stop" terminates the target (no handlers are delivered
-/// yet). `pid` 0 and -1 mean the caller's group and everyone but init:
+/// `kill`: `pid` 0 and -1 mean the caller's group and everyone but init:
 /// with one session both are every task the caller may signal.
 pub(super) fn sys_kill(pid: i32, sig: i32) -> SysResult {
     use crate::proc::sched;
@@ -39,28 +39,27 @@ pub(super) fn sys_kill(pid: i32, sig: i32) -> SysResult {
             alloc::vec![p]
         }
     };
+    let info = SigInfo { code: SI_USER, pid: me, ..SigInfo::default() };
     for p in targets {
-        send_signal(p, sig);
+        send_signal(p, sig, info);
     }
     Ok(0)
 }
 
-/// Delivers `sig` (1..=64; 0 only checks) to task `pid` with default
-/// actions: stop signals do nothing here (no job control yet), ignored
-/// signals are discarded, everything else ends the task (now, for the
-/// caller itself; at its next return to user mode otherwise).
-fn send_signal(pid: u32, sig: i32) {
+/// Sends `sig` (1..=64; 0 only checks) to task `pid` (Linux
+/// `send_signal`): SIGKILL cannot be caught and ends the task before it
+/// next runs in user mode; anything else becomes pending (or is discarded,
+/// ignored) and wakes a target that sleeps in a blocking call.
+pub(crate) fn send_signal(pid: u32, sig: i32, info: SigInfo) {
     use crate::proc::sched;
-    if sig == 0 || matches!(sig, 19..=22) {
+    let Some(t) = sched::task(pid) else { return };
+    if sig == 0 || t.state == sched::TaskState::Zombie {
         return;
     }
-    if sched::task(pid).is_some_and(|t| t.signals.ignores(sig as usize)) {
-        return;
-    }
-    if pid == task().pid {
-        do_exit(sig);
-    } else if let Some(t) = sched::task(pid) {
+    if sig == crate::proc::SIGKILL {
         t.pending_kill = Some(sig);
+        sched::wake(pid);
+    } else if t.signals.send(sig as usize, info) {
         sched::wake(pid);
     }
 }
@@ -79,7 +78,7 @@ pub(super) fn sys_tgkill(tgid: i32, tid: i32, sig: i32) -> SysResult {
     }
     // A zombie is still there; the signal does nothing.
     if t.state != sched::TaskState::Zombie {
-        send_signal(tid as u32, sig);
+        send_signal(tid as u32, sig, SigInfo { code: SI_TKILL, pid: task().pid, ..SigInfo::default() });
     }
     Ok(0)
 }
@@ -112,7 +111,7 @@ pub(super) fn sys_fork() -> SysResult {
     child.fpu = parent.fpu.clone();
     child.fs_base = parent.fs_base;
     child.oom_score_adj = parent.oom_score_adj;
-    child.signals = parent.signals.clone();
+    child.signals = parent.signals.fork();
     child.mm = mm;
     child.files = parent.files.clone();
     let pid = child.pid;
@@ -206,8 +205,8 @@ pub(super) fn sys_wait4(pid: i32, wstatus: u64, options: i32, rusage: u64) -> Sy
         if options & WNOHANG != 0 {
             return Ok(0);
         }
-        if task().pending_kill.is_some() {
-            return Err(EINTR);
+        if signal_pending() {
+            return Err(ERESTARTSYS);
         }
         task().state = TaskState::WaitChild;
         sched::schedule();

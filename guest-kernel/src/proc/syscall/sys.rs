@@ -25,19 +25,82 @@ pub(super) fn sys_gettimeofday(tv: u64) -> SysResult {
     Ok(0)
 }
 
-pub(super) fn sys_nanosleep(req: u64, _rem: u64) -> SysResult {
+/// `nanosleep`: interrupted by a signal, it says EINTR whatever
+/// `SA_RESTART` says and writes the time left to `rem` (Linux).
+pub(super) fn sys_nanosleep(req: u64, rem: u64) -> SysResult {
     let ts: [u64; 2] = get_user(req)?;
     if ts[1] >= 1_000_000_000 || (ts[0] as i64) < 0 {
         return Err(EINVAL);
     }
     let until = now_ns().saturating_add(ts[0].saturating_mul(1_000_000_000)).saturating_add(ts[1]);
-    while now_ns() < until {
-        if task().pending_kill.is_some() {
+    loop {
+        let now = now_ns();
+        if now >= until {
+            return Ok(0);
+        }
+        if crate::proc::signal::frame::signal_pending() {
+            if rem != 0 {
+                let left = until - now;
+                put_user(rem, &[left / 1_000_000_000, left % 1_000_000_000])?;
+            }
             return Err(EINTR);
         }
         task().state = crate::proc::sched::TaskState::SleepUntil(until);
         crate::proc::sched::schedule();
     }
+}
+
+/// `alarm(seconds)`: SIGALRM after that long (0 cancels); returns the
+/// seconds that were left of the previous one, rounded to nearest (at
+/// least 1 if one was set).
+pub(super) fn sys_alarm(seconds: u32) -> SysResult {
+    let t = task();
+    let now = now_ns();
+    let left = t.alarm_at.saturating_sub(now);
+    let old = if t.alarm_at == 0 { 0 } else { ((left + 500_000_000) / 1_000_000_000).max(1) };
+    t.alarm_at = if seconds == 0 { 0 } else { now + u64::from(seconds) * 1_000_000_000 };
+    t.alarm_every = 0;
+    Ok(old)
+}
+
+const ITIMER_REAL: i32 = 0;
+
+/// `struct itimerval` as nanoseconds: (interval, value left).
+fn itimer_now(t: &crate::proc::Task) -> [u64; 4] {
+    let left = if t.alarm_at == 0 { 0 } else { t.alarm_at.saturating_sub(now_ns()).max(1000) };
+    let tv = |ns: u64| [ns / 1_000_000_000, (ns % 1_000_000_000) / 1000];
+    let (i, v) = (tv(t.alarm_every), tv(left));
+    [i[0], i[1], v[0], v[1]]
+}
+
+/// `getitimer`: ITIMER_REAL only (the virtual and profiling timers need
+/// CPU-time accounting this kernel does not keep: EINVAL).
+pub(super) fn sys_getitimer(which: i32, value: u64) -> SysResult {
+    if which != ITIMER_REAL {
+        return Err(EINVAL);
+    }
+    put_user(value, &itimer_now(task()))?;
+    Ok(0)
+}
+
+/// `setitimer(ITIMER_REAL)`: SIGALRM after `it_value`, then every
+/// `it_interval`; the old setting goes to `old` if asked.
+pub(super) fn sys_setitimer(which: i32, new: u64, old: u64) -> SysResult {
+    if which != ITIMER_REAL {
+        return Err(EINVAL);
+    }
+    let v: [u64; 4] = if new != 0 { get_user(new)? } else { [0; 4] };
+    if v[1] >= 1_000_000 || v[3] >= 1_000_000 || (v[0] as i64) < 0 || (v[2] as i64) < 0 {
+        return Err(EINVAL);
+    }
+    if old != 0 {
+        put_user(old, &itimer_now(task()))?;
+    }
+    let ns = |s: u64, us: u64| s.saturating_mul(1_000_000_000).saturating_add(us * 1000);
+    let t = task();
+    let value = ns(v[2], v[3]);
+    t.alarm_at = if value == 0 { 0 } else { now_ns().saturating_add(value) };
+    t.alarm_every = ns(v[0], v[1]);
     Ok(0)
 }
 

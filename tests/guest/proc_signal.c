@@ -1,0 +1,282 @@
+/*
+ * Signals delivered to handlers, as Linux x86-64 delivers them: siginfo
+ * and ucontext, recovery from SIGSEGV with mprotect, SA_RESTART against
+ * EINTR on a blocking read, SIGCHLD with rt_sigsuspend, alarm and
+ * setitimer with pause, the alternate stack, masks and pending signals,
+ * SIG_IGN, SA_RESETHAND, SIGPIPE, and the FPU state put back by
+ * rt_sigreturn. Run natively and in the guest; the results must agree.
+ */
+#include "tap.h"
+
+#include <signal.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <ucontext.h>
+
+static volatile sig_atomic_t hits, last_sig, last_code, last_pid, last_status;
+static volatile uintptr_t last_addr, handler_sp, last_rip;
+static int pipefd[2];
+static volatile char *guarded;
+
+static void on_info(int sig, siginfo_t *si, void *ctx)
+{
+    ucontext_t *uc = ctx;
+    int local;
+    hits++;
+    last_sig = sig;
+    last_code = si->si_code;
+    last_pid = si->si_pid;
+    last_status = si->si_status;
+    last_addr = (uintptr_t)si->si_addr;
+    last_rip = uc->uc_mcontext.gregs[REG_RIP];
+    handler_sp = (uintptr_t)&local;
+}
+
+static void on_plain(int sig)
+{
+    hits++;
+    last_sig = sig;
+}
+
+static void on_segv(int sig, siginfo_t *si, void *ctx)
+{
+    (void)ctx;
+    hits++;
+    last_sig = sig;
+    last_code = si->si_code;
+    last_addr = (uintptr_t)si->si_addr;
+    /* Make the page accessible: the faulting store then succeeds. */
+    mprotect((void *)guarded, PAGE, PROT_READ | PROT_WRITE);
+}
+
+static void on_alarm_write(int sig)
+{
+    (void)sig;
+    hits++;
+    char c = 'w';
+    if (write(pipefd[1], &c, 1) != 1)
+        _exit(99);
+}
+
+static void on_fpu(int sig)
+{
+    (void)sig;
+    /* Clobber the SSE registers the interrupted code was using. */
+    volatile double d = 3.25;
+    for (int i = 0; i < 10; i++)
+        d = d * 1.5 + 0.25;
+    __asm__ volatile("xorps %%xmm0, %%xmm0\n\txorps %%xmm8, %%xmm8" ::: "xmm0", "xmm8");
+    hits++;
+}
+
+static void set_action(int sig, void (*fn)(int, siginfo_t *, void *), void (*plain)(int), int flags)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    if (fn) {
+        sa.sa_sigaction = fn;
+        flags |= SA_SIGINFO;
+    } else {
+        sa.sa_handler = plain;
+    }
+    sa.sa_flags = flags;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(sig, &sa, NULL))
+        printf("# sigaction(%d) failed: %s\n", sig, strerror(errno));
+}
+
+/* A read of an empty pipe, interrupted by a timer whose handler writes a
+ * byte into the pipe: with SA_RESTART the read restarts and gets it. */
+static void read_interrupted(int restart, ssize_t *n, int *err)
+{
+    set_action(SIGALRM, NULL, on_alarm_write, restart ? SA_RESTART : 0);
+    struct itimerval it = { { 0, 0 }, { 0, 20000 } };
+    setitimer(ITIMER_REAL, &it, NULL);
+    char c;
+    errno = 0;
+    *n = read(pipefd[0], &c, 1);
+    *err = errno;
+    if (*n < 0) {
+        /* Take the byte the handler left. */
+        if (read(pipefd[0], &c, 1) != 1)
+            printf("# no byte left by the handler\n");
+    }
+}
+
+int main(void)
+{
+    tap_init();
+    pid_t me = getpid();
+
+    /* 1. kill to self: the handler runs before kill returns, with
+     * SI_USER and our pid, and the program goes on. */
+    set_action(SIGUSR1, on_info, NULL, 0);
+    hits = 0;
+    kill(me, SIGUSR1);
+    check(hits == 1 && last_sig == SIGUSR1 && last_code == SI_USER && last_pid == me, "kill(getpid(), SIGUSR1) runs the SA_SIGINFO handler with SI_USER and our pid",
+          "hits %d sig %d code %d pid %d", (int)hits, (int)last_sig, (int)last_code, (int)last_pid);
+    check(last_rip != 0, "the handler's ucontext holds the interrupted rip", "rip %#lx", (unsigned long)last_rip);
+
+    /* 2. raise uses tgkill: SI_TKILL. */
+    hits = 0;
+    raise(SIGUSR1);
+    check(hits == 1 && last_code == SI_TKILL, "raise() delivers with SI_TKILL", "hits %d code %d", (int)hits, (int)last_code);
+
+    /* 3. SIGSEGV on a PROT_NONE page: the handler mprotects it and returns,
+     * and the store that faulted is done again and succeeds. */
+    guarded = mmap(NULL, PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    set_action(SIGSEGV, on_segv, NULL, 0);
+    hits = 0;
+    guarded[100] = 42;
+    check(hits == 1 && last_code == SEGV_ACCERR && last_addr == (uintptr_t)guarded + 100 && guarded[100] == 42,
+          "SIGSEGV recovery: si_addr and SEGV_ACCERR, mprotect in the handler, the store completes", "hits %d code %d addr %#lx", (int)hits, (int)last_code,
+          (unsigned long)last_addr);
+    signal(SIGSEGV, SIG_DFL);
+
+    /* 4. SA_RESTART against EINTR on a blocking pipe read. */
+    if (pipe(pipefd))
+        return 1;
+    ssize_t n;
+    int err;
+    hits = 0;
+    read_interrupted(0, &n, &err);
+    check(hits == 1 && n == -1 && err == EINTR, "without SA_RESTART a blocking read fails with EINTR", "hits %d n %zd errno %d", (int)hits, n, err);
+    hits = 0;
+    read_interrupted(1, &n, &err);
+    check(hits == 1 && n == 1, "with SA_RESTART the read is restarted and gets the handler's byte", "hits %d n %zd errno %d", (int)hits, n, err);
+
+    /* 5. SIGCHLD with rt_sigsuspend: blocked around fork, then waited for
+     * with an empty mask; si_status is the child's exit code. */
+    sigset_t block, old, none;
+    sigemptyset(&block);
+    sigaddset(&block, SIGCHLD);
+    sigemptyset(&none);
+    set_action(SIGCHLD, on_info, NULL, 0);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    hits = 0;
+    pid_t child = fork();
+    if (child == 0)
+        _exit(3);
+    errno = 0;
+    int r = sigsuspend(&none);
+    int suspend_errno = errno;
+    sigset_t now;
+    sigprocmask(SIG_SETMASK, NULL, &now);
+    check(r == -1 && suspend_errno == EINTR && hits == 1 && last_sig == SIGCHLD && last_code == CLD_EXITED && last_pid == child && last_status == 3,
+          "SIGCHLD wakes sigsuspend: CLD_EXITED, the child's pid and status", "r %d errno %d hits %d code %d pid %d status %d", r, suspend_errno, (int)hits,
+          (int)last_code, (int)last_pid, (int)last_status);
+    check(sigismember(&now, SIGCHLD), "sigsuspend puts the old mask back", "SIGCHLD not blocked");
+    int st;
+    waitpid(child, &st, 0);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    signal(SIGCHLD, SIG_DFL);
+
+    /* 6. alarm and pause. */
+    set_action(SIGALRM, NULL, on_plain, 0);
+    hits = 0;
+    alarm(1);
+    errno = 0;
+    r = pause();
+    check(r == -1 && errno == EINTR && hits == 1 && last_sig == SIGALRM, "alarm(1) ends pause() with EINTR after the handler", "r %d errno %d hits %d", r,
+          errno, (int)hits);
+    check(alarm(0) == 0, "no alarm is left", "one was");
+
+    /* 7. The alternate stack: an SA_ONSTACK handler runs on it. */
+    static char altstack[64 * 1024];
+    stack_t ss = { .ss_sp = altstack, .ss_size = sizeof altstack, .ss_flags = 0 };
+    check(sigaltstack(&ss, NULL) == 0, "sigaltstack installs a 64 KiB stack", "%s", strerror(errno));
+    set_action(SIGUSR2, on_info, NULL, SA_ONSTACK);
+    hits = 0;
+    raise(SIGUSR2);
+    check(hits == 1 && handler_sp >= (uintptr_t)altstack && handler_sp < (uintptr_t)altstack + sizeof altstack, "an SA_ONSTACK handler runs on the alternate stack",
+          "hits %d sp %#lx stack %p", (int)hits, (unsigned long)handler_sp, (void *)altstack);
+    stack_t cur;
+    sigaltstack(NULL, &cur);
+    check(cur.ss_sp == altstack && cur.ss_size == sizeof altstack && cur.ss_flags == 0, "sigaltstack reports it back", "sp %p size %zu flags %d", cur.ss_sp,
+          cur.ss_size, cur.ss_flags);
+    ss.ss_size = 100;
+    errno = 0;
+    check(sigaltstack(&ss, NULL) == -1 && errno == ENOMEM, "a stack below MINSIGSTKSZ is ENOMEM", "errno %d", errno);
+
+    /* 8. A blocked signal waits in the pending set and is delivered when
+     * unblocked, before sigprocmask returns. */
+    set_action(SIGUSR1, on_info, NULL, 0);
+    sigemptyset(&block);
+    sigaddset(&block, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &block, &old);
+    hits = 0;
+    raise(SIGUSR1);
+    sigset_t pend;
+    sigpending(&pend);
+    int was_pending = sigismember(&pend, SIGUSR1);
+    int hits_blocked = hits;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    check(hits_blocked == 0 && was_pending && hits == 1, "a blocked signal is pending and runs once unblocked", "while blocked %d pending %d after %d",
+          hits_blocked, was_pending, (int)hits);
+
+    /* 9. SIG_IGN discards. */
+    signal(SIGUSR1, SIG_IGN);
+    hits = 0;
+    raise(SIGUSR1);
+    sigpending(&pend);
+    check(hits == 0 && !sigismember(&pend, SIGUSR1), "an ignored signal is discarded", "hits %d", (int)hits);
+
+    /* 10. SA_RESETHAND: the second one takes the default action. */
+    child = fork();
+    if (child == 0) {
+        set_action(SIGUSR1, on_info, NULL, SA_RESETHAND);
+        raise(SIGUSR1);
+        if (hits != 1)
+            _exit(2);
+        raise(SIGUSR1);
+        _exit(0);
+    }
+    waitpid(child, &st, 0);
+    check(WIFSIGNALED(st) && WTERMSIG(st) == SIGUSR1, "SA_RESETHAND: the handler runs once, then the default action kills", "status %#x", st);
+
+    /* 11. SIGPIPE: ignored, the write says EPIPE; handled, the handler runs
+     * and the write says EPIPE too. */
+    int p2[2];
+    if (pipe(p2))
+        return 1;
+    close(p2[0]);
+    signal(SIGPIPE, SIG_IGN);
+    errno = 0;
+    n = write(p2[1], "x", 1);
+    check(n == -1 && errno == EPIPE, "SIGPIPE ignored: write to a pipe without readers is EPIPE", "n %zd errno %d", n, errno);
+    set_action(SIGPIPE, NULL, on_plain, 0);
+    hits = 0;
+    errno = 0;
+    n = write(p2[1], "x", 1);
+    check(n == -1 && errno == EPIPE && hits == 1 && last_sig == SIGPIPE, "SIGPIPE handled: the handler runs, write is EPIPE", "n %zd errno %d hits %d", n,
+          errno, (int)hits);
+    close(p2[1]);
+
+    /* 12. The FPU state survives a handler that clobbers it: a value in
+     * xmm0 and xmm8 across a kill system call made from assembly. */
+    set_action(SIGUSR2, NULL, on_fpu, 0);
+    hits = 0;
+    uint64_t in = 0x0123456789abcdefULL, out0, out8;
+    long nr = SYS_kill, ret;
+    __asm__ volatile("movq %[in], %%xmm0\n\t"
+                     "movq %[in], %%xmm8\n\t"
+                     "syscall\n\t"
+                     "movq %%xmm0, %[o0]\n\t"
+                     "movq %%xmm8, %[o8]"
+                     : [o0] "=r"(out0), [o8] "=r"(out8), "=a"(ret)
+                     : [in] "r"(in), "a"(nr), "D"((long)me), "S"((long)SIGUSR2)
+                     : "rcx", "r11", "memory", "xmm0", "xmm8");
+    check(ret == 0 && hits == 1 && out0 == in && out8 == in, "rt_sigreturn puts back the SSE registers the handler clobbered", "ret %ld hits %d xmm0 %#lx xmm8 %#lx",
+          ret, (int)hits, (unsigned long)out0, (unsigned long)out8);
+
+    /* 13. abort() ends with SIGABRT even with SIGABRT caught and returning. */
+    child = fork();
+    if (child == 0) {
+        set_action(SIGABRT, NULL, on_plain, 0);
+        abort();
+    }
+    waitpid(child, &st, 0);
+    check(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "abort() ends in SIGABRT", "status %#x", st);
+
+    return tap_done();
+}
