@@ -24,6 +24,7 @@ const PROGRAMS: &[&str] = &[
     "proc_exec",
     "proc_spawn",
     "proc_signal",
+    "proc_poll",
     "oom",
     "bench_fault",
     "fatal",

@@ -26,6 +26,7 @@ pub const TAP: &[&str] = &[
     "proc_rmap",
     "proc_spawn",
     "proc_signal",
+    "proc_poll",
     "oom",
     "isolation",
 ];

@@ -162,6 +162,13 @@ fn proc_signal() {
     tap("proc_signal");
 }
 
+/// poll, ppoll, select and pselect on pipes, readv, clock_nanosleep, and
+/// process groups and sessions (kill and wait4 of a group).
+#[test]
+fn proc_poll() {
+    tap("proc_poll");
+}
+
 /// Pipes (blocking, end of file, O_NONBLOCK, SIGPIPE, dup2 redirection of
 /// an exec'd child) and posix_spawn (musl's CLONE_VM|CLONE_VFORK clone and
 /// error pipe).

@@ -100,6 +100,11 @@ fn proc_signal() {
 }
 
 #[test]
+fn proc_poll() {
+    tap("proc_poll");
+}
+
+#[test]
 fn isolation() {
     tap("isolation");
 }

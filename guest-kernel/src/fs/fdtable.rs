@@ -38,6 +38,13 @@ impl FdTable {
         Self { fd: Vec::new(), close_on_exec: Vec::new(), limit }
     }
 
+    /// The size Linux's table would have now (`fdtable::max_fds`): 64
+    /// slots at first (`NR_OPEN_DEFAULT`), doubled as descriptors above
+    /// them are opened. `select` looks no further.
+    pub fn max_fds(&self) -> usize {
+        self.fd.len().next_power_of_two().max(64)
+    }
+
     /// The `RLIMIT_NOFILE` in force: descriptors are below it.
     pub fn limit(&self) -> usize {
         self.limit

@@ -78,6 +78,16 @@ const CONSOLE_INO: u64 = 5;
 const PIPEFS_DEV: u64 = makedev(0, 13);
 const PIPE_INO: u64 = 1;
 
+/// `poll` event bits (Linux `uapi/asm-generic/poll.h`).
+pub const POLLIN: u16 = 0x001;
+pub const POLLPRI: u16 = 0x002;
+pub const POLLOUT: u16 = 0x004;
+pub const POLLERR: u16 = 0x008;
+pub const POLLHUP: u16 = 0x010;
+pub const POLLNVAL: u16 = 0x020;
+pub const POLLRDNORM: u16 = 0x040;
+pub const POLLWRNORM: u16 = 0x100;
+
 /// What an open file is.
 pub enum FileKind {
     /// A regular file of the root filesystem.
@@ -182,6 +192,16 @@ impl File {
     }
 
     /// A pipe end: reads and writes may have to wait (`EAGAIN` from here).
+    /// What `poll` would report for this file now (Linux `vfs_poll`):
+    /// pipes as their state says; everything else is always ready
+    /// (`DEFAULT_POLLMASK`), as regular files and this console are.
+    pub fn poll(&self) -> u16 {
+        match &self.kind {
+            FileKind::Pipe(end) => end.poll(),
+            _ => POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM,
+        }
+    }
+
     pub fn is_pipe(&self) -> bool {
         matches!(self.kind, FileKind::Pipe(_))
     }

@@ -70,6 +70,29 @@ impl PipeEnd {
     }
 }
 
+impl PipeEnd {
+    /// What `poll` reports for this end (Linux `pipe_poll`): the read end
+    /// is readable with data, and hung up with no writers; the write end
+    /// is writable with room, and in error with no readers.
+    pub fn poll(&self) -> u16 {
+        use crate::fs::file::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+        let len = self.pipe.buf.lock().len();
+        if self.write {
+            let mut ev = if len < PIPE_CAPACITY { POLLOUT | POLLWRNORM } else { 0 };
+            if self.pipe.readers.load(Relaxed) == 0 {
+                ev |= POLLERR;
+            }
+            ev
+        } else {
+            let mut ev = if len > 0 { POLLIN | POLLRDNORM } else { 0 };
+            if self.pipe.writers.load(Relaxed) == 0 {
+                ev |= POLLHUP;
+            }
+            ev
+        }
+    }
+}
+
 impl Drop for PipeEnd {
     fn drop(&mut self) {
         if self.write {
@@ -103,5 +126,22 @@ mod tests {
         let (r, w) = Pipe::pair();
         drop(r);
         assert_eq!(w.write(b"x"), Err(EPIPE));
+    }
+
+    #[test]
+    fn poll_follows_the_contents_and_the_other_end() {
+        use crate::fs::file::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+        let (r, w) = Pipe::pair();
+        assert_eq!(r.poll(), 0, "empty, with a writer: nothing yet");
+        assert_eq!(w.poll(), POLLOUT | POLLWRNORM);
+        w.write(b"x").unwrap();
+        assert_eq!(r.poll(), POLLIN | POLLRDNORM);
+        w.write(&alloc::vec![0u8; PIPE_CAPACITY]).unwrap();
+        assert_eq!(w.poll(), 0, "full");
+        drop(w);
+        assert_eq!(r.poll(), POLLIN | POLLRDNORM | POLLHUP, "data left and no writer");
+        let (r, w) = Pipe::pair();
+        drop(r);
+        assert_eq!(w.poll(), POLLOUT | POLLWRNORM | POLLERR);
     }
 }

@@ -85,6 +85,9 @@ pub struct Task {
     /// 0: none) and its period (0: once).
     pub alarm_at: u64,
     pub alarm_every: u64,
+    /// Process group and session (`setpgid`, `setsid`); inherited.
+    pub pgid: u32,
+    pub sid: u32,
 }
 
 /// A task's name in place (no allocation), as Linux's `char comm[16]`.
@@ -260,10 +263,17 @@ pub fn new_task(ppid: u32) -> Option<TaskBox> {
             syscall_restart: None,
             alarm_at: 0,
             alarm_every: 0,
+            pgid: 0,
+            sid: 0,
         },
     );
     // Out of memory: the stack went with the task value.
-    task
+    let mut task = task?;
+    // A task without a parent (init, a process the host starts) leads its
+    // own session and group; fork gives a child its parent's.
+    task.pgid = task.pid;
+    task.sid = task.pid;
+    Some(task)
 }
 
 /// Frees what is left of a task that will never run again (not the one

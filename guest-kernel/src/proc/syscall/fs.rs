@@ -191,6 +191,35 @@ pub(super) fn sys_pread64(fd: i32, buf: u64, count: u64, off: i64) -> SysResult 
     Ok(done as u64)
 }
 
+/// `readv`: into each buffer in turn, stopping at a short read (what was
+/// read so far is the result, as Linux's).
+pub(super) fn sys_readv(fd: i32, iov: u64, iovcnt: u64) -> SysResult {
+    if iovcnt > 1024 {
+        return Err(EINVAL);
+    }
+    fd_file(fd)?;
+    let mut total = 0u64;
+    for i in 0..iovcnt {
+        let [base, len]: [u64; 2] = get_user(iov + i * 16)?;
+        if (len as i64) < 0 {
+            return Err(EINVAL);
+        }
+        if len == 0 {
+            continue;
+        }
+        let n = match sys_read(fd, base, len) {
+            Ok(n) => n,
+            Err(_) if total > 0 => break,
+            Err(e) => return Err(e),
+        };
+        total += n;
+        if n < len {
+            break;
+        }
+    }
+    Ok(total)
+}
+
 pub(super) fn sys_writev(fd: i32, iov: u64, iovcnt: u64) -> SysResult {
     if iovcnt > 1024 {
         return Err(EINVAL);

@@ -18,12 +18,14 @@ use super::{current, do_exit, exit_code_status, Task};
 
 mod fs;
 mod mm;
+mod poll;
 mod process;
 mod signal;
 mod sys;
 
 use self::fs::*;
 use self::mm::*;
+use self::poll::*;
 use self::process::*;
 use self::signal::*;
 use self::sys::*;
@@ -110,7 +112,13 @@ pub fn dispatch() {
         16 => sys_ioctl(a.fd(0), a.uint(1), a.ulong(2)),
         17 => sys_pread64(a.fd(0), a.ulong(1), a.ulong(2), a.long(3)),
         18 => sys_pwrite64(a.fd(0), a.ulong(1), a.ulong(2), a.long(3)),
+        7 => sys_poll(a.ulong(0), a.uint(1), a.int(2)),
+        19 => sys_readv(a.fd(0), a.ulong(1), a.ulong(2)),
         20 => sys_writev(a.fd(0), a.ulong(1), a.ulong(2)),
+        23 => sys_select(a.int(0), a.ulong(1), a.ulong(2), a.ulong(3), a.ulong(4)),
+        230 => sys_clock_nanosleep(a.int(0), a.int(1), a.ulong(2), a.ulong(3)),
+        270 => sys_pselect6(a.int(0), a.ulong(1), a.ulong(2), a.ulong(3), a.ulong(4), a.ulong(5)),
+        271 => sys_ppoll(a.ulong(0), a.uint(1), a.ulong(2), a.ulong(3), a.ulong(4)),
         22 => sys_pipe2(a.ulong(0), 0),
         293 => sys_pipe2(a.ulong(0), a.int(1)),
         24 => {
@@ -154,7 +162,12 @@ pub fn dispatch() {
         96 => sys_gettimeofday(a.ulong(0)),
         99 => sys_sysinfo(a.ulong(0)),
         102 | 104 | 107 | 108 => Ok(0), // getuid, getgid, geteuid, getegid
+        109 => sys_setpgid(a.int(0), a.int(1)),
         110 => Ok(task.ppid as u64),
+        111 => Ok(u64::from(task.pgid)),
+        112 => sys_setsid(),
+        121 => sys_getpgid(a.int(0), false),
+        124 => sys_getpgid(a.int(0), true),
         127 => sys_rt_sigpending(a.ulong(0), a.ulong(1)),
         130 => sys_rt_sigsuspend(a.ulong(0), a.ulong(1)),
         131 => sys_sigaltstack(a.ulong(0), a.ulong(1)),

@@ -18,27 +18,30 @@ pub(super) fn sys_kill(pid: i32, sig: i32) -> SysResult {
         return Err(ESRCH);
     }
     let me = task().pid;
-    let pid = pid as i64;
+    let alive = |t: &crate::proc::Task| t.state != sched::TaskState::Zombie;
+    // A group's zombies still count as members (Linux: the call succeeds;
+    // a zombie ignores the signal).
+    let group = |pgid: u32| -> Vec<u32> { sched::pids().into_iter().filter(|&p| sched::task(p).is_some_and(|t| t.pgid == pgid)).collect() };
     let targets: Vec<u32> = match pid {
         p if p > 0 => {
             // A zombie still exists until reaped: the call succeeds and the
             // signal does nothing (Linux).
             let t = sched::task(p as u32).ok_or(ESRCH)?;
-            if t.state == sched::TaskState::Zombie {
+            if !alive(t) {
                 return Ok(0);
             }
             alloc::vec![p as u32]
         }
-        0 | -1 => sched::pids()
-            .into_iter()
-            .filter(|&p| sched::task(p).is_some_and(|t| t.state != sched::TaskState::Zombie) && (pid == 0 || p != 1 || me == 1))
-            .collect(),
-        _ => {
-            let p = (-pid) as u32;
-            sched::task(p).ok_or(ESRCH)?;
-            alloc::vec![p]
-        }
+        // The caller's process group.
+        0 => group(task().pgid),
+        // Everyone the caller may signal but init and itself.
+        -1 => sched::pids().into_iter().filter(|&p| p > 1 && p != me && sched::task(p).is_some_and(|t| alive(t))).collect(),
+        // Process group -pid.
+        p => group(p.unsigned_abs()),
     };
+    if targets.is_empty() {
+        return Err(ESRCH);
+    }
     let info = SigInfo { code: SI_USER, pid: me, ..SigInfo::default() };
     for p in targets {
         send_signal(p, sig, info);
@@ -62,6 +65,49 @@ pub(crate) fn send_signal(pid: u32, sig: i32, info: SigInfo) {
     } else if t.signals.send(sig as usize, info) {
         sched::wake(pid);
     }
+}
+
+/// `setpgid`: `pid` 0 is the caller, `pgid` 0 is `pid`. Only the caller or
+/// a child of it (ESRCH), in the caller's session, not a session leader
+/// (EPERM), into its own new group or an existing one of the session
+/// (EPERM).
+pub(super) fn sys_setpgid(pid: i32, pgid: i32) -> SysResult {
+    use crate::proc::sched;
+    if pgid < 0 {
+        return Err(EINVAL);
+    }
+    let me = task();
+    let (my_pid, my_sid) = (me.pid, me.sid);
+    let pid = if pid == 0 { my_pid } else { u32::try_from(pid).map_err(|_| ESRCH)? };
+    let pgid = if pgid == 0 { pid } else { pgid as u32 };
+    let t = sched::task(pid).filter(|t| t.pid == my_pid || t.ppid == my_pid).ok_or(ESRCH)?;
+    if t.sid != my_sid || t.sid == t.pid {
+        return Err(EPERM);
+    }
+    if pgid != pid && !sched::pids().into_iter().any(|p| sched::task(p).is_some_and(|o| o.pgid == pgid && o.sid == my_sid)) {
+        return Err(EPERM);
+    }
+    t.pgid = pgid;
+    Ok(0)
+}
+
+/// `getpgid` (`pid` 0: the caller) and `getsid`.
+pub(super) fn sys_getpgid(pid: i32, session: bool) -> SysResult {
+    let t = if pid == 0 { task() } else { crate::proc::sched::task(u32::try_from(pid).map_err(|_| ESRCH)?).ok_or(ESRCH)? };
+    Ok(u64::from(if session { t.sid } else { t.pgid }))
+}
+
+/// `setsid`: a new session and group led by the caller, unless it leads a
+/// group already (EPERM).
+pub(super) fn sys_setsid() -> SysResult {
+    let me = task();
+    let pid = me.pid;
+    if crate::proc::sched::pids().into_iter().any(|p| crate::proc::sched::task(p).is_some_and(|t| t.pgid == pid)) {
+        return Err(EPERM);
+    }
+    me.sid = pid;
+    me.pgid = pid;
+    Ok(u64::from(pid))
 }
 
 /// `tgkill(tgid, tid, sig)` and `tkill(tid, sig)` (`tgid` -1): a signal
@@ -112,6 +158,8 @@ pub(super) fn sys_fork() -> SysResult {
     child.fs_base = parent.fs_base;
     child.oom_score_adj = parent.oom_score_adj;
     child.signals = parent.signals.fork();
+    child.pgid = parent.pgid;
+    child.sid = parent.sid;
     child.mm = mm;
     child.files = parent.files.clone();
     let pid = child.pid;
@@ -186,7 +234,17 @@ pub(super) fn sys_wait4(pid: i32, wstatus: u64, options: i32, rusage: u64) -> Sy
     let pid = pid as i64;
     loop {
         let me = task().pid;
-        let children: Vec<u32> = sched::children(me).into_iter().filter(|&c| pid == -1 || pid == 0 || pid < -1 || c as i64 == pid).collect();
+        let my_pgid = task().pgid;
+        let in_group = |c: u32, pgid: u32| sched::task(c).is_some_and(|t| t.pgid == pgid);
+        let children: Vec<u32> = sched::children(me)
+            .into_iter()
+            .filter(|&c| match pid {
+                -1 => true,
+                0 => in_group(c, my_pgid),
+                p if p < -1 => in_group(c, (-p) as u32),
+                p => c as i64 == p,
+            })
+            .collect();
         if children.is_empty() {
             return Err(ECHILD);
         }

@@ -50,6 +50,34 @@ pub(super) fn sys_nanosleep(req: u64, rem: u64) -> SysResult {
     }
 }
 
+/// `clock_nanosleep`: relative, or until an absolute time of the clock
+/// (`TIMER_ABSTIME`); the clocks here all count from boot. Interrupted, it
+/// says EINTR and (relative) writes the time left to `rem`.
+pub(super) fn sys_clock_nanosleep(clock: i32, flags: i32, req: u64, rem: u64) -> SysResult {
+    const TIMER_ABSTIME: i32 = 1;
+    // REALTIME, MONOTONIC, MONOTONIC_RAW, REALTIME_COARSE,
+    // MONOTONIC_COARSE, BOOTTIME; the CPU-time clocks cannot be slept on.
+    if !matches!(clock, 0 | 1 | 4 | 5 | 6 | 7) {
+        return Err(EINVAL);
+    }
+    if flags & TIMER_ABSTIME == 0 {
+        return sys_nanosleep(req, rem);
+    }
+    let ts: [u64; 2] = get_user(req)?;
+    if ts[1] >= 1_000_000_000 || (ts[0] as i64) < 0 {
+        return Err(EINVAL);
+    }
+    let until = ts[0].saturating_mul(1_000_000_000).saturating_add(ts[1]);
+    while now_ns() < until {
+        if crate::proc::signal::frame::signal_pending() {
+            return Err(EINTR);
+        }
+        task().state = crate::proc::sched::TaskState::SleepUntil(until);
+        crate::proc::sched::schedule();
+    }
+    Ok(0)
+}
+
 /// `alarm(seconds)`: SIGALRM after that long (0 cancels); returns the
 /// seconds that were left of the previous one, rounded to nearest (at
 /// least 1 if one was set).
