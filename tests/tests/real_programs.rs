@@ -54,3 +54,54 @@ fn bash_static_runs_a_script() {
     assert_eq!(run.code, 0, "{}", run.console);
     assert!(!run.console.contains("LEAK"), "{}", run.console);
 }
+
+/// The part of the shell script below that does not install anything: run
+/// natively with the same busybox, it must print what the guest prints.
+const SHELL_SCRIPT: &str = r#"trap 'echo got USR1' USR1
+echo start
+kill -USR1 $$
+x=$(echo hi | tr h H)
+echo "sub: $x"
+(sleep 0.1; echo bg done; exit 4) &
+wait $!
+echo "status $?"
+echo data > /dev/null && echo "null ok"
+head -c 4 /dev/zero | od -An -tx1
+ls -l /dev/null | cut -c1-10
+echo a b c | while read p q r; do echo "$r $q $p"; done
+seq 1 3 | sort -r | tr '\n' ' '; echo
+trap 'echo bye' EXIT
+"#;
+
+/// busybox installs its applets as symlinks (`--install -s`: symlinkat,
+/// readlink of /proc/self/exe) and runs a script with a trap on a signal
+/// it sends itself, a background job and `wait`, pipes, command
+/// substitution, `read`, `/dev/null` and `/dev/zero`: the same output as
+/// the same script natively.
+#[test]
+fn busybox_installs_its_applets_and_runs_a_shell_script() {
+    if !kvm_available() {
+        return;
+    }
+    // Natively, in the busybox shell, with busybox's own applets first on
+    // PATH (a scratch directory of links, as --install makes).
+    let dir = tests::Scratch::new("busybox-script");
+    let applets = dir.dir.join("bin");
+    std::fs::create_dir_all(&applets).unwrap();
+    for applet in ["sleep", "tr", "head", "od", "ls", "cut", "seq", "sort"] {
+        let _ = std::os::unix::fs::symlink(busybox(), applets.join(applet));
+    }
+    let native = std::process::Command::new(busybox()).args(["sh", "-c", SHELL_SCRIPT]).env("PATH", &applets).output().expect("run busybox natively");
+    let native_out = String::from_utf8_lossy(&native.stdout).into_owned();
+    assert!(native_out.starts_with("start\ngot USR1\n"), "natively: {native_out}");
+
+    let script = dir.file(
+        "t.sh",
+        format!("/bin/busybox mkdir -p /usr/bin /sbin /usr/sbin\n/bin/busybox --install -s\nreadlink /bin/ls\n{SHELL_SCRIPT}").as_bytes(),
+        0o755,
+    );
+    let run = run_init(MEM, "", busybox(), &[(&script, "/t.sh")], &["sh", "/t.sh"]);
+    assert_eq!(run.stdout, format!("/bin/busybox\n{native_out}"), "{}", run.console);
+    assert_eq!(run.code, 0, "{}", run.console);
+    assert!(!run.console.contains("LEAK"), "{}", run.console);
+}

@@ -104,6 +104,9 @@ pub enum FileKind {
     Console { stream: u32, write: ConsoleWrite },
     /// One end of a pipe.
     Pipe(crate::fs::pipe::PipeEnd),
+    /// A character device of the memory major (`/dev/null`, `zero`,
+    /// `full`, `random`, `urandom`: see [`crate::fs::dev`]).
+    Device(Arc<Inode>),
     /// A writable `/proc` file: each write is handed to `store` with the
     /// key given at open (a pid), as Linux's `proc_write` handlers do.
     ProcWrite { key: u32, store: ProcStore },
@@ -231,7 +234,7 @@ impl File {
     /// description.
     pub fn ramfs_inode(&self) -> Option<&Arc<Inode>> {
         match &self.kind {
-            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) => Some(inode),
+            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) | FileKind::Device(inode) => Some(inode),
             _ => None,
         }
     }
@@ -331,6 +334,7 @@ impl File {
             }
             FileKind::Console { .. } => Ok(0),
             FileKind::Pipe(end) => end.read(buf),
+            FileKind::Device(inode) => crate::fs::dev::read(inode.rdev(), buf),
             FileKind::ProcWrite { .. } => Err(EBADF),
         }
     }
@@ -348,6 +352,7 @@ impl File {
             FileKind::Console { stream, write } => Ok(write(*stream, buf)),
             FileKind::Pipe(end) => end.write(buf),
             FileKind::ProcWrite { key, store } => store(*key, buf),
+            FileKind::Device(inode) => crate::fs::dev::write(inode.rdev(), buf),
             FileKind::Regular(inode) => {
                 let mut pos = self.pos.lock();
                 let (at, n) = if self.appending() {
@@ -389,6 +394,7 @@ impl File {
                 check_range(offset, buf.len())?;
                 inode.write_at(offset as u64, buf)
             }
+            FileKind::Device(inode) => crate::fs::dev::write(inode.rdev(), buf),
             _ => Err(EBADF),
         }
     }
@@ -422,7 +428,9 @@ impl File {
         let mut pos = self.pos.lock();
         let new = match &self.kind {
             FileKind::Console { .. } | FileKind::Pipe(_) => return Err(ESPIPE),
-            FileKind::ProcWrite { .. } => Some(0),
+            // The memory devices stay at 0 whatever is asked (Linux
+            // `null_lseek`, `noop_llseek` for zero and full).
+            FileKind::ProcWrite { .. } | FileKind::Device(_) => Some(0),
             FileKind::Regular(inode) => {
                 let size = i64::try_from(inode.size()).map_err(|_| EINVAL)?;
                 match whence {
@@ -451,7 +459,7 @@ impl File {
     /// `fstat(2)`.
     pub fn stat(&self) -> Stat {
         match &self.kind {
-            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) => inode.stat(),
+            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) | FileKind::Device(inode) => inode.stat(),
             FileKind::Snapshot { ino, .. } => {
                 Stat { st_dev: PROC_DEV, st_ino: *ino, st_nlink: 1, st_mode: S_IFREG | 0o444, st_blksize: PROC_BLKSIZE, ..Stat::default() }
             }
@@ -563,7 +571,10 @@ pub fn open(fs: &Ramfs, path: &str, flags: u32, mode: u32) -> Result<Arc<File>, 
     } else if inode.is_symlink() {
         // Only reached with O_NOFOLLOW.
         return Err(ELOOP);
+    } else if crate::fs::dev::is_known(inode.mode(), inode.rdev()) {
+        FileKind::Device(inode)
     } else {
+        // A device with no driver (Linux: ENXIO).
         return Err(ENXIO);
     };
     Ok(File::new(kind, flags))

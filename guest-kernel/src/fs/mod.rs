@@ -29,6 +29,7 @@
 #![deny(unsafe_code)]
 
 pub mod cpio;
+pub mod dev;
 pub mod errno;
 pub mod fdtable;
 pub mod file;

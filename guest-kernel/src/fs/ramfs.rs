@@ -31,7 +31,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use super::errno::{Errno, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, ENOTEMPTY, EROFS};
 use super::inode::Meta;
 use super::pages::FilePages;
-use super::stat::{S_IFDIR, S_IFREG};
+use super::stat::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 
 pub use super::initramfs::{UnpackError, UnpackStats};
 pub use super::inode::Inode;
@@ -306,6 +306,55 @@ impl Ramfs {
         parent.link_child(&name, dir.clone());
         parent.touch();
         Ok(dir)
+    }
+
+    /// A device node at `path` (`mode` carries `S_IFCHR` or `S_IFBLK`), as
+    /// `mknod(2)` makes one; `EEXIST` when the name is taken.
+    pub fn mknod(&self, path: &str, mode: u32, rdev: u64) -> Result<Arc<Inode>, Errno> {
+        let (parent, last, _) = self.parent(path)?;
+        let Last::Name(name) = last else {
+            return Err(EEXIST);
+        };
+        if parent.child(&name).is_some() {
+            return Err(EEXIST);
+        }
+        if !matches!(mode & S_IFMT, S_IFCHR | S_IFBLK) {
+            return Err(EINVAL);
+        }
+        let meta = Meta { mode, uid: 0, gid: 0, mtime: 0 };
+        let node = Inode::new_special(self.alloc_ino(), meta, join(&parent.path(), &name), rdev);
+        node.touch();
+        parent.link_child(&name, node.clone());
+        parent.touch();
+        Ok(node)
+    }
+
+    /// `symlink(2)`: a symbolic link at `path` to `target` (not checked:
+    /// it may dangle). `EEXIST` when the name is taken, `ENOENT` for an
+    /// empty target.
+    pub fn symlink(&self, target: &str, path: &str) -> Result<Arc<Inode>, Errno> {
+        if target.is_empty() {
+            return Err(ENOENT);
+        }
+        if target.len() >= 4096 {
+            return Err(ENAMETOOLONG);
+        }
+        let (parent, last, trailing_slash) = self.parent(path)?;
+        let Last::Name(name) = last else {
+            return Err(EEXIST);
+        };
+        if parent.child(&name).is_some() {
+            return Err(EEXIST);
+        }
+        if trailing_slash {
+            return Err(ENOENT);
+        }
+        let meta = Meta { mode: S_IFLNK | 0o777, uid: 0, gid: 0, mtime: 0 };
+        let link = Inode::new_symlink(self.alloc_ino(), meta, join(&parent.path(), &name), String::from(target));
+        link.touch();
+        parent.link_child(&name, link.clone());
+        parent.touch();
+        Ok(link)
     }
 
     /// `unlink(2)`: removes the name `path` (not followed if a symlink).
@@ -652,6 +701,24 @@ mod tests {
         assert_eq!(fs.create(fs.root(), "f", 0o644).err(), Some(EEXIST));
         let g = fs.create(fs.root(), "g", 0o600).unwrap();
         assert!(g.ino() > f.ino());
+    }
+
+    #[test]
+    fn device_nodes_and_symlinks_are_made_like_linux() {
+        let fs = fs();
+        let _ = fs.mkdir("/dev", 0o755);
+        let null = fs.mknod("/dev/null", S_IFCHR | 0o666, crate::fs::stat::makedev(1, 3)).unwrap();
+        assert_eq!((null.mode(), null.rdev()), (S_IFCHR | 0o666, crate::fs::stat::makedev(1, 3)));
+        assert_eq!(fs.mknod("/dev/null", S_IFCHR | 0o666, 0).err(), Some(EEXIST));
+        assert_eq!(fs.mknod("/dev/x", S_IFREG | 0o666, 0).err(), Some(EINVAL));
+        assert_eq!(fs.mknod("/nodir/x", S_IFCHR, 0).err(), Some(ENOENT));
+        fs.symlink("/dev/null", "/bin-null").unwrap();
+        assert_eq!(fs.lookup("/bin-null").unwrap().ino(), null.ino(), "followed");
+        assert_eq!(fs.lookup_nofollow("/bin-null").unwrap().link_target(), Some("/dev/null"));
+        fs.symlink("missing", "/t-dangling").unwrap();
+        assert_eq!(fs.lookup("/t-dangling").err(), Some(ENOENT));
+        assert_eq!(fs.symlink("x", "/t-dangling").err(), Some(EEXIST));
+        assert_eq!(fs.symlink("", "/empty").err(), Some(ENOENT));
     }
 
     #[test]

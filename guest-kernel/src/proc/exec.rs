@@ -194,6 +194,7 @@ pub fn exec(task: &mut Task, path: &str, argv: &[String], envp: &[String]) -> Re
     // point of no return); the caller ends the task.
     load(task, &elf, &file, bias, path, argv, envp)?;
     task.comm = super::Comm::from_path(path);
+    task.exe = alloc::string::String::from(path);
     task.signals.exec();
     Ok(())
 }

@@ -85,6 +85,8 @@ pub struct Task {
     /// 0: none) and its period (0: once).
     pub alarm_at: u64,
     pub alarm_every: u64,
+    /// The program it runs, as `execve` found it (`/proc/PID/exe`).
+    pub exe: alloc::string::String,
     /// Process group and session (`setpgid`, `setsid`); inherited.
     pub pgid: u32,
     pub sid: u32,
@@ -263,6 +265,7 @@ pub fn new_task(ppid: u32) -> Option<TaskBox> {
             syscall_restart: None,
             alarm_at: 0,
             alarm_every: 0,
+            exe: alloc::string::String::new(),
             pgid: 0,
             sid: 0,
         },
@@ -460,7 +463,16 @@ pub fn init_rootfs() {
 /// Unpacks the initramfs into the root filesystem.
 pub fn mount_rootfs(archive: &[u8]) -> Result<(), String> {
     let fs = ROOTFS.get().ok_or_else(|| String::from("no root filesystem"))?;
-    fs.lock().unpack(archive, crate::mm::buddy::page_alloc()).map(|_| ()).map_err(|e| alloc::format!("{e:?}"))
+    let mut fs = fs.lock();
+    fs.unpack(archive, crate::mm::buddy::page_alloc()).map_err(|e| alloc::format!("{e:?}"))?;
+    // The memory devices, as devtmpfs would provide them (an archive's own
+    // nodes stay).
+    use crate::fs::stat::{makedev, S_IFCHR};
+    let _ = fs.mkdir("/dev", 0o755);
+    for (name, minor, mode) in crate::fs::dev::MEM_DEVICES {
+        let _ = fs.mknod(&alloc::format!("/dev/{name}"), S_IFCHR | mode, makedev(1, minor));
+    }
+    Ok(())
 }
 
 /// Empties the root filesystem (at power off, so that the leak check sees

@@ -273,6 +273,44 @@ pub(super) fn sys_openat(dirfd: i32, path: u64, flags: i32, mode: u32) -> SysRes
     Ok(fd as u64)
 }
 
+/// `readlinkat` (and `readlink`, `dirfd` AT_FDCWD): a symlink's target,
+/// cut to `size` bytes, no NUL; `/proc/self/exe` and `/proc/PID/exe` name
+/// the program a process runs. EINVAL for what is not a symlink.
+pub(super) fn sys_readlinkat(dirfd: i32, path: u64, buf: u64, size: i32) -> SysResult {
+    if size <= 0 {
+        return Err(EINVAL);
+    }
+    let path = resolve(dirfd, &get_path(path)?)?;
+    let exe_of = |who: &str| -> Option<Result<String, i32>> {
+        let pid = match who {
+            "self" => task().pid,
+            n => n.parse().ok()?,
+        };
+        Some(crate::proc::sched::task(pid).map(|t| t.exe.clone()).filter(|e| !e.is_empty()).ok_or(ENOENT))
+    };
+    let target = match path.strip_prefix("/proc/").and_then(|r| r.strip_suffix("/exe")) {
+        Some(who) if !who.contains('/') => match exe_of(who) {
+            Some(r) => r?,
+            None => return Err(ENOENT),
+        },
+        _ => {
+            let inode = rootfs()?.lookup_nofollow(&path)?;
+            String::from(inode.link_target().ok_or(EINVAL)?)
+        }
+    };
+    let n = target.len().min(size as usize);
+    copy_to_user(buf, &target.as_bytes()[..n])?;
+    Ok(n as u64)
+}
+
+/// `symlinkat` (and `symlink`): a link at `linkpath` to `target`.
+pub(super) fn sys_symlinkat(target: u64, newdirfd: i32, linkpath: u64) -> SysResult {
+    let target = get_path(target)?;
+    let path = resolve(newdirfd, &get_path(linkpath)?)?;
+    rootfs()?.symlink(&target, &path)?;
+    Ok(0)
+}
+
 pub(super) fn sys_close(fd: i32) -> SysResult {
     task().files.close(fd)?;
     Ok(0)

@@ -162,6 +162,10 @@ pub fn dispatch() {
         96 => sys_gettimeofday(a.ulong(0)),
         99 => sys_sysinfo(a.ulong(0)),
         102 | 104 | 107 | 108 => Ok(0), // getuid, getgid, geteuid, getegid
+        88 => sys_symlinkat(a.ulong(0), AT_FDCWD, a.ulong(1)),
+        89 => sys_readlinkat(AT_FDCWD, a.ulong(0), a.ulong(1), a.int(2)),
+        266 => sys_symlinkat(a.ulong(0), a.fd(1), a.ulong(2)),
+        267 => sys_readlinkat(a.fd(0), a.ulong(1), a.ulong(2), a.int(3)),
         109 => sys_setpgid(a.int(0), a.int(1)),
         110 => Ok(task.ppid as u64),
         111 => Ok(u64::from(task.pgid)),

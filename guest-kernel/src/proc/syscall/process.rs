@@ -158,6 +158,7 @@ pub(super) fn sys_fork() -> SysResult {
     child.fs_base = parent.fs_base;
     child.oom_score_adj = parent.oom_score_adj;
     child.signals = parent.signals.fork();
+    child.exe = parent.exe.clone();
     child.pgid = parent.pgid;
     child.sid = parent.sid;
     child.mm = mm;
