@@ -397,8 +397,8 @@ pub fn toucher_program(pages: u32, sleep_ms: u32) -> Vec<u8> {
 
 /// A program that makes `regions` one-page anonymous mappings (alternately
 /// read-only and read-write, so that no two merge into one VMA), sleeps
-/// `sleep_ms`, unmaps them all, sleeps `sleep_ms` again and exits 0.
-pub fn mapper_program(regions: u32, sleep_ms: u32) -> Vec<u8> {
+/// `sleep_ms`, unmaps them all, sleeps `hold_ms` and exits 0.
+pub fn mapper_program(regions: u32, sleep_ms: u32, hold_ms: u32) -> Vec<u8> {
     let mut c = Code::new();
     c.mov_r12d(regions);
     let map = c.len();
@@ -417,7 +417,7 @@ pub fn mapper_program(regions: u32, sleep_ms: u32) -> Vec<u8> {
     c.mov_esi(4096).mov_eax(11).syscall(); // munmap(rdi, 4096)
     c.bytes(&[0x41, 0xff, 0xcc]); // dec r12d
     c.jnz_back(unmap);
-    c.sleep_ms(sleep_ms).exit(0);
+    c.sleep_ms(hold_ms).exit(0);
     static_elf(&c.0)
 }
 

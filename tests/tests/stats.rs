@@ -622,7 +622,9 @@ fn vm_area_struct_objects_follow_mmap_and_munmap() {
         return;
     }
     const REGIONS: u64 = 40;
-    let mapper = mapper_program(REGIONS as u32, 3000);
+    // Mapped for 3 s, then unmapped for 8 s: room for the snapshots to see
+    // both even on a loaded host (each costs the guest ~100 ms here).
+    let mapper = mapper_program(REGIONS as u32, 3000, 8000);
     let run = controlled(&[("/bin/mapper", &mapper)], |ctl| {
         let vmas = |s: &Snapshot| s.slab("vm_area_struct").expect("vm_area_struct").active_objs;
         let before = ctl.snapshot().expect("snapshot before");
