@@ -73,7 +73,7 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
     crate::drivers::stats::init(info, &cmdline);
     // What processes write to their console fds goes to the VMM's stdout
     // and stderr through the hostio port, bypassing the kernel log.
-    crate::proc::notify::register_console(|stream, bytes| crate::drivers::hostio::write(if stream == 2 { 2 } else { 1 }, bytes));
+    crate::proc::notify::register_console(|stream, bytes| crate::drivers::hostio::write(if stream == 2 { 2 } else { 1 }, bytes), crate::drivers::hostio::read);
 
     if let Some(list) = cmdline.get("dump") {
         dump_proc_files(list, &mm);

@@ -24,8 +24,10 @@ pub const PORT_PANIC: u16 = 0x508;
 
 /// `outl` the guest-physical address (< 4 GiB, 8-byte aligned) of a
 /// [`HostWrite`] here: the VMM copies the bytes it describes to its own
-/// stdout (`fd` 1) or stderr (`fd` 2). This is how a user program's output
-/// leaves the guest: one exit per `write`, not one per byte.
+/// stdout (`fd` 1) or stderr (`fd` 2), or (`fd` 0) fills them from its
+/// stdin, as much as one read gives (0: the end of the input). This is how
+/// a user program's output leaves the guest and its input comes in: one
+/// exit per call, not one per byte.
 pub const PORT_HOSTIO: u16 = 0x50c;
 
 /// Most bytes one [`HostWrite`] may carry.
@@ -37,13 +39,13 @@ pub const HOSTIO_MAX_LEN: u64 = 64 << 10;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable, zerocopy::KnownLayout)]
 pub struct HostWrite {
-    /// 1: stdout, 2: stderr.
+    /// 0: stdin (a read), 1: stdout, 2: stderr.
     pub fd: u32,
     pub _pad: u32,
     /// Guest-physical address of the bytes.
     pub addr: u64,
     pub len: u64,
-    /// Set by the VMM: the bytes written.
+    /// Set by the VMM: the bytes written (or read).
     pub written: u64,
 }
 

@@ -484,7 +484,7 @@ pub struct ControlledRun<R> {
 /// guest's control channel meanwhile; the console goes to `stderr`.
 pub fn run_controlled<R: Send>(config: &VmConfig, f: impl FnOnce(&vmm::Control) -> R + Send) -> ControlledRun<R> {
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    let streams = vmm::Streams { stdout: &mut stdout, stderr: &mut stderr, console: vmm::Stream::Stderr, stats: None };
+    let streams = vmm::Streams { stdout: &mut stdout, stderr: &mut stderr, console: vmm::Stream::Stderr, stats: None, stdin: None };
     let (report, result) = vmm::run_with_control(config, streams, f).unwrap_or_else(|e| panic!("the VMM could not run the guest: {e}"));
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     ControlledRun { report, result, stdout: text(&stdout), stderr: text(&stderr) }

@@ -245,6 +245,6 @@ fn host_io_port_carries_program_output() {
     assert_eq!(run.stdout, "hello out\n");
     assert_eq!(run.stderr, "hello err\n");
     assert!(run.vmm_stderr.contains("hello err\n"), "{}", run.vmm_stderr);
-    assert!(run.vmm_stderr.contains("vmm: PORT_HOSTIO (0x50c): fd 7 is neither stdout (1) nor stderr (2); request ignored"), "{}", run.vmm_stderr);
+    assert!(run.vmm_stderr.contains("vmm: PORT_HOSTIO (0x50c): fd 7 is neither stdin (0), stdout (1) nor stderr (2); request ignored"), "{}", run.vmm_stderr);
     assert_eq!(run.console, "");
 }

@@ -105,3 +105,35 @@ fn busybox_installs_its_applets_and_runs_a_shell_script() {
     assert_eq!(run.code, 0, "{}", run.console);
     assert!(!run.console.contains("LEAK"), "{}", run.console);
 }
+
+/// The VMM's stdin is init's fd 0: a shell's `read` takes one line each,
+/// the rest goes to the next reader, and the input ends (as a pipe into
+/// the same busybox natively).
+#[test]
+fn stdin_reaches_init_like_a_pipe() {
+    if !kvm_available() {
+        return;
+    }
+    let input = b"one\ntwo\nthree\nfour\n";
+    let script = r#"read a; read b; echo "[$b|$a]"; /bin/busybox wc -l; read c || echo "end: $?""#;
+    let mut native = std::process::Command::new(busybox())
+        .args(["sh", "-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run busybox natively");
+    std::io::Write::write_all(native.stdin.as_mut().unwrap(), input).unwrap();
+    drop(native.stdin.take());
+    let native = native.wait_with_output().unwrap();
+    let native_out = String::from_utf8_lossy(&native.stdout).into_owned();
+    assert_eq!(native_out, "[two|one]\n2\nend: 1\n");
+
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let busybox_init = format!("{}:/bin/busybox", busybox().display());
+    let args = ["vmm", "run", "--timeout", "60", "--init", &busybox_init, "--", "sh", "-c", script];
+    let stdin: Box<dyn std::io::BufRead + Send> = Box::new(std::io::Cursor::new(input.to_vec()));
+    let outcome = vmm::cli::run_with_io(args, Some(stdin), &mut stdout, &mut stderr);
+    let stderr = String::from_utf8_lossy(&stderr);
+    assert_eq!(String::from_utf8_lossy(&stdout), native_out, "{stderr}");
+    assert_eq!(outcome.code, 0, "{stderr}");
+}

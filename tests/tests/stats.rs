@@ -415,7 +415,7 @@ fn a_panicking_control_closure_stops_the_guest() {
     let spinning = VmConfig { kernel: spinner, ..config(64 * M, "") };
     let start = Instant::now();
     let result = std::panic::catch_unwind(|| {
-        let streams = vmm::Streams { stdout: &mut std::io::sink(), stderr: &mut std::io::sink(), console: vmm::Stream::Stderr, stats: None };
+        let streams = vmm::Streams { stdout: &mut std::io::sink(), stderr: &mut std::io::sink(), console: vmm::Stream::Stderr, stats: None, stdin: None };
         vmm::run_with_control(&spinning, streams, |_ctl| -> () { panic!("planted test failure") })
     });
     let payload = result.expect_err("the panic goes on");

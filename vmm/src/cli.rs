@@ -207,7 +207,9 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    run_with_args(args, &mut *stdout, stderr).code
+    // A user program's fd 0 reads the VMM's own stdin.
+    let stdin: Box<dyn std::io::BufRead + Send> = Box::new(std::io::BufReader::new(std::io::stdin()));
+    run_with_io(args, Some(stdin), &mut *stdout, stderr).code
 }
 
 /// What one `vmm` invocation did.
@@ -219,9 +221,20 @@ pub struct CliOutcome {
     pub report: Option<RunReport>,
 }
 
-/// [`main_with_args`], also returning the run report (for tests, which want
-/// the console apart from a program's stderr).
+/// [`main_with_args`] with an empty input for the guest, also returning
+/// the run report (for tests, which want the console apart from a
+/// program's stderr).
 pub fn run_with_args<I, T>(args: I, stdout: &mut dyn Write, stderr: &mut dyn Write) -> CliOutcome
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    run_with_io(args, None, stdout, stderr)
+}
+
+/// [`run_with_args`] with `stdin` as what a user program reads from fd 0
+/// (`None`: an empty input).
+pub fn run_with_io<I, T>(args: I, stdin: Option<Box<dyn std::io::BufRead + Send>>, stdout: &mut dyn Write, stderr: &mut dyn Write) -> CliOutcome
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
@@ -234,7 +247,7 @@ where
         }
     };
     match cli.command {
-        Command::Run(run_args) => run_command(&run_args, stdout, stderr),
+        Command::Run(run_args) => run_command(&run_args, stdin, stdout, stderr),
         Command::Stats(stats_args) => stats_command(&stats_args, stdout, stderr),
     }
 }
@@ -266,7 +279,7 @@ fn stats_command(args: &StatsArgs, stdout: &mut dyn Write, stderr: &mut dyn Writ
     CliOutcome { code: 0, report: None }
 }
 
-fn run_command(args: &RunArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> CliOutcome {
+fn run_command(args: &RunArgs, stdin: Option<Box<dyn std::io::BufRead + Send>>, stdout: &mut dyn Write, stderr: &mut dyn Write) -> CliOutcome {
     let config = match args.to_config() {
         Ok(config) => config,
         Err(e) => return failed(stderr, &e, exit_code::USAGE),
@@ -312,7 +325,7 @@ fn run_command(args: &RunArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -
     // With a program, stdout is the program's alone.
     let console = if config.init.is_some() { Stream::Stderr } else { Stream::Stdout };
     let hook: Option<&mut dyn FnMut(&StatsMessage)> = if wants_messages { Some(&mut on_stats) } else { None };
-    let run = crate::vm::run_with_streams(&config, Streams { stdout, stderr: &mut *stderr, console, stats: hook });
+    let run = crate::vm::run_with_streams(&config, Streams { stdout, stderr: &mut *stderr, console, stats: hook, stdin });
     for line in &write_errors {
         let _ = writeln!(stderr, "{line}");
     }

@@ -113,8 +113,9 @@ impl Default for VmConfig {
     }
 }
 
-/// The VMM's output streams for one run. Only the thread that calls
-/// [`run_with_streams`] writes them, so they need not be `Send`.
+/// The VMM's streams for one run. Only the thread that calls
+/// [`run_with_streams`] writes the outputs, so they need not be `Send`;
+/// the input goes to the vCPU thread.
 pub struct Streams<'a> {
     /// A user program's stdout (`fd` 1 through [`PORT_HOSTIO`]).
     pub stdout: &'a mut dyn Write,
@@ -125,6 +126,9 @@ pub struct Streams<'a> {
     /// Called with every message from the guest's stats channel, in order,
     /// on the thread that writes the streams (`--stats-out`, `--proc-out`).
     pub stats: Option<&'a mut dyn FnMut(&StatsMessage)>,
+    /// What a user program reads from fd 0 (the console's input), through
+    /// [`PORT_HOSTIO`]; `None`: an empty input.
+    pub stdin: Option<Box<dyn std::io::BufRead + Send>>,
 }
 
 impl Streams<'_> {
@@ -144,7 +148,7 @@ impl Streams<'_> {
 /// the report), and runs it until it exits, fails or times out. See
 /// [`run_with_streams`].
 pub fn run(config: &VmConfig, mut console_out: Box<dyn Write + Send>) -> Result<RunReport> {
-    let streams = Streams { stdout: &mut *console_out, stderr: &mut std::io::sink(), console: Stream::Stdout, stats: None };
+    let streams = Streams { stdout: &mut *console_out, stderr: &mut std::io::sink(), console: Stream::Stdout, stats: None, stdin: None };
     run_with_streams(config, streams)
 }
 
@@ -224,7 +228,7 @@ where
     let serial_irq = EventFd::new(EFD_NONBLOCK).map_err(Error::EventFd)?;
     vm.register_irqfd(&serial_irq, SERIAL_COM1_IRQ).map_err(Error::kvm("KVM_IRQFD"))?;
     let serial = SerialDevice::new(serial_irq, Console::new(to(streams.console)));
-    let hostio = HostIo::new(Console::new(to(Stream::Stdout)), Console::new(to(Stream::Stderr)), to(Stream::Stderr));
+    let hostio = HostIo::new(Console::new(to(Stream::Stdout)), Console::new(to(Stream::Stderr)), to(Stream::Stderr)).with_stdin(streams.stdin.take());
     let stats_irq = EventFd::new(EFD_NONBLOCK).map_err(Error::EventFd)?;
     vm.register_irqfd(&stats_irq, STATS_IRQ).map_err(Error::kvm("KVM_IRQFD"))?;
     let hub = Arc::new(Hub::default());

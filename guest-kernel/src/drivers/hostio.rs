@@ -1,5 +1,6 @@
-//! User output to the host: the VMM copies a described buffer to its own
-//! stdout or stderr (`shared::ports::PORT_HOSTIO`), one exit per write.
+//! User output to the host and input from it: the VMM copies a described
+//! buffer to its own stdout or stderr, or fills it from its stdin
+//! (`shared::ports::PORT_HOSTIO`), one exit per call.
 
 use core::ptr::{addr_of, addr_of_mut};
 use core::sync::atomic::{compiler_fence, Ordering::SeqCst};
@@ -43,4 +44,26 @@ pub fn write(fd: u32, bytes: &[u8]) -> usize {
         }
     }
     done
+}
+
+/// Reads from the host's stdin into `buf` (at most a page per call);
+/// returns the bytes read, 0 at the end of the input (or with no input).
+pub fn read(buf: &mut [u8]) -> usize {
+    let n = buf.len().min(BUF_LEN);
+    if n == 0 {
+        return 0;
+    }
+    // SAFETY: as in `write`: one CPU with interrupts off; the VMM fills the
+    // bounce buffer and `written` during the port write.
+    unsafe {
+        let req = &mut *addr_of_mut!(REQUEST);
+        *req = HostWrite { fd: 0, _pad: 0, addr: __pa_symbol(addr_of!(BOUNCE)).as_u64(), len: n as u64, written: 0 };
+        compiler_fence(SeqCst);
+        crate::arch::cpu::outl(PORT_HOSTIO, __pa_symbol(addr_of!(REQUEST)).as_u64() as u32);
+        compiler_fence(SeqCst);
+        let got = (core::ptr::read_volatile(addr_of!(REQUEST.written)) as usize).min(n);
+        let bounce = &*addr_of!(BOUNCE);
+        buf[..got].copy_from_slice(&bounce.0[..got]);
+        got
+    }
 }

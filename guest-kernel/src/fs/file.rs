@@ -60,6 +60,8 @@ pub const SEEK_HOLE: u32 = 4;
 /// The console's output: gets the stream the file was opened as (1 for
 /// stdout, 2 for stderr, ...) and the bytes; returns how many it took.
 pub type ConsoleWrite = fn(stream: u32, bytes: &[u8]) -> usize;
+/// Reads what the console's input has into `buf`; 0 at its end.
+pub type ConsoleRead = fn(buf: &mut [u8]) -> usize;
 
 /// The file creation mask of every process (there is no `umask` call
 /// yet): the system calls clear these bits from the mode of what they
@@ -101,7 +103,7 @@ pub enum FileKind {
     /// `seq_file` shows a snapshot too).
     Snapshot { data: Vec<u8>, ino: u64 },
     /// `/dev/console`.
-    Console { stream: u32, write: ConsoleWrite },
+    Console { stream: u32, write: ConsoleWrite, read: ConsoleRead },
     /// One end of a pipe.
     Pipe(crate::fs::pipe::PipeEnd),
     /// A character device of the memory major (`/dev/null`, `zero`,
@@ -136,8 +138,8 @@ impl File {
 
     /// The console as stream `stream` (what fds 0, 1 and 2 of init are:
     /// `File::console(1, write)` for stdout), open for reading and writing.
-    pub fn console(stream: u32, write: ConsoleWrite) -> Arc<Self> {
-        Self::new(FileKind::Console { stream, write }, O_RDWR)
+    pub fn console(stream: u32, write: ConsoleWrite, read: ConsoleRead) -> Arc<Self> {
+        Self::new(FileKind::Console { stream, write, read }, O_RDWR)
     }
 
     /// A read-only file with contents `data` (a `/proc` file), inode number
@@ -332,7 +334,9 @@ impl File {
                 buf[..n].copy_from_slice(&data[start..start + n]);
                 Ok(n)
             }
-            FileKind::Console { .. } => Ok(0),
+            // The console's input (the VMM's stdin): what there is, 0 at
+            // its end.
+            FileKind::Console { read, .. } => Ok(read(buf)),
             FileKind::Pipe(end) => end.read(buf),
             FileKind::Device(inode) => crate::fs::dev::read(inode.rdev(), buf),
             FileKind::ProcWrite { .. } => Err(EBADF),
@@ -349,7 +353,7 @@ impl File {
             return Err(EBADF);
         }
         match &self.kind {
-            FileKind::Console { stream, write } => Ok(write(*stream, buf)),
+            FileKind::Console { stream, write, .. } => Ok(write(*stream, buf)),
             FileKind::Pipe(end) => end.write(buf),
             FileKind::ProcWrite { key, store } => store(*key, buf),
             FileKind::Device(inode) => crate::fs::dev::write(inode.rdev(), buf),

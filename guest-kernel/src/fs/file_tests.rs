@@ -79,7 +79,7 @@ fn fstat_of_each_kind() {
     assert_eq!((root.st_ino, root.st_nlink), (1, 4), "/, ., bin/.., dev/..");
     let proc = File::snapshot_ino(b"MemTotal: 1 kB\n".to_vec(), 4026531842).stat();
     assert_eq!((proc.st_mode, proc.st_size, proc.st_nlink, proc.st_ino, proc.st_blksize), (S_IFREG | 0o444, 0, 1, 4026531842, 1024));
-    let con = File::console(1, |_, b| b.len()).stat();
+    let con = File::console(1, |_, b| b.len(), |_| 0).stat();
     assert_eq!((con.st_mode, con.st_rdev, con.st_nlink), (S_IFCHR | 0o600, makedev(5, 1), 1));
     assert_eq!(con.st_rdev, 0x501);
     let node = open(&fs, "/dev/console", O_PATH).unwrap().stat();
@@ -189,8 +189,8 @@ fn capture(stream: u32, bytes: &[u8]) -> usize {
 
 #[test]
 fn the_console_writes_to_its_sink_and_reads_eof() {
-    let out = File::console(1, capture);
-    let err = File::console(2, capture);
+    let out = File::console(1, capture, |_| 0);
+    let err = File::console(2, capture, |_| 0);
     assert_eq!(out.write(b"hello\n"), Ok(6));
     assert_eq!(err.write(b"oops\n"), Ok(5));
     let got = CONSOLE_OUT.lock().unwrap().clone();
@@ -213,7 +213,7 @@ fn fds_on_files_and_freeing_at_the_end() {
     fs.unpack(&b.finish(), pa).unwrap();
     let mut t = FdTable::new();
     for s in 0..3 {
-        t.install(File::console(s, capture), false).unwrap();
+        t.install(File::console(s, capture, |_| 0), false).unwrap();
     }
     let flags = O_RDONLY | O_CLOEXEC;
     let fd = t.install(open(&fs, "/a", flags).unwrap(), flags & O_CLOEXEC != 0).unwrap();
@@ -329,7 +329,7 @@ fn writes_read_back_and_move_the_offset() {
     let wo = open(&fs, "/d/f", O_WRONLY).unwrap();
     assert_eq!(wo.read(&mut [0; 4]), Err(EBADF));
     assert_eq!(wo.pread(&mut [0; 4], 0), Err(EBADF));
-    let con = File::console(1, |_, b| b.len());
+    let con = File::console(1, |_, b| b.len(), |_| 0);
     assert_eq!(con.pwrite(b"x", 0), Err(ESPIPE));
     let path = open(&fs, "/d/f", O_PATH).unwrap();
     assert_eq!((path.pwrite(b"x", 0), path.truncate(0)), (Err(EBADF), Err(EBADF)));

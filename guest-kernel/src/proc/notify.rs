@@ -4,8 +4,8 @@
 //!
 //! - the stats driver observes ticks, safe points and exits
 //!   ([`register_observer`]);
-//! - the console device writes what processes write to fds 0..2
-//!   ([`register_console`]).
+//! - the console device writes what processes write to fds 0..2, and
+//!   gives what they read ([`register_console`]).
 
 use crate::sync::Once;
 
@@ -62,18 +62,30 @@ pub(crate) fn task_exit(pid: u32, status: i32) {
 /// how many were taken.
 pub type ConsoleWrite = fn(u32, &[u8]) -> usize;
 
-static CONSOLE: Once<ConsoleWrite> = Once::new();
+/// Reads the console's input into a buffer; 0 at its end.
+pub type ConsoleRead = fn(&mut [u8]) -> usize;
+
+static CONSOLE: Once<(ConsoleWrite, ConsoleRead)> = Once::new();
 
 /// Registers the console device (once, at boot).
-pub fn register_console(write: ConsoleWrite) {
-    let _ = CONSOLE.set(write);
+pub fn register_console(write: ConsoleWrite, read: ConsoleRead) {
+    let _ = CONSOLE.set((write, read));
 }
 
 /// The console's write: the registered device, or nowhere (every byte
 /// taken) before one is registered.
 pub(crate) fn console_write(stream: u32, bytes: &[u8]) -> usize {
     match CONSOLE.get() {
-        Some(write) => write(stream, bytes),
+        Some((write, _)) => write(stream, bytes),
         None => bytes.len(),
+    }
+}
+
+/// The console's read: the registered device's input, or end of file
+/// before one is registered.
+pub(crate) fn console_read(buf: &mut [u8]) -> usize {
+    match CONSOLE.get() {
+        Some((_, read)) => read(buf),
+        None => 0,
     }
 }

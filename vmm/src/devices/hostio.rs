@@ -1,5 +1,6 @@
 //! The host I/O port ([`PORT_HOSTIO`]): how a user program's `write(1, ...)`
-//! and `write(2, ...)` leave the guest, one exit per write.
+//! and `write(2, ...)` leave the guest, one exit per write, and how its
+//! reads of fd 0 get the VMM's stdin (a request for `fd` 0).
 //!
 //! The guest `outl`s the guest-physical address of a [`HostWrite`]; the VMM
 //! reads it and the bytes it names from guest memory, hands the bytes to
@@ -9,11 +10,11 @@
 //! counted, and reported on the VMM's stderr the first time each kind of
 //! mistake happens (a guest looping on a bad request cannot flood the log).
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::mem::offset_of;
 
 use shared::ports::{HostWrite, HOSTIO_MAX_LEN, PORT_HOSTIO};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use zerocopy::IntoBytes;
 
 use super::Console;
@@ -25,7 +26,7 @@ pub enum Rejected {
     Unaligned(u64),
     #[error("request at {0:#x} is not inside guest RAM")]
     RequestOutsideRam(u64),
-    #[error("fd {0} is neither stdout (1) nor stderr (2)")]
+    #[error("fd {0} is neither stdin (0), stdout (1) nor stderr (2)")]
     BadFd(u32),
     #[error("length {0} is above the limit of {HOSTIO_MAX_LEN} bytes")]
     TooLong(u64),
@@ -84,10 +85,13 @@ pub struct HostIoOutput {
     pub rejected: u64,
 }
 
-/// The device: a program's stdout and stderr, and the VMM's own log.
+/// The device: a program's stdin, stdout and stderr, and the VMM's own
+/// log.
 pub struct HostIo {
     stdout: Console,
     stderr: Console,
+    /// Where reads of fd 0 come from (`None`: an empty input).
+    stdin: Option<Box<dyn BufRead + Send>>,
     /// Where the VMM reports refused requests (its stderr).
     log: Box<dyn Write + Send>,
     logged: [bool; Rejected::KINDS],
@@ -96,20 +100,64 @@ pub struct HostIo {
 
 impl HostIo {
     pub fn new(stdout: Console, stderr: Console, log: Box<dyn Write + Send>) -> Self {
-        Self { stdout, stderr, log, logged: [false; Rejected::KINDS], rejected: 0 }
+        Self { stdout, stderr, stdin: None, log, logged: [false; Rejected::KINDS], rejected: 0 }
+    }
+
+    /// Reads of fd 0 get `input` (until its end) instead of an empty input.
+    pub fn with_stdin(mut self, input: Option<Box<dyn BufRead + Send>>) -> Self {
+        self.stdin = input;
+        self
+    }
+
+    /// A read request (`fd` 0): up to `len` bytes of the input into guest
+    /// memory at `addr`, at most one line, as a terminal in canonical mode
+    /// gives them (so a shell's `read` takes its line and leaves the rest
+    /// to the next reader, as with a pipe); `None` when `addr` holds
+    /// another kind of request.
+    fn read_input(&mut self, mem: &GuestMemoryMmap, addr: u64) -> Option<Result<u64, Rejected>> {
+        let mut req = HostWrite::default();
+        if !addr.is_multiple_of(8) || mem.read_slice(req.as_mut_bytes(), GuestAddress(addr)).is_err() || req.fd != 0 {
+            return None;
+        }
+        if req.len > HOSTIO_MAX_LEN {
+            return Some(Err(Rejected::TooLong(req.len)));
+        }
+        let outside = Rejected::DataOutsideRam { addr: req.addr, len: req.len };
+        if req.addr.checked_add(req.len).is_none() || !mem.check_range(GuestAddress(req.addr), req.len as usize) {
+            return Some(Err(outside));
+        }
+        let mut line = Vec::new();
+        if let Some(input) = self.stdin.as_mut() {
+            // A failed read ends the input, as EOF would.
+            let avail = loop {
+                match input.fill_buf() {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    r => break r.unwrap_or(&[]),
+                }
+            };
+            let want = avail.len().min(req.len as usize);
+            let n = avail[..want].iter().position(|&b| b == b'\n').map_or(want, |i| i + 1);
+            line.extend_from_slice(&avail[..n]);
+            input.consume(n);
+        }
+        Some(mem.write_slice(&line, GuestAddress(req.addr)).map(|()| line.len() as u64).map_err(|_| outside))
     }
 
     /// Serves a guest write of `addr` to [`PORT_HOSTIO`].
     pub fn request(&mut self, mem: &GuestMemoryMmap, addr: u64) {
-        let written = match read_request(mem, addr) {
-            Ok(req) => {
+        let result = match self.read_input(mem, addr) {
+            Some(r) => r,
+            None => read_request(mem, addr).map(|req| {
                 let out = if req.fd == 1 { &mut self.stdout } else { &mut self.stderr };
                 // The consoles never fail (a dead host stream only stops
                 // forwarding), and one write leaves as one message.
                 let _ = out.write_all(&req.bytes);
                 let _ = out.flush();
                 req.bytes.len() as u64
-            }
+            }),
+        };
+        let written = match result {
+            Ok(n) => n,
             Err(why) => {
                 self.rejected += 1;
                 if !std::mem::replace(&mut self.logged[why.kind()], true) {
@@ -187,6 +235,31 @@ mod tests {
     }
 
     #[test]
+    fn reads_of_fd_0_give_the_input_a_line_at_a_time_then_end() {
+        let mem = mem();
+        let (dev, _rx) = device();
+        let mut dev = dev.with_stdin(Some(Box::new(std::io::Cursor::new(b"ab\ncdef".to_vec()))));
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            put(&mem, 0x1000, req(0, 0x2000, 3));
+            dev.request(&mem, 0x1000);
+            let n = written(&mem, 0x1000) as usize;
+            let mut b = vec![0u8; n];
+            mem.read_slice(&mut b, GuestAddress(0x2000)).unwrap();
+            got.push(String::from_utf8(b).unwrap());
+        }
+        assert_eq!(got, ["ab\n", "cde", "f", ""], "a line, at most len bytes, then the end");
+        // Without an input: the end at once. Outside RAM: refused.
+        let (mut bare, _rx) = device();
+        put(&mem, 0x1000, req(0, 0x2000, 3));
+        bare.request(&mem, 0x1000);
+        assert_eq!(written(&mem, 0x1000), 0);
+        put(&mem, 0x1000, req(0, RAM - 1, 3));
+        dev.request(&mem, 0x1000);
+        assert_eq!(written(&mem, 0x1000), 0, "a buffer that leaves RAM");
+    }
+
+    #[test]
     fn valid_requests() {
         let mem = mem();
         mem.write_slice(b"hello", GuestAddress(0x2000)).unwrap();
@@ -253,7 +326,7 @@ mod tests {
         dev.request(&mem, RAM + 0x100); // nothing there to write back to
         let log = sent(&rx);
         assert_eq!(log.len(), 2, "{log:?}");
-        assert!(log[0].1.contains("fd 7 is neither stdout (1) nor stderr (2)"), "{log:?}");
+        assert!(log[0].1.contains("fd 7 is neither stdin (0), stdout (1) nor stderr (2)"), "{log:?}");
         assert!(log[1].1.contains("not inside guest RAM"), "{log:?}");
 
         let out = dev.finish();

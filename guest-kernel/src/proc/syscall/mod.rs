@@ -38,7 +38,7 @@ pub static NR_ENOSYS: AtomicU64 = AtomicU64::new(0);
 /// Opens fds 0, 1 and 2 on the console.
 pub fn install_console(files: &mut FdTable) {
     for fd in 0..3 {
-        let _ = files.install(File::console(fd, super::notify::console_write), false);
+        let _ = files.install(File::console(fd, super::notify::console_write, super::notify::console_read), false);
     }
 }
 
