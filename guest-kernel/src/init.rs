@@ -274,6 +274,7 @@ fn count_region(what: &str) {
             arch::mark_end(MARK_KMALLOC64);
         }
         "fault" => crate::proc::COUNT_FAULT.store(true, core::sync::atomic::Ordering::Relaxed),
-        other => printk!("count: unknown region '{other}' (alloc_page, kmalloc64, fault)"),
+        "signal" => crate::proc::signal::frame::COUNT_SIGNAL.store(true, core::sync::atomic::Ordering::Relaxed),
+        other => printk!("count: unknown region '{other}' (alloc_page, kmalloc64, fault, signal)"),
     }
 }

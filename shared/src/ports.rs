@@ -61,6 +61,8 @@ pub const MARK_ANON_WRITE_FAULT: u32 = 1;
 pub const MARK_ALLOC_PAGE: u32 = 2;
 pub const MARK_KMALLOC64: u32 = 3;
 pub const MARK_FILE_READ_FAULT: u32 = 4;
+pub const MARK_SIGNAL_DELIVERY: u32 = 5;
+pub const MARK_SIGRETURN: u32 = 6;
 
 /// The name of a marked region, as reports print it.
 pub const fn mark_name(id: u32) -> &'static str {
@@ -69,6 +71,8 @@ pub const fn mark_name(id: u32) -> &'static str {
         MARK_ALLOC_PAGE => "alloc_page(GFP_KERNEL) + __free_page",
         MARK_KMALLOC64 => "kmalloc(64, GFP_KERNEL) + kfree",
         MARK_FILE_READ_FAULT => "file read fault (page-cache page mapped read-only)",
+        MARK_SIGNAL_DELIVERY => "signal delivery to a handler (dequeue, rt_sigframe written, registers set)",
+        MARK_SIGRETURN => "rt_sigreturn (frame read and checked, registers and FPU state restored)",
         _ => "unnamed region",
     }
 }

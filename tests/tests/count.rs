@@ -236,3 +236,18 @@ fn a_trace_needs_counting() {
     assert_ne!(cli.code, 0);
     assert!(cli.stderr.contains("--count-instructions"), "{}", cli.stderr);
 }
+
+#[test]
+fn counts_a_signal_delivery_and_its_return() {
+    if !kvm_available() {
+        return;
+    }
+    let prog = tests::programs::path("proc_signal");
+    let init = prog.to_str().unwrap();
+    let (cli, report) = run(&["--count-instructions", "--cmdline", "count=signal", "--init", init]);
+    assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, report.console_text());
+    let counts = report.counts.as_ref().unwrap();
+    assert_eq!(counts.protocol_errors, 0, "{counts:?}");
+    one_count(&cli, &report, shared::ports::MARK_SIGNAL_DELIVERY);
+    one_count(&cli, &report, shared::ports::MARK_SIGRETURN);
+}

@@ -19,6 +19,9 @@
 //! alternate stack; a frame whose `rip` is not a user address kills with
 //! SIGSEGV, as Linux's bad-frame path does.
 
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+use shared::ports::{MARK_SIGNAL_DELIVERY, MARK_SIGRETURN};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use super::{
@@ -104,6 +107,18 @@ pub const ERESTARTSYS: i32 = 512;
 pub const ERESTARTNOHAND: i32 = 514;
 const EINTR: u64 = 4;
 
+/// `count=signal`: the VMM counts the instructions of the second signal
+/// delivered to a handler and of the second `rt_sigreturn` (past the
+/// first, whose frame may fault in a stack page).
+pub static COUNT_SIGNAL: AtomicBool = AtomicBool::new(false);
+static DELIVERIES: AtomicU64 = AtomicU64::new(0);
+static SIGRETURNS: AtomicU64 = AtomicU64::new(0);
+const COUNTED: u64 = 2;
+
+fn counted(n: &AtomicU64) -> bool {
+    COUNT_SIGNAL.load(Relaxed) && n.fetch_add(1, Relaxed) + 1 == COUNTED
+}
+
 /// Whether the current task has a signal that should interrupt a
 /// blocking call: a kill, or a deliverable signal.
 pub fn signal_pending() -> bool {
@@ -144,6 +159,10 @@ pub fn do_signal(task: &mut Task, restart: Option<(u64, i32)>) {
                 return;
             }
             _ => {
+                let marked = counted(&DELIVERIES);
+                if marked {
+                    crate::arch::mark_begin(MARK_SIGNAL_DELIVERY);
+                }
                 if let Some((nr, why)) = restart.take() {
                     if why == ERESTARTSYS && act.flags & SA_RESTART != 0 {
                         rewind_syscall(&mut task.regs, nr);
@@ -151,7 +170,11 @@ pub fn do_signal(task: &mut Task, restart: Option<(u64, i32)>) {
                         task.regs.rax = (-(EINTR as i64)) as u64;
                     }
                 }
-                if setup_rt_frame(task, sig, &act, &info).is_err() {
+                let set_up = setup_rt_frame(task, sig, &act, &info);
+                if marked {
+                    crate::arch::mark_end(MARK_SIGNAL_DELIVERY);
+                }
+                if set_up.is_err() {
                     // Linux `force_sigsegv`: a frame that cannot be written
                     // kills.
                     do_exit(SIGSEGV as i32);
@@ -269,6 +292,17 @@ fn setup_rt_frame(task: &mut Task, sig: usize, act: &KSigaction, info: &SigInfo)
 /// Everything the frame holds is the user's to forge: only user
 /// addresses, user-changeable flags and a clean MXCSR get through.
 pub fn sys_rt_sigreturn() {
+    let marked = counted(&SIGRETURNS);
+    if marked {
+        crate::arch::mark_begin(MARK_SIGRETURN);
+    }
+    rt_sigreturn();
+    if marked {
+        crate::arch::mark_end(MARK_SIGRETURN);
+    }
+}
+
+fn rt_sigreturn() {
     let Some(task) = current() else { return };
     let frame = task.regs.rsp.wrapping_sub(8);
     let uc: UContext = match get_user(frame.wrapping_add(8)) {
