@@ -137,3 +137,24 @@ fn stdin_reaches_init_like_a_pipe() {
     assert_eq!(String::from_utf8_lossy(&stdout), native_out, "{stderr}");
     assert_eq!(outcome.code, 0, "{stderr}");
 }
+
+/// `/proc` is a directory (the processes and the global files), and busybox
+/// `ps` lists the processes from their `stat` and `cmdline`.
+#[test]
+fn busybox_ps_and_ls_read_proc() {
+    if !kvm_available() {
+        return;
+    }
+    let script = "/bin/busybox mkdir -p /usr/bin /sbin /usr/sbin\n/bin/busybox --install -s\n\
+                  ls /proc/self/\n\
+                  cut -d' ' -f2-3 /proc/self/stat\n\
+                  ls /proc | grep -c meminfo\n\
+                  sleep 5 &\n\
+                  ps | grep 'sleep 5' | grep -vc grep\n\
+                  kill %1\n";
+    let dir = tests::Scratch::new("busybox-proc");
+    let script = dir.file("t.sh", script.as_bytes(), 0o755);
+    let run = run_init(MEM, "", busybox(), &[(&script, "/t.sh")], &["sh", "/t.sh"]);
+    assert_eq!(run.stdout, "cmdline\ncomm\nmaps\noom_score_adj\nsmaps\nstat\nstatm\nstatus\n(cut) R\n1\n1\n", "{}", run.console);
+    assert_eq!(run.code, 0, "{}", run.console);
+}

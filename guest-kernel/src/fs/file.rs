@@ -18,6 +18,7 @@
 //! truncates, `O_APPEND` writes at the end each time (`pwrite` too, as
 //! Linux does).
 
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
@@ -27,7 +28,7 @@ use crate::sync::SpinLock;
 use super::errno::*;
 use super::inode::Inode;
 use super::ramfs::{join, Ramfs, Walk};
-use super::stat::{makedev, Stat, CONSOLE_RDEV, DEVTMPFS_DEV, PROC_DEV, S_IFCHR, S_IFIFO, S_IFREG};
+use super::stat::{makedev, Stat, CONSOLE_RDEV, DEVTMPFS_DEV, PROC_DEV, S_IFCHR, S_IFDIR, S_IFIFO, S_IFREG};
 
 pub use super::fdtable::{FdTable, RLIMIT_NOFILE_DEFAULT};
 
@@ -106,6 +107,9 @@ pub enum FileKind {
     Console { stream: u32, write: ConsoleWrite, read: ConsoleRead },
     /// One end of a pipe.
     Pipe(crate::fs::pipe::PipeEnd),
+    /// A directory whose entries were listed when opened (a `/proc`
+    /// directory): name, inode number and mode of each.
+    ListedDir { ino: u64, entries: Vec<(String, u64, u32)> },
     /// A character device of the memory major (`/dev/null`, `zero`,
     /// `full`, `random`, `urandom`: see [`crate::fs::dev`]).
     Device(Arc<Inode>),
@@ -140,6 +144,12 @@ impl File {
     /// `File::console(1, write)` for stdout), open for reading and writing.
     pub fn console(stream: u32, write: ConsoleWrite, read: ConsoleRead) -> Arc<Self> {
         Self::new(FileKind::Console { stream, write, read }, O_RDWR)
+    }
+
+    /// A directory listing `entries` (name, inode number, mode): a `/proc`
+    /// directory, read with `getdents64`.
+    pub fn listed_dir(ino: u64, entries: Vec<(String, u64, u32)>) -> Arc<Self> {
+        Self::new(FileKind::ListedDir { ino, entries }, O_RDONLY | O_DIRECTORY)
     }
 
     /// A read-only file with contents `data` (a `/proc` file), inode number
@@ -249,21 +259,23 @@ impl File {
     /// too small for the next record is `EINVAL`, a file that is not a
     /// directory `ENOTDIR`.
     pub fn getdents64(&self, count: usize) -> Result<Vec<u8>, Errno> {
-        let FileKind::Directory(dir) = &self.kind else {
-            return Err(if self.inode().is_some() || self.is_pipe() || self.is_console() { ENOTDIR } else { EBADF });
+        // (name, inode number, mode) of each entry after `.` and `..`.
+        let (own_ino, own_mode, entries): (u64, u32, Vec<(String, u64, u32)>) = match &self.kind {
+            FileKind::Directory(dir) => (dir.ino(), dir.mode(), dir.entries().into_iter().map(|(n, i)| (n, i.ino(), i.mode())).collect()),
+            FileKind::ListedDir { ino, entries } => (*ino, S_IFDIR | 0o555, entries.clone()),
+            _ => return Err(if self.inode().is_some() || self.is_pipe() || self.is_console() { ENOTDIR } else { EBADF }),
         };
         let mut pos = self.pos.lock();
-        let entries = dir.entries();
         let mut out = Vec::new();
         let mut at = usize::try_from(*pos).unwrap_or(usize::MAX);
         loop {
             let (name, ino, mode) = match at {
-                0 => (".", dir.ino(), dir.mode()),
+                0 => (".", own_ino, own_mode),
                 // The parent is not recorded; a directory's own inode
                 // stands in for it (only the root is its own parent).
-                1 => ("..", dir.ino(), dir.mode()),
+                1 => ("..", own_ino, own_mode),
                 i => match entries.get(i - 2) {
-                    Some((n, inode)) => (n.as_str(), inode.ino(), inode.mode()),
+                    Some((n, ino, mode)) => (n.as_str(), *ino, *mode),
                     None => break,
                 },
             };
@@ -326,7 +338,7 @@ impl File {
         let pos = u64::try_from(pos).map_err(|_| EINVAL)?;
         match &self.kind {
             FileKind::Regular(inode) => Ok(inode.read_at(pos, buf)),
-            FileKind::Directory(_) => Err(EISDIR),
+            FileKind::Directory(_) | FileKind::ListedDir { .. } => Err(EISDIR),
             FileKind::Path(_) => Err(EBADF),
             FileKind::Snapshot { data, .. } => {
                 let start = usize::try_from(pos).map_or(data.len(), |p| p.min(data.len()));
@@ -449,7 +461,7 @@ impl File {
                 }
             }
             // Linux `dcache_dir_lseek` and `seq_lseek`: no SEEK_END.
-            FileKind::Directory(_) | FileKind::Snapshot { .. } | FileKind::Path(_) => match whence {
+            FileKind::Directory(_) | FileKind::ListedDir { .. } | FileKind::Snapshot { .. } | FileKind::Path(_) => match whence {
                 SEEK_SET => Some(offset),
                 SEEK_CUR => pos.checked_add(offset),
                 _ => return Err(EINVAL),
@@ -471,6 +483,9 @@ impl File {
                 Stat { st_dev: PROC_DEV, st_ino: u64::from(*key), st_nlink: 1, st_mode: S_IFREG | 0o644, st_blksize: PROC_BLKSIZE, ..Stat::default() }
             }
             FileKind::Pipe(_) => Stat { st_dev: PIPEFS_DEV, st_ino: PIPE_INO, st_nlink: 1, st_mode: S_IFIFO | 0o600, st_blksize: 4096, ..Stat::default() },
+            FileKind::ListedDir { ino, .. } => {
+                Stat { st_dev: PROC_DEV, st_ino: *ino, st_nlink: 2, st_mode: S_IFDIR | 0o555, st_blksize: PROC_BLKSIZE, ..Stat::default() }
+            }
             FileKind::Console { .. } => Stat {
                 st_dev: DEVTMPFS_DEV,
                 st_ino: CONSOLE_INO,

@@ -195,6 +195,14 @@ pub fn exec(task: &mut Task, path: &str, argv: &[String], envp: &[String]) -> Re
     load(task, &elf, &file, bias, path, argv, envp)?;
     task.comm = super::Comm::from_path(path);
     task.exe = alloc::string::String::from(path);
+    task.cmdline.clear();
+    for a in argv {
+        if task.cmdline.len() + a.len() + 1 > 4096 {
+            break;
+        }
+        task.cmdline.extend_from_slice(a.as_bytes());
+        task.cmdline.push(0);
+    }
     task.signals.exec();
     Ok(())
 }

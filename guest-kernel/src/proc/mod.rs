@@ -87,6 +87,11 @@ pub struct Task {
     pub alarm_every: u64,
     /// The program it runs, as `execve` found it (`/proc/PID/exe`).
     pub exe: alloc::string::String,
+    /// Its arguments, each ending in NUL, as `execve` gave them
+    /// (`/proc/PID/cmdline`; at most a page kept).
+    pub cmdline: alloc::vec::Vec<u8>,
+    /// The file creation mask (`umask`); inherited.
+    pub umask: u32,
     /// Process group and session (`setpgid`, `setsid`); inherited.
     pub pgid: u32,
     pub sid: u32,
@@ -100,6 +105,17 @@ pub struct Comm {
 }
 
 impl Comm {
+    /// A name given as bytes (`prctl(PR_SET_NAME)`): up to the first NUL,
+    /// cut to 15 bytes.
+    pub fn from_bytes(name: &[u8]) -> Self {
+        let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+        let mut c = Comm::default();
+        let n = name.len().min(15);
+        c.bytes[..n].copy_from_slice(&name[..n]);
+        c.len = n as u8;
+        c
+    }
+
     /// The last path component of `path`, cut to 15 bytes.
     pub fn from_path(path: &str) -> Self {
         let name = path.rsplit('/').next().unwrap_or(path).as_bytes();
@@ -266,6 +282,8 @@ pub fn new_task(ppid: u32) -> Option<TaskBox> {
             alarm_at: 0,
             alarm_every: 0,
             exe: alloc::string::String::new(),
+            cmdline: alloc::vec::Vec::new(),
+            umask: crate::fs::file::UMASK,
             pgid: 0,
             sid: 0,
         },

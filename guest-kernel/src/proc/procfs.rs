@@ -1,5 +1,7 @@
-//! `/proc`: files generated when opened, in Linux's formats. Per-process
-//! files exist for the running task (as `self` and as its PID).
+//! `/proc`: files generated when opened, in Linux's formats, and its
+//! directories listed when opened: `/proc` itself (`self`, a directory per
+//! live process, the global files) and `/proc/PID` (the per-process
+//! files).
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -7,6 +9,7 @@ use core::fmt::Write;
 
 use crate::fs::errno::{EACCES, EINVAL, ENOENT, ESRCH};
 use crate::fs::file::{File, O_ACCMODE, O_RDONLY};
+use crate::fs::stat::{S_IFDIR, S_IFLNK, S_IFREG};
 use crate::mm::addr::PAGE_SIZE;
 
 use super::current;
@@ -28,6 +31,13 @@ pub fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
         None => (None, path),
     };
     match dir {
+        None if name.is_empty() => return Ok(root_dir()),
+        None if name == "self" || name.parse::<u32>().is_ok() => {
+            let pid = if name == "self" { current().ok_or(ENOENT)?.pid } else { name.parse::<u32>().map_err(|_| ENOENT)? };
+            super::sched::task(pid).filter(|t| t.state != super::sched::TaskState::Zombie).ok_or(ENOENT)?;
+            let files = PROCESS_FILES.iter().enumerate().map(|(i, n)| (String::from(*n), proc_ino(pid, i + 1), S_IFREG | 0o444)).collect();
+            return Ok(File::listed_dir(proc_ino(pid, 0), files));
+        }
         None => global(name, &mut out)?,
         Some(d) => {
             let task = if d == "self" {
@@ -40,6 +50,28 @@ pub fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
         }
     }
     Ok(File::snapshot(out.into_bytes()))
+}
+
+/// The files of `/proc` and of `/proc/PID`, as their listings show them.
+const GLOBAL_FILES: [&str; 8] = ["buddyinfo", "loadavg", "meminfo", "slabinfo", "uptime", "vmallocinfo", "vmstat", "zoneinfo"];
+const PROCESS_FILES: [&str; 8] = ["cmdline", "comm", "maps", "oom_score_adj", "smaps", "stat", "statm", "status"];
+
+/// Inode numbers of `/proc` entries: the root 1, global files from 2,
+/// each process's directory and files in a block of its own.
+fn proc_ino(pid: u32, index: usize) -> u64 {
+    (u64::from(pid) + 1) << 8 | index as u64
+}
+
+/// `/proc`: `self`, each live process, the global files.
+fn root_dir() -> Arc<File> {
+    let mut entries = alloc::vec![(String::from("self"), 2, S_IFLNK | 0o777)];
+    for pid in super::sched::pids() {
+        if super::sched::task(pid).is_some_and(|t| t.state != super::sched::TaskState::Zombie) {
+            entries.push((alloc::format!("{pid}"), proc_ino(pid, 0), S_IFDIR | 0o555));
+        }
+    }
+    entries.extend(GLOBAL_FILES.iter().enumerate().map(|(i, n)| (String::from(*n), 3 + i as u64, S_IFREG | 0o444)));
+    File::listed_dir(1, entries)
 }
 
 pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
@@ -57,9 +89,55 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
         }),
         "slabinfo" => crate::mm::kmem::SLAB.slabinfo(w),
         "vmallocinfo" => crate::mm::vmalloc::vmallocinfo(w),
+        "uptime" => {
+            let ns = crate::time::uptime_ns();
+            // The second number is idle time summed over CPUs: not kept.
+            writeln!(w, "{}.{:02} 0.00", ns / 1_000_000_000, ns % 1_000_000_000 / 10_000_000)
+        }
+        "loadavg" => {
+            use super::sched::{self, TaskState};
+            let pids = sched::pids();
+            let running = pids.iter().filter(|&&p| sched::task(p).is_some_and(|t| t.state == TaskState::Runnable)).count();
+            let last = pids.iter().max().copied().unwrap_or(0);
+            writeln!(w, "0.00 0.00 0.00 {running}/{} {last}", pids.len())
+        }
         _ => return Err(ENOENT),
     };
     Ok(())
+}
+
+/// A task's state as `/proc/PID/status` and `stat` show it.
+fn state_name(state: super::sched::TaskState) -> &'static str {
+    use super::sched::TaskState;
+    match state {
+        TaskState::Runnable => "R (running)",
+        TaskState::WaitChild | TaskState::SleepUntil(_) => "S (sleeping)",
+        TaskState::Zombie => "Z (zombie)",
+    }
+}
+
+/// `/proc/PID/stat`: Linux's 52 fields, those not kept here 0 (times,
+/// priorities, addresses; rsslim unlimited).
+fn stat(task: &super::Task, w: &mut String) {
+    let state = &state_name(task.state)[..1];
+    let (faults, vsize, rss) = task.mm.as_ref().map_or((0, 0, 0), |mm| (mm.stats.faults, mm.vm.total_vm * PAGE_SIZE, mm.rss.total()));
+    let _ = write!(
+        w,
+        "{} ({}) {state} {} {} {} 0 -1 4194304 {faults} 0 0 0 0 0 0 0 20 0 1 0 0 {vsize} {rss} {}",
+        task.pid,
+        task.comm,
+        task.ppid,
+        task.pgid,
+        task.sid,
+        u64::MAX
+    );
+    // startcode .. kstkeip, then the signal masks (pending, blocked,
+    // ignored, caught) as decimal, as Linux's obsolete fields show them.
+    let _ = write!(w, " 0 0 0 0 0 {} {} 0 0", task.signals.pending(), task.signals.blocked);
+    // wchan nswap cnswap exit_signal processor rt_priority policy
+    // delayacct_blkio_ticks guest_time cguest_time, then the data, brk,
+    // argument and environment bounds and the exit code.
+    let _ = writeln!(w, " 0 0 0 17 0 0 0 0 0 0 0 0 0 0 0 0 0 {}", task.exit_status.unwrap_or(0));
 }
 
 /// Writes `/proc/PID/oom_score_adj`: an integer in -1000..=1000 (Linux
@@ -75,6 +153,21 @@ fn store_oom_score_adj(pid: u32, bytes: &[u8]) -> Result<usize, i32> {
 }
 
 pub(crate) fn per_process(task: &mut super::Task, name: &str, w: &mut String) -> Result<(), i32> {
+    match name {
+        "comm" => {
+            let _ = writeln!(w, "{}", task.comm);
+            return Ok(());
+        }
+        "cmdline" => {
+            w.push_str(&String::from_utf8_lossy(&task.cmdline));
+            return Ok(());
+        }
+        "stat" => {
+            stat(task, w);
+            return Ok(());
+        }
+        _ => {}
+    }
     if name == "smaps" {
         let mm = task.mm.as_mut().ok_or(ENOENT)?;
         let _ = smaps(mm, w);
@@ -87,7 +180,7 @@ pub(crate) fn per_process(task: &mut super::Task, name: &str, w: &mut String) ->
         }
         "status" => {
             let _ = writeln!(w, "Name:\t{}", task.comm);
-            let _ = writeln!(w, "State:\tR (running)");
+            let _ = writeln!(w, "State:\t{}", state_name(task.state));
             let _ = writeln!(w, "Tgid:\t{}", task.pid);
             let _ = writeln!(w, "Pid:\t{}", task.pid);
             let _ = writeln!(w, "PPid:\t{}", task.ppid);

@@ -262,12 +262,12 @@ pub(super) fn resolve(dirfd: i32, path: &str) -> Result<String, i32> {
 pub(super) fn sys_openat(dirfd: i32, path: u64, flags: i32, mode: u32) -> SysResult {
     let flags = flags as u32;
     let path = resolve(dirfd, &get_path(path)?)?;
-    let f = if let Some(rest) = path.strip_prefix("/proc/") {
+    let f = if let Some(rest) = proc_path(&path) {
         crate::proc::procfs::open(rest, flags)?
     } else {
         let fs = crate::proc::ROOTFS.get().ok_or(ENOENT)?;
         let fs = fs.lock();
-        file::open(&fs, &path, flags, mode & !file::UMASK)?
+        file::open(&fs, &path, flags, mode & !task().umask)?
     };
     let fd = task().files.install(f, flags & file::O_CLOEXEC != 0)?;
     Ok(fd as u64)
@@ -311,6 +311,16 @@ pub(super) fn sys_symlinkat(target: u64, newdirfd: i32, linkpath: u64) -> SysRes
     Ok(0)
 }
 
+/// The part of `path` below `/proc` (empty for `/proc` itself), if it is
+/// there.
+fn proc_path(path: &str) -> Option<&str> {
+    if path == "/proc" {
+        Some("")
+    } else {
+        path.strip_prefix("/proc/")
+    }
+}
+
 pub(super) fn sys_close(fd: i32) -> SysResult {
     task().files.close(fd)?;
     Ok(0)
@@ -323,7 +333,7 @@ pub(super) fn rootfs() -> Result<crate::sync::SpinLockGuard<'static, crate::fs::
 
 pub(super) fn sys_mkdirat(dirfd: i32, path: u64, mode: u32) -> SysResult {
     let path = resolve(dirfd, &get_path(path)?)?;
-    rootfs()?.mkdir(&path, mode & !file::UMASK)?;
+    rootfs()?.mkdir(&path, mode & !task().umask)?;
     Ok(0)
 }
 
@@ -443,7 +453,7 @@ pub(super) fn sys_stat_at(dirfd: i32, path: u64, statbuf: u64, flags: i32) -> Sy
         return sys_fstat(dirfd, statbuf);
     }
     let p = resolve(dirfd, &p)?;
-    let f = if let Some(rest) = p.strip_prefix("/proc/") {
+    let f = if let Some(rest) = proc_path(&p) {
         crate::proc::procfs::open(rest, 0)?
     } else {
         let fs = crate::proc::ROOTFS.get().ok_or(ENOENT)?;

@@ -166,6 +166,13 @@ pub fn dispatch() {
         89 => sys_readlinkat(AT_FDCWD, a.ulong(0), a.ulong(1), a.int(2)),
         266 => sys_symlinkat(a.ulong(0), a.fd(1), a.ulong(2)),
         267 => sys_readlinkat(a.fd(0), a.ulong(1), a.ulong(2), a.int(3)),
+        95 => {
+            // umask: the old mask back; the new one's permission bits kept.
+            let old = task.umask;
+            task.umask = a.mode(0) & 0o777;
+            Ok(u64::from(old))
+        }
+        157 => sys_prctl(a.int(0), a.ulong(1), a.ulong(2), a.ulong(3), a.ulong(4)),
         109 => sys_setpgid(a.int(0), a.int(1)),
         110 => Ok(task.ppid as u64),
         111 => Ok(u64::from(task.pgid)),

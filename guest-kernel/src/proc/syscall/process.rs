@@ -110,6 +110,48 @@ pub(super) fn sys_setsid() -> SysResult {
     Ok(u64::from(pid))
 }
 
+/// `prctl`: the options programs ask of every process (the name, whether
+/// it may dump core, no_new_privs); any other is EINVAL, as Linux says for
+/// an option it does not know.
+pub(super) fn sys_prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64) -> SysResult {
+    const PR_GET_DUMPABLE: i32 = 3;
+    const PR_SET_DUMPABLE: i32 = 4;
+    const PR_SET_NAME: i32 = 15;
+    const PR_GET_NAME: i32 = 16;
+    const PR_SET_NO_NEW_PRIVS: i32 = 38;
+    const PR_GET_NO_NEW_PRIVS: i32 = 39;
+    let t = task();
+    match option {
+        PR_SET_NAME => {
+            // Up to the NUL, at most 15 bytes (Linux strncpy_from_user of
+            // TASK_COMM_LEN - 1): a longer name is cut, not refused.
+            let name = match crate::proc::uaccess::strncpy_from_user(arg2, 15) {
+                Ok(name) => name,
+                Err(ENAMETOOLONG) => {
+                    let mut b = [0u8; 15];
+                    copy_from_user(&mut b, arg2)?;
+                    b.to_vec()
+                }
+                Err(e) => return Err(e),
+            };
+            t.comm = crate::proc::Comm::from_bytes(&name);
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            let mut name = [0u8; 16];
+            let comm = t.comm.as_str().as_bytes();
+            name[..comm.len()].copy_from_slice(comm);
+            copy_to_user(arg2, &name)?;
+            Ok(0)
+        }
+        PR_GET_DUMPABLE => Ok(1),
+        PR_SET_DUMPABLE if arg2 <= 1 => Ok(0),
+        PR_SET_NO_NEW_PRIVS if arg2 == 1 && arg3 == 0 && arg4 == 0 && arg5 == 0 => Ok(0),
+        PR_GET_NO_NEW_PRIVS if arg2 == 0 && arg3 == 0 && arg4 == 0 && arg5 == 0 => Ok(0),
+        _ => Err(EINVAL),
+    }
+}
+
 /// `tgkill(tgid, tid, sig)` and `tkill(tid, sig)` (`tgid` -1): a signal
 /// to one thread; every process is one thread here, whose tid is its pid
 /// (what `raise` and `abort` use).
@@ -159,6 +201,8 @@ pub(super) fn sys_fork() -> SysResult {
     child.oom_score_adj = parent.oom_score_adj;
     child.signals = parent.signals.fork();
     child.exe = parent.exe.clone();
+    child.cmdline = parent.cmdline.clone();
+    child.umask = parent.umask;
     child.pgid = parent.pgid;
     child.sid = parent.sid;
     child.mm = mm;
