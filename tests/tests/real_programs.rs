@@ -158,3 +158,26 @@ fn busybox_ps_and_ls_read_proc() {
     assert_eq!(run.stdout, "cmdline\ncomm\nmaps\noom_score_adj\nsmaps\nstat\nstatm\nstatus\n(cut) R\n1\n1\n", "{}", run.console);
     assert_eq!(run.code, 0, "{}", run.console);
 }
+
+/// `cd`, `pwd` and relative paths: each process has a working directory
+/// (chdir, fchdir, getcwd; the *at calls and exec resolve from it), named
+/// by its real path once symlinks are followed.
+#[test]
+fn busybox_sh_changes_directory() {
+    if !kvm_available() {
+        return;
+    }
+    let script = "/bin/busybox mkdir -p /usr/bin /sbin /usr/sbin\n/bin/busybox --install -s\n\
+                  mkdir -p /tmp/a/b\n\
+                  cd /tmp/a; pwd\n\
+                  cd b; /bin/pwd\n\
+                  cd ..; echo x > f; cat /tmp/a/f\n\
+                  cd /; cd tmp/a/b && /bin/pwd\n\
+                  cd /nonexistent 2>/dev/null || echo cd failed\n\
+                  ln -s /tmp/a /link; cd /link/b; /bin/pwd\n";
+    let dir = tests::Scratch::new("busybox-cd");
+    let script = dir.file("t.sh", script.as_bytes(), 0o755);
+    let run = run_init(MEM, "", busybox(), &[(&script, "/t.sh")], &["sh", "/t.sh"]);
+    assert_eq!(run.stdout, "/tmp/a\n/tmp/a/b\nx\n/tmp/a/b\ncd failed\n/tmp/a/b\n", "{}", run.console);
+    assert_eq!(run.code, 0, "{}", run.console);
+}

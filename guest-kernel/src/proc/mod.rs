@@ -92,6 +92,9 @@ pub struct Task {
     pub cmdline: alloc::vec::Vec<u8>,
     /// The file creation mask (`umask`); inherited.
     pub umask: u32,
+    /// The working directory, an absolute path in the root filesystem
+    /// (`chdir`, `getcwd`); inherited, kept by `execve`.
+    pub cwd: alloc::string::String,
     /// Process group and session (`setpgid`, `setsid`); inherited.
     pub pgid: u32,
     pub sid: u32,
@@ -284,6 +287,7 @@ pub fn new_task(ppid: u32) -> Option<TaskBox> {
             exe: alloc::string::String::new(),
             cmdline: alloc::vec::Vec::new(),
             umask: crate::fs::file::UMASK,
+            cwd: alloc::string::String::from("/"),
             pgid: 0,
             sid: 0,
         },

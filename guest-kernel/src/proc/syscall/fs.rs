@@ -245,18 +245,47 @@ pub(super) const AT_SYMLINK_NOFOLLOW: i32 = 0x100;
 pub(super) const AT_REMOVEDIR: i32 = 0x200;
 pub(super) const AT_EMPTY_PATH: i32 = 0x1000;
 
-/// Resolves a path argument relative to the root (the only directory a
-/// process can be in for now).
+/// Resolves a path argument: absolute as it is, relative from the working
+/// directory (`AT_FDCWD`) or from the directory open at `dirfd`
+/// (`ENOTDIR` for another kind of file, `EBADF` for no file).
 pub(super) fn resolve(dirfd: i32, path: &str) -> Result<String, i32> {
     if path.is_empty() {
         return Err(ENOENT);
     }
-    if path.starts_with('/') || dirfd == AT_FDCWD {
-        Ok(if path.starts_with('/') { String::from(path) } else { alloc::format!("/{path}") })
-    } else {
-        fd_file(dirfd)?;
-        Err(ENOTDIR)
+    if path.starts_with('/') {
+        return Ok(String::from(path));
     }
+    let base = if dirfd == AT_FDCWD {
+        task().cwd.clone()
+    } else {
+        let f = fd_file(dirfd)?;
+        match f.ramfs_inode() {
+            Some(inode) if inode.is_dir() => inode.path(),
+            _ => return Err(ENOTDIR),
+        }
+    };
+    Ok(if base.ends_with('/') { alloc::format!("{base}{path}") } else { alloc::format!("{base}/{path}") })
+}
+
+/// `chdir`: the directory at `path` (followed) becomes the working one,
+/// named by its own path (symlinks and `..` resolved, as Linux's dentry
+/// path is).
+pub(super) fn sys_chdir(path: u64) -> SysResult {
+    let path = resolve(AT_FDCWD, &get_path(path)?)?;
+    let inode = rootfs()?.lookup(&path)?;
+    if !inode.is_dir() {
+        return Err(ENOTDIR);
+    }
+    task().cwd = inode.path();
+    Ok(0)
+}
+
+/// `fchdir`: the directory open at `fd`.
+pub(super) fn sys_fchdir(fd: i32) -> SysResult {
+    let f = fd_file(fd)?;
+    let inode = f.ramfs_inode().filter(|i| i.is_dir()).ok_or(ENOTDIR)?;
+    task().cwd = inode.path();
+    Ok(0)
 }
 
 pub(super) fn sys_openat(dirfd: i32, path: u64, flags: i32, mode: u32) -> SysResult {
@@ -427,13 +456,16 @@ pub(super) fn sys_fcntl(fd: i32, cmd: u32, arg: u64) -> SysResult {
     }
 }
 
-/// `getcwd`: every process is in `/` (there is no `chdir`).
+/// `getcwd`: the working directory and a NUL; ERANGE when `size` is too
+/// small for them.
 pub(super) fn sys_getcwd(buf: u64, size: u64) -> SysResult {
-    if size < 2 {
+    let mut cwd = task().cwd.clone().into_bytes();
+    cwd.push(0);
+    if (size as usize) < cwd.len() {
         return Err(ERANGE);
     }
-    copy_to_user(buf, b"/\0")?;
-    Ok(2)
+    copy_to_user(buf, &cwd)?;
+    Ok(cwd.len() as u64)
 }
 
 pub(super) fn sys_lseek(fd: i32, off: i64, whence: u32) -> SysResult {

@@ -155,6 +155,8 @@ pub fn dispatch() {
         76 => sys_truncate(a.ulong(0), a.long(1)),
         77 => sys_ftruncate(a.fd(0), a.long(1)),
         79 => sys_getcwd(a.ulong(0), a.ulong(1)),
+        80 => sys_chdir(a.ulong(0)),
+        81 => sys_fchdir(a.fd(0)),
         82 => sys_rename(a.ulong(0), a.ulong(1)),
         83 => sys_mkdirat(AT_FDCWD, a.ulong(0), a.mode(1)),
         84 => sys_unlinkat(AT_FDCWD, a.ulong(0), AT_REMOVEDIR), // rmdir

@@ -203,6 +203,7 @@ pub(super) fn sys_fork() -> SysResult {
     child.exe = parent.exe.clone();
     child.cmdline = parent.cmdline.clone();
     child.umask = parent.umask;
+    child.cwd = parent.cwd.clone();
     child.pgid = parent.pgid;
     child.sid = parent.sid;
     child.mm = mm;
