@@ -186,5 +186,20 @@ int main(void)
     kill(-leader, SIGKILL);
     pid_t w = waitpid(-leader, &st, 0);
     check(w == leader && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "waitpid(-pgid) reaps the group's leader", "w %d status %#x", w, st);
+    /* vfork: the parent goes on only once the child has exited (or
+     * exec'd): what the child wrote is already in the pipe. */
+    int vp[2];
+    if (pipe2(vp, O_NONBLOCK))
+        return 1;
+    pid_t vc = vfork();
+    if (vc == 0) {
+        if (write(vp[1], "v", 1) != 1)
+            _exit(9);
+        _exit(7);
+    }
+    char v = 0;
+    ssize_t vn = read(vp[0], &v, 1);
+    waitpid(vc, &st, 0);
+    check(vn == 1 && v == 'v' && WIFEXITED(st) && WEXITSTATUS(st) == 7, "vfork: the parent runs on after the child has exited", "read %zd status %#x", vn, st);
     return tap_done();
 }

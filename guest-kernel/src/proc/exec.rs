@@ -204,6 +204,10 @@ pub fn exec(task: &mut Task, path: &str, argv: &[String], envp: &[String]) -> Re
         task.cmdline.push(0);
     }
     task.signals.exec();
+    if core::mem::take(&mut task.in_vfork) {
+        // The vfork parent goes on now.
+        super::sched::wake(task.ppid);
+    }
     Ok(())
 }
 

@@ -90,6 +90,9 @@ pub struct Task {
     /// Its arguments, each ending in NUL, as `execve` gave them
     /// (`/proc/PID/cmdline`; at most a page kept).
     pub cmdline: alloc::vec::Vec<u8>,
+    /// A `vfork` child that has not yet exec'd or exited: its parent waits
+    /// until it has (Linux `vfork_done`).
+    pub in_vfork: bool,
     /// The file creation mask (`umask`); inherited.
     pub umask: u32,
     /// The working directory, an absolute path in the root filesystem
@@ -286,6 +289,7 @@ pub fn new_task(ppid: u32) -> Option<TaskBox> {
             alarm_every: 0,
             exe: alloc::string::String::new(),
             cmdline: alloc::vec::Vec::new(),
+            in_vfork: false,
             umask: crate::fs::file::UMASK,
             cwd: alloc::string::String::from("/"),
             pgid: 0,

@@ -137,7 +137,8 @@ pub fn dispatch() {
         // clone's flags are `unsigned long`, but Linux reads only their
         // low 32 bits (`lower_32_bits(clone_flags)`).
         56 => sys_clone(a.uint(0), a.ulong(1), a.ulong(2), a.ulong(3), a.ulong(4)),
-        57 | 58 => sys_fork(),
+        57 => sys_fork(),
+        58 => sys_clone(CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0),
         59 => sys_execve(a.ulong(0), a.ulong(1), a.ulong(2)),
         61 => sys_wait4(a.int(0), a.ulong(1), a.int(2), a.ulong(3)),
         39 | 186 => Ok(task.pid as u64), // getpid, gettid

@@ -237,10 +237,10 @@ pub(super) fn sys_clone(flags: u32, stack: u64, ptid: u64, ctid: u64, tls: u64) 
     if flags & CLONE_SETTLS != 0 && tls >= crate::proc::uaccess::TASK_SIZE {
         return Err(EPERM);
     }
-    // CLONE_VM|CLONE_VFORK (musl's posix_spawn): the child gets a copy,
-    // not the parent's memory itself. That is enough for a vfork child
-    // that only sets up and execs (what posix_spawn's child does: it
-    // reports failure through a pipe), and the parent need not wait.
+    // CLONE_VM|CLONE_VFORK (vfork, musl's posix_spawn): the child gets a
+    // copy, not the parent's memory itself. That is enough for a vfork
+    // child that only sets up and execs or exits (what vfork allows);
+    // the parent waits until it has, as Linux's does.
     let pid = sys_fork()?;
     let Some(child) = crate::proc::sched::task(pid as u32) else { return Ok(pid) };
     if stack != 0 {
@@ -262,7 +262,23 @@ pub(super) fn sys_clone(flags: u32, stack: u64, ptid: u64, ctid: u64, tls: u64) 
     if flags & CLONE_PARENT_SETTID != 0 {
         let _ = put_user(ptid, &(pid as u32));
     }
+    if flags & CLONE_VFORK != 0 {
+        wait_for_vfork_done(pid as u32);
+    }
     Ok(pid)
+}
+
+/// The vfork parent's wait: until the child has exec'd or exited, or a
+/// kill ends the parent (Linux `wait_for_vfork_done`, killable only).
+fn wait_for_vfork_done(child: u32) {
+    use crate::proc::sched::{self, TaskState};
+    if let Some(c) = sched::task(child) {
+        c.in_vfork = true;
+    }
+    while sched::task(child).is_some_and(|c| c.in_vfork && c.state != TaskState::Zombie) && task().pending_kill.is_none() {
+        task().state = TaskState::WaitChild;
+        sched::schedule();
+    }
 }
 
 pub(super) const WNOHANG: u32 = 1;
