@@ -371,6 +371,8 @@ extern "C" fn task_entry(_: u64) -> ! {
     for fd in open {
         let _ = task.files.close(fd);
     }
+    // Pipe ends it held may be gone: their other ends' waiters look again.
+    sched::wake_events();
     // Stats channel: a ProcessExit snapshot (and the reply for a process it
     // started) at the next safe point.
     notify::task_exit(task.pid, task.exit_status.unwrap_or(0));

@@ -111,7 +111,7 @@ fn state_name(state: super::sched::TaskState) -> &'static str {
     use super::sched::TaskState;
     match state {
         TaskState::Runnable => "R (running)",
-        TaskState::WaitChild | TaskState::SleepUntil(_) => "S (sleeping)",
+        TaskState::WaitChild | TaskState::SleepUntil(_) | TaskState::WaitEvent(_) => "S (sleeping)",
         TaskState::Zombie => "Z (zombie)",
     }
 }

@@ -32,6 +32,9 @@ pub enum TaskState {
     WaitChild,
     /// In `nanosleep`, until the uptime in ns.
     SleepUntil(u64),
+    /// Until a pipe changes (data, room, an end closed: [`wake_events`]),
+    /// or the uptime in ns as a backstop.
+    WaitEvent(u64),
     /// Exited, waiting for its parent to reap it.
     Zombie,
 }
@@ -232,9 +235,31 @@ pub fn with_current<R>(pid: u32, f: impl FnOnce() -> R) -> R {
 pub fn wake(pid: u32) {
     let s = sched();
     if let Some(t) = s.tasks.get_mut(&pid) {
-        if matches!(t.state, TaskState::WaitChild | TaskState::SleepUntil(_)) {
+        if matches!(t.state, TaskState::WaitChild | TaskState::SleepUntil(_) | TaskState::WaitEvent(_)) {
             t.state = TaskState::Runnable;
             s.runqueue.push_back(pid);
+        }
+    }
+}
+
+/// Sleeps until [`wake_events`] (or the uptime `until`): the wait queue of
+/// the pipes, one for all (a waker that is not the one waited for costs a
+/// look, not a lost wake-up).
+pub fn wait_event(until: u64) {
+    if let Some(t) = current() {
+        t.state = TaskState::WaitEvent(until);
+    }
+    schedule();
+}
+
+/// Wakes every task in [`wait_event`] (a pipe gained data or room, or lost
+/// an end).
+pub fn wake_events() {
+    let s = sched();
+    for t in s.tasks.values_mut() {
+        if matches!(t.state, TaskState::WaitEvent(_)) {
+            t.state = TaskState::Runnable;
+            s.runqueue.push_back(t.pid);
         }
     }
 }
@@ -242,7 +267,12 @@ pub fn wake(pid: u32) {
 /// Wakes sleepers whose time has come.
 fn wake_sleepers() {
     let now = crate::time::uptime_ns();
-    let mut due: Vec<u32> = sched().tasks.values().filter(|t| matches!(t.state, TaskState::SleepUntil(until) if until <= now)).map(|t| t.pid).collect();
+    let mut due: Vec<u32> = sched()
+        .tasks
+        .values()
+        .filter(|t| matches!(t.state, TaskState::SleepUntil(until) | TaskState::WaitEvent(until) if until <= now))
+        .map(|t| t.pid)
+        .collect();
     // Real-time timers (`alarm`, `setitimer`): SIGALRM when due, then
     // again every period.
     for t in sched().tasks.values_mut().filter(|t| t.alarm_at != 0 && t.alarm_at <= now && t.state != TaskState::Zombie) {

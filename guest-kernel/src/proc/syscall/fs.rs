@@ -16,14 +16,27 @@ pub(super) fn blocking<T>(f: &File, mut op: impl FnMut() -> Result<T, i32>) -> R
                 if crate::proc::signal::frame::signal_pending() {
                     return Err(crate::proc::signal::frame::ERESTARTSYS);
                 }
-                // No wait queues yet: sleep a tick and look again.
-                let until = now_ns() + 1_000_000;
-                task().state = crate::proc::sched::TaskState::SleepUntil(until);
-                crate::proc::sched::schedule();
+                // Woken by the other end (pipe_event); the backstop only
+                // matters should a wake-up be missed.
+                crate::proc::sched::wait_event(now_ns() + PIPE_BACKSTOP_NS);
             }
-            r => return r,
+            r => {
+                if f.is_pipe() {
+                    pipe_event();
+                }
+                return r;
+            }
         }
     }
+}
+
+/// How long a pipe waiter sleeps at most before it looks again anyway.
+pub(super) const PIPE_BACKSTOP_NS: u64 = 50_000_000;
+
+/// A pipe gained data or room or lost an end: its waiters (and poll's)
+/// look again.
+pub(super) fn pipe_event() {
+    crate::proc::sched::wake_events();
 }
 
 pub(super) fn sys_read(fd: i32, buf: u64, count: u64) -> SysResult {
@@ -351,7 +364,12 @@ fn proc_path(path: &str) -> Option<&str> {
 }
 
 pub(super) fn sys_close(fd: i32) -> SysResult {
+    let was_pipe = task().files.get(fd).is_some_and(|f| f.is_pipe());
     task().files.close(fd)?;
+    if was_pipe {
+        // Perhaps the last of an end: readers see end of file, writers EPIPE.
+        pipe_event();
+    }
     Ok(0)
 }
 

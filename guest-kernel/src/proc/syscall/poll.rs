@@ -1,7 +1,6 @@
 //! Waiting for descriptors (Linux `fs/select.c`): poll, ppoll, select,
 //! pselect6. Readiness is each file's [`File::poll`]; until one is ready
-//! the caller sleeps a tick at a time (no wait queues yet), up to its
-//! timeout; a signal ends the wait (EINTR after a handler, a restart
+//! the caller sleeps on the pipes' wait queue, up to its timeout; a signal ends the wait (EINTR after a handler, a restart
 //! otherwise).
 
 use super::*;
@@ -9,8 +8,8 @@ use crate::fs::file::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, POLL
 use crate::proc::signal::frame::{signal_pending, ERESTARTNOHAND};
 use crate::proc::signal::UNBLOCKABLE;
 
-/// How long a waiting caller sleeps before it looks again.
-const RECHECK_NS: u64 = 1_000_000;
+/// How long a waiting caller sleeps at most before it looks again anyway.
+const RECHECK_NS: u64 = 50_000_000;
 
 /// Calls `scan` until it finds something ready (its count), the deadline
 /// passes (0), or a signal is deliverable.
@@ -27,9 +26,10 @@ fn wait_ready(deadline: Option<u64>, mut scan: impl FnMut() -> Result<usize, i32
         if signal_pending() {
             return Err(ERESTARTNOHAND);
         }
+        // Pipes wake the waiters when they change (pipe_event); the
+        // recheck is a backstop, and the timeout's end.
         let wake = deadline.map_or(now + RECHECK_NS, |d| d.min(now + RECHECK_NS));
-        task().state = crate::proc::sched::TaskState::SleepUntil(wake);
-        crate::proc::sched::schedule();
+        crate::proc::sched::wait_event(wake);
     }
 }
 

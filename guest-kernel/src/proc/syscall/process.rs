@@ -365,6 +365,7 @@ pub(super) fn sys_execve(path: u64, argv: u64, envp: u64) -> SysResult {
     let t = task();
     // Close O_CLOEXEC files (Linux do_close_on_exec).
     t.files.close_on_exec();
+    crate::proc::sched::wake_events();
     match crate::proc::exec::exec(t, &path, &args, &env) {
         Ok(()) => Ok(0),
         Err(e) if t.mm.is_none() => {
