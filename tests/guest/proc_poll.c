@@ -6,6 +6,8 @@
  */
 #include "tap.h"
 
+#include <sched.h>
+
 #include <poll.h>
 #include <signal.h>
 #include <sys/select.h>
@@ -186,6 +188,13 @@ int main(void)
     kill(-leader, SIGKILL);
     pid_t w = waitpid(-leader, &st, 0);
     check(w == leader && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "waitpid(-pgid) reaps the group's leader", "w %d status %#x", w, st);
+    /* CPU affinity: the calling CPU is in the mask (what nproc counts). */
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    r = sched_getaffinity(0, sizeof cpus, &cpus);
+    check(r == 0 && CPU_COUNT(&cpus) >= 1 && sched_setaffinity(0, sizeof cpus, &cpus) == 0, "sched_getaffinity gives a mask that sched_setaffinity takes back", "r %d count %d errno %d", r,
+          CPU_COUNT(&cpus), errno);
+
     /* vfork: the parent goes on only once the child has exited (or
      * exec'd): what the child wrote is already in the pipe. */
     int vp[2];

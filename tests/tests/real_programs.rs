@@ -138,8 +138,9 @@ fn stdin_reaches_init_like_a_pipe() {
     assert_eq!(outcome.code, 0, "{stderr}");
 }
 
-/// `/proc` is a directory (the processes and the global files), and busybox
-/// `ps` lists the processes from their `stat` and `cmdline`.
+/// `/proc` is a directory (the processes and the global files), busybox
+/// `ps` lists the processes from their `stat` and `cmdline`, and `nproc`
+/// counts the one CPU through `sched_getaffinity`.
 #[test]
 fn busybox_ps_and_ls_read_proc() {
     if !kvm_available() {
@@ -151,11 +152,12 @@ fn busybox_ps_and_ls_read_proc() {
                   ls /proc | grep -c meminfo\n\
                   sleep 5 &\n\
                   ps | grep 'sleep 5' | grep -vc grep\n\
-                  kill %1\n";
+                  kill %1\n\
+                  nproc\n";
     let dir = tests::Scratch::new("busybox-proc");
     let script = dir.file("t.sh", script.as_bytes(), 0o755);
     let run = run_init(MEM, "", busybox(), &[(&script, "/t.sh")], &["sh", "/t.sh"]);
-    assert_eq!(run.stdout, "cmdline\ncomm\nmaps\noom_score_adj\nsmaps\nstat\nstatm\nstatus\n(cut) R\n1\n1\n", "{}", run.console);
+    assert_eq!(run.stdout, "cmdline\ncomm\nmaps\noom_score_adj\nsmaps\nstat\nstatm\nstatus\n(cut) R\n1\n1\n1\n", "{}", run.console);
     assert_eq!(run.code, 0, "{}", run.console);
 }
 

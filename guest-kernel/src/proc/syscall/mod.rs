@@ -175,6 +175,8 @@ pub fn dispatch() {
             task.umask = a.mode(0) & 0o777;
             Ok(u64::from(old))
         }
+        203 => sys_sched_setaffinity(a.int(0), a.uint(1), a.ulong(2)),
+        204 => sys_sched_getaffinity(a.int(0), a.uint(1), a.ulong(2)),
         157 => sys_prctl(a.int(0), a.ulong(1), a.ulong(2), a.ulong(3), a.ulong(4)),
         109 => sys_setpgid(a.int(0), a.int(1)),
         110 => Ok(task.ppid as u64),
