@@ -376,5 +376,26 @@ int main(int argc, char **argv)
     basics();
     shared_mappings();
     across_fork();
+    /* access and chmod: existence, unknown mode bits, the execute bit. */
+    const char *ap = path("access");
+    int afd = open(ap, O_CREAT | O_WRONLY, 0644);
+    close(afd);
+    errno = 0;
+    check(access(ap, F_OK) == 0 && access(ap, R_OK | W_OK) == 0, "access: an existing file, readable and writable", "errno %d", errno);
+    errno = 0;
+    check(access(path("missing"), F_OK) == -1 && errno == ENOENT, "access of a missing file is ENOENT", "errno %d", errno);
+    errno = 0;
+    check(access(ap, 8) == -1 && errno == EINVAL, "access with an unknown mode bit is EINVAL", "errno %d", errno);
+    check(chmod(ap, 0600) == 0, "chmod 0600", "errno %d", errno);
+    struct stat ast;
+    stat(ap, &ast);
+    errno = 0;
+    check((ast.st_mode & 07777) == 0600 && S_ISREG(ast.st_mode) && access(ap, X_OK) == -1 && errno == EACCES, "the mode changed, the type stayed, no execute bit: X_OK is EACCES",
+          "mode %o errno %d", ast.st_mode, errno);
+    afd = open(ap, O_RDONLY);
+    check(fchmod(afd, 0755) == 0 && fstat(afd, &ast) == 0 && (ast.st_mode & 07777) == 0755 && faccessat(AT_FDCWD, ap, X_OK, 0) == 0, "fchmod 0755, and X_OK is granted",
+          "mode %o errno %d", ast.st_mode, errno);
+    close(afd);
+    unlink(ap);
     return tap_done();
 }

@@ -151,6 +151,14 @@ impl Inode {
 
     /// The contents changed: mtime and ctime are now (Linux
     /// `file_update_time`, and a directory gaining or losing an entry).
+    /// `chmod`: the permission bits (`mode & 0o7777`); the type stays;
+    /// the status change time moves.
+    pub fn chmod(&self, mode: u32) {
+        let old = self.mode.load(Relaxed);
+        self.mode.store(old & S_IFMT | mode & 0o7777, Relaxed);
+        self.touch_ctime();
+    }
+
     pub(super) fn touch(&self) {
         let now = now_ns();
         self.mtime_ns.store(now, Relaxed);

@@ -280,6 +280,61 @@ pub(super) fn resolve(dirfd: i32, path: &str) -> Result<String, i32> {
     Ok(if base.ends_with('/') { alloc::format!("{base}{path}") } else { alloc::format!("{base}/{path}") })
 }
 
+/// `faccessat2` (and `access`, `faccessat`): whether the file exists and
+/// the caller, root, may use it as `mode` asks: reading and writing
+/// always, executing when an execute bit is set or it is a directory
+/// (EACCES otherwise). EINVAL for unknown mode bits or flags.
+pub(super) fn sys_faccessat(dirfd: i32, path: u64, mode: i32, flags: i32) -> SysResult {
+    const X_OK: i32 = 1;
+    const AT_EACCESS: i32 = 0x200;
+    if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
+    let p = get_path(path)?;
+    let f = if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        fd_file(dirfd)?
+    } else {
+        let p = resolve(dirfd, &p)?;
+        match proc_path(&p) {
+            Some(rest) => crate::proc::procfs::open(rest, 0)?,
+            None => {
+                let fs = rootfs()?;
+                let o_flags = if flags & AT_SYMLINK_NOFOLLOW != 0 { file::O_PATH | file::O_NOFOLLOW } else { file::O_PATH };
+                file::open(&fs, &p, o_flags, 0)?
+            }
+        }
+    };
+    let st = f.stat();
+    let is_dir = st.st_mode & crate::fs::stat::S_IFMT == crate::fs::stat::S_IFDIR;
+    if mode & X_OK != 0 && !is_dir && st.st_mode & 0o111 == 0 {
+        return Err(EACCES);
+    }
+    Ok(0)
+}
+
+/// `fchmodat` (and `chmod`, `fchmod` through `fd`): the permission bits of
+/// a root-filesystem file, symlinks followed. Other files (`/proc`, pipes,
+/// the console) take the call as Linux's do for root: it succeeds and
+/// nothing they show changes.
+pub(super) fn sys_fchmodat(dirfd: i32, path: Option<u64>, mode: u32) -> SysResult {
+    let inode = match path {
+        None => match fd_file(dirfd)?.ramfs_inode() {
+            Some(inode) => inode.clone(),
+            None => return Ok(0),
+        },
+        Some(path) => {
+            let p = resolve(dirfd, &get_path(path)?)?;
+            if let Some(rest) = proc_path(&p) {
+                crate::proc::procfs::open(rest, 0)?;
+                return Ok(0);
+            }
+            rootfs()?.lookup(&p)?
+        }
+    };
+    inode.chmod(mode);
+    Ok(0)
+}
+
 /// `chdir`: the directory at `path` (followed) becomes the working one,
 /// named by its own path (symlinks and `..` resolved, as Linux's dentry
 /// path is).

@@ -155,6 +155,12 @@ pub fn dispatch() {
         74 | 75 => sys_fsync(a.fd(0)), // fsync, fdatasync
         76 => sys_truncate(a.ulong(0), a.long(1)),
         77 => sys_ftruncate(a.fd(0), a.long(1)),
+        21 => sys_faccessat(AT_FDCWD, a.ulong(0), a.int(1), 0),
+        269 => sys_faccessat(a.fd(0), a.ulong(1), a.int(2), 0),
+        439 => sys_faccessat(a.fd(0), a.ulong(1), a.int(2), a.int(3)),
+        90 => sys_fchmodat(AT_FDCWD, Some(a.ulong(0)), a.mode(1)),
+        91 => sys_fchmodat(a.fd(0), None, a.mode(1)),
+        268 => sys_fchmodat(a.fd(0), Some(a.ulong(1)), a.mode(2)),
         79 => sys_getcwd(a.ulong(0), a.ulong(1)),
         80 => sys_chdir(a.ulong(0)),
         81 => sys_fchdir(a.fd(0)),
