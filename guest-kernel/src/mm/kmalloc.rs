@@ -211,7 +211,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
             return;
         }
         let Some(pa) = self.page_alloc() else { return };
-        let Some((pfn, head)) = self.head_page(pa, addr) else {
+        let Some((pfn, head)) = crate::mm::slab::page::head_page(pa, addr) else {
             return self.report(SlabBug::new("kfree", SlabBugKind::InvalidPointer, addr, SlabFix::NotFreed));
         };
         if head.flags.load(Relaxed) & pg::SLAB != 0 {
@@ -254,7 +254,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
             return 0;
         }
         let Some(pa) = self.page_alloc() else { return 0 };
-        let Some((pfn, head)) = self.head_page(pa, addr) else { return 0 };
+        let Some((pfn, head)) = crate::mm::slab::page::head_page(pa, addr) else { return 0 };
         if head.test(pg::SLAB) {
             return self.cache_of_slab(head).map_or(0, |c| c.object_size());
         }

@@ -508,18 +508,6 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
         (page.flags.load(Relaxed) & pg::SLAB != 0).then_some((pfn, page))
     }
 
-    /// The head page of the (compound) block holding `addr`.
-    #[inline(always)]
-    pub(crate) fn head_page<'p>(&self, pa: &'p PageAlloc<M>, addr: usize) -> Option<(u64, &'p Page)> {
-        let (pfn, page) = pa.mem.virt_to_page(addr as *const u8)?;
-        if page.flags.load(Relaxed) & pg::TAIL != 0 {
-            let head = page.private.load(Relaxed);
-            Some((head, pa.mem.page(head)))
-        } else {
-            Some((pfn, page))
-        }
-    }
-
     /// The cache a slab page belongs to.
     #[inline(always)]
     pub(crate) fn cache_of_slab(&self, head: &Page) -> Option<&KmemCache> {
