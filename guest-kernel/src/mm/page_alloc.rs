@@ -380,19 +380,12 @@ impl<M: PhysMem> PageAlloc<M> {
     fn prep_new_page(&self, z: &Zone, pfn: u64, order: usize, gfp: Gfp, zero: bool) {
         let n = 1u64 << order;
         let compound = gfp.contains(__GFP_COMP) && order > 0;
-        for i in 0..n {
-            let page = self.mem.page(pfn + i);
-            if self.config.page_debug && page.test(pg::POISONED) && self.mem.check_poison(pfn + i).is_some() {
-                self.poison_corrupted.store(true, Relaxed);
-                self.events.bad_pages.fetch_add(1, Relaxed);
-            }
-            let (refcount, extra, private) = match (compound, i) {
-                (_, 0) => (1, if compound { pg::HEAD } else { 0 }, if compound { order as u64 } else { 0 }),
-                (true, _) => (0, pg::TAIL, pfn),
-                (false, _) => (0, 0, 0),
-            };
-            page.init_allocated(z.idx, refcount, extra);
-            page.private.store(private, Relaxed);
+        // The head page, then the tails (none for order 0, the common
+        // case: a straight path with no loop to set up).
+        self.prep_one(z, pfn, 1, if compound { pg::HEAD } else { 0 }, if compound { order as u64 } else { 0 });
+        for i in 1..n {
+            let (extra, private) = if compound { (pg::TAIL, pfn) } else { (0, 0) };
+            self.prep_one(z, pfn + i, 0, extra, private);
         }
         if gfp.contains(__GFP_ZERO) {
             if zero {
@@ -402,6 +395,19 @@ impl<M: PhysMem> PageAlloc<M> {
                 self.events.pgzero_cleared.fetch_add(n, Relaxed);
             }
         }
+    }
+
+    /// One page of a new block: its poison checked (`page_debug`), its
+    /// descriptor initialised as allocated.
+    #[inline(always)]
+    fn prep_one(&self, z: &Zone, pfn: u64, refcount: i32, extra: u32, private: u64) {
+        let page = self.mem.page(pfn);
+        if self.config.page_debug && page.test(pg::POISONED) && self.mem.check_poison(pfn).is_some() {
+            self.poison_corrupted.store(true, Relaxed);
+            self.events.bad_pages.fetch_add(1, Relaxed);
+        }
+        page.init_allocated(z.idx, refcount, extra);
+        page.private.store(private, Relaxed);
     }
 
     /// Drops a reference to the block at `pfn` and frees it when that was
