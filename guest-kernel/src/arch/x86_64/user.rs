@@ -18,7 +18,7 @@
 
 use core::arch::{asm, global_asm};
 use core::ptr::{addr_of, addr_of_mut};
-use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU32, AtomicU8, Ordering::Relaxed};
 
 use super::gdt::{KERNEL_CS, USER_CS, USER_DS};
 use super::traps::TrapFrame;
@@ -247,6 +247,24 @@ pub fn write_fs_base(base: u64) {
 
 // --- FPU/SSE state and the kernel context switch ---
 
+/// The MXCSR bits this CPU supports (`fxsave`'s MXCSR_MASK, read once).
+fn mxcsr_mask() -> u32 {
+    static MASK: AtomicU32 = AtomicU32::new(0);
+    match MASK.load(Relaxed) {
+        0 => {
+            let mut probe = FpuState::new();
+            probe.save();
+            let mask = match u32::from_le_bytes([probe.0[28], probe.0[29], probe.0[30], probe.0[31]]) {
+                0 => 0xffbf, // the architectural default MXCSR_MASK
+                m => m,
+            };
+            MASK.store(mask, Relaxed);
+            mask
+        }
+        m => m,
+    }
+}
+
 /// The FPU/SSE state of a thread (`fxsave` area; the kernel itself never
 /// uses these registers, so it is switched only between threads).
 #[repr(C, align(16))]
@@ -266,12 +284,7 @@ impl FpuState {
     /// MXCSR bits the CPU does not support, so those are cleared (Linux
     /// sanitizes with `mxcsr_feature_mask` the same way).
     pub fn from_user(mut bytes: [u8; 512]) -> Self {
-        let mut probe = FpuState::new();
-        probe.save();
-        let mask = match u32::from_le_bytes([probe.0[28], probe.0[29], probe.0[30], probe.0[31]]) {
-            0 => 0xffbf, // the architectural default MXCSR_MASK
-            m => m,
-        };
+        let mask = mxcsr_mask();
         let mxcsr = u32::from_le_bytes([bytes[24], bytes[25], bytes[26], bytes[27]]) & mask;
         bytes[24..28].copy_from_slice(&mxcsr.to_le_bytes());
         FpuState(bytes)
