@@ -25,6 +25,7 @@ const PROGRAMS: &[&str] = &[
     "proc_spawn",
     "proc_signal",
     "proc_poll",
+    "proc_threads",
     "oom",
     "bench_fault",
     "fatal",

@@ -27,6 +27,7 @@ pub const TAP: &[&str] = &[
     "proc_spawn",
     "proc_signal",
     "proc_poll",
+    "proc_threads",
     "oom",
     "isolation",
 ];

@@ -157,7 +157,7 @@ fn busybox_ps_and_ls_read_proc() {
     let dir = tests::Scratch::new("busybox-proc");
     let script = dir.file("t.sh", script.as_bytes(), 0o755);
     let run = run_init(MEM, "", busybox(), &[(&script, "/t.sh")], &["sh", "/t.sh"]);
-    assert_eq!(run.stdout, "cmdline\ncomm\nmaps\noom_score_adj\nsmaps\nstat\nstatm\nstatus\n(cut) R\n1\n1\n1\n", "{}", run.console);
+    assert_eq!(run.stdout, "cmdline\ncomm\nmaps\noom_score_adj\nsmaps\nstat\nstatm\nstatus\ntask\n(cut) R\n1\n1\n1\n", "{}", run.console);
     assert_eq!(run.code, 0, "{}", run.console);
 }
 

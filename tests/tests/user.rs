@@ -169,6 +169,16 @@ fn proc_poll() {
     tap("proc_poll");
 }
 
+/// Threads and futexes: pthreads with mutexes and condition variables,
+/// every futex operation, a futex shared across processes, signals to a
+/// thread and to the process, robust mutexes, exit_group and execve from
+/// a thread, vfork's shared memory, pidfds, waitid, SIGCHLD ignored,
+/// rlimits.
+#[test]
+fn proc_threads() {
+    tap("proc_threads");
+}
+
 /// Pipes (blocking, end of file, O_NONBLOCK, SIGPIPE, dup2 redirection of
 /// an exec'd child) and posix_spawn (musl's CLONE_VM|CLONE_VFORK clone and
 /// error pipe).

@@ -105,6 +105,11 @@ fn proc_poll() {
 }
 
 #[test]
+fn proc_threads() {
+    tap("proc_threads");
+}
+
+#[test]
 fn isolation() {
     tap("isolation");
 }

@@ -71,10 +71,13 @@ struct Spawned {
 struct State {
     exits: [u32; EXIT_LOG],
     nr_exits: usize,
-    spawned: [Option<Spawned>; crate::proc::MAX_TASKS],
+    spawned: [Option<Spawned>; MAX_SPAWNED],
 }
 
-static STATE: SpinLock<State> = SpinLock::new(State { exits: [0; EXIT_LOG], nr_exits: 0, spawned: [None; crate::proc::MAX_TASKS] });
+/// Host-started processes tracked at once (a `Run` beyond them: EAGAIN).
+const MAX_SPAWNED: usize = 64;
+
+static STATE: SpinLock<State> = SpinLock::new(State { exits: [0; EXIT_LOG], nr_exits: 0, spawned: [None; MAX_SPAWNED] });
 
 /// A device was found and set up, and has not failed since.
 static PRESENT: AtomicBool = AtomicBool::new(false);
@@ -325,7 +328,9 @@ fn reap() {
     use crate::proc::sched::{self, TaskState};
     let me = crate::proc::current().map(|t| t.pid);
     for pid in sched::pids() {
-        let zombie = sched::task(pid).is_some_and(|t| t.ppid == 0 && t.pid != 1 && t.state == TaskState::Zombie);
+        // A process whose threads are all gone (its leader a zombie).
+        let zombie =
+            sched::task(pid).is_some_and(|t| t.ppid == 0 && t.pid != 1 && t.is_leader() && t.state == TaskState::Zombie) && sched::threads(pid).is_empty();
         if !zombie {
             continue;
         }
@@ -348,10 +353,11 @@ fn spawn(argv: &[String]) -> Result<u32, i32> {
     if proc::ROOTFS.get().is_none() {
         return Err(ENOENT);
     }
-    if sched::nr_tasks() >= proc::MAX_TASKS {
+    if sched::nr_tasks() >= proc::max_threads() || STATE.lock().spawned.iter().all(Option::is_some) {
         return Err(EAGAIN);
     }
-    let mut task = proc::new_task(0).ok_or(ENOMEM)?;
+    let parts = proc::TaskParts::fresh().ok_or(ENOMEM)?;
+    let mut task = proc::new_task(0, parts).ok_or(ENOMEM)?;
     proc::syscall::install_console(&mut task.files);
     let pid = task.pid;
     sched::add(task);

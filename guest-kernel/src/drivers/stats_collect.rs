@@ -90,7 +90,7 @@ pub fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail, 
 
     // The kernel does not switch tasks while this runs: the table and
     // every task's memory stay as they are.
-    let pids = sched::pids();
+    let pids = sched::processes();
     let texts: Vec<(String, String)> = pids
         .iter()
         .map(|&pid| {
@@ -113,7 +113,7 @@ pub fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail, 
             let state = match t.state {
                 TaskState::Runnable => 'R',
                 TaskState::Zombie => 'Z',
-                TaskState::WaitChild | TaskState::SleepUntil(_) | TaskState::WaitEvent(_) => 'S',
+                TaskState::WaitChild | TaskState::SleepUntil(_) | TaskState::WaitEvent(_) | TaskState::Futex(_) => 'S',
             };
             let mut p = ProcessView {
                 pid,

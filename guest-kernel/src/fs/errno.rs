@@ -50,6 +50,7 @@ pub const ENOTEMPTY: Errno = 39;
 pub const ELOOP: Errno = 40;
 pub const EOVERFLOW: Errno = 75;
 pub const EOPNOTSUPP: Errno = 95;
+pub const ETIMEDOUT: Errno = 110;
 pub const ENOTSUP: Errno = EOPNOTSUPP;
 
 /// The symbolic name of an error number (`"ENOENT"`), for messages;
@@ -101,6 +102,7 @@ pub fn name(errno: Errno) -> &'static str {
     match errno {
         EOVERFLOW => "EOVERFLOW",
         EOPNOTSUPP => "EOPNOTSUPP",
+        ETIMEDOUT => "ETIMEDOUT",
         _ => usize::try_from(errno).ok().and_then(|i| NAMES.get(i)).copied().unwrap_or("E?"),
     }
 }

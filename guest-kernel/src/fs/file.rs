@@ -80,6 +80,9 @@ const CONSOLE_INO: u64 = 5;
 /// pipefs (an anonymous device, as Linux's) and the inode all pipes show.
 const PIPEFS_DEV: u64 = makedev(0, 13);
 const PIPE_INO: u64 = 1;
+/// The anonymous-inode filesystem's device and inode (pidfds).
+const ANON_INODE_DEV: u64 = makedev(0, 14);
+const ANON_INODE_INO: u64 = 1;
 
 /// `poll` event bits (Linux `uapi/asm-generic/poll.h`).
 pub const POLLIN: u16 = 0x001;
@@ -116,6 +119,10 @@ pub enum FileKind {
     /// A writable `/proc` file: each write is handed to `store` with the
     /// key given at open (a pid), as Linux's `proc_write` handlers do.
     ProcWrite { key: u32, store: ProcStore },
+    /// A process file descriptor (`pidfd_open`, `CLONE_PIDFD`): names
+    /// process `pid`; `exited` says whether it has ended (readable in
+    /// `poll` then).
+    Pidfd { pid: u32, exited: fn(u32) -> bool },
 }
 
 /// Applies a write to a `/proc` file (`key`: what the file is about).
@@ -213,7 +220,27 @@ impl File {
     pub fn poll(&self) -> u16 {
         match &self.kind {
             FileKind::Pipe(end) => end.poll(),
+            FileKind::Pidfd { pid, exited } => {
+                if exited(*pid) {
+                    POLLIN | POLLRDNORM
+                } else {
+                    0
+                }
+            }
             _ => POLLIN | POLLOUT | POLLRDNORM | POLLWRNORM,
+        }
+    }
+
+    /// A pidfd for process `pid` (`flags`: `O_NONBLOCK` only).
+    pub fn pidfd(pid: u32, exited: fn(u32) -> bool, flags: u32) -> Arc<Self> {
+        Self::new(FileKind::Pidfd { pid, exited }, O_RDWR | (flags & O_NONBLOCK))
+    }
+
+    /// The process a pidfd names; `None` for any other file.
+    pub fn pidfd_pid(&self) -> Option<u32> {
+        match self.kind {
+            FileKind::Pidfd { pid, .. } => Some(pid),
+            _ => None,
         }
     }
 
@@ -352,6 +379,7 @@ impl File {
             FileKind::Pipe(end) => end.read(buf),
             FileKind::Device(inode) => crate::fs::dev::read(inode.rdev(), buf),
             FileKind::ProcWrite { .. } => Err(EBADF),
+            FileKind::Pidfd { .. } => Err(EINVAL),
         }
     }
 
@@ -368,6 +396,7 @@ impl File {
             FileKind::Console { stream, write, .. } => Ok(write(*stream, buf)),
             FileKind::Pipe(end) => end.write(buf),
             FileKind::ProcWrite { key, store } => store(*key, buf),
+            FileKind::Pidfd { .. } => Err(EINVAL),
             FileKind::Device(inode) => crate::fs::dev::write(inode.rdev(), buf),
             FileKind::Regular(inode) => {
                 let mut pos = self.pos.lock();
@@ -443,7 +472,7 @@ impl File {
         }
         let mut pos = self.pos.lock();
         let new = match &self.kind {
-            FileKind::Console { .. } | FileKind::Pipe(_) => return Err(ESPIPE),
+            FileKind::Console { .. } | FileKind::Pipe(_) | FileKind::Pidfd { .. } => return Err(ESPIPE),
             // The memory devices stay at 0 whatever is asked (Linux
             // `null_lseek`, `noop_llseek` for zero and full).
             FileKind::ProcWrite { .. } | FileKind::Device(_) => Some(0),
@@ -483,6 +512,8 @@ impl File {
                 Stat { st_dev: PROC_DEV, st_ino: u64::from(*key), st_nlink: 1, st_mode: S_IFREG | 0o644, st_blksize: PROC_BLKSIZE, ..Stat::default() }
             }
             FileKind::Pipe(_) => Stat { st_dev: PIPEFS_DEV, st_ino: PIPE_INO, st_nlink: 1, st_mode: S_IFIFO | 0o600, st_blksize: 4096, ..Stat::default() },
+            // An anonymous inode: permission bits and no file type.
+            FileKind::Pidfd { .. } => Stat { st_dev: ANON_INODE_DEV, st_ino: ANON_INODE_INO, st_nlink: 1, st_mode: 0o600, st_blksize: 4096, ..Stat::default() },
             FileKind::ListedDir { ino, .. } => {
                 Stat { st_dev: PROC_DEV, st_ino: *ino, st_nlink: 2, st_mode: S_IFDIR | 0o555, st_blksize: PROC_BLKSIZE, ..Stat::default() }
             }

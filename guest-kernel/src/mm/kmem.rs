@@ -157,6 +157,22 @@ impl<T> CacheBox<T> {
         Ok(Self { ptr: raw, cache })
     }
 
+    /// The object, no longer owned by a box (for a counted owner such as
+    /// `proc::shared::Shared`, which rebuilds it with [`CacheBox::from_raw`]).
+    pub fn into_raw(self) -> core::ptr::NonNull<T> {
+        core::mem::ManuallyDrop::new(self).ptr
+    }
+
+    /// The box again around an object of `cache` that [`CacheBox::into_raw`]
+    /// gave out.
+    ///
+    /// # Safety
+    /// `ptr` came from `into_raw` of a box of `cache`, and nothing else
+    /// owns it now.
+    pub unsafe fn from_raw(ptr: core::ptr::NonNull<T>, cache: &'static KmemCache) -> Self {
+        Self { ptr, cache }
+    }
+
     /// Moves the value out and gives the object back to its cache.
     pub fn into_inner(self) -> T {
         let this = core::mem::ManuallyDrop::new(self);

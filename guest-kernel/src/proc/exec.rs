@@ -179,20 +179,42 @@ pub fn exec(task: &mut Task, path: &str, argv: &[String], envp: &[String]) -> Re
     let read = |off: u64, buf: &mut [u8]| inode.read_at(off, buf);
     let elf = parse_elf(&read, size)?;
     let file = FileRef::File(inode.clone());
-    let mm = Mm::new().ok_or(ENOMEM)?;
+    let mm = super::new_mm(Mm::new().ok_or(ENOMEM)?).ok_or(ENOMEM)?;
     let bias = if elf.e_type == ET_DYN { ELF_ET_DYN_BASE } else { 0 };
 
-    // The new address space must be live for the copies below.
-    let old_mm = task.mm.take();
-    // The old tables are destroyed only after we leave them.
-    mm.pt.activate();
-    if let Some(old) = old_mm {
-        old.destroy();
+    // The point of no return (Linux `begin_new_exec`): the other threads
+    // go, what is shared with other processes becomes this one's own, and
+    // the old image's robust futexes and tid word are released.
+    if let Err(e) = de_thread(task) {
+        super::put_mm(mm);
+        return Err(e);
     }
+    if !task.files.unshare() || !task.signals.unshare_handlers() {
+        super::put_mm(mm);
+        return Err(ENOMEM);
+    }
+    super::futex::exit_release(task);
+    // The new address space must be live for the copies below; the old
+    // one is let go of only after we leave its tables.
+    let old_mm = task.mm.take();
+    mm.pt.activate();
     task.mm = Some(mm);
+    if let Some(old) = old_mm {
+        super::put_mm(old);
+    }
+    // Close O_CLOEXEC files (Linux `do_close_on_exec`); pipe ends closed
+    // wake their other ends.
+    task.files.close_on_exec();
+    super::sched::wake_events();
     // On failure the old program is gone (Linux sends SIGKILL past the
-    // point of no return); the caller ends the task.
-    load(task, &elf, &file, bias, path, argv, envp)?;
+    // point of no return): the half-built image goes too, and the caller
+    // ends the task, which has no memory left.
+    if let Err(e) = load(task, &elf, &file, bias, path, argv, envp) {
+        if let Some(mm) = task.mm.take() {
+            super::put_mm(mm);
+        }
+        return Err(e);
+    }
     task.comm = super::Comm::from_path(path);
     task.exe = alloc::string::String::from(path);
     task.cmdline.clear();
@@ -204,9 +226,44 @@ pub fn exec(task: &mut Task, path: &str, argv: &[String], envp: &[String]) -> Re
         task.cmdline.push(0);
     }
     task.signals.exec();
-    if core::mem::take(&mut task.in_vfork) {
+    let vfork_parent = core::mem::take(&mut task.vfork_parent);
+    if vfork_parent != 0 {
         // The vfork parent goes on now.
-        super::sched::wake(task.ppid);
+        super::sched::wake(vfork_parent);
+    }
+    Ok(())
+}
+
+/// Ends every other thread of the process and waits until they are gone
+/// (Linux `de_thread`); a thread other than the leader then becomes the
+/// leader, with the process's pid. EINTR if the process is killed
+/// meanwhile.
+fn de_thread(task: &mut Task) -> Result<(), i32> {
+    use super::sched::{self, TaskState};
+    let (tid, tgid) = (task.pid, task.tgid);
+    if sched::all_threads(tgid).len() <= 1 {
+        return Ok(());
+    }
+    task.signals.group().group_exec_task = tid;
+    for other in sched::threads(tgid).into_iter().filter(|&t| t != tid) {
+        if let Some(t) = sched::task(other) {
+            t.pending_kill = Some(super::SIGKILL);
+            sched::wake(other);
+        }
+    }
+    while sched::threads(tgid).len() > 1 {
+        let me = super::current().ok_or(crate::fs::errno::EINTR)?;
+        if me.pending_kill.is_some() {
+            me.signals.group().group_exec_task = 0;
+            return Err(crate::fs::errno::EINTR);
+        }
+        me.state = TaskState::WaitChild;
+        sched::schedule();
+    }
+    let me = super::current().ok_or(crate::fs::errno::EINTR)?;
+    me.signals.group().group_exec_task = 0;
+    if tid != tgid {
+        sched::exec_become_leader(tid, tgid);
     }
     Ok(())
 }

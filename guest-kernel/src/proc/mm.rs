@@ -170,7 +170,7 @@ pub fn unmap_mapping_range(inode: &Inode, from: u64) {
     use crate::mm::addr::PAGE_SIZE;
     for pid in super::sched::pids() {
         let Some(task) = super::sched::task(pid) else { continue };
-        let Some(mm) = task.mm.as_mut() else { continue };
+        let Some(mm) = task.mm.as_deref_mut() else { continue };
         let ranges: alloc::vec::Vec<(u64, u64)> = mm
             .vm
             .iter()

@@ -8,18 +8,26 @@
 //!
 //! [`enter_user`]: crate::arch::user::enter_user
 //!
+//! The threads of a process are tasks that share its address space,
+//! files, working directory and signal handlers ([`shared::Shared`]), as
+//! Linux's do.
+//!
 //! No `unsafe` here but in the scheduler core (`sched`: the task table's
-//! cell, `current`, and the context switch), which says why.
+//! cell, `current`, and the context switch) and in [`shared`] (state that
+//! tasks share), which say why.
 #![deny(unsafe_code)]
 
 pub mod exec;
 pub mod fault;
+pub mod futex;
 pub mod mm;
 pub mod notify;
 pub mod oom;
 pub mod procfs;
+pub mod rlimit;
 pub mod rmapcheck;
 pub mod sched;
+pub mod shared;
 pub mod signal;
 pub mod syscall;
 pub mod uaccess;
@@ -35,6 +43,7 @@ use crate::printk::with_console;
 
 use self::fault::FaultError;
 use self::mm::Mm;
+use self::shared::Shared;
 
 /// Kernel stack size (Linux `THREAD_SIZE` on x86-64).
 pub const THREAD_SIZE: u64 = 16 << 10;
@@ -50,18 +59,35 @@ pub const SIGSEGV: i32 = 11;
 /// A task, in the `task_struct` slab cache.
 pub type TaskBox = crate::mm::kmem::CacheBox<Task>;
 
-/// A task (Linux `task_struct`; one thread per process for now).
+/// A task (Linux `task_struct`): one thread of a process.
 pub struct Task {
+    /// The thread's id (`gettid`; Linux `task_struct::pid`).
     pub pid: u32,
+    /// The process's id (`getpid`): the pid of its first thread, the
+    /// thread group leader.
+    pub tgid: u32,
+    /// The parent process's id (a process, not a thread: `getppid`).
     pub ppid: u32,
     /// The program's name, at most 15 bytes (Linux `TASK_COMM_LEN`).
     pub comm: Comm,
     pub regs: UserRegs,
     pub fpu: FpuState,
     pub fs_base: u64,
-    pub mm: Option<Mm>,
-    pub files: FdTable,
+    /// The address space (`None` for a task between exec's teardown and
+    /// its new image); threads and `CLONE_VM` children share it.
+    pub mm: Option<Shared<Mm>>,
+    pub files: Shared<FdTable>,
+    /// The working directory and umask (`CLONE_FS` shares them).
+    pub fs: Shared<FsStruct>,
+    /// `CLONE_CHILD_CLEARTID`, `set_tid_address`: zeroed and futex-woken
+    /// when the thread exits while others share its memory.
     pub clear_child_tid: u64,
+    /// `set_robust_list`: the head of the thread's list of robust futexes
+    /// (0: none), walked when it exits.
+    pub robust_list: u64,
+    /// The signal sent to the parent when the process ends (SIGCHLD, or
+    /// what `clone` asked for; 0: none).
+    pub exit_signal: u32,
     pub kstack: sched::KernelStack,
     /// The saved kernel stack pointer while switched away.
     pub kernel_rsp: u64,
@@ -75,32 +101,47 @@ pub struct Task {
     pub pending_kill: Option<i32>,
     /// `/proc/PID/oom_score_adj`: -1000 (never chosen) to 1000; inherited.
     pub oom_score_adj: i32,
-    /// Signal dispositions, the blocked mask, pending signals; inherited
-    /// (less what is pending) by fork.
+    /// The blocked mask, pending signals, and handles of the process's
+    /// dispositions and shared pending set; inherited (less what is
+    /// pending) by fork.
     pub signals: signal::SignalState,
     /// A system call that ended early for a signal and asks to be
     /// restarted: its number and `ERESTARTSYS` or `ERESTARTNOHAND`.
     pub syscall_restart: Option<(u64, i32)>,
-    /// `alarm`/`setitimer(ITIMER_REAL)`: when SIGALRM is due (uptime ns;
-    /// 0: none) and its period (0: once).
-    pub alarm_at: u64,
-    pub alarm_every: u64,
     /// The program it runs, as `execve` found it (`/proc/PID/exe`).
     pub exe: alloc::string::String,
     /// Its arguments, each ending in NUL, as `execve` gave them
     /// (`/proc/PID/cmdline`; at most a page kept).
     pub cmdline: alloc::vec::Vec<u8>,
-    /// A `vfork` child that has not yet exec'd or exited: its parent waits
-    /// until it has (Linux `vfork_done`).
-    pub in_vfork: bool,
+    /// A `vfork` child that has not yet exec'd or exited: the thread that
+    /// waits until it has (Linux `vfork_done`); 0 otherwise.
+    pub vfork_parent: u32,
+    /// Process group and session (`setpgid`, `setsid`); inherited, the
+    /// same in every thread of a process.
+    pub pgid: u32,
+    pub sid: u32,
+}
+
+impl Task {
+    /// Whether this is its process's first thread (the group leader).
+    pub fn is_leader(&self) -> bool {
+        self.pid == self.tgid
+    }
+
+    /// How far the stack may grow (`RLIMIT_STACK`'s soft limit).
+    pub fn stack_limit(&self) -> u64 {
+        self.signals.group_ref().rlim[rlimit::RLIMIT_STACK][0]
+    }
+}
+
+/// Where a process stands in the filesystem (Linux `fs_struct`).
+#[derive(Clone)]
+pub struct FsStruct {
     /// The file creation mask (`umask`); inherited.
     pub umask: u32,
     /// The working directory, an absolute path in the root filesystem
     /// (`chdir`, `getcwd`); inherited, kept by `execve`.
-    pub cwd: alloc::string::String,
-    /// Process group and session (`setpgid`, `setsid`); inherited.
-    pub pgid: u32,
-    pub sid: u32,
+    pub cwd: String,
 }
 
 /// A task's name in place (no allocation), as Linux's `char comm[16]`.
@@ -168,10 +209,11 @@ fn kernel_user_fault(addr: u64, err: u64) -> bool {
         REPEATS.store(0, Relaxed);
     }
     let Some(task) = current() else { return false };
+    let limit = task.stack_limit();
     let Some(mm) = task.mm.as_mut() else {
         return false;
     };
-    let ok = fault::handle_mm_fault(mm, addr, err, STACK_RLIMIT).is_ok();
+    let ok = fault::handle_mm_fault(mm, addr, err, limit).is_ok();
     mm.update_hiwater();
     ok
 }
@@ -180,6 +222,7 @@ fn kernel_user_fault(addr: u64, err: u64) -> bool {
 /// hook, and the system-call path (probed).
 pub fn init() {
     crate::mm::uvm::init();
+    set_max_threads();
     if crate::arch::cpu::read_cr4() & crate::arch::cpu::CR4_SMAP != 0 {
         crate::arch::uaccess::note_smap_enabled();
     }
@@ -215,7 +258,8 @@ pub enum InitError {
 /// runs it to completion and returns its wait status, once it and every
 /// other task are gone.
 pub fn run_init(argv: &[String], envp: &[String]) -> Result<i32, InitError> {
-    let mut task = new_task(0).ok_or(InitError::NoMemory("no memory for init's task"))?;
+    let parts = TaskParts::fresh().ok_or(InitError::NoMemory("no memory for init's task"))?;
+    let mut task = new_task(0, parts).ok_or(InitError::NoMemory("no memory for init's task"))?;
     syscall::install_console(&mut task.files);
     let pid = task.pid;
     // Current before exec: page faults while building its stack need it.
@@ -232,7 +276,7 @@ pub fn run_init(argv: &[String], envp: &[String]) -> Result<i32, InitError> {
     // Back on the boot stack: init has exited after every other task was
     // killed and became a zombie (`sched::exit_current`); reap them all.
     let task = sched::take(pid).ok_or(InitError::NoMemory("init vanished"))?;
-    let status = task.exit_status.unwrap_or(0);
+    let status = task.signals.group_ref().group_exit.or(task.exit_status).unwrap_or(0);
     for t in sched::take_all() {
         free_task(t);
     }
@@ -240,42 +284,104 @@ pub fn run_init(argv: &[String], envp: &[String]) -> Result<i32, InitError> {
     Ok(status)
 }
 
-/// The `task_struct` and `mm_struct` caches.
+/// The process layer's slab caches (Linux's names).
 pub static TASK_STRUCT_CACHEP: crate::sync::Once<&'static crate::mm::slab::KmemCache> = crate::sync::Once::new();
 pub static MM_CACHEP: crate::sync::Once<&'static crate::mm::slab::KmemCache> = crate::sync::Once::new();
+pub static FILES_CACHEP: crate::sync::Once<&'static crate::mm::slab::KmemCache> = crate::sync::Once::new();
+pub static FS_CACHEP: crate::sync::Once<&'static crate::mm::slab::KmemCache> = crate::sync::Once::new();
 
 /// Linux `fork_init` + `proc_caches_init`: the process layer's caches,
-/// `task_struct`, `mm_struct` and `vm_area_struct` (kept by `mm::vma`,
-/// sized here from what a VMA maps), right after the kmalloc caches.
+/// `task_struct`, the shared parts of a process (`mm_struct`,
+/// `files_cache`, `fs_cache`, `sighand_cache`, `signal_cache`) and
+/// `vm_area_struct` (kept by `mm::vma`, sized here from what a VMA maps),
+/// right after the kmalloc caches.
 pub fn proc_caches_init() {
     use crate::mm::kmem::create_cache;
-    let _ = TASK_STRUCT_CACHEP.set(create_cache("task_struct", core::mem::size_of::<Task>()));
-    let _ = MM_CACHEP.set(create_cache("mm_struct", core::mem::size_of::<mm::Mm>()));
-    let vma = create_cache("vm_area_struct", core::mem::size_of::<crate::mm::vma::Vma<mm::FileRef>>());
+    use core::mem::size_of;
+    // A shared part is its value and a count.
+    fn shared<T>() -> usize {
+        size_of::<T>() + size_of::<usize>()
+    }
+    let _ = TASK_STRUCT_CACHEP.set(create_cache("task_struct", size_of::<Task>()));
+    let _ = MM_CACHEP.set(create_cache("mm_struct", shared::<mm::Mm>()));
+    let _ = FILES_CACHEP.set(create_cache("files_cache", shared::<FdTable>()));
+    let _ = FS_CACHEP.set(create_cache("fs_cache", shared::<FsStruct>()));
+    let _ = signal::SIGHAND_CACHEP.set(create_cache("sighand_cache", shared::<signal::SigHand>()));
+    let _ = signal::SIGNAL_CACHEP.set(create_cache("signal_cache", shared::<signal::SignalStruct>()));
+    let vma = create_cache("vm_area_struct", size_of::<crate::mm::vma::Vma<mm::FileRef>>());
     let _ = crate::mm::kmem::VM_AREA_CACHEP.set(vma);
 }
 
-/// Maximum number of tasks (a fork beyond it fails with EAGAIN, as
-/// Linux's `RLIMIT_NPROC`/`pid_max` would).
-pub const MAX_TASKS: usize = 64;
+/// An address space in the `mm_struct` cache; `None` when out of memory.
+pub fn new_mm(mm: Mm) -> Option<Shared<Mm>> {
+    Shared::new_or(*MM_CACHEP.get()?, mm).ok()
+}
+
+/// The kernel's limit on tasks (`/proc/sys/kernel/threads-max`, Linux
+/// `max_threads`): a fork or thread beyond it fails with EAGAIN. Set at
+/// boot so that the tasks' kernel stacks take at most an eighth of RAM.
+static MAX_THREADS: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(MIN_THREADS);
+/// Linux's floor for `max_threads`.
+const MIN_THREADS: usize = 20;
+
+/// `threads-max` now.
+pub fn max_threads() -> usize {
+    MAX_THREADS.load(Relaxed)
+}
+
+/// Linux `set_max_threads`: RAM pages over eight stacks' worth of pages.
+fn set_max_threads() {
+    let pages = crate::mm::buddy::page_alloc().totalram_pages() as usize;
+    let per_task = (8 * THREAD_SIZE / crate::mm::addr::PAGE_SIZE) as usize;
+    MAX_THREADS.store((pages / per_task).clamp(MIN_THREADS, FUTEX_TID_MASK as usize), Relaxed);
+}
+
+/// Thread ids fit in the low 30 bits of a robust futex word.
+pub const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
+
+/// What a new task shares with, or copies from, its creator.
+pub struct TaskParts {
+    pub files: Shared<FdTable>,
+    pub fs: Shared<FsStruct>,
+    pub signals: signal::SignalState,
+}
+
+impl TaskParts {
+    /// A first process's parts (init, a process the host starts): no
+    /// files, the root directory, default signal handling.
+    pub fn fresh() -> Option<Self> {
+        Some(Self {
+            files: Shared::new(*FILES_CACHEP.get()?, FdTable::new())?,
+            fs: Shared::new(*FS_CACHEP.get()?, FsStruct { umask: crate::fs::file::UMASK, cwd: String::from("/") })?,
+            signals: signal::SignalState::new()?,
+        })
+    }
+}
 
 /// A fresh task with a kernel stack ready to run `task_entry`, parent
-/// `ppid`, no address space and no files.
-pub fn new_task(ppid: u32) -> Option<TaskBox> {
+/// `ppid`, no address space, and `parts`. Its own process (`tgid` = pid)
+/// unless the caller makes it a thread.
+pub fn new_task(ppid: u32, parts: TaskParts) -> Option<TaskBox> {
     let (kstack, kernel_rsp) = sched::KernelStack::new(task_entry)?;
     let cache = *TASK_STRUCT_CACHEP.get()?;
-    let task = crate::mm::kmem::CacheBox::new(
+    let pid = NEXT_PID.fetch_add(1, Relaxed) as u32;
+    let TaskParts { files, fs, signals } = parts;
+    crate::mm::kmem::CacheBox::new(
         cache,
         Task {
-            pid: NEXT_PID.fetch_add(1, Relaxed) as u32,
+            pid,
+            tgid: pid,
             ppid,
             comm: Comm::default(),
             regs: UserRegs::default(),
             fpu: FpuState::new(),
             fs_base: 0,
             mm: None,
-            files: FdTable::new(),
+            files,
+            fs,
             clear_child_tid: 0,
+            robust_list: 0,
+            exit_signal: signal::SIGCHLD as u32,
             kstack,
             kernel_rsp,
             exit_status: None,
@@ -283,47 +389,59 @@ pub fn new_task(ppid: u32) -> Option<TaskBox> {
             state: sched::TaskState::Runnable,
             pending_kill: None,
             oom_score_adj: 0,
-            signals: signal::SignalState::new(),
+            signals,
             syscall_restart: None,
-            alarm_at: 0,
-            alarm_every: 0,
-            exe: alloc::string::String::new(),
+            exe: String::new(),
             cmdline: alloc::vec::Vec::new(),
-            in_vfork: false,
-            umask: crate::fs::file::UMASK,
-            cwd: alloc::string::String::from("/"),
-            pgid: 0,
-            sid: 0,
+            vfork_parent: 0,
+            // A task without a parent (init, a process the host starts)
+            // leads its own session and group; fork gives a child its
+            // parent's.
+            pgid: pid,
+            sid: pid,
         },
-    );
-    // Out of memory: the stack went with the task value.
-    let mut task = task?;
-    // A task without a parent (init, a process the host starts) leads its
-    // own session and group; fork gives a child its parent's.
-    task.pgid = task.pid;
-    task.sid = task.pid;
-    Some(task)
+    )
 }
 
 /// Frees what is left of a task that will never run again (not the one
-/// running): its address space, files and kernel stack.
+/// running): its address space (if no other task shares it), files and
+/// kernel stack.
 pub fn free_task(mut t: TaskBox) {
     if let Some(mm) = t.mm.take() {
-        // The task's tables are freed next and must not be live.
-        crate::mm::uvm::activate_kernel_tables();
-        mm.destroy();
-        sched::reload_cr3();
+        put_mm(mm);
     }
     // The kernel stack goes with the task.
     drop(t);
 }
 
+/// Lets go of an address space (Linux `mmput`): the last user frees every
+/// page and table, on the kernel's tables (its own must not be live
+/// then); the running task's are loaded again after.
+pub fn put_mm(mm: Shared<Mm>) {
+    if let Ok(mm) = mm.try_unwrap() {
+        crate::mm::uvm::activate_kernel_tables();
+        mm.destroy();
+        sched::reload_cr3();
+    }
+}
+
 /// The kernel side of a task, on its own stack.
 extern "C" fn task_entry(_: u64) -> ! {
+    // First run: the task before may have exited.
+    sched::finish_switch();
     loop {
         let task = current().expect("a task is running");
         if let Some(sig) = task.pending_kill.take() {
-            do_exit(sig);
+            // The process is ending already (or another thread is in
+            // `execve`): only this thread goes. Otherwise the whole
+            // process does.
+            let group = task.signals.group_ref();
+            let exec_task = group.group_exec_task;
+            match group.group_exit {
+                Some(status) => do_exit_thread(status),
+                None if exec_task != 0 && exec_task != task.pid => do_exit_thread(sig),
+                None => do_exit(sig),
+            }
         }
         if task.exit_status.is_some() {
             break;
@@ -355,27 +473,48 @@ extern "C" fn task_entry(_: u64) -> ! {
             }
         }
     }
-    // Exit: tear the address space down, close its files, become a zombie
-    // for the parent to reap (init: go back to the boot context).
+    exit_task()
+}
+
+/// The exit of the current task (Linux `do_exit`'s teardown): its robust
+/// futexes and `clear_child_tid`, its share of the address space and the
+/// files, then the scheduler's part (a zombie for the parent to reap, or
+/// freed at once).
+fn exit_task() -> ! {
     let task = current().expect("a task is running");
-    // The task's tables are freed next, so they must not be live.
-    crate::mm::uvm::activate_kernel_tables();
-    rmapcheck::run("before an exit");
+    // Linux `exit_mm` → `mm_release`: robust futexes are released and the
+    // tid word is cleared (waking `pthread_join`) while the memory is
+    // still there.
+    futex::exit_release(task);
+    let last_user = task.mm.as_ref().is_some_and(|mm| !mm.is_shared());
+    if last_user {
+        // Counted while the address space is still the task's.
+        rmapcheck::run("before an exit");
+    }
     if let Some(mm) = task.mm.take() {
-        mm.destroy();
+        // The last user frees the tables, on the kernel's.
+        put_mm(mm);
     }
-    rmapcheck::run("after an exit");
-    // Everything it opened goes; init's console files stay until it is
-    // freed (they are part of the leak baseline).
-    let open: alloc::vec::Vec<i32> = task.files.iter().map(|(fd, _)| fd).filter(|&fd| fd > 2 || task.pid != 1).collect();
-    for fd in open {
-        let _ = task.files.close(fd);
+    if last_user {
+        rmapcheck::run("after an exit");
     }
-    // Pipe ends it held may be gone: their other ends' waiters look again.
-    sched::wake_events();
-    // Stats channel: a ProcessExit snapshot (and the reply for a process it
-    // started) at the next safe point.
-    notify::task_exit(task.pid, task.exit_status.unwrap_or(0));
+    // Everything it opened goes, unless another task shares the table;
+    // init's console files stay until it is freed (they are part of the
+    // leak baseline).
+    if !task.files.is_shared() {
+        let open: alloc::vec::Vec<i32> = task.files.iter().map(|(fd, _)| fd).filter(|&fd| fd > 2 || task.pid != 1).collect();
+        for fd in open {
+            let _ = task.files.close(fd);
+        }
+        // Pipe ends it held may be gone: their other ends' waiters look
+        // again.
+        sched::wake_events();
+    }
+    // A vfork parent goes on once its child has exited.
+    let vfork_parent = core::mem::take(&mut task.vfork_parent);
+    if vfork_parent != 0 {
+        sched::wake(vfork_parent);
+    }
     sched::exit_current()
 }
 
@@ -392,11 +531,11 @@ fn user_exception(vector: u64, error_code: u64, cr2: u64) {
         && COUNT_FAULT.load(Relaxed)
         && WRITE_FAULTS.fetch_add(1, Relaxed) + 1 == COUNTED_WRITE_FAULT;
     if marked {
-        crate::arch::mark_begin(shared::ports::MARK_ANON_WRITE_FAULT);
+        crate::arch::mark_begin(::shared::ports::MARK_ANON_WRITE_FAULT);
     }
     handle_user_exception(vector, error_code, cr2);
     if marked {
-        crate::arch::mark_end(shared::ports::MARK_ANON_WRITE_FAULT);
+        crate::arch::mark_end(::shared::ports::MARK_ANON_WRITE_FAULT);
     }
 }
 
@@ -405,9 +544,10 @@ fn handle_user_exception(vector: u64, error_code: u64, cr2: u64) {
     let task = current().expect("a task is running");
     let fault = |code: i32, addr: u64| SigInfo { code, addr, trapno: vector, err: error_code, ..SigInfo::default() };
     if vector == user::X86_TRAP_PF {
+        let limit = task.stack_limit();
         let r = match task.mm.as_mut() {
             Some(mm) => {
-                let r = fault::handle_mm_fault(mm, cr2, error_code, STACK_RLIMIT);
+                let r = fault::handle_mm_fault(mm, cr2, error_code, limit);
                 mm.update_hiwater();
                 r
             }
@@ -459,11 +599,29 @@ fn force_sig_fault(sig: i32, info: signal::SigInfo) {
     do_exit(sig);
 }
 
-/// Ends the current task with a wait status: `sig` for a signal death,
-/// `code << 8` for `exit(code)` (see [`exit_code_status`]). Never inlined:
-/// one place to put a breakpoint on every exit, as in Linux.
+/// Ends the current process with a wait status (Linux `do_group_exit`:
+/// `exit_group`, a fatal signal): `sig` for a signal death, `code << 8`
+/// for `exit(code)` (see [`exit_code_status`]). Every other thread of the
+/// process is killed; the first status set for the group is the one its
+/// parent sees. Never inlined: one place to put a breakpoint on every
+/// exit, as in Linux.
 #[inline(never)]
 pub fn do_exit(status: i32) {
+    let Some(task) = current() else { return };
+    let status = *task.signals.group().group_exit.get_or_insert(status);
+    task.exit_status = Some(status);
+    let (me, tgid) = (task.pid, task.tgid);
+    for tid in sched::threads(tgid).into_iter().filter(|&t| t != me) {
+        if let Some(t) = sched::task(tid) {
+            t.pending_kill = Some(SIGKILL);
+            sched::wake(tid);
+        }
+    }
+}
+
+/// Ends only the current thread (`exit`; Linux `do_exit`): the process
+/// goes on while it has other threads.
+pub fn do_exit_thread(status: i32) {
     if let Some(task) = current() {
         task.exit_status = Some(status);
     }

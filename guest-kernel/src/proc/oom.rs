@@ -19,41 +19,37 @@ pub static OOM_KILLS: AtomicU64 = AtomicU64::new(0);
 /// retries); false when the current task is the victim (the caller makes
 /// it exit).
 pub fn out_of_memory() -> bool {
-    let me = current().map_or(0, |t| t.pid);
+    let me = current().map_or(0, |t| t.tgid);
+    // One candidate per process: its first live thread with memory.
     let victim = sched::pids()
         .into_iter()
-        .filter(|&p| p != 1)
         .filter_map(|p| {
             let t = sched::task(p)?;
-            if t.state == TaskState::Zombie || t.pending_kill == Some(SIGKILL) {
+            if t.tgid == 1 || t.state == TaskState::Zombie || t.pending_kill == Some(SIGKILL) || t.oom_score_adj == -1000 {
                 return None;
             }
             let mm = t.mm.as_ref()?;
-            if t.oom_score_adj == -1000 {
-                return None;
-            }
             let total = crate::mm::buddy::page_alloc().totalram_pages() as i64;
             let points = (mm.rss.total() + mm.pt.nr_tables) as i64 + i64::from(t.oom_score_adj) * total / 1000;
-            Some((points.max(1), p))
+            Some((points.max(1), t.tgid, p))
         })
         .max();
-    let Some((_, pid)) = victim else {
+    let Some((_, tgid, tid)) = victim else {
         // Nothing but init (or nothing with memory): the faulting task goes.
-        report(me);
+        report(current().map_or(0, |t| t.pid));
         return false;
     };
-    report(pid);
+    report(tid);
     OOM_KILLS.fetch_add(1, Relaxed);
-    if pid == me {
+    if tgid == me {
         return false;
     }
-    if let Some(t) = sched::task(pid) {
-        t.pending_kill = Some(SIGKILL);
-        // The reaper's part: its memory comes back now, not when it runs.
-        if let Some(mm) = t.mm.take() {
-            mm.destroy();
+    super::signal::kill_process(tgid, SIGKILL);
+    // The reaper's part: its memory comes back now, not when it runs.
+    for t in sched::threads(tgid) {
+        if let Some(mm) = sched::task(t).and_then(|t| t.mm.take()) {
+            super::put_mm(mm);
         }
-        sched::wake(pid);
     }
     true
 }
@@ -69,7 +65,7 @@ fn report(pid: u32) {
         let _ = writeln!(
             w,
             "Out of memory: Killed process {} ({}) total-vm:{}kB, anon-rss:{}kB, file-rss:{}kB, shmem-rss:{}kB, UID:0 pgtables:{}kB oom_score_adj:{}",
-            t.pid,
+            t.tgid,
             t.comm,
             kb(mm.vm.total_vm),
             kb(mm.rss.anon),

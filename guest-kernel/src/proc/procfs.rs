@@ -18,7 +18,7 @@ pub fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
     if flags & O_ACCMODE != O_RDONLY {
         // The one writable file: /proc/PID/oom_score_adj.
         if let Some((dir, "oom_score_adj")) = path.trim_end_matches('/').split_once('/') {
-            let pid = if dir == "self" { current().ok_or(ENOENT)?.pid } else { dir.parse::<u32>().map_err(|_| ENOENT)? };
+            let pid = if dir == "self" { current().ok_or(ENOENT)?.tgid } else { dir.parse::<u32>().map_err(|_| ENOENT)? };
             super::sched::task(pid).ok_or(ENOENT)?;
             return Ok(File::proc_write(pid, store_oom_score_adj));
         }
@@ -26,30 +26,60 @@ pub fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
     }
     let mut out = String::new();
     let path = path.trim_end_matches('/');
-    let (dir, name) = match path.split_once('/') {
-        Some((d, n)) => (Some(d), n),
-        None => (None, path),
+    let parts: alloc::vec::Vec<&str> = if path.is_empty() { alloc::vec::Vec::new() } else { path.split('/').collect() };
+    // `/proc/thread-self` is `/proc/TGID/task/TID` of the caller.
+    let me = current().ok_or(ENOENT)?;
+    let (my_tid, my_tgid) = (me.pid, me.tgid);
+    let (tid, tgid, rest): (u32, u32, &[&str]) = match parts.as_slice() {
+        [] => return Ok(root_dir()),
+        ["thread-self", rest @ ..] => (my_tid, my_tgid, rest),
+        ["self", rest @ ..] => (my_tgid, my_tgid, rest),
+        [first, rest @ ..] => match first.parse::<u32>() {
+            Ok(pid) => (pid, pid, rest),
+            Err(_) if rest.is_empty() => {
+                global(first, &mut out)?;
+                return Ok(File::snapshot(out.into_bytes()));
+            }
+            Err(_) => return Err(ENOENT),
+        },
     };
-    match dir {
-        None if name.is_empty() => return Ok(root_dir()),
-        None if name == "self" || name.parse::<u32>().is_ok() => {
-            let pid = if name == "self" { current().ok_or(ENOENT)?.pid } else { name.parse::<u32>().map_err(|_| ENOENT)? };
-            super::sched::task(pid).filter(|t| t.state != super::sched::TaskState::Zombie).ok_or(ENOENT)?;
-            let files = PROCESS_FILES.iter().enumerate().map(|(i, n)| (String::from(*n), proc_ino(pid, i + 1), S_IFREG | 0o444)).collect();
-            return Ok(File::listed_dir(proc_ino(pid, 0), files));
+    // A thread's directory: `/proc/TID` (not listed, but there, as in
+    // Linux) or `/proc/PID/task/TID`.
+    let (tid, rest, in_task_dir) = match rest {
+        ["task"] => return task_dir(tgid),
+        ["task", t, rest @ ..] => {
+            let t = t.parse::<u32>().map_err(|_| ENOENT)?;
+            super::sched::task(t).filter(|x| x.tgid == tgid).ok_or(ENOENT)?;
+            (t, rest, true)
         }
-        None => global(name, &mut out)?,
-        Some(d) => {
-            let task = if d == "self" {
-                current().ok_or(ENOENT)?
-            } else {
-                let pid = d.parse::<u32>().map_err(|_| ENOENT)?;
-                super::sched::task(pid).filter(|t| t.state != super::sched::TaskState::Zombie).ok_or(ENOENT)?
-            };
+        _ => (tid, rest, false),
+    };
+    let task = super::sched::task(tid).filter(|t| t.state != super::sched::TaskState::Zombie).ok_or(ENOENT)?;
+    match rest {
+        [] => {
+            let mut files: alloc::vec::Vec<(String, u64, u32)> =
+                PROCESS_FILES.iter().enumerate().map(|(i, n)| (String::from(*n), proc_ino(tid, i + 1), S_IFREG | 0o444)).collect();
+            if !in_task_dir {
+                files.push((String::from("task"), proc_ino(tid, PROCESS_FILES.len() + 1), S_IFDIR | 0o555));
+            }
+            Ok(File::listed_dir(proc_ino(tid, 0), files))
+        }
+        [name] => {
             per_process(task, name, &mut out)?;
+            Ok(File::snapshot(out.into_bytes()))
         }
+        _ => Err(ENOENT),
     }
-    Ok(File::snapshot(out.into_bytes()))
+}
+
+/// `/proc/PID/task`: a directory per thread of the process.
+fn task_dir(tgid: u32) -> Result<Arc<File>, i32> {
+    let tids = super::sched::all_threads(tgid);
+    if tids.is_empty() {
+        return Err(ENOENT);
+    }
+    let entries = tids.iter().map(|&t| (alloc::format!("{t}"), proc_ino(t, 0), S_IFDIR | 0o555)).collect();
+    Ok(File::listed_dir(proc_ino(tgid, PROCESS_FILES.len() + 1), entries))
 }
 
 /// The files of `/proc` and of `/proc/PID`, as their listings show them.
@@ -62,11 +92,11 @@ fn proc_ino(pid: u32, index: usize) -> u64 {
     (u64::from(pid) + 1) << 8 | index as u64
 }
 
-/// `/proc`: `self`, each live process, the global files.
+/// `/proc`: `self`, `thread-self`, each live process, the global files.
 fn root_dir() -> Arc<File> {
-    let mut entries = alloc::vec![(String::from("self"), 2, S_IFLNK | 0o777)];
-    for pid in super::sched::pids() {
-        if super::sched::task(pid).is_some_and(|t| t.state != super::sched::TaskState::Zombie) {
+    let mut entries = alloc::vec![(String::from("self"), 2, S_IFLNK | 0o777), (String::from("thread-self"), 2, S_IFLNK | 0o777)];
+    for pid in super::sched::processes() {
+        if !super::sched::threads(pid).is_empty() {
             entries.push((alloc::format!("{pid}"), proc_ino(pid, 0), S_IFDIR | 0o555));
         }
     }
@@ -111,7 +141,7 @@ fn state_name(state: super::sched::TaskState) -> &'static str {
     use super::sched::TaskState;
     match state {
         TaskState::Runnable => "R (running)",
-        TaskState::WaitChild | TaskState::SleepUntil(_) | TaskState::WaitEvent(_) => "S (sleeping)",
+        TaskState::WaitChild | TaskState::SleepUntil(_) | TaskState::WaitEvent(_) | TaskState::Futex(_) => "S (sleeping)",
         TaskState::Zombie => "Z (zombie)",
     }
 }
@@ -123,12 +153,13 @@ fn stat(task: &super::Task, w: &mut String) {
     let (faults, vsize, rss) = task.mm.as_ref().map_or((0, 0, 0), |mm| (mm.stats.faults, mm.vm.total_vm * PAGE_SIZE, mm.rss.total()));
     let _ = write!(
         w,
-        "{} ({}) {state} {} {} {} 0 -1 4194304 {faults} 0 0 0 0 0 0 0 20 0 1 0 0 {vsize} {rss} {}",
+        "{} ({}) {state} {} {} {} 0 -1 4194304 {faults} 0 0 0 0 0 0 0 20 0 {} 0 0 {vsize} {rss} {}",
         task.pid,
         task.comm,
         task.ppid,
         task.pgid,
         task.sid,
+        super::sched::threads(task.tgid).len().max(1),
         u64::MAX
     );
     // startcode .. kstkeip, then the signal masks (pending, blocked,
@@ -148,7 +179,13 @@ fn store_oom_score_adj(pid: u32, bytes: &[u8]) -> Result<usize, i32> {
     if !(-1000..=1000).contains(&v) {
         return Err(EINVAL);
     }
-    super::sched::task(pid).ok_or(ESRCH)?.oom_score_adj = v;
+    // One value per process (Linux keeps it in `signal_struct`).
+    let tgid = super::sched::task(pid).ok_or(ESRCH)?.tgid;
+    for tid in super::sched::all_threads(tgid) {
+        if let Some(t) = super::sched::task(tid) {
+            t.oom_score_adj = v;
+        }
+    }
     Ok(bytes.len())
 }
 
@@ -181,14 +218,14 @@ pub(crate) fn per_process(task: &mut super::Task, name: &str, w: &mut String) ->
         "status" => {
             let _ = writeln!(w, "Name:\t{}", task.comm);
             let _ = writeln!(w, "State:\t{}", state_name(task.state));
-            let _ = writeln!(w, "Tgid:\t{}", task.pid);
+            let _ = writeln!(w, "Tgid:\t{}", task.tgid);
             let _ = writeln!(w, "Pid:\t{}", task.pid);
             let _ = writeln!(w, "PPid:\t{}", task.ppid);
             let _ = writeln!(w, "Uid:\t0\t0\t0\t0");
             let _ = writeln!(w, "Gid:\t0\t0\t0\t0");
             let rss = mm.rss;
             let _ = mm.vm.show_status(w, rss.anon, rss.file, rss.shmem, mm.hiwater_rss, mm.pt.nr_tables * PAGE_SIZE);
-            let _ = writeln!(w, "Threads:\t1");
+            let _ = writeln!(w, "Threads:\t{}", super::sched::threads(task.tgid).len().max(1));
         }
         "oom_score_adj" => {
             let _ = writeln!(w, "{}", task.oom_score_adj);

@@ -34,9 +34,15 @@ pub fn run(when: &str) {
 /// Counts PTEs per page over every task and compares with the counters.
 pub fn check() -> Result<u64, String> {
     let mut maps: BTreeMap<u64, i32> = BTreeMap::new();
+    // An address space shared by threads is counted once.
+    let mut seen: alloc::vec::Vec<usize> = alloc::vec::Vec::new();
     for pid in super::sched::pids() {
         let Some(task) = super::sched::task(pid) else { continue };
         let Some(mm) = task.mm.as_mut() else { continue };
+        if seen.contains(&mm.id()) {
+            continue;
+        }
+        seen.push(mm.id());
         let ranges: alloc::vec::Vec<(u64, u64)> = mm.vm.iter().map(|v| (v.start, v.end)).collect();
         for (start, end) in ranges {
             mm.pt.for_each_present(start, end, |_, e| {

@@ -35,6 +35,9 @@ pub enum TaskState {
     /// Until a pipe changes (data, room, an end closed: [`wake_events`]),
     /// or the uptime in ns as a backstop.
     WaitEvent(u64),
+    /// On a futex, until woken (`FUTEX_WAKE`, a signal) or the uptime in
+    /// ns (`u64::MAX`: no timeout).
+    Futex(u64),
     /// Exited, waiting for its parent to reap it.
     Zombie,
 }
@@ -51,6 +54,10 @@ struct Sched {
     /// removals.
     current_task: Option<NonNull<Task>>,
     boot_rsp: u64,
+    /// Tasks that exited and nobody waits for (threads, children of a
+    /// parent that ignores SIGCHLD): freed by the next task to run, once
+    /// the CPU is off their kernel stacks (Linux `finish_task_switch`).
+    dead: Vec<u32>,
 }
 
 impl Sched {
@@ -65,7 +72,8 @@ struct SchedCell(UnsafeCell<Sched>);
 // halt, where the interrupt handler is the only other user (see `idle`).
 unsafe impl Sync for SchedCell {}
 
-static SCHED: SchedCell = SchedCell(UnsafeCell::new(Sched { tasks: BTreeMap::new(), runqueue: VecDeque::new(), current: 0, current_task: None, boot_rsp: 0 }));
+static SCHED: SchedCell =
+    SchedCell(UnsafeCell::new(Sched { tasks: BTreeMap::new(), runqueue: VecDeque::new(), current: 0, current_task: None, boot_rsp: 0, dead: Vec::new() }));
 
 /// Timer ticks (interrupts of the LAPIC timer) seen.
 pub static TICKS: AtomicU64 = AtomicU64::new(0);
@@ -101,13 +109,30 @@ pub fn pids() -> Vec<u32> {
     sched().tasks.keys().copied().collect()
 }
 
+/// Tasks in the table, threads included (what `threads-max` and
+/// `RLIMIT_NPROC` count).
 pub fn nr_tasks() -> usize {
     sched().tasks.len()
 }
 
-/// The pids of `ppid`'s children.
+/// The pids of process `ppid`'s children (processes, not threads).
 pub fn children(ppid: u32) -> Vec<u32> {
-    sched().tasks.values().filter(|t| t.ppid == ppid).map(|t| t.pid).collect()
+    sched().tasks.values().filter(|t| t.ppid == ppid && t.is_leader()).map(|t| t.pid).collect()
+}
+
+/// The live (not exited) threads of process `tgid`, leader first.
+pub fn threads(tgid: u32) -> Vec<u32> {
+    sched().tasks.values().filter(|t| t.tgid == tgid && t.state != TaskState::Zombie).map(|t| t.pid).collect()
+}
+
+/// Every thread of process `tgid`, exited ones included (`/proc/PID/task`).
+pub fn all_threads(tgid: u32) -> Vec<u32> {
+    sched().tasks.values().filter(|t| t.tgid == tgid).map(|t| t.pid).collect()
+}
+
+/// Every process (its leader's pid; `/proc`).
+pub fn processes() -> Vec<u32> {
+    sched().tasks.values().filter(|t| t.is_leader()).map(|t| t.pid).collect()
 }
 
 /// Makes `task` the running task before it first runs (exec needs it
@@ -151,6 +176,7 @@ pub fn take_all() -> Vec<TaskBox> {
     let s = sched();
     // Drop the queue's buffer too: the leak check's baseline had none.
     s.runqueue = VecDeque::new();
+    s.dead = Vec::new();
     s.current_task = None;
     core::mem::take(&mut s.tasks).into_values().collect()
 }
@@ -235,9 +261,19 @@ pub fn with_current<R>(pid: u32, f: impl FnOnce() -> R) -> R {
 pub fn wake(pid: u32) {
     let s = sched();
     if let Some(t) = s.tasks.get_mut(&pid) {
-        if matches!(t.state, TaskState::WaitChild | TaskState::SleepUntil(_) | TaskState::WaitEvent(_)) {
+        if matches!(t.state, TaskState::WaitChild | TaskState::SleepUntil(_) | TaskState::WaitEvent(_) | TaskState::Futex(_)) {
             t.state = TaskState::Runnable;
             s.runqueue.push_back(pid);
+        }
+    }
+}
+
+/// Wakes the threads of process `tgid` that wait for a child (`wait4`,
+/// `waitid`, a vfork parent).
+pub fn wake_child_waiters(tgid: u32) {
+    for tid in threads(tgid) {
+        if task(tid).is_some_and(|t| t.state == TaskState::WaitChild) {
+            wake(tid);
         }
     }
 }
@@ -267,23 +303,28 @@ pub fn wake_events() {
 /// Wakes sleepers whose time has come.
 fn wake_sleepers() {
     let now = crate::time::uptime_ns();
-    let mut due: Vec<u32> = sched()
+    let due: Vec<u32> = sched()
         .tasks
         .values()
-        .filter(|t| matches!(t.state, TaskState::SleepUntil(until) | TaskState::WaitEvent(until) if until <= now))
+        .filter(|t| matches!(t.state, TaskState::SleepUntil(until) | TaskState::WaitEvent(until) | TaskState::Futex(until) if until <= now))
         .map(|t| t.pid)
         .collect();
-    // Real-time timers (`alarm`, `setitimer`): SIGALRM when due, then
-    // again every period.
-    for t in sched().tasks.values_mut().filter(|t| t.alarm_at != 0 && t.alarm_at <= now && t.state != TaskState::Zombie) {
-        t.alarm_at = if t.alarm_every == 0 { 0 } else { now.max(t.alarm_at.saturating_add(t.alarm_every)) };
-        let info = super::signal::SigInfo { code: super::signal::SI_KERNEL, ..Default::default() };
-        if t.signals.send(SIGALRM, info) {
-            due.push(t.pid);
-        }
-    }
     for pid in due {
         wake(pid);
+    }
+    // Real-time timers (`alarm`, `setitimer`), one per process: SIGALRM
+    // when due, then again every period.
+    let mut alarms: Vec<u32> = Vec::new();
+    for t in sched().tasks.values_mut().filter(|t| t.state != TaskState::Zombie) {
+        let group = t.signals.group();
+        if group.alarm_at != 0 && group.alarm_at <= now {
+            group.alarm_at = if group.alarm_every == 0 { 0 } else { now.max(group.alarm_at.saturating_add(group.alarm_every)) };
+            alarms.push(t.tgid);
+        }
+    }
+    for tgid in alarms {
+        let info = super::signal::SigInfo { code: super::signal::SI_KERNEL, ..Default::default() };
+        super::signal::send_to_process(tgid, SIGALRM as i32, info);
     }
 }
 
@@ -404,6 +445,7 @@ fn switch_to(prev: u32, next: u32) {
     // SAFETY: `new_rsp` is a context saved by switch_stack or prepared by init_thread_stack, on a kernel stack that lives as long as its task; `save`
     // points into the previous task's (boxed, so stable) Task.
     unsafe { user::switch_stack(save, new_rsp) };
+    finish_switch();
 }
 
 /// Init is exiting: every other task is killed and runs to its own exit
@@ -428,7 +470,8 @@ fn reap_others_for_init() {
                 s.runqueue.push_back(pid);
             }
         }
-        // Init waits as a parent would; each exit wakes it.
+        // Init waits as a parent would; each exit wakes it (whichever of
+        // its threads is the last).
         if let Some(me) = current() {
             me.state = TaskState::WaitChild;
         }
@@ -436,41 +479,126 @@ fn reap_others_for_init() {
     }
 }
 
-/// The current task has exited and released its memory: it becomes a
-/// zombie, its children go to init, its parent is woken; init instead
-/// returns to the boot context. A process the kernel started itself
-/// (parent pid 0: the stats channel's `Run`) also becomes a zombie, which
-/// the kernel reaps (`drivers::stats`). Never returns.
+/// The current task has exited and released its memory. A thread other
+/// than the leader is freed once the CPU has left it; a leader stays a
+/// zombie until every thread of its process is gone (Linux
+/// `delay_group_leader`). The last thread out ends the process (see
+/// [`process_exited`]); for init that is the return to the boot context.
+/// Never returns.
 pub fn exit_current() -> ! {
     let s = sched();
     let pid = s.current;
-    let ppid = s.tasks.get(&pid).map_or(0, |t| t.ppid);
-    if pid == 1 {
-        reap_others_for_init();
-        let s = sched();
-        let mut dead = 0;
-        // SAFETY: the boot context was saved by `run_first`.
-        unsafe { user::switch_stack(&mut dead, s.boot_rsp) };
-        unreachable!("init was resumed after exiting");
+    let Some(t) = s.tasks.get_mut(&pid) else { unreachable!("the exiting task is in the table") };
+    t.state = TaskState::Zombie;
+    let (tgid, status) = (t.tgid, t.exit_status.unwrap_or(0));
+    let last = threads(tgid).is_empty();
+    if pid != tgid {
+        sched().dead.push(pid);
     }
-    for child in s.tasks.values_mut().filter(|t| t.ppid == pid) {
-        child.ppid = 1;
+    if !last {
+        // A thread in `execve` waits for the others to go.
+        wake_child_waiters(tgid);
     }
-    let mut status = 0;
-    if let Some(t) = s.tasks.get_mut(&pid) {
-        t.state = TaskState::Zombie;
-        status = t.exit_status.unwrap_or(0);
+    if last {
+        if tgid == 1 {
+            let status = task(1).and_then(|t| t.signals.group_ref().group_exit).unwrap_or(status);
+            if let Some(leader) = task(1) {
+                leader.exit_status = Some(status);
+            }
+            super::notify::task_exit(1, status);
+            reap_others_for_init();
+            let s = sched();
+            let mut dead = 0;
+            // SAFETY: the boot context was saved by `run_first`.
+            unsafe { user::switch_stack(&mut dead, s.boot_rsp) };
+            unreachable!("init was resumed after exiting");
+        }
+        process_exited(tgid, status);
     }
-    // SIGCHLD to the parent (Linux `do_notify_parent`), which ignores it
-    // unless it has a handler.
-    let (code, value) = if status & 0x7f == 0 { (super::signal::CLD_EXITED, (status >> 8) & 0xff) } else { (super::signal::CLD_KILLED, status & 0x7f) };
-    if let Some(parent) = s.tasks.get_mut(&ppid) {
-        let info = super::signal::SigInfo { code, pid, status: value, ..Default::default() };
-        parent.signals.send(super::signal::SIGCHLD, info);
-    }
-    wake(ppid);
-    // Orphaned zombies now belong to init, which may be waiting.
-    wake(1);
     schedule();
     unreachable!("a zombie was scheduled");
+}
+
+/// The last thread of process `tgid` has exited with `status` (Linux
+/// `exit_notify`): its children go to init; its parent gets the exit
+/// signal and its waiters are woken, or, when the parent ignores SIGCHLD,
+/// the process is reaped at once (Linux's `SIGCHLD` `SIG_IGN`/
+/// `SA_NOCLDWAIT` rule).
+fn process_exited(tgid: u32, status: i32) {
+    use super::signal::{self, SigInfo, SA_NOCLDWAIT, SIGCHLD, SIG_IGN};
+    let s = sched();
+    for child in s.tasks.values_mut().filter(|t| t.ppid == tgid) {
+        child.ppid = 1;
+    }
+    let Some(leader) = s.tasks.get_mut(&tgid) else { return };
+    // The process's status: the group's if it ended together, else the
+    // last thread's (as Linux reports it).
+    let status = leader.signals.group_ref().group_exit.unwrap_or(status);
+    leader.exit_status = Some(status);
+    let (ppid, exit_signal) = (leader.ppid, leader.exit_signal);
+    // Stats channel: a ProcessExit snapshot (and the reply for a process
+    // it started) at the next safe point.
+    super::notify::task_exit(tgid, status);
+    let parent_ignores = task(ppid).is_some_and(|p| {
+        let act = p.signals.action(SIGCHLD);
+        act.handler == SIG_IGN || act.flags & SA_NOCLDWAIT != 0
+    });
+    if exit_signal == SIGCHLD as u32 && parent_ignores {
+        sched().dead.push(tgid);
+    } else if exit_signal != 0 {
+        let (code, value) = if status & 0x7f == 0 { (signal::CLD_EXITED, (status >> 8) & 0xff) } else { (signal::CLD_KILLED, status & 0x7f) };
+        let info = SigInfo { code, pid: tgid, status: value, ..Default::default() };
+        signal::send_to_process(ppid, exit_signal as i32, info);
+    }
+    wake_child_waiters(ppid);
+    // Orphaned zombies now belong to init, which may be waiting.
+    wake_child_waiters(1);
+}
+
+/// Whether process `pid` has exited (a zombie whose threads are gone) or
+/// is gone altogether: what makes its pidfd readable.
+pub fn process_has_exited(pid: u32) -> bool {
+    threads(pid).is_empty()
+}
+
+/// `execve` by a thread other than the leader, once the others are gone
+/// (Linux `de_thread`): the old leader (a zombie now) is freed and the
+/// thread takes its pid, the process's.
+pub fn exec_become_leader(tid: u32, tgid: u32) {
+    // The parent is told of the process's end as it asked when it made
+    // the process, not as a thread would be (never).
+    let mut exit_signal = super::signal::SIGCHLD as u32;
+    if let Some(old) = take(tgid) {
+        exit_signal = old.exit_signal;
+        super::free_task(old);
+    }
+    let s = sched();
+    let Some(mut me) = s.tasks.remove(&tid) else { return };
+    me.pid = tgid;
+    me.exit_signal = exit_signal;
+    s.tasks.insert(tgid, me);
+    for p in s.runqueue.iter_mut().filter(|p| **p == tid) {
+        *p = tgid;
+    }
+    if s.current == tid {
+        s.set_current(tgid);
+    }
+}
+
+/// After a switch, on the new task's stack: frees the tasks that exited
+/// with nobody to reap them (Linux `finish_task_switch` dropping a dead
+/// task's stack).
+pub fn finish_switch() {
+    let s = sched();
+    if s.dead.is_empty() {
+        return;
+    }
+    let current = s.current;
+    let (gone, keep): (Vec<u32>, Vec<u32>) = core::mem::take(&mut s.dead).into_iter().partition(|&p| p != current);
+    sched().dead = keep;
+    for pid in gone {
+        if let Some(t) = take(pid) {
+            super::free_task(t);
+        }
+    }
 }

@@ -11,6 +11,8 @@
 
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
+use super::shared::Shared;
+
 pub mod frame;
 
 /// Signals 1..=64 (Linux `_NSIG`).
@@ -39,6 +41,7 @@ pub struct KSigaction {
 }
 
 /// `sa_flags` bits (x86-64 values).
+pub const SA_NOCLDWAIT: u64 = 0x0000_0002;
 pub const SA_SIGINFO: u64 = 0x0000_0004;
 pub const SA_RESTORER: u64 = 0x0400_0000;
 pub const SA_ONSTACK: u64 = 0x0800_0000;
@@ -57,6 +60,7 @@ pub const ILL_ILLOPN: i32 = 2;
 pub const FPE_INTDIV: i32 = 1;
 pub const CLD_EXITED: i32 = 1;
 pub const CLD_KILLED: i32 = 2;
+pub const CLD_DUMPED: i32 = 3;
 
 /// `sigaltstack` flags.
 pub const SS_ONSTACK: i32 = 1;
@@ -111,15 +115,93 @@ pub struct StackT {
     pub ss_size: u64,
 }
 
-/// A task's signal state.
+/// Pending signals, with what each carries (Linux `struct sigpending`).
+/// Standard signals do not queue: one pending instance of each.
 #[derive(Clone)]
-pub struct SignalState {
+struct SigQueue {
+    set: u64,
+    info: [SigInfo; NSIG],
+}
+
+impl SigQueue {
+    const fn new() -> Self {
+        const NONE: SigInfo = SigInfo { code: 0, pid: 0, status: 0, addr: 0, trapno: 0, err: 0 };
+        Self { set: 0, info: [NONE; NSIG] }
+    }
+
+    fn add(&mut self, sig: usize, info: SigInfo) {
+        if self.set & sigmask(sig) == 0 {
+            self.set |= sigmask(sig);
+            self.info[sig - 1] = info;
+        }
+    }
+
+    /// Takes the lowest signal of `ready` that is pending here.
+    fn take(&mut self, ready: u64) -> Option<(usize, SigInfo)> {
+        let here = self.set & ready;
+        if here == 0 {
+            return None;
+        }
+        let sig = here.trailing_zeros() as usize + 1;
+        self.set &= !sigmask(sig);
+        Some((sig, self.info[sig - 1]))
+    }
+}
+
+/// The dispositions (Linux `sighand_struct`): shared by `CLONE_SIGHAND`,
+/// so by every thread of a process.
+#[derive(Clone)]
+pub struct SigHand {
     action: [KSigaction; NSIG],
+}
+
+impl SigHand {
+    pub const fn new() -> Self {
+        Self { action: [KSigaction { handler: SIG_DFL, flags: 0, restorer: 0, mask: 0 }; NSIG] }
+    }
+}
+
+impl Default for SigHand {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What the threads of a process share besides the dispositions (Linux
+/// `signal_struct`): signals sent to the process rather than to one of
+/// its threads, the real-time interval timer, how the group is ending,
+/// and the resource limits. A fork child gets a fresh one: nothing
+/// pending, no timer, the parent's limits.
+pub struct SignalStruct {
+    pub rlim: super::rlimit::RLimits,
+    shared_pending: SigQueue,
+    /// `alarm`/`setitimer(ITIMER_REAL)`: when SIGALRM is due (uptime ns;
+    /// 0: none) and its period (0: once).
+    pub alarm_at: u64,
+    pub alarm_every: u64,
+    /// Set by `exit_group` or a fatal signal: the wait status of the whole
+    /// process (Linux `group_exit_code` with `SIGNAL_GROUP_EXIT`).
+    pub group_exit: Option<i32>,
+    /// A thread in `execve` that is ending the others (Linux
+    /// `group_exec_task`; 0: none): they die without ending the process.
+    pub group_exec_task: u32,
+}
+
+impl SignalStruct {
+    pub const fn new(rlim: super::rlimit::RLimits) -> Self {
+        Self { rlim, shared_pending: SigQueue::new(), alarm_at: 0, alarm_every: 0, group_exit: None, group_exec_task: 0 }
+    }
+}
+
+/// A thread's signal state: its own mask, pending set and alternate
+/// stack, and handles of what it shares with its process.
+pub struct SignalState {
+    hand: Shared<SigHand>,
+    group: Shared<SignalStruct>,
     /// Blocked signals (bit `sig - 1`).
     pub blocked: u64,
-    /// Pending signals (bit `sig - 1`), with what each carries.
-    pending: u64,
-    info: [SigInfo; NSIG],
+    /// Signals sent to this thread (`tgkill`, faults).
+    pending: SigQueue,
     /// `sigaltstack`: where handlers with `SA_ONSTACK` run (`ss_size` 0:
     /// none).
     pub altstack: StackT,
@@ -138,53 +220,90 @@ const DEFAULT_STOP: u64 = sigmask(19) | sigmask(20) | sigmask(21) | sigmask(22);
 /// SIGURG, SIGWINCH).
 const DEFAULT_IGNORED: u64 = sigmask(17) | sigmask(18) | sigmask(23) | sigmask(28);
 
+/// The slab caches of the shared parts (`proc_caches_init` creates them).
+pub static SIGHAND_CACHEP: crate::sync::Once<&'static crate::mm::slab::KmemCache> = crate::sync::Once::new();
+pub static SIGNAL_CACHEP: crate::sync::Once<&'static crate::mm::slab::KmemCache> = crate::sync::Once::new();
+
 impl SignalState {
-    pub const fn new() -> Self {
-        const NONE: SigInfo = SigInfo { code: 0, pid: 0, status: 0, addr: 0, trapno: 0, err: 0 };
-        Self {
-            action: [KSigaction { handler: SIG_DFL, flags: 0, restorer: 0, mask: 0 }; NSIG],
-            blocked: 0,
-            pending: 0,
-            info: [NONE; NSIG],
-            altstack: StackT { ss_sp: 0, ss_flags: SS_DISABLE, pad: 0, ss_size: 0 },
-            saved_mask: None,
-        }
+    /// A first process's state: default dispositions, nothing blocked or
+    /// pending. `None` when out of memory.
+    pub fn new() -> Option<Self> {
+        let hand = Shared::new(*SIGHAND_CACHEP.get()?, SigHand::new())?;
+        let group = Shared::new(*SIGNAL_CACHEP.get()?, SignalStruct::new(super::rlimit::defaults()))?;
+        Some(Self::with(hand, group, 0, StackT { ss_sp: 0, ss_flags: SS_DISABLE, pad: 0, ss_size: 0 }))
     }
 
-    /// `fork`: the child has the dispositions, the mask and the
-    /// alternate stack, and nothing pending (Linux `copy_process`).
-    pub fn fork(&self) -> Self {
-        let mut s = self.clone();
-        s.pending = 0;
-        s.saved_mask = None;
-        s
+    fn with(hand: Shared<SigHand>, group: Shared<SignalStruct>, blocked: u64, altstack: StackT) -> Self {
+        Self { hand, group, blocked, pending: SigQueue::new(), altstack, saved_mask: None }
     }
 
-    /// Pending signals (`rt_sigpending` reports those also blocked).
+    /// A new task's state (Linux `copy_sighand`, `copy_signal`): the
+    /// dispositions shared with `share_handlers` (`CLONE_SIGHAND`), else
+    /// copied; the process's part shared with `same_process`
+    /// (`CLONE_THREAD`), else fresh; the mask inherited; nothing pending.
+    /// The alternate stack is inherited unless the child shares the memory
+    /// without being a vfork child, whose stack it would be on.
+    pub fn clone_for(&self, share_handlers: bool, same_process: bool, new_stack: bool) -> Option<Self> {
+        let hand = if share_handlers { self.hand.clone() } else { self.hand.copy()? };
+        let group = if same_process { self.group.clone() } else { Shared::new(*SIGNAL_CACHEP.get()?, SignalStruct::new(self.group.rlim))? };
+        let altstack = if new_stack { StackT { ss_sp: 0, ss_flags: SS_DISABLE, pad: 0, ss_size: 0 } } else { self.altstack };
+        Some(Self::with(hand, group, self.blocked, altstack))
+    }
+
+    /// The process's shared part.
+    pub fn group(&mut self) -> &mut SignalStruct {
+        &mut self.group
+    }
+
+    /// The process's shared part, to read.
+    pub fn group_ref(&self) -> &SignalStruct {
+        &self.group
+    }
+
+    /// Whether `other` belongs to the same process (shares the shared
+    /// part).
+    pub fn same_group(&self, other: &SignalState) -> bool {
+        Shared::ptr_eq(&self.group, &other.group)
+    }
+
+    /// Pending signals, the thread's and the process's (`rt_sigpending`
+    /// reports those also blocked).
     pub fn pending(&self) -> u64 {
-        self.pending
+        self.pending.set | self.group.shared_pending.set
     }
 
     /// Pending and not blocked: what a return to user mode delivers, and
     /// what interrupts a blocking call.
     pub fn deliverable(&self) -> u64 {
-        self.pending & !self.blocked
+        self.pending() & !self.blocked
     }
 
-    /// Makes `sig` pending unless it would be discarded (ignored and not
-    /// blocked). A standard signal already pending stays as it was.
-    /// Returns whether it is now pending and not blocked (the target
-    /// should be woken).
+    /// Whether `sig` is blocked.
+    pub fn blocks(&self, sig: usize) -> bool {
+        self.blocked & sigmask(sig) != 0
+    }
+
+    /// Makes `sig` pending for this thread unless it would be discarded
+    /// (ignored and not blocked). A standard signal already pending stays
+    /// as it was. Returns whether it is now pending and not blocked (the
+    /// thread should be woken).
     pub fn send(&mut self, sig: usize, info: SigInfo) -> bool {
-        let bit = sigmask(sig);
-        if self.blocked & bit == 0 && self.ignores(sig) {
+        if !self.blocks(sig) && self.ignores(sig) {
             return false;
         }
-        if self.pending & bit == 0 {
-            self.pending |= bit;
-            self.info[sig - 1] = info;
+        self.pending.add(sig, info);
+        !self.blocks(sig)
+    }
+
+    /// Makes `sig` pending for the whole process (Linux's
+    /// `shared_pending`), which any thread that does not block it takes.
+    /// Returns whether it was kept (not discarded as ignored).
+    pub fn send_shared(&mut self, sig: usize, info: SigInfo) -> bool {
+        if self.ignores(sig) && !self.blocks(sig) {
+            return false;
         }
-        self.blocked & bit == 0
+        self.group.shared_pending.add(sig, info);
+        true
     }
 
     /// A fault's signal, which the task cannot decline (Linux
@@ -193,26 +312,23 @@ impl SignalState {
     /// a handler will run.
     pub fn force(&mut self, sig: usize, info: SigInfo) -> bool {
         let bit = sigmask(sig);
-        let act = &mut self.action[sig - 1];
-        if act.handler == SIG_IGN || self.blocked & bit != 0 {
+        let blocked = self.blocked & bit != 0;
+        let act = &mut self.hand.action[sig - 1];
+        if act.handler == SIG_IGN || blocked {
             act.handler = SIG_DFL;
             self.blocked &= !bit;
         }
         let handled = act.handler != SIG_DFL;
-        self.pending |= bit;
-        self.info[sig - 1] = info;
+        self.pending.set |= bit;
+        self.pending.info[sig - 1] = info;
         handled
     }
 
-    /// Takes the lowest deliverable signal off the pending set.
+    /// Takes the lowest deliverable signal, the thread's own before the
+    /// process's (Linux `dequeue_signal`).
     pub fn dequeue(&mut self) -> Option<(usize, SigInfo)> {
-        let ready = self.deliverable();
-        if ready == 0 {
-            return None;
-        }
-        let sig = ready.trailing_zeros() as usize + 1;
-        self.pending &= !sigmask(sig);
-        Some((sig, self.info[sig - 1]))
+        let ready = !self.blocked;
+        self.pending.take(ready).or_else(|| self.group.shared_pending.take(ready))
     }
 
     /// Whether the default action of `sig` does nothing here.
@@ -222,29 +338,41 @@ impl SignalState {
 
     /// Resets `sig` to the default action (`SA_RESETHAND`).
     pub fn reset_action(&mut self, sig: usize) {
-        self.action[sig - 1] = KSigaction::default();
+        self.hand.action[sig - 1] = KSigaction::default();
     }
 
     /// The disposition of `sig` (1..=64).
     pub fn action(&self, sig: usize) -> KSigaction {
-        self.action[sig - 1]
+        self.hand.action[sig - 1]
     }
 
     /// Sets the disposition of `sig` (the caller refused SIGKILL and
-    /// SIGSTOP); the handler's mask never blocks those two.
+    /// SIGSTOP); the handler's mask never blocks those two. A signal now
+    /// ignored is discarded where pending (Linux `do_sigaction`).
     pub fn set_action(&mut self, sig: usize, mut act: KSigaction) {
         act.mask &= !UNBLOCKABLE;
-        self.action[sig - 1] = act;
+        self.hand.action[sig - 1] = act;
+        if self.ignores(sig) {
+            self.pending.set &= !sigmask(sig);
+            self.group.shared_pending.set &= !sigmask(sig);
+        }
     }
 
     /// Whether a signal sent now is discarded: ignored explicitly, or by
     /// default (Linux `sig_ignored`, for an unblocked signal).
     pub fn ignores(&self, sig: usize) -> bool {
-        match self.action[sig - 1].handler {
+        match self.hand.action[sig - 1].handler {
             SIG_IGN => true,
             SIG_DFL => DEFAULT_IGNORED & sigmask(sig) != 0,
             _ => false,
         }
+    }
+
+    /// `execve`, before the point of no return: the dispositions become
+    /// this process's own if another process shares them (Linux
+    /// `unshare_sighand`). False when out of memory.
+    pub fn unshare_handlers(&mut self) -> bool {
+        self.hand.unshare()
     }
 
     /// `execve`: handlers go back to the default; ignored signals stay
@@ -252,7 +380,13 @@ impl SignalState {
     /// `flush_signal_handlers`); the alternate stack goes.
     pub fn exec(&mut self) {
         self.altstack = StackT { ss_sp: 0, ss_flags: SS_DISABLE, pad: 0, ss_size: 0 };
-        for a in &mut self.action {
+        self.clear_handlers();
+    }
+
+    /// Every handler back to the default; ignored signals stay ignored
+    /// (`execve`, `clone3`'s `CLONE_CLEAR_SIGHAND`).
+    pub fn clear_handlers(&mut self) {
+        for a in &mut self.hand.action {
             if a.handler != SIG_IGN {
                 *a = KSigaction::default();
             } else {
@@ -264,8 +398,59 @@ impl SignalState {
     }
 }
 
-impl Default for SignalState {
-    fn default() -> Self {
-        Self::new()
+/// Sends `sig` (1..=64; 0 only checks) to thread `tid` (Linux
+/// `send_sig_info` to one task: `tgkill`, SIGPIPE): SIGKILL ends the whole
+/// process; anything else becomes pending for that thread (or is
+/// discarded, ignored) and wakes it if it sleeps in a blocking call.
+pub fn send_to_thread(tid: u32, sig: i32, info: SigInfo) {
+    use super::sched;
+    let Some(t) = sched::task(tid) else { return };
+    if sig == 0 || t.state == sched::TaskState::Zombie {
+        return;
+    }
+    if sig as usize == SIGKILL {
+        kill_process(t.tgid, SIGKILL as i32);
+    } else if t.signals.send(sig as usize, info) {
+        sched::wake(tid);
+    }
+}
+
+/// Sends `sig` to process `tgid` (Linux `group_send_sig_info`: `kill`,
+/// SIGCHLD, SIGALRM): pending for the process, taken by whichever of its
+/// threads does not block it; those threads are woken. SIGKILL ends every
+/// thread.
+pub fn send_to_process(tgid: u32, sig: i32, info: SigInfo) {
+    use super::sched;
+    let threads = sched::threads(tgid);
+    let Some(&first) = threads.first() else { return };
+    if sig == 0 {
+        return;
+    }
+    if sig as usize == SIGKILL {
+        kill_process(tgid, sig);
+        return;
+    }
+    let Some(t) = sched::task(first) else { return };
+    if !t.signals.send_shared(sig as usize, info) {
+        return;
+    }
+    for tid in threads {
+        if sched::task(tid).is_some_and(|t| !t.signals.blocks(sig as usize)) {
+            sched::wake(tid);
+        }
+    }
+}
+
+/// Ends every thread of process `tgid` with the fatal signal `sig`
+/// (Linux `complete_signal` for a fatal one, `zap_other_threads`): the
+/// process's wait status becomes `sig`; each thread dies before it next
+/// returns to user mode.
+pub fn kill_process(tgid: u32, sig: i32) {
+    use super::sched;
+    for tid in sched::threads(tgid) {
+        let Some(t) = sched::task(tid) else { continue };
+        t.signals.group().group_exit.get_or_insert(sig);
+        t.pending_kill = Some(sig);
+        sched::wake(tid);
     }
 }

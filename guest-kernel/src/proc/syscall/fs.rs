@@ -96,8 +96,12 @@ pub(super) fn sys_write(fd: i32, buf: u64, count: u64) -> SysResult {
                     Err(EPIPE) => {
                         // SIGPIPE to the writer (which may ignore or catch
                         // it); the call says EPIPE.
-                        let me = task().pid;
-                        send_signal(me, 13, crate::proc::signal::SigInfo { code: crate::proc::signal::SI_USER, pid: me, ..Default::default() });
+                        let (me, tgid) = (task().pid, task().tgid);
+                        crate::proc::signal::send_to_thread(
+                            me,
+                            13,
+                            crate::proc::signal::SigInfo { code: crate::proc::signal::SI_USER, pid: tgid, ..Default::default() },
+                        );
                         return if done + off > 0 { Ok((done + off) as u64) } else { Err(EPIPE) };
                     }
                     Err(_) if done + off > 0 => return Ok((done + off) as u64),
@@ -269,7 +273,7 @@ pub(super) fn resolve(dirfd: i32, path: &str) -> Result<String, i32> {
         return Ok(String::from(path));
     }
     let base = if dirfd == AT_FDCWD {
-        task().cwd.clone()
+        task().fs.cwd.clone()
     } else {
         let f = fd_file(dirfd)?;
         match f.ramfs_inode() {
@@ -344,7 +348,7 @@ pub(super) fn sys_chdir(path: u64) -> SysResult {
     if !inode.is_dir() {
         return Err(ENOTDIR);
     }
-    task().cwd = inode.path();
+    task().fs.cwd = inode.path();
     Ok(0)
 }
 
@@ -352,7 +356,7 @@ pub(super) fn sys_chdir(path: u64) -> SysResult {
 pub(super) fn sys_fchdir(fd: i32) -> SysResult {
     let f = fd_file(fd)?;
     let inode = f.ramfs_inode().filter(|i| i.is_dir()).ok_or(ENOTDIR)?;
-    task().cwd = inode.path();
+    task().fs.cwd = inode.path();
     Ok(0)
 }
 
@@ -364,7 +368,7 @@ pub(super) fn sys_openat(dirfd: i32, path: u64, flags: i32, mode: u32) -> SysRes
     } else {
         let fs = crate::proc::ROOTFS.get().ok_or(ENOENT)?;
         let fs = fs.lock();
-        file::open(&fs, &path, flags, mode & !task().umask)?
+        file::open(&fs, &path, flags, mode & !task().fs.umask)?
     };
     let fd = task().files.install(f, flags & file::O_CLOEXEC != 0)?;
     Ok(fd as u64)
@@ -380,24 +384,34 @@ pub(super) fn sys_readlinkat(dirfd: i32, path: u64, buf: u64, size: i32) -> SysR
     let path = resolve(dirfd, &get_path(path)?)?;
     let exe_of = |who: &str| -> Option<Result<String, i32>> {
         let pid = match who {
-            "self" => task().pid,
+            "self" => task().tgid,
             n => n.parse().ok()?,
         };
         Some(crate::proc::sched::task(pid).map(|t| t.exe.clone()).filter(|e| !e.is_empty()).ok_or(ENOENT))
     };
-    let target = match path.strip_prefix("/proc/").and_then(|r| r.strip_suffix("/exe")) {
+    let target = match path.as_str() {
+        "/proc/self" => alloc::format!("{}", task().tgid),
+        "/proc/thread-self" => alloc::format!("{}/task/{}", task().tgid, task().pid),
+        _ => readlink_target(&path, exe_of)?,
+    };
+    let n = target.len().min(size as usize);
+    copy_to_user(buf, &target.as_bytes()[..n])?;
+    Ok(n as u64)
+}
+
+/// The target of a symlink other than `/proc/self`: `/proc/PID/exe`, or
+/// one in the root filesystem.
+fn readlink_target(path: &str, exe_of: impl Fn(&str) -> Option<Result<String, i32>>) -> Result<String, i32> {
+    Ok(match path.strip_prefix("/proc/").and_then(|r| r.strip_suffix("/exe")) {
         Some(who) if !who.contains('/') => match exe_of(who) {
             Some(r) => r?,
             None => return Err(ENOENT),
         },
         _ => {
-            let inode = rootfs()?.lookup_nofollow(&path)?;
+            let inode = rootfs()?.lookup_nofollow(path)?;
             String::from(inode.link_target().ok_or(EINVAL)?)
         }
-    };
-    let n = target.len().min(size as usize);
-    copy_to_user(buf, &target.as_bytes()[..n])?;
-    Ok(n as u64)
+    })
 }
 
 /// `symlinkat` (and `symlink`): a link at `linkpath` to `target`.
@@ -435,7 +449,7 @@ pub(super) fn rootfs() -> Result<crate::sync::SpinLockGuard<'static, crate::fs::
 
 pub(super) fn sys_mkdirat(dirfd: i32, path: u64, mode: u32) -> SysResult {
     let path = resolve(dirfd, &get_path(path)?)?;
-    rootfs()?.mkdir(&path, mode & !task().umask)?;
+    rootfs()?.mkdir(&path, mode & !task().fs.umask)?;
     Ok(0)
 }
 
@@ -532,7 +546,7 @@ pub(super) fn sys_fcntl(fd: i32, cmd: u32, arg: u64) -> SysResult {
 /// `getcwd`: the working directory and a NUL; ERANGE when `size` is too
 /// small for them.
 pub(super) fn sys_getcwd(buf: u64, size: u64) -> SysResult {
-    let mut cwd = task().cwd.clone().into_bytes();
+    let mut cwd = task().fs.cwd.clone().into_bytes();
     cwd.push(0);
     if (size as usize) < cwd.len() {
         return Err(ERANGE);

@@ -5,7 +5,7 @@
 use super::*;
 
 pub(super) fn mm() -> Result<&'static mut crate::proc::mm::Mm, i32> {
-    task().mm.as_mut().ok_or(EFAULT)
+    task().mm.as_deref_mut().ok_or(EFAULT)
 }
 
 pub(super) fn sys_brk(brk: u64) -> SysResult {
@@ -61,8 +61,9 @@ pub(super) fn populate(start: u64, len: u64) {
         if va > start && crate::proc::sched::cond_resched() {
             break;
         }
+        let limit = task().stack_limit();
         let Ok(mm) = mm() else { return };
-        if crate::proc::fault::handle_mm_fault(mm, va, err, crate::proc::STACK_RLIMIT).is_err() {
+        if crate::proc::fault::handle_mm_fault(mm, va, err, limit).is_err() {
             break;
         }
         mm.update_hiwater();

@@ -136,13 +136,28 @@ pub fn dispatch() {
         38 => sys_setitimer(a.int(0), a.ulong(1), a.ulong(2)),
         // clone's flags are `unsigned long`, but Linux reads only their
         // low 32 bits (`lower_32_bits(clone_flags)`).
-        56 => sys_clone(a.uint(0), a.ulong(1), a.ulong(2), a.ulong(3), a.ulong(4)),
+        56 => sys_clone(a.ulong(0), a.ulong(1), a.ulong(2), a.ulong(3), a.ulong(4)),
         57 => sys_fork(),
         58 => sys_clone(CLONE_VM | CLONE_VFORK | SIGCHLD, 0, 0, 0, 0),
+        435 => sys_clone3(a.ulong(0), a.ulong(1)),
+        434 => sys_pidfd_open(a.int(0), a.uint(1)),
+        424 => sys_pidfd_send_signal(a.fd(0), a.int(1), a.ulong(2), a.uint(3)),
+        247 => sys_waitid(a.int(0), a.int(1), a.ulong(2), a.int(3), a.ulong(4)),
+        202 => super::futex::sys_futex(a.ulong(0), a.int(1) as u32, a.uint(2), a.ulong(3), a.ulong(4), a.uint(5)),
+        273 => super::futex::sys_set_robust_list(a.ulong(0), a.ulong(1)),
+        274 => super::futex::sys_get_robust_list(a.int(0), a.ulong(1), a.ulong(2)),
+        // rseq: refused as by a kernel built without it (glibc and musl
+        // then go on without it, quietly).
+        334 => Err(ENOSYS),
         59 => sys_execve(a.ulong(0), a.ulong(1), a.ulong(2)),
         61 => sys_wait4(a.int(0), a.ulong(1), a.int(2), a.ulong(3)),
-        39 | 186 => Ok(task.pid as u64), // getpid, gettid
-        60 | 231 => {
+        39 => Ok(u64::from(task.tgid)), // getpid
+        186 => Ok(u64::from(task.pid)), // gettid
+        60 => {
+            super::do_exit_thread(exit_code_status(a.int(0)));
+            Ok(0)
+        }
+        231 => {
             do_exit(exit_code_status(a.int(0)));
             Ok(0)
         }
@@ -177,8 +192,8 @@ pub fn dispatch() {
         267 => sys_readlinkat(a.fd(0), a.ulong(1), a.ulong(2), a.int(3)),
         95 => {
             // umask: the old mask back; the new one's permission bits kept.
-            let old = task.umask;
-            task.umask = a.mode(0) & 0o777;
+            let old = task.fs.umask;
+            task.fs.umask = a.mode(0) & 0o777;
             Ok(u64::from(old))
         }
         203 => sys_sched_setaffinity(a.int(0), a.uint(1), a.ulong(2)),
@@ -205,6 +220,8 @@ pub fn dispatch() {
         263 => sys_unlinkat(a.fd(0), a.ulong(1), a.int(2)),
         292 => sys_dup3(a.fd(0), a.fd(1), a.int(2)),
         302 => sys_prlimit64(a.int(0), a.uint(1), a.ulong(2), a.ulong(3)),
+        97 => sys_prlimit64(0, a.uint(0), 0, a.ulong(1)),  // getrlimit
+        160 => sys_prlimit64(0, a.uint(0), a.ulong(1), 0), // setrlimit
         318 => sys_getrandom(a.ulong(0), a.ulong(1), a.uint(2)),
         _ => Err(unknown(nr)),
     };

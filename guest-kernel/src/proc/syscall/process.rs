@@ -3,11 +3,13 @@
 //! execve, arch_prctl.
 
 use super::*;
+use crate::fs::file::{O_CLOEXEC, O_NONBLOCK};
 use crate::proc::signal::frame::{signal_pending, ERESTARTSYS};
 use crate::proc::signal::{SigInfo, SI_TKILL, SI_USER};
 
-/// `kill`: `pid` 0 and -1 mean the caller's group and everyone but init:
-/// with one session both are every task the caller may signal.
+/// `kill`: `pid` > 0 is a process (or any thread of one: its process),
+/// 0 the caller's process group, -1 every process the caller may signal
+/// but init and itself, < -1 process group -pid.
 pub(super) fn sys_kill(pid: i32, sig: i32) -> SysResult {
     use crate::proc::sched;
     if !(0..=64).contains(&sig) {
@@ -17,25 +19,16 @@ pub(super) fn sys_kill(pid: i32, sig: i32) -> SysResult {
     if pid == i32::MIN {
         return Err(ESRCH);
     }
-    let me = task().pid;
-    let alive = |t: &crate::proc::Task| t.state != sched::TaskState::Zombie;
+    let me = task().tgid;
     // A group's zombies still count as members (Linux: the call succeeds;
     // a zombie ignores the signal).
-    let group = |pgid: u32| -> Vec<u32> { sched::pids().into_iter().filter(|&p| sched::task(p).is_some_and(|t| t.pgid == pgid)).collect() };
+    let group = |pgid: u32| -> Vec<u32> { sched::processes().into_iter().filter(|&p| sched::task(p).is_some_and(|t| t.pgid == pgid)).collect() };
     let targets: Vec<u32> = match pid {
-        p if p > 0 => {
-            // A zombie still exists until reaped: the call succeeds and the
-            // signal does nothing (Linux).
-            let t = sched::task(p as u32).ok_or(ESRCH)?;
-            if !alive(t) {
-                return Ok(0);
-            }
-            alloc::vec![p as u32]
-        }
+        p if p > 0 => alloc::vec![sched::task(p as u32).ok_or(ESRCH)?.tgid],
         // The caller's process group.
         0 => group(task().pgid),
         // Everyone the caller may signal but init and itself.
-        -1 => sched::pids().into_iter().filter(|&p| p > 1 && p != me && sched::task(p).is_some_and(|t| alive(t))).collect(),
+        -1 => sched::processes().into_iter().filter(|&p| p > 1 && p != me && !sched::threads(p).is_empty()).collect(),
         // Process group -pid.
         p => group(p.unsigned_abs()),
     };
@@ -44,27 +37,11 @@ pub(super) fn sys_kill(pid: i32, sig: i32) -> SysResult {
     }
     let info = SigInfo { code: SI_USER, pid: me, ..SigInfo::default() };
     for p in targets {
-        send_signal(p, sig, info);
+        // A process that has exited still exists until reaped: the call
+        // succeeds and the signal does nothing (Linux).
+        crate::proc::signal::send_to_process(p, sig, info);
     }
     Ok(0)
-}
-
-/// Sends `sig` (1..=64; 0 only checks) to task `pid` (Linux
-/// `send_signal`): SIGKILL cannot be caught and ends the task before it
-/// next runs in user mode; anything else becomes pending (or is discarded,
-/// ignored) and wakes a target that sleeps in a blocking call.
-pub(crate) fn send_signal(pid: u32, sig: i32, info: SigInfo) {
-    use crate::proc::sched;
-    let Some(t) = sched::task(pid) else { return };
-    if sig == 0 || t.state == sched::TaskState::Zombie {
-        return;
-    }
-    if sig == crate::proc::SIGKILL {
-        t.pending_kill = Some(sig);
-        sched::wake(pid);
-    } else if t.signals.send(sig as usize, info) {
-        sched::wake(pid);
-    }
 }
 
 /// `setpgid`: `pid` 0 is the caller, `pgid` 0 is `pid`. Only the caller or
@@ -77,17 +54,17 @@ pub(super) fn sys_setpgid(pid: i32, pgid: i32) -> SysResult {
         return Err(EINVAL);
     }
     let me = task();
-    let (my_pid, my_sid) = (me.pid, me.sid);
+    let (my_pid, my_sid) = (me.tgid, me.sid);
     let pid = if pid == 0 { my_pid } else { u32::try_from(pid).map_err(|_| ESRCH)? };
     let pgid = if pgid == 0 { pid } else { pgid as u32 };
-    let t = sched::task(pid).filter(|t| t.pid == my_pid || t.ppid == my_pid).ok_or(ESRCH)?;
+    let t = sched::task(pid).filter(|t| t.is_leader() && (t.pid == my_pid || t.ppid == my_pid)).ok_or(ESRCH)?;
     if t.sid != my_sid || t.sid == t.pid {
         return Err(EPERM);
     }
-    if pgid != pid && !sched::pids().into_iter().any(|p| sched::task(p).is_some_and(|o| o.pgid == pgid && o.sid == my_sid)) {
+    if pgid != pid && !sched::processes().into_iter().any(|p| sched::task(p).is_some_and(|o| o.pgid == pgid && o.sid == my_sid)) {
         return Err(EPERM);
     }
-    t.pgid = pgid;
+    set_process_ids(pid, Some(pgid), None);
     Ok(0)
 }
 
@@ -100,14 +77,23 @@ pub(super) fn sys_getpgid(pid: i32, session: bool) -> SysResult {
 /// `setsid`: a new session and group led by the caller, unless it leads a
 /// group already (EPERM).
 pub(super) fn sys_setsid() -> SysResult {
-    let me = task();
-    let pid = me.pid;
+    let pid = task().tgid;
     if crate::proc::sched::pids().into_iter().any(|p| crate::proc::sched::task(p).is_some_and(|t| t.pgid == pid)) {
         return Err(EPERM);
     }
-    me.sid = pid;
-    me.pgid = pid;
+    set_process_ids(pid, Some(pid), Some(pid));
     Ok(u64::from(pid))
+}
+
+/// Sets the process group and session of every thread of process `tgid`
+/// (Linux keeps them in the shared `signal_struct`).
+fn set_process_ids(tgid: u32, pgid: Option<u32>, sid: Option<u32>) {
+    for tid in crate::proc::sched::all_threads(tgid) {
+        if let Some(t) = crate::proc::sched::task(tid) {
+            t.pgid = pgid.unwrap_or(t.pgid);
+            t.sid = sid.unwrap_or(t.sid);
+        }
+    }
 }
 
 /// `prctl`: the options programs ask of every process (the name, whether
@@ -193,177 +179,361 @@ pub(super) fn sys_sched_setaffinity(pid: i32, len: u32, mask: u64) -> SysResult 
 }
 
 /// `tgkill(tgid, tid, sig)` and `tkill(tid, sig)` (`tgid` -1): a signal
-/// to one thread; every process is one thread here, whose tid is its pid
-/// (what `raise` and `abort` use).
+/// to one thread (what `raise`, `abort` and `pthread_kill` use); ESRCH
+/// when `tid` is not a thread of `tgid`.
 pub(super) fn sys_tgkill(tgid: i32, tid: i32, sig: i32) -> SysResult {
     use crate::proc::sched;
     if !(0..=64).contains(&sig) || tid <= 0 || tgid == 0 || tgid < -1 {
         return Err(EINVAL);
     }
     let t = sched::task(tid as u32).ok_or(ESRCH)?;
-    if tgid != -1 && tgid != tid {
+    if tgid != -1 && t.tgid != tgid as u32 {
         return Err(ESRCH);
     }
     // A zombie is still there; the signal does nothing.
     if t.state != sched::TaskState::Zombie {
-        send_signal(tid as u32, sig, SigInfo { code: SI_TKILL, pid: task().pid, ..SigInfo::default() });
+        crate::proc::signal::send_to_thread(tid as u32, sig, SigInfo { code: SI_TKILL, pid: task().tgid, ..SigInfo::default() });
     }
     Ok(0)
 }
 
 // --- Processes ---
 
+pub(super) const CLONE_VM: u64 = 0x100;
+pub(super) const CLONE_FS: u64 = 0x200;
+pub(super) const CLONE_FILES: u64 = 0x400;
+pub(super) const CLONE_SIGHAND: u64 = 0x800;
+pub(super) const CLONE_PIDFD: u64 = 0x1000;
+pub(super) const CLONE_VFORK: u64 = 0x4000;
+pub(super) const CLONE_PARENT: u64 = 0x8000;
+pub(super) const CLONE_THREAD: u64 = 0x10000;
+pub(super) const CLONE_NEWNS: u64 = 0x20000;
+pub(super) const CLONE_SETTLS: u64 = 0x0008_0000;
+pub(super) const CLONE_PARENT_SETTID: u64 = 0x0010_0000;
+pub(super) const CLONE_CHILD_CLEARTID: u64 = 0x0020_0000;
+pub(super) const CLONE_DETACHED: u64 = 0x0040_0000;
+pub(super) const CLONE_CHILD_SETTID: u64 = 0x0100_0000;
+/// The namespace flags (`CLONE_NEWTIME`, `NEWCGROUP`, `NEWUTS`, `NEWIPC`,
+/// `NEWUSER`, `NEWPID`, `NEWNET`, `NEWNS`): there are no namespaces here.
+const CLONE_NEW_ANY: u64 = 0x80 | 0x0200_0000 | 0x0400_0000 | 0x0800_0000 | 0x1000_0000 | 0x2000_0000 | 0x4000_0000 | CLONE_NEWNS;
+pub(super) const CSIGNAL: u64 = 0xff;
+pub(super) const SIGCHLD: u64 = 17;
+
+/// What a new task is made from (Linux `struct kernel_clone_args`).
+#[derive(Default)]
+pub(super) struct CloneArgs {
+    pub flags: u64,
+    /// `CLONE_PIDFD`: where the parent gets the pidfd.
+    pub pidfd: u64,
+    pub child_tid: u64,
+    pub parent_tid: u64,
+    pub exit_signal: u64,
+    /// The child's stack pointer (0: the parent's).
+    pub stack: u64,
+    pub tls: u64,
+}
+
 pub(super) fn sys_fork() -> SysResult {
-    use crate::proc::sched;
-    if sched::nr_tasks() >= crate::proc::MAX_TASKS {
+    kernel_clone(&CloneArgs { exit_signal: SIGCHLD, ..CloneArgs::default() })
+}
+
+/// `clone(flags, stack, parent_tid, child_tid, tls)`: the exit signal is
+/// the low byte of the flags. The flags are `unsigned long`, but Linux
+/// reads only their low 32 bits.
+pub(super) fn sys_clone(flags: u64, stack: u64, ptid: u64, ctid: u64, tls: u64) -> SysResult {
+    let flags = flags & 0xffff_ffff;
+    // CLONE_PIDFD stores the fd where CLONE_PARENT_SETTID stores the tid:
+    // not both. CLONE_NEWTIME shares its bit with the exit signal here.
+    if flags & CLONE_PIDFD != 0 && flags & CLONE_PARENT_SETTID != 0 {
+        return Err(EINVAL);
+    }
+    let args = CloneArgs { flags: flags & !CSIGNAL, pidfd: ptid, child_tid: ctid, parent_tid: ptid, exit_signal: flags & CSIGNAL, stack, tls };
+    kernel_clone(&args)
+}
+
+/// `clone3(args, size)`: `struct clone_args` of at least 64 bytes
+/// (`CLONE_ARGS_SIZE_VER0`); bytes past the ones known must be zero
+/// (E2BIG). `set_tid` and `cgroup` are not supported (EINVAL).
+pub(super) fn sys_clone3(uargs: u64, size: u64) -> SysResult {
+    const VER0: u64 = 64;
+    const KNOWN: u64 = 88;
+    if size < VER0 {
+        return Err(EINVAL);
+    }
+    if size > PAGE_SIZE {
+        return Err(E2BIG);
+    }
+    let mut raw = [0u8; KNOWN as usize];
+    let n = size.min(KNOWN) as usize;
+    copy_from_user(&mut raw[..n], uargs)?;
+    if size > KNOWN {
+        let mut rest = alloc::vec![0u8; (size - KNOWN) as usize];
+        copy_from_user(&mut rest, uargs + KNOWN)?;
+        if rest.iter().any(|&b| b != 0) {
+            return Err(E2BIG);
+        }
+    }
+    let field = |i: usize| u64::from_ne_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    let (flags, pidfd, child_tid, parent_tid, exit_signal) = (field(0), field(1), field(2), field(3), field(4));
+    let (stack, stack_size, tls, set_tid, set_tid_size) = (field(5), field(6), field(7), field(8), field(9));
+    const CLONE_CLEAR_SIGHAND: u64 = 0x1_0000_0000;
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    if flags & CSIGNAL != 0 || exit_signal > 64 || flags & (CLONE_INTO_CGROUP | !(CLONE_CLEAR_SIGHAND | 0xffff_ffff)) != 0 {
+        return Err(EINVAL);
+    }
+    if set_tid != 0 || set_tid_size != 0 {
+        return Err(EINVAL);
+    }
+    if (stack == 0) != (stack_size == 0) {
+        return Err(EINVAL);
+    }
+    // CLONE_CLEAR_SIGHAND: the child's handlers go back to the default;
+    // not with CLONE_SIGHAND, which shares them.
+    if flags & CLONE_CLEAR_SIGHAND != 0 && flags & CLONE_SIGHAND != 0 {
+        return Err(EINVAL);
+    }
+    let args = CloneArgs { flags, pidfd, child_tid, parent_tid, exit_signal, stack: stack.wrapping_add(stack_size), tls };
+    let pid = kernel_clone(&args)?;
+    if flags & CLONE_CLEAR_SIGHAND != 0 {
+        if let Some(child) = crate::proc::sched::task(pid as u32) {
+            child.signals.clear_handlers();
+        }
+    }
+    Ok(pid)
+}
+
+/// Makes a new task from the current one (Linux `kernel_clone` and
+/// `copy_process`): a new process, or with `CLONE_THREAD` a thread of this
+/// one; each `CLONE_*` flag shares a part (memory, files, filesystem
+/// place, signal handlers) that would otherwise be copied. Flag
+/// combinations Linux refuses are EINVAL; the task limits EAGAIN.
+/// `CLONE_SYSVSEM`, `CLONE_IO`, `CLONE_PTRACE` and `CLONE_UNTRACED` are
+/// accepted and change nothing: there are no System V semaphores, I/O
+/// contexts or tracers here.
+fn kernel_clone(args: &CloneArgs) -> SysResult {
+    use crate::proc::{rlimit::RLIMIT_NPROC, sched, TaskParts};
+    let flags = args.flags;
+    let parent = task();
+    if flags & CLONE_NEW_ANY != 0
+        || flags & CLONE_THREAD != 0 && flags & CLONE_SIGHAND == 0
+        || flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0
+        // Init has no parent to share.
+        || flags & CLONE_PARENT != 0 && parent.tgid == 1
+        || flags & CLONE_PIDFD != 0 && flags & CLONE_DETACHED != 0
+    {
+        return Err(EINVAL);
+    }
+    if flags & CLONE_SETTLS != 0 && args.tls >= crate::proc::uaccess::TASK_SIZE {
+        return Err(EPERM);
+    }
+    let nproc = parent.signals.group_ref().rlim[RLIMIT_NPROC][0];
+    if sched::nr_tasks() >= crate::proc::max_threads() || sched::nr_tasks() as u64 >= nproc {
         return Err(EAGAIN);
     }
-    let parent = task();
+    let files = if flags & CLONE_FILES != 0 { Some(parent.files.clone()) } else { parent.files.copy() };
+    let fs = if flags & CLONE_FS != 0 { Some(parent.fs.clone()) } else { parent.fs.copy() };
+    let new_stack = flags & (CLONE_VM | CLONE_VFORK) == CLONE_VM;
+    let signals = parent.signals.clone_for(flags & CLONE_SIGHAND != 0, flags & CLONE_THREAD != 0, new_stack);
+    let (Some(files), Some(fs), Some(signals)) = (files, fs, signals) else { return Err(ENOMEM) };
     let mm = match parent.mm.as_mut() {
-        Some(mm) => Some(mm.dup().ok_or(ENOMEM)?),
+        Some(mm) if flags & CLONE_VM != 0 => Some(mm.clone()),
+        Some(mm) => Some(mm.dup().and_then(crate::proc::new_mm).ok_or(ENOMEM)?),
         None => None,
     };
-    let Some(mut child) = crate::proc::new_task(parent.pid) else {
+    let Some(mut child) = crate::proc::new_task(parent.tgid, TaskParts { files, fs, signals }) else {
         if let Some(mm) = mm {
-            mm.destroy();
+            crate::proc::put_mm(mm);
         }
         return Err(ENOMEM);
     };
     let parent = task();
+    if flags & CLONE_THREAD != 0 {
+        child.tgid = parent.tgid;
+    }
+    if flags & (CLONE_THREAD | CLONE_PARENT) != 0 {
+        child.ppid = parent.ppid;
+    }
+    // A thread ends silently; a process signals its parent as asked.
+    child.exit_signal = if flags & CLONE_THREAD != 0 { 0 } else { args.exit_signal as u32 };
     child.comm = parent.comm;
     child.regs = parent.regs.clone();
     // The child returns 0 from the call, with what sysret leaves.
     child.regs.rax = 0;
     child.regs.rcx = child.regs.rip;
     child.regs.r11 = child.regs.rflags;
+    if args.stack != 0 {
+        child.regs.rsp = args.stack;
+    }
     child.fpu = parent.fpu.clone();
-    child.fs_base = parent.fs_base;
+    child.fs_base = if flags & CLONE_SETTLS != 0 { args.tls } else { parent.fs_base };
     child.oom_score_adj = parent.oom_score_adj;
-    child.signals = parent.signals.fork();
     child.exe = parent.exe.clone();
     child.cmdline = parent.cmdline.clone();
-    child.umask = parent.umask;
-    child.cwd = parent.cwd.clone();
     child.pgid = parent.pgid;
     child.sid = parent.sid;
-    child.mm = mm;
-    child.files = parent.files.clone();
-    let pid = child.pid;
-    sched::add(child);
-    Ok(pid as u64)
-}
-
-pub(super) const CLONE_VM: u32 = 0x100;
-pub(super) const CLONE_VFORK: u32 = 0x4000;
-pub(super) const CLONE_THREAD: u32 = 0x10000;
-pub(super) const CSIGNAL: u32 = 0xff;
-pub(super) const CLONE_SETTLS: u32 = 0x0008_0000;
-pub(super) const CLONE_PARENT_SETTID: u32 = 0x0010_0000;
-pub(super) const CLONE_CHILD_CLEARTID: u32 = 0x0020_0000;
-pub(super) const CLONE_CHILD_SETTID: u32 = 0x0100_0000;
-pub(super) const SIGCHLD: u32 = 17;
-
-/// `clone` for what `fork` and `posix_spawn` need: no shared address
-/// space or threads yet (CLONE_VM|CLONE_VFORK runs as a plain fork, as
-/// Linux allows vfork to).
-pub(super) fn sys_clone(flags: u32, stack: u64, ptid: u64, ctid: u64, tls: u64) -> SysResult {
-    const KNOWN: u32 = CLONE_VM | CLONE_VFORK | CSIGNAL | CLONE_SETTLS | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID;
-    if flags & CLONE_THREAD != 0 || (flags & CLONE_VM != 0 && flags & CLONE_VFORK == 0) {
-        return Err(EINVAL);
-    }
-    if flags & !KNOWN != 0 || flags & CSIGNAL != SIGCHLD && flags & CSIGNAL != 0 {
-        return Err(EINVAL);
-    }
-    if flags & CLONE_SETTLS != 0 && tls >= crate::proc::uaccess::TASK_SIZE {
-        return Err(EPERM);
-    }
-    // CLONE_VM|CLONE_VFORK (vfork, musl's posix_spawn): the child gets a
-    // copy, not the parent's memory itself. That is enough for a vfork
-    // child that only sets up and execs or exits (what vfork allows);
-    // the parent waits until it has, as Linux's does.
-    let pid = sys_fork()?;
-    let Some(child) = crate::proc::sched::task(pid as u32) else { return Ok(pid) };
-    if stack != 0 {
-        child.regs.rsp = stack;
-    }
-    if flags & CLONE_SETTLS != 0 {
-        child.fs_base = tls;
-    }
     if flags & CLONE_CHILD_CLEARTID != 0 {
-        // Cleared (and futex-woken) at exit only when another task shares
-        // the memory, as in Linux's mm_release; no thread does yet.
-        child.clear_child_tid = ctid;
+        child.clear_child_tid = args.child_tid;
     }
+    let shares_mm = flags & CLONE_VM != 0;
+    child.mm = mm;
+    let pid = child.pid;
+    let tgid = child.tgid;
+    sched::add(child);
+    // Writes for the child and the parent, each in its own memory (the
+    // same memory with CLONE_VM); a bad pointer is the writer's problem,
+    // as in Linux, not an error of the call.
     if flags & CLONE_CHILD_SETTID != 0 {
-        // In the child's memory (glibc's fork reads its own tid there);
-        // a bad pointer is the child's problem, as in Linux, not an error.
-        let _ = crate::proc::sched::with_current(pid as u32, || put_user(ctid, &(pid as u32)));
+        if shares_mm {
+            let _ = put_user(args.child_tid, &pid);
+        } else {
+            let _ = sched::with_current(pid, || put_user(args.child_tid, &pid));
+        }
     }
     if flags & CLONE_PARENT_SETTID != 0 {
-        let _ = put_user(ptid, &(pid as u32));
+        let _ = put_user(args.parent_tid, &pid);
+    }
+    if flags & CLONE_PIDFD != 0 {
+        let fd = match install_pidfd(tgid, O_CLOEXEC) {
+            Ok(fd) => fd,
+            Err(e) => {
+                // The child never runs: it goes as it came.
+                if let Some(c) = sched::task(pid) {
+                    c.pending_kill = Some(crate::proc::SIGKILL);
+                }
+                return Err(e);
+            }
+        };
+        if let Err(e) = put_user(args.pidfd, &(fd as i32)) {
+            let _ = task().files.close(fd as i32);
+            return Err(e);
+        }
     }
     if flags & CLONE_VFORK != 0 {
-        wait_for_vfork_done(pid as u32);
+        wait_for_vfork_done(pid);
     }
-    Ok(pid)
+    Ok(u64::from(pid))
 }
 
 /// The vfork parent's wait: until the child has exec'd or exited, or a
 /// kill ends the parent (Linux `wait_for_vfork_done`, killable only).
 fn wait_for_vfork_done(child: u32) {
     use crate::proc::sched::{self, TaskState};
+    let me = task().pid;
     if let Some(c) = sched::task(child) {
-        c.in_vfork = true;
+        c.vfork_parent = me;
     }
-    while sched::task(child).is_some_and(|c| c.in_vfork && c.state != TaskState::Zombie) && task().pending_kill.is_none() {
+    while sched::task(child).is_some_and(|c| c.vfork_parent == me && c.state != TaskState::Zombie) && task().pending_kill.is_none() {
         task().state = TaskState::WaitChild;
         sched::schedule();
     }
 }
 
-pub(super) const WNOHANG: u32 = 1;
+/// A pidfd for process `tgid` in the caller's table (`O_CLOEXEC` in
+/// `flags`); EMFILE when the table is full.
+fn install_pidfd(tgid: u32, flags: u32) -> SysResult {
+    let file = File::pidfd(tgid, crate::proc::sched::process_has_exited, flags & O_NONBLOCK);
+    let fd = task().files.install(file, flags & O_CLOEXEC != 0)?;
+    Ok(fd as u64)
+}
 
-pub(super) fn sys_wait4(pid: i32, wstatus: u64, options: i32, rusage: u64) -> SysResult {
-    use crate::proc::sched::{self, TaskState};
-    let options = options as u32;
-    if options & !(WNOHANG | 2 | 8 | 0x4000_0000 | 0x8000_0000 | 0x2000_0000) != 0 {
+/// `pidfd_open(pid, flags)`: a descriptor for a process (a thread group
+/// leader; EINVAL for another thread, ESRCH for none), readable in `poll`
+/// once the process has exited. `flags`: `PIDFD_NONBLOCK` only.
+pub(super) fn sys_pidfd_open(pid: i32, flags: u32) -> SysResult {
+    const PIDFD_NONBLOCK: u32 = O_NONBLOCK;
+    if flags & !PIDFD_NONBLOCK != 0 || pid <= 0 {
         return Err(EINVAL);
     }
-    // INT_MIN has no process group to name (Linux: ESRCH).
-    if pid == i32::MIN {
+    let t = crate::proc::sched::task(pid as u32).ok_or(ESRCH)?;
+    if !t.is_leader() {
+        return Err(EINVAL);
+    }
+    install_pidfd(pid as u32, flags | O_CLOEXEC)
+}
+
+/// The process a pidfd refers to (EBADF for another kind of file).
+fn pidfd_target(fd: i32) -> Result<u32, i32> {
+    fd_file(fd)?.pidfd_pid().ok_or(EBADF)
+}
+
+/// `pidfd_send_signal(pidfd, sig, info, flags)`: `kill` through a pidfd
+/// (ESRCH once the process has exited). A caller-supplied `info` is not
+/// supported (EINVAL); `flags` must be 0.
+pub(super) fn sys_pidfd_send_signal(pidfd: i32, sig: i32, info: u64, flags: u32) -> SysResult {
+    if flags != 0 || info != 0 || !(0..=64).contains(&sig) {
+        return Err(EINVAL);
+    }
+    let pid = pidfd_target(pidfd)?;
+    if crate::proc::sched::threads(pid).is_empty() {
         return Err(ESRCH);
     }
-    let pid = pid as i64;
+    let info = SigInfo { code: SI_USER, pid: task().tgid, ..SigInfo::default() };
+    crate::proc::signal::send_to_process(pid, sig, info);
+    Ok(0)
+}
+
+pub(super) const WNOHANG: u32 = 1;
+const WSTOPPED: u32 = 2;
+const WEXITED: u32 = 4;
+const WCONTINUED: u32 = 8;
+const WNOWAIT: u32 = 0x0100_0000;
+const WNOTHREAD: u32 = 0x2000_0000;
+const WALL: u32 = 0x4000_0000;
+const WCLONE: u32 = 0x8000_0000;
+
+/// Which children a wait is for.
+enum WaitFor {
+    Any,
+    Pid(u32),
+    Pgid(u32),
+}
+
+/// A child that was waited for: its pid and wait status.
+struct Reaped {
+    pid: u32,
+    status: i32,
+}
+
+/// The heart of `wait4` and `waitid` (Linux `do_wait`): a zombie child of
+/// the caller's process that `which` names and the options allow (a child
+/// whose exit signal is not SIGCHLD is a "clone" child, seen only with
+/// `__WCLONE` or `__WALL`), reaped unless `WNOWAIT`; `Ok(None)` with
+/// `WNOHANG` and none ready; ECHILD when there is no such child at all.
+/// Sleeps until a child exits otherwise.
+fn do_wait(which: WaitFor, options: u32) -> Result<Option<Reaped>, i32> {
+    use crate::proc::sched::{self, TaskState};
     loop {
-        let me = task().pid;
-        let my_pgid = task().pgid;
-        let in_group = |c: u32, pgid: u32| sched::task(c).is_some_and(|t| t.pgid == pgid);
-        let children: Vec<u32> = sched::children(me)
+        let me = task();
+        let my_tgid = me.tgid;
+        let children: Vec<u32> = sched::children(my_tgid)
             .into_iter()
-            .filter(|&c| match pid {
-                -1 => true,
-                0 => in_group(c, my_pgid),
-                p if p < -1 => in_group(c, (-p) as u32),
-                p => c as i64 == p,
+            .filter(|&c| {
+                let Some(t) = sched::task(c) else { return false };
+                let clone_child = t.exit_signal != SIGCHLD as u32;
+                let kind_ok = options & WALL != 0 || (options & WCLONE != 0) == clone_child;
+                kind_ok
+                    && match which {
+                        WaitFor::Any => true,
+                        WaitFor::Pid(p) => c == p,
+                        WaitFor::Pgid(g) => t.pgid == g,
+                    }
             })
             .collect();
         if children.is_empty() {
             return Err(ECHILD);
         }
-        if let Some(&z) = children.iter().find(|&&c| sched::task(c).is_some_and(|t| t.state == TaskState::Zombie)) {
-            let zombie = sched::take(z).ok_or(ECHILD)?;
-            let status = zombie.exit_status.unwrap_or(0);
-            crate::proc::free_task(zombie);
-            if wstatus != 0 {
-                put_user(wstatus, &(status as u32))?;
+        // A zombie leader is ready once its other threads are gone.
+        let ready = children.iter().copied().find(|&c| sched::task(c).is_some_and(|t| t.state == TaskState::Zombie) && sched::threads(c).is_empty());
+        if let Some(z) = ready {
+            let status = sched::task(z).and_then(|t| t.exit_status).unwrap_or(0);
+            if options & WNOWAIT == 0 {
+                let zombie = sched::take(z).ok_or(ECHILD)?;
+                crate::proc::free_task(zombie);
             }
-            if rusage != 0 {
-                copy_to_user(rusage, &[0u8; 144])?;
-            }
-            return Ok(z as u64);
+            return Ok(Some(Reaped { pid: z, status }));
         }
         if options & WNOHANG != 0 {
-            return Ok(0);
+            return Ok(None);
         }
         if signal_pending() {
             return Err(ERESTARTSYS);
@@ -371,6 +541,81 @@ pub(super) fn sys_wait4(pid: i32, wstatus: u64, options: i32, rusage: u64) -> Sy
         task().state = TaskState::WaitChild;
         sched::schedule();
     }
+}
+
+pub(super) fn sys_wait4(pid: i32, wstatus: u64, options: i32, rusage: u64) -> SysResult {
+    let options = options as u32;
+    if options & !(WNOHANG | WSTOPPED | WCONTINUED | WNOTHREAD | WALL | WCLONE) != 0 {
+        return Err(EINVAL);
+    }
+    let which = match pid {
+        // INT_MIN has no process group to name (Linux: ESRCH).
+        i32::MIN => return Err(ESRCH),
+        -1 => WaitFor::Any,
+        0 => WaitFor::Pgid(task().pgid),
+        p if p < 0 => WaitFor::Pgid(p.unsigned_abs()),
+        p => WaitFor::Pid(p as u32),
+    };
+    match do_wait(which, options | WEXITED)? {
+        None => Ok(0),
+        Some(r) => {
+            if wstatus != 0 {
+                put_user(wstatus, &(r.status as u32))?;
+            }
+            if rusage != 0 {
+                copy_to_user(rusage, &[0u8; 144])?;
+            }
+            Ok(u64::from(r.pid))
+        }
+    }
+}
+
+/// `waitid(idtype, id, infop, options, rusage)`: `P_ALL`, `P_PID`,
+/// `P_PGID` (id 0: the caller's group) or `P_PIDFD`; `WEXITED` must be
+/// asked for (stopped and continued children do not exist here). The
+/// child is described in `infop` as a SIGCHLD `siginfo_t`; with `WNOHANG`
+/// and none ready, `infop`'s signal and pid are 0.
+pub(super) fn sys_waitid(idtype: i32, id: i32, infop: u64, options: i32, rusage: u64) -> SysResult {
+    use crate::proc::signal::{CLD_DUMPED, CLD_EXITED, CLD_KILLED, SIGCHLD as SIGCHLD_NR};
+    let options = options as u32;
+    if options & !(WNOHANG | WSTOPPED | WEXITED | WCONTINUED | WNOWAIT | WNOTHREAD | WALL | WCLONE) != 0 || options & (WEXITED | WSTOPPED | WCONTINUED) == 0 {
+        return Err(EINVAL);
+    }
+    let which = match idtype {
+        0 => WaitFor::Any,
+        1 if id > 0 => WaitFor::Pid(id as u32),
+        2 if id == 0 => WaitFor::Pgid(task().pgid),
+        2 if id > 0 => WaitFor::Pgid(id as u32),
+        3 => {
+            let pid = pidfd_target(id)?;
+            WaitFor::Pid(pid)
+        }
+        _ => return Err(EINVAL),
+    };
+    if options & WEXITED == 0 {
+        // Only stopped or continued children asked for: none can exist.
+        return if options & WNOHANG != 0 { Ok(0) } else { Err(ECHILD) };
+    }
+    let r = do_wait(which, options)?;
+    if infop != 0 {
+        let mut info = [0u8; 128];
+        if let Some(r) = r {
+            let (code, status) = match r.status & 0x7f {
+                0 => (CLD_EXITED, (r.status >> 8) & 0xff),
+                sig if r.status & 0x80 != 0 => (CLD_DUMPED, sig),
+                sig => (CLD_KILLED, sig),
+            };
+            info[0..4].copy_from_slice(&(SIGCHLD_NR as i32).to_ne_bytes());
+            info[8..12].copy_from_slice(&code.to_ne_bytes());
+            info[16..20].copy_from_slice(&r.pid.to_ne_bytes());
+            info[24..28].copy_from_slice(&status.to_ne_bytes());
+        }
+        copy_to_user(infop, &info)?;
+    }
+    if rusage != 0 {
+        copy_to_user(rusage, &[0u8; 144])?;
+    }
+    Ok(0)
 }
 
 pub(super) fn sys_execve(path: u64, argv: u64, envp: u64) -> SysResult {
@@ -403,9 +648,6 @@ pub(super) fn sys_execve(path: u64, argv: u64, envp: u64) -> SysResult {
         args.push(path.clone());
     }
     let t = task();
-    // Close O_CLOEXEC files (Linux do_close_on_exec).
-    t.files.close_on_exec();
-    crate::proc::sched::wake_events();
     match crate::proc::exec::exec(t, &path, &args, &env) {
         Ok(()) => Ok(0),
         Err(e) if t.mm.is_none() => {

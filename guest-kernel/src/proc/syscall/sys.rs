@@ -84,10 +84,10 @@ pub(super) fn sys_clock_nanosleep(clock: i32, flags: i32, req: u64, rem: u64) ->
 pub(super) fn sys_alarm(seconds: u32) -> SysResult {
     let t = task();
     let now = now_ns();
-    let left = t.alarm_at.saturating_sub(now);
-    let old = if t.alarm_at == 0 { 0 } else { ((left + 500_000_000) / 1_000_000_000).max(1) };
-    t.alarm_at = if seconds == 0 { 0 } else { now + u64::from(seconds) * 1_000_000_000 };
-    t.alarm_every = 0;
+    let left = t.signals.group().alarm_at.saturating_sub(now);
+    let old = if t.signals.group().alarm_at == 0 { 0 } else { ((left + 500_000_000) / 1_000_000_000).max(1) };
+    t.signals.group().alarm_at = if seconds == 0 { 0 } else { now + u64::from(seconds) * 1_000_000_000 };
+    t.signals.group().alarm_every = 0;
     Ok(old)
 }
 
@@ -95,9 +95,10 @@ const ITIMER_REAL: i32 = 0;
 
 /// `struct itimerval` as nanoseconds: (interval, value left).
 fn itimer_now(t: &crate::proc::Task) -> [u64; 4] {
-    let left = if t.alarm_at == 0 { 0 } else { t.alarm_at.saturating_sub(now_ns()).max(1000) };
+    let g = t.signals.group_ref();
+    let left = if g.alarm_at == 0 { 0 } else { g.alarm_at.saturating_sub(now_ns()).max(1000) };
     let tv = |ns: u64| [ns / 1_000_000_000, (ns % 1_000_000_000) / 1000];
-    let (i, v) = (tv(t.alarm_every), tv(left));
+    let (i, v) = (tv(g.alarm_every), tv(left));
     [i[0], i[1], v[0], v[1]]
 }
 
@@ -127,8 +128,8 @@ pub(super) fn sys_setitimer(which: i32, new: u64, old: u64) -> SysResult {
     let ns = |s: u64, us: u64| s.saturating_mul(1_000_000_000).saturating_add(us * 1000);
     let t = task();
     let value = ns(v[2], v[3]);
-    t.alarm_at = if value == 0 { 0 } else { now_ns().saturating_add(value) };
-    t.alarm_every = ns(v[0], v[1]);
+    t.signals.group().alarm_at = if value == 0 { 0 } else { now_ns().saturating_add(value) };
+    t.signals.group().alarm_every = ns(v[0], v[1]);
     Ok(0)
 }
 
@@ -161,22 +162,32 @@ pub(super) fn sys_sysinfo(info: u64) -> SysResult {
     Ok(0)
 }
 
+/// `prlimit64` (and `getrlimit`/`setrlimit` through it): the limits of
+/// the caller's process or another's (`pid`, any of its threads), read
+/// into `old` before `new` replaces them.
 pub(super) fn sys_prlimit64(pid: i32, resource: u32, new: u64, old: u64) -> SysResult {
-    if pid != 0 && pid as i64 != task().pid as i64 {
-        return Err(ESRCH);
+    use crate::proc::rlimit::{self, RLIMIT_NOFILE, RLIM_NLIMITS};
+    let resource = resource as usize;
+    if resource >= RLIM_NLIMITS {
+        return Err(EINVAL);
     }
-    const INF: u64 = u64::MAX;
-    let lim: [u64; 2] = match resource {
-        3 => [crate::proc::STACK_RLIMIT, INF], // RLIMIT_STACK
-        7 => [1024, 4096],                     // RLIMIT_NOFILE
-        0..=15 => [INF, INF],
+    let new: Option<[u64; 2]> = if new != 0 { Some(get_user(new)?) } else { None };
+    if let Some(n) = new {
+        rlimit::check(resource, n)?;
+    }
+    let t = match pid {
+        0 => task(),
+        p if p > 0 => crate::proc::sched::task(p as u32).filter(|t| t.state != crate::proc::sched::TaskState::Zombie).ok_or(ESRCH)?,
         _ => return Err(EINVAL),
     };
-    if new != 0 {
-        let _: [u64; 2] = get_user(new)?;
-    }
     if old != 0 {
-        put_user(old, &lim)?;
+        put_user(old, &t.signals.group_ref().rlim[resource])?;
+    }
+    if let Some(n) = new {
+        t.signals.group().rlim[resource] = n;
+        if resource == RLIMIT_NOFILE {
+            t.files.set_limit(n[0].min(rlimit::NR_OPEN) as usize);
+        }
     }
     Ok(0)
 }
