@@ -35,6 +35,15 @@ const PROGRAMS: &[&str] = &[
     "run_then_cat",
 ];
 
+/// Programs also built against glibc (`gcc -static -pthread`), as
+/// `NAME_glibc`: the process model as both C libraries drive it (glibc's
+/// fork is a clone with CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID, its
+/// threads use clone3, robust lists and rseq).
+const GLIBC_PROGRAMS: &[&str] = &["proc_fork", "proc_signal", "proc_threads"];
+/// The glibc compiler and its static C library (Debian's libc6-dev).
+const GLIBC_CC: &str = "gcc";
+const GLIBC_LIBC: &str = "/usr/lib/x86_64-linux-gnu/libc.a";
+
 /// The compiler; `MUSL_GCC` may name another musl-gcc wrapper.
 const DEFAULT_CC: &str = "musl-gcc";
 
@@ -52,8 +61,16 @@ fn main() {
     // What the tests need from the system: installed here when missing, so
     // that `cargo test --workspace` is the whole set-up on a fresh Debian
     // machine (the compiler first: the build needs it now).
-    let needs: &[(&str, &str)] =
-        &[(&cc, "musl-tools"), ("ld", "binutils"), ("gdb", "gdb"), ("/bin/busybox", "busybox-static"), ("/bin/bash-static", "bash-static"), ("tar", "tar")];
+    let needs: &[(&str, &str)] = &[
+        (&cc, "musl-tools"),
+        ("ld", "binutils"),
+        (GLIBC_CC, "gcc"),
+        (GLIBC_LIBC, "libc6-dev"),
+        ("gdb", "gdb"),
+        ("/bin/busybox", "busybox-static"),
+        ("/bin/bash-static", "bash-static"),
+        ("tar", "tar"),
+    ];
     ensure_installed(needs);
     if !compiler_present(&cc) {
         fail(&format!("`{cc}` not found: the user test programs need musl-gcc; install it with `apt-get install musl-tools`"));
@@ -71,6 +88,16 @@ fn main() {
         writeln!(generated, "/// `tests/guest/{name}.c`, built with `musl-gcc -static -O2`.").unwrap();
         writeln!(generated, "pub const {konst}: &str = {path:?};").unwrap();
         writeln!(table, "    ({name:?}, {konst}),").unwrap();
+    }
+    for name in GLIBC_PROGRAMS {
+        let source = src.join(format!("{name}.c"));
+        let binary = bin_dir.join(format!("{name}_glibc"));
+        compile_with(GLIBC_CC, &["-pthread"], &src, &source, &binary);
+        let konst = format!("{}_GLIBC", name.to_ascii_uppercase());
+        let path = binary.to_str().unwrap_or_else(|| fail(&format!("{} is not UTF-8", binary.display())));
+        writeln!(generated, "/// `tests/guest/{name}.c`, built with `gcc -static -O2 -pthread` (glibc).").unwrap();
+        writeln!(generated, "pub const {konst}: &str = {path:?};").unwrap();
+        writeln!(table, "    (\"{name}_glibc\", {konst}),").unwrap();
     }
     // A dynamically linked program (PT_INTERP: musl's ld.so), which the
     // kernel cannot execute: the tests check it says so.
@@ -157,8 +184,15 @@ fn compiler_present(cc: &str) -> bool {
 }
 
 fn compile(cc: &str, include: &Path, source: &Path, binary: &Path) {
+    compile_with(cc, &[], include, source, binary);
+}
+
+/// A static build of `source` with `cc` and the extra flags `extra`.
+fn compile_with(cc: &str, extra: &[&str], include: &Path, source: &Path, binary: &Path) {
     let output = Command::new(cc)
-        .args(["-static", "-O2", "-Wall", "-Wextra", "-I"])
+        .args(["-static", "-O2", "-Wall", "-Wextra"])
+        .args(extra)
+        .arg("-I")
         .arg(include)
         .arg("-o")
         .arg(binary)

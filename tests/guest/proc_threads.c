@@ -303,7 +303,7 @@ static void on_usr(int sig)
 }
 
 static volatile int stop_spinning;
-static pid_t spinner_tid;
+static volatile pid_t spinner_tid;
 
 static void *spinner(void *arg)
 {

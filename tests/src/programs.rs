@@ -30,6 +30,9 @@ pub const TAP: &[&str] = &[
     "proc_threads",
     "oom",
     "isolation",
+    "proc_fork_glibc",
+    "proc_signal_glibc",
+    "proc_threads_glibc",
 ];
 
 /// The cases `fatal` takes as argv[1]; each must end in SIGSEGV.

@@ -179,6 +179,22 @@ fn proc_threads() {
     tap("proc_threads");
 }
 
+/// The same process-model programs built against glibc.
+#[test]
+fn proc_fork_glibc() {
+    tap("proc_fork_glibc");
+}
+
+#[test]
+fn proc_signal_glibc() {
+    tap("proc_signal_glibc");
+}
+
+#[test]
+fn proc_threads_glibc() {
+    tap("proc_threads_glibc");
+}
+
 /// Pipes (blocking, end of file, O_NONBLOCK, SIGPIPE, dup2 redirection of
 /// an exec'd child) and posix_spawn (musl's CLONE_VM|CLONE_VFORK clone and
 /// error pipe).

@@ -110,6 +110,21 @@ fn proc_threads() {
 }
 
 #[test]
+fn proc_fork_glibc() {
+    tap("proc_fork_glibc");
+}
+
+#[test]
+fn proc_signal_glibc() {
+    tap("proc_signal_glibc");
+}
+
+#[test]
+fn proc_threads_glibc() {
+    tap("proc_threads_glibc");
+}
+
+#[test]
 fn isolation() {
     tap("isolation");
 }
