@@ -28,6 +28,7 @@ const PROGRAMS: &[&str] = &[
     "proc_threads",
     "oom",
     "bench_fault",
+    "bench_threads",
     "fatal",
     "fuzz",
     "isolation",

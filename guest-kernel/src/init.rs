@@ -275,6 +275,8 @@ fn count_region(what: &str) {
         }
         "fault" => crate::proc::COUNT_FAULT.store(true, core::sync::atomic::Ordering::Relaxed),
         "signal" => crate::proc::signal::frame::COUNT_SIGNAL.store(true, core::sync::atomic::Ordering::Relaxed),
-        other => printk!("count: unknown region '{other}' (alloc_page, kmalloc64, fault, signal)"),
+        "futex" => crate::proc::futex::COUNT_FUTEX.store(true, core::sync::atomic::Ordering::Relaxed),
+        "thread" => crate::proc::sched::COUNT_THREAD.store(true, core::sync::atomic::Ordering::Relaxed),
+        other => printk!("count: unknown region '{other}' (alloc_page, kmalloc64, fault, signal, futex, thread)"),
     }
 }

@@ -63,6 +63,9 @@ pub const MARK_KMALLOC64: u32 = 3;
 pub const MARK_FILE_READ_FAULT: u32 = 4;
 pub const MARK_SIGNAL_DELIVERY: u32 = 5;
 pub const MARK_SIGRETURN: u32 = 6;
+pub const MARK_FUTEX_WAIT_WAKE: u32 = 7;
+pub const MARK_THREAD_CREATE: u32 = 8;
+pub const MARK_THREAD_EXIT: u32 = 9;
 
 /// The name of a marked region, as reports print it.
 pub const fn mark_name(id: u32) -> &'static str {
@@ -73,6 +76,9 @@ pub const fn mark_name(id: u32) -> &'static str {
         MARK_FILE_READ_FAULT => "file read fault (page-cache page mapped read-only)",
         MARK_SIGNAL_DELIVERY => "signal delivery to a handler (dequeue, rt_sigframe written, registers set)",
         MARK_SIGRETURN => "rt_sigreturn (frame read and checked, registers and FPU state restored)",
+        MARK_FUTEX_WAIT_WAKE => "futex wait/wake pair (FUTEX_WAIT sleeps, the other thread runs and FUTEX_WAKEs it, the waiter returns)",
+        MARK_THREAD_CREATE => "thread creation (clone with CLONE_THREAD: task, stack, shared parts)",
+        MARK_THREAD_EXIT => "thread exit and join (exit, clear_child_tid woken, switch, the task freed)",
         _ => "unnamed region",
     }
 }

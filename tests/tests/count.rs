@@ -251,3 +251,20 @@ fn counts_a_signal_delivery_and_its_return() {
     one_count(&cli, &report, shared::ports::MARK_SIGNAL_DELIVERY);
     one_count(&cli, &report, shared::ports::MARK_SIGRETURN);
 }
+
+/// A futex wait woken by another thread, a thread's creation, and its
+/// exit through to its join: each counted once, the program's work done.
+#[test]
+fn counts_a_futex_pair_and_a_thread_life() {
+    if !kvm_available() {
+        return;
+    }
+    let prog = tests::programs::path("bench_threads");
+    let init = prog.to_str().unwrap();
+    let (cli, report) = run(&["--count-instructions", "--cmdline", "count=futex,thread", "--init", init]);
+    assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, report.console_text());
+    assert!(String::from_utf8_lossy(&report.program_stdout).contains("threads created and joined: 3 of 3"), "{}", report.console_text());
+    one_count(&cli, &report, shared::ports::MARK_FUTEX_WAIT_WAKE);
+    one_count(&cli, &report, shared::ports::MARK_THREAD_CREATE);
+    one_count(&cli, &report, shared::ports::MARK_THREAD_EXIT);
+}

@@ -6,11 +6,10 @@
 //! private memory) the address space and the address, so that threads of
 //! one process meet; for a word in a shared mapping the object mapped
 //! (file or shmem) and the word's offset in it, so that processes meet
-//! whatever address each maps it at. Waiters queue in arrival order.
+//! whatever address each maps it at. Waiters queue in arrival order, each
+//! in its own task (no allocation to sleep or to wake).
 //! Checking the word and queueing are one step because the kernel is not
 //! preempted between them (one CPU, interrupts off).
-
-use alloc::vec::Vec;
 
 use super::mm::FileRef;
 use super::sched::{self, TaskState};
@@ -18,7 +17,6 @@ use super::uaccess::{get_user, put_user};
 use super::Task;
 use crate::fs::errno::{EAGAIN, EFAULT, EINVAL, ENOSYS, ETIMEDOUT};
 use crate::proc::signal::frame::{signal_pending, ERESTARTNOHAND, ERESTARTSYS};
-use crate::sync::SpinLock;
 
 pub const FUTEX_WAIT: u32 = 0;
 pub const FUTEX_WAKE: u32 = 1;
@@ -50,21 +48,37 @@ pub enum FutexKey {
     Shared { object: usize, index: u64, offset: u64 },
 }
 
-struct Waiter {
-    key: FutexKey,
-    tid: u32,
-    bitset: u32,
+/// A task's place in a futex queue (Linux `futex_q`, kept in the task
+/// as Linux keeps it on the waiter's stack): what it waits on, the
+/// bitset it accepts, and its arrival, so that wakes go first come first.
+#[derive(Clone, Copy, Debug)]
+pub struct FutexWaiter {
+    pub key: FutexKey,
+    pub bitset: u32,
+    seq: u64,
 }
 
-/// Every waiter, in arrival order (Linux hashes them into buckets; the
-/// tasks here are few). Its buffer goes whenever it empties, so that an
-/// idle kernel holds none (the leak check's baseline).
-static WAITERS: SpinLock<Vec<Waiter>> = SpinLock::new(Vec::new());
-
-fn release_if_empty(q: &mut Vec<Waiter>) {
-    if q.is_empty() {
-        *q = Vec::new();
+impl FutexWaiter {
+    /// When it queued, relative to the others.
+    pub fn arrival(&self) -> u64 {
+        self.seq
     }
+}
+
+/// Arrivals, for first-come order.
+static SEQ: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// The earliest waiter on `key` whose bitset meets `bitset`.
+fn first_waiter(key: FutexKey, bitset: u32) -> Option<u32> {
+    sched::waiting_on_futex(|w| w.key == key && w.bitset & bitset != 0).min_by_key(|&(_, seq)| seq).map(|(tid, _)| tid)
+}
+
+/// Takes `tid` off its futex queue and wakes it.
+fn wake_waiter(tid: u32) {
+    if let Some(t) = sched::task(tid) {
+        t.futex = None;
+    }
+    sched::wake(tid);
 }
 
 /// The key of the word at `uaddr` for the current task (Linux
@@ -96,64 +110,62 @@ pub fn key(uaddr: u64, private: bool) -> Result<FutexKey, i32> {
 /// Wakes up to `nr` waiters on `key` whose bitset meets `bitset`, first
 /// come first; returns how many. As in Linux, `nr` 0 still wakes one.
 pub fn wake(key: FutexKey, nr: u32, bitset: u32) -> u32 {
-    let mut woken = Vec::new();
-    {
-        let mut q = WAITERS.lock();
-        let mut i = 0;
-        while i < q.len() {
-            if q[i].key == key && q[i].bitset & bitset != 0 {
-                woken.push(q.remove(i).tid);
-                if woken.len() as u32 >= nr.max(1) {
-                    break;
-                }
-            } else {
-                i += 1;
-            }
-        }
-        release_if_empty(&mut q);
+    let nr = nr.max(1);
+    let mut woken = 0;
+    while woken < nr {
+        let Some(tid) = first_waiter(key, bitset) else { break };
+        wake_waiter(tid);
+        woken += 1;
     }
-    for &tid in &woken {
-        sched::wake(tid);
-    }
-    woken.len() as u32
+    woken
 }
 
 /// Wakes up to `nr_wake` waiters on `from`, then moves up to `nr_requeue`
-/// of the rest to `to` (they wake only when `to` is woken). Returns the
-/// number woken plus the number moved.
+/// of the rest to `to` (they wake only when `to` is woken), first come
+/// first. Returns the number woken plus the number moved.
 fn requeue(from: FutexKey, to: FutexKey, nr_wake: u32, nr_requeue: u32) -> u32 {
     let woken = if nr_wake > 0 { wake(from, nr_wake, FUTEX_BITSET_MATCH_ANY) } else { 0 };
     let mut moved = 0;
-    for w in WAITERS.lock().iter_mut().filter(|w| w.key == from) {
-        if moved >= nr_requeue {
-            break;
+    while moved < nr_requeue {
+        let Some(tid) = first_waiter(from, FUTEX_BITSET_MATCH_ANY) else { break };
+        if let Some(w) = sched::task(tid).and_then(|t| t.futex.as_mut()) {
+            w.key = to;
         }
-        w.key = to;
         moved += 1;
     }
     woken + moved
 }
 
-/// Takes the current task's entry off the queue; whether it was still
+/// Takes the current task off its futex queue; whether it was still
 /// there (not woken).
-fn unqueue(tid: u32) -> bool {
-    let mut q = WAITERS.lock();
-    match q.iter().position(|w| w.tid == tid) {
-        Some(i) => {
-            q.remove(i);
-            release_if_empty(&mut q);
-            true
-        }
-        None => false,
-    }
+fn unqueue() -> bool {
+    super::current().is_some_and(|t| t.futex.take().is_some())
 }
+
+/// `count=futex`: the VMM counts the instructions of the second
+/// `FUTEX_WAIT`, from its start to its return: with a waker ready, the
+/// sleep, the waker's run and `FUTEX_WAKE`, and the switch back.
+pub static COUNT_FUTEX: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static WAITS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 /// `FUTEX_WAIT`, `FUTEX_WAIT_BITSET`: sleeps while the word at `uaddr`
 /// holds `val` until a wake with a bitset that meets `bitset`, the uptime
 /// `deadline` (ns; `None`: no timeout) or a signal.
 pub fn wait(uaddr: u64, private: bool, val: u32, deadline: Option<u64>, bitset: u32) -> Result<u64, i32> {
+    use core::sync::atomic::Ordering::Relaxed;
+    let marked = COUNT_FUTEX.load(Relaxed) && WAITS.fetch_add(1, Relaxed) + 1 == 2;
+    if marked {
+        crate::arch::mark_begin(::shared::ports::MARK_FUTEX_WAIT_WAKE);
+    }
+    let r = futex_wait(uaddr, private, val, deadline, bitset);
+    if marked {
+        crate::arch::mark_end(::shared::ports::MARK_FUTEX_WAIT_WAKE);
+    }
+    r
+}
+
+fn futex_wait(uaddr: u64, private: bool, val: u32, deadline: Option<u64>, bitset: u32) -> Result<u64, i32> {
     let key = key(uaddr, private)?;
-    let tid = super::current().ok_or(EFAULT)?.pid;
     loop {
         let word: u32 = get_user(uaddr)?;
         if word != val {
@@ -165,12 +177,13 @@ pub fn wait(uaddr: u64, private: bool, val: u32, deadline: Option<u64>, bitset: 
         if signal_pending() {
             return Err(interrupted(deadline));
         }
-        WAITERS.lock().push(Waiter { key, tid, bitset });
         if let Some(t) = super::current() {
+            let seq = SEQ.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            t.futex = Some(FutexWaiter { key, bitset, seq });
             t.state = TaskState::Futex(deadline.unwrap_or(u64::MAX));
         }
         sched::schedule();
-        if !unqueue(tid) {
+        if !unqueue() {
             return Ok(0);
         }
         if signal_pending() {

@@ -82,6 +82,8 @@ pub struct Task {
     /// `CLONE_CHILD_CLEARTID`, `set_tid_address`: zeroed and futex-woken
     /// when the thread exits while others share its memory.
     pub clear_child_tid: u64,
+    /// Where the task waits in a futex queue (`FUTEX_WAIT`), if it does.
+    pub futex: Option<futex::FutexWaiter>,
     /// `set_robust_list`: the head of the thread's list of robust futexes
     /// (0: none), walked when it exits.
     pub robust_list: u64,
@@ -380,6 +382,7 @@ pub fn new_task(ppid: u32, parts: TaskParts) -> Option<TaskBox> {
             files,
             fs,
             clear_child_tid: 0,
+            futex: None,
             robust_list: 0,
             exit_signal: signal::SIGCHLD as u32,
             kstack,
@@ -624,6 +627,9 @@ pub fn do_exit(status: i32) {
 pub fn do_exit_thread(status: i32) {
     if let Some(task) = current() {
         task.exit_status = Some(status);
+        if !task.is_leader() {
+            sched::count_thread_exit(task.pid);
+        }
     }
 }
 

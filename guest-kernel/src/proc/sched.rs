@@ -268,6 +268,21 @@ pub fn wake(pid: u32) {
     }
 }
 
+/// The tasks queued on futexes that `pred` accepts, with their arrival
+/// numbers.
+pub fn waiting_on_futex(pred: impl Fn(&super::futex::FutexWaiter) -> bool) -> impl Iterator<Item = (u32, u64)> {
+    sched().tasks.values().filter_map(move |t| t.futex.as_ref().filter(|w| pred(w)).map(|w| (t.pid, w.arrival())))
+}
+
+/// The earliest time (uptime ns) a sleeper or a timer may be due: the
+/// scheduler looks at the tasks only from then on (`u64::MAX`: nothing).
+static NEXT_DEADLINE: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Something is due at uptime `at` (a sleep's end, an `alarm`).
+pub fn note_deadline(at: u64) {
+    NEXT_DEADLINE.fetch_min(at, Relaxed);
+}
+
 /// Wakes the threads of process `tgid` that wait for a child (`wait4`,
 /// `waitid`, a vfork parent).
 pub fn wake_child_waiters(tgid: u32) {
@@ -300,9 +315,24 @@ pub fn wake_events() {
     }
 }
 
-/// Wakes sleepers whose time has come.
+/// Wakes sleepers whose time has come, and sends SIGALRM where a timer
+/// is due; nothing to look at before [`NEXT_DEADLINE`].
 fn wake_sleepers() {
     let now = crate::time::uptime_ns();
+    if now < NEXT_DEADLINE.load(Relaxed) {
+        return;
+    }
+    // Looked at now; the next deadline is found on the way.
+    NEXT_DEADLINE.store(u64::MAX, Relaxed);
+    for t in sched().tasks.values_mut() {
+        let until = match t.state {
+            TaskState::SleepUntil(u) | TaskState::WaitEvent(u) | TaskState::Futex(u) => u,
+            _ => u64::MAX,
+        };
+        if until > now {
+            note_deadline(until);
+        }
+    }
     let due: Vec<u32> = sched()
         .tasks
         .values()
@@ -316,10 +346,14 @@ fn wake_sleepers() {
     // when due, then again every period.
     let mut alarms: Vec<u32> = Vec::new();
     for t in sched().tasks.values_mut().filter(|t| t.state != TaskState::Zombie) {
+        let tgid = t.tgid;
         let group = t.signals.group();
         if group.alarm_at != 0 && group.alarm_at <= now {
             group.alarm_at = if group.alarm_every == 0 { 0 } else { now.max(group.alarm_at.saturating_add(group.alarm_every)) };
-            alarms.push(t.tgid);
+            alarms.push(tgid);
+        }
+        if group.alarm_at != 0 {
+            note_deadline(group.alarm_at);
         }
     }
     for tgid in alarms {
@@ -396,6 +430,10 @@ pub fn schedule() {
     SLICE_START.store(crate::time::uptime_ns(), Relaxed);
     let s = sched();
     let prev = s.current;
+    // A task going to sleep until a time: the scheduler looks again then.
+    if let Some(TaskState::SleepUntil(u) | TaskState::WaitEvent(u) | TaskState::Futex(u)) = s.tasks.get(&prev).map(|t| t.state) {
+        note_deadline(u);
+    }
     if s.tasks.get(&prev).is_some_and(|t| t.state == TaskState::Runnable) && !s.runqueue.contains(&prev) {
         s.runqueue.push_back(prev);
     }
@@ -555,6 +593,30 @@ fn process_exited(tgid: u32, status: i32) {
     wake_child_waiters(1);
 }
 
+/// `count=thread`: the VMM counts the instructions of the second thread
+/// creation (`kernel_clone` with `CLONE_THREAD`) and of the second exit
+/// of a thread other than a leader, from `exit` until the next task runs
+/// with the thread freed (its joiner woken on the way).
+pub static COUNT_THREAD: AtomicBool = AtomicBool::new(false);
+static THREAD_CREATES: AtomicU64 = AtomicU64::new(0);
+static THREAD_EXITS: AtomicU64 = AtomicU64::new(0);
+/// The thread whose exit is being counted (0: none).
+static COUNTED_EXIT: AtomicU64 = AtomicU64::new(0);
+
+/// Whether this thread creation is the one `count=thread` counts.
+pub fn count_thread_create() -> bool {
+    COUNT_THREAD.load(Relaxed) && THREAD_CREATES.fetch_add(1, Relaxed) + 1 == 2
+}
+
+/// Marks the start of a thread's exit for `count=thread` (the end is
+/// marked by [`finish_switch`] once the thread is freed).
+pub fn count_thread_exit(tid: u32) {
+    if COUNT_THREAD.load(Relaxed) && THREAD_EXITS.fetch_add(1, Relaxed) + 1 == 2 {
+        COUNTED_EXIT.store(u64::from(tid), Relaxed);
+        crate::arch::mark_begin(::shared::ports::MARK_THREAD_EXIT);
+    }
+}
+
 /// Whether process `pid` has exited (a zombie whose threads are gone) or
 /// is gone altogether: what makes its pidfd readable.
 pub fn process_has_exited(pid: u32) -> bool {
@@ -599,6 +661,10 @@ pub fn finish_switch() {
     for pid in gone {
         if let Some(t) = take(pid) {
             super::free_task(t);
+        }
+        if COUNTED_EXIT.load(Relaxed) == u64::from(pid) {
+            COUNTED_EXIT.store(0, Relaxed);
+            crate::arch::mark_end(::shared::ports::MARK_THREAD_EXIT);
         }
     }
 }

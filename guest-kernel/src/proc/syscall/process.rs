@@ -311,6 +311,19 @@ pub(super) fn sys_clone3(uargs: u64, size: u64) -> SysResult {
 /// accepted and change nothing: there are no System V semaphores, I/O
 /// contexts or tracers here.
 fn kernel_clone(args: &CloneArgs) -> SysResult {
+    let marked = args.flags & CLONE_THREAD != 0 && crate::proc::sched::count_thread_create();
+    if marked {
+        crate::arch::mark_begin(::shared::ports::MARK_THREAD_CREATE);
+    }
+    let r = copy_process(args);
+    if marked {
+        crate::arch::mark_end(::shared::ports::MARK_THREAD_CREATE);
+    }
+    r
+}
+
+/// [`kernel_clone`]'s work.
+fn copy_process(args: &CloneArgs) -> SysResult {
     use crate::proc::{rlimit::RLIMIT_NPROC, sched, TaskParts};
     let flags = args.flags;
     let parent = task();

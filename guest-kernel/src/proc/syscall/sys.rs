@@ -87,6 +87,7 @@ pub(super) fn sys_alarm(seconds: u32) -> SysResult {
     let left = t.signals.group().alarm_at.saturating_sub(now);
     let old = if t.signals.group().alarm_at == 0 { 0 } else { ((left + 500_000_000) / 1_000_000_000).max(1) };
     t.signals.group().alarm_at = if seconds == 0 { 0 } else { now + u64::from(seconds) * 1_000_000_000 };
+    crate::proc::sched::note_deadline(t.signals.group().alarm_at.max(1));
     t.signals.group().alarm_every = 0;
     Ok(old)
 }
@@ -129,6 +130,7 @@ pub(super) fn sys_setitimer(which: i32, new: u64, old: u64) -> SysResult {
     let t = task();
     let value = ns(v[2], v[3]);
     t.signals.group().alarm_at = if value == 0 { 0 } else { now_ns().saturating_add(value) };
+    crate::proc::sched::note_deadline(t.signals.group().alarm_at.max(1));
     t.signals.group().alarm_every = ns(v[0], v[1]);
     Ok(0)
 }
