@@ -194,6 +194,8 @@ pub fn exec(task: &mut Task, path: &str, argv: &[String], envp: &[String]) -> Re
         return Err(ENOMEM);
     }
     super::futex::exit_release(task);
+    // POSIX timers do not survive an execve (Linux `exit_itimers`).
+    task.signals.group().timers = alloc::vec::Vec::new();
     // The new address space must be live for the copies below; the old
     // one is let go of only after we leave its tables.
     let old_mm = task.mm.take();

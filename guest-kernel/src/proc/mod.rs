@@ -30,6 +30,7 @@ pub mod sched;
 pub mod shared;
 pub mod signal;
 pub mod syscall;
+pub mod timer;
 pub mod uaccess;
 
 use alloc::string::String;

@@ -345,9 +345,20 @@ fn wake_sleepers() {
     // Real-time timers (`alarm`, `setitimer`), one per process: SIGALRM
     // when due, then again every period.
     let mut alarms: Vec<u32> = Vec::new();
+    let mut fired = Vec::new();
     for t in sched().tasks.values_mut().filter(|t| t.state != TaskState::Zombie) {
         let tgid = t.tgid;
         let group = t.signals.group();
+        // POSIX timers, one set per process (its first live thread here
+        // moves them on, so the others see them not due).
+        for timer in &mut group.timers {
+            if let Some(f) = timer.fire(now) {
+                fired.push((tgid, f));
+            }
+            if timer.expires != 0 {
+                note_deadline(timer.expires);
+            }
+        }
         if group.alarm_at != 0 && group.alarm_at <= now {
             group.alarm_at = if group.alarm_every == 0 { 0 } else { now.max(group.alarm_at.saturating_add(group.alarm_every)) };
             alarms.push(tgid);
@@ -359,6 +370,9 @@ fn wake_sleepers() {
     for tgid in alarms {
         let info = super::signal::SigInfo { code: super::signal::SI_KERNEL, ..Default::default() };
         super::signal::send_to_process(tgid, SIGALRM as i32, info);
+    }
+    for (tgid, f) in fired {
+        super::timer::deliver(tgid, f);
     }
 }
 

@@ -53,6 +53,8 @@ pub const SA_RESETHAND: u64 = 0x8000_0000;
 pub const SI_USER: i32 = 0;
 pub const SI_KERNEL: i32 = 0x80;
 pub const SI_TKILL: i32 = -6;
+pub const SI_QUEUE: i32 = -1;
+pub const SI_TIMER: i32 = -2;
 pub const SEGV_MAPERR: i32 = 1;
 pub const SEGV_ACCERR: i32 = 2;
 pub const BUS_ADRERR: i32 = 2;
@@ -83,6 +85,8 @@ pub struct SigInfo {
     /// Faults: the trap number and error code, for the frame's sigcontext.
     pub trapno: u64,
     pub err: u64,
+    /// `sigqueue` and timers: the value sent (`si_value`).
+    pub value: u64,
 }
 
 impl SigInfo {
@@ -93,11 +97,20 @@ impl SigInfo {
         b[8..12].copy_from_slice(&self.code.to_ne_bytes());
         match sig {
             4 | 5 | 7 | 8 | 11 => b[16..24].copy_from_slice(&self.addr.to_ne_bytes()),
+            // A POSIX timer: si_timerid, si_overrun, si_value.
+            _ if self.code == SI_TIMER => {
+                b[16..20].copy_from_slice(&self.pid.to_ne_bytes());
+                b[20..24].copy_from_slice(&self.status.to_ne_bytes());
+                b[24..32].copy_from_slice(&self.value.to_ne_bytes());
+            }
             _ => {
-                // si_pid, si_uid (0: root), and for SIGCHLD si_status.
+                // si_pid, si_uid (0: root), and for SIGCHLD si_status;
+                // what `sigqueue` sent in si_value.
                 b[16..20].copy_from_slice(&self.pid.to_ne_bytes());
                 if sig == SIGCHLD {
                     b[24..28].copy_from_slice(&self.status.to_ne_bytes());
+                } else if self.code == SI_QUEUE || self.code < 0 {
+                    b[24..32].copy_from_slice(&self.value.to_ne_bytes());
                 }
             }
         }
@@ -125,7 +138,7 @@ struct SigQueue {
 
 impl SigQueue {
     const fn new() -> Self {
-        const NONE: SigInfo = SigInfo { code: 0, pid: 0, status: 0, addr: 0, trapno: 0, err: 0 };
+        const NONE: SigInfo = SigInfo { code: 0, pid: 0, status: 0, addr: 0, trapno: 0, err: 0, value: 0 };
         Self { set: 0, info: [NONE; NSIG] }
     }
 
@@ -179,6 +192,8 @@ pub struct SignalStruct {
     /// 0: none) and its period (0: once).
     pub alarm_at: u64,
     pub alarm_every: u64,
+    /// `timer_create`'s timers.
+    pub timers: alloc::vec::Vec<super::timer::PosixTimer>,
     /// Set by `exit_group` or a fatal signal: the wait status of the whole
     /// process (Linux `group_exit_code` with `SIGNAL_GROUP_EXIT`).
     pub group_exit: Option<i32>,
@@ -189,7 +204,7 @@ pub struct SignalStruct {
 
 impl SignalStruct {
     pub const fn new(rlim: super::rlimit::RLimits) -> Self {
-        Self { rlim, shared_pending: SigQueue::new(), alarm_at: 0, alarm_every: 0, group_exit: None, group_exec_task: 0 }
+        Self { rlim, shared_pending: SigQueue::new(), alarm_at: 0, alarm_every: 0, timers: alloc::vec::Vec::new(), group_exit: None, group_exec_task: 0 }
     }
 }
 
@@ -327,8 +342,13 @@ impl SignalState {
     /// Takes the lowest deliverable signal, the thread's own before the
     /// process's (Linux `dequeue_signal`).
     pub fn dequeue(&mut self) -> Option<(usize, SigInfo)> {
-        let ready = !self.blocked;
-        self.pending.take(ready).or_else(|| self.group.shared_pending.take(ready))
+        self.dequeue_from(!self.blocked)
+    }
+
+    /// Takes the lowest pending signal of `set`, blocked or not (what
+    /// `rt_sigtimedwait` waits for).
+    pub fn dequeue_from(&mut self, set: u64) -> Option<(usize, SigInfo)> {
+        self.pending.take(set).or_else(|| self.group.shared_pending.take(set))
     }
 
     /// Whether the default action of `sig` does nothing here.

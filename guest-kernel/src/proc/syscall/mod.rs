@@ -208,6 +208,14 @@ pub fn dispatch() {
         127 => sys_rt_sigpending(a.ulong(0), a.ulong(1)),
         130 => sys_rt_sigsuspend(a.ulong(0), a.ulong(1)),
         131 => sys_sigaltstack(a.ulong(0), a.ulong(1)),
+        222 => sys_timer_create(a.int(0), a.ulong(1), a.ulong(2)),
+        223 => sys_timer_settime(a.int(0), a.int(1), a.ulong(2), a.ulong(3)),
+        224 => sys_timer_gettime(a.int(0), a.ulong(1)),
+        225 => sys_timer_getoverrun(a.int(0)),
+        226 => sys_timer_delete(a.int(0)),
+        128 => sys_rt_sigtimedwait(a.ulong(0), a.ulong(1), a.ulong(2), a.ulong(3)),
+        129 => sys_rt_sigqueueinfo(a.int(0), None, a.int(1), a.ulong(2)),
+        297 => sys_rt_sigqueueinfo(a.int(0), Some(a.int(1)), a.int(2), a.ulong(3)),
         158 => sys_arch_prctl(a.int(0), a.ulong(1)),
         218 => {
             task.clear_child_tid = a.ulong(0);

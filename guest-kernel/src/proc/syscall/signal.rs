@@ -1,5 +1,5 @@
 //! Signal system calls: rt_sigaction, rt_sigprocmask, rt_sigpending,
-//! rt_sigsuspend, pause, sigaltstack (the state is in `proc::signal`,
+//! rt_sigsuspend, pause, sigaltstack, rt_sigtimedwait, rt_sigqueueinfo (the state is in `proc::signal`,
 //! delivery and rt_sigreturn in `proc::signal::frame`).
 
 use super::*;
@@ -99,6 +99,90 @@ pub(super) fn sys_sigaltstack(ss: u64, old: u64) -> SysResult {
     }
     if old != 0 {
         put_user(old, &report)?;
+    }
+    Ok(0)
+}
+
+/// `rt_sigtimedwait(set, info, timeout, sigsetsize)` (`sigwaitinfo`,
+/// `sigtimedwait`, `sigwait`): takes a pending signal of `set` (blocked,
+/// as callers keep them) without running its handler, and returns its
+/// number with its `siginfo` in `info`; sleeps until one comes, the
+/// relative `timeout` passes (EAGAIN), or another signal interrupts
+/// (EINTR). SIGKILL and SIGSTOP cannot be waited for.
+pub(super) fn sys_rt_sigtimedwait(set: u64, info: u64, timeout: u64, sigsetsize: u64) -> SysResult {
+    use crate::proc::sched::{self, TaskState};
+    use crate::proc::signal::UNBLOCKABLE;
+    if sigsetsize != 8 {
+        return Err(EINVAL);
+    }
+    let set = get_user::<u64>(set)? & !UNBLOCKABLE;
+    let deadline = if timeout == 0 {
+        None
+    } else {
+        let ts: [i64; 2] = get_user(timeout)?;
+        if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
+            return Err(EINVAL);
+        }
+        let ns = (ts[0] as u64).saturating_mul(1_000_000_000).saturating_add(ts[1] as u64);
+        Some(crate::time::uptime_ns().saturating_add(ns))
+    };
+    // While it sleeps the set is unblocked, so that a signal of it wakes
+    // the task (Linux does the same); the mask comes back before return.
+    let blocked = task().signals.blocked;
+    let r = loop {
+        let t = task();
+        if let Some((sig, si)) = t.signals.dequeue_from(set) {
+            break Ok((sig, si));
+        }
+        if t.pending_kill.is_some() || t.signals.deliverable() & !set != 0 {
+            break Err(EINTR);
+        }
+        let now = crate::time::uptime_ns();
+        if deadline.is_some_and(|d| now >= d) {
+            break Err(EAGAIN);
+        }
+        t.signals.blocked = blocked & !set;
+        t.state = TaskState::SleepUntil(deadline.unwrap_or(u64::MAX));
+        sched::schedule();
+        task().signals.blocked = blocked;
+    };
+    task().signals.blocked = blocked;
+    let (sig, si) = r?;
+    if info != 0 {
+        copy_to_user(info, &si.to_user(sig))?;
+    }
+    Ok(sig as u64)
+}
+
+/// `rt_sigqueueinfo(tgid, sig, info)` and `rt_tgsigqueueinfo(tgid, tid,
+/// sig, info)` (`sigqueue`, `pthread_sigqueue`): a signal with the
+/// caller's `siginfo` (its code and `si_value`) to a process or one of its
+/// threads. A code that would pose as the kernel or as `kill` (≥ 0, or
+/// `SI_TKILL`) is EPERM for another process, as in Linux.
+pub(super) fn sys_rt_sigqueueinfo(tgid: i32, tid: Option<i32>, sig: i32, uinfo: u64) -> SysResult {
+    use crate::proc::sched;
+    use crate::proc::signal::{self as sigs, SigInfo, SI_TKILL};
+    if !(0..=64).contains(&sig) {
+        return Err(EINVAL);
+    }
+    let raw: [u8; 128] = get_user(uinfo)?;
+    let code = i32::from_ne_bytes([raw[8], raw[9], raw[10], raw[11]]);
+    let value = u64::from_ne_bytes(raw[24..32].try_into().unwrap_or([0; 8]));
+    let pid = u32::from_ne_bytes([raw[16], raw[17], raw[18], raw[19]]);
+    if tgid <= 0 || tid.is_some_and(|t| t <= 0) {
+        return Err(EINVAL);
+    }
+    let target = sched::task(tid.unwrap_or(tgid) as u32).ok_or(ESRCH)?;
+    if target.tgid != tgid as u32 {
+        return Err(ESRCH);
+    }
+    if (code >= 0 || code == SI_TKILL) && target.tgid != task().tgid {
+        return Err(EPERM);
+    }
+    let info = SigInfo { code, pid, value, ..SigInfo::default() };
+    match tid {
+        Some(t) => sigs::send_to_thread(t as u32, sig, info),
+        None => sigs::send_to_process(tgid as u32, sig, info),
     }
     Ok(0)
 }

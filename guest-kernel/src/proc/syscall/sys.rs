@@ -219,3 +219,79 @@ pub(super) fn sys_getrandom(buf: u64, len: u64, flags: u32) -> SysResult {
     }
     Ok(done as u64)
 }
+
+/// `timer_create(clock, sevp, timerid)`: see `proc::timer`.
+pub(super) fn sys_timer_create(clock: i32, sevp: u64, timerid: u64) -> SysResult {
+    let sev: Option<[u8; 64]> = if sevp != 0 { Some(get_user(sevp)?) } else { None };
+    let t = task();
+    let (me, tgid) = (t.pid, t.tgid);
+    let thread_ok = |tid: u32| crate::proc::sched::task(tid).is_some_and(|x| x.tgid == tgid);
+    let id = crate::proc::timer::create(&mut t.signals.group().timers, clock, sev, me, thread_ok)?;
+    if let Err(e) = put_user(timerid, &id) {
+        task().signals.group().timers.retain(|x| x.id != id);
+        return Err(e);
+    }
+    Ok(0)
+}
+
+/// `struct itimerspec` as nanoseconds: EINVAL for a bad timespec.
+fn itimerspec_ns(raw: [i64; 4]) -> Result<(u64, u64), i32> {
+    let ns = |s: i64, n: i64| -> Result<u64, i32> {
+        if s < 0 || !(0..1_000_000_000).contains(&n) {
+            return Err(EINVAL);
+        }
+        Ok((s as u64).saturating_mul(1_000_000_000).saturating_add(n as u64))
+    };
+    Ok((ns(raw[0], raw[1])?, ns(raw[2], raw[3])?))
+}
+
+fn itimerspec_of(interval: u64, value: u64) -> [u64; 4] {
+    [interval / 1_000_000_000, interval % 1_000_000_000, value / 1_000_000_000, value % 1_000_000_000]
+}
+
+/// `timer_settime(id, flags, new, old)`: arms (relative, or absolute with
+/// `TIMER_ABSTIME`) or disarms (a zero value) the timer; the old setting
+/// goes to `old`.
+pub(super) fn sys_timer_settime(id: i32, flags: i32, new: u64, old: u64) -> SysResult {
+    const TIMER_ABSTIME: i32 = 1;
+    let (interval, value) = itimerspec_ns(get_user(new)?)?;
+    let now = now_ns();
+    let timer = crate::proc::timer::find(&mut task().signals.group().timers, id)?;
+    let (old_interval, old_left) = timer.get(now);
+    let at = match value {
+        0 => 0,
+        v if flags & TIMER_ABSTIME != 0 => v.max(1),
+        v => now.saturating_add(v),
+    };
+    timer.set(at, interval);
+    if at != 0 {
+        crate::proc::sched::note_deadline(at);
+    }
+    if old != 0 {
+        put_user(old, &itimerspec_of(old_interval, old_left))?;
+    }
+    Ok(0)
+}
+
+/// `timer_gettime(id, cur)`: the period and the time left.
+pub(super) fn sys_timer_gettime(id: i32, cur: u64) -> SysResult {
+    let (interval, left) = crate::proc::timer::find(&mut task().signals.group().timers, id)?.get(now_ns());
+    put_user(cur, &itimerspec_of(interval, left))?;
+    Ok(0)
+}
+
+/// `timer_getoverrun(id)`: expirations missed before the last delivered.
+pub(super) fn sys_timer_getoverrun(id: i32) -> SysResult {
+    Ok(crate::proc::timer::find(&mut task().signals.group().timers, id)?.overrun() as u64)
+}
+
+/// `timer_delete(id)`.
+pub(super) fn sys_timer_delete(id: i32) -> SysResult {
+    let timers = &mut task().signals.group().timers;
+    crate::proc::timer::find(timers, id)?;
+    timers.retain(|t| t.id != id);
+    if timers.is_empty() {
+        *timers = Vec::new();
+    }
+    Ok(0)
+}
