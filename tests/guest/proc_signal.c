@@ -4,8 +4,8 @@
  * EINTR on a blocking read, SIGCHLD with rt_sigsuspend, alarm and
  * setitimer with pause, the alternate stack, masks and pending signals,
  * SIG_IGN, SA_RESETHAND, SIGPIPE, and the FPU state put back by
- * rt_sigreturn; sigtimedwait and sigqueue, and POSIX timers
- * (timer_create and the rest). Run natively and in the guest; the results
+ * rt_sigreturn; sigtimedwait and sigqueue, POSIX timers (timer_create
+ * and the rest), and job control (stop, continue, WUNTRACED, WCONTINUED). Run natively and in the guest; the results
  * must agree.
  */
 #include "tap.h"
@@ -185,6 +185,52 @@ static void test_waiting_and_timers(void)
     sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
+/* The state letter of process `pid` in /proc/PID/stat ('?' if none). */
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return '?';
+    long n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return '?';
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    return p && p[1] && p[2] ? p[2] : '?';
+}
+
+static void test_job_control(void)
+{
+    pid_t c = fork();
+    if (c == 0) {
+        for (;;)
+            pause();
+    }
+    int st;
+    kill(c, SIGSTOP);
+    pid_t w = waitpid(c, &st, WUNTRACED);
+    check(w == c && WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP, "SIGSTOP stops a child; waitpid(WUNTRACED) reports it",
+          "waited %d status %#x", (int)w, st);
+    check(proc_state(c) == 'T', "a stopped process is T in /proc/PID/stat", "state %c", proc_state(c));
+    w = waitpid(c, &st, WUNTRACED | WNOHANG);
+    check(w == 0, "a stop is reported once", "waited %d", (int)w);
+    kill(c, SIGCONT);
+    w = waitpid(c, &st, WCONTINUED);
+    check(w == c && WIFCONTINUED(st), "SIGCONT continues it; waitpid(WCONTINUED) reports it", "waited %d status %#x", (int)w, st);
+    kill(c, SIGTSTP);
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    int r = waitid(P_PID, c, &si, WSTOPPED);
+    check(r == 0 && si.si_code == CLD_STOPPED && si.si_status == SIGTSTP, "waitid(WSTOPPED): CLD_STOPPED with SIGTSTP",
+          "r %d code %d status %d", r, si.si_code, si.si_status);
+    kill(c, SIGKILL);
+    w = waitpid(c, &st, 0);
+    check(w == c && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "SIGKILL ends a stopped process", "status %#x", st);
+}
+
 int main(void)
 {
     tap_init();
@@ -361,5 +407,6 @@ int main(void)
     check(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "abort() ends in SIGABRT", "status %#x", st);
 
     test_waiting_and_timers();
+    test_job_control();
     return tap_done();
 }

@@ -113,6 +113,7 @@ pub fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail, 
             let state = match t.state {
                 TaskState::Runnable => 'R',
                 TaskState::Zombie => 'Z',
+                TaskState::Stopped => 'T',
                 TaskState::WaitChild | TaskState::SleepUntil(_) | TaskState::WaitEvent(_) | TaskState::Futex(_) => 'S',
             };
             let mut p = ProcessView {

@@ -143,6 +143,7 @@ fn state_name(state: super::sched::TaskState) -> &'static str {
         TaskState::Runnable => "R (running)",
         TaskState::WaitChild | TaskState::SleepUntil(_) | TaskState::WaitEvent(_) | TaskState::Futex(_) => "S (sleeping)",
         TaskState::Zombie => "Z (zombie)",
+        TaskState::Stopped => "T (stopped)",
     }
 }
 

@@ -38,6 +38,8 @@ pub enum TaskState {
     /// On a futex, until woken (`FUTEX_WAKE`, a signal) or the uptime in
     /// ns (`u64::MAX`: no timeout).
     Futex(u64),
+    /// Stopped by a stop signal until SIGCONT (or SIGKILL).
+    Stopped,
     /// Exited, waiting for its parent to reap it.
     Zombie,
 }
@@ -257,11 +259,22 @@ pub fn with_current<R>(pid: u32, f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// Makes a sleeping task runnable.
+/// Makes a stopped task run again (SIGCONT).
+pub fn resume(pid: u32) {
+    let s = sched();
+    if let Some(t) = s.tasks.get_mut(&pid).filter(|t| t.state == TaskState::Stopped) {
+        t.state = TaskState::Runnable;
+        s.runqueue.push_back(pid);
+    }
+}
+
+/// Makes a sleeping task runnable; a stopped one too if it is being
+/// killed.
 pub fn wake(pid: u32) {
     let s = sched();
     if let Some(t) = s.tasks.get_mut(&pid) {
-        if matches!(t.state, TaskState::WaitChild | TaskState::SleepUntil(_) | TaskState::WaitEvent(_) | TaskState::Futex(_)) {
+        let killed_while_stopped = t.state == TaskState::Stopped && t.pending_kill.is_some();
+        if killed_while_stopped || matches!(t.state, TaskState::WaitChild | TaskState::SleepUntil(_) | TaskState::WaitEvent(_) | TaskState::Futex(_)) {
             t.state = TaskState::Runnable;
             s.runqueue.push_back(pid);
         }

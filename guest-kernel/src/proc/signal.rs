@@ -14,6 +14,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 use super::shared::Shared;
 
 pub mod frame;
+pub mod jobctl;
 
 /// Signals 1..=64 (Linux `_NSIG`).
 pub const NSIG: usize = 64;
@@ -41,6 +42,7 @@ pub struct KSigaction {
 }
 
 /// `sa_flags` bits (x86-64 values).
+pub const SA_NOCLDSTOP: u64 = 0x0000_0001;
 pub const SA_NOCLDWAIT: u64 = 0x0000_0002;
 pub const SA_SIGINFO: u64 = 0x0000_0004;
 pub const SA_RESTORER: u64 = 0x0400_0000;
@@ -197,6 +199,12 @@ pub struct SignalStruct {
     /// Set by `exit_group` or a fatal signal: the wait status of the whole
     /// process (Linux `group_exit_code` with `SIGNAL_GROUP_EXIT`).
     pub group_exit: Option<i32>,
+    /// Job control: the process is stopped; a stop (its signal) or a
+    /// continue not yet reported to a `wait` with `WUNTRACED` or
+    /// `WCONTINUED`.
+    pub stopped: bool,
+    pub stop_report: Option<i32>,
+    pub continued_report: bool,
     /// A thread in `execve` that is ending the others (Linux
     /// `group_exec_task`; 0: none): they die without ending the process.
     pub group_exec_task: u32,
@@ -204,7 +212,18 @@ pub struct SignalStruct {
 
 impl SignalStruct {
     pub const fn new(rlim: super::rlimit::RLimits) -> Self {
-        Self { rlim, shared_pending: SigQueue::new(), alarm_at: 0, alarm_every: 0, timers: alloc::vec::Vec::new(), group_exit: None, group_exec_task: 0 }
+        Self {
+            rlim,
+            shared_pending: SigQueue::new(),
+            alarm_at: 0,
+            alarm_every: 0,
+            timers: alloc::vec::Vec::new(),
+            stopped: false,
+            stop_report: None,
+            continued_report: false,
+            group_exit: None,
+            group_exec_task: 0,
+        }
     }
 }
 
@@ -227,10 +246,6 @@ pub struct SignalState {
 
 /// SIGCHLD.
 pub const SIGCHLD: usize = 17;
-/// Signals whose default action stops the process (SIGSTOP, SIGTSTP,
-/// SIGTTIN, SIGTTOU): nothing to stop here without job control.
-const DEFAULT_STOP: u64 = sigmask(19) | sigmask(20) | sigmask(21) | sigmask(22);
-
 /// Signals whose default action is to do nothing (SIGCHLD, SIGCONT,
 /// SIGURG, SIGWINCH).
 const DEFAULT_IGNORED: u64 = sigmask(17) | sigmask(18) | sigmask(23) | sigmask(28);
@@ -351,9 +366,17 @@ impl SignalState {
         self.pending.take(set).or_else(|| self.group.shared_pending.take(set))
     }
 
-    /// Whether the default action of `sig` does nothing here.
+    /// Whether the default action of `sig` is to do nothing (stop
+    /// signals stop: `jobctl`).
     pub fn default_is_nothing(sig: usize) -> bool {
-        (DEFAULT_IGNORED | DEFAULT_STOP) & sigmask(sig) != 0
+        DEFAULT_IGNORED & sigmask(sig) != 0
+    }
+
+    /// Drops the pending signals of `mask`, the thread's and the
+    /// process's.
+    pub fn discard(&mut self, mask: u64) {
+        self.pending.set &= !mask;
+        self.group.shared_pending.set &= !mask;
     }
 
     /// Resets `sig` to the default action (`SA_RESETHAND`).
@@ -428,6 +451,8 @@ pub fn send_to_thread(tid: u32, sig: i32, info: SigInfo) {
     if sig == 0 || t.state == sched::TaskState::Zombie {
         return;
     }
+    jobctl::prepare_signal(t.tgid, sig as usize);
+    let Some(t) = sched::task(tid) else { return };
     if sig as usize == SIGKILL {
         kill_process(t.tgid, SIGKILL as i32);
     } else if t.signals.send(sig as usize, info) {
@@ -450,6 +475,7 @@ pub fn send_to_process(tgid: u32, sig: i32, info: SigInfo) {
         kill_process(tgid, sig);
         return;
     }
+    jobctl::prepare_signal(tgid, sig as usize);
     let Some(t) = sched::task(first) else { return };
     if !t.signals.send_shared(sig as usize, info) {
         return;

@@ -153,6 +153,10 @@ pub fn do_signal(task: &mut Task, restart: Option<(u64, i32)>) {
         match act.handler {
             SIG_IGN => continue,
             SIG_DFL if SignalState::default_is_nothing(sig) => continue,
+            SIG_DFL if super::jobctl::is_stop_signal(sig) => {
+                super::jobctl::do_signal_stop(task, sig);
+                continue;
+            }
             SIG_DFL => {
                 // Terminate (no core files are written: RLIMIT_CORE is 0).
                 do_exit(sig as i32);

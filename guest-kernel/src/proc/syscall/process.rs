@@ -510,9 +510,11 @@ struct Reaped {
 /// The heart of `wait4` and `waitid` (Linux `do_wait`): a zombie child of
 /// the caller's process that `which` names and the options allow (a child
 /// whose exit signal is not SIGCHLD is a "clone" child, seen only with
-/// `__WCLONE` or `__WALL`), reaped unless `WNOWAIT`; `Ok(None)` with
-/// `WNOHANG` and none ready; ECHILD when there is no such child at all.
-/// Sleeps until a child exits otherwise.
+/// `__WCLONE` or `__WALL`), reaped unless `WNOWAIT`; with `WSTOPPED`
+/// (`WUNTRACED`) a child that stopped, with `WCONTINUED` one that
+/// continued, each reported once; `Ok(None)` with `WNOHANG` and none
+/// ready; ECHILD when there is no such child at all. Sleeps until a child
+/// changes state otherwise.
 fn do_wait(which: WaitFor, options: u32) -> Result<Option<Reaped>, i32> {
     use crate::proc::sched::{self, TaskState};
     loop {
@@ -536,7 +538,11 @@ fn do_wait(which: WaitFor, options: u32) -> Result<Option<Reaped>, i32> {
             return Err(ECHILD);
         }
         // A zombie leader is ready once its other threads are gone.
-        let ready = children.iter().copied().find(|&c| sched::task(c).is_some_and(|t| t.state == TaskState::Zombie) && sched::threads(c).is_empty());
+        let ready = children
+            .iter()
+            .copied()
+            .filter(|_| options & WEXITED != 0)
+            .find(|&c| sched::task(c).is_some_and(|t| t.state == TaskState::Zombie) && sched::threads(c).is_empty());
         if let Some(z) = ready {
             let status = sched::task(z).and_then(|t| t.exit_status).unwrap_or(0);
             if options & WNOWAIT == 0 {
@@ -544,6 +550,27 @@ fn do_wait(which: WaitFor, options: u32) -> Result<Option<Reaped>, i32> {
                 crate::proc::free_task(zombie);
             }
             return Ok(Some(Reaped { pid: z, status }));
+        }
+        // Job control: a stop (status `sig << 8 | 0x7f`) or a continue
+        // (0xffff) not yet reported.
+        for &c in &children {
+            let Some(group) = sched::task(c).filter(|t| t.state != TaskState::Zombie || !sched::threads(c).is_empty()).map(|t| t.signals.group()) else {
+                continue;
+            };
+            if options & WSTOPPED != 0 {
+                if let Some(sig) = group.stop_report {
+                    if options & WNOWAIT == 0 {
+                        group.stop_report = None;
+                    }
+                    return Ok(Some(Reaped { pid: c, status: (sig << 8) | 0x7f }));
+                }
+            }
+            if options & WCONTINUED != 0 && group.continued_report {
+                if options & WNOWAIT == 0 {
+                    group.continued_report = false;
+                }
+                return Ok(Some(Reaped { pid: c, status: 0xffff }));
+            }
         }
         if options & WNOHANG != 0 {
             return Ok(None);
@@ -605,15 +632,14 @@ pub(super) fn sys_waitid(idtype: i32, id: i32, infop: u64, options: i32, rusage:
         }
         _ => return Err(EINVAL),
     };
-    if options & WEXITED == 0 {
-        // Only stopped or continued children asked for: none can exist.
-        return if options & WNOHANG != 0 { Ok(0) } else { Err(ECHILD) };
-    }
     let r = do_wait(which, options)?;
     if infop != 0 {
         let mut info = [0u8; 128];
         if let Some(r) = r {
+            use crate::proc::signal::jobctl::{CLD_CONTINUED, CLD_STOPPED, SIGCONT};
             let (code, status) = match r.status & 0x7f {
+                _ if r.status == 0xffff => (CLD_CONTINUED, SIGCONT as i32),
+                0x7f => (CLD_STOPPED, (r.status >> 8) & 0xff),
                 0 => (CLD_EXITED, (r.status >> 8) & 0xff),
                 sig if r.status & 0x80 != 0 => (CLD_DUMPED, sig),
                 sig => (CLD_KILLED, sig),
