@@ -556,6 +556,12 @@ static void test_process_calls(void)
 
     struct rlimit rl;
     check(getrlimit(RLIMIT_NPROC, &rl) == 0 && rl.rlim_cur > 0, "getrlimit(RLIMIT_NPROC)", "cur %lu", (unsigned long)rl.rlim_cur);
+    char buf[32] = { 0 };
+    int fd = open("/proc/sys/kernel/threads-max", O_RDONLY);
+    long got = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    check(got > 0 && atol(buf) >= 20, "/proc/sys/kernel/threads-max is the kernel's task limit", "read %ld: %s", got, buf);
     struct rlimit lower = { 1, 1 }, back;
     errno = 0;
     struct rlimit bad = { 10, 5 };

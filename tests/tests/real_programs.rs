@@ -65,6 +65,12 @@ echo "sub: $x"
 (sleep 0.1; echo bg done; exit 4) &
 wait $!
 echo "status $?"
+sleep 5 &
+kill -STOP $!
+kill -CONT $!
+kill $!
+wait $!
+echo "stopped, continued, killed: $?"
 echo data > /dev/null && echo "null ok"
 head -c 4 /dev/zero | od -An -tx1
 ls -l /dev/null | cut -c1-10
@@ -75,7 +81,8 @@ trap 'echo bye' EXIT
 
 /// busybox installs its applets as symlinks (`--install -s`: symlinkat,
 /// readlink of /proc/self/exe) and runs a script with a trap on a signal
-/// it sends itself, a background job and `wait`, pipes, command
+/// it sends itself, background jobs and `wait` (one stopped, continued
+/// and killed), pipes, command
 /// substitution, `read`, `/dev/null` and `/dev/zero`: the same output as
 /// the same script natively.
 #[test]

@@ -339,6 +339,16 @@ fn set_max_threads() {
     MAX_THREADS.store((pages / per_task).clamp(MIN_THREADS, FUTEX_TID_MASK as usize), Relaxed);
 }
 
+/// Sets `threads-max` (`/proc/sys/kernel/threads-max`): from Linux's
+/// floor up to the largest thread id (EINVAL otherwise).
+pub fn set_threads_max(v: usize) -> Result<(), i32> {
+    if !(MIN_THREADS..=FUTEX_TID_MASK as usize).contains(&v) {
+        return Err(crate::fs::errno::EINVAL);
+    }
+    MAX_THREADS.store(v, Relaxed);
+    Ok(())
+}
+
 /// Thread ids fit in the low 30 bits of a robust futex word.
 pub const FUTEX_TID_MASK: u32 = 0x3fff_ffff;
 

@@ -15,6 +15,9 @@ use crate::mm::addr::PAGE_SIZE;
 use super::current;
 
 pub fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
+    if let Some(name) = path.trim_end_matches('/').strip_prefix("sys/") {
+        return sysctl(name, flags);
+    }
     if flags & O_ACCMODE != O_RDONLY {
         // The one writable file: /proc/PID/oom_score_adj.
         if let Some((dir, "oom_score_adj")) = path.trim_end_matches('/').split_once('/') {
@@ -72,6 +75,46 @@ pub fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
     }
 }
 
+/// `/proc/sys`: the kernel's tunables, one value per file (Linux
+/// `kernel/sysctl.c`); `threads-max` is writable (20 up to the largest
+/// thread id), the rest read-only. The directories themselves list their
+/// files.
+fn sysctl(name: &str, flags: u32) -> Result<Arc<File>, i32> {
+    const KERNEL: [&str; 4] = ["ostype", "osrelease", "pid_max", "threads-max"];
+    let dir = |names: &[&str], base: u64| {
+        File::listed_dir(base, names.iter().enumerate().map(|(i, n)| (String::from(*n), base + 1 + i as u64, S_IFREG | 0o644)).collect())
+    };
+    let value = match name {
+        "" => return Ok(File::listed_dir(SYS_INO, alloc::vec![(String::from("kernel"), SYS_INO + 16, S_IFDIR | 0o555)])),
+        "kernel" => return Ok(dir(&KERNEL, SYS_INO + 16)),
+        "kernel/ostype" => String::from("Linux"),
+        "kernel/osrelease" => String::from("6.1.0-rvmm"),
+        "kernel/pid_max" => alloc::format!("{}", super::FUTEX_TID_MASK.min(4 << 20)),
+        "kernel/threads-max" => {
+            if flags & O_ACCMODE != O_RDONLY {
+                return Ok(File::proc_write(0, store_threads_max));
+            }
+            alloc::format!("{}", super::max_threads())
+        }
+        _ => return Err(ENOENT),
+    };
+    if flags & O_ACCMODE != O_RDONLY {
+        return Err(EACCES);
+    }
+    Ok(File::snapshot(alloc::format!("{value}\n").into_bytes()))
+}
+
+/// Inode numbers of `/proc/sys` (after the global files and below the
+/// per-process blocks).
+const SYS_INO: u64 = 64;
+
+/// Writes `/proc/sys/kernel/threads-max` (Linux `sysctl_max_threads`).
+fn store_threads_max(_: u32, bytes: &[u8]) -> Result<usize, i32> {
+    let v: usize = core::str::from_utf8(bytes).map_err(|_| EINVAL)?.trim().parse().map_err(|_| EINVAL)?;
+    super::set_threads_max(v)?;
+    Ok(bytes.len())
+}
+
 /// `/proc/PID/task`: a directory per thread of the process.
 fn task_dir(tgid: u32) -> Result<Arc<File>, i32> {
     let tids = super::sched::all_threads(tgid);
@@ -94,7 +137,11 @@ fn proc_ino(pid: u32, index: usize) -> u64 {
 
 /// `/proc`: `self`, `thread-self`, each live process, the global files.
 fn root_dir() -> Arc<File> {
-    let mut entries = alloc::vec![(String::from("self"), 2, S_IFLNK | 0o777), (String::from("thread-self"), 2, S_IFLNK | 0o777)];
+    let mut entries = alloc::vec![
+        (String::from("self"), 2, S_IFLNK | 0o777),
+        (String::from("thread-self"), 2, S_IFLNK | 0o777),
+        (String::from("sys"), SYS_INO, S_IFDIR | 0o555)
+    ];
     for pid in super::sched::processes() {
         if !super::sched::threads(pid).is_empty() {
             entries.push((alloc::format!("{pid}"), proc_ino(pid, 0), S_IFDIR | 0o555));
