@@ -31,6 +31,13 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
         TscSource::Guess => "UNCALIBRATED, timestamps are approximate",
     };
     printk!("tsc: Detected {}.{:03} MHz processor ({how})", tsc_khz / 1000, tsc_khz % 1000);
+    match crate::time::read_rtc() {
+        Some(unix) => {
+            let t = shared::rtc::DateTime::from_unix(unix);
+            printk!("rtc_cmos: setting system clock to {:04}-{:02}-{:02}T{:02}:{:02}:{:02} UTC ({unix})", t.year, t.month, t.day, t.hour, t.minute, t.second);
+        }
+        None => printk!("rtc_cmos: no valid CMOS clock; the time of day starts at the epoch"),
+    }
 
     let test = cmdline.get("test");
     if test == Some("triple-fault") {

@@ -67,3 +67,77 @@ pub fn uptime_ns() -> u64 {
     let cycles = rdtsc().wrapping_sub(TSC_AT_BOOT.load(Ordering::Relaxed));
     (cycles as u128 * 1_000_000 / khz as u128) as u64
 }
+
+/// Wall-clock time at uptime 0 (ns since the Unix epoch, UTC): set from
+/// the CMOS clock at boot ([`read_rtc`]) and by `clock_settime`.
+static REALTIME_AT_BOOT: core::sync::atomic::AtomicI64 = core::sync::atomic::AtomicI64::new(0);
+
+/// `CLOCK_REALTIME` now, ns since the epoch.
+pub fn realtime_ns() -> i64 {
+    REALTIME_AT_BOOT.load(Ordering::Relaxed).saturating_add(i64::try_from(uptime_ns()).unwrap_or(i64::MAX))
+}
+
+/// Sets `CLOCK_REALTIME` to `ns` since the epoch (`clock_settime`,
+/// `settimeofday`); the monotonic clocks go on undisturbed.
+pub fn set_realtime_ns(ns: i64) {
+    REALTIME_AT_BOOT.store(ns.saturating_sub(i64::try_from(uptime_ns()).unwrap_or(i64::MAX)), Ordering::Relaxed);
+}
+
+/// The uptime (ns) at which `CLOCK_REALTIME` reads `ns` (0 if that was
+/// before boot): how an absolute wall-clock deadline becomes a sleep's.
+pub fn uptime_at_realtime(ns: i64) -> u64 {
+    u64::try_from(ns.saturating_sub(REALTIME_AT_BOOT.load(Ordering::Relaxed))).unwrap_or(0)
+}
+
+/// Reads the date and time from the CMOS clock (Linux
+/// `mach_get_cmos_time`): waits out an update in progress, reads until two
+/// readings agree, decodes BCD and 12-hour values. Returns the Unix time
+/// it set `CLOCK_REALTIME` to, or `None` (the clock left at the epoch)
+/// where there is no valid clock.
+pub fn read_rtc() -> Option<i64> {
+    use crate::arch::cpu::{inb, outb};
+    use shared::rtc::*;
+    let reg = |r: u8| {
+        outb(PORT_INDEX, r);
+        inb(PORT_DATA)
+    };
+    if reg(REG_STATUS_D) & STATUS_D_VALID == 0 || reg(REG_STATUS_D) == 0xff {
+        return None;
+    }
+    let read_all = || {
+        for _ in 0..1_000_000 {
+            if reg(REG_STATUS_A) & STATUS_A_UIP == 0 {
+                break;
+            }
+            core::hint::spin_loop();
+        }
+        [REG_SECONDS, REG_MINUTES, REG_HOURS, REG_DAY, REG_MONTH, REG_YEAR, REG_CENTURY].map(reg)
+    };
+    let mut raw = read_all();
+    for _ in 0..10 {
+        let again = read_all();
+        if again == raw {
+            break;
+        }
+        raw = again;
+    }
+    let status_b = reg(REG_STATUS_B);
+    let decode = |v: u8| if status_b & STATUS_B_BINARY != 0 { v } else { from_bcd(v) };
+    let [sec, min, hour, day, month, year, century] = raw;
+    let mut h = decode(hour & 0x7f);
+    if status_b & STATUS_B_24H == 0 && hour & 0x80 != 0 {
+        h = h % 12 + 12;
+    }
+    let century = match decode(century) {
+        c @ 19..=99 => i64::from(c),
+        _ => 20,
+    };
+    let t =
+        DateTime { year: century * 100 + i64::from(decode(year)), month: decode(month), day: decode(day), hour: h, minute: decode(min), second: decode(sec) };
+    if !(1..=12).contains(&t.month) || !(1..=31).contains(&t.day) || t.hour > 23 || t.minute > 59 || t.second > 60 {
+        return None;
+    }
+    let unix = t.to_unix();
+    set_realtime_ns(unix.saturating_mul(1_000_000_000));
+    Some(unix)
+}

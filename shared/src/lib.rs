@@ -11,4 +11,5 @@
 pub mod boot;
 pub mod layout;
 pub mod ports;
+pub mod rtc;
 pub mod stats;

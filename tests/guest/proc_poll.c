@@ -1,8 +1,9 @@
 /*
  * Waiting and grouping: poll, ppoll, select and pselect on pipes, readv,
- * clock_nanosleep (relative and absolute), and process groups and
- * sessions (setpgid, getpgid, getpgrp, setsid, getsid, kill and wait4 of
- * a group). Run natively and in the guest; the results must agree.
+ * clock_nanosleep (relative and absolute), process groups and sessions
+ * (setpgid, getpgid, getpgrp, setsid, getsid, kill and wait4 of a group),
+ * and the wall clock (CLOCK_REALTIME, gettimeofday, time, clock_getres,
+ * file times). Run natively and in the guest; the results must agree.
  */
 #include "tap.h"
 
@@ -11,6 +12,8 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/select.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -30,6 +33,41 @@ static long ms_since(const struct timespec *t0)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (t.tv_sec - t0->tv_sec) * 1000 + (t.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* The wall clock: today's date, the same from every interface, and on
+ * new files. */
+static void test_wall_clock(void)
+{
+    struct timespec rt, res;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    check(rt.tv_sec > 1700000000, "CLOCK_REALTIME is the date (after 2023), not time since boot", "%ld", (long)rt.tv_sec);
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    time_t t = time(NULL);
+    check(tv.tv_sec - rt.tv_sec <= 2 && tv.tv_sec >= rt.tv_sec && t >= rt.tv_sec && t - rt.tv_sec <= 2,
+          "gettimeofday and time agree with it", "rt %ld tv %ld time %ld", (long)rt.tv_sec, (long)tv.tv_sec, (long)t);
+    struct timespec mono;
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    check(mono.tv_sec < rt.tv_sec, "CLOCK_MONOTONIC is not the wall clock", "%ld", (long)mono.tv_sec);
+    check(clock_getres(CLOCK_MONOTONIC, &res) == 0 && res.tv_sec == 0 && res.tv_nsec > 0 && res.tv_nsec <= 10000000,
+          "clock_getres(CLOCK_MONOTONIC)", "%ld ns", res.tv_nsec);
+    errno = 0;
+    check(clock_gettime(10, &res) == -1 && errno == EINVAL, "clock 10 (the old SGI cycle counter): EINVAL", "errno %d", errno);
+    errno = 0;
+    check(clock_settime(CLOCK_MONOTONIC, &mono) == -1 && errno == EINVAL, "CLOCK_MONOTONIC cannot be set: EINVAL", "errno %d",
+          errno);
+    char path[] = "/tmp/rvmm-clock-XXXXXX";
+    mkdir("/tmp", 01777); /* the guest's root filesystem may have none */
+    int fd = mkstemp(path);
+    struct stat st;
+    int ok = fd >= 0 && write(fd, "x", 1) == 1 && fstat(fd, &st) == 0;
+    check(ok && st.st_mtime >= rt.tv_sec - 2 && st.st_mtime <= time(NULL) + 2, "a new file's mtime is now",
+          "mtime %ld now %ld", ok ? (long)st.st_mtime : -1L, (long)time(NULL));
+    if (fd >= 0) {
+        close(fd);
+        unlink(path);
+    }
 }
 
 int main(void)
@@ -210,5 +248,6 @@ int main(void)
     ssize_t vn = read(vp[0], &v, 1);
     waitpid(vc, &st, 0);
     check(vn == 1 && v == 'v' && WIFEXITED(st) && WEXITSTATUS(st) == 7, "vfork: the parent runs on after the child has exited", "read %zd status %#x", vn, st);
+    test_wall_clock();
     return tap_done();
 }

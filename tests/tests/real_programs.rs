@@ -190,3 +190,18 @@ fn busybox_sh_changes_directory() {
     assert_eq!(run.stdout, "/tmp/a\n/tmp/a/b\nx\n/tmp/a/b\ncd failed\n/tmp/a/b\n", "{}", run.console);
     assert_eq!(run.code, 0, "{}", run.console);
 }
+
+/// The guest reads the time of day from the VMM's CMOS clock at boot:
+/// busybox `date` prints the host's date, not 1970.
+#[test]
+fn busybox_date_is_the_hosts() {
+    if !kvm_available() {
+        return;
+    }
+    let before = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let run = run_init(MEM, "", busybox(), &[], &["date", "+%s"]);
+    let after = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    let guest: i64 = run.stdout.trim().parse().unwrap_or_else(|_| panic!("date printed {:?}\n{}", run.stdout, run.console));
+    assert!((before - 2..=after + 2).contains(&guest), "guest {guest}, host {before}..{after}\n{}", run.console);
+    assert!(run.console.contains("rtc_cmos: setting system clock to "), "{}", run.console);
+}

@@ -71,6 +71,8 @@ pub(crate) struct VcpuRunner {
     pub(crate) vcpu: VcpuFd,
     pub(crate) mem: GuestMemoryMmap,
     pub(crate) serial: SerialDevice,
+    /// The CMOS clock the guest reads the time of day from.
+    pub(crate) rtc: crate::devices::Rtc,
     pub(crate) hostio: HostIo,
     pub(crate) stats: StatsChannel,
     pub(crate) start: Instant,
@@ -186,6 +188,9 @@ impl VcpuRunner {
                 VcpuExit::IoOut(port, data) if serial_ports.contains(&port) => {
                     self.serial.write(port - SERIAL_COM1, data.first().copied().unwrap_or(0));
                 }
+                VcpuExit::IoOut(port, data) if crate::devices::Rtc::owns(port) => {
+                    self.rtc.write(port, data.first().copied().unwrap_or(0));
+                }
                 VcpuExit::IoOut(PORT_EXIT, data) => return Ok(Outcome::Exited(le_value(data))),
                 VcpuExit::IoOut(PORT_BOOT_TIMER, data) => {
                     if le_value(data) == BOOT_TIMER_MM_READY && self.boot_time.is_none() {
@@ -204,6 +209,12 @@ impl VcpuRunner {
                     data.fill(0);
                     if let Some(b) = data.first_mut() {
                         *b = value;
+                    }
+                }
+                VcpuExit::IoIn(port, data) if crate::devices::Rtc::owns(port) => {
+                    data.fill(0);
+                    if let Some(b) = data.first_mut() {
+                        *b = self.rtc.read(port);
                     }
                 }
                 VcpuExit::MmioRead(addr, data) if stats_mmio.contains(&addr) => {

@@ -248,8 +248,21 @@ where
         }
         None => (None, None),
     };
-    let runner =
-        VcpuRunner { vcpu, mem, serial, hostio, stats, start, boot_time: None, stop: stop.clone(), counter, gdb: gdb_link, block_irq, gdb_step_pending: false };
+    let runner = VcpuRunner {
+        vcpu,
+        mem,
+        serial,
+        rtc: crate::devices::Rtc::default(),
+        hostio,
+        stats,
+        start,
+        boot_time: None,
+        stop: stop.clone(),
+        counter,
+        gdb: gdb_link,
+        block_irq,
+        gdb_step_pending: false,
+    };
     install_kick_handler();
     let handle = std::thread::Builder::new()
         .name("vcpu0".into())

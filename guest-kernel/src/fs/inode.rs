@@ -36,7 +36,7 @@ const NSEC_PER_SEC: i64 = 1_000_000_000;
 /// The current time for inode timestamps, in nanoseconds.
 #[cfg(target_os = "none")]
 pub fn now_ns() -> i64 {
-    i64::try_from(crate::time::uptime_ns()).unwrap_or(i64::MAX)
+    crate::time::realtime_ns()
 }
 
 /// On the host (tests): a clock that advances a second at every reading,

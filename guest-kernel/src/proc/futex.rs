@@ -234,9 +234,13 @@ pub fn sys_futex(uaddr: u64, op: u32, val: u32, utime: u64, uaddr2: u64, val3: u
                 }
                 let ns = (ts[0] as u64).saturating_mul(1_000_000_000).saturating_add(ts[1] as u64);
                 // FUTEX_WAIT's timeout is relative; WAIT_BITSET's is an
-                // absolute time of CLOCK_MONOTONIC or CLOCK_REALTIME
-                // (both count from boot here).
-                Some(if cmd == FUTEX_WAIT { crate::time::uptime_ns().saturating_add(ns) } else { ns })
+                // absolute time of CLOCK_MONOTONIC, or of CLOCK_REALTIME
+                // with FUTEX_CLOCK_REALTIME.
+                Some(match cmd {
+                    FUTEX_WAIT => crate::time::uptime_ns().saturating_add(ns),
+                    _ if realtime => crate::time::uptime_at_realtime(ns as i64),
+                    _ => ns,
+                })
             };
             wait(uaddr, private, val, deadline, bitset)
         }

@@ -1,9 +1,10 @@
 //! POSIX interval timers (Linux `kernel/time/posix-timers.c`):
 //! `timer_create`, `timer_settime`, `timer_gettime`, `timer_getoverrun`,
 //! `timer_delete`. A process's timers are in its `signal_struct`; the
-//! scheduler's clock check fires them (the resolution is the tick). The
-//! clocks all count from boot here, so CLOCK_REALTIME, CLOCK_MONOTONIC
-//! and CLOCK_BOOTTIME timers run alike.
+//! scheduler's clock check fires them (the resolution is the tick).
+//! CLOCK_MONOTONIC and CLOCK_BOOTTIME are the same clock here (a guest
+//! does not suspend); an absolute CLOCK_REALTIME setting is turned into
+//! the monotonic time it falls at when set.
 
 use alloc::vec::Vec;
 
@@ -22,6 +23,8 @@ pub const MAX_TIMERS: usize = 256;
 #[derive(Clone, Copy, Debug)]
 pub struct PosixTimer {
     pub id: i32,
+    /// Its clock counts wall-clock time (an absolute setting is converted).
+    pub realtime: bool,
     /// How it notifies: a signal to the process, to one thread, or none.
     notify: i32,
     signo: i32,
@@ -66,7 +69,7 @@ pub fn create(timers: &mut Vec<PosixTimer>, clock: i32, sevp: Option<[u8; 64]>, 
     if timers.len() >= MAX_TIMERS {
         return Err(crate::fs::errno::EAGAIN);
     }
-    timers.push(PosixTimer { id, notify, signo, value, tid, expires: 0, interval: 0, overrun: 0 });
+    timers.push(PosixTimer { id, realtime: matches!(clock, 0 | 8), notify, signo, value, tid, expires: 0, interval: 0, overrun: 0 });
     Ok(id)
 }
 

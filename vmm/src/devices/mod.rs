@@ -1,11 +1,13 @@
 //! Emulated devices.
 pub mod console;
 pub mod hostio;
+pub mod rtc;
 pub mod serial;
 pub mod stats;
 pub mod virtio_chain;
 
 pub use console::Console;
 pub use hostio::HostIo;
+pub use rtc::Rtc;
 pub use serial::SerialDevice;
 pub use stats::StatsDevice;

@@ -183,7 +183,11 @@ pub fn dispatch() {
         83 => sys_mkdirat(AT_FDCWD, a.ulong(0), a.mode(1)),
         84 => sys_unlinkat(AT_FDCWD, a.ulong(0), AT_REMOVEDIR), // rmdir
         87 => sys_unlinkat(AT_FDCWD, a.ulong(0), 0),
-        96 => sys_gettimeofday(a.ulong(0)),
+        96 => sys_gettimeofday(a.ulong(0), a.ulong(1)),
+        164 => sys_settimeofday(a.ulong(0), a.ulong(1)),
+        201 => sys_time(a.ulong(0)),
+        227 => sys_clock_settime(a.int(0), a.ulong(1)),
+        229 => sys_clock_getres(a.int(0), a.ulong(1)),
         99 => sys_sysinfo(a.ulong(0)),
         102 | 104 | 107 | 108 => Ok(0), // getuid, getgid, geteuid, getegid
         88 => sys_symlinkat(a.ulong(0), AT_FDCWD, a.ulong(1)),

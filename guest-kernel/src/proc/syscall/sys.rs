@@ -1,28 +1,107 @@
-//! Time and system information: clock_gettime, gettimeofday, nanosleep,
-//! uname, sysinfo, prlimit64, getrandom.
+//! Time and system information: clock_gettime and the other clocks,
+//! nanosleep, timers, uname, sysinfo, prlimit64, getrandom.
 
 use super::*;
 
+/// The monotonic clock (uptime), ns.
 pub(super) fn now_ns() -> u64 {
     crate::time::uptime_ns()
 }
 
+/// Whether `clock` counts wall-clock time (`CLOCK_REALTIME`, its coarse
+/// and alarm forms, and `CLOCK_TAI`, which equals it while no TAI offset
+/// is set); the others count from boot.
+pub(super) fn is_realtime(clock: i32) -> bool {
+    matches!(clock, 0 | 5 | 8 | 11)
+}
+
+/// A clock Linux knows (10, `CLOCK_SGI_CYCLE`, is gone).
+fn clock_ok(clock: i32) -> bool {
+    (0..=11).contains(&clock) && clock != 10
+}
+
+/// A clock's reading, ns.
+fn clock_ns(clock: i32) -> i64 {
+    if is_realtime(clock) {
+        crate::time::realtime_ns()
+    } else {
+        i64::try_from(now_ns()).unwrap_or(i64::MAX)
+    }
+}
+
+fn timespec(ns: i64) -> [i64; 2] {
+    [ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000)]
+}
+
 pub(super) fn sys_clock_gettime(clock: i32, tp: u64) -> SysResult {
-    if !(0..=11).contains(&clock) {
+    if !clock_ok(clock) {
         return Err(EINVAL);
     }
-    let ns = now_ns();
-    let ts: [u64; 2] = [ns / 1_000_000_000, ns % 1_000_000_000];
-    put_user(tp, &ts)?;
+    put_user(tp, &timespec(clock_ns(clock)))?;
     Ok(0)
 }
 
-pub(super) fn sys_gettimeofday(tv: u64) -> SysResult {
-    if tv != 0 {
-        let ns = now_ns();
-        put_user(tv, &[ns / 1_000_000_000, (ns % 1_000_000_000) / 1000])?;
+/// `clock_getres`: 1 ns for the precise clocks, a tick for the coarse.
+pub(super) fn sys_clock_getres(clock: i32, res: u64) -> SysResult {
+    if !clock_ok(clock) {
+        return Err(EINVAL);
+    }
+    if res != 0 {
+        let ns = if matches!(clock, 5 | 6) { 1_000_000_000 / crate::proc::HZ as i64 } else { 1 };
+        put_user(res, &timespec(ns))?;
     }
     Ok(0)
+}
+
+/// `clock_settime`: only `CLOCK_REALTIME` can be set (EINVAL for the
+/// others, and for a time before the epoch or a bad timespec).
+pub(super) fn sys_clock_settime(clock: i32, tp: u64) -> SysResult {
+    if !clock_ok(clock) || clock != 0 {
+        return Err(EINVAL);
+    }
+    let ts: [i64; 2] = get_user(tp)?;
+    if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
+        return Err(EINVAL);
+    }
+    crate::time::set_realtime_ns(ts[0].saturating_mul(1_000_000_000).saturating_add(ts[1]));
+    Ok(0)
+}
+
+pub(super) fn sys_gettimeofday(tv: u64, tz: u64) -> SysResult {
+    if tv != 0 {
+        let [s, ns] = timespec(crate::time::realtime_ns());
+        put_user(tv, &[s, ns / 1000])?;
+    }
+    if tz != 0 {
+        // The kernel's timezone: UTC, no DST.
+        put_user(tz, &[0i32, 0i32])?;
+    }
+    Ok(0)
+}
+
+/// `settimeofday(tv, tz)`: sets `CLOCK_REALTIME` (the timezone is
+/// accepted and kept nowhere, as for a UTC system).
+pub(super) fn sys_settimeofday(tv: u64, tz: u64) -> SysResult {
+    if tz != 0 {
+        let _: [i32; 2] = get_user(tz)?;
+    }
+    if tv != 0 {
+        let t: [i64; 2] = get_user(tv)?;
+        if t[0] < 0 || !(0..1_000_000).contains(&t[1]) {
+            return Err(EINVAL);
+        }
+        crate::time::set_realtime_ns(t[0].saturating_mul(1_000_000_000).saturating_add(t[1] * 1000));
+    }
+    Ok(0)
+}
+
+/// `time(tloc)`: wall-clock seconds.
+pub(super) fn sys_time(tloc: u64) -> SysResult {
+    let s = crate::time::realtime_ns().div_euclid(1_000_000_000);
+    if tloc != 0 {
+        put_user(tloc, &s)?;
+    }
+    Ok(s as u64)
 }
 
 /// `nanosleep`: interrupted by a signal, it says EINTR whatever
@@ -67,7 +146,9 @@ pub(super) fn sys_clock_nanosleep(clock: i32, flags: i32, req: u64, rem: u64) ->
     if ts[1] >= 1_000_000_000 || (ts[0] as i64) < 0 {
         return Err(EINVAL);
     }
-    let until = ts[0].saturating_mul(1_000_000_000).saturating_add(ts[1]);
+    let abs = ts[0].saturating_mul(1_000_000_000).saturating_add(ts[1]);
+    // A wall-clock deadline is where the monotonic clock will be then.
+    let until = if is_realtime(clock) { crate::time::uptime_at_realtime(abs as i64) } else { abs };
     while now_ns() < until {
         if crate::proc::signal::frame::signal_pending() {
             return Err(EINTR);
@@ -260,6 +341,7 @@ pub(super) fn sys_timer_settime(id: i32, flags: i32, new: u64, old: u64) -> SysR
     let (old_interval, old_left) = timer.get(now);
     let at = match value {
         0 => 0,
+        v if flags & TIMER_ABSTIME != 0 && timer.realtime => crate::time::uptime_at_realtime(v as i64).max(1),
         v if flags & TIMER_ABSTIME != 0 => v.max(1),
         v => now.saturating_add(v),
     };
