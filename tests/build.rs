@@ -100,8 +100,19 @@ fn main() {
         writeln!(generated, "pub const {konst}: &str = {path:?};").unwrap();
         writeln!(table, "    (\"{name}_glibc\", {konst}),").unwrap();
     }
-    // A dynamically linked program (PT_INTERP: musl's ld.so), which the
-    // kernel cannot execute: the tests check it says so.
+    // A dynamically linked program (PT_INTERP: musl's ld.so), which runs
+    // when its interpreter is in the root filesystem; and the same against
+    // glibc (ld-linux-x86-64.so.2 and libc.so.6).
+    {
+        let (name, from) = ("hello_glibc_dyn", "hello");
+        let binary = bin_dir.join(name);
+        compile_dynamic(GLIBC_CC, &src.join(format!("{from}.c")), &binary);
+        let konst = name.to_ascii_uppercase();
+        let path = binary.to_str().unwrap_or_else(|| fail(&format!("{} is not UTF-8", binary.display())));
+        writeln!(generated, "/// `tests/guest/{from}.c`, dynamically linked against glibc (`gcc -O2`).").unwrap();
+        writeln!(generated, "pub const {konst}: &str = {path:?};").unwrap();
+        writeln!(table, "    ({name:?}, {konst}),").unwrap();
+    }
     {
         let (name, from) = ("hello_dyn", "hello");
         let binary = bin_dir.join(name);

@@ -1,6 +1,8 @@
 /*
- * hello: the smallest C program. Built dynamically linked (hello_dyn), it
- * shows what the kernel says about a program it cannot execute as init.
+ * hello: the smallest C program. Built dynamically linked (hello_dyn
+ * against musl, hello_glibc_dyn against glibc), it runs when its program
+ * interpreter is in the guest's root filesystem, and shows what the
+ * kernel says about an init it cannot execute when it is not.
  */
 #include <stdio.h>
 

@@ -205,3 +205,26 @@ fn busybox_date_is_the_hosts() {
     assert!((before - 2..=after + 2).contains(&guest), "guest {guest}, host {before}..{after}\n{}", run.console);
     assert!(run.console.contains("rtc_cmos: setting system clock to "), "{}", run.console);
 }
+
+/// Dynamically linked programs: the kernel loads the interpreter a program
+/// names (PT_INTERP) and starts it with AT_BASE and AT_ENTRY; musl's
+/// ld.so, and glibc's with libc.so.6, run the program as natively.
+#[test]
+fn dynamically_linked_programs_run_with_their_interpreter() {
+    if !kvm_available() {
+        return;
+    }
+    let musl_ld = std::path::Path::new("/lib/ld-musl-x86_64.so.1");
+    let run = run_init(MEM, "", &tests::programs::path("hello_dyn"), &[(musl_ld, "/lib/ld-musl-x86_64.so.1")], &[]);
+    assert_eq!(run.stdout, "hello\n", "{}", run.console);
+    assert_eq!(run.code, 0, "{}", run.console);
+
+    let glibc_ld = std::path::Path::new("/lib64/ld-linux-x86-64.so.2");
+    let libc = std::path::Path::new("/lib/x86_64-linux-gnu/libc.so.6");
+    assert!(glibc_ld.exists() && libc.exists(), "glibc's loader and libc.so.6 are where Debian puts them");
+    let files = [(glibc_ld, "/lib64/ld-linux-x86-64.so.2"), (libc, "/lib/x86_64-linux-gnu/libc.so.6")];
+    let run = run_init(MEM, "", &tests::programs::path("hello_glibc_dyn"), &files, &[]);
+    assert_eq!(run.stdout, "hello\n", "{}", run.console);
+    assert_eq!(run.code, 0, "{}", run.console);
+    assert!(!run.console.contains("LEAK"), "{}", run.console);
+}

@@ -1,8 +1,11 @@
-//! `execve` for static ELF programs (Linux `fs/binfmt_elf.c`,
-//! `load_elf_binary`): map the PT_LOAD segments from the file (private,
-//! copied on write), the bss as anonymous memory, set up the heap start and
-//! a stack holding argv, envp and the auxiliary vector. Static-PIE
-//! programs (ET_DYN without an interpreter) load at `ELF_ET_DYN_BASE`.
+//! `execve` for ELF programs (Linux `fs/binfmt_elf.c`, `load_elf_binary`):
+//! map the PT_LOAD segments from the file (private, copied on write), the
+//! bss as anonymous memory, set up the heap start and a stack holding
+//! argv, envp and the auxiliary vector. PIE programs (ET_DYN) load at
+//! `ELF_ET_DYN_BASE`. A dynamically linked program (PT_INTERP) gets its
+//! interpreter (`ld-linux-x86-64.so.2`, `ld-musl-x86_64.so.1`) loaded too,
+//! where mmap would put it, and starts there, with `AT_BASE` and
+//! `AT_ENTRY` telling the interpreter where it and the program are.
 //!
 //! Also the boot-time probe of how `syscall` behaves, which needs a user
 //! address space to run in.
@@ -73,7 +76,12 @@ struct Elf {
     phoff: u64,
     phnum: u16,
     phdrs: Vec<Phdr>,
+    /// PT_INTERP: the program interpreter's path.
+    interp: Option<String>,
 }
+
+/// The longest interpreter path accepted (Linux: `PATH_MAX`).
+const INTERP_MAX: u64 = 4096;
 
 fn u16_at(b: &[u8], o: usize) -> u16 {
     u16::from_le_bytes([b[o], b[o + 1]])
@@ -117,6 +125,7 @@ fn check_elf(read: &dyn Fn(u64, &mut [u8]) -> usize, size: u64) -> Result<Elf, S
         return Err("the program headers lie beyond the end of the file".into());
     }
     let mut phdrs = Vec::new();
+    let mut interp = None;
     for p in raw.chunks_exact(56) {
         let ph = Phdr {
             p_type: u32_at(p, 0),
@@ -127,10 +136,16 @@ fn check_elf(read: &dyn Fn(u64, &mut [u8]) -> usize, size: u64) -> Result<Elf, S
             p_memsz: u64_at(p, 40),
         };
         if ph.p_type == PT_INTERP {
-            let mut name = alloc::vec![0u8; ph.p_filesz.min(256) as usize];
-            let n = read(ph.p_offset, &mut name);
-            let name = String::from_utf8_lossy(&name[..n]);
-            return Err(alloc::format!("dynamically linked (program interpreter {}), and this kernel runs only static programs", name.trim_end_matches('\0')));
+            // A NUL-terminated path inside the file (Linux: ENOEXEC else).
+            if interp.is_some() || !(2..=INTERP_MAX).contains(&ph.p_filesz) || ph.p_offset.checked_add(ph.p_filesz).is_none_or(|end| end > size) {
+                return Err("a bad PT_INTERP (program interpreter) entry".into());
+            }
+            let mut name = alloc::vec![0u8; ph.p_filesz as usize];
+            if read(ph.p_offset, &mut name) != name.len() || name.last() != Some(&0) {
+                return Err("a bad PT_INTERP (program interpreter) entry".into());
+            }
+            name.pop();
+            interp = Some(String::from_utf8(name).map_err(|_| String::from("a program interpreter path that is not UTF-8"))?);
         }
         if ph.p_type == PT_LOAD {
             // Where the segment lands: a static-PIE is loaded at a base.
@@ -148,8 +163,27 @@ fn check_elf(read: &dyn Fn(u64, &mut [u8]) -> usize, size: u64) -> Result<Elf, S
     if !phdrs.iter().any(|p| p.p_type == PT_LOAD) {
         return Err("no PT_LOAD segment".into());
     }
-    Ok(Elf { e_type, entry, phoff, phnum, phdrs })
+    Ok(Elf { e_type, entry, phoff, phnum, phdrs, interp })
 }
+
+/// The interpreter a program names, checked as an ELF file of its own
+/// (its inode and parsed headers). Linux's errors: the lookup's (ENOENT
+/// for a missing interpreter), ENOEXEC for an interpreter that is not a
+/// loadable ELF file or that wants an interpreter itself (ELIBBAD).
+fn open_interp(path: &str) -> Result<(alloc::sync::Arc<crate::fs::ramfs::Inode>, Elf), i32> {
+    let inode = super::lookup(path)?;
+    if !inode.is_regular() {
+        return Err(crate::fs::errno::EACCES);
+    }
+    let elf = parse_elf(&|off, buf| inode.read_at(off, buf), inode.size())?;
+    if elf.interp.is_some() {
+        return Err(ELIBBAD);
+    }
+    Ok((inode, elf))
+}
+
+/// Linux's "accessing a corrupted shared library".
+const ELIBBAD: i32 = 80;
 
 /// Why the file at `path` cannot be executed, for a console message (the
 /// errno alone says little: `ENOEXEC` covers every malformed file).
@@ -159,6 +193,10 @@ pub fn why_not_executable(path: &str, errno: i32) -> String {
         Ok(inode) if !inode.is_regular() => String::from("not a regular file"),
         Ok(inode) => match check_elf(&|off, buf| inode.read_at(off, buf), inode.size()) {
             Err(why) => why,
+            Ok(Elf { interp: Some(interp), .. }) if super::lookup(&interp).is_err() => {
+                alloc::format!("dynamically linked, and its program interpreter {interp} is not in the root filesystem")
+            }
+            Ok(Elf { interp: Some(interp), .. }) => alloc::format!("loading it or its program interpreter {interp} failed"),
             Ok(_) => String::from("loading it failed"),
         },
     };
@@ -178,6 +216,10 @@ pub fn exec(task: &mut Task, path: &str, argv: &[String], envp: &[String]) -> Re
     let size = inode.size();
     let read = |off: u64, buf: &mut [u8]| inode.read_at(off, buf);
     let elf = parse_elf(&read, size)?;
+    let interp = match &elf.interp {
+        Some(p) => Some(open_interp(p)?),
+        None => None,
+    };
     let file = FileRef::File(inode.clone());
     let mm = super::new_mm(Mm::new().ok_or(ENOMEM)?).ok_or(ENOMEM)?;
     let bias = if elf.e_type == ET_DYN { ELF_ET_DYN_BASE } else { 0 };
@@ -211,7 +253,7 @@ pub fn exec(task: &mut Task, path: &str, argv: &[String], envp: &[String]) -> Re
     // On failure the old program is gone (Linux sends SIGKILL past the
     // point of no return): the half-built image goes too, and the caller
     // ends the task, which has no memory left.
-    if let Err(e) = load(task, &elf, &file, bias, path, argv, envp) {
+    if let Err(e) = load(task, &elf, &file, bias, interp, path, argv, envp) {
         if let Some(mm) = task.mm.take() {
             super::put_mm(mm);
         }
@@ -270,12 +312,25 @@ fn de_thread(task: &mut Task) -> Result<(), i32> {
     Ok(())
 }
 
-fn load(task: &mut Task, elf: &Elf, file: &FileRef, bias: u64, path: &str, argv: &[String], envp: &[String]) -> Result<(), i32> {
-    let mm = task.mm.as_mut().ok_or(EFAULT)?;
-    let (mut start_code, mut end_code, mut start_data, mut end_data) = (u64::MAX, 0, 0, 0);
-    let mut elf_bss = 0;
-    let mut elf_brk = 0;
-    let mut phdr_addr = 0;
+/// Where a loaded image's parts landed.
+struct Loaded {
+    start_code: u64,
+    end_code: u64,
+    start_data: u64,
+    end_data: u64,
+    /// The end of the file-backed part of the writable segment with a bss
+    /// (0: none), and the end of the image.
+    elf_bss: u64,
+    elf_brk: u64,
+    /// Where the program headers are in memory (0: not in a segment).
+    phdr_addr: u64,
+}
+
+/// Maps `elf`'s PT_LOAD segments from `file` at `bias` (Linux
+/// `elf_map`, `elf_load`): the file part private, the rest anonymous, the
+/// bss part of the last file page zeroed (`padzero`).
+fn map_segments(mm: &mut Mm, elf: &Elf, file: &FileRef, bias: u64) -> Result<Loaded, i32> {
+    let mut l = Loaded { start_code: u64::MAX, end_code: 0, start_data: 0, end_data: 0, elf_bss: 0, elf_brk: 0, phdr_addr: 0 };
     for ph in elf.phdrs.iter().filter(|p| p.p_type == PT_LOAD) {
         let prot = if ph.p_flags & PF_R != 0 { PROT_READ } else { 0 }
             | if ph.p_flags & PF_W != 0 { PROT_WRITE } else { 0 }
@@ -297,34 +352,79 @@ fn load(task: &mut Task, elf: &Elf, file: &FileRef, bias: u64, path: &str, argv:
             vm.mmap(anon_start, len, prot, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, None, 0, false, &mut ptes).map_err(|e| e.0)?;
         }
         if ph.p_offset <= elf.phoff && elf.phoff < ph.p_offset + ph.p_filesz {
-            phdr_addr = vaddr + (elf.phoff - ph.p_offset);
+            l.phdr_addr = vaddr + (elf.phoff - ph.p_offset);
         }
         if ph.p_flags & PF_X != 0 {
-            start_code = start_code.min(vaddr);
-            end_code = end_code.max(file_end);
+            l.start_code = l.start_code.min(vaddr);
+            l.end_code = l.end_code.max(file_end);
         } else {
-            if start_data == 0 {
-                start_data = vaddr;
+            if l.start_data == 0 {
+                l.start_data = vaddr;
             }
-            end_data = end_data.max(file_end);
+            l.end_data = l.end_data.max(file_end);
         }
         if ph.p_memsz > ph.p_filesz && ph.p_flags & PF_W != 0 {
-            elf_bss = elf_bss.max(file_end);
+            l.elf_bss = l.elf_bss.max(file_end);
         }
-        elf_brk = elf_brk.max(mem_end);
+        l.elf_brk = l.elf_brk.max(mem_end);
     }
-    if start_code == u64::MAX {
-        start_code = 0;
+    if l.start_code == u64::MAX {
+        l.start_code = 0;
     }
+    // Linux's padzero: the bss part of the last file page reads as zero.
+    if l.elf_bss != 0 && !l.elf_bss.is_multiple_of(PAGE_SIZE) {
+        clear_user(l.elf_bss, (PAGE_SIZE - l.elf_bss % PAGE_SIZE) as usize)?;
+    }
+    Ok(l)
+}
+
+/// The program interpreter's bias: an ET_DYN interpreter goes where
+/// `mmap` would put a mapping of its whole span (top-down below the
+/// mmap base, as Linux's `load_elf_interp` places it).
+fn interp_bias(mm: &Mm, elf: &Elf) -> Result<u64, i32> {
+    if elf.e_type != ET_DYN {
+        return Ok(0);
+    }
+    let loads = elf.phdrs.iter().filter(|p| p.p_type == PT_LOAD);
+    let lo = loads.clone().map(|p| page_align_down(p.p_vaddr)).min().unwrap_or(0);
+    let hi = loads.map(|p| page_align_up(p.p_vaddr.saturating_add(p.p_memsz))).max().unwrap_or(0);
+    let base = mm.vm.get_unmapped_area(0, hi.saturating_sub(lo).max(PAGE_SIZE), 0).map_err(|e| e.0)?;
+    Ok(base - lo)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn load(
+    task: &mut Task,
+    elf: &Elf,
+    file: &FileRef,
+    bias: u64,
+    interp: Option<(alloc::sync::Arc<crate::fs::ramfs::Inode>, Elf)>,
+    path: &str,
+    argv: &[String],
+    envp: &[String],
+) -> Result<(), i32> {
+    let mm = task.mm.as_mut().ok_or(EFAULT)?;
+    let main = map_segments(mm, elf, file, bias)?;
     {
         let vm = &mut mm.vm;
-        vm.start_code = start_code;
-        vm.end_code = end_code;
-        vm.start_data = start_data;
-        vm.end_data = end_data;
-        vm.start_brk = page_align_up(elf_brk);
+        vm.start_code = main.start_code;
+        vm.end_code = main.end_code;
+        vm.start_data = main.start_data;
+        vm.end_data = main.end_data;
+        vm.start_brk = page_align_up(main.elf_brk);
         vm.brk = vm.start_brk;
     }
+    let phdr_addr = main.phdr_addr;
+    // The interpreter, where the program starts instead (AT_BASE: where
+    // it is; AT_ENTRY: the program's own entry).
+    let (interp_base, start) = match interp {
+        Some((inode, ielf)) => {
+            let ibias = interp_bias(mm, &ielf)?;
+            map_segments(mm, &ielf, &FileRef::File(inode), ibias)?;
+            (ibias, ibias.wrapping_add(ielf.entry))
+        }
+        None => (0, bias.wrapping_add(elf.entry)),
+    };
     // The stack VMA, grown on demand below its initial size.
     let stack_start = STACK_TOP - STACK_INITIAL;
     {
@@ -332,10 +432,6 @@ fn load(task: &mut Task, elf: &Elf, file: &FileRef, bias: u64, path: &str, argv:
         vm.mmap(stack_start, STACK_INITIAL, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_GROWSDOWN, None, 0, false, &mut ptes)
             .map_err(|e| e.0)?;
         vm.mark_stack(stack_start);
-    }
-    // Linux's padzero: the bss part of the last file page reads as zero.
-    if elf_bss != 0 && elf_bss % PAGE_SIZE != 0 {
-        clear_user(elf_bss, (PAGE_SIZE - elf_bss % PAGE_SIZE) as usize)?;
     }
 
     // The stack (Linux create_elf_tables): strings at the top, then
@@ -370,7 +466,7 @@ fn load(task: &mut Task, elf: &Elf, file: &FileRef, bias: u64, path: &str, argv:
         (AT_PHDR, phdr_addr),
         (AT_PHENT, 56),
         (AT_PHNUM, elf.phnum as u64),
-        (AT_BASE, 0),
+        (AT_BASE, interp_base),
         (AT_FLAGS, 0),
         (AT_ENTRY, bias.wrapping_add(elf.entry)),
         (AT_UID, 0),
@@ -408,7 +504,7 @@ fn load(task: &mut Task, elf: &Elf, file: &FileRef, bias: u64, path: &str, argv:
     vm.env_end = env_end;
     mm.update_hiwater();
 
-    task.regs = UserRegs { rip: bias.wrapping_add(elf.entry), rsp: sp, rflags: 0x202, ..UserRegs::default() };
+    task.regs = UserRegs { rip: start, rsp: sp, rflags: 0x202, ..UserRegs::default() };
     task.fpu = user::FpuState::new();
     task.fs_base = 0;
     user::write_fs_base(0);
