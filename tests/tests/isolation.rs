@@ -71,7 +71,10 @@ fn an_init_that_cannot_be_executed_is_reported() {
     if !kvm_available() {
         return;
     }
-    let run = run_init(MEM, "", &programs::path("hello_dyn"), &[], &[]);
+    // --no-libs: without the interpreter the VMM would otherwise pack.
+    let hello_dyn = programs::path("hello_dyn");
+    let mem = MEM.to_string();
+    let run = tests::run_vmm(&["run", "--mem", &mem, "--no-libs", "--init", hello_dyn.to_str().unwrap()]);
     assert_eq!(run.code, 126, "{}", run.vmm_stderr);
     assert!(
         run.console.contains(

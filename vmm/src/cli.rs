@@ -100,6 +100,10 @@ pub struct RunArgs {
     #[arg(long = "file", value_name = "HOST_PATH[:GUEST_PATH]", value_parser = parse_file, requires = "init")]
     pub files: Vec<GuestFile>,
 
+    /// Do not pack a dynamically linked --init program's interpreter and shared libraries (by default they go in at the paths the host has them at, found as ldd finds them).
+    #[arg(long, requires = "init")]
+    pub no_libs: bool,
+
     /// Boot the kernel alone: no init program (not even the built-in demo); the kernel sets up memory, runs any selftest=/dump= and powers off.
     #[arg(long, conflicts_with = "init")]
     pub no_init: bool,
@@ -147,7 +151,13 @@ impl RunArgs {
     pub fn to_config(&self) -> Result<VmConfig, InitError> {
         let init = match &self.init {
             Some(program) => {
-                let spec = InitSpec { program: program.clone(), files: self.files.clone(), args: self.args.clone() };
+                let mut files = self.files.clone();
+                if !self.no_libs {
+                    // What a dynamically linked program needs, unless given.
+                    let libs = crate::initramfs::libs::needed_files(&program.host).map_err(InitError::Libraries)?;
+                    files.extend(libs.into_iter().filter(|l| !self.files.iter().any(|f| f.guest == l.guest)));
+                }
+                let spec = InitSpec { program: program.clone(), files, args: self.args.clone() };
                 Some(InitImage::build(&spec, self.mem)?)
             }
             None if self.no_init => None,

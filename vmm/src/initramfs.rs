@@ -21,6 +21,7 @@
 //! so the same inputs give the same bytes.
 
 mod cpio;
+pub mod libs;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
@@ -108,6 +109,8 @@ pub enum InitError {
     ArgNul(String),
     #[error("the files for the initramfs take {size} bytes, more than the {ram} bytes of guest RAM: give a larger --mem")]
     TooBig { size: u64, ram: u64 },
+    #[error("{0}")]
+    Libraries(String),
     #[error("{what} {path} is {size} bytes, larger than the 4 GiB a cpio newc entry can hold", path = .path.display())]
     FileTooLarge { what: &'static str, path: PathBuf, size: u64 },
 }
