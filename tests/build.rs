@@ -71,6 +71,7 @@ fn main() {
         ("/bin/busybox", "busybox-static"),
         ("/bin/bash-static", "bash-static"),
         ("tar", "tar"),
+        ("/usr/bin/python3", "python3"),
     ];
     ensure_installed(needs);
     if !compiler_present(&cc) {

@@ -96,7 +96,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "PROGRAM[:GUEST_PATH]", value_parser = parse_init)]
     pub init: Option<GuestFile>,
 
-    /// Also put HOST_PATH, a regular file, into the initramfs at GUEST_PATH [default: /NAME], with its permission bits (repeatable; needs --init).
+    /// Also put HOST_PATH into the initramfs at GUEST_PATH [default: /NAME], with its permission bits: a regular file, or a directory with every file under it (repeatable; needs --init).
     #[arg(long = "file", value_name = "HOST_PATH[:GUEST_PATH]", value_parser = parse_file, requires = "init")]
     pub files: Vec<GuestFile>,
 
@@ -151,7 +151,7 @@ impl RunArgs {
     pub fn to_config(&self) -> Result<VmConfig, InitError> {
         let init = match &self.init {
             Some(program) => {
-                let mut files = self.files.clone();
+                let mut files = crate::initramfs::expand_directories(self.files.clone())?;
                 if !self.no_libs {
                     // What a dynamically linked program needs, unless given.
                     let libs = crate::initramfs::libs::needed_files(&program.host).map_err(InitError::Libraries)?;

@@ -178,6 +178,44 @@ impl InitImage {
     }
 }
 
+/// `--file DIR[:GUEST_DIR]`: every regular file under a host directory
+/// (symlinks followed, to files only, so that no loop can form), in name
+/// order, at the same relative path under the guest directory; other
+/// entries stay as they are. Names that cannot be guest paths (not UTF-8)
+/// are an error naming them.
+pub fn expand_directories(files: Vec<GuestFile>) -> Result<Vec<GuestFile>, InitError> {
+    let mut out = Vec::new();
+    for f in files {
+        if !f.host.is_dir() {
+            out.push(f);
+            continue;
+        }
+        walk(&f.host, &f.guest, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, guest: &str, out: &mut Vec<GuestFile>) -> Result<(), InitError> {
+    let read = |source| InitError::Read { what: "directory", path: dir.to_path_buf(), source };
+    let mut entries: Vec<_> = std::fs::read_dir(dir).map_err(read)?.collect::<Result<_, _>>().map_err(read)?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let path = e.path();
+        let name =
+            e.file_name().into_string().map_err(|_| InitError::GuestPath { what: "file", path: path.clone(), reason: "the name is not UTF-8".into() })?;
+        let guest = format!("{}/{name}", guest.trim_end_matches('/'));
+        let is_link = e.file_type().map(|t| t.is_symlink()).unwrap_or(false);
+        if path.is_dir() {
+            if !is_link {
+                walk(&path, &guest, out)?;
+            }
+        } else if path.is_file() {
+            out.push(GuestFile { host: path, guest });
+        }
+    }
+    Ok(())
+}
+
 /// A guest path must be absolute and plain: no empty, `.` or `..`
 /// components (nothing for the kernel to resolve), no NUL.
 pub fn check_guest_path(path: &str) -> Result<(), String> {
@@ -468,5 +506,27 @@ mod tests {
         }
         let err = InitImage::build(&spec(guest(&prog, "/bin/p"), vec![guest(&text, "/t")]), 64).unwrap_err();
         assert!(matches!(err, InitError::TooBig { ram: 64, .. }), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod directory_tests {
+    use super::*;
+
+    #[test]
+    fn a_directory_becomes_its_files() {
+        let dir = std::env::temp_dir().join(format!("rvmm-dirs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("a/b")).unwrap();
+        std::fs::write(dir.join("top.txt"), b"1").unwrap();
+        std::fs::write(dir.join("a/b/deep.py"), b"2").unwrap();
+        std::os::unix::fs::symlink(&dir, dir.join("a/loop")).unwrap();
+        std::os::unix::fs::symlink(dir.join("top.txt"), dir.join("a/link.txt")).unwrap();
+        let files = expand_directories(vec![GuestFile { host: dir.clone(), guest: "/lib/x".into() }]).unwrap();
+        let guests: Vec<&str> = files.iter().map(|f| f.guest.as_str()).collect();
+        assert_eq!(guests, ["/lib/x/a/b/deep.py", "/lib/x/a/link.txt", "/lib/x/top.txt"], "a link to a directory is not followed");
+        let plain = GuestFile { host: dir.join("top.txt"), guest: "/t".into() };
+        assert_eq!(expand_directories(vec![plain.clone()]).unwrap(), [plain]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
