@@ -618,6 +618,8 @@ fn process_exited(tgid: u32, status: i32) {
     wake_child_waiters(ppid);
     // Orphaned zombies now belong to init, which may be waiting.
     wake_child_waiters(1);
+    // Its pidfds turn readable: poll's waiters look again.
+    wake_events();
 }
 
 /// `count=thread`: the VMM counts the instructions of the second thread

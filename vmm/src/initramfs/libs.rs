@@ -147,11 +147,12 @@ fn find(name: &str, info: &DynamicInfo, origin: &Path, system: &[PathBuf]) -> Op
 }
 
 /// The interpreter and libraries `program` needs, as files for the guest
-/// (each at the path it was found at); empty for a static program. An
-/// interpreter or a library that cannot be found is an error naming it
-/// (musl's `libc.so`, which is its interpreter, excepted).
+/// (each at the path it was found at); empty for a static program, and
+/// for one that cannot be read (packing it says why). An interpreter or a
+/// library that cannot be found is an error naming it (musl's `libc.so`,
+/// which is its interpreter, excepted).
 pub fn needed_files(program: &Path) -> Result<Vec<GuestFile>, String> {
-    let bytes = std::fs::read(program).map_err(|e| format!("cannot read {}: {e}", program.display()))?;
+    let Ok(bytes) = std::fs::read(program) else { return Ok(Vec::new()) };
     let Some(info) = dynamic_info(&bytes) else { return Ok(Vec::new()) };
     let Some(interp) = info.interp.clone() else { return Ok(Vec::new()) };
     if !Path::new(&interp).is_file() {
