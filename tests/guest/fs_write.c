@@ -3,7 +3,7 @@
  * truncated and unlinked with write/pwrite/read/pread, O_APPEND, O_TRUNC,
  * ftruncate and truncate; and MAP_SHARED file mappings, write() and read()
  * all see the same page-cache pages, across fork too, while MAP_PRIVATE
- * copies never reach the file.
+ * copies never reach the file. Hard links and utimensat.
  *
  * The files go in argv[1] if given, else in "/" in our guest (its uname
  * release contains "rvmm") and in /tmp natively, named after the pid so
@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 
 static char dir[200];
 static int guest;
@@ -366,6 +367,43 @@ static void across_fork(void)
     check_ok(unlink(f), "unlink it");
 }
 
+/* link: two names for one inode; utimensat and futimens: the times. */
+static void links_and_times(void)
+{
+    char a[256], b[256];
+    snprintf(a, sizeof a, "%s", path("link-a"));
+    snprintf(b, sizeof b, "%s", path("link-b"));
+    int fd = open(a, O_CREAT | O_WRONLY | O_TRUNC, 0644);
+    (void)!write(fd, "shared", 6);
+    close(fd);
+    struct stat sa, sb;
+    check(link(a, b) == 0 && stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_ino == sb.st_ino && sa.st_nlink == 2,
+          "link: a second name for the same inode, nlink 2", "ino %lu/%lu nlink %lu", (unsigned long)sa.st_ino,
+          (unsigned long)sb.st_ino, (unsigned long)sa.st_nlink);
+    errno = 0;
+    check(link(a, b) == -1 && errno == EEXIST, "link to a taken name: EEXIST", "errno %d", errno);
+    errno = 0;
+    check(link(dir, path("dir-link")) == -1 && errno == EPERM, "link of a directory: EPERM", "errno %d", errno);
+    unlink(a);
+    char buf[8] = { 0 };
+    fd = open(b, O_RDONLY);
+    check(fd >= 0 && read(fd, buf, sizeof buf) == 6 && memcmp(buf, "shared", 6) == 0 && fstat(fd, &sb) == 0 && sb.st_nlink == 1,
+          "the data lives on under the other name, nlink 1", "nlink %lu", (unsigned long)sb.st_nlink);
+    struct timespec ts[2] = { { 1000000000, 5 }, { 1200000000, 7 } };
+    check(utimensat(AT_FDCWD, b, ts, 0) == 0 && stat(b, &sb) == 0 && sb.st_atime == 1000000000 && sb.st_atim.tv_nsec == 5 &&
+              sb.st_mtime == 1200000000 && sb.st_mtim.tv_nsec == 7,
+          "utimensat sets the access and modification times", "atime %ld mtime %ld", (long)sb.st_atime, (long)sb.st_mtime);
+    struct timespec omit_now[2] = { { 0, UTIME_OMIT }, { 0, UTIME_NOW } };
+    time_t before = time(NULL);
+    check(futimens(fd, omit_now) == 0 && fstat(fd, &sb) == 0 && sb.st_atime == 1000000000 && sb.st_mtime >= before - 1,
+          "futimens with UTIME_OMIT and UTIME_NOW", "atime %ld mtime %ld", (long)sb.st_atime, (long)sb.st_mtime);
+    struct timespec bad[2] = { { 0, 1000000000 }, { 0, 0 } };
+    errno = 0;
+    check(utimensat(AT_FDCWD, b, bad, 0) == -1 && errno == EINVAL, "a nanosecond field out of range: EINVAL", "errno %d", errno);
+    close(fd);
+    unlink(b);
+}
+
 int main(int argc, char **argv)
 {
     tap_init();
@@ -397,5 +435,6 @@ int main(int argc, char **argv)
           "mode %o errno %d", ast.st_mode, errno);
     close(afd);
     unlink(ap);
+    links_and_times();
     return tap_done();
 }

@@ -73,7 +73,10 @@ pub struct Inode {
     mode: AtomicU32,
     uid: AtomicU32,
     gid: AtomicU32,
-    /// Modification and status change times, nanoseconds.
+    /// Access, modification and status change times, nanoseconds (the
+    /// access time moves only when set: reads do not update it, as with
+    /// `noatime`).
+    atime_ns: AtomicI64,
     mtime_ns: AtomicI64,
     ctime_ns: AtomicI64,
     nlink: AtomicU32,
@@ -92,6 +95,7 @@ impl Inode {
             mode: AtomicU32::new(meta.mode),
             uid: AtomicU32::new(meta.uid),
             gid: AtomicU32::new(meta.gid),
+            atime_ns: AtomicI64::new(meta.mtime.saturating_mul(NSEC_PER_SEC)),
             mtime_ns: AtomicI64::new(meta.mtime.saturating_mul(NSEC_PER_SEC)),
             ctime_ns: AtomicI64::new(meta.mtime.saturating_mul(NSEC_PER_SEC)),
             nlink: AtomicU32::new(nlink),
@@ -163,6 +167,24 @@ impl Inode {
         let now = now_ns();
         self.mtime_ns.store(now, Relaxed);
         self.ctime_ns.store(now, Relaxed);
+    }
+
+    /// A new inode: all three times are now.
+    pub(super) fn born(&self) {
+        self.touch();
+        self.atime_ns.store(self.mtime_ns(), Relaxed);
+    }
+
+    /// `utimensat`: sets the access and modification times given (ns;
+    /// `None` leaves one as it is); the status change time moves.
+    pub fn set_times(&self, atime: Option<i64>, mtime: Option<i64>) {
+        if let Some(a) = atime {
+            self.atime_ns.store(a, Relaxed);
+        }
+        if let Some(m) = mtime {
+            self.mtime_ns.store(m, Relaxed);
+        }
+        self.touch_ctime();
     }
 
     /// The inode itself changed (a link count, a name): ctime is now.
@@ -345,9 +367,9 @@ impl Inode {
         }
     }
 
-    /// What `stat` reports; the access time is the mtime.
+    /// What `stat` reports.
     pub fn stat(&self) -> Stat {
-        let (mtime, ctime) = (self.mtime_ns(), self.ctime_ns());
+        let (atime, mtime, ctime) = (self.atime_ns.load(Relaxed), self.mtime_ns(), self.ctime_ns());
         let (sec, nsec) = (|t: i64| t.div_euclid(NSEC_PER_SEC), |t: i64| t.rem_euclid(NSEC_PER_SEC));
         Stat {
             st_dev: RAMFS_DEV,
@@ -360,8 +382,8 @@ impl Inode {
             st_size: self.size() as i64,
             st_blksize: BLKSIZE,
             st_blocks: self.nr_pages() as i64 * 8,
-            st_atime: sec(mtime),
-            st_atime_nsec: nsec(mtime),
+            st_atime: sec(atime),
+            st_atime_nsec: nsec(atime),
             st_mtime: sec(mtime),
             st_mtime_nsec: nsec(mtime),
             st_ctime: sec(ctime),
@@ -381,6 +403,7 @@ impl Inode {
         self.uid.store(meta.uid, Relaxed);
         self.gid.store(meta.gid, Relaxed);
         let t = meta.mtime.saturating_mul(NSEC_PER_SEC);
+        self.atime_ns.store(t, Relaxed);
         self.mtime_ns.store(t, Relaxed);
         self.ctime_ns.store(t, Relaxed);
     }

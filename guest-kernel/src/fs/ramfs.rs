@@ -28,7 +28,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::errno::{Errno, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, ENOTEMPTY, EROFS};
+use super::errno::{Errno, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, ENOTEMPTY, EPERM, EROFS};
 use super::inode::Meta;
 use super::pages::FilePages;
 use super::stat::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
@@ -285,7 +285,7 @@ impl Ramfs {
         let frames = self.frames.ok_or(EROFS)?;
         let meta = Meta { mode: S_IFREG | mode & 0o7777, uid: 0, gid: 0, mtime: 0 };
         let file = Inode::new_file(self.alloc_ino(), meta, path, FilePages::new(frames));
-        file.touch();
+        file.born();
         Ok(file)
     }
 
@@ -302,7 +302,7 @@ impl Ramfs {
         }
         let meta = Meta { mode: S_IFDIR | mode & 0o1777, uid: 0, gid: 0, mtime: 0 };
         let dir = Inode::new_dir(self.alloc_ino(), meta, join(&parent.path(), &name));
-        dir.touch();
+        dir.born();
         parent.link_child(&name, dir.clone());
         parent.touch();
         Ok(dir)
@@ -323,7 +323,7 @@ impl Ramfs {
         }
         let meta = Meta { mode, uid: 0, gid: 0, mtime: 0 };
         let node = Inode::new_special(self.alloc_ino(), meta, join(&parent.path(), &name), rdev);
-        node.touch();
+        node.born();
         parent.link_child(&name, node.clone());
         parent.touch();
         Ok(node)
@@ -351,10 +351,35 @@ impl Ramfs {
         }
         let meta = Meta { mode: S_IFLNK | 0o777, uid: 0, gid: 0, mtime: 0 };
         let link = Inode::new_symlink(self.alloc_ino(), meta, join(&parent.path(), &name), String::from(target));
-        link.touch();
+        link.born();
         parent.link_child(&name, link.clone());
         parent.touch();
         Ok(link)
+    }
+
+    /// `link(2)`: a second name `new` for the file at `old` (not followed
+    /// if a symlink, as `linkat` without `AT_SYMLINK_FOLLOW`). `EPERM` for
+    /// a directory, `EEXIST` when `new` is taken, `ENOENT` for a trailing
+    /// slash on the new name of a non-directory.
+    pub fn link(&self, old: &str, new: &str, follow: bool) -> Result<(), Errno> {
+        let inode = if follow { self.lookup(old)? } else { self.lookup_nofollow(old)? };
+        if inode.is_dir() {
+            return Err(EPERM);
+        }
+        let (parent, last, trailing_slash) = self.parent(new)?;
+        let Last::Name(name) = last else {
+            return Err(EEXIST);
+        };
+        if parent.child(&name).is_some() {
+            return Err(EEXIST);
+        }
+        if trailing_slash {
+            return Err(ENOENT);
+        }
+        parent.link_child(&name, inode.clone());
+        parent.touch();
+        inode.touch_ctime();
+        Ok(())
     }
 
     /// `unlink(2)`: removes the name `path` (not followed if a symlink).

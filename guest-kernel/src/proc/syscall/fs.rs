@@ -609,3 +609,85 @@ pub(super) fn sys_ioctl(fd: i32, cmd: u32, arg: u64) -> SysResult {
         _ => Err(ENOTTY),
     }
 }
+
+/// `linkat(olddirfd, oldpath, newdirfd, newpath, flags)` (and `link`): a
+/// hard link; `AT_SYMLINK_FOLLOW` links what a symlink points to. EPERM
+/// for a directory, EEXIST for a taken name, EXDEV into `/proc`.
+pub(super) fn sys_linkat(olddirfd: i32, oldpath: u64, newdirfd: i32, newpath: u64, flags: i32) -> SysResult {
+    const AT_SYMLINK_FOLLOW: i32 = 0x400;
+    if flags & !(AT_SYMLINK_FOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
+    let old = resolve(olddirfd, &get_path(oldpath)?)?;
+    let new = resolve(newdirfd, &get_path(newpath)?)?;
+    if proc_path(&old).is_some() || proc_path(&new).is_some() {
+        return Err(EXDEV);
+    }
+    rootfs()?.link(&old, &new, flags & AT_SYMLINK_FOLLOW != 0)?;
+    Ok(0)
+}
+
+/// `utimensat(dirfd, path, times, flags)`: sets a file's access and
+/// modification times from two timespecs (`UTIME_NOW`, `UTIME_OMIT`; no
+/// `times`: both now); a NULL `path` names `dirfd` itself (`futimens`).
+/// EINVAL for a bad nanosecond field or flag.
+pub(super) fn sys_utimensat(dirfd: i32, path: u64, times: u64, flags: i32) -> SysResult {
+    const UTIME_NOW: i64 = (1 << 30) - 1;
+    const UTIME_OMIT: i64 = (1 << 30) - 2;
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
+    let now = crate::time::realtime_ns();
+    let (atime, mtime) = if times == 0 {
+        (Some(now), Some(now))
+    } else {
+        let t: [i64; 4] = get_user(times)?;
+        let one = |s: i64, ns: i64| -> Result<Option<i64>, i32> {
+            match ns {
+                UTIME_NOW => Ok(Some(now)),
+                UTIME_OMIT => Ok(None),
+                0..=999_999_999 => Ok(Some(s.saturating_mul(1_000_000_000).saturating_add(ns))),
+                _ => Err(EINVAL),
+            }
+        };
+        (one(t[0], t[1])?, one(t[2], t[3])?)
+    };
+    set_times(dirfd, path, flags & AT_SYMLINK_NOFOLLOW != 0, atime, mtime)
+}
+
+/// `utimes(path, tv)` and `utime(path, buf)`: the same with microseconds
+/// or seconds.
+pub(super) fn sys_utimes(path: u64, times: u64, micro: bool) -> SysResult {
+    let now = crate::time::realtime_ns();
+    let (atime, mtime) = if times == 0 {
+        (Some(now), Some(now))
+    } else if micro {
+        let t: [i64; 4] = get_user(times)?;
+        if !(0..1_000_000).contains(&t[1]) || !(0..1_000_000).contains(&t[3]) {
+            return Err(EINVAL);
+        }
+        (Some(t[0] * 1_000_000_000 + t[1] * 1000), Some(t[2] * 1_000_000_000 + t[3] * 1000))
+    } else {
+        let t: [i64; 2] = get_user(times)?;
+        (Some(t[0].saturating_mul(1_000_000_000)), Some(t[1].saturating_mul(1_000_000_000)))
+    };
+    set_times(AT_FDCWD, path, false, atime, mtime)
+}
+
+fn set_times(dirfd: i32, path: u64, nofollow: bool, atime: Option<i64>, mtime: Option<i64>) -> SysResult {
+    let inode = if path == 0 {
+        fd_file(dirfd)?.ramfs_inode().cloned().ok_or(EBADF)?
+    } else {
+        let p = resolve(dirfd, &get_path(path)?)?;
+        if proc_path(&p).is_some() {
+            return Err(EPERM);
+        }
+        if nofollow {
+            rootfs()?.lookup_nofollow(&p)?
+        } else {
+            rootfs()?.lookup(&p)?
+        }
+    };
+    inode.set_times(atime, mtime);
+    Ok(0)
+}

@@ -190,6 +190,11 @@ pub fn dispatch() {
         229 => sys_clock_getres(a.int(0), a.ulong(1)),
         99 => sys_sysinfo(a.ulong(0)),
         102 | 104 | 107 | 108 => Ok(0), // getuid, getgid, geteuid, getegid
+        86 => sys_linkat(AT_FDCWD, a.ulong(0), AT_FDCWD, a.ulong(1), 0),
+        265 => sys_linkat(a.fd(0), a.ulong(1), a.fd(2), a.ulong(3), a.int(4)),
+        280 => sys_utimensat(a.fd(0), a.ulong(1), a.ulong(2), a.int(3)),
+        235 => sys_utimes(a.ulong(0), a.ulong(1), true),
+        132 => sys_utimes(a.ulong(0), a.ulong(1), false),
         88 => sys_symlinkat(a.ulong(0), AT_FDCWD, a.ulong(1)),
         89 => sys_readlinkat(AT_FDCWD, a.ulong(0), a.ulong(1), a.int(2)),
         266 => sys_symlinkat(a.ulong(0), a.fd(1), a.ulong(2)),
