@@ -5,6 +5,7 @@
 #include "tap.h"
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -37,6 +38,10 @@ static long text_shared_clean(const char *smaps_path)
 
 int main(int argc, char **argv)
 {
+    /* Run as a #! script's interpreter: argv is [this, "script-mode",
+     * the script's path, the caller's arguments...]. */
+    if (argc > 1 && strcmp(argv[1], "script-mode") == 0)
+        return argc == 4 && strstr(argv[2], "rvmm-script") && strcmp(argv[3], "arg1") == 0 ? 42 : 43;
     if (argc > 1 && strcmp(argv[1], "hold") == 0) {
         /* Running (text mapped and touched): say so on fd 3, then stay
          * until the parent closes fd 4's other end. */
@@ -97,5 +102,30 @@ int main(int argc, char **argv)
     check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the same program runs again in a child", "status %#x", st);
     check(both > alone && both > 0, "its text pages are shared with the child (Shared_* in smaps)",
           "alone %ld kB, with the child %ld kB", alone, both);
+
+    /* A #! script whose interpreter is this program: execve runs it with
+     * its argument, the script's path and the caller's arguments. */
+    char script[64];
+    mkdir("/tmp", 01777);
+    snprintf(script, sizeof script, "/tmp/rvmm-script-%d", (int)getpid());
+    int fd = open(script, O_CREAT | O_WRONLY | O_TRUNC, 0755);
+    dprintf(fd, "#! %s script-mode\nnot read\n", argv[0]);
+    close(fd);
+    c = fork();
+    if (c == 0) {
+        char *args[] = { script, "arg1", NULL };
+        execve(script, args, NULL);
+        _exit(100 + errno);
+    }
+    waitpid(c, &st, 0);
+    check(WIFEXITED(st) && WEXITSTATUS(st) == 42, "a #! script runs its interpreter with the argument, its path and ours",
+          "status %#x", st);
+    fd = open(script, O_WRONLY | O_TRUNC);
+    dprintf(fd, "#!\n");
+    close(fd);
+    errno = 0;
+    int r = execve(script, (char *[]){ script, NULL }, NULL);
+    check(r == -1 && errno == ENOEXEC, "a #! line without an interpreter: ENOEXEC", "errno %d", errno);
+    unlink(script);
     return tap_done();
 }

@@ -103,7 +103,7 @@ fn parse_elf(read: &dyn Fn(u64, &mut [u8]) -> usize, size: u64) -> Result<Elf, i
 fn check_elf(read: &dyn Fn(u64, &mut [u8]) -> usize, size: u64) -> Result<Elf, String> {
     let mut h = [0u8; 64];
     if read(0, &mut h) < 64 || &h[0..4] != b"\x7fELF" {
-        return Err(if h.starts_with(b"#!") { "a script (#! is not supported yet)".into() } else { "not an ELF file".into() });
+        return Err(if h.starts_with(b"#!") { "a #! script whose interpreter cannot be executed".into() } else { "not an ELF file".into() });
     }
     if h[4] != 2 || h[5] != 1 || h[6] != 1 {
         return Err("not a 64-bit little-endian ELF file".into());
@@ -206,12 +206,57 @@ pub fn why_not_executable(path: &str, errno: i32) -> String {
 /// Replaces `task`'s program with the file at `path` (the part of
 /// `execve` after the arguments were copied in).
 pub fn exec(task: &mut Task, path: &str, argv: &[String], envp: &[String]) -> Result<(), i32> {
+    exec_file(task, path, path, argv, envp, 0)
+}
+
+/// How deep `#!` scripts may name scripts (Linux allows 5 interpreter
+/// levels, then ELOOP).
+const MAX_SCRIPT_DEPTH: u32 = 5;
+/// Bytes of a `#!` line looked at (Linux `BINPRM_BUF_SIZE`).
+const BINPRM_BUF_SIZE: usize = 256;
+
+/// The interpreter and its optional argument from a `#!` line (Linux
+/// `binfmt_script`): after `#!`, blanks, the interpreter up to a blank,
+/// then the rest of the line, trimmed, as one argument. ENOEXEC for no
+/// interpreter or one cut by the end of the buffer.
+fn parse_shebang(head: &[u8]) -> Result<(String, Option<String>), i32> {
+    let line_end = head.iter().position(|&c| c == b'\n');
+    let line = &head[2..line_end.unwrap_or(head.len())];
+    let text = core::str::from_utf8(line).map_err(|_| ENOEXEC)?;
+    let text = text.trim_start_matches([' ', '\t']);
+    let (interp, rest) = text.split_once([' ', '\t']).unwrap_or((text, ""));
+    if interp.is_empty() || (line_end.is_none() && rest.is_empty() && head.len() == BINPRM_BUF_SIZE) {
+        return Err(ENOEXEC);
+    }
+    let arg = rest.trim_matches([' ', '\t', '\0']);
+    Ok((String::from(interp), (!arg.is_empty()).then(|| String::from(arg))))
+}
+
+/// [`exec`] of `path`, which `comm_path` (the file `execve` named) led to
+/// through `depth` `#!` scripts: a script runs its interpreter with the
+/// script's path after the interpreter's argument (Linux `binfmt_script`;
+/// `comm` stays the script's name, `/proc/PID/exe` is the interpreter).
+fn exec_file(task: &mut Task, path: &str, comm_path: &str, argv: &[String], envp: &[String], depth: u32) -> Result<(), i32> {
     if argv.is_empty() {
         return Err(EINVAL);
     }
     let inode = super::lookup(path)?;
     if !inode.is_regular() {
         return Err(crate::fs::errno::EACCES);
+    }
+    let mut head = [0u8; BINPRM_BUF_SIZE];
+    let n = inode.read_at(0, &mut head);
+    if head[..n].starts_with(b"#!") {
+        if depth >= MAX_SCRIPT_DEPTH {
+            return Err(crate::fs::errno::ELOOP);
+        }
+        let (interp, arg) = parse_shebang(&head[..n])?;
+        let mut args = alloc::vec![interp.clone()];
+        args.extend(arg);
+        args.push(String::from(path));
+        args.extend(argv[1..].iter().cloned());
+        let interp = if interp.starts_with('/') { interp } else { alloc::format!("{}/{interp}", task.fs.cwd.trim_end_matches('/')) };
+        return exec_file(task, &interp, comm_path, &args, envp, depth + 1);
     }
     let size = inode.size();
     let read = |off: u64, buf: &mut [u8]| inode.read_at(off, buf);
@@ -259,7 +304,7 @@ pub fn exec(task: &mut Task, path: &str, argv: &[String], envp: &[String]) -> Re
         }
         return Err(e);
     }
-    task.comm = super::Comm::from_path(path);
+    task.comm = super::Comm::from_path(comm_path);
     task.exe = alloc::string::String::from(path);
     task.cmdline.clear();
     for a in argv {
