@@ -164,7 +164,7 @@ fn busybox_ps_and_ls_read_proc() {
     let dir = tests::Scratch::new("busybox-proc");
     let script = dir.file("t.sh", script.as_bytes(), 0o755);
     let run = run_init(MEM, "", busybox(), &[(&script, "/t.sh")], &["sh", "/t.sh"]);
-    assert_eq!(run.stdout, "cmdline\ncomm\nmaps\noom_score_adj\nsmaps\nstat\nstatm\nstatus\ntask\n(cut) R\n1\n1\n1\n", "{}", run.console);
+    assert_eq!(run.stdout, "cmdline\ncomm\nfd\nmaps\noom_score_adj\nsmaps\nstat\nstatm\nstatus\ntask\n(cut) R\n1\n1\n1\n", "{}", run.console);
     assert_eq!(run.code, 0, "{}", run.console);
 }
 
@@ -268,4 +268,21 @@ for f in sorted(fs):
     assert_eq!(run.stdout, native_out, "{}", run.console);
     assert_eq!(run.code, 0, "{}", run.console);
     assert!(!run.console.contains("LEAK"), "{}", run.console);
+}
+
+/// `/proc/PID/fd`: a directory of links, one per descriptor, naming the
+/// file (or `pipe:[N]`); opening one opens the file again.
+#[test]
+fn proc_fd_lists_and_opens_descriptors() {
+    if !kvm_available() {
+        return;
+    }
+    let script = "echo hello > /f.txt\nexec 3< /f.txt\n/bin/busybox ls /proc/self/fd\n/bin/busybox readlink /proc/self/fd/3\n\
+                  /bin/busybox cat /proc/self/fd/3\necho x | /bin/busybox readlink /proc/self/fd/0 | /bin/busybox cut -c1-6\n\
+                  echo data | /bin/busybox cat /proc/self/fd/0\n";
+    let dir = tests::Scratch::new("busybox-fd");
+    let script = dir.file("t.sh", script.as_bytes(), 0o755);
+    let run = run_init(MEM, "", busybox(), &[(&script, "/t.sh")], &["sh", "/t.sh"]);
+    assert_eq!(run.stdout, "0\n1\n2\n3\n/f.txt\nhello\npipe:[\ndata\n", "{}", run.console);
+    assert_eq!(run.code, 0, "{}", run.console);
 }

@@ -231,6 +231,19 @@ impl File {
         }
     }
 
+    /// What `/proc/PID/fd/N` reads as (Linux `d_path`, or the pseudo
+    /// names of pipes and anonymous inodes).
+    pub fn link_name(&self) -> String {
+        match &self.kind {
+            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) | FileKind::Device(inode) => inode.path(),
+            FileKind::Pipe(end) => alloc::format!("pipe:[{}]", end.id()),
+            FileKind::Console { .. } => String::from("/dev/console"),
+            FileKind::Pidfd { .. } => String::from("anon_inode:[pidfd]"),
+            FileKind::Snapshot { ino, .. } | FileKind::ListedDir { ino, .. } => alloc::format!("/proc/[{ino}]"),
+            FileKind::ProcWrite { key, .. } => alloc::format!("/proc/{key}/oom_score_adj"),
+        }
+    }
+
     /// A pidfd for process `pid` (`flags`: `O_NONBLOCK` only).
     pub fn pidfd(pid: u32, exited: fn(u32) -> bool, flags: u32) -> Arc<Self> {
         Self::new(FileKind::Pidfd { pid, exited }, O_RDWR | (flags & O_NONBLOCK))

@@ -40,6 +40,13 @@ impl PipeEnd {
         self.write
     }
 
+    /// A number naming the pipe (both ends): what `/proc/PID/fd` shows as
+    /// `pipe:[N]`.
+    pub fn id(&self) -> u64 {
+        // The allocation's address, folded to look like an inode number.
+        (Arc::as_ptr(&self.pipe) as u64 >> 4) & 0xff_ffff
+    }
+
     /// Bytes read; 0 at end of file; `EAGAIN` when empty with writers.
     pub fn read(&self, out: &mut [u8]) -> Result<usize, Errno> {
         let mut buf = self.pipe.buf.lock();

@@ -18,7 +18,8 @@ pub fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
     if let Some(name) = path.trim_end_matches('/').strip_prefix("sys/") {
         return sysctl(name, flags);
     }
-    if flags & O_ACCMODE != O_RDONLY {
+    let is_fd = path.split('/').nth(1) == Some("fd") || path.split('/').nth(3) == Some("fd");
+    if flags & O_ACCMODE != O_RDONLY && !is_fd {
         // The one writable file: /proc/PID/oom_score_adj.
         if let Some((dir, "oom_score_adj")) = path.trim_end_matches('/').split_once('/') {
             let pid = if dir == "self" { current().ok_or(ENOENT)?.tgid } else { dir.parse::<u32>().map_err(|_| ENOENT)? };
@@ -59,12 +60,19 @@ pub fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
     };
     let task = super::sched::task(tid).filter(|t| t.state != super::sched::TaskState::Zombie).ok_or(ENOENT)?;
     match rest {
+        ["fd"] => {
+            let entries = task.files.iter().map(|(fd, _)| (alloc::format!("{fd}"), proc_ino(tid, 64 + fd as usize), S_IFLNK | 0o700)).collect();
+            Ok(File::listed_dir(proc_ino(tid, PROCESS_FILES.len() + 2), entries))
+        }
+        ["fd", n] => reopen_fd(task, n, flags),
         [] => {
             let mut files: alloc::vec::Vec<(String, u64, u32)> =
                 PROCESS_FILES.iter().enumerate().map(|(i, n)| (String::from(*n), proc_ino(tid, i + 1), S_IFREG | 0o444)).collect();
+            files.push((String::from("fd"), proc_ino(tid, PROCESS_FILES.len() + 2), S_IFDIR | 0o500));
             if !in_task_dir {
                 files.push((String::from("task"), proc_ino(tid, PROCESS_FILES.len() + 1), S_IFDIR | 0o555));
             }
+            files.sort();
             Ok(File::listed_dir(proc_ino(tid, 0), files))
         }
         [name] => {
@@ -113,6 +121,31 @@ fn store_threads_max(_: u32, bytes: &[u8]) -> Result<usize, i32> {
     let v: usize = core::str::from_utf8(bytes).map_err(|_| EINVAL)?.trim().parse().map_err(|_| EINVAL)?;
     super::set_threads_max(v)?;
     Ok(bytes.len())
+}
+
+/// Opening `/proc/PID/fd/N`: a file of the root filesystem is opened
+/// again by its path with `flags` (a description of its own, as Linux
+/// opens the dentry again); anything else (a pipe, the console) is the
+/// same description.
+fn reopen_fd(task: &super::Task, n: &str, flags: u32) -> Result<Arc<File>, i32> {
+    let fd: i32 = n.parse().map_err(|_| ENOENT)?;
+    let file = task.files.get(fd).ok_or(ENOENT)?;
+    match file.ramfs_inode() {
+        Some(inode) => {
+            let fs = super::ROOTFS.get().ok_or(ENOENT)?.lock();
+            crate::fs::file::open(&fs, &inode.path(), flags & !crate::fs::file::O_CREAT, 0)
+        }
+        None => Ok(file),
+    }
+}
+
+/// What `/proc/PID/fd/N` names (`readlink`), for process `who` ("self"
+/// or a pid).
+pub fn fd_link(who: &str, n: &str, me: u32) -> Result<String, i32> {
+    let pid = if who == "self" { me } else { who.parse().map_err(|_| ENOENT)? };
+    let task = super::sched::task(pid).ok_or(ENOENT)?;
+    let fd: i32 = n.parse().map_err(|_| ENOENT)?;
+    Ok(task.files.get(fd).ok_or(ENOENT)?.link_name())
 }
 
 /// `/proc/PID/task`: a directory per thread of the process.

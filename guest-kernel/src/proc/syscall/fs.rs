@@ -389,10 +389,18 @@ pub(super) fn sys_readlinkat(dirfd: i32, path: u64, buf: u64, size: i32) -> SysR
         };
         Some(crate::proc::sched::task(pid).map(|t| t.exe.clone()).filter(|e| !e.is_empty()).ok_or(ENOENT))
     };
-    let target = match path.as_str() {
-        "/proc/self" => alloc::format!("{}", task().tgid),
-        "/proc/thread-self" => alloc::format!("{}/task/{}", task().tgid, task().pid),
-        _ => readlink_target(&path, exe_of)?,
+    let fd_link = path.strip_prefix("/proc/").and_then(|r| {
+        let parts: Vec<&str> = r.split('/').collect();
+        match parts.as_slice() {
+            [who, "fd", n] => Some(crate::proc::procfs::fd_link(who, n, task().tgid)),
+            _ => None,
+        }
+    });
+    let target = match (fd_link, path.as_str()) {
+        (Some(link), _) => link?,
+        (None, "/proc/self") => alloc::format!("{}", task().tgid),
+        (None, "/proc/thread-self") => alloc::format!("{}/task/{}", task().tgid, task().pid),
+        (None, _) => readlink_target(&path, exe_of)?,
     };
     let n = target.len().min(size as usize);
     copy_to_user(buf, &target.as_bytes()[..n])?;
