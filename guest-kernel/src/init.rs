@@ -169,6 +169,7 @@ fn run_init(info: &BootInfo, argv: &[alloc::string::String]) -> u32 {
         }
     }
     proc::unmount_rootfs();
+    proc::sched::free_cached_stacks();
     crate::selftest::plant_leak();
     let after = crate::mm::kmem::usage();
     let (free_before, free_after) = (before.free_pages, after.free_pages);

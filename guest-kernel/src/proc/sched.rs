@@ -189,11 +189,31 @@ pub struct KernelStack {
     base: crate::mm::addr::VirtAddr,
 }
 
+/// Freed kernel stacks kept for the next task (Linux `cached_stacks`, two
+/// per CPU): creating a thread or a process then costs no vmalloc and no
+/// page-table work, and an exit no `vfree`. Emptied before the leak check
+/// ([`free_cached_stacks`]).
+const NR_CACHED_STACKS: usize = 2;
+static CACHED_STACKS: crate::sync::SpinLock<[Option<crate::mm::addr::VirtAddr>; NR_CACHED_STACKS]> = crate::sync::SpinLock::new([None; NR_CACHED_STACKS]);
+
+/// Gives the cached kernel stacks back to vmalloc.
+pub fn free_cached_stacks() {
+    let stacks = core::mem::take(&mut *CACHED_STACKS.lock());
+    for base in stacks.into_iter().flatten() {
+        crate::mm::vmalloc::vfree(base);
+    }
+}
+
 impl KernelStack {
-    /// A fresh stack, and the saved context its task's first switch
-    /// resumes: a call of `entry`, which never returns.
+    /// A stack (a cached one if there is one), and the saved context its
+    /// task's first switch resumes: a call of `entry`, which never
+    /// returns.
     pub fn new(entry: extern "C" fn(u64) -> !) -> Option<(Self, u64)> {
-        let base = crate::mm::vmalloc::__vmalloc(super::THREAD_SIZE, crate::mm::gfp::GFP_KERNEL, "kernel_stack")?;
+        let cached = CACHED_STACKS.lock().iter_mut().find_map(Option::take);
+        let base = match cached {
+            Some(base) => base,
+            None => crate::mm::vmalloc::__vmalloc(super::THREAD_SIZE, crate::mm::gfp::GFP_KERNEL, "kernel_stack")?,
+        };
         // SAFETY: a fresh stack nothing else uses, owned by the returned
         // value (so as long-lived as the task that holds it); the context
         // is only ever resumed by `switch_to` or `run_first`.
@@ -204,7 +224,14 @@ impl KernelStack {
 
 impl Drop for KernelStack {
     fn drop(&mut self) {
-        crate::mm::vmalloc::vfree(self.base);
+        let mut cache = CACHED_STACKS.lock();
+        match cache.iter_mut().find(|s| s.is_none()) {
+            Some(slot) => *slot = Some(self.base),
+            None => {
+                drop(cache);
+                crate::mm::vmalloc::vfree(self.base);
+            }
+        }
     }
 }
 
