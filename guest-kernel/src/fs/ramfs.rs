@@ -289,17 +289,25 @@ impl Ramfs {
         Ok(file)
     }
 
-    /// `mkdir(2)`: a directory at `path`, mode `mode & 0o1777` (the umask
-    /// already applied). `EEXIST` when the name exists (a dangling
-    /// symlink too, and `/`, `.`, `..`); lookup errors for the parent.
-    pub fn mkdir(&self, path: &str, mode: u32) -> Result<Arc<Inode>, Errno> {
-        let (parent, last, _) = self.parent(path)?;
+    /// Where a new entry `path` goes: its parent, its name and whether the
+    /// path ended in a slash. `EEXIST` when the name is taken (a dangling
+    /// symlink too) or is `/`, `.` or `..`; lookup errors for the parent.
+    fn free_name(&self, path: &str) -> Result<(Arc<Inode>, String, bool), Errno> {
+        let (parent, last, trailing_slash) = self.parent(path)?;
         let Last::Name(name) = last else {
             return Err(EEXIST);
         };
         if parent.child(&name).is_some() {
             return Err(EEXIST);
         }
+        Ok((parent, name, trailing_slash))
+    }
+
+    /// `mkdir(2)`: a directory at `path`, mode `mode & 0o1777` (the umask
+    /// already applied). `EEXIST` when the name exists (a dangling
+    /// symlink too, and `/`, `.`, `..`); lookup errors for the parent.
+    pub fn mkdir(&self, path: &str, mode: u32) -> Result<Arc<Inode>, Errno> {
+        let (parent, name, _) = self.free_name(path)?;
         let meta = Meta { mode: S_IFDIR | mode & 0o1777, uid: 0, gid: 0, mtime: 0 };
         let dir = Inode::new_dir(self.alloc_ino(), meta, join(&parent.path(), &name));
         dir.born();
@@ -311,13 +319,7 @@ impl Ramfs {
     /// A device node at `path` (`mode` carries `S_IFCHR` or `S_IFBLK`), as
     /// `mknod(2)` makes one; `EEXIST` when the name is taken.
     pub fn mknod(&self, path: &str, mode: u32, rdev: u64) -> Result<Arc<Inode>, Errno> {
-        let (parent, last, _) = self.parent(path)?;
-        let Last::Name(name) = last else {
-            return Err(EEXIST);
-        };
-        if parent.child(&name).is_some() {
-            return Err(EEXIST);
-        }
+        let (parent, name, _) = self.free_name(path)?;
         if !matches!(mode & S_IFMT, S_IFCHR | S_IFBLK) {
             return Err(EINVAL);
         }
@@ -339,13 +341,7 @@ impl Ramfs {
         if target.len() >= 4096 {
             return Err(ENAMETOOLONG);
         }
-        let (parent, last, trailing_slash) = self.parent(path)?;
-        let Last::Name(name) = last else {
-            return Err(EEXIST);
-        };
-        if parent.child(&name).is_some() {
-            return Err(EEXIST);
-        }
+        let (parent, name, trailing_slash) = self.free_name(path)?;
         if trailing_slash {
             return Err(ENOENT);
         }
@@ -366,13 +362,7 @@ impl Ramfs {
         if inode.is_dir() {
             return Err(EPERM);
         }
-        let (parent, last, trailing_slash) = self.parent(new)?;
-        let Last::Name(name) = last else {
-            return Err(EEXIST);
-        };
-        if parent.child(&name).is_some() {
-            return Err(EEXIST);
-        }
+        let (parent, name, trailing_slash) = self.free_name(new)?;
         if trailing_slash {
             return Err(ENOENT);
         }

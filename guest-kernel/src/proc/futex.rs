@@ -228,11 +228,7 @@ pub fn sys_futex(uaddr: u64, op: u32, val: u32, utime: u64, uaddr2: u64, val3: u
             let deadline = if utime == 0 {
                 None
             } else {
-                let ts: [i64; 2] = get_user(utime)?;
-                if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
-                    return Err(EINVAL);
-                }
-                let ns = (ts[0] as u64).saturating_mul(1_000_000_000).saturating_add(ts[1] as u64);
+                let ns = super::uaccess::get_timespec(utime)?;
                 // FUTEX_WAIT's timeout is relative; WAIT_BITSET's is an
                 // absolute time of CLOCK_MONOTONIC, or of CLOCK_REALTIME
                 // with FUTEX_CLOCK_REALTIME.

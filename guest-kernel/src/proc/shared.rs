@@ -121,17 +121,18 @@ impl<T> core::ops::Deref for Shared<T> {
 
 impl<T> core::ops::DerefMut for Shared<T> {
     fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: alive as for `deref`; unique because only the running
-        // task uses shared state and no borrow is kept across a switch
-        // (see the module).
+        // Unique: only the running task uses shared state, and no borrow
+        // is kept across a switch (see the module).
+        // SAFETY: alive as for `deref`, unique as said above.
         unsafe { &mut (*self.ptr.as_ptr()).value }
     }
 }
 
 impl<T> Drop for Shared<T> {
     fn drop(&mut self) {
-        // SAFETY: the object lives while this handle does; the last one
-        // rebuilds the box, which drops the value and frees the object.
+        // The last handle rebuilds the box, which drops the value and
+        // frees the object.
+        // SAFETY: the object lives while this handle does (see above).
         unsafe {
             let inner = self.ptr.as_ptr();
             (*inner).refs -= 1;

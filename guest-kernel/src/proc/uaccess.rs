@@ -78,3 +78,18 @@ pub fn get_path(src: u64) -> Result<String, i32> {
     let bytes = strncpy_from_user(src, PATH_MAX - 1)?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
+
+/// A `struct timespec` as nanoseconds (Linux `timespec64_valid`): EINVAL
+/// for negative seconds or nanoseconds outside `0..1e9`; a time too large
+/// saturates.
+pub fn timespec_ns([sec, nsec]: [i64; 2]) -> Result<u64, i32> {
+    if sec < 0 || !(0..1_000_000_000).contains(&nsec) {
+        return Err(crate::fs::errno::EINVAL);
+    }
+    Ok((sec as u64).saturating_mul(1_000_000_000).saturating_add(nsec as u64))
+}
+
+/// The `struct timespec` at `uaddr`, as nanoseconds ([`timespec_ns`]).
+pub fn get_timespec(uaddr: u64) -> Result<u64, i32> {
+    timespec_ns(get_user(uaddr)?)
+}

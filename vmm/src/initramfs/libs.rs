@@ -33,14 +33,19 @@ pub struct DynamicInfo {
     pub runpath: Vec<String>,
 }
 
+/// `N` bytes at `o`, if the file has them (offsets come from the file:
+/// anything may be out of range).
+fn bytes_at<const N: usize>(b: &[u8], o: usize) -> Option<[u8; N]> {
+    b.get(o..o.checked_add(N)?)?.try_into().ok()
+}
 fn u16_at(b: &[u8], o: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(o..o + 2)?.try_into().ok()?))
+    bytes_at(b, o).map(u16::from_le_bytes)
 }
 fn u32_at(b: &[u8], o: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(o..o + 4)?.try_into().ok()?))
+    bytes_at(b, o).map(u32::from_le_bytes)
 }
 fn u64_at(b: &[u8], o: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(o..o + 8)?.try_into().ok()?))
+    bytes_at(b, o).map(u64::from_le_bytes)
 }
 
 /// A NUL-terminated string at `off`.
@@ -53,7 +58,7 @@ fn c_str(b: &[u8], off: usize) -> Option<String> {
 /// Reads the interpreter and the dynamic section of a 64-bit
 /// little-endian ELF file; `None` for anything else or a malformed one.
 pub fn dynamic_info(b: &[u8]) -> Option<DynamicInfo> {
-    if b.get(0..4)? != b"\x7fELF" || b[4] != 2 || b[5] != 1 {
+    if b.get(0..6)? != b"\x7fELF\x02\x01" {
         return None;
     }
     let (phoff, phentsize, phnum) = (u64_at(b, 32)? as usize, u16_at(b, 54)? as usize, u16_at(b, 56)? as usize);
@@ -65,7 +70,8 @@ pub fn dynamic_info(b: &[u8]) -> Option<DynamicInfo> {
     let mut dynamic = None;
     for i in 0..phnum {
         let p = phoff.checked_add(i.checked_mul(phentsize)?)?;
-        let (ty, off, vaddr, filesz) = (u32_at(b, p)?, u64_at(b, p + 8)?, u64_at(b, p + 16)?, u64_at(b, p + 32)?);
+        let field = |at: usize| u64_at(b, p.checked_add(at)?);
+        let (ty, off, vaddr, filesz) = (u32_at(b, p)?, field(8)?, field(16)?, field(32)?);
         match ty {
             PT_INTERP => info.interp = c_str(b, usize::try_from(off).ok()?),
             PT_LOAD => loads.push((vaddr, off, filesz)),
@@ -74,12 +80,15 @@ pub fn dynamic_info(b: &[u8]) -> Option<DynamicInfo> {
         }
     }
     let Some((off, size)) = dynamic else { return Some(info) };
-    let entries: Vec<(i64, u64)> =
-        (0..size / 16).map_while(|i| Some((u64_at(b, off + i * 16)? as i64, u64_at(b, off + i * 16 + 8)?))).take_while(|&(tag, _)| tag != DT_NULL).collect();
+    let entry = |i: usize| {
+        let at = off.checked_add(i.checked_mul(16)?)?;
+        Some((u64_at(b, at)? as i64, u64_at(b, at.checked_add(8)?)?))
+    };
+    let entries: Vec<(i64, u64)> = (0..size / 16).map_while(entry).take_while(|&(tag, _)| tag != DT_NULL).collect();
     // DT_STRTAB is an address: the file offset is where a PT_LOAD puts it.
     let strtab_addr = entries.iter().find(|(t, _)| *t == DT_STRTAB)?.1;
     let (vaddr, foff, _) = loads.iter().find(|(v, _, sz)| (*v..v.saturating_add(*sz)).contains(&strtab_addr))?;
-    let strtab = usize::try_from(strtab_addr - vaddr + foff).ok()?;
+    let strtab = usize::try_from((strtab_addr - vaddr).checked_add(*foff)?).ok()?;
     let string = |v: u64| c_str(b, strtab.checked_add(usize::try_from(v).ok()?)?);
     let paths = |v: u64| string(v).map(|s| s.split(':').filter(|p| !p.is_empty()).map(String::from).collect::<Vec<_>>()).unwrap_or_default();
     for &(tag, val) in &entries {
@@ -203,7 +212,15 @@ mod tests {
     #[test]
     fn malformed_files_are_not_dynamic() {
         assert_eq!(dynamic_info(b"not an elf"), None);
+        assert_eq!(dynamic_info(b"\x7fELF"), None, "shorter than the identification");
         assert_eq!(dynamic_info(b"\x7fELF\x02\x01\x01"), None);
+        // Program headers claimed at the very end of the address space.
+        let mut h = vec![0u8; 64];
+        h[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        h[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+        h[54..56].copy_from_slice(&56u16.to_le_bytes());
+        h[56..58].copy_from_slice(&3u16.to_le_bytes());
+        assert_eq!(dynamic_info(&h), None);
         let mut truncated = std::fs::read(std::env::current_exe().unwrap()).unwrap();
         truncated.truncate(200);
         // Headers that point past the end: no panic, whatever is found.

@@ -38,11 +38,7 @@ fn timespec_deadline(tsp: u64) -> Result<Option<u64>, i32> {
     if tsp == 0 {
         return Ok(None);
     }
-    let [sec, nsec]: [u64; 2] = get_user(tsp)?;
-    if (sec as i64) < 0 || nsec >= 1_000_000_000 {
-        return Err(EINVAL);
-    }
-    Ok(Some(now_ns().saturating_add(sec.saturating_mul(1_000_000_000)).saturating_add(nsec)))
+    Ok(Some(now_ns().saturating_add(crate::proc::uaccess::get_timespec(tsp)?)))
 }
 
 /// `ppoll`/`pselect6`'s signal mask: in force while waiting; put back at

@@ -116,16 +116,7 @@ pub(super) fn sys_rt_sigtimedwait(set: u64, info: u64, timeout: u64, sigsetsize:
         return Err(EINVAL);
     }
     let set = get_user::<u64>(set)? & !UNBLOCKABLE;
-    let deadline = if timeout == 0 {
-        None
-    } else {
-        let ts: [i64; 2] = get_user(timeout)?;
-        if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
-            return Err(EINVAL);
-        }
-        let ns = (ts[0] as u64).saturating_mul(1_000_000_000).saturating_add(ts[1] as u64);
-        Some(crate::time::uptime_ns().saturating_add(ns))
-    };
+    let deadline = if timeout == 0 { None } else { Some(crate::time::uptime_ns().saturating_add(crate::proc::uaccess::get_timespec(timeout)?)) };
     // While it sleeps the set is unblocked, so that a signal of it wakes
     // the task (Linux does the same); the mask comes back before return.
     let blocked = task().signals.blocked;

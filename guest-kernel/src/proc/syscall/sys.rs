@@ -2,6 +2,7 @@
 //! nanosleep, timers, uname, sysinfo, prlimit64, getrandom.
 
 use super::*;
+use crate::proc::uaccess::{get_timespec, timespec_ns};
 
 /// The monotonic clock (uptime), ns.
 pub(super) fn now_ns() -> u64 {
@@ -59,11 +60,7 @@ pub(super) fn sys_clock_settime(clock: i32, tp: u64) -> SysResult {
     if !clock_ok(clock) || clock != 0 {
         return Err(EINVAL);
     }
-    let ts: [i64; 2] = get_user(tp)?;
-    if ts[0] < 0 || !(0..1_000_000_000).contains(&ts[1]) {
-        return Err(EINVAL);
-    }
-    crate::time::set_realtime_ns(ts[0].saturating_mul(1_000_000_000).saturating_add(ts[1]));
+    crate::time::set_realtime_ns(i64::try_from(get_timespec(tp)?).unwrap_or(i64::MAX));
     Ok(0)
 }
 
@@ -107,11 +104,7 @@ pub(super) fn sys_time(tloc: u64) -> SysResult {
 /// `nanosleep`: interrupted by a signal, it says EINTR whatever
 /// `SA_RESTART` says and writes the time left to `rem` (Linux).
 pub(super) fn sys_nanosleep(req: u64, rem: u64) -> SysResult {
-    let ts: [u64; 2] = get_user(req)?;
-    if ts[1] >= 1_000_000_000 || (ts[0] as i64) < 0 {
-        return Err(EINVAL);
-    }
-    let until = now_ns().saturating_add(ts[0].saturating_mul(1_000_000_000)).saturating_add(ts[1]);
+    let until = now_ns().saturating_add(get_timespec(req)?);
     loop {
         let now = now_ns();
         if now >= until {
@@ -142,11 +135,7 @@ pub(super) fn sys_clock_nanosleep(clock: i32, flags: i32, req: u64, rem: u64) ->
     if flags & TIMER_ABSTIME == 0 {
         return sys_nanosleep(req, rem);
     }
-    let ts: [u64; 2] = get_user(req)?;
-    if ts[1] >= 1_000_000_000 || (ts[0] as i64) < 0 {
-        return Err(EINVAL);
-    }
-    let abs = ts[0].saturating_mul(1_000_000_000).saturating_add(ts[1]);
+    let abs = get_timespec(req)?;
     // A wall-clock deadline is where the monotonic clock will be then.
     let until = if is_realtime(clock) { crate::time::uptime_at_realtime(abs as i64) } else { abs };
     while now_ns() < until {
@@ -316,14 +305,8 @@ pub(super) fn sys_timer_create(clock: i32, sevp: u64, timerid: u64) -> SysResult
 }
 
 /// `struct itimerspec` as nanoseconds: EINVAL for a bad timespec.
-fn itimerspec_ns(raw: [i64; 4]) -> Result<(u64, u64), i32> {
-    let ns = |s: i64, n: i64| -> Result<u64, i32> {
-        if s < 0 || !(0..1_000_000_000).contains(&n) {
-            return Err(EINVAL);
-        }
-        Ok((s as u64).saturating_mul(1_000_000_000).saturating_add(n as u64))
-    };
-    Ok((ns(raw[0], raw[1])?, ns(raw[2], raw[3])?))
+fn itimerspec_ns([is, ins, vs, vns]: [i64; 4]) -> Result<(u64, u64), i32> {
+    Ok((timespec_ns([is, ins])?, timespec_ns([vs, vns])?))
 }
 
 fn itimerspec_of(interval: u64, value: u64) -> [u64; 4] {
