@@ -18,6 +18,7 @@ const PROGRAMS: &[&str] = &[
     "mm_ops",
     "mm_errors",
     "mm_files",
+    "mm_syscalls",
     "fs_write",
     "proc_fork",
     "proc_rmap",

@@ -14,6 +14,7 @@ pub mod printk;
 
 pub mod arch;
 pub mod cmdline;
+pub mod cred;
 pub mod fs;
 pub mod mm;
 // Host builds get the drivers' plain parts (ring logic, parsers) for tests.

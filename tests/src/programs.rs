@@ -21,6 +21,7 @@ pub const TAP: &[&str] = &[
     "mm_ops",
     "mm_errors",
     "mm_files",
+    "mm_syscalls",
     "fs_write",
     "proc_fork",
     "proc_rmap",

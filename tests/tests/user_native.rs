@@ -54,6 +54,11 @@ fn mm_files() {
     tap("mm_files");
 }
 
+#[test]
+fn mm_syscalls() {
+    tap("mm_syscalls");
+}
+
 /// A writable filesystem: write/pwrite/O_APPEND/truncate/unlink, and
 /// MAP_SHARED mappings, write() and read() on the same page-cache pages,
 /// across fork too.

@@ -105,7 +105,9 @@ pub enum FileKind {
     Path(Arc<Inode>),
     /// Contents produced when opened (how `/proc` files are served: Linux's
     /// `seq_file` shows a snapshot too).
-    Snapshot { data: Vec<u8>, ino: u64 },
+    /// `maps_of`: the process whose `/proc/PID/maps` this is (for the
+    /// `PROCMAP_QUERY` ioctl).
+    Snapshot { data: Vec<u8>, ino: u64, maps_of: Option<u32> },
     /// `/dev/console`.
     Console { stream: u32, write: ConsoleWrite, read: ConsoleRead },
     /// One end of a pipe.
@@ -162,12 +164,17 @@ impl File {
     /// A read-only file with contents `data` (a `/proc` file), inode number
     /// `ino`.
     pub fn snapshot_ino(data: Vec<u8>, ino: u64) -> Arc<Self> {
-        Self::new(FileKind::Snapshot { data, ino }, O_RDONLY)
+        Self::new(FileKind::Snapshot { data, ino, maps_of: None }, O_RDONLY)
     }
 
     /// [`File::snapshot_ino`] with inode number 0.
     pub fn snapshot(data: Vec<u8>) -> Arc<Self> {
         Self::snapshot_ino(data, 0)
+    }
+
+    /// `/proc/PID/maps` of process `pid`, holding `data`.
+    pub fn proc_maps(data: Vec<u8>, pid: u32) -> Arc<Self> {
+        Self::new(FileKind::Snapshot { data, ino: 0, maps_of: Some(pid) }, O_RDONLY)
     }
 
     /// A `/proc` file opened for writing.
@@ -641,6 +648,15 @@ pub fn open(fs: &Ramfs, path: &str, flags: u32, mode: u32) -> Result<Arc<File>, 
         return Err(ENXIO);
     };
     Ok(File::new(kind, flags))
+}
+
+/// A new memfd (Linux `memfd_create`): an unnamed regular file shown as
+/// `/memfd:NAME (deleted)`, open for reading and writing, with mode
+/// `mode` and the seals `seals` to begin with.
+pub fn memfd(fs: &Ramfs, name: &str, mode: u32, seals: u32) -> Result<Arc<File>, Errno> {
+    let inode = fs.new_file(alloc::format!("/memfd:{name} (deleted)"), mode)?;
+    inode.allow_sealing(seals);
+    Ok(File::new(FileKind::Regular(inode), O_RDWR))
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use core::sync::atomic::{AtomicI64, AtomicU32, Ordering::Relaxed};
 
 use crate::sync::SpinLock;
 
-use super::errno::{Errno, EFBIG, EINVAL};
+use super::errno::{Errno, EBUSY, EFBIG, EINVAL, EPERM};
 use super::pages::FilePages;
 use super::stat::{Stat, RAMFS_DEV, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
 
@@ -81,8 +81,22 @@ pub struct Inode {
     ctime_ns: AtomicI64,
     nlink: AtomicU32,
     path: SpinLock<String>,
+    /// File seals (`F_ADD_SEALS`) of a memfd; [`NO_SEALING`] for every
+    /// other file (Linux: only shmem and hugetlbfs files can be sealed).
+    seals: AtomicU32,
     data: InodeData,
 }
+
+/// File seals (Linux `include/uapi/linux/fcntl.h`).
+pub const F_SEAL_SEAL: u32 = 0x01;
+pub const F_SEAL_SHRINK: u32 = 0x02;
+pub const F_SEAL_GROW: u32 = 0x04;
+pub const F_SEAL_WRITE: u32 = 0x08;
+pub const F_SEAL_FUTURE_WRITE: u32 = 0x10;
+pub const F_SEAL_EXEC: u32 = 0x20;
+const SEALS_KNOWN: u32 = 0x3f;
+/// `seals` of a file that cannot be sealed.
+const NO_SEALING: u32 = u32::MAX;
 
 impl Inode {
     /// A new inode, not yet linked anywhere: `nlink` 0, or 1 for a
@@ -100,6 +114,7 @@ impl Inode {
             ctime_ns: AtomicI64::new(meta.mtime.saturating_mul(NSEC_PER_SEC)),
             nlink: AtomicU32::new(nlink),
             path: SpinLock::new(path),
+            seals: AtomicU32::new(NO_SEALING),
             data,
         })
     }
@@ -304,7 +319,10 @@ impl Inode {
         if data.is_empty() {
             return Ok(0);
         }
-        let n = pages.lock().write_at(offset, clamp(offset, data)?)?;
+        let mut pages = pages.lock();
+        self.check_write_seals(pages.size(), offset, data.len())?;
+        let n = pages.write_at(offset, clamp(offset, data)?)?;
+        drop(pages);
         self.touch();
         Ok(n)
     }
@@ -321,6 +339,7 @@ impl Inode {
         if data.is_empty() {
             return Ok((at, 0));
         }
+        self.check_write_seals(at, at, data.len())?;
         let n = pages.write_at(at, clamp(at, data)?)?;
         drop(pages);
         self.touch();
@@ -337,12 +356,17 @@ impl Inode {
         if size > MAX_FILE_SIZE {
             return Err(EFBIG);
         }
-        if size < self.size() {
+        let seals = self.seals();
+        let old = self.size();
+        if (size < old && seals & F_SEAL_SHRINK != 0) || (size > old && seals & F_SEAL_GROW != 0) {
+            return Err(EPERM);
+        }
+        if size < old {
             // Linux truncate_pagecache: no process may keep a page past the
             // new end, not even a private copy; a later access there is
             // SIGBUS (or, once the file grows again, reads the new data).
             if let Some(unmap) = UNMAP_MAPPING_RANGE.get() {
-                unmap(self, size.div_ceil(4096));
+                unmap(self, size.div_ceil(4096), u64::MAX);
             }
         }
         pages.lock().truncate(size);
@@ -479,10 +503,11 @@ fn clamp(offset: u64, data: &[u8]) -> Result<&[u8], Errno> {
 }
 
 /// Set by the process layer: removes every user mapping of `inode`'s
-/// pages from page index `from` on, private copies included (Linux
-/// `unmap_mapping_range(mapping, from, 0, 1)`). Files know nothing of
-/// processes; truncation calls this before the pages leave the file.
-pub static UNMAP_MAPPING_RANGE: crate::sync::Once<fn(&Inode, u64)> = crate::sync::Once::new();
+/// pages `[from, to)` (Linux `unmap_mapping_range`). Files know nothing
+/// of processes; truncation (`to == u64::MAX`: private copies go too, as
+/// Linux's `even_cows`) and hole punching (private copies stay) call this
+/// before the pages leave the file.
+pub static UNMAP_MAPPING_RANGE: crate::sync::Once<fn(&Inode, u64, u64)> = crate::sync::Once::new();
 
 /// Tears directory trees down iteratively: a deep tree would otherwise
 /// recurse once per level, on a 16 KiB kernel stack.
@@ -501,6 +526,84 @@ impl Drop for Inode {
                 }
             }
         }
+    }
+}
+
+/// Memfd seals (Linux `mm/memfd.c`) and hole punching.
+impl Inode {
+    /// Makes a file sealable, with `seals` to start with (a memfd:
+    /// `F_SEAL_SEAL` unless created with `MFD_ALLOW_SEALING`).
+    pub fn allow_sealing(&self, seals: u32) {
+        self.seals.store(seals, Relaxed);
+    }
+
+    /// The seals (`F_GET_SEALS`); `EINVAL` for a file that cannot be sealed.
+    pub fn get_seals(&self) -> Result<u32, Errno> {
+        match self.seals.load(Relaxed) {
+            NO_SEALING => Err(EINVAL),
+            s => Ok(s),
+        }
+    }
+
+    /// The seals, 0 for a file that cannot be sealed.
+    fn seals(&self) -> u32 {
+        self.get_seals().unwrap_or(0)
+    }
+
+    /// Whether a shared mapping of the file may be writable.
+    pub fn write_sealed(&self) -> bool {
+        self.seals() & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE) != 0
+    }
+
+    /// `F_ADD_SEALS` (Linux `memfd_add_seals`): `EINVAL` for unknown seals
+    /// or a file that cannot be sealed, `EPERM` once `F_SEAL_SEAL` is set,
+    /// `EBUSY` for `F_SEAL_WRITE` while `mapped_writable` (a shared
+    /// writable mapping of the file exists).
+    pub fn add_seals(&self, add: u32, mapped_writable: impl Fn() -> bool) -> Result<(), Errno> {
+        if add & !SEALS_KNOWN != 0 {
+            return Err(EINVAL);
+        }
+        let now = self.get_seals()?;
+        if now & F_SEAL_SEAL != 0 {
+            return Err(EPERM);
+        }
+        if add & F_SEAL_WRITE != 0 && now & F_SEAL_WRITE == 0 && mapped_writable() {
+            return Err(EBUSY);
+        }
+        self.seals.store(now | add, Relaxed);
+        Ok(())
+    }
+
+    /// `EPERM` for a write of `len` bytes at `offset` into a file of `size`
+    /// bytes that its seals forbid (Linux `shmem_write_begin`).
+    fn check_write_seals(&self, size: u64, offset: u64, len: usize) -> Result<(), Errno> {
+        let seals = self.seals();
+        if seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE) != 0 {
+            return Err(EPERM);
+        }
+        if seals & F_SEAL_GROW != 0 && offset.saturating_add(len as u64) > size {
+            return Err(EPERM);
+        }
+        Ok(())
+    }
+
+    /// Frees pages `[first, end)` of a regular file, which then read as
+    /// zeroes (`fallocate(FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE)`
+    /// over whole pages, what `MADV_REMOVE` does): every process's
+    /// mapping of them is dropped first, as by truncation.
+    pub fn punch_hole(&self, first: u64, end: u64) -> Result<(), Errno> {
+        let InodeData::Regular(pages) = &self.data else {
+            return Err(EINVAL);
+        };
+        if self.write_sealed() {
+            return Err(EPERM);
+        }
+        if let Some(unmap) = UNMAP_MAPPING_RANGE.get() {
+            unmap(self, first, end);
+        }
+        pages.lock().punch_hole(first, end);
+        self.touch();
+        Ok(())
     }
 }
 

@@ -354,6 +354,19 @@ impl FilePages {
         self.size = size;
     }
 
+    /// Makes pages `[first, end)` holes: their frames are freed (or
+    /// detached while a process still maps them). The size stays.
+    pub fn punch_hole(&mut self, first: u64, end: u64) {
+        self.reclaim_detached();
+        let len = self.pages.len() as u64;
+        for index in first.min(len)..end.min(len) {
+            if let Some(pfn) = self.pages[index as usize].take() {
+                self.nr -= 1;
+                self.release(pfn);
+            }
+        }
+    }
+
     /// Gives up the file's reference on a frame it no longer holds data in.
     fn release(&mut self, pfn: u64) {
         if self.frames.in_use_elsewhere(pfn) && self.detached.try_reserve(1).is_ok() {

@@ -84,7 +84,7 @@ pub const fn mmap_populates(flags: u32) -> bool {
 
 /// `PAGE_ALIGN` with C's wrap-around, so that the overflow checks read as
 /// Linux's.
-pub(super) const fn page_align(x: u64) -> u64 {
+pub const fn page_align(x: u64) -> u64 {
     x.wrapping_add(PAGE_SIZE - 1) & PAGE_MASK
 }
 
@@ -247,7 +247,7 @@ impl<F: VmFile> MmStruct<F> {
             return Err(Errno::EEXIST);
         }
 
-        let mut vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
+        let mut vm_flags = calc_vm_prot_bits(prot) | calc_vm_flag_bits(flags) | self.def_flags | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
         let mut pgoff = pgoff;
         if file.is_some() {
             // file_mmap_ok: offsets past MAX_LFS_FILESIZE.
@@ -323,7 +323,8 @@ impl<F: VmFile> MmStruct<F> {
         pt: &mut (impl PageTables + ?Sized),
     ) -> Result<u64, Errno> {
         let end = addr + len;
-        self.unmap_range(addr, end, pt).map_err(|_| Errno::ENOMEM)?;
+        // A sealed VMA in the way stays (EPERM); other failures are ENOMEM.
+        self.unmap_range(addr, end, pt).map_err(|e| if e == Errno::EPERM { e } else { Errno::ENOMEM })?;
         // accountable_mapping: private writable memory is charged.
         if vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE {
             vm_flags |= VM_ACCOUNT;
@@ -389,7 +390,7 @@ impl<F: VmFile> MmStruct<F> {
         if self.map_count > self.max_map_count {
             return origbrk;
         }
-        let flags = VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT;
+        let flags = VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT | self.def_flags;
         self.insert_vma(Vma { start: oldbrk, end: newbrk, flags, pgoff: oldbrk >> PAGE_SHIFT, file: None, name: VmaName::Heap });
         // Expands the heap VMA in place when it ends at the old break.
         self.merge_range(oldbrk, oldbrk);

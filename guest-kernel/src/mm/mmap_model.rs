@@ -188,7 +188,7 @@ impl Model {
 
     fn insert(&mut self, start: u64, end: u64, flags: VmFlags, file: Option<u32>, pgoff: u64, name: VmaName) {
         for (i, p) in pages(start, end).enumerate() {
-            self.pages.insert(p, Page { flags, file, pgoff: pgoff + i as u64, name, content: None });
+            self.pages.insert(p, Page { flags, file, pgoff: pgoff + i as u64, name: name.clone(), content: None });
         }
     }
 

@@ -146,10 +146,10 @@ fn check(mm: &MmStruct<u32>, pt: &FakePt, model: &Model) -> Result<(), TestCaseE
     let mut got = BTreeMap::new();
     for v in mm.iter() {
         for p in pages(v.start, v.end) {
-            got.insert(p, (v.flags, v.file, v.pgoff_at(p), v.name));
+            got.insert(p, (v.flags, v.file, v.pgoff_at(p), v.name.clone()));
         }
     }
-    let want: BTreeMap<u64, _> = model.pages.iter().map(|(&p, g)| (p, (g.flags, g.file, g.pgoff, g.name))).collect();
+    let want: BTreeMap<u64, _> = model.pages.iter().map(|(&p, g)| (p, (g.flags, g.file, g.pgoff, g.name.clone()))).collect();
     prop_assert_eq!(got, want, "the VMA set and the model disagree");
     // Linux's vm_stat_account classes, counted page by page.
     let count = |class: fn(VmFlags) -> bool| model.pages.values().filter(|g| class(g.flags)).count() as u64;

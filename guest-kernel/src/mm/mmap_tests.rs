@@ -357,7 +357,7 @@ fn heap_stays_apart_from_the_bss() {
     let (mut mm, mut log) = (Mm::new(), Log::default());
     program(&mut mm, &mut log);
     mm.brk(0x40_4000 + P, &mut log);
-    let names: Vec<_> = mm.iter().map(|v| v.name).collect();
+    let names: Vec<_> = mm.iter().map(|v| v.name.clone()).collect();
     assert_eq!(names, [VmaName::Plain, VmaName::Plain, VmaName::Plain, VmaName::Heap]);
 }
 
@@ -450,7 +450,7 @@ fn expand_stack_grows_within_rlimit_and_guard_gap() {
     assert_eq!(mm.expand_stack(stack + 8, rlimit), Ok(()), "already mapped");
     assert_eq!(mm.expand_stack(stack - 10, rlimit), Ok(()));
     let v = mm.vma_at(stack - 10).unwrap();
-    assert_eq!((v.start, v.pgoff, v.name), (stack - P, (stack >> 12) - 1, VmaName::Stack));
+    assert_eq!((v.start, v.pgoff, v.name.clone()), (stack - P, (stack >> 12) - 1, VmaName::Stack));
     assert_eq!((mm.stack_vm, mm.total_vm, mm.data_vm), (33, 33, 0));
     assert_eq!(mm.expand_stack(TASK_SIZE - rlimit - 1, rlimit), Err(Errno::ENOMEM), "over RLIMIT_STACK");
     assert_eq!(mm.expand_stack(TASK_SIZE - rlimit, rlimit), Ok(()));
@@ -552,4 +552,122 @@ HugetlbPages:\t       0 kB
 fn errno_values_and_names() {
     assert_eq!((Errno::EINVAL.0, Errno::ENOMEM.0, Errno::EEXIST.0, Errno::EFAULT.0, Errno::EACCES.0), (22, 12, 17, 14, 13));
     assert_eq!(format!("{:?} {}", Errno::EEXIST, Errno::ENOMEM), "EEXIST(17) ENOMEM");
+}
+
+// --- mlock, mseal, madvise flags, fork (mm/mlock.rs). ---
+
+use super::mlock::advice::*;
+use super::mlock::*;
+
+#[test]
+fn mlock_splits_counts_and_stops_at_a_hole() {
+    let (mut mm, mut log) = (Mm::new(), Log::default());
+    let a = anon(&mut mm, 0, 4 * P, RW, 0, &mut log).unwrap();
+    mm.mlock_range(a + P, a + 3 * P, VM_LOCKED).unwrap();
+    assert_eq!(spans(&mm), [(a, a + P, ANON_RW), (a + P, a + 3 * P, ANON_RW | VM_LOCKED), (a + 3 * P, a + 4 * P, ANON_RW)]);
+    assert_eq!((mm.locked_vm, mm.count_mlocked(a, a + 2 * P)), (2, 1));
+    // Locking again on fault changes the flags, not the count.
+    mm.mlock_range(a + P, a + 3 * P, VM_LOCKED | VM_LOCKONFAULT).unwrap();
+    assert_eq!(mm.locked_vm, 2);
+    mm.mlock_range(a, a + 4 * P, 0).unwrap();
+    assert_eq!((spans(&mm), mm.locked_vm), (vec![(a, a + 4 * P, ANON_RW)], 0));
+    // A hole: the part before it is locked, then ENOMEM.
+    mm.munmap(a + 2 * P, P, &mut log).unwrap();
+    assert_eq!(mm.mlock_range(a, a + 4 * P, VM_LOCKED), Err(Errno::ENOMEM));
+    assert_eq!(mm.locked_vm, 2);
+    // Nothing at the start: nothing changes.
+    assert_eq!(mm.mlock_range(a + 2 * P, a + 4 * P, 0), Err(Errno::ENOMEM));
+    assert_eq!(mm.locked_vm, 2);
+    assert!(log.take().iter().all(|c| matches!(c, Call::Unmap(..))), "mlock never touches the page tables");
+}
+
+#[test]
+fn mlockall_future_locks_later_mappings_and_munlockall_undoes_it() {
+    let (mut mm, mut log) = (Mm::new(), Log::default());
+    let a = anon(&mut mm, 0, 2 * P, RW, 0, &mut log).unwrap();
+    mm.mlockall(MCL_FUTURE).unwrap();
+    assert_eq!(mm.locked_vm, 0, "MCL_FUTURE alone leaves what exists");
+    let b = anon(&mut mm, 0, 3 * P, RW, 0, &mut log).unwrap();
+    assert_eq!((mm.vma_at(b).unwrap().flags & VM_LOCKED, mm.locked_vm), (VM_LOCKED, 3));
+    mm.mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT).unwrap();
+    assert_eq!(mm.locked_vm, 5);
+    assert_eq!(mm.vma_at(a).unwrap().flags & VM_LOCKED_MASK, VM_LOCKED_MASK);
+    mm.mlockall(0).unwrap();
+    assert_eq!((mm.locked_vm, mm.def_flags), (0, 0));
+    let c = anon(&mut mm, 0, P, RW, 0, &mut log).unwrap();
+    assert_eq!(mm.vma_at(c).unwrap().flags & VM_LOCKED, 0);
+    mm.check_invariants().unwrap();
+}
+
+#[test]
+fn sealed_memory_cannot_be_unmapped_moved_or_reprotected() {
+    let (mut mm, mut log) = (Mm::new(), Log::default());
+    let a = anon(&mut mm, 0, 3 * P, RW, 0, &mut log).unwrap();
+    assert_eq!(mm.mseal(a + 1, P, 0), Err(Errno::EINVAL));
+    assert_eq!(mm.mseal(a, P, 1), Err(Errno::EINVAL));
+    assert_eq!(mm.mseal(a, 4 * P, 0), Err(Errno::ENOMEM), "a page past the end is unmapped");
+    assert_eq!(mm.vma_at(a).unwrap().flags & VM_SEALED, 0, "a failed mseal seals nothing");
+    mm.mseal(a + P, P, 0).unwrap();
+    mm.mseal(a + P, P, 0).unwrap();
+    assert_eq!(mm.map_count, 3);
+    assert_eq!(mm.munmap(a, 3 * P, &mut log), Err(Errno::EPERM));
+    assert_eq!(mm.map_count, 3, "nothing was unmapped");
+    assert_eq!(mm.mprotect(a + P, P, PROT_READ, &mut log), Err(Errno::EPERM));
+    assert_eq!(mm.mremap(a + P, P, 2 * P, MREMAP_MAYMOVE, 0, &mut log), Err(Errno::EPERM));
+    assert_eq!(anon(&mut mm, a, 3 * P, RW, MAP_FIXED, &mut log), Err(Errno::EPERM));
+    // The unsealed neighbours still change; flags other than access do too.
+    mm.munmap(a, P, &mut log).unwrap();
+    mm.mlock_range(a + P, a + 2 * P, VM_LOCKED).unwrap();
+    mm.madvise_update_flags(a + P, a + 2 * P, MADV_DONTDUMP).unwrap();
+    // Discarding read-only sealed anonymous memory is refused; writable is not.
+    assert!(mm.can_madvise_modify(a + P, MADV_DONTNEED));
+    let r = anon(&mut mm, 0, P, PROT_READ, 0, &mut log).unwrap();
+    mm.mseal(r, P, 0).unwrap();
+    assert!(!mm.can_madvise_modify(r, MADV_DONTNEED));
+    assert!(!mm.can_madvise_modify(r, MADV_WIPEONFORK));
+    assert!(mm.can_madvise_modify(r, MADV_WILLNEED));
+    mm.check_invariants().unwrap();
+}
+
+#[test]
+fn madvise_flags_and_what_fork_copies() {
+    let (mut mm, mut log) = (Mm::new(), Log::default());
+    let a = anon(&mut mm, 0, 4 * P, RW, 0, &mut log).unwrap();
+    let f = mm.mmap(0, P, RW, MAP_PRIVATE, Some(3), 0, true, &mut log).unwrap();
+    assert!(!madvise_behavior_valid(MADV_MERGEABLE) && !madvise_behavior_valid(25) && !madvise_behavior_valid(100));
+    assert!(madvise_behavior_valid(MADV_DONTNEED_LOCKED) && madvise_behavior_valid(MADV_FREE));
+    assert_eq!(mm.madvise_update_flags(f, f + P, MADV_WIPEONFORK), Err(Errno::EINVAL));
+    mm.madvise_update_flags(a, a + P, MADV_DONTFORK).unwrap();
+    mm.madvise_update_flags(a + P, a + 2 * P, MADV_WIPEONFORK).unwrap();
+    mm.madvise_update_flags(a + 2 * P, a + 3 * P, MADV_HUGEPAGE).unwrap();
+    mm.madvise_update_flags(a + 2 * P, a + 3 * P, MADV_NOHUGEPAGE).unwrap();
+    assert_eq!(mm.vma_at(a + 2 * P).unwrap().flags & (VM_HUGEPAGE | VM_NOHUGEPAGE), VM_NOHUGEPAGE);
+    mm.mlock_range(a + 3 * P, a + 4 * P, VM_LOCKED).unwrap();
+    mm.mlockall(MCL_FUTURE).unwrap();
+    let child = mm.dup_for_fork();
+    child.check_invariants().unwrap();
+    assert!(child.vma_at(a).is_none(), "MADV_DONTFORK memory is not in the child");
+    assert_eq!(child.vma_at(a + P).unwrap().flags & VM_WIPEONFORK, VM_WIPEONFORK);
+    assert_eq!((child.locked_vm, child.def_flags, child.total_vm), (0, 0, mm.total_vm - 1));
+    // Unlocked, the last page is like its neighbour again: one VMA.
+    assert_eq!(child.vma_at(a + 3 * P).unwrap().flags, ANON_RW);
+    mm.madvise_update_flags(a, a + P, MADV_DOFORK).unwrap();
+    mm.madvise_update_flags(a + P, a + 2 * P, MADV_KEEPONFORK).unwrap();
+    let v = mm.vma_at(a).unwrap();
+    assert_eq!((v.start, v.end, v.flags), (a, a + 2 * P, ANON_RW));
+}
+
+#[test]
+fn madvise_walk_visits_mapped_parts_and_reports_holes() {
+    let (mut mm, mut log) = (Mm::new(), Log::default());
+    let a = anon(&mut mm, 0, 3 * P, RW, 0, &mut log).unwrap();
+    mm.munmap(a + P, P, &mut log).unwrap();
+    let mut seen = Vec::new();
+    let r = mm.madvise_walk(a, a + 3 * P, |_, s, e| {
+        seen.push((s, e));
+        Ok(())
+    });
+    assert_eq!((r, seen), (Err(Errno::ENOMEM), vec![(a, a + P), (a + 2 * P, a + 3 * P)]));
+    assert_eq!(mm.madvise_walk(a + 3 * P, a + 4 * P, |_, _, _| Ok(())), Err(Errno::ENOMEM));
+    assert_eq!(mm.madvise_walk(a, a + P, |_, _, _| Err(Errno::EINVAL)), Err(Errno::EINVAL));
 }

@@ -54,6 +54,7 @@ pub mod memblock;
 #[cfg(target_os = "none")]
 pub mod memmap;
 pub mod memory;
+pub mod mlock;
 pub mod mmap;
 #[cfg(test)]
 mod mmap_model;

@@ -21,6 +21,7 @@ impl<F: VmFile> MmStruct<F> {
     /// gain (`VM_MAYWRITE` clear: a shared mapping of a read-only file).
     /// Like Linux's, the change is not atomic: the VMAs before the one
     /// that fails keep their new protection. `len == 0` does nothing.
+    /// `EPERM` at a sealed VMA.
     pub fn mprotect(&mut self, start: u64, len: u64, prot: u32, pt: &mut (impl PageTables + ?Sized)) -> Result<(), Errno> {
         let grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
         let prot = prot & !grows;
@@ -83,6 +84,9 @@ impl<F: VmFile> MmStruct<F> {
     /// time is charged (`VM_ACCOUNT`).
     fn mprotect_fixup(&mut self, start: u64, end: u64, mut newflags: VmFlags, pt: &mut (impl PageTables + ?Sized)) -> Result<(), Errno> {
         let oldflags = self.vma_at(start).map_or(0, |v| v.flags);
+        if oldflags & VM_SEALED != 0 {
+            return Err(Errno::EPERM);
+        }
         if newflags == oldflags {
             return Ok(());
         }

@@ -33,7 +33,8 @@ impl<F: VmFile> MmStruct<F> {
     /// `task_size`, `old_len == 0` on a private mapping; `EFAULT` when
     /// nothing is mapped at `old_addr` or the old range crosses the end of
     /// its VMA (growing or moving); `ENOMEM` when the mapping cannot grow
-    /// in place and may not move, or no room is found.
+    /// in place and may not move, or no room is found; `EPERM` for a
+    /// sealed mapping, or a sealed one in the way at `new_addr`.
     pub fn mremap(&mut self, old_addr: u64, old_len: u64, new_len: u64, flags: u32, new_addr: u64, pt: &mut (impl PageTables + ?Sized)) -> Result<u64, Errno> {
         // check_mremap_params.
         if flags & !(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP) != 0 {
@@ -56,7 +57,9 @@ impl<F: VmFile> MmStruct<F> {
             }
         }
         let (old_len, new_len) = (page_align(old_len), page_align(new_len));
-        self.vma_at(old_addr).ok_or(Errno::EFAULT)?;
+        if self.vma_at(old_addr).ok_or(Errno::EFAULT)?.flags & VM_SEALED != 0 {
+            return Err(Errno::EPERM);
+        }
         let r = Remap { addr: old_addr, old_len, new_len, flags, new_addr };
         let res = if implies_new_addr { self.mremap_to(r, pt) } else { self.mremap_at(r, pt) };
         self.update_hiwater_vm();
@@ -170,8 +173,14 @@ impl<F: VmFile> MmStruct<F> {
             return Err(Errno::ENOMEM);
         }
         let vma = self.vma_at(r.addr).ok_or(Errno::EFAULT)?;
-        let new_vma =
-            Vma { start: r.new_addr, end: r.new_addr + r.new_len, flags: vma.flags, pgoff: vma.pgoff_at(r.addr), file: vma.file.clone(), name: vma.name };
+        let new_vma = Vma {
+            start: r.new_addr,
+            end: r.new_addr + r.new_len,
+            flags: vma.flags,
+            pgoff: vma.pgoff_at(r.addr),
+            file: vma.file.clone(),
+            name: vma.name.clone(),
+        };
         self.insert_vma(new_vma);
         if r.old_len != 0 {
             pt.move_range(r.addr, r.new_addr, r.old_len);

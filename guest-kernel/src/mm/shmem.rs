@@ -64,3 +64,29 @@ impl Drop for Shmem {
         }
     }
 }
+
+impl Shmem {
+    /// Whether page `index` has been allocated.
+    pub fn cached(&self, index: u64) -> bool {
+        self.pages.lock().contains_key(&index)
+    }
+
+    /// Frees pages `[first, end)`, which read as zeroes after (`MADV_REMOVE`
+    /// on shared anonymous memory). The caller unmaps them first; a page
+    /// still mapped somewhere lives on until its last mapping goes.
+    pub fn punch_hole(&self, first: u64, end: u64) {
+        let gone: alloc::vec::Vec<u64> = {
+            let mut pages = self.pages.lock();
+            let keys: alloc::vec::Vec<u64> = pages.range(first..end).map(|(&k, _)| k).collect();
+            keys.iter().filter_map(|k| pages.remove(k)).collect()
+        };
+        for pfn in gone {
+            let page = pfn_to_page(Pfn(pfn));
+            if page.refcount() == 1 {
+                page.clear(pg::SHMEM);
+            }
+            __free_pages(page, 0);
+            NR_SHMEM.fetch_sub(1, Relaxed);
+        }
+    }
+}

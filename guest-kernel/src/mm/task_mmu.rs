@@ -16,6 +16,28 @@ const MAPS_PAD: usize = 25 + 8 * 6 - 1;
 /// number, path.
 pub type FileInfo<P> = (u32, u32, u64, P);
 
+/// What `maps` shows after the numbers (Linux `get_vma_name`).
+pub enum VmaDisplayName<P> {
+    /// A mapped file's path.
+    Path(P),
+    /// `[heap]`, `[stack]`, `[anon:NAME]`, `[anon_shmem:NAME]`.
+    Special(alloc::string::String),
+}
+
+/// A VMA's name given its file's path (if it maps one); `None` for
+/// unnamed anonymous memory.
+pub fn vma_name<F, P>(vma: &Vma<F>, path: Option<P>) -> Option<VmaDisplayName<P>> {
+    let special = |s: &str| Some(VmaDisplayName::Special(alloc::string::String::from(s)));
+    match &vma.name {
+        VmaName::Heap => special("[heap]"),
+        VmaName::Stack => special("[stack]"),
+        // Only shared anonymous memory has both a file and a name.
+        VmaName::Anon(name) if path.is_some() => Some(VmaDisplayName::Special(alloc::format!("[anon_shmem:{name}]"))),
+        VmaName::Anon(name) => Some(VmaDisplayName::Special(alloc::format!("[anon:{name}]"))),
+        VmaName::Plain => path.map(VmaDisplayName::Path),
+    }
+}
+
 impl<F: VmFile> MmStruct<F> {
     /// Writes `/proc/PID/maps`: one line per VMA,
     /// `start-end perms offset major:minor inode`, then, from column 73, the
@@ -50,21 +72,17 @@ impl<F: VmFile> MmStruct<F> {
             line.write_char(c)?;
         }
         write!(line, " {offset:08x} {major:02x}:{minor:02x} {ino} ")?;
-        let special = match vma.name {
-            VmaName::Heap => "[heap]",
-            VmaName::Stack => "[stack]",
-            VmaName::Plain => "",
-        };
-        if path.is_some() || !special.is_empty() {
+        let name = vma_name(vma, path);
+        if let Some(name) = name {
             // seq_pad: spaces up to the width, then one more.
             while line.col < MAPS_PAD {
                 line.write_char(' ')?;
             }
             line.write_char(' ')?;
-            match path {
+            match name {
                 // seq_path escapes newlines in paths as \012.
-                Some(p) => write!(EscapeNewlines(&mut line), "{p}")?,
-                None => line.write_str(special)?,
+                VmaDisplayName::Path(p) => write!(EscapeNewlines(&mut line), "{p}")?,
+                VmaDisplayName::Special(s) => line.write_str(&s)?,
             }
         }
         line.write_char('\n')

@@ -418,6 +418,17 @@ pub fn account_unmap(page: &Page, rss: &mut Rss) {
     }
 }
 
+/// Counts a newly mapped page in `rss` (the inverse of [`account_unmap`]).
+pub fn account_map(page: &Page, rss: &mut Rss) {
+    if is_anon(page) {
+        rss.anon += 1;
+    } else if page.test(pg::SHMEM) {
+        rss.shmem += 1;
+    } else if page_to_pfn(page).0 != zero_pfn() {
+        rss.file += 1;
+    }
+}
+
 /// Copies one page's contents to another, either of which may be HighMem.
 pub fn copy_user_page(dst: &Page, src: &Page) {
     let d = KmapLocal::new(dst);

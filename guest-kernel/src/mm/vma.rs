@@ -64,6 +64,21 @@ pub const VM_ACCOUNT: VmFlags = 0x0010_0000;
 /// `MAP_NORESERVE`: not charged.
 pub const VM_NORESERVE: VmFlags = 0x0020_0000;
 pub const VM_HUGETLB: VmFlags = 0x0040_0000;
+/// `MADV_SEQUENTIAL` / `MADV_RANDOM`: read-ahead hints, kept on the VMA.
+pub const VM_SEQ_READ: VmFlags = 0x0000_8000;
+pub const VM_RAND_READ: VmFlags = 0x0001_0000;
+/// `MADV_DONTFORK`: a child process does not get this VMA.
+pub const VM_DONTCOPY: VmFlags = 0x0002_0000;
+/// `MADV_WIPEONFORK`: a child gets the VMA but none of its pages.
+pub const VM_WIPEONFORK: VmFlags = 0x0200_0000;
+/// `MADV_DONTDUMP`: left out of core dumps.
+pub const VM_DONTDUMP: VmFlags = 0x0400_0000;
+/// `MADV_HUGEPAGE` / `MADV_NOHUGEPAGE`: recorded, shown in `smaps`.
+pub const VM_HUGEPAGE: VmFlags = 0x2000_0000;
+pub const VM_NOHUGEPAGE: VmFlags = 0x4000_0000;
+/// `mseal`ed: the VMA may not be unmapped, moved, reprotected or have its
+/// pages discarded (Linux `VM_SEALED`, a high bit on 64-bit).
+pub const VM_SEALED: VmFlags = 1 << 42;
 
 /// The flags that make a stack (x86 has no `VM_GROWSUP`).
 pub const VM_STACK: VmFlags = VM_GROWSDOWN;
@@ -154,7 +169,7 @@ impl<T: Clone + PartialEq + fmt::Debug> VmFile for T {}
 /// `[heap]` and `[stack]` from `start_brk`/`brk` and `start_stack`; here
 /// the VMA carries it (like Linux's `anon_vma_name`, VMAs with different
 /// names never merge, so the heap stays its own VMA next to the bss).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum VmaName {
     /// No special name: the file's path, or nothing for anonymous memory.
     #[default]
@@ -163,6 +178,9 @@ pub enum VmaName {
     Heap,
     /// `[stack]`: marked by [`MmStruct::mark_stack`].
     Stack,
+    /// `prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME)`: `[anon:NAME]`
+    /// (`[anon_shmem:NAME]` for shared anonymous memory).
+    Anon(alloc::sync::Arc<str>),
 }
 
 /// One mapped range with uniform attributes (Linux `vm_area_struct`).
@@ -350,6 +368,9 @@ pub struct MmStruct<F> {
     pub locked_vm: u64,
     /// Number of VMAs.
     pub map_count: usize,
+    /// Flags every new VMA gets (`mlockall(MCL_FUTURE)` puts
+    /// `VM_LOCKED` here; Linux `mm->def_flags`).
+    pub def_flags: VmFlags,
     /// Highest `total_vm` seen (`VmPeak`).
     pub hiwater_vm: u64,
 }
@@ -410,6 +431,7 @@ impl<F: VmFile> MmStruct<F> {
             stack_vm: 0,
             locked_vm: 0,
             map_count: 0,
+            def_flags: 0,
             hiwater_vm: 0,
         }
     }
@@ -541,6 +563,8 @@ impl<F: VmFile> MmStruct<F> {
     /// `do_vmi_align_munmap`). Nothing mapped there is success.
     pub(super) fn unmap_range(&mut self, start: u64, end: u64, pt: &mut (impl PageTables + ?Sized)) -> Result<(), Errno> {
         let Some(first) = self.find_vma_intersection(start, end) else { return Ok(()) };
+        // Nothing is unmapped if a sealed VMA is in the range.
+        self.check_unsealed(start, end)?;
         // Punching a hole into one VMA adds one: refuse at the limit.
         if first.start < start && end < first.end && self.map_count >= self.max_map_count {
             return Err(Errno::ENOMEM);
@@ -551,6 +575,27 @@ impl<F: VmFile> MmStruct<F> {
             let v = self.remove_vma(key);
             pt.unmap(v.start, v.end);
         }
+        Ok(())
+    }
+
+    /// Names `[start, end)`, which lies inside one VMA, `name`, splitting
+    /// and re-merging as [`MmStruct::vma_modify_flags`] (Linux
+    /// `replace_anon_vma_name`).
+    pub fn vma_set_name(&mut self, start: u64, end: u64, name: VmaName) -> Result<(), Errno> {
+        let v = self.vma_at(start).ok_or(Errno::ENOMEM)?;
+        if v.name == name {
+            return Ok(());
+        }
+        let splits = usize::from(v.start < start) + usize::from(end < v.end);
+        if splits > 0 && self.map_count + splits > self.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        self.split_vma(start);
+        self.split_vma(end);
+        let mut v = self.remove_vma(end);
+        v.name = name;
+        self.insert_vma(v);
+        self.merge_range(start, end);
         Ok(())
     }
 

@@ -266,7 +266,10 @@ fn exec_file(task: &mut Task, path: &str, comm_path: &str, argv: &[String], envp
         None => None,
     };
     let file = FileRef::File(inode.clone());
-    let mm = super::new_mm(Mm::new().ok_or(ENOMEM)?).ok_or(ENOMEM)?;
+    let mut mm = super::new_mm(Mm::new().ok_or(ENOMEM)?).ok_or(ENOMEM)?;
+    if let Some(old) = task.mm.as_deref() {
+        mm.flags = old.flags.for_exec();
+    }
     let bias = if elf.e_type == ET_DYN { ELF_ET_DYN_BASE } else { 0 };
 
     // The point of no return (Linux `begin_new_exec`): the other threads

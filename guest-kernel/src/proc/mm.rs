@@ -27,6 +27,30 @@ impl FileRef {
         }
     }
 
+    /// Whether page `index` is in the object's page cache (for `mincore`),
+    /// without allocating it.
+    pub fn cached(&self, index: u64) -> bool {
+        match self {
+            FileRef::File(inode) => usize::try_from(index).is_ok_and(|i| inode.page(i).is_some()),
+            FileRef::Shmem(shm) => shm.cached(index),
+        }
+    }
+
+    /// Frees pages `[first, end)` of the object after unmapping them in
+    /// every process (`MADV_REMOVE`).
+    pub fn punch_hole(&self, first: u64, end: u64) {
+        match self {
+            FileRef::File(inode) => {
+                let _ = inode.punch_hole(first, end);
+            }
+            FileRef::Shmem(shm) => {
+                let ours = |f: &FileRef| matches!(f, FileRef::Shmem(s) if Arc::ptr_eq(s, shm));
+                unmap_file_range(&ours, first, end, false);
+                shm.punch_hole(first, end);
+            }
+        }
+    }
+
     pub fn is_shmem(&self) -> bool {
         matches!(self, FileRef::Shmem(_))
     }
@@ -73,11 +97,54 @@ pub struct Mm {
     pub rss: Rss,
     pub hiwater_rss: u64,
     pub stats: MmStats,
+    pub flags: MmFlags,
+}
+
+/// What Linux keeps in `mm->flags` and a `prctl` sets: inherited by
+/// `fork`; `execve` keeps all but `dumpable` (Linux `MMF_INIT_MASK`).
+#[derive(Clone, Copy, Debug)]
+pub struct MmFlags {
+    /// `PR_SET_DUMPABLE`: 0 or 1 (`SUID_DUMP_USER`, set again by exec).
+    pub dumpable: u8,
+    /// `PR_SET_MDWE` bits: `PR_MDWE_REFUSE_EXEC_GAIN` (1),
+    /// `PR_MDWE_NO_INHERIT` (2). Never cleared once set.
+    pub mdwe: u32,
+    /// `PR_SET_THP_DISABLE`.
+    pub thp_disable: bool,
+}
+
+impl Default for MmFlags {
+    fn default() -> Self {
+        Self { dumpable: 1, mdwe: 0, thp_disable: false }
+    }
+}
+
+impl MmFlags {
+    /// What a new image inherits (Linux `mm_init` from `MMF_INIT_MASK`,
+    /// then `SUID_DUMP_USER`).
+    pub fn for_exec(self) -> Self {
+        let mdwe = if self.mdwe & 2 != 0 { 0 } else { self.mdwe };
+        Self { dumpable: 1, mdwe, ..self }
+    }
+
+    /// Whether memory-deny-write-execute refuses VMA flags going from
+    /// `old` to `new` (Linux `map_deny_write_exec`): writable and
+    /// executable at once, or gaining execute.
+    pub fn deny_write_exec(&self, old: VmFlags, new: VmFlags) -> bool {
+        self.mdwe & 1 != 0 && new & VM_EXEC != 0 && (new & VM_WRITE != 0 || old & VM_EXEC == 0)
+    }
 }
 
 impl Mm {
     pub fn new() -> Option<Self> {
-        Some(Self { vm: MmStruct::new(), pt: UserPageTables::new()?, rss: Rss::default(), hiwater_rss: 0, stats: MmStats::default() })
+        Some(Self {
+            vm: MmStruct::new(),
+            pt: UserPageTables::new()?,
+            rss: Rss::default(),
+            hiwater_rss: 0,
+            stats: MmStats::default(),
+            flags: MmFlags::default(),
+        })
     }
 
     /// The page-table side of a VMA operation.
@@ -98,14 +165,27 @@ impl Mm {
     pub fn dup(&mut self) -> Option<Mm> {
         use crate::arch::pgtable::{flags, ADDR_MASK};
         use crate::mm::memory::fork_write_protect;
-        use crate::mm::vma::{VM_MAYWRITE, VM_SHARED};
+        use crate::mm::vma::{VM_DONTCOPY, VM_MAYWRITE, VM_SHARED, VM_WIPEONFORK};
         let mut child = Mm::new()?;
-        child.vm = self.vm.clone();
+        child.vm = self.vm.dup_for_fork();
+        child.flags = self.flags;
+        // PR_MDWE_NO_INHERIT: the child starts without it.
+        if self.flags.mdwe & 2 != 0 {
+            child.flags.mdwe = 0;
+        }
         let mut ok = true;
-        let ranges: alloc::vec::Vec<(u64, u64, bool)> =
-            self.vm.iter().map(|v| (v.start, v.end, fork_write_protect(v.flags & VM_SHARED != 0, v.flags & VM_MAYWRITE != 0))).collect();
+        // MADV_DONTFORK memory is not the child's; MADV_WIPEONFORK memory is,
+        // but empty.
+        let ranges: alloc::vec::Vec<(u64, u64, bool)> = self
+            .vm
+            .iter()
+            .filter(|v| v.flags & (VM_DONTCOPY | VM_WIPEONFORK) == 0)
+            .map(|v| (v.start, v.end, fork_write_protect(v.flags & VM_SHARED != 0, v.flags & VM_MAYWRITE != 0)))
+            .collect();
+        let mut rss = Rss::default();
         for (start, end, cow) in ranges {
             let child_pt = &mut child.pt;
+            let rss = &mut rss;
             self.pt.for_each_present(start, end, |va, e| {
                 if !ok {
                     return;
@@ -116,6 +196,7 @@ impl Mm {
                 };
                 let page = crate::mm::buddy::pfn_to_page(crate::mm::addr::Pfn((*e & ADDR_MASK) >> 12));
                 crate::mm::uvm::page_add_map(page);
+                crate::mm::uvm::account_map(page, rss);
                 if cow {
                     *e &= !flags::RW;
                 }
@@ -128,8 +209,8 @@ impl Mm {
             child.destroy();
             return None;
         }
-        child.rss = self.rss;
-        child.hiwater_rss = self.rss.total();
+        child.rss = rss;
+        child.hiwater_rss = rss.total();
         Some(child)
     }
 
@@ -162,27 +243,63 @@ impl PageTables for Ptes<'_> {
     }
 }
 
-/// Linux `unmap_mapping_range(mapping, from, 0, even_cows = 1)`, for a
-/// file being truncated: every PTE, in every process, that maps page
-/// `from` or later of `inode` through a mapping of it goes (shared pages
-/// and private copies alike).
-pub fn unmap_mapping_range(inode: &Inode, from: u64) {
+/// Linux `unmap_mapping_range` for a file: every PTE, in every process,
+/// that maps pages `[from, to)` of `inode` through a mapping of it goes.
+/// Truncation (`to == u64::MAX`) takes private copies too (`even_cows`);
+/// a punched hole leaves them.
+pub fn unmap_mapping_range(inode: &Inode, from: u64, to: u64) {
+    let ours = |f: &FileRef| matches!(f, FileRef::File(i) if core::ptr::eq(Arc::as_ptr(i), inode));
+    unmap_file_range(&ours, from, to, to == u64::MAX);
+}
+
+/// Whether any process maps `inode` shared and possibly writable (Linux
+/// `i_mmap_writable > 0`: `VM_SHARED` and `VM_MAYWRITE`), which a new
+/// `F_SEAL_WRITE` may not coexist with.
+pub fn mapped_shared_writable(inode: &Inode) -> bool {
+    use crate::mm::vma::{VM_MAYWRITE, VM_SHARED};
+    super::sched::pids().into_iter().filter_map(super::sched::task).filter_map(|t| t.mm.as_deref()).any(|mm| {
+        mm.vm.iter().any(|v| {
+            v.flags & (VM_SHARED | VM_MAYWRITE) == VM_SHARED | VM_MAYWRITE && matches!(&v.file, Some(FileRef::File(i)) if core::ptr::eq(Arc::as_ptr(i), inode))
+        })
+    })
+}
+
+/// Removes every user mapping of pages `[from, to)` of the object `ours`
+/// picks out, in every process; a private mapping's own copies of those
+/// pages go too only with `even_cows`.
+pub fn unmap_file_range(ours: &dyn Fn(&FileRef) -> bool, from: u64, to: u64, even_cows: bool) {
     use crate::mm::addr::PAGE_SIZE;
+    use crate::mm::vma::VM_SHARED;
     for pid in super::sched::pids() {
         let Some(task) = super::sched::task(pid) else { continue };
         let Some(mm) = task.mm.as_deref_mut() else { continue };
-        let ranges: alloc::vec::Vec<(u64, u64)> = mm
+        let ranges: alloc::vec::Vec<(u64, u64, bool)> = mm
             .vm
             .iter()
-            .filter(|v| matches!(&v.file, Some(FileRef::File(i)) if core::ptr::eq(Arc::as_ptr(i), inode)))
+            .filter(|v| v.file.as_ref().is_some_and(ours))
             .filter_map(|v| {
                 let skip = from.saturating_sub(v.pgoff).checked_mul(PAGE_SIZE)?;
                 let start = v.start.checked_add(skip)?;
-                (start < v.end).then_some((start, v.end))
+                let stop = to.saturating_sub(v.pgoff).saturating_mul(PAGE_SIZE).saturating_add(v.start).min(v.end);
+                (start < stop).then_some((start, stop, v.flags & VM_SHARED == 0))
             })
             .collect();
-        for (start, end) in ranges {
-            mm.pt.unmap(start, end, &mut mm.rss);
+        for (start, end, private) in ranges {
+            if private && !even_cows {
+                // Only the PTEs still mapping the object's pages.
+                let mut file_pages = alloc::vec::Vec::new();
+                mm.pt.for_each_present(start, end, |va, e| {
+                    let pfn = crate::mm::addr::Pfn((*e & crate::arch::pgtable::ADDR_MASK) >> 12);
+                    if !crate::mm::uvm::is_anon(crate::mm::buddy::pfn_to_page(pfn)) {
+                        file_pages.push(va);
+                    }
+                });
+                for va in file_pages {
+                    mm.pt.unmap(va, va + PAGE_SIZE, &mut mm.rss);
+                }
+            } else {
+                mm.pt.unmap(start, end, &mut mm.rss);
+            }
         }
     }
 }

@@ -123,6 +123,14 @@ pub struct Task {
     /// same in every thread of a process.
     pub pgid: u32,
     pub sid: u32,
+    /// Groups and capabilities (uid and gid are 0).
+    pub cred: crate::cred::Cred,
+    /// `PR_SET_PDEATHSIG`: the signal this thread gets when its parent
+    /// process exits (0: none); not inherited.
+    pub pdeath_signal: u32,
+    /// `PR_SET_TIMERSLACK`, ns (kept and reported; sleeps here end on the
+    /// tick anyway).
+    pub timer_slack_ns: u64,
 }
 
 impl Task {
@@ -413,6 +421,9 @@ pub fn new_task(ppid: u32, parts: TaskParts) -> Option<TaskBox> {
             // parent's.
             pgid: pid,
             sid: pid,
+            cred: crate::cred::Cred::root(),
+            pdeath_signal: 0,
+            timer_slack_ns: syscall::DEFAULT_TIMER_SLACK_NS,
         },
     )
 }

@@ -65,6 +65,17 @@ pub fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
             Ok(File::listed_dir(proc_ino(tid, PROCESS_FILES.len() + 2), entries))
         }
         ["fd", n] => reopen_fd(task, n, flags),
+        // The links to files: opening one opens what it points to.
+        ["exe" | "cwd" | "root"] => {
+            let target = match rest[0] {
+                "exe" if task.exe.is_empty() => return Err(ENOENT),
+                "exe" => task.exe.clone(),
+                "cwd" => task.fs.cwd.clone(),
+                _ => String::from("/"),
+            };
+            let fs = super::ROOTFS.get().ok_or(ENOENT)?.lock();
+            crate::fs::file::open(&fs, &target, flags & !crate::fs::file::O_CREAT, 0)
+        }
         [] => {
             let mut files: alloc::vec::Vec<(String, u64, u32)> =
                 PROCESS_FILES.iter().enumerate().map(|(i, n)| (String::from(*n), proc_ino(tid, i + 1), S_IFREG | 0o444)).collect();
@@ -77,6 +88,9 @@ pub fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
         }
         [name] => {
             per_process(task, name, &mut out)?;
+            if *name == "maps" {
+                return Ok(File::proc_maps(out.into_bytes(), tid));
+            }
             Ok(File::snapshot(out.into_bytes()))
         }
         _ => Err(ENOENT),
@@ -396,8 +410,9 @@ fn smaps(mm: &mut super::mm::Mm, w: &mut String) -> core::fmt::Result {
     Ok(())
 }
 
-/// Linux's two-letter `VmFlags` mnemonics for the flags we have.
-const VM_FLAG_NAMES: [(u64, &str); 12] = {
+/// Linux's two-letter `VmFlags` mnemonics for the flags we have, in bit
+/// order (`show_smap_vma_flags`).
+const VM_FLAG_NAMES: [(u64, &str); 21] = {
     use crate::mm::vma::*;
     [
         (VM_READ, "rd"),
@@ -410,7 +425,16 @@ const VM_FLAG_NAMES: [(u64, &str); 12] = {
         (VM_MAYSHARE, "ms"),
         (VM_GROWSDOWN, "gd"),
         (VM_LOCKED, "lo"),
+        (VM_SEQ_READ, "sr"),
+        (VM_RAND_READ, "rr"),
+        (VM_DONTCOPY, "dc"),
+        (VM_LOCKONFAULT, "lf"),
         (VM_ACCOUNT, "ac"),
         (VM_NORESERVE, "nr"),
+        (VM_WIPEONFORK, "wf"),
+        (VM_DONTDUMP, "dd"),
+        (VM_HUGEPAGE, "hg"),
+        (VM_NOHUGEPAGE, "nh"),
+        (VM_SEALED, "sl"),
     ]
 };

@@ -619,9 +619,19 @@ pub fn exit_current() -> ! {
 fn process_exited(tgid: u32, status: i32) {
     use super::signal::{self, SigInfo, SA_NOCLDWAIT, SIGCHLD, SIG_IGN};
     let s = sched();
+    let mut death_signals = Vec::new();
     for child in s.tasks.values_mut().filter(|t| t.ppid == tgid) {
         child.ppid = 1;
+        // PR_SET_PDEATHSIG: told that its parent is gone.
+        if child.pdeath_signal != 0 && child.state != TaskState::Zombie {
+            death_signals.push((child.pid, child.pdeath_signal));
+        }
     }
+    for (pid, sig) in death_signals {
+        let info = SigInfo { code: signal::SI_USER, pid: tgid, ..Default::default() };
+        signal::send_to_thread(pid, sig as i32, info);
+    }
+    let s = sched();
     let Some(leader) = s.tasks.get_mut(&tgid) else { return };
     // The process's status: the group's if it ended together, else the
     // last thread's (as Linux reports it).

@@ -131,23 +131,40 @@ pub struct StackT {
 }
 
 /// Pending signals, with what each carries (Linux `struct sigpending`).
-/// Standard signals do not queue: one pending instance of each.
+/// Standard signals do not queue: one pending instance of each. What they
+/// carry is kept only while they are pending (Linux allocates a
+/// `sigqueue` each), so an idle queue is two words and a task or process
+/// is small to create; should that allocation fail, the signal is still
+/// pending and arrives with an empty `siginfo`, as Linux delivers a
+/// standard signal whose `sigqueue` could not be allocated.
 #[derive(Clone)]
 struct SigQueue {
     set: u64,
-    info: [SigInfo; NSIG],
+    info: alloc::vec::Vec<(u8, SigInfo)>,
 }
 
 impl SigQueue {
     const fn new() -> Self {
-        const NONE: SigInfo = SigInfo { code: 0, pid: 0, status: 0, addr: 0, trapno: 0, err: 0, value: 0 };
-        Self { set: 0, info: [NONE; NSIG] }
+        Self { set: 0, info: alloc::vec::Vec::new() }
     }
 
     fn add(&mut self, sig: usize, info: SigInfo) {
         if self.set & sigmask(sig) == 0 {
             self.set |= sigmask(sig);
-            self.info[sig - 1] = info;
+            self.keep(sig, info);
+        }
+    }
+
+    /// Makes `sig` pending with `info`, replacing what it carried.
+    fn force(&mut self, sig: usize, info: SigInfo) {
+        self.set |= sigmask(sig);
+        self.info.retain(|&(s, _)| usize::from(s) != sig);
+        self.keep(sig, info);
+    }
+
+    fn keep(&mut self, sig: usize, info: SigInfo) {
+        if self.info.try_reserve(1).is_ok() {
+            self.info.push((sig as u8, info));
         }
     }
 
@@ -159,7 +176,19 @@ impl SigQueue {
         }
         let sig = here.trailing_zeros() as usize + 1;
         self.set &= !sigmask(sig);
-        Some((sig, self.info[sig - 1]))
+        let info = match self.info.iter().position(|&(s, _)| usize::from(s) == sig) {
+            Some(i) => self.info.swap_remove(i).1,
+            None => SigInfo::default(),
+        };
+        Some((sig, info))
+    }
+
+    /// Discards the pending signals of `mask`.
+    fn clear(&mut self, mask: u64) {
+        self.set &= !mask;
+        if !self.info.is_empty() {
+            self.info.retain(|&(s, _)| sigmask(usize::from(s)) & mask == 0);
+        }
     }
 }
 
@@ -349,8 +378,7 @@ impl SignalState {
             self.blocked &= !bit;
         }
         let handled = act.handler != SIG_DFL;
-        self.pending.set |= bit;
-        self.pending.info[sig - 1] = info;
+        self.pending.force(sig, info);
         handled
     }
 
@@ -375,8 +403,8 @@ impl SignalState {
     /// Drops the pending signals of `mask`, the thread's and the
     /// process's.
     pub fn discard(&mut self, mask: u64) {
-        self.pending.set &= !mask;
-        self.group.shared_pending.set &= !mask;
+        self.pending.clear(mask);
+        self.group.shared_pending.clear(mask);
     }
 
     /// Resets `sig` to the default action (`SA_RESETHAND`).
@@ -396,8 +424,8 @@ impl SignalState {
         act.mask &= !UNBLOCKABLE;
         self.hand.action[sig - 1] = act;
         if self.ignores(sig) {
-            self.pending.set &= !sigmask(sig);
-            self.group.shared_pending.set &= !sigmask(sig);
+            self.pending.clear(sigmask(sig));
+            self.group.shared_pending.clear(sigmask(sig));
         }
     }
 

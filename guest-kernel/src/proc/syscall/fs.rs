@@ -530,6 +530,36 @@ pub(super) const F_SETFL: u32 = 4;
 pub(super) const F_DUPFD_CLOEXEC: u32 = 1030;
 pub(super) const FD_CLOEXEC: u64 = 1;
 
+/// `fcntl` commands on memfd seals (Linux `F_LINUX_SPECIFIC_BASE + 9, 10`).
+const F_ADD_SEALS: u32 = 1033;
+const F_GET_SEALS: u32 = 1034;
+
+/// `memfd_create(name, flags)`: `MFD_CLOEXEC`, `MFD_ALLOW_SEALING`,
+/// `MFD_NOEXEC_SEAL` (mode 0666 and sealed against exec), `MFD_EXEC`.
+/// `EINVAL` for other flags (no hugetlbfs here), for both exec flags, and
+/// for a name longer than 249 bytes; `EFAULT` for a bad name.
+pub(super) fn sys_memfd_create(name: u64, flags: u32) -> SysResult {
+    use crate::fs::inode::{F_SEAL_EXEC, F_SEAL_SEAL};
+    const MFD_CLOEXEC: u32 = 1;
+    const MFD_ALLOW_SEALING: u32 = 2;
+    const MFD_NOEXEC_SEAL: u32 = 8;
+    const MFD_EXEC: u32 = 0x10;
+    const MFD_NAME_MAX_LEN: usize = 255 - "memfd:".len();
+    if flags & !(MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL | MFD_EXEC) != 0 || flags & (MFD_EXEC | MFD_NOEXEC_SEAL) == MFD_EXEC | MFD_NOEXEC_SEAL {
+        return Err(EINVAL);
+    }
+    let name = match crate::proc::uaccess::strncpy_from_user(name, MFD_NAME_MAX_LEN) {
+        Err(ENAMETOOLONG) => return Err(EINVAL),
+        r => String::from_utf8_lossy(&r?).into_owned(),
+    };
+    let (mode, mut seals) = if flags & MFD_NOEXEC_SEAL != 0 { (0o666, F_SEAL_EXEC) } else { (0o777, F_SEAL_SEAL) };
+    if flags & MFD_ALLOW_SEALING != 0 {
+        seals &= !F_SEAL_SEAL;
+    }
+    let file = crate::fs::file::memfd(&*rootfs()?, &name, mode, seals)?;
+    Ok(task().files.install(file, flags & MFD_CLOEXEC != 0)? as u64)
+}
+
 pub(super) fn sys_fcntl(fd: i32, cmd: u32, arg: u64) -> SysResult {
     let files = &mut task().files;
     let f = files.get(fd).ok_or(EBADF)?;
@@ -547,6 +577,16 @@ pub(super) fn sys_fcntl(fd: i32, cmd: u32, arg: u64) -> SysResult {
             f.set_flags(arg as u32)?;
             Ok(0)
         }
+        F_ADD_SEALS => {
+            let inode = f.inode().ok_or(EINVAL)?;
+            inode.get_seals()?;
+            if !f.writable() {
+                return Err(EPERM);
+            }
+            inode.add_seals(arg as u32, || crate::proc::mm::mapped_shared_writable(&inode))?;
+            Ok(0)
+        }
+        F_GET_SEALS => Ok(u64::from(f.inode().ok_or(EINVAL)?.get_seals()?)),
         _ => Err(EINVAL),
     }
 }
@@ -604,6 +644,12 @@ pub(super) const TIOCGWINSZ: u32 = 0x5413;
 
 pub(super) fn sys_ioctl(fd: i32, cmd: u32, arg: u64) -> SysResult {
     let f = fd_file(fd)?;
+    if let crate::fs::file::FileKind::Snapshot { maps_of: Some(pid), .. } = f.kind() {
+        return match cmd {
+            PROCMAP_QUERY => procmap_query(*pid, arg),
+            _ => Err(ENOTTY),
+        };
+    }
     if !f.is_console() {
         return Err(ENOTTY);
     }
@@ -616,6 +662,98 @@ pub(super) fn sys_ioctl(fd: i32, cmd: u32, arg: u64) -> SysResult {
         }
         _ => Err(ENOTTY),
     }
+}
+
+/// `_IOWR('f', 17, struct procmap_query)` on `/proc/PID/maps` (Linux 6.11).
+const PROCMAP_QUERY: u32 = 0xc068_6611;
+
+/// The `PROCMAP_QUERY` ioctl (Linux `do_procmap_query`): the VMA at (or,
+/// with `COVERING_OR_NEXT_VMA`, after) `query_addr` that has the asked-for
+/// permissions, with its range, flags, offset, device, inode and name.
+/// `EINVAL` for a short struct, unknown flags or a buffer address without
+/// a size (or the reverse); `E2BIG` for a struct larger than a page or
+/// with unknown non-zero fields; `ENOENT` when no VMA matches;
+/// `ENAMETOOLONG` when the name does not fit. No build ID is read (its
+/// size comes back 0).
+fn procmap_query(pid: u32, arg: u64) -> SysResult {
+    const SIZE: u64 = 104;
+    const VALID: u64 = 0x3f;
+    const COVERING_OR_NEXT: u64 = 0x10;
+    const FILE_BACKED: u64 = 0x20;
+    use crate::mm::vma::{VM_EXEC, VM_MAYSHARE, VM_READ, VM_WRITE};
+    let usize_: u64 = get_user(arg)?;
+    if usize_ > PAGE_SIZE {
+        return Err(E2BIG);
+    }
+    if usize_ < 24 {
+        return Err(EINVAL);
+    }
+    let mut raw = [0u8; SIZE as usize];
+    let n = usize_.min(SIZE) as usize;
+    copy_from_user(&mut raw[..n], arg)?;
+    if usize_ > SIZE {
+        // copy_struct_from_user: what we do not know must be zero.
+        let mut rest = alloc::vec![0u8; (usize_ - SIZE) as usize];
+        copy_from_user(&mut rest, arg + SIZE)?;
+        if rest.iter().any(|&b| b != 0) {
+            return Err(E2BIG);
+        }
+    }
+    let q = |off: usize| u64::from_le_bytes(raw[off..off + 8].try_into().expect("8 bytes"));
+    let q32 = |off: usize| u32::from_le_bytes(raw[off..off + 4].try_into().expect("4 bytes"));
+    let (flags, addr) = (q(8), q(16));
+    let (name_size, build_id_size, name_addr, build_id_addr) = (q32(80), q32(84), q(88), q(96));
+    if flags & !VALID != 0 || (name_size != 0) != (name_addr != 0) || (build_id_size != 0) != (build_id_addr != 0) {
+        return Err(EINVAL);
+    }
+    let target = crate::proc::sched::task(pid).ok_or(ESRCH)?;
+    let mm = target.mm.as_deref().ok_or(ESRCH)?;
+    let want = [(1, VM_READ), (2, VM_WRITE), (4, VM_EXEC), (8, VM_MAYSHARE)];
+    let fits = |v: &crate::mm::vma::Vma<crate::proc::mm::FileRef>| {
+        want.iter().all(|&(bit, vm)| flags & bit == 0 || v.flags & vm != 0) && (flags & FILE_BACKED == 0 || v.file.is_some())
+    };
+    let vma =
+        if flags & COVERING_OR_NEXT != 0 { mm.vm.iter().find(|v| v.end > addr && fits(v)) } else { mm.vm.vma_at(addr).filter(|v| fits(v)) }.ok_or(ENOENT)?;
+    let mut out = [0u64; 13];
+    out[..3].copy_from_slice(&[usize_, flags, addr]);
+    out[3] = vma.start;
+    out[4] = vma.end;
+    out[5] = want.iter().filter(|&&(_, vm)| vma.flags & vm != 0).map(|&(bit, _)| bit).sum();
+    out[6] = PAGE_SIZE;
+    let (info, path) = match &vma.file {
+        Some(f) => {
+            let (major, minor, ino, path) = f.maps_info();
+            out[7] = vma.pgoff * PAGE_SIZE;
+            out[8] = ino;
+            ((major, minor), Some(path))
+        }
+        None => ((0, 0), None),
+    };
+    let mut name_len = 0u32;
+    if name_size != 0 {
+        if let Some(name) = crate::mm::task_mmu::vma_name(vma, path) {
+            let mut bytes = match name {
+                crate::mm::task_mmu::VmaDisplayName::Path(p) => p.into_bytes(),
+                crate::mm::task_mmu::VmaDisplayName::Special(s) => s.into_bytes(),
+            };
+            bytes.push(0);
+            if bytes.len() > (name_size as usize).min(crate::proc::uaccess::PATH_MAX) {
+                return Err(ENAMETOOLONG);
+            }
+            copy_to_user(name_addr, &bytes)?;
+            name_len = bytes.len() as u32;
+        }
+    }
+    out[9] = u64::from(info.0) | u64::from(info.1) << 32;
+    out[10] = u64::from(name_len);
+    out[11] = name_addr;
+    out[12] = build_id_addr;
+    let mut bytes = [0u8; SIZE as usize];
+    for (chunk, v) in bytes.chunks_mut(8).zip(out) {
+        chunk.copy_from_slice(&v.to_le_bytes());
+    }
+    copy_to_user(arg, &bytes[..n])?;
+    Ok(0)
 }
 
 /// `linkat(olddirfd, oldpath, newdirfd, newpath, flags)` (and `link`): a

@@ -16,6 +16,7 @@ use super::signal::frame::{ERESTARTNOHAND, ERESTARTSYS};
 use super::uaccess::{copy_from_user, copy_to_user, get_path, get_user, put_user};
 use super::{current, do_exit, exit_code_status, Task};
 
+mod cred;
 mod fs;
 mod mm;
 mod poll;
@@ -23,9 +24,11 @@ mod process;
 mod signal;
 mod sys;
 
+use self::cred::*;
 use self::fs::*;
 use self::mm::*;
 use self::poll::*;
+pub(crate) use self::process::DEFAULT_TIMER_SLACK_NS;
 use self::process::*;
 use self::signal::*;
 use self::sys::*;
@@ -127,6 +130,21 @@ pub fn dispatch() {
         }
         25 => sys_mremap(a.ulong(0), a.ulong(1), a.ulong(2), a.ulong(3), a.ulong(4)),
         28 => sys_madvise(a.ulong(0), a.ulong(1), a.int(2)),
+        26 => sys_msync(a.ulong(0), a.ulong(1), a.int(2)),
+        27 => sys_mincore(a.ulong(0), a.ulong(1), a.ulong(2)),
+        149 => sys_mlock(a.ulong(0), a.ulong(1), 0),
+        325 => sys_mlock(a.ulong(0), a.ulong(1), a.uint(2)),
+        150 => sys_munlock(a.ulong(0), a.ulong(1)),
+        151 => sys_mlockall(a.uint(0)),
+        152 => sys_munlockall(),
+        440 => sys_process_madvise(a.fd(0), a.ulong(1), a.ulong(2), a.int(3), a.uint(4)),
+        448 => sys_process_mrelease(a.fd(0), a.uint(1)),
+        462 => sys_mseal(a.ulong(0), a.ulong(1), a.ulong(2)),
+        319 => sys_memfd_create(a.ulong(0), a.uint(1)),
+        115 => sys_getgroups(a.int(0), a.ulong(1)),
+        116 => sys_setgroups(a.int(0), a.ulong(1)),
+        125 => sys_capget(a.ulong(0), a.ulong(1)),
+        126 => sys_capset(a.ulong(0), a.ulong(1)),
         32 => sys_dup(a.fd(0)),
         33 => sys_dup2(a.fd(0), a.fd(1)),
         34 => sys_pause(),

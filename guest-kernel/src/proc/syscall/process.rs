@@ -96,18 +96,44 @@ fn set_process_ids(tgid: u32, pgid: Option<u32>, sid: Option<u32>) {
     }
 }
 
-/// `prctl`: the options programs ask of every process (the name, whether
-/// it may dump core, no_new_privs); any other is EINVAL, as Linux says for
-/// an option it does not know.
+/// `prctl(option, arg2, arg3, arg4, arg5)` (Linux `kernel/sys.c`): the
+/// options below; `EINVAL` for others, and for arguments Linux requires to
+/// be zero that are not.
 pub(super) fn sys_prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64) -> SysResult {
+    const PR_SET_PDEATHSIG: i32 = 1;
+    const PR_GET_PDEATHSIG: i32 = 2;
     const PR_GET_DUMPABLE: i32 = 3;
     const PR_SET_DUMPABLE: i32 = 4;
     const PR_SET_NAME: i32 = 15;
     const PR_GET_NAME: i32 = 16;
+    const PR_CAPBSET_READ: i32 = 23;
+    const PR_CAPBSET_DROP: i32 = 24;
+    const PR_GET_SECUREBITS: i32 = 27;
+    const PR_SET_TIMERSLACK: i32 = 29;
+    const PR_GET_TIMERSLACK: i32 = 30;
     const PR_SET_NO_NEW_PRIVS: i32 = 38;
     const PR_GET_NO_NEW_PRIVS: i32 = 39;
+    const PR_SET_THP_DISABLE: i32 = 41;
+    const PR_GET_THP_DISABLE: i32 = 42;
+    const PR_SET_MDWE: i32 = 65;
+    const PR_GET_MDWE: i32 = 66;
+    const PR_SET_VMA: i32 = 0x5356_4d41;
+    const PR_MDWE_REFUSE_EXEC_GAIN: u64 = 1;
+    const PR_MDWE_NO_INHERIT: u64 = 2;
     let t = task();
+    let zero = |args: &[u64]| if args.iter().all(|&a| a == 0) { Ok(()) } else { Err(EINVAL) };
     match option {
+        PR_SET_PDEATHSIG => {
+            if arg2 > 64 {
+                return Err(EINVAL);
+            }
+            t.pdeath_signal = arg2 as u32;
+            Ok(0)
+        }
+        PR_GET_PDEATHSIG => {
+            put_user(arg2, &(t.pdeath_signal as i32))?;
+            Ok(0)
+        }
         PR_SET_NAME => {
             // Up to the NUL, at most 15 bytes (Linux strncpy_from_user of
             // TASK_COMM_LEN - 1): a longer name is cut, not refused.
@@ -130,13 +156,67 @@ pub(super) fn sys_prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64)
             copy_to_user(arg2, &name)?;
             Ok(0)
         }
-        PR_GET_DUMPABLE => Ok(1),
-        PR_SET_DUMPABLE if arg2 <= 1 => Ok(0),
-        PR_SET_NO_NEW_PRIVS if arg2 == 1 && arg3 == 0 && arg4 == 0 && arg5 == 0 => Ok(0),
-        PR_GET_NO_NEW_PRIVS if arg2 == 0 && arg3 == 0 && arg4 == 0 && arg5 == 0 => Ok(0),
+        PR_GET_DUMPABLE => Ok(u64::from(super::mm::mm()?.flags.dumpable)),
+        PR_SET_DUMPABLE if arg2 <= 1 => {
+            super::mm::mm()?.flags.dumpable = arg2 as u8;
+            Ok(0)
+        }
+        PR_CAPBSET_READ if arg2 <= u64::from(crate::cred::CAP_LAST_CAP) => Ok((t.cred.cap_bset >> arg2) & 1),
+        PR_CAPBSET_DROP if arg2 <= u64::from(crate::cred::CAP_LAST_CAP) => {
+            if !t.cred.capable(crate::cred::CAP_SETPCAP) {
+                return Err(EPERM);
+            }
+            t.cred.cap_bset &= !(1 << arg2);
+            Ok(0)
+        }
+        PR_GET_SECUREBITS => Ok(0),
+        PR_SET_TIMERSLACK => {
+            t.timer_slack_ns = if arg2 == 0 { DEFAULT_TIMER_SLACK_NS } else { arg2 };
+            Ok(0)
+        }
+        PR_GET_TIMERSLACK => Ok(t.timer_slack_ns),
+        PR_SET_NO_NEW_PRIVS if arg2 == 1 => {
+            zero(&[arg3, arg4, arg5])?;
+            t.cred.no_new_privs = true;
+            Ok(0)
+        }
+        PR_GET_NO_NEW_PRIVS => {
+            zero(&[arg2, arg3, arg4, arg5])?;
+            Ok(u64::from(t.cred.no_new_privs))
+        }
+        PR_SET_THP_DISABLE => {
+            zero(&[arg3, arg4, arg5])?;
+            super::mm::mm()?.flags.thp_disable = arg2 != 0;
+            Ok(0)
+        }
+        PR_GET_THP_DISABLE => {
+            zero(&[arg2, arg3, arg4, arg5])?;
+            Ok(u64::from(super::mm::mm()?.flags.thp_disable))
+        }
+        PR_SET_MDWE => {
+            zero(&[arg3, arg4, arg5])?;
+            if arg2 & !(PR_MDWE_REFUSE_EXEC_GAIN | PR_MDWE_NO_INHERIT) != 0 || arg2 == PR_MDWE_NO_INHERIT {
+                return Err(EINVAL);
+            }
+            let mm = super::mm::mm()?;
+            // Once set, never changed or cleared.
+            if mm.flags.mdwe != 0 && u64::from(mm.flags.mdwe) != arg2 {
+                return Err(EPERM);
+            }
+            mm.flags.mdwe = arg2 as u32;
+            Ok(0)
+        }
+        PR_GET_MDWE => {
+            zero(&[arg2, arg3, arg4, arg5])?;
+            Ok(u64::from(super::mm::mm()?.flags.mdwe))
+        }
+        PR_SET_VMA => super::mm::set_vma_anon_name(arg2, arg3, arg4, arg5),
         _ => Err(EINVAL),
     }
 }
+
+/// Linux's default timer slack (`PR_GET_TIMERSLACK`), ns.
+pub(crate) const DEFAULT_TIMER_SLACK_NS: u64 = 50_000;
 
 /// Bytes of a CPU mask as Linux sizes it (`nr_cpu_ids` bits, rounded up
 /// to a long).
@@ -380,6 +460,8 @@ fn copy_process(args: &CloneArgs) -> SysResult {
     child.fpu = parent.fpu.clone();
     child.fs_base = if flags & CLONE_SETTLS != 0 { args.tls } else { parent.fs_base };
     child.oom_score_adj = parent.oom_score_adj;
+    child.cred = parent.cred.clone();
+    child.timer_slack_ns = parent.timer_slack_ns;
     child.exe = parent.exe.clone();
     child.cmdline = parent.cmdline.clone();
     child.pgid = parent.pgid;
@@ -465,7 +547,7 @@ pub(super) fn sys_pidfd_open(pid: i32, flags: u32) -> SysResult {
 }
 
 /// The process a pidfd refers to (EBADF for another kind of file).
-fn pidfd_target(fd: i32) -> Result<u32, i32> {
+pub(super) fn pidfd_target(fd: i32) -> Result<u32, i32> {
     fd_file(fd)?.pidfd_pid().ok_or(EBADF)
 }
 
