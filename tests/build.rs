@@ -19,6 +19,7 @@ const PROGRAMS: &[&str] = &[
     "mm_errors",
     "mm_files",
     "mm_syscalls",
+    "proc_files",
     "fs_write",
     "proc_fork",
     "proc_rmap",

@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 pub const CAP_SETGID: u32 = 6;
 pub const CAP_SETPCAP: u32 = 8;
 pub const CAP_IPC_LOCK: u32 = 14;
+pub const CAP_SYS_ADMIN: u32 = 21;
 pub const CAP_SYS_RESOURCE: u32 = 24;
 pub const CAP_SYS_NICE: u32 = 23;
 /// The highest capability Linux 6.x knows (`CAP_CHECKPOINT_RESTORE`).

@@ -13,6 +13,21 @@ use crate::time::TscSource;
 /// memory that is only reachable through the boot page tables.
 static mut BOOT_INFO: BootInfo = BootInfo::empty();
 static mut CMDLINE: [u8; CMDLINE_MAX] = [0; CMDLINE_MAX];
+/// The command line as the VMM gave it (`/proc/cmdline`).
+static CMDLINE_TEXT: crate::sync::Once<&'static str> = crate::sync::Once::new();
+/// KiB of the direct map mapped with 4 KiB, 2 MiB and 1 GiB pages
+/// (`/proc/meminfo`'s `DirectMap*`).
+static DIRECT_MAP_KB: crate::sync::Once<(u64, u64, u64)> = crate::sync::Once::new();
+
+/// The kernel command line (`/proc/cmdline`).
+pub fn kernel_cmdline() -> &'static str {
+    CMDLINE_TEXT.get().copied().unwrap_or("")
+}
+
+/// The direct map's page sizes, KiB each (0s before memory setup).
+pub fn direct_map_kb() -> (u64, u64, u64) {
+    DIRECT_MAP_KB.get().copied().unwrap_or((0, 0, 0))
+}
 
 /// Called by the entry stub with the physical address of the boot info.
 pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
@@ -46,6 +61,8 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
     }
 
     let mm = crate::mm::init::setup_memory(info, &cmdline);
+    let d = mm.direct_map;
+    let _ = DIRECT_MAP_KB.set((d.pages_4k * 4, d.pages_2m * 2048, d.pages_1g * 1024 * 1024));
     let layout = crate::mm::buddy::MemoryLayout { max_pfn: mm.max_pfn, lowmem_end_pfn: mm.lowmem_end_pfn, memmap_bytes: mm.memmap_bytes };
     crate::mm::buddy::mem_init(&mut crate::mm::init::MEMBLOCK.lock(), &layout, &cmdline);
     crate::mm::kmem::kmem_cache_init(&cmdline);
@@ -83,7 +100,7 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
     crate::proc::notify::register_console(|stream, bytes| crate::drivers::hostio::write(if stream == 2 { 2 } else { 1 }, bytes), crate::drivers::hostio::read);
 
     if let Some(list) = cmdline.get("dump") {
-        dump_proc_files(list, &mm);
+        dump_proc_files(list);
     }
 
     let code = match init_argv(info) {
@@ -215,25 +232,28 @@ fn copy_boot_info(phys: u64) -> (&'static BootInfo, Cmdline<'static>) {
         &buf[..len]
     };
     let line = core::str::from_utf8(line).unwrap_or_else(|_| panic!("kernel command line is not UTF-8"));
+    let _ = CMDLINE_TEXT.set(line);
     (info, Cmdline::parse(line))
 }
 
-/// `dump=meminfo,buddyinfo,zoneinfo,vmstat`: prints those /proc files.
-fn dump_proc_files(list: &str, mm: &crate::mm::init::MemorySetup) {
+/// `dump=meminfo,buddyinfo,zoneinfo,vmstat`: prints those /proc files
+/// (`counters`: the kmap counters, which /proc does not show).
+fn dump_proc_files(list: &str) {
     use crate::mm::vmstat;
     let alloc = crate::mm::buddy::page_alloc();
-    let d = mm.direct_map;
-    let direct_map_kb = (d.pages_4k * 4, d.pages_2m * 2048, d.pages_1g * 1024 * 1024);
+    let direct_map_kb = direct_map_kb();
     for name in list.split(',') {
         crate::printk::with_console(|w| {
             let _ = writeln!(w, "/proc/{name}:");
             let _ = match name {
-                "meminfo" => vmstat::meminfo_with_directmap(alloc, direct_map_kb, &mut { w }),
+                "meminfo" => vmstat::meminfo(alloc, &vmstat::MemExtra { direct_map_kb, ..Default::default() }, &mut { w }),
                 "buddyinfo" => vmstat::buddyinfo(alloc, &mut { w }),
                 "zoneinfo" => vmstat::zoneinfo(alloc, &mut { w }),
                 "slabinfo" => crate::mm::kmem::SLAB.slabinfo(&mut &mut *w),
                 "vmallocinfo" => crate::mm::vmalloc::vmallocinfo(w),
-                "vmstat" => vmstat::vmstat(alloc, &mut &mut *w).and_then(|()| kmap_counters(w)),
+                "vmstat" => vmstat::vmstat(alloc, &[], &[], &mut &mut *w),
+                // This kernel's own counters: the stats channel's, and the kmap ones.
+                "counters" => kmap_counters(w),
                 other => writeln!(w, "dump: unknown file '{other}'"),
             };
         });

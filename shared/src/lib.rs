@@ -13,3 +13,4 @@ pub mod layout;
 pub mod ports;
 pub mod rtc;
 pub mod stats;
+pub mod syscalls;

@@ -22,6 +22,7 @@ pub const TAP: &[&str] = &[
     "mm_errors",
     "mm_files",
     "mm_syscalls",
+    "proc_files",
     "fs_write",
     "proc_fork",
     "proc_rmap",

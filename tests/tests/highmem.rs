@@ -8,7 +8,7 @@ fn kmap_selftest_on_2g_with_lowmem_512m() {
     if !kvm_available() {
         return;
     }
-    let report = boot(&config(2 * G, "lowmem=512M selftest=kmap,buddy dump=vmstat"));
+    let report = boot(&config(2 * G, "lowmem=512M selftest=kmap,buddy dump=vmstat,counters"));
     let console = report.console_text();
     assert_eq!(report.outcome, Outcome::Exited(0), "{console}");
     assert_line(&console, "lowmem=512M: 512MB LOWMEM available, 1536MB HIGHMEM above 0x20000000");

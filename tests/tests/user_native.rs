@@ -55,6 +55,11 @@ fn mm_files() {
 }
 
 #[test]
+fn proc_files() {
+    tap("proc_files");
+}
+
+#[test]
 fn mm_syscalls() {
     tap("mm_syscalls");
 }

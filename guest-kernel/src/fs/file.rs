@@ -121,11 +121,21 @@ pub enum FileKind {
     /// A writable `/proc` file: each write is handed to `store` with the
     /// key given at open (a pid), as Linux's `proc_write` handlers do.
     ProcWrite { key: u32, store: ProcStore },
+    /// A `/proc` entry opened with `O_PATH` (or looked up for `stat`): its
+    /// inode number and mode, nothing generated.
+    ProcPath { ino: u64, mode: u32 },
+    /// A `/proc` file read in place at any offset (`/proc/PID/pagemap`,
+    /// too large to snapshot): `read(key, pos, buf)` fills `buf` from
+    /// `pos` on.
+    ProcRead { key: u32, read: ProcRead },
     /// A process file descriptor (`pidfd_open`, `CLONE_PIDFD`): names
     /// process `pid`; `exited` says whether it has ended (readable in
     /// `poll` then).
     Pidfd { pid: u32, exited: fn(u32) -> bool },
 }
+
+/// Reads a `/proc` file at an offset (`key`: what the file is about).
+pub type ProcRead = fn(key: u32, pos: u64, buf: &mut [u8]) -> Result<usize, Errno>;
 
 /// Applies a write to a `/proc` file (`key`: what the file is about).
 pub type ProcStore = fn(key: u32, bytes: &[u8]) -> Result<usize, Errno>;
@@ -175,6 +185,16 @@ impl File {
     /// `/proc/PID/maps` of process `pid`, holding `data`.
     pub fn proc_maps(data: Vec<u8>, pid: u32) -> Arc<Self> {
         Self::new(FileKind::Snapshot { data, ino: 0, maps_of: Some(pid) }, O_RDONLY)
+    }
+
+    /// A `/proc` entry as `O_PATH` opens it (for `stat`, `access`, `*at`).
+    pub fn proc_path(ino: u64, mode: u32) -> Arc<Self> {
+        Self::new(FileKind::ProcPath { ino, mode }, O_PATH)
+    }
+
+    /// A `/proc` file read at any offset through `read`.
+    pub fn proc_read(key: u32, read: ProcRead) -> Arc<Self> {
+        Self::new(FileKind::ProcRead { key, read }, O_RDONLY)
     }
 
     /// A `/proc` file opened for writing.
@@ -248,6 +268,8 @@ impl File {
             FileKind::Pidfd { .. } => String::from("anon_inode:[pidfd]"),
             FileKind::Snapshot { ino, .. } | FileKind::ListedDir { ino, .. } => alloc::format!("/proc/[{ino}]"),
             FileKind::ProcWrite { key, .. } => alloc::format!("/proc/{key}/oom_score_adj"),
+            FileKind::ProcRead { key, .. } => alloc::format!("/proc/{key}/pagemap"),
+            FileKind::ProcPath { ino, .. } => alloc::format!("/proc/[{ino}]"),
         }
     }
 
@@ -277,7 +299,7 @@ impl File {
     }
 
     fn is_path(&self) -> bool {
-        matches!(self.kind, FileKind::Path(_))
+        matches!(self.kind, FileKind::Path(_) | FileKind::ProcPath { .. })
     }
 
     /// The regular file behind this description, what `mmap` maps (its
@@ -399,6 +421,8 @@ impl File {
             FileKind::Pipe(end) => end.read(buf),
             FileKind::Device(inode) => crate::fs::dev::read(inode.rdev(), buf),
             FileKind::ProcWrite { .. } => Err(EBADF),
+            FileKind::ProcRead { key, read } => read(*key, pos, buf),
+            FileKind::ProcPath { .. } => Err(EBADF),
             FileKind::Pidfd { .. } => Err(EINVAL),
         }
     }
@@ -510,7 +534,12 @@ impl File {
                 }
             }
             // Linux `dcache_dir_lseek` and `seq_lseek`: no SEEK_END.
-            FileKind::Directory(_) | FileKind::ListedDir { .. } | FileKind::Snapshot { .. } | FileKind::Path(_) => match whence {
+            FileKind::Directory(_)
+            | FileKind::ListedDir { .. }
+            | FileKind::Snapshot { .. }
+            | FileKind::ProcRead { .. }
+            | FileKind::ProcPath { .. }
+            | FileKind::Path(_) => match whence {
                 SEEK_SET => Some(offset),
                 SEEK_CUR => pos.checked_add(offset),
                 _ => return Err(EINVAL),
@@ -530,6 +559,12 @@ impl File {
             }
             FileKind::ProcWrite { key, .. } => {
                 Stat { st_dev: PROC_DEV, st_ino: u64::from(*key), st_nlink: 1, st_mode: S_IFREG | 0o644, st_blksize: PROC_BLKSIZE, ..Stat::default() }
+            }
+            FileKind::ProcPath { ino, mode } => {
+                Stat { st_dev: PROC_DEV, st_ino: *ino, st_nlink: 1, st_mode: *mode, st_blksize: PROC_BLKSIZE, ..Stat::default() }
+            }
+            FileKind::ProcRead { key, .. } => {
+                Stat { st_dev: PROC_DEV, st_ino: u64::from(*key), st_nlink: 1, st_mode: S_IFREG | 0o400, st_blksize: PROC_BLKSIZE, ..Stat::default() }
             }
             FileKind::Pipe(_) => Stat { st_dev: PIPEFS_DEV, st_ino: PIPE_INO, st_nlink: 1, st_mode: S_IFIFO | 0o600, st_blksize: 4096, ..Stat::default() },
             // An anonymous inode: permission bits and no file type.

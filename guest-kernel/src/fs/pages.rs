@@ -158,6 +158,15 @@ pub(crate) fn poke_frame(frames: &dyn PageFrames, pfn: u64, off: usize, src: &[u
     assert!(copy_to_frame(frames, pfn, off, src), "frame {pfn:#x}");
 }
 
+/// Frames holding file contents, over all files (the page cache of
+/// `/proc/meminfo`'s `Cached`).
+static FILE_FRAMES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Frames holding file contents now.
+pub fn nr_file_frames() -> usize {
+    FILE_FRAMES.load(core::sync::atomic::Ordering::Relaxed)
+}
+
 /// The page frames holding one file's contents, and its size.
 pub struct FilePages {
     frames: &'static dyn PageFrames,
@@ -245,6 +254,7 @@ impl FilePages {
         }
         self.pages[index] = Some(pfn);
         self.nr += 1;
+        FILE_FRAMES.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
         Ok(pfn)
     }
 
@@ -342,6 +352,8 @@ impl FilePages {
             while self.pages.len() > keep {
                 if let Some(pfn) = self.pages.pop().flatten() {
                     self.nr -= 1;
+                    FILE_FRAMES.fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
+                    FILE_FRAMES.fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
                     self.release(pfn);
                 }
             }
@@ -362,6 +374,7 @@ impl FilePages {
         for index in first.min(len)..end.min(len) {
             if let Some(pfn) = self.pages[index as usize].take() {
                 self.nr -= 1;
+                FILE_FRAMES.fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
                 self.release(pfn);
             }
         }
@@ -391,6 +404,7 @@ impl FilePages {
 
 impl Drop for FilePages {
     fn drop(&mut self) {
+        FILE_FRAMES.fetch_sub(self.nr, core::sync::atomic::Ordering::Relaxed);
         for pfn in self.pages.iter().flatten().chain(self.detached.iter()) {
             self.frames.free_frame(*pfn);
         }

@@ -252,6 +252,15 @@ impl KmapLocal {
         self.addr.as_mut_ptr()
     }
 
+    /// Copies the page's bytes from `offset` into `buf` (panics past its
+    /// end).
+    pub fn read(&self, offset: usize, buf: &mut [u8]) {
+        assert!(offset.checked_add(buf.len()).is_some_and(|end| end <= crate::mm::addr::PAGE_SIZE as usize), "read past the page");
+        // SAFETY: the page is mapped at `addr` while `self` lives, and the
+        // range lies inside it (checked above).
+        unsafe { core::ptr::copy_nonoverlapping(self.as_mut_ptr().add(offset), buf.as_mut_ptr(), buf.len()) };
+    }
+
     /// Copies `bytes` into the page at `offset` (panics past its end).
     pub fn write(&self, offset: usize, bytes: &[u8]) {
         assert!(offset.checked_add(bytes.len()).is_some_and(|end| end <= crate::mm::addr::PAGE_SIZE as usize), "write past the page");

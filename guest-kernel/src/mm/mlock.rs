@@ -215,6 +215,12 @@ impl<F: VmFile> MmStruct<F> {
         Ok(())
     }
 
+    /// Marks every VMA clean for soft-dirty tracking (`clear_refs` 4;
+    /// Linux clears `VM_SOFTDIRTY`).
+    pub fn clear_soft_dirty(&mut self) {
+        self.for_each_vma_mut(|v| v.soft_dirty = false);
+    }
+
     /// The child's VMAs at `fork` (Linux `dup_mmap`): no `VM_DONTCOPY`
     /// VMA, no lock (locks are not inherited, nor is `MCL_FUTURE`).
     /// Where clearing a lock leaves two neighbours alike they are merged

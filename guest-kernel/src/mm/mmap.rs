@@ -329,7 +329,7 @@ impl<F: VmFile> MmStruct<F> {
         if vm_flags & (VM_NORESERVE | VM_SHARED | VM_WRITE) == VM_WRITE {
             vm_flags |= VM_ACCOUNT;
         }
-        self.insert_vma(Vma { start: addr, end, flags: vm_flags, pgoff, file, name: VmaName::Plain });
+        self.insert_vma(Vma { start: addr, end, flags: vm_flags, pgoff, file, name: VmaName::Plain, soft_dirty: true });
         self.merge_range(addr, end);
         Ok(addr)
     }
@@ -391,7 +391,7 @@ impl<F: VmFile> MmStruct<F> {
             return origbrk;
         }
         let flags = VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT | self.def_flags;
-        self.insert_vma(Vma { start: oldbrk, end: newbrk, flags, pgoff: oldbrk >> PAGE_SHIFT, file: None, name: VmaName::Heap });
+        self.insert_vma(Vma { start: oldbrk, end: newbrk, flags, pgoff: oldbrk >> PAGE_SHIFT, file: None, name: VmaName::Heap, soft_dirty: true });
         // Expands the heap VMA in place when it ends at the old break.
         self.merge_range(oldbrk, oldbrk);
         self.update_hiwater_vm();

@@ -180,6 +180,7 @@ impl<F: VmFile> MmStruct<F> {
             pgoff: vma.pgoff_at(r.addr),
             file: vma.file.clone(),
             name: vma.name.clone(),
+            soft_dirty: true,
         };
         self.insert_vma(new_vma);
         if r.old_len != 0 {

@@ -69,6 +69,9 @@ pub struct PageAlloc<M: PhysMem> {
     pub config: AllocConfig,
     pub events: VmEvents,
     pub min_free_kbytes: AtomicU64,
+    /// `vm.watermark_scale_factor`: the gap between watermarks, in
+    /// 1/10000 of a zone (default 10).
+    pub watermark_scale_factor: AtomicU64,
     /// Set by the poison check when it finds a corrupted free page; the
     /// kernel reports it.
     pub poison_corrupted: AtomicBool,
@@ -102,6 +105,7 @@ impl<M: PhysMem> PageAlloc<M> {
             config,
             events: VmEvents::default(),
             min_free_kbytes: AtomicU64::new(0),
+            watermark_scale_factor: AtomicU64::new(10),
             poison_corrupted: AtomicBool::new(false),
         }
     }
@@ -171,14 +175,43 @@ impl<M: PhysMem> PageAlloc<M> {
     /// freeing.
     pub fn setup_watermarks(&self) {
         let lowmem_pages: u64 = self.zones.iter().filter(|z| !z.is_highmem()).map(|z| z.managed()).sum();
-        let min_kbytes = min_free_kbytes(lowmem_pages * 4);
-        self.min_free_kbytes.store(min_kbytes, Relaxed);
-        let pages_min = min_kbytes / 4;
+        self.min_free_kbytes.store(min_free_kbytes(lowmem_pages * 4), Relaxed);
+        self.setup_per_zone_wmarks();
+        for (i, &ratio) in LOWMEM_RESERVE_RATIO.iter().enumerate() {
+            let clear = ratio == 0 || self.zones[i].managed() == 0;
+            let mut upper = 0;
+            for j in i + 1..MAX_NR_ZONES {
+                upper += self.zones[j].managed();
+                self.zones[i].lowmem_reserve[j].store(if clear { 0 } else { upper / ratio }, Relaxed);
+            }
+        }
+    }
+
+    /// `vm.min_free_kbytes` written: the watermarks follow (Linux
+    /// `min_free_kbytes_sysctl_handler`).
+    pub fn set_min_free_kbytes(&self, kbytes: u64) {
+        self.min_free_kbytes.store(kbytes, Relaxed);
+        self.setup_per_zone_wmarks();
+    }
+
+    /// `vm.watermark_scale_factor` written (1..=3000).
+    pub fn set_watermark_scale_factor(&self, factor: u64) {
+        self.watermark_scale_factor.store(factor, Relaxed);
+        self.setup_per_zone_wmarks();
+    }
+
+    /// Each zone's min, low and high watermarks from `min_free_kbytes`
+    /// (shared out by size among the lowmem zones) and the scale factor,
+    /// and the per-CPU batch sizes (Linux `__setup_per_zone_wmarks`).
+    fn setup_per_zone_wmarks(&self) {
+        let lowmem_pages: u64 = self.zones.iter().filter(|z| !z.is_highmem()).map(|z| z.managed()).sum();
+        let pages_min = self.min_free_kbytes.load(Relaxed) / 4;
+        let scale = self.watermark_scale_factor.load(Relaxed);
         for z in &self.zones {
             let managed = z.managed();
             let tmp = (pages_min * managed).checked_div(lowmem_pages).unwrap_or(0);
             let min = if z.is_highmem() { (managed / 1024).clamp(32, 128) } else { tmp };
-            let delta = (tmp / 4).max(managed * 10 / 10_000);
+            let delta = (tmp / 4).max(managed * scale / 10_000);
             let min = if managed == 0 { 0 } else { min };
             z.watermark[WMARK_MIN].store(min, Relaxed);
             z.watermark[WMARK_LOW].store(min + delta, Relaxed);
@@ -188,14 +221,6 @@ impl<M: PhysMem> PageAlloc<M> {
                 let mut pcp = pcp.lock();
                 pcp.batch = batch;
                 pcp.high = 6 * batch;
-            }
-        }
-        for (i, &ratio) in LOWMEM_RESERVE_RATIO.iter().enumerate() {
-            let clear = ratio == 0 || self.zones[i].managed() == 0;
-            let mut upper = 0;
-            for j in i + 1..MAX_NR_ZONES {
-                upper += self.zones[j].managed();
-                self.zones[i].lowmem_reserve[j].store(if clear { 0 } else { upper / ratio }, Relaxed);
             }
         }
     }

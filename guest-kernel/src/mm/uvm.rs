@@ -285,14 +285,18 @@ impl UserPageTables {
     }
 
     /// Changes the protection of what is mapped in `[start, end)`. Write
-    /// permission is only given to anonymous pages this mapping owns alone;
-    /// anything else stays read-only and is copied on the first write. With
-    /// no access at all the pages stay but become not-present.
+    /// permission is only given to anonymous pages this mapping owns alone,
+    /// and only to pages written since the last soft-dirty reset;
+    /// anything else stays read-only and faults on the first write (a
+    /// copy, or the soft-dirty bit: Linux's write-notify). With no access
+    /// at all the pages stay but become not-present. The soft-dirty bit
+    /// stays as it was.
     pub fn protect(&mut self, start: u64, end: u64, access: bool, writable: bool, exec: bool) {
         self.for_each_present(start, end, |va, e| {
             let page = pfn_to_page(Pfn((*e & ADDR_MASK) >> 12));
-            let w = protect_writable(writable, page_kind(page));
-            set_pte(e, (*e & ADDR_MASK) | if access { user_pte_flags(w, exec) } else { PTE_PROTNONE });
+            let dirty = *e & flags::SOFT_DIRTY;
+            let w = protect_writable(writable, page_kind(page)) && dirty != 0;
+            set_pte(e, (*e & ADDR_MASK) | dirty | if access { user_pte_flags(w, exec) } else { PTE_PROTNONE });
             invlpg(va);
         });
     }

@@ -100,6 +100,8 @@ pub const STACK_GUARD_GAP: u64 = 256 << PAGE_SHIFT;
 pub const MMAP_MIN_ADDR: u64 = 0x1_0000;
 /// Default limit on the number of VMAs (Linux `DEFAULT_MAX_MAP_COUNT`).
 pub const DEFAULT_MAX_MAP_COUNT: usize = 65530;
+/// `vm.max_map_count` now: what new address spaces start with.
+pub static SYSCTL_MAX_MAP_COUNT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(DEFAULT_MAX_MAP_COUNT);
 /// Default `RLIMIT_STACK` (8 MiB), used for the default `mmap_base`.
 pub const DEFAULT_RLIMIT_STACK: u64 = 8 << 20;
 
@@ -197,6 +199,11 @@ pub struct Vma<F> {
     /// The mapped file (`vm_file`); `None` for anonymous memory.
     pub file: Option<F>,
     pub name: VmaName,
+    /// Written to since the last `clear_refs` soft-dirty reset, as a
+    /// whole (Linux `VM_SOFTDIRTY`: a new VMA is; `/proc/PID/pagemap`
+    /// then reports each of its pages soft-dirty). Kept out of `flags`
+    /// because, as in Linux, it never stops two VMAs from merging.
+    pub soft_dirty: bool,
 }
 
 impl<F: VmFile> Vma<F> {
@@ -300,6 +307,16 @@ impl<F> core::ops::Deref for VmaBox<F> {
     type Target = Vma<F>;
     fn deref(&self) -> &Vma<F> {
         match &self.0 {
+            #[cfg(target_os = "none")]
+            VmaStore::Cache(b) => b,
+            VmaStore::Heap(b) => b,
+        }
+    }
+}
+
+impl<F> core::ops::DerefMut for VmaBox<F> {
+    fn deref_mut(&mut self) -> &mut Vma<F> {
+        match &mut self.0 {
             #[cfg(target_os = "none")]
             VmaStore::Cache(b) => b,
             VmaStore::Heap(b) => b,
@@ -424,7 +441,7 @@ impl<F: VmFile> MmStruct<F> {
             mmap_base,
             mmap_legacy_base: (task_size / 3 + PAGE_SIZE - 1) & PAGE_MASK,
             task_size,
-            max_map_count: DEFAULT_MAX_MAP_COUNT,
+            max_map_count: SYSCTL_MAX_MAP_COUNT.load(core::sync::atomic::Ordering::Relaxed),
             total_vm: 0,
             data_vm: 0,
             exec_vm: 0,
@@ -544,7 +561,7 @@ impl<F: VmFile> MmStruct<F> {
         };
         let a = self.remove_vma(addr);
         let b = self.remove_vma(next_end);
-        self.insert_vma(Vma { end: b.end, ..a });
+        self.insert_vma(Vma { end: b.end, soft_dirty: a.soft_dirty || b.soft_dirty, ..a });
     }
 
     /// Merges compatible neighbours at every VMA boundary in `[lo, hi]`
@@ -617,6 +634,15 @@ impl<F: VmFile> MmStruct<F> {
         self.insert_vma(v);
         self.merge_range(start, end);
         Ok(())
+    }
+
+    /// Changes each VMA in place with `f`, which must leave its range,
+    /// flags and everything the counters or merging depend on as they are
+    /// (for the bookkeeping-free fields such as `soft_dirty`).
+    pub(super) fn for_each_vma_mut(&mut self, mut f: impl FnMut(&mut Vma<F>)) {
+        for v in self.vmas.values_mut() {
+            f(v);
+        }
     }
 
     /// Raises `hiwater_vm` to `total_vm` (Linux `update_hiwater_vm`; done

@@ -65,6 +65,47 @@ pub fn buddyinfo<M: PhysMem>(alloc: &PageAlloc<M>, w: &mut impl Write) -> Result
     Ok(())
 }
 
+/// `/proc/pagetypeinfo` (Linux `pagetypeinfo_show`): the free pages per
+/// order and migrate type, then the page blocks per type, for the
+/// populated zones. Mobility grouping is off here (as Linux turns it off
+/// on small machines), so every free page and block is `Unmovable`.
+pub fn pagetypeinfo<M: PhysMem>(alloc: &PageAlloc<M>, w: &mut impl Write) -> Result {
+    const TYPES: [&str; 5] = ["Unmovable", "Movable", "Reclaimable", "HighAtomic", "Isolate"];
+    const PAGEBLOCK_ORDER: u32 = 9;
+    writeln!(w, "Page block order: {PAGEBLOCK_ORDER}")?;
+    writeln!(w, "Pages per block:  {}\n", 1 << PAGEBLOCK_ORDER)?;
+    write!(w, "{:<43} ", "Free pages count per migrate type at order")?;
+    for order in 0..MAX_ORDER {
+        write!(w, "{order:>6} ")?;
+    }
+    writeln!(w)?;
+    let zones = || alloc.zones.iter().filter(|z| z.populated());
+    for z in zones() {
+        let counts = free_counts(z);
+        for (i, ty) in TYPES.iter().enumerate() {
+            write!(w, "Node {:>4}, zone {:>8}, type {ty:>12} ", 0, z.name)?;
+            for n in counts {
+                write!(w, "{:>6} ", if i == 0 { n } else { 0 })?;
+            }
+            writeln!(w)?;
+        }
+    }
+    write!(w, "\n{:<23}", "Number of blocks type ")?;
+    for ty in TYPES {
+        write!(w, "{ty:>12} ")?;
+    }
+    writeln!(w)?;
+    for z in zones() {
+        write!(w, "Node {}, zone {:>8} ", 0, z.name)?;
+        let blocks = z.spanned_pages.div_ceil(1 << PAGEBLOCK_ORDER);
+        for i in 0..TYPES.len() {
+            write!(w, "{:>12} ", if i == 0 { blocks } else { 0 })?;
+        }
+        writeln!(w)?;
+    }
+    Ok(())
+}
+
 /// `/proc/zoneinfo` (Linux `zoneinfo_show_print`), for all four zones.
 ///
 /// Unpopulated zones get Linux's short form: the header, the page counts
@@ -143,68 +184,135 @@ fn show_val_kb(w: &mut impl Write, name: &str, pages: u64) -> Result {
     writeln!(w, "{name:<16}{:>8} kB", k(pages))
 }
 
-/// `/proc/meminfo` (Linux `meminfo_proc_show`): `MemTotal`, `MemFree`,
-/// `MemAvailable`, then `HighTotal`, `HighFree`, `LowTotal`, `LowFree`, in
-/// Linux's order. `MemFree` is the buddy free pages (`NR_FREE_PAGES`; pages
-/// on the per-CPU lists are not counted, as in Linux).
-///
-/// Deviations: the lines for counters this kernel does not keep (`Buffers`,
-/// `Cached`, the LRU lists, swap, slab, ...) are left out, and the
-/// `High*`/`Low*` lines, which Linux prints only with `CONFIG_HIGHMEM`, are
-/// always printed (the HighMem zone exists here with `lowmem=`).
-pub fn meminfo<M: PhysMem>(alloc: &PageAlloc<M>, w: &mut impl Write) -> Result {
+/// What `/proc/meminfo` shows beyond the page allocator's own counts,
+/// gathered by the caller (pages unless named otherwise). Zero for what
+/// the caller does not know (a boot-time dump knows none of it).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MemExtra {
+    /// Page-cache pages: file contents and shared memory (`Cached`).
+    pub cached: u64,
+    /// Anonymous pages mapped by processes (`AnonPages`).
+    pub anon: u64,
+    /// File pages mapped by processes (`Mapped`).
+    pub mapped: u64,
+    pub shmem: u64,
+    pub mlocked: u64,
+    pub slab_reclaimable: u64,
+    pub slab_unreclaimable: u64,
+    pub kernel_stack_kb: u64,
+    pub page_tables: u64,
+    /// `vm.overcommit_ratio` applied to RAM (`CommitLimit`).
+    pub commit_limit: u64,
+    /// Charged memory of all processes (`Committed_AS`).
+    pub committed: u64,
+    pub vmalloc_total_kb: u64,
+    pub vmalloc_used: u64,
+    /// KiB mapped by 4 KiB, 2 MiB and 1 GiB pages in the direct map.
+    pub direct_map_kb: (u64, u64, u64),
+}
+
+/// `/proc/meminfo` (Linux `meminfo_proc_show`, then x86's
+/// `arch_report_meminfo`): Linux's keys in Linux's order, as a kernel with
+/// highmem, swap support (none configured), zswap and transparent huge
+/// pages (none used) prints them. `MemFree` is the buddy free pages
+/// (`NR_FREE_PAGES`; pages on the per-CPU lists are not counted, as in
+/// Linux). There are no LRU lists: what is in use counts as active (the
+/// `Active` lines), nothing as inactive. `DirectMap1G` is always printed.
+pub fn meminfo<M: PhysMem>(alloc: &PageAlloc<M>, x: &MemExtra, w: &mut impl Write) -> Result {
     let high = &alloc.zones[ZONE_HIGHMEM];
     let (totalram, freeram) = (alloc.totalram_pages(), alloc.nr_free_pages());
     let (totalhigh, freehigh) = (high.managed(), high.free_pages());
-    show_val_kb(w, "MemTotal:", totalram)?;
-    show_val_kb(w, "MemFree:", freeram)?;
-    show_val_kb(w, "MemAvailable:", si_mem_available(alloc))?;
-    show_val_kb(w, "HighTotal:", totalhigh)?;
-    show_val_kb(w, "HighFree:", freehigh)?;
-    show_val_kb(w, "LowTotal:", totalram - totalhigh)?;
-    show_val_kb(w, "LowFree:", freeram.saturating_sub(freehigh))
+    let file = x.cached.saturating_sub(x.shmem);
+    let active_anon = x.anon + x.shmem;
+    for (name, pages) in [
+        ("MemTotal:", totalram),
+        ("MemFree:", freeram),
+        ("MemAvailable:", si_mem_available(alloc)),
+        ("Buffers:", 0),
+        ("Cached:", x.cached),
+        ("SwapCached:", 0),
+        ("Active:", active_anon + file),
+        ("Inactive:", 0),
+        ("Active(anon):", active_anon),
+        ("Inactive(anon):", 0),
+        ("Active(file):", file),
+        ("Inactive(file):", 0),
+        ("Unevictable:", x.mlocked),
+        ("Mlocked:", x.mlocked),
+        ("HighTotal:", totalhigh),
+        ("HighFree:", freehigh),
+        ("LowTotal:", totalram - totalhigh),
+        ("LowFree:", freeram.saturating_sub(freehigh)),
+        ("SwapTotal:", 0),
+        ("SwapFree:", 0),
+        ("Zswap:", 0),
+        ("Zswapped:", 0),
+        ("Dirty:", 0),
+        ("Writeback:", 0),
+        ("AnonPages:", x.anon),
+        ("Mapped:", x.mapped),
+        ("Shmem:", x.shmem),
+        ("KReclaimable:", x.slab_reclaimable),
+        ("Slab:", x.slab_reclaimable + x.slab_unreclaimable),
+        ("SReclaimable:", x.slab_reclaimable),
+        ("SUnreclaim:", x.slab_unreclaimable),
+    ] {
+        show_val_kb(w, name, pages)?;
+    }
+    writeln!(w, "{:<16}{:>8} kB", "KernelStack:", x.kernel_stack_kb)?;
+    for (name, pages) in [
+        ("PageTables:", x.page_tables),
+        ("SecPageTables:", 0),
+        ("NFS_Unstable:", 0),
+        ("Bounce:", 0),
+        ("WritebackTmp:", 0),
+        ("CommitLimit:", x.commit_limit),
+        ("Committed_AS:", x.committed),
+    ] {
+        show_val_kb(w, name, pages)?;
+    }
+    writeln!(w, "{:<16}{:>8} kB", "VmallocTotal:", x.vmalloc_total_kb)?;
+    show_val_kb(w, "VmallocUsed:", x.vmalloc_used)?;
+    for name in ["VmallocChunk:", "Percpu:", "AnonHugePages:", "ShmemHugePages:", "ShmemPmdMapped:", "FileHugePages:", "FilePmdMapped:"] {
+        show_val_kb(w, name, 0)?;
+    }
+    for name in ["HugePages_Total:", "HugePages_Free:", "HugePages_Rsvd:", "HugePages_Surp:"] {
+        writeln!(w, "{name:<16}{:>8}", 0)?;
+    }
+    writeln!(w, "{:<16}{:>8} kB", "Hugepagesize:", 2048)?;
+    writeln!(w, "{:<16}{:>8} kB", "Hugetlb:", 0)?;
+    writeln!(w, "DirectMap4k:    {:>8} kB", x.direct_map_kb.0)?;
+    writeln!(w, "DirectMap2M:    {:>8} kB", x.direct_map_kb.1)?;
+    writeln!(w, "DirectMap1G:    {:>8} kB", x.direct_map_kb.2)
 }
 
-/// [`meminfo`] followed by x86's `arch_report_meminfo` lines: how much of
-/// the direct map `direct_map = (4k, 2M, 1G)`, in KiB, maps with each page
-/// size. Linux prints `DirectMap1G` only when 1 GiB pages are enabled; this
-/// always prints it.
-pub fn meminfo_with_directmap<M: PhysMem>(alloc: &PageAlloc<M>, direct_map: (u64, u64, u64), w: &mut impl Write) -> Result {
-    meminfo(alloc, w)?;
-    writeln!(w, "DirectMap4k:    {:>8} kB", direct_map.0)?;
-    writeln!(w, "DirectMap2M:    {:>8} kB", direct_map.1)?;
-    writeln!(w, "DirectMap1G:    {:>8} kB", direct_map.2)
-}
-
-/// `/proc/vmstat` (Linux `vmstat_show`): `name value` lines.
-///
-/// `nr_free_pages`, `pgalloc_dma`, `pgalloc_dma32`, `pgalloc_normal`,
-/// `pgalloc_high`, `pgfree`, `allocstall`, then this kernel's own counters:
-/// `pgzero_skipped`, `pgzero_cleared`, `deferred_init_blocks`, `bad_pages`,
-/// `alloc_failures`.
-///
-/// Deviation: since Linux 4.10 direct reclaim stalls are counted per zone
-/// (`allocstall_dma` ... before `pgfree`); this kernel keeps one node-wide
-/// count and prints it as the older `allocstall`, where Linux before 4.10
-/// had it (after `pgfree`). Counters Linux has and this kernel does not
-/// are left out.
-pub fn vmstat<M: PhysMem>(alloc: &PageAlloc<M>, w: &mut impl Write) -> Result {
+/// `/proc/vmstat` (Linux `vmstat_show`): `name value` lines, Linux's
+/// names only, in Linux's order: `nr_free_pages`, then the node counters
+/// the caller knows (`node`, e.g. `nr_anon_pages`), the page allocator's
+/// events (`pgalloc_*`, `allocstall_*`, `pgfree`), then the caller's
+/// later events (`events`, e.g. `pgfault`, `oom_kill`). Direct reclaim
+/// stalls are counted node-wide here; Linux counts them per zone, and they
+/// show under `allocstall_normal`. This kernel's own counters
+/// (`pgzero_*`, `bad_pages`, ...) go to the host over the stats channel,
+/// not here.
+pub fn vmstat<M: PhysMem>(alloc: &PageAlloc<M>, node: &[(&str, u64)], events: &[(&str, u64)], w: &mut impl Write) -> Result {
     const PGALLOC: [&str; MAX_NR_ZONES] = ["pgalloc_dma", "pgalloc_dma32", "pgalloc_normal", "pgalloc_high"];
     let e = &alloc.events;
     writeln!(w, "nr_free_pages {}", alloc.nr_free_pages())?;
+    for (name, v) in node {
+        writeln!(w, "{name} {v}")?;
+    }
     for (z, name) in alloc.zones.iter().zip(PGALLOC) {
         writeln!(w, "{name} {}", z.pgalloc.load(Relaxed))?;
     }
-    for (name, v) in [
-        ("pgfree", &e.pgfree),
-        ("allocstall", &e.allocstall),
-        ("pgzero_skipped", &e.pgzero_skipped),
-        ("pgzero_cleared", &e.pgzero_cleared),
-        ("deferred_init_blocks", &e.deferred_init_blocks),
-        ("bad_pages", &e.bad_pages),
-        ("alloc_failures", &e.alloc_failures),
-    ] {
-        writeln!(w, "{name} {}", v.load(Relaxed))?;
+    writeln!(w, "pgalloc_movable 0")?;
+    for zone in ["dma", "dma32", "normal", "high", "movable"] {
+        let v = if zone == "normal" { e.allocstall.load(Relaxed) } else { 0 };
+        writeln!(w, "allocstall_{zone} {v}")?;
+    }
+    writeln!(w, "pgfree {}", e.pgfree.load(Relaxed))?;
+    for (name, v) in events {
+        writeln!(w, "{name} {v}")?;
     }
     Ok(())
 }
@@ -384,22 +492,32 @@ Node 0, zone  HighMem
         let a = small();
         // totalreserve: DMA 48 + 90, DMA32 0 + 288 = 426 pages.
         assert_eq!(totalreserve_pages(&a), 426);
-        let t = text(|w| meminfo_with_directmap(&a, (1024, 63 * 1024, 0), w));
+        let x = MemExtra { cached: 10, shmem: 4, anon: 6, direct_map_kb: (1024, 63 * 1024, 0), ..MemExtra::default() };
+        let t = text(|w| meminfo(&a, &x, w));
+        let lines: Vec<&str> = t.lines().collect();
         assert_eq!(
-            t,
-            "MemTotal:          64512 kB\n\
-             MemFree:           64512 kB\n\
-             MemAvailable:      62808 kB\n\
-             HighTotal:             0 kB\n\
-             HighFree:              0 kB\n\
-             LowTotal:          64512 kB\n\
-             LowFree:           64512 kB\n\
-             DirectMap4k:        1024 kB\n\
-             DirectMap2M:       64512 kB\n\
-             DirectMap1G:           0 kB\n"
+            &lines[..5],
+            [
+                "MemTotal:          64512 kB",
+                "MemFree:           64512 kB",
+                "MemAvailable:      62808 kB",
+                "Buffers:               0 kB",
+                "Cached:               40 kB"
+            ]
         );
-        // The value ends at column 24, as Linux's.
-        assert!(t.lines().all(|l| l.len() == 27 && &l[24..] == " kB"));
+        assert!(lines.contains(&"Active(anon):         40 kB") && lines.contains(&"Active(file):         24 kB"), "{t}");
+        assert_eq!(lines[lines.len() - 3..], ["DirectMap4k:        1024 kB", "DirectMap2M:       64512 kB", "DirectMap1G:           0 kB"]);
+        // Linux's keys in Linux's order (a 6.x x86-64 kernel with highmem).
+        let keys: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
+        let want = "MemTotal MemFree MemAvailable Buffers Cached SwapCached Active Inactive Active(anon) Inactive(anon) Active(file) \
+                    Inactive(file) Unevictable Mlocked HighTotal HighFree LowTotal LowFree SwapTotal SwapFree Zswap Zswapped Dirty \
+                    Writeback AnonPages Mapped Shmem KReclaimable Slab SReclaimable SUnreclaim KernelStack PageTables SecPageTables \
+                    NFS_Unstable Bounce WritebackTmp CommitLimit Committed_AS VmallocTotal VmallocUsed VmallocChunk Percpu \
+                    AnonHugePages ShmemHugePages ShmemPmdMapped FileHugePages FilePmdMapped HugePages_Total HugePages_Free \
+                    HugePages_Rsvd HugePages_Surp Hugepagesize Hugetlb DirectMap4k DirectMap2M DirectMap1G";
+        assert_eq!(keys, want.split_whitespace().collect::<Vec<_>>());
+        // Values end at column 24, as Linux's.
+        assert!(lines.iter().all(|l| l.len() >= 24 && l[..24].ends_with(|c: char| c.is_ascii_digit())), "{t}");
     }
 
     #[test]
@@ -409,13 +527,14 @@ Node 0, zone  HighMem
         a.add_present(M, 64 * M);
         a.free_boot_range(M, 64 * M, true);
         a.setup_watermarks();
-        let t = text(|w| meminfo(&a, w));
-        assert!(t.lines().all(|l| l.len() == 27 && &l[24..] == " kB"));
+        let t = text(|w| meminfo(&a, &MemExtra::default(), w));
         let lines: Vec<&str> = t.lines().collect();
-        assert_eq!(lines[3], "HighTotal:         16384 kB");
-        assert_eq!(lines[4], "HighFree:          16384 kB");
-        assert_eq!(lines[5], "LowTotal:          48128 kB");
-        assert_eq!(lines[6], "LowFree:           48128 kB");
+        let at = lines.iter().position(|l| l.starts_with("HighTotal:")).unwrap();
+        assert_eq!(lines[at - 1], "Mlocked:               0 kB", "after Mlocked, as Linux with CONFIG_HIGHMEM");
+        assert_eq!(lines[at], "HighTotal:         16384 kB");
+        assert_eq!(lines[at + 1], "HighFree:          16384 kB");
+        assert_eq!(lines[at + 2], "LowTotal:          48128 kB");
+        assert_eq!(lines[at + 3], "LowFree:           48128 kB");
     }
 
     #[test]
@@ -427,7 +546,7 @@ Node 0, zone  HighMem
         }
         assert!(a.nr_free_pages() < totalreserve_pages(&a));
         assert_eq!(si_mem_available(&a), 0);
-        assert!(text(|w| meminfo(&a, w)).contains("MemAvailable:          0 kB\n"));
+        assert!(text(|w| meminfo(&a, &MemExtra::default(), w)).contains("MemAvailable:          0 kB\n"));
     }
 
     #[test]
@@ -437,19 +556,21 @@ Node 0, zone  HighMem
         a.free_pages(p, 2).unwrap();
         a.alloc_pages(GFP_DMA, 0).unwrap();
         assert_eq!(
-            text(|w| vmstat(&a, w)),
+            text(|w| vmstat(&a, &[("nr_anon_pages", 3)], &[("pgfault", 9)], w)),
             "nr_free_pages 16127\n\
+             nr_anon_pages 3\n\
              pgalloc_dma 1\n\
              pgalloc_dma32 4\n\
              pgalloc_normal 0\n\
              pgalloc_high 0\n\
+             pgalloc_movable 0\n\
+             allocstall_dma 0\n\
+             allocstall_dma32 0\n\
+             allocstall_normal 0\n\
+             allocstall_high 0\n\
+             allocstall_movable 0\n\
              pgfree 4\n\
-             allocstall 0\n\
-             pgzero_skipped 4\n\
-             pgzero_cleared 0\n\
-             deferred_init_blocks 1\n\
-             bad_pages 0\n\
-             alloc_failures 0\n"
+             pgfault 9\n"
         );
     }
 

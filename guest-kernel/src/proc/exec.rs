@@ -544,6 +544,7 @@ fn load(
     copy_to_user(sp, &bytes)?;
 
     let mm = task.mm.as_mut().ok_or(EFAULT)?;
+    mm.saved_auxv = auxv.iter().flat_map(|&(k, v)| [k, v]).chain([AT_NULL, 0]).collect();
     let vm = &mut mm.vm;
     vm.start_stack = sp;
     vm.arg_start = arg_start;

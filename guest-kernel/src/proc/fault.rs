@@ -85,9 +85,9 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
     match action {
         Fault::AccessError => unreachable!("handled above"),
         Fault::NoObject => return Err(FaultError::Bus),
-        Fault::RestoreAccess => set_pte(slot, (*slot & ADDR_MASK) | user_pte_flags(false, access.exec)),
+        Fault::RestoreAccess => set_pte(slot, (*slot & (ADDR_MASK | flags::SOFT_DIRTY)) | user_pte_flags(false, access.exec)),
         Fault::Spurious => {}
-        Fault::ReuseAnon | Fault::MakeWritable => set_pte(slot, *slot | flags::RW | flags::DIRTY),
+        Fault::ReuseAnon | Fault::MakeWritable => set_pte(slot, *slot | flags::RW | flags::DIRTY | flags::SOFT_DIRTY),
         Fault::Copy { from_zero } => {
             // wp_page_copy: a private copy replaces the shared page.
             let old = pfn_to_page(Pfn(old));
@@ -98,7 +98,7 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
             mm.stats.cow_faults += 1;
             COW_FAULT.fetch_add(1, Relaxed);
             uvm::account_unmap(old, &mut mm.rss);
-            set_pte(slot, page_to_pfn(new).phys().0 | user_pte_flags(true, access.exec));
+            set_pte(slot, page_to_pfn(new).phys().0 | user_pte_flags(true, access.exec) | flags::SOFT_DIRTY);
             page_remove_map(old);
             mm.rss.anon += 1;
         }
@@ -110,7 +110,7 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
         }
         Fault::NewAnonPage => {
             let new = new_anon_page(true)?;
-            set_pte(slot, page_to_pfn(new).phys().0 | user_pte_flags(true, access.exec));
+            set_pte(slot, page_to_pfn(new).phys().0 | user_pte_flags(true, access.exec) | flags::SOFT_DIRTY);
             mm.rss.anon += 1;
         }
         Fault::MapObjectPage { writable } => {
@@ -124,7 +124,8 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
                 page_remove_map(old);
             }
             page_add_map(page);
-            set_pte(slot, page_to_pfn(page).phys().0 | user_pte_flags(writable, access.exec));
+            let dirty = if writable { flags::SOFT_DIRTY } else { 0 };
+            set_pte(slot, page_to_pfn(page).phys().0 | user_pte_flags(writable, access.exec) | dirty);
             if page.test(pg::SHMEM) {
                 mm.rss.shmem += 1;
             } else {
@@ -136,7 +137,7 @@ pub fn handle_mm_fault(mm: &mut Mm, addr: u64, err: u64, stack_rlimit: u64) -> R
             let page = file_page()?;
             let new = new_anon_page(false)?;
             copy_user_page(new, page);
-            set_pte(slot, page_to_pfn(new).phys().0 | user_pte_flags(true, access.exec));
+            set_pte(slot, page_to_pfn(new).phys().0 | user_pte_flags(true, access.exec) | flags::SOFT_DIRTY);
             mm.rss.anon += 1;
             mm.stats.cow_faults += 1;
             COW_FAULT.fetch_add(1, Relaxed);

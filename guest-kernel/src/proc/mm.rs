@@ -98,6 +98,9 @@ pub struct Mm {
     pub hiwater_rss: u64,
     pub stats: MmStats,
     pub flags: MmFlags,
+    /// The auxiliary vector exec gave the program, `(type, value)` pairs
+    /// up to and with `AT_NULL` (Linux `saved_auxv`, `/proc/PID/auxv`).
+    pub saved_auxv: alloc::vec::Vec<u64>,
 }
 
 /// What Linux keeps in `mm->flags` and a `prctl` sets: inherited by
@@ -144,6 +147,7 @@ impl Mm {
             hiwater_rss: 0,
             stats: MmStats::default(),
             flags: MmFlags::default(),
+            saved_auxv: alloc::vec::Vec::new(),
         })
     }
 
@@ -169,6 +173,7 @@ impl Mm {
         let mut child = Mm::new()?;
         child.vm = self.vm.dup_for_fork();
         child.flags = self.flags;
+        child.saved_auxv = self.saved_auxv.clone();
         // PR_MDWE_NO_INHERIT: the child starts without it.
         if self.flags.mdwe & 2 != 0 {
             child.flags.mdwe = 0;
@@ -212,6 +217,91 @@ impl Mm {
         child.rss = rss;
         child.hiwater_rss = rss.total();
         Some(child)
+    }
+
+    /// Copies this address space's memory at `addr` into `buf`, as far as
+    /// its pages are present (Linux `access_remote_vm`, without faulting
+    /// anything in): the bytes copied.
+    pub fn read_remote(&self, addr: u64, buf: &mut [u8]) -> usize {
+        use crate::mm::addr::PAGE_SIZE;
+        let mut done = 0;
+        while done < buf.len() {
+            let va = addr + done as u64;
+            let Some(pte) = self.pt.lookup(va).filter(|e| e & crate::arch::pgtable::flags::PRESENT != 0) else { break };
+            let page = crate::mm::buddy::pfn_to_page(crate::mm::addr::Pfn((pte & crate::arch::pgtable::ADDR_MASK) >> 12));
+            let off = (va % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
+            crate::mm::highmem::KmapLocal::new(page).read(off, &mut buf[done..done + n]);
+            done += n;
+        }
+        done
+    }
+
+    /// `clear_refs` 4 (Linux `clear_soft_dirty` and `VM_SOFTDIRTY`): every
+    /// VMA and page is clean; writable PTEs become read-only so that the
+    /// next write faults and marks its page again.
+    pub fn clear_soft_dirty(&mut self) {
+        use crate::arch::pgtable::flags;
+        self.vm.clear_soft_dirty();
+        let ranges: alloc::vec::Vec<(u64, u64)> = self.vm.iter().map(|v| (v.start, v.end)).collect();
+        for (start, end) in ranges {
+            self.pt.for_each_present(start, end, |_, e| {
+                if *e & flags::PRESENT != 0 {
+                    crate::mm::uvm::set_pte(e, *e & !(flags::SOFT_DIRTY | flags::RW));
+                }
+            });
+        }
+        crate::arch::cpu::write_cr3_reload();
+    }
+
+    /// `clear_refs` 1, 2, 3: the accessed bits of the anonymous pages
+    /// (`anon`) and of the others (`file`) are cleared (Linux
+    /// `clear_refs_pte_range`; `Referenced` in `smaps` then counts from
+    /// zero).
+    pub fn clear_young(&mut self, anon: bool, file: bool) {
+        use crate::arch::pgtable::{flags, ADDR_MASK};
+        let ranges: alloc::vec::Vec<(u64, u64)> = self.vm.iter().map(|v| (v.start, v.end)).collect();
+        for (start, end) in ranges {
+            self.pt.for_each_present(start, end, |_, e| {
+                let page = crate::mm::buddy::pfn_to_page(crate::mm::addr::Pfn((*e & ADDR_MASK) >> 12));
+                let is_anon = crate::mm::uvm::is_anon(page);
+                if *e & flags::PRESENT != 0 && ((is_anon && anon) || (!is_anon && file)) {
+                    crate::mm::uvm::set_pte(e, *e & !flags::ACCESSED);
+                }
+            });
+        }
+        crate::arch::cpu::write_cr3_reload();
+    }
+
+    /// The `/proc/PID/pagemap` entry of the page at `va` (Linux
+    /// `pte_to_pagemap_entry`, `pagemap_pte_hole`): bit 63 present, 61 a
+    /// file or shared page, 56 mapped only here, 55 soft-dirty, bits 0-54
+    /// the PFN (only with `show_pfn`). An unmapped address is 0.
+    pub fn pagemap_entry(&self, va: u64, show_pfn: bool) -> u64 {
+        use crate::arch::pgtable::{flags, ADDR_MASK};
+        const PM_SOFT_DIRTY: u64 = 1 << 55;
+        const PM_MMAP_EXCLUSIVE: u64 = 1 << 56;
+        const PM_FILE: u64 = 1 << 61;
+        const PM_PRESENT: u64 = 1 << 63;
+        let Some(vma) = self.vm.vma_at(va) else { return 0 };
+        let vma_dirty = if vma.soft_dirty { PM_SOFT_DIRTY } else { 0 };
+        let Some(pte) = self.pt.lookup(va).filter(|e| e & flags::PRESENT != 0) else { return vma_dirty };
+        let pfn = (pte & ADDR_MASK) >> 12;
+        let page = crate::mm::buddy::pfn_to_page(crate::mm::addr::Pfn(pfn));
+        let mut entry = PM_PRESENT | vma_dirty;
+        if show_pfn {
+            entry |= pfn;
+        }
+        if pte & flags::SOFT_DIRTY != 0 {
+            entry |= PM_SOFT_DIRTY;
+        }
+        if !crate::mm::uvm::is_anon(page) {
+            entry |= PM_FILE;
+        }
+        if page.mapcount() == 1 {
+            entry |= PM_MMAP_EXCLUSIVE;
+        }
+        entry
     }
 
     /// Frees every page and table (Linux `exit_mmap`).
@@ -302,4 +392,30 @@ pub fn unmap_file_range(ours: &dyn Fn(&FileRef) -> bool, from: u64, to: u64, eve
             }
         }
     }
+}
+
+/// `vm.max_map_count` written: every address space's limit (Linux reads
+/// the sysctl at each check).
+pub fn set_max_map_count(v: usize) {
+    for pid in super::sched::pids() {
+        if let Some(mm) = super::sched::task(pid).and_then(|t| t.mm.as_deref_mut()) {
+            mm.vm.max_map_count = v;
+        }
+    }
+}
+
+/// Pages charged to the overcommit accounting by every process
+/// (`Committed_AS`; Linux keeps `vm_committed_as` as it goes).
+pub fn committed_pages() -> u64 {
+    let mut seen = alloc::vec::Vec::new();
+    let mut total = 0;
+    for pid in super::sched::pids() {
+        let Some(mm) = super::sched::task(pid).and_then(|t| t.mm.as_ref()) else { continue };
+        if seen.contains(&mm.id()) {
+            continue;
+        }
+        seen.push(mm.id());
+        total += mm.vm.iter().filter(|v| v.flags & crate::mm::vma::VM_ACCOUNT != 0).map(|v| v.pages()).sum::<u64>();
+    }
+    total
 }

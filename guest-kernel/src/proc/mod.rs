@@ -198,6 +198,12 @@ impl core::fmt::Display for Comm {
 
 static NEXT_PID: AtomicU64 = AtomicU64::new(1);
 
+/// The last pid handed out (`/proc/loadavg`; `/proc/stat`'s `processes`,
+/// the tasks created since boot).
+pub fn last_pid() -> u64 {
+    NEXT_PID.load(Relaxed) - 1
+}
+
 /// The in-memory root filesystem.
 pub static ROOTFS: crate::sync::Once<crate::sync::SpinLock<Ramfs>> = crate::sync::Once::new();
 

@@ -327,6 +327,26 @@ impl SignalState {
 
     /// Pending signals, the thread's and the process's (`rt_sigpending`
     /// reports those also blocked).
+    /// The thread's own pending signals (`SigPnd`); [`Self::pending`] adds
+    /// the process's.
+    pub fn thread_pending(&self) -> u64 {
+        self.pending.set
+    }
+
+    /// The process's shared pending signals (`ShdPnd`).
+    pub fn shared_pending(&self) -> u64 {
+        self.group_ref().shared_pending.set
+    }
+
+    /// The signals ignored and those with a handler (`SigIgn`, `SigCgt`).
+    pub fn ignored_and_caught(&self) -> (u64, u64) {
+        (1..=NSIG).fold((0, 0), |(ign, cgt), sig| match self.action(sig).handler {
+            SIG_IGN => (ign | sigmask(sig), cgt),
+            SIG_DFL => (ign, cgt),
+            _ => (ign, cgt | sigmask(sig)),
+        })
+    }
+
     pub fn pending(&self) -> u64 {
         self.pending.set | self.group.shared_pending.set
     }

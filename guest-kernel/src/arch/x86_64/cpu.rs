@@ -50,6 +50,103 @@ pub fn features() -> Features {
     }
 }
 
+/// What `/proc/cpuinfo` shows of the CPU (Linux `show_cpuinfo` reads the
+/// same CPUID leaves).
+pub struct Identity {
+    pub vendor: alloc::string::String,
+    pub brand: alloc::string::String,
+    pub family: u32,
+    pub model: u32,
+    pub stepping: u32,
+    pub max_leaf: u32,
+    /// Linux's names of the leaf 1 and 0x8000_0001 feature bits that are set.
+    pub flags: alloc::string::String,
+    pub phys_bits: u32,
+    pub virt_bits: u32,
+}
+
+pub fn identify() -> Identity {
+    let words = |regs: &[u32]| -> alloc::string::String {
+        let bytes: alloc::vec::Vec<u8> = regs.iter().flat_map(|r| r.to_le_bytes()).filter(|&b| b != 0).collect();
+        alloc::string::String::from_utf8_lossy(&bytes).trim().into()
+    };
+    let l0 = cpuid(0, 0);
+    let l1 = cpuid(1, 0);
+    let max_ext = cpuid(0x8000_0000, 0).eax;
+    let ext = |leaf: u32| if max_ext >= leaf { cpuid(leaf, 0) } else { CpuidResult { eax: 0, ebx: 0, ecx: 0, edx: 0 } };
+    let brand_regs: alloc::vec::Vec<u32> = (0x8000_0002..=0x8000_0004)
+        .flat_map(|l| {
+            let r = ext(l);
+            [r.eax, r.ebx, r.ecx, r.edx]
+        })
+        .collect();
+    let base_family = (l1.eax >> 8) & 0xf;
+    let family = if base_family == 0xf { base_family + ((l1.eax >> 20) & 0xff) } else { base_family };
+    let model = if base_family >= 6 { ((l1.eax >> 4) & 0xf) | ((l1.eax >> 12) & 0xf0) } else { (l1.eax >> 4) & 0xf };
+    const EDX1: [(u32, &str); 24] = [
+        (0, "fpu"),
+        (1, "vme"),
+        (2, "de"),
+        (3, "pse"),
+        (4, "tsc"),
+        (5, "msr"),
+        (6, "pae"),
+        (7, "mce"),
+        (8, "cx8"),
+        (9, "apic"),
+        (11, "sep"),
+        (12, "mtrr"),
+        (13, "pge"),
+        (14, "mca"),
+        (15, "cmov"),
+        (16, "pat"),
+        (17, "pse36"),
+        (19, "clflush"),
+        (23, "mmx"),
+        (24, "fxsr"),
+        (25, "sse"),
+        (26, "sse2"),
+        (28, "ht"),
+        (29, "tm"),
+    ];
+    const EXT_EDX: [(u32, &str); 5] = [(11, "syscall"), (20, "nx"), (26, "pdpe1gb"), (27, "rdtscp"), (29, "lm")];
+    const ECX1: [(u32, &str); 16] = [
+        (0, "pni"),
+        (1, "pclmulqdq"),
+        (9, "ssse3"),
+        (12, "fma"),
+        (13, "cx16"),
+        (19, "sse4_1"),
+        (20, "sse4_2"),
+        (21, "x2apic"),
+        (22, "movbe"),
+        (23, "popcnt"),
+        (25, "aes"),
+        (26, "xsave"),
+        (28, "avx"),
+        (29, "f16c"),
+        (30, "rdrand"),
+        (31, "hypervisor"),
+    ];
+    let mut flags = alloc::vec::Vec::new();
+    let e1 = ext(0x8000_0001);
+    for (reg, table) in [(l1.edx, &EDX1[..]), (e1.edx, &EXT_EDX[..]), (l1.ecx, &ECX1[..])] {
+        flags.extend(table.iter().filter(|(bit, _)| reg & (1 << bit) != 0).map(|(_, name)| *name));
+    }
+    let sizes = ext(0x8000_0008).eax;
+    Identity {
+        vendor: words(&[l0.ebx, l0.edx, l0.ecx]),
+        brand: words(&brand_regs),
+        family,
+        model,
+        stepping: l1.eax & 0xf,
+        max_leaf: l0.eax,
+        flags: flags.join(" "),
+        phys_bits: if sizes == 0 { 36 } else { sizes & 0xff },
+        virt_bits: if sizes == 0 { 48 } else { (sizes >> 8) & 0xff },
+    }
+}
+
 pub fn rdtsc() -> u64 {
     // SAFETY: RDTSC only reads the time-stamp counter.
     unsafe { core::arch::x86_64::_rdtsc() }

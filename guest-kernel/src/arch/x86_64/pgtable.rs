@@ -13,6 +13,9 @@ pub mod flags {
     /// PS: this PUD/PMD entry maps a 1 GiB / 2 MiB page.
     pub const PSE: u64 = 1 << 7;
     pub const GLOBAL: u64 = 1 << 8;
+    /// Software bit: written since the last soft-dirty reset (Linux
+    /// `_PAGE_SOFT_DIRTY`, `_PAGE_BIT_SOFTW3`).
+    pub const SOFT_DIRTY: u64 = 1 << 11;
     pub const NX: u64 = 1 << 63;
 }
 

@@ -183,6 +183,157 @@ pub(super) fn sys_pwrite64(fd: i32, buf: u64, count: u64, off: i64) -> SysResult
     Ok(done as u64)
 }
 
+/// Writes all of `data` to `f` from the kernel, waiting for room in a
+/// pipe (a broken pipe is SIGPIPE and `EPIPE`, as `write` gives); the
+/// count written, short only when something went wrong after a part.
+fn write_all(f: &File, data: &[u8]) -> Result<usize, i32> {
+    let mut off = 0;
+    while off < data.len() {
+        match blocking(f, || f.write(&data[off..])) {
+            Ok(0) => break,
+            Ok(w) => off += w,
+            Err(EPIPE) => {
+                let (me, tgid) = (task().pid, task().tgid);
+                let info = crate::proc::signal::SigInfo { code: crate::proc::signal::SI_USER, pid: tgid, ..Default::default() };
+                crate::proc::signal::send_to_thread(me, 13, info);
+                return if off > 0 { Ok(off) } else { Err(EPIPE) };
+            }
+            Err(_) if off > 0 => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(off)
+}
+
+/// `sendfile(out_fd, in_fd, offset, count)` (Linux `do_sendfile`): copies
+/// in the kernel from `in_fd` (at `*offset`, which then moves and the
+/// file's own offset stays, or at and moving its file offset) to
+/// `out_fd`. `EBADF` unless `in_fd` reads and `out_fd` writes; `EINVAL`
+/// for an `O_APPEND` output; `ESPIPE` for an offset on an input without
+/// one; `EFAULT` for a bad offset pointer.
+pub(super) fn sys_sendfile(out_fd: i32, in_fd: i32, offset: u64, count: u64) -> SysResult {
+    let (inp, out) = (fd_file(in_fd)?, fd_file(out_fd)?);
+    if !inp.readable() || !out.writable() {
+        return Err(EBADF);
+    }
+    if out.flags() & file::O_APPEND != 0 {
+        return Err(EINVAL);
+    }
+    let mut pos = if offset != 0 {
+        if inp.is_pipe() || inp.is_console() {
+            return Err(ESPIPE);
+        }
+        let p: i64 = get_user(offset)?;
+        if p < 0 {
+            return Err(EINVAL);
+        }
+        Some(p)
+    } else {
+        None
+    };
+    let count = count.min(0x7fff_f000) as usize;
+    let mut done = 0;
+    let mut kbuf = alloc::vec![0u8; IO_CHUNK.min(count.max(1))];
+    while done < count {
+        if done > 0 && crate::proc::sched::cond_resched() {
+            break;
+        }
+        let want = (count - done).min(kbuf.len());
+        let r = match pos {
+            Some(p) => inp.pread(&mut kbuf[..want], p),
+            None if done == 0 => blocking(&inp, || inp.read(&mut kbuf[..want])),
+            None => inp.read(&mut kbuf[..want]),
+        };
+        let n = match r {
+            Ok(n) => n,
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e),
+        };
+        if n == 0 {
+            break;
+        }
+        let w = match write_all(&out, &kbuf[..n]) {
+            Ok(w) => w,
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e),
+        };
+        done += w;
+        if let Some(p) = pos.as_mut() {
+            *p += w as i64;
+        }
+        if w < n || n < want {
+            break;
+        }
+    }
+    if let Some(p) = pos {
+        put_user(offset, &p)?;
+    }
+    Ok(done as u64)
+}
+
+/// `copy_file_range(fd_in, off_in, fd_out, off_out, len, flags)`: copies
+/// between regular files, at the given offsets (then moved) or the
+/// files' own. `EINVAL` for flags, a file that is not regular, or
+/// overlapping ranges of one file; `EISDIR` for a directory; `EBADF` for
+/// the wrong access or an `O_APPEND` output.
+pub(super) fn sys_copy_file_range(fd_in: i32, off_in: u64, fd_out: i32, off_out: u64, len: u64, flags: u32) -> SysResult {
+    if flags != 0 {
+        return Err(EINVAL);
+    }
+    let (inp, out) = (fd_file(fd_in)?, fd_file(fd_out)?);
+    if !inp.readable() || !out.writable() || out.flags() & file::O_APPEND != 0 {
+        return Err(EBADF);
+    }
+    let (Some(src), Some(dst)) = (inp.inode(), out.inode()) else {
+        let dir = |f: &File| f.ramfs_inode().is_some_and(|i| i.is_dir());
+        return Err(if dir(&inp) || dir(&out) { EISDIR } else { EINVAL });
+    };
+    let get_off = |ptr: u64, f: &File| -> Result<i64, i32> {
+        let p = if ptr != 0 { get_user::<i64>(ptr)? } else { f.pos() };
+        if p < 0 {
+            Err(EINVAL)
+        } else {
+            Ok(p)
+        }
+    };
+    let (mut pin, mut pout) = (get_off(off_in, &inp)?, get_off(off_out, &out)?);
+    let len = len.min(0x7fff_f000);
+    if alloc::sync::Arc::ptr_eq(&src, &dst) && (pin as u64) < pout as u64 + len && (pout as u64) < pin as u64 + len {
+        return Err(EINVAL);
+    }
+    let mut done = 0u64;
+    let mut kbuf = alloc::vec![0u8; IO_CHUNK];
+    while done < len {
+        let want = ((len - done) as usize).min(kbuf.len());
+        let n = src.read_at(pin as u64, &mut kbuf[..want]);
+        if n == 0 {
+            break;
+        }
+        let w = match dst.write_at(pout as u64, &kbuf[..n]) {
+            Ok(w) => w,
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e),
+        };
+        done += w as u64;
+        pin += w as i64;
+        pout += w as i64;
+        if w < n {
+            break;
+        }
+    }
+    if off_in != 0 {
+        put_user(off_in, &pin)?;
+    } else {
+        inp.lseek(pin, 0)?;
+    }
+    if off_out != 0 {
+        put_user(off_out, &pout)?;
+    } else {
+        out.lseek(pout, 0)?;
+    }
+    Ok(done)
+}
+
 pub(super) fn sys_pread64(fd: i32, buf: u64, count: u64, off: i64) -> SysResult {
     let f = fd_file(fd)?;
     if off < 0 {
@@ -269,6 +420,9 @@ pub(super) fn resolve(dirfd: i32, path: &str) -> Result<String, i32> {
     if path.is_empty() {
         return Err(ENOENT);
     }
+    if path.starts_with("/proc/") {
+        return Ok(lexical(path));
+    }
     if path.starts_with('/') {
         return Ok(String::from(path));
     }
@@ -281,7 +435,33 @@ pub(super) fn resolve(dirfd: i32, path: &str) -> Result<String, i32> {
             _ => return Err(ENOTDIR),
         }
     };
-    Ok(if base.ends_with('/') { alloc::format!("{base}{path}") } else { alloc::format!("{base}/{path}") })
+    let joined = if base.ends_with('/') { alloc::format!("{base}{path}") } else { alloc::format!("{base}/{path}") };
+    Ok(if joined.starts_with("/proc/") { lexical(&joined) } else { joined })
+}
+
+/// `path` with its `.` and `..` components worked out by name (for
+/// `/proc`, whose directories are not in the root filesystem's tree and
+/// have no symlinks to directories above them but `self`'s siblings).
+fn lexical(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let mut out = String::new();
+    for c in parts {
+        out.push('/');
+        out.push_str(c);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 /// `faccessat2` (and `access`, `faccessat`): whether the file exists and
@@ -300,7 +480,7 @@ pub(super) fn sys_faccessat(dirfd: i32, path: u64, mode: i32, flags: i32) -> Sys
     } else {
         let p = resolve(dirfd, &p)?;
         match proc_path(&p) {
-            Some(rest) => crate::proc::procfs::open(rest, 0)?,
+            Some(rest) => crate::proc::procfs::open(rest, file::O_PATH)?,
             None => {
                 let fs = rootfs()?;
                 let o_flags = if flags & AT_SYMLINK_NOFOLLOW != 0 { file::O_PATH | file::O_NOFOLLOW } else { file::O_PATH };
@@ -329,7 +509,7 @@ pub(super) fn sys_fchmodat(dirfd: i32, path: Option<u64>, mode: u32) -> SysResul
         Some(path) => {
             let p = resolve(dirfd, &get_path(path)?)?;
             if let Some(rest) = proc_path(&p) {
-                crate::proc::procfs::open(rest, 0)?;
+                crate::proc::procfs::open(rest, file::O_PATH)?;
                 return Ok(0);
             }
             rootfs()?.lookup(&p)?
@@ -344,6 +524,14 @@ pub(super) fn sys_fchmodat(dirfd: i32, path: Option<u64>, mode: u32) -> SysResul
 /// path is).
 pub(super) fn sys_chdir(path: u64) -> SysResult {
     let path = resolve(AT_FDCWD, &get_path(path)?)?;
+    if let Some(rest) = proc_path(&path) {
+        // A directory of /proc: the working directory is its path.
+        if crate::proc::procfs::stat(rest, true)?.st_mode & crate::fs::stat::S_IFMT != crate::fs::stat::S_IFDIR {
+            return Err(ENOTDIR);
+        }
+        task().fs.cwd = path;
+        return Ok(0);
+    }
     let inode = rootfs()?.lookup(&path)?;
     if !inode.is_dir() {
         return Err(ENOTDIR);
@@ -382,44 +570,16 @@ pub(super) fn sys_readlinkat(dirfd: i32, path: u64, buf: u64, size: i32) -> SysR
         return Err(EINVAL);
     }
     let path = resolve(dirfd, &get_path(path)?)?;
-    let exe_of = |who: &str| -> Option<Result<String, i32>> {
-        let pid = match who {
-            "self" => task().tgid,
-            n => n.parse().ok()?,
-        };
-        Some(crate::proc::sched::task(pid).map(|t| t.exe.clone()).filter(|e| !e.is_empty()).ok_or(ENOENT))
-    };
-    let fd_link = path.strip_prefix("/proc/").and_then(|r| {
-        let parts: Vec<&str> = r.split('/').collect();
-        match parts.as_slice() {
-            [who, "fd", n] => Some(crate::proc::procfs::fd_link(who, n, task().tgid)),
-            _ => None,
+    let target = match proc_path(&path) {
+        Some(rest) => crate::proc::procfs::readlink(rest)?,
+        None => {
+            let inode = rootfs()?.lookup_nofollow(&path)?;
+            String::from(inode.link_target().ok_or(EINVAL)?)
         }
-    });
-    let target = match (fd_link, path.as_str()) {
-        (Some(link), _) => link?,
-        (None, "/proc/self") => alloc::format!("{}", task().tgid),
-        (None, "/proc/thread-self") => alloc::format!("{}/task/{}", task().tgid, task().pid),
-        (None, _) => readlink_target(&path, exe_of)?,
     };
     let n = target.len().min(size as usize);
     copy_to_user(buf, &target.as_bytes()[..n])?;
     Ok(n as u64)
-}
-
-/// The target of a symlink other than `/proc/self`: `/proc/PID/exe`, or
-/// one in the root filesystem.
-fn readlink_target(path: &str, exe_of: impl Fn(&str) -> Option<Result<String, i32>>) -> Result<String, i32> {
-    Ok(match path.strip_prefix("/proc/").and_then(|r| r.strip_suffix("/exe")) {
-        Some(who) if !who.contains('/') => match exe_of(who) {
-            Some(r) => r?,
-            None => return Err(ENOENT),
-        },
-        _ => {
-            let inode = rootfs()?.lookup_nofollow(path)?;
-            String::from(inode.link_target().ok_or(EINVAL)?)
-        }
-    })
 }
 
 /// `symlinkat` (and `symlink`): a link at `linkpath` to `target`.
@@ -614,20 +774,58 @@ pub(super) fn sys_fstat(fd: i32, statbuf: u64) -> SysResult {
     Ok(0)
 }
 
+/// What `statfs` reports of the filesystem holding a file with device
+/// `dev` (Linux `simple_statfs` for ramfs, `proc_fill_super`'s values for
+/// proc; the pseudo filesystems of pipes and pidfds alike): its magic,
+/// 4 KiB blocks with no count (memory-backed), names up to 255 bytes, and
+/// the mount flags.
+fn statfs_of(dev: u64) -> [u64; 15] {
+    const RAMFS_MAGIC: u64 = 0x8584_58f6;
+    const PROC_SUPER_MAGIC: u64 = 0x9fa0;
+    const ST_VALID: u64 = 0x20;
+    const ST_NOSUID: u64 = 2;
+    const ST_NODEV: u64 = 4;
+    const ST_NOEXEC: u64 = 8;
+    const ST_RELATIME: u64 = 0x400;
+    let (magic, flags) =
+        if dev == crate::fs::stat::PROC_DEV { (PROC_SUPER_MAGIC, ST_VALID | ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_RELATIME) } else { (RAMFS_MAGIC, ST_VALID) };
+    // f_type f_bsize f_blocks f_bfree f_bavail f_files f_ffree f_fsid
+    // f_namelen f_frsize f_flags f_spare[4].
+    [magic, PAGE_SIZE, 0, 0, 0, 0, 0, 0, 255, PAGE_SIZE, flags, 0, 0, 0, 0]
+}
+
+/// `statfs(path, buf)`.
+pub(super) fn sys_statfs(path: u64, buf: u64) -> SysResult {
+    let p = resolve(AT_FDCWD, &get_path(path)?)?;
+    let dev = match proc_path(&p) {
+        Some(rest) => crate::proc::procfs::stat(rest, true)?.st_dev,
+        None => file::open(&*rootfs()?, &p, file::O_PATH, 0)?.stat().st_dev,
+    };
+    put_user(buf, &statfs_of(dev))?;
+    Ok(0)
+}
+
+/// `fstatfs(fd, buf)`.
+pub(super) fn sys_fstatfs(fd: i32, buf: u64) -> SysResult {
+    put_user(buf, &statfs_of(fd_file(fd)?.stat().st_dev))?;
+    Ok(0)
+}
+
 pub(super) fn sys_stat_at(dirfd: i32, path: u64, statbuf: u64, flags: i32) -> SysResult {
     let p = get_path(path)?;
     if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
         return sys_fstat(dirfd, statbuf);
     }
     let p = resolve(dirfd, &p)?;
-    let f = if let Some(rest) = proc_path(&p) {
-        crate::proc::procfs::open(rest, 0)?
+    let st = if let Some(rest) = proc_path(&p) {
+        crate::proc::procfs::stat(rest, flags & AT_SYMLINK_NOFOLLOW == 0)?
     } else {
         let fs = crate::proc::ROOTFS.get().ok_or(ENOENT)?;
         let fs = fs.lock();
-        file::open(&fs, &p, file::O_PATH, 0)?
+        let o_flags = if flags & AT_SYMLINK_NOFOLLOW != 0 { file::O_PATH | file::O_NOFOLLOW } else { file::O_PATH };
+        file::open(&fs, &p, o_flags, 0)?.stat()
     };
-    put_user(statbuf, &f.stat())?;
+    put_user(statbuf, &st)?;
     Ok(0)
 }
 

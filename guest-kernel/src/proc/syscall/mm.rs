@@ -13,9 +13,37 @@ pub(super) fn mm() -> Result<&'static mut crate::proc::mm::Mm, i32> {
     task().mm.as_deref_mut().ok_or(EFAULT)
 }
 
+/// Whether `pages` more of charged memory fit (Linux
+/// `__vm_enough_memory` under `vm.overcommit_memory`): 1 always; 0 unless
+/// one request exceeds all of RAM (the heuristic); 2 while everything
+/// charged stays under `CommitLimit`.
+fn vm_enough_memory(pages: u64) -> Result<(), i32> {
+    use crate::proc::procfs::sys::{commit_limit, OVERCOMMIT_MEMORY};
+    use core::sync::atomic::Ordering::Relaxed;
+    let ok = match OVERCOMMIT_MEMORY.load(Relaxed) {
+        1 => true,
+        2 => crate::proc::mm::committed_pages() + pages <= commit_limit(),
+        _ => pages <= crate::mm::buddy::page_alloc().totalram_pages(),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(ENOMEM)
+    }
+}
+
+/// Strict overcommit (`vm.overcommit_memory` 2) charges `MAP_NORESERVE`
+/// mappings too.
+fn overcommit_never() -> bool {
+    crate::proc::procfs::sys::OVERCOMMIT_MEMORY.load(core::sync::atomic::Ordering::Relaxed) == 2
+}
+
 pub(super) fn sys_brk(brk: u64) -> SysResult {
     let mm = mm()?;
     let old = crate::mm::mmap::page_align(mm.vm.brk);
+    if brk > old && brk >= mm.vm.start_brk && vm_enough_memory((crate::mm::mmap::page_align(brk) - old) / PAGE_SIZE).is_err() {
+        return Ok(mm.vm.brk);
+    }
     let (vm, mut ptes) = mm.split();
     let new = vm.brk(brk, &mut ptes);
     // mlockall(MCL_FUTURE): the new heap is locked, so faulted in now.
@@ -86,6 +114,16 @@ pub(super) fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i32, off:
         }
         if lock_limit().is_some_and(|limit| mm.vm.locked_vm + crate::mm::mmap::page_align(len) / PAGE_SIZE > limit) {
             return Err(EAGAIN);
+        }
+    }
+    {
+        use crate::mm::mmap::{MAP_NORESERVE, MAP_PRIVATE};
+        if overcommit_never() {
+            flags &= !MAP_NORESERVE;
+        }
+        // accountable_mapping: private, writable, reserved.
+        if flags & MAP_TYPE == MAP_PRIVATE && prot & PROT_WRITE != 0 && flags & MAP_NORESERVE == 0 && len > 0 {
+            vm_enough_memory(crate::mm::mmap::page_align(len) / PAGE_SIZE)?;
         }
     }
     let (vm, mut ptes) = mm.split();

@@ -101,6 +101,10 @@ pub fn dispatch() {
         3 => sys_close(a.fd(0)),
         4 => sys_stat_at(AT_FDCWD, a.ulong(0), a.ulong(1), 0),
         5 => sys_fstat(a.fd(0), a.ulong(1)),
+        40 => sys_sendfile(a.fd(0), a.fd(1), a.ulong(2), a.ulong(3)),
+        326 => sys_copy_file_range(a.fd(0), a.ulong(1), a.fd(2), a.ulong(3), a.ulong(4), a.uint(5)),
+        137 => sys_statfs(a.ulong(0), a.ulong(1)),
+        138 => sys_fstatfs(a.fd(0), a.ulong(1)),
         6 => sys_stat_at(AT_FDCWD, a.ulong(0), a.ulong(1), AT_SYMLINK_NOFOLLOW),
         8 => sys_lseek(a.fd(0), a.long(1), a.uint(2)),
         // mmap's flags and prot are `unsigned long`: unknown bits there are
@@ -292,7 +296,8 @@ fn unknown(nr: u64) -> i32 {
     };
     if first {
         with_console(|w| {
-            let _ = writeln!(w, "{}[{}]: unknown system call {nr}, returning -ENOSYS", task.comm, task.pid);
+            let name = shared::syscalls::name(nr).unwrap_or("?");
+            let _ = writeln!(w, "{}[{}]: unknown system call {nr} ({name}), returning -ENOSYS", task.comm, task.pid);
         });
     }
     ENOSYS

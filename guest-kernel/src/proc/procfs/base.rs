@@ -1,0 +1,595 @@
+//! `/proc/PID` and `/proc/PID/task/TID` (Linux `fs/proc/base.c`,
+//! `array.c`, `task_mmu.c`, `fd.c`).
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use super::{listed, only_read, parse_written, proc_ino, DirEntry, DIR, LINK};
+use crate::fs::errno::{EACCES, EINVAL, ENOENT, ESRCH};
+use crate::fs::file::{File, O_ACCMODE, O_PATH, O_RDONLY};
+use crate::fs::stat::{S_IFDIR, S_IFMT, S_IFREG};
+use crate::mm::addr::PAGE_SIZE;
+use crate::proc::sched::{self, TaskState};
+use crate::proc::Task;
+
+/// The entries of a process's directory, with their modes, in Linux's
+/// listing order (alphabetical in `tgid_base_stuff` for these).
+const ENTRIES: [(&str, u32); 23] = [
+    ("auxv", S_IFREG | 0o400),
+    ("clear_refs", S_IFREG | 0o200),
+    ("cmdline", S_IFREG | 0o444),
+    ("comm", S_IFREG | 0o644),
+    ("cwd", LINK),
+    ("environ", S_IFREG | 0o400),
+    ("exe", LINK),
+    ("fd", S_IFDIR | 0o500),
+    ("fdinfo", S_IFDIR | 0o500),
+    ("limits", S_IFREG | 0o444),
+    ("maps", S_IFREG | 0o444),
+    ("mountinfo", S_IFREG | 0o444),
+    ("mounts", S_IFREG | 0o444),
+    ("oom_score", S_IFREG | 0o444),
+    ("oom_score_adj", S_IFREG | 0o644),
+    ("pagemap", S_IFREG | 0o400),
+    ("root", LINK),
+    ("smaps", S_IFREG | 0o444),
+    ("smaps_rollup", S_IFREG | 0o444),
+    ("stat", S_IFREG | 0o444),
+    ("statm", S_IFREG | 0o444),
+    ("status", S_IFREG | 0o444),
+    ("task", DIR),
+];
+
+/// Inode numbers of a task's entries: its directory 0, the entries from
+/// 1, descriptors from 64.
+fn entry_ino(tid: u32, name: &str) -> u64 {
+    proc_ino(tid, ENTRIES.iter().position(|(n, _)| *n == name).map_or(0, |i| i + 1))
+}
+
+/// A live task (threads that have exited are gone from `/proc`).
+fn live(tid: u32) -> Result<&'static mut Task, i32> {
+    sched::task(tid).filter(|t| t.state != TaskState::Zombie).ok_or(ENOENT)
+}
+
+/// Opens `rest` below `/proc/TID` (`tgid`: its process).
+pub(super) fn open(tid: u32, tgid: u32, rest: &[&str], flags: u32) -> Result<Arc<File>, i32> {
+    let (tid, rest, in_task_dir) = match rest {
+        ["task"] => return task_dir(tgid),
+        ["task", t, rest @ ..] => {
+            let t: u32 = t.parse().map_err(|_| ENOENT)?;
+            sched::task(t).filter(|x| x.tgid == tgid).ok_or(ENOENT)?;
+            (t, rest, true)
+        }
+        _ => (tid, rest, false),
+    };
+    let task = live(tid)?;
+    let writing = flags & O_ACCMODE != O_RDONLY;
+    if flags & O_PATH != 0 {
+        if let [name] = rest {
+            if let Some((_, mode)) = ENTRIES.iter().find(|(n, _)| n == name).filter(|(_, m)| m & S_IFMT == S_IFREG) {
+                return Ok(File::proc_path(entry_ino(tid, name), *mode));
+            }
+        }
+    }
+    match rest {
+        [] => {
+            let entries =
+                ENTRIES.iter().filter(|(n, _)| !(in_task_dir && *n == "task")).map(|(n, mode)| (String::from(*n), entry_ino(tid, n), *mode)).collect();
+            Ok(listed(proc_ino(tid, 0), entries))
+        }
+        ["fd"] => {
+            let entries = task.files.iter().map(|(fd, _)| (alloc::format!("{fd}"), proc_ino(tid, 64 + fd as usize), LINK & !0o077 | 0o700)).collect();
+            Ok(listed(entry_ino(tid, "fd"), entries))
+        }
+        ["fdinfo"] => {
+            let entries = task.files.iter().map(|(fd, _)| (alloc::format!("{fd}"), proc_ino(tid, 64 + fd as usize), S_IFREG | 0o444)).collect();
+            Ok(listed(entry_ino(tid, "fdinfo"), entries))
+        }
+        ["fd", n] => reopen_fd(task, n, flags),
+        ["fdinfo", n] => {
+            only_read(flags)?;
+            let fd: i32 = n.parse().map_err(|_| ENOENT)?;
+            let file = task.files.get(fd).ok_or(ENOENT)?;
+            let st = file.stat();
+            let text = alloc::format!("pos:\t{}\nflags:\t0{:o}\nmnt_id:\t{}\nino:\t{}\n", file.pos(), file.flags(), mnt_id(st.st_dev), st.st_ino);
+            Ok(File::snapshot_ino(text.into_bytes(), proc_ino(tid, 64 + fd as usize)))
+        }
+        // The links to files: opening one opens what it points to.
+        ["exe" | "cwd" | "root"] => {
+            let target = readlink(tid, rest)?;
+            let fs = crate::proc::ROOTFS.get().ok_or(ENOENT)?.lock();
+            crate::fs::file::open(&fs, &target, flags & !crate::fs::file::O_CREAT, 0)
+        }
+        ["comm"] if writing => Ok(File::proc_write(tid, store_comm)),
+        ["oom_score_adj"] if writing => Ok(File::proc_write(tid, store_oom_score_adj)),
+        ["clear_refs"] if writing => Ok(File::proc_write(tid, store_clear_refs)),
+        ["clear_refs"] => Err(EACCES),
+        ["environ" | "auxv"] => {
+            only_read(flags)?;
+            let mm = task.mm.as_ref().ok_or(ENOENT)?;
+            let bytes = if rest[0] == "auxv" {
+                mm.saved_auxv.iter().flat_map(|v| v.to_le_bytes()).collect()
+            } else {
+                // What the environment strings hold now (Linux reads the
+                // process's memory too).
+                let (start, end) = (mm.vm.env_start, mm.vm.env_end);
+                let mut buf = alloc::vec![0u8; end.saturating_sub(start).min(1 << 20) as usize];
+                let n = mm.read_remote(start, &mut buf);
+                buf.truncate(n);
+                buf
+            };
+            Ok(File::snapshot_ino(bytes, entry_ino(tid, rest[0])))
+        }
+        ["pagemap"] => {
+            only_read(flags)?;
+            task.mm.as_ref().ok_or(ENOENT)?;
+            Ok(File::proc_read(tid, read_pagemap))
+        }
+        [name] => {
+            only_read(flags)?;
+            let mut out = String::new();
+            per_process(task, name, &mut out)?;
+            if *name == "maps" {
+                return Ok(File::proc_maps(out.into_bytes(), tid));
+            }
+            Ok(File::snapshot_ino(out.into_bytes(), entry_ino(tid, name)))
+        }
+        _ => Err(ENOENT),
+    }
+}
+
+/// The target of the link `rest` (`exe`, `cwd`, `root`, `fd/N`) of task
+/// `tid`.
+pub(super) fn readlink(tid: u32, rest: &[&str]) -> Result<String, i32> {
+    let task = live(tid)?;
+    match rest {
+        ["exe"] if task.exe.is_empty() => Err(ENOENT),
+        ["exe"] => Ok(task.exe.clone()),
+        ["cwd"] => Ok(task.fs.cwd.clone()),
+        ["root"] => Ok(String::from("/")),
+        ["fd", n] => {
+            let fd: i32 = n.parse().map_err(|_| ENOENT)?;
+            Ok(task.files.get(fd).ok_or(ENOENT)?.link_name())
+        }
+        [name] if ENTRIES.iter().any(|(n, _)| n == name) => Err(EINVAL),
+        ["fd" | "fdinfo" | "task"] | ["fdinfo", _] | [] => Err(EINVAL),
+        _ => Err(ENOENT),
+    }
+}
+
+/// Opening `/proc/PID/fd/N`: a file of the root filesystem is opened
+/// again by its path with `flags` (a description of its own, as Linux
+/// opens the dentry again); anything else (a pipe, the console) is the
+/// same description.
+fn reopen_fd(task: &Task, n: &str, flags: u32) -> Result<Arc<File>, i32> {
+    let fd: i32 = n.parse().map_err(|_| ENOENT)?;
+    let file = task.files.get(fd).ok_or(ENOENT)?;
+    match file.ramfs_inode() {
+        Some(inode) if inode.nlink() > 0 || inode.is_dir() => {
+            let fs = crate::proc::ROOTFS.get().ok_or(ENOENT)?.lock();
+            crate::fs::file::open(&fs, &inode.path(), flags & !crate::fs::file::O_CREAT, 0)
+        }
+        _ => Ok(file),
+    }
+}
+
+/// `/proc/PID/task`: a directory per thread of the process.
+fn task_dir(tgid: u32) -> Result<Arc<File>, i32> {
+    let tids = sched::all_threads(tgid);
+    if tids.is_empty() {
+        return Err(ENOENT);
+    }
+    let entries: Vec<DirEntry> = tids.iter().map(|&t| (alloc::format!("{t}"), proc_ino(t, 0), DIR)).collect();
+    Ok(listed(entry_ino(tgid, "task"), entries))
+}
+
+/// The mount a device's files are on, as `mountinfo` numbers them.
+fn mnt_id(dev: u64) -> u32 {
+    if dev == crate::fs::stat::PROC_DEV {
+        2
+    } else {
+        1
+    }
+}
+
+/// Writes `/proc/PID/comm` (Linux `comm_write`): the first 15 bytes
+/// become the name; only threads of the writer's own process.
+fn store_comm(tid: u32, bytes: &[u8]) -> Result<usize, i32> {
+    let task = live(tid)?;
+    let me = crate::proc::current().ok_or(ESRCH)?;
+    if task.tgid != me.tgid {
+        return Err(EINVAL);
+    }
+    task.comm = crate::proc::Comm::from_bytes(&bytes[..bytes.len().min(15)]);
+    Ok(bytes.len())
+}
+
+/// Writes `/proc/PID/oom_score_adj`: an integer in -1000..=1000 (Linux
+/// `oom_score_adj_write`; -1000 exempts the process from the OOM killer).
+fn store_oom_score_adj(pid: u32, bytes: &[u8]) -> Result<usize, i32> {
+    let v: i32 = parse_written(bytes)?;
+    if !(-1000..=1000).contains(&v) {
+        return Err(EINVAL);
+    }
+    // One value per process (Linux keeps it in `signal_struct`).
+    let tgid = sched::task(pid).ok_or(ESRCH)?.tgid;
+    for tid in sched::all_threads(tgid) {
+        if let Some(t) = sched::task(tid) {
+            t.oom_score_adj = v;
+        }
+    }
+    Ok(bytes.len())
+}
+
+/// Writes `/proc/PID/clear_refs` (Linux `clear_refs_write`): 1 clears the
+/// accessed bits of every page, 2 of anonymous pages, 3 of file pages;
+/// 4 clears the soft-dirty bits (the next write to each page sets its
+/// bit again); 5 resets the RSS high-water mark (`VmHWM`).
+fn store_clear_refs(pid: u32, bytes: &[u8]) -> Result<usize, i32> {
+    let what: i32 = parse_written(bytes)?;
+    if !(1..=5).contains(&what) {
+        return Err(EINVAL);
+    }
+    let mm = live(pid)?.mm.as_deref_mut().ok_or(ESRCH)?;
+    match what {
+        5 => mm.hiwater_rss = mm.rss.total(),
+        4 => mm.clear_soft_dirty(),
+        _ => mm.clear_young(what == 1 || what == 2, what == 1 || what == 3),
+    }
+    Ok(bytes.len())
+}
+
+/// Reads `/proc/PID/pagemap` at `pos`: 8 bytes per virtual page, as Linux
+/// `pagemap_read` encodes them (present bit 63, file or shared bit 61,
+/// exclusively mapped bit 56, soft-dirty bit 55, the PFN in bits 0-54,
+/// shown to a reader with `CAP_SYS_ADMIN`). Reads must be 8-byte aligned.
+fn read_pagemap(pid: u32, pos: u64, buf: &mut [u8]) -> Result<usize, i32> {
+    const PM_ENTRY_BYTES: u64 = 8;
+    if !pos.is_multiple_of(PM_ENTRY_BYTES) || !(buf.len() as u64).is_multiple_of(PM_ENTRY_BYTES) {
+        return Err(EINVAL);
+    }
+    let show_pfn = crate::proc::current().is_some_and(|t| t.cred.capable(crate::cred::CAP_SYS_ADMIN));
+    let mm = live(pid)?.mm.as_deref().ok_or(ESRCH)?;
+    let first = pos / PM_ENTRY_BYTES;
+    let end_vpage = crate::proc::uaccess::TASK_SIZE / PAGE_SIZE;
+    let n = ((buf.len() as u64) / PM_ENTRY_BYTES).min(end_vpage.saturating_sub(first));
+    for i in 0..n {
+        let va = (first + i) * PAGE_SIZE;
+        let entry = mm.pagemap_entry(va, show_pfn);
+        buf[(i * PM_ENTRY_BYTES) as usize..][..8].copy_from_slice(&entry.to_le_bytes());
+    }
+    Ok((n * PM_ENTRY_BYTES) as usize)
+}
+
+/// Writes `/proc/PID/NAME` (a generated file) into `w`.
+pub(crate) fn per_process(task: &mut Task, name: &str, w: &mut String) -> Result<(), i32> {
+    let _ = match name {
+        "comm" => writeln!(w, "{}", task.comm),
+        "cmdline" => {
+            w.push_str(&String::from_utf8_lossy(&task.cmdline));
+            Ok(())
+        }
+        "stat" => stat(task, w),
+        "status" => status(task, w),
+        "limits" => limits(task, w),
+        "oom_score_adj" => writeln!(w, "{}", task.oom_score_adj),
+        "oom_score" => writeln!(w, "{}", oom_score(task)),
+        "mounts" => w.write_str("rootfs / rootfs rw 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n"),
+        "mountinfo" => w.write_str("1 1 0:1 / / rw - rootfs rootfs rw\n2 1 0:4 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw\n"),
+        "smaps" => smaps(task.mm.as_deref_mut().ok_or(ENOENT)?, w, false),
+        "smaps_rollup" => smaps(task.mm.as_deref_mut().ok_or(ENOENT)?, w, true),
+        "maps" => task.mm.as_ref().ok_or(ENOENT)?.vm.show_maps(w, |f: &crate::proc::mm::FileRef| f.maps_info()),
+        "statm" => {
+            let mm = task.mm.as_ref().ok_or(ENOENT)?;
+            // size resident shared text lib data dt (pages).
+            let text = mm.vm.end_code.saturating_sub(mm.vm.start_code).div_ceil(PAGE_SIZE);
+            writeln!(w, "{} {} {} {text} 0 {} 0", mm.vm.total_vm, mm.rss.total(), mm.rss.file + mm.rss.shmem, mm.vm.data_vm + mm.vm.stack_vm)
+        }
+        _ => return Err(ENOENT),
+    };
+    Ok(())
+}
+
+/// A task's state as `status` and `stat` show it.
+fn state_name(state: TaskState) -> &'static str {
+    match state {
+        TaskState::Runnable => "R (running)",
+        TaskState::WaitChild | TaskState::SleepUntil(_) | TaskState::WaitEvent(_) | TaskState::Futex(_) => "S (sleeping)",
+        TaskState::Zombie => "Z (zombie)",
+        TaskState::Stopped => "T (stopped)",
+    }
+}
+
+/// `/proc/PID/stat` (Linux `do_task_stat`): the 52 fields; times,
+/// priorities and the code and stack addresses Linux hides from other
+/// processes are 0, rsslim unlimited.
+fn stat(task: &Task, w: &mut String) -> core::fmt::Result {
+    let state = &state_name(task.state)[..1];
+    let (faults, vsize, rss) = task.mm.as_ref().map_or((0, 0, 0), |mm| (mm.stats.faults, mm.vm.total_vm * PAGE_SIZE, mm.rss.total()));
+    let threads = sched::threads(task.tgid).len().max(1);
+    let boot_ticks = 0;
+    write!(
+        w,
+        "{} ({}) {state} {} {} {} 0 -1 4194560 {faults} 0 0 0 0 0 0 0 20 0 {threads} 0 {boot_ticks} {vsize} {rss} {}",
+        task.pid,
+        task.comm,
+        task.ppid,
+        task.pgid,
+        task.sid,
+        u64::MAX
+    )?;
+    let (start_code, end_code, start_stack) = task.mm.as_ref().map_or((0, 0, 0), |mm| (mm.vm.start_code, mm.vm.end_code, mm.vm.start_stack));
+    let (ignored, caught) = task.signals.ignored_and_caught();
+    // startcode endcode startstack kstkesp kstkeip, then the signal masks
+    // (pending, blocked, ignored, caught) in decimal, as Linux's obsolete
+    // fields show them.
+    write!(w, " {start_code} {end_code} {start_stack} 0 0 {} {} {ignored} {caught}", task.signals.pending(), task.signals.blocked)?;
+    // wchan nswap cnswap exit_signal processor rt_priority policy
+    // delayacct_blkio_ticks guest_time cguest_time.
+    write!(w, " 0 0 0 {} 0 0 0 0 0 0", task.exit_signal)?;
+    let (sd, ed, sb, as_, ae, es, ee) = task.mm.as_ref().map_or((0, 0, 0, 0, 0, 0, 0), |mm| {
+        let v = &mm.vm;
+        (v.start_data, v.end_data, v.start_brk, v.arg_start, v.arg_end, v.env_start, v.env_end)
+    });
+    writeln!(w, " {sd} {ed} {sb} {as_} {ae} {es} {ee} {}", task.exit_status.unwrap_or(0))
+}
+
+/// `/proc/PID/status` (Linux `proc_pid_status`): Linux's keys in Linux's
+/// order. Everything runs as root with the capability sets of
+/// [`crate::cred`]; there is no seccomp, no NUMA and one CPU.
+fn status(task: &Task, w: &mut String) -> core::fmt::Result {
+    let (ppid, tracer) = (task.ppid, 0);
+    writeln!(w, "Name:\t{}", task.comm)?;
+    writeln!(w, "Umask:\t{:04o}", task.fs.umask)?;
+    writeln!(w, "State:\t{}", state_name(task.state))?;
+    writeln!(w, "Tgid:\t{}\nNgid:\t0\nPid:\t{}\nPPid:\t{ppid}\nTracerPid:\t{tracer}", task.tgid, task.pid)?;
+    writeln!(w, "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0")?;
+    writeln!(w, "FDSize:\t{}", task.files.max_fds())?;
+    write!(w, "Groups:\t")?;
+    for g in &task.cred.groups {
+        write!(w, "{g} ")?;
+    }
+    writeln!(w)?;
+    writeln!(w, "NStgid:\t{}\nNSpid:\t{}\nNSpgid:\t{}\nNSsid:\t{}\nKthread:\t0", task.tgid, task.pid, task.pgid, task.sid)?;
+    if let Some(mm) = task.mm.as_ref() {
+        let rss = mm.rss;
+        mm.vm.show_status(w, rss.anon, rss.file, rss.shmem, mm.hiwater_rss, mm.pt.nr_tables * PAGE_SIZE)?;
+        writeln!(w, "CoreDumping:\t0")?;
+        writeln!(w, "THP_enabled:\t{}", u8::from(!mm.flags.thp_disable))?;
+        writeln!(w, "untag_mask:\t{:#x}", u64::MAX)?;
+    }
+    writeln!(w, "Threads:\t{}", sched::threads(task.tgid).len().max(1))?;
+    let rlim = task.signals.group_ref().rlim[crate::proc::rlimit::RLIMIT_SIGPENDING][0];
+    writeln!(w, "SigQ:\t{}/{rlim}", task.signals.pending().count_ones())?;
+    let (ignored, caught) = task.signals.ignored_and_caught();
+    for (key, v) in [
+        ("SigPnd", task.signals.thread_pending()),
+        ("ShdPnd", task.signals.shared_pending()),
+        ("SigBlk", task.signals.blocked),
+        ("SigIgn", ignored),
+        ("SigCgt", caught),
+    ] {
+        writeln!(w, "{key}:\t{v:016x}")?;
+    }
+    let c = &task.cred;
+    for (key, v) in [("CapInh", c.cap_inheritable), ("CapPrm", c.cap_permitted), ("CapEff", c.cap_effective), ("CapBnd", c.cap_bset), ("CapAmb", c.cap_ambient)]
+    {
+        writeln!(w, "{key}:\t{v:016x}")?;
+    }
+    writeln!(w, "NoNewPrivs:\t{}", u8::from(c.no_new_privs))?;
+    writeln!(w, "Seccomp:\t0\nSeccomp_filters:\t0")?;
+    writeln!(w, "Speculation_Store_Bypass:\tvulnerable\nSpeculationIndirectBranch:\talways enabled")?;
+    writeln!(w, "Cpus_allowed:\t1\nCpus_allowed_list:\t0\nMems_allowed:\t1\nMems_allowed_list:\t0")?;
+    writeln!(w, "voluntary_ctxt_switches:\t0\nnonvoluntary_ctxt_switches:\t0")
+}
+
+/// `/proc/PID/limits` (Linux `proc_pid_limits`).
+fn limits(task: &Task, w: &mut String) -> core::fmt::Result {
+    const NAMES: [(&str, &str); 16] = [
+        ("Max cpu time", "seconds"),
+        ("Max file size", "bytes"),
+        ("Max data size", "bytes"),
+        ("Max stack size", "bytes"),
+        ("Max core file size", "bytes"),
+        ("Max resident set", "bytes"),
+        ("Max processes", "processes"),
+        ("Max open files", "files"),
+        ("Max locked memory", "bytes"),
+        ("Max address space", "bytes"),
+        ("Max file locks", "locks"),
+        ("Max pending signals", "signals"),
+        ("Max msgqueue size", "bytes"),
+        ("Max nice priority", ""),
+        ("Max realtime priority", ""),
+        ("Max realtime timeout", "us"),
+    ];
+    writeln!(w, "{:<25} {:<20} {:<20} {:<10}", "Limit", "Soft Limit", "Hard Limit", "Units")?;
+    let rlim = &task.signals.group_ref().rlim;
+    for (i, (name, units)) in NAMES.iter().enumerate() {
+        write!(w, "{name:<25} ")?;
+        for v in rlim[i] {
+            if v == crate::proc::rlimit::RLIM_INFINITY {
+                write!(w, "{:<20} ", "unlimited")?;
+            } else {
+                write!(w, "{v:<20} ")?;
+            }
+        }
+        writeln!(w, "{units:<10}")?;
+    }
+    Ok(())
+}
+
+/// `/proc/PID/oom_score` (Linux `proc_oom_score`): the OOM killer's
+/// badness (resident pages and page tables, shifted by `oom_score_adj`)
+/// scaled into 0..=2000 and then by two thirds, as Linux reports it; 0
+/// for what the killer never picks (init, `oom_score_adj` -1000).
+fn oom_score(task: &Task) -> i64 {
+    let Some(mm) = task.mm.as_ref() else { return 0 };
+    if task.tgid == 1 || task.oom_score_adj == -1000 {
+        return 0;
+    }
+    let total = crate::mm::buddy::page_alloc().totalram_pages().max(1) as i64;
+    let points = (mm.rss.total() + mm.pt.nr_tables) as i64 + i64::from(task.oom_score_adj) * (total / 1000);
+    (1000 + points * 1000 / total) * 2 / 3
+}
+
+/// What one VMA's pages add up to in `/proc/PID/smaps` (bytes).
+#[derive(Default)]
+struct MemSize {
+    rss: u64,
+    /// Proportional set size, in bytes << PSS_SHIFT (Linux's fixed point).
+    pss: u64,
+    pss_anon: u64,
+    pss_file: u64,
+    pss_shmem: u64,
+    shared_clean: u64,
+    shared_dirty: u64,
+    private_clean: u64,
+    private_dirty: u64,
+    referenced: u64,
+    anonymous: u64,
+    locked: u64,
+}
+
+const PSS_SHIFT: u32 = 12;
+
+/// `/proc/PID/smaps` (Linux `show_smap`): each VMA's maps line, then what
+/// its present pages cost; with `rollup`, `smaps_rollup`: the sums under
+/// one line spanning every VMA. A page mapped by several processes is
+/// shared and counts 1/mapcount towards each one's Pss; the shared zero
+/// page is not counted (Linux's `vm_normal_page` skips it).
+fn smaps(mm: &mut crate::proc::mm::Mm, w: &mut String, rollup: bool) -> core::fmt::Result {
+    use crate::arch::pgtable::{flags, ADDR_MASK};
+    use crate::mm::addr::Pfn;
+    let vmas: Vec<_> = mm.vm.iter().cloned().collect();
+    let zero = crate::mm::uvm::zero_pfn();
+    let mut total = MemSize::default();
+    for vma in &vmas {
+        let mut m = MemSize::default();
+        mm.pt.for_each_present(vma.start, vma.end, |_, e| {
+            let pfn = (*e & ADDR_MASK) >> 12;
+            if pfn == zero || *e & flags::PRESENT == 0 {
+                return;
+            }
+            let page = crate::mm::buddy::pfn_to_page(Pfn(pfn));
+            let mapcount = page.mapcount().max(1) as u64;
+            let dirty = *e & flags::DIRTY != 0;
+            let pss = (PAGE_SIZE << PSS_SHIFT) / mapcount;
+            m.rss += PAGE_SIZE;
+            m.pss += pss;
+            match (mapcount > 1, dirty) {
+                (true, true) => m.shared_dirty += PAGE_SIZE,
+                (true, false) => m.shared_clean += PAGE_SIZE,
+                (false, true) => m.private_dirty += PAGE_SIZE,
+                (false, false) => m.private_clean += PAGE_SIZE,
+            }
+            if *e & flags::ACCESSED != 0 {
+                m.referenced += PAGE_SIZE;
+            }
+            if crate::mm::uvm::is_anon(page) {
+                m.anonymous += PAGE_SIZE;
+                m.pss_anon += pss;
+            } else if page.test(crate::mm::page::pg::SHMEM) {
+                m.pss_shmem += pss;
+            } else {
+                m.pss_file += pss;
+            }
+            if vma.flags & crate::mm::vma::VM_LOCKED != 0 {
+                m.locked += pss;
+            }
+        });
+        if rollup {
+            total.rss += m.rss;
+            total.pss += m.pss;
+            total.pss_anon += m.pss_anon;
+            total.pss_file += m.pss_file;
+            total.pss_shmem += m.pss_shmem;
+            total.shared_clean += m.shared_clean;
+            total.shared_dirty += m.shared_dirty;
+            total.private_clean += m.private_clean;
+            total.private_dirty += m.private_dirty;
+            total.referenced += m.referenced;
+            total.anonymous += m.anonymous;
+            total.locked += m.locked;
+            continue;
+        }
+        mm.vm.show_map_vma(w, vma, |f: &crate::proc::mm::FileRef| f.maps_info())?;
+        show_smap_counts(w, &m, Some(vma.end - vma.start))?;
+        let thp_eligible = 0;
+        writeln!(w, "THPeligible:    {thp_eligible}")?;
+        w.push_str("VmFlags:");
+        for (bit, name) in VM_FLAG_NAMES {
+            if vma.flags & bit != 0 {
+                w.push(' ');
+                w.push_str(name);
+            }
+        }
+        w.push_str(" \n");
+    }
+    if rollup {
+        let (start, end) = (vmas.first().map_or(0, |v| v.start), vmas.last().map_or(0, |v| v.end));
+        writeln!(w, "{start:08x}-{end:08x} ---p 00000000 00:00 0                          [rollup]")?;
+        show_smap_counts(w, &total, None)?;
+    }
+    Ok(())
+}
+
+/// The counters of one `smaps` entry (with `Size`) or of `smaps_rollup`
+/// (without `Size` and the page sizes, with `Pss_Anon` and its kin).
+fn show_smap_counts(w: &mut String, m: &MemSize, size: Option<u64>) -> core::fmt::Result {
+    let kb = |b: u64| b >> 10;
+    let line = |w: &mut String, name: &str, v: u64| writeln!(w, "{:<16}{:>8} kB", alloc::format!("{name}:"), v);
+    if let Some(size) = size {
+        line(w, "Size", kb(size))?;
+        line(w, "KernelPageSize", 4)?;
+        line(w, "MMUPageSize", 4)?;
+    }
+    line(w, "Rss", kb(m.rss))?;
+    line(w, "Pss", kb(m.pss >> PSS_SHIFT))?;
+    if size.is_none() {
+        line(w, "Pss_Dirty", kb((m.shared_dirty + m.private_dirty).min(m.pss >> PSS_SHIFT)))?;
+        line(w, "Pss_Anon", kb(m.pss_anon >> PSS_SHIFT))?;
+        line(w, "Pss_File", kb(m.pss_file >> PSS_SHIFT))?;
+        line(w, "Pss_Shmem", kb(m.pss_shmem >> PSS_SHIFT))?;
+    }
+    line(w, "Shared_Clean", kb(m.shared_clean))?;
+    line(w, "Shared_Dirty", kb(m.shared_dirty))?;
+    line(w, "Private_Clean", kb(m.private_clean))?;
+    line(w, "Private_Dirty", kb(m.private_dirty))?;
+    line(w, "Referenced", kb(m.referenced))?;
+    line(w, "Anonymous", kb(m.anonymous))?;
+    for name in ["KSM", "LazyFree", "AnonHugePages", "ShmemPmdMapped", "FilePmdMapped", "Shared_Hugetlb", "Private_Hugetlb", "Swap", "SwapPss"] {
+        line(w, name, 0)?;
+    }
+    line(w, "Locked", kb(m.locked >> PSS_SHIFT))
+}
+/// Linux's two-letter `VmFlags` mnemonics for the flags we have, in bit
+/// order (`show_smap_vma_flags`).
+const VM_FLAG_NAMES: [(u64, &str); 21] = {
+    use crate::mm::vma::*;
+    [
+        (VM_READ, "rd"),
+        (VM_WRITE, "wr"),
+        (VM_EXEC, "ex"),
+        (VM_SHARED, "sh"),
+        (VM_MAYREAD, "mr"),
+        (VM_MAYWRITE, "mw"),
+        (VM_MAYEXEC, "me"),
+        (VM_MAYSHARE, "ms"),
+        (VM_GROWSDOWN, "gd"),
+        (VM_LOCKED, "lo"),
+        (VM_SEQ_READ, "sr"),
+        (VM_RAND_READ, "rr"),
+        (VM_DONTCOPY, "dc"),
+        (VM_LOCKONFAULT, "lf"),
+        (VM_ACCOUNT, "ac"),
+        (VM_NORESERVE, "nr"),
+        (VM_WIPEONFORK, "wf"),
+        (VM_DONTDUMP, "dd"),
+        (VM_HUGEPAGE, "hg"),
+        (VM_NOHUGEPAGE, "nh"),
+        (VM_SEALED, "sl"),
+    ]
+};

@@ -1,0 +1,196 @@
+//! `/proc` itself: its listing and the files that describe the whole
+//! system (Linux `fs/proc/meminfo.c`, `stat.c`, `cpuinfo.c`, `version.c`,
+//! `uptime.c`, `loadavg.c`, `mm/vmstat.c`, `fs/proc_namespace.c`,
+//! `fs/filesystems.c`, `mm/swapfile.c`).
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::fmt::Write;
+use core::sync::atomic::Ordering::Relaxed;
+
+use super::{only_read, proc_ino, DirEntry, DIR, FILE, LINK};
+use crate::fs::errno::ENOENT;
+use crate::fs::file::File;
+use crate::proc::sched;
+
+/// The files of `/proc`, as its listing shows them (`mounts` is a link).
+const FILES: [&str; 15] = [
+    "buddyinfo",
+    "cmdline",
+    "cpuinfo",
+    "filesystems",
+    "loadavg",
+    "meminfo",
+    "pagetypeinfo",
+    "slabinfo",
+    "stat",
+    "swaps",
+    "uptime",
+    "version",
+    "vmallocinfo",
+    "vmstat",
+    "zoneinfo",
+];
+
+/// The release `uname` and `/proc/sys/kernel/osrelease` report.
+pub const OSRELEASE: &str = "6.1.0-rvmm";
+/// `uname -v`.
+pub const VERSION: &str = "#1 SMP";
+
+/// `/proc`: `self`, `thread-self`, `mounts`, `sys`, each live process,
+/// the files.
+pub(super) fn dir() -> Arc<File> {
+    let mut entries: alloc::vec::Vec<DirEntry> = alloc::vec![
+        (String::from("self"), 2, LINK),
+        (String::from("thread-self"), 3, LINK),
+        (String::from("mounts"), 4, LINK),
+        (String::from("sys"), super::sys::SYS_INO, DIR),
+    ];
+    for pid in sched::processes() {
+        if !sched::threads(pid).is_empty() {
+            entries.push((alloc::format!("{pid}"), proc_ino(pid, 0), DIR));
+        }
+    }
+    entries.extend(FILES.iter().enumerate().map(|(i, n)| (String::from(*n), 8 + i as u64, FILE)));
+    super::listed(1, entries)
+}
+
+/// Opens `/proc/NAME`.
+pub(super) fn open(name: &str, flags: u32) -> Result<Arc<File>, i32> {
+    if flags & crate::fs::file::O_PATH != 0 {
+        let i = FILES.iter().position(|n| *n == name).ok_or(ENOENT)?;
+        return Ok(File::proc_path(8 + i as u64, FILE));
+    }
+    only_read(flags)?;
+    let mut out = String::new();
+    global(name, &mut out)?;
+    let ino = FILES.iter().position(|n| *n == name).map_or(0, |i| 8 + i as u64);
+    Ok(File::snapshot_ino(out.into_bytes(), ino))
+}
+
+/// Writes `/proc/NAME` into `w`; `ENOENT` for a name that is not there.
+pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
+    use crate::mm::vmstat;
+    let alloc = crate::mm::buddy::page_alloc();
+    let _ = match name {
+        "meminfo" => vmstat::meminfo(alloc, &mem_extra(), w),
+        "buddyinfo" => vmstat::buddyinfo(alloc, w),
+        "pagetypeinfo" => vmstat::pagetypeinfo(alloc, w),
+        "zoneinfo" => vmstat::zoneinfo(alloc, w),
+        "vmstat" => {
+            let m = mem_extra();
+            let node = [
+                ("nr_slab_reclaimable", m.slab_reclaimable),
+                ("nr_slab_unreclaimable", m.slab_unreclaimable),
+                ("nr_anon_pages", m.anon),
+                ("nr_mapped", m.mapped),
+                ("nr_file_pages", m.cached),
+                ("nr_shmem", m.shmem),
+                ("nr_kernel_stack", m.kernel_stack_kb),
+                ("nr_page_table_pages", m.page_tables),
+            ];
+            let events = [("pgfault", crate::proc::fault::PGFAULT.load(Relaxed)), ("pgmajfault", 0), ("oom_kill", crate::proc::oom::OOM_KILLS.load(Relaxed))];
+            vmstat::vmstat(alloc, &node, &events, w)
+        }
+        "slabinfo" => crate::mm::kmem::SLAB.slabinfo(w),
+        "vmallocinfo" => crate::mm::vmalloc::vmallocinfo(w),
+        "uptime" => {
+            let ns = crate::time::uptime_ns();
+            // Idle time, summed over CPUs, is not kept.
+            writeln!(w, "{}.{:02} 0.00", ns / 1_000_000_000, ns % 1_000_000_000 / 10_000_000)
+        }
+        "loadavg" => {
+            let pids = sched::pids();
+            let running = pids.iter().filter(|&&p| sched::task(p).is_some_and(|t| t.state == sched::TaskState::Runnable)).count();
+            writeln!(w, "0.00 0.00 0.00 {running}/{} {}", pids.len(), crate::proc::last_pid())
+        }
+        "stat" => stat(w),
+        "cpuinfo" => cpuinfo(w),
+        "version" => writeln!(w, "Linux version {OSRELEASE} (rvmm@rvmm) (rustc) {VERSION}"),
+        "cmdline" => writeln!(w, "{}", crate::init::kernel_cmdline()),
+        "filesystems" => ["rootfs", "ramfs", "proc", "pipefs", "anon_inodefs"].iter().try_for_each(|fs| writeln!(w, "nodev\t{fs}")),
+        "swaps" => writeln!(w, "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority"),
+        _ => return Err(ENOENT),
+    };
+    Ok(())
+}
+
+/// What `/proc/meminfo` and `/proc/vmstat` add to the page allocator's
+/// counts: page cache, mapped pages, slab, stacks, page tables, commit.
+pub fn mem_extra() -> crate::mm::vmstat::MemExtra {
+    use crate::mm::vma::{VM_ACCOUNT, VM_LOCKED};
+    let mut x = crate::mm::vmstat::MemExtra::default();
+    let shmem = crate::mm::shmem::NR_SHMEM.load(Relaxed);
+    x.shmem = shmem;
+    x.cached = crate::fs::pages::nr_file_frames() as u64 + shmem;
+    crate::mm::kmem::SLAB.for_each_cache(|c| {
+        let pages = c.stats().num_slabs << c.layout().map_or(0, |l| l.order);
+        // Caches of reclaimable objects: none here yet.
+        x.slab_unreclaimable += pages;
+    });
+    x.kernel_stack_kb = sched::nr_tasks() as u64 * crate::proc::THREAD_SIZE / 1024;
+    let mut seen: alloc::vec::Vec<usize> = alloc::vec::Vec::new();
+    for pid in sched::pids() {
+        let Some(t) = sched::task(pid) else { continue };
+        let Some(mm) = t.mm.as_ref() else { continue };
+        // Threads share one address space: count it once.
+        if seen.contains(&mm.id()) {
+            continue;
+        }
+        seen.push(mm.id());
+        x.anon += mm.rss.anon;
+        x.mapped += mm.rss.file + mm.rss.shmem;
+        x.page_tables += mm.pt.nr_tables;
+        for v in mm.vm.iter() {
+            if v.flags & VM_ACCOUNT != 0 {
+                x.committed += v.pages();
+            }
+            if v.flags & VM_LOCKED != 0 {
+                x.mlocked += v.pages();
+            }
+        }
+    }
+    x.page_tables += crate::mm::vmalloc::NR_KERNEL_TABLES.load(Relaxed);
+    x.commit_limit = super::sys::commit_limit();
+    x.vmalloc_total_kb = (crate::mm::vmap_area::VMALLOC_END - crate::mm::vmap_area::VMALLOC_START + 1) >> 10;
+    x.vmalloc_used = crate::mm::vmalloc::NR_VMALLOC_PAGES.load(Relaxed);
+    x.direct_map_kb = crate::init::direct_map_kb();
+    x
+}
+
+/// `/proc/stat` (Linux `show_stat`): CPU time in ticks (all of it counted
+/// as idle or user: the kernel does not account), interrupts, context
+/// switches, boot time, forks, running and blocked tasks.
+fn stat(w: &mut String) -> core::fmt::Result {
+    let ticks = sched::TICKS.load(Relaxed);
+    for cpu in ["cpu ", "cpu0"] {
+        writeln!(w, "{cpu} 0 0 0 {ticks} 0 0 0 0 0 0")?;
+    }
+    writeln!(w, "intr {ticks}")?;
+    writeln!(w, "ctxt {}", sched::NR_SWITCHES.load(Relaxed))?;
+    let boot = crate::time::realtime_ns() - crate::time::uptime_ns() as i64;
+    writeln!(w, "btime {}", boot.div_euclid(1_000_000_000))?;
+    writeln!(w, "processes {}", crate::proc::last_pid())?;
+    let running = sched::pids().iter().filter(|&&p| sched::task(p).is_some_and(|t| t.state == sched::TaskState::Runnable)).count();
+    writeln!(w, "procs_running {running}")?;
+    writeln!(w, "procs_blocked 0")?;
+    writeln!(w, "softirq 0 0 0 0 0 0 0 0 0 0 0")
+}
+
+/// `/proc/cpuinfo` for the one CPU (Linux `show_cpuinfo`, x86): what
+/// CPUID says, plus the page size facts.
+fn cpuinfo(w: &mut String) -> core::fmt::Result {
+    let id = crate::arch::cpu::identify();
+    writeln!(w, "processor\t: 0")?;
+    writeln!(w, "vendor_id\t: {}", id.vendor)?;
+    writeln!(w, "cpu family\t: {}", id.family)?;
+    writeln!(w, "model\t\t: {}", id.model)?;
+    writeln!(w, "model name\t: {}", id.brand)?;
+    writeln!(w, "stepping\t: {}", id.stepping)?;
+    writeln!(w, "physical id\t: 0\nsiblings\t: 1\ncore id\t\t: 0\ncpu cores\t: 1\napicid\t\t: 0\ninitial apicid\t: 0")?;
+    writeln!(w, "fpu\t\t: yes\nfpu_exception\t: yes\ncpuid level\t: {}\nwp\t\t: yes", id.max_leaf)?;
+    writeln!(w, "flags\t\t: {}", id.flags)?;
+    writeln!(w, "clflush size\t: 64\ncache_alignment\t: 64")?;
+    writeln!(w, "address sizes\t: {} bits physical, {} bits virtual", id.phys_bits, id.virt_bits)?;
+    writeln!(w, "power management:\n")
+}

@@ -1,0 +1,418 @@
+/*
+ * proc_files: /proc as Linux has it, checked the same way natively and in
+ * the guest: the directories and links, /proc/PID/{status, limits,
+ * environ, auxv, cmdline, exe, fd, fdinfo, pagemap, clear_refs,
+ * smaps_rollup, comm}, the global files' keys, and the calls that go
+ * with them: statfs, sendfile, copy_file_range, getgroups/setgroups.
+ * The /proc/sys writes run only in the guest: natively they would change
+ * the host.
+ */
+#include "tap.h"
+#include <dirent.h>
+#include <signal.h>
+#include <sys/auxv.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <grp.h>
+
+#define PROC_SUPER_MAGIC 0x9fa0
+#define PM_PRESENT (1ULL << 63)
+#define PM_FILE (1ULL << 61)
+#define PM_EXCLUSIVE (1ULL << 56)
+#define PM_SOFT_DIRTY (1ULL << 55)
+#define PM_PFN ((1ULL << 55) - 1)
+
+static int in_guest;
+
+/* Whether the keys (NULL-terminated) appear in proc_buf's lines in this
+ * order, each at the start of a line; the first missing one is named. */
+static const char *keys_in_order(const char *const *keys)
+{
+    const char *at = proc_buf;
+    for (; *keys; keys++) {
+        char want[64];
+        snprintf(want, sizeof want, "%s:", *keys);
+        const char *l = at;
+        for (;;) {
+            if (strncmp(l, want, strlen(want)) == 0)
+                break;
+            l = strchr(l, '\n');
+            if (!l)
+                return *keys;
+            l++;
+        }
+        at = l;
+    }
+    return NULL;
+}
+
+static unsigned long long pagemap(void *addr)
+{
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    unsigned long long e = 0;
+    if (pread(fd, &e, 8, (long)((uintptr_t)addr / PAGE * 8)) != 8)
+        e = ~0ULL;
+    close(fd);
+    return e;
+}
+
+static int write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY);
+    if (fd < 0)
+        return -1;
+    long r = write(fd, text, strlen(text));
+    int e = errno;
+    close(fd);
+    errno = e;
+    return r == (long)strlen(text) ? 0 : -1;
+}
+
+static void test_dirs_and_links(int argc, char **argv)
+{
+    char buf[256];
+    ssize_t n = readlink("/proc/self", buf, sizeof buf - 1);
+    buf[n > 0 ? n : 0] = 0;
+    check(atoi(buf) == getpid(), "/proc/self -> the pid", "%s", buf);
+    n = readlink("/proc/thread-self", buf, sizeof buf - 1);
+    buf[n > 0 ? n : 0] = 0;
+    char want[64];
+    snprintf(want, sizeof want, "%d/task/%d", getpid(), getpid());
+    check(strcmp(buf, want) == 0, "/proc/thread-self -> PID/task/TID", "%s", buf);
+    DIR *d = opendir("/proc");
+    int self = 0, mine = 0, meminfo = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        self |= strcmp(e->d_name, "self") == 0 && e->d_type == DT_LNK;
+        mine |= atoi(e->d_name) == getpid() && e->d_type == DT_DIR;
+        meminfo |= strcmp(e->d_name, "meminfo") == 0 && e->d_type == DT_REG;
+    }
+    if (d)
+        closedir(d);
+    check(self && mine && meminfo, "/proc lists self (link), this process (dir), meminfo (file)", "%d %d %d", self, mine, meminfo);
+    struct stat st;
+    check(lstat("/proc/self/exe", &st) == 0 && S_ISLNK(st.st_mode), "lstat(/proc/self/exe) is a link", "mode %o", st.st_mode);
+    struct stat a, b;
+    check(stat("/proc/self/exe", &a) == 0 && stat(argv[0], &b) == 0 && a.st_ino == b.st_ino, "/proc/self/exe is the program",
+          "ino %lu vs %lu", (unsigned long)a.st_ino, (unsigned long)b.st_ino);
+    check(stat("/proc/self/clear_refs", &st) == 0 && (st.st_mode & 0777) == 0200, "stat of write-only clear_refs works (mode 0200)",
+          "%s mode %o", strerror(errno), st.st_mode);
+    n = readlink("/proc/self/cwd", buf, sizeof buf - 1);
+    buf[n > 0 ? n : 0] = 0;
+    char cwd[256];
+    check(getcwd(cwd, sizeof cwd) && strcmp(buf, cwd) == 0, "/proc/self/cwd -> the working directory", "%s vs %s", buf, cwd);
+    check(chdir("/proc/self") == 0 && access("status", R_OK) == 0 && chdir(cwd) == 0, "chdir into /proc/self, then relative names",
+          "%s", strerror(errno));
+
+    /* cmdline: the arguments, each NUL-terminated. */
+    long len = read_file("/proc/self/cmdline");
+    long want_len = 0;
+    for (int i = 0; i < argc; i++)
+        want_len += strlen(argv[i]) + 1;
+    check(len == want_len && strcmp(proc_buf, argv[0]) == 0, "cmdline is argv", "%ld bytes, want %ld", len, want_len);
+
+    /* environ: what the process started with. */
+    len = read_file("/proc/self/environ");
+    const char *home = getenv("HOME");
+    snprintf(buf, sizeof buf, "HOME=%s", home ? home : "");
+    int found = 0;
+    for (long i = 0; i < len; i += strlen(proc_buf + i) + 1)
+        found |= strcmp(proc_buf + i, buf) == 0;
+    check(home && found, "environ holds HOME as getenv sees it", "%s", buf);
+
+    /* auxv: (type, value) pairs as getauxval sees them, ending in AT_NULL. */
+    int fd = open("/proc/self/auxv", O_RDONLY);
+    unsigned long aux[128] = {0};
+    n = read(fd, aux, sizeof aux);
+    close(fd);
+    int pagesz = 0, entry = 0;
+    for (long i = 0; i + 1 < n / 8; i += 2) {
+        pagesz |= aux[i] == AT_PAGESZ && aux[i + 1] == 4096;
+        entry |= aux[i] == AT_ENTRY && aux[i + 1] == getauxval(AT_ENTRY);
+    }
+    check(pagesz && entry && n % 16 == 0 && aux[n / 8 - 2] == AT_NULL, "auxv: AT_PAGESZ 4096, AT_ENTRY as getauxval, AT_NULL last",
+          "%zd bytes", n);
+}
+
+static void test_status_and_limits(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+    signal(SIGWINCH, SIG_IGN);
+    read_file("/proc/self/status");
+    static const char *const keys[] = {"Name", "Umask", "State", "Tgid", "Ngid", "Pid", "PPid", "TracerPid", "Uid", "Gid", "FDSize",
+                                       "Groups", "NStgid", "NSpid", "NSpgid", "NSsid", "VmPeak", "VmSize", "VmLck", "VmPin", "VmHWM",
+                                       "VmRSS", "RssAnon", "RssFile", "RssShmem", "VmData", "VmStk", "VmExe", "VmLib", "VmPTE", "VmSwap",
+                                       "HugetlbPages", "CoreDumping", "THP_enabled", "Threads", "SigQ", "SigPnd", "ShdPnd", "SigBlk",
+                                       "SigIgn", "SigCgt", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp",
+                                       "Cpus_allowed", "Cpus_allowed_list", "Mems_allowed_list", "voluntary_ctxt_switches",
+                                       "nonvoluntary_ctxt_switches", NULL};
+    const char *missing = keys_in_order(keys);
+    check(!missing, "/proc/self/status has Linux's keys in Linux's order", "missing or out of order: %s", missing);
+    const char *blk = find_line("SigBlk:");
+    unsigned long long mask = blk ? strtoull(blk + 7, NULL, 16) : 0;
+    check(mask == 1ULL << (SIGUSR2 - 1), "SigBlk shows the blocked SIGUSR2", "%llx", mask);
+    const char *ign = find_line("SigIgn:");
+    mask = ign ? strtoull(ign + 7, NULL, 16) : 0;
+    check((mask & (1ULL << (SIGWINCH - 1))) != 0, "SigIgn shows the ignored SIGWINCH", "%llx", mask);
+    const char *umask_line = find_line("Umask:");
+    check(umask_line && strtol(umask_line + 6, NULL, 8) == (long)umask(022), "Umask is the umask", "%s", umask_line ? umask_line : "none");
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    signal(SIGWINCH, SIG_DFL);
+
+    struct rlimit r;
+    getrlimit(RLIMIT_NOFILE, &r);
+    read_file("/proc/self/limits");
+    const char *l = find_line("Max open files");
+    unsigned long soft = 0, hard = 0;
+    check(l && sscanf(l + 26, "%lu %lu", &soft, &hard) == 2 && soft == r.rlim_cur && hard == r.rlim_max,
+          "limits: Max open files as getrlimit", "%lu %lu", soft, hard);
+    check(strncmp(proc_buf, "Limit                     Soft Limit           Hard Limit           Units     \n", 79) == 0,
+          "limits: Linux's header", "%.80s", proc_buf);
+
+    check(write_file("/proc/self/comm", "renamed") == 0, "write /proc/self/comm", "%s", strerror(errno));
+    read_file("/proc/self/comm");
+    check(strcmp(proc_buf, "renamed\n") == 0, "... comm reads it back", "%s", proc_buf);
+    char name[16] = "";
+    prctl(16 /* PR_GET_NAME */, name);
+    check(strcmp(name, "renamed") == 0, "... and PR_GET_NAME agrees", "%s", name);
+
+    int fd = open("/proc/self/status", O_RDONLY);
+    char b4[4];
+    read(fd, b4, 4);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fdinfo/%d", fd);
+    read_file(path);
+    const char *pos = find_line("pos:");
+    const char *flags = find_line("flags:");
+    check(pos && atoi(pos + 4) == 4 && flags && strtol(flags + 6, NULL, 8) == (O_RDONLY | 0100000),
+          "fdinfo: pos after a 4-byte read, flags in octal", "%s", proc_buf);
+    close(fd);
+}
+
+static void test_global_files(void)
+{
+    read_file("/proc/meminfo");
+    static const char *const mem[] = {"MemTotal", "MemFree", "MemAvailable", "Buffers", "Cached", "SwapCached", "Active", "Inactive",
+                                      "Active(anon)", "Inactive(anon)", "Active(file)", "Inactive(file)", "Unevictable", "Mlocked",
+                                      "SwapTotal", "SwapFree", "Dirty", "Writeback", "AnonPages", "Mapped", "Shmem", "KReclaimable",
+                                      "Slab", "SReclaimable", "SUnreclaim", "KernelStack", "PageTables", "NFS_Unstable", "Bounce",
+                                      "WritebackTmp", "CommitLimit", "Committed_AS", "VmallocTotal", "VmallocUsed", "VmallocChunk",
+                                      "Percpu", "AnonHugePages", "HugePages_Total", "HugePages_Free", "HugePages_Rsvd",
+                                      "HugePages_Surp", "Hugepagesize", "Hugetlb", "DirectMap4k", NULL};
+    const char *missing = keys_in_order(mem);
+    check(!missing, "/proc/meminfo has Linux's keys in Linux's order", "missing or out of order: %s", missing);
+    read_file("/proc/vmstat");
+    int plain = 1;
+    for (const char *l = proc_buf; *l; l = strchr(l, '\n') + 1) {
+        if (strncmp(l, "cow_fault", 9) == 0 || strncmp(l, "pgzero", 6) == 0 || strncmp(l, "allocstall ", 11) == 0)
+            plain = 0;
+        if (!strchr(l, '\n'))
+            break;
+    }
+    check(find_line("nr_free_pages ") && find_line("pgfault ") && find_line("pgfree ") && plain,
+          "/proc/vmstat: Linux's names (nr_free_pages, pgfree, pgfault), none of its own", "%.200s", proc_buf);
+    check(read_file("/proc/version") > 0 && strncmp(proc_buf, "Linux version ", 14) == 0, "/proc/version", "%s", proc_buf);
+    struct utsname u;
+    uname(&u);
+    check(strstr(proc_buf, u.release) != NULL, "... names uname's release", "%s vs %s", proc_buf, u.release);
+    check(read_file("/proc/cpuinfo") > 0 && find_line("processor") && find_line("flags"), "/proc/cpuinfo: processor and flags lines",
+          "%.100s", proc_buf);
+    check(read_file("/proc/stat") > 0 && find_line("cpu ") && find_line("ctxt ") && find_line("btime "), "/proc/stat: cpu, ctxt, btime",
+          "%.100s", proc_buf);
+    check(read_file("/proc/mounts") > 0 && strstr(proc_buf, " /proc proc "), "/proc/mounts lists /proc", "%s", proc_buf);
+    check(read_file("/proc/self/mountinfo") > 0 && strstr(proc_buf, " /proc ") && strstr(proc_buf, " - proc proc "),
+          "/proc/self/mountinfo lists /proc", "%s", proc_buf);
+    check(read_file("/proc/filesystems") > 0 && strstr(proc_buf, "nodev\tproc\n"), "/proc/filesystems has proc", "%s", proc_buf);
+    check(read_file("/proc/swaps") > 0 && strncmp(proc_buf, "Filename", 8) == 0, "/proc/swaps: its header", "%s", proc_buf);
+    check(read_file("/proc/loadavg") > 0 && strchr(proc_buf, '/'), "/proc/loadavg", "%s", proc_buf);
+    check(read_file("/proc/sys/vm/overcommit_memory") > 0, "/proc/sys/vm/overcommit_memory reads", "%s", strerror(errno));
+    check_err(open("/proc/sys/vm/drop_caches", O_RDONLY), EACCES, "/proc/sys/vm/drop_caches is write-only");
+    struct statfs sf;
+    check(statfs("/proc", &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC, "statfs(/proc): proc's magic", "%lx", (long)sf.f_type);
+    int fd = open("/proc/self/status", O_RDONLY);
+    check(fstatfs(fd, &sf) == 0 && sf.f_type == PROC_SUPER_MAGIC && sf.f_namelen == 255, "fstatfs of a /proc file", "%lx %ld",
+          (long)sf.f_type, (long)sf.f_namelen);
+    close(fd);
+}
+
+static void test_pagemap_and_clear_refs(void)
+{
+    char *p = anon_pages(2);
+    p[0] = 1;
+    unsigned long long e0 = pagemap(p), e1 = pagemap(p + PAGE);
+    check((e0 & PM_PRESENT) && (e0 & PM_EXCLUSIVE) && !(e0 & PM_FILE) && (e0 & PM_PFN) != 0, "pagemap: a touched page is present, "
+          "exclusive, anonymous, with its PFN (root)", "%llx", e0);
+    check(!(e1 & PM_PRESENT), "pagemap: an untouched page is not present", "%llx", e1);
+    unsigned long long code = pagemap((void *)test_pagemap_and_clear_refs);
+    check((code & PM_PRESENT) && (code & PM_FILE), "pagemap: the program's text is a present file page", "%llx", code);
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    unsigned long long two[2];
+    check_err(pread(fd, two, 8, 4), EINVAL, "pagemap: an unaligned read -> EINVAL");
+    close(fd);
+
+    /* Soft-dirty: where the kernel tracks it, a fresh page is dirty. */
+    if (!(e0 & PM_SOFT_DIRTY)) {
+        printf("# soft-dirty: not tracked by this kernel\n");
+    } else {
+        check(write_file("/proc/self/clear_refs", "4") == 0, "clear_refs 4 (soft-dirty)", "%s", strerror(errno));
+        e0 = pagemap(p);
+        check(!(e0 & PM_SOFT_DIRTY) && (e0 & PM_PRESENT), "... clears the page's soft-dirty bit", "%llx", e0);
+        p[1] = 2;
+        check((pagemap(p) & PM_SOFT_DIRTY) != 0, "... a write sets it again", "%llx", pagemap(p));
+        check(!(pagemap(p + PAGE) & PM_SOFT_DIRTY), "... an untouched page stays clean", "%llx", pagemap(p + PAGE));
+        char *q = anon_pages(1);
+        check((pagemap(q) & PM_SOFT_DIRTY) != 0, "... a new mapping is soft-dirty", "%llx", pagemap(q));
+        sys_munmap(q, PAGE);
+        sys_mprotect(p, 2 * PAGE, PROT_READ);
+        write_file("/proc/self/clear_refs", "4");
+        sys_mprotect(p, 2 * PAGE, PROT_READ | PROT_WRITE);
+        p[2] = 3;
+        check((pagemap(p) & PM_SOFT_DIRTY) != 0, "... a write after mprotect sets it too", "%llx", pagemap(p));
+    }
+    sys_munmap(p, 2 * PAGE);
+
+    /* clear_refs 5: VmHWM back to VmRSS. */
+    char *big = anon_pages(256);
+    memset(big, 1, 256 * PAGE);
+    sys_munmap(big, 256 * PAGE);
+    long hwm = status_kb("VmHWM:"), rss = status_kb("VmRSS:");
+    check(hwm >= rss + 512, "VmHWM stays above VmRSS after a munmap", "%ld %ld", hwm, rss);
+    check(write_file("/proc/self/clear_refs", "5") == 0, "clear_refs 5", "%s", strerror(errno));
+    hwm = status_kb("VmHWM:");
+    rss = status_kb("VmRSS:");
+    check(hwm == rss, "... resets VmHWM to VmRSS", "%ld %ld", hwm, rss);
+    errno = 0;
+    check(write_file("/proc/self/clear_refs", "9") != 0 && errno == EINVAL, "clear_refs 9 -> EINVAL", "%s", strerror(errno));
+
+    read_file("/proc/self/smaps_rollup");
+    const char *r = find_line("Rss:");
+    long rollup = r ? atol(r + 4) : -1;
+    read_file("/proc/self/smaps");
+    long sum = 0;
+    for (const char *l = proc_buf; (l = strstr(l, "\nRss:")); l++)
+        sum += atol(l + 5);
+    check(rollup > 0 && labs(rollup - sum) <= 16, "smaps_rollup's Rss is smaps' summed", "%ld vs %ld", rollup, sum);
+}
+
+static void test_copies(void)
+{
+    char path[64], path2[64];
+    const char *dir = access("/tmp", W_OK) == 0 ? "/tmp" : "";
+    snprintf(path, sizeof path, "%s/proc_files.XXXXXX", dir);
+    snprintf(path2, sizeof path2, "%s/proc_files2.XXXXXX", dir);
+    int a = mkstemp(path), b = mkstemp(path2);
+    char data[10000];
+    for (unsigned i = 0; i < sizeof data; i++)
+        data[i] = (char)(i * 7);
+    write(a, data, sizeof data);
+    off_t off = 100;
+    long n = syscall(SYS_sendfile, b, a, &off, 5000);
+    char back[10000];
+    check(n == 5000 && off == 5100 && pread(b, back, 5000, 0) == 5000 && memcmp(back, data + 100, 5000) == 0,
+          "sendfile with an offset: 5000 bytes, offset moved", "%ld, off %ld", n, (long)off);
+    check(lseek(a, 0, SEEK_CUR) == 10000, "... the input's own offset stays", "%ld", (long)lseek(a, 0, SEEK_CUR));
+    int pipefd[2];
+    pipe(pipefd);
+    lseek(a, 9990, SEEK_SET);
+    n = syscall(SYS_sendfile, pipefd[1], a, NULL, 100);
+    check(n == 10 && read(pipefd[0], back, 100) == 10 && memcmp(back, data + 9990, 10) == 0, "sendfile to a pipe, to the end", "%ld", n);
+    check_err(syscall(SYS_sendfile, pipefd[1], pipefd[0], &off, 10), ESPIPE, "sendfile from a pipe with an offset -> ESPIPE");
+    int ro = open(path, O_RDONLY);
+    check_err(syscall(SYS_sendfile, ro, a, NULL, 10), EBADF, "sendfile into a read-only descriptor -> EBADF");
+    close(ro);
+    close(pipefd[0]);
+    close(pipefd[1]);
+
+    loff_t in = 0, outo = 20000;
+    n = syscall(SYS_copy_file_range, a, &in, b, &outo, 4000, 0);
+    check(n == 4000 && in == 4000 && outo == 24000 && pread(b, back, 4000, 20000) == 4000 && memcmp(back, data, 4000) == 0,
+          "copy_file_range: 4000 bytes at the offsets given", "%ld", n);
+    check_err(syscall(SYS_copy_file_range, a, &in, b, &outo, 10, 1), EINVAL, "copy_file_range with flags -> EINVAL");
+    in = 0;
+    loff_t same = 100;
+    check_err(syscall(SYS_copy_file_range, a, &in, a, &same, 1000, 0), EINVAL, "copy_file_range over itself, overlapping -> EINVAL");
+    close(a);
+    close(b);
+    unlink(path);
+    unlink(path2);
+}
+
+static void test_groups(void)
+{
+    gid_t g[8];
+    gid_t set[3] = {7, 3, 5};
+    check(setgroups(3, set) == 0, "setgroups(7, 3, 5)", "%s", strerror(errno));
+    int n = getgroups(8, g);
+    check(n == 3, "getgroups: three", "%d", n);
+    check_err(getgroups(1, g), EINVAL, "getgroups into a list too small -> EINVAL");
+    check(getgroups(0, NULL) == 3, "getgroups(0) counts them", "%d", getgroups(0, NULL));
+    read_file("/proc/self/status");
+    const char *l = find_line("Groups:");
+    check(l && strstr(l, "3") && strstr(l, "5") && strstr(l, "7"), "status lists them in Groups", "%s", l ? l : "none");
+    setgroups(0, NULL);
+}
+
+/* Only in the guest: these would change the host. */
+static void test_sysctl_writes(void)
+{
+    check(write_file("/proc/sys/vm/overcommit_ratio", "0") == 0 && write_file("/proc/sys/vm/overcommit_memory", "2") == 0,
+          "vm.overcommit_memory = 2, overcommit_ratio = 0", "%s", strerror(errno));
+    check_err((long)sys_mmap(NULL, 64 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), ENOMEM,
+              "... a private writable mapping is refused (ENOMEM)");
+    check((long)sys_mmap(NULL, 64 * PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) > 0, "... a read-only one is not charged",
+          "%s", strerror(errno));
+    errno = 0;
+    check(write_file("/proc/sys/vm/overcommit_memory", "3") != 0 && errno == EINVAL, "overcommit_memory = 3 -> EINVAL", "%s",
+          strerror(errno));
+    write_file("/proc/sys/vm/overcommit_memory", "0");
+    write_file("/proc/sys/vm/overcommit_ratio", "50");
+    check((long)sys_mmap(NULL, 64 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) > 0, "... back to 0: allowed",
+          "%s", strerror(errno));
+
+    read_file("/proc/zoneinfo");
+    const char *min = strstr(proc_buf, "zone    DMA32");
+    min = min ? strstr(min, "min ") : NULL;
+    long before = min ? atol(min + 4) : -1;
+    check(write_file("/proc/sys/vm/min_free_kbytes", "4096") == 0, "vm.min_free_kbytes = 4096", "%s", strerror(errno));
+    read_file("/proc/zoneinfo");
+    min = strstr(proc_buf, "zone    DMA32");
+    min = min ? strstr(min, "min ") : NULL;
+    long after = min ? atol(min + 4) : -1;
+    check(after > before && before > 0, "... raises the DMA32 min watermark", "%ld -> %ld", before, after);
+
+    check(write_file("/proc/sys/vm/max_map_count", "20") == 0, "vm.max_map_count = 20", "%s", strerror(errno));
+    int refused = 0;
+    for (int i = 0; i < 40 && !refused; i++) {
+        void *m = sys_mmap(NULL, PAGE, i % 2 ? PROT_READ : PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        refused = m == MAP_FAILED && errno == ENOMEM;
+    }
+    check(refused, "... mmap runs out of VMAs (ENOMEM)", "no refusal");
+    write_file("/proc/sys/vm/max_map_count", "65530");
+    check(write_file("/proc/sys/vm/drop_caches", "3") == 0, "vm.drop_caches = 3", "%s", strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+    tap_init();
+    proc_init();
+    struct utsname u;
+    in_guest = uname(&u) == 0 && strstr(u.release, "rvmm") != NULL;
+    test_dirs_and_links(argc, argv);
+    test_status_and_limits();
+    test_global_files();
+    test_pagemap_and_clear_refs();
+    test_copies();
+    test_groups();
+    if (in_guest)
+        test_sysctl_writes();
+    else
+        printf("# /proc/sys writes: only in the guest\n");
+    return tap_done();
+}
