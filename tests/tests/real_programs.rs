@@ -164,7 +164,10 @@ fn busybox_ps_and_ls_read_proc() {
     let dir = tests::Scratch::new("busybox-proc");
     let script = dir.file("t.sh", script.as_bytes(), 0o755);
     let run = run_init(MEM, "", busybox(), &[(&script, "/t.sh")], &["sh", "/t.sh"]);
-    assert_eq!(run.stdout, "cmdline\ncomm\nfd\nmaps\noom_score_adj\nsmaps\nstat\nstatm\nstatus\ntask\n(cut) R\n1\n1\n1\n", "{}", run.console);
+    let entries = "auxv clear_refs cmdline comm cwd environ exe fd fdinfo limits maps mountinfo mounts oom_score oom_score_adj pagemap root \
+                   smaps smaps_rollup stat statm status task";
+    let want = format!("{}\n(cut) R\n1\n1\n1\n", entries.split_whitespace().collect::<Vec<_>>().join("\n"));
+    assert_eq!(run.stdout, want, "{}", run.console);
     assert_eq!(run.code, 0, "{}", run.console);
 }
 

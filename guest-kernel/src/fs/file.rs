@@ -112,6 +112,8 @@ pub enum FileKind {
     Console { stream: u32, write: ConsoleWrite, read: ConsoleRead },
     /// One end of a pipe.
     Pipe(crate::fs::pipe::PipeEnd),
+    /// A FIFO opened by name: its read end, write end, or both (`O_RDWR`).
+    Fifo { inode: Arc<Inode>, read: Option<crate::fs::pipe::PipeEnd>, write: Option<crate::fs::pipe::PipeEnd> },
     /// A directory whose entries were listed when opened (a `/proc`
     /// directory): name, inode number and mode of each.
     ListedDir { ino: u64, entries: Vec<(String, u64, u32)> },
@@ -247,6 +249,7 @@ impl File {
     pub fn poll(&self) -> u16 {
         match &self.kind {
             FileKind::Pipe(end) => end.poll(),
+            FileKind::Fifo { read, write, .. } => read.iter().chain(write.iter()).fold(0, |m, end| m | end.poll()),
             FileKind::Pidfd { pid, exited } => {
                 if exited(*pid) {
                     POLLIN | POLLRDNORM
@@ -264,6 +267,7 @@ impl File {
         match &self.kind {
             FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) | FileKind::Device(inode) => inode.path(),
             FileKind::Pipe(end) => alloc::format!("pipe:[{}]", end.id()),
+            FileKind::Fifo { inode, .. } => inode.path(),
             FileKind::Console { .. } => String::from("/dev/console"),
             FileKind::Pidfd { .. } => String::from("anon_inode:[pidfd]"),
             FileKind::Snapshot { ino, .. } | FileKind::ListedDir { ino, .. } => alloc::format!("/proc/[{ino}]"),
@@ -278,6 +282,30 @@ impl File {
         Self::new(FileKind::Pidfd { pid, exited }, O_RDWR | (flags & O_NONBLOCK))
     }
 
+    /// For a FIFO opened with `O_RDONLY` or `O_WRONLY` and without
+    /// `O_NONBLOCK`: the pipe and which side the opener waits for (`true`:
+    /// a writer) if nobody has that side open yet.
+    pub fn fifo_wait(&self) -> Option<(Arc<crate::fs::pipe::Pipe>, bool)> {
+        if self.flags() & O_NONBLOCK != 0 {
+            return None;
+        }
+        match &self.kind {
+            FileKind::Fifo { read: Some(end), write: None, .. } if end.pipe().ends().1 == 0 => Some((end.pipe().clone(), true)),
+            FileKind::Fifo { read: None, write: Some(end), .. } if end.pipe().ends().0 == 0 => Some((end.pipe().clone(), false)),
+            _ => None,
+        }
+    }
+
+    /// Bytes ready to read (`FIONREAD`): a pipe's contents, what is left
+    /// of a regular file after the offset; `None` where it does not apply.
+    pub fn nread(&self) -> Option<usize> {
+        match &self.kind {
+            FileKind::Pipe(end) | FileKind::Fifo { read: Some(end), .. } => Some(end.pipe().available()),
+            FileKind::Regular(inode) => Some(inode.size().saturating_sub(self.pos().max(0) as u64) as usize),
+            _ => None,
+        }
+    }
+
     /// The process a pidfd names; `None` for any other file.
     pub fn pidfd_pid(&self) -> Option<u32> {
         match self.kind {
@@ -287,7 +315,7 @@ impl File {
     }
 
     pub fn is_pipe(&self) -> bool {
-        matches!(self.kind, FileKind::Pipe(_))
+        matches!(self.kind, FileKind::Pipe(_) | FileKind::Fifo { .. })
     }
 
     /// `pipe2(2)`: the read and write descriptions of a new pipe (`flags`:
@@ -315,7 +343,9 @@ impl File {
     /// description.
     pub fn ramfs_inode(&self) -> Option<&Arc<Inode>> {
         match &self.kind {
-            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) | FileKind::Device(inode) => Some(inode),
+            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) | FileKind::Device(inode) | FileKind::Fifo { inode, .. } => {
+                Some(inode)
+            }
             _ => None,
         }
     }
@@ -377,8 +407,9 @@ impl File {
         if !self.readable() {
             return Err(EBADF);
         }
-        if let FileKind::Pipe(end) = &self.kind {
-            return end.read(buf);
+        match &self.kind {
+            FileKind::Pipe(end) | FileKind::Fifo { read: Some(end), .. } => return end.read(buf),
+            _ => {}
         }
         let mut pos = self.pos.lock();
         let n = self.read_from(buf, *pos)?;
@@ -418,7 +449,8 @@ impl File {
             // The console's input (the VMM's stdin): what there is, 0 at
             // its end.
             FileKind::Console { read, .. } => Ok(read(buf)),
-            FileKind::Pipe(end) => end.read(buf),
+            FileKind::Pipe(end) | FileKind::Fifo { read: Some(end), .. } => end.read(buf),
+            FileKind::Fifo { .. } => Err(EBADF),
             FileKind::Device(inode) => crate::fs::dev::read(inode.rdev(), buf),
             FileKind::ProcWrite { .. } => Err(EBADF),
             FileKind::ProcRead { key, read } => read(*key, pos, buf),
@@ -438,7 +470,8 @@ impl File {
         }
         match &self.kind {
             FileKind::Console { stream, write, .. } => Ok(write(*stream, buf)),
-            FileKind::Pipe(end) => end.write(buf),
+            FileKind::Pipe(end) | FileKind::Fifo { write: Some(end), .. } => end.write(buf),
+            FileKind::Fifo { .. } => Err(EBADF),
             FileKind::ProcWrite { key, store } => store(*key, buf),
             FileKind::Pidfd { .. } => Err(EINVAL),
             FileKind::Device(inode) => crate::fs::dev::write(inode.rdev(), buf),
@@ -516,7 +549,7 @@ impl File {
         }
         let mut pos = self.pos.lock();
         let new = match &self.kind {
-            FileKind::Console { .. } | FileKind::Pipe(_) | FileKind::Pidfd { .. } => return Err(ESPIPE),
+            FileKind::Console { .. } | FileKind::Pipe(_) | FileKind::Fifo { .. } | FileKind::Pidfd { .. } => return Err(ESPIPE),
             // The memory devices stay at 0 whatever is asked (Linux
             // `null_lseek`, `noop_llseek` for zero and full).
             FileKind::ProcWrite { .. } | FileKind::Device(_) => Some(0),
@@ -553,7 +586,9 @@ impl File {
     /// `fstat(2)`.
     pub fn stat(&self) -> Stat {
         match &self.kind {
-            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) | FileKind::Device(inode) => inode.stat(),
+            FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) | FileKind::Device(inode) | FileKind::Fifo { inode, .. } => {
+                inode.stat()
+            }
             FileKind::Snapshot { ino, .. } => {
                 Stat { st_dev: PROC_DEV, st_ino: *ino, st_nlink: 1, st_mode: S_IFREG | 0o444, st_blksize: PROC_BLKSIZE, ..Stat::default() }
             }
@@ -673,6 +708,21 @@ pub fn open(fs: &Ramfs, path: &str, flags: u32, mode: u32) -> Result<Arc<File>, 
             inode.truncate(0)?;
         }
         FileKind::Regular(inode)
+    } else if let Some(pipe) = inode.fifo() {
+        // Linux fifo_open: each opener gets the end it asked for; a writer
+        // that may not wait finds no reader (ENXIO). A blocking opener
+        // waits for the other side in the system call.
+        let (r, w) = match flags & O_ACCMODE {
+            O_RDONLY => (true, false),
+            O_WRONLY => (false, true),
+            _ => (true, true),
+        };
+        if w && !r && flags & O_NONBLOCK != 0 && pipe.ends().0 == 0 {
+            return Err(ENXIO);
+        }
+        let read = r.then(|| pipe.open_end(false));
+        let write = w.then(|| pipe.open_end(true));
+        FileKind::Fifo { inode, read, write }
     } else if inode.is_symlink() {
         // Only reached with O_NOFOLLOW.
         return Err(ELOOP);

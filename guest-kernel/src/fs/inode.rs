@@ -62,9 +62,11 @@ pub(super) enum InodeData {
     Dir(SpinLock<BTreeMap<String, Arc<Inode>>>),
     Regular(SpinLock<FilePages>),
     Symlink(String),
-    /// A character or block device (with its `rdev`), FIFO or socket.
+    /// A character or block device (with its `rdev`), FIFO or socket; a
+    /// FIFO's pipe once it is first opened.
     Special {
         rdev: u64,
+        fifo: SpinLock<Option<Arc<crate::fs::pipe::Pipe>>>,
     },
 }
 
@@ -236,9 +238,19 @@ impl Inode {
     }
 
     /// The device a device node stands for (`st_rdev`); 0 for others.
+    /// A FIFO's pipe (made on first use); `None` for every other inode.
+    pub fn fifo(&self) -> Option<Arc<crate::fs::pipe::Pipe>> {
+        match &self.data {
+            InodeData::Special { fifo, .. } if self.file_type() == super::stat::S_IFIFO => {
+                Some(fifo.lock().get_or_insert_with(crate::fs::pipe::Pipe::fifo).clone())
+            }
+            _ => None,
+        }
+    }
+
     pub fn rdev(&self) -> u64 {
         match self.data {
-            InodeData::Special { rdev } => rdev,
+            InodeData::Special { rdev, .. } => rdev,
             _ => 0,
         }
     }
@@ -620,7 +632,7 @@ impl Inode {
     /// `meta.mode` carries the type (`S_IFCHR`, `S_IFBLK`, `S_IFIFO` or
     /// `S_IFSOCK`).
     pub(super) fn new_special(ino: u64, meta: Meta, path: String, rdev: u64) -> Arc<Self> {
-        Self::new(ino, meta, path, InodeData::Special { rdev })
+        Self::new(ino, meta, path, InodeData::Special { rdev, fifo: SpinLock::new(None) })
     }
 }
 

@@ -19,6 +19,10 @@ pub struct Pipe {
     buf: SpinLock<VecDeque<u8>>,
     readers: AtomicU32,
     writers: AtomicU32,
+    /// Opens of each end ever made (Linux `r_counter`, `w_counter`): a
+    /// FIFO opener waiting for the other side waits for these to move.
+    read_opens: AtomicU32,
+    write_opens: AtomicU32,
 }
 
 /// One end of a pipe; dropping it closes that end.
@@ -30,14 +34,58 @@ pub struct PipeEnd {
 impl Pipe {
     /// A new pipe's read and write ends.
     pub fn pair() -> (PipeEnd, PipeEnd) {
-        let pipe = Arc::new(Pipe { buf: SpinLock::new(VecDeque::new()), readers: AtomicU32::new(1), writers: AtomicU32::new(1) });
-        (PipeEnd { pipe: pipe.clone(), write: false }, PipeEnd { pipe, write: true })
+        let pipe = Self::fifo();
+        (pipe.open_end(false), pipe.open_end(true))
+    }
+
+    /// A pipe with no ends yet: a FIFO's, opened by name.
+    pub fn fifo() -> Arc<Self> {
+        Arc::new(Pipe {
+            buf: SpinLock::new(VecDeque::new()),
+            readers: AtomicU32::new(0),
+            writers: AtomicU32::new(0),
+            read_opens: AtomicU32::new(0),
+            write_opens: AtomicU32::new(0),
+        })
+    }
+
+    /// A new read or write end. The first end opened after all were
+    /// closed finds the pipe empty (Linux frees a FIFO's buffer with its
+    /// last end).
+    pub fn open_end(self: &Arc<Self>, write: bool) -> PipeEnd {
+        if self.readers.load(Relaxed) == 0 && self.writers.load(Relaxed) == 0 {
+            self.buf.lock().clear();
+        }
+        let (count, opens) = if write { (&self.writers, &self.write_opens) } else { (&self.readers, &self.read_opens) };
+        count.fetch_add(1, Relaxed);
+        opens.fetch_add(1, Relaxed);
+        PipeEnd { pipe: self.clone(), write }
+    }
+
+    /// Open ends: (readers, writers).
+    pub fn ends(&self) -> (u32, u32) {
+        (self.readers.load(Relaxed), self.writers.load(Relaxed))
+    }
+
+    /// Opens ever made: (read ends, write ends).
+    pub fn opens(&self) -> (u32, u32) {
+        (self.read_opens.load(Relaxed), self.write_opens.load(Relaxed))
+    }
+
+    /// Bytes waiting to be read (`FIONREAD`).
+    pub fn available(&self) -> usize {
+        self.buf.lock().len()
     }
 }
 
 impl PipeEnd {
     pub fn is_write_end(&self) -> bool {
         self.write
+    }
+
+    /// The pipe this end belongs to.
+    pub fn pipe(&self) -> &Arc<Pipe> {
+        &self.pipe
     }
 
     /// A number naming the pipe (both ends): what `/proc/PID/fd` shows as

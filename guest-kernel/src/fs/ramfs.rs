@@ -31,7 +31,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use super::errno::{Errno, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, ENOTEMPTY, EPERM, EROFS};
 use super::inode::Meta;
 use super::pages::FilePages;
-use super::stat::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFREG};
+use super::stat::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK};
 
 pub use super::initramfs::{UnpackError, UnpackStats};
 pub use super::inode::Inode;
@@ -316,13 +316,15 @@ impl Ramfs {
         Ok(dir)
     }
 
-    /// A device node at `path` (`mode` carries `S_IFCHR` or `S_IFBLK`), as
+    /// A device node, FIFO or socket at `path` (`mode` carries `S_IFCHR`,
+    /// `S_IFBLK`, `S_IFIFO` or `S_IFSOCK`), as
     /// `mknod(2)` makes one; `EEXIST` when the name is taken.
     pub fn mknod(&self, path: &str, mode: u32, rdev: u64) -> Result<Arc<Inode>, Errno> {
         let (parent, name, _) = self.free_name(path)?;
-        if !matches!(mode & S_IFMT, S_IFCHR | S_IFBLK) {
+        if !matches!(mode & S_IFMT, S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK) {
             return Err(EINVAL);
         }
+        let rdev = if matches!(mode & S_IFMT, S_IFCHR | S_IFBLK) { rdev } else { 0 };
         let meta = Meta { mode, uid: 0, gid: 0, mtime: 0 };
         let node = Inode::new_special(self.alloc_ino(), meta, join(&parent.path(), &name), rdev);
         node.born();
@@ -430,6 +432,23 @@ impl Ramfs {
     /// directory's entries keep their old paths (only `/proc/PID/maps`
     /// shows them).
     pub fn rename(&self, old: &str, new: &str) -> Result<(), Errno> {
+        self.rename2(old, new, 0)
+    }
+
+    /// `renameat2(2)`'s part: [`Ramfs::rename`] with `RENAME_NOREPLACE`
+    /// (`EEXIST` if `new` exists) or `RENAME_EXCHANGE` (both must exist;
+    /// they trade places, `EINVAL` if one holds the other); `EINVAL` for
+    /// both or for other flags (`RENAME_WHITEOUT` included, which ramfs
+    /// lacks).
+    pub fn rename2(&self, old: &str, new: &str, flags: u32) -> Result<(), Errno> {
+        const RENAME_NOREPLACE: u32 = 1;
+        const RENAME_EXCHANGE: u32 = 2;
+        if flags & !(RENAME_NOREPLACE | RENAME_EXCHANGE) != 0 || flags == RENAME_NOREPLACE | RENAME_EXCHANGE {
+            return Err(EINVAL);
+        }
+        if flags == RENAME_EXCHANGE {
+            return self.exchange(old, new);
+        }
         let (old_dir, old_last, old_slash) = self.parent(old)?;
         let (new_dir, new_last, new_slash) = self.parent(new)?;
         let (Last::Name(old_name), Last::Name(new_name)) = (old_last, new_last) else {
@@ -440,6 +459,9 @@ impl Ramfs {
             return Err(ENOTDIR);
         }
         let dst = new_dir.child(&new_name);
+        if dst.is_some() && flags & RENAME_NOREPLACE != 0 {
+            return Err(EEXIST);
+        }
         if let Some(dst) = &dst {
             if Arc::ptr_eq(dst, &src) {
                 return Ok(());
@@ -475,6 +497,31 @@ impl Ramfs {
     /// `truncate(2)`: sets the size of the regular file at `path`
     /// (followed). `EISDIR` for a directory, `EINVAL` for anything else
     /// that is not a regular file, `EFBIG` past the largest file size.
+    /// `RENAME_EXCHANGE`: the entries `a` and `b` swap inodes.
+    fn exchange(&self, a: &str, b: &str) -> Result<(), Errno> {
+        let (a_dir, a_last, _) = self.parent(a)?;
+        let (b_dir, b_last, _) = self.parent(b)?;
+        let (Last::Name(a_name), Last::Name(b_name)) = (a_last, b_last) else {
+            return Err(EBUSY);
+        };
+        let x = a_dir.child(&a_name).ok_or(ENOENT)?;
+        let y = b_dir.child(&b_name).ok_or(ENOENT)?;
+        if Arc::ptr_eq(&x, &y) {
+            return Ok(());
+        }
+        if (x.is_dir() && contains(&x, &b_dir)) || (y.is_dir() && contains(&y, &a_dir)) {
+            return Err(EINVAL);
+        }
+        a_dir.link_child(&a_name, y.clone());
+        b_dir.link_child(&b_name, x.clone());
+        x.set_path(join(&b_dir.path(), &b_name));
+        y.set_path(join(&a_dir.path(), &a_name));
+        for inode in [&x, &y, &a_dir, &b_dir] {
+            inode.touch_ctime();
+        }
+        Ok(())
+    }
+
     pub fn truncate(&self, path: &str, size: u64) -> Result<(), Errno> {
         let inode = self.lookup(path)?;
         if inode.is_dir() {

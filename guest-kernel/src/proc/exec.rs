@@ -292,6 +292,9 @@ fn exec_file(task: &mut Task, path: &str, comm_path: &str, argv: &[String], envp
     mm.pt.activate();
     task.mm = Some(mm);
     if let Some(old) = old_mm {
+        // The old image's RSS peak still counts (Linux `setmax_mm_hiwater_rss`).
+        let own = &mut task.signals.group().usage.own;
+        own.maxrss = own.maxrss.max(old.hiwater_rss.max(old.rss.total()));
         super::put_mm(old);
     }
     // Close O_CLOEXEC files (Linux `do_close_on_exec`); pipe ends closed

@@ -131,6 +131,13 @@ pub struct Task {
     /// `PR_SET_TIMERSLACK`, ns (kept and reported; sleeps here end on the
     /// tick anyway).
     pub timer_slack_ns: u64,
+    /// CPU time in ticks: in user mode and in the kernel.
+    pub utime: u64,
+    pub stime: u64,
+    /// The nice value, -20..=19 (`setpriority`); inherited.
+    pub nice: i32,
+    /// When it was created, ticks since boot (`/proc/PID/stat` starttime).
+    pub start_time: u64,
 }
 
 impl Task {
@@ -430,6 +437,10 @@ pub fn new_task(ppid: u32, parts: TaskParts) -> Option<TaskBox> {
             cred: crate::cred::Cred::root(),
             pdeath_signal: 0,
             timer_slack_ns: syscall::DEFAULT_TIMER_SLACK_NS,
+            utime: 0,
+            stime: 0,
+            nice: 0,
+            start_time: sched::TICKS.load(Relaxed),
         },
     )
 }
@@ -493,6 +504,10 @@ extern "C" fn task_entry(_: u64) -> ! {
             UserExit::Exception { vector, error_code, cr2 } => user_exception(vector, error_code, cr2),
             UserExit::Interrupt(v) => {
                 sched::interrupt(v);
+                if v == crate::arch::apic::TIMER_VECTOR {
+                    // The tick found the task in user mode.
+                    task.utime += 1;
+                }
                 // Preemption: the tick ends this task's turn, unless the
                 // turn has just begun (a tick left pending while the
                 // kernel ran with interrupts off belongs to the task before).
@@ -522,6 +537,13 @@ fn exit_task() -> ! {
         // Counted while the address space is still the task's.
         rmapcheck::run("before an exit");
     }
+    // The thread's time and the memory's peak stay with the process.
+    let peak = task.mm.as_ref().map_or(0, |mm| mm.hiwater_rss.max(mm.rss.total()));
+    let (utime, stime) = (task.utime, task.stime);
+    let own = &mut task.signals.group().usage.own;
+    own.utime += utime;
+    own.stime += stime;
+    own.maxrss = own.maxrss.max(peak);
     if let Some(mm) = task.mm.take() {
         // The last user frees the tables, on the kernel's.
         put_mm(mm);
@@ -580,6 +602,9 @@ fn handle_user_exception(vector: u64, error_code: u64, cr2: u64) {
             Some(mm) => {
                 let r = fault::handle_mm_fault(mm, cr2, error_code, limit);
                 mm.update_hiwater();
+                if r.is_ok() {
+                    task.signals.group().usage.own.minflt += 1;
+                }
                 r
             }
             None => Err(FaultError::MapErr),

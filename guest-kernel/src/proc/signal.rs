@@ -237,8 +237,28 @@ pub struct SignalStruct {
     /// A thread in `execve` that is ending the others (Linux
     /// `group_exec_task`; 0: none): they die without ending the process.
     pub group_exec_task: u32,
+    /// Resource usage (Linux `signal_struct`'s `utime`, `min_flt`,
+    /// `maxrss` and the `c*` sums of reaped children): see [`Usage`].
+    pub usage: Usage,
 }
 
+/// What `getrusage` and `times` report: CPU time in ticks, minor faults,
+/// the largest RSS in pages. In [`SignalStruct`]: `own` holds the
+/// process's exited threads (time) and all its faults and RSS peaks;
+/// `children` the sums of its reaped children.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Usage {
+    pub own: Counts,
+    pub children: Counts,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Counts {
+    pub utime: u64,
+    pub stime: u64,
+    pub minflt: u64,
+    pub maxrss: u64,
+}
 impl SignalStruct {
     pub const fn new(rlim: super::rlimit::RLimits) -> Self {
         Self {
@@ -252,6 +272,7 @@ impl SignalStruct {
             continued_report: false,
             group_exit: None,
             group_exec_task: 0,
+            usage: Usage { own: Counts { utime: 0, stime: 0, minflt: 0, maxrss: 0 }, children: Counts { utime: 0, stime: 0, minflt: 0, maxrss: 0 } },
         }
     }
 }

@@ -302,22 +302,37 @@ fn state_name(state: TaskState) -> &'static str {
     }
 }
 
-/// `/proc/PID/stat` (Linux `do_task_stat`): the 52 fields; times,
-/// priorities and the code and stack addresses Linux hides from other
-/// processes are 0, rsslim unlimited.
+/// `/proc/PID/stat` (Linux `do_task_stat`): the 52 fields; a process's
+/// times and faults are its threads' together (a thread's own under
+/// `task/`); the kernel stack pointer and instruction pointer are 0, as
+/// Linux shows them, rsslim unlimited.
 fn stat(task: &Task, w: &mut String) -> core::fmt::Result {
     let state = &state_name(task.state)[..1];
-    let (faults, vsize, rss) = task.mm.as_ref().map_or((0, 0, 0), |mm| (mm.stats.faults, mm.vm.total_vm * PAGE_SIZE, mm.rss.total()));
+    let (vsize, rss) = task.mm.as_ref().map_or((0, 0), |mm| (mm.vm.total_vm * PAGE_SIZE, mm.rss.total()));
     let threads = sched::threads(task.tgid).len().max(1);
-    let boot_ticks = 0;
+    let usage = task.signals.group_ref().usage;
+    let (minflt, cminflt) = (usage.own.minflt, usage.children.minflt);
+    let (utime, stime) = if task.is_leader() {
+        let mut u = (usage.own.utime, usage.own.stime);
+        for th in sched::threads(task.tgid).into_iter().filter_map(sched::task) {
+            u = (u.0 + th.utime, u.1 + th.stime);
+        }
+        u
+    } else {
+        (task.utime, task.stime)
+    };
+    let (cutime, cstime) = (usage.children.utime, usage.children.stime);
     write!(
         w,
-        "{} ({}) {state} {} {} {} 0 -1 4194560 {faults} 0 0 0 0 0 0 0 20 0 {threads} 0 {boot_ticks} {vsize} {rss} {}",
+        "{} ({}) {state} {} {} {} 0 -1 4194560 {minflt} {cminflt} 0 0 {utime} {stime} {cutime} {cstime} {} {} {threads} 0 {} {vsize} {rss} {}",
         task.pid,
         task.comm,
         task.ppid,
         task.pgid,
         task.sid,
+        20 + task.nice,
+        task.nice,
+        task.start_time,
         u64::MAX
     )?;
     let (start_code, end_code, start_stack) = task.mm.as_ref().map_or((0, 0, 0), |mm| (mm.vm.start_code, mm.vm.end_code, mm.vm.start_stack));

@@ -558,6 +558,25 @@ pub(super) fn sys_openat(dirfd: i32, path: u64, flags: i32, mode: u32) -> SysRes
         let fs = fs.lock();
         file::open(&fs, &path, flags, mode & !task().fs.umask)?
     };
+    if f.is_pipe() {
+        // A FIFO: its other side may be waiting for this opener.
+        pipe_event();
+        if let Some((pipe, for_writer)) = f.fifo_wait() {
+            // Linux wait_for_partner: until the other side opens.
+            let (reads, writes) = pipe.opens();
+            let before = if for_writer { writes } else { reads };
+            loop {
+                let (r, w) = pipe.opens();
+                if (if for_writer { w } else { r }) != before {
+                    break;
+                }
+                if crate::proc::signal::frame::signal_pending() {
+                    return Err(crate::proc::signal::frame::ERESTARTSYS);
+                }
+                crate::proc::sched::wait_event(now_ns() + PIPE_BACKSTOP_NS);
+            }
+        }
+    }
     let fd = task().files.install(f, flags & file::O_CLOEXEC != 0)?;
     Ok(fd as u64)
 }
@@ -636,10 +655,94 @@ pub(super) fn sys_unlinkat(dirfd: i32, path: u64, flags: i32) -> SysResult {
     Ok(0)
 }
 
-pub(super) fn sys_rename(old: u64, new: u64) -> SysResult {
-    let old = resolve(AT_FDCWD, &get_path(old)?)?;
-    let new = resolve(AT_FDCWD, &get_path(new)?)?;
-    rootfs()?.rename(&old, &new)?;
+/// `renameat2(olddirfd, old, newdirfd, new, flags)` (and `rename`,
+/// `renameat`); `EXDEV` into or out of `/proc`.
+pub(super) fn sys_renameat2(olddirfd: i32, old: u64, newdirfd: i32, new: u64, flags: u32) -> SysResult {
+    let old = resolve(olddirfd, &get_path(old)?)?;
+    let new = resolve(newdirfd, &get_path(new)?)?;
+    if proc_path(&old).is_some() || proc_path(&new).is_some() {
+        return Err(EXDEV);
+    }
+    rootfs()?.rename2(&old, &new, flags)?;
+    Ok(0)
+}
+
+/// `mknodat(dirfd, path, mode, dev)` (and `mknod`): a FIFO, socket,
+/// character or block device node, or (type 0 or `S_IFREG`) an empty
+/// regular file, with the umask applied. `EPERM` for a directory,
+/// `EINVAL` for an unknown type, `EEXIST` for a taken name.
+pub(super) fn sys_mknodat(dirfd: i32, path: u64, mode: u32, dev: u32) -> SysResult {
+    use crate::fs::stat::{S_IFDIR, S_IFMT, S_IFREG};
+    let path = resolve(dirfd, &get_path(path)?)?;
+    if proc_path(&path).is_some() {
+        return Err(EEXIST);
+    }
+    let perm = mode & 0o7777 & !task().fs.umask;
+    let fs = rootfs()?;
+    match mode & S_IFMT {
+        0 | S_IFREG => {
+            file::open(&fs, &path, file::O_CREAT | file::O_EXCL | file::O_WRONLY, perm)?;
+        }
+        S_IFDIR => return Err(EPERM),
+        t @ (crate::fs::stat::S_IFCHR | crate::fs::stat::S_IFBLK | crate::fs::stat::S_IFIFO | crate::fs::stat::S_IFSOCK) => {
+            // The old 16-bit dev_t encoding (`new_decode_dev`).
+            let rdev = crate::fs::stat::makedev((dev >> 8) & 0xfff, (dev & 0xff) | ((dev >> 12) & 0xfff00));
+            fs.mknod(&path, t | perm, rdev)?;
+        }
+        _ => return Err(EINVAL),
+    }
+    Ok(0)
+}
+
+/// `statx(dirfd, path, flags, mask, buf)`: the `stat` of the file in
+/// `struct statx`, every basic field filled (`STATX_BASIC_STATS`) whatever
+/// `mask` asks. `EINVAL` for unknown flags, a sync type of 3, or the
+/// reserved mask bit.
+pub(super) fn sys_statx(dirfd: i32, path: u64, flags: i32, mask: u32, buf: u64) -> SysResult {
+    const AT_NO_AUTOMOUNT: i32 = 0x800;
+    const AT_STATX_SYNC_TYPE: i32 = 0x6000;
+    const STATX_RESERVED: u32 = 0x8000_0000;
+    const STATX_BASIC_STATS: u32 = 0x7ff;
+    if flags & !(AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_STATX_SYNC_TYPE) != 0
+        || flags & AT_STATX_SYNC_TYPE == AT_STATX_SYNC_TYPE
+        || mask & STATX_RESERVED != 0
+    {
+        return Err(EINVAL);
+    }
+    let p = get_path(path)?;
+    let st = if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
+        fd_file(dirfd)?.stat()
+    } else {
+        let p = resolve(dirfd, &p)?;
+        match proc_path(&p) {
+            Some(rest) => crate::proc::procfs::stat(rest, flags & AT_SYMLINK_NOFOLLOW == 0)?,
+            None => {
+                let o_flags = if flags & AT_SYMLINK_NOFOLLOW != 0 { file::O_PATH | file::O_NOFOLLOW } else { file::O_PATH };
+                file::open(&*rootfs()?, &p, o_flags, 0)?.stat()
+            }
+        }
+    };
+    let mut b = [0u8; 256];
+    let put = |b: &mut [u8; 256], off: usize, bytes: &[u8]| b[off..off + bytes.len()].copy_from_slice(bytes);
+    put(&mut b, 0, &STATX_BASIC_STATS.to_le_bytes());
+    put(&mut b, 4, &(st.st_blksize as u32).to_le_bytes());
+    put(&mut b, 16, &(st.st_nlink as u32).to_le_bytes());
+    put(&mut b, 20, &st.st_uid.to_le_bytes());
+    put(&mut b, 24, &st.st_gid.to_le_bytes());
+    put(&mut b, 28, &(st.st_mode as u16).to_le_bytes());
+    put(&mut b, 32, &st.st_ino.to_le_bytes());
+    put(&mut b, 40, &st.st_size.to_le_bytes());
+    put(&mut b, 48, &st.st_blocks.to_le_bytes());
+    for (off, sec, nsec) in [(64, st.st_atime, st.st_atime_nsec), (96, st.st_ctime, st.st_ctime_nsec), (112, st.st_mtime, st.st_mtime_nsec)] {
+        put(&mut b, off, &sec.to_le_bytes());
+        put(&mut b, off + 8, &(nsec as u32).to_le_bytes());
+    }
+    use crate::fs::stat::{major, minor};
+    for (off, dev) in [(128, st.st_rdev), (136, st.st_dev)] {
+        put(&mut b, off, &major(dev).to_le_bytes());
+        put(&mut b, off + 4, &minor(dev).to_le_bytes());
+    }
+    copy_to_user(buf, &b)?;
     Ok(0)
 }
 
@@ -847,6 +950,14 @@ pub(super) fn sys_ioctl(fd: i32, cmd: u32, arg: u64) -> SysResult {
             PROCMAP_QUERY => procmap_query(*pid, arg),
             _ => Err(ENOTTY),
         };
+    }
+    const FIONREAD: u32 = 0x541b;
+    if cmd == FIONREAD {
+        // Bytes ready: a pipe's, or what is left of a file; the console's
+        // input has no count kept (0).
+        let n = if f.is_console() { Some(0) } else { f.nread() };
+        put_user(arg, &(n.ok_or(ENOTTY)?.min(i32::MAX as usize) as i32))?;
+        return Ok(0);
     }
     if !f.is_console() {
         return Err(ENOTTY);

@@ -462,6 +462,7 @@ fn copy_process(args: &CloneArgs) -> SysResult {
     child.oom_score_adj = parent.oom_score_adj;
     child.cred = parent.cred.clone();
     child.timer_slack_ns = parent.timer_slack_ns;
+    child.nice = parent.nice;
     child.exe = parent.exe.clone();
     child.cmdline = parent.cmdline.clone();
     child.pgid = parent.pgid;
@@ -628,6 +629,15 @@ fn do_wait(which: WaitFor, options: u32) -> Result<Option<Reaped>, i32> {
         if let Some(z) = ready {
             let status = sched::task(z).and_then(|t| t.exit_status).unwrap_or(0);
             if options & WNOWAIT == 0 {
+                // Its usage, and its reaped children's, become the parent's
+                // (Linux `wait_task_zombie`).
+                if let Some(u) = sched::task(z).map(|t| t.signals.group_ref().usage) {
+                    let c = &mut task().signals.group().usage.children;
+                    c.utime += u.own.utime + u.children.utime;
+                    c.stime += u.own.stime + u.children.stime;
+                    c.minflt += u.own.minflt + u.children.minflt;
+                    c.maxrss = c.maxrss.max(u.own.maxrss).max(u.children.maxrss);
+                }
                 let zombie = sched::take(z).ok_or(ECHILD)?;
                 crate::proc::free_task(zombie);
             }

@@ -215,6 +215,109 @@ pub(super) fn sys_uname(buf: u64) -> SysResult {
     Ok(0)
 }
 
+/// A process's usage: its exited threads' and live threads' time, its
+/// faults and RSS peak (the live address space's included).
+fn process_usage(t: &crate::proc::Task) -> crate::proc::signal::Counts {
+    let mut u = t.signals.group_ref().usage.own;
+    for tid in crate::proc::sched::threads(t.tgid) {
+        if let Some(th) = crate::proc::sched::task(tid) {
+            u.utime += th.utime;
+            u.stime += th.stime;
+        }
+    }
+    if let Some(mm) = t.mm.as_ref() {
+        u.maxrss = u.maxrss.max(mm.hiwater_rss.max(mm.rss.total()));
+    }
+    u
+}
+
+/// `getrusage(who, usage)`: `RUSAGE_SELF` (0), `RUSAGE_CHILDREN` (-1, the
+/// reaped ones), `RUSAGE_THREAD` (1): CPU time (tick-granular), the
+/// largest RSS in KiB and the minor faults; no major faults, swaps or
+/// block I/O here. `EINVAL` for another `who`.
+pub(super) fn sys_getrusage(who: i32, usage: u64) -> SysResult {
+    let t = task();
+    let c = match who {
+        0 => process_usage(t),
+        -1 => t.signals.group_ref().usage.children,
+        1 => crate::proc::signal::Counts { utime: t.utime, stime: t.stime, minflt: t.signals.group_ref().usage.own.minflt, maxrss: process_usage(t).maxrss },
+        _ => return Err(EINVAL),
+    };
+    let tv = |ticks: u64| [ticks / crate::proc::HZ, ticks % crate::proc::HZ * (1_000_000 / crate::proc::HZ)];
+    let mut ru = [0u64; 18];
+    ru[..2].copy_from_slice(&tv(c.utime));
+    ru[2..4].copy_from_slice(&tv(c.stime));
+    ru[4] = c.maxrss * (PAGE_SIZE / 1024);
+    ru[8] = c.minflt;
+    put_user(usage, &ru)?;
+    Ok(0)
+}
+
+/// `times(buf)`: user and system time of the process and its reaped
+/// children, in clock ticks (`USER_HZ` = `HZ` = 100 here); the result is
+/// the ticks since boot.
+pub(super) fn sys_times(buf: u64) -> SysResult {
+    let t = task();
+    if buf != 0 {
+        let (me, ch) = (process_usage(t), t.signals.group_ref().usage.children);
+        put_user(buf, &[me.utime, me.stime, ch.utime, ch.stime])?;
+    }
+    Ok(crate::proc::sched::TICKS.load(core::sync::atomic::Ordering::Relaxed))
+}
+
+/// The tasks `which`/`who` name for `getpriority`/`setpriority`:
+/// `PRIO_PROCESS` a thread (0: the caller), `PRIO_PGRP` a process group's
+/// (0: the caller's), `PRIO_USER` a user's (every task is uid 0).
+fn prio_targets(which: i32, who: i32) -> Result<Vec<u32>, i32> {
+    use crate::proc::sched;
+    let me = task();
+    let live = |t: &&mut crate::proc::Task| t.state != sched::TaskState::Zombie;
+    Ok(match which {
+        0 => {
+            let tid = if who == 0 { me.pid } else { u32::try_from(who).map_err(|_| ESRCH)? };
+            sched::task(tid).filter(live).map(|t| alloc::vec![t.pid]).unwrap_or_default()
+        }
+        1 => {
+            let pgid = if who == 0 { me.pgid } else { u32::try_from(who).map_err(|_| ESRCH)? };
+            sched::pids().into_iter().filter(|&p| sched::task(p).filter(live).is_some_and(|t| t.pgid == pgid)).collect()
+        }
+        2 if who == 0 => sched::pids().into_iter().filter(|&p| sched::task(p).filter(live).is_some()).collect(),
+        2 => Vec::new(),
+        _ => return Err(EINVAL),
+    })
+}
+
+/// `getpriority(which, who)`: `20 - nice` of the highest-priority target
+/// (the raw system call's encoding, which libc turns back into a nice
+/// value); `ESRCH` when there is none.
+pub(super) fn sys_getpriority(which: i32, who: i32) -> SysResult {
+    let targets = prio_targets(which, who)?;
+    let best = targets.iter().filter_map(|&p| crate::proc::sched::task(p)).map(|t| t.nice).min().ok_or(ESRCH)?;
+    Ok((20 - best) as u64)
+}
+
+/// `setpriority(which, who, prio)`: the nice value, clamped to -20..=19,
+/// of every target. Raising priority (a lower nice) needs `CAP_SYS_NICE`
+/// or room under `RLIMIT_NICE` (`EACCES`).
+pub(super) fn sys_setpriority(which: i32, who: i32, prio: i32) -> SysResult {
+    let nice = prio.clamp(-20, 19);
+    let targets = prio_targets(which, who)?;
+    if targets.is_empty() {
+        return Err(ESRCH);
+    }
+    let me = task();
+    let rlim = me.signals.group_ref().rlim[crate::proc::rlimit::RLIMIT_NICE][0];
+    let can_nice = me.cred.capable(crate::cred::CAP_SYS_NICE) || (20 - nice) as u64 <= rlim;
+    for p in targets {
+        let Some(t) = crate::proc::sched::task(p) else { continue };
+        if nice < t.nice && !can_nice {
+            return Err(EACCES);
+        }
+        t.nice = nice;
+    }
+    Ok(0)
+}
+
 pub(super) fn sys_sysinfo(info: u64) -> SysResult {
     let alloc = crate::mm::buddy::page_alloc();
     let total = alloc.totalram_pages() * PAGE_SIZE;
@@ -226,7 +329,12 @@ pub(super) fn sys_sysinfo(info: u64) -> SysResult {
     w[0] = now_ns() / 1_000_000_000;
     w[4] = total;
     w[5] = free;
-    w[10] = 1; // procs, in the low 16 bits
+    w[6] = crate::mm::shmem::NR_SHMEM.load(core::sync::atomic::Ordering::Relaxed) * PAGE_SIZE;
+    // procs (tasks, as Linux's nr_threads), in the low 16 bits.
+    w[10] = crate::proc::sched::nr_tasks().min(u16::MAX as usize) as u64;
+    let high = &alloc.zones[crate::mm::zone::ZONE_HIGHMEM];
+    w[11] = high.managed() * PAGE_SIZE;
+    w[12] = high.free_pages() * PAGE_SIZE;
     let mut bytes: Vec<u8> = w.iter().flat_map(|v| v.to_le_bytes()).collect();
     bytes[104..108].copy_from_slice(&1u32.to_le_bytes()); // mem_unit
     bytes.truncate(112);
