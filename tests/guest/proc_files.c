@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <signal.h>
 #include <sys/auxv.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -447,6 +448,83 @@ static void test_fifo_rename_statx(void)
     rmdir(dir);
 }
 
+static int set_lock(int fd, int cmd, short type, off_t start, off_t len)
+{
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
+    return fcntl(fd, cmd, &fl);
+}
+
+#define F_OFD_GETLK_ 36
+#define F_OFD_SETLK_ 37
+
+static void test_locks(void)
+{
+    char path[64];
+    snprintf(path, sizeof path, "%s/locks.XXXXXX", access("/tmp", W_OK) == 0 ? "/tmp" : "");
+    int fd = mkstemp(path);
+    write(fd, "0123456789", 10);
+    check(set_lock(fd, F_SETLK, F_WRLCK, 0, 100) == 0, "F_SETLK: a write lock on bytes 0-99", "%s", strerror(errno));
+    check(set_lock(fd, F_SETLK, F_RDLCK, 50, 10) == 0, "... the same process may change part of it", "%s", strerror(errno));
+    fflush(stdout);
+    int to_child[2];
+    pipe(to_child);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int f = open(path, O_RDWR);
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+        if (fcntl(f, F_GETLK, &fl) != 0 || fl.l_type != F_WRLCK || fl.l_pid != getppid() || fl.l_start != 0 || fl.l_len != 50)
+            _exit(1);
+        if (set_lock(f, F_SETLK, F_RDLCK, 55, 1) != 0) /* read over read: fine */
+            _exit(2);
+        if (set_lock(f, F_SETLK, F_WRLCK, 10, 1) != -1 || (errno != EAGAIN && errno != EACCES))
+            _exit(3);
+        if (set_lock(f, F_SETLK, F_WRLCK, 100, 10) != 0) /* past the parent's lock */
+            _exit(4);
+        char c;
+        read(to_child[0], &c, 1); /* the parent has a descriptor closed */
+        if (set_lock(f, F_SETLKW, F_WRLCK, 0, 10) != 0) /* waits until the parent's lock is gone */
+            _exit(5);
+        _exit(0);
+    }
+    usleep(100000);
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 105, .l_len = 1};
+    check(fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type == F_WRLCK && fl.l_pid == pid, "F_GETLK names the child's lock and pid",
+          "type %d pid %d", fl.l_type, fl.l_pid);
+    /* Closing any descriptor of the file drops the process's locks. */
+    int other = open(path, O_RDONLY);
+    close(other);
+    write(to_child[1], "x", 1);
+    int st;
+    waitpid(pid, &st, 0);
+    check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the child sees the lock, is refused, and gets it once a close drops it",
+          "child status %#x", st);
+
+    /* OFD locks belong to the description: two opens conflict. */
+    int a = open(path, O_RDWR), b = open(path, O_RDWR);
+    check(set_lock(a, F_OFD_SETLK_, F_WRLCK, 0, 10) == 0, "F_OFD_SETLK on one description", "%s", strerror(errno));
+    check_err(set_lock(b, F_OFD_SETLK_, F_WRLCK, 5, 10), EAGAIN, "... another description of the same process is refused");
+    struct flock bad = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_pid = 1};
+    check_err(fcntl(b, F_OFD_GETLK_, &bad), EINVAL, "F_OFD_GETLK with l_pid set -> EINVAL");
+    close(a);
+    check(set_lock(b, F_OFD_SETLK_, F_WRLCK, 5, 10) == 0, "... and takes it once the first description is closed", "%s",
+          strerror(errno));
+    int ro = open(path, O_RDONLY);
+    check_err(set_lock(ro, F_SETLK, F_WRLCK, 0, 1), EBADF, "a write lock through a read-only descriptor -> EBADF");
+    check_err(set_lock(b, F_SETLK, 7, 0, 1), EINVAL, "an unknown lock type -> EINVAL");
+
+    /* flock: whole-file, per description, apart from record locks. */
+    check(flock(ro, LOCK_SH) == 0 && flock(fd, LOCK_SH) == 0, "flock: two shared locks", "%s", strerror(errno));
+    check_err(flock(b, LOCK_EX | LOCK_NB), EWOULDBLOCK, "... an exclusive one is refused (EWOULDBLOCK)");
+    flock(ro, LOCK_UN);
+    flock(fd, LOCK_UN);
+    check(flock(b, LOCK_EX | LOCK_NB) == 0, "... and granted once they are unlocked", "%s", strerror(errno));
+    check_err(flock(b, 64), EINVAL, "flock with an unknown operation -> EINVAL");
+    close(ro);
+    close(b);
+    close(fd);
+    unlink(path);
+}
+
 /* Only in the guest: these would change the host. */
 static void test_sysctl_writes(void)
 {
@@ -499,6 +577,7 @@ int main(int argc, char **argv)
     test_copies();
     test_groups();
     test_fifo_rename_statx();
+    test_locks();
     if (in_guest)
         test_sysctl_writes();
     else

@@ -26,6 +26,10 @@ pub struct FdTable {
     /// Bit `fd % 64` of word `fd / 64`: close `fd` at `execve`.
     close_on_exec: Vec<u64>,
     limit: usize,
+    /// The process whose table this is (its tgid): closing any descriptor
+    /// of a file drops that process's POSIX locks on it, as Linux's
+    /// `filp_close` → `locks_remove_posix`. 0 for none.
+    pub owner: u32,
 }
 
 impl FdTable {
@@ -35,7 +39,7 @@ impl FdTable {
     }
 
     pub fn with_limit(limit: usize) -> Self {
-        Self { fd: Vec::new(), close_on_exec: Vec::new(), limit }
+        Self { fd: Vec::new(), close_on_exec: Vec::new(), limit, owner: 0 }
     }
 
     /// The size Linux's table would have now (`fdtable::max_fds`): 64
@@ -115,7 +119,11 @@ impl FdTable {
         if i >= self.fd.len() {
             self.fd.resize(i + 1, None);
         }
-        Ok(self.put(i, file, cloexec))
+        let old = self.put(i, file, cloexec);
+        if let Some(f) = &old {
+            f.release_posix_locks(self.owner);
+        }
+        Ok(old)
     }
 
     /// The file at `fd` (`None`: `EBADF` for the caller).
@@ -127,7 +135,9 @@ impl FdTable {
     /// when its last descriptor does.
     pub fn close(&mut self, fd: i32) -> Result<(), Errno> {
         let i = self.index(fd).ok_or(EBADF)?;
-        self.fd[i] = None;
+        if let Some(f) = self.fd[i].take() {
+            f.release_posix_locks(self.owner);
+        }
         self.set_cloexec_bit(i, false);
         self.trim();
         Ok(())
@@ -203,8 +213,8 @@ impl FdTable {
         for (word, bits) in core::mem::take(&mut self.close_on_exec).into_iter().enumerate() {
             for bit in 0..64 {
                 if bits & (1 << bit) != 0 {
-                    if let Some(slot) = self.fd.get_mut(word * 64 + bit) {
-                        *slot = None;
+                    if let Some(f) = self.fd.get_mut(word * 64 + bit).and_then(Option::take) {
+                        f.release_posix_locks(self.owner);
                     }
                 }
             }

@@ -64,6 +64,17 @@ pub type ConsoleWrite = fn(stream: u32, bytes: &[u8]) -> usize;
 /// Reads what the console's input has into `buf`; 0 at its end.
 pub type ConsoleRead = fn(buf: &mut [u8]) -> usize;
 
+/// The console's handlers, for opening `/dev/console` and `/dev/tty` by
+/// name (set by the process layer at boot; until then those nodes have
+/// no driver).
+pub static CONSOLE: crate::sync::Once<(ConsoleWrite, ConsoleRead)> = crate::sync::Once::new();
+
+/// `/dev/tty` (5, 0) and `/dev/console` (5, 1).
+fn is_console_node(mode: u32, rdev: u64) -> bool {
+    use crate::fs::stat::{makedev, S_IFCHR, S_IFMT};
+    mode & S_IFMT == S_IFCHR && (rdev == makedev(5, 0) || rdev == makedev(5, 1))
+}
+
 /// The file creation mask of every process (there is no `umask` call
 /// yet): the system calls clear these bits from the mode of what they
 /// create.
@@ -350,6 +361,22 @@ impl File {
         }
     }
 
+    /// Drops process `owner`'s POSIX locks on this file (one of its
+    /// descriptors of it is being closed).
+    pub fn release_posix_locks(&self, owner: u32) {
+        if let Some(inode) = self.ramfs_inode() {
+            let mut locks = inode.locks.lock();
+            if !locks.records().is_empty() {
+                locks.release(crate::fs::lock::Owner::Process(owner));
+            }
+        }
+    }
+
+    /// This description as a lock owner (OFD and `flock` locks).
+    pub fn lock_owner(&self) -> crate::fs::lock::Owner {
+        crate::fs::lock::Owner::Description(self as *const Self as usize)
+    }
+
     /// `getdents64(2)`: the directory's entries from the offset on, as
     /// `struct linux_dirent64` records (8-byte aligned: inode, offset of
     /// the next, record length, `DT_*` type, NUL-terminated name), as many
@@ -620,6 +647,15 @@ impl File {
     }
 }
 
+impl Drop for File {
+    /// A description going away takes its OFD and `flock` locks along.
+    fn drop(&mut self) {
+        if let Some(inode) = self.ramfs_inode() {
+            inode.locks.lock().release(self.lock_owner());
+        }
+    }
+}
+
 /// `EINVAL` if a transfer of `len` bytes at `pos` would end past the
 /// largest offset (Linux `rw_verify_area`).
 fn check_range(pos: i64, len: usize) -> Result<(), Errno> {
@@ -728,6 +764,9 @@ pub fn open(fs: &Ramfs, path: &str, flags: u32, mode: u32) -> Result<Arc<File>, 
         return Err(ELOOP);
     } else if crate::fs::dev::is_known(inode.mode(), inode.rdev()) {
         FileKind::Device(inode)
+    } else if let Some(&(write, read)) = CONSOLE.get().filter(|_| is_console_node(inode.mode(), inode.rdev())) {
+        // The one terminal: the controlling one of every process.
+        FileKind::Console { stream: 1, write, read }
     } else {
         // A device with no driver (Linux: ENXIO).
         return Err(ENXIO);

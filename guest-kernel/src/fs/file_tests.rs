@@ -131,7 +131,14 @@ fn open_errors_are_linuxs() {
     assert!(open(&fs, "/dir-link/prog", O_RDONLY | O_NOFOLLOW).is_ok(), "only the last component");
     // Nodes without drivers.
     assert_eq!(e("/dev/console", O_RDWR), Some(ENXIO));
-    assert_eq!(e("/fifo", O_RDONLY), Some(ENXIO));
+    // A FIFO opens; a writer that may not wait needs a reader.
+    assert_eq!(e("/fifo", O_WRONLY | O_NONBLOCK), Some(ENXIO));
+    let reader = open(&fs, "/fifo", O_RDONLY | O_NONBLOCK).expect("a FIFO's read end");
+    let writer = open(&fs, "/fifo", O_WRONLY | O_NONBLOCK).expect("a writer, now that there is a reader");
+    assert_eq!(writer.write(b"hi"), Ok(2));
+    let mut buf = [0u8; 4];
+    assert_eq!(reader.read(&mut buf), Ok(2));
+    assert_eq!(reader.stat().st_mode & crate::fs::stat::S_IFMT, S_IFIFO);
     // O_TMPFILE.
     assert_eq!(e("/bin", O_TMPFILE | O_RDONLY), Some(EINVAL));
     assert_eq!(e("/bin/prog", O_TMPFILE | O_RDWR), Some(ENOTDIR));

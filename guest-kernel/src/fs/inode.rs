@@ -86,6 +86,8 @@ pub struct Inode {
     /// File seals (`F_ADD_SEALS`) of a memfd; [`NO_SEALING`] for every
     /// other file (Linux: only shmem and hugetlbfs files can be sealed).
     seals: AtomicU32,
+    /// Record and `flock` locks on the file.
+    pub locks: SpinLock<super::lock::Locks>,
     data: InodeData,
 }
 
@@ -117,6 +119,7 @@ impl Inode {
             nlink: AtomicU32::new(nlink),
             path: SpinLock::new(path),
             seals: AtomicU32::new(NO_SEALING),
+            locks: SpinLock::new(super::lock::Locks::default()),
             data,
         })
     }

@@ -35,6 +35,7 @@ pub mod fdtable;
 pub mod file;
 pub mod initramfs;
 pub mod inode;
+pub mod lock;
 pub mod pages;
 pub mod pipe;
 pub mod ramfs;

@@ -399,7 +399,12 @@ pub fn new_task(ppid: u32, parts: TaskParts) -> Option<TaskBox> {
     let (kstack, kernel_rsp) = sched::KernelStack::new(task_entry)?;
     let cache = *TASK_STRUCT_CACHEP.get()?;
     let pid = NEXT_PID.fetch_add(1, Relaxed) as u32;
-    let TaskParts { files, fs, signals } = parts;
+    let TaskParts { mut files, fs, signals } = parts;
+    if !files.is_shared() {
+        // Its own table: POSIX locks dropped on its closes are this
+        // process's.
+        files.owner = pid;
+    }
     crate::mm::kmem::CacheBox::new(
         cache,
         Task {
@@ -717,6 +722,13 @@ pub fn mount_rootfs(archive: &[u8]) -> Result<(), String> {
     for (name, minor, mode) in crate::fs::dev::MEM_DEVICES {
         let _ = fs.mknod(&alloc::format!("/dev/{name}"), S_IFCHR | mode, makedev(1, minor));
     }
+    // The terminal, and the links into /proc that udev makes.
+    let _ = fs.mknod("/dev/tty", S_IFCHR | 0o666, makedev(5, 0));
+    let _ = fs.mknod("/dev/console", S_IFCHR | 0o600, makedev(5, 1));
+    for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
+        let _ = fs.symlink(target, &alloc::format!("/dev/{name}"));
+    }
+    let _ = crate::fs::file::CONSOLE.set((notify::console_write, notify::console_read));
     Ok(())
 }
 

@@ -424,7 +424,7 @@ pub(super) fn resolve(dirfd: i32, path: &str) -> Result<String, i32> {
         return Ok(lexical(path));
     }
     if path.starts_with('/') {
-        return Ok(String::from(path));
+        return Ok(through_proc_link(String::from(path), false));
     }
     let base = if dirfd == AT_FDCWD {
         task().fs.cwd.clone()
@@ -436,7 +436,30 @@ pub(super) fn resolve(dirfd: i32, path: &str) -> Result<String, i32> {
         }
     };
     let joined = if base.ends_with('/') { alloc::format!("{base}{path}") } else { alloc::format!("{base}/{path}") };
-    Ok(if joined.starts_with("/proc/") { lexical(&joined) } else { joined })
+    Ok(if joined.starts_with("/proc/") { lexical(&joined) } else { through_proc_link(joined, false) })
+}
+
+/// A path through one of `/dev`'s links into `/proc` (`/dev/fd/3`; with
+/// `follow_last`, also the link itself: `/dev/stdin`), as the path it
+/// leads to: the root filesystem's walk does not go into `/proc`.
+fn through_proc_link(path: String, follow_last: bool) -> String {
+    let Some(rest) = path.strip_prefix("/dev/") else { return path };
+    let (name, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    if tail.is_empty() && !follow_last {
+        return path;
+    }
+    let target = rootfs().ok().and_then(|fs| fs.lookup_nofollow(&alloc::format!("/dev/{name}")).ok()).and_then(|i| i.link_target().map(String::from));
+    match target {
+        Some(t) if t.starts_with("/proc/") && !tail.is_empty() => lexical(&alloc::format!("{t}/{tail}")),
+        Some(t) if t.starts_with("/proc/") => t,
+        _ => path,
+    }
+}
+
+/// [`resolve`], then the last component followed too when it is a
+/// `/dev` link into `/proc` (what `open` and `stat` do).
+fn resolve_follow(dirfd: i32, path: &str) -> Result<String, i32> {
+    Ok(through_proc_link(resolve(dirfd, path)?, true))
 }
 
 /// `path` with its `.` and `..` components worked out by name (for
@@ -550,7 +573,8 @@ pub(super) fn sys_fchdir(fd: i32) -> SysResult {
 
 pub(super) fn sys_openat(dirfd: i32, path: u64, flags: i32, mode: u32) -> SysResult {
     let flags = flags as u32;
-    let path = resolve(dirfd, &get_path(path)?)?;
+    let path = get_path(path)?;
+    let path = if flags & file::O_NOFOLLOW != 0 { resolve(dirfd, &path)? } else { resolve_follow(dirfd, &path)? };
     let f = if let Some(rest) = proc_path(&path) {
         crate::proc::procfs::open(rest, flags)?
     } else {
@@ -823,6 +847,168 @@ pub(super) fn sys_memfd_create(name: u64, flags: u32) -> SysResult {
     Ok(task().files.install(file, flags & MFD_CLOEXEC != 0)? as u64)
 }
 
+/// `fcntl` record-lock commands.
+const F_GETLK: u32 = 5;
+const F_SETLK: u32 = 6;
+const F_SETLKW: u32 = 7;
+const F_OFD_GETLK: u32 = 36;
+const F_OFD_SETLK: u32 = 37;
+const F_OFD_SETLKW: u32 = 38;
+/// `struct flock`'s `l_type`.
+const F_RDLCK: i16 = 0;
+const F_WRLCK: i16 = 1;
+const F_UNLCK: i16 = 2;
+
+/// `struct flock` (x86-64): type, whence, start, len, pid.
+fn get_flock(arg: u64) -> Result<(i16, i16, i64, i64, i32), i32> {
+    let b: [u8; 32] = get_user(arg)?;
+    let i64_at = |o: usize| i64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
+    Ok((i16::from_le_bytes([b[0], b[1]]), i16::from_le_bytes([b[2], b[3]]), i64_at(8), i64_at(16), i32::from_le_bytes(b[24..28].try_into().expect("4 bytes"))))
+}
+
+/// The inclusive byte range a `struct flock` names (Linux
+/// `flock_to_posix_lock`): from `whence` + `start`, `len` bytes (0: to the
+/// end of the file, however far; negative: the bytes before). `EINVAL`
+/// for a bad `whence` or a start before 0, `EOVERFLOW` past the largest
+/// offset.
+fn lock_range(f: &File, whence: i16, start: i64, len: i64) -> Result<(u64, u64), i32> {
+    let base = match whence {
+        0 => 0,
+        1 => f.pos(),
+        2 => f.stat().st_size,
+        _ => return Err(EINVAL),
+    };
+    let start = base.checked_add(start).ok_or(EOVERFLOW)?;
+    let (start, end) = match len {
+        0 => (start, i64::MAX),
+        l if l > 0 => (start, start.checked_add(l - 1).ok_or(EOVERFLOW)?),
+        l => (start.checked_add(l).ok_or(EINVAL)?, start - 1),
+    };
+    if start < 0 {
+        return Err(EINVAL);
+    }
+    Ok((start as u64, if end == i64::MAX { u64::MAX } else { end as u64 }))
+}
+
+/// Who owns the locks a `fcntl` call makes: the process, or with the OFD
+/// commands the open file description.
+fn lock_owner(f: &File, ofd: bool) -> crate::fs::lock::Owner {
+    if ofd {
+        f.lock_owner()
+    } else {
+        crate::fs::lock::Owner::Process(task().tgid)
+    }
+}
+
+/// `F_GETLK`/`F_OFD_GETLK`: the first lock that would stop this one, or
+/// `F_UNLCK` in `l_type` if none would.
+fn fcntl_getlk(f: &File, arg: u64, ofd: bool) -> SysResult {
+    use crate::fs::lock::{Kind, Owner};
+    let (ty, whence, start, len, pid) = get_flock(arg)?;
+    let kind = match ty {
+        F_RDLCK => Kind::Read,
+        F_WRLCK => Kind::Write,
+        _ => return Err(EINVAL),
+    };
+    if ofd && pid != 0 {
+        return Err(EINVAL);
+    }
+    let inode = f.ramfs_inode().ok_or(EINVAL)?;
+    let (s, e) = lock_range(f, whence, start, len)?;
+    let mut b: [u8; 32] = get_user(arg)?;
+    match inode.locks.lock().conflict(lock_owner(f, ofd), kind, s, e) {
+        None => b[..2].copy_from_slice(&F_UNLCK.to_le_bytes()),
+        Some(l) => {
+            let ty = if l.kind == Kind::Write { F_WRLCK } else { F_RDLCK };
+            let len = if l.end == u64::MAX { 0 } else { (l.end - l.start + 1) as i64 };
+            let pid = match l.owner {
+                Owner::Process(p) => p as i32,
+                Owner::Description(_) => -1,
+            };
+            b[..2].copy_from_slice(&ty.to_le_bytes());
+            b[2..4].copy_from_slice(&0i16.to_le_bytes());
+            b[8..16].copy_from_slice(&(l.start as i64).to_le_bytes());
+            b[16..24].copy_from_slice(&len.to_le_bytes());
+            b[24..28].copy_from_slice(&pid.to_le_bytes());
+        }
+    }
+    put_user(arg, &b)?;
+    Ok(0)
+}
+
+/// `F_SETLK`/`F_SETLKW` and their OFD forms: takes or drops a record
+/// lock. A read lock needs the file open for reading, a write lock for
+/// writing (`EBADF`); a conflict is `EAGAIN`, or with the waiting forms a
+/// sleep until it is gone (interrupted by a signal). No deadlock
+/// detection (`EDEADLK`) yet.
+fn fcntl_setlk(f: &File, arg: u64, ofd: bool, wait: bool) -> SysResult {
+    use crate::fs::lock::Kind;
+    let (ty, whence, start, len, pid) = get_flock(arg)?;
+    let kind = match ty {
+        F_RDLCK if !f.readable() => return Err(EBADF),
+        F_WRLCK if !f.writable() => return Err(EBADF),
+        F_RDLCK => Some(Kind::Read),
+        F_WRLCK => Some(Kind::Write),
+        F_UNLCK => None,
+        _ => return Err(EINVAL),
+    };
+    if ofd && pid != 0 {
+        return Err(EINVAL);
+    }
+    let inode = f.ramfs_inode().ok_or(EINVAL)?;
+    let (s, e) = lock_range(f, whence, start, len)?;
+    let owner = lock_owner(f, ofd);
+    loop {
+        if inode.locks.lock().set(owner, kind, s, e).is_ok() {
+            if kind.is_none() {
+                crate::proc::sched::wake_events();
+            }
+            return Ok(0);
+        }
+        if !wait {
+            return Err(EAGAIN);
+        }
+        if crate::proc::signal::frame::signal_pending() {
+            return Err(crate::proc::signal::frame::ERESTARTSYS);
+        }
+        crate::proc::sched::wait_event(now_ns() + PIPE_BACKSTOP_NS);
+    }
+}
+
+/// `flock(fd, op)`: a whole-file lock owned by the open file description,
+/// `LOCK_SH` or `LOCK_EX` (waiting unless `LOCK_NB`: then `EWOULDBLOCK`),
+/// or `LOCK_UN`. `EINVAL` for another operation.
+pub(super) fn sys_flock(fd: i32, op: u32) -> SysResult {
+    use crate::fs::lock::Kind;
+    const LOCK_SH: u32 = 1;
+    const LOCK_EX: u32 = 2;
+    const LOCK_NB: u32 = 4;
+    const LOCK_UN: u32 = 8;
+    let f = fd_file(fd)?;
+    let kind = match op & !LOCK_NB {
+        LOCK_SH => Some(Kind::Read),
+        LOCK_EX => Some(Kind::Write),
+        LOCK_UN => None,
+        _ => return Err(EINVAL),
+    };
+    let inode = f.ramfs_inode().ok_or(EINVAL)?;
+    loop {
+        if inode.locks.lock().flock(f.lock_owner(), kind).is_ok() {
+            if kind.is_none() {
+                crate::proc::sched::wake_events();
+            }
+            return Ok(0);
+        }
+        if op & LOCK_NB != 0 {
+            return Err(EAGAIN);
+        }
+        if crate::proc::signal::frame::signal_pending() {
+            return Err(crate::proc::signal::frame::ERESTARTSYS);
+        }
+        crate::proc::sched::wait_event(now_ns() + PIPE_BACKSTOP_NS);
+    }
+}
+
 pub(super) fn sys_fcntl(fd: i32, cmd: u32, arg: u64) -> SysResult {
     let files = &mut task().files;
     let f = files.get(fd).ok_or(EBADF)?;
@@ -850,6 +1036,10 @@ pub(super) fn sys_fcntl(fd: i32, cmd: u32, arg: u64) -> SysResult {
             Ok(0)
         }
         F_GET_SEALS => Ok(u64::from(f.inode().ok_or(EINVAL)?.get_seals()?)),
+        F_GETLK | F_OFD_GETLK => fcntl_getlk(&f, arg, cmd == F_OFD_GETLK),
+        F_SETLK | F_SETLKW | F_OFD_SETLK | F_OFD_SETLKW => {
+            fcntl_setlk(&f, arg, matches!(cmd, F_OFD_SETLK | F_OFD_SETLKW), matches!(cmd, F_SETLKW | F_OFD_SETLKW))
+        }
         _ => Err(EINVAL),
     }
 }
@@ -919,7 +1109,7 @@ pub(super) fn sys_stat_at(dirfd: i32, path: u64, statbuf: u64, flags: i32) -> Sy
     if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
         return sys_fstat(dirfd, statbuf);
     }
-    let p = resolve(dirfd, &p)?;
+    let p = if flags & AT_SYMLINK_NOFOLLOW != 0 { resolve(dirfd, &p)? } else { resolve_follow(dirfd, &p)? };
     let st = if let Some(rest) = proc_path(&p) {
         crate::proc::procfs::stat(rest, flags & AT_SYMLINK_NOFOLLOW == 0)?
     } else {

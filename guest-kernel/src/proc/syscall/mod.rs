@@ -189,6 +189,7 @@ pub fn dispatch() {
         234 => sys_tgkill(a.int(0), a.int(1), a.int(2)),
         63 => sys_uname(a.ulong(0)),
         72 => sys_fcntl(a.fd(0), a.uint(1), a.ulong(2)),
+        73 => sys_flock(a.fd(0), a.uint(1)),
         74 | 75 => sys_fsync(a.fd(0)), // fsync, fdatasync
         76 => sys_truncate(a.ulong(0), a.long(1)),
         77 => sys_ftruncate(a.fd(0), a.long(1)),

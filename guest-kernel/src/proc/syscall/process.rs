@@ -442,6 +442,9 @@ fn copy_process(args: &CloneArgs) -> SysResult {
     let parent = task();
     if flags & CLONE_THREAD != 0 {
         child.tgid = parent.tgid;
+        if flags & CLONE_FILES == 0 {
+            child.files.owner = parent.tgid;
+        }
     }
     if flags & (CLONE_THREAD | CLONE_PARENT) != 0 {
         child.ppid = parent.ppid;
