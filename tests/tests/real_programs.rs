@@ -289,3 +289,42 @@ fn proc_fd_lists_and_opens_descriptors() {
     assert_eq!(run.stdout, "0\n1\n2\n3\n/f.txt\nhello\npipe:[\ndata\n", "{}", run.console);
     assert_eq!(run.code, 0, "{}", run.console);
 }
+
+/// Debian's busybox applets (`ls -la`, `find`, `du`, `stat`, `chmod`,
+/// `ln`, `readlink`, `realpath`, `touch`, `tar` c/t/x, `dd`, `xargs`,
+/// `timeout`, `time`, `rm -r`, `id`, `date`, `uptime`, `free`, `df`,
+/// `mount`, `ps`, `top`) over a scratch tree, natively and in the guest:
+/// the same output, once the lines marked `~` (times, pids, memory sizes)
+/// have their numbers and spacing normalised.
+#[test]
+fn busybox_applets_match_the_host() {
+    if !kvm_available() {
+        return;
+    }
+    let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("guest/busybox_applets.sh");
+    let dir = tests::Scratch::new("busybox-applets");
+    let work = dir.dir.join("w");
+    std::fs::create_dir(&work).expect("scratch work directory");
+    let native =
+        std::process::Command::new(busybox()).arg("sh").arg(&script).arg(&work).stderr(std::process::Stdio::null()).output().expect("run busybox natively");
+    let native = String::from_utf8_lossy(&native.stdout).into_owned();
+    assert!(native.ends_with("== done\n"), "the script did not finish natively:\n{native}");
+    let run = run_init(MEM, "", busybox(), &[(&script, "/applets.sh")], &["sh", "-c", "/bin/busybox mkdir /w && /bin/busybox sh /applets.sh /w 2>/dev/null"]);
+    let normalise = |text: &str| -> String {
+        text.lines()
+            .map(|l| match l.strip_prefix('~') {
+                Some(fuzzy) => {
+                    let digits: String = fuzzy.chars().map(|c| if c.is_ascii_digit() { 'N' } else { c }).collect();
+                    let mut squeezed = digits.split_whitespace().collect::<Vec<_>>().join(" ");
+                    while squeezed.contains("NN") {
+                        squeezed = squeezed.replace("NN", "N");
+                    }
+                    format!("~{squeezed}\n")
+                }
+                None => format!("{l}\n"),
+            })
+            .collect()
+    };
+    assert_eq!(normalise(&run.stdout), normalise(&native), "guest (left) and host (right) differ\n--- console:\n{}", run.console);
+    assert_eq!(run.code, 0, "{}", run.console);
+}
