@@ -189,6 +189,39 @@ static int memlock_limited(void *unused)
     return 0;
 }
 
+/* RLIMIT_AS and RLIMIT_DATA bound mmap, brk and mremap. */
+static int address_space_limited(void *unused)
+{
+    (void)unused;
+    long vm = status_kb("VmSize:");
+    struct rlimit r = {(vm + 1024) * 1024, RLIM_INFINITY};
+    if (setrlimit(RLIMIT_AS, &r) != 0)
+        return 1;
+    if (sys_mmap(NULL, 2 << 20, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) != MAP_FAILED || errno != ENOMEM)
+        return 2;
+    char *p = sys_mmap(NULL, 512 << 10, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return 3;
+    if ((void *)syscall(SYS_mremap, p, 512 << 10, 2 << 20, 1) != MAP_FAILED || errno != ENOMEM)
+        return 4;
+    uintptr_t brk0 = sys_brk(0);
+    if (sys_brk(brk0 + (4 << 20)) != brk0)
+        return 5; /* the break stays where it was */
+    r.rlim_cur = RLIM_INFINITY;
+    setrlimit(RLIMIT_AS, &r);
+    long data = status_kb("VmData:");
+    struct rlimit d = {(data + 256) * 1024, RLIM_INFINITY};
+    if (setrlimit(RLIMIT_DATA, &d) != 0)
+        return 6;
+    if (sys_mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) != MAP_FAILED || errno != ENOMEM)
+        return 7; /* private writable memory is data */
+    if (sys_mmap(NULL, 1 << 20, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED)
+        return 8; /* read-only is not */
+    if (sys_mmap(NULL, 1 << 20, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0) == MAP_FAILED)
+        return 9; /* nor is shared */
+    return 0;
+}
+
 static void test_mincore_msync(void)
 {
     char *p = anon_pages(3);
@@ -547,6 +580,8 @@ int main(void)
     check(in_child(memlock_limited, NULL) == 0, "without CAP_IPC_LOCK: RLIMIT_MEMLOCK limits mlock (ENOMEM), "
           "MAP_LOCKED (EAGAIN), mlockall (ENOMEM); a zero limit is EPERM", "child step %d failed",
           in_child(memlock_limited, NULL));
+    int r = in_child(address_space_limited, NULL);
+    check(r == 0, "RLIMIT_AS limits mmap, mremap and brk; RLIMIT_DATA private writable memory only", "child step %d failed", r);
     test_mincore_msync();
     test_memfd();
     test_madvise();

@@ -323,6 +323,13 @@ impl<F: VmFile> MmStruct<F> {
         pt: &mut (impl PageTables + ?Sized),
     ) -> Result<u64, Errno> {
         let end = addr + len;
+        // may_expand_vm, counting what a MAP_FIXED mapping replaces.
+        if !self.may_expand_vm(vm_flags, len >> PAGE_SHIFT) {
+            let replaced: u64 = self.iter().filter(|v| v.start < end && addr < v.end).map(|v| (v.end.min(end) - v.start.max(addr)) >> PAGE_SHIFT).sum();
+            if !self.may_expand_vm(vm_flags, (len >> PAGE_SHIFT) - replaced) {
+                return Err(Errno::ENOMEM);
+            }
+        }
         // A sealed VMA in the way stays (EPERM); other failures are ENOMEM.
         self.unmap_range(addr, end, pt).map_err(|e| if e == Errno::EPERM { e } else { Errno::ENOMEM })?;
         // accountable_mapping: private writable memory is charged.
@@ -376,6 +383,10 @@ impl<F: VmFile> MmStruct<F> {
             self.brk = brk;
             return brk;
         }
+        // check_data_rlimit: the heap and the data segment together.
+        if self.rlimit_data[0] != u64::MAX && (brk - self.start_brk).saturating_add(self.end_data.saturating_sub(self.start_data)) > self.rlimit_data[0] {
+            return origbrk;
+        }
         // check_brk_limits: get_unmapped_area(oldbrk, len, MAP_FIXED).
         let len = newbrk.wrapping_sub(oldbrk);
         if len > self.task_size || oldbrk > self.task_size - len {
@@ -391,6 +402,9 @@ impl<F: VmFile> MmStruct<F> {
             return origbrk;
         }
         let flags = VM_DATA_DEFAULT_FLAGS | VM_ACCOUNT | self.def_flags;
+        if !self.may_expand_vm(flags, len >> PAGE_SHIFT) {
+            return origbrk;
+        }
         self.insert_vma(Vma { start: oldbrk, end: newbrk, flags, pgoff: oldbrk >> PAGE_SHIFT, file: None, name: VmaName::Heap, soft_dirty: true });
         // Expands the heap VMA in place when it ends at the old break.
         self.merge_range(oldbrk, oldbrk);
@@ -424,7 +438,7 @@ impl<F: VmFile> MmStruct<F> {
         }
         let size = vma.end - address;
         let grow = (vma.start - address) >> PAGE_SHIFT;
-        if grow > vma.pgoff || size > rlimit_stack {
+        if grow > vma.pgoff || size > rlimit_stack || !self.may_expand_vm(vma.flags, grow) {
             return Err(Errno::ENOMEM);
         }
         let key = vma.end;

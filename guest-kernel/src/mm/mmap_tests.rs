@@ -671,3 +671,28 @@ fn madvise_walk_visits_mapped_parts_and_reports_holes() {
     assert_eq!(mm.madvise_walk(a + 3 * P, a + 4 * P, |_, _, _| Ok(())), Err(Errno::ENOMEM));
     assert_eq!(mm.madvise_walk(a, a + P, |_, _, _| Err(Errno::EINVAL)), Err(Errno::EINVAL));
 }
+
+#[test]
+fn rlimit_as_and_data_bound_mmap_brk_mremap_and_the_stack() {
+    let (mut mm, mut log) = (Mm::new(), Log::default());
+    program(&mut mm, &mut log);
+    let total = mm.total_vm;
+    mm.rlimit_as = (total + 4) * P;
+    assert_eq!(anon(&mut mm, 0, 5 * P, PROT_READ, 0, &mut log), Err(Errno::ENOMEM));
+    let a = anon(&mut mm, 0, 2 * P, PROT_READ, 0, &mut log).unwrap();
+    assert_eq!(mm.mremap(a, 2 * P, 8 * P, MREMAP_MAYMOVE, 0, &mut log), Err(Errno::ENOMEM));
+    // Replacing what is there with MAP_FIXED adds nothing.
+    anon(&mut mm, a, 2 * P, RW, MAP_FIXED, &mut log).unwrap();
+    let brk = mm.brk;
+    assert_eq!(mm.brk(brk + 8 * P, &mut log), brk);
+    mm.rlimit_as = u64::MAX;
+    // Data: private writable memory only.
+    mm.rlimit_data = [(mm.data_vm + 1) * P, u64::MAX];
+    assert_eq!(anon(&mut mm, 0, 2 * P, RW, 0, &mut log), Err(Errno::ENOMEM));
+    anon(&mut mm, 0, 2 * P, PROT_READ, 0, &mut log).unwrap();
+    // A zero soft limit under a larger hard one lets it through (Linux's
+    // allowance for Valgrind).
+    mm.rlimit_data = [0, u64::MAX];
+    anon(&mut mm, 0, 2 * P, RW, 0, &mut log).unwrap();
+    mm.check_invariants().unwrap();
+}

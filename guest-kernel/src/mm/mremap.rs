@@ -134,6 +134,10 @@ impl<F: VmFile> MmStruct<F> {
         if vma.pgoff_at(r.addr).checked_add(r.new_len >> PAGE_SHIFT).is_none() {
             return Err(Errno::EINVAL);
         }
+        // vma_to_resize: growing must stay within RLIMIT_AS (and DATA).
+        if r.new_len > r.old_len && !self.may_expand_vm(vma.flags, (r.new_len - r.old_len) >> PAGE_SHIFT) {
+            return Err(Errno::ENOMEM);
+        }
         Ok(())
     }
 

@@ -385,6 +385,10 @@ pub struct MmStruct<F> {
     pub locked_vm: u64,
     /// Number of VMAs.
     pub map_count: usize,
+    /// `RLIMIT_AS` and `RLIMIT_DATA` (soft, hard) in bytes, as the process
+    /// has them (the kernel keeps them current: exec, fork, setrlimit).
+    pub rlimit_as: u64,
+    pub rlimit_data: [u64; 2],
     /// Flags every new VMA gets (`mlockall(MCL_FUTURE)` puts
     /// `VM_LOCKED` here; Linux `mm->def_flags`).
     pub def_flags: VmFlags,
@@ -449,6 +453,8 @@ impl<F: VmFile> MmStruct<F> {
             locked_vm: 0,
             map_count: 0,
             def_flags: 0,
+            rlimit_as: u64::MAX,
+            rlimit_data: [u64::MAX; 2],
             hiwater_vm: 0,
         }
     }
@@ -643,6 +649,22 @@ impl<F: VmFile> MmStruct<F> {
         for v in self.vmas.values_mut() {
             f(v);
         }
+    }
+
+    /// Whether `npages` more of a VMA with `flags` stay within
+    /// `RLIMIT_AS`, and for data (private writable, not stack) within
+    /// `RLIMIT_DATA` (Linux `may_expand_vm`, with its allowance for a zero
+    /// soft limit under a larger hard one).
+    pub fn may_expand_vm(&self, flags: VmFlags, npages: u64) -> bool {
+        let pages = |bytes: u64| bytes >> PAGE_SHIFT;
+        if self.total_vm.saturating_add(npages) > pages(self.rlimit_as) {
+            return false;
+        }
+        let data = self.data_vm.saturating_add(npages);
+        if flags & (VM_WRITE | VM_SHARED | VM_STACK) == VM_WRITE && data > pages(self.rlimit_data[0]) {
+            return self.rlimit_data[0] == 0 && data <= pages(self.rlimit_data[1]);
+        }
+        true
     }
 
     /// Raises `hiwater_vm` to `total_vm` (Linux `update_hiwater_vm`; done

@@ -270,6 +270,7 @@ fn exec_file(task: &mut Task, path: &str, comm_path: &str, argv: &[String], envp
     if let Some(old) = task.mm.as_deref() {
         mm.flags = old.flags.for_exec();
     }
+    super::rlimit::apply_to_mm(&task.signals.group_ref().rlim, &mut mm.vm);
     let bias = if elf.e_type == ET_DYN { ELF_ET_DYN_BASE } else { 0 };
 
     // The point of no return (Linux `begin_new_exec`): the other threads

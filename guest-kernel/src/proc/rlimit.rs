@@ -1,15 +1,19 @@
 //! Resource limits (Linux `include/uapi/linux/resource.h`, `getrlimit(2)`):
 //! per process, inherited by `fork` and kept by `execve`. The ones the
-//! kernel acts on: `RLIMIT_STACK` (how far the stack may grow),
+//! kernel acts on: `RLIMIT_AS` and `RLIMIT_DATA` (what `mmap`, `brk`,
+//! `mremap` and stack growth may add), `RLIMIT_MEMLOCK` (`mlock`, without
+//! `CAP_IPC_LOCK`), `RLIMIT_STACK` (how far the stack may grow),
 //! `RLIMIT_NPROC` (tasks, checked at fork and thread creation; there are
 //! no credentials here, so no one is exempt as root is on Linux) and
 //! `RLIMIT_NOFILE` (the descriptor table). The rest are kept and reported.
 
+pub const RLIMIT_DATA: usize = 2;
 pub const RLIMIT_STACK: usize = 3;
 pub const RLIMIT_CORE: usize = 4;
 pub const RLIMIT_NPROC: usize = 6;
 pub const RLIMIT_NOFILE: usize = 7;
 pub const RLIMIT_MEMLOCK: usize = 8;
+pub const RLIMIT_AS: usize = 9;
 pub const RLIMIT_SIGPENDING: usize = 11;
 pub const RLIMIT_MSGQUEUE: usize = 12;
 pub const RLIMIT_NICE: usize = 13;
@@ -54,4 +58,11 @@ pub fn check(resource: usize, new: [u64; 2]) -> Result<(), i32> {
         return Err(EPERM);
     }
     Ok(())
+}
+
+/// Hands an address space the limits its operations check themselves
+/// (`RLIMIT_AS`, `RLIMIT_DATA`): at exec, and when they change.
+pub fn apply_to_mm<F: crate::mm::vma::VmFile>(rlim: &RLimits, vm: &mut crate::mm::vma::MmStruct<F>) {
+    vm.rlimit_as = rlim[RLIMIT_AS][0];
+    vm.rlimit_data = rlim[RLIMIT_DATA];
 }

@@ -368,6 +368,9 @@ pub(super) fn sys_prlimit64(pid: i32, resource: u32, new: u64, old: u64) -> SysR
         if resource == RLIMIT_NOFILE {
             t.files.set_limit(n[0].min(rlimit::NR_OPEN) as usize);
         }
+        if let Some(mm) = t.mm.as_deref_mut() {
+            crate::proc::rlimit::apply_to_mm(&t.signals.group_ref().rlim, &mut mm.vm);
+        }
     }
     Ok(0)
 }
