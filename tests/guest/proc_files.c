@@ -13,6 +13,7 @@
 #include <sys/auxv.h>
 #include <sys/file.h>
 #include <sys/ioctl.h>
+#include <sys/uio.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -448,6 +449,76 @@ static void test_fifo_rename_statx(void)
     rmdir(dir);
 }
 
+struct open_how_ {
+    uint64_t flags, mode, resolve;
+};
+
+static void test_chown_vectors_openat2(void)
+{
+    char dir[64], f[96], l[96];
+    snprintf(dir, sizeof dir, "%s/cv.XXXXXX", access("/tmp", W_OK) == 0 ? "/tmp" : "");
+    mkdtemp(dir);
+    snprintf(f, sizeof f, "%s/f", dir);
+    snprintf(l, sizeof l, "%s/l", dir);
+    int fd = open(f, O_CREAT | O_RDWR, 0755);
+    chmod(f, 06755);
+    struct stat st;
+    check(chown(f, 123, 456) == 0 && stat(f, &st) == 0 && st.st_uid == 123 && st.st_gid == 456, "chown sets owner and group",
+          "%u %u", st.st_uid, st.st_gid);
+    check((st.st_mode & 07777) == 0755, "... and clears set-user-ID and set-group-ID", "%o", st.st_mode & 07777);
+    check(fchown(fd, -1, 789) == 0 && fstat(fd, &st) == 0 && st.st_uid == 123 && st.st_gid == 789, "fchown with -1 keeps the owner",
+          "%u %u", st.st_uid, st.st_gid);
+    symlink("f", l);
+    struct stat lst;
+    check(lchown(l, 42, 43) == 0 && lstat(l, &lst) == 0 && lst.st_uid == 42 && stat(f, &st) == 0 && st.st_uid == 123,
+          "lchown changes the link, not its target", "%u %u", lst.st_uid, st.st_uid);
+    check(fchownat(AT_FDCWD, l, 0, 0, 0) == 0 && stat(f, &st) == 0 && st.st_uid == 0, "fchownat follows the link", "%u", st.st_uid);
+
+    struct iovec w[2] = {{"hello ", 6}, {"vectors", 7}};
+    check(pwritev(fd, w, 2, 100) == 13 && lseek(fd, 0, SEEK_CUR) == 0, "pwritev at 100: 13 bytes, the offset stays",
+          "%ld", (long)lseek(fd, 0, SEEK_CUR));
+    char a[6] = "", b[8] = "";
+    struct iovec r[2] = {{a, 6}, {b, 7}};
+    check(preadv(fd, r, 2, 100) == 13 && memcmp(a, "hello ", 6) == 0 && memcmp(b, "vectors", 7) == 0, "preadv reads them back",
+          "%.6s%.7s", a, b);
+    check_err(preadv(fd, r, 2, -5), EINVAL, "preadv at a negative offset -> EINVAL");
+    int p[2];
+    pipe(p);
+    check_err(preadv(p[0], r, 1, 0), ESPIPE, "preadv on a pipe -> ESPIPE");
+    close(p[0]);
+    close(p[1]);
+    close(fd);
+
+    int d = open(dir, O_RDONLY | O_DIRECTORY);
+    struct open_how_ how = {.flags = O_RDONLY};
+    long r2 = syscall(SYS_openat2, d, "f", &how, sizeof how);
+    check(r2 >= 0, "openat2 of a plain name", "%s", strerror(errno));
+    if (r2 >= 0)
+        close(r2);
+    how.flags = 1ULL << 40;
+    check_err(syscall(SYS_openat2, d, "f", &how, sizeof how), EINVAL, "openat2 with an unknown flag -> EINVAL");
+    how = (struct open_how_){.flags = O_RDONLY, .mode = 0644};
+    check_err(syscall(SYS_openat2, d, "f", &how, sizeof how), EINVAL, "openat2: a mode without O_CREAT -> EINVAL");
+    how = (struct open_how_){.flags = O_RDONLY};
+    check_err(syscall(SYS_openat2, d, "f", &how, 16), EINVAL, "openat2 with a short struct -> EINVAL");
+    struct {
+        struct open_how_ h;
+        uint64_t extra;
+    } big = {{O_RDONLY, 0, 0}, 1};
+    check_err(syscall(SYS_openat2, d, "f", &big, sizeof big), E2BIG, "openat2 with an unknown non-zero field -> E2BIG");
+    how = (struct open_how_){.flags = O_RDONLY, .resolve = 8 /* RESOLVE_BENEATH */};
+    check_err(syscall(SYS_openat2, d, "../x", &how, sizeof how), EXDEV, "RESOLVE_BENEATH: .. above the directory -> EXDEV");
+    check_err(syscall(SYS_openat2, d, "/etc/passwd", &how, sizeof how), EXDEV, "RESOLVE_BENEATH: an absolute path -> EXDEV");
+    how.resolve = 4; /* RESOLVE_NO_SYMLINKS */
+    check_err(syscall(SYS_openat2, d, "l", &how, sizeof how), ELOOP, "RESOLVE_NO_SYMLINKS through a link -> ELOOP");
+    how.resolve = 0x40;
+    check_err(syscall(SYS_openat2, d, "f", &how, sizeof how), EINVAL, "an unknown resolve flag -> EINVAL");
+    close(d);
+    unlink(l);
+    unlink(f);
+    rmdir(dir);
+}
+
 static int set_lock(int fd, int cmd, short type, off_t start, off_t len)
 {
     struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = start, .l_len = len};
@@ -578,6 +649,7 @@ int main(int argc, char **argv)
     test_groups();
     test_fifo_rename_statx();
     test_locks();
+    test_chown_vectors_openat2();
     if (in_guest)
         test_sysctl_writes();
     else

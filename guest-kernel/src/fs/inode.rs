@@ -183,6 +183,27 @@ impl Inode {
         self.touch_ctime();
     }
 
+    /// `chown(2)`: the owner and group (`None`: unchanged); a non-directory
+    /// that changes hands loses its set-user-ID bit, and its set-group-ID
+    /// bit if group-executable (Linux `ATTR_KILL_SUID`/`ATTR_KILL_SGID`).
+    pub fn chown(&self, uid: Option<u32>, gid: Option<u32>) {
+        if let Some(uid) = uid {
+            self.uid.store(uid, Relaxed);
+        }
+        if let Some(gid) = gid {
+            self.gid.store(gid, Relaxed);
+        }
+        if !self.is_dir() && (uid.is_some() || gid.is_some()) {
+            let mode = self.mode.load(Relaxed);
+            let mut kill = 0o4000;
+            if mode & 0o010 != 0 {
+                kill |= 0o2000;
+            }
+            self.mode.store(mode & !kill, Relaxed);
+        }
+        self.touch_ctime();
+    }
+
     pub(super) fn touch(&self) {
         let now = now_ns();
         self.mtime_ns.store(now, Relaxed);

@@ -408,6 +408,168 @@ pub(super) fn sys_writev(fd: i32, iov: u64, iovcnt: u64) -> SysResult {
     Ok(total)
 }
 
+/// `preadv`/`pwritev` (and their `2` forms, whose flags other than 0
+/// are refused: no `RWF_*` here): [`sys_readv`]/[`sys_writev`] at
+/// `offset`, the file offset unchanged; `offset` -1 with the `2` forms
+/// means the file offset, as `readv`/`writev`.
+pub(super) fn sys_preadv(fd: i32, iov: u64, iovcnt: u64, offset: i64, flags: u32, write: bool) -> SysResult {
+    if flags != 0 {
+        return Err(EOPNOTSUPP);
+    }
+    if offset == -1 {
+        return if write { sys_writev(fd, iov, iovcnt) } else { sys_readv(fd, iov, iovcnt) };
+    }
+    if offset < 0 {
+        return Err(EINVAL);
+    }
+    if iovcnt > 1024 {
+        return Err(EINVAL);
+    }
+    let f = fd_file(fd)?;
+    if f.is_pipe() || f.is_console() {
+        return Err(ESPIPE);
+    }
+    let mut total = 0u64;
+    for i in 0..iovcnt {
+        let [base, len]: [u64; 2] = get_user(iov + i * 16)?;
+        if (len as i64) < 0 {
+            return Err(EINVAL);
+        }
+        if len == 0 {
+            continue;
+        }
+        let at = offset + total as i64;
+        let n = match if write { sys_pwrite64(fd, base, len, at) } else { sys_pread64(fd, base, len, at) } {
+            Ok(n) => n,
+            Err(_) if total > 0 => break,
+            Err(e) => return Err(e),
+        };
+        total += n;
+        if n < len {
+            break;
+        }
+    }
+    Ok(total)
+}
+
+/// `fchownat(dirfd, path, owner, group, flags)` (and `chown`, `lchown`,
+/// `fchown` through `fd`): the owner and group of a root-filesystem file
+/// (-1: unchanged). Everyone is root here, so it is always allowed; files
+/// outside the root filesystem (`/proc`, pipes) take it as a no-op.
+pub(super) fn sys_fchownat(dirfd: i32, path: Option<u64>, uid: u32, gid: u32, flags: i32) -> SysResult {
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
+        return Err(EINVAL);
+    }
+    let inode = match path.map(get_path).transpose()? {
+        Some(p) if !(p.is_empty() && flags & AT_EMPTY_PATH != 0) => {
+            let p = resolve(dirfd, &p)?;
+            if let Some(rest) = proc_path(&p) {
+                crate::proc::procfs::stat(rest, flags & AT_SYMLINK_NOFOLLOW == 0)?;
+                return Ok(0);
+            }
+            let fs = rootfs()?;
+            if flags & AT_SYMLINK_NOFOLLOW != 0 {
+                fs.lookup_nofollow(&p)?
+            } else {
+                fs.lookup(&p)?
+            }
+        }
+        _ => match fd_file(dirfd)?.ramfs_inode() {
+            Some(inode) => inode.clone(),
+            None => return Ok(0),
+        },
+    };
+    let keep = |id: u32| (id != u32::MAX).then_some(id);
+    inode.chown(keep(uid), keep(gid));
+    Ok(0)
+}
+
+/// `openat2(dirfd, path, how, size)`: `openat` with a `struct open_how`
+/// (flags, mode, resolve) that is checked strictly: unknown flags or
+/// resolve bits, a mode without `O_CREAT`/`O_TMPFILE`, a `size` below 24
+/// are `EINVAL`; unknown non-zero fields past what we know `E2BIG`. Of
+/// the resolve rules, `RESOLVE_NO_SYMLINKS` (`ELOOP`), `RESOLVE_NO_XDEV`
+/// (no way into `/proc`: `EXDEV`), `RESOLVE_NO_MAGICLINKS` (no
+/// `/proc/PID/fd` links: `ELOOP`), `RESOLVE_BENEATH` (no absolute path or
+/// `..` above `dirfd`: `EXDEV`) and `RESOLVE_CACHED` (as good as cached
+/// here; `EAGAIN` with `O_CREAT`, `O_TRUNC` or `O_TMPFILE`) apply;
+/// `RESOLVE_IN_ROOT` is taken as `RESOLVE_BENEATH` (`EXDEV` instead of
+/// clamping at `dirfd`).
+pub(super) fn sys_openat2(dirfd: i32, path: u64, how: u64, size: u64) -> SysResult {
+    const RESOLVE_NO_XDEV: u64 = 1;
+    const RESOLVE_NO_MAGICLINKS: u64 = 2;
+    const RESOLVE_NO_SYMLINKS: u64 = 4;
+    const RESOLVE_BENEATH: u64 = 8;
+    const RESOLVE_IN_ROOT: u64 = 0x10;
+    const RESOLVE_CACHED: u64 = 0x20;
+    const VALID_OPEN_FLAGS: u64 = 0o37_777_703 | file::O_PATH as u64 | file::__O_TMPFILE as u64;
+    if size < 24 {
+        return Err(EINVAL);
+    }
+    if size > PAGE_SIZE {
+        return Err(E2BIG);
+    }
+    let mut raw = alloc::vec![0u8; size as usize];
+    copy_from_user(&mut raw, how)?;
+    if raw[24..].iter().any(|&b| b != 0) {
+        return Err(E2BIG);
+    }
+    let word = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+    let (flags, mode, res) = (word(0), word(1), word(2));
+    if flags & !VALID_OPEN_FLAGS != 0 || res & !0x3f != 0 || mode & !0o7777 != 0 {
+        return Err(EINVAL);
+    }
+    if mode != 0 && flags & (file::O_CREAT | file::__O_TMPFILE) as u64 == 0 {
+        return Err(EINVAL);
+    }
+    if res & RESOLVE_CACHED != 0 && flags & (file::O_CREAT | file::O_TRUNC | file::__O_TMPFILE) as u64 != 0 {
+        return Err(EAGAIN);
+    }
+    let p = get_path(path)?;
+    if res & (RESOLVE_BENEATH | RESOLVE_IN_ROOT) != 0 {
+        let mut depth = 0i32;
+        for c in p.split('/').filter(|c| !c.is_empty() && *c != ".") {
+            depth += if c == ".." { -1 } else { 1 };
+            if depth < 0 {
+                return Err(EXDEV);
+            }
+        }
+        if p.starts_with('/') {
+            return Err(EXDEV);
+        }
+    }
+    let full = resolve(dirfd, &p)?;
+    if res & RESOLVE_NO_XDEV != 0 && proc_path(&full).is_some() != dirfd_in_proc(dirfd, &p) {
+        return Err(EXDEV);
+    }
+    if res & RESOLVE_NO_MAGICLINKS != 0 && full.split('/').nth(3).is_some_and(|c| c == "fd") && proc_path(&full).is_some() {
+        return Err(ELOOP);
+    }
+    if res & RESOLVE_NO_SYMLINKS != 0 && proc_path(&full).is_none() {
+        let fs = rootfs()?;
+        let mut prefix = String::new();
+        for c in full.split('/').filter(|c| !c.is_empty()) {
+            prefix.push('/');
+            prefix.push_str(c);
+            if fs.lookup_nofollow(&prefix).is_ok_and(|i| i.is_symlink()) {
+                return Err(ELOOP);
+            }
+        }
+    }
+    sys_openat(dirfd, path, flags as i32, mode as u32)
+}
+
+/// Whether `dirfd` (and so a relative `path`) starts inside `/proc`.
+fn dirfd_in_proc(dirfd: i32, path: &str) -> bool {
+    if path.starts_with('/') {
+        return false;
+    }
+    if dirfd == AT_FDCWD {
+        return task().fs.cwd.starts_with("/proc");
+    }
+    fd_file(dirfd).is_ok_and(|f| f.ramfs_inode().is_none() && matches!(f.kind(), crate::fs::file::FileKind::ListedDir { .. }))
+}
+
 pub(super) const AT_FDCWD: i32 = -100;
 pub(super) const AT_SYMLINK_NOFOLLOW: i32 = 0x100;
 pub(super) const AT_REMOVEDIR: i32 = 0x200;
