@@ -9,6 +9,8 @@
  * must agree.
  */
 #include "tap.h"
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <signal.h>
 #include <sys/time.h>
@@ -202,33 +204,158 @@ static char proc_state(pid_t pid)
     return p && p[1] && p[2] ? p[2] : '?';
 }
 
+/* What the job-control scenario saw, sent back from the helper that ran it. */
+struct job_control {
+    int w1, st1, w2, w3, st3, r4, code4, status4, w5, st5;
+    char state;
+};
+
+/* The child is put in a process group of its own under a helper that is
+ * not init: a group whose only outside parent is init is orphaned, and
+ * the terminal stop signals do nothing to it (as Linux's). */
 static void test_job_control(void)
 {
+    int fds[2];
+    pipe(fds);
+    fflush(stdout);
+    pid_t helper = fork();
+    if (helper == 0) {
+        struct job_control j = {0};
+        pid_t c = fork();
+        if (c == 0) {
+            setpgid(0, 0);
+            for (;;)
+                pause();
+        }
+        setpgid(c, c);
+        kill(c, SIGSTOP);
+        j.w1 = waitpid(c, &j.st1, WUNTRACED);
+        j.state = proc_state(c);
+        int again;
+        j.w2 = waitpid(c, &again, WUNTRACED | WNOHANG);
+        kill(c, SIGCONT);
+        j.w3 = waitpid(c, &j.st3, WCONTINUED);
+        kill(c, SIGTSTP);
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        j.r4 = waitid(P_PID, c, &si, WSTOPPED);
+        j.code4 = si.si_code;
+        j.status4 = si.si_status;
+        kill(c, SIGKILL);
+        j.w5 = waitpid(c, &j.st5, 0);
+        j.w1 = j.w1 == c;
+        j.w3 = j.w3 == c;
+        j.w5 = j.w5 == c;
+        write(fds[1], &j, sizeof j);
+        _exit(0);
+    }
+    struct job_control j;
+    memset(&j, 0, sizeof j);
+    read(fds[0], &j, sizeof j);
+    waitpid(helper, NULL, 0);
+    close(fds[0]);
+    close(fds[1]);
+    check(j.w1 && WIFSTOPPED(j.st1) && WSTOPSIG(j.st1) == SIGSTOP, "SIGSTOP stops a child; waitpid(WUNTRACED) reports it",
+          "waited %d status %#x", j.w1, j.st1);
+    check(j.state == 'T', "a stopped process is T in /proc/PID/stat", "state %c", j.state);
+    check(j.w2 == 0, "a stop is reported once", "waited %d", j.w2);
+    check(j.w3 && WIFCONTINUED(j.st3), "SIGCONT continues it; waitpid(WCONTINUED) reports it", "waited %d status %#x", j.w3, j.st3);
+    check(j.r4 == 0 && j.code4 == CLD_STOPPED && j.status4 == SIGTSTP, "waitid(WSTOPPED): CLD_STOPPED with SIGTSTP",
+          "r %d code %d status %d", j.r4, j.code4, j.status4);
+    check(j.w5 && WIFSIGNALED(j.st5) && WTERMSIG(j.st5) == SIGKILL, "SIGKILL ends a stopped process", "status %#x", j.st5);
+}
+
+/* Core dumps: none under RLIMIT_CORE 0 (the default), an ELF core file
+ * named "core" and WCOREDUMP once the limit allows. */
+static void test_core_dumps(void)
+{
+    char dir[64];
+    snprintf(dir, sizeof dir, "%s/core.XXXXXX", access("/tmp", W_OK) == 0 ? "/tmp" : "");
+    mkdtemp(dir);
+    char pattern[64] = "";
+    int pf = open("/proc/sys/kernel/core_pattern", O_RDONLY);
+    if (pf >= 0) {
+        ssize_t n = read(pf, pattern, sizeof pattern - 1);
+        pattern[n > 0 ? n : 0] = 0;
+        close(pf);
+    }
+    for (int allow = 0; allow < 2; allow++) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            struct rlimit r = {allow ? RLIM_INFINITY : 0, RLIM_INFINITY};
+            setrlimit(RLIMIT_CORE, &r);
+            if (chdir(dir) != 0)
+                _exit(9);
+            abort();
+        }
+        int st;
+        waitpid(pid, &st, 0);
+        int cored = WIFSIGNALED(st) && WCOREDUMP(st);
+        if (!allow) {
+            check(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && !cored, "abort under RLIMIT_CORE 0: SIGABRT, no core", "status %#x", st);
+            continue;
+        }
+        check(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && cored, "abort with RLIMIT_CORE unlimited: WCOREDUMP", "status %#x", st);
+        if (strcmp(pattern, "core\n") != 0) {
+            printf("# core_pattern is %s: the core file is not ours to check\n", pattern);
+            continue;
+        }
+        char path[96];
+        snprintf(path, sizeof path, "%s/core", dir);
+        unsigned char h[20] = {0};
+        int fd = open(path, O_RDONLY);
+        struct stat cs;
+        check(fd >= 0 && read(fd, h, sizeof h) == sizeof h && memcmp(h, "\x7f" "ELF", 4) == 0 && h[16] == 4 && fstat(fd, &cs) == 0 &&
+                  (cs.st_mode & 0777) == 0600,
+              "... and an ELF core file (ET_CORE, mode 0600) in the working directory", "%s", strerror(errno));
+        close(fd);
+        unlink(path);
+    }
+    rmdir(dir);
+}
+
+static volatile int usr2_hits;
+static void on_usr2(int sig)
+{
+    (void)sig;
+    usr2_hits++;
+}
+
+/* A deleted timer's pending signal: still pending, never delivered.
+ * A terminal stop signal to an orphaned process group: discarded. */
+static void test_timer_delete_and_orphans(void)
+{
+    signal(SIGUSR2, on_usr2);
+    sigset_t s, p;
+    sigemptyset(&s);
+    sigaddset(&s, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &s, NULL);
+    struct sigevent ev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR2};
+    timer_t t;
+    timer_create(CLOCK_MONOTONIC, &ev, &t);
+    struct itimerspec its = {{0, 0}, {0, 10000000}};
+    timer_settime(t, 0, &its, NULL);
+    usleep(50000);
+    timer_delete(t);
+    sigpending(&p);
+    check(sigismember(&p, SIGUSR2), "a deleted timer's signal is still pending", "not pending");
+    sigprocmask(SIG_UNBLOCK, &s, NULL);
+    sigpending(&p);
+    check(usr2_hits == 0 && !sigismember(&p, SIGUSR2), "... and is dropped, not delivered, once unblocked", "%d hits", usr2_hits);
+    signal(SIGUSR2, SIG_DFL);
+
+    fflush(stdout);
     pid_t c = fork();
     if (c == 0) {
-        for (;;)
-            pause();
+        setsid(); /* its own group, its parent in another session: orphaned */
+        raise(SIGTSTP);
+        raise(SIGTTOU);
+        _exit(7);
     }
     int st;
-    kill(c, SIGSTOP);
-    pid_t w = waitpid(c, &st, WUNTRACED);
-    check(w == c && WIFSTOPPED(st) && WSTOPSIG(st) == SIGSTOP, "SIGSTOP stops a child; waitpid(WUNTRACED) reports it",
-          "waited %d status %#x", (int)w, st);
-    check(proc_state(c) == 'T', "a stopped process is T in /proc/PID/stat", "state %c", proc_state(c));
-    w = waitpid(c, &st, WUNTRACED | WNOHANG);
-    check(w == 0, "a stop is reported once", "waited %d", (int)w);
-    kill(c, SIGCONT);
-    w = waitpid(c, &st, WCONTINUED);
-    check(w == c && WIFCONTINUED(st), "SIGCONT continues it; waitpid(WCONTINUED) reports it", "waited %d status %#x", (int)w, st);
-    kill(c, SIGTSTP);
-    siginfo_t si;
-    memset(&si, 0, sizeof si);
-    int r = waitid(P_PID, c, &si, WSTOPPED);
-    check(r == 0 && si.si_code == CLD_STOPPED && si.si_status == SIGTSTP, "waitid(WSTOPPED): CLD_STOPPED with SIGTSTP",
-          "r %d code %d status %d", r, si.si_code, si.si_status);
-    kill(c, SIGKILL);
-    w = waitpid(c, &st, 0);
-    check(w == c && WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "SIGKILL ends a stopped process", "status %#x", st);
+    waitpid(c, &st, WUNTRACED);
+    check(WIFEXITED(st) && WEXITSTATUS(st) == 7, "SIGTSTP and SIGTTOU do nothing to an orphaned process group", "status %#x", st);
 }
 
 int main(void)
@@ -408,5 +535,7 @@ int main(void)
 
     test_waiting_and_timers();
     test_job_control();
+    test_core_dumps();
+    test_timer_delete_and_orphans();
     return tap_done();
 }

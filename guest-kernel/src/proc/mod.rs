@@ -17,6 +17,7 @@
 //! tasks share), which say why.
 #![deny(unsafe_code)]
 
+pub mod coredump;
 pub mod exec;
 pub mod fault;
 pub mod futex;

@@ -89,6 +89,9 @@ pub struct SigInfo {
     pub err: u64,
     /// `sigqueue` and timers: the value sent (`si_value`).
     pub value: u64,
+    /// A deleted POSIX timer's signal: still pending (`sigpending` shows
+    /// it), dropped instead of delivered, as Linux 6.13+ does.
+    pub stale: bool,
 }
 
 impl SigInfo {
@@ -181,6 +184,17 @@ impl SigQueue {
             None => SigInfo::default(),
         };
         Some((sig, info))
+    }
+
+    /// Marks `sig` stale if what it carries is `matches`'s (a deleted
+    /// POSIX timer's pending signal).
+    fn mark_stale(&mut self, sig: usize, matches: impl Fn(&SigInfo) -> bool) {
+        if self.set & sigmask(sig) == 0 {
+            return;
+        }
+        if let Some((_, info)) = self.info.iter_mut().find(|(s, info)| usize::from(*s) == sig && matches(info)) {
+            info.stale = true;
+        }
     }
 
     /// Discards the pending signals of `mask`.
@@ -359,6 +373,15 @@ impl SignalState {
         self.group_ref().shared_pending.set
     }
 
+    /// A POSIX timer is deleted: its signal, if pending, stays pending but
+    /// will be dropped rather than delivered (Linux 6.13+
+    /// `posixtimer_deliver_signal`).
+    pub fn discard_timer_signal(&mut self, sig: usize, timer: i32) {
+        let ours = |info: &SigInfo| info.code == SI_TIMER && info.pid == timer as u32;
+        self.pending.mark_stale(sig, ours);
+        self.group().shared_pending.mark_stale(sig, ours);
+    }
+
     /// The signals ignored and those with a handler (`SigIgn`, `SigCgt`).
     pub fn ignored_and_caught(&self) -> (u64, u64) {
         (1..=NSIG).fold((0, 0), |(ign, cgt), sig| match self.action(sig).handler {
@@ -432,7 +455,13 @@ impl SignalState {
     /// Takes the lowest pending signal of `set`, blocked or not (what
     /// `rt_sigtimedwait` waits for).
     pub fn dequeue_from(&mut self, set: u64) -> Option<(usize, SigInfo)> {
-        self.pending.take(set).or_else(|| self.group.shared_pending.take(set))
+        loop {
+            let taken = self.pending.take(set).or_else(|| self.group.shared_pending.take(set));
+            match taken {
+                Some((_, info)) if info.stale => continue,
+                other => return other,
+            }
+        }
     }
 
     /// Whether the default action of `sig` is to do nothing (stop

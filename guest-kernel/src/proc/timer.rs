@@ -79,6 +79,15 @@ pub fn find(timers: &mut [PosixTimer], id: i32) -> Result<&mut PosixTimer, i32> 
 }
 
 impl PosixTimer {
+    /// The signal it sends (0: none).
+    pub fn signal(&self) -> usize {
+        if self.notify == SIGEV_NONE {
+            0
+        } else {
+            self.signo as usize
+        }
+    }
+
     /// `timer_settime`: arms it to expire at `at` (uptime ns; 0 disarms)
     /// and then every `interval` ns.
     pub fn set(&mut self, at: u64, interval: u64) {

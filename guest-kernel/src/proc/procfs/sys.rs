@@ -62,7 +62,8 @@ fn bounded(bytes: &[u8], lo: i64, hi: i64) -> Result<u64, i32> {
     }
 }
 
-const ENTRIES: [Entry; 14] = [
+const ENTRIES: [Entry; 15] = [
+    Entry { dir: "kernel", name: "core_pattern", mode: 0o444, read: || show("core"), write: None },
     Entry { dir: "kernel", name: "osrelease", mode: 0o444, read: || show(super::root::OSRELEASE), write: None },
     Entry { dir: "kernel", name: "ostype", mode: 0o444, read: || show("Linux"), write: None },
     Entry { dir: "kernel", name: "pid_max", mode: 0o644, read: || show(crate::proc::FUTEX_TID_MASK.min(4 << 20)), write: None },

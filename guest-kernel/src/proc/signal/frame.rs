@@ -154,12 +154,18 @@ pub fn do_signal(task: &mut Task, restart: Option<(u64, i32)>) {
             SIG_IGN => continue,
             SIG_DFL if SignalState::default_is_nothing(sig) => continue,
             SIG_DFL if super::jobctl::is_stop_signal(sig) => {
-                super::jobctl::do_signal_stop(task, sig);
+                // SIGTSTP, SIGTTIN, SIGTTOU do nothing to an orphaned
+                // process group (Linux get_signal); SIGSTOP always stops.
+                if sig == super::SIGSTOP || !super::jobctl::is_orphaned_pgrp(task.pgid) {
+                    super::jobctl::do_signal_stop(task, sig);
+                }
                 continue;
             }
             SIG_DFL => {
-                // Terminate (no core files are written: RLIMIT_CORE is 0).
-                do_exit(sig as i32);
+                // Terminate, after a core file for the signals that dump
+                // one (when RLIMIT_CORE allows): the status says so.
+                let core = super::super::coredump::dumps_core(sig) && super::super::coredump::do_coredump(task, sig, &info);
+                do_exit(sig as i32 | if core { 0x80 } else { 0 });
                 return;
             }
             _ => {

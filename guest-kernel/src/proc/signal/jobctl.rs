@@ -55,6 +55,19 @@ pub fn prepare_signal(tgid: u32, sig: usize) {
 /// A stop signal's default action, taken by `task` on its way to user
 /// mode (Linux `do_signal_stop`): every thread of the process stops, the
 /// parent is told, and this thread sleeps until SIGCONT or SIGKILL.
+/// Whether process group `pgid` is orphaned (POSIX; Linux
+/// `will_become_orphaned_pgrp`): no member has a parent outside the group
+/// but in the same session, init not counting as such a parent. The
+/// terminal stop signals are discarded for an orphaned group, which no
+/// one would ever continue.
+pub fn is_orphaned_pgrp(pgid: u32) -> bool {
+    !sched::processes()
+        .into_iter()
+        .filter_map(sched::task)
+        .filter(|p| p.pgid == pgid && p.state != TaskState::Zombie)
+        .any(|p| sched::task(p.ppid).is_some_and(|parent| parent.tgid != 1 && parent.pgid != pgid && parent.sid == p.sid))
+}
+
 pub fn do_signal_stop(task: &mut Task, sig: usize) {
     let (me, tgid) = (task.pid, task.tgid);
     {

@@ -464,8 +464,17 @@ pub(super) fn sys_timer_getoverrun(id: i32) -> SysResult {
 /// `timer_delete(id)`.
 pub(super) fn sys_timer_delete(id: i32) -> SysResult {
     let timers = &mut task().signals.group().timers;
-    crate::proc::timer::find(timers, id)?;
+    let sig = crate::proc::timer::find(timers, id)?.signal();
     timers.retain(|t| t.id != id);
+    if sig != 0 {
+        // Its pending signal goes with it, wherever it waits.
+        for tid in crate::proc::sched::threads(task().tgid) {
+            if let Some(t) = crate::proc::sched::task(tid) {
+                t.signals.discard_timer_signal(sig, id);
+            }
+        }
+    }
+    let timers = &mut task().signals.group().timers;
     if timers.is_empty() {
         *timers = Vec::new();
     }
