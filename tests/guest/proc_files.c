@@ -633,6 +633,11 @@ static void test_sysctl_writes(void)
     check(refused, "... mmap runs out of VMAs (ENOMEM)", "no refusal");
     write_file("/proc/sys/vm/max_map_count", "65530");
     check(write_file("/proc/sys/vm/drop_caches", "3") == 0, "vm.drop_caches = 3", "%s", strerror(errno));
+    check(write_file("/proc/sys/vm/mmap_min_addr", "1048576") == 0, "vm.mmap_min_addr = 1 MiB", "%s", strerror(errno));
+    void *low = sys_mmap((void *)0x20000, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    check(low == (void *)0x100000, "... a hint below it is raised to it", "%p", low);
+    sys_munmap(low, PAGE);
+    write_file("/proc/sys/vm/mmap_min_addr", "65536");
 }
 
 int main(int argc, char **argv)

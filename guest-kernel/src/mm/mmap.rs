@@ -121,7 +121,7 @@ impl<F: VmFile> MmStruct<F> {
             if addr != 0 && self.hint_is_free(addr & PAGE_MASK, len, self.task_size) {
                 return Ok(addr & PAGE_MASK);
             }
-            let low = MMAP_MIN_ADDR.max(PAGE_SIZE);
+            let low = mmap_min_addr().max(PAGE_SIZE);
             if let Some(a) = self.unmapped_area(len, low, self.mmap_base, Search::TopDown) {
                 return Ok(a);
             }
@@ -429,7 +429,7 @@ impl<F: VmFile> MmStruct<F> {
             return Err(Errno::EFAULT);
         }
         let address = addr & PAGE_MASK;
-        if address < MMAP_MIN_ADDR {
+        if address < mmap_min_addr() {
             return Err(Errno::EPERM);
         }
         let too_close = |prev: &Vma<F>| prev.flags & VM_GROWSDOWN == 0 && prev.is_accessible() && address - prev.end < STACK_GUARD_GAP;
@@ -464,8 +464,8 @@ impl<F: VmFile> MmStruct<F> {
 /// `round_hint_to_min`).
 fn round_hint_to_min(hint: u64) -> u64 {
     let hint = hint & PAGE_MASK;
-    if hint != 0 && hint < MMAP_MIN_ADDR {
-        page_align(MMAP_MIN_ADDR)
+    if hint != 0 && hint < mmap_min_addr() {
+        page_align(mmap_min_addr())
     } else {
         hint
     }

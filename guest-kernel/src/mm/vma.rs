@@ -98,6 +98,13 @@ pub const STACK_GUARD_GAP: u64 = 256 << PAGE_SHIFT;
 /// `vm.mmap_min_addr`, default 64 KiB). `MAP_FIXED` may go lower, as for
 /// root (`CAP_SYS_RAWIO`).
 pub const MMAP_MIN_ADDR: u64 = 0x1_0000;
+/// `vm.mmap_min_addr` now (root may change it, as on Linux).
+pub static SYSCTL_MMAP_MIN_ADDR: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(MMAP_MIN_ADDR);
+
+/// The lowest address `mmap` hands out or a stack grows to.
+pub fn mmap_min_addr() -> u64 {
+    SYSCTL_MMAP_MIN_ADDR.load(core::sync::atomic::Ordering::Relaxed)
+}
 /// Default limit on the number of VMAs (Linux `DEFAULT_MAX_MAP_COUNT`).
 pub const DEFAULT_MAX_MAP_COUNT: usize = 65530;
 /// `vm.max_map_count` now: what new address spaces start with.

@@ -112,7 +112,17 @@ const ENTRIES: [Entry; 15] = [
             Ok(())
         }),
     },
-    Entry { dir: "vm", name: "mmap_min_addr", mode: 0o444, read: || show(crate::mm::vma::MMAP_MIN_ADDR), write: None },
+    Entry {
+        dir: "vm",
+        name: "mmap_min_addr",
+        mode: 0o644,
+        read: || show(crate::mm::vma::mmap_min_addr()),
+        write: Some(|b| {
+            let v = bounded(b, 0, i64::MAX)?;
+            crate::mm::vma::SYSCTL_MMAP_MIN_ADDR.store(v, Relaxed);
+            Ok(())
+        }),
+    },
     Entry {
         dir: "vm",
         name: "overcommit_kbytes",
