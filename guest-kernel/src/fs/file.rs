@@ -368,6 +368,8 @@ impl File {
             let mut locks = inode.locks.lock();
             if !locks.records().is_empty() {
                 locks.release(crate::fs::lock::Owner::Process(owner));
+                drop(locks);
+                crate::fs::wake_waiters();
             }
         }
     }
@@ -651,7 +653,9 @@ impl Drop for File {
     /// A description going away takes its OFD and `flock` locks along.
     fn drop(&mut self) {
         if let Some(inode) = self.ramfs_inode() {
-            inode.locks.lock().release(self.lock_owner());
+            if inode.locks.lock().release(self.lock_owner()) {
+                crate::fs::wake_waiters();
+            }
         }
     }
 }

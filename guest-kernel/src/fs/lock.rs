@@ -120,10 +120,12 @@ impl Locks {
     }
 
     /// Drops every lock `owner` holds (a process closing any descriptor
-    /// of the file, a description going away).
-    pub fn release(&mut self, owner: Owner) {
+    /// of the file, a description going away); whether there were any.
+    pub fn release(&mut self, owner: Owner) -> bool {
+        let before = self.records.len() + self.flocks.len();
         self.records.retain(|l| l.owner != owner);
         self.flocks.retain(|l| l.owner != owner);
+        self.records.len() + self.flocks.len() != before
     }
 
     /// The record locks, for `/proc/locks`-like reports and tests.

@@ -28,6 +28,18 @@
 //! (copying to and from page frames).
 #![deny(unsafe_code)]
 
+/// Set by the process layer: wakes the tasks waiting for a file event (a
+/// pipe end closed, a lock released where no system call of the waiter's
+/// kind would notice). Files know nothing of tasks.
+pub static WAKE_WAITERS: crate::sync::Once<fn()> = crate::sync::Once::new();
+
+/// Calls [`WAKE_WAITERS`] once it is set.
+pub fn wake_waiters() {
+    if let Some(wake) = WAKE_WAITERS.get() {
+        wake();
+    }
+}
+
 pub mod cpio;
 pub mod dev;
 pub mod errno;

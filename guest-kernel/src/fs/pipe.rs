@@ -149,12 +149,15 @@ impl PipeEnd {
 }
 
 impl Drop for PipeEnd {
+    /// A closed end changes what the other side sees (end of file,
+    /// `EPIPE`): its waiters look again.
     fn drop(&mut self) {
         if self.write {
             self.pipe.writers.fetch_sub(1, Relaxed);
         } else {
             self.pipe.readers.fetch_sub(1, Relaxed);
         }
+        crate::fs::wake_waiters();
     }
 }
 

@@ -253,6 +253,7 @@ pub fn init() {
     }
     let _ = crate::arch::traps::KERNEL_USER_FAULT.set(kernel_user_fault);
     let _ = crate::fs::inode::UNMAP_MAPPING_RANGE.set(mm::unmap_mapping_range);
+    let _ = crate::fs::WAKE_WAITERS.set(sched::wake_events);
     let _ = crate::arch::traps::KERNEL_IRQ.set(sched::interrupt);
     let path = exec::probe_syscall_path();
     printk!(

@@ -16,9 +16,8 @@ pub(super) fn blocking<T>(f: &File, mut op: impl FnMut() -> Result<T, i32>) -> R
                 if crate::proc::signal::frame::signal_pending() {
                     return Err(crate::proc::signal::frame::ERESTARTSYS);
                 }
-                // Woken by the other end (pipe_event); the backstop only
-                // matters should a wake-up be missed.
-                crate::proc::sched::wait_event(now_ns() + PIPE_BACKSTOP_NS);
+                // Woken by the other end: a read, a write, a closed end.
+                crate::proc::sched::wait_event(u64::MAX);
             }
             r => {
                 if f.is_pipe() {
@@ -29,9 +28,6 @@ pub(super) fn blocking<T>(f: &File, mut op: impl FnMut() -> Result<T, i32>) -> R
         }
     }
 }
-
-/// How long a pipe waiter sleeps at most before it looks again anyway.
-pub(super) const PIPE_BACKSTOP_NS: u64 = 50_000_000;
 
 /// A pipe gained data or room or lost an end: its waiters (and poll's)
 /// look again.
@@ -759,7 +755,7 @@ pub(super) fn sys_openat(dirfd: i32, path: u64, flags: i32, mode: u32) -> SysRes
                 if crate::proc::signal::frame::signal_pending() {
                     return Err(crate::proc::signal::frame::ERESTARTSYS);
                 }
-                crate::proc::sched::wait_event(now_ns() + PIPE_BACKSTOP_NS);
+                crate::proc::sched::wait_event(u64::MAX);
             }
         }
     }
@@ -1133,7 +1129,7 @@ fn fcntl_setlk(f: &File, arg: u64, ofd: bool, wait: bool) -> SysResult {
         if crate::proc::signal::frame::signal_pending() {
             return Err(crate::proc::signal::frame::ERESTARTSYS);
         }
-        crate::proc::sched::wait_event(now_ns() + PIPE_BACKSTOP_NS);
+        crate::proc::sched::wait_event(u64::MAX);
     }
 }
 
@@ -1167,7 +1163,7 @@ pub(super) fn sys_flock(fd: i32, op: u32) -> SysResult {
         if crate::proc::signal::frame::signal_pending() {
             return Err(crate::proc::signal::frame::ERESTARTSYS);
         }
-        crate::proc::sched::wait_event(now_ns() + PIPE_BACKSTOP_NS);
+        crate::proc::sched::wait_event(u64::MAX);
     }
 }
 

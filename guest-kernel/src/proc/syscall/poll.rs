@@ -8,9 +8,6 @@ use crate::fs::file::{POLLERR, POLLHUP, POLLIN, POLLNVAL, POLLOUT, POLLPRI, POLL
 use crate::proc::signal::frame::{signal_pending, ERESTARTNOHAND};
 use crate::proc::signal::UNBLOCKABLE;
 
-/// How long a waiting caller sleeps at most before it looks again anyway.
-const RECHECK_NS: u64 = 50_000_000;
-
 /// Calls `scan` until it finds something ready (its count), the deadline
 /// passes (0), or a signal is deliverable.
 fn wait_ready(deadline: Option<u64>, mut scan: impl FnMut() -> Result<usize, i32>) -> Result<usize, i32> {
@@ -26,10 +23,10 @@ fn wait_ready(deadline: Option<u64>, mut scan: impl FnMut() -> Result<usize, i32
         if signal_pending() {
             return Err(ERESTARTNOHAND);
         }
-        // Pipes wake the waiters when they change (pipe_event); the
-        // recheck is a backstop, and the timeout's end.
-        let wake = deadline.map_or(now + RECHECK_NS, |d| d.min(now + RECHECK_NS));
-        crate::proc::sched::wait_event(wake);
+        // What can turn ready wakes the waiters when it does: a pipe
+        // (read, write, closed end), a pidfd (its process exits); the
+        // rest is always ready. The deadline ends the wait otherwise.
+        crate::proc::sched::wait_event(deadline.unwrap_or(u64::MAX));
     }
 }
 
