@@ -63,6 +63,11 @@ pub(super) fn sys_read(fd: i32, buf: u64, count: u64) -> SysResult {
             break;
         }
     }
+    if done > 0 && f.is_pipe() {
+        // The chunks after the first made room too: a writer waiting for
+        // it must hear of the last of them.
+        pipe_event();
+    }
     Ok(done as u64)
 }
 
@@ -260,6 +265,9 @@ pub(super) fn sys_sendfile(out_fd: i32, in_fd: i32, offset: u64, count: u64) -> 
         if w < n || n < want {
             break;
         }
+    }
+    if done > 0 && inp.is_pipe() {
+        pipe_event();
     }
     if let Some(p) = pos {
         put_user(offset, &p)?;
