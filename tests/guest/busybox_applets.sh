@@ -67,7 +67,8 @@ echo "== rm -r"
 $B rm -r a x
 $B ls
 echo "== id"
-$B id | $B sed 's/([a-z]*)//g'
+$B id -u
+$B id -g
 echo "== date"
 $B date -u -d '2021-03-04 05:06:07' '+%Y-%m-%d %H:%M:%S %a'
 $B date +%Y | $B sed 's/^/~/'
