@@ -254,7 +254,7 @@ pub fn init() {
     let _ = crate::arch::traps::KERNEL_USER_FAULT.set(kernel_user_fault);
     let _ = crate::fs::inode::UNMAP_MAPPING_RANGE.set(mm::unmap_mapping_range);
     let _ = crate::fs::WAKE_WAITERS.set(sched::wake_events);
-    let _ = crate::arch::traps::KERNEL_IRQ.set(sched::interrupt);
+    let _ = crate::arch::traps::KERNEL_IRQ.set(sched::kernel_interrupt);
     let path = exec::probe_syscall_path();
     printk!(
         "syscall: entry via {}",
@@ -264,8 +264,7 @@ pub fn init() {
         }
     );
     // The tick starts after the probe, which expects no interrupts.
-    if crate::arch::apic::start_timer(1000 / HZ) {
-        sched::TIMER.store(true, Relaxed);
+    if sched::start_timer() {
         printk!("sched: x2APIC timer at {HZ} Hz for preemption and sleeping");
     } else {
         printk!("sched: no x2APIC: no preemption, nanosleep spins");
@@ -510,15 +509,12 @@ extern "C" fn task_entry(_: u64) -> ! {
             UserExit::Syscall => syscall::dispatch(),
             UserExit::Exception { vector, error_code, cr2 } => user_exception(vector, error_code, cr2),
             UserExit::Interrupt(v) => {
-                sched::interrupt(v);
-                if v == crate::arch::apic::TIMER_VECTOR {
-                    // The tick found the task in user mode.
+                if sched::interrupt(v) {
+                    // The tick found the task in user mode. Preemption: it
+                    // ends this task's turn, unless the turn has just begun
+                    // (a tick left pending while the kernel ran with
+                    // interrupts off belongs to the task before).
                     task.utime += 1;
-                }
-                // Preemption: the tick ends this task's turn, unless the
-                // turn has just begun (a tick left pending while the
-                // kernel ran with interrupts off belongs to the task before).
-                if v == crate::arch::apic::TIMER_VECTOR {
                     sched::preempt_tick();
                 }
                 // Stats channel: a safe point, before user mode again.

@@ -318,9 +318,13 @@ pub fn waiting_on_futex(pred: impl Fn(&super::futex::FutexWaiter) -> bool) -> im
 /// scheduler looks at the tasks only from then on (`u64::MAX`: nothing).
 static NEXT_DEADLINE: AtomicU64 = AtomicU64::new(u64::MAX);
 
-/// Something is due at uptime `at` (a sleep's end, an `alarm`).
+/// Something is due at uptime `at` (a sleep's end, an `alarm`): the
+/// timer fires for it if it would otherwise fire later.
 pub fn note_deadline(at: u64) {
     NEXT_DEADLINE.fetch_min(at, Relaxed);
+    if TIMER.load(Relaxed) && at < ARMED_AT.load(Relaxed) {
+        arm_timer(crate::time::uptime_ns());
+    }
 }
 
 /// Wakes the threads of process `tgid` that wait for a child (`wait4`,
@@ -418,19 +422,71 @@ fn wake_sleepers() {
 
 const SIGALRM: usize = 14;
 
-/// An external interrupt (from user mode or the idle halt).
-pub fn interrupt(vector: u64) {
-    if vector == crate::arch::apic::TIMER_VECTOR {
+/// An external interrupt (from user mode or the idle halt); whether it
+/// was the timer's tick.
+///
+/// The timer is one-shot: it fires at the next tick boundary (every
+/// `SLICE_NS`) or at the earliest sleep or timer deadline, whichever is
+/// first, so sleeps end at their deadline rather than at the next tick.
+/// Only the boundaries count as ticks (`TICKS`, CPU time, preemption).
+pub fn interrupt(vector: u64) -> bool {
+    if vector != crate::arch::apic::TIMER_VECTOR {
+        crate::arch::apic::eoi();
+        return false;
+    }
+    crate::arch::apic::eoi();
+    let now = crate::time::uptime_ns();
+    // An interrupt a little early for the boundary still is the tick.
+    let tick = now + TICK_SLACK_NS >= NEXT_TICK_AT.load(Relaxed);
+    if tick {
         TICKS.fetch_add(1, Relaxed);
         NEED_RESCHED.store(true, Relaxed);
-        crate::arch::apic::eoi();
-        wake_sleepers();
+        let next = NEXT_TICK_AT.load(Relaxed) + SLICE_NS;
+        NEXT_TICK_AT.store(if next <= now { now + SLICE_NS } else { next }, Relaxed);
         // Stats channel: only flags due work (periodic snapshot, host
         // command); it is done at the next safe point, never here.
         super::notify::tick();
-    } else {
-        crate::arch::apic::eoi();
     }
+    wake_sleepers();
+    arm_timer(now);
+    tick
+}
+
+/// For the kernel's interrupt hook (the idle halt), which has no use for
+/// the result.
+pub fn kernel_interrupt(vector: u64) {
+    interrupt(vector);
+}
+
+/// The next tick boundary (uptime ns).
+static NEXT_TICK_AT: AtomicU64 = AtomicU64::new(0);
+/// When the one-shot timer fires next (uptime ns).
+static ARMED_AT: AtomicU64 = AtomicU64::new(u64::MAX);
+/// How early an interrupt may come and still count as the tick.
+const TICK_SLACK_NS: u64 = 100_000;
+/// The shortest wait the timer is armed for (a deadline already past
+/// fires this soon).
+const MIN_ARM_NS: u64 = 20_000;
+
+/// Starts the tick (and with it preemption and timed sleeps); whether
+/// the platform has the timer.
+pub fn start_timer() -> bool {
+    let now = crate::time::uptime_ns();
+    NEXT_TICK_AT.store(now + SLICE_NS, Relaxed);
+    ARMED_AT.store(now + SLICE_NS, Relaxed);
+    if crate::arch::apic::start_timer(SLICE_NS) {
+        TIMER.store(true, Relaxed);
+        true
+    } else {
+        false
+    }
+}
+
+/// Arms the timer for the next tick boundary or deadline after `now`.
+fn arm_timer(now: u64) {
+    let at = NEXT_TICK_AT.load(Relaxed).min(NEXT_DEADLINE.load(Relaxed)).max(now + MIN_ARM_NS);
+    ARMED_AT.store(at, Relaxed);
+    crate::arch::apic::arm_timer(at - now);
 }
 
 /// Set by the timer tick: the running task's turn is over.

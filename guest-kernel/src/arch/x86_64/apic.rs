@@ -12,7 +12,6 @@ const MSR_X2APIC_SVR: u32 = 0x80f;
 const MSR_X2APIC_LVT_TIMER: u32 = 0x832;
 const MSR_X2APIC_TMICT: u32 = 0x838;
 const MSR_X2APIC_TDCR: u32 = 0x83e;
-const LVT_PERIODIC: u64 = 1 << 17;
 /// The vector of the timer interrupt.
 pub const TIMER_VECTOR: u64 = 32;
 /// The spurious-interrupt vector (never delivered through a stub we have;
@@ -26,9 +25,10 @@ pub fn has_x2apic() -> bool {
     cpuid(1, 0).ecx & (1 << 21) != 0
 }
 
-/// Switches the local APIC to x2APIC mode and starts a periodic timer
-/// every `period_ms`. Returns false (and changes nothing) without x2APIC.
-pub fn start_timer(period_ms: u64) -> bool {
+/// Switches the local APIC to x2APIC mode with a one-shot timer, first
+/// firing in `first_ns`; [`arm_timer`] sets each next one. Returns false
+/// (and changes nothing) without x2APIC.
+pub fn start_timer(first_ns: u64) -> bool {
     if !has_x2apic() {
         return false;
     }
@@ -40,10 +40,24 @@ pub fn start_timer(period_ms: u64) -> bool {
         wrmsr(MSR_APIC_BASE, base | APIC_BASE_EN | APIC_BASE_EXTD);
         wrmsr(MSR_X2APIC_SVR, (1 << 8) | SPURIOUS_VECTOR);
         wrmsr(MSR_X2APIC_TDCR, 0b1011); // divide by 1
-        wrmsr(MSR_X2APIC_LVT_TIMER, LVT_PERIODIC | TIMER_VECTOR);
-        wrmsr(MSR_X2APIC_TMICT, period_ms * TICKS_PER_MS);
+        wrmsr(MSR_X2APIC_LVT_TIMER, TIMER_VECTOR);
+        wrmsr(MSR_X2APIC_TMICT, ns_to_count(first_ns));
     }
     true
+}
+
+/// The timer's initial count for `ns` nanoseconds (at least one count;
+/// 0 would stop it).
+fn ns_to_count(ns: u64) -> u64 {
+    (ns.saturating_mul(TICKS_PER_MS) / 1_000_000).clamp(1, u64::from(u32::MAX))
+}
+
+/// Fires the one-shot timer `ns` nanoseconds from now (replacing what
+/// was armed).
+pub fn arm_timer(ns: u64) {
+    // SAFETY: writing the x2APIC timer's initial count restarts its
+    // countdown; nothing else changes.
+    unsafe { wrmsr(MSR_X2APIC_TMICT, ns_to_count(ns)) };
 }
 
 /// Acknowledges the interrupt being handled.
