@@ -596,6 +596,42 @@ static void test_locks(void)
     unlink(path);
 }
 
+/* The new calls given bad user pointers: EFAULT, nothing else. */
+static void test_bad_pointers(void)
+{
+    void *bad = (void *)8, *kernel = (void *)0xffff888000000000UL;
+    check_err(syscall(SYS_capget, bad, bad), EFAULT, "capget with a bad header -> EFAULT");
+    gid_t one = 5;
+    setgroups(1, &one);
+    check_err(syscall(SYS_getgroups, 4, kernel), EFAULT, "getgroups into a kernel address -> EFAULT");
+    setgroups(0, NULL);
+    check_err(syscall(SYS_statx, AT_FDCWD, "/", 0, 0x7ff, bad), EFAULT, "statx into a bad buffer -> EFAULT");
+    check_err(syscall(SYS_statx, AT_FDCWD, bad, 0, 0x7ff, bad), EFAULT, "statx of a bad path -> EFAULT");
+    check_err(syscall(SYS_openat2, AT_FDCWD, "/", bad, 24), EFAULT, "openat2 with a bad open_how -> EFAULT");
+    int fd = open("/proc/self/maps", O_RDONLY);
+    check_err(ioctl(fd, _IOWR('f', 17, char[104]), kernel), EFAULT, "PROCMAP_QUERY from a kernel address -> EFAULT");
+    int avail = -1;
+    check(ioctl(fd, FIONREAD, &avail) == 0 && avail == 0, "FIONREAD on a /proc file: 0 (its size)", "%d %s", avail, strerror(errno));
+    close(fd);
+    int p[2];
+    pipe(p);
+    write(p[1], "x", 1);
+    check_err(ioctl(p[0], FIONREAD, bad), EFAULT, "FIONREAD into a bad pointer -> EFAULT");
+    check_err(fcntl(p[0], F_GETLK, bad), EFAULT, "F_GETLK from a bad pointer -> EFAULT");
+    int self = open("/proc/self/status", O_RDONLY);
+    check_err(syscall(SYS_sendfile, p[1], self, bad, 10), EFAULT, "sendfile with a bad offset pointer -> EFAULT");
+    check_err(syscall(440 /* process_madvise */, 0, bad, 1, MADV_WILLNEED, 0), EFAULT, "process_madvise with a bad iovec -> EFAULT");
+    check_err(syscall(SYS_rt_sigpending, kernel, 8), EFAULT, "rt_sigpending into a kernel address -> EFAULT");
+    char buf[64];
+    check_err(syscall(SYS_getrusage, 0, bad), EFAULT, "getrusage into a bad pointer -> EFAULT");
+    check_err(syscall(SYS_times, bad), EFAULT, "times into a bad pointer -> EFAULT");
+    check_err(syscall(SYS_statfs, "/", bad), EFAULT, "statfs into a bad pointer -> EFAULT");
+    check_err(syscall(SYS_readlink, "/proc/self/exe", bad, sizeof buf), EFAULT, "readlink into a bad buffer -> EFAULT");
+    close(self);
+    close(p[0]);
+    close(p[1]);
+}
+
 /* Only in the guest: these would change the host. */
 static void test_sysctl_writes(void)
 {
@@ -655,6 +691,7 @@ int main(int argc, char **argv)
     test_fifo_rename_statx();
     test_locks();
     test_chown_vectors_openat2();
+    test_bad_pointers();
     if (in_guest)
         test_sysctl_writes();
     else

@@ -313,6 +313,8 @@ impl File {
         match &self.kind {
             FileKind::Pipe(end) | FileKind::Fifo { read: Some(end), .. } => Some(end.pipe().available()),
             FileKind::Regular(inode) => Some(inode.size().saturating_sub(self.pos().max(0) as u64) as usize),
+            // /proc files have no size (Linux: i_size 0).
+            FileKind::Snapshot { .. } | FileKind::ProcRead { .. } => Some(0),
             _ => None,
         }
     }

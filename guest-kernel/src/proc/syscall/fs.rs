@@ -1301,12 +1301,6 @@ pub(super) const TIOCGWINSZ: u32 = 0x5413;
 
 pub(super) fn sys_ioctl(fd: i32, cmd: u32, arg: u64) -> SysResult {
     let f = fd_file(fd)?;
-    if let crate::fs::file::FileKind::Snapshot { maps_of: Some(pid), .. } = f.kind() {
-        return match cmd {
-            PROCMAP_QUERY => procmap_query(*pid, arg),
-            _ => Err(ENOTTY),
-        };
-    }
     const FIONREAD: u32 = 0x541b;
     if cmd == FIONREAD {
         // Bytes ready: a pipe's, or what is left of a file; the console's
@@ -1314,6 +1308,12 @@ pub(super) fn sys_ioctl(fd: i32, cmd: u32, arg: u64) -> SysResult {
         let n = if f.is_console() { Some(0) } else { f.nread() };
         put_user(arg, &(n.ok_or(ENOTTY)?.min(i32::MAX as usize) as i32))?;
         return Ok(0);
+    }
+    if let crate::fs::file::FileKind::Snapshot { maps_of: Some(pid), .. } = f.kind() {
+        return match cmd {
+            PROCMAP_QUERY => procmap_query(*pid, arg),
+            _ => Err(ENOTTY),
+        };
     }
     if !f.is_console() {
         return Err(ENOTTY);
