@@ -378,9 +378,7 @@ impl UserPageTables {
 
     /// Loads these tables into CR3 (Linux `switch_mm`).
     pub fn activate(&self) {
-        // SAFETY: every user PGD shares the kernel half (see `new`), so the
-        // kernel keeps running; the tables cannot be freed while loaded
-        // (`destroy` switches to the kernel's own first).
+        // SAFETY: every user PGD shares the kernel half (see `new`), so the kernel keeps running; the tables cannot be freed while loaded (`destroy` switches first).
         unsafe { crate::arch::cpu::write_cr3(self.pgd.as_u64()) };
     }
 

@@ -608,42 +608,38 @@ impl<F: VmFile> MmStruct<F> {
         Ok(())
     }
 
-    /// Names `[start, end)`, which lies inside one VMA, `name`, splitting
-    /// and re-merging as [`MmStruct::vma_modify_flags`] (Linux
-    /// `replace_anon_vma_name`).
+    /// Names `[start, end)`, which lies inside one VMA, `name` (Linux
+    /// `replace_anon_vma_name`), as [`MmStruct::vma_modify_flags`] does
+    /// flags.
     pub fn vma_set_name(&mut self, start: u64, end: u64, name: VmaName) -> Result<(), Errno> {
-        let v = self.vma_at(start).ok_or(Errno::ENOMEM)?;
-        if v.name == name {
+        if self.vma_at(start).ok_or(Errno::ENOMEM)?.name == name {
             return Ok(());
         }
-        let splits = usize::from(v.start < start) + usize::from(end < v.end);
-        if splits > 0 && self.map_count + splits > self.max_map_count {
-            return Err(Errno::ENOMEM);
-        }
-        self.split_vma(start);
-        self.split_vma(end);
-        let mut v = self.remove_vma(end);
-        v.name = name;
-        self.insert_vma(v);
-        self.merge_range(start, end);
-        Ok(())
+        self.vma_modify(start, end, |v| v.name = name)
     }
 
     /// Sets the flags of `[start, end)`, which lies inside one VMA, to
     /// `flags`, splitting it and re-merging around it (Linux
     /// `vma_modify_flags`). No page-table call: the caller decides.
     pub(super) fn vma_modify_flags(&mut self, start: u64, end: u64, flags: VmFlags) -> Result<(), Errno> {
-        let v = self.vma_at(start).expect("vma_modify_flags: not mapped");
+        self.vma_modify(start, end, |v| v.flags = flags)
+    }
+
+    /// Applies `change` to `[start, end)`, which lies inside one VMA: the
+    /// VMA is split at the edges (`ENOMEM` beyond `max_map_count`, as
+    /// Linux's `split_vma` refuses), changed, and merged again with
+    /// whatever neighbours it now matches (Linux `vma_modify`).
+    fn vma_modify(&mut self, start: u64, end: u64, change: impl FnOnce(&mut Vma<F>)) -> Result<(), Errno> {
+        let v = self.vma_at(start).expect("vma_modify: not mapped");
         debug_assert!(end <= v.end);
         let splits = usize::from(v.start < start) + usize::from(end < v.end);
-        // Linux's split_vma refuses when map_count >= max_map_count.
         if splits > 0 && self.map_count + splits > self.max_map_count {
             return Err(Errno::ENOMEM);
         }
         self.split_vma(start);
         self.split_vma(end);
         let mut v = self.remove_vma(end);
-        v.flags = flags;
+        change(&mut v);
         self.insert_vma(v);
         self.merge_range(start, end);
         Ok(())

@@ -214,9 +214,7 @@ impl KernelStack {
             Some(base) => base,
             None => crate::mm::vmalloc::__vmalloc(super::THREAD_SIZE, crate::mm::gfp::GFP_KERNEL, "kernel_stack")?,
         };
-        // SAFETY: a fresh stack nothing else uses, owned by the returned
-        // value (so as long-lived as the task that holds it); the context
-        // is only ever resumed by `switch_to` or `run_first`.
+        // SAFETY: a fresh stack nothing else uses, owned by the returned value (as long-lived as its task); the context is only resumed by `switch_to` or `run_first`.
         let context = unsafe { user::init_thread_stack(base.as_u64() + super::THREAD_SIZE, entry, 0) };
         Some((Self { base }, context))
     }

@@ -317,9 +317,7 @@ pub fn local_irq_save() -> u64 {
 /// again: a preemption point in a long kernel loop (the kernel otherwise
 /// runs with interrupts off).
 pub fn irq_window() {
-    // SAFETY: `sti` takes effect after the next instruction, so the
-    // interrupts pending are taken at the `nop`; the kernel's interrupt
-    // entry saves every register, and callers hold no lock.
+    // SAFETY: `sti` takes effect after the next instruction, so pending interrupts are taken at the `nop`; the interrupt entry saves every register, and callers hold no lock.
     unsafe { asm!("sti", "nop", "cli", options(nomem, nostack)) };
 }
 

@@ -391,6 +391,22 @@ pub(super) fn sys_madvise(start: u64, len: u64, advice: i32) -> SysResult {
     do_madvise(start, len, advice)
 }
 
+/// The end of the range `madvise` and its kin act on (Linux
+/// `do_madvise`'s checks): `EINVAL` for an unaligned start or a length
+/// that wraps when rounded up to pages; `None` for an empty range, which
+/// is success at once.
+fn madvise_end(start: u64, len_in: u64) -> Result<Option<u64>, i32> {
+    if !start.is_multiple_of(PAGE_SIZE) {
+        return Err(EINVAL);
+    }
+    let len = len_in.wrapping_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
+    if len_in != 0 && len == 0 {
+        return Err(EINVAL);
+    }
+    let end = start.checked_add(len).ok_or(EINVAL)?;
+    Ok((end != start).then_some(end))
+}
+
 /// `madvise` (Linux `do_madvise`). Unknown advice (and advice for features
 /// this kernel lacks: KSM, khugepaged collapse, memory-failure injection,
 /// guard regions) and an unaligned start are `EINVAL`; a length that wraps
@@ -399,17 +415,10 @@ pub(super) fn sys_madvise(start: u64, len: u64, advice: i32) -> SysResult {
 /// after the mapped parts were advised.
 fn do_madvise(start: u64, len_in: u64, advice: i32) -> SysResult {
     use crate::mm::vma::{VM_HUGETLB, VM_READ, VM_SHARED, VM_WRITE};
-    if !madvise_behavior_valid(advice) || !start.is_multiple_of(PAGE_SIZE) {
+    if !madvise_behavior_valid(advice) {
         return Err(EINVAL);
     }
-    let len = len_in.wrapping_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
-    if len_in != 0 && len == 0 {
-        return Err(EINVAL);
-    }
-    let end = start.checked_add(len).ok_or(EINVAL)?;
-    if end == start {
-        return Ok(0);
-    }
+    let Some(end) = madvise_end(start, len_in)? else { return Ok(0) };
     if matches!(advice, MADV_POPULATE_READ | MADV_POPULATE_WRITE) {
         let write = advice == MADV_POPULATE_WRITE;
         // Linux madvise_populate: the access must be allowed (EINVAL).
@@ -530,14 +539,7 @@ pub(super) fn sys_process_madvise(pidfd: i32, iov: u64, vlen: u64, advice: i32, 
 
 /// A hint for another process's memory: checked as `madvise` checks it.
 fn remote_hint(mm: &mut crate::proc::mm::Mm, start: u64, len_in: u64) -> SysResult {
-    if !start.is_multiple_of(PAGE_SIZE) {
-        return Err(EINVAL);
-    }
-    let len = len_in.wrapping_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
-    let end = start.checked_add(len).ok_or(EINVAL)?;
-    if (len_in != 0 && len == 0) || end == start {
-        return if len_in != 0 && len == 0 { Err(EINVAL) } else { Ok(0) };
-    }
+    let Some(end) = madvise_end(start, len_in)? else { return Ok(0) };
     mm.vm.madvise_walk(start, end, |_, _, _| Ok(())).map_err(|e| e.0)?;
     Ok(0)
 }
@@ -587,17 +589,7 @@ pub(super) fn set_vma_anon_name(attr: u64, start: u64, len_in: u64, name: u64) -
         }
         VmaName::Anon(alloc::sync::Arc::from(core::str::from_utf8(&bytes).map_err(|_| EINVAL)?))
     };
-    if !start.is_multiple_of(PAGE_SIZE) {
-        return Err(EINVAL);
-    }
-    let len = len_in.wrapping_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
-    if len_in != 0 && len == 0 {
-        return Err(EINVAL);
-    }
-    let end = start.checked_add(len).ok_or(EINVAL)?;
-    if end == start {
-        return Ok(0);
-    }
+    let Some(end) = madvise_end(start, len_in)? else { return Ok(0) };
     mm()?
         .vm
         .madvise_walk(start, end, |vm, s, e| {
