@@ -5,6 +5,10 @@
 #
 #   tests/scripts/fuzz-campaign.sh [FIRST_SEED] [SEEDS] [CALLS_PER_SEED]
 #
+# CMDLINE overrides the kernel's debug options (default: slub_debug=1
+# page_debug=1 selftest=rmapcheck; add page_poison=1 to catch writes into
+# freed pages).
+#
 # Defaults: seeds 1..20, 2000 calls each (40,000 calls; about 1 h where
 # guest ring 0 is emulated, minutes on a VMX/SVM host). Needs /dev/kvm and
 # the built tree (cargo build --release; cargo test --no-run builds the
@@ -16,6 +20,7 @@ first=${1:-1}
 seeds=${2:-20}
 calls=${3:-2000}
 OUT=${OUT:-target/fuzz-campaign}
+CMDLINE=${CMDLINE:-slub_debug=1 page_debug=1 selftest=rmapcheck}
 mkdir -p "$OUT"
 
 vmm=target/release/vmm
@@ -32,7 +37,7 @@ for ((seed = first; seed < first + seeds; seed++)); do
     log="$OUT/seed-$seed"
     start=$(date +%s)
     set +e
-    "$vmm" run --mem 256M --timeout 3600 --cmdline "slub_debug=1 page_debug=1 selftest=rmapcheck" \
+    "$vmm" run --mem 256M --timeout 3600 --cmdline "$CMDLINE" \
         --init "$fuzz" -- --seed "$seed" --calls "$calls" >"$log.out" 2>"$log.err"
     code=$?
     set -e

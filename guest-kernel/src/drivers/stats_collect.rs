@@ -44,9 +44,9 @@ pub fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail, 
     let mut vmstat: Vec<(&str, u64)> = Vec::with_capacity(NR_VMSTAT + 2 + NR_EXTRAS + driver.len());
     vmstat.extend_from_slice(&vmstat_pairs(alloc));
     // What /proc/vmstat adds after the page allocator's counters.
-    vmstat.push(("pgfault", crate::proc::fault::PGFAULT.load(Relaxed)));
-    vmstat.push(("cow_fault", crate::proc::fault::COW_FAULT.load(Relaxed)));
-    vmstat.push(("zero_page_fault", crate::proc::fault::ZERO_PAGE_FAULT.load(Relaxed)));
+    vmstat.push(("pgfault", crate::mm::memory::PGFAULT.load(Relaxed)));
+    vmstat.push(("cow_fault", crate::mm::memory::COW_FAULT.load(Relaxed)));
+    vmstat.push(("zero_page_fault", crate::mm::memory::ZERO_PAGE_FAULT.load(Relaxed)));
     vmstat.extend_from_slice(&vmstat_extras());
     vmstat.extend_from_slice(driver);
 

@@ -1,15 +1,27 @@
-//! What a user page fault does, decided in plain Rust (Linux
-//! `mm/memory.c`: `handle_pte_fault` and the `do_anonymous_page`,
-//! `do_fault`, `do_wp_page` branches below it), and the PTE rules of
-//! `mprotect` and `fork` that go with it.
+//! What a user page fault does (Linux `mm/memory.c`): [`handle_mm_fault`]
+//! finds the VMA (growing the stack), [`decide_pte_fault`] decides from
+//! the VMA and the PTE, and the branch runs: [`do_anonymous_page`],
+//! [`do_read_fault`], [`do_cow_fault`], [`do_shared_fault`] or
+//! [`do_wp_page`]. Also the PTE rules of `mprotect` and `fork` that go with
+//! them, and fork's copy of the page tables, [`copy_page_range`].
 //!
-//! The kernel's fault handler (`proc::fault`) looks at the VMA and the PTE,
-//! asks [`handle_pte_fault`] what to do and does it; `mprotect` asks
-//! [`protect_writable`], `fork` asks [`fork_write_protect`]. Keeping the
-//! decisions here lets the host test them against a model of processes,
-//! pages and their contents (the tests below), including the rule the
-//! whole design rests on: the shared zero page is never mapped writable,
-//! so a write can never land in it.
+//! The decisions are plain functions of a few booleans, so the host tests
+//! check them against a model of processes, pages and their contents, and
+//! the whole path runs on the host over `FakeRam` (`memory_proptest`),
+//! including the rule the design rests on: the shared zero page is never
+//! mapped writable, so a write can never land in it.
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::arch::pgtable::{flags, ADDR_MASK};
+use crate::mm::addr::{Pfn, PAGE_SIZE};
+use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
+use crate::mm::mm_types::{MmStats, MmStruct};
+use crate::mm::page::pg;
+use crate::mm::uvm::{
+    account_map, account_unmap, page_add_map, page_kind, page_remove_map, pte_mapped, pte_pfn, set_pte, user_pte_flags, Rss, UserMem, UserPageTables,
+};
+use crate::mm::vma::{VmFile, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE};
 
 /// What a present PTE maps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,15 +102,15 @@ pub enum Fault {
 /// Decides a user fault: an access (`write`, `exec`; a read otherwise) at
 /// a PTE in a VMA (Linux `handle_pte_fault`, after `access_error`).
 #[inline]
-pub fn handle_pte_fault(vma: VmaAccess, pte: Pte, write: bool, exec: bool) -> Fault {
+pub fn decide_pte_fault(vma: VmaAccess, pte: Pte, write: bool, exec: bool) -> Fault {
     if (write && !vma.write) || (exec && !vma.exec) || !(vma.read || vma.write || vma.exec) {
         return Fault::AccessError;
     }
     match pte {
         Pte::ProtNone => Fault::RestoreAccess,
         Pte::Present { writable, .. } if !write || writable => Fault::Spurious,
-        Pte::Present { page, .. } => do_wp_page(vma, page),
-        Pte::None if vma.object => do_fault(vma, write),
+        Pte::Present { page, .. } => decide_wp_page(vma, page),
+        Pte::None if vma.object => decide_fault(vma, write),
         Pte::None if vma.shared => Fault::NoObject,
         Pte::None if write => Fault::NewAnonPage,
         Pte::None => Fault::MapZeroPage,
@@ -107,7 +119,7 @@ pub fn handle_pte_fault(vma: VmaAccess, pte: Pte, write: bool, exec: bool) -> Fa
 
 /// A write to a present, read-only PTE in a writable VMA.
 #[inline]
-fn do_wp_page(vma: VmaAccess, page: PageKind) -> Fault {
+fn decide_wp_page(vma: VmaAccess, page: PageKind) -> Fault {
     match page {
         // The zero page is never written: a shared mapping goes to its
         // object, a private one gets its own zeroed page.
@@ -130,7 +142,7 @@ fn do_wp_page(vma: VmaAccess, page: PageKind) -> Fault {
 
 /// A fault on an empty PTE of a VMA backed by an object.
 #[inline]
-fn do_fault(vma: VmaAccess, write: bool) -> Fault {
+fn decide_fault(vma: VmaAccess, write: bool) -> Fault {
     if write && !vma.shared {
         Fault::CopyObjectPage
     } else {
@@ -153,413 +165,251 @@ pub fn fork_write_protect(shared: bool, may_write: bool) -> bool {
     !shared && may_write
 }
 
-#[cfg(test)]
-mod tests {
-    //! The decisions, and a model that runs them: processes with PTEs,
-    //! pages with contents and reference counts, objects with pages, and
-    //! random read/write/fork/mprotect/munmap sequences. After every step
-    //! the zero page is all zero and never writable, and every byte a
-    //! process reads is what Linux semantics say it is.
+/// What a file or shmem mapping refers to, as the fault path uses it.
+pub trait VmObject: VmFile {
+    /// The page holding bytes `index * 4096..`, allocated (zeroed) for a
+    /// hole inside the object; `None` at or beyond the end (SIGBUS) or out
+    /// of memory. The object keeps its own reference.
+    fn page(&self, index: u64) -> Option<Pfn>;
+}
 
-    use super::*;
-    use alloc::collections::BTreeMap;
-    use alloc::vec::Vec;
-    use proptest::prelude::*;
+/// x86 page-fault error code bits.
+pub const PF_PROT: u64 = 1 << 0;
+pub const PF_WRITE: u64 = 1 << 1;
+pub const PF_USER: u64 = 1 << 2;
+pub const PF_INSTR: u64 = 1 << 4;
 
-    const PRIVATE_ANON: VmaAccess = VmaAccess { read: true, write: true, exec: false, shared: false, object: false };
-    const SHARED_OBJECT: VmaAccess = VmaAccess { read: true, write: true, exec: false, shared: true, object: true };
-    const PRIVATE_OBJECT: VmaAccess = VmaAccess { read: true, write: true, exec: false, shared: false, object: true };
+/// Page faults handled (`/proc/vmstat` `pgfault`), and copy-on-write
+/// faults among them.
+pub static PGFAULT: AtomicU64 = AtomicU64::new(0);
+pub static COW_FAULT: AtomicU64 = AtomicU64::new(0);
+/// Read faults answered with the shared zero page.
+pub static ZERO_PAGE_FAULT: AtomicU64 = AtomicU64::new(0);
 
-    #[test]
-    fn anonymous_memory_reads_the_zero_page_and_writes_a_new_one() {
-        assert_eq!(handle_pte_fault(PRIVATE_ANON, Pte::None, false, false), Fault::MapZeroPage);
-        assert_eq!(handle_pte_fault(PRIVATE_ANON, Pte::None, true, false), Fault::NewAnonPage);
-        let zero = Pte::Present { writable: false, page: PageKind::Zero };
-        assert_eq!(handle_pte_fault(PRIVATE_ANON, zero, true, false), Fault::Copy { from_zero: true });
-        assert_eq!(handle_pte_fault(PRIVATE_ANON, zero, false, false), Fault::Spurious);
+/// Why a fault could not be resolved, as the signal it becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultError {
+    /// SIGSEGV, `SEGV_MAPERR` (no mapping).
+    MapErr,
+    /// SIGSEGV, `SEGV_ACCERR` (mapping forbids the access).
+    AccErr,
+    /// SIGBUS: a file mapping beyond the end of the file.
+    Bus,
+    /// Out of memory (the OOM path).
+    Oom,
+}
+
+/// One fault in progress (Linux `struct vm_fault`): the PTE slot, borrowed
+/// from the tables, and the counters a branch updates.
+struct VmFault<'a, M: UserMem> {
+    mem: M,
+    exec: bool,
+    pte: &'a mut u64,
+    rss: &'a mut Rss,
+    stats: &'a mut MmStats,
+}
+
+impl<M: UserMem> VmFault<'_, M> {
+    /// Installs a new anonymous page the fault allocated.
+    fn map_new_anon(&mut self, pfn: Pfn) {
+        set_pte(&self.mem, self.pte, pfn.phys().0 | user_pte_flags(true, self.exec) | flags::SOFT_DIRTY);
+        self.rss.anon += 1;
     }
 
-    /// The bug this module exists for: a write fault on a zero-page PTE in
-    /// a shared mapping made the PTE writable in place.
-    #[test]
-    fn a_write_never_makes_the_zero_page_writable() {
-        let zero = Pte::Present { writable: false, page: PageKind::Zero };
-        let shared_no_object = VmaAccess { object: false, ..SHARED_OBJECT };
-        for vma in [PRIVATE_ANON, SHARED_OBJECT, PRIVATE_OBJECT, shared_no_object] {
-            let f = handle_pte_fault(vma, zero, true, false);
-            assert!(!matches!(f, Fault::ReuseAnon | Fault::MakeWritable | Fault::Spurious), "{vma:?}: {f:?}");
-        }
-        assert_eq!(handle_pte_fault(SHARED_OBJECT, zero, true, false), Fault::MapObjectPage { writable: true });
-        assert_eq!(handle_pte_fault(shared_no_object, zero, true, false), Fault::NoObject);
-        assert_eq!(handle_pte_fault(shared_no_object, Pte::None, false, false), Fault::NoObject);
-        assert!(!protect_writable(true, PageKind::Zero));
-    }
-
-    #[test]
-    fn access_errors_and_object_faults() {
-        let ro = VmaAccess { write: false, ..PRIVATE_ANON };
-        assert_eq!(handle_pte_fault(ro, Pte::None, true, false), Fault::AccessError);
-        assert_eq!(handle_pte_fault(ro, Pte::None, false, true), Fault::AccessError);
-        let none = VmaAccess { read: false, write: false, exec: false, ..PRIVATE_ANON };
-        assert_eq!(handle_pte_fault(none, Pte::ProtNone, false, false), Fault::AccessError);
-        assert_eq!(handle_pte_fault(ro, Pte::ProtNone, false, false), Fault::RestoreAccess);
-        assert_eq!(handle_pte_fault(PRIVATE_OBJECT, Pte::None, true, false), Fault::CopyObjectPage);
-        assert_eq!(handle_pte_fault(PRIVATE_OBJECT, Pte::None, false, false), Fault::MapObjectPage { writable: false });
-        assert_eq!(handle_pte_fault(SHARED_OBJECT, Pte::None, false, false), Fault::MapObjectPage { writable: true });
-        let obj = Pte::Present { writable: false, page: PageKind::Object };
-        assert_eq!(handle_pte_fault(PRIVATE_OBJECT, obj, true, false), Fault::Copy { from_zero: false });
-        assert_eq!(handle_pte_fault(SHARED_OBJECT, obj, true, false), Fault::MakeWritable);
-        let shared_anon = Pte::Present { writable: false, page: PageKind::Anon { exclusive: false } };
-        assert_eq!(handle_pte_fault(PRIVATE_ANON, shared_anon, true, false), Fault::Copy { from_zero: false });
-        let own = Pte::Present { writable: false, page: PageKind::Anon { exclusive: true } };
-        assert_eq!(handle_pte_fault(PRIVATE_ANON, own, true, false), Fault::ReuseAnon);
-    }
-
-    // --- The model. ---
-
-    /// Page 0 is the zero page.
-    const ZERO: usize = 0;
-    const NPAGES: u64 = 4;
-
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    enum Kind {
-        PrivateAnon,
-        /// Shared anonymous memory: a shmem object shared across fork.
-        SharedAnon,
-        PrivateFile,
-        SharedFile,
-    }
-
-    #[derive(Clone, Copy)]
-    struct MPte {
-        page: usize,
-        writable: bool,
-        present: bool,
-    }
-
-    #[derive(Clone)]
-    struct Region {
-        kind: Kind,
-        /// The object (index into `World::objects`), for all but private
-        /// anonymous memory.
-        object: Option<usize>,
-        write: bool,
-        read: bool,
-        ptes: BTreeMap<u64, MPte>,
-        /// What each page must read as, if known (Linux semantics).
-        expect: BTreeMap<u64, u8>,
-    }
-
-    #[derive(Clone)]
-    struct Proc {
-        regions: Vec<Option<Region>>,
-    }
-
-    struct PageState {
-        byte: u8,
-        anon: bool,
-        /// PTEs mapping it.
-        maps: usize,
-        /// References: PTEs plus the owning object's.
-        refs: usize,
-    }
-
-    struct World {
-        pages: Vec<PageState>,
-        /// Object pages by index: page numbers.
-        objects: Vec<BTreeMap<u64, usize>>,
-        procs: Vec<Proc>,
-    }
-
-    #[derive(Clone, Debug)]
-    enum Op {
-        Map { proc: usize, kind: u8 },
-        Read { proc: usize, region: usize, page: u64 },
-        Write { proc: usize, region: usize, page: u64, byte: u8 },
-        Fork { proc: usize },
-        Protect { proc: usize, region: usize, write: bool, read: bool },
-        Unmap { proc: usize, region: usize },
-    }
-
-    fn op() -> impl Strategy<Value = Op> {
-        prop_oneof![
-            (0..4usize, 0..4u8).prop_map(|(proc, kind)| Op::Map { proc, kind }),
-            (0..4usize, 0..6usize, 0..NPAGES).prop_map(|(proc, region, page)| Op::Read { proc, region, page }),
-            (0..4usize, 0..6usize, 0..NPAGES, 1..=255u8).prop_map(|(proc, region, page, byte)| Op::Write { proc, region, page, byte }),
-            (0..4usize).prop_map(|proc| Op::Fork { proc }),
-            (0..4usize, 0..6usize, any::<bool>(), any::<bool>()).prop_map(|(proc, region, write, read)| Op::Protect { proc, region, write, read }),
-            (0..4usize, 0..6usize).prop_map(|(proc, region)| Op::Unmap { proc, region }),
-        ]
-    }
-
-    impl World {
-        fn new() -> Self {
-            Self {
-                pages: alloc::vec![PageState { byte: 0, anon: false, maps: 0, refs: 1 }],
-                objects: Vec::new(),
-                procs: alloc::vec![Proc { regions: Vec::new() }],
-            }
-        }
-
-        fn new_page(&mut self, byte: u8, anon: bool) -> usize {
-            self.pages.push(PageState { byte, anon, maps: 0, refs: 0 });
-            self.pages.len() - 1
-        }
-
-        fn map(&mut self, page: usize) {
-            self.pages[page].maps += 1;
-            self.pages[page].refs += 1;
-        }
-
-        fn unmap(&mut self, page: usize) {
-            self.pages[page].maps -= 1;
-            self.pages[page].refs -= 1;
-        }
-
-        fn object_page(&mut self, obj: usize, index: u64) -> usize {
-            if let Some(&p) = self.objects[obj].get(&index) {
-                return p;
-            }
-            // A file's pages start with a byte of their own, shmem's zeroed:
-            // both are fine for the model, which records what it expects.
-            let p = self.new_page(0, false);
-            self.pages[p].refs = 1;
-            self.objects[obj].insert(index, p);
-            p
-        }
-
-        fn kind_of(&self, pte: MPte) -> PageKind {
-            let p = &self.pages[pte.page];
-            if pte.page == ZERO {
-                PageKind::Zero
-            } else if p.anon {
-                PageKind::Anon { exclusive: p.maps == 1 && p.refs == 1 }
-            } else {
-                PageKind::Object
-            }
-        }
-
-        /// One access, faulting until the PTE allows it (at most twice, as
-        /// the hardware would retry). `None`: the access is refused.
-        fn access(&mut self, proc: usize, region: usize, index: u64, write: bool) -> Option<usize> {
-            for _ in 0..3 {
-                let r = self.procs[proc].regions[region].as_ref()?;
-                let vma = VmaAccess {
-                    read: r.read,
-                    write: r.write,
-                    exec: false,
-                    shared: matches!(r.kind, Kind::SharedAnon | Kind::SharedFile),
-                    object: r.object.is_some(),
-                };
-                let pte = match r.ptes.get(&index) {
-                    None => Pte::None,
-                    Some(p) if !p.present => Pte::ProtNone,
-                    Some(&p) => {
-                        if p.writable || !write {
-                            assert!(r.read || r.write, "an accessible PTE in an inaccessible VMA");
-                            return Some(p.page);
-                        }
-                        Pte::Present { writable: p.writable, page: self.kind_of(p) }
-                    }
-                };
-                let old = r.ptes.get(&index).copied();
-                let obj = r.object;
-                let new = match handle_pte_fault(vma, pte, write, false) {
-                    Fault::AccessError | Fault::NoObject => return None,
-                    Fault::Spurious => old?,
-                    Fault::RestoreAccess => MPte { present: true, writable: false, ..old? },
-                    Fault::ReuseAnon | Fault::MakeWritable => MPte { writable: true, ..old? },
-                    Fault::Copy { from_zero } => {
-                        let old = old?;
-                        let byte = if from_zero { 0 } else { self.pages[old.page].byte };
-                        let p = self.new_page(byte, true);
-                        self.unmap(old.page);
-                        self.map(p);
-                        MPte { page: p, writable: true, present: true }
-                    }
-                    Fault::MapZeroPage => {
-                        self.map(ZERO);
-                        MPte { page: ZERO, writable: false, present: true }
-                    }
-                    Fault::NewAnonPage => {
-                        let p = self.new_page(0, true);
-                        self.map(p);
-                        MPte { page: p, writable: true, present: true }
-                    }
-                    Fault::MapObjectPage { writable } => {
-                        if let Some(old) = old {
-                            self.unmap(old.page);
-                        }
-                        let p = self.object_page(obj?, index);
-                        self.map(p);
-                        MPte { page: p, writable, present: true }
-                    }
-                    Fault::CopyObjectPage => {
-                        let src = self.object_page(obj?, index);
-                        let byte = self.pages[src].byte;
-                        let p = self.new_page(byte, true);
-                        self.map(p);
-                        MPte { page: p, writable: true, present: true }
-                    }
-                };
-                if new.writable {
-                    assert_ne!(new.page, ZERO, "the zero page mapped writable");
-                }
-                self.procs[proc].regions[region].as_mut()?.ptes.insert(index, new);
-            }
-            panic!("a fault did not resolve");
-        }
-
-        fn step(&mut self, op: &Op) {
-            match *op {
-                Op::Map { proc, kind } => {
-                    let Some(p) = self.procs.get(proc) else { return };
-                    if p.regions.len() >= 6 {
-                        return;
-                    }
-                    let kind = [Kind::PrivateAnon, Kind::SharedAnon, Kind::PrivateFile, Kind::SharedFile][kind as usize];
-                    let object = (kind != Kind::PrivateAnon).then(|| {
-                        self.objects.push(BTreeMap::new());
-                        self.objects.len() - 1
-                    });
-                    // Everything starts reading zero (files here are
-                    // created empty and truncated up: holes read zero).
-                    let expect = (0..NPAGES).map(|i| (i, 0)).collect();
-                    self.procs[proc].regions.push(Some(Region { kind, object, write: true, read: true, ptes: BTreeMap::new(), expect }));
-                }
-                Op::Read { proc, region, page } => {
-                    if let Some(p) = self.access_checked(proc, region, page, false) {
-                        let want = self.procs[proc].regions[region].as_ref().and_then(|r| r.expect.get(&page).copied());
-                        if let Some(want) = want {
-                            assert_eq!(self.pages[p].byte, want, "{op:?} read the wrong byte");
-                        }
-                    }
-                }
-                Op::Write { proc, region, page, byte } => {
-                    if let Some(p) = self.access_checked(proc, region, page, true) {
-                        assert_ne!(p, ZERO, "a write reached the zero page");
-                        self.pages[p].byte = byte;
-                        // Who else sees it: every process mapping the same
-                        // object through a shared region.
-                        let r = self.procs[proc].regions[region].as_ref().unwrap();
-                        let (kind, object) = (r.kind, r.object);
-                        for q in &mut self.procs {
-                            for other in q.regions.iter_mut().flatten() {
-                                let same = matches!(kind, Kind::SharedAnon | Kind::SharedFile) && other.object == object && other.kind == kind;
-                                if same {
-                                    other.expect.insert(page, byte);
-                                }
-                            }
-                        }
-                        if !matches!(kind, Kind::SharedAnon | Kind::SharedFile) {
-                            self.procs[proc].regions[region].as_mut().unwrap().expect.insert(page, byte);
-                        }
-                        // A private file mapping's untouched pages read the
-                        // file; the model's files are never written through
-                        // read()/write(), only through shared mappings, which
-                        // private mappings of another object never see.
-                    }
-                }
-                Op::Fork { proc } => {
-                    if proc >= self.procs.len() || self.procs.len() >= 4 {
-                        return;
-                    }
-                    let mut child = self.procs[proc].clone();
-                    for (parent_r, child_r) in self.procs[proc].regions.iter_mut().zip(child.regions.iter_mut()) {
-                        let (Some(pr), Some(cr)) = (parent_r, child_r) else { continue };
-                        let wp = fork_write_protect(matches!(pr.kind, Kind::SharedAnon | Kind::SharedFile), true);
-                        for (idx, pte) in pr.ptes.iter_mut() {
-                            if wp {
-                                pte.writable = false;
-                                cr.ptes.get_mut(idx).unwrap().writable = false;
-                            }
-                            self.pages[pte.page].maps += 1;
-                            self.pages[pte.page].refs += 1;
-                        }
-                    }
-                    self.procs.push(child);
-                }
-                Op::Protect { proc, region, write, read } => {
-                    let Some(r) = self.procs.get(proc).and_then(|p| p.regions.get(region)).and_then(|r| r.as_ref()) else { return };
-                    let mut ptes = r.ptes.clone();
-                    for pte in ptes.values_mut() {
-                        let kind = self.kind_of(*pte);
-                        pte.present = read || write;
-                        pte.writable = pte.present && protect_writable(write, kind);
-                    }
-                    let r = self.procs[proc].regions[region].as_mut().unwrap();
-                    (r.read, r.write, r.ptes) = (read, write, ptes);
-                }
-                Op::Unmap { proc, region } => {
-                    let Some(r) = self.procs.get_mut(proc).and_then(|p| p.regions.get_mut(region)).and_then(Option::take) else { return };
-                    for pte in r.ptes.values() {
-                        self.unmap(pte.page);
-                    }
-                }
-            }
-            self.check();
-        }
-
-        fn access_checked(&mut self, proc: usize, region: usize, page: u64, write: bool) -> Option<usize> {
-            let r = self.procs.get(proc)?.regions.get(region)?.as_ref()?;
-            let allowed = if write { r.write } else { r.read || r.write };
-            let got = self.access(proc, region, page, write);
-            assert_eq!(got.is_some(), allowed, "access allowed by the VMA must succeed, and only then");
-            got
-        }
-
-        fn check(&self) {
-            assert_eq!(self.pages[ZERO].byte, 0, "the zero page was written");
-            let mut maps = alloc::vec![0usize; self.pages.len()];
-            for p in &self.procs {
-                for r in p.regions.iter().flatten() {
-                    for pte in r.ptes.values() {
-                        maps[pte.page] += 1;
-                        assert!(!(pte.writable && pte.page == ZERO), "a writable zero-page PTE");
-                        if pte.writable && self.pages[pte.page].anon {
-                            assert_eq!(self.pages[pte.page].maps, 1, "a writable anonymous page mapped twice");
-                        }
-                    }
-                }
-            }
-            for (i, p) in self.pages.iter().enumerate().skip(1) {
-                assert_eq!(p.maps, maps[i], "page {i}: map count");
-            }
-        }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
-
-        /// Random sequences over private and shared, anonymous and file
-        /// memory, with fork and mprotect: every read sees what Linux
-        /// semantics say, the zero page stays zero and read-only.
-        #[test]
-        fn fault_model_keeps_processes_apart(ops in proptest::collection::vec(op(), 1..80)) {
-            let mut w = World::new();
-            for op in &ops {
-                w.step(op);
-            }
-        }
-    }
-
-    /// The exact sequence of the bug: a shared anonymous mapping is read
-    /// (zero page) then written; another process's fresh private page must
-    /// still read zero.
-    #[test]
-    fn shared_anonymous_read_then_write_keeps_the_zero_page_clean() {
-        let mut w = World::new();
-        for op in [
-            Op::Map { proc: 0, kind: 1 },
-            Op::Read { proc: 0, region: 0, page: 0 },
-            Op::Write { proc: 0, region: 0, page: 0, byte: 0x41 },
-            Op::Fork { proc: 0 },
-            Op::Map { proc: 1, kind: 0 },
-            Op::Read { proc: 1, region: 1, page: 0 },
-            Op::Read { proc: 1, region: 0, page: 0 },
-        ] {
-            w.step(&op);
-        }
-        assert_eq!(w.pages[ZERO].byte, 0);
+    fn count_cow(&mut self) {
+        self.stats.cow_faults += 1;
+        COW_FAULT.fetch_add(1, Relaxed);
     }
 }
+
+/// Resolves a fault at `addr` with x86 error code `err` in `mm` (Linux
+/// `handle_mm_fault`): finds the VMA, growing a stack VMA down to `addr`
+/// within `stack_rlimit`, decides with [`decide_pte_fault`] and runs the
+/// branch.
+pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u64, err: u64, stack_rlimit: u64) -> Result<(), FaultError> {
+    let write = err & PF_WRITE != 0;
+    let exec = err & PF_INSTR != 0;
+    // Only what the fault needs is copied out of the VMA (its file only
+    // when it has one): the fault path is hot and a whole VMA is not small.
+    let (start, f, pgoff, file) = match mm.vm.find_vma(addr) {
+        Some(v) if v.start <= addr => (v.start, v.flags, v.pgoff, v.file.clone()),
+        Some(v) if v.flags & VM_GROWSDOWN != 0 => {
+            mm.vm.expand_stack(addr, stack_rlimit).map_err(|_| FaultError::MapErr)?;
+            let v = mm.vm.vma_at(addr).ok_or(FaultError::MapErr)?;
+            (v.start, v.flags, v.pgoff, v.file.clone())
+        }
+        _ => return Err(FaultError::MapErr),
+    };
+    let access = VmaAccess { read: f & VM_READ != 0, write: f & VM_WRITE != 0, exec: f & VM_EXEC != 0, shared: f & VM_SHARED != 0, object: file.is_some() };
+    let va = addr & !(PAGE_SIZE - 1);
+    let mem = mm.pt.mem();
+    let MmStruct { pt, rss, stats, .. } = mm;
+    let slot = pt.pte_slot(va, true).ok_or(FaultError::Oom)?;
+    let pte = if *slot & flags::PRESENT != 0 {
+        Pte::Present { writable: *slot & flags::RW != 0, page: page_kind(&mem, pte_pfn(*slot)) }
+    } else if pte_mapped(*slot) {
+        Pte::ProtNone
+    } else {
+        Pte::None
+    };
+    let action = decide_pte_fault(access, pte, write, exec);
+    if action == Fault::AccessError {
+        return Err(FaultError::AccErr);
+    }
+    stats.faults += 1;
+    PGFAULT.fetch_add(1, Relaxed);
+    let object_page = || file.as_ref().and_then(|file| file.page(pgoff + (va - start) / PAGE_SIZE)).ok_or(FaultError::Bus);
+    let mut vmf = VmFault { mem, exec: access.exec, pte: slot, rss, stats };
+    match action {
+        Fault::AccessError => unreachable!("handled above"),
+        Fault::NoObject => return Err(FaultError::Bus),
+        Fault::RestoreAccess => set_pte(&mem, vmf.pte, (*vmf.pte & (ADDR_MASK | flags::SOFT_DIRTY)) | user_pte_flags(false, access.exec)),
+        Fault::Spurious => {}
+        Fault::ReuseAnon | Fault::MakeWritable => wp_page_reuse(&mut vmf),
+        Fault::Copy { from_zero } => do_wp_page(&mut vmf, from_zero)?,
+        Fault::MapZeroPage | Fault::NewAnonPage => do_anonymous_page(&mut vmf, action == Fault::NewAnonPage)?,
+        Fault::MapObjectPage { writable: false } => do_read_fault(&mut vmf, object_page()?),
+        Fault::MapObjectPage { writable: true } => do_shared_fault(&mut vmf, object_page()?),
+        Fault::CopyObjectPage => do_cow_fault(&mut vmf, object_page()?)?,
+    }
+    // The PTE changed or was stale in the TLB (a PTE that was empty cannot
+    // be cached: nothing to flush).
+    if pte != Pte::None {
+        mem.flush_tlb_page(va);
+    }
+    Ok(())
+}
+
+/// A fault on an empty PTE of private anonymous memory: a read maps the
+/// shared zero page read-only, a write a new zeroed page.
+fn do_anonymous_page<M: UserMem>(vmf: &mut VmFault<'_, M>, write: bool) -> Result<(), FaultError> {
+    if write {
+        let pfn = new_anon_page(&vmf.mem, true)?;
+        vmf.map_new_anon(pfn);
+    } else {
+        let zero = vmf.mem.zero_pfn();
+        page_add_map(vmf.mem.page(zero));
+        set_pte(&vmf.mem, vmf.pte, zero.phys().0 | user_pte_flags(false, vmf.exec));
+        vmf.stats.zero_page_faults += 1;
+        ZERO_PAGE_FAULT.fetch_add(1, Relaxed);
+    }
+    Ok(())
+}
+
+/// A write to a read-only PTE whose page may be written in place: an
+/// exclusive anonymous page, or an object's page in a shared mapping.
+fn wp_page_reuse<M: UserMem>(vmf: &mut VmFault<'_, M>) {
+    set_pte(&vmf.mem, vmf.pte, *vmf.pte | flags::RW | flags::DIRTY | flags::SOFT_DIRTY);
+}
+
+/// A write to a read-only PTE that must not write its page (Linux
+/// `do_wp_page` -> `wp_page_copy`): a private copy replaces it, zeroed
+/// when the old page is the zero page.
+fn do_wp_page<M: UserMem>(vmf: &mut VmFault<'_, M>, from_zero: bool) -> Result<(), FaultError> {
+    let old = pte_pfn(*vmf.pte);
+    let new = new_anon_page(&vmf.mem, from_zero)?;
+    if !from_zero {
+        vmf.mem.copy_page(new, old);
+    }
+    vmf.count_cow();
+    account_unmap(&vmf.mem, old, vmf.rss);
+    vmf.map_new_anon(new);
+    page_remove_map(&vmf.mem, old);
+    Ok(())
+}
+
+/// A read of a file or shmem mapping, or any access to a read-only one:
+/// the object's page, read-only.
+fn do_read_fault<M: UserMem>(vmf: &mut VmFault<'_, M>, page: Pfn) {
+    finish_fault(vmf, page, false);
+}
+
+/// Any access to a shared writable mapping of an object: the object's
+/// page, writable (the write goes to the object).
+fn do_shared_fault<M: UserMem>(vmf: &mut VmFault<'_, M>, page: Pfn) {
+    finish_fault(vmf, page, true);
+}
+
+/// Maps an object's page (Linux `finish_fault`); a zero page that was there
+/// (a read of a shared mapping before the object had the page) goes first.
+fn finish_fault<M: UserMem>(vmf: &mut VmFault<'_, M>, pfn: Pfn, writable: bool) {
+    let mem = vmf.mem;
+    if pte_mapped(*vmf.pte) {
+        let old = pte_pfn(*vmf.pte);
+        account_unmap(&mem, old, vmf.rss);
+        *vmf.pte = 0;
+        page_remove_map(&mem, old);
+    }
+    let page = mem.page(pfn);
+    page_add_map(page);
+    let dirty = if writable { flags::SOFT_DIRTY } else { 0 };
+    set_pte(&mem, vmf.pte, pfn.phys().0 | user_pte_flags(writable, vmf.exec) | dirty);
+    if page.test(pg::SHMEM) {
+        vmf.rss.shmem += 1;
+    } else {
+        vmf.rss.file += 1;
+    }
+}
+
+/// A write to a private mapping of an object where nothing is mapped yet:
+/// a private copy of the object's page.
+fn do_cow_fault<M: UserMem>(vmf: &mut VmFault<'_, M>, page: Pfn) -> Result<(), FaultError> {
+    let new = new_anon_page(&vmf.mem, false)?;
+    vmf.mem.copy_page(new, page);
+    vmf.map_new_anon(new);
+    vmf.count_cow();
+    Ok(())
+}
+
+/// A page for anonymous memory (`GFP_HIGHUSER`: HighMem when there is
+/// some), zeroed unless known to be zero when `zero`; its allocation
+/// reference becomes the mapping's.
+fn new_anon_page<M: UserMem>(mem: &M, zero: bool) -> Result<Pfn, FaultError> {
+    // No allocation-failure report: running out is the OOM killer's
+    // business, which prints its own.
+    let gfp = if zero { GFP_HIGHUSER | __GFP_ZERO | __GFP_NOWARN } else { GFP_HIGHUSER | __GFP_NOWARN };
+    let pfn = mem.alloc_page(gfp).ok_or(FaultError::Oom)?;
+    let page = mem.page(pfn);
+    page.set(pg::ANON);
+    page._mapcount.store(0, Relaxed);
+    Ok(pfn)
+}
+
+/// Fork's copy of `[start, end)` from the parent's tables into the child's
+/// (Linux `copy_page_range`): every page the parent maps is mapped in the
+/// child too, with one more reference and map count; with `cow` (a
+/// private writable VMA, [`fork_write_protect`]) the PTE is write-protected
+/// in both, so that the first write copies. The caller flushes the
+/// parent's TLB. False when out of memory for the child's tables.
+pub fn copy_page_range<M: UserMem>(
+    child: &mut UserPageTables<M>,
+    child_rss: &mut Rss,
+    parent: &mut UserPageTables<M>,
+    start: u64,
+    end: u64,
+    cow: bool,
+) -> bool {
+    let mem = parent.mem();
+    let mut ok = true;
+    parent.for_each_present(start, end, |va, e| {
+        if !ok {
+            return;
+        }
+        let Some(slot) = child.pte_slot(va, true) else {
+            ok = false;
+            return;
+        };
+        let pfn = pte_pfn(*e);
+        page_add_map(mem.page(pfn));
+        account_map(&mem, pfn, child_rss);
+        if cow {
+            *e &= !flags::RW;
+        }
+        set_pte(&mem, slot, *e);
+    });
+    ok
+}
+
+#[cfg(test)]
+#[path = "memory_tests.rs"]
+mod tests;

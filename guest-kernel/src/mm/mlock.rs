@@ -1,4 +1,4 @@
-//! The VMA-flag operations on an [`MmStruct`]: `mlock`, `munlock`,
+//! The VMA-flag operations on a [`VmaTree`]: `mlock`, `munlock`,
 //! `mlockall`, `munlockall` (Linux `mm/mlock.c`), `mseal` and the seal
 //! checks (`mm/mseal.c`), the flag-setting kinds of `madvise`
 //! (`mm/madvise.c`), and what `fork` copies (`dup_mmap`). Faulting the
@@ -56,7 +56,7 @@ fn is_discard(advice: i32) -> bool {
     matches!(advice, MADV_FREE | MADV_DONTNEED | MADV_DONTNEED_LOCKED | MADV_REMOVE | MADV_DONTFORK | MADV_WIPEONFORK)
 }
 
-impl<F: VmFile> MmStruct<F> {
+impl<F: VmFile> VmaTree<F> {
     /// Pages of `[start, end)` that are `VM_LOCKED` already (Linux
     /// `count_mm_mlocked_page_nr`).
     pub fn count_mlocked(&self, start: u64, end: u64) -> u64 {

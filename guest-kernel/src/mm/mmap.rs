@@ -1,5 +1,5 @@
 //! `mmap`, `munmap`, `brk`, `get_unmapped_area` and stack growth on an
-//! [`MmStruct`] (Linux `mm/mmap.c`, `mm/vma.c`, `arch/x86/kernel/sys_x86_64.c`),
+//! [`VmaTree`] (Linux `mm/mmap.c`, `mm/vma.c`, `arch/x86/kernel/sys_x86_64.c`),
 //! with Linux's flags, checks and errno values. The system-call layer
 //! turns a file descriptor into the caller's file handle (`EBADF`,
 //! `EACCES` for a file not open for reading, `ENODEV` without mmap
@@ -88,14 +88,14 @@ pub const fn page_align(x: u64) -> u64 {
     x.wrapping_add(PAGE_SIZE - 1) & PAGE_MASK
 }
 
-/// Which way [`MmStruct::unmapped_area`] searches.
+/// Which way [`VmaTree::unmapped_area`] searches.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Search {
     TopDown,
     BottomUp,
 }
 
-impl<F: VmFile> MmStruct<F> {
+impl<F: VmFile> VmaTree<F> {
     /// Finds room for `len` bytes (Linux `get_unmapped_area` with x86-64's
     /// top-down layout): with `MAP_FIXED`, `addr` itself (`EINVAL`
     /// unaligned, `ENOMEM` beyond `task_size`); else `addr` as a hint if

@@ -1,7 +1,7 @@
 //! Property test of the VMA operations against a page-granular model.
 //!
 //! Random sequences of `mmap`, `munmap`, `mprotect`, `brk`, `mremap` and
-//! stack faults run on an [`MmStruct`] and on a model that knows nothing of
+//! stack faults run on a [`VmaTree`] and on a model that knows nothing of
 //! VMAs: a map page -> (flags, file, pgoff, name, contents). After every
 //! step the two must agree on the result, the break and every page; the
 //! structure must pass `check_invariants`; and a fake [`PageTables`], whose
@@ -29,7 +29,7 @@ enum Addr {
 }
 
 impl Addr {
-    fn resolve(self, mm: &MmStruct<u32>) -> u64 {
+    fn resolve(self, mm: &VmaTree<u32>) -> u64 {
         match self {
             Addr::Abs(a) => a,
             Addr::InVma(i, n) => {
@@ -114,7 +114,7 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 /// Runs `op` on both sides; returns the two results as comparable values.
-fn apply(mm: &mut MmStruct<u32>, pt: &mut FakePt, model: &mut Model, op: &Op) -> (R<u64>, R<u64>) {
+fn apply(mm: &mut VmaTree<u32>, pt: &mut FakePt, model: &mut Model, op: &Op) -> (R<u64>, R<u64>) {
     match *op {
         Op::Mmap { addr, len, prot, flags, file, pgoff, writable } => {
             let addr = addr.resolve(mm);
@@ -138,7 +138,7 @@ fn apply(mm: &mut MmStruct<u32>, pt: &mut FakePt, model: &mut Model, op: &Op) ->
 }
 
 /// Everything the two sides must agree on after a step.
-fn check(mm: &MmStruct<u32>, pt: &FakePt, model: &Model) -> Result<(), TestCaseError> {
+fn check(mm: &VmaTree<u32>, pt: &FakePt, model: &Model) -> Result<(), TestCaseError> {
     if let Err(e) = mm.check_invariants() {
         return Err(TestCaseError::fail(e));
     }
@@ -176,7 +176,7 @@ proptest! {
 
     #[test]
     fn vma_operations_match_a_page_model(ops in proptest::collection::vec(op(), 1..64)) {
-        let mut mm = MmStruct::<u32>::with_layout(TS, BASE);
+        let mut mm = VmaTree::<u32>::with_layout(TS, BASE);
         let mut pt = FakePt::default();
         let mut model = Model { pages: BTreeMap::new(), start_brk: START_BRK, brk: START_BRK, dropped: BTreeSet::new() };
         mm.start_brk = START_BRK;

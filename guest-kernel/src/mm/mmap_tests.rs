@@ -13,7 +13,7 @@ const ANON: u32 = MAP_PRIVATE | MAP_ANONYMOUS;
 const ANON_RW: VmFlags = VM_READ | VM_WRITE | VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC | VM_ACCOUNT;
 const MAY: VmFlags = VM_MAYREAD | VM_MAYWRITE | VM_MAYEXEC;
 
-type Mm = MmStruct<u32>;
+type Mm = VmaTree<u32>;
 
 #[derive(Clone, Debug, PartialEq)]
 enum Call {

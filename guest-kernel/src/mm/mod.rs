@@ -29,17 +29,28 @@
 //! that layer registers (the user-fault hook in `arch::x86_64::traps` and
 //! the truncation hook in `fs::inode` are the models), and each layer
 //! creates its own slab caches.
+//!
+//! `unsafe` code lives only in the thin layer that turns physical memory
+//! into Rust references: the memory map (`memmap`), the kernel's
+//! `PhysMem` and `UserMem` (`physmem`, `user_mem`), kmap and the fixmap
+//! (`highmem`, `fixmap`), vmalloc's page-table access, and the object
+//! memory of the slab and kmalloc. The algorithm modules, marked
+//! `#[deny(unsafe_code)]` below, have none.
 
+#[deny(unsafe_code)]
 pub mod addr;
 #[cfg(target_os = "none")]
+#[deny(unsafe_code)]
 pub mod buddy;
 #[cfg(target_os = "none")]
 pub mod buddy_selftest;
+#[deny(unsafe_code)]
 pub mod e820;
 #[cfg(not(target_os = "none"))]
 pub mod fake;
 #[cfg(target_os = "none")]
 pub mod fixmap;
+#[deny(unsafe_code)]
 pub mod gfp;
 #[cfg(target_os = "none")]
 pub mod highmem;
@@ -50,11 +61,19 @@ pub mod kmalloc;
 pub mod kmap_selftest;
 #[cfg(target_os = "none")]
 pub mod kmem;
+#[deny(unsafe_code)]
 pub mod memblock;
 #[cfg(target_os = "none")]
 pub mod memmap;
+#[deny(unsafe_code)]
 pub mod memory;
+#[cfg(test)]
+mod memory_proptest;
+#[deny(unsafe_code)]
 pub mod mlock;
+#[deny(unsafe_code)]
+pub mod mm_types;
+#[deny(unsafe_code)]
 pub mod mmap;
 #[cfg(test)]
 mod mmap_model;
@@ -62,30 +81,45 @@ mod mmap_model;
 mod mmap_proptest;
 #[cfg(test)]
 mod mmap_tests;
+#[deny(unsafe_code)]
 pub mod mprotect;
+#[deny(unsafe_code)]
 pub mod mremap;
+#[deny(unsafe_code)]
 pub mod page;
+#[deny(unsafe_code)]
 pub mod page_alloc;
+#[deny(unsafe_code)]
 pub mod pgtable;
 #[cfg(target_os = "none")]
 pub mod physmem;
 #[cfg(target_os = "none")]
+#[deny(unsafe_code)]
 pub mod sections;
 #[cfg(target_os = "none")]
+#[deny(unsafe_code)]
 pub mod shmem;
 pub mod slab;
 pub mod slab_debug;
 #[cfg(target_os = "none")]
 pub mod slab_selftest;
+#[deny(unsafe_code)]
 pub mod task_mmu;
 #[cfg(target_os = "none")]
+pub mod user_mem;
+#[deny(unsafe_code)]
 pub mod uvm;
+#[deny(unsafe_code)]
 pub mod vma;
 #[cfg(target_os = "none")]
 pub mod vmalloc;
 #[cfg(target_os = "none")]
 pub mod vmalloc_selftest;
+#[deny(unsafe_code)]
 pub mod vmap_area;
+#[deny(unsafe_code)]
 mod vmap_tree;
+#[deny(unsafe_code)]
 pub mod vmstat;
+#[deny(unsafe_code)]
 pub mod zone;

@@ -1,11 +1,11 @@
-//! `mprotect` on an [`MmStruct`] (Linux `mm/mprotect.c`,
+//! `mprotect` on a [`VmaTree`] (Linux `mm/mprotect.c`,
 //! `do_mprotect_pkey` and `mprotect_fixup`).
 
 use super::addr::PAGE_MASK;
 use super::mmap::{calc_vm_prot_bits, page_align, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE};
 use super::vma::*;
 
-impl<F: VmFile> MmStruct<F> {
+impl<F: VmFile> VmaTree<F> {
     /// Sets the access of `[start, start + len)` to `prot` (`PROT_READ`,
     /// `PROT_WRITE`, `PROT_EXEC`; `PROT_GROWSDOWN` extends the range down
     /// to the start of the stack VMA it hits). VMAs are split at the edges

@@ -1,4 +1,4 @@
-//! `mremap` on an [`MmStruct`] (Linux `mm/mremap.c`): shrink in place,
+//! `mremap` on a [`VmaTree`] (Linux `mm/mremap.c`): shrink in place,
 //! grow in place, or move, with the page tables following through
 //! [`PageTables::move_range`].
 
@@ -15,14 +15,14 @@ pub const MREMAP_FIXED: u32 = 2;
 /// `MREMAP_MAYMOVE` and `old_len == new_len`).
 pub const MREMAP_DONTUNMAP: u32 = 4;
 
-impl<F: VmFile> MmStruct<F> {
+impl<F: VmFile> VmaTree<F> {
     /// Resizes and/or moves the mapping at `old_addr` (Linux `mremap`) and
     /// returns its address. Without `MREMAP_FIXED`/`MREMAP_DONTUNMAP`:
     /// shrinking unmaps the tail (through `pt`); growing extends the VMA
     /// in place when `[old_addr, old_addr + old_len)` ends at the VMA's end
     /// and the space after it is free, and otherwise, with
     /// `MREMAP_MAYMOVE`, moves it to a new range from
-    /// [`get_unmapped_area`](MmStruct::get_unmapped_area)
+    /// [`get_unmapped_area`](VmaTree::get_unmapped_area)
     /// ([`PageTables::move_range`] for the old pages, then
     /// [`PageTables::unmap`] for the old range). `old_len == 0` on a shared
     /// mapping makes a second mapping of the same pages.

@@ -1,5 +1,5 @@
 //! `/proc/PID/maps` and the memory lines of `/proc/PID/status` for an
-//! [`MmStruct`], in exactly Linux's formats (`fs/proc/task_mmu.c`:
+//! [`VmaTree`], in exactly Linux's formats (`fs/proc/task_mmu.c`:
 //! `show_map_vma`, `task_mem`).
 
 use core::fmt::{self, Write};
@@ -38,7 +38,7 @@ pub fn vma_name<F, P>(vma: &Vma<F>, path: Option<P>) -> Option<VmaDisplayName<P>
     }
 }
 
-impl<F: VmFile> MmStruct<F> {
+impl<F: VmFile> VmaTree<F> {
     /// Writes `/proc/PID/maps`: one line per VMA,
     /// `start-end perms offset major:minor inode`, then, from column 73, the
     /// file's path, `[heap]`, `[stack]`, or nothing (anonymous lines end in

@@ -8,20 +8,53 @@
 //! (owned by the file; a mapping holds a reference). Every PTE holds one
 //! reference (`_refcount`) and one map count (`_mapcount`) on its page.
 
-use core::sync::atomic::Ordering::Relaxed;
-
-use crate::arch::cpu::invlpg;
-use crate::arch::pgtable::{flags, table_index, ADDR_MASK, ENTRIES_PER_TABLE};
-use crate::arch::user::{SYSCALL_TRAMPOLINE, TRAMPOLINE_CODE};
+use crate::arch::pgtable::{flags, table_index, ADDR_MASK};
 use crate::mm::addr::{Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
-use crate::mm::buddy::{__free_pages, alloc_page, page_to_pfn, pfn_to_page};
-use crate::mm::gfp::{__GFP_ZERO, GFP_KERNEL};
-use crate::mm::highmem::KmapLocal;
+use crate::mm::gfp::Gfp;
 use crate::mm::memory::{protect_writable, PageKind};
 use crate::mm::page::{pg, Page};
 use crate::mm::pgtable::{populate_pte_table, PageTableMemory, Table};
-use crate::mm::vmalloc::{kernel_pgd, KernelPageTables};
-use crate::sync::Once;
+
+/// The physical memory a user address space is built from, and the MMU it
+/// is loaded into: pages for data and page tables, their descriptors, the
+/// shared zero page and the TLB. The kernel's implementation
+/// (`physmem::KernelUserMem`) is the buddy allocator, the direct map and
+/// kmap; the host tests' runs over `FakeRam`, so that faults, fork, COW,
+/// mprotect, munmap, mremap and exit are tested with `cargo test`.
+///
+/// A value is a cheap handle (`Copy`): the fault path holds one while it
+/// holds a PTE slot borrowed from the tables.
+pub trait UserMem: Copy {
+    /// A page; its allocation reference becomes the caller's. `None` when
+    /// out of memory.
+    fn alloc_page(&self, gfp: Gfp) -> Option<Pfn>;
+    /// Drops one reference to the page, freeing it with the last (Linux
+    /// `put_page` for an order-0 page).
+    fn put_page(&self, pfn: Pfn);
+    /// The page's descriptor.
+    fn page(&self, pfn: Pfn) -> &Page;
+    /// The page-table page at `pa` (allocated here, zeroed, never HighMem).
+    fn table(&mut self, pa: PhysAddr) -> &mut Table;
+    /// Copies the contents of `src` into `dst` (either may be HighMem).
+    fn copy_page(&self, dst: Pfn, src: Pfn);
+    /// Copies bytes `offset..offset + buf.len()` of the page into `buf`.
+    fn read_page(&self, pfn: Pfn, offset: usize, buf: &mut [u8]);
+    /// The shared zero page (Linux `ZERO_PAGE(0)`).
+    fn zero_pfn(&self) -> Pfn;
+    /// Fills what every address space shares into a new, zeroed PGD (the
+    /// kernel half) and returns the page to map read-only and executable at
+    /// a fixed user address, outside any VMA (the system-call trampoline).
+    fn init_pgd(&mut self, pgd: PhysAddr) -> Option<Option<(u64, Pfn)>>;
+    /// Forgets any cached translation of `va` (Linux `flush_tlb_page`).
+    fn flush_tlb_page(&self, va: u64);
+    /// Forgets every cached user translation (Linux `flush_tlb_mm`).
+    fn flush_tlb_mm(&self);
+    /// Loads the tables rooted at `pgd` (Linux `switch_mm`).
+    fn activate(&self, pgd: PhysAddr);
+    /// Before the tables rooted at `pgd` are freed: if they are loaded,
+    /// load the kernel's own instead.
+    fn deactivate(&self, pgd: PhysAddr);
+}
 
 /// A software PTE bit (ignored by the CPU): a page kept but made
 /// inaccessible by `PROT_NONE`, with PRESENT clear (Linux `_PAGE_PROTNONE`).
@@ -32,8 +65,11 @@ pub fn pte_mapped(pte: u64) -> bool {
     pte & (flags::PRESENT | PTE_PROTNONE) != 0
 }
 
-/// First PGD slot of the kernel half.
-const KERNEL_PGD_FIRST: usize = ENTRIES_PER_TABLE / 2;
+/// The page a PTE holds.
+#[inline]
+pub fn pte_pfn(pte: u64) -> Pfn {
+    Pfn((pte & ADDR_MASK) >> 12)
+}
 
 /// RSS counters (Linux `MM_FILEPAGES`, `MM_ANONPAGES`, `MM_SHMEMPAGES`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -47,37 +83,6 @@ impl Rss {
     pub fn total(&self) -> u64 {
         self.file + self.anon + self.shmem
     }
-}
-
-struct Special {
-    trampoline_pfn: u64,
-}
-
-static SPECIAL: Once<Special> = Once::new();
-
-/// Allocates the shared zero page and the system-call trampoline page.
-pub fn init() {
-    let zero = alloc_page(GFP_KERNEL | __GFP_ZERO).expect("no memory for the zero page");
-    let tramp = alloc_page(GFP_KERNEL | __GFP_ZERO).expect("no memory for the syscall trampoline");
-    zero.set(pg::RESERVED);
-    tramp.set(pg::RESERVED);
-    {
-        let map = KmapLocal::new(tramp);
-        // SAFETY: a fresh page, mapped for the copy; the code is 5 bytes.
-        unsafe { core::ptr::copy_nonoverlapping(TRAMPOLINE_CODE.as_ptr(), map.as_mut_ptr(), TRAMPOLINE_CODE.len()) };
-    }
-    ZERO_PFN.store(page_to_pfn(zero).0, Relaxed);
-    let _ = SPECIAL.set(Special { trampoline_pfn: page_to_pfn(tramp).0 });
-}
-
-/// The zero page's PFN once [`init`] ran (0 before: no user PTE exists
-/// yet). A plain load: [`set_pte`] checks against it on every PTE write.
-static ZERO_PFN: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-
-/// The shared zero page (Linux `ZERO_PAGE(0)`).
-#[inline]
-pub fn zero_pfn() -> u64 {
-    ZERO_PFN.load(Relaxed)
 }
 
 /// Leaf protection for a user page.
@@ -98,8 +103,9 @@ pub fn is_anon(page: &Page) -> bool {
 }
 
 /// What a present PTE maps, for `mm::memory`'s decisions.
-pub fn page_kind(page: &Page) -> PageKind {
-    if page_to_pfn(page).0 == zero_pfn() {
+pub fn page_kind<M: UserMem>(mem: &M, pfn: Pfn) -> PageKind {
+    let page = mem.page(pfn);
+    if pfn == mem.zero_pfn() {
         PageKind::Zero
     } else if is_anon(page) {
         PageKind::Anon { exclusive: page.mapcount() == 1 && page.refcount() == 1 }
@@ -115,8 +121,8 @@ pub fn page_kind(page: &Page) -> PageKind {
 /// memory). Breaking it is a kernel bug, and the kernel stops rather than
 /// let the write through.
 #[inline]
-pub fn set_pte(slot: &mut u64, pte: u64) {
-    if pte & (flags::RW | flags::PRESENT) == flags::RW | flags::PRESENT && (pte & ADDR_MASK) >> 12 == zero_pfn() {
+pub fn set_pte<M: UserMem>(mem: &M, slot: &mut u64, pte: u64) {
+    if pte & (flags::RW | flags::PRESENT) == flags::RW | flags::PRESENT && pte_pfn(pte) == mem.zero_pfn() {
         writable_zero_page_pte(pte);
     }
     *slot = pte;
@@ -132,23 +138,49 @@ fn writable_zero_page_pte(pte: u64) -> ! {
 
 /// Takes a reference and a map count for a new PTE.
 pub fn page_add_map(page: &Page) {
-    page._refcount.fetch_add(1, Relaxed);
-    page._mapcount.fetch_add(1, Relaxed);
+    page._refcount.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    page._mapcount.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
 }
 
 /// Drops what [`page_add_map`] took (and frees a page that was only
 /// referenced by this mapping).
-pub fn page_remove_map(page: &Page) {
-    page._mapcount.fetch_sub(1, Relaxed);
+pub fn page_remove_map<M: UserMem>(mem: &M, pfn: Pfn) {
+    let page = mem.page(pfn);
+    page._mapcount.fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
     if page.refcount() == 1 && is_anon(page) {
         // The last user of an anonymous page: no longer anonymous once free.
         page.clear(pg::ANON);
     }
-    __free_pages(page, 0);
+    mem.put_page(pfn);
+}
+
+/// RSS bookkeeping when a PTE for `pfn` goes away.
+pub fn account_unmap<M: UserMem>(mem: &M, pfn: Pfn, rss: &mut Rss) {
+    let page = mem.page(pfn);
+    if is_anon(page) {
+        rss.anon = rss.anon.saturating_sub(1);
+    } else if page.test(pg::SHMEM) {
+        rss.shmem = rss.shmem.saturating_sub(1);
+    } else if pfn != mem.zero_pfn() {
+        rss.file = rss.file.saturating_sub(1);
+    }
+}
+
+/// Counts a newly mapped page in `rss` (the inverse of [`account_unmap`]).
+pub fn account_map<M: UserMem>(mem: &M, pfn: Pfn, rss: &mut Rss) {
+    let page = mem.page(pfn);
+    if is_anon(page) {
+        rss.anon += 1;
+    } else if page.test(pg::SHMEM) {
+        rss.shmem += 1;
+    } else if pfn != mem.zero_pfn() {
+        rss.file += 1;
+    }
 }
 
 /// A user address space's page tables.
-pub struct UserPageTables {
+pub struct UserPageTables<M: UserMem> {
+    mem: M,
     pgd: PhysAddr,
     /// Page-table pages below the PGD (for `VmPTE`).
     pub nr_tables: u64,
@@ -158,28 +190,36 @@ pub struct UserPageTables {
     tables: alloc::vec::Vec<PhysAddr>,
 }
 
-impl UserPageTables {
-    /// A PGD sharing the kernel half of the kernel's (Linux `pgd_alloc`),
-    /// with the system-call trampoline mapped at the top of the user half.
-    pub fn new() -> Option<Self> {
-        let pgd_page = alloc_page(GFP_KERNEL | __GFP_ZERO)?;
-        let pgd = page_to_pfn(pgd_page).phys();
-        {
-            let kernel = kernel_pgd();
-            let mut mem = KernelPageTables;
-            let src: [u64; ENTRIES_PER_TABLE / 2] = mem.table(kernel)[KERNEL_PGD_FIRST..].try_into().ok()?;
-            mem.table(pgd)[KERNEL_PGD_FIRST..].copy_from_slice(&src);
+impl<M: UserMem> UserPageTables<M> {
+    /// A PGD sharing what `mem` says every address space shares (Linux
+    /// `pgd_alloc`: the kernel half), with the system-call trampoline
+    /// mapped at the top of the user half.
+    pub fn new(mut mem: M) -> Option<Self> {
+        let pgd = mem.alloc_page(crate::mm::gfp::GFP_KERNEL | crate::mm::gfp::__GFP_ZERO)?.phys();
+        let special = match mem.init_pgd(pgd) {
+            Some(special) => special,
+            None => {
+                mem.put_page(pgd.pfn());
+                return None;
+            }
+        };
+        let mut pt = Self { mem, pgd, nr_tables: 0, tables: alloc::vec::Vec::new() };
+        if let Some((va, pfn)) = special {
+            let slot = pt.pte_slot(va, true)?;
+            // Executable, read-only, user: not part of any VMA and never freed.
+            set_pte(&mem, slot, pfn.phys().0 | user_pte_flags(false, true));
         }
-        let mut pt = Self { pgd, nr_tables: 0, tables: alloc::vec::Vec::new() };
-        let tramp = SPECIAL.get()?.trampoline_pfn;
-        let slot = pt.pte_slot(SYSCALL_TRAMPOLINE, true)?;
-        // Executable, read-only, user: not part of any VMA and never freed.
-        set_pte(slot, Pfn(tramp).phys().0 | user_pte_flags(false, true));
         Some(pt)
     }
 
     pub fn pgd(&self) -> PhysAddr {
         self.pgd
+    }
+
+    /// The memory these tables live in (a copy of the handle).
+    #[inline]
+    pub fn mem(&self) -> M {
+        self.mem
     }
 
     /// The PTE for `va`, creating the tables above it when `create`
@@ -188,33 +228,26 @@ impl UserPageTables {
     /// (or free them) while it is held.
     pub fn pte_slot(&mut self, va: u64, create: bool) -> Option<&mut u64> {
         let table = if create {
-            let mut counting = CountingTables { tables: &mut self.tables };
+            let mut counting = CountingTables { mem: &mut self.mem, tables: &mut self.tables };
             let t = populate_pte_table(&mut counting, self.pgd, VirtAddr(va)).ok()?;
             self.nr_tables = self.tables.len() as u64;
             t
         } else {
             self.walk(va)?
         };
-        // SAFETY: `table` is one of this address space's lowmem page-table pages, reached through the direct map; one CPU with interrupts off is the
-        // only writer.
-        Some(unsafe { &mut (*crate::mm::addr::__va(table).as_mut_ptr::<Table>())[table_index(va, 1)] })
+        Some(&mut self.mem.table(table)[table_index(va, 1)])
     }
 
     /// The PTE table covering `va`, if there is one.
-    fn walk(&self, va: u64) -> Option<PhysAddr> {
-        self.walk_or_skip(va).ok()
-    }
-
-    /// The PTE table covering `va`, or where the next one could start: the
-    /// end of the region the missing upper-level entry covers.
-    fn walk_or_skip(&self, va: u64) -> Result<PhysAddr, u64> {
-        self.walk_level(va, 1)
+    fn walk(&mut self, va: u64) -> Option<PhysAddr> {
+        self.walk_level(va, 1).ok()
     }
 
     /// The PTE for `va` if it holds a page (see [`pte_mapped`]).
     pub fn lookup(&self, va: u64) -> Option<u64> {
-        let table = self.walk(va)?;
-        let pte = KernelPageTables.table(table)[table_index(va, 1)];
+        let mut mem = self.mem;
+        let table = Self::walk_from(&mut mem, self.pgd, va, 1).ok()?;
+        let pte = mem.table(table)[table_index(va, 1)];
         pte_mapped(pte).then_some(pte)
     }
 
@@ -226,19 +259,22 @@ impl UserPageTables {
     fn for_each_pte_table(&self, start: u64, end: u64, f: &mut impl FnMut(u64, PhysAddr)) {
         let end = end.min(1 << 47);
         if start < end {
-            Self::walk_range(self.pgd, 4, start, end, f);
+            let mut mem = self.mem;
+            Self::walk_range(&mut mem, self.pgd, 4, start, end, f);
         }
     }
 
     /// The entries of `table` (at `level`) under `[start, end)`, which lies
     /// inside the span the table maps: a tight scan over the slice, since
     /// where ring 0 is emulated each instruction of it is paid per entry.
-    fn walk_range(table: PhysAddr, level: u32, start: u64, end: u64, f: &mut impl FnMut(u64, PhysAddr)) {
+    fn walk_range(mem: &mut M, table: PhysAddr, level: u32, start: u64, end: u64, f: &mut impl FnMut(u64, PhysAddr)) {
         let shift = crate::arch::pgtable::level_shift(level);
         let base = start & !((1u64 << (shift + 9)) - 1);
         let (first, last) = (table_index(start, level), table_index(end - 1, level));
-        let mut mem = KernelPageTables;
-        let entries: &Table = mem.table(table);
+        // A second handle for the entries, so that the walk below can use
+        // `mem` while they are borrowed.
+        let mut entries_mem = *mem;
+        let entries: &Table = entries_mem.table(table);
         for (i, &entry) in entries.iter().enumerate().take(last + 1).skip(first) {
             if entry & flags::PRESENT == 0 || entry & flags::PSE != 0 {
                 continue;
@@ -249,7 +285,7 @@ impl UserPageTables {
             if level == 2 {
                 f(lo, below);
             } else {
-                Self::walk_range(below, level - 1, lo, hi, f);
+                Self::walk_range(mem, below, level - 1, lo, hi, f);
             }
         }
     }
@@ -257,8 +293,8 @@ impl UserPageTables {
     /// Calls `f(va, pte)` for each PTE in `[start, end)` that holds a page
     /// (present or `PROT_NONE`), visiting only populated tables.
     pub fn for_each_present(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, &mut u64)) {
+        let mut mem = self.mem;
         self.for_each_pte_table(start, end, &mut |va, table| {
-            let mut mem = KernelPageTables;
             let t = mem.table(table);
             let stop = end.min((va | ((1 << 21) - 1)) + 1);
             let mut va = va;
@@ -274,13 +310,14 @@ impl UserPageTables {
 
     /// Unmaps `[start, end)`: every page loses its map count and reference
     /// and leaves the RSS (Linux `zap_page_range`).
-    pub fn unmap(&mut self, start: u64, end: u64, rss: &mut Rss) {
+    pub fn zap_page_range(&mut self, start: u64, end: u64, rss: &mut Rss) {
+        let mem = self.mem;
         self.for_each_present(start, end, |va, e| {
-            let page = pfn_to_page(Pfn((*e & ADDR_MASK) >> 12));
+            let pfn = pte_pfn(*e);
             *e = 0;
-            invlpg(va);
-            account_unmap(page, rss);
-            page_remove_map(page);
+            mem.flush_tlb_page(va);
+            account_unmap(&mem, pfn, rss);
+            page_remove_map(&mem, pfn);
         });
     }
 
@@ -292,12 +329,12 @@ impl UserPageTables {
     /// at all the pages stay but become not-present. The soft-dirty bit
     /// stays as it was.
     pub fn protect(&mut self, start: u64, end: u64, access: bool, writable: bool, exec: bool) {
+        let mem = self.mem;
         self.for_each_present(start, end, |va, e| {
-            let page = pfn_to_page(Pfn((*e & ADDR_MASK) >> 12));
             let dirty = *e & flags::SOFT_DIRTY;
-            let w = protect_writable(writable, page_kind(page)) && dirty != 0;
-            set_pte(e, (*e & ADDR_MASK) | dirty | if access { user_pte_flags(w, exec) } else { PTE_PROTNONE });
-            invlpg(va);
+            let w = protect_writable(writable, page_kind(&mem, pte_pfn(*e))) && dirty != 0;
+            set_pte(&mem, e, (*e & ADDR_MASK) | dirty | if access { user_pte_flags(w, exec) } else { PTE_PROTNONE });
+            mem.flush_tlb_page(va);
         });
     }
 
@@ -312,6 +349,7 @@ impl UserPageTables {
     pub fn move_range(&mut self, old: u64, new: u64, len: u64) -> bool {
         const PMD_SIZE: u64 = 1 << 21;
         let end = old + len;
+        let mem = self.mem;
         // The populated tables first: moving creates tables on the way.
         let mut tables = alloc::vec::Vec::new();
         self.for_each_pte_table(old, end, &mut |va, table| tables.push((va, table)));
@@ -326,19 +364,19 @@ impl UserPageTables {
             let stop = end.min((start | (PMD_SIZE - 1)) + 1);
             let mut va = start;
             while va < stop {
-                let pte = KernelPageTables.table(src_table)[table_index(va, 1)];
+                let pte = self.mem.table(src_table)[table_index(va, 1)];
                 if pte_mapped(pte) {
                     let Some(dst) = self.pte_slot(new + (va - old), true) else { return false };
-                    set_pte(dst, pte);
-                    KernelPageTables.table(src_table)[table_index(va, 1)] = 0;
-                    invlpg(va);
+                    set_pte(&mem, dst, pte);
+                    self.mem.table(src_table)[table_index(va, 1)] = 0;
+                    mem.flush_tlb_page(va);
                 }
                 va += PAGE_SIZE;
             }
         }
         if moved_tables {
             // The old addresses of a whole table's pages: one flush.
-            crate::arch::cpu::write_cr3_reload();
+            mem.flush_tlb_mm();
         }
         true
     }
@@ -346,27 +384,30 @@ impl UserPageTables {
     /// Moves the PTE table `table` (mapping the 2 MiB at `old`) to map the
     /// 2 MiB at `new`, if no table is there yet. Returns whether it moved.
     fn move_pte_table(&mut self, old: u64, new: u64, table: PhysAddr) -> bool {
-        let mut counting = CountingTables { tables: &mut self.tables };
+        let mut counting = CountingTables { mem: &mut self.mem, tables: &mut self.tables };
         let Ok(dst_pmd) = crate::mm::pgtable::populate_table(&mut counting, self.pgd, VirtAddr(new), 2) else { return false };
         self.nr_tables = self.tables.len() as u64;
         let Ok(src_pmd) = self.walk_level(old, 2) else { return false };
-        let mut mem = KernelPageTables;
-        if mem.table(dst_pmd)[table_index(new, 2)] & flags::PRESENT != 0 {
+        if self.mem.table(dst_pmd)[table_index(new, 2)] & flags::PRESENT != 0 {
             return false;
         }
-        let entry = mem.table(src_pmd)[table_index(old, 2)];
+        let entry = self.mem.table(src_pmd)[table_index(old, 2)];
         debug_assert_eq!(entry & ADDR_MASK, table.0);
-        mem.table(dst_pmd)[table_index(new, 2)] = entry;
-        mem.table(src_pmd)[table_index(old, 2)] = 0;
+        self.mem.table(dst_pmd)[table_index(new, 2)] = entry;
+        self.mem.table(src_pmd)[table_index(old, 2)] = 0;
         true
     }
 
-    /// The table at `level` (2: PMD, 3: PUD) covering `va`, or where the
-    /// next one could start.
-    fn walk_level(&self, va: u64, level: u32) -> Result<PhysAddr, u64> {
-        let mut table = self.pgd;
+    /// The table at `level` (1: PTE, 2: PMD, 3: PUD) covering `va`, or
+    /// where the next one could start.
+    fn walk_level(&mut self, va: u64, level: u32) -> Result<PhysAddr, u64> {
+        Self::walk_from(&mut self.mem, self.pgd, va, level)
+    }
+
+    fn walk_from(mem: &mut M, pgd: PhysAddr, va: u64, level: u32) -> Result<PhysAddr, u64> {
+        let mut table = pgd;
         for l in (level + 1..=4).rev() {
-            let entry = KernelPageTables.table(table)[table_index(va, l)];
+            let entry = mem.table(table)[table_index(va, l)];
             if entry & flags::PRESENT == 0 || entry & flags::PSE != 0 {
                 let span = 1u64 << crate::arch::pgtable::level_shift(l);
                 return Err((va | (span - 1)).saturating_add(1));
@@ -376,10 +417,9 @@ impl UserPageTables {
         Ok(table)
     }
 
-    /// Loads these tables into CR3 (Linux `switch_mm`).
+    /// Loads these tables (Linux `switch_mm`).
     pub fn activate(&self) {
-        // SAFETY: every user PGD shares the kernel half (see `new`), so the kernel keeps running; the tables cannot be freed while loaded (`destroy` switches first).
-        unsafe { crate::arch::cpu::write_cr3(self.pgd.as_u64()) };
+        self.mem.activate(self.pgd);
     }
 
     /// Frees the page tables (Linux `free_pgtables`); the caller has
@@ -387,76 +427,28 @@ impl UserPageTables {
     /// trampoline and the kernel half are not ours. Tables still loaded are
     /// left for the kernel's own first.
     pub fn destroy(self) {
-        if crate::arch::cpu::read_cr3() & ADDR_MASK == self.pgd.as_u64() {
-            activate_kernel_tables();
-        }
+        self.mem.deactivate(self.pgd);
         for &t in &self.tables {
-            free_table(t);
+            self.mem.put_page(t.pfn());
         }
-        free_table(self.pgd);
+        self.mem.put_page(self.pgd.pfn());
     }
-}
-
-fn free_table(pa: PhysAddr) {
-    __free_pages(pfn_to_page(pa.pfn()), 0);
-}
-
-/// Loads the kernel's own page tables (before an address space is torn
-/// down, or when no task's is wanted).
-pub fn activate_kernel_tables() {
-    // SAFETY: the kernel's tables map everything the kernel uses and are
-    // never freed.
-    unsafe { crate::arch::cpu::write_cr3(kernel_pgd().as_u64()) };
-}
-
-/// RSS bookkeeping when a PTE for `page` goes away.
-pub fn account_unmap(page: &Page, rss: &mut Rss) {
-    if is_anon(page) {
-        rss.anon = rss.anon.saturating_sub(1);
-    } else if page.test(pg::SHMEM) {
-        rss.shmem = rss.shmem.saturating_sub(1);
-    } else if page_to_pfn(page).0 != zero_pfn() {
-        rss.file = rss.file.saturating_sub(1);
-    }
-}
-
-/// Counts a newly mapped page in `rss` (the inverse of [`account_unmap`]).
-pub fn account_map(page: &Page, rss: &mut Rss) {
-    if is_anon(page) {
-        rss.anon += 1;
-    } else if page.test(pg::SHMEM) {
-        rss.shmem += 1;
-    } else if page_to_pfn(page).0 != zero_pfn() {
-        rss.file += 1;
-    }
-}
-
-/// Copies one page's contents to another, either of which may be HighMem.
-pub fn copy_user_page(dst: &Page, src: &Page) {
-    let d = KmapLocal::new(dst);
-    let s = KmapLocal::new(src);
-    // SAFETY: both pages are mapped for the copy and distinct; `dst` is a
-    // fresh page nobody else sees yet.
-    unsafe { core::ptr::copy_nonoverlapping(s.as_mut_ptr() as *const u64, d.as_mut_ptr() as *mut u64, 512) };
 }
 
 /// Page-table pages for a user address space, recorded as they are
 /// created.
-struct CountingTables<'a> {
+struct CountingTables<'a, M: UserMem> {
+    mem: &'a mut M,
     tables: &'a mut alloc::vec::Vec<PhysAddr>,
 }
 
-impl PageTableMemory for CountingTables<'_> {
+impl<M: UserMem> PageTableMemory for CountingTables<'_, M> {
     fn alloc_table(&mut self) -> Option<PhysAddr> {
-        // Not KernelPageTables::alloc_table: that counts kernel tables,
-        // which are never freed; these are.
-        let pa = page_to_pfn(alloc_page(GFP_KERNEL | __GFP_ZERO)?).phys();
+        let pa = self.mem.alloc_page(crate::mm::gfp::GFP_KERNEL | crate::mm::gfp::__GFP_ZERO)?.phys();
         self.tables.push(pa);
         Some(pa)
     }
     fn table(&mut self, pa: PhysAddr) -> &mut Table {
-        // SAFETY: `pa` is a page-table page in lowmem (direct-mapped) that
-        // this address space's walk reached or just allocated.
-        unsafe { &mut *crate::mm::addr::__va(pa).as_mut_ptr::<Table>() }
+        self.mem.table(pa)
     }
 }

@@ -11,7 +11,7 @@
 //! No page tables here: every operation that takes addresses away or
 //! changes their access tells the caller's [`PageTables`] exactly which
 //! ranges, and the page-fault handler fills PTEs in from
-//! [`MmStruct::find_vma`].
+//! [`VmaTree::find_vma`].
 //!
 //! ```text
 //! user virtual (x86-64, 47 bits, no randomisation)
@@ -31,7 +31,7 @@
 //! VMAs are kept maximally merged: two neighbours with the same flags,
 //! file and special name and contiguous `pgoff` are always one VMA
 //! (Linux merges at the same places but does not promise it everywhere;
-//! here [`MmStruct::check_invariants`] does).
+//! here [`VmaTree::check_invariants`] does).
 
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -185,7 +185,7 @@ pub enum VmaName {
     Plain,
     /// `[heap]`: made by `brk`.
     Heap,
-    /// `[stack]`: marked by [`MmStruct::mark_stack`].
+    /// `[stack]`: marked by [`VmaTree::mark_stack`].
     Stack,
     /// `prctl(PR_SET_VMA, PR_SET_VMA_ANON_NAME)`: `[anon:NAME]`
     /// (`[anon_shmem:NAME]` for shared anonymous memory).
@@ -343,15 +343,16 @@ impl<F: fmt::Debug> fmt::Debug for VmaBox<F> {
     }
 }
 
-/// A user address space (Linux `struct mm_struct`, the VMA half; the page
-/// tables and RSS counters belong to the caller). All sizes are bytes, all
+/// The VMA half of a user address space (what Linux's `struct mm_struct`
+/// keeps of its VMAs and layout; the whole is `mm::mm_types::MmStruct`,
+/// which adds the page tables and RSS counters). All sizes are bytes, all
 /// counters pages.
 ///
 /// The VMAs are in a `BTreeMap` keyed by `end`, standing in for Linux's
 /// maple tree (older kernels: the `mm_rb` rbtree plus the `mmap` list), so
 /// `find_vma` is one ordered lookup.
 #[derive(Clone, Debug)]
-pub struct MmStruct<F> {
+pub struct VmaTree<F> {
     vmas: BTreeMap<u64, VmaBox<F>>,
 
     // Set by the ELF loader, reported in /proc; the operations read
@@ -403,7 +404,7 @@ pub struct MmStruct<F> {
     pub hiwater_vm: u64,
 }
 
-impl<F: VmFile> Default for MmStruct<F> {
+impl<F: VmFile> Default for VmaTree<F> {
     fn default() -> Self {
         Self::new()
     }
@@ -426,7 +427,7 @@ pub const fn mmap_base(task_size: u64, rlimit_stack: u64) -> u64 {
     (task_size - gap) & PAGE_MASK
 }
 
-impl<F: VmFile> MmStruct<F> {
+impl<F: VmFile> VmaTree<F> {
     /// An empty address space with the x86-64 default layout (8 MiB stack
     /// limit).
     pub fn new() -> Self {
@@ -609,7 +610,7 @@ impl<F: VmFile> MmStruct<F> {
     }
 
     /// Names `[start, end)`, which lies inside one VMA, `name` (Linux
-    /// `replace_anon_vma_name`), as [`MmStruct::vma_modify_flags`] does
+    /// `replace_anon_vma_name`), as [`VmaTree::vma_modify_flags`] does
     /// flags.
     pub fn vma_set_name(&mut self, start: u64, end: u64, name: VmaName) -> Result<(), Errno> {
         if self.vma_at(start).ok_or(Errno::ENOMEM)?.name == name {

@@ -138,7 +138,7 @@ fn dump_size(mm: &super::mm::Mm, v: &crate::mm::vma::Vma<super::mm::FileRef>) ->
         Some(_) => {
             // An ELF header at the start of a mapping from offset 0.
             let mut magic = [0u8; 4];
-            if v.pgoff == 0 && mm.read_remote(v.start, &mut magic) == 4 && magic == *b"\x7fELF" {
+            if v.pgoff == 0 && mm.access_remote_vm(v.start, &mut magic) == 4 && magic == *b"\x7fELF" {
                 PAGE_SIZE
             } else {
                 0
@@ -223,7 +223,7 @@ pub fn do_coredump(task: &Task, sig: usize, info: &SigInfo) -> bool {
         while ok && at < start + dump {
             page.fill(0);
             // Pages never touched stay zeroes.
-            mm.read_remote(at, &mut page);
+            mm.access_remote_vm(at, &mut page);
             ok = put(&page);
             at += PAGE_SIZE;
         }

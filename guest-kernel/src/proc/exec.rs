@@ -266,7 +266,7 @@ fn exec_file(task: &mut Task, path: &str, comm_path: &str, argv: &[String], envp
         None => None,
     };
     let file = FileRef::File(inode.clone());
-    let mut mm = super::new_mm(Mm::new().ok_or(ENOMEM)?).ok_or(ENOMEM)?;
+    let mut mm = super::new_mm(super::mm::mm_alloc().ok_or(ENOMEM)?).ok_or(ENOMEM)?;
     if let Some(old) = task.mm.as_deref() {
         mm.flags = old.flags.for_exec();
     }
@@ -579,7 +579,7 @@ fn random_bytes() -> [u8; 16] {
 pub fn probe_syscall_path() -> SyscallPath {
     const CODE_VA: u64 = 0x40_0000;
     const CODE: [u8; 4] = [0x0f, 0x05, 0x0f, 0x0b]; // syscall; ud2
-    let mut mm = Mm::new().expect("no memory for the syscall probe");
+    let mut mm = super::mm::mm_alloc().expect("no memory for the syscall probe");
     let page = crate::mm::buddy::alloc_page(crate::mm::gfp::GFP_KERNEL | crate::mm::gfp::__GFP_ZERO).expect("no memory for the syscall probe");
     {
         crate::mm::highmem::KmapLocal::new(page).write(0, &CODE);
@@ -592,10 +592,10 @@ pub fn probe_syscall_path() -> SyscallPath {
     mm.pt.activate();
     let mut regs = UserRegs { rip: CODE_VA, rflags: 0x202, ..UserRegs::default() };
     let result = user::probe_syscall(|| user::enter_user(&mut regs));
-    crate::mm::uvm::activate_kernel_tables();
+    crate::mm::user_mem::activate_kernel_tables();
     // The code page is in no VMA: unmap it by hand.
-    mm.pt.unmap(CODE_VA, CODE_VA + PAGE_SIZE, &mut mm.rss);
-    mm.destroy();
+    mm.pt.zap_page_range(CODE_VA, CODE_VA + PAGE_SIZE, &mut mm.rss);
+    mm.exit_mmap();
     match result {
         Ok(path) => path,
         Err(exit) => panic!("syscall probe: unexpected {exit:?} at {:#x}", regs.rip),

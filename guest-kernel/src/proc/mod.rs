@@ -19,7 +19,6 @@
 
 pub mod coredump;
 pub mod exec;
-pub mod fault;
 pub mod futex;
 pub mod mm;
 pub mod notify;
@@ -43,9 +42,9 @@ use crate::fs::file::FdTable;
 use crate::fs::ramfs::Ramfs;
 use crate::printk::with_console;
 
-use self::fault::FaultError;
 use self::mm::Mm;
 use self::shared::Shared;
+use crate::mm::memory::{self as fault, FaultError};
 
 /// Kernel stack size (Linux `THREAD_SIZE` on x86-64).
 pub const THREAD_SIZE: u64 = 16 << 10;
@@ -246,7 +245,7 @@ fn kernel_user_fault(addr: u64, err: u64) -> bool {
 /// Sets up what processes need: the zero page and trampoline, the fault
 /// hook, and the system-call path (probed).
 pub fn init() {
-    crate::mm::uvm::init();
+    crate::mm::user_mem::init();
     set_max_threads();
     if crate::arch::cpu::read_cr4() & crate::arch::cpu::CR4_SMAP != 0 {
         crate::arch::uaccess::note_smap_enabled();
@@ -467,8 +466,8 @@ pub fn free_task(mut t: TaskBox) {
 /// then); the running task's are loaded again after.
 pub fn put_mm(mm: Shared<Mm>) {
     if let Ok(mm) = mm.try_unwrap() {
-        crate::mm::uvm::activate_kernel_tables();
-        mm.destroy();
+        crate::mm::user_mem::activate_kernel_tables();
+        mm.exit_mmap();
         sched::reload_cr3();
     }
 }

@@ -62,7 +62,7 @@ pub fn check(resource: usize, new: [u64; 2]) -> Result<(), i32> {
 
 /// Hands an address space the limits its operations check themselves
 /// (`RLIMIT_AS`, `RLIMIT_DATA`): at exec, and when they change.
-pub fn apply_to_mm<F: crate::mm::vma::VmFile>(rlim: &RLimits, vm: &mut crate::mm::vma::MmStruct<F>) {
+pub fn apply_to_mm<F: crate::mm::vma::VmFile>(rlim: &RLimits, vm: &mut crate::mm::vma::VmaTree<F>) {
     vm.rlimit_as = rlim[RLIMIT_AS][0];
     vm.rlimit_data = rlim[RLIMIT_DATA];
 }

@@ -251,7 +251,7 @@ pub fn run_first(pid: u32) {
 fn activate(t: &Task) {
     match &t.mm {
         Some(mm) => mm.pt.activate(),
-        None => crate::mm::uvm::activate_kernel_tables(),
+        None => crate::mm::user_mem::activate_kernel_tables(),
     }
     user::write_fs_base(t.fs_base);
 }
@@ -279,7 +279,7 @@ pub fn with_current<R>(pid: u32, f: impl FnOnce() -> R) -> R {
     sched().set_current(prev);
     match task(prev) {
         Some(t) => activate(t),
-        None => crate::mm::uvm::activate_kernel_tables(),
+        None => crate::mm::user_mem::activate_kernel_tables(),
     }
     r
 }

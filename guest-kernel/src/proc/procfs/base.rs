@@ -116,7 +116,7 @@ pub(super) fn open(tid: u32, tgid: u32, rest: &[&str], flags: u32) -> Result<Arc
                 // process's memory too).
                 let (start, end) = (mm.vm.env_start, mm.vm.env_end);
                 let mut buf = alloc::vec![0u8; end.saturating_sub(start).min(1 << 20) as usize];
-                let n = mm.read_remote(start, &mut buf);
+                let n = mm.access_remote_vm(start, &mut buf);
                 buf.truncate(n);
                 buf
             };
@@ -479,7 +479,7 @@ fn smaps(mm: &mut crate::proc::mm::Mm, w: &mut String, rollup: bool) -> core::fm
     use crate::arch::pgtable::{flags, ADDR_MASK};
     use crate::mm::addr::Pfn;
     let vmas: Vec<_> = mm.vm.iter().cloned().collect();
-    let zero = crate::mm::uvm::zero_pfn();
+    let zero = crate::mm::user_mem::zero_pfn().0;
     let mut total = MemSize::default();
     for vma in &vmas {
         let mut m = MemSize::default();

@@ -89,7 +89,7 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
                 ("nr_kernel_stack", m.kernel_stack_kb),
                 ("nr_page_table_pages", m.page_tables),
             ];
-            let events = [("pgfault", crate::proc::fault::PGFAULT.load(Relaxed)), ("pgmajfault", 0), ("oom_kill", crate::proc::oom::OOM_KILLS.load(Relaxed))];
+            let events = [("pgfault", crate::mm::memory::PGFAULT.load(Relaxed)), ("pgmajfault", 0), ("oom_kill", crate::proc::oom::OOM_KILLS.load(Relaxed))];
             vmstat::vmstat(alloc, &node, &events, w)
         }
         "slabinfo" => crate::mm::kmem::SLAB.slabinfo(w),

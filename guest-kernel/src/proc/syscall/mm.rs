@@ -153,7 +153,7 @@ pub(super) fn populate(start: u64, end: u64) {
 /// `EFAULT` for a fault that would be SIGSEGV or SIGBUS. Other tasks may
 /// run between pages (and change the mm).
 fn populate_with(start: u64, end: u64, skip_holes: bool, how: impl Fn(u64) -> Result<Option<bool>, i32>) -> Result<(), i32> {
-    use crate::proc::fault::{FaultError, PF_USER, PF_WRITE};
+    use crate::mm::memory::{FaultError, PF_USER, PF_WRITE};
     let mut va = start;
     while va < end {
         if va > start && crate::proc::sched::cond_resched() && task().pending_kill.is_some() {
@@ -175,7 +175,7 @@ fn populate_with(start: u64, end: u64, skip_holes: bool, how: impl Fn(u64) -> Re
             continue;
         };
         let err = if write { PF_WRITE } else { 0 } | PF_USER;
-        match crate::proc::fault::handle_mm_fault(mm, va, err, limit) {
+        match crate::mm::memory::handle_mm_fault(mm, va, err, limit) {
             Ok(()) => {}
             Err(FaultError::Oom) => return Err(ENOMEM),
             Err(_) => return Err(EFAULT),
@@ -453,7 +453,7 @@ fn do_madvise(start: u64, len_in: u64, advice: i32) -> SysResult {
                     // (anonymous) or the object's contents. MADV_FREE may
                     // keep them until memory is short: dropping them now
                     // is one of the outcomes it allows.
-                    pt.unmap(s, e, rss);
+                    pt.zap_page_range(s, e, rss);
                 }
                 MADV_REMOVE => {
                     if flags & VM_LOCKED != 0 {

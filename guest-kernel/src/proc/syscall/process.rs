@@ -430,7 +430,7 @@ fn copy_process(args: &CloneArgs) -> SysResult {
     let (Some(files), Some(fs), Some(signals)) = (files, fs, signals) else { return Err(ENOMEM) };
     let mm = match parent.mm.as_mut() {
         Some(mm) if flags & CLONE_VM != 0 => Some(mm.clone()),
-        Some(mm) => Some(mm.dup().and_then(crate::proc::new_mm).ok_or(ENOMEM)?),
+        Some(mm) => Some(mm.dup_mmap().and_then(crate::proc::new_mm).ok_or(ENOMEM)?),
         None => None,
     };
     let Some(mut child) = crate::proc::new_task(parent.tgid, TaskParts { files, fs, signals }) else {

@@ -1,0 +1,248 @@
+//! A process's address space (Linux `struct mm_struct`,
+//! `include/linux/mm_types.h`): the VMAs and layout ([`VmaTree`]), the page
+//! tables ([`UserPageTables`]), the RSS counters and the per-mm flags,
+//! together. Faults are in `mm::memory`, fork's copy is [`MmStruct::dup_mmap`]
+//! with `mm::memory::copy_page_range`, teardown [`MmStruct::exit_mmap`].
+//!
+//! Generic over what a file mapping refers to (`F`, the kernel's file and
+//! shmem references) and over the memory it is built from (`M`: the
+//! kernel's buddy allocator and MMU in the guest, `FakeRam` in the host
+//! tests).
+
+use alloc::vec::Vec;
+
+use crate::arch::pgtable::flags;
+use crate::mm::addr::PAGE_SIZE;
+use crate::mm::memory::{copy_page_range, fork_write_protect};
+use crate::mm::uvm::{is_anon, pte_pfn, set_pte, Rss, UserMem, UserPageTables};
+use crate::mm::vma::{PageTables, VmFile, VmFlags, VmaTree, VM_DONTCOPY, VM_EXEC, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE};
+
+/// Per-mm event counts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MmStats {
+    pub faults: u64,
+    pub cow_faults: u64,
+    pub zero_page_faults: u64,
+}
+
+/// What Linux keeps in `mm->flags` and a `prctl` sets: inherited by
+/// `fork`; `execve` keeps all but `dumpable` (Linux `MMF_INIT_MASK`).
+#[derive(Clone, Copy, Debug)]
+pub struct MmFlags {
+    /// `PR_SET_DUMPABLE`: 0 or 1 (`SUID_DUMP_USER`, set again by exec).
+    pub dumpable: u8,
+    /// `PR_SET_MDWE` bits: `PR_MDWE_REFUSE_EXEC_GAIN` (1),
+    /// `PR_MDWE_NO_INHERIT` (2). Never cleared once set.
+    pub mdwe: u32,
+    /// `PR_SET_THP_DISABLE`.
+    pub thp_disable: bool,
+}
+
+impl Default for MmFlags {
+    fn default() -> Self {
+        Self { dumpable: 1, mdwe: 0, thp_disable: false }
+    }
+}
+
+impl MmFlags {
+    /// What a new image inherits (Linux `mm_init` from `MMF_INIT_MASK`,
+    /// then `SUID_DUMP_USER`).
+    pub fn for_exec(self) -> Self {
+        let mdwe = if self.mdwe & 2 != 0 { 0 } else { self.mdwe };
+        Self { dumpable: 1, mdwe, ..self }
+    }
+
+    /// Whether memory-deny-write-execute refuses VMA flags going from
+    /// `old` to `new` (Linux `map_deny_write_exec`): writable and
+    /// executable at once, or gaining execute.
+    pub fn deny_write_exec(&self, old: VmFlags, new: VmFlags) -> bool {
+        self.mdwe & 1 != 0 && new & VM_EXEC != 0 && (new & VM_WRITE != 0 || old & VM_EXEC == 0)
+    }
+}
+
+/// A user address space.
+pub struct MmStruct<F, M: UserMem> {
+    pub vm: VmaTree<F>,
+    pub pt: UserPageTables<M>,
+    pub rss: Rss,
+    pub hiwater_rss: u64,
+    pub stats: MmStats,
+    pub flags: MmFlags,
+    /// The auxiliary vector exec gave the program, `(type, value)` pairs
+    /// up to and with `AT_NULL` (Linux `saved_auxv`, `/proc/PID/auxv`).
+    pub saved_auxv: Vec<u64>,
+}
+
+impl<F: VmFile, M: UserMem> MmStruct<F, M> {
+    /// An empty address space (Linux `mm_alloc`); `None` when out of
+    /// memory for its PGD.
+    pub fn new(mem: M) -> Option<Self> {
+        Some(Self {
+            vm: VmaTree::new(),
+            pt: UserPageTables::new(mem)?,
+            rss: Rss::default(),
+            hiwater_rss: 0,
+            stats: MmStats::default(),
+            flags: MmFlags::default(),
+            saved_auxv: Vec::new(),
+        })
+    }
+
+    /// The VMAs, and the page-table side a VMA operation drives.
+    pub fn split(&mut self) -> (&mut VmaTree<F>, Ptes<'_, M>) {
+        (&mut self.vm, Ptes { pt: &mut self.pt, rss: &mut self.rss })
+    }
+
+    pub fn update_hiwater(&mut self) {
+        self.hiwater_rss = self.hiwater_rss.max(self.rss.total());
+    }
+
+    /// A copy for a child process (Linux `dup_mmap`): the same VMAs
+    /// (less `MADV_DONTFORK` ones; `MADV_WIPEONFORK` ones empty), every
+    /// mapped page mapped in both by `copy_page_range`. The parent's TLB is
+    /// flushed once at the end. `None` when out of memory (nothing of the
+    /// child is left).
+    pub fn dup_mmap(&mut self) -> Option<Self> {
+        let mut child = Self::new(self.pt.mem())?;
+        child.vm = self.vm.dup_for_fork();
+        child.flags = self.flags;
+        child.saved_auxv = self.saved_auxv.clone();
+        // PR_MDWE_NO_INHERIT: the child starts without it.
+        if self.flags.mdwe & 2 != 0 {
+            child.flags.mdwe = 0;
+        }
+        let ranges: Vec<(u64, u64, bool)> = self
+            .vm
+            .iter()
+            .filter(|v| v.flags & (VM_DONTCOPY | VM_WIPEONFORK) == 0)
+            .map(|v| (v.start, v.end, fork_write_protect(v.flags & VM_SHARED != 0, v.flags & VM_MAYWRITE != 0)))
+            .collect();
+        let mut ok = true;
+        for (start, end, cow) in ranges {
+            if !copy_page_range(&mut child.pt, &mut child.rss, &mut self.pt, start, end, cow) {
+                ok = false;
+                break;
+            }
+        }
+        // One flush for the write protection (Linux flushes once per mm).
+        self.pt.mem().flush_tlb_mm();
+        if !ok {
+            child.exit_mmap();
+            return None;
+        }
+        child.hiwater_rss = child.rss.total();
+        Some(child)
+    }
+
+    /// Copies this address space's memory at `addr` into `buf`, as far as
+    /// its pages are present (Linux `access_remote_vm`, without faulting
+    /// anything in): the bytes copied.
+    pub fn access_remote_vm(&self, addr: u64, buf: &mut [u8]) -> usize {
+        let mem = self.pt.mem();
+        let mut done = 0;
+        while done < buf.len() {
+            let va = addr + done as u64;
+            let Some(pte) = self.pt.lookup(va).filter(|e| e & flags::PRESENT != 0) else { break };
+            let off = (va % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
+            mem.read_page(pte_pfn(pte), off, &mut buf[done..done + n]);
+            done += n;
+        }
+        done
+    }
+
+    /// `clear_refs` 4 (Linux `clear_soft_dirty` and `VM_SOFTDIRTY`): every
+    /// VMA and page is clean; writable PTEs become read-only so that the
+    /// next write faults and marks its page again.
+    pub fn clear_soft_dirty(&mut self) {
+        let mem = self.pt.mem();
+        self.vm.clear_soft_dirty();
+        let ranges: Vec<(u64, u64)> = self.vm.iter().map(|v| (v.start, v.end)).collect();
+        for (start, end) in ranges {
+            self.pt.for_each_present(start, end, |_, e| {
+                if *e & flags::PRESENT != 0 {
+                    set_pte(&mem, e, *e & !(flags::SOFT_DIRTY | flags::RW));
+                }
+            });
+        }
+        mem.flush_tlb_mm();
+    }
+
+    /// `clear_refs` 1, 2, 3: the accessed bits of the anonymous pages
+    /// (`anon`) and of the others (`file`) are cleared (Linux
+    /// `clear_refs_pte_range`; `Referenced` in `smaps` then counts from
+    /// zero).
+    pub fn clear_young(&mut self, anon: bool, file: bool) {
+        let mem = self.pt.mem();
+        let ranges: Vec<(u64, u64)> = self.vm.iter().map(|v| (v.start, v.end)).collect();
+        for (start, end) in ranges {
+            self.pt.for_each_present(start, end, |_, e| {
+                let is_anon = is_anon(mem.page(pte_pfn(*e)));
+                if *e & flags::PRESENT != 0 && ((is_anon && anon) || (!is_anon && file)) {
+                    set_pte(&mem, e, *e & !flags::ACCESSED);
+                }
+            });
+        }
+        mem.flush_tlb_mm();
+    }
+
+    /// The `/proc/PID/pagemap` entry of the page at `va` (Linux
+    /// `pte_to_pagemap_entry`, `pagemap_pte_hole`): bit 63 present, 61 a
+    /// file or shared page, 56 mapped only here, 55 soft-dirty, bits 0-54
+    /// the PFN (only with `show_pfn`). An unmapped address is 0.
+    pub fn pagemap_entry(&self, va: u64, show_pfn: bool) -> u64 {
+        const PM_SOFT_DIRTY: u64 = 1 << 55;
+        const PM_MMAP_EXCLUSIVE: u64 = 1 << 56;
+        const PM_FILE: u64 = 1 << 61;
+        const PM_PRESENT: u64 = 1 << 63;
+        let Some(vma) = self.vm.vma_at(va) else { return 0 };
+        let vma_dirty = if vma.soft_dirty { PM_SOFT_DIRTY } else { 0 };
+        let Some(pte) = self.pt.lookup(va).filter(|e| e & flags::PRESENT != 0) else { return vma_dirty };
+        let pfn = pte_pfn(pte);
+        let mem = self.pt.mem();
+        let page = mem.page(pfn);
+        let mut entry = PM_PRESENT | vma_dirty;
+        if show_pfn {
+            entry |= pfn.0;
+        }
+        if pte & flags::SOFT_DIRTY != 0 {
+            entry |= PM_SOFT_DIRTY;
+        }
+        if !is_anon(page) {
+            entry |= PM_FILE;
+        }
+        if page.mapcount() == 1 {
+            entry |= PM_MMAP_EXCLUSIVE;
+        }
+        entry
+    }
+
+    /// Frees every page and table (Linux `exit_mmap`: `unmap_vmas`, then
+    /// `free_pgtables`).
+    pub fn exit_mmap(self) {
+        let MmStruct { vm, mut pt, mut rss, .. } = self;
+        for v in vm.iter() {
+            pt.zap_page_range(v.start, v.end, &mut rss);
+        }
+        pt.destroy();
+    }
+}
+
+/// [`PageTables`] over a process's tables and RSS counters.
+pub struct Ptes<'a, M: UserMem> {
+    pub pt: &'a mut UserPageTables<M>,
+    pub rss: &'a mut Rss,
+}
+
+impl<M: UserMem> PageTables for Ptes<'_, M> {
+    fn unmap(&mut self, start: u64, end: u64) {
+        self.pt.zap_page_range(start, end, self.rss);
+    }
+    fn protect(&mut self, start: u64, end: u64, flags: VmFlags) {
+        let access = flags & (VM_READ | VM_WRITE | VM_EXEC) != 0;
+        self.pt.protect(start, end, access, flags & VM_WRITE != 0, flags & VM_EXEC != 0);
+    }
+    fn move_range(&mut self, old_start: u64, new_start: u64, len: u64) {
+        self.pt.move_range(old_start, new_start, len);
+    }
+}

@@ -1,0 +1,135 @@
+//! The kernel's [`UserMem`]: what user address spaces are built from in
+//! the guest. Pages come from the buddy allocator, page tables are reached
+//! through the direct map, HighMem data pages through `kmap_local`, and the
+//! TLB and CR3 through the arch layer. This is the thin, `unsafe` layer
+//! under the page-table and fault code of `mm::uvm` and `mm::memory`,
+//! which are plain Rust tested on the host over `FakeRam`.
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::arch::cpu;
+use crate::arch::pgtable::{ADDR_MASK, ENTRIES_PER_TABLE};
+use crate::arch::user::{SYSCALL_TRAMPOLINE, TRAMPOLINE_CODE};
+use crate::mm::addr::{Pfn, PhysAddr};
+use crate::mm::buddy::{__free_pages, alloc_page, page_to_pfn, pfn_to_page};
+use crate::mm::gfp::{Gfp, __GFP_ZERO, GFP_KERNEL};
+use crate::mm::highmem::KmapLocal;
+use crate::mm::page::{pg, Page};
+use crate::mm::pgtable::{PageTableMemory, Table};
+use crate::mm::uvm::UserMem;
+use crate::mm::vmalloc::{kernel_pgd, KernelPageTables};
+
+/// First PGD slot of the kernel half.
+const KERNEL_PGD_FIRST: usize = ENTRIES_PER_TABLE / 2;
+
+/// The zero page's PFN once [`init`] ran (0 before: no user PTE exists
+/// yet). A plain load: `set_pte` checks against it on every PTE write.
+static ZERO_PFN: AtomicU64 = AtomicU64::new(0);
+/// The page holding the system-call trampoline (0 before [`init`]).
+static TRAMPOLINE_PFN: AtomicU64 = AtomicU64::new(0);
+
+/// Allocates the shared zero page and the system-call trampoline page.
+pub fn init() {
+    let zero = alloc_page(GFP_KERNEL | __GFP_ZERO).expect("no memory for the zero page");
+    let tramp = alloc_page(GFP_KERNEL | __GFP_ZERO).expect("no memory for the syscall trampoline");
+    zero.set(pg::RESERVED);
+    tramp.set(pg::RESERVED);
+    {
+        let map = KmapLocal::new(tramp);
+        // SAFETY: a fresh page, mapped for the copy; the code is 5 bytes.
+        unsafe { core::ptr::copy_nonoverlapping(TRAMPOLINE_CODE.as_ptr(), map.as_mut_ptr(), TRAMPOLINE_CODE.len()) };
+    }
+    ZERO_PFN.store(page_to_pfn(zero).0, Relaxed);
+    TRAMPOLINE_PFN.store(page_to_pfn(tramp).0, Relaxed);
+}
+
+/// The shared zero page (Linux `ZERO_PAGE(0)`).
+#[inline]
+pub fn zero_pfn() -> Pfn {
+    Pfn(ZERO_PFN.load(Relaxed))
+}
+
+/// Loads the kernel's own page tables (before an address space is torn
+/// down, or when no task's is wanted).
+pub fn activate_kernel_tables() {
+    // SAFETY: the kernel's tables map everything the kernel uses and are
+    // never freed.
+    unsafe { cpu::write_cr3(kernel_pgd().as_u64()) };
+}
+
+/// User memory in the guest (a handle: all state is the kernel's).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KernelUserMem;
+
+impl UserMem for KernelUserMem {
+    #[inline]
+    fn alloc_page(&self, gfp: Gfp) -> Option<Pfn> {
+        alloc_page(gfp).map(page_to_pfn)
+    }
+
+    #[inline]
+    fn put_page(&self, pfn: Pfn) {
+        __free_pages(pfn_to_page(pfn), 0);
+    }
+
+    #[inline]
+    fn page(&self, pfn: Pfn) -> &Page {
+        pfn_to_page(pfn)
+    }
+
+    #[inline]
+    fn table(&mut self, pa: PhysAddr) -> &mut Table {
+        // SAFETY: user page-table pages are lowmem pages this address
+        // space allocated (or its PGD), reached through the direct map; one
+        // CPU with interrupts off is the only writer, and the borrow of the
+        // handle keeps the caller from holding two of the same table.
+        unsafe { &mut *crate::mm::addr::__va(pa).as_mut_ptr::<Table>() }
+    }
+
+    fn copy_page(&self, dst: Pfn, src: Pfn) {
+        let d = KmapLocal::new(pfn_to_page(dst));
+        let s = KmapLocal::new(pfn_to_page(src));
+        // SAFETY: both pages are mapped for the copy and distinct; `dst` is
+        // a fresh page nobody else sees yet.
+        unsafe { core::ptr::copy_nonoverlapping(s.as_mut_ptr() as *const u64, d.as_mut_ptr() as *mut u64, 512) };
+    }
+
+    fn read_page(&self, pfn: Pfn, offset: usize, buf: &mut [u8]) {
+        KmapLocal::new(pfn_to_page(pfn)).read(offset, buf);
+    }
+
+    #[inline]
+    fn zero_pfn(&self) -> Pfn {
+        zero_pfn()
+    }
+
+    fn init_pgd(&mut self, pgd: PhysAddr) -> Option<Option<(u64, Pfn)>> {
+        let mut mem = KernelPageTables;
+        let src: [u64; ENTRIES_PER_TABLE / 2] = mem.table(kernel_pgd())[KERNEL_PGD_FIRST..].try_into().ok()?;
+        mem.table(pgd)[KERNEL_PGD_FIRST..].copy_from_slice(&src);
+        let tramp = TRAMPOLINE_PFN.load(Relaxed);
+        Some((tramp != 0).then_some((SYSCALL_TRAMPOLINE, Pfn(tramp))))
+    }
+
+    #[inline]
+    fn flush_tlb_page(&self, va: u64) {
+        cpu::invlpg(va);
+    }
+
+    fn flush_tlb_mm(&self) {
+        cpu::write_cr3_reload();
+    }
+
+    fn activate(&self, pgd: PhysAddr) {
+        // SAFETY: every user PGD shares the kernel half (`init_pgd`), so the
+        // kernel keeps running; the tables cannot be freed while loaded
+        // (`deactivate` runs first).
+        unsafe { cpu::write_cr3(pgd.as_u64()) };
+    }
+
+    fn deactivate(&self, pgd: PhysAddr) {
+        if cpu::read_cr3() & ADDR_MASK == pgd.as_u64() {
+            activate_kernel_tables();
+        }
+    }
+}
