@@ -13,14 +13,11 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::arch::pgtable::{flags, ADDR_MASK};
 use crate::mm::addr::{Pfn, PAGE_SIZE};
 use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
 use crate::mm::mm_types::{MmStats, MmStruct};
 use crate::mm::page::pg;
-use crate::mm::uvm::{
-    account_map, account_unmap, page_add_map, page_kind, page_remove_map, pte_mapped, pte_pfn, set_pte, user_pte_flags, Rss, UserMem, UserPageTables,
-};
+use crate::mm::uvm::{account_map, account_unmap, page_add_map, page_kind, page_remove_map, Pte, PteSlot, Rss, UserMem, UserPageTables};
 use crate::mm::vma::{VmFile, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE};
 
 /// What a present PTE maps.
@@ -39,7 +36,7 @@ pub enum PageKind {
 
 /// A PTE, as the fault path sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Pte {
+pub enum PteState {
     /// Nothing mapped (`pte_none`).
     None,
     /// A page kept but made inaccessible by `PROT_NONE` (Linux
@@ -102,18 +99,18 @@ pub enum Fault {
 /// Decides a user fault: an access (`write`, `exec`; a read otherwise) at
 /// a PTE in a VMA (Linux `handle_pte_fault`, after `access_error`).
 #[inline]
-pub fn decide_pte_fault(vma: VmaAccess, pte: Pte, write: bool, exec: bool) -> Fault {
+pub fn decide_pte_fault(vma: VmaAccess, pte: PteState, write: bool, exec: bool) -> Fault {
     if (write && !vma.write) || (exec && !vma.exec) || !(vma.read || vma.write || vma.exec) {
         return Fault::AccessError;
     }
     match pte {
-        Pte::ProtNone => Fault::RestoreAccess,
-        Pte::Present { writable, .. } if !write || writable => Fault::Spurious,
-        Pte::Present { page, .. } => decide_wp_page(vma, page),
-        Pte::None if vma.object => decide_fault(vma, write),
-        Pte::None if vma.shared => Fault::NoObject,
-        Pte::None if write => Fault::NewAnonPage,
-        Pte::None => Fault::MapZeroPage,
+        PteState::ProtNone => Fault::RestoreAccess,
+        PteState::Present { writable, .. } if !write || writable => Fault::Spurious,
+        PteState::Present { page, .. } => decide_wp_page(vma, page),
+        PteState::None if vma.object => decide_fault(vma, write),
+        PteState::None if vma.shared => Fault::NoObject,
+        PteState::None if write => Fault::NewAnonPage,
+        PteState::None => Fault::MapZeroPage,
     }
 }
 
@@ -204,7 +201,7 @@ pub enum FaultError {
 struct VmFault<'a, M: UserMem> {
     mem: M,
     exec: bool,
-    pte: &'a mut u64,
+    pte: PteSlot<'a>,
     rss: &'a mut Rss,
     stats: &'a mut MmStats,
 }
@@ -212,7 +209,7 @@ struct VmFault<'a, M: UserMem> {
 impl<M: UserMem> VmFault<'_, M> {
     /// Installs a new anonymous page the fault allocated.
     fn map_new_anon(&mut self, pfn: Pfn) {
-        set_pte(&self.mem, self.pte, pfn.phys().0 | user_pte_flags(true, self.exec) | flags::SOFT_DIRTY);
+        self.pte.set(&self.mem, Pte::new(pfn, true, self.exec).mksoft_dirty());
         self.rss.anon += 1;
     }
 
@@ -245,12 +242,13 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u
     let mem = mm.pt.mem();
     let MmStruct { pt, rss, stats, .. } = mm;
     let slot = pt.pte_slot(va, true).ok_or(FaultError::Oom)?;
-    let pte = if *slot & flags::PRESENT != 0 {
-        Pte::Present { writable: *slot & flags::RW != 0, page: page_kind(&mem, pte_pfn(*slot)) }
-    } else if pte_mapped(*slot) {
-        Pte::ProtNone
+    let orig = slot.get();
+    let pte = if orig.present() {
+        PteState::Present { writable: orig.writable(), page: page_kind(&mem, orig.pfn()) }
+    } else if orig.mapped() {
+        PteState::ProtNone
     } else {
-        Pte::None
+        PteState::None
     };
     let action = decide_pte_fault(access, pte, write, exec);
     if action == Fault::AccessError {
@@ -263,7 +261,7 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u
     match action {
         Fault::AccessError => unreachable!("handled above"),
         Fault::NoObject => return Err(FaultError::Bus),
-        Fault::RestoreAccess => set_pte(&mem, vmf.pte, (*vmf.pte & (ADDR_MASK | flags::SOFT_DIRTY)) | user_pte_flags(false, access.exec)),
+        Fault::RestoreAccess => vmf.pte.set(&mem, orig.modify(true, false, access.exec)),
         Fault::Spurious => {}
         Fault::ReuseAnon | Fault::MakeWritable => wp_page_reuse(&mut vmf),
         Fault::Copy { from_zero } => do_wp_page(&mut vmf, from_zero)?,
@@ -274,7 +272,7 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u
     }
     // The PTE changed or was stale in the TLB (a PTE that was empty cannot
     // be cached: nothing to flush).
-    if pte != Pte::None {
+    if pte != PteState::None {
         mem.flush_tlb_page(va);
     }
     Ok(())
@@ -289,7 +287,7 @@ fn do_anonymous_page<M: UserMem>(vmf: &mut VmFault<'_, M>, write: bool) -> Resul
     } else {
         let zero = vmf.mem.zero_pfn();
         page_add_map(vmf.mem.page(zero));
-        set_pte(&vmf.mem, vmf.pte, zero.phys().0 | user_pte_flags(false, vmf.exec));
+        vmf.pte.set(&vmf.mem, Pte::new(zero, false, vmf.exec));
         vmf.stats.zero_page_faults += 1;
         ZERO_PAGE_FAULT.fetch_add(1, Relaxed);
     }
@@ -299,14 +297,15 @@ fn do_anonymous_page<M: UserMem>(vmf: &mut VmFault<'_, M>, write: bool) -> Resul
 /// A write to a read-only PTE whose page may be written in place: an
 /// exclusive anonymous page, or an object's page in a shared mapping.
 fn wp_page_reuse<M: UserMem>(vmf: &mut VmFault<'_, M>) {
-    set_pte(&vmf.mem, vmf.pte, *vmf.pte | flags::RW | flags::DIRTY | flags::SOFT_DIRTY);
+    let pte = vmf.pte.get().mkwrite();
+    vmf.pte.set(&vmf.mem, pte);
 }
 
 /// A write to a read-only PTE that must not write its page (Linux
 /// `do_wp_page` -> `wp_page_copy`): a private copy replaces it, zeroed
 /// when the old page is the zero page.
 fn do_wp_page<M: UserMem>(vmf: &mut VmFault<'_, M>, from_zero: bool) -> Result<(), FaultError> {
-    let old = pte_pfn(*vmf.pte);
+    let old = vmf.pte.get().pfn();
     let new = new_anon_page(&vmf.mem, from_zero)?;
     if !from_zero {
         vmf.mem.copy_page(new, old);
@@ -334,16 +333,16 @@ fn do_shared_fault<M: UserMem>(vmf: &mut VmFault<'_, M>, page: Pfn) {
 /// (a read of a shared mapping before the object had the page) goes first.
 fn finish_fault<M: UserMem>(vmf: &mut VmFault<'_, M>, pfn: Pfn, writable: bool) {
     let mem = vmf.mem;
-    if pte_mapped(*vmf.pte) {
-        let old = pte_pfn(*vmf.pte);
+    if vmf.pte.get().mapped() {
+        let old = vmf.pte.get().pfn();
         account_unmap(&mem, old, vmf.rss);
-        *vmf.pte = 0;
+        vmf.pte.clear();
         page_remove_map(&mem, old);
     }
     let page = mem.page(pfn);
     page_add_map(page);
-    let dirty = if writable { flags::SOFT_DIRTY } else { 0 };
-    set_pte(&mem, vmf.pte, pfn.phys().0 | user_pte_flags(writable, vmf.exec) | dirty);
+    let pte = Pte::new(pfn, writable, vmf.exec);
+    vmf.pte.set(&mem, if writable { pte.mksoft_dirty() } else { pte });
     if page.test(pg::SHMEM) {
         vmf.rss.shmem += 1;
     } else {
@@ -395,17 +394,16 @@ pub fn copy_page_range<M: UserMem>(
         if !ok {
             return;
         }
-        let Some(slot) = child.pte_slot(va, true) else {
+        let Some(mut slot) = child.pte_slot(va, true) else {
             ok = false;
             return;
         };
-        let pfn = pte_pfn(*e);
-        page_add_map(mem.page(pfn));
-        account_map(&mem, pfn, child_rss);
-        if cow {
-            *e &= !flags::RW;
-        }
-        set_pte(&mem, slot, *e);
+        let pte = e.get();
+        page_add_map(mem.page(pte.pfn()));
+        account_map(&mem, pte.pfn(), child_rss);
+        let pte = if cow { pte.wrprotect() } else { pte };
+        e.set(&mem, pte);
+        slot.set(&mem, pte);
     });
     ok
 }

@@ -25,7 +25,6 @@ use std::rc::Rc;
 
 use proptest::prelude::*;
 
-use crate::arch::pgtable::flags;
 use crate::mm::addr::{Pfn, PhysAddr, PAGE_SIZE};
 use crate::mm::fake::FakeRam;
 use crate::mm::gfp::{Gfp, __GFP_ZERO, GFP_HIGHUSER, GFP_KERNEL};
@@ -36,7 +35,7 @@ use crate::mm::mremap::MREMAP_MAYMOVE;
 use crate::mm::page::{pg, Page, PhysMem};
 use crate::mm::page_alloc::{AllocConfig, PageAlloc};
 use crate::mm::pgtable::Table;
-use crate::mm::uvm::{is_anon, pte_pfn, UserMem};
+use crate::mm::uvm::{is_anon, UserMem};
 
 /// 8 MiB: enough for a few processes of a few dozen pages and their tables.
 const PAGES: u64 = 2048;
@@ -372,8 +371,8 @@ impl<'a> World<'a> {
                     return Ok(());
                 }
                 let p = self.proc(proc);
-                let (mm, _) = self.procs.swap_remove(p);
-                mm.exit_mmap();
+                // Exit: the address space goes when it is dropped.
+                drop(self.procs.swap_remove(p));
             }
         }
         self.check()
@@ -385,7 +384,7 @@ impl<'a> World<'a> {
         let allowed = if write { m.write } else { m.read };
         let beyond = matches!(m.backing, Backing::Private { index, .. } | Backing::Shared { index, .. } if index >= OBJ_PAGES);
         let mm = &mut self.procs[p].0;
-        let pte_allows = |mm: &Mm<'_>| mm.pt.lookup(va).is_some_and(|e| e & flags::PRESENT != 0 && (!write || e & flags::RW != 0));
+        let pte_allows = |mm: &Mm<'_>| mm.pt.lookup(va).is_some_and(|e| e.present() && (!write || e.writable()));
         if !pte_allows(mm) {
             let err = PF_USER | if write { PF_WRITE } else { 0 };
             match handle_mm_fault(mm, va, err, STACK_RLIMIT) {
@@ -404,7 +403,7 @@ impl<'a> World<'a> {
         } else {
             prop_assert!(allowed, "{va:#x}: the PTE allows what the protection forbids ({m:?})");
         }
-        let pfn = pte_pfn(mm.pt.lookup(va).expect("present"));
+        let pfn = mm.pt.lookup(va).expect("present").pfn();
         let want = self.expected(&m);
         let got = self.host.word(pfn);
         prop_assert_eq!(got, want, "{:#x} in process {} read {:#x}, want {:#x} ({:?})", va, p, got, want, m);
@@ -433,10 +432,10 @@ impl<'a> World<'a> {
                 let mut va = v.start;
                 while va < v.end {
                     if let Some(e) = mm.pt.lookup(va) {
-                        let pfn = pte_pfn(e);
+                        let pfn = e.pfn();
                         *maps.entry(pfn.0).or_insert(0) += 1;
-                        prop_assert!(!(pfn == self.host.zero && e & flags::RW != 0), "a writable zero-page PTE at {va:#x}");
-                        prop_assert!(pfn.0 < PAGES, "PTE {:#x} outside RAM", e);
+                        prop_assert!(!(pfn == self.host.zero && e.writable()), "a writable zero-page PTE at {va:#x}");
+                        prop_assert!(pfn.0 < PAGES, "{:?} outside RAM", e);
                         let page = mem.page(pfn);
                         if is_anon(page) {
                             anon += 1;
@@ -466,9 +465,7 @@ impl<'a> World<'a> {
     }
 
     fn finish(self) {
-        for (mm, _) in self.procs {
-            mm.exit_mmap();
-        }
+        drop(self.procs);
         for o in &self.objs {
             o.release();
         }

@@ -15,9 +15,9 @@ const PRIVATE_OBJECT: VmaAccess = VmaAccess { read: true, write: true, exec: fal
 
 #[test]
 fn anonymous_memory_reads_the_zero_page_and_writes_a_new_one() {
-    assert_eq!(decide_pte_fault(PRIVATE_ANON, Pte::None, false, false), Fault::MapZeroPage);
-    assert_eq!(decide_pte_fault(PRIVATE_ANON, Pte::None, true, false), Fault::NewAnonPage);
-    let zero = Pte::Present { writable: false, page: PageKind::Zero };
+    assert_eq!(decide_pte_fault(PRIVATE_ANON, PteState::None, false, false), Fault::MapZeroPage);
+    assert_eq!(decide_pte_fault(PRIVATE_ANON, PteState::None, true, false), Fault::NewAnonPage);
+    let zero = PteState::Present { writable: false, page: PageKind::Zero };
     assert_eq!(decide_pte_fault(PRIVATE_ANON, zero, true, false), Fault::Copy { from_zero: true });
     assert_eq!(decide_pte_fault(PRIVATE_ANON, zero, false, false), Fault::Spurious);
 }
@@ -26,7 +26,7 @@ fn anonymous_memory_reads_the_zero_page_and_writes_a_new_one() {
 /// a shared mapping made the PTE writable in place.
 #[test]
 fn a_write_never_makes_the_zero_page_writable() {
-    let zero = Pte::Present { writable: false, page: PageKind::Zero };
+    let zero = PteState::Present { writable: false, page: PageKind::Zero };
     let shared_no_object = VmaAccess { object: false, ..SHARED_OBJECT };
     for vma in [PRIVATE_ANON, SHARED_OBJECT, PRIVATE_OBJECT, shared_no_object] {
         let f = decide_pte_fault(vma, zero, true, false);
@@ -34,27 +34,27 @@ fn a_write_never_makes_the_zero_page_writable() {
     }
     assert_eq!(decide_pte_fault(SHARED_OBJECT, zero, true, false), Fault::MapObjectPage { writable: true });
     assert_eq!(decide_pte_fault(shared_no_object, zero, true, false), Fault::NoObject);
-    assert_eq!(decide_pte_fault(shared_no_object, Pte::None, false, false), Fault::NoObject);
+    assert_eq!(decide_pte_fault(shared_no_object, PteState::None, false, false), Fault::NoObject);
     assert!(!protect_writable(true, PageKind::Zero));
 }
 
 #[test]
 fn access_errors_and_object_faults() {
     let ro = VmaAccess { write: false, ..PRIVATE_ANON };
-    assert_eq!(decide_pte_fault(ro, Pte::None, true, false), Fault::AccessError);
-    assert_eq!(decide_pte_fault(ro, Pte::None, false, true), Fault::AccessError);
+    assert_eq!(decide_pte_fault(ro, PteState::None, true, false), Fault::AccessError);
+    assert_eq!(decide_pte_fault(ro, PteState::None, false, true), Fault::AccessError);
     let none = VmaAccess { read: false, write: false, exec: false, ..PRIVATE_ANON };
-    assert_eq!(decide_pte_fault(none, Pte::ProtNone, false, false), Fault::AccessError);
-    assert_eq!(decide_pte_fault(ro, Pte::ProtNone, false, false), Fault::RestoreAccess);
-    assert_eq!(decide_pte_fault(PRIVATE_OBJECT, Pte::None, true, false), Fault::CopyObjectPage);
-    assert_eq!(decide_pte_fault(PRIVATE_OBJECT, Pte::None, false, false), Fault::MapObjectPage { writable: false });
-    assert_eq!(decide_pte_fault(SHARED_OBJECT, Pte::None, false, false), Fault::MapObjectPage { writable: true });
-    let obj = Pte::Present { writable: false, page: PageKind::Object };
+    assert_eq!(decide_pte_fault(none, PteState::ProtNone, false, false), Fault::AccessError);
+    assert_eq!(decide_pte_fault(ro, PteState::ProtNone, false, false), Fault::RestoreAccess);
+    assert_eq!(decide_pte_fault(PRIVATE_OBJECT, PteState::None, true, false), Fault::CopyObjectPage);
+    assert_eq!(decide_pte_fault(PRIVATE_OBJECT, PteState::None, false, false), Fault::MapObjectPage { writable: false });
+    assert_eq!(decide_pte_fault(SHARED_OBJECT, PteState::None, false, false), Fault::MapObjectPage { writable: true });
+    let obj = PteState::Present { writable: false, page: PageKind::Object };
     assert_eq!(decide_pte_fault(PRIVATE_OBJECT, obj, true, false), Fault::Copy { from_zero: false });
     assert_eq!(decide_pte_fault(SHARED_OBJECT, obj, true, false), Fault::MakeWritable);
-    let shared_anon = Pte::Present { writable: false, page: PageKind::Anon { exclusive: false } };
+    let shared_anon = PteState::Present { writable: false, page: PageKind::Anon { exclusive: false } };
     assert_eq!(decide_pte_fault(PRIVATE_ANON, shared_anon, true, false), Fault::Copy { from_zero: false });
-    let own = Pte::Present { writable: false, page: PageKind::Anon { exclusive: true } };
+    let own = PteState::Present { writable: false, page: PageKind::Anon { exclusive: true } };
     assert_eq!(decide_pte_fault(PRIVATE_ANON, own, true, false), Fault::ReuseAnon);
 }
 
@@ -191,14 +191,14 @@ impl World {
                 object: r.object.is_some(),
             };
             let pte = match r.ptes.get(&index) {
-                None => Pte::None,
-                Some(p) if !p.present => Pte::ProtNone,
+                None => PteState::None,
+                Some(p) if !p.present => PteState::ProtNone,
                 Some(&p) => {
                     if p.writable || !write {
                         assert!(r.read || r.write, "an accessible PTE in an inaccessible VMA");
                         return Some(p.page);
                     }
-                    Pte::Present { writable: p.writable, page: self.kind_of(p) }
+                    PteState::Present { writable: p.writable, page: self.kind_of(p) }
                 }
             };
             let old = r.ptes.get(&index).copied();

@@ -2,7 +2,7 @@
 //! `include/linux/mm_types.h`): the VMAs and layout ([`VmaTree`]), the page
 //! tables ([`UserPageTables`]), the RSS counters and the per-mm flags,
 //! together. Faults are in `mm::memory`, fork's copy is [`MmStruct::dup_mmap`]
-//! with `mm::memory::copy_page_range`, teardown [`MmStruct::exit_mmap`].
+//! with `mm::memory::copy_page_range`, teardown is dropping it.
 //!
 //! Generic over what a file mapping refers to (`F`, the kernel's file and
 //! shmem references) and over the memory it is built from (`M`: the
@@ -11,10 +11,9 @@
 
 use alloc::vec::Vec;
 
-use crate::arch::pgtable::flags;
 use crate::mm::addr::PAGE_SIZE;
 use crate::mm::memory::{copy_page_range, fork_write_protect};
-use crate::mm::uvm::{is_anon, pte_pfn, set_pte, Rss, UserMem, UserPageTables};
+use crate::mm::uvm::{is_anon, Rss, UserMem, UserPageTables};
 use crate::mm::vma::{PageTables, VmFile, VmFlags, VmaTree, VM_DONTCOPY, VM_EXEC, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE};
 
 /// Per-mm event counts.
@@ -61,7 +60,7 @@ impl MmFlags {
 }
 
 /// A user address space.
-pub struct MmStruct<F, M: UserMem> {
+pub struct MmStruct<F: VmFile, M: UserMem> {
     pub vm: VmaTree<F>,
     pub pt: UserPageTables<M>,
     pub rss: Rss,
@@ -127,7 +126,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         // One flush for the write protection (Linux flushes once per mm).
         self.pt.mem().flush_tlb_mm();
         if !ok {
-            child.exit_mmap();
+            // Dropping the child frees what was copied.
             return None;
         }
         child.hiwater_rss = child.rss.total();
@@ -142,10 +141,10 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         let mut done = 0;
         while done < buf.len() {
             let va = addr + done as u64;
-            let Some(pte) = self.pt.lookup(va).filter(|e| e & flags::PRESENT != 0) else { break };
+            let Some(pte) = self.pt.lookup(va).filter(|e| e.present()) else { break };
             let off = (va % PAGE_SIZE) as usize;
             let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
-            mem.read_page(pte_pfn(pte), off, &mut buf[done..done + n]);
+            mem.read_page(pte.pfn(), off, &mut buf[done..done + n]);
             done += n;
         }
         done
@@ -160,8 +159,9 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         let ranges: Vec<(u64, u64)> = self.vm.iter().map(|v| (v.start, v.end)).collect();
         for (start, end) in ranges {
             self.pt.for_each_present(start, end, |_, e| {
-                if *e & flags::PRESENT != 0 {
-                    set_pte(&mem, e, *e & !(flags::SOFT_DIRTY | flags::RW));
+                let pte = e.get();
+                if pte.present() {
+                    e.set(&mem, pte.clear_soft_dirty());
                 }
             });
         }
@@ -177,9 +177,10 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         let ranges: Vec<(u64, u64)> = self.vm.iter().map(|v| (v.start, v.end)).collect();
         for (start, end) in ranges {
             self.pt.for_each_present(start, end, |_, e| {
-                let is_anon = is_anon(mem.page(pte_pfn(*e)));
-                if *e & flags::PRESENT != 0 && ((is_anon && anon) || (!is_anon && file)) {
-                    set_pte(&mem, e, *e & !flags::ACCESSED);
+                let pte = e.get();
+                let is_anon = is_anon(mem.page(pte.pfn()));
+                if pte.present() && ((is_anon && anon) || (!is_anon && file)) {
+                    e.set(&mem, pte.mkold());
                 }
             });
         }
@@ -197,15 +198,15 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         const PM_PRESENT: u64 = 1 << 63;
         let Some(vma) = self.vm.vma_at(va) else { return 0 };
         let vma_dirty = if vma.soft_dirty { PM_SOFT_DIRTY } else { 0 };
-        let Some(pte) = self.pt.lookup(va).filter(|e| e & flags::PRESENT != 0) else { return vma_dirty };
-        let pfn = pte_pfn(pte);
+        let Some(pte) = self.pt.lookup(va).filter(|e| e.present()) else { return vma_dirty };
+        let pfn = pte.pfn();
         let mem = self.pt.mem();
         let page = mem.page(pfn);
         let mut entry = PM_PRESENT | vma_dirty;
         if show_pfn {
             entry |= pfn.0;
         }
-        if pte & flags::SOFT_DIRTY != 0 {
+        if pte.soft_dirty() {
             entry |= PM_SOFT_DIRTY;
         }
         if !is_anon(page) {
@@ -216,15 +217,18 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         }
         entry
     }
+}
 
-    /// Frees every page and table (Linux `exit_mmap`: `unmap_vmas`, then
-    /// `free_pgtables`).
-    pub fn exit_mmap(self) {
-        let MmStruct { vm, mut pt, mut rss, .. } = self;
+/// Tearing an address space down is dropping it (Linux `exit_mmap`, run
+/// by the last `mmput`): every VMA's pages are unmapped (`unmap_vmas`),
+/// then the page tables go with [`UserPageTables`]' own drop
+/// (`free_pgtables`).
+impl<F: VmFile, M: UserMem> Drop for MmStruct<F, M> {
+    fn drop(&mut self) {
+        let (vm, pt, rss) = (&self.vm, &mut self.pt, &mut self.rss);
         for v in vm.iter() {
-            pt.zap_page_range(v.start, v.end, &mut rss);
+            pt.zap_page_range(v.start, v.end, rss);
         }
-        pt.destroy();
     }
 }
 

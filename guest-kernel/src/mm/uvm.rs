@@ -60,15 +60,124 @@ pub trait UserMem: Copy {
 /// inaccessible by `PROT_NONE`, with PRESENT clear (Linux `_PAGE_PROTNONE`).
 pub const PTE_PROTNONE: u64 = 1 << 9;
 
-/// Whether a PTE holds a page (accessible or `PROT_NONE`).
-pub fn pte_mapped(pte: u64) -> bool {
-    pte & (flags::PRESENT | PTE_PROTNONE) != 0
+/// A user PTE (Linux `pte_t`): the page it holds and its x86 flag bits,
+/// with two software bits: `PROT_NONE` ([`PTE_PROTNONE`]) and soft-dirty.
+/// Read from a table through a [`PteSlot`]; built and changed with the
+/// accessors below, Linux's `pte_*` and `mk*` helpers.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pte(u64);
+
+impl Pte {
+    /// No page (`pte_none`).
+    pub const NONE: Pte = Pte(0);
+
+    /// A present PTE for `pfn` with user access, read-only or writable
+    /// (a writable one is also dirty), executable or not (Linux
+    /// `mk_pte`).
+    #[inline]
+    pub fn new(pfn: Pfn, writable: bool, exec: bool) -> Self {
+        Self(pfn.phys().0 | user_pte_flags(writable, exec))
+    }
+
+    pub fn is_none(self) -> bool {
+        self.0 == 0
+    }
+    /// The CPU may use it.
+    pub fn present(self) -> bool {
+        self.0 & flags::PRESENT != 0
+    }
+    /// It holds a page, accessible or `PROT_NONE`.
+    pub fn mapped(self) -> bool {
+        self.0 & (flags::PRESENT | PTE_PROTNONE) != 0
+    }
+    pub fn writable(self) -> bool {
+        self.0 & flags::RW != 0
+    }
+    /// Accessed since the bit was last cleared (`pte_young`).
+    pub fn young(self) -> bool {
+        self.0 & flags::ACCESSED != 0
+    }
+    pub fn dirty(self) -> bool {
+        self.0 & flags::DIRTY != 0
+    }
+    pub fn soft_dirty(self) -> bool {
+        self.0 & flags::SOFT_DIRTY != 0
+    }
+    pub fn pfn(self) -> Pfn {
+        Pfn((self.0 & ADDR_MASK) >> 12)
+    }
+
+    /// Writable and dirty, and soft-dirty (`pte_mkwrite(pte_mkdirty())`).
+    #[must_use]
+    pub fn mkwrite(self) -> Self {
+        Self(self.0 | flags::RW | flags::DIRTY | flags::SOFT_DIRTY)
+    }
+    /// Read-only (`pte_wrprotect`).
+    #[must_use]
+    pub fn wrprotect(self) -> Self {
+        Self(self.0 & !flags::RW)
+    }
+    /// Not accessed (`pte_mkold`).
+    #[must_use]
+    pub fn mkold(self) -> Self {
+        Self(self.0 & !flags::ACCESSED)
+    }
+    /// Soft-dirty (`pte_mksoft_dirty`).
+    #[must_use]
+    pub fn mksoft_dirty(self) -> Self {
+        Self(self.0 | flags::SOFT_DIRTY)
+    }
+    /// Clean for soft-dirty tracking: also read-only, so that the next
+    /// write faults and marks it again (`clear_soft_dirty`).
+    #[must_use]
+    pub fn clear_soft_dirty(self) -> Self {
+        Self(self.0 & !(flags::SOFT_DIRTY | flags::RW))
+    }
+    /// The same page with new protection (`pte_modify`): accessible
+    /// read-only or writable, or (`!access`) kept but inaccessible. The
+    /// soft-dirty bit stays.
+    #[must_use]
+    pub fn modify(self, access: bool, writable: bool, exec: bool) -> Self {
+        let keep = self.0 & (ADDR_MASK | flags::SOFT_DIRTY);
+        Self(keep | if access { user_pte_flags(writable, exec) } else { PTE_PROTNONE })
+    }
 }
 
-/// The page a PTE holds.
-#[inline]
-pub fn pte_pfn(pte: u64) -> Pfn {
-    Pfn((pte & ADDR_MASK) >> 12)
+impl core::fmt::Debug for Pte {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Pte({:#x})", self.0)
+    }
+}
+
+/// The slot of one PTE in a table, borrowed from the tables: every write
+/// goes through [`PteSlot::set`], which enforces the zero-page rule.
+pub struct PteSlot<'a>(&'a mut u64);
+
+impl PteSlot<'_> {
+    #[inline]
+    pub fn get(&self) -> Pte {
+        Pte(*self.0)
+    }
+
+    /// Writes a user PTE. Every path that makes or changes a user PTE comes
+    /// here, so this is where the rule the isolation of processes rests on
+    /// is enforced: the shared zero page is never mapped writable (a write
+    /// through such a PTE would show up in every process's fresh anonymous
+    /// memory). Breaking it is a kernel bug, and the kernel stops rather
+    /// than let the write through.
+    #[inline]
+    pub fn set<M: UserMem>(&mut self, mem: &M, pte: Pte) {
+        if pte.0 & (flags::RW | flags::PRESENT) == flags::RW | flags::PRESENT && pte.pfn() == mem.zero_pfn() {
+            writable_zero_page_pte(pte.0);
+        }
+        *self.0 = pte.0;
+    }
+
+    /// Empties the slot (`pte_clear`).
+    #[inline]
+    pub fn clear(&mut self) {
+        *self.0 = 0;
+    }
 }
 
 /// RSS counters (Linux `MM_FILEPAGES`, `MM_ANONPAGES`, `MM_SHMEMPAGES`).
@@ -114,21 +223,7 @@ pub fn page_kind<M: UserMem>(mem: &M, pfn: Pfn) -> PageKind {
     }
 }
 
-/// Writes a user PTE. Every path that makes or changes a user PTE comes
-/// here, so this is where the rule the isolation of processes rests on is
-/// enforced: the shared zero page is never mapped writable (a write
-/// through such a PTE would show up in every process's fresh anonymous
-/// memory). Breaking it is a kernel bug, and the kernel stops rather than
-/// let the write through.
-#[inline]
-pub fn set_pte<M: UserMem>(mem: &M, slot: &mut u64, pte: u64) {
-    if pte & (flags::RW | flags::PRESENT) == flags::RW | flags::PRESENT && pte_pfn(pte) == mem.zero_pfn() {
-        writable_zero_page_pte(pte);
-    }
-    *slot = pte;
-}
-
-/// Out of line, so that the check in [`set_pte`] stays a few instructions
+/// Out of line, so that the check in [`PteSlot::set`] stays a few instructions
 /// on the fault path.
 #[cold]
 #[inline(never)]
@@ -205,9 +300,9 @@ impl<M: UserMem> UserPageTables<M> {
         };
         let mut pt = Self { mem, pgd, nr_tables: 0, tables: alloc::vec::Vec::new() };
         if let Some((va, pfn)) = special {
-            let slot = pt.pte_slot(va, true)?;
+            let mut slot = pt.pte_slot(va, true)?;
             // Executable, read-only, user: not part of any VMA and never freed.
-            set_pte(&mem, slot, pfn.phys().0 | user_pte_flags(false, true));
+            slot.set(&mem, Pte::new(pfn, false, true));
         }
         Some(pt)
     }
@@ -226,7 +321,7 @@ impl<M: UserMem> UserPageTables<M> {
     /// (`None`: no table, or out of memory while creating one).
     /// The slot is borrowed from the tables: nothing else can change them
     /// (or free them) while it is held.
-    pub fn pte_slot(&mut self, va: u64, create: bool) -> Option<&mut u64> {
+    pub fn pte_slot(&mut self, va: u64, create: bool) -> Option<PteSlot<'_>> {
         let table = if create {
             let mut counting = CountingTables { mem: &mut self.mem, tables: &mut self.tables };
             let t = populate_pte_table(&mut counting, self.pgd, VirtAddr(va)).ok()?;
@@ -235,7 +330,7 @@ impl<M: UserMem> UserPageTables<M> {
         } else {
             self.walk(va)?
         };
-        Some(&mut self.mem.table(table)[table_index(va, 1)])
+        Some(PteSlot(&mut self.mem.table(table)[table_index(va, 1)]))
     }
 
     /// The PTE table covering `va`, if there is one.
@@ -243,12 +338,13 @@ impl<M: UserMem> UserPageTables<M> {
         self.walk_level(va, 1).ok()
     }
 
-    /// The PTE for `va` if it holds a page (see [`pte_mapped`]).
-    pub fn lookup(&self, va: u64) -> Option<u64> {
+    /// The PTE for `va` if it holds a page ([`Pte::mapped`]).
+    pub fn lookup(&self, va: u64) -> Option<Pte> {
         let mut mem = self.mem;
         let table = Self::walk_from(&mut mem, self.pgd, va, 1).ok()?;
         let pte = mem.table(table)[table_index(va, 1)];
-        pte_mapped(pte).then_some(pte)
+        let pte = Pte(pte);
+        pte.mapped().then_some(pte)
     }
 
     /// Calls `f(va, table)` for each PTE table under `[start, end)`, in
@@ -292,16 +388,16 @@ impl<M: UserMem> UserPageTables<M> {
 
     /// Calls `f(va, pte)` for each PTE in `[start, end)` that holds a page
     /// (present or `PROT_NONE`), visiting only populated tables.
-    pub fn for_each_present(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, &mut u64)) {
+    pub fn for_each_present(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, &mut PteSlot<'_>)) {
         let mut mem = self.mem;
         self.for_each_pte_table(start, end, &mut |va, table| {
             let t = mem.table(table);
             let stop = end.min((va | ((1 << 21) - 1)) + 1);
             let mut va = va;
             while va < stop {
-                let e = &mut t[table_index(va, 1)];
-                if pte_mapped(*e) {
-                    f(va, e);
+                let mut e = PteSlot(&mut t[table_index(va, 1)]);
+                if e.get().mapped() {
+                    f(va, &mut e);
                 }
                 va += PAGE_SIZE;
             }
@@ -313,8 +409,8 @@ impl<M: UserMem> UserPageTables<M> {
     pub fn zap_page_range(&mut self, start: u64, end: u64, rss: &mut Rss) {
         let mem = self.mem;
         self.for_each_present(start, end, |va, e| {
-            let pfn = pte_pfn(*e);
-            *e = 0;
+            let pfn = e.get().pfn();
+            e.clear();
             mem.flush_tlb_page(va);
             account_unmap(&mem, pfn, rss);
             page_remove_map(&mem, pfn);
@@ -331,9 +427,9 @@ impl<M: UserMem> UserPageTables<M> {
     pub fn protect(&mut self, start: u64, end: u64, access: bool, writable: bool, exec: bool) {
         let mem = self.mem;
         self.for_each_present(start, end, |va, e| {
-            let dirty = *e & flags::SOFT_DIRTY;
-            let w = protect_writable(writable, page_kind(&mem, pte_pfn(*e))) && dirty != 0;
-            set_pte(&mem, e, (*e & ADDR_MASK) | dirty | if access { user_pte_flags(w, exec) } else { PTE_PROTNONE });
+            let pte = e.get();
+            let w = protect_writable(writable, page_kind(&mem, pte.pfn())) && pte.soft_dirty();
+            e.set(&mem, pte.modify(access, w, exec));
             mem.flush_tlb_page(va);
         });
     }
@@ -364,10 +460,10 @@ impl<M: UserMem> UserPageTables<M> {
             let stop = end.min((start | (PMD_SIZE - 1)) + 1);
             let mut va = start;
             while va < stop {
-                let pte = self.mem.table(src_table)[table_index(va, 1)];
-                if pte_mapped(pte) {
-                    let Some(dst) = self.pte_slot(new + (va - old), true) else { return false };
-                    set_pte(&mem, dst, pte);
+                let pte = Pte(self.mem.table(src_table)[table_index(va, 1)]);
+                if pte.mapped() {
+                    let Some(mut dst) = self.pte_slot(new + (va - old), true) else { return false };
+                    dst.set(&mem, pte);
                     self.mem.table(src_table)[table_index(va, 1)] = 0;
                     mem.flush_tlb_page(va);
                 }
@@ -421,12 +517,14 @@ impl<M: UserMem> UserPageTables<M> {
     pub fn activate(&self) {
         self.mem.activate(self.pgd);
     }
+}
 
-    /// Frees the page tables (Linux `free_pgtables`); the caller has
-    /// unmapped every page (VMA by VMA, as `exit_mmap` does). The
-    /// trampoline and the kernel half are not ours. Tables still loaded are
-    /// left for the kernel's own first.
-    pub fn destroy(self) {
+/// Frees the page tables (Linux `free_pgtables`); the address space has
+/// unmapped every page first (VMA by VMA, as `exit_mmap` does). The
+/// trampoline and the kernel half are not ours. Tables still loaded are
+/// left for the kernel's own first.
+impl<M: UserMem> Drop for UserPageTables<M> {
+    fn drop(&mut self) {
         self.mem.deactivate(self.pgd);
         for &t in &self.tables {
             self.mem.put_page(t.pfn());

@@ -586,8 +586,8 @@ pub fn probe_syscall_path() -> SyscallPath {
     }
     page.set(crate::mm::page::pg::ANON);
     page._mapcount.store(0, core::sync::atomic::Ordering::Relaxed);
-    let slot = mm.pt.pte_slot(CODE_VA, true).expect("no memory for the syscall probe");
-    *slot = crate::mm::buddy::page_to_pfn(page).phys().0 | crate::mm::uvm::user_pte_flags(false, true);
+    let mut slot = mm.pt.pte_slot(CODE_VA, true).expect("no memory for the syscall probe");
+    slot.set(&crate::mm::user_mem::KernelUserMem, crate::mm::uvm::Pte::new(crate::mm::buddy::page_to_pfn(page), false, true));
     mm.rss.anon += 1;
     mm.pt.activate();
     let mut regs = UserRegs { rip: CODE_VA, rflags: 0x202, ..UserRegs::default() };
@@ -595,7 +595,7 @@ pub fn probe_syscall_path() -> SyscallPath {
     crate::mm::user_mem::activate_kernel_tables();
     // The code page is in no VMA: unmap it by hand.
     mm.pt.zap_page_range(CODE_VA, CODE_VA + PAGE_SIZE, &mut mm.rss);
-    mm.exit_mmap();
+    drop(mm);
     match result {
         Ok(path) => path,
         Err(exit) => panic!("syscall probe: unexpected {exit:?} at {:#x}", regs.rip),

@@ -147,7 +147,7 @@ pub fn unmap_file_range(ours: &dyn Fn(&FileRef) -> bool, from: u64, to: u64, eve
                 // Only the PTEs still mapping the object's pages.
                 let mut file_pages = alloc::vec::Vec::new();
                 mm.pt.for_each_present(start, end, |va, e| {
-                    if !crate::mm::uvm::is_anon(crate::mm::buddy::pfn_to_page(crate::mm::uvm::pte_pfn(*e))) {
+                    if !crate::mm::uvm::is_anon(crate::mm::buddy::pfn_to_page(e.get().pfn())) {
                         file_pages.push(va);
                     }
                 });

@@ -467,7 +467,7 @@ pub fn free_task(mut t: TaskBox) {
 pub fn put_mm(mm: Shared<Mm>) {
     if let Ok(mm) = mm.try_unwrap() {
         crate::mm::user_mem::activate_kernel_tables();
-        mm.exit_mmap();
+        drop(mm);
         sched::reload_cr3();
     }
 }

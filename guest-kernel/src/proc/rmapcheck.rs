@@ -10,7 +10,6 @@ use alloc::string::String;
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
-use crate::arch::pgtable::ADDR_MASK;
 use crate::mm::addr::Pfn;
 
 pub static ENABLED: AtomicBool = AtomicBool::new(false);
@@ -46,7 +45,7 @@ pub fn check() -> Result<u64, String> {
         let ranges: alloc::vec::Vec<(u64, u64)> = mm.vm.iter().map(|v| (v.start, v.end)).collect();
         for (start, end) in ranges {
             mm.pt.for_each_present(start, end, |_, e| {
-                *maps.entry((*e & ADDR_MASK) >> 12).or_insert(0) += 1;
+                *maps.entry(e.get().pfn().0).or_insert(0) += 1;
             });
         }
     }

@@ -476,21 +476,19 @@ const PSS_SHIFT: u32 = 12;
 /// shared and counts 1/mapcount towards each one's Pss; the shared zero
 /// page is not counted (Linux's `vm_normal_page` skips it).
 fn smaps(mm: &mut crate::proc::mm::Mm, w: &mut String, rollup: bool) -> core::fmt::Result {
-    use crate::arch::pgtable::{flags, ADDR_MASK};
-    use crate::mm::addr::Pfn;
     let vmas: Vec<_> = mm.vm.iter().cloned().collect();
-    let zero = crate::mm::user_mem::zero_pfn().0;
+    let zero = crate::mm::user_mem::zero_pfn();
     let mut total = MemSize::default();
     for vma in &vmas {
         let mut m = MemSize::default();
         mm.pt.for_each_present(vma.start, vma.end, |_, e| {
-            let pfn = (*e & ADDR_MASK) >> 12;
-            if pfn == zero || *e & flags::PRESENT == 0 {
+            let pte = e.get();
+            if pte.pfn() == zero || !pte.present() {
                 return;
             }
-            let page = crate::mm::buddy::pfn_to_page(Pfn(pfn));
+            let page = crate::mm::buddy::pfn_to_page(pte.pfn());
             let mapcount = page.mapcount().max(1) as u64;
-            let dirty = *e & flags::DIRTY != 0;
+            let dirty = pte.dirty();
             let pss = (PAGE_SIZE << PSS_SHIFT) / mapcount;
             m.rss += PAGE_SIZE;
             m.pss += pss;
@@ -500,7 +498,7 @@ fn smaps(mm: &mut crate::proc::mm::Mm, w: &mut String, rollup: bool) -> core::fm
                 (false, true) => m.private_dirty += PAGE_SIZE,
                 (false, false) => m.private_clean += PAGE_SIZE,
             }
-            if *e & flags::ACCESSED != 0 {
+            if pte.young() {
                 m.referenced += PAGE_SIZE;
             }
             if crate::mm::uvm::is_anon(page) {

@@ -327,8 +327,7 @@ pub(super) fn sys_mincore(start: u64, len: u64, vec: u64) -> SysResult {
                 hole = true;
                 break;
             };
-            let present =
-                mm.pt.lookup(va).is_some_and(|e| e & crate::arch::pgtable::flags::PRESENT != 0) || v.file.as_ref().is_some_and(|f| f.cached(v.pgoff_at(va)));
+            let present = mm.pt.lookup(va).is_some_and(|e| e.present()) || v.file.as_ref().is_some_and(|f| f.cached(v.pgoff_at(va)));
             buf[i as usize] = u8::from(present);
         }
         if hole {
