@@ -217,27 +217,33 @@ pub static ROOTFS: crate::sync::Once<crate::sync::SpinLock<Ramfs>> = crate::sync
 pub use sched::current;
 
 /// Resolves a kernel-mode fault on a user address (a system call touching
-/// user memory that is not mapped yet).
+/// user memory that is not mapped yet, or copy-on-write): true when the
+/// access may be retried. A resolved fault leaves a PTE that allows the
+/// access, except that a write to a `PROT_NONE` page restored read-only
+/// needs a second fault; a fault that still does not allow it after a few
+/// rounds is one the handler cannot resolve, and the access gets EFAULT.
+/// (Counting repeats across calls, as this once did, failed the third
+/// legitimate COW fault at one address in a row.)
 fn kernel_user_fault(addr: u64, err: u64) -> bool {
-    // A fault the handler calls resolved but that comes straight back (the
-    // PTE already allows the access) must not loop: give up the third time.
-    static LAST: AtomicU64 = AtomicU64::new(u64::MAX);
-    static REPEATS: AtomicU64 = AtomicU64::new(0);
-    if LAST.swap(addr, Relaxed) == addr {
-        if REPEATS.fetch_add(1, Relaxed) >= 2 {
-            REPEATS.store(0, Relaxed);
-            LAST.store(u64::MAX, Relaxed);
-            return false;
-        }
-    } else {
-        REPEATS.store(0, Relaxed);
-    }
     let Some(task) = current() else { return false };
     let limit = task.stack_limit();
     let Some(mm) = task.mm.as_mut() else {
         return false;
     };
-    let ok = fault::handle_mm_fault(mm, addr, err, limit).is_ok();
+    let write = err & fault::PF_WRITE != 0;
+    let mut ok = false;
+    for _ in 0..3 {
+        match fault::handle_mm_fault(mm, addr, err, limit) {
+            Ok(()) => {}
+            // Another process's memory was reclaimed: try again.
+            Err(FaultError::Oom) if oom::out_of_memory() => continue,
+            Err(_) => break,
+        }
+        if mm.pt.lookup(addr).is_some_and(|e| e.present() && (!write || e.writable())) {
+            ok = true;
+            break;
+        }
+    }
     mm.update_hiwater();
     ok
 }
