@@ -31,6 +31,7 @@ const PROGRAMS: &[&str] = &[
     "oom",
     "bench_fault",
     "bench_threads",
+    "bench_ops",
     "fatal",
     "fuzz",
     "isolation",

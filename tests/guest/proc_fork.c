@@ -63,6 +63,67 @@ static int child_sleeps(long ms)
 
 static int child_exits(long code) { return (int)code; }
 
+/* --- FPU/SSE state across context switches, signals and fork ---
+ * Each helper keeps its value in xmm6 inside one asm statement around raw
+ * system calls, so no compiler or libc code can touch the register in
+ * between: what comes back out is what the kernel preserved. */
+
+/* xmm6 = v, then n rounds of write(wfd, buf, 1) + read(rfd, buf, 1): with
+ * a partner doing the same on the other pipe ends, every read blocks and
+ * the two processes switch back and forth. Returns xmm6 at the end. */
+static uint64_t xmm_across_switches(uint64_t v, int wfd, int rfd, char *buf, int n)
+{
+    uint64_t out;
+    __asm__ volatile("movq %[v], %%xmm6\n"
+                     "1:\n"
+                     "mov $1, %%eax\n mov %[wfd], %%edi\n mov %[buf], %%rsi\n mov $1, %%edx\n syscall\n"
+                     "mov $0, %%eax\n mov %[rfd], %%edi\n mov %[buf], %%rsi\n mov $1, %%edx\n syscall\n"
+                     "decl %[n]\n jnz 1b\n"
+                     "movq %%xmm6, %[out]\n"
+                     : [out] "=r"(out), [n] "+r"(n)
+                     : [v] "r"(v), [wfd] "r"(wfd), [rfd] "r"(rfd), [buf] "r"(buf)
+                     : "rax", "rdi", "rsi", "rdx", "rcx", "r11", "xmm6", "memory");
+    return out;
+}
+
+/* The handler uses xmm6 for its own value. */
+static void clobber_xmm6(int sig)
+{
+    (void)sig;
+    __asm__ volatile("mov $0xbad, %%eax\n movq %%rax, %%xmm6" ::: "rax", "xmm6");
+}
+
+/* xmm6 = v, then kill(getpid(), sig): the handler runs on the way back.
+ * Returns xmm6 after. */
+static uint64_t xmm_across_signal(uint64_t v, int sig)
+{
+    uint64_t out;
+    __asm__ volatile("movq %[v], %%xmm6\n"
+                     "mov $39, %%eax\n syscall\n"
+                     "mov %%eax, %%edi\n mov %[sig], %%esi\n mov $62, %%eax\n syscall\n"
+                     "movq %%xmm6, %[out]\n"
+                     : [out] "=r"(out)
+                     : [v] "r"(v), [sig] "r"(sig)
+                     : "rax", "rdi", "rsi", "rdx", "rcx", "r11", "xmm6", "memory");
+    return out;
+}
+
+/* xmm6 = v, then a raw fork; *xmm gets xmm6 after it, in both. Returns
+ * what fork returned. */
+static long xmm_across_fork(uint64_t v, uint64_t *xmm)
+{
+    long pid;
+    uint64_t out;
+    __asm__ volatile("movq %[v], %%xmm6\n"
+                     "mov $57, %%eax\n syscall\n"
+                     "movq %%xmm6, %[out]\n"
+                     : "=a"(pid), [out] "=r"(out)
+                     : [v] "r"(v)
+                     : "rdi", "rsi", "rdx", "rcx", "r11", "xmm6", "memory");
+    *xmm = out;
+    return pid;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "exec-child") == 0)
@@ -213,6 +274,39 @@ int main(int argc, char **argv)
     check(cow_ok == 5, "read(2) into a COW page after each of 5 forks", "%d of 5 reads worked (errno %d)", cow_ok, errno);
     close(pfd[0]);
     close(pfd[1]);
+
+    /* The FPU/SSE registers belong to their process: across switches
+     * between two processes that each keep a value in xmm6, across a
+     * signal handler that uses xmm6, and across fork. */
+    {
+        int a[2], b[2];
+        static char pbuf[2][8];
+        check_ok(pipe(a), "pipe a");
+        check_ok(pipe(b), "pipe b");
+        pid_t k = fork();
+        if (k == 0)
+            _exit(xmm_across_switches(0x1111222233334444ULL, b[1], a[0], pbuf[1], 200) == 0x1111222233334444ULL ? 0 : 1);
+        uint64_t mine = xmm_across_switches(0x5555666677778888ULL, a[1], b[0], pbuf[0], 200);
+        waitpid(k, &st, 0);
+        check(mine == 0x5555666677778888ULL, "xmm6 survives 200 switches to another process", "got %#llx",
+              (unsigned long long)mine);
+        check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "and so does the other process's", "status %#x", st);
+        close(a[0]), close(a[1]), close(b[0]), close(b[1]);
+
+        signal(SIGUSR2, clobber_xmm6);
+        uint64_t after = xmm_across_signal(0x0123456789abcdefULL, SIGUSR2);
+        check(after == 0x0123456789abcdefULL, "xmm6 survives a signal handler that uses it", "got %#llx",
+              (unsigned long long)after);
+        signal(SIGUSR2, SIG_DFL);
+
+        uint64_t x;
+        long f = xmm_across_fork(0x0fedcba987654321ULL, &x);
+        if (f == 0)
+            _exit(x == 0x0fedcba987654321ULL ? 0 : 1);
+        waitpid((pid_t)f, &st, 0);
+        check(x == 0x0fedcba987654321ULL, "xmm6 survives fork in the parent", "got %#llx", (unsigned long long)x);
+        check(WIFEXITED(st) && WEXITSTATUS(st) == 0, "and the child starts with the parent's", "status %#x", st);
+    }
 
     /* sched_yield and nanosleep. */
     check_ok(sched_yield(), "sched_yield");

@@ -341,3 +341,31 @@ fn built_in_demo_narrates_seed_001() {
     }
     assert_eq!(run.code, 0, "{}", run.vmm_stderr);
 }
+
+/// The benchmark of issue 17's table (`tests/guest/bench_ops.c`) runs
+/// natively and in the guest and reports the same operations, each with a
+/// positive time. (The numbers themselves go into BENCHMARKS.md, never
+/// into an assertion.)
+#[test]
+fn bench_ops_reports_every_operation() {
+    let names = |out: &str| -> Vec<String> {
+        out.lines()
+            .map(|l| {
+                let (name, rest) = l.split_once(": ").unwrap_or_else(|| panic!("not a benchmark line: {l:?}"));
+                let us: f64 = rest.split(' ').next().and_then(|x| x.parse().ok()).unwrap_or_else(|| panic!("no time in {l:?}"));
+                assert!(us > 0.0, "{l}");
+                name.to_string()
+            })
+            .collect()
+    };
+    let native = Command::new(programs::path("bench_ops")).output().expect("run natively");
+    assert!(native.status.success());
+    let native = names(&String::from_utf8_lossy(&native.stdout));
+    assert_eq!(native.len(), 8, "{native:?}");
+    if !kvm_available() {
+        return;
+    }
+    let run = guest("bench_ops", &[]);
+    assert_clean_exit("bench_ops", &run, 0);
+    assert_eq!(names(&run.stdout), native);
+}

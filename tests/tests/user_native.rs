@@ -148,6 +148,7 @@ fn every_tap_program_is_tested() {
             "fatal"
                 | "bench_fault"
                 | "bench_threads"
+                | "bench_ops"
                 | "mm_malloc_pie"
                 | "proc_exec"
                 | "fuzz"

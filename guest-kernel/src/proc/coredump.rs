@@ -159,7 +159,7 @@ pub fn do_coredump(task: &Task, sig: usize, info: &SigInfo) -> bool {
     note(&mut notes, NT_PRSTATUS, &prstatus(task, sig, info));
     note(&mut notes, NT_PRPSINFO, &prpsinfo(task));
     note(&mut notes, NT_AUXV, &mm.saved_auxv.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>());
-    note(&mut notes, NT_PRFPREG, &task.fpu.0);
+    note(&mut notes, NT_PRFPREG, &super::fpu::snapshot(task).0);
 
     // ELF header and program headers.
     let phnum = 1 + vmas.len();

@@ -558,7 +558,7 @@ fn load(
     mm.update_hiwater();
 
     task.regs = UserRegs { rip: start, rsp: sp, rflags: 0x202, ..UserRegs::default() };
-    task.fpu = user::FpuState::new();
+    super::fpu::set(task, user::FpuState::new());
     task.fs_base = 0;
     user::write_fs_base(0);
     Ok(())

@@ -19,6 +19,7 @@
 
 pub mod coredump;
 pub mod exec;
+pub mod fpu;
 pub mod futex;
 pub mod mm;
 pub mod notify;
@@ -460,6 +461,7 @@ pub fn new_task(ppid: u32, parts: TaskParts) -> Option<TaskBox> {
 /// running): its address space (if no other task shares it), files and
 /// kernel stack.
 pub fn free_task(mut t: TaskBox) {
+    fpu::forget(t.pid);
     if let Some(mm) = t.mm.take() {
         put_mm(mm);
     }
@@ -507,9 +509,8 @@ extern "C" fn task_entry(_: u64) -> ! {
                 break;
             }
         }
-        task.fpu.restore();
+        fpu::load_for_user(task);
         let exit = enter_user(&mut task.regs);
-        task.fpu.save();
         match exit {
             UserExit::Syscall => syscall::dispatch(),
             UserExit::Exception { vector, error_code, cr2 } => user_exception(vector, error_code, cr2),

@@ -585,7 +585,10 @@ fn switch_to(prev: u32, next: u32) {
     activate(n);
     let new_rsp = n.kernel_rsp;
     let save: *mut u64 = match s.tasks.get_mut(&prev) {
-        Some(p) => &mut p.kernel_rsp,
+        Some(p) => {
+            super::fpu::switch_out(p);
+            &mut p.kernel_rsp
+        }
         None => &mut s.boot_rsp,
     };
     // SAFETY: `new_rsp` is a context saved by switch_stack or prepared by init_thread_stack, on a kernel stack that lives as long as its task; `save`

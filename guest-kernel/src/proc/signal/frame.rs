@@ -269,7 +269,7 @@ fn setup_rt_frame(task: &mut Task, sig: usize, act: &KSigaction, info: &SigInfo)
             uc_sigmask: old_mask,
         },
     };
-    copy_to_user(fpstate, &task.fpu.0).map_err(|_| ())?;
+    copy_to_user(fpstate, &crate::proc::fpu::snapshot(task).0).map_err(|_| ())?;
     copy_to_user(frame, head.as_bytes()).map_err(|_| ())?;
     copy_to_user(frame + core::mem::size_of::<FrameHead>() as u64, &info.to_user(sig)).map_err(|_| ())?;
 
@@ -282,7 +282,7 @@ fn setup_rt_frame(task: &mut Task, sig: usize, act: &KSigaction, info: &SigInfo)
     regs.rip = act.handler;
     regs.rflags &= !(X86_EFLAGS_DF | X86_EFLAGS_TF | X86_EFLAGS_RF);
     // The handler starts with a clean FPU (Linux `fpu__clear_user_states`).
-    task.fpu = FpuState::new();
+    crate::proc::fpu::set(task, FpuState::new());
     let signals = &mut task.signals;
     signals.blocked |= act.mask;
     if act.flags & SA_NODEFER == 0 {
@@ -351,7 +351,7 @@ fn rt_sigreturn() {
     r.rip = sc.rip;
     // enter_user keeps only the flags user code may change.
     r.rflags = sc.eflags;
-    task.fpu = fpu;
+    crate::proc::fpu::set(task, fpu);
     task.signals.blocked = uc.uc_sigmask & !UNBLOCKABLE;
     // The alternate stack as the frame had it (Linux `restore_altstack`;
     // refused quietly, as there, when it makes no sense).

@@ -460,7 +460,7 @@ fn copy_process(args: &CloneArgs) -> SysResult {
     if args.stack != 0 {
         child.regs.rsp = args.stack;
     }
-    child.fpu = parent.fpu.clone();
+    child.fpu = crate::proc::fpu::snapshot(parent);
     child.fs_base = if flags & CLONE_SETTLS != 0 { args.tls } else { parent.fs_base };
     child.oom_score_adj = parent.oom_score_adj;
     child.cred = parent.cred.clone();
