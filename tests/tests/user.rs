@@ -361,7 +361,7 @@ fn bench_ops_reports_every_operation() {
     let native = Command::new(programs::path("bench_ops")).output().expect("run natively");
     assert!(native.status.success());
     let native = names(&String::from_utf8_lossy(&native.stdout));
-    assert_eq!(native.len(), 8, "{native:?}");
+    assert_eq!(native.len(), 9, "{native:?}");
     if !kvm_available() {
         return;
     }

@@ -168,6 +168,28 @@ pub trait VmObject: VmFile {
     /// hole inside the object; `None` at or beyond the end (SIGBUS) or out
     /// of memory. The object keeps its own reference.
     fn page(&self, index: u64) -> Option<Pfn>;
+    /// Page `index` if the object already has it (in its page cache),
+    /// without allocating: what fault-around maps.
+    fn find_page(&self, index: u64) -> Option<Pfn>;
+}
+
+/// Linux's `fault_around_bytes`: a read fault on a file or shmem mapping
+/// also maps the pages the object already has in the naturally aligned
+/// window of this size around the address (within the VMA and the PTE
+/// table). 64 KiB by default; `fault_around_bytes=` on the command line
+/// changes it (one page turns it off).
+static FAULT_AROUND_PAGES: AtomicU64 = AtomicU64::new(16);
+
+/// Sets `fault_around_bytes` as Linux's debugfs file does: rounded down
+/// to a power of two pages, at most one PTE table (2 MiB), at least a page.
+pub fn set_fault_around_bytes(bytes: u64) {
+    let pages = (bytes / PAGE_SIZE).clamp(1, 512);
+    FAULT_AROUND_PAGES.store(1 << pages.ilog2(), Relaxed);
+}
+
+/// The `fault_around_bytes` in force.
+pub fn fault_around_bytes() -> u64 {
+    FAULT_AROUND_PAGES.load(Relaxed) * PAGE_SIZE
 }
 
 /// x86 page-fault error code bits.
@@ -228,12 +250,12 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u
     let exec = err & PF_INSTR != 0;
     // Only what the fault needs is copied out of the VMA (its file only
     // when it has one): the fault path is hot and a whole VMA is not small.
-    let (start, f, pgoff, file) = match mm.vm.find_vma(addr) {
-        Some(v) if v.start <= addr => (v.start, v.flags, v.pgoff, v.file.clone()),
+    let (start, vma_end, f, pgoff, file) = match mm.vm.find_vma(addr) {
+        Some(v) if v.start <= addr => (v.start, v.end, v.flags, v.pgoff, v.file.clone()),
         Some(v) if v.flags & VM_GROWSDOWN != 0 => {
             mm.vm.expand_stack(addr, stack_rlimit).map_err(|_| FaultError::MapErr)?;
             let v = mm.vm.vma_at(addr).ok_or(FaultError::MapErr)?;
-            (v.start, v.flags, v.pgoff, v.file.clone())
+            (v.start, v.end, v.flags, v.pgoff, v.file.clone())
         }
         _ => return Err(FaultError::MapErr),
     };
@@ -257,7 +279,7 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u
     stats.faults += 1;
     PGFAULT.fetch_add(1, Relaxed);
     let object_page = || file.as_ref().and_then(|file| file.page(pgoff + (va - start) / PAGE_SIZE)).ok_or(FaultError::Bus);
-    let mut vmf = VmFault { mem, exec: access.exec, pte: slot, rss, stats };
+    let mut vmf = VmFault { mem, exec: access.exec, pte: slot, rss: &mut *rss, stats };
     match action {
         Fault::AccessError => unreachable!("handled above"),
         Fault::NoObject => return Err(FaultError::Bus),
@@ -275,7 +297,47 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u
     if pte != PteState::None {
         mem.flush_tlb_page(va);
     }
+    if let (Some(file), false, PteState::None) = (&file, write, pte) {
+        do_fault_around(pt, rss, file, Window { vma_start: start, vma_end, pgoff, va, exec: access.exec });
+    }
     Ok(())
+}
+
+/// Where a fault-around happens: the faulting page and its VMA.
+struct Window {
+    vma_start: u64,
+    vma_end: u64,
+    pgoff: u64,
+    va: u64,
+    exec: bool,
+}
+
+/// After a read fault on an object's mapping: the pages the object
+/// already has around the address are mapped too, read-only, in empty
+/// PTEs (Linux `do_fault_around` and `filemap_map_pages`), so reading a
+/// file through a mapping takes a fault per window instead of per page.
+/// The window is `fault_around_bytes`, naturally aligned, clipped to the
+/// VMA and to the PTE table of the fault. Nothing is allocated: a page
+/// the object does not have is left to its own fault.
+fn do_fault_around<F: VmObject, M: UserMem>(pt: &mut UserPageTables<M>, rss: &mut Rss, file: &F, w: Window) {
+    const PMD_SIZE: u64 = 1 << 21;
+    let span = FAULT_AROUND_PAGES.load(Relaxed) * PAGE_SIZE;
+    if span <= PAGE_SIZE {
+        return;
+    }
+    let table = w.va & !(PMD_SIZE - 1);
+    let start = (w.va & !(span - 1)).max(w.vma_start).max(table);
+    let end = ((w.va & !(span - 1)) + span).min(w.vma_end).min(table + PMD_SIZE);
+    let mem = pt.mem();
+    pt.for_each_pte(start, end, |a, slot| {
+        if a == w.va || !slot.get().is_none() {
+            return;
+        }
+        let Some(pfn) = file.find_page(w.pgoff + (a - w.vma_start) / PAGE_SIZE) else { return };
+        page_add_map(mem.page(pfn));
+        slot.set(&mem, Pte::new(pfn, false, w.exec));
+        account_map(&mem, pfn, rss);
+    });
 }
 
 /// A fault on an empty PTE of private anonymous memory: a read maps the

@@ -165,6 +165,9 @@ impl VmObject for Obj<'_> {
         pages.insert(index, pfn);
         Some(pfn)
     }
+    fn find_page(&self, index: u64) -> Option<Pfn> {
+        self.0.pages.borrow().get(&index).copied()
+    }
 }
 
 impl Obj<'_> {
@@ -533,4 +536,35 @@ fn cow_after_fork_keeps_both_copies_and_frees_everything() {
     }
     world.finish();
     assert_eq!(host.free_pages(), before);
+}
+
+/// A read fault on a file mapping maps the pages the file already has in
+/// the 64 KiB window around it (clipped to the VMA), read-only, and only
+/// those, with their map counts and RSS.
+#[test]
+fn a_read_fault_maps_the_cached_pages_around_it() {
+    let host = Host::new();
+    let mut world = World::new(&host);
+    let obj = world.objs[0].clone();
+    for i in [0, 1, 3, 5, 9] {
+        obj.page(i).expect("an object page");
+    }
+    world.step(&Op::Mmap { proc: 0, kind: 1, obj: 0, pgoff: 0, npages: 12 }).unwrap();
+    let base = *world.procs[0].1.pages.keys().next().unwrap();
+    let mapped = |w: &World<'_>| -> Vec<u64> { (0..12).filter(|&i| w.procs[0].0.pt.lookup(base + i * PAGE_SIZE).is_some()).collect() };
+    // The mapping starts 64 KiB aligned only by chance; the window is the
+    // aligned 16 pages around the fault, clipped to the VMA.
+    let window = |i: u64| {
+        let va = base + i * PAGE_SIZE;
+        let lo = (va & !(crate::mm::memory::fault_around_bytes() - 1)).max(base);
+        let hi = ((va & !(crate::mm::memory::fault_around_bytes() - 1)) + crate::mm::memory::fault_around_bytes()).min(base + 12 * PAGE_SIZE);
+        (lo - base) / PAGE_SIZE..(hi - base) / PAGE_SIZE
+    };
+    world.touch(0, base + 3 * PAGE_SIZE, false).unwrap();
+    let want: Vec<u64> = [0, 1, 3, 5, 9].into_iter().filter(|i| window(3).contains(i)).collect();
+    assert_eq!(mapped(&world), want);
+    assert!(world.procs[0].0.pt.lookup(base).is_none_or(|e| !e.writable()), "fault-around maps read-only");
+    world.check().unwrap();
+    assert_eq!(world.procs[0].0.rss.file, want.len() as u64);
+    world.finish();
 }

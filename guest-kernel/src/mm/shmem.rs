@@ -68,7 +68,13 @@ impl Drop for Shmem {
 impl Shmem {
     /// Whether page `index` has been allocated.
     pub fn cached(&self, index: u64) -> bool {
-        self.pages.lock().contains_key(&index)
+        self.find_page(index).is_some()
+    }
+
+    /// Page `index` if the object has it, without allocating (Linux
+    /// `find_get_page` on the shmem mapping).
+    pub fn find_page(&self, index: u64) -> Option<u64> {
+        self.pages.lock().get(&index).copied()
     }
 
     /// Frees pages `[first, end)`, which read as zeroes after (`MADV_REMOVE`

@@ -389,6 +389,16 @@ impl<M: UserMem> UserPageTables<M> {
     /// Calls `f(va, pte)` for each PTE in `[start, end)` that holds a page
     /// (present or `PROT_NONE`), visiting only populated tables.
     pub fn for_each_present(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, &mut PteSlot<'_>)) {
+        self.walk_ptes(start, end, true, &mut f);
+    }
+
+    /// Calls `f(va, pte)` for every PTE slot in `[start, end)` that has a
+    /// table, empty ones included (fault-around fills those).
+    pub fn for_each_pte(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, &mut PteSlot<'_>)) {
+        self.walk_ptes(start, end, false, &mut f);
+    }
+
+    fn walk_ptes(&mut self, start: u64, end: u64, mapped_only: bool, f: &mut impl FnMut(u64, &mut PteSlot<'_>)) {
         let mut mem = self.mem;
         self.for_each_pte_table(start, end, &mut |va, table| {
             let t = mem.table(table);
@@ -396,7 +406,7 @@ impl<M: UserMem> UserPageTables<M> {
             let mut va = va;
             while va < stop {
                 let mut e = PteSlot(&mut t[table_index(va, 1)]);
-                if e.get().mapped() {
+                if !mapped_only || e.get().mapped() {
                     f(va, &mut e);
                 }
                 va += PAGE_SIZE;

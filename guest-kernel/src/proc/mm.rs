@@ -34,9 +34,15 @@ impl FileRef {
     /// Whether page `index` is in the object's page cache (for `mincore`),
     /// without allocating it.
     pub fn cached(&self, index: u64) -> bool {
+        self.find_page(index).is_some()
+    }
+
+    /// Page `index` if it is in the object's page cache, without
+    /// allocating (Linux `find_get_page`).
+    pub fn find_page(&self, index: u64) -> Option<u64> {
         match self {
-            FileRef::File(inode) => usize::try_from(index).is_ok_and(|i| inode.page(i).is_some()),
-            FileRef::Shmem(shm) => shm.cached(index),
+            FileRef::File(inode) => inode.page(usize::try_from(index).ok()?),
+            FileRef::Shmem(shm) => shm.find_page(index),
         }
     }
 
@@ -71,6 +77,9 @@ impl FileRef {
 impl VmObject for FileRef {
     fn page(&self, index: u64) -> Option<Pfn> {
         FileRef::page(self, index).map(Pfn)
+    }
+    fn find_page(&self, index: u64) -> Option<Pfn> {
+        FileRef::find_page(self, index).map(Pfn)
     }
 }
 
