@@ -17,7 +17,9 @@ use crate::mm::addr::{Pfn, PAGE_SIZE};
 use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
 use crate::mm::mm_types::{MmStats, MmStruct};
 use crate::mm::page::pg;
-use crate::mm::uvm::{account_map, account_unmap, page_add_map, page_kind, page_remove_map, Pte, PteSlot, Rss, UserMem, UserPageTables};
+use crate::mm::uvm::{
+    account_map, account_unmap, flush_tlb_page, page_add_map, page_kind, page_remove_map, Pte, PteSlot, Rss, TlbGather, UserMem, UserPageTables,
+};
 use crate::mm::vma::{VmFile, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE};
 
 /// What a present PTE maps.
@@ -295,7 +297,7 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u
     // The PTE changed or was stale in the TLB (a PTE that was empty cannot
     // be cached: nothing to flush).
     if pte != PteState::None {
-        mem.flush_tlb_page(va);
+        flush_tlb_page(&mem, va);
     }
     if let (Some(file), false, PteState::None) = (&file, write, pte) {
         do_fault_around(pt, rss, file, Window { vma_start: start, vma_end, pgoff, va, exec: access.exec });
@@ -440,12 +442,14 @@ fn new_anon_page<M: UserMem>(mem: &M, zero: bool) -> Result<Pfn, FaultError> {
 /// (Linux `copy_page_range`): every page the parent maps is mapped in the
 /// child too, with one more reference and map count; with `cow` (a
 /// private writable VMA, [`fork_write_protect`]) the PTE is write-protected
-/// in both, so that the first write copies. The caller flushes the
-/// parent's TLB. False when out of memory for the child's tables.
+/// in both, so that the first write copies; `tlb` gathers the parent's
+/// translations that lost their write permission. False when out of
+/// memory for the child's tables.
 pub fn copy_page_range<M: UserMem>(
     child: &mut UserPageTables<M>,
     child_rss: &mut Rss,
     parent: &mut UserPageTables<M>,
+    tlb: &mut TlbGather,
     start: u64,
     end: u64,
     cow: bool,
@@ -463,9 +467,14 @@ pub fn copy_page_range<M: UserMem>(
         let pte = e.get();
         page_add_map(mem.page(pte.pfn()));
         account_map(&mem, pte.pfn(), child_rss);
-        let pte = if cow { pte.wrprotect() } else { pte };
-        e.set(&mem, pte);
-        slot.set(&mem, pte);
+        if cow && pte.writable() {
+            let ro = pte.wrprotect();
+            e.set(&mem, ro);
+            tlb.add(va);
+            slot.set(&mem, ro);
+        } else {
+            slot.set(&mem, pte);
+        }
     });
     ok
 }

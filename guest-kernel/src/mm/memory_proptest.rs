@@ -47,6 +47,8 @@ const STACK_RLIMIT: u64 = 8 << 20;
 struct Host {
     pa: PageAlloc<FakeRam>,
     zero: Pfn,
+    /// TLB flushes asked for: of one page, of everything.
+    flushes: std::cell::Cell<(u64, u64)>,
 }
 
 impl Host {
@@ -61,7 +63,7 @@ impl Host {
         pa.setup_watermarks();
         let zero = Pfn(pa.alloc_pages(GFP_KERNEL | __GFP_ZERO, 0).expect("a zero page"));
         pa.page(zero.0).set(pg::RESERVED);
-        Self { pa, zero }
+        Self { pa, zero, flushes: std::cell::Cell::new((0, 0)) }
     }
 
     fn frame(&self, pfn: Pfn) -> *mut u64 {
@@ -119,8 +121,14 @@ impl UserMem for HostMem<'_> {
     fn init_pgd(&mut self, _pgd: PhysAddr) -> Option<Option<(u64, Pfn)>> {
         Some(None)
     }
-    fn flush_tlb_page(&self, _va: u64) {}
-    fn flush_tlb_mm(&self) {}
+    fn flush_tlb_page(&self, _va: u64) {
+        let (one, all) = self.0.flushes.get();
+        self.0.flushes.set((one + 1, all));
+    }
+    fn flush_tlb_mm(&self) {
+        let (one, all) = self.0.flushes.get();
+        self.0.flushes.set((one, all + 1));
+    }
     fn activate(&self, _pgd: PhysAddr) {}
     fn deactivate(&self, _pgd: PhysAddr) {}
 }
@@ -566,5 +574,43 @@ fn a_read_fault_maps_the_cached_pages_around_it() {
     assert!(world.procs[0].0.pt.lookup(base).is_none_or(|e| !e.writable()), "fault-around maps read-only");
     world.check().unwrap();
     assert_eq!(world.procs[0].0.rss.file, want.len() as u64);
+    world.finish();
+}
+
+/// munmap, mprotect and fork flush the TLB once per operation: page by
+/// page up to Linux's ceiling of 33 changed translations, the whole TLB
+/// past it, and not at all for translations that did not change.
+#[test]
+fn tlb_flushes_are_gathered_per_operation() {
+    let host = Host::new();
+    let mut world = World::new(&host);
+    let flushes = |h: &Host| {
+        let f = h.flushes.get();
+        h.flushes.set((0, 0));
+        f
+    };
+    for npages in [10u64, 100] {
+        world.step(&Op::Mmap { proc: 0, kind: 0, obj: 0, pgoff: 0, npages }).unwrap();
+        let base = *world.procs[0].1.pages.keys().next().unwrap();
+        for i in 0..npages {
+            world.touch(0, base + i * PAGE_SIZE, true).unwrap();
+        }
+        flushes(&host);
+        // Fork write-protects every page once; a second fork finds them
+        // read-only already.
+        world.step(&Op::Fork { proc: 0 }).unwrap();
+        let want = if npages <= 33 { (npages, 0) } else { (0, 1) };
+        assert_eq!(flushes(&host), want, "fork of {npages} written pages");
+        world.step(&Op::Fork { proc: 0 }).unwrap();
+        assert_eq!(flushes(&host), (0, 0), "a second fork changes nothing");
+        world.step(&Op::Exit { proc: 1 }).unwrap();
+        world.step(&Op::Exit { proc: 1 }).unwrap();
+        flushes(&host);
+        let (mm, model) = &mut world.procs[0];
+        let (vm, mut ptes) = mm.split();
+        vm.munmap(base, npages * PAGE_SIZE, &mut ptes).unwrap();
+        model.pages.clear();
+        assert_eq!(flushes(&host), want, "munmap of {npages} mapped pages");
+    }
     world.finish();
 }

@@ -13,7 +13,7 @@ use alloc::vec::Vec;
 
 use crate::mm::addr::PAGE_SIZE;
 use crate::mm::memory::{copy_page_range, fork_write_protect};
-use crate::mm::uvm::{is_anon, Rss, UserMem, UserPageTables};
+use crate::mm::uvm::{is_anon, Rss, TlbGather, UserMem, UserPageTables};
 use crate::mm::vma::{PageTables, VmFile, VmFlags, VmaTree, VM_DONTCOPY, VM_EXEC, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE};
 
 /// Per-mm event counts.
@@ -117,14 +117,15 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
             .map(|v| (v.start, v.end, fork_write_protect(v.flags & VM_SHARED != 0, v.flags & VM_MAYWRITE != 0)))
             .collect();
         let mut ok = true;
+        let mut tlb = TlbGather::new();
         for (start, end, cow) in ranges {
-            if !copy_page_range(&mut child.pt, &mut child.rss, &mut self.pt, start, end, cow) {
+            if !copy_page_range(&mut child.pt, &mut child.rss, &mut self.pt, &mut tlb, start, end, cow) {
                 ok = false;
                 break;
             }
         }
-        // One flush for the write protection (Linux flushes once per mm).
-        self.pt.mem().flush_tlb_mm();
+        // One flush for the write protection.
+        tlb.finish(&self.pt.mem());
         if !ok {
             // Dropping the child frees what was copied.
             return None;
@@ -157,15 +158,17 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         let mem = self.pt.mem();
         self.vm.clear_soft_dirty();
         let ranges: Vec<(u64, u64)> = self.vm.iter().map(|v| (v.start, v.end)).collect();
+        let mut tlb = TlbGather::new();
         for (start, end) in ranges {
-            self.pt.for_each_present(start, end, |_, e| {
+            self.pt.for_each_present(start, end, |va, e| {
                 let pte = e.get();
-                if pte.present() {
+                if pte.present() && pte != pte.clear_soft_dirty() {
                     e.set(&mem, pte.clear_soft_dirty());
+                    tlb.add(va);
                 }
             });
         }
-        mem.flush_tlb_mm();
+        tlb.finish(&mem);
     }
 
     /// `clear_refs` 1, 2, 3: the accessed bits of the anonymous pages
@@ -175,16 +178,18 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
     pub fn clear_young(&mut self, anon: bool, file: bool) {
         let mem = self.pt.mem();
         let ranges: Vec<(u64, u64)> = self.vm.iter().map(|v| (v.start, v.end)).collect();
+        let mut tlb = TlbGather::new();
         for (start, end) in ranges {
-            self.pt.for_each_present(start, end, |_, e| {
+            self.pt.for_each_present(start, end, |va, e| {
                 let pte = e.get();
                 let is_anon = is_anon(mem.page(pte.pfn()));
-                if pte.present() && ((is_anon && anon) || (!is_anon && file)) {
+                if pte.present() && pte.young() && ((is_anon && anon) || (!is_anon && file)) {
                     e.set(&mem, pte.mkold());
+                    tlb.add(va);
                 }
             });
         }
-        mem.flush_tlb_mm();
+        tlb.finish(&mem);
     }
 
     /// The `/proc/PID/pagemap` entry of the page at `va` (Linux

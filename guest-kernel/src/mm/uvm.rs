@@ -8,6 +8,8 @@
 //! (owned by the file; a mapping holds a reference). Every PTE holds one
 //! reference (`_refcount`) and one map count (`_mapcount`) on its page.
 
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
 use crate::arch::pgtable::{flags, table_index, ADDR_MASK};
 use crate::mm::addr::{Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::mm::gfp::Gfp;
@@ -54,6 +56,79 @@ pub trait UserMem: Copy {
     /// Before the tables rooted at `pgd` are freed: if they are loaded,
     /// load the kernel's own instead.
     fn deactivate(&self, pgd: PhysAddr);
+}
+
+/// Linux's `tlb_single_page_flush_ceiling`: an operation that changed more
+/// translations than this flushes the whole TLB instead of page by page.
+pub const TLB_SINGLE_PAGE_FLUSH_CEILING: usize = 33;
+
+/// TLB flushes of user translations, as Linux's `vmstat` counts them
+/// (`nr_tlb_local_flush_one`: one page; `nr_tlb_local_flush_all`: the
+/// whole TLB).
+pub static NR_TLB_LOCAL_FLUSH_ONE: AtomicU64 = AtomicU64::new(0);
+pub static NR_TLB_LOCAL_FLUSH_ALL: AtomicU64 = AtomicU64::new(0);
+
+/// Flushes one page's translation, counted.
+#[inline]
+pub fn flush_tlb_page<M: UserMem>(mem: &M, va: u64) {
+    NR_TLB_LOCAL_FLUSH_ONE.fetch_add(1, Relaxed);
+    mem.flush_tlb_page(va);
+}
+
+/// Flushes every user translation, counted.
+pub fn flush_tlb_mm<M: UserMem>(mem: &M) {
+    NR_TLB_LOCAL_FLUSH_ALL.fetch_add(1, Relaxed);
+    mem.flush_tlb_mm();
+}
+
+/// The TLB side of one operation on an address space (Linux `struct
+/// mmu_gather`): the addresses whose translations changed are gathered,
+/// and [`finish`](Self::finish) flushes them once, page by page up to
+/// [`TLB_SINGLE_PAGE_FLUSH_CEILING`], the whole TLB past it, instead of
+/// an `invlpg` per page as the operation goes. (With one CPU a page may be
+/// freed before the flush: nothing runs in user mode in between. Several
+/// CPUs will need the frees deferred past it, as Linux batches them.)
+pub struct TlbGather {
+    pages: [u64; TLB_SINGLE_PAGE_FLUSH_CEILING],
+    n: usize,
+    full: bool,
+}
+
+impl Default for TlbGather {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TlbGather {
+    pub const fn new() -> Self {
+        Self { pages: [0; TLB_SINGLE_PAGE_FLUSH_CEILING], n: 0, full: false }
+    }
+
+    /// The translation of `va` changed.
+    #[inline]
+    pub fn add(&mut self, va: u64) {
+        if self.n < TLB_SINGLE_PAGE_FLUSH_CEILING {
+            self.pages[self.n] = va;
+            self.n += 1;
+        } else {
+            self.full = true;
+        }
+    }
+
+    /// Translations changed wholesale (a page table moved).
+    pub fn add_all(&mut self) {
+        self.full = true;
+    }
+
+    /// Flushes what was gathered.
+    pub fn finish<M: UserMem>(self, mem: &M) {
+        if self.full {
+            flush_tlb_mm(mem);
+        } else {
+            self.pages[..self.n].iter().for_each(|&va| flush_tlb_page(mem, va));
+        }
+    }
 }
 
 /// A software PTE bit (ignored by the CPU): a page kept but made
@@ -418,13 +493,15 @@ impl<M: UserMem> UserPageTables<M> {
     /// and leaves the RSS (Linux `zap_page_range`).
     pub fn zap_page_range(&mut self, start: u64, end: u64, rss: &mut Rss) {
         let mem = self.mem;
+        let mut tlb = TlbGather::new();
         self.for_each_present(start, end, |va, e| {
             let pfn = e.get().pfn();
             e.clear();
-            mem.flush_tlb_page(va);
+            tlb.add(va);
             account_unmap(&mem, pfn, rss);
             page_remove_map(&mem, pfn);
         });
+        tlb.finish(&mem);
     }
 
     /// Changes the protection of what is mapped in `[start, end)`. Write
@@ -436,12 +513,17 @@ impl<M: UserMem> UserPageTables<M> {
     /// stays as it was.
     pub fn protect(&mut self, start: u64, end: u64, access: bool, writable: bool, exec: bool) {
         let mem = self.mem;
+        let mut tlb = TlbGather::new();
         self.for_each_present(start, end, |va, e| {
             let pte = e.get();
             let w = protect_writable(writable, page_kind(&mem, pte.pfn())) && pte.soft_dirty();
-            e.set(&mem, pte.modify(access, w, exec));
-            mem.flush_tlb_page(va);
+            let new = pte.modify(access, w, exec);
+            if new != pte {
+                e.set(&mem, new);
+                tlb.add(va);
+            }
         });
+        tlb.finish(&mem);
     }
 
     /// Moves the PTEs of `[old, old + len)` to `[new, new + len)` (mremap,
@@ -459,12 +541,13 @@ impl<M: UserMem> UserPageTables<M> {
         // The populated tables first: moving creates tables on the way.
         let mut tables = alloc::vec::Vec::new();
         self.for_each_pte_table(old, end, &mut |va, table| tables.push((va, table)));
-        let mut moved_tables = false;
+        let mut tlb = TlbGather::new();
         for (start, src_table) in tables {
             let dst_va = new + (start - old);
             let whole = start % PMD_SIZE == 0 && dst_va.is_multiple_of(PMD_SIZE) && end - start >= PMD_SIZE;
             if whole && self.move_pte_table(start, dst_va, src_table) {
-                moved_tables = true;
+                // The old addresses of a whole table's pages.
+                tlb.add_all();
                 continue;
             }
             let stop = end.min((start | (PMD_SIZE - 1)) + 1);
@@ -472,18 +555,18 @@ impl<M: UserMem> UserPageTables<M> {
             while va < stop {
                 let pte = Pte(self.mem.table(src_table)[table_index(va, 1)]);
                 if pte.mapped() {
-                    let Some(mut dst) = self.pte_slot(new + (va - old), true) else { return false };
+                    let Some(mut dst) = self.pte_slot(new + (va - old), true) else {
+                        tlb.finish(&mem);
+                        return false;
+                    };
                     dst.set(&mem, pte);
                     self.mem.table(src_table)[table_index(va, 1)] = 0;
-                    mem.flush_tlb_page(va);
+                    tlb.add(va);
                 }
                 va += PAGE_SIZE;
             }
         }
-        if moved_tables {
-            // The old addresses of a whole table's pages: one flush.
-            mem.flush_tlb_mm();
-        }
+        tlb.finish(&mem);
         true
     }
 

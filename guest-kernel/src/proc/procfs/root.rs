@@ -89,7 +89,13 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
                 ("nr_kernel_stack", m.kernel_stack_kb),
                 ("nr_page_table_pages", m.page_tables),
             ];
-            let events = [("pgfault", crate::mm::memory::PGFAULT.load(Relaxed)), ("pgmajfault", 0), ("oom_kill", crate::proc::oom::OOM_KILLS.load(Relaxed))];
+            let events = [
+                ("pgfault", crate::mm::memory::PGFAULT.load(Relaxed)),
+                ("pgmajfault", 0),
+                ("oom_kill", crate::proc::oom::OOM_KILLS.load(Relaxed)),
+                ("nr_tlb_local_flush_all", crate::mm::uvm::NR_TLB_LOCAL_FLUSH_ALL.load(Relaxed)),
+                ("nr_tlb_local_flush_one", crate::mm::uvm::NR_TLB_LOCAL_FLUSH_ONE.load(Relaxed)),
+            ];
             vmstat::vmstat(alloc, &node, &events, w)
         }
         "slabinfo" => crate::mm::kmem::SLAB.slabinfo(w),
