@@ -70,6 +70,7 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
     crate::mm::vmalloc::vmalloc_init(mm.pgd);
     arch::boot_timer_mm_ready();
     printk!("mm: ready: max_pfn {:#x}, page tables at {:#x}", mm.max_pfn, mm.pgd.as_u64());
+    crate::drivers::pageop::init(&cmdline);
     if let Some(v) = cmdline.get("fault_around_bytes") {
         match v.parse() {
             Ok(bytes) => crate::mm::memory::set_fault_around_bytes(bytes),

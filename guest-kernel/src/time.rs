@@ -58,6 +58,11 @@ fn detect_tsc_khz() -> (u64, TscSource) {
     (FALLBACK_KHZ, TscSource::Guess)
 }
 
+/// The TSC frequency found by [`calibrate`] (0 before).
+pub fn tsc_khz() -> u64 {
+    TSC_KHZ.load(Ordering::Relaxed)
+}
+
 /// Nanoseconds since [`mark_boot`].
 pub fn uptime_ns() -> u64 {
     let khz = match TSC_KHZ.load(Ordering::Relaxed) {

@@ -49,6 +49,36 @@ pub struct HostWrite {
     pub written: u64,
 }
 
+/// `outl` the guest-physical address (< 4 GiB, 8-byte aligned) of a
+/// [`PageOp`] here: the VMM zeroes ([`PAGEOP_ZERO`]) or copies
+/// ([`PAGEOP_COPY`]) whole pages of guest RAM for the guest and stores in
+/// `done` how many it did. Where guest ring 0 is emulated one exit costs a
+/// fraction of clearing a page in the guest; the kernel measures both at
+/// boot and uses the cheaper (`clear_page=` and `copy_page=` override).
+pub const PORT_PAGEOP: u16 = 0x514;
+pub const PAGEOP_ZERO: u32 = 1;
+pub const PAGEOP_COPY: u32 = 2;
+/// Most pages one [`PageOp`] names.
+pub const PAGEOP_MAX_PAGES: usize = 16;
+
+/// A request for [`PORT_PAGEOP`]. Everything is guest-controlled and
+/// checked: an unknown `op`, a `count` above [`PAGEOP_MAX_PAGES`], or a
+/// page not wholly inside guest RAM stops the request there (`done` says
+/// how far it got) and is logged once.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, zerocopy::FromBytes, zerocopy::IntoBytes, zerocopy::Immutable, zerocopy::KnownLayout)]
+pub struct PageOp {
+    pub op: u32,
+    pub count: u32,
+    /// Set by the VMM: the pages done, in order.
+    pub done: u32,
+    pub _pad: u32,
+    /// The pages zeroed, or copied to: page frame numbers.
+    pub dst: [u64; PAGEOP_MAX_PAGES],
+    /// For [`PAGEOP_COPY`]: the page each `dst` gets its contents from.
+    pub src: [u64; PAGEOP_MAX_PAGES],
+}
+
 /// `outl` here to mark a region of guest code for instruction counting
 /// (`vmm run --count-instructions`): [`MARK_BEGIN`] | id before it,
 /// [`MARK_END`] | id after it. The VMM single-steps the guest between the

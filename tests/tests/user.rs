@@ -369,3 +369,23 @@ fn bench_ops_reports_every_operation() {
     assert_clean_exit("bench_ops", &run, 0);
     assert_eq!(names(&run.stdout), native);
 }
+
+/// Pages are cleared and copied by the guest or by the VMM as the boot-time
+/// measurement (or the command line) says; either way copy-on-write and
+/// fresh pages hold what they must (`proc_fork` and `mm_demand` pass).
+#[test]
+fn page_clearing_and_copying_work_both_ways() {
+    if !kvm_available() {
+        return;
+    }
+    for (way, said) in [("guest", "by the guest"), ("host", "by the VMM")] {
+        let cmdline = format!("clear_page={way} copy_page={way}");
+        for prog in ["proc_fork", "mm_demand"] {
+            let run = run_init(MEM, &cmdline, &programs::path(prog), &[], &[]);
+            assert!(run.console.contains(&format!("mm: clear_page {said}")), "{cmdline}: {}", run.console);
+            assert!(run.console.contains(&format!("copy_page {said}")), "{cmdline}: {}", run.console);
+            programs::check_tap(&run.stdout).unwrap_or_else(|e| panic!("{prog} with {cmdline}: {e}\n{}", run.stdout));
+            assert_clean_exit(prog, &run, 0);
+        }
+    }
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd};
 use shared::boot::{PanicReport, PANIC_KIND_EXCEPTION, PANIC_REPORT_MAGIC};
-use shared::ports::{BOOT_TIMER_MM_READY, PORT_BOOT_TIMER, PORT_EXIT, PORT_HOSTIO, PORT_MARK, PORT_PANIC, SERIAL_COM1};
+use shared::ports::{BOOT_TIMER_MM_READY, PORT_BOOT_TIMER, PORT_EXIT, PORT_HOSTIO, PORT_MARK, PORT_PAGEOP, PORT_PANIC, SERIAL_COM1};
 use shared::stats::{STATS_MMIO_BASE, STATS_MMIO_SIZE};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use zerocopy::FromBytes;
@@ -74,6 +74,8 @@ pub(crate) struct VcpuRunner {
     /// The CMOS clock the guest reads the time of day from.
     pub(crate) rtc: crate::devices::Rtc,
     pub(crate) hostio: HostIo,
+    /// Pages zeroed and copied for the guest (`PORT_PAGEOP`).
+    pub(crate) pageops: crate::devices::PageOps,
     pub(crate) stats: StatsChannel,
     pub(crate) start: Instant,
     pub(crate) boot_time: Option<Duration>,
@@ -198,6 +200,7 @@ impl VcpuRunner {
                     }
                 }
                 VcpuExit::IoOut(PORT_HOSTIO, data) => self.hostio.request(&self.mem, le_value(data) as u64),
+                VcpuExit::IoOut(PORT_PAGEOP, data) => self.pageops.request(&self.mem, le_value(data) as u64),
                 VcpuExit::IoOut(PORT_PANIC, data) => {
                     let addr = le_value(data) as u64;
                     return Ok(Outcome::Panicked(read_panic_report(&self.mem, addr)));

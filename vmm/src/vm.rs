@@ -254,6 +254,7 @@ where
         serial,
         rtc: crate::devices::Rtc::default(),
         hostio,
+        pageops: crate::devices::PageOps::new(to(Stream::Stderr)),
         stats,
         start,
         boot_time: None,

@@ -3,6 +3,8 @@
 #[cfg(target_os = "none")]
 pub mod hostio;
 #[cfg(target_os = "none")]
+pub mod pageop;
+#[cfg(target_os = "none")]
 pub mod serial;
 /// The stats channel (virtio-mmio device, `shared::stats` wire format).
 #[cfg(target_os = "none")]

@@ -3,6 +3,8 @@
 //! allocators are generic over `PhysMem`; this is the one they run on in
 //! the guest (`fake::FakeRam` is the host tests').
 
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
 use crate::arch::cpu;
 use crate::mm::addr::{__va, Pfn, PhysAddr, PAGE_SHIFT};
 use crate::mm::highmem::KmapLocal;
@@ -12,6 +14,52 @@ use crate::mm::page::{Page, PhysMem, PAGE_POISON};
 /// The kernel's physical memory: vmemmap descriptors, frames through the
 /// direct map or (HighMem) the fixmap.
 pub struct KernelPhysMem;
+
+/// Clearing and copying page frames by the VMM (a paravirtual doorbell a
+/// driver registers): each returns false when the VMM did not do it.
+pub struct HostPageOps {
+    pub zero: fn(u64) -> bool,
+    pub copy: fn(u64, u64) -> bool,
+}
+
+static HOST_PAGE_OPS: crate::sync::Once<HostPageOps> = crate::sync::Once::new();
+/// Whether `clear_page` and `copy_page` go to the VMM (chosen at boot by
+/// measuring both ways).
+static CLEAR_BY_HOST: AtomicBool = AtomicBool::new(false);
+static COPY_BY_HOST: AtomicBool = AtomicBool::new(false);
+
+/// Registers the VMM's page operations and which of them to use.
+pub fn set_host_page_ops(ops: HostPageOps, clear: bool, copy: bool) {
+    let _ = HOST_PAGE_OPS.set(ops);
+    CLEAR_BY_HOST.store(clear, Relaxed);
+    COPY_BY_HOST.store(copy, Relaxed);
+}
+
+/// Zeroes a frame in the guest (`rep stosq`, through kmap for HighMem).
+pub fn clear_frame_in_guest(pfn: u64) {
+    // SAFETY: the frame is mapped for the duration of the closure and
+    // belongs to the caller (an allocation being prepared).
+    with_frame(pfn, |p| unsafe { cpu::clear_page(p) });
+}
+
+/// Copies frame `src` to frame `dst` in the guest, either of which may be
+/// HighMem.
+pub fn copy_frame_in_guest(dst: u64, src: u64) {
+    let d = KmapLocal::new(pfn_to_page(Pfn(dst)));
+    let s = KmapLocal::new(pfn_to_page(Pfn(src)));
+    // SAFETY: both pages are mapped for the copy and distinct; `dst` is
+    // the caller's (a fresh page nobody else sees yet).
+    unsafe { core::ptr::copy_nonoverlapping(s.as_mut_ptr() as *const u64, d.as_mut_ptr() as *mut u64, 512) };
+}
+
+/// Copies a frame the cheapest way this machine offers (`copy_page` for
+/// COW and private copies of file pages).
+pub fn copy_frame(dst: u64, src: u64) {
+    if COPY_BY_HOST.load(Relaxed) && HOST_PAGE_OPS.get().is_some_and(|ops| (ops.copy)(dst, src)) {
+        return;
+    }
+    copy_frame_in_guest(dst, src);
+}
 
 /// Runs `f` on the frame: through the direct map, or (HighMem) a
 /// `kmap_local` mapping, so every write to a page the kernel did not map
@@ -33,9 +81,10 @@ impl PhysMem for KernelPhysMem {
     }
 
     fn clear_page(&self, pfn: u64) {
-        // SAFETY: the frame is mapped for the duration of the closure and
-        // belongs to the allocation being prepared.
-        with_frame(pfn, |p| unsafe { cpu::clear_page(p) });
+        if CLEAR_BY_HOST.load(Relaxed) && HOST_PAGE_OPS.get().is_some_and(|ops| (ops.zero)(pfn)) {
+            return;
+        }
+        clear_frame_in_guest(pfn);
     }
 
     fn poison_page(&self, pfn: u64) {

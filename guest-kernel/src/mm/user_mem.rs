@@ -87,11 +87,7 @@ impl UserMem for KernelUserMem {
     }
 
     fn copy_page(&self, dst: Pfn, src: Pfn) {
-        let d = KmapLocal::new(pfn_to_page(dst));
-        let s = KmapLocal::new(pfn_to_page(src));
-        // SAFETY: both pages are mapped for the copy and distinct; `dst` is
-        // a fresh page nobody else sees yet.
-        unsafe { core::ptr::copy_nonoverlapping(s.as_mut_ptr() as *const u64, d.as_mut_ptr() as *mut u64, 512) };
+        crate::mm::physmem::copy_frame(dst.0, src.0);
     }
 
     fn read_page(&self, pfn: Pfn, offset: usize, buf: &mut [u8]) {
