@@ -37,6 +37,7 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
     let (tsc_khz, source) = crate::time::calibrate();
 
     let (info, cmdline) = copy_boot_info(boot_info_phys);
+    crate::printk::set_console_loglevel(&cmdline);
     printk!("Linux version 6.1.0-rvmm ({} {}) #1 SMP", env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
     printk!("Command line: {}", cmdline.as_str());
     let how = match source {
@@ -123,7 +124,7 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
     // Stats channel: the last exits, what the host still asked, the final
     // snapshot (sent synchronously); 0 after a host shutdown.
     let code = crate::drivers::stats::power_off(code);
-    printk!("reboot: Power down");
+    pr_emerg!("reboot: Power down");
     arch::machine_power_off(code)
 }
 
@@ -189,7 +190,7 @@ fn run_init(info: &BootInfo, argv: &[alloc::string::String]) -> u32 {
         if fails == 0 {
             printk!("selftest rmapcheck: ok ({runs} checks, up to {pages} mapped pages)");
         } else {
-            printk!("selftest rmapcheck: FAILED in {fails} of {runs} checks");
+            pr_err!("selftest rmapcheck: FAILED in {fails} of {runs} checks");
         }
     }
     proc::unmount_rootfs();
@@ -200,7 +201,7 @@ fn run_init(info: &BootInfo, argv: &[alloc::string::String]) -> u32 {
     let (slab_before, slab_after) = (before.objects(), after.objects());
     printk!("init: exited with status {code}; free pages {free_before} -> {free_after}, slab objects {slab_before} -> {slab_after}");
     if free_after != free_before || slab_after != slab_before {
-        printk!(
+        pr_err!(
             "init: LEAK: {} pages and {} slab objects not returned ({})",
             free_before as i64 - free_after as i64,
             slab_after as i64 - slab_before as i64,

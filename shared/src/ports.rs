@@ -30,6 +30,14 @@ pub const PORT_PANIC: u16 = 0x508;
 /// exit per call, not one per byte.
 pub const PORT_HOSTIO: u16 = 0x50c;
 
+/// `outl` the guest-physical address (< 4 GiB, 8-byte aligned) of a
+/// [`HostWrite`] with `fd` 1 here: its bytes go to the guest console, the
+/// same stream (and capture) as COM1's, and `written` says how many. The
+/// kernel's log leaves this way a line per exit instead of a byte per
+/// exit; a VMM without the port leaves `written` alone, and the kernel
+/// falls back to COM1.
+pub const PORT_CONSOLE: u16 = 0x518;
+
 /// Most bytes one [`HostWrite`] may carry.
 pub const HOSTIO_MAX_LEN: u64 = 64 << 10;
 

@@ -98,3 +98,28 @@ fn boot_time_is_reported_for_tests_and_verbose_runs() {
     assert!(run.stderr.contains("vmm: boot time (VMM start to mm ready): "), "{}", run.stderr);
     assert!(run.stdout.contains("reboot: Power down"), "console did not reach stdout:\n{}", run.stdout);
 }
+
+/// `quiet` and `loglevel=` filter the console as Linux does: the routine
+/// boot lines (`KERN_INFO`) go, errors and the power-off line stay; the
+/// default shows everything. (The lines leave through the VMM's console
+/// port, a line per exit, with the same text as before.)
+#[test]
+fn quiet_and_loglevel_filter_the_console() {
+    if !kvm_available() {
+        return;
+    }
+    let full = boot(&config(64 * M, "")).console_text();
+    assert_line(&full, "Linux version 6.1.0-rvmm (guest-kernel 0.1.0) #1 SMP");
+    for cmdline in ["quiet", "loglevel=4", "quiet loglevel=1"] {
+        let report = boot(&config(64 * M, cmdline));
+        let console = report.console_text();
+        assert_eq!(report.outcome, Outcome::Exited(0), "{cmdline}: {console}");
+        assert!(!console.contains("Linux version"), "{cmdline}: {console}");
+        assert_line(&console, "reboot: Power down");
+        assert_eq!(console.lines().count(), 1, "{cmdline}: {console}");
+    }
+    // An error line stays under quiet: a planted leak's report.
+    let run = run_init(64 * M, "quiet test=leak-page", &programs::path("hello"), &[], &[]);
+    assert!(run.console.contains("init: LEAK: 1 pages"), "{}", run.console);
+    assert!(!run.console.contains("init: exited with status"), "{}", run.console);
+}

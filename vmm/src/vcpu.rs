@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use kvm_ioctls::{Kvm, VcpuExit, VcpuFd};
 use shared::boot::{PanicReport, PANIC_KIND_EXCEPTION, PANIC_REPORT_MAGIC};
-use shared::ports::{BOOT_TIMER_MM_READY, PORT_BOOT_TIMER, PORT_EXIT, PORT_HOSTIO, PORT_MARK, PORT_PAGEOP, PORT_PANIC, SERIAL_COM1};
+use shared::ports::{BOOT_TIMER_MM_READY, PORT_BOOT_TIMER, PORT_CONSOLE, PORT_EXIT, PORT_HOSTIO, PORT_MARK, PORT_PAGEOP, PORT_PANIC, SERIAL_COM1};
 use shared::stats::{STATS_MMIO_BASE, STATS_MMIO_SIZE};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 use zerocopy::FromBytes;
@@ -200,6 +200,7 @@ impl VcpuRunner {
                     }
                 }
                 VcpuExit::IoOut(PORT_HOSTIO, data) => self.hostio.request(&self.mem, le_value(data) as u64),
+                VcpuExit::IoOut(PORT_CONSOLE, data) => self.hostio.console_request(&self.mem, le_value(data) as u64, self.serial.console_mut()),
                 VcpuExit::IoOut(PORT_PAGEOP, data) => self.pageops.request(&self.mem, le_value(data) as u64),
                 VcpuExit::IoOut(PORT_PANIC, data) => {
                     let addr = le_value(data) as u64;

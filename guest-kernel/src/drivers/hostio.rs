@@ -67,3 +67,34 @@ pub fn read(buf: &mut [u8]) -> usize {
         got
     }
 }
+
+/// The kernel console's own request and buffer (printk may run while a
+/// user write is half-way through the ones above, on the panic path).
+#[repr(C, align(4096))]
+struct LineBuf([u8; CONSOLE_LINE]);
+
+/// Most bytes one console request carries.
+pub const CONSOLE_LINE: usize = 512;
+
+static mut CONSOLE_BUF: LineBuf = LineBuf([0; CONSOLE_LINE]);
+static mut CONSOLE_REQUEST: HostWrite = HostWrite { fd: 0, _pad: 0, addr: 0, len: 0, written: 0 };
+
+/// Sends `bytes` (at most [`CONSOLE_LINE`]) to the console through the
+/// VMM's console port (`shared::ports::PORT_CONSOLE`), one exit for all of
+/// them: false when the VMM does not have the port.
+pub fn console_write(bytes: &[u8]) -> bool {
+    let n = bytes.len().min(CONSOLE_LINE);
+    // SAFETY: one CPU with interrupts off, and the console lock (or the
+    // panic path, which stops everything else) held by the caller: nothing
+    // else uses this buffer and request while the VMM reads them.
+    unsafe {
+        let buf = &mut *addr_of_mut!(CONSOLE_BUF);
+        buf.0[..n].copy_from_slice(&bytes[..n]);
+        let req = &mut *addr_of_mut!(CONSOLE_REQUEST);
+        *req = HostWrite { fd: 1, _pad: 0, addr: __pa_symbol(addr_of!(CONSOLE_BUF)).as_u64(), len: n as u64, written: u64::MAX };
+        compiler_fence(SeqCst);
+        crate::arch::cpu::outl(shared::ports::PORT_CONSOLE, __pa_symbol(addr_of!(CONSOLE_REQUEST)).as_u64() as u32);
+        compiler_fence(SeqCst);
+        core::ptr::read_volatile(addr_of!(CONSOLE_REQUEST.written)) == n as u64
+    }
+}

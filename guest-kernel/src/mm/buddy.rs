@@ -179,7 +179,7 @@ pub fn free_page(addr: VirtAddr) {
 
 /// Linux `bad_page`: the report, then the page is left alone (leaked).
 fn bad_page(bad: &BadPage) {
-    with_console(|w| {
+    crate::printk::with_console_level(crate::printk::KERN_ERR, |w| {
         let _ = writeln!(w, "BUG: Bad page state in process swapper/0  pfn:{:05x}", bad.pfn);
         let _ = writeln!(
             w,
@@ -196,7 +196,7 @@ fn bad_page(bad: &BadPage) {
 
 /// Linux `warn_alloc`: the failure line and a short memory report.
 fn warn_alloc(gfp: Gfp, order: usize) {
-    with_console(|w| {
+    crate::printk::with_console_level(crate::printk::KERN_WARNING, |w| {
         let _ = writeln!(w, "swapper/0: page allocation failure: order:{order}, mode:{:#x}({gfp:?}), nodemask=(null)", gfp.0);
         let _ = writeln!(w, "Mem-Info:");
         let _ = crate::mm::vmstat::show_free_areas(page_alloc(), &mut { w });

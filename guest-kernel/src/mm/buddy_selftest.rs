@@ -71,7 +71,7 @@ fn free_counts() -> [u64; MAX_NR_ZONES] {
 pub fn run() {
     match check() {
         Ok(()) => printk!("selftest buddy: ok"),
-        Err(msg) => printk!("selftest buddy: FAILED: {}", core::str::from_utf8(msg.as_bytes()).unwrap_or("?")),
+        Err(msg) => pr_err!("selftest buddy: FAILED: {}", core::str::from_utf8(msg.as_bytes()).unwrap_or("?")),
     }
 }
 

@@ -16,7 +16,7 @@ const NR_PAGES: usize = LAST_PKMAP + 64;
 pub fn run() {
     match check() {
         Ok(()) => printk!("selftest kmap: ok"),
-        Err(msg) => printk!("selftest kmap: FAILED: {msg}"),
+        Err(msg) => pr_err!("selftest kmap: FAILED: {msg}"),
     }
 }
 

@@ -8,7 +8,7 @@ use crate::mm::buddy::page_alloc;
 use crate::mm::physmem::KernelPhysMem;
 use crate::mm::slab::{KmemCache, SlabAllocator, SlabConfig, SLAB_HWCACHE_ALIGN, SLAB_PANIC};
 use crate::mm::slab_debug::SlabBug;
-use crate::printk::with_console;
+use crate::printk::{with_console_level, KERN_ERR};
 use crate::sync::Once;
 
 #[global_allocator]
@@ -20,7 +20,7 @@ pub static SLAB: SlabAllocator<'static, KernelPhysMem> = SlabAllocator::new();
 pub static VM_AREA_CACHEP: Once<&'static KmemCache> = Once::new();
 
 fn report(bug: &SlabBug) {
-    with_console(|w| {
+    with_console_level(KERN_ERR, |w| {
         let _ = writeln!(w, "{bug}");
     });
 }

@@ -25,7 +25,7 @@ fn ctor(obj: *mut u8) {
 pub fn run() {
     match check() {
         Ok(()) => printk!("selftest slab: ok"),
-        Err(msg) => printk!("selftest slab: FAILED: {msg}"),
+        Err(msg) => pr_err!("selftest slab: FAILED: {msg}"),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::mm::vmalloc::*;
 pub fn run() {
     match check() {
         Ok(()) => printk!("selftest vmalloc: ok"),
-        Err(msg) => printk!("selftest vmalloc: FAILED: {msg}"),
+        Err(msg) => pr_err!("selftest vmalloc: FAILED: {msg}"),
     }
 }
 

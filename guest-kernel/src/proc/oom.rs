@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::sched::{self, TaskState};
 use super::{current, SIGKILL};
-use crate::printk::with_console;
+use crate::printk::{with_console_level, KERN_ERR};
 
 /// Processes killed (`/proc/vmstat` `oom_kill`).
 pub static OOM_KILLS: AtomicU64 = AtomicU64::new(0);
@@ -61,7 +61,7 @@ fn report(pid: u32) {
     let Some(t) = sched::task(pid) else { return };
     let Some(mm) = t.mm.as_ref() else { return };
     let kb = |pages: u64| pages * 4;
-    with_console(|w| {
+    with_console_level(KERN_ERR, |w| {
         let _ = writeln!(
             w,
             "Out of memory: Killed process {} ({}) total-vm:{}kB, anon-rss:{}kB, file-rss:{}kB, shmem-rss:{}kB, UID:0 pgtables:{}kB oom_score_adj:{}",

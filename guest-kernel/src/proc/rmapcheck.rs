@@ -26,7 +26,7 @@ pub fn run(when: &str) {
     RUNS.fetch_add(1, Relaxed);
     if let Err(report) = check() {
         FAILURES.fetch_add(1, Relaxed);
-        printk!("rmapcheck: FAILED {when}: {report}");
+        pr_err!("rmapcheck: FAILED {when}: {report}");
     }
 }
 

@@ -13,7 +13,7 @@
 use std::io::{BufRead, Write};
 use std::mem::offset_of;
 
-use shared::ports::{HostWrite, HOSTIO_MAX_LEN, PORT_HOSTIO};
+use shared::ports::{HostWrite, HOSTIO_MAX_LEN, PORT_CONSOLE, PORT_HOSTIO};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 use zerocopy::IntoBytes;
 
@@ -156,14 +156,30 @@ impl HostIo {
                 req.bytes.len() as u64
             }),
         };
+        self.answer(mem, addr, PORT_HOSTIO, result);
+    }
+
+    /// Serves a guest write of `addr` to [`PORT_CONSOLE`]: the request's
+    /// bytes go to `console` (the serial console's), checked as
+    /// [`PORT_HOSTIO`]'s are.
+    pub fn console_request(&mut self, mem: &GuestMemoryMmap, addr: u64, console: &mut Console) {
+        let result = read_request(mem, addr).map(|req| {
+            let _ = console.write_all(&req.bytes);
+            req.bytes.len() as u64
+        });
+        self.answer(mem, addr, PORT_CONSOLE, result);
+    }
+
+    /// Stores the count in the request, or reports why it was refused.
+    fn answer(&mut self, mem: &GuestMemoryMmap, addr: u64, port: u16, result: Result<u64, Rejected>) {
         let written = match result {
             Ok(n) => n,
             Err(why) => {
                 self.rejected += 1;
                 if !std::mem::replace(&mut self.logged[why.kind()], true) {
                     // One write, so the line travels as one message.
-                    let line =
-                        format!("vmm: PORT_HOSTIO ({PORT_HOSTIO:#x}): {why}; request ignored (later requests refused for this reason are only counted)\n");
+                    let name = if port == PORT_CONSOLE { "PORT_CONSOLE" } else { "PORT_HOSTIO" };
+                    let line = format!("vmm: {name} ({port:#x}): {why}; request ignored (later requests refused for this reason are only counted)\n");
                     let _ = self.log.write_all(line.as_bytes());
                 }
                 if let Rejected::RequestOutsideRam(_) = why {
@@ -303,6 +319,39 @@ mod tests {
             }
             assert_eq!(read_request(&mem, at), Err(why), "{request:?} at {at:#x}");
         }
+    }
+
+    /// The kernel's console port: a line goes to the console it is given,
+    /// checked as the user output is (a bad request writes nothing there
+    /// and answers 0).
+    #[test]
+    fn console_requests_reach_the_console_and_bad_ones_are_refused() {
+        let mem = mem();
+        let (mut dev, rx) = device();
+        let (tx, console_rx) = sync_channel(64);
+        let mut console = Console::new(Box::new(StreamSender::new(Stream::Stdout, tx)));
+        mem.write_slice(b"[    0.000001] a line\n", GuestAddress(0x2000)).unwrap();
+        put(&mem, 0x1000, req(1, 0x2000, 22));
+        dev.console_request(&mem, 0x1000, &mut console);
+        assert_eq!(written(&mem, 0x1000), 22);
+        put(&mem, 0x1000, req(1, 0x2000, HOSTIO_MAX_LEN + 1));
+        dev.console_request(&mem, 0x1000, &mut console);
+        assert_eq!(written(&mem, 0x1000), 0);
+        put(&mem, 0x1000, req(1, u64::MAX - 4, 22));
+        dev.console_request(&mem, 0x1000, &mut console);
+        assert_eq!(written(&mem, 0x1000), 0);
+        drop(console);
+        let lines: Vec<String> = console_rx
+            .try_iter()
+            .map(|e| match e {
+                VcpuEvent::Output(_, b) => String::from_utf8(b).unwrap(),
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(lines.concat(), "[    0.000001] a line\n");
+        let log: String = sent(&rx).into_iter().map(|(_, t)| t).collect();
+        assert!(log.contains("vmm: PORT_CONSOLE (0x518): length"), "{log}");
+        assert!(log.contains("vmm: PORT_CONSOLE (0x518): bytes"), "{log}");
     }
 
     #[test]

@@ -39,6 +39,12 @@ impl SerialDevice {
         self.uart.read(offset as u8)
     }
 
+    /// The console the UART writes to (the kernel's line-at-a-time console
+    /// port writes there too).
+    pub fn console_mut(&mut self) -> &mut Console {
+        self.uart.writer_mut()
+    }
+
     pub fn into_console(self) -> Console {
         self.uart.into_writer()
     }
