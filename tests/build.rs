@@ -37,6 +37,8 @@ const PROGRAMS: &[&str] = &[
     "isolation",
     "leave_behind",
     "run_then_cat",
+    "exec_each",
+    "hello",
 ];
 
 /// Programs also built against glibc (`gcc -static -pthread`), as

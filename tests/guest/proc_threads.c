@@ -283,10 +283,15 @@ static void test_shared_futex(void)
         _exit(n == 1 ? 0 : 1);
     }
     long r = sys_futex(shared, FUTEX_WAIT, 0, NULL, NULL, 0);
+    int e = errno;
     int st;
     waitpid(c, &st, 0);
-    check((r == 0 || errno == EAGAIN) && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-          "a shared futex in MAP_SHARED memory is woken by another process", "r %ld status %#x", r, st);
+    /* Woken (the child's wake found this waiter), or, on a loaded machine
+     * where the child stored 1 before this wait began, EAGAIN (and then the
+     * child had nobody to wake). */
+    int woken = r == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    int late = r == -1 && e == EAGAIN && WIFEXITED(st);
+    check(woken || late, "a shared futex in MAP_SHARED memory is woken by another process", "r %ld errno %d status %#x", r, e, st);
     munmap(shared, PAGE);
 }
 

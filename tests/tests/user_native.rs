@@ -156,6 +156,8 @@ fn every_tap_program_is_tested() {
                 | "hello_dyn"
                 | "hello_glibc_dyn"
                 | "run_then_cat"
+                | "exec_each"
+                | "hello"
         )
     });
     assert_eq!(all, programs::TAP);

@@ -401,6 +401,12 @@ fn map_segments(mm: &mut Mm, elf: &Elf, file: &FileRef, bias: u64) -> Result<Loa
         if mem_end > anon_start {
             let (vm, mut ptes) = mm.split();
             let len = page_align_up(mem_end) - anon_start;
+            // The bss is charged memory, as Linux's vm_brk_flags charges it:
+            // a segment larger than the overcommit policy allows fails the
+            // exec (ENOMEM).
+            if ph.p_flags & PF_W != 0 {
+                super::mm::vm_enough_memory(len / PAGE_SIZE)?;
+            }
             vm.mmap(anon_start, len, prot, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, None, 0, false, &mut ptes).map_err(|e| e.0)?;
         }
         if ph.p_offset <= elf.phoff && elf.phoff < ph.p_offset + ph.p_filesz {

@@ -180,6 +180,25 @@ pub fn set_max_map_count(v: usize) {
     }
 }
 
+/// Whether `pages` more of charged memory fit (Linux
+/// `__vm_enough_memory` under `vm.overcommit_memory`): 1 always; 0 unless
+/// one request exceeds all of RAM (the heuristic); 2 while everything
+/// charged stays under `CommitLimit`.
+pub fn vm_enough_memory(pages: u64) -> Result<(), i32> {
+    use crate::proc::procfs::sys::{commit_limit, OVERCOMMIT_MEMORY};
+    use core::sync::atomic::Ordering::Relaxed;
+    let ok = match OVERCOMMIT_MEMORY.load(Relaxed) {
+        1 => true,
+        2 => committed_pages() + pages <= commit_limit(),
+        _ => pages <= crate::mm::buddy::page_alloc().totalram_pages(),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(crate::fs::errno::ENOMEM)
+    }
+}
+
 /// Pages charged to the overcommit accounting by every process
 /// (`Committed_AS`; Linux keeps `vm_committed_as` as it goes).
 pub fn committed_pages() -> u64 {

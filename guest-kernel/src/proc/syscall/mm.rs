@@ -8,28 +8,10 @@ use super::*;
 use crate::mm::mlock::advice::*;
 use crate::mm::mlock::{madvise_behavior_valid, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT, MLOCK_ONFAULT};
 use crate::mm::vma::{VM_LOCKED, VM_LOCKED_MASK, VM_LOCKONFAULT};
+use crate::proc::mm::vm_enough_memory;
 
 pub(super) fn mm() -> Result<&'static mut crate::proc::mm::Mm, i32> {
     task().mm.as_deref_mut().ok_or(EFAULT)
-}
-
-/// Whether `pages` more of charged memory fit (Linux
-/// `__vm_enough_memory` under `vm.overcommit_memory`): 1 always; 0 unless
-/// one request exceeds all of RAM (the heuristic); 2 while everything
-/// charged stays under `CommitLimit`.
-fn vm_enough_memory(pages: u64) -> Result<(), i32> {
-    use crate::proc::procfs::sys::{commit_limit, OVERCOMMIT_MEMORY};
-    use core::sync::atomic::Ordering::Relaxed;
-    let ok = match OVERCOMMIT_MEMORY.load(Relaxed) {
-        1 => true,
-        2 => crate::proc::mm::committed_pages() + pages <= commit_limit(),
-        _ => pages <= crate::mm::buddy::page_alloc().totalram_pages(),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(ENOMEM)
-    }
 }
 
 /// Strict overcommit (`vm.overcommit_memory` 2) charges `MAP_NORESERVE`
