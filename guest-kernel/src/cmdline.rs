@@ -82,4 +82,38 @@ mod tests {
         assert_eq!(Cmdline::parse("-- x").init_args().count(), 1);
         assert_eq!(Cmdline::parse("").get("x"), None);
     }
+
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 2048, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// The VMM's user writes the command line; any text parses,
+            /// and every lookup answers without a panic.
+            #[test]
+            fn any_text_parses(line in "\\PC{0,80}", key in "[a-z_=-]{0,8}") {
+                let c = Cmdline::parse(&line);
+                let _ = (c.get(&key), c.has(&key), c.as_str());
+                let args: Vec<&str> = c.init_args().collect();
+                prop_assert!(args.iter().all(|a| !a.is_empty()));
+                if let Some(v) = c.get(&key) {
+                    prop_assert!(c.as_str().contains(v));
+                }
+            }
+
+            #[test]
+            fn memparse_never_panics_and_never_wraps(s in "(0x)?[0-9a-fA-F]{0,20}[kKmMgGtT]?") {
+                if let Some(v) = memparse(&s) {
+                    let digits = s.trim_end_matches(|c: char| "kKmMgGtT".contains(c));
+                    let plain = match digits.strip_prefix("0x") {
+                        Some(h) => u64::from_str_radix(h, 16).ok(),
+                        None => digits.parse::<u64>().ok(),
+                    };
+                    prop_assert!(plain.is_some_and(|p| v >= p));
+                }
+            }
+        }
+    }
 }

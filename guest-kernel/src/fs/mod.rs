@@ -40,6 +40,7 @@ pub fn wake_waiters() {
     }
 }
 
+pub mod binfmt_elf;
 pub mod cpio;
 pub mod dev;
 pub mod errno;

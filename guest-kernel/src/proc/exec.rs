@@ -18,26 +18,16 @@ use crate::fs::errno::{EFAULT, EINVAL, ENOEXEC, ENOMEM};
 use crate::mm::addr::{page_align_down, page_align_up, PAGE_SIZE};
 use crate::mm::mmap::{MAP_ANONYMOUS, MAP_FIXED, MAP_GROWSDOWN, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE};
 
+use crate::fs::binfmt_elf::{check_elf, parse_elf, Elf, ELF_ET_DYN_BASE, ET_DYN, PF_R, PF_W, PF_X, PT_LOAD};
+
 use super::mm::{FileRef, Mm};
 use super::uaccess::{clear_user, copy_to_user, TASK_SIZE};
 use super::Task;
 
-/// Where static-PIE programs are loaded (Linux x86-64 `ELF_ET_DYN_BASE`
-/// without randomisation: two thirds of the user half).
-pub const ELF_ET_DYN_BASE: u64 = 0x5555_5555_4000;
 /// The top of the initial stack (Linux `STACK_TOP` without randomisation).
 pub const STACK_TOP: u64 = TASK_SIZE;
 /// The initial stack VMA (Linux expands it to 128 KiB at exec).
 const STACK_INITIAL: u64 = 128 << 10;
-
-const PT_LOAD: u32 = 1;
-const PT_INTERP: u32 = 3;
-const PF_X: u32 = 1;
-const PF_W: u32 = 2;
-const PF_R: u32 = 4;
-const ET_EXEC: u16 = 2;
-const ET_DYN: u16 = 3;
-const EM_X86_64: u16 = 62;
 
 // Auxiliary vector keys.
 const AT_NULL: u64 = 0;
@@ -58,113 +48,6 @@ const AT_CLKTCK: u64 = 17;
 const AT_SECURE: u64 = 23;
 const AT_RANDOM: u64 = 25;
 const AT_EXECFN: u64 = 31;
-
-/// One program header (`Elf64_Phdr`).
-#[derive(Clone, Copy, Debug)]
-struct Phdr {
-    p_type: u32,
-    p_flags: u32,
-    p_offset: u64,
-    p_vaddr: u64,
-    p_filesz: u64,
-    p_memsz: u64,
-}
-
-struct Elf {
-    e_type: u16,
-    entry: u64,
-    phoff: u64,
-    phnum: u16,
-    phdrs: Vec<Phdr>,
-    /// PT_INTERP: the program interpreter's path.
-    interp: Option<String>,
-}
-
-/// The longest interpreter path accepted (Linux: `PATH_MAX`).
-const INTERP_MAX: u64 = 4096;
-
-fn u16_at(b: &[u8], o: usize) -> u16 {
-    u16::from_le_bytes([b[o], b[o + 1]])
-}
-fn u32_at(b: &[u8], o: usize) -> u32 {
-    u32::from_le_bytes(b[o..o + 4].try_into().unwrap_or([0; 4]))
-}
-fn u64_at(b: &[u8], o: usize) -> u64 {
-    u64::from_le_bytes(b[o..o + 8].try_into().unwrap_or([0; 8]))
-}
-
-/// Parses and checks the ELF header and program headers (`ENOEXEC` for
-/// anything that is not a static x86-64 executable we can load).
-fn parse_elf(read: &dyn Fn(u64, &mut [u8]) -> usize, size: u64) -> Result<Elf, i32> {
-    check_elf(read, size).map_err(|_| ENOEXEC)
-}
-
-/// [`parse_elf`], saying what is wrong.
-fn check_elf(read: &dyn Fn(u64, &mut [u8]) -> usize, size: u64) -> Result<Elf, String> {
-    let mut h = [0u8; 64];
-    if read(0, &mut h) < 64 || &h[0..4] != b"\x7fELF" {
-        return Err(if h.starts_with(b"#!") { "a #! script whose interpreter cannot be executed".into() } else { "not an ELF file".into() });
-    }
-    if h[4] != 2 || h[5] != 1 || h[6] != 1 {
-        return Err("not a 64-bit little-endian ELF file".into());
-    }
-    let e_type = u16_at(&h, 16);
-    if e_type != ET_EXEC && e_type != ET_DYN {
-        return Err(alloc::format!("ELF type {e_type} is not an executable"));
-    }
-    if u16_at(&h, 18) != EM_X86_64 {
-        return Err(alloc::format!("ELF machine {} is not x86-64", u16_at(&h, 18)));
-    }
-    let (entry, phoff, phentsize, phnum) = (u64_at(&h, 24), u64_at(&h, 32), u16_at(&h, 54), u16_at(&h, 56));
-    if phentsize != 56 || phnum == 0 || phnum > 64 {
-        return Err(alloc::format!("bad program header table ({phnum} entries of {phentsize} bytes)"));
-    }
-    let table = phnum as u64 * 56;
-    let mut raw = alloc::vec![0u8; table as usize];
-    if phoff.checked_add(table).is_none_or(|end| end > size) || read(phoff, &mut raw) != raw.len() {
-        return Err("the program headers lie beyond the end of the file".into());
-    }
-    let mut phdrs = Vec::new();
-    let mut interp = None;
-    for p in raw.chunks_exact(56) {
-        let ph = Phdr {
-            p_type: u32_at(p, 0),
-            p_flags: u32_at(p, 4),
-            p_offset: u64_at(p, 8),
-            p_vaddr: u64_at(p, 16),
-            p_filesz: u64_at(p, 32),
-            p_memsz: u64_at(p, 40),
-        };
-        if ph.p_type == PT_INTERP {
-            // A NUL-terminated path inside the file (Linux: ENOEXEC else).
-            if interp.is_some() || !(2..=INTERP_MAX).contains(&ph.p_filesz) || ph.p_offset.checked_add(ph.p_filesz).is_none_or(|end| end > size) {
-                return Err("a bad PT_INTERP (program interpreter) entry".into());
-            }
-            let mut name = alloc::vec![0u8; ph.p_filesz as usize];
-            if read(ph.p_offset, &mut name) != name.len() || name.last() != Some(&0) {
-                return Err("a bad PT_INTERP (program interpreter) entry".into());
-            }
-            name.pop();
-            interp = Some(String::from_utf8(name).map_err(|_| String::from("a program interpreter path that is not UTF-8"))?);
-        }
-        if ph.p_type == PT_LOAD {
-            // Where the segment lands: a static-PIE is loaded at a base.
-            let bias = if e_type == ET_DYN { ELF_ET_DYN_BASE } else { 0 };
-            let bad = ph.p_filesz > ph.p_memsz
-                || ph.p_offset.checked_add(ph.p_filesz).is_none_or(|end| end > size)
-                || bias.checked_add(ph.p_vaddr).and_then(|v| v.checked_add(ph.p_memsz)).is_none_or(|end| end > TASK_SIZE)
-                || ph.p_vaddr % PAGE_SIZE != ph.p_offset % PAGE_SIZE;
-            if bad {
-                return Err(alloc::format!("a bad PT_LOAD segment (vaddr {:#x}, offset {:#x})", ph.p_vaddr, ph.p_offset));
-            }
-        }
-        phdrs.push(ph);
-    }
-    if !phdrs.iter().any(|p| p.p_type == PT_LOAD) {
-        return Err("no PT_LOAD segment".into());
-    }
-    Ok(Elf { e_type, entry, phoff, phnum, phdrs, interp })
-}
 
 /// The interpreter a program names, checked as an ELF file of its own
 /// (its inode and parsed headers). Linux's errors: the lookup's (ENOENT

@@ -840,6 +840,46 @@ mod tests {
         assert!(r.log.lines()[0].contains("(head 200): head index 200 is outside the queue of 16 descriptors"), "{:?}", r.log.lines());
     }
 
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn arb_desc() -> impl Strategy<Value = RawDescriptor> {
+            let addr = prop_oneof![Just(BUF), Just(0u64), Just(u64::MAX - 8), Just(0x10_0000_0000u64), any::<u64>()];
+            let len = prop_oneof![Just(0u32), Just(1u32), Just(4096u32), Just(u32::MAX), any::<u32>()];
+            let flags = prop_oneof![Just(0u16), Just(VRING_DESC_F_NEXT), Just(VRING_DESC_F_WRITE), Just(VRING_DESC_F_INDIRECT), any::<u16>()];
+            (addr, len, flags, 0u16..24).prop_map(|(a, l, f, n)| desc(a, l, f, n))
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+            /// Whatever the guest puts in a descriptor table, the walk
+            /// answers without a panic, and what it accepts is a chain of
+            /// distinct descriptors inside RAM, in the queue's direction,
+            /// within the message limit.
+            #[test]
+            fn any_descriptor_table_is_walked_safely(descs in proptest::collection::vec(arb_desc(), 1..16), writable in any::<bool>()) {
+                let mem = mem();
+                let mock = MockSplitQueue::create(&mem, GuestAddress(STATS_RING), 16);
+                if mock.add_desc_chains(&descs, 0).is_err() {
+                    return Ok(());
+                }
+                let Ok(mut q) = mock.create_queue::<Queue>() else { return Ok(()) };
+                let Some(chain) = q.iter(&mem).ok().and_then(|mut i| i.next()) else { return Ok(()) };
+                if let Ok(segments) = walk_chain(chain, mock.desc_table_addr(), 16, writable) {
+                    prop_assert!(!segments.is_empty() && segments.len() <= 16);
+                    let total: u64 = segments.iter().map(|s| s.len as u64).sum();
+                    prop_assert!(total <= MESSAGE_MAX as u64);
+                    for s in &segments {
+                        prop_assert!(vm_memory::GuestMemoryBackend::check_range(&mem, s.addr, s.len as usize));
+                    }
+                    prop_assert!(read_segments(&mem, &segments).is_ok());
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_chain_longer_than_the_limit_or_a_full_loop_is_refused() {
         let mem = mem();

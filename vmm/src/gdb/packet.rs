@@ -176,4 +176,79 @@ mod tests {
         assert_eq!(f.push_all(&fits, &mut out), 0);
         assert_eq!(out.len(), MAX_PACKET);
     }
+
+    /// What gdb sends may be anything (line noise, a hostile client):
+    /// whatever passes is acks, interrupts and whole packets with the right
+    /// checksum that fit the buffer; good packets between the noise get
+    /// through intact.
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Splits what passed into its pieces, failing on anything else.
+        fn framed(out: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+            let mut pieces = Vec::new();
+            let mut i = 0;
+            while i < out.len() {
+                match out[i] {
+                    b'+' | 0x03 => {
+                        pieces.push(vec![out[i]]);
+                        i += 1;
+                    }
+                    b'$' => {
+                        let hash = out[i..].iter().position(|&b| b == b'#').ok_or("a packet without #")? + i;
+                        let end = hash + 3;
+                        let p = out.get(i..end).ok_or("a cut checksum")?;
+                        let sum = p[1..p.len() - 3].iter().fold(0u8, |a, &b| a.wrapping_add(b));
+                        if std::str::from_utf8(&p[p.len() - 2..]).ok().and_then(|s| u8::from_str_radix(s, 16).ok()) != Some(sum) {
+                            return Err(format!("a bad checksum passed: {p:?}"));
+                        }
+                        if p.len() > MAX_PACKET {
+                            return Err("an oversized packet passed".into());
+                        }
+                        pieces.push(p.to_vec());
+                        i = end;
+                    }
+                    b => return Err(format!("a stray byte {b:#x} passed")),
+                }
+            }
+            Ok(pieces)
+        }
+
+        fn noise() -> impl Strategy<Value = Vec<u8>> {
+            proptest::collection::vec(prop_oneof![any::<u8>(), Just(b'$'), Just(b'#'), Just(b'0'), Just(b'f'), Just(b'+')], 0..64)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 1024, failure_persistence: None, ..ProptestConfig::default() })]
+
+            #[test]
+            fn anything_in_only_framed_packets_out(chunks in proptest::collection::vec(noise(), 0..16)) {
+                let mut f = PacketFilter::default();
+                let mut out = VecDeque::new();
+                for c in &chunks {
+                    f.push_all(c, &mut out);
+                }
+                let out: Vec<u8> = out.into_iter().collect();
+                framed(&out).map_err(TestCaseError::fail)?;
+            }
+
+            #[test]
+            fn good_packets_survive_noise_before_them(before in noise(), body in "[a-zA-Z0-9:;,]{0,40}") {
+                let mut f = PacketFilter::default();
+                let mut out = VecDeque::new();
+                f.push_all(&before, &mut out);
+                // Whatever the noise left half-open, an ack and a packet
+                // that follow a completed frame pass.
+                let mut filler = Vec::new();
+                filler.extend_from_slice(b"#00");
+                f.push_all(&filler, &mut out);
+                out.clear();
+                let p = packet(&body);
+                f.push_all(&p, &mut out);
+                let got: Vec<u8> = out.into_iter().collect();
+                prop_assert_eq!(got, p);
+            }
+        }
+    }
 }
