@@ -94,6 +94,9 @@ pub struct PageOp {
 pub const PORT_MARK: u16 = 0x510;
 pub const MARK_BEGIN: u32 = 0x1_0000;
 pub const MARK_END: u32 = 0x2_0000;
+/// `MARK_RELABEL | id` inside a region: from now on it is region `id` (a
+/// fault's kind is known only once the handler has decided).
+pub const MARK_RELABEL: u32 = 0x4_0000;
 /// Region ids.
 pub const MARK_ANON_WRITE_FAULT: u32 = 1;
 pub const MARK_ALLOC_PAGE: u32 = 2;
@@ -104,6 +107,26 @@ pub const MARK_SIGRETURN: u32 = 6;
 pub const MARK_FUTEX_WAIT_WAKE: u32 = 7;
 pub const MARK_THREAD_CREATE: u32 = 8;
 pub const MARK_THREAD_EXIT: u32 = 9;
+/// Histogram regions (`count=syscalls,faults,switches,irqs`): the VMM sums
+/// them by id (calls, total, mean, max) instead of listing each one.
+pub const MARK_FAULT_ANON: u32 = 20;
+pub const MARK_FAULT_ZERO: u32 = 21;
+pub const MARK_FAULT_COW: u32 = 22;
+pub const MARK_FAULT_FILE_READ: u32 = 23;
+pub const MARK_FAULT_SHARED_WRITE: u32 = 24;
+pub const MARK_FAULT_STACK: u32 = 25;
+pub const MARK_FAULT_OTHER: u32 = 26;
+pub const MARK_FAULT_FAILED: u32 = 27;
+pub const MARK_CONTEXT_SWITCH: u32 = 30;
+pub const MARK_INTERRUPT: u32 = 31;
+/// `MARK_SYSCALL_BASE + nr`: system call `nr` (below 0x1000).
+pub const MARK_SYSCALL_BASE: u32 = 0x1000;
+pub const MARK_SYSCALL_END: u32 = 0x2000;
+
+/// Whether the VMM sums region `id` into its histogram.
+pub const fn mark_is_histogram(id: u32) -> bool {
+    id >= MARK_FAULT_ANON && id < MARK_SYSCALL_END
+}
 
 /// The name of a marked region, as reports print it.
 pub const fn mark_name(id: u32) -> &'static str {
@@ -117,6 +140,16 @@ pub const fn mark_name(id: u32) -> &'static str {
         MARK_FUTEX_WAIT_WAKE => "futex wait/wake pair (FUTEX_WAIT sleeps, the other thread runs and FUTEX_WAKEs it, the waiter returns)",
         MARK_THREAD_CREATE => "thread creation (clone with CLONE_THREAD: task, stack, shared parts)",
         MARK_THREAD_EXIT => "thread exit and join (exit, clear_child_tid woken, switch, the task freed)",
+        MARK_FAULT_ANON => "page fault: anonymous page (write, new zeroed page)",
+        MARK_FAULT_ZERO => "page fault: zero page (read of anonymous memory)",
+        MARK_FAULT_COW => "page fault: copy on write (a private copy, of a page or of a file's page)",
+        MARK_FAULT_FILE_READ => "page fault: file or shmem page mapped read-only (with fault-around)",
+        MARK_FAULT_SHARED_WRITE => "page fault: shared mapping made writable (the object's page)",
+        MARK_FAULT_STACK => "page fault: stack growth",
+        MARK_FAULT_OTHER => "page fault: PTE already right, write permission restored, or PROT_NONE undone",
+        MARK_FAULT_FAILED => "page fault: SIGSEGV or SIGBUS",
+        MARK_CONTEXT_SWITCH => "context switch (switch_to to the next task's first instruction back)",
+        MARK_INTERRUPT => "timer interrupt from user mode",
         _ => "unnamed region",
     }
 }

@@ -268,3 +268,30 @@ fn counts_a_futex_pair_and_a_thread_life() {
     one_count(&cli, &report, shared::ports::MARK_THREAD_CREATE);
     one_count(&cli, &report, shared::ports::MARK_THREAD_EXIT);
 }
+
+/// `count=syscalls,faults,switches,irqs`: every system call by number,
+/// every fault by kind, every switch and user-mode timer interrupt,
+/// summed by the VMM. bench_ops makes exactly 200 getppid calls; its
+/// first touches are anonymous write faults and its forks COW faults.
+#[test]
+fn counts_every_syscall_and_fault_into_a_histogram() {
+    if !kvm_available() {
+        return;
+    }
+    use shared::ports::{MARK_CONTEXT_SWITCH, MARK_FAULT_ANON, MARK_FAULT_COW, MARK_SYSCALL_BASE};
+    let prog = tests::programs::path("bench_ops");
+    let (cli, report) = run(&["--count-instructions", "--cmdline", "count=syscalls,faults,switches,irqs", "--init", prog.to_str().unwrap()]);
+    assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, report.console_text());
+    let counts = report.counts.as_ref().expect("--count-instructions gives counts");
+    assert_eq!(counts.protocol_errors, 0, "{:?}", counts.error_messages);
+    let h = &counts.histogram;
+    let getppid = h[&(MARK_SYSCALL_BASE + 110)];
+    assert_eq!(getppid.calls, 200, "{}", cli.stderr);
+    assert!(SANE.contains(&(getppid.total / getppid.calls)), "{getppid:?}");
+    for id in [MARK_FAULT_ANON, MARK_FAULT_COW, MARK_CONTEXT_SWITCH, MARK_SYSCALL_BASE + 57] {
+        let e = h.get(&id).unwrap_or_else(|| panic!("no {id} in {h:?}"));
+        assert!(e.calls > 0 && e.max >= e.total / e.calls, "{id}: {e:?}");
+    }
+    assert!(h[&MARK_FAULT_ANON].calls >= 256, "bench_ops touches 256 fresh pages: {:?}", h[&MARK_FAULT_ANON]);
+    assert!(cli.stderr.contains("200 calls") && cli.stderr.contains("syscall 110 getppid"), "{}", cli.stderr);
+}

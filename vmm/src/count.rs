@@ -46,7 +46,9 @@
 
 use std::fmt;
 
-use shared::ports::{mark_name, MARK_BEGIN, MARK_END};
+use std::collections::BTreeMap;
+
+use shared::ports::{mark_is_histogram, mark_name, MARK_BEGIN, MARK_END, MARK_RELABEL, MARK_SYSCALL_BASE, MARK_SYSCALL_END};
 
 /// Most regions one run keeps; a guest that marks more loses the rest
 /// (each one over is a protocol error), so its memory stays bounded.
@@ -61,6 +63,24 @@ pub const MAX_TRACE: usize = 1 << 20;
 
 /// DR6.BS: the debug exception was a single step.
 const DR6_BS: u64 = 1 << 14;
+
+/// Sums of the histogram regions of one id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Histogram {
+    pub calls: u64,
+    pub total: u64,
+    pub max: u64,
+}
+
+/// The name of a histogram id: `syscall 39 getpid`, or the region's name.
+pub fn histogram_name(id: u32) -> String {
+    if (MARK_SYSCALL_BASE..MARK_SYSCALL_END).contains(&id) {
+        let nr = u64::from(id - MARK_SYSCALL_BASE);
+        format!("syscall {nr} {}", shared::syscalls::name(nr).unwrap_or("(unknown)"))
+    } else {
+        mark_name(id).to_string()
+    }
+}
 
 /// The ids the mark port carries below the BEGIN/END flags.
 const MARK_ID_MASK: u32 = MARK_BEGIN - 1;
@@ -108,8 +128,11 @@ impl fmt::Display for RegionCount {
 /// What the counter saw in one run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InstructionCounts {
-    /// Each region the guest marked, in order (at most [`MAX_REGIONS`]).
+    /// Each region the guest marked, in order (at most [`MAX_REGIONS`]),
+    /// except the histogram ones (`shared::ports::mark_is_histogram`).
     pub regions: Vec<RegionCount>,
+    /// The histogram regions, summed by id (every one, no limit).
+    pub histogram: BTreeMap<u32, Histogram>,
     /// Mark writes that broke the protocol (see the module doc).
     pub protocol_errors: u64,
     /// What the first [`MAX_ERROR_MESSAGES`] protocol errors were.
@@ -155,7 +178,20 @@ impl InstructionCounts {
     /// prefix.
     pub fn lines(&self) -> Vec<String> {
         let mut lines: Vec<String> = self.regions.iter().map(|r| r.to_string()).collect();
-        if self.regions.is_empty() && self.protocol_errors == 0 {
+        if !self.histogram.is_empty() {
+            lines.push("instruction histogram: calls, total, mean and max guest instructions per region".into());
+            for (&id, h) in &self.histogram {
+                lines.push(format!(
+                    "  {:>7} calls {:>12} total {:>8} mean {:>8} max  {}",
+                    h.calls,
+                    h.total,
+                    h.total / h.calls.max(1),
+                    h.max,
+                    histogram_name(id)
+                ));
+            }
+        }
+        if self.regions.is_empty() && self.histogram.is_empty() && self.protocol_errors == 0 {
             lines.push("--count-instructions: the guest marked no region (the kernel marks them for count=alloc_page,kmalloc64,fault on --cmdline)".into());
         }
         if self.protocol_errors > 0 {
@@ -226,7 +262,7 @@ impl Counter {
         let flags = value & !MARK_ID_MASK;
         match (flags, &mut self.open) {
             (MARK_BEGIN, None) => {
-                if self.counts.regions.len() >= MAX_REGIONS {
+                if self.counts.regions.len() >= MAX_REGIONS && !mark_is_histogram(id) {
                     self.error(format!("BEGIN of region {id} past the limit of {MAX_REGIONS} regions: not counted"));
                     return Step::Keep;
                 }
@@ -242,8 +278,23 @@ impl Counter {
                 let mut region = *open;
                 region.finished = true;
                 self.open = None;
-                self.counts.regions.push(region);
+                if mark_is_histogram(id) {
+                    let h = self.counts.histogram.entry(id).or_default();
+                    h.calls += 1;
+                    h.total += region.instructions;
+                    h.max = h.max.max(region.instructions);
+                } else {
+                    self.counts.regions.push(region);
+                }
                 Step::Disable
+            }
+            (MARK_RELABEL, Some(open)) => {
+                open.id = id;
+                Step::Keep
+            }
+            (MARK_RELABEL, None) => {
+                self.error(format!("RELABEL to region {id} without a region open: ignored"));
+                Step::Keep
             }
             (MARK_END, Some(open)) => {
                 let open_id = open.id;
@@ -363,6 +414,38 @@ mod tests {
         assert!(text.contains("region 1 was still open"), "{text}");
         assert!(text.contains("[unfinished"), "{text}");
         assert!(text.contains("1 KVM_EXIT_DEBUG exits that were not single steps"), "{text}");
+    }
+
+    /// Histogram regions are summed by id, without limit, and a relabel
+    /// moves the open region to another id.
+    #[test]
+    fn histogram_regions_are_summed_and_relabelled() {
+        use shared::ports::{MARK_FAULT_ANON, MARK_FAULT_OTHER};
+        let mut c = Counter::new();
+        for n in [3u64, 5, 10] {
+            assert_eq!(c.mark(MARK_BEGIN | (MARK_SYSCALL_BASE + 39)), Step::Enable);
+            for _ in 0..n {
+                c.debug_exit(STEP, 0);
+            }
+            assert_eq!(c.mark(MARK_END | (MARK_SYSCALL_BASE + 39)), Step::Disable);
+        }
+        for _ in 0..MAX_REGIONS + 5 {
+            c.mark(MARK_BEGIN | MARK_FAULT_OTHER);
+            c.debug_exit(STEP, 0);
+            assert_eq!(c.mark(MARK_RELABEL | MARK_FAULT_ANON), Step::Keep);
+            c.debug_exit(STEP, 0);
+            c.mark(MARK_END | MARK_FAULT_ANON);
+        }
+        assert_eq!(c.mark(MARK_RELABEL | 3), Step::Keep);
+        let counts = c.finish();
+        assert!(counts.regions.is_empty());
+        assert_eq!(counts.histogram[&(MARK_SYSCALL_BASE + 39)], Histogram { calls: 3, total: 18, max: 10 });
+        let anon = counts.histogram[&MARK_FAULT_ANON];
+        assert_eq!((anon.calls, anon.total, anon.max), (MAX_REGIONS as u64 + 5, 2 * (MAX_REGIONS as u64 + 5), 2));
+        assert!(!counts.histogram.contains_key(&MARK_FAULT_OTHER));
+        assert_eq!(counts.protocol_errors, 1, "{:?}", counts.error_messages);
+        let lines = counts.lines();
+        assert!(lines.iter().any(|l| l.contains("3 calls") && l.contains("18 total") && l.contains("6 mean") && l.ends_with("syscall 39 getpid")), "{lines:?}");
     }
 
     #[test]

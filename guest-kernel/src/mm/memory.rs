@@ -220,6 +220,27 @@ pub enum FaultError {
     Oom,
 }
 
+/// What a resolved fault did (for counting and statistics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A new zeroed anonymous page (`do_anonymous_page`, write).
+    Anonymous,
+    /// The shared zero page mapped (`do_anonymous_page`, read).
+    ZeroPage,
+    /// A private copy (`do_wp_page`, `do_cow_fault`).
+    Cow,
+    /// An object's page mapped read-only (`do_read_fault`).
+    FileRead,
+    /// An object's page mapped writable (`do_shared_fault`, or a shared
+    /// page made writable in place).
+    SharedWrite,
+    /// The stack VMA grew to the address (then one of the above).
+    StackGrowth,
+    /// Nothing to map: a stale TLB entry, an exclusive page made writable
+    /// in place, or a `PROT_NONE` PTE restored.
+    Other,
+}
+
 /// One fault in progress (Linux `struct vm_fault`): the PTE slot, borrowed
 /// from the tables, and the counters a branch updates.
 struct VmFault<'a, M: UserMem> {
@@ -247,15 +268,17 @@ impl<M: UserMem> VmFault<'_, M> {
 /// `handle_mm_fault`): finds the VMA, growing a stack VMA down to `addr`
 /// within `stack_rlimit`, decides with [`decide_pte_fault`] and runs the
 /// branch.
-pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u64, err: u64, stack_rlimit: u64) -> Result<(), FaultError> {
+pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u64, err: u64, stack_rlimit: u64) -> Result<FaultKind, FaultError> {
     let write = err & PF_WRITE != 0;
     let exec = err & PF_INSTR != 0;
     // Only what the fault needs is copied out of the VMA (its file only
     // when it has one): the fault path is hot and a whole VMA is not small.
+    let mut grew = false;
     let (start, vma_end, f, pgoff, file) = match mm.vm.find_vma(addr) {
         Some(v) if v.start <= addr => (v.start, v.end, v.flags, v.pgoff, v.file.clone()),
         Some(v) if v.flags & VM_GROWSDOWN != 0 => {
             mm.vm.expand_stack(addr, stack_rlimit).map_err(|_| FaultError::MapErr)?;
+            grew = true;
             let v = mm.vm.vma_at(addr).ok_or(FaultError::MapErr)?;
             (v.start, v.end, v.flags, v.pgoff, v.file.clone())
         }
@@ -282,18 +305,47 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u
     PGFAULT.fetch_add(1, Relaxed);
     let object_page = || file.as_ref().and_then(|file| file.page(pgoff + (va - start) / PAGE_SIZE)).ok_or(FaultError::Bus);
     let mut vmf = VmFault { mem, exec: access.exec, pte: slot, rss: &mut *rss, stats };
-    match action {
+    let kind = match action {
         Fault::AccessError => unreachable!("handled above"),
         Fault::NoObject => return Err(FaultError::Bus),
-        Fault::RestoreAccess => vmf.pte.set(&mem, orig.modify(true, false, access.exec)),
-        Fault::Spurious => {}
-        Fault::ReuseAnon | Fault::MakeWritable => wp_page_reuse(&mut vmf),
-        Fault::Copy { from_zero } => do_wp_page(&mut vmf, from_zero)?,
-        Fault::MapZeroPage | Fault::NewAnonPage => do_anonymous_page(&mut vmf, action == Fault::NewAnonPage)?,
-        Fault::MapObjectPage { writable: false } => do_read_fault(&mut vmf, object_page()?),
-        Fault::MapObjectPage { writable: true } => do_shared_fault(&mut vmf, object_page()?),
-        Fault::CopyObjectPage => do_cow_fault(&mut vmf, object_page()?)?,
-    }
+        Fault::RestoreAccess => {
+            vmf.pte.set(&mem, orig.modify(true, false, access.exec));
+            FaultKind::Other
+        }
+        Fault::Spurious => FaultKind::Other,
+        Fault::ReuseAnon => {
+            wp_page_reuse(&mut vmf);
+            FaultKind::Other
+        }
+        Fault::MakeWritable => {
+            wp_page_reuse(&mut vmf);
+            FaultKind::SharedWrite
+        }
+        Fault::Copy { from_zero } => {
+            do_wp_page(&mut vmf, from_zero)?;
+            FaultKind::Cow
+        }
+        Fault::MapZeroPage => {
+            do_anonymous_page(&mut vmf, false)?;
+            FaultKind::ZeroPage
+        }
+        Fault::NewAnonPage => {
+            do_anonymous_page(&mut vmf, true)?;
+            FaultKind::Anonymous
+        }
+        Fault::MapObjectPage { writable: false } => {
+            do_read_fault(&mut vmf, object_page()?);
+            FaultKind::FileRead
+        }
+        Fault::MapObjectPage { writable: true } => {
+            do_shared_fault(&mut vmf, object_page()?);
+            FaultKind::SharedWrite
+        }
+        Fault::CopyObjectPage => {
+            do_cow_fault(&mut vmf, object_page()?)?;
+            FaultKind::Cow
+        }
+    };
     // The PTE changed or was stale in the TLB (a PTE that was empty cannot
     // be cached: nothing to flush).
     if pte != PteState::None {
@@ -302,7 +354,7 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u
     if let (Some(file), false, PteState::None) = (&file, write, pte) {
         do_fault_around(pt, rss, file, Window { vma_start: start, vma_end, pgoff, va, exec: access.exec });
     }
-    Ok(())
+    Ok(if grew { FaultKind::StackGrowth } else { kind })
 }
 
 /// Where a fault-around happens: the faulting page and its VMA.

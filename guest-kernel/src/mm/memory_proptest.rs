@@ -399,7 +399,7 @@ impl<'a> World<'a> {
         if !pte_allows(mm) {
             let err = PF_USER | if write { PF_WRITE } else { 0 };
             match handle_mm_fault(mm, va, err, STACK_RLIMIT) {
-                Ok(()) => prop_assert!(allowed && !beyond, "{va:#x}: fault resolved, but the access is not allowed ({m:?})"),
+                Ok(_) => prop_assert!(allowed && !beyond, "{va:#x}: fault resolved, but the access is not allowed ({m:?})"),
                 Err(FaultError::AccErr) => {
                     prop_assert!(!allowed, "{va:#x}: access refused ({m:?})");
                     return Ok(());

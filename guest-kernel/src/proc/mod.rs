@@ -18,6 +18,7 @@
 #![deny(unsafe_code)]
 
 pub mod coredump;
+pub mod count;
 pub mod exec;
 pub mod fpu;
 pub mod futex;
@@ -235,7 +236,7 @@ fn kernel_user_fault(addr: u64, err: u64) -> bool {
     let mut ok = false;
     for _ in 0..3 {
         match fault::handle_mm_fault(mm, addr, err, limit) {
-            Ok(()) => {}
+            Ok(_) => {}
             // Another process's memory was reclaimed: try again.
             Err(FaultError::Oom) if oom::out_of_memory() => continue,
             Err(_) => break,
@@ -512,10 +513,17 @@ extern "C" fn task_entry(_: u64) -> ! {
         fpu::load_for_user(task);
         let exit = enter_user(&mut task.regs);
         match exit {
-            UserExit::Syscall => syscall::dispatch(),
+            UserExit::Syscall => {
+                count::syscall_begin(task.regs.rax);
+                syscall::dispatch();
+                count::syscall_end();
+            }
             UserExit::Exception { vector, error_code, cr2 } => user_exception(vector, error_code, cr2),
             UserExit::Interrupt(v) => {
-                if sched::interrupt(v) {
+                count::irq_begin();
+                let tick = sched::interrupt(v);
+                count::irq_end();
+                if tick {
                     // The tick found the task in user mode. Preemption: it
                     // ends this task's turn, unless the turn has just begun
                     // (a tick left pending while the kernel ran with
@@ -609,7 +617,9 @@ fn handle_user_exception(vector: u64, error_code: u64, cr2: u64) {
         let limit = task.stack_limit();
         let r = match task.mm.as_mut() {
             Some(mm) => {
+                count::fault_begin();
                 let r = fault::handle_mm_fault(mm, cr2, error_code, limit);
+                count::fault_end(&r);
                 mm.update_hiwater();
                 if r.is_ok() {
                     task.signals.group().usage.own.minflt += 1;
@@ -619,7 +629,7 @@ fn handle_user_exception(vector: u64, error_code: u64, cr2: u64) {
             None => Err(FaultError::MapErr),
         };
         match r {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(FaultError::Oom) => {
                 // Another process's memory was reclaimed: retry the fault.
                 // Otherwise this one was chosen (or nothing else could be).

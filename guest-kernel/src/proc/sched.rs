@@ -579,6 +579,7 @@ fn idle() {
 
 fn switch_to(prev: u32, next: u32) {
     NR_SWITCHES.fetch_add(1, Relaxed);
+    super::count::switch_begin();
     let s = sched();
     s.set_current(next);
     let Some(n) = s.tasks.get(&next) else { return };
@@ -774,6 +775,7 @@ pub fn exec_become_leader(tid: u32, tgid: u32) {
 /// with nobody to reap them (Linux `finish_task_switch` dropping a dead
 /// task's stack).
 pub fn finish_switch() {
+    super::count::switch_end();
     let s = sched();
     if s.dead.is_empty() {
         return;

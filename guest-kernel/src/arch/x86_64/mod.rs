@@ -58,3 +58,9 @@ pub fn mark_begin(id: u32) {
 pub fn mark_end(id: u32) {
     cpu::outl(shared::ports::PORT_MARK, shared::ports::MARK_END | id);
 }
+
+/// Turns the open counted region into region `id`.
+#[cfg(target_os = "none")]
+pub fn mark_relabel(id: u32) {
+    cpu::outl(shared::ports::PORT_MARK, shared::ports::MARK_RELABEL | id);
+}

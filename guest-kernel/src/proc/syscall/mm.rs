@@ -158,7 +158,7 @@ fn populate_with(start: u64, end: u64, skip_holes: bool, how: impl Fn(u64) -> Re
         };
         let err = if write { PF_WRITE } else { 0 } | PF_USER;
         match crate::mm::memory::handle_mm_fault(mm, va, err, limit) {
-            Ok(()) => {}
+            Ok(_) => {}
             Err(FaultError::Oom) => return Err(ENOMEM),
             Err(_) => return Err(EFAULT),
         }
