@@ -29,6 +29,35 @@ pub fn direct_map_kb() -> (u64, u64, u64) {
     DIRECT_MAP_KB.get().copied().unwrap_or((0, 0, 0))
 }
 
+/// `fail_page_alloc=`, `failslab=` and `fail_seed=` (see
+/// `mm::fault_inject`): parsed at boot, armed while init runs.
+fn setup_fault_injection(cmdline: &Cmdline) {
+    let seed = cmdline.get("fail_seed").and_then(|s| s.parse().ok()).unwrap_or(1);
+    let attrs = [("fail_page_alloc", &crate::mm::buddy::page_alloc().fail), ("failslab", &crate::mm::kmem::SLAB.fail)];
+    for (key, attr) in attrs {
+        if let Some(v) = cmdline.get(key) {
+            match attr.setup(v, seed) {
+                Ok(()) => printk!("fault injection: {key}={v} (seed {seed}), armed while init runs"),
+                Err(why) => pr_err!("fault injection: {key}={v}: {why}; off"),
+            }
+        }
+    }
+}
+
+/// Arms (`on`) or disarms the configured fault injection; when it goes
+/// off, says how many allocations it failed.
+fn fault_injection(on: bool) {
+    let attrs = [("fail_page_alloc", &crate::mm::buddy::page_alloc().fail), ("failslab", &crate::mm::kmem::SLAB.fail)];
+    for (key, attr) in attrs.iter().filter(|(_, a)| a.is_configured()) {
+        if on {
+            attr.arm();
+        } else {
+            attr.disarm();
+            printk!("fault injection: {key} failed {} allocations", attr.injected());
+        }
+    }
+}
+
 /// Called by the entry stub with the physical address of the boot info.
 pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
     crate::time::mark_boot();
@@ -72,6 +101,7 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
     arch::boot_timer_mm_ready();
     printk!("mm: ready: max_pfn {:#x}, page tables at {:#x}", mm.max_pfn, mm.pgd.as_u64());
     crate::drivers::pageop::init(&cmdline);
+    setup_fault_injection(&cmdline);
     if let Some(v) = cmdline.get("fault_around_bytes") {
         match v.parse() {
             Ok(bytes) => crate::mm::memory::set_fault_around_bytes(bytes),
@@ -169,7 +199,9 @@ fn run_init(info: &BootInfo, argv: &[alloc::string::String]) -> u32 {
     }
     printk!("Run {} as init process", argv[0]);
     let envp = [alloc::string::String::from("HOME=/"), alloc::string::String::from("TERM=linux")];
+    fault_injection(true);
     let status = proc::run_init(argv, &envp);
+    fault_injection(false);
     // Gone before the leak check, which counts them otherwise.
     drop(envp);
     let status = match status {

@@ -121,3 +121,35 @@ fn ring0_int3_is_an_emulation_failure_here_and_a_breakpoint_trap_elsewhere() {
     }
     assert!(err.contains("test: int3 at ring 0 planted by test=int3"), "console tail missing:\n{err}");
 }
+
+/// Allocation-failure injection (`fail_page_alloc=`, `failslab=`): with
+/// one percent of page and slab allocations failing while init runs, the
+/// process model's checks fail where memory ran out (ENOMEM, EAGAIN, a
+/// child killed), but the kernel neither panics nor leaks, and the page
+/// counts stay right. The same seed makes the same failures.
+#[test]
+fn injected_allocation_failures_are_survived() {
+    if !kvm_available() {
+        return;
+    }
+    let prog = programs::path("proc_fork");
+    let cmdline = "fail_page_alloc=1 failslab=1 fail_seed=1 selftest=rmapcheck";
+    let run = run_init(128 * M, cmdline, &prog, &[], &[]);
+    let report = format!("vmm exit {}\n--- stdout:\n{}--- console:\n{}", run.code, run.stdout, run.console);
+    assert!(run.code == 0 || run.code == 1, "{report}");
+    for bad in ["panic", "BUG", "Oops", "LEAK", "FAILED", "Bad page"] {
+        assert!(!run.console.contains(bad), "{bad}: {report}");
+    }
+    let failed = |key: &str| -> u64 {
+        let line =
+            run.console.lines().find(|l| l.contains(&format!("fault injection: {key} failed "))).unwrap_or_else(|| panic!("no count for {key}: {report}"));
+        line.split(&format!("{key} failed ")).nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap()
+    };
+    assert!(failed("fail_page_alloc") + failed("failslab") > 0, "{report}");
+    assert!(run.console.contains("selftest rmapcheck: ok"), "{report}");
+    assert!(run.stdout.contains("passed,"), "the program ran to its end: {report}");
+    // Bad values are refused with a reason, and the boot goes on.
+    let run = run_init(64 * M, "fail_page_alloc=200", &programs::path("hello"), &[], &[]);
+    assert!(run.console.contains("fault injection: fail_page_alloc=200: PROB must be 0 to 100; off"), "{}", run.console);
+    assert_eq!(run.code, 0, "{}", run.console);
+}

@@ -41,6 +41,12 @@ pub const __GFP_COMP: Gfp = Gfp(0x40000);
 /// Prefer a cache-cold page (seed 003's `__GFP_COLD`; from the cold end of
 /// the per-CPU list).
 pub const __GFP_COLD: Gfp = Gfp(0x0100_0000);
+/// This kernel's own bit, not Linux's: never failed by fault injection
+/// (`fail_page_alloc=`, `failslab=`). The Rust heap (`GlobalAlloc`) asks
+/// with it: the collections on it cannot take a failure back (an
+/// allocation they cannot get stops the kernel), so injecting one there
+/// tests nothing but that.
+pub const __GFP_NO_INJECT: Gfp = Gfp(0x4000_0000);
 
 // Type flags, from seed 003's table.
 pub const GFP_ATOMIC: Gfp = __GFP_HIGH;
@@ -86,7 +92,7 @@ impl fmt::Debug for Gfp {
             (GFP_ATOMIC, "GFP_ATOMIC"),
             (GFP_DMA, "GFP_DMA"),
         ];
-        const BITS: [(Gfp, &str); 15] = [
+        const BITS: [(Gfp, &str); 16] = [
             (__GFP_DMA, "__GFP_DMA"),
             (__GFP_HIGHMEM, "__GFP_HIGHMEM"),
             (__GFP_DMA32, "__GFP_DMA32"),
@@ -101,6 +107,7 @@ impl fmt::Debug for Gfp {
             (__GFP_NORETRY, "__GFP_NORETRY"),
             (__GFP_COMP, "__GFP_COMP"),
             (__GFP_COLD, "__GFP_COLD"),
+            (__GFP_NO_INJECT, "__GFP_NO_INJECT"),
             (Gfp(0), ""),
         ];
         let mut rest = *self;

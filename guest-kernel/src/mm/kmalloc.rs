@@ -15,7 +15,7 @@ use core::fmt;
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering::{Relaxed, Release};
 
-use crate::mm::gfp::{Gfp, __GFP_COMP, __GFP_DMA, __GFP_HIGHMEM, __GFP_ZERO, GFP_KERNEL};
+use crate::mm::gfp::{Gfp, __GFP_COMP, __GFP_DMA, __GFP_HIGHMEM, __GFP_NO_INJECT, __GFP_ZERO, GFP_KERNEL};
 use crate::mm::page::{pg, Page, PhysMem};
 use crate::mm::page_alloc::PageAlloc;
 use crate::mm::slab::{get_order, KmemCache, SlabAllocator, SlabError, NO_CACHE, PAGE_SIZE, SLAB_CACHE_DMA};
@@ -344,11 +344,11 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
 // find their cache or pages from the page descriptors. Nothing here unwinds.
 unsafe impl<M: PhysMem> GlobalAlloc for SlabAllocator<'_, M> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        self.kmalloc_align(layout.size(), layout.align(), GFP_KERNEL).map_or(core::ptr::null_mut(), NonNull::as_ptr)
+        self.kmalloc_align(layout.size(), layout.align(), GFP_KERNEL | __GFP_NO_INJECT).map_or(core::ptr::null_mut(), NonNull::as_ptr)
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        self.kmalloc_align(layout.size(), layout.align(), GFP_KERNEL | __GFP_ZERO).map_or(core::ptr::null_mut(), NonNull::as_ptr)
+        self.kmalloc_align(layout.size(), layout.align(), GFP_KERNEL | __GFP_ZERO | __GFP_NO_INJECT).map_or(core::ptr::null_mut(), NonNull::as_ptr)
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
@@ -360,9 +360,9 @@ unsafe impl<M: PhysMem> GlobalAlloc for SlabAllocator<'_, M> {
         if layout.align() <= ARCH_KMALLOC_MINALIGN {
             // SAFETY: GlobalAlloc's contract: `ptr` came from `alloc` here;
             // new_size > 0.
-            return unsafe { self.krealloc(ptr, new_size, GFP_KERNEL) }.map_or(core::ptr::null_mut(), NonNull::as_ptr);
+            return unsafe { self.krealloc(ptr, new_size, GFP_KERNEL | __GFP_NO_INJECT) }.map_or(core::ptr::null_mut(), NonNull::as_ptr);
         }
-        let Some(new) = self.kmalloc_align(new_size, layout.align(), GFP_KERNEL) else { return core::ptr::null_mut() };
+        let Some(new) = self.kmalloc_align(new_size, layout.align(), GFP_KERNEL | __GFP_NO_INJECT) else { return core::ptr::null_mut() };
         // The old block is freed after the copy (GlobalAlloc's contract).
         // SAFETY: both blocks are live, distinct, and as large as the copy.
         unsafe {

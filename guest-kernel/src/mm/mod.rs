@@ -48,6 +48,8 @@ pub mod buddy_selftest;
 pub mod e820;
 #[cfg(not(target_os = "none"))]
 pub mod fake;
+#[deny(unsafe_code)]
+pub mod fault_inject;
 #[cfg(target_os = "none")]
 pub mod fixmap;
 #[deny(unsafe_code)]

@@ -75,6 +75,8 @@ pub struct PageAlloc<M: PhysMem> {
     /// Set by the poison check when it finds a corrupted free page; the
     /// kernel reports it.
     pub poison_corrupted: AtomicBool,
+    /// `fail_page_alloc=`: allocations failed on purpose.
+    pub fail: crate::mm::fault_inject::FaultAttr,
 }
 
 /// Linux `gfp_zone`: the highest zone a mask may use.
@@ -103,6 +105,7 @@ impl<M: PhysMem> PageAlloc<M> {
             mem,
             zones: core::array::from_fn(|i| Zone::new(i, spans[i].0, spans[i].1)),
             config,
+            fail: crate::mm::fault_inject::FaultAttr::new(),
             events: VmEvents::default(),
             min_free_kbytes: AtomicU64::new(0),
             watermark_scale_factor: AtomicU64::new(10),
@@ -245,6 +248,10 @@ impl<M: PhysMem> PageAlloc<M> {
     /// `None` when the request cannot be met (the caller reports it).
     pub fn alloc_pages(&self, gfp: Gfp, order: usize) -> Option<u64> {
         if order >= MAX_ORDER {
+            return None;
+        }
+        if self.fail.should_fail() && !gfp.contains(__GFP_NOFAIL) && !gfp.contains(crate::mm::gfp::__GFP_NO_INJECT) {
+            self.events.alloc_failures.fetch_add(1, Relaxed);
             return None;
         }
         let highest = gfp_zone(gfp);

@@ -133,6 +133,8 @@ pub struct SlabAllocator<'a, M: PhysMem> {
     hook: SpinLock<Option<fn(&SlabBug)>>,
     bug_log: SpinLock<BugLog>,
     nr_bugs: AtomicU64,
+    /// `failslab=`: allocations failed on purpose.
+    pub fail: crate::mm::fault_inject::FaultAttr,
 }
 
 pub(crate) const NO_CACHE: u32 = u32::MAX;
@@ -156,6 +158,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
             hook: SpinLock::new(None),
             bug_log: SpinLock::new(BugLog::new()),
             nr_bugs: AtomicU64::new(0),
+            fail: crate::mm::fault_inject::FaultAttr::new(),
         }
     }
 
@@ -459,6 +462,9 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
     /// debug caches, no array) is out of line.
     #[inline(always)]
     pub(crate) fn alloc_in(&self, cache: &KmemCache, gfp: Gfp) -> Option<NonNull<u8>> {
+        if self.fail.should_fail() && !gfp.contains(crate::mm::gfp::__GFP_NOFAIL) && !gfp.contains(crate::mm::gfp::__GFP_NO_INJECT) {
+            return None;
+        }
         let mut obj = None;
         if let Some(mut g) = self.get_cpu() {
             obj = Self::cpu_array(cache, &mut g).pop().and_then(|o| NonNull::new(o as *mut u8));
