@@ -12,6 +12,11 @@
  *  3. madvise over holes, unmapped ranges and bad advice (Linux's errors).
  *  4. mremap/mprotect/munmap of a huge sparse mapping: only the populated
  *     pages matter.
+ *  5. The system-call trampoline (where kvm_pvm's `syscall` lands, the
+ *     last page of the user half) entered by a plain jump with forged
+ *     RCX/R11: a kernel or non-canonical return address, or IOPL 3 in the
+ *     flags, must not survive; the thread dies of SIGSEGV (natively the
+ *     jump itself faults).
  *
  * Runs natively too: every expectation is Linux's.
  */
@@ -357,6 +362,40 @@ static void long_calls_let_others_run(void)
     sys_munmap((void *)shared, PAGE);
 }
 
+/* 5. Jumps to the trampoline with forged RCX (return address) and R11
+ * (flags). `cli_probe` exits 7 if `cli` worked at ring 3 (IOPL 3 leaked
+ * into the flags), and faults otherwise. */
+__asm__(".text\n.globl cli_probe\ncli_probe:\n cli\n mov $60, %eax\n mov $7, %edi\n syscall\n ud2\n");
+extern void cli_probe(void);
+
+#define TRAMPOLINE 0x7ffffffff000UL
+
+static void __attribute__((noreturn)) jump_to_trampoline(unsigned long rcx, unsigned long r11)
+{
+    __asm__ volatile("mov %0, %%rcx\n mov %1, %%r11\n mov $39, %%eax\n jmp *%2" ::"r"(rcx), "r"(r11), "r"(TRAMPOLINE)
+                     : "rcx", "r11", "rax", "memory");
+    __builtin_unreachable();
+}
+
+static int dies_of(int sig, unsigned long rcx, unsigned long r11)
+{
+    pid_t c = fork();
+    if (c == 0)
+        jump_to_trampoline(rcx, r11);
+    int st;
+    waitpid(c, &st, 0);
+    return WIFSIGNALED(st) && WTERMSIG(st) == sig;
+}
+
+static void forged_trampoline_entry(void)
+{
+    check(dies_of(SIGSEGV, 0xffffffff81000000UL, 0x202), "a jump to the syscall trampoline returning to a kernel address dies of SIGSEGV",
+          "it did not");
+    check(dies_of(SIGSEGV, 0x0000800000000000UL, 0x202), "and one returning to a non-canonical address", "it did not");
+    check(dies_of(SIGSEGV, (unsigned long)cli_probe, 0x3202), "IOPL 3 in forged flags does not let cli run at ring 3",
+          "cli ran, or something else happened");
+}
+
 int main(void)
 {
     tap_init();
@@ -365,5 +404,6 @@ int main(void)
     madvise_errors();
     sparse_mremap();
     long_calls_let_others_run();
+    forged_trampoline_entry();
     return tap_done();
 }
