@@ -1,0 +1,35 @@
+# A stand-in kernel for tests/tests/hostile_guest.rs: maps the stats
+# device's virtio-mmio registers (a 2 MiB page at the end of the boot
+# mapping), writes pseudo-random values to every register 200 times
+# (reading each back), then exit(0x43).
+.intel_syntax noprefix
+.code64
+    mov r10, 0x000ffffffffff000
+    mov rbx, 0xffffffff80000000
+    mov rax, cr3
+    and rax, r10
+    mov rcx, [rbx + rax + 511*8]
+    and rcx, r10
+    mov rcx, [rbx + rcx + 510*8]
+    and rcx, r10
+    lea rdx, [rbx + rcx + 511*8]
+    mov eax, 0xd0000083
+    mov [rdx], rax
+    mov rdi, 0xffffffffbfe00000
+    invlpg [rdi]
+    mov r8d, 0x12345678
+    mov r9d, 200
+1:  xor esi, esi
+2:  mov [rdi + rsi], r8d
+    mov eax, [rdi + rsi]
+    imul r8d, r8d, 1103515245
+    add r8d, 12345
+    add esi, 4
+    cmp esi, 0x200
+    jb 2b
+    dec r9d
+    jnz 1b
+    mov dx, 0x500
+    mov eax, 0x43
+    out dx, eax
+3:  jmp 3b
