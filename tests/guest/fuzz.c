@@ -53,6 +53,8 @@
  *  - descriptors: random numbers (-1, 0..70, garbage in the upper 32 bits,
  *    which Linux ignores), the lowest free number from open, dup, fcntl
  *    F_DUPFD and pipe, dup2/dup3 rules, close-on-exec, access modes;
+ *  - mlock/munlock, msync, the madvise hints and mincore on ranges of
+ *    ours change no contents;
  *  - a fixed list of harmless system calls that our guest may not have
  *    (getpgrp, times, getitimer, semctl, mlock2, msync, mincore,
  *    sched_getaffinity): Linux's result or ENOSYS; unknown numbers ENOSYS.
@@ -3117,6 +3119,52 @@ static void op_signal(void)
     }
 }
 
+/* The newer memory calls on a range of ours, none of which changes what
+ * the pages hold: mlock or mlock2(MLOCK_ONFAULT) then munlock (0, or
+ * ENOMEM/EAGAIN/EPERM where a limit or PROT_NONE says so; munlock 0),
+ * msync (0), the madvise hints WILLNEED, COLD and PAGEOUT (0), and
+ * mincore (0, one byte per page, 0 or 1). The pages read as before. */
+static void op_lock_hints(void)
+{
+    static unsigned char vec[8];
+    int idx = pick_region();
+    if (idx < 0)
+        return;
+    size_t off, cnt;
+    pick_range(idx, &off, &cnt);
+    if (cnt > 8)
+        cnt = 8;
+    long a = (long)(reg[idx].addr + off * PAGE), len = (long)(cnt * PAGE), x;
+    switch (below(4)) {
+    case 0:
+        x = chance(50) ? SCN("mlock", 149, a, len) : SCN("mlock2", 325, a, len, 1 /* MLOCK_ONFAULT */);
+        if (x == -1 && errno != ENOMEM && errno != EAGAIN && errno != EPERM)
+            want_ok(x, "mlock of a range of ours");
+        want_val(SCN("munlock", 150, a, len), 0, "munlock of a range of ours");
+        break;
+    case 1:
+        want_val(SCN("msync", 26, a, len, chance(50) ? MS_SYNC : MS_INVALIDATE), 0, "msync of a range of ours");
+        break;
+    case 2: {
+        static const int hints[] = {3 /* WILLNEED */, 20 /* COLD */, 21 /* PAGEOUT */};
+        int h = hints[below(3)];
+        x = SCN("madvise", 28, a, len, h);
+        want_val(x, 0, "madvise WILLNEED/COLD/PAGEOUT of a range of ours");
+        break;
+    }
+    default:
+        memset(vec, 0xee, sizeof vec);
+        if (want_val(SCN("mincore", 27, a, len, (long)vec), 0, "mincore of a range of ours")) {
+            for (size_t i = 0; i < cnt; i++)
+                if (vec[i] > 1)
+                    finding("mincore of a range of ours: byte %zu is %#x, not 0 or 1", i, vec[i]);
+        }
+        break;
+    }
+    for (size_t i = 0; i < cnt; i++)
+        page_verify(idx, off + i, "after mlock/msync/madvise hints/mincore");
+}
+
 /* A fixed list of harmless system calls, some not in our guest (which
  * must then say ENOSYS): Linux's result, or ENOSYS. */
 static void op_safe_numbers(void)
@@ -3196,6 +3244,7 @@ static const struct op ops[] = {
     {op_munmap, 8, 1},
     {op_mprotect, 7, 1},
     {op_madvise, 6, 1},
+    {op_lock_hints, 2, 1},
     {op_store, 12, 1},
     {op_check, 4, 1},
     {op_fault, 2, 0},
