@@ -166,8 +166,7 @@ pub fn with_console_level(level: u8, f: impl FnOnce(&mut dyn Write)) {
 /// A console writer for the panic path (`KERN_EMERG`): ignores the lock,
 /// which the code that just failed may hold.
 pub fn emergency_console() -> LineWriter<'static> {
-    // SAFETY: called only on the way to stopping the machine; one CPU runs
-    // the kernel, and the interrupted holder never resumes.
+    // SAFETY: called only on the way to stopping the machine; one CPU runs the kernel, and the interrupted holder never resumes.
     let console = unsafe { CONSOLE.force_get() };
     LineWriter::new(console, KERN_EMERG)
 }

@@ -232,8 +232,7 @@ impl VcpuRunner {
                 VcpuExit::MmioWrite(..) => {}
                 VcpuExit::Shutdown => return Ok(Outcome::TripleFault(crate::arch::cpu_state(&self.vcpu))),
                 VcpuExit::InternalError => {
-                    // SAFETY: KVM filled the `internal` member of the exit
-                    // union for KVM_EXIT_INTERNAL_ERROR.
+                    // SAFETY: KVM filled the `internal` member of the exit union for KVM_EXIT_INTERNAL_ERROR.
                     let suberror = unsafe { self.vcpu.get_kvm_run().__bindgen_anon_1.internal.suberror };
                     let rip = self.vcpu.get_regs().map(|r| r.rip).ok();
                     // kvm_pvm cannot emulate `int3` at ring 0: at one the

@@ -25,8 +25,7 @@ pub fn write(fd: u32, bytes: &[u8]) -> usize {
     let mut done = 0;
     while done < bytes.len() {
         let n = (bytes.len() - done).min(BUF_LEN);
-        // SAFETY: one CPU with interrupts off: nothing else uses the bounce buffer or request while we fill them and the VMM reads them during the
-        // port write.
+        // SAFETY: one CPU with interrupts off: nothing else uses the bounce buffer or request while we fill them and the VMM reads them during the port write.
         let written = unsafe {
             let buf = &mut *addr_of_mut!(BOUNCE);
             buf.0[..n].copy_from_slice(&bytes[done..done + n]);
@@ -53,8 +52,7 @@ pub fn read(buf: &mut [u8]) -> usize {
     if n == 0 {
         return 0;
     }
-    // SAFETY: as in `write`: one CPU with interrupts off; the VMM fills the
-    // bounce buffer and `written` during the port write.
+    // SAFETY: as in `write`: one CPU with interrupts off; the VMM fills the bounce buffer and `written` during the port write.
     unsafe {
         let req = &mut *addr_of_mut!(REQUEST);
         *req = HostWrite { fd: 0, _pad: 0, addr: __pa_symbol(addr_of!(BOUNCE)).as_u64(), len: n as u64, written: 0 };
@@ -84,9 +82,7 @@ static mut CONSOLE_REQUEST: HostWrite = HostWrite { fd: 0, _pad: 0, addr: 0, len
 /// them: false when the VMM does not have the port.
 pub fn console_write(bytes: &[u8]) -> bool {
     let n = bytes.len().min(CONSOLE_LINE);
-    // SAFETY: one CPU with interrupts off, and the console lock (or the
-    // panic path, which stops everything else) held by the caller: nothing
-    // else uses this buffer and request while the VMM reads them.
+    // SAFETY: one CPU with interrupts off, and the console lock (or the panic path, which stops everything else) held by the caller: nothing else uses this buffer and request while the VMM reads them.
     unsafe {
         let buf = &mut *addr_of_mut!(CONSOLE_BUF);
         buf.0[..n].copy_from_slice(&bytes[..n]);

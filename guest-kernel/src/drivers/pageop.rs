@@ -28,9 +28,7 @@ static mut REQUEST: PageOp = PageOp { op: 0, count: 0, done: 0, _pad: 0, dst: [0
 /// Asks the VMM for `op` on one page; whether it was done. A VMM without
 /// the port leaves `done` as it was (`u32::MAX`).
 fn submit(op: u32, dst: u64, src: u64) -> bool {
-    // SAFETY: one CPU with interrupts off: nothing else uses the request
-    // while we fill it and the VMM reads and answers it during the port
-    // write.
+    // SAFETY: one CPU with interrupts off: nothing else uses the request while we fill it and the VMM reads and answers it during the port write.
     unsafe {
         let req = &mut *addr_of_mut!(REQUEST);
         req.op = op;

@@ -196,8 +196,7 @@ impl Held {
             return Err(msg);
         };
         let next = self.head.map_or(0, |p| page_to_pfn(p).0 + 1);
-        // SAFETY: the block was just allocated to this test and is mapped
-        // in the direct map; its first two words are ours.
+        // SAFETY: the block was just allocated to this test and is mapped in the direct map; its first two words are ours.
         unsafe {
             addr.as_mut_ptr::<u64>().write_volatile(next);
             addr.as_mut_ptr::<u64>().add(1).write_volatile(order as u64);

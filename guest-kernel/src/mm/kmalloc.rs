@@ -129,8 +129,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
         if off == NO_CACHE {
             return None;
         }
-        // SAFETY: the tables hold only offsets of kmalloc's caches, written
-        // by `create_kmalloc_caches` from `offset_of_cache`.
+        // SAFETY: the tables hold only offsets of kmalloc's caches, written by `create_kmalloc_caches` from `offset_of_cache`.
         Some(unsafe { &*self.caches_ptr().byte_add(off as usize) })
     }
 
@@ -336,12 +335,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
 /// The kernel's heap (`#[global_allocator]`), with `GFP_KERNEL`: sizes up
 /// to 8 KiB from kmalloc's caches, larger from whole pages; alignments up to
 /// `PAGE_SIZE`.
-// SAFETY: `alloc` returns null or a block of at least `layout.size()` bytes
-// aligned to `layout.align()` (kmalloc_align: power-of-two classes are
-// naturally aligned within page-aligned slabs; pages are page aligned;
-// larger alignments fail) that overlaps no other live block; `dealloc`
-// and `realloc` take blocks back by address through kfree/krealloc, which
-// find their cache or pages from the page descriptors. Nothing here unwinds.
+// SAFETY: `alloc` returns null or a block of at least `layout.size()` bytes aligned to `layout.align()` (kmalloc_align: power-of-two classes are naturally aligned within page-aligned slabs; pages are page aligned; larger alignments fail) that overlaps no other live block; `dealloc` and `realloc` take blocks back by address through kfree/krealloc, which find their cache or pages from the page descriptors. Nothing here unwinds.
 unsafe impl<M: PhysMem> GlobalAlloc for SlabAllocator<'_, M> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         self.kmalloc_align(layout.size(), layout.align(), GFP_KERNEL | __GFP_NO_INJECT).map_or(core::ptr::null_mut(), NonNull::as_ptr)
@@ -358,8 +352,7 @@ unsafe impl<M: PhysMem> GlobalAlloc for SlabAllocator<'_, M> {
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if layout.align() <= ARCH_KMALLOC_MINALIGN {
-            // SAFETY: GlobalAlloc's contract: `ptr` came from `alloc` here;
-            // new_size > 0.
+            // SAFETY: GlobalAlloc's contract: `ptr` came from `alloc` here; new_size > 0.
             return unsafe { self.krealloc(ptr, new_size, GFP_KERNEL | __GFP_NO_INJECT) }.map_or(core::ptr::null_mut(), NonNull::as_ptr);
         }
         let Some(new) = self.kmalloc_align(new_size, layout.align(), GFP_KERNEL | __GFP_NO_INJECT) else { return core::ptr::null_mut() };

@@ -138,8 +138,7 @@ impl<T> CacheBox<T> {
             core::mem::size_of::<T>()
         );
         let raw = SLAB.kmem_cache_alloc(cache, crate::mm::gfp::GFP_KERNEL)?.cast::<T>();
-        // SAFETY: a fresh object of at least size_of::<T>() bytes, aligned
-        // for T (checked above), owned by us.
+        // SAFETY: a fresh object of at least size_of::<T>() bytes, aligned for T (checked above), owned by us.
         unsafe { raw.as_ptr().write(value) };
         Some(Self { ptr: raw, cache })
     }
@@ -202,8 +201,7 @@ impl<T> core::ops::DerefMut for CacheBox<T> {
 
 impl<T> Drop for CacheBox<T> {
     fn drop(&mut self) {
-        // SAFETY: the object holds a live T that nothing else references;
-        // after dropping it the memory goes back to the cache it came from.
+        // SAFETY: the object holds a live T that nothing else references; after dropping it the memory goes back to the cache it came from.
         unsafe {
             core::ptr::drop_in_place(self.ptr.as_ptr());
             SLAB.kmem_cache_free(self.cache, self.ptr.cast());

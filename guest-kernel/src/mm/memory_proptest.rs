@@ -103,8 +103,7 @@ impl UserMem for HostMem<'_> {
         self.0.pa.page(pfn.0)
     }
     fn table(&mut self, pa: PhysAddr) -> &mut Table {
-        // SAFETY: page-table pages are whole FakeRam frames (page aligned,
-        // 4 KiB); the borrow of the handle keeps one table borrowed once.
+        // SAFETY: page-table pages are whole FakeRam frames (page aligned, 4 KiB); the borrow of the handle keeps one table borrowed once.
         unsafe { &mut *(self.0.frame(pa.pfn()) as *mut Table) }
     }
     fn copy_page(&self, dst: Pfn, src: Pfn) {

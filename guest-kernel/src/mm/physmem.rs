@@ -37,8 +37,7 @@ pub fn set_host_page_ops(ops: HostPageOps, clear: bool, copy: bool) {
 
 /// Zeroes a frame in the guest (`rep stosq`, through kmap for HighMem).
 pub fn clear_frame_in_guest(pfn: u64) {
-    // SAFETY: the frame is mapped for the duration of the closure and
-    // belongs to the caller (an allocation being prepared).
+    // SAFETY: the frame is mapped for the duration of the closure and belongs to the caller (an allocation being prepared).
     with_frame(pfn, |p| unsafe { cpu::clear_page(p) });
 }
 
@@ -47,8 +46,7 @@ pub fn clear_frame_in_guest(pfn: u64) {
 pub fn copy_frame_in_guest(dst: u64, src: u64) {
     let d = KmapLocal::new(pfn_to_page(Pfn(dst)));
     let s = KmapLocal::new(pfn_to_page(Pfn(src)));
-    // SAFETY: both pages are mapped for the copy and distinct; `dst` is
-    // the caller's (a fresh page nobody else sees yet).
+    // SAFETY: both pages are mapped for the copy and distinct; `dst` is the caller's (a fresh page nobody else sees yet).
     unsafe { core::ptr::copy_nonoverlapping(s.as_mut_ptr() as *const u64, d.as_mut_ptr() as *mut u64, 512) };
 }
 
@@ -106,8 +104,7 @@ impl PhysMem for KernelPhysMem {
         let poison = u64::from_ne_bytes([PAGE_POISON; 8]);
         with_frame(pfn, |p| {
             let words = p as *const u64;
-            // SAFETY: the frame is mapped (4 KiB, 8-byte aligned) for the
-            // closure; reading it has no side effects.
+            // SAFETY: the frame is mapped (4 KiB, 8-byte aligned) for the closure; reading it has no side effects.
             (0..512).find(|&i| unsafe { words.add(i).read_volatile() } != poison).map(|i| i * 8)
         })
     }

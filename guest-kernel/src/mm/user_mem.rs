@@ -52,8 +52,7 @@ pub fn zero_pfn() -> Pfn {
 /// Loads the kernel's own page tables (before an address space is torn
 /// down, or when no task's is wanted).
 pub fn activate_kernel_tables() {
-    // SAFETY: the kernel's tables map everything the kernel uses and are
-    // never freed.
+    // SAFETY: the kernel's tables map everything the kernel uses and are never freed.
     unsafe { cpu::write_cr3(kernel_pgd().as_u64()) };
 }
 
@@ -79,10 +78,7 @@ impl UserMem for KernelUserMem {
 
     #[inline]
     fn table(&mut self, pa: PhysAddr) -> &mut Table {
-        // SAFETY: user page-table pages are lowmem pages this address
-        // space allocated (or its PGD), reached through the direct map; one
-        // CPU with interrupts off is the only writer, and the borrow of the
-        // handle keeps the caller from holding two of the same table.
+        // SAFETY: user page-table pages are lowmem pages this address space allocated (or its PGD), reached through the direct map; one CPU with interrupts off is the only writer, and the borrow of the handle keeps the caller from holding two of the same table.
         unsafe { &mut *crate::mm::addr::__va(pa).as_mut_ptr::<Table>() }
     }
 
@@ -117,9 +113,7 @@ impl UserMem for KernelUserMem {
     }
 
     fn activate(&self, pgd: PhysAddr) {
-        // SAFETY: every user PGD shares the kernel half (`init_pgd`), so the
-        // kernel keeps running; the tables cannot be freed while loaded
-        // (`deactivate` runs first).
+        // SAFETY: every user PGD shares the kernel half (`init_pgd`), so the kernel keeps running; the tables cannot be freed while loaded (`deactivate` runs first).
         unsafe { cpu::write_cr3(pgd.as_u64()) };
     }
 

@@ -70,8 +70,7 @@ impl Sched {
 }
 
 struct SchedCell(UnsafeCell<Sched>);
-// SAFETY: one CPU; the kernel runs with interrupts off except in the idle
-// halt, where the interrupt handler is the only other user (see `idle`).
+// SAFETY: one CPU; the kernel runs with interrupts off except in the idle halt, where the interrupt handler is the only other user (see `idle`).
 unsafe impl Sync for SchedCell {}
 
 static SCHED: SchedCell =
@@ -86,8 +85,7 @@ pub static NR_SWITCHES: AtomicU64 = AtomicU64::new(0);
 
 #[allow(clippy::mut_from_ref)]
 fn sched() -> &'static mut Sched {
-    // SAFETY: see `SchedCell`: callers do not keep this across a switch or
-    // the idle halt.
+    // SAFETY: see `SchedCell`: callers do not keep this across a switch or the idle halt.
     unsafe { &mut *SCHED.0.get() }
 }
 
@@ -96,8 +94,7 @@ fn sched() -> &'static mut Sched {
 /// across a call that may reach `current()` again (the fault hook does) or
 /// across `schedule`.
 pub fn current() -> Option<&'static mut Task> {
-    // SAFETY: `current_task` points into the box of a task in the table
-    // (cleared when that task leaves it); uniqueness as for `sched()`.
+    // SAFETY: `current_task` points into the box of a task in the table (cleared when that task leaves it); uniqueness as for `sched()`.
     sched().current_task.map(|mut t| unsafe { t.as_mut() })
 }
 
@@ -240,8 +237,7 @@ pub fn run_first(pid: u32) {
         activate(t);
         let rsp = t.kernel_rsp;
         let s = sched();
-        // SAFETY: `rsp` was prepared by init_thread_stack; the boot context
-        // is saved in `boot_rsp` and resumed by `exit_current` for init.
+        // SAFETY: `rsp` was prepared by init_thread_stack; the boot context is saved in `boot_rsp` and resumed by `exit_current` for init.
         unsafe { user::switch_stack(&mut s.boot_rsp, rsp) };
     }
     sched().set_current(0);
@@ -592,8 +588,7 @@ fn switch_to(prev: u32, next: u32) {
         }
         None => &mut s.boot_rsp,
     };
-    // SAFETY: `new_rsp` is a context saved by switch_stack or prepared by init_thread_stack, on a kernel stack that lives as long as its task; `save`
-    // points into the previous task's (boxed, so stable) Task.
+    // SAFETY: `new_rsp` is a context saved by switch_stack or prepared by init_thread_stack, on a kernel stack that lives as long as its task; `save` points into the previous task's (boxed, so stable) Task.
     unsafe { user::switch_stack(save, new_rsp) };
     finish_switch();
 }

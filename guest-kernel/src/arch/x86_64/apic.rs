@@ -32,8 +32,7 @@ pub fn start_timer(first_ns: u64) -> bool {
     if !has_x2apic() {
         return false;
     }
-    // SAFETY: the architectural way to enable the x2APIC (EN, then EXTD), software-enable it with a spurious vector, and program its timer;
-    // interrupts stay masked by RFLAGS.IF until user mode or idle.
+    // SAFETY: the architectural way to enable the x2APIC (EN, then EXTD), software-enable it with a spurious vector, and program its timer; interrupts stay masked by RFLAGS.IF until user mode or idle.
     unsafe {
         let base = rdmsr(MSR_APIC_BASE);
         wrmsr(MSR_APIC_BASE, base | APIC_BASE_EN);
@@ -55,14 +54,12 @@ fn ns_to_count(ns: u64) -> u64 {
 /// Fires the one-shot timer `ns` nanoseconds from now (replacing what
 /// was armed).
 pub fn arm_timer(ns: u64) {
-    // SAFETY: writing the x2APIC timer's initial count restarts its
-    // countdown; nothing else changes.
+    // SAFETY: writing the x2APIC timer's initial count restarts its countdown; nothing else changes.
     unsafe { wrmsr(MSR_X2APIC_TMICT, ns_to_count(ns)) };
 }
 
 /// Acknowledges the interrupt being handled.
 pub fn eoi() {
-    // SAFETY: writing 0 to the x2APIC EOI register only ends the current
-    // interrupt.
+    // SAFETY: writing 0 to the x2APIC EOI register only ends the current interrupt.
     unsafe { wrmsr(MSR_X2APIC_EOI, 0) };
 }

@@ -237,8 +237,7 @@ pub fn invlpg(va: u64) {
 /// Flushes every TLB entry, global ones included (toggling CR4.PGE).
 pub fn flush_tlb_all() {
     let cr4 = read_cr4();
-    // SAFETY: clearing and restoring PGE is the architectural way to flush
-    // global entries; it changes nothing else.
+    // SAFETY: clearing and restoring PGE is the architectural way to flush global entries; it changes nothing else.
     unsafe {
         write_cr4(cr4 & !CR4_PGE);
         write_cr4(cr4);
@@ -246,8 +245,7 @@ pub fn flush_tlb_all() {
 }
 
 pub fn outb(port: u16, value: u8) {
-    // SAFETY: the kernel's ports are the VMM's devices; writing them has no
-    // memory effects.
+    // SAFETY: the kernel's ports are the VMM's devices; writing them has no memory effects.
     unsafe { asm!("out dx, al", in("dx") port, in("al") value, options(nomem, nostack, preserves_flags)) };
 }
 

@@ -268,8 +268,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
             return Err(SlabError::TooManyCaches);
         }
         for cpu in &c.cpu {
-            // SAFETY: the slot has never been published (it was FREE, and we
-            // hold the registry lock): nothing else can reach its arrays.
+            // SAFETY: the slot has never been published (it was FREE, and we hold the registry lock): nothing else can reach its arrays.
             unsafe { (*cpu.get()).limit = layout.limit.min(ARRAY_CACHE_MAX) };
         }
         c.state.store(SLOT_ACTIVE, Release);
@@ -305,8 +304,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
         if off >= size_of_val(&self.caches) || !off.is_multiple_of(size_of::<KmemCache>()) {
             return None;
         }
-        // SAFETY: `off` is in `self.caches` and on an element boundary: the
-        // address of one of its elements, which live as long as `self`.
+        // SAFETY: `off` is in `self.caches` and on an element boundary: the address of one of its elements, which live as long as `self`.
         Some(unsafe { &*self.caches.as_ptr().byte_add(off) })
     }
 
