@@ -20,7 +20,8 @@ fn assemble(dir: &Scratch, name: &str) -> Vec<u8> {
         Ok(s) if s.success() => {}
         other => panic!("{what} failed ({other:?}): install binutils (as, objcopy)"),
     };
-    ok("as", std::process::Command::new("as").arg("--64").arg("-o").arg(&obj).arg(&src).status());
+    let includes = src.parent().expect("the sources' directory");
+    ok("as", std::process::Command::new("as").arg("--64").arg("-I").arg(includes).arg("-o").arg(&obj).arg(&src).status());
     ok("objcopy", std::process::Command::new("objcopy").args(["-O", "binary", "-j", ".text"]).arg(&obj).arg(&bin).status());
     std::fs::read(&bin).expect("the assembled code")
 }

@@ -225,15 +225,19 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
 }
 
 /// Tearing an address space down is dropping it (Linux `exit_mmap`, run
-/// by the last `mmput`): every VMA's pages are unmapped (`unmap_vmas`),
-/// then the page tables go with [`UserPageTables`]' own drop
+/// by the last `mmput`): every VMA's pages are unmapped (`unmap_vmas`)
+/// under one TLB flush of the whole address space (Linux's "full mm"
+/// gather), then the page tables go with [`UserPageTables`]' own drop
 /// (`free_pgtables`).
 impl<F: VmFile, M: UserMem> Drop for MmStruct<F, M> {
     fn drop(&mut self) {
         let (vm, pt, rss) = (&self.vm, &mut self.pt, &mut self.rss);
+        let mut tlb = TlbGather::new();
+        tlb.add_all();
         for v in vm.iter() {
-            pt.zap_page_range(v.start, v.end, rss);
+            pt.unmap_range(v.start, v.end, rss, &mut tlb);
         }
+        tlb.finish(&pt.mem());
     }
 }
 

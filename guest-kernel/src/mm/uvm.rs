@@ -492,8 +492,15 @@ impl<M: UserMem> UserPageTables<M> {
     /// Unmaps `[start, end)`: every page loses its map count and reference
     /// and leaves the RSS (Linux `zap_page_range`).
     pub fn zap_page_range(&mut self, start: u64, end: u64, rss: &mut Rss) {
-        let mem = self.mem;
         let mut tlb = TlbGather::new();
+        self.unmap_range(start, end, rss, &mut tlb);
+        tlb.finish(&self.mem);
+    }
+
+    /// [`zap_page_range`](Self::zap_page_range) as part of a larger
+    /// operation, whose `tlb` the caller flushes.
+    pub fn unmap_range(&mut self, start: u64, end: u64, rss: &mut Rss, tlb: &mut TlbGather) {
+        let mem = self.mem;
         self.for_each_present(start, end, |va, e| {
             let pfn = e.get().pfn();
             e.clear();
@@ -501,7 +508,6 @@ impl<M: UserMem> UserPageTables<M> {
             account_unmap(&mem, pfn, rss);
             page_remove_map(&mem, pfn);
         });
-        tlb.finish(&mem);
     }
 
     /// Changes the protection of what is mapped in `[start, end)`. Write

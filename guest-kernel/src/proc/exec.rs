@@ -277,6 +277,7 @@ fn map_segments(mm: &mut Mm, elf: &Elf, file: &FileRef, bias: u64) -> Result<Loa
         if ph.p_filesz > 0 {
             let len = page_align_up(file_end) - map_start;
             let pgoff = page_align_down(ph.p_offset) / PAGE_SIZE;
+            super::mm::charge_mapping(len, prot, MAP_PRIVATE)?;
             let (vm, mut ptes) = mm.split();
             vm.mmap(map_start, len, prot, MAP_PRIVATE | MAP_FIXED, Some(file.clone()), pgoff, false, &mut ptes).map_err(|e| e.0)?;
         }
@@ -284,12 +285,9 @@ fn map_segments(mm: &mut Mm, elf: &Elf, file: &FileRef, bias: u64) -> Result<Loa
         if mem_end > anon_start {
             let (vm, mut ptes) = mm.split();
             let len = page_align_up(mem_end) - anon_start;
-            // The bss is charged memory, as Linux's vm_brk_flags charges it:
-            // a segment larger than the overcommit policy allows fails the
-            // exec (ENOMEM).
-            if ph.p_flags & PF_W != 0 {
-                super::mm::vm_enough_memory(len / PAGE_SIZE)?;
-            }
+            // The bss is charged as Linux's vm_brk_flags charges it: one
+            // larger than the overcommit policy allows fails the exec.
+            super::mm::charge_mapping(len, prot, MAP_PRIVATE)?;
             vm.mmap(anon_start, len, prot, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, None, 0, false, &mut ptes).map_err(|e| e.0)?;
         }
         if ph.p_offset <= elf.phoff && elf.phoff < ph.p_offset + ph.p_filesz {

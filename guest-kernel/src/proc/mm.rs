@@ -199,6 +199,18 @@ pub fn vm_enough_memory(pages: u64) -> Result<(), i32> {
     }
 }
 
+/// Charges a new mapping to the overcommit accounting if Linux would
+/// (`accountable_mapping`: private, writable, not `MAP_NORESERVE`):
+/// `ENOMEM` when the policy refuses it. `mmap` and `execve`'s segments
+/// both come here.
+pub fn charge_mapping(len: u64, prot: u32, flags: u32) -> Result<(), crate::fs::errno::Errno> {
+    use crate::mm::mmap::{MAP_NORESERVE, MAP_PRIVATE, MAP_TYPE, PROT_WRITE};
+    if flags & MAP_TYPE == MAP_PRIVATE && prot & PROT_WRITE != 0 && flags & MAP_NORESERVE == 0 && len > 0 {
+        vm_enough_memory(crate::mm::mmap::page_align(len) / crate::mm::addr::PAGE_SIZE)?;
+    }
+    Ok(())
+}
+
 /// Pages charged to the overcommit accounting by every process
 /// (`Committed_AS`; Linux keeps `vm_committed_as` as it goes).
 pub fn committed_pages() -> u64 {

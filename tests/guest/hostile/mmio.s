@@ -4,19 +4,7 @@
 # (reading each back), then exit(0x43).
 .intel_syntax noprefix
 .code64
-    mov r10, 0x000ffffffffff000
-    mov rbx, 0xffffffff80000000
-    mov rax, cr3
-    and rax, r10
-    mov rcx, [rbx + rax + 511*8]
-    and rcx, r10
-    mov rcx, [rbx + rcx + 510*8]
-    and rcx, r10
-    lea rdx, [rbx + rcx + 511*8]
-    mov eax, 0xd0000083
-    mov [rdx], rax
-    mov rdi, 0xffffffffbfe00000
-    invlpg [rdi]
+.include "map_stats_mmio.inc"
     mov r8d, 0x12345678
     mov r9d, 200
 1:  xor esi, esi

@@ -93,14 +93,13 @@ pub struct HostIo {
     /// Where reads of fd 0 come from (`None`: an empty input).
     stdin: Option<Box<dyn BufRead + Send>>,
     /// Where the VMM reports refused requests (its stderr).
-    log: Box<dyn Write + Send>,
-    logged: [bool; Rejected::KINDS],
+    log: super::LogOnce<{ Rejected::KINDS }>,
     rejected: u64,
 }
 
 impl HostIo {
     pub fn new(stdout: Console, stderr: Console, log: Box<dyn Write + Send>) -> Self {
-        Self { stdout, stderr, stdin: None, log, logged: [false; Rejected::KINDS], rejected: 0 }
+        Self { stdout, stderr, stdin: None, log: super::LogOnce::new(log), rejected: 0 }
     }
 
     /// Reads of fd 0 get `input` (until its end) instead of an empty input.
@@ -176,12 +175,10 @@ impl HostIo {
             Ok(n) => n,
             Err(why) => {
                 self.rejected += 1;
-                if !std::mem::replace(&mut self.logged[why.kind()], true) {
-                    // One write, so the line travels as one message.
+                self.log.report(why.kind(), || {
                     let name = if port == PORT_CONSOLE { "PORT_CONSOLE" } else { "PORT_HOSTIO" };
-                    let line = format!("vmm: {name} ({port:#x}): {why}; request ignored (later requests refused for this reason are only counted)\n");
-                    let _ = self.log.write_all(line.as_bytes());
-                }
+                    format!("vmm: {name} ({port:#x}): {why}; request ignored (later requests refused for this reason are only counted)\n")
+                });
                 if let Rejected::RequestOutsideRam(_) = why {
                     return;
                 }

@@ -46,8 +46,7 @@ impl Rejected {
 
 /// The device: counts and a log for refused requests.
 pub struct PageOps {
-    log: Box<dyn Write + Send>,
-    logged: [bool; Rejected::KINDS],
+    log: super::LogOnce<{ Rejected::KINDS }>,
     /// Requests (or parts of them) refused.
     pub rejected: u64,
     /// Pages zeroed and copied.
@@ -57,7 +56,7 @@ pub struct PageOps {
 
 impl PageOps {
     pub fn new(log: Box<dyn Write + Send>) -> Self {
-        Self { log, logged: [false; Rejected::KINDS], rejected: 0, zeroed: 0, copied: 0 }
+        Self { log: super::LogOnce::new(log), rejected: 0, zeroed: 0, copied: 0 }
     }
 
     /// Serves the request at guest-physical `addr`.
@@ -65,10 +64,9 @@ impl PageOps {
         let (done, err) = self.serve(mem, addr);
         if let Some(why) = err {
             self.rejected += 1;
-            if !std::mem::replace(&mut self.logged[why.kind()], true) {
-                let line = format!("vmm: PORT_PAGEOP ({PORT_PAGEOP:#x}): {why}; request stopped (later ones refused for this reason are only counted)\n");
-                let _ = self.log.write_all(line.as_bytes());
-            }
+            self.log.report(why.kind(), || {
+                format!("vmm: PORT_PAGEOP ({PORT_PAGEOP:#x}): {why}; request stopped (later ones refused for this reason are only counted)\n")
+            });
             if let Rejected::BadRequest(_) = why {
                 return;
             }
@@ -119,24 +117,13 @@ impl PageOps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
+    use crate::devices::TestLog;
     use zerocopy::IntoBytes;
 
-    struct Log(Arc<Mutex<Vec<u8>>>);
-    impl Write for Log {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    fn setup() -> (GuestMemoryMmap, PageOps, Arc<Mutex<Vec<u8>>>) {
+    fn setup() -> (GuestMemoryMmap, PageOps, TestLog) {
         let mem = GuestMemoryMmap::from_ranges(&[(GuestAddress(0), 16 * PAGE)]).unwrap();
-        let log = Arc::new(Mutex::new(Vec::new()));
-        (mem, PageOps::new(Box::new(Log(log.clone()))), log)
+        let log = TestLog::default();
+        (mem, PageOps::new(Box::new(log.clone())), log)
     }
 
     fn put(mem: &GuestMemoryMmap, at: u64, req: &PageOp) {
@@ -201,7 +188,6 @@ mod tests {
         again.dst[0] = 2;
         put(&mem, 0, &again);
         dev.request(&mem, 0);
-        let text = String::from_utf8(log.lock().unwrap().clone()).unwrap();
-        assert_eq!(text.lines().count(), 4, "{text}");
+        assert_eq!(log.lines().len(), 4, "{:?}", log.lines());
     }
 }

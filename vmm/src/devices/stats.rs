@@ -532,7 +532,6 @@ mod tests {
     use super::*;
     use shared::stats::MESSAGE_MAX;
     use shared::stats::{encode, CommandResult, Payload, ProcFiles, Reason, Reply, Snapshot};
-    use std::sync::{Arc, Mutex};
     use virtio_queue::desc::split::Descriptor;
     use virtio_queue::desc::RawDescriptor;
     use virtio_queue::mock::MockSplitQueue;
@@ -548,22 +547,7 @@ mod tests {
         GuestMemoryMmap::from_ranges(&[(GuestAddress(0), RAM as usize), (GuestAddress(HIGH), RAM as usize)]).unwrap()
     }
 
-    #[derive(Clone, Default)]
-    struct Log(Arc<Mutex<Vec<u8>>>);
-    impl Write for Log {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    impl Log {
-        fn lines(&self) -> Vec<String> {
-            String::from_utf8(self.0.lock().unwrap().clone()).unwrap().lines().map(str::to_string).collect()
-        }
-    }
+    use crate::devices::TestLog as Log;
 
     fn reg(dev: &mut StatsDevice, offset: u64) -> u32 {
         let mut b = [0u8; 4];

@@ -363,13 +363,15 @@ pub(super) fn sys_pread64(fd: i32, buf: u64, count: u64, off: i64) -> SysResult 
     Ok(done as u64)
 }
 
-/// `readv`: into each buffer in turn, stopping at a short read (what was
-/// read so far is the result, as Linux's).
-pub(super) fn sys_readv(fd: i32, iov: u64, iovcnt: u64) -> SysResult {
+/// The loop of `readv`, `writev` and their positioned forms (Linux
+/// `do_loop_readv_writev`): `io(base, len, done)` on each buffer in turn,
+/// stopping at a short transfer; an error after some bytes moved ends the
+/// loop with what moved, as Linux's. More than 1024 buffers or a negative
+/// length is `EINVAL`.
+fn iov_each(iov: u64, iovcnt: u64, mut io: impl FnMut(u64, u64, u64) -> SysResult) -> SysResult {
     if iovcnt > 1024 {
         return Err(EINVAL);
     }
-    fd_file(fd)?;
     let mut total = 0u64;
     for i in 0..iovcnt {
         let [base, len]: [u64; 2] = get_user(iov + i * 16)?;
@@ -379,7 +381,7 @@ pub(super) fn sys_readv(fd: i32, iov: u64, iovcnt: u64) -> SysResult {
         if len == 0 {
             continue;
         }
-        let n = match sys_read(fd, base, len) {
+        let n = match io(base, len, total) {
             Ok(n) => n,
             Err(_) if total > 0 => break,
             Err(e) => return Err(e),
@@ -392,24 +394,16 @@ pub(super) fn sys_readv(fd: i32, iov: u64, iovcnt: u64) -> SysResult {
     Ok(total)
 }
 
+/// `readv`: into each buffer in turn, stopping at a short read (what was
+/// read so far is the result, as Linux's).
+pub(super) fn sys_readv(fd: i32, iov: u64, iovcnt: u64) -> SysResult {
+    fd_file(fd)?;
+    iov_each(iov, iovcnt, |base, len, _| sys_read(fd, base, len))
+}
+
 pub(super) fn sys_writev(fd: i32, iov: u64, iovcnt: u64) -> SysResult {
-    if iovcnt > 1024 {
-        return Err(EINVAL);
-    }
-    let mut total = 0u64;
-    for i in 0..iovcnt {
-        let base: u64 = get_user(iov + i * 16)?;
-        let len: u64 = get_user(iov + i * 16 + 8)?;
-        if len == 0 {
-            continue;
-        }
-        let n = sys_write(fd, base, len)?;
-        total += n;
-        if n < len {
-            break;
-        }
-    }
-    Ok(total)
+    fd_file(fd)?;
+    iov_each(iov, iovcnt, |base, len, _| sys_write(fd, base, len))
 }
 
 /// `preadv`/`pwritev` (and their `2` forms, whose flags other than 0
@@ -426,34 +420,18 @@ pub(super) fn sys_preadv(fd: i32, iov: u64, iovcnt: u64, offset: i64, flags: u32
     if offset < 0 {
         return Err(EINVAL);
     }
-    if iovcnt > 1024 {
-        return Err(EINVAL);
-    }
     let f = fd_file(fd)?;
     if f.is_pipe() || f.is_console() {
         return Err(ESPIPE);
     }
-    let mut total = 0u64;
-    for i in 0..iovcnt {
-        let [base, len]: [u64; 2] = get_user(iov + i * 16)?;
-        if (len as i64) < 0 {
-            return Err(EINVAL);
+    iov_each(iov, iovcnt, |base, len, done| {
+        let at = offset + done as i64;
+        if write {
+            sys_pwrite64(fd, base, len, at)
+        } else {
+            sys_pread64(fd, base, len, at)
         }
-        if len == 0 {
-            continue;
-        }
-        let at = offset + total as i64;
-        let n = match if write { sys_pwrite64(fd, base, len, at) } else { sys_pread64(fd, base, len, at) } {
-            Ok(n) => n,
-            Err(_) if total > 0 => break,
-            Err(e) => return Err(e),
-        };
-        total += n;
-        if n < len {
-            break;
-        }
-    }
-    Ok(total)
+    })
 }
 
 /// `fchownat(dirfd, path, owner, group, flags)` (and `chown`, `lchown`,

@@ -98,16 +98,10 @@ pub(super) fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i32, off:
             return Err(EAGAIN);
         }
     }
-    {
-        use crate::mm::mmap::{MAP_NORESERVE, MAP_PRIVATE};
-        if overcommit_never() {
-            flags &= !MAP_NORESERVE;
-        }
-        // accountable_mapping: private, writable, reserved.
-        if flags & MAP_TYPE == MAP_PRIVATE && prot & PROT_WRITE != 0 && flags & MAP_NORESERVE == 0 && len > 0 {
-            vm_enough_memory(crate::mm::mmap::page_align(len) / PAGE_SIZE)?;
-        }
+    if overcommit_never() {
+        flags &= !crate::mm::mmap::MAP_NORESERVE;
     }
+    crate::proc::mm::charge_mapping(len, prot, flags)?;
     let (vm, mut ptes) = mm.split();
     let start = vm.mmap(addr, len, prot, flags, file, off / PAGE_SIZE, writable, &mut ptes).map_err(|e| e.0)?;
     let locked = mm.vm.vma_at(start).is_some_and(|v| v.flags & VM_LOCKED_MASK == VM_LOCKED);
