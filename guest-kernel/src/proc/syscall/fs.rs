@@ -367,7 +367,9 @@ pub(super) fn sys_pread64(fd: i32, buf: u64, count: u64, off: i64) -> SysResult 
 /// `do_loop_readv_writev`): `io(base, len, done)` on each buffer in turn,
 /// stopping at a short transfer; an error after some bytes moved ends the
 /// loop with what moved, as Linux's. More than 1024 buffers or a negative
-/// length is `EINVAL`.
+/// length is `EINVAL`. Not inlined: it is not hot, and a breakpoint on a
+/// caller should stop in the caller.
+#[inline(never)]
 fn iov_each(iov: u64, iovcnt: u64, mut io: impl FnMut(u64, u64, u64) -> SysResult) -> SysResult {
     if iovcnt > 1024 {
         return Err(EINVAL);
@@ -401,8 +403,11 @@ pub(super) fn sys_readv(fd: i32, iov: u64, iovcnt: u64) -> SysResult {
     iov_each(iov, iovcnt, |base, len, _| sys_read(fd, base, len))
 }
 
+/// `writev`. Out of line, as Linux's handlers are: small enough now to be
+/// inlined into its callers, it would give `break sys_writev` in gdb
+/// several locations.
+#[inline(never)]
 pub(super) fn sys_writev(fd: i32, iov: u64, iovcnt: u64) -> SysResult {
-    fd_file(fd)?;
     iov_each(iov, iovcnt, |base, len, _| sys_write(fd, base, len))
 }
 
