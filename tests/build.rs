@@ -39,13 +39,14 @@ const PROGRAMS: &[&str] = &[
     "run_then_cat",
     "exec_each",
     "hello",
+    "creds",
 ];
 
 /// Programs also built against glibc (`gcc -static -pthread`), as
 /// `NAME_glibc`: the process model as both C libraries drive it (glibc's
 /// fork is a clone with CLONE_CHILD_SETTID|CLONE_CHILD_CLEARTID, its
 /// threads use clone3, robust lists and rseq).
-const GLIBC_PROGRAMS: &[&str] = &["proc_fork", "proc_signal", "proc_threads"];
+const GLIBC_PROGRAMS: &[&str] = &["proc_fork", "proc_signal", "proc_threads", "creds"];
 /// The glibc compiler and its static C library (Debian's libc6-dev).
 const GLIBC_CC: &str = "gcc";
 const GLIBC_LIBC: &str = "/usr/lib/x86_64-linux-gnu/libc.a";

@@ -160,12 +160,15 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
 
 /// Init's argument vector from the boot info (NUL-separated strings).
 fn init_argv(info: &BootInfo) -> Option<alloc::vec::Vec<alloc::string::String>> {
-    if info.init_argv_len == 0 {
-        return None;
-    }
-    let blob = phys_slice(info.init_argv_addr, info.init_argv_len)?;
-    let argv: alloc::vec::Vec<_> = blob.split(|&b| b == 0).filter(|s| !s.is_empty()).map(|s| alloc::string::String::from_utf8_lossy(s).into_owned()).collect();
+    let argv = boot_strings(info.init_argv_addr, info.init_argv_len);
     (!argv.is_empty()).then_some(argv)
+}
+
+/// The non-empty NUL-separated strings the VMM left at `addr` (none for
+/// a zero length or a range outside low memory).
+fn boot_strings(addr: u64, len: u64) -> alloc::vec::Vec<alloc::string::String> {
+    let blob = if len == 0 { None } else { phys_slice(addr, len) };
+    blob.unwrap_or(&[]).split(|&b| b == 0).filter(|s| !s.is_empty()).map(|s| alloc::string::String::from_utf8_lossy(s).into_owned()).collect()
 }
 
 /// Guest-physical memory the VMM filled before boot, through the direct map.
@@ -197,12 +200,15 @@ fn run_init(info: &BootInfo, argv: &[alloc::string::String]) -> u32 {
         return 1;
     }
     printk!("Run {} as init process", argv[0]);
-    let envp = [alloc::string::String::from("HOME=/"), alloc::string::String::from("TERM=linux")];
+    let extra = boot_strings(info.init_envp_addr, info.init_envp_len);
+    let envp = proc::initial_environment(extra.iter().map(alloc::string::String::as_str));
+    let cwd = boot_strings(info.init_cwd_addr, info.init_cwd_len).concat();
+    let id = proc::InitIdentity { uid: info.init_uid, gid: info.init_gid, cwd: &cwd };
     fault_injection(true);
-    let status = proc::run_init(argv, &envp);
+    let status = proc::run_init(argv, &envp, &id);
     fault_injection(false);
     // Gone before the leak check, which counts them otherwise.
-    drop(envp);
+    drop((envp, extra));
     let status = match status {
         Ok(status) => status,
         Err(proc::InitError::NotExecutable(why)) => {
@@ -211,8 +217,17 @@ fn run_init(info: &BootInfo, argv: &[alloc::string::String]) -> u32 {
             printk!("init: cannot execute {}: {why}", argv[0]);
             return shared::ports::EXIT_INIT_NOT_EXECUTABLE;
         }
+        Err(proc::InitError::BadCwd(why)) => {
+            printk!("init: cannot change to the working directory {}: {why}", id.cwd);
+            return shared::ports::EXIT_INIT_NOT_EXECUTABLE;
+        }
+        Err(proc::InitError::BadUser(why)) => {
+            printk!("init: cannot run as user {} group {}: {why}", info.init_uid, info.init_gid);
+            return shared::ports::EXIT_INIT_NOT_EXECUTABLE;
+        }
         Err(proc::InitError::NoMemory(what)) => panic!("{what}"),
     };
+    drop(cwd);
     let code = proc::status_to_exit_code(status);
     if proc::rmapcheck::ENABLED.load(core::sync::atomic::Ordering::Relaxed) {
         use core::sync::atomic::Ordering::Relaxed;

@@ -15,7 +15,7 @@
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Bumped on every incompatible change to anything in this crate.
-pub const BOOT_PROTOCOL_VERSION: u32 = 3;
+pub const BOOT_PROTOCOL_VERSION: u32 = 4;
 
 /// `BootInfo::magic`: "RVMMBOOT" in little-endian byte order.
 pub const BOOT_INFO_MAGIC: u64 = u64::from_le_bytes(*b"RVMMBOOT");
@@ -83,6 +83,19 @@ pub struct BootInfo {
     /// first; zero length when the kernel has no init to run.
     pub init_argv_addr: u64,
     pub init_argv_len: u64,
+    /// Guest-physical range of the variables init's environment gets on
+    /// top of the kernel's defaults (`PATH`, `HOME`, `TERM`): `KEY=VALUE`
+    /// strings, each NUL-terminated, back to back; zero length for none.
+    pub init_envp_addr: u64,
+    pub init_envp_len: u64,
+    /// Guest-physical range of init's working directory (an absolute
+    /// path, not NUL-terminated); zero length for `/`.
+    pub init_cwd_addr: u64,
+    pub init_cwd_len: u64,
+    /// The user and group init runs as (0 and 0: root, with every
+    /// capability; anyone else has none, as after Linux's `execve`).
+    pub init_uid: u32,
+    pub init_gid: u32,
     /// Guest-physical base of the stats channel's virtio-mmio registers
     /// (`stats::STATS_MMIO_BASE`); 0 when the VMM has no such device.
     pub stats_mmio_base: u64,
@@ -110,6 +123,12 @@ impl BootInfo {
             initramfs_len: 0,
             init_argv_addr: 0,
             init_argv_len: 0,
+            init_envp_addr: 0,
+            init_envp_len: 0,
+            init_cwd_addr: 0,
+            init_cwd_len: 0,
+            init_uid: 0,
+            init_gid: 0,
             stats_mmio_base: 0,
             stats_irq: 0,
             _pad2: 0,

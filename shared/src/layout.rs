@@ -39,8 +39,10 @@ pub const CMDLINE_ADDR: u64 = 0x2_0000;
 pub const CMDLINE_MAX: usize = 4096;
 /// Init's argument vector (`BootInfo::init_argv_addr`): `argv[0]` (init's
 /// path in the initramfs) and its arguments, each NUL-terminated, back to
-/// back; at most [`INIT_ARGV_MAX`] bytes. Right after the command line page,
-/// in the low memory the kernel reserves, like the command line.
+/// back; then its environment and working directory
+/// (`BootInfo::init_envp_addr`, `init_cwd_addr`); at most
+/// [`INIT_ARGV_MAX`] bytes in all. Right after the command line page, in
+/// the low memory the kernel reserves, like the command line.
 pub const INIT_ARGV_ADDR: u64 = 0x2_1000;
 pub const INIT_ARGV_MAX: usize = 60 << 10;
 

@@ -465,7 +465,7 @@ pub fn init_image(mem: u64, init: &[u8], files: &[(&str, &[u8])]) -> vmm::InitIm
         .enumerate()
         .map(|(i, (guest, bytes))| vmm::GuestFile { host: scratch.file(&format!("file{i}"), bytes, 0o755), guest: guest.to_string() })
         .collect();
-    let spec = vmm::InitSpec { program, files, args: Vec::new() };
+    let spec = vmm::InitSpec { program, files, args: Vec::new(), identity: vmm::Identity::default() };
     vmm::InitImage::build(&spec, mem).unwrap_or_else(|e| panic!("cannot pack the initramfs: {e}"))
 }
 

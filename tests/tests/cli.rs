@@ -158,7 +158,7 @@ fn init_that_does_not_fit() {
     let arg = "a".repeat(1000);
     let mut args = vec!["run", "--init", prog, "--"];
     args.extend(std::iter::repeat_n(arg.as_str(), 62));
-    assert_refused(&args, usage, "init's arguments take 62");
+    assert_refused(&args, usage, "init's arguments, environment and working directory take 62");
 }
 
 #[test]

@@ -158,6 +158,8 @@ fn every_tap_program_is_tested() {
                 | "run_then_cat"
                 | "exec_each"
                 | "hello"
+                | "creds"
+                | "creds_glibc"
         )
     });
     assert_eq!(all, programs::TAP);

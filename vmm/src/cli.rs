@@ -24,7 +24,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::devices::console::Stream;
 use crate::e820::MemHole;
 use crate::error::Error;
-use crate::initramfs::{GuestFile, InitError, InitImage, InitSpec};
+use crate::initramfs::{GuestFile, Identity, InitError, InitImage, InitSpec};
 use crate::report::{exit_code, RunReport};
 use crate::stats::summary::{self, Recording};
 use crate::stats::views::{self, ProcOut};
@@ -108,6 +108,22 @@ pub struct RunArgs {
     #[arg(long, conflicts_with = "init")]
     pub no_init: bool,
 
+    /// Set KEY to VALUE in init's environment, on top of the defaults PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin, HOME=/ and TERM=linux (repeatable; wins over --env-file).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<String>,
+
+    /// Read variables for init's environment from FILE: one KEY=VALUE per line, blank lines and lines starting with # skipped (repeatable).
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_files: Vec<PathBuf>,
+
+    /// Run init as user UID and group GID [default GID: UID], numbers as the guest has no user database: without capabilities unless UID is 0, as Linux leaves a non-root program after execve.
+    #[arg(long, value_name = "UID[:GID]", value_parser = parse_user)]
+    pub user: Option<(u32, u32)>,
+
+    /// Start init in DIR, an absolute path in the guest [default: /].
+    #[arg(long, value_name = "DIR", value_parser = parse_cwd)]
+    pub cwd: Option<String>,
+
     /// Count the guest instructions of the kernel regions marked on the mark port (single-stepped; the kernel marks them for count=alloc_page,kmalloc64,fault on --cmdline) and print one line per region on stderr at exit.
     #[arg(long)]
     pub count_instructions: bool,
@@ -146,6 +162,19 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// Init's environment, user and working directory from `--env-file`,
+    /// `--env`, `--user` and `--cwd`.
+    fn identity(&self) -> Result<Identity, InitError> {
+        let mut env = Vec::new();
+        for path in &self.env_files {
+            let text = std::fs::read_to_string(path).map_err(|source| InitError::Read { what: "env file", path: path.clone(), source })?;
+            env.extend(crate::initramfs::parse_env_file(&text).map_err(|e| InitError::Env(format!("{}: {e}", path.display())))?);
+        }
+        env.extend(self.env.iter().cloned());
+        let (uid, gid) = self.user.unwrap_or((0, 0));
+        Ok(Identity { env, uid, gid, cwd: self.cwd.clone() })
+    }
+
     /// The VM to run. With `--init` this reads and checks the program and
     /// files and packs them.
     pub fn to_config(&self) -> Result<VmConfig, InitError> {
@@ -157,11 +186,11 @@ impl RunArgs {
                     let libs = crate::initramfs::libs::needed_files(&program.host).map_err(InitError::Libraries)?;
                     files.extend(libs.into_iter().filter(|l| !self.files.iter().any(|f| f.guest == l.guest)));
                 }
-                let spec = InitSpec { program: program.clone(), files, args: self.args.clone() };
+                let spec = InitSpec { program: program.clone(), files, args: self.args.clone(), identity: self.identity()? };
                 Some(InitImage::build(&spec, self.mem)?)
             }
             None if self.no_init => None,
-            None => Some(demo_image(self.mem, &self.args)?),
+            None => Some(demo_image(self.mem, &self.args, self.identity()?)?),
         };
         Ok(VmConfig {
             mem_size: self.mem,
@@ -194,7 +223,7 @@ const DEMO_INIT: &[u8] = include_bytes!(env!("DEMO_INIT_PATH"));
 /// The initramfs for `vmm run` without `--init`: the built-in demo as
 /// `/bin/rvmm-demo`. It is written to a private temporary file for the
 /// packer, which reads and checks programs from the host.
-fn demo_image(mem: u64, args: &[String]) -> Result<InitImage, InitError> {
+fn demo_image(mem: u64, args: &[String], identity: Identity) -> Result<InitImage, InitError> {
     // Unique per call: tests run several VMs at once in one process.
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -203,7 +232,7 @@ fn demo_image(mem: u64, args: &[String]) -> Result<InitImage, InitError> {
     let io = |source| InitError::Read { what: "built-in demo", path: host.clone(), source };
     std::fs::create_dir_all(&dir).map_err(io)?;
     std::fs::write(&host, DEMO_INIT).map_err(io)?;
-    let spec = InitSpec { program: GuestFile { host: host.clone(), guest: "/bin/rvmm-demo".into() }, files: Vec::new(), args: args.to_vec() };
+    let spec = InitSpec { program: GuestFile { host: host.clone(), guest: "/bin/rvmm-demo".into() }, files: Vec::new(), args: args.to_vec(), identity };
     let image = InitImage::build(&spec, mem);
     let _ = std::fs::remove_dir_all(&dir);
     image
@@ -407,6 +436,32 @@ pub fn parse_init(s: &str) -> Result<GuestFile, String> {
     GuestFile::parse(s, "/bin")
 }
 
+/// `--env KEY=VALUE`.
+pub fn parse_env(s: &str) -> Result<String, String> {
+    crate::initramfs::check_env(s)?;
+    Ok(s.to_string())
+}
+
+/// `--user UID[:GID]`: decimal ids below 4294967295 (which is `(uid_t)-1`);
+/// the group defaults to the user id.
+pub fn parse_user(s: &str) -> Result<(u32, u32), String> {
+    let id = |t: &str| {
+        t.parse::<u32>().ok().filter(|&v| v != u32::MAX).ok_or_else(|| format!("{t:?} in {s:?} is not a user or group id (a number below 4294967295)"))
+    };
+    match s.split_once(':') {
+        Some((u, g)) => Ok((id(u)?, id(g)?)),
+        None => id(s).map(|u| (u, u)),
+    }
+}
+
+/// `--cwd DIR`: an absolute guest path.
+pub fn parse_cwd(s: &str) -> Result<String, String> {
+    if !s.starts_with('/') || s.contains('\0') {
+        return Err(format!("{s:?} is not an absolute guest path"));
+    }
+    Ok(s.to_string())
+}
+
 /// `--file HOST_PATH[:GUEST_PATH]`: the guest path defaults to `/NAME`.
 pub fn parse_file(s: &str) -> Result<GuestFile, String> {
     GuestFile::parse(s, "/")
@@ -522,7 +577,7 @@ mod tests {
 
     #[test]
     fn init_goes_on_the_command_line() {
-        let image = InitImage { path: "/bin/prog".into(), archive: vec![], argv: b"/bin/prog\0".to_vec() };
+        let image = InitImage { path: "/bin/prog".into(), archive: vec![], argv: b"/bin/prog\0".to_vec(), ..InitImage::default() };
         let mut config = VmConfig { cmdline: " page_debug=1 ".into(), init: Some(image), ..VmConfig::new() };
         assert_eq!(config.full_cmdline(), "page_debug=1 init=/bin/prog");
         config.cmdline.clear();

@@ -85,6 +85,56 @@ pub struct InitSpec {
     pub files: Vec<GuestFile>,
     /// `argv[1..]`.
     pub args: Vec<String>,
+    /// Who init runs as, where, with what environment.
+    pub identity: Identity,
+}
+
+/// Init's environment, user and working directory (`--env`,
+/// `--env-file`, `--user`, `--cwd`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// `KEY=VALUE` variables on top of the kernel's defaults
+    /// (`PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
+    /// `HOME=/`, `TERM=linux`); a later one replaces an earlier one of the
+    /// same name.
+    pub env: Vec<String>,
+    /// User and group ids: 0 and 0 is root with every capability; anyone
+    /// else starts without capabilities.
+    pub uid: u32,
+    pub gid: u32,
+    /// The working directory (absolute); `/` when `None`.
+    pub cwd: Option<String>,
+}
+
+/// Checks one `KEY=VALUE` environment entry: a non-empty name without
+/// `=`, and no NUL byte anywhere.
+pub fn check_env(entry: &str) -> Result<(), String> {
+    let Some((key, _)) = entry.split_once('=') else {
+        return Err(format!("{entry:?} is not KEY=VALUE"));
+    };
+    if key.is_empty() {
+        return Err(format!("{entry:?} has an empty name"));
+    }
+    if entry.contains('\0') {
+        return Err(format!("{entry:?} contains a NUL byte"));
+    }
+    Ok(())
+}
+
+/// Parses an env file (`--env-file`): one `KEY=VALUE` per line; blank
+/// lines and lines starting with `#` are skipped; a line that is not
+/// `KEY=VALUE` is an error naming it.
+pub fn parse_env_file(text: &str) -> Result<Vec<String>, String> {
+    let mut env = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        check_env(line).map_err(|e| format!("line {}: {e}", i + 1))?;
+        env.push(line.to_string());
+    }
+    Ok(env)
 }
 
 /// Why an init program and its files cannot go into the guest. All of these
@@ -103,8 +153,12 @@ pub enum InitError {
     Duplicate(String),
     #[error("guest path '{file}' is a file, but '{under}' needs it to be a directory")]
     FileIsDirectory { file: String, under: String },
-    #[error("init's arguments take {len} bytes, the limit is {INIT_ARGV_MAX}")]
+    #[error("init's arguments, environment and working directory take {len} bytes, the limit is {INIT_ARGV_MAX}")]
     ArgvTooLong { len: usize },
+    #[error("init's environment: {0}")]
+    Env(String),
+    #[error("init's working directory {0:?} is not an absolute path without NUL bytes")]
+    Cwd(String),
     #[error("init argument {0:?} contains a NUL byte")]
     ArgNul(String),
     #[error("the files for the initramfs take {size} bytes, more than the {ram} bytes of guest RAM: give a larger --mem")]
@@ -116,7 +170,7 @@ pub enum InitError {
 }
 
 /// The init program packed for the guest.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct InitImage {
     /// Init's path in the guest (`argv[0]`, `init=` on the command line).
     pub path: String,
@@ -124,6 +178,13 @@ pub struct InitImage {
     pub archive: Vec<u8>,
     /// The argument vector for [`shared::layout::INIT_ARGV_ADDR`].
     pub argv: Vec<u8>,
+    /// The environment on top of the kernel's defaults (`KEY=VALUE\0`
+    /// ...), placed right after `argv`.
+    pub env: Vec<u8>,
+    /// The working directory (empty for `/`), placed after `env`.
+    pub cwd: String,
+    pub uid: u32,
+    pub gid: u32,
 }
 
 impl InitImage {
@@ -141,6 +202,21 @@ impl InitImage {
         }
         check_tree(entries.iter().map(|(f, _)| f.guest.as_str()))?;
         let argv = argv_blob(&spec.program.guest, &spec.args)?;
+        let id = &spec.identity;
+        let mut env = Vec::new();
+        for entry in &id.env {
+            check_env(entry).map_err(InitError::Env)?;
+            env.extend_from_slice(entry.as_bytes());
+            env.push(0);
+        }
+        let cwd = id.cwd.clone().unwrap_or_default();
+        if !cwd.is_empty() && (!cwd.starts_with('/') || cwd.contains('\0')) {
+            return Err(InitError::Cwd(cwd));
+        }
+        let len = argv.len() + env.len() + cwd.len();
+        if len > INIT_ARGV_MAX {
+            return Err(InitError::ArgvTooLong { len });
+        }
 
         // Then the host files: stat all of them before reading any.
         let mut modes = Vec::with_capacity(entries.len());
@@ -174,7 +250,7 @@ impl InitImage {
 
         let files: Vec<ArchiveFile> =
             entries.iter().zip(&modes).zip(&contents).map(|((&(file, _), &mode), data)| ArchiveFile { path: &file.guest, mode, data }).collect();
-        Ok(Self { path: spec.program.guest.clone(), archive: build_archive(&files), argv })
+        Ok(Self { path: spec.program.guest.clone(), archive: build_archive(&files), argv, env, cwd, uid: id.uid, gid: id.gid })
     }
 }
 
@@ -473,10 +549,12 @@ mod tests {
         let elf = elf_header(2, 1, 2, 62);
         let prog = dir.write("prog", &elf, 0o700);
         let data = dir.write("data", b"some data", 0o640);
-        let spec = InitSpec { program: guest(&prog, "/bin/prog"), files: vec![guest(&data, "/etc/conf/data")], args: vec!["-v".into(), "x".into()] };
+        let identity = Identity { env: vec!["A=1".into(), "B=x=y".into()], uid: 7, gid: 8, cwd: Some("/tmp".into()) };
+        let spec = InitSpec { program: guest(&prog, "/bin/prog"), files: vec![guest(&data, "/etc/conf/data")], args: vec!["-v".into(), "x".into()], identity };
         let image = InitImage::build(&spec, 64 * M).unwrap();
         assert_eq!(image.path, "/bin/prog");
         assert_eq!(image.argv, b"/bin/prog\0-v\0x\0");
+        assert_eq!((image.env.as_slice(), image.cwd.as_str(), image.uid, image.gid), (&b"A=1\0B=x=y\0"[..], "/tmp", 7, 8));
         let entries = parse(&image.archive);
         let summary: Vec<(&str, u32)> = entries.iter().map(|e| (e.name.as_str(), e.mode)).collect();
         assert_eq!(summary, [("bin", DIR_MODE), ("etc", DIR_MODE), ("etc/conf", DIR_MODE), ("bin/prog", INIT_MODE), ("etc/conf/data", 0o100_640)]);
@@ -489,7 +567,7 @@ mod tests {
         let dir = Scratch::new("refuse");
         let prog = dir.write("prog", &elf_header(2, 1, 3, 62), 0o755);
         let text = dir.write("text", b"hello\n", 0o644);
-        let spec = |program: GuestFile, files: Vec<GuestFile>| InitSpec { program, files, args: vec![] };
+        let spec = |program: GuestFile, files: Vec<GuestFile>| InitSpec { program, files, args: vec![], identity: Identity::default() };
         let cases = [
             (spec(guest(&dir.0.join("missing"), "/bin/m"), vec![]), "cannot read init program"),
             (spec(guest(&dir.0, "/bin/d"), vec![]), "is not a regular file"),
@@ -506,6 +584,23 @@ mod tests {
         }
         let err = InitImage::build(&spec(guest(&prog, "/bin/p"), vec![guest(&text, "/t")]), 64).unwrap_err();
         assert!(matches!(err, InitError::TooBig { ram: 64, .. }), "{err}");
+        let with = |identity: Identity| InitSpec { identity, ..spec(guest(&prog, "/bin/p"), vec![]) };
+        for (identity, why) in [
+            (Identity { env: vec!["NOEQUALS".into()], ..Identity::default() }, "is not KEY=VALUE"),
+            (Identity { env: vec!["=v".into()], ..Identity::default() }, "empty name"),
+            (Identity { env: vec!["A=\0".into()], ..Identity::default() }, "NUL"),
+            (Identity { cwd: Some("rel/dir".into()), ..Identity::default() }, "not an absolute path"),
+            (Identity { env: vec![format!("X={}", "x".repeat(INIT_ARGV_MAX))], ..Identity::default() }, "the limit is"),
+        ] {
+            let err = InitImage::build(&with(identity), 64 * M).unwrap_err().to_string();
+            assert!(err.contains(why), "{err} does not mention {why}");
+        }
+    }
+
+    #[test]
+    fn env_files_hold_one_variable_per_line() {
+        assert_eq!(parse_env_file("# comment\nA=1\r\n\n  \nB=two words\nC=\n").unwrap(), ["A=1", "B=two words", "C="]);
+        assert_eq!(parse_env_file("A=1\nbad line\n").unwrap_err(), "line 2: \"bad line\" is not KEY=VALUE");
     }
 }
 

@@ -24,7 +24,7 @@ pub use count::{InstructionCounts, RegionCount};
 pub use devices::console::Stream;
 pub use e820::MemHole;
 pub use error::Error;
-pub use initramfs::{GuestFile, InitImage, InitSpec};
+pub use initramfs::{GuestFile, Identity, InitImage, InitSpec};
 pub use report::{exit_code, CpuState, GuestPanic, Outcome, RunReport};
 pub use stats::{Control, ControlError, SnapshotExt, StatsMessage, StatsReport};
 pub use vm::{run, run_with_control, run_with_streams, Streams, VmConfig};

@@ -211,8 +211,16 @@ where
     if let Some((init, addr)) = init {
         write_guest(&mem, &init.archive, addr)?;
         (info.initramfs_addr, info.initramfs_len) = (addr, init.archive.len() as u64);
+        // argv, then the environment, then the working directory.
+        let envp_addr = INIT_ARGV_ADDR + init.argv.len() as u64;
+        let cwd_addr = envp_addr + init.env.len() as u64;
         write_guest(&mem, &init.argv, INIT_ARGV_ADDR)?;
+        write_guest(&mem, &init.env, envp_addr)?;
+        write_guest(&mem, init.cwd.as_bytes(), cwd_addr)?;
         (info.init_argv_addr, info.init_argv_len) = (INIT_ARGV_ADDR, init.argv.len() as u64);
+        (info.init_envp_addr, info.init_envp_len) = (envp_addr, init.env.len() as u64);
+        (info.init_cwd_addr, info.init_cwd_len) = (cwd_addr, init.cwd.len() as u64);
+        (info.init_uid, info.init_gid) = (init.uid, init.gid);
     }
     loader::write_boot_info(&mem, &info)?;
     let cr3 = crate::arch::write_boot_page_tables(&mem).map_err(|e| Error::GuestWrite { addr: BOOT_PGTABLE_START, reason: e.to_string() })?;

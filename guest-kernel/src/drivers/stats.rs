@@ -361,7 +361,7 @@ fn spawn(argv: &[String]) -> Result<u32, i32> {
     proc::syscall::install_console(&mut task.files);
     let pid = task.pid;
     sched::add(task);
-    let envp = [String::from("HOME=/"), String::from("TERM=linux")];
+    let envp = proc::initial_environment([]);
     let r = sched::with_current(pid, || match sched::task(pid) {
         Some(t) => proc::exec::exec(t, path, argv, &envp),
         None => Err(ESRCH),

@@ -21,14 +21,15 @@
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use crate::sync::SpinLock;
 
 use super::errno::*;
 use super::inode::Inode;
+use super::perm;
 use super::ramfs::{join, Ramfs, Walk};
-use super::stat::{makedev, Stat, CONSOLE_RDEV, DEVTMPFS_DEV, PROC_DEV, S_IFCHR, S_IFDIR, S_IFIFO, S_IFREG};
+use super::stat::{Stat, ANON_INODE_DEV, CONSOLE_RDEV, DEVTMPFS_DEV, PIPEFS_DEV, PROC_DEV, S_IFCHR, S_IFDIR, S_IFIFO, S_IFREG};
 
 pub use super::fdtable::{FdTable, RLIMIT_NOFILE_DEFAULT};
 
@@ -47,6 +48,7 @@ pub const O_LARGEFILE: u32 = 0o100000;
 pub const O_DIRECTORY: u32 = 0o200000;
 pub const O_NOFOLLOW: u32 = 0o400000;
 pub const O_CLOEXEC: u32 = 0o2000000;
+pub const O_NOATIME: u32 = 0o1000000;
 pub const O_PATH: u32 = 0o10000000;
 pub const __O_TMPFILE: u32 = 0o20000000;
 pub const O_TMPFILE: u32 = __O_TMPFILE | O_DIRECTORY;
@@ -89,10 +91,8 @@ const PROC_BLKSIZE: i64 = 1024;
 /// `st_ino` of the console.
 const CONSOLE_INO: u64 = 5;
 /// pipefs (an anonymous device, as Linux's) and the inode all pipes show.
-const PIPEFS_DEV: u64 = makedev(0, 13);
 const PIPE_INO: u64 = 1;
 /// The anonymous-inode filesystem's device and inode (pidfds).
-const ANON_INODE_DEV: u64 = makedev(0, 14);
 const ANON_INODE_INO: u64 = 1;
 
 /// `poll` event bits (Linux `uapi/asm-generic/poll.h`).
@@ -162,6 +162,9 @@ pub struct File {
     /// `f_pos_lock`).
     pos: SpinLock<i64>,
     kind: FileKind,
+    /// The owner a `/proc` file shows (uid in the high half, gid in the
+    /// low one); root's for every other kind, whose inode knows better.
+    proc_owner: AtomicU64,
 }
 
 impl File {
@@ -169,7 +172,14 @@ impl File {
         // What `open` keeps (Linux clears these in `do_dentry_open`), plus
         // O_LARGEFILE, which every 64-bit open gets.
         let flags = flags & !(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_CLOEXEC) | O_LARGEFILE;
-        Arc::new(Self { flags: AtomicU32::new(flags), pos: SpinLock::new(0), kind })
+        Arc::new(Self { flags: AtomicU32::new(flags), pos: SpinLock::new(0), kind, proc_owner: AtomicU64::new(0) })
+    }
+
+    /// A `/proc` file that belongs to `uid` and `gid` (a process's
+    /// files belong to its user while it is dumpable).
+    pub fn owned_by(self: Arc<Self>, uid: u32, gid: u32) -> Arc<Self> {
+        self.proc_owner.store(u64::from(uid) << 32 | u64::from(gid), Relaxed);
+        self
     }
 
     /// The console as stream `stream` (what fds 0, 1 and 2 of init are:
@@ -616,27 +626,43 @@ impl File {
 
     /// `fstat(2)`.
     pub fn stat(&self) -> Stat {
+        let owner = self.proc_owner.load(Relaxed);
+        let (st_uid, st_gid) = ((owner >> 32) as u32, owner as u32);
         match &self.kind {
             FileKind::Regular(inode) | FileKind::Directory(inode) | FileKind::Path(inode) | FileKind::Device(inode) | FileKind::Fifo { inode, .. } => {
                 inode.stat()
             }
             FileKind::Snapshot { ino, .. } => {
-                Stat { st_dev: PROC_DEV, st_ino: *ino, st_nlink: 1, st_mode: S_IFREG | 0o444, st_blksize: PROC_BLKSIZE, ..Stat::default() }
+                Stat { st_dev: PROC_DEV, st_ino: *ino, st_nlink: 1, st_mode: S_IFREG | 0o444, st_blksize: PROC_BLKSIZE, st_uid, st_gid, ..Stat::default() }
             }
-            FileKind::ProcWrite { key, .. } => {
-                Stat { st_dev: PROC_DEV, st_ino: u64::from(*key), st_nlink: 1, st_mode: S_IFREG | 0o644, st_blksize: PROC_BLKSIZE, ..Stat::default() }
-            }
+            FileKind::ProcWrite { key, .. } => Stat {
+                st_dev: PROC_DEV,
+                st_ino: u64::from(*key),
+                st_nlink: 1,
+                st_mode: S_IFREG | 0o644,
+                st_blksize: PROC_BLKSIZE,
+                st_uid,
+                st_gid,
+                ..Stat::default()
+            },
             FileKind::ProcPath { ino, mode } => {
-                Stat { st_dev: PROC_DEV, st_ino: *ino, st_nlink: 1, st_mode: *mode, st_blksize: PROC_BLKSIZE, ..Stat::default() }
+                Stat { st_dev: PROC_DEV, st_ino: *ino, st_nlink: 1, st_mode: *mode, st_blksize: PROC_BLKSIZE, st_uid, st_gid, ..Stat::default() }
             }
-            FileKind::ProcRead { key, .. } => {
-                Stat { st_dev: PROC_DEV, st_ino: u64::from(*key), st_nlink: 1, st_mode: S_IFREG | 0o400, st_blksize: PROC_BLKSIZE, ..Stat::default() }
-            }
+            FileKind::ProcRead { key, .. } => Stat {
+                st_dev: PROC_DEV,
+                st_ino: u64::from(*key),
+                st_nlink: 1,
+                st_mode: S_IFREG | 0o400,
+                st_blksize: PROC_BLKSIZE,
+                st_uid,
+                st_gid,
+                ..Stat::default()
+            },
             FileKind::Pipe(_) => Stat { st_dev: PIPEFS_DEV, st_ino: PIPE_INO, st_nlink: 1, st_mode: S_IFIFO | 0o600, st_blksize: 4096, ..Stat::default() },
             // An anonymous inode: permission bits and no file type.
             FileKind::Pidfd { .. } => Stat { st_dev: ANON_INODE_DEV, st_ino: ANON_INODE_INO, st_nlink: 1, st_mode: 0o600, st_blksize: 4096, ..Stat::default() },
             FileKind::ListedDir { ino, .. } => {
-                Stat { st_dev: PROC_DEV, st_ino: *ino, st_nlink: 2, st_mode: S_IFDIR | 0o555, st_blksize: PROC_BLKSIZE, ..Stat::default() }
+                Stat { st_dev: PROC_DEV, st_ino: *ino, st_nlink: 2, st_mode: S_IFDIR | 0o555, st_blksize: PROC_BLKSIZE, st_uid, st_gid, ..Stat::default() }
             }
             FileKind::Console { .. } => Stat {
                 st_dev: DEVTMPFS_DEV,
@@ -672,6 +698,27 @@ fn check_range(pos: i64, len: usize) -> Result<(), Errno> {
 /// Whether `flags` ask for write access (`O_TRUNC` does, as in Linux).
 fn wants_write(flags: u32) -> bool {
     flags & O_ACCMODE != O_RDONLY || flags & O_TRUNC != 0
+}
+
+/// The permission to open an existing `inode` with `flags` (Linux
+/// `may_open`): read and/or write as the access mode asks (write for
+/// `O_TRUNC` too), `EACCES` otherwise; `O_NOATIME` only for the owner or
+/// `CAP_FOWNER` (`EPERM`). A file `open` has just created needs none.
+fn may_open(inode: &Inode, flags: u32) -> Result<(), Errno> {
+    let mut mask = match flags & O_ACCMODE {
+        O_RDONLY => perm::MAY_READ,
+        O_WRONLY => perm::MAY_WRITE,
+        _ => perm::MAY_READ | perm::MAY_WRITE,
+    };
+    if flags & O_TRUNC != 0 {
+        mask |= perm::MAY_WRITE;
+    }
+    let cred = crate::cred::current();
+    perm::generic_permission(&cred, inode.owner(), mask)?;
+    if flags & O_NOATIME != 0 && !perm::owner_or_capable(&cred, inode.owner()) {
+        return Err(EPERM);
+    }
+    Ok(())
 }
 
 /// `open(2)` of `path` in the root filesystem, with Linux's errors:
@@ -711,7 +758,8 @@ pub fn open(fs: &Ramfs, path: &str, flags: u32, mode: u32) -> Result<Arc<File>, 
             Walk::Found(_) => return Err(ENOTDIR),
             Walk::Missing { .. } => return Err(ENOENT),
         };
-        let file = fs.new_file(join(&dir.path(), "#tmpfile"), mode)?;
+        perm::may_create(&crate::cred::current(), dir.owner())?;
+        let file = fs.new_file(&dir, join(&dir.path(), "#tmpfile"), mode)?;
         return Ok(File::new(FileKind::Regular(file), flags));
     }
     if flags & O_PATH != 0 {
@@ -740,10 +788,17 @@ pub fn open(fs: &Ramfs, path: &str, flags: u32, mode: u32) -> Result<Arc<File>, 
     if flags & O_DIRECTORY != 0 && !inode.is_dir() {
         return Err(ENOTDIR);
     }
+    if inode.is_dir() && wants_write(flags) {
+        return Err(EISDIR);
+    }
+    if inode.is_symlink() {
+        // Only reached with O_NOFOLLOW.
+        return Err(ELOOP);
+    }
+    if !created {
+        may_open(&inode, flags)?;
+    }
     let kind = if inode.is_dir() {
-        if wants_write(flags) {
-            return Err(EISDIR);
-        }
         FileKind::Directory(inode)
     } else if inode.is_regular() {
         if flags & O_TRUNC != 0 && !created {
@@ -765,9 +820,6 @@ pub fn open(fs: &Ramfs, path: &str, flags: u32, mode: u32) -> Result<Arc<File>, 
         let read = r.then(|| pipe.open_end(false));
         let write = w.then(|| pipe.open_end(true));
         FileKind::Fifo { inode, read, write }
-    } else if inode.is_symlink() {
-        // Only reached with O_NOFOLLOW.
-        return Err(ELOOP);
     } else if crate::fs::dev::is_known(inode.mode(), inode.rdev()) {
         FileKind::Device(inode)
     } else if let Some(&(write, read)) = CONSOLE.get().filter(|_| is_console_node(inode.mode(), inode.rdev())) {
@@ -784,7 +836,7 @@ pub fn open(fs: &Ramfs, path: &str, flags: u32, mode: u32) -> Result<Arc<File>, 
 /// `/memfd:NAME (deleted)`, open for reading and writing, with mode
 /// `mode` and the seals `seals` to begin with.
 pub fn memfd(fs: &Ramfs, name: &str, mode: u32, seals: u32) -> Result<Arc<File>, Errno> {
-    let inode = fs.new_file(alloc::format!("/memfd:{name} (deleted)"), mode)?;
+    let inode = fs.new_file(fs.root(), alloc::format!("/memfd:{name} (deleted)"), mode)?;
     inode.allow_sealing(seals);
     Ok(File::new(FileKind::Regular(inode), O_RDWR))
 }

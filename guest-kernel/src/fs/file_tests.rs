@@ -518,3 +518,48 @@ fn getdents64_lists_dot_dotdot_and_entries_in_pieces() {
     let file = open(&fs, "/bin/prog", O_RDONLY).unwrap();
     assert_eq!(file.getdents64(4096), Err(ENOTDIR));
 }
+
+/// Every path checks permissions with the current credentials: search
+/// on each directory, read and write on open, create and remove in a
+/// directory, the sticky bit, the owner of new files.
+#[test]
+fn permissions_are_enforced_on_every_path() {
+    use crate::cred::{testing::as_cred, Cred};
+    let mut b = Builder::new();
+    b.dir("root", 0o700).file("root/secret", 0o600, b"s").file("pub", 0o644, b"p").dir("tmp", 0o1777);
+    b.file("tmp/roots", 0o666, b"r").dir("sgid", 0o2777).dir("ro", 0o755).file("ro/f", 0o644, b"");
+    let mut fs = Ramfs::new();
+    fs.unpack(&b.finish(), ram(4)).unwrap();
+    fs.lookup("/sgid").unwrap().set_owner(crate::fs::perm::Owner { uid: 0, gid: 50, mode: 0o2777 });
+    let nobody = Cred::user(65534, 65534).unwrap();
+    as_cred(nobody, || {
+        assert_eq!(open(&fs, "/root/secret", O_RDONLY).err(), Some(EACCES), "no search permission on /root");
+        assert_eq!(open(&fs, "/root", O_RDONLY).err(), Some(EACCES), "no read permission on /root");
+        assert!(open(&fs, "/root", O_PATH).is_ok(), "O_PATH needs no permission on the file itself");
+        assert!(open(&fs, "/pub", O_RDONLY).is_ok());
+        assert_eq!(open(&fs, "/pub", O_WRONLY).err(), Some(EACCES));
+        assert_eq!(open(&fs, "/pub", O_RDONLY | O_TRUNC).err(), Some(EACCES));
+        assert_eq!(open(&fs, "/pub", O_RDONLY | O_NOATIME).err(), Some(EPERM));
+        assert_eq!(open(&fs, "/new", O_CREAT | O_WRONLY).err(), Some(EACCES), "/ is not writable");
+        assert_eq!(fs.mkdir("/ro/d", 0o755).err(), Some(EACCES));
+        assert_eq!(fs.unlink("/ro/f"), Err(EACCES));
+        assert_eq!(fs.truncate("/pub", 0), Err(EACCES));
+        // A new file with mode 0 is still open for writing: it was just created.
+        let mine = super::open(&fs, "/tmp/mine", O_CREAT | O_RDWR, 0).unwrap();
+        assert_eq!(mine.write(b"x"), Ok(1));
+        let st = fs.lookup("/tmp/mine").unwrap().stat();
+        assert_eq!((st.st_uid, st.st_gid, st.st_mode & 0o7777), (65534, 65534, 0));
+        // The sticky /tmp: others' files stay, one's own go.
+        assert_eq!(fs.unlink("/tmp/roots"), Err(EPERM));
+        assert_eq!(fs.rename("/tmp/roots", "/tmp/x"), Err(EPERM));
+        assert_eq!(fs.rename("/tmp/mine", "/tmp/ours"), Ok(()));
+        assert_eq!(fs.unlink("/tmp/ours"), Ok(()));
+        // A set-group-ID directory passes its group on.
+        let d = fs.mkdir("/sgid/d", 0o755).unwrap();
+        assert_eq!((d.uid(), d.gid(), d.mode() & 0o7777), (65534, 50, 0o2755));
+        assert_eq!(fs.mknod("/tmp/null", crate::fs::stat::S_IFCHR | 0o666, makedev(1, 3)).err(), Some(EPERM));
+    });
+    // Root passes every check but executing a file without an x bit.
+    assert!(open(&fs, "/root/secret", O_RDWR).is_ok());
+    assert_eq!(fs.unlink("/tmp/roots"), Ok(()));
+}

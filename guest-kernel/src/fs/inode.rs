@@ -183,25 +183,17 @@ impl Inode {
         self.touch_ctime();
     }
 
-    /// `chown(2)`: the owner and group (`None`: unchanged); a non-directory
-    /// that changes hands loses its set-user-ID bit, and its set-group-ID
-    /// bit if group-executable (Linux `ATTR_KILL_SUID`/`ATTR_KILL_SGID`).
-    pub fn chown(&self, uid: Option<u32>, gid: Option<u32>) {
-        if let Some(uid) = uid {
-            self.uid.store(uid, Relaxed);
-        }
-        if let Some(gid) = gid {
-            self.gid.store(gid, Relaxed);
-        }
-        if !self.is_dir() && (uid.is_some() || gid.is_some()) {
-            let mode = self.mode.load(Relaxed);
-            let mut kill = 0o4000;
-            if mode & 0o010 != 0 {
-                kill |= 0o2000;
-            }
-            self.mode.store(mode & !kill, Relaxed);
-        }
-        self.touch_ctime();
+    /// Owner, group and mode, what the permission rules judge by.
+    pub fn owner(&self) -> super::perm::Owner {
+        super::perm::Owner { uid: self.uid(), gid: self.gid(), mode: self.mode() }
+    }
+
+    /// `chown(2)`: sets owner, group and permission bits as
+    /// [`super::perm::chown`] computed them; the status change time moves.
+    pub fn set_owner(&self, owner: super::perm::Owner) {
+        self.uid.store(owner.uid, Relaxed);
+        self.gid.store(owner.gid, Relaxed);
+        self.chmod(owner.mode);
     }
 
     pub(super) fn touch(&self) {

@@ -50,6 +50,7 @@ pub mod initramfs;
 pub mod inode;
 pub mod lock;
 pub mod pages;
+pub mod perm;
 pub mod pipe;
 pub mod ramfs;
 pub mod stat;

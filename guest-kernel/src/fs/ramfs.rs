@@ -31,6 +31,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use super::errno::{Errno, EBUSY, EEXIST, EINVAL, EISDIR, ELOOP, ENAMETOOLONG, ENOENT, ENOTDIR, ENOTEMPTY, EPERM, EROFS};
 use super::inode::Meta;
 use super::pages::FilePages;
+use super::perm::{self, MAY_EXEC, MAY_WRITE};
 use super::stat::{S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK};
 
 pub use super::initramfs::{UnpackError, UnpackStats};
@@ -86,6 +87,19 @@ pub(super) fn join(dir: &str, name: &str) -> String {
     path
 }
 
+/// The metadata of a new inode of `mode` (type and permission bits) in
+/// `dir`: owned by the current credentials ([`perm::new_owner`]); the
+/// times are set when it is born.
+fn new_meta(dir: &Inode, mode: u32) -> Meta {
+    let owner = perm::new_owner(&crate::cred::current(), dir.owner(), mode);
+    Meta { mode: owner.mode, uid: owner.uid, gid: owner.gid, mtime: 0 }
+}
+
+/// Whether the current credentials may remove `victim` from `dir`.
+fn may_delete(dir: &Inode, victim: &Inode) -> Result<(), Errno> {
+    perm::may_delete(&crate::cred::current(), dir.owner(), victim.owner())
+}
+
 /// A path component still to walk.
 enum Comp {
     Name(String),
@@ -115,6 +129,7 @@ pub(super) fn walk(root: &Arc<Inode>, path: &str, follow_last: bool, mut mkdir: 
     }
     let mut work = Vec::new();
     push_path(&mut work, path);
+    let cred = crate::cred::current();
     let mut cur = root.clone();
     let mut parents: Vec<Arc<Inode>> = Vec::new();
     let mut links = 0;
@@ -123,6 +138,9 @@ pub(super) fn walk(root: &Arc<Inode>, path: &str, follow_last: bool, mut mkdir: 
             return Err(ENOTDIR);
         }
         let Comp::Name(name) = comp else { continue };
+        // Search permission on every directory a name is looked up in
+        // (Linux `may_lookup`).
+        perm::generic_permission(&cred, cur.owner(), MAY_EXEC)?;
         if name.len() > NAME_MAX {
             return Err(ENAMETOOLONG);
         }
@@ -257,6 +275,7 @@ impl Ramfs {
             Walk::Found(_) => return Err(ENOTDIR),
             Walk::Missing { .. } => return Err(ENOENT),
         };
+        perm::generic_permission(&crate::cred::current(), dir.owner(), MAY_EXEC)?;
         let last = match last {
             "." => Last::Dot,
             ".." => Last::DotDot,
@@ -267,23 +286,26 @@ impl Ramfs {
     }
 
     /// Creates the regular file `name` in `parent` (mode `mode`, the
-    /// umask already applied; owner root), empty (Linux `ramfs_create`).
-    /// `EEXIST` if the name is taken; `EROFS` without page frames.
+    /// umask already applied; owned as [`perm::new_owner`] says), empty
+    /// (Linux `ramfs_create`). `EEXIST` if the name is taken; `EACCES`
+    /// without write and search permission on `parent`; `EROFS` without
+    /// page frames.
     pub(super) fn create(&self, parent: &Arc<Inode>, name: &str, mode: u32) -> Result<Arc<Inode>, Errno> {
         if parent.child(name).is_some() {
             return Err(EEXIST);
         }
-        let file = self.new_file(join(&parent.path(), name), mode)?;
+        perm::may_create(&crate::cred::current(), parent.owner())?;
+        let file = self.new_file(parent, join(&parent.path(), name), mode)?;
         parent.link_child(name, file.clone());
         parent.touch();
         Ok(file)
     }
 
-    /// A regular file linked nowhere (`O_TMPFILE`, or before `create`
-    /// links it).
-    pub(super) fn new_file(&self, path: String, mode: u32) -> Result<Arc<Inode>, Errno> {
+    /// A regular file linked nowhere, owned as if made in `dir`
+    /// (`O_TMPFILE`, or before `create` links it).
+    pub(super) fn new_file(&self, dir: &Inode, path: String, mode: u32) -> Result<Arc<Inode>, Errno> {
         let frames = self.frames.ok_or(EROFS)?;
-        let meta = Meta { mode: S_IFREG | mode & 0o7777, uid: 0, gid: 0, mtime: 0 };
+        let meta = new_meta(dir, S_IFREG | mode & 0o7777);
         let file = Inode::new_file(self.alloc_ino(), meta, path, FilePages::new(frames));
         file.born();
         Ok(file)
@@ -292,6 +314,7 @@ impl Ramfs {
     /// Where a new entry `path` goes: its parent, its name and whether the
     /// path ended in a slash. `EEXIST` when the name is taken (a dangling
     /// symlink too) or is `/`, `.` or `..`; lookup errors for the parent.
+    /// `EACCES` without write and search permission on the parent.
     fn free_name(&self, path: &str) -> Result<(Arc<Inode>, String, bool), Errno> {
         let (parent, last, trailing_slash) = self.parent(path)?;
         let Last::Name(name) = last else {
@@ -300,6 +323,7 @@ impl Ramfs {
         if parent.child(&name).is_some() {
             return Err(EEXIST);
         }
+        perm::may_create(&crate::cred::current(), parent.owner())?;
         Ok((parent, name, trailing_slash))
     }
 
@@ -308,7 +332,7 @@ impl Ramfs {
     /// symlink too, and `/`, `.`, `..`); lookup errors for the parent.
     pub fn mkdir(&self, path: &str, mode: u32) -> Result<Arc<Inode>, Errno> {
         let (parent, name, _) = self.free_name(path)?;
-        let meta = Meta { mode: S_IFDIR | mode & 0o1777, uid: 0, gid: 0, mtime: 0 };
+        let meta = new_meta(&parent, S_IFDIR | mode & 0o1777);
         let dir = Inode::new_dir(self.alloc_ino(), meta, join(&parent.path(), &name));
         dir.born();
         parent.link_child(&name, dir.clone());
@@ -324,8 +348,12 @@ impl Ramfs {
         if !matches!(mode & S_IFMT, S_IFCHR | S_IFBLK | S_IFIFO | S_IFSOCK) {
             return Err(EINVAL);
         }
-        let rdev = if matches!(mode & S_IFMT, S_IFCHR | S_IFBLK) { rdev } else { 0 };
-        let meta = Meta { mode, uid: 0, gid: 0, mtime: 0 };
+        let device = matches!(mode & S_IFMT, S_IFCHR | S_IFBLK);
+        if device && !crate::cred::current().capable(crate::cred::CAP_MKNOD) {
+            return Err(EPERM);
+        }
+        let rdev = if device { rdev } else { 0 };
+        let meta = new_meta(&parent, mode & (S_IFMT | 0o7777));
         let node = Inode::new_special(self.alloc_ino(), meta, join(&parent.path(), &name), rdev);
         node.born();
         parent.link_child(&name, node.clone());
@@ -347,7 +375,7 @@ impl Ramfs {
         if trailing_slash {
             return Err(ENOENT);
         }
-        let meta = Meta { mode: S_IFLNK | 0o777, uid: 0, gid: 0, mtime: 0 };
+        let meta = new_meta(&parent, S_IFLNK | 0o777);
         let link = Inode::new_symlink(self.alloc_ino(), meta, join(&parent.path(), &name), String::from(target));
         link.born();
         parent.link_child(&name, link.clone());
@@ -384,11 +412,12 @@ impl Ramfs {
             return Err(EISDIR);
         };
         let child = parent.child(&name).ok_or(ENOENT)?;
+        if trailing_slash && !child.is_dir() {
+            return Err(ENOTDIR);
+        }
+        may_delete(&parent, &child)?;
         if child.is_dir() {
             return Err(EISDIR);
-        }
-        if trailing_slash {
-            return Err(ENOTDIR);
         }
         parent.unlink_child(&name);
         parent.touch();
@@ -408,6 +437,7 @@ impl Ramfs {
             Last::DotDot => return Err(ENOTEMPTY),
         };
         let child = parent.child(&name).ok_or(ENOENT)?;
+        may_delete(&parent, &child)?;
         if !child.is_dir() {
             return Err(ENOTDIR);
         }
@@ -467,6 +497,7 @@ impl Ramfs {
                 return Ok(());
             }
         }
+        may_rename(&old_dir, &src, &new_dir, dst.as_deref())?;
         if src.is_dir() {
             if contains(&src, &new_dir) {
                 return Err(EINVAL);
@@ -494,9 +525,6 @@ impl Ramfs {
         Ok(())
     }
 
-    /// `truncate(2)`: sets the size of the regular file at `path`
-    /// (followed). `EISDIR` for a directory, `EINVAL` for anything else
-    /// that is not a regular file, `EFBIG` past the largest file size.
     /// `RENAME_EXCHANGE`: the entries `a` and `b` swap inodes.
     fn exchange(&self, a: &str, b: &str) -> Result<(), Errno> {
         let (a_dir, a_last, _) = self.parent(a)?;
@@ -508,6 +536,10 @@ impl Ramfs {
         let y = b_dir.child(&b_name).ok_or(ENOENT)?;
         if Arc::ptr_eq(&x, &y) {
             return Ok(());
+        }
+        may_rename(&a_dir, &x, &b_dir, Some(&y))?;
+        if y.is_dir() && !Arc::ptr_eq(&a_dir, &b_dir) {
+            perm::generic_permission(&crate::cred::current(), y.owner(), MAY_WRITE)?;
         }
         if (x.is_dir() && contains(&x, &b_dir)) || (y.is_dir() && contains(&y, &a_dir)) {
             return Err(EINVAL);
@@ -522,6 +554,10 @@ impl Ramfs {
         Ok(())
     }
 
+    /// `truncate(2)`: sets the size of the regular file at `path`
+    /// (followed). `EISDIR` for a directory, `EINVAL` for anything else
+    /// that is not a regular file, `EFBIG` past the largest file size,
+    /// `EACCES` without write permission.
     pub fn truncate(&self, path: &str, size: u64) -> Result<(), Errno> {
         let inode = self.lookup(path)?;
         if inode.is_dir() {
@@ -530,7 +566,44 @@ impl Ramfs {
         if !inode.is_regular() {
             return Err(EINVAL);
         }
+        perm::generic_permission(&crate::cred::current(), inode.owner(), MAY_WRITE)?;
         inode.truncate(size)
+    }
+}
+
+/// The permission checks of a rename of `src` in `old_dir` to an entry of
+/// `new_dir` that is `dst` (Linux `vfs_rename`): removing the source,
+/// removing the target or creating in the new directory, and write
+/// permission on a directory that changes parent (its `..` changes).
+fn may_rename(old_dir: &Arc<Inode>, src: &Inode, new_dir: &Arc<Inode>, dst: Option<&Inode>) -> Result<(), Errno> {
+    let cred = crate::cred::current();
+    perm::may_delete(&cred, old_dir.owner(), src.owner())?;
+    match dst {
+        Some(dst) => perm::may_delete(&cred, new_dir.owner(), dst.owner())?,
+        None => perm::may_create(&cred, new_dir.owner())?,
+    }
+    if src.is_dir() && !Arc::ptr_eq(old_dir, new_dir) {
+        perm::generic_permission(&cred, src.owner(), MAY_WRITE)?;
+    }
+    Ok(())
+}
+
+impl Ramfs {
+    /// What the tree holds, for `statfs`: page frames of file contents and
+    /// inodes (each counted once, however many names it has; the root
+    /// included).
+    pub fn usage(&self) -> (u64, u64) {
+        let mut seen = alloc::collections::BTreeSet::new();
+        let mut work = alloc::vec![self.root.clone()];
+        let mut pages = 0;
+        while let Some(inode) = work.pop() {
+            if !seen.insert(inode.ino()) {
+                continue;
+            }
+            pages += inode.nr_pages() as u64;
+            work.extend(inode.entries().into_iter().map(|(_, i)| i));
+        }
+        (pages, seen.len() as u64)
     }
 }
 

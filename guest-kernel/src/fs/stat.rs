@@ -38,6 +38,10 @@ pub const fn minor(dev: u64) -> u32 {
 pub const RAMFS_DEV: u64 = makedev(0, 1);
 /// `st_dev` of `/proc` files.
 pub const PROC_DEV: u64 = makedev(0, 4);
+/// `st_dev` of pipes (pipefs).
+pub const PIPEFS_DEV: u64 = makedev(0, 13);
+/// `st_dev` of anonymous inodes (pidfds).
+pub const ANON_INODE_DEV: u64 = makedev(0, 14);
 /// `st_dev` of device nodes (the filesystem `/dev` would be, devtmpfs).
 pub const DEVTMPFS_DEV: u64 = makedev(0, 5);
 /// `st_rdev` of `/dev/console` (`TTYAUX_MAJOR` 5, minor 1).

@@ -112,6 +112,8 @@ pub fn setup_memory(info: &BootInfo, cmdline: &Cmdline) -> MemorySetup {
         (info.cmdline_addr, info.cmdline_len),
         (page_align_down(info.initramfs_addr), page_align_up(info.initramfs_addr + info.initramfs_len) - page_align_down(info.initramfs_addr)),
         (info.init_argv_addr, info.init_argv_len),
+        (info.init_envp_addr, info.init_envp_len),
+        (info.init_cwd_addr, info.init_cwd_len),
     ];
     for (base, size) in reservations.into_iter().filter(|&(_, size)| size > 0) {
         memblock.reserve(base, size).unwrap_or_else(|err| panic!("memblock_reserve: {err}"));

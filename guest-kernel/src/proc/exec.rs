@@ -55,14 +55,22 @@ const AT_EXECFN: u64 = 31;
 /// loadable ELF file or that wants an interpreter itself (ELIBBAD).
 fn open_interp(path: &str) -> Result<(alloc::sync::Arc<crate::fs::ramfs::Inode>, Elf), i32> {
     let inode = super::lookup(path)?;
-    if !inode.is_regular() {
-        return Err(crate::fs::errno::EACCES);
-    }
+    may_exec(&inode)?;
     let elf = parse_elf(&|off, buf| inode.read_at(off, buf), inode.size())?;
     if elf.interp.is_some() {
         return Err(ELIBBAD);
     }
     Ok((inode, elf))
+}
+
+/// Whether the current task may execute `inode` (Linux `open_exec`):
+/// `EACCES` for anything but a regular file, and for a file without
+/// execute permission, which for root means without any execute bit.
+fn may_exec(inode: &crate::fs::ramfs::Inode) -> Result<(), i32> {
+    if !inode.is_regular() {
+        return Err(crate::fs::errno::EACCES);
+    }
+    crate::fs::perm::generic_permission(&crate::cred::current(), inode.owner(), crate::fs::perm::MAY_EXEC)
 }
 
 /// Linux's "accessing a corrupted shared library".
@@ -124,9 +132,7 @@ fn exec_file(task: &mut Task, path: &str, comm_path: &str, argv: &[String], envp
         return Err(EINVAL);
     }
     let inode = super::lookup(path)?;
-    if !inode.is_regular() {
-        return Err(crate::fs::errno::EACCES);
-    }
+    may_exec(&inode)?;
     let mut head = [0u8; BINPRM_BUF_SIZE];
     let n = inode.read_at(0, &mut head);
     if head[..n].starts_with(b"#!") {
@@ -148,6 +154,12 @@ fn exec_file(task: &mut Task, path: &str, comm_path: &str, argv: &[String], envp
         Some(p) => Some(open_interp(p)?),
         None => None,
     };
+    // The new credentials: the program's set-ID bits (those of a script
+    // are not looked at, as in Linux: only the ELF file's).
+    let creds = task.cred.exec(Some((inode.uid(), inode.gid(), inode.mode())));
+    // A program its user may not read leaves no core and no /proc view
+    // (Linux `would_dump`).
+    let readable = crate::fs::perm::generic_permission(&task.cred, inode.owner(), crate::fs::perm::MAY_READ).is_ok();
     let file = FileRef::File(inode.clone());
     let mut mm = super::new_mm(super::mm::mm_alloc().ok_or(ENOMEM)?).ok_or(ENOMEM)?;
     if let Some(old) = task.mm.as_deref() {
@@ -188,12 +200,19 @@ fn exec_file(task: &mut Task, path: &str, comm_path: &str, argv: &[String], envp
     // On failure the old program is gone (Linux sends SIGKILL past the
     // point of no return): the half-built image goes too, and the caller
     // ends the task, which has no memory left.
-    if let Err(e) = load(task, &elf, &file, bias, interp, path, argv, envp) {
+    if let Err(e) = load(task, &elf, &file, bias, interp, path, argv, envp, &creds) {
         if let Some(mm) = task.mm.take() {
             super::put_mm(mm);
         }
         return Err(e);
     }
+    if let Some(mm) = task.mm.as_mut() {
+        mm.flags.dumpable = u8::from(creds.dumpable && readable);
+    }
+    if creds.secure {
+        task.pdeath_signal = 0;
+    }
+    task.cred = alloc::sync::Arc::new(creds.cred);
     task.comm = super::Comm::from_path(comm_path);
     task.exe = alloc::string::String::from(path);
     task.cmdline.clear();
@@ -341,6 +360,7 @@ fn load(
     path: &str,
     argv: &[String],
     envp: &[String],
+    creds: &crate::cred::ExecCreds,
 ) -> Result<(), i32> {
     let mm = task.mm.as_mut().ok_or(EFAULT)?;
     let main = map_segments(mm, elf, file, bias)?;
@@ -408,11 +428,11 @@ fn load(
         (AT_BASE, interp_base),
         (AT_FLAGS, 0),
         (AT_ENTRY, bias.wrapping_add(elf.entry)),
-        (AT_UID, 0),
-        (AT_EUID, 0),
-        (AT_GID, 0),
-        (AT_EGID, 0),
-        (AT_SECURE, 0),
+        (AT_UID, u64::from(creds.cred.uid)),
+        (AT_EUID, u64::from(creds.cred.euid)),
+        (AT_GID, u64::from(creds.cred.gid)),
+        (AT_EGID, u64::from(creds.cred.egid)),
+        (AT_SECURE, u64::from(creds.secure)),
         (AT_RANDOM, random),
         (AT_EXECFN, execfn),
         (AT_PLATFORM, platform),

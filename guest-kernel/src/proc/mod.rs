@@ -125,8 +125,9 @@ pub struct Task {
     /// same in every thread of a process.
     pub pgid: u32,
     pub sid: u32,
-    /// Groups and capabilities (uid and gid are 0).
-    pub cred: crate::cred::Cred,
+    /// Who the thread is: ids, groups, capabilities. Shared and never
+    /// changed in place: see [`Task::commit_creds`].
+    pub cred: Arc<crate::cred::Cred>,
     /// `PR_SET_PDEATHSIG`: the signal this thread gets when its parent
     /// process exits (0: none); not inherited.
     pub pdeath_signal: u32,
@@ -151,6 +152,35 @@ impl Task {
     /// How far the stack may grow (`RLIMIT_STACK`'s soft limit).
     pub fn stack_limit(&self) -> u64 {
         self.signals.group_ref().rlim[rlimit::RLIMIT_STACK][0]
+    }
+
+    /// Installs new credentials, made from a copy of the old ones (Linux
+    /// `commit_creds`). A change of privilege ([`Cred::loses_dumpable`])
+    /// makes the process not dumpable (its `/proc/PID` files then belong
+    /// to root, and it leaves no core) and forgets the parent-death
+    /// signal, as in Linux.
+    ///
+    /// [`Cred::loses_dumpable`]: crate::cred::Cred::loses_dumpable
+    pub fn commit_creds(&mut self, new: crate::cred::Cred) {
+        if new.loses_dumpable(&self.cred) {
+            if let Some(mm) = self.mm.as_mut() {
+                mm.flags.dumpable = 0;
+            }
+            self.pdeath_signal = 0;
+        }
+        self.cred = Arc::new(new);
+    }
+}
+
+/// Root's credentials, shared by every task that has not changed them.
+static ROOT_CRED: crate::sync::Once<Arc<crate::cred::Cred>> = crate::sync::Once::new();
+
+/// [`crate::cred::current`] in the kernel: the running task's
+/// credentials, root's outside any task.
+fn current_cred() -> Arc<crate::cred::Cred> {
+    match sched::current() {
+        Some(task) => task.cred.clone(),
+        None => ROOT_CRED.get().cloned().unwrap_or_else(|| Arc::new(crate::cred::Cred::root())),
     }
 }
 
@@ -261,6 +291,8 @@ pub fn init() {
     let _ = crate::arch::traps::KERNEL_USER_FAULT.set(kernel_user_fault);
     let _ = crate::fs::inode::UNMAP_MAPPING_RANGE.set(mm::unmap_mapping_range);
     let _ = crate::fs::WAKE_WAITERS.set(sched::wake_events);
+    let _ = ROOT_CRED.set(Arc::new(crate::cred::Cred::root()));
+    let _ = crate::cred::CURRENT.set(current_cred);
     let _ = crate::arch::traps::KERNEL_IRQ.set(sched::kernel_interrupt);
     let path = exec::probe_syscall_path();
     printk!(
@@ -282,14 +314,43 @@ pub fn init() {
 pub enum InitError {
     /// The program cannot be executed; the reason, for the console.
     NotExecutable(String),
+    /// Init's working directory cannot be entered; the reason.
+    BadCwd(String),
+    /// The user and group cannot be taken; the reason.
+    BadUser(String),
     /// No memory for init's task.
     NoMemory(&'static str),
+}
+
+/// Who init is and where it starts (`vmm run --user`, `--cwd`).
+pub struct InitIdentity<'a> {
+    pub uid: u32,
+    pub gid: u32,
+    /// An absolute path; `/` when empty.
+    pub cwd: &'a str,
+}
+
+/// The environment of a process the kernel starts (init, a program the
+/// host runs): Linux's `envp_init` (`HOME=/`, `TERM=linux`) with a
+/// default `PATH`, then `extra` (`KEY=VALUE`), a variable given again
+/// replacing the earlier one in place.
+pub fn initial_environment<'a>(extra: impl IntoIterator<Item = &'a str>) -> alloc::vec::Vec<String> {
+    let mut env: alloc::vec::Vec<String> =
+        ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/", "TERM=linux"].into_iter().map(String::from).collect();
+    for entry in extra {
+        let key = entry.split_once('=').map_or(entry, |(k, _)| k);
+        match env.iter_mut().find(|e| e.split_once('=').is_some_and(|(k, _)| k == key)) {
+            Some(slot) => *slot = String::from(entry),
+            None => env.push(String::from(entry)),
+        }
+    }
+    env
 }
 
 /// Creates init from `argv` (argv[0] is its path in the root filesystem),
 /// runs it to completion and returns its wait status, once it and every
 /// other task are gone.
-pub fn run_init(argv: &[String], envp: &[String]) -> Result<i32, InitError> {
+pub fn run_init(argv: &[String], envp: &[String], id: &InitIdentity) -> Result<i32, InitError> {
     let parts = TaskParts::fresh().ok_or(InitError::NoMemory("no memory for init's task"))?;
     let mut task = new_task(0, parts).ok_or(InitError::NoMemory("no memory for init's task"))?;
     syscall::install_console(&mut task.files);
@@ -297,12 +358,12 @@ pub fn run_init(argv: &[String], envp: &[String]) -> Result<i32, InitError> {
     // Current before exec: page faults while building its stack need it.
     sched::install_current(task);
     let task = current().ok_or(InitError::NoMemory("init vanished"))?;
-    if let Err(e) = exec::exec(task, &argv[0], argv, envp) {
+    if let Err(e) = become_init(task, argv, envp, id) {
         if let Some(t) = sched::take(pid) {
             free_task(t);
         }
         sched::forget_current();
-        return Err(InitError::NotExecutable(exec::why_not_executable(&argv[0], e)));
+        return Err(e);
     }
     sched::run_first(pid);
     // Back on the boot stack: init has exited after every other task was
@@ -314,6 +375,25 @@ pub fn run_init(argv: &[String], envp: &[String]) -> Result<i32, InitError> {
     }
     free_task(task);
     Ok(status)
+}
+
+/// Makes `task` init: its user, its working directory (entered as that
+/// user: search permission counts), then `execve` of `argv[0]`.
+fn become_init(task: &mut Task, argv: &[String], envp: &[String], id: &InitIdentity) -> Result<(), InitError> {
+    if (id.uid, id.gid) != (0, 0) {
+        let cred = crate::cred::Cred::user(id.uid, id.gid).map_err(|e| InitError::BadUser(String::from(crate::fs::errno::name(e))))?;
+        task.cred = Arc::new(cred);
+    }
+    if !id.cwd.is_empty() {
+        let why = |e: i32| InitError::BadCwd(String::from(crate::fs::errno::name(e)));
+        let dir = lookup(id.cwd).map_err(why)?;
+        if !dir.is_dir() {
+            return Err(why(crate::fs::errno::ENOTDIR));
+        }
+        crate::fs::perm::generic_permission(&task.cred, dir.owner(), crate::fs::perm::MAY_EXEC).map_err(why)?;
+        task.fs.cwd = dir.path();
+    }
+    exec::exec(task, &argv[0], argv, envp).map_err(|e| InitError::NotExecutable(exec::why_not_executable(&argv[0], e)))
 }
 
 /// The process layer's slab caches (Linux's names).
@@ -447,7 +527,7 @@ pub fn new_task(ppid: u32, parts: TaskParts) -> Option<TaskBox> {
             // parent's.
             pgid: pid,
             sid: pid,
-            cred: crate::cred::Cred::root(),
+            cred: ROOT_CRED.get().cloned().unwrap_or_else(|| Arc::new(crate::cred::Cred::root())),
             pdeath_signal: 0,
             timer_slack_ns: syscall::DEFAULT_TIMER_SLACK_NS,
             utime: 0,

@@ -3,9 +3,9 @@
 //! kernel acts on: `RLIMIT_AS` and `RLIMIT_DATA` (what `mmap`, `brk`,
 //! `mremap` and stack growth may add), `RLIMIT_MEMLOCK` (`mlock`, without
 //! `CAP_IPC_LOCK`), `RLIMIT_STACK` (how far the stack may grow),
-//! `RLIMIT_NPROC` (tasks, checked at fork and thread creation; there are
-//! no credentials here, so no one is exempt as root is on Linux) and
-//! `RLIMIT_NOFILE` (the descriptor table). The rest are kept and reported.
+//! `RLIMIT_NPROC` (the tasks of a user, checked at fork and thread
+//! creation; root is exempt) and `RLIMIT_NOFILE` (the descriptor table).
+//! The rest are kept and reported.
 
 pub const RLIMIT_DATA: usize = 2;
 pub const RLIMIT_STACK: usize = 3;
@@ -47,14 +47,17 @@ pub fn defaults() -> RLimits {
 
 /// Checks a new `[soft, hard]` for `resource` against the old one (Linux
 /// `do_prlimit`): soft above hard is EINVAL; `RLIMIT_NOFILE` above
-/// `nr_open` is EPERM. Raising a hard limit needs `CAP_SYS_RESOURCE`,
-/// which every process has here (all run as root).
-pub fn check(resource: usize, new: [u64; 2]) -> Result<(), i32> {
+/// `nr_open` is EPERM; raising the hard limit is EPERM unless
+/// `may_raise` (the caller has `CAP_SYS_RESOURCE`).
+pub fn check(resource: usize, old: [u64; 2], new: [u64; 2], may_raise: bool) -> Result<(), i32> {
     use crate::fs::errno::{EINVAL, EPERM};
     if new[0] > new[1] {
         return Err(EINVAL);
     }
     if resource == RLIMIT_NOFILE && new[1] > NR_OPEN {
+        return Err(EPERM);
+    }
+    if new[1] > old[1] && !may_raise {
         return Err(EPERM);
     }
     Ok(())

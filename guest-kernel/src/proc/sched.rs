@@ -108,10 +108,15 @@ pub fn pids() -> Vec<u32> {
     sched().tasks.keys().copied().collect()
 }
 
-/// Tasks in the table, threads included (what `threads-max` and
-/// `RLIMIT_NPROC` count).
+/// Tasks in the table, threads included (what `threads-max` counts).
 pub fn nr_tasks() -> usize {
     sched().tasks.len()
+}
+
+/// Tasks whose real user is `uid`, threads included (what
+/// `RLIMIT_NPROC` counts).
+pub fn nr_tasks_of(uid: u32) -> usize {
+    sched().tasks.values().filter(|t| t.cred.uid == uid).count()
 }
 
 /// The pids of process `ppid`'s children (processes, not threads).

@@ -6,7 +6,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use super::{listed, only_read, parse_written, proc_ino, DirEntry, DIR, LINK};
+use super::{current, listed, only_read, parse_written, proc_ino, DirEntry, DIR, FILE, LINK};
 use crate::fs::errno::{EACCES, EINVAL, ENOENT, ESRCH};
 use crate::fs::file::{File, O_ACCMODE, O_PATH, O_RDONLY};
 use crate::fs::stat::{S_IFDIR, S_IFMT, S_IFREG};
@@ -53,8 +53,74 @@ fn live(tid: u32) -> Result<&'static mut Task, i32> {
     sched::task(tid).filter(|t| t.state != TaskState::Zombie).ok_or(ENOENT)
 }
 
-/// Opens `rest` below `/proc/TID` (`tgid`: its process).
+/// Who a task's `/proc` files belong to (Linux `task_dump_owner`): its
+/// effective uid and gid while its process is dumpable, root otherwise.
+fn dump_owner(task: &Task) -> (u32, u32) {
+    if dumpable(task) {
+        (task.cred.euid, task.cred.egid)
+    } else {
+        (0, 0)
+    }
+}
+
+fn dumpable(task: &Task) -> bool {
+    task.mm.as_ref().is_some_and(|mm| mm.flags.dumpable != 0)
+}
+
+/// Whether the current task may open entry `rest` of `task`'s directory
+/// with `flags`: the entry's mode and owner decide, as for any file
+/// ([`crate::fs::perm::generic_permission`]; `O_PATH` needs nothing,
+/// entries below `fd` and `fdinfo` need search permission on those), and
+/// what reveals the process (its links, `environ`, `auxv`, `pagemap`,
+/// `fd`, `fdinfo`) needs what `ptrace` would
+/// ([`crate::cred::Cred::may_ptrace_read`]).
+fn may_open(task: &Task, rest: &[&str], flags: u32) -> Result<(), i32> {
+    use crate::fs::perm::{generic_permission, Owner, MAY_EXEC, MAY_READ, MAY_WRITE};
+    let Some(me) = current() else { return Ok(()) };
+    let cred = me.cred.clone();
+    let (uid, gid) = dump_owner(task);
+    let mode_of = |name: &str| ENTRIES.iter().find(|(n, _)| *n == name).map(|&(_, m)| m);
+    let (mode, mask) = match rest {
+        [] => (DIR, MAY_READ),
+        // A link is followed to what it names, which has its own mode.
+        [name] if flags & O_PATH != 0 || mode_of(name) == Some(LINK) => (mode_of(name).unwrap_or(FILE), 0),
+        [name] => {
+            let mask = match flags & O_ACCMODE {
+                O_RDONLY => MAY_READ,
+                crate::fs::file::O_WRONLY => MAY_WRITE,
+                _ => MAY_READ | MAY_WRITE,
+            };
+            (mode_of(name).unwrap_or(FILE), mask)
+        }
+        [dir, ..] => (mode_of(dir).unwrap_or(DIR), MAY_EXEC),
+    };
+    generic_permission(&cred, Owner { uid, gid, mode }, mask)?;
+    let revealing = matches!(rest.first(), Some(&("exe" | "cwd" | "root" | "environ" | "auxv" | "pagemap" | "fd" | "fdinfo")));
+    if revealing && flags & O_PATH == 0 && task.tgid != me.tgid && !cred.may_ptrace_read(&task.cred, dumpable(task)) {
+        return Err(EACCES);
+    }
+    Ok(())
+}
+
+/// Opens `rest` below `/proc/TID` (`tgid`: its process), if the caller
+/// may ([`may_open`]); what is opened shows the task's owner.
 pub(super) fn open(tid: u32, tgid: u32, rest: &[&str], flags: u32) -> Result<Arc<File>, i32> {
+    let (target, entry) = match rest {
+        ["task", t, entry @ ..] => (t.parse().unwrap_or(0), entry),
+        _ => (tid, rest),
+    };
+    let owner = match live(target) {
+        Ok(task) => {
+            may_open(task, entry, flags)?;
+            dump_owner(task)
+        }
+        Err(_) => (0, 0),
+    };
+    let file = open_entry(tid, tgid, rest, flags)?;
+    Ok(file.owned_by(owner.0, owner.1))
+}
+
+fn open_entry(tid: u32, tgid: u32, rest: &[&str], flags: u32) -> Result<Arc<File>, i32> {
     let (tid, rest, in_task_dir) = match rest {
         ["task"] => return task_dir(tgid),
         ["task", t, rest @ ..] => {
@@ -276,8 +342,19 @@ pub(crate) fn per_process(task: &mut Task, name: &str, w: &mut String) -> Result
         "limits" => limits(task, w),
         "oom_score_adj" => writeln!(w, "{}", task.oom_score_adj),
         "oom_score" => writeln!(w, "{}", oom_score(task)),
-        "mounts" => w.write_str("rootfs / rootfs rw 0 0\nproc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n"),
-        "mountinfo" => w.write_str("1 1 0:1 / / rw - rootfs rootfs rw\n2 1 0:4 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw\n"),
+        // The root filesystem is a tmpfs (Linux's rootfs is one when it
+        // can be), with the limits statfs reports. It is shown as a plain
+        // tmpfs mount: `df` skips a device named "rootfs".
+        "mounts" => {
+            let (blocks, files) = crate::proc::syscall::rootfs_limits();
+            writeln!(w, "tmpfs / tmpfs rw,size={}k,nr_inodes={files} 0 0", blocks * 4)
+                .and_then(|_| w.write_str("proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n"))
+        }
+        "mountinfo" => {
+            let (blocks, files) = crate::proc::syscall::rootfs_limits();
+            writeln!(w, "1 1 0:1 / / rw - tmpfs tmpfs rw,size={}k,nr_inodes={files}", blocks * 4)
+                .and_then(|_| w.write_str("2 1 0:4 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw\n"))
+        }
         "smaps" => smaps(task.mm.as_deref_mut().ok_or(ENOENT)?, w, false),
         "smaps_rollup" => smaps(task.mm.as_deref_mut().ok_or(ENOENT)?, w, true),
         "maps" => task.mm.as_ref().ok_or(ENOENT)?.vm.show_maps(w, |f: &crate::proc::mm::FileRef| f.maps_info()),
@@ -352,15 +429,16 @@ fn stat(task: &Task, w: &mut String) -> core::fmt::Result {
 }
 
 /// `/proc/PID/status` (Linux `proc_pid_status`): Linux's keys in Linux's
-/// order. Everything runs as root with the capability sets of
-/// [`crate::cred`]; there is no seccomp, no NUMA and one CPU.
+/// order, the ids and capability sets of [`crate::cred`]; there is no
+/// seccomp, no NUMA and one CPU.
 fn status(task: &Task, w: &mut String) -> core::fmt::Result {
     let (ppid, tracer) = (task.ppid, 0);
     writeln!(w, "Name:\t{}", task.comm)?;
     writeln!(w, "Umask:\t{:04o}", task.fs.umask)?;
     writeln!(w, "State:\t{}", state_name(task.state))?;
     writeln!(w, "Tgid:\t{}\nNgid:\t0\nPid:\t{}\nPPid:\t{ppid}\nTracerPid:\t{tracer}", task.tgid, task.pid)?;
-    writeln!(w, "Uid:\t0\t0\t0\t0\nGid:\t0\t0\t0\t0")?;
+    let c = &task.cred;
+    writeln!(w, "Uid:\t{}\t{}\t{}\t{}\nGid:\t{}\t{}\t{}\t{}", c.uid, c.euid, c.suid, c.fsuid, c.gid, c.egid, c.sgid, c.fsgid)?;
     writeln!(w, "FDSize:\t{}", task.files.max_fds())?;
     write!(w, "Groups:\t")?;
     for g in &task.cred.groups {
@@ -388,7 +466,6 @@ fn status(task: &Task, w: &mut String) -> core::fmt::Result {
     ] {
         writeln!(w, "{key}:\t{v:016x}")?;
     }
-    let c = &task.cred;
     for (key, v) in [("CapInh", c.cap_inheritable), ("CapPrm", c.cap_permitted), ("CapEff", c.cap_effective), ("CapBnd", c.cap_bset), ("CapAmb", c.cap_ambient)]
     {
         writeln!(w, "{key}:\t{v:016x}")?;

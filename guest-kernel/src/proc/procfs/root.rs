@@ -114,7 +114,7 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
         "cpuinfo" => cpuinfo(w),
         "version" => writeln!(w, "Linux version {OSRELEASE} (rvmm@rvmm) (rustc) {VERSION}"),
         "cmdline" => writeln!(w, "{}", crate::init::kernel_cmdline()),
-        "filesystems" => ["rootfs", "ramfs", "proc", "pipefs", "anon_inodefs"].iter().try_for_each(|fs| writeln!(w, "nodev\t{fs}")),
+        "filesystems" => ["rootfs", "tmpfs", "proc", "pipefs", "anon_inodefs"].iter().try_for_each(|fs| writeln!(w, "nodev\t{fs}")),
         "swaps" => writeln!(w, "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority"),
         _ => return Err(ENOENT),
     };

@@ -441,8 +441,9 @@ pub(super) fn sys_preadv(fd: i32, iov: u64, iovcnt: u64, offset: i64, flags: u32
 
 /// `fchownat(dirfd, path, owner, group, flags)` (and `chown`, `lchown`,
 /// `fchown` through `fd`): the owner and group of a root-filesystem file
-/// (-1: unchanged). Everyone is root here, so it is always allowed; files
-/// outside the root filesystem (`/proc`, pipes) take it as a no-op.
+/// (-1: unchanged) under Linux's rules ([`crate::fs::perm::chown`]:
+/// `EPERM`); files outside the root filesystem (`/proc`, pipes) take it
+/// as a no-op.
 pub(super) fn sys_fchownat(dirfd: i32, path: Option<u64>, uid: u32, gid: u32, flags: i32) -> SysResult {
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(EINVAL);
@@ -466,8 +467,9 @@ pub(super) fn sys_fchownat(dirfd: i32, path: Option<u64>, uid: u32, gid: u32, fl
             None => return Ok(0),
         },
     };
-    let keep = |id: u32| (id != u32::MAX).then_some(id);
-    inode.chown(keep(uid), keep(gid));
+    let keep = |id: u32| (id != crate::cred::NO_ID).then_some(id);
+    let new = crate::fs::perm::chown(&task().cred, inode.owner(), keep(uid), keep(gid))?;
+    inode.set_owner(new);
     Ok(0)
 }
 
@@ -607,7 +609,7 @@ fn through_proc_link(path: String, follow_last: bool) -> String {
 
 /// [`resolve`], then the last component followed too when it is a
 /// `/dev` link into `/proc` (what `open` and `stat` do).
-fn resolve_follow(dirfd: i32, path: &str) -> Result<String, i32> {
+pub(super) fn resolve_follow(dirfd: i32, path: &str) -> Result<String, i32> {
     Ok(through_proc_link(resolve(dirfd, path)?, true))
 }
 
@@ -637,15 +639,29 @@ fn lexical(path: &str) -> String {
 }
 
 /// `faccessat2` (and `access`, `faccessat`): whether the file exists and
-/// the caller, root, may use it as `mode` asks: reading and writing
-/// always, executing when an execute bit is set or it is a directory
-/// (EACCES otherwise). EINVAL for unknown mode bits or flags.
+/// the caller may use it as `mode` asks, by the rules every other path
+/// follows ([`crate::fs::perm::generic_permission`]: `EACCES`; for root,
+/// executing needs an execute bit). `EINVAL` for unknown mode bits or
+/// flags.
 pub(super) fn sys_faccessat(dirfd: i32, path: u64, mode: i32, flags: i32) -> SysResult {
-    const X_OK: i32 = 1;
     const AT_EACCESS: i32 = 0x200;
     if mode & !7 != 0 || flags & !(AT_EACCESS | AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) != 0 {
         return Err(EINVAL);
     }
+    // Checked, the lookup included, with the real ids unless AT_EACCESS
+    // (Linux `access_override_creds`).
+    let t = task();
+    let own = t.cred.clone();
+    if flags & AT_EACCESS == 0 {
+        t.cred = Arc::new(own.for_access());
+    }
+    let result = access_check(dirfd, path, mode as u32, flags);
+    task().cred = own;
+    result
+}
+
+/// [`sys_faccessat`] with the credentials to check with in place.
+fn access_check(dirfd: i32, path: u64, mode: u32, flags: i32) -> SysResult {
     let p = get_path(path)?;
     let f = if p.is_empty() && flags & AT_EMPTY_PATH != 0 {
         fd_file(dirfd)?
@@ -660,18 +676,19 @@ pub(super) fn sys_faccessat(dirfd: i32, path: u64, mode: i32, flags: i32) -> Sys
             }
         }
     };
-    let st = f.stat();
-    let is_dir = st.st_mode & crate::fs::stat::S_IFMT == crate::fs::stat::S_IFDIR;
-    if mode & X_OK != 0 && !is_dir && st.st_mode & 0o111 == 0 {
-        return Err(EACCES);
+    if mode != 0 {
+        let st = f.stat();
+        let owner = crate::fs::perm::Owner { uid: st.st_uid, gid: st.st_gid, mode: st.st_mode };
+        crate::fs::perm::generic_permission(&task().cred, owner, mode)?;
     }
     Ok(0)
 }
 
 /// `fchmodat` (and `chmod`, `fchmod` through `fd`): the permission bits of
-/// a root-filesystem file, symlinks followed. Other files (`/proc`, pipes,
-/// the console) take the call as Linux's do for root: it succeeds and
-/// nothing they show changes.
+/// a root-filesystem file, symlinks followed, for its owner or
+/// `CAP_FOWNER` (`EPERM`; [`crate::fs::perm::chmod`]). Other files
+/// (`/proc`, pipes, the console) take the call as Linux's do for root: it
+/// succeeds and nothing they show changes.
 pub(super) fn sys_fchmodat(dirfd: i32, path: Option<u64>, mode: u32) -> SysResult {
     let inode = match path {
         None => match fd_file(dirfd)?.ramfs_inode() {
@@ -687,7 +704,7 @@ pub(super) fn sys_fchmodat(dirfd: i32, path: Option<u64>, mode: u32) -> SysResul
             rootfs()?.lookup(&p)?
         }
     };
-    inode.chmod(mode);
+    inode.chmod(crate::fs::perm::chmod(&task().cred, inode.owner(), mode)?);
     Ok(0)
 }
 
@@ -708,14 +725,21 @@ pub(super) fn sys_chdir(path: u64) -> SysResult {
     if !inode.is_dir() {
         return Err(ENOTDIR);
     }
+    may_search(&inode)?;
     task().fs.cwd = inode.path();
     Ok(0)
+}
+
+/// Search permission on a directory to work in (`EACCES`).
+fn may_search(dir: &crate::fs::inode::Inode) -> Result<(), i32> {
+    crate::fs::perm::generic_permission(&task().cred, dir.owner(), crate::fs::perm::MAY_EXEC)
 }
 
 /// `fchdir`: the directory open at `fd`.
 pub(super) fn sys_fchdir(fd: i32) -> SysResult {
     let f = fd_file(fd)?;
     let inode = f.ramfs_inode().filter(|i| i.is_dir()).ok_or(ENOTDIR)?;
+    may_search(inode)?;
     task().fs.cwd = inode.path();
     Ok(0)
 }
@@ -784,7 +808,7 @@ pub(super) fn sys_symlinkat(target: u64, newdirfd: i32, linkpath: u64) -> SysRes
 
 /// The part of `path` below `/proc` (empty for `/proc` itself), if it is
 /// there.
-fn proc_path(path: &str) -> Option<&str> {
+pub(super) fn proc_path(path: &str) -> Option<&str> {
     if path == "/proc" {
         Some("")
     } else {
@@ -1221,19 +1245,46 @@ pub(super) fn sys_fstat(fd: i32, statbuf: u64) -> SysResult {
 /// proc; the pseudo filesystems of pipes and pidfds alike): its magic,
 /// 4 KiB blocks with no count (memory-backed), names up to 255 bytes, and
 /// the mount flags.
-fn statfs_of(dev: u64) -> [u64; 15] {
-    const RAMFS_MAGIC: u64 = 0x8584_58f6;
+fn statfs_of(dev: u64) -> Result<[u64; 15], i32> {
+    const TMPFS_MAGIC: u64 = 0x0102_1994;
     const PROC_SUPER_MAGIC: u64 = 0x9fa0;
+    const PIPEFS_MAGIC: u64 = 0x5049_5045;
+    const ANON_INODE_FS_MAGIC: u64 = 0x0904_1934;
     const ST_VALID: u64 = 0x20;
     const ST_NOSUID: u64 = 2;
     const ST_NODEV: u64 = 4;
     const ST_NOEXEC: u64 = 8;
     const ST_RELATIME: u64 = 0x400;
-    let (magic, flags) =
-        if dev == crate::fs::stat::PROC_DEV { (PROC_SUPER_MAGIC, ST_VALID | ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_RELATIME) } else { (RAMFS_MAGIC, ST_VALID) };
+    use crate::fs::stat::{ANON_INODE_DEV, PIPEFS_DEV, PROC_DEV};
     // f_type f_bsize f_blocks f_bfree f_bavail f_files f_ffree f_fsid
     // f_namelen f_frsize f_flags f_spare[4].
-    [magic, PAGE_SIZE, 0, 0, 0, 0, 0, 0, 255, PAGE_SIZE, flags, 0, 0, 0, 0]
+    let [magic, flags] = match dev {
+        PROC_DEV => [PROC_SUPER_MAGIC, ST_VALID | ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_RELATIME],
+        PIPEFS_DEV => [PIPEFS_MAGIC, ST_VALID],
+        ANON_INODE_DEV => [ANON_INODE_FS_MAGIC, ST_VALID],
+        // The root filesystem, and the device nodes in it (devtmpfs's
+        // magic is tmpfs's).
+        _ => {
+            let (blocks, files) = rootfs_limits();
+            let (used, inodes) = rootfs()?.usage();
+            let free = blocks.saturating_sub(used);
+            let ffree = files.saturating_sub(inodes);
+            return Ok([TMPFS_MAGIC, PAGE_SIZE, blocks, free, free, files, ffree, 0, 255, PAGE_SIZE, ST_VALID | ST_RELATIME, 0, 0, 0, 0]);
+        }
+    };
+    Ok([magic, PAGE_SIZE, 0, 0, 0, 0, 0, 0, 255, PAGE_SIZE, flags, 0, 0, 0, 0])
+}
+
+/// The size and inode limits the root filesystem reports, as a tmpfs
+/// mounted without options has them (Linux `shmem_default_max_blocks`,
+/// `shmem_default_max_inodes`): half of RAM in pages, and half of the
+/// low-memory pages in inodes. Nothing enforces them here but memory
+/// itself.
+pub(crate) fn rootfs_limits() -> (u64, u64) {
+    let alloc = crate::mm::buddy::page_alloc();
+    let total = alloc.totalram_pages();
+    let high = alloc.zones[crate::mm::zone::ZONE_HIGHMEM].managed();
+    (total / 2, total.saturating_sub(high) / 2)
 }
 
 /// `statfs(path, buf)`.
@@ -1243,13 +1294,13 @@ pub(super) fn sys_statfs(path: u64, buf: u64) -> SysResult {
         Some(rest) => crate::proc::procfs::stat(rest, true)?.st_dev,
         None => file::open(&*rootfs()?, &p, file::O_PATH, 0)?.stat().st_dev,
     };
-    put_user(buf, &statfs_of(dev))?;
+    put_user(buf, &statfs_of(dev)?)?;
     Ok(0)
 }
 
 /// `fstatfs(fd, buf)`.
 pub(super) fn sys_fstatfs(fd: i32, buf: u64) -> SysResult {
-    put_user(buf, &statfs_of(fd_file(fd)?.stat().st_dev))?;
+    put_user(buf, &statfs_of(fd_file(fd)?.stat().st_dev)?)?;
     Ok(0)
 }
 
@@ -1444,9 +1495,14 @@ pub(super) fn sys_utimensat(dirfd: i32, path: u64, times: u64, flags: i32) -> Sy
                 _ => Err(EINVAL),
             }
         };
-        (one(t[0], t[1])?, one(t[2], t[3])?)
+        let both_now = t[1] == UTIME_NOW && t[3] == UTIME_NOW;
+        let times = (one(t[0], t[1])?, one(t[2], t[3])?);
+        if !both_now {
+            return set_times(dirfd, path, flags & AT_SYMLINK_NOFOLLOW != 0, times, true);
+        }
+        times
     };
-    set_times(dirfd, path, flags & AT_SYMLINK_NOFOLLOW != 0, atime, mtime)
+    set_times(dirfd, path, flags & AT_SYMLINK_NOFOLLOW != 0, (atime, mtime), false)
 }
 
 /// `utimes(path, tv)` and `utime(path, buf)`: the same with microseconds
@@ -1454,7 +1510,7 @@ pub(super) fn sys_utimensat(dirfd: i32, path: u64, times: u64, flags: i32) -> Sy
 pub(super) fn sys_utimes(path: u64, times: u64, micro: bool) -> SysResult {
     let now = crate::time::realtime_ns();
     let (atime, mtime) = if times == 0 {
-        (Some(now), Some(now))
+        return set_times(AT_FDCWD, path, false, (Some(now), Some(now)), false);
     } else if micro {
         let t: [i64; 4] = get_user(times)?;
         if !(0..1_000_000).contains(&t[1]) || !(0..1_000_000).contains(&t[3]) {
@@ -1465,10 +1521,14 @@ pub(super) fn sys_utimes(path: u64, times: u64, micro: bool) -> SysResult {
         let t: [i64; 2] = get_user(times)?;
         (Some(t[0].saturating_mul(1_000_000_000)), Some(t[1].saturating_mul(1_000_000_000)))
     };
-    set_times(AT_FDCWD, path, false, atime, mtime)
+    set_times(AT_FDCWD, path, false, (atime, mtime), true)
 }
 
-fn set_times(dirfd: i32, path: u64, nofollow: bool, atime: Option<i64>, mtime: Option<i64>) -> SysResult {
+/// Sets the access and modification times (`None`: kept) of the file
+/// at `path` (or `dirfd` for a NULL path). `explicit`: times were given,
+/// which only the owner or `CAP_FOWNER` may do (`EPERM`); "now" also
+/// suits anyone with write permission (`EACCES` otherwise).
+fn set_times(dirfd: i32, path: u64, nofollow: bool, (atime, mtime): (Option<i64>, Option<i64>), explicit: bool) -> SysResult {
     let inode = if path == 0 {
         fd_file(dirfd)?.ramfs_inode().cloned().ok_or(EBADF)?
     } else {
@@ -1482,6 +1542,7 @@ fn set_times(dirfd: i32, path: u64, nofollow: bool, atime: Option<i64>, mtime: O
             rootfs()?.lookup(&p)?
         }
     };
+    crate::fs::perm::may_set_times(&task().cred, inode.owner(), explicit)?;
     inode.set_times(atime, mtime);
     Ok(0)
 }

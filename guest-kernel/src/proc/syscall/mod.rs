@@ -25,6 +25,7 @@ mod signal;
 mod sys;
 
 use self::cred::*;
+pub(crate) use self::fs::rootfs_limits;
 use self::fs::*;
 use self::mm::*;
 use self::poll::*;
@@ -230,7 +231,20 @@ pub fn dispatch() {
         100 => sys_times(a.ulong(0)),
         140 => sys_getpriority(a.int(0), a.int(1)),
         141 => sys_setpriority(a.int(0), a.int(1), a.int(2)),
-        102 | 104 | 107 | 108 => Ok(0), // getuid, getgid, geteuid, getegid
+        102 => Ok(u64::from(task.cred.uid)),  // getuid
+        104 => Ok(u64::from(task.cred.gid)),  // getgid
+        107 => Ok(u64::from(task.cred.euid)), // geteuid
+        108 => Ok(u64::from(task.cred.egid)), // getegid
+        105 => sys_setuid(a.uint(0)),
+        106 => sys_setgid(a.uint(0)),
+        113 => sys_setreuid(a.uint(0), a.uint(1)),
+        114 => sys_setregid(a.uint(0), a.uint(1)),
+        117 => sys_setresuid(a.uint(0), a.uint(1), a.uint(2)),
+        118 => sys_getres(false, a.ulong(0), a.ulong(1), a.ulong(2)),
+        119 => sys_setresgid(a.uint(0), a.uint(1), a.uint(2)),
+        120 => sys_getres(true, a.ulong(0), a.ulong(1), a.ulong(2)),
+        122 => sys_setfsuid(a.uint(0)),
+        123 => sys_setfsgid(a.uint(0)),
         86 => sys_linkat(AT_FDCWD, a.ulong(0), AT_FDCWD, a.ulong(1), 0),
         265 => sys_linkat(a.fd(0), a.ulong(1), a.fd(2), a.ulong(3), a.int(4)),
         280 => sys_utimensat(a.fd(0), a.ulong(1), a.ulong(2), a.int(3)),

@@ -36,12 +36,42 @@ pub(super) fn sys_kill(pid: i32, sig: i32) -> SysResult {
         return Err(ESRCH);
     }
     let info = SigInfo { code: SI_USER, pid: me, ..SigInfo::default() };
+    // Linux: one target's error is the call's; for a group, success if any
+    // member was signalled, else the last error; for -1, EPERM is not an
+    // error at all.
+    let mut result = if pid == -1 { Ok(0) } else { Err(ESRCH) };
+    let mut any = false;
     for p in targets {
-        // A process that has exited still exists until reaped: the call
-        // succeeds and the signal does nothing (Linux).
-        crate::proc::signal::send_to_process(p, sig, info);
+        match sched::task(p).map_or(Ok(()), |t| may_kill(t, sig)) {
+            Ok(()) => {
+                any = true;
+                // A process that has exited still exists until reaped: the
+                // call succeeds and the signal does nothing (Linux).
+                crate::proc::signal::send_to_process(p, sig, info);
+            }
+            Err(e) if pid == -1 && e == EPERM => {}
+            Err(e) => result = Err(e),
+        }
     }
-    Ok(0)
+    if any {
+        Ok(0)
+    } else {
+        result
+    }
+}
+
+/// Whether the caller may send `sig` to `target` (Linux
+/// `check_kill_permission`): a thread of its own process, a task of its
+/// user ([`crate::cred::Cred::may_signal`]) or anyone with `CAP_KILL`,
+/// and `SIGCONT` to any task of its session; `EPERM` otherwise.
+pub(super) fn may_kill(target: &crate::proc::Task, sig: i32) -> Result<(), i32> {
+    const SIGCONT: i32 = 18;
+    let me = task();
+    if target.tgid == me.tgid || me.cred.may_signal(&target.cred) || (sig == SIGCONT && target.sid == me.sid) {
+        Ok(())
+    } else {
+        Err(EPERM)
+    }
 }
 
 /// `setpgid`: `pid` 0 is the caller, `pgid` 0 is `pid`. Only the caller or
@@ -104,16 +134,20 @@ pub(super) fn sys_prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64)
     const PR_GET_PDEATHSIG: i32 = 2;
     const PR_GET_DUMPABLE: i32 = 3;
     const PR_SET_DUMPABLE: i32 = 4;
+    const PR_GET_KEEPCAPS: i32 = 7;
+    const PR_SET_KEEPCAPS: i32 = 8;
     const PR_SET_NAME: i32 = 15;
     const PR_GET_NAME: i32 = 16;
     const PR_CAPBSET_READ: i32 = 23;
     const PR_CAPBSET_DROP: i32 = 24;
     const PR_GET_SECUREBITS: i32 = 27;
+    const PR_SET_SECUREBITS: i32 = 28;
     const PR_SET_TIMERSLACK: i32 = 29;
     const PR_GET_TIMERSLACK: i32 = 30;
     const PR_SET_NO_NEW_PRIVS: i32 = 38;
     const PR_GET_NO_NEW_PRIVS: i32 = 39;
     const PR_SET_THP_DISABLE: i32 = 41;
+    const PR_CAP_AMBIENT: i32 = 47;
     const PR_GET_THP_DISABLE: i32 = 42;
     const PR_SET_MDWE: i32 = 65;
     const PR_GET_MDWE: i32 = 66;
@@ -162,14 +196,24 @@ pub(super) fn sys_prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64)
             Ok(0)
         }
         PR_CAPBSET_READ if arg2 <= u64::from(crate::cred::CAP_LAST_CAP) => Ok((t.cred.cap_bset >> arg2) & 1),
-        PR_CAPBSET_DROP if arg2 <= u64::from(crate::cred::CAP_LAST_CAP) => {
-            if !t.cred.capable(crate::cred::CAP_SETPCAP) {
-                return Err(EPERM);
-            }
-            t.cred.cap_bset &= !(1 << arg2);
+        PR_CAPBSET_DROP => {
+            let new = t.cred.capbset_drop(arg2)?;
+            t.commit_creds(new);
             Ok(0)
         }
-        PR_GET_SECUREBITS => Ok(0),
+        PR_GET_SECUREBITS => Ok(u64::from(t.cred.securebits)),
+        PR_SET_SECUREBITS => {
+            let new = t.cred.set_securebits(arg2)?;
+            t.commit_creds(new);
+            Ok(0)
+        }
+        PR_GET_KEEPCAPS => Ok(u64::from(t.cred.securebits & crate::cred::SECBIT_KEEP_CAPS != 0)),
+        PR_SET_KEEPCAPS => {
+            let new = t.cred.set_keepcaps(arg2)?;
+            t.commit_creds(new);
+            Ok(0)
+        }
+        PR_CAP_AMBIENT => super::cred::prctl_cap_ambient(arg2, arg3, &[arg4, arg5]),
         PR_SET_TIMERSLACK => {
             t.timer_slack_ns = if arg2 == 0 { DEFAULT_TIMER_SLACK_NS } else { arg2 };
             Ok(0)
@@ -177,7 +221,10 @@ pub(super) fn sys_prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64)
         PR_GET_TIMERSLACK => Ok(t.timer_slack_ns),
         PR_SET_NO_NEW_PRIVS if arg2 == 1 => {
             zero(&[arg3, arg4, arg5])?;
-            t.cred.no_new_privs = true;
+            if !t.cred.no_new_privs {
+                let new = crate::cred::Cred { no_new_privs: true, ..(*t.cred).clone() };
+                t.commit_creds(new);
+            }
             Ok(0)
         }
         PR_GET_NO_NEW_PRIVS => {
@@ -270,6 +317,7 @@ pub(super) fn sys_tgkill(tgid: i32, tid: i32, sig: i32) -> SysResult {
     if tgid != -1 && t.tgid != tgid as u32 {
         return Err(ESRCH);
     }
+    may_kill(t, sig)?;
     // A zombie is still there; the signal does nothing.
     if t.state != sched::TaskState::Zombie {
         crate::proc::signal::send_to_thread(tid as u32, sig, SigInfo { code: SI_TKILL, pid: task().tgid, ..SigInfo::default() });
@@ -419,8 +467,12 @@ fn copy_process(args: &CloneArgs) -> SysResult {
     if flags & CLONE_SETTLS != 0 && args.tls >= crate::proc::uaccess::TASK_SIZE {
         return Err(EPERM);
     }
+    // RLIMIT_NPROC counts the tasks of the caller's real user; root and
+    // CAP_SYS_RESOURCE or CAP_SYS_ADMIN are exempt (Linux `copy_process`).
     let nproc = parent.signals.group_ref().rlim[RLIMIT_NPROC][0];
-    if sched::nr_tasks() >= crate::proc::max_threads() || sched::nr_tasks() as u64 >= nproc {
+    let cred = &parent.cred;
+    let exempt = cred.uid == 0 || cred.capable(crate::cred::CAP_SYS_RESOURCE) || cred.capable(crate::cred::CAP_SYS_ADMIN);
+    if sched::nr_tasks() >= crate::proc::max_threads() || (!exempt && sched::nr_tasks_of(cred.uid) as u64 >= nproc) {
         return Err(EAGAIN);
     }
     let files = if flags & CLONE_FILES != 0 { Some(parent.files.clone()) } else { parent.files.copy() };
@@ -566,6 +618,7 @@ pub(super) fn sys_pidfd_send_signal(pidfd: i32, sig: i32, info: u64, flags: u32)
     if crate::proc::sched::threads(pid).is_empty() {
         return Err(ESRCH);
     }
+    may_kill(crate::proc::sched::task(pid).ok_or(ESRCH)?, sig)?;
     let info = SigInfo { code: SI_USER, pid: task().tgid, ..SigInfo::default() };
     crate::proc::signal::send_to_process(pid, sig, info);
     Ok(0)
@@ -753,7 +806,13 @@ pub(super) fn sys_waitid(idtype: i32, id: i32, infop: u64, options: i32, rusage:
 }
 
 pub(super) fn sys_execve(path: u64, argv: u64, envp: u64) -> SysResult {
-    let path = resolve(AT_FDCWD, &get_path(path)?)?;
+    // A /proc link (`/proc/self/exe`, what busybox runs its applets
+    // through) names the file it points to.
+    let path = super::fs::resolve_follow(AT_FDCWD, &get_path(path)?)?;
+    let path = match super::fs::proc_path(&path).map(crate::proc::procfs::readlink) {
+        Some(Ok(target)) if target.starts_with('/') => target,
+        _ => path,
+    };
     let read_vec = |mut p: u64| -> Result<Vec<String>, i32> {
         let mut out = Vec::new();
         if p == 0 {
@@ -773,11 +832,6 @@ pub(super) fn sys_execve(path: u64, argv: u64, envp: u64) -> SysResult {
     };
     let mut args = read_vec(argv)?;
     let env = read_vec(envp)?;
-    // The file must be there and executable before the old image goes.
-    let inode = crate::proc::lookup(&path)?;
-    if !inode.is_regular() {
-        return Err(EACCES);
-    }
     if args.is_empty() {
         args.push(path.clone());
     }

@@ -170,6 +170,7 @@ pub(super) fn sys_rt_sigqueueinfo(tgid: i32, tid: Option<i32>, sig: i32, uinfo: 
     if (code >= 0 || code == SI_TKILL) && target.tgid != task().tgid {
         return Err(EPERM);
     }
+    super::process::may_kill(target, sig)?;
     let info = SigInfo { code, pid, value, ..SigInfo::default() };
     match tid {
         Some(t) => sigs::send_to_thread(t as u32, sig, info),

@@ -306,16 +306,27 @@ pub(super) fn sys_setpriority(which: i32, who: i32, prio: i32) -> SysResult {
         return Err(ESRCH);
     }
     let me = task();
+    let cred = me.cred.clone();
     let rlim = me.signals.group_ref().rlim[crate::proc::rlimit::RLIMIT_NICE][0];
-    let can_nice = me.cred.capable(crate::cred::CAP_SYS_NICE) || (20 - nice) as u64 <= rlim;
+    let can_nice = cred.capable(crate::cred::CAP_SYS_NICE) || (20 - nice) as u64 <= rlim;
+    // Linux `set_one_prio`: each target's error in turn, EPERM for
+    // another user's task, EACCES for a nice value the caller may not
+    // lower to; success once any target changed and none failed after.
+    let mut result = Err(ESRCH);
     for p in targets {
         let Some(t) = crate::proc::sched::task(p) else { continue };
-        if nice < t.nice && !can_nice {
-            return Err(EACCES);
+        if !cred.may_renice(&t.cred) {
+            result = Err(EPERM);
+        } else if nice < t.nice && !can_nice {
+            result = Err(EACCES);
+        } else {
+            if result == Err(ESRCH) {
+                result = Ok(0);
+            }
+            t.nice = nice;
         }
-        t.nice = nice;
     }
-    Ok(0)
+    result
 }
 
 pub(super) fn sys_sysinfo(info: u64) -> SysResult {
@@ -352,14 +363,21 @@ pub(super) fn sys_prlimit64(pid: i32, resource: u32, new: u64, old: u64) -> SysR
         return Err(EINVAL);
     }
     let new: Option<[u64; 2]> = if new != 0 { Some(get_user(new)?) } else { None };
-    if let Some(n) = new {
-        rlimit::check(resource, n)?;
+    if new.is_some_and(|n| n[0] > n[1]) {
+        return Err(EINVAL);
     }
+    let me = task().cred.clone();
     let t = match pid {
         0 => task(),
         p if p > 0 => crate::proc::sched::task(p as u32).filter(|t| t.state != crate::proc::sched::TaskState::Zombie).ok_or(ESRCH)?,
         _ => return Err(EINVAL),
     };
+    if t.tgid != task().tgid && !me.may_prlimit(&t.cred) {
+        return Err(EPERM);
+    }
+    if let Some(n) = new {
+        rlimit::check(resource, t.signals.group_ref().rlim[resource], n, me.capable(crate::cred::CAP_SYS_RESOURCE))?;
+    }
     if old != 0 {
         put_user(old, &t.signals.group_ref().rlim[resource])?;
     }
