@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -52,6 +53,8 @@ struct __user_cap_data_struct {
 };
 
 static const char *dir;
+
+static void setid_exec(void);
 
 static const char *path(const char *name)
 {
@@ -345,6 +348,7 @@ static void as_root(void)
     printf("fstatfs: type %#lx\n", (long)sf.f_type);
 
     fixups();
+    setid_exec();
 
     /* A child drops to nobody and checks; then executes again. */
     struct rlimit rl = { 64 << 10, 64 << 10 };
@@ -367,19 +371,58 @@ static void as_root(void)
     printf("child: exit %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
-/* Copies this program to DIR/prog, for the child to execute as nobody. */
-static void copy_self(void)
+/* Copies this program to DIR/NAME with GROUP and MODE, for children
+ * to execute as nobody. */
+static void copy_self(const char *name, gid_t group, mode_t mode)
 {
     char buf[65536];
     int in = open("/proc/self/exe", O_RDONLY);
-    int out = open(path("prog"), O_CREAT | O_WRONLY | O_TRUNC, 0755);
+    int out = open(path(name), O_CREAT | O_WRONLY | O_TRUNC, 0700);
     ssize_t n;
     while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof buf)) > 0)
         if (write(out, buf, n) != n)
             break;
     close(in);
     close(out);
-    chmod(path("prog"), 0755);
+    chown(path(name), 0, group);
+    chmod(path(name), mode);
+}
+
+/* Run by nobody from a set-user-ID root, set-group-ID 100 copy. */
+static int after_setid_exec(void)
+{
+    uid_t r, e, s;
+    gid_t rg, eg, sg;
+    getresuid(&r, &e, &s);
+    getresgid(&rg, &eg, &sg);
+    printf("set-ID exec: uid %u %u %u gid %u %u %u, AT_SECURE %lu, dumpable %d\n", r, e, s, rg, eg, sg, getauxval(AT_SECURE),
+           prctl(PR_GET_DUMPABLE));
+    show_caps("set-ID exec");
+    show("open root's 0600 file", open(path("secret"), O_RDONLY));
+    show("setuid(0) back to root for good", setuid(0));
+    getresuid(&r, &e, &s);
+    printf("then: uid %u %u %u\n", r, e, s);
+    return 8;
+}
+
+/* nobody executes a set-ID copy of this program. */
+static void setid_exec(void)
+{
+    copy_self("setid", 100, 06755);
+    show_stat("setid");
+    pid_t c = fork();
+    if (c == 0) {
+        gid_t none = 0;
+        if (setgroups(0, &none) || setgid(NOBODY) || setuid(NOBODY))
+            _exit(1);
+        char *again[] = { (char *)path("setid"), (char *)dir, "setid-exec", NULL };
+        execve(again[0], again, NULL);
+        printf("execve: %s\n", res(-1));
+        _exit(1);
+    }
+    int status;
+    waitpid(c, &status, 0);
+    printf("set-ID child: exit %d\n", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 }
 
 int main(int argc, char **argv)
@@ -390,6 +433,8 @@ int main(int argc, char **argv)
         return 2;
     }
     dir = argv[1];
+    if (argc > 2 && strcmp(argv[2], "setid-exec") == 0)
+        return after_setid_exec();
     if (argc > 2 && strcmp(argv[2], "after-exec") == 0) {
         show_caps("after exec");
         show_dumpable("after exec");
@@ -397,7 +442,7 @@ int main(int argc, char **argv)
     }
     mkdir(dir, 0755);
     chmod(dir, 0755);
-    copy_self();
+    copy_self("prog", 0, 0755);
     as_root();
     return 0;
 }
