@@ -490,6 +490,12 @@ pub(super) fn sys_process_madvise(pidfd: i32, iov: u64, vlen: u64, advice: i32, 
         if !matches!(advice, MADV_WILLNEED | MADV_COLD | MADV_PAGEOUT) {
             return Err(EINVAL);
         }
+        // Another process's memory: what ptrace would allow (Linux
+        // `mm_access`), then CAP_SYS_NICE to influence its performance.
+        let dumpable = target.mm.as_ref().is_some_and(|mm| mm.flags.dumpable != 0);
+        if !me.cred.may_ptrace_read(&target.cred, dumpable) {
+            return Err(EACCES);
+        }
         if !me.cred.capable(crate::cred::CAP_SYS_NICE) {
             return Err(EPERM);
         }

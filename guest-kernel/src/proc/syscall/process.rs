@@ -293,7 +293,11 @@ pub(super) fn sys_sched_setaffinity(pid: i32, len: u32, mask: u64) -> SysResult 
         return Err(ESRCH);
     }
     if pid != 0 {
-        crate::proc::sched::task(pid as u32).ok_or(ESRCH)?;
+        let target = crate::proc::sched::task(pid as u32).ok_or(ESRCH)?;
+        // Linux `check_same_owner` or CAP_SYS_NICE.
+        if !task().cred.may_renice(&target.cred) {
+            return Err(EPERM);
+        }
     }
     let mut first = [0u8; 1];
     if len > 0 {
