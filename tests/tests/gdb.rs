@@ -117,7 +117,7 @@ fn gdb_debugs_the_kernel_and_a_running_program() {
             // The program's first write(v), with a software breakpoint (an
             // int3; on kvm_pvm the VMM turns the emulation failure it causes
             // into the stop): the vCPU is in the program's address space.
-            "break kernel::proc::syscall::fs::sys_writev".into(),
+            "break kernel::proc::syscall::read_write::sys_writev".into(),
             "continue".into(),
             "info registers cr3".into(),
             format!("x/16xb {entry:#x}"),
@@ -154,7 +154,7 @@ fn gdb_debugs_the_kernel_and_a_running_program() {
     assert!((1000..32768).contains(&free), "{free} free pages\n{context}");
     // User memory at a virtual address: the program's entry code as the
     // file has it.
-    assert!(output.contains("Breakpoint 2, kernel::proc::syscall::fs::sys_writev"), "{context}");
+    assert!(output.contains("Breakpoint 2, kernel::proc::syscall::read_write::sys_writev"), "{context}");
     let read = examined_bytes(&output, entry);
     let off = file_offset(&elf, entry);
     assert_eq!(read, elf[off..off + 16], "user memory at {entry:#x} differs from the file\n{context}");

@@ -4,6 +4,7 @@ use std::sync::Mutex;
 
 use super::*;
 use crate::fs::cpio::Builder;
+use crate::fs::ramfs::Ramfs;
 use crate::fs::stat::{makedev, S_IFDIR, S_IFIFO};
 use crate::fs::testing::{free_pages, ram};
 

@@ -49,6 +49,7 @@ pub mod file;
 pub mod initramfs;
 pub mod inode;
 pub mod lock;
+mod open;
 pub mod pages;
 pub mod perm;
 pub mod pipe;

@@ -22,6 +22,7 @@ pub mod count;
 pub mod exec;
 pub mod fpu;
 pub mod futex;
+mod init_process;
 pub mod mm;
 pub mod notify;
 pub mod oom;
@@ -33,7 +34,11 @@ pub mod shared;
 pub mod signal;
 pub mod syscall;
 pub mod timer;
+mod traps;
 pub mod uaccess;
+
+pub use self::init_process::{init_rootfs, initial_environment, mount_rootfs, run_init, unmount_rootfs, InitError, InitIdentity};
+pub use self::traps::COUNT_FAULT;
 
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -248,38 +253,6 @@ pub static ROOTFS: crate::sync::Once<crate::sync::SpinLock<Ramfs>> = crate::sync
 
 pub use sched::current;
 
-/// Resolves a kernel-mode fault on a user address (a system call touching
-/// user memory that is not mapped yet, or copy-on-write): true when the
-/// access may be retried. A resolved fault leaves a PTE that allows the
-/// access, except that a write to a `PROT_NONE` page restored read-only
-/// needs a second fault; a fault that still does not allow it after a few
-/// rounds is one the handler cannot resolve, and the access gets EFAULT.
-/// (Counting repeats across calls, as this once did, failed the third
-/// legitimate COW fault at one address in a row.)
-fn kernel_user_fault(addr: u64, err: u64) -> bool {
-    let Some(task) = current() else { return false };
-    let limit = task.stack_limit();
-    let Some(mm) = task.mm.as_mut() else {
-        return false;
-    };
-    let write = err & fault::PF_WRITE != 0;
-    let mut ok = false;
-    for _ in 0..3 {
-        match fault::handle_mm_fault(mm, addr, err, limit) {
-            Ok(_) => {}
-            // Another process's memory was reclaimed: try again.
-            Err(FaultError::Oom) if oom::out_of_memory() => continue,
-            Err(_) => break,
-        }
-        if mm.pt.lookup(addr).is_some_and(|e| e.present() && (!write || e.writable())) {
-            ok = true;
-            break;
-        }
-    }
-    mm.update_hiwater();
-    ok
-}
-
 /// Sets up what processes need: the zero page and trampoline, the fault
 /// hook, and the system-call path (probed).
 pub fn init() {
@@ -288,7 +261,7 @@ pub fn init() {
     if crate::arch::cpu::read_cr4() & crate::arch::cpu::CR4_SMAP != 0 {
         crate::arch::uaccess::note_smap_enabled();
     }
-    let _ = crate::arch::traps::KERNEL_USER_FAULT.set(kernel_user_fault);
+    let _ = crate::arch::traps::KERNEL_USER_FAULT.set(traps::kernel_user_fault);
     let _ = crate::fs::inode::UNMAP_MAPPING_RANGE.set(mm::unmap_mapping_range);
     let _ = crate::fs::WAKE_WAITERS.set(sched::wake_events);
     let _ = ROOT_CRED.set(Arc::new(crate::cred::Cred::root()));
@@ -308,92 +281,6 @@ pub fn init() {
     } else {
         printk!("sched: no x2APIC: no preemption, nanosleep spins");
     }
-}
-
-/// Why init could not be started.
-pub enum InitError {
-    /// The program cannot be executed; the reason, for the console.
-    NotExecutable(String),
-    /// Init's working directory cannot be entered; the reason.
-    BadCwd(String),
-    /// The user and group cannot be taken; the reason.
-    BadUser(String),
-    /// No memory for init's task.
-    NoMemory(&'static str),
-}
-
-/// Who init is and where it starts (`vmm run --user`, `--cwd`).
-pub struct InitIdentity<'a> {
-    pub uid: u32,
-    pub gid: u32,
-    /// An absolute path; `/` when empty.
-    pub cwd: &'a str,
-}
-
-/// The environment of a process the kernel starts (init, a program the
-/// host runs): Linux's `envp_init` (`HOME=/`, `TERM=linux`) with a
-/// default `PATH`, then `extra` (`KEY=VALUE`), a variable given again
-/// replacing the earlier one in place.
-pub fn initial_environment<'a>(extra: impl IntoIterator<Item = &'a str>) -> alloc::vec::Vec<String> {
-    let mut env: alloc::vec::Vec<String> =
-        ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/", "TERM=linux"].into_iter().map(String::from).collect();
-    for entry in extra {
-        let key = entry.split_once('=').map_or(entry, |(k, _)| k);
-        match env.iter_mut().find(|e| e.split_once('=').is_some_and(|(k, _)| k == key)) {
-            Some(slot) => *slot = String::from(entry),
-            None => env.push(String::from(entry)),
-        }
-    }
-    env
-}
-
-/// Creates init from `argv` (argv[0] is its path in the root filesystem),
-/// runs it to completion and returns its wait status, once it and every
-/// other task are gone.
-pub fn run_init(argv: &[String], envp: &[String], id: &InitIdentity) -> Result<i32, InitError> {
-    let parts = TaskParts::fresh().ok_or(InitError::NoMemory("no memory for init's task"))?;
-    let mut task = new_task(0, parts).ok_or(InitError::NoMemory("no memory for init's task"))?;
-    syscall::install_console(&mut task.files);
-    let pid = task.pid;
-    // Current before exec: page faults while building its stack need it.
-    sched::install_current(task);
-    let task = current().ok_or(InitError::NoMemory("init vanished"))?;
-    if let Err(e) = become_init(task, argv, envp, id) {
-        if let Some(t) = sched::take(pid) {
-            free_task(t);
-        }
-        sched::forget_current();
-        return Err(e);
-    }
-    sched::run_first(pid);
-    // Back on the boot stack: init has exited after every other task was
-    // killed and became a zombie (`sched::exit_current`); reap them all.
-    let task = sched::take(pid).ok_or(InitError::NoMemory("init vanished"))?;
-    let status = task.signals.group_ref().group_exit.or(task.exit_status).unwrap_or(0);
-    for t in sched::take_all() {
-        free_task(t);
-    }
-    free_task(task);
-    Ok(status)
-}
-
-/// Makes `task` init: its user, its working directory (entered as that
-/// user: search permission counts), then `execve` of `argv[0]`.
-fn become_init(task: &mut Task, argv: &[String], envp: &[String], id: &InitIdentity) -> Result<(), InitError> {
-    if (id.uid, id.gid) != (0, 0) {
-        let cred = crate::cred::Cred::user(id.uid, id.gid).map_err(|e| InitError::BadUser(String::from(crate::fs::errno::name(e))))?;
-        task.cred = Arc::new(cred);
-    }
-    if !id.cwd.is_empty() {
-        let why = |e: i32| InitError::BadCwd(String::from(crate::fs::errno::name(e)));
-        let dir = lookup(id.cwd).map_err(why)?;
-        if !dir.is_dir() {
-            return Err(why(crate::fs::errno::ENOTDIR));
-        }
-        crate::fs::perm::generic_permission(&task.cred, dir.owner(), crate::fs::perm::MAY_EXEC).map_err(why)?;
-        task.fs.cwd = dir.path();
-    }
-    exec::exec(task, &argv[0], argv, envp).map_err(|e| InitError::NotExecutable(exec::why_not_executable(&argv[0], e)))
 }
 
 /// The process layer's slab caches (Linux's names).
@@ -598,7 +485,7 @@ extern "C" fn task_entry(_: u64) -> ! {
                 syscall::dispatch();
                 count::syscall_end();
             }
-            UserExit::Exception { vector, error_code, cr2 } => user_exception(vector, error_code, cr2),
+            UserExit::Exception { vector, error_code, cr2 } => traps::user_exception(vector, error_code, cr2),
             UserExit::Interrupt(v) => {
                 count::irq_begin();
                 let tick = sched::interrupt(v);
@@ -668,92 +555,6 @@ fn exit_task() -> ! {
     sched::exit_current()
 }
 
-/// `count=fault`: the VMM counts the instructions of one anonymous write
-/// fault, the 16th write fault of the run (past the first-touch faults
-/// that also build page tables).
-pub static COUNT_FAULT: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-static WRITE_FAULTS: AtomicU64 = AtomicU64::new(0);
-const COUNTED_WRITE_FAULT: u64 = 16;
-
-fn user_exception(vector: u64, error_code: u64, cr2: u64) {
-    let marked = vector == user::X86_TRAP_PF
-        && error_code & fault::PF_WRITE != 0
-        && COUNT_FAULT.load(Relaxed)
-        && WRITE_FAULTS.fetch_add(1, Relaxed) + 1 == COUNTED_WRITE_FAULT;
-    if marked {
-        crate::arch::mark_begin(::shared::ports::MARK_ANON_WRITE_FAULT);
-    }
-    handle_user_exception(vector, error_code, cr2);
-    if marked {
-        crate::arch::mark_end(::shared::ports::MARK_ANON_WRITE_FAULT);
-    }
-}
-
-fn handle_user_exception(vector: u64, error_code: u64, cr2: u64) {
-    use signal::{SigInfo, BUS_ADRERR, FPE_INTDIV, ILL_ILLOPN, SEGV_ACCERR, SEGV_MAPERR, SI_KERNEL};
-    let task = current().expect("a task is running");
-    let fault = |code: i32, addr: u64| SigInfo { code, addr, trapno: vector, err: error_code, ..SigInfo::default() };
-    if vector == user::X86_TRAP_PF {
-        let limit = task.stack_limit();
-        let r = match task.mm.as_mut() {
-            Some(mm) => {
-                count::fault_begin();
-                let r = fault::handle_mm_fault(mm, cr2, error_code, limit);
-                count::fault_end(&r);
-                mm.update_hiwater();
-                if r.is_ok() {
-                    task.signals.group().usage.own.minflt += 1;
-                }
-                r
-            }
-            None => Err(FaultError::MapErr),
-        };
-        match r {
-            Ok(_) => {}
-            Err(FaultError::Oom) => {
-                // Another process's memory was reclaimed: retry the fault.
-                // Otherwise this one was chosen (or nothing else could be).
-                if !oom::out_of_memory() {
-                    do_exit(SIGKILL);
-                }
-            }
-            Err(FaultError::Bus) => force_sig_fault(SIGBUS, fault(BUS_ADRERR, cr2)),
-            Err(FaultError::AccErr) => force_sig_fault(SIGSEGV, fault(SEGV_ACCERR, cr2)),
-            Err(FaultError::MapErr) => force_sig_fault(SIGSEGV, fault(SEGV_MAPERR, cr2)),
-        }
-        return;
-    }
-    // #GP, #UD, #DE, #BP and the rest, as Linux's traps.c sends them.
-    let rip = task.regs.rip;
-    let (sig, info) = match vector {
-        0 => (8, fault(FPE_INTDIV, rip)),    // SIGFPE
-        16 | 19 => (8, fault(0, rip)),       // SIGFPE (x87, SIMD)
-        3 | 1 => (5, fault(SI_KERNEL, 0)),   // SIGTRAP
-        6 => (4, fault(ILL_ILLOPN, rip)),    // SIGILL
-        17 => (SIGBUS, fault(SI_KERNEL, 0)), // alignment check
-        _ => (SIGSEGV, fault(SI_KERNEL, 0)), // #GP and the rest
-    };
-    force_sig_fault(sig, info);
-}
-
-/// A fault's signal (Linux `force_sig_fault`): to the handler if the task
-/// has one (a blocked or ignored one is unblocked and reset, so the fault
-/// kills); otherwise Linux's `show_signal_msg` line for SIGSEGV, then the
-/// default action.
-fn force_sig_fault(sig: i32, info: signal::SigInfo) {
-    let task = current().expect("a task is running");
-    if task.signals.force(sig as usize, info) {
-        return;
-    }
-    if sig == SIGSEGV {
-        let r = &task.regs;
-        with_console(|w| {
-            let _ = writeln!(w, "{}[{}]: segfault at {:x} ip {:016x} sp {:016x} error {:x}", task.comm, task.pid, info.addr, r.rip, r.rsp, info.err);
-        });
-    }
-    do_exit(sig);
-}
-
 /// Ends the current process with a wait status (Linux `do_group_exit`:
 /// `exit_group`, a fatal signal): `sig` for a signal death, `code << 8`
 /// for `exit(code)` (see [`exit_code_status`]). Every other thread of the
@@ -796,42 +597,6 @@ pub fn status_to_exit_code(status: i32) -> u32 {
         ((status >> 8) & 0xff) as u32
     } else {
         128 + (status & 0x7f) as u32
-    }
-}
-
-/// Creates the root filesystem, empty.
-pub fn init_rootfs() {
-    let _ = ROOTFS.set(crate::sync::SpinLock::new(Ramfs::new()));
-}
-
-/// Unpacks the initramfs into the root filesystem.
-pub fn mount_rootfs(archive: &[u8]) -> Result<(), String> {
-    let fs = ROOTFS.get().ok_or_else(|| String::from("no root filesystem"))?;
-    let mut fs = fs.lock();
-    fs.unpack(archive, crate::mm::buddy::page_alloc()).map_err(|e| alloc::format!("{e:?}"))?;
-    // The memory devices, as devtmpfs would provide them (an archive's own
-    // nodes stay).
-    use crate::fs::stat::{makedev, S_IFCHR};
-    let _ = fs.mkdir("/dev", 0o755);
-    for (name, minor, mode) in crate::fs::dev::MEM_DEVICES {
-        let _ = fs.mknod(&alloc::format!("/dev/{name}"), S_IFCHR | mode, makedev(1, minor));
-    }
-    // The terminal, and the links into /proc that udev makes.
-    let _ = fs.mknod("/dev/tty", S_IFCHR | 0o666, makedev(5, 0));
-    let _ = fs.mknod("/dev/console", S_IFCHR | 0o600, makedev(5, 1));
-    for (name, target) in [("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")] {
-        let _ = fs.symlink(target, &alloc::format!("/dev/{name}"));
-    }
-    let _ = crate::fs::file::CONSOLE.set((notify::console_write, notify::console_read));
-    Ok(())
-}
-
-/// Empties the root filesystem (at power off, so that the leak check sees
-/// what its files held come back).
-pub fn unmount_rootfs() {
-    if let Some(fs) = ROOTFS.get() {
-        let old = core::mem::take(&mut *fs.lock());
-        drop(old);
     }
 }
 

@@ -20,6 +20,7 @@ use crate::fs::stat::{S_IFDIR, S_IFLNK, S_IFREG};
 
 use super::current;
 
+mod array;
 mod base;
 mod root;
 pub mod sys;

@@ -16,21 +16,29 @@ use super::signal::frame::{ERESTARTNOHAND, ERESTARTSYS};
 use super::uaccess::{copy_from_user, copy_to_user, get_path, get_user, put_user};
 use super::{current, do_exit, exit_code_status, Task};
 
+mod attr;
 mod cred;
-mod fs;
+mod fcntl;
 mod mm;
+mod namei;
 mod poll;
+mod prctl;
 mod process;
+mod read_write;
 mod signal;
 mod sys;
 
+pub(crate) use self::attr::rootfs_limits;
+use self::attr::*;
 use self::cred::*;
-pub(crate) use self::fs::rootfs_limits;
-use self::fs::*;
+use self::fcntl::*;
 use self::mm::*;
+use self::namei::*;
 use self::poll::*;
-pub(crate) use self::process::DEFAULT_TIMER_SLACK_NS;
+pub(crate) use self::prctl::DEFAULT_TIMER_SLACK_NS;
+use self::prctl::*;
 use self::process::*;
+use self::read_write::*;
 use self::signal::*;
 use self::sys::*;
 

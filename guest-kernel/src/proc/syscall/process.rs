@@ -1,78 +1,10 @@
 //! Process system calls (Linux `kernel/fork.c`, `kernel/exit.c`,
-//! `kernel/signal.c`'s kill, `fs/exec.c`): kill, fork, clone, wait4,
-//! execve, arch_prctl.
+//! `kernel/sys.c`'s process groups, `fs/exec.c`): setpgid, setsid, fork,
+//! clone, pidfds, wait4, waitid, execve, arch_prctl.
 
 use super::*;
 use crate::fs::file::{O_CLOEXEC, O_NONBLOCK};
 use crate::proc::signal::frame::{signal_pending, ERESTARTSYS};
-use crate::proc::signal::{SigInfo, SI_TKILL, SI_USER};
-
-/// `kill`: `pid` > 0 is a process (or any thread of one: its process),
-/// 0 the caller's process group, -1 every process the caller may signal
-/// but init and itself, < -1 process group -pid.
-pub(super) fn sys_kill(pid: i32, sig: i32) -> SysResult {
-    use crate::proc::sched;
-    if !(0..=64).contains(&sig) {
-        return Err(EINVAL);
-    }
-    // -INT_MIN does not exist (Linux: ESRCH).
-    if pid == i32::MIN {
-        return Err(ESRCH);
-    }
-    let me = task().tgid;
-    // A group's zombies still count as members (Linux: the call succeeds;
-    // a zombie ignores the signal).
-    let group = |pgid: u32| -> Vec<u32> { sched::processes().into_iter().filter(|&p| sched::task(p).is_some_and(|t| t.pgid == pgid)).collect() };
-    let targets: Vec<u32> = match pid {
-        p if p > 0 => alloc::vec![sched::task(p as u32).ok_or(ESRCH)?.tgid],
-        // The caller's process group.
-        0 => group(task().pgid),
-        // Everyone the caller may signal but init and itself.
-        -1 => sched::processes().into_iter().filter(|&p| p > 1 && p != me && !sched::threads(p).is_empty()).collect(),
-        // Process group -pid.
-        p => group(p.unsigned_abs()),
-    };
-    if targets.is_empty() {
-        return Err(ESRCH);
-    }
-    let info = SigInfo { code: SI_USER, pid: me, ..SigInfo::default() };
-    // Linux: one target's error is the call's; for a group, success if any
-    // member was signalled, else the last error; for -1, EPERM is not an
-    // error at all.
-    let mut result = if pid == -1 { Ok(0) } else { Err(ESRCH) };
-    let mut any = false;
-    for p in targets {
-        match sched::task(p).map_or(Ok(()), |t| may_kill(t, sig)) {
-            Ok(()) => {
-                any = true;
-                // A process that has exited still exists until reaped: the
-                // call succeeds and the signal does nothing (Linux).
-                crate::proc::signal::send_to_process(p, sig, info);
-            }
-            Err(e) if pid == -1 && e == EPERM => {}
-            Err(e) => result = Err(e),
-        }
-    }
-    if any {
-        Ok(0)
-    } else {
-        result
-    }
-}
-
-/// Whether the caller may send `sig` to `target` (Linux
-/// `check_kill_permission`): a thread of its own process, a task of its
-/// user ([`crate::cred::Cred::may_signal`]) or anyone with `CAP_KILL`,
-/// and `SIGCONT` to any task of its session; `EPERM` otherwise.
-pub(super) fn may_kill(target: &crate::proc::Task, sig: i32) -> Result<(), i32> {
-    const SIGCONT: i32 = 18;
-    let me = task();
-    if target.tgid == me.tgid || me.cred.may_signal(&target.cred) || (sig == SIGCONT && target.sid == me.sid) {
-        Ok(())
-    } else {
-        Err(EPERM)
-    }
-}
 
 /// `setpgid`: `pid` 0 is the caller, `pgid` 0 is `pid`. Only the caller or
 /// a child of it (ESRCH), in the caller's session, not a session leader
@@ -124,209 +56,6 @@ fn set_process_ids(tgid: u32, pgid: Option<u32>, sid: Option<u32>) {
             t.sid = sid.unwrap_or(t.sid);
         }
     }
-}
-
-/// `prctl(option, arg2, arg3, arg4, arg5)` (Linux `kernel/sys.c`): the
-/// options below; `EINVAL` for others, and for arguments Linux requires to
-/// be zero that are not.
-pub(super) fn sys_prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64) -> SysResult {
-    const PR_SET_PDEATHSIG: i32 = 1;
-    const PR_GET_PDEATHSIG: i32 = 2;
-    const PR_GET_DUMPABLE: i32 = 3;
-    const PR_SET_DUMPABLE: i32 = 4;
-    const PR_GET_KEEPCAPS: i32 = 7;
-    const PR_SET_KEEPCAPS: i32 = 8;
-    const PR_SET_NAME: i32 = 15;
-    const PR_GET_NAME: i32 = 16;
-    const PR_CAPBSET_READ: i32 = 23;
-    const PR_CAPBSET_DROP: i32 = 24;
-    const PR_GET_SECUREBITS: i32 = 27;
-    const PR_SET_SECUREBITS: i32 = 28;
-    const PR_SET_TIMERSLACK: i32 = 29;
-    const PR_GET_TIMERSLACK: i32 = 30;
-    const PR_SET_NO_NEW_PRIVS: i32 = 38;
-    const PR_GET_NO_NEW_PRIVS: i32 = 39;
-    const PR_SET_THP_DISABLE: i32 = 41;
-    const PR_CAP_AMBIENT: i32 = 47;
-    const PR_GET_THP_DISABLE: i32 = 42;
-    const PR_SET_MDWE: i32 = 65;
-    const PR_GET_MDWE: i32 = 66;
-    const PR_SET_VMA: i32 = 0x5356_4d41;
-    const PR_MDWE_REFUSE_EXEC_GAIN: u64 = 1;
-    const PR_MDWE_NO_INHERIT: u64 = 2;
-    let t = task();
-    let zero = |args: &[u64]| if args.iter().all(|&a| a == 0) { Ok(()) } else { Err(EINVAL) };
-    match option {
-        PR_SET_PDEATHSIG => {
-            if arg2 > 64 {
-                return Err(EINVAL);
-            }
-            t.pdeath_signal = arg2 as u32;
-            Ok(0)
-        }
-        PR_GET_PDEATHSIG => {
-            put_user(arg2, &(t.pdeath_signal as i32))?;
-            Ok(0)
-        }
-        PR_SET_NAME => {
-            // Up to the NUL, at most 15 bytes (Linux strncpy_from_user of
-            // TASK_COMM_LEN - 1): a longer name is cut, not refused.
-            let name = match crate::proc::uaccess::strncpy_from_user(arg2, 15) {
-                Ok(name) => name,
-                Err(ENAMETOOLONG) => {
-                    let mut b = [0u8; 15];
-                    copy_from_user(&mut b, arg2)?;
-                    b.to_vec()
-                }
-                Err(e) => return Err(e),
-            };
-            t.comm = crate::proc::Comm::from_bytes(&name);
-            Ok(0)
-        }
-        PR_GET_NAME => {
-            let mut name = [0u8; 16];
-            let comm = t.comm.as_str().as_bytes();
-            name[..comm.len()].copy_from_slice(comm);
-            copy_to_user(arg2, &name)?;
-            Ok(0)
-        }
-        PR_GET_DUMPABLE => Ok(u64::from(super::mm::mm()?.flags.dumpable)),
-        PR_SET_DUMPABLE if arg2 <= 1 => {
-            super::mm::mm()?.flags.dumpable = arg2 as u8;
-            Ok(0)
-        }
-        PR_CAPBSET_READ if arg2 <= u64::from(crate::cred::CAP_LAST_CAP) => Ok((t.cred.cap_bset >> arg2) & 1),
-        PR_CAPBSET_DROP => {
-            let new = t.cred.capbset_drop(arg2)?;
-            t.commit_creds(new);
-            Ok(0)
-        }
-        PR_GET_SECUREBITS => Ok(u64::from(t.cred.securebits)),
-        PR_SET_SECUREBITS => {
-            let new = t.cred.set_securebits(arg2)?;
-            t.commit_creds(new);
-            Ok(0)
-        }
-        PR_GET_KEEPCAPS => Ok(u64::from(t.cred.securebits & crate::cred::SECBIT_KEEP_CAPS != 0)),
-        PR_SET_KEEPCAPS => {
-            let new = t.cred.set_keepcaps(arg2)?;
-            t.commit_creds(new);
-            Ok(0)
-        }
-        PR_CAP_AMBIENT => super::cred::prctl_cap_ambient(arg2, arg3, &[arg4, arg5]),
-        PR_SET_TIMERSLACK => {
-            t.timer_slack_ns = if arg2 == 0 { DEFAULT_TIMER_SLACK_NS } else { arg2 };
-            Ok(0)
-        }
-        PR_GET_TIMERSLACK => Ok(t.timer_slack_ns),
-        PR_SET_NO_NEW_PRIVS if arg2 == 1 => {
-            zero(&[arg3, arg4, arg5])?;
-            if !t.cred.no_new_privs {
-                let new = crate::cred::Cred { no_new_privs: true, ..(*t.cred).clone() };
-                t.commit_creds(new);
-            }
-            Ok(0)
-        }
-        PR_GET_NO_NEW_PRIVS => {
-            zero(&[arg2, arg3, arg4, arg5])?;
-            Ok(u64::from(t.cred.no_new_privs))
-        }
-        PR_SET_THP_DISABLE => {
-            zero(&[arg3, arg4, arg5])?;
-            super::mm::mm()?.flags.thp_disable = arg2 != 0;
-            Ok(0)
-        }
-        PR_GET_THP_DISABLE => {
-            zero(&[arg2, arg3, arg4, arg5])?;
-            Ok(u64::from(super::mm::mm()?.flags.thp_disable))
-        }
-        PR_SET_MDWE => {
-            zero(&[arg3, arg4, arg5])?;
-            if arg2 & !(PR_MDWE_REFUSE_EXEC_GAIN | PR_MDWE_NO_INHERIT) != 0 || arg2 == PR_MDWE_NO_INHERIT {
-                return Err(EINVAL);
-            }
-            let mm = super::mm::mm()?;
-            // Once set, never changed or cleared.
-            if mm.flags.mdwe != 0 && u64::from(mm.flags.mdwe) != arg2 {
-                return Err(EPERM);
-            }
-            mm.flags.mdwe = arg2 as u32;
-            Ok(0)
-        }
-        PR_GET_MDWE => {
-            zero(&[arg2, arg3, arg4, arg5])?;
-            Ok(u64::from(super::mm::mm()?.flags.mdwe))
-        }
-        PR_SET_VMA => super::mm::set_vma_anon_name(arg2, arg3, arg4, arg5),
-        _ => Err(EINVAL),
-    }
-}
-
-/// Linux's default timer slack (`PR_GET_TIMERSLACK`), ns.
-pub(crate) const DEFAULT_TIMER_SLACK_NS: u64 = 50_000;
-
-/// Bytes of a CPU mask as Linux sizes it (`nr_cpu_ids` bits, rounded up
-/// to a long).
-const CPUMASK_BYTES: u64 = 8;
-
-/// `sched_getaffinity`: the one CPU there is. `len` must hold the mask and
-/// be a multiple of a long (EINVAL); the mask's size is the result.
-pub(super) fn sys_sched_getaffinity(pid: i32, len: u32, mask: u64) -> SysResult {
-    if u64::from(len) < CPUMASK_BYTES || !u64::from(len).is_multiple_of(8) {
-        return Err(EINVAL);
-    }
-    if pid < 0 {
-        return Err(ESRCH);
-    }
-    if pid != 0 {
-        crate::proc::sched::task(pid as u32).ok_or(ESRCH)?;
-    }
-    put_user(mask, &1u64)?;
-    Ok(CPUMASK_BYTES)
-}
-
-/// `sched_setaffinity`: any mask that includes CPU 0 (the only one) is
-/// accepted; one without it is EINVAL, as Linux says for a mask of no
-/// online CPU.
-pub(super) fn sys_sched_setaffinity(pid: i32, len: u32, mask: u64) -> SysResult {
-    if pid < 0 {
-        return Err(ESRCH);
-    }
-    if pid != 0 {
-        let target = crate::proc::sched::task(pid as u32).ok_or(ESRCH)?;
-        // Linux `check_same_owner` or CAP_SYS_NICE.
-        if !task().cred.may_renice(&target.cred) {
-            return Err(EPERM);
-        }
-    }
-    let mut first = [0u8; 1];
-    if len > 0 {
-        copy_from_user(&mut first, mask)?;
-    }
-    if first[0] & 1 == 0 {
-        return Err(EINVAL);
-    }
-    Ok(0)
-}
-
-/// `tgkill(tgid, tid, sig)` and `tkill(tid, sig)` (`tgid` -1): a signal
-/// to one thread (what `raise`, `abort` and `pthread_kill` use); ESRCH
-/// when `tid` is not a thread of `tgid`.
-pub(super) fn sys_tgkill(tgid: i32, tid: i32, sig: i32) -> SysResult {
-    use crate::proc::sched;
-    if !(0..=64).contains(&sig) || tid <= 0 || tgid == 0 || tgid < -1 {
-        return Err(EINVAL);
-    }
-    let t = sched::task(tid as u32).ok_or(ESRCH)?;
-    if tgid != -1 && t.tgid != tgid as u32 {
-        return Err(ESRCH);
-    }
-    may_kill(t, sig)?;
-    // A zombie is still there; the signal does nothing.
-    if t.state != sched::TaskState::Zombie {
-        crate::proc::signal::send_to_thread(tid as u32, sig, SigInfo { code: SI_TKILL, pid: task().tgid, ..SigInfo::default() });
-    }
-    Ok(0)
 }
 
 // --- Processes ---
@@ -611,23 +340,6 @@ pub(super) fn pidfd_target(fd: i32) -> Result<u32, i32> {
     fd_file(fd)?.pidfd_pid().ok_or(EBADF)
 }
 
-/// `pidfd_send_signal(pidfd, sig, info, flags)`: `kill` through a pidfd
-/// (ESRCH once the process has exited). A caller-supplied `info` is not
-/// supported (EINVAL); `flags` must be 0.
-pub(super) fn sys_pidfd_send_signal(pidfd: i32, sig: i32, info: u64, flags: u32) -> SysResult {
-    if flags != 0 || info != 0 || !(0..=64).contains(&sig) {
-        return Err(EINVAL);
-    }
-    let pid = pidfd_target(pidfd)?;
-    if crate::proc::sched::threads(pid).is_empty() {
-        return Err(ESRCH);
-    }
-    may_kill(crate::proc::sched::task(pid).ok_or(ESRCH)?, sig)?;
-    let info = SigInfo { code: SI_USER, pid: task().tgid, ..SigInfo::default() };
-    crate::proc::signal::send_to_process(pid, sig, info);
-    Ok(0)
-}
-
 pub(super) const WNOHANG: u32 = 1;
 const WSTOPPED: u32 = 2;
 const WEXITED: u32 = 4;
@@ -812,8 +524,8 @@ pub(super) fn sys_waitid(idtype: i32, id: i32, infop: u64, options: i32, rusage:
 pub(super) fn sys_execve(path: u64, argv: u64, envp: u64) -> SysResult {
     // A /proc link (`/proc/self/exe`, what busybox runs its applets
     // through) names the file it points to.
-    let path = super::fs::resolve_follow(AT_FDCWD, &get_path(path)?)?;
-    let path = match super::fs::proc_path(&path).map(crate::proc::procfs::readlink) {
+    let path = super::namei::resolve_follow(AT_FDCWD, &get_path(path)?)?;
+    let path = match super::namei::proc_path(&path).map(crate::proc::procfs::readlink) {
         Some(Ok(target)) if target.starts_with('/') => target,
         _ => path,
     };

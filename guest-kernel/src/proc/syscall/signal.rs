@@ -1,8 +1,12 @@
-//! Signal system calls: rt_sigaction, rt_sigprocmask, rt_sigpending,
-//! rt_sigsuspend, pause, sigaltstack, rt_sigtimedwait, rt_sigqueueinfo (the state is in `proc::signal`,
-//! delivery and rt_sigreturn in `proc::signal::frame`).
+//! Signal system calls: kill, tgkill, pidfd_send_signal (and who may send
+//! what to whom), rt_sigaction, rt_sigprocmask, rt_sigpending,
+//! rt_sigsuspend, pause, sigaltstack, rt_sigtimedwait, rt_sigqueueinfo (the
+//! state is in `proc::signal`, delivery and rt_sigreturn in
+//! `proc::signal::frame`).
 
 use super::*;
+use crate::proc::signal::{SigInfo, SI_TKILL, SI_USER};
+
 pub(super) fn sys_rt_sigaction(sig: i32, act: u64, oldact: u64, sigsetsize: u64) -> SysResult {
     use crate::proc::signal::{KSigaction, NSIG};
     if sigsetsize != 8 || !(1..=NSIG as i32).contains(&sig) || ((sig == 9 || sig == 19) && act != 0) {
@@ -170,11 +174,115 @@ pub(super) fn sys_rt_sigqueueinfo(tgid: i32, tid: Option<i32>, sig: i32, uinfo: 
     if (code >= 0 || code == SI_TKILL) && target.tgid != task().tgid {
         return Err(EPERM);
     }
-    super::process::may_kill(target, sig)?;
+    super::signal::may_kill(target, sig)?;
     let info = SigInfo { code, pid, value, ..SigInfo::default() };
     match tid {
         Some(t) => sigs::send_to_thread(t as u32, sig, info),
         None => sigs::send_to_process(tgid as u32, sig, info),
     }
+    Ok(0)
+}
+
+/// `kill`: `pid` > 0 is a process (or any thread of one: its process),
+/// 0 the caller's process group, -1 every process the caller may signal
+/// but init and itself, < -1 process group -pid.
+pub(super) fn sys_kill(pid: i32, sig: i32) -> SysResult {
+    use crate::proc::sched;
+    if !(0..=64).contains(&sig) {
+        return Err(EINVAL);
+    }
+    // -INT_MIN does not exist (Linux: ESRCH).
+    if pid == i32::MIN {
+        return Err(ESRCH);
+    }
+    let me = task().tgid;
+    // A group's zombies still count as members (Linux: the call succeeds;
+    // a zombie ignores the signal).
+    let group = |pgid: u32| -> Vec<u32> { sched::processes().into_iter().filter(|&p| sched::task(p).is_some_and(|t| t.pgid == pgid)).collect() };
+    let targets: Vec<u32> = match pid {
+        p if p > 0 => alloc::vec![sched::task(p as u32).ok_or(ESRCH)?.tgid],
+        // The caller's process group.
+        0 => group(task().pgid),
+        // Everyone the caller may signal but init and itself.
+        -1 => sched::processes().into_iter().filter(|&p| p > 1 && p != me && !sched::threads(p).is_empty()).collect(),
+        // Process group -pid.
+        p => group(p.unsigned_abs()),
+    };
+    if targets.is_empty() {
+        return Err(ESRCH);
+    }
+    let info = SigInfo { code: SI_USER, pid: me, ..SigInfo::default() };
+    // Linux: one target's error is the call's; for a group, success if any
+    // member was signalled, else the last error; for -1, EPERM is not an
+    // error at all.
+    let mut result = if pid == -1 { Ok(0) } else { Err(ESRCH) };
+    let mut any = false;
+    for p in targets {
+        match sched::task(p).map_or(Ok(()), |t| may_kill(t, sig)) {
+            Ok(()) => {
+                any = true;
+                // A process that has exited still exists until reaped: the
+                // call succeeds and the signal does nothing (Linux).
+                crate::proc::signal::send_to_process(p, sig, info);
+            }
+            Err(e) if pid == -1 && e == EPERM => {}
+            Err(e) => result = Err(e),
+        }
+    }
+    if any {
+        Ok(0)
+    } else {
+        result
+    }
+}
+
+/// Whether the caller may send `sig` to `target` (Linux
+/// `check_kill_permission`): a thread of its own process, a task of its
+/// user ([`crate::cred::Cred::may_signal`]) or anyone with `CAP_KILL`,
+/// and `SIGCONT` to any task of its session; `EPERM` otherwise.
+pub(super) fn may_kill(target: &crate::proc::Task, sig: i32) -> Result<(), i32> {
+    const SIGCONT: i32 = 18;
+    let me = task();
+    if target.tgid == me.tgid || me.cred.may_signal(&target.cred) || (sig == SIGCONT && target.sid == me.sid) {
+        Ok(())
+    } else {
+        Err(EPERM)
+    }
+}
+
+/// `tgkill(tgid, tid, sig)` and `tkill(tid, sig)` (`tgid` -1): a signal
+/// to one thread (what `raise`, `abort` and `pthread_kill` use); ESRCH
+/// when `tid` is not a thread of `tgid`.
+pub(super) fn sys_tgkill(tgid: i32, tid: i32, sig: i32) -> SysResult {
+    use crate::proc::sched;
+    if !(0..=64).contains(&sig) || tid <= 0 || tgid == 0 || tgid < -1 {
+        return Err(EINVAL);
+    }
+    let t = sched::task(tid as u32).ok_or(ESRCH)?;
+    if tgid != -1 && t.tgid != tgid as u32 {
+        return Err(ESRCH);
+    }
+    may_kill(t, sig)?;
+    // A zombie is still there; the signal does nothing.
+    if t.state != sched::TaskState::Zombie {
+        crate::proc::signal::send_to_thread(tid as u32, sig, SigInfo { code: SI_TKILL, pid: task().tgid, ..SigInfo::default() });
+    }
+    Ok(0)
+}
+
+/// `pidfd_send_signal(pidfd, sig, info, flags)`: `kill` through a pidfd
+/// (ESRCH once the process has exited). A caller-supplied `info` is not
+/// supported (EINVAL); `flags` must be 0.
+pub(super) fn sys_pidfd_send_signal(pidfd: i32, sig: i32, info: u64, flags: u32) -> SysResult {
+    if flags != 0 || info != 0 || !(0..=64).contains(&sig) {
+        return Err(EINVAL);
+    }
+    let pid = pidfd_target(pidfd)?;
+    if crate::proc::sched::threads(pid).is_empty() {
+        return Err(ESRCH);
+    }
+    may_kill(crate::proc::sched::task(pid).ok_or(ESRCH)?, sig)?;
+    let info = SigInfo { code: SI_USER, pid: task().tgid, ..SigInfo::default() };
+    crate::proc::signal::send_to_process(pid, sig, info);
     Ok(0)
 }

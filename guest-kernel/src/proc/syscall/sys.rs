@@ -498,3 +498,47 @@ pub(super) fn sys_timer_delete(id: i32) -> SysResult {
     }
     Ok(0)
 }
+
+/// Bytes of a CPU mask as Linux sizes it (`nr_cpu_ids` bits, rounded up
+/// to a long).
+const CPUMASK_BYTES: u64 = 8;
+
+/// `sched_getaffinity`: the one CPU there is. `len` must hold the mask and
+/// be a multiple of a long (EINVAL); the mask's size is the result.
+pub(super) fn sys_sched_getaffinity(pid: i32, len: u32, mask: u64) -> SysResult {
+    if u64::from(len) < CPUMASK_BYTES || !u64::from(len).is_multiple_of(8) {
+        return Err(EINVAL);
+    }
+    if pid < 0 {
+        return Err(ESRCH);
+    }
+    if pid != 0 {
+        crate::proc::sched::task(pid as u32).ok_or(ESRCH)?;
+    }
+    put_user(mask, &1u64)?;
+    Ok(CPUMASK_BYTES)
+}
+
+/// `sched_setaffinity`: any mask that includes CPU 0 (the only one) is
+/// accepted; one without it is EINVAL, as Linux says for a mask of no
+/// online CPU.
+pub(super) fn sys_sched_setaffinity(pid: i32, len: u32, mask: u64) -> SysResult {
+    if pid < 0 {
+        return Err(ESRCH);
+    }
+    if pid != 0 {
+        let target = crate::proc::sched::task(pid as u32).ok_or(ESRCH)?;
+        // Linux `check_same_owner` or CAP_SYS_NICE.
+        if !task().cred.may_renice(&target.cred) {
+            return Err(EPERM);
+        }
+    }
+    let mut first = [0u8; 1];
+    if len > 0 {
+        copy_from_user(&mut first, mask)?;
+    }
+    if first[0] & 1 == 0 {
+        return Err(EINVAL);
+    }
+    Ok(0)
+}
