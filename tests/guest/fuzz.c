@@ -82,7 +82,9 @@
  */
 #include "tap.h"
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysinfo.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
@@ -3229,6 +3231,152 @@ static void op_safe_numbers(void)
 }
 
 /* ------------------------------------------------------------------------
+ * Credentials and permissions: the ids, umask, chmod, chown and access of
+ * our names, statfs; and a child that drops to nobody and must be refused
+ * what nobody may not do (our directory is root's, mode 0700).
+ */
+#define NOBODY 65534
+static long my_uid = -1;
+static long fs_type = -1;
+
+static void op_creds(void)
+{
+    int i = (int)below(NNAMES);
+    const char *p = name_path(i);
+    int n = names[i];
+    long x;
+    struct stat st;
+    switch (below(8)) {
+    case 0: {
+        unsigned r = 1, e = 1, sv = 1;
+        if (want_val(SC(SYS_getresuid, (long)&r, (long)&e, (long)&sv), 0, "getresuid") &&
+            (r != (unsigned)my_uid || e != (unsigned)SC(SYS_geteuid) || sv != e))
+            finding("getresuid: expected %ld for all three, found %u %u %u", my_uid, r, e, sv);
+        want_err(SC(SYS_getresgid, (long)KERNEL_ADDR, (long)&e, (long)&sv), EFAULT, "getresgid into a kernel address");
+        want_val(SC(SYS_setfsuid, -1), my_uid, "setfsuid(-1) returns the filesystem uid");
+        break;
+    }
+    case 1: {
+        long m = (long)below(01000);
+        long old = SC(SYS_umask, m);
+        want_val(SC(SYS_umask, old), m, "umask returns the mask set before");
+        break;
+    }
+    case 2: {
+        /* chmod of a name, then back */
+        long mode = (long)below(010000);
+        x = SC(SYS_chmod, (long)p, mode);
+        if (n == N_NONE) {
+            want_err(x, ENOENT, "chmod of a missing name");
+        } else if (want_val(x, 0, "chmod of our name")) {
+            if (SC(SYS_stat, (long)p, (long)&st) == 0 && (long)(st.st_mode & 07777) != mode)
+                finding("chmod %s %#lo: stat says %#o", p, mode, (unsigned)st.st_mode & 07777);
+            want_val(SC(SYS_chmod, (long)p, n == N_DIR ? 0700 : 0600), 0, "chmod back");
+        }
+        break;
+    }
+    case 3: {
+        /* chown of a file clears its set-ID bits */
+        long uid = (long)below(70000), gid = (long)below(70000);
+        if (n != N_FILE) {
+            x = SC(SYS_chown, (long)p, uid, gid);
+            if (n == N_NONE)
+                want_err(x, ENOENT, "chown of a missing name");
+            else if (want_val(x, 0, "chown of our directory"))
+                want_val(SC(SYS_chown, (long)p, my_uid, my_uid), 0, "chown back");
+            break;
+        }
+        SC(SYS_chmod, (long)p, 06755);
+        if (want_val(SC(SYS_chown, (long)p, uid, gid), 0, "chown of our file") && SC(SYS_stat, (long)p, (long)&st) == 0 &&
+            ((long)st.st_uid != uid || (long)st.st_gid != gid || (st.st_mode & 07777) != 0755))
+            finding("chown %s %ld:%ld of a 06755 file: stat says %u:%u %#o", p, uid, gid, st.st_uid, st.st_gid,
+                    (unsigned)st.st_mode & 07777);
+        want_val(SC(SYS_chown, (long)p, my_uid, my_uid), 0, "chown back");
+        SC(SYS_chmod, (long)p, 0600);
+        break;
+    }
+    case 4: {
+        /* access as root: reading and writing always, executing a 0600 file never */
+        long mode = (long)below(8);
+        x = chance(50) ? SC(SYS_access, (long)p, mode) : SC(SYS_faccessat2, AT_FDCWD, (long)p, mode, 0x200 /* AT_EACCESS */);
+        if (n == N_NONE)
+            want_err(x, ENOENT, "access of a missing name");
+        else if (my_uid == 0 && n == N_FILE && (mode & X_OK))
+            want_err(x, EACCES, "access(X_OK) of a 0600 file as root");
+        else if (my_uid == 0)
+            want_val(x, 0, "access of our name as root");
+        want_err(SC(SYS_faccessat2, AT_FDCWD, (long)p, 8, 0), EINVAL, "faccessat2 with an unknown mode bit");
+        break;
+    }
+    case 5: {
+        static struct statfs sf;
+        x = SC(SYS_statfs, (long)dir, (long)&sf);
+        if (want_val(x, 0, "statfs of our directory")) {
+            if (fs_type == -1)
+                fs_type = (long)sf.f_type;
+            else if ((long)sf.f_type != fs_type)
+                finding("statfs: type %#lx, before %#lx", (long)sf.f_type, fs_type);
+        }
+        want_err(SC(SYS_fstatfs, -1, (long)&sf), EBADF, "fstatfs of -1");
+        if (n == N_NONE)
+            want_err(SC(SYS_statfs, (long)p, (long)&sf), ENOENT, "statfs of a missing name");
+        want_err(SC(SYS_statfs, (long)dir, (long)KERNEL_ADDR), EFAULT, "statfs into a kernel address");
+        break;
+    }
+    default: {
+        if (my_uid != 0)
+            break;
+        uint64_t child_seed = rnd();
+        long pid = fork_child();
+        if (pid == 0) {
+            in_child = 1;
+            nfindings = 0;
+            rng_state = child_seed;
+            want_val(SC(SYS_setgroups, 0, 0), 0, "setgroups(0)");
+            want_val(SC(SYS_setgid, NOBODY), 0, "setgid(nobody)");
+            want_val(SC(SYS_setuid, NOBODY), 0, "setuid(nobody)");
+            want_err(SC(SYS_setuid, 0), EPERM, "setuid(0) as nobody");
+            want_err(SC(SYS_setresuid, -1, 0, -1), EPERM, "setresuid(-1, 0, -1) as nobody");
+            want_err(SC(SYS_setgid, 0), EPERM, "setgid(0) as nobody");
+            want_err(SC(SYS_setgroups, 0, 0), EPERM, "setgroups as nobody");
+            want_err(SC(SYS_open, (long)files[below(NFILES)].path, O_RDONLY), EACCES, "open of root's file in root's 0700 directory");
+            want_err(SC(SYS_mkdir, (long)p, 0700), EACCES, "mkdir in root's 0700 directory");
+            want_err(SC(SYS_kill, my_pid, 0), EPERM, "kill(root parent, 0) as nobody");
+            x = SC(SYS_prctl, PR_GET_DUMPABLE, 0, 0, 0, 0);
+            if (x == 1)
+                finding("PR_GET_DUMPABLE after setuid: expected not 1, found 1");
+            /* A random id change: allowed only among nobody's own ids. */
+            long ids[3];
+            int own = 1;
+            for (int k = 0; k < 3; k++) {
+                int c = (int)below(4);
+                ids[k] = c == 0 ? -1 : c == 1 ? NOBODY : c == 2 ? 0 : (long)below(70000);
+                own &= ids[k] == -1 || ids[k] == NOBODY;
+            }
+            x = chance(50) ? SC(SYS_setresuid, ids[0], ids[1], ids[2]) : SC(SYS_setresgid, ids[0], ids[1], ids[2]);
+            if (own)
+                want_val(x, 0, "setresuid/setresgid among one's own ids");
+            else
+                want_err(x, EPERM, "setresuid/setresgid to another id as nobody");
+            child_exit(nfindings > 100 ? 100 : (int)nfindings);
+        }
+        if (pid < 0) {
+            finding("fork: expected a child, found %s", res(pid, errno));
+            return;
+        }
+        int st2 = reap(pid, "a child dropping to nobody");
+        if (st2 == -1)
+            return;
+        if (WIFEXITED(st2))
+            nfindings += (unsigned long)WEXITSTATUS(st2);
+        else
+            finding("a child dropping to nobody: expected it to exit, found %s", status_str(st2));
+        break;
+    }
+    }
+}
+
+/* ------------------------------------------------------------------------
  * The main loop
  */
 struct op {
@@ -3266,6 +3414,7 @@ static const struct op ops[] = {
     {op_misc, 3, 0},
     {op_signal, 2, 0},
     {op_safe_numbers, 2, 0},
+    {op_creds, 2, 0},
 };
 #define NOPS (sizeof ops / sizeof ops[0])
 
@@ -3371,6 +3520,7 @@ int main(int argc, char **argv)
     /* no core dumps of the children that die on purpose (natively) */
     syscall(SYS_prctl, 4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0);
     my_pid = syscall(SYS_getpid);
+    my_uid = syscall(SYS_getuid);
     my_ppid = syscall(SYS_getppid);
     /* descriptors open at start are not ours */
     for (int fd = 0; fd < FDMAX; fd++)
