@@ -3521,6 +3521,10 @@ int main(int argc, char **argv)
     syscall(SYS_prctl, 4 /* PR_SET_DUMPABLE */, 0, 0, 0, 0);
     my_pid = syscall(SYS_getpid);
     my_uid = syscall(SYS_getuid);
+    /* Descriptors inherited from whoever started us are not ours to
+     * fuzz: the model knows only the ones it opens. */
+    for (int fd = 3; fd < 1024; fd++)
+        close(fd);
     my_ppid = syscall(SYS_getppid);
     /* descriptors open at start are not ours */
     for (int fd = 0; fd < FDMAX; fd++)

@@ -233,11 +233,11 @@ where
 
     let (tx, rx) = mpsc::sync_channel(OUTPUT_QUEUE);
     let to = |stream| Box::new(StreamSender::new(stream, tx.clone()));
-    let serial_irq = EventFd::new(EFD_NONBLOCK).map_err(Error::EventFd)?;
+    let serial_irq = EventFd::new(EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(Error::EventFd)?;
     vm.register_irqfd(&serial_irq, SERIAL_COM1_IRQ).map_err(Error::kvm("KVM_IRQFD"))?;
     let serial = SerialDevice::new(serial_irq, Console::new(to(streams.console)));
     let hostio = HostIo::new(Console::new(to(Stream::Stdout)), Console::new(to(Stream::Stderr)), to(Stream::Stderr)).with_stdin(streams.stdin.take());
-    let stats_irq = EventFd::new(EFD_NONBLOCK).map_err(Error::EventFd)?;
+    let stats_irq = EventFd::new(EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(Error::EventFd)?;
     vm.register_irqfd(&stats_irq, STATS_IRQ).map_err(Error::kvm("KVM_IRQFD"))?;
     let hub = Arc::new(Hub::default());
     let (command_tx, command_rx) = mpsc::channel();
