@@ -1,6 +1,19 @@
 //! The kernel command line: space-separated `key=value` words and flags,
 //! then, after `--`, the arguments for init (as in Linux).
 
+/// The command line as the VMM gave it (Linux `saved_command_line`).
+static SAVED: crate::sync::Once<&'static str> = crate::sync::Once::new();
+
+/// Keeps the boot command line for `/proc/cmdline` (once, at boot).
+pub fn save(line: &'static str) {
+    let _ = SAVED.set(line);
+}
+
+/// The kernel command line (`/proc/cmdline`); empty before boot saved it.
+pub fn saved_command_line() -> &'static str {
+    SAVED.get().copied().unwrap_or("")
+}
+
 /// A parsed view of the command line; borrows the text.
 #[derive(Clone, Copy, Debug)]
 pub struct Cmdline<'a> {

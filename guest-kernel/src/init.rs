@@ -13,21 +13,6 @@ use crate::time::TscSource;
 /// memory that is only reachable through the boot page tables.
 static mut BOOT_INFO: BootInfo = BootInfo::empty();
 static mut CMDLINE: [u8; CMDLINE_MAX] = [0; CMDLINE_MAX];
-/// The command line as the VMM gave it (`/proc/cmdline`).
-static CMDLINE_TEXT: crate::sync::Once<&'static str> = crate::sync::Once::new();
-/// KiB of the direct map mapped with 4 KiB, 2 MiB and 1 GiB pages
-/// (`/proc/meminfo`'s `DirectMap*`).
-static DIRECT_MAP_KB: crate::sync::Once<(u64, u64, u64)> = crate::sync::Once::new();
-
-/// The kernel command line (`/proc/cmdline`).
-pub fn kernel_cmdline() -> &'static str {
-    CMDLINE_TEXT.get().copied().unwrap_or("")
-}
-
-/// The direct map's page sizes, KiB each (0s before memory setup).
-pub fn direct_map_kb() -> (u64, u64, u64) {
-    DIRECT_MAP_KB.get().copied().unwrap_or((0, 0, 0))
-}
 
 /// `fail_page_alloc=`, `failslab=` and `fail_seed=` (see
 /// `mm::fault_inject`): parsed at boot, armed while init runs.
@@ -91,8 +76,6 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
     }
 
     let mm = crate::mm::init::setup_memory(info, &cmdline);
-    let d = mm.direct_map;
-    let _ = DIRECT_MAP_KB.set((d.pages_4k * 4, d.pages_2m * 2048, d.pages_1g * 1024 * 1024));
     let layout = crate::mm::buddy::MemoryLayout { max_pfn: mm.max_pfn, lowmem_end_pfn: mm.lowmem_end_pfn, memmap_bytes: mm.memmap_bytes };
     crate::mm::buddy::mem_init(&mut crate::mm::init::MEMBLOCK.lock(), &layout, &cmdline);
     crate::mm::kmem::kmem_cache_init(&cmdline);
@@ -286,7 +269,7 @@ fn copy_boot_info(phys: u64) -> (&'static BootInfo, Cmdline<'static>) {
         &buf[..len]
     };
     let line = core::str::from_utf8(line).unwrap_or_else(|_| panic!("kernel command line is not UTF-8"));
-    let _ = CMDLINE_TEXT.set(line);
+    crate::cmdline::save(line);
     (info, Cmdline::parse(line))
 }
 
@@ -295,7 +278,7 @@ fn copy_boot_info(phys: u64) -> (&'static BootInfo, Cmdline<'static>) {
 fn dump_proc_files(list: &str) {
     use crate::mm::vmstat;
     let alloc = crate::mm::buddy::page_alloc();
-    let direct_map_kb = direct_map_kb();
+    let direct_map_kb = crate::mm::init::direct_map_kb();
     for name in list.split(',') {
         crate::printk::with_console(|w| {
             let _ = writeln!(w, "/proc/{name}:");

@@ -87,15 +87,7 @@ const PIPE_INO: u64 = 1;
 /// The anonymous-inode filesystem's device and inode (pidfds).
 const ANON_INODE_INO: u64 = 1;
 
-/// `poll` event bits (Linux `uapi/asm-generic/poll.h`).
-pub const POLLIN: u16 = 0x001;
-pub const POLLPRI: u16 = 0x002;
-pub const POLLOUT: u16 = 0x004;
-pub const POLLERR: u16 = 0x008;
-pub const POLLHUP: u16 = 0x010;
-pub const POLLNVAL: u16 = 0x020;
-pub const POLLRDNORM: u16 = 0x040;
-pub const POLLWRNORM: u16 = 0x100;
+pub use super::poll::*;
 
 /// What an open file is.
 pub enum FileKind {

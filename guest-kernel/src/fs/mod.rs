@@ -53,6 +53,7 @@ mod open;
 pub mod pages;
 pub mod perm;
 pub mod pipe;
+pub mod poll;
 pub mod ramfs;
 pub mod stat;
 

@@ -130,7 +130,7 @@ impl PipeEnd {
     /// is readable with data, and hung up with no writers; the write end
     /// is writable with room, and in error with no readers.
     pub fn poll(&self) -> u16 {
-        use crate::fs::file::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+        use crate::fs::poll::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
         let len = self.pipe.buf.lock().len();
         if self.write {
             let mut ev = if len < PIPE_CAPACITY { POLLOUT | POLLWRNORM } else { 0 };
@@ -188,7 +188,7 @@ mod tests {
 
     #[test]
     fn poll_follows_the_contents_and_the_other_end() {
-        use crate::fs::file::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
+        use crate::fs::poll::{POLLERR, POLLHUP, POLLIN, POLLOUT, POLLRDNORM, POLLWRNORM};
         let (r, w) = Pipe::pair();
         assert_eq!(r.poll(), 0, "empty, with a writer: nothing yet");
         assert_eq!(w.poll(), POLLOUT | POLLWRNORM);

@@ -77,6 +77,15 @@ impl PageTableMemory for BootPageTables<'_> {
     }
 }
 
+/// KiB of the direct map mapped with 4 KiB, 2 MiB and 1 GiB pages
+/// (`/proc/meminfo`'s `DirectMap*`), set by [`setup_memory`].
+static DIRECT_MAP_KB: crate::sync::Once<(u64, u64, u64)> = crate::sync::Once::new();
+
+/// The direct map's page sizes, KiB each (0s before memory setup).
+pub fn direct_map_kb() -> (u64, u64, u64) {
+    DIRECT_MAP_KB.get().copied().unwrap_or((0, 0, 0))
+}
+
 pub fn setup_memory(info: &BootInfo, cmdline: &Cmdline) -> MemorySetup {
     // 1. The firmware map.
     let mut e820 = E820Table::from_entries(info.e820_entries());
@@ -185,6 +194,7 @@ pub fn setup_memory(info: &BootInfo, cmdline: &Cmdline) -> MemorySetup {
         let _ = writeln!(w, "DirectMap2M: {:>8} kB", direct_map.pages_2m * 2048);
         let _ = writeln!(w, "DirectMap1G: {:>8} kB", direct_map.pages_1g * 1024 * 1024);
     });
+    let _ = DIRECT_MAP_KB.set((direct_map.pages_4k * 4, direct_map.pages_2m * 2048, direct_map.pages_1g * 1024 * 1024));
     MemorySetup { max_pfn, max_low_pfn, lowmem_end_pfn, pgd, direct_map, memmap_bytes }
 }
 

@@ -11,6 +11,7 @@
 //! including the rule the design rests on: the shared zero page is never
 //! mapped writable, so a write can never land in it.
 
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::mm::addr::{Pfn, PAGE_SIZE};
@@ -20,21 +21,8 @@ use crate::mm::page::pg;
 use crate::mm::uvm::{
     account_map, account_unmap, flush_tlb_page, page_add_map, page_kind, page_remove_map, Pte, PteSlot, Rss, TlbGather, UserMem, UserPageTables,
 };
-use crate::mm::vma::{VmFile, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE};
-
-/// What a present PTE maps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PageKind {
-    /// The shared zero page (Linux `ZERO_PAGE(0)`), mapped read-only by
-    /// every anonymous read fault of every process.
-    Zero,
-    /// An anonymous page. `exclusive`: this PTE holds its only mapping and
-    /// its only reference (Linux `PageAnonExclusive` plus a refcount of 1),
-    /// so it may be written in place.
-    Anon { exclusive: bool },
-    /// A page owned by an object: a file's page cache or a shmem object.
-    Object,
-}
+pub use crate::mm::uvm::{protect_writable, PageKind};
+use crate::mm::vma::{VmFile, VM_DONTCOPY, VM_EXEC, VM_GROWSDOWN, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE};
 
 /// A PTE, as the fault path sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -147,14 +135,6 @@ fn decide_fault(vma: VmaAccess, write: bool) -> Fault {
     } else {
         Fault::MapObjectPage { writable: vma.shared && vma.write }
     }
-}
-
-/// Whether `mprotect` may leave a present PTE writable when its VMA
-/// becomes writable (`vma_write`): only an exclusive anonymous page;
-/// everything else (the zero page first of all, shared and object pages)
-/// stays read-only and takes the write fault, which decides as above.
-pub fn protect_writable(vma_write: bool, page: PageKind) -> bool {
-    vma_write && page == PageKind::Anon { exclusive: true }
 }
 
 /// Whether `fork` write-protects a VMA's PTEs in both processes so that the
@@ -529,6 +509,46 @@ pub fn copy_page_range<M: UserMem>(
         }
     });
     ok
+}
+
+impl<F: VmFile, M: UserMem> MmStruct<F, M> {
+    /// A copy for a child process (Linux `dup_mmap`): the same VMAs
+    /// (less `MADV_DONTFORK` ones; `MADV_WIPEONFORK` ones empty), every
+    /// mapped page mapped in both by `copy_page_range`. The parent's TLB is
+    /// flushed once at the end. `None` when out of memory (nothing of the
+    /// child is left).
+    pub fn dup_mmap(&mut self) -> Option<Self> {
+        let mut child = Self::new(self.pt.mem())?;
+        child.vm = self.vm.dup_for_fork();
+        child.flags = self.flags;
+        child.saved_auxv = self.saved_auxv.clone();
+        // PR_MDWE_NO_INHERIT: the child starts without it.
+        if self.flags.mdwe & 2 != 0 {
+            child.flags.mdwe = 0;
+        }
+        let ranges: Vec<(u64, u64, bool)> = self
+            .vm
+            .iter()
+            .filter(|v| v.flags & (VM_DONTCOPY | VM_WIPEONFORK) == 0)
+            .map(|v| (v.start, v.end, fork_write_protect(v.flags & VM_SHARED != 0, v.flags & VM_MAYWRITE != 0)))
+            .collect();
+        let mut ok = true;
+        let mut tlb = TlbGather::new();
+        for (start, end, cow) in ranges {
+            if !copy_page_range(&mut child.pt, &mut child.rss, &mut self.pt, &mut tlb, start, end, cow) {
+                ok = false;
+                break;
+            }
+        }
+        // One flush for the write protection.
+        tlb.finish(&self.pt.mem());
+        if !ok {
+            // Dropping the child frees what was copied.
+            return None;
+        }
+        child.hiwater_rss = child.rss.total();
+        Some(child)
+    }
 }
 
 #[cfg(test)]

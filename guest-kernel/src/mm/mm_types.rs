@@ -2,7 +2,7 @@
 //! `include/linux/mm_types.h`): the VMAs and layout ([`VmaTree`]), the page
 //! tables ([`UserPageTables`]), the RSS counters and the per-mm flags,
 //! together. Faults are in `mm::memory`, fork's copy is [`MmStruct::dup_mmap`]
-//! with `mm::memory::copy_page_range`, teardown is dropping it.
+//! with `MmStruct::dup_mmap` (in `mm::memory`, beside `copy_page_range`), teardown is dropping it.
 //!
 //! Generic over what a file mapping refers to (`F`, the kernel's file and
 //! shmem references) and over the memory it is built from (`M`: the
@@ -12,9 +12,8 @@
 use alloc::vec::Vec;
 
 use crate::mm::addr::PAGE_SIZE;
-use crate::mm::memory::{copy_page_range, fork_write_protect};
 use crate::mm::uvm::{is_anon, Rss, TlbGather, UserMem, UserPageTables};
-use crate::mm::vma::{PageTables, VmFile, VmFlags, VmaTree, VM_DONTCOPY, VM_EXEC, VM_MAYWRITE, VM_READ, VM_SHARED, VM_WIPEONFORK, VM_WRITE};
+use crate::mm::vma::{PageTables, VmFile, VmFlags, VmaTree, VM_EXEC, VM_READ, VM_WRITE};
 
 /// Per-mm event counts.
 #[derive(Clone, Copy, Debug, Default)]
@@ -94,44 +93,6 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
 
     pub fn update_hiwater(&mut self) {
         self.hiwater_rss = self.hiwater_rss.max(self.rss.total());
-    }
-
-    /// A copy for a child process (Linux `dup_mmap`): the same VMAs
-    /// (less `MADV_DONTFORK` ones; `MADV_WIPEONFORK` ones empty), every
-    /// mapped page mapped in both by `copy_page_range`. The parent's TLB is
-    /// flushed once at the end. `None` when out of memory (nothing of the
-    /// child is left).
-    pub fn dup_mmap(&mut self) -> Option<Self> {
-        let mut child = Self::new(self.pt.mem())?;
-        child.vm = self.vm.dup_for_fork();
-        child.flags = self.flags;
-        child.saved_auxv = self.saved_auxv.clone();
-        // PR_MDWE_NO_INHERIT: the child starts without it.
-        if self.flags.mdwe & 2 != 0 {
-            child.flags.mdwe = 0;
-        }
-        let ranges: Vec<(u64, u64, bool)> = self
-            .vm
-            .iter()
-            .filter(|v| v.flags & (VM_DONTCOPY | VM_WIPEONFORK) == 0)
-            .map(|v| (v.start, v.end, fork_write_protect(v.flags & VM_SHARED != 0, v.flags & VM_MAYWRITE != 0)))
-            .collect();
-        let mut ok = true;
-        let mut tlb = TlbGather::new();
-        for (start, end, cow) in ranges {
-            if !copy_page_range(&mut child.pt, &mut child.rss, &mut self.pt, &mut tlb, start, end, cow) {
-                ok = false;
-                break;
-            }
-        }
-        // One flush for the write protection.
-        tlb.finish(&self.pt.mem());
-        if !ok {
-            // Dropping the child frees what was copied.
-            return None;
-        }
-        child.hiwater_rss = child.rss.total();
-        Some(child)
     }
 
     /// Copies this address space's memory at `addr` into `buf`, as far as

@@ -110,6 +110,8 @@ pub mod task_mmu;
 #[cfg(target_os = "none")]
 pub mod user_mem;
 #[deny(unsafe_code)]
+pub mod util;
+#[deny(unsafe_code)]
 pub mod uvm;
 #[deny(unsafe_code)]
 pub mod vma;

@@ -13,7 +13,6 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::arch::pgtable::{flags, table_index, ADDR_MASK};
 use crate::mm::addr::{Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::mm::gfp::Gfp;
-use crate::mm::memory::{protect_writable, PageKind};
 use crate::mm::page::{pg, Page};
 use crate::mm::pgtable::{populate_pte_table, PageTableMemory, Table};
 
@@ -648,4 +647,26 @@ impl<M: UserMem> PageTableMemory for CountingTables<'_, M> {
     fn table(&mut self, pa: PhysAddr) -> &mut Table {
         self.mem.table(pa)
     }
+}
+
+/// What a present PTE maps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageKind {
+    /// The shared zero page (Linux `ZERO_PAGE(0)`), mapped read-only by
+    /// every anonymous read fault of every process.
+    Zero,
+    /// An anonymous page. `exclusive`: this PTE holds its only mapping and
+    /// its only reference (Linux `PageAnonExclusive` plus a refcount of 1),
+    /// so it may be written in place.
+    Anon { exclusive: bool },
+    /// A page owned by an object: a file's page cache or a shmem object.
+    Object,
+}
+
+/// Whether `mprotect` may leave a present PTE writable when its VMA
+/// becomes writable (`vma_write`): only an exclusive anonymous page;
+/// everything else (the zero page first of all, shared and object pages)
+/// stays read-only and takes the write fault, which decides as above.
+pub fn protect_writable(vma_write: bool, page: PageKind) -> bool {
+    vma_write && page == PageKind::Anon { exclusive: true }
 }

@@ -185,14 +185,8 @@ pub fn set_max_map_count(v: usize) {
 /// one request exceeds all of RAM (the heuristic); 2 while everything
 /// charged stays under `CommitLimit`.
 pub fn vm_enough_memory(pages: u64) -> Result<(), i32> {
-    use crate::proc::procfs::sys::{commit_limit, OVERCOMMIT_MEMORY};
-    use core::sync::atomic::Ordering::Relaxed;
-    let ok = match OVERCOMMIT_MEMORY.load(Relaxed) {
-        1 => true,
-        2 => committed_pages() + pages <= commit_limit(),
-        _ => pages <= crate::mm::buddy::page_alloc().totalram_pages(),
-    };
-    if ok {
+    let totalram = crate::mm::buddy::page_alloc().totalram_pages();
+    if crate::mm::util::vm_enough_memory(pages, totalram, committed_pages) {
         Ok(())
     } else {
         Err(crate::fs::errno::ENOMEM)

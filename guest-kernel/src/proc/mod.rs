@@ -605,3 +605,15 @@ pub fn lookup(path: &str) -> Result<Arc<crate::fs::ramfs::Inode>, i32> {
     let fs = ROOTFS.get().ok_or(crate::fs::errno::ENOENT)?;
     fs.lock().lookup(path)
 }
+
+/// The size and inode limits the root filesystem reports, as a tmpfs
+/// mounted without options has them (Linux `shmem_default_max_blocks`,
+/// `shmem_default_max_inodes`): half of RAM in pages, and half of the
+/// low-memory pages in inodes. Nothing enforces them here but memory
+/// itself.
+pub(crate) fn rootfs_limits() -> (u64, u64) {
+    let alloc = crate::mm::buddy::page_alloc();
+    let total = alloc.totalram_pages();
+    let high = alloc.zones[crate::mm::zone::ZONE_HIGHMEM].managed();
+    (total / 2, total.saturating_sub(high) / 2)
+}

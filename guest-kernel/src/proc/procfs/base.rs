@@ -347,12 +347,12 @@ pub(crate) fn per_process(task: &mut Task, name: &str, w: &mut String) -> Result
         // can be), with the limits statfs reports. It is shown as a plain
         // tmpfs mount: `df` skips a device named "rootfs".
         "mounts" => {
-            let (blocks, files) = crate::proc::syscall::rootfs_limits();
+            let (blocks, files) = crate::proc::rootfs_limits();
             writeln!(w, "tmpfs / tmpfs rw,size={}k,nr_inodes={files} 0 0", blocks * 4)
                 .and_then(|_| w.write_str("proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0\n"))
         }
         "mountinfo" => {
-            let (blocks, files) = crate::proc::syscall::rootfs_limits();
+            let (blocks, files) = crate::proc::rootfs_limits();
             writeln!(w, "1 1 0:1 / / rw - tmpfs tmpfs rw,size={}k,nr_inodes={files}", blocks * 4)
                 .and_then(|_| w.write_str("2 1 0:4 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw\n"))
         }

@@ -129,6 +129,11 @@ fn parse_written<T: core::str::FromStr>(bytes: &[u8]) -> Result<T, i32> {
     core::str::from_utf8(bytes).map_err(|_| EINVAL)?.trim().parse().map_err(|_| EINVAL)
 }
 
+/// The release `uname` and `/proc/sys/kernel/osrelease` report.
+pub const OSRELEASE: &str = "6.1.0-rvmm";
+/// `uname -v`.
+pub const VERSION: &str = "#1 SMP";
+
 const LINK: u32 = S_IFLNK | 0o777;
 const DIR: u32 = S_IFDIR | 0o555;
 const FILE: u32 = S_IFREG | 0o444;

@@ -8,7 +8,7 @@ use alloc::sync::Arc;
 use core::fmt::Write;
 use core::sync::atomic::Ordering::Relaxed;
 
-use super::{only_read, proc_ino, DirEntry, DIR, FILE, LINK};
+use super::{only_read, proc_ino, DirEntry, DIR, FILE, LINK, OSRELEASE, VERSION};
 use crate::fs::errno::ENOENT;
 use crate::fs::file::File;
 use crate::proc::sched;
@@ -31,11 +31,6 @@ const FILES: [&str; 15] = [
     "vmstat",
     "zoneinfo",
 ];
-
-/// The release `uname` and `/proc/sys/kernel/osrelease` report.
-pub const OSRELEASE: &str = "6.1.0-rvmm";
-/// `uname -v`.
-pub const VERSION: &str = "#1 SMP";
 
 /// `/proc`: `self`, `thread-self`, `mounts`, `sys`, each live process,
 /// the files.
@@ -113,7 +108,7 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
         "stat" => stat(w),
         "cpuinfo" => cpuinfo(w),
         "version" => writeln!(w, "Linux version {OSRELEASE} (rvmm@rvmm) (rustc) {VERSION}"),
-        "cmdline" => writeln!(w, "{}", crate::init::kernel_cmdline()),
+        "cmdline" => writeln!(w, "{}", crate::cmdline::saved_command_line()),
         "filesystems" => ["rootfs", "tmpfs", "proc", "pipefs", "anon_inodefs"].iter().try_for_each(|fs| writeln!(w, "nodev\t{fs}")),
         "swaps" => writeln!(w, "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority"),
         _ => return Err(ENOENT),
@@ -160,7 +155,7 @@ pub fn mem_extra() -> crate::mm::vmstat::MemExtra {
     x.commit_limit = super::sys::commit_limit();
     x.vmalloc_total_kb = (crate::mm::vmap_area::VMALLOC_END - crate::mm::vmap_area::VMALLOC_START + 1) >> 10;
     x.vmalloc_used = crate::mm::vmalloc::NR_VMALLOC_PAGES.load(Relaxed);
-    x.direct_map_kb = crate::init::direct_map_kb();
+    x.direct_map_kb = crate::mm::init::direct_map_kb();
     x
 }
 

@@ -8,7 +8,7 @@
 
 use alloc::string::String;
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::Ordering::Relaxed;
 
 use super::{listed, parse_written, DirEntry, DIR};
 use crate::fs::errno::{EACCES, EINVAL, ENOENT};
@@ -18,21 +18,11 @@ use crate::fs::stat::S_IFREG;
 /// `/proc/sys`'s inode number; its directories and files follow.
 pub(super) const SYS_INO: u64 = 64;
 
-/// `vm.overcommit_memory`: 0 heuristic, 1 always, 2 never (strict).
-pub static OVERCOMMIT_MEMORY: AtomicU64 = AtomicU64::new(0);
-/// `vm.overcommit_ratio`: percent of RAM strict mode allows.
-pub static OVERCOMMIT_RATIO: AtomicU64 = AtomicU64::new(50);
-/// `vm.overcommit_kbytes`: when non-zero, what strict mode allows instead.
-pub static OVERCOMMIT_KBYTES: AtomicU64 = AtomicU64::new(0);
-/// `vm.swappiness` (kept for the swap to come).
-pub static SWAPPINESS: AtomicU64 = AtomicU64::new(60);
+use crate::mm::util::{OVERCOMMIT_KBYTES, OVERCOMMIT_MEMORY, OVERCOMMIT_RATIO, SWAPPINESS};
 
-/// Strict overcommit's limit, pages (Linux `vm_commit_limit`; no swap).
+/// Strict overcommit's limit, pages (`CommitLimit`).
 pub fn commit_limit() -> u64 {
-    match OVERCOMMIT_KBYTES.load(Relaxed) {
-        0 => crate::mm::buddy::page_alloc().totalram_pages() * OVERCOMMIT_RATIO.load(Relaxed) / 100,
-        kb => kb / 4,
-    }
+    crate::mm::util::vm_commit_limit(crate::mm::buddy::page_alloc().totalram_pages())
 }
 
 /// A tunable: its directory, name, mode, how it reads, and how a write
@@ -64,7 +54,7 @@ fn bounded(bytes: &[u8], lo: i64, hi: i64) -> Result<u64, i32> {
 
 const ENTRIES: [Entry; 15] = [
     Entry { dir: "kernel", name: "core_pattern", mode: 0o444, read: || show("core"), write: None },
-    Entry { dir: "kernel", name: "osrelease", mode: 0o444, read: || show(super::root::OSRELEASE), write: None },
+    Entry { dir: "kernel", name: "osrelease", mode: 0o444, read: || show(super::OSRELEASE), write: None },
     Entry { dir: "kernel", name: "ostype", mode: 0o444, read: || show("Linux"), write: None },
     Entry { dir: "kernel", name: "pid_max", mode: 0o644, read: || show(crate::proc::FUTEX_TID_MASK.min(4 << 20)), write: None },
     Entry {
@@ -74,7 +64,7 @@ const ENTRIES: [Entry; 15] = [
         read: || show(crate::proc::max_threads()),
         write: Some(|b| crate::proc::set_threads_max(parse_written(b)?)),
     },
-    Entry { dir: "kernel", name: "version", mode: 0o444, read: || show(super::root::VERSION), write: None },
+    Entry { dir: "kernel", name: "version", mode: 0o444, read: || show(super::VERSION), write: None },
     Entry {
         dir: "vm",
         name: "drop_caches",

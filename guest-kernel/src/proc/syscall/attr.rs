@@ -216,7 +216,7 @@ fn statfs_of(dev: u64) -> Result<[u64; 15], i32> {
         // The root filesystem, and the device nodes in it (devtmpfs's
         // magic is tmpfs's).
         _ => {
-            let (blocks, files) = rootfs_limits();
+            let (blocks, files) = crate::proc::rootfs_limits();
             let (used, inodes) = rootfs()?.usage();
             let free = blocks.saturating_sub(used);
             let ffree = files.saturating_sub(inodes);
@@ -224,18 +224,6 @@ fn statfs_of(dev: u64) -> Result<[u64; 15], i32> {
         }
     };
     Ok([magic, PAGE_SIZE, 0, 0, 0, 0, 0, 0, 255, PAGE_SIZE, flags, 0, 0, 0, 0])
-}
-
-/// The size and inode limits the root filesystem reports, as a tmpfs
-/// mounted without options has them (Linux `shmem_default_max_blocks`,
-/// `shmem_default_max_inodes`): half of RAM in pages, and half of the
-/// low-memory pages in inodes. Nothing enforces them here but memory
-/// itself.
-pub(crate) fn rootfs_limits() -> (u64, u64) {
-    let alloc = crate::mm::buddy::page_alloc();
-    let total = alloc.totalram_pages();
-    let high = alloc.zones[crate::mm::zone::ZONE_HIGHMEM].managed();
-    (total / 2, total.saturating_sub(high) / 2)
 }
 
 /// `statfs(path, buf)`.

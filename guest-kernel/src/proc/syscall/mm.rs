@@ -17,7 +17,7 @@ pub(super) fn mm() -> Result<&'static mut crate::proc::mm::Mm, i32> {
 /// Strict overcommit (`vm.overcommit_memory` 2) charges `MAP_NORESERVE`
 /// mappings too.
 fn overcommit_never() -> bool {
-    crate::proc::procfs::sys::OVERCOMMIT_MEMORY.load(core::sync::atomic::Ordering::Relaxed) == 2
+    crate::mm::util::OVERCOMMIT_MEMORY.load(core::sync::atomic::Ordering::Relaxed) == crate::mm::util::OVERCOMMIT_NEVER
 }
 
 pub(super) fn sys_brk(brk: u64) -> SysResult {

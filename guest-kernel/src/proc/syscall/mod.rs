@@ -28,7 +28,6 @@ mod read_write;
 mod signal;
 mod sys;
 
-pub(crate) use self::attr::rootfs_limits;
 use self::attr::*;
 use self::cred::*;
 use self::fcntl::*;
