@@ -254,7 +254,7 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u
     // Only what the fault needs is copied out of the VMA (its file only
     // when it has one): the fault path is hot and a whole VMA is not small.
     let mut grew = false;
-    let (start, vma_end, f, pgoff, file) = match mm.vm.find_vma(addr) {
+    let (start, vma_end, f, pgoff, file) = match mm.vm.find_vma_for_fault(addr) {
         Some(v) if v.start <= addr => (v.start, v.end, v.flags, v.pgoff, v.file.clone()),
         Some(v) if v.flags & VM_GROWSDOWN != 0 => {
             mm.vm.expand_stack(addr, stack_rlimit).map_err(|_| FaultError::MapErr)?;

@@ -354,6 +354,12 @@ impl<F: fmt::Debug> fmt::Debug for VmaBox<F> {
 #[derive(Clone, Debug)]
 pub struct VmaTree<F> {
     vmas: BTreeMap<u64, VmaBox<F>>,
+    /// The key (end address) of the VMA the fault path found last, tried
+    /// first next time (Linux's old `mm->mmap_cache`): page faults come in
+    /// runs inside one VMA. Checked, never trusted, so it needs no
+    /// invalidation: a key that is gone or a VMA that no longer holds the
+    /// address falls back to the search.
+    last_found: core::cell::Cell<u64>,
 
     // Set by the ELF loader, reported in /proc; the operations read
     // `start_brk` and `brk` only.
@@ -439,6 +445,7 @@ impl<F: VmFile> VmaTree<F> {
     pub fn with_layout(task_size: u64, mmap_base: u64) -> Self {
         Self {
             vmas: BTreeMap::new(),
+            last_found: core::cell::Cell::new(0),
             start_code: 0,
             end_code: 0,
             start_data: 0,
@@ -477,6 +484,21 @@ impl<F: VmFile> VmaTree<F> {
     /// containing `addr`, or else the next one above it.
     pub fn find_vma(&self, addr: u64) -> Option<&Vma<F>> {
         self.vmas.range((Excluded(addr), Unbounded)).next().map(|(_, v)| &**v)
+    }
+
+    /// [`VmaTree::find_vma`] for the page fault path, which comes in runs
+    /// inside one VMA: the VMA found last is tried first.
+    pub fn find_vma_for_fault(&self, addr: u64) -> Option<&Vma<F>> {
+        if let Some(v) = self.vmas.get(&self.last_found.get()) {
+            if v.start <= addr && addr < v.end {
+                return Some(v);
+            }
+        }
+        let found = self.find_vma(addr);
+        if let Some(v) = found {
+            self.last_found.set(v.end);
+        }
+        found
     }
 
     /// The VMA containing `addr` (Linux `vma_lookup`).
