@@ -76,3 +76,15 @@ const _: () = assert!(CMDLINE_ADDR + CMDLINE_MAX as u64 <= INIT_ARGV_ADDR);
 const _: () = assert!(BOOT_PGTABLE_END <= CMDLINE_ADDR);
 const _: () = assert!(INIT_ARGV_ADDR + INIT_ARGV_MAX as u64 <= LOW_RAM_END);
 const _: () = assert!(INIT_ARGV_ADDR.is_multiple_of(PAGE_SIZE) && (INIT_ARGV_MAX as u64).is_multiple_of(PAGE_SIZE));
+
+/// The VMM's virtio-mmio devices other than the stats channel (the block
+/// devices of `--swap`): device `i` has the 4 KiB register window at
+/// `VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE` and interrupt line (GSI)
+/// `VIRTIO_IRQ_BASE + i`, right above the stats device's window. The
+/// kernel learns of each from its command line as Linux does without a
+/// device tree: `virtio_mmio.device=4K@0xd0001000:16`.
+pub const VIRTIO_MMIO_BASE: u64 = 0xd000_1000;
+pub const VIRTIO_MMIO_SIZE: u64 = 0x1000;
+pub const VIRTIO_IRQ_BASE: u32 = 16;
+/// At most this many (IOAPIC lines 16 to 23).
+pub const VIRTIO_MMIO_MAX: usize = 8;

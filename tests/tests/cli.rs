@@ -252,3 +252,33 @@ fn host_io_port_carries_program_output() {
     assert!(run.vmm_stderr.contains("vmm: PORT_HOSTIO (0x50c): fd 7 is neither stdin (0), stdout (1) nor stderr (2); request ignored"), "{}", run.vmm_stderr);
     assert_eq!(run.console, "");
 }
+
+/// `--swap`: a file without a swap header, a size that does not parse and
+/// a file too small are refused with the reason; a new file is created
+/// with Linux's swap header and the kernel is told where the device is.
+#[test]
+fn swap_files_are_checked_and_made() {
+    let scratch = Scratch::new("cli-swap");
+    let prog = scratch.file("prog", &exit_program(0), 0o755);
+    let prog = prog.to_str().unwrap();
+    let plain = scratch.file("plain", &[0u8; 64 << 10], 0o644);
+    let run = run_vmm(&["run", "--init", prog, "--swap", plain.to_str().unwrap()]);
+    assert_eq!(run.code, exit_code::VMM_ERROR, "{}", run.vmm_stderr);
+    assert!(run.vmm_stderr.contains("no Linux swap header") && run.vmm_stderr.contains("mkswap"), "{}", run.vmm_stderr);
+    let run = run_vmm(&["run", "--init", prog, "--swap", "/tmp/x:lots"]);
+    assert_eq!(run.code, exit_code::USAGE, "{}", run.vmm_stderr);
+    let new = scratch.dir.join("new-swap");
+    let spec = format!("{}:8K", new.display());
+    let run = run_vmm(&["run", "--init", prog, "--swap", &spec]);
+    assert!(run.vmm_stderr.contains("too small"), "{}", run.vmm_stderr);
+    assert!(!new.exists(), "nothing is created for a refused size");
+    if !kvm_available() {
+        return;
+    }
+    let spec = format!("{}:1M", new.display());
+    let run = run_vmm(&["run", "--init", prog, "--swap", &spec]);
+    assert_eq!(run.code, 0, "{}", run.vmm_stderr);
+    let bytes = std::fs::read(&new).unwrap();
+    assert_eq!((bytes.len(), &bytes[4086..4096]), (1 << 20, &b"SWAPSPACE2"[..]));
+    assert!(run.console.contains("virtio_mmio.device=4K@0xd0001000:16"), "{}", run.console);
+}

@@ -124,6 +124,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR", value_parser = parse_cwd)]
     pub cwd: Option<String>,
 
+    /// Give the guest a swap area: a virtio-blk device backed by FILE, which must carry a Linux swap header (as mkswap writes it); created sparse with SIZE bytes and a header if it does not exist (repeatable: several areas, in priority order).
+    #[arg(long = "swap", value_name = "FILE[:SIZE]", value_parser = parse_swap)]
+    pub swap: Vec<crate::vm::SwapSpec>,
+
     /// Count the guest instructions of the kernel regions marked on the mark port (single-stepped; the kernel marks them for count=alloc_page,kmalloc64,fault on --cmdline) and print one line per region on stderr at exit.
     #[arg(long)]
     pub count_instructions: bool,
@@ -205,6 +209,7 @@ impl RunArgs {
             count_instructions: self.count_instructions,
             count_trace: self.count_trace.is_some(),
             gdb: self.gdb.map(|addr| crate::gdb::GdbConfig { addr, wait: self.gdb_wait }),
+            swap: self.swap.clone(),
         })
     }
 }
@@ -452,6 +457,19 @@ pub fn parse_user(s: &str) -> Result<(u32, u32), String> {
         Some((u, g)) => Ok((id(u)?, id(g)?)),
         None => id(s).map(|u| (u, u)),
     }
+}
+
+/// `--swap FILE[:SIZE]`: a size after the last `:` (`64M`, `1G`), else
+/// the whole value is the file.
+pub fn parse_swap(s: &str) -> Result<crate::vm::SwapSpec, String> {
+    let (path, size) = match s.rsplit_once(':') {
+        Some((path, size)) if !path.is_empty() => (path, Some(parse_size(size)?)),
+        _ => (s, None),
+    };
+    if path.is_empty() {
+        return Err(format!("{s:?} names no swap file"));
+    }
+    Ok(crate::vm::SwapSpec { path: PathBuf::from(path), size })
 }
 
 /// `--cwd DIR`: an absolute guest path.

@@ -35,6 +35,10 @@ pub enum Error {
     GuestWrite { addr: u64, reason: String },
     #[error("cannot create an eventfd: {0}")]
     EventFd(std::io::Error),
+    #[error("{0}")]
+    Swap(#[from] crate::devices::block::SwapError),
+    #[error("at most {max} swap areas, {given} given")]
+    TooManySwaps { given: usize, max: usize },
     #[error("cannot start the vCPU thread: {0}")]
     Thread(std::io::Error),
     #[error("the vCPU thread died unexpectedly")]

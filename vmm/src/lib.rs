@@ -27,7 +27,7 @@ pub use error::Error;
 pub use initramfs::{GuestFile, Identity, InitImage, InitSpec};
 pub use report::{exit_code, CpuState, GuestPanic, Outcome, RunReport};
 pub use stats::{Control, ControlError, SnapshotExt, StatsMessage, StatsReport};
-pub use vm::{run, run_with_control, run_with_streams, Streams, VmConfig};
+pub use vm::{run, run_with_control, run_with_streams, Streams, SwapSpec, VmConfig};
 
 /// The guest kernel built alongside this VMM (by `build.rs`).
 pub const DEFAULT_KERNEL: &str = env!("GUEST_KERNEL_PATH");

@@ -77,6 +77,8 @@ pub(crate) struct VcpuRunner {
     /// Pages zeroed and copied for the guest (`PORT_PAGEOP`).
     pub(crate) pageops: crate::devices::PageOps,
     pub(crate) stats: StatsChannel,
+    /// The block devices of `--swap`, at `VIRTIO_MMIO_BASE` upwards.
+    pub(crate) blocks: Vec<crate::devices::block::BlockDevice>,
     pub(crate) start: Instant,
     pub(crate) boot_time: Option<Duration>,
     pub(crate) stop: Arc<AtomicBool>,
@@ -88,6 +90,14 @@ pub(crate) struct VcpuRunner {
     pub(crate) block_irq: u32,
     /// gdb asked for one step and no debug exit ended it yet.
     pub(crate) gdb_step_pending: bool,
+}
+
+/// Which of `n` block devices' register windows holds `addr`, and the
+/// offset in it.
+fn block_index(addr: u64, n: usize) -> Option<(usize, u64)> {
+    use shared::layout::{VIRTIO_MMIO_BASE, VIRTIO_MMIO_SIZE};
+    let i = usize::try_from(addr.checked_sub(VIRTIO_MMIO_BASE)? / VIRTIO_MMIO_SIZE).ok()?;
+    (i < n).then(|| (i, (addr - VIRTIO_MMIO_BASE) % VIRTIO_MMIO_SIZE))
 }
 
 /// `KVM_GUESTDBG_BLOCKIRQ` if KVM offers it: interrupts are held off while
@@ -220,6 +230,14 @@ impl VcpuRunner {
                     if let Some(b) = data.first_mut() {
                         *b = self.rtc.read(port);
                     }
+                }
+                VcpuExit::MmioRead(addr, data) if block_index(addr, self.blocks.len()).is_some() => {
+                    let (i, offset) = block_index(addr, self.blocks.len()).unwrap_or_default();
+                    self.blocks[i].read(offset, data);
+                }
+                VcpuExit::MmioWrite(addr, data) if block_index(addr, self.blocks.len()).is_some() => {
+                    let (i, offset) = block_index(addr, self.blocks.len()).unwrap_or_default();
+                    self.blocks[i].write(offset, data, &self.mem);
                 }
                 VcpuExit::MmioRead(addr, data) if stats_mmio.contains(&addr) => {
                     self.stats.device.read(addr - STATS_MMIO_BASE, data);

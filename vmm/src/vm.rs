@@ -69,6 +69,17 @@ pub struct VmConfig {
     pub count_trace: bool,
     /// Serve gdb on this address while the guest runs ([`crate::gdb`]).
     pub gdb: Option<GdbConfig>,
+    /// Swap areas: a virtio-blk device each, in this order
+    /// ([`crate::devices::block`]).
+    pub swap: Vec<SwapSpec>,
+}
+
+/// `--swap FILE[:SIZE]`: the file backing a swap area, created with SIZE
+/// bytes (and a swap header) if it does not exist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SwapSpec {
+    pub path: PathBuf,
+    pub size: Option<u64>,
 }
 
 impl VmConfig {
@@ -86,6 +97,7 @@ impl VmConfig {
             count_instructions: false,
             count_trace: false,
             gdb: None,
+            swap: Vec::new(),
         }
     }
 
@@ -98,6 +110,14 @@ impl VmConfig {
             }
             line.push_str("init=");
             line.push_str(&init.path);
+        }
+        // Linux's way of naming virtio-mmio devices without a device tree.
+        for i in 0..self.swap.len().min(shared::layout::VIRTIO_MMIO_MAX) {
+            let (base, irq) = (shared::layout::VIRTIO_MMIO_BASE + i as u64 * shared::layout::VIRTIO_MMIO_SIZE, shared::layout::VIRTIO_IRQ_BASE + i as u32);
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(&format!("virtio_mmio.device=4K@{base:#x}:{irq}"));
         }
         if !self.init_args.is_empty() {
             line.push_str(" -- ");
@@ -248,6 +268,20 @@ where
         events: streams.stats.is_some().then(|| tx.clone()),
     };
 
+    if config.swap.len() > shared::layout::VIRTIO_MMIO_MAX {
+        return Err(Error::TooManySwaps { given: config.swap.len(), max: shared::layout::VIRTIO_MMIO_MAX });
+    }
+    let mut blocks = Vec::new();
+    for (i, spec) in config.swap.iter().enumerate() {
+        let file = crate::devices::block::open_swap_file(&spec.path, spec.size)?;
+        let irq = EventFd::new(EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(Error::EventFd)?;
+        vm.register_irqfd(&irq, shared::layout::VIRTIO_IRQ_BASE + i as u32).map_err(Error::kvm("KVM_IRQFD"))?;
+        let name = format!("swap{i}");
+        let device = crate::devices::block::BlockDevice::new(file, &name, Some(irq), to(Stream::Stderr))
+            .map_err(|source| Error::Swap(crate::devices::block::SwapError::Io { path: spec.path.clone(), source }))?;
+        blocks.push(device);
+    }
+
     let stop = Arc::new(AtomicBool::new(false));
     let (gdb_link, gdb_server_link) = match &config.gdb {
         Some(g) => {
@@ -264,6 +298,7 @@ where
         hostio,
         pageops: crate::devices::PageOps::new(to(Stream::Stderr)),
         stats,
+        blocks,
         start,
         boot_time: None,
         stop: stop.clone(),

@@ -1,4 +1,5 @@
 //! Emulated devices.
+pub mod block;
 pub mod console;
 pub mod hostio;
 pub mod pageop;
@@ -6,6 +7,7 @@ pub mod rtc;
 pub mod serial;
 pub mod stats;
 pub mod virtio_chain;
+pub mod virtio_mmio;
 
 pub use console::Console;
 

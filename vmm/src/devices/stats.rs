@@ -4,8 +4,10 @@
 //! host's commands, device-writable buffers). See `shared::stats` for the
 //! registers and the wire format.
 //!
-//! The rings are walked with the rust-vmm `virtio-queue` crate over guest
-//! memory. Everything in them is guest-controlled, so every chain is
+//! The registers, queue setup and interrupt are the shared virtio-mmio
+//! transport's ([`super::virtio_mmio`]); this module is what the stats
+//! channel adds. The rings are walked with the rust-vmm `virtio-queue`
+//! crate over guest memory. Everything in them is guest-controlled, so every chain is
 //! checked before a byte of it is used ([`walk_chain`] in
 //! [`super::virtio_chain`]): the head and every
 //! `next` index inside the queue, no descriptor visited twice (a loop), no
@@ -22,33 +24,22 @@
 //! signalled when buffers are returned on a queue whose driver did not set
 //! `VRING_AVAIL_F_NO_INTERRUPT`; a driver may as well poll the used rings.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::io::Write;
 
-use shared::stats::{regs, CONTROL_QUEUE, QUEUE_SIZE_MAX, STATS_DEVICE_ID, STATS_QUEUE, STATS_VENDOR_ID};
-use virtio_queue::{Queue, QueueOwnedT, QueueT};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use shared::stats::{CONTROL_QUEUE, QUEUE_SIZE_MAX, STATS_DEVICE_ID, STATS_QUEUE, STATS_VENDOR_ID};
+use vm_memory::GuestMemoryMmap;
 use vmm_sys_util::eventfd::EventFd;
 
 use super::virtio_chain::write_segments;
 pub use super::virtio_chain::{
     read_segments, walk_chain, ChainError, Segment, VRING_AVAIL_F_NO_INTERRUPT, VRING_DESC_F_INDIRECT, VRING_DESC_F_NEXT, VRING_DESC_F_WRITE,
 };
+use super::virtio_mmio::{Transport, VirtioDevice, VirtioMmio, VIRTIO_F_VERSION_1};
+pub use super::virtio_mmio::{INTERRUPT_USED_BUFFER, STATUS_DEVICE_NEEDS_RESET};
 
 /// The features the device offers: `VIRTIO_F_VERSION_1` only.
-pub const DEVICE_FEATURES: u64 = (regs::FEATURE_VERSION_1_WORD1 as u64) << 32;
-
-/// `InterruptStatus` bit: a used buffer was returned.
-pub const INTERRUPT_USED_BUFFER: u32 = 1;
-
-/// Device status bit: the device hit an error it cannot recover from
-/// without a reset (virtio 1.2, 2.1).
-pub const STATUS_DEVICE_NEEDS_RESET: u32 = 64;
-
-/// Registers end here; the (empty) device configuration space follows.
-const CONFIG_SPACE: u64 = 0x100;
-
-const NUM_QUEUES: usize = 2;
+pub const DEVICE_FEATURES: u64 = VIRTIO_F_VERSION_1;
 
 /// One message from the guest's stats queue, decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,392 +57,111 @@ pub enum CommandEvent {
     Undeliverable(u64, String),
 }
 
-/// The guest-physical addresses a driver wrote for one queue.
-#[derive(Clone, Copy, Debug, Default)]
-struct QueueAddrs {
-    desc: u64,
-    driver: u64,
-    device: u64,
-    /// `QueueNum` as written (0: not written, the maximum applies).
-    num: u32,
-}
-
-/// The device.
-pub struct StatsDevice {
-    queues: [Queue; NUM_QUEUES],
-    addrs: [QueueAddrs; NUM_QUEUES],
-    /// A queue the driver broke (its available index jumped): not used
-    /// again until the device is reset.
-    broken: [bool; NUM_QUEUES],
-    device_features_sel: u32,
-    driver_features_sel: u32,
-    driver_features: u64,
-    queue_sel: u32,
-    status: u32,
-    interrupt_status: u32,
-    config_generation: u32,
-    irq: Option<EventFd>,
-    /// The VMM's stderr.
-    log: Box<dyn Write + Send>,
-    logged: HashSet<(Option<u16>, &'static str)>,
-    rejected: u64,
-    driver_errors: u64,
+/// The stats channel's own part of the device: what came in, what waits
+/// to go out.
+#[derive(Default)]
+pub struct Stats {
     /// Host commands not yet in a guest buffer: (id, encoded command).
     pending: VecDeque<(u64, Vec<u8>)>,
     messages: Vec<StatsMessage>,
     events: Vec<CommandEvent>,
 }
 
+/// The device: the stats channel on the virtio-mmio transport.
+pub type StatsDevice = VirtioMmio<Stats>;
+
+impl VirtioDevice for Stats {
+    const NAME: &'static str = "stats device";
+    const DEVICE_ID: u32 = STATS_DEVICE_ID;
+    const VENDOR_ID: u32 = STATS_VENDOR_ID;
+    const NUM_QUEUES: usize = 2;
+    const QUEUE_SIZE_MAX: u16 = QUEUE_SIZE_MAX;
+
+    fn features(&self) -> u64 {
+        DEVICE_FEATURES
+    }
+
+    fn queue_name(q: usize) -> &'static str {
+        if q == STATS_QUEUE as usize {
+            "stats"
+        } else {
+            "control"
+        }
+    }
+
+    fn process(&mut self, q: usize, t: &mut Transport, mem: &GuestMemoryMmap) {
+        if q == STATS_QUEUE as usize {
+            self.process_stats(t, mem);
+        }
+        self.deliver(t, mem);
+    }
+}
+
 impl StatsDevice {
     /// A device in its reset state; `irq` is signalled for used-buffer
     /// interrupts, `log` gets the one-line reports of guest mistakes.
     pub fn new(irq: Option<EventFd>, log: Box<dyn Write + Send>) -> Self {
-        let queue = || Queue::new(QUEUE_SIZE_MAX).expect("QUEUE_SIZE_MAX is a power of two no larger than 32768");
-        Self {
-            queues: [queue(), queue()],
-            addrs: [QueueAddrs::default(); NUM_QUEUES],
-            broken: [false; NUM_QUEUES],
-            device_features_sel: 0,
-            driver_features_sel: 0,
-            driver_features: 0,
-            queue_sel: 0,
-            status: 0,
-            interrupt_status: 0,
-            config_generation: 0,
-            irq,
-            log,
-            logged: HashSet::new(),
-            rejected: 0,
-            driver_errors: 0,
-            pending: VecDeque::new(),
-            messages: Vec::new(),
-            events: Vec::new(),
-        }
-    }
-
-    /// Bad chains returned so far.
-    pub fn rejected(&self) -> u64 {
-        self.rejected
-    }
-
-    /// Other driver mistakes (register misuse, broken rings).
-    pub fn driver_errors(&self) -> u64 {
-        self.driver_errors
-    }
-
-    /// The device status register.
-    pub fn status(&self) -> u32 {
-        self.status
+        Self::with_device(Stats::default(), irq, log)
     }
 
     /// Messages received since the last call, in order.
     pub fn take_messages(&mut self) -> Vec<StatsMessage> {
-        std::mem::take(&mut self.messages)
+        std::mem::take(&mut self.device.messages)
     }
 
     /// What happened to commands since the last call.
     pub fn take_events(&mut self) -> Vec<CommandEvent> {
-        std::mem::take(&mut self.events)
+        std::mem::take(&mut self.device.events)
     }
 
     /// Commands waiting for a control buffer.
     pub fn pending_commands(&self) -> usize {
-        self.pending.len()
-    }
-
-    /// A guest read of `data.len()` bytes at `offset` in the register window.
-    pub fn read(&mut self, offset: u64, data: &mut [u8]) {
-        data.fill(0);
-        if offset >= CONFIG_SPACE {
-            return; // no configuration space: reads as zero
-        }
-        if data.len() != 4 || !offset.is_multiple_of(4) {
-            self.driver_error(
-                None,
-                "access-size",
-                format_args!("{}-byte read at register offset {offset:#x}; registers take aligned 4-byte accesses (read as 0)", data.len()),
-            );
-            return;
-        }
-        let q = self.selected();
-        let value: u32 = match offset {
-            regs::MAGIC_VALUE => regs::MAGIC,
-            regs::VERSION => 2,
-            regs::DEVICE_ID => STATS_DEVICE_ID,
-            regs::VENDOR_ID => STATS_VENDOR_ID,
-            regs::DEVICE_FEATURES => match self.device_features_sel {
-                0 => DEVICE_FEATURES as u32,
-                1 => (DEVICE_FEATURES >> 32) as u32,
-                _ => 0,
-            },
-            regs::QUEUE_NUM_MAX => q.map_or(0, |_| QUEUE_SIZE_MAX as u32),
-            regs::QUEUE_NUM => q.map_or(0, |q| self.queues[q].size() as u32),
-            regs::QUEUE_READY => q.map_or(0, |q| self.queues[q].ready() as u32),
-            regs::INTERRUPT_STATUS => self.interrupt_status,
-            regs::STATUS => self.status,
-            regs::CONFIG_GENERATION => self.config_generation,
-            regs::QUEUE_DESC_LOW => q.map_or(0, |q| self.addrs[q].desc as u32),
-            regs::QUEUE_DESC_HIGH => q.map_or(0, |q| (self.addrs[q].desc >> 32) as u32),
-            regs::QUEUE_DRIVER_LOW => q.map_or(0, |q| self.addrs[q].driver as u32),
-            regs::QUEUE_DRIVER_HIGH => q.map_or(0, |q| (self.addrs[q].driver >> 32) as u32),
-            regs::QUEUE_DEVICE_LOW => q.map_or(0, |q| self.addrs[q].device as u32),
-            regs::QUEUE_DEVICE_HIGH => q.map_or(0, |q| (self.addrs[q].device >> 32) as u32),
-            _ => 0,
-        };
-        data.copy_from_slice(&value.to_le_bytes());
-    }
-
-    /// A guest write of `data` at `offset` in the register window.
-    pub fn write(&mut self, offset: u64, data: &[u8], mem: &GuestMemoryMmap) {
-        if offset >= CONFIG_SPACE {
-            return; // no configuration space: writes vanish
-        }
-        let Ok(bytes) = <[u8; 4]>::try_from(data) else {
-            self.driver_error(
-                None,
-                "access-size",
-                format_args!("{}-byte write at register offset {offset:#x}; registers take aligned 4-byte accesses (ignored)", data.len()),
-            );
-            return;
-        };
-        if !offset.is_multiple_of(4) {
-            self.driver_error(None, "access-size", format_args!("misaligned write at register offset {offset:#x} (ignored)"));
-            return;
-        }
-        let value = u32::from_le_bytes(bytes);
-        match offset {
-            regs::DEVICE_FEATURES_SEL => self.device_features_sel = value,
-            regs::DRIVER_FEATURES_SEL => self.driver_features_sel = value,
-            regs::DRIVER_FEATURES => match self.driver_features_sel {
-                0 => self.driver_features = (self.driver_features & !0xffff_ffff) | value as u64,
-                1 => self.driver_features = (self.driver_features & 0xffff_ffff) | ((value as u64) << 32),
-                _ => {}
-            },
-            regs::QUEUE_SEL => self.queue_sel = value,
-            regs::QUEUE_NUM => self.set_queue_field(|a| a.num = value),
-            regs::QUEUE_DESC_LOW => self.set_queue_field(|a| a.desc = (a.desc & !0xffff_ffff) | value as u64),
-            regs::QUEUE_DESC_HIGH => self.set_queue_field(|a| a.desc = (a.desc & 0xffff_ffff) | ((value as u64) << 32)),
-            regs::QUEUE_DRIVER_LOW => self.set_queue_field(|a| a.driver = (a.driver & !0xffff_ffff) | value as u64),
-            regs::QUEUE_DRIVER_HIGH => self.set_queue_field(|a| a.driver = (a.driver & 0xffff_ffff) | ((value as u64) << 32)),
-            regs::QUEUE_DEVICE_LOW => self.set_queue_field(|a| a.device = (a.device & !0xffff_ffff) | value as u64),
-            regs::QUEUE_DEVICE_HIGH => self.set_queue_field(|a| a.device = (a.device & 0xffff_ffff) | ((value as u64) << 32)),
-            regs::QUEUE_READY => self.set_queue_ready(value == 1, mem),
-            regs::QUEUE_NOTIFY => match value as u16 {
-                _ if value > u16::MAX as u32 => self.driver_error(None, "notify", format_args!("QueueNotify for queue {value}, which does not exist")),
-                STATS_QUEUE => {
-                    self.process_stats(mem);
-                    self.deliver(mem);
-                }
-                CONTROL_QUEUE => self.deliver(mem),
-                n => self.driver_error(None, "notify", format_args!("QueueNotify for queue {n}, which does not exist")),
-            },
-            regs::INTERRUPT_ACK => self.interrupt_status &= !value,
-            regs::STATUS => self.set_status(value, mem),
-            _ => self.driver_error(None, "read-only", format_args!("write of {value:#x} to read-only or unknown register {offset:#x} (ignored)")),
-        }
+        self.device.pending.len()
     }
 
     /// Queues a host command (postcard-encoded `shared::stats::Command`
     /// with this `id`) and puts it in a control buffer if the guest has one
     /// posted; otherwise it waits for one.
     pub fn push_command(&mut self, id: u64, bytes: Vec<u8>, mem: &GuestMemoryMmap) {
-        self.pending.push_back((id, bytes));
-        self.deliver(mem);
+        self.device.pending.push_back((id, bytes));
+        self.device.deliver(&mut self.transport, mem);
     }
+}
 
-    /// Takes whatever the guest left in the rings without notifying (at
-    /// shutdown, so that nothing posted is lost).
-    pub fn poll(&mut self, mem: &GuestMemoryMmap) {
-        self.process_stats(mem);
-        self.deliver(mem);
-    }
-
-    fn selected(&self) -> Option<usize> {
-        let q = self.queue_sel as usize;
-        (q < NUM_QUEUES).then_some(q)
-    }
-
-    fn set_queue_field(&mut self, f: impl FnOnce(&mut QueueAddrs)) {
-        let Some(q) = self.selected() else {
-            let sel = self.queue_sel;
-            self.driver_error(None, "queue-sel", format_args!("queue register written with QueueSel {sel}, which does not exist (ignored)"));
-            return;
-        };
-        if self.queues[q].ready() {
-            self.driver_error(Some(q as u16), "ready-change", format_args!("queue size or address written while the queue is ready (ignored)"));
-            return;
-        }
-        f(&mut self.addrs[q]);
-    }
-
-    fn set_queue_ready(&mut self, ready: bool, mem: &GuestMemoryMmap) {
-        let Some(q) = self.selected() else {
-            let sel = self.queue_sel;
-            self.driver_error(None, "queue-sel", format_args!("QueueReady written with QueueSel {sel}, which does not exist (ignored)"));
-            return;
-        };
-        if !ready {
-            self.queues[q].set_ready(false);
-            return;
-        }
-        if self.queues[q].ready() {
-            return;
-        }
-        let a = self.addrs[q];
-        let queue = &mut self.queues[q];
-        let num = if a.num == 0 { QUEUE_SIZE_MAX as u32 } else { a.num };
-        let why = if num > QUEUE_SIZE_MAX as u32 || queue.try_set_size(num as u16).is_err() {
-            Some(format!("QueueNum {num} is not a power of two from 1 to {QUEUE_SIZE_MAX}"))
-        } else if queue.try_set_desc_table_address(GuestAddress(a.desc)).is_err() {
-            Some(format!("descriptor table at {:#x} is not 16-byte aligned", a.desc))
-        } else if queue.try_set_avail_ring_address(GuestAddress(a.driver)).is_err() {
-            Some(format!("available ring at {:#x} is not 2-byte aligned", a.driver))
-        } else if queue.try_set_used_ring_address(GuestAddress(a.device)).is_err() {
-            Some(format!("used ring at {:#x} is not 4-byte aligned", a.device))
-        } else {
-            queue.set_ready(true);
-            if queue.is_valid(mem) {
-                None
-            } else {
-                queue.set_ready(false);
-                Some(format!(
-                    "its rings (descriptors {:#x}, available {:#x}, used {:#x}, {num} entries) are not all inside guest RAM",
-                    a.desc, a.driver, a.device
-                ))
-            }
-        };
-        if let Some(why) = why {
-            self.driver_error(Some(q as u16), "bad-queue", format_args!("{why}; the queue stays not ready"));
-            return;
-        }
-        // A fresh start on this queue.
-        self.queues[q].set_next_avail(0);
-        self.queues[q].set_next_used(0);
-        self.broken[q] = false;
-    }
-
-    fn set_status(&mut self, value: u32, mem: &GuestMemoryMmap) {
-        if value == 0 {
-            self.reset();
-            return;
-        }
-        let mut value = value;
-        let features_ok = value & regs::STATUS_FEATURES_OK != 0 && self.status & regs::STATUS_FEATURES_OK == 0;
-        if features_ok {
-            let unknown = self.driver_features & !DEVICE_FEATURES;
-            if unknown != 0 || self.driver_features & DEVICE_FEATURES == 0 {
-                let f = self.driver_features;
-                self.driver_error(
-                    None,
-                    "features",
-                    format_args!("driver features {f:#x} are not VIRTIO_F_VERSION_1 ({DEVICE_FEATURES:#x}) alone; FEATURES_OK refused"),
-                );
-                value &= !regs::STATUS_FEATURES_OK;
-            }
-        }
-        let driver_ok = value & regs::STATUS_DRIVER_OK != 0 && self.status & regs::STATUS_DRIVER_OK == 0;
-        self.status = value | (self.status & STATUS_DEVICE_NEEDS_RESET);
-        if driver_ok {
-            // Whatever was posted before DRIVER_OK is served now.
-            self.poll(mem);
-        }
-    }
-
-    fn reset(&mut self) {
-        for q in &mut self.queues {
-            q.reset();
-        }
-        self.addrs = [QueueAddrs::default(); NUM_QUEUES];
-        self.broken = [false; NUM_QUEUES];
-        self.device_features_sel = 0;
-        self.driver_features_sel = 0;
-        self.driver_features = 0;
-        self.queue_sel = 0;
-        self.status = 0;
-        self.interrupt_status = 0;
-    }
-
-    /// Whether queue `q` may be used now.
-    fn live(&self, q: usize) -> bool {
-        self.status & regs::STATUS_DRIVER_OK != 0 && self.queues[q].ready() && !self.broken[q]
-    }
-
-    /// The next chain the driver made available on queue `q`, or why the
-    /// queue cannot be read (then it is marked broken).
-    fn pop(&mut self, q: usize, mem: &GuestMemoryMmap) -> Option<(u16, Result<Vec<Segment>, ChainError>)> {
-        let writable = q == CONTROL_QUEUE as usize;
-        let queue = &mut self.queues[q];
-        let table = GuestAddress(queue.desc_table());
-        let size = queue.size();
-        let next_avail = queue.next_avail();
-        let avail = queue.avail_idx(mem, std::sync::atomic::Ordering::Acquire).map(|w| w.0).unwrap_or(0);
-        let popped = queue.iter(mem).map(|mut iter| iter.next());
-        let chain = match popped {
-            Ok(chain) => chain,
-            Err(e) => {
-                self.broken[q] = true;
-                self.status |= STATUS_DEVICE_NEEDS_RESET;
-                self.driver_error(
-                    Some(q as u16),
-                    "avail-index",
-                    format_args!(
-                        "available ring unusable ({e}: index {avail}, device at {next_avail}, queue of {size}); the queue is stopped until the device is reset"
-                    ),
-                );
-                return None;
-            }
-        }?;
-        let head = chain.head_index();
-        Some((head, walk_chain(chain, table, size, writable)))
-    }
-
-    /// Returns chain `head` on queue `q` with `len` bytes written.
-    fn put_used(&mut self, q: usize, head: u16, len: u32, mem: &GuestMemoryMmap) -> bool {
-        if head >= self.queues[q].size() {
-            return false; // no such descriptor to return; already reported
-        }
-        match self.queues[q].add_used(mem, head, len) {
-            Ok(()) => true,
-            Err(e) => {
-                self.driver_error(Some(q as u16), "used-ring", format_args!("cannot return chain {head} on the used ring: {e}"));
-                false
-            }
-        }
-    }
-
-    fn process_stats(&mut self, mem: &GuestMemoryMmap) {
+impl Stats {
+    fn process_stats(&mut self, t: &mut Transport, mem: &GuestMemoryMmap) {
         let q = STATS_QUEUE as usize;
-        if !self.live(q) {
+        if !t.live(q) {
             return;
         }
         let mut returned = false;
         // Each pop consumes one available entry, and there are at most
         // `size` of them (the iterator refuses more).
         for _ in 0..QUEUE_SIZE_MAX {
-            let Some((head, walked)) = self.pop(q, mem) else { break };
+            let Some((head, walked)) = t.pop(q, mem, |chain, table, size| walk_chain(chain, table, size, false)) else { break };
             let message = walked.and_then(|segments| {
                 let bytes = read_segments(mem, &segments)?;
                 shared::stats::decode(&bytes).map(|(header, payload)| StatsMessage { header, payload }).map_err(|e| ChainError::Decode(e.to_string()))
             });
             match message {
                 Ok(m) => self.messages.push(m),
-                Err(why) => self.reject(q, head, &why),
+                Err(why) => t.reject(q, head, &why),
             }
-            returned |= self.put_used(q, head, 0, mem);
+            returned |= t.put_used(q, head, 0, mem);
         }
         if returned {
-            self.notify_used(q, mem);
+            t.notify_used(q, mem);
         }
     }
 
-    fn deliver(&mut self, mem: &GuestMemoryMmap) {
+    fn deliver(&mut self, t: &mut Transport, mem: &GuestMemoryMmap) {
         let q = CONTROL_QUEUE as usize;
-        if !self.live(q) {
+        if !t.live(q) {
             return;
         }
         let mut returned = false;
         while !self.pending.is_empty() {
-            let Some((head, walked)) = self.pop(q, mem) else { break };
+            let Some((head, walked)) = t.pop(q, mem, |chain, table, size| walk_chain(chain, table, size, true)) else { break };
             let mut used = 0;
             match walked {
                 Ok(segments) => {
@@ -468,73 +178,32 @@ impl StatsDevice {
                             self.events.push(CommandEvent::Delivered(id));
                         }
                         Err(why) => {
-                            self.reject(q, head, &why);
+                            t.reject(q, head, &why);
                             self.events.push(CommandEvent::Undeliverable(id, why.to_string()));
                         }
                     }
                 }
-                Err(why) => self.reject(q, head, &why),
+                Err(why) => t.reject(q, head, &why),
             }
-            returned |= self.put_used(q, head, used, mem);
+            returned |= t.put_used(q, head, used, mem);
         }
         if returned {
-            self.notify_used(q, mem);
+            t.notify_used(q, mem);
         }
-    }
-
-    /// Raises the used-buffer interrupt unless the driver asked not to.
-    fn notify_used(&mut self, q: usize, mem: &GuestMemoryMmap) {
-        // The available ring's flags (virtio-queue leaves this to us when
-        // VIRTIO_F_EVENT_IDX is off).
-        let flags: u16 = mem.read_obj(GuestAddress(self.queues[q].avail_ring())).unwrap_or(0);
-        if flags & VRING_AVAIL_F_NO_INTERRUPT != 0 {
-            return;
-        }
-        self.interrupt_status |= INTERRUPT_USED_BUFFER;
-        if let Some(irq) = &self.irq {
-            // A lost interrupt only delays a driver that waits for it; it
-            // polls the used ring as well.
-            let _ = irq.write(1);
-        }
-    }
-
-    fn reject(&mut self, q: usize, head: u16, why: &ChainError) {
-        self.rejected += 1;
-        if self.logged.insert((Some(q as u16), why.kind())) {
-            let line = format!(
-                "vmm: stats device: {} queue: bad descriptor chain (head {head}): {why}; returned unused (later chains refused for this reason are only counted)\n",
-                queue_name(q)
-            );
-            let _ = self.log.write_all(line.as_bytes());
-        }
-    }
-
-    fn driver_error(&mut self, q: Option<u16>, kind: &'static str, what: std::fmt::Arguments) {
-        self.driver_errors += 1;
-        if self.logged.insert((q, kind)) {
-            let place = q.map(|q| format!("{} queue: ", queue_name(q as usize))).unwrap_or_default();
-            let line = format!("vmm: stats device: {place}{what} (reported once)\n");
-            let _ = self.log.write_all(line.as_bytes());
-        }
-    }
-}
-
-fn queue_name(q: usize) -> &'static str {
-    if q == STATS_QUEUE as usize {
-        "stats"
-    } else {
-        "control"
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::stats::regs;
     use shared::stats::MESSAGE_MAX;
     use shared::stats::{encode, CommandResult, Payload, ProcFiles, Reason, Reply, Snapshot};
     use virtio_queue::desc::split::Descriptor;
     use virtio_queue::desc::RawDescriptor;
     use virtio_queue::mock::MockSplitQueue;
+    use virtio_queue::{Queue, QueueOwnedT};
+    use vm_memory::{Bytes, GuestAddress};
 
     const RAM: u64 = 0x10_0000;
     const HIGH: u64 = 0x20_0000;
@@ -921,7 +590,7 @@ mod tests {
             assert_eq!(reg(&mut r.dev, regs::QUEUE_READY), 0, "{why}");
             assert!(r.log.lines().iter().any(|l| l.contains(why)), "{why}: {:?}", r.log.lines());
             r.log.0.lock().unwrap().clear();
-            r.dev.logged.clear();
+            r.dev.transport.forget_reports();
         }
     }
 

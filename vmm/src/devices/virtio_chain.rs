@@ -35,12 +35,14 @@ pub enum ChainError {
     OutsideRam { index: u16, addr: u64, len: u32 },
     #[error("descriptor {index} is device-{found}, but this queue takes only device-{want} buffers")]
     Direction { index: u16, found: &'static str, want: &'static str },
-    #[error("the chain holds at least {len} bytes, above the {MESSAGE_MAX}-byte limit")]
-    TooBig { len: u64 },
+    #[error("the chain holds at least {len} bytes, above the {max}-byte limit")]
+    TooBig { len: u64, max: u64 },
     #[error("the message does not decode: {0}")]
     Decode(String),
     #[error("the buffer holds {len} bytes, too few for command #{id} of {need} bytes (the command is dropped)")]
     TooSmall { len: u64, need: usize, id: u64 },
+    #[error("the request has no device-writable byte for its status, so it cannot be answered")]
+    NoStatus,
 }
 
 impl ChainError {
@@ -58,6 +60,7 @@ impl ChainError {
             Self::TooBig { .. } => "too-big",
             Self::Decode(_) => "decode",
             Self::TooSmall { .. } => "too-small",
+            Self::NoStatus => "no-status",
         }
     }
 }
@@ -82,6 +85,35 @@ pub fn walk_chain<M>(chain: DescriptorChain<M>, table: GuestAddress, size: u16, 
 where
     M: Deref<Target = GuestMemoryMmap> + Clone,
 {
+    let rule = if writable { Rule::Writable } else { Rule::Readable };
+    walk(chain, table, size, rule, MESSAGE_MAX as u64).map(|(segments, _)| segments)
+}
+
+/// What directions a queue's chains may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Rule {
+    Readable,
+    Writable,
+    /// Device-readable buffers, then device-writable ones (a request and
+    /// room for its answer, as a block device takes them).
+    ReadThenWrite,
+}
+
+/// [`walk_chain`] for a request queue: device-readable buffers first, then
+/// device-writable ones (a readable one after a writable one is a
+/// `Direction` error), at most `max_bytes` in all. Returns the buffers and
+/// the index of the first writable one (their count when there is none).
+pub fn walk_request_chain<M>(chain: DescriptorChain<M>, table: GuestAddress, size: u16, max_bytes: u64) -> Result<(Vec<Segment>, usize), ChainError>
+where
+    M: Deref<Target = GuestMemoryMmap> + Clone,
+{
+    walk(chain, table, size, Rule::ReadThenWrite, max_bytes)
+}
+
+fn walk<M>(chain: DescriptorChain<M>, table: GuestAddress, size: u16, rule: Rule, max_bytes: u64) -> Result<(Vec<Segment>, usize), ChainError>
+where
+    M: Deref<Target = GuestMemoryMmap> + Clone,
+{
     let head = chain.head_index();
     if head >= size {
         return Err(ChainError::BadHead { index: head, size });
@@ -99,6 +131,7 @@ where
     };
     let mut seen = vec![false; size as usize];
     let mut segments = Vec::new();
+    let mut first_writable = None;
     let mut total = 0u64;
     let mut index = head;
     let mut ended = false;
@@ -112,13 +145,21 @@ where
         if segments.len() >= QUEUE_SIZE_MAX as usize {
             return Err(ChainError::TooLong);
         }
-        if desc.is_write_only() != writable {
-            let name = |w: bool| if w { "writable" } else { "readable" };
-            return Err(ChainError::Direction { index, found: name(desc.is_write_only()), want: name(writable) });
+        let name = |w: bool| if w { "writable" } else { "readable" };
+        let wrong = match rule {
+            Rule::Readable => desc.is_write_only().then_some("readable"),
+            Rule::Writable => (!desc.is_write_only()).then_some("writable"),
+            Rule::ReadThenWrite => (!desc.is_write_only() && first_writable.is_some()).then_some("writable (after a writable one)"),
+        };
+        if let Some(want) = wrong {
+            return Err(ChainError::Direction { index, found: name(desc.is_write_only()), want });
+        }
+        if desc.is_write_only() && first_writable.is_none() {
+            first_writable = Some(segments.len());
         }
         total += desc.len() as u64;
-        if total > MESSAGE_MAX as u64 {
-            return Err(ChainError::TooBig { len: total });
+        if total > max_bytes {
+            return Err(ChainError::TooBig { len: total, max: max_bytes });
         }
         let addr = desc.addr();
         let inside =
@@ -147,7 +188,8 @@ where
             _ => ChainError::Unreadable { index },
         });
     }
-    Ok(segments)
+    let first_writable = first_writable.unwrap_or(segments.len());
+    Ok((segments, first_writable))
 }
 
 /// Reads the bytes of checked `segments`.
