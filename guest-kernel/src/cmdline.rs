@@ -41,6 +41,15 @@ impl<'a> Cmdline<'a> {
         self.kernel.split_ascii_whitespace().filter_map(|w| w.split_once('=')).filter(|(k, _)| *k == key).map(|(_, v)| v).next_back()
     }
 
+    /// The values of every `key=value` word for `key`, in order (keys
+    /// that may be given several times, as `virtio_mmio.device`).
+    pub fn get_all<'k>(&self, key: &'k str) -> impl Iterator<Item = &'a str> + 'k
+    where
+        'a: 'k,
+    {
+        self.kernel.split_ascii_whitespace().filter_map(|w| w.split_once('=')).filter(move |(k, _)| *k == key).map(|(_, v)| v)
+    }
+
     /// Whether `flag` appears as a bare word or as `flag=...`.
     pub fn has(&self, flag: &str) -> bool {
         self.kernel.split_ascii_whitespace().any(|w| w == flag || w.split_once('=').is_some_and(|(k, _)| k == flag))
@@ -51,6 +60,18 @@ impl<'a> Cmdline<'a> {
     pub fn init_args(&self) -> impl Iterator<Item = &'a str> {
         self.init_args.split_ascii_whitespace()
     }
+}
+
+/// A virtio-mmio device as Linux's `virtio_mmio.device=` names one:
+/// `<size>@<base>:<irq>` (`4K@0xd0001000:16`; a trailing `:<id>` is
+/// allowed and ignored). `None` for anything else.
+pub fn parse_virtio_mmio_device(value: &str) -> Option<(u64, u64, u32)> {
+    let (size, rest) = value.split_once('@')?;
+    let mut parts = rest.split(':');
+    let base = memparse(parts.next()?)?;
+    let irq = parts.next()?.parse().ok()?;
+    let size = memparse(size)?;
+    (size > 0 && base % 4096 == 0).then_some((size, base, irq))
 }
 
 /// Linux `memparse`: a number (decimal or `0x` hex) with an optional
@@ -128,5 +149,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn virtio_mmio_devices_are_named_as_linux_names_them() {
+        assert_eq!(parse_virtio_mmio_device("4K@0xd0001000:16"), Some((4096, 0xd000_1000, 16)));
+        assert_eq!(parse_virtio_mmio_device("0x1000@0xd0002000:17:3"), Some((4096, 0xd000_2000, 17)));
+        for bad in ["4K", "4K@", "4K@0xd0001000", "4K@0xd0001001:1", "0@0x1000:1", "4K@x:1", "4K@0x1000:x"] {
+            assert_eq!(parse_virtio_mmio_device(bad), None, "{bad}");
+        }
+        let c = Cmdline::parse("a=1 virtio_mmio.device=4K@0x1000:1 b virtio_mmio.device=4K@0x2000:2 -- x");
+        assert_eq!(c.get_all("virtio_mmio.device").collect::<Vec<_>>(), ["4K@0x1000:1", "4K@0x2000:2"]);
     }
 }

@@ -15,4 +15,7 @@ pub mod stats_channel;
 pub mod stats_collect;
 pub mod stats_text;
 pub mod stats_wire;
+/// virtio-blk, for swap devices.
+#[cfg(target_os = "none")]
+pub mod virtio_blk;
 pub mod virtio_mmio;

@@ -209,11 +209,14 @@ pub struct MemExtra {
     pub vmalloc_used: u64,
     /// KiB mapped by 4 KiB, 2 MiB and 1 GiB pages in the direct map.
     pub direct_map_kb: (u64, u64, u64),
+    /// Pages of all swap areas, and of them free (`SwapTotal`, `SwapFree`).
+    pub swap_total: u64,
+    pub swap_free: u64,
 }
 
 /// `/proc/meminfo` (Linux `meminfo_proc_show`, then x86's
 /// `arch_report_meminfo`): Linux's keys in Linux's order, as a kernel with
-/// highmem, swap support (none configured), zswap and transparent huge
+/// highmem, swap support (the areas `swapon` found), zswap and transparent huge
 /// pages (none used) prints them. `MemFree` is the buddy free pages
 /// (`NR_FREE_PAGES`; pages on the per-CPU lists are not counted, as in
 /// Linux). There are no LRU lists: what is in use counts as active (the
@@ -243,8 +246,8 @@ pub fn meminfo<M: PhysMem>(alloc: &PageAlloc<M>, x: &MemExtra, w: &mut impl Writ
         ("HighFree:", freehigh),
         ("LowTotal:", totalram - totalhigh),
         ("LowFree:", freeram.saturating_sub(freehigh)),
-        ("SwapTotal:", 0),
-        ("SwapFree:", 0),
+        ("SwapTotal:", x.swap_total),
+        ("SwapFree:", x.swap_free),
         ("Zswap:", 0),
         ("Zswapped:", 0),
         ("Dirty:", 0),

@@ -110,7 +110,7 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
         "version" => writeln!(w, "Linux version {OSRELEASE} (rvmm@rvmm) (rustc) {VERSION}"),
         "cmdline" => writeln!(w, "{}", crate::cmdline::saved_command_line()),
         "filesystems" => ["rootfs", "tmpfs", "proc", "pipefs", "anon_inodefs"].iter().try_for_each(|fs| writeln!(w, "nodev\t{fs}")),
-        "swaps" => writeln!(w, "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority"),
+        "swaps" => crate::mm::swapfile::show_swaps(w),
         _ => return Err(ENOENT),
     };
     Ok(())
@@ -156,6 +156,7 @@ pub fn mem_extra() -> crate::mm::vmstat::MemExtra {
     x.vmalloc_total_kb = (crate::mm::vmap_area::VMALLOC_END - crate::mm::vmap_area::VMALLOC_START + 1) >> 10;
     x.vmalloc_used = crate::mm::vmalloc::NR_VMALLOC_PAGES.load(Relaxed);
     x.direct_map_kb = crate::mm::init::direct_map_kb();
+    (x.swap_total, x.swap_free) = crate::mm::swapfile::totals();
     x
 }
 

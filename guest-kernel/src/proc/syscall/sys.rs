@@ -341,6 +341,9 @@ pub(super) fn sys_sysinfo(info: u64) -> SysResult {
     w[4] = total;
     w[5] = free;
     w[6] = crate::mm::shmem::NR_SHMEM.load(core::sync::atomic::Ordering::Relaxed) * PAGE_SIZE;
+    let (swap_total, swap_free) = crate::mm::swapfile::totals();
+    w[8] = swap_total * PAGE_SIZE;
+    w[9] = swap_free * PAGE_SIZE;
     // procs (tasks, as Linux's nr_threads), in the low 16 bits.
     w[10] = crate::proc::sched::nr_tasks().min(u16::MAX as usize) as u64;
     let high = &alloc.zones[crate::mm::zone::ZONE_HIGHMEM];

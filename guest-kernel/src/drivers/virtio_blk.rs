@@ -1,0 +1,180 @@
+//! A virtio-blk driver (virtio 1.2, section 5.2) over the virtio-mmio
+//! transport of [`super::virtio_mmio`], for the swap devices the VMM gives
+//! (`vmm run --swap`); found through `virtio_mmio.device=` on the command
+//! line, as Linux finds MMIO devices without a device tree.
+//!
+//! Requests are polled for now: the VMM serves a request while the
+//! driver's notify is trapped, so the used ring holds the answer when the
+//! notify returns; the driver still waits for it (bounded) as the spec
+//! allows a device to take its time. Interrupt-driven completion comes
+//! with swap-in, which needs a task to sleep on it.
+
+use alloc::format;
+use alloc::string::String;
+
+use super::virtio_mmio::{choose_queue_size, Buf, Mmio, Virtqueue};
+use crate::mm::addr::PhysAddr;
+
+/// virtio device id of a block device; the VMM's vendor id.
+const VIRTIO_ID_BLOCK: u32 = 2;
+const VENDOR_ID: u32 = u32::from_le_bytes(*b"RVMM");
+/// Request types and the status that means success.
+const VIRTIO_BLK_T_IN: u32 = 0;
+const VIRTIO_BLK_T_OUT: u32 = 1;
+const VIRTIO_BLK_S_OK: u8 = 0;
+/// The configuration space: `capacity` (sectors) first.
+const CONFIG_CAPACITY: u64 = 0x100;
+/// Queue entries the driver asks for.
+const QUEUE_SIZE: u16 = 16;
+/// Bytes per sector.
+pub const SECTOR_SIZE: u64 = 512;
+/// How many times a request's completion is looked for before the
+/// device is given up as hung.
+const POLL_LIMIT: u32 = 1 << 20;
+
+/// One virtio-blk device.
+pub struct VirtioBlk {
+    mmio: Mmio,
+    queue: Virtqueue,
+    /// A page of the driver's own for the request header (offset 0) and
+    /// the status byte (offset 16), and its physical address.
+    req: *mut u8,
+    req_phys: u64,
+    capacity: u64,
+}
+
+// SAFETY: the request page and the ring belong to this device alone; they
+// are touched only through `&mut self`.
+unsafe impl Send for VirtioBlk {}
+
+impl VirtioBlk {
+    /// Maps the device's registers at `base` (`size` bytes), checks that
+    /// it is a block device of the VMM's, negotiates, sets up its queue.
+    pub fn probe(base: u64, size: u64) -> Result<Self, String> {
+        use crate::mm::buddy::{alloc_page, page_address, page_to_pfn};
+        use crate::mm::gfp::{__GFP_ZERO, GFP_KERNEL};
+        let va = crate::mm::vmalloc::ioremap(PhysAddr(base), size, "virtio_blk").ok_or_else(|| String::from("cannot map its registers"))?;
+        // SAFETY: an uncached mapping of the device's register page, kept
+        // for the life of the kernel (never unmapped).
+        let mmio = unsafe { Mmio::new(va.as_mut_ptr::<u8>()) };
+        mmio.probe(VIRTIO_ID_BLOCK, VENDOR_ID).map_err(|e| format!("{e}"))?;
+        let max = mmio.queue_max(0).map_err(|e| format!("{e}"))?;
+        let qsize = choose_queue_size(max, QUEUE_SIZE);
+        let mut pages = [(0u64, core::ptr::null_mut::<u8>()); 2];
+        for slot in pages.iter_mut() {
+            let page = alloc_page(GFP_KERNEL | __GFP_ZERO).ok_or_else(|| String::from("no memory for its ring"))?;
+            let va = page_address(page).ok_or_else(|| String::from("ring page not in lowmem"))?;
+            *slot = (page_to_pfn(page).phys().as_u64(), va.as_mut_ptr::<u8>());
+        }
+        if qsize == 0 {
+            mmio.fail();
+            return Err(String::from("its request queue has no entries"));
+        }
+        // SAFETY: a fresh zeroed page (4 KiB covers a 16-entry ring), page
+        // aligned, owned by this queue from now on.
+        let queue = unsafe { Virtqueue::new(pages[0].1, pages[0].0, qsize) };
+        mmio.enable_queue(0, &queue);
+        mmio.driver_ok();
+        let capacity = u64::from(mmio.read(CONFIG_CAPACITY)) | u64::from(mmio.read(CONFIG_CAPACITY + 4)) << 32;
+        Ok(Self { mmio, queue, req: pages[1].1, req_phys: pages[1].0, capacity })
+    }
+
+    /// The disk's size in sectors.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Reads `len` bytes (whole sectors) from `sector` on into the
+    /// physical memory at `phys`.
+    pub fn read(&mut self, sector: u64, phys: u64, len: u32) -> Result<(), String> {
+        self.request(VIRTIO_BLK_T_IN, sector, phys, len)
+    }
+
+    /// Writes `len` bytes (whole sectors) from the physical memory at
+    /// `phys` to `sector` on.
+    pub fn write(&mut self, sector: u64, phys: u64, len: u32) -> Result<(), String> {
+        self.request(VIRTIO_BLK_T_OUT, sector, phys, len)
+    }
+
+    fn request(&mut self, kind: u32, sector: u64, phys: u64, len: u32) -> Result<(), String> {
+        let mut header = [0u8; 16];
+        header[0..4].copy_from_slice(&kind.to_le_bytes());
+        header[8..16].copy_from_slice(&sector.to_le_bytes());
+        // SAFETY: `req` is this device's own page (see `probe`): the header
+        // at its start and the status byte at offset 16 are inside it, and
+        // the device is not using them (one request at a time).
+        unsafe {
+            core::ptr::copy_nonoverlapping(header.as_ptr(), self.req, header.len());
+            core::ptr::write_volatile(self.req.add(16), 0xff);
+        }
+        let bufs = [
+            Buf { addr: self.req_phys, len: 16, device_writes: false },
+            Buf { addr: phys, len, device_writes: kind == VIRTIO_BLK_T_IN },
+            Buf { addr: self.req_phys + 16, len: 1, device_writes: true },
+        ];
+        self.queue.add(&bufs, 0).ok_or_else(|| String::from("its queue is full"))?;
+        self.mmio.notify(0);
+        for _ in 0..POLL_LIMIT {
+            if let Some(used) = self.queue.pop_used() {
+                used.map_err(|e| format!("the device returned a chain it did not own: {e:?}"))?;
+                // SAFETY: as above; the device has written the status and
+                // returned the chain.
+                let status = unsafe { core::ptr::read_volatile(self.req.add(16)) };
+                return if status == VIRTIO_BLK_S_OK { Ok(()) } else { Err(format!("I/O error (status {status})")) };
+            }
+            core::hint::spin_loop();
+        }
+        Err(String::from("the device did not answer"))
+    }
+}
+
+/// Finds the block devices named on the command line and adds each that
+/// carries a swap header as a swap area (`/dev/vda`, `/dev/vdb`, ... in
+/// order), printing what Linux's `swapon` prints; a device that is not
+/// usable is reported and left alone.
+pub fn init(cmdline: &crate::cmdline::Cmdline) {
+    use crate::mm::swapfile::{parse_swap_header, swapon, SWAP_PAGE};
+    for (i, value) in cmdline.get_all("virtio_mmio.device").enumerate() {
+        let name = format!("/dev/vd{}", (b'a' + (i as u8 % 26)) as char);
+        let Some((size, base, irq)) = crate::cmdline::parse_virtio_mmio_device(value) else {
+            pr_err!("virtio_mmio: cannot parse virtio_mmio.device={value}");
+            continue;
+        };
+        let mut dev = match VirtioBlk::probe(base, size) {
+            Ok(dev) => dev,
+            Err(why) => {
+                pr_err!("virtio_blk: device at {base:#x}: {why}");
+                continue;
+            }
+        };
+        let sectors = dev.capacity();
+        printk!("virtio_blk virtio{i}: [{}] {sectors} 512-byte logical blocks ({} kB), at {base:#x} irq {irq}", &name[5..], sectors / 2);
+        let Some(page) = crate::mm::buddy::alloc_page(crate::mm::gfp::GFP_KERNEL) else {
+            pr_err!("{name}: no memory to read its swap header");
+            continue;
+        };
+        let phys = crate::mm::buddy::page_to_pfn(page).phys().as_u64();
+        let mut header = [0u8; SWAP_PAGE];
+        let read = dev.read(0, phys, SWAP_PAGE as u32).and_then(|()| {
+            let va = crate::mm::buddy::page_address(page).ok_or_else(|| String::from("header page not in lowmem"))?;
+            // SAFETY: the page was just filled by the device and is ours
+            // until freed below.
+            header.copy_from_slice(unsafe { core::slice::from_raw_parts(va.as_ptr::<u8>(), SWAP_PAGE) });
+            Ok(())
+        });
+        crate::mm::buddy::__free_pages(page, 0);
+        if let Err(why) = read {
+            pr_err!("{name}: cannot read the swap header: {why}");
+            continue;
+        }
+        match parse_swap_header(&header, sectors * SECTOR_SIZE / SWAP_PAGE as u64) {
+            Ok(h) => printk!("{}", swapon(&name, &h)),
+            Err(why) => pr_err!("swapon: {name}: {why}"),
+        }
+        // Kept set up for the swap code to come.
+        DEVICES.lock().push(dev);
+    }
+}
+
+/// The block devices found at boot, in order (`/dev/vda` first).
+static DEVICES: crate::sync::SpinLock<alloc::vec::Vec<VirtioBlk>> = crate::sync::SpinLock::new(alloc::vec::Vec::new());

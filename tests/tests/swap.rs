@@ -1,0 +1,47 @@
+//! Swap areas: `vmm run --swap` gives the guest virtio-blk devices that
+//! its driver finds on the command line, reads the swap header of and
+//! adds as swap, with Linux's messages, priorities and /proc formats.
+
+use std::path::Path;
+
+use tests::{kvm_available, run_vmm, Scratch};
+
+#[test]
+fn swap_devices_are_found_and_listed_as_linux_lists_them() {
+    if !kvm_available() {
+        return;
+    }
+    let busybox = Path::new("/bin/busybox");
+    assert!(busybox.exists(), "/bin/busybox is missing: install Debian's busybox-static (the tests' build script tries to)");
+    let scratch = Scratch::new("swap-areas");
+    let ours = scratch.dir.join("ours.swap");
+    // The second area made by Linux's mkswap when the host has it, else
+    // by the VMM as well.
+    let theirs = scratch.dir.join("theirs.swap");
+    std::fs::File::create(&theirs).unwrap().set_len(8 << 20).unwrap();
+    let theirs_spec = match std::process::Command::new("mkswap").arg(&theirs).output() {
+        Ok(out) if out.status.success() => theirs.display().to_string(),
+        _ => {
+            std::fs::remove_file(&theirs).unwrap();
+            format!("{}:8M", theirs.display())
+        }
+    };
+    let ours_spec = format!("{}:16M", ours.display());
+    let script = "/bin/busybox cat /proc/swaps; /bin/busybox grep Swap /proc/meminfo; /bin/busybox free | /bin/busybox grep Swap";
+    let run = run_vmm(&["run", "--mem", "128M", "--swap", &ours_spec, "--swap", &theirs_spec, "--init", "/bin/busybox", "--", "sh", "-c", script]);
+    assert_eq!(run.code, 0, "{}", run.vmm_stderr);
+    let want = "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n\
+                /dev/vda                                partition\t16380\t\t0\t\t-2\n\
+                /dev/vdb                                partition\t8188\t\t0\t\t-3\n\
+                SwapCached:            0 kB\nSwapTotal:         24568 kB\nSwapFree:          24568 kB\n\
+                Swap:         24568           0       24568\n";
+    assert_eq!(run.stdout, want, "{}", run.console);
+    for line in [
+        "virtio_blk virtio0: [vda] 32768 512-byte logical blocks (16384 kB), at 0xd0001000 irq 16",
+        "Adding 16380k swap on /dev/vda.  Priority:-2 extents:1 across:16380k",
+        "Adding 8188k swap on /dev/vdb.  Priority:-3 extents:1 across:8188k",
+    ] {
+        assert!(run.console.contains(line), "no {line:?} in\n{}", run.console);
+    }
+    assert!(!run.console.contains("LEAK"), "{}", run.console);
+}
