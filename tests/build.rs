@@ -40,6 +40,7 @@ const PROGRAMS: &[&str] = &[
     "exec_each",
     "hello",
     "creds",
+    "swap_pageout",
 ];
 
 /// Programs also built against glibc (`gcc -static -pthread`), as

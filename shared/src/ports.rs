@@ -117,6 +117,7 @@ pub const MARK_FAULT_SHARED_WRITE: u32 = 24;
 pub const MARK_FAULT_STACK: u32 = 25;
 pub const MARK_FAULT_OTHER: u32 = 26;
 pub const MARK_FAULT_FAILED: u32 = 27;
+pub const MARK_FAULT_SWAP_IN: u32 = 28;
 pub const MARK_CONTEXT_SWITCH: u32 = 30;
 pub const MARK_INTERRUPT: u32 = 31;
 /// `MARK_SYSCALL_BASE + nr`: system call `nr` (below 0x1000).
@@ -148,6 +149,7 @@ pub const fn mark_name(id: u32) -> &'static str {
         MARK_FAULT_STACK => "page fault: stack growth",
         MARK_FAULT_OTHER => "page fault: PTE already right, write permission restored, or PROT_NONE undone",
         MARK_FAULT_FAILED => "page fault: SIGSEGV or SIGBUS",
+        MARK_FAULT_SWAP_IN => "page fault: swap-in (the page read back from its swap slot)",
         MARK_CONTEXT_SWITCH => "context switch (switch_to to the next task's first instruction back)",
         MARK_INTERRUPT => "timer interrupt from user mode",
         _ => "unnamed region",

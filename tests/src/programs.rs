@@ -32,6 +32,7 @@ pub const TAP: &[&str] = &[
     "proc_threads",
     "oom",
     "isolation",
+    "swap_pageout",
     "proc_fork_glibc",
     "proc_signal_glibc",
     "proc_threads_glibc",

@@ -276,7 +276,7 @@ fn swap_files_are_checked_and_made() {
         return;
     }
     let spec = format!("{}:1M", new.display());
-    let run = run_vmm(&["run", "--init", prog, "--swap", &spec]);
+    let run = run_vmm(&["run", "--timeout", "150", "--init", prog, "--swap", &spec]);
     assert_eq!(run.code, 0, "{}", run.vmm_stderr);
     let bytes = std::fs::read(&new).unwrap();
     assert_eq!((bytes.len(), &bytes[4086..4096]), (1 << 20, &b"SWAPSPACE2"[..]));

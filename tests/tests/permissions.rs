@@ -98,6 +98,8 @@ fn init_runs_with_the_given_user_environment_and_directory() {
     let env_file = env_file.to_str().expect("UTF-8 path");
     let run = run_vmm(&[
         "run",
+        "--timeout",
+        "150",
         "--mem",
         "128M",
         "--init",
@@ -149,9 +151,9 @@ fn bad_identity_options_get_clear_errors() {
     if !kvm_available() {
         return;
     }
-    let run = run_vmm(&["run", "--mem", "128M", "--init", busybox, "--cwd", "/no/such/dir", "--", "true"]);
+    let run = run_vmm(&["run", "--timeout", "150", "--mem", "128M", "--init", busybox, "--cwd", "/no/such/dir", "--", "true"]);
     assert_eq!(run.code, vmm::exit_code::INIT_NOT_EXECUTABLE, "{}", run.vmm_stderr);
     assert!(run.console.contains("init: cannot change to the working directory /no/such/dir: ENOENT"), "{}", run.console);
-    let run = run_vmm(&["run", "--mem", "128M", "--init", busybox, "--user", "65534", "--cwd", "/bin", "--", "sh", "-c", "exit 3"]);
+    let run = run_vmm(&["run", "--timeout", "150", "--mem", "128M", "--init", busybox, "--user", "65534", "--cwd", "/bin", "--", "sh", "-c", "exit 3"]);
     assert_eq!(run.code, 3, "{}", run.console);
 }

@@ -25,6 +25,11 @@ fn tap(name: &str) {
 }
 
 #[test]
+fn swap_pageout() {
+    tap("swap_pageout");
+}
+
+#[test]
 fn mm_malloc() {
     tap("mm_malloc");
 }

@@ -168,11 +168,44 @@ pub fn init(cmdline: &crate::cmdline::Cmdline) {
             continue;
         }
         match parse_swap_header(&header, sectors * SECTOR_SIZE / SWAP_PAGE as u64) {
-            Ok(h) => printk!("{}", swapon(&name, &h)),
-            Err(why) => pr_err!("swapon: {name}: {why}"),
+            Ok(h) => {
+                printk!("{}", swapon(&name, &h));
+                crate::mm::swapfile::set_io(crate::mm::swapfile::SwapIo { read: swap_read, write: swap_write });
+            }
+            Err(why) => {
+                // Not a swap area: no device of it, so that swap area
+                // numbers stay those of `swapon`.
+                pr_err!("swapon: {name}: {why}");
+                continue;
+            }
         }
         // Kept set up for the swap code to come.
         DEVICES.lock().push(dev);
+    }
+}
+
+/// Swap I/O ([`crate::mm::swapfile::SwapIo`]): page `offset` of swap area
+/// `typ` (the device added `typ`-th) to or from the page at `phys`.
+fn swap_read(typ: u32, offset: u64, phys: u64) -> bool {
+    swap_rw(typ, offset, phys, false)
+}
+
+fn swap_write(typ: u32, offset: u64, phys: u64) -> bool {
+    swap_rw(typ, offset, phys, true)
+}
+
+fn swap_rw(typ: u32, offset: u64, phys: u64, write: bool) -> bool {
+    let mut devices = DEVICES.lock();
+    let Some(dev) = devices.get_mut(typ as usize) else { return false };
+    let sector = offset * (crate::mm::swapfile::SWAP_PAGE as u64 / SECTOR_SIZE);
+    let len = crate::mm::swapfile::SWAP_PAGE as u32;
+    let result = if write { dev.write(sector, phys, len) } else { dev.read(sector, phys, len) };
+    match result {
+        Ok(()) => true,
+        Err(why) => {
+            pr_err!("virtio_blk: swap area {typ}: {} of page {offset} failed: {why}", if write { "write" } else { "read" });
+            false
+        }
     }
 }
 

@@ -214,6 +214,8 @@ pub enum FaultKind {
     /// An object's page mapped writable (`do_shared_fault`, or a shared
     /// page made writable in place).
     SharedWrite,
+    /// A page read back from swap (`do_swap_page`; a major fault).
+    SwapIn,
     /// The stack VMA grew to the address (then one of the above).
     StackGrowth,
     /// Nothing to map: a stale TLB entry, an exclusive page made writable
@@ -270,6 +272,17 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u
     let MmStruct { pt, rss, stats, .. } = mm;
     let slot = pt.pte_slot(va, true).ok_or(FaultError::Oom)?;
     let orig = slot.get();
+    if orig.is_swap() {
+        // The VMA decides as for an empty PTE whether the access is allowed.
+        if decide_pte_fault(access, PteState::None, write, exec) == Fault::AccessError {
+            return Err(FaultError::AccErr);
+        }
+        stats.faults += 1;
+        PGFAULT.fetch_add(1, Relaxed);
+        let mut vmf = VmFault { mem, exec: access.exec, pte: slot, rss: &mut *rss, stats };
+        do_swap_page(&mut vmf, orig, access.write)?;
+        return Ok(if grew { FaultKind::StackGrowth } else { FaultKind::SwapIn });
+    }
     let pte = if orig.present() {
         PteState::Present { writable: orig.writable(), page: page_kind(&mem, orig.pfn()) }
     } else if orig.mapped() {
@@ -390,6 +403,31 @@ fn do_anonymous_page<M: UserMem>(vmf: &mut VmFault<'_, M>, write: bool) -> Resul
     Ok(())
 }
 
+/// Major faults: pages that had to be read back (Linux `PGMAJFAULT`).
+pub static PGMAJFAULT: AtomicU64 = AtomicU64::new(0);
+
+/// A fault on a swap entry (Linux `do_swap_page`): a new page, read back
+/// from the slot, mapped as this mapping's own anonymous page (writable
+/// when the VMA is), and the slot let go. A read error is `SIGBUS`, as
+/// Linux's `VM_FAULT_SIGBUS` for a failed swap-in; the entry stays.
+fn do_swap_page<M: UserMem>(vmf: &mut VmFault<'_, M>, orig: Pte, writable: bool) -> Result<(), FaultError> {
+    let entry = orig.swap_entry();
+    let pfn = new_anon_page(&vmf.mem, false)?;
+    if !vmf.mem.swap_in(entry, pfn) {
+        let page = vmf.mem.page(pfn);
+        page._mapcount.store(-1, Relaxed);
+        vmf.mem.put_page(pfn);
+        return Err(FaultError::Bus);
+    }
+    vmf.mem.swap_free(entry);
+    vmf.rss.swap = vmf.rss.swap.saturating_sub(1);
+    vmf.rss.anon += 1;
+    let pte = Pte::new(pfn, false, vmf.exec);
+    vmf.pte.set(&vmf.mem, if writable { pte.mkwrite() } else { pte.mksoft_dirty() });
+    PGMAJFAULT.fetch_add(1, Relaxed);
+    Ok(())
+}
+
 /// A write to a read-only PTE whose page may be written in place: an
 /// exclusive anonymous page, or an object's page in a shared mapping.
 fn wp_page_reuse<M: UserMem>(vmf: &mut VmFault<'_, M>) {
@@ -488,15 +526,22 @@ pub fn copy_page_range<M: UserMem>(
 ) -> bool {
     let mem = parent.mem();
     let mut ok = true;
-    parent.for_each_present(start, end, |va, e| {
-        if !ok {
+    parent.for_each_pte(start, end, |va, e| {
+        let pte = e.get();
+        if !ok || pte.is_none() {
             return;
         }
         let Some(mut slot) = child.pte_slot(va, true) else {
             ok = false;
             return;
         };
-        let pte = e.get();
+        if pte.is_swap() {
+            // Both processes name the slot (Linux `swap_duplicate`).
+            mem.swap_dup(pte.swap_entry());
+            slot.set(&mem, pte);
+            child_rss.swap += 1;
+            return;
+        }
         page_add_map(mem.page(pte.pfn()));
         account_map(&mem, pte.pfn(), child_rss);
         if cow && pte.writable() {
@@ -548,6 +593,43 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         }
         child.hiwater_rss = child.rss.total();
         Some(child)
+    }
+}
+
+impl<F: VmFile, M: UserMem> MmStruct<F, M> {
+    /// `MADV_PAGEOUT` (Linux `madvise_pageout`, reclaiming at once): every
+    /// anonymous page in `[start, end)` that this mapping holds alone goes
+    /// to swap, its PTE replaced by the slot's entry. Pages shared with
+    /// another process (after fork), file and shmem pages, the zero page
+    /// and pages of locked VMAs stay. Returns how many went.
+    pub fn pageout(&mut self, start: u64, end: u64) -> u64 {
+        let mem = self.pt.mem();
+        let ranges: Vec<(u64, u64)> = self
+            .vm
+            .iter()
+            .filter(|v| v.end > start && v.start < end && v.flags & (VM_SHARED | crate::mm::vma::VM_LOCKED) == 0)
+            .map(|v| (v.start.max(start), v.end.min(end)))
+            .collect();
+        let MmStruct { pt, rss, .. } = self;
+        let mut tlb = TlbGather::new();
+        let mut out = 0;
+        for (s, e) in ranges {
+            pt.for_each_present(s, e, |va, slot| {
+                let pte = slot.get();
+                if !pte.present() || page_kind(&mem, pte.pfn()) != (PageKind::Anon { exclusive: true }) {
+                    return;
+                }
+                let Some(entry) = mem.swap_out(pte.pfn()) else { return };
+                slot.set(&mem, Pte::swap(entry));
+                tlb.add(va);
+                account_unmap(&mem, pte.pfn(), rss);
+                page_remove_map(&mem, pte.pfn());
+                rss.swap += 1;
+                out += 1;
+            });
+        }
+        tlb.finish(&mem);
+        out
     }
 }
 

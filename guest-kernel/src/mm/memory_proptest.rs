@@ -35,7 +35,7 @@ use crate::mm::mremap::MREMAP_MAYMOVE;
 use crate::mm::page::{pg, Page, PhysMem};
 use crate::mm::page_alloc::{AllocConfig, PageAlloc};
 use crate::mm::pgtable::Table;
-use crate::mm::uvm::{is_anon, UserMem};
+use crate::mm::uvm::{is_anon, SwapEntry, UserMem};
 
 /// 8 MiB: enough for a few processes of a few dozen pages and their tables.
 const PAGES: u64 = 2048;
@@ -49,6 +49,9 @@ struct Host {
     zero: Pfn,
     /// TLB flushes asked for: of one page, of everything.
     flushes: std::cell::Cell<(u64, u64)>,
+    /// A swap device in memory: per slot, how many PTEs name it and the
+    /// page's first word (what the model tracks).
+    swap: std::cell::RefCell<Vec<(u32, u64)>>,
 }
 
 impl Host {
@@ -63,7 +66,7 @@ impl Host {
         pa.setup_watermarks();
         let zero = Pfn(pa.alloc_pages(GFP_KERNEL | __GFP_ZERO, 0).expect("a zero page"));
         pa.page(zero.0).set(pg::RESERVED);
-        Self { pa, zero, flushes: std::cell::Cell::new((0, 0)) }
+        Self { pa, zero, flushes: std::cell::Cell::new((0, 0)), swap: std::cell::RefCell::new(Vec::new()) }
     }
 
     fn frame(&self, pfn: Pfn) -> *mut u64 {
@@ -130,6 +133,36 @@ impl UserMem for HostMem<'_> {
     }
     fn activate(&self, _pgd: PhysAddr) {}
     fn deactivate(&self, _pgd: PhysAddr) {}
+    fn swap_out(&self, pfn: Pfn) -> Option<SwapEntry> {
+        let word = self.0.word(pfn);
+        let mut swap = self.0.swap.borrow_mut();
+        let offset = match swap.iter().position(|&(refs, _)| refs == 0) {
+            Some(free) => free,
+            None => {
+                swap.push((0, 0));
+                swap.len() - 1
+            }
+        };
+        swap[offset] = (1, word);
+        Some(SwapEntry { typ: 0, offset: offset as u64 })
+    }
+    fn swap_in(&self, e: SwapEntry, pfn: Pfn) -> bool {
+        let swap = self.0.swap.borrow();
+        let (refs, word) = swap[e.offset as usize];
+        assert!(refs > 0, "swap-in of a free slot {e:?}");
+        // The page's other words stay as allocated; the model reads the first.
+        self.0.set_word(pfn, word);
+        true
+    }
+    fn swap_dup(&self, e: SwapEntry) {
+        self.0.swap.borrow_mut()[e.offset as usize].0 += 1;
+    }
+    fn swap_free(&self, e: SwapEntry) {
+        let mut swap = self.0.swap.borrow_mut();
+        let slot = &mut swap[e.offset as usize].0;
+        assert!(*slot > 0, "swap slot {e:?} freed once too often");
+        *slot -= 1;
+    }
 }
 
 /// A file or shmem object: pages allocated on first use, each holding one
@@ -228,6 +261,7 @@ enum Op {
     Mprotect { proc: usize, page: usize, npages: u64, prot: u8 },
     Munmap { proc: usize, page: usize, npages: u64 },
     Mremap { proc: usize, page: usize, grow: u64 },
+    Pageout { proc: usize, page: usize, npages: u64 },
     Exit { proc: usize },
 }
 
@@ -240,6 +274,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (proc.clone(), any::<usize>(), 1..4u64, 0..3u8).prop_map(|(proc, page, npages, prot)| Op::Mprotect { proc, page, npages, prot }),
         1 => (proc.clone(), any::<usize>(), 1..4u64).prop_map(|(proc, page, npages)| Op::Munmap { proc, page, npages }),
         1 => (proc.clone(), any::<usize>(), 0..3u64).prop_map(|(proc, page, grow)| Op::Mremap { proc, page, grow }),
+        2 => (proc.clone(), any::<usize>(), 1..6u64).prop_map(|(proc, page, npages)| Op::Pageout { proc, page, npages }),
         1 => proc.prop_map(|proc| Op::Exit { proc }),
     ]
 }
@@ -343,6 +378,12 @@ impl<'a> World<'a> {
                 let (vm, mut ptes) = mm.split();
                 vm.munmap(va, end - va, &mut ptes).map_err(|e| TestCaseError::fail(format!("munmap: {e:?}")))?;
                 model.pages.retain(|&a, _| a < va || a >= end);
+            }
+            Op::Pageout { proc, page, npages } => {
+                // The pages go to swap; what every address reads stays.
+                let p = self.proc(proc);
+                let Some(va) = self.pick_page(p, page) else { return Ok(()) };
+                self.procs[p].0.pageout(va, va + npages * PAGE_SIZE);
             }
             Op::Mremap { proc, page, grow } => {
                 let p = self.proc(proc);
@@ -495,6 +536,7 @@ proptest! {
         }
         world.finish();
         prop_assert_eq!(host.free_pages(), before, "pages not returned after every process exited");
+        prop_assert!(host.swap.borrow().iter().all(|&(refs, _)| refs == 0), "swap slots not freed after every process exited: {:?}", host.swap.borrow());
         prop_assert!(!host.pa.poison_corrupted.load(core::sync::atomic::Ordering::Relaxed), "a freed page was written");
     }
 }

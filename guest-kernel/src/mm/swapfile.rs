@@ -2,14 +2,22 @@
 //! must carry, `swapon` of each device found at boot, and what
 //! `/proc/swaps` and `/proc/meminfo` say about them.
 //!
-//! This is the start of swap: areas are found, checked and listed with
-//! Linux's priorities and formats; pages are not written to them yet (the
-//! swap map, swap entries and reclaim come next), so every area is empty.
+//! Each area keeps a swap map (Linux `swap_map`): how many PTEs name each
+//! slot. [`get_swap_page`] takes a free slot from the area of highest
+//! priority that has one, [`swap_duplicate`] counts a fork's copy of an
+//! entry, [`swap_free`] lets one go. Pages go out by `MADV_PAGEOUT`
+//! (`MmStruct::pageout`) and come back in `do_swap_page`; the block I/O is
+//! the driver's, registered as [`SwapIo`]. There is no reclaim under
+//! memory pressure and no swap cache yet: a page shared by several
+//! processes stays in memory.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::mm::uvm::SwapEntry;
 use crate::sync::SpinLock;
 
 /// The page size of a swap header (x86-64's).
@@ -91,6 +99,48 @@ pub struct SwapInfo {
     pub pages: u64,
     /// Pages holding swapped data.
     pub inuse_pages: u64,
+    /// Per slot, how many PTEs name it (0: free); slot 0 is the header.
+    map: Vec<u16>,
+    /// Where the search for a free slot starts (Linux `cluster_next`).
+    next: usize,
+}
+
+impl SwapInfo {
+    fn new(name: &str, prio: i32, header: &SwapHeader) -> Self {
+        let mut map = alloc::vec![0u16; header.last_page as usize + 1];
+        map[0] = u16::MAX;
+        Self { name: String::from(name), prio, pages: header.good_pages(), inuse_pages: 0, map, next: 1 }
+    }
+
+    /// A free slot, taken (one reference).
+    fn take_slot(&mut self) -> Option<u64> {
+        let n = self.map.len();
+        let found = (self.next..n).chain(1..self.next).find(|&i| self.map[i] == 0)?;
+        self.map[found] = 1;
+        self.next = found + 1;
+        self.inuse_pages += 1;
+        Some(found as u64)
+    }
+}
+
+/// Block I/O for swap, given by the block driver: reads and writes one
+/// page at a physical address to or from a slot of an area (`typ`: the
+/// area's index in `swapon` order). False on an I/O error.
+#[derive(Clone, Copy)]
+pub struct SwapIo {
+    pub read: fn(typ: u32, offset: u64, phys: u64) -> bool,
+    pub write: fn(typ: u32, offset: u64, phys: u64) -> bool,
+}
+
+static SWAP_IO: crate::sync::Once<SwapIo> = crate::sync::Once::new();
+
+/// Pages written to and read from swap (`pswpout`, `pswpin`).
+pub static PSWPOUT: AtomicU64 = AtomicU64::new(0);
+pub static PSWPIN: AtomicU64 = AtomicU64::new(0);
+
+/// The driver's I/O (once, when the first area is added).
+pub fn set_io(io: SwapIo) {
+    let _ = SWAP_IO.set(io);
 }
 
 /// The areas, in `swapon` order, and the priority the next one gets.
@@ -108,8 +158,67 @@ pub fn swapon(name: &str, header: &SwapHeader) -> String {
     list.least_priority -= 1;
     let prio = list.least_priority;
     let pages = header.good_pages();
-    list.areas.push(SwapInfo { name: String::from(name), prio, pages, inuse_pages: 0 });
+    list.areas.push(SwapInfo::new(name, prio, header));
     alloc::format!("Adding {}k swap on {name}.  Priority:{prio} extents:1 across:{}k ", pages * 4, pages * 4)
+}
+
+/// A free slot from the area of highest priority that has one (Linux
+/// `get_swap_page`), held by one reference.
+pub fn get_swap_page() -> Option<SwapEntry> {
+    let mut list = SWAP.lock();
+    let mut order: Vec<usize> = (0..list.areas.len()).collect();
+    order.sort_by_key(|&i| core::cmp::Reverse(list.areas[i].prio));
+    for i in order {
+        if let Some(offset) = list.areas[i].take_slot() {
+            return Some(SwapEntry { typ: i as u32, offset });
+        }
+    }
+    None
+}
+
+/// One more PTE names `e` (fork; Linux `swap_duplicate`). A count that
+/// would overflow stays (the slot is then never freed: a leak, not a
+/// corruption).
+pub fn swap_duplicate(e: SwapEntry) {
+    let mut list = SWAP.lock();
+    if let Some(c) = list.areas.get_mut(e.typ as usize).and_then(|a| a.map.get_mut(e.offset as usize)) {
+        *c = c.saturating_add(1).min(u16::MAX - 1);
+    }
+}
+
+/// One PTE less names `e` (Linux `swap_free`); the slot is free after the
+/// last.
+pub fn swap_free(e: SwapEntry) {
+    let mut list = SWAP.lock();
+    let Some(area) = list.areas.get_mut(e.typ as usize) else { return };
+    let Some(c) = area.map.get_mut(e.offset as usize) else { return };
+    if *c == 0 || *c == u16::MAX {
+        return;
+    }
+    *c -= 1;
+    if *c == 0 {
+        area.inuse_pages -= 1;
+    }
+}
+
+/// Writes the page at `phys` to slot `e`; false without a driver or on
+/// an I/O error.
+pub fn write_page(e: SwapEntry, phys: u64) -> bool {
+    let ok = SWAP_IO.get().is_some_and(|io| (io.write)(e.typ, e.offset, phys));
+    if ok {
+        PSWPOUT.fetch_add(1, Relaxed);
+    }
+    ok
+}
+
+/// Reads slot `e` into the page at `phys`; false without a driver or on
+/// an I/O error.
+pub fn read_page(e: SwapEntry, phys: u64) -> bool {
+    let ok = SWAP_IO.get().is_some_and(|io| (io.read)(e.typ, e.offset, phys));
+    if ok {
+        PSWPIN.fetch_add(1, Relaxed);
+    }
+    ok
 }
 
 /// All swap space and what of it is free, in pages (`SwapTotal`,
@@ -162,8 +271,21 @@ mod tests {
     }
 
     #[test]
+    fn slots_are_taken_shared_and_freed() {
+        let h = parse_swap_header(&header(12, 1, SWAP_MAGIC), 13).unwrap();
+        let mut a = SwapInfo::new("/dev/vda", -2, &h);
+        let slots: Vec<u64> = (0..12).map(|_| a.take_slot().unwrap()).collect();
+        assert_eq!(slots, (1..=12).collect::<Vec<_>>(), "slot 0 is the header");
+        assert_eq!((a.take_slot(), a.inuse_pages), (None, 12), "full");
+        a.map[5] -= 1;
+        a.inuse_pages -= 1;
+        assert_eq!(a.take_slot(), Some(5));
+    }
+
+    #[test]
     fn proc_swaps_has_linux_columns() {
-        let areas = [SwapInfo { name: "/dev/vda".into(), prio: -2, pages: 4095, inuse_pages: 0 }];
+        let h = parse_swap_header(&header(4095, 1, SWAP_MAGIC), 4096).unwrap();
+        let areas = [SwapInfo::new("/dev/vda", -2, &h)];
         let mut w = String::new();
         render_swaps(&areas, &mut w).unwrap();
         assert_eq!(w, "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n/dev/vda                                partition\t16380\t\t0\t\t-2\n");

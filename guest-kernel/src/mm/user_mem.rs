@@ -122,4 +122,27 @@ impl UserMem for KernelUserMem {
             activate_kernel_tables();
         }
     }
+
+    fn swap_out(&self, pfn: Pfn) -> Option<crate::mm::uvm::SwapEntry> {
+        use crate::mm::swapfile;
+        let entry = swapfile::get_swap_page()?;
+        if swapfile::write_page(entry, pfn.phys().as_u64()) {
+            Some(entry)
+        } else {
+            swapfile::swap_free(entry);
+            None
+        }
+    }
+
+    fn swap_in(&self, e: crate::mm::uvm::SwapEntry, pfn: Pfn) -> bool {
+        crate::mm::swapfile::read_page(e, pfn.phys().as_u64())
+    }
+
+    fn swap_dup(&self, e: crate::mm::uvm::SwapEntry) {
+        crate::mm::swapfile::swap_duplicate(e);
+    }
+
+    fn swap_free(&self, e: crate::mm::uvm::SwapEntry) {
+        crate::mm::swapfile::swap_free(e);
+    }
 }

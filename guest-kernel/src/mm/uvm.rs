@@ -55,6 +55,25 @@ pub trait UserMem: Copy {
     /// Before the tables rooted at `pgd` are freed: if they are loaded,
     /// load the kernel's own instead.
     fn deactivate(&self, pgd: PhysAddr);
+    /// Writes the page to a free swap slot and returns the slot, held by
+    /// one reference; `None` without swap space or on an I/O error.
+    fn swap_out(&self, pfn: Pfn) -> Option<SwapEntry> {
+        let _ = pfn;
+        None
+    }
+    /// Reads slot `e` into the page; false on an I/O error.
+    fn swap_in(&self, e: SwapEntry, pfn: Pfn) -> bool {
+        let _ = (e, pfn);
+        false
+    }
+    /// One more PTE names slot `e` (fork).
+    fn swap_dup(&self, e: SwapEntry) {
+        let _ = e;
+    }
+    /// One PTE less names slot `e`, which is free after the last.
+    fn swap_free(&self, e: SwapEntry) {
+        let _ = e;
+    }
 }
 
 /// Linux's `tlb_single_page_flush_ceiling`: an operation that changed more
@@ -217,6 +236,39 @@ impl Pte {
     }
 }
 
+/// Swap entries in non-present PTEs, encoded as Linux x86-64 encodes
+/// them (`__swp_entry`): the swap area's type in the top five bits, the
+/// slot's offset inverted from the bit above [`PTE_PROTNONE`] up, so that
+/// a swap PTE is neither `pte_none` nor mapped.
+const SWP_TYPE_BITS: u32 = 5;
+const SWP_OFFSET_FIRST_BIT: u32 = PTE_PROTNONE.trailing_zeros() + 1;
+const SWP_OFFSET_SHIFT: u32 = SWP_OFFSET_FIRST_BIT + SWP_TYPE_BITS;
+
+/// A slot in a swap area (Linux `swp_entry_t`): the area (`swapon`
+/// order) and the page offset in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SwapEntry {
+    pub typ: u32,
+    pub offset: u64,
+}
+
+impl Pte {
+    /// The PTE of a page that went to swap slot `e`.
+    pub fn swap(e: SwapEntry) -> Self {
+        Self((!e.offset << SWP_OFFSET_SHIFT >> SWP_TYPE_BITS) | (u64::from(e.typ) << (64 - SWP_TYPE_BITS)))
+    }
+
+    /// Whether this is a swap entry (`is_swap_pte`).
+    pub fn is_swap(self) -> bool {
+        !self.is_none() && !self.mapped()
+    }
+
+    /// The slot a swap PTE names.
+    pub fn swap_entry(self) -> SwapEntry {
+        SwapEntry { typ: (self.0 >> (64 - SWP_TYPE_BITS)) as u32, offset: !self.0 << SWP_TYPE_BITS >> SWP_OFFSET_SHIFT }
+    }
+}
+
 impl core::fmt::Debug for Pte {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "Pte({:#x})", self.0)
@@ -260,6 +312,9 @@ pub struct Rss {
     pub file: u64,
     pub anon: u64,
     pub shmem: u64,
+    /// Swap entries in the tables (Linux `MM_SWAPENTS`, `VmSwap`): not
+    /// resident, so not in [`Rss::total`].
+    pub swap: u64,
 }
 
 impl Rss {
@@ -500,8 +555,19 @@ impl<M: UserMem> UserPageTables<M> {
     /// operation, whose `tlb` the caller flushes.
     pub fn unmap_range(&mut self, start: u64, end: u64, rss: &mut Rss, tlb: &mut TlbGather) {
         let mem = self.mem;
-        self.for_each_present(start, end, |va, e| {
-            let pfn = e.get().pfn();
+        self.for_each_pte(start, end, |va, e| {
+            let pte = e.get();
+            if pte.is_swap() {
+                // A page in swap: its slot goes (Linux `free_swap_and_cache`).
+                mem.swap_free(pte.swap_entry());
+                e.clear();
+                rss.swap = rss.swap.saturating_sub(1);
+                return;
+            }
+            if !pte.mapped() {
+                return;
+            }
+            let pfn = pte.pfn();
             e.clear();
             tlb.add(va);
             account_unmap(&mem, pfn, rss);
@@ -559,7 +625,8 @@ impl<M: UserMem> UserPageTables<M> {
             let mut va = start;
             while va < stop {
                 let pte = Pte(self.mem.table(src_table)[table_index(va, 1)]);
-                if pte.mapped() {
+                // Pages and swap entries alike move.
+                if !pte.is_none() {
                     let Some(mut dst) = self.pte_slot(new + (va - old), true) else {
                         tlb.finish(&mem);
                         return false;

@@ -14,7 +14,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 
 use shared::ports::{
     MARK_CONTEXT_SWITCH, MARK_FAULT_ANON, MARK_FAULT_COW, MARK_FAULT_FAILED, MARK_FAULT_FILE_READ, MARK_FAULT_OTHER, MARK_FAULT_SHARED_WRITE, MARK_FAULT_STACK,
-    MARK_FAULT_ZERO, MARK_INTERRUPT, MARK_SYSCALL_BASE, MARK_SYSCALL_END,
+    MARK_FAULT_SWAP_IN, MARK_FAULT_ZERO, MARK_INTERRUPT, MARK_SYSCALL_BASE, MARK_SYSCALL_END,
 };
 
 use crate::arch;
@@ -91,6 +91,7 @@ pub fn fault_end(result: &Result<FaultKind, FaultError>) {
         Ok(FaultKind::FileRead) => MARK_FAULT_FILE_READ,
         Ok(FaultKind::SharedWrite) => MARK_FAULT_SHARED_WRITE,
         Ok(FaultKind::StackGrowth) => MARK_FAULT_STACK,
+        Ok(FaultKind::SwapIn) => MARK_FAULT_SWAP_IN,
         Ok(FaultKind::Other) => MARK_FAULT_OTHER,
         Err(_) => MARK_FAULT_FAILED,
     };

@@ -85,8 +85,10 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
                 ("nr_page_table_pages", m.page_tables),
             ];
             let events = [
+                ("pswpin", crate::mm::swapfile::PSWPIN.load(Relaxed)),
+                ("pswpout", crate::mm::swapfile::PSWPOUT.load(Relaxed)),
                 ("pgfault", crate::mm::memory::PGFAULT.load(Relaxed)),
-                ("pgmajfault", 0),
+                ("pgmajfault", crate::mm::memory::PGMAJFAULT.load(Relaxed)),
                 ("oom_kill", crate::proc::oom::OOM_KILLS.load(Relaxed)),
                 ("nr_tlb_local_flush_all", crate::mm::uvm::NR_TLB_LOCAL_FLUSH_ALL.load(Relaxed)),
                 ("nr_tlb_local_flush_one", crate::mm::uvm::NR_TLB_LOCAL_FLUSH_ONE.load(Relaxed)),

@@ -410,7 +410,8 @@ fn do_madvise(start: u64, len_in: u64, advice: i32) -> SysResult {
     let mm = mm()?;
     let mut holes: alloc::vec::Vec<(crate::proc::mm::FileRef, u64, u64)> = alloc::vec::Vec::new();
     let (pt, rss) = (&mut mm.pt, &mut mm.rss);
-    mm.vm
+    let walked = mm
+        .vm
         .madvise_walk(start, end, |vm, s, e| {
             if !vm.can_madvise_modify(s, advice) {
                 return Err(crate::mm::vma::Errno::EPERM);
@@ -444,14 +445,19 @@ fn do_madvise(start: u64, len_in: u64, advice: i32) -> SysResult {
                 MADV_COLD | MADV_PAGEOUT if flags & (VM_LOCKED | VM_HUGETLB) != 0 => return einval,
                 MADV_NORMAL | MADV_RANDOM | MADV_SEQUENTIAL | MADV_DONTFORK | MADV_DOFORK | MADV_WIPEONFORK | MADV_KEEPONFORK | MADV_DONTDUMP | MADV_DODUMP
                 | MADV_HUGEPAGE | MADV_NOHUGEPAGE => vm.madvise_update_flags(s, e, advice)?,
-                // WILLNEED (everything is in memory), COLD and PAGEOUT (no
-                // swap yet): hints with nothing to do.
+                // WILLNEED (everything is in memory) and COLD (no LRU
+                // lists yet): hints with nothing to do. PAGEOUT below.
                 _ => {}
             }
             Ok(())
         })
-        .map_err(|e| e.0)
-        .inspect_err(|_| punch_holes(&holes))?;
+        .map_err(|e| e.0);
+    // MADV_PAGEOUT: the anonymous pages this process holds alone go to
+    // swap now (the mapped parts of the range, as far as the walk went).
+    if advice == MADV_PAGEOUT && matches!(walked, Ok(()) | Err(ENOMEM)) {
+        mm.pageout(start, end);
+    }
+    walked.inspect_err(|_| punch_holes(&holes))?;
     punch_holes(&holes);
     Ok(0)
 }
