@@ -1117,6 +1117,19 @@ static void op_madvise(void)
             r->split = 1; /* the hint flags split VMAs */
         return;
     }
+    if (v < 34 && r->kind == K_ANON) {
+        /* MADV_PAGEOUT and MADV_COLD on private anonymous memory: the pages
+         * may go to swap (with a swap device) but read the same; EINVAL for
+         * locked memory. (On file mappings Linux also writes back and drops
+         * page-cache pages, which the model does not follow.) */
+        int h = chance(70) ? 21 /* MADV_PAGEOUT */ : 20 /* MADV_COLD */;
+        long x = SC(SYS_madvise, (long)(r->addr + off * PAGE), (long)(cnt * PAGE), h);
+        if (x != 0 && !(x == -1 && errno == EINVAL))
+            finding("madvise(%s): expected 0 (or EINVAL for locked memory), found %s", h == 21 ? "MADV_PAGEOUT" : "MADV_COLD", res(x, errno));
+        for (int k = 0; k < 3; k++)
+            page_verify(idx, off + below(cnt), "after madvise(MADV_PAGEOUT): the page reads the same");
+        return;
+    }
     long x = SC(SYS_madvise, (long)(r->addr + off * PAGE), (long)(cnt * PAGE), MADV_DONTNEED);
     if (!want_val(x, 0, "madvise(MADV_DONTNEED)"))
         return;

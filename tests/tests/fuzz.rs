@@ -64,3 +64,40 @@ fn fuzz_natively_finds_nothing_and_is_deterministic() {
     assert!(first.contains("fuzz: seed 7: 3000 calls, 0 findings"), "{first}");
     assert_eq!(first, run(), "the same seed must give the same output");
 }
+
+/// One seed with a swap device: the fuzzer's `MADV_PAGEOUT`s send pages to
+/// swap among its forks, mremaps, munmaps and checks of every page.
+#[test]
+fn fuzz_with_swap() {
+    if !kvm_available() {
+        return;
+    }
+    let scratch = tests::Scratch::new("fuzz-swap");
+    let spec = format!("{}:32M", scratch.dir.join("swap").display());
+    let fuzz = programs::path("fuzz");
+    let run = tests::run_vmm(&[
+        "run",
+        "--timeout",
+        "150",
+        "--mem",
+        "256M",
+        "--cmdline",
+        DEBUG,
+        "--swap",
+        &spec,
+        "--init",
+        fuzz.to_str().unwrap(),
+        "--",
+        "--seed",
+        "4",
+        "--calls",
+        CALLS,
+    ]);
+    let report = format!("--- stdout:\n{}--- console:\n{}", run.stdout, run.console);
+    assert!(run.stdout.contains(&format!("fuzz: seed 4: {CALLS} calls, 0 findings")), "findings\n{report}");
+    assert_eq!(run.code, 0, "{report}");
+    for bad in ["BUG", "Oops", "panic", "LEAK", "FAILED", "Bad page"] {
+        assert!(!run.console.contains(bad), "the kernel reports {bad:?}\n{report}");
+    }
+    assert!(run.console.contains("selftest rmapcheck: ok"), "{report}");
+}
