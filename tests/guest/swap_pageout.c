@@ -33,6 +33,19 @@ static void swap_kb(long *total, long *free_kb)
         fclose(f);
 }
 
+/* VmSwap from /proc/self/status, kB. */
+static long vmswap_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[128];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        sscanf(line, "VmSwap: %ld kB", &kb);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
 static void fill(unsigned char *p, int pages, int seed)
 {
     for (int i = 0; i < pages; i++)
@@ -62,7 +75,11 @@ int main(void)
     check(madvise(p, PAGES * (int)PAGE, MADV_PAGEOUT) == 0, "madvise(MADV_PAGEOUT)", "%s", "failed");
     swap_kb(&total, &free1);
     check(!have || free0 - free1 == PAGES * 4, "the pages went to swap", "free %ld -> %ld kB", free0, free1);
+    long vs = vmswap_kb();
+    check(!have || vs == PAGES * 4, "VmSwap counts them", "VmSwap %ld kB", vs);
     check(same(p, PAGES, 1), "every page comes back with its contents", "%s", "differs");
+    vs = vmswap_kb();
+    check(vs == 0, "and VmSwap is 0 again", "VmSwap %ld kB", vs);
     swap_kb(&total, &free1);
     check(free1 == free0, "and their slots are free again", "free %ld, was %ld", free1, free0);
 

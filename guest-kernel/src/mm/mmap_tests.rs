@@ -526,7 +526,7 @@ fn proc_status_lines_are_linuxs() {
     let b = anon(&mut mm, 0, 10 * P, RW, 0, &mut log).unwrap();
     mm.munmap(b, 10 * P, &mut log).unwrap();
     let mut out = String::new();
-    mm.show_status(&mut out, 30, 7, 1, 50, 5 * P).unwrap();
+    mm.show_status(&mut out, crate::mm::uvm::Rss { anon: 30, file: 7, shmem: 1, swap: 0 }, 50, 5 * P).unwrap();
     let want = "\
 VmPeak:\t     440 kB
 VmSize:\t     400 kB

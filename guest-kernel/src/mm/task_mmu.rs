@@ -92,18 +92,12 @@ impl<F: VmFile> VmaTree<F> {
     /// from `VmPeak` to `HugetlbPages`, each `Name:\t%8lu kB`. The caller
     /// passes its RSS counters in pages (`MM_ANONPAGES`, `MM_FILEPAGES`,
     /// `MM_SHMEMPAGES`), the RSS high-water mark in pages and the bytes of
-    /// page tables (`VmPTE`). No swap, no pinned or huge pages.
-    pub fn show_status(
-        &self,
-        w: &mut (impl Write + ?Sized),
-        rss_anon: u64,
-        rss_file: u64,
-        rss_shmem: u64,
-        hiwater_rss: u64,
-        pgtables_bytes: u64,
-    ) -> fmt::Result {
+    /// page tables (`VmPTE`), the swap entries (`VmSwap`). No pinned or
+    /// huge pages.
+    pub fn show_status(&self, w: &mut (impl Write + ?Sized), rss: crate::mm::uvm::Rss, hiwater_rss: u64, pgtables_bytes: u64) -> fmt::Result {
         let kb = |pages: u64| pages << (PAGE_SHIFT - 10);
-        let total_rss = rss_anon + rss_file + rss_shmem;
+        let (rss_anon, rss_file, rss_shmem) = (rss.anon, rss.file, rss.shmem);
+        let total_rss = rss.total();
         // Executable areas split between the program's text and libraries.
         let text_start = self.start_code & PAGE_MASK;
         let text_end = self.end_code.wrapping_add(PAGE_SIZE - 1) & PAGE_MASK;
@@ -124,7 +118,7 @@ impl<F: VmFile> VmaTree<F> {
             ("VmExe", text >> 10),
             ("VmLib", lib >> 10),
             ("VmPTE", pgtables_bytes >> 10),
-            ("VmSwap", 0),
+            ("VmSwap", kb(rss.swap)),
             ("HugetlbPages", 0),
         ];
         for (name, value) in lines {

@@ -88,7 +88,7 @@ pub(super) fn status(task: &Task, w: &mut String) -> core::fmt::Result {
     writeln!(w, "NStgid:\t{}\nNSpid:\t{}\nNSpgid:\t{}\nNSsid:\t{}\nKthread:\t0", task.tgid, task.pid, task.pgid, task.sid)?;
     if let Some(mm) = task.mm.as_ref() {
         let rss = mm.rss;
-        mm.vm.show_status(w, rss.anon, rss.file, rss.shmem, mm.hiwater_rss, mm.pt.nr_tables * PAGE_SIZE)?;
+        mm.vm.show_status(w, rss, mm.hiwater_rss, mm.pt.nr_tables * PAGE_SIZE)?;
         writeln!(w, "CoreDumping:\t0")?;
         writeln!(w, "THP_enabled:\t{}", u8::from(!mm.flags.thp_disable))?;
         writeln!(w, "untag_mask:\t{:#x}", u64::MAX)?;
