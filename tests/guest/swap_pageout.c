@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <fcntl.h>
 
 
 #define PAGES 256
@@ -44,6 +45,33 @@ static long vmswap_kb(void)
     if (f)
         fclose(f);
     return kb;
+}
+
+/* Swap from /proc/self/smaps_rollup, kB. */
+static long smaps_swap_kb(void)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    char line[128];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        sscanf(line, "Swap: %ld kB", &kb);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* The /proc/self/pagemap entry of the page at `addr` (pread: the file
+ * takes whole 8-byte entries only, which stdio's reads are not). */
+static uint64_t pagemap(const void *addr)
+{
+    uint64_t e = 0;
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    if (fd >= 0) {
+        if (pread(fd, &e, 8, (off_t)((uintptr_t)addr / PAGE * 8)) != 8)
+            e = 0;
+        close(fd);
+    }
+    return e;
 }
 
 static void fill(unsigned char *p, int pages, int seed)
@@ -77,6 +105,10 @@ int main(void)
     check(!have || free0 - free1 == PAGES * 4, "the pages went to swap", "free %ld -> %ld kB", free0, free1);
     long vs = vmswap_kb();
     check(!have || vs == PAGES * 4, "VmSwap counts them", "VmSwap %ld kB", vs);
+    long ss = smaps_swap_kb();
+    check(!have || ss == PAGES * 4, "so does smaps_rollup's Swap", "Swap %ld kB", ss);
+    uint64_t pm = pagemap(p + PAGE);
+    check(!have || (pm >> 62) == 1, "pagemap says swapped, not present", "entry %#llx", (unsigned long long)pm);
     check(same(p, PAGES, 1), "every page comes back with its contents", "%s", "differs");
     vs = vmswap_kb();
     check(vs == 0, "and VmSwap is 0 again", "VmSwap %ld kB", vs);

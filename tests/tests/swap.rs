@@ -92,7 +92,7 @@ fn pages_go_to_swap_and_come_back() {
         "x",
     ]);
     assert!(run.stdout.contains("# swap: 16380 kB, 16380 kB free"), "{}", run.stdout);
-    assert!(run.stdout.contains("14 passed, 0 failed"), "{}\n{}", run.stdout, run.console);
+    assert!(run.stdout.contains("16 passed, 0 failed"), "{}\n{}", run.stdout, run.console);
     assert_eq!(run.code, 0, "{}", run.console);
     for bad in ["LEAK", "BUG", "Bad page", "FAILED"] {
         assert!(!run.console.contains(bad), "{bad}: {}", run.console);

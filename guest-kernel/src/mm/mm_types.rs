@@ -154,16 +154,26 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
     }
 
     /// The `/proc/PID/pagemap` entry of the page at `va` (Linux
-    /// `pte_to_pagemap_entry`, `pagemap_pte_hole`): bit 63 present, 61 a
+    /// `pte_to_pagemap_entry`, `pagemap_pte_hole`): bit 63 present, 62 in
+    /// swap (then the swap type and offset in bits 0-54, only with
+    /// `show_pfn`), 61 a
     /// file or shared page, 56 mapped only here, 55 soft-dirty, bits 0-54
     /// the PFN (only with `show_pfn`). An unmapped address is 0.
     pub fn pagemap_entry(&self, va: u64, show_pfn: bool) -> u64 {
         const PM_SOFT_DIRTY: u64 = 1 << 55;
         const PM_MMAP_EXCLUSIVE: u64 = 1 << 56;
         const PM_FILE: u64 = 1 << 61;
+        const PM_SWAP: u64 = 1 << 62;
         const PM_PRESENT: u64 = 1 << 63;
+        /// Linux `MAX_SWAPFILES_SHIFT`: the swap type's bits below the offset.
+        const SWAP_TYPE_SHIFT: u32 = 5;
         let Some(vma) = self.vm.vma_at(va) else { return 0 };
         let vma_dirty = if vma.soft_dirty { PM_SOFT_DIRTY } else { 0 };
+        if let Some(e) = self.pt.lookup_swap(va) {
+            // A page in swap: its type and offset where the PFN would be.
+            let frame = if show_pfn { u64::from(e.typ) | e.offset << SWAP_TYPE_SHIFT } else { 0 };
+            return PM_SWAP | vma_dirty | frame;
+        }
         let Some(pte) = self.pt.lookup(va).filter(|e| e.present()) else { return vma_dirty };
         let pfn = pte.pfn();
         let mem = self.pt.mem();

@@ -186,6 +186,12 @@ pub fn swap_duplicate(e: SwapEntry) {
     }
 }
 
+/// How many PTEs name `e` (Linux `swp_swapcount`; 0 for no such slot).
+pub fn swap_count(e: SwapEntry) -> u64 {
+    let list = SWAP.lock();
+    list.areas.get(e.typ as usize).and_then(|a| a.map.get(e.offset as usize)).map_or(0, |&c| u64::from(c))
+}
+
 /// One PTE less names `e` (Linux `swap_free`); the slot is free after the
 /// last.
 pub fn swap_free(e: SwapEntry) {

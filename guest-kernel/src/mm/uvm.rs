@@ -476,6 +476,14 @@ impl<M: UserMem> UserPageTables<M> {
         pte.mapped().then_some(pte)
     }
 
+    /// The swap entry at `va`, if the page there is in swap.
+    pub fn lookup_swap(&self, va: u64) -> Option<SwapEntry> {
+        let mut mem = self.mem;
+        let table = Self::walk_from(&mut mem, self.pgd, va, 1).ok()?;
+        let pte = Pte(mem.table(table)[table_index(va, 1)]);
+        pte.is_swap().then(|| pte.swap_entry())
+    }
+
     /// Calls `f(va, table)` for each PTE table under `[start, end)`, in
     /// address order: `va` is where the range enters the 2 MiB the table
     /// maps. Missing entries are skipped at every level (Linux's

@@ -400,12 +400,15 @@ struct MemSize {
     referenced: u64,
     anonymous: u64,
     locked: u64,
+    /// Pages in swap, and their share by the slot's count (fixed point).
+    swap: u64,
+    swap_pss: u64,
 }
 
 const PSS_SHIFT: u32 = 12;
 
 /// `/proc/PID/smaps` (Linux `show_smap`): each VMA's maps line, then what
-/// its present pages cost; with `rollup`, `smaps_rollup`: the sums under
+/// its present pages cost and what of it is in swap; with `rollup`, `smaps_rollup`: the sums under
 /// one line spanning every VMA. A page mapped by several processes is
 /// shared and counts 1/mapcount towards each one's Pss; the shared zero
 /// page is not counted (Linux's `vm_normal_page` skips it).
@@ -415,8 +418,14 @@ fn smaps(mm: &mut crate::proc::mm::Mm, w: &mut String, rollup: bool) -> core::fm
     let mut total = MemSize::default();
     for vma in &vmas {
         let mut m = MemSize::default();
-        mm.pt.for_each_present(vma.start, vma.end, |_, e| {
+        mm.pt.for_each_pte(vma.start, vma.end, |_, e| {
             let pte = e.get();
+            if pte.is_swap() {
+                let count = crate::mm::swapfile::swap_count(pte.swap_entry()).max(1);
+                m.swap += PAGE_SIZE;
+                m.swap_pss += (PAGE_SIZE << PSS_SHIFT) / count;
+                return;
+            }
             if pte.pfn() == zero || !pte.present() {
                 return;
             }
@@ -460,6 +469,8 @@ fn smaps(mm: &mut crate::proc::mm::Mm, w: &mut String, rollup: bool) -> core::fm
             total.referenced += m.referenced;
             total.anonymous += m.anonymous;
             total.locked += m.locked;
+            total.swap += m.swap;
+            total.swap_pss += m.swap_pss;
             continue;
         }
         mm.vm.show_map_vma(w, vma, |f: &crate::proc::mm::FileRef| f.maps_info())?;
@@ -507,9 +518,11 @@ fn show_smap_counts(w: &mut String, m: &MemSize, size: Option<u64>) -> core::fmt
     line(w, "Private_Dirty", kb(m.private_dirty))?;
     line(w, "Referenced", kb(m.referenced))?;
     line(w, "Anonymous", kb(m.anonymous))?;
-    for name in ["KSM", "LazyFree", "AnonHugePages", "ShmemPmdMapped", "FilePmdMapped", "Shared_Hugetlb", "Private_Hugetlb", "Swap", "SwapPss"] {
+    for name in ["KSM", "LazyFree", "AnonHugePages", "ShmemPmdMapped", "FilePmdMapped", "Shared_Hugetlb", "Private_Hugetlb"] {
         line(w, name, 0)?;
     }
+    line(w, "Swap", kb(m.swap))?;
+    line(w, "SwapPss", kb(m.swap_pss >> PSS_SHIFT))?;
     line(w, "Locked", kb(m.locked >> PSS_SHIFT))
 }
 /// Linux's two-letter `VmFlags` mnemonics for the flags we have, in bit
