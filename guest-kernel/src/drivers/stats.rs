@@ -210,8 +210,7 @@ pub fn tick() {
         return;
     }
     let used = CONTROL_USED_IDX.load(Relaxed);
-    // SAFETY: the control queue's used index, in its ring page (lowmem,
-    // never freed); the device writes it, hence volatile.
+    // SAFETY: the control queue's used index, in its ring page (lowmem, never freed); the device writes it, hence volatile.
     let control = used != 0 && unsafe { core::ptr::read_volatile(used as *const u16) } as u64 != CONTROL_SEEN.load(Relaxed);
     if control || rdtsc() >= NEXT_TSC.load(Relaxed) {
         PENDING.store(true, Relaxed);

@@ -43,8 +43,7 @@ pub struct VirtioBlk {
     capacity: u64,
 }
 
-// SAFETY: the request page and the ring belong to this device alone; they
-// are touched only through `&mut self`.
+// SAFETY: the request page and the ring belong to this device alone; they are touched only through `&mut self`.
 unsafe impl Send for VirtioBlk {}
 
 impl VirtioBlk {
@@ -54,8 +53,7 @@ impl VirtioBlk {
         use crate::mm::buddy::{alloc_page, page_address, page_to_pfn};
         use crate::mm::gfp::{__GFP_ZERO, GFP_KERNEL};
         let va = crate::mm::vmalloc::ioremap(PhysAddr(base), size, "virtio_blk").ok_or_else(|| String::from("cannot map its registers"))?;
-        // SAFETY: an uncached mapping of the device's register page, kept
-        // for the life of the kernel (never unmapped).
+        // SAFETY: an uncached mapping of the device's register page, kept for the life of the kernel (never unmapped).
         let mmio = unsafe { Mmio::new(va.as_mut_ptr::<u8>()) };
         mmio.probe(VIRTIO_ID_BLOCK, VENDOR_ID).map_err(|e| format!("{e}"))?;
         let max = mmio.queue_max(0).map_err(|e| format!("{e}"))?;
@@ -70,8 +68,7 @@ impl VirtioBlk {
             mmio.fail();
             return Err(String::from("its request queue has no entries"));
         }
-        // SAFETY: a fresh zeroed page (4 KiB covers a 16-entry ring), page
-        // aligned, owned by this queue from now on.
+        // SAFETY: a fresh zeroed page (4 KiB covers a 16-entry ring), page aligned, owned by this queue from now on.
         let queue = unsafe { Virtqueue::new(pages[0].1, pages[0].0, qsize) };
         mmio.enable_queue(0, &queue);
         mmio.driver_ok();
@@ -100,9 +97,7 @@ impl VirtioBlk {
         let mut header = [0u8; 16];
         header[0..4].copy_from_slice(&kind.to_le_bytes());
         header[8..16].copy_from_slice(&sector.to_le_bytes());
-        // SAFETY: `req` is this device's own page (see `probe`): the header
-        // at its start and the status byte at offset 16 are inside it, and
-        // the device is not using them (one request at a time).
+        // SAFETY: `req` is this device's own page (see `probe`); header and status byte (offset 16) lie inside it, and the device is not using them (one request at a time).
         unsafe {
             core::ptr::copy_nonoverlapping(header.as_ptr(), self.req, header.len());
             core::ptr::write_volatile(self.req.add(16), 0xff);
@@ -117,8 +112,7 @@ impl VirtioBlk {
         for _ in 0..POLL_LIMIT {
             if let Some(used) = self.queue.pop_used() {
                 used.map_err(|e| format!("the device returned a chain it did not own: {e:?}"))?;
-                // SAFETY: as above; the device has written the status and
-                // returned the chain.
+                // SAFETY: as above; the device has written the status and returned the chain.
                 let status = unsafe { core::ptr::read_volatile(self.req.add(16)) };
                 return if status == VIRTIO_BLK_S_OK { Ok(()) } else { Err(format!("I/O error (status {status})")) };
             }
@@ -157,8 +151,7 @@ pub fn init(cmdline: &crate::cmdline::Cmdline) {
         let mut header = [0u8; SWAP_PAGE];
         let read = dev.read(0, phys, SWAP_PAGE as u32).and_then(|()| {
             let va = crate::mm::buddy::page_address(page).ok_or_else(|| String::from("header page not in lowmem"))?;
-            // SAFETY: the page was just filled by the device and is ours
-            // until freed below.
+            // SAFETY: the page was just filled by the device and is ours until freed below.
             header.copy_from_slice(unsafe { core::slice::from_raw_parts(va.as_ptr::<u8>(), SWAP_PAGE) });
             Ok(())
         });

@@ -64,15 +64,13 @@ impl PageTableMemory for BootPageTables<'_> {
     fn alloc_table(&mut self) -> Option<PhysAddr> {
         let pa = self.memblock.phys_alloc(PAGE_SIZE, PAGE_SIZE)?;
         debug_assert!(pa < BOOT_MAPPED_LIMIT);
-        // SAFETY: memblock just handed out this page, below the 1 GiB the
-        // boot tables map at START_KERNEL_MAP; nobody else uses it.
+        // SAFETY: memblock just handed out this page, below the 1 GiB the boot tables map at START_KERNEL_MAP; nobody else uses it.
         unsafe { cpu::clear_page((START_KERNEL_MAP + pa) as *mut u8) };
         Some(PhysAddr(pa))
     }
 
     fn table(&mut self, pa: PhysAddr) -> &mut Table {
-        // SAFETY: `pa` is a table page from `alloc_table` (or the root), in
-        // the boot window; the builder holds the only reference meanwhile.
+        // SAFETY: `pa` is a table page from `alloc_table` (or the root), in the boot window; the builder holds the only reference meanwhile.
         unsafe { &mut *((START_KERNEL_MAP + pa.0) as *mut Table) }
     }
 }
@@ -171,8 +169,7 @@ pub fn setup_memory(info: &BootInfo, cmdline: &Cmdline) -> MemorySetup {
 
     // 4. Switch.
     enable_protection(&features);
-    // SAFETY: `pgd` maps the kernel image (code, stack, statics) at the
-    // addresses it runs at and all RAM in the direct map.
+    // SAFETY: `pgd` maps the kernel image (code, stack, statics) at the addresses it runs at and all RAM in the direct map.
     unsafe { cpu::write_cr3(pgd.0) };
     memblock.set_current_limit(lowmem_end);
     printk!(
