@@ -83,7 +83,7 @@ echo "== ps"
 $B ps | $B head -1
 $B sleep 3 &
 $B sleep 1
-$B ps -o pid,args | $B grep -c '[s]leep 3'
+$B ps -o ppid,args | $B grep "^ *$$ " | $B grep -c '[s]leep 3'
 kill $!
 echo "== top"
 $B top -b -n 1 | $B grep -E '^(Mem|CPU|Load)' | $B sed 's/^/~/'
