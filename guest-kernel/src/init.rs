@@ -164,7 +164,7 @@ fn phys_slice(addr: u64, len: u64) -> Option<&'static [u8]> {
         return None;
     }
     // SAFETY: memblock reserved this range at boot (never handed out), and the direct map covers lowmem.
-    Some(unsafe { core::slice::from_raw_parts(crate::mm::addr::__va(crate::mm::addr::PhysAddr(addr)).as_ptr::<u8>(), len as usize) })
+    Some(unsafe { core::slice::from_raw_parts(crate::mm::addr::__va(crate::mm::addr::PhysAddr::new(addr)).as_ptr::<u8>(), len as usize) })
 }
 
 /// Unpacks the initramfs, runs init to completion and returns the VMM

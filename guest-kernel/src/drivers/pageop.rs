@@ -77,7 +77,7 @@ fn choose(cmdline: &Cmdline, key: &str, guest: u64, host: Option<u64>) -> bool {
 /// up).
 pub fn init(cmdline: &Cmdline) {
     let (Some(a), Some(b)) = (alloc_page(GFP_KERNEL), alloc_page(GFP_KERNEL)) else { return };
-    let (a_pfn, b_pfn) = (page_to_pfn(a).0, page_to_pfn(b).0);
+    let (a_pfn, b_pfn) = (page_to_pfn(a).as_u64(), page_to_pfn(b).as_u64());
     let clear_guest = cycles(|| clear_frame_in_guest(a_pfn));
     let copy_guest = cycles(|| copy_frame_in_guest(a_pfn, b_pfn));
     let present = host_zero(a_pfn);

@@ -443,7 +443,7 @@ fn poll_control(final_pass: bool) {
                 None
             } else {
                 // SAFETY: the buffer is a lowmem page of ours that the device returned (it no longer writes it); `len` is bounded by its size.
-                let bytes = unsafe { core::slice::from_raw_parts(crate::mm::addr::__va(PhysAddr(pa)).as_ptr::<u8>(), len) };
+                let bytes = unsafe { core::slice::from_raw_parts(crate::mm::addr::__va(PhysAddr::new(pa)).as_ptr::<u8>(), len) };
                 wire::decode_command(bytes).ok()
             };
             if len != 0 && cmd.is_none() {

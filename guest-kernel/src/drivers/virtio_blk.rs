@@ -52,7 +52,7 @@ impl VirtioBlk {
     pub fn probe(base: u64, size: u64) -> Result<Self, String> {
         use crate::mm::buddy::{alloc_page, page_address, page_to_pfn};
         use crate::mm::gfp::{__GFP_ZERO, GFP_KERNEL};
-        let va = crate::mm::vmalloc::ioremap(PhysAddr(base), size, "virtio_blk").ok_or_else(|| String::from("cannot map its registers"))?;
+        let va = crate::mm::vmalloc::ioremap(PhysAddr::new(base), size, "virtio_blk").ok_or_else(|| String::from("cannot map its registers"))?;
         // SAFETY: an uncached mapping of the device's register page, kept for the life of the kernel (never unmapped).
         let mmio = unsafe { Mmio::new(va.as_mut_ptr::<u8>()) };
         mmio.probe(VIRTIO_ID_BLOCK, VENDOR_ID).map_err(|e| format!("{e}"))?;

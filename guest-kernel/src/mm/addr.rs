@@ -18,24 +18,27 @@ pub const PAGE_MASK: u64 = !(PAGE_SIZE - 1);
 /// A guest-physical address.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 #[repr(transparent)]
-pub struct PhysAddr(pub u64);
+pub struct PhysAddr(u64);
 
 /// A kernel-virtual address.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 #[repr(transparent)]
-pub struct VirtAddr(pub u64);
+pub struct VirtAddr(u64);
 
 /// A page frame number: a physical address divided by [`PAGE_SIZE`].
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
 #[repr(transparent)]
-pub struct Pfn(pub u64);
+pub struct Pfn(u64);
 
 impl PhysAddr {
+    pub const fn new(addr: u64) -> Self {
+        Self(addr)
+    }
     pub const fn as_u64(self) -> u64 {
         self.0
     }
     pub const fn pfn(self) -> Pfn {
-        Pfn(self.0 >> PAGE_SHIFT)
+        Pfn::new(self.0 >> PAGE_SHIFT)
     }
     pub const fn is_aligned(self, align: u64) -> bool {
         self.0 & (align - 1) == 0
@@ -46,6 +49,9 @@ impl PhysAddr {
 }
 
 impl VirtAddr {
+    pub const fn new(addr: u64) -> Self {
+        Self(addr)
+    }
     pub const fn as_u64(self) -> u64 {
         self.0
     }
@@ -64,8 +70,18 @@ impl VirtAddr {
 }
 
 impl Pfn {
+    pub const fn new(pfn: u64) -> Self {
+        Self(pfn)
+    }
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+    /// The frame `n` frames further on.
+    pub const fn add(self, n: u64) -> Self {
+        Self(self.0 + n)
+    }
     pub const fn phys(self) -> PhysAddr {
-        PhysAddr(self.0 << PAGE_SHIFT)
+        PhysAddr::new(self.0 << PAGE_SHIFT)
     }
 }
 
@@ -92,22 +108,22 @@ pub const fn page_align_down(x: u64) -> u64 {
 /// The direct-map address of `pa` (Linux `__va`). Valid once the direct
 /// map is up, for lowmem.
 pub const fn __va(pa: PhysAddr) -> VirtAddr {
-    VirtAddr(pa.0 + PAGE_OFFSET)
+    VirtAddr::new(pa.0 + PAGE_OFFSET)
 }
 
 /// The physical address behind a direct-map or kernel-image address
 /// (Linux `__pa`, which on x86-64 accepts both).
 pub const fn __pa(va: VirtAddr) -> PhysAddr {
     if va.0 >= START_KERNEL_MAP {
-        PhysAddr(va.0 - START_KERNEL_MAP)
+        PhysAddr::new(va.0 - START_KERNEL_MAP)
     } else {
-        PhysAddr(va.0 - PAGE_OFFSET)
+        PhysAddr::new(va.0 - PAGE_OFFSET)
     }
 }
 
 /// Physical address of a kernel-image object (Linux `__pa_symbol`).
 pub fn __pa_symbol<T>(sym: *const T) -> PhysAddr {
-    PhysAddr(sym as u64 - START_KERNEL_MAP)
+    PhysAddr::new(sym as u64 - START_KERNEL_MAP)
 }
 
 pub const fn phys_to_virt(pa: PhysAddr) -> VirtAddr {
@@ -124,12 +140,12 @@ mod tests {
 
     #[test]
     fn conversions_round_trip() {
-        let pa = PhysAddr(0x1234_5000);
-        assert_eq!(__va(pa), VirtAddr(0xffff_8880_1234_5000));
+        let pa = PhysAddr::new(0x1234_5000);
+        assert_eq!(__va(pa), VirtAddr::new(0xffff_8880_1234_5000));
         assert_eq!(__pa(__va(pa)), pa);
-        assert_eq!(__pa(VirtAddr(START_KERNEL_MAP + 0x100_0000)), PhysAddr(0x100_0000));
-        assert_eq!(pa.pfn(), Pfn(0x12345));
-        assert_eq!(Pfn(0x12345).phys(), pa);
+        assert_eq!(__pa(VirtAddr::new(START_KERNEL_MAP + 0x100_0000)), PhysAddr::new(0x100_0000));
+        assert_eq!(pa.pfn(), Pfn::new(0x12345));
+        assert_eq!(Pfn::new(0x12345).phys(), pa);
         assert_eq!(page_align_up(0x1001), 0x2000);
         assert_eq!(page_align_down(0x1fff), 0x1000);
     }

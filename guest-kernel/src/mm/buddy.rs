@@ -125,7 +125,7 @@ pub fn alloc_pages(gfp: Gfp, order: usize) -> Option<&'static Page> {
         printk!("pagealloc: memory corruption: a freed page was written after it was poisoned");
     }
     match result {
-        Some(pfn) => Some(pfn_to_page(Pfn(pfn))),
+        Some(pfn) => Some(pfn_to_page(Pfn::new(pfn))),
         None if gfp.contains(__GFP_NOFAIL) => panic!("__GFP_NOFAIL allocation of order {order} failed: out of memory"),
         None => {
             if !gfp.contains(__GFP_NOWARN) {
@@ -160,7 +160,7 @@ pub fn __get_dma_pages(gfp: Gfp, order: usize) -> Option<VirtAddr> {
 
 /// Drops a reference to a block from `alloc_pages` (Linux `__free_pages`).
 pub fn __free_pages(page: &Page, order: usize) {
-    if let Err(bad) = page_alloc().free_pages(page_to_pfn(page).0, order) {
+    if let Err(bad) = page_alloc().free_pages(page_to_pfn(page).as_u64(), order) {
         bad_page(&bad);
     }
 }

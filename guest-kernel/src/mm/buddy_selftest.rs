@@ -43,7 +43,7 @@ fn gfp_for_zone(idx: usize) -> Gfp {
 /// Reads or writes the first and last word of a page frame, HighMem
 /// through the fixmap.
 fn frame_words(page: &Page, write: Option<u64>) -> (u64, u64) {
-    let pfn = page_to_pfn(page).0;
+    let pfn = page_to_pfn(page).as_u64();
     let access = |p: *mut u64| {
         // SAFETY: `p` maps the whole 4 KiB frame of a page this test owns.
         unsafe {
@@ -89,7 +89,7 @@ fn check() -> Result<(), Failure> {
             let page = alloc_pages(gfp | __GFP_NOWARN, order);
             ensure!(page.is_some(), "{} order {order} allocation failed", z.name);
             let page = page.unwrap();
-            let pfn = page_to_pfn(page).0;
+            let pfn = page_to_pfn(page).as_u64();
             ensure!(z.contains(pfn), "{:?} order {order} came from pfn {pfn:#x}, outside {}", gfp, z.name);
             ensure!(pfn.is_multiple_of(1 << order), "order {order} block at {pfn:#x} is misaligned");
             ensure!(page.refcount() == 1 && page.mapcount() == 0, "fresh page {pfn:#x} has refcount {}", page.refcount());
@@ -120,13 +120,13 @@ fn check() -> Result<(), Failure> {
     ensure!(unsafe { addr.as_ptr::<u64>().read_volatile() } == 0, "get_zeroed_page not zero");
     free_page(addr);
     let dma = __get_dma_pages(GFP_KERNEL, 1).expect("__get_dma_pages");
-    ensure!(page_to_pfn(virt_to_page(dma)).0 < (16 << 20) >> PAGE_SHIFT, "__get_dma_pages above 16 MiB");
+    ensure!(page_to_pfn(virt_to_page(dma)).as_u64() < (16 << 20) >> PAGE_SHIFT, "__get_dma_pages above 16 MiB");
     free_pages(dma, 1);
     let any = __get_free_pages(GFP_HIGHUSER, 0).expect("__get_free_pages");
     free_pages(any, 0);
     let comp = alloc_pages(GFP_KERNEL | __GFP_COMP, 2).expect("__GFP_COMP");
-    let head = page_to_pfn(comp).0;
-    ensure!(comp.test(pg::HEAD) && pfn_to_page(crate::mm::addr::Pfn(head + 3)).private() == head, "compound tails lost their head");
+    let head = page_to_pfn(comp).as_u64();
+    ensure!(comp.test(pg::HEAD) && pfn_to_page(crate::mm::addr::Pfn::new(head + 3)).private() == head, "compound tails lost their head");
     __free_pages(comp, 2);
     let cold = alloc_page(GFP_KERNEL | __GFP_COLD).expect("__GFP_COLD");
     __free_pages(cold, 0);
@@ -192,10 +192,10 @@ impl Held {
     fn push(&mut self, page: &'static Page, order: u8) -> Result<(), Failure> {
         let Some(addr) = page_address(page) else {
             let mut msg = Failure::new();
-            let _ = write!(msg, "held page {:#x} is not in lowmem", page_to_pfn(page).0);
+            let _ = write!(msg, "held page {:#x} is not in lowmem", page_to_pfn(page).as_u64());
             return Err(msg);
         };
-        let next = self.head.map_or(0, |p| page_to_pfn(p).0 + 1);
+        let next = self.head.map_or(0, |p| page_to_pfn(p).as_u64() + 1);
         // SAFETY: the block was just allocated to this test and is mapped in the direct map; its first two words are ours.
         unsafe {
             addr.as_mut_ptr::<u64>().write_volatile(next);
@@ -209,7 +209,7 @@ impl Held {
             let addr = page_address(page).expect("checked in push");
             // SAFETY: written by `push` while the block was held.
             let (next, order) = unsafe { (addr.as_ptr::<u64>().read_volatile(), addr.as_ptr::<u64>().add(1).read_volatile()) };
-            self.head = (next != 0).then(|| pfn_to_page(crate::mm::addr::Pfn(next - 1)));
+            self.head = (next != 0).then(|| pfn_to_page(crate::mm::addr::Pfn::new(next - 1)));
             __free_pages(page, order as usize);
         }
     }

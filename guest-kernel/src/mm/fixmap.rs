@@ -27,7 +27,7 @@ const _: () = assert!(NR_FIX_SLOTS <= 512);
 static FIXMAP_PTE_TABLE: AtomicU64 = AtomicU64::new(0);
 
 pub const fn fix_to_virt(slot: usize) -> VirtAddr {
-    VirtAddr(FIXADDR_START + (slot as u64) * 4096)
+    VirtAddr::new(FIXADDR_START + (slot as u64) * 4096)
 }
 
 /// The slot of a fixmap address, if it is one.
@@ -45,7 +45,7 @@ fn pte(slot: usize) -> *mut u64 {
     let table = FIXMAP_PTE_TABLE.load(Relaxed);
     assert!(table != 0 && slot < NR_FIX_SLOTS, "fixmap slot {slot} used before init or out of range");
     let index = table_index(fix_to_virt(slot).as_u64(), 1);
-    (__va(PhysAddr(table)).as_u64() as *mut u64).wrapping_add(index)
+    (__va(PhysAddr::new(table)).as_u64() as *mut u64).wrapping_add(index)
 }
 
 /// Points `slot` at physical page `pa` (Linux `__set_fixmap`). The caller

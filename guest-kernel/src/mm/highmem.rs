@@ -67,14 +67,14 @@ pub fn init(pte_table: PhysAddr) {
 }
 
 fn pkmap_addr(slot: usize) -> VirtAddr {
-    VirtAddr(PKMAP_BASE + slot as u64 * 4096)
+    VirtAddr::new(PKMAP_BASE + slot as u64 * 4096)
 }
 
 impl Pkmap {
     fn pte(&self, slot: usize) -> *mut u64 {
         assert!(self.pte_table != 0, "kmap used before highmem init");
         let index = table_index(pkmap_addr(slot).as_u64(), 1);
-        (__va(PhysAddr(self.pte_table)).as_u64() as *mut u64).wrapping_add(index)
+        (__va(PhysAddr::new(self.pte_table)).as_u64() as *mut u64).wrapping_add(index)
     }
 
     fn lookup(&self, pfn: u64) -> Option<usize> {
@@ -139,7 +139,7 @@ impl Pkmap {
         }
         let slot = self.last_pkmap_nr;
         // SAFETY: the slot is free (count 0, unmapped since the last flush).
-        unsafe { self.pte(slot).write_volatile((Pfn(pfn).phys().as_u64()) | PAGE_KERNEL) };
+        unsafe { self.pte(slot).write_volatile((Pfn::new(pfn).phys().as_u64()) | PAGE_KERNEL) };
         self.count[slot] = 1;
         self.pfn[slot] = pfn;
         self.insert(pfn, slot);
@@ -154,7 +154,7 @@ pub fn kmap(page: &Page) -> VirtAddr {
         return addr;
     }
     KMAP_STATS.kmap_high.fetch_add(1, Relaxed);
-    let pfn = page_to_pfn(page).0;
+    let pfn = page_to_pfn(page).as_u64();
     let mut pk = PKMAP.lock();
     let slot = match pk.lookup(pfn) {
         Some(slot) => slot,
@@ -169,7 +169,7 @@ pub fn kunmap(page: &Page) {
     if page_address(page).is_some() {
         return;
     }
-    let pfn = page_to_pfn(page).0;
+    let pfn = page_to_pfn(page).as_u64();
     let mut pk = PKMAP.lock();
     let slot = pk.lookup(pfn).unwrap_or_else(|| panic!("kunmap: pfn {pfn:#x} is not kmapped"));
     assert!(pk.count[slot] > 1, "kunmap: pfn {pfn:#x} has no users");

@@ -66,12 +66,12 @@ impl PageTableMemory for BootPageTables<'_> {
         debug_assert!(pa < BOOT_MAPPED_LIMIT);
         // SAFETY: memblock just handed out this page, below the 1 GiB the boot tables map at START_KERNEL_MAP; nobody else uses it.
         unsafe { cpu::clear_page((START_KERNEL_MAP + pa) as *mut u8) };
-        Some(PhysAddr(pa))
+        Some(PhysAddr::new(pa))
     }
 
     fn table(&mut self, pa: PhysAddr) -> &mut Table {
         // SAFETY: `pa` is a table page from `alloc_table` (or the root), in the boot window; the builder holds the only reference meanwhile.
-        unsafe { &mut *((START_KERNEL_MAP + pa.0) as *mut Table) }
+        unsafe { &mut *((START_KERNEL_MAP + pa.as_u64()) as *mut Table) }
     }
 }
 
@@ -150,31 +150,31 @@ pub fn setup_memory(info: &BootInfo, cmdline: &Cmdline) -> MemorySetup {
             continue;
         }
         printk!("init_memory_mapping: [mem {:#010x}-{:#010x}]", start, end - 1);
-        let stats = map_range(&mut tables, pgd, __va(PhysAddr(start)), PhysAddr(start), end - start, PAGE_KERNEL, sizes)
+        let stats = map_range(&mut tables, pgd, __va(PhysAddr::new(start)), PhysAddr::new(start), end - start, PAGE_KERNEL, sizes)
             .unwrap_or_else(|err| panic!("direct map of [{start:#x}, {end:#x}): {err}"));
         direct_map.add(stats);
     }
     let image = [(s.text, s.etext, PAGE_KERNEL_RX), (s.etext, s.erodata, PAGE_KERNEL_RO), (s.sdata, s.end, PAGE_KERNEL)];
     for (start, end, prot) in image {
         let pa = __pa_symbol(start as *const u8);
-        map_range(&mut tables, pgd, VirtAddr(start), pa, page_align_up(end) - start, prot, sizes)
+        map_range(&mut tables, pgd, VirtAddr::new(start), pa, page_align_up(end) - start, prot, sizes)
             .unwrap_or_else(|err| panic!("kernel image mapping at {start:#x}: {err}"));
     }
     let memmap_bytes = map_memmap(&mut tables, pgd, &ranges[..nr], sizes);
-    let fixmap_pte = populate_pte_table(&mut tables, pgd, VirtAddr(FIXADDR_START)).unwrap_or_else(|err| panic!("fixmap page table: {err}"));
+    let fixmap_pte = populate_pte_table(&mut tables, pgd, VirtAddr::new(FIXADDR_START)).unwrap_or_else(|err| panic!("fixmap page table: {err}"));
     fixmap::init(fixmap_pte);
-    let pkmap_pte = populate_pte_table(&mut tables, pgd, VirtAddr(highmem::PKMAP_BASE)).unwrap_or_else(|err| panic!("PKMAP page table: {err}"));
+    let pkmap_pte = populate_pte_table(&mut tables, pgd, VirtAddr::new(highmem::PKMAP_BASE)).unwrap_or_else(|err| panic!("PKMAP page table: {err}"));
     highmem::init(pkmap_pte);
     memmap::set_lowmem_end_pfn(lowmem_end_pfn);
 
     // 4. Switch.
     enable_protection(&features);
     // SAFETY: `pgd` maps the kernel image (code, stack, statics) at the addresses it runs at and all RAM in the direct map.
-    unsafe { cpu::write_cr3(pgd.0) };
+    unsafe { cpu::write_cr3(pgd.as_u64()) };
     memblock.set_current_limit(lowmem_end);
     printk!(
         "mm: switched to kernel page tables at {:#x} (WP{}{}{})",
-        pgd.0,
+        pgd.as_u64(),
         if features.nx { " NX" } else { "" },
         if features.smep { " SMEP" } else { "" },
         if features.smap { " SMAP" } else { "" },
@@ -223,7 +223,7 @@ fn check_direct_map(memblock: &Memblock, lowmem_end: u64) {
     let mut checked = 0;
     for (start, end) in memblock.free_ranges().map(|(s, e)| (s, e.min(lowmem_end))).filter(|(s, e)| s < e) {
         for pa in [start, end - 8] {
-            let p = __va(PhysAddr(pa)).as_mut_ptr::<u64>();
+            let p = __va(PhysAddr::new(pa)).as_mut_ptr::<u64>();
             let pattern = 0x5a5a_0000_0000_0000 | pa;
             // SAFETY: `pa` lies in free RAM that memblock owns and nobody
             // uses yet; the direct map now covers it.
@@ -293,7 +293,7 @@ fn map_memmap(tables: &mut BootPageTables, pgd: PhysAddr, ranges: &[(u64, u64)],
         } else {
             tables.memblock.phys_alloc(size, PAGE_SIZE).expect("no memory for the memory map")
         };
-        map_range(tables, pgd, VirtAddr(start), PhysAddr(pa), size, PAGE_KERNEL, sizes).unwrap_or_else(|err| panic!("memory map at {start:#x}: {err}"));
+        map_range(tables, pgd, VirtAddr::new(start), PhysAddr::new(pa), size, PAGE_KERNEL, sizes).unwrap_or_else(|err| panic!("memory map at {start:#x}: {err}"));
         total += size;
     }
     total

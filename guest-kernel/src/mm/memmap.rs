@@ -51,20 +51,20 @@ pub fn memmap_range(start_pfn: u64, end_pfn: u64) -> (u64, u64) {
 pub fn pfn_to_page(pfn: Pfn) -> &'static Page {
     // SAFETY: those descriptors are backed and the vmemmap is never
     // unmapped; `Page` is atomics, any bits are valid.
-    unsafe { &*((VMEMMAP_START + pfn.0 * STRUCT_PAGE_SIZE) as *const Page) }
+    unsafe { &*((VMEMMAP_START + pfn.as_u64() * STRUCT_PAGE_SIZE) as *const Page) }
 }
 
 /// The PFN a descriptor stands for (Linux `page_to_pfn`).
 #[inline]
 pub fn page_to_pfn(page: &Page) -> Pfn {
-    Pfn((page as *const Page as u64 - VMEMMAP_START) / STRUCT_PAGE_SIZE)
+    Pfn::new((page as *const Page as u64 - VMEMMAP_START) / STRUCT_PAGE_SIZE)
 }
 
 /// The direct-map address of a lowmem page; `None` for HighMem (use kmap).
 #[inline]
 pub fn page_address(page: &Page) -> Option<VirtAddr> {
     let pfn = page_to_pfn(page);
-    is_lowmem(pfn.0).then(|| __va(pfn.phys()))
+    is_lowmem(pfn.as_u64()).then(|| __va(pfn.phys()))
 }
 
 /// The page behind a direct-map or kernel-image address.

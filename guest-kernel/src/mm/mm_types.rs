@@ -180,7 +180,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         let page = mem.page(pfn);
         let mut entry = PM_PRESENT | vma_dirty;
         if show_pfn {
-            entry |= pfn.0;
+            entry |= pfn.as_u64();
         }
         if pte.soft_dirty() {
             entry |= PM_SOFT_DIRTY;

@@ -39,7 +39,7 @@ impl core::fmt::Display for MapError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::OutOfMemory => write!(f, "out of memory for page tables"),
-            Self::AlreadyMapped(va) => write!(f, "{:#x} is already mapped", va.0),
+            Self::AlreadyMapped(va) => write!(f, "{:#x} is already mapped", va.as_u64()),
             Self::Misaligned => write!(f, "range is not page aligned"),
         }
     }
@@ -82,21 +82,21 @@ pub fn map_range<M: PageTableMemory>(
     let mut stats = MapStats::default();
     let mut off = 0;
     while off < size {
-        let level = leaf_level(va.0.wrapping_add(off), pa.0 + off, size - off, sizes);
-        let table = walk_create(mem, pgd, va.0.wrapping_add(off), level, &mut stats)?;
+        let level = leaf_level(va.as_u64().wrapping_add(off), pa.as_u64() + off, size - off, sizes);
+        let table = walk_create(mem, pgd, va.as_u64().wrapping_add(off), level, &mut stats)?;
         // Fill the run of entries of this table in one tight loop: within
         // one table the page size cannot grow (the next larger alignment is
         // the table's own boundary), so only the size left can end the run.
         // This loop is most of the cost of mapping large memory.
         let page = 1u64 << level_shift(level);
-        let first = table_index(va.0.wrapping_add(off), level);
+        let first = table_index(va.as_u64().wrapping_add(off), level);
         let run = ((ENTRIES_PER_TABLE - first) as u64).min((size - off) / page) as usize;
         let leaf = if level > 1 { prot | flags::PSE } else { prot };
         let entries = &mut mem.table(table)[first..first + run];
-        let mut value = (pa.0 + off) | leaf;
+        let mut value = (pa.as_u64() + off) | leaf;
         for (i, entry) in entries.iter_mut().enumerate() {
             if *entry & flags::PRESENT != 0 {
-                return Err(MapError::AlreadyMapped(VirtAddr(va.0.wrapping_add(off + i as u64 * page))));
+                return Err(MapError::AlreadyMapped(VirtAddr::new(va.as_u64().wrapping_add(off + i as u64 * page))));
             }
             *entry = value;
             value += page;
@@ -138,7 +138,7 @@ pub fn populate_pte_table<M: PageTableMemory>(mem: &mut M, pgd: PhysAddr, va: Vi
 /// range fixes its PGD entries for good, so every address space that
 /// copies the kernel half of the PGD sees later mappings there.
 pub fn populate_table<M: PageTableMemory>(mem: &mut M, pgd: PhysAddr, va: VirtAddr, level: u32) -> Result<PhysAddr, MapError> {
-    walk_create(mem, pgd, va.0, level, &mut MapStats::default())
+    walk_create(mem, pgd, va.as_u64(), level, &mut MapStats::default())
 }
 
 /// Returns the table at `target_level` covering `va`, creating the tables
@@ -153,12 +153,12 @@ fn walk_create<M: PageTableMemory>(mem: &mut M, pgd: PhysAddr, va: u64, target_l
         table = if entry & flags::PRESENT == 0 {
             let new = mem.alloc_table().ok_or(MapError::OutOfMemory)?;
             stats.tables += 1;
-            mem.table(table)[index] = new.0 | PAGE_TABLE;
+            mem.table(table)[index] = new.as_u64() | PAGE_TABLE;
             new
         } else if entry & flags::PSE != 0 {
-            return Err(MapError::AlreadyMapped(VirtAddr(va)));
+            return Err(MapError::AlreadyMapped(VirtAddr::new(va)));
         } else {
-            PhysAddr(entry & ADDR_MASK)
+            PhysAddr::new(entry & ADDR_MASK)
         };
     }
     Ok(table)
@@ -182,7 +182,7 @@ pub fn unmap_range<M: PageTableMemory>(
     let mut count = 0;
     let mut off = 0;
     'pages: while off < size {
-        let v = va.0.wrapping_add(off);
+        let v = va.as_u64().wrapping_add(off);
         let mut table = pgd;
         for level in (2..=4).rev() {
             let entry = mem.table(table)[table_index(v, level)];
@@ -193,16 +193,16 @@ pub fn unmap_range<M: PageTableMemory>(
                 continue 'pages;
             }
             if entry & flags::PSE != 0 {
-                return Err(MapError::AlreadyMapped(VirtAddr(v)));
+                return Err(MapError::AlreadyMapped(VirtAddr::new(v)));
             }
-            table = PhysAddr(entry & ADDR_MASK);
+            table = PhysAddr::new(entry & ADDR_MASK);
         }
         let entry = &mut mem.table(table)[table_index(v, 1)];
         if *entry & flags::PRESENT != 0 {
-            let pa = PhysAddr(*entry & ADDR_MASK);
+            let pa = PhysAddr::new(*entry & ADDR_MASK);
             *entry = 0;
             count += 1;
-            unmapped(VirtAddr(v), pa);
+            unmapped(VirtAddr::new(v), pa);
         }
         off += PAGE_SIZE;
     }
@@ -222,16 +222,16 @@ pub struct Translation {
 pub fn translate<M: PageTableMemory>(mem: &mut M, pgd: PhysAddr, va: VirtAddr) -> Option<Translation> {
     let mut table = pgd;
     for level in (1..=4).rev() {
-        let entry = mem.table(table)[table_index(va.0, level)];
+        let entry = mem.table(table)[table_index(va.as_u64(), level)];
         if entry & flags::PRESENT == 0 {
             return None;
         }
         if level == 1 || (level <= 3 && entry & flags::PSE != 0) {
             let page_size = 1u64 << level_shift(level);
             let base = entry & ADDR_MASK & !(page_size - 1);
-            return Some(Translation { pa: PhysAddr(base + (va.0 & (page_size - 1))), flags: entry & !ADDR_MASK, page_size });
+            return Some(Translation { pa: PhysAddr::new(base + (va.as_u64() & (page_size - 1))), flags: entry & !ADDR_MASK, page_size });
         }
-        table = PhysAddr(entry & ADDR_MASK);
+        table = PhysAddr::new(entry & ADDR_MASK);
     }
     None
 }
@@ -265,10 +265,10 @@ mod tests {
                 return None;
             }
             self.pages.push(Box::new([0; 512]));
-            Some(PhysAddr(BASE + (self.pages.len() as u64 - 1) * PAGE_SIZE))
+            Some(PhysAddr::new(BASE + (self.pages.len() as u64 - 1) * PAGE_SIZE))
         }
         fn table(&mut self, pa: PhysAddr) -> &mut Table {
-            &mut self.pages[((pa.0 - BASE) / PAGE_SIZE) as usize]
+            &mut self.pages[((pa.as_u64() - BASE) / PAGE_SIZE) as usize]
         }
     }
 
@@ -281,37 +281,37 @@ mod tests {
     fn picks_the_largest_pages_alignment_allows() {
         let (mut ram, root) = FakeRam::new(64);
         // [1M, 6G): 4K up to 2M, 2M up to 1G, then 1G pages.
-        let stats = map_range(&mut ram, root, VirtAddr(DIRECT + M), PhysAddr(M), 6 * G - M, PAGE_KERNEL, ALL).unwrap();
+        let stats = map_range(&mut ram, root, VirtAddr::new(DIRECT + M), PhysAddr::new(M), 6 * G - M, PAGE_KERNEL, ALL).unwrap();
         assert_eq!(stats.pages_4k, 256);
         assert_eq!(stats.pages_2m, 511);
         assert_eq!(stats.pages_1g, 5);
         // PDPT, one PD, one PT.
         assert_eq!(stats.tables, 3);
-        let t = translate(&mut ram, root, VirtAddr(DIRECT + 5 * G + 123)).unwrap();
-        assert_eq!((t.pa, t.page_size), (PhysAddr(5 * G + 123), G));
+        let t = translate(&mut ram, root, VirtAddr::new(DIRECT + 5 * G + 123)).unwrap();
+        assert_eq!((t.pa, t.page_size), (PhysAddr::new(5 * G + 123), G));
         assert!(t.flags & flags::NX != 0 && t.flags & flags::PSE != 0);
-        assert_eq!(translate(&mut ram, root, VirtAddr(DIRECT + 0x1000)), None);
+        assert_eq!(translate(&mut ram, root, VirtAddr::new(DIRECT + 0x1000)), None);
     }
 
     #[test]
     fn without_large_pages_everything_is_4k() {
         let (mut ram, root) = FakeRam::new(64);
         let none = PageSizes { gbpages: false, mbpages: false };
-        let stats = map_range(&mut ram, root, VirtAddr(DIRECT), PhysAddr(0), 4 * M, PAGE_KERNEL, none).unwrap();
+        let stats = map_range(&mut ram, root, VirtAddr::new(DIRECT), PhysAddr::new(0), 4 * M, PAGE_KERNEL, none).unwrap();
         assert_eq!((stats.pages_4k, stats.pages_2m, stats.tables), (1024, 0, 4));
     }
 
     #[test]
     fn refuses_overlap_misalignment_and_reports_oom() {
         let (mut ram, root) = FakeRam::new(64);
-        map_range(&mut ram, root, VirtAddr(DIRECT), PhysAddr(0), 2 * M, PAGE_KERNEL, ALL).unwrap();
+        map_range(&mut ram, root, VirtAddr::new(DIRECT), PhysAddr::new(0), 2 * M, PAGE_KERNEL, ALL).unwrap();
         assert_eq!(
-            map_range(&mut ram, root, VirtAddr(DIRECT + 4096), PhysAddr(0), 4096, PAGE_KERNEL, ALL),
-            Err(MapError::AlreadyMapped(VirtAddr(DIRECT + 4096)))
+            map_range(&mut ram, root, VirtAddr::new(DIRECT + 4096), PhysAddr::new(0), 4096, PAGE_KERNEL, ALL),
+            Err(MapError::AlreadyMapped(VirtAddr::new(DIRECT + 4096)))
         );
-        assert_eq!(map_range(&mut ram, root, VirtAddr(DIRECT + 1), PhysAddr(0), 4096, PAGE_KERNEL, ALL), Err(MapError::Misaligned));
+        assert_eq!(map_range(&mut ram, root, VirtAddr::new(DIRECT + 1), PhysAddr::new(0), 4096, PAGE_KERNEL, ALL), Err(MapError::Misaligned));
         let (mut tiny, root) = FakeRam::new(2);
-        assert_eq!(map_range(&mut tiny, root, VirtAddr(DIRECT), PhysAddr(0), 4096, PAGE_KERNEL, ALL), Err(MapError::OutOfMemory));
+        assert_eq!(map_range(&mut tiny, root, VirtAddr::new(DIRECT), PhysAddr::new(0), 4096, PAGE_KERNEL, ALL), Err(MapError::OutOfMemory));
     }
 
     #[test]
@@ -319,16 +319,16 @@ mod tests {
         let (mut ram, root) = FakeRam::new(64);
         let none = PageSizes { gbpages: false, mbpages: false };
         let base = 0xffff_c900_0000_0000;
-        map_range(&mut ram, root, VirtAddr(base), PhysAddr(0x1000_0000), 8 * 4096, PAGE_KERNEL, none).unwrap();
+        map_range(&mut ram, root, VirtAddr::new(base), PhysAddr::new(0x1000_0000), 8 * 4096, PAGE_KERNEL, none).unwrap();
         let mut seen = Vec::new();
         // Unmap pages 2..8 and 4 GiB of unmapped space after them.
-        let n = unmap_range(&mut ram, root, VirtAddr(base + 2 * 4096), 6 * 4096 + 4 * G, |v, p| seen.push((v.0, p.0))).unwrap();
+        let n = unmap_range(&mut ram, root, VirtAddr::new(base + 2 * 4096), 6 * 4096 + 4 * G, |v, p| seen.push((v.as_u64(), p.as_u64()))).unwrap();
         assert_eq!(n, 6);
         assert_eq!(seen[0], (base + 2 * 4096, 0x1000_0000 + 2 * 4096));
-        assert!(translate(&mut ram, root, VirtAddr(base + 2 * 4096)).is_none());
-        assert!(translate(&mut ram, root, VirtAddr(base + 7 * 4096)).is_none());
-        assert!(translate(&mut ram, root, VirtAddr(base + 4096)).is_some());
-        assert_eq!(unmap_range(&mut ram, root, VirtAddr(base + 1), 4096, |_, _| {}), Err(MapError::Misaligned));
+        assert!(translate(&mut ram, root, VirtAddr::new(base + 2 * 4096)).is_none());
+        assert!(translate(&mut ram, root, VirtAddr::new(base + 7 * 4096)).is_none());
+        assert!(translate(&mut ram, root, VirtAddr::new(base + 4096)).is_some());
+        assert_eq!(unmap_range(&mut ram, root, VirtAddr::new(base + 1), 4096, |_, _| {}), Err(MapError::Misaligned));
     }
 
     proptest! {
@@ -351,15 +351,15 @@ mod tests {
             for (i, &(start, pages)) in spans.iter().enumerate() {
                 let va = (i as u64) * (256 * M) + start * 2 * M + (start % 3) * 4096;
                 let pa = 0x10_0000_0000 + va;
-                map_range(&mut ram, root, VirtAddr(DIRECT + va), PhysAddr(pa), pages * 4096, PAGE_KERNEL, sizes).unwrap();
+                map_range(&mut ram, root, VirtAddr::new(DIRECT + va), PhysAddr::new(pa), pages * 4096, PAGE_KERNEL, sizes).unwrap();
                 ranges.push((va, va + pages * 4096, pa));
             }
             for p in probes.iter().map(|p| p % (ranges.len() as u64 * 256 * M)) {
-                let expect = ranges.iter().find(|r| r.0 <= p && p < r.1).map(|r| PhysAddr(r.2 + (p - r.0)));
-                prop_assert_eq!(translate(&mut ram, root, VirtAddr(DIRECT + p)).map(|t| t.pa), expect);
+                let expect = ranges.iter().find(|r| r.0 <= p && p < r.1).map(|r| PhysAddr::new(r.2 + (p - r.0)));
+                prop_assert_eq!(translate(&mut ram, root, VirtAddr::new(DIRECT + p)).map(|t| t.pa), expect);
             }
             for r in &ranges {
-                prop_assert_eq!(translate(&mut ram, root, VirtAddr(DIRECT + r.1 - 1)).map(|t| t.pa), Some(PhysAddr(r.2 + r.1 - 1 - r.0)));
+                prop_assert_eq!(translate(&mut ram, root, VirtAddr::new(DIRECT + r.1 - 1)).map(|t| t.pa), Some(PhysAddr::new(r.2 + r.1 - 1 - r.0)));
             }
         }
     }

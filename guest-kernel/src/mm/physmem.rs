@@ -44,8 +44,8 @@ pub fn clear_frame_in_guest(pfn: u64) {
 /// Copies frame `src` to frame `dst` in the guest, either of which may be
 /// HighMem.
 pub fn copy_frame_in_guest(dst: u64, src: u64) {
-    let d = KmapLocal::new(pfn_to_page(Pfn(dst)));
-    let s = KmapLocal::new(pfn_to_page(Pfn(src)));
+    let d = KmapLocal::new(pfn_to_page(Pfn::new(dst)));
+    let s = KmapLocal::new(pfn_to_page(Pfn::new(src)));
     // SAFETY: both pages are mapped for the copy and distinct; `dst` is the caller's (a fresh page nobody else sees yet).
     unsafe { core::ptr::copy_nonoverlapping(s.as_mut_ptr() as *const u64, d.as_mut_ptr() as *mut u64, 512) };
 }
@@ -64,7 +64,7 @@ pub fn copy_frame(dst: u64, src: u64) {
 /// itself goes through kmap.
 fn with_frame<R>(pfn: u64, f: impl FnOnce(*mut u8) -> R) -> R {
     if is_lowmem(pfn) {
-        f(__va(PhysAddr(pfn << PAGE_SHIFT)).as_mut_ptr())
+        f(__va(PhysAddr::new(pfn << PAGE_SHIFT)).as_mut_ptr())
     } else {
         let map = KmapLocal::new(KernelPhysMem.page(pfn));
         f(map.as_mut_ptr())
@@ -75,7 +75,7 @@ impl PhysMem for KernelPhysMem {
     #[inline]
     fn page(&self, pfn: u64) -> &Page {
         // Callers only ask for PFNs in max-order blocks with RAM.
-        pfn_to_page(Pfn(pfn))
+        pfn_to_page(Pfn::new(pfn))
     }
 
     fn clear_page(&self, pfn: u64) {
@@ -91,7 +91,7 @@ impl PhysMem for KernelPhysMem {
     }
 
     fn frame_ptr(&self, pfn: u64) -> Option<*mut u8> {
-        is_lowmem(pfn).then(|| __va(PhysAddr(pfn << PAGE_SHIFT)).as_mut_ptr())
+        is_lowmem(pfn).then(|| __va(PhysAddr::new(pfn << PAGE_SHIFT)).as_mut_ptr())
     }
 
     fn ptr_to_pfn(&self, ptr: *const u8) -> Option<u64> {

@@ -45,7 +45,7 @@ impl Shmem {
         }
         let page = alloc_page(GFP_HIGHUSER | __GFP_ZERO | __GFP_NOWARN)?;
         page.set(pg::SHMEM);
-        let pfn = page_to_pfn(page).0;
+        let pfn = page_to_pfn(page).as_u64();
         pages.insert(index, pfn);
         NR_SHMEM.fetch_add(1, Relaxed);
         Some(pfn)
@@ -55,7 +55,7 @@ impl Shmem {
 impl Drop for Shmem {
     fn drop(&mut self) {
         for (_, pfn) in core::mem::take(&mut *self.pages.lock()) {
-            let page = pfn_to_page(Pfn(pfn));
+            let page = pfn_to_page(Pfn::new(pfn));
             if page.refcount() == 1 {
                 page.clear(pg::SHMEM);
             }
@@ -87,7 +87,7 @@ impl Shmem {
             keys.iter().filter_map(|k| pages.remove(k)).collect()
         };
         for pfn in gone {
-            let page = pfn_to_page(Pfn(pfn));
+            let page = pfn_to_page(Pfn::new(pfn));
             if page.refcount() == 1 {
                 page.clear(pg::SHMEM);
             }

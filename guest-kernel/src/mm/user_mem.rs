@@ -39,14 +39,14 @@ pub fn init() {
         // SAFETY: a fresh page, mapped for the copy; the code is 5 bytes.
         unsafe { core::ptr::copy_nonoverlapping(TRAMPOLINE_CODE.as_ptr(), map.as_mut_ptr(), TRAMPOLINE_CODE.len()) };
     }
-    ZERO_PFN.store(page_to_pfn(zero).0, Relaxed);
-    TRAMPOLINE_PFN.store(page_to_pfn(tramp).0, Relaxed);
+    ZERO_PFN.store(page_to_pfn(zero).as_u64(), Relaxed);
+    TRAMPOLINE_PFN.store(page_to_pfn(tramp).as_u64(), Relaxed);
 }
 
 /// The shared zero page (Linux `ZERO_PAGE(0)`).
 #[inline]
 pub fn zero_pfn() -> Pfn {
-    Pfn(ZERO_PFN.load(Relaxed))
+    Pfn::new(ZERO_PFN.load(Relaxed))
 }
 
 /// Loads the kernel's own page tables (before an address space is torn
@@ -83,7 +83,7 @@ impl UserMem for KernelUserMem {
     }
 
     fn copy_page(&self, dst: Pfn, src: Pfn) {
-        crate::mm::physmem::copy_frame(dst.0, src.0);
+        crate::mm::physmem::copy_frame(dst.as_u64(), src.as_u64());
     }
 
     fn read_page(&self, pfn: Pfn, offset: usize, buf: &mut [u8]) {
@@ -100,7 +100,7 @@ impl UserMem for KernelUserMem {
         let src: [u64; ENTRIES_PER_TABLE / 2] = mem.table(kernel_pgd())[KERNEL_PGD_FIRST..].try_into().ok()?;
         mem.table(pgd)[KERNEL_PGD_FIRST..].copy_from_slice(&src);
         let tramp = TRAMPOLINE_PFN.load(Relaxed);
-        Some((tramp != 0).then_some((SYSCALL_TRAMPOLINE, Pfn(tramp))))
+        Some((tramp != 0).then_some((SYSCALL_TRAMPOLINE, Pfn::new(tramp))))
     }
 
     #[inline]

@@ -169,7 +169,7 @@ impl Pte {
     /// `mk_pte`).
     #[inline]
     pub fn new(pfn: Pfn, writable: bool, exec: bool) -> Self {
-        Self(pfn.phys().0 | user_pte_flags(writable, exec))
+        Self(pfn.phys().as_u64() | user_pte_flags(writable, exec))
     }
 
     pub fn is_none(self) -> bool {
@@ -197,7 +197,7 @@ impl Pte {
         self.0 & flags::SOFT_DIRTY != 0
     }
     pub fn pfn(self) -> Pfn {
-        Pfn((self.0 & ADDR_MASK) >> 12)
+        Pfn::new((self.0 & ADDR_MASK) >> 12)
     }
 
     /// Writable and dirty, and soft-dirty (`pte_mkwrite(pte_mkdirty())`).
@@ -453,7 +453,7 @@ impl<M: UserMem> UserPageTables<M> {
     pub fn pte_slot(&mut self, va: u64, create: bool) -> Option<PteSlot<'_>> {
         let table = if create {
             let mut counting = CountingTables { mem: &mut self.mem, tables: &mut self.tables };
-            let t = populate_pte_table(&mut counting, self.pgd, VirtAddr(va)).ok()?;
+            let t = populate_pte_table(&mut counting, self.pgd, VirtAddr::new(va)).ok()?;
             self.nr_tables = self.tables.len() as u64;
             t
         } else {
@@ -514,7 +514,7 @@ impl<M: UserMem> UserPageTables<M> {
             }
             let lo = start.max(base + ((i as u64) << shift));
             let hi = end.min(base + ((i as u64 + 1) << shift));
-            let below = PhysAddr(entry & ADDR_MASK);
+            let below = PhysAddr::new(entry & ADDR_MASK);
             if level == 2 {
                 f(lo, below);
             } else {
@@ -654,14 +654,14 @@ impl<M: UserMem> UserPageTables<M> {
     /// 2 MiB at `new`, if no table is there yet. Returns whether it moved.
     fn move_pte_table(&mut self, old: u64, new: u64, table: PhysAddr) -> bool {
         let mut counting = CountingTables { mem: &mut self.mem, tables: &mut self.tables };
-        let Ok(dst_pmd) = crate::mm::pgtable::populate_table(&mut counting, self.pgd, VirtAddr(new), 2) else { return false };
+        let Ok(dst_pmd) = crate::mm::pgtable::populate_table(&mut counting, self.pgd, VirtAddr::new(new), 2) else { return false };
         self.nr_tables = self.tables.len() as u64;
         let Ok(src_pmd) = self.walk_level(old, 2) else { return false };
         if self.mem.table(dst_pmd)[table_index(new, 2)] & flags::PRESENT != 0 {
             return false;
         }
         let entry = self.mem.table(src_pmd)[table_index(old, 2)];
-        debug_assert_eq!(entry & ADDR_MASK, table.0);
+        debug_assert_eq!(entry & ADDR_MASK, table.as_u64());
         self.mem.table(dst_pmd)[table_index(new, 2)] = entry;
         self.mem.table(src_pmd)[table_index(old, 2)] = 0;
         true
@@ -681,7 +681,7 @@ impl<M: UserMem> UserPageTables<M> {
                 let span = 1u64 << crate::arch::pgtable::level_shift(l);
                 return Err((va | (span - 1)).saturating_add(1));
             }
-            table = PhysAddr(entry & ADDR_MASK);
+            table = PhysAddr::new(entry & ADDR_MASK);
         }
         Ok(table)
     }

@@ -79,14 +79,14 @@ pub fn vmalloc_init(pgd: PhysAddr) {
     KERNEL_PGD.store(pgd.as_u64(), Relaxed);
     let mut va = VMALLOC_START;
     while va < VMALLOC_END {
-        populate_table(&mut KernelPageTables, pgd, VirtAddr(va), 3).expect("no memory for the vmalloc page tables");
+        populate_table(&mut KernelPageTables, pgd, VirtAddr::new(va), 3).expect("no memory for the vmalloc page tables");
         va += 1 << 39;
     }
     *VMALLOC.lock() = Some(Vmalloc { space: VmapAreaAllocator::vmalloc_space(), areas: BTreeMap::new() });
 }
 
 fn pgd() -> PhysAddr {
-    PhysAddr(KERNEL_PGD.load(Relaxed))
+    PhysAddr::new(KERNEL_PGD.load(Relaxed))
 }
 
 /// The kernel's page tables (`init_mm.pgd`); every process PGD copies its
@@ -113,12 +113,12 @@ fn flush_purged(purged: Purged) {
 /// Maps `pfns` at `start` in the kernel's tables.
 fn map_pages(start: u64, pfns: &[u64]) -> bool {
     pfns.iter().enumerate().all(|(i, &pfn)| {
-        map_range(&mut KernelPageTables, pgd(), VirtAddr(start + i as u64 * PAGE_SIZE), Pfn(pfn).phys(), PAGE_SIZE, PAGE_KERNEL, SMALL).is_ok()
+        map_range(&mut KernelPageTables, pgd(), VirtAddr::new(start + i as u64 * PAGE_SIZE), Pfn::new(pfn).phys(), PAGE_SIZE, PAGE_KERNEL, SMALL).is_ok()
     })
 }
 
 fn unmap_pages(start: u64, nr_pages: usize) {
-    let _ = unmap_range(&mut KernelPageTables, pgd(), VirtAddr(start), nr_pages as u64 * PAGE_SIZE, |_, _| {});
+    let _ = unmap_range(&mut KernelPageTables, pgd(), VirtAddr::new(start), nr_pages as u64 * PAGE_SIZE, |_, _| {});
 }
 
 /// Allocates `size` bytes of virtually contiguous memory (Linux
@@ -134,7 +134,7 @@ pub fn __vmalloc(size: u64, gfp: Gfp, caller: &'static str) -> Option<VirtAddr> 
     }
     for _ in 0..nr_pages {
         match alloc_page(gfp | __GFP_NOWARN) {
-            Some(page) => pfns.push(page_to_pfn(page).0),
+            Some(page) => pfns.push(page_to_pfn(page).as_u64()),
             None => {
                 printk!("vmalloc error: size {size}, page order 0, failed to allocate pages, mode:{:#x}({gfp:?})", gfp.0);
                 free_pfns(&pfns);
@@ -162,12 +162,12 @@ pub fn __vmalloc(size: u64, gfp: Gfp, caller: &'static str) -> Option<VirtAddr> 
     }
     NR_VMALLOC_PAGES.fetch_add(nr_pages as u64, Relaxed);
     vm.areas.insert(area.va_start, VmStruct { nr_pages, pages: pfns });
-    Some(VirtAddr(area.va_start))
+    Some(VirtAddr::new(area.va_start))
 }
 
 fn free_pfns(pfns: &[u64]) {
     for &pfn in pfns {
-        __free_pages(pfn_to_page(Pfn(pfn)), 0);
+        __free_pages(pfn_to_page(Pfn::new(pfn)), 0);
     }
 }
 
@@ -192,7 +192,7 @@ pub fn vfree(addr: VirtAddr) {
 /// Maps existing pages contiguously (Linux `vmap`); the caller keeps
 /// ownership of the pages.
 pub fn vmap(pages: &[&Page]) -> Option<VirtAddr> {
-    let pfns: Vec<u64> = pages.iter().map(|p| page_to_pfn(p).0).collect();
+    let pfns: Vec<u64> = pages.iter().map(|p| page_to_pfn(p).as_u64()).collect();
     let mut guard = VMALLOC.lock();
     let vm = guard.as_mut().expect("vmap used before vmalloc_init");
     let area = vm.space.alloc(pfns.len() as u64 * PAGE_SIZE, PAGE_SIZE, "vmap", VmKind::Vmap, flush_purged).ok()?;
@@ -202,7 +202,7 @@ pub fn vmap(pages: &[&Page]) -> Option<VirtAddr> {
         return None;
     }
     vm.areas.insert(area.va_start, VmStruct { nr_pages: pfns.len(), pages: Vec::new() });
-    Some(VirtAddr(area.va_start))
+    Some(VirtAddr::new(area.va_start))
 }
 
 /// Maps `size` bytes of device memory at physical `phys` (page aligned;
@@ -219,13 +219,13 @@ pub fn ioremap(phys: PhysAddr, size: u64, caller: &'static str) -> Option<VirtAd
     let vm = guard.as_mut()?;
     let area = vm.space.alloc(size, PAGE_SIZE, caller, VmKind::Ioremap, flush_purged).ok()?;
     let nr_pages = (size / PAGE_SIZE) as usize;
-    if map_range(&mut KernelPageTables, pgd(), VirtAddr(area.va_start), phys, size, PAGE_KERNEL | PCD | PWT, SMALL).is_err() {
+    if map_range(&mut KernelPageTables, pgd(), VirtAddr::new(area.va_start), phys, size, PAGE_KERNEL | PCD | PWT, SMALL).is_err() {
         unmap_pages(area.va_start, nr_pages);
         let _ = vm.space.free(area.va_start);
         return None;
     }
     vm.areas.insert(area.va_start, VmStruct { nr_pages, pages: Vec::new() });
-    Some(VirtAddr(area.va_start))
+    Some(VirtAddr::new(area.va_start))
 }
 
 /// The busy vmalloc/vmap/ioremap areas, in address order (a copy, for
@@ -274,7 +274,7 @@ pub fn vm_unmap_aliases() {
 /// The physical page behind a vmalloc address (Linux `vmalloc_to_page`).
 pub fn vmalloc_to_pfn(addr: VirtAddr) -> Option<u64> {
     let _guard = VMALLOC.lock();
-    translate(&mut KernelPageTables, pgd(), addr).map(|t| t.pa.pfn().0)
+    translate(&mut KernelPageTables, pgd(), addr).map(|t| t.pa.pfn().as_u64())
 }
 
 /// /proc/vmallocinfo.

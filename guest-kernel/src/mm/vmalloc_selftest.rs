@@ -105,7 +105,7 @@ fn round(start: Option<u64>) -> Result<(), &'static str> {
         vfree(addr);
     }
     drop(held);
-    vfree(VirtAddr(0));
+    vfree(VirtAddr::new(0));
     vm_unmap_aliases();
     if area_counts() != (areas, 0) {
         return Err("areas left busy or unpurged after vfree and purge");

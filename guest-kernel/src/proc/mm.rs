@@ -76,10 +76,10 @@ impl FileRef {
 
 impl VmObject for FileRef {
     fn page(&self, index: u64) -> Option<Pfn> {
-        FileRef::page(self, index).map(Pfn)
+        FileRef::page(self, index).map(Pfn::new)
     }
     fn find_page(&self, index: u64) -> Option<Pfn> {
-        FileRef::find_page(self, index).map(Pfn)
+        FileRef::find_page(self, index).map(Pfn::new)
     }
 }
 

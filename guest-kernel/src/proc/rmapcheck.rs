@@ -45,7 +45,7 @@ pub fn check() -> Result<u64, String> {
         let ranges: alloc::vec::Vec<(u64, u64)> = mm.vm.iter().map(|v| (v.start, v.end)).collect();
         for (start, end) in ranges {
             mm.pt.for_each_present(start, end, |_, e| {
-                *maps.entry(e.get().pfn().0).or_insert(0) += 1;
+                *maps.entry(e.get().pfn().as_u64()).or_insert(0) += 1;
             });
         }
     }
@@ -53,7 +53,7 @@ pub fn check() -> Result<u64, String> {
     let mut report = String::new();
     let mut bad = 0;
     for (&pfn, &count) in &maps {
-        let page = crate::mm::buddy::pfn_to_page(Pfn(pfn));
+        let page = crate::mm::buddy::pfn_to_page(Pfn::new(pfn));
         let owner = if crate::mm::uvm::is_anon(page) { 0 } else { 1 };
         if page.mapcount() != count || page.refcount() != count + owner {
             bad += 1;
