@@ -34,6 +34,7 @@ use criterion::{criterion_group, Criterion};
 
 mod common;
 use common::{config, core_mhz, rdtsc, time};
+use kernel::mm::addr::Pfn;
 use kernel::mm::fake::FakeRam;
 use kernel::mm::gfp::GFP_KERNEL;
 use kernel::mm::page_alloc::{AllocConfig, PageAlloc};
@@ -49,8 +50,8 @@ const FIRST_FREE: u64 = 256;
 fn ours(pcp: bool) -> PageAlloc<FakeRam> {
     let spans = [(0, DMA_END), (DMA_END, NPAGES), (0, 0), (0, 0)];
     let mut a = PageAlloc::new(FakeRam::new(NPAGES, false), spans, AllocConfig::default());
-    a.add_present(0, NPAGES);
-    a.free_boot_range(FIRST_FREE, NPAGES, true);
+    a.add_present(Pfn::new(0), Pfn::new(NPAGES));
+    a.free_boot_range(Pfn::new(FIRST_FREE), Pfn::new(NPAGES), true);
     a.setup_watermarks();
     if !pcp {
         for z in &a.zones {
@@ -73,7 +74,7 @@ fn ours_held_buddy(pcp: bool, order: usize) -> PageAlloc<FakeRam> {
     // the pcp off, the refill takes only the one page).
     let held = a.alloc_pages(GFP_KERNEL, order).unwrap();
     let p = a.alloc_pages(GFP_KERNEL, order).unwrap();
-    assert_eq!(p, held ^ (1 << order), "the pairs would not use the held block's buddy");
+    assert_eq!(p, held.buddy(order), "the pairs would not use the held block's buddy");
     a.free_pages(p, order).unwrap();
     a
 }

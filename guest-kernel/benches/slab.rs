@@ -33,6 +33,7 @@ use common::{config, rdtsc, time};
 fn core_mhz() -> f64 {
     common::core_mhz().unwrap_or(f64::NAN)
 }
+use kernel::mm::addr::Pfn;
 use kernel::mm::fake::FakeRam;
 use kernel::mm::gfp::GFP_KERNEL;
 use kernel::mm::page_alloc::{AllocConfig, PageAlloc};
@@ -47,8 +48,8 @@ const DMA_END: u64 = 4096;
 fn page_alloc() -> &'static PageAlloc<FakeRam> {
     let spans = [(0, DMA_END), (DMA_END, NPAGES), (0, 0), (0, 0)];
     let mut a = PageAlloc::new(FakeRam::new(NPAGES, true), spans, AllocConfig::default());
-    a.add_present(0, NPAGES);
-    a.free_boot_range(256, NPAGES, true);
+    a.add_present(Pfn::new(0), Pfn::new(NPAGES));
+    a.free_boot_range(Pfn::new(256), Pfn::new(NPAGES), true);
     a.setup_watermarks();
     Box::leak(Box::new(a))
 }

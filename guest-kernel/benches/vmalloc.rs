@@ -8,7 +8,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, Criterion};
 use kernel::arch::pgtable::PAGE_KERNEL;
-use kernel::mm::addr::{PhysAddr, VirtAddr};
+use kernel::mm::addr::{Pfn, PhysAddr, VirtAddr};
 use kernel::mm::fake::FakeRam;
 use kernel::mm::gfp::{__GFP_HIGHMEM, GFP_KERNEL};
 use kernel::mm::page_alloc::{AllocConfig, PageAlloc};
@@ -30,10 +30,10 @@ struct Tables(Vec<Box<Table>>);
 impl PageTableMemory for Tables {
     fn alloc_table(&mut self) -> Option<PhysAddr> {
         self.0.push(Box::new([0; 512]));
-        Some(PhysAddr((self.0.len() as u64 - 1) << 12))
+        Some(PhysAddr::new((self.0.len() as u64 - 1) << 12))
     }
     fn table(&mut self, pa: PhysAddr) -> &mut Table {
-        &mut self.0[(pa.0 >> 12) as usize]
+        &mut self.0[pa.pfn().as_u64() as usize]
     }
 }
 
@@ -46,30 +46,30 @@ struct Vm {
 
 fn setup() -> Vm {
     let mut pa = PageAlloc::new(FakeRam::new(NPAGES, false), [(0, 4096), (0, 0), (0, 0), (4096, NPAGES)], AllocConfig::default());
-    pa.add_present(0, NPAGES);
-    pa.free_boot_range(256, NPAGES, true);
+    pa.add_present(Pfn::new(0), Pfn::new(NPAGES));
+    pa.free_boot_range(Pfn::new(256), Pfn::new(NPAGES), true);
     pa.setup_watermarks();
     let mut tables = Tables(Vec::new());
     let pgd = tables.alloc_table().unwrap();
     Vm { pa, space: VmapAreaAllocator::vmalloc_space(), tables, pgd }
 }
 
-fn vmalloc(vm: &mut Vm) -> (u64, [u64; PAGES]) {
+fn vmalloc(vm: &mut Vm) -> (u64, [Pfn; PAGES]) {
     let area = vm.space.alloc(SIZE, 4096, "bench", VmKind::Vmalloc, |p| {
         let _ = black_box(p);
     });
     let area = area.unwrap();
-    let mut pfns = [0; PAGES];
+    let mut pfns = [Pfn::new(0); PAGES];
     for (i, pfn) in pfns.iter_mut().enumerate() {
         *pfn = vm.pa.alloc_pages(GFP_KERNEL | __GFP_HIGHMEM, 0).unwrap();
-        let va = VirtAddr(area.va_start + i as u64 * 4096);
-        map_range(&mut vm.tables, vm.pgd, va, PhysAddr(*pfn << 12), 4096, PAGE_KERNEL, SMALL).unwrap();
+        let va = VirtAddr::new(area.va_start + i as u64 * 4096);
+        map_range(&mut vm.tables, vm.pgd, va, pfn.phys(), 4096, PAGE_KERNEL, SMALL).unwrap();
     }
     (area.va_start, pfns)
 }
 
-fn vfree(vm: &mut Vm, start: u64, pfns: &[u64; PAGES]) {
-    unmap_range(&mut vm.tables, vm.pgd, VirtAddr(start), SIZE, |_, _| {}).unwrap();
+fn vfree(vm: &mut Vm, start: u64, pfns: &[Pfn; PAGES]) {
+    unmap_range(&mut vm.tables, vm.pgd, VirtAddr::new(start), SIZE, |_, _| {}).unwrap();
     for &pfn in pfns {
         vm.pa.free_pages(pfn, 0).unwrap();
     }
@@ -90,7 +90,7 @@ fn area_only(vm: &mut Vm) {
 }
 
 fn pages_only(vm: &mut Vm) {
-    let pfns: [u64; PAGES] = std::array::from_fn(|_| vm.pa.alloc_pages(GFP_KERNEL | __GFP_HIGHMEM, 0).unwrap());
+    let pfns: [Pfn; PAGES] = std::array::from_fn(|_| vm.pa.alloc_pages(GFP_KERNEL | __GFP_HIGHMEM, 0).unwrap());
     for pfn in pfns {
         vm.pa.free_pages(pfn, 0).unwrap();
     }
@@ -98,9 +98,9 @@ fn pages_only(vm: &mut Vm) {
 
 fn map_only(vm: &mut Vm, va: u64) {
     for i in 0..PAGES as u64 {
-        map_range(&mut vm.tables, vm.pgd, VirtAddr(va + i * 4096), PhysAddr((4096 + i) << 12), 4096, PAGE_KERNEL, SMALL).unwrap();
+        map_range(&mut vm.tables, vm.pgd, VirtAddr::new(va + i * 4096), PhysAddr::new((4096 + i) << 12), 4096, PAGE_KERNEL, SMALL).unwrap();
     }
-    unmap_range(&mut vm.tables, vm.pgd, VirtAddr(va), SIZE, |_, _| {}).unwrap();
+    unmap_range(&mut vm.tables, vm.pgd, VirtAddr::new(va), SIZE, |_, _| {}).unwrap();
 }
 
 fn pair(vm: &mut Vm) {

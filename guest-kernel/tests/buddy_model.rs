@@ -43,6 +43,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::Ordering::Relaxed;
 
+use kernel::mm::addr::Pfn;
 use kernel::mm::fake::FakeRam;
 use kernel::mm::gfp::*;
 use kernel::mm::page::{pg, PhysMem, NIL};
@@ -186,16 +187,16 @@ fn build(map: &MemMap, frames: bool) -> Alloc {
     if frames {
         for &(s, e, zeroed) in &map.free {
             if !zeroed {
-                (s..e).for_each(|pfn| mem.scribble(pfn, 0xb007_0000_0000_0000 | pfn));
+                (s..e).for_each(|pfn| mem.scribble(Pfn::new(pfn), 0xb007_0000_0000_0000 | pfn));
             }
         }
     }
     let mut a = PageAlloc::new(mem, map.spans, map.config);
     for &(s, e) in &map.present {
-        a.add_present(s, e);
+        a.add_present(Pfn::new(s), Pfn::new(e));
     }
     for &(s, e, zeroed) in &map.free {
-        a.free_boot_range(s, e, zeroed);
+        a.free_boot_range(Pfn::new(s), Pfn::new(e), zeroed);
     }
     a.setup_watermarks();
     a
@@ -428,7 +429,7 @@ impl Model {
 }
 
 fn zone_of(a: &Alloc, pfn: u64) -> Option<usize> {
-    a.zones.iter().position(|z| z.contains(pfn))
+    a.zones.iter().position(|z| z.contains(Pfn::new(pfn)))
 }
 
 /// One allocation, checked against the oracle and the model.
@@ -436,7 +437,7 @@ fn alloc(a: &Alloc, m: &mut Model, gfp: Gfp, order: usize) -> Result<Option<u64>
     let before = snap(a);
     let stalls = a.events.allocstall.load(Relaxed);
     let pgalloc: [u64; MAX_NR_ZONES] = core::array::from_fn(|i| a.zones[i].pgalloc.load(Relaxed));
-    let got = a.alloc_pages(gfp, order);
+    let got = a.alloc_pages(gfp, order).map(Pfn::as_u64);
     let stalled = a.events.allocstall.load(Relaxed) > stalls;
     let after = snap(a);
     let zone = got.map(|pfn| zone_of(a, pfn));
@@ -509,7 +510,7 @@ fn alloc(a: &Alloc, m: &mut Model, gfp: Gfp, order: usize) -> Result<Option<u64>
     let n = 1u64 << order;
     prop_assert!(z <= highest, "{gfp:?}: zone {z} above gfp_zone {highest}");
     prop_assert_eq!(pfn % n, 0, "pfn {:#x} not aligned to order {}", pfn, order);
-    prop_assert!(a.zones[z].contains(pfn + n - 1), "block {pfn:#x}+{n} crosses the end of zone {z}");
+    prop_assert!(a.zones[z].contains(Pfn::new(pfn + n - 1)), "block {pfn:#x}+{n} crosses the end of zone {z}");
     prop_assert!(m.free_ram.iter().any(|&(s, e)| s <= pfn && pfn + n <= e), "block {pfn:#x}+{n} not inside the free RAM given at boot");
     if let Some((&p, h)) = m.held.range(..pfn + n).next_back() {
         prop_assert!(p + (1 << h.order) <= pfn, "block {pfn:#x}+{n} overlaps held {p:#x} order {}", h.order);
@@ -522,7 +523,7 @@ fn alloc(a: &Alloc, m: &mut Model, gfp: Gfp, order: usize) -> Result<Option<u64>
     // Its descriptors, and its contents for __GFP_ZERO.
     let compound = gfp.0 & __GFP_COMP.0 != 0 && order > 0;
     for i in 0..n {
-        let page = a.page(pfn + i);
+        let page = a.page(Pfn::new(pfn + i));
         let flags = page.flags();
         prop_assert!(flags & pg::INIT != 0 && page.zone_idx() == z, "pfn {:#x}: flags {flags:#x}", pfn + i);
         prop_assert_eq!(flags & (pg::BUDDY | pg::PCP | pg::ZERO | pg::POISONED), 0, "pfn {:#x}: flags {:#x}", pfn + i, flags);
@@ -534,13 +535,13 @@ fn alloc(a: &Alloc, m: &mut Model, gfp: Gfp, order: usize) -> Result<Option<u64>
             prop_assert_eq!(flags & (pg::HEAD | pg::TAIL), 0);
         }
         if m.frames && gfp.0 & __GFP_ZERO.0 != 0 {
-            prop_assert!(a.mem.is_zero(pfn + i), "{gfp:?} order {order}: page {:#x} of {pfn:#x} not zero", pfn + i);
+            prop_assert!(a.mem.is_zero(Pfn::new(pfn + i)), "{gfp:?} order {order}: page {:#x} of {pfn:#x} not zero", pfn + i);
         }
     }
     prop_assert!(!a.poison_corrupted.load(Relaxed), "poison check reported corruption nobody caused");
     // In use: dirty it, so that reusing it as zero would be noticed.
     if m.frames {
-        (0..n).for_each(|i| a.mem.scribble(pfn + i, 0x5a5a_0000_0000_0000 | (pfn + i)));
+        (0..n).for_each(|i| a.mem.scribble(Pfn::new(pfn + i), 0x5a5a_0000_0000_0000 | (pfn + i)));
     }
     m.set_dirty(pfn, n);
     m.held.insert(pfn, Held { order, zone: z });
@@ -553,7 +554,7 @@ fn free(a: &Alloc, m: &mut Model, pfn: u64) -> Result<(), TestCaseError> {
         let pcp = a.zones[h.zone].pcp[0].lock();
         (pcp.list.len, pcp.high, pcp.batch)
     };
-    let r = a.free_pages(pfn, h.order);
+    let r = a.free_pages(Pfn::new(pfn), h.order);
     prop_assert!(r.is_ok(), "free_pages({pfn:#x}, {}) failed: {r:?}", h.order);
     if h.order == 0 {
         // Onto the hot end of the per-CPU list; when that reaches `high`,
@@ -589,7 +590,7 @@ fn check(a: &Alloc, m: &Model) -> Result<FreeBlocks, TestCaseError> {
                     n += 1;
                     prop_assert!(n <= list.len, "zone {} order {o}: list longer than its len {}", z.name, list.len);
                     let pfn = cur as u64;
-                    let page = a.mem.page(pfn);
+                    let page = a.mem.page(Pfn::new(pfn));
                     let flags = page.flags();
                     prop_assert_eq!(page.lru_prev.load(Relaxed), prev, "zone {} order {}: broken back link at {:#x}", z.name, o, pfn);
                     prop_assert!(
@@ -631,7 +632,7 @@ fn check(a: &Alloc, m: &Model) -> Result<FreeBlocks, TestCaseError> {
         for &(p, o, zero) in &blocks {
             prop_assert!(!zero || m.clean(p, o), "free {p:#x} order {o} flagged zero but pages of it were used");
             prop_assert_eq!(p % (1 << o), 0, "free {:#x} not aligned to order {}", p, o);
-            prop_assert!(z.contains(p) && z.contains(p + (1 << o) - 1), "free {p:#x} order {o} outside zone {}", z.name);
+            prop_assert!(z.contains(Pfn::new(p)) && z.contains(Pfn::new(p + (1 << o) - 1)), "free {p:#x} order {o} outside zone {}", z.name);
             prop_assert!(o == MAX_ORDER - 1 || !set.contains(&(p ^ (1 << o), o)), "free {p:#x} and its buddy, order {o}, not merged");
             all.push((p, p + (1 << o)));
         }
@@ -643,11 +644,11 @@ fn check(a: &Alloc, m: &Model) -> Result<FreeBlocks, TestCaseError> {
             while cur != NIL {
                 n += 1;
                 prop_assert!(n <= pcp.list.len, "zone {}: pcp list longer than its len", z.name);
-                let page = a.mem.page(cur as u64);
+                let page = a.mem.page(Pfn::new(cur.into()));
                 let flags = page.flags();
                 prop_assert_eq!(page.lru_prev.load(Relaxed), prev);
                 prop_assert!(flags & pg::PCP != 0 && flags & pg::BUDDY == 0 && page.zone_idx() == z.idx, "pcp {cur:#x}: flags {flags:#x}");
-                prop_assert!(z.contains(cur as u64));
+                prop_assert!(z.contains(Pfn::new(cur.into())));
                 prop_assert!(flags & pg::ZERO == 0 || m.clean(cur as u64, 0), "pcp {cur:#x} flagged zero but was used");
                 all.push((cur as u64, cur as u64 + 1));
                 prev = cur;
@@ -810,7 +811,7 @@ fn run(map: &MemMap, ops: &[Op], free_seed: u64) -> Result<(), TestCaseError> {
         // A block flagged known-zero reads as zero.
         for &(p, o, zero) in &blocks[zi] {
             if zero {
-                prop_assert!((p..p + (1 << o)).all(|q| a.mem.is_zero(q)), "free block {p:#x} order {o} flagged zero is dirty");
+                prop_assert!((p..p + (1 << o)).all(|q| a.mem.is_zero(Pfn::new(q))), "free block {p:#x} order {o} flagged zero is dirty");
             }
         }
     }
@@ -862,10 +863,10 @@ proptest! {
         check(&a, &m)?;
         // The write after free.
         let page = pfn + victim_page.index(1 << order) as u64;
-        a.mem.scribble(page, 0x0bad_0bad_0bad_0bad);
+        a.mem.scribble(Pfn::new(page), 0x0bad_0bad_0bad_0bad);
         // Take every page there is; the corrupted one among them.
         let mut got = Vec::new();
-        while let Some(p) = a.alloc_pages(GFP_HIGHUSER | __GFP_NOFAIL, 0) {
+        while let Some(p) = a.alloc_pages(GFP_HIGHUSER | __GFP_NOFAIL, 0).map(Pfn::as_u64) {
             got.push(p);
             if a.poison_corrupted.load(Relaxed) {
                 break;
@@ -874,7 +875,7 @@ proptest! {
         prop_assert!(
             a.poison_corrupted.load(Relaxed),
             "page {page:#x} (of freed block {pfn:#x} order {order}, flags {:#x}) written after free; not reported after {} allocations",
-            a.page(page).flags(),
+            a.page(Pfn::new(page)).flags(),
             got.len()
         );
         prop_assert_eq!(got.last().copied(), Some(page), "reported on the wrong page");

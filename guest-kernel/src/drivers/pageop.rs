@@ -10,6 +10,7 @@
 //! override it. Known-zero pages are never cleared either way (the page
 //! allocator skips them).
 
+use crate::mm::addr::Pfn;
 use core::ptr::{addr_of, addr_of_mut};
 use core::sync::atomic::{compiler_fence, Ordering::SeqCst};
 
@@ -78,8 +79,8 @@ fn choose(cmdline: &Cmdline, key: &str, guest: u64, host: Option<u64>) -> bool {
 pub fn init(cmdline: &Cmdline) {
     let (Some(a), Some(b)) = (alloc_page(GFP_KERNEL), alloc_page(GFP_KERNEL)) else { return };
     let (a_pfn, b_pfn) = (page_to_pfn(a).as_u64(), page_to_pfn(b).as_u64());
-    let clear_guest = cycles(|| clear_frame_in_guest(a_pfn));
-    let copy_guest = cycles(|| copy_frame_in_guest(a_pfn, b_pfn));
+    let clear_guest = cycles(|| clear_frame_in_guest(Pfn::new(a_pfn)));
+    let copy_guest = cycles(|| copy_frame_in_guest(Pfn::new(a_pfn), Pfn::new(b_pfn)));
     let present = host_zero(a_pfn);
     let clear_host = present.then(|| {
         cycles(|| {

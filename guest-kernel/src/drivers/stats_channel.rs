@@ -48,7 +48,8 @@ impl Channel {
 pub fn setup(base: u64) -> Result<Channel, String> {
     use crate::mm::buddy::{alloc_page, page_address, page_to_pfn};
     use crate::mm::gfp::{__GFP_ZERO, GFP_KERNEL};
-    let va = crate::mm::vmalloc::ioremap(PhysAddr::new(base), wire::STATS_MMIO_SIZE, "stats_channel").ok_or_else(|| String::from("cannot map its registers"))?;
+    let va =
+        crate::mm::vmalloc::ioremap(PhysAddr::new(base), wire::STATS_MMIO_SIZE, "stats_channel").ok_or_else(|| String::from("cannot map its registers"))?;
     // SAFETY: an uncached mapping of the device's register page, kept for
     // the life of the kernel (never unmapped).
     let mmio = unsafe { Mmio::new(va.as_mut_ptr::<u8>()) };

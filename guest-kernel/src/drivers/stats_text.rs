@@ -105,6 +105,7 @@ pub fn interval_ticks(ms: u64, hz: u64) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mm::addr::Pfn;
 
     fn pairs(v: &[(&str, u64)]) -> Vec<(String, u64)> {
         v.iter().map(|(n, x)| (n.to_string(), *x)).collect()
@@ -146,9 +147,9 @@ mod tests {
         use crate::mm::page_alloc::AllocConfig;
         const M: u64 = 256;
         let mut a = PageAlloc::new(FakeRam::new(64 * M, false), [(0, 16 * M), (16 * M, 48 * M), (0, 0), (48 * M, 64 * M)], AllocConfig::default());
-        a.add_present(0, 160);
-        a.add_present(M, 64 * M);
-        a.free_boot_range(M, 64 * M, true);
+        a.add_present(Pfn::new(0), Pfn::new(160));
+        a.add_present(Pfn::new(M), Pfn::new(64 * M));
+        a.free_boot_range(Pfn::new(M), Pfn::new(64 * M), true);
         a.setup_watermarks();
         let p = a.alloc_pages(GFP_KERNEL, 2).unwrap();
         let _ = a.alloc_pages(GFP_DMA, 0).unwrap();

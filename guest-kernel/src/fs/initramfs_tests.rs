@@ -1,5 +1,6 @@
 //! Tests of unpacking archives into a Ramfs over a real page allocator.
 
+use crate::mm::addr::Pfn;
 use proptest::prelude::*;
 
 use super::*;
@@ -46,7 +47,7 @@ fn files_of_every_boundary_size_read_back_exactly() {
         assert_eq!(f.nr_pages(), n.div_ceil(4096));
         // Each page holds its part of the file, then zeroes.
         for p in 0..f.nr_pages() {
-            let frame = frame_bytes(pa, f.page(p).unwrap());
+            let frame = frame_bytes(pa, Pfn::new((f.page(p).unwrap()).as_u64()));
             let part = &data[p * 4096..n.min((p + 1) * 4096)];
             assert_eq!(&frame[..part.len()], part, "f{n} page {p}");
             assert!(frame[part.len()..].iter().all(|&b| b == 0), "f{n} page {p} tail");

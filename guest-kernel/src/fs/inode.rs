@@ -12,6 +12,7 @@
 //! what `clock_gettime(CLOCK_REALTIME)` reports here); there is no access
 //! time (`st_atime` is the mtime, as for files from the archive).
 
+use crate::mm::addr::Pfn;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -305,7 +306,7 @@ impl Inode {
     /// hole, past its last page and for other inodes. Bytes past the end
     /// of the file in the last page are zero (unless a shared mapping
     /// wrote there).
-    pub fn page(&self, index: usize) -> Option<u64> {
+    pub fn page(&self, index: usize) -> Option<Pfn> {
         match &self.data {
             InodeData::Regular(pages) => pages.lock().page(index),
             _ => None,
@@ -318,7 +319,7 @@ impl Inode {
     /// the end of the file (the fault is SIGBUS), out of memory, and for
     /// other inodes. The file keeps its reference on the page; the caller
     /// takes its own for the mapping.
-    pub fn find_or_create_page(&self, index: usize) -> Option<u64> {
+    pub fn find_or_create_page(&self, index: usize) -> Option<Pfn> {
         match &self.data {
             InodeData::Regular(pages) => pages.lock().find_or_create_page(index),
             _ => None,

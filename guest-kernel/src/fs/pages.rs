@@ -43,6 +43,7 @@
 //! drops them all).
 #![allow(unsafe_code)]
 
+use crate::mm::addr::Pfn;
 use alloc::vec::Vec;
 
 use crate::mm::gfp::{__GFP_ZERO, GFP_KERNEL};
@@ -59,20 +60,20 @@ const PAGE: u64 = PAGE_SIZE as u64;
 /// are not generic over the physical memory behind it.
 pub trait PageFrames: Sync {
     /// A zeroed page frame in the direct map (`None`: out of memory).
-    fn alloc_frame(&self) -> Option<u64>;
+    fn alloc_frame(&self) -> Option<Pfn>;
     /// Drops one reference to a frame from `alloc_frame`, freeing it with
     /// the last.
-    fn free_frame(&self, pfn: u64);
+    fn free_frame(&self, pfn: Pfn);
     /// Where the frame is mapped in the kernel: 4096 readable and writable
     /// bytes.
-    fn frame_ptr(&self, pfn: u64) -> Option<*mut u8>;
+    fn frame_ptr(&self, pfn: Pfn) -> Option<*mut u8>;
     /// Whether anyone but its owner holds a reference on the frame (a user
     /// mapping: every PTE holds one).
-    fn in_use_elsewhere(&self, pfn: u64) -> bool;
+    fn in_use_elsewhere(&self, pfn: Pfn) -> bool;
 }
 
 impl<M: PhysMem> PageFrames for PageAlloc<M> {
-    fn alloc_frame(&self) -> Option<u64> {
+    fn alloc_frame(&self) -> Option<Pfn> {
         let pfn = self.alloc_pages(GFP_KERNEL | __GFP_ZERO, 0)?;
         if self.mem.frame_ptr(pfn).is_none() {
             // Not in the direct map (cannot happen for GFP_KERNEL, which
@@ -83,24 +84,24 @@ impl<M: PhysMem> PageFrames for PageAlloc<M> {
         Some(pfn)
     }
 
-    fn free_frame(&self, pfn: u64) {
+    fn free_frame(&self, pfn: Pfn) {
         // A refused free ("Bad page state") is counted in
         // `events.bad_pages` and the page leaked; nothing to do here.
         let _ = self.free_pages(pfn, 0);
     }
 
-    fn frame_ptr(&self, pfn: u64) -> Option<*mut u8> {
+    fn frame_ptr(&self, pfn: Pfn) -> Option<*mut u8> {
         self.mem.frame_ptr(pfn)
     }
 
-    fn in_use_elsewhere(&self, pfn: u64) -> bool {
+    fn in_use_elsewhere(&self, pfn: Pfn) -> bool {
         self.page(pfn).refcount() > 1
     }
 }
 
 /// Copies `buf.len()` bytes out of frame `pfn` from byte `off`. False if
 /// the range leaves the frame or the frame is not mapped.
-fn copy_from_frame(frames: &dyn PageFrames, pfn: u64, off: usize, buf: &mut [u8]) -> bool {
+fn copy_from_frame(frames: &dyn PageFrames, pfn: Pfn, off: usize, buf: &mut [u8]) -> bool {
     let Some(ptr) = frames.frame_ptr(pfn) else {
         return false;
     };
@@ -117,7 +118,7 @@ fn copy_from_frame(frames: &dyn PageFrames, pfn: u64, off: usize, buf: &mut [u8]
 
 /// Copies `src` into frame `pfn` at byte `off`. False if the range leaves
 /// the frame or the frame is not mapped.
-fn copy_to_frame(frames: &dyn PageFrames, pfn: u64, off: usize, src: &[u8]) -> bool {
+fn copy_to_frame(frames: &dyn PageFrames, pfn: Pfn, off: usize, src: &[u8]) -> bool {
     let Some(ptr) = frames.frame_ptr(pfn) else {
         return false;
     };
@@ -132,7 +133,7 @@ fn copy_to_frame(frames: &dyn PageFrames, pfn: u64, off: usize, src: &[u8]) -> b
 
 /// Zeroes bytes `off..` to the end of frame `pfn`. False if the frame is
 /// not mapped or `off` is past the frame.
-fn zero_frame_from(frames: &dyn PageFrames, pfn: u64, off: usize) -> bool {
+fn zero_frame_from(frames: &dyn PageFrames, pfn: Pfn, off: usize) -> bool {
     let Some(ptr) = frames.frame_ptr(pfn) else {
         return false;
     };
@@ -146,7 +147,7 @@ fn zero_frame_from(frames: &dyn PageFrames, pfn: u64, off: usize) -> bool {
 
 /// A whole frame's bytes, for tests that check what `page(i)` holds.
 #[cfg(test)]
-pub(crate) fn frame_bytes(frames: &dyn PageFrames, pfn: u64) -> Vec<u8> {
+pub(crate) fn frame_bytes(frames: &dyn PageFrames, pfn: Pfn) -> Vec<u8> {
     let mut buf = alloc::vec![0u8; PAGE_SIZE];
     assert!(copy_from_frame(frames, pfn, 0, &mut buf), "frame {pfn:#x} not mapped");
     buf
@@ -154,7 +155,7 @@ pub(crate) fn frame_bytes(frames: &dyn PageFrames, pfn: u64) -> Vec<u8> {
 
 /// Writes `src` into frame `pfn` at `off`, as a user mapping would.
 #[cfg(test)]
-pub(crate) fn poke_frame(frames: &dyn PageFrames, pfn: u64, off: usize, src: &[u8]) {
+pub(crate) fn poke_frame(frames: &dyn PageFrames, pfn: Pfn, off: usize, src: &[u8]) {
     assert!(copy_to_frame(frames, pfn, off, src), "frame {pfn:#x}");
 }
 
@@ -172,13 +173,13 @@ pub struct FilePages {
     frames: &'static dyn PageFrames,
     /// `pages[i]`: the frame of bytes `i * 4096 ..`, `None` for a hole.
     /// Never longer than the pages the size covers.
-    pages: Vec<Option<u64>>,
+    pages: Vec<Option<Pfn>>,
     /// Frames in `pages` (`st_blocks / 8`).
     nr: usize,
     size: u64,
     /// Frames truncated away while a process still mapped them, each with
     /// the file's reference (see the module documentation).
-    detached: Vec<u64>,
+    detached: Vec<Pfn>,
 }
 
 /// The page index and offset in it of byte `pos`.
@@ -224,14 +225,14 @@ impl FilePages {
 
     /// The frame holding bytes `index * 4096 ..`: `None` for a hole and
     /// past the end.
-    pub fn page(&self, index: usize) -> Option<u64> {
+    pub fn page(&self, index: usize) -> Option<Pfn> {
         self.pages.get(index).copied().flatten()
     }
 
     /// The frame of page `index`, allocated (zeroed) if it is a hole
     /// (Linux `find_or_create_page`, what a fault on a mapping of the file
     /// does); `None` at or past the end of the file or out of memory.
-    pub fn find_or_create_page(&mut self, index: usize) -> Option<u64> {
+    pub fn find_or_create_page(&mut self, index: usize) -> Option<Pfn> {
         if index as u64 >= self.size_pages() {
             return None;
         }
@@ -240,7 +241,7 @@ impl FilePages {
 
     /// The frame of page `index`, allocating it. The caller checks the
     /// index is below the size (or is about to grow it that far).
-    fn slot(&mut self, index: usize) -> Result<u64, Errno> {
+    fn slot(&mut self, index: usize) -> Result<Pfn, Errno> {
         if let Some(pfn) = self.page(index) {
             return Ok(pfn);
         }
@@ -381,7 +382,7 @@ impl FilePages {
     }
 
     /// Gives up the file's reference on a frame it no longer holds data in.
-    fn release(&mut self, pfn: u64) {
+    fn release(&mut self, pfn: Pfn) {
         if self.frames.in_use_elsewhere(pfn) && self.detached.try_reserve(1).is_ok() {
             self.detached.push(pfn);
         } else {

@@ -1,6 +1,7 @@
 //! Host test fixtures: a real buddy allocator over fake RAM that keeps
 //! frame contents.
 
+use crate::mm::addr::Pfn;
 use crate::mm::fake::FakeRam;
 use crate::mm::page_alloc::{AllocConfig, PageAlloc};
 
@@ -11,8 +12,8 @@ pub(crate) fn ram(mib: u64) -> &'static PageAlloc<FakeRam> {
     let n = mib * 256;
     let config = AllocConfig { page_debug: true, page_poison: false };
     let mut pa = PageAlloc::new(FakeRam::new(n, true), [(0, n / 4), (n / 4, n), (0, 0), (0, 0)], config);
-    pa.add_present(0, n);
-    pa.free_boot_range(1, n, true);
+    pa.add_present(Pfn::new(0), Pfn::new(n));
+    pa.free_boot_range(Pfn::new(1), Pfn::new(n), true);
     pa.setup_watermarks();
     Box::leak(Box::new(pa))
 }

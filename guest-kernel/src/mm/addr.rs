@@ -8,6 +8,7 @@
 //! ```
 
 use core::fmt;
+use core::ops::{Add, AddAssign, Sub};
 
 pub use shared::layout::{PAGE_OFFSET, START_KERNEL_MAP};
 
@@ -76,12 +77,55 @@ impl Pfn {
     pub const fn as_u64(self) -> u64 {
         self.0
     }
-    /// The frame `n` frames further on.
-    pub const fn add(self, n: u64) -> Self {
-        Self(self.0 + n)
+    /// The first frame of the 2^`order` block holding this one.
+    pub const fn align_down(self, order: usize) -> Self {
+        Self(self.0 & !((1 << order) - 1))
+    }
+    /// The buddy of the 2^`order` block starting here (Linux
+    /// `__find_buddy_pfn`).
+    pub const fn buddy(self, order: usize) -> Self {
+        Self(self.0 ^ (1 << order))
+    }
+    /// The largest order of a block that may start here.
+    pub const fn alignment_order(self) -> usize {
+        self.0.trailing_zeros() as usize
     }
     pub const fn phys(self) -> PhysAddr {
         PhysAddr::new(self.0 << PAGE_SHIFT)
+    }
+}
+
+/// Frames further on.
+impl Add<u64> for Pfn {
+    type Output = Pfn;
+    fn add(self, n: u64) -> Pfn {
+        Pfn(self.0 + n)
+    }
+}
+
+impl AddAssign<u64> for Pfn {
+    fn add_assign(&mut self, n: u64) {
+        self.0 += n;
+    }
+}
+
+/// The number of frames between two.
+impl Sub for Pfn {
+    type Output = u64;
+    fn sub(self, other: Pfn) -> u64 {
+        self.0 - other.0
+    }
+}
+
+impl fmt::LowerHex for Pfn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::LowerHex::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for Pfn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
     }
 }
 

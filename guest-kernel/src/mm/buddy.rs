@@ -65,14 +65,14 @@ pub fn mem_init(memblock: &mut Memblock, layout: &MemoryLayout, cmdline: &Cmdlin
         }
     });
     for r in memblock.memory.regions() {
-        alloc.add_present(page_align_up(r.base) >> PAGE_SHIFT, page_align_down(r.end()) >> PAGE_SHIFT);
+        alloc.add_present(Pfn::new(page_align_up(r.base) >> PAGE_SHIFT), Pfn::new(page_align_down(r.end()) >> PAGE_SHIFT));
     }
     // All free memory is known to be zero: the host never handed it out and
     // the kernel has not written it (the boot protocol's guarantee).
     for (start, end) in memblock.free_ranges() {
         let (s, e) = (page_align_up(start) >> PAGE_SHIFT, page_align_down(end) >> PAGE_SHIFT);
         if s < e {
-            alloc.free_boot_range(s, e, true);
+            alloc.free_boot_range(Pfn::new(s), Pfn::new(e), true);
         }
     }
     memblock.set_current_limit(0);
@@ -125,7 +125,7 @@ pub fn alloc_pages(gfp: Gfp, order: usize) -> Option<&'static Page> {
         printk!("pagealloc: memory corruption: a freed page was written after it was poisoned");
     }
     match result {
-        Some(pfn) => Some(pfn_to_page(Pfn::new(pfn))),
+        Some(pfn) => Some(pfn_to_page(pfn)),
         None if gfp.contains(__GFP_NOFAIL) => panic!("__GFP_NOFAIL allocation of order {order} failed: out of memory"),
         None => {
             if !gfp.contains(__GFP_NOWARN) {
@@ -160,7 +160,7 @@ pub fn __get_dma_pages(gfp: Gfp, order: usize) -> Option<VirtAddr> {
 
 /// Drops a reference to a block from `alloc_pages` (Linux `__free_pages`).
 pub fn __free_pages(page: &Page, order: usize) {
-    if let Err(bad) = page_alloc().free_pages(page_to_pfn(page).as_u64(), order) {
+    if let Err(bad) = page_alloc().free_pages(page_to_pfn(page), order) {
         bad_page(&bad);
     }
 }
@@ -184,7 +184,7 @@ fn bad_page(bad: &BadPage) {
         let _ = writeln!(
             w,
             "page:{:#018x} refcount:{} mapcount:{} mapping:0000000000000000 index:0x0 pfn:{:#x}",
-            VMEMMAP_START + bad.pfn * STRUCT_PAGE_SIZE,
+            VMEMMAP_START + bad.pfn.as_u64() * STRUCT_PAGE_SIZE,
             bad.refcount,
             bad.mapcount,
             bad.pfn

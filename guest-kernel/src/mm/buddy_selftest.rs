@@ -6,6 +6,7 @@
 // a hot path.
 #![allow(clippy::result_large_err)]
 
+use crate::mm::addr::Pfn;
 use core::fmt::Write;
 use core::sync::atomic::Ordering::Relaxed;
 
@@ -54,7 +55,7 @@ fn frame_words(page: &Page, write: Option<u64>) -> (u64, u64) {
             (p.read_volatile(), p.add(511).read_volatile())
         }
     };
-    if is_lowmem(pfn) {
+    if is_lowmem(Pfn::new(pfn)) {
         access(page_address(page).expect("lowmem").as_mut_ptr())
     } else {
         let map = KmapLocal::new(page);
@@ -90,7 +91,7 @@ fn check() -> Result<(), Failure> {
             ensure!(page.is_some(), "{} order {order} allocation failed", z.name);
             let page = page.unwrap();
             let pfn = page_to_pfn(page).as_u64();
-            ensure!(z.contains(pfn), "{:?} order {order} came from pfn {pfn:#x}, outside {}", gfp, z.name);
+            ensure!(z.contains(Pfn::new(pfn)), "{:?} order {order} came from pfn {pfn:#x}, outside {}", gfp, z.name);
             ensure!(pfn.is_multiple_of(1 << order), "order {order} block at {pfn:#x} is misaligned");
             ensure!(page.refcount() == 1 && page.mapcount() == 0, "fresh page {pfn:#x} has refcount {}", page.refcount());
             if order <= 2 {

@@ -3,6 +3,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::mm::addr::Pfn;
 use crate::mm::page::{Page, PhysMem, PAGE_POISON};
 
 /// `npages` page frames starting at PFN 0, with their memory map. Frame
@@ -27,49 +28,49 @@ impl FakeRam {
         Self { pages, frames }
     }
 
-    fn frame(&self, pfn: u64) -> &[AtomicU64] {
-        self.frames.get(pfn as usize).map_or(&[], |f| &f.0[..])
+    fn frame(&self, pfn: Pfn) -> &[AtomicU64] {
+        self.frames.get(pfn.as_u64() as usize).map_or(&[], |f| &f.0[..])
     }
 
     /// Writes `value` into every word of the frame (a page "in use").
-    pub fn scribble(&self, pfn: u64, value: u64) {
+    pub fn scribble(&self, pfn: Pfn, value: u64) {
         self.frame(pfn).iter().for_each(|w| w.store(value, Relaxed));
     }
 
-    pub fn is_zero(&self, pfn: u64) -> bool {
+    pub fn is_zero(&self, pfn: Pfn) -> bool {
         self.frame(pfn).iter().all(|w| w.load(Relaxed) == 0)
     }
 }
 
 impl PhysMem for FakeRam {
-    fn page(&self, pfn: u64) -> &Page {
-        &self.pages[pfn as usize]
+    fn page(&self, pfn: Pfn) -> &Page {
+        &self.pages[pfn.as_u64() as usize]
     }
-    fn clear_page(&self, pfn: u64) {
+    fn clear_page(&self, pfn: Pfn) {
         self.scribble(pfn, 0);
     }
-    fn poison_page(&self, pfn: u64) {
+    fn poison_page(&self, pfn: Pfn) {
         self.scribble(pfn, POISON_WORD);
     }
-    fn check_poison(&self, pfn: u64) -> Option<usize> {
+    fn check_poison(&self, pfn: Pfn) -> Option<usize> {
         self.frame(pfn).iter().position(|w| w.load(Relaxed) != POISON_WORD).map(|i| i * 8)
     }
-    fn frame_ptr(&self, pfn: u64) -> Option<*mut u8> {
+    fn frame_ptr(&self, pfn: Pfn) -> Option<*mut u8> {
         let frame = self.frame(pfn);
         // The words are atomics, so writing through this pointer from one
         // thread at a time is sound (UnsafeCell inside).
         (!frame.is_empty()).then_some(frame.as_ptr() as *mut u8)
     }
-    fn ptr_to_pfn(&self, ptr: *const u8) -> Option<u64> {
+    fn ptr_to_pfn(&self, ptr: *const u8) -> Option<Pfn> {
         let base = self.frames.as_ptr() as usize;
         let offset = (ptr as usize).checked_sub(base)?;
-        (offset < self.frames.len() * 4096).then_some((offset / 4096) as u64)
+        (offset < self.frames.len() * 4096).then_some(Pfn::new((offset / 4096) as u64))
     }
     #[inline(always)]
-    fn virt_to_page(&self, ptr: *const u8) -> Option<(u64, &Page)> {
-        let pfn = self.ptr_to_pfn(ptr)? as usize;
+    fn virt_to_page(&self, ptr: *const u8) -> Option<(Pfn, &Page)> {
+        let pfn = self.ptr_to_pfn(ptr)?;
         // SAFETY: `frames` is empty or as long as `pages` (`new`), and
         // `ptr_to_pfn` returned an index into `frames`.
-        Some((pfn as u64, unsafe { self.pages.get_unchecked(pfn) }))
+        Some((pfn, unsafe { self.pages.get_unchecked(pfn.as_u64() as usize) }))
     }
 }

@@ -77,19 +77,19 @@ impl Pkmap {
         (__va(PhysAddr::new(self.pte_table)).as_u64() as *mut u64).wrapping_add(index)
     }
 
-    fn lookup(&self, pfn: u64) -> Option<usize> {
-        let mut i = (pfn as usize).wrapping_mul(0x9e37_79b9) % HASH_SIZE;
+    fn lookup(&self, pfn: Pfn) -> Option<usize> {
+        let mut i = (pfn.as_u64() as usize).wrapping_mul(0x9e37_79b9) % HASH_SIZE;
         loop {
             match self.hash[i] {
                 EMPTY => return None,
-                slot if self.pfn[slot as usize] == pfn && self.count[slot as usize] > 0 => return Some(slot as usize),
+                slot if self.pfn[slot as usize] == pfn.as_u64() && self.count[slot as usize] > 0 => return Some(slot as usize),
                 _ => i = (i + 1) % HASH_SIZE,
             }
         }
     }
 
-    fn insert(&mut self, pfn: u64, slot: usize) {
-        let mut i = (pfn as usize).wrapping_mul(0x9e37_79b9) % HASH_SIZE;
+    fn insert(&mut self, pfn: Pfn, slot: usize) {
+        let mut i = (pfn.as_u64() as usize).wrapping_mul(0x9e37_79b9) % HASH_SIZE;
         while self.hash[i] != EMPTY {
             i = (i + 1) % HASH_SIZE;
         }
@@ -116,13 +116,13 @@ impl Pkmap {
         for slot in 0..LAST_PKMAP {
             if self.count[slot] > 0 {
                 let pfn = self.pfn[slot];
-                self.insert(pfn, slot);
+                self.insert(Pfn::new(pfn), slot);
             }
         }
     }
 
     /// Linux `map_new_virtual`.
-    fn map_new_virtual(&mut self, pfn: u64) -> usize {
+    fn map_new_virtual(&mut self, pfn: Pfn) -> usize {
         let mut scanned = 0;
         loop {
             self.last_pkmap_nr = (self.last_pkmap_nr + 1) % LAST_PKMAP;
@@ -139,9 +139,9 @@ impl Pkmap {
         }
         let slot = self.last_pkmap_nr;
         // SAFETY: the slot is free (count 0, unmapped since the last flush).
-        unsafe { self.pte(slot).write_volatile((Pfn::new(pfn).phys().as_u64()) | PAGE_KERNEL) };
+        unsafe { self.pte(slot).write_volatile(pfn.phys().as_u64() | PAGE_KERNEL) };
         self.count[slot] = 1;
-        self.pfn[slot] = pfn;
+        self.pfn[slot] = pfn.as_u64();
         self.insert(pfn, slot);
         slot
     }
@@ -156,9 +156,9 @@ pub fn kmap(page: &Page) -> VirtAddr {
     KMAP_STATS.kmap_high.fetch_add(1, Relaxed);
     let pfn = page_to_pfn(page).as_u64();
     let mut pk = PKMAP.lock();
-    let slot = match pk.lookup(pfn) {
+    let slot = match pk.lookup(Pfn::new(pfn)) {
         Some(slot) => slot,
-        None => pk.map_new_virtual(pfn),
+        None => pk.map_new_virtual(Pfn::new(pfn)),
     };
     pk.count[slot] += 1;
     pkmap_addr(slot)
@@ -171,7 +171,7 @@ pub fn kunmap(page: &Page) {
     }
     let pfn = page_to_pfn(page).as_u64();
     let mut pk = PKMAP.lock();
-    let slot = pk.lookup(pfn).unwrap_or_else(|| panic!("kunmap: pfn {pfn:#x} is not kmapped"));
+    let slot = pk.lookup(Pfn::new(pfn)).unwrap_or_else(|| panic!("kunmap: pfn {pfn:#x} is not kmapped"));
     assert!(pk.count[slot] > 1, "kunmap: pfn {pfn:#x} has no users");
     pk.count[slot] -= 1;
 }

@@ -15,7 +15,7 @@ use shared::boot::BootInfo;
 use crate::arch::cpu::{self, Features};
 use crate::arch::pgtable::{PAGE_KERNEL, PAGE_KERNEL_RO, PAGE_KERNEL_RX};
 use crate::cmdline::{memparse, Cmdline};
-use crate::mm::addr::{__pa_symbol, __va, page_align_down, page_align_up, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE, START_KERNEL_MAP};
+use crate::mm::addr::{__pa_symbol, __va, page_align_down, page_align_up, Pfn, PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE, START_KERNEL_MAP};
 use crate::mm::e820::{E820Table, E820_RAM, MAX_ARCH_PFN};
 use crate::mm::fixmap::{self, FIXADDR_START};
 use crate::mm::highmem;
@@ -165,7 +165,7 @@ pub fn setup_memory(info: &BootInfo, cmdline: &Cmdline) -> MemorySetup {
     fixmap::init(fixmap_pte);
     let pkmap_pte = populate_pte_table(&mut tables, pgd, VirtAddr::new(highmem::PKMAP_BASE)).unwrap_or_else(|err| panic!("PKMAP page table: {err}"));
     highmem::init(pkmap_pte);
-    memmap::set_lowmem_end_pfn(lowmem_end_pfn);
+    memmap::set_lowmem_end_pfn(Pfn::new(lowmem_end_pfn));
 
     // 4. Switch.
     enable_protection(&features);
@@ -293,7 +293,8 @@ fn map_memmap(tables: &mut BootPageTables, pgd: PhysAddr, ranges: &[(u64, u64)],
         } else {
             tables.memblock.phys_alloc(size, PAGE_SIZE).expect("no memory for the memory map")
         };
-        map_range(tables, pgd, VirtAddr::new(start), PhysAddr::new(pa), size, PAGE_KERNEL, sizes).unwrap_or_else(|err| panic!("memory map at {start:#x}: {err}"));
+        map_range(tables, pgd, VirtAddr::new(start), PhysAddr::new(pa), size, PAGE_KERNEL, sizes)
+            .unwrap_or_else(|err| panic!("memory map at {start:#x}: {err}"));
         total += size;
     }
     total

@@ -10,6 +10,7 @@
 //! cache, a compound head marked [`PAGE_TYPE_LARGE_KMALLOC`] a large
 //! allocation; anything else is reported.
 
+use crate::mm::addr::Pfn;
 use core::alloc::{GlobalAlloc, Layout};
 use core::fmt;
 use core::ptr::NonNull;
@@ -223,7 +224,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
     }
 
     #[cold]
-    fn kfree_large(&self, pa: &PageAlloc<M>, addr: usize, pfn: u64, head: &Page) {
+    fn kfree_large(&self, pa: &PageAlloc<M>, addr: usize, pfn: Pfn, head: &Page) {
         if Self::is_large_kmalloc(pa, addr, pfn, head) {
             head.page_type.store(0, Relaxed);
             // A bad page state is the page allocator's to count.
@@ -233,7 +234,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
         }
     }
 
-    fn is_large_kmalloc(pa: &PageAlloc<M>, addr: usize, pfn: u64, head: &Page) -> bool {
+    fn is_large_kmalloc(pa: &PageAlloc<M>, addr: usize, pfn: Pfn, head: &Page) -> bool {
         head.test(pg::HEAD)
             && !head.test(pg::SLAB)
             && head.page_type.load(Relaxed) == PAGE_TYPE_LARGE_KMALLOC
@@ -456,12 +457,12 @@ mod tests {
         for size in [8, 64, 96, 4096, 8192, 20000] {
             let p = s.kmalloc(size, GFP_KERNEL | __GFP_DMA).unwrap();
             let pfn = pa.mem.ptr_to_pfn(p.as_ptr()).unwrap();
-            assert!(pfn < dma_end, "size {size}: pfn {pfn:#x} outside ZONE_DMA");
+            assert!(pfn < Pfn::new(dma_end), "size {size}: pfn {pfn:#x} outside ZONE_DMA");
             if size <= KMALLOC_MAX_CACHE_SIZE {
                 assert!(cache_name(&s, p).starts_with("dma-kmalloc-"));
             }
             let q = s.kmalloc(size, GFP_KERNEL).unwrap();
-            assert!(pa.mem.ptr_to_pfn(q.as_ptr()).unwrap() >= dma_end);
+            assert!(pa.mem.ptr_to_pfn(q.as_ptr()).unwrap() >= Pfn::new(dma_end));
             // SAFETY: both just allocated, freed once.
             unsafe {
                 s.kfree(p.as_ptr());

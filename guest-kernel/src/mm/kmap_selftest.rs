@@ -51,7 +51,7 @@ fn check() -> Result<(), &'static str> {
     let mut pages: [Option<&'static Page>; NR_PAGES] = [None; NR_PAGES];
     for (i, slot) in pages.iter_mut().enumerate() {
         let page = alloc_page(GFP_HIGHUSER).ok_or("GFP_HIGHUSER failed")?;
-        if is_lowmem(page_to_pfn(page).as_u64()) {
+        if is_lowmem(page_to_pfn(page)) {
             return Err("GFP_HIGHUSER returned lowmem with HighMem free");
         }
         let addr = kmap(page);

@@ -23,8 +23,8 @@ pub const STRUCT_PAGE_SIZE: u64 = core::mem::size_of::<Page>() as u64;
 /// First PFN outside the direct map (HighMem starts here).
 static LOWMEM_END_PFN: AtomicU64 = AtomicU64::new(0);
 
-pub fn set_lowmem_end_pfn(pfn: u64) {
-    LOWMEM_END_PFN.store(pfn, Relaxed);
+pub fn set_lowmem_end_pfn(pfn: Pfn) {
+    LOWMEM_END_PFN.store(pfn.as_u64(), Relaxed);
 }
 
 #[inline]
@@ -33,8 +33,8 @@ pub fn lowmem_end_pfn() -> u64 {
 }
 
 #[inline]
-pub fn is_lowmem(pfn: u64) -> bool {
-    pfn < lowmem_end_pfn()
+pub fn is_lowmem(pfn: Pfn) -> bool {
+    pfn < Pfn::new(lowmem_end_pfn())
 }
 
 /// The virtual range `[start, end)` of the memory map for the RAM PFNs
@@ -64,7 +64,7 @@ pub fn page_to_pfn(page: &Page) -> Pfn {
 #[inline]
 pub fn page_address(page: &Page) -> Option<VirtAddr> {
     let pfn = page_to_pfn(page);
-    is_lowmem(pfn.as_u64()).then(|| __va(pfn.phys()))
+    is_lowmem(pfn).then(|| __va(pfn.phys()))
 }
 
 /// The page behind a direct-map or kernel-image address.

@@ -61,16 +61,16 @@ impl Host {
             [(0, PAGES / 4), (PAGES / 4, PAGES), (0, 0), (0, 0)],
             AllocConfig { page_debug: true, page_poison: true },
         );
-        pa.add_present(0, PAGES);
-        pa.free_boot_range(1, PAGES, true);
+        pa.add_present(Pfn::new(0), Pfn::new(PAGES));
+        pa.free_boot_range(Pfn::new(1), Pfn::new(PAGES), true);
         pa.setup_watermarks();
-        let zero = Pfn::new(pa.alloc_pages(GFP_KERNEL | __GFP_ZERO, 0).expect("a zero page"));
-        pa.page(zero.as_u64()).set(pg::RESERVED);
+        let zero = pa.alloc_pages(GFP_KERNEL | __GFP_ZERO, 0).expect("a zero page");
+        pa.page(zero).set(pg::RESERVED);
         Self { pa, zero, flushes: std::cell::Cell::new((0, 0)), swap: std::cell::RefCell::new(Vec::new()) }
     }
 
     fn frame(&self, pfn: Pfn) -> *mut u64 {
-        self.pa.mem.frame_ptr(pfn.as_u64()).expect("FakeRam frames are all mapped") as *mut u64
+        self.pa.mem.frame_ptr(pfn).expect("FakeRam frames are all mapped") as *mut u64
     }
 
     /// The first word of a page: what the model tracks.
@@ -95,15 +95,15 @@ struct HostMem<'a>(&'a Host);
 
 impl UserMem for HostMem<'_> {
     fn alloc_page(&self, gfp: Gfp) -> Option<Pfn> {
-        self.0.pa.alloc_pages(gfp, 0).map(Pfn::new)
+        self.0.pa.alloc_pages(gfp, 0)
     }
     fn put_page(&self, pfn: Pfn) {
-        if let Err(bad) = self.0.pa.free_pages(pfn.as_u64(), 0) {
+        if let Err(bad) = self.0.pa.free_pages(pfn, 0) {
             panic!("bad page freed: {bad:?}");
         }
     }
     fn page(&self, pfn: Pfn) -> &Page {
-        self.0.pa.page(pfn.as_u64())
+        self.0.pa.page(pfn)
     }
     fn table(&mut self, pa: PhysAddr) -> &mut Table {
         // SAFETY: page-table pages are whole FakeRam frames (page aligned, 4 KiB); the borrow of the handle keeps one table borrowed once.
@@ -198,9 +198,9 @@ impl VmObject for Obj<'_> {
         if let Some(&pfn) = pages.get(&index) {
             return Some(pfn);
         }
-        let pfn = Pfn::new(self.0.host.pa.alloc_pages(GFP_HIGHUSER | __GFP_ZERO, 0)?);
+        let pfn = self.0.host.pa.alloc_pages(GFP_HIGHUSER | __GFP_ZERO, 0)?;
         if self.0.shmem {
-            self.0.host.pa.page(pfn.as_u64()).set(pg::SHMEM);
+            self.0.host.pa.page(pfn).set(pg::SHMEM);
         }
         pages.insert(index, pfn);
         Some(pfn)
@@ -213,10 +213,10 @@ impl VmObject for Obj<'_> {
 impl Obj<'_> {
     fn release(&self) {
         for (_, pfn) in std::mem::take(&mut *self.0.pages.borrow_mut()) {
-            let page = self.0.host.pa.page(pfn.as_u64());
+            let page = self.0.host.pa.page(pfn);
             page.clear(pg::SHMEM);
             assert_eq!(page.mapcount(), 0, "an object page still mapped when its object went");
-            self.0.host.pa.free_pages(pfn.as_u64(), 0).expect("object page");
+            self.0.host.pa.free_pages(pfn, 0).expect("object page");
         }
     }
 }

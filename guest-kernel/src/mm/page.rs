@@ -10,6 +10,7 @@
 //! Fields use relaxed atomics: on x86-64 they compile to plain moves, and
 //! they let every CPU work through shared references.
 
+use crate::mm::addr::Pfn;
 use core::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// "No page" in the PFN-linked lists.
@@ -156,23 +157,23 @@ impl Page {
 pub trait PhysMem: Sync {
     /// The descriptor of `pfn`. Only called for PFNs inside a max-order
     /// block that contains RAM, whose memory map must be backed.
-    fn page(&self, pfn: u64) -> &Page;
+    fn page(&self, pfn: Pfn) -> &Page;
     /// Zeroes the page frame.
-    fn clear_page(&self, pfn: u64);
+    fn clear_page(&self, pfn: Pfn);
     /// Fills the page frame with [`PAGE_POISON`].
-    fn poison_page(&self, pfn: u64);
+    fn poison_page(&self, pfn: Pfn);
     /// Offset of the first byte of the page frame that is not
     /// [`PAGE_POISON`], if any.
-    fn check_poison(&self, pfn: u64) -> Option<usize>;
+    fn check_poison(&self, pfn: Pfn) -> Option<usize>;
     /// Where the frame is permanently mapped (the direct map); `None` for
     /// frames outside it (HighMem), which need a temporary mapping.
-    fn frame_ptr(&self, pfn: u64) -> Option<*mut u8>;
+    fn frame_ptr(&self, pfn: Pfn) -> Option<*mut u8>;
     /// The PFN behind a pointer into a permanently mapped frame (inverse of
     /// `frame_ptr`); `None` for pointers outside the direct map.
-    fn ptr_to_pfn(&self, ptr: *const u8) -> Option<u64>;
+    fn ptr_to_pfn(&self, ptr: *const u8) -> Option<Pfn>;
     /// The PFN and page behind a direct-map pointer (Linux `virt_to_page`).
     #[inline(always)]
-    fn virt_to_page(&self, ptr: *const u8) -> Option<(u64, &Page)> {
+    fn virt_to_page(&self, ptr: *const u8) -> Option<(Pfn, &Page)> {
         let pfn = self.ptr_to_pfn(ptr)?;
         Some((pfn, self.page(pfn)))
     }
@@ -198,68 +199,70 @@ impl PageList {
     }
 
     #[inline]
-    pub fn push_front<M: PhysMem + ?Sized>(&mut self, mem: &M, pfn: u64) {
+    pub fn push_front<M: PhysMem + ?Sized>(&mut self, mem: &M, pfn: Pfn) {
         let page = mem.page(pfn);
         page.lru_prev.store(NIL, Relaxed);
         page.lru_next.store(self.head, Relaxed);
         if self.head == NIL {
-            self.tail = pfn as u32;
+            self.tail = link(pfn);
         } else {
-            mem.page(self.head as u64).lru_prev.store(pfn as u32, Relaxed);
+            mem.page(Pfn::new(self.head.into())).lru_prev.store(link(pfn), Relaxed);
         }
-        self.head = pfn as u32;
+        self.head = link(pfn);
         self.len += 1;
     }
 
     #[inline]
-    pub fn push_back<M: PhysMem + ?Sized>(&mut self, mem: &M, pfn: u64) {
+    pub fn push_back<M: PhysMem + ?Sized>(&mut self, mem: &M, pfn: Pfn) {
         let page = mem.page(pfn);
         page.lru_next.store(NIL, Relaxed);
         page.lru_prev.store(self.tail, Relaxed);
         if self.tail == NIL {
-            self.head = pfn as u32;
+            self.head = link(pfn);
         } else {
-            mem.page(self.tail as u64).lru_next.store(pfn as u32, Relaxed);
+            mem.page(Pfn::new(self.tail.into())).lru_next.store(link(pfn), Relaxed);
         }
-        self.tail = pfn as u32;
+        self.tail = link(pfn);
         self.len += 1;
     }
 
     /// Unlinks `pfn`, which must be on this list.
     #[inline]
-    pub fn remove<M: PhysMem + ?Sized>(&mut self, mem: &M, pfn: u64) {
+    pub fn remove<M: PhysMem + ?Sized>(&mut self, mem: &M, pfn: Pfn) {
         let page = mem.page(pfn);
         let (prev, next) = (page.lru_prev.load(Relaxed), page.lru_next.load(Relaxed));
         if prev == NIL {
             self.head = next;
         } else {
-            mem.page(prev as u64).lru_next.store(next, Relaxed);
+            mem.page(Pfn::new(prev.into())).lru_next.store(next, Relaxed);
         }
         if next == NIL {
             self.tail = prev;
         } else {
-            mem.page(next as u64).lru_prev.store(prev, Relaxed);
+            mem.page(Pfn::new(next.into())).lru_prev.store(prev, Relaxed);
         }
         self.len -= 1;
     }
 
     #[inline]
-    pub fn pop_front<M: PhysMem + ?Sized>(&mut self, mem: &M) -> Option<u64> {
-        let pfn = self.head;
-        (pfn != NIL).then(|| {
-            self.remove(mem, pfn as u64);
-            pfn as u64
-        })
+    pub fn pop_front<M: PhysMem + ?Sized>(&mut self, mem: &M) -> Option<Pfn> {
+        let pfn = (self.head != NIL).then(|| Pfn::new(self.head.into()))?;
+        self.remove(mem, pfn);
+        Some(pfn)
     }
 
     #[inline]
-    pub fn pop_back<M: PhysMem + ?Sized>(&mut self, mem: &M) -> Option<u64> {
-        let pfn = self.tail;
-        (pfn != NIL).then(|| {
-            self.remove(mem, pfn as u64);
-            pfn as u64
-        })
+    pub fn pop_back<M: PhysMem + ?Sized>(&mut self, mem: &M) -> Option<Pfn> {
+        let pfn = (self.tail != NIL).then(|| Pfn::new(self.tail.into()))?;
+        self.remove(mem, pfn);
+        Some(pfn)
     }
+}
+
+/// A PFN as the list links store it (32 bits cover 16 TiB of RAM).
+#[inline(always)]
+fn link(pfn: Pfn) -> u32 {
+    pfn.as_u64() as u32
 }
 
 impl Default for PageList {

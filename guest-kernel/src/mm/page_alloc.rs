@@ -14,6 +14,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
+use crate::mm::addr::Pfn;
 use crate::mm::gfp::{
     Gfp, __GFP_COLD, __GFP_COMP, __GFP_DMA, __GFP_DMA32, __GFP_HIGH, __GFP_HIGHMEM, __GFP_NOFAIL, __GFP_NORETRY, __GFP_RETRY_MAYFAIL, __GFP_ZERO,
 };
@@ -34,7 +35,7 @@ struct AllocFlags {
 /// Why a page could not be freed (Linux "Bad page state").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BadPage {
-    pub pfn: u64,
+    pub pfn: Pfn,
     pub reason: &'static str,
     pub flags: u32,
     pub refcount: i32,
@@ -113,14 +114,14 @@ impl<M: PhysMem> PageAlloc<M> {
         }
     }
 
-    pub fn zone_of(&self, pfn: u64) -> Option<&Zone> {
+    pub fn zone_of(&self, pfn: Pfn) -> Option<&Zone> {
         self.zones.iter().find(|z| z.contains(pfn))
     }
 
     /// Counts `[start, end)` as RAM present in the zones (memblock memory).
-    pub fn add_present(&mut self, start: u64, end: u64) {
+    pub fn add_present(&mut self, start: Pfn, end: Pfn) {
         for z in self.zones.iter_mut() {
-            let (s, e) = (start.max(z.zone_start_pfn), end.min(z.end_pfn()));
+            let (s, e) = (start.as_u64().max(z.zone_start_pfn), end.as_u64().min(z.end_pfn()));
             if s < e {
                 z.present_pages += e - s;
             }
@@ -131,17 +132,17 @@ impl<M: PhysMem> PageAlloc<M> {
     /// (Linux `memblock_free_all`). `zeroed`: the memory is known to read
     /// as zero. Whole max-order blocks are deferred; the ragged edges are
     /// freed as the largest aligned blocks that fit.
-    pub fn free_boot_range(&mut self, start: u64, end: u64, zeroed: bool) {
+    pub fn free_boot_range(&mut self, start: Pfn, end: Pfn, zeroed: bool) {
         for zi in 0..MAX_NR_ZONES {
             let z = &self.zones[zi];
-            let (s, e) = (start.max(z.zone_start_pfn), end.min(z.end_pfn()));
+            let (s, e) = (start.as_u64().max(z.zone_start_pfn), end.as_u64().min(z.end_pfn()));
             if s >= e {
                 continue;
             }
             z.managed_pages.fetch_add(e - s, Relaxed);
             let a = s.next_multiple_of(MAX_ORDER_NR_PAGES).min(e);
             let b = (e / MAX_ORDER_NR_PAGES * MAX_ORDER_NR_PAGES).max(a);
-            self.free_boot_blocks(zi, s, a, zeroed);
+            self.free_boot_blocks(zi, Pfn::new(s), Pfn::new(a), zeroed);
             if a < b {
                 let mut area = self.zones[zi].free_area.lock();
                 if area.nr_deferred < MAX_DEFERRED_RANGES && zeroed {
@@ -153,17 +154,17 @@ impl<M: PhysMem> PageAlloc<M> {
                     self.zones[zi].nr_free_order[MAX_ORDER - 1].fetch_add((b - a) / MAX_ORDER_NR_PAGES, Relaxed);
                 } else {
                     drop(area);
-                    self.free_boot_blocks(zi, a, b, zeroed);
+                    self.free_boot_blocks(zi, Pfn::new(a), Pfn::new(b), zeroed);
                 }
             }
-            self.free_boot_blocks(zi, b, e, zeroed);
+            self.free_boot_blocks(zi, Pfn::new(b), Pfn::new(e), zeroed);
         }
     }
 
-    fn free_boot_blocks(&self, zi: usize, mut pfn: u64, end: u64, zeroed: bool) {
+    fn free_boot_blocks(&self, zi: usize, mut pfn: Pfn, end: Pfn, zeroed: bool) {
         let zone = &self.zones[zi];
         while pfn < end {
-            let mut order = (MAX_ORDER - 1).min(pfn.trailing_zeros() as usize);
+            let mut order = (MAX_ORDER - 1).min(pfn.alignment_order());
             while pfn + (1 << order) > end {
                 order -= 1;
             }
@@ -246,7 +247,7 @@ impl<M: PhysMem> PageAlloc<M> {
 
     /// Allocates 2^`order` contiguous pages; returns the first PFN.
     /// `None` when the request cannot be met (the caller reports it).
-    pub fn alloc_pages(&self, gfp: Gfp, order: usize) -> Option<u64> {
+    pub fn alloc_pages(&self, gfp: Gfp, order: usize) -> Option<Pfn> {
         if order >= MAX_ORDER {
             return None;
         }
@@ -301,7 +302,7 @@ impl<M: PhysMem> PageAlloc<M> {
         self.drain_all_pages()
     }
 
-    fn get_page_from_freelist(&self, gfp: Gfp, order: usize, highest: usize, flags: AllocFlags) -> Option<u64> {
+    fn get_page_from_freelist(&self, gfp: Gfp, order: usize, highest: usize, flags: AllocFlags) -> Option<Pfn> {
         for z in self.zones[..=highest].iter().rev().filter(|z| z.populated()) {
             if !flags.no_watermarks && !self.watermark_ok(z, order, highest, flags) {
                 continue;
@@ -316,7 +317,7 @@ impl<M: PhysMem> PageAlloc<M> {
     }
 
     /// Takes a block from `z`: order 0 through this CPU's list.
-    fn rmqueue(&self, z: &Zone, order: usize, gfp: Gfp) -> Option<(u64, bool)> {
+    fn rmqueue(&self, z: &Zone, order: usize, gfp: Gfp) -> Option<(Pfn, bool)> {
         if order > 0 {
             let mut area = z.free_area.lock();
             return self.rmqueue_smallest(z, &mut area, order);
@@ -340,7 +341,7 @@ impl<M: PhysMem> PageAlloc<M> {
     /// Linux `__rmqueue_smallest`: the smallest free block of at least
     /// `order`, split down to `order`. Returns its PFN and whether it is
     /// known zero.
-    fn rmqueue_smallest(&self, z: &Zone, area: &mut FreeArea, order: usize) -> Option<(u64, bool)> {
+    fn rmqueue_smallest(&self, z: &Zone, area: &mut FreeArea, order: usize) -> Option<(Pfn, bool)> {
         for current in order..MAX_ORDER {
             let (pfn, zero) = if let Some(pfn) = area.lists[current].pop_front(&self.mem) {
                 let page = self.mem.page(pfn);
@@ -370,7 +371,7 @@ impl<M: PhysMem> PageAlloc<M> {
         None
     }
 
-    fn set_buddy(&self, zone: usize, pfn: u64, order: usize, zero: bool) {
+    fn set_buddy(&self, zone: usize, pfn: Pfn, order: usize, zero: bool) {
         let page = self.mem.page(pfn);
         // Keep POISONED (freed and filled with PAGE_POISON): the check on
         // allocation goes by it, whatever head this page becomes meanwhile.
@@ -383,10 +384,10 @@ impl<M: PhysMem> PageAlloc<M> {
 
     /// Linux `__free_one_page`: puts the block back and merges it with its
     /// free buddies.
-    fn free_one_page(&self, z: &Zone, area: &mut FreeArea, mut pfn: u64, mut order: usize, mut zero: bool) {
+    fn free_one_page(&self, z: &Zone, area: &mut FreeArea, mut pfn: Pfn, mut order: usize, mut zero: bool) {
         let freed = 1u64 << order;
         while order < MAX_ORDER - 1 {
-            let buddy_pfn = pfn ^ (1 << order);
+            let buddy_pfn = pfn.buddy(order);
             if !z.contains(buddy_pfn) {
                 break;
             }
@@ -398,7 +399,7 @@ impl<M: PhysMem> PageAlloc<M> {
             z.nr_free_order[order].fetch_sub(1, Relaxed);
             zero &= buddy.test(pg::ZERO);
             buddy.clear(pg::BUDDY | pg::ZERO);
-            pfn &= !(1 << order);
+            pfn = pfn.align_down(order + 1);
             order += 1;
         }
         self.set_buddy(z.idx, pfn, order, zero);
@@ -409,14 +410,14 @@ impl<M: PhysMem> PageAlloc<M> {
 
     /// Initialises the allocated block's descriptors, checks poison, zeroes
     /// it for `__GFP_ZERO` unless it is known zero (Linux `prep_new_page`).
-    fn prep_new_page(&self, z: &Zone, pfn: u64, order: usize, gfp: Gfp, zero: bool) {
+    fn prep_new_page(&self, z: &Zone, pfn: Pfn, order: usize, gfp: Gfp, zero: bool) {
         let n = 1u64 << order;
         let compound = gfp.contains(__GFP_COMP) && order > 0;
         // The head page, then the tails (none for order 0, the common
         // case: a straight path with no loop to set up).
         self.prep_one(z, pfn, 1, if compound { pg::HEAD } else { 0 }, if compound { order as u64 } else { 0 });
         for i in 1..n {
-            let (extra, private) = if compound { (pg::TAIL, pfn) } else { (0, 0) };
+            let (extra, private) = if compound { (pg::TAIL, pfn.as_u64()) } else { (0, 0) };
             self.prep_one(z, pfn + i, 0, extra, private);
         }
         if gfp.contains(__GFP_ZERO) {
@@ -432,7 +433,7 @@ impl<M: PhysMem> PageAlloc<M> {
     /// One page of a new block: its poison checked (`page_debug`), its
     /// descriptor initialised as allocated.
     #[inline(always)]
-    fn prep_one(&self, z: &Zone, pfn: u64, refcount: i32, extra: u32, private: u64) {
+    fn prep_one(&self, z: &Zone, pfn: Pfn, refcount: i32, extra: u32, private: u64) {
         let page = self.mem.page(pfn);
         if self.config.page_debug && page.test(pg::POISONED) && self.mem.check_poison(pfn).is_some() {
             self.poison_corrupted.store(true, Relaxed);
@@ -446,7 +447,7 @@ impl<M: PhysMem> PageAlloc<M> {
     /// the last (Linux `__free_pages`). A page that is already free, or
     /// (with `page_debug`) still mapped or flagged, is reported and leaked
     /// rather than corrupting the free lists.
-    pub fn free_pages(&self, pfn: u64, order: usize) -> Result<(), BadPage> {
+    pub fn free_pages(&self, pfn: Pfn, order: usize) -> Result<(), BadPage> {
         let Some(z) = self.zone_of(pfn) else {
             return Err(self.bad(pfn, "not in any zone"));
         };
@@ -528,7 +529,7 @@ impl<M: PhysMem> PageAlloc<M> {
         drained
     }
 
-    fn bad(&self, pfn: u64, reason: &'static str) -> BadPage {
+    fn bad(&self, pfn: Pfn, reason: &'static str) -> BadPage {
         self.events.bad_pages.fetch_add(1, Relaxed);
         let (flags, refcount, mapcount) = match self.zone_of(pfn) {
             Some(_) => {
@@ -541,7 +542,7 @@ impl<M: PhysMem> PageAlloc<M> {
     }
 
     /// The descriptor of an allocated PFN.
-    pub fn page(&self, pfn: u64) -> &Page {
+    pub fn page(&self, pfn: Pfn) -> &Page {
         self.mem.page(pfn)
     }
 
@@ -575,9 +576,9 @@ mod tests {
     /// 64 MiB of RAM: DMA [0, 16M), DMA32 [16M, 64M), RAM from 1 MiB.
     fn small(config: AllocConfig) -> PageAlloc<FakeRam> {
         let mut a = PageAlloc::new(FakeRam::new(64 * M, true), [(0, 16 * M), (16 * M, 64 * M), (0, 0), (0, 0)], config);
-        a.add_present(0, 160);
-        a.add_present(M, 64 * M);
-        a.free_boot_range(M, 64 * M, true);
+        a.add_present(Pfn::new(0), Pfn::new(160));
+        a.add_present(Pfn::new(M), Pfn::new(64 * M));
+        a.free_boot_range(Pfn::new(M), Pfn::new(64 * M), true);
         a.setup_watermarks();
         a
     }
@@ -600,10 +601,10 @@ mod tests {
     fn split_and_merge_restore_the_free_lists() {
         let a = small(AllocConfig::default());
         let before: Vec<u64> = (0..MAX_ORDER).map(|o| a.zones[ZONE_DMA32].free_area.lock().nr_free(o)).collect();
-        let pfns: Vec<(u64, usize)> = (0..MAX_ORDER).map(|o| (a.alloc_pages(GFP_DMA32_KERNEL, o).unwrap(), o)).collect();
+        let pfns: Vec<(Pfn, usize)> = (0..MAX_ORDER).map(|o| (a.alloc_pages(GFP_DMA32_KERNEL, o).unwrap(), o)).collect();
         for &(pfn, o) in &pfns {
             assert!(a.zones[ZONE_DMA32].contains(pfn));
-            assert_eq!(pfn % (1 << o), 0, "block not aligned to its order");
+            assert_eq!(pfn.align_down(o), pfn, "block not aligned to its order");
         }
         for (pfn, o) in pfns {
             a.free_pages(pfn, o).unwrap();
@@ -619,11 +620,11 @@ mod tests {
     fn zone_modifiers_pick_zones_and_fall_back_downwards() {
         let a = small(AllocConfig::default());
         let dma = a.alloc_pages(GFP_DMA, 0).unwrap();
-        assert!(dma < 16 * M);
+        assert!(dma < Pfn::new(16 * M));
         // No Normal or HighMem zone: GFP_KERNEL and GFP_HIGHUSER fall back to DMA32.
         for gfp in [GFP_KERNEL, GFP_HIGHUSER, GFP_DMA32_KERNEL] {
             let pfn = a.alloc_pages(gfp, 3).unwrap();
-            assert!((16 * M..64 * M).contains(&pfn), "{gfp:?} got {pfn:#x}");
+            assert!((16 * M..64 * M).contains(&pfn.as_u64()), "{gfp:?} got {pfn:#x}");
         }
         assert_eq!(a.zones[ZONE_DMA].pgalloc.load(Relaxed), 1);
         assert_eq!(a.zones[ZONE_DMA32].pgalloc.load(Relaxed), 24);
@@ -706,7 +707,7 @@ mod tests {
         assert_eq!(a.page(pfn).private(), 2);
         for i in 1..4 {
             assert!(a.page(pfn + i).test(pg::TAIL));
-            assert_eq!(a.page(pfn + i).private(), pfn);
+            assert_eq!(a.page(pfn + i).private(), pfn.as_u64());
         }
     }
 }

@@ -6,7 +6,7 @@
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use crate::arch::cpu;
-use crate::mm::addr::{__va, Pfn, PhysAddr, PAGE_SHIFT};
+use crate::mm::addr::{__va, Pfn, PAGE_SHIFT};
 use crate::mm::highmem::KmapLocal;
 use crate::mm::memmap::{is_lowmem, pfn_to_page};
 use crate::mm::page::{Page, PhysMem, PAGE_POISON};
@@ -36,24 +36,24 @@ pub fn set_host_page_ops(ops: HostPageOps, clear: bool, copy: bool) {
 }
 
 /// Zeroes a frame in the guest (`rep stosq`, through kmap for HighMem).
-pub fn clear_frame_in_guest(pfn: u64) {
+pub fn clear_frame_in_guest(pfn: Pfn) {
     // SAFETY: the frame is mapped for the duration of the closure and belongs to the caller (an allocation being prepared).
     with_frame(pfn, |p| unsafe { cpu::clear_page(p) });
 }
 
 /// Copies frame `src` to frame `dst` in the guest, either of which may be
 /// HighMem.
-pub fn copy_frame_in_guest(dst: u64, src: u64) {
-    let d = KmapLocal::new(pfn_to_page(Pfn::new(dst)));
-    let s = KmapLocal::new(pfn_to_page(Pfn::new(src)));
+pub fn copy_frame_in_guest(dst: Pfn, src: Pfn) {
+    let d = KmapLocal::new(pfn_to_page(dst));
+    let s = KmapLocal::new(pfn_to_page(src));
     // SAFETY: both pages are mapped for the copy and distinct; `dst` is the caller's (a fresh page nobody else sees yet).
     unsafe { core::ptr::copy_nonoverlapping(s.as_mut_ptr() as *const u64, d.as_mut_ptr() as *mut u64, 512) };
 }
 
 /// Copies a frame the cheapest way this machine offers (`copy_page` for
 /// COW and private copies of file pages).
-pub fn copy_frame(dst: u64, src: u64) {
-    if COPY_BY_HOST.load(Relaxed) && HOST_PAGE_OPS.get().is_some_and(|ops| (ops.copy)(dst, src)) {
+pub fn copy_frame(dst: Pfn, src: Pfn) {
+    if COPY_BY_HOST.load(Relaxed) && HOST_PAGE_OPS.get().is_some_and(|ops| (ops.copy)(dst.as_u64(), src.as_u64())) {
         return;
     }
     copy_frame_in_guest(dst, src);
@@ -62,9 +62,9 @@ pub fn copy_frame(dst: u64, src: u64) {
 /// Runs `f` on the frame: through the direct map, or (HighMem) a
 /// `kmap_local` mapping, so every write to a page the kernel did not map
 /// itself goes through kmap.
-fn with_frame<R>(pfn: u64, f: impl FnOnce(*mut u8) -> R) -> R {
+fn with_frame<R>(pfn: Pfn, f: impl FnOnce(*mut u8) -> R) -> R {
     if is_lowmem(pfn) {
-        f(__va(PhysAddr::new(pfn << PAGE_SHIFT)).as_mut_ptr())
+        f(__va(pfn.phys()).as_mut_ptr())
     } else {
         let map = KmapLocal::new(KernelPhysMem.page(pfn));
         f(map.as_mut_ptr())
@@ -73,34 +73,34 @@ fn with_frame<R>(pfn: u64, f: impl FnOnce(*mut u8) -> R) -> R {
 
 impl PhysMem for KernelPhysMem {
     #[inline]
-    fn page(&self, pfn: u64) -> &Page {
+    fn page(&self, pfn: Pfn) -> &Page {
         // Callers only ask for PFNs in max-order blocks with RAM.
-        pfn_to_page(Pfn::new(pfn))
+        pfn_to_page(pfn)
     }
 
-    fn clear_page(&self, pfn: u64) {
-        if CLEAR_BY_HOST.load(Relaxed) && HOST_PAGE_OPS.get().is_some_and(|ops| (ops.zero)(pfn)) {
+    fn clear_page(&self, pfn: Pfn) {
+        if CLEAR_BY_HOST.load(Relaxed) && HOST_PAGE_OPS.get().is_some_and(|ops| (ops.zero)(pfn.as_u64())) {
             return;
         }
         clear_frame_in_guest(pfn);
     }
 
-    fn poison_page(&self, pfn: u64) {
+    fn poison_page(&self, pfn: Pfn) {
         // SAFETY: the frame is being freed; nobody else uses it.
         with_frame(pfn, |p| unsafe { cpu::fill_page(p, u64::from_ne_bytes([PAGE_POISON; 8])) });
     }
 
-    fn frame_ptr(&self, pfn: u64) -> Option<*mut u8> {
-        is_lowmem(pfn).then(|| __va(PhysAddr::new(pfn << PAGE_SHIFT)).as_mut_ptr())
+    fn frame_ptr(&self, pfn: Pfn) -> Option<*mut u8> {
+        is_lowmem(pfn).then(|| __va(pfn.phys()).as_mut_ptr())
     }
 
-    fn ptr_to_pfn(&self, ptr: *const u8) -> Option<u64> {
+    fn ptr_to_pfn(&self, ptr: *const u8) -> Option<Pfn> {
         let offset = (ptr as u64).checked_sub(crate::mm::addr::PAGE_OFFSET)?;
         let pfn = offset >> PAGE_SHIFT;
-        is_lowmem(pfn).then_some(pfn)
+        is_lowmem(Pfn::new(pfn)).then_some(Pfn::new(pfn))
     }
 
-    fn check_poison(&self, pfn: u64) -> Option<usize> {
+    fn check_poison(&self, pfn: Pfn) -> Option<usize> {
         let poison = u64::from_ne_bytes([PAGE_POISON; 8]);
         with_frame(pfn, |p| {
             let words = p as *const u64;

@@ -21,7 +21,7 @@ pub struct Shmem {
     ino: u64,
     /// Pages of the object.
     size_pages: u64,
-    pages: SpinLock<BTreeMap<u64, u64>>,
+    pages: SpinLock<BTreeMap<u64, Pfn>>,
 }
 
 impl Shmem {
@@ -35,7 +35,7 @@ impl Shmem {
 
     /// The page at `index`, allocated (zeroed) on first use; `None` past
     /// the end or when out of memory.
-    pub fn page(&self, index: u64) -> Option<u64> {
+    pub fn page(&self, index: u64) -> Option<Pfn> {
         if index >= self.size_pages {
             return None;
         }
@@ -45,7 +45,7 @@ impl Shmem {
         }
         let page = alloc_page(GFP_HIGHUSER | __GFP_ZERO | __GFP_NOWARN)?;
         page.set(pg::SHMEM);
-        let pfn = page_to_pfn(page).as_u64();
+        let pfn = page_to_pfn(page);
         pages.insert(index, pfn);
         NR_SHMEM.fetch_add(1, Relaxed);
         Some(pfn)
@@ -55,7 +55,7 @@ impl Shmem {
 impl Drop for Shmem {
     fn drop(&mut self) {
         for (_, pfn) in core::mem::take(&mut *self.pages.lock()) {
-            let page = pfn_to_page(Pfn::new(pfn));
+            let page = pfn_to_page(pfn);
             if page.refcount() == 1 {
                 page.clear(pg::SHMEM);
             }
@@ -73,7 +73,7 @@ impl Shmem {
 
     /// Page `index` if the object has it, without allocating (Linux
     /// `find_get_page` on the shmem mapping).
-    pub fn find_page(&self, index: u64) -> Option<u64> {
+    pub fn find_page(&self, index: u64) -> Option<Pfn> {
         self.pages.lock().get(&index).copied()
     }
 
@@ -81,13 +81,13 @@ impl Shmem {
     /// on shared anonymous memory). The caller unmaps them first; a page
     /// still mapped somewhere lives on until its last mapping goes.
     pub fn punch_hole(&self, first: u64, end: u64) {
-        let gone: alloc::vec::Vec<u64> = {
+        let gone: alloc::vec::Vec<Pfn> = {
             let mut pages = self.pages.lock();
             let keys: alloc::vec::Vec<u64> = pages.range(first..end).map(|(&k, _)| k).collect();
             keys.iter().filter_map(|k| pages.remove(k)).collect()
         };
         for pfn in gone {
-            let page = pfn_to_page(Pfn::new(pfn));
+            let page = pfn_to_page(pfn);
             if page.refcount() == 1 {
                 page.clear(pg::SHMEM);
             }

@@ -20,6 +20,7 @@
 //! is taken out of use (leaked: whoever still writes to it cannot hurt the
 //! next owner); a double free or an invalid pointer is not freed.
 
+use crate::mm::addr::Pfn;
 use core::fmt;
 use core::sync::atomic::Ordering::Relaxed;
 
@@ -265,7 +266,7 @@ pub(crate) fn check_alloc<M: PhysMem>(pa: &PageAlloc<M>, p: &CacheParams, obj: u
 /// Checks an object being freed: a valid object of the slab, not free
 /// already, red zone intact (restored if not). Poisons it and marks its
 /// red zone inactive. `false`: refused (reported; left alone).
-pub(crate) fn check_free<M: PhysMem>(pa: &PageAlloc<M>, p: &CacheParams, obj: usize, pfn: u64, bugs: &mut Pending) -> bool {
+pub(crate) fn check_free<M: PhysMem>(pa: &PageAlloc<M>, p: &CacheParams, obj: usize, pfn: Pfn, bugs: &mut Pending) -> bool {
     let l = &p.layout;
     let page = pa.mem.page(pfn);
     let Some(base) = pa.mem.frame_ptr(pfn) else { return false };
@@ -319,7 +320,7 @@ fn on_freelist(page: &Page, base: usize, l: &CacheLayout, s_mem: usize, obj: usi
 }
 
 /// A report about `obj` in the slab at `pfn`, with the slab's state.
-pub(crate) fn describe<M: PhysMem>(pa: &PageAlloc<M>, p: &CacheParams, kind: SlabBugKind, obj: usize, pfn: u64, fix: SlabFix) -> SlabBug {
+pub(crate) fn describe<M: PhysMem>(pa: &PageAlloc<M>, p: &CacheParams, kind: SlabBugKind, obj: usize, pfn: Pfn, fix: SlabFix) -> SlabBug {
     let mut bug = SlabBug::new(p.name, kind, obj, fix);
     let page = pa.mem.page(pfn);
     let Some(base) = pa.mem.frame_ptr(pfn) else { return bug };

@@ -83,7 +83,7 @@ impl UserMem for KernelUserMem {
     }
 
     fn copy_page(&self, dst: Pfn, src: Pfn) {
-        crate::mm::physmem::copy_frame(dst.as_u64(), src.as_u64());
+        crate::mm::physmem::copy_frame(dst, src);
     }
 
     fn read_page(&self, pfn: Pfn, offset: usize, buf: &mut [u8]) {

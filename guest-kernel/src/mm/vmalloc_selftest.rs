@@ -6,7 +6,7 @@ extern crate alloc;
 
 use alloc::vec::Vec;
 
-use crate::mm::addr::{VirtAddr, PAGE_SIZE};
+use crate::mm::addr::{Pfn, VirtAddr, PAGE_SIZE};
 use crate::mm::buddy::*;
 use crate::mm::gfp::*;
 use crate::mm::highmem::KmapLocal;
@@ -55,7 +55,7 @@ fn round(start: Option<u64>) -> Result<(), &'static str> {
                 return Err("vmalloc memory did not keep its contents");
             }
             let pfn = vmalloc_to_pfn(addr.add(i * PAGE_SIZE)).ok_or("vmalloc page not mapped")?;
-            if highmem && is_lowmem(pfn) {
+            if highmem && is_lowmem(Pfn::new(pfn)) {
                 return Err("vmalloc took lowmem while HighMem was free");
             }
         }

@@ -374,6 +374,7 @@ pub fn show_free_areas<M: PhysMem>(alloc: &PageAlloc<M>, w: &mut impl Write) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mm::addr::Pfn;
     use crate::mm::fake::FakeRam;
     use crate::mm::gfp::*;
     use crate::mm::page_alloc::AllocConfig;
@@ -384,9 +385,9 @@ mod tests {
     /// from 1 MiB, free from 1 MiB.
     fn small() -> PageAlloc<FakeRam> {
         let mut a = PageAlloc::new(FakeRam::new(64 * M, false), [(0, 16 * M), (16 * M, 64 * M), (0, 0), (0, 0)], AllocConfig::default());
-        a.add_present(0, 160);
-        a.add_present(M, 64 * M);
-        a.free_boot_range(M, 64 * M, true);
+        a.add_present(Pfn::new(0), Pfn::new(160));
+        a.add_present(Pfn::new(M), Pfn::new(64 * M));
+        a.free_boot_range(Pfn::new(M), Pfn::new(64 * M), true);
         a.setup_watermarks();
         a
     }
@@ -527,8 +528,8 @@ Node 0, zone  HighMem
     fn meminfo_splits_high_and_low() {
         // DMA [0, 16M), DMA32 [16M, 48M), HighMem [48M, 64M).
         let mut a = PageAlloc::new(FakeRam::new(64 * M, false), [(0, 16 * M), (16 * M, 48 * M), (0, 0), (48 * M, 64 * M)], AllocConfig::default());
-        a.add_present(M, 64 * M);
-        a.free_boot_range(M, 64 * M, true);
+        a.add_present(Pfn::new(M), Pfn::new(64 * M));
+        a.free_boot_range(Pfn::new(M), Pfn::new(64 * M), true);
         a.setup_watermarks();
         let t = text(|w| meminfo(&a, &MemExtra::default(), w));
         let lines: Vec<&str> = t.lines().collect();

@@ -12,6 +12,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::mm::addr::Pfn;
 use crate::mm::page::PageList;
 use crate::sync::SpinLock;
 
@@ -65,9 +66,9 @@ impl FreeArea {
 
     /// Takes the next deferred max-order block.
     #[inline]
-    pub fn take_deferred(&mut self) -> Option<u64> {
+    pub fn take_deferred(&mut self) -> Option<Pfn> {
         let range = self.deferred[..self.nr_deferred].iter_mut().find(|(s, e)| s < e)?;
-        let pfn = range.0;
+        let pfn = Pfn::new(range.0);
         range.0 += MAX_ORDER_NR_PAGES;
         self.deferred_blocks -= 1;
         Some(pfn)
@@ -152,8 +153,8 @@ impl Zone {
         self.zone_start_pfn + self.spanned_pages
     }
     #[inline]
-    pub fn contains(&self, pfn: u64) -> bool {
-        (self.zone_start_pfn..self.end_pfn()).contains(&pfn)
+    pub fn contains(&self, pfn: Pfn) -> bool {
+        (self.zone_start_pfn..self.end_pfn()).contains(&pfn.as_u64())
     }
     #[inline]
     pub fn populated(&self) -> bool {

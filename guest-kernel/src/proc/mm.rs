@@ -24,7 +24,7 @@ impl FileRef {
     /// The page holding bytes `index * 4096..`, allocated (zeroed) for a
     /// hole inside the file (`None` at or beyond the end: SIGBUS, or out of
     /// memory).
-    pub fn page(&self, index: u64) -> Option<u64> {
+    pub fn page(&self, index: u64) -> Option<Pfn> {
         match self {
             FileRef::File(inode) => inode.find_or_create_page(usize::try_from(index).ok()?),
             FileRef::Shmem(shm) => shm.page(index),
@@ -39,7 +39,7 @@ impl FileRef {
 
     /// Page `index` if it is in the object's page cache, without
     /// allocating (Linux `find_get_page`).
-    pub fn find_page(&self, index: u64) -> Option<u64> {
+    pub fn find_page(&self, index: u64) -> Option<Pfn> {
         match self {
             FileRef::File(inode) => inode.page(usize::try_from(index).ok()?),
             FileRef::Shmem(shm) => shm.find_page(index),
@@ -76,10 +76,10 @@ impl FileRef {
 
 impl VmObject for FileRef {
     fn page(&self, index: u64) -> Option<Pfn> {
-        FileRef::page(self, index).map(Pfn::new)
+        FileRef::page(self, index)
     }
     fn find_page(&self, index: u64) -> Option<Pfn> {
-        FileRef::find_page(self, index).map(Pfn::new)
+        FileRef::find_page(self, index)
     }
 }
 

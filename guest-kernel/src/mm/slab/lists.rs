@@ -3,6 +3,7 @@
 //! from the slabs, flushing a full one back, growing the cache by a slab
 //! and giving empty slabs back to the page allocator.
 
+use crate::mm::addr::Pfn;
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::cache::{CacheNode, KmemCache, SLOT_ACTIVE};
@@ -75,7 +76,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
     /// CPU's array free under the lock, checked for a debug cache.
     #[cold]
     #[inline(never)]
-    pub(super) fn free_slow(&self, cache: &KmemCache, addr: usize, pfn: u64) {
+    pub(super) fn free_slow(&self, cache: &KmemCache, addr: usize, pfn: Pfn) {
         let (Some(pa), Some(p)) = (self.page_alloc(), cache.p()) else { return };
         let mut bugs = Pending::new();
         let mut g = if p.debug { None } else { self.get_cpu() };
@@ -136,13 +137,14 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
             } else if !node.empty.is_empty() {
                 node.empty.head as u64
             } else {
-                match self.grow(pa, cache, p, node, gfp) {
+                (match self.grow(pa, cache, p, node, gfp) {
                     Some(pfn) => pfn,
                     None => break,
-                }
+                })
+                .as_u64()
             };
-            let page = pa.mem.page(pfn);
-            let Some(base) = pa.mem.frame_ptr(pfn) else { break };
+            let page = pa.mem.page(Pfn::new(pfn));
+            let Some(base) = pa.mem.frame_ptr(Pfn::new(pfn)) else { break };
             let base = base as usize;
             let (before, s_mem) = slab_counters(page);
             let mut inuse = before;
@@ -153,7 +155,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
                 // this slab; its free pointer word lies inside the slot.
                 let next = unsafe { read_word(obj + l.fp_offset) };
                 if next != NIL as u64 && !fp_valid(l, s_mem, next, p.debug) {
-                    let mut bug = describe(pa, p, SlabBugKind::FreepointerCorrupt, obj, pfn, SlabFix::FreelistTruncated);
+                    let mut bug = describe(pa, p, SlabBugKind::FreepointerCorrupt, obj, Pfn::new(pfn), SlabFix::FreelistTruncated);
                     bug.fp = next as usize;
                     bugs.push(bug);
                     let lost = (l.objects - inuse) as u64;
@@ -171,7 +173,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
             }
             if free == NIL && inuse < l.objects {
                 // Objects the slab counts free but cannot reach: lost.
-                bugs.push(describe(pa, p, SlabBugKind::FreepointerCorrupt, base + s_mem, pfn, SlabFix::FreelistTruncated));
+                bugs.push(describe(pa, p, SlabBugKind::FreepointerCorrupt, base + s_mem, Pfn::new(pfn), SlabFix::FreelistTruncated));
                 let lost = (l.objects - inuse) as u64;
                 node.free_objects -= lost;
                 node.leaked += lost;
@@ -179,7 +181,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
             }
             page.page_type.store(free, Relaxed);
             set_slab_counters(page, inuse, s_mem);
-            relist(pa, node, pfn, before, inuse, l.objects);
+            relist(pa, node, Pfn::new(pfn), before, inuse, l.objects);
         }
         n
     }
@@ -225,7 +227,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
     /// Allocates and carves a new slab: next colour, constructor once per
     /// object, debug patterns, freelist in address order (Linux
     /// `cache_grow`). The slab goes on the empty list.
-    pub(super) fn grow(&self, pa: &PageAlloc<M>, cache: &KmemCache, p: &CacheParams, node: &mut CacheNode, gfp: Gfp) -> Option<u64> {
+    pub(super) fn grow(&self, pa: &PageAlloc<M>, cache: &KmemCache, p: &CacheParams, node: &mut CacheNode, gfp: Gfp) -> Option<Pfn> {
         let l = &p.layout;
         let mut pgfp = gfp.without(__GFP_ZERO).without(__GFP_HIGHMEM).without(__GFP_DMA32).without(__GFP_DMA).without(__GFP_COMP);
         if l.order > 0 {
@@ -273,7 +275,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
 
     /// Gives an empty slab (already off its list) back to the page
     /// allocator, restoring the page fields the slab borrowed.
-    pub(super) fn free_slab(&self, pa: &PageAlloc<M>, p: &CacheParams, node: &mut CacheNode, pfn: u64) {
+    pub(super) fn free_slab(&self, pa: &PageAlloc<M>, p: &CacheParams, node: &mut CacheNode, pfn: Pfn) {
         let l = &p.layout;
         let page = pa.mem.page(pfn);
         page.clear(pg::SLAB);

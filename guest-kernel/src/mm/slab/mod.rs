@@ -55,6 +55,7 @@ pub(crate) mod tests;
 pub use cache::{KmemCache, SlabStats};
 pub use layout::*;
 
+use crate::mm::addr::Pfn;
 use cache::{this_cpu, ArrayCache, CpuGuard, SLOT_ACTIVE, SLOT_DEAD, SLOT_FREE};
 
 use core::fmt;
@@ -506,7 +507,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
 
     /// The head PFN and page of the slab holding `addr`, if any.
     #[inline(always)]
-    pub(crate) fn slab_head(&self, addr: usize) -> Option<(u64, &'a Page)> {
+    pub(crate) fn slab_head(&self, addr: usize) -> Option<(Pfn, &'a Page)> {
         let pa = self.page_alloc()?;
         let (pfn, page) = page::head_page(pa, addr)?;
         (page.flags.load(Relaxed) & pg::SLAB != 0).then_some((pfn, page))
@@ -532,7 +533,7 @@ impl<'a, M: PhysMem> SlabAllocator<'a, M> {
     /// `addr` is an object of `cache` that is no longer used (debug caches
     /// check instead of trusting).
     #[inline(always)]
-    pub(crate) unsafe fn free_obj(&self, cache: &KmemCache, addr: usize, pfn: u64) {
+    pub(crate) unsafe fn free_obj(&self, cache: &KmemCache, addr: usize, pfn: Pfn) {
         if let Some(mut g) = self.get_cpu() {
             // Debug caches have limit 0: never pushed.
             if Self::cpu_array(cache, &mut g).try_push(addr) {

@@ -3,6 +3,7 @@
 //! words, finding a slab's head page, and moving a slab between its
 //! cache's lists.
 
+use crate::mm::addr::Pfn;
 use core::sync::atomic::Ordering::Relaxed;
 
 use super::cache::CacheNode;
@@ -35,7 +36,7 @@ pub(super) fn set_slab_counters(page: &Page, inuse: usize, s_mem: usize) {
 
 /// Moves a slab between the lists as its use count goes `before` -> `after`.
 #[inline]
-pub(super) fn relist<M: PhysMem>(pa: &PageAlloc<M>, node: &mut CacheNode, pfn: u64, before: usize, after: usize, objects: usize) {
+pub(super) fn relist<M: PhysMem>(pa: &PageAlloc<M>, node: &mut CacheNode, pfn: Pfn, before: usize, after: usize, objects: usize) {
     fn which(node: &mut CacheNode, inuse: usize, objects: usize) -> &mut PageList {
         if inuse == 0 {
             &mut node.empty
@@ -70,11 +71,11 @@ pub(super) unsafe fn write_word(addr: usize, value: u64) {
 
 /// The head page of the (compound) block holding `addr`.
 #[inline(always)]
-pub(crate) fn head_page<M: PhysMem>(pa: &PageAlloc<M>, addr: usize) -> Option<(u64, &Page)> {
+pub(crate) fn head_page<M: PhysMem>(pa: &PageAlloc<M>, addr: usize) -> Option<(Pfn, &Page)> {
     let (pfn, page) = pa.mem.virt_to_page(addr as *const u8)?;
     if page.flags.load(Relaxed) & pg::TAIL != 0 {
         let head = page.private.load(Relaxed);
-        Some((head, pa.mem.page(head)))
+        Some((Pfn::new(head), pa.mem.page(Pfn::new(head))))
     } else {
         Some((pfn, page))
     }

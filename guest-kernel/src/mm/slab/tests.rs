@@ -1,4 +1,5 @@
 use super::*;
+use crate::mm::addr::Pfn;
 use crate::mm::fake::FakeRam;
 use crate::mm::gfp::*;
 use crate::mm::page_alloc::AllocConfig;
@@ -11,8 +12,8 @@ const M: u64 = 256; // pages per MiB
 pub(crate) fn ram(mib: u64) -> PageAlloc<FakeRam> {
     let n = mib * M;
     let mut a = PageAlloc::new(FakeRam::new(n, true), [(0, n / 4), (n / 4, n), (0, 0), (0, 0)], AllocConfig { page_debug: true, page_poison: false });
-    a.add_present(0, n);
-    a.free_boot_range(1, n, true);
+    a.add_present(Pfn::new(0), Pfn::new(n));
+    a.free_boot_range(Pfn::new(1), Pfn::new(n), true);
     a.setup_watermarks();
     a
 }
@@ -31,7 +32,7 @@ pub(crate) fn free_all(pa: &PageAlloc<FakeRam>) -> u64 {
 /// Physical address of a pointer into FakeRam.
 pub(crate) fn phys(pa: &PageAlloc<FakeRam>, p: *const u8) -> u64 {
     let pfn = pa.mem.ptr_to_pfn(p).unwrap();
-    pfn * 4096 + (p as u64 - pa.mem.frame_ptr(pfn).unwrap() as u64)
+    pfn.phys().as_u64() + (p as u64 - pa.mem.frame_ptr(pfn).unwrap() as u64)
 }
 
 /// The kernel keeps one in a `static` (its `#[global_allocator]`).
