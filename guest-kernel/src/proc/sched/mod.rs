@@ -8,7 +8,8 @@
 //! wakes a sleeper. The boot context is where init is started from and
 //! where the machine returns when init exits.
 //!
-//! The one file of `proc` with `unsafe` code: the task table lives in a
+//! The one module of `proc` with `unsafe` code (in this file; the timer
+//! tick is in [`tick`], the end of a process in [`exit`]): the task table lives in a
 //! cell that only this CPU, with interrupts off, touches; `current()` hands
 //! out the running task from a pointer kept beside it; and a context switch
 //! moves the stack pointer to another task's kernel stack. Each block says
@@ -19,10 +20,18 @@ use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::{Task, TaskBox};
 use crate::arch::user;
+
+mod exit;
+mod tick;
+
+pub use exit::{count_thread_create, count_thread_exit, process_has_exited, COUNT_THREAD};
+use exit::{process_exited, reap_others_for_init, COUNTED_EXIT};
+pub use tick::{cond_resched, interrupt, kernel_interrupt, note_deadline, preempt_tick, start_timer, TICKS, TIMER};
+use tick::{wake_sleepers, NEED_RESCHED, SLICE_START};
 
 /// What a task is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,10 +85,6 @@ unsafe impl Sync for SchedCell {}
 static SCHED: SchedCell =
     SchedCell(UnsafeCell::new(Sched { tasks: BTreeMap::new(), runqueue: VecDeque::new(), current: 0, current_task: None, boot_rsp: 0, dead: Vec::new() }));
 
-/// Timer ticks (interrupts of the LAPIC timer) seen.
-pub static TICKS: AtomicU64 = AtomicU64::new(0);
-/// Whether a periodic timer runs (x2APIC available).
-pub static TIMER: AtomicBool = AtomicBool::new(false);
 /// Context switches.
 pub static NR_SWITCHES: AtomicU64 = AtomicU64::new(0);
 
@@ -313,19 +318,6 @@ pub fn waiting_on_futex(pred: impl Fn(&super::futex::FutexWaiter) -> bool) -> im
     sched().tasks.values().filter_map(move |t| t.futex.as_ref().filter(|w| pred(w)).map(|w| (t.pid, w.arrival())))
 }
 
-/// The earliest time (uptime ns) a sleeper or a timer may be due: the
-/// scheduler looks at the tasks only from then on (`u64::MAX`: nothing).
-static NEXT_DEADLINE: AtomicU64 = AtomicU64::new(u64::MAX);
-
-/// Something is due at uptime `at` (a sleep's end, an `alarm`): the
-/// timer fires for it if it would otherwise fire later.
-pub fn note_deadline(at: u64) {
-    NEXT_DEADLINE.fetch_min(at, Relaxed);
-    if TIMER.load(Relaxed) && at < ARMED_AT.load(Relaxed) {
-        arm_timer(crate::time::uptime_ns());
-    }
-}
-
 /// Wakes the threads of process `tgid` that wait for a child (`wait4`,
 /// `waitid`, a vfork parent).
 pub fn wake_child_waiters(tgid: u32) {
@@ -356,179 +348,6 @@ pub fn wake_events() {
             s.runqueue.push_back(t.pid);
         }
     }
-}
-
-/// Wakes sleepers whose time has come, and sends SIGALRM where a timer
-/// is due; nothing to look at before [`NEXT_DEADLINE`].
-fn wake_sleepers() {
-    let now = crate::time::uptime_ns();
-    if now < NEXT_DEADLINE.load(Relaxed) {
-        return;
-    }
-    // Looked at now; the next deadline is found on the way.
-    NEXT_DEADLINE.store(u64::MAX, Relaxed);
-    for t in sched().tasks.values_mut() {
-        let until = match t.state {
-            TaskState::SleepUntil(u) | TaskState::WaitEvent(u) | TaskState::Futex(u) => u,
-            _ => u64::MAX,
-        };
-        if until > now {
-            note_deadline(until);
-        }
-    }
-    let due: Vec<u32> = sched()
-        .tasks
-        .values()
-        .filter(|t| matches!(t.state, TaskState::SleepUntil(until) | TaskState::WaitEvent(until) | TaskState::Futex(until) if until <= now))
-        .map(|t| t.pid)
-        .collect();
-    for pid in due {
-        wake(pid);
-    }
-    // Real-time timers (`alarm`, `setitimer`), one per process: SIGALRM
-    // when due, then again every period.
-    let mut alarms: Vec<u32> = Vec::new();
-    let mut fired = Vec::new();
-    for t in sched().tasks.values_mut().filter(|t| t.state != TaskState::Zombie) {
-        let tgid = t.tgid;
-        let group = t.signals.group();
-        // POSIX timers, one set per process (its first live thread here
-        // moves them on, so the others see them not due).
-        for timer in &mut group.timers {
-            if let Some(f) = timer.fire(now) {
-                fired.push((tgid, f));
-            }
-            if timer.expires != 0 {
-                note_deadline(timer.expires);
-            }
-        }
-        if group.alarm_at != 0 && group.alarm_at <= now {
-            group.alarm_at = if group.alarm_every == 0 { 0 } else { now.max(group.alarm_at.saturating_add(group.alarm_every)) };
-            alarms.push(tgid);
-        }
-        if group.alarm_at != 0 {
-            note_deadline(group.alarm_at);
-        }
-    }
-    for tgid in alarms {
-        let info = super::signal::SigInfo { code: super::signal::SI_KERNEL, ..Default::default() };
-        super::signal::send_to_process(tgid, SIGALRM as i32, info);
-    }
-    for (tgid, f) in fired {
-        super::timer::deliver(tgid, f);
-    }
-}
-
-const SIGALRM: usize = 14;
-
-/// An external interrupt (from user mode or the idle halt); whether it
-/// was the timer's tick.
-///
-/// The timer is one-shot: it fires at the next tick boundary (every
-/// `SLICE_NS`) or at the earliest sleep or timer deadline, whichever is
-/// first, so sleeps end at their deadline rather than at the next tick.
-/// Only the boundaries count as ticks (`TICKS`, CPU time, preemption).
-pub fn interrupt(vector: u64) -> bool {
-    if vector != crate::arch::apic::TIMER_VECTOR {
-        crate::arch::apic::eoi();
-        return false;
-    }
-    crate::arch::apic::eoi();
-    let now = crate::time::uptime_ns();
-    // An interrupt a little early for the boundary still is the tick.
-    let tick = now + TICK_SLACK_NS >= NEXT_TICK_AT.load(Relaxed);
-    if tick {
-        TICKS.fetch_add(1, Relaxed);
-        NEED_RESCHED.store(true, Relaxed);
-        let next = NEXT_TICK_AT.load(Relaxed) + SLICE_NS;
-        NEXT_TICK_AT.store(if next <= now { now + SLICE_NS } else { next }, Relaxed);
-        // Stats channel: only flags due work (periodic snapshot, host
-        // command); it is done at the next safe point, never here.
-        super::notify::tick();
-    }
-    wake_sleepers();
-    arm_timer(now);
-    tick
-}
-
-/// For the kernel's interrupt hook (the idle halt), which has no use for
-/// the result.
-pub fn kernel_interrupt(vector: u64) {
-    interrupt(vector);
-}
-
-/// The next tick boundary (uptime ns).
-static NEXT_TICK_AT: AtomicU64 = AtomicU64::new(0);
-/// When the one-shot timer fires next (uptime ns).
-static ARMED_AT: AtomicU64 = AtomicU64::new(u64::MAX);
-/// How early an interrupt may come and still count as the tick.
-const TICK_SLACK_NS: u64 = 100_000;
-/// The shortest wait the timer is armed for (a deadline already past
-/// fires this soon).
-const MIN_ARM_NS: u64 = 20_000;
-
-/// Starts the tick (and with it preemption and timed sleeps); whether
-/// the platform has the timer.
-pub fn start_timer() -> bool {
-    let now = crate::time::uptime_ns();
-    NEXT_TICK_AT.store(now + SLICE_NS, Relaxed);
-    ARMED_AT.store(now + SLICE_NS, Relaxed);
-    if crate::arch::apic::start_timer(SLICE_NS) {
-        TIMER.store(true, Relaxed);
-        true
-    } else {
-        false
-    }
-}
-
-/// Arms the timer for the next tick boundary or deadline after `now`.
-fn arm_timer(now: u64) {
-    let at = NEXT_TICK_AT.load(Relaxed).min(NEXT_DEADLINE.load(Relaxed)).max(now + MIN_ARM_NS);
-    ARMED_AT.store(at, Relaxed);
-    crate::arch::apic::arm_timer(at - now);
-}
-
-/// Set by the timer tick: the running task's turn is over.
-static NEED_RESCHED: AtomicBool = AtomicBool::new(false);
-/// When the running task's turn began (uptime, ns).
-static SLICE_START: AtomicU64 = AtomicU64::new(0);
-
-/// A task's turn: one tick.
-const SLICE_NS: u64 = 1_000_000_000 / super::HZ;
-
-/// How long the running task has had the CPU.
-fn slice_used() -> u64 {
-    crate::time::uptime_ns().saturating_sub(SLICE_START.load(Relaxed))
-}
-
-/// The tick arrived while the task ran in user mode: its turn is over,
-/// unless the turn began less than half a tick ago (the tick was left
-/// pending while the kernel ran with interrupts off, and belongs to the
-/// task before). Without this, a task switched to from a long system call
-/// would lose its turn to that stale tick the moment it entered user mode.
-pub fn preempt_tick() {
-    if slice_used() >= SLICE_NS / 2 {
-        schedule();
-    }
-}
-
-/// A preemption point for kernel loops whose length the user chooses
-/// (Linux `cond_resched`): lets a pending tick in and, if the task's turn
-/// is over, gives the CPU to the next task. The caller holds no lock.
-/// Returns whether a fatal signal now waits for the task (Linux
-/// `fatal_signal_pending`): the loop should stop early.
-pub fn cond_resched() -> bool {
-    if !TIMER.load(Relaxed) {
-        return false;
-    }
-    // A tick that is due is taken here where the platform delivers it in
-    // so short a window; the clock decides either way (kvm_pvm's emulated
-    // ring 0 may not deliver it there).
-    crate::arch::cpu::irq_window();
-    if (NEED_RESCHED.load(Relaxed) || slice_used() >= SLICE_NS) && current().is_some() {
-        schedule();
-    }
-    current().is_some_and(|t| t.pending_kill.is_some())
 }
 
 /// Gives the CPU to the next runnable task (round robin); returns when the
@@ -598,37 +417,6 @@ fn switch_to(prev: u32, next: u32) {
     finish_switch();
 }
 
-/// Init is exiting: every other task is killed and runs to its own exit
-/// (it may be asleep in a system call holding files and buffers, which
-/// only its own exit path releases), so that all of them are zombies
-/// before init goes back to the boot context, which reaps them.
-fn reap_others_for_init() {
-    loop {
-        let alive: Vec<u32> = sched().tasks.values().filter(|t| t.pid != 1 && t.state != TaskState::Zombie).map(|t| t.pid).collect();
-        if alive.is_empty() {
-            return;
-        }
-        printk!("init: killing {} remaining task(s) as init exits", alive.len());
-        for &pid in &alive {
-            if let Some(t) = task(pid) {
-                t.pending_kill = Some(super::SIGKILL);
-                t.ppid = 1;
-            }
-            wake(pid);
-            let s = sched();
-            if !s.runqueue.contains(&pid) {
-                s.runqueue.push_back(pid);
-            }
-        }
-        // Init waits as a parent would; each exit wakes it (whichever of
-        // its threads is the last).
-        if let Some(me) = current() {
-            me.state = TaskState::WaitChild;
-        }
-        schedule();
-    }
-}
-
 /// The current task has exited and released its memory. A thread other
 /// than the leader is freed once the CPU has left it; a leader stays a
 /// zombie until every thread of its process is gone (Linux
@@ -667,84 +455,6 @@ pub fn exit_current() -> ! {
     }
     schedule();
     unreachable!("a zombie was scheduled");
-}
-
-/// The last thread of process `tgid` has exited with `status` (Linux
-/// `exit_notify`): its children go to init; its parent gets the exit
-/// signal and its waiters are woken, or, when the parent ignores SIGCHLD,
-/// the process is reaped at once (Linux's `SIGCHLD` `SIG_IGN`/
-/// `SA_NOCLDWAIT` rule).
-fn process_exited(tgid: u32, status: i32) {
-    use super::signal::{self, SigInfo, SA_NOCLDWAIT, SIGCHLD, SIG_IGN};
-    let s = sched();
-    let mut death_signals = Vec::new();
-    for child in s.tasks.values_mut().filter(|t| t.ppid == tgid) {
-        child.ppid = 1;
-        // PR_SET_PDEATHSIG: told that its parent is gone.
-        if child.pdeath_signal != 0 && child.state != TaskState::Zombie {
-            death_signals.push((child.pid, child.pdeath_signal));
-        }
-    }
-    for (pid, sig) in death_signals {
-        let info = SigInfo { code: signal::SI_USER, pid: tgid, ..Default::default() };
-        signal::send_to_thread(pid, sig as i32, info);
-    }
-    let s = sched();
-    let Some(leader) = s.tasks.get_mut(&tgid) else { return };
-    // The process's status: the group's if it ended together, else the
-    // last thread's (as Linux reports it).
-    let status = leader.signals.group_ref().group_exit.unwrap_or(status);
-    leader.exit_status = Some(status);
-    let (ppid, exit_signal) = (leader.ppid, leader.exit_signal);
-    // Stats channel: a ProcessExit snapshot (and the reply for a process
-    // it started) at the next safe point.
-    super::notify::task_exit(tgid, status);
-    let parent_ignores = task(ppid).is_some_and(|p| {
-        let act = p.signals.action(SIGCHLD);
-        act.handler == SIG_IGN || act.flags & SA_NOCLDWAIT != 0
-    });
-    if exit_signal == SIGCHLD as u32 && parent_ignores {
-        sched().dead.push(tgid);
-    } else if exit_signal != 0 {
-        let (code, value) = if status & 0x7f == 0 { (signal::CLD_EXITED, (status >> 8) & 0xff) } else { (signal::CLD_KILLED, status & 0x7f) };
-        let info = SigInfo { code, pid: tgid, status: value, ..Default::default() };
-        signal::send_to_process(ppid, exit_signal as i32, info);
-    }
-    wake_child_waiters(ppid);
-    // Orphaned zombies now belong to init, which may be waiting.
-    wake_child_waiters(1);
-    // Its pidfds turn readable: poll's waiters look again.
-    wake_events();
-}
-
-/// `count=thread`: the VMM counts the instructions of the second thread
-/// creation (`kernel_clone` with `CLONE_THREAD`) and of the second exit
-/// of a thread other than a leader, from `exit` until the next task runs
-/// with the thread freed (its joiner woken on the way).
-pub static COUNT_THREAD: AtomicBool = AtomicBool::new(false);
-static THREAD_CREATES: AtomicU64 = AtomicU64::new(0);
-static THREAD_EXITS: AtomicU64 = AtomicU64::new(0);
-/// The thread whose exit is being counted (0: none).
-static COUNTED_EXIT: AtomicU64 = AtomicU64::new(0);
-
-/// Whether this thread creation is the one `count=thread` counts.
-pub fn count_thread_create() -> bool {
-    COUNT_THREAD.load(Relaxed) && THREAD_CREATES.fetch_add(1, Relaxed) + 1 == 2
-}
-
-/// Marks the start of a thread's exit for `count=thread` (the end is
-/// marked by [`finish_switch`] once the thread is freed).
-pub fn count_thread_exit(tid: u32) {
-    if COUNT_THREAD.load(Relaxed) && THREAD_EXITS.fetch_add(1, Relaxed) + 1 == 2 {
-        COUNTED_EXIT.store(u64::from(tid), Relaxed);
-        crate::arch::mark_begin(::shared::ports::MARK_THREAD_EXIT);
-    }
-}
-
-/// Whether process `pid` has exited (a zombie whose threads are gone) or
-/// is gone altogether: what makes its pidfd readable.
-pub fn process_has_exited(pid: u32) -> bool {
-    threads(pid).is_empty()
 }
 
 /// `execve` by a thread other than the leader, once the others are gone
