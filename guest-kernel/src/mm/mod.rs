@@ -95,6 +95,8 @@ pub mod page_alloc;
 pub mod pgtable;
 #[cfg(target_os = "none")]
 pub mod physmem;
+#[deny(unsafe_code)]
+pub mod pte;
 #[cfg(target_os = "none")]
 #[deny(unsafe_code)]
 pub mod sections;
@@ -109,6 +111,8 @@ pub mod slab_selftest;
 pub mod swapfile;
 #[deny(unsafe_code)]
 pub mod task_mmu;
+#[deny(unsafe_code)]
+pub mod tlb;
 #[cfg(target_os = "none")]
 pub mod user_mem;
 #[deny(unsafe_code)]
