@@ -46,6 +46,8 @@ pub mod buddy;
 pub mod buddy_selftest;
 #[deny(unsafe_code)]
 pub mod e820;
+#[deny(unsafe_code)]
+pub mod errno;
 #[cfg(not(target_os = "none"))]
 pub mod fake;
 #[deny(unsafe_code)]
@@ -121,6 +123,8 @@ pub mod util;
 pub mod uvm;
 #[deny(unsafe_code)]
 pub mod vma;
+#[deny(unsafe_code)]
+pub mod vma_box;
 #[cfg(target_os = "none")]
 pub mod vmalloc;
 #[cfg(target_os = "none")]

@@ -40,6 +40,8 @@ use core::fmt;
 use core::ops::Bound::{Excluded, Unbounded};
 
 use crate::mm::addr::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
+pub use crate::mm::errno::Errno;
+pub use crate::mm::vma_box::VmaBox;
 
 /// VMA flags (Linux `vm_flags_t`, the `VM_*` values of `include/linux/mm.h`).
 pub type VmFlags = u64;
@@ -111,62 +113,6 @@ pub const DEFAULT_MAX_MAP_COUNT: usize = 65530;
 pub static SYSCTL_MAX_MAP_COUNT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(DEFAULT_MAX_MAP_COUNT);
 /// Default `RLIMIT_STACK` (8 MiB), used for the default `mmap_base`.
 pub const DEFAULT_RLIMIT_STACK: u64 = 8 << 20;
-
-/// A Linux errno, positive (`Errno::EINVAL.0 == 22`); system calls return
-/// its negation.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Errno(pub i32);
-
-impl Errno {
-    pub const EPERM: Self = Self(1);
-    pub const EBADF: Self = Self(9);
-    pub const EAGAIN: Self = Self(11);
-    pub const ENOMEM: Self = Self(12);
-    pub const EACCES: Self = Self(13);
-    pub const EFAULT: Self = Self(14);
-    pub const EEXIST: Self = Self(17);
-    pub const ENODEV: Self = Self(19);
-    pub const EINVAL: Self = Self(22);
-    pub const EOVERFLOW: Self = Self(75);
-    pub const EOPNOTSUPP: Self = Self(95);
-
-    /// The symbolic name (`"EINVAL"`).
-    pub fn name(self) -> &'static str {
-        match self.0 {
-            1 => "EPERM",
-            9 => "EBADF",
-            11 => "EAGAIN",
-            12 => "ENOMEM",
-            13 => "EACCES",
-            14 => "EFAULT",
-            17 => "EEXIST",
-            19 => "ENODEV",
-            22 => "EINVAL",
-            75 => "EOVERFLOW",
-            95 => "EOPNOTSUPP",
-            _ => "E?",
-        }
-    }
-}
-
-impl fmt::Debug for Errno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}({})", self.name(), self.0)
-    }
-}
-
-/// So that `?` turns it into the plain `i32` errno of the system-call layer.
-impl From<Errno> for i32 {
-    fn from(e: Errno) -> i32 {
-        e.0
-    }
-}
-
-impl fmt::Display for Errno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
 
 /// What a file mapping refers to: an opaque handle the caller supplies
 /// (an inode reference), compared with `==` to decide whether two VMAs map
@@ -273,74 +219,6 @@ pub trait PageTables {
     /// Move the PTEs of `[old_start, old_start + len)` to
     /// `[new_start, new_start + len)` (the destination has none).
     fn move_range(&mut self, old_start: u64, new_start: u64, len: u64);
-}
-
-/// Where one VMA lives: on the kernel, an object of the `vm_area_struct`
-/// slab cache (as Linux's `vm_area_alloc`), so `/proc/slabinfo` follows
-/// mmap and munmap; a `Box` on the host (and should the cache ever be
-/// missing or empty-handed, a kmalloc'd one).
-pub struct VmaBox<F>(VmaStore<F>);
-
-enum VmaStore<F> {
-    #[cfg(target_os = "none")]
-    Cache(crate::mm::kmem::CacheBox<Vma<F>>),
-    Heap(alloc::boxed::Box<Vma<F>>),
-}
-
-impl<F> VmaBox<F> {
-    pub fn new(vma: Vma<F>) -> Self {
-        #[cfg(target_os = "none")]
-        if let Some(&cache) = crate::mm::kmem::VM_AREA_CACHEP.get() {
-            // The cache object is large enough (checked by CacheBox); on
-            // failure the VMA comes back to us through `new_or`.
-            match crate::mm::kmem::CacheBox::new_or(cache, vma) {
-                Ok(b) => return Self(VmaStore::Cache(b)),
-                Err(vma) => return Self(VmaStore::Heap(alloc::boxed::Box::new(vma))),
-            }
-        }
-        Self(VmaStore::Heap(alloc::boxed::Box::new(vma)))
-    }
-
-    pub fn into_inner(self) -> Vma<F> {
-        match self.0 {
-            #[cfg(target_os = "none")]
-            VmaStore::Cache(b) => b.into_inner(),
-            VmaStore::Heap(b) => *b,
-        }
-    }
-}
-
-impl<F> core::ops::Deref for VmaBox<F> {
-    type Target = Vma<F>;
-    fn deref(&self) -> &Vma<F> {
-        match &self.0 {
-            #[cfg(target_os = "none")]
-            VmaStore::Cache(b) => b,
-            VmaStore::Heap(b) => b,
-        }
-    }
-}
-
-impl<F> core::ops::DerefMut for VmaBox<F> {
-    fn deref_mut(&mut self) -> &mut Vma<F> {
-        match &mut self.0 {
-            #[cfg(target_os = "none")]
-            VmaStore::Cache(b) => b,
-            VmaStore::Heap(b) => b,
-        }
-    }
-}
-
-impl<F: Clone> Clone for VmaBox<F> {
-    fn clone(&self) -> Self {
-        Self::new((**self).clone())
-    }
-}
-
-impl<F: fmt::Debug> fmt::Debug for VmaBox<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        (**self).fmt(f)
-    }
 }
 
 /// The VMA half of a user address space (what Linux's `struct mm_struct`
