@@ -55,6 +55,8 @@ pub mod fault_inject;
 #[cfg(target_os = "none")]
 pub mod fixmap;
 #[deny(unsafe_code)]
+pub mod fork;
+#[deny(unsafe_code)]
 pub mod gfp;
 #[cfg(target_os = "none")]
 pub mod highmem;
