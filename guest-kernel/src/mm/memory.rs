@@ -19,7 +19,7 @@ use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
 use crate::mm::mm_types::{MmStats, MmStruct};
 use crate::mm::page::pg;
 use crate::mm::uvm::{
-    account_map, account_unmap, flush_tlb_page, page_add_map, page_kind, page_remove_map, Pte, PteSlot, Rss, TlbGather, UserMem, UserPageTables,
+    account_map, account_unmap, flush_tlb_page, page_add_map, page_kind, page_remove_map, OwnedPage, Pte, PteSlot, Rss, TlbGather, UserMem, UserPageTables,
 };
 pub use crate::mm::uvm::{protect_writable, PageKind};
 use crate::mm::vma::{VmFile, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE};
@@ -234,8 +234,9 @@ struct VmFault<'a, M: UserMem> {
 }
 
 impl<M: UserMem> VmFault<'_, M> {
-    /// Installs a new anonymous page the fault allocated.
-    fn map_new_anon(&mut self, pfn: Pfn) {
+    /// Installs a new anonymous page the fault allocated, writable.
+    fn map_new_anon(&mut self, page: OwnedPage<M>) {
+        let pfn = page_add_new_anon_rmap(&self.mem, page);
         self.pte.set(&self.mem, Pte::new(pfn, true, self.exec).mksoft_dirty());
         self.rss.anon += 1;
     }
@@ -391,8 +392,8 @@ fn do_fault_around<F: VmObject, M: UserMem>(pt: &mut UserPageTables<M>, rss: &mu
 /// shared zero page read-only, a write a new zeroed page.
 fn do_anonymous_page<M: UserMem>(vmf: &mut VmFault<'_, M>, write: bool) -> Result<(), FaultError> {
     if write {
-        let pfn = new_anon_page(&vmf.mem, true)?;
-        vmf.map_new_anon(pfn);
+        let page = new_anon_page(&vmf.mem, true)?;
+        vmf.map_new_anon(page);
     } else {
         let zero = vmf.mem.zero_pfn();
         page_add_map(vmf.mem.page(zero));
@@ -412,13 +413,12 @@ pub static PGMAJFAULT: AtomicU64 = AtomicU64::new(0);
 /// Linux's `VM_FAULT_SIGBUS` for a failed swap-in; the entry stays.
 fn do_swap_page<M: UserMem>(vmf: &mut VmFault<'_, M>, orig: Pte, writable: bool) -> Result<(), FaultError> {
     let entry = orig.swap_entry();
-    let pfn = new_anon_page(&vmf.mem, false)?;
-    if !vmf.mem.swap_in(entry, pfn) {
-        let page = vmf.mem.page(pfn);
-        page._mapcount.store(-1, Relaxed);
-        vmf.mem.put_page(pfn);
+    let page = new_anon_page(&vmf.mem, false)?;
+    if !vmf.mem.swap_in(entry, page.pfn()) {
+        // The new page goes back as it came.
         return Err(FaultError::Bus);
     }
+    let pfn = page_add_new_anon_rmap(&vmf.mem, page);
     vmf.mem.swap_free(entry);
     vmf.rss.swap = vmf.rss.swap.saturating_sub(1);
     vmf.rss.anon += 1;
@@ -442,7 +442,7 @@ fn do_wp_page<M: UserMem>(vmf: &mut VmFault<'_, M>, from_zero: bool) -> Result<(
     let old = vmf.pte.get().pfn();
     let new = new_anon_page(&vmf.mem, from_zero)?;
     if !from_zero {
-        vmf.mem.copy_page(new, old);
+        vmf.mem.copy_page(new.pfn(), old);
     }
     vmf.count_cow();
     account_unmap(&vmf.mem, old, vmf.rss);
@@ -488,24 +488,30 @@ fn finish_fault<M: UserMem>(vmf: &mut VmFault<'_, M>, pfn: Pfn, writable: bool) 
 /// a private copy of the object's page.
 fn do_cow_fault<M: UserMem>(vmf: &mut VmFault<'_, M>, page: Pfn) -> Result<(), FaultError> {
     let new = new_anon_page(&vmf.mem, false)?;
-    vmf.mem.copy_page(new, page);
+    vmf.mem.copy_page(new.pfn(), page);
     vmf.map_new_anon(new);
     vmf.count_cow();
     Ok(())
 }
 
 /// A page for anonymous memory (`GFP_HIGHUSER`: HighMem when there is
-/// some), zeroed unless known to be zero when `zero`; its allocation
-/// reference becomes the mapping's.
-fn new_anon_page<M: UserMem>(mem: &M, zero: bool) -> Result<Pfn, FaultError> {
+/// some), zeroed when `zero` unless known to be zero.
+fn new_anon_page<M: UserMem>(mem: &M, zero: bool) -> Result<OwnedPage<M>, FaultError> {
     // No allocation-failure report: running out is the OOM killer's
     // business, which prints its own.
     let gfp = if zero { GFP_HIGHUSER | __GFP_ZERO | __GFP_NOWARN } else { GFP_HIGHUSER | __GFP_NOWARN };
-    let pfn = mem.alloc_page(gfp).ok_or(FaultError::Oom)?;
+    OwnedPage::alloc(*mem, gfp).ok_or(FaultError::Oom)
+}
+
+/// Makes a new page anonymous memory about to be mapped by one PTE (Linux
+/// `folio_add_new_anon_rmap`): its allocation reference becomes the
+/// mapping's.
+fn page_add_new_anon_rmap<M: UserMem>(mem: &M, page: OwnedPage<M>) -> Pfn {
+    let pfn = page.into_pfn();
     let page = mem.page(pfn);
     page.set(pg::ANON);
     page._mapcount.store(0, Relaxed);
-    Ok(pfn)
+    pfn
 }
 
 impl<F: VmFile, M: UserMem> MmStruct<F, M> {

@@ -52,6 +52,8 @@ struct Host {
     /// A swap device in memory: per slot, how many PTEs name it and the
     /// page's first word (what the model tracks).
     swap: std::cell::RefCell<Vec<(u32, u64)>>,
+    /// Every swap-in fails, as on a device I/O error.
+    swap_in_fails: std::cell::Cell<bool>,
 }
 
 impl Host {
@@ -66,7 +68,7 @@ impl Host {
         pa.setup_watermarks();
         let zero = pa.alloc_pages(GFP_KERNEL | __GFP_ZERO, 0).expect("a zero page");
         pa.page(zero).set(pg::RESERVED);
-        Self { pa, zero, flushes: std::cell::Cell::new((0, 0)), swap: std::cell::RefCell::new(Vec::new()) }
+        Self { pa, zero, flushes: std::cell::Cell::new((0, 0)), swap: std::cell::RefCell::new(Vec::new()), swap_in_fails: std::cell::Cell::new(false) }
     }
 
     fn frame(&self, pfn: Pfn) -> *mut u64 {
@@ -147,6 +149,9 @@ impl UserMem for HostMem<'_> {
         Some(SwapEntry { typ: 0, offset: offset as u64 })
     }
     fn swap_in(&self, e: SwapEntry, pfn: Pfn) -> bool {
+        if self.0.swap_in_fails.get() {
+            return false;
+        }
         let swap = self.0.swap.borrow();
         let (refs, word) = swap[e.offset as usize];
         assert!(refs > 0, "swap-in of a free slot {e:?}");
@@ -585,6 +590,29 @@ fn cow_after_fork_keeps_both_copies_and_frees_everything() {
     }
     world.finish();
     assert_eq!(host.free_pages(), before);
+}
+
+/// A swap-in that cannot read its slot is SIGBUS, as Linux's: the page
+/// allocated for it goes back (nothing leaks), the swap entry stays, and
+/// once the device reads again the same access brings the data back.
+#[test]
+fn a_failed_swap_in_is_sigbus_and_frees_its_page() {
+    let host = Host::new();
+    let mut world = World::new(&host);
+    world.step(&Op::Mmap { proc: 0, kind: 0, obj: 0, pgoff: 0, npages: 2 }).unwrap();
+    let va = *world.procs[0].1.pages.keys().next().unwrap();
+    world.touch(0, va, true).unwrap();
+    assert_eq!(world.procs[0].0.pageout(va, va + PAGE_SIZE), 1);
+    let free = host.free_pages();
+    host.swap_in_fails.set(true);
+    let mm = &mut world.procs[0].0;
+    assert_eq!(handle_mm_fault(mm, va, PF_USER, STACK_RLIMIT).unwrap_err(), FaultError::Bus);
+    assert_eq!(host.free_pages(), free, "the page allocated for the swap-in leaked");
+    assert!(mm.pt.lookup_swap(va).is_some(), "the swap entry must stay");
+    host.swap_in_fails.set(false);
+    world.touch(0, va, false).unwrap();
+    world.check().unwrap();
+    world.finish();
 }
 
 /// A read fault on a file mapping maps the pages the file already has in

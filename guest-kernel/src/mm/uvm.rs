@@ -76,6 +76,43 @@ pub trait UserMem: Copy {
     }
 }
 
+/// A page the caller owns by its allocation reference: dropped, it is
+/// freed; handed to a mapping ([`into_pfn`](Self::into_pfn)), the
+/// reference becomes the mapping's. So a path that allocates a page and
+/// then fails (a swap-in that cannot read its slot) cannot leak it.
+#[must_use]
+pub struct OwnedPage<M: UserMem> {
+    mem: M,
+    pfn: Pfn,
+}
+
+impl<M: UserMem> OwnedPage<M> {
+    /// A new page (`None`: out of memory).
+    #[inline]
+    pub fn alloc(mem: M, gfp: Gfp) -> Option<Self> {
+        Some(Self { pfn: mem.alloc_page(gfp)?, mem })
+    }
+
+    #[inline]
+    pub fn pfn(&self) -> Pfn {
+        self.pfn
+    }
+
+    /// Gives the reference away (to the PTE about to map the page).
+    #[inline]
+    pub fn into_pfn(self) -> Pfn {
+        let pfn = self.pfn;
+        core::mem::forget(self);
+        pfn
+    }
+}
+
+impl<M: UserMem> Drop for OwnedPage<M> {
+    fn drop(&mut self) {
+        self.mem.put_page(self.pfn);
+    }
+}
+
 /// RSS counters (Linux `MM_FILEPAGES`, `MM_ANONPAGES`, `MM_SHMEMPAGES`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Rss {
