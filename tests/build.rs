@@ -41,6 +41,7 @@ const PROGRAMS: &[&str] = &[
     "hello",
     "creds",
     "swap_pageout",
+    "swap_pressure",
 ];
 
 /// Programs also built against glibc (`gcc -static -pthread`), as

@@ -144,6 +144,16 @@ fn isolation() {
     tap("isolation");
 }
 
+/// The swap pressure program on the host: every page reads back what was
+/// written (here nothing needs to leave memory).
+#[test]
+fn swap_pressure_reads_back_every_page() {
+    let out = run("swap_pressure", &["16"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}\n{stdout}", out.status);
+    assert!(stdout.contains("16 MiB: 4096 pages checked, 0 bad"), "{stdout}");
+}
+
 #[test]
 fn every_tap_program_is_tested() {
     let mut all = programs::names();
@@ -165,6 +175,7 @@ fn every_tap_program_is_tested() {
                 | "hello"
                 | "creds"
                 | "creds_glibc"
+                | "swap_pressure"
         )
     });
     assert_eq!(all, programs::TAP);

@@ -11,7 +11,6 @@
 //! including the rule the design rests on: the shared zero page is never
 //! mapped writable, so a write can never land in it.
 
-use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::mm::addr::{Pfn, PAGE_SIZE};
@@ -19,7 +18,7 @@ use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
 use crate::mm::mm_types::{MmStats, MmStruct};
 use crate::mm::page::pg;
 use crate::mm::uvm::{
-    account_map, account_unmap, flush_tlb_page, page_add_map, page_kind, page_remove_map, OwnedPage, Pte, PteSlot, Rss, TlbGather, UserMem, UserPageTables,
+    account_map, account_unmap, flush_tlb_page, page_add_map, page_kind, page_remove_map, OwnedPage, Pte, PteSlot, Rss, UserMem, UserPageTables,
 };
 pub use crate::mm::uvm::{protect_writable, PageKind};
 use crate::mm::vma::{VmFile, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE};
@@ -512,43 +511,6 @@ fn page_add_new_anon_rmap<M: UserMem>(mem: &M, page: OwnedPage<M>) -> Pfn {
     page.set(pg::ANON);
     page._mapcount.store(0, Relaxed);
     pfn
-}
-
-impl<F: VmFile, M: UserMem> MmStruct<F, M> {
-    /// `MADV_PAGEOUT` (Linux `madvise_pageout`, reclaiming at once): every
-    /// anonymous page in `[start, end)` that this mapping holds alone goes
-    /// to swap, its PTE replaced by the slot's entry. Pages shared with
-    /// another process (after fork), file and shmem pages, the zero page
-    /// and pages of locked VMAs stay. Returns how many went.
-    pub fn pageout(&mut self, start: u64, end: u64) -> u64 {
-        let mem = self.pt.mem();
-        let ranges: Vec<(u64, u64)> = self
-            .vm
-            .iter()
-            .filter(|v| v.end > start && v.start < end && v.flags & (VM_SHARED | crate::mm::vma::VM_LOCKED) == 0)
-            .map(|v| (v.start.max(start), v.end.min(end)))
-            .collect();
-        let MmStruct { pt, rss, .. } = self;
-        let mut tlb = TlbGather::new();
-        let mut out = 0;
-        for (s, e) in ranges {
-            pt.for_each_present(s, e, |va, slot| {
-                let pte = slot.get();
-                if !pte.present() || page_kind(&mem, pte.pfn()) != (PageKind::Anon { exclusive: true }) {
-                    return;
-                }
-                let Some(entry) = mem.swap_out(pte.pfn()) else { return };
-                slot.set(&mem, Pte::swap(entry));
-                tlb.add(va);
-                account_unmap(&mem, pte.pfn(), rss);
-                page_remove_map(&mem, pte.pfn());
-                rss.swap += 1;
-                out += 1;
-            });
-        }
-        tlb.finish(&mem);
-        out
-    }
 }
 
 #[cfg(test)]

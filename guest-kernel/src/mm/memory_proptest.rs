@@ -615,6 +615,46 @@ fn a_failed_swap_in_is_sigbus_and_frees_its_page() {
     world.finish();
 }
 
+/// The reclaim clock over one address space: a first pass only takes the
+/// accessed bits of pages used since (every new page is), the next sends
+/// unused pages to swap up to what was asked and stops there; the one
+/// after goes on from where it stopped. Every page still reads what was
+/// written, and pages shared after fork stay.
+#[test]
+fn reclaim_gives_used_pages_a_second_chance_and_goes_round() {
+    use crate::mm::vmscan::ScanControl;
+    let host = Host::new();
+    let mut world = World::new(&host);
+    world.step(&Op::Mmap { proc: 0, kind: 0, obj: 0, pgoff: 0, npages: 8 }).unwrap();
+    let base = *world.procs[0].1.pages.keys().next().unwrap();
+    for i in 0..8 {
+        world.touch(0, base + i * PAGE_SIZE, true).unwrap();
+    }
+    let swapped = |w: &World<'_>| -> Vec<u64> { (0..8).filter(|&i| w.procs[0].0.pt.lookup_swap(base + i * PAGE_SIZE).is_some()).collect() };
+    let mut sc = ScanControl::new(4, 100);
+    world.procs[0].0.swap_out_mm(&mut sc);
+    assert_eq!((sc.nr_scanned, sc.nr_reclaimed, world.procs[0].0.reclaim_cursor), (8, 0, 0), "a first pass only ages");
+    let mut sc = ScanControl::new(4, 100);
+    world.procs[0].0.swap_out_mm(&mut sc);
+    assert_eq!((sc.nr_scanned, sc.nr_reclaimed), (4, 4));
+    assert_eq!(world.procs[0].0.reclaim_cursor, base + 4 * PAGE_SIZE, "the scan stops where it had enough");
+    assert_eq!(swapped(&world), [0, 1, 2, 3]);
+    assert_eq!(world.procs[0].0.rss.swap, 4);
+    let mut sc = ScanControl::new(2, 100);
+    world.procs[0].0.swap_out_mm(&mut sc);
+    assert_eq!(swapped(&world), [0, 1, 2, 3, 4, 5], "the next pass goes on from there");
+    // Shared with a child, a page stays; everything reads back.
+    world.step(&Op::Fork { proc: 0 }).unwrap();
+    let mut sc = ScanControl::new(8, 100);
+    world.procs[0].0.swap_out_mm(&mut sc);
+    assert_eq!(sc.nr_reclaimed, 0, "pages shared after fork stay");
+    for i in 0..8 {
+        world.touch(0, base + i * PAGE_SIZE, false).unwrap();
+    }
+    world.check().unwrap();
+    world.finish();
+}
+
 /// A read fault on a file mapping maps the pages the file already has in
 /// the 64 KiB window around it (clipped to the VMA), read-only, and only
 /// those, with their map counts and RSS.

@@ -69,6 +69,9 @@ pub struct MmStruct<F: VmFile, M: UserMem> {
     /// The auxiliary vector exec gave the program, `(type, value)` pairs
     /// up to and with `AT_NULL` (Linux `saved_auxv`, `/proc/PID/auxv`).
     pub saved_auxv: Vec<u64>,
+    /// Where the next reclaim scan of this address space starts
+    /// (`vmscan::swap_out_mm`, Linux 2.4's `mm->swap_address`).
+    pub reclaim_cursor: u64,
 }
 
 impl<F: VmFile, M: UserMem> MmStruct<F, M> {
@@ -83,6 +86,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
             stats: MmStats::default(),
             flags: MmFlags::default(),
             saved_auxv: Vec::new(),
+            reclaim_cursor: 0,
         })
     }
 

@@ -136,6 +136,8 @@ pub mod vmap_area;
 #[deny(unsafe_code)]
 mod vmap_tree;
 #[deny(unsafe_code)]
+pub mod vmscan;
+#[deny(unsafe_code)]
 pub mod vmstat;
 #[deny(unsafe_code)]
 pub mod zone;

@@ -182,11 +182,12 @@ pub fn set_max_map_count(v: usize) {
 
 /// Whether `pages` more of charged memory fit (Linux
 /// `__vm_enough_memory` under `vm.overcommit_memory`): 1 always; 0 unless
-/// one request exceeds all of RAM (the heuristic); 2 while everything
-/// charged stays under `CommitLimit`.
+/// one request exceeds all of RAM and swap (the heuristic); 2 while
+/// everything charged stays under `CommitLimit`.
 pub fn vm_enough_memory(pages: u64) -> Result<(), i32> {
     let totalram = crate::mm::buddy::page_alloc().totalram_pages();
-    if crate::mm::util::vm_enough_memory(pages, totalram, committed_pages) {
+    let total_swap = crate::mm::swapfile::totals().0;
+    if crate::mm::util::vm_enough_memory(pages, totalram, total_swap, committed_pages) {
         Ok(())
     } else {
         Err(crate::fs::errno::ENOMEM)

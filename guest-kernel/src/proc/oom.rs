@@ -4,6 +4,10 @@
 //! -1000 exempts), report it as Linux does, take its memory at once (as the
 //! OOM reaper would) and let it die of SIGKILL when it next runs. Init is
 //! never chosen.
+//!
+//! Before anyone is killed, direct reclaim ([`try_to_free_pages`]) sends
+//! anonymous pages to swap when there is swap space: the OOM killer runs
+//! only when nothing could be reclaimed.
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -15,10 +19,13 @@ use crate::printk::{with_console_level, KERN_ERR};
 pub static OOM_KILLS: AtomicU64 = AtomicU64::new(0);
 
 /// Handles an allocation failure of the current task. Returns true when
-/// another process was killed and its memory reclaimed (the caller
-/// retries); false when the current task is the victim (the caller makes
-/// it exit).
+/// memory was reclaimed, to swap or by killing another process (the
+/// caller retries); false when the current task is the victim (the caller
+/// makes it exit).
 pub fn out_of_memory() -> bool {
+    if try_to_free_pages() > 0 {
+        return true;
+    }
     let me = current().map_or(0, |t| t.tgid);
     // One candidate per process: its first live thread with memory.
     let victim = sched::pids()
@@ -52,6 +59,47 @@ pub fn out_of_memory() -> bool {
         }
     }
     true
+}
+
+/// The process the next direct reclaim starts with, so that the
+/// pressure goes round them all.
+static RECLAIM_NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// Direct reclaim (Linux `try_to_free_pages`, from the allocator's slow
+/// path): up to `SWAP_CLUSTER_MAX` anonymous pages of the processes go to
+/// swap, each address space scanned from where its last scan stopped
+/// (`vmscan::swap_out_mm`). Every resident page is looked at no more than
+/// twice (the first look may only take its accessed bit). Returns the
+/// pages reclaimed; 0 without swap space.
+pub fn try_to_free_pages() -> u64 {
+    use crate::mm::vmscan::{ScanControl, PGSCAN_DIRECT, PGSTEAL_DIRECT, SWAP_CLUSTER_MAX};
+    if crate::mm::swapfile::totals().1 == 0 {
+        return 0;
+    }
+    // One thread with the address space per process, from the one after
+    // the last reclaim's first.
+    let mut procs: alloc::vec::Vec<u32> =
+        sched::processes().into_iter().filter_map(|tgid| sched::threads(tgid).into_iter().find(|&t| sched::task(t).is_some_and(|t| t.mm.is_some()))).collect();
+    let start = RECLAIM_NEXT.fetch_add(1, Relaxed) as usize;
+    if !procs.is_empty() {
+        let n = procs.len();
+        procs.rotate_left(start % n);
+    }
+    let resident: u64 = procs.iter().filter_map(|&t| sched::task(t)?.mm.as_ref().map(|mm| mm.rss.anon)).sum();
+    let mut sc = ScanControl::new(SWAP_CLUSTER_MAX, 2 * resident);
+    'rounds: for _ in 0..2 {
+        for &t in &procs {
+            if let Some(mm) = sched::task(t).and_then(|t| t.mm.as_mut()) {
+                mm.swap_out_mm(&mut sc);
+            }
+            if sc.done() {
+                break 'rounds;
+            }
+        }
+    }
+    PGSCAN_DIRECT.fetch_add(sc.nr_scanned, Relaxed);
+    PGSTEAL_DIRECT.fetch_add(sc.nr_reclaimed, Relaxed);
+    sc.nr_reclaimed
 }
 
 /// Linux's line: "Out of memory: Killed process PID (NAME) total-vm:..kB,

@@ -17,17 +17,15 @@ use super::*;
 /// (Counting repeats across calls, as this once did, failed the third
 /// legitimate COW fault at one address in a row.)
 pub(super) fn kernel_user_fault(addr: u64, err: u64) -> bool {
-    let Some(task) = current() else { return false };
-    let limit = task.stack_limit();
-    let Some(mm) = task.mm.as_mut() else {
-        return false;
-    };
+    let Some(limit) = current().map(|t| t.stack_limit()) else { return false };
     let write = err & fault::PF_WRITE != 0;
     let mut ok = false;
     for _ in 0..3 {
+        let Some(mm) = current().and_then(|t| t.mm.as_mut()) else { return false };
         match fault::handle_mm_fault(mm, addr, err, limit) {
             Ok(_) => {}
-            // Another process's memory was reclaimed: try again.
+            // Memory was reclaimed (this address space's too, perhaps: it
+            // is not borrowed across the reclaim): try again.
             Err(FaultError::Oom) if oom::out_of_memory() => continue,
             Err(_) => break,
         }
@@ -36,7 +34,9 @@ pub(super) fn kernel_user_fault(addr: u64, err: u64) -> bool {
             break;
         }
     }
-    mm.update_hiwater();
+    if let Some(mm) = current().and_then(|t| t.mm.as_mut()) {
+        mm.update_hiwater();
+    }
     ok
 }
 
@@ -85,8 +85,9 @@ fn handle_user_exception(vector: u64, error_code: u64, cr2: u64) {
         match r {
             Ok(_) => {}
             Err(FaultError::Oom) => {
-                // Another process's memory was reclaimed: retry the fault.
-                // Otherwise this one was chosen (or nothing else could be).
+                // Memory was reclaimed (to swap, or from a process the OOM
+                // killer chose): retry the fault. Otherwise this one was
+                // chosen (or nothing else could be).
                 if !oom::out_of_memory() {
                     do_exit(SIGKILL);
                 }

@@ -89,6 +89,8 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
                 ("pswpout", crate::mm::swapfile::PSWPOUT.load(Relaxed)),
                 ("pgfault", crate::mm::memory::PGFAULT.load(Relaxed)),
                 ("pgmajfault", crate::mm::memory::PGMAJFAULT.load(Relaxed)),
+                ("pgsteal_direct", crate::mm::vmscan::PGSTEAL_DIRECT.load(Relaxed)),
+                ("pgscan_direct", crate::mm::vmscan::PGSCAN_DIRECT.load(Relaxed)),
                 ("oom_kill", crate::proc::oom::OOM_KILLS.load(Relaxed)),
                 ("nr_tlb_local_flush_all", crate::mm::uvm::NR_TLB_LOCAL_FLUSH_ALL.load(Relaxed)),
                 ("nr_tlb_local_flush_one", crate::mm::uvm::NR_TLB_LOCAL_FLUSH_ONE.load(Relaxed)),

@@ -22,7 +22,7 @@ use crate::mm::util::{OVERCOMMIT_KBYTES, OVERCOMMIT_MEMORY, OVERCOMMIT_RATIO, SW
 
 /// Strict overcommit's limit, pages (`CommitLimit`).
 pub fn commit_limit() -> u64 {
-    crate::mm::util::vm_commit_limit(crate::mm::buddy::page_alloc().totalram_pages())
+    crate::mm::util::vm_commit_limit(crate::mm::buddy::page_alloc().totalram_pages(), crate::mm::swapfile::totals().0)
 }
 
 /// A tunable: its directory, name, mode, how it reads, and how a write
