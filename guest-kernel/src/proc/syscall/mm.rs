@@ -153,6 +153,9 @@ fn populate_with(start: u64, end: u64, skip_holes: bool, how: impl Fn(u64) -> Re
         let err = if write { PF_WRITE } else { 0 } | PF_USER;
         match crate::mm::memory::handle_mm_fault(mm, va, err, limit) {
             Ok(_) => {}
+            // Direct reclaim, then the same page again (the address space
+            // is not borrowed across it: reclaim may take its pages too).
+            Err(FaultError::Oom) if crate::proc::oom::try_to_free_pages() > 0 => continue,
             Err(FaultError::Oom) => return Err(ENOMEM),
             Err(_) => return Err(EFAULT),
         }
