@@ -218,8 +218,12 @@ fn run_init(info: &BootInfo, argv: &[alloc::string::String]) -> u32 {
         use core::sync::atomic::Ordering::Relaxed;
         let (runs, fails) = (proc::rmapcheck::RUNS.load(Relaxed), proc::rmapcheck::FAILURES.load(Relaxed));
         let pages = proc::rmapcheck::MAX_PAGES.load(Relaxed);
+        let skipped = match proc::rmapcheck::SKIPPED.load(Relaxed) {
+            0 => alloc::string::String::new(),
+            n => alloc::format!("; {n} skipped while memory was short"),
+        };
         if fails == 0 {
-            printk!("selftest rmapcheck: ok ({runs} checks, up to {pages} mapped pages)");
+            printk!("selftest rmapcheck: ok ({runs} checks, up to {pages} mapped pages{skipped})");
         } else {
             pr_err!("selftest rmapcheck: FAILED in {fails} of {runs} checks");
         }

@@ -2,7 +2,10 @@
  * More anonymous memory than the machine has: MIB MiB (first argument) of
  * private anonymous memory, every page written with its own pattern, then
  * read back, newest first (the order that keeps the swap traffic to what
- * did not fit, so the test stays short where swap is slow). With swap, the pages that do
+ * did not fit, so the test stays short where swap is slow). With "fork"
+ * as the second argument, a child reads them all first, while the parent
+ * still maps them (the pages are shared: reclaim takes them through the
+ * swap cache), then the parent. With swap, the pages that do
  * not fit go to swap and come back; without enough memory and swap the
  * kernel's OOM killer ends the program. Prints the pages checked and, where
  * /proc/vmstat has them, the swap counters; exits 0 when every page read
@@ -13,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define PAGE 4096UL
 
@@ -68,6 +73,22 @@ int main(int argc, char **argv)
 		p[0] = pattern(i, 0);
 		p[255] = pattern(i, 255);
 		p[511] = pattern(i, 511);
+	}
+	if (argc > 2 && !strcmp(argv[2], "fork")) {
+		pid_t pid = fork();
+		int status;
+
+		if (pid < 0) {
+			perror("fork");
+			return 2;
+		}
+		if (pid == 0)
+			_exit(check(mem, pages, 1) ? 1 : 0);
+		if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status)) {
+			printf("child: status %#x\n", status);
+			return 1;
+		}
+		printf("child: %zu pages checked, 0 bad\n", pages);
 	}
 	size_t bad = check(mem, pages, 1);
 	printf("%zu MiB: %zu pages checked, %zu bad\n", mib, pages, bad);

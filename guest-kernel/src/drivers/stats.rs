@@ -274,7 +274,13 @@ pub fn run_pending() {
     report_exits();
     poll_control(false);
     if rdtsc() >= NEXT_TSC.load(Relaxed) {
-        send_snapshot(Reason::Interval);
+        // A periodic snapshot allocates tens of KiB; while memory is short
+        // it waits for the next interval (and is counted as skipped).
+        if crate::mm::buddy::page_alloc().memory_is_low(SNAPSHOT_MARGIN_PAGES) {
+            SNAPSHOTS_SKIPPED.fetch_add(1, Relaxed);
+        } else {
+            send_snapshot(Reason::Interval);
+        }
         // From the end of this one: snapshots never take all the CPU.
         let interval = INTERVAL_TSC.load(Relaxed);
         NEXT_TSC.store(if interval == 0 { u64::MAX } else { rdtsc().saturating_add(interval) }, Relaxed);
@@ -590,8 +596,18 @@ fn detail_for(reason: Reason) -> Detail {
     }
 }
 
-/// Builds, encodes and sends one snapshot, timing it.
+/// Free pages above the high watermarks a periodic snapshot wants before
+/// it allocates (128 KiB).
+const SNAPSHOT_MARGIN_PAGES: u64 = 32;
+
+/// Periodic snapshots skipped because memory was short.
+pub static SNAPSHOTS_SKIPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Builds, encodes and sends one snapshot, timing it. Snapshots the host
+/// waits for (a request, a process's exit, the last) may take the
+/// reserves: they are few and small next to what reclaim frees.
 fn send_snapshot(reason: Reason) {
+    let _memalloc = (reason != Reason::Interval).then(crate::mm::buddy::MemallocScope::enter);
     let t0 = crate::time::uptime_ns();
     let mut detail = detail_for(reason);
     let seq = SEQ.fetch_add(1, Relaxed);
@@ -614,12 +630,13 @@ fn send_snapshot(reason: Reason) {
 }
 
 /// The driver's own counters, for the snapshot's vmstat records.
-fn driver_counters() -> [(&'static str, u64); 5] {
+fn driver_counters() -> [(&'static str, u64); 6] {
     [
         ("stats_messages", SENT.load(Relaxed)),
         ("stats_send_failures", SEND_FAILURES.load(Relaxed)),
         ("stats_bad_used", BAD_USED.load(Relaxed)),
         ("stats_bad_commands", BAD_COMMANDS.load(Relaxed)),
         ("stats_exits_dropped", EXITS_DROPPED.load(Relaxed)),
+        ("stats_snapshots_skipped", SNAPSHOTS_SKIPPED.load(Relaxed)),
     ]
 }

@@ -24,6 +24,25 @@ pub fn page_alloc() -> &'static PageAlloc<KernelPhysMem> {
     PAGE_ALLOC.get().expect("page allocator used before mem_init")
 }
 
+/// While this lives, allocations may take the reserves below the min
+/// watermark (Linux `memalloc_noreclaim_save`, setting `PF_MEMALLOC`):
+/// for reclaim, which must not fail for want of the memory it is freeing.
+pub struct MemallocScope {
+    was: bool,
+}
+
+impl MemallocScope {
+    pub fn enter() -> Self {
+        Self { was: page_alloc().memalloc.swap(true, core::sync::atomic::Ordering::Relaxed) }
+    }
+}
+
+impl Drop for MemallocScope {
+    fn drop(&mut self) {
+        page_alloc().memalloc.store(self.was, core::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Zone spans for `max_pfn` pages of RAM with the direct map ending at
 /// `lowmem_end`: DMA below 16 MiB, DMA32 below 4 GiB, Normal above, all
 /// within lowmem; HighMem from lowmem's end.

@@ -17,6 +17,7 @@ use crate::mm::addr::{Pfn, PAGE_SIZE};
 use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
 use crate::mm::mm_types::{MmStats, MmStruct};
 use crate::mm::page::pg;
+use crate::mm::swap_state;
 use crate::mm::uvm::{
     account_map, account_unmap, flush_tlb_page, page_add_map, page_kind, page_remove_map, OwnedPage, Pte, PteSlot, Rss, UserMem, UserPageTables,
 };
@@ -281,6 +282,11 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u
         PGFAULT.fetch_add(1, Relaxed);
         let mut vmf = VmFault { mem, exec: access.exec, pte: slot, rss: &mut *rss, stats };
         do_swap_page(&mut vmf, orig, access.write)?;
+        // A write to a page others still share: copied now, as Linux's
+        // do_swap_page goes on to do_wp_page.
+        if write && access.write && !vmf.pte.get().writable() {
+            do_wp_page(&mut vmf, false)?;
+        }
         return Ok(if grew { FaultKind::StackGrowth } else { FaultKind::SwapIn });
     }
     let pte = if orig.present() {
@@ -406,24 +412,43 @@ fn do_anonymous_page<M: UserMem>(vmf: &mut VmFault<'_, M>, write: bool) -> Resul
 /// Major faults: pages that had to be read back (Linux `PGMAJFAULT`).
 pub static PGMAJFAULT: AtomicU64 = AtomicU64::new(0);
 
-/// A fault on a swap entry (Linux `do_swap_page`): a new page, read back
-/// from the slot, mapped as this mapping's own anonymous page (writable
-/// when the VMA is), and the slot let go. A read error is `SIGBUS`, as
-/// Linux's `VM_FAULT_SIGBUS` for a failed swap-in; the entry stays.
+/// A fault on a swap entry (Linux `do_swap_page`): the page from the swap
+/// cache if it is still there (a minor fault), else a new page read back
+/// from the slot (put into the swap cache when other PTEs still name the
+/// slot, so that it is read once). The PTE's reference to the slot goes,
+/// and the slot with it once only the cache names it. Mapped writable
+/// when the VMA is and no one else maps the page; otherwise a write
+/// copies. A read error is `SIGBUS`, as Linux's `VM_FAULT_SIGBUS` for a
+/// failed swap-in; the entry stays.
 fn do_swap_page<M: UserMem>(vmf: &mut VmFault<'_, M>, orig: Pte, writable: bool) -> Result<(), FaultError> {
     let entry = orig.swap_entry();
-    let page = new_anon_page(&vmf.mem, false)?;
-    if !vmf.mem.swap_in(entry, page.pfn()) {
-        // The new page goes back as it came.
-        return Err(FaultError::Bus);
-    }
-    let pfn = page_add_new_anon_rmap(&vmf.mem, page);
-    vmf.mem.swap_free(entry);
+    let mem = vmf.mem;
+    let pfn = match mem.swap_cache_find(entry) {
+        Some(pfn) => {
+            page_add_map(mem.page(pfn));
+            pfn
+        }
+        None => {
+            let page = new_anon_page(&mem, false)?;
+            if !mem.swap_in(entry, page.pfn()) {
+                // The new page goes back as it came.
+                return Err(FaultError::Bus);
+            }
+            let pfn = page_add_new_anon_rmap(&mem, page);
+            if mem.swap_count(entry) > 1 {
+                swap_state::add_to_swap_cache(&mem, pfn, entry);
+            }
+            PGMAJFAULT.fetch_add(1, Relaxed);
+            pfn
+        }
+    };
+    mem.swap_free(entry);
+    swap_state::try_to_free_swap(&mem, pfn);
     vmf.rss.swap = vmf.rss.swap.saturating_sub(1);
     vmf.rss.anon += 1;
     let pte = Pte::new(pfn, false, vmf.exec);
-    vmf.pte.set(&vmf.mem, if writable { pte.mkwrite() } else { pte.mksoft_dirty() });
-    PGMAJFAULT.fetch_add(1, Relaxed);
+    let exclusive = page_kind(&mem, pfn) == (PageKind::Anon { exclusive: true });
+    vmf.pte.set(&mem, if writable && exclusive { pte.mkwrite() } else { pte.mksoft_dirty() });
     Ok(())
 }
 

@@ -54,6 +54,11 @@ struct Host {
     swap: std::cell::RefCell<Vec<(u32, u64)>>,
     /// Every swap-in fails, as on a device I/O error.
     swap_in_fails: std::cell::Cell<bool>,
+    /// The swap cache's index: slot offset to page.
+    swap_cache: std::cell::RefCell<BTreeMap<u64, Pfn>>,
+    /// Pages written to and read from swap.
+    swap_writes: std::cell::Cell<u64>,
+    swap_reads: std::cell::Cell<u64>,
 }
 
 impl Host {
@@ -68,7 +73,16 @@ impl Host {
         pa.setup_watermarks();
         let zero = pa.alloc_pages(GFP_KERNEL | __GFP_ZERO, 0).expect("a zero page");
         pa.page(zero).set(pg::RESERVED);
-        Self { pa, zero, flushes: std::cell::Cell::new((0, 0)), swap: std::cell::RefCell::new(Vec::new()), swap_in_fails: std::cell::Cell::new(false) }
+        Self {
+            pa,
+            zero,
+            flushes: std::cell::Cell::new((0, 0)),
+            swap: std::cell::RefCell::new(Vec::new()),
+            swap_in_fails: std::cell::Cell::new(false),
+            swap_cache: std::cell::RefCell::new(BTreeMap::new()),
+            swap_writes: std::cell::Cell::new(0),
+            swap_reads: std::cell::Cell::new(0),
+        }
     }
 
     fn frame(&self, pfn: Pfn) -> *mut u64 {
@@ -135,8 +149,7 @@ impl UserMem for HostMem<'_> {
     }
     fn activate(&self, _pgd: PhysAddr) {}
     fn deactivate(&self, _pgd: PhysAddr) {}
-    fn swap_out(&self, pfn: Pfn) -> Option<SwapEntry> {
-        let word = self.0.word(pfn);
+    fn get_swap_page(&self) -> Option<SwapEntry> {
         let mut swap = self.0.swap.borrow_mut();
         let offset = match swap.iter().position(|&(refs, _)| refs == 0) {
             Some(free) => free,
@@ -145,8 +158,28 @@ impl UserMem for HostMem<'_> {
                 swap.len() - 1
             }
         };
-        swap[offset] = (1, word);
+        swap[offset] = (1, 0);
         Some(SwapEntry { typ: 0, offset: offset as u64 })
+    }
+    fn swap_writepage(&self, e: SwapEntry, pfn: Pfn) -> bool {
+        let word = self.0.word(pfn);
+        let mut swap = self.0.swap.borrow_mut();
+        assert!(swap[e.offset as usize].0 > 0, "a write to a free slot {e:?}");
+        swap[e.offset as usize].1 = word;
+        self.0.swap_writes.set(self.0.swap_writes.get() + 1);
+        true
+    }
+    fn swap_count(&self, e: SwapEntry) -> u64 {
+        u64::from(self.0.swap.borrow()[e.offset as usize].0)
+    }
+    fn swap_cache_find(&self, e: SwapEntry) -> Option<Pfn> {
+        self.0.swap_cache.borrow().get(&e.offset).copied()
+    }
+    fn swap_cache_insert(&self, e: SwapEntry, pfn: Pfn) {
+        assert!(self.0.swap_cache.borrow_mut().insert(e.offset, pfn).is_none(), "slot {e:?} cached twice");
+    }
+    fn swap_cache_remove(&self, e: SwapEntry) {
+        assert!(self.0.swap_cache.borrow_mut().remove(&e.offset).is_some(), "slot {e:?} was not cached");
     }
     fn swap_in(&self, e: SwapEntry, pfn: Pfn) -> bool {
         if self.0.swap_in_fails.get() {
@@ -157,6 +190,7 @@ impl UserMem for HostMem<'_> {
         assert!(refs > 0, "swap-in of a free slot {e:?}");
         // The page's other words stay as allocated; the model reads the first.
         self.0.set_word(pfn, word);
+        self.0.swap_reads.set(self.0.swap_reads.get() + 1);
         true
     }
     fn swap_dup(&self, e: SwapEntry) {
@@ -260,14 +294,50 @@ struct ModelMm {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Mmap { proc: usize, kind: u8, obj: usize, pgoff: u64, npages: u64 },
-    Touch { proc: usize, page: usize, write: bool },
-    Fork { proc: usize },
-    Mprotect { proc: usize, page: usize, npages: u64, prot: u8 },
-    Munmap { proc: usize, page: usize, npages: u64 },
-    Mremap { proc: usize, page: usize, grow: u64 },
-    Pageout { proc: usize, page: usize, npages: u64 },
-    Exit { proc: usize },
+    Mmap {
+        proc: usize,
+        kind: u8,
+        obj: usize,
+        pgoff: u64,
+        npages: u64,
+    },
+    Touch {
+        proc: usize,
+        page: usize,
+        write: bool,
+    },
+    Fork {
+        proc: usize,
+    },
+    Mprotect {
+        proc: usize,
+        page: usize,
+        npages: u64,
+        prot: u8,
+    },
+    Munmap {
+        proc: usize,
+        page: usize,
+        npages: u64,
+    },
+    Mremap {
+        proc: usize,
+        page: usize,
+        grow: u64,
+    },
+    Pageout {
+        proc: usize,
+        page: usize,
+        npages: u64,
+    },
+    /// A reclaim pass over one address space (`vmscan::swap_out_mm`).
+    Reclaim {
+        proc: usize,
+        pages: u64,
+    },
+    Exit {
+        proc: usize,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -280,6 +350,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (proc.clone(), any::<usize>(), 1..4u64).prop_map(|(proc, page, npages)| Op::Munmap { proc, page, npages }),
         1 => (proc.clone(), any::<usize>(), 0..3u64).prop_map(|(proc, page, grow)| Op::Mremap { proc, page, grow }),
         2 => (proc.clone(), any::<usize>(), 1..6u64).prop_map(|(proc, page, npages)| Op::Pageout { proc, page, npages }),
+        2 => (proc.clone(), 1..12u64).prop_map(|(proc, pages)| Op::Reclaim { proc, pages }),
         1 => proc.prop_map(|proc| Op::Exit { proc }),
     ]
 }
@@ -383,6 +454,13 @@ impl<'a> World<'a> {
                 let (vm, mut ptes) = mm.split();
                 vm.munmap(va, end - va, &mut ptes).map_err(|e| TestCaseError::fail(format!("munmap: {e:?}")))?;
                 model.pages.retain(|&a, _| a < va || a >= end);
+            }
+            Op::Reclaim { proc, pages } => {
+                // Pages go to swap (shared ones through the swap cache);
+                // what every address reads stays.
+                let p = self.proc(proc);
+                let mut sc = crate::mm::vmscan::ScanControl::new(pages, 4 * pages);
+                self.procs[p].0.swap_out_mm(&mut sc);
             }
             Op::Pageout { proc, page, npages } => {
                 // The pages go to swap; what every address reads stays.
@@ -508,7 +586,7 @@ impl<'a> World<'a> {
         }
         for (&pfn, &count) in &maps {
             let page = mem.page(Pfn::new(pfn));
-            let owner = i32::from(!is_anon(page));
+            let owner = i32::from(!is_anon(page)) + i32::from(page.test(pg::SWAPCACHE));
             prop_assert_eq!((page.mapcount(), page.refcount()), (count, count + owner), "pfn {:#x}: {} PTEs", pfn, count);
         }
         let zero_clean = (0..512).all(|i| {
@@ -542,6 +620,7 @@ proptest! {
         world.finish();
         prop_assert_eq!(host.free_pages(), before, "pages not returned after every process exited");
         prop_assert!(host.swap.borrow().iter().all(|&(refs, _)| refs == 0), "swap slots not freed after every process exited: {:?}", host.swap.borrow());
+        prop_assert!(host.swap_cache.borrow().is_empty(), "pages left in the swap cache: {:?}", host.swap_cache.borrow());
         prop_assert!(!host.pa.poison_corrupted.load(core::sync::atomic::Ordering::Relaxed), "a freed page was written");
     }
 }
@@ -618,8 +697,9 @@ fn a_failed_swap_in_is_sigbus_and_frees_its_page() {
 /// The reclaim clock over one address space: a first pass only takes the
 /// accessed bits of pages used since (every new page is), the next sends
 /// unused pages to swap up to what was asked and stops there; the one
-/// after goes on from where it stopped. Every page still reads what was
-/// written, and pages shared after fork stay.
+/// after goes on from where it stopped. Pages shared after fork go through
+/// the swap cache, written once and read once. Every page still reads
+/// what was written, and nothing is left in swap at the end.
 #[test]
 fn reclaim_gives_used_pages_a_second_chance_and_goes_round() {
     use crate::mm::vmscan::ScanControl;
@@ -643,16 +723,37 @@ fn reclaim_gives_used_pages_a_second_chance_and_goes_round() {
     let mut sc = ScanControl::new(2, 100);
     world.procs[0].0.swap_out_mm(&mut sc);
     assert_eq!(swapped(&world), [0, 1, 2, 3, 4, 5], "the next pass goes on from there");
-    // Shared with a child, a page stays; everything reads back.
+    // Shared with a child after fork, a page goes through the swap cache:
+    // the parent's PTE becomes the slot's entry while the child still maps
+    // the page, which is written once, when the child's PTE goes too.
     world.step(&Op::Fork { proc: 0 }).unwrap();
+    let writes = host.swap_writes.get();
     let mut sc = ScanControl::new(8, 100);
     world.procs[0].0.swap_out_mm(&mut sc);
-    assert_eq!(sc.nr_reclaimed, 0, "pages shared after fork stay");
-    for i in 0..8 {
-        world.touch(0, base + i * PAGE_SIZE, false).unwrap();
+    assert_eq!(swapped(&world), [0, 1, 2, 3, 4, 5, 6, 7]);
+    assert_eq!((sc.nr_reclaimed, host.swap_writes.get() - writes), (0, 0), "the child still maps pages 6 and 7");
+    world.check().unwrap();
+    let mut sc = ScanControl::new(8, 100);
+    world.procs[1].0.swap_out_mm(&mut sc);
+    assert_eq!((sc.nr_reclaimed, host.swap_writes.get() - writes), (2, 2), "written once each, with the last PTE");
+    assert!(host.swap_cache.borrow().is_empty());
+    // Read once: the first touch reads the slot and keeps the page in the
+    // swap cache; the other process finds it there.
+    let reads = host.swap_reads.get();
+    world.touch(0, base + 6 * PAGE_SIZE, false).unwrap();
+    world.touch(1, base + 6 * PAGE_SIZE, false).unwrap();
+    assert_eq!(host.swap_reads.get() - reads, 1, "a shared page read back twice");
+    world.check().unwrap();
+    // Writes copy; everything reads what it should, in both.
+    for p in 0..2 {
+        for i in 0..8 {
+            world.touch(p, base + i * PAGE_SIZE, i % 2 == 0).unwrap();
+        }
     }
     world.check().unwrap();
     world.finish();
+    assert!(host.swap_cache.borrow().is_empty(), "pages left in the swap cache");
+    assert!(host.swap.borrow().iter().all(|&(refs, _)| refs == 0), "swap slots left in use");
 }
 
 /// A read fault on a file mapping maps the pages the file already has in

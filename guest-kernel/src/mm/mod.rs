@@ -112,6 +112,8 @@ pub mod slab_debug;
 #[cfg(target_os = "none")]
 pub mod slab_selftest;
 #[deny(unsafe_code)]
+pub mod swap_state;
+#[deny(unsafe_code)]
 pub mod swapfile;
 #[deny(unsafe_code)]
 pub mod task_mmu;

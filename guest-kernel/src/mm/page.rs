@@ -42,16 +42,19 @@ pub mod pg {
     pub const ANON: u32 = 1 << 10;
     /// A page of a shared anonymous (shmem) object.
     pub const SHMEM: u32 = 1 << 11;
+    /// In the swap cache (Linux `PG_swapcache`): `private` holds its swap
+    /// entry, and the cache holds a reference.
+    pub const SWAPCACHE: u32 = 1 << 12;
 
     pub const ZONE_SHIFT: u32 = 28;
     pub const ZONE_MASK: u32 = 0x3 << ZONE_SHIFT;
 
     /// Flags that must be clear on a page being freed (Linux
     /// `PAGE_FLAGS_CHECK_AT_FREE`).
-    pub const CHECK_AT_FREE: u32 = BUDDY | PCP | SLAB | LRU | RESERVED;
+    pub const CHECK_AT_FREE: u32 = BUDDY | PCP | SLAB | LRU | RESERVED | SWAPCACHE;
 
     /// Names for dumps, in bit order.
-    pub const NAMES: [(u32, &str); 12] = [
+    pub const NAMES: [(u32, &str); 13] = [
         (INIT, "init"),
         (BUDDY, "buddy"),
         (ZERO, "zero"),
@@ -64,6 +67,7 @@ pub mod pg {
         (PCP, "pcp"),
         (ANON, "anon"),
         (SHMEM, "shmem"),
+        (SWAPCACHE, "swapcache"),
     ];
 }
 

@@ -76,6 +76,11 @@ pub struct PageAlloc<M: PhysMem> {
     /// Set by the poison check when it finds a corrupted free page; the
     /// kernel reports it.
     pub poison_corrupted: AtomicBool,
+    /// Reclaim is running (Linux's `PF_MEMALLOC`, one CPU): what it
+    /// allocates on the way (its lists, the swap I/O) may take the
+    /// reserves below the min watermark, so that freeing memory never
+    /// fails for want of memory.
+    pub memalloc: AtomicBool,
     /// `fail_page_alloc=`: allocations failed on purpose.
     pub fail: crate::mm::fault_inject::FaultAttr,
 }
@@ -111,6 +116,7 @@ impl<M: PhysMem> PageAlloc<M> {
             min_free_kbytes: AtomicU64::new(0),
             watermark_scale_factor: AtomicU64::new(10),
             poison_corrupted: AtomicBool::new(false),
+            memalloc: AtomicBool::new(false),
         }
     }
 
@@ -286,7 +292,7 @@ impl<M: PhysMem> PageAlloc<M> {
                 }
             }
         }
-        if gfp.contains(__GFP_NOFAIL) {
+        if gfp.contains(__GFP_NOFAIL) || self.memalloc.load(Relaxed) {
             let reserves = AllocFlags { no_watermarks: true, ..slow };
             if let Some(pfn) = self.get_page_from_freelist(gfp, order, highest, reserves) {
                 return Some(pfn);
@@ -546,6 +552,16 @@ impl<M: PhysMem> PageAlloc<M> {
         self.mem.page(pfn)
     }
 
+    /// Whether memory is short: free pages (per-CPU lists included) at or
+    /// below the high watermarks plus `margin` pages. Best-effort work
+    /// (statistics snapshots) waits while it is, rather than take memory
+    /// reclaim is trying to free.
+    pub fn memory_is_low(&self, margin: u64) -> bool {
+        let free: u64 = self.zones.iter().map(|z| z.free_pages() + z.pcp_pages()).sum();
+        let high: u64 = self.zones.iter().filter(|z| z.populated()).map(|z| z.wmark(WMARK_HIGH)).sum();
+        free <= high + margin
+    }
+
     // --- Totals, as /proc/meminfo sees them. ---
 
     pub fn totalram_pages(&self) -> u64 {
@@ -671,6 +687,26 @@ mod tests {
         }
         a.drain_all_pages();
         assert_eq!(dma.free_pages(), dma.managed());
+    }
+
+    /// Reclaim's own allocations (`memalloc`, Linux `PF_MEMALLOC`) take the
+    /// reserves that a plain GFP_KERNEL allocation may not touch.
+    #[test]
+    fn reclaim_may_take_the_reserves() {
+        let a = small(AllocConfig::default());
+        let mut held = Vec::new();
+        while let Some(p) = a.alloc_pages(GFP_DMA | GFP_KERNEL | __GFP_NOWARN, 0) {
+            held.push(p);
+        }
+        a.memalloc.store(true, Relaxed);
+        let reserve = a.alloc_pages(GFP_DMA | GFP_KERNEL | __GFP_NOWARN, 0);
+        a.memalloc.store(false, Relaxed);
+        assert!(reserve.is_some(), "reclaim could not allocate below min");
+        assert!(a.alloc_pages(GFP_DMA | GFP_KERNEL | __GFP_NOWARN, 0).is_none(), "the reserves stay closed to others");
+        held.extend(reserve);
+        for p in held {
+            a.free_pages(p, 0).unwrap();
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use core::fmt::Write;
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::mm::addr::Pfn;
 use crate::mm::uvm::SwapEntry;
 use crate::sync::SpinLock;
 
@@ -99,17 +100,26 @@ pub struct SwapInfo {
     pub pages: u64,
     /// Pages holding swapped data.
     pub inuse_pages: u64,
-    /// Per slot, how many PTEs name it (0: free); slot 0 is the header.
+    /// Per slot, how many PTEs name it, plus one while the swap cache
+    /// holds its page (0: free); slot 0 is the header.
     map: Vec<u16>,
+    /// Per slot, the PFN of the page the swap cache holds for it (0: none;
+    /// PFN 0 is never a user page): the swap cache's index, made at
+    /// `swapon` so that reclaim never allocates for it.
+    cache: Vec<u32>,
+    /// Pages in the swap cache.
+    cached: u64,
     /// Where the search for a free slot starts (Linux `cluster_next`).
     next: usize,
 }
 
 impl SwapInfo {
     fn new(name: &str, prio: i32, header: &SwapHeader) -> Self {
-        let mut map = alloc::vec![0u16; header.last_page as usize + 1];
+        let slots = header.last_page as usize + 1;
+        let mut map = alloc::vec![0u16; slots];
         map[0] = u16::MAX;
-        Self { name: String::from(name), prio, pages: header.good_pages(), inuse_pages: 0, map, next: 1 }
+        let cache = alloc::vec![0u32; slots];
+        Self { name: String::from(name), prio, pages: header.good_pages(), inuse_pages: 0, map, cache, cached: 0, next: 1 }
     }
 
     /// A free slot, taken (one reference).
@@ -186,7 +196,8 @@ pub fn swap_duplicate(e: SwapEntry) {
     }
 }
 
-/// How many PTEs name `e` (Linux `swp_swapcount`; 0 for no such slot).
+/// How many references `e` has: its PTEs, and the swap cache's (Linux
+/// `__swap_count`; 0 for no such slot).
 pub fn swap_count(e: SwapEntry) -> u64 {
     let list = SWAP.lock();
     list.areas.get(e.typ as usize).and_then(|a| a.map.get(e.offset as usize)).map_or(0, |&c| u64::from(c))
@@ -205,6 +216,44 @@ pub fn swap_free(e: SwapEntry) {
     if *c == 0 {
         area.inuse_pages -= 1;
     }
+}
+
+/// The page holding slot `e`'s data, if the swap cache has one (Linux
+/// `swap_cache_get_folio`).
+pub fn swap_cache_find(e: SwapEntry) -> Option<Pfn> {
+    let list = SWAP.lock();
+    let pfn = *list.areas.get(e.typ as usize)?.cache.get(e.offset as usize)?;
+    (pfn != 0).then(|| Pfn::new(pfn.into()))
+}
+
+/// Records that `pfn` holds slot `e`'s data.
+pub fn swap_cache_insert(e: SwapEntry, pfn: Pfn) {
+    let mut list = SWAP.lock();
+    let Some(area) = list.areas.get_mut(e.typ as usize) else { return };
+    let Ok(pfn) = u32::try_from(pfn.as_u64()) else { return };
+    if let Some(slot) = area.cache.get_mut(e.offset as usize) {
+        if *slot == 0 {
+            area.cached += 1;
+        }
+        *slot = pfn;
+    }
+}
+
+/// Forgets the page of slot `e`.
+pub fn swap_cache_remove(e: SwapEntry) {
+    let mut list = SWAP.lock();
+    let Some(area) = list.areas.get_mut(e.typ as usize) else { return };
+    if let Some(slot) = area.cache.get_mut(e.offset as usize) {
+        if *slot != 0 {
+            area.cached -= 1;
+        }
+        *slot = 0;
+    }
+}
+
+/// Pages in the swap cache (`SwapCached`).
+pub fn swap_cache_pages() -> u64 {
+    SWAP.lock().areas.iter().map(|a| a.cached).sum()
 }
 
 /// Writes the page at `phys` to slot `e`; false without a driver or on

@@ -123,15 +123,28 @@ impl UserMem for KernelUserMem {
         }
     }
 
-    fn swap_out(&self, pfn: Pfn) -> Option<crate::mm::uvm::SwapEntry> {
-        use crate::mm::swapfile;
-        let entry = swapfile::get_swap_page()?;
-        if swapfile::write_page(entry, pfn.phys().as_u64()) {
-            Some(entry)
-        } else {
-            swapfile::swap_free(entry);
-            None
-        }
+    fn get_swap_page(&self) -> Option<crate::mm::uvm::SwapEntry> {
+        crate::mm::swapfile::get_swap_page()
+    }
+
+    fn swap_writepage(&self, e: crate::mm::uvm::SwapEntry, pfn: Pfn) -> bool {
+        crate::mm::swapfile::write_page(e, pfn.phys().as_u64())
+    }
+
+    fn swap_count(&self, e: crate::mm::uvm::SwapEntry) -> u64 {
+        crate::mm::swapfile::swap_count(e)
+    }
+
+    fn swap_cache_find(&self, e: crate::mm::uvm::SwapEntry) -> Option<Pfn> {
+        crate::mm::swapfile::swap_cache_find(e)
+    }
+
+    fn swap_cache_insert(&self, e: crate::mm::uvm::SwapEntry, pfn: Pfn) {
+        crate::mm::swapfile::swap_cache_insert(e, pfn);
+    }
+
+    fn swap_cache_remove(&self, e: crate::mm::uvm::SwapEntry) {
+        crate::mm::swapfile::swap_cache_remove(e);
     }
 
     fn swap_in(&self, e: crate::mm::uvm::SwapEntry, pfn: Pfn) -> bool {

@@ -55,11 +55,46 @@ pub trait UserMem: Copy {
     /// Before the tables rooted at `pgd` are freed: if they are loaded,
     /// load the kernel's own instead.
     fn deactivate(&self, pgd: PhysAddr);
+    /// A free swap slot, held by one reference (Linux `get_swap_page`);
+    /// `None` without swap space.
+    fn get_swap_page(&self) -> Option<SwapEntry> {
+        None
+    }
+    /// Writes the page to slot `e`; false on an I/O error.
+    fn swap_writepage(&self, e: SwapEntry, pfn: Pfn) -> bool {
+        let _ = (e, pfn);
+        false
+    }
     /// Writes the page to a free swap slot and returns the slot, held by
     /// one reference; `None` without swap space or on an I/O error.
     fn swap_out(&self, pfn: Pfn) -> Option<SwapEntry> {
-        let _ = pfn;
+        let e = self.get_swap_page()?;
+        if self.swap_writepage(e, pfn) {
+            Some(e)
+        } else {
+            self.swap_free(e);
+            None
+        }
+    }
+    /// How many references slot `e` has: its PTEs, and one for the swap
+    /// cache when a page is there (Linux `__swap_count`).
+    fn swap_count(&self, e: SwapEntry) -> u64 {
+        let _ = e;
+        0
+    }
+    /// The swap cache's index: the page holding slot `e`'s data, if one
+    /// does (Linux `swap_cache_get_folio`).
+    fn swap_cache_find(&self, e: SwapEntry) -> Option<Pfn> {
+        let _ = e;
         None
+    }
+    /// Records that `pfn` holds slot `e`'s data.
+    fn swap_cache_insert(&self, e: SwapEntry, pfn: Pfn) {
+        let _ = (e, pfn);
+    }
+    /// Forgets the page of slot `e`.
+    fn swap_cache_remove(&self, e: SwapEntry) {
+        let _ = e;
     }
     /// Reads slot `e` into the page; false on an I/O error.
     fn swap_in(&self, e: SwapEntry, pfn: Pfn) -> bool {
@@ -163,6 +198,11 @@ pub fn page_remove_map<M: UserMem>(mem: &M, pfn: Pfn) {
         page.clear(pg::ANON);
     }
     mem.put_page(pfn);
+    // A page in the swap cache that nothing maps and no swap entry names
+    // any more is of no use to anyone (Linux `free_swap_cache`).
+    if page.test(pg::SWAPCACHE) && page.mapcount() == 0 {
+        crate::mm::swap_state::try_to_free_swap(mem, pfn);
+    }
 }
 
 /// RSS bookkeeping when a PTE for `pfn` goes away.
@@ -353,8 +393,9 @@ impl<M: UserMem> UserPageTables<M> {
         self.for_each_pte(start, end, |va, e| {
             let pte = e.get();
             if pte.is_swap() {
-                // A page in swap: its slot goes (Linux `free_swap_and_cache`).
-                mem.swap_free(pte.swap_entry());
+                // A page in swap: its slot goes, and the page in the swap
+                // cache with the last reference (Linux `free_swap_and_cache`).
+                crate::mm::swap_state::free_swap_and_cache(&mem, pte.swap_entry());
                 e.clear();
                 rss.swap = rss.swap.saturating_sub(1);
                 return;

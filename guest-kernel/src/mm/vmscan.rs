@@ -8,21 +8,23 @@
 //! scan stopped ([`MmStruct::reclaim_cursor`]), and uses the accessed bit
 //! as a clock: a page used since the last pass loses the bit and stays (a
 //! second chance, Linux's `page_referenced`), one that was not goes to
-//! swap. Only anonymous pages one mapping holds alone are taken: a page
-//! shared after `fork` would need the swap cache to be written once for
-//! all its mappings. File and shmem pages stay (ramfs pages are
+//! swap. A page that several processes share after `fork` goes through
+//! the swap cache ([`swap_state`]): each PTE is replaced by the same
+//! entry as the scan meets it, and the page is written and freed once the
+//! last one is gone. File and shmem pages stay (ramfs pages are
 //! unevictable in Linux too).
 //!
 //! The loop over the processes is the caller's (`proc`, which knows them);
 //! what happens inside one address space is here and host-tested.
 
-use alloc::vec::Vec;
 use core::sync::atomic::AtomicU64;
 
 use crate::mm::addr::PAGE_SIZE;
 use crate::mm::mm_types::MmStruct;
+use crate::mm::page::pg;
+use crate::mm::swap_state;
 use crate::mm::uvm::{account_unmap, page_kind, page_remove_map, PageKind, Pte, PteSlot, Rss, TlbGather, UserMem};
-use crate::mm::vma::{VmFile, VM_LOCKED, VM_SHARED};
+use crate::mm::vma::{VmFile, VmaTree, VM_LOCKED, VM_SHARED};
 
 /// Direct reclaim, as `/proc/vmstat` counts it: PTEs of pages looked at
 /// (`pgscan_direct`) and pages sent to swap (`pgsteal_direct`).
@@ -59,54 +61,97 @@ impl ScanControl {
 /// stop soon after its budget is spent.
 const SCAN_CHUNK: u64 = 1 << 21;
 
+/// Which pages a pass may take.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Take {
+    /// `MADV_PAGEOUT`: pages only this PTE maps, used lately or not.
+    Unshared,
+    /// Reclaim: any anonymous page not used since the last look; a page
+    /// other processes map too goes through the swap cache.
+    Unused,
+}
+
 /// What reclaim does with one PTE: a page used since the last look loses
-/// its accessed bit and stays; an unused anonymous page this mapping holds
-/// alone goes to swap. Whether the page left.
-fn reclaim_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: &mut TlbGather, va: u64, second_chance: bool) -> bool {
+/// its accessed bit and stays; otherwise the PTE is replaced by the swap
+/// entry of the page's slot. A page only this PTE maps is written and
+/// freed at once; a shared one goes into the swap cache and is written and
+/// freed when the last of its PTEs goes. Whether a page was freed.
+fn reclaim_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: &mut TlbGather, va: u64, take: Take) -> bool {
     let pte = slot.get();
-    if !pte.present() || page_kind(mem, pte.pfn()) != (PageKind::Anon { exclusive: true }) {
+    if !pte.present() {
         return false;
     }
-    if second_chance && pte.young() {
+    let pfn = pte.pfn();
+    let PageKind::Anon { exclusive } = page_kind(mem, pfn) else { return false };
+    let page = mem.page(pfn);
+    if take == Take::Unshared && page.mapcount() != 1 {
+        return false;
+    }
+    if take == Take::Unused && pte.young() {
         slot.set(mem, pte.mkold());
         tlb.add(va);
         return false;
     }
-    let Some(entry) = mem.swap_out(pte.pfn()) else { return false };
+    if exclusive {
+        // Alone and not in the swap cache: straight to a slot of its own.
+        let Some(entry) = mem.swap_out(pfn) else { return false };
+        slot.set(mem, Pte::swap(entry));
+        tlb.add(va);
+        account_unmap(mem, pfn, rss);
+        page_remove_map(mem, pfn);
+        rss.swap += 1;
+        return true;
+    }
+    // A page with references besides its PTEs and the swap cache (held by
+    // the kernel for I/O) stays where it is.
+    let in_cache = page.test(pg::SWAPCACHE);
+    if page.refcount() != page.mapcount() + i32::from(in_cache) {
+        return false;
+    }
+    let entry = match swap_state::page_swap_entry(page) {
+        Some(e) => e,
+        None => match swap_state::add_to_swap(mem, pfn) {
+            Some(e) => e,
+            None => return false,
+        },
+    };
+    mem.swap_dup(entry);
     slot.set(mem, Pte::swap(entry));
     tlb.add(va);
-    account_unmap(mem, pte.pfn(), rss);
-    page_remove_map(mem, pte.pfn());
+    account_unmap(mem, pfn, rss);
     rss.swap += 1;
-    true
+    // The swap cache keeps the page while other PTEs map it.
+    page_remove_map(mem, pfn);
+    if page.mapcount() == 0 && mem.swap_writepage(entry, pfn) {
+        // The last PTE went: written once, and let go. (Should the write
+        // fail, the page stays in the cache, where a fault finds it.)
+        swap_state::delete_from_swap_cache(mem, pfn);
+        return true;
+    }
+    false
+}
+
+/// The private, unlocked parts of `[start, end)`: where anonymous pages
+/// may be reclaimed. (An iterator: reclaim allocates nothing of its own.)
+fn reclaimable_ranges<F: VmFile>(vm: &VmaTree<F>, start: u64, end: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+    vm.iter().filter(move |v| v.end > start && v.start < end && v.flags & (VM_SHARED | VM_LOCKED) == 0).map(move |v| (v.start.max(start), v.end.min(end)))
 }
 
 impl<F: VmFile, M: UserMem> MmStruct<F, M> {
-    /// The private, unlocked parts of `[start, end)`: where anonymous pages
-    /// may be reclaimed.
-    fn reclaimable_ranges(&self, start: u64, end: u64) -> Vec<(u64, u64)> {
-        self.vm
-            .iter()
-            .filter(|v| v.end > start && v.start < end && v.flags & (VM_SHARED | VM_LOCKED) == 0)
-            .map(|v| (v.start.max(start), v.end.min(end)))
-            .collect()
-    }
-
     /// `MADV_PAGEOUT` (Linux `madvise_pageout`, reclaiming at once): every
-    /// anonymous page in `[start, end)` that this mapping holds alone goes
+    /// anonymous page in `[start, end)` that only this mapping maps goes
     /// to swap, its PTE replaced by the slot's entry, used recently or
-    /// not. Pages shared with another process (after fork), file and shmem
-    /// pages, the zero page and pages of locked VMAs stay. Returns how many
-    /// went.
+    /// not. Pages mapped by another process too (after fork), file and
+    /// shmem pages, the zero page and pages of locked VMAs stay. Returns
+    /// how many went.
     pub fn pageout(&mut self, start: u64, end: u64) -> u64 {
         let mem = self.pt.mem();
-        let ranges = self.reclaimable_ranges(start, end);
-        let MmStruct { pt, rss, .. } = self;
+        let MmStruct { vm, pt, rss, .. } = self;
         let mut tlb = TlbGather::new();
         let mut out = 0;
-        for (s, e) in ranges {
+        for (s, e) in reclaimable_ranges(vm, start, end) {
             pt.for_each_present(s, e, |va, slot| {
-                if reclaim_pte(&mem, slot, rss, &mut tlb, va, false) {
+                if reclaim_pte(&mem, slot, rss, &mut tlb, va, Take::Unshared) {
                     out += 1;
                 }
             });
@@ -126,8 +171,8 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
             return;
         }
         let mem = self.pt.mem();
-        let ranges = self.reclaimable_ranges(self.reclaim_cursor, u64::MAX);
-        let MmStruct { pt, rss, reclaim_cursor, .. } = self;
+        let MmStruct { vm, pt, rss, reclaim_cursor, .. } = self;
+        let ranges = reclaimable_ranges(vm, *reclaim_cursor, u64::MAX);
         let mut tlb = TlbGather::new();
         // Where the scan stops: past the last PTE looked at, or back at the
         // start when it reached the end.
@@ -142,7 +187,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
                     }
                     sc.nr_scanned += 1;
                     next = va + PAGE_SIZE;
-                    if reclaim_pte(&mem, slot, rss, &mut tlb, va, true) {
+                    if reclaim_pte(&mem, slot, rss, &mut tlb, va, Take::Unused) {
                         sc.nr_reclaimed += 1;
                     }
                 });

@@ -212,6 +212,8 @@ pub struct MemExtra {
     /// Pages of all swap areas, and of them free (`SwapTotal`, `SwapFree`).
     pub swap_total: u64,
     pub swap_free: u64,
+    /// Pages in the swap cache (`SwapCached`).
+    pub swap_cached: u64,
 }
 
 /// `/proc/meminfo` (Linux `meminfo_proc_show`, then x86's
@@ -233,7 +235,7 @@ pub fn meminfo<M: PhysMem>(alloc: &PageAlloc<M>, x: &MemExtra, w: &mut impl Writ
         ("MemAvailable:", si_mem_available(alloc)),
         ("Buffers:", 0),
         ("Cached:", x.cached),
-        ("SwapCached:", 0),
+        ("SwapCached:", x.swap_cached),
         ("Active:", active_anon + file),
         ("Inactive:", 0),
         ("Active(anon):", active_anon),

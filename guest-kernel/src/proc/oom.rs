@@ -76,6 +76,7 @@ pub fn try_to_free_pages() -> u64 {
     if crate::mm::swapfile::totals().1 == 0 {
         return 0;
     }
+    let _memalloc = crate::mm::buddy::MemallocScope::enter();
     // One thread with the address space per process, from the one after
     // the last reclaim's first.
     let mut procs: alloc::vec::Vec<u32> =
@@ -100,6 +101,17 @@ pub fn try_to_free_pages() -> u64 {
     PGSCAN_DIRECT.fetch_add(sc.nr_scanned, Relaxed);
     PGSTEAL_DIRECT.fetch_add(sc.nr_reclaimed, Relaxed);
     sc.nr_reclaimed
+}
+
+/// Reclaims while fewer than `pages` pages are free above the high
+/// watermarks and reclaim makes progress: room for a kernel operation about
+/// to allocate that much.
+pub fn reclaim_for(pages: u64) {
+    while crate::mm::buddy::page_alloc().memory_is_low(pages) {
+        if try_to_free_pages() == 0 {
+            return;
+        }
+    }
 }
 
 /// Linux's line: "Out of memory: Killed process PID (NAME) total-vm:..kB,

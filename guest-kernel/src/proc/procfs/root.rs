@@ -161,6 +161,7 @@ pub fn mem_extra() -> crate::mm::vmstat::MemExtra {
     x.vmalloc_used = crate::mm::vmalloc::NR_VMALLOC_PAGES.load(Relaxed);
     x.direct_map_kb = crate::mm::init::direct_map_kb();
     (x.swap_total, x.swap_free) = crate::mm::swapfile::totals();
+    x.swap_cached = crate::mm::swapfile::swap_cache_pages();
     x
 }
 

@@ -184,6 +184,11 @@ fn kernel_clone(args: &CloneArgs) -> SysResult {
 }
 
 /// [`kernel_clone`]'s work.
+/// What a new task needs besides its page tables, in pages: a kernel
+/// stack with its guard and tables, the task, its descriptor table and
+/// signal state, with room to spare.
+const FORK_HEADROOM_PAGES: u64 = 32;
+
 fn copy_process(args: &CloneArgs) -> SysResult {
     use crate::proc::{rlimit::RLIMIT_NPROC, sched, TaskParts};
     let flags = args.flags;
@@ -208,6 +213,12 @@ fn copy_process(args: &CloneArgs) -> SysResult {
     if sched::nr_tasks() >= crate::proc::max_threads() || (!exempt && sched::nr_tasks_of(cred.uid) as u64 >= nproc) {
         return Err(EAGAIN);
     }
+    // Room for the new task's kernel stack, descriptors and page tables
+    // first: where memory is short, reclaim makes it (as Linux's
+    // allocations in fork would) rather than fail the fork.
+    let tables = if flags & CLONE_VM == 0 { parent.mm.as_ref().map_or(0, |mm| mm.pt.nr_tables) } else { 0 };
+    crate::proc::oom::reclaim_for(FORK_HEADROOM_PAGES + tables);
+    let parent = task();
     let files = if flags & CLONE_FILES != 0 { Some(parent.files.clone()) } else { parent.files.copy() };
     let fs = if flags & CLONE_FS != 0 { Some(parent.fs.clone()) } else { parent.fs.copy() };
     let new_stack = flags & (CLONE_VM | CLONE_VFORK) == CLONE_VM;
@@ -215,7 +226,7 @@ fn copy_process(args: &CloneArgs) -> SysResult {
     let (Some(files), Some(fs), Some(signals)) = (files, fs, signals) else { return Err(ENOMEM) };
     let mm = match parent.mm.as_mut() {
         Some(mm) if flags & CLONE_VM != 0 => Some(mm.clone()),
-        Some(mm) => Some(mm.dup_mmap().and_then(crate::proc::new_mm).ok_or(ENOMEM)?),
+        Some(_) => Some(dup_current_mm()?),
         None => None,
     };
     let Some(mut child) = crate::proc::new_task(parent.tgid, TaskParts { files, fs, signals }) else {
@@ -300,6 +311,22 @@ fn copy_process(args: &CloneArgs) -> SysResult {
 
 /// The vfork parent's wait: until the child has exec'd or exited, or a
 /// kill ends the parent (Linux `wait_for_vfork_done`, killable only).
+/// The current address space copied for a child (`dup_mmap`). When there
+/// is no memory for the copy, memory is reclaimed to swap and the copy
+/// tried again while that frees something, as Linux's allocations in
+/// `fork` reclaim before they give up (`ENOMEM`).
+fn dup_current_mm() -> Result<crate::proc::Shared<crate::proc::Mm>, i32> {
+    loop {
+        let copy = task().mm.as_mut().and_then(|mm| mm.dup_mmap()).and_then(crate::proc::new_mm);
+        if let Some(mm) = copy {
+            return Ok(mm);
+        }
+        if crate::proc::oom::try_to_free_pages() == 0 {
+            return Err(ENOMEM);
+        }
+    }
+}
+
 fn wait_for_vfork_done(child: u32) {
     use crate::proc::sched::{self, TaskState};
     let me = task().pid;
