@@ -101,3 +101,48 @@ fn fuzz_with_swap() {
     }
     assert!(run.console.contains("selftest rmapcheck: ok"), "{report}");
 }
+
+/// The fuzzer with allocation failures injected (`fail_page_alloc=1
+/// failslab=1`, one allocation in a hundred failing, seeded): calls that
+/// need memory may refuse with ENOMEM or EAGAIN (`--inject` counts those
+/// instead of calling them findings), a fault whose page could not be had
+/// is taken again rather than killing the process (memory is not short),
+/// and the kernel neither panics nor leaks.
+#[test]
+fn fuzz_with_allocation_failures() {
+    if !kvm_available() {
+        return;
+    }
+    let fuzz = programs::path("fuzz");
+    let cmdline = format!("{DEBUG} fail_page_alloc=1 failslab=1 fail_seed=5");
+    let run = tests::run_vmm(&[
+        "run",
+        "--timeout",
+        "150",
+        "--mem",
+        "128M",
+        "--cmdline",
+        &cmdline,
+        "--init",
+        fuzz.to_str().unwrap(),
+        "--",
+        "--seed",
+        "5",
+        "--calls",
+        CALLS,
+        "--inject",
+    ]);
+    let report = format!("--- stdout:\n{}--- console:\n{}", run.stdout, run.console);
+    assert!(run.stdout.contains(&format!("fuzz: seed 5: {CALLS} calls, 0 findings, ")), "findings\n{report}");
+    assert_eq!(run.code, 0, "{report}");
+    for bad in ["BUG", "Oops", "panic", "LEAK", "FAILED", "Bad page", "Out of memory"] {
+        assert!(!run.console.contains(bad), "the kernel reports {bad:?}\n{report}");
+    }
+    let failed = |key: &str| -> u64 {
+        let line =
+            run.console.lines().find(|l| l.contains(&format!("fault injection: {key} failed "))).unwrap_or_else(|| panic!("no count for {key}: {report}"));
+        line.split(&format!("{key} failed ")).nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap()
+    };
+    assert!(failed("fail_page_alloc") > 0 && failed("failslab") > 0, "nothing was injected\n{report}");
+    assert!(run.console.contains("selftest rmapcheck: ok"), "{report}");
+}

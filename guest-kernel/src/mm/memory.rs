@@ -150,6 +150,9 @@ pub trait VmObject: VmFile {
     /// hole inside the object; `None` at or beyond the end (SIGBUS) or out
     /// of memory. The object keeps its own reference.
     fn page(&self, index: u64) -> Option<Pfn>;
+    /// Whether page `index` lies inside the object (so that a `page` that
+    /// failed there ran out of memory, where past the end it is SIGBUS).
+    fn contains_page(&self, index: u64) -> bool;
     /// Page `index` if the object already has it (in its page cache),
     /// without allocating: what fault-around maps.
     fn find_page(&self, index: u64) -> Option<Pfn>;
@@ -302,7 +305,12 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u
     }
     stats.faults += 1;
     PGFAULT.fetch_add(1, Relaxed);
-    let object_page = || file.as_ref().and_then(|file| file.page(pgoff + (va - start) / PAGE_SIZE)).ok_or(FaultError::Bus);
+    // No page inside the object is out of memory (Linux's filemap_fault
+    // VM_FAULT_OOM); past its end, SIGBUS.
+    let object_page = || {
+        let (file, index) = (file.as_ref().ok_or(FaultError::Bus)?, pgoff + (va - start) / PAGE_SIZE);
+        file.page(index).ok_or(if file.contains_page(index) { FaultError::Oom } else { FaultError::Bus })
+    };
     let mut vmf = VmFault { mem, exec: access.exec, pte: slot, rss: &mut *rss, stats };
     let kind = match action {
         Fault::AccessError => unreachable!("handled above"),

@@ -229,6 +229,9 @@ impl core::fmt::Debug for Obj<'_> {
 }
 
 impl VmObject for Obj<'_> {
+    fn contains_page(&self, index: u64) -> bool {
+        index < OBJ_PAGES
+    }
     fn page(&self, index: u64) -> Option<Pfn> {
         if index >= OBJ_PAGES {
             return None;

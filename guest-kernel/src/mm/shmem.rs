@@ -33,6 +33,11 @@ impl Shmem {
         self.ino
     }
 
+    /// The object's size in pages.
+    pub fn size_pages(&self) -> u64 {
+        self.size_pages
+    }
+
     /// The page at `index`, allocated (zeroed) on first use; `None` past
     /// the end or when out of memory.
     pub fn page(&self, index: u64) -> Option<Pfn> {

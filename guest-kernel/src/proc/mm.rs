@@ -78,6 +78,12 @@ impl VmObject for FileRef {
     fn page(&self, index: u64) -> Option<Pfn> {
         FileRef::page(self, index)
     }
+    fn contains_page(&self, index: u64) -> bool {
+        match self {
+            FileRef::File(inode) => index < inode.size().div_ceil(crate::mm::addr::PAGE_SIZE),
+            FileRef::Shmem(shm) => index < shm.size_pages(),
+        }
+    }
     fn find_page(&self, index: u64) -> Option<Pfn> {
         FileRef::find_page(self, index)
     }

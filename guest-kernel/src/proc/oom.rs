@@ -26,6 +26,9 @@ pub fn out_of_memory() -> bool {
     if try_to_free_pages() > 0 {
         return true;
     }
+    if transient_failure() {
+        return true;
+    }
     let me = current().map_or(0, |t| t.tgid);
     // One candidate per process: its first live thread with memory.
     let victim = sched::pids()
@@ -59,6 +62,34 @@ pub fn out_of_memory() -> bool {
         }
     }
     true
+}
+
+/// Failed allocations in a row while memory was not short, and the
+/// allocator's success count when the last one came.
+static TRANSIENT: AtomicU64 = AtomicU64::new(0);
+static TRANSIENT_AT: AtomicU64 = AtomicU64::new(0);
+
+/// How many failures in a row, with no allocation succeeding in between,
+/// still count as transient.
+const TRANSIENT_LIMIT: u64 = 16;
+
+/// Whether an allocation failed while memory is not short (an injected
+/// failure, `fail_page_alloc=`): the caller just tries again, as Linux's
+/// page fault path retries a `VM_FAULT_OOM` instead of killing (its
+/// allocator calls the OOM killer itself when memory really runs out).
+/// Failures that go on with no allocation succeeding in between are
+/// real, whatever the free counts say (a zone kept for others).
+fn transient_failure() -> bool {
+    let alloc = crate::mm::buddy::page_alloc();
+    if alloc.memory_is_low(0) {
+        TRANSIENT.store(0, Relaxed);
+        return false;
+    }
+    let allocated: u64 = alloc.zones.iter().map(|z| z.pgalloc.load(Relaxed)).sum();
+    if TRANSIENT_AT.swap(allocated, Relaxed) != allocated {
+        TRANSIENT.store(0, Relaxed);
+    }
+    TRANSIENT.fetch_add(1, Relaxed) < TRANSIENT_LIMIT
 }
 
 /// The process the next direct reclaim starts with, so that the
