@@ -138,3 +138,49 @@ fn memory_pressure_reclaims_to_swap_instead_of_killing() {
     let run = run_vmm(&["run", "--timeout", "150", "--mem", "32M", "--init", program, "--", "32"]);
     assert_eq!((run.code, run.stderr.trim()), (2, "mmap: Out of memory"), "{}\n{}", run.stdout, run.console);
 }
+
+/// Swap full too: a program that needs more than RAM and swap together
+/// (40 MiB in a 32 MiB guest with 4 MiB of swap, overcommit allowed) is
+/// killed by the OOM killer with Linux's report once reclaim finds no slot
+/// left; the shell that ran it goes on, and its memory and swap slots all
+/// come back.
+#[test]
+fn swap_full_ends_in_the_oom_killer_and_the_kernel_lives() {
+    if !kvm_available() {
+        return;
+    }
+    let scratch = Scratch::new("swap-full");
+    let spec = format!("{}:4M", scratch.dir.join("swap").display());
+    let program = tests::programs::path("swap_pressure");
+    let file = format!("{}:/bin/swap_pressure", program.display());
+    let script = "echo 1 > /proc/sys/vm/overcommit_memory; /bin/swap_pressure 40; echo \"status $?\"; \
+                  /bin/busybox grep SwapFree /proc/meminfo; /bin/busybox grep oom_kill /proc/vmstat";
+    let run = run_vmm(&[
+        "run",
+        "--timeout",
+        "150",
+        "--mem",
+        "32M",
+        "--cmdline",
+        "page_debug=1 selftest=rmapcheck",
+        "--swap",
+        &spec,
+        "--file",
+        &file,
+        "--init",
+        "/bin/busybox",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.console);
+    assert!(run.console.contains("Out of memory: Killed process 2 (swap_pressure) total-vm:"), "{}", run.console);
+    for want in ["status 137", "SwapFree:           4084 kB", "oom_kill 1"] {
+        assert!(run.stdout.contains(want), "no {want:?} in\n{}\n{}", run.stdout, run.console);
+    }
+    assert!(!run.stdout.contains("pages checked"), "{}", run.stdout);
+    for bad in ["LEAK", "BUG", "Bad page", "FAILED"] {
+        assert!(!run.console.contains(bad), "{bad}: {}", run.console);
+    }
+}

@@ -44,6 +44,8 @@ pub struct ScanControl {
     pub nr_to_scan: u64,
     pub nr_scanned: u64,
     pub nr_reclaimed: u64,
+    /// No swap slot was left: the pass stops, as nothing more can go.
+    pub swap_full: bool,
 }
 
 impl ScanControl {
@@ -53,7 +55,7 @@ impl ScanControl {
 
     /// Whether the pass has done enough or looked far enough.
     pub fn done(&self) -> bool {
-        self.nr_reclaimed >= self.nr_to_reclaim || self.nr_scanned >= self.nr_to_scan
+        self.nr_reclaimed >= self.nr_to_reclaim || self.nr_scanned >= self.nr_to_scan || self.swap_full
     }
 }
 
@@ -71,48 +73,64 @@ enum Take {
     Unused,
 }
 
+/// What became of one PTE's page.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Still in memory (used lately, shared and not yet written, or not
+    /// reclaimable).
+    Kept,
+    /// Written to swap and freed.
+    Freed,
+    /// No swap slot is left.
+    SwapFull,
+}
+
 /// What reclaim does with one PTE: a page used since the last look loses
 /// its accessed bit and stays; otherwise the PTE is replaced by the swap
 /// entry of the page's slot. A page only this PTE maps is written and
 /// freed at once; a shared one goes into the swap cache and is written and
-/// freed when the last of its PTEs goes. Whether a page was freed.
-fn reclaim_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: &mut TlbGather, va: u64, take: Take) -> bool {
+/// freed when the last of its PTEs goes.
+fn reclaim_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: &mut TlbGather, va: u64, take: Take) -> Outcome {
     let pte = slot.get();
     if !pte.present() {
-        return false;
+        return Outcome::Kept;
     }
     let pfn = pte.pfn();
-    let PageKind::Anon { exclusive } = page_kind(mem, pfn) else { return false };
+    let PageKind::Anon { exclusive } = page_kind(mem, pfn) else { return Outcome::Kept };
     let page = mem.page(pfn);
     if take == Take::Unshared && page.mapcount() != 1 {
-        return false;
+        return Outcome::Kept;
     }
     if take == Take::Unused && pte.young() {
         slot.set(mem, pte.mkold());
         tlb.add(va);
-        return false;
+        return Outcome::Kept;
     }
     if exclusive {
         // Alone and not in the swap cache: straight to a slot of its own.
-        let Some(entry) = mem.swap_out(pfn) else { return false };
+        let Some(entry) = mem.get_swap_page() else { return Outcome::SwapFull };
+        if !mem.swap_writepage(entry, pfn) {
+            mem.swap_free(entry);
+            return Outcome::Kept;
+        }
         slot.set(mem, Pte::swap(entry));
         tlb.add(va);
         account_unmap(mem, pfn, rss);
         page_remove_map(mem, pfn);
         rss.swap += 1;
-        return true;
+        return Outcome::Freed;
     }
     // A page with references besides its PTEs and the swap cache (held by
     // the kernel for I/O) stays where it is.
     let in_cache = page.test(pg::SWAPCACHE);
     if page.refcount() != page.mapcount() + i32::from(in_cache) {
-        return false;
+        return Outcome::Kept;
     }
     let entry = match swap_state::page_swap_entry(page) {
         Some(e) => e,
         None => match swap_state::add_to_swap(mem, pfn) {
             Some(e) => e,
-            None => return false,
+            None => return Outcome::SwapFull,
         },
     };
     mem.swap_dup(entry);
@@ -126,9 +144,9 @@ fn reclaim_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: 
         // The last PTE went: written once, and let go. (Should the write
         // fail, the page stays in the cache, where a fault finds it.)
         swap_state::delete_from_swap_cache(mem, pfn);
-        return true;
+        return Outcome::Freed;
     }
-    false
+    Outcome::Kept
 }
 
 /// The private, unlocked parts of `[start, end)`: where anonymous pages
@@ -151,7 +169,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         let mut out = 0;
         for (s, e) in reclaimable_ranges(vm, start, end) {
             pt.for_each_present(s, e, |va, slot| {
-                if reclaim_pte(&mem, slot, rss, &mut tlb, va, Take::Unshared) {
+                if reclaim_pte(&mem, slot, rss, &mut tlb, va, Take::Unshared) == Outcome::Freed {
                     out += 1;
                 }
             });
@@ -187,8 +205,10 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
                     }
                     sc.nr_scanned += 1;
                     next = va + PAGE_SIZE;
-                    if reclaim_pte(&mem, slot, rss, &mut tlb, va, Take::Unused) {
-                        sc.nr_reclaimed += 1;
+                    match reclaim_pte(&mem, slot, rss, &mut tlb, va, Take::Unused) {
+                        Outcome::Freed => sc.nr_reclaimed += 1,
+                        Outcome::SwapFull => sc.swap_full = true,
+                        Outcome::Kept => {}
                     }
                 });
                 if sc.done() {
