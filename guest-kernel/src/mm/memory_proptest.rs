@@ -759,6 +759,31 @@ fn reclaim_gives_used_pages_a_second_chance_and_goes_round() {
     assert!(host.swap.borrow().iter().all(|&(refs, _)| refs == 0), "swap slots left in use");
 }
 
+/// `MADV_COLD` takes the accessed bit of the pages only this process maps:
+/// the next reclaim pass takes them at once, where the others get their
+/// second chance.
+#[test]
+fn cold_pages_are_the_first_to_go() {
+    use crate::mm::vmscan::ScanControl;
+    let host = Host::new();
+    let mut world = World::new(&host);
+    world.step(&Op::Mmap { proc: 0, kind: 0, obj: 0, pgoff: 0, npages: 4 }).unwrap();
+    let base = *world.procs[0].1.pages.keys().next().unwrap();
+    for i in 0..4 {
+        world.touch(0, base + i * PAGE_SIZE, true).unwrap();
+    }
+    assert_eq!(world.procs[0].0.deactivate(base, base + 2 * PAGE_SIZE), 2);
+    let mut sc = ScanControl::new(4, 4);
+    world.procs[0].0.swap_out_mm(&mut sc);
+    let swapped: Vec<u64> = (0..4).filter(|&i| world.procs[0].0.pt.lookup_swap(base + i * PAGE_SIZE).is_some()).collect();
+    assert_eq!(swapped, [0, 1]);
+    for i in 0..4 {
+        world.touch(0, base + i * PAGE_SIZE, false).unwrap();
+    }
+    world.check().unwrap();
+    world.finish();
+}
+
 /// A read fault on a file mapping maps the pages the file already has in
 /// the 64 KiB window around it (clipped to the VMA), read-only, and only
 /// those, with their map counts and RSS.

@@ -178,6 +178,29 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         out
     }
 
+    /// `MADV_COLD` (Linux `madvise_cold`): the anonymous pages in
+    /// `[start, end)` that only this mapping maps lose their accessed bit,
+    /// so that the next reclaim pass takes them without a second chance.
+    /// Returns how many were marked.
+    pub fn deactivate(&mut self, start: u64, end: u64) -> u64 {
+        let mem = self.pt.mem();
+        let MmStruct { vm, pt, .. } = self;
+        let mut tlb = TlbGather::new();
+        let mut cold = 0;
+        for (s, e) in reclaimable_ranges(vm, start, end) {
+            pt.for_each_present(s, e, |va, slot| {
+                let pte = slot.get();
+                if pte.present() && pte.young() && matches!(page_kind(&mem, pte.pfn()), PageKind::Anon { .. }) && mem.page(pte.pfn()).mapcount() == 1 {
+                    slot.set(&mem, pte.mkold());
+                    tlb.add(va);
+                    cold += 1;
+                }
+            });
+        }
+        tlb.finish(&mem);
+        cold
+    }
+
     /// One step of the reclaim clock over this address space (Linux 2.4
     /// `swap_out_mm`): from [`reclaim_cursor`](Self::reclaim_cursor) on,
     /// each present PTE of a private unlocked VMA is looked at once, until

@@ -448,17 +448,18 @@ fn do_madvise(start: u64, len_in: u64, advice: i32) -> SysResult {
                 MADV_COLD | MADV_PAGEOUT if flags & (VM_LOCKED | VM_HUGETLB) != 0 => return einval,
                 MADV_NORMAL | MADV_RANDOM | MADV_SEQUENTIAL | MADV_DONTFORK | MADV_DOFORK | MADV_WIPEONFORK | MADV_KEEPONFORK | MADV_DONTDUMP | MADV_DODUMP
                 | MADV_HUGEPAGE | MADV_NOHUGEPAGE => vm.madvise_update_flags(s, e, advice)?,
-                // WILLNEED (everything is in memory) and COLD (no LRU
-                // lists yet): hints with nothing to do. PAGEOUT below.
+                // WILLNEED: everything is in memory already. COLD and
+                // PAGEOUT below.
                 _ => {}
             }
             Ok(())
         })
         .map_err(|e| e.0);
     // MADV_PAGEOUT: the anonymous pages this process holds alone go to
-    // swap now (the mapped parts of the range, as far as the walk went).
-    if advice == MADV_PAGEOUT && matches!(walked, Ok(()) | Err(ENOMEM)) {
-        mm.pageout(start, end);
+    // swap now; MADV_COLD: they are the next reclaim's first choice (the
+    // mapped parts of the range, as far as the walk went).
+    if matches!(walked, Ok(()) | Err(ENOMEM)) {
+        reclaim_hint(mm, start, end, advice);
     }
     walked.inspect_err(|_| punch_holes(&holes))?;
     punch_holes(&holes);
@@ -514,9 +515,8 @@ pub(super) fn sys_process_madvise(pidfd: i32, iov: u64, vlen: u64, advice: i32, 
         let r = if same {
             do_madvise(base, len, advice)
         } else {
-            // The remote hints have nothing to do; the range must still
-            // be mapped and well formed.
-            remote_hint(target.mm.as_deref_mut().ok_or(ESRCH)?, base, len)
+            // The range must be mapped and well formed, as for madvise.
+            remote_hint(target.mm.as_deref_mut().ok_or(ESRCH)?, base, len, advice)
         };
         match r {
             Ok(_) => total += len,
@@ -527,11 +527,27 @@ pub(super) fn sys_process_madvise(pidfd: i32, iov: u64, vlen: u64, advice: i32, 
     Ok(total)
 }
 
-/// A hint for another process's memory: checked as `madvise` checks it.
-fn remote_hint(mm: &mut crate::proc::mm::Mm, start: u64, len_in: u64) -> SysResult {
+/// A hint for another process's memory: checked as `madvise` checks it,
+/// and `MADV_COLD`/`MADV_PAGEOUT` applied as for the caller's own.
+fn remote_hint(mm: &mut crate::proc::mm::Mm, start: u64, len_in: u64, advice: i32) -> SysResult {
     let Some(end) = madvise_end(start, len_in)? else { return Ok(0) };
     mm.vm.madvise_walk(start, end, |_, _, _| Ok(())).map_err(|e| e.0)?;
+    reclaim_hint(mm, start, end, advice);
     Ok(0)
+}
+
+/// The reclaim hints' work on `[start, end)`: `MADV_PAGEOUT` sends pages to
+/// swap, `MADV_COLD` makes them the next to go.
+fn reclaim_hint(mm: &mut crate::proc::mm::Mm, start: u64, end: u64, advice: i32) {
+    match advice {
+        MADV_PAGEOUT => {
+            mm.pageout(start, end);
+        }
+        MADV_COLD => {
+            mm.deactivate(start, end);
+        }
+        _ => {}
+    }
 }
 
 /// `process_mrelease(pidfd, flags)`: frees a dying process's memory early.
