@@ -14,7 +14,7 @@ use crate::sync::Once;
 #[global_allocator]
 pub static SLAB: SlabAllocator<'static, KernelPhysMem> = SlabAllocator::new();
 
-/// The `vm_area_struct` cache, where [`VmaBox`](crate::mm::vma::VmaBox)
+/// The `vm_area_struct` cache, where [`VmaBox`](crate::mm::vma_box::VmaBox)
 /// keeps VMAs: created by the layer that knows what VMAs map (its size
 /// depends on the file type), `proc::proc_caches_init`.
 pub static VM_AREA_CACHEP: Once<&'static KmemCache> = Once::new();

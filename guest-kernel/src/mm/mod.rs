@@ -119,7 +119,6 @@ pub mod swapfile;
 pub mod task_mmu;
 #[deny(unsafe_code)]
 pub mod tlb;
-#[cfg(target_os = "none")]
 pub mod user_mem;
 #[deny(unsafe_code)]
 pub mod util;

@@ -4,7 +4,8 @@
 
 use crate::arch::pgtable::{flags, ADDR_MASK};
 use crate::mm::addr::Pfn;
-use crate::mm::uvm::UserMem;
+use crate::mm::swapfile::SwapEntry;
+use crate::mm::user_mem::UserMem;
 
 /// A software PTE bit (ignored by the CPU): a page kept but made
 /// inaccessible by `PROT_NONE`, with PRESENT clear (Linux `_PAGE_PROTNONE`).
@@ -100,14 +101,6 @@ impl Pte {
 const SWP_TYPE_BITS: u32 = 5;
 const SWP_OFFSET_FIRST_BIT: u32 = PTE_PROTNONE.trailing_zeros() + 1;
 const SWP_OFFSET_SHIFT: u32 = SWP_OFFSET_FIRST_BIT + SWP_TYPE_BITS;
-
-/// A slot in a swap area (Linux `swp_entry_t`): the area (`swapon`
-/// order) and the page offset in it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SwapEntry {
-    pub typ: u32,
-    pub offset: u64,
-}
 
 impl Pte {
     /// The PTE of a page that went to swap slot `e`.

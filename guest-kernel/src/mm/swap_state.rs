@@ -11,7 +11,8 @@
 
 use crate::mm::addr::Pfn;
 use crate::mm::page::{pg, Page};
-use crate::mm::uvm::{is_anon, SwapEntry, UserMem};
+use crate::mm::swapfile::SwapEntry;
+use crate::mm::user_mem::UserMem;
 
 /// How an entry is kept in `page.private`: the type above the offset.
 const TYPE_SHIFT: u32 = 58;
@@ -61,7 +62,7 @@ pub fn delete_from_swap_cache<M: UserMem>(mem: &M, pfn: Pfn) {
     page.clear(pg::SWAPCACHE);
     page.private.store(0, core::sync::atomic::Ordering::Relaxed);
     mem.swap_free(e);
-    if page.refcount() == 1 && is_anon(page) {
+    if page.refcount() == 1 && page.test(pg::ANON) {
         page.clear(pg::ANON);
     }
     mem.put_page(pfn);

@@ -18,8 +18,15 @@ use core::fmt::Write;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::mm::addr::Pfn;
-use crate::mm::uvm::SwapEntry;
 use crate::sync::SpinLock;
+
+/// A slot in a swap area (Linux `swp_entry_t`): the area (`swapon`
+/// order) and the page offset in it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SwapEntry {
+    pub typ: u32,
+    pub offset: u64,
+}
 
 /// The page size of a swap header (x86-64's).
 pub const SWAP_PAGE: usize = 4096;

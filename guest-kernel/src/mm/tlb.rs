@@ -3,7 +3,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::mm::uvm::UserMem;
+use crate::mm::user_mem::UserMem;
 
 /// Linux's `tlb_single_page_flush_ceiling`: an operation that changed more
 /// translations than this flushes the whole TLB instead of page by page.

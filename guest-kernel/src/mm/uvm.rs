@@ -13,103 +13,10 @@ use crate::mm::addr::{Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
 use crate::mm::gfp::Gfp;
 use crate::mm::page::{pg, Page};
 use crate::mm::pgtable::{populate_pte_table, PageTableMemory, Table};
-pub use crate::mm::pte::{user_pte_flags, Pte, PteSlot, SwapEntry, PTE_PROTNONE};
+pub use crate::mm::pte::{user_pte_flags, Pte, PteSlot, PTE_PROTNONE};
+pub use crate::mm::swapfile::SwapEntry;
 pub use crate::mm::tlb::{flush_tlb_mm, flush_tlb_page, TlbGather, NR_TLB_LOCAL_FLUSH_ALL, NR_TLB_LOCAL_FLUSH_ONE, TLB_SINGLE_PAGE_FLUSH_CEILING};
-
-/// The physical memory a user address space is built from, and the MMU it
-/// is loaded into: pages for data and page tables, their descriptors, the
-/// shared zero page and the TLB. The kernel's implementation
-/// (`physmem::KernelUserMem`) is the buddy allocator, the direct map and
-/// kmap; the host tests' runs over `FakeRam`, so that faults, fork, COW,
-/// mprotect, munmap, mremap and exit are tested with `cargo test`.
-///
-/// A value is a cheap handle (`Copy`): the fault path holds one while it
-/// holds a PTE slot borrowed from the tables.
-pub trait UserMem: Copy {
-    /// A page; its allocation reference becomes the caller's. `None` when
-    /// out of memory.
-    fn alloc_page(&self, gfp: Gfp) -> Option<Pfn>;
-    /// Drops one reference to the page, freeing it with the last (Linux
-    /// `put_page` for an order-0 page).
-    fn put_page(&self, pfn: Pfn);
-    /// The page's descriptor.
-    fn page(&self, pfn: Pfn) -> &Page;
-    /// The page-table page at `pa` (allocated here, zeroed, never HighMem).
-    fn table(&mut self, pa: PhysAddr) -> &mut Table;
-    /// Copies the contents of `src` into `dst` (either may be HighMem).
-    fn copy_page(&self, dst: Pfn, src: Pfn);
-    /// Copies bytes `offset..offset + buf.len()` of the page into `buf`.
-    fn read_page(&self, pfn: Pfn, offset: usize, buf: &mut [u8]);
-    /// The shared zero page (Linux `ZERO_PAGE(0)`).
-    fn zero_pfn(&self) -> Pfn;
-    /// Fills what every address space shares into a new, zeroed PGD (the
-    /// kernel half) and returns the page to map read-only and executable at
-    /// a fixed user address, outside any VMA (the system-call trampoline).
-    fn init_pgd(&mut self, pgd: PhysAddr) -> Option<Option<(u64, Pfn)>>;
-    /// Forgets any cached translation of `va` (Linux `flush_tlb_page`).
-    fn flush_tlb_page(&self, va: u64);
-    /// Forgets every cached user translation (Linux `flush_tlb_mm`).
-    fn flush_tlb_mm(&self);
-    /// Loads the tables rooted at `pgd` (Linux `switch_mm`).
-    fn activate(&self, pgd: PhysAddr);
-    /// Before the tables rooted at `pgd` are freed: if they are loaded,
-    /// load the kernel's own instead.
-    fn deactivate(&self, pgd: PhysAddr);
-    /// A free swap slot, held by one reference (Linux `get_swap_page`);
-    /// `None` without swap space.
-    fn get_swap_page(&self) -> Option<SwapEntry> {
-        None
-    }
-    /// Writes the page to slot `e`; false on an I/O error.
-    fn swap_writepage(&self, e: SwapEntry, pfn: Pfn) -> bool {
-        let _ = (e, pfn);
-        false
-    }
-    /// Writes the page to a free swap slot and returns the slot, held by
-    /// one reference; `None` without swap space or on an I/O error.
-    fn swap_out(&self, pfn: Pfn) -> Option<SwapEntry> {
-        let e = self.get_swap_page()?;
-        if self.swap_writepage(e, pfn) {
-            Some(e)
-        } else {
-            self.swap_free(e);
-            None
-        }
-    }
-    /// How many references slot `e` has: its PTEs, and one for the swap
-    /// cache when a page is there (Linux `__swap_count`).
-    fn swap_count(&self, e: SwapEntry) -> u64 {
-        let _ = e;
-        0
-    }
-    /// The swap cache's index: the page holding slot `e`'s data, if one
-    /// does (Linux `swap_cache_get_folio`).
-    fn swap_cache_find(&self, e: SwapEntry) -> Option<Pfn> {
-        let _ = e;
-        None
-    }
-    /// Records that `pfn` holds slot `e`'s data.
-    fn swap_cache_insert(&self, e: SwapEntry, pfn: Pfn) {
-        let _ = (e, pfn);
-    }
-    /// Forgets the page of slot `e`.
-    fn swap_cache_remove(&self, e: SwapEntry) {
-        let _ = e;
-    }
-    /// Reads slot `e` into the page; false on an I/O error.
-    fn swap_in(&self, e: SwapEntry, pfn: Pfn) -> bool {
-        let _ = (e, pfn);
-        false
-    }
-    /// One more PTE names slot `e` (fork).
-    fn swap_dup(&self, e: SwapEntry) {
-        let _ = e;
-    }
-    /// One PTE less names slot `e`, which is free after the last.
-    fn swap_free(&self, e: SwapEntry) {
-        let _ = e;
-    }
-}
+pub use crate::mm::user_mem::UserMem;
 
 /// A page the caller owns by its allocation reference: dropped, it is
 /// freed; handed to a mapping ([`into_pfn`](Self::into_pfn)), the

@@ -41,7 +41,7 @@ use core::ops::Bound::{Excluded, Unbounded};
 
 use crate::mm::addr::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
 pub use crate::mm::errno::Errno;
-pub use crate::mm::vma_box::VmaBox;
+use crate::mm::vma_box::VmaBox;
 
 /// VMA flags (Linux `vm_flags_t`, the `VM_*` values of `include/linux/mm.h`).
 pub type VmFlags = u64;
@@ -231,7 +231,7 @@ pub trait PageTables {
 /// `find_vma` is one ordered lookup.
 #[derive(Clone, Debug)]
 pub struct VmaTree<F> {
-    vmas: BTreeMap<u64, VmaBox<F>>,
+    vmas: BTreeMap<u64, VmaBox<Vma<F>>>,
     /// The key (end address) of the VMA the fault path found last, tried
     /// first next time (Linux's old `mm->mmap_cache`): page faults come in
     /// runs inside one VMA. Checked, never trusted, so it needs no

@@ -3,22 +3,20 @@
 
 use core::fmt;
 
-use super::vma::Vma;
+/// Where one VMA (`T`, the `vm_area_struct`) lives: on the kernel, an
+/// object of the `vm_area_struct` slab cache (as Linux's `vm_area_alloc`),
+/// so `/proc/slabinfo` follows mmap and munmap; a `Box` on the host (and
+/// should the cache ever be missing or empty-handed, a kmalloc'd one).
+pub struct VmaBox<T>(VmaStore<T>);
 
-/// Where one VMA lives: on the kernel, an object of the `vm_area_struct`
-/// slab cache (as Linux's `vm_area_alloc`), so `/proc/slabinfo` follows
-/// mmap and munmap; a `Box` on the host (and should the cache ever be
-/// missing or empty-handed, a kmalloc'd one).
-pub struct VmaBox<F>(VmaStore<F>);
-
-enum VmaStore<F> {
+enum VmaStore<T> {
     #[cfg(target_os = "none")]
-    Cache(crate::mm::kmem::CacheBox<Vma<F>>),
-    Heap(alloc::boxed::Box<Vma<F>>),
+    Cache(crate::mm::kmem::CacheBox<T>),
+    Heap(alloc::boxed::Box<T>),
 }
 
-impl<F> VmaBox<F> {
-    pub fn new(vma: Vma<F>) -> Self {
+impl<T> VmaBox<T> {
+    pub fn new(vma: T) -> Self {
         #[cfg(target_os = "none")]
         if let Some(&cache) = crate::mm::kmem::VM_AREA_CACHEP.get() {
             // The cache object is large enough (checked by CacheBox); on
@@ -31,7 +29,7 @@ impl<F> VmaBox<F> {
         Self(VmaStore::Heap(alloc::boxed::Box::new(vma)))
     }
 
-    pub fn into_inner(self) -> Vma<F> {
+    pub fn into_inner(self) -> T {
         match self.0 {
             #[cfg(target_os = "none")]
             VmaStore::Cache(b) => b.into_inner(),
@@ -40,9 +38,9 @@ impl<F> VmaBox<F> {
     }
 }
 
-impl<F> core::ops::Deref for VmaBox<F> {
-    type Target = Vma<F>;
-    fn deref(&self) -> &Vma<F> {
+impl<T> core::ops::Deref for VmaBox<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
         match &self.0 {
             #[cfg(target_os = "none")]
             VmaStore::Cache(b) => b,
@@ -51,8 +49,8 @@ impl<F> core::ops::Deref for VmaBox<F> {
     }
 }
 
-impl<F> core::ops::DerefMut for VmaBox<F> {
-    fn deref_mut(&mut self) -> &mut Vma<F> {
+impl<T> core::ops::DerefMut for VmaBox<T> {
+    fn deref_mut(&mut self) -> &mut T {
         match &mut self.0 {
             #[cfg(target_os = "none")]
             VmaStore::Cache(b) => b,
@@ -61,13 +59,13 @@ impl<F> core::ops::DerefMut for VmaBox<F> {
     }
 }
 
-impl<F: Clone> Clone for VmaBox<F> {
+impl<T: Clone> Clone for VmaBox<T> {
     fn clone(&self) -> Self {
         Self::new((**self).clone())
     }
 }
 
-impl<F: fmt::Debug> fmt::Debug for VmaBox<F> {
+impl<T: fmt::Debug> fmt::Debug for VmaBox<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         (**self).fmt(f)
     }

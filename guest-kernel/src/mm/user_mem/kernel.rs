@@ -7,6 +7,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use super::UserMem;
 use crate::arch::cpu;
 use crate::arch::pgtable::{ADDR_MASK, ENTRIES_PER_TABLE};
 use crate::arch::user::{SYSCALL_TRAMPOLINE, TRAMPOLINE_CODE};
@@ -16,7 +17,6 @@ use crate::mm::gfp::{Gfp, __GFP_ZERO, GFP_KERNEL};
 use crate::mm::highmem::KmapLocal;
 use crate::mm::page::{pg, Page};
 use crate::mm::pgtable::{PageTableMemory, Table};
-use crate::mm::uvm::UserMem;
 use crate::mm::vmalloc::{kernel_pgd, KernelPageTables};
 
 /// First PGD slot of the kernel half.
