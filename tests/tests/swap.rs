@@ -118,7 +118,10 @@ fn memory_pressure_reclaims_to_swap_instead_of_killing() {
     let program = tests::programs::path("swap_pressure");
     let program = program.to_str().unwrap();
     let cmdline = "page_debug=1 selftest=rmapcheck";
-    let with_swap = ["run", "--timeout", "150", "--mem", "32M", "--cmdline", cmdline, "--swap", &spec, "--init", program, "--", "32", "fork"];
+    let recording = scratch.dir.join("stats.jsonl");
+    let recording = recording.to_str().unwrap();
+    let with_swap =
+        ["run", "--timeout", "150", "--mem", "32M", "--cmdline", cmdline, "--swap", &spec, "--stats-out", recording, "--init", program, "--", "32", "fork"];
     let run = run_vmm(&with_swap);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.console);
     assert!(run.stdout.contains("child: 8192 pages checked, 0 bad"), "{}\n{}", run.stdout, run.console);
@@ -134,6 +137,12 @@ fn memory_pressure_reclaims_to_swap_instead_of_killing() {
         assert!(!run.console.contains(bad), "{bad}: {}", run.console);
     }
     assert!(run.console.contains("selftest rmapcheck: ok"), "{}", run.console);
+    // The stats channel carried the swap figures through the pressure.
+    let stats = run_vmm(&["stats", recording]);
+    let line = stats.stdout.lines().find(|l| l.starts_with("swap: 65532 kB, most in use ")).unwrap_or_else(|| panic!("{}", stats.stdout));
+    let most: u64 = line["swap: 65532 kB, most in use ".len()..].split(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0);
+    assert!(most >= 1024, "swap use never seen in the recording: {line}");
+    assert!(stats.stdout.contains("pgmajfault ") && !stats.stdout.contains("pgmajfault 0 "), "{}", stats.stdout);
 
     let run = run_vmm(&["run", "--timeout", "150", "--mem", "32M", "--init", program, "--", "32"]);
     assert_eq!((run.code, run.stderr.trim()), (2, "mmap: Out of memory"), "{}\n{}", run.stdout, run.console);

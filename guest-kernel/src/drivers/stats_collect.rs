@@ -8,7 +8,7 @@ use core::sync::atomic::Ordering::Relaxed;
 
 use shared::stats::Reason;
 
-use super::stats_text::{meminfo_pairs, vmstat_pairs, NR_VMSTAT};
+use super::stats_text::{meminfo_pairs, vmstat_pairs, NR_MEMINFO, NR_VMSTAT};
 use super::stats_wire::{self, FilesView, ProcessView, SlabView, SnapshotView, VmallocView, ZoneView};
 use crate::mm::addr::PAGE_SIZE;
 
@@ -40,7 +40,10 @@ pub fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail, 
     use crate::proc::sched::{self, TaskState};
     let alloc = crate::mm::buddy::page_alloc();
 
-    let meminfo = meminfo_pairs(alloc);
+    let mut meminfo: Vec<(&str, u64)> = Vec::with_capacity(NR_MEMINFO + 3);
+    meminfo.extend_from_slice(&meminfo_pairs(alloc));
+    let (swap_total, swap_free) = crate::mm::swapfile::totals();
+    meminfo.extend([("SwapTotal", swap_total * 4), ("SwapFree", swap_free * 4), ("SwapCached", crate::mm::swapfile::swap_cache_pages() * 4)]);
     let mut vmstat: Vec<(&str, u64)> = Vec::with_capacity(NR_VMSTAT + 2 + NR_EXTRAS + driver.len());
     vmstat.extend_from_slice(&vmstat_pairs(alloc));
     // What /proc/vmstat adds after the page allocator's counters.
@@ -160,15 +163,18 @@ pub fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail, 
 }
 
 /// Number of [`vmstat_extras`].
-const NR_EXTRAS: usize = 10;
+const NR_EXTRAS: usize = 14;
 
 /// Counters /proc/vmstat does not print.
 fn vmstat_extras() -> [(&'static str, u64); NR_EXTRAS] {
     use crate::mm::highmem::KMAP_STATS;
     let k = &KMAP_STATS;
     [
-        // No swap or block I/O: every fault is minor.
-        ("pgmajfault", 0),
+        ("pgmajfault", crate::mm::memory::PGMAJFAULT.load(Relaxed)),
+        ("pswpin", crate::mm::swapfile::PSWPIN.load(Relaxed)),
+        ("pswpout", crate::mm::swapfile::PSWPOUT.load(Relaxed)),
+        ("pgscan_direct", crate::mm::vmscan::PGSCAN_DIRECT.load(Relaxed)),
+        ("pgsteal_direct", crate::mm::vmscan::PGSTEAL_DIRECT.load(Relaxed)),
         ("kmap", k.kmap.load(Relaxed)),
         ("kmap_high", k.kmap_high.load(Relaxed)),
         ("kmap_atomic", k.kmap_atomic.load(Relaxed)),

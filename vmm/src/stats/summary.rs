@@ -123,11 +123,23 @@ pub fn summarize(rec: &Recording) -> String {
         }
     }
     let _ = writeln!(out, "faults: {}", if faults.is_empty() { "(no counters)".into() } else { faults.join(", ") });
+    if let Some(total) = last.meminfo_kb("SwapTotal").filter(|&t| t > 0) {
+        let most = snaps.iter().map(|(_, s)| swap_used_kb(s)).max().unwrap_or(0);
+        let moved = |name: &str| last.vmstat(name).unwrap_or(0).saturating_sub(first.vmstat(name).unwrap_or(0));
+        let _ = writeln!(out, "swap: {total} kB, most in use {most} kB; pswpout +{}, pswpin +{} over the recording", moved("pswpout"), moved("pswpin"));
+    }
     out
 }
 
+/// Swap in use in kB (`SwapTotal - SwapFree`; 0 without swap).
+fn swap_used_kb(s: &Snapshot) -> u64 {
+    s.meminfo_kb("SwapTotal").unwrap_or(0).saturating_sub(s.meminfo_kb("SwapFree").unwrap_or(0))
+}
+
 /// Draws free pages per order (summed over zones: blocks of order `o`
-/// times `2^o`) and RSS per process over guest time into an SVG file.
+/// times `2^o`), RSS per process, and swap (pages in use, pages moved out
+/// and in, major faults, since the first snapshot) over guest time into an
+/// SVG file.
 pub fn plot(rec: &Recording, out: &Path) -> Result<(), String> {
     use plotters::prelude::*;
 
@@ -151,14 +163,26 @@ pub fn plot(rec: &Recording, out: &Path) -> Result<(), String> {
             e.1.push((*t, p.vm_rss_kb as f64));
         }
     }
+    let since = |name: &str| -> Vec<(f64, f64)> {
+        let start = snaps[0].1.vmstat(name).unwrap_or(0);
+        snaps.iter().map(|(t, s)| (*t, s.vmstat(name).unwrap_or(0).saturating_sub(start) as f64)).collect()
+    };
+    let swap: Vec<(&str, Vec<(f64, f64)>)> = vec![
+        ("swap in use", snaps.iter().map(|(t, s)| (*t, (swap_used_kb(s) / 4) as f64)).collect()),
+        ("pswpout", since("pswpout")),
+        ("pswpin", since("pswpin")),
+        ("pgmajfault", since("pgmajfault")),
+    ];
     let top = |series: &mut dyn Iterator<Item = f64>| series.fold(0.0f64, f64::max).max(1.0) * 1.05;
     let free_max = top(&mut free.iter().flatten().map(|p| p.1));
     let rss_max = top(&mut rss.values().flat_map(|(_, v)| v.iter().map(|p| p.1)));
+    let swap_max = top(&mut swap.iter().flat_map(|(_, v)| v.iter().map(|p| p.1)));
 
     let e = |e: &dyn std::fmt::Display| format!("cannot draw {}: {e}", out.display());
-    let root = SVGBackend::new(out, (1100, 900)).into_drawing_area();
+    let root = SVGBackend::new(out, (1100, 1350)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(&x))?;
-    let (upper, lower) = root.split_vertically(450);
+    let (upper, rest) = root.split_vertically(450);
+    let (lower, bottom) = rest.split_vertically(450);
 
     let mut chart = ChartBuilder::on(&upper)
         .caption("free pages per order (all zones)", ("sans-serif", 20))
@@ -198,6 +222,24 @@ pub fn plot(rec: &Recording, out: &Path) -> Result<(), String> {
     if any {
         chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|x| e(&x))?;
     }
+
+    let mut chart = ChartBuilder::on(&bottom)
+        .caption("swap: pages in use, and pages moved and major faults since the start", ("sans-serif", 20))
+        .margin(12)
+        .x_label_area_size(35)
+        .y_label_area_size(70)
+        .build_cartesian_2d(t0..t1, 0.0..swap_max)
+        .map_err(|x| e(&x))?;
+    chart.configure_mesh().x_desc("guest time (s)").y_desc("pages").draw().map_err(|x| e(&x))?;
+    for (i, (name, points)) in swap.into_iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))
+            .map_err(|x| e(&x))?
+            .label(name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+    }
+    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(|x| e(&x))?;
     root.present().map_err(|x| e(&x))?;
     Ok(())
 }
@@ -227,7 +269,7 @@ mod tests {
             header: Header { magic: STATS_MAGIC, version: STATS_VERSION, kind: KIND_SNAPSHOT, seq, guest_ns: t * 100_000_000 },
             payload: Payload::Snapshot(Snapshot {
                 reason,
-                meminfo: vec![("MemFree".into(), free)],
+                meminfo: vec![("MemFree".into(), free), ("SwapTotal".into(), 8192), ("SwapFree".into(), 8192 - 4 * faults)],
                 zones: vec![ZoneStats {
                     name: "DMA32".into(),
                     managed: 1000,
@@ -237,7 +279,7 @@ mod tests {
                     low: 0,
                     high: 0,
                 }],
-                vmstat: vec![("pgfault".into(), faults), ("pgmajfault".into(), 0)],
+                vmstat: vec![("pgfault".into(), faults), ("pgmajfault".into(), 0), ("pswpout".into(), faults), ("pswpin".into(), faults / 2)],
                 slabs: vec![],
                 vmalloc: vec![],
                 processes: vec![proc_(1, 100), proc_(2, rss)],
@@ -273,6 +315,7 @@ mod tests {
         assert!(s.contains("free memory: min 4000 kB (at 0.200 s), max 5000 kB (at 0.100 s)"), "{s}");
         assert!(s.contains("    2 prog2                 900 kB (at 0.200 s)"), "{s}");
         assert!(s.contains("faults: pgfault 90 (+80 over the recording), pgmajfault 0 (+0 over the recording)"), "{s}");
+        assert!(s.contains("swap: 8192 kB, most in use 360 kB; pswpout +80, pswpin +40 over the recording"), "{s}");
         assert_eq!(summarize(&Recording::default()), "messages: 0 (0 snapshots, 0 replies)\n");
     }
 
@@ -284,10 +327,10 @@ mod tests {
         let svg = std::fs::read_to_string(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
-        for text in ["free pages per order", "RSS per process", "order 1", "2 prog2", "guest time (s)"] {
+        for text in ["free pages per order", "RSS per process", "order 1", "2 prog2", "guest time (s)", "swap: pages in use", "pswpout", "pgmajfault"] {
             assert!(svg.contains(text), "no {text:?} in the SVG");
         }
-        assert!(svg.matches("<polyline").count() >= 4, "two orders and two processes");
+        assert!(svg.matches("<polyline").count() >= 8, "two orders, two processes and four swap series");
         assert!(plot(&Recording::default(), &path).unwrap_err().contains("no snapshots"));
     }
 }
