@@ -193,3 +193,69 @@ fn swap_full_ends_in_the_oom_killer_and_the_kernel_lives() {
         assert!(!run.console.contains(bad), "{bad}: {}", run.console);
     }
 }
+
+/// A swap device that fails on the host: the swap file lives on a 256 KiB
+/// tmpfs, which is full after a few dozen pages, so the VMM's writes fail
+/// and the guest gets `VIRTIO_BLK_S_IOERR`. The kernel reports the first
+/// errors (then counts them), keeps the pages it could not write, and when
+/// nothing can be reclaimed the OOM killer takes the hog; the shell that
+/// ran it goes on, nothing leaks, and the VMM carries on to a clean power
+/// off. (Run by re-executing this test binary inside a private mount
+/// namespace where the tmpfs is mounted: needs root and util-linux's
+/// unshare.)
+#[test]
+fn a_swap_device_that_fails_writes_costs_the_hog_not_the_kernel() {
+    if !kvm_available() {
+        return;
+    }
+    let scratch = Scratch::new("swap-ioerr");
+    let dir = scratch.dir.to_str().expect("UTF-8 scratch path");
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", "mount -t tmpfs -o size=256k none \"$0\" && exec \"$@\"", dir])
+        .arg(&exe)
+        .args(["--exact", "swap_write_errors_inside_a_namespace", "--ignored", "--nocapture", "--test-threads", "1"])
+        .env("SWAP_IOERR_DIR", dir)
+        .output()
+        .expect("run unshare (util-linux)");
+    let text = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the run in a private mount namespace (root and unshare needed) failed: {:?}\n{text}", out.status);
+    assert!(text.contains("test swap_write_errors_inside_a_namespace ... ok"), "{text}");
+}
+
+/// The guest side of the test above, inside its namespace.
+#[test]
+#[ignore = "run by a_swap_device_that_fails_writes_costs_the_hog_not_the_kernel, inside a mount namespace"]
+fn swap_write_errors_inside_a_namespace() {
+    let dir = std::env::var("SWAP_IOERR_DIR").expect("SWAP_IOERR_DIR: run through the test above");
+    let spec = format!("{dir}/swap:16M");
+    let program = tests::programs::path("swap_pressure");
+    let file = format!("{}:/bin/swap_pressure", program.display());
+    let run = run_vmm(&[
+        "run",
+        "--timeout",
+        "150",
+        "--mem",
+        "32M",
+        "--swap",
+        &spec,
+        "--file",
+        &file,
+        "--init",
+        "/bin/busybox",
+        "--",
+        "sh",
+        "-c",
+        "/bin/swap_pressure 32; echo \"status $?\"",
+    ]);
+    assert_eq!(run.code, 0, "{}\n{}\n{}", run.stdout, run.console, run.vmm_stderr);
+    assert!(run.console.contains("virtio_blk: swap area 0: write of page "), "no write error reported\n{}", run.console);
+    assert!(run.console.contains(" failed: I/O error"), "{}", run.console);
+    assert!(run.console.contains("Out of memory: Killed process 2 (swap_pressure)"), "{}", run.console);
+    assert!(run.stdout.contains("status 137"), "{}", run.stdout);
+    for bad in ["LEAK", "BUG", "Bad page", "panic"] {
+        assert!(!run.console.contains(bad), "{bad}: {}", run.console);
+    }
+    let reported = run.console.matches("virtio_blk: swap area 0: ").count();
+    assert!(reported <= 5, "every error reported ({reported}): {}", run.console);
+}

@@ -11,6 +11,7 @@
 
 use alloc::format;
 use alloc::string::String;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::virtio_mmio::{choose_queue_size, Buf, Mmio, Virtqueue};
 use crate::mm::addr::PhysAddr;
@@ -196,11 +197,24 @@ fn swap_rw(typ: u32, offset: u64, phys: u64, write: bool) -> bool {
     match result {
         Ok(()) => true,
         Err(why) => {
-            pr_err!("virtio_blk: swap area {typ}: {} of page {offset} failed: {why}", if write { "write" } else { "read" });
+            // Reported a few times, then counted (a failing device would
+            // otherwise fill the log, one line per page; Linux rate-limits
+            // its "Write-error on swap-device" too).
+            let n = IO_ERRORS.fetch_add(1, Relaxed) + 1;
+            if n <= IO_ERRORS_REPORTED {
+                pr_err!("virtio_blk: swap area {typ}: {} of page {offset} failed: {why}", if write { "write" } else { "read" });
+                if n == IO_ERRORS_REPORTED {
+                    pr_err!("virtio_blk: further swap I/O errors are counted, not reported");
+                }
+            }
             false
         }
     }
 }
+
+/// Swap I/O errors so far, and how many are reported on the console.
+pub static IO_ERRORS: AtomicU64 = AtomicU64::new(0);
+const IO_ERRORS_REPORTED: u64 = 5;
 
 /// The block devices found at boot, in order (`/dev/vda` first).
 static DEVICES: crate::sync::SpinLock<alloc::vec::Vec<VirtioBlk>> = crate::sync::SpinLock::new(alloc::vec::Vec::new());

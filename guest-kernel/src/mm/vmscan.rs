@@ -44,7 +44,9 @@ pub struct ScanControl {
     pub nr_to_scan: u64,
     pub nr_scanned: u64,
     pub nr_reclaimed: u64,
-    /// No swap slot was left: the pass stops, as nothing more can go.
+    /// No swap slot was left, or the swap device failed a write: the
+    /// pass stops, as nothing more can go (and a failing device is not
+    /// hammered with every page).
     pub swap_full: bool,
 }
 
@@ -81,7 +83,7 @@ enum Outcome {
     Kept,
     /// Written to swap and freed.
     Freed,
-    /// No swap slot is left.
+    /// No swap slot is left, or the device failed the write.
     SwapFull,
 }
 
@@ -110,8 +112,9 @@ fn reclaim_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: 
         // Alone and not in the swap cache: straight to a slot of its own.
         let Some(entry) = mem.get_swap_page() else { return Outcome::SwapFull };
         if !mem.swap_writepage(entry, pfn) {
+            // The page stays, in memory and mapped.
             mem.swap_free(entry);
-            return Outcome::Kept;
+            return Outcome::SwapFull;
         }
         slot.set(mem, Pte::swap(entry));
         tlb.add(va);
