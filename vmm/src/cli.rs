@@ -54,7 +54,7 @@ pub struct StatsArgs {
     #[arg(value_name = "FILE.jsonl")]
     pub file: PathBuf,
 
-    /// Also draw free pages per order and RSS per process over guest time into this SVG file.
+    /// Also draw free pages per order, RSS per process and swap (pages in use, moved, major faults) over guest time into this SVG file.
     #[arg(long, value_name = "OUT.svg")]
     pub plot: Option<PathBuf>,
 }
