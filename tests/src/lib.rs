@@ -249,6 +249,27 @@ pub fn assert_line(console: &str, line: &str) {
     assert!(console.lines().any(|l| strip_timestamp(l) == Some(line)), "console has no line {line:?}:\n{console}");
 }
 
+/// What the kernel prints when something went wrong inside it: a bug, an
+/// oops, a panic, a leak at init's exit, a failed self-test, a bad page.
+pub const KERNEL_REPORTS: [&str; 6] = ["BUG", "Oops", "panic", "LEAK", "FAILED", "Bad page"];
+
+/// Asserts that `console` has none of [`KERNEL_REPORTS`] nor any of
+/// `also`; `context` goes into the message.
+pub fn assert_no_kernel_reports(console: &str, also: &[&str], context: &str) {
+    for bad in KERNEL_REPORTS.iter().chain(also) {
+        assert!(!console.contains(bad), "the kernel reports {bad:?}\n{context}\n{console}");
+    }
+}
+
+/// How many allocations fault injection failed for `key`
+/// (`fail_page_alloc`, `failslab`), from the line the kernel prints at the
+/// end of a run (`fault injection: KEY failed N allocations`).
+pub fn injected_failures(console: &str, key: &str) -> Option<u64> {
+    let pat = format!("fault injection: {key} failed ");
+    let line = console.lines().find(|l| l.contains(&pat))?;
+    line.split(&pat).nth(1)?.split(' ').next()?.parse().ok()
+}
+
 /// The text of a printk line without its timestamp, or `None` when the
 /// line does not start with a Linux-style `[%5lu.%06lu] ` stamp.
 pub fn strip_timestamp(line: &str) -> Option<&str> {

@@ -137,14 +137,8 @@ fn injected_allocation_failures_are_survived() {
     let run = run_init(128 * M, cmdline, &prog, &[], &[]);
     let report = format!("vmm exit {}\n--- stdout:\n{}--- console:\n{}", run.code, run.stdout, run.console);
     assert!(run.code == 0 || run.code == 1, "{report}");
-    for bad in ["panic", "BUG", "Oops", "LEAK", "FAILED", "Bad page"] {
-        assert!(!run.console.contains(bad), "{bad}: {report}");
-    }
-    let failed = |key: &str| -> u64 {
-        let line =
-            run.console.lines().find(|l| l.contains(&format!("fault injection: {key} failed "))).unwrap_or_else(|| panic!("no count for {key}: {report}"));
-        line.split(&format!("{key} failed ")).nth(1).and_then(|r| r.split(' ').next()).and_then(|n| n.parse().ok()).unwrap()
-    };
+    tests::assert_no_kernel_reports(&run.console, &[], &report);
+    let failed = |key: &str| tests::injected_failures(&run.console, key).unwrap_or_else(|| panic!("no count for {key}: {report}"));
     assert!(failed("fail_page_alloc") + failed("failslab") > 0, "{report}");
     assert!(run.console.contains("selftest rmapcheck: ok"), "{report}");
     assert!(run.stdout.contains("passed,"), "the program ran to its end: {report}");

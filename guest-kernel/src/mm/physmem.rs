@@ -96,8 +96,8 @@ impl PhysMem for KernelPhysMem {
 
     fn ptr_to_pfn(&self, ptr: *const u8) -> Option<Pfn> {
         let offset = (ptr as u64).checked_sub(crate::mm::addr::PAGE_OFFSET)?;
-        let pfn = offset >> PAGE_SHIFT;
-        is_lowmem(Pfn::new(pfn)).then_some(Pfn::new(pfn))
+        let pfn = Pfn::new(offset >> PAGE_SHIFT);
+        is_lowmem(pfn).then_some(pfn)
     }
 
     fn check_poison(&self, pfn: Pfn) -> Option<usize> {
