@@ -26,6 +26,15 @@ pub struct PhysAddr(u64);
 #[repr(transparent)]
 pub struct VirtAddr(u64);
 
+/// A user virtual address: what Linux's mm passes as `unsigned long` and
+/// its uaccess code marks `__user`. It is compared, offset, aligned and
+/// measured, never dereferenced: user memory is reached only through
+/// `UserMem` and the uaccess copies, so a user address cannot be used as a
+/// kernel pointer by mistake, nor a length or a page index as an address.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct UserAddr(u64);
+
 /// A page frame number: a physical address divided by [`PAGE_SIZE`].
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
 #[repr(transparent)]
@@ -67,6 +76,111 @@ impl VirtAddr {
     }
     pub fn as_mut_ptr<T>(self) -> *mut T {
         self.0 as *mut T
+    }
+}
+
+impl UserAddr {
+    pub const fn new(addr: u64) -> Self {
+        Self(addr)
+    }
+    pub const fn as_u64(self) -> u64 {
+        self.0
+    }
+    /// Address 0, which `mmap` reads as "no hint".
+    pub const fn is_null(self) -> bool {
+        self.0 == 0
+    }
+    pub const fn is_aligned(self, align: u64) -> bool {
+        self.0 & (align - 1) == 0
+    }
+    pub const fn is_page_aligned(self) -> bool {
+        self.is_aligned(PAGE_SIZE)
+    }
+    /// The address rounded down to a multiple of `align` (a power of two).
+    pub const fn align_down(self, align: u64) -> Self {
+        Self(self.0 & !(align - 1))
+    }
+    /// The start of the page holding this address.
+    pub const fn page_align_down(self) -> Self {
+        self.align_down(PAGE_SIZE)
+    }
+    /// The start of the next page boundary at or above this address, or
+    /// `None` past the top of the address space.
+    pub const fn checked_page_align_up(self) -> Option<Self> {
+        match self.0.checked_add(PAGE_SIZE - 1) {
+            Some(a) => Some(Self(a & PAGE_MASK)),
+            None => None,
+        }
+    }
+    /// The offset of this address in its page.
+    pub const fn page_offset(self) -> u64 {
+        self.0 & !PAGE_MASK
+    }
+    /// The virtual page number (the address >> `PAGE_SHIFT`).
+    pub const fn page_number(self) -> u64 {
+        self.0 >> PAGE_SHIFT
+    }
+    pub const fn checked_add(self, len: u64) -> Option<Self> {
+        match self.0.checked_add(len) {
+            Some(a) => Some(Self(a)),
+            None => None,
+        }
+    }
+    pub const fn checked_sub(self, len: u64) -> Option<Self> {
+        match self.0.checked_sub(len) {
+            Some(a) => Some(Self(a)),
+            None => None,
+        }
+    }
+    pub const fn saturating_sub(self, len: u64) -> Self {
+        Self(self.0.saturating_sub(len))
+    }
+    /// `len` bytes further on, with C's wrap-around (for the overflow
+    /// checks that Linux writes that way).
+    pub const fn wrapping_add(self, len: u64) -> Self {
+        Self(self.0.wrapping_add(len))
+    }
+}
+
+/// An address `len` bytes further on.
+impl Add<u64> for UserAddr {
+    type Output = UserAddr;
+    fn add(self, len: u64) -> UserAddr {
+        UserAddr(self.0 + len)
+    }
+}
+
+impl AddAssign<u64> for UserAddr {
+    fn add_assign(&mut self, len: u64) {
+        self.0 += len;
+    }
+}
+
+/// An address `len` bytes lower.
+impl Sub<u64> for UserAddr {
+    type Output = UserAddr;
+    fn sub(self, len: u64) -> UserAddr {
+        UserAddr(self.0 - len)
+    }
+}
+
+/// The number of bytes between two addresses.
+impl Sub for UserAddr {
+    type Output = u64;
+    fn sub(self, other: UserAddr) -> u64 {
+        self.0 - other.0
+    }
+}
+
+impl fmt::LowerHex for UserAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::LowerHex::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for UserAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "UserAddr({:#x})", self.0)
     }
 }
 

@@ -5,6 +5,7 @@
 
 use alloc::vec::Vec;
 
+use crate::mm::addr::UserAddr;
 use crate::mm::memory::fork_write_protect;
 use crate::mm::mm_types::MmStruct;
 use crate::mm::uvm::{account_map, page_add_map, Rss, TlbGather, UserMem, UserPageTables};
@@ -22,8 +23,8 @@ pub fn copy_page_range<M: UserMem>(
     child_rss: &mut Rss,
     parent: &mut UserPageTables<M>,
     tlb: &mut TlbGather,
-    start: u64,
-    end: u64,
+    start: UserAddr,
+    end: UserAddr,
     cow: bool,
 ) -> bool {
     let mem = parent.mem();
@@ -73,7 +74,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         if self.flags.mdwe & 2 != 0 {
             child.flags.mdwe = 0;
         }
-        let ranges: Vec<(u64, u64, bool)> = self
+        let ranges: Vec<(UserAddr, UserAddr, bool)> = self
             .vm
             .iter()
             .filter(|v| v.flags & (VM_DONTCOPY | VM_WIPEONFORK) == 0)

@@ -13,7 +13,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::mm::addr::{Pfn, PAGE_SIZE};
+use crate::mm::addr::{Pfn, UserAddr, PAGE_SIZE};
 use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
 use crate::mm::mm_types::{MmStats, MmStruct};
 use crate::mm::page::pg;
@@ -254,7 +254,7 @@ impl<M: UserMem> VmFault<'_, M> {
 /// `handle_mm_fault`): finds the VMA, growing a stack VMA down to `addr`
 /// within `stack_rlimit`, decides with [`decide_pte_fault`] and runs the
 /// branch.
-pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u64, err: u64, stack_rlimit: u64) -> Result<FaultKind, FaultError> {
+pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: UserAddr, err: u64, stack_rlimit: u64) -> Result<FaultKind, FaultError> {
     let write = err & PF_WRITE != 0;
     let exec = err & PF_INSTR != 0;
     // Only what the fault needs is copied out of the VMA (its file only
@@ -271,7 +271,7 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u
         _ => return Err(FaultError::MapErr),
     };
     let access = VmaAccess { read: f & VM_READ != 0, write: f & VM_WRITE != 0, exec: f & VM_EXEC != 0, shared: f & VM_SHARED != 0, object: file.is_some() };
-    let va = addr & !(PAGE_SIZE - 1);
+    let va = addr.page_align_down();
     let mem = mm.pt.mem();
     let MmStruct { pt, rss, stats, .. } = mm;
     let slot = pt.pte_slot(va, true).ok_or(FaultError::Oom)?;
@@ -366,10 +366,10 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: u
 
 /// Where a fault-around happens: the faulting page and its VMA.
 struct Window {
-    vma_start: u64,
-    vma_end: u64,
+    vma_start: UserAddr,
+    vma_end: UserAddr,
     pgoff: u64,
-    va: u64,
+    va: UserAddr,
     exec: bool,
 }
 
@@ -386,9 +386,9 @@ fn do_fault_around<F: VmObject, M: UserMem>(pt: &mut UserPageTables<M>, rss: &mu
     if span <= PAGE_SIZE {
         return;
     }
-    let table = w.va & !(PMD_SIZE - 1);
-    let start = (w.va & !(span - 1)).max(w.vma_start).max(table);
-    let end = ((w.va & !(span - 1)) + span).min(w.vma_end).min(table + PMD_SIZE);
+    let table = w.va.align_down(PMD_SIZE);
+    let start = w.va.align_down(span).max(w.vma_start).max(table);
+    let end = (w.va.align_down(span) + span).min(w.vma_end).min(table + PMD_SIZE);
     let mem = pt.mem();
     pt.for_each_pte(start, end, |a, slot| {
         if a == w.va || !slot.get().is_none() {

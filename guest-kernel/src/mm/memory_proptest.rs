@@ -25,7 +25,7 @@ use std::rc::Rc;
 
 use proptest::prelude::*;
 
-use crate::mm::addr::{Pfn, PhysAddr, PAGE_SIZE};
+use crate::mm::addr::{Pfn, PhysAddr, UserAddr, PAGE_SIZE};
 use crate::mm::fake::FakeRam;
 use crate::mm::gfp::{Gfp, __GFP_ZERO, GFP_HIGHUSER, GFP_KERNEL};
 use crate::mm::memory::{handle_mm_fault, FaultError, VmObject, PF_USER, PF_WRITE};
@@ -39,6 +39,10 @@ use crate::mm::uvm::{is_anon, SwapEntry, UserMem};
 
 /// 8 MiB: enough for a few processes of a few dozen pages and their tables.
 const PAGES: u64 = 2048;
+
+fn ua(addr: u64) -> UserAddr {
+    UserAddr::new(addr)
+}
 const STACK_RLIMIT: u64 = 8 << 20;
 
 /// The physical memory of one test: the page allocator over `FakeRam`
@@ -292,7 +296,7 @@ struct ModelPage {
 
 #[derive(Clone, Default)]
 struct ModelMm {
-    pages: BTreeMap<u64, ModelPage>,
+    pages: BTreeMap<UserAddr, ModelPage>,
 }
 
 #[derive(Clone, Debug)]
@@ -379,7 +383,7 @@ impl<'a> World<'a> {
     }
 
     /// The `i`-th mapped page of process `p` (by address), if any.
-    fn pick_page(&self, p: usize, i: usize) -> Option<u64> {
+    fn pick_page(&self, p: usize, i: usize) -> Option<UserAddr> {
         let pages = &self.procs[p].1.pages;
         (!pages.is_empty()).then(|| *pages.keys().nth(i % pages.len()).expect("in range"))
     }
@@ -405,7 +409,7 @@ impl<'a> World<'a> {
                 let (mm, model) = &mut self.procs[p];
                 let (vm, mut ptes) = mm.split();
                 let addr = vm
-                    .mmap(0, npages * PAGE_SIZE, PROT_READ | PROT_WRITE, flags, file, pgoff, true, &mut ptes)
+                    .mmap(ua(0), npages * PAGE_SIZE, PROT_READ | PROT_WRITE, flags, file, pgoff, true, &mut ptes)
                     .map_err(|e| TestCaseError::fail(format!("mmap: {e:?}")))?;
                 for i in 0..npages {
                     let index = pgoff + i;
@@ -437,13 +441,13 @@ impl<'a> World<'a> {
                 let end = va + npages * PAGE_SIZE;
                 let (mm, model) = &mut self.procs[p];
                 // Only whole mapped ranges: a hole is ENOMEM, tested elsewhere.
-                if (va..end).step_by(PAGE_SIZE as usize).any(|a| !model.pages.contains_key(&a)) {
+                if (0..npages).any(|i| !model.pages.contains_key(&(va + i * PAGE_SIZE))) {
                     return Ok(());
                 }
                 let prot = [PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE][prot as usize];
                 let (vm, mut ptes) = mm.split();
                 vm.mprotect(va, end - va, prot, &mut ptes).map_err(|e| TestCaseError::fail(format!("mprotect: {e:?}")))?;
-                for a in (va..end).step_by(PAGE_SIZE as usize) {
+                for a in (0..npages).map(|i| va + i * PAGE_SIZE) {
                     let m = model.pages.get_mut(&a).expect("checked above");
                     m.read = prot & PROT_READ != 0;
                     m.write = prot & PROT_WRITE != 0;
@@ -480,13 +484,13 @@ impl<'a> World<'a> {
                 let old_len = vma_end - va;
                 let new_len = old_len + grow * PAGE_SIZE;
                 let (vm, mut ptes) = mm.split();
-                let new = match vm.mremap(va, old_len, new_len, MREMAP_MAYMOVE, 0, &mut ptes) {
+                let new = match vm.mremap(va, old_len, new_len, MREMAP_MAYMOVE, ua(0), &mut ptes) {
                     Ok(new) => new,
                     // Growing an object mapping past what the model allows
                     // is fine to refuse; anything else is not.
                     Err(e) => return Err(TestCaseError::fail(format!("mremap: {e:?}"))),
                 };
-                let moved: Vec<(u64, ModelPage)> = model.pages.range(va..vma_end).map(|(&a, &m)| (a, m)).collect();
+                let moved: Vec<(UserAddr, ModelPage)> = model.pages.range(va..vma_end).map(|(&a, &m)| (a, m)).collect();
                 let last = moved.last().map(|&(_, m)| m).expect("at least the picked page");
                 for &(a, _) in &moved {
                     model.pages.remove(&a);
@@ -516,7 +520,7 @@ impl<'a> World<'a> {
     }
 
     /// One access by process `p` at `va`, as the CPU and the kernel make it.
-    fn touch(&mut self, p: usize, va: u64, write: bool) -> Result<(), TestCaseError> {
+    fn touch(&mut self, p: usize, va: UserAddr, write: bool) -> Result<(), TestCaseError> {
         let m = self.procs[p].1.pages[&va];
         let allowed = if write { m.write } else { m.read };
         let beyond = matches!(m.backing, Backing::Private { index, .. } | Backing::Shared { index, .. } if index >= OBJ_PAGES);
@@ -716,7 +720,7 @@ fn reclaim_gives_used_pages_a_second_chance_and_goes_round() {
     let swapped = |w: &World<'_>| -> Vec<u64> { (0..8).filter(|&i| w.procs[0].0.pt.lookup_swap(base + i * PAGE_SIZE).is_some()).collect() };
     let mut sc = ScanControl::new(4, 100);
     world.procs[0].0.swap_out_mm(&mut sc);
-    assert_eq!((sc.nr_scanned, sc.nr_reclaimed, world.procs[0].0.reclaim_cursor), (8, 0, 0), "a first pass only ages");
+    assert_eq!((sc.nr_scanned, sc.nr_reclaimed, world.procs[0].0.reclaim_cursor), (8, 0, ua(0)), "a first pass only ages");
     let mut sc = ScanControl::new(4, 100);
     world.procs[0].0.swap_out_mm(&mut sc);
     assert_eq!((sc.nr_scanned, sc.nr_reclaimed), (4, 4));
@@ -802,8 +806,9 @@ fn a_read_fault_maps_the_cached_pages_around_it() {
     // aligned 16 pages around the fault, clipped to the VMA.
     let window = |i: u64| {
         let va = base + i * PAGE_SIZE;
-        let lo = (va & !(crate::mm::memory::fault_around_bytes() - 1)).max(base);
-        let hi = ((va & !(crate::mm::memory::fault_around_bytes() - 1)) + crate::mm::memory::fault_around_bytes()).min(base + 12 * PAGE_SIZE);
+        let span = crate::mm::memory::fault_around_bytes();
+        let lo = va.align_down(span).max(base);
+        let hi = (va.align_down(span) + span).min(base + 12 * PAGE_SIZE);
         (lo - base) / PAGE_SIZE..(hi - base) / PAGE_SIZE
     };
     world.touch(0, base + 3 * PAGE_SIZE, false).unwrap();

@@ -5,7 +5,7 @@
 //! pages in and dropping them is the caller's part: these change VMAs and
 //! their counters only.
 
-use super::addr::{PAGE_MASK, PAGE_SIZE};
+use super::addr::{UserAddr, PAGE_SIZE};
 use super::mmap::page_align;
 use super::vma::*;
 
@@ -59,7 +59,7 @@ fn is_discard(advice: i32) -> bool {
 impl<F: VmFile> VmaTree<F> {
     /// Pages of `[start, end)` that are `VM_LOCKED` already (Linux
     /// `count_mm_mlocked_page_nr`).
-    pub fn count_mlocked(&self, start: u64, end: u64) -> u64 {
+    pub fn count_mlocked(&self, start: UserAddr, end: UserAddr) -> u64 {
         self.iter().filter(|v| v.flags & VM_LOCKED != 0 && v.start < end && start < v.end).map(|v| (v.end.min(end) - v.start.max(start)) / PAGE_SIZE).sum()
     }
 
@@ -68,7 +68,7 @@ impl<F: VmFile> VmaTree<F> {
     /// to unlock), as Linux `apply_vma_lock_flags`: `ENOMEM` if `start`
     /// is not mapped, or at the first hole, with the VMAs before it
     /// changed. `locked_vm` follows.
-    pub fn mlock_range(&mut self, start: u64, end: u64, lock: VmFlags) -> Result<(), Errno> {
+    pub fn mlock_range(&mut self, start: UserAddr, end: UserAddr, lock: VmFlags) -> Result<(), Errno> {
         let mut at = start;
         while at < end {
             let v = self.vma_at(at).ok_or(Errno::ENOMEM)?;
@@ -95,7 +95,7 @@ impl<F: VmFile> VmaTree<F> {
             return Ok(());
         }
         let lock = if flags & MCL_CURRENT != 0 { VM_LOCKED | onfault } else { 0 };
-        let ranges: alloc::vec::Vec<(u64, u64)> = self.iter().map(|v| (v.start, v.end)).collect();
+        let ranges: alloc::vec::Vec<(UserAddr, UserAddr)> = self.iter().map(|v| (v.start, v.end)).collect();
         for (start, end) in ranges {
             // Merging may have joined this range to the one before.
             let Some(v) = self.vma_at(start) else { continue };
@@ -110,8 +110,8 @@ impl<F: VmFile> VmaTree<F> {
     /// Seals `[start, start + len)` (Linux `mseal`): `EINVAL` for flags,
     /// an unaligned start or a wrapping range; `ENOMEM` if any page of it
     /// is unmapped (then nothing is sealed). Sealing twice is fine.
-    pub fn mseal(&mut self, start: u64, len: u64, flags: u64) -> Result<(), Errno> {
-        if flags != 0 || start & !PAGE_MASK != 0 {
+    pub fn mseal(&mut self, start: UserAddr, len: u64, flags: u64) -> Result<(), Errno> {
+        if flags != 0 || !start.is_page_aligned() {
             return Err(Errno::EINVAL);
         }
         let aligned = page_align(len);
@@ -140,7 +140,7 @@ impl<F: VmFile> VmaTree<F> {
 
     /// `EPERM` if a sealed VMA meets `[start, end)`: it may not be
     /// unmapped, moved or reprotected (Linux `can_modify_vma`).
-    pub fn check_unsealed(&self, start: u64, end: u64) -> Result<(), Errno> {
+    pub fn check_unsealed(&self, start: UserAddr, end: UserAddr) -> Result<(), Errno> {
         let sealed = self.iter().any(|v| v.flags & VM_SEALED != 0 && v.start < end && start < v.end);
         if sealed {
             Err(Errno::EPERM)
@@ -151,7 +151,7 @@ impl<F: VmFile> VmaTree<F> {
 
     /// Whether `advice` may act on the VMA at `addr`: not a discard of
     /// sealed, read-only anonymous memory (Linux `can_madvise_modify`).
-    pub fn can_madvise_modify(&self, addr: u64, advice: i32) -> bool {
+    pub fn can_madvise_modify(&self, addr: UserAddr, advice: i32) -> bool {
         let Some(v) = self.vma_at(addr) else { return true };
         let ro_anon = v.file.is_none() && v.flags & VM_SHARED == 0 && v.flags & VM_WRITE == 0;
         v.flags & VM_SEALED == 0 || !is_discard(advice) || !ro_anon
@@ -161,7 +161,12 @@ impl<F: VmFile> VmaTree<F> {
     /// `[start, end)`, one VMA at a time (Linux `madvise_walk_vmas`): an
     /// error from `visit` stops the walk; a hole anywhere is `ENOMEM` at
     /// the end, after the mapped parts were visited.
-    pub fn madvise_walk(&mut self, start: u64, end: u64, mut visit: impl FnMut(&mut Self, u64, u64) -> Result<(), Errno>) -> Result<(), Errno> {
+    pub fn madvise_walk(
+        &mut self,
+        start: UserAddr,
+        end: UserAddr,
+        mut visit: impl FnMut(&mut Self, UserAddr, UserAddr) -> Result<(), Errno>,
+    ) -> Result<(), Errno> {
         let mut unmapped = false;
         let mut at = start;
         while at < end {
@@ -191,7 +196,7 @@ impl<F: VmFile> VmaTree<F> {
     /// `HUGEPAGE`/`NOHUGEPAGE`). `EINVAL` for `WIPEONFORK` on anything but
     /// private anonymous memory; other advice is not this function's and
     /// changes nothing.
-    pub fn madvise_update_flags(&mut self, start: u64, end: u64, advice: i32) -> Result<(), Errno> {
+    pub fn madvise_update_flags(&mut self, start: UserAddr, end: UserAddr, advice: i32) -> Result<(), Errno> {
         let v = self.vma_at(start).ok_or(Errno::ENOMEM)?;
         let old = v.flags;
         let new = match advice {
@@ -228,7 +233,7 @@ impl<F: VmFile> VmaTree<F> {
     pub fn dup_for_fork(&self) -> Self {
         let mut child = self.clone();
         child.def_flags &= VM_NOHUGEPAGE;
-        let vmas: alloc::vec::Vec<(u64, u64, VmFlags)> = child.iter().map(|v| (v.start, v.end, v.flags)).collect();
+        let vmas: alloc::vec::Vec<(UserAddr, UserAddr, VmFlags)> = child.iter().map(|v| (v.start, v.end, v.flags)).collect();
         for &(_, end, flags) in &vmas {
             if flags & VM_DONTCOPY != 0 {
                 child.remove_vma(end);

@@ -11,7 +11,7 @@
 
 use alloc::vec::Vec;
 
-use crate::mm::addr::PAGE_SIZE;
+use crate::mm::addr::{UserAddr, PAGE_SIZE};
 use crate::mm::uvm::{is_anon, Rss, TlbGather, UserMem, UserPageTables};
 use crate::mm::vma::{PageTables, VmFile, VmFlags, VmaTree, VM_EXEC, VM_READ, VM_WRITE};
 
@@ -71,7 +71,7 @@ pub struct MmStruct<F: VmFile, M: UserMem> {
     pub saved_auxv: Vec<u64>,
     /// Where the next reclaim scan of this address space starts
     /// (`vmscan::swap_out_mm`, Linux 2.4's `mm->swap_address`).
-    pub reclaim_cursor: u64,
+    pub reclaim_cursor: UserAddr,
 }
 
 impl<F: VmFile, M: UserMem> MmStruct<F, M> {
@@ -86,7 +86,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
             stats: MmStats::default(),
             flags: MmFlags::default(),
             saved_auxv: Vec::new(),
-            reclaim_cursor: 0,
+            reclaim_cursor: UserAddr::new(0),
         })
     }
 
@@ -102,13 +102,13 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
     /// Copies this address space's memory at `addr` into `buf`, as far as
     /// its pages are present (Linux `access_remote_vm`, without faulting
     /// anything in): the bytes copied.
-    pub fn access_remote_vm(&self, addr: u64, buf: &mut [u8]) -> usize {
+    pub fn access_remote_vm(&self, addr: UserAddr, buf: &mut [u8]) -> usize {
         let mem = self.pt.mem();
         let mut done = 0;
         while done < buf.len() {
             let va = addr + done as u64;
             let Some(pte) = self.pt.lookup(va).filter(|e| e.present()) else { break };
-            let off = (va % PAGE_SIZE) as usize;
+            let off = va.page_offset() as usize;
             let n = (PAGE_SIZE as usize - off).min(buf.len() - done);
             mem.read_page(pte.pfn(), off, &mut buf[done..done + n]);
             done += n;
@@ -122,7 +122,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
     pub fn clear_soft_dirty(&mut self) {
         let mem = self.pt.mem();
         self.vm.clear_soft_dirty();
-        let ranges: Vec<(u64, u64)> = self.vm.iter().map(|v| (v.start, v.end)).collect();
+        let ranges: Vec<(UserAddr, UserAddr)> = self.vm.iter().map(|v| (v.start, v.end)).collect();
         let mut tlb = TlbGather::new();
         for (start, end) in ranges {
             self.pt.for_each_present(start, end, |va, e| {
@@ -142,7 +142,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
     /// zero).
     pub fn clear_young(&mut self, anon: bool, file: bool) {
         let mem = self.pt.mem();
-        let ranges: Vec<(u64, u64)> = self.vm.iter().map(|v| (v.start, v.end)).collect();
+        let ranges: Vec<(UserAddr, UserAddr)> = self.vm.iter().map(|v| (v.start, v.end)).collect();
         let mut tlb = TlbGather::new();
         for (start, end) in ranges {
             self.pt.for_each_present(start, end, |va, e| {
@@ -163,7 +163,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
     /// `show_pfn`), 61 a
     /// file or shared page, 56 mapped only here, 55 soft-dirty, bits 0-54
     /// the PFN (only with `show_pfn`). An unmapped address is 0.
-    pub fn pagemap_entry(&self, va: u64, show_pfn: bool) -> u64 {
+    pub fn pagemap_entry(&self, va: UserAddr, show_pfn: bool) -> u64 {
         const PM_SOFT_DIRTY: u64 = 1 << 55;
         const PM_MMAP_EXCLUSIVE: u64 = 1 << 56;
         const PM_FILE: u64 = 1 << 61;
@@ -223,14 +223,14 @@ pub struct Ptes<'a, M: UserMem> {
 }
 
 impl<M: UserMem> PageTables for Ptes<'_, M> {
-    fn unmap(&mut self, start: u64, end: u64) {
+    fn unmap(&mut self, start: UserAddr, end: UserAddr) {
         self.pt.zap_page_range(start, end, self.rss);
     }
-    fn protect(&mut self, start: u64, end: u64, flags: VmFlags) {
+    fn protect(&mut self, start: UserAddr, end: UserAddr, flags: VmFlags) {
         let access = flags & (VM_READ | VM_WRITE | VM_EXEC) != 0;
         self.pt.protect(start, end, access, flags & VM_WRITE != 0, flags & VM_EXEC != 0);
     }
-    fn move_range(&mut self, old_start: u64, new_start: u64, len: u64) {
+    fn move_range(&mut self, old_start: UserAddr, new_start: UserAddr, len: u64) {
         self.pt.move_range(old_start, new_start, len);
     }
 }

@@ -6,7 +6,7 @@
 //! support) and a byte offset into pages (`EINVAL` if unaligned), and
 //! faults the range in for `MAP_POPULATE` (see [`mmap_populates`]).
 
-use super::addr::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
+use super::addr::{UserAddr, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
 use super::vma::*;
 
 pub const PROT_NONE: u32 = 0x0;
@@ -63,7 +63,7 @@ pub const LEGACY_MAP_MASK: u32 = MAP_SHARED
     | MAP_HUGE_1GB;
 
 /// The window `MAP_32BIT` allocates from (x86-64 `find_start_end`).
-const MAP_32BIT_RANGE: (u64, u64) = (0x4000_0000, 0x8000_0000);
+const MAP_32BIT_RANGE: (UserAddr, UserAddr) = (UserAddr::new(0x4000_0000), UserAddr::new(0x8000_0000));
 
 /// `PROT_*` to `VM_*` (Linux `calc_vm_prot_bits`; unknown bits ignored).
 pub const fn calc_vm_prot_bits(prot: u32) -> VmFlags {
@@ -88,6 +88,11 @@ pub const fn page_align(x: u64) -> u64 {
     x.wrapping_add(PAGE_SIZE - 1) & PAGE_MASK
 }
 
+/// [`page_align`] for an address.
+const fn page_align_addr(addr: UserAddr) -> UserAddr {
+    UserAddr::new(page_align(addr.as_u64()))
+}
+
 /// Which way [`VmaTree::unmapped_area`] searches.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Search {
@@ -103,37 +108,38 @@ impl<F: VmFile> VmaTree<F> {
     /// the highest free range below `mmap_base`, else the lowest above
     /// `mmap_legacy_base`; `MAP_32BIT` searches the first 2 GiB bottom up.
     /// `ENOMEM` when nothing fits.
-    pub fn get_unmapped_area(&self, addr: u64, len: u64, flags: u32) -> Result<u64, Errno> {
+    pub fn get_unmapped_area(&self, addr: UserAddr, len: u64, flags: u32) -> Result<UserAddr, Errno> {
         if len > self.task_size {
             return Err(Errno::ENOMEM);
         }
         if flags & MAP_FIXED != 0 {
-            if addr > self.task_size - len {
+            if addr.as_u64() > self.task_size - len {
                 return Err(Errno::ENOMEM);
             }
-            if addr & !PAGE_MASK != 0 {
+            if !addr.is_page_aligned() {
                 return Err(Errno::EINVAL);
             }
             return Ok(addr);
         }
+        let hint = addr.page_align_down();
         if flags & MAP_32BIT == 0 {
             // arch_get_unmapped_area_topdown.
-            if addr != 0 && self.hint_is_free(addr & PAGE_MASK, len, self.task_size) {
-                return Ok(addr & PAGE_MASK);
+            if !addr.is_null() && self.hint_is_free(hint, len, self.task_size) {
+                return Ok(hint);
             }
-            let low = mmap_min_addr().max(PAGE_SIZE);
+            let low = UserAddr::new(mmap_min_addr().max(PAGE_SIZE));
             if let Some(a) = self.unmapped_area(len, low, self.mmap_base, Search::TopDown) {
                 return Ok(a);
             }
         }
         // arch_get_unmapped_area: the legacy bottom-up layout, also the
         // fallback when the top-down area is full.
-        let (begin, end) = if flags & MAP_32BIT != 0 { MAP_32BIT_RANGE } else { (self.mmap_legacy_base, self.task_size) };
-        if len > end {
+        let (begin, end) = if flags & MAP_32BIT != 0 { MAP_32BIT_RANGE } else { (self.mmap_legacy_base, UserAddr::new(self.task_size)) };
+        if len > end.as_u64() {
             return Err(Errno::ENOMEM);
         }
-        if addr != 0 && self.hint_is_free(addr & PAGE_MASK, len, end) {
-            return Ok(addr & PAGE_MASK);
+        if !addr.is_null() && self.hint_is_free(hint, len, end.as_u64()) {
+            return Ok(hint);
         }
         self.unmapped_area(len, begin, end, Search::BottomUp).ok_or(Errno::ENOMEM)
     }
@@ -141,26 +147,26 @@ impl<F: VmFile> VmaTree<F> {
     /// Whether the hint `[addr, addr + len)` (page aligned) may be used:
     /// below `end` and `task_size`, and ending below the next VMA's start
     /// gap.
-    fn hint_is_free(&self, addr: u64, len: u64, end: u64) -> bool {
-        addr <= self.task_size - len && end - len >= addr && self.find_vma(addr).is_none_or(|next| addr + len <= next.vm_start_gap())
+    fn hint_is_free(&self, addr: UserAddr, len: u64, end: u64) -> bool {
+        addr.as_u64() <= self.task_size - len && end - len >= addr.as_u64() && self.find_vma(addr).is_none_or(|next| addr + len <= next.vm_start_gap())
     }
 
     /// The highest (top down) or lowest (bottom up) `len` bytes inside
     /// `[low, high)` that overlap no VMA nor the guard gap below a stack
     /// (Linux `vm_unmapped_area`; a linear walk where Linux descends a tree
     /// augmented with gap sizes).
-    fn unmapped_area(&self, len: u64, low: u64, high: u64, dir: Search) -> Option<u64> {
+    fn unmapped_area(&self, len: u64, low: UserAddr, high: UserAddr, dir: Search) -> Option<UserAddr> {
         if high < low || high - low < len {
             return None;
         }
         // Gaps in address order are [prev.end, next.vm_start_gap()).
-        let fits = |gap_start: u64, gap_end: u64| -> Option<u64> {
+        let fits = |gap_start: UserAddr, gap_end: UserAddr| -> Option<UserAddr> {
             let (s, e) = (gap_start.max(low), gap_end.min(high));
             (e > s && e - s >= len).then(|| if dir == Search::TopDown { e - len } else { s })
         };
         match dir {
             Search::TopDown => {
-                let mut gap_end = u64::MAX;
+                let mut gap_end = UserAddr::new(u64::MAX);
                 for v in self.iter().rev() {
                     if let Some(a) = fits(v.end, gap_end) {
                         return Some(a);
@@ -170,10 +176,10 @@ impl<F: VmFile> VmaTree<F> {
                         return None;
                     }
                 }
-                fits(0, gap_end)
+                fits(UserAddr::new(0), gap_end)
             }
             Search::BottomUp => {
-                let mut gap_start = 0;
+                let mut gap_start = UserAddr::new(0);
                 for v in self.iter() {
                     if let Some(a) = fits(gap_start, v.vm_start_gap()) {
                         return Some(a);
@@ -183,7 +189,7 @@ impl<F: VmFile> VmaTree<F> {
                         return None;
                     }
                 }
-                fits(gap_start, u64::MAX)
+                fits(gap_start, UserAddr::new(u64::MAX))
             }
         }
     }
@@ -207,7 +213,7 @@ impl<F: VmFile> VmaTree<F> {
     #[allow(clippy::too_many_arguments)]
     pub fn mmap(
         &mut self,
-        addr: u64,
+        addr: UserAddr,
         len: u64,
         prot: u32,
         flags: u32,
@@ -215,7 +221,7 @@ impl<F: VmFile> VmaTree<F> {
         pgoff: u64,
         file_writable: bool,
         pt: &mut (impl PageTables + ?Sized),
-    ) -> Result<u64, Errno> {
+    ) -> Result<UserAddr, Errno> {
         // ksys_mmap_pgoff.
         let file = if flags & MAP_ANONYMOUS != 0 { None } else { Some(file.ok_or(Errno::EBADF)?) };
         if file.is_none() && flags & MAP_HUGETLB != 0 {
@@ -297,7 +303,7 @@ impl<F: VmFile> VmaTree<F> {
                     pgoff = 0;
                     vm_flags |= VM_SHARED | VM_MAYSHARE;
                 }
-                MAP_PRIVATE => pgoff = addr >> PAGE_SHIFT,
+                MAP_PRIVATE => pgoff = addr.page_number(),
                 _ => return Err(Errno::EINVAL),
             }
         }
@@ -316,12 +322,12 @@ impl<F: VmFile> VmaTree<F> {
     fn mmap_region(
         &mut self,
         file: Option<F>,
-        addr: u64,
+        addr: UserAddr,
         len: u64,
         mut vm_flags: VmFlags,
         pgoff: u64,
         pt: &mut (impl PageTables + ?Sized),
-    ) -> Result<u64, Errno> {
+    ) -> Result<UserAddr, Errno> {
         let end = addr + len;
         // may_expand_vm, counting what a MAP_FIXED mapping replaces.
         if !self.may_expand_vm(vm_flags, len >> PAGE_SHIFT) {
@@ -346,8 +352,8 @@ impl<F: VmFile> VmaTree<F> {
     /// two. `EINVAL` for an unaligned `addr`, `len == 0` or a range beyond
     /// `task_size`; `ENOMEM` when a hole would exceed `max_map_count`.
     /// Unmapping nothing is success.
-    pub fn munmap(&mut self, addr: u64, len: u64, pt: &mut (impl PageTables + ?Sized)) -> Result<(), Errno> {
-        if addr & !PAGE_MASK != 0 || addr > self.task_size || len > self.task_size - addr {
+    pub fn munmap(&mut self, addr: UserAddr, len: u64, pt: &mut (impl PageTables + ?Sized)) -> Result<(), Errno> {
+        if !addr.is_page_aligned() || addr.as_u64() > self.task_size || len > self.task_size - addr.as_u64() {
             return Err(Errno::EINVAL);
         }
         let end = addr + page_align(len);
@@ -364,13 +370,13 @@ impl<F: VmFile> VmaTree<F> {
     /// (or within the guard gap of a stack) or beyond `task_size`. Returns
     /// the new break on success and the old one on failure, as the system
     /// call does.
-    pub fn brk(&mut self, brk: u64, pt: &mut (impl PageTables + ?Sized)) -> u64 {
+    pub fn brk(&mut self, brk: UserAddr, pt: &mut (impl PageTables + ?Sized)) -> UserAddr {
         let origbrk = self.brk;
         if brk < self.start_brk {
             return origbrk;
         }
-        let newbrk = page_align(brk);
-        let oldbrk = page_align(self.brk);
+        let newbrk = page_align_addr(brk);
+        let oldbrk = page_align_addr(self.brk);
         if oldbrk == newbrk {
             self.brk = brk;
             return brk;
@@ -384,12 +390,14 @@ impl<F: VmFile> VmaTree<F> {
             return brk;
         }
         // check_data_rlimit: the heap and the data segment together.
-        if self.rlimit_data[0] != u64::MAX && (brk - self.start_brk).saturating_add(self.end_data.saturating_sub(self.start_data)) > self.rlimit_data[0] {
+        if self.rlimit_data[0] != u64::MAX
+            && (brk - self.start_brk).saturating_add(self.end_data.as_u64().saturating_sub(self.start_data.as_u64())) > self.rlimit_data[0]
+        {
             return origbrk;
         }
         // check_brk_limits: get_unmapped_area(oldbrk, len, MAP_FIXED).
-        let len = newbrk.wrapping_sub(oldbrk);
-        if len > self.task_size || oldbrk > self.task_size - len {
+        let len = newbrk.as_u64().wrapping_sub(oldbrk.as_u64());
+        if len > self.task_size || oldbrk.as_u64() > self.task_size - len {
             return origbrk;
         }
         if let Some(next) = self.find_vma(oldbrk) {
@@ -405,7 +413,7 @@ impl<F: VmFile> VmaTree<F> {
         if !self.may_expand_vm(flags, len >> PAGE_SHIFT) {
             return origbrk;
         }
-        self.insert_vma(Vma { start: oldbrk, end: newbrk, flags, pgoff: oldbrk >> PAGE_SHIFT, file: None, name: VmaName::Heap, soft_dirty: true });
+        self.insert_vma(Vma { start: oldbrk, end: newbrk, flags, pgoff: oldbrk.page_number(), file: None, name: VmaName::Heap, soft_dirty: true });
         // Expands the heap VMA in place when it ends at the old break.
         self.merge_range(oldbrk, oldbrk);
         self.update_hiwater_vm();
@@ -420,7 +428,7 @@ impl<F: VmFile> VmaTree<F> {
     /// `ENOMEM` when the stack would exceed `rlimit_stack` bytes or come
     /// within the guard gap of the VMA below (unless that one is a stack
     /// too or inaccessible, as Linux).
-    pub fn expand_stack(&mut self, addr: u64, rlimit_stack: u64) -> Result<(), Errno> {
+    pub fn expand_stack(&mut self, addr: UserAddr, rlimit_stack: u64) -> Result<(), Errno> {
         let vma = self.find_vma(addr).ok_or(Errno::EFAULT)?;
         if vma.start <= addr {
             return Ok(());
@@ -428,8 +436,8 @@ impl<F: VmFile> VmaTree<F> {
         if vma.flags & VM_GROWSDOWN == 0 {
             return Err(Errno::EFAULT);
         }
-        let address = addr & PAGE_MASK;
-        if address < mmap_min_addr() {
+        let address = addr.page_align_down();
+        if address.as_u64() < mmap_min_addr() {
             return Err(Errno::EPERM);
         }
         let too_close = |prev: &Vma<F>| prev.flags & VM_GROWSDOWN == 0 && prev.is_accessible() && address - prev.end < STACK_GUARD_GAP;
@@ -453,7 +461,7 @@ impl<F: VmFile> VmaTree<F> {
 
     /// Unmaps everything (Linux `exit_mmap`, also the first step of exec).
     pub fn exit_mmap(&mut self, pt: &mut (impl PageTables + ?Sized)) {
-        while let Some(key) = self.find_vma(0).map(|v| v.end) {
+        while let Some(key) = self.find_vma(UserAddr::new(0)).map(|v| v.end) {
             let v = self.remove_vma(key);
             pt.unmap(v.start, v.end);
         }
@@ -462,10 +470,10 @@ impl<F: VmFile> VmaTree<F> {
 
 /// A non-zero hint below `mmap_min_addr` is raised to it (Linux
 /// `round_hint_to_min`).
-fn round_hint_to_min(hint: u64) -> u64 {
-    let hint = hint & PAGE_MASK;
-    if hint != 0 && hint < mmap_min_addr() {
-        page_align(mmap_min_addr())
+fn round_hint_to_min(hint: UserAddr) -> UserAddr {
+    let hint = hint.page_align_down();
+    if !hint.is_null() && hint.as_u64() < mmap_min_addr() {
+        UserAddr::new(page_align(mmap_min_addr()))
     } else {
         hint
     }

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::vec::Vec;
 
-use super::addr::{PAGE_MASK, PAGE_SIZE};
+use super::addr::{UserAddr, PAGE_MASK, PAGE_SIZE};
 use super::mmap::*;
 use super::mremap::*;
 use super::vma::*;
@@ -44,21 +44,24 @@ pub(super) fn pages(start: u64, end: u64) -> impl Iterator<Item = u64> {
 }
 
 impl PageTables for FakePt {
-    fn unmap(&mut self, start: u64, end: u64) {
+    fn unmap(&mut self, start: UserAddr, end: UserAddr) {
+        let (start, end) = (start.as_u64(), end.as_u64());
         assert!(start < end && start & !PAGE_MASK == 0 && end & !PAGE_MASK == 0, "unmap({start:#x}, {end:#x})");
         for p in pages(start, end) {
             assert!(self.unmapped.insert(p), "page {p:#x} unmapped twice");
             self.ptes.remove(&p);
         }
     }
-    fn protect(&mut self, start: u64, end: u64, flags: VmFlags) {
+    fn protect(&mut self, start: UserAddr, end: UserAddr, flags: VmFlags) {
+        let (start, end) = (start.as_u64(), end.as_u64());
         assert!(start < end && start & !PAGE_MASK == 0 && end & !PAGE_MASK == 0, "protect({start:#x}, {end:#x})");
         self.protected.push((start, end, flags));
         for (_, pte) in self.ptes.range_mut(start..end) {
             pte.1 = flags & VM_ACCESS_FLAGS;
         }
     }
-    fn move_range(&mut self, old: u64, new: u64, len: u64) {
+    fn move_range(&mut self, old: UserAddr, new: UserAddr, len: u64) {
+        let (old, new) = (old.as_u64(), new.as_u64());
         let moved: Vec<_> = self.ptes.range(old..old + len).map(|(&p, &v)| (p, v)).collect();
         for (p, _) in &moved {
             self.ptes.remove(p);

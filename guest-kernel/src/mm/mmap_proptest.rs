@@ -15,6 +15,7 @@ use std::vec::Vec;
 
 use proptest::prelude::*;
 
+use super::addr::UserAddr;
 use super::mmap::*;
 use super::mmap_model::*;
 use super::mremap::*;
@@ -36,7 +37,7 @@ impl Addr {
                 let vmas: Vec<_> = mm.iter().collect();
                 match vmas.len() {
                     0 => BASE - (n + 1) * P,
-                    len => vmas[i % len].start + n % (vmas[i % len].pages() + 1) * P,
+                    len => vmas[i % len].start.as_u64() + n % (vmas[i % len].pages() + 1) * P,
                 }
             }
         }
@@ -118,22 +119,28 @@ fn apply(mm: &mut VmaTree<u32>, pt: &mut FakePt, model: &mut Model, op: &Op) -> 
     match *op {
         Op::Mmap { addr, len, prot, flags, file, pgoff, writable } => {
             let addr = addr.resolve(mm);
-            (mm.mmap(addr, len, prot, flags, Some(file), pgoff, writable, pt), model.mmap(addr, len, prot, flags, Some(file), pgoff, writable))
+            (
+                mm.mmap(UserAddr::new(addr), len, prot, flags, Some(file), pgoff, writable, pt).map(UserAddr::as_u64),
+                model.mmap(addr, len, prot, flags, Some(file), pgoff, writable),
+            )
         }
         Op::Munmap { addr, len } => {
             let addr = addr.resolve(mm);
-            (mm.munmap(addr, len, pt).map(|()| 0), model.munmap(addr, len).map(|()| 0))
+            (mm.munmap(UserAddr::new(addr), len, pt).map(|()| 0), model.munmap(addr, len).map(|()| 0))
         }
         Op::Mprotect { addr, len, prot } => {
             let addr = addr.resolve(mm);
-            (mm.mprotect(addr, len, prot, pt).map(|()| 0), model.mprotect(addr, len, prot).map(|()| 0))
+            (mm.mprotect(UserAddr::new(addr), len, prot, pt).map(|()| 0), model.mprotect(addr, len, prot).map(|()| 0))
         }
-        Op::Brk { brk } => (Ok(mm.brk(brk, pt)), Ok(model.brk(brk))),
+        Op::Brk { brk } => (Ok(mm.brk(UserAddr::new(brk), pt).as_u64()), Ok(model.brk(brk))),
         Op::Mremap { addr, old_len, new_len, flags, new_addr } => {
             let (addr, new_addr) = (addr.resolve(mm), new_addr.resolve(mm));
-            (mm.mremap(addr, old_len, new_len, flags, new_addr, pt), model.mremap(addr, old_len, new_len, flags, new_addr))
+            (
+                mm.mremap(UserAddr::new(addr), old_len, new_len, flags, UserAddr::new(new_addr), pt).map(UserAddr::as_u64),
+                model.mremap(addr, old_len, new_len, flags, new_addr),
+            )
         }
-        Op::Fault { addr } => (mm.expand_stack(addr, RLIMIT).map(|()| 0), model.expand_stack(addr).map(|()| 0)),
+        Op::Fault { addr } => (mm.expand_stack(UserAddr::new(addr), RLIMIT).map(|()| 0), model.expand_stack(addr).map(|()| 0)),
     }
 }
 
@@ -142,11 +149,11 @@ fn check(mm: &VmaTree<u32>, pt: &FakePt, model: &Model) -> Result<(), TestCaseEr
     if let Err(e) = mm.check_invariants() {
         return Err(TestCaseError::fail(e));
     }
-    prop_assert_eq!(mm.brk, model.brk);
+    prop_assert_eq!(mm.brk.as_u64(), model.brk);
     let mut got = BTreeMap::new();
     for v in mm.iter() {
-        for p in pages(v.start, v.end) {
-            got.insert(p, (v.flags, v.file, v.pgoff_at(p), v.name.clone()));
+        for p in pages(v.start.as_u64(), v.end.as_u64()) {
+            got.insert(p, (v.flags, v.file, v.pgoff_at(UserAddr::new(p)), v.name.clone()));
         }
     }
     let want: BTreeMap<u64, _> = model.pages.iter().map(|(&p, g)| (p, (g.flags, g.file, g.pgoff, g.name.clone()))).collect();
@@ -176,11 +183,11 @@ proptest! {
 
     #[test]
     fn vma_operations_match_a_page_model(ops in proptest::collection::vec(op(), 1..64)) {
-        let mut mm = VmaTree::<u32>::with_layout(TS, BASE);
+        let mut mm = VmaTree::<u32>::with_layout(TS, UserAddr::new(BASE));
         let mut pt = FakePt::default();
         let mut model = Model { pages: BTreeMap::new(), start_brk: START_BRK, brk: START_BRK, dropped: BTreeSet::new() };
-        mm.start_brk = START_BRK;
-        mm.brk = START_BRK;
+        mm.start_brk = UserAddr::new(START_BRK);
+        mm.brk = UserAddr::new(START_BRK);
         // The exec-time stack.
         let stack_op = Op::Mmap {
             addr: Addr::Abs(STACK), len: TS - STACK, prot: PROT_READ | PROT_WRITE,
@@ -189,7 +196,7 @@ proptest! {
         let (a, b) = apply(&mut mm, &mut pt, &mut model, &stack_op);
         prop_assert_eq!(a, Ok(STACK));
         prop_assert_eq!(b, Ok(STACK));
-        prop_assert!(mm.mark_stack(STACK));
+        prop_assert!(mm.mark_stack(UserAddr::new(STACK)));
         for p in pages(STACK, TS) {
             model.pages.get_mut(&p).unwrap().name = VmaName::Stack;
         }

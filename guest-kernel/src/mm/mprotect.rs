@@ -1,7 +1,7 @@
 //! `mprotect` on a [`VmaTree`] (Linux `mm/mprotect.c`,
 //! `do_mprotect_pkey` and `mprotect_fixup`).
 
-use super::addr::PAGE_MASK;
+use super::addr::UserAddr;
 use super::mmap::{calc_vm_prot_bits, page_align, PROT_EXEC, PROT_GROWSDOWN, PROT_GROWSUP, PROT_READ, PROT_SEM, PROT_WRITE};
 use super::vma::*;
 
@@ -22,13 +22,13 @@ impl<F: VmFile> VmaTree<F> {
     /// Like Linux's, the change is not atomic: the VMAs before the one
     /// that fails keep their new protection. `len == 0` does nothing.
     /// `EPERM` at a sealed VMA.
-    pub fn mprotect(&mut self, start: u64, len: u64, prot: u32, pt: &mut (impl PageTables + ?Sized)) -> Result<(), Errno> {
+    pub fn mprotect(&mut self, start: UserAddr, len: u64, prot: u32, pt: &mut (impl PageTables + ?Sized)) -> Result<(), Errno> {
         let grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
         let prot = prot & !grows;
         if grows == PROT_GROWSDOWN | PROT_GROWSUP {
             return Err(Errno::EINVAL);
         }
-        if start & !PAGE_MASK != 0 {
+        if !start.is_page_aligned() {
             return Err(Errno::EINVAL);
         }
         if len == 0 {
@@ -82,7 +82,7 @@ impl<F: VmFile> VmaTree<F> {
     /// Gives `[start, end)`, inside one VMA, the flags `newflags` (Linux
     /// `mprotect_fixup`): a private mapping made writable for the first
     /// time is charged (`VM_ACCOUNT`).
-    fn mprotect_fixup(&mut self, start: u64, end: u64, mut newflags: VmFlags, pt: &mut (impl PageTables + ?Sized)) -> Result<(), Errno> {
+    fn mprotect_fixup(&mut self, start: UserAddr, end: UserAddr, mut newflags: VmFlags, pt: &mut (impl PageTables + ?Sized)) -> Result<(), Errno> {
         let oldflags = self.vma_at(start).map_or(0, |v| v.flags);
         if oldflags & VM_SEALED != 0 {
             return Err(Errno::EPERM);

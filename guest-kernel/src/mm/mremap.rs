@@ -2,7 +2,7 @@
 //! grow in place, or move, with the page tables following through
 //! [`PageTables::move_range`].
 
-use super::addr::{PAGE_MASK, PAGE_SHIFT};
+use super::addr::{UserAddr, PAGE_SHIFT};
 use super::mmap::{page_align, MAP_FIXED, MAP_SHARED};
 use super::vma::*;
 
@@ -35,17 +35,25 @@ impl<F: VmFile> VmaTree<F> {
     /// its VMA (growing or moving); `ENOMEM` when the mapping cannot grow
     /// in place and may not move, or no room is found; `EPERM` for a
     /// sealed mapping, or a sealed one in the way at `new_addr`.
-    pub fn mremap(&mut self, old_addr: u64, old_len: u64, new_len: u64, flags: u32, new_addr: u64, pt: &mut (impl PageTables + ?Sized)) -> Result<u64, Errno> {
+    pub fn mremap(
+        &mut self,
+        old_addr: UserAddr,
+        old_len: u64,
+        new_len: u64,
+        flags: u32,
+        new_addr: UserAddr,
+        pt: &mut (impl PageTables + ?Sized),
+    ) -> Result<UserAddr, Errno> {
         // check_mremap_params.
         if flags & !(MREMAP_FIXED | MREMAP_MAYMOVE | MREMAP_DONTUNMAP) != 0 {
             return Err(Errno::EINVAL);
         }
-        if old_addr & !PAGE_MASK != 0 || page_align(new_len) == 0 {
+        if !old_addr.is_page_aligned() || page_align(new_len) == 0 {
             return Err(Errno::EINVAL);
         }
         let implies_new_addr = flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0;
         if implies_new_addr {
-            if new_addr & !PAGE_MASK != 0 || flags & MREMAP_MAYMOVE == 0 {
+            if !new_addr.is_page_aligned() || flags & MREMAP_MAYMOVE == 0 {
                 return Err(Errno::EINVAL);
             }
             if flags & MREMAP_DONTUNMAP != 0 && old_len != new_len {
@@ -67,7 +75,7 @@ impl<F: VmFile> VmaTree<F> {
     }
 
     /// Resize in place, or move anywhere (Linux `mremap_at`).
-    fn mremap_at(&mut self, r: Remap, pt: &mut (impl PageTables + ?Sized)) -> Result<u64, Errno> {
+    fn mremap_at(&mut self, r: Remap, pt: &mut (impl PageTables + ?Sized)) -> Result<UserAddr, Errno> {
         if r.old_len == r.new_len {
             return Ok(r.addr);
         }
@@ -77,7 +85,7 @@ impl<F: VmFile> VmaTree<F> {
         }
         self.remap_is_valid(&r)?;
         if let Some(new_end) = self.can_expand_in_place(&r) {
-            let key = self.vma_at(r.addr).map_or(0, |v| v.end);
+            let key = self.vma_at(r.addr).map_or(UserAddr::new(0), |v| v.end);
             let mut v = self.remove_vma(key);
             v.end = new_end;
             let start = v.start;
@@ -88,14 +96,14 @@ impl<F: VmFile> VmaTree<F> {
         if r.flags & MREMAP_MAYMOVE == 0 {
             return Err(Errno::ENOMEM);
         }
-        let new_addr = self.remap_new_addr(&r, 0)?;
+        let new_addr = self.remap_new_addr(&r, UserAddr::new(0))?;
         self.move_vma(Remap { new_addr, ..r }, pt)
     }
 
     /// Move to `new_addr` (`MREMAP_FIXED`) or near it (`MREMAP_DONTUNMAP`),
     /// resizing on the way (Linux `mremap_to`).
-    fn mremap_to(&mut self, mut r: Remap, pt: &mut (impl PageTables + ?Sized)) -> Result<u64, Errno> {
-        if r.new_len > self.task_size || r.new_addr > self.task_size - r.new_len {
+    fn mremap_to(&mut self, mut r: Remap, pt: &mut (impl PageTables + ?Sized)) -> Result<UserAddr, Errno> {
+        if r.new_len > self.task_size || r.new_addr.as_u64() > self.task_size - r.new_len {
             return Err(Errno::EINVAL);
         }
         // vrm_overlaps, with C's wrap-around.
@@ -144,7 +152,7 @@ impl<F: VmFile> VmaTree<F> {
     /// The new end if the VMA can grow in place: the old range reaches the
     /// VMA's end and the space after it is free and inside `task_size`
     /// (Linux `vma_expandable`; no stack guard gap here, as Linux).
-    fn can_expand_in_place(&self, r: &Remap) -> Option<u64> {
+    fn can_expand_in_place(&self, r: &Remap) -> Option<UserAddr> {
         let vma = self.vma_at(r.addr)?;
         if vma.end - r.addr != r.old_len {
             return None;
@@ -158,7 +166,7 @@ impl<F: VmFile> VmaTree<F> {
     }
 
     /// Where the moved mapping goes (Linux `vrm_set_new_addr`).
-    fn remap_new_addr(&self, r: &Remap, hint: u64) -> Result<u64, Errno> {
+    fn remap_new_addr(&self, r: &Remap, hint: UserAddr) -> Result<UserAddr, Errno> {
         let vma = self.vma_at(r.addr).ok_or(Errno::EFAULT)?;
         let mut map_flags = 0;
         if r.flags & MREMAP_FIXED != 0 {
@@ -172,7 +180,7 @@ impl<F: VmFile> VmaTree<F> {
 
     /// Copies the VMA's part at `r.addr` to the free range at `r.new_addr`,
     /// moves the page tables and unmaps the old range (Linux `move_vma`).
-    fn move_vma(&mut self, r: Remap, pt: &mut (impl PageTables + ?Sized)) -> Result<u64, Errno> {
+    fn move_vma(&mut self, r: Remap, pt: &mut (impl PageTables + ?Sized)) -> Result<UserAddr, Errno> {
         if self.map_count >= self.max_map_count.saturating_sub(3) {
             return Err(Errno::ENOMEM);
         }
@@ -210,9 +218,9 @@ impl<F: VmFile> VmaTree<F> {
 /// One `mremap` request, lengths page aligned (Linux `vma_remap_struct`).
 #[derive(Clone, Copy)]
 struct Remap {
-    addr: u64,
+    addr: UserAddr,
     old_len: u64,
     new_len: u64,
     flags: u32,
-    new_addr: u64,
+    new_addr: UserAddr,
 }

@@ -99,8 +99,8 @@ impl<F: VmFile> VmaTree<F> {
         let (rss_anon, rss_file, rss_shmem) = (rss.anon, rss.file, rss.shmem);
         let total_rss = rss.total();
         // Executable areas split between the program's text and libraries.
-        let text_start = self.start_code & PAGE_MASK;
-        let text_end = self.end_code.wrapping_add(PAGE_SIZE - 1) & PAGE_MASK;
+        let text_start = self.start_code.page_align_down().as_u64();
+        let text_end = self.end_code.as_u64().wrapping_add(PAGE_SIZE - 1) & PAGE_MASK;
         let text = text_end.saturating_sub(text_start).min(self.exec_vm << PAGE_SHIFT);
         let lib = (self.exec_vm << PAGE_SHIFT) - text;
         let lines = [

@@ -3,6 +3,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use crate::mm::addr::UserAddr;
 use crate::mm::user_mem::UserMem;
 
 /// Linux's `tlb_single_page_flush_ceiling`: an operation that changed more
@@ -17,9 +18,9 @@ pub static NR_TLB_LOCAL_FLUSH_ALL: AtomicU64 = AtomicU64::new(0);
 
 /// Flushes one page's translation, counted.
 #[inline]
-pub fn flush_tlb_page<M: UserMem>(mem: &M, va: u64) {
+pub fn flush_tlb_page<M: UserMem>(mem: &M, va: UserAddr) {
     NR_TLB_LOCAL_FLUSH_ONE.fetch_add(1, Relaxed);
-    mem.flush_tlb_page(va);
+    mem.flush_tlb_page(va.as_u64());
 }
 
 /// Flushes every user translation, counted.
@@ -36,7 +37,7 @@ pub fn flush_tlb_mm<M: UserMem>(mem: &M) {
 /// freed before the flush: nothing runs in user mode in between. Several
 /// CPUs will need the frees deferred past it, as Linux batches them.)
 pub struct TlbGather {
-    pages: [u64; TLB_SINGLE_PAGE_FLUSH_CEILING],
+    pages: [UserAddr; TLB_SINGLE_PAGE_FLUSH_CEILING],
     n: usize,
     full: bool,
 }
@@ -49,12 +50,12 @@ impl Default for TlbGather {
 
 impl TlbGather {
     pub const fn new() -> Self {
-        Self { pages: [0; TLB_SINGLE_PAGE_FLUSH_CEILING], n: 0, full: false }
+        Self { pages: [UserAddr::new(0); TLB_SINGLE_PAGE_FLUSH_CEILING], n: 0, full: false }
     }
 
     /// The translation of `va` changed.
     #[inline]
-    pub fn add(&mut self, va: u64) {
+    pub fn add(&mut self, va: UserAddr) {
         if self.n < TLB_SINGLE_PAGE_FLUSH_CEILING {
             self.pages[self.n] = va;
             self.n += 1;

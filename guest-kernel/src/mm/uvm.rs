@@ -9,7 +9,7 @@
 //! reference (`_refcount`) and one map count (`_mapcount`) on its page.
 
 use crate::arch::pgtable::{flags, table_index, ADDR_MASK};
-use crate::mm::addr::{Pfn, PhysAddr, VirtAddr, PAGE_SIZE};
+use crate::mm::addr::{Pfn, PhysAddr, UserAddr, VirtAddr, PAGE_SIZE};
 use crate::mm::gfp::Gfp;
 use crate::mm::page::{pg, Page};
 use crate::mm::pgtable::{populate_pte_table, PageTableMemory, Table};
@@ -163,7 +163,7 @@ impl<M: UserMem> UserPageTables<M> {
         };
         let mut pt = Self { mem, pgd, nr_tables: 0, tables: alloc::vec::Vec::new() };
         if let Some((va, pfn)) = special {
-            let mut slot = pt.pte_slot(va, true)?;
+            let mut slot = pt.pte_slot(UserAddr::new(va), true)?;
             // Executable, read-only, user: not part of any VMA and never freed.
             slot.set(&mem, Pte::new(pfn, false, true));
         }
@@ -184,7 +184,8 @@ impl<M: UserMem> UserPageTables<M> {
     /// (`None`: no table, or out of memory while creating one).
     /// The slot is borrowed from the tables: nothing else can change them
     /// (or free them) while it is held.
-    pub fn pte_slot(&mut self, va: u64, create: bool) -> Option<PteSlot<'_>> {
+    pub fn pte_slot(&mut self, va: UserAddr, create: bool) -> Option<PteSlot<'_>> {
+        let va = va.as_u64();
         let table = if create {
             let mut counting = CountingTables { mem: &mut self.mem, tables: &mut self.tables };
             let t = populate_pte_table(&mut counting, self.pgd, VirtAddr::new(va)).ok()?;
@@ -202,7 +203,8 @@ impl<M: UserMem> UserPageTables<M> {
     }
 
     /// The PTE for `va` if it holds a page ([`Pte::mapped`]).
-    pub fn lookup(&self, va: u64) -> Option<Pte> {
+    pub fn lookup(&self, va: UserAddr) -> Option<Pte> {
+        let va = va.as_u64();
         let mut mem = self.mem;
         let table = Self::walk_from(&mut mem, self.pgd, va, 1).ok()?;
         let pte = mem.table(table)[table_index(va, 1)];
@@ -211,7 +213,8 @@ impl<M: UserMem> UserPageTables<M> {
     }
 
     /// The swap entry at `va`, if the page there is in swap.
-    pub fn lookup_swap(&self, va: u64) -> Option<SwapEntry> {
+    pub fn lookup_swap(&self, va: UserAddr) -> Option<SwapEntry> {
+        let va = va.as_u64();
         let mut mem = self.mem;
         let table = Self::walk_from(&mut mem, self.pgd, va, 1).ok()?;
         let pte = Pte(mem.table(table)[table_index(va, 1)]);
@@ -259,17 +262,18 @@ impl<M: UserMem> UserPageTables<M> {
 
     /// Calls `f(va, pte)` for each PTE in `[start, end)` that holds a page
     /// (present or `PROT_NONE`), visiting only populated tables.
-    pub fn for_each_present(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, &mut PteSlot<'_>)) {
+    pub fn for_each_present(&mut self, start: UserAddr, end: UserAddr, mut f: impl FnMut(UserAddr, &mut PteSlot<'_>)) {
         self.walk_ptes(start, end, true, &mut f);
     }
 
     /// Calls `f(va, pte)` for every PTE slot in `[start, end)` that has a
     /// table, empty ones included (fault-around fills those).
-    pub fn for_each_pte(&mut self, start: u64, end: u64, mut f: impl FnMut(u64, &mut PteSlot<'_>)) {
+    pub fn for_each_pte(&mut self, start: UserAddr, end: UserAddr, mut f: impl FnMut(UserAddr, &mut PteSlot<'_>)) {
         self.walk_ptes(start, end, false, &mut f);
     }
 
-    fn walk_ptes(&mut self, start: u64, end: u64, mapped_only: bool, f: &mut impl FnMut(u64, &mut PteSlot<'_>)) {
+    fn walk_ptes(&mut self, start: UserAddr, end: UserAddr, mapped_only: bool, f: &mut impl FnMut(UserAddr, &mut PteSlot<'_>)) {
+        let (start, end) = (start.as_u64(), end.as_u64());
         let mut mem = self.mem;
         self.for_each_pte_table(start, end, &mut |va, table| {
             let t = mem.table(table);
@@ -278,7 +282,7 @@ impl<M: UserMem> UserPageTables<M> {
             while va < stop {
                 let mut e = PteSlot(&mut t[table_index(va, 1)]);
                 if !mapped_only || e.get().mapped() {
-                    f(va, &mut e);
+                    f(UserAddr::new(va), &mut e);
                 }
                 va += PAGE_SIZE;
             }
@@ -287,7 +291,7 @@ impl<M: UserMem> UserPageTables<M> {
 
     /// Unmaps `[start, end)`: every page loses its map count and reference
     /// and leaves the RSS (Linux `zap_page_range`).
-    pub fn zap_page_range(&mut self, start: u64, end: u64, rss: &mut Rss) {
+    pub fn zap_page_range(&mut self, start: UserAddr, end: UserAddr, rss: &mut Rss) {
         let mut tlb = TlbGather::new();
         self.unmap_range(start, end, rss, &mut tlb);
         tlb.finish(&self.mem);
@@ -295,7 +299,7 @@ impl<M: UserMem> UserPageTables<M> {
 
     /// [`zap_page_range`](Self::zap_page_range) as part of a larger
     /// operation, whose `tlb` the caller flushes.
-    pub fn unmap_range(&mut self, start: u64, end: u64, rss: &mut Rss, tlb: &mut TlbGather) {
+    pub fn unmap_range(&mut self, start: UserAddr, end: UserAddr, rss: &mut Rss, tlb: &mut TlbGather) {
         let mem = self.mem;
         self.for_each_pte(start, end, |va, e| {
             let pte = e.get();
@@ -325,7 +329,7 @@ impl<M: UserMem> UserPageTables<M> {
     /// copy, or the soft-dirty bit: Linux's write-notify). With no access
     /// at all the pages stay but become not-present. The soft-dirty bit
     /// stays as it was.
-    pub fn protect(&mut self, start: u64, end: u64, access: bool, writable: bool, exec: bool) {
+    pub fn protect(&mut self, start: UserAddr, end: UserAddr, access: bool, writable: bool, exec: bool) {
         let mem = self.mem;
         let mut tlb = TlbGather::new();
         self.for_each_present(start, end, |va, e| {
@@ -348,8 +352,9 @@ impl<M: UserMem> UserPageTables<M> {
     /// aligned over a whole PTE table the table itself moves, as one PMD
     /// entry (Linux `move_normal_pmd`). Returns false when out of memory
     /// for page tables (what moved so far stays moved, as Linux does).
-    pub fn move_range(&mut self, old: u64, new: u64, len: u64) -> bool {
+    pub fn move_range(&mut self, old: UserAddr, new: UserAddr, len: u64) -> bool {
         const PMD_SIZE: u64 = 1 << 21;
+        let (old, new) = (old.as_u64(), new.as_u64());
         let end = old + len;
         let mem = self.mem;
         // The populated tables first: moving creates tables on the way.
@@ -370,13 +375,13 @@ impl<M: UserMem> UserPageTables<M> {
                 let pte = Pte(self.mem.table(src_table)[table_index(va, 1)]);
                 // Pages and swap entries alike move.
                 if !pte.is_none() {
-                    let Some(mut dst) = self.pte_slot(new + (va - old), true) else {
+                    let Some(mut dst) = self.pte_slot(UserAddr::new(new + (va - old)), true) else {
                         tlb.finish(&mem);
                         return false;
                     };
                     dst.set(&mem, pte);
                     self.mem.table(src_table)[table_index(va, 1)] = 0;
-                    tlb.add(va);
+                    tlb.add(UserAddr::new(va));
                 }
                 va += PAGE_SIZE;
             }

@@ -39,7 +39,7 @@ use alloc::string::String;
 use core::fmt;
 use core::ops::Bound::{Excluded, Unbounded};
 
-use crate::mm::addr::{PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
+use crate::mm::addr::{UserAddr, PAGE_MASK, PAGE_SHIFT, PAGE_SIZE};
 pub use crate::mm::errno::Errno;
 use crate::mm::vma_box::VmaBox;
 
@@ -142,9 +142,9 @@ pub enum VmaName {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Vma<F> {
     /// First address, page aligned (`vm_start`).
-    pub start: u64,
+    pub start: UserAddr,
     /// First address after the VMA, page aligned (`vm_end`).
-    pub end: u64,
+    pub end: UserAddr,
     pub flags: VmFlags,
     /// Offset of `start` in the file, in pages (`vm_pgoff`); for private
     /// anonymous memory `start >> PAGE_SHIFT` where it was first mapped.
@@ -165,7 +165,7 @@ impl<F: VmFile> Vma<F> {
         (self.end - self.start) >> PAGE_SHIFT
     }
 
-    pub fn contains(&self, addr: u64) -> bool {
+    pub fn contains(&self, addr: UserAddr) -> bool {
         self.start <= addr && addr < self.end
     }
 
@@ -180,13 +180,13 @@ impl<F: VmFile> Vma<F> {
 
     /// The file page (or anonymous page index) behind `addr`
     /// (`linear_page_index`).
-    pub fn pgoff_at(&self, addr: u64) -> u64 {
+    pub fn pgoff_at(&self, addr: UserAddr) -> u64 {
         self.pgoff + ((addr - self.start) >> PAGE_SHIFT)
     }
 
     /// The lowest address a new mapping below this one may end at: the
     /// start, less the guard gap for a stack (`vm_start_gap`).
-    pub fn vm_start_gap(&self) -> u64 {
+    pub fn vm_start_gap(&self) -> UserAddr {
         if self.flags & VM_GROWSDOWN != 0 {
             self.start.saturating_sub(STACK_GUARD_GAP)
         } else {
@@ -195,7 +195,7 @@ impl<F: VmFile> Vma<F> {
     }
 
     /// The part `[start, end)` of this VMA, as its own VMA.
-    pub(super) fn slice(&self, start: u64, end: u64) -> Self {
+    pub(super) fn slice(&self, start: UserAddr, end: UserAddr) -> Self {
         Self { start, end, pgoff: self.pgoff_at(start), ..self.clone() }
     }
 }
@@ -211,14 +211,14 @@ fn can_merge<F: VmFile>(a: &Vma<F>, b: &Vma<F>) -> bool {
 pub trait PageTables {
     /// The range is no longer mapped: drop its PTEs (and the pages' map
     /// counts and RSS), free emptied page tables, flush the TLB.
-    fn unmap(&mut self, start: u64, end: u64);
+    fn unmap(&mut self, start: UserAddr, end: UserAddr);
     /// The range's VMA flags changed to `flags`: rewrite its PTEs'
     /// permissions (a write permission for private memory stays off until
     /// the copy-on-write fault) and flush the TLB.
-    fn protect(&mut self, start: u64, end: u64, flags: VmFlags);
+    fn protect(&mut self, start: UserAddr, end: UserAddr, flags: VmFlags);
     /// Move the PTEs of `[old_start, old_start + len)` to
     /// `[new_start, new_start + len)` (the destination has none).
-    fn move_range(&mut self, old_start: u64, new_start: u64, len: u64);
+    fn move_range(&mut self, old_start: UserAddr, new_start: UserAddr, len: u64);
 }
 
 /// The VMA half of a user address space (what Linux's `struct mm_struct`
@@ -231,33 +231,33 @@ pub trait PageTables {
 /// `find_vma` is one ordered lookup.
 #[derive(Clone, Debug)]
 pub struct VmaTree<F> {
-    vmas: BTreeMap<u64, VmaBox<Vma<F>>>,
+    vmas: BTreeMap<UserAddr, VmaBox<Vma<F>>>,
     /// The key (end address) of the VMA the fault path found last, tried
     /// first next time (Linux's old `mm->mmap_cache`): page faults come in
     /// runs inside one VMA. Checked, never trusted, so it needs no
     /// invalidation: a key that is gone or a VMA that no longer holds the
     /// address falls back to the search.
-    last_found: core::cell::Cell<u64>,
+    last_found: core::cell::Cell<UserAddr>,
 
     // Set by the ELF loader, reported in /proc; the operations read
     // `start_brk` and `brk` only.
-    pub start_code: u64,
-    pub end_code: u64,
-    pub start_data: u64,
-    pub end_data: u64,
-    pub start_brk: u64,
+    pub start_code: UserAddr,
+    pub end_code: UserAddr,
+    pub start_data: UserAddr,
+    pub end_data: UserAddr,
+    pub start_brk: UserAddr,
     /// The program break as the program set it (not page aligned).
-    pub brk: u64,
-    pub start_stack: u64,
-    pub arg_start: u64,
-    pub arg_end: u64,
-    pub env_start: u64,
-    pub env_end: u64,
+    pub brk: UserAddr,
+    pub start_stack: UserAddr,
+    pub arg_start: UserAddr,
+    pub arg_end: UserAddr,
+    pub env_start: UserAddr,
+    pub env_end: UserAddr,
 
     /// Top of the top-down mmap area.
-    pub mmap_base: u64,
+    pub mmap_base: UserAddr,
     /// Bottom of the bottom-up fallback area (`TASK_UNMAPPED_BASE`).
-    pub mmap_legacy_base: u64,
+    pub mmap_legacy_base: UserAddr,
     /// End of user addresses.
     pub task_size: u64,
     /// Limit on `map_count` (Linux `vm.max_map_count`).
@@ -297,7 +297,7 @@ impl<F: VmFile> Default for VmaTree<F> {
 /// Linux x86 `mmap_base` without randomisation: below the stack, leaving
 /// room for `RLIMIT_STACK` plus the guard gap, at least 128 MiB and at most
 /// five sixths of the address space.
-pub const fn mmap_base(task_size: u64, rlimit_stack: u64) -> u64 {
+pub const fn mmap_base(task_size: u64, rlimit_stack: u64) -> UserAddr {
     let mut gap = rlimit_stack;
     if let Some(g) = gap.checked_add(STACK_GUARD_GAP) {
         gap = g;
@@ -308,7 +308,7 @@ pub const fn mmap_base(task_size: u64, rlimit_stack: u64) -> u64 {
     } else if gap > gap_max {
         gap = gap_max;
     }
-    (task_size - gap) & PAGE_MASK
+    UserAddr::new((task_size - gap) & PAGE_MASK)
 }
 
 impl<F: VmFile> VmaTree<F> {
@@ -320,23 +320,23 @@ impl<F: VmFile> VmaTree<F> {
 
     /// An empty address space ending at `task_size` with the top-down mmap
     /// area below `mmap_base` (tests use small ones).
-    pub fn with_layout(task_size: u64, mmap_base: u64) -> Self {
+    pub fn with_layout(task_size: u64, mmap_base: UserAddr) -> Self {
         Self {
             vmas: BTreeMap::new(),
-            last_found: core::cell::Cell::new(0),
-            start_code: 0,
-            end_code: 0,
-            start_data: 0,
-            end_data: 0,
-            start_brk: 0,
-            brk: 0,
-            start_stack: 0,
-            arg_start: 0,
-            arg_end: 0,
-            env_start: 0,
-            env_end: 0,
+            last_found: core::cell::Cell::new(UserAddr::default()),
+            start_code: UserAddr::new(0),
+            end_code: UserAddr::new(0),
+            start_data: UserAddr::new(0),
+            end_data: UserAddr::new(0),
+            start_brk: UserAddr::new(0),
+            brk: UserAddr::new(0),
+            start_stack: UserAddr::new(0),
+            arg_start: UserAddr::new(0),
+            arg_end: UserAddr::new(0),
+            env_start: UserAddr::new(0),
+            env_end: UserAddr::new(0),
             mmap_base,
-            mmap_legacy_base: (task_size / 3 + PAGE_SIZE - 1) & PAGE_MASK,
+            mmap_legacy_base: UserAddr::new((task_size / 3 + PAGE_SIZE - 1) & PAGE_MASK),
             task_size,
             max_map_count: SYSCTL_MAX_MAP_COUNT.load(core::sync::atomic::Ordering::Relaxed),
             total_vm: 0,
@@ -360,13 +360,13 @@ impl<F: VmFile> VmaTree<F> {
 
     /// The first VMA that ends above `addr` (Linux `find_vma`): the VMA
     /// containing `addr`, or else the next one above it.
-    pub fn find_vma(&self, addr: u64) -> Option<&Vma<F>> {
+    pub fn find_vma(&self, addr: UserAddr) -> Option<&Vma<F>> {
         self.vmas.range((Excluded(addr), Unbounded)).next().map(|(_, v)| &**v)
     }
 
     /// [`VmaTree::find_vma`] for the page fault path, which comes in runs
     /// inside one VMA: the VMA found last is tried first.
-    pub fn find_vma_for_fault(&self, addr: u64) -> Option<&Vma<F>> {
+    pub fn find_vma_for_fault(&self, addr: UserAddr) -> Option<&Vma<F>> {
         if let Some(v) = self.vmas.get(&self.last_found.get()) {
             if v.start <= addr && addr < v.end {
                 return Some(v);
@@ -380,19 +380,19 @@ impl<F: VmFile> VmaTree<F> {
     }
 
     /// The VMA containing `addr` (Linux `vma_lookup`).
-    pub fn vma_at(&self, addr: u64) -> Option<&Vma<F>> {
+    pub fn vma_at(&self, addr: UserAddr) -> Option<&Vma<F>> {
         self.find_vma(addr).filter(|v| v.start <= addr)
     }
 
     /// The first VMA overlapping `[start, end)` (Linux
     /// `find_vma_intersection`).
-    pub fn find_vma_intersection(&self, start: u64, end: u64) -> Option<&Vma<F>> {
+    pub fn find_vma_intersection(&self, start: UserAddr, end: UserAddr) -> Option<&Vma<F>> {
         self.find_vma(start).filter(|v| v.start < end)
     }
 
     /// The last VMA that ends at or below `addr` (Linux `vma_prev` from
     /// `addr`).
-    pub fn vma_prev(&self, addr: u64) -> Option<&Vma<F>> {
+    pub fn vma_prev(&self, addr: UserAddr) -> Option<&Vma<F>> {
         self.vmas.range(..=addr).next_back().map(|(_, v)| &**v)
     }
 
@@ -403,13 +403,13 @@ impl<F: VmFile> VmaTree<F> {
 
     /// Whether `[addr, addr + len)` lies in the user half (Linux
     /// `access_ok`; says nothing about what is mapped there).
-    pub fn access_ok(&self, addr: u64, len: u64) -> bool {
-        addr.checked_add(len).is_some_and(|end| end <= self.task_size)
+    pub fn access_ok(&self, addr: UserAddr, len: u64) -> bool {
+        addr.as_u64().checked_add(len).is_some_and(|end| end <= self.task_size)
     }
 
     /// Names the VMA containing `addr` `[stack]` (the ELF loader calls it
     /// for the stack it set up). Returns whether there was one.
-    pub fn mark_stack(&mut self, addr: u64) -> bool {
+    pub fn mark_stack(&mut self, addr: UserAddr) -> bool {
         let Some(key) = self.vma_at(addr).map(|v| v.end) else { return false };
         let mut v = self.remove_vma(key);
         v.name = VmaName::Stack;
@@ -446,7 +446,7 @@ impl<F: VmFile> VmaTree<F> {
     }
 
     /// Removes the VMA that ends at `end`, which must exist.
-    pub(super) fn remove_vma(&mut self, end: u64) -> Vma<F> {
+    pub(super) fn remove_vma(&mut self, end: UserAddr) -> Vma<F> {
         let vma = self.vmas.remove(&end).expect("remove_vma: no VMA ends there").into_inner();
         self.vm_stat_account(vma.flags, -(vma.pages() as i64));
         self.map_count -= 1;
@@ -456,7 +456,7 @@ impl<F: VmFile> VmaTree<F> {
     /// Splits the VMA containing `addr` in two at `addr`, if `addr` is
     /// strictly inside it (Linux `__split_vma`; callers check
     /// `max_map_count`).
-    pub(super) fn split_vma(&mut self, addr: u64) {
+    pub(super) fn split_vma(&mut self, addr: UserAddr) {
         let key = match self.vma_at(addr) {
             Some(v) if v.start < addr => v.end,
             _ => return,
@@ -468,7 +468,7 @@ impl<F: VmFile> VmaTree<F> {
 
     /// Merges the VMA ending at `addr` with the one starting there, if they
     /// are compatible.
-    fn try_merge_at(&mut self, addr: u64) {
+    fn try_merge_at(&mut self, addr: UserAddr) {
         let next_end = match (self.vmas.get(&addr), self.vma_at(addr)) {
             (Some(a), Some(b)) if can_merge(a, b) => b.end,
             _ => return,
@@ -480,19 +480,19 @@ impl<F: VmFile> VmaTree<F> {
 
     /// Merges compatible neighbours at every VMA boundary in `[lo, hi]`
     /// (Linux `vma_merge` at the edges of a changed range).
-    pub(super) fn merge_range(&mut self, lo: u64, hi: u64) {
+    pub(super) fn merge_range(&mut self, lo: UserAddr, hi: UserAddr) {
         let mut at = lo;
         while at <= hi {
             let Some(&end) = self.vmas.range(at..=hi).next().map(|(e, _)| e) else { break };
             self.try_merge_at(end);
-            at = end + 1;
+            at = end + 1u64;
         }
     }
 
     /// Unmaps `[start, end)` (page aligned), splitting VMAs at the edges and
     /// calling [`PageTables::unmap`] for each removed piece (Linux
     /// `do_vmi_align_munmap`). Nothing mapped there is success.
-    pub(super) fn unmap_range(&mut self, start: u64, end: u64, pt: &mut (impl PageTables + ?Sized)) -> Result<(), Errno> {
+    pub(super) fn unmap_range(&mut self, start: UserAddr, end: UserAddr, pt: &mut (impl PageTables + ?Sized)) -> Result<(), Errno> {
         let Some(first) = self.find_vma_intersection(start, end) else { return Ok(()) };
         // Nothing is unmapped if a sealed VMA is in the range.
         self.check_unsealed(start, end)?;
@@ -512,7 +512,7 @@ impl<F: VmFile> VmaTree<F> {
     /// Names `[start, end)`, which lies inside one VMA, `name` (Linux
     /// `replace_anon_vma_name`), as [`VmaTree::vma_modify_flags`] does
     /// flags.
-    pub fn vma_set_name(&mut self, start: u64, end: u64, name: VmaName) -> Result<(), Errno> {
+    pub fn vma_set_name(&mut self, start: UserAddr, end: UserAddr, name: VmaName) -> Result<(), Errno> {
         if self.vma_at(start).ok_or(Errno::ENOMEM)?.name == name {
             return Ok(());
         }
@@ -522,7 +522,7 @@ impl<F: VmFile> VmaTree<F> {
     /// Sets the flags of `[start, end)`, which lies inside one VMA, to
     /// `flags`, splitting it and re-merging around it (Linux
     /// `vma_modify_flags`). No page-table call: the caller decides.
-    pub(super) fn vma_modify_flags(&mut self, start: u64, end: u64, flags: VmFlags) -> Result<(), Errno> {
+    pub(super) fn vma_modify_flags(&mut self, start: UserAddr, end: UserAddr, flags: VmFlags) -> Result<(), Errno> {
         self.vma_modify(start, end, |v| v.flags = flags)
     }
 
@@ -530,7 +530,7 @@ impl<F: VmFile> VmaTree<F> {
     /// VMA is split at the edges (`ENOMEM` beyond `max_map_count`, as
     /// Linux's `split_vma` refuses), changed, and merged again with
     /// whatever neighbours it now matches (Linux `vma_modify`).
-    fn vma_modify(&mut self, start: u64, end: u64, change: impl FnOnce(&mut Vma<F>)) -> Result<(), Errno> {
+    fn vma_modify(&mut self, start: UserAddr, end: UserAddr, change: impl FnOnce(&mut Vma<F>)) -> Result<(), Errno> {
         let v = self.vma_at(start).expect("vma_modify: not mapped");
         debug_assert!(end <= v.end);
         let splits = usize::from(v.start < start) + usize::from(end < v.end);
@@ -589,10 +589,10 @@ impl<F: VmFile> VmaTree<F> {
             if key != v.end {
                 return Err(format!("VMA {:#x}-{:#x} filed under {key:#x}", v.start, v.end));
             }
-            if v.start & !PAGE_MASK != 0 || v.end & !PAGE_MASK != 0 || v.start >= v.end {
+            if !v.start.is_page_aligned() || !v.end.is_page_aligned() || v.start >= v.end {
                 return Err(format!("VMA {:#x}-{:#x} unaligned or empty", v.start, v.end));
             }
-            if v.end > self.task_size {
+            if v.end.as_u64() > self.task_size {
                 return Err(format!("VMA {:#x}-{:#x} beyond TASK_SIZE {:#x}", v.start, v.end, self.task_size));
             }
             if let Some(p) = prev {

@@ -19,7 +19,7 @@
 
 use core::sync::atomic::AtomicU64;
 
-use crate::mm::addr::PAGE_SIZE;
+use crate::mm::addr::{UserAddr, PAGE_SIZE};
 use crate::mm::mm_types::MmStruct;
 use crate::mm::page::pg;
 use crate::mm::swap_state;
@@ -92,7 +92,7 @@ enum Outcome {
 /// entry of the page's slot. A page only this PTE maps is written and
 /// freed at once; a shared one goes into the swap cache and is written and
 /// freed when the last of its PTEs goes.
-fn reclaim_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: &mut TlbGather, va: u64, take: Take) -> Outcome {
+fn reclaim_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: &mut TlbGather, va: UserAddr, take: Take) -> Outcome {
     let pte = slot.get();
     if !pte.present() {
         return Outcome::Kept;
@@ -154,7 +154,7 @@ fn reclaim_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: 
 
 /// The private, unlocked parts of `[start, end)`: where anonymous pages
 /// may be reclaimed. (An iterator: reclaim allocates nothing of its own.)
-fn reclaimable_ranges<F: VmFile>(vm: &VmaTree<F>, start: u64, end: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+fn reclaimable_ranges<F: VmFile>(vm: &VmaTree<F>, start: UserAddr, end: UserAddr) -> impl Iterator<Item = (UserAddr, UserAddr)> + '_ {
     vm.iter().filter(move |v| v.end > start && v.start < end && v.flags & (VM_SHARED | VM_LOCKED) == 0).map(move |v| (v.start.max(start), v.end.min(end)))
 }
 
@@ -165,7 +165,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
     /// not. Pages mapped by another process too (after fork), file and
     /// shmem pages, the zero page and pages of locked VMAs stay. Returns
     /// how many went.
-    pub fn pageout(&mut self, start: u64, end: u64) -> u64 {
+    pub fn pageout(&mut self, start: UserAddr, end: UserAddr) -> u64 {
         let mem = self.pt.mem();
         let MmStruct { vm, pt, rss, .. } = self;
         let mut tlb = TlbGather::new();
@@ -185,7 +185,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
     /// `[start, end)` that only this mapping maps lose their accessed bit,
     /// so that the next reclaim pass takes them without a second chance.
     /// Returns how many were marked.
-    pub fn deactivate(&mut self, start: u64, end: u64) -> u64 {
+    pub fn deactivate(&mut self, start: UserAddr, end: UserAddr) -> u64 {
         let mem = self.pt.mem();
         let MmStruct { vm, pt, .. } = self;
         let mut tlb = TlbGather::new();
@@ -216,15 +216,15 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         }
         let mem = self.pt.mem();
         let MmStruct { vm, pt, rss, reclaim_cursor, .. } = self;
-        let ranges = reclaimable_ranges(vm, *reclaim_cursor, u64::MAX);
+        let ranges = reclaimable_ranges(vm, *reclaim_cursor, UserAddr::new(u64::MAX));
         let mut tlb = TlbGather::new();
         // Where the scan stops: past the last PTE looked at, or back at the
         // start when it reached the end.
-        let mut next = 0;
+        let mut next = UserAddr::new(0);
         'ranges: for (s, e) in ranges {
             let mut chunk = s;
             while chunk < e {
-                let stop = ((chunk | (SCAN_CHUNK - 1)) + 1).min(e);
+                let stop = (chunk.align_down(SCAN_CHUNK) + SCAN_CHUNK).min(e);
                 pt.for_each_present(chunk, stop, |va, slot| {
                     if sc.done() {
                         return;
@@ -242,7 +242,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
                 }
                 chunk = stop;
             }
-            next = 0;
+            next = UserAddr::new(0);
         }
         *reclaim_cursor = next;
         tlb.finish(&mem);

@@ -188,7 +188,7 @@ pub fn do_coredump(task: &Task, sig: usize, info: &SigInfo) -> bool {
     phdr(&mut head, 4, 0, notes_at, 0, notes.len() as u64, 0, 4); // PT_NOTE
     for &(start, end, flags, dump) in &vmas {
         let pf = (if flags & VM_READ != 0 { 4 } else { 0 }) | (if flags & VM_WRITE != 0 { 2 } else { 0 }) | u32::from(flags & VM_EXEC != 0);
-        phdr(&mut head, 1, pf, data_at, start, dump, end - start, PAGE_SIZE); // PT_LOAD
+        phdr(&mut head, 1, pf, data_at, start.as_u64(), dump, end - start, PAGE_SIZE); // PT_LOAD
         data_at += dump;
     }
 

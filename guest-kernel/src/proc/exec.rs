@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 
 use crate::arch::user::{self, SyscallPath, UserRegs};
 use crate::fs::errno::{EFAULT, EINVAL, ENOEXEC, ENOMEM};
-use crate::mm::addr::{page_align_down, page_align_up, PAGE_SIZE};
+use crate::mm::addr::{page_align_down, page_align_up, UserAddr, PAGE_SIZE};
 use crate::mm::mmap::{MAP_ANONYMOUS, MAP_FIXED, MAP_GROWSDOWN, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE};
 
 use crate::fs::binfmt_elf::{check_elf, parse_elf, Elf, ELF_ET_DYN_BASE, ET_DYN, PF_R, PF_W, PF_X, PT_LOAD};
@@ -298,7 +298,7 @@ fn map_segments(mm: &mut Mm, elf: &Elf, file: &FileRef, bias: u64) -> Result<Loa
             let pgoff = page_align_down(ph.p_offset) / PAGE_SIZE;
             super::mm::charge_mapping(len, prot, MAP_PRIVATE)?;
             let (vm, mut ptes) = mm.split();
-            vm.mmap(map_start, len, prot, MAP_PRIVATE | MAP_FIXED, Some(file.clone()), pgoff, false, &mut ptes).map_err(|e| e.0)?;
+            vm.mmap(UserAddr::new(map_start), len, prot, MAP_PRIVATE | MAP_FIXED, Some(file.clone()), pgoff, false, &mut ptes).map_err(|e| e.0)?;
         }
         let anon_start = page_align_up(file_end).max(map_start);
         if mem_end > anon_start {
@@ -307,7 +307,7 @@ fn map_segments(mm: &mut Mm, elf: &Elf, file: &FileRef, bias: u64) -> Result<Loa
             // The bss is charged as Linux's vm_brk_flags charges it: one
             // larger than the overcommit policy allows fails the exec.
             super::mm::charge_mapping(len, prot, MAP_PRIVATE)?;
-            vm.mmap(anon_start, len, prot, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, None, 0, false, &mut ptes).map_err(|e| e.0)?;
+            vm.mmap(UserAddr::new(anon_start), len, prot, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, None, 0, false, &mut ptes).map_err(|e| e.0)?;
         }
         if ph.p_offset <= elf.phoff && elf.phoff < ph.p_offset + ph.p_filesz {
             l.phdr_addr = vaddr + (elf.phoff - ph.p_offset);
@@ -346,8 +346,8 @@ fn interp_bias(mm: &Mm, elf: &Elf) -> Result<u64, i32> {
     let loads = elf.phdrs.iter().filter(|p| p.p_type == PT_LOAD);
     let lo = loads.clone().map(|p| page_align_down(p.p_vaddr)).min().unwrap_or(0);
     let hi = loads.map(|p| page_align_up(p.p_vaddr.saturating_add(p.p_memsz))).max().unwrap_or(0);
-    let base = mm.vm.get_unmapped_area(0, hi.saturating_sub(lo).max(PAGE_SIZE), 0).map_err(|e| e.0)?;
-    Ok(base - lo)
+    let base = mm.vm.get_unmapped_area(UserAddr::new(0), hi.saturating_sub(lo).max(PAGE_SIZE), 0).map_err(|e| e.0)?;
+    Ok(base.as_u64() - lo)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -366,11 +366,11 @@ fn load(
     let main = map_segments(mm, elf, file, bias)?;
     {
         let vm = &mut mm.vm;
-        vm.start_code = main.start_code;
-        vm.end_code = main.end_code;
-        vm.start_data = main.start_data;
-        vm.end_data = main.end_data;
-        vm.start_brk = page_align_up(main.elf_brk);
+        vm.start_code = UserAddr::new(main.start_code);
+        vm.end_code = UserAddr::new(main.end_code);
+        vm.start_data = UserAddr::new(main.start_data);
+        vm.end_data = UserAddr::new(main.end_data);
+        vm.start_brk = UserAddr::new(page_align_up(main.elf_brk));
         vm.brk = vm.start_brk;
     }
     let phdr_addr = main.phdr_addr;
@@ -388,9 +388,18 @@ fn load(
     let stack_start = STACK_TOP - STACK_INITIAL;
     {
         let (vm, mut ptes) = mm.split();
-        vm.mmap(stack_start, STACK_INITIAL, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_GROWSDOWN, None, 0, false, &mut ptes)
-            .map_err(|e| e.0)?;
-        vm.mark_stack(stack_start);
+        vm.mmap(
+            UserAddr::new(stack_start),
+            STACK_INITIAL,
+            PROT_READ | PROT_WRITE,
+            MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_GROWSDOWN,
+            None,
+            0,
+            false,
+            &mut ptes,
+        )
+        .map_err(|e| e.0)?;
+        vm.mark_stack(UserAddr::new(stack_start));
     }
 
     // The stack (Linux create_elf_tables): strings at the top, then
@@ -457,11 +466,11 @@ fn load(
     let mm = task.mm.as_mut().ok_or(EFAULT)?;
     mm.saved_auxv = auxv.iter().flat_map(|&(k, v)| [k, v]).chain([AT_NULL, 0]).collect();
     let vm = &mut mm.vm;
-    vm.start_stack = sp;
-    vm.arg_start = arg_start;
-    vm.arg_end = env_start;
-    vm.env_start = env_start;
-    vm.env_end = env_end;
+    vm.start_stack = UserAddr::new(sp);
+    vm.arg_start = UserAddr::new(arg_start);
+    vm.arg_end = UserAddr::new(env_start);
+    vm.env_start = UserAddr::new(env_start);
+    vm.env_end = UserAddr::new(env_end);
     mm.update_hiwater();
 
     task.regs = UserRegs { rip: start, rsp: sp, rflags: 0x202, ..UserRegs::default() };
@@ -493,7 +502,7 @@ pub fn probe_syscall_path() -> SyscallPath {
     }
     page.set(crate::mm::page::pg::ANON);
     page._mapcount.store(0, core::sync::atomic::Ordering::Relaxed);
-    let mut slot = mm.pt.pte_slot(CODE_VA, true).expect("no memory for the syscall probe");
+    let mut slot = mm.pt.pte_slot(UserAddr::new(CODE_VA), true).expect("no memory for the syscall probe");
     slot.set(&crate::mm::user_mem::KernelUserMem, crate::mm::uvm::Pte::new(crate::mm::buddy::page_to_pfn(page), false, true));
     mm.rss.anon += 1;
     mm.pt.activate();
@@ -501,7 +510,7 @@ pub fn probe_syscall_path() -> SyscallPath {
     let result = user::probe_syscall(|| user::enter_user(&mut regs));
     crate::mm::user_mem::activate_kernel_tables();
     // The code page is in no VMA: unmap it by hand.
-    mm.pt.zap_page_range(CODE_VA, CODE_VA + PAGE_SIZE, &mut mm.rss);
+    mm.pt.zap_page_range(UserAddr::new(CODE_VA), UserAddr::new(CODE_VA + PAGE_SIZE), &mut mm.rss);
     drop(mm);
     match result {
         Ok(path) => path,

@@ -16,6 +16,7 @@ use super::sched::{self, TaskState};
 use super::uaccess::{get_user, put_user};
 use super::Task;
 use crate::fs::errno::{EAGAIN, EFAULT, EINVAL, ENOSYS, ETIMEDOUT};
+use crate::mm::addr::UserAddr;
 use crate::proc::signal::frame::{signal_pending, ERESTARTNOHAND, ERESTARTSYS};
 
 pub const FUTEX_WAIT: u32 = 0;
@@ -97,13 +98,13 @@ pub fn key(uaddr: u64, private: bool) -> Result<FutexKey, i32> {
     if private {
         return Ok(private_key);
     }
-    let vma = mm.vm.vma_at(uaddr).ok_or(EFAULT)?;
+    let vma = mm.vm.vma_at(UserAddr::new(uaddr)).ok_or(EFAULT)?;
     let object = match &vma.file {
         Some(FileRef::File(inode)) if vma.flags & crate::mm::vma::VM_SHARED != 0 => alloc::sync::Arc::as_ptr(inode) as usize,
         Some(FileRef::Shmem(shm)) => alloc::sync::Arc::as_ptr(shm) as usize,
         _ => return Ok(private_key),
     };
-    let page = (uaddr - vma.start) / crate::mm::addr::PAGE_SIZE + vma.pgoff;
+    let page = vma.pgoff_at(UserAddr::new(uaddr));
     Ok(FutexKey::Shared { object, index: page, offset: uaddr % crate::mm::addr::PAGE_SIZE })
 }
 

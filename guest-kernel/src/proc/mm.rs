@@ -6,7 +6,7 @@
 use alloc::sync::Arc;
 
 use crate::fs::ramfs::Inode;
-use crate::mm::addr::Pfn;
+use crate::mm::addr::{Pfn, UserAddr};
 use crate::mm::memory::VmObject;
 use crate::mm::mm_types::MmStruct;
 use crate::mm::shmem::Shmem;
@@ -146,14 +146,14 @@ pub fn unmap_file_range(ours: &dyn Fn(&FileRef) -> bool, from: u64, to: u64, eve
     for pid in super::sched::pids() {
         let Some(task) = super::sched::task(pid) else { continue };
         let Some(mm) = task.mm.as_deref_mut() else { continue };
-        let ranges: alloc::vec::Vec<(u64, u64, bool)> = mm
+        let ranges: alloc::vec::Vec<(UserAddr, UserAddr, bool)> = mm
             .vm
             .iter()
             .filter(|v| v.file.as_ref().is_some_and(ours))
             .filter_map(|v| {
                 let skip = from.saturating_sub(v.pgoff).checked_mul(PAGE_SIZE)?;
                 let start = v.start.checked_add(skip)?;
-                let stop = to.saturating_sub(v.pgoff).saturating_mul(PAGE_SIZE).saturating_add(v.start).min(v.end);
+                let stop = UserAddr::new(to.saturating_sub(v.pgoff).saturating_mul(PAGE_SIZE).saturating_add(v.start.as_u64())).min(v.end);
                 (start < stop).then_some((start, stop, v.flags & VM_SHARED == 0))
             })
             .collect();

@@ -53,7 +53,7 @@ pub fn check() -> Result<u64, String> {
             continue;
         }
         seen.push(mm.id());
-        let ranges: alloc::vec::Vec<(u64, u64)> = mm.vm.iter().map(|v| (v.start, v.end)).collect();
+        let ranges: alloc::vec::Vec<(crate::mm::addr::UserAddr, crate::mm::addr::UserAddr)> = mm.vm.iter().map(|v| (v.start, v.end)).collect();
         for (start, end) in ranges {
             mm.pt.for_each_present(start, end, |_, e| {
                 *maps.entry(e.get().pfn().as_u64()).or_insert(0) += 1;

@@ -7,6 +7,7 @@
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use super::*;
+use crate::mm::addr::UserAddr;
 
 /// Resolves a kernel-mode fault on a user address (a system call touching
 /// user memory that is not mapped yet, or copy-on-write): true when the
@@ -22,14 +23,14 @@ pub(super) fn kernel_user_fault(addr: u64, err: u64) -> bool {
     let mut ok = false;
     for _ in 0..3 {
         let Some(mm) = current().and_then(|t| t.mm.as_mut()) else { return false };
-        match fault::handle_mm_fault(mm, addr, err, limit) {
+        match fault::handle_mm_fault(mm, UserAddr::new(addr), err, limit) {
             Ok(_) => {}
             // Memory was reclaimed (this address space's too, perhaps: it
             // is not borrowed across the reclaim): try again.
             Err(FaultError::Oom) if oom::out_of_memory() => continue,
             Err(_) => break,
         }
-        if mm.pt.lookup(addr).is_some_and(|e| e.present() && (!write || e.writable())) {
+        if mm.pt.lookup(UserAddr::new(addr)).is_some_and(|e| e.present() && (!write || e.writable())) {
             ok = true;
             break;
         }
@@ -72,7 +73,7 @@ fn handle_user_exception(vector: u64, error_code: u64, cr2: u64) {
         let r = match task.mm.as_mut() {
             Some(mm) => {
                 count::fault_begin();
-                let r = fault::handle_mm_fault(mm, cr2, error_code, limit);
+                let r = fault::handle_mm_fault(mm, UserAddr::new(cr2), error_code, limit);
                 count::fault_end(&r);
                 mm.update_hiwater();
                 if r.is_ok() {

@@ -52,7 +52,8 @@ pub(super) fn stat(task: &Task, w: &mut String) -> core::fmt::Result {
         task.start_time,
         u64::MAX
     )?;
-    let (start_code, end_code, start_stack) = task.mm.as_ref().map_or((0, 0, 0), |mm| (mm.vm.start_code, mm.vm.end_code, mm.vm.start_stack));
+    let (start_code, end_code, start_stack) =
+        task.mm.as_ref().map_or((0, 0, 0), |mm| (mm.vm.start_code.as_u64(), mm.vm.end_code.as_u64(), mm.vm.start_stack.as_u64()));
     let (ignored, caught) = task.signals.ignored_and_caught();
     // startcode endcode startstack kstkesp kstkeip, then the signal masks
     // (pending, blocked, ignored, caught) in decimal, as Linux's obsolete
@@ -63,7 +64,7 @@ pub(super) fn stat(task: &Task, w: &mut String) -> core::fmt::Result {
     write!(w, " 0 0 0 {} 0 0 0 0 0 0", task.exit_signal)?;
     let (sd, ed, sb, as_, ae, es, ee) = task.mm.as_ref().map_or((0, 0, 0, 0, 0, 0, 0), |mm| {
         let v = &mm.vm;
-        (v.start_data, v.end_data, v.start_brk, v.arg_start, v.arg_end, v.env_start, v.env_end)
+        (v.start_data.as_u64(), v.end_data.as_u64(), v.start_brk.as_u64(), v.arg_start.as_u64(), v.arg_end.as_u64(), v.env_start.as_u64(), v.env_end.as_u64())
     });
     writeln!(w, " {sd} {ed} {sb} {as_} {ae} {es} {ee} {}", task.exit_status.unwrap_or(0))
 }

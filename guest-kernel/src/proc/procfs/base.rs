@@ -11,7 +11,7 @@ use super::{current, listed, only_read, parse_written, proc_ino, DirEntry, DIR, 
 use crate::fs::errno::{EACCES, EINVAL, ENOENT, ESRCH};
 use crate::fs::file::{File, O_ACCMODE, O_PATH, O_RDONLY};
 use crate::fs::stat::{S_IFDIR, S_IFMT, S_IFREG};
-use crate::mm::addr::PAGE_SIZE;
+use crate::mm::addr::{UserAddr, PAGE_SIZE};
 use crate::proc::sched::{self, TaskState};
 use crate::proc::Task;
 
@@ -182,7 +182,7 @@ fn open_entry(tid: u32, tgid: u32, rest: &[&str], flags: u32) -> Result<Arc<File
                 // What the environment strings hold now (Linux reads the
                 // process's memory too).
                 let (start, end) = (mm.vm.env_start, mm.vm.env_end);
-                let mut buf = alloc::vec![0u8; end.saturating_sub(start).min(1 << 20) as usize];
+                let mut buf = alloc::vec![0u8; end.as_u64().saturating_sub(start.as_u64()).min(1 << 20) as usize];
                 let n = mm.access_remote_vm(start, &mut buf);
                 buf.truncate(n);
                 buf
@@ -323,8 +323,7 @@ fn read_pagemap(pid: u32, pos: u64, buf: &mut [u8]) -> Result<usize, i32> {
     let end_vpage = crate::proc::uaccess::TASK_SIZE / PAGE_SIZE;
     let n = ((buf.len() as u64) / PM_ENTRY_BYTES).min(end_vpage.saturating_sub(first));
     for i in 0..n {
-        let va = (first + i) * PAGE_SIZE;
-        let entry = mm.pagemap_entry(va, show_pfn);
+        let entry = mm.pagemap_entry(UserAddr::new((first + i) * PAGE_SIZE), show_pfn);
         buf[(i * PM_ENTRY_BYTES) as usize..][..8].copy_from_slice(&entry.to_le_bytes());
     }
     Ok((n * PM_ENTRY_BYTES) as usize)
@@ -362,7 +361,7 @@ pub(crate) fn per_process(task: &mut Task, name: &str, w: &mut String) -> Result
         "statm" => {
             let mm = task.mm.as_ref().ok_or(ENOENT)?;
             // size resident shared text lib data dt (pages).
-            let text = mm.vm.end_code.saturating_sub(mm.vm.start_code).div_ceil(PAGE_SIZE);
+            let text = mm.vm.end_code.as_u64().saturating_sub(mm.vm.start_code.as_u64()).div_ceil(PAGE_SIZE);
             writeln!(w, "{} {} {} {text} 0 {} 0", mm.vm.total_vm, mm.rss.total(), mm.rss.file + mm.rss.shmem, mm.vm.data_vm + mm.vm.stack_vm)
         }
         _ => return Err(ENOENT),
@@ -487,7 +486,7 @@ fn smaps(mm: &mut crate::proc::mm::Mm, w: &mut String, rollup: bool) -> core::fm
         w.push_str(" \n");
     }
     if rollup {
-        let (start, end) = (vmas.first().map_or(0, |v| v.start), vmas.last().map_or(0, |v| v.end));
+        let (start, end) = (vmas.first().map_or(0, |v| v.start.as_u64()), vmas.last().map_or(0, |v| v.end.as_u64()));
         writeln!(w, "{start:08x}-{end:08x} ---p 00000000 00:00 0                          [rollup]")?;
         show_smap_counts(w, &total, None)?;
     }

@@ -20,19 +20,20 @@ fn overcommit_never() -> bool {
     crate::mm::util::OVERCOMMIT_MEMORY.load(core::sync::atomic::Ordering::Relaxed) == crate::mm::util::OVERCOMMIT_NEVER
 }
 
-pub(super) fn sys_brk(brk: u64) -> SysResult {
+pub(super) fn sys_brk(brk: UserAddr) -> SysResult {
+    let page_align = |a: UserAddr| UserAddr::new(crate::mm::mmap::page_align(a.as_u64()));
     let mm = mm()?;
-    let old = crate::mm::mmap::page_align(mm.vm.brk);
-    if brk > old && brk >= mm.vm.start_brk && vm_enough_memory((crate::mm::mmap::page_align(brk) - old) / PAGE_SIZE).is_err() {
-        return Ok(mm.vm.brk);
+    let old = page_align(mm.vm.brk);
+    if brk > old && brk >= mm.vm.start_brk && vm_enough_memory((page_align(brk) - old) / PAGE_SIZE).is_err() {
+        return Ok(mm.vm.brk.as_u64());
     }
     let (vm, mut ptes) = mm.split();
     let new = vm.brk(brk, &mut ptes);
     // mlockall(MCL_FUTURE): the new heap is locked, so faulted in now.
     if mm.vm.def_flags & VM_LOCKED_MASK == VM_LOCKED && new > old {
-        populate(old, crate::mm::mmap::page_align(new));
+        populate(old, page_align(new));
     }
-    Ok(new)
+    Ok(new.as_u64())
 }
 
 /// The soft `RLIMIT_MEMLOCK` in pages, or `None` when the caller may lock
@@ -50,7 +51,7 @@ fn can_do_mlock() -> bool {
     lock_limit() != Some(0)
 }
 
-pub(super) fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i32, off: u64) -> SysResult {
+pub(super) fn sys_mmap(addr: UserAddr, len: u64, prot: u64, flags: u64, fd: i32, off: u64) -> SysResult {
     use crate::mm::mmap::{MAP_ANONYMOUS, MAP_LOCKED, MAP_SHARED, MAP_SHARED_VALIDATE, MAP_TYPE, PROT_EXEC, PROT_WRITE};
     let mut flags = flags as u32;
     let (file, writable) = if flags & MAP_ANONYMOUS == 0 {
@@ -106,9 +107,9 @@ pub(super) fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i32, off:
     let start = vm.mmap(addr, len, prot, flags, file, off / PAGE_SIZE, writable, &mut ptes).map_err(|e| e.0)?;
     let locked = mm.vm.vma_at(start).is_some_and(|v| v.flags & VM_LOCKED_MASK == VM_LOCKED);
     if crate::mm::mmap::mmap_populates(flags) || locked {
-        populate(start, start.saturating_add(len));
+        populate(start, start.checked_add(len).unwrap_or(UserAddr::new(u64::MAX)));
     }
-    Ok(start)
+    Ok(start.as_u64())
 }
 
 /// Faults in `[start, end)` (Linux `__mm_populate`, for `MAP_POPULATE`,
@@ -116,7 +117,7 @@ pub(super) fn sys_mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i32, off:
 /// private memory by write faults (so no copy-on-write is left to do),
 /// the rest by read faults; `VM_LOCKONFAULT` VMAs wait for their faults.
 /// Failures stop it quietly, as Linux ignores them here.
-pub(super) fn populate(start: u64, end: u64) {
+pub(super) fn populate(start: UserAddr, end: UserAddr) {
     use crate::mm::vma::{VM_LOCKONFAULT, VM_SHARED, VM_WRITE};
     let _ = populate_with(start, end, true, |flags| {
         Ok(if flags & VM_LOCKONFAULT != 0 || flags & crate::mm::vma::VM_ACCESS_FLAGS == 0 { None } else { Some(flags & (VM_WRITE | VM_SHARED) == VM_WRITE) })
@@ -128,7 +129,7 @@ pub(super) fn populate(start: u64, end: u64) {
 /// skipped with `skip_holes`, else `ENOMEM`; so is running out of memory;
 /// `EFAULT` for a fault that would be SIGSEGV or SIGBUS. Other tasks may
 /// run between pages (and change the mm).
-fn populate_with(start: u64, end: u64, skip_holes: bool, how: impl Fn(u64) -> Result<Option<bool>, i32>) -> Result<(), i32> {
+fn populate_with(start: UserAddr, end: UserAddr, skip_holes: bool, how: impl Fn(u64) -> Result<Option<bool>, i32>) -> Result<(), i32> {
     use crate::mm::memory::{FaultError, PF_USER, PF_WRITE};
     let mut va = start;
     while va < end {
@@ -165,22 +166,22 @@ fn populate_with(start: u64, end: u64, skip_holes: bool, how: impl Fn(u64) -> Re
     Ok(())
 }
 
-pub(super) fn sys_munmap(addr: u64, len: u64) -> SysResult {
+pub(super) fn sys_munmap(addr: UserAddr, len: u64) -> SysResult {
     let mm = mm()?;
     let (vm, mut ptes) = mm.split();
     vm.munmap(addr, len, &mut ptes).map_err(|e| e.0)?;
     Ok(0)
 }
 
-pub(super) fn sys_mprotect(addr: u64, len: u64, prot: u64) -> SysResult {
+pub(super) fn sys_mprotect(addr: UserAddr, len: u64, prot: u64) -> SysResult {
     let mm = mm()?;
     let mut len = len;
     let mut denied = false;
-    if mm.flags.mdwe != 0 && addr.is_multiple_of(PAGE_SIZE) {
+    if mm.flags.mdwe != 0 && addr.is_page_aligned() {
         // Memory-deny-write-execute: the change stops (EACCES) at the
         // first VMA it would make writable and executable, or newly
         // executable, as Linux's per-VMA check does.
-        let end = addr.saturating_add(crate::mm::mmap::page_align(len));
+        let end = addr.checked_add(crate::mm::mmap::page_align(len)).unwrap_or(UserAddr::new(u64::MAX));
         let want = crate::mm::mmap::calc_vm_prot_bits(prot as u32);
         let first_denied = mm.vm.iter().filter(|v| v.start < end && addr < v.end).find_map(|v| {
             let new = want | (v.flags & !crate::mm::vma::VM_ACCESS_FLAGS);
@@ -201,10 +202,10 @@ pub(super) fn sys_mprotect(addr: u64, len: u64, prot: u64) -> SysResult {
     Ok(0)
 }
 
-pub(super) fn sys_mremap(old: u64, old_len: u64, new_len: u64, flags: u64, new_addr: u64) -> SysResult {
+pub(super) fn sys_mremap(old: UserAddr, old_len: u64, new_len: u64, flags: u64, new_addr: UserAddr) -> SysResult {
     let mm = mm()?;
     let (vm, mut ptes) = mm.split();
-    vm.mremap(old, old_len, new_len, flags as u32, new_addr, &mut ptes).map_err(|e| e.0)
+    vm.mremap(old, old_len, new_len, flags as u32, new_addr, &mut ptes).map(UserAddr::as_u64).map_err(|e| e.0)
 }
 
 /// `mlock(start, len)` and `mlock2(start, len, flags)` (Linux
@@ -212,7 +213,7 @@ pub(super) fn sys_mremap(old: u64, old_len: u64, new_len: u64, flags: u64, new_a
 /// `CAP_IPC_LOCK` the pages locked afterwards may not exceed
 /// `RLIMIT_MEMLOCK` (`ENOMEM`; a zero limit is `EPERM`). Locked pages are
 /// faulted in now, unless `MLOCK_ONFAULT`.
-pub(super) fn sys_mlock(start: u64, len: u64, flags: u32) -> SysResult {
+pub(super) fn sys_mlock(start: UserAddr, len: u64, flags: u32) -> SysResult {
     if flags & !MLOCK_ONFAULT != 0 {
         return Err(EINVAL);
     }
@@ -236,17 +237,17 @@ pub(super) fn sys_mlock(start: u64, len: u64, flags: u32) -> SysResult {
 }
 
 /// `munlock(start, len)`.
-pub(super) fn sys_munlock(start: u64, len: u64) -> SysResult {
+pub(super) fn sys_munlock(start: UserAddr, len: u64) -> SysResult {
     let (start, end) = lock_range(start, len)?;
     mm()?.vm.mlock_range(start, end, 0).map_err(|e| e.0)?;
     Ok(0)
 }
 
 /// The whole pages `mlock`/`munlock` act on (`EINVAL` if they wrap).
-fn lock_range(start: u64, len: u64) -> Result<(u64, u64), i32> {
-    let offset = start % PAGE_SIZE;
+fn lock_range(start: UserAddr, len: u64) -> Result<(UserAddr, UserAddr), i32> {
+    let offset = start.page_offset();
     let len = len.checked_add(offset + PAGE_SIZE - 1).ok_or(EINVAL)? & !(PAGE_SIZE - 1);
-    let start = start - offset;
+    let start = start.page_align_down();
     Ok((start, start.checked_add(len).ok_or(EINVAL)?))
 }
 
@@ -267,7 +268,7 @@ pub(super) fn sys_mlockall(flags: u32) -> SysResult {
     }
     mm.vm.mlockall(flags).map_err(|e| e.0)?;
     if flags & MCL_CURRENT != 0 && flags & MCL_ONFAULT == 0 {
-        populate(0, crate::proc::uaccess::TASK_SIZE);
+        populate(UserAddr::new(0), UserAddr::new(crate::proc::uaccess::TASK_SIZE));
     }
     Ok(0)
 }
@@ -282,12 +283,12 @@ pub(super) fn sys_munlockall() -> SysResult {
 /// mapping) in the object's page cache. `EINVAL` for an unaligned start,
 /// `ENOMEM` for a range beyond user space or with an unmapped page (the
 /// bytes before it are written), `EFAULT` for a bad vector.
-pub(super) fn sys_mincore(start: u64, len: u64, vec: u64) -> SysResult {
+pub(super) fn sys_mincore(start: UserAddr, len: u64, vec: u64) -> SysResult {
     use crate::proc::uaccess::TASK_SIZE;
-    if !start.is_multiple_of(PAGE_SIZE) {
+    if !start.is_page_aligned() {
         return Err(EINVAL);
     }
-    if start > TASK_SIZE || len > TASK_SIZE - start {
+    if start.as_u64() > TASK_SIZE || len > TASK_SIZE - start.as_u64() {
         return Err(ENOMEM);
     }
     let pages = len.div_ceil(PAGE_SIZE);
@@ -325,11 +326,11 @@ pub(super) fn sys_mincore(start: u64, len: u64, vec: u64) -> SysResult {
 /// for unknown flags, `MS_SYNC | MS_ASYNC` or an unaligned start,
 /// `ENOMEM` for unmapped parts, `EBUSY` for `MS_INVALIDATE` of locked
 /// memory.
-pub(super) fn sys_msync(start: u64, len: u64, flags: i32) -> SysResult {
+pub(super) fn sys_msync(start: UserAddr, len: u64, flags: i32) -> SysResult {
     const MS_ASYNC: i32 = 1;
     const MS_INVALIDATE: i32 = 2;
     const MS_SYNC: i32 = 4;
-    if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0 || !start.is_multiple_of(PAGE_SIZE) || flags & (MS_ASYNC | MS_SYNC) == MS_ASYNC | MS_SYNC {
+    if flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0 || !start.is_page_aligned() || flags & (MS_ASYNC | MS_SYNC) == MS_ASYNC | MS_SYNC {
         return Err(EINVAL);
     }
     let len = len.wrapping_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
@@ -365,7 +366,7 @@ pub(super) fn sys_msync(start: u64, len: u64, flags: i32) -> SysResult {
 }
 
 /// `madvise(start, len, advice)` on this process.
-pub(super) fn sys_madvise(start: u64, len: u64, advice: i32) -> SysResult {
+pub(super) fn sys_madvise(start: UserAddr, len: u64, advice: i32) -> SysResult {
     do_madvise(start, len, advice)
 }
 
@@ -373,8 +374,8 @@ pub(super) fn sys_madvise(start: u64, len: u64, advice: i32) -> SysResult {
 /// `do_madvise`'s checks): `EINVAL` for an unaligned start or a length
 /// that wraps when rounded up to pages; `None` for an empty range, which
 /// is success at once.
-fn madvise_end(start: u64, len_in: u64) -> Result<Option<u64>, i32> {
-    if !start.is_multiple_of(PAGE_SIZE) {
+fn madvise_end(start: UserAddr, len_in: u64) -> Result<Option<UserAddr>, i32> {
+    if !start.is_page_aligned() {
         return Err(EINVAL);
     }
     let len = len_in.wrapping_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
@@ -391,7 +392,7 @@ fn madvise_end(start: u64, len_in: u64) -> Result<Option<u64>, i32> {
 /// when rounded up is `EINVAL`, an empty range is success. The advice
 /// applies to every mapped part of the range; a hole in it is `ENOMEM`
 /// after the mapped parts were advised.
-fn do_madvise(start: u64, len_in: u64, advice: i32) -> SysResult {
+fn do_madvise(start: UserAddr, len_in: u64, advice: i32) -> SysResult {
     use crate::mm::vma::{VM_HUGETLB, VM_READ, VM_SHARED, VM_WRITE};
     if !madvise_behavior_valid(advice) {
         return Err(EINVAL);
@@ -513,10 +514,10 @@ pub(super) fn sys_process_madvise(pidfd: i32, iov: u64, vlen: u64, advice: i32, 
     let mut total = 0u64;
     for [base, len] in vec {
         let r = if same {
-            do_madvise(base, len, advice)
+            do_madvise(UserAddr::new(base), len, advice)
         } else {
             // The range must be mapped and well formed, as for madvise.
-            remote_hint(target.mm.as_deref_mut().ok_or(ESRCH)?, base, len, advice)
+            remote_hint(target.mm.as_deref_mut().ok_or(ESRCH)?, UserAddr::new(base), len, advice)
         };
         match r {
             Ok(_) => total += len,
@@ -529,7 +530,7 @@ pub(super) fn sys_process_madvise(pidfd: i32, iov: u64, vlen: u64, advice: i32, 
 
 /// A hint for another process's memory: checked as `madvise` checks it,
 /// and `MADV_COLD`/`MADV_PAGEOUT` applied as for the caller's own.
-fn remote_hint(mm: &mut crate::proc::mm::Mm, start: u64, len_in: u64, advice: i32) -> SysResult {
+fn remote_hint(mm: &mut crate::proc::mm::Mm, start: UserAddr, len_in: u64, advice: i32) -> SysResult {
     let Some(end) = madvise_end(start, len_in)? else { return Ok(0) };
     mm.vm.madvise_walk(start, end, |_, _, _| Ok(())).map_err(|e| e.0)?;
     reclaim_hint(mm, start, end, advice);
@@ -538,7 +539,7 @@ fn remote_hint(mm: &mut crate::proc::mm::Mm, start: u64, len_in: u64, advice: i3
 
 /// The reclaim hints' work on `[start, end)`: `MADV_PAGEOUT` sends pages to
 /// swap, `MADV_COLD` makes them the next to go.
-fn reclaim_hint(mm: &mut crate::proc::mm::Mm, start: u64, end: u64, advice: i32) {
+fn reclaim_hint(mm: &mut crate::proc::mm::Mm, start: UserAddr, end: UserAddr, advice: i32) {
     match advice {
         MADV_PAGEOUT => {
             mm.pageout(start, end);
@@ -566,7 +567,7 @@ pub(super) fn sys_process_mrelease(pidfd: i32, flags: u32) -> SysResult {
 }
 
 /// `mseal(start, len, flags)` (Linux 6.10+).
-pub(super) fn sys_mseal(start: u64, len: u64, flags: u64) -> SysResult {
+pub(super) fn sys_mseal(start: UserAddr, len: u64, flags: u64) -> SysResult {
     mm()?.vm.mseal(start, len, flags).map_err(|e| e.0)?;
     Ok(0)
 }
@@ -576,7 +577,7 @@ pub(super) fn sys_mseal(start: u64, len: u64, flags: u64) -> SysResult {
 /// shown as `[anon:NAME]` in `/proc/PID/maps`; a NULL name clears it.
 /// Names are at most 79 printable characters without `[]\\$` and
 /// backquote (`EINVAL`); file mappings are `EBADF`; holes `ENOMEM`.
-pub(super) fn set_vma_anon_name(attr: u64, start: u64, len_in: u64, name: u64) -> SysResult {
+pub(super) fn set_vma_anon_name(attr: u64, start: UserAddr, len_in: u64, name: u64) -> SysResult {
     use crate::mm::vma::VmaName;
     const PR_SET_VMA_ANON_NAME: u64 = 0;
     const ANON_VMA_NAME_MAX_LEN: usize = 80;

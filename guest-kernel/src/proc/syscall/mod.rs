@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::fs::errno::*;
 use crate::fs::file::{self, FdTable, File};
-use crate::mm::addr::PAGE_SIZE;
+use crate::mm::addr::{UserAddr, PAGE_SIZE};
 use crate::printk::with_console;
 
 use super::signal::frame::{ERESTARTNOHAND, ERESTARTSYS};
@@ -86,6 +86,11 @@ impl Args {
     fn ulong(&self, i: usize) -> u64 {
         self.0[i]
     }
+    /// An `unsigned long` that the memory calls take as an address of the
+    /// caller's address space (`addr`, `start`, `brk`).
+    fn addr(&self, i: usize) -> UserAddr {
+        UserAddr::new(self.0[i])
+    }
     /// `long`, `off_t`, `loff_t`.
     fn long(&self, i: usize) -> i64 {
         self.0[i] as i64
@@ -118,10 +123,10 @@ pub fn dispatch() {
         // mmap's flags and prot are `unsigned long`: unknown bits there are
         // ignored or refused by the flag checks, as in Linux; its fd is
         // truncated by fget.
-        9 => sys_mmap(a.ulong(0), a.ulong(1), a.ulong(2), a.ulong(3), a.fd(4), a.ulong(5)),
-        10 => sys_mprotect(a.ulong(0), a.ulong(1), a.ulong(2)),
-        11 => sys_munmap(a.ulong(0), a.ulong(1)),
-        12 => sys_brk(a.ulong(0)),
+        9 => sys_mmap(a.addr(0), a.ulong(1), a.ulong(2), a.ulong(3), a.fd(4), a.ulong(5)),
+        10 => sys_mprotect(a.addr(0), a.ulong(1), a.ulong(2)),
+        11 => sys_munmap(a.addr(0), a.ulong(1)),
+        12 => sys_brk(a.addr(0)),
         13 => sys_rt_sigaction(a.int(0), a.ulong(1), a.ulong(2), a.ulong(3)),
         14 => sys_rt_sigprocmask(a.int(0), a.ulong(1), a.ulong(2), a.ulong(3)),
         16 => sys_ioctl(a.fd(0), a.uint(1), a.ulong(2)),
@@ -149,18 +154,18 @@ pub fn dispatch() {
             super::sched::schedule();
             Ok(0)
         }
-        25 => sys_mremap(a.ulong(0), a.ulong(1), a.ulong(2), a.ulong(3), a.ulong(4)),
-        28 => sys_madvise(a.ulong(0), a.ulong(1), a.int(2)),
-        26 => sys_msync(a.ulong(0), a.ulong(1), a.int(2)),
-        27 => sys_mincore(a.ulong(0), a.ulong(1), a.ulong(2)),
-        149 => sys_mlock(a.ulong(0), a.ulong(1), 0),
-        325 => sys_mlock(a.ulong(0), a.ulong(1), a.uint(2)),
-        150 => sys_munlock(a.ulong(0), a.ulong(1)),
+        25 => sys_mremap(a.addr(0), a.ulong(1), a.ulong(2), a.ulong(3), a.addr(4)),
+        28 => sys_madvise(a.addr(0), a.ulong(1), a.int(2)),
+        26 => sys_msync(a.addr(0), a.ulong(1), a.int(2)),
+        27 => sys_mincore(a.addr(0), a.ulong(1), a.ulong(2)),
+        149 => sys_mlock(a.addr(0), a.ulong(1), 0),
+        325 => sys_mlock(a.addr(0), a.ulong(1), a.uint(2)),
+        150 => sys_munlock(a.addr(0), a.ulong(1)),
         151 => sys_mlockall(a.uint(0)),
         152 => sys_munlockall(),
         440 => sys_process_madvise(a.fd(0), a.ulong(1), a.ulong(2), a.int(3), a.uint(4)),
         448 => sys_process_mrelease(a.fd(0), a.uint(1)),
-        462 => sys_mseal(a.ulong(0), a.ulong(1), a.ulong(2)),
+        462 => sys_mseal(a.addr(0), a.ulong(1), a.ulong(2)),
         319 => sys_memfd_create(a.ulong(0), a.uint(1)),
         115 => sys_getgroups(a.int(0), a.ulong(1)),
         116 => sys_setgroups(a.int(0), a.ulong(1)),

@@ -134,7 +134,7 @@ pub(super) fn sys_prctl(option: i32, arg2: u64, arg3: u64, arg4: u64, arg5: u64)
             zero(&[arg2, arg3, arg4, arg5])?;
             Ok(u64::from(super::mm::mm()?.flags.mdwe))
         }
-        PR_SET_VMA => super::mm::set_vma_anon_name(arg2, arg3, arg4, arg5),
+        PR_SET_VMA => super::mm::set_vma_anon_name(arg2, UserAddr::new(arg3), arg4, arg5),
         _ => Err(EINVAL),
     }
 }

@@ -526,12 +526,12 @@ fn procmap_query(pid: u32, arg: u64) -> SysResult {
     let fits = |v: &crate::mm::vma::Vma<crate::proc::mm::FileRef>| {
         want.iter().all(|&(bit, vm)| flags & bit == 0 || v.flags & vm != 0) && (flags & FILE_BACKED == 0 || v.file.is_some())
     };
-    let vma =
-        if flags & COVERING_OR_NEXT != 0 { mm.vm.iter().find(|v| v.end > addr && fits(v)) } else { mm.vm.vma_at(addr).filter(|v| fits(v)) }.ok_or(ENOENT)?;
+    let at = UserAddr::new(addr);
+    let vma = if flags & COVERING_OR_NEXT != 0 { mm.vm.iter().find(|v| v.end > at && fits(v)) } else { mm.vm.vma_at(at).filter(|v| fits(v)) }.ok_or(ENOENT)?;
     let mut out = [0u64; 13];
     out[..3].copy_from_slice(&[usize_, flags, addr]);
-    out[3] = vma.start;
-    out[4] = vma.end;
+    out[3] = vma.start.as_u64();
+    out[4] = vma.end.as_u64();
     out[5] = want.iter().filter(|&&(_, vm)| vma.flags & vm != 0).map(|&(bit, _)| bit).sum();
     out[6] = PAGE_SIZE;
     let (info, path) = match &vma.file {
