@@ -13,6 +13,8 @@ pub mod stats;
 pub mod stats_channel;
 #[cfg(target_os = "none")]
 pub mod stats_collect;
+#[cfg(target_os = "none")]
+pub mod stats_host_procs;
 pub mod stats_text;
 pub mod stats_wire;
 /// virtio-blk, for swap devices.

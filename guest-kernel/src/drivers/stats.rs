@@ -41,6 +41,7 @@ use shared::stats::{self as wire, Command, CommandResult, Op, Payload, Reason, R
 
 use super::stats_channel::{setup, Channel, CONTROL_BUF_LEN};
 use super::stats_collect::{encode_snapshot, Detail};
+use super::stats_host_procs as host_procs;
 use super::stats_text::{interval_ticks, parse_interval_ms, DEFAULT_INTERVAL_MS};
 use super::virtio_mmio::Buf;
 use crate::arch::cpu::rdtsc;
@@ -58,32 +59,15 @@ const ESHUTDOWN: i32 = 108;
 
 static CHANNEL: SpinLock<Option<Channel>> = SpinLock::new(None);
 
-/// A process the host started.
-#[derive(Clone, Copy)]
-struct Spawned {
-    pid: u32,
-    /// The `Run` command's id.
-    id: u64,
-    /// Its wait status, once it exited.
-    status: Option<i32>,
-}
-
 struct State {
     exits: [u32; EXIT_LOG],
     nr_exits: usize,
-    spawned: [Option<Spawned>; MAX_SPAWNED],
 }
 
-/// Host-started processes tracked at once (a `Run` beyond them: EAGAIN).
-const MAX_SPAWNED: usize = 64;
-
-static STATE: SpinLock<State> = SpinLock::new(State { exits: [0; EXIT_LOG], nr_exits: 0, spawned: [None; MAX_SPAWNED] });
+static STATE: SpinLock<State> = SpinLock::new(State { exits: [0; EXIT_LOG], nr_exits: 0 });
 
 /// A device was found and set up, and has not failed since.
 static PRESENT: AtomicBool = AtomicBool::new(false);
-/// Host-started processes may exist (they are reaped even after the
-/// device failed).
-static SPAWNED_ANY: AtomicBool = AtomicBool::new(false);
 /// Work is due at the next safe point.
 static PENDING: AtomicBool = AtomicBool::new(false);
 /// A safe point is running (no recursion).
@@ -96,9 +80,6 @@ static INTERVAL_TSC: AtomicU64 = AtomicU64::new(0);
 /// driver has read up to: the tick compares them.
 static CONTROL_USED_IDX: AtomicU64 = AtomicU64::new(0);
 static CONTROL_SEEN: AtomicU64 = AtomicU64::new(0);
-/// A host-started process exited but could not be reaped yet (the CPU was
-/// on its kernel stack).
-static REAP_DEFERRED: AtomicBool = AtomicBool::new(false);
 /// The host asked for a shutdown.
 static SHUTDOWN: AtomicBool = AtomicBool::new(false);
 /// `stats_debug=1`: a console line per snapshot with its cost.
@@ -203,7 +184,7 @@ fn plant_bad_chains() {
 /// few loads and `rdtsc`.
 #[inline]
 pub fn tick() {
-    if REAP_DEFERRED.load(Relaxed) {
+    if host_procs::reap_deferred() {
         PENDING.store(true, Relaxed);
     }
     if !PRESENT.load(Relaxed) {
@@ -235,16 +216,14 @@ pub fn poll() {
 /// next safe point.
 pub fn note_exit(pid: u32, status: i32) {
     if !PRESENT.load(Relaxed) {
-        if SPAWNED_ANY.load(Relaxed) {
+        if host_procs::any() {
             // Still reap the host's processes.
             PENDING.store(true, Relaxed);
         }
         return;
     }
+    host_procs::note_exit(pid, status);
     let mut st = STATE.lock();
-    if let Some(s) = st.spawned.iter_mut().flatten().find(|s| s.pid == pid) {
-        s.status = Some(status);
-    }
     if st.nr_exits < EXIT_LOG {
         let n = st.nr_exits;
         st.exits[n] = pid;
@@ -263,9 +242,8 @@ pub fn run_pending() {
     if BUSY.swap(true, Relaxed) {
         return;
     }
-    REAP_DEFERRED.store(false, Relaxed);
-    if SPAWNED_ANY.load(Relaxed) {
-        reap();
+    if host_procs::any() {
+        host_procs::reap();
     }
     if !PRESENT.load(Relaxed) {
         BUSY.store(false, Relaxed);
@@ -307,8 +285,7 @@ pub fn power_off(code: u32) -> u32 {
     report_exits();
     // Processes the host started that died with init (or were never
     // reaped): their status, or SIGKILL.
-    let left: Vec<Spawned> = STATE.lock().spawned.iter_mut().filter_map(Option::take).collect();
-    for s in left {
+    for s in host_procs::take_all() {
         reply(s.id, CommandResult::Exited { pid: s.pid, status: s.status.unwrap_or(crate::proc::SIGKILL) });
     }
     send_snapshot(Reason::Final);
@@ -327,60 +304,7 @@ pub fn power_off(code: u32) -> u32 {
     code
 }
 
-// --- Processes the host starts. ---
-
-/// Frees host-started processes that have exited (parent pid 0, zombie),
-/// except the one whose kernel stack the CPU is on.
-fn reap() {
-    use crate::proc::sched::{self, TaskState};
-    let me = crate::proc::current().map(|t| t.pid);
-    for pid in sched::pids() {
-        // A process whose threads are all gone (its leader a zombie).
-        let zombie =
-            sched::task(pid).is_some_and(|t| t.ppid == 0 && t.pid != 1 && t.is_leader() && t.state == TaskState::Zombie) && sched::threads(pid).is_empty();
-        if !zombie {
-            continue;
-        }
-        if Some(pid) == me {
-            REAP_DEFERRED.store(true, Relaxed);
-            continue;
-        }
-        if let Some(t) = sched::take(pid) {
-            crate::proc::free_task(t);
-        }
-    }
-}
-
-/// Starts `argv[0]` from the root filesystem as a new process with parent
-/// pid 0; returns its pid or an errno.
-fn spawn(argv: &[String]) -> Result<u32, i32> {
-    use crate::fs::errno::{EAGAIN, EINVAL, ENOENT, ENOMEM, ESRCH};
-    use crate::proc::{self, sched};
-    let path = argv.first().filter(|p| !p.is_empty()).ok_or(EINVAL)?;
-    if proc::ROOTFS.get().is_none() {
-        return Err(ENOENT);
-    }
-    if sched::nr_tasks() >= proc::max_threads() || STATE.lock().spawned.iter().all(Option::is_some) {
-        return Err(EAGAIN);
-    }
-    let parts = proc::TaskParts::fresh().ok_or(ENOMEM)?;
-    let mut task = proc::new_task(0, parts).ok_or(ENOMEM)?;
-    proc::syscall::install_console(&mut task.files);
-    let pid = task.pid;
-    sched::add(task);
-    let envp = proc::initial_environment([]);
-    let r = sched::with_current(pid, || match sched::task(pid) {
-        Some(t) => proc::exec::exec(t, path, argv, &envp),
-        None => Err(ESRCH),
-    });
-    if let Err(e) = r {
-        if let Some(t) = sched::take(pid) {
-            proc::free_task(t);
-        }
-        return Err(e);
-    }
-    Ok(pid)
-}
+// --- Exits and shutdown, told to the host. ---
 
 /// Kills init (and with it everything else) for a host `Shutdown`; the
 /// boot context then powers off (see [`power_off`]).
@@ -413,12 +337,7 @@ fn report_exits() {
 
 /// `Exited` for the host's processes that exited (`pid`: only that one).
 fn reply_exited(pid: Option<u32>) {
-    loop {
-        let done = {
-            let mut st = STATE.lock();
-            st.spawned.iter_mut().find(|s| s.is_some_and(|s| s.status.is_some() && pid.is_none_or(|p| p == s.pid))).and_then(Option::take)
-        };
-        let Some(s) = done else { return };
+    while let Some(s) = host_procs::take_exited(pid) {
         reply(s.id, CommandResult::Exited { pid: s.pid, status: s.status.unwrap_or(0) });
     }
 }
@@ -479,15 +398,8 @@ fn serve(cmd: Command, final_pass: bool) {
             let _ = argv;
             reply(id, CommandResult::Failed { errno: ESHUTDOWN });
         }
-        Op::Run { argv } => match spawn(&argv) {
+        Op::Run { argv } => match host_procs::spawn(&argv, id) {
             Ok(pid) => {
-                SPAWNED_ANY.store(true, Relaxed);
-                {
-                    let mut st = STATE.lock();
-                    if let Some(slot) = st.spawned.iter_mut().find(|s| s.is_none()) {
-                        *slot = Some(Spawned { pid, id, status: None });
-                    }
-                }
                 printk!("stats: started {} as pid {pid} for the host", argv[0]);
                 reply(id, CommandResult::Started { pid });
             }
