@@ -28,16 +28,8 @@ pub fn copy_page_range<M: UserMem>(
     cow: bool,
 ) -> bool {
     let mem = parent.mem();
-    let mut ok = true;
-    parent.for_each_pte(start, end, |va, e| {
+    child.copy_ptes_from(parent, start, end, |va, e, slot| {
         let pte = e.get();
-        if !ok || pte.is_none() {
-            return;
-        }
-        let Some(mut slot) = child.pte_slot(va, true) else {
-            ok = false;
-            return;
-        };
         if pte.is_swap() {
             // Both processes name the slot (Linux `swap_duplicate`).
             mem.swap_dup(pte.swap_entry());
@@ -55,8 +47,7 @@ pub fn copy_page_range<M: UserMem>(
         } else {
             slot.set(&mem, pte);
         }
-    });
-    ok
+    })
 }
 
 impl<F: VmFile, M: UserMem> MmStruct<F, M> {

@@ -289,6 +289,47 @@ impl<M: UserMem> UserPageTables<M> {
         });
     }
 
+    /// Calls `f(va, src, dst)` for each PTE of `src` in `[start, end)`
+    /// that is not empty, with `dst` the slot for the same address in
+    /// these tables (Linux `copy_pte_range`'s walk). The walk goes a PTE
+    /// table at a time: each populated table of `src` is visited once, and
+    /// its counterpart here is found (or made) once, not per entry. False
+    /// when out of memory for a table (what was copied so far stays).
+    pub fn copy_ptes_from(&mut self, src: &mut Self, start: UserAddr, end: UserAddr, mut f: impl FnMut(UserAddr, &mut PteSlot<'_>, &mut PteSlot<'_>)) -> bool {
+        let (start, end) = (start.as_u64(), end.as_u64());
+        let mut src_mem = src.mem;
+        let mut ok = true;
+        src.for_each_pte_table(start, end, &mut |va, src_table| {
+            if !ok {
+                return;
+            }
+            let dst_table = {
+                let mut counting = CountingTables { mem: &mut self.mem, tables: &mut self.tables };
+                match populate_pte_table(&mut counting, self.pgd, VirtAddr::new(va)) {
+                    Ok(t) => t,
+                    Err(_) => {
+                        ok = false;
+                        return;
+                    }
+                }
+            };
+            self.nr_tables = self.tables.len() as u64;
+            // Two handles, so that both tables can be borrowed at once
+            // (they are different pages: two address spaces).
+            let mut dst_mem = self.mem;
+            let (from, to) = (src_mem.table(src_table), dst_mem.table(dst_table));
+            let stop = end.min((va | ((1 << 21) - 1)) + 1);
+            let (first, last) = (table_index(va, 1), table_index(stop - 1, 1));
+            let base = va & !((1 << 21) - 1);
+            for i in first..=last {
+                if from[i] != 0 {
+                    f(UserAddr::new(base + ((i as u64) << 12)), &mut PteSlot(&mut from[i]), &mut PteSlot(&mut to[i]));
+                }
+            }
+        });
+        ok
+    }
+
     /// Unmaps `[start, end)`: every page loses its map count and reference
     /// and leaves the RSS (Linux `zap_page_range`).
     pub fn zap_page_range(&mut self, start: UserAddr, end: UserAddr, rss: &mut Rss) {
