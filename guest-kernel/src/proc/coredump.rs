@@ -15,7 +15,7 @@
 
 use alloc::vec::Vec;
 
-use super::signal::SigInfo;
+use super::signal::siginfo::SigInfo;
 use super::Task;
 use crate::mm::addr::PAGE_SIZE;
 use crate::mm::vma::{VM_DONTDUMP, VM_EXEC, VM_READ, VM_SHARED, VM_WRITE};

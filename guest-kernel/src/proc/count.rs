@@ -10,7 +10,7 @@
 //! back on its feet (`finish_switch`). Interrupts that arrive in kernel
 //! mode are not marked.
 
-use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use shared::ports::{
     MARK_CONTEXT_SWITCH, MARK_FAULT_ANON, MARK_FAULT_COW, MARK_FAULT_FAILED, MARK_FAULT_FILE_READ, MARK_FAULT_OTHER, MARK_FAULT_SHARED_WRITE, MARK_FAULT_STACK,
@@ -134,5 +134,38 @@ pub fn switch_begin() {
 pub fn switch_end() {
     if OPEN.load(Relaxed) == MARK_CONTEXT_SWITCH {
         end();
+    }
+}
+
+/// `count=thread`: the VMM counts the instructions of the second thread
+/// creation (`kernel_clone` with `CLONE_THREAD`) and of the second exit
+/// of a thread other than a leader, from `exit` until the next task runs
+/// with the thread freed (its joiner woken on the way).
+pub static COUNT_THREAD: AtomicBool = AtomicBool::new(false);
+static THREAD_CREATES: AtomicU64 = AtomicU64::new(0);
+static THREAD_EXITS: AtomicU64 = AtomicU64::new(0);
+/// The thread whose exit is being counted (0: none).
+static COUNTED_EXIT: AtomicU64 = AtomicU64::new(0);
+
+/// Whether this thread creation is the one `count=thread` counts.
+pub fn count_thread_create() -> bool {
+    COUNT_THREAD.load(Relaxed) && THREAD_CREATES.fetch_add(1, Relaxed) + 1 == 2
+}
+
+/// Marks the start of a thread's exit for `count=thread` (the end is
+/// marked by [`thread_freed`] once the thread is freed).
+pub fn count_thread_exit(tid: u32) {
+    if COUNT_THREAD.load(Relaxed) && THREAD_EXITS.fetch_add(1, Relaxed) + 1 == 2 {
+        COUNTED_EXIT.store(u64::from(tid), Relaxed);
+        crate::arch::mark_begin(::shared::ports::MARK_THREAD_EXIT);
+    }
+}
+
+/// The scheduler freed `pid` (after a switch away from it): the end of a
+/// counted thread exit.
+pub fn thread_freed(pid: u32) {
+    if COUNTED_EXIT.load(Relaxed) == u64::from(pid) {
+        COUNTED_EXIT.store(0, Relaxed);
+        crate::arch::mark_end(::shared::ports::MARK_THREAD_EXIT);
     }
 }

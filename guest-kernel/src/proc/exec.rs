@@ -261,7 +261,7 @@ fn de_thread(task: &mut Task) -> Result<(), i32> {
     let me = super::current().ok_or(crate::fs::errno::EINTR)?;
     me.signals.group().group_exec_task = 0;
     if tid != tgid {
-        sched::exec_become_leader(tid, tgid);
+        sched::exec_become_leader(tid, tgid, super::signal::SIGCHLD as u32);
     }
     Ok(())
 }

@@ -59,19 +59,15 @@ pub struct FutexWaiter {
     seq: u64,
 }
 
-impl FutexWaiter {
-    /// When it queued, relative to the others.
-    pub fn arrival(&self) -> u64 {
-        self.seq
-    }
-}
-
 /// Arrivals, for first-come order.
 static SEQ: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
 /// The earliest waiter on `key` whose bitset meets `bitset`.
 fn first_waiter(key: FutexKey, bitset: u32) -> Option<u32> {
-    sched::waiting_on_futex(|w| w.key == key && w.bitset & bitset != 0).min_by_key(|&(_, seq)| seq).map(|(tid, _)| tid)
+    sched::tasks()
+        .filter_map(|t| t.futex.as_ref().filter(|w| w.key == key && w.bitset & bitset != 0).map(|w| (t.pid, w.seq)))
+        .min_by_key(|&(_, seq)| seq)
+        .map(|(tid, _)| tid)
 }
 
 /// Takes `tid` off its futex queue and wakes it.

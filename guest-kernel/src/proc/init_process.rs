@@ -67,7 +67,7 @@ pub fn run_init(argv: &[String], envp: &[String], id: &InitIdentity) -> Result<i
     }
     sched::run_first(pid);
     // Back on the boot stack: init has exited after every other task was
-    // killed and became a zombie (`sched::exit_current`); reap them all.
+    // killed and became a zombie (`exit::exit_current`); reap them all.
     let task = sched::take(pid).ok_or(InitError::NoMemory("init vanished"))?;
     let status = task.signals.group_ref().group_exit.or(task.exit_status).unwrap_or(0);
     for t in sched::take_all() {

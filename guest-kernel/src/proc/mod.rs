@@ -12,6 +12,18 @@
 //! files, working directory and signal handlers ([`shared::Shared`]), as
 //! Linux's do.
 //!
+//! The layers inside, each using only those below it (a lower one that
+//! must call a higher one takes a hook, as the scheduler does for the
+//! process timers):
+//!
+//! ```text
+//! syscall, procfs, exec, exit, itimer, futex  what processes ask for, how they end
+//! signal::frame, signal::jobctl               delivery on the way to user mode; stops
+//! signal, signal::send, timer, coredump       signal state and queueing; timers; core files
+//! mm, fpu, count                              a task's memory and machine state
+//! sched (tick below it), signal::siginfo      tasks, switches, the clock; signal names
+//! ```
+//!
 //! No `unsafe` here but in the scheduler core (`sched`: the task table's
 //! cell, `current`, and the context switch) and in [`shared`] (state that
 //! tasks share), which say why.
@@ -20,9 +32,11 @@
 pub mod coredump;
 pub mod count;
 pub mod exec;
+pub mod exit;
 pub mod fpu;
 pub mod futex;
 mod init_process;
+pub mod itimer;
 pub mod mm;
 pub mod notify;
 pub mod oom;
@@ -267,6 +281,7 @@ pub fn init() {
     let _ = ROOT_CRED.set(Arc::new(crate::cred::Cred::root()));
     let _ = crate::cred::CURRENT.set(current_cred);
     let _ = crate::arch::traps::KERNEL_IRQ.set(sched::kernel_interrupt);
+    sched::on_timer_expiry(itimer::run_timers);
     let path = exec::probe_syscall_path();
     printk!(
         "syscall: entry via {}",
@@ -552,7 +567,7 @@ fn exit_task() -> ! {
     if vfork_parent != 0 {
         sched::wake(vfork_parent);
     }
-    sched::exit_current()
+    exit::exit_current()
 }
 
 /// Ends the current process with a wait status (Linux `do_group_exit`:
@@ -581,7 +596,7 @@ pub fn do_exit_thread(status: i32) {
     if let Some(task) = current() {
         task.exit_status = Some(status);
         if !task.is_leader() {
-            sched::count_thread_exit(task.pid);
+            count::count_thread_exit(task.pid);
         }
     }
 }

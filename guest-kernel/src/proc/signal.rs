@@ -15,21 +15,11 @@ use super::shared::Shared;
 
 pub mod frame;
 pub mod jobctl;
+pub mod send;
+pub mod siginfo;
 
-/// Signals 1..=64 (Linux `_NSIG`).
-pub const NSIG: usize = 64;
-pub const SIG_DFL: u64 = 0;
-pub const SIG_IGN: u64 = 1;
-const SIGKILL: usize = 9;
-const SIGSTOP: usize = 19;
-
-/// The mask bit of signal `sig` (Linux `sigmask`).
-pub const fn sigmask(sig: usize) -> u64 {
-    1 << (sig - 1)
-}
-
-/// Signals that cannot be caught, ignored or blocked.
-pub const UNBLOCKABLE: u64 = sigmask(SIGKILL) | sigmask(SIGSTOP);
+pub use send::{kill_process, send_to_process, send_to_thread};
+pub use siginfo::*;
 
 /// The x86-64 `struct sigaction` of `rt_sigaction` (kernel layout).
 #[derive(Clone, Copy, Default, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable)]
@@ -41,87 +31,12 @@ pub struct KSigaction {
     pub mask: u64,
 }
 
-/// `sa_flags` bits (x86-64 values).
-pub const SA_NOCLDSTOP: u64 = 0x0000_0001;
-pub const SA_NOCLDWAIT: u64 = 0x0000_0002;
-pub const SA_SIGINFO: u64 = 0x0000_0004;
-pub const SA_RESTORER: u64 = 0x0400_0000;
-pub const SA_ONSTACK: u64 = 0x0800_0000;
-pub const SA_RESTART: u64 = 0x1000_0000;
-pub const SA_NODEFER: u64 = 0x4000_0000;
-pub const SA_RESETHAND: u64 = 0x8000_0000;
-
-/// `si_code` values.
-pub const SI_USER: i32 = 0;
-pub const SI_KERNEL: i32 = 0x80;
-pub const SI_TKILL: i32 = -6;
-pub const SI_QUEUE: i32 = -1;
-pub const SI_TIMER: i32 = -2;
-pub const SEGV_MAPERR: i32 = 1;
-pub const SEGV_ACCERR: i32 = 2;
-pub const BUS_ADRERR: i32 = 2;
-pub const ILL_ILLOPN: i32 = 2;
-pub const FPE_INTDIV: i32 = 1;
-pub const CLD_EXITED: i32 = 1;
-pub const CLD_KILLED: i32 = 2;
-pub const CLD_DUMPED: i32 = 3;
-
 /// `sigaltstack` flags.
 pub const SS_ONSTACK: i32 = 1;
 pub const SS_DISABLE: i32 = 2;
 pub const SS_AUTODISARM: i32 = 1 << 31;
 /// Linux's `MINSIGSTKSZ` on x86-64.
 pub const MINSIGSTKSZ: u64 = 2048;
-
-/// What a pending signal carries (the parts of Linux's `kernel_siginfo`
-/// that the senders here fill in).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SigInfo {
-    pub code: i32,
-    /// Sender (kill, tkill) or child (SIGCHLD).
-    pub pid: u32,
-    /// SIGCHLD: the child's exit code or signal.
-    pub status: i32,
-    /// Faults: the address (`si_addr`).
-    pub addr: u64,
-    /// Faults: the trap number and error code, for the frame's sigcontext.
-    pub trapno: u64,
-    pub err: u64,
-    /// `sigqueue` and timers: the value sent (`si_value`).
-    pub value: u64,
-    /// A deleted POSIX timer's signal: still pending (`sigpending` shows
-    /// it), dropped instead of delivered, as Linux 6.13+ does.
-    pub stale: bool,
-}
-
-impl SigInfo {
-    /// Linux's 128-byte `siginfo_t` for signal `sig`.
-    pub fn to_user(&self, sig: usize) -> [u8; 128] {
-        let mut b = [0u8; 128];
-        b[0..4].copy_from_slice(&(sig as i32).to_ne_bytes());
-        b[8..12].copy_from_slice(&self.code.to_ne_bytes());
-        match sig {
-            4 | 5 | 7 | 8 | 11 => b[16..24].copy_from_slice(&self.addr.to_ne_bytes()),
-            // A POSIX timer: si_timerid, si_overrun, si_value.
-            _ if self.code == SI_TIMER => {
-                b[16..20].copy_from_slice(&self.pid.to_ne_bytes());
-                b[20..24].copy_from_slice(&self.status.to_ne_bytes());
-                b[24..32].copy_from_slice(&self.value.to_ne_bytes());
-            }
-            _ => {
-                // si_pid, si_uid (0: root), and for SIGCHLD si_status;
-                // what `sigqueue` sent in si_value.
-                b[16..20].copy_from_slice(&self.pid.to_ne_bytes());
-                if sig == SIGCHLD {
-                    b[24..28].copy_from_slice(&self.status.to_ne_bytes());
-                } else if self.code == SI_QUEUE || self.code < 0 {
-                    b[24..32].copy_from_slice(&self.value.to_ne_bytes());
-                }
-            }
-        }
-        b
-    }
-}
 
 /// The alternate signal stack (`stack_t`, kernel layout).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable)]
@@ -308,8 +223,6 @@ pub struct SignalState {
     pub saved_mask: Option<u64>,
 }
 
-/// SIGCHLD.
-pub const SIGCHLD: usize = 17;
 /// Signals whose default action is to do nothing (SIGCHLD, SIGCONT,
 /// SIGURG, SIGWINCH).
 const DEFAULT_IGNORED: u64 = sigmask(17) | sigmask(18) | sigmask(23) | sigmask(28);
@@ -536,65 +449,5 @@ impl SignalState {
                 a.mask = 0;
             }
         }
-    }
-}
-
-/// Sends `sig` (1..=64; 0 only checks) to thread `tid` (Linux
-/// `send_sig_info` to one task: `tgkill`, SIGPIPE): SIGKILL ends the whole
-/// process; anything else becomes pending for that thread (or is
-/// discarded, ignored) and wakes it if it sleeps in a blocking call.
-pub fn send_to_thread(tid: u32, sig: i32, info: SigInfo) {
-    use super::sched;
-    let Some(t) = sched::task(tid) else { return };
-    if sig == 0 || t.state == sched::TaskState::Zombie {
-        return;
-    }
-    jobctl::prepare_signal(t.tgid, sig as usize);
-    let Some(t) = sched::task(tid) else { return };
-    if sig as usize == SIGKILL {
-        kill_process(t.tgid, SIGKILL as i32);
-    } else if t.signals.send(sig as usize, info) {
-        sched::wake(tid);
-    }
-}
-
-/// Sends `sig` to process `tgid` (Linux `group_send_sig_info`: `kill`,
-/// SIGCHLD, SIGALRM): pending for the process, taken by whichever of its
-/// threads does not block it; those threads are woken. SIGKILL ends every
-/// thread.
-pub fn send_to_process(tgid: u32, sig: i32, info: SigInfo) {
-    use super::sched;
-    let threads = sched::threads(tgid);
-    let Some(&first) = threads.first() else { return };
-    if sig == 0 {
-        return;
-    }
-    if sig as usize == SIGKILL {
-        kill_process(tgid, sig);
-        return;
-    }
-    jobctl::prepare_signal(tgid, sig as usize);
-    let Some(t) = sched::task(first) else { return };
-    if !t.signals.send_shared(sig as usize, info) {
-        return;
-    }
-    for tid in threads {
-        if sched::task(tid).is_some_and(|t| !t.signals.blocks(sig as usize)) {
-            sched::wake(tid);
-        }
-    }
-}
-
-/// Ends every thread of process `tgid` with the fatal signal `sig`
-/// (Linux `complete_signal` for a fatal one, `zap_other_threads`): the
-/// process's wait status becomes `sig`; each thread dies before it next
-/// returns to user mode.
-pub fn kill_process(tgid: u32, sig: i32) {
-    use super::sched;
-    for tid in sched::threads(tgid) {
-        let Some(t) = sched::task(tid) else { continue };
-        t.signals.group().group_exit.get_or_insert(sig);
-        t.pending_kill = Some(sig);
-        sched::wake(tid);
     }
 }

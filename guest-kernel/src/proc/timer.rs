@@ -1,14 +1,15 @@
 //! POSIX interval timers (Linux `kernel/time/posix-timers.c`):
 //! `timer_create`, `timer_settime`, `timer_gettime`, `timer_getoverrun`,
-//! `timer_delete`. A process's timers are in its `signal_struct`; the
-//! scheduler's clock check fires them (the resolution is the tick).
+//! `timer_delete`. A process's timers are in its `signal_struct`;
+//! [`super::itimer`] fires them from the scheduler's clock check (the
+//! resolution is the tick).
 //! CLOCK_MONOTONIC and CLOCK_BOOTTIME are the same clock here (a guest
 //! does not suspend); an absolute CLOCK_REALTIME setting is turned into
 //! the monotonic time it falls at when set.
 
 use alloc::vec::Vec;
 
-use super::signal::{self, SigInfo, SI_TIMER};
+use super::signal::siginfo::{SigInfo, SI_TIMER};
 use crate::fs::errno::EINVAL;
 
 /// `sigev_notify` values.
@@ -129,14 +130,5 @@ impl PosixTimer {
             SIGEV_THREAD_ID => Some((self.signo, Some(self.tid), info)),
             _ => None,
         }
-    }
-}
-
-/// Sends what an expired timer of process `tgid` owes: to the process,
-/// or to one thread.
-pub fn deliver(tgid: u32, (sig, tid, info): (i32, Option<u32>, SigInfo)) {
-    match tid {
-        Some(t) => signal::send_to_thread(t, sig, info),
-        None => signal::send_to_process(tgid, sig, info),
     }
 }

@@ -25,13 +25,10 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use super::{Task, TaskBox};
 use crate::arch::user;
 
-mod exit;
 mod tick;
 
-pub use exit::{count_thread_create, count_thread_exit, process_has_exited, COUNT_THREAD};
-use exit::{process_exited, reap_others_for_init, COUNTED_EXIT};
-pub use tick::{cond_resched, interrupt, kernel_interrupt, note_deadline, preempt_tick, start_timer, TICKS, TIMER};
-use tick::{wake_sleepers, NEED_RESCHED, SLICE_START};
+pub use tick::{note_deadline, start_timer, TICKS, TIMER};
+use tick::{NEED_RESCHED, SLICE_NS, SLICE_START};
 
 /// What a task is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +108,12 @@ pub fn task(pid: u32) -> Option<&'static mut Task> {
 /// Every task's pid.
 pub fn pids() -> Vec<u32> {
     sched().tasks.keys().copied().collect()
+}
+
+/// Every task, in pid order (for a look over all of them that changes
+/// nothing; [`pids`] to act on them).
+pub fn tasks() -> impl Iterator<Item = &'static Task> {
+    sched().tasks.values().map(|t| &**t)
 }
 
 /// Tasks in the table, threads included (what `threads-max` counts).
@@ -247,7 +250,7 @@ pub fn run_first(pid: u32) {
         activate(t);
         let rsp = t.kernel_rsp;
         let s = sched();
-        // SAFETY: `rsp` was prepared by init_thread_stack; the boot context is saved in `boot_rsp` and resumed by `exit_current` for init.
+        // SAFETY: `rsp` was prepared by init_thread_stack; the boot context is saved in `boot_rsp` and resumed by `return_to_boot` for init.
         unsafe { user::switch_stack(&mut s.boot_rsp, rsp) };
     }
     sched().set_current(0);
@@ -312,12 +315,6 @@ pub fn wake(pid: u32) {
     }
 }
 
-/// The tasks queued on futexes that `pred` accepts, with their arrival
-/// numbers.
-pub fn waiting_on_futex(pred: impl Fn(&super::futex::FutexWaiter) -> bool) -> impl Iterator<Item = (u32, u64)> {
-    sched().tasks.values().filter_map(move |t| t.futex.as_ref().filter(|w| pred(w)).map(|w| (t.pid, w.arrival())))
-}
-
 /// Wakes the threads of process `tgid` that wait for a child (`wait4`,
 /// `waitid`, a vfork parent).
 pub fn wake_child_waiters(tgid: u32) {
@@ -348,6 +345,100 @@ pub fn wake_events() {
             s.runqueue.push_back(t.pid);
         }
     }
+}
+
+/// What runs when a deadline has come, after the sleepers are woken: the
+/// process timers (`alarm`, `setitimer`, POSIX timers), which send
+/// signals, a layer above the scheduler that registers itself here.
+static TIMER_EXPIRY: crate::sync::Once<fn(u64)> = crate::sync::Once::new();
+
+/// Registers what fires the process timers (see [`TIMER_EXPIRY`]).
+pub fn on_timer_expiry(run: fn(u64)) {
+    let _ = TIMER_EXPIRY.set(run);
+}
+
+/// Wakes sleepers whose time has come and fires the timers that are due;
+/// nothing to look at before the earliest deadline.
+fn wake_sleepers() {
+    let now = crate::time::uptime_ns();
+    if !tick::deadline_due(now) {
+        return;
+    }
+    // Looked at now; the next deadline is found on the way.
+    let s = sched();
+    for t in s.tasks.values_mut() {
+        match t.state {
+            TaskState::SleepUntil(until) | TaskState::WaitEvent(until) | TaskState::Futex(until) if until <= now => {
+                t.state = TaskState::Runnable;
+                s.runqueue.push_back(t.pid);
+            }
+            TaskState::SleepUntil(until) | TaskState::WaitEvent(until) | TaskState::Futex(until) => note_deadline(until),
+            _ => {}
+        }
+    }
+    if let Some(run) = TIMER_EXPIRY.get() {
+        run(now);
+    }
+}
+
+/// An external interrupt (from user mode or the idle halt); whether it
+/// was the timer's tick.
+///
+/// The timer is one-shot: it fires at the next tick boundary (every
+/// `SLICE_NS`) or at the earliest sleep or timer deadline, whichever is
+/// first, so sleeps end at their deadline rather than at the next tick.
+/// Only the boundaries count as ticks (`TICKS`, CPU time, preemption).
+pub fn interrupt(vector: u64) -> bool {
+    crate::arch::apic::eoi();
+    if vector != crate::arch::apic::TIMER_VECTOR {
+        return false;
+    }
+    let now = crate::time::uptime_ns();
+    let tick = tick::account_tick(now);
+    if tick {
+        // Stats channel: only flags due work (periodic snapshot, host
+        // command); it is done at the next safe point, never here.
+        super::notify::tick();
+    }
+    wake_sleepers();
+    tick::arm_timer(now);
+    tick
+}
+
+/// For the kernel's interrupt hook (the idle halt), which has no use for
+/// the result.
+pub fn kernel_interrupt(vector: u64) {
+    interrupt(vector);
+}
+
+/// The tick arrived while the task ran in user mode: its turn is over,
+/// unless the turn began less than half a tick ago (the tick was left
+/// pending while the kernel ran with interrupts off, and belongs to the
+/// task before). Without this, a task switched to from a long system call
+/// would lose its turn to that stale tick the moment it entered user mode.
+pub fn preempt_tick() {
+    if tick::slice_used() >= SLICE_NS / 2 {
+        schedule();
+    }
+}
+
+/// A preemption point for kernel loops whose length the user chooses
+/// (Linux `cond_resched`): lets a pending tick in and, if the task's turn
+/// is over, gives the CPU to the next task. The caller holds no lock.
+/// Returns whether a fatal signal now waits for the task (Linux
+/// `fatal_signal_pending`): the loop should stop early.
+pub fn cond_resched() -> bool {
+    if !TIMER.load(Relaxed) {
+        return false;
+    }
+    // A tick that is due is taken here where the platform delivers it in
+    // so short a window; the clock decides either way (kvm_pvm's emulated
+    // ring 0 may not deliver it there).
+    crate::arch::cpu::irq_window();
+    if (NEED_RESCHED.load(Relaxed) || tick::slice_used() >= SLICE_NS) && current().is_some() {
+        schedule();
+    }
+    current().is_some_and(|t| t.pending_kill.is_some())
 }
 
 /// Gives the CPU to the next runnable task (round robin); returns when the
@@ -417,53 +508,54 @@ fn switch_to(prev: u32, next: u32) {
     finish_switch();
 }
 
-/// The current task has exited and released its memory. A thread other
-/// than the leader is freed once the CPU has left it; a leader stays a
-/// zombie until every thread of its process is gone (Linux
-/// `delay_group_leader`). The last thread out ends the process (see
-/// [`process_exited`]); for init that is the return to the boot context.
-/// Never returns.
-pub fn exit_current() -> ! {
-    let s = sched();
-    let pid = s.current;
-    let Some(t) = s.tasks.get_mut(&pid) else { unreachable!("the exiting task is in the table") };
-    t.state = TaskState::Zombie;
-    let (tgid, status) = (t.tgid, t.exit_status.unwrap_or(0));
-    let last = threads(tgid).is_empty();
-    if pid != tgid {
-        sched().dead.push(pid);
-    }
-    if !last {
-        // A thread in `execve` waits for the others to go.
-        wake_child_waiters(tgid);
-    }
-    if last {
-        if tgid == 1 {
-            let status = task(1).and_then(|t| t.signals.group_ref().group_exit).unwrap_or(status);
-            if let Some(leader) = task(1) {
-                leader.exit_status = Some(status);
-            }
-            super::notify::task_exit(1, status);
-            reap_others_for_init();
-            let s = sched();
-            let mut dead = 0;
-            // SAFETY: the boot context was saved by `run_first`.
-            unsafe { user::switch_stack(&mut dead, s.boot_rsp) };
-            unreachable!("init was resumed after exiting");
-        }
-        process_exited(tgid, status);
-    }
+/// Takes the exited task off the CPU for good (after [`crate::proc::exit`]
+/// has told whom it must): the next task runs; the exited one is freed
+/// once the CPU has left its stack.
+pub fn schedule_dead() -> ! {
     schedule();
     unreachable!("a zombie was scheduled");
+}
+
+/// Init has exited and everything else is gone: back to the boot
+/// context, which powers off.
+pub fn return_to_boot() -> ! {
+    let s = sched();
+    let mut dead = 0;
+    // SAFETY: the boot context was saved by `run_first`.
+    unsafe { user::switch_stack(&mut dead, s.boot_rsp) };
+    unreachable!("init was resumed after exiting");
+}
+
+/// Frees `pid` (an exited task nobody waits for) once the CPU is off its
+/// kernel stack (Linux `finish_task_switch`).
+pub fn free_when_switched(pid: u32) {
+    sched().dead.push(pid);
+}
+
+/// Puts `pid` on the run queue if it is not on it (a task that must run
+/// to its exit, whatever it waits for).
+pub fn enqueue(pid: u32) {
+    let s = sched();
+    if !s.runqueue.contains(&pid) {
+        s.runqueue.push_back(pid);
+    }
+}
+
+/// Whether process `pid` has exited (a zombie whose threads are gone) or
+/// is gone altogether: what makes its pidfd readable.
+pub fn process_has_exited(pid: u32) -> bool {
+    threads(pid).is_empty()
 }
 
 /// `execve` by a thread other than the leader, once the others are gone
 /// (Linux `de_thread`): the old leader (a zombie now) is freed and the
 /// thread takes its pid, the process's.
-pub fn exec_become_leader(tid: u32, tgid: u32) {
+/// `default_exit_signal` is what the parent is told when the old leader
+/// is gone already.
+pub fn exec_become_leader(tid: u32, tgid: u32, default_exit_signal: u32) {
     // The parent is told of the process's end as it asked when it made
     // the process, not as a thread would be (never).
-    let mut exit_signal = super::signal::SIGCHLD as u32;
+    let mut exit_signal = default_exit_signal;
     if let Some(old) = take(tgid) {
         exit_signal = old.exit_signal;
         super::free_task(old);
@@ -497,9 +589,6 @@ pub fn finish_switch() {
         if let Some(t) = take(pid) {
             super::free_task(t);
         }
-        if COUNTED_EXIT.load(Relaxed) == u64::from(pid) {
-            COUNTED_EXIT.store(0, Relaxed);
-            crate::arch::mark_end(::shared::ports::MARK_THREAD_EXIT);
-        }
+        super::count::thread_freed(pid);
     }
 }

@@ -153,7 +153,7 @@ pub fn do_signal(task: &mut Task, restart: Option<(u64, i32)>) {
         match act.handler {
             SIG_IGN => continue,
             SIG_DFL if SignalState::default_is_nothing(sig) => continue,
-            SIG_DFL if super::jobctl::is_stop_signal(sig) => {
+            SIG_DFL if super::siginfo::is_stop_signal(sig) => {
                 // SIGTSTP, SIGTTIN, SIGTTOU do nothing to an orphaned
                 // process group (Linux get_signal); SIGSTOP always stops.
                 if sig == super::SIGSTOP || !super::jobctl::is_orphaned_pgrp(task.pgid) {

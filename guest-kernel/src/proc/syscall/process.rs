@@ -172,7 +172,7 @@ pub(super) fn sys_clone3(uargs: u64, size: u64) -> SysResult {
 /// accepted and change nothing: there are no System V semaphores, I/O
 /// contexts or tracers here.
 fn kernel_clone(args: &CloneArgs) -> SysResult {
-    let marked = args.flags & CLONE_THREAD != 0 && crate::proc::sched::count_thread_create();
+    let marked = args.flags & CLONE_THREAD != 0 && crate::proc::count::count_thread_create();
     if marked {
         crate::arch::mark_begin(::shared::ports::MARK_THREAD_CREATE);
     }
@@ -527,7 +527,7 @@ pub(super) fn sys_waitid(idtype: i32, id: i32, infop: u64, options: i32, rusage:
     if infop != 0 {
         let mut info = [0u8; 128];
         if let Some(r) = r {
-            use crate::proc::signal::jobctl::{CLD_CONTINUED, CLD_STOPPED, SIGCONT};
+            use crate::proc::signal::{CLD_CONTINUED, CLD_STOPPED, SIGCONT};
             let (code, status) = match r.status & 0x7f {
                 _ if r.status == 0xffff => (CLD_CONTINUED, SIGCONT as i32),
                 0x7f => (CLD_STOPPED, (r.status >> 8) & 0xff),
