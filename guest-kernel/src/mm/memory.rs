@@ -22,7 +22,7 @@ use crate::mm::uvm::{
     account_map, account_unmap, flush_tlb_page, page_add_map, page_kind, page_remove_map, OwnedPage, Pte, PteSlot, Rss, UserMem, UserPageTables,
 };
 pub use crate::mm::uvm::{protect_writable, PageKind};
-use crate::mm::vma::{VmFile, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE};
+use crate::mm::vma::{FaultVma, VmFile, VM_EXEC, VM_GROWSDOWN, VM_READ, VM_SHARED, VM_WRITE};
 
 /// A PTE, as the fault path sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -260,15 +260,23 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: U
     // Only what the fault needs is copied out of the VMA (its file only
     // when it has one): the fault path is hot and a whole VMA is not small.
     let mut grew = false;
-    let (start, vma_end, f, pgoff, file) = match mm.vm.find_vma_for_fault(addr) {
-        Some(v) if v.start <= addr => (v.start, v.end, v.flags, v.pgoff, v.file.clone()),
-        Some(v) if v.flags & VM_GROWSDOWN != 0 => {
-            mm.vm.expand_stack(addr, stack_rlimit).map_err(|_| FaultError::MapErr)?;
-            grew = true;
-            let v = mm.vm.vma_at(addr).ok_or(FaultError::MapErr)?;
-            (v.start, v.end, v.flags, v.pgoff, v.file.clone())
-        }
-        _ => return Err(FaultError::MapErr),
+    let (start, vma_end, f, pgoff, file) = match mm.vm.cached_fault_vma(addr) {
+        Some(v) => (v.start, v.end, v.flags, v.pgoff, None),
+        None => match mm.vm.find_vma_for_fault(addr) {
+            Some(v) if v.start <= addr => {
+                if v.file.is_none() {
+                    mm.vm.cache_fault_vma(FaultVma { start: v.start, end: v.end, flags: v.flags, pgoff: v.pgoff });
+                }
+                (v.start, v.end, v.flags, v.pgoff, v.file.clone())
+            }
+            Some(v) if v.flags & VM_GROWSDOWN != 0 => {
+                mm.vm.expand_stack(addr, stack_rlimit).map_err(|_| FaultError::MapErr)?;
+                grew = true;
+                let v = mm.vm.vma_at(addr).ok_or(FaultError::MapErr)?;
+                (v.start, v.end, v.flags, v.pgoff, v.file.clone())
+            }
+            _ => return Err(FaultError::MapErr),
+        },
     };
     let access = VmaAccess { read: f & VM_READ != 0, write: f & VM_WRITE != 0, exec: f & VM_EXEC != 0, shared: f & VM_SHARED != 0, object: file.is_some() };
     let va = addr.page_align_down();

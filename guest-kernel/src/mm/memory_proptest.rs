@@ -857,3 +857,25 @@ fn tlb_flushes_are_gathered_per_operation() {
     }
     world.finish();
 }
+
+/// The fault path keeps a copy of the last anonymous VMA it used; a
+/// change to the VMA set makes it stale. Here a fault leaves the copy,
+/// mprotect makes the range read-only, and the next write must be refused
+/// (it would be let through if the copy were used after the change).
+#[test]
+fn a_vma_changed_after_a_fault_is_not_taken_from_the_fault_cache() {
+    let host = Host::new();
+    let mut world = World::new(&host);
+    world.step(&Op::Mmap { proc: 0, kind: 0, obj: 0, pgoff: 0, npages: 4 }).unwrap();
+    let base = *world.procs[0].1.pages.keys().next().unwrap();
+    world.touch(0, base, true).unwrap();
+    assert!(world.procs[0].0.vm.cached_fault_vma(base + PAGE_SIZE).is_some(), "the fault left its copy");
+    // prot 1: PROT_READ.
+    world.step(&Op::Mprotect { proc: 0, page: 0, npages: 4, prot: 1 }).unwrap();
+    assert!(world.procs[0].0.vm.cached_fault_vma(base + PAGE_SIZE).is_none(), "the change made it stale");
+    // The model says refused; touch checks that the kernel says so too.
+    world.touch(0, base + PAGE_SIZE, true).unwrap();
+    world.touch(0, base + PAGE_SIZE, false).unwrap();
+    world.check().unwrap();
+    world.finish();
+}

@@ -233,18 +233,21 @@ impl<F: VmFile> VmaTree<F> {
     pub fn dup_for_fork(&self) -> Self {
         let mut child = self.clone();
         child.def_flags &= VM_NOHUGEPAGE;
-        let vmas: alloc::vec::Vec<(UserAddr, UserAddr, VmFlags)> = child.iter().map(|v| (v.start, v.end, v.flags)).collect();
-        for &(_, end, flags) in &vmas {
+        // Only VMAs that fork changes are touched (the common child is a
+        // plain copy, and walking the tree per VMA is not free).
+        let changed: alloc::vec::Vec<(UserAddr, VmFlags)> =
+            child.iter().filter(|v| v.flags & (VM_DONTCOPY | VM_LOCKED_MASK) != 0).map(|v| (v.end, v.flags)).collect();
+        for &(end, flags) in &changed {
             if flags & VM_DONTCOPY != 0 {
                 child.remove_vma(end);
-            } else if flags & VM_LOCKED_MASK != 0 {
+            } else {
                 let mut v = child.remove_vma(end);
                 v.flags &= !VM_LOCKED_MASK;
                 child.insert_vma(v);
             }
         }
-        if let (Some(&(lo, _, _)), Some(&(_, hi, _))) = (vmas.first(), vmas.last()) {
-            child.merge_range(lo, hi);
+        if !changed.is_empty() {
+            child.merge_range(UserAddr::new(0), UserAddr::new(u64::MAX));
         }
         child.hiwater_vm = self.hiwater_vm.max(child.total_vm);
         child

@@ -146,6 +146,12 @@ pub struct UserPageTables<M: UserMem> {
     /// scanning tables (each scanned entry costs microseconds where ring 0
     /// is emulated).
     tables: alloc::vec::Vec<PhysAddr>,
+    /// The PTE table [`pte_slot`](Self::pte_slot) found last, by the 2 MiB
+    /// it maps (`va >> 21`; `u64::MAX`: none): faults come in runs inside
+    /// one table, and then skip the walk from the PGD. Tables are freed
+    /// only with the address space; one that moves (`move_pte_table`)
+    /// clears this.
+    last_pte_table: (u64, PhysAddr),
 }
 
 impl<M: UserMem> UserPageTables<M> {
@@ -161,7 +167,7 @@ impl<M: UserMem> UserPageTables<M> {
                 return None;
             }
         };
-        let mut pt = Self { mem, pgd, nr_tables: 0, tables: alloc::vec::Vec::new() };
+        let mut pt = Self { mem, pgd, nr_tables: 0, tables: alloc::vec::Vec::new(), last_pte_table: (u64::MAX, PhysAddr::new(0)) };
         if let Some((va, pfn)) = special {
             let mut slot = pt.pte_slot(UserAddr::new(va), true)?;
             // Executable, read-only, user: not part of any VMA and never freed.
@@ -186,13 +192,20 @@ impl<M: UserMem> UserPageTables<M> {
     /// (or free them) while it is held.
     pub fn pte_slot(&mut self, va: UserAddr, create: bool) -> Option<PteSlot<'_>> {
         let va = va.as_u64();
-        let table = if create {
-            let mut counting = CountingTables { mem: &mut self.mem, tables: &mut self.tables };
-            let t = populate_pte_table(&mut counting, self.pgd, VirtAddr::new(va)).ok()?;
-            self.nr_tables = self.tables.len() as u64;
-            t
+        let key = va >> 21;
+        let table = if self.last_pte_table.0 == key {
+            self.last_pte_table.1
         } else {
-            self.walk(va)?
+            let table = if create {
+                let mut counting = CountingTables { mem: &mut self.mem, tables: &mut self.tables };
+                let t = populate_pte_table(&mut counting, self.pgd, VirtAddr::new(va)).ok()?;
+                self.nr_tables = self.tables.len() as u64;
+                t
+            } else {
+                self.walk(va)?
+            };
+            self.last_pte_table = (key, table);
+            table
         };
         Some(PteSlot(&mut self.mem.table(table)[table_index(va, 1)]))
     }
@@ -443,6 +456,8 @@ impl<M: UserMem> UserPageTables<M> {
         }
         let entry = self.mem.table(src_pmd)[table_index(old, 2)];
         debug_assert_eq!(entry & ADDR_MASK, table.as_u64());
+        // The table no longer maps the old 2 MiB.
+        self.last_pte_table = (u64::MAX, PhysAddr::new(0));
         self.mem.table(dst_pmd)[table_index(new, 2)] = entry;
         self.mem.table(src_pmd)[table_index(old, 2)] = 0;
         true

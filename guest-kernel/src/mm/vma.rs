@@ -200,6 +200,16 @@ impl<F: VmFile> Vma<F> {
     }
 }
 
+/// What the fault path needs of an anonymous VMA, copied out of it (see
+/// [`VmaTree::cached_fault_vma`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FaultVma {
+    pub start: UserAddr,
+    pub end: UserAddr,
+    pub flags: VmFlags,
+    pub pgoff: u64,
+}
+
 /// Whether `b` can be appended to `a` as one VMA (Linux `is_mergeable_vma`
 /// plus `can_vma_merge_after`; anonymous VMAs need contiguous `pgoff` too).
 fn can_merge<F: VmFile>(a: &Vma<F>, b: &Vma<F>) -> bool {
@@ -238,6 +248,13 @@ pub struct VmaTree<F> {
     /// invalidation: a key that is gone or a VMA that no longer holds the
     /// address falls back to the search.
     last_found: core::cell::Cell<UserAddr>,
+    /// The anonymous VMA the fault path used last, as a copy, with the
+    /// [`generation`](Self::generation) it was taken at: faults on
+    /// anonymous memory skip the tree while nothing has changed.
+    fault_cache: core::cell::Cell<Option<(u64, FaultVma)>>,
+    /// Bumped by every change to the VMA set (the primitives below), so a
+    /// copy taken before a change is never used after it.
+    generation: u64,
 
     // Set by the ELF loader, reported in /proc; the operations read
     // `start_brk` and `brk` only.
@@ -324,6 +341,8 @@ impl<F: VmFile> VmaTree<F> {
         Self {
             vmas: BTreeMap::new(),
             last_found: core::cell::Cell::new(UserAddr::default()),
+            fault_cache: core::cell::Cell::new(None),
+            generation: 0,
             start_code: UserAddr::new(0),
             end_code: UserAddr::new(0),
             start_data: UserAddr::new(0),
@@ -377,6 +396,22 @@ impl<F: VmFile> VmaTree<F> {
             self.last_found.set(v.end);
         }
         found
+    }
+
+    /// The anonymous VMA holding `addr`, if it is the one the fault path
+    /// used last and the VMA set has not changed since (Linux's old
+    /// `mm->mmap_cache`, which held a pointer and was cleared on change).
+    #[inline]
+    pub fn cached_fault_vma(&self, addr: UserAddr) -> Option<FaultVma> {
+        let (generation, v) = self.fault_cache.get()?;
+        (generation == self.generation && v.start <= addr && addr < v.end).then_some(v)
+    }
+
+    /// Remembers `v`, an anonymous VMA as it is now, for
+    /// [`cached_fault_vma`](Self::cached_fault_vma).
+    #[inline]
+    pub fn cache_fault_vma(&self, v: FaultVma) {
+        self.fault_cache.set(Some((self.generation, v)));
     }
 
     /// The VMA containing `addr` (Linux `vma_lookup`).
@@ -442,12 +477,14 @@ impl<F: VmFile> VmaTree<F> {
         debug_assert!(vma.start < vma.end && self.find_vma_intersection(vma.start, vma.end).is_none());
         self.vm_stat_account(vma.flags, vma.pages() as i64);
         self.map_count += 1;
+        self.generation += 1;
         self.vmas.insert(vma.end, VmaBox::new(vma));
     }
 
     /// Removes the VMA that ends at `end`, which must exist.
     pub(super) fn remove_vma(&mut self, end: UserAddr) -> Vma<F> {
         let vma = self.vmas.remove(&end).expect("remove_vma: no VMA ends there").into_inner();
+        self.generation += 1;
         self.vm_stat_account(vma.flags, -(vma.pages() as i64));
         self.map_count -= 1;
         vma
@@ -550,6 +587,7 @@ impl<F: VmFile> VmaTree<F> {
     /// flags and everything the counters or merging depend on as they are
     /// (for the bookkeeping-free fields such as `soft_dirty`).
     pub(super) fn for_each_vma_mut(&mut self, mut f: impl FnMut(&mut Vma<F>)) {
+        self.generation += 1;
         for v in self.vmas.values_mut() {
             f(v);
         }
