@@ -32,6 +32,7 @@ const PROGRAMS: &[&str] = &[
     "bench_fault",
     "bench_threads",
     "bench_ops",
+    "bench_fork",
     "fatal",
     "fuzz",
     "isolation",

@@ -295,3 +295,27 @@ fn counts_every_syscall_and_fault_into_a_histogram() {
     assert!(h[&MARK_FAULT_ANON].calls >= 256, "bench_ops touches 256 fresh pages: {:?}", h[&MARK_FAULT_ANON]);
     assert!(cli.stderr.contains("200 calls") && cli.stderr.contains("syscall 110 getppid"), "{}", cli.stderr);
 }
+
+/// fork's count grows with the pages it copies (bench_fork forks three
+/// times after touching PAGES pages): the per-PTE part is the difference
+/// over the difference of pages, positive and of a sane size.
+#[test]
+fn fork_is_counted_per_present_pte() {
+    if !kvm_available() {
+        return;
+    }
+    use shared::ports::MARK_SYSCALL_BASE;
+    let prog = tests::programs::path("bench_fork");
+    let fork_mean = |pages: &str| {
+        let (cli, report) = run(&["--count-instructions", "--cmdline", "count=syscalls", "--init", prog.to_str().unwrap(), "--", pages]);
+        assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, report.console_text());
+        assert!(cli.stdout.contains(&format!("bench_fork: {pages} pages, 3 forks")), "{}", cli.stdout);
+        let counts = report.counts.as_ref().expect("--count-instructions gives counts");
+        let fork = counts.histogram[&(MARK_SYSCALL_BASE + 57)];
+        assert_eq!(fork.calls, 3, "{fork:?}");
+        fork.total / fork.calls
+    };
+    let (none, many) = (fork_mean("0"), fork_mean("512"));
+    let per_pte = many.saturating_sub(none) / 512;
+    assert!((1..1000).contains(&per_pte), "fork: {none} instructions with no pages, {many} with 512: {per_pte} per PTE");
+}

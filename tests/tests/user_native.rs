@@ -164,6 +164,7 @@ fn every_tap_program_is_tested() {
                 | "bench_fault"
                 | "bench_threads"
                 | "bench_ops"
+                | "bench_fork"
                 | "mm_malloc_pie"
                 | "proc_exec"
                 | "fuzz"
