@@ -343,6 +343,43 @@ impl<M: UserMem> UserPageTables<M> {
         ok
     }
 
+    /// Frees the PTE tables that map only addresses in `[floor, ceiling)`,
+    /// where nothing is mapped any more (Linux `free_pgtables`, at the PTE
+    /// level): each whole 2 MiB inside the gap whose table holds no entry.
+    /// Besides the memory, this keeps the buddy allocator's blocks whole:
+    /// a table left behind pins 4 KiB in every 2 MiB a program once used.
+    pub fn free_pgtables(&mut self, floor: UserAddr, ceiling: UserAddr) {
+        const PMD_SIZE: u64 = 1 << 21;
+        let Some(lo) = floor.as_u64().checked_next_multiple_of(PMD_SIZE) else { return };
+        let hi = ceiling.as_u64() & !(PMD_SIZE - 1);
+        if lo >= hi {
+            return;
+        }
+        let mut empty = alloc::vec::Vec::new();
+        let mut mem = self.mem;
+        self.for_each_pte_table(lo, hi, &mut |va, table| {
+            if mem.table(table).iter().all(|&e| e == 0) {
+                empty.push((va, table));
+            }
+        });
+        if empty.is_empty() {
+            return;
+        }
+        self.last_pte_table = (u64::MAX, PhysAddr::new(0));
+        for (va, table) in empty {
+            let Ok(pmd) = self.walk_level(va, 2) else { continue };
+            self.mem.table(pmd)[table_index(va, 2)] = 0;
+            // Out of the paging-structure caches before the page is reused
+            // (`invlpg` drops those entries too).
+            flush_tlb_page(&self.mem, UserAddr::new(va));
+            if let Some(i) = self.tables.iter().position(|&t| t == table) {
+                self.tables.swap_remove(i);
+            }
+            self.mem.put_page(table.pfn());
+        }
+        self.nr_tables = self.tables.len() as u64;
+    }
+
     /// Unmaps `[start, end)`: every page loses its map count and reference
     /// and leaves the RSS (Linux `zap_page_range`).
     pub fn zap_page_range(&mut self, start: UserAddr, end: UserAddr, rss: &mut Rss) {

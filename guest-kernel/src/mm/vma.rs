@@ -229,6 +229,13 @@ pub trait PageTables {
     /// Move the PTEs of `[old_start, old_start + len)` to
     /// `[new_start, new_start + len)` (the destination has none).
     fn move_range(&mut self, old_start: UserAddr, new_start: UserAddr, len: u64);
+    /// Nothing is mapped in `[floor, ceiling)` any more (the gap between
+    /// the VMAs around a range just unmapped): page tables that map only
+    /// addresses inside it may be freed (Linux `free_pgtables`). By
+    /// default they are kept.
+    fn free_pgtables(&mut self, floor: UserAddr, ceiling: UserAddr) {
+        let _ = (floor, ceiling);
+    }
 }
 
 /// The VMA half of a user address space (what Linux's `struct mm_struct`
@@ -543,6 +550,9 @@ impl<F: VmFile> VmaTree<F> {
             let v = self.remove_vma(key);
             pt.unmap(v.start, v.end);
         }
+        let floor = self.vma_prev(start).map_or(UserAddr::new(0), |v| v.end);
+        let ceiling = self.find_vma(end).map_or(UserAddr::new(self.task_size), |v| v.start);
+        pt.free_pgtables(floor, ceiling);
         Ok(())
     }
 
