@@ -134,6 +134,8 @@ static void test_pthreads(void)
 /* --- futex operations --- */
 
 static int fword;
+/* Set by the waiter once its FUTEX_WAIT returned. */
+static int fword_waited;
 
 static void *wake_after(void *arg)
 {
@@ -142,13 +144,15 @@ static void *wake_after(void *arg)
     nanosleep(&d, NULL);
     __atomic_store_n(&fword, 1, __ATOMIC_SEQ_CST);
     long n;
-    /* The waiter may not be asleep yet: wake until it was. */
+    /* The waiter may not be asleep yet: wake until it was, or until it
+     * came back without sleeping (it saw the word change first: EAGAIN,
+     * which a loaded host can make happen). */
     do {
         n = sys_futex(&fword, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
         if (n == 0)
             nanosleep(&d, NULL);
-    } while (n == 0);
-    return (void *)n;
+    } while (n == 0 && !__atomic_load_n(&fword_waited, __ATOMIC_SEQ_CST));
+    return (void *)(n != 0 ? n : 1L);
 }
 
 static int waiters_ready;
@@ -230,6 +234,9 @@ static void test_futex(void)
     fword = 0;
     pthread_create(&th, NULL, wake_after, NULL);
     long r = sys_futex(&fword, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+    int wait_errno = errno;
+    __atomic_store_n(&fword_waited, 1, __ATOMIC_SEQ_CST);
+    errno = wait_errno;
     void *woke;
     pthread_join(th, &woke);
     check((r == 0 || (r == -1 && errno == EAGAIN)) && (long)woke == 1, "FUTEX_WAIT is woken by FUTEX_WAKE from another thread",
