@@ -33,6 +33,7 @@ const PROGRAMS: &[&str] = &[
     "bench_threads",
     "bench_ops",
     "bench_fork",
+    "balloon_free",
     "fatal",
     "fuzz",
     "isolation",

@@ -118,6 +118,8 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
     crate::drivers::stats::init(info, &cmdline);
     // Swap devices (`vmm run --swap`).
     crate::drivers::virtio_blk::init(&cmdline);
+    // Free page reporting (`vmm run --balloon`).
+    crate::drivers::virtio_balloon::init(&cmdline, crate::mm::buddy::page_alloc().config.page_poison);
     // What processes write to their console fds goes to the VMM's stdout
     // and stderr through the hostio port, bypassing the kernel log.
     crate::proc::notify::register_console(|stream, bytes| crate::drivers::hostio::write(if stream == 2 { 2 } else { 1 }, bytes), crate::drivers::hostio::read);

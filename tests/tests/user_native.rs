@@ -165,6 +165,7 @@ fn every_tap_program_is_tested() {
                 | "bench_threads"
                 | "bench_ops"
                 | "bench_fork"
+                | "balloon_free"
                 | "mm_malloc_pie"
                 | "proc_exec"
                 | "fuzz"

@@ -128,6 +128,10 @@ pub struct RunArgs {
     #[arg(long = "swap", value_name = "FILE[:SIZE]", value_parser = parse_swap)]
     pub swap: Vec<crate::vm::SwapSpec>,
 
+    /// Give the guest a virtio-balloon device with free page reporting: the guest reports memory that stays free, and the VMM gives the host pages behind it back (the VMM's resident set falls when the guest frees memory).
+    #[arg(long)]
+    pub balloon: bool,
+
     /// Count the guest instructions of the kernel regions marked on the mark port (single-stepped; the kernel marks them for count=alloc_page,kmalloc64,fault on --cmdline) and print one line per region on stderr at exit.
     #[arg(long)]
     pub count_instructions: bool,
@@ -210,6 +214,7 @@ impl RunArgs {
             count_trace: self.count_trace.is_some(),
             gdb: self.gdb.map(|addr| crate::gdb::GdbConfig { addr, wait: self.gdb_wait }),
             swap: self.swap.clone(),
+            balloon: self.balloon,
         })
     }
 }
@@ -403,6 +408,17 @@ fn run_command(args: &RunArgs, stdin: Option<Box<dyn std::io::BufRead + Send>>, 
                     stderr,
                     "vmm: stats channel: {} messages ({} snapshots, {} replies), {} lost, {} bad chains, {} driver errors",
                     st.received, st.snapshots, st.replies, st.lost, st.rejected, st.driver_errors
+                );
+            }
+            if let Some(b) = &report.balloon {
+                let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
+                let _ = writeln!(
+                    stderr,
+                    "vmm: balloon: {} free page reports gave {:.1} MiB back; guest RAM resident on the host {:.1} MiB at most before a report, {:.1} MiB after the last",
+                    b.reports,
+                    mib(b.reported_pages * 4096),
+                    mib(b.resident_before),
+                    mib(b.resident_after)
                 );
             }
             if let Some(counts) = &report.counts {

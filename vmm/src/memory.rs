@@ -35,3 +35,23 @@ pub fn register_with_kvm(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<()> {
     }
     Ok(())
 }
+
+/// Bytes of guest RAM the host has resident now (`mincore` over each
+/// region): what the guest costs the host, without the VMM's own memory.
+pub fn resident_bytes(mem: &GuestMemoryMmap) -> u64 {
+    const PAGE: usize = 4096;
+    let mut total = 0u64;
+    for region in mem.iter() {
+        let Ok(host) = region.get_host_address(vm_memory::MemoryRegionAddress(0)) else { continue };
+        let len = region.len() as usize;
+        let mut vec = vec![0u8; len.div_ceil(PAGE)];
+        // SAFETY: `host..host + len` is the region's live mapping (page
+        // aligned, owned by `mem`); mincore only reads the page tables and
+        // writes one byte per page into `vec`, which has room for them.
+        let rc = unsafe { libc::mincore(host.cast(), len, vec.as_mut_ptr()) };
+        if rc == 0 {
+            total += vec.iter().filter(|&&b| b & 1 != 0).count() as u64 * PAGE as u64;
+        }
+    }
+    total
+}

@@ -117,6 +117,22 @@ pub struct RunReport {
     /// What the stats channel carried: counts, the last snapshot and the
     /// most recent messages.
     pub stats: StatsReport,
+    /// With `--balloon`: what free page reporting gave back.
+    pub balloon: Option<BalloonReport>,
+}
+
+/// What the balloon's free page reporting did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BalloonReport {
+    /// Reports served, and the pages they gave back to the host.
+    pub reports: u64,
+    pub reported_pages: u64,
+    /// Guest RAM resident on the host (bytes): the most seen when a report
+    /// arrived, and what was left after the last report.
+    pub resident_before: u64,
+    pub resident_after: u64,
+    /// Reports refused as malformed.
+    pub rejected: u64,
 }
 
 impl RunReport {

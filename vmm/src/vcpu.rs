@@ -79,6 +79,8 @@ pub(crate) struct VcpuRunner {
     pub(crate) stats: StatsChannel,
     /// The block devices of `--swap`, at `VIRTIO_MMIO_BASE` upwards.
     pub(crate) blocks: Vec<crate::devices::block::BlockDevice>,
+    /// The balloon of `--balloon`, in the window after the block devices'.
+    pub(crate) balloon: Option<crate::devices::balloon::BalloonDevice>,
     pub(crate) start: Instant,
     pub(crate) boot_time: Option<Duration>,
     pub(crate) stop: Arc<AtomicBool>,
@@ -100,6 +102,14 @@ fn block_index(addr: u64, n: usize) -> Option<(usize, u64)> {
     (i < n).then(|| (i, (addr - VIRTIO_MMIO_BASE) % VIRTIO_MMIO_SIZE))
 }
 
+/// The offset of `addr` in the balloon's register window, the one after
+/// the `blocks` block devices' (`None` outside it, or with no balloon).
+fn balloon_offset(addr: u64, blocks: usize, balloon: bool) -> Option<u64> {
+    use shared::layout::{VIRTIO_MMIO_BASE, VIRTIO_MMIO_SIZE};
+    let offset = addr.checked_sub(VIRTIO_MMIO_BASE + blocks as u64 * VIRTIO_MMIO_SIZE)?;
+    (balloon && offset < VIRTIO_MMIO_SIZE).then_some(offset)
+}
+
 /// `KVM_GUESTDBG_BLOCKIRQ` if KVM offers it: interrupts are held off while
 /// single-stepping, so that a step (or an instruction count) is the code's
 /// own and not an interrupt handler's.
@@ -118,6 +128,7 @@ pub(crate) struct Finished {
     pub(crate) counts: Option<InstructionCounts>,
     pub(crate) stats_rejected: u64,
     pub(crate) stats_driver_errors: u64,
+    pub(crate) balloon: Option<crate::report::BalloonReport>,
 }
 
 impl VcpuRunner {
@@ -154,7 +165,23 @@ impl VcpuRunner {
         let _ = console.flush();
         let hostio = self.hostio.finish();
         let counts = self.counter.map(Counter::finish);
-        Ok(Finished { outcome: outcome?, boot_time: self.boot_time, console: console.into_captured(), hostio, counts, stats_rejected, stats_driver_errors })
+        let balloon = self.balloon.as_ref().map(|b| crate::report::BalloonReport {
+            reports: b.device.reports,
+            reported_pages: b.device.reported_pages,
+            resident_before: b.device.resident_before,
+            resident_after: b.device.resident_after,
+            rejected: b.rejected(),
+        });
+        Ok(Finished {
+            outcome: outcome?,
+            boot_time: self.boot_time,
+            console: console.into_captured(),
+            hostio,
+            counts,
+            stats_rejected,
+            stats_driver_errors,
+            balloon,
+        })
     }
 
     fn run_loop(&mut self) -> Result<Outcome> {
@@ -238,6 +265,18 @@ impl VcpuRunner {
                 VcpuExit::MmioWrite(addr, data) if block_index(addr, self.blocks.len()).is_some() => {
                     let (i, offset) = block_index(addr, self.blocks.len()).unwrap_or_default();
                     self.blocks[i].write(offset, data, &self.mem);
+                }
+                VcpuExit::MmioRead(addr, data) if balloon_offset(addr, self.blocks.len(), self.balloon.is_some()).is_some() => {
+                    let offset = balloon_offset(addr, self.blocks.len(), self.balloon.is_some()).unwrap_or_default();
+                    if let Some(b) = self.balloon.as_mut() {
+                        b.read(offset, data);
+                    }
+                }
+                VcpuExit::MmioWrite(addr, data) if balloon_offset(addr, self.blocks.len(), self.balloon.is_some()).is_some() => {
+                    let offset = balloon_offset(addr, self.blocks.len(), self.balloon.is_some()).unwrap_or_default();
+                    if let Some(b) = self.balloon.as_mut() {
+                        b.write(offset, data, &self.mem);
+                    }
                 }
                 VcpuExit::MmioRead(addr, data) if stats_mmio.contains(&addr) => {
                     self.stats.device.read(addr - STATS_MMIO_BASE, data);

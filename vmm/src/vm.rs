@@ -72,6 +72,9 @@ pub struct VmConfig {
     /// Swap areas: a virtio-blk device each, in this order
     /// ([`crate::devices::block`]).
     pub swap: Vec<SwapSpec>,
+    /// A virtio-balloon device with free page reporting, after the swap
+    /// areas' devices ([`crate::devices::balloon`]).
+    pub balloon: bool,
 }
 
 /// `--swap FILE[:SIZE]`: the file backing a swap area, created with SIZE
@@ -98,7 +101,14 @@ impl VmConfig {
             count_trace: false,
             gdb: None,
             swap: Vec::new(),
+            balloon: false,
         }
+    }
+
+    /// The virtio-mmio devices besides the stats channel: a block device
+    /// per swap area, then the balloon.
+    pub fn virtio_devices(&self) -> usize {
+        self.swap.len() + usize::from(self.balloon)
     }
 
     /// The command line the kernel gets.
@@ -112,7 +122,7 @@ impl VmConfig {
             line.push_str(&init.path);
         }
         // Linux's way of naming virtio-mmio devices without a device tree.
-        for i in 0..self.swap.len().min(shared::layout::VIRTIO_MMIO_MAX) {
+        for i in 0..self.virtio_devices().min(shared::layout::VIRTIO_MMIO_MAX) {
             let (base, irq) = (shared::layout::VIRTIO_MMIO_BASE + i as u64 * shared::layout::VIRTIO_MMIO_SIZE, shared::layout::VIRTIO_IRQ_BASE + i as u32);
             if !line.is_empty() {
                 line.push(' ');
@@ -268,8 +278,8 @@ where
         events: streams.stats.is_some().then(|| tx.clone()),
     };
 
-    if config.swap.len() > shared::layout::VIRTIO_MMIO_MAX {
-        return Err(Error::TooManySwaps { given: config.swap.len(), max: shared::layout::VIRTIO_MMIO_MAX });
+    if config.virtio_devices() > shared::layout::VIRTIO_MMIO_MAX {
+        return Err(Error::TooManySwaps { given: config.swap.len(), max: shared::layout::VIRTIO_MMIO_MAX - usize::from(config.balloon) });
     }
     let mut blocks = Vec::new();
     for (i, spec) in config.swap.iter().enumerate() {
@@ -281,6 +291,13 @@ where
             .map_err(|source| Error::Swap(crate::devices::block::SwapError::Io { path: spec.path.clone(), source }))?;
         blocks.push(device);
     }
+    let balloon = if config.balloon {
+        let irq = EventFd::new(EFD_NONBLOCK | libc::EFD_CLOEXEC).map_err(Error::EventFd)?;
+        vm.register_irqfd(&irq, shared::layout::VIRTIO_IRQ_BASE + blocks.len() as u32).map_err(Error::kvm("KVM_IRQFD"))?;
+        Some(crate::devices::balloon::BalloonDevice::new(Some(irq), to(Stream::Stderr)))
+    } else {
+        None
+    };
 
     let stop = Arc::new(AtomicBool::new(false));
     let (gdb_link, gdb_server_link) = match &config.gdb {
@@ -299,6 +316,7 @@ where
         pageops: crate::devices::PageOps::new(to(Stream::Stderr)),
         stats,
         blocks,
+        balloon,
         start,
         boot_time: None,
         stop: stop.clone(),
@@ -417,6 +435,7 @@ where
             hostio_rejected: done.hostio.rejected,
             counts: done.counts,
             stats,
+            balloon: done.balloon,
         };
         Ok((report, result))
     })

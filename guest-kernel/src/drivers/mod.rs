@@ -17,6 +17,9 @@ pub mod stats_collect;
 pub mod stats_host_procs;
 pub mod stats_text;
 pub mod stats_wire;
+/// virtio-balloon, for free page reporting.
+#[cfg(target_os = "none")]
+pub mod virtio_balloon;
 /// virtio-blk, for swap devices.
 #[cfg(target_os = "none")]
 pub mod virtio_blk;

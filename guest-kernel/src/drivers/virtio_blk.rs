@@ -50,13 +50,22 @@ unsafe impl Send for VirtioBlk {}
 impl VirtioBlk {
     /// Maps the device's registers at `base` (`size` bytes), checks that
     /// it is a block device of the VMM's, negotiates, sets up its queue.
-    pub fn probe(base: u64, size: u64) -> Result<Self, String> {
+    /// `Ok(None)`: the device there is not a block device (another
+    /// driver's).
+    pub fn probe(base: u64, size: u64) -> Result<Option<Self>, String> {
         use crate::mm::buddy::{alloc_page, page_address, page_to_pfn};
         use crate::mm::gfp::{__GFP_ZERO, GFP_KERNEL};
         let va = crate::mm::vmalloc::ioremap(PhysAddr::new(base), size, "virtio_blk").ok_or_else(|| String::from("cannot map its registers"))?;
         // SAFETY: an uncached mapping of the device's register page, kept for the life of the kernel (never unmapped).
         let mmio = unsafe { Mmio::new(va.as_mut_ptr::<u8>()) };
-        mmio.probe(VIRTIO_ID_BLOCK, VENDOR_ID).map_err(|e| format!("{e}"))?;
+        match mmio.probe(VIRTIO_ID_BLOCK, VENDOR_ID) {
+            Ok(()) => {}
+            Err(super::virtio_mmio::ProbeError::DeviceId(_)) => {
+                crate::mm::vmalloc::vunmap(va);
+                return Ok(None);
+            }
+            Err(e) => return Err(format!("{e}")),
+        }
         let max = mmio.queue_max(0).map_err(|e| format!("{e}"))?;
         let qsize = choose_queue_size(max, QUEUE_SIZE);
         let mut pages = [(0u64, core::ptr::null_mut::<u8>()); 2];
@@ -74,7 +83,7 @@ impl VirtioBlk {
         mmio.enable_queue(0, &queue);
         mmio.driver_ok();
         let capacity = u64::from(mmio.read(CONFIG_CAPACITY)) | u64::from(mmio.read(CONFIG_CAPACITY + 4)) << 32;
-        Ok(Self { mmio, queue, req: pages[1].1, req_phys: pages[1].0, capacity })
+        Ok(Some(Self { mmio, queue, req: pages[1].1, req_phys: pages[1].0, capacity }))
     }
 
     /// The disk's size in sectors.
@@ -136,7 +145,8 @@ pub fn init(cmdline: &crate::cmdline::Cmdline) {
             continue;
         };
         let mut dev = match VirtioBlk::probe(base, size) {
-            Ok(dev) => dev,
+            Ok(Some(dev)) => dev,
+            Ok(None) => continue,
             Err(why) => {
                 pr_err!("virtio_blk: device at {base:#x}: {why}");
                 continue;

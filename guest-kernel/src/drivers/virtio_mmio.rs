@@ -365,6 +365,12 @@ impl Mmio {
     /// Checks the identity registers, resets the device and negotiates
     /// features (VERSION_1 only), up to FEATURES_OK (§3.1.1 steps 1-6).
     pub fn probe(&self, device_id: u32, vendor_id: u32) -> Result<(), ProbeError> {
+        self.probe_with_features(device_id, vendor_id, 0).map(|_| ())
+    }
+
+    /// [`probe`](Self::probe), taking also those of the device-specific
+    /// feature bits 0..32 in `wanted` that the device offers; returns them.
+    pub fn probe_with_features(&self, device_id: u32, vendor_id: u32, wanted: u32) -> Result<u32, ProbeError> {
         let magic = self.read(regs::MAGIC_VALUE);
         if magic != regs::MAGIC {
             return Err(ProbeError::BadMagic(magic));
@@ -396,8 +402,10 @@ impl Mmio {
             self.fail();
             return Err(ProbeError::NoVersion1);
         }
+        self.write(regs::DEVICE_FEATURES_SEL, 0);
+        let taken = self.read(regs::DEVICE_FEATURES) & wanted;
         self.write(regs::DRIVER_FEATURES_SEL, 0);
-        self.write(regs::DRIVER_FEATURES, 0);
+        self.write(regs::DRIVER_FEATURES, taken);
         self.write(regs::DRIVER_FEATURES_SEL, 1);
         self.write(regs::DRIVER_FEATURES, regs::FEATURE_VERSION_1_WORD1);
         let s = regs::STATUS_ACKNOWLEDGE | regs::STATUS_DRIVER | regs::STATUS_FEATURES_OK;
@@ -406,7 +414,7 @@ impl Mmio {
             self.fail();
             return Err(ProbeError::FeaturesRejected);
         }
-        Ok(())
+        Ok(taken)
     }
 
     /// The largest size the device offers for queue `index` (0: none), or

@@ -95,6 +95,7 @@ pub mod mremap;
 pub mod page;
 #[deny(unsafe_code)]
 pub mod page_alloc;
+pub mod page_reporting;
 #[deny(unsafe_code)]
 pub mod pgtable;
 #[cfg(target_os = "none")]

@@ -45,6 +45,10 @@ pub mod pg {
     /// In the swap cache (Linux `PG_swapcache`): `private` holds its swap
     /// entry, and the cache holds a reference.
     pub const SWAPCACHE: u32 = 1 << 12;
+    /// On a free block: given to the host by free page reporting (Linux
+    /// `PageReported`) and not allocated or merged since; its memory reads
+    /// as zero, so [`ZERO`] is set too.
+    pub const REPORTED: u32 = 1 << 13;
 
     pub const ZONE_SHIFT: u32 = 28;
     pub const ZONE_MASK: u32 = 0x3 << ZONE_SHIFT;
@@ -54,7 +58,7 @@ pub mod pg {
     pub const CHECK_AT_FREE: u32 = BUDDY | PCP | SLAB | LRU | RESERVED | SWAPCACHE;
 
     /// Names for dumps, in bit order.
-    pub const NAMES: [(u32, &str); 13] = [
+    pub const NAMES: [(u32, &str); 14] = [
         (INIT, "init"),
         (BUDDY, "buddy"),
         (ZERO, "zero"),
@@ -68,6 +72,7 @@ pub mod pg {
         (ANON, "anon"),
         (SHMEM, "shmem"),
         (SWAPCACHE, "swapcache"),
+        (REPORTED, "reported"),
     ];
 }
 
@@ -249,6 +254,16 @@ impl PageList {
     }
 
     #[inline]
+    /// The list's pages from the front, for a look that changes nothing.
+    pub fn iter<'a, M: PhysMem + ?Sized>(&self, mem: &'a M) -> impl Iterator<Item = Pfn> + 'a {
+        let mut at = self.head;
+        core::iter::from_fn(move || {
+            let pfn = (at != NIL).then(|| Pfn::new(at.into()))?;
+            at = mem.page(pfn).lru_next.load(Relaxed);
+            Some(pfn)
+        })
+    }
+
     pub fn pop_front<M: PhysMem + ?Sized>(&mut self, mem: &M) -> Option<Pfn> {
         let pfn = (self.head != NIL).then(|| Pfn::new(self.head.into()))?;
         self.remove(mem, pfn);

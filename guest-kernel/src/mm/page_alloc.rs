@@ -83,6 +83,10 @@ pub struct PageAlloc<M: PhysMem> {
     pub memalloc: AtomicBool,
     /// `fail_page_alloc=`: allocations failed on purpose.
     pub fail: crate::mm::fault_inject::FaultAttr,
+    /// A block of at least `PAGE_REPORTING_ORDER` that was in use became
+    /// free: free page reporting has something to give the host
+    /// ([`crate::mm::page_reporting`]).
+    pub report_requested: AtomicBool,
 }
 
 /// Linux `gfp_zone`: the highest zone a mask may use.
@@ -117,6 +121,7 @@ impl<M: PhysMem> PageAlloc<M> {
             watermark_scale_factor: AtomicU64::new(10),
             poison_corrupted: AtomicBool::new(false),
             memalloc: AtomicBool::new(false),
+            report_requested: AtomicBool::new(false),
         }
     }
 
@@ -349,26 +354,27 @@ impl<M: PhysMem> PageAlloc<M> {
     /// known zero.
     fn rmqueue_smallest(&self, z: &Zone, area: &mut FreeArea, order: usize) -> Option<(Pfn, bool)> {
         for current in order..MAX_ORDER {
-            let (pfn, zero) = if let Some(pfn) = area.lists[current].pop_front(&self.mem) {
+            let (pfn, zero, reported) = if let Some(pfn) = area.lists[current].pop_front(&self.mem) {
                 let page = self.mem.page(pfn);
-                let zero = page.test(pg::ZERO);
-                page.clear(pg::BUDDY | pg::ZERO);
-                (pfn, zero)
+                let (zero, reported) = (page.test(pg::ZERO), page.test(pg::REPORTED));
+                page.clear(pg::BUDDY | pg::ZERO | pg::REPORTED);
+                (pfn, zero, reported)
             } else if current == MAX_ORDER - 1 {
                 let pfn = area.take_deferred()?;
                 self.events.deferred_init_blocks.fetch_add(1, Relaxed);
-                (pfn, true)
+                (pfn, true, false)
             } else {
                 continue;
             };
             z.nr_free_order[current].fetch_sub(1, Relaxed);
             z.nr_free.fetch_sub(1 << order, Relaxed);
-            // expand(): hand back the upper halves.
+            // expand(): hand back the upper halves (a reported block's
+            // halves stay reported, as Linux's do).
             let mut high = current;
             while high > order {
                 high -= 1;
                 let buddy = pfn + (1 << high);
-                self.set_buddy(z.idx, buddy, high, zero);
+                self.set_buddy(z.idx, buddy, high, zero, reported);
                 area.lists[high].push_front(&self.mem, buddy);
                 z.nr_free_order[high].fetch_add(1, Relaxed);
             }
@@ -377,20 +383,34 @@ impl<M: PhysMem> PageAlloc<M> {
         None
     }
 
-    fn set_buddy(&self, zone: usize, pfn: Pfn, order: usize, zero: bool) {
+    fn set_buddy(&self, zone: usize, pfn: Pfn, order: usize, zero: bool, reported: bool) {
         let page = self.mem.page(pfn);
         // Keep POISONED (freed and filled with PAGE_POISON): the check on
         // allocation goes by it, whatever head this page becomes meanwhile.
         let poisoned = page.flags() & pg::POISONED;
-        page.flags.store(pg::INIT | pg::BUDDY | zone_bits(zone) | poisoned | if zero { pg::ZERO } else { 0 }, Relaxed);
+        let known = if reported {
+            pg::ZERO | pg::REPORTED
+        } else if zero {
+            pg::ZERO
+        } else {
+            0
+        };
+        page.flags.store(pg::INIT | pg::BUDDY | zone_bits(zone) | poisoned | known, Relaxed);
         page._refcount.store(0, Relaxed);
         page._mapcount.store(-1, Relaxed);
         page.private.store(order as u64, Relaxed);
     }
 
     /// Linux `__free_one_page`: puts the block back and merges it with its
-    /// free buddies.
-    fn free_one_page(&self, z: &Zone, area: &mut FreeArea, mut pfn: Pfn, mut order: usize, mut zero: bool) {
+    /// free buddies. A merged block is known zero, or reported, only if
+    /// all its parts were.
+    fn free_one_page(&self, z: &Zone, area: &mut FreeArea, pfn: Pfn, order: usize, zero: bool) {
+        self.free_one_page_reported(z, area, pfn, order, zero, false);
+    }
+
+    /// [`free_one_page`](Self::free_one_page) for a block that may have
+    /// been reported (page reporting puts its blocks back through here).
+    pub(super) fn free_one_page_reported(&self, z: &Zone, area: &mut FreeArea, mut pfn: Pfn, mut order: usize, mut zero: bool, mut reported: bool) {
         let freed = 1u64 << order;
         while order < MAX_ORDER - 1 {
             let buddy_pfn = pfn.buddy(order);
@@ -404,11 +424,17 @@ impl<M: PhysMem> PageAlloc<M> {
             area.lists[order].remove(&self.mem, buddy_pfn);
             z.nr_free_order[order].fetch_sub(1, Relaxed);
             zero &= buddy.test(pg::ZERO);
-            buddy.clear(pg::BUDDY | pg::ZERO);
+            reported &= buddy.test(pg::REPORTED);
+            buddy.clear(pg::BUDDY | pg::ZERO | pg::REPORTED);
             pfn = pfn.align_down(order + 1);
             order += 1;
         }
-        self.set_buddy(z.idx, pfn, order, zero);
+        self.set_buddy(z.idx, pfn, order, zero, reported);
+        // A block one short of reporting size counts too: what it lacks is
+        // often a page on a per-CPU list, which the pass drains first.
+        if !reported && !zero && order + 1 >= crate::mm::page_reporting::PAGE_REPORTING_ORDER {
+            self.report_requested.store(true, Relaxed);
+        }
         area.lists[order].push_front(&self.mem, pfn);
         z.nr_free_order[order].fetch_add(1, Relaxed);
         z.nr_free.fetch_add(freed, Relaxed);

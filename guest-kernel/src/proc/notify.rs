@@ -2,8 +2,8 @@
 //! register (Linux's notifier chains and `console_drivers`, in miniature):
 //! the process layer imports nothing from `drivers`.
 //!
-//! - the stats driver observes ticks, safe points and exits
-//!   ([`register_observer`]);
+//! - the stats driver and the balloon driver observe ticks, safe points
+//!   and exits ([`register_observer`]);
 //! - the console device writes what processes write to fds 0..2, and
 //!   gives what they read ([`register_console`]).
 
@@ -23,39 +23,45 @@ pub struct Observer {
     pub task_exit: fn(u32, i32),
 }
 
-static OBSERVER: Once<Observer> = Once::new();
+/// The observers: the stats driver, the balloon driver.
+static OBSERVERS: [Once<Observer>; 2] = [Once::new(), Once::new()];
 
-/// Registers the observer (once, at boot).
+/// Registers an observer (at boot; a third is refused).
 pub fn register_observer(o: Observer) {
-    let _ = OBSERVER.set(o);
+    let mut o = Some(o);
+    for slot in &OBSERVERS {
+        match o.take() {
+            Some(obs) => o = slot.set(obs).err(),
+            None => return,
+        }
+    }
+    if o.is_some() {
+        printk!("notify: no room for another observer");
+    }
+}
+
+fn observers() -> impl Iterator<Item = &'static Observer> {
+    OBSERVERS.iter().filter_map(Once::get)
 }
 
 pub(crate) fn tick() {
-    if let Some(o) = OBSERVER.get() {
-        (o.tick)();
-    }
+    observers().for_each(|o| (o.tick)());
 }
 
 pub(crate) fn poll() {
-    if let Some(o) = OBSERVER.get() {
-        (o.poll)();
-    }
+    observers().for_each(|o| (o.poll)());
 }
 
 pub(crate) fn pending() -> bool {
-    OBSERVER.get().is_some_and(|o| (o.pending)())
+    observers().any(|o| (o.pending)())
 }
 
 pub(crate) fn run_pending() {
-    if let Some(o) = OBSERVER.get() {
-        (o.run_pending)();
-    }
+    observers().for_each(|o| (o.run_pending)());
 }
 
 pub(crate) fn task_exit(pid: u32, status: i32) {
-    if let Some(o) = OBSERVER.get() {
-        (o.task_exit)(pid, status);
-    }
+    observers().for_each(|o| (o.task_exit)(pid, status));
 }
 
 /// Writes bytes to the console's stream 1 (stdout) or 2 (stderr); returns

@@ -1,4 +1,5 @@
 //! Emulated devices.
+pub mod balloon;
 pub mod block;
 pub mod console;
 pub mod hostio;

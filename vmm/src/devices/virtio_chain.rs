@@ -89,6 +89,16 @@ where
     walk(chain, table, size, rule, MESSAGE_MAX as u64).map(|(segments, _)| segments)
 }
 
+/// [`walk_chain`] for a queue of device-writable buffers that stand for
+/// guest memory rather than a message (the balloon's reporting queue):
+/// at most `max_bytes` in all.
+pub fn walk_writable_chain<M>(chain: DescriptorChain<M>, table: GuestAddress, size: u16, max_bytes: u64) -> Result<Vec<Segment>, ChainError>
+where
+    M: Deref<Target = GuestMemoryMmap> + Clone,
+{
+    walk(chain, table, size, Rule::Writable, max_bytes).map(|(segments, _)| segments)
+}
+
 /// What directions a queue's chains may take.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Rule {
