@@ -35,6 +35,23 @@ fn freed_memory_goes_back_to_the_host() {
     assert!(b.reported_pages * 4096 >= 28 << 20, "32 MiB freed, {} KiB reported", b.reported_pages * 4);
     assert!(b.resident_before >= 32 << 20, "the program's memory was resident: {b:?}");
     assert!(b.resident_after + (24 << 20) <= b.resident_before, "the host let go of most of it: {b:?}");
+    // The stats stream carries the host's side of each snapshot: the
+    // guest RAM resident falls after its peak, and the VMM's RSS with it.
+    let host: Vec<vmm::stats::HostSample> = report.stats.messages.iter().filter_map(|m| m.host).collect();
+    // The largest fall from an earlier sample to a later one.
+    let fall = |of: fn(&vmm::stats::HostSample) -> u64| {
+        let mut top = 0;
+        host.iter()
+            .map(|h| {
+                top = top.max(of(h));
+                top - of(h)
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    let (resident, rss) = (fall(|h| h.guest_resident_kb), fall(|h| h.vmm_rss_kb));
+    assert!(resident >= 24 << 10, "resident guest RAM fell by only {resident} kB: {host:?}");
+    assert!(rss >= 24 << 10, "the VMM's RSS fell by only {rss} kB");
 }
 
 /// Without `--balloon` there is no device and nothing is given back;

@@ -46,6 +46,29 @@ pub const DEVICE_FEATURES: u64 = VIRTIO_F_VERSION_1;
 pub struct StatsMessage {
     pub header: shared::stats::Header,
     pub payload: shared::stats::Payload,
+    /// What the host looked like when the VMM received it (snapshots).
+    pub host: Option<HostSample>,
+}
+
+/// The host's side of a snapshot, taken by the VMM as the snapshot
+/// arrives: what the guest costs the host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HostSample {
+    /// The VMM's resident set (`VmRSS` of `/proc/self/status`), in kB.
+    pub vmm_rss_kb: u64,
+    /// Guest RAM resident on the host (`mincore`), in kB.
+    pub guest_resident_kb: u64,
+}
+
+impl HostSample {
+    /// The host now, for a guest with memory `mem`.
+    pub fn now(mem: &GuestMemoryMmap) -> Self {
+        let rss = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmRSS:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())))
+            .unwrap_or(0);
+        Self { vmm_rss_kb: rss, guest_resident_kb: crate::memory::resident_bytes(mem) / 1024 }
+    }
 }
 
 /// What happened to a host command.
@@ -141,7 +164,12 @@ impl Stats {
             let Some((head, walked)) = t.pop(q, mem, |chain, table, size| walk_chain(chain, table, size, false)) else { break };
             let message = walked.and_then(|segments| {
                 let bytes = read_segments(mem, &segments)?;
-                shared::stats::decode(&bytes).map(|(header, payload)| StatsMessage { header, payload }).map_err(|e| ChainError::Decode(e.to_string()))
+                shared::stats::decode(&bytes)
+                    .map(|(header, payload)| {
+                        let host = matches!(payload, shared::stats::Payload::Snapshot(_)).then(|| HostSample::now(mem));
+                        StatsMessage { header, payload, host }
+                    })
+                    .map_err(|e| ChainError::Decode(e.to_string()))
             });
             match message {
                 Ok(m) => self.messages.push(m),

@@ -18,7 +18,7 @@ use shared::stats::{CommandResult, Header, Payload, ProcessStats, Reason, SlabSt
 pub use control::{Control, ControlError};
 
 use crate::devices::stats::CommandEvent;
-pub use crate::devices::stats::StatsMessage;
+pub use crate::devices::stats::{HostSample, StatsMessage};
 
 /// How many of the most recent messages a run keeps in memory (the
 /// `--stats-out` file gets every one).
@@ -34,6 +34,10 @@ pub struct JsonRecord {
     /// `"snapshot"` or `"reply"`.
     pub kind: String,
     pub payload: Payload,
+    /// The VMM's resident set and the guest RAM resident on the host when
+    /// the snapshot arrived (absent in older recordings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostSample>,
 }
 
 impl StatsMessage {
@@ -53,7 +57,13 @@ impl StatsMessage {
 
     /// The message as one JSON line (no newline).
     pub fn to_json_line(&self) -> String {
-        let record = JsonRecord { seq: self.header.seq, guest_ns: self.header.guest_ns, kind: self.kind_name().to_string(), payload: self.payload.clone() };
+        let record = JsonRecord {
+            seq: self.header.seq,
+            guest_ns: self.header.guest_ns,
+            kind: self.kind_name().to_string(),
+            payload: self.payload.clone(),
+            host: self.host,
+        };
         serde_json::to_string(&record).unwrap_or_else(|e| format!("{{\"error\":{:?}}}", e.to_string()))
     }
 
@@ -66,7 +76,7 @@ impl StatsMessage {
             (_, k) => return Err(format!("kind {k:?} does not match the payload")),
         };
         let header = Header { magic: STATS_MAGIC, version: STATS_VERSION, kind, seq: record.seq, guest_ns: record.guest_ns };
-        Ok(Self { header, payload: record.payload })
+        Ok(Self { header, payload: record.payload, host: record.host })
     }
 }
 
@@ -116,6 +126,8 @@ pub struct StatsReport {
     pub lost: u64,
     /// The last snapshot received.
     pub last_snapshot: Option<(Header, Snapshot)>,
+    /// The host when it arrived.
+    pub last_host: Option<HostSample>,
     /// The most recent [`MESSAGES_KEPT`] messages, in order.
     pub messages: Vec<StatsMessage>,
 }
@@ -258,6 +270,7 @@ impl Hub {
             driver_errors,
             lost: st.lost,
             last_snapshot: st.last_snapshot.as_ref().and_then(|m| m.snapshot().map(|s| (m.header, s.clone()))),
+            last_host: st.last_snapshot.as_ref().and_then(|m| m.host),
             messages: st.recent.iter().map(|m| StatsMessage::clone(m)).collect(),
         }
     }
@@ -283,7 +296,7 @@ mod tests {
 
     fn msg(seq: u64, payload: Payload) -> Arc<StatsMessage> {
         let kind = if matches!(payload, Payload::Snapshot(_)) { KIND_SNAPSHOT } else { KIND_REPLY };
-        Arc::new(StatsMessage { header: Header { magic: STATS_MAGIC, version: STATS_VERSION, kind, seq, guest_ns: seq * 100 }, payload })
+        Arc::new(StatsMessage { header: Header { magic: STATS_MAGIC, version: STATS_VERSION, kind, seq, guest_ns: seq * 100 }, payload, host: None })
     }
 
     #[test]
@@ -298,6 +311,14 @@ mod tests {
         assert!(StatsMessage::from_json_line("{\"seq\":1").is_err());
         let wrong = line.replace("\"kind\":\"snapshot\"", "\"kind\":\"reply\"");
         assert!(StatsMessage::from_json_line(&wrong).unwrap_err().contains("does not match"));
+        // The host's side travels with a snapshot, and older lines without
+        // it still read.
+        let mut h = (*m).clone();
+        h.host = Some(HostSample { vmm_rss_kb: 30_000, guest_resident_kb: 12_000 });
+        let line = h.to_json_line();
+        assert!(line.ends_with(",\"host\":{\"vmm_rss_kb\":30000,\"guest_resident_kb\":12000}}"), "{line}");
+        assert_eq!(StatsMessage::from_json_line(&line).unwrap(), h);
+        assert_eq!(StatsMessage::from_json_line(&m.to_json_line()).unwrap().host, None);
     }
 
     #[test]

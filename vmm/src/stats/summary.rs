@@ -8,7 +8,7 @@ use std::path::Path;
 
 use shared::stats::{Reason, Snapshot};
 
-use super::{SnapshotExt, StatsMessage};
+use super::{HostSample, SnapshotExt, StatsMessage};
 
 /// A recorded run read back.
 #[derive(Debug, Default)]
@@ -41,6 +41,11 @@ impl Recording {
     /// (guest seconds, snapshot), in order.
     pub fn snapshots(&self) -> impl Iterator<Item = (f64, &Snapshot)> {
         self.messages.iter().filter_map(|m| m.snapshot().map(|s| (m.header.guest_ns as f64 / 1e9, s)))
+    }
+
+    /// (guest seconds, the host when a snapshot arrived), in order.
+    pub fn host_samples(&self) -> impl Iterator<Item = (f64, HostSample)> + '_ {
+        self.messages.iter().filter_map(|m| m.host.map(|h| (m.header.guest_ns as f64 / 1e9, h)))
     }
 }
 
@@ -163,6 +168,11 @@ pub fn plot(rec: &Recording, out: &Path) -> Result<(), String> {
             e.1.push((*t, p.vm_rss_kb as f64));
         }
     }
+    // The host's side: the VMM's own resident set (key 0, no pid uses it).
+    let host: Vec<(f64, f64)> = rec.host_samples().map(|(t, h)| (t, h.vmm_rss_kb as f64)).collect();
+    if !host.is_empty() {
+        rss.insert(0, ("the VMM on the host".into(), host));
+    }
     let since = |name: &str| -> Vec<(f64, f64)> {
         let start = snaps[0].1.vmstat(name).unwrap_or(0);
         snaps.iter().map(|(t, s)| (*t, s.vmstat(name).unwrap_or(0).saturating_sub(start) as f64)).collect()
@@ -216,7 +226,7 @@ pub fn plot(rec: &Recording, out: &Path) -> Result<(), String> {
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))
             .map_err(|x| e(&x))?
-            .label(format!("{pid} {comm}"))
+            .label(if pid == 0 { comm.clone() } else { format!("{pid} {comm}") })
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
     }
     if any {
@@ -285,6 +295,7 @@ mod tests {
                 processes: vec![proc_(1, 100), proc_(2, rss)],
                 files: ProcFiles::default(),
             }),
+            host: Some(HostSample { vmm_rss_kb: 20_000 + rss, guest_resident_kb: 10_000 + rss }),
         }
     }
 
@@ -292,6 +303,7 @@ mod tests {
         let reply = StatsMessage {
             header: Header { magic: STATS_MAGIC, version: STATS_VERSION, kind: KIND_REPLY, seq: 3, guest_ns: 250_000_000 },
             payload: Payload::Reply(Reply { id: 1, result: CommandResult::Done }),
+            host: None,
         };
         let lines = [
             snap(1, 1, 5000, 200, 10, Reason::Interval).to_json_line(),
@@ -327,10 +339,20 @@ mod tests {
         let svg = std::fs::read_to_string(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
-        for text in ["free pages per order", "RSS per process", "order 1", "2 prog2", "guest time (s)", "swap: pages in use", "pswpout", "pgmajfault"] {
+        for text in [
+            "free pages per order",
+            "RSS per process",
+            "order 1",
+            "2 prog2",
+            "guest time (s)",
+            "swap: pages in use",
+            "pswpout",
+            "pgmajfault",
+            "the VMM on the host",
+        ] {
             assert!(svg.contains(text), "no {text:?} in the SVG");
         }
-        assert!(svg.matches("<polyline").count() >= 8, "two orders, two processes and four swap series");
+        assert!(svg.matches("<polyline").count() >= 9, "two orders, two processes, the VMM and four swap series");
         assert!(plot(&Recording::default(), &path).unwrap_err().contains("no snapshots"));
     }
 }

@@ -96,6 +96,9 @@ pub fn table(report: &StatsReport) -> String {
     if let (Some(total), Some(free)) = (snap.meminfo_kb("MemTotal"), snap.meminfo_kb("MemFree")) {
         let _ = writeln!(out, "memory: {free} kB free of {total} kB");
     }
+    if let Some(h) = report.last_host {
+        let _ = writeln!(out, "host: VMM RSS {} kB, guest RAM resident {} kB", h.vmm_rss_kb, h.guest_resident_kb);
+    }
 
     let orders = snap.zones.iter().map(|z| z.free_per_order.len()).max().unwrap_or(0);
     let _ = write!(out, "{:<8} {:>10} {:>10}", "zone", "free kB", "managed kB");
@@ -194,8 +197,11 @@ mod tests {
     #[test]
     fn the_table_names_zones_slabs_processes_and_faults() {
         let header = Header { magic: STATS_MAGIC, version: STATS_VERSION, kind: KIND_SNAPSHOT, seq: 9, guest_ns: 1_500_000_000 };
-        let report = StatsReport { received: 3, snapshots: 2, replies: 1, last_snapshot: Some((header, sample(&[1]))), ..StatsReport::default() };
+        let host = Some(crate::stats::HostSample { vmm_rss_kb: 40_000, guest_resident_kb: 25_000 });
+        let report =
+            StatsReport { received: 3, snapshots: 2, replies: 1, last_snapshot: Some((header, sample(&[1]))), last_host: host, ..StatsReport::default() };
         let t = table(&report);
+        assert!(t.contains("host: VMM RSS 40000 kB, guest RAM resident 25000 kB"), "{t}");
         assert!(t.contains("last snapshot: #9 (final) at 1.500 s guest time"), "{t}");
         assert!(t.contains("DMA32        100000     120000      1      2      3"), "{t}");
         assert!(t.contains("cache-11"), "{t}");
