@@ -233,7 +233,7 @@ impl<M: UserMem> PageTables for Ptes<'_, M> {
     fn move_range(&mut self, old_start: UserAddr, new_start: UserAddr, len: u64) {
         self.pt.move_range(old_start, new_start, len);
     }
-    fn free_pgtables(&mut self, floor: UserAddr, ceiling: UserAddr) {
-        self.pt.free_pgtables(floor, ceiling);
+    fn free_pgtables(&mut self, start: UserAddr, end: UserAddr, floor: UserAddr, ceiling: UserAddr) {
+        self.pt.free_pgtables(start, end, floor, ceiling);
     }
 }

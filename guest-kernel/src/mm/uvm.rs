@@ -343,15 +343,20 @@ impl<M: UserMem> UserPageTables<M> {
         ok
     }
 
-    /// Frees the PTE tables that map only addresses in `[floor, ceiling)`,
-    /// where nothing is mapped any more (Linux `free_pgtables`, at the PTE
-    /// level): each whole 2 MiB inside the gap whose table holds no entry.
-    /// Besides the memory, this keeps the buddy allocator's blocks whole:
-    /// a table left behind pins 4 KiB in every 2 MiB a program once used.
-    pub fn free_pgtables(&mut self, floor: UserAddr, ceiling: UserAddr) {
+    /// Frees the PTE tables over the unmapped `[start, end)` that map only
+    /// addresses in `[floor, ceiling)`, where nothing is mapped any more
+    /// (Linux `free_pgtables`, at the PTE level): each 2 MiB the range
+    /// touches that lies wholly inside the gap and whose table holds no
+    /// entry. Only the range's tables are looked at, so the cost follows
+    /// what was unmapped, not the size of the gap. Besides the memory,
+    /// this keeps the buddy allocator's blocks whole: a table left behind
+    /// pins 4 KiB in every 2 MiB a program once used.
+    pub fn free_pgtables(&mut self, start: UserAddr, end: UserAddr, floor: UserAddr, ceiling: UserAddr) {
         const PMD_SIZE: u64 = 1 << 21;
-        let Some(lo) = floor.as_u64().checked_next_multiple_of(PMD_SIZE) else { return };
-        let hi = ceiling.as_u64() & !(PMD_SIZE - 1);
+        let Some(floor) = floor.as_u64().checked_next_multiple_of(PMD_SIZE) else { return };
+        let Some(range_end) = end.as_u64().checked_next_multiple_of(PMD_SIZE) else { return };
+        let lo = (start.as_u64() & !(PMD_SIZE - 1)).max(floor);
+        let hi = range_end.min(ceiling.as_u64() & !(PMD_SIZE - 1));
         if lo >= hi {
             return;
         }
