@@ -52,10 +52,6 @@ static BALLOON: SpinLock<Option<Balloon>> = SpinLock::new(None);
 static NEXT_PASS: AtomicU64 = AtomicU64::new(u64::MAX);
 /// A pass is due at the next safe point.
 static PENDING: AtomicBool = AtomicBool::new(false);
-/// Passes run, and the pages they handed over (`/proc/vmstat`-like
-/// counters for the console and tests).
-pub static PASSES: AtomicU64 = AtomicU64::new(0);
-pub static REPORTED_PAGES: AtomicU64 = AtomicU64::new(0);
 
 impl Balloon {
     /// Maps the registers at `base`, checks the device is a balloon of the
@@ -178,8 +174,6 @@ fn run_pending() {
     let Some(balloon) = guard.as_mut() else { return };
     let stats = crate::mm::buddy::page_alloc().report_free_pages(&mut |blocks| balloon.report(blocks));
     drop(guard);
-    PASSES.fetch_add(1, Relaxed);
-    REPORTED_PAGES.fetch_add(stats.pages, Relaxed);
     if stats.failed {
         // The device refused: no more passes (the VMM logged why).
         *BALLOON.lock() = None;
