@@ -258,7 +258,9 @@ impl<M: UserMem> UserPageTables<M> {
         // `mem` while they are borrowed.
         let mut entries_mem = *mem;
         let entries: &Table = entries_mem.table(table);
-        for (i, &entry) in entries.iter().enumerate().take(last + 1).skip(first) {
+        // An index loop: `skip(first)` on this iterator steps through the
+        // entries before `first` one at a time.
+        for (i, &entry) in entries[first..=last].iter().enumerate().map(|(k, e)| (first + k, e)) {
             if entry & flags::PRESENT == 0 || entry & flags::PSE != 0 {
                 continue;
             }
@@ -310,20 +312,28 @@ impl<M: UserMem> UserPageTables<M> {
     /// when out of memory for a table (what was copied so far stays).
     pub fn copy_ptes_from(&mut self, src: &mut Self, start: UserAddr, end: UserAddr, mut f: impl FnMut(UserAddr, &mut PteSlot<'_>, &mut PteSlot<'_>)) -> bool {
         let (start, end) = (start.as_u64(), end.as_u64());
-        let mut src_mem = src.mem;
-        let mut ok = true;
-        src.for_each_pte_table(start, end, &mut |va, src_table| {
-            if !ok {
-                return;
+        // The populated tables first, then the copy: the per-entry loop
+        // stays in this function, whatever the walker's code looks like.
+        // (On the stack for the common range of up to 16 MiB.)
+        const INLINE: usize = 8;
+        let mut inline = [(0u64, PhysAddr::new(0)); INLINE];
+        let mut n = 0;
+        let mut more = alloc::vec::Vec::new();
+        src.for_each_pte_table(start, end, &mut |va, table| {
+            if n < INLINE {
+                inline[n] = (va, table);
+                n += 1;
+            } else {
+                more.push((va, table));
             }
+        });
+        let mut src_mem = src.mem;
+        for (va, src_table) in inline[..n].iter().copied().chain(more) {
             let dst_table = {
                 let mut counting = CountingTables { mem: &mut self.mem, tables: &mut self.tables };
                 match populate_pte_table(&mut counting, self.pgd, VirtAddr::new(va)) {
                     Ok(t) => t,
-                    Err(_) => {
-                        ok = false;
-                        return;
-                    }
+                    Err(_) => return false,
                 }
             };
             self.nr_tables = self.tables.len() as u64;
@@ -339,8 +349,8 @@ impl<M: UserMem> UserPageTables<M> {
                     f(UserAddr::new(base + ((i as u64) << 12)), &mut PteSlot(&mut from[i]), &mut PteSlot(&mut to[i]));
                 }
             }
-        });
-        ok
+        }
+        true
     }
 
     /// Frees the PTE tables over the unmapped `[start, end)` that map only
