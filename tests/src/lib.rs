@@ -97,6 +97,17 @@ pub fn vmm_cli_report(args: &[&str]) -> (CliRun, Option<RunReport>) {
     (CliRun { code: outcome.code, stdout: text(&stdout), stderr: text(&stderr) }, outcome.report)
 }
 
+/// `vmm run --timeout TEST_TIMEOUT ARGS...` through the real command line,
+/// checked to have run the guest without a VMM panic.
+pub fn vmm_run_report(args: &[&str]) -> (CliRun, RunReport) {
+    let timeout = TEST_TIMEOUT.as_secs().to_string();
+    let argv: Vec<&str> = ["run", "--timeout", &timeout].into_iter().chain(args.iter().copied()).collect();
+    let (cli, report) = vmm_cli_report(&argv);
+    let report = report.unwrap_or_else(|| panic!("{args:?}: vmm did not run the guest:\n{}", cli.stderr));
+    assert!(!cli.stderr.contains("panicked"), "{args:?}: the VMM panicked:\n{}", cli.stderr);
+    (cli, report)
+}
+
 /// What `vmm run --init ...` did, with each output apart.
 #[derive(Debug)]
 pub struct InitRun {

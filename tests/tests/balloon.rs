@@ -4,17 +4,6 @@
 
 use tests::*;
 
-/// `vmm run --balloon ARGS`, checked to have run the guest and not to
-/// have panicked.
-fn run(args: &[&str]) -> (CliRun, RunReport) {
-    let timeout = TEST_TIMEOUT.as_secs().to_string();
-    let argv: Vec<&str> = ["run", "--timeout", &timeout].into_iter().chain(args.iter().copied()).collect();
-    let (cli, report) = vmm_cli_report(&argv);
-    let report = report.unwrap_or_else(|| panic!("{args:?}: vmm did not run the guest:\n{}", cli.stderr));
-    assert!(!cli.stderr.contains("panicked"), "{args:?}: the VMM panicked:\n{}", cli.stderr);
-    (cli, report)
-}
-
 /// A program touches 32 MiB, frees it and sleeps: the guest reports the
 /// freed blocks, the host's resident guest RAM falls by about as much,
 /// and the memory the program then takes again reads as zeros.
@@ -24,7 +13,7 @@ fn freed_memory_goes_back_to_the_host() {
         return;
     }
     let prog = programs::path("balloon_free");
-    let (cli, report) = run(&["--balloon", "--init", prog.to_str().unwrap(), "--", "32", "4"]);
+    let (cli, report) = vmm_run_report(&["--balloon", "--init", prog.to_str().unwrap(), "--", "32", "4"]);
     let console = report.console_text();
     assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, console);
     assert!(cli.stdout.contains("balloon_free: 32 MiB touched, freed, reused: ok"), "{}", cli.stdout);
@@ -63,11 +52,11 @@ fn no_reporting_without_the_balloon_or_with_page_poison() {
         return;
     }
     let prog = programs::path("balloon_free");
-    let (cli, report) = run(&["--init", prog.to_str().unwrap(), "--", "4", "0"]);
+    let (cli, report) = vmm_run_report(&["--init", prog.to_str().unwrap(), "--", "4", "0"]);
     assert_eq!(cli.code, 0, "{}", cli.stderr);
     assert!(report.balloon.is_none());
     assert!(!report.console_text().contains("virtio_balloon"), "{}", report.console_text());
-    let (cli, report) = run(&["--balloon", "--cmdline", "page_debug=1 page_poison=1", "--init", prog.to_str().unwrap(), "--", "8", "3"]);
+    let (cli, report) = vmm_run_report(&["--balloon", "--cmdline", "page_debug=1 page_poison=1", "--init", prog.to_str().unwrap(), "--", "8", "3"]);
     let console = report.console_text();
     assert_eq!(cli.code, 0, "{}\n{console}", cli.stderr);
     assert_line(&console, "virtio_balloon: at 0xd0001000 irq 16: free page reporting off (page_poison=1)");

@@ -8,16 +8,6 @@ use tests::*;
 /// A sane instruction count for one of the kernel's marked regions.
 const SANE: std::ops::Range<u64> = 20..100_000;
 
-/// `vmm run --timeout 60 ARGS...` through the real command line.
-fn run(args: &[&str]) -> (CliRun, RunReport) {
-    let timeout = TEST_TIMEOUT.as_secs().to_string();
-    let argv: Vec<&str> = ["run", "--timeout", &timeout].into_iter().chain(args.iter().copied()).collect();
-    let (cli, report) = vmm_cli_report(&argv);
-    let report = report.unwrap_or_else(|| panic!("{args:?}: vmm did not run the guest:\n{}", cli.stderr));
-    assert!(!cli.stderr.contains("panicked"), "{args:?}: the VMM panicked:\n{}", cli.stderr);
-    (cli, report)
-}
-
 /// The one count of region `id`, checked for range and for its stderr line.
 fn one_count(cli: &CliRun, report: &RunReport, id: u32) -> u64 {
     let counts = report.counts.as_ref().expect("--count-instructions gives counts");
@@ -42,7 +32,7 @@ fn counts_the_boot_regions_and_the_count_repeats() {
     let args = ["--no-init", "--count-instructions", "--cmdline", "count=alloc_page,kmalloc64"];
     let mut seen = Vec::new();
     for _ in 0..2 {
-        let (cli, report) = run(&args);
+        let (cli, report) = vmm_run_report(&args);
         assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, report.console_text());
         let counts = report.counts.as_ref().unwrap();
         assert_eq!(counts.regions.len(), 2, "{counts:?}");
@@ -59,7 +49,7 @@ fn nothing_is_counted_without_the_flag() {
     if !kvm_available() {
         return;
     }
-    let (cli, report) = run(&["--no-init", "--cmdline", "count=alloc_page,kmalloc64"]);
+    let (cli, report) = vmm_run_report(&["--no-init", "--cmdline", "count=alloc_page,kmalloc64"]);
     assert_eq!(cli.code, 0, "{}", cli.stderr);
     assert_eq!(report.counts, None);
     assert!(!cli.stderr.contains("counted"), "{}", cli.stderr);
@@ -70,7 +60,7 @@ fn counts_a_user_write_fault_of_the_demo() {
     if !kvm_available() {
         return;
     }
-    let (cli, report) = run(&["--count-instructions", "--cmdline", "count=fault"]);
+    let (cli, report) = vmm_run_report(&["--count-instructions", "--cmdline", "count=fault"]);
     assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, report.console_text());
     let counts = report.counts.as_ref().unwrap();
     assert_eq!(counts.regions.len(), 1, "{counts:?}");
@@ -83,7 +73,7 @@ fn the_flag_alone_is_fine_and_says_nothing_was_marked() {
     if !kvm_available() {
         return;
     }
-    let (cli, report) = run(&["--no-init", "--count-instructions"]);
+    let (cli, report) = vmm_run_report(&["--no-init", "--count-instructions"]);
     assert_eq!(cli.code, 0, "{}", cli.stderr);
     assert_eq!(report.counts.as_ref().map(|c| c.regions.len()), Some(0));
     assert!(cli.stderr.contains("vmm: --count-instructions: the guest marked no region"), "{}", cli.stderr);
@@ -173,7 +163,7 @@ fn a_guest_that_breaks_the_mark_protocol() {
 
     let scratch = Scratch::new("count-marks");
     let kernel = scratch.file("marks.elf", &kernel_elf(&code), 0o644);
-    let (cli, report) = run(&["--kernel", kernel.to_str().unwrap(), "--no-init", "--count-instructions"]);
+    let (cli, report) = vmm_run_report(&["--kernel", kernel.to_str().unwrap(), "--no-init", "--count-instructions"]);
     assert_eq!(cli.code, 7, "{}\n{:?}", cli.stderr, report.outcome);
     assert_eq!(report.console_text(), "x");
     let counts = report.counts.as_ref().unwrap();
@@ -211,7 +201,7 @@ fn a_trace_gives_the_address_of_every_counted_instruction() {
     }
     let path = std::env::temp_dir().join(format!("vmm-count-trace-{}.txt", std::process::id()));
     let path_arg = path.to_str().unwrap();
-    let (cli, report) = run(&["--count-instructions", "--count-trace", path_arg, "--cmdline", "count=fault"]);
+    let (cli, report) = vmm_run_report(&["--count-instructions", "--count-trace", path_arg, "--cmdline", "count=fault"]);
     assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, report.console_text());
     let counted = one_count(&cli, &report, MARK_ANON_WRITE_FAULT);
     let text = std::fs::read_to_string(&path).expect("the trace file was written");
@@ -244,7 +234,7 @@ fn counts_a_signal_delivery_and_its_return() {
     }
     let prog = tests::programs::path("proc_signal");
     let init = prog.to_str().unwrap();
-    let (cli, report) = run(&["--count-instructions", "--cmdline", "count=signal", "--init", init]);
+    let (cli, report) = vmm_run_report(&["--count-instructions", "--cmdline", "count=signal", "--init", init]);
     assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, report.console_text());
     let counts = report.counts.as_ref().unwrap();
     assert_eq!(counts.protocol_errors, 0, "{counts:?}");
@@ -261,7 +251,7 @@ fn counts_a_futex_pair_and_a_thread_life() {
     }
     let prog = tests::programs::path("bench_threads");
     let init = prog.to_str().unwrap();
-    let (cli, report) = run(&["--count-instructions", "--cmdline", "count=futex,thread", "--init", init]);
+    let (cli, report) = vmm_run_report(&["--count-instructions", "--cmdline", "count=futex,thread", "--init", init]);
     assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, report.console_text());
     assert!(String::from_utf8_lossy(&report.program_stdout).contains("threads created and joined: 3 of 3"), "{}", report.console_text());
     one_count(&cli, &report, shared::ports::MARK_FUTEX_WAIT_WAKE);
@@ -280,7 +270,7 @@ fn counts_every_syscall_and_fault_into_a_histogram() {
     }
     use shared::ports::{MARK_CONTEXT_SWITCH, MARK_FAULT_ANON, MARK_FAULT_COW, MARK_SYSCALL_BASE};
     let prog = tests::programs::path("bench_ops");
-    let (cli, report) = run(&["--count-instructions", "--cmdline", "count=syscalls,faults,switches,irqs", "--init", prog.to_str().unwrap()]);
+    let (cli, report) = vmm_run_report(&["--count-instructions", "--cmdline", "count=syscalls,faults,switches,irqs", "--init", prog.to_str().unwrap()]);
     assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, report.console_text());
     let counts = report.counts.as_ref().expect("--count-instructions gives counts");
     assert_eq!(counts.protocol_errors, 0, "{:?}", counts.error_messages);
@@ -307,7 +297,7 @@ fn fork_is_counted_per_present_pte() {
     use shared::ports::MARK_SYSCALL_BASE;
     let prog = tests::programs::path("bench_fork");
     let fork_mean = |pages: &str| {
-        let (cli, report) = run(&["--count-instructions", "--cmdline", "count=syscalls", "--init", prog.to_str().unwrap(), "--", pages]);
+        let (cli, report) = vmm_run_report(&["--count-instructions", "--cmdline", "count=syscalls", "--init", prog.to_str().unwrap(), "--", pages]);
         assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, report.console_text());
         assert!(cli.stdout.contains(&format!("bench_fork: {pages} pages, 3 forks")), "{}", cli.stdout);
         let counts = report.counts.as_ref().expect("--count-instructions gives counts");

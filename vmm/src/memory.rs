@@ -27,10 +27,7 @@ pub fn register_with_kvm(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<()> {
             memory_size: region.len(),
             userspace_addr: host as u64,
         };
-        // SAFETY: the host range [userspace_addr, +memory_size) is a live
-        // mapping owned by `mem`, which outlives the VM: the vCPU thread holds
-        // a clone of `mem` for as long as it runs the guest, and the VM fd
-        // is dropped with it.
+        // SAFETY: the host range [userspace_addr, +memory_size) is a live mapping owned by `mem`, which outlives the VM: the vCPU thread holds a clone of `mem` for as long as it runs the guest, and the VM fd is dropped with it.
         unsafe { vm.set_user_memory_region(region) }.map_err(Error::kvm("KVM_SET_USER_MEMORY_REGION"))?;
     }
     Ok(())
@@ -45,9 +42,7 @@ pub fn resident_bytes(mem: &GuestMemoryMmap) -> u64 {
         let Ok(host) = region.get_host_address(vm_memory::MemoryRegionAddress(0)) else { continue };
         let len = region.len() as usize;
         let mut vec = vec![0u8; len.div_ceil(PAGE)];
-        // SAFETY: `host..host + len` is the region's live mapping (page
-        // aligned, owned by `mem`); mincore only reads the page tables and
-        // writes one byte per page into `vec`, which has room for them.
+        // SAFETY: `host..host + len` is the region's live mapping (page aligned, owned by `mem`); mincore only reads the page tables and writes one byte per page into `vec`, which has room for them.
         let rc = unsafe { libc::mincore(host.cast(), len, vec.as_mut_ptr()) };
         if rc == 0 {
             total += vec.iter().filter(|&&b| b & 1 != 0).count() as u64 * PAGE as u64;

@@ -90,16 +90,21 @@ impl Balloon {
         Ok(Some(Self { mmio, queue }))
     }
 
-    /// Hands `blocks` (first frame, order) to the device and waits for
-    /// them back; whether it took them.
+    /// Hands `blocks` (first frame, order) to the device, as many chains
+    /// as its queue needs, and waits for each back; whether it took them.
     fn report(&mut self, blocks: &[(Pfn, usize)]) -> bool {
+        let per_chain = usize::from(self.queue.size()).clamp(1, crate::mm::page_reporting::PAGE_REPORTING_CAPACITY);
+        blocks.chunks(per_chain).all(|chunk| self.report_chain(chunk))
+    }
+
+    /// One chain of at most the queue's size.
+    fn report_chain(&mut self, blocks: &[(Pfn, usize)]) -> bool {
         let mut bufs = [Buf { addr: 0, len: 0, device_writes: true }; crate::mm::page_reporting::PAGE_REPORTING_CAPACITY];
-        let n = blocks.len().min(bufs.len()).min(usize::from(self.queue.size()));
         for (buf, &(pfn, order)) in bufs.iter_mut().zip(blocks) {
             let Ok(len) = u32::try_from(PAGE_SIZE << order) else { return false };
             *buf = Buf { addr: pfn.phys().as_u64(), len, device_writes: true };
         }
-        if n < blocks.len() || self.queue.add(&bufs[..n], 0).is_none() {
+        if self.queue.add(&bufs[..blocks.len()], 0).is_none() {
             return false;
         }
         self.mmio.notify(REPORTING_Q);

@@ -112,8 +112,7 @@ pub struct Virtqueue {
     chain_len: [u16; MAX_QUEUE_SIZE as usize],
 }
 
-// SAFETY: the ring memory is owned by this queue (and the device); the raw
-// pointer is only dereferenced through `&mut self` or `&self` methods.
+// SAFETY: the ring memory is owned by this queue (and the device); the raw pointer is only dereferenced through `&mut self` or `&self` methods.
 unsafe impl Send for Virtqueue {}
 
 impl Virtqueue {
@@ -166,14 +165,12 @@ impl Virtqueue {
     }
 
     fn write_u16(&mut self, off: usize, v: u16) {
-        // SAFETY: `off` is inside the ring region (callers compute it from
-        // the layout), 2-aligned; the region is ours (see `new`).
+        // SAFETY: `off` is inside the ring region (callers compute it from the layout), 2-aligned; the region is ours (see `new`).
         unsafe { write_volatile(self.ptr(off).cast::<u16>(), v) }
     }
 
     fn read_u16(&self, off: usize) -> u16 {
-        // SAFETY: as for `write_u16`; the device may write this field, so
-        // the read is volatile.
+        // SAFETY: as for `write_u16`; the device may write this field, so the read is volatile.
         unsafe { read_volatile(self.ptr(off).cast::<u16>()) }
     }
 
@@ -352,8 +349,7 @@ impl Mmio {
     }
 
     pub fn read(&self, reg: u64) -> u32 {
-        // SAFETY: `reg` is a register offset inside the block (see `new`);
-        // a device register read is a volatile 32-bit access.
+        // SAFETY: `reg` is a register offset inside the block (see `new`); a device register read is a volatile 32-bit access.
         unsafe { read_volatile(self.base.wrapping_add(reg as usize).cast::<u32>()) }
     }
 

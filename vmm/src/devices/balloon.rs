@@ -6,6 +6,10 @@
 //! discarded range reads as zeros when the guest touches it again, which
 //! is what lets the guest treat reported memory as known-zero.
 //!
+//! The configuration space reads as zeros: `num_pages`, what the host
+//! would like the balloon to hold, is nothing (there is no inflate command
+//! yet), and the other fields are unused.
+//!
 //! Queues, in the order the spec numbers them when neither the statistics
 //! nor the free-page-hint queue is offered (Linux's driver numbers the
 //! queues it uses densely, as this device does):
@@ -91,11 +95,7 @@ fn discard(mem: &GuestMemoryMmap, addr: GuestAddress, len: u64) -> Result<bool, 
     }
     let slice = mem.get_slice(addr, len as usize).map_err(|_| outside())?;
     let host = slice.ptr_guard_mut().as_ptr();
-    // SAFETY: `host` and `len` are a range of the VMM's own anonymous
-    // private mapping of guest RAM (vm-memory checked it lies inside one
-    // region); MADV_DONTNEED drops its pages, which read as zeros on the
-    // next touch by the guest or the VMM. No reference into the range is
-    // held across the call.
+    // SAFETY: `host` and `len` are a range of the VMM's own anonymous private mapping of guest RAM (vm-memory checked it lies inside one region); MADV_DONTNEED drops its pages, which read as zeros on the next touch by the guest or the VMM. No reference into the range is held across the call.
     let rc = unsafe { libc::madvise(host.cast(), len as usize, libc::MADV_DONTNEED) };
     if rc != 0 {
         // The guest takes a reported range to read as zeros: make it so,
@@ -171,14 +171,6 @@ impl VirtioDevice for Balloon {
             DEFLATE_Q => "deflate",
             _ => "reporting",
         }
-    }
-
-    /// `num_pages` (what the host would like the balloon to hold: nothing)
-    /// and `actual`, then the free-page-hint command id and the poison
-    /// value, all zero.
-    fn read_config(&self, offset: u64, data: &mut [u8]) {
-        let _ = offset;
-        data.fill(0);
     }
 
     fn process(&mut self, q: usize, t: &mut Transport, mem: &GuestMemoryMmap) {

@@ -46,7 +46,8 @@ pub const DEVICE_FEATURES: u64 = VIRTIO_F_VERSION_1;
 pub struct StatsMessage {
     pub header: shared::stats::Header,
     pub payload: shared::stats::Payload,
-    /// What the host looked like when the VMM received it (snapshots).
+    /// What the host looked like when the VMM received it (snapshots, at
+    /// most one every half second).
     pub host: Option<HostSample>,
 }
 
@@ -88,7 +89,14 @@ pub struct Stats {
     pending: VecDeque<(u64, Vec<u8>)>,
     messages: Vec<StatsMessage>,
     events: Vec<CommandEvent>,
+    /// When the host was last sampled for a snapshot ([`HostSample`]).
+    last_host_sample: Option<std::time::Instant>,
 }
+
+/// The host is sampled for at most one snapshot in this long: counting
+/// resident guest RAM walks the host's page tables over all of it, and
+/// snapshots may come every few milliseconds.
+const HOST_SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The device: the stats channel on the virtio-mmio transport.
 pub type StatsDevice = VirtioMmio<Stats>;
@@ -166,7 +174,11 @@ impl Stats {
                 let bytes = read_segments(mem, &segments)?;
                 shared::stats::decode(&bytes)
                     .map(|(header, payload)| {
-                        let host = matches!(payload, shared::stats::Payload::Snapshot(_)).then(|| HostSample::now(mem));
+                        let due = self.last_host_sample.is_none_or(|at| at.elapsed() >= HOST_SAMPLE_EVERY);
+                        let host = (due && matches!(payload, shared::stats::Payload::Snapshot(_))).then(|| {
+                            self.last_host_sample = Some(std::time::Instant::now());
+                            HostSample::now(mem)
+                        });
                         StatsMessage { header, payload, host }
                     })
                     .map_err(|e| ChainError::Decode(e.to_string()))

@@ -126,7 +126,7 @@ pub struct StatsReport {
     pub lost: u64,
     /// The last snapshot received.
     pub last_snapshot: Option<(Header, Snapshot)>,
-    /// The host when it arrived.
+    /// The host's side of the last snapshot that carried one.
     pub last_host: Option<HostSample>,
     /// The most recent [`MESSAGES_KEPT`] messages, in order.
     pub messages: Vec<StatsMessage>,
@@ -170,6 +170,8 @@ pub(crate) struct HubState {
     last_seq: Option<u64>,
     pub recent: VecDeque<Arc<StatsMessage>>,
     pub last_snapshot: Option<Arc<StatsMessage>>,
+    /// The host's side of the last snapshot that carried one.
+    pub last_host: Option<HostSample>,
     /// Snapshots sent for `Op::Snapshot` so far, and the latest of them.
     pub requested: u64,
     pub last_requested: Option<Arc<StatsMessage>>,
@@ -209,6 +211,9 @@ impl Hub {
         match &message.payload {
             Payload::Snapshot(s) => {
                 st.snapshots += 1;
+                if message.host.is_some() {
+                    st.last_host = message.host;
+                }
                 if s.reason == Reason::Request {
                     st.requested += 1;
                     st.last_requested = Some(message.clone());
@@ -270,7 +275,7 @@ impl Hub {
             driver_errors,
             lost: st.lost,
             last_snapshot: st.last_snapshot.as_ref().and_then(|m| m.snapshot().map(|s| (m.header, s.clone()))),
-            last_host: st.last_snapshot.as_ref().and_then(|m| m.host),
+            last_host: st.last_host,
             messages: st.recent.iter().map(|m| StatsMessage::clone(m)).collect(),
         }
     }
