@@ -1,8 +1,11 @@
-//! Free page reporting (`vmm run --balloon`, issue 21): memory a program
-//! frees goes back to the host two seconds later, and comes back to the
-//! guest zeroed.
+//! The memory balloon (`vmm run --balloon`, issue 21): memory a program
+//! frees goes back to the host two seconds later (free page reporting),
+//! and comes back to the guest zeroed; the host inflates and deflates the
+//! balloon (`vmm balloon PATH SIZE` on the control socket, or
+//! `Control::set_balloon`).
 
 use tests::*;
+use vmm::SnapshotExt;
 
 /// A program touches 32 MiB, frees it and sleeps: the guest reports the
 /// freed blocks, the host's resident guest RAM falls by about as much,
@@ -17,7 +20,7 @@ fn freed_memory_goes_back_to_the_host() {
     let console = report.console_text();
     assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, console);
     assert!(cli.stdout.contains("balloon_free: 32 MiB touched, freed, reused: ok"), "{}", cli.stdout);
-    assert_line(&console, "virtio_balloon: at 0xd0001000 irq 16: free page reporting of blocks of 2048 KiB and up, 2 s after they free");
+    assert_line(&console, "virtio_balloon: at 0xd0001000 irq 16: inflate, deflate, and free page reporting of blocks of 2048 KiB and up, 2 s after they free");
     assert_no_kernel_reports(&console, &[], "balloon");
     let b = report.balloon.expect("--balloon reports what the balloon did");
     assert_eq!(b.rejected, 0, "{b:?}");
@@ -59,7 +62,85 @@ fn no_reporting_without_the_balloon_or_with_page_poison() {
     let (cli, report) = vmm_run_report(&["--balloon", "--cmdline", "page_debug=1 page_poison=1", "--init", prog.to_str().unwrap(), "--", "8", "3"]);
     let console = report.console_text();
     assert_eq!(cli.code, 0, "{}\n{console}", cli.stderr);
-    assert_line(&console, "virtio_balloon: at 0xd0001000 irq 16: free page reporting off (page_poison=1)");
+    assert_line(&console, "virtio_balloon: at 0xd0001000 irq 16: inflate and deflate; free page reporting off (page_poison=1)");
     assert_eq!(report.balloon.expect("the device is there").reports, 0);
     assert_no_kernel_reports(&console, &[], "balloon with page_poison");
+}
+
+/// The host inflates the balloon to 16 MiB and deflates it again: the
+/// driver gets there, `MemTotal` falls by the balloon's size and comes
+/// back, `/proc/vmstat` counts the pages, the VMM discarded them, and
+/// nothing leaks. With `page_poison=1` the pages given back are poisoned
+/// again on their way to the free lists, and the poison checks pass.
+#[test]
+fn the_host_inflates_and_deflates_the_balloon() {
+    if !kvm_available() {
+        return;
+    }
+    let mem = 128 << 20;
+    let config = vmm::VmConfig { balloon: true, init: Some(init_image(mem, &sleeper_program(), &[])), ..config(mem, "page_debug=1 page_poison=1") };
+    let run = run_controlled(&config, |ctl| {
+        let total = |ctl: &vmm::Control| ctl.snapshot().expect("a snapshot").meminfo_kb("MemTotal").expect("MemTotal");
+        let before = total(ctl);
+        ctl.set_balloon(4096).expect("the guest has a balloon");
+        assert_eq!(ctl.wait_balloon().expect("the driver inflates"), 4096);
+        let inflated = total(ctl);
+        ctl.set_balloon(0).expect("deflate");
+        assert_eq!(ctl.wait_balloon().expect("the driver deflates"), 0);
+        let after = total(ctl);
+        ctl.shutdown().expect("an orderly end");
+        (before, inflated, after)
+    });
+    let (before, inflated, after) = run.result;
+    assert_eq!(run.report.outcome, vmm::Outcome::Exited(0), "{}", run.stderr);
+    assert_eq!(before - inflated, 16 << 10, "MemTotal {before} kB -> {inflated} kB with 16 MiB in the balloon");
+    assert_eq!(after, before, "MemTotal comes back when the balloon deflates");
+    let b = run.report.balloon.expect("--balloon reports what the balloon did");
+    assert_eq!((b.inflated_pages, b.deflated_pages, b.target_pages, b.actual_pages), (4096, 4096, 0, 0), "{b:?}");
+    assert_eq!(b.rejected, 0, "{b:?}");
+    assert_no_kernel_reports(&run.stderr, &[], "inflate and deflate");
+}
+
+/// `vmm balloon` drives a running `vmm run --control-socket`: the answer
+/// says the size reached, a bad size is refused by the client, and the
+/// socket is gone when the VMM exits. The guest exits with pages still in
+/// the balloon, which the leak check does not count as lost.
+#[test]
+fn vmm_balloon_on_the_control_socket() {
+    if !kvm_available() {
+        return;
+    }
+    let scratch = Scratch::new("balloon-socket");
+    let socket = scratch.dir.join("vmm.sock");
+    let mut c = Code::new();
+    c.sleep_ms(8000).exit(0);
+    let init = scratch.file("sleep8", &static_elf(&c.0), 0o755);
+    let (sock, init_path) = (socket.to_str().unwrap().to_string(), init.to_str().unwrap().to_string());
+    let vmm_thread = std::thread::spawn(move || vmm_run_report(&["--balloon", "--control-socket", &sock, "--init", &init_path]));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !socket.exists() {
+        assert!(std::time::Instant::now() < deadline, "no control socket");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let balloon = |extra: &[&str]| {
+        let mut argv = vec!["vmm", "balloon", socket.to_str().unwrap()];
+        argv.extend_from_slice(extra);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = vmm::cli::run_with_args(argv, &mut out, &mut err).code;
+        (code, String::from_utf8_lossy(&out).into_owned(), String::from_utf8_lossy(&err).into_owned())
+    };
+    let (code, _, err) = balloon(&["4097"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("whole 4 KiB pages"), "{err}");
+    let (code, out, err) = balloon(&["4M", "--wait"]);
+    assert_eq!((code, out.trim()), (0, "target 1024 actual 1024"), "{err}");
+    let (code, out, err) = balloon(&[]);
+    assert_eq!((code, out.trim()), (0, "target 1024 actual 1024"), "{err}");
+    let (cli, report) = vmm_thread.join().unwrap();
+    assert_eq!(cli.code, 0, "{}", cli.stderr);
+    assert!(!socket.exists(), "the socket is removed at exit");
+    let console = report.console_text();
+    assert_no_kernel_reports(&console, &[], "balloon at exit");
+    let b = report.balloon.unwrap();
+    assert_eq!((b.inflated_pages, b.actual_pages), (1024, 1024), "{b:?}");
 }

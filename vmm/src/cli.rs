@@ -7,6 +7,9 @@
 //! `vmm stats FILE.jsonl [--plot OUT.svg]` summarises (and draws) a run
 //! recorded with `vmm run --stats-out FILE.jsonl`.
 //!
+//! `vmm balloon PATH [SIZE [--wait]]` shows or sets the balloon's size of
+//! a guest running with `vmm run --balloon --control-socket PATH`.
+//!
 //! [`main_with_args`] is the whole program minus the process: the binary
 //! calls it with the real arguments and streams, tests call it with their
 //! own, so both see exactly the same behaviour.
@@ -46,6 +49,27 @@ pub enum Command {
     Run(RunArgs),
     /// Summarise a run recorded with `vmm run --stats-out FILE`: snapshots, time span, free memory, peak RSS per process, faults.
     Stats(StatsArgs),
+    /// Show or set the balloon's size of a guest running with `vmm run --balloon --control-socket PATH`.
+    Balloon(BalloonArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BalloonArgs {
+    /// The running VMM's control socket (`vmm run --control-socket PATH`).
+    #[arg(value_name = "PATH")]
+    pub socket: PathBuf,
+
+    /// How much guest memory the balloon should hold (given back to the host): a size with an optional K, M or G suffix, in whole 4 KiB pages; 0 gives it all back to the guest. Without it, print the balloon's size.
+    #[arg(value_name = "SIZE")]
+    pub size: Option<String>,
+
+    /// With SIZE: answer only once the guest's driver has reached it.
+    #[arg(long, requires = "size")]
+    pub wait: bool,
+
+    /// How long to wait for the VMM's answer.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = parse_timeout)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +155,10 @@ pub struct RunArgs {
     /// Give the guest a virtio-balloon device with free page reporting: the guest reports memory that stays free, and the VMM gives the host pages behind it back (the VMM's resident set falls when the guest frees memory).
     #[arg(long)]
     pub balloon: bool,
+
+    /// Listen on a Unix socket at PATH (which must not exist) for control requests while the guest runs: `vmm balloon PATH SIZE` sets the balloon's size. The socket is removed at exit.
+    #[arg(long, value_name = "PATH")]
+    pub control_socket: Option<PathBuf>,
 
     /// Count the guest instructions of the kernel regions marked on the mark port (single-stepped; the kernel marks them for count=alloc_page,kmalloc64,fault on --cmdline) and print one line per region on stderr at exit.
     #[arg(long)]
@@ -298,6 +326,30 @@ where
     match cli.command {
         Command::Run(run_args) => run_command(&run_args, stdin, stdout, stderr),
         Command::Stats(stats_args) => stats_command(&stats_args, stdout, stderr),
+        Command::Balloon(balloon_args) => balloon_command(&balloon_args, stdout, stderr),
+    }
+}
+
+/// `vmm balloon PATH [SIZE [--wait]]`: one request on the control socket.
+fn balloon_command(args: &BalloonArgs, stdout: &mut dyn Write, stderr: &mut dyn Write) -> CliOutcome {
+    let request = match (&args.size, args.wait) {
+        (None, _) => "balloon".to_string(),
+        (Some(size), wait) => {
+            if let Err(e) = crate::stats::socket::balloon_pages(size) {
+                return failed(stderr, &e, exit_code::USAGE);
+            }
+            format!("balloon {size}{}", if wait { " wait" } else { "" })
+        }
+    };
+    match crate::stats::socket::request(&args.socket, &request, args.timeout) {
+        Ok(answer) => match answer.strip_prefix("ok ") {
+            Some(state) => {
+                let _ = writeln!(stdout, "{state}");
+                CliOutcome { code: 0, report: None }
+            }
+            None => failed(stderr, &answer.strip_prefix("error: ").unwrap_or(&answer), exit_code::VMM_ERROR),
+        },
+        Err(e) => failed(stderr, &format!("control socket {}: {e}", args.socket.display()), exit_code::VMM_ERROR),
     }
 }
 
@@ -348,6 +400,13 @@ fn run_command(args: &RunArgs, stdin: Option<Box<dyn std::io::BufRead + Send>>, 
         },
         None => None,
     };
+    let control_socket = match &args.control_socket {
+        Some(path) => match crate::stats::socket::ControlSocket::bind(path) {
+            Ok(socket) => Some(socket),
+            Err(e) => return failed(stderr, &format!("cannot listen on --control-socket {}: {e}", path.display()), exit_code::VMM_ERROR),
+        },
+        None => None,
+    };
     let mut proc_out = match &args.proc_out {
         Some(dir) => match ProcOut::new(dir) {
             Ok(out) => Some(out),
@@ -374,7 +433,11 @@ fn run_command(args: &RunArgs, stdin: Option<Box<dyn std::io::BufRead + Send>>, 
     // With a program, stdout is the program's alone.
     let console = if config.init.is_some() { Stream::Stderr } else { Stream::Stdout };
     let hook: Option<&mut dyn FnMut(&StatsMessage)> = if wants_messages { Some(&mut on_stats) } else { None };
-    let run = crate::vm::run_with_streams(&config, Streams { stdout, stderr: &mut *stderr, console, stats: hook, stdin });
+    let streams = Streams { stdout, stderr: &mut *stderr, console, stats: hook, stdin };
+    let run = match &control_socket {
+        Some(socket) => crate::vm::run_with_control(&config, streams, |ctl| socket.serve(ctl)).map(|(report, ())| report),
+        None => crate::vm::run_with_streams(&config, streams),
+    };
     for line in &write_errors {
         let _ = writeln!(stderr, "{line}");
     }
@@ -414,11 +477,15 @@ fn run_command(args: &RunArgs, stdin: Option<Box<dyn std::io::BufRead + Send>>, 
                 let mib = |bytes: u64| bytes as f64 / (1 << 20) as f64;
                 let _ = writeln!(
                     stderr,
-                    "vmm: balloon: {} free page reports gave {:.1} MiB back; guest RAM resident on the host {:.1} MiB at most before a report, {:.1} MiB after the last",
+                    "vmm: balloon: {} free page reports gave {:.1} MiB back; guest RAM resident on the host {:.1} MiB at most before a report, {:.1} MiB after the last; {} pages inflated, {} deflated, {} of {} asked for held at the end",
                     b.reports,
                     mib(b.reported_pages * 4096),
                     mib(b.resident_before),
-                    mib(b.resident_after)
+                    mib(b.resident_after),
+                    b.inflated_pages,
+                    b.deflated_pages,
+                    b.actual_pages,
+                    b.target_pages
                 );
             }
             if let Some(counts) = &report.counts {

@@ -121,7 +121,7 @@ pub struct RunReport {
     pub balloon: Option<BalloonReport>,
 }
 
-/// What the balloon's free page reporting did.
+/// What the balloon did: free page reporting, inflating and deflating.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BalloonReport {
     /// Reports served, and the pages they gave back to the host.
@@ -131,8 +131,15 @@ pub struct BalloonReport {
     /// arrived, and what was left after the last report.
     pub resident_before: u64,
     pub resident_after: u64,
-    /// Reports refused as malformed.
+    /// Chains refused as malformed.
     pub rejected: u64,
+    /// Pages the guest gave up by inflating, and took back by deflating.
+    pub inflated_pages: u64,
+    pub deflated_pages: u64,
+    /// The balloon's size at the end, in 4 KiB pages: what the host asked
+    /// for, and what the driver said it held.
+    pub target_pages: u32,
+    pub actual_pages: u32,
 }
 
 impl RunReport {

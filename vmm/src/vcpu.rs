@@ -171,6 +171,10 @@ impl VcpuRunner {
             resident_before: b.device.resident_before,
             resident_after: b.device.resident_after,
             rejected: b.rejected(),
+            inflated_pages: b.device.inflated_pages,
+            deflated_pages: b.device.deflated_pages,
+            target_pages: b.device.config.target(),
+            actual_pages: b.device.config.actual(),
         });
         Ok(Finished {
             outcome: outcome?,

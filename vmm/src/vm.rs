@@ -299,6 +299,8 @@ where
         None
     };
 
+    let balloon_config = balloon.as_ref().map(|b| b.device.config.clone());
+
     let stop = Arc::new(AtomicBool::new(false));
     let (gdb_link, gdb_server_link) = match &config.gdb {
         Some(g) => {
@@ -348,7 +350,7 @@ where
         (Some(listener), Some((link, log)), Some(g)) => Some(gdb::server::start(listener, g.wait, &config.kernel, link, kick.clone(), hub.clone(), log)?),
         _ => None,
     };
-    let control = Control::new(command_tx, hub.clone(), kick);
+    let control = Control::new(command_tx, hub.clone(), kick, balloon_config);
     let abort = AtomicBool::new(false);
 
     std::thread::scope(|scope| {

@@ -129,6 +129,16 @@ impl<M: PhysMem> PageAlloc<M> {
         self.zones.iter().find(|z| z.contains(pfn))
     }
 
+    /// Counts page `pfn` in or out of its zone's managed pages (Linux
+    /// `adjust_managed_page_count`): a balloon takes pages out of
+    /// `MemTotal` while the host has them. Watermarks stay as set at boot,
+    /// as in Linux.
+    pub fn adjust_managed_page_count(&self, pfn: Pfn, delta: i64) {
+        if let Some(z) = self.zone_of(pfn) {
+            z.managed_pages.fetch_add(delta as u64, Relaxed);
+        }
+    }
+
     /// Counts `[start, end)` as RAM present in the zones (memblock memory).
     pub fn add_present(&mut self, start: Pfn, end: Pfn) {
         for z in self.zones.iter_mut() {

@@ -19,7 +19,7 @@ use crate::mm::page::PhysMem;
 use crate::mm::page_alloc::PageAlloc;
 use crate::mm::zone::*;
 
-use core::sync::atomic::Ordering::Relaxed;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Linux `K(x)`: pages to KiB.
 const fn k(pages: u64) -> u64 {
@@ -53,6 +53,12 @@ fn reserves(z: &Zone) -> [u64; MAX_NR_ZONES] {
 /// ```
 /// Each count is followed by a space, the last one too: the line ends in
 /// a space before its newline, as in Linux.
+/// Pages put into and taken out of the memory balloon (Linux's
+/// `balloon_inflate` and `balloon_deflate` events); their difference is
+/// what the balloon holds.
+pub static BALLOON_INFLATE: AtomicU64 = AtomicU64::new(0);
+pub static BALLOON_DEFLATE: AtomicU64 = AtomicU64::new(0);
+
 pub fn buddyinfo<M: PhysMem>(alloc: &PageAlloc<M>, w: &mut impl Write) -> Result {
     for z in alloc.zones.iter().filter(|z| z.populated()) {
         let counts = free_counts(z);

@@ -6,9 +6,12 @@
 //! discarded range reads as zeros when the guest touches it again, which
 //! is what lets the guest treat reported memory as known-zero.
 //!
-//! The configuration space reads as zeros: `num_pages`, what the host
-//! would like the balloon to hold, is nothing (there is no inflate command
-//! yet), and the other fields are unused.
+//! The configuration space holds `num_pages`, the balloon's size the host
+//! asks for (set through [`BalloonConfig::set_target`]: `vmm balloon` on a
+//! control socket, or [`crate::Control::set_balloon`]), and `actual`, the
+//! size the driver says it has reached (the driver writes it). A new
+//! target bumps the configuration generation and raises the
+//! configuration-change interrupt, as the spec has it.
 //!
 //! Queues, in the order the spec numbers them when neither the statistics
 //! nor the free-page-hint queue is offered (Linux's driver numbers the
@@ -28,6 +31,10 @@
 //! discarded.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use vmm_sys_util::eventfd::EventFd;
 
 use vm_memory::{GuestAddress, GuestMemoryBackend, GuestMemoryMmap};
 
@@ -54,14 +61,56 @@ const REPORT_MAX_BYTES: u64 = 1 << 30;
 /// (Linux sends at most 256 at a time).
 const PFN_ARRAY_MAX: u64 = 64 * 1024;
 
+/// The configuration space: four 32-bit fields; `actual` is the second.
+const CONFIG_LEN: usize = 16;
+const ACTUAL_OFFSET: u64 = 4;
+
 /// Queue indices.
 pub const INFLATE_Q: usize = 0;
 pub const DEFLATE_Q: usize = 1;
 pub const REPORTING_Q: usize = 2;
 
+/// The configuration space's fields the host and the driver set, shared
+/// between the vCPU thread (which serves the driver's accesses) and the
+/// host's control.
+#[derive(Debug, Default)]
+pub struct BalloonConfig {
+    /// `num_pages`: the balloon's size the host asks for, in 4 KiB pages.
+    num_pages: AtomicU32,
+    /// `actual`: the size the driver has reached.
+    actual: AtomicU32,
+    /// Bumped by every new target.
+    generation: AtomicU32,
+    /// The device's interrupt, raised for a configuration change.
+    irq: Option<EventFd>,
+}
+
+impl BalloonConfig {
+    /// Asks the guest for a balloon of `pages` 4 KiB pages.
+    pub fn set_target(&self, pages: u32) {
+        self.num_pages.store(pages, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Some(irq) = &self.irq {
+            let _ = irq.write(1);
+        }
+    }
+
+    /// The size asked for, in pages.
+    pub fn target(&self) -> u32 {
+        self.num_pages.load(Ordering::SeqCst)
+    }
+
+    /// The size the driver says the balloon has, in pages.
+    pub fn actual(&self) -> u32 {
+        self.actual.load(Ordering::SeqCst)
+    }
+}
+
 /// The balloon: what it did, for reports and tests.
 #[derive(Debug, Default)]
 pub struct Balloon {
+    /// The configuration fields, shared with the host's control.
+    pub config: Arc<BalloonConfig>,
     /// Reports served, and the pages they gave back.
     pub reports: u64,
     pub reported_pages: u64,
@@ -81,8 +130,9 @@ pub type BalloonDevice = VirtioMmio<Balloon>;
 
 impl BalloonDevice {
     /// A balloon device with interrupt `irq`, logging to `log`.
-    pub fn new(irq: Option<vmm_sys_util::eventfd::EventFd>, log: Box<dyn Write + Send>) -> Self {
-        Self::with_device(Balloon::default(), irq, log)
+    pub fn new(irq: Option<EventFd>, log: Box<dyn Write + Send>) -> Self {
+        let config = BalloonConfig { irq: irq.as_ref().and_then(|e| e.try_clone().ok()), ..Default::default() };
+        Self::with_device(Balloon { config: Arc::new(config), ..Default::default() }, irq, log)
     }
 }
 
@@ -163,6 +213,29 @@ impl VirtioDevice for Balloon {
 
     fn features(&self) -> u64 {
         VIRTIO_F_VERSION_1 | VIRTIO_BALLOON_F_REPORTING
+    }
+
+    /// `num_pages`, `actual`, then `free_page_hint_cmd_id` and
+    /// `poison_val` (features not offered: zero).
+    fn read_config(&self, offset: u64, data: &mut [u8]) {
+        let mut space = [0u8; CONFIG_LEN];
+        space[0..4].copy_from_slice(&self.config.target().to_le_bytes());
+        space[4..8].copy_from_slice(&self.config.actual().to_le_bytes());
+        data.fill(0);
+        let from = (offset as usize).min(CONFIG_LEN);
+        let n = data.len().min(CONFIG_LEN - from);
+        data[..n].copy_from_slice(&space[from..from + n]);
+    }
+
+    /// Only `actual` is the driver's to write, as a whole 32-bit field.
+    fn write_config(&mut self, offset: u64, data: &[u8]) {
+        if let (ACTUAL_OFFSET, Ok(bytes)) = (offset, <[u8; 4]>::try_from(data)) {
+            self.config.actual.store(u32::from_le_bytes(bytes), Ordering::SeqCst);
+        }
+    }
+
+    fn config_generation(&self) -> u32 {
+        self.config.generation.load(Ordering::SeqCst)
     }
 
     fn queue_name(q: usize) -> &'static str {
@@ -339,5 +412,33 @@ mod tests {
         mem.read_slice(&mut page, GuestAddress(11 * PAGE)).unwrap();
         assert!(page.iter().all(|&b| b == 0));
         assert_eq!(dev.device.inflated_pages, 2);
+    }
+
+    #[test]
+    fn the_host_sets_the_size_and_the_driver_says_how_far_it_got() {
+        use crate::devices::virtio_mmio::{CONFIG_SPACE, INTERRUPT_CONFIG_CHANGE};
+        let mem = mem();
+        let (mut dev, _queues, _) = device(&mem, VIRTIO_F_VERSION_1);
+        let read = |dev: &mut BalloonDevice, reg: u64| {
+            let mut b = [0u8; 4];
+            dev.read(reg, &mut b);
+            u32::from_le_bytes(b)
+        };
+        assert_eq!(read(&mut dev, regs::INTERRUPT_STATUS) & INTERRUPT_CONFIG_CHANGE, 0, "no change yet");
+        let generation = read(&mut dev, regs::CONFIG_GENERATION);
+        dev.device.config.set_target(1234);
+        assert_eq!(read(&mut dev, CONFIG_SPACE), 1234, "num_pages");
+        assert_ne!(read(&mut dev, regs::CONFIG_GENERATION), generation, "a new generation");
+        assert_ne!(read(&mut dev, regs::INTERRUPT_STATUS) & INTERRUPT_CONFIG_CHANGE, 0, "the change is signalled");
+        dev.write(regs::INTERRUPT_ACK, &INTERRUPT_CONFIG_CHANGE.to_le_bytes(), &mem);
+        assert_eq!(read(&mut dev, regs::INTERRUPT_STATUS) & INTERRUPT_CONFIG_CHANGE, 0, "until acknowledged");
+        dev.write(CONFIG_SPACE + ACTUAL_OFFSET, &1000u32.to_le_bytes(), &mem);
+        assert_eq!((dev.device.config.actual(), read(&mut dev, CONFIG_SPACE + ACTUAL_OFFSET)), (1000, 1000), "actual is the driver's");
+        dev.write(CONFIG_SPACE, &5u32.to_le_bytes(), &mem);
+        dev.write(CONFIG_SPACE + ACTUAL_OFFSET, &[1, 2], &mem);
+        assert_eq!((dev.device.config.target(), dev.device.config.actual()), (1234, 1000), "num_pages is the host's; actual is written whole");
+        let mut tail = [0xffu8; 8];
+        dev.read(CONFIG_SPACE + 12, &mut tail);
+        assert_eq!(tail, [0; 8], "poison_val, then nothing past the space");
     }
 }

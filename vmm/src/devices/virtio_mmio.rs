@@ -31,6 +31,8 @@ pub const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 
 /// `InterruptStatus` bit: a used buffer was returned.
 pub const INTERRUPT_USED_BUFFER: u32 = 1;
+/// Interrupt status bit: the device's configuration changed.
+pub const INTERRUPT_CONFIG_CHANGE: u32 = 2;
 
 /// Device status bit: the device hit an error it cannot recover from
 /// without a reset (virtio 1.2, 2.1).
@@ -57,6 +59,17 @@ pub trait VirtioDevice {
     fn read_config(&self, offset: u64, data: &mut [u8]) {
         let _ = offset;
         data.fill(0);
+    }
+    /// A driver write into the configuration space (`offset` from its
+    /// start); read-only spaces ignore it.
+    fn write_config(&mut self, offset: u64, data: &[u8]) {
+        let _ = (offset, data);
+    }
+    /// Bumped by the device whenever its configuration changes on the
+    /// host's side: the driver sees it in `ConfigGeneration` and as the
+    /// configuration-change bit of `InterruptStatus` until it acknowledges.
+    fn config_generation(&self) -> u32 {
+        0
     }
     /// Serves queue `q` (the driver notified it, became ready, or the VMM
     /// polls): takes what is available, returns it used.
@@ -92,6 +105,8 @@ pub struct Transport {
     status: u32,
     interrupt_status: u32,
     config_generation: u32,
+    /// The device's configuration generation the driver last acknowledged.
+    config_acked: u32,
     irq: Option<EventFd>,
     /// The VMM's stderr.
     log: Box<dyn Write + Send>,
@@ -117,6 +132,7 @@ impl Transport {
             status: 0,
             interrupt_status: 0,
             config_generation: 0,
+            config_acked: 0,
             irq,
             log,
             logged: HashSet::new(),
@@ -389,9 +405,12 @@ impl<D: VirtioDevice> VirtioMmio<D> {
             regs::QUEUE_NUM_MAX => q.map_or(0, |_| t.queue_size_max as u32),
             regs::QUEUE_NUM => q.map_or(0, |q| t.queues[q].size() as u32),
             regs::QUEUE_READY => q.map_or(0, |q| t.queues[q].ready() as u32),
-            regs::INTERRUPT_STATUS => t.interrupt_status,
+            regs::INTERRUPT_STATUS => {
+                let changed = self.device.config_generation() != t.config_acked;
+                t.interrupt_status | if changed { INTERRUPT_CONFIG_CHANGE } else { 0 }
+            }
             regs::STATUS => t.status,
-            regs::CONFIG_GENERATION => t.config_generation,
+            regs::CONFIG_GENERATION => t.config_generation.wrapping_add(self.device.config_generation()),
             regs::QUEUE_DESC_LOW => q.map_or(0, |q| t.addrs[q].desc as u32),
             regs::QUEUE_DESC_HIGH => q.map_or(0, |q| (t.addrs[q].desc >> 32) as u32),
             regs::QUEUE_DRIVER_LOW => q.map_or(0, |q| t.addrs[q].driver as u32),
@@ -406,7 +425,8 @@ impl<D: VirtioDevice> VirtioMmio<D> {
     /// A guest write of `data` at `offset` in the register window.
     pub fn write(&mut self, offset: u64, data: &[u8], mem: &GuestMemoryMmap) {
         if offset >= CONFIG_SPACE {
-            return; // the configuration spaces here are read-only: writes vanish
+            self.device.write_config(offset - CONFIG_SPACE, data);
+            return;
         }
         let t = &mut self.transport;
         let Ok(bytes) = <[u8; 4]>::try_from(data) else {
@@ -445,7 +465,12 @@ impl<D: VirtioDevice> VirtioMmio<D> {
                 Some(q) => self.device.process(q, &mut self.transport, mem),
                 None => t.driver_error(None, "notify", format_args!("QueueNotify for queue {value}, which does not exist")),
             },
-            regs::INTERRUPT_ACK => t.interrupt_status &= !value,
+            regs::INTERRUPT_ACK => {
+                t.interrupt_status &= !value;
+                if value & INTERRUPT_CONFIG_CHANGE != 0 {
+                    t.config_acked = self.device.config_generation();
+                }
+            }
             regs::STATUS => self.set_status(value, mem),
             _ => t.driver_error(None, "read-only", format_args!("write of {value:#x} to read-only or unknown register {offset:#x} (ignored)")),
         }
@@ -455,6 +480,8 @@ impl<D: VirtioDevice> VirtioMmio<D> {
         if value == 0 {
             self.transport.reset();
             self.device.reset();
+            // A driver starting over reads the configuration afresh.
+            self.transport.config_acked = self.device.config_generation();
             return;
         }
         let offered = self.device.features();

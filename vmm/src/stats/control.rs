@@ -16,6 +16,10 @@ use std::time::{Duration, Instant};
 use shared::stats::{encode_command, Command, CommandResult, Header, Op, Snapshot};
 
 use super::{Hub, HubState, StatsMessage};
+use crate::devices::balloon::BalloonConfig;
+
+/// How often a balloon wait looks at the driver's `actual`.
+const BALLOON_POLL: Duration = Duration::from_millis(20);
 
 /// How long a control call waits by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -45,13 +49,15 @@ pub struct Control {
     commands: Sender<(u64, Vec<u8>)>,
     hub: Arc<Hub>,
     kick: Arc<dyn Fn() + Send + Sync>,
+    /// The balloon's configuration, with `--balloon`.
+    balloon: Option<Arc<BalloonConfig>>,
     next_id: AtomicU64,
     timeout_ms: AtomicU64,
 }
 
 impl Control {
-    pub(crate) fn new(commands: Sender<(u64, Vec<u8>)>, hub: Arc<Hub>, kick: Arc<dyn Fn() + Send + Sync>) -> Self {
-        Self { commands, hub, kick, next_id: AtomicU64::new(1), timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64) }
+    pub(crate) fn new(commands: Sender<(u64, Vec<u8>)>, hub: Arc<Hub>, kick: Arc<dyn Fn() + Send + Sync>, balloon: Option<Arc<BalloonConfig>>) -> Self {
+        Self { commands, hub, kick, balloon, next_id: AtomicU64::new(1), timeout_ms: AtomicU64::new(DEFAULT_TIMEOUT.as_millis() as u64) }
     }
 
     /// How long each call waits for the guest.
@@ -129,6 +135,54 @@ impl Control {
         })
     }
 
+    /// Asks the guest's balloon (`--balloon`) to hold `pages` 4 KiB pages:
+    /// the driver inflates (gives the pages to the host) or deflates
+    /// (takes them back) on its own time; see [`Self::wait_balloon`].
+    pub fn set_balloon(&self, pages: u32) -> Result<(), ControlError> {
+        let what = format!("balloon to {pages} pages");
+        let config = self
+            .balloon
+            .as_ref()
+            .ok_or_else(|| ControlError::Undeliverable { what: what.clone(), reason: "the guest has no balloon (run with --balloon)".into() })?;
+        if let Some(f) = &self.hub.lock().finished {
+            return Err(ControlError::Stopped { what, reason: f.reason.clone() });
+        }
+        config.set_target(pages);
+        (self.kick)();
+        Ok(())
+    }
+
+    /// The balloon's size: `(target, actual)` in 4 KiB pages, `None`
+    /// without `--balloon`.
+    pub fn balloon(&self) -> Option<(u32, u32)> {
+        self.balloon.as_ref().map(|c| (c.target(), c.actual()))
+    }
+
+    /// Waits until the driver says the balloon holds what was asked for;
+    /// returns that size in pages.
+    pub fn wait_balloon(&self) -> Result<u32, ControlError> {
+        let what = "wait for the balloon to reach its target";
+        let config = self
+            .balloon
+            .as_ref()
+            .ok_or_else(|| ControlError::Undeliverable { what: what.into(), reason: "the guest has no balloon (run with --balloon)".into() })?;
+        let deadline = Instant::now() + self.timeout();
+        loop {
+            let (target, actual) = (config.target(), config.actual());
+            if target == actual {
+                return Ok(actual);
+            }
+            if let Some(f) = &self.hub.lock().finished {
+                return Err(ControlError::Stopped { what: what.into(), reason: f.reason.clone() });
+            }
+            if Instant::now() >= deadline {
+                let state = format!("the driver holds {actual} of {target} pages");
+                return Err(ControlError::Timeout { what: what.into(), secs: self.timeout().as_secs_f64(), state });
+            }
+            std::thread::sleep(BALLOON_POLL);
+        }
+    }
+
     /// Sends `op` and returns its command id; the answers are in
     /// [`Self::replies`].
     pub fn send_op(&self, op: Op) -> Result<u64, ControlError> {
@@ -164,6 +218,11 @@ impl Control {
         self.wait_for("wait for a snapshot", None, |st| {
             st.recent.iter().rev().find_map(|m| m.snapshot().filter(|s| pred(&m.header, s)).map(|s| Ok((m.header, s.clone()))))
         })
+    }
+
+    /// Whether the guest has stopped (every call fails from then on).
+    pub fn stopped(&self) -> bool {
+        self.hub.lock().finished.is_some()
     }
 
     /// Waits until the guest has stopped; returns why.

@@ -6,6 +6,7 @@
 //! [--plot OUT.svg]` ([`summary`]).
 
 pub mod control;
+pub mod socket;
 pub mod summary;
 pub mod views;
 

@@ -94,6 +94,8 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
                 ("oom_kill", crate::proc::oom::OOM_KILLS.load(Relaxed)),
                 ("nr_tlb_local_flush_all", crate::mm::uvm::NR_TLB_LOCAL_FLUSH_ALL.load(Relaxed)),
                 ("nr_tlb_local_flush_one", crate::mm::uvm::NR_TLB_LOCAL_FLUSH_ONE.load(Relaxed)),
+                ("balloon_inflate", crate::mm::vmstat::BALLOON_INFLATE.load(Relaxed)),
+                ("balloon_deflate", crate::mm::vmstat::BALLOON_DEFLATE.load(Relaxed)),
             ];
             vmstat::vmstat(alloc, &node, &events, w)
         }
