@@ -44,6 +44,7 @@ const PROGRAMS: &[&str] = &[
     "creds",
     "swap_pageout",
     "swap_pressure",
+    "thp",
 ];
 
 /// Programs also built against glibc (`gcc -static -pthread`), as

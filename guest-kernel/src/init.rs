@@ -85,6 +85,14 @@ pub extern "C" fn start_kernel(boot_info_phys: u64) -> ! {
     printk!("mm: ready: max_pfn {:#x}, page tables at {:#x}", mm.max_pfn, mm.pgd.as_u64());
     crate::drivers::pageop::init(&cmdline);
     setup_fault_injection(&cmdline);
+    // Transparent huge pages for anonymous memory (Linux's
+    // `setup_transparent_hugepage`).
+    if let Some(v) = cmdline.get("transparent_hugepage") {
+        match crate::mm::huge_memory::ThpMode::parse(v) {
+            Some(mode) => crate::mm::huge_memory::set_mode(mode),
+            None => printk!("transparent_hugepage: unknown mode {v:?}, keeping {}", crate::mm::huge_memory::mode().name()),
+        }
+    }
     if let Some(v) = cmdline.get("fault_around_bytes") {
         match v.parse() {
             Ok(bytes) => crate::mm::memory::set_fault_around_bytes(bytes),

@@ -33,6 +33,7 @@ pub const TAP: &[&str] = &[
     "oom",
     "isolation",
     "swap_pageout",
+    "thp",
     "proc_fork_glibc",
     "proc_signal_glibc",
     "proc_threads_glibc",

@@ -30,6 +30,11 @@ fn swap_pageout() {
 }
 
 #[test]
+fn thp() {
+    tap("thp");
+}
+
+#[test]
 fn mm_malloc() {
     tap("mm_malloc");
 }

@@ -160,6 +160,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub control_socket: Option<PathBuf>,
 
+    /// Do not ask the host for transparent huge pages behind guest RAM (by default the VMM advises MADV_HUGEPAGE, so that one host fault backs 2 MiB; --verbose says what the host gave).
+    #[arg(long)]
+    pub no_host_hugepages: bool,
+
     /// Count the guest instructions of the kernel regions marked on the mark port (single-stepped; the kernel marks them for count=alloc_page,kmalloc64,fault on --cmdline) and print one line per region on stderr at exit.
     #[arg(long)]
     pub count_instructions: bool,
@@ -243,6 +247,7 @@ impl RunArgs {
             gdb: self.gdb.map(|addr| crate::gdb::GdbConfig { addr, wait: self.gdb_wait }),
             swap: self.swap.clone(),
             balloon: self.balloon,
+            host_hugepages: !self.no_host_hugepages,
         })
     }
 }
@@ -459,6 +464,13 @@ fn run_command(args: &RunArgs, stdin: Option<Box<dyn std::io::BufRead + Send>>, 
                 let _ = write!(stderr, "{}", views::table(&report.stats));
             }
             if args.verbose {
+                let h = report.host_hugepages;
+                let _ = writeln!(
+                    stderr,
+                    "vmm: host huge pages behind guest RAM: {} MiB at the end ({})",
+                    h.bytes >> 20,
+                    if h.advised { "MADV_HUGEPAGE taken" } else if args.no_host_hugepages { "off: --no-host-hugepages" } else { "MADV_HUGEPAGE refused by the host" }
+                );
                 if let Some(t) = report.boot_time {
                     let _ = writeln!(stderr, "vmm: boot time (VMM start to mm ready): {:.3} ms", t.as_secs_f64() * 1e3);
                 }

@@ -33,6 +33,48 @@ pub fn register_with_kvm(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<()> {
     Ok(())
 }
 
+/// Asks the host for transparent huge pages behind guest RAM
+/// (`MADV_HUGEPAGE` on each region): one host fault then backs 2 MiB of
+/// guest memory, and the guest's own huge pages are huge in the host's
+/// page tables too. Whether the host took the advice for every region (a
+/// host without THP refuses it with `EINVAL`).
+pub fn advise_hugepages(mem: &GuestMemoryMmap) -> bool {
+    mem.iter().all(|region| {
+        let Ok(host) = region.get_host_address(vm_memory::MemoryRegionAddress(0)) else { return false };
+        // SAFETY: `host..host + len` is the region's live anonymous mapping, owned by `mem`; MADV_HUGEPAGE only changes how the host backs it, never its contents.
+        unsafe { libc::madvise(host.cast(), region.len() as usize, libc::MADV_HUGEPAGE) == 0 }
+    })
+}
+
+/// Bytes of guest RAM the host backs with huge pages now (`AnonHugePages`
+/// of the regions' mappings in `/proc/self/smaps`); 0 when it cannot be
+/// read.
+pub fn host_hugepage_bytes(mem: &GuestMemoryMmap) -> u64 {
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return 0 };
+    let ranges: Vec<(u64, u64)> = mem
+        .iter()
+        .filter_map(|r| r.get_host_address(vm_memory::MemoryRegionAddress(0)).ok().map(|h| (h as u64, h as u64 + r.len())))
+        .collect();
+    let mut inside = false;
+    let mut kb = 0;
+    for line in smaps.lines() {
+        if let Some((start, end)) = smaps_range(line) {
+            inside = ranges.iter().any(|&(s, e)| start < e && end > s);
+        } else if let (true, Some(v)) = (inside, line.strip_prefix("AnonHugePages:")) {
+            kb += v.trim().trim_end_matches("kB").trim().parse::<u64>().unwrap_or(0);
+        }
+    }
+    kb << 10
+}
+
+/// The address range of an smaps header line (`START-END perms ...`).
+fn smaps_range(line: &str) -> Option<(u64, u64)> {
+    let (range, rest) = line.split_once(' ')?;
+    let (s, e) = range.split_once('-')?;
+    (!rest.is_empty()).then_some(())?;
+    Some((u64::from_str_radix(s, 16).ok()?, u64::from_str_radix(e, 16).ok()?))
+}
+
 /// Bytes of guest RAM the host has resident now (`mincore` over each
 /// region): what the guest costs the host, without the VMM's own memory.
 pub fn resident_bytes(mem: &GuestMemoryMmap) -> u64 {

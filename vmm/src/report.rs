@@ -119,6 +119,18 @@ pub struct RunReport {
     pub stats: StatsReport,
     /// With `--balloon`: what free page reporting gave back.
     pub balloon: Option<BalloonReport>,
+    /// Huge pages the host put behind guest RAM.
+    pub host_hugepages: HostHugePages,
+}
+
+/// Transparent huge pages behind guest RAM on the host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostHugePages {
+    /// `MADV_HUGEPAGE` was asked for (not `--no-host-hugepages`) and the
+    /// host took it.
+    pub advised: bool,
+    /// Guest RAM backed by host huge pages at the end of the run (bytes).
+    pub bytes: u64,
 }
 
 /// What the balloon did: free page reporting, inflating and deflating.

@@ -129,6 +129,8 @@ pub(crate) struct Finished {
     pub(crate) stats_rejected: u64,
     pub(crate) stats_driver_errors: u64,
     pub(crate) balloon: Option<crate::report::BalloonReport>,
+    /// Guest RAM the host backed with huge pages at the end.
+    pub(crate) host_huge_bytes: u64,
 }
 
 impl VcpuRunner {
@@ -165,6 +167,7 @@ impl VcpuRunner {
         let _ = console.flush();
         let hostio = self.hostio.finish();
         let counts = self.counter.map(Counter::finish);
+        let host_huge_bytes = crate::memory::host_hugepage_bytes(&self.mem);
         let balloon = self.balloon.as_ref().map(|b| crate::report::BalloonReport {
             reports: b.device.reports,
             reported_pages: b.device.reported_pages,
@@ -185,6 +188,7 @@ impl VcpuRunner {
             stats_rejected,
             stats_driver_errors,
             balloon,
+            host_huge_bytes,
         })
     }
 

@@ -75,6 +75,8 @@ pub struct VmConfig {
     /// A virtio-balloon device with free page reporting, after the swap
     /// areas' devices ([`crate::devices::balloon`]).
     pub balloon: bool,
+    /// Ask the host for huge pages behind guest RAM (`MADV_HUGEPAGE`).
+    pub host_hugepages: bool,
 }
 
 /// `--swap FILE[:SIZE]`: the file backing a swap area, created with SIZE
@@ -102,6 +104,7 @@ impl VmConfig {
             gdb: None,
             swap: Vec::new(),
             balloon: false,
+            host_hugepages: true,
         }
     }
 
@@ -225,6 +228,7 @@ where
     let vm = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
     setup_platform(&vm)?;
     let mem = crate::memory::create_guest_memory(config.mem_size)?;
+    let host_huge_advised = config.host_hugepages && crate::memory::advise_hugepages(&mem);
     crate::memory::register_with_kvm(&vm, &mem)?;
 
     let image = loader::load_kernel_bytes(&mem, &config.kernel, &kernel_bytes, config.mem_size.min(MMIO_HOLE_START))?;
@@ -438,6 +442,7 @@ where
             counts: done.counts,
             stats,
             balloon: done.balloon,
+            host_hugepages: crate::report::HostHugePages { advised: host_huge_advised, bytes: done.host_huge_bytes },
         };
         Ok((report, result))
     })

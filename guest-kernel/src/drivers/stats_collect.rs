@@ -40,10 +40,15 @@ pub fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail, 
     use crate::proc::sched::{self, TaskState};
     let alloc = crate::mm::buddy::page_alloc();
 
-    let mut meminfo: Vec<(&str, u64)> = Vec::with_capacity(NR_MEMINFO + 3);
+    let mut meminfo: Vec<(&str, u64)> = Vec::with_capacity(NR_MEMINFO + 4);
     meminfo.extend_from_slice(&meminfo_pairs(alloc));
     let (swap_total, swap_free) = crate::mm::swapfile::totals();
-    meminfo.extend([("SwapTotal", swap_total * 4), ("SwapFree", swap_free * 4), ("SwapCached", crate::mm::swapfile::swap_cache_pages() * 4)]);
+    meminfo.extend([
+        ("SwapTotal", swap_total * 4),
+        ("SwapFree", swap_free * 4),
+        ("SwapCached", crate::mm::swapfile::swap_cache_pages() * 4),
+        ("AnonHugePages", crate::mm::huge_memory::NR_ANON_THPS.load(Relaxed) * (crate::mm::huge_memory::HPAGE_PMD_SIZE >> 10)),
+    ]);
     let mut vmstat: Vec<(&str, u64)> = Vec::with_capacity(NR_VMSTAT + 2 + NR_EXTRAS + driver.len());
     vmstat.extend_from_slice(&vmstat_pairs(alloc));
     // What /proc/vmstat adds after the page allocator's counters.
@@ -163,7 +168,7 @@ pub fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail, 
 }
 
 /// Number of [`vmstat_extras`].
-const NR_EXTRAS: usize = 14;
+const NR_EXTRAS: usize = 17;
 
 /// Counters /proc/vmstat does not print.
 fn vmstat_extras() -> [(&'static str, u64); NR_EXTRAS] {
@@ -183,6 +188,9 @@ fn vmstat_extras() -> [(&'static str, u64); NR_EXTRAS] {
         ("pkmap_flushes", k.pkmap_flushes.load(Relaxed)),
         ("vmalloc_purges", crate::mm::vmalloc::NR_PURGES.load(Relaxed)),
         ("oom_kill", crate::proc::oom::OOM_KILLS.load(Relaxed)),
+        ("thp_fault_alloc", crate::mm::huge_memory::THP_FAULT_ALLOC.load(Relaxed)),
+        ("thp_fault_fallback", crate::mm::huge_memory::THP_FAULT_FALLBACK.load(Relaxed)),
+        ("thp_split_pmd", crate::mm::huge_memory::THP_SPLIT_PMD.load(Relaxed)),
         ("nr_switches", crate::proc::sched::NR_SWITCHES.load(Relaxed)),
         ("timer_ticks", crate::proc::sched::TICKS.load(Relaxed)),
     ]

@@ -28,6 +28,12 @@ pub fn copy_page_range<M: UserMem>(
     cow: bool,
 ) -> bool {
     let mem = parent.mem();
+    // Huge pages wholly inside the VMA are shared as they are; one that
+    // straddles its edge (a VMA split by madvise) is split first.
+    parent.split_huge_range(start, end, true);
+    if !child.copy_huge_pmds_from(parent, start, end, cow, child_rss, tlb) {
+        return false;
+    }
     child.copy_ptes_from(parent, start, end, |va, e, slot| {
         let pte = e.get();
         if pte.is_swap() {

@@ -15,6 +15,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::mm::addr::{Pfn, UserAddr, PAGE_SIZE};
 use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
+use crate::mm::huge_memory::{thp_vma_allowable, thp_vma_allowable_range, HugePmd, THP_FAULT_FALLBACK};
 use crate::mm::mm_types::{MmStats, MmStruct};
 use crate::mm::page::pg;
 use crate::mm::swap_state;
@@ -282,6 +283,28 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: U
     let va = addr.page_align_down();
     let mem = mm.pt.mem();
     let MmStruct { pt, rss, stats, .. } = mm;
+    if file.is_none() && (pt.has_huge() || (write && thp_vma_allowable(f, start, vma_end, va))) {
+        match pt.huge_pmd_state(va) {
+            HugePmd::None if write && access.write && thp_vma_allowable(f, start, vma_end, va) => {
+                if pt.do_huge_pmd_anonymous_page(va, access.exec, rss) {
+                    stats.faults += 1;
+                    PGFAULT.fetch_add(1, Relaxed);
+                    return Ok(if grew { FaultKind::StackGrowth } else { FaultKind::Anonymous });
+                }
+                // No block or no table: 4 KiB pages, as Linux falls back.
+                THP_FAULT_FALLBACK.fetch_add(1, Relaxed);
+            }
+            HugePmd::Huge(_) if write && access.write && thp_vma_allowable_range(start, vma_end, va) && pt.huge_pmd_reuse(va) => {
+                stats.faults += 1;
+                PGFAULT.fetch_add(1, Relaxed);
+                return Ok(FaultKind::Other);
+            }
+            // Anything else on a huge page goes the 4 KiB way: a shared one
+            // is split, and the write copies one page (Linux since 5.8).
+            HugePmd::Huge(_) => pt.split_huge_pmd(va),
+            _ => {}
+        }
+    }
     let slot = pt.pte_slot(va, true).ok_or(FaultError::Oom)?;
     let orig = slot.get();
     if orig.is_swap() {

@@ -37,8 +37,12 @@ use crate::mm::page_alloc::{AllocConfig, PageAlloc};
 use crate::mm::pgtable::Table;
 use crate::mm::uvm::{is_anon, SwapEntry, UserMem};
 
-/// 8 MiB: enough for a few processes of a few dozen pages and their tables.
-const PAGES: u64 = 2048;
+/// 32 MiB: enough for a few processes of a few dozen pages and their
+/// tables, and a few huge pages of 512.
+const PAGES: u64 = 8192;
+/// Pages of a mapping advised `MADV_HUGEPAGE`: 4 MiB holds at least one
+/// aligned 2 MiB, wherever it lands.
+const HUGE_MAPPING_PAGES: u64 = 1024;
 
 fn ua(addr: u64) -> UserAddr {
     UserAddr::new(addr)
@@ -116,6 +120,11 @@ struct HostMem<'a>(&'a Host);
 impl UserMem for HostMem<'_> {
     fn alloc_page(&self, gfp: Gfp) -> Option<Pfn> {
         self.0.pa.alloc_pages(gfp, 0)
+    }
+    fn alloc_huge_page(&self, gfp: Gfp) -> Option<Pfn> {
+        let head = self.0.pa.alloc_pages(gfp, crate::mm::huge_memory::HPAGE_PMD_ORDER)?;
+        self.0.pa.split_page(head, crate::mm::huge_memory::HPAGE_PMD_ORDER);
+        Some(head)
     }
     fn put_page(&self, pfn: Pfn) {
         if let Err(bad) = self.0.pa.free_pages(pfn, 0) {
@@ -350,7 +359,7 @@ enum Op {
 fn op() -> impl Strategy<Value = Op> {
     let proc = 0..4usize;
     prop_oneof![
-        2 => (proc.clone(), 0..3u8, 0..OBJS, 0..6u64, 1..6u64).prop_map(|(proc, kind, obj, pgoff, npages)| Op::Mmap { proc, kind, obj, pgoff, npages }),
+        2 => (proc.clone(), 0..4u8, 0..OBJS, 0..6u64, 1..6u64).prop_map(|(proc, kind, obj, pgoff, npages)| Op::Mmap { proc, kind, obj, pgoff, npages }),
         8 => (proc.clone(), any::<usize>(), any::<bool>()).prop_map(|(proc, page, write)| Op::Touch { proc, page, write }),
         1 => proc.clone().prop_map(|proc| Op::Fork { proc }),
         1 => (proc.clone(), any::<usize>(), 1..4u64, 0..3u8).prop_map(|(proc, page, npages, prot)| Op::Mprotect { proc, page, npages, prot }),
@@ -401,20 +410,27 @@ impl<'a> World<'a> {
         match *op {
             Op::Mmap { proc, kind, obj, pgoff, npages } => {
                 let p = self.proc(proc);
+                // Kind 3: anonymous memory advised MADV_HUGEPAGE, which
+                // the default `madvise` mode maps with huge pages.
                 let (flags, file) = match kind {
-                    0 => (MAP_PRIVATE | MAP_ANONYMOUS, None),
+                    0 | 3 => (MAP_PRIVATE | MAP_ANONYMOUS, None),
                     1 => (MAP_PRIVATE, Some(self.objs[obj].clone())),
                     _ => (MAP_SHARED, Some(self.objs[obj].clone())),
                 };
+                let npages = if kind == 3 { HUGE_MAPPING_PAGES } else { npages };
                 let (mm, model) = &mut self.procs[p];
                 let (vm, mut ptes) = mm.split();
                 let addr = vm
                     .mmap(ua(0), npages * PAGE_SIZE, PROT_READ | PROT_WRITE, flags, file, pgoff, true, &mut ptes)
                     .map_err(|e| TestCaseError::fail(format!("mmap: {e:?}")))?;
+                if kind == 3 {
+                    vm.madvise_update_flags(addr, addr + npages * PAGE_SIZE, crate::mm::mlock::advice::MADV_HUGEPAGE)
+                        .map_err(|e| TestCaseError::fail(format!("madvise: {e:?}")))?;
+                }
                 for i in 0..npages {
                     let index = pgoff + i;
                     let backing = match kind {
-                        0 => Backing::Anon,
+                        0 | 3 => Backing::Anon,
                         1 => Backing::Private { obj, index },
                         _ => Backing::Shared { obj, index },
                     };
@@ -567,6 +583,7 @@ impl<'a> World<'a> {
     fn check(&self) -> Result<(), TestCaseError> {
         let mem = HostMem(self.host);
         let mut maps: BTreeMap<u64, i32> = BTreeMap::new();
+        let mut pmd_maps: BTreeMap<u64, u64> = BTreeMap::new();
         for (mm, _) in &self.procs {
             let (mut anon, mut file, mut shmem) = (0, 0, 0);
             for v in mm.vm.iter() {
@@ -590,6 +607,18 @@ impl<'a> World<'a> {
                 }
             }
             prop_assert_eq!((mm.rss.anon, mm.rss.file, mm.rss.shmem), (anon, file, shmem), "RSS counters");
+            for v in mm.vm.iter() {
+                mm.pt.for_each_huge(v.start, v.end, |va, pmd| {
+                    if va >= v.start {
+                        *pmd_maps.entry(pmd.pfn().as_u64()).or_insert(0) += 1;
+                    }
+                });
+            }
+        }
+        // A huge page's first page counts the PMDs that map it.
+        for (&head, &count) in &pmd_maps {
+            let page = mem.page(Pfn::new(head));
+            prop_assert!(page.test(pg::PMD_MAPPED) && page.private() == count, "huge page {:#x}: {} PMDs, private {}", head, count, page.private());
         }
         for (&pfn, &count) in &maps {
             let page = mem.page(Pfn::new(pfn));
@@ -676,6 +705,118 @@ fn cow_after_fork_keeps_both_copies_and_frees_everything() {
     }
     world.finish();
     assert_eq!(host.free_pages(), before);
+}
+
+/// The huge PMDs of a process: their addresses.
+fn huge_pmds(mm: &Mm<'_>) -> Vec<UserAddr> {
+    let mut found = Vec::new();
+    for v in mm.vm.iter() {
+        mm.pt.for_each_huge(v.start, v.end, |va, _| found.push(va));
+    }
+    found.dedup();
+    found
+}
+
+/// The first 2 MiB-aligned address of process `p`'s mapping that starts
+/// at its lowest mapped page.
+fn first_huge_addr(world: &World<'_>, p: usize) -> UserAddr {
+    let start = *world.procs[p].1.pages.keys().next().expect("a mapping");
+    (start + (HPAGE_PMD_SIZE - 1)).align_down(HPAGE_PMD_SIZE)
+}
+
+use crate::mm::huge_memory::HPAGE_PMD_SIZE;
+
+/// A write fault in an `MADV_HUGEPAGE` mapping maps 512 pages with one
+/// PMD; fork shares it write-protected; a write in the child splits the
+/// child's PMD and copies one page; a write in the parent, whose pages
+/// the child still maps, does the same; a part unmapped or protected
+/// splits; and everything comes back at exit. The model checks every
+/// page's contents and counts after each step.
+#[test]
+fn a_huge_page_is_mapped_shared_split_and_freed() {
+    let host = Host::new();
+    let before = host.free_pages();
+    let mut world = World::new(&host);
+    world.step(&Op::Mmap { proc: 0, kind: 3, obj: 0, pgoff: 0, npages: 0 }).unwrap();
+    let haddr = first_huge_addr(&world, 0);
+    world.touch(0, haddr + 5 * PAGE_SIZE, true).unwrap();
+    world.check().unwrap();
+    assert_eq!(huge_pmds(&world.procs[0].0), [haddr], "one huge PMD");
+    assert_eq!(world.procs[0].0.rss.anon, 512);
+    let far = world.procs[0].0.pt.lookup(haddr + 300 * PAGE_SIZE).expect("mapped by the same fault");
+    assert!(far.writable());
+    world.touch(0, haddr + 300 * PAGE_SIZE, false).unwrap();
+
+    world.step(&Op::Fork { proc: 0 }).unwrap();
+    assert_eq!(huge_pmds(&world.procs[1].0), [haddr], "the child shares the huge page");
+    assert!(!world.procs[0].0.pt.lookup(haddr).unwrap().writable(), "write-protected in the parent");
+    world.touch(1, haddr + 7 * PAGE_SIZE, true).unwrap();
+    world.check().unwrap();
+    assert!(huge_pmds(&world.procs[1].0).is_empty(), "the child's write split its PMD");
+    assert_eq!(huge_pmds(&world.procs[0].0), [haddr], "the parent's stays");
+    world.touch(0, haddr + 9 * PAGE_SIZE, true).unwrap();
+    assert!(huge_pmds(&world.procs[0].0).is_empty(), "pages the child maps: the parent splits and copies too");
+    world.touch(1, haddr + 5 * PAGE_SIZE, false).unwrap();
+    world.step(&Op::Exit { proc: 1 }).unwrap();
+
+    // Another huge page: unmapping a page inside it splits it and frees
+    // that page; protecting a part splits it too.
+    world.step(&Op::Mmap { proc: 0, kind: 3, obj: 0, pgoff: 0, npages: 0 }).unwrap();
+    let second = {
+        let addrs: Vec<UserAddr> = world.procs[0].1.pages.keys().copied().filter(|&a| a.align_down(HPAGE_PMD_SIZE) == a && a != haddr).collect();
+        *addrs.iter().find(|&&a| world.procs[0].1.pages.contains_key(&(a + (HPAGE_PMD_SIZE - PAGE_SIZE)))).expect("a whole aligned 2 MiB")
+    };
+    world.touch(0, second, true).unwrap();
+    assert!(huge_pmds(&world.procs[0].0).contains(&second));
+    let free = host.free_pages();
+    let (mm, model) = &mut world.procs[0];
+    let (vm, mut ptes) = mm.split();
+    vm.munmap(second + 10 * PAGE_SIZE, PAGE_SIZE, &mut ptes).unwrap();
+    model.pages.remove(&(second + 10 * PAGE_SIZE));
+    assert!(huge_pmds(&world.procs[0].0).is_empty(), "split by the munmap");
+    assert!(host.free_pages() > free, "the unmapped page went back");
+    world.check().unwrap();
+    world.step(&Op::Mprotect { proc: 0, page: 0, npages: 2, prot: 1 }).unwrap();
+    world.finish();
+    assert_eq!(host.free_pages(), before, "every page of the huge pages came back");
+}
+
+/// A huge page written after fork, once the child is gone: the parent
+/// holds every page alone again and the PMD becomes writable in place
+/// (Linux `do_huge_pmd_wp_page` reuse), still huge. `MADV_NOHUGEPAGE`
+/// and non-advised memory get 4 KiB pages in the default `madvise` mode.
+#[test]
+fn a_huge_page_held_alone_is_reused_and_advice_decides() {
+    let host = Host::new();
+    let mut world = World::new(&host);
+    world.step(&Op::Mmap { proc: 0, kind: 3, obj: 0, pgoff: 0, npages: 0 }).unwrap();
+    let haddr = first_huge_addr(&world, 0);
+    world.touch(0, haddr, true).unwrap();
+    world.step(&Op::Fork { proc: 0 }).unwrap();
+    world.step(&Op::Exit { proc: 1 }).unwrap();
+    world.touch(0, haddr + PAGE_SIZE, true).unwrap();
+    assert_eq!(huge_pmds(&world.procs[0].0), [haddr], "reused, not split");
+    assert!(world.procs[0].0.pt.lookup(haddr + 2 * PAGE_SIZE).unwrap().writable());
+    // Not advised: 4 KiB pages.
+    world.step(&Op::Mmap { proc: 0, kind: 0, obj: 0, pgoff: 0, npages: 5 }).unwrap();
+    let plain = *world.procs[0].1.pages.keys().next().unwrap();
+    world.touch(0, plain, true).unwrap();
+    // Advised, then refused with MADV_NOHUGEPAGE.
+    world.step(&Op::Mmap { proc: 0, kind: 3, obj: 0, pgoff: 0, npages: 0 }).unwrap();
+    let (mm, model) = &mut world.procs[0];
+    let v = mm
+        .vm
+        .iter()
+        .find(|v| v.end - v.start == HUGE_MAPPING_PAGES * PAGE_SIZE && !(v.start..v.end).contains(&haddr))
+        .map(|v| (v.start, v.end))
+        .expect("the new mapping");
+    mm.vm.madvise_update_flags(v.0, v.1, crate::mm::mlock::advice::MADV_NOHUGEPAGE).unwrap();
+    let inside = (v.0 + (HPAGE_PMD_SIZE - 1)).align_down(HPAGE_PMD_SIZE);
+    assert!(model.pages.contains_key(&inside));
+    world.touch(0, inside, true).unwrap();
+    assert_eq!(huge_pmds(&world.procs[0].0), [haddr], "neither the plain nor the refused mapping got a huge page");
+    world.check().unwrap();
+    world.finish();
 }
 
 /// A swap-in that cannot read its slot is SIGBUS, as Linux's: the page

@@ -125,6 +125,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         let ranges: Vec<(UserAddr, UserAddr)> = self.vm.iter().map(|v| (v.start, v.end)).collect();
         let mut tlb = TlbGather::new();
         for (start, end) in ranges {
+            self.pt.split_huge_range(start, end, false);
             self.pt.for_each_present(start, end, |va, e| {
                 let pte = e.get();
                 if pte.present() && pte != pte.clear_soft_dirty() {
@@ -145,6 +146,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         let ranges: Vec<(UserAddr, UserAddr)> = self.vm.iter().map(|v| (v.start, v.end)).collect();
         let mut tlb = TlbGather::new();
         for (start, end) in ranges {
+            self.pt.split_huge_range(start, end, false);
             self.pt.for_each_present(start, end, |va, e| {
                 let pte = e.get();
                 let is_anon = is_anon(mem.page(pte.pfn()));

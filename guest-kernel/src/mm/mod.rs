@@ -60,6 +60,8 @@ pub mod fork;
 pub mod gfp;
 #[cfg(target_os = "none")]
 pub mod highmem;
+#[deny(unsafe_code)]
+pub mod huge_memory;
 #[cfg(target_os = "none")]
 pub mod init;
 pub mod kmalloc;

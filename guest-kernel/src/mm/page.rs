@@ -50,15 +50,18 @@ pub mod pg {
     /// as zero, so [`ZERO`] is set too.
     pub const REPORTED: u32 = 1 << 13;
 
+    /// The first page of a transparent huge page while PMDs map it; its
+    /// `private` counts them (Linux's `_entire_mapcount`).
+    pub const PMD_MAPPED: u32 = 1 << 14;
     pub const ZONE_SHIFT: u32 = 28;
     pub const ZONE_MASK: u32 = 0x3 << ZONE_SHIFT;
 
     /// Flags that must be clear on a page being freed (Linux
     /// `PAGE_FLAGS_CHECK_AT_FREE`).
-    pub const CHECK_AT_FREE: u32 = BUDDY | PCP | SLAB | LRU | RESERVED | SWAPCACHE;
+    pub const CHECK_AT_FREE: u32 = BUDDY | PCP | SLAB | LRU | RESERVED | SWAPCACHE | PMD_MAPPED;
 
     /// Names for dumps, in bit order.
-    pub const NAMES: [(u32, &str); 14] = [
+    pub const NAMES: [(u32, &str); 15] = [
         (INIT, "init"),
         (BUDDY, "buddy"),
         (ZERO, "zero"),
@@ -73,6 +76,7 @@ pub mod pg {
         (SHMEM, "shmem"),
         (SWAPCACHE, "swapcache"),
         (REPORTED, "reported"),
+        (PMD_MAPPED, "pmd_mapped"),
     ];
 }
 

@@ -129,6 +129,15 @@ impl<M: PhysMem> PageAlloc<M> {
         self.zones.iter().find(|z| z.contains(pfn))
     }
 
+    /// Makes a block of 2^`order` pages allocated without `__GFP_COMP`
+    /// into as many order-0 pages, each with its own reference (Linux
+    /// `split_page`): they are then freed one by one.
+    pub fn split_page(&self, pfn: Pfn, order: usize) {
+        for i in 1..1u64 << order {
+            self.mem.page(pfn + i)._refcount.store(1, Relaxed);
+        }
+    }
+
     /// Counts page `pfn` in or out of its zone's managed pages (Linux
     /// `adjust_managed_page_count`): a balloon takes pages out of
     /// `MemTotal` while the host has them. Watermarks stay as set at boot,

@@ -138,7 +138,7 @@ pub fn account_map<M: UserMem>(mem: &M, pfn: Pfn, rss: &mut Rss) {
 
 /// A user address space's page tables.
 pub struct UserPageTables<M: UserMem> {
-    mem: M,
+    pub(super) mem: M,
     pgd: PhysAddr,
     /// Page-table pages below the PGD (for `VmPTE`).
     pub nr_tables: u64,
@@ -152,6 +152,13 @@ pub struct UserPageTables<M: UserMem> {
     /// only with the address space; one that moves (`move_pte_table`)
     /// clears this.
     last_pte_table: (u64, PhysAddr),
+    /// Huge PMDs mapped ([`crate::mm::huge_memory`]): with none, the walks
+    /// that split them skip the look.
+    pub(super) nr_huge: u64,
+    /// The PTE table set aside for each huge PMD, by its address, so that
+    /// splitting it cannot fail (Linux `pgtable_trans_huge_deposit`). Also
+    /// in `tables`.
+    pub(super) deposited: alloc::vec::Vec<(u64, PhysAddr)>,
 }
 
 impl<M: UserMem> UserPageTables<M> {
@@ -167,7 +174,15 @@ impl<M: UserMem> UserPageTables<M> {
                 return None;
             }
         };
-        let mut pt = Self { mem, pgd, nr_tables: 0, tables: alloc::vec::Vec::new(), last_pte_table: (u64::MAX, PhysAddr::new(0)) };
+        let mut pt = Self {
+            mem,
+            pgd,
+            nr_tables: 0,
+            tables: alloc::vec::Vec::new(),
+            last_pte_table: (u64::MAX, PhysAddr::new(0)),
+            nr_huge: 0,
+            deposited: alloc::vec::Vec::new(),
+        };
         if let Some((va, pfn)) = special {
             let mut slot = pt.pte_slot(UserAddr::new(va), true)?;
             // Executable, read-only, user: not part of any VMA and never freed.
@@ -196,6 +211,10 @@ impl<M: UserMem> UserPageTables<M> {
         let table = if self.last_pte_table.0 == key {
             self.last_pte_table.1
         } else {
+            if self.nr_huge > 0 {
+                // A 4 KiB look inside a huge page splits it.
+                self.split_huge_pmd(UserAddr::new(va));
+            }
             let table = if create {
                 let mut counting = CountingTables { mem: &mut self.mem, tables: &mut self.tables };
                 let t = populate_pte_table(&mut counting, self.pgd, VirtAddr::new(va)).ok()?;
@@ -215,11 +234,14 @@ impl<M: UserMem> UserPageTables<M> {
         self.walk_level(va, 1).ok()
     }
 
-    /// The PTE for `va` if it holds a page ([`Pte::mapped`]).
+    /// The PTE for `va` if it holds a page ([`Pte::mapped`]); inside a
+    /// huge page, the PTE its 4 KiB page there would have.
     pub fn lookup(&self, va: UserAddr) -> Option<Pte> {
         let va = va.as_u64();
         let mut mem = self.mem;
-        let table = Self::walk_from(&mut mem, self.pgd, va, 1).ok()?;
+        let Ok(table) = Self::walk_from(&mut mem, self.pgd, va, 1) else {
+            return if self.nr_huge > 0 { Self::huge_subpage(&mut mem, self.pgd, va) } else { None };
+        };
         let pte = mem.table(table)[table_index(va, 1)];
         let pte = Pte(pte);
         pte.mapped().then_some(pte)
@@ -243,14 +265,55 @@ impl<M: UserMem> UserPageTables<M> {
         let end = end.min(1 << 47);
         if start < end {
             let mut mem = self.mem;
-            Self::walk_range(&mut mem, self.pgd, 4, start, end, f);
+            Self::walk_range(&mut mem, self.pgd, 4, start, end, f, &mut |_, _| {});
         }
+    }
+
+    /// Calls `f(va, entry)` for each huge PMD overlapping `[start, end)`:
+    /// `va` is the 2 MiB it maps.
+    pub(super) fn walk_huge(&self, start: u64, end: u64, f: &mut impl FnMut(u64, u64)) {
+        let end = end.min(1 << 47);
+        if start < end {
+            let mut mem = self.mem;
+            Self::walk_range(&mut mem, self.pgd, 4, start, end, &mut |_, _| {}, f);
+        }
+    }
+
+    /// A zeroed page-table page for these tables.
+    pub(super) fn alloc_table(&mut self) -> Option<PhysAddr> {
+        let pa = CountingTables { mem: &mut self.mem, tables: &mut self.tables }.alloc_table()?;
+        self.nr_tables = self.tables.len() as u64;
+        Some(pa)
+    }
+
+    /// Frees a page-table page of these tables that nothing points to.
+    pub(super) fn free_table(&mut self, table: PhysAddr) {
+        if let Some(i) = self.tables.iter().position(|&t| t == table) {
+            self.tables.swap_remove(i);
+        }
+        self.nr_tables = self.tables.len() as u64;
+        self.mem.put_page(table.pfn());
+    }
+
+    /// The PMD table covering `va`, created with the tables above it.
+    pub(super) fn populate_pmd(&mut self, va: u64) -> Result<PhysAddr, crate::mm::pgtable::MapError> {
+        let mut counting = CountingTables { mem: &mut self.mem, tables: &mut self.tables };
+        let pmd = crate::mm::pgtable::populate_table(&mut counting, self.pgd, VirtAddr::new(va), 2);
+        self.nr_tables = self.tables.len() as u64;
+        pmd
+    }
+
+    /// The remembered PTE table may no longer map what it did.
+    pub(super) fn forget_last_pte_table(&mut self) {
+        self.last_pte_table = (u64::MAX, PhysAddr::new(0));
     }
 
     /// The entries of `table` (at `level`) under `[start, end)`, which lies
     /// inside the span the table maps: a tight scan over the slice, since
     /// where ring 0 is emulated each instruction of it is paid per entry.
-    fn walk_range(mem: &mut M, table: PhysAddr, level: u32, start: u64, end: u64, f: &mut impl FnMut(u64, PhysAddr)) {
+    /// `huge(va, entry)` is called for each huge PMD (`va`: the 2 MiB it
+    /// maps).
+    fn walk_range(mem: &mut M, table: PhysAddr, level: u32, start: u64, end: u64, f: &mut impl FnMut(u64, PhysAddr), huge: &mut impl FnMut(u64, u64)) {
         let shift = crate::arch::pgtable::level_shift(level);
         let base = start & !((1u64 << (shift + 9)) - 1);
         let (first, last) = (table_index(start, level), table_index(end - 1, level));
@@ -261,7 +324,13 @@ impl<M: UserMem> UserPageTables<M> {
         // An index loop: `skip(first)` on this iterator steps through the
         // entries before `first` one at a time.
         for (i, &entry) in entries[first..=last].iter().enumerate().map(|(k, e)| (first + k, e)) {
-            if entry & flags::PRESENT == 0 || entry & flags::PSE != 0 {
+            if entry & flags::PRESENT == 0 {
+                continue;
+            }
+            if entry & flags::PSE != 0 {
+                if level == 2 {
+                    huge(base + ((i as u64) << shift), entry);
+                }
                 continue;
             }
             let lo = start.max(base + ((i as u64) << shift));
@@ -270,7 +339,7 @@ impl<M: UserMem> UserPageTables<M> {
             if level == 2 {
                 f(lo, below);
             } else {
-                Self::walk_range(mem, below, level - 1, lo, hi, f);
+                Self::walk_range(mem, below, level - 1, lo, hi, f, huge);
             }
         }
     }
@@ -406,6 +475,9 @@ impl<M: UserMem> UserPageTables<M> {
     /// [`zap_page_range`](Self::zap_page_range) as part of a larger
     /// operation, whose `tlb` the caller flushes.
     pub fn unmap_range(&mut self, start: UserAddr, end: UserAddr, rss: &mut Rss, tlb: &mut TlbGather) {
+        for haddr in self.split_huge_range(start, end, true) {
+            self.zap_huge_pmd(haddr, rss, tlb);
+        }
         let mem = self.mem;
         self.for_each_pte(start, end, |va, e| {
             let pte = e.get();
@@ -436,6 +508,7 @@ impl<M: UserMem> UserPageTables<M> {
     /// at all the pages stay but become not-present. The soft-dirty bit
     /// stays as it was.
     pub fn protect(&mut self, start: UserAddr, end: UserAddr, access: bool, writable: bool, exec: bool) {
+        self.split_huge_range(start, end, false);
         let mem = self.mem;
         let mut tlb = TlbGather::new();
         self.for_each_present(start, end, |va, e| {
@@ -460,6 +533,7 @@ impl<M: UserMem> UserPageTables<M> {
     /// for page tables (what moved so far stays moved, as Linux does).
     pub fn move_range(&mut self, old: UserAddr, new: UserAddr, len: u64) -> bool {
         const PMD_SIZE: u64 = 1 << 21;
+        self.split_huge_range(old, old + len, false);
         let (old, new) = (old.as_u64(), new.as_u64());
         let end = old + len;
         let mem = self.mem;
@@ -517,11 +591,11 @@ impl<M: UserMem> UserPageTables<M> {
 
     /// The table at `level` (1: PTE, 2: PMD, 3: PUD) covering `va`, or
     /// where the next one could start.
-    fn walk_level(&mut self, va: u64, level: u32) -> Result<PhysAddr, u64> {
+    pub(super) fn walk_level(&mut self, va: u64, level: u32) -> Result<PhysAddr, u64> {
         Self::walk_from(&mut self.mem, self.pgd, va, level)
     }
 
-    fn walk_from(mem: &mut M, pgd: PhysAddr, va: u64, level: u32) -> Result<PhysAddr, u64> {
+    pub(super) fn walk_from(mem: &mut M, pgd: PhysAddr, va: u64, level: u32) -> Result<PhysAddr, u64> {
         let mut table = pgd;
         for l in (level + 1..=4).rev() {
             let entry = mem.table(table)[table_index(va, l)];

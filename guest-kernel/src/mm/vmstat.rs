@@ -220,6 +220,8 @@ pub struct MemExtra {
     pub swap_free: u64,
     /// Pages in the swap cache (`SwapCached`).
     pub swap_cached: u64,
+    /// Pages of anonymous huge pages mapped by PMDs (`AnonHugePages`).
+    pub anon_huge: u64,
 }
 
 /// `/proc/meminfo` (Linux `meminfo_proc_show`, then x86's
@@ -284,8 +286,16 @@ pub fn meminfo<M: PhysMem>(alloc: &PageAlloc<M>, x: &MemExtra, w: &mut impl Writ
     }
     writeln!(w, "{:<16}{:>8} kB", "VmallocTotal:", x.vmalloc_total_kb)?;
     show_val_kb(w, "VmallocUsed:", x.vmalloc_used)?;
-    for name in ["VmallocChunk:", "Percpu:", "AnonHugePages:", "ShmemHugePages:", "ShmemPmdMapped:", "FileHugePages:", "FilePmdMapped:"] {
-        show_val_kb(w, name, 0)?;
+    for (name, pages) in [
+        ("VmallocChunk:", 0),
+        ("Percpu:", 0),
+        ("AnonHugePages:", x.anon_huge),
+        ("ShmemHugePages:", 0),
+        ("ShmemPmdMapped:", 0),
+        ("FileHugePages:", 0),
+        ("FilePmdMapped:", 0),
+    ] {
+        show_val_kb(w, name, pages)?;
     }
     for name in ["HugePages_Total:", "HugePages_Free:", "HugePages_Rsvd:", "HugePages_Surp:"] {
         writeln!(w, "{name:<16}{:>8}", 0)?;

@@ -58,6 +58,15 @@ pub fn check() -> Result<u64, String> {
             mm.pt.for_each_present(start, end, |_, e| {
                 *maps.entry(e.get().pfn().as_u64()).or_insert(0) += 1;
             });
+            // A huge PMD maps each of its pages once (counted in the VMA
+            // where it starts, should a VMA edge cross it).
+            mm.pt.for_each_huge(start, end, |va, pmd| {
+                if va >= start {
+                    for i in 0..crate::mm::huge_memory::HPAGE_PMD_NR {
+                        *maps.entry(pmd.pfn().as_u64() + i).or_insert(0) += 1;
+                    }
+                }
+            });
         }
     }
     MAX_PAGES.fetch_max(maps.len() as u64, Relaxed);

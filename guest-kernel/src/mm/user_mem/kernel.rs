@@ -66,6 +66,13 @@ impl UserMem for KernelUserMem {
         alloc_page(gfp).map(page_to_pfn)
     }
 
+    fn alloc_huge_page(&self, gfp: Gfp) -> Option<Pfn> {
+        let alloc = crate::mm::buddy::page_alloc();
+        let head = alloc.alloc_pages(gfp, crate::mm::huge_memory::HPAGE_PMD_ORDER)?;
+        alloc.split_page(head, crate::mm::huge_memory::HPAGE_PMD_ORDER);
+        Some(head)
+    }
+
     #[inline]
     fn put_page(&self, pfn: Pfn) {
         __free_pages(pfn_to_page(pfn), 0);

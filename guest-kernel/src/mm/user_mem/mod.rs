@@ -28,6 +28,15 @@ pub trait UserMem: Copy {
     /// A page; its allocation reference becomes the caller's. `None` when
     /// out of memory.
     fn alloc_page(&self, gfp: Gfp) -> Option<Pfn>;
+    /// A naturally aligned block of 512 pages for a transparent huge page,
+    /// split into its pages (Linux `split_page`): each holds its own
+    /// allocation reference and is freed on its own. `None` when no such
+    /// block is free; memory that never has huge blocks keeps this
+    /// default.
+    fn alloc_huge_page(&self, gfp: Gfp) -> Option<Pfn> {
+        let _ = gfp;
+        None
+    }
     /// Drops one reference to the page, freeing it with the last (Linux
     /// `put_page` for an order-0 page).
     fn put_page(&self, pfn: Pfn);

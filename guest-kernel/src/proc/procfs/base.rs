@@ -383,6 +383,38 @@ fn oom_score(task: &Task) -> i64 {
     (1000 + points * 1000 / total) * 2 / 3
 }
 
+impl MemSize {
+    /// A present page other than the zero page, mapped young and dirty as
+    /// given, in a VMA locked or not.
+    fn add_page(&mut self, pfn: crate::mm::addr::Pfn, young: bool, dirty: bool, locked: bool) {
+        let page = crate::mm::buddy::pfn_to_page(pfn);
+        let mapcount = page.mapcount().max(1) as u64;
+        let pss = (PAGE_SIZE << PSS_SHIFT) / mapcount;
+        self.rss += PAGE_SIZE;
+        self.pss += pss;
+        match (mapcount > 1, dirty) {
+            (true, true) => self.shared_dirty += PAGE_SIZE,
+            (true, false) => self.shared_clean += PAGE_SIZE,
+            (false, true) => self.private_dirty += PAGE_SIZE,
+            (false, false) => self.private_clean += PAGE_SIZE,
+        }
+        if young {
+            self.referenced += PAGE_SIZE;
+        }
+        if crate::mm::uvm::is_anon(page) {
+            self.anonymous += PAGE_SIZE;
+            self.pss_anon += pss;
+        } else if page.test(crate::mm::page::pg::SHMEM) {
+            self.pss_shmem += pss;
+        } else {
+            self.pss_file += pss;
+        }
+        if locked {
+            self.locked += pss;
+        }
+    }
+}
+
 /// What one VMA's pages add up to in `/proc/PID/smaps` (bytes).
 #[derive(Default)]
 struct MemSize {
@@ -398,6 +430,8 @@ struct MemSize {
     private_dirty: u64,
     referenced: u64,
     anonymous: u64,
+    /// Anonymous memory mapped by huge PMDs.
+    anon_huge: u64,
     locked: u64,
     /// Pages in swap, and their share by the slot's count (fixed point).
     swap: u64,
@@ -428,32 +462,17 @@ fn smaps(mm: &mut crate::proc::mm::Mm, w: &mut String, rollup: bool) -> core::fm
             if pte.pfn() == zero || !pte.present() {
                 return;
             }
-            let page = crate::mm::buddy::pfn_to_page(pte.pfn());
-            let mapcount = page.mapcount().max(1) as u64;
-            let dirty = pte.dirty();
-            let pss = (PAGE_SIZE << PSS_SHIFT) / mapcount;
-            m.rss += PAGE_SIZE;
-            m.pss += pss;
-            match (mapcount > 1, dirty) {
-                (true, true) => m.shared_dirty += PAGE_SIZE,
-                (true, false) => m.shared_clean += PAGE_SIZE,
-                (false, true) => m.private_dirty += PAGE_SIZE,
-                (false, false) => m.private_clean += PAGE_SIZE,
+            m.add_page(pte.pfn(), pte.young(), pte.dirty(), vma.flags & crate::mm::vma::VM_LOCKED != 0);
+        });
+        // Huge pages: the part inside this VMA (one that straddles a VMA
+        // split by madvise counts in each).
+        mm.pt.for_each_huge(vma.start, vma.end, |va, pmd| {
+            let (lo, hi) = (va.max(vma.start), (va + crate::mm::huge_memory::HPAGE_PMD_SIZE).min(vma.end));
+            let first = pmd.pfn() + (lo - va) / PAGE_SIZE;
+            for i in 0..(hi - lo) / PAGE_SIZE {
+                m.add_page(first + i, pmd.young(), pmd.dirty(), vma.flags & crate::mm::vma::VM_LOCKED != 0);
             }
-            if pte.young() {
-                m.referenced += PAGE_SIZE;
-            }
-            if crate::mm::uvm::is_anon(page) {
-                m.anonymous += PAGE_SIZE;
-                m.pss_anon += pss;
-            } else if page.test(crate::mm::page::pg::SHMEM) {
-                m.pss_shmem += pss;
-            } else {
-                m.pss_file += pss;
-            }
-            if vma.flags & crate::mm::vma::VM_LOCKED != 0 {
-                m.locked += pss;
-            }
+            m.anon_huge += hi - lo;
         });
         if rollup {
             total.rss += m.rss;
@@ -467,6 +486,7 @@ fn smaps(mm: &mut crate::proc::mm::Mm, w: &mut String, rollup: bool) -> core::fm
             total.private_dirty += m.private_dirty;
             total.referenced += m.referenced;
             total.anonymous += m.anonymous;
+            total.anon_huge += m.anon_huge;
             total.locked += m.locked;
             total.swap += m.swap;
             total.swap_pss += m.swap_pss;
@@ -474,8 +494,8 @@ fn smaps(mm: &mut crate::proc::mm::Mm, w: &mut String, rollup: bool) -> core::fm
         }
         mm.vm.show_map_vma(w, vma, |f: &crate::proc::mm::FileRef| f.maps_info())?;
         show_smap_counts(w, &m, Some(vma.end - vma.start))?;
-        let thp_eligible = 0;
-        writeln!(w, "THPeligible:    {thp_eligible}")?;
+        let thp_eligible = vma.file.is_none() && crate::mm::huge_memory::thp_vma_eligible(vma.flags, vma.start, vma.end);
+        writeln!(w, "THPeligible:    {}", u8::from(thp_eligible))?;
         w.push_str("VmFlags:");
         for (bit, name) in VM_FLAG_NAMES {
             if vma.flags & bit != 0 {
@@ -517,7 +537,11 @@ fn show_smap_counts(w: &mut String, m: &MemSize, size: Option<u64>) -> core::fmt
     line(w, "Private_Dirty", kb(m.private_dirty))?;
     line(w, "Referenced", kb(m.referenced))?;
     line(w, "Anonymous", kb(m.anonymous))?;
-    for name in ["KSM", "LazyFree", "AnonHugePages", "ShmemPmdMapped", "FilePmdMapped", "Shared_Hugetlb", "Private_Hugetlb"] {
+    for name in ["KSM", "LazyFree"] {
+        line(w, name, 0)?;
+    }
+    line(w, "AnonHugePages", kb(m.anon_huge))?;
+    for name in ["ShmemPmdMapped", "FilePmdMapped", "Shared_Hugetlb", "Private_Hugetlb"] {
         line(w, name, 0)?;
     }
     line(w, "Swap", kb(m.swap))?;

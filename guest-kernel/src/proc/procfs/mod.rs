@@ -5,7 +5,10 @@
 //!   `version`, `mounts`, ...), as Linux's `fs/proc/*.c`;
 //! - [`base`]: `/proc/PID` and `/proc/PID/task/TID` (Linux
 //!   `fs/proc/base.c`, `task_mmu.c`, `array.c`);
-//! - [`sys`]: `/proc/sys` (Linux `kernel/sysctl.c`, `mm/*` tunables).
+//! - [`sys`]: `/proc/sys` (Linux `kernel/sysctl.c`, `mm/*` tunables);
+//! - [`sysfs`]: `/sys`, the few files the kernel has there (the
+//!   transparent huge page knobs). Its paths come here whole, starting
+//!   with `/sys` (a path below `/proc/` never starts with `/`).
 //!
 //! Links (`self`, `thread-self`, `mounts`, `PID/exe`, `cwd`, `root`,
 //! `fd/N`) are followed when opened; [`readlink`] reads them.
@@ -24,6 +27,7 @@ mod array;
 mod base;
 mod root;
 pub mod sys;
+mod sysfs;
 
 pub(crate) use base::per_process;
 pub(crate) use root::global;
@@ -38,9 +42,12 @@ fn proc_ino(pid: u32, index: usize) -> u64 {
     (u64::from(pid) + 1) << 10 | index as u64
 }
 
-/// Opens `path`, the part below `/proc/` (empty for `/proc`), with
-/// `open(2)` flags.
+/// Opens `path`, the part below `/proc/` (empty for `/proc`), or a whole
+/// path in `/sys`, with `open(2)` flags.
 pub fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
+    if path.starts_with("/sys") {
+        return sysfs::open(path, flags);
+    }
     let path = path.trim_end_matches('/');
     if path == "sys" || path.starts_with("sys/") {
         return sys::open(path.strip_prefix("sys").unwrap_or("").trim_start_matches('/'), flags);
@@ -65,6 +72,10 @@ pub fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
 /// The target of the link at `path` (below `/proc/`); `EINVAL` for
 /// what is not a link, `ENOENT` for what is not there.
 pub fn readlink(path: &str) -> Result<String, i32> {
+    if path.starts_with("/sys") {
+        // No links in /sys here.
+        return open(path, crate::fs::file::O_PATH).and(Err(EINVAL));
+    }
     let me = current().ok_or(ENOENT)?;
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     let (pid, rest): (u32, &[&str]) = match parts.as_slice() {

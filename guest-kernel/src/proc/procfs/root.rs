@@ -83,6 +83,7 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
                 ("nr_shmem", m.shmem),
                 ("nr_kernel_stack", m.kernel_stack_kb),
                 ("nr_page_table_pages", m.page_tables),
+                ("nr_anon_transparent_hugepages", m.anon_huge / crate::mm::huge_memory::HPAGE_PMD_NR),
             ];
             let events = [
                 ("pswpin", crate::mm::swapfile::PSWPIN.load(Relaxed)),
@@ -94,6 +95,9 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
                 ("oom_kill", crate::proc::oom::OOM_KILLS.load(Relaxed)),
                 ("nr_tlb_local_flush_all", crate::mm::uvm::NR_TLB_LOCAL_FLUSH_ALL.load(Relaxed)),
                 ("nr_tlb_local_flush_one", crate::mm::uvm::NR_TLB_LOCAL_FLUSH_ONE.load(Relaxed)),
+                ("thp_fault_alloc", crate::mm::huge_memory::THP_FAULT_ALLOC.load(Relaxed)),
+                ("thp_fault_fallback", crate::mm::huge_memory::THP_FAULT_FALLBACK.load(Relaxed)),
+                ("thp_split_pmd", crate::mm::huge_memory::THP_SPLIT_PMD.load(Relaxed)),
                 ("balloon_inflate", crate::mm::vmstat::BALLOON_INFLATE.load(Relaxed)),
                 ("balloon_deflate", crate::mm::vmstat::BALLOON_DEFLATE.load(Relaxed)),
             ];
@@ -129,6 +133,7 @@ pub fn mem_extra() -> crate::mm::vmstat::MemExtra {
     let mut x = crate::mm::vmstat::MemExtra::default();
     let shmem = crate::mm::shmem::NR_SHMEM.load(Relaxed);
     x.shmem = shmem;
+    x.anon_huge = crate::mm::huge_memory::NR_ANON_THPS.load(Relaxed) * crate::mm::huge_memory::HPAGE_PMD_NR;
     x.cached = crate::fs::pages::nr_file_frames() as u64 + shmem;
     crate::mm::kmem::SLAB.for_each_cache(|c| {
         let pages = c.stats().num_slabs << c.layout().map_or(0, |l| l.order);

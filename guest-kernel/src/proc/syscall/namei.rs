@@ -106,7 +106,7 @@ pub(super) fn resolve(dirfd: i32, path: &str) -> Result<String, i32> {
     if path.is_empty() {
         return Err(ENOENT);
     }
-    if path.starts_with("/proc/") {
+    if in_pseudo_fs(path) {
         return Ok(lexical(path));
     }
     if path.starts_with('/') {
@@ -122,7 +122,7 @@ pub(super) fn resolve(dirfd: i32, path: &str) -> Result<String, i32> {
         }
     };
     let joined = if base.ends_with('/') { alloc::format!("{base}{path}") } else { alloc::format!("{base}/{path}") };
-    Ok(if joined.starts_with("/proc/") { lexical(&joined) } else { through_proc_link(joined, false) })
+    Ok(if in_pseudo_fs(&joined) { lexical(&joined) } else { through_proc_link(joined, false) })
 }
 
 /// A path through one of `/dev`'s links into `/proc` (`/dev/fd/3`; with
@@ -272,13 +272,21 @@ pub(super) fn sys_symlinkat(target: u64, newdirfd: i32, linkpath: u64) -> SysRes
 }
 
 /// The part of `path` below `/proc` (empty for `/proc` itself), if it is
-/// there.
+/// there; a path in `/sys`, which the proc layer also serves, whole.
 pub(super) fn proc_path(path: &str) -> Option<&str> {
     if path == "/proc" {
         Some("")
+    } else if path == "/sys" || path.starts_with("/sys/") {
+        Some(path)
     } else {
         path.strip_prefix("/proc/")
     }
+}
+
+/// Whether `path` lies in one of the pseudo filesystems (`/proc`, `/sys`),
+/// whose paths are resolved by their text.
+fn in_pseudo_fs(path: &str) -> bool {
+    path.starts_with("/proc/") || path.starts_with("/sys/")
 }
 
 /// The root filesystem, locked.

@@ -1,0 +1,380 @@
+//! Transparent huge pages for private anonymous memory (Linux
+//! `mm/huge_memory.c`): a write fault in a 2 MiB-aligned range that a
+//! suitable VMA covers whole maps 512 pages with one PMD entry, from one
+//! naturally aligned order-9 block (known-zero where the allocator has
+//! it, cleared otherwise).
+//!
+//! **Policy.** `transparent_hugepage=always|madvise|never` on the command
+//! line and `/sys/kernel/mm/transparent_hugepage/enabled`, as in Linux;
+//! `MADV_HUGEPAGE`/`MADV_NOHUGEPAGE` mark VMAs. The default is `madvise`
+//! (Linux's Kconfig offers either; `madvise` keeps the memory use of
+//! programs that did not ask the same as with 4 KiB pages). A read fault
+//! maps the 4 KiB zero page: there is no huge zero page, so a range read
+//! before it is written stays in 4 KiB pages (with Linux's huge zero page
+//! a write after a read also falls back to 4 KiB, since 5.8).
+//!
+//! **Pages.** The block is split into its 512 pages at allocation (Linux
+//! `split_page`); a huge PMD holds one reference and one map count on
+//! each, as 512 PTEs would. So the page counts stay exact through every
+//! split, and freeing goes page by page back to the buddy lists, where
+//! the block merges again. The first page carries [`pg::PMD_MAPPED`]
+//! while PMDs map it, with their number in `private` (Linux's
+//! `_entire_mapcount`); `AnonHugePages` counts those first pages (Linux's
+//! `NR_ANON_THPS`).
+//!
+//! **Splitting** (Linux `__split_huge_pmd`): the PMD becomes a PTE table
+//! that maps the same 512 pages with the same bits. Each huge PMD has a
+//! table deposited for this at fault time (Linux
+//! `pgtable_trans_huge_deposit`), so splitting never fails for memory.
+//! Every operation on part of a huge PMD splits it first: `munmap`,
+//! `mprotect` (also of the whole range: a deviation, Linux keeps those
+//! huge), `mremap`, reclaim (Linux splits a THP to swap it too),
+//! `MADV_PAGEOUT`/`MADV_COLD`, `clear_refs`. Unmapping the whole 2 MiB
+//! frees it without a split; fork shares it write-protected; a write to
+//! a shared one splits and copies one 4 KiB page (Linux since 5.8), and
+//! a write to one this process holds alone makes it writable again.
+//!
+//! There is no khugepaged: ranges that were mapped in 4 KiB pages stay so.
+
+use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
+
+use crate::arch::pgtable::{flags, table_index, ADDR_MASK, PAGE_TABLE};
+use crate::mm::addr::{Pfn, PhysAddr, UserAddr};
+use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
+use crate::mm::page::pg;
+use crate::mm::uvm::{account_unmap, page_add_map, page_remove_map, Pte, Rss, TlbGather, UserMem, UserPageTables};
+use crate::mm::vma::{VmFlags, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED};
+
+/// Pages in a PMD-sized huge page, and its order and size.
+pub const HPAGE_PMD_NR: u64 = 512;
+pub const HPAGE_PMD_ORDER: usize = 9;
+pub const HPAGE_PMD_SIZE: u64 = 1 << 21;
+
+/// When anonymous faults may map huge pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThpMode {
+    /// In every suitable VMA not marked `MADV_NOHUGEPAGE`.
+    Always,
+    /// Only in VMAs marked `MADV_HUGEPAGE`.
+    Madvise,
+    /// Never.
+    Never,
+}
+
+impl ThpMode {
+    const ALL: [ThpMode; 3] = [ThpMode::Always, ThpMode::Madvise, ThpMode::Never];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ThpMode::Always => "always",
+            ThpMode::Madvise => "madvise",
+            ThpMode::Never => "never",
+        }
+    }
+
+    /// The mode named `text` (surrounding white space allowed, as sysfs
+    /// writes end in a newline).
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|m| m.name() == text.trim())
+    }
+}
+
+static MODE: AtomicU8 = AtomicU8::new(1);
+
+pub fn mode() -> ThpMode {
+    ThpMode::ALL[usize::from(MODE.load(Relaxed)).min(2)]
+}
+
+pub fn set_mode(mode: ThpMode) {
+    MODE.store(ThpMode::ALL.iter().position(|&m| m == mode).unwrap_or(1) as u8, Relaxed);
+}
+
+/// `/sys/kernel/mm/transparent_hugepage/enabled`: the modes, the one in
+/// force in brackets.
+pub fn enabled_text() -> alloc::string::String {
+    let now = mode();
+    let words: alloc::vec::Vec<alloc::string::String> =
+        ThpMode::ALL.iter().map(|&m| if m == now { alloc::format!("[{}]", m.name()) } else { alloc::string::String::from(m.name()) }).collect();
+    alloc::format!("{}\n", words.join(" "))
+}
+
+/// `/proc/vmstat` events (Linux's names): huge pages a fault mapped, and
+/// faults that wanted one but fell back to 4 KiB; huge PMDs split.
+pub static THP_FAULT_ALLOC: AtomicU64 = AtomicU64::new(0);
+pub static THP_FAULT_FALLBACK: AtomicU64 = AtomicU64::new(0);
+pub static THP_SPLIT_PMD: AtomicU64 = AtomicU64::new(0);
+/// Huge pages mapped by at least one PMD (`AnonHugePages`, in pages of
+/// 2 MiB; Linux `NR_ANON_THPS`).
+pub static NR_ANON_THPS: AtomicU64 = AtomicU64::new(0);
+
+/// Whether an anonymous fault at `addr` of a VMA `[start, end)` with
+/// `flags` may map a huge page (Linux `thp_vma_allowable_order` for
+/// anonymous memory): private, not refused by `MADV_NOHUGEPAGE`, allowed
+/// by the mode, and the aligned 2 MiB around `addr` inside the VMA.
+pub fn thp_vma_allowable(flags: VmFlags, start: UserAddr, end: UserAddr, addr: UserAddr) -> bool {
+    let wanted = match mode() {
+        ThpMode::Always => flags & VM_NOHUGEPAGE == 0,
+        ThpMode::Madvise => flags & VM_HUGEPAGE != 0,
+        ThpMode::Never => false,
+    };
+    wanted && flags & VM_SHARED == 0 && thp_vma_allowable_range(start, end, addr)
+}
+
+/// `THPeligible` in `smaps`: the mode and the VMA's flags would allow a
+/// huge page, and an aligned 2 MiB fits inside `[start, end)`.
+pub fn thp_vma_eligible(flags: VmFlags, start: UserAddr, end: UserAddr) -> bool {
+    start.checked_add(HPAGE_PMD_SIZE - 1).is_some_and(|a| thp_vma_allowable(flags, start, end, a.align_down(HPAGE_PMD_SIZE)))
+}
+
+/// Whether the aligned 2 MiB around `addr` lies inside `[start, end)`.
+pub fn thp_vma_allowable_range(start: UserAddr, end: UserAddr, addr: UserAddr) -> bool {
+    let haddr = addr.align_down(HPAGE_PMD_SIZE);
+    haddr >= start && haddr.checked_add(HPAGE_PMD_SIZE).is_some_and(|e| e <= end)
+}
+
+/// A PMD entry mapping the huge page at `head`.
+fn mk_huge_pmd(head: Pfn, writable: bool, exec: bool) -> u64 {
+    Pte::new(head, writable, exec).mksoft_dirty().0 | flags::PSE
+}
+
+fn is_huge(entry: u64) -> bool {
+    entry & (flags::PRESENT | flags::PSE) == flags::PRESENT | flags::PSE
+}
+
+/// One more PMD maps the huge page at `head`.
+fn pmd_map_inc<M: UserMem>(mem: &M, head: Pfn) {
+    let page = mem.page(head);
+    if page.test(pg::PMD_MAPPED) {
+        page.private.fetch_add(1, Relaxed);
+    } else {
+        page.private.store(1, Relaxed);
+        page.set(pg::PMD_MAPPED);
+        NR_ANON_THPS.fetch_add(1, Relaxed);
+    }
+}
+
+/// One PMD fewer maps the huge page at `head` (before its pages lose the
+/// PMD's references).
+fn pmd_map_dec<M: UserMem>(mem: &M, head: Pfn) {
+    let page = mem.page(head);
+    if page.private.fetch_sub(1, Relaxed) == 1 {
+        page.private.store(0, Relaxed);
+        page.clear(pg::PMD_MAPPED);
+        NR_ANON_THPS.fetch_sub(1, Relaxed);
+    }
+}
+
+/// A huge PMD's state for the fault path.
+pub enum HugePmd {
+    /// No PTE table and no huge page: a huge page may go there.
+    None,
+    /// A huge page.
+    Huge(Pte),
+    /// A PTE table (or the tables above are missing but could not be
+    /// looked at): the 4 KiB path.
+    Table,
+}
+
+impl<M: UserMem> UserPageTables<M> {
+    /// Whether any huge PMD is mapped.
+    #[inline]
+    pub fn has_huge(&self) -> bool {
+        self.nr_huge > 0
+    }
+
+    /// The PMD entry covering `va` and the table it lives in, if the tables
+    /// above it exist.
+    fn pmd_entry(&mut self, va: u64) -> Option<(PhysAddr, u64)> {
+        let pmd = self.walk_level(va, 2).ok()?;
+        Some((pmd, self.mem.table(pmd)[table_index(va, 2)]))
+    }
+
+    /// What the fault path finds at the PMD level for `va`.
+    pub fn huge_pmd_state(&mut self, va: UserAddr) -> HugePmd {
+        match self.pmd_entry(va.as_u64()) {
+            None => HugePmd::None,
+            Some((_, 0)) => HugePmd::None,
+            Some((_, e)) if is_huge(e) => HugePmd::Huge(Pte(e)),
+            Some(_) => HugePmd::Table,
+        }
+    }
+
+    /// The huge page covering `va`, as the PTE of its 4 KiB page there
+    /// would read (for `lookup`).
+    pub(super) fn huge_subpage(mem: &mut M, pgd: PhysAddr, va: u64) -> Option<Pte> {
+        let pmd = Self::walk_from(mem, pgd, va, 2).ok()?;
+        let e = mem.table(pmd)[table_index(va, 2)];
+        is_huge(e).then(|| Pte(((e & !flags::PSE) & !ADDR_MASK) | (((e & ADDR_MASK) + (va & (HPAGE_PMD_SIZE - 1) & !0xfff)) & ADDR_MASK)))
+    }
+
+    /// A huge page for the 2 MiB at `va`, write fault of private anonymous
+    /// memory (Linux `do_huge_pmd_anonymous_page`): `false` when no block
+    /// or no table for it could be had (the caller falls back to 4 KiB).
+    pub fn do_huge_pmd_anonymous_page(&mut self, va: UserAddr, exec: bool, rss: &mut Rss) -> bool {
+        let haddr = va.align_down(HPAGE_PMD_SIZE).as_u64();
+        let Some(deposit) = self.alloc_table() else { return false };
+        let Ok(pmd) = self.populate_pmd(haddr) else {
+            self.free_table(deposit);
+            return false;
+        };
+        if self.mem.table(pmd)[table_index(haddr, 2)] != 0 {
+            self.free_table(deposit);
+            return false;
+        }
+        let Some(head) = self.mem.alloc_huge_page(GFP_HIGHUSER | __GFP_ZERO | __GFP_NOWARN) else {
+            self.free_table(deposit);
+            return false;
+        };
+        for i in 0..HPAGE_PMD_NR {
+            let page = self.mem.page(head + i);
+            page.set(pg::ANON);
+            page._mapcount.store(0, Relaxed);
+        }
+        pmd_map_inc(&self.mem, head);
+        self.mem.table(pmd)[table_index(haddr, 2)] = mk_huge_pmd(head, true, exec);
+        self.forget_last_pte_table();
+        self.deposited.push((haddr, deposit));
+        self.nr_huge += 1;
+        rss.anon += HPAGE_PMD_NR;
+        THP_FAULT_ALLOC.fetch_add(1, Relaxed);
+        true
+    }
+
+    /// A write fault on a write-protected huge PMD (Linux
+    /// `do_huge_pmd_wp_page`): when this PMD is the only user of every one
+    /// of its pages, it becomes writable again and `true` comes back;
+    /// otherwise the caller splits it and copies one 4 KiB page.
+    pub fn huge_pmd_reuse(&mut self, va: UserAddr) -> bool {
+        let va = va.as_u64();
+        let Some((pmd, e)) = self.pmd_entry(va) else { return false };
+        if !is_huge(e) {
+            return false;
+        }
+        let head = Pte(e).pfn();
+        let exclusive = (0..HPAGE_PMD_NR).all(|i| {
+            let page = self.mem.page(head + i);
+            page.mapcount() == 1 && page.refcount() == 1 && page.test(pg::ANON)
+        });
+        if exclusive {
+            self.mem.table(pmd)[table_index(va, 2)] = e | flags::RW | flags::DIRTY | flags::SOFT_DIRTY;
+            self.mem.flush_tlb_page(va & !(HPAGE_PMD_SIZE - 1));
+        }
+        exclusive
+    }
+
+    /// Splits the huge PMD covering `va`, if there is one, into a PTE
+    /// table mapping the same pages with the same bits (Linux
+    /// `__split_huge_pmd`). The page counts do not change.
+    pub fn split_huge_pmd(&mut self, va: UserAddr) {
+        let haddr = va.align_down(HPAGE_PMD_SIZE).as_u64();
+        let Some((pmd, e)) = self.pmd_entry(haddr) else { return };
+        if !is_huge(e) {
+            return;
+        }
+        let Some(i) = self.deposited.iter().position(|&(a, _)| a == haddr) else {
+            panic!("BUG: a huge PMD at {haddr:#x} without its deposited table");
+        };
+        let (_, table) = self.deposited.swap_remove(i);
+        let head = Pte(e).pfn();
+        let bits = (e & !flags::PSE) & !ADDR_MASK;
+        let t = self.mem.table(table);
+        for (k, slot) in t.iter_mut().enumerate() {
+            *slot = bits | (head + k as u64).phys().as_u64();
+        }
+        self.mem.table(pmd)[table_index(haddr, 2)] = table.as_u64() | PAGE_TABLE;
+        // The huge translation goes with one `invlpg` anywhere in it.
+        self.mem.flush_tlb_page(haddr);
+        self.forget_last_pte_table();
+        pmd_map_dec(&self.mem, head);
+        self.nr_huge -= 1;
+        THP_SPLIT_PMD.fetch_add(1, Relaxed);
+    }
+
+    /// The huge PMDs overlapping `[start, end)`: the address of each.
+    fn huge_pmds_in(&self, start: u64, end: u64) -> alloc::vec::Vec<u64> {
+        let mut found = alloc::vec::Vec::new();
+        if self.nr_huge > 0 {
+            self.walk_huge(start, end, &mut |va, _| found.push(va));
+        }
+        found
+    }
+
+    /// Splits the huge PMDs overlapping `[start, end)`; with `keep_whole`,
+    /// those wholly inside it stay, and their addresses come back.
+    pub fn split_huge_range(&mut self, start: UserAddr, end: UserAddr, keep_whole: bool) -> alloc::vec::Vec<u64> {
+        let (start, end) = (start.as_u64(), end.as_u64());
+        let mut whole = alloc::vec::Vec::new();
+        for va in self.huge_pmds_in(start, end) {
+            if keep_whole && va >= start && va + HPAGE_PMD_SIZE <= end {
+                whole.push(va);
+            } else {
+                self.split_huge_pmd(UserAddr::new(va));
+            }
+        }
+        whole
+    }
+
+    /// Unmaps the huge PMD at `haddr` whole (Linux `zap_huge_pmd`): each
+    /// page loses the PMD's map count and reference.
+    pub fn zap_huge_pmd(&mut self, haddr: u64, rss: &mut Rss, tlb: &mut TlbGather) {
+        let Some((pmd, e)) = self.pmd_entry(haddr) else { return };
+        if !is_huge(e) {
+            return;
+        }
+        self.mem.table(pmd)[table_index(haddr, 2)] = 0;
+        tlb.add(UserAddr::new(haddr));
+        if let Some(i) = self.deposited.iter().position(|&(a, _)| a == haddr) {
+            let (_, table) = self.deposited.swap_remove(i);
+            self.free_table(table);
+        }
+        self.nr_huge -= 1;
+        let head = Pte(e).pfn();
+        pmd_map_dec(&self.mem, head);
+        let mem = self.mem;
+        for i in 0..HPAGE_PMD_NR {
+            account_unmap(&mem, head + i, rss);
+            page_remove_map(&mem, head + i);
+        }
+    }
+
+    /// Fork's copy of the huge PMDs of `src` wholly inside `[start, end)`
+    /// (the caller split the others): mapped here too, each page with one
+    /// more reference and map count, write-protected in both with `cow`.
+    /// False when out of memory for a table.
+    pub fn copy_huge_pmds_from(&mut self, src: &mut Self, start: UserAddr, end: UserAddr, cow: bool, rss: &mut Rss, tlb: &mut TlbGather) -> bool {
+        for haddr in src.huge_pmds_in(start.as_u64(), end.as_u64()) {
+            let Some((src_pmd, e)) = src.pmd_entry(haddr) else { continue };
+            let Some(deposit) = self.alloc_table() else { return false };
+            let Ok(pmd) = self.populate_pmd(haddr) else {
+                self.free_table(deposit);
+                return false;
+            };
+            let e = if cow && e & flags::RW != 0 {
+                let ro = e & !flags::RW;
+                src.mem.table(src_pmd)[table_index(haddr, 2)] = ro;
+                tlb.add(UserAddr::new(haddr));
+                ro
+            } else {
+                e
+            };
+            let head = Pte(e).pfn();
+            for i in 0..HPAGE_PMD_NR {
+                page_add_map(self.mem.page(head + i));
+            }
+            pmd_map_inc(&self.mem, head);
+            self.mem.table(pmd)[table_index(haddr, 2)] = e;
+            self.deposited.push((haddr, deposit));
+            self.nr_huge += 1;
+            rss.anon += HPAGE_PMD_NR;
+        }
+        true
+    }
+
+    /// Calls `f(va, entry)` for each huge PMD overlapping `[start, end)`,
+    /// changing nothing (`smaps`, the rmap check).
+    pub fn for_each_huge(&self, start: UserAddr, end: UserAddr, mut f: impl FnMut(UserAddr, Pte)) {
+        if self.nr_huge > 0 {
+            self.walk_huge(start.as_u64(), end.as_u64(), &mut |va, e| f(UserAddr::new(va), Pte(e)));
+        }
+    }
+}
