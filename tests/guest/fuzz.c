@@ -25,7 +25,9 @@
  *  - stores stay (pages are re-read between calls and after every
  *    operation on them); MAP_FIXED, mremap (shrink, grow in place,
  *    MREMAP_MAYMOVE, MREMAP_FIXED), partial munmap and mprotect keep the
- *    other pages' contents;
+ *    other pages' contents; so do all of these on 4 MiB regions advised
+ *    MADV_HUGEPAGE, where writes may map 2 MiB transparent huge pages
+ *    that the operations split, fork shares and a later write copies;
  *  - file mappings: two MAP_SHARED maps of one file see each other's
  *    stores, write/pwrite/writev and read/pread see them too, private
  *    pages read the file until written (MADV_DONTNEED makes them read it
@@ -429,6 +431,8 @@ static const char *const kind_name[] = {"private anonymous", "shared anonymous",
 #define TOUCH_MAX 1024       /* at most ~4 MiB of touched pages */
 #define MAXBIG 2             /* huge MAP_NORESERVE regions at a time */
 #define BIG_PAGES (1UL << 18) /* 1 GiB */
+#define MAXHUGE 2            /* regions advised MADV_HUGEPAGE at a time */
+#define HUGE_PAGES 1024      /* 4 MiB: holds at least one aligned 2 MiB */
 
 struct region {
     uintptr_t addr;
@@ -1031,6 +1035,47 @@ static void op_big(void)
         if (chance(50) && page_writable(&reg[idx], i))
             page_store(&reg[idx], i, random_pattern());
         page_verify(idx, i, "a big MAP_NORESERVE region");
+    }
+}
+
+/* Regions the size op_huge makes (or what is left of them). */
+static int nhuge(void)
+{
+    int k = 0;
+    for (int i = 0; i < nreg; i++)
+        k += reg[i].n >= HUGE_PAGES / 2 && reg[i].n <= 4096;
+    return k;
+}
+
+/* 4 MiB of private anonymous memory advised MADV_HUGEPAGE: a write may
+ * fault in a 2 MiB transparent huge page, which the other operations then
+ * split (munmap, mprotect, mremap of part of it, MADV_PAGEOUT), share
+ * (fork) and copy (a write after fork). What each page reads stays the
+ * model's. */
+static void op_huge(void)
+{
+    if (nhuge() >= MAXHUGE || nreg >= REG_SOFT_MAX)
+        return;
+    size_t n = HUGE_PAGES;
+    long r = SC(SYS_mmap, 0, (long)(n * PAGE), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!want_ok(r, "mmap of a region for huge pages"))
+        return;
+    uintptr_t a = (uintptr_t)r;
+    if (a % PAGE || reg_overlap(a, n * PAGE, -1) >= 0) {
+        finding("mmap of %zu pages expected a free range, found %#lx", n, (unsigned long)a);
+        return;
+    }
+    want_val(SC(SYS_madvise, (long)a, (long)(n * PAGE), 14 /* MADV_HUGEPAGE */), 0, "madvise(MADV_HUGEPAGE)");
+    int idx = reg_add(a, n, K_ANON, 0, 0, PROT_READ | PROT_WRITE, S_ZERO);
+    if (idx < 0) {
+        SC(SYS_munmap, (long)a, (long)(n * PAGE));
+        return;
+    }
+    for (int k = 0; k < 3; k++) {
+        size_t i = pick_page(idx);
+        if (page_writable(&reg[idx], i))
+            page_store(&reg[idx], i, random_pattern());
+        page_verify(idx, pick_page(idx), "a region advised MADV_HUGEPAGE");
     }
 }
 
@@ -3424,6 +3469,7 @@ static const struct op ops[] = {
     /* memory */
     {op_mmap, 14, 1},
     {op_big, 1, 0},
+    {op_huge, 1, 0},
     {op_munmap, 8, 1},
     {op_mprotect, 7, 1},
     {op_madvise, 6, 1},

@@ -26,30 +26,58 @@ use crate::mm::physmem::{clear_frame_in_guest, copy_frame_in_guest, set_host_pag
 // In the kernel image: a fixed physical address below 4 GiB.
 static mut REQUEST: PageOp = PageOp { op: 0, count: 0, done: 0, _pad: 0, dst: [0; PAGEOP_MAX_PAGES], src: [0; PAGEOP_MAX_PAGES] };
 
-/// Asks the VMM for `op` on one page; whether it was done. A VMM without
-/// the port leaves `done` as it was (`u32::MAX`).
-fn submit(op: u32, dst: u64, src: u64) -> bool {
+/// Asks the VMM for `op` on the frames `dst` (copied from `src` for
+/// [`PAGEOP_COPY`]), at most [`PAGEOP_MAX_PAGES`]; how many it did, in
+/// order. A VMM without the port leaves `done` as it was (`u32::MAX`),
+/// which counts as none.
+fn submit(op: u32, dst: &[u64], src: &[u64]) -> u32 {
+    let count = dst.len().min(PAGEOP_MAX_PAGES);
     // SAFETY: one CPU with interrupts off: nothing else uses the request while we fill it and the VMM reads and answers it during the port write.
-    unsafe {
+    let done = unsafe {
         let req = &mut *addr_of_mut!(REQUEST);
         req.op = op;
-        req.count = 1;
+        req.count = count as u32;
         req.done = u32::MAX;
-        req.dst[0] = dst;
-        req.src[0] = src;
+        req.dst[..count].copy_from_slice(&dst[..count]);
+        let n = src.len().min(count);
+        req.src[..n].copy_from_slice(&src[..n]);
         compiler_fence(SeqCst);
         outl(PORT_PAGEOP, __pa_symbol(addr_of!(REQUEST)).as_u64() as u32);
         compiler_fence(SeqCst);
-        core::ptr::read_volatile(addr_of!(REQUEST.done)) == 1
+        core::ptr::read_volatile(addr_of!(REQUEST.done))
+    };
+    if done as usize > count {
+        0
+    } else {
+        done
     }
 }
 
 fn host_zero(pfn: u64) -> bool {
-    submit(PAGEOP_ZERO, pfn, 0)
+    submit(PAGEOP_ZERO, &[pfn], &[]) == 1
+}
+
+/// Zeroes frames `first..first + n`, [`PAGEOP_MAX_PAGES`] per request;
+/// how many were done, in order.
+fn host_zero_range(first: u64, n: u64) -> u64 {
+    let mut done = 0;
+    let mut batch = [0u64; PAGEOP_MAX_PAGES];
+    while done < n {
+        let count = (n - done).min(PAGEOP_MAX_PAGES as u64) as usize;
+        for (k, slot) in batch[..count].iter_mut().enumerate() {
+            *slot = first + done + k as u64;
+        }
+        let did = submit(PAGEOP_ZERO, &batch[..count], &[]);
+        done += u64::from(did);
+        if (did as usize) < count {
+            break;
+        }
+    }
+    done
 }
 
 fn host_copy(dst: u64, src: u64) -> bool {
-    submit(PAGEOP_COPY, dst, src)
+    submit(PAGEOP_COPY, &[dst], &[src]) == 1
 }
 
 /// TSC cycles per call of `f`, the best of a few rounds (the first warms
@@ -96,7 +124,7 @@ pub fn init(cmdline: &Cmdline) {
     __free_pages(b, 0);
     let clear = choose(cmdline, "clear_page", clear_guest, clear_host);
     let copy = choose(cmdline, "copy_page", copy_guest, copy_host);
-    set_host_page_ops(HostPageOps { zero: host_zero, copy: host_copy }, clear, copy);
+    set_host_page_ops(HostPageOps { zero: host_zero, zero_range: host_zero_range, copy: host_copy }, clear, copy);
     let who = |host: bool| if host { "the VMM" } else { "the guest" };
     let khz = crate::time::tsc_khz().max(1);
     let us = |c: Option<u64>| c.map_or(alloc::string::String::from("-"), |c| alloc::format!("{}", c * 1000 / khz));

@@ -173,6 +173,11 @@ pub trait PhysMem: Sync {
     fn page(&self, pfn: Pfn) -> &Page;
     /// Zeroes the page frame.
     fn clear_page(&self, pfn: Pfn);
+    /// Zeroes `n` consecutive frames (a block of a higher order: the VMM
+    /// may take them in batches).
+    fn clear_pages(&self, pfn: Pfn, n: u64) {
+        (0..n).for_each(|i| self.clear_page(pfn + i));
+    }
     /// Fills the page frame with [`PAGE_POISON`].
     fn poison_page(&self, pfn: Pfn);
     /// Offset of the first byte of the page frame that is not

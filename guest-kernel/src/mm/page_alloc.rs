@@ -475,7 +475,7 @@ impl<M: PhysMem> PageAlloc<M> {
             if zero {
                 self.events.pgzero_skipped.fetch_add(n, Relaxed);
             } else {
-                (0..n).for_each(|i| self.mem.clear_page(pfn + i));
+                self.mem.clear_pages(pfn, n);
                 self.events.pgzero_cleared.fetch_add(n, Relaxed);
             }
         }

@@ -19,6 +19,9 @@ pub struct KernelPhysMem;
 /// driver registers): each returns false when the VMM did not do it.
 pub struct HostPageOps {
     pub zero: fn(u64) -> bool,
+    /// Zeroes the `n` frames from the first given, as few doorbells as
+    /// the request holds; returns how many it did, in order.
+    pub zero_range: fn(u64, u64) -> u64,
     pub copy: fn(u64, u64) -> bool,
 }
 
@@ -83,6 +86,14 @@ impl PhysMem for KernelPhysMem {
             return;
         }
         clear_frame_in_guest(pfn);
+    }
+
+    fn clear_pages(&self, pfn: Pfn, n: u64) {
+        let done = match HOST_PAGE_OPS.get() {
+            Some(ops) if CLEAR_BY_HOST.load(Relaxed) => (ops.zero_range)(pfn.as_u64(), n),
+            _ => 0,
+        };
+        (done..n).for_each(|i| clear_frame_in_guest(pfn + i));
     }
 
     fn poison_page(&self, pfn: Pfn) {
