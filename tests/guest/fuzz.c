@@ -3205,6 +3205,25 @@ static void op_signal(void)
  * ENOMEM/EAGAIN/EPERM where a limit or PROT_NONE says so; munlock 0),
  * msync (0), the madvise hints WILLNEED, COLD and PAGEOUT (0), and
  * mincore (0, one byte per page, 0 or 1). The pages read as before. */
+/* Pages [off, off + cnt) of region idx were faulted in as Linux's
+ * populate does (mlock without MLOCK_ONFAULT): a writable private file
+ * page with a write fault, so it is a private copy of the file page as it
+ * is now; up to the end of the file (populating stops there), skipping
+ * PROT_NONE pages. */
+static void populated(int idx, size_t off, size_t cnt)
+{
+    struct region *r = &reg[idx];
+    for (size_t i = off; i < off + cnt; i++) {
+        if (!(PR(r, i) & (PROT_READ | PROT_WRITE)))
+            continue;
+        int val = resolve(r, i);
+        if (val == V_SIGBUS)
+            break;
+        if (r->kind == K_FILE && (PR(r, i) & PROT_WRITE))
+            page_set(r, i, val);
+    }
+}
+
 static void op_lock_hints(void)
 {
     static unsigned char vec[8];
@@ -3217,12 +3236,16 @@ static void op_lock_hints(void)
         cnt = 8;
     long a = (long)(reg[idx].addr + off * PAGE), len = (long)(cnt * PAGE), x;
     switch (below(4)) {
-    case 0:
-        x = chance(50) ? SCN("mlock", 149, a, len) : SCN("mlock2", 325, a, len, 1 /* MLOCK_ONFAULT */);
+    case 0: {
+        int onfault = chance(50);
+        x = onfault ? SCN("mlock2", 325, a, len, 1 /* MLOCK_ONFAULT */) : SCN("mlock", 149, a, len);
         if (x == -1 && errno != ENOMEM && errno != EAGAIN && errno != EPERM)
             want_ok(x, "mlock of a range of ours");
+        if (x == 0 && !onfault)
+            populated(idx, off, cnt);
         want_val(SCN("munlock", 150, a, len), 0, "munlock of a range of ours");
         break;
+    }
     case 1:
         want_val(SCN("msync", 26, a, len, chance(50) ? MS_SYNC : MS_INVALIDATE), 0, "msync of a range of ours");
         break;

@@ -136,3 +136,28 @@ fn fuzz_with_allocation_failures() {
     assert!(failed("fail_page_alloc") > 0 && failed("failslab") > 0, "nothing was injected\n{report}");
     assert!(run.console.contains("selftest rmapcheck: ok"), "{report}");
 }
+
+/// One seed with every anonymous write that can map a huge page mapping
+/// one (`transparent_hugepage=always`): the fuzzer's munmap, mprotect,
+/// mremap, fork and pageout then split and share them, under the debug
+/// checks; the snapshots show that huge pages were made and split.
+#[test]
+fn fuzz_with_huge_pages() {
+    use vmm::SnapshotExt;
+    if !kvm_available() {
+        return;
+    }
+    let fuzz = programs::path("fuzz");
+    let mem = (MEM >> 20).to_string() + "M";
+    let cmdline = format!("transparent_hugepage=always {DEBUG}");
+    let (cli, report) =
+        tests::vmm_run_report(&["--mem", &mem, "--cmdline", &cmdline, "--init", fuzz.to_str().unwrap(), "--", "--seed", "35", "--calls", CALLS]);
+    let console = report.console_text();
+    assert!(cli.stdout.contains(&format!("fuzz: seed 35: {CALLS} calls, 0 findings")), "findings\n{}\n{console}", cli.stdout);
+    assert_eq!(cli.code, 0, "{console}");
+    tests::assert_no_kernel_reports(&console, &[], "huge pages");
+    assert!(console.contains("selftest rmapcheck: ok"), "{console}");
+    let last = report.stats.last_snapshot.as_ref().map(|(_, s)| s).expect("a final snapshot");
+    let (made, split) = (last.vmstat("thp_fault_alloc").unwrap_or(0), last.vmstat("thp_split_pmd").unwrap_or(0));
+    assert!(made > 0 && split > 0, "huge pages made {made}, split {split}");
+}

@@ -469,7 +469,13 @@ fn run_command(args: &RunArgs, stdin: Option<Box<dyn std::io::BufRead + Send>>, 
                     stderr,
                     "vmm: host huge pages behind guest RAM: {} MiB at the end ({})",
                     h.bytes >> 20,
-                    if h.advised { "MADV_HUGEPAGE taken" } else if args.no_host_hugepages { "off: --no-host-hugepages" } else { "MADV_HUGEPAGE refused by the host" }
+                    if h.advised {
+                        "MADV_HUGEPAGE taken"
+                    } else if args.no_host_hugepages {
+                        "off: --no-host-hugepages"
+                    } else {
+                        "MADV_HUGEPAGE refused by the host"
+                    }
                 );
                 if let Some(t) = report.boot_time {
                     let _ = writeln!(stderr, "vmm: boot time (VMM start to mm ready): {:.3} ms", t.as_secs_f64() * 1e3);

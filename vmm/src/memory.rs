@@ -51,10 +51,8 @@ pub fn advise_hugepages(mem: &GuestMemoryMmap) -> bool {
 /// read.
 pub fn host_hugepage_bytes(mem: &GuestMemoryMmap) -> u64 {
     let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else { return 0 };
-    let ranges: Vec<(u64, u64)> = mem
-        .iter()
-        .filter_map(|r| r.get_host_address(vm_memory::MemoryRegionAddress(0)).ok().map(|h| (h as u64, h as u64 + r.len())))
-        .collect();
+    let ranges: Vec<(u64, u64)> =
+        mem.iter().filter_map(|r| r.get_host_address(vm_memory::MemoryRegionAddress(0)).ok().map(|h| (h as u64, h as u64 + r.len()))).collect();
     let mut inside = false;
     let mut kb = 0;
     for line in smaps.lines() {

@@ -42,8 +42,14 @@ pub fn run(when: &str) {
 }
 
 /// Counts PTEs per page over every task and compares with the counters.
+/// Huge PMDs are counted per huge page, and their 512 pages checked
+/// against those counts in one ordered pass (a map entry per page of
+/// every huge page would cost seconds per check where ring 0 is
+/// emulated).
 pub fn check() -> Result<u64, String> {
+    use crate::mm::huge_memory::HPAGE_PMD_NR;
     let mut maps: BTreeMap<u64, i32> = BTreeMap::new();
+    let mut huge: BTreeMap<u64, i32> = BTreeMap::new();
     // An address space shared by threads is counted once.
     let mut seen: alloc::vec::Vec<usize> = alloc::vec::Vec::new();
     for pid in super::sched::pids() {
@@ -62,29 +68,62 @@ pub fn check() -> Result<u64, String> {
             // where it starts, should a VMA edge cross it).
             mm.pt.for_each_huge(start, end, |va, pmd| {
                 if va >= start {
-                    for i in 0..crate::mm::huge_memory::HPAGE_PMD_NR {
-                        *maps.entry(pmd.pfn().as_u64() + i).or_insert(0) += 1;
-                    }
+                    *huge.entry(pmd.pfn().as_u64()).or_insert(0) += 1;
                 }
             });
         }
     }
-    MAX_PAGES.fetch_max(maps.len() as u64, Relaxed);
+    // Every mapped page with its count: PTEs, plus the PMDs of its huge
+    // page. Both maps are ordered, so the huge pages' pages merge in.
+    let mut counted = 0u64;
     let mut report = String::new();
     let mut bad = 0;
-    for (&pfn, &count) in &maps {
-        let page = crate::mm::buddy::pfn_to_page(Pfn::new(pfn));
-        let owner = i32::from(!crate::mm::uvm::is_anon(page)) + i32::from(page.test(crate::mm::page::pg::SWAPCACHE));
-        if page.mapcount() != count || page.refcount() != count + owner {
-            bad += 1;
-            if bad <= 5 {
-                let _ = write!(report, "pfn {pfn:#x}: {count} PTEs, mapcount {}, refcount {} (want {}); ", page.mapcount(), page.refcount(), count + owner);
+    let mut ptes = maps.iter().peekable();
+    let mut heads = huge.iter().peekable();
+    loop {
+        let next_head = heads.peek().map(|(&h, _)| h);
+        let next_pte = ptes.peek().map(|(&p, _)| p);
+        let (pfn, count) = match (next_head, next_pte) {
+            (None, None) => break,
+            (Some(h), p) if p.is_none_or(|p| p >= h) => {
+                let (_, &pmds) = heads.next().expect("peeked");
+                for pfn in h..h + HPAGE_PMD_NR {
+                    let from_ptes = match ptes.peek() {
+                        Some((&p, &c)) if p == pfn => {
+                            ptes.next();
+                            c
+                        }
+                        _ => 0,
+                    };
+                    counted += 1;
+                    check_page(pfn, pmds + from_ptes, &mut bad, &mut report);
+                }
+                continue;
             }
-        }
+            _ => {
+                let (&p, &c) = ptes.next().expect("peeked");
+                (p, c)
+            }
+        };
+        counted += 1;
+        check_page(pfn, count, &mut bad, &mut report);
     }
+    MAX_PAGES.fetch_max(counted, Relaxed);
     if bad > 0 {
-        let _ = write!(report, "{bad} of {} mapped pages wrong", maps.len());
+        let _ = write!(report, "{bad} of {counted} mapped pages wrong");
         return Err(report);
     }
-    Ok(maps.len() as u64)
+    Ok(counted)
+}
+
+/// One page mapped `count` times: its map count and references agree.
+fn check_page(pfn: u64, count: i32, bad: &mut u64, report: &mut String) {
+    let page = crate::mm::buddy::pfn_to_page(Pfn::new(pfn));
+    let owner = i32::from(!crate::mm::uvm::is_anon(page)) + i32::from(page.test(crate::mm::page::pg::SWAPCACHE));
+    if page.mapcount() != count || page.refcount() != count + owner {
+        *bad += 1;
+        if *bad <= 5 {
+            let _ = write!(report, "pfn {pfn:#x}: mapped {count} times, mapcount {}, refcount {} (want {}); ", page.mapcount(), page.refcount(), count + owner);
+        }
+    }
 }
