@@ -16,6 +16,7 @@ pub mod initramfs;
 pub mod loader;
 pub mod memory;
 pub mod report;
+pub mod size;
 pub mod stats;
 mod vcpu;
 pub mod vm;

@@ -39,10 +39,11 @@
 use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 
 use crate::arch::pgtable::{flags, table_index, ADDR_MASK, PAGE_TABLE};
-use crate::mm::addr::{Pfn, PhysAddr, UserAddr};
+use crate::mm::addr::{Pfn, PhysAddr, UserAddr, VirtAddr};
 use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
 use crate::mm::page::pg;
-use crate::mm::uvm::{account_unmap, page_add_map, page_remove_map, Pte, Rss, TlbGather, UserMem, UserPageTables};
+use crate::mm::pgtable::PageTableMemory;
+use crate::mm::uvm::{account_unmap, page_add_map, page_remove_map, CountingTables, Pte, Rss, TlbGather, UserMem, UserPageTables};
 use crate::mm::vma::{VmFlags, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED};
 
 /// Pages in a PMD-sized huge page, and its order and size.
@@ -176,6 +177,45 @@ pub enum HugePmd {
 }
 
 impl<M: UserMem> UserPageTables<M> {
+    /// Calls `f(va, entry)` for each huge PMD overlapping `[start, end)`:
+    /// `va` is the 2 MiB it maps.
+    pub(super) fn walk_huge(&self, start: u64, end: u64, f: &mut impl FnMut(u64, u64)) {
+        let end = end.min(1 << 47);
+        if start < end {
+            let mut mem = self.mem;
+            Self::walk_range(&mut mem, self.pgd, 4, start, end, &mut |_, _| {}, f);
+        }
+    }
+
+    /// A zeroed page-table page for these tables.
+    pub(super) fn alloc_table(&mut self) -> Option<PhysAddr> {
+        let pa = CountingTables { mem: &mut self.mem, tables: &mut self.tables }.alloc_table()?;
+        self.nr_tables = self.tables.len() as u64;
+        Some(pa)
+    }
+
+    /// Frees a page-table page of these tables that nothing points to.
+    pub(super) fn free_table(&mut self, table: PhysAddr) {
+        if let Some(i) = self.tables.iter().position(|&t| t == table) {
+            self.tables.swap_remove(i);
+        }
+        self.nr_tables = self.tables.len() as u64;
+        self.mem.put_page(table.pfn());
+    }
+
+    /// The PMD table covering `va`, created with the tables above it.
+    pub(super) fn populate_pmd(&mut self, va: u64) -> Result<PhysAddr, crate::mm::pgtable::MapError> {
+        let mut counting = CountingTables { mem: &mut self.mem, tables: &mut self.tables };
+        let pmd = crate::mm::pgtable::populate_table(&mut counting, self.pgd, VirtAddr::new(va), 2);
+        self.nr_tables = self.tables.len() as u64;
+        pmd
+    }
+
+    /// The remembered PTE table may no longer map what it did.
+    pub(super) fn forget_last_pte_table(&mut self) {
+        self.last_pte_table = (u64::MAX, PhysAddr::new(0));
+    }
+
     /// Whether any huge PMD is mapped.
     #[inline]
     pub fn has_huge(&self) -> bool {

@@ -451,7 +451,9 @@ impl<M: PhysMem> PageAlloc<M> {
         self.set_buddy(z.idx, pfn, order, zero, reported);
         // A block one short of reporting size counts too: what it lacks is
         // often a page on a per-CPU list, which the pass drains first.
-        if !reported && !zero && order + 1 >= crate::mm::page_reporting::PAGE_REPORTING_ORDER {
+        // Reporting takes blocks of pageblock order and up
+        // (`page_reporting::PAGE_REPORTING_ORDER`).
+        if !reported && !zero && order + 1 >= PAGEBLOCK_ORDER {
             self.report_requested.store(true, Relaxed);
         }
         area.lists[order].push_front(&self.mem, pfn);

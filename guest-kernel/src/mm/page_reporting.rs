@@ -21,11 +21,11 @@ use core::sync::atomic::Ordering::Relaxed;
 use crate::mm::addr::Pfn;
 use crate::mm::page::{pg, PhysMem};
 use crate::mm::page_alloc::PageAlloc;
-use crate::mm::zone::{Zone, MAX_ORDER};
+use crate::mm::zone::{Zone, MAX_ORDER, PAGEBLOCK_ORDER};
 
 /// The smallest block reported: 2 MiB, x86-64's `pageblock_order`, as
 /// Linux's default `page_reporting_order`.
-pub const PAGE_REPORTING_ORDER: usize = 9;
+pub const PAGE_REPORTING_ORDER: usize = PAGEBLOCK_ORDER;
 /// Blocks handed to the device at once.
 pub const PAGE_REPORTING_CAPACITY: usize = 16;
 

@@ -139,19 +139,19 @@ pub fn account_map<M: UserMem>(mem: &M, pfn: Pfn, rss: &mut Rss) {
 /// A user address space's page tables.
 pub struct UserPageTables<M: UserMem> {
     pub(super) mem: M,
-    pgd: PhysAddr,
+    pub(super) pgd: PhysAddr,
     /// Page-table pages below the PGD (for `VmPTE`).
     pub nr_tables: u64,
     /// Every table page below the PGD, so that teardown frees them without
     /// scanning tables (each scanned entry costs microseconds where ring 0
     /// is emulated).
-    tables: alloc::vec::Vec<PhysAddr>,
+    pub(super) tables: alloc::vec::Vec<PhysAddr>,
     /// The PTE table [`pte_slot`](Self::pte_slot) found last, by the 2 MiB
     /// it maps (`va >> 21`; `u64::MAX`: none): faults come in runs inside
     /// one table, and then skip the walk from the PGD. Tables are freed
     /// only with the address space; one that moves (`move_pte_table`)
     /// clears this.
-    last_pte_table: (u64, PhysAddr),
+    pub(super) last_pte_table: (u64, PhysAddr),
     /// Huge PMDs mapped ([`crate::mm::huge_memory`]): with none, the walks
     /// that split them skip the look.
     pub(super) nr_huge: u64,
@@ -269,51 +269,20 @@ impl<M: UserMem> UserPageTables<M> {
         }
     }
 
-    /// Calls `f(va, entry)` for each huge PMD overlapping `[start, end)`:
-    /// `va` is the 2 MiB it maps.
-    pub(super) fn walk_huge(&self, start: u64, end: u64, f: &mut impl FnMut(u64, u64)) {
-        let end = end.min(1 << 47);
-        if start < end {
-            let mut mem = self.mem;
-            Self::walk_range(&mut mem, self.pgd, 4, start, end, &mut |_, _| {}, f);
-        }
-    }
-
-    /// A zeroed page-table page for these tables.
-    pub(super) fn alloc_table(&mut self) -> Option<PhysAddr> {
-        let pa = CountingTables { mem: &mut self.mem, tables: &mut self.tables }.alloc_table()?;
-        self.nr_tables = self.tables.len() as u64;
-        Some(pa)
-    }
-
-    /// Frees a page-table page of these tables that nothing points to.
-    pub(super) fn free_table(&mut self, table: PhysAddr) {
-        if let Some(i) = self.tables.iter().position(|&t| t == table) {
-            self.tables.swap_remove(i);
-        }
-        self.nr_tables = self.tables.len() as u64;
-        self.mem.put_page(table.pfn());
-    }
-
-    /// The PMD table covering `va`, created with the tables above it.
-    pub(super) fn populate_pmd(&mut self, va: u64) -> Result<PhysAddr, crate::mm::pgtable::MapError> {
-        let mut counting = CountingTables { mem: &mut self.mem, tables: &mut self.tables };
-        let pmd = crate::mm::pgtable::populate_table(&mut counting, self.pgd, VirtAddr::new(va), 2);
-        self.nr_tables = self.tables.len() as u64;
-        pmd
-    }
-
-    /// The remembered PTE table may no longer map what it did.
-    pub(super) fn forget_last_pte_table(&mut self) {
-        self.last_pte_table = (u64::MAX, PhysAddr::new(0));
-    }
-
     /// The entries of `table` (at `level`) under `[start, end)`, which lies
     /// inside the span the table maps: a tight scan over the slice, since
     /// where ring 0 is emulated each instruction of it is paid per entry.
     /// `huge(va, entry)` is called for each huge PMD (`va`: the 2 MiB it
     /// maps).
-    fn walk_range(mem: &mut M, table: PhysAddr, level: u32, start: u64, end: u64, f: &mut impl FnMut(u64, PhysAddr), huge: &mut impl FnMut(u64, u64)) {
+    pub(super) fn walk_range(
+        mem: &mut M,
+        table: PhysAddr,
+        level: u32,
+        start: u64,
+        end: u64,
+        f: &mut impl FnMut(u64, PhysAddr),
+        huge: &mut impl FnMut(u64, u64),
+    ) {
         let shift = crate::arch::pgtable::level_shift(level);
         let base = start & !((1u64 << (shift + 9)) - 1);
         let (first, last) = (table_index(start, level), table_index(end - 1, level));
@@ -630,9 +599,9 @@ impl<M: UserMem> Drop for UserPageTables<M> {
 
 /// Page-table pages for a user address space, recorded as they are
 /// created.
-struct CountingTables<'a, M: UserMem> {
-    mem: &'a mut M,
-    tables: &'a mut alloc::vec::Vec<PhysAddr>,
+pub(super) struct CountingTables<'a, M: UserMem> {
+    pub(super) mem: &'a mut M,
+    pub(super) tables: &'a mut alloc::vec::Vec<PhysAddr>,
 }
 
 impl<M: UserMem> PageTableMemory for CountingTables<'_, M> {

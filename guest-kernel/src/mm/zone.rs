@@ -19,6 +19,9 @@ use crate::sync::SpinLock;
 /// `free_area[MAX_ORDER]`: block orders 0..=10, the largest 4 MiB.
 pub const MAX_ORDER: usize = 11;
 pub const MAX_ORDER_NR_PAGES: u64 = 1 << (MAX_ORDER - 1);
+/// x86-64's `pageblock_order`: 2 MiB, the size of a PMD mapping (free page
+/// reporting's smallest block, a transparent huge page).
+pub const PAGEBLOCK_ORDER: usize = 9;
 pub const MAX_NR_ZONES: usize = 4;
 /// CPUs the per-CPU structures are sized for.
 pub const NR_CPUS: usize = 1;

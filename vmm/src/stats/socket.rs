@@ -105,7 +105,7 @@ fn balloon_state(control: &Control) -> Result<String, String> {
 
 /// SIZE as whole 4 KiB pages the balloon's 32-bit field can hold.
 pub fn balloon_pages(size: &str) -> Result<u32, String> {
-    let bytes = crate::cli::parse_size(size)?;
+    let bytes = crate::size::parse_size(size)?;
     if !bytes.is_multiple_of(PAGE) {
         return Err(format!("{size}: the balloon takes whole 4 KiB pages"));
     }
