@@ -144,3 +144,36 @@ fn vmm_balloon_on_the_control_socket() {
     let b = report.balloon.unwrap();
     assert_eq!((b.inflated_pages, b.actual_pages), (1024, 1024), "{b:?}");
 }
+
+/// A balloon blown up to most of the guest's memory does not get a
+/// program that needs memory killed: before the OOM killer chooses, the
+/// driver deflates (`VIRTIO_BALLOON_F_DEFLATE_ON_OOM`, 1 MiB at a time),
+/// the program gets its 12 MiB, and `actual` falls below the target the
+/// host set, which stays.
+#[test]
+fn the_balloon_deflates_before_the_oom_killer_chooses() {
+    if !kvm_available() {
+        return;
+    }
+    let mem = 128 << 20;
+    let toucher = toucher_program(3072, 0);
+    let config = vmm::VmConfig { balloon: true, init: Some(init_image(mem, &sleeper_program(), &[("/bin/toucher", &toucher)])), ..config(mem, "") };
+    let run = run_controlled(&config, |ctl| {
+        ctl.set_balloon(28672).expect("the guest has a balloon");
+        let held = ctl.wait_balloon().expect("the driver inflates to 112 MiB");
+        let pid = ctl.run(&["/bin/toucher"]).expect("run the toucher");
+        let status = ctl.wait(pid).expect("the toucher ends");
+        let (target, actual) = ctl.balloon().expect("a balloon");
+        let last = ctl.snapshot().expect("a snapshot");
+        ctl.shutdown().expect("an orderly end");
+        (held, status, target, actual, last.vmstat("oom_kill"), last.vmstat("balloon_deflate"))
+    });
+    let (held, status, target, actual, oom_kills, deflated) = run.result;
+    assert_eq!(run.report.outcome, vmm::Outcome::Exited(0), "{}", run.stderr);
+    assert_eq!(held, 28672);
+    assert_eq!(status, 0, "the toucher was not killed\n{}", run.stderr);
+    assert_eq!(oom_kills, Some(0), "{}", run.stderr);
+    assert!(deflated.unwrap_or(0) >= 256, "the balloon deflated {deflated:?} pages");
+    assert!(target == 28672 && actual < target, "target {target}, actual {actual}");
+    assert_no_kernel_reports(&run.stderr, &["Out of memory"], "deflate on OOM");
+}

@@ -8,7 +8,9 @@
 //!   takes pages back, naming them on the deflate queue, and frees them;
 //!   then it writes the size reached to `actual`. Pages in the balloon
 //!   leave `MemTotal` (Linux's `adjust_managed_page_count`) and are counted
-//!   in `/proc/vmstat` as `balloon_inflate` and `balloon_deflate`.
+//!   in `/proc/vmstat` as `balloon_inflate` and `balloon_deflate`. With
+//!   `VIRTIO_BALLOON_F_DEFLATE_ON_OOM` the OOM path takes 1 MiB back from
+//!   the balloon before it chooses a victim (Linux's OOM notifier).
 //! - **Free page reporting** (`VIRTIO_BALLOON_F_REPORTING`, Linux's
 //!   `virtballoon_free_page_report`): the buddy allocator's reporting pass
 //!   ([`crate::mm::page_reporting`]) hands free blocks to the device. A
@@ -39,6 +41,10 @@ const VIRTIO_ID_BALLOON: u32 = 5;
 const VENDOR_ID: u32 = u32::from_le_bytes(*b"RVMM");
 /// The device takes reports of free pages (feature bit 5).
 const VIRTIO_BALLOON_F_REPORTING: u32 = 1 << 5;
+/// The driver may deflate when the guest runs out of memory (bit 2).
+const VIRTIO_BALLOON_F_DEFLATE_ON_OOM: u32 = 1 << 2;
+/// Pages one OOM deflates (Linux's `VIRTIO_BALLOON_OOM_NR_PAGES`).
+const OOM_NR_PAGES: usize = 256;
 /// Queue indices when neither the statistics nor the free-page-hint queue
 /// is negotiated (queues are numbered densely).
 const INFLATE_Q: u16 = 0;
@@ -70,6 +76,8 @@ struct Balloon {
     deflate: Virtqueue,
     /// `None` without the feature, or with `page_poison=1`.
     reporting: Option<Virtqueue>,
+    /// `VIRTIO_BALLOON_F_DEFLATE_ON_OOM` was negotiated.
+    deflate_on_oom: bool,
     /// The frame-number array of inflate and deflate chains (a lowmem page).
     pfns: *mut u32,
     pfns_phys: u64,
@@ -148,7 +156,7 @@ impl Balloon {
         let va = crate::mm::vmalloc::ioremap(PhysAddr::new(base), size, "virtio_balloon").ok_or("cannot map its registers")?;
         // SAFETY: an uncached mapping of the device's register page, kept for the life of the kernel (unmapped below if it is not a balloon).
         let mmio = unsafe { Mmio::new(va.as_mut_ptr::<u8>()) };
-        let wanted = if report { VIRTIO_BALLOON_F_REPORTING } else { 0 };
+        let wanted = VIRTIO_BALLOON_F_DEFLATE_ON_OOM | if report { VIRTIO_BALLOON_F_REPORTING } else { 0 };
         let taken = match mmio.probe_with_features(VIRTIO_ID_BALLOON, VENDOR_ID, wanted) {
             Ok(taken) => taken,
             Err(ProbeError::DeviceId(_)) => {
@@ -164,7 +172,8 @@ impl Balloon {
             let (pfns, pfns_phys) = driver_page()?;
             // SAFETY: the same register page, which stays mapped for the life of the kernel.
             let mmio = unsafe { Mmio::new(va.as_mut_ptr::<u8>()) };
-            Ok(Self { mmio, inflate, deflate, reporting, pfns: pfns.cast(), pfns_phys, pages: PageList::new(), target: 0, out_of_puff: false })
+            let deflate_on_oom = taken & VIRTIO_BALLOON_F_DEFLATE_ON_OOM != 0;
+            Ok(Self { mmio, inflate, deflate, reporting, deflate_on_oom, pfns: pfns.cast(), pfns_phys, pages: PageList::new(), target: 0, out_of_puff: false })
         };
         let balloon = set_up().inspect_err(|_| mmio.fail())?;
         balloon.mmio.driver_ok();
@@ -215,6 +224,9 @@ pub fn init(cmdline: &crate::cmdline::Cmdline, page_poison: bool) {
             Ok(None) => continue,
             Ok(Some(b)) => {
                 let reporting = b.reporting.is_some();
+                if b.deflate_on_oom {
+                    crate::proc::notify::register_oom_notifier(oom_deflate);
+                }
                 *BALLOON.lock() = Some(b);
                 RESIZE.store(true, Relaxed);
                 crate::proc::notify::register_observer(crate::proc::notify::Observer { tick, poll, pending, run_pending, task_exit });
@@ -326,7 +338,7 @@ fn resize() {
         if step == 0 {
             break;
         }
-        let done = if target > held { fill_balloon(step) } else { leak_balloon(step) };
+        let done = if target > held { fill_balloon(step) } else { leak_balloon(step) > 0 };
         if !done {
             break;
         }
@@ -379,15 +391,33 @@ fn fill_balloon(n: usize) -> bool {
     got == n
 }
 
+/// Before the OOM killer chooses a victim (`VIRTIO_BALLOON_F_DEFLATE_ON_OOM`,
+/// Linux's `virtio_balloon_oom_notify`): up to [`OOM_NR_PAGES`] pages come
+/// out of the balloon, and `actual` says so; the pages freed. The host's
+/// target stays, and the balloon grows back only when the host asks
+/// again.
+fn oom_deflate() -> u64 {
+    let freed = leak_balloon(OOM_NR_PAGES);
+    if freed > 0 {
+        let mut guard = BALLOON.lock();
+        if let Some(b) = guard.as_mut() {
+            b.mmio.write(CONFIG_ACTUAL, b.held() as u32);
+            // A size step in progress stops short of the target.
+            b.out_of_puff = true;
+        }
+    }
+    freed as u64
+}
+
 /// Takes up to `n` pages out of the balloon, tells the host, and frees
-/// them (Linux `leak_balloon`); whether it freed any.
-fn leak_balloon(n: usize) -> bool {
+/// them (Linux `leak_balloon`); how many it freed.
+fn leak_balloon(n: usize) -> usize {
     let alloc = crate::mm::buddy::page_alloc();
     let mut frames = [Pfn::new(0); PFNS_PER_CHAIN];
     let mut got = 0;
     {
         let mut guard = BALLOON.lock();
-        let Some(b) = guard.as_mut() else { return false };
+        let Some(b) = guard.as_mut() else { return 0 };
         while got < n {
             let Some(pfn) = b.pages.pop_front(&alloc.mem) else { break };
             frames[got] = pfn;
@@ -405,7 +435,7 @@ fn leak_balloon(n: usize) -> bool {
     }
     free_frames(&frames[..got]);
     BALLOON_DEFLATE.fetch_add(got as u64, Relaxed);
-    got > 0
+    got
 }
 
 fn free_frames(frames: &[Pfn]) {

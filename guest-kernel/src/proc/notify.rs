@@ -5,7 +5,9 @@
 //! - the stats driver and the balloon driver observe ticks, safe points
 //!   and exits ([`register_observer`]);
 //! - the console device writes what processes write to fds 0..2, and
-//!   gives what they read ([`register_console`]).
+//!   gives what they read ([`register_console`]);
+//! - a memory balloon gives pages back before the OOM killer chooses a
+//!   victim ([`register_oom_notifier`], Linux's `oom_notify_list`).
 
 use crate::sync::Once;
 
@@ -94,4 +96,20 @@ pub(crate) fn console_read(buf: &mut [u8]) -> usize {
         Some((_, read)) => read(buf),
         None => 0,
     }
+}
+
+/// Frees memory for the OOM path; returns the pages it freed.
+pub type OomNotifier = fn() -> u64;
+
+static OOM_NOTIFIER: Once<OomNotifier> = Once::new();
+
+/// Registers the OOM notifier (once, at boot: the balloon's deflate on
+/// OOM).
+pub fn register_oom_notifier(f: OomNotifier) {
+    let _ = OOM_NOTIFIER.set(f);
+}
+
+/// Runs the OOM notifier, if any: the pages it freed.
+pub(crate) fn oom_notify() -> u64 {
+    OOM_NOTIFIER.get().map_or(0, |f| f())
 }

@@ -29,6 +29,11 @@ pub fn out_of_memory() -> bool {
     if transient_failure() {
         return true;
     }
+    // A balloon that may deflate on OOM gives pages back first (Linux's
+    // `oom_notify_list`, before a victim is chosen).
+    if super::notify::oom_notify() > 0 {
+        return true;
+    }
     let me = current().map_or(0, |t| t.tgid);
     // One candidate per process: its first live thread with memory.
     let victim = sched::pids()

@@ -13,6 +13,10 @@
 //! target bumps the configuration generation and raises the
 //! configuration-change interrupt, as the spec has it.
 //!
+//! The device offers `VIRTIO_BALLOON_F_DEFLATE_ON_OOM`: the guest may
+//! take pages back when it runs out of memory, naming them on the deflate
+//! queue, whatever the target.
+//!
 //! Queues, in the order the spec numbers them when neither the statistics
 //! nor the free-page-hint queue is offered (Linux's driver numbers the
 //! queues it uses densely, as this device does):
@@ -47,6 +51,9 @@ pub const VIRTIO_ID_BALLOON: u32 = 5;
 const VENDOR_ID: u32 = u32::from_le_bytes(*b"RVMM");
 /// The device can take reports of free pages (feature bit 5).
 pub const VIRTIO_BALLOON_F_REPORTING: u64 = 1 << 5;
+/// The guest may deflate the balloon when it runs out of memory, without
+/// waiting for a smaller target (feature bit 2).
+pub const VIRTIO_BALLOON_F_DEFLATE_ON_OOM: u64 = 1 << 2;
 /// Entries per queue.
 const QUEUE_SIZE_MAX: u16 = 32;
 /// Buffers in one report at most (Linux's `PAGE_REPORTING_CAPACITY` is
@@ -212,7 +219,7 @@ impl VirtioDevice for Balloon {
     const QUEUE_SIZE_MAX: u16 = QUEUE_SIZE_MAX;
 
     fn features(&self) -> u64 {
-        VIRTIO_F_VERSION_1 | VIRTIO_BALLOON_F_REPORTING
+        VIRTIO_F_VERSION_1 | VIRTIO_BALLOON_F_REPORTING | VIRTIO_BALLOON_F_DEFLATE_ON_OOM
     }
 
     /// `num_pages`, `actual`, then `free_page_hint_cmd_id` and
