@@ -133,6 +133,14 @@ pub fn thp_vma_allowable_range(start: UserAddr, end: UserAddr, addr: UserAddr) -
     haddr >= start && haddr.checked_add(HPAGE_PMD_SIZE).is_some_and(|e| e <= end)
 }
 
+/// A page of a new huge page, as [`UserMem::alloc_huge_page`] hands it
+/// over: anonymous, mapped once (by the PMD about to be set).
+#[inline(always)]
+pub fn prep_anon_subpage(page: &crate::mm::page::Page) {
+    page.flags.store(page.flags() | pg::ANON, Relaxed);
+    page._mapcount.store(0, Relaxed);
+}
+
 /// A PMD entry mapping the huge page at `head`.
 fn mk_huge_pmd(head: Pfn, writable: bool, exec: bool) -> u64 {
     Pte::new(head, writable, exec).mksoft_dirty().0 | flags::PSE
@@ -265,11 +273,6 @@ impl<M: UserMem> UserPageTables<M> {
             self.free_table(deposit);
             return false;
         };
-        for i in 0..HPAGE_PMD_NR {
-            let page = self.mem.page(head + i);
-            page.set(pg::ANON);
-            page._mapcount.store(0, Relaxed);
-        }
         pmd_map_inc(&self.mem, head);
         self.mem.table(pmd)[table_index(haddr, 2)] = mk_huge_pmd(head, true, exec);
         self.forget_last_pte_table();

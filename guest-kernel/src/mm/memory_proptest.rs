@@ -123,7 +123,7 @@ impl UserMem for HostMem<'_> {
     }
     fn alloc_huge_page(&self, gfp: Gfp) -> Option<Pfn> {
         let head = self.0.pa.alloc_pages(gfp, crate::mm::huge_memory::HPAGE_PMD_ORDER)?;
-        self.0.pa.split_page(head, crate::mm::huge_memory::HPAGE_PMD_ORDER);
+        self.0.pa.split_page(head, crate::mm::huge_memory::HPAGE_PMD_ORDER, crate::mm::huge_memory::prep_anon_subpage);
         Some(head)
     }
     fn put_page(&self, pfn: Pfn) {

@@ -131,10 +131,15 @@ impl<M: PhysMem> PageAlloc<M> {
 
     /// Makes a block of 2^`order` pages allocated without `__GFP_COMP`
     /// into as many order-0 pages, each with its own reference (Linux
-    /// `split_page`): they are then freed one by one.
-    pub fn split_page(&self, pfn: Pfn, order: usize) {
+    /// `split_page`): they are then freed one by one. `each` sees every
+    /// page in the same pass (a huge page has 512 descriptors, and each
+    /// pass over them costs where ring 0 is emulated).
+    pub fn split_page(&self, pfn: Pfn, order: usize, mut each: impl FnMut(&Page)) {
+        each(self.mem.page(pfn));
         for i in 1..1u64 << order {
-            self.mem.page(pfn + i)._refcount.store(1, Relaxed);
+            let page = self.mem.page(pfn + i);
+            page._refcount.store(1, Relaxed);
+            each(page);
         }
     }
 
@@ -469,9 +474,21 @@ impl<M: PhysMem> PageAlloc<M> {
         // The head page, then the tails (none for order 0, the common
         // case: a straight path with no loop to set up).
         self.prep_one(z, pfn, 1, if compound { pg::HEAD } else { 0 }, if compound { order as u64 } else { 0 });
-        for i in 1..n {
-            let (extra, private) = if compound { (pg::TAIL, pfn.as_u64()) } else { (0, 0) };
-            self.prep_one(z, pfn + i, 0, extra, private);
+        let (extra, private) = if compound { (pg::TAIL, pfn.as_u64()) } else { (0, 0) };
+        if self.config.page_debug {
+            for i in 1..n {
+                self.prep_one(z, pfn + i, 0, extra, private);
+            }
+        } else {
+            // Without the poison check the loop is the descriptors' stores
+            // alone (a huge page has 511 tails).
+            for i in 1..n {
+                let page = self.mem.page(pfn + i);
+                page.init_allocated(z.idx, 0, extra);
+                if compound {
+                    page.private.store(private, Relaxed);
+                }
+            }
         }
         if gfp.contains(__GFP_ZERO) {
             if zero {

@@ -30,9 +30,10 @@ pub trait UserMem: Copy {
     fn alloc_page(&self, gfp: Gfp) -> Option<Pfn>;
     /// A naturally aligned block of 512 pages for a transparent huge page,
     /// split into its pages (Linux `split_page`): each holds its own
-    /// allocation reference and is freed on its own. `None` when no such
-    /// block is free; memory that never has huge blocks keeps this
-    /// default.
+    /// allocation reference, is freed on its own, and is made anonymous
+    /// memory about to be mapped once (Linux `folio_add_new_anon_rmap`).
+    /// `None` when no such block is free; memory that never has huge
+    /// blocks keeps this default.
     fn alloc_huge_page(&self, gfp: Gfp) -> Option<Pfn> {
         let _ = gfp;
         None
