@@ -35,8 +35,8 @@ fn huge_pages_in_each_mode_as_linux_has_them() {
 }
 
 /// The knob as a shell user sees it: read, written, refused when the
-/// word is not a mode (EINVAL, the mode stays), and a bad mode on the
-/// command line is reported and ignored.
+/// word is not a mode (EINVAL, the mode stays) or the writer is not root,
+/// and a bad mode on the command line is reported and ignored.
 #[test]
 fn the_sysfs_knob_reads_and_writes_as_in_linux() {
     if !kvm_available() {
@@ -54,6 +54,10 @@ fn the_sysfs_knob_reads_and_writes_as_in_linux() {
         run.console
     );
     assert!(run.console.contains("transparent_hugepage: unknown mode \"sometimes\", keeping madvise"), "{}", run.console);
+    // Only root writes it.
+    let script = "echo always > /sys/kernel/mm/transparent_hugepage/enabled || echo refused; cat /sys/kernel/mm/transparent_hugepage/enabled";
+    let (cli, _) = vmm_run_report(&["--user", "1000", "--init", busybox.to_str().unwrap(), "--", "sh", "-c", script]);
+    assert_eq!(cli.stdout, "refused\nalways [madvise] never\n", "{}", cli.stderr);
 }
 
 /// Huge pages and free page reporting together: 32 MiB touched in huge

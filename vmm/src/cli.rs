@@ -475,6 +475,8 @@ fn run_command(args: &RunArgs, stdin: Option<Box<dyn std::io::BufRead + Send>>, 
                         "MADV_HUGEPAGE taken"
                     } else if args.no_host_hugepages {
                         "off: --no-host-hugepages"
+                    } else if args.balloon {
+                        "off: the balloon gives 4 KiB pages back"
                     } else {
                         "MADV_HUGEPAGE refused by the host"
                     }

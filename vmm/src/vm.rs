@@ -75,7 +75,8 @@ pub struct VmConfig {
     /// A virtio-balloon device with free page reporting, after the swap
     /// areas' devices ([`crate::devices::balloon`]).
     pub balloon: bool,
-    /// Ask the host for huge pages behind guest RAM (`MADV_HUGEPAGE`).
+    /// Ask the host for huge pages behind guest RAM (`MADV_HUGEPAGE`);
+    /// not with a balloon, whose 4 KiB discards would split them.
     pub host_hugepages: bool,
 }
 
@@ -228,7 +229,9 @@ where
     let vm = kvm.create_vm().map_err(Error::kvm("KVM_CREATE_VM"))?;
     setup_platform(&vm)?;
     let mem = crate::memory::create_guest_memory(config.mem_size)?;
-    let host_huge_advised = config.host_hugepages && crate::memory::advise_hugepages(&mem);
+    // With a balloon, the guest gives 4 KiB pages back, which would only
+    // split the host's huge pages (and khugepaged could fill them again).
+    let host_huge_advised = config.host_hugepages && !config.balloon && crate::memory::advise_hugepages(&mem);
     crate::memory::register_with_kvm(&vm, &mem)?;
 
     let image = loader::load_kernel_bytes(&mem, &config.kernel, &kernel_bytes, config.mem_size.min(MMIO_HOLE_START))?;

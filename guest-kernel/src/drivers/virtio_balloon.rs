@@ -106,6 +106,9 @@ static PENDING: AtomicBool = AtomicBool::new(false);
 /// The balloon's size is to be looked at (the host changed it, or a pass
 /// has not reached it yet).
 static RESIZE: AtomicBool = AtomicBool::new(false);
+/// The host changed the configuration (a new size, or the same asked
+/// again): a balloon that ran out of memory tries again.
+static CONFIG_CHANGED: AtomicBool = AtomicBool::new(false);
 
 /// A zeroed lowmem page for the driver: its address and frame.
 fn driver_page() -> Result<(*mut u8, u64), &'static str> {
@@ -274,6 +277,7 @@ fn tick() {
             let mmio = unsafe { Mmio::new(base as *mut u8) };
             if mmio.read(regs::INTERRUPT_STATUS) & INTERRUPT_CONFIG_CHANGE != 0 {
                 mmio.write(regs::INTERRUPT_ACK, INTERRUPT_CONFIG_CHANGE);
+                CONFIG_CHANGED.store(true, Relaxed);
                 RESIZE.store(true, Relaxed);
             }
         }
@@ -325,7 +329,7 @@ fn resize() {
         let mut guard = BALLOON.lock();
         let Some(b) = guard.as_mut() else { return };
         let target = u64::from(b.mmio.read(CONFIG_NUM_PAGES));
-        if target != b.target {
+        if target != b.target || CONFIG_CHANGED.swap(false, Relaxed) {
             b.target = target;
             b.out_of_puff = false;
         }
@@ -333,7 +337,12 @@ fn resize() {
     };
     let mut more = false;
     for _ in 0..CHAINS_PER_PASS {
-        let held = BALLOON.lock().as_ref().map_or(0, Balloon::held);
+        let (held, puffed) = BALLOON.lock().as_ref().map_or((0, true), |b| (b.held(), b.out_of_puff));
+        if target > held && puffed {
+            // Out of memory since the target came (or the OOM path took
+            // pages back): no more inflating until the host asks again.
+            break;
+        }
         let step = (target.abs_diff(held) as usize).min(PFNS_PER_CHAIN);
         if step == 0 {
             break;
@@ -405,6 +414,7 @@ fn oom_deflate() -> u64 {
             // A size step in progress stops short of the target.
             b.out_of_puff = true;
         }
+        RESIZE.store(false, Relaxed);
     }
     freed as u64
 }

@@ -18,9 +18,10 @@
 //! each, as 512 PTEs would. So the page counts stay exact through every
 //! split, and freeing goes page by page back to the buddy lists, where
 //! the block merges again. The first page carries [`pg::PMD_MAPPED`]
-//! while PMDs map it, with their number in `private` (Linux's
-//! `_entire_mapcount`); `AnonHugePages` counts those first pages (Linux's
-//! `NR_ANON_THPS`).
+//! while PMDs map it, with their number in its `page_type` word (Linux's
+//! `_entire_mapcount`; `private` is the swap cache's, which may hold any
+//! of the pages once a split left them to reclaim); `AnonHugePages`
+//! counts those first pages (Linux's `NR_ANON_THPS`).
 //!
 //! **Splitting** (Linux `__split_huge_pmd`): the PMD becomes a PTE table
 //! that maps the same 512 pages with the same bits. Each huge PMD has a
@@ -154,11 +155,21 @@ fn is_huge(entry: u64) -> bool {
 fn pmd_map_inc<M: UserMem>(mem: &M, head: Pfn) {
     let page = mem.page(head);
     if page.test(pg::PMD_MAPPED) {
-        page.private.fetch_add(1, Relaxed);
+        page.page_type.fetch_add(1, Relaxed);
     } else {
-        page.private.store(1, Relaxed);
+        page.page_type.store(1, Relaxed);
         page.set(pg::PMD_MAPPED);
         NR_ANON_THPS.fetch_add(1, Relaxed);
+    }
+}
+
+/// How many PMDs map the huge page at `head` (0: none).
+pub fn pmd_mapcount<M: UserMem>(mem: &M, head: Pfn) -> u32 {
+    let page = mem.page(head);
+    if page.test(pg::PMD_MAPPED) {
+        page.page_type.load(Relaxed)
+    } else {
+        0
     }
 }
 
@@ -166,11 +177,22 @@ fn pmd_map_inc<M: UserMem>(mem: &M, head: Pfn) {
 /// PMD's references).
 fn pmd_map_dec<M: UserMem>(mem: &M, head: Pfn) {
     let page = mem.page(head);
-    if page.private.fetch_sub(1, Relaxed) == 1 {
-        page.private.store(0, Relaxed);
+    if page.page_type.fetch_sub(1, Relaxed) == 1 {
+        page.page_type.store(0, Relaxed);
         page.clear(pg::PMD_MAPPED);
         NR_ANON_THPS.fetch_sub(1, Relaxed);
     }
+}
+
+/// What reclaim does with a huge PMD ([`UserPageTables::reclaim_huge_range`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HugeReclaim {
+    /// The reclaim clock: a second chance, then a split.
+    Age,
+    /// `MADV_COLD`: the accessed bit goes, the PMD stays.
+    Cold,
+    /// `MADV_PAGEOUT`: split when this PMD is the only one.
+    Unshared,
 }
 
 /// A huge PMD's state for the fault path.
@@ -355,6 +377,34 @@ impl<M: UserMem> UserPageTables<M> {
             }
         }
         whole
+    }
+
+    /// Reclaim's look at the huge PMDs overlapping `[start, end)`, as
+    /// Linux looks at a THP before it splits it to swap it out:
+    /// [`HugeReclaim::Age`] takes the accessed bit of a young one (its
+    /// second chance) and splits an old one, whose pages then go as 4 KiB
+    /// pages; [`HugeReclaim::Cold`] takes the accessed bit of each;
+    /// [`HugeReclaim::Unshared`] splits those only this PMD maps. Ones
+    /// that cross the range's edges are split.
+    pub fn reclaim_huge_range(&mut self, start: UserAddr, end: UserAddr, how: HugeReclaim) {
+        let (lo, hi) = (start.as_u64(), end.as_u64());
+        for haddr in self.huge_pmds_in(lo, hi) {
+            let Some((pmd, e)) = self.pmd_entry(haddr) else { continue };
+            let whole = haddr >= lo && haddr + HPAGE_PMD_SIZE <= hi;
+            let young = e & flags::ACCESSED != 0;
+            let split = !whole
+                || match how {
+                    HugeReclaim::Age => !young,
+                    HugeReclaim::Cold => false,
+                    HugeReclaim::Unshared => pmd_mapcount(&self.mem, Pte(e).pfn()) == 1,
+                };
+            if split {
+                self.split_huge_pmd(UserAddr::new(haddr));
+            } else if young && how != HugeReclaim::Unshared {
+                self.mem.table(pmd)[table_index(haddr, 2)] = e & !flags::ACCESSED;
+                self.mem.flush_tlb_page(haddr);
+            }
+        }
     }
 
     /// Unmaps the huge PMD at `haddr` whole (Linux `zap_huge_pmd`): each

@@ -299,6 +299,13 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: U
                 PGFAULT.fetch_add(1, Relaxed);
                 return Ok(FaultKind::Other);
             }
+            // A read the PMD allows: a stale translation, nothing to do.
+            HugePmd::Huge(pmd) if !write && !exec && access.read && pmd.present() => {
+                stats.faults += 1;
+                PGFAULT.fetch_add(1, Relaxed);
+                flush_tlb_page(&mem, va);
+                return Ok(FaultKind::Other);
+            }
             // Anything else on a huge page goes the 4 KiB way: a shared one
             // is split, and the write copies one page (Linux since 5.8).
             HugePmd::Huge(_) => pt.split_huge_pmd(va),

@@ -618,7 +618,8 @@ impl<'a> World<'a> {
         // A huge page's first page counts the PMDs that map it.
         for (&head, &count) in &pmd_maps {
             let page = mem.page(Pfn::new(head));
-            prop_assert!(page.test(pg::PMD_MAPPED) && page.private() == count, "huge page {:#x}: {} PMDs, private {}", head, count, page.private());
+            let counted = crate::mm::huge_memory::pmd_mapcount(&mem, Pfn::new(head));
+            prop_assert!(page.test(pg::PMD_MAPPED) && u64::from(counted) == count, "huge page {:#x}: {} PMDs, counted {}", head, count, counted);
         }
         for (&pfn, &count) in &maps {
             let page = mem.page(Pfn::new(pfn));
@@ -817,6 +818,41 @@ fn a_huge_page_held_alone_is_reused_and_advice_decides() {
     assert_eq!(huge_pmds(&world.procs[0].0), [haddr], "neither the plain nor the refused mapping got a huge page");
     world.check().unwrap();
     world.finish();
+}
+
+/// A huge page shared after fork goes to swap from one side: the
+/// parent's reclaim splits its PMD and puts the shared pages in the swap
+/// cache (whose entry lives in each page's `private`) while the child's
+/// PMD still maps them whole. The child's exit, the parent's reads and
+/// the end leave every count, slot and page right (the PMD count once
+/// shared `private` with the swap cache, and the child's exit freed the
+/// wrong slot).
+#[test]
+fn a_shared_huge_page_reclaimed_from_one_side() {
+    let host = Host::new();
+    let before = host.free_pages();
+    let mut world = World::new(&host);
+    world.step(&Op::Mmap { proc: 0, kind: 3, obj: 0, pgoff: 0, npages: 0 }).unwrap();
+    let haddr = first_huge_addr(&world, 0);
+    world.touch(0, haddr, true).unwrap();
+    world.touch(0, haddr + 7 * PAGE_SIZE, true).unwrap();
+    world.step(&Op::Fork { proc: 0 }).unwrap();
+    // The first pass takes the accessed bits (second chance), the next
+    // ones take the pages.
+    for _ in 0..3 {
+        world.step(&Op::Reclaim { proc: 0, pages: 600 }).unwrap();
+    }
+    assert!(huge_pmds(&world.procs[0].0).is_empty(), "the parent's reclaim split its PMD");
+    assert_eq!(huge_pmds(&world.procs[1].0), [haddr], "the child's stays whole");
+    assert!(host.swap_writes.get() > 0 || !host.swap_cache.borrow().is_empty(), "the shared pages went to the swap cache");
+    world.touch(1, haddr + 7 * PAGE_SIZE, false).unwrap();
+    world.step(&Op::Exit { proc: 1 }).unwrap();
+    world.touch(0, haddr, false).unwrap();
+    world.touch(0, haddr + 7 * PAGE_SIZE, true).unwrap();
+    world.finish();
+    assert_eq!(host.free_pages(), before, "every page came back");
+    assert!(host.swap.borrow().iter().all(|&(refs, _)| refs == 0), "swap slots left: {:?}", host.swap.borrow());
+    assert!(host.swap_cache.borrow().is_empty(), "pages left in the swap cache");
 }
 
 /// A swap-in that cannot read its slot is SIGBUS, as Linux's: the page

@@ -51,7 +51,7 @@ pub mod pg {
     pub const REPORTED: u32 = 1 << 13;
 
     /// The first page of a transparent huge page while PMDs map it; its
-    /// `private` counts them (Linux's `_entire_mapcount`).
+    /// `page_type` word counts them (Linux's `_entire_mapcount`).
     pub const PMD_MAPPED: u32 = 1 << 14;
     pub const ZONE_SHIFT: u32 = 28;
     pub const ZONE_MASK: u32 = 0x3 << ZONE_SHIFT;

@@ -20,6 +20,7 @@
 use core::sync::atomic::AtomicU64;
 
 use crate::mm::addr::{UserAddr, PAGE_SIZE};
+use crate::mm::huge_memory::HugeReclaim;
 use crate::mm::mm_types::MmStruct;
 use crate::mm::page::pg;
 use crate::mm::swap_state;
@@ -171,8 +172,9 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         let mut tlb = TlbGather::new();
         let mut out = 0;
         for (s, e) in reclaimable_ranges(vm, start, end) {
-            // A huge page goes to swap a page at a time (Linux splits it too).
-            pt.split_huge_range(s, e, false);
+            // A huge page goes to swap a page at a time (Linux splits it
+            // too), when only this mapping has it.
+            pt.reclaim_huge_range(s, e, HugeReclaim::Unshared);
             pt.for_each_present(s, e, |va, slot| {
                 if reclaim_pte(&mem, slot, rss, &mut tlb, va, Take::Unshared) == Outcome::Freed {
                     out += 1;
@@ -193,7 +195,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         let mut tlb = TlbGather::new();
         let mut cold = 0;
         for (s, e) in reclaimable_ranges(vm, start, end) {
-            pt.split_huge_range(s, e, false);
+            pt.reclaim_huge_range(s, e, HugeReclaim::Cold);
             pt.for_each_present(s, e, |va, slot| {
                 let pte = slot.get();
                 if pte.present() && pte.young() && matches!(page_kind(&mem, pte.pfn()), PageKind::Anon { .. }) && mem.page(pte.pfn()).mapcount() == 1 {
@@ -228,7 +230,10 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
             let mut chunk = s;
             while chunk < e {
                 let stop = (chunk.align_down(SCAN_CHUNK) + SCAN_CHUNK).min(e);
-                pt.split_huge_range(chunk, stop, false);
+                if sc.done() {
+                    break 'ranges;
+                }
+                pt.reclaim_huge_range(chunk, stop, HugeReclaim::Age);
                 pt.for_each_present(chunk, stop, |va, slot| {
                     if sc.done() {
                         return;

@@ -87,6 +87,11 @@ pub fn check() -> Result<u64, String> {
             (None, None) => break,
             (Some(h), p) if p.is_none_or(|p| p >= h) => {
                 let (_, &pmds) = heads.next().expect("peeked");
+                let recorded = crate::mm::huge_memory::pmd_mapcount(&crate::mm::user_mem::KernelUserMem, Pfn::new(h));
+                if recorded != pmds as u32 {
+                    bad += 1;
+                    let _ = write!(report, "huge page {h:#x}: {pmds} PMDs, its count says {recorded}; ");
+                }
                 for pfn in h..h + HPAGE_PMD_NR {
                     let from_ptes = match ptes.peek() {
                         Some((&p, &c)) if p == pfn => {

@@ -21,8 +21,10 @@ use std::time::Duration;
 
 use super::Control;
 
-/// How long a client has to send its request line.
+/// How long a client has to send its whole request line.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest request line read.
+const REQUEST_MAX: usize = 4096;
 /// How often the server looks for a client or for the guest's end.
 const ACCEPT_POLL: Duration = Duration::from_millis(50);
 /// The balloon's page size.
@@ -64,15 +66,36 @@ impl Drop for ControlSocket {
 }
 
 fn serve_one(stream: UnixStream, control: &Control) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
-    let mut line = String::new();
-    BufReader::new(std::io::Read::take(stream.try_clone()?, 4096)).read_line(&mut line)?;
+    let line = read_request(&stream)?;
     let answer = match answer(line.trim(), control) {
         Ok(text) => format!("ok {text}"),
         Err(why) => format!("error: {why}"),
     };
     (&stream).write_all(format!("{answer}\n").as_bytes())
+}
+
+/// The request line: up to a newline or [`REQUEST_MAX`] bytes, all of it
+/// within [`REQUEST_TIMEOUT`] (a client that trickles bytes gets no more
+/// time than one that sends nothing).
+fn read_request(mut stream: &UnixStream) -> std::io::Result<String> {
+    use std::io::Read;
+    stream.set_nonblocking(false)?;
+    let deadline = std::time::Instant::now() + REQUEST_TIMEOUT;
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 256];
+    while !bytes.contains(&b'\n') && bytes.len() < REQUEST_MAX {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no whole request in time"));
+        }
+        stream.set_read_timeout(Some(left))?;
+        match stream.read(&mut buf)? {
+            0 => break,
+            n => bytes.extend_from_slice(&buf[..n]),
+        }
+    }
+    let end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len()).min(REQUEST_MAX);
+    Ok(String::from_utf8_lossy(&bytes[..end]).into_owned())
 }
 
 /// The answer to one request line, without its `ok `/`error: ` prefix.

@@ -88,7 +88,9 @@ pub(super) fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
     // Root owns them: the owner's bits decide.
     let (can_read, can_write) = (e.mode & 0o400 != 0, e.mode & 0o200 != 0 && e.write.is_some());
     let want_read = flags & O_ACCMODE != crate::fs::file::O_WRONLY;
-    if (writing && !can_write) || (want_read && !can_read) {
+    // The files are root's, mode 0644 at most: only root writes them.
+    let root = super::current().is_some_and(|t| t.cred.fsuid == 0);
+    if (writing && !(can_write && root)) || (want_read && !can_read) {
         return Err(EACCES);
     }
     if writing {
