@@ -162,7 +162,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "PATH")]
     pub control_socket: Option<PathBuf>,
 
-    /// Do not ask the host for transparent huge pages behind guest RAM (by default the VMM advises MADV_HUGEPAGE, so that one host fault backs 2 MiB; --verbose says what the host gave).
+    /// Do not ask the host for transparent huge pages behind guest RAM (by default the VMM advises MADV_HUGEPAGE, so that one host fault backs 2 MiB, except with --balloon, whose 4 KiB discards would split them; --verbose says what the host gave).
     #[arg(long)]
     pub no_host_hugepages: bool,
 

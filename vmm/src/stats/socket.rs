@@ -89,9 +89,12 @@ fn read_request(mut stream: &UnixStream) -> std::io::Result<String> {
             return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "no whole request in time"));
         }
         stream.set_read_timeout(Some(left))?;
-        match stream.read(&mut buf)? {
-            0 => break,
-            n => bytes.extend_from_slice(&buf[..n]),
+        match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            // The read's own timeout: the deadline decides above.
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e) => return Err(e),
         }
     }
     let end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len()).min(REQUEST_MAX);
@@ -152,6 +155,34 @@ pub fn request(path: &Path, request: &str, timeout: Duration) -> std::io::Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client that sends its request a byte at a time, slower than the
+    /// deadline, gets no more than the deadline in all.
+    #[test]
+    fn a_trickling_client_gets_the_deadline_in_all() {
+        let (server, client) = UnixStream::pair().unwrap();
+        let writer = std::thread::spawn(move || {
+            for b in b"balloon 64M\n" {
+                if (&client).write_all(&[*b]).is_err() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(700));
+            }
+        });
+        let start = std::time::Instant::now();
+        let err = read_request(&server).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+        assert!(start.elapsed() < REQUEST_TIMEOUT + Duration::from_secs(2), "{:?}", start.elapsed());
+        drop(server);
+        writer.join().unwrap();
+    }
+
+    #[test]
+    fn a_request_line_is_read_whole() {
+        let (server, client) = UnixStream::pair().unwrap();
+        (&client).write_all(b"balloon 4M wait\nmore").unwrap();
+        assert_eq!(read_request(&server).unwrap(), "balloon 4M wait");
+    }
 
     #[test]
     fn sizes_become_whole_pages() {
