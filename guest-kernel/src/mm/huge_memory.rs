@@ -28,12 +28,15 @@
 //! table deposited for this at fault time (Linux
 //! `pgtable_trans_huge_deposit`), so splitting never fails for memory.
 //! Every operation on part of a huge PMD splits it first: `munmap`,
-//! `mprotect` (also of the whole range: a deviation, Linux keeps those
-//! huge), `mremap`, reclaim (Linux splits a THP to swap it too),
-//! `MADV_PAGEOUT`/`MADV_COLD`, `clear_refs`. Unmapping the whole 2 MiB
-//! frees it without a split; fork shares it write-protected; a write to
-//! a shared one splits and copies one 4 KiB page (Linux since 5.8), and
-//! a write to one this process holds alone makes it writable again.
+//! `mprotect`, `mremap` (also of the whole range: a deviation, Linux
+//! moves the PMD), `clear_refs`. Reclaim gives a young huge PMD its
+//! second chance and splits an old one to swap its pages (Linux splits a
+//! THP to swap it too); `MADV_COLD` ages it whole; `MADV_PAGEOUT` splits
+//! one only this mapping has. Unmapping the whole 2 MiB frees it without
+//! a split, and `mprotect` of the whole 2 MiB changes the PMD (to
+//! `PROT_NONE` it splits); fork shares it write-protected; a write to a
+//! shared one splits and copies one 4 KiB page (Linux since 5.8), and a
+//! write to one this process holds alone makes it writable again.
 //!
 //! There is no khugepaged: ranges that were mapped in 4 KiB pages stay so.
 
@@ -315,16 +318,49 @@ impl<M: UserMem> UserPageTables<M> {
         if !is_huge(e) {
             return false;
         }
-        let head = Pte(e).pfn();
-        let exclusive = (0..HPAGE_PMD_NR).all(|i| {
-            let page = self.mem.page(head + i);
-            page.mapcount() == 1 && page.refcount() == 1 && page.test(pg::ANON)
-        });
+        let exclusive = self.huge_exclusive(Pte(e).pfn());
         if exclusive {
             self.mem.table(pmd)[table_index(va, 2)] = e | flags::RW | flags::DIRTY | flags::SOFT_DIRTY;
             self.mem.flush_tlb_page(va & !(HPAGE_PMD_SIZE - 1));
         }
         exclusive
+    }
+
+    /// Whether this mapping is the only user of every page of the huge
+    /// page at `head` (what lets it be written in place).
+    fn huge_exclusive(&self, head: Pfn) -> bool {
+        (0..HPAGE_PMD_NR).all(|i| {
+            let page = self.mem.page(head + i);
+            page.mapcount() == 1 && page.refcount() == 1 && page.test(pg::ANON)
+        })
+    }
+
+    /// `mprotect` of a whole huge PMD (Linux `change_huge_pmd`): the PMD
+    /// stays and takes the new protection, writable only where a PTE
+    /// would be (every page this mapping's alone, and written since the
+    /// last soft-dirty reset). `PROT_NONE` splits it: the 4 KiB entries
+    /// keep what `PROT_NONE` keeps.
+    pub fn change_huge_pmd(&mut self, haddr: u64, access: bool, writable: bool, exec: bool, tlb: &mut TlbGather) {
+        if !access {
+            self.split_huge_pmd(UserAddr::new(haddr));
+            return;
+        }
+        let Some((pmd, e)) = self.pmd_entry(haddr) else { return };
+        if !is_huge(e) {
+            return;
+        }
+        let w = writable && e & flags::SOFT_DIRTY != 0 && self.huge_exclusive(Pte(e).pfn());
+        let mut new = e & !(flags::RW | flags::NX);
+        if w {
+            new |= flags::RW | flags::DIRTY;
+        }
+        if !exec {
+            new |= flags::NX;
+        }
+        if new != e {
+            self.mem.table(pmd)[table_index(haddr, 2)] = new;
+            tlb.add(UserAddr::new(haddr));
+        }
     }
 
     /// Splits the huge PMD covering `va`, if there is one, into a PTE

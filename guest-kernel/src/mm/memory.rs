@@ -299,6 +299,13 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: U
                 PGFAULT.fetch_add(1, Relaxed);
                 return Ok(FaultKind::Other);
             }
+            // An access the VMA forbids: refused, the huge page left whole.
+            HugePmd::Huge(pmd)
+                if decide_pte_fault(access, PteState::Present { writable: pmd.writable(), page: PageKind::Anon { exclusive: false } }, write, exec)
+                    == Fault::AccessError =>
+            {
+                return Err(FaultError::AccErr)
+            }
             // A read the PMD allows: a stale translation, nothing to do.
             HugePmd::Huge(pmd) if !write && !exec && access.read && pmd.present() => {
                 stats.faults += 1;

@@ -820,6 +820,47 @@ fn a_huge_page_held_alone_is_reused_and_advice_decides() {
     world.finish();
 }
 
+/// `mprotect` of a whole huge page keeps its PMD, as Linux's
+/// `change_huge_pmd`: read-only, a write is refused; writable again, the
+/// write goes in place, still huge. `PROT_NONE` splits it, and access
+/// comes back page by page with the data.
+#[test]
+fn mprotect_of_a_whole_huge_page_keeps_it() {
+    let host = Host::new();
+    let before = host.free_pages();
+    let mut world = World::new(&host);
+    world.step(&Op::Mmap { proc: 0, kind: 3, obj: 0, pgoff: 0, npages: 0 }).unwrap();
+    let haddr = first_huge_addr(&world, 0);
+    world.touch(0, haddr + 3 * PAGE_SIZE, true).unwrap();
+    let protect = |world: &mut World<'_>, prot: u32, r: bool, w: bool| {
+        let (mm, model) = &mut world.procs[0];
+        let (vm, mut ptes) = mm.split();
+        vm.mprotect(haddr, HPAGE_PMD_SIZE, prot, &mut ptes).unwrap();
+        for i in 0..512 {
+            let m = model.pages.get_mut(&(haddr + i * PAGE_SIZE)).expect("mapped");
+            (m.read, m.write) = (r, w);
+        }
+    };
+    protect(&mut world, PROT_READ, true, false);
+    assert_eq!(huge_pmds(&world.procs[0].0), [haddr], "read-only, still huge");
+    assert!(!world.procs[0].0.pt.lookup(haddr).unwrap().writable());
+    world.touch(0, haddr + 3 * PAGE_SIZE, false).unwrap();
+    world.touch(0, haddr + 9 * PAGE_SIZE, true).unwrap();
+    protect(&mut world, PROT_READ | PROT_WRITE, true, true);
+    assert_eq!(huge_pmds(&world.procs[0].0), [haddr], "writable again, still huge");
+    world.touch(0, haddr + 9 * PAGE_SIZE, true).unwrap();
+    assert_eq!(huge_pmds(&world.procs[0].0), [haddr], "written in place");
+    protect(&mut world, PROT_NONE, false, false);
+    assert!(huge_pmds(&world.procs[0].0).is_empty(), "PROT_NONE splits it");
+    world.touch(0, haddr + 3 * PAGE_SIZE, false).unwrap();
+    protect(&mut world, PROT_READ | PROT_WRITE, true, true);
+    world.touch(0, haddr + 3 * PAGE_SIZE, false).unwrap();
+    world.touch(0, haddr + 9 * PAGE_SIZE, false).unwrap();
+    world.check().unwrap();
+    world.finish();
+    assert_eq!(host.free_pages(), before);
+}
+
 /// A huge page shared after fork goes to swap from one side: the
 /// parent's reclaim splits its PMD and puts the shared pages in the swap
 /// cache (whose entry lives in each page's `private`) while the child's

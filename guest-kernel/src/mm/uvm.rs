@@ -477,9 +477,12 @@ impl<M: UserMem> UserPageTables<M> {
     /// at all the pages stay but become not-present. The soft-dirty bit
     /// stays as it was.
     pub fn protect(&mut self, start: UserAddr, end: UserAddr, access: bool, writable: bool, exec: bool) {
-        self.split_huge_range(start, end, false);
-        let mem = self.mem;
         let mut tlb = TlbGather::new();
+        // Huge pages wholly inside keep their PMD; others split.
+        for haddr in self.split_huge_range(start, end, true) {
+            self.change_huge_pmd(haddr, access, writable, exec, &mut tlb);
+        }
+        let mem = self.mem;
         self.for_each_present(start, end, |va, e| {
             let pte = e.get();
             let w = protect_writable(writable, page_kind(&mem, pte.pfn())) && pte.soft_dirty();
