@@ -29,7 +29,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
-use super::virtio_mmio::{choose_queue_size, Buf, Mmio, ProbeError, Virtqueue};
+use super::virtio_mmio::{driver_page, setup_queue, Buf, Mmio, ProbeError, SubmitError, Virtqueue};
 use crate::mm::addr::{Pfn, PhysAddr, PAGE_SIZE};
 use crate::mm::page::PageList;
 use crate::mm::vmstat::{BALLOON_DEFLATE, BALLOON_INFLATE};
@@ -67,8 +67,6 @@ const CHAINS_PER_PASS: usize = 16;
 pub const REPORTING_DELAY_NS: u64 = 2_000_000_000;
 /// How often the tick looks for a new size.
 pub const CONFIG_POLL_NS: u64 = 100_000_000;
-/// How many times a chain's completion is looked for.
-const POLL_LIMIT: u32 = 1 << 20;
 
 struct Balloon {
     mmio: Mmio,
@@ -110,44 +108,17 @@ static RESIZE: AtomicBool = AtomicBool::new(false);
 /// again): a balloon that ran out of memory tries again.
 static CONFIG_CHANGED: AtomicBool = AtomicBool::new(false);
 
-/// A zeroed lowmem page for the driver: its address and frame.
-fn driver_page() -> Result<(*mut u8, u64), &'static str> {
-    use crate::mm::buddy::{alloc_page, page_address, page_to_pfn};
-    use crate::mm::gfp::{__GFP_ZERO, GFP_KERNEL};
-    let page = alloc_page(GFP_KERNEL | __GFP_ZERO).ok_or("no memory for its rings")?;
-    let va = page_address(page).ok_or("ring page not in lowmem")?;
-    Ok((va.as_mut_ptr::<u8>(), page_to_pfn(page).phys().as_u64()))
-}
-
-/// Sets up queue `index` of `mmio` on a page of its own.
-fn setup_queue(mmio: &Mmio, index: u16) -> Result<Virtqueue, &'static str> {
-    let max = mmio.queue_max(index).map_err(|_| "a queue is missing")?;
-    let size = choose_queue_size(max, QUEUE_SIZE);
-    if size == 0 {
-        return Err("a queue has no entries");
-    }
-    let (ring, phys) = driver_page()?;
-    // SAFETY: a fresh zeroed page (4 KiB covers a 16-entry ring), page aligned, owned by this queue from now on.
-    let queue = unsafe { Virtqueue::new(ring, phys, size) };
-    mmio.enable_queue(index, &queue);
-    Ok(queue)
-}
-
 /// Hands one chain to the device on queue `index` and waits for it back;
 /// whether the device took it.
 fn send_chain(mmio: &Mmio, queue: &mut Virtqueue, index: u16, bufs: &[Buf]) -> bool {
-    if queue.add(bufs, 0).is_none() {
-        return false;
-    }
-    mmio.notify(index);
-    for _ in 0..POLL_LIMIT {
-        if let Some(used) = queue.pop_used() {
-            return used.is_ok();
+    match queue.submit_and_wait(mmio, index, bufs) {
+        Ok(_) => true,
+        Err(SubmitError::NoAnswer) => {
+            pr_err!("virtio_balloon: the device did not return a chain on queue {index}");
+            false
         }
-        core::hint::spin_loop();
+        Err(_) => false,
     }
-    pr_err!("virtio_balloon: the device did not return a chain on queue {index}");
-    false
 }
 
 impl Balloon {
@@ -169,9 +140,9 @@ impl Balloon {
             Err(_) => return Err("it does not answer as a virtio balloon"),
         };
         let set_up = || -> Result<Self, &'static str> {
-            let inflate = setup_queue(&mmio, INFLATE_Q)?;
-            let deflate = setup_queue(&mmio, DEFLATE_Q)?;
-            let reporting = if taken & VIRTIO_BALLOON_F_REPORTING != 0 { Some(setup_queue(&mmio, REPORTING_Q)?) } else { None };
+            let inflate = setup_queue(&mmio, INFLATE_Q, QUEUE_SIZE)?;
+            let deflate = setup_queue(&mmio, DEFLATE_Q, QUEUE_SIZE)?;
+            let reporting = if taken & VIRTIO_BALLOON_F_REPORTING != 0 { Some(setup_queue(&mmio, REPORTING_Q, QUEUE_SIZE)?) } else { None };
             let (pfns, pfns_phys) = driver_page()?;
             // SAFETY: the same register page, which stays mapped for the life of the kernel.
             let mmio = unsafe { Mmio::new(va.as_mut_ptr::<u8>()) };

@@ -13,7 +13,7 @@ use alloc::format;
 use alloc::string::String;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use super::virtio_mmio::{choose_queue_size, Buf, Mmio, Virtqueue};
+use super::virtio_mmio::{driver_page, setup_queue, Buf, Mmio, SubmitError, Virtqueue};
 use crate::mm::addr::PhysAddr;
 
 /// virtio device id of a block device; the VMM's vendor id.
@@ -29,9 +29,6 @@ const CONFIG_CAPACITY: u64 = 0x100;
 const QUEUE_SIZE: u16 = 16;
 /// Bytes per sector.
 pub const SECTOR_SIZE: u64 = 512;
-/// How many times a request's completion is looked for before the
-/// device is given up as hung.
-const POLL_LIMIT: u32 = 1 << 20;
 
 /// One virtio-blk device.
 pub struct VirtioBlk {
@@ -53,8 +50,6 @@ impl VirtioBlk {
     /// `Ok(None)`: the device there is not a block device (another
     /// driver's).
     pub fn probe(base: u64, size: u64) -> Result<Option<Self>, String> {
-        use crate::mm::buddy::{alloc_page, page_address, page_to_pfn};
-        use crate::mm::gfp::{__GFP_ZERO, GFP_KERNEL};
         let va = crate::mm::vmalloc::ioremap(PhysAddr::new(base), size, "virtio_blk").ok_or_else(|| String::from("cannot map its registers"))?;
         // SAFETY: an uncached mapping of the device's register page, kept for the life of the kernel (never unmapped).
         let mmio = unsafe { Mmio::new(va.as_mut_ptr::<u8>()) };
@@ -66,24 +61,16 @@ impl VirtioBlk {
             }
             Err(e) => return Err(format!("{e}")),
         }
-        let max = mmio.queue_max(0).map_err(|e| format!("{e}"))?;
-        let qsize = choose_queue_size(max, QUEUE_SIZE);
-        let mut pages = [(0u64, core::ptr::null_mut::<u8>()); 2];
-        for slot in pages.iter_mut() {
-            let page = alloc_page(GFP_KERNEL | __GFP_ZERO).ok_or_else(|| String::from("no memory for its ring"))?;
-            let va = page_address(page).ok_or_else(|| String::from("ring page not in lowmem"))?;
-            *slot = (page_to_pfn(page).phys().as_u64(), va.as_mut_ptr::<u8>());
-        }
-        if qsize == 0 {
-            mmio.fail();
-            return Err(String::from("its request queue has no entries"));
-        }
-        // SAFETY: a fresh zeroed page (4 KiB covers a 16-entry ring), page aligned, owned by this queue from now on.
-        let queue = unsafe { Virtqueue::new(pages[0].1, pages[0].0, qsize) };
-        mmio.enable_queue(0, &queue);
+        let (queue, (req, req_phys)) = match setup_queue(&mmio, 0, QUEUE_SIZE).and_then(|q| Ok((q, driver_page()?))) {
+            Ok(set_up) => set_up,
+            Err(why) => {
+                mmio.fail();
+                return Err(String::from(why));
+            }
+        };
         mmio.driver_ok();
         let capacity = u64::from(mmio.read(CONFIG_CAPACITY)) | u64::from(mmio.read(CONFIG_CAPACITY + 4)) << 32;
-        Ok(Some(Self { mmio, queue, req: pages[1].1, req_phys: pages[1].0, capacity }))
+        Ok(Some(Self { mmio, queue, req, req_phys, capacity }))
     }
 
     /// The disk's size in sectors.
@@ -117,18 +104,20 @@ impl VirtioBlk {
             Buf { addr: phys, len, device_writes: kind == VIRTIO_BLK_T_IN },
             Buf { addr: self.req_phys + 16, len: 1, device_writes: true },
         ];
-        self.queue.add(&bufs, 0).ok_or_else(|| String::from("its queue is full"))?;
-        self.mmio.notify(0);
-        for _ in 0..POLL_LIMIT {
-            if let Some(used) = self.queue.pop_used() {
-                used.map_err(|e| format!("the device returned a chain it did not own: {e:?}"))?;
+        match self.queue.submit_and_wait(&self.mmio, 0, &bufs) {
+            Ok(_) => {
                 // SAFETY: as above; the device has written the status and returned the chain.
                 let status = unsafe { core::ptr::read_volatile(self.req.add(16)) };
-                return if status == VIRTIO_BLK_S_OK { Ok(()) } else { Err(format!("I/O error (status {status})")) };
+                if status == VIRTIO_BLK_S_OK {
+                    Ok(())
+                } else {
+                    Err(format!("I/O error (status {status})"))
+                }
             }
-            core::hint::spin_loop();
+            Err(SubmitError::Full) => Err(String::from("its queue is full")),
+            Err(SubmitError::Used(e)) => Err(format!("the device returned a chain it did not own: {e:?}")),
+            Err(SubmitError::NoAnswer) => Err(String::from("the device did not answer")),
         }
-        Err(String::from("the device did not answer"))
     }
 }
 

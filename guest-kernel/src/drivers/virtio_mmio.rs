@@ -86,6 +86,48 @@ pub struct Used {
     pub len: u32,
 }
 
+/// How many times a polled chain's return is looked for before the device
+/// counts as hung.
+pub const POLL_LIMIT: u32 = 1 << 20;
+
+/// Why [`Virtqueue::submit_and_wait`] did not get its chain back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubmitError {
+    /// No free descriptors for the chain.
+    Full,
+    /// The device returned a chain it did not own.
+    Used(UsedError),
+    /// The device did not return it within [`POLL_LIMIT`] looks.
+    NoAnswer,
+}
+
+/// A zeroed lowmem page for a driver's ring or buffers: its address, and
+/// the physical address the device sees.
+#[cfg(target_os = "none")]
+pub fn driver_page() -> Result<(*mut u8, u64), &'static str> {
+    use crate::mm::buddy::{alloc_page, page_address, page_to_pfn};
+    use crate::mm::gfp::{__GFP_ZERO, GFP_KERNEL};
+    let page = alloc_page(GFP_KERNEL | __GFP_ZERO).ok_or("no memory for its rings")?;
+    let va = page_address(page).ok_or("ring page not in lowmem")?;
+    Ok((va.as_mut_ptr::<u8>(), page_to_pfn(page).phys().as_u64()))
+}
+
+/// Sets up queue `index` of `mmio` with at most `want` entries, on a page
+/// of its own, and enables it.
+#[cfg(target_os = "none")]
+pub fn setup_queue(mmio: &Mmio, index: u16, want: u16) -> Result<Virtqueue, &'static str> {
+    let max = mmio.queue_max(index).map_err(|_| "a queue is missing or already live")?;
+    let size = choose_queue_size(max, want);
+    if size == 0 {
+        return Err("a queue has no entries");
+    }
+    let (ring, phys) = driver_page()?;
+    // SAFETY: a fresh zeroed page (4 KiB covers a ring of MAX_QUEUE_SIZE entries), page aligned, owned by this queue from now on.
+    let queue = unsafe { Virtqueue::new(ring, phys, size) };
+    mmio.enable_queue(index, &queue);
+    Ok(queue)
+}
+
 /// Why a used-ring entry was not accepted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UsedError {
@@ -244,6 +286,21 @@ impl Virtqueue {
     }
 
     /// Whether the device has returned chains the driver has not read.
+    /// Hands `bufs` to the device as one chain, notifies queue `index` of
+    /// `mmio`, and polls until the device returns it (one request at a
+    /// time, as the polled drivers here make them).
+    pub fn submit_and_wait(&mut self, mmio: &Mmio, index: u16, bufs: &[Buf]) -> Result<Used, SubmitError> {
+        self.add(bufs, 0).ok_or(SubmitError::Full)?;
+        mmio.notify(index);
+        for _ in 0..POLL_LIMIT {
+            if let Some(used) = self.pop_used() {
+                return used.map_err(SubmitError::Used);
+            }
+            core::hint::spin_loop();
+        }
+        Err(SubmitError::NoAnswer)
+    }
+
     pub fn has_used(&self) -> bool {
         self.read_u16(self.layout.used + 2) != self.last_used
     }

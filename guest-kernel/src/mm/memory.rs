@@ -283,9 +283,10 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: U
     let va = addr.page_align_down();
     let mem = mm.pt.mem();
     let MmStruct { pt, rss, stats, .. } = mm;
-    if file.is_none() && (pt.has_huge() || (write && thp_vma_allowable(f, start, vma_end, va))) {
+    let huge_fault = file.is_none() && write && access.write && thp_vma_allowable(f, start, vma_end, va);
+    if huge_fault || (file.is_none() && pt.has_huge()) {
         match pt.huge_pmd_state(va) {
-            HugePmd::None if write && access.write && thp_vma_allowable(f, start, vma_end, va) => {
+            HugePmd::None if huge_fault => {
                 if pt.do_huge_pmd_anonymous_page(va, access.exec, rss) {
                     stats.faults += 1;
                     PGFAULT.fetch_add(1, Relaxed);
