@@ -392,6 +392,8 @@ struct Model {
     free_ram: Vec<(u64, u64)>,
     held: BTreeMap<u64, Held>,
     frames: bool,
+    /// `page_debug`: every descriptor of a block is set up when allocated.
+    page_debug: bool,
     /// Pages that may not read as zero: handed out at least once (the test
     /// writes every page it holds), or not known zero at boot.
     dirty: Vec<u64>,
@@ -399,7 +401,13 @@ struct Model {
 
 impl Model {
     fn new(map: &MemMap, frames: bool) -> Self {
-        let mut m = Model { free_ram: map.free_merged(), held: BTreeMap::new(), frames, dirty: vec![0; map.max_pfn.div_ceil(64) as usize] };
+        let mut m = Model {
+            free_ram: map.free_merged(),
+            held: BTreeMap::new(),
+            frames,
+            page_debug: map.config.page_debug,
+            dirty: vec![0; map.max_pfn.div_ceil(64) as usize],
+        };
         for &(s, e, zeroed) in &map.free {
             if !zeroed {
                 m.set_dirty(s, e - s);
@@ -520,9 +528,18 @@ fn alloc(a: &Alloc, m: &mut Model, gfp: Gfp, order: usize) -> Result<Option<u64>
         prop_assert_eq!(a.zones[i].pgalloc.load(Relaxed), want, "pgalloc of zone {}", i);
     }
 
-    // Its descriptors, and its contents for __GFP_ZERO.
+    // Its descriptors (the tails of a block that is not compound are left
+    // to whoever splits it, except under page_debug), and its contents for
+    // __GFP_ZERO.
     let compound = gfp.0 & __GFP_COMP.0 != 0 && order > 0;
+    let set_up = if compound || m.page_debug { n } else { 1 };
     for i in 0..n {
+        if m.frames && gfp.0 & __GFP_ZERO.0 != 0 {
+            prop_assert!(a.mem.is_zero(Pfn::new(pfn + i)), "{gfp:?} order {order}: page {:#x} of {pfn:#x} not zero", pfn + i);
+        }
+        if i >= set_up {
+            continue;
+        }
         let page = a.page(Pfn::new(pfn + i));
         let flags = page.flags();
         prop_assert!(flags & pg::INIT != 0 && page.zone_idx() == z, "pfn {:#x}: flags {flags:#x}", pfn + i);
@@ -533,9 +550,6 @@ fn alloc(a: &Alloc, m: &mut Model, gfp: Gfp, order: usize) -> Result<Option<u64>
             prop_assert!(flags & flag != 0 && page.private() == private, "compound pfn {:#x}: flags {flags:#x}", pfn + i);
         } else {
             prop_assert_eq!(flags & (pg::HEAD | pg::TAIL), 0);
-        }
-        if m.frames && gfp.0 & __GFP_ZERO.0 != 0 {
-            prop_assert!(a.mem.is_zero(Pfn::new(pfn + i)), "{gfp:?} order {order}: page {:#x} of {pfn:#x} not zero", pfn + i);
         }
     }
     prop_assert!(!a.poison_corrupted.load(Relaxed), "poison check reported corruption nobody caused");

@@ -168,7 +168,7 @@ pub fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail, 
 }
 
 /// Number of [`vmstat_extras`].
-const NR_EXTRAS: usize = 19;
+const NR_EXTRAS: usize = 20;
 
 /// Counters /proc/vmstat does not print.
 fn vmstat_extras() -> [(&'static str, u64); NR_EXTRAS] {
@@ -190,6 +190,7 @@ fn vmstat_extras() -> [(&'static str, u64); NR_EXTRAS] {
         ("oom_kill", crate::proc::oom::OOM_KILLS.load(Relaxed)),
         ("thp_fault_alloc", crate::mm::huge_memory::THP_FAULT_ALLOC.load(Relaxed)),
         ("thp_fault_fallback", crate::mm::huge_memory::THP_FAULT_FALLBACK.load(Relaxed)),
+        ("thp_split_page", crate::mm::huge_memory::THP_SPLIT_PAGE.load(Relaxed)),
         ("thp_split_pmd", crate::mm::huge_memory::THP_SPLIT_PMD.load(Relaxed)),
         ("balloon_inflate", crate::mm::vmstat::BALLOON_INFLATE.load(Relaxed)),
         ("balloon_deflate", crate::mm::vmstat::BALLOON_DEFLATE.load(Relaxed)),

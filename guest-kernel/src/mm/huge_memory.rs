@@ -13,15 +13,22 @@
 //! before it is written stays in 4 KiB pages (with Linux's huge zero page
 //! a write after a read also falls back to 4 KiB, since 5.8).
 //!
-//! **Pages.** The block is split into its 512 pages at allocation (Linux
-//! `split_page`); a huge PMD holds one reference and one map count on
-//! each, as 512 PTEs would. So the page counts stay exact through every
-//! split, and freeing goes page by page back to the buddy lists, where
-//! the block merges again. The first page carries [`pg::PMD_MAPPED`]
-//! while PMDs map it, with their number in its `page_type` word (Linux's
-//! `_entire_mapcount`; `private` is the swap cache's, which may hold any
-//! of the pages once a split left them to reclaim); `AnonHugePages`
-//! counts those first pages (Linux's `NR_ANON_THPS`).
+//! **Pages.** A new huge page is one block whose first descriptor alone
+//! is set up ([`pg::LARGE`], Linux's large folio): its reference and map
+//! count stand for all 512 pages, each PMD holding one of each, so a
+//! fault, a fork and an unmap touch one descriptor, not 512, and the
+//! block goes back to the buddy allocator whole. The first time the huge
+//! page is mapped by PTEs ([`split_huge_pmd`](UserPageTables::split_huge_pmd))
+//! the other 511 descriptors take the first page's counts (Linux's
+//! `split_huge_page`, counted as `thp_split_page`), and from then on each
+//! page holds its own, as if 512 PTEs had mapped it all along: the counts
+//! stay exact through every later split, and the pages are freed one by
+//! one. [`page_folio`] names the descriptor that holds a page's counts.
+//! The first page carries [`pg::PMD_MAPPED`] while PMDs map it, with
+//! their number in its `page_type` word (Linux's `_entire_mapcount`;
+//! `private` is the swap cache's, which may hold any of the pages once a
+//! split left them to reclaim); `AnonHugePages` counts those first pages
+//! (Linux's `NR_ANON_THPS`).
 //!
 //! **Splitting** (Linux `__split_huge_pmd`): the PMD becomes a PTE table
 //! that maps the same 512 pages with the same bits. Each huge PMD has a
@@ -45,7 +52,7 @@ use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use crate::arch::pgtable::{flags, table_index, ADDR_MASK, PAGE_TABLE};
 use crate::mm::addr::{Pfn, PhysAddr, UserAddr, VirtAddr};
 use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
-use crate::mm::page::pg;
+use crate::mm::page::{pg, Page};
 use crate::mm::pgtable::PageTableMemory;
 use crate::mm::uvm::{account_unmap, page_add_map, page_remove_map, CountingTables, Pte, Rss, TlbGather, UserMem, UserPageTables};
 use crate::mm::vma::{VmFlags, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED};
@@ -108,6 +115,9 @@ pub fn enabled_text() -> alloc::string::String {
 pub static THP_FAULT_ALLOC: AtomicU64 = AtomicU64::new(0);
 pub static THP_FAULT_FALLBACK: AtomicU64 = AtomicU64::new(0);
 pub static THP_SPLIT_PMD: AtomicU64 = AtomicU64::new(0);
+/// Huge pages whose pages were given counts of their own
+/// (`thp_split_page`).
+pub static THP_SPLIT_PAGE: AtomicU64 = AtomicU64::new(0);
 /// Huge pages mapped by at least one PMD (`AnonHugePages`, in pages of
 /// 2 MiB; Linux `NR_ANON_THPS`).
 pub static NR_ANON_THPS: AtomicU64 = AtomicU64::new(0);
@@ -137,12 +147,47 @@ pub fn thp_vma_allowable_range(start: UserAddr, end: UserAddr, addr: UserAddr) -
     haddr >= start && haddr.checked_add(HPAGE_PMD_SIZE).is_some_and(|e| e <= end)
 }
 
-/// A page of a new huge page, as [`UserMem::alloc_huge_page`] hands it
-/// over: anonymous, mapped once (by the PMD about to be set).
+/// The first page of a new huge page, as [`UserMem::alloc_huge_page`]
+/// hands it over: anonymous, mapped once (by the PMD about to be set),
+/// its counts standing for all 512 pages (Linux
+/// `folio_add_new_anon_rmap` on a large folio).
 #[inline(always)]
-pub fn prep_anon_subpage(page: &crate::mm::page::Page) {
-    page.flags.store(page.flags() | pg::ANON, Relaxed);
-    page._mapcount.store(0, Relaxed);
+pub fn prep_large_folio(head: &Page) {
+    head.flags.store(head.flags() | pg::ANON | pg::LARGE, Relaxed);
+    head._mapcount.store(0, Relaxed);
+}
+
+/// The page whose descriptor holds `pfn`'s reference and map count: the
+/// first page of a huge page whose other descriptors are not set up,
+/// otherwise `pfn` itself (Linux `page_folio`). A huge page owns its
+/// whole naturally aligned 2 MiB, so the first page is found by
+/// alignment alone.
+pub fn page_folio<M: UserMem>(mem: &M, pfn: Pfn) -> Pfn {
+    let head = pfn.align_down(HPAGE_PMD_ORDER);
+    if head != pfn && mem.page(head).test(pg::LARGE) {
+        head
+    } else {
+        pfn
+    }
+}
+
+/// Gives each page of the huge page at `head` counts of its own, equal to
+/// the first page's (Linux `split_huge_page`, on the descriptors: the
+/// PMDs stay): a PTE is about to map one of them alone. Nothing to do
+/// once done.
+fn split_large_folio<M: UserMem>(mem: &M, head: Pfn) {
+    let first = mem.page(head);
+    if !first.test(pg::LARGE) {
+        return;
+    }
+    let (zone, refs, maps) = (first.zone_idx(), first.refcount(), first._mapcount.load(Relaxed));
+    for i in 1..HPAGE_PMD_NR {
+        let page = mem.page(head + i);
+        page.init_allocated(zone, refs, pg::ANON);
+        page._mapcount.store(maps, Relaxed);
+    }
+    first.clear(pg::LARGE);
+    THP_SPLIT_PAGE.fetch_add(1, Relaxed);
 }
 
 /// A PMD entry mapping the huge page at `head`.
@@ -329,6 +374,10 @@ impl<M: UserMem> UserPageTables<M> {
     /// Whether this mapping is the only user of every page of the huge
     /// page at `head` (what lets it be written in place).
     fn huge_exclusive(&self, head: Pfn) -> bool {
+        let first = self.mem.page(head);
+        if first.test(pg::LARGE) {
+            return first.mapcount() == 1 && first.refcount() == 1;
+        }
         (0..HPAGE_PMD_NR).all(|i| {
             let page = self.mem.page(head + i);
             page.mapcount() == 1 && page.refcount() == 1 && page.test(pg::ANON)
@@ -377,6 +426,7 @@ impl<M: UserMem> UserPageTables<M> {
         };
         let (_, table) = self.deposited.swap_remove(i);
         let head = Pte(e).pfn();
+        split_large_folio(&self.mem, head);
         let bits = (e & !flags::PSE) & !ADDR_MASK;
         let t = self.mem.table(table);
         for (k, slot) in t.iter_mut().enumerate() {
@@ -460,6 +510,16 @@ impl<M: UserMem> UserPageTables<M> {
         let head = Pte(e).pfn();
         pmd_map_dec(&self.mem, head);
         let mem = self.mem;
+        let first = mem.page(head);
+        if first.test(pg::LARGE) {
+            rss.anon = rss.anon.saturating_sub(HPAGE_PMD_NR);
+            first._mapcount.fetch_sub(1, Relaxed);
+            if first.refcount() == 1 {
+                first.clear(pg::ANON | pg::LARGE);
+            }
+            mem.put_huge_page(head);
+            return;
+        }
         for i in 0..HPAGE_PMD_NR {
             account_unmap(&mem, head + i, rss);
             page_remove_map(&mem, head + i);
@@ -487,8 +547,12 @@ impl<M: UserMem> UserPageTables<M> {
                 e
             };
             let head = Pte(e).pfn();
-            for i in 0..HPAGE_PMD_NR {
-                page_add_map(self.mem.page(head + i));
+            if self.mem.page(head).test(pg::LARGE) {
+                page_add_map(self.mem.page(head));
+            } else {
+                for i in 0..HPAGE_PMD_NR {
+                    page_add_map(self.mem.page(head + i));
+                }
             }
             pmd_map_inc(&self.mem, head);
             self.mem.table(pmd)[table_index(haddr, 2)] = e;

@@ -71,11 +71,11 @@ struct Host {
 
 impl Host {
     fn new() -> Self {
-        let mut pa = PageAlloc::new(
-            FakeRam::new(PAGES, true),
-            [(0, PAGES / 4), (PAGES / 4, PAGES), (0, 0), (0, 0)],
-            AllocConfig { page_debug: true, page_poison: true },
-        );
+        Self::with_config(AllocConfig { page_debug: true, page_poison: true })
+    }
+
+    fn with_config(config: AllocConfig) -> Self {
+        let mut pa = PageAlloc::new(FakeRam::new(PAGES, true), [(0, PAGES / 4), (PAGES / 4, PAGES), (0, 0), (0, 0)], config);
         pa.add_present(Pfn::new(0), Pfn::new(PAGES));
         pa.free_boot_range(Pfn::new(1), Pfn::new(PAGES), true);
         pa.setup_watermarks();
@@ -123,8 +123,13 @@ impl UserMem for HostMem<'_> {
     }
     fn alloc_huge_page(&self, gfp: Gfp) -> Option<Pfn> {
         let head = self.0.pa.alloc_pages(gfp, crate::mm::huge_memory::HPAGE_PMD_ORDER)?;
-        self.0.pa.split_page(head, crate::mm::huge_memory::HPAGE_PMD_ORDER, crate::mm::huge_memory::prep_anon_subpage);
+        crate::mm::huge_memory::prep_large_folio(self.0.pa.page(head));
         Some(head)
+    }
+    fn put_huge_page(&self, head: Pfn) {
+        if let Err(bad) = self.0.pa.free_pages(head, crate::mm::huge_memory::HPAGE_PMD_ORDER) {
+            panic!("bad huge page freed: {bad:?}");
+        }
     }
     fn put_page(&self, pfn: Pfn) {
         if let Err(bad) = self.0.pa.free_pages(pfn, 0) {
@@ -594,7 +599,7 @@ impl<'a> World<'a> {
                         *maps.entry(pfn.as_u64()).or_insert(0) += 1;
                         prop_assert!(!(pfn == self.host.zero && e.writable()), "a writable zero-page PTE at {va:#x}");
                         prop_assert!(pfn.as_u64() < PAGES, "{:?} outside RAM", e);
-                        let page = mem.page(pfn);
+                        let page = mem.page(crate::mm::huge_memory::page_folio(&mem, pfn));
                         if is_anon(page) {
                             anon += 1;
                         } else if page.test(pg::SHMEM) {
@@ -622,7 +627,7 @@ impl<'a> World<'a> {
             prop_assert!(page.test(pg::PMD_MAPPED) && u64::from(counted) == count, "huge page {:#x}: {} PMDs, counted {}", head, count, counted);
         }
         for (&pfn, &count) in &maps {
-            let page = mem.page(Pfn::new(pfn));
+            let page = mem.page(crate::mm::huge_memory::page_folio(&mem, Pfn::new(pfn)));
             let owner = i32::from(!is_anon(page)) + i32::from(page.test(pg::SWAPCACHE));
             prop_assert_eq!((page.mapcount(), page.refcount()), (count, count + owner), "pfn {:#x}: {} PTEs", pfn, count);
         }
@@ -780,6 +785,72 @@ fn a_huge_page_is_mapped_shared_split_and_freed() {
     world.step(&Op::Mprotect { proc: 0, page: 0, npages: 2, prot: 1 }).unwrap();
     world.finish();
     assert_eq!(host.free_pages(), before, "every page of the huge pages came back");
+}
+
+/// A huge page is one descriptor until a PTE maps part of it, as Linux's
+/// large folio: the fault, fork and exit touch the first page only, and
+/// unmapping it whole gives the whole block back; a split gives each of
+/// its pages the first page's counts. Without page_debug, so the tails
+/// are not set up when the block is allocated.
+#[test]
+fn a_huge_page_is_one_descriptor_until_it_is_split() {
+    let host = Host::with_config(AllocConfig { page_debug: false, page_poison: false });
+    let before = host.free_pages();
+    let mut world = World::new(&host);
+    world.step(&Op::Mmap { proc: 0, kind: 3, obj: 0, pgoff: 0, npages: 0 }).unwrap();
+    let haddr = first_huge_addr(&world, 0);
+    world.touch(0, haddr + 3 * PAGE_SIZE, true).unwrap();
+    let head = world.procs[0].0.pt.lookup(haddr).expect("mapped").pfn();
+    let (first, tail) = (host.pa.page(head), host.pa.page(head + 77));
+    assert!(first.test(pg::LARGE) && first.test(pg::ANON));
+    assert_eq!((first.refcount(), first.mapcount()), (1, 1));
+    assert_eq!(tail.refcount(), 0, "the tails are not touched");
+    assert!(!tail.test(pg::ANON));
+    assert_eq!(crate::mm::huge_memory::page_folio(&HostMem(&host), head + 77), head);
+    world.check().unwrap();
+
+    world.step(&Op::Fork { proc: 0 }).unwrap();
+    assert_eq!((first.refcount(), first.mapcount()), (2, 2), "fork counts on the first page");
+    assert_eq!(tail.refcount(), 0);
+    world.check().unwrap();
+    world.step(&Op::Exit { proc: 1 }).unwrap();
+    assert_eq!((first.refcount(), first.mapcount()), (1, 1));
+
+    // Unmapped whole: the block goes back at once.
+    let free = host.free_pages();
+    let (mm, model) = &mut world.procs[0];
+    let (vm, mut ptes) = mm.split();
+    vm.munmap(haddr, HPAGE_PMD_SIZE, &mut ptes).unwrap();
+    model.pages.retain(|&va, _| va < haddr || va >= haddr + HPAGE_PMD_SIZE);
+    assert!(host.free_pages() >= free + 512, "the 512 pages went back");
+    assert!(!first.test(pg::LARGE | pg::ANON));
+    world.check().unwrap();
+
+    // Another one, split by a partial munmap: every page has counts of
+    // its own, and the one unmapped is freed alone.
+    world.step(&Op::Mmap { proc: 0, kind: 3, obj: 0, pgoff: 0, npages: 0 }).unwrap();
+    let second = {
+        let addrs: Vec<UserAddr> = world.procs[0].1.pages.keys().copied().filter(|&a| a.align_down(HPAGE_PMD_SIZE) == a).collect();
+        *addrs.iter().find(|&&a| world.procs[0].1.pages.contains_key(&(a + (HPAGE_PMD_SIZE - PAGE_SIZE)))).expect("a whole aligned 2 MiB")
+    };
+    world.touch(0, second, true).unwrap();
+    let head = world.procs[0].0.pt.lookup(second).expect("mapped").pfn();
+    assert!(host.pa.page(head).test(pg::LARGE));
+    world.step(&Op::Fork { proc: 0 }).unwrap();
+    let (mm, model) = &mut world.procs[0];
+    let (vm, mut ptes) = mm.split();
+    vm.munmap(second + 10 * PAGE_SIZE, PAGE_SIZE, &mut ptes).unwrap();
+    model.pages.remove(&(second + 10 * PAGE_SIZE));
+    assert!(!host.pa.page(head).test(pg::LARGE), "split");
+    for i in [0, 1, 10, 300, 511] {
+        let page = host.pa.page(head + i);
+        let want = if i == 10 { (1, 1) } else { (2, 2) };
+        assert_eq!((page.refcount(), page.mapcount()), want, "page {i} of the split huge page");
+        assert!(page.test(pg::ANON));
+    }
+    world.check().unwrap();
+    world.finish();
+    assert_eq!(host.free_pages(), before, "every page came back");
 }
 
 /// A huge page written after fork, once the child is gone: the parent

@@ -183,7 +183,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         let Some(pte) = self.pt.lookup(va).filter(|e| e.present()) else { return vma_dirty };
         let pfn = pte.pfn();
         let mem = self.pt.mem();
-        let page = mem.page(pfn);
+        let page = mem.page(crate::mm::huge_memory::page_folio(&mem, pfn));
         let mut entry = PM_PRESENT | vma_dirty;
         if show_pfn {
             entry |= pfn.as_u64();

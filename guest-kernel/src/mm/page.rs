@@ -53,15 +53,20 @@ pub mod pg {
     /// The first page of a transparent huge page while PMDs map it; its
     /// `page_type` word counts them (Linux's `_entire_mapcount`).
     pub const PMD_MAPPED: u32 = 1 << 14;
+    /// The first page of a transparent huge page whose other 511
+    /// descriptors are not set up: its counts stand for all 512 pages
+    /// (Linux's large folio, whose refcount lives in the head). Cleared
+    /// when the huge page is split into pages with counts of their own.
+    pub const LARGE: u32 = 1 << 15;
     pub const ZONE_SHIFT: u32 = 28;
     pub const ZONE_MASK: u32 = 0x3 << ZONE_SHIFT;
 
     /// Flags that must be clear on a page being freed (Linux
     /// `PAGE_FLAGS_CHECK_AT_FREE`).
-    pub const CHECK_AT_FREE: u32 = BUDDY | PCP | SLAB | LRU | RESERVED | SWAPCACHE | PMD_MAPPED;
+    pub const CHECK_AT_FREE: u32 = BUDDY | PCP | SLAB | LRU | RESERVED | SWAPCACHE | PMD_MAPPED | LARGE;
 
     /// Names for dumps, in bit order.
-    pub const NAMES: [(u32, &str); 15] = [
+    pub const NAMES: [(u32, &str); 16] = [
         (INIT, "init"),
         (BUDDY, "buddy"),
         (ZERO, "zero"),
@@ -77,6 +82,7 @@ pub mod pg {
         (SWAPCACHE, "swapcache"),
         (REPORTED, "reported"),
         (PMD_MAPPED, "pmd_mapped"),
+        (LARGE, "large"),
     ];
 }
 

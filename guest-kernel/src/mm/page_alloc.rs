@@ -129,20 +129,6 @@ impl<M: PhysMem> PageAlloc<M> {
         self.zones.iter().find(|z| z.contains(pfn))
     }
 
-    /// Makes a block of 2^`order` pages allocated without `__GFP_COMP`
-    /// into as many order-0 pages, each with its own reference (Linux
-    /// `split_page`): they are then freed one by one. `each` sees every
-    /// page in the same pass (a huge page has 512 descriptors, and each
-    /// pass over them costs where ring 0 is emulated).
-    pub fn split_page(&self, pfn: Pfn, order: usize, mut each: impl FnMut(&Page)) {
-        each(self.mem.page(pfn));
-        for i in 1..1u64 << order {
-            let page = self.mem.page(pfn + i);
-            page._refcount.store(1, Relaxed);
-            each(page);
-        }
-    }
-
     /// Counts page `pfn` in or out of its zone's managed pages (Linux
     /// `adjust_managed_page_count`): a balloon takes pages out of
     /// `MemTotal` while the host has them. Watermarks stay as set at boot,
@@ -475,19 +461,20 @@ impl<M: PhysMem> PageAlloc<M> {
         // case: a straight path with no loop to set up).
         self.prep_one(z, pfn, 1, if compound { pg::HEAD } else { 0 }, if compound { order as u64 } else { 0 });
         let (extra, private) = if compound { (pg::TAIL, pfn.as_u64()) } else { (0, 0) };
+        // The tails of a block that is not compound are left as they are,
+        // as Linux leaves them: whoever splits the block sets them up (a
+        // huge page has 511, and each costs where ring 0 is emulated).
+        // Under page_debug they are checked for poison and set up, so that
+        // the checks when the block is freed find them clean.
         if self.config.page_debug {
             for i in 1..n {
                 self.prep_one(z, pfn + i, 0, extra, private);
             }
-        } else {
-            // Without the poison check the loop is the descriptors' stores
-            // alone (a huge page has 511 tails).
+        } else if compound {
             for i in 1..n {
                 let page = self.mem.page(pfn + i);
                 page.init_allocated(z.idx, 0, extra);
-                if compound {
-                    page.private.store(private, Relaxed);
-                }
+                page.private.store(private, Relaxed);
             }
         }
         if gfp.contains(__GFP_ZERO) {

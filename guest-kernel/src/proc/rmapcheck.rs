@@ -123,7 +123,7 @@ pub fn check() -> Result<u64, String> {
 
 /// One page mapped `count` times: its map count and references agree.
 fn check_page(pfn: u64, count: i32, bad: &mut u64, report: &mut String) {
-    let page = crate::mm::buddy::pfn_to_page(Pfn::new(pfn));
+    let page = crate::mm::buddy::pfn_to_page(crate::mm::huge_memory::page_folio(&crate::mm::user_mem::KernelUserMem, Pfn::new(pfn)));
     let owner = i32::from(!crate::mm::uvm::is_anon(page)) + i32::from(page.test(crate::mm::page::pg::SWAPCACHE));
     if page.mapcount() != count || page.refcount() != count + owner {
         *bad += 1;

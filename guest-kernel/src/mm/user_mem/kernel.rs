@@ -69,8 +69,12 @@ impl UserMem for KernelUserMem {
     fn alloc_huge_page(&self, gfp: Gfp) -> Option<Pfn> {
         let alloc = crate::mm::buddy::page_alloc();
         let head = alloc.alloc_pages(gfp, crate::mm::huge_memory::HPAGE_PMD_ORDER)?;
-        alloc.split_page(head, crate::mm::huge_memory::HPAGE_PMD_ORDER, crate::mm::huge_memory::prep_anon_subpage);
+        crate::mm::huge_memory::prep_large_folio(alloc.page(head));
         Some(head)
+    }
+
+    fn put_huge_page(&self, head: Pfn) {
+        __free_pages(pfn_to_page(head), crate::mm::huge_memory::HPAGE_PMD_ORDER);
     }
 
     #[inline]

@@ -29,15 +29,20 @@ pub trait UserMem: Copy {
     /// out of memory.
     fn alloc_page(&self, gfp: Gfp) -> Option<Pfn>;
     /// A naturally aligned block of 512 pages for a transparent huge page,
-    /// split into its pages (Linux `split_page`): each holds its own
-    /// allocation reference, is freed on its own, and is made anonymous
-    /// memory about to be mapped once (Linux `folio_add_new_anon_rmap`).
-    /// `None` when no such block is free; memory that never has huge
-    /// blocks keeps this default.
+    /// whose first page alone is set up ([`prep_large_folio`]): anonymous
+    /// memory about to be mapped once, holding the allocation reference
+    /// for all 512. `None` when no such block is free; memory that never
+    /// has huge blocks keeps this default.
+    ///
+    /// [`prep_large_folio`]: crate::mm::huge_memory::prep_large_folio
     fn alloc_huge_page(&self, gfp: Gfp) -> Option<Pfn> {
         let _ = gfp;
         None
     }
+    /// Drops one reference to the huge page at `head` while its first page
+    /// holds the counts of all 512, freeing the whole block with the last
+    /// (Linux `folio_put` of a large folio).
+    fn put_huge_page(&self, head: Pfn);
     /// Drops one reference to the page, freeing it with the last (Linux
     /// `put_page` for an order-0 page).
     fn put_page(&self, pfn: Pfn);

@@ -387,7 +387,7 @@ impl MemSize {
     /// A present page other than the zero page, mapped young and dirty as
     /// given, in a VMA locked or not.
     fn add_page(&mut self, pfn: crate::mm::addr::Pfn, young: bool, dirty: bool, locked: bool) {
-        let page = crate::mm::buddy::pfn_to_page(pfn);
+        let page = crate::mm::buddy::pfn_to_page(crate::mm::huge_memory::page_folio(&crate::mm::user_mem::KernelUserMem, pfn));
         let mapcount = page.mapcount().max(1) as u64;
         let pss = (PAGE_SIZE << PSS_SHIFT) / mapcount;
         self.rss += PAGE_SIZE;

@@ -97,6 +97,7 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
                 ("nr_tlb_local_flush_one", crate::mm::uvm::NR_TLB_LOCAL_FLUSH_ONE.load(Relaxed)),
                 ("thp_fault_alloc", crate::mm::huge_memory::THP_FAULT_ALLOC.load(Relaxed)),
                 ("thp_fault_fallback", crate::mm::huge_memory::THP_FAULT_FALLBACK.load(Relaxed)),
+                ("thp_split_page", crate::mm::huge_memory::THP_SPLIT_PAGE.load(Relaxed)),
                 ("thp_split_pmd", crate::mm::huge_memory::THP_SPLIT_PMD.load(Relaxed)),
                 ("balloon_inflate", crate::mm::vmstat::BALLOON_INFLATE.load(Relaxed)),
                 ("balloon_deflate", crate::mm::vmstat::BALLOON_DEFLATE.load(Relaxed)),
