@@ -8,7 +8,8 @@
  * swap cache), then the parent. With swap, the pages that do
  * not fit go to swap and come back; without enough memory and swap the
  * kernel's OOM killer ends the program. Prints the pages checked and, where
- * /proc/vmstat has them, the swap counters; exits 0 when every page read
+ * /proc/vmstat has them, the swap counters (pages out and in, major faults,
+ * pages read ahead and those a fault found); exits 0 when every page read
  * what was written.
  */
 #include <stdint.h>
@@ -61,7 +62,8 @@ int main(int argc, char **argv)
 {
 	size_t mib = argc > 1 ? strtoul(argv[1], NULL, 0) : 16;
 	size_t pages = mib * (1 << 20) / PAGE;
-	unsigned long out0 = vmstat("pswpout"), in0 = vmstat("pswpin");
+	unsigned long out0 = vmstat("pswpout"), in0 = vmstat("pswpin"), maj0 = vmstat("pgmajfault");
+	unsigned long ra0 = vmstat("swap_ra"), hit0 = vmstat("swap_ra_hit");
 	uint64_t *mem = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (mem == MAP_FAILED) {
@@ -92,7 +94,8 @@ int main(int argc, char **argv)
 	}
 	size_t bad = check(mem, pages, 1);
 	printf("%zu MiB: %zu pages checked, %zu bad\n", mib, pages, bad);
-	printf("pswpout %lu pswpin %lu\n", vmstat("pswpout") - out0, vmstat("pswpin") - in0);
+	printf("pswpout %lu pswpin %lu pgmajfault %lu swap_ra %lu swap_ra_hit %lu\n", vmstat("pswpout") - out0, vmstat("pswpin") - in0,
+	       vmstat("pgmajfault") - maj0, vmstat("swap_ra") - ra0, vmstat("swap_ra_hit") - hit0);
 	munmap(mem, pages * PAGE);
 	return bad ? 1 : 0;
 }

@@ -131,6 +131,9 @@ fn memory_pressure_reclaims_to_swap_instead_of_killing() {
     // At least what does not fit went out, and came back in.
     assert!(counter("pswpout") >= 1024, "{}", run.stdout);
     assert!(counter("pswpin") >= 1024, "{}", run.stdout);
+    // Neighbouring pages went to neighbouring slots, so readahead brought
+    // pages that the next faults found.
+    assert!(counter("swap_ra_hit") > 0 && counter("pgmajfault") < counter("pswpin"), "{}", run.stdout);
     tests::assert_no_kernel_reports(&run.console, &["Out of memory"], &run.stdout);
     assert!(run.console.contains("selftest rmapcheck: ok"), "{}", run.console);
     // The stats channel carried the swap figures through the pressure.
@@ -142,6 +145,21 @@ fn memory_pressure_reclaims_to_swap_instead_of_killing() {
 
     let run = run_vmm(&["run", "--timeout", "150", "--mem", "32M", "--init", program, "--", "32"]);
     assert_eq!((run.code, run.stderr.trim()), (2, "mmap: Out of memory"), "{}\n{}", run.stdout, run.console);
+}
+
+/// `vm.page-cluster`, the swap readahead window, as Linux has it: 3 by
+/// default, 0 to 31 accepted, anything else `EINVAL`; and the readahead
+/// counters in `/proc/vmstat`.
+#[test]
+fn page_cluster_is_linuxs_knob() {
+    if !kvm_available() {
+        return;
+    }
+    let script = "cat /proc/sys/vm/page-cluster; echo 0 > /proc/sys/vm/page-cluster && cat /proc/sys/vm/page-cluster; \
+                  echo 32 > /proc/sys/vm/page-cluster || echo refused; grep swap_ra /proc/vmstat";
+    let run = run_vmm(&["run", "--timeout", "60", "--init", "/bin/busybox", "--", "sh", "-c", script]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.console);
+    assert_eq!(run.stdout, "3\n0\nrefused\nswap_ra 0\nswap_ra_hit 0\n", "{}", run.console);
 }
 
 /// Swap full too: a program that needs more than RAM and swap together

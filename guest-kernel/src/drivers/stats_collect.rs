@@ -168,7 +168,7 @@ pub fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail, 
 }
 
 /// Number of [`vmstat_extras`].
-const NR_EXTRAS: usize = 20;
+const NR_EXTRAS: usize = 22;
 
 /// Counters /proc/vmstat does not print.
 fn vmstat_extras() -> [(&'static str, u64); NR_EXTRAS] {
@@ -188,6 +188,8 @@ fn vmstat_extras() -> [(&'static str, u64); NR_EXTRAS] {
         ("pkmap_flushes", k.pkmap_flushes.load(Relaxed)),
         ("vmalloc_purges", crate::mm::vmalloc::NR_PURGES.load(Relaxed)),
         ("oom_kill", crate::proc::oom::OOM_KILLS.load(Relaxed)),
+        ("swap_ra", crate::mm::swap_state::SWAP_RA.load(Relaxed)),
+        ("swap_ra_hit", crate::mm::swap_state::SWAP_RA_HIT.load(Relaxed)),
         ("thp_fault_alloc", crate::mm::huge_memory::THP_FAULT_ALLOC.load(Relaxed)),
         ("thp_fault_fallback", crate::mm::huge_memory::THP_FAULT_FALLBACK.load(Relaxed)),
         ("thp_split_page", crate::mm::huge_memory::THP_SPLIT_PAGE.load(Relaxed)),

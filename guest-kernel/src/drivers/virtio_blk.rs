@@ -29,6 +29,10 @@ const CONFIG_CAPACITY: u64 = 0x100;
 const QUEUE_SIZE: u16 = 16;
 /// Bytes per sector.
 pub const SECTOR_SIZE: u64 = 512;
+/// Data buffers per request at most (a swap readahead window of 8 pages
+/// goes in one), within a queue that holds them with the header and the
+/// status byte.
+const MAX_SEGMENTS: usize = 8;
 
 /// One virtio-blk device.
 pub struct VirtioBlk {
@@ -81,16 +85,34 @@ impl VirtioBlk {
     /// Reads `len` bytes (whole sectors) from `sector` on into the
     /// physical memory at `phys`.
     pub fn read(&mut self, sector: u64, phys: u64, len: u32) -> Result<(), String> {
-        self.request(VIRTIO_BLK_T_IN, sector, phys, len)
+        self.request(VIRTIO_BLK_T_IN, sector, &[Buf { addr: phys, len, device_writes: true }])
+    }
+
+    /// Reads consecutive pages from `sector` on into the page frames at
+    /// `phys`, [`MAX_SEGMENTS`] per request (a scattered read: one buffer
+    /// per page).
+    pub fn read_pages(&mut self, mut sector: u64, phys: &[u64]) -> Result<(), String> {
+        const PAGE: u32 = crate::mm::swapfile::SWAP_PAGE as u32;
+        let per_request = MAX_SEGMENTS.min(usize::from(self.queue.size()).saturating_sub(2)).max(1);
+        for chunk in phys.chunks(per_request) {
+            let mut bufs = [Buf { addr: 0, len: PAGE, device_writes: true }; MAX_SEGMENTS];
+            for (buf, &addr) in bufs.iter_mut().zip(chunk) {
+                buf.addr = addr;
+            }
+            self.request(VIRTIO_BLK_T_IN, sector, &bufs[..chunk.len()])?;
+            sector += chunk.len() as u64 * u64::from(PAGE) / SECTOR_SIZE;
+        }
+        Ok(())
     }
 
     /// Writes `len` bytes (whole sectors) from the physical memory at
     /// `phys` to `sector` on.
     pub fn write(&mut self, sector: u64, phys: u64, len: u32) -> Result<(), String> {
-        self.request(VIRTIO_BLK_T_OUT, sector, phys, len)
+        self.request(VIRTIO_BLK_T_OUT, sector, &[Buf { addr: phys, len, device_writes: false }])
     }
 
-    fn request(&mut self, kind: u32, sector: u64, phys: u64, len: u32) -> Result<(), String> {
+    /// One request: the header, the data buffers, the status byte.
+    fn request(&mut self, kind: u32, sector: u64, data: &[Buf]) -> Result<(), String> {
         let mut header = [0u8; 16];
         header[0..4].copy_from_slice(&kind.to_le_bytes());
         header[8..16].copy_from_slice(&sector.to_le_bytes());
@@ -99,12 +121,11 @@ impl VirtioBlk {
             core::ptr::copy_nonoverlapping(header.as_ptr(), self.req, header.len());
             core::ptr::write_volatile(self.req.add(16), 0xff);
         }
-        let bufs = [
-            Buf { addr: self.req_phys, len: 16, device_writes: false },
-            Buf { addr: phys, len, device_writes: kind == VIRTIO_BLK_T_IN },
-            Buf { addr: self.req_phys + 16, len: 1, device_writes: true },
-        ];
-        match self.queue.submit_and_wait(&self.mmio, 0, &bufs) {
+        let mut bufs = [Buf { addr: 0, len: 0, device_writes: false }; MAX_SEGMENTS + 2];
+        bufs[0] = Buf { addr: self.req_phys, len: 16, device_writes: false };
+        bufs[1..=data.len()].copy_from_slice(data);
+        bufs[data.len() + 1] = Buf { addr: self.req_phys + 16, len: 1, device_writes: true };
+        match self.queue.submit_and_wait(&self.mmio, 0, &bufs[..data.len() + 2]) {
             Ok(_) => {
                 // SAFETY: as above; the device has written the status and returned the chain.
                 let status = unsafe { core::ptr::read_volatile(self.req.add(16)) };
@@ -179,20 +200,24 @@ pub fn init(cmdline: &crate::cmdline::Cmdline) {
 
 /// Swap I/O ([`crate::mm::swapfile::SwapIo`]): page `offset` of swap area
 /// `typ` (the device added `typ`-th) to or from the page at `phys`.
-fn swap_read(typ: u32, offset: u64, phys: u64) -> bool {
+fn swap_read(typ: u32, offset: u64, phys: &[u64]) -> bool {
     swap_rw(typ, offset, phys, false)
 }
 
 fn swap_write(typ: u32, offset: u64, phys: u64) -> bool {
-    swap_rw(typ, offset, phys, true)
+    swap_rw(typ, offset, &[phys], true)
 }
 
-fn swap_rw(typ: u32, offset: u64, phys: u64, write: bool) -> bool {
+fn swap_rw(typ: u32, offset: u64, phys: &[u64], write: bool) -> bool {
     let mut devices = DEVICES.lock();
     let Some(dev) = devices.get_mut(typ as usize) else { return false };
     let sector = offset * (crate::mm::swapfile::SWAP_PAGE as u64 / SECTOR_SIZE);
     let len = crate::mm::swapfile::SWAP_PAGE as u32;
-    let result = if write { dev.write(sector, phys, len) } else { dev.read(sector, phys, len) };
+    let result = match (write, phys) {
+        (true, &[one]) => dev.write(sector, one, len),
+        (true, _) => Err(String::from("a swap write is one page")),
+        (false, _) => dev.read_pages(sector, phys),
+    };
     match result {
         Ok(()) => true,
         Err(why) => {

@@ -479,12 +479,13 @@ fn do_swap_page<M: UserMem>(vmf: &mut VmFault<'_, M>, orig: Pte, writable: bool)
     let mem = vmf.mem;
     let pfn = match mem.swap_cache_find(entry) {
         Some(pfn) => {
+            swap_state::readahead_hit(&mem, pfn);
             page_add_map(mem.page(pfn));
             pfn
         }
         None => {
             let page = new_anon_page(&mem, false)?;
-            if !mem.swap_in(entry, page.pfn()) {
+            if !swap_state::swap_in_cluster(&mem, entry, page.pfn()) {
                 // The new page goes back as it came.
                 return Err(FaultError::Bus);
             }

@@ -64,10 +64,17 @@ struct Host {
     swap_in_fails: std::cell::Cell<bool>,
     /// The swap cache's index: slot offset to page.
     swap_cache: std::cell::RefCell<BTreeMap<u64, Pfn>>,
-    /// Pages written to and read from swap.
+    /// Pages written to and read from swap, and the read requests.
     swap_writes: std::cell::Cell<u64>,
     swap_reads: std::cell::Cell<u64>,
+    swap_read_requests: std::cell::Cell<u64>,
+    /// The slots readahead cached, oldest first (a small ring, so that
+    /// forgetting is tested too).
+    readahead: RefCell<std::collections::VecDeque<SwapEntry>>,
 }
+
+/// The host's readahead ring holds this many slots.
+const HOST_READAHEAD_RING: usize = 12;
 
 impl Host {
     fn new() -> Self {
@@ -90,6 +97,8 @@ impl Host {
             swap_cache: std::cell::RefCell::new(BTreeMap::new()),
             swap_writes: std::cell::Cell::new(0),
             swap_reads: std::cell::Cell::new(0),
+            swap_read_requests: std::cell::Cell::new(0),
+            readahead: RefCell::new(std::collections::VecDeque::new()),
         }
     }
 
@@ -188,7 +197,7 @@ impl UserMem for HostMem<'_> {
         true
     }
     fn swap_count(&self, e: SwapEntry) -> u64 {
-        u64::from(self.0.swap.borrow()[e.offset as usize].0)
+        self.0.swap.borrow().get(e.offset as usize).map_or(0, |&(refs, _)| u64::from(refs))
     }
     fn swap_cache_find(&self, e: SwapEntry) -> Option<Pfn> {
         self.0.swap_cache.borrow().get(&e.offset).copied()
@@ -210,6 +219,18 @@ impl UserMem for HostMem<'_> {
         self.0.set_word(pfn, word);
         self.0.swap_reads.set(self.0.swap_reads.get() + 1);
         true
+    }
+    fn swap_in_pages(&self, first: SwapEntry, pfns: &[Pfn]) -> bool {
+        self.0.swap_read_requests.set(self.0.swap_read_requests.get() + 1);
+        pfns.iter().enumerate().all(|(i, &pfn)| self.swap_in(SwapEntry { typ: first.typ, offset: first.offset + i as u64 }, pfn))
+    }
+    fn swap_ra_note(&self, e: SwapEntry) -> Option<SwapEntry> {
+        let mut ring = self.0.readahead.borrow_mut();
+        ring.push_back(e);
+        (ring.len() > HOST_READAHEAD_RING).then(|| ring.pop_front()).flatten()
+    }
+    fn swap_ra_pop(&self) -> Option<SwapEntry> {
+        self.0.readahead.borrow_mut().pop_front()
     }
     fn swap_dup(&self, e: SwapEntry) {
         self.0.swap.borrow_mut()[e.offset as usize].0 += 1;
@@ -486,8 +507,10 @@ impl<'a> World<'a> {
             Op::Reclaim { proc, pages } => {
                 // Pages go to swap (shared ones through the swap cache);
                 // what every address reads stays.
+                // Pages read ahead and never used go first.
                 let p = self.proc(proc);
-                let mut sc = crate::mm::vmscan::ScanControl::new(pages, 4 * pages);
+                let dropped = crate::mm::swap_state::shrink_readahead(&HostMem(self.host), pages);
+                let mut sc = crate::mm::vmscan::ScanControl::new(pages - dropped, 4 * pages);
                 self.procs[p].0.swap_out_mm(&mut sc);
             }
             Op::Pageout { proc, page, npages } => {
@@ -990,6 +1013,52 @@ fn a_failed_swap_in_is_sigbus_and_frees_its_page() {
     world.finish();
 }
 
+/// Swap readahead: a fault that reads a slot reads the slots around it
+/// in its window (`vm.page-cluster` 3: 8 slots) in the same request, into
+/// the swap cache, where the next faults find them; reclaim drops the
+/// pages read ahead that no fault used, and their data stays in swap.
+#[test]
+fn swap_readahead_reads_the_window_at_once_and_reclaim_drops_what_was_not_used() {
+    use crate::mm::vmscan::ScanControl;
+    let host = Host::new();
+    let before = host.free_pages();
+    let mut world = World::new(&host);
+    world.step(&Op::Mmap { proc: 0, kind: 0, obj: 0, pgoff: 0, npages: 16 }).unwrap();
+    let base = *world.procs[0].1.pages.keys().next().unwrap();
+    for i in 0..16 {
+        world.touch(0, base + i * PAGE_SIZE, true).unwrap();
+    }
+    for _ in 0..2 {
+        world.procs[0].0.swap_out_mm(&mut ScanControl::new(16, 100));
+    }
+    assert_eq!(world.procs[0].0.rss.swap, 16, "everything in swap, page i in slot i");
+    let io = |h: &Host| (h.swap_reads.get(), h.swap_read_requests.get());
+    let start = io(&host);
+    world.touch(0, base + 3 * PAGE_SIZE, false).unwrap();
+    assert_eq!(io(&host), (start.0 + 7, start.1 + 1), "slots 1..8 in one request (slot 0 is never read ahead)");
+    assert_eq!(host.swap_cache.borrow().len(), 6, "the six others wait in the swap cache");
+    for i in [1, 2, 7] {
+        world.touch(0, base + i * PAGE_SIZE, true).unwrap();
+    }
+    assert_eq!(io(&host), (start.0 + 7, start.1 + 1), "found in the swap cache: no I/O");
+    world.check().unwrap();
+    world.touch(0, base + 12 * PAGE_SIZE, false).unwrap();
+    assert_eq!(io(&host), (start.0 + 15, start.1 + 2), "slots 8..16");
+    // Unused: slots 4, 5, 6 and 8..16 but 12; reclaim drops them (the
+    // ring forgot slot 1, used, to make room).
+    let free = host.free_pages();
+    assert_eq!(crate::mm::swap_state::shrink_readahead(&HostMem(&host), 100), 10);
+    assert_eq!(host.free_pages(), free + 10);
+    assert!(host.swap_cache.borrow().is_empty());
+    world.check().unwrap();
+    for i in 0..16 {
+        world.touch(0, base + i * PAGE_SIZE, false).unwrap();
+    }
+    world.check().unwrap();
+    world.finish();
+    assert_eq!(host.free_pages(), before);
+}
+
 /// The reclaim clock over one address space: a first pass only takes the
 /// accessed bits of pages used since (every new page is), the next sends
 /// unused pages to swap up to what was asked and stops there; the one
@@ -1033,12 +1102,14 @@ fn reclaim_gives_used_pages_a_second_chance_and_goes_round() {
     world.procs[1].0.swap_out_mm(&mut sc);
     assert_eq!((sc.nr_reclaimed, host.swap_writes.get() - writes), (2, 2), "written once each, with the last PTE");
     assert!(host.swap_cache.borrow().is_empty());
-    // Read once: the first touch reads the slot and keeps the page in the
-    // swap cache; the other process finds it there.
-    let reads = host.swap_reads.get();
+    // Read once: the first touch reads the slot, with the slots around it
+    // (readahead: 1 to 7 of the window 0..8; slot 0 is never read ahead,
+    // as it is the header on a real device), in one request, and keeps
+    // the page in the swap cache; the other process finds it there.
+    let (reads, requests) = (host.swap_reads.get(), host.swap_read_requests.get());
     world.touch(0, base + 6 * PAGE_SIZE, false).unwrap();
     world.touch(1, base + 6 * PAGE_SIZE, false).unwrap();
-    assert_eq!(host.swap_reads.get() - reads, 1, "a shared page read back twice");
+    assert_eq!((host.swap_reads.get() - reads, host.swap_read_requests.get() - requests), (7, 1), "a shared page read back twice");
     world.check().unwrap();
     // Writes copy; everything reads what it should, in both.
     for p in 0..2 {

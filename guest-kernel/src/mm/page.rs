@@ -58,6 +58,10 @@ pub mod pg {
     /// (Linux's large folio, whose refcount lives in the head). Cleared
     /// when the huge page is split into pages with counts of their own.
     pub const LARGE: u32 = 1 << 15;
+    /// A page of the swap cache read ahead of any fault (Linux
+    /// `PG_readahead` on a swap cache folio): cleared by the first fault
+    /// that finds it (`swap_ra_hit`).
+    pub const READAHEAD: u32 = 1 << 16;
     pub const ZONE_SHIFT: u32 = 28;
     pub const ZONE_MASK: u32 = 0x3 << ZONE_SHIFT;
 
@@ -66,7 +70,7 @@ pub mod pg {
     pub const CHECK_AT_FREE: u32 = BUDDY | PCP | SLAB | LRU | RESERVED | SWAPCACHE | PMD_MAPPED | LARGE;
 
     /// Names for dumps, in bit order.
-    pub const NAMES: [(u32, &str); 16] = [
+    pub const NAMES: [(u32, &str); 17] = [
         (INIT, "init"),
         (BUDDY, "buddy"),
         (ZERO, "zero"),
@@ -83,6 +87,7 @@ pub mod pg {
         (REPORTED, "reported"),
         (PMD_MAPPED, "pmd_mapped"),
         (LARGE, "large"),
+        (READAHEAD, "readahead"),
     ];
 }
 

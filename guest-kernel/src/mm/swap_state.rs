@@ -8,11 +8,36 @@
 //! one reference held by the cache; its slot has one reference for the
 //! cache besides one per PTE that names it. The cache lets a page go as
 //! soon as only the cache names its slot ([`try_to_free_swap`]).
+//!
+//! **Readahead** (Linux `swap_cluster_readahead`): a fault that must read
+//! a slot also reads, in the same device request, the slots beside it in
+//! its aligned window of 2^`vm.page-cluster` that PTEs still name, into
+//! pages of the cache ([`pg::READAHEAD`]): reclaim writes neighbouring
+//! pages of an address space to neighbouring slots, so the next faults
+//! find them here. Readahead takes only memory that is free without
+//! reclaim, and reclaim drops the pages no fault has used, oldest first
+//! ([`shrink_readahead`]).
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::mm::addr::Pfn;
+use crate::mm::gfp::{Gfp, __GFP_HIGHMEM, __GFP_NOWARN};
 use crate::mm::page::{pg, Page};
 use crate::mm::swapfile::SwapEntry;
 use crate::mm::user_mem::UserMem;
+
+/// `vm.page-cluster` (Linux's default, 3): a swap-in reads up to
+/// 2^this slots; 0 reads only the one faulted.
+pub static PAGE_CLUSTER: AtomicU64 = AtomicU64::new(3);
+/// The largest window, in slots: `page-cluster` above 5 reads 32.
+pub const SWAP_RA_MAX: usize = 32;
+/// Pages read ahead (`swap_ra`), and those a fault then found
+/// (`swap_ra_hit`).
+pub static SWAP_RA: AtomicU64 = AtomicU64::new(0);
+pub static SWAP_RA_HIT: AtomicU64 = AtomicU64::new(0);
+
+/// Readahead's pages: free memory only, never reclaim, no warning.
+const GFP_READAHEAD: Gfp = Gfp(__GFP_HIGHMEM.0 | __GFP_NOWARN.0);
 
 /// How an entry is kept in `page.private`: the type above the offset.
 const TYPE_SHIFT: u32 = 58;
@@ -59,7 +84,7 @@ pub fn delete_from_swap_cache<M: UserMem>(mem: &M, pfn: Pfn) {
     let page = mem.page(pfn);
     let Some(e) = page_swap_entry(page) else { return };
     mem.swap_cache_remove(e);
-    page.clear(pg::SWAPCACHE);
+    page.clear(pg::SWAPCACHE | pg::READAHEAD);
     page.private.store(0, core::sync::atomic::Ordering::Relaxed);
     mem.swap_free(e);
     if page.refcount() == 1 && page.test(pg::ANON) {
@@ -91,4 +116,90 @@ pub fn free_swap_and_cache<M: UserMem>(mem: &M, e: SwapEntry) {
             delete_from_swap_cache(mem, pfn);
         }
     }
+}
+
+/// Reads slot `e` into `target` (the page a fault waits for) and, in the
+/// same request, the run of slots around it in its aligned window that
+/// PTEs still name and the cache does not hold, each into a new page of
+/// the cache. Without free memory for the others only `e` is read. False
+/// on an I/O error, with nothing read ahead kept.
+pub fn swap_in_cluster<M: UserMem>(mem: &M, e: SwapEntry, target: Pfn) -> bool {
+    let window = 1u64 << PAGE_CLUSTER.load(Relaxed).min(SWAP_RA_MAX.trailing_zeros().into());
+    let start = e.offset & !(window - 1);
+    let slot = |offset: u64| SwapEntry { typ: e.typ, offset };
+    // Slot 0 is the header.
+    let wanted = |offset: u64| offset != 0 && mem.swap_count(slot(offset)) > 0 && mem.swap_cache_find(slot(offset)).is_none();
+    let mut lo = e.offset;
+    while lo > start && wanted(lo - 1) {
+        lo -= 1;
+    }
+    let mut hi = e.offset + 1;
+    while hi < start + window && wanted(hi) {
+        hi += 1;
+    }
+    let (n, t) = ((hi - lo) as usize, (e.offset - lo) as usize);
+    let mut pfns = [target; SWAP_RA_MAX];
+    // Frees the pages taken for the others among the first `upto`.
+    let release = |pfns: &[Pfn], upto: usize| (0..upto).filter(|&i| i != t).for_each(|i| mem.put_page(pfns[i]));
+    for i in (0..n).filter(|&i| i != t) {
+        match mem.alloc_page(GFP_READAHEAD) {
+            Some(pfn) => pfns[i] = pfn,
+            None => {
+                release(&pfns, i);
+                return mem.swap_in(e, target);
+            }
+        }
+    }
+    if !mem.swap_in_pages(slot(lo), &pfns[..n]) {
+        release(&pfns, n);
+        return false;
+    }
+    for (i, &pfn) in pfns[..n].iter().enumerate().filter(|&(i, _)| i != t) {
+        let s = slot(lo + i as u64);
+        mem.page(pfn).set(pg::ANON | pg::READAHEAD);
+        add_to_swap_cache(mem, pfn, s);
+        // The allocation's reference: the cache's is the one left.
+        mem.put_page(pfn);
+        SWAP_RA.fetch_add(1, Relaxed);
+        if let Some(forgotten) = mem.swap_ra_note(s) {
+            drop_readahead(mem, forgotten);
+        }
+    }
+    true
+}
+
+/// A fault found the cached page `pfn`: if readahead brought it, that
+/// was a hit.
+pub fn readahead_hit<M: UserMem>(mem: &M, pfn: Pfn) {
+    let page = mem.page(pfn);
+    if page.test(pg::READAHEAD) {
+        page.clear(pg::READAHEAD);
+        SWAP_RA_HIT.fetch_add(1, Relaxed);
+    }
+}
+
+/// Drops slot `e`'s page from the cache if readahead brought it and no
+/// fault has used it (nothing maps it and only the cache holds it); its
+/// data stays in the slot. Whether it went.
+fn drop_readahead<M: UserMem>(mem: &M, e: SwapEntry) -> bool {
+    let Some(pfn) = mem.swap_cache_find(e) else { return false };
+    let page = mem.page(pfn);
+    if page.test(pg::READAHEAD) && page.mapcount() == 0 && page.refcount() == 1 {
+        delete_from_swap_cache(mem, pfn);
+        true
+    } else {
+        false
+    }
+}
+
+/// Reclaim's first look (Linux's inactive list, where readahead puts its
+/// pages): up to `nr` pages read ahead and never used are dropped, oldest
+/// first. The pages dropped.
+pub fn shrink_readahead<M: UserMem>(mem: &M, nr: u64) -> u64 {
+    let mut dropped = 0;
+    while dropped < nr {
+        let Some(e) = mem.swap_ra_pop() else { break };
+        dropped += u64::from(drop_readahead(mem, e));
+    }
+    dropped
 }

@@ -140,12 +140,13 @@ impl SwapInfo {
     }
 }
 
-/// Block I/O for swap, given by the block driver: reads and writes one
-/// page at a physical address to or from a slot of an area (`typ`: the
-/// area's index in `swapon` order). False on an I/O error.
+/// Block I/O for swap, given by the block driver: reads consecutive slots
+/// of an area from `offset` on into the pages at the physical addresses
+/// (one request where the device takes it), and writes one page to a slot
+/// (`typ`: the area's index in `swapon` order). False on an I/O error.
 #[derive(Clone, Copy)]
 pub struct SwapIo {
-    pub read: fn(typ: u32, offset: u64, phys: u64) -> bool,
+    pub read: fn(typ: u32, offset: u64, phys: &[u64]) -> bool,
     pub write: fn(typ: u32, offset: u64, phys: u64) -> bool,
 }
 
@@ -164,9 +165,54 @@ pub fn set_io(io: SwapIo) {
 struct SwapList {
     areas: Vec<SwapInfo>,
     least_priority: i32,
+    /// The slots whose pages readahead put into the swap cache, oldest
+    /// first (a ring), so that reclaim finds those no fault has used.
+    readahead: ReadaheadRing,
 }
 
-static SWAP: SpinLock<SwapList> = SpinLock::new(SwapList { areas: Vec::new(), least_priority: -1 });
+/// Pages read ahead that reclaim can find (4 MiB): one read ahead past
+/// this forgets the oldest, which its caller then drops if still unused.
+const READAHEAD_RING: usize = 1024;
+
+struct ReadaheadRing {
+    slots: [SwapEntry; READAHEAD_RING],
+    head: usize,
+    len: usize,
+}
+
+static SWAP: SpinLock<SwapList> = SpinLock::new(SwapList {
+    areas: Vec::new(),
+    least_priority: -1,
+    readahead: ReadaheadRing { slots: [SwapEntry { typ: 0, offset: 0 }; READAHEAD_RING], head: 0, len: 0 },
+});
+
+/// Remembers that readahead cached slot `e`'s page; returns the slot it
+/// forgot to make room, if the ring was full.
+pub fn readahead_note(e: SwapEntry) -> Option<SwapEntry> {
+    let ring = &mut SWAP.lock().readahead;
+    let tail = (ring.head + ring.len) % READAHEAD_RING;
+    if ring.len == READAHEAD_RING {
+        let old = ring.slots[ring.head];
+        ring.slots[ring.head] = e;
+        ring.head = (ring.head + 1) % READAHEAD_RING;
+        return Some(old);
+    }
+    ring.slots[tail] = e;
+    ring.len += 1;
+    None
+}
+
+/// The oldest slot readahead cached that is still remembered, forgotten.
+pub fn readahead_pop() -> Option<SwapEntry> {
+    let ring = &mut SWAP.lock().readahead;
+    if ring.len == 0 {
+        return None;
+    }
+    let e = ring.slots[ring.head];
+    ring.head = (ring.head + 1) % READAHEAD_RING;
+    ring.len -= 1;
+    Some(e)
+}
 
 /// Adds an area (Linux `swapon` without a priority: -2, -3, ... in
 /// order) and returns what Linux prints for it.
@@ -273,12 +319,12 @@ pub fn write_page(e: SwapEntry, phys: u64) -> bool {
     ok
 }
 
-/// Reads slot `e` into the page at `phys`; false without a driver or on
-/// an I/O error.
-pub fn read_page(e: SwapEntry, phys: u64) -> bool {
+/// Reads slots `e`, `e + 1`, ... into the pages at `phys`; false without
+/// a driver or on an I/O error.
+pub fn read_pages(e: SwapEntry, phys: &[u64]) -> bool {
     let ok = SWAP_IO.get().is_some_and(|io| (io.read)(e.typ, e.offset, phys));
     if ok {
-        PSWPIN.fetch_add(1, Relaxed);
+        PSWPIN.fetch_add(phys.len() as u64, Relaxed);
     }
     ok
 }

@@ -104,13 +104,16 @@ static RECLAIM_NEXT: AtomicU64 = AtomicU64::new(0);
 /// Direct reclaim (Linux `try_to_free_pages`, from the allocator's slow
 /// path): up to `SWAP_CLUSTER_MAX` anonymous pages of the processes go to
 /// swap, each address space scanned from where its last scan stopped
-/// (`vmscan::swap_out_mm`). Every resident page is looked at no more than
-/// twice (the first look may only take its accessed bit). Returns the
+/// (`vmscan::swap_out_mm`), after the swap cache's pages that readahead
+/// brought and no fault used. Every resident page is looked at no more
+/// than twice (the first look may only take its accessed bit). Returns the
 /// pages reclaimed; 0 without swap space.
 pub fn try_to_free_pages() -> u64 {
     use crate::mm::vmscan::{ScanControl, PGSCAN_DIRECT, PGSTEAL_DIRECT, SWAP_CLUSTER_MAX};
-    if crate::mm::swapfile::totals().1 == 0 {
-        return 0;
+    let dropped = crate::mm::swap_state::shrink_readahead(&crate::mm::user_mem::KernelUserMem, SWAP_CLUSTER_MAX);
+    PGSTEAL_DIRECT.fetch_add(dropped, Relaxed);
+    if dropped == SWAP_CLUSTER_MAX || crate::mm::swapfile::totals().1 == 0 {
+        return dropped;
     }
     let _memalloc = crate::mm::buddy::MemallocScope::enter();
     // One thread with the address space per process, from the one after
@@ -123,7 +126,7 @@ pub fn try_to_free_pages() -> u64 {
         procs.rotate_left(start % n);
     }
     let resident: u64 = procs.iter().filter_map(|&t| sched::task(t)?.mm.as_ref().map(|mm| mm.rss.anon)).sum();
-    let mut sc = ScanControl::new(SWAP_CLUSTER_MAX, 2 * resident);
+    let mut sc = ScanControl::new(SWAP_CLUSTER_MAX - dropped, 2 * resident);
     'rounds: for _ in 0..2 {
         for &t in &procs {
             if let Some(mm) = sched::task(t).and_then(|t| t.mm.as_mut()) {
@@ -136,7 +139,7 @@ pub fn try_to_free_pages() -> u64 {
     }
     PGSCAN_DIRECT.fetch_add(sc.nr_scanned, Relaxed);
     PGSTEAL_DIRECT.fetch_add(sc.nr_reclaimed, Relaxed);
-    sc.nr_reclaimed
+    dropped + sc.nr_reclaimed
 }
 
 /// Reclaims while fewer than `pages` pages are free above the high

@@ -159,7 +159,26 @@ impl UserMem for KernelUserMem {
     }
 
     fn swap_in(&self, e: crate::mm::uvm::SwapEntry, pfn: Pfn) -> bool {
-        crate::mm::swapfile::read_page(e, pfn.phys().as_u64())
+        crate::mm::swapfile::read_pages(e, &[pfn.phys().as_u64()])
+    }
+
+    fn swap_in_pages(&self, first: crate::mm::uvm::SwapEntry, pfns: &[Pfn]) -> bool {
+        let mut phys = [0u64; crate::mm::swap_state::SWAP_RA_MAX];
+        pfns.chunks(phys.len()).enumerate().all(|(i, chunk)| {
+            for (p, pfn) in phys.iter_mut().zip(chunk) {
+                *p = pfn.phys().as_u64();
+            }
+            let at = crate::mm::uvm::SwapEntry { typ: first.typ, offset: first.offset + (i * phys.len()) as u64 };
+            crate::mm::swapfile::read_pages(at, &phys[..chunk.len()])
+        })
+    }
+
+    fn swap_ra_note(&self, e: crate::mm::uvm::SwapEntry) -> Option<crate::mm::uvm::SwapEntry> {
+        crate::mm::swapfile::readahead_note(e)
+    }
+
+    fn swap_ra_pop(&self) -> Option<crate::mm::uvm::SwapEntry> {
+        crate::mm::swapfile::readahead_pop()
     }
 
     fn swap_dup(&self, e: crate::mm::uvm::SwapEntry) {

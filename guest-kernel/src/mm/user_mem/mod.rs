@@ -115,6 +115,23 @@ pub trait UserMem: Copy {
         let _ = (e, pfn);
         false
     }
+    /// Reads the consecutive slots from `first` on into the pages, in as
+    /// few device requests as it can; false on an I/O error.
+    fn swap_in_pages(&self, first: SwapEntry, pfns: &[Pfn]) -> bool {
+        pfns.iter().enumerate().all(|(i, &pfn)| self.swap_in(SwapEntry { typ: first.typ, offset: first.offset + i as u64 }, pfn))
+    }
+    /// Remembers that readahead put slot `e`'s page into the swap cache,
+    /// so that reclaim can find it while no fault has used it; returns a
+    /// slot it forgot to make room (its page is then dropped if unused).
+    /// This default remembers nothing: `e` comes straight back.
+    fn swap_ra_note(&self, e: SwapEntry) -> Option<SwapEntry> {
+        Some(e)
+    }
+    /// The oldest slot [`swap_ra_note`](Self::swap_ra_note) remembers,
+    /// forgotten.
+    fn swap_ra_pop(&self) -> Option<SwapEntry> {
+        None
+    }
     /// One more PTE names slot `e` (fork).
     fn swap_dup(&self, e: SwapEntry) {
         let _ = e;

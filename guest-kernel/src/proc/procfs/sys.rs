@@ -52,7 +52,7 @@ fn bounded(bytes: &[u8], lo: i64, hi: i64) -> Result<u64, i32> {
     }
 }
 
-const ENTRIES: [Entry; 15] = [
+const ENTRIES: [Entry; 16] = [
     Entry { dir: "kernel", name: "core_pattern", mode: 0o444, read: || show("core"), write: None },
     Entry { dir: "kernel", name: "osrelease", mode: 0o444, read: || show(super::OSRELEASE), write: None },
     Entry { dir: "kernel", name: "ostype", mode: 0o444, read: || show("Linux"), write: None },
@@ -145,6 +145,16 @@ const ENTRIES: [Entry; 15] = [
         write: Some(|b| {
             OVERCOMMIT_RATIO.store(bounded(b, 0, i32::MAX.into())?, Relaxed);
             OVERCOMMIT_KBYTES.store(0, Relaxed);
+            Ok(())
+        }),
+    },
+    Entry {
+        dir: "vm",
+        name: "page-cluster",
+        mode: 0o644,
+        read: || show(crate::mm::swap_state::PAGE_CLUSTER.load(Relaxed)),
+        write: Some(|b| {
+            crate::mm::swap_state::PAGE_CLUSTER.store(bounded(b, 0, 31)?, Relaxed);
             Ok(())
         }),
     },
