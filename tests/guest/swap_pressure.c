@@ -9,8 +9,8 @@
  * not fit go to swap and come back; without enough memory and swap the
  * kernel's OOM killer ends the program. Prints the pages checked and, where
  * /proc/vmstat has them, the swap counters (pages out and in, major faults,
- * pages read ahead and those a fault found); exits 0 when every page read
- * what was written.
+ * pages read ahead and those a fault found, pages reclaimed by kswapd and
+ * directly); exits 0 when every page read what was written.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -64,6 +64,7 @@ int main(int argc, char **argv)
 	size_t pages = mib * (1 << 20) / PAGE;
 	unsigned long out0 = vmstat("pswpout"), in0 = vmstat("pswpin"), maj0 = vmstat("pgmajfault");
 	unsigned long ra0 = vmstat("swap_ra"), hit0 = vmstat("swap_ra_hit");
+	unsigned long kswapd0 = vmstat("pgsteal_kswapd"), direct0 = vmstat("pgsteal_direct");
 	uint64_t *mem = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 
 	if (mem == MAP_FAILED) {
@@ -96,6 +97,7 @@ int main(int argc, char **argv)
 	printf("%zu MiB: %zu pages checked, %zu bad\n", mib, pages, bad);
 	printf("pswpout %lu pswpin %lu pgmajfault %lu swap_ra %lu swap_ra_hit %lu\n", vmstat("pswpout") - out0, vmstat("pswpin") - in0,
 	       vmstat("pgmajfault") - maj0, vmstat("swap_ra") - ra0, vmstat("swap_ra_hit") - hit0);
+	printf("pgsteal_kswapd %lu pgsteal_direct %lu\n", vmstat("pgsteal_kswapd") - kswapd0, vmstat("pgsteal_direct") - direct0);
 	munmap(mem, pages * PAGE);
 	return bad ? 1 : 0;
 }

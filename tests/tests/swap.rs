@@ -134,6 +134,8 @@ fn memory_pressure_reclaims_to_swap_instead_of_killing() {
     // Neighbouring pages went to neighbouring slots, so readahead brought
     // pages that the next faults found.
     assert!(counter("swap_ra_hit") > 0 && counter("pgmajfault") < counter("pswpin"), "{}", run.stdout);
+    // kswapd, woken below the low watermark, reclaimed in the background.
+    assert!(counter("pgsteal_kswapd") > 0, "{}", run.stdout);
     tests::assert_no_kernel_reports(&run.console, &["Out of memory"], &run.stdout);
     assert!(run.console.contains("selftest rmapcheck: ok"), "{}", run.console);
     // The stats channel carried the swap figures through the pressure.
@@ -145,6 +147,40 @@ fn memory_pressure_reclaims_to_swap_instead_of_killing() {
 
     let run = run_vmm(&["run", "--timeout", "150", "--mem", "32M", "--init", program, "--", "32"]);
     assert_eq!((run.code, run.stderr.trim()), (2, "mmap: Out of memory"), "{}\n{}", run.stdout, run.console);
+}
+
+/// The built-in demo's second act (`vmm run -- pressure`): seed 003's
+/// memory pressure, narrated with the guest's own counters. kswapd does
+/// the reclaim while the program writes more than RAM; a working set
+/// that fits comes back once and then stays; one larger than RAM moves
+/// pages both ways on every pass; everything comes back at the end.
+/// Without swap the act says what it needs.
+#[test]
+fn the_demos_second_act_shows_memory_pressure() {
+    if !kvm_available() {
+        return;
+    }
+    let scratch = Scratch::new("demo-pressure");
+    let spec = format!("{}:64M", scratch.dir.join("swap").display());
+    let run = run_vmm(&["run", "--timeout", "240", "--mem", "32M", "--swap", &spec, "--", "pressure"]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.console);
+    let number_after = |needle: &str| -> u64 {
+        let rest = run.stdout.split(needle).nth(1).unwrap_or_else(|| panic!("no {needle:?} in\n{}", run.stdout));
+        rest.trim_start().split(|c: char| !c.is_ascii_digit()).next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("no number after {needle:?}"))
+    };
+    assert!(number_after("in the background (") > 0, "kswapd reclaimed nothing:\n{}", run.stdout);
+    assert!(number_after("pages went out; swap holds") > 0, "{}", run.stdout);
+    assert!(number_after("pass 1:") > 0, "the working set that fits came back without a fault:\n{}", run.stdout);
+    let second_fit = run.stdout.lines().find(|l| l.starts_with("reading the first") && l.contains("pass 2:")).expect("a second pass");
+    assert!(second_fit.contains("pass 2: 0 major faults"), "{second_fit}");
+    let thrash = run.stdout.lines().filter(|l| l.starts_with("reading all") && !l.contains(": 0 major faults")).count();
+    assert_eq!(thrash, 2, "every pass over more than RAM faults:\n{}", run.stdout);
+    tests::assert_no_kernel_reports(&run.console, &[], &run.stdout);
+    assert!(run.console.contains("init: exited with status 0"), "{}", run.console);
+
+    let run = run_vmm(&["run", "--timeout", "60", "--", "pressure"]);
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stdout.contains("this act needs a swap area: vmm run --mem 32M --swap"), "{}", run.stdout);
 }
 
 /// `vm.page-cluster`, the swap readahead window, as Linux has it: 3 by

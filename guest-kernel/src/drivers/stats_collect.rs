@@ -168,7 +168,7 @@ pub fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail, 
 }
 
 /// Number of [`vmstat_extras`].
-const NR_EXTRAS: usize = 22;
+const NR_EXTRAS: usize = 24;
 
 /// Counters /proc/vmstat does not print.
 fn vmstat_extras() -> [(&'static str, u64); NR_EXTRAS] {
@@ -178,7 +178,9 @@ fn vmstat_extras() -> [(&'static str, u64); NR_EXTRAS] {
         ("pgmajfault", crate::mm::memory::PGMAJFAULT.load(Relaxed)),
         ("pswpin", crate::mm::swapfile::PSWPIN.load(Relaxed)),
         ("pswpout", crate::mm::swapfile::PSWPOUT.load(Relaxed)),
+        ("pgscan_kswapd", crate::mm::vmscan::PGSCAN_KSWAPD.load(Relaxed)),
         ("pgscan_direct", crate::mm::vmscan::PGSCAN_DIRECT.load(Relaxed)),
+        ("pgsteal_kswapd", crate::mm::vmscan::PGSTEAL_KSWAPD.load(Relaxed)),
         ("pgsteal_direct", crate::mm::vmscan::PGSTEAL_DIRECT.load(Relaxed)),
         ("kmap", k.kmap.load(Relaxed)),
         ("kmap_high", k.kmap_high.load(Relaxed)),

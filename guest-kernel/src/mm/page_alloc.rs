@@ -87,6 +87,10 @@ pub struct PageAlloc<M: PhysMem> {
     /// free: free page reporting has something to give the host
     /// ([`crate::mm::page_reporting`]).
     pub report_requested: AtomicBool,
+    /// An allocation found free memory below the low watermark (Linux
+    /// `wakeup_kswapd`): background reclaim is wanted
+    /// ([`take_kswapd_wakeup`](Self::take_kswapd_wakeup)).
+    kswapd_wakeup: AtomicBool,
 }
 
 /// Linux `gfp_zone`: the highest zone a mask may use.
@@ -122,6 +126,7 @@ impl<M: PhysMem> PageAlloc<M> {
             poison_corrupted: AtomicBool::new(false),
             memalloc: AtomicBool::new(false),
             report_requested: AtomicBool::new(false),
+            kswapd_wakeup: AtomicBool::new(false),
         }
     }
 
@@ -282,7 +287,10 @@ impl<M: PhysMem> PageAlloc<M> {
         if let Some(pfn) = self.get_page_from_freelist(gfp, order, highest, fast) {
             return Some(pfn);
         }
-        // Slow path: down to min, less for __GFP_HIGH, less again for atomic.
+        // Slow path: kswapd is woken (it reclaims up to the high watermark
+        // in the background), and this allocation may go down to min, less
+        // for __GFP_HIGH, less again for atomic.
+        self.wakeup_kswapd();
         let high = gfp.contains(__GFP_HIGH);
         let slow = AllocFlags { wmark: WMARK_MIN, high, harder: high && !gfp.can_direct_reclaim(), no_watermarks: false };
         if let Some(pfn) = self.get_page_from_freelist(gfp, order, highest, slow) {
@@ -603,10 +611,20 @@ impl<M: PhysMem> PageAlloc<M> {
         self.mem.page(pfn)
     }
 
+    /// Wakes kswapd: background reclaim is wanted (Linux `wakeup_kswapd`).
+    pub fn wakeup_kswapd(&self) {
+        self.kswapd_wakeup.store(true, Relaxed);
+    }
+
+    /// Takes the wake-up left for kswapd: whether one was.
+    pub fn take_kswapd_wakeup(&self) -> bool {
+        self.kswapd_wakeup.swap(false, Relaxed)
+    }
+
     /// Whether memory is short: free pages (per-CPU lists included) at or
     /// below the high watermarks plus `margin` pages. Best-effort work
     /// (statistics snapshots) waits while it is, rather than take memory
-    /// reclaim is trying to free.
+    /// reclaim is trying to free; kswapd reclaims while it is.
     pub fn memory_is_low(&self, margin: u64) -> bool {
         let free: u64 = self.zones.iter().map(|z| z.free_pages() + z.pcp_pages()).sum();
         let high: u64 = self.zones.iter().filter(|z| z.populated()).map(|z| z.wmark(WMARK_HIGH)).sum();
@@ -709,6 +727,30 @@ mod tests {
         assert_eq!(again, pfn);
         assert!(a.mem.is_zero(again));
         assert_eq!(a.events.pgzero_cleared.load(Relaxed), 1);
+    }
+
+    /// kswapd is woken by the first allocation that finds free memory
+    /// below the low watermark, not before, and once per wake-up.
+    #[test]
+    fn an_allocation_below_the_low_watermark_wakes_kswapd() {
+        let a = small(AllocConfig::default());
+        let dma = &a.zones[ZONE_DMA];
+        let low = dma.wmark(WMARK_LOW);
+        assert!(!a.take_kswapd_wakeup());
+        let mut held = Vec::new();
+        loop {
+            let free = dma.free_pages();
+            held.push(a.alloc_pages(GFP_DMA | GFP_KERNEL | __GFP_NOWARN, 0).expect("memory down to min"));
+            if a.take_kswapd_wakeup() {
+                assert!(free <= low, "woken with {free} free, above the low watermark {low}");
+                break;
+            }
+            assert!(free > low, "not woken with {free} free, at or below the low watermark {low}");
+        }
+        assert!(!a.take_kswapd_wakeup(), "one wake-up, taken once");
+        for p in held {
+            a.free_pages(p, 0).unwrap();
+        }
     }
 
     #[test]

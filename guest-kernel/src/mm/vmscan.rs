@@ -31,6 +31,10 @@ use crate::mm::vma::{VmFile, VmaTree, VM_LOCKED, VM_SHARED};
 /// (`pgscan_direct`) and pages sent to swap (`pgsteal_direct`).
 pub static PGSCAN_DIRECT: AtomicU64 = AtomicU64::new(0);
 pub static PGSTEAL_DIRECT: AtomicU64 = AtomicU64::new(0);
+/// The same for kswapd's background reclaim (`pgscan_kswapd`,
+/// `pgsteal_kswapd`).
+pub static PGSCAN_KSWAPD: AtomicU64 = AtomicU64::new(0);
+pub static PGSTEAL_KSWAPD: AtomicU64 = AtomicU64::new(0);
 
 /// How many pages one direct reclaim tries to free (Linux
 /// `SWAP_CLUSTER_MAX`).

@@ -37,6 +37,7 @@ pub mod fpu;
 pub mod futex;
 mod init_process;
 pub mod itimer;
+pub mod kswapd;
 pub mod mm;
 pub mod notify;
 pub mod oom;
@@ -513,7 +514,9 @@ extern "C" fn task_entry(_: u64) -> ! {
                     task.utime += 1;
                     sched::preempt_tick();
                 }
-                // Stats channel: a safe point, before user mode again.
+                // A safe point, before user mode again: kswapd's work, and
+                // the stats channel's.
+                kswapd::balance();
                 notify::poll();
             }
         }

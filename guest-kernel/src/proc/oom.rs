@@ -101,17 +101,34 @@ fn transient_failure() -> bool {
 /// pressure goes round them all.
 static RECLAIM_NEXT: AtomicU64 = AtomicU64::new(0);
 
+/// Who reclaims: an allocation that waits for it, or kswapd in the
+/// background (for the counters: `pg*_direct`, `pg*_kswapd`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Reclaimer {
+    Direct,
+    Kswapd,
+}
+
 /// Direct reclaim (Linux `try_to_free_pages`, from the allocator's slow
-/// path): up to `SWAP_CLUSTER_MAX` anonymous pages of the processes go to
+/// path): see [`shrink`].
+pub fn try_to_free_pages() -> u64 {
+    shrink(Reclaimer::Direct)
+}
+
+/// One reclaim pass: up to `SWAP_CLUSTER_MAX` anonymous pages of the processes go to
 /// swap, each address space scanned from where its last scan stopped
 /// (`vmscan::swap_out_mm`), after the swap cache's pages that readahead
 /// brought and no fault used. Every resident page is looked at no more
 /// than twice (the first look may only take its accessed bit). Returns the
 /// pages reclaimed; 0 without swap space.
-pub fn try_to_free_pages() -> u64 {
-    use crate::mm::vmscan::{ScanControl, PGSCAN_DIRECT, PGSTEAL_DIRECT, SWAP_CLUSTER_MAX};
+pub fn shrink(who: Reclaimer) -> u64 {
+    use crate::mm::vmscan::{ScanControl, PGSCAN_DIRECT, PGSCAN_KSWAPD, PGSTEAL_DIRECT, PGSTEAL_KSWAPD, SWAP_CLUSTER_MAX};
+    let (pgscan, pgsteal) = match who {
+        Reclaimer::Direct => (&PGSCAN_DIRECT, &PGSTEAL_DIRECT),
+        Reclaimer::Kswapd => (&PGSCAN_KSWAPD, &PGSTEAL_KSWAPD),
+    };
     let dropped = crate::mm::swap_state::shrink_readahead(&crate::mm::user_mem::KernelUserMem, SWAP_CLUSTER_MAX);
-    PGSTEAL_DIRECT.fetch_add(dropped, Relaxed);
+    pgsteal.fetch_add(dropped, Relaxed);
     if dropped == SWAP_CLUSTER_MAX || crate::mm::swapfile::totals().1 == 0 {
         return dropped;
     }
@@ -137,8 +154,8 @@ pub fn try_to_free_pages() -> u64 {
             }
         }
     }
-    PGSCAN_DIRECT.fetch_add(sc.nr_scanned, Relaxed);
-    PGSTEAL_DIRECT.fetch_add(sc.nr_reclaimed, Relaxed);
+    pgscan.fetch_add(sc.nr_scanned, Relaxed);
+    pgsteal.fetch_add(sc.nr_reclaimed, Relaxed);
     dropped + sc.nr_reclaimed
 }
 

@@ -1,7 +1,9 @@
 //! The built-in init program (`vmm run` without `--init`): seed 001's walk
-//! through a process's heap, narrated. A static x86-64 Linux program with
-//! raw system calls and no libc, so it runs the same in the guest and on a
-//! Linux host.
+//! through a process's heap, narrated; with the argument `pressure`, a
+//! second act, seed 003's memory pressure: reclaim, kswapd, swap-out,
+//! swap-in with readahead, a working set that fits and one that does not.
+//! A static x86-64 Linux program with raw system calls and no libc, so it
+//! runs the same in the guest and on a Linux host.
 //!
 //! The allocations follow glibc's malloc policy that the seed describes:
 //! requests below the 128 KiB mmap threshold come from the brk heap, larger
@@ -20,6 +22,7 @@ const SYS_OPEN: u64 = 2;
 const SYS_CLOSE: u64 = 3;
 const SYS_MMAP: u64 = 9;
 const SYS_MUNMAP: u64 = 11;
+const SYS_MADVISE: u64 = 28;
 const SYS_BRK: u64 = 12;
 const SYS_EXIT_GROUP: u64 = 231;
 
@@ -91,10 +94,15 @@ fn read_file(path: &[u8], buf: &mut [u8]) -> usize {
     len
 }
 
-/// The value in kB of a `Key:   N kB` line.
+/// The value in kB of a `Key:   N kB` line (`/proc/meminfo`).
 fn field_kb(text: &[u8], key: &str) -> u64 {
+    field(text, key, b':')
+}
+
+/// The number after `key` and `sep` on its line, 0 if there is none.
+fn field(text: &[u8], key: &str, sep: u8) -> u64 {
     for line in text.split(|&b| b == b'\n') {
-        if line.starts_with(key.as_bytes()) && line.get(key.len()) == Some(&b':') {
+        if line.starts_with(key.as_bytes()) && line.get(key.len()) == Some(&sep) {
             return line[key.len() + 1..].iter().filter(|b| b.is_ascii_digit()).fold(0, |v, &d| v * 10 + (d - b'0') as u64);
         }
     }
@@ -161,7 +169,114 @@ fn show_maps() {
     }
 }
 
-fn main() -> i32 {
+/// The counters of act two, from `/proc/meminfo` and `/proc/vmstat`.
+#[derive(Clone, Copy)]
+struct Pressure {
+    free_kb: u64,
+    swap_used_kb: u64,
+    pswpout: u64,
+    pswpin: u64,
+    majfault: u64,
+    kswapd: u64,
+    direct: u64,
+    ra_hit: u64,
+}
+
+fn pressure() -> Pressure {
+    let mut buf = [0u8; 8192];
+    let n = read_file(b"/proc/meminfo\0", &mut buf);
+    let m = &buf[..n];
+    let (free_kb, swap_used_kb) = (field_kb(m, "MemFree"), field_kb(m, "SwapTotal") - field_kb(m, "SwapFree"));
+    let n = read_file(b"/proc/vmstat\0", &mut buf);
+    let v = &buf[..n];
+    Pressure {
+        free_kb,
+        swap_used_kb,
+        pswpout: field(v, "pswpout", b' '),
+        pswpin: field(v, "pswpin", b' '),
+        majfault: field(v, "pgmajfault", b' '),
+        kswapd: field(v, "pgsteal_kswapd", b' '),
+        direct: field(v, "pgsteal_direct", b' '),
+        ra_hit: field(v, "swap_ra_hit", b' '),
+    }
+}
+
+/// Reads (or writes) one word in each page of `[addr, addr + pages)`;
+/// the pressure counters before and after.
+fn pass(addr: u64, pages: u64, write: bool) -> (Pressure, Pressure) {
+    let before = pressure();
+    for i in 0..pages {
+        let p = (addr + i * PAGE) as *mut u64;
+        // SAFETY: the pages are inside the mapping act two made.
+        unsafe {
+            if write {
+                p.write_volatile(i);
+            } else if p.read_volatile() != i {
+                say!("  page {i} lost its contents!");
+                exit(1);
+            }
+        }
+    }
+    (before, pressure())
+}
+
+/// Act two: seed 003's memory pressure, with numbers from `/proc`.
+fn act_two() -> i32 {
+    say!("rvmm demo, act two: memory pressure (seed 003): reclaim, kswapd, swap, the working set");
+    let mut buf = [0u8; 8192];
+    let n = read_file(b"/proc/meminfo\0", &mut buf);
+    let (total_kb, swap_kb) = (field_kb(&buf[..n], "MemTotal"), field_kb(&buf[..n], "SwapTotal"));
+    if swap_kb == 0 {
+        say!("this act needs a swap area: vmm run --mem 32M --swap /tmp/demo-swap.img:64M -- pressure");
+        return 2;
+    }
+    let pages = total_kb * 9 / 8 / 4;
+    say!("RAM {} MiB, swap {} MiB; this process will write {} MiB, more than RAM", total_kb >> 10, swap_kb >> 10, (pages * 4) >> 10);
+    let addr = syscall6(SYS_MMAP, [0, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, u64::MAX, 0]);
+    if addr < 0 {
+        say!("mmap: error {}", -addr);
+        return 1;
+    }
+    let addr = addr as u64;
+    let (before, after) = pass(addr, pages, true);
+    say!("writing every page: MemFree {} -> {} kB. Below the low watermark an allocation wakes kswapd, which", before.free_kb, after.free_kb);
+    say!("  sends pages not used lately to swap in the background ({} pages); when it falls behind, the", after.kswapd - before.kswapd);
+    say!(
+        "  faulting process reclaims itself (direct reclaim: {} pages). {} pages went out; swap holds {} kB",
+        after.direct - before.direct,
+        after.pswpout - before.pswpout,
+        after.swap_used_kb
+    );
+    let fits = pages / 4;
+    for round in 1..=2 {
+        let (b, a) = pass(addr, fits, false);
+        say!(
+            "reading the first {} MiB, pass {round}: {} major faults, {} pages in ({} found read ahead)",
+            (fits * 4) >> 10,
+            a.majfault - b.majfault,
+            a.pswpin - b.pswpin,
+            a.ra_hit - b.ra_hit
+        );
+    }
+    say!("  a working set that fits in RAM: once it is back, it stays, and the second pass faults no more");
+    for round in 1..=2 {
+        let (b, a) = pass(addr, pages, false);
+        say!("reading all {} MiB, pass {round}: {} major faults, {} pages out and {} in", (pages * 4) >> 10, a.majfault - b.majfault, a.pswpout - b.pswpout, a.pswpin - b.pswpin);
+    }
+    say!("  a working set larger than RAM: every pass pushes out what the next needs, and pages move both ways");
+    say!("  each time (thrashing): the cost is the disk's, not the CPU's");
+    // MADV_DONTNEED then munmap: the pages and swap slots go back at once.
+    syscall3(SYS_MADVISE, addr, pages * PAGE, 4);
+    syscall3(SYS_MUNMAP, addr, pages * PAGE, 0);
+    let end = pressure();
+    say!("munmap: the process's pages and swap slots go back: MemFree {} kB, swap holds {} kB", end.free_kb, end.swap_used_kb);
+    0
+}
+
+fn main(pressure_act: bool) -> i32 {
+    if pressure_act {
+        return act_two();
+    }
     say!("rvmm demo: how the kernel hands memory to a process (seed 001's malloc walk-through)");
     let start = snapshot();
     say!("at start: brk {:#x}, RSS {} kB, MemFree {} kB", brk(0), start.rss_kb, start.free_kb);
@@ -194,20 +309,31 @@ fn main() -> i32 {
     0
 }
 
-// The entry point: the stack holds argc, argv, envp, auxv; nothing of it is
-// needed. Align the stack as the ABI wants for a call.
+// The entry point: the stack holds argc, argv, envp, auxv; `start` gets
+// where they begin. Align the stack as the ABI wants for a call.
 global_asm!(
     ".globl _start",
     "_start:",
     "    xor ebp, ebp",
+    "    mov rdi, rsp",
     "    and rsp, -16",
     "    call {main}",
     "    ud2",
     main = sym start,
 );
 
-extern "C" fn start() -> ! {
-    exit(main())
+extern "C" fn start(sp: *const u64) -> ! {
+    // SAFETY: the kernel's initial stack: argc, then argc pointers to
+    // NUL-terminated strings.
+    let pressure_act = unsafe {
+        let argc = *sp;
+        argc > 1 && {
+            let arg = *sp.add(2) as *const u8;
+            let want = b"pressure\0";
+            (0..want.len()).all(|i| *arg.add(i) == want[i])
+        }
+    };
+    exit(main(pressure_act))
 }
 
 #[panic_handler]

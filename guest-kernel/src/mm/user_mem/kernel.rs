@@ -181,6 +181,11 @@ impl UserMem for KernelUserMem {
         crate::mm::swapfile::readahead_pop()
     }
 
+    fn swap_ra_state(&self) -> Option<&crate::mm::swap_state::SwapRaState> {
+        static STATE: crate::mm::swap_state::SwapRaState = crate::mm::swap_state::SwapRaState::new();
+        Some(&STATE)
+    }
+
     fn swap_dup(&self, e: crate::mm::uvm::SwapEntry) {
         crate::mm::swapfile::swap_duplicate(e);
     }

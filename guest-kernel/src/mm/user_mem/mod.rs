@@ -132,6 +132,11 @@ pub trait UserMem: Copy {
     fn swap_ra_pop(&self) -> Option<SwapEntry> {
         None
     }
+    /// What decides the readahead window; `None` (this default): no
+    /// readahead.
+    fn swap_ra_state(&self) -> Option<&crate::mm::swap_state::SwapRaState> {
+        None
+    }
     /// One more PTE names slot `e` (fork).
     fn swap_dup(&self, e: SwapEntry) {
         let _ = e;
