@@ -71,7 +71,7 @@ struct Host {
     /// The slots readahead cached, oldest first (a small ring, so that
     /// forgetting is tested too).
     readahead: RefCell<std::collections::VecDeque<SwapEntry>>,
-    readahead_state: crate::mm::swap_state::SwapRaState,
+    readahead_state: crate::mm::swapfile::SwapRaState,
 }
 
 /// The host's readahead ring holds this many slots.
@@ -100,7 +100,7 @@ impl Host {
             swap_reads: std::cell::Cell::new(0),
             swap_read_requests: std::cell::Cell::new(0),
             readahead: RefCell::new(std::collections::VecDeque::new()),
-            readahead_state: crate::mm::swap_state::SwapRaState::new(),
+            readahead_state: crate::mm::swapfile::SwapRaState::new(),
         }
     }
 
@@ -234,7 +234,7 @@ impl UserMem for HostMem<'_> {
     fn swap_ra_pop(&self) -> Option<SwapEntry> {
         self.0.readahead.borrow_mut().pop_front()
     }
-    fn swap_ra_state(&self) -> Option<&crate::mm::swap_state::SwapRaState> {
+    fn swap_ra_state(&self) -> Option<&crate::mm::swapfile::SwapRaState> {
         Some(&self.0.readahead_state)
     }
     fn swap_dup(&self, e: SwapEntry) {

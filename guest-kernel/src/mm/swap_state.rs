@@ -43,48 +43,6 @@ pub static SWAP_RA_HIT: AtomicU64 = AtomicU64::new(0);
 /// Readahead's pages: free memory only, never reclaim, no warning.
 const GFP_READAHEAD: Gfp = Gfp(__GFP_HIGHMEM.0 | __GFP_NOWARN.0);
 
-/// What the readahead window is decided by (Linux's
-/// `swapin_readahead_hits`, `prev_offset` and `last_readahead_pages`).
-#[derive(Debug, Default)]
-pub struct SwapRaState {
-    /// Faults that found a page read ahead, since the last window.
-    hits: AtomicU64,
-    /// The slot of the last fault that read without hits before it.
-    prev_offset: AtomicU64,
-    /// The last window, in slots.
-    last_window: AtomicU64,
-}
-
-impl SwapRaState {
-    pub const fn new() -> Self {
-        Self { hits: AtomicU64::new(0), prev_offset: AtomicU64::new(0), last_window: AtomicU64::new(0) }
-    }
-
-    /// The window for a read of slot `offset`, at most `max` slots (Linux
-    /// `swapin_nr_pages`): the hits since the last window plus two,
-    /// rounded up to a power of two (at least 4); without hits, two if
-    /// the fault is next to the last one and one otherwise; never below
-    /// half the last window, so it does not collapse at one miss.
-    fn window(&self, offset: u64, max: u64) -> u64 {
-        let hits = self.hits.swap(0, Relaxed);
-        let prev = self.prev_offset.load(Relaxed);
-        let mut pages = hits + 2;
-        if pages == 2 {
-            if offset != prev.wrapping_add(1) && offset != prev.wrapping_sub(1) {
-                pages = 1;
-            }
-        } else {
-            pages = pages.next_power_of_two().max(4);
-        }
-        pages = pages.min(max).max(self.last_window.load(Relaxed) / 2);
-        if hits == 0 {
-            self.prev_offset.store(offset, Relaxed);
-        }
-        self.last_window.store(pages, Relaxed);
-        pages
-    }
-}
-
 /// How an entry is kept in `page.private`: the type above the offset.
 const TYPE_SHIFT: u32 = 58;
 
@@ -224,7 +182,7 @@ pub fn readahead_hit<M: UserMem>(mem: &M, pfn: Pfn) {
         page.clear(pg::READAHEAD);
         SWAP_RA_HIT.fetch_add(1, Relaxed);
         if let Some(state) = mem.swap_ra_state() {
-            state.hits.fetch_add(1, Relaxed);
+            state.hit();
         }
     }
 }

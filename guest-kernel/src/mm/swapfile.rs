@@ -140,6 +140,53 @@ impl SwapInfo {
     }
 }
 
+/// What the readahead window is decided by (Linux's
+/// `swapin_readahead_hits`, `prev_offset` and `last_readahead_pages`).
+#[derive(Debug, Default)]
+pub struct SwapRaState {
+    /// Faults that found a page read ahead, since the last window.
+    hits: AtomicU64,
+    /// The slot of the last fault that read without hits before it.
+    prev_offset: AtomicU64,
+    /// The last window, in slots.
+    last_window: AtomicU64,
+}
+
+impl SwapRaState {
+    pub const fn new() -> Self {
+        Self { hits: AtomicU64::new(0), prev_offset: AtomicU64::new(0), last_window: AtomicU64::new(0) }
+    }
+
+    /// A fault found a page read ahead.
+    pub fn hit(&self) {
+        self.hits.fetch_add(1, Relaxed);
+    }
+
+    /// The window for a read of slot `offset`, at most `max` slots (Linux
+    /// `swapin_nr_pages`): the hits since the last window plus two,
+    /// rounded up to a power of two (at least 4); without hits, two if
+    /// the fault is next to the last one and one otherwise; never below
+    /// half the last window, so it does not collapse at one miss.
+    pub fn window(&self, offset: u64, max: u64) -> u64 {
+        let hits = self.hits.swap(0, Relaxed);
+        let prev = self.prev_offset.load(Relaxed);
+        let mut pages = hits + 2;
+        if pages == 2 {
+            if offset != prev.wrapping_add(1) && offset != prev.wrapping_sub(1) {
+                pages = 1;
+            }
+        } else {
+            pages = pages.next_power_of_two().max(4);
+        }
+        pages = pages.min(max).max(self.last_window.load(Relaxed) / 2);
+        if hits == 0 {
+            self.prev_offset.store(offset, Relaxed);
+        }
+        self.last_window.store(pages, Relaxed);
+        pages
+    }
+}
+
 /// Block I/O for swap, given by the block driver: reads consecutive slots
 /// of an area from `offset` on into the pages at the physical addresses
 /// (one request where the device takes it), and writes one page to a slot

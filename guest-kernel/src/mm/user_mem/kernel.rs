@@ -181,8 +181,8 @@ impl UserMem for KernelUserMem {
         crate::mm::swapfile::readahead_pop()
     }
 
-    fn swap_ra_state(&self) -> Option<&crate::mm::swap_state::SwapRaState> {
-        static STATE: crate::mm::swap_state::SwapRaState = crate::mm::swap_state::SwapRaState::new();
+    fn swap_ra_state(&self) -> Option<&crate::mm::swapfile::SwapRaState> {
+        static STATE: crate::mm::swapfile::SwapRaState = crate::mm::swapfile::SwapRaState::new();
         Some(&STATE)
     }
 

@@ -134,7 +134,7 @@ pub trait UserMem: Copy {
     }
     /// What decides the readahead window; `None` (this default): no
     /// readahead.
-    fn swap_ra_state(&self) -> Option<&crate::mm::swap_state::SwapRaState> {
+    fn swap_ra_state(&self) -> Option<&crate::mm::swapfile::SwapRaState> {
         None
     }
     /// One more PTE names slot `e` (fork).
