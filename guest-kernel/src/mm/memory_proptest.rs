@@ -62,6 +62,8 @@ struct Host {
     swap: std::cell::RefCell<Vec<(u32, u64)>>,
     /// Every swap-in fails, as on a device I/O error.
     swap_in_fails: std::cell::Cell<bool>,
+    /// Reads of this one slot fail.
+    swap_in_fails_at: std::cell::Cell<Option<u64>>,
     /// The swap cache's index: slot offset to page.
     swap_cache: std::cell::RefCell<BTreeMap<u64, Pfn>>,
     /// Pages written to and read from swap, and the read requests.
@@ -95,6 +97,7 @@ impl Host {
             flushes: std::cell::Cell::new((0, 0)),
             swap: std::cell::RefCell::new(Vec::new()),
             swap_in_fails: std::cell::Cell::new(false),
+            swap_in_fails_at: std::cell::Cell::new(None),
             swap_cache: std::cell::RefCell::new(BTreeMap::new()),
             swap_writes: std::cell::Cell::new(0),
             swap_reads: std::cell::Cell::new(0),
@@ -211,7 +214,7 @@ impl UserMem for HostMem<'_> {
         assert!(self.0.swap_cache.borrow_mut().remove(&e.offset).is_some(), "slot {e:?} was not cached");
     }
     fn swap_in(&self, e: SwapEntry, pfn: Pfn) -> bool {
-        if self.0.swap_in_fails.get() {
+        if self.0.swap_in_fails.get() || self.0.swap_in_fails_at.get() == Some(e.offset) {
             return false;
         }
         let swap = self.0.swap.borrow();
@@ -1058,6 +1061,32 @@ fn swap_readahead_follows_a_sequential_reader_and_reclaim_drops_what_was_not_use
     assert_eq!(crate::mm::swap_state::shrink_readahead(&HostMem(&host), 100), unused);
     assert_eq!(host.free_pages(), free + unused);
     assert!(host.swap_cache.borrow().is_empty());
+    for i in 0..16 {
+        world.touch(0, base + i * PAGE_SIZE, false).unwrap();
+    }
+    world.check().unwrap();
+    world.finish();
+    assert_eq!(host.free_pages(), before);
+}
+
+/// A read error on a slot that was only being read ahead does not fail
+/// the fault: the faulting slot is read alone, and the pages read ahead
+/// are given back.
+#[test]
+fn a_read_error_ahead_of_the_fault_costs_only_the_readahead() {
+    let host = Host::new();
+    let before = host.free_pages();
+    let (mut world, base) = all_in_swap(&host);
+    for i in 3..=5 {
+        world.touch(0, base + i * PAGE_SIZE, false).unwrap();
+    }
+    host.swap_in_fails_at.set(Some(9));
+    world.touch(0, base + 8 * PAGE_SIZE, false).expect("slot 8 reads; only slot 9 fails");
+    assert!(!host.swap_cache.borrow().contains_key(&9));
+    let reads = host.swap_read_requests.get();
+    assert_eq!(handle_mm_fault(&mut world.procs[0].0, base + 9 * PAGE_SIZE, PF_USER, STACK_RLIMIT).unwrap_err(), FaultError::Bus, "slot 9 itself");
+    assert!(host.swap_read_requests.get() > reads);
+    host.swap_in_fails_at.set(None);
     for i in 0..16 {
         world.touch(0, base + i * PAGE_SIZE, false).unwrap();
     }

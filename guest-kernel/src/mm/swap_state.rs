@@ -125,8 +125,9 @@ pub fn free_swap_and_cache<M: UserMem>(mem: &M, e: SwapEntry) {
 /// Reads slot `e` into `target` (the page a fault waits for) and, in the
 /// same request, the run of slots around it in its aligned window that
 /// PTEs still name and the cache does not hold, each into a new page of
-/// the cache. Without free memory for the others only `e` is read. False
-/// on an I/O error, with nothing read ahead kept.
+/// the cache. Without free memory for the others, or when their request
+/// fails, only `e` is read. False on an I/O error reading `e`, with
+/// nothing read ahead kept.
 pub fn swap_in_cluster<M: UserMem>(mem: &M, e: SwapEntry, target: Pfn) -> bool {
     let Some(state) = mem.swap_ra_state() else { return mem.swap_in(e, target) };
     let max = 1u64 << PAGE_CLUSTER.load(Relaxed).min(SWAP_RA_MAX.trailing_zeros().into());
@@ -157,8 +158,10 @@ pub fn swap_in_cluster<M: UserMem>(mem: &M, e: SwapEntry, target: Pfn) -> bool {
         }
     }
     if !mem.swap_in_pages(slot(lo), &pfns[..n]) {
+        // The error may be a neighbour's: the faulting slot alone decides
+        // the fault, as in Linux, where readahead's reads are its own.
         release(&pfns, n);
-        return false;
+        return mem.swap_in(e, target);
     }
     for (i, &pfn) in pfns[..n].iter().enumerate().filter(|&(i, _)| i != t) {
         let s = slot(lo + i as u64);

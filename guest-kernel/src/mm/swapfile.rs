@@ -166,8 +166,12 @@ impl SwapRaState {
     /// `swapin_nr_pages`): the hits since the last window plus two,
     /// rounded up to a power of two (at least 4); without hits, two if
     /// the fault is next to the last one and one otherwise; never below
-    /// half the last window, so it does not collapse at one miss.
+    /// half the last window, so it does not collapse at one miss, and
+    /// never above `max` (one slot when `max` is, at once).
     pub fn window(&self, offset: u64, max: u64) -> u64 {
+        if max <= 1 {
+            return 1;
+        }
         let hits = self.hits.swap(0, Relaxed);
         let prev = self.prev_offset.load(Relaxed);
         let mut pages = hits + 2;
@@ -178,7 +182,7 @@ impl SwapRaState {
         } else {
             pages = pages.next_power_of_two().max(4);
         }
-        pages = pages.min(max).max(self.last_window.load(Relaxed) / 2);
+        pages = pages.max(self.last_window.load(Relaxed) / 2).min(max);
         if hits == 0 {
             self.prev_offset.store(offset, Relaxed);
         }
@@ -404,6 +408,26 @@ fn render_swaps(areas: &[SwapInfo], w: &mut String) -> core::fmt::Result {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The readahead window: one slot for a lone fault, two for the next
+    /// one beside it, growing with hits, halving at most per miss, and at
+    /// once within a lowered `page-cluster`.
+    #[test]
+    fn the_readahead_window_follows_hits_as_linux_sizes_it() {
+        let ra = SwapRaState::new();
+        assert_eq!(ra.window(100, 8), 1, "a lone fault");
+        assert_eq!(ra.window(101, 8), 2, "next to the last one");
+        ra.hit();
+        assert_eq!(ra.window(103, 8), 4, "one hit: 1 + 2, rounded up to 4");
+        (0..3).for_each(|_| ra.hit());
+        assert_eq!(ra.window(107, 8), 8, "capped by page-cluster");
+        assert_eq!(ra.window(500, 8), 4, "a miss halves it");
+        assert_eq!(ra.window(900, 8), 2);
+        (0..6).for_each(|_| ra.hit());
+        assert_eq!(ra.window(904, 8), 8);
+        assert_eq!(ra.window(910, 2), 2, "a lowered page-cluster holds at once");
+        assert_eq!(ra.window(911, 1), 1, "page-cluster 0: the slot alone");
+    }
 
     fn header(last_page: u32, version: u32, magic: &[u8; 10]) -> [u8; SWAP_PAGE] {
         let mut p = [0u8; SWAP_PAGE];

@@ -27,8 +27,10 @@ use crate::mm::swap_state;
 use crate::mm::uvm::{account_unmap, page_kind, page_remove_map, PageKind, Pte, PteSlot, Rss, TlbGather, UserMem};
 use crate::mm::vma::{VmFile, VmaTree, VM_LOCKED, VM_SHARED};
 
-/// Direct reclaim, as `/proc/vmstat` counts it: PTEs of pages looked at
-/// (`pgscan_direct`) and pages sent to swap (`pgsteal_direct`).
+/// Direct reclaim, as `/proc/vmstat` counts it: pages looked at
+/// (`pgscan_direct`: PTEs, and pages read ahead in the swap cache) and
+/// pages freed (`pgsteal_direct`: sent to swap, or read ahead and never
+/// used).
 pub static PGSCAN_DIRECT: AtomicU64 = AtomicU64::new(0);
 pub static PGSTEAL_DIRECT: AtomicU64 = AtomicU64::new(0);
 /// The same for kswapd's background reclaim (`pgscan_kswapd`,

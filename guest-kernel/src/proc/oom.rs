@@ -127,7 +127,9 @@ pub fn shrink(who: Reclaimer) -> u64 {
         Reclaimer::Direct => (&PGSCAN_DIRECT, &PGSTEAL_DIRECT),
         Reclaimer::Kswapd => (&PGSCAN_KSWAPD, &PGSTEAL_KSWAPD),
     };
+    // The pages read ahead that no fault used are scanned and taken first.
     let dropped = crate::mm::swap_state::shrink_readahead(&crate::mm::user_mem::KernelUserMem, SWAP_CLUSTER_MAX);
+    pgscan.fetch_add(dropped, Relaxed);
     pgsteal.fetch_add(dropped, Relaxed);
     if dropped == SWAP_CLUSTER_MAX || crate::mm::swapfile::totals().1 == 0 {
         return dropped;
