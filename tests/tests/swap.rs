@@ -184,8 +184,8 @@ fn the_demos_second_act_shows_memory_pressure() {
 }
 
 /// `vm.page-cluster`, the swap readahead window, as Linux has it: 3 by
-/// default, 0 to 31 accepted, anything else `EINVAL`; and the readahead
-/// counters in `/proc/vmstat`.
+/// default, 0 to 31 accepted, anything else `EINVAL`, written by root
+/// only; and the readahead counters in `/proc/vmstat`.
 #[test]
 fn page_cluster_is_linuxs_knob() {
     if !kvm_available() {
@@ -196,6 +196,12 @@ fn page_cluster_is_linuxs_knob() {
     let run = run_vmm(&["run", "--timeout", "60", "--init", "/bin/busybox", "--", "sh", "-c", script]);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.console);
     assert_eq!(run.stdout, "3\n0\nrefused\nswap_ra 0\nswap_ra_hit 0\n", "{}", run.console);
+    // Only root writes it (the others' bits of 0644), as any vm sysctl;
+    // drop_caches (0200) others cannot even read.
+    let script = "echo 1 > /proc/sys/vm/page-cluster || echo refused; cat /proc/sys/vm/page-cluster; cat /proc/sys/vm/drop_caches || echo unreadable";
+    let run = run_vmm(&["run", "--timeout", "60", "--user", "1000", "--init", "/bin/busybox", "--", "sh", "-c", script]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.console);
+    assert_eq!(run.stdout, "refused\n3\nunreadable\n", "{}", run.console);
 }
 
 /// Swap full too: a program that needs more than RAM and swap together

@@ -217,8 +217,15 @@ pub(super) fn open(path: &str, flags: u32) -> Result<Arc<File>, i32> {
     if flags & crate::fs::file::O_PATH != 0 {
         return Ok(File::proc_path(entry_ino(i), S_IFREG | e.mode));
     }
-    // Root is the owner: the owner's bits decide.
-    let (can_read, can_write) = (e.mode & 0o400 != 0, e.mode & 0o200 != 0 && e.write.is_some());
+    // As Linux's `sysctl_perm`: the files are root's, group root's, so
+    // root's effective user takes the owner's bits, a member of group root
+    // the group's, anyone else the others' (0644: read only).
+    let bits = match super::current().map(|t| &t.cred) {
+        Some(c) if c.euid == 0 => e.mode >> 6,
+        Some(c) if c.in_egroup_p(0) => e.mode >> 3,
+        _ => e.mode,
+    } & 0o7;
+    let (can_read, can_write) = (bits & 0o4 != 0, bits & 0o2 != 0 && e.write.is_some());
     let want_read = flags & O_ACCMODE != crate::fs::file::O_WRONLY;
     if (writing && !can_write) || (want_read && !can_read) {
         return Err(EACCES);
