@@ -168,7 +168,7 @@ pub fn encode_snapshot(seq: u64, guest_ns: u64, reason: Reason, detail: Detail, 
 }
 
 /// Number of [`vmstat_extras`].
-const NR_EXTRAS: usize = 24;
+const NR_EXTRAS: usize = 26;
 
 /// Counters /proc/vmstat does not print.
 fn vmstat_extras() -> [(&'static str, u64); NR_EXTRAS] {
@@ -190,6 +190,8 @@ fn vmstat_extras() -> [(&'static str, u64); NR_EXTRAS] {
         ("pkmap_flushes", k.pkmap_flushes.load(Relaxed)),
         ("vmalloc_purges", crate::mm::vmalloc::NR_PURGES.load(Relaxed)),
         ("oom_kill", crate::proc::oom::OOM_KILLS.load(Relaxed)),
+        ("workingset_refault_anon", crate::mm::swap_state::WORKINGSET_REFAULT_ANON.load(Relaxed)),
+        ("workingset_activate_anon", crate::mm::swap_state::WORKINGSET_ACTIVATE_ANON.load(Relaxed)),
         ("swap_ra", crate::mm::swap_state::SWAP_RA.load(Relaxed)),
         ("swap_ra_hit", crate::mm::swap_state::SWAP_RA_HIT.load(Relaxed)),
         ("thp_fault_alloc", crate::mm::huge_memory::THP_FAULT_ALLOC.load(Relaxed)),

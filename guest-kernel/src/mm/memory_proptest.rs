@@ -74,6 +74,9 @@ struct Host {
     /// forgetting is tested too).
     readahead: RefCell<std::collections::VecDeque<SwapEntry>>,
     readahead_state: crate::mm::swapfile::SwapRaState,
+    /// The workingset clock, and the shadows evicted pages left per slot.
+    workingset: crate::mm::swapfile::Workingset,
+    shadows: RefCell<BTreeMap<u64, u64>>,
 }
 
 /// The host's readahead ring holds this many slots.
@@ -104,6 +107,8 @@ impl Host {
             swap_read_requests: std::cell::Cell::new(0),
             readahead: RefCell::new(std::collections::VecDeque::new()),
             readahead_state: crate::mm::swapfile::SwapRaState::new(),
+            workingset: crate::mm::swapfile::Workingset::new(|| PAGES / 2),
+            shadows: RefCell::new(BTreeMap::new()),
         }
     }
 
@@ -240,6 +245,15 @@ impl UserMem for HostMem<'_> {
     fn swap_ra_state(&self) -> Option<&crate::mm::swapfile::SwapRaState> {
         Some(&self.0.readahead_state)
     }
+    fn workingset(&self) -> Option<&crate::mm::swapfile::Workingset> {
+        Some(&self.0.workingset)
+    }
+    fn swap_shadow_store(&self, e: SwapEntry, age: u64) {
+        self.0.shadows.borrow_mut().insert(e.offset, age);
+    }
+    fn swap_shadow_take(&self, e: SwapEntry) -> Option<u64> {
+        self.0.shadows.borrow_mut().remove(&e.offset)
+    }
     fn swap_dup(&self, e: SwapEntry) {
         self.0.swap.borrow_mut()[e.offset as usize].0 += 1;
     }
@@ -248,6 +262,9 @@ impl UserMem for HostMem<'_> {
         let slot = &mut swap[e.offset as usize].0;
         assert!(*slot > 0, "swap slot {e:?} freed once too often");
         *slot -= 1;
+        if *slot == 0 {
+            self.0.shadows.borrow_mut().remove(&e.offset);
+        }
     }
 }
 
@@ -1093,6 +1110,39 @@ fn a_read_error_ahead_of_the_fault_costs_only_the_readahead() {
     world.check().unwrap();
     world.finish();
     assert_eq!(host.free_pages(), before);
+}
+
+/// Workingset refault detection: a page read back soon after reclaim
+/// evicted it (fewer evictions since than the workingset holds) is
+/// activated, and reclaim's clock passes it over once more than a page
+/// that comes back after a long absence.
+#[test]
+fn a_page_that_refaults_soon_is_activated_and_kept_longer() {
+    use crate::mm::vmscan::ScanControl;
+    let host = Host::new();
+    let (mut world, base) = all_in_swap(&host);
+    let (near, far) = (base + 3 * PAGE_SIZE, base + 12 * PAGE_SIZE);
+    world.touch(0, near, false).unwrap();
+    let page_of = |w: &World<'_>, va: UserAddr| host.pa.page(w.procs[0].0.pt.lookup(va).expect("resident").pfn());
+    assert!(page_of(&world, near).test(pg::ACTIVE), "16 evictions ago: within the workingset");
+    // As many evictions as there are pages: slot 12's page comes back from
+    // farther than the workingset reaches.
+    (0..PAGES).for_each(|_| {
+        host.workingset.tick();
+    });
+    world.touch(0, far, false).unwrap();
+    assert!(!page_of(&world, far).test(pg::ACTIVE), "not activated");
+    // The clock takes the far page first; the near one is still there.
+    for pass in 0.. {
+        assert!(pass < 4, "the far page was never reclaimed");
+        world.procs[0].0.swap_out_mm(&mut ScanControl::new(1, 100));
+        if world.procs[0].0.pt.lookup_swap(far).is_some() {
+            break;
+        }
+    }
+    assert!(world.procs[0].0.pt.lookup(near).is_some(), "the activated page went first");
+    world.check().unwrap();
+    world.finish();
 }
 
 /// Faults that are neither next to each other nor hits read one page

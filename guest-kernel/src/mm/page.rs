@@ -62,6 +62,10 @@ pub mod pg {
     /// `PG_readahead` on a swap cache folio): cleared by the first fault
     /// that finds it (`swap_ra_hit`).
     pub const READAHEAD: u32 = 1 << 16;
+    /// An anonymous page that refaulted within the workingset (Linux
+    /// `PG_active` after `workingset_refault`): reclaim's clock passes it
+    /// over once more before it may go.
+    pub const ACTIVE: u32 = 1 << 17;
     pub const ZONE_SHIFT: u32 = 28;
     pub const ZONE_MASK: u32 = 0x3 << ZONE_SHIFT;
 
@@ -70,7 +74,7 @@ pub mod pg {
     pub const CHECK_AT_FREE: u32 = BUDDY | PCP | SLAB | LRU | RESERVED | SWAPCACHE | PMD_MAPPED | LARGE;
 
     /// Names for dumps, in bit order.
-    pub const NAMES: [(u32, &str); 17] = [
+    pub const NAMES: [(u32, &str); 18] = [
         (INIT, "init"),
         (BUDDY, "buddy"),
         (ZERO, "zero"),
@@ -88,6 +92,7 @@ pub mod pg {
         (PMD_MAPPED, "pmd_mapped"),
         (LARGE, "large"),
         (READAHEAD, "readahead"),
+        (ACTIVE, "active"),
     ];
 }
 

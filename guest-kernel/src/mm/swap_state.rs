@@ -39,6 +39,36 @@ pub const SWAP_RA_MAX: usize = 32;
 /// (`swap_ra_hit`).
 pub static SWAP_RA: AtomicU64 = AtomicU64::new(0);
 pub static SWAP_RA_HIT: AtomicU64 = AtomicU64::new(0);
+/// Pages read back from swap whose eviction left a shadow
+/// (`workingset_refault_anon`), and those of them that came back within
+/// the workingset and were activated (`workingset_activate_anon`).
+pub static WORKINGSET_REFAULT_ANON: AtomicU64 = AtomicU64::new(0);
+pub static WORKINGSET_ACTIVATE_ANON: AtomicU64 = AtomicU64::new(0);
+
+/// Reclaim evicted the page that held slot `e`'s data (Linux
+/// `workingset_eviction`): the slot keeps the workingset clock's value as
+/// the page's shadow, and the clock ticks.
+pub fn workingset_eviction<M: UserMem>(mem: &M, e: SwapEntry) {
+    if let Some(ws) = mem.workingset() {
+        mem.swap_shadow_store(e, ws.tick());
+    }
+}
+
+/// Page `pfn` was just read back from slot `e` (Linux
+/// `workingset_refault`): if its eviction left a shadow, that is a
+/// refault, and one whose distance (pages evicted or promoted since) the
+/// workingset could have held is activated ([`pg::ACTIVE`]): a working
+/// set that thrashes is protected from the next pass of reclaim.
+fn workingset_refault<M: UserMem>(mem: &M, e: SwapEntry, pfn: Pfn) {
+    let Some(ws) = mem.workingset() else { return };
+    let Some(evicted) = mem.swap_shadow_take(e) else { return };
+    WORKINGSET_REFAULT_ANON.fetch_add(1, Relaxed);
+    if ws.within(evicted) {
+        mem.page(pfn).set(pg::ACTIVE);
+        ws.tick();
+        WORKINGSET_ACTIVATE_ANON.fetch_add(1, Relaxed);
+    }
+}
 
 /// Readahead's pages: free memory only, never reclaim, no warning.
 const GFP_READAHEAD: Gfp = Gfp(__GFP_HIGHMEM.0 | __GFP_NOWARN.0);
@@ -129,7 +159,7 @@ pub fn free_swap_and_cache<M: UserMem>(mem: &M, e: SwapEntry) {
 /// fails, only `e` is read. False on an I/O error reading `e`, with
 /// nothing read ahead kept.
 pub fn swap_in_cluster<M: UserMem>(mem: &M, e: SwapEntry, target: Pfn) -> bool {
-    let Some(state) = mem.swap_ra_state() else { return mem.swap_in(e, target) };
+    let Some(state) = mem.swap_ra_state() else { return swap_in_one(mem, e, target) };
     let max = 1u64 << PAGE_CLUSTER.load(Relaxed).min(SWAP_RA_MAX.trailing_zeros().into());
     let window = state.window(e.offset, max).next_power_of_two();
     let start = e.offset & !(window - 1);
@@ -153,7 +183,7 @@ pub fn swap_in_cluster<M: UserMem>(mem: &M, e: SwapEntry, target: Pfn) -> bool {
             Some(pfn) => pfns[i] = pfn,
             None => {
                 release(&pfns, i);
-                return mem.swap_in(e, target);
+                return swap_in_one(mem, e, target);
             }
         }
     }
@@ -161,10 +191,12 @@ pub fn swap_in_cluster<M: UserMem>(mem: &M, e: SwapEntry, target: Pfn) -> bool {
         // The error may be a neighbour's: the faulting slot alone decides
         // the fault, as in Linux, where readahead's reads are its own.
         release(&pfns, n);
-        return mem.swap_in(e, target);
+        return swap_in_one(mem, e, target);
     }
+    workingset_refault(mem, e, target);
     for (i, &pfn) in pfns[..n].iter().enumerate().filter(|&(i, _)| i != t) {
         let s = slot(lo + i as u64);
+        workingset_refault(mem, s, pfn);
         mem.page(pfn).set(pg::ANON | pg::READAHEAD);
         add_to_swap_cache(mem, pfn, s);
         // The allocation's reference: the cache's is the one left.
@@ -175,6 +207,15 @@ pub fn swap_in_cluster<M: UserMem>(mem: &M, e: SwapEntry, target: Pfn) -> bool {
         }
     }
     true
+}
+
+/// Reads slot `e` alone into `target`.
+fn swap_in_one<M: UserMem>(mem: &M, e: SwapEntry, target: Pfn) -> bool {
+    let ok = mem.swap_in(e, target);
+    if ok {
+        workingset_refault(mem, e, target);
+    }
+    ok
 }
 
 /// A fault found the cached page `pfn`: if readahead brought it, that
@@ -198,6 +239,7 @@ fn drop_readahead<M: UserMem>(mem: &M, e: SwapEntry) -> bool {
     let page = mem.page(pfn);
     if page.test(pg::READAHEAD) && page.mapcount() == 0 && page.refcount() == 1 {
         delete_from_swap_cache(mem, pfn);
+        workingset_eviction(mem, e);
         true
     } else {
         false

@@ -114,6 +114,10 @@ pub struct SwapInfo {
     /// PFN 0 is never a user page): the swap cache's index, made at
     /// `swapon` so that reclaim never allocates for it.
     cache: Vec<u32>,
+    /// Per slot, the shadow its page left when reclaim evicted it: the
+    /// workingset clock then, plus one (0: none; Linux keeps it in the
+    /// swap cache's xarray where the page was).
+    shadow: Vec<u32>,
     /// Pages in the swap cache.
     cached: u64,
     /// Where the search for a free slot starts (Linux `cluster_next`).
@@ -126,7 +130,8 @@ impl SwapInfo {
         let mut map = alloc::vec![0u16; slots];
         map[0] = u16::MAX;
         let cache = alloc::vec![0u32; slots];
-        Self { name: String::from(name), prio, pages: header.good_pages(), inuse_pages: 0, map, cache, cached: 0, next: 1 }
+        let shadow = alloc::vec![0u32; slots];
+        Self { name: String::from(name), prio, pages: header.good_pages(), inuse_pages: 0, map, cache, shadow, cached: 0, next: 1 }
     }
 
     /// A free slot, taken (one reference).
@@ -188,6 +193,35 @@ impl SwapRaState {
         }
         self.last_window.store(pages, Relaxed);
         pages
+    }
+}
+
+/// Linux's workingset clock (`lruvec->nonresident_age`): it ticks at
+/// each eviction and each activation, and an evicted page's shadow holds
+/// its value then, so that a refault knows how many pages went out (or
+/// were promoted) while the page was away: its refault distance.
+pub struct Workingset {
+    age: AtomicU64,
+    /// The pages the workingset can hold: a refault no farther than this
+    /// would have stayed in memory with that much more room.
+    size: fn() -> u64,
+}
+
+impl Workingset {
+    pub const fn new(size: fn() -> u64) -> Self {
+        Self { age: AtomicU64::new(0), size }
+    }
+
+    /// A page goes out (or is promoted): the clock's value before.
+    pub fn tick(&self) -> u64 {
+        self.age.fetch_add(1, Relaxed)
+    }
+
+    /// Whether a page evicted at `evicted` (the clock's low 32 bits) comes
+    /// back within the workingset.
+    pub fn within(&self, evicted: u64) -> bool {
+        let distance = (self.age.load(Relaxed) as u32).wrapping_sub(evicted as u32);
+        u64::from(distance) <= (self.size)()
     }
 }
 
@@ -319,7 +353,27 @@ pub fn swap_free(e: SwapEntry) {
     *c -= 1;
     if *c == 0 {
         area.inuse_pages -= 1;
+        // Nothing will read the slot again: no refault to detect.
+        area.shadow[e.offset as usize] = 0;
     }
+}
+
+/// Records the shadow of slot `e`'s page, evicted at workingset clock
+/// `age`.
+pub fn shadow_store(e: SwapEntry, age: u64) {
+    let mut list = SWAP.lock();
+    if let Some(s) = list.areas.get_mut(e.typ as usize).and_then(|a| a.shadow.get_mut(e.offset as usize)) {
+        *s = (age as u32).wrapping_add(1).max(1);
+    }
+}
+
+/// Takes slot `e`'s shadow: the workingset clock (its low 32 bits) when
+/// its page was evicted, if it was.
+pub fn shadow_take(e: SwapEntry) -> Option<u64> {
+    let mut list = SWAP.lock();
+    let s = list.areas.get_mut(e.typ as usize).and_then(|a| a.shadow.get_mut(e.offset as usize))?;
+    let v = core::mem::take(s);
+    (v != 0).then(|| u64::from(v.wrapping_sub(1)))
 }
 
 /// The page holding slot `e`'s data, if the swap cache has one (Linux

@@ -110,9 +110,15 @@ fn reclaim_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: 
     if take == Take::Unshared && page.mapcount() != 1 {
         return Outcome::Kept;
     }
+    // The clock's second chance: a page used since the last look loses its
+    // accessed bit; one activated by a refault loses that first.
     if take == Take::Unused && pte.young() {
         slot.set(mem, pte.mkold());
         tlb.add(va);
+        return Outcome::Kept;
+    }
+    if take == Take::Unused && page.test(pg::ACTIVE) {
+        page.clear(pg::ACTIVE);
         return Outcome::Kept;
     }
     if exclusive {
@@ -126,8 +132,10 @@ fn reclaim_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: 
         slot.set(mem, Pte::swap(entry));
         tlb.add(va);
         account_unmap(mem, pfn, rss);
+        page.clear(pg::ACTIVE);
         page_remove_map(mem, pfn);
         rss.swap += 1;
+        swap_state::workingset_eviction(mem, entry);
         return Outcome::Freed;
     }
     // A page with references besides its PTEs and the swap cache (held by
@@ -153,7 +161,9 @@ fn reclaim_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: 
     if page.mapcount() == 0 && mem.swap_writepage(entry, pfn) {
         // The last PTE went: written once, and let go. (Should the write
         // fail, the page stays in the cache, where a fault finds it.)
+        page.clear(pg::ACTIVE);
         swap_state::delete_from_swap_cache(mem, pfn);
+        swap_state::workingset_eviction(mem, entry);
         return Outcome::Freed;
     }
     Outcome::Kept
@@ -192,8 +202,9 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
     }
 
     /// `MADV_COLD` (Linux `madvise_cold`): the anonymous pages in
-    /// `[start, end)` that only this mapping maps lose their accessed bit,
-    /// so that the next reclaim pass takes them without a second chance.
+    /// `[start, end)` that only this mapping maps lose their accessed bit
+    /// and their activation, so that the next reclaim pass takes them
+    /// without a second chance.
     /// Returns how many were marked.
     pub fn deactivate(&mut self, start: UserAddr, end: UserAddr) -> u64 {
         let mem = self.pt.mem();
@@ -204,7 +215,12 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
             pt.reclaim_huge_range(s, e, HugeReclaim::Cold);
             pt.for_each_present(s, e, |va, slot| {
                 let pte = slot.get();
-                if pte.present() && pte.young() && matches!(page_kind(&mem, pte.pfn()), PageKind::Anon { .. }) && mem.page(pte.pfn()).mapcount() == 1 {
+                if !pte.present() || !matches!(page_kind(&mem, pte.pfn()), PageKind::Anon { .. }) || mem.page(pte.pfn()).mapcount() != 1 {
+                    return;
+                }
+                let page = mem.page(pte.pfn());
+                if pte.young() || page.test(pg::ACTIVE) {
+                    page.clear(pg::ACTIVE);
                     slot.set(&mem, pte.mkold());
                     tlb.add(va);
                     cold += 1;

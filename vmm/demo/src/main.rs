@@ -180,6 +180,8 @@ struct Pressure {
     kswapd: u64,
     direct: u64,
     ra_hit: u64,
+    refault: u64,
+    activate: u64,
 }
 
 fn pressure() -> Pressure {
@@ -198,6 +200,8 @@ fn pressure() -> Pressure {
         kswapd: field(v, "pgsteal_kswapd", b' '),
         direct: field(v, "pgsteal_direct", b' '),
         ra_hit: field(v, "swap_ra_hit", b' '),
+        refault: field(v, "workingset_refault_anon", b' '),
+        activate: field(v, "workingset_activate_anon", b' '),
     }
 }
 
@@ -261,10 +265,20 @@ fn act_two() -> i32 {
     say!("  a working set that fits in RAM: once it is back, it stays, and the second pass faults no more");
     for round in 1..=2 {
         let (b, a) = pass(addr, pages, false);
-        say!("reading all {} MiB, pass {round}: {} major faults, {} pages out and {} in", (pages * 4) >> 10, a.majfault - b.majfault, a.pswpout - b.pswpout, a.pswpin - b.pswpin);
+        say!(
+            "reading all {} MiB, pass {round}: {} major faults, {} pages out and {} in; {} refaults, {} of them within the workingset",
+            (pages * 4) >> 10,
+            a.majfault - b.majfault,
+            a.pswpout - b.pswpout,
+            a.pswpin - b.pswpin,
+            a.refault - b.refault,
+            a.activate - b.activate
+        );
     }
     say!("  a working set larger than RAM: every pass pushes out what the next needs, and pages move both ways");
-    say!("  each time (thrashing): the cost is the disk's, not the CPU's");
+    say!("  each time (thrashing): the cost is the disk's, not the CPU's. A refault is a page read back whose");
+    say!("  eviction the kernel remembers; one evicted fewer evictions ago than RAM holds is activated, and");
+    say!("  reclaim passes it over once more");
     // MADV_DONTNEED then munmap: the pages and swap slots go back at once.
     syscall3(SYS_MADVISE, addr, pages * PAGE, 4);
     syscall3(SYS_MUNMAP, addr, pages * PAGE, 0);

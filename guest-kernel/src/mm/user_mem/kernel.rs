@@ -181,6 +181,19 @@ impl UserMem for KernelUserMem {
         crate::mm::swapfile::readahead_pop()
     }
 
+    fn workingset(&self) -> Option<&crate::mm::swapfile::Workingset> {
+        static WORKINGSET: crate::mm::swapfile::Workingset = crate::mm::swapfile::Workingset::new(|| crate::mm::buddy::page_alloc().totalram_pages());
+        Some(&WORKINGSET)
+    }
+
+    fn swap_shadow_store(&self, e: crate::mm::uvm::SwapEntry, age: u64) {
+        crate::mm::swapfile::shadow_store(e, age);
+    }
+
+    fn swap_shadow_take(&self, e: crate::mm::uvm::SwapEntry) -> Option<u64> {
+        crate::mm::swapfile::shadow_take(e)
+    }
+
     fn swap_ra_state(&self) -> Option<&crate::mm::swapfile::SwapRaState> {
         static STATE: crate::mm::swapfile::SwapRaState = crate::mm::swapfile::SwapRaState::new();
         Some(&STATE)

@@ -132,6 +132,20 @@ pub trait UserMem: Copy {
     fn swap_ra_pop(&self) -> Option<SwapEntry> {
         None
     }
+    /// The workingset clock and the shadows of evicted pages: `None` (this
+    /// default) detects no refaults.
+    fn workingset(&self) -> Option<&crate::mm::swapfile::Workingset> {
+        None
+    }
+    /// Records the shadow of slot `e`'s evicted page, taken at clock `age`.
+    fn swap_shadow_store(&self, e: SwapEntry, age: u64) {
+        let _ = (e, age);
+    }
+    /// Takes slot `e`'s shadow, if its page was evicted.
+    fn swap_shadow_take(&self, e: SwapEntry) -> Option<u64> {
+        let _ = e;
+        None
+    }
     /// What decides the readahead window; `None` (this default): no
     /// readahead.
     fn swap_ra_state(&self) -> Option<&crate::mm::swapfile::SwapRaState> {

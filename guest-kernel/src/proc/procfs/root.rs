@@ -97,6 +97,8 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
                 ("oom_kill", crate::proc::oom::OOM_KILLS.load(Relaxed)),
                 ("nr_tlb_local_flush_all", crate::mm::uvm::NR_TLB_LOCAL_FLUSH_ALL.load(Relaxed)),
                 ("nr_tlb_local_flush_one", crate::mm::uvm::NR_TLB_LOCAL_FLUSH_ONE.load(Relaxed)),
+                ("workingset_refault_anon", crate::mm::swap_state::WORKINGSET_REFAULT_ANON.load(Relaxed)),
+                ("workingset_activate_anon", crate::mm::swap_state::WORKINGSET_ACTIVATE_ANON.load(Relaxed)),
                 ("swap_ra", crate::mm::swap_state::SWAP_RA.load(Relaxed)),
                 ("swap_ra_hit", crate::mm::swap_state::SWAP_RA_HIT.load(Relaxed)),
                 ("thp_fault_alloc", crate::mm::huge_memory::THP_FAULT_ALLOC.load(Relaxed)),
