@@ -217,11 +217,11 @@ impl Workingset {
         self.age.fetch_add(1, Relaxed)
     }
 
-    /// Whether a page evicted at `evicted` (the clock's low 32 bits) comes
-    /// back within the workingset.
+    /// Whether a page evicted at `evicted` (the clock's low bits, as a
+    /// shadow keeps them) comes back within the workingset.
     pub fn within(&self, evicted: u64) -> bool {
-        let distance = (self.age.load(Relaxed) as u32).wrapping_sub(evicted as u32);
-        u64::from(distance) <= (self.size)()
+        let distance = self.age.load(Relaxed).wrapping_sub(evicted) & SHADOW_AGE_MASK;
+        distance <= (self.size)()
     }
 }
 
@@ -358,22 +358,26 @@ pub fn swap_free(e: SwapEntry) {
     }
 }
 
+/// The bits of the workingset clock a shadow keeps (Linux packs fewer,
+/// beside the node and memcg): distances wrap at 2^31 evictions.
+pub const SHADOW_AGE_MASK: u64 = (1 << 31) - 1;
+
 /// Records the shadow of slot `e`'s page, evicted at workingset clock
-/// `age`.
+/// `age` (kept plus one: 0 is "no shadow").
 pub fn shadow_store(e: SwapEntry, age: u64) {
     let mut list = SWAP.lock();
     if let Some(s) = list.areas.get_mut(e.typ as usize).and_then(|a| a.shadow.get_mut(e.offset as usize)) {
-        *s = (age as u32).wrapping_add(1).max(1);
+        *s = (age & SHADOW_AGE_MASK) as u32 + 1;
     }
 }
 
-/// Takes slot `e`'s shadow: the workingset clock (its low 32 bits) when
-/// its page was evicted, if it was.
+/// Takes slot `e`'s shadow: the workingset clock's low bits when its page
+/// was evicted, if it was.
 pub fn shadow_take(e: SwapEntry) -> Option<u64> {
     let mut list = SWAP.lock();
     let s = list.areas.get_mut(e.typ as usize).and_then(|a| a.shadow.get_mut(e.offset as usize))?;
     let v = core::mem::take(s);
-    (v != 0).then(|| u64::from(v.wrapping_sub(1)))
+    (v != 0).then(|| u64::from(v - 1))
 }
 
 /// The page holding slot `e`'s data, if the swap cache has one (Linux
@@ -466,6 +470,21 @@ mod tests {
     /// The readahead window: one slot for a lone fault, two for the next
     /// one beside it, growing with hits, halving at most per miss, and at
     /// once within a lowered `page-cluster`.
+    /// A refault is within the workingset when fewer pages were evicted
+    /// since than the workingset holds.
+    #[test]
+    fn refault_distance_is_evictions_since() {
+        let ws = Workingset::new(|| 10);
+        let evicted = ws.tick();
+        (0..9).for_each(|_| {
+            ws.tick();
+        });
+        assert!(ws.within(evicted), "10 evictions ago");
+        ws.tick();
+        assert!(!ws.within(evicted), "11 evictions ago");
+        assert!(ws.within(ws.tick()), "just now");
+    }
+
     #[test]
     fn the_readahead_window_follows_hits_as_linux_sizes_it() {
         let ra = SwapRaState::new();

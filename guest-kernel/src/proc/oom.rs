@@ -119,9 +119,13 @@ pub fn try_to_free_pages() -> u64 {
 /// swap, each address space scanned from where its last scan stopped
 /// (`vmscan::swap_out_mm`), after the swap cache's pages that readahead
 /// brought and no fault used. Every resident page is looked at no more
-/// than twice (the first look may only take its accessed bit). Returns the
-/// pages reclaimed; 0 without swap space.
+/// than three times: a look may only take its accessed bit, and a page a
+/// refault activated keeps it for one more look (`pg::ACTIVE`), so a page
+/// both used and active goes at the third. Returns the pages reclaimed; 0
+/// without swap space.
 pub fn shrink(who: Reclaimer) -> u64 {
+    /// The looks at each resident page one pass may take.
+    const LOOKS: u64 = 3;
     use crate::mm::vmscan::{ScanControl, PGSCAN_DIRECT, PGSCAN_KSWAPD, PGSTEAL_DIRECT, PGSTEAL_KSWAPD, SWAP_CLUSTER_MAX};
     let (pgscan, pgsteal) = match who {
         Reclaimer::Direct => (&PGSCAN_DIRECT, &PGSTEAL_DIRECT),
@@ -145,8 +149,8 @@ pub fn shrink(who: Reclaimer) -> u64 {
         procs.rotate_left(start % n);
     }
     let resident: u64 = procs.iter().filter_map(|&t| sched::task(t)?.mm.as_ref().map(|mm| mm.rss.anon)).sum();
-    let mut sc = ScanControl::new(SWAP_CLUSTER_MAX - dropped, 2 * resident);
-    'rounds: for _ in 0..2 {
+    let mut sc = ScanControl::new(SWAP_CLUSTER_MAX - dropped, LOOKS * resident);
+    'rounds: for _ in 0..LOOKS {
         for &t in &procs {
             if let Some(mm) = sched::task(t).and_then(|t| t.mm.as_mut()) {
                 mm.swap_out_mm(&mut sc);
