@@ -616,6 +616,11 @@ impl<M: PhysMem> PageAlloc<M> {
         self.kswapd_wakeup.store(true, Relaxed);
     }
 
+    /// Whether kswapd has been woken and not yet run.
+    pub fn kswapd_woken(&self) -> bool {
+        self.kswapd_wakeup.load(Relaxed)
+    }
+
     /// Takes the wake-up left for kswapd: whether one was.
     pub fn take_kswapd_wakeup(&self) -> bool {
         self.kswapd_wakeup.swap(false, Relaxed)

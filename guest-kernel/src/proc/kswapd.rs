@@ -7,11 +7,12 @@
 //! `pgsteal_kswapd`.
 //!
 //! With one CPU and a kernel that is not preemptible, a thread of its own
-//! run only where a task gives up the CPU; so kswapd's work runs at such
-//! a point itself ([`balance`]): after an interrupt from user mode (the
-//! tick that ends a task's turn among them), before the task goes back.
-//! Each point does a bounded batch and wakes kswapd again if memory is
-//! still short, so no point takes long.
+//! would run only where a task gives up the CPU; so kswapd's work runs at
+//! such points itself ([`balance`]), as an observer of the process layer
+//! ([`init`]): after an interrupt from user mode (the tick that ends a
+//! task's turn among them), before the task goes back, and in the idle
+//! loop while every task sleeps. Each point does a bounded batch and wakes
+//! kswapd again if memory is still short, so no point takes long.
 //!
 //! [`PageAlloc::wakeup_kswapd`]: crate::mm::page_alloc::PageAlloc::wakeup_kswapd
 
@@ -20,6 +21,22 @@ use crate::mm::vmscan::SWAP_CLUSTER_MAX;
 
 /// Pages one point reclaims at most.
 const BATCH: u64 = 4 * SWAP_CLUSTER_MAX;
+
+/// Hooks kswapd into the safe points (at boot).
+pub fn init() {
+    fn nothing() {}
+    fn nothing_at_exit(_: u32, _: i32) {}
+    fn woken() -> bool {
+        crate::mm::buddy::page_alloc().kswapd_woken()
+    }
+    super::notify::register_observer(super::notify::Observer {
+        tick: nothing,
+        poll: balance,
+        pending: woken,
+        run_pending: balance,
+        task_exit: nothing_at_exit,
+    });
+}
 
 /// kswapd's work, if it was woken: reclaim until free memory is above the
 /// high watermark, nothing more can be reclaimed, or the batch is done

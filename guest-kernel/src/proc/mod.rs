@@ -283,6 +283,7 @@ pub fn init() {
     let _ = crate::cred::CURRENT.set(current_cred);
     let _ = crate::arch::traps::KERNEL_IRQ.set(sched::kernel_interrupt);
     sched::on_timer_expiry(itimer::run_timers);
+    kswapd::init();
     let path = exec::probe_syscall_path();
     printk!(
         "syscall: entry via {}",
@@ -514,9 +515,8 @@ extern "C" fn task_entry(_: u64) -> ! {
                     task.utime += 1;
                     sched::preempt_tick();
                 }
-                // A safe point, before user mode again: kswapd's work, and
-                // the stats channel's.
-                kswapd::balance();
+                // A safe point, before user mode again: the observers'
+                // work (kswapd's, the stats channel's, the balloon's).
                 notify::poll();
             }
         }

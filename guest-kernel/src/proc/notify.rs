@@ -2,8 +2,8 @@
 //! register (Linux's notifier chains and `console_drivers`, in miniature):
 //! the process layer imports nothing from `drivers`.
 //!
-//! - the stats driver and the balloon driver observe ticks, safe points
-//!   and exits ([`register_observer`]);
+//! - the stats driver, the balloon driver and kswapd observe ticks, safe
+//!   points and exits ([`register_observer`]);
 //! - the console device writes what processes write to fds 0..2, and
 //!   gives what they read ([`register_console`]);
 //! - a memory balloon gives pages back before the OOM killer chooses a
@@ -25,10 +25,10 @@ pub struct Observer {
     pub task_exit: fn(u32, i32),
 }
 
-/// The observers: the stats driver, the balloon driver.
-static OBSERVERS: [Once<Observer>; 2] = [Once::new(), Once::new()];
+/// The observers: the stats driver, the balloon driver, kswapd.
+static OBSERVERS: [Once<Observer>; 3] = [Once::new(), Once::new(), Once::new()];
 
-/// Registers an observer (at boot; a third is refused).
+/// Registers an observer (at boot; a fourth is refused).
 pub fn register_observer(o: Observer) {
     let mut o = Some(o);
     for slot in &OBSERVERS {
