@@ -15,13 +15,8 @@ cd "$(dirname "$0")/../.."
 pages=${1:-16384}
 runs=${2:-5}
 
-vmm=target/release/vmm
-[ -x "$vmm" ] || cargo build --release
-bench=$(ls -t target/debug/build/tests-*/out/guest/bench_fault 2>/dev/null | head -1 || true)
-if [ -z "$bench" ]; then
-    cargo test -p tests --no-run >/dev/null
-    bench=$(ls -t target/debug/build/tests-*/out/guest/bench_fault | head -1)
-fi
+. tests/scripts/lib.sh
+bench=$(guest_program bench_fault)
 
 # The "write fault (new page)" figure of one run, in ns per page.
 per_page() {

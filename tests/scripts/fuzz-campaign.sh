@@ -23,13 +23,8 @@ OUT=${OUT:-target/fuzz-campaign}
 CMDLINE=${CMDLINE:-slub_debug=1 page_debug=1 selftest=rmapcheck}
 mkdir -p "$OUT"
 
-vmm=target/release/vmm
-[ -x "$vmm" ] || cargo build --release
-fuzz=$(ls -t target/debug/build/tests-*/out/guest/fuzz 2>/dev/null | head -1 || true)
-if [ -z "$fuzz" ]; then
-    cargo test -p tests --no-run >/dev/null
-    fuzz=$(ls -t target/debug/build/tests-*/out/guest/fuzz | head -1)
-fi
+. tests/scripts/lib.sh
+fuzz=$(guest_program fuzz)
 
 total=0
 bad=0

@@ -1054,6 +1054,17 @@ fn all_in_swap(host: &Host) -> (World<'_>, UserAddr) {
     (world, base)
 }
 
+/// Every page of [`all_in_swap`]'s process reads what it should, and
+/// after the process is gone every page is free again.
+fn read_back_and_finish(mut world: World<'_>, base: UserAddr, host: &Host, before: u64) {
+    for i in 0..16 {
+        world.touch(0, base + i * PAGE_SIZE, false).unwrap();
+    }
+    world.check().unwrap();
+    world.finish();
+    assert_eq!(host.free_pages(), before);
+}
+
 /// Swap readahead: faults in slot order find the pages read ahead, and
 /// the window grows as they do, so each page is read once and in few
 /// requests; reclaim drops the pages read ahead that no fault used, and
@@ -1078,12 +1089,7 @@ fn swap_readahead_follows_a_sequential_reader_and_reclaim_drops_what_was_not_use
     assert_eq!(crate::mm::swap_state::shrink_readahead(&HostMem(&host), 100), unused);
     assert_eq!(host.free_pages(), free + unused);
     assert!(host.swap_cache.borrow().is_empty());
-    for i in 0..16 {
-        world.touch(0, base + i * PAGE_SIZE, false).unwrap();
-    }
-    world.check().unwrap();
-    world.finish();
-    assert_eq!(host.free_pages(), before);
+    read_back_and_finish(world, base, &host, before);
 }
 
 /// A read error on a slot that was only being read ahead does not fail
@@ -1104,12 +1110,7 @@ fn a_read_error_ahead_of_the_fault_costs_only_the_readahead() {
     assert_eq!(handle_mm_fault(&mut world.procs[0].0, base + 9 * PAGE_SIZE, PF_USER, STACK_RLIMIT).unwrap_err(), FaultError::Bus, "slot 9 itself");
     assert!(host.swap_read_requests.get() > reads);
     host.swap_in_fails_at.set(None);
-    for i in 0..16 {
-        world.touch(0, base + i * PAGE_SIZE, false).unwrap();
-    }
-    world.check().unwrap();
-    world.finish();
-    assert_eq!(host.free_pages(), before);
+    read_back_and_finish(world, base, &host, before);
 }
 
 /// Workingset refault detection: a page read back soon after reclaim
