@@ -102,8 +102,8 @@ fn zones_and_memtotal_on_5g_without_highmem() {
     let memory_line = console.lines().filter_map(strip_timestamp).find(|l| l.starts_with("Memory: ")).unwrap();
     let reserved: u64 = memory_line.split(", ").find_map(|p| p.strip_suffix("K reserved")).unwrap().parse().unwrap();
     assert_eq!(total, usable - reserved, "{memory_line}");
-    // 32-byte struct pages: the memory map is 1/128 of RAM, plus slack.
-    assert!(reserved < usable / 128 + 4096, "{reserved}K reserved of {usable}K: {memory_line}");
+    // 48-byte struct pages: the memory map is 3/256 of RAM, plus slack.
+    assert!(reserved < usable * 3 / 256 + 4096, "{reserved}K reserved of {usable}K: {memory_line}");
     assert_eq!(meminfo_kb(&meminfo, "HighTotal"), 0);
     // Boot allocated only the slab caches' first slabs and vmalloc's PUD
     // tables from the buddy allocator.

@@ -66,6 +66,8 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         let mut child = Self::new(self.pt.mem())?;
         child.vm = self.vm.dup_for_fork();
         child.flags = self.flags;
+        // The pages about to be shared are found through the family.
+        child.anon_family = self.anon_family;
         child.saved_auxv = self.saved_auxv.clone();
         // PR_MDWE_NO_INHERIT: the child starts without it.
         if self.flags.mdwe & 2 != 0 {

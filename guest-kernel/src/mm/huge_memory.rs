@@ -54,6 +54,7 @@ use crate::mm::addr::{Pfn, PhysAddr, UserAddr, VirtAddr};
 use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
 use crate::mm::page::{pg, Page};
 use crate::mm::pgtable::PageTableMemory;
+use crate::mm::rmap::AnonRmap;
 use crate::mm::uvm::{account_unmap, page_add_map, page_remove_map, CountingTables, Pte, Rss, TlbGather, UserMem, UserPageTables};
 use crate::mm::vma::{VmFlags, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED};
 
@@ -181,10 +182,14 @@ fn split_large_folio<M: UserMem>(mem: &M, head: Pfn) {
         return;
     }
     let (zone, refs, maps) = (first.zone_idx(), first.refcount(), first._mapcount.load(Relaxed));
+    let rmap = crate::mm::rmap::page_anon_rmap(first);
     for i in 1..HPAGE_PMD_NR {
         let page = mem.page(head + i);
         page.init_allocated(zone, refs, pg::ANON);
         page._mapcount.store(maps, Relaxed);
+        if let Some(r) = rmap {
+            r.offset(i).set(page);
+        }
     }
     first.clear(pg::LARGE);
     THP_SPLIT_PAGE.fetch_add(1, Relaxed);
@@ -328,7 +333,8 @@ impl<M: UserMem> UserPageTables<M> {
     /// A huge page for the 2 MiB at `va`, write fault of private anonymous
     /// memory (Linux `do_huge_pmd_anonymous_page`): `false` when no block
     /// or no table for it could be had (the caller falls back to 4 KiB).
-    pub fn do_huge_pmd_anonymous_page(&mut self, va: UserAddr, exec: bool, rss: &mut Rss) -> bool {
+    /// `rmap` is where its first page belongs.
+    pub fn do_huge_pmd_anonymous_page(&mut self, va: UserAddr, exec: bool, rss: &mut Rss, rmap: AnonRmap) -> bool {
         let haddr = va.align_down(HPAGE_PMD_SIZE).as_u64();
         let Some(deposit) = self.alloc_table() else { return false };
         let Ok(pmd) = self.populate_pmd(haddr) else {
@@ -343,6 +349,7 @@ impl<M: UserMem> UserPageTables<M> {
             self.free_table(deposit);
             return false;
         };
+        rmap.set(self.mem.page(head));
         pmd_map_inc(&self.mem, head);
         self.mem.table(pmd)[table_index(haddr, 2)] = mk_huge_pmd(head, true, exec);
         self.forget_last_pte_table();

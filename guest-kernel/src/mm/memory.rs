@@ -13,11 +13,12 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::mm::addr::{Pfn, UserAddr, PAGE_SIZE};
+use crate::mm::addr::{Pfn, UserAddr, PAGE_SHIFT, PAGE_SIZE};
 use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
-use crate::mm::huge_memory::{thp_vma_allowable, thp_vma_allowable_range, HugePmd, THP_FAULT_FALLBACK};
+use crate::mm::huge_memory::{thp_vma_allowable, thp_vma_allowable_range, HugePmd, HPAGE_PMD_SIZE, THP_FAULT_FALLBACK};
 use crate::mm::mm_types::{MmStats, MmStruct};
 use crate::mm::page::pg;
+use crate::mm::rmap::AnonRmap;
 use crate::mm::swap_state;
 use crate::mm::uvm::{
     account_map, account_unmap, flush_tlb_page, page_add_map, page_kind, page_remove_map, OwnedPage, Pte, PteSlot, Rss, UserMem, UserPageTables,
@@ -232,6 +233,8 @@ pub enum FaultKind {
 struct VmFault<'a, M: UserMem> {
     mem: M,
     exec: bool,
+    /// Where a new anonymous page for the faulting address belongs.
+    anon: AnonRmap,
     pte: PteSlot<'a>,
     rss: &'a mut Rss,
     stats: &'a mut MmStats,
@@ -240,7 +243,7 @@ struct VmFault<'a, M: UserMem> {
 impl<M: UserMem> VmFault<'_, M> {
     /// Installs a new anonymous page the fault allocated, writable.
     fn map_new_anon(&mut self, page: OwnedPage<M>) {
-        let pfn = page_add_new_anon_rmap(&self.mem, page);
+        let pfn = page_add_new_anon_rmap(&self.mem, page, self.anon);
         self.pte.set(&self.mem, Pte::new(pfn, true, self.exec).mksoft_dirty());
         self.rss.anon += 1;
     }
@@ -282,12 +285,14 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: U
     let access = VmaAccess { read: f & VM_READ != 0, write: f & VM_WRITE != 0, exec: f & VM_EXEC != 0, shared: f & VM_SHARED != 0, object: file.is_some() };
     let va = addr.page_align_down();
     let mem = mm.pt.mem();
+    let anon = AnonRmap { family: mm.anon_family, index: pgoff + ((va - start) >> PAGE_SHIFT) };
     let MmStruct { pt, rss, stats, .. } = mm;
     let huge_fault = file.is_none() && write && access.write && thp_vma_allowable(f, start, vma_end, va);
     if huge_fault || (file.is_none() && pt.has_huge()) {
         match pt.huge_pmd_state(va) {
             HugePmd::None if huge_fault => {
-                if pt.do_huge_pmd_anonymous_page(va, access.exec, rss) {
+                let haddr = va.align_down(HPAGE_PMD_SIZE);
+                if pt.do_huge_pmd_anonymous_page(va, access.exec, rss, AnonRmap { index: anon.index - ((va - haddr) >> PAGE_SHIFT), ..anon }) {
                     stats.faults += 1;
                     PGFAULT.fetch_add(1, Relaxed);
                     return Ok(if grew { FaultKind::StackGrowth } else { FaultKind::Anonymous });
@@ -329,7 +334,7 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: U
         }
         stats.faults += 1;
         PGFAULT.fetch_add(1, Relaxed);
-        let mut vmf = VmFault { mem, exec: access.exec, pte: slot, rss: &mut *rss, stats };
+        let mut vmf = VmFault { mem, exec: access.exec, anon, pte: slot, rss: &mut *rss, stats };
         do_swap_page(&mut vmf, orig, access.write)?;
         // A write to a page others still share: copied now, as Linux's
         // do_swap_page goes on to do_wp_page.
@@ -357,7 +362,7 @@ pub fn handle_mm_fault<F: VmObject, M: UserMem>(mm: &mut MmStruct<F, M>, addr: U
         let (file, index) = (file.as_ref().ok_or(FaultError::Bus)?, pgoff + (va - start) / PAGE_SIZE);
         file.page(index).ok_or(if file.contains_page(index) { FaultError::Oom } else { FaultError::Bus })
     };
-    let mut vmf = VmFault { mem, exec: access.exec, pte: slot, rss: &mut *rss, stats };
+    let mut vmf = VmFault { mem, exec: access.exec, anon, pte: slot, rss: &mut *rss, stats };
     let kind = match action {
         Fault::AccessError => unreachable!("handled above"),
         Fault::NoObject => return Err(FaultError::Bus),
@@ -480,6 +485,9 @@ fn do_swap_page<M: UserMem>(vmf: &mut VmFault<'_, M>, orig: Pte, writable: bool)
     let pfn = match mem.swap_cache_find(entry) {
         Some(pfn) => {
             swap_state::readahead_hit(&mem, pfn);
+            // A page read ahead gets its place now; one another mapping
+            // of the family brought back has it already (the same).
+            vmf.anon.set(mem.page(pfn));
             page_add_map(mem.page(pfn));
             pfn
         }
@@ -489,7 +497,7 @@ fn do_swap_page<M: UserMem>(vmf: &mut VmFault<'_, M>, orig: Pte, writable: bool)
                 // The new page goes back as it came.
                 return Err(FaultError::Bus);
             }
-            let pfn = page_add_new_anon_rmap(&mem, page);
+            let pfn = page_add_new_anon_rmap(&mem, page, vmf.anon);
             if mem.swap_count(entry) > 1 {
                 swap_state::add_to_swap_cache(&mem, pfn, entry);
             }
@@ -585,10 +593,11 @@ fn new_anon_page<M: UserMem>(mem: &M, zero: bool) -> Result<OwnedPage<M>, FaultE
 /// Makes a new page anonymous memory about to be mapped by one PTE (Linux
 /// `folio_add_new_anon_rmap`): its allocation reference becomes the
 /// mapping's.
-fn page_add_new_anon_rmap<M: UserMem>(mem: &M, page: OwnedPage<M>) -> Pfn {
+fn page_add_new_anon_rmap<M: UserMem>(mem: &M, page: OwnedPage<M>, rmap: AnonRmap) -> Pfn {
     let pfn = page.into_pfn();
     let page = mem.page(pfn);
     page.set(pg::ANON);
+    rmap.set(page);
     page._mapcount.store(0, Relaxed);
     pfn
 }

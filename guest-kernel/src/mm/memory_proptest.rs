@@ -632,8 +632,9 @@ impl<'a> World<'a> {
         Ok(())
     }
 
-    /// The rmapcheck, the RSS counters, the zero page and the poison.
-    fn check(&self) -> Result<(), TestCaseError> {
+    /// The rmapcheck, the reverse map, the RSS counters, the zero page and
+    /// the poison.
+    fn check(&mut self) -> Result<(), TestCaseError> {
         let mem = HostMem(self.host);
         let mut maps: BTreeMap<u64, i32> = BTreeMap::new();
         let mut pmd_maps: BTreeMap<u64, u64> = BTreeMap::new();
@@ -678,6 +679,22 @@ impl<'a> World<'a> {
             let page = mem.page(crate::mm::huge_memory::page_folio(&mem, Pfn::new(pfn)));
             let owner = i32::from(!is_anon(page)) + i32::from(page.test(pg::SWAPCACHE));
             prop_assert_eq!((page.mapcount(), page.refcount()), (count, count + owner), "pfn {:#x}: {} PTEs", pfn, count);
+        }
+        // The reverse map finds every mapping of every anonymous page, and
+        // only those.
+        let mut mms: Vec<&mut Mm<'_>> = self.procs.iter_mut().map(|(mm, _)| mm).collect();
+        for (&pfn, &count) in &maps {
+            let pfn = Pfn::new(pfn);
+            if crate::mm::huge_memory::page_folio(&mem, pfn) != pfn || !is_anon(mem.page(pfn)) {
+                continue;
+            }
+            let mut seen = Vec::new();
+            let found = crate::mm::rmap::rmap_walk_anon(&mem, pfn, &mut mms, |mm, va| {
+                seen.push((mm.anon_family, va, mm.pt.lookup(va).map(|e| e.pfn())));
+                core::ops::ControlFlow::Continue(())
+            });
+            prop_assert!(seen.iter().all(|&(_, _, p)| p == Some(pfn)), "the reverse map of pfn {:#x} visited {:x?}", pfn, seen);
+            prop_assert_eq!(found, count as u64, "pfn {:#x}: {} PTEs, the reverse map found {:x?}", pfn, count, seen);
         }
         let zero_clean = (0..512).all(|i| {
             // SAFETY: the zero page's frame, 512 words.

@@ -72,6 +72,10 @@ pub struct MmStruct<F: VmFile, M: UserMem> {
     /// Where the next reclaim scan of this address space starts
     /// (`vmscan::swap_out_mm`, Linux 2.4's `mm->swap_address`).
     pub reclaim_cursor: UserAddr,
+    /// The family of address spaces whose anonymous pages this one may
+    /// map: its own since exec, its parent's after fork (see
+    /// [`rmap`](crate::mm::rmap)).
+    pub anon_family: u64,
 }
 
 impl<F: VmFile, M: UserMem> MmStruct<F, M> {
@@ -87,6 +91,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
             flags: MmFlags::default(),
             saved_auxv: Vec::new(),
             reclaim_cursor: UserAddr::new(0),
+            anon_family: crate::mm::rmap::new_family(),
         })
     }
 

@@ -104,6 +104,8 @@ pub mod pgtable;
 pub mod physmem;
 #[deny(unsafe_code)]
 pub mod pte;
+#[deny(unsafe_code)]
+pub mod rmap;
 #[cfg(target_os = "none")]
 #[deny(unsafe_code)]
 pub mod sections;

@@ -117,10 +117,18 @@ pub struct Page {
     /// Owner's word: the order of a free buddy block, the head PFN of a
     /// compound tail.
     pub private: AtomicU64,
+    /// For an anonymous page (`pg::ANON`): the family of address spaces
+    /// whose mappings may map it (Linux's `mapping` pointing at an
+    /// `anon_vma`; see [`rmap`](crate::mm::rmap)).
+    pub mapping: AtomicU64,
+    /// For an anonymous page: its linear index in the VMA that made it
+    /// (Linux `index`, `linear_page_index`), from which the reverse map
+    /// finds its address in each address space of the family.
+    pub index: AtomicU64,
 }
 
-// Linux's struct page is 64 bytes; ours fits in half.
-const _: () = assert!(core::mem::size_of::<Page>() == 32);
+// Linux's struct page is 64 bytes; ours takes three quarters of that.
+const _: () = assert!(core::mem::size_of::<Page>() == 48);
 
 impl Page {
     #[inline]
@@ -177,6 +185,8 @@ impl Page {
         self.lru_prev.store(NIL, Relaxed);
         self.lru_next.store(NIL, Relaxed);
         self.private.store(0, Relaxed);
+        self.mapping.store(0, Relaxed);
+        self.index.store(0, Relaxed);
     }
 }
 

@@ -116,6 +116,21 @@ pub fn mm_alloc() -> Option<Mm> {
     Mm::new(KernelUserMem)
 }
 
+/// Every address space in the system, each once (threads share theirs):
+/// what the reverse map of anonymous memory looks through.
+pub fn address_spaces() -> alloc::vec::Vec<&'static mut Mm> {
+    let mut seen = alloc::vec::Vec::new();
+    let mut mms = alloc::vec::Vec::new();
+    for pid in super::sched::pids() {
+        let Some(mm) = super::sched::task(pid).and_then(|t| t.mm.as_mut()) else { continue };
+        if !seen.contains(&mm.id()) {
+            seen.push(mm.id());
+            mms.push(&mut **mm);
+        }
+    }
+    mms
+}
+
 /// Linux `unmap_mapping_range` for a file: every PTE, in every process,
 /// that maps pages `[from, to)` of `inode` through a mapping of it goes.
 /// Truncation (`to == u64::MAX`) takes private copies too (`even_cows`);

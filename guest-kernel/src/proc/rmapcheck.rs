@@ -114,11 +114,39 @@ pub fn check() -> Result<u64, String> {
         check_page(pfn, count, &mut bad, &mut report);
     }
     MAX_PAGES.fetch_max(counted, Relaxed);
+    check_reverse_map(maps.keys().chain(huge.keys()), &mut bad, &mut report);
     if bad > 0 {
         let _ = write!(report, "{bad} of {counted} mapped pages wrong");
         return Err(report);
     }
     Ok(counted)
+}
+
+/// The reverse map finds as many mappings of each anonymous page as its
+/// map count says, each of them mapping that page.
+fn check_reverse_map<'a>(pfns: impl Iterator<Item = &'a u64>, bad: &mut u64, report: &mut String) {
+    use crate::mm::user_mem::KernelUserMem;
+    let mut mms = super::mm::address_spaces();
+    for &pfn in pfns {
+        let pfn = Pfn::new(pfn);
+        let page = crate::mm::buddy::pfn_to_page(pfn);
+        if crate::mm::huge_memory::page_folio(&KernelUserMem, pfn) != pfn || !crate::mm::uvm::is_anon(page) {
+            continue;
+        }
+        let mut wrong = None;
+        let found = crate::mm::rmap::rmap_walk_anon(&KernelUserMem, pfn, &mut mms, |mm, va| {
+            if mm.pt.lookup(va).map(|e| e.pfn()) != Some(pfn) {
+                wrong = Some(va);
+            }
+            core::ops::ControlFlow::Continue(())
+        });
+        if found != crate::mm::rmap::page_mappings(page) || wrong.is_some() {
+            *bad += 1;
+            if *bad <= 5 {
+                let _ = write!(report, "pfn {:#x}: mapcount {}, the reverse map found {found} (a wrong one at {wrong:x?}); ", pfn.as_u64(), page.mapcount());
+            }
+        }
+    }
 }
 
 /// One page mapped `count` times: its map count and references agree.
