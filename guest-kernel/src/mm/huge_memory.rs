@@ -190,6 +190,7 @@ fn split_large_folio<M: UserMem>(mem: &M, head: Pfn) {
         if let Some(r) = rmap {
             r.offset(i).set(page);
         }
+        crate::mm::lru::add_split_tail(mem, head, head + i);
     }
     first.clear(pg::LARGE);
     THP_SPLIT_PAGE.fetch_add(1, Relaxed);
@@ -350,6 +351,7 @@ impl<M: UserMem> UserPageTables<M> {
             return false;
         };
         rmap.set(self.mem.page(head));
+        crate::mm::lru::lru_cache_add(&self.mem, head);
         pmd_map_inc(&self.mem, head);
         self.mem.table(pmd)[table_index(haddr, 2)] = mk_huge_pmd(head, true, exec);
         self.forget_last_pte_table();

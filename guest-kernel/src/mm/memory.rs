@@ -16,6 +16,7 @@ use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use crate::mm::addr::{Pfn, UserAddr, PAGE_SHIFT, PAGE_SIZE};
 use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
 use crate::mm::huge_memory::{thp_vma_allowable, thp_vma_allowable_range, HugePmd, HPAGE_PMD_SIZE, THP_FAULT_FALLBACK};
+use crate::mm::lru;
 use crate::mm::mm_types::{MmStats, MmStruct};
 use crate::mm::page::pg;
 use crate::mm::rmap::AnonRmap;
@@ -489,6 +490,7 @@ fn do_swap_page<M: UserMem>(vmf: &mut VmFault<'_, M>, orig: Pte, writable: bool)
             // of the family brought back has it already (the same).
             vmf.anon.set(mem.page(pfn));
             page_add_map(mem.page(pfn));
+            lru::lru_cache_add(&mem, pfn);
             pfn
         }
         None => {
@@ -598,6 +600,7 @@ fn page_add_new_anon_rmap<M: UserMem>(mem: &M, page: OwnedPage<M>, rmap: AnonRma
     let page = mem.page(pfn);
     page.set(pg::ANON);
     rmap.set(page);
+    lru::lru_cache_add(mem, pfn);
     page._mapcount.store(0, Relaxed);
     pfn
 }

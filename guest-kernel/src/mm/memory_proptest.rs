@@ -77,6 +77,7 @@ struct Host {
     /// The workingset clock, and the shadows evicted pages left per slot.
     workingset: crate::mm::swapfile::Workingset,
     shadows: RefCell<BTreeMap<u64, u64>>,
+    lruvec: crate::sync::SpinLock<crate::mm::lru::Lruvec>,
 }
 
 /// The host's readahead ring holds this many slots.
@@ -109,6 +110,7 @@ impl Host {
             readahead_state: crate::mm::swapfile::SwapRaState::new(),
             workingset: crate::mm::swapfile::Workingset::new(|| PAGES / 2),
             shadows: RefCell::new(BTreeMap::new()),
+            lruvec: crate::sync::SpinLock::new(crate::mm::lru::Lruvec::new()),
         }
     }
 
@@ -145,15 +147,18 @@ impl UserMem for HostMem<'_> {
         crate::mm::huge_memory::prep_large_folio(self.0.pa.page(head));
         Some(head)
     }
-    fn put_huge_page(&self, head: Pfn) {
+    fn free_huge_page_ref(&self, head: Pfn) {
         if let Err(bad) = self.0.pa.free_pages(head, crate::mm::huge_memory::HPAGE_PMD_ORDER) {
             panic!("bad huge page freed: {bad:?}");
         }
     }
-    fn put_page(&self, pfn: Pfn) {
+    fn free_page_ref(&self, pfn: Pfn) {
         if let Err(bad) = self.0.pa.free_pages(pfn, 0) {
             panic!("bad page freed: {bad:?}");
         }
+    }
+    fn lruvec(&self) -> Option<&crate::sync::SpinLock<crate::mm::lru::Lruvec>> {
+        Some(&self.0.lruvec)
     }
     fn page(&self, pfn: Pfn) -> &Page {
         self.0.pa.page(pfn)
@@ -397,9 +402,8 @@ enum Op {
         page: usize,
         npages: u64,
     },
-    /// A reclaim pass over one address space (`vmscan::swap_out_mm`).
+    /// A reclaim pass over the LRU lists (`vmscan::shrink_lruvec`).
     Reclaim {
-        proc: usize,
         pages: u64,
     },
     Exit {
@@ -417,7 +421,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (proc.clone(), any::<usize>(), 1..4u64).prop_map(|(proc, page, npages)| Op::Munmap { proc, page, npages }),
         1 => (proc.clone(), any::<usize>(), 0..3u64).prop_map(|(proc, page, grow)| Op::Mremap { proc, page, grow }),
         2 => (proc.clone(), any::<usize>(), 1..6u64).prop_map(|(proc, page, npages)| Op::Pageout { proc, page, npages }),
-        2 => (proc.clone(), 1..12u64).prop_map(|(proc, pages)| Op::Reclaim { proc, pages }),
+        2 => (1..12u64).prop_map(|pages| Op::Reclaim { pages }),
         1 => proc.prop_map(|proc| Op::Exit { proc }),
     ]
 }
@@ -529,14 +533,13 @@ impl<'a> World<'a> {
                 vm.munmap(va, end - va, &mut ptes).map_err(|e| TestCaseError::fail(format!("munmap: {e:?}")))?;
                 model.pages.retain(|&a, _| a < va || a >= end);
             }
-            Op::Reclaim { proc, pages } => {
+            Op::Reclaim { pages } => {
                 // Pages go to swap (shared ones through the swap cache);
                 // what every address reads stays.
                 // Pages read ahead and never used go first.
-                let p = self.proc(proc);
                 let dropped = crate::mm::swap_state::shrink_readahead(&HostMem(self.host), pages);
                 let mut sc = crate::mm::vmscan::ScanControl::new(pages - dropped, 4 * pages);
-                self.procs[p].0.swap_out_mm(&mut sc);
+                self.shrink(&mut sc);
             }
             Op::Pageout { proc, page, npages } => {
                 // The pages go to swap; what every address reads stays.
@@ -632,6 +635,13 @@ impl<'a> World<'a> {
         Ok(())
     }
 
+    /// A reclaim pass over the LRU lists, every address space's mappings
+    /// found through the reverse map.
+    fn shrink(&mut self, sc: &mut crate::mm::vmscan::ScanControl) {
+        let mut mms: Vec<&mut Mm<'_>> = self.procs.iter_mut().map(|(mm, _)| mm).collect();
+        crate::mm::vmscan::shrink_lruvec(&HostMem(self.host), &mut mms, sc);
+    }
+
     /// The rmapcheck, the reverse map, the RSS counters, the zero page and
     /// the poison.
     fn check(&mut self) -> Result<(), TestCaseError> {
@@ -679,6 +689,30 @@ impl<'a> World<'a> {
             let page = mem.page(crate::mm::huge_memory::page_folio(&mem, Pfn::new(pfn)));
             let owner = i32::from(!is_anon(page)) + i32::from(page.test(pg::SWAPCACHE));
             prop_assert_eq!((page.mapcount(), page.refcount()), (count, count + owner), "pfn {:#x}: {} PTEs", pfn, count);
+        }
+        // Every mapped anonymous page is on the LRU list its flags name,
+        // and every page on a list is in use.
+        {
+            use crate::mm::lru::LruList;
+            let lruvec = self.host.lruvec.lock();
+            for (list, active) in [(LruList::InactiveAnon, false), (LruList::ActiveAnon, true)] {
+                let pages: Vec<Pfn> = lruvec.iter(&mem, list).collect();
+                prop_assert_eq!(pages.len() as u64, lruvec.len(list));
+                for pfn in pages {
+                    let page = mem.page(pfn);
+                    prop_assert!(
+                        page.test(pg::LRU) && page.test(pg::ACTIVE) == active && page.refcount() > 0,
+                        "pfn {:#x} on {:?}: {}",
+                        pfn.as_u64(),
+                        list,
+                        crate::mm::page::FlagNames(page.flags())
+                    );
+                }
+            }
+        }
+        for &pfn in maps.keys() {
+            let folio = mem.page(crate::mm::huge_memory::page_folio(&mem, Pfn::new(pfn)));
+            prop_assert!(!is_anon(folio) || folio.test(pg::LRU), "anonymous pfn {:#x} on no LRU list", pfn);
         }
         // The reverse map finds every mapping of every anonymous page, and
         // only those.
@@ -997,15 +1031,13 @@ fn mprotect_of_a_whole_huge_page_keeps_it() {
     assert_eq!(host.free_pages(), before);
 }
 
-/// A huge page shared after fork goes to swap from one side: the
-/// parent's reclaim splits its PMD and puts the shared pages in the swap
-/// cache (whose entry lives in each page's `private`) while the child's
-/// PMD still maps them whole. The child's exit, the parent's reads and
-/// the end leave every count, slot and page right (the PMD count once
-/// shared `private` with the swap cache, and the child's exit freed the
-/// wrong slot).
+/// A huge page shared after fork goes to swap from both sides at once:
+/// reclaim finds both PMDs through the reverse map, splits them, and puts
+/// the pages in the swap cache (whose entry lives in each page's
+/// `private`), each written once. The child's read, its exit, the
+/// parent's reads and the end leave every count, slot and page right.
 #[test]
-fn a_shared_huge_page_reclaimed_from_one_side() {
+fn a_shared_huge_page_is_reclaimed_from_every_side() {
     let host = Host::new();
     let before = host.free_pages();
     let mut world = World::new(&host);
@@ -1017,11 +1049,11 @@ fn a_shared_huge_page_reclaimed_from_one_side() {
     // The first pass takes the accessed bits (second chance), the next
     // ones take the pages.
     for _ in 0..3 {
-        world.step(&Op::Reclaim { proc: 0, pages: 600 }).unwrap();
+        world.step(&Op::Reclaim { pages: 600 }).unwrap();
     }
-    assert!(huge_pmds(&world.procs[0].0).is_empty(), "the parent's reclaim split its PMD");
-    assert_eq!(huge_pmds(&world.procs[1].0), [haddr], "the child's stays whole");
-    assert!(host.swap_writes.get() > 0 || !host.swap_cache.borrow().is_empty(), "the shared pages went to the swap cache");
+    assert!(huge_pmds(&world.procs[0].0).is_empty() && huge_pmds(&world.procs[1].0).is_empty(), "reclaim split both PMDs");
+    assert_eq!(world.procs[0].0.rss.swap, world.procs[1].0.rss.swap, "the same pages went from both");
+    assert_eq!(host.swap_writes.get(), 512, "each page written once");
     world.touch(1, haddr + 7 * PAGE_SIZE, false).unwrap();
     world.step(&Op::Exit { proc: 1 }).unwrap();
     world.touch(0, haddr, false).unwrap();
@@ -1064,9 +1096,9 @@ fn all_in_swap(host: &Host) -> (World<'_>, UserAddr) {
     for i in 0..16 {
         world.touch(0, base + i * PAGE_SIZE, true).unwrap();
     }
-    for _ in 0..2 {
-        world.procs[0].0.swap_out_mm(&mut ScanControl::new(16, 100));
-    }
+    // The first look at each page takes the accessed bit of the fault
+    // that made it; the second sends it to swap, oldest first.
+    world.shrink(&mut ScanControl::new(16, 100));
     assert_eq!(world.procs[0].0.rss.swap, 16);
     (world, base)
 }
@@ -1131,9 +1163,9 @@ fn a_read_error_ahead_of_the_fault_costs_only_the_readahead() {
 }
 
 /// Workingset refault detection: a page read back soon after reclaim
-/// evicted it (fewer evictions since than the workingset holds) is
-/// activated, and reclaim's clock passes it over once more than a page
-/// that comes back after a long absence.
+/// evicted it (fewer evictions since than the workingset holds) starts on
+/// the active list, out of reclaim's reach for a while, where a page that
+/// comes back after a long absence starts inactive.
 #[test]
 fn a_page_that_refaults_soon_is_activated_and_kept_longer() {
     use crate::mm::vmscan::ScanControl;
@@ -1150,14 +1182,12 @@ fn a_page_that_refaults_soon_is_activated_and_kept_longer() {
     });
     world.touch(0, far, false).unwrap();
     assert!(!page_of(&world, far).test(pg::ACTIVE), "not activated");
-    // The clock takes the far page first; the near one is still there.
-    for pass in 0.. {
-        assert!(pass < 4, "the far page was never reclaimed");
-        world.procs[0].0.swap_out_mm(&mut ScanControl::new(1, 100));
-        if world.procs[0].0.pt.lookup_swap(far).is_some() {
-            break;
-        }
-    }
+    // Reclaim takes the far page from the inactive list; the near one,
+    // active, is still there.
+    let mut sc = ScanControl::new(1, 100);
+    world.shrink(&mut sc);
+    assert_eq!(sc.nr_reclaimed, 1);
+    assert!(world.procs[0].0.pt.lookup_swap(far).is_some(), "the far page went");
     assert!(world.procs[0].0.pt.lookup(near).is_some(), "the activated page went first");
     world.check().unwrap();
     world.finish();
@@ -1179,14 +1209,16 @@ fn swap_readahead_stays_out_of_random_access() {
     world.finish();
 }
 
-/// The reclaim clock over one address space: a first pass only takes the
-/// accessed bits of pages used since (every new page is), the next sends
-/// unused pages to swap up to what was asked and stops there; the one
-/// after goes on from where it stopped. Pages shared after fork go through
-/// the swap cache, written once and read once. Every page still reads
-/// what was written, and nothing is left in swap at the end.
+/// Reclaim over the inactive list: a first look at each page only takes
+/// the accessed bit of the fault that made it (a second chance), the next
+/// sends the oldest unused pages to swap, up to what was asked, and stops
+/// there; the next pass goes on with the pages after them. A page shared
+/// after fork leaves both processes at once, found through the reverse
+/// map, and is written once. Every page still reads what was written,
+/// and nothing is left in swap at the end.
 #[test]
 fn reclaim_gives_used_pages_a_second_chance_and_goes_round() {
+    use crate::mm::lru::LruList;
     use crate::mm::vmscan::ScanControl;
     let host = Host::new();
     let mut world = World::new(&host);
@@ -1195,33 +1227,46 @@ fn reclaim_gives_used_pages_a_second_chance_and_goes_round() {
     for i in 0..8 {
         world.touch(0, base + i * PAGE_SIZE, true).unwrap();
     }
-    let swapped = |w: &World<'_>| -> Vec<u64> { (0..8).filter(|&i| w.procs[0].0.pt.lookup_swap(base + i * PAGE_SIZE).is_some()).collect() };
+    let lists = |h: &Host| {
+        let l = h.lruvec.lock();
+        (l.len(LruList::InactiveAnon), l.len(LruList::ActiveAnon))
+    };
+    assert_eq!(lists(&host), (8, 0), "new pages start inactive");
+    let swapped = |w: &World<'_>, p: usize| -> Vec<u64> { (0..8).filter(|&i| w.procs[p].0.pt.lookup_swap(base + i * PAGE_SIZE).is_some()).collect() };
+    let mut sc = ScanControl::new(4, 8);
+    world.shrink(&mut sc);
+    assert_eq!((sc.nr_scanned, sc.nr_reclaimed), (8, 0), "a first look only takes the accessed bits");
     let mut sc = ScanControl::new(4, 100);
-    world.procs[0].0.swap_out_mm(&mut sc);
-    assert_eq!((sc.nr_scanned, sc.nr_reclaimed, world.procs[0].0.reclaim_cursor), (8, 0, ua(0)), "a first pass only ages");
-    let mut sc = ScanControl::new(4, 100);
-    world.procs[0].0.swap_out_mm(&mut sc);
+    world.shrink(&mut sc);
     assert_eq!((sc.nr_scanned, sc.nr_reclaimed), (4, 4));
-    assert_eq!(world.procs[0].0.reclaim_cursor, base + 4 * PAGE_SIZE, "the scan stops where it had enough");
-    assert_eq!(swapped(&world), [0, 1, 2, 3]);
-    assert_eq!(world.procs[0].0.rss.swap, 4);
+    assert_eq!(swapped(&world, 0), [0, 1, 2, 3], "the oldest went");
+    assert_eq!((world.procs[0].0.rss.swap, lists(&host)), (4, (4, 0)));
+    // Page 4 is used again: found used at a second look (the first took the
+    // fault's accessed bit), it is promoted to the active list. (The
+    // model's accesses through a present PTE do not set the accessed bit;
+    // the MMU would.)
+    let page4 = world.procs[0].0.pt.lookup(base + 4 * PAGE_SIZE).unwrap().pfn();
+    assert!(host.pa.page(page4).test(pg::REFERENCED), "the first look left its mark");
+    let mut slot = world.procs[0].0.pt.pte_slot(base + 4 * PAGE_SIZE, false).unwrap();
+    let pte = slot.get();
+    slot.set(&HostMem(&host), crate::mm::uvm::Pte(pte.0 | crate::arch::pgtable::flags::ACCESSED));
     let mut sc = ScanControl::new(2, 100);
-    world.procs[0].0.swap_out_mm(&mut sc);
-    assert_eq!(swapped(&world), [0, 1, 2, 3, 4, 5], "the next pass goes on from there");
-    // Shared with a child after fork, a page goes through the swap cache:
-    // the parent's PTE becomes the slot's entry while the child still maps
-    // the page, which is written once, when the child's PTE goes too.
+    world.shrink(&mut sc);
+    assert!(host.pa.page(page4).test(pg::ACTIVE), "used again: promoted");
+    assert_eq!(swapped(&world, 0), [0, 1, 2, 3, 5, 6], "the next oldest went instead");
+    assert_eq!(lists(&host), (1, 1));
+    // Shared with a child after fork, pages 4 and 7 leave both processes
+    // in one pass, each written once; the active page is moved back to the
+    // inactive list first, as that list is short.
     world.step(&Op::Fork { proc: 0 }).unwrap();
     let writes = host.swap_writes.get();
-    let mut sc = ScanControl::new(8, 100);
-    world.procs[0].0.swap_out_mm(&mut sc);
-    assert_eq!(swapped(&world), [0, 1, 2, 3, 4, 5, 6, 7]);
-    assert_eq!((sc.nr_reclaimed, host.swap_writes.get() - writes), (0, 0), "the child still maps pages 6 and 7");
-    world.check().unwrap();
-    let mut sc = ScanControl::new(8, 100);
-    world.procs[1].0.swap_out_mm(&mut sc);
-    assert_eq!((sc.nr_reclaimed, host.swap_writes.get() - writes), (2, 2), "written once each, with the last PTE");
+    let mut sc = ScanControl::new(2, 100);
+    world.shrink(&mut sc);
+    assert_eq!((swapped(&world, 0), swapped(&world, 1)), ((0..8).collect(), (0..8).collect()));
+    assert_eq!((sc.nr_reclaimed, host.swap_writes.get() - writes), (2, 2), "written once each");
     assert!(host.swap_cache.borrow().is_empty());
+    assert_eq!(lists(&host), (0, 0));
+    world.check().unwrap();
     // Read once: the first touch reads the slot (alone: a first fault has
     // no readahead) and keeps the page in the swap cache; the other
     // process finds it there.
@@ -1257,7 +1302,7 @@ fn cold_pages_are_the_first_to_go() {
     }
     assert_eq!(world.procs[0].0.deactivate(base, base + 2 * PAGE_SIZE), 2);
     let mut sc = ScanControl::new(4, 4);
-    world.procs[0].0.swap_out_mm(&mut sc);
+    world.shrink(&mut sc);
     let swapped: Vec<u64> = (0..4).filter(|&i| world.procs[0].0.pt.lookup_swap(base + i * PAGE_SIZE).is_some()).collect();
     assert_eq!(swapped, [0, 1]);
     for i in 0..4 {

@@ -69,9 +69,6 @@ pub struct MmStruct<F: VmFile, M: UserMem> {
     /// The auxiliary vector exec gave the program, `(type, value)` pairs
     /// up to and with `AT_NULL` (Linux `saved_auxv`, `/proc/PID/auxv`).
     pub saved_auxv: Vec<u64>,
-    /// Where the next reclaim scan of this address space starts
-    /// (`vmscan::swap_out_mm`, Linux 2.4's `mm->swap_address`).
-    pub reclaim_cursor: UserAddr,
     /// The family of address spaces whose anonymous pages this one may
     /// map: its own since exec, its parent's after fork (see
     /// [`rmap`](crate::mm::rmap)).
@@ -90,7 +87,6 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
             stats: MmStats::default(),
             flags: MmFlags::default(),
             saved_auxv: Vec::new(),
-            reclaim_cursor: UserAddr::new(0),
             anon_family: crate::mm::rmap::new_family(),
         })
     }

@@ -70,6 +70,8 @@ pub mod kmap_selftest;
 #[cfg(target_os = "none")]
 pub mod kmem;
 #[deny(unsafe_code)]
+pub mod lru;
+#[deny(unsafe_code)]
 pub mod memblock;
 #[cfg(target_os = "none")]
 pub mod memmap;

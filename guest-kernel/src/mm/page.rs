@@ -62,10 +62,13 @@ pub mod pg {
     /// `PG_readahead` on a swap cache folio): cleared by the first fault
     /// that finds it (`swap_ra_hit`).
     pub const READAHEAD: u32 = 1 << 16;
-    /// An anonymous page that refaulted within the workingset (Linux
-    /// `PG_active` after `workingset_refault`): reclaim's clock passes it
-    /// over once more before it may go.
+    /// On the active LRU list rather than the inactive one, or bound for it
+    /// (Linux `PG_active`): a page used again while inactive, or one that
+    /// refaulted within the workingset.
     pub const ACTIVE: u32 = 1 << 17;
+    /// Found used once by reclaim while inactive (Linux `PG_referenced`):
+    /// found used again, it is activated.
+    pub const REFERENCED: u32 = 1 << 18;
     pub const ZONE_SHIFT: u32 = 28;
     pub const ZONE_MASK: u32 = 0x3 << ZONE_SHIFT;
 
@@ -74,7 +77,7 @@ pub mod pg {
     pub const CHECK_AT_FREE: u32 = BUDDY | PCP | SLAB | LRU | RESERVED | SWAPCACHE | PMD_MAPPED | LARGE;
 
     /// Names for dumps, in bit order.
-    pub const NAMES: [(u32, &str); 18] = [
+    pub const NAMES: [(u32, &str); 19] = [
         (INIT, "init"),
         (BUDDY, "buddy"),
         (ZERO, "zero"),
@@ -93,6 +96,7 @@ pub mod pg {
         (LARGE, "large"),
         (READAHEAD, "readahead"),
         (ACTIVE, "active"),
+        (REFERENCED, "referenced"),
     ];
 }
 
@@ -223,6 +227,19 @@ pub trait PhysMem: Sync {
     }
 }
 
+/// What a [`PageList`] needs of memory: the descriptors. Physical memory
+/// has them; so has user memory, whose pages sit on the LRU lists.
+pub trait PageDescs {
+    fn desc(&self, pfn: Pfn) -> &Page;
+}
+
+impl<T: PhysMem + ?Sized> PageDescs for T {
+    #[inline(always)]
+    fn desc(&self, pfn: Pfn) -> &Page {
+        self.page(pfn)
+    }
+}
+
 /// A doubly linked list of pages threaded through `lru_prev`/`lru_next`.
 #[derive(Clone, Copy, Debug)]
 pub struct PageList {
@@ -243,28 +260,28 @@ impl PageList {
     }
 
     #[inline]
-    pub fn push_front<M: PhysMem + ?Sized>(&mut self, mem: &M, pfn: Pfn) {
-        let page = mem.page(pfn);
+    pub fn push_front<M: PageDescs + ?Sized>(&mut self, mem: &M, pfn: Pfn) {
+        let page = mem.desc(pfn);
         page.lru_prev.store(NIL, Relaxed);
         page.lru_next.store(self.head, Relaxed);
         if self.head == NIL {
             self.tail = link(pfn);
         } else {
-            mem.page(Pfn::new(self.head.into())).lru_prev.store(link(pfn), Relaxed);
+            mem.desc(Pfn::new(self.head.into())).lru_prev.store(link(pfn), Relaxed);
         }
         self.head = link(pfn);
         self.len += 1;
     }
 
     #[inline]
-    pub fn push_back<M: PhysMem + ?Sized>(&mut self, mem: &M, pfn: Pfn) {
-        let page = mem.page(pfn);
+    pub fn push_back<M: PageDescs + ?Sized>(&mut self, mem: &M, pfn: Pfn) {
+        let page = mem.desc(pfn);
         page.lru_next.store(NIL, Relaxed);
         page.lru_prev.store(self.tail, Relaxed);
         if self.tail == NIL {
             self.head = link(pfn);
         } else {
-            mem.page(Pfn::new(self.tail.into())).lru_next.store(link(pfn), Relaxed);
+            mem.desc(Pfn::new(self.tail.into())).lru_next.store(link(pfn), Relaxed);
         }
         self.tail = link(pfn);
         self.len += 1;
@@ -272,41 +289,41 @@ impl PageList {
 
     /// Unlinks `pfn`, which must be on this list.
     #[inline]
-    pub fn remove<M: PhysMem + ?Sized>(&mut self, mem: &M, pfn: Pfn) {
-        let page = mem.page(pfn);
+    pub fn remove<M: PageDescs + ?Sized>(&mut self, mem: &M, pfn: Pfn) {
+        let page = mem.desc(pfn);
         let (prev, next) = (page.lru_prev.load(Relaxed), page.lru_next.load(Relaxed));
         if prev == NIL {
             self.head = next;
         } else {
-            mem.page(Pfn::new(prev.into())).lru_next.store(next, Relaxed);
+            mem.desc(Pfn::new(prev.into())).lru_next.store(next, Relaxed);
         }
         if next == NIL {
             self.tail = prev;
         } else {
-            mem.page(Pfn::new(next.into())).lru_prev.store(prev, Relaxed);
+            mem.desc(Pfn::new(next.into())).lru_prev.store(prev, Relaxed);
         }
         self.len -= 1;
     }
 
     #[inline]
     /// The list's pages from the front, for a look that changes nothing.
-    pub fn iter<'a, M: PhysMem + ?Sized>(&self, mem: &'a M) -> impl Iterator<Item = Pfn> + 'a {
+    pub fn iter<'a, M: PageDescs + ?Sized>(&self, mem: &'a M) -> impl Iterator<Item = Pfn> + 'a {
         let mut at = self.head;
         core::iter::from_fn(move || {
             let pfn = (at != NIL).then(|| Pfn::new(at.into()))?;
-            at = mem.page(pfn).lru_next.load(Relaxed);
+            at = mem.desc(pfn).lru_next.load(Relaxed);
             Some(pfn)
         })
     }
 
-    pub fn pop_front<M: PhysMem + ?Sized>(&mut self, mem: &M) -> Option<Pfn> {
+    pub fn pop_front<M: PageDescs + ?Sized>(&mut self, mem: &M) -> Option<Pfn> {
         let pfn = (self.head != NIL).then(|| Pfn::new(self.head.into()))?;
         self.remove(mem, pfn);
         Some(pfn)
     }
 
     #[inline]
-    pub fn pop_back<M: PhysMem + ?Sized>(&mut self, mem: &M) -> Option<Pfn> {
+    pub fn pop_back<M: PageDescs + ?Sized>(&mut self, mem: &M) -> Option<Pfn> {
         let pfn = (self.tail != NIL).then(|| Pfn::new(self.tail.into()))?;
         self.remove(mem, pfn);
         Some(pfn)

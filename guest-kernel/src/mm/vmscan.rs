@@ -2,30 +2,34 @@
 //! memory runs short, so that a process is killed only when nothing can be
 //! reclaimed.
 //!
-//! There is no reverse map from a page to the PTEs that map it, so reclaim
-//! finds its pages the way Linux 2.4 did (`swap_out`, `swap_out_mm`): it
-//! walks the page tables of the address spaces, each from where its last
-//! scan stopped ([`MmStruct::reclaim_cursor`]), and uses the accessed bit
-//! as a clock: a page used since the last pass loses the bit and stays (a
-//! second chance, Linux's `page_referenced`), one that was not goes to
-//! swap. A page that several processes share after `fork` goes through
-//! the swap cache ([`swap_state`]): each PTE is replaced by the same
-//! entry as the scan meets it, and the page is written and freed once the
-//! last one is gone. File and shmem pages stay (ramfs pages are
-//! unevictable in Linux too).
+//! Candidates come from the LRU lists ([`lru`]), oldest first, and their
+//! mappings from the reverse map ([`rmap`](crate::mm::rmap)), as in Linux
+//! since 2.6: a page on the inactive list whose PTEs were not used since
+//! the last look goes to swap; one used once gets a second chance, and one
+//! used again goes to the active list, which refills the inactive list
+//! from its own tail when that runs short. A page that several processes
+//! share after `fork` goes through the swap cache ([`swap_state`]): each
+//! of its PTEs is replaced by the same entry, and the page is written and
+//! freed once. File and shmem pages stay (ramfs pages are unevictable in
+//! Linux too).
 //!
-//! The loop over the processes is the caller's (`proc`, which knows them);
-//! what happens inside one address space is here and host-tested.
+//! Which address spaces there are is the caller's business (`proc`, which
+//! knows them): it hands over all of them, and what happens to each page
+//! is here and host-tested.
 
-use core::sync::atomic::AtomicU64;
+use core::ops::ControlFlow;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use crate::mm::addr::{UserAddr, PAGE_SIZE};
-use crate::mm::huge_memory::HugeReclaim;
+use crate::mm::addr::{Pfn, UserAddr, PAGE_SHIFT};
+use crate::mm::huge_memory::{HugePmd, HugeReclaim, HPAGE_PMD_SIZE};
+use crate::mm::lru::{self, LruList, Lruvec};
 use crate::mm::mm_types::MmStruct;
 use crate::mm::page::pg;
+use crate::mm::rmap::rmap_walk_anon;
 use crate::mm::swap_state;
-use crate::mm::uvm::{account_unmap, page_kind, page_remove_map, PageKind, Pte, PteSlot, Rss, TlbGather, UserMem};
+use crate::mm::uvm::{account_unmap, flush_tlb_page, page_kind, page_remove_map, PageKind, Pte, PteSlot, Rss, SwapEntry, TlbGather, UserMem};
 use crate::mm::vma::{VmFile, VmaTree, VM_LOCKED, VM_SHARED};
+use crate::sync::SpinLock;
 
 /// Direct reclaim, as `/proc/vmstat` counts it: pages looked at
 /// (`pgscan_direct`: PTEs, and pages read ahead in the swap cache) and
@@ -68,21 +72,7 @@ impl ScanControl {
     }
 }
 
-/// A pass over the page tables goes a PTE table at a time, so that it can
-/// stop soon after its budget is spent.
-const SCAN_CHUNK: u64 = 1 << 21;
-
-/// Which pages a pass may take.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Take {
-    /// `MADV_PAGEOUT`: pages only this PTE maps, used lately or not.
-    Unshared,
-    /// Reclaim: any anonymous page not used since the last look; a page
-    /// other processes map too goes through the swap cache.
-    Unused,
-}
-
-/// What became of one PTE's page.
+/// What became of one page.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Outcome {
     /// Still in memory (used lately, shared and not yet written, or not
@@ -94,12 +84,11 @@ enum Outcome {
     SwapFull,
 }
 
-/// What reclaim does with one PTE: a page used since the last look loses
-/// its accessed bit and stays; otherwise the PTE is replaced by the swap
-/// entry of the page's slot. A page only this PTE maps is written and
-/// freed at once; a shared one goes into the swap cache and is written and
-/// freed when the last of its PTEs goes.
-fn reclaim_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: &mut TlbGather, va: UserAddr, take: Take) -> Outcome {
+/// `MADV_PAGEOUT` for one PTE: a page only this PTE maps goes to swap,
+/// used lately or not. One in no other mapping and not in the swap cache
+/// is written to a slot of its own and freed at once; one in the swap
+/// cache is written from there and leaves it.
+fn pageout_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: &mut TlbGather, va: UserAddr) -> Outcome {
     let pte = slot.get();
     if !pte.present() {
         return Outcome::Kept;
@@ -107,22 +96,10 @@ fn reclaim_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: 
     let pfn = pte.pfn();
     let PageKind::Anon { exclusive } = page_kind(mem, pfn) else { return Outcome::Kept };
     let page = mem.page(pfn);
-    if take == Take::Unshared && page.mapcount() != 1 {
-        return Outcome::Kept;
-    }
-    // The clock's second chance: a page used since the last look loses its
-    // accessed bit; one activated by a refault loses that first.
-    if take == Take::Unused && pte.young() {
-        slot.set(mem, pte.mkold());
-        tlb.add(va);
-        return Outcome::Kept;
-    }
-    if take == Take::Unused && page.test(pg::ACTIVE) {
-        page.clear(pg::ACTIVE);
+    if page.mapcount() != 1 {
         return Outcome::Kept;
     }
     if exclusive {
-        // Alone and not in the swap cache: straight to a slot of its own.
         let Some(entry) = mem.get_swap_page() else { return Outcome::SwapFull };
         if !mem.swap_writepage(entry, pfn) {
             // The page stays, in memory and mapped.
@@ -132,36 +109,24 @@ fn reclaim_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: 
         slot.set(mem, Pte::swap(entry));
         tlb.add(va);
         account_unmap(mem, pfn, rss);
-        page.clear(pg::ACTIVE);
         page_remove_map(mem, pfn);
         rss.swap += 1;
         swap_state::workingset_eviction(mem, entry);
         return Outcome::Freed;
     }
-    // A page with references besides its PTEs and the swap cache (held by
-    // the kernel for I/O) stays where it is.
-    let in_cache = page.test(pg::SWAPCACHE);
-    if page.refcount() != page.mapcount() + i32::from(in_cache) {
+    // In the swap cache: a reference besides the PTE and the cache (held
+    // by the kernel for I/O) keeps it.
+    if page.refcount() != 2 {
         return Outcome::Kept;
     }
-    let entry = match swap_state::page_swap_entry(page) {
-        Some(e) => e,
-        None => match swap_state::add_to_swap(mem, pfn) {
-            Some(e) => e,
-            None => return Outcome::SwapFull,
-        },
-    };
+    let Some(entry) = swap_state::page_swap_entry(page) else { return Outcome::Kept };
     mem.swap_dup(entry);
     slot.set(mem, Pte::swap(entry));
     tlb.add(va);
     account_unmap(mem, pfn, rss);
     rss.swap += 1;
-    // The swap cache keeps the page while other PTEs map it.
     page_remove_map(mem, pfn);
-    if page.mapcount() == 0 && mem.swap_writepage(entry, pfn) {
-        // The last PTE went: written once, and let go. (Should the write
-        // fail, the page stays in the cache, where a fault finds it.)
-        page.clear(pg::ACTIVE);
+    if mem.swap_writepage(entry, pfn) {
         swap_state::delete_from_swap_cache(mem, pfn);
         swap_state::workingset_eviction(mem, entry);
         return Outcome::Freed;
@@ -192,7 +157,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
             // too), when only this mapping has it.
             pt.reclaim_huge_range(s, e, HugeReclaim::Unshared);
             pt.for_each_present(s, e, |va, slot| {
-                if reclaim_pte(&mem, slot, rss, &mut tlb, va, Take::Unshared) == Outcome::Freed {
+                if pageout_pte(&mem, slot, rss, &mut tlb, va) == Outcome::Freed {
                     out += 1;
                 }
             });
@@ -203,9 +168,9 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
 
     /// `MADV_COLD` (Linux `madvise_cold`): the anonymous pages in
     /// `[start, end)` that only this mapping maps lose their accessed bit
-    /// and their activation, so that the next reclaim pass takes them
-    /// without a second chance.
-    /// Returns how many were marked.
+    /// and go to the inactive list, behind the pages there, so that the
+    /// next reclaim pass takes them without a second chance. Returns how
+    /// many were marked.
     pub fn deactivate(&mut self, start: UserAddr, end: UserAddr) -> u64 {
         let mem = self.pt.mem();
         let MmStruct { vm, pt, .. } = self;
@@ -219,8 +184,9 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
                     return;
                 }
                 let page = mem.page(pte.pfn());
-                if pte.young() || page.test(pg::ACTIVE) {
-                    page.clear(pg::ACTIVE);
+                if pte.young() || page.test(pg::ACTIVE | pg::REFERENCED) {
+                    page.clear(pg::REFERENCED);
+                    lru::deactivate(&mem, pte.pfn());
                     slot.set(&mem, pte.mkold());
                     tlb.add(va);
                     cold += 1;
@@ -230,52 +196,222 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         tlb.finish(&mem);
         cold
     }
+}
 
-    /// One step of the reclaim clock over this address space (Linux 2.4
-    /// `swap_out_mm`): from [`reclaim_cursor`](Self::reclaim_cursor) on,
-    /// each present PTE of a private unlocked VMA is looked at once, until
-    /// `sc` has enough or has looked far enough; the cursor then stays
-    /// where the scan stopped, and goes back to the start at the end of
-    /// the address space.
-    pub fn swap_out_mm(&mut self, sc: &mut ScanControl) {
-        if sc.done() {
-            return;
+/// Whether a huge page or PTE at `addr` of `mm` was used since the last
+/// look; the look takes the accessed bit.
+fn test_and_clear_young<F: VmFile, M: UserMem>(mm: &mut MmStruct<F, M>, addr: UserAddr) -> bool {
+    let mem = mm.pt.mem();
+    if let HugePmd::Huge(pmd) = mm.pt.huge_pmd_state(addr) {
+        if pmd.young() {
+            mm.pt.reclaim_huge_range(addr, addr + HPAGE_PMD_SIZE, HugeReclaim::Cold);
         }
-        let mem = self.pt.mem();
-        let MmStruct { vm, pt, rss, reclaim_cursor, .. } = self;
-        let ranges = reclaimable_ranges(vm, *reclaim_cursor, UserAddr::new(u64::MAX));
-        let mut tlb = TlbGather::new();
-        // Where the scan stops: past the last PTE looked at, or back at the
-        // start when it reached the end.
-        let mut next = UserAddr::new(0);
-        'ranges: for (s, e) in ranges {
-            let mut chunk = s;
-            while chunk < e {
-                let stop = (chunk.align_down(SCAN_CHUNK) + SCAN_CHUNK).min(e);
-                if sc.done() {
-                    break 'ranges;
-                }
-                pt.reclaim_huge_range(chunk, stop, HugeReclaim::Age);
-                pt.for_each_present(chunk, stop, |va, slot| {
-                    if sc.done() {
-                        return;
-                    }
-                    sc.nr_scanned += 1;
-                    next = va + PAGE_SIZE;
-                    match reclaim_pte(&mem, slot, rss, &mut tlb, va, Take::Unused) {
-                        Outcome::Freed => sc.nr_reclaimed += 1,
-                        Outcome::SwapFull => sc.swap_full = true,
-                        Outcome::Kept => {}
-                    }
-                });
-                if sc.done() {
-                    break 'ranges;
-                }
-                chunk = stop;
-            }
-            next = UserAddr::new(0);
+        return pmd.young();
+    }
+    let Some(mut slot) = mm.pt.pte_slot(addr, false) else { return false };
+    let pte = slot.get();
+    if !pte.young() {
+        return false;
+    }
+    slot.set(&mem, pte.mkold());
+    flush_tlb_page(&mem, addr);
+    true
+}
+
+/// What reclaim does with a page from the inactive list (Linux `enum
+/// folio_references`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum References {
+    /// Used twice, or mapped where it must stay (a locked VMA): to the
+    /// active list.
+    Activate,
+    /// Used once since it came: back to the head of the inactive list.
+    Keep,
+    /// Not used: to swap.
+    Reclaim,
+}
+
+/// Looks at every mapping of an inactive page and takes their accessed
+/// bits (Linux `folio_check_references` with `folio_referenced`). Every
+/// mapped page starts with the accessed bit of the fault that mapped it,
+/// so one use is a second chance (`pg::REFERENCED`) and only a second
+/// activates.
+fn check_references<F: VmFile, M: UserMem>(mem: &M, pfn: Pfn, mms: &mut [&mut MmStruct<F, M>]) -> References {
+    let (mut referenced, mut locked) = (0, false);
+    rmap_walk_anon(mem, pfn, mms, |mm, addr| {
+        locked |= mm.vm.vma_at(addr).is_some_and(|v| v.flags & VM_LOCKED != 0);
+        referenced += u32::from(test_and_clear_young(mm, addr));
+        ControlFlow::Continue(())
+    });
+    let page = mem.page(pfn);
+    let was_referenced = page.test(pg::REFERENCED);
+    page.clear(pg::REFERENCED);
+    if locked {
+        References::Activate
+    } else if referenced == 0 {
+        References::Reclaim
+    } else if was_referenced || referenced > 1 {
+        References::Activate
+    } else {
+        page.set(pg::REFERENCED);
+        References::Keep
+    }
+}
+
+/// Replaces the PTE at `addr` of `mm`, which maps `pfn`, with `entry`
+/// (a step of Linux `try_to_unmap_one`).
+fn unmap_to_swap<F: VmFile, M: UserMem>(mm: &mut MmStruct<F, M>, addr: UserAddr, pfn: Pfn, entry: SwapEntry) {
+    let mem = mm.pt.mem();
+    let MmStruct { pt, rss, .. } = mm;
+    let Some(mut slot) = pt.pte_slot(addr, false) else { return };
+    slot.set(&mem, Pte::swap(entry));
+    flush_tlb_page(&mem, addr);
+    account_unmap(&mem, pfn, rss);
+    rss.swap += 1;
+    page_remove_map(&mem, pfn);
+}
+
+/// Sends an isolated, unused anonymous page to swap (Linux
+/// `shrink_folio_list` for one folio: `add_to_swap`, `try_to_unmap`,
+/// `pageout`, `__remove_mapping`). A huge page is split first, in every
+/// address space that maps it. A page only one PTE maps is written to a
+/// slot of its own before its PTE goes; a shared one goes through the
+/// swap cache, each PTE naming the same slot, and is written once the
+/// last is gone. A page held by anyone besides its PTEs and the swap
+/// cache stays.
+fn reclaim_page<F: VmFile, M: UserMem>(mem: &M, pfn: Pfn, mms: &mut [&mut MmStruct<F, M>]) -> Outcome {
+    let page = mem.page(pfn);
+    if page.test(pg::LARGE) {
+        rmap_walk_anon(mem, pfn, mms, |mm, addr| {
+            mm.pt.split_huge_pmd(addr);
+            ControlFlow::Continue(())
+        });
+        if page.test(pg::LARGE) {
+            return Outcome::Kept;
         }
-        *reclaim_cursor = next;
-        tlb.finish(&mem);
+    }
+    let in_cache = page.test(pg::SWAPCACHE);
+    let mapped = page.mapcount();
+    if page.refcount() != mapped + i32::from(in_cache) {
+        return Outcome::Kept;
+    }
+    if mapped == 1 && !in_cache {
+        let Some(entry) = mem.get_swap_page() else { return Outcome::SwapFull };
+        if !mem.swap_writepage(entry, pfn) {
+            mem.swap_free(entry);
+            return Outcome::SwapFull;
+        }
+        let unmapped = rmap_walk_anon(mem, pfn, mms, |mm, addr| {
+            unmap_to_swap(mm, addr, pfn, entry);
+            ControlFlow::Continue(())
+        });
+        if unmapped == 0 {
+            mem.swap_free(entry);
+            return Outcome::Kept;
+        }
+        swap_state::workingset_eviction(mem, entry);
+        return Outcome::Freed;
+    }
+    let entry = match swap_state::page_swap_entry(page) {
+        Some(e) => e,
+        None => match swap_state::add_to_swap(mem, pfn) {
+            Some(e) => e,
+            None => return Outcome::SwapFull,
+        },
+    };
+    rmap_walk_anon(mem, pfn, mms, |mm, addr| {
+        mem.swap_dup(entry);
+        unmap_to_swap(mm, addr, pfn, entry);
+        ControlFlow::Continue(())
+    });
+    // The swap cache holds the page now; written, it can go. (Should the
+    // write fail, it stays in the cache, where a fault finds it.)
+    if page.mapcount() > 0 {
+        return Outcome::Kept;
+    }
+    if !mem.swap_writepage(entry, pfn) {
+        return Outcome::SwapFull;
+    }
+    swap_state::delete_from_swap_cache(mem, pfn);
+    swap_state::workingset_eviction(mem, entry);
+    Outcome::Freed
+}
+
+/// Pages moved from the inactive to the active list (`pgactivate`), from
+/// the active to the inactive (`pgdeactivate`), and looked at on the
+/// active list (`pgrefill`).
+pub static PGACTIVATE: AtomicU64 = AtomicU64::new(0);
+pub static PGDEACTIVATE: AtomicU64 = AtomicU64::new(0);
+pub static PGREFILL: AtomicU64 = AtomicU64::new(0);
+
+/// Whether the inactive list is too short beside the active one (Linux
+/// `inactive_is_low`): the active list may be `sqrt(10 * GiB)` times as
+/// long, or as long under 1 GiB.
+fn inactive_is_low(lruvec: &Lruvec) -> bool {
+    let (inactive, active) = (lruvec.len(LruList::InactiveAnon), lruvec.len(LruList::ActiveAnon));
+    let gb = (inactive + active) >> (30 - PAGE_SHIFT);
+    let ratio = if gb == 0 { 1 } else { (10 * gb).isqrt() };
+    inactive * ratio < active
+}
+
+/// Moves up to `nr` pages from the tail of the active list to the head of
+/// the inactive one (Linux `shrink_active_list`), taking their accessed
+/// bits on the way, so that the inactive list sees only the uses that
+/// come after.
+fn shrink_active_list<F: VmFile, M: UserMem>(mem: &M, lruvec: &SpinLock<Lruvec>, mms: &mut [&mut MmStruct<F, M>], nr: u64) {
+    for _ in 0..nr {
+        let Some(pfn) = lruvec.lock().isolate_tail(mem, LruList::ActiveAnon) else { return };
+        PGREFILL.fetch_add(1, Relaxed);
+        rmap_walk_anon(mem, pfn, mms, |mm, addr| {
+            test_and_clear_young(mm, addr);
+            ControlFlow::Continue(())
+        });
+        let page = mem.page(pfn);
+        page.clear(pg::ACTIVE | pg::REFERENCED);
+        PGDEACTIVATE.fetch_add(1, Relaxed);
+        lruvec.lock().add(mem, pfn);
+    }
+}
+
+/// Puts an isolated page back on a list, unless it is gone.
+fn putback<M: UserMem>(mem: &M, lruvec: &SpinLock<Lruvec>, pfn: Pfn, active: bool) {
+    let page = mem.page(pfn);
+    if page.refcount() == 0 || page.test(pg::LRU) {
+        return;
+    }
+    if active && !page.test(pg::ACTIVE) {
+        page.set(pg::ACTIVE);
+        PGACTIVATE.fetch_add(1, Relaxed);
+    }
+    lruvec.lock().add(mem, pfn);
+}
+
+/// One reclaim pass over the anonymous LRU lists (Linux `shrink_lruvec`
+/// for the anonymous lists): pages from the tail of the inactive list,
+/// oldest first, are looked at through the reverse map, `mms` being every
+/// address space there is; used ones get their second chance or go
+/// active, unused ones go to swap. The active list refills the inactive
+/// one whenever that is short. Stops when `sc` has enough, has looked at
+/// enough, or swap is full.
+pub fn shrink_lruvec<F: VmFile, M: UserMem>(mem: &M, mms: &mut [&mut MmStruct<F, M>], sc: &mut ScanControl) {
+    let Some(lruvec) = mem.lruvec() else { return };
+    while !sc.done() {
+        if inactive_is_low(&lruvec.lock()) {
+            shrink_active_list(mem, lruvec, mms, SWAP_CLUSTER_MAX);
+        }
+        let Some(pfn) = lruvec.lock().isolate_tail(mem, LruList::InactiveAnon) else { return };
+        sc.nr_scanned += 1;
+        match check_references(mem, pfn, mms) {
+            References::Activate => putback(mem, lruvec, pfn, true),
+            References::Keep => putback(mem, lruvec, pfn, false),
+            References::Reclaim => match reclaim_page(mem, pfn, mms) {
+                Outcome::Freed => sc.nr_reclaimed += 1,
+                Outcome::SwapFull => {
+                    sc.swap_full = true;
+                    putback(mem, lruvec, pfn, false);
+                }
+                Outcome::Kept => putback(mem, lruvec, pfn, false),
+            },
+        }
     }
 }

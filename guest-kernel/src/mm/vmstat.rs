@@ -222,6 +222,10 @@ pub struct MemExtra {
     pub swap_cached: u64,
     /// Pages of anonymous huge pages mapped by PMDs (`AnonHugePages`).
     pub anon_huge: u64,
+    /// Anonymous pages on the active and the inactive LRU list (a huge page
+    /// counted as the one entry it is there).
+    pub lru_active_anon: u64,
+    pub lru_inactive_anon: u64,
 }
 
 /// `/proc/meminfo` (Linux `meminfo_proc_show`, then x86's
@@ -229,14 +233,16 @@ pub struct MemExtra {
 /// highmem, swap support (the areas `swapon` found), zswap and transparent huge
 /// pages (none used) prints them. `MemFree` is the buddy free pages
 /// (`NR_FREE_PAGES`; pages on the per-CPU lists are not counted, as in
-/// Linux). There are no LRU lists: what is in use counts as active (the
-/// `Active` lines), nothing as inactive. `DirectMap1G` is always printed.
+/// Linux). `Active(anon)` and `Inactive(anon)` are the anonymous LRU
+/// lists, with shmem counted active (in RAM for good, as ramfs's pages);
+/// the page cache counts as active file memory, having no lists of its
+/// own. `DirectMap1G` is always printed.
 pub fn meminfo<M: PhysMem>(alloc: &PageAlloc<M>, x: &MemExtra, w: &mut impl Write) -> Result {
     let high = &alloc.zones[ZONE_HIGHMEM];
     let (totalram, freeram) = (alloc.totalram_pages(), alloc.nr_free_pages());
     let (totalhigh, freehigh) = (high.managed(), high.free_pages());
     let file = x.cached.saturating_sub(x.shmem);
-    let active_anon = x.anon + x.shmem;
+    let (active_anon, inactive_anon) = (x.lru_active_anon + x.shmem, x.lru_inactive_anon);
     for (name, pages) in [
         ("MemTotal:", totalram),
         ("MemFree:", freeram),
@@ -245,9 +251,9 @@ pub fn meminfo<M: PhysMem>(alloc: &PageAlloc<M>, x: &MemExtra, w: &mut impl Writ
         ("Cached:", x.cached),
         ("SwapCached:", x.swap_cached),
         ("Active:", active_anon + file),
-        ("Inactive:", 0),
+        ("Inactive:", inactive_anon),
         ("Active(anon):", active_anon),
-        ("Inactive(anon):", 0),
+        ("Inactive(anon):", inactive_anon),
         ("Active(file):", file),
         ("Inactive(file):", 0),
         ("Unevictable:", x.mlocked),
@@ -514,7 +520,8 @@ Node 0, zone  HighMem
         let a = small();
         // totalreserve: DMA 48 + 90, DMA32 0 + 288 = 426 pages.
         assert_eq!(totalreserve_pages(&a), 426);
-        let x = MemExtra { cached: 10, shmem: 4, anon: 6, direct_map_kb: (1024, 63 * 1024, 0), ..MemExtra::default() };
+        let x =
+            MemExtra { cached: 10, shmem: 4, anon: 6, lru_active_anon: 2, lru_inactive_anon: 4, direct_map_kb: (1024, 63 * 1024, 0), ..MemExtra::default() };
         let t = text(|w| meminfo(&a, &x, w));
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(
@@ -527,7 +534,9 @@ Node 0, zone  HighMem
                 "Cached:               40 kB"
             ]
         );
-        assert!(lines.contains(&"Active(anon):         40 kB") && lines.contains(&"Active(file):         24 kB"), "{t}");
+        // Shmem counts active; the lists give the rest.
+        assert!(lines.contains(&"Active(anon):         24 kB") && lines.contains(&"Inactive(anon):       16 kB"), "{t}");
+        assert!(lines.contains(&"Active:               48 kB") && lines.contains(&"Active(file):         24 kB"), "{t}");
         assert_eq!(lines[lines.len() - 3..], ["DirectMap4k:        1024 kB", "DirectMap2M:       64512 kB", "DirectMap1G:           0 kB"]);
         // Linux's keys in Linux's order (a 6.x x86-64 kernel with highmem).
         let keys: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();

@@ -97,10 +97,6 @@ fn transient_failure() -> bool {
     TRANSIENT.fetch_add(1, Relaxed) < TRANSIENT_LIMIT
 }
 
-/// The process the next direct reclaim starts with, so that the
-/// pressure goes round them all.
-static RECLAIM_NEXT: AtomicU64 = AtomicU64::new(0);
-
 /// Who reclaims: an allocation that waits for it, or kswapd in the
 /// background (for the counters: `pg*_direct`, `pg*_kswapd`).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -115,51 +111,34 @@ pub fn try_to_free_pages() -> u64 {
     shrink(Reclaimer::Direct)
 }
 
-/// One reclaim pass: up to `SWAP_CLUSTER_MAX` anonymous pages of the processes go to
-/// swap, each address space scanned from where its last scan stopped
-/// (`vmscan::swap_out_mm`), after the swap cache's pages that readahead
-/// brought and no fault used. Every resident page is looked at no more
-/// than three times: a look may only take its accessed bit, and a page a
-/// refault activated keeps it for one more look (`pg::ACTIVE`), so a page
-/// both used and active goes at the third. Returns the pages reclaimed; 0
-/// without swap space.
+/// One reclaim pass: up to `SWAP_CLUSTER_MAX` pages are freed, first the
+/// swap cache's pages that readahead brought and no fault used, then
+/// anonymous pages from the LRU lists (`vmscan::shrink_lruvec`), found in
+/// every address space through the reverse map. The pass looks at no
+/// more than twice the pages on the lists. Returns the pages reclaimed;
+/// 0 without swap space.
 pub fn shrink(who: Reclaimer) -> u64 {
-    /// The looks at each resident page one pass may take.
-    const LOOKS: u64 = 3;
+    use crate::mm::lru::LruList;
+    use crate::mm::user_mem::{KernelUserMem, LRUVEC};
     use crate::mm::vmscan::{ScanControl, PGSCAN_DIRECT, PGSCAN_KSWAPD, PGSTEAL_DIRECT, PGSTEAL_KSWAPD, SWAP_CLUSTER_MAX};
     let (pgscan, pgsteal) = match who {
         Reclaimer::Direct => (&PGSCAN_DIRECT, &PGSTEAL_DIRECT),
         Reclaimer::Kswapd => (&PGSCAN_KSWAPD, &PGSTEAL_KSWAPD),
     };
     // The pages read ahead that no fault used are scanned and taken first.
-    let dropped = crate::mm::swap_state::shrink_readahead(&crate::mm::user_mem::KernelUserMem, SWAP_CLUSTER_MAX);
+    let dropped = crate::mm::swap_state::shrink_readahead(&KernelUserMem, SWAP_CLUSTER_MAX);
     pgscan.fetch_add(dropped, Relaxed);
     pgsteal.fetch_add(dropped, Relaxed);
     if dropped == SWAP_CLUSTER_MAX || crate::mm::swapfile::totals().1 == 0 {
         return dropped;
     }
     let _memalloc = crate::mm::buddy::MemallocScope::enter();
-    // One thread with the address space per process, from the one after
-    // the last reclaim's first.
-    let mut procs: alloc::vec::Vec<u32> =
-        sched::processes().into_iter().filter_map(|tgid| sched::threads(tgid).into_iter().find(|&t| sched::task(t).is_some_and(|t| t.mm.is_some()))).collect();
-    let start = RECLAIM_NEXT.fetch_add(1, Relaxed) as usize;
-    if !procs.is_empty() {
-        let n = procs.len();
-        procs.rotate_left(start % n);
-    }
-    let resident: u64 = procs.iter().filter_map(|&t| sched::task(t)?.mm.as_ref().map(|mm| mm.rss.anon)).sum();
-    let mut sc = ScanControl::new(SWAP_CLUSTER_MAX - dropped, LOOKS * resident);
-    'rounds: for _ in 0..LOOKS {
-        for &t in &procs {
-            if let Some(mm) = sched::task(t).and_then(|t| t.mm.as_mut()) {
-                mm.swap_out_mm(&mut sc);
-            }
-            if sc.done() {
-                break 'rounds;
-            }
-        }
-    }
+    let on_lists = {
+        let lruvec = LRUVEC.lock();
+        lruvec.len(LruList::InactiveAnon) + lruvec.len(LruList::ActiveAnon)
+    };
+    let mut sc = ScanControl::new(SWAP_CLUSTER_MAX - dropped, 2 * on_lists);
+    crate::mm::vmscan::shrink_lruvec(&KernelUserMem, &mut super::mm::address_spaces(), &mut sc);
     pgscan.fetch_add(sc.nr_scanned, Relaxed);
     pgsteal.fetch_add(sc.nr_reclaimed, Relaxed);
     dropped + sc.nr_reclaimed

@@ -60,6 +60,9 @@ pub fn activate_kernel_tables() {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KernelUserMem;
 
+/// The LRU lists of the one node.
+pub static LRUVEC: crate::sync::SpinLock<crate::mm::lru::Lruvec> = crate::sync::SpinLock::new(crate::mm::lru::Lruvec::new());
+
 impl UserMem for KernelUserMem {
     #[inline]
     fn alloc_page(&self, gfp: Gfp) -> Option<Pfn> {
@@ -73,13 +76,18 @@ impl UserMem for KernelUserMem {
         Some(head)
     }
 
-    fn put_huge_page(&self, head: Pfn) {
+    fn free_huge_page_ref(&self, head: Pfn) {
         __free_pages(pfn_to_page(head), crate::mm::huge_memory::HPAGE_PMD_ORDER);
     }
 
     #[inline]
-    fn put_page(&self, pfn: Pfn) {
+    fn free_page_ref(&self, pfn: Pfn) {
         __free_pages(pfn_to_page(pfn), 0);
+    }
+
+    #[inline]
+    fn lruvec(&self) -> Option<&crate::sync::SpinLock<crate::mm::lru::Lruvec>> {
+        Some(&LRUVEC)
     }
 
     #[inline]

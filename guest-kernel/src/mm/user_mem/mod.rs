@@ -13,7 +13,7 @@ use crate::mm::swapfile::SwapEntry;
 #[cfg(target_os = "none")]
 pub mod kernel;
 #[cfg(target_os = "none")]
-pub use kernel::{activate_kernel_tables, init, zero_pfn, KernelUserMem};
+pub use kernel::{activate_kernel_tables, init, zero_pfn, KernelUserMem, LRUVEC};
 
 /// The physical memory a user address space is built from, and the MMU it
 /// is loaded into: pages for data and page tables, their descriptors, the
@@ -41,11 +41,29 @@ pub trait UserMem: Copy {
     }
     /// Drops one reference to the huge page at `head` while its first page
     /// holds the counts of all 512, freeing the whole block with the last
-    /// (Linux `folio_put` of a large folio).
-    fn put_huge_page(&self, head: Pfn);
+    /// (Linux `folio_put` of a large folio), after taking it off its LRU
+    /// list.
+    #[inline]
+    fn put_huge_page(&self, head: Pfn) {
+        crate::mm::lru::release_if_last(self, head);
+        self.free_huge_page_ref(head);
+    }
     /// Drops one reference to the page, freeing it with the last (Linux
-    /// `put_page` for an order-0 page).
-    fn put_page(&self, pfn: Pfn);
+    /// `put_page` for an order-0 page), after taking it off its LRU list.
+    #[inline]
+    fn put_page(&self, pfn: Pfn) {
+        crate::mm::lru::release_if_last(self, pfn);
+        self.free_page_ref(pfn);
+    }
+    /// The allocator's half of [`put_huge_page`](Self::put_huge_page).
+    fn free_huge_page_ref(&self, head: Pfn);
+    /// The allocator's half of [`put_page`](Self::put_page).
+    fn free_page_ref(&self, pfn: Pfn);
+    /// The LRU lists of this memory's node; `None` where pages are not
+    /// reclaimed.
+    fn lruvec(&self) -> Option<&crate::sync::SpinLock<crate::mm::lru::Lruvec>> {
+        None
+    }
     /// The page's descriptor.
     fn page(&self, pfn: Pfn) -> &Page;
     /// The page-table page at `pa` (allocated here, zeroed, never HighMem).

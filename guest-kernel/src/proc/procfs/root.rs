@@ -75,6 +75,8 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
         "vmstat" => {
             let m = mem_extra();
             let node = [
+                ("nr_inactive_anon", m.lru_inactive_anon),
+                ("nr_active_anon", m.lru_active_anon + m.shmem),
                 ("nr_slab_reclaimable", m.slab_reclaimable),
                 ("nr_slab_unreclaimable", m.slab_unreclaimable),
                 ("nr_anon_pages", m.anon),
@@ -88,8 +90,11 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
             let events = [
                 ("pswpin", crate::mm::swapfile::PSWPIN.load(Relaxed)),
                 ("pswpout", crate::mm::swapfile::PSWPOUT.load(Relaxed)),
+                ("pgactivate", crate::mm::vmscan::PGACTIVATE.load(Relaxed)),
+                ("pgdeactivate", crate::mm::vmscan::PGDEACTIVATE.load(Relaxed)),
                 ("pgfault", crate::mm::memory::PGFAULT.load(Relaxed)),
                 ("pgmajfault", crate::mm::memory::PGMAJFAULT.load(Relaxed)),
+                ("pgrefill", crate::mm::vmscan::PGREFILL.load(Relaxed)),
                 ("pgsteal_kswapd", crate::mm::vmscan::PGSTEAL_KSWAPD.load(Relaxed)),
                 ("pgsteal_direct", crate::mm::vmscan::PGSTEAL_DIRECT.load(Relaxed)),
                 ("pgscan_kswapd", crate::mm::vmscan::PGSCAN_KSWAPD.load(Relaxed)),
@@ -176,6 +181,11 @@ pub fn mem_extra() -> crate::mm::vmstat::MemExtra {
     x.direct_map_kb = crate::mm::init::direct_map_kb();
     (x.swap_total, x.swap_free) = crate::mm::swapfile::totals();
     x.swap_cached = crate::mm::swapfile::swap_cache_pages();
+    {
+        use crate::mm::lru::LruList;
+        let lruvec = crate::mm::user_mem::LRUVEC.lock();
+        (x.lru_active_anon, x.lru_inactive_anon) = (lruvec.len(LruList::ActiveAnon), lruvec.len(LruList::InactiveAnon));
+    }
     x
 }
 
