@@ -183,6 +183,7 @@ fn split_large_folio<M: UserMem>(mem: &M, head: Pfn) {
     }
     let (zone, refs, maps) = (first.zone_idx(), first.refcount(), first._mapcount.load(Relaxed));
     let rmap = crate::mm::rmap::page_anon_rmap(first);
+    crate::mm::lru::split_head(mem, head);
     for i in 1..HPAGE_PMD_NR {
         let page = mem.page(head + i);
         page.init_allocated(zone, refs, pg::ANON);
@@ -241,8 +242,6 @@ fn pmd_map_dec<M: UserMem>(mem: &M, head: Pfn) {
 /// What reclaim does with a huge PMD ([`UserPageTables::reclaim_huge_range`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HugeReclaim {
-    /// The reclaim clock: a second chance, then a split.
-    Age,
     /// `MADV_COLD`: the accessed bit goes, the PMD stays.
     Cold,
     /// `MADV_PAGEOUT`: split when this PMD is the only one.
@@ -474,13 +473,12 @@ impl<M: UserMem> UserPageTables<M> {
         whole
     }
 
-    /// Reclaim's look at the huge PMDs overlapping `[start, end)`, as
-    /// Linux looks at a THP before it splits it to swap it out:
-    /// [`HugeReclaim::Age`] takes the accessed bit of a young one (its
-    /// second chance) and splits an old one, whose pages then go as 4 KiB
-    /// pages; [`HugeReclaim::Cold`] takes the accessed bit of each;
-    /// [`HugeReclaim::Unshared`] splits those only this PMD maps. Ones
-    /// that cross the range's edges are split.
+    /// A look at the huge PMDs overlapping `[start, end)`:
+    /// [`HugeReclaim::Cold`] takes the accessed bit of each, and moves a
+    /// huge page only this PMD maps to the inactive list;
+    /// [`HugeReclaim::Unshared`] splits those only this PMD maps, whose
+    /// pages then go as 4 KiB pages. Ones that cross the range's edges are
+    /// split.
     pub fn reclaim_huge_range(&mut self, start: UserAddr, end: UserAddr, how: HugeReclaim) {
         let (lo, hi) = (start.as_u64(), end.as_u64());
         for haddr in self.huge_pmds_in(lo, hi) {
@@ -489,17 +487,39 @@ impl<M: UserMem> UserPageTables<M> {
             let young = e & flags::ACCESSED != 0;
             let split = !whole
                 || match how {
-                    HugeReclaim::Age => !young,
                     HugeReclaim::Cold => false,
                     HugeReclaim::Unshared => pmd_mapcount(&self.mem, Pte(e).pfn()) == 1,
                 };
             if split {
                 self.split_huge_pmd(UserAddr::new(haddr));
-            } else if young && how != HugeReclaim::Unshared {
+                continue;
+            }
+            if how != HugeReclaim::Cold {
+                continue;
+            }
+            if young {
                 self.mem.table(pmd)[table_index(haddr, 2)] = e & !flags::ACCESSED;
                 self.mem.flush_tlb_page(haddr);
             }
+            let head = Pte(e).pfn();
+            if self.mem.page(head).mapcount() == 1 {
+                crate::mm::lru::deactivate(&self.mem, head);
+            }
         }
+    }
+
+    /// Whether the huge PMD over `va` was used since the last look, which
+    /// takes its accessed bit (Linux `pmdp_clear_flush_young`); `false`
+    /// where no huge PMD is.
+    pub fn pmd_test_and_clear_young(&mut self, va: UserAddr) -> bool {
+        let haddr = va.align_down(HPAGE_PMD_SIZE).as_u64();
+        let Some((pmd, e)) = self.pmd_entry(haddr) else { return false };
+        if !is_huge(e) || e & flags::ACCESSED == 0 {
+            return false;
+        }
+        self.mem.table(pmd)[table_index(haddr, 2)] = e & !flags::ACCESSED;
+        self.mem.flush_tlb_page(haddr);
+        true
     }
 
     /// Unmaps the huge PMD at `haddr` whole (Linux `zap_huge_pmd`): each
@@ -524,6 +544,8 @@ impl<M: UserMem> UserPageTables<M> {
             rss.anon = rss.anon.saturating_sub(HPAGE_PMD_NR);
             first._mapcount.fetch_sub(1, Relaxed);
             if first.refcount() == 1 {
+                // Off the LRU list while it still counts as 512 pages there.
+                crate::mm::lru::release_if_last(&mem, head);
                 first.clear(pg::ANON | pg::LARGE);
             }
             mem.put_huge_page(head);

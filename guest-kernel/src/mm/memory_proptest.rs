@@ -690,26 +690,10 @@ impl<'a> World<'a> {
             let owner = i32::from(!is_anon(page)) + i32::from(page.test(pg::SWAPCACHE));
             prop_assert_eq!((page.mapcount(), page.refcount()), (count, count + owner), "pfn {:#x}: {} PTEs", pfn, count);
         }
-        // Every mapped anonymous page is on the LRU list its flags name,
-        // and every page on a list is in use.
-        {
-            use crate::mm::lru::LruList;
-            let lruvec = self.host.lruvec.lock();
-            for (list, active) in [(LruList::InactiveAnon, false), (LruList::ActiveAnon, true)] {
-                let pages: Vec<Pfn> = lruvec.iter(&mem, list).collect();
-                prop_assert_eq!(pages.len() as u64, lruvec.len(list));
-                for pfn in pages {
-                    let page = mem.page(pfn);
-                    prop_assert!(
-                        page.test(pg::LRU) && page.test(pg::ACTIVE) == active && page.refcount() > 0,
-                        "pfn {:#x} on {:?}: {}",
-                        pfn.as_u64(),
-                        list,
-                        crate::mm::page::FlagNames(page.flags())
-                    );
-                }
-            }
-        }
+        // Every page on a list is in use and has that list's flags, and the
+        // counts add up; every mapped anonymous page is on a list.
+        let lists = self.host.lruvec.lock().check(&mem);
+        prop_assert!(lists.is_ok(), "{:?}", lists);
         for &pfn in maps.keys() {
             let folio = mem.page(crate::mm::huge_memory::page_folio(&mem, Pfn::new(pfn)));
             prop_assert!(!is_anon(folio) || folio.test(pg::LRU), "anonymous pfn {:#x} on no LRU list", pfn);
@@ -1285,6 +1269,47 @@ fn reclaim_gives_used_pages_a_second_chance_and_goes_round() {
     world.finish();
     assert!(host.swap_cache.borrow().is_empty(), "pages left in the swap cache");
     assert!(host.swap.borrow().iter().all(|&(refs, _)| refs == 0), "swap slots left in use");
+}
+
+/// Pages of a locked VMA that reclaim meets go to the unevictable list at
+/// once, and are not looked at again; `munlock` puts them back on the
+/// inactive list, from where they go to swap like any other.
+#[test]
+fn locked_pages_are_culled_until_munlock() {
+    use crate::mm::lru::LruList;
+    use crate::mm::vma::VM_LOCKED;
+    use crate::mm::vmscan::ScanControl;
+    let host = Host::new();
+    let mut world = World::new(&host);
+    world.step(&Op::Mmap { proc: 0, kind: 0, obj: 0, pgoff: 0, npages: 4 }).unwrap();
+    let base = *world.procs[0].1.pages.keys().next().unwrap();
+    for i in 0..4 {
+        world.touch(0, base + i * PAGE_SIZE, true).unwrap();
+    }
+    let end = base + 4 * PAGE_SIZE;
+    world.procs[0].0.vm.mlock_range(base, end, VM_LOCKED).unwrap();
+    let lists = |h: &Host| {
+        let l = h.lruvec.lock();
+        [LruList::InactiveAnon, LruList::ActiveAnon, LruList::Unevictable].map(|lru| l.len(lru))
+    };
+    let mut sc = ScanControl::new(4, 100);
+    world.shrink(&mut sc);
+    assert_eq!((sc.nr_scanned, sc.nr_reclaimed, lists(&host)), (4, 0, [0, 0, 4]), "culled at the first look");
+    let mut sc = ScanControl::new(4, 100);
+    world.shrink(&mut sc);
+    assert_eq!(sc.nr_scanned, 0, "the unevictable list is not scanned");
+    world.check().unwrap();
+    world.procs[0].0.vm.mlock_range(base, end, 0).unwrap();
+    world.procs[0].0.putback_unlocked(base, end);
+    assert_eq!(lists(&host), [4, 0, 0]);
+    let mut sc = ScanControl::new(4, 100);
+    world.shrink(&mut sc);
+    assert_eq!((sc.nr_reclaimed, world.procs[0].0.rss.swap), (4, 4), "unlocked, they go to swap");
+    for i in 0..4 {
+        world.touch(0, base + i * PAGE_SIZE, false).unwrap();
+    }
+    world.check().unwrap();
+    world.finish();
 }
 
 /// `MADV_COLD` takes the accessed bit of the pages only this process maps:

@@ -69,6 +69,9 @@ pub mod pg {
     /// Found used once by reclaim while inactive (Linux `PG_referenced`):
     /// found used again, it is activated.
     pub const REFERENCED: u32 = 1 << 18;
+    /// On the unevictable LRU list (Linux `PG_unevictable`): reclaim found
+    /// it mapped by a locked VMA; `munlock` puts it back.
+    pub const UNEVICTABLE: u32 = 1 << 19;
     pub const ZONE_SHIFT: u32 = 28;
     pub const ZONE_MASK: u32 = 0x3 << ZONE_SHIFT;
 
@@ -77,7 +80,7 @@ pub mod pg {
     pub const CHECK_AT_FREE: u32 = BUDDY | PCP | SLAB | LRU | RESERVED | SWAPCACHE | PMD_MAPPED | LARGE;
 
     /// Names for dumps, in bit order.
-    pub const NAMES: [(u32, &str); 19] = [
+    pub const NAMES: [(u32, &str); 20] = [
         (INIT, "init"),
         (BUDDY, "buddy"),
         (ZERO, "zero"),
@@ -97,6 +100,7 @@ pub mod pg {
         (READAHEAD, "readahead"),
         (ACTIVE, "active"),
         (REFERENCED, "referenced"),
+        (UNEVICTABLE, "unevictable"),
     ];
 }
 
@@ -303,6 +307,23 @@ impl PageList {
             mem.desc(Pfn::new(next.into())).lru_prev.store(prev, Relaxed);
         }
         self.len -= 1;
+    }
+
+    /// Links `pfn` in right after `at`, which is on this list (towards the
+    /// back).
+    #[inline]
+    pub fn insert_after<M: PageDescs + ?Sized>(&mut self, mem: &M, at: Pfn, pfn: Pfn) {
+        let next = mem.desc(at).lru_next.load(Relaxed);
+        let page = mem.desc(pfn);
+        page.lru_prev.store(link(at), Relaxed);
+        page.lru_next.store(next, Relaxed);
+        mem.desc(at).lru_next.store(link(pfn), Relaxed);
+        if next == NIL {
+            self.tail = link(pfn);
+        } else {
+            mem.desc(Pfn::new(next.into())).lru_prev.store(link(pfn), Relaxed);
+        }
+        self.len += 1;
     }
 
     #[inline]

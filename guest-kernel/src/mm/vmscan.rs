@@ -21,7 +21,7 @@ use core::ops::ControlFlow;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::mm::addr::{Pfn, UserAddr, PAGE_SHIFT};
-use crate::mm::huge_memory::{HugePmd, HugeReclaim, HPAGE_PMD_SIZE};
+use crate::mm::huge_memory::{HugePmd, HugeReclaim};
 use crate::mm::lru::{self, LruList, Lruvec};
 use crate::mm::mm_types::MmStruct;
 use crate::mm::page::pg;
@@ -32,8 +32,8 @@ use crate::mm::vma::{VmFile, VmaTree, VM_LOCKED, VM_SHARED};
 use crate::sync::SpinLock;
 
 /// Direct reclaim, as `/proc/vmstat` counts it: pages looked at
-/// (`pgscan_direct`: PTEs, and pages read ahead in the swap cache) and
-/// pages freed (`pgsteal_direct`: sent to swap, or read ahead and never
+/// (`pgscan_direct`: pages taken from the inactive list, and pages read
+/// ahead in the swap cache) and pages freed (`pgsteal_direct`: sent to swap, or read ahead and never
 /// used).
 pub static PGSCAN_DIRECT: AtomicU64 = AtomicU64::new(0);
 pub static PGSTEAL_DIRECT: AtomicU64 = AtomicU64::new(0);
@@ -134,8 +134,8 @@ fn pageout_pte<M: UserMem>(mem: &M, slot: &mut PteSlot<'_>, rss: &mut Rss, tlb: 
     Outcome::Kept
 }
 
-/// The private, unlocked parts of `[start, end)`: where anonymous pages
-/// may be reclaimed. (An iterator: reclaim allocates nothing of its own.)
+/// The private, unlocked parts of `[start, end)`: where `madvise` may
+/// page out or deactivate anonymous pages.
 fn reclaimable_ranges<F: VmFile>(vm: &VmaTree<F>, start: UserAddr, end: UserAddr) -> impl Iterator<Item = (UserAddr, UserAddr)> + '_ {
     vm.iter().filter(move |v| v.end > start && v.start < end && v.flags & (VM_SHARED | VM_LOCKED) == 0).map(move |v| (v.start.max(start), v.end.min(end)))
 }
@@ -168,9 +168,9 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
 
     /// `MADV_COLD` (Linux `madvise_cold`): the anonymous pages in
     /// `[start, end)` that only this mapping maps lose their accessed bit
-    /// and go to the inactive list, behind the pages there, so that the
-    /// next reclaim pass takes them without a second chance. Returns how
-    /// many were marked.
+    /// and their activation and go to the head of the inactive list, so
+    /// that reclaim, when it reaches them, takes them without a second
+    /// chance. Returns how many were marked.
     pub fn deactivate(&mut self, start: UserAddr, end: UserAddr) -> u64 {
         let mem = self.pt.mem();
         let MmStruct { vm, pt, .. } = self;
@@ -196,17 +196,29 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
         tlb.finish(&mem);
         cold
     }
+
+    /// After `munlock` of `[start, end)`: the anonymous pages there that
+    /// reclaim had put on the unevictable list go back to the inactive
+    /// one (Linux `munlock_vma_pages_range`).
+    pub fn putback_unlocked(&mut self, start: UserAddr, end: UserAddr) {
+        let mem = self.pt.mem();
+        let mut heads = alloc::vec::Vec::new();
+        self.pt.for_each_huge(start, end, |_, pmd| heads.push(pmd.pfn()));
+        self.pt.for_each_present(start, end, |_, slot| heads.push(slot.get().pfn()));
+        for pfn in heads {
+            if matches!(page_kind(&mem, pfn), PageKind::Anon { .. }) {
+                lru::putback_evictable(&mem, crate::mm::huge_memory::page_folio(&mem, pfn));
+            }
+        }
+    }
 }
 
 /// Whether a huge page or PTE at `addr` of `mm` was used since the last
 /// look; the look takes the accessed bit.
 fn test_and_clear_young<F: VmFile, M: UserMem>(mm: &mut MmStruct<F, M>, addr: UserAddr) -> bool {
     let mem = mm.pt.mem();
-    if let HugePmd::Huge(pmd) = mm.pt.huge_pmd_state(addr) {
-        if pmd.young() {
-            mm.pt.reclaim_huge_range(addr, addr + HPAGE_PMD_SIZE, HugeReclaim::Cold);
-        }
-        return pmd.young();
+    if let HugePmd::Huge(_) = mm.pt.huge_pmd_state(addr) {
+        return mm.pt.pmd_test_and_clear_young(addr);
     }
     let Some(mut slot) = mm.pt.pte_slot(addr, false) else { return false };
     let pte = slot.get();
@@ -219,11 +231,13 @@ fn test_and_clear_young<F: VmFile, M: UserMem>(mm: &mut MmStruct<F, M>, addr: Us
 }
 
 /// What reclaim does with a page from the inactive list (Linux `enum
-/// folio_references`).
+/// folio_references`, and `folio_evictable`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum References {
-    /// Used twice, or mapped where it must stay (a locked VMA): to the
-    /// active list.
+    /// Mapped in a locked VMA: to the unevictable list, out of reclaim's
+    /// way until `munlock`.
+    Cull,
+    /// Used twice: to the active list.
     Activate,
     /// Used once since it came: back to the head of the inactive list.
     Keep,
@@ -247,7 +261,7 @@ fn check_references<F: VmFile, M: UserMem>(mem: &M, pfn: Pfn, mms: &mut [&mut Mm
     let was_referenced = page.test(pg::REFERENCED);
     page.clear(pg::REFERENCED);
     if locked {
-        References::Activate
+        References::Cull
     } else if referenced == 0 {
         References::Reclaim
     } else if was_referenced || referenced > 1 {
@@ -296,22 +310,26 @@ fn reclaim_page<F: VmFile, M: UserMem>(mem: &M, pfn: Pfn, mms: &mut [&mut MmStru
         return Outcome::Kept;
     }
     if mapped == 1 && !in_cache {
-        let Some(entry) = mem.get_swap_page() else { return Outcome::SwapFull };
-        if !mem.swap_writepage(entry, pfn) {
-            mem.swap_free(entry);
-            return Outcome::SwapFull;
-        }
-        let unmapped = rmap_walk_anon(mem, pfn, mms, |mm, addr| {
+        // Written once its one mapping is found, then unmapped.
+        let mut outcome = Outcome::Kept;
+        rmap_walk_anon(mem, pfn, mms, |mm, addr| {
+            let Some(entry) = mem.get_swap_page() else {
+                outcome = Outcome::SwapFull;
+                return ControlFlow::Break(());
+            };
+            if !mem.swap_writepage(entry, pfn) {
+                mem.swap_free(entry);
+                outcome = Outcome::SwapFull;
+                return ControlFlow::Break(());
+            }
             unmap_to_swap(mm, addr, pfn, entry);
-            ControlFlow::Continue(())
+            swap_state::workingset_eviction(mem, entry);
+            outcome = Outcome::Freed;
+            ControlFlow::Break(())
         });
-        if unmapped == 0 {
-            mem.swap_free(entry);
-            return Outcome::Kept;
-        }
-        swap_state::workingset_eviction(mem, entry);
-        return Outcome::Freed;
+        return outcome;
     }
+    let added = !in_cache;
     let entry = match swap_state::page_swap_entry(page) {
         Some(e) => e,
         None => match swap_state::add_to_swap(mem, pfn) {
@@ -319,11 +337,16 @@ fn reclaim_page<F: VmFile, M: UserMem>(mem: &M, pfn: Pfn, mms: &mut [&mut MmStru
             None => return Outcome::SwapFull,
         },
     };
-    rmap_walk_anon(mem, pfn, mms, |mm, addr| {
+    let unmapped = rmap_walk_anon(mem, pfn, mms, |mm, addr| {
         mem.swap_dup(entry);
         unmap_to_swap(mm, addr, pfn, entry);
         ControlFlow::Continue(())
     });
+    if unmapped == 0 && mapped > 0 && added {
+        // No mapping found after all: the slot is not kept for nothing.
+        swap_state::delete_from_swap_cache(mem, pfn);
+        return Outcome::Kept;
+    }
     // The swap cache holds the page now; written, it can go. (Should the
     // write fail, it stays in the cache, where a fault finds it.)
     if page.mapcount() > 0 {
@@ -343,6 +366,9 @@ fn reclaim_page<F: VmFile, M: UserMem>(mem: &M, pfn: Pfn, mms: &mut [&mut MmStru
 pub static PGACTIVATE: AtomicU64 = AtomicU64::new(0);
 pub static PGDEACTIVATE: AtomicU64 = AtomicU64::new(0);
 pub static PGREFILL: AtomicU64 = AtomicU64::new(0);
+/// Pages reclaim found locked and moved to the unevictable list
+/// (`unevictable_pgs_culled`).
+pub static UNEVICTABLE_PGCULLED: AtomicU64 = AtomicU64::new(0);
 
 /// Whether the inactive list is too short beside the active one (Linux
 /// `inactive_is_low`): the active list may be `sqrt(10 * GiB)` times as
@@ -373,15 +399,23 @@ fn shrink_active_list<F: VmFile, M: UserMem>(mem: &M, lruvec: &SpinLock<Lruvec>,
     }
 }
 
-/// Puts an isolated page back on a list, unless it is gone.
-fn putback<M: UserMem>(mem: &M, lruvec: &SpinLock<Lruvec>, pfn: Pfn, active: bool) {
+/// Puts an isolated page back on a list (`References::Keep` for the
+/// inactive one), unless it is gone.
+fn putback<M: UserMem>(mem: &M, lruvec: &SpinLock<Lruvec>, pfn: Pfn, to: References) {
     let page = mem.page(pfn);
     if page.refcount() == 0 || page.test(pg::LRU) {
         return;
     }
-    if active && !page.test(pg::ACTIVE) {
-        page.set(pg::ACTIVE);
-        PGACTIVATE.fetch_add(1, Relaxed);
+    match to {
+        References::Activate if !page.test(pg::ACTIVE) => {
+            page.set(pg::ACTIVE);
+            PGACTIVATE.fetch_add(1, Relaxed);
+        }
+        References::Cull => {
+            page.set(pg::UNEVICTABLE);
+            UNEVICTABLE_PGCULLED.fetch_add(1, Relaxed);
+        }
+        _ => {}
     }
     lruvec.lock().add(mem, pfn);
 }
@@ -402,16 +436,15 @@ pub fn shrink_lruvec<F: VmFile, M: UserMem>(mem: &M, mms: &mut [&mut MmStruct<F,
         let Some(pfn) = lruvec.lock().isolate_tail(mem, LruList::InactiveAnon) else { return };
         sc.nr_scanned += 1;
         match check_references(mem, pfn, mms) {
-            References::Activate => putback(mem, lruvec, pfn, true),
-            References::Keep => putback(mem, lruvec, pfn, false),
             References::Reclaim => match reclaim_page(mem, pfn, mms) {
                 Outcome::Freed => sc.nr_reclaimed += 1,
                 Outcome::SwapFull => {
                     sc.swap_full = true;
-                    putback(mem, lruvec, pfn, false);
+                    putback(mem, lruvec, pfn, References::Keep);
                 }
-                Outcome::Kept => putback(mem, lruvec, pfn, false),
+                Outcome::Kept => putback(mem, lruvec, pfn, References::Keep),
             },
+            to => putback(mem, lruvec, pfn, to),
         }
     }
 }

@@ -106,6 +106,8 @@ pub(crate) fn global(name: &str, w: &mut String) -> Result<(), i32> {
                 ("workingset_activate_anon", crate::mm::swap_state::WORKINGSET_ACTIVATE_ANON.load(Relaxed)),
                 ("swap_ra", crate::mm::swap_state::SWAP_RA.load(Relaxed)),
                 ("swap_ra_hit", crate::mm::swap_state::SWAP_RA_HIT.load(Relaxed)),
+                ("unevictable_pgs_culled", crate::mm::vmscan::UNEVICTABLE_PGCULLED.load(Relaxed)),
+                ("unevictable_pgs_rescued", crate::mm::lru::UNEVICTABLE_PGS_RESCUED.load(Relaxed)),
                 ("thp_fault_alloc", crate::mm::huge_memory::THP_FAULT_ALLOC.load(Relaxed)),
                 ("thp_fault_fallback", crate::mm::huge_memory::THP_FAULT_FALLBACK.load(Relaxed)),
                 ("thp_split_page", crate::mm::huge_memory::THP_SPLIT_PAGE.load(Relaxed)),

@@ -239,7 +239,9 @@ pub(super) fn sys_mlock(start: UserAddr, len: u64, flags: u32) -> SysResult {
 /// `munlock(start, len)`.
 pub(super) fn sys_munlock(start: UserAddr, len: u64) -> SysResult {
     let (start, end) = lock_range(start, len)?;
-    mm()?.vm.mlock_range(start, end, 0).map_err(|e| e.0)?;
+    let mm = mm()?;
+    mm.vm.mlock_range(start, end, 0).map_err(|e| e.0)?;
+    mm.putback_unlocked(start, end);
     Ok(0)
 }
 
@@ -274,7 +276,9 @@ pub(super) fn sys_mlockall(flags: u32) -> SysResult {
 }
 
 pub(super) fn sys_munlockall() -> SysResult {
-    mm()?.vm.mlockall(0).map_err(|e| e.0)?;
+    let mm = mm()?;
+    mm.vm.mlockall(0).map_err(|e| e.0)?;
+    mm.putback_unlocked(UserAddr::new(0), UserAddr::new(crate::proc::uaccess::TASK_SIZE));
     Ok(0)
 }
 
