@@ -44,6 +44,7 @@ const PROGRAMS: &[&str] = &[
     "creds",
     "swap_pageout",
     "swap_pressure",
+    "swap_mlock",
     "thp",
 ];
 

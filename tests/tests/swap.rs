@@ -149,6 +149,44 @@ fn memory_pressure_reclaims_to_swap_instead_of_killing() {
     assert_eq!((run.code, run.stderr.trim()), (2, "mmap: Out of memory"), "{}\n{}", run.stdout, run.console);
 }
 
+/// Locked memory stays in RAM under pressure: reclaim moves the pages of
+/// an mlocked VMA to the unevictable list the first time it meets them
+/// (`unevictable_pgs_culled`) and sends the other pages to swap; after
+/// `munlock` they are back on the inactive list
+/// (`unevictable_pgs_rescued`) and the next round of pressure may take
+/// them. Every page reads what was written, with the reverse-map check
+/// after every exit.
+#[test]
+fn locked_pages_stay_in_memory_until_munlock() {
+    if !kvm_available() {
+        return;
+    }
+    let scratch = Scratch::new("swap-mlock");
+    let spec = format!("{}:64M", scratch.dir.join("swap").display());
+    let program = tests::programs::path("swap_mlock");
+    let args =
+        ["run", "--timeout", "150", "--mem", "32M", "--cmdline", "selftest=rmapcheck", "--swap", &spec, "--init", program.to_str().unwrap(), "--", "4", "26"];
+    let run = run_vmm(&args);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.console);
+    assert!(run.stdout.contains("round 0: locked VMA swap 0 kB"), "{}", run.stdout);
+    let after_munlock: u64 = run
+        .stdout
+        .split("round 1: locked VMA swap ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(after_munlock > 0, "unlocked, the pages may go to swap: {}", run.stdout);
+    let counter = |name: &str| -> u64 {
+        let rest = run.stdout.split(&format!("{name} ")).nth(1).unwrap_or_else(|| panic!("no {name} in {}", run.stdout));
+        rest.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("bad {name} in {}", run.stdout))
+    };
+    assert!(counter("unevictable_pgs_culled") > 0 && counter("unevictable_pgs_rescued") > 0, "{}", run.stdout);
+    assert!(run.stdout.contains("0 bad pages"), "{}", run.stdout);
+    tests::assert_no_kernel_reports(&run.console, &[], &run.stdout);
+    assert!(run.console.contains("selftest rmapcheck: ok"), "{}", run.console);
+}
+
 /// The built-in demo's second act (`vmm run -- pressure`): seed 003's
 /// memory pressure, narrated with the guest's own counters. kswapd does
 /// the reclaim while the program writes more than RAM; a working set
