@@ -360,7 +360,7 @@ fn count_region(what: &str) {
         "signal" => crate::proc::signal::frame::COUNT_SIGNAL.store(true, core::sync::atomic::Ordering::Relaxed),
         "futex" => crate::proc::futex::COUNT_FUTEX.store(true, core::sync::atomic::Ordering::Relaxed),
         "thread" => crate::proc::count::COUNT_THREAD.store(true, core::sync::atomic::Ordering::Relaxed),
-        "syscalls" | "faults" | "switches" | "irqs" => crate::proc::count::enable(what),
-        other => printk!("count: unknown region '{other}' (alloc_page, kmalloc64, fault, signal, futex, thread, syscalls, faults, switches, irqs)"),
+        "syscalls" | "faults" | "switches" | "irqs" | "reclaim" => crate::proc::count::enable(what),
+        other => printk!("count: unknown region '{other}' (alloc_page, kmalloc64, fault, signal, futex, thread, syscalls, faults, switches, irqs, reclaim)"),
     }
 }

@@ -120,6 +120,7 @@ pub const MARK_FAULT_FAILED: u32 = 27;
 pub const MARK_FAULT_SWAP_IN: u32 = 28;
 pub const MARK_CONTEXT_SWITCH: u32 = 30;
 pub const MARK_INTERRUPT: u32 = 31;
+pub const MARK_RECLAIM: u32 = 32;
 /// `MARK_SYSCALL_BASE + nr`: system call `nr` (below 0x1000).
 pub const MARK_SYSCALL_BASE: u32 = 0x1000;
 pub const MARK_SYSCALL_END: u32 = 0x2000;
@@ -152,6 +153,7 @@ pub const fn mark_name(id: u32) -> &'static str {
         MARK_FAULT_SWAP_IN => "page fault: swap-in (the page read back from its swap slot)",
         MARK_CONTEXT_SWITCH => "context switch (switch_to to the next task's first instruction back)",
         MARK_INTERRUPT => "timer interrupt from user mode",
+        MARK_RECLAIM => "reclaim pass outside a fault (kswapd or an allocation: up to 32 pages freed)",
         _ => "unnamed region",
     }
 }

@@ -309,3 +309,34 @@ fn fork_is_counted_per_present_pte() {
     let per_pte = many.saturating_sub(none) / 512;
     assert!((1..1000).contains(&per_pte), "fork: {none} instructions with no pages, {many} with 512: {per_pte} per PTE");
 }
+
+/// `count=reclaim`: every reclaim pass outside a fault (kswapd's, here)
+/// is a region. Under pressure there are passes, and what they cost per
+/// page they freed is of a sane size: the LRU scan, the reverse map and
+/// the swap write of each.
+#[test]
+fn counts_reclaim_passes() {
+    if !kvm_available() {
+        return;
+    }
+    use shared::ports::MARK_RECLAIM;
+    let scratch = Scratch::new("count-reclaim");
+    let spec = format!("{}:64M", scratch.dir.join("swap").display());
+    let prog = tests::programs::path("swap_pressure");
+    let args = ["--count-instructions", "--mem", "32M", "--swap", &spec, "--cmdline", "count=reclaim", "--init", prog.to_str().unwrap(), "--", "28"];
+    let (cli, report) = vmm_run_report(&args);
+    assert_eq!(cli.code, 0, "{}\n{}", cli.stderr, report.console_text());
+    let counts = report.counts.as_ref().expect("--count-instructions gives counts");
+    assert_eq!(counts.protocol_errors, 0, "{:?}", counts.error_messages);
+    let pass = counts.histogram.get(&MARK_RECLAIM).unwrap_or_else(|| panic!("no reclaim pass counted:\n{}", cli.stderr));
+    let stolen: u64 = cli
+        .stdout
+        .split("pgsteal_kswapd ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{}", cli.stdout));
+    assert!(pass.calls > 0 && stolen > 0 && pass.max >= pass.total / pass.calls, "{pass:?}, {stolen} pages");
+    assert!((100..100_000).contains(&(pass.total / stolen)), "{} instructions per page reclaimed: {pass:?}, {stolen} pages", pass.total / stolen);
+    assert!(cli.stderr.contains("reclaim pass outside a fault"), "{}", cli.stderr);
+}

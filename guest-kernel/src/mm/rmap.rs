@@ -23,6 +23,7 @@ use core::ops::ControlFlow;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::mm::addr::{Pfn, UserAddr, PAGE_SHIFT};
+use crate::mm::huge_memory::{HugePmd, HPAGE_PMD_SIZE};
 use crate::mm::mm_types::MmStruct;
 use crate::mm::page::{pg, Page};
 use crate::mm::uvm::UserMem;
@@ -91,8 +92,20 @@ fn home_address<F: VmFile>(vm: &VmaTree<F>, index: u64) -> Option<UserAddr> {
 }
 
 /// Whether `mm` maps `pfn` at `addr` (a huge page at its first address).
-fn maps<F: VmFile, M: UserMem>(mm: &MmStruct<F, M>, addr: UserAddr, pfn: Pfn) -> bool {
-    mm.pt.lookup(addr).is_some_and(|pte| pte.pfn() == pfn)
+/// The PTE is reached through the tables' last-table cache: reclaim's
+/// pages come from the LRU in fault order, so mostly from one table.
+fn maps<F: VmFile, M: UserMem>(mm: &mut MmStruct<F, M>, addr: UserAddr, pfn: Pfn) -> bool {
+    if mm.pt.has_huge() {
+        match mm.pt.huge_pmd_state(addr) {
+            HugePmd::Huge(pmd) => return pmd.pfn() + ((addr.as_u64() & (HPAGE_PMD_SIZE - 1)) >> PAGE_SHIFT) == pfn,
+            HugePmd::None => return false,
+            HugePmd::Table => {}
+        }
+    }
+    mm.pt.pte_slot(addr, false).is_some_and(|slot| {
+        let pte = slot.get();
+        pte.mapped() && pte.pfn() == pfn
+    })
 }
 
 /// Visits every mapping of the anonymous page `pfn` in the address spaces

@@ -217,7 +217,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
 /// look; the look takes the accessed bit.
 fn test_and_clear_young<F: VmFile, M: UserMem>(mm: &mut MmStruct<F, M>, addr: UserAddr) -> bool {
     let mem = mm.pt.mem();
-    if let HugePmd::Huge(_) = mm.pt.huge_pmd_state(addr) {
+    if mm.pt.has_huge() && matches!(mm.pt.huge_pmd_state(addr), HugePmd::Huge(_)) {
         return mm.pt.pmd_test_and_clear_young(addr);
     }
     let Some(mut slot) = mm.pt.pte_slot(addr, false) else { return false };
@@ -253,7 +253,7 @@ enum References {
 fn check_references<F: VmFile, M: UserMem>(mem: &M, pfn: Pfn, mms: &mut [&mut MmStruct<F, M>]) -> References {
     let (mut referenced, mut locked) = (0, false);
     rmap_walk_anon(mem, pfn, mms, |mm, addr| {
-        locked |= mm.vm.vma_at(addr).is_some_and(|v| v.flags & VM_LOCKED != 0);
+        locked |= mm.vm.locked_vm > 0 && mm.vm.vma_at(addr).is_some_and(|v| v.flags & VM_LOCKED != 0);
         referenced += u32::from(test_and_clear_young(mm, addr));
         ControlFlow::Continue(())
     });

@@ -1,8 +1,9 @@
 //! Histogram counting for the VMM's instruction counter
-//! (`vmm run --count-instructions --cmdline count=syscalls,faults,switches,irqs`):
+//! (`vmm run --count-instructions --cmdline count=syscalls,faults,switches,irqs,reclaim`):
 //! every system call by number, every user page fault by kind, every
-//! context switch and every timer interrupt from user mode is marked as a
-//! region, and the VMM sums them by id (calls, total, mean, max).
+//! context switch, every timer interrupt from user mode and every reclaim
+//! pass is marked as a region, and the VMM sums them by id (calls, total,
+//! mean, max).
 //!
 //! One region is open at a time. A system call that blocks is counted up
 //! to the switch away (what it cost before sleeping); the switch itself is
@@ -14,7 +15,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use shared::ports::{
     MARK_CONTEXT_SWITCH, MARK_FAULT_ANON, MARK_FAULT_COW, MARK_FAULT_FAILED, MARK_FAULT_FILE_READ, MARK_FAULT_OTHER, MARK_FAULT_SHARED_WRITE, MARK_FAULT_STACK,
-    MARK_FAULT_SWAP_IN, MARK_FAULT_ZERO, MARK_INTERRUPT, MARK_SYSCALL_BASE, MARK_SYSCALL_END,
+    MARK_FAULT_SWAP_IN, MARK_FAULT_ZERO, MARK_INTERRUPT, MARK_RECLAIM, MARK_SYSCALL_BASE, MARK_SYSCALL_END,
 };
 
 use crate::arch;
@@ -24,6 +25,7 @@ static SYSCALLS: AtomicBool = AtomicBool::new(false);
 static FAULTS: AtomicBool = AtomicBool::new(false);
 static SWITCHES: AtomicBool = AtomicBool::new(false);
 static IRQS: AtomicBool = AtomicBool::new(false);
+static RECLAIM: AtomicBool = AtomicBool::new(false);
 /// The open region's id (0: none).
 static OPEN: AtomicU32 = AtomicU32::new(0);
 
@@ -34,6 +36,7 @@ pub fn enable(what: &str) {
         "faults" => FAULTS.store(true, Relaxed),
         "switches" => SWITCHES.store(true, Relaxed),
         "irqs" => IRQS.store(true, Relaxed),
+        "reclaim" => RECLAIM.store(true, Relaxed),
         _ => {}
     }
 }
@@ -113,6 +116,22 @@ pub fn irq_begin() {
 #[inline]
 pub fn irq_end() {
     if OPEN.load(Relaxed) == MARK_INTERRUPT {
+        end();
+    }
+}
+
+/// A reclaim pass begins and ends (`count=reclaim`): counted when no other
+/// region is open (a pass inside a fault counts as part of the fault).
+#[inline]
+pub fn reclaim_begin() {
+    if RECLAIM.load(Relaxed) {
+        begin(MARK_RECLAIM);
+    }
+}
+
+#[inline]
+pub fn reclaim_end() {
+    if OPEN.load(Relaxed) == MARK_RECLAIM {
         end();
     }
 }

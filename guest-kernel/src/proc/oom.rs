@@ -118,6 +118,13 @@ pub fn try_to_free_pages() -> u64 {
 /// more than twice the pages on the lists. Returns the pages reclaimed;
 /// 0 without swap space.
 pub fn shrink(who: Reclaimer) -> u64 {
+    super::count::reclaim_begin();
+    let freed = shrink_counted(who);
+    super::count::reclaim_end();
+    freed
+}
+
+fn shrink_counted(who: Reclaimer) -> u64 {
     use crate::mm::lru::LruList;
     use crate::mm::user_mem::{KernelUserMem, LRUVEC};
     use crate::mm::vmscan::{ScanControl, PGSCAN_DIRECT, PGSCAN_KSWAPD, PGSTEAL_DIRECT, PGSTEAL_KSWAPD, SWAP_CLUSTER_MAX};

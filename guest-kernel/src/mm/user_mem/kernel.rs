@@ -190,7 +190,14 @@ impl UserMem for KernelUserMem {
     }
 
     fn workingset(&self) -> Option<&crate::mm::swapfile::Workingset> {
-        static WORKINGSET: crate::mm::swapfile::Workingset = crate::mm::swapfile::Workingset::new(|| crate::mm::buddy::page_alloc().totalram_pages());
+        /// What a refault is measured against, as Linux's
+        /// `workingset_test_recent` measures an anonymous one with swap:
+        /// the active list (the file lists, which Linux adds, hold nothing
+        /// here: the page cache lives in RAM for good).
+        fn workingset_size() -> u64 {
+            LRUVEC.lock().len(crate::mm::lru::LruList::ActiveAnon)
+        }
+        static WORKINGSET: crate::mm::swapfile::Workingset = crate::mm::swapfile::Workingset::new(workingset_size);
         Some(&WORKINGSET)
     }
 
