@@ -159,6 +159,17 @@ fn swap_pressure_reads_back_every_page() {
     assert!(stdout.contains("16 MiB: 4096 pages checked, 0 bad"), "{stdout}");
 }
 
+/// The locked-memory program on the host: 1 MiB locked (within the
+/// default `RLIMIT_MEMLOCK` of 8 MiB), 4 MiB of other memory, every page
+/// read back, and the locked VMA never in swap.
+#[test]
+fn swap_mlock_keeps_locked_memory() {
+    let out = run("swap_mlock", &["1", "4"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}\n{stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("round 0: locked VMA swap 0 kB") && stdout.contains("0 bad pages"), "{stdout}");
+}
+
 #[test]
 fn every_tap_program_is_tested() {
     let mut all = programs::names();
@@ -183,6 +194,7 @@ fn every_tap_program_is_tested() {
                 | "creds"
                 | "creds_glibc"
                 | "swap_pressure"
+                | "swap_mlock"
         )
     });
     assert_eq!(all, programs::TAP);
