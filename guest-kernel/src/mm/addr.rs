@@ -14,6 +14,10 @@ pub use shared::layout::{PAGE_OFFSET, START_KERNEL_MAP};
 
 pub const PAGE_SHIFT: u32 = 12;
 pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
+/// Pages in a PMD-sized (transparent huge) page, and its order and size.
+pub const HPAGE_PMD_NR: u64 = 512;
+pub const HPAGE_PMD_ORDER: usize = 9;
+pub const HPAGE_PMD_SIZE: u64 = 1 << 21;
 pub const PAGE_MASK: u64 = !(PAGE_SIZE - 1);
 
 /// A guest-physical address.

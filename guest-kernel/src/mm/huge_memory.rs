@@ -52,16 +52,12 @@ use core::sync::atomic::{AtomicU64, AtomicU8, Ordering::Relaxed};
 use crate::arch::pgtable::{flags, table_index, ADDR_MASK, PAGE_TABLE};
 use crate::mm::addr::{Pfn, PhysAddr, UserAddr, VirtAddr};
 use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
-use crate::mm::page::{pg, Page};
+use crate::mm::page::{pg, AnonRmap, Page};
 use crate::mm::pgtable::PageTableMemory;
-use crate::mm::rmap::AnonRmap;
 use crate::mm::uvm::{account_unmap, page_add_map, page_remove_map, CountingTables, Pte, Rss, TlbGather, UserMem, UserPageTables};
 use crate::mm::vma::{VmFlags, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_SHARED};
 
-/// Pages in a PMD-sized huge page, and its order and size.
-pub const HPAGE_PMD_NR: u64 = 512;
-pub const HPAGE_PMD_ORDER: usize = 9;
-pub const HPAGE_PMD_SIZE: u64 = 1 << 21;
+pub use crate::mm::addr::{HPAGE_PMD_NR, HPAGE_PMD_ORDER, HPAGE_PMD_SIZE};
 
 /// When anonymous faults may map huge pages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,7 +178,7 @@ fn split_large_folio<M: UserMem>(mem: &M, head: Pfn) {
         return;
     }
     let (zone, refs, maps) = (first.zone_idx(), first.refcount(), first._mapcount.load(Relaxed));
-    let rmap = crate::mm::rmap::page_anon_rmap(first);
+    let rmap = crate::mm::page::page_anon_rmap(first);
     crate::mm::lru::split_head(mem, head);
     for i in 1..HPAGE_PMD_NR {
         let page = mem.page(head + i);
@@ -506,6 +502,22 @@ impl<M: UserMem> UserPageTables<M> {
                 crate::mm::lru::deactivate(&self.mem, head);
             }
         }
+    }
+
+    /// The page mapped at `va` (inside a huge page, its 4 KiB page there),
+    /// reaching a PTE through the last-table cache; `None` where nothing
+    /// is mapped. Unlike [`pte_slot`](Self::pte_slot), it never splits a
+    /// huge page.
+    pub fn mapped_pfn_at(&mut self, va: UserAddr) -> Option<Pfn> {
+        if self.nr_huge > 0 {
+            match self.huge_pmd_state(va) {
+                HugePmd::Huge(pmd) => return Some(pmd.pfn() + ((va.as_u64() & (HPAGE_PMD_SIZE - 1)) >> 12)),
+                HugePmd::None => return None,
+                HugePmd::Table => {}
+            }
+        }
+        let pte = self.pte_slot(va, false)?.get();
+        pte.mapped().then(|| pte.pfn())
     }
 
     /// Whether the huge PMD over `va` was used since the last look, which

@@ -23,9 +23,9 @@
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::mm::addr::Pfn;
-use crate::mm::huge_memory::HPAGE_PMD_NR;
+use crate::mm::addr::HPAGE_PMD_NR;
 use crate::mm::page::{pg, FlagNames, Page, PageDescs, PageList, NIL};
-use crate::mm::uvm::UserMem;
+use crate::sync::SpinLock;
 
 /// Which list (Linux `enum lru_list`: the anonymous lists and the
 /// unevictable one).
@@ -69,13 +69,21 @@ pub struct Lruvec {
     pages: [u64; 3],
 }
 
-/// A user memory's page descriptors, for the lists' links.
-struct Descs<'a, M: UserMem>(&'a M);
+/// What the lists need of the memory whose pages they hold: the
+/// descriptors and the lists themselves (user memory gives both).
+pub trait LruMem: Copy {
+    fn lru_page(&self, pfn: Pfn) -> &Page;
+    /// `None` where pages are not reclaimed.
+    fn lru_lists(&self) -> Option<&SpinLock<Lruvec>>;
+}
 
-impl<M: UserMem> PageDescs for Descs<'_, M> {
+/// A user memory's page descriptors, for the lists' links.
+struct Descs<'a, M: LruMem>(&'a M);
+
+impl<M: LruMem> PageDescs for Descs<'_, M> {
     #[inline(always)]
     fn desc(&self, pfn: Pfn) -> &Page {
-        self.0.page(pfn)
+        self.0.lru_page(pfn)
     }
 }
 
@@ -91,8 +99,8 @@ impl Lruvec {
 
     /// Puts a page that is on no list at the head of the one its flags
     /// name (Linux `lruvec_add_folio`).
-    pub fn add<M: UserMem>(&mut self, mem: &M, pfn: Pfn) {
-        let page = mem.page(pfn);
+    pub fn add<M: LruMem>(&mut self, mem: &M, pfn: Pfn) {
+        let page = mem.lru_page(pfn);
         debug_assert!(!page.test(pg::LRU), "pfn {pfn:?} is on an LRU list already");
         page.set(pg::LRU);
         let lru = LruList::of(page) as usize;
@@ -101,8 +109,8 @@ impl Lruvec {
     }
 
     /// Takes a page off its list (Linux `lruvec_del_folio`).
-    pub fn del<M: UserMem>(&mut self, mem: &M, pfn: Pfn) {
-        let page = mem.page(pfn);
+    pub fn del<M: LruMem>(&mut self, mem: &M, pfn: Pfn) {
+        let page = mem.lru_page(pfn);
         debug_assert!(page.test(pg::LRU), "pfn {pfn:?} is on no LRU list");
         let lru = LruList::of(page) as usize;
         self.lists[lru].remove(&Descs(mem), pfn);
@@ -112,31 +120,31 @@ impl Lruvec {
 
     /// Takes the page at the tail of a list off it (Linux
     /// `isolate_lru_folios`, one at a time): the oldest.
-    pub fn isolate_tail<M: UserMem>(&mut self, mem: &M, lru: LruList) -> Option<Pfn> {
+    pub fn isolate_tail<M: LruMem>(&mut self, mem: &M, lru: LruList) -> Option<Pfn> {
         let pfn = self.lists[lru as usize].pop_back(&Descs(mem))?;
-        let page = mem.page(pfn);
+        let page = mem.lru_page(pfn);
         self.pages[lru as usize] -= nr_pages(page);
         page.clear(pg::LRU);
         Some(pfn)
     }
 
     /// The pages of a list from the head, for a look that changes nothing.
-    pub fn iter<'a, M: UserMem + 'a>(&self, mem: &'a M, lru: LruList) -> impl Iterator<Item = Pfn> + 'a {
+    pub fn iter<'a, M: LruMem + 'a>(&self, mem: &'a M, lru: LruList) -> impl Iterator<Item = Pfn> + 'a {
         let mut at = self.lists[lru as usize].head;
         core::iter::from_fn(move || {
             let pfn = (at != NIL).then(|| Pfn::new(at.into()))?;
-            at = mem.page(pfn).lru_next.load(Relaxed);
+            at = mem.lru_page(pfn).lru_next.load(Relaxed);
             Some(pfn)
         })
     }
 
     /// Checks the lists against their pages: each page has the flags of
     /// its list and a reference, and the counts add up. For the tests.
-    pub fn check<M: UserMem>(&self, mem: &M) -> Result<(), alloc::string::String> {
+    pub fn check<M: LruMem>(&self, mem: &M) -> Result<(), alloc::string::String> {
         for lru in LruList::ALL {
             let mut pages = 0;
             for pfn in self.iter(mem, lru) {
-                let page = mem.page(pfn);
+                let page = mem.lru_page(pfn);
                 if !page.test(pg::LRU) || LruList::of(page) != lru || page.refcount() <= 0 {
                     return Err(alloc::format!("pfn {:#x} on {lru:?}: {} refcount {}", pfn.as_u64(), FlagNames(page.flags()), page.refcount()));
                 }
@@ -153,23 +161,23 @@ impl Lruvec {
 /// Puts a newly mapped anonymous page on its list (Linux
 /// `folio_add_lru`): inactive, or active if a refault activated it. A
 /// page on a list already stays where it is.
-pub fn lru_cache_add<M: UserMem>(mem: &M, pfn: Pfn) {
-    if mem.page(pfn).test(pg::LRU) {
+pub fn lru_cache_add<M: LruMem>(mem: &M, pfn: Pfn) {
+    if mem.lru_page(pfn).test(pg::LRU) {
         return;
     }
-    if let Some(lruvec) = mem.lruvec() {
+    if let Some(lruvec) = mem.lru_lists() {
         lruvec.lock().add(mem, pfn);
     }
 }
 
 /// A huge page on a list is about to be split: from now on its entry
 /// stands for its first page alone.
-pub fn split_head<M: UserMem>(mem: &M, head: Pfn) {
-    let page = mem.page(head);
+pub fn split_head<M: LruMem>(mem: &M, head: Pfn) {
+    let page = mem.lru_page(head);
     if !page.test(pg::LRU) || !page.test(pg::LARGE) {
         return;
     }
-    if let Some(lruvec) = mem.lruvec() {
+    if let Some(lruvec) = mem.lru_lists() {
         lruvec.lock().pages[LruList::of(page) as usize] -= HPAGE_PMD_NR - 1;
     }
 }
@@ -178,9 +186,9 @@ pub fn split_head<M: UserMem>(mem: &M, head: Pfn) {
 /// page, right behind it (Linux `lru_add_split_folio`), so that it ages
 /// with it. With the first page off the lists (isolated by reclaim), at
 /// the tail of its list, where reclaim looks next.
-pub fn add_split_tail<M: UserMem>(mem: &M, head: Pfn, tail: Pfn) {
-    let Some(lruvec) = mem.lruvec() else { return };
-    let (first, page) = (mem.page(head), mem.page(tail));
+pub fn add_split_tail<M: LruMem>(mem: &M, head: Pfn, tail: Pfn) {
+    let Some(lruvec) = mem.lru_lists() else { return };
+    let (first, page) = (mem.lru_page(head), mem.lru_page(tail));
     page.set(first.flags() & (pg::ACTIVE | pg::UNEVICTABLE));
     page.set(pg::LRU);
     let lru = LruList::of(page) as usize;
@@ -197,7 +205,7 @@ pub fn add_split_tail<M: UserMem>(mem: &M, head: Pfn, tail: Pfn) {
 /// reclaimed after the pages already there (Linux `folio_deactivate`, for
 /// `MADV_COLD`). A page off the lists (isolated by reclaim) only loses
 /// its activation.
-pub fn deactivate<M: UserMem>(mem: &M, pfn: Pfn) {
+pub fn deactivate<M: LruMem>(mem: &M, pfn: Pfn) {
     move_to(mem, pfn, pg::ACTIVE | pg::REFERENCED);
 }
 
@@ -205,8 +213,8 @@ pub fn deactivate<M: UserMem>(mem: &M, pfn: Pfn) {
 /// (Linux `munlock_folio` -> `folio_putback_lru`): its VMA was unlocked.
 /// A page another locked VMA still maps goes back to the unevictable list
 /// at reclaim's next look.
-pub fn putback_evictable<M: UserMem>(mem: &M, pfn: Pfn) {
-    if mem.page(pfn).test(pg::UNEVICTABLE) {
+pub fn putback_evictable<M: LruMem>(mem: &M, pfn: Pfn) {
+    if mem.lru_page(pfn).test(pg::UNEVICTABLE) {
         move_to(mem, pfn, pg::UNEVICTABLE | pg::ACTIVE | pg::REFERENCED);
         UNEVICTABLE_PGS_RESCUED.fetch_add(1, Relaxed);
     }
@@ -218,9 +226,9 @@ pub static UNEVICTABLE_PGS_RESCUED: AtomicU64 = AtomicU64::new(0);
 
 /// Clears `clear` in a page's flags, moving it to the head of the list
 /// they then name if it is on one.
-fn move_to<M: UserMem>(mem: &M, pfn: Pfn, clear: u32) {
-    let page = mem.page(pfn);
-    let Some(lruvec) = mem.lruvec() else { return };
+fn move_to<M: LruMem>(mem: &M, pfn: Pfn, clear: u32) {
+    let page = mem.lru_page(pfn);
+    let Some(lruvec) = mem.lru_lists() else { return };
     let mut lruvec = lruvec.lock();
     let on_list = page.test(pg::LRU);
     if on_list {
@@ -235,13 +243,13 @@ fn move_to<M: UserMem>(mem: &M, pfn: Pfn, clear: u32) {
 /// Before the last reference to a page goes: off its list (Linux
 /// `page_cache_release` from `__folio_put`), and no longer active.
 #[inline]
-pub fn release_if_last<M: UserMem>(mem: &M, pfn: Pfn) {
-    let page = mem.page(pfn);
+pub fn release_if_last<M: LruMem>(mem: &M, pfn: Pfn) {
+    let page = mem.lru_page(pfn);
     if page.refcount() != 1 {
         return;
     }
     if page.test(pg::LRU) {
-        if let Some(lruvec) = mem.lruvec() {
+        if let Some(lruvec) = mem.lru_lists() {
             lruvec.lock().del(mem, pfn);
         }
     }

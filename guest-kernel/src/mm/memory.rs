@@ -18,8 +18,7 @@ use crate::mm::gfp::{__GFP_NOWARN, __GFP_ZERO, GFP_HIGHUSER};
 use crate::mm::huge_memory::{thp_vma_allowable, thp_vma_allowable_range, HugePmd, HPAGE_PMD_SIZE, THP_FAULT_FALLBACK};
 use crate::mm::lru;
 use crate::mm::mm_types::{MmStats, MmStruct};
-use crate::mm::page::pg;
-use crate::mm::rmap::AnonRmap;
+use crate::mm::page::{pg, AnonRmap};
 use crate::mm::swap_state;
 use crate::mm::uvm::{
     account_map, account_unmap, flush_tlb_page, page_add_map, page_kind, page_remove_map, OwnedPage, Pte, PteSlot, Rss, UserMem, UserPageTables,

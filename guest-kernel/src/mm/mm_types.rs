@@ -15,6 +15,14 @@ use crate::mm::addr::{UserAddr, PAGE_SIZE};
 use crate::mm::uvm::{is_anon, Rss, TlbGather, UserMem, UserPageTables};
 use crate::mm::vma::{PageTables, VmFile, VmFlags, VmaTree, VM_EXEC, VM_READ, VM_WRITE};
 
+/// The next family of address spaces for the reverse map; 0 means none.
+static NEXT_FAMILY: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+
+/// A family for a new image's address space (Linux `anon_vma_alloc`).
+fn new_family() -> u64 {
+    NEXT_FAMILY.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+}
+
 /// Per-mm event counts.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct MmStats {
@@ -87,7 +95,7 @@ impl<F: VmFile, M: UserMem> MmStruct<F, M> {
             stats: MmStats::default(),
             flags: MmFlags::default(),
             saved_auxv: Vec::new(),
-            anon_family: crate::mm::rmap::new_family(),
+            anon_family: new_family(),
         })
     }
 

@@ -198,6 +198,36 @@ impl Page {
     }
 }
 
+/// Where an anonymous page belongs: its family and its linear index
+/// (Linux's `anon_vma` and `linear_page_index`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnonRmap {
+    pub family: u64,
+    pub index: u64,
+}
+
+impl AnonRmap {
+    /// Records it in `page`, anonymous memory (Linux `__folio_set_anon`).
+    #[inline]
+    pub fn set(self, page: &Page) {
+        page.mapping.store(self.family, Relaxed);
+        page.index.store(self.index, Relaxed);
+    }
+
+    /// The same family `n` pages further on.
+    #[inline]
+    pub fn offset(self, n: u64) -> Self {
+        Self { index: self.index + n, ..self }
+    }
+}
+
+/// The family and linear index of an anonymous page (`None` for any other).
+#[inline]
+pub fn page_anon_rmap(page: &Page) -> Option<AnonRmap> {
+    let family = page.mapping.load(Relaxed);
+    (page.test(pg::ANON) && family != 0).then(|| AnonRmap { family, index: page.index.load(Relaxed) })
+}
+
 /// Physical memory as the page allocator sees it: the memory map and the
 /// page frames. The kernel implements it over the vmemmap and the direct
 /// map (with a temporary mapping for HighMem); tests over a `Vec`.

@@ -20,52 +20,13 @@
 //! pages, whose `pgoff` is the file's) cost a look through the VMAs.
 
 use core::ops::ControlFlow;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::mm::addr::{Pfn, UserAddr, PAGE_SHIFT};
-use crate::mm::huge_memory::{HugePmd, HPAGE_PMD_SIZE};
 use crate::mm::mm_types::MmStruct;
-use crate::mm::page::{pg, Page};
+use crate::mm::page::Page;
+pub use crate::mm::page::{page_anon_rmap, AnonRmap};
 use crate::mm::uvm::UserMem;
 use crate::mm::vma::{VmFile, VmaTree, VM_SHARED};
-
-/// The next family number; 0 means none.
-static NEXT_FAMILY: AtomicU64 = AtomicU64::new(1);
-
-/// A family for a new image's address space (Linux `anon_vma_alloc`).
-pub fn new_family() -> u64 {
-    NEXT_FAMILY.fetch_add(1, Relaxed)
-}
-
-/// Where an anonymous page belongs: its family and its linear index
-/// (Linux's `anon_vma` and `linear_page_index`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AnonRmap {
-    pub family: u64,
-    pub index: u64,
-}
-
-impl AnonRmap {
-    /// Records it in `page`, anonymous memory (Linux `__folio_set_anon`).
-    #[inline]
-    pub fn set(self, page: &Page) {
-        page.mapping.store(self.family, Relaxed);
-        page.index.store(self.index, Relaxed);
-    }
-
-    /// The same family `n` pages further on.
-    #[inline]
-    pub fn offset(self, n: u64) -> Self {
-        Self { index: self.index + n, ..self }
-    }
-}
-
-/// The family and linear index of an anonymous page (`None` for any other).
-#[inline]
-pub fn page_anon_rmap(page: &Page) -> Option<AnonRmap> {
-    let family = page.mapping.load(Relaxed);
-    (page.test(pg::ANON) && family != 0).then(|| AnonRmap { family, index: page.index.load(Relaxed) })
-}
 
 /// How many mappings the reverse map should find for a mapped anonymous
 /// page: its map count (for a huge page whose counts stand for all its
@@ -95,17 +56,7 @@ fn home_address<F: VmFile>(vm: &VmaTree<F>, index: u64) -> Option<UserAddr> {
 /// The PTE is reached through the tables' last-table cache: reclaim's
 /// pages come from the LRU in fault order, so mostly from one table.
 fn maps<F: VmFile, M: UserMem>(mm: &mut MmStruct<F, M>, addr: UserAddr, pfn: Pfn) -> bool {
-    if mm.pt.has_huge() {
-        match mm.pt.huge_pmd_state(addr) {
-            HugePmd::Huge(pmd) => return pmd.pfn() + ((addr.as_u64() & (HPAGE_PMD_SIZE - 1)) >> PAGE_SHIFT) == pfn,
-            HugePmd::None => return false,
-            HugePmd::Table => {}
-        }
-    }
-    mm.pt.pte_slot(addr, false).is_some_and(|slot| {
-        let pte = slot.get();
-        pte.mapped() && pte.pfn() == pfn
-    })
+    mm.pt.mapped_pfn_at(addr) == Some(pfn)
 }
 
 /// Visits every mapping of the anonymous page `pfn` in the address spaces

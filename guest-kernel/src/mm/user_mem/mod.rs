@@ -178,3 +178,14 @@ pub trait UserMem: Copy {
         let _ = e;
     }
 }
+
+impl<M: UserMem> crate::mm::lru::LruMem for M {
+    #[inline(always)]
+    fn lru_page(&self, pfn: Pfn) -> &Page {
+        self.page(pfn)
+    }
+    #[inline(always)]
+    fn lru_lists(&self) -> Option<&crate::sync::SpinLock<crate::mm::lru::Lruvec>> {
+        self.lruvec()
+    }
+}
