@@ -69,6 +69,7 @@ fn main() {
 
     println!("cargo:rerun-if-changed={}", src.display());
     println!("cargo:rerun-if-changed={}", src.join("tap.h").display());
+    println!("cargo:rerun-if-changed={}", src.join("vmstat.h").display());
     println!("cargo:rerun-if-env-changed=MUSL_GCC");
     let cc = env::var("MUSL_GCC").unwrap_or_else(|_| DEFAULT_CC.to_string());
     // What the tests need from the system: installed here when missing, so

@@ -16,22 +16,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "vmstat.h"
+
 #define PAGE 4096UL
-
-static unsigned long vmstat(const char *name)
-{
-	FILE *f = fopen("/proc/vmstat", "r");
-	char key[64];
-	unsigned long v, found = 0;
-
-	if (!f)
-		return 0;
-	while (fscanf(f, "%63s %lu", key, &v) == 2)
-		if (!strcmp(key, name))
-			found = v;
-	fclose(f);
-	return found;
-}
 
 /* The Swap: line of the VMA that starts at addr, in kB (-1: not found). */
 static long vma_swap_kb(const void *addr)

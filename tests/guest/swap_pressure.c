@@ -20,26 +20,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "vmstat.h"
+
 #define PAGE 4096UL
 
 static uint64_t pattern(size_t page, size_t word)
 {
 	return ((uint64_t)page << 20) ^ (word * 0x9e3779b97f4a7c15ULL) ^ 0x5a5a;
-}
-
-static unsigned long vmstat(const char *name)
-{
-	FILE *f = fopen("/proc/vmstat", "r");
-	char key[64];
-	unsigned long v, found = 0;
-
-	if (!f)
-		return 0;
-	while (fscanf(f, "%63s %lu", key, &v) == 2)
-		if (!strcmp(key, name))
-			found = v;
-	fclose(f);
-	return found;
 }
 
 static size_t check(const uint64_t *mem, size_t pages, int reverse)

@@ -264,6 +264,14 @@ pub fn assert_line(console: &str, line: &str) {
 /// oops, a panic, a leak at init's exit, a failed self-test, a bad page.
 pub const KERNEL_REPORTS: [&str; 6] = ["BUG", "Oops", "panic", "LEAK", "FAILED", "Bad page"];
 
+/// The number after the first `NAME ` in a program's output (the
+/// counters the guest programs print as `name value` pairs); panics,
+/// showing the output, when there is none.
+pub fn counter_in(output: &str, name: &str) -> u64 {
+    let rest = output.split(&format!("{name} ")).nth(1).unwrap_or_else(|| panic!("no {name} in {output}"));
+    rest.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("bad {name} in {output}"))
+}
+
 /// Asserts that `console` has none of [`KERNEL_REPORTS`] nor any of
 /// `also`; `context` goes into the message.
 pub fn assert_no_kernel_reports(console: &str, also: &[&str], context: &str) {

@@ -329,13 +329,7 @@ fn counts_reclaim_passes() {
     let counts = report.counts.as_ref().expect("--count-instructions gives counts");
     assert_eq!(counts.protocol_errors, 0, "{:?}", counts.error_messages);
     let pass = counts.histogram.get(&MARK_RECLAIM).unwrap_or_else(|| panic!("no reclaim pass counted:\n{}", cli.stderr));
-    let stolen: u64 = cli
-        .stdout
-        .split("pgsteal_kswapd ")
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{}", cli.stdout));
+    let stolen = counter_in(&cli.stdout, "pgsteal_kswapd");
     assert!(pass.calls > 0 && stolen > 0 && pass.max >= pass.total / pass.calls, "{pass:?}, {stolen} pages");
     assert!((100..100_000).contains(&(pass.total / stolen)), "{} instructions per page reclaimed: {pass:?}, {stolen} pages", pass.total / stolen);
     assert!(cli.stderr.contains("reclaim pass outside a fault"), "{}", cli.stderr);

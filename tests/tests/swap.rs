@@ -124,10 +124,7 @@ fn memory_pressure_reclaims_to_swap_instead_of_killing() {
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.console);
     assert!(run.stdout.contains("child: 8192 pages checked, 0 bad"), "{}\n{}", run.stdout, run.console);
     assert!(run.stdout.contains("32 MiB: 8192 pages checked, 0 bad"), "{}\n{}", run.stdout, run.console);
-    let counter = |name: &str| -> u64 {
-        let rest = run.stdout.split(&format!("{name} ")).nth(1).unwrap_or_else(|| panic!("no {name} in {}", run.stdout));
-        rest.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("bad {name} in {}", run.stdout))
-    };
+    let counter = |name: &str| tests::counter_in(&run.stdout, name);
     // At least what does not fit went out, and came back in.
     assert!(counter("pswpout") >= 1024, "{}", run.stdout);
     assert!(counter("pswpin") >= 1024, "{}", run.stdout);
@@ -169,18 +166,9 @@ fn locked_pages_stay_in_memory_until_munlock() {
     let run = run_vmm(&args);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.console);
     assert!(run.stdout.contains("round 0: locked VMA swap 0 kB"), "{}", run.stdout);
-    let after_munlock: u64 = run
-        .stdout
-        .split("round 1: locked VMA swap ")
-        .nth(1)
-        .and_then(|r| r.split(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("{}", run.stdout));
+    let after_munlock = tests::counter_in(&run.stdout, "round 1: locked VMA swap");
     assert!(after_munlock > 0, "unlocked, the pages may go to swap: {}", run.stdout);
-    let counter = |name: &str| -> u64 {
-        let rest = run.stdout.split(&format!("{name} ")).nth(1).unwrap_or_else(|| panic!("no {name} in {}", run.stdout));
-        rest.split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("bad {name} in {}", run.stdout))
-    };
+    let counter = |name: &str| tests::counter_in(&run.stdout, name);
     assert!(counter("unevictable_pgs_culled") > 0 && counter("unevictable_pgs_rescued") > 0, "{}", run.stdout);
     assert!(run.stdout.contains("0 bad pages"), "{}", run.stdout);
     tests::assert_no_kernel_reports(&run.console, &[], &run.stdout);

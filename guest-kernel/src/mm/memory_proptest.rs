@@ -129,6 +129,13 @@ impl Host {
         unsafe { self.frame(pfn).write_volatile(v) }
     }
 
+    /// Pages on the inactive, active and unevictable lists.
+    fn lru_lens(&self) -> [u64; 3] {
+        use crate::mm::lru::LruList;
+        let l = self.lruvec.lock();
+        [LruList::InactiveAnon, LruList::ActiveAnon, LruList::Unevictable].map(|lru| l.len(lru))
+    }
+
     fn free_pages(&self) -> u64 {
         self.pa.drain_all_pages();
         self.pa.nr_free_pages()
@@ -635,6 +642,17 @@ impl<'a> World<'a> {
         Ok(())
     }
 
+    /// Process 0 maps `npages` of private anonymous memory and writes each
+    /// page; the first address.
+    fn written_anon(&mut self, npages: u64) -> UserAddr {
+        self.step(&Op::Mmap { proc: 0, kind: 0, obj: 0, pgoff: 0, npages }).unwrap();
+        let base = *self.procs[0].1.pages.keys().next().unwrap();
+        for i in 0..npages {
+            self.touch(0, base + i * PAGE_SIZE, true).unwrap();
+        }
+        base
+    }
+
     /// A reclaim pass over the LRU lists, every address space's mappings
     /// found through the reverse map.
     fn shrink(&mut self, sc: &mut crate::mm::vmscan::ScanControl) {
@@ -1075,11 +1093,7 @@ fn a_failed_swap_in_is_sigbus_and_frees_its_page() {
 fn all_in_swap(host: &Host) -> (World<'_>, UserAddr) {
     use crate::mm::vmscan::ScanControl;
     let mut world = World::new(host);
-    world.step(&Op::Mmap { proc: 0, kind: 0, obj: 0, pgoff: 0, npages: 16 }).unwrap();
-    let base = *world.procs[0].1.pages.keys().next().unwrap();
-    for i in 0..16 {
-        world.touch(0, base + i * PAGE_SIZE, true).unwrap();
-    }
+    let base = world.written_anon(16);
     // The first look at each page takes the accessed bit of the fault
     // that made it; the second sends it to swap, oldest first.
     world.shrink(&mut ScanControl::new(16, 100));
@@ -1202,20 +1216,11 @@ fn swap_readahead_stays_out_of_random_access() {
 /// and nothing is left in swap at the end.
 #[test]
 fn reclaim_gives_used_pages_a_second_chance_and_goes_round() {
-    use crate::mm::lru::LruList;
     use crate::mm::vmscan::ScanControl;
     let host = Host::new();
     let mut world = World::new(&host);
-    world.step(&Op::Mmap { proc: 0, kind: 0, obj: 0, pgoff: 0, npages: 8 }).unwrap();
-    let base = *world.procs[0].1.pages.keys().next().unwrap();
-    for i in 0..8 {
-        world.touch(0, base + i * PAGE_SIZE, true).unwrap();
-    }
-    let lists = |h: &Host| {
-        let l = h.lruvec.lock();
-        (l.len(LruList::InactiveAnon), l.len(LruList::ActiveAnon))
-    };
-    assert_eq!(lists(&host), (8, 0), "new pages start inactive");
+    let base = world.written_anon(8);
+    assert_eq!(host.lru_lens(), [8, 0, 0], "new pages start inactive");
     let swapped = |w: &World<'_>, p: usize| -> Vec<u64> { (0..8).filter(|&i| w.procs[p].0.pt.lookup_swap(base + i * PAGE_SIZE).is_some()).collect() };
     let mut sc = ScanControl::new(4, 8);
     world.shrink(&mut sc);
@@ -1224,7 +1229,7 @@ fn reclaim_gives_used_pages_a_second_chance_and_goes_round() {
     world.shrink(&mut sc);
     assert_eq!((sc.nr_scanned, sc.nr_reclaimed), (4, 4));
     assert_eq!(swapped(&world, 0), [0, 1, 2, 3], "the oldest went");
-    assert_eq!((world.procs[0].0.rss.swap, lists(&host)), (4, (4, 0)));
+    assert_eq!((world.procs[0].0.rss.swap, host.lru_lens()), (4, [4, 0, 0]));
     // Page 4 is used again: found used at a second look (the first took the
     // fault's accessed bit), it is promoted to the active list. (The
     // model's accesses through a present PTE do not set the accessed bit;
@@ -1238,7 +1243,7 @@ fn reclaim_gives_used_pages_a_second_chance_and_goes_round() {
     world.shrink(&mut sc);
     assert!(host.pa.page(page4).test(pg::ACTIVE), "used again: promoted");
     assert_eq!(swapped(&world, 0), [0, 1, 2, 3, 5, 6], "the next oldest went instead");
-    assert_eq!(lists(&host), (1, 1));
+    assert_eq!(host.lru_lens(), [1, 1, 0]);
     // Shared with a child after fork, pages 4 and 7 leave both processes
     // in one pass, each written once; the active page is moved back to the
     // inactive list first, as that list is short.
@@ -1249,7 +1254,7 @@ fn reclaim_gives_used_pages_a_second_chance_and_goes_round() {
     assert_eq!((swapped(&world, 0), swapped(&world, 1)), ((0..8).collect(), (0..8).collect()));
     assert_eq!((sc.nr_reclaimed, host.swap_writes.get() - writes), (2, 2), "written once each");
     assert!(host.swap_cache.borrow().is_empty());
-    assert_eq!(lists(&host), (0, 0));
+    assert_eq!(host.lru_lens(), [0, 0, 0]);
     world.check().unwrap();
     // Read once: the first touch reads the slot (alone: a first fault has
     // no readahead) and keeps the page in the swap cache; the other
@@ -1276,32 +1281,23 @@ fn reclaim_gives_used_pages_a_second_chance_and_goes_round() {
 /// inactive list, from where they go to swap like any other.
 #[test]
 fn locked_pages_are_culled_until_munlock() {
-    use crate::mm::lru::LruList;
     use crate::mm::vma::VM_LOCKED;
     use crate::mm::vmscan::ScanControl;
     let host = Host::new();
     let mut world = World::new(&host);
-    world.step(&Op::Mmap { proc: 0, kind: 0, obj: 0, pgoff: 0, npages: 4 }).unwrap();
-    let base = *world.procs[0].1.pages.keys().next().unwrap();
-    for i in 0..4 {
-        world.touch(0, base + i * PAGE_SIZE, true).unwrap();
-    }
+    let base = world.written_anon(4);
     let end = base + 4 * PAGE_SIZE;
     world.procs[0].0.vm.mlock_range(base, end, VM_LOCKED).unwrap();
-    let lists = |h: &Host| {
-        let l = h.lruvec.lock();
-        [LruList::InactiveAnon, LruList::ActiveAnon, LruList::Unevictable].map(|lru| l.len(lru))
-    };
     let mut sc = ScanControl::new(4, 100);
     world.shrink(&mut sc);
-    assert_eq!((sc.nr_scanned, sc.nr_reclaimed, lists(&host)), (4, 0, [0, 0, 4]), "culled at the first look");
+    assert_eq!((sc.nr_scanned, sc.nr_reclaimed, host.lru_lens()), (4, 0, [0, 0, 4]), "culled at the first look");
     let mut sc = ScanControl::new(4, 100);
     world.shrink(&mut sc);
     assert_eq!(sc.nr_scanned, 0, "the unevictable list is not scanned");
     world.check().unwrap();
     world.procs[0].0.vm.mlock_range(base, end, 0).unwrap();
     world.procs[0].0.putback_unlocked(base, end);
-    assert_eq!(lists(&host), [4, 0, 0]);
+    assert_eq!(host.lru_lens(), [4, 0, 0]);
     let mut sc = ScanControl::new(4, 100);
     world.shrink(&mut sc);
     assert_eq!((sc.nr_reclaimed, world.procs[0].0.rss.swap), (4, 4), "unlocked, they go to swap");
@@ -1320,11 +1316,7 @@ fn cold_pages_are_the_first_to_go() {
     use crate::mm::vmscan::ScanControl;
     let host = Host::new();
     let mut world = World::new(&host);
-    world.step(&Op::Mmap { proc: 0, kind: 0, obj: 0, pgoff: 0, npages: 4 }).unwrap();
-    let base = *world.procs[0].1.pages.keys().next().unwrap();
-    for i in 0..4 {
-        world.touch(0, base + i * PAGE_SIZE, true).unwrap();
-    }
+    let base = world.written_anon(4);
     assert_eq!(world.procs[0].0.deactivate(base, base + 2 * PAGE_SIZE), 2);
     let mut sc = ScanControl::new(4, 4);
     world.shrink(&mut sc);
@@ -1382,11 +1374,7 @@ fn tlb_flushes_are_gathered_per_operation() {
         f
     };
     for npages in [10u64, 100] {
-        world.step(&Op::Mmap { proc: 0, kind: 0, obj: 0, pgoff: 0, npages }).unwrap();
-        let base = *world.procs[0].1.pages.keys().next().unwrap();
-        for i in 0..npages {
-            world.touch(0, base + i * PAGE_SIZE, true).unwrap();
-        }
+        let base = world.written_anon(npages);
         flushes(&host);
         // Fork write-protects every page once; a second fork finds them
         // read-only already.

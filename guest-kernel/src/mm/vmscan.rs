@@ -329,7 +329,6 @@ fn reclaim_page<F: VmFile, M: UserMem>(mem: &M, pfn: Pfn, mms: &mut [&mut MmStru
         });
         return outcome;
     }
-    let added = !in_cache;
     let entry = match swap_state::page_swap_entry(page) {
         Some(e) => e,
         None => match swap_state::add_to_swap(mem, pfn) {
@@ -342,7 +341,7 @@ fn reclaim_page<F: VmFile, M: UserMem>(mem: &M, pfn: Pfn, mms: &mut [&mut MmStru
         unmap_to_swap(mm, addr, pfn, entry);
         ControlFlow::Continue(())
     });
-    if unmapped == 0 && mapped > 0 && added {
+    if unmapped == 0 && mapped > 0 && !in_cache {
         // No mapping found after all: the slot is not kept for nothing.
         swap_state::delete_from_swap_cache(mem, pfn);
         return Outcome::Kept;
